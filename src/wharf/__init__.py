@@ -1,0 +1,3 @@
+"""Wharf: a container image registry."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""build_app(settings): one ASGI application with /v2, /health and (later) /api/v1 and the UI.
+
+The top level is a plain ASGI dispatcher rather than a Starlette Mount so that registry traffic,
+the hot path, reaches its handler with no routing layers in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from wharf.config import Settings
+from wharf.db import engine as dbx
+from wharf.jobs import runner
+from wharf.registry.app import RegistryApp
+from wharf.runtime import Runtime
+
+
+def _web_app(rt: Runtime) -> Starlette:
+    async def health(_request: Request) -> JSONResponse:
+        checks = {"database": False, "storage": False}
+        try:
+            async with dbx.read(rt.engine) as db:
+                await db.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:
+            pass
+        with contextlib.suppress(Exception):
+            checks["storage"] = await rt.store.healthy()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unhealthy", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    return Starlette(routes=[Route("/health", health, methods=["GET", "HEAD"])])
+
+
+class WharfApp:
+    def __init__(self, rt: Runtime, run_workers: bool) -> None:
+        self.rt = rt
+        self.run_workers = run_workers
+        self.registry = RegistryApp(rt)
+        self.web = _web_app(rt)
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/v2" or path.startswith("/v2/")):
+            await self.registry(scope, receive, send)
+            return
+        await self.web(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.run_workers:
+                await stack.enter_async_context(runner.in_background(self.rt))
+            stack.push_async_callback(self.rt.close)
+            yield
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        stack = contextlib.AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.running())
+        except Exception as e:
+            await send({"type": "lifespan.startup.failed", "message": str(e)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        await stack.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def build_app(settings: Settings, run_workers: bool | None = None) -> WharfApp:
+    rt = Runtime.create(settings)
+    return WharfApp(rt, settings.WORKERS_IN_PROCESS if run_workers is None else run_workers)

@@ -1,0 +1,1 @@
+"""Who is calling, and what they may do: one permission resolver for every surface."""

@@ -1,0 +1,20 @@
+"""The caller, as every surface sees it once credentials are checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    kind: str  # anonymous | user | robot (later: oauth token, app token, federated robot)
+    account_id: int | None = None
+    name: str | None = None
+    is_superuser: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+
+ANONYMOUS = Identity("anonymous")

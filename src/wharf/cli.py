@@ -1,0 +1,170 @@
+"""The `wharf` command line: serve, worker, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wharf import __version__
+from wharf.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="wharf",
+    help="Wharf, a container image registry. Run `wharf serve` to start it on embedded defaults.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Directory for the SQLite database, blobs and keys. [default: ./data]"),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="YAML config file with Quay's key names (DB_URI, SUPER_USERS, FEATURE_...)."
+    ),
+]
+
+
+def _settings(data_dir: Path | None, config: Path | None) -> Settings:
+    overrides = {"DATA_DIR": data_dir} if data_dir is not None else {}
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _prepare(settings: Settings) -> str | None:
+    """Migrate the database and create the first superuser; returns a generated admin password."""
+    from wharf.core.bootstrap import ensure_admin
+    from wharf.db.engine import create_engine
+    from wharf.db.migrate import upgrade
+
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.db_uri, pool_size=1)
+    try:
+        await upgrade(engine)
+        return await ensure_admin(engine, os.environ.get("WHARF_ADMIN_PASSWORD"))
+    finally:
+        await engine.dispose()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wharf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Wharf, a container image registry."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    workers: Annotated[int, typer.Option(help="Server processes; 0 means one per CPU core.")] = 0,
+    no_workers: Annotated[
+        bool,
+        typer.Option("--no-workers", help="Serve requests only; run background jobs with `wharf worker`."),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start the registry (migrating the database first). The first start creates the superuser
+    `admin` with the password in WHARF_ADMIN_PASSWORD, or prints a generated one."""
+    import uvicorn
+
+    settings = _settings(data_dir, config)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    generated = asyncio.run(_prepare(settings))
+    if generated:
+        typer.echo(
+            f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
+        )
+    os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
+    if config is not None:
+        os.environ["WHARF_CONFIG_FILE"] = str(config.resolve())
+    os.environ["WHARF_RUN_WORKERS"] = "0" if no_workers else "1"
+    processes = workers or os.cpu_count() or 1
+    typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
+    uvicorn.run(
+        "wharf.cli:asgi_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes if processes > 1 else None,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=30,
+    )
+
+
+def asgi_factory() -> object:
+    """Builds the app inside each server process from what `serve` put in the environment."""
+    from wharf.app import build_app
+
+    config = os.environ.get("WHARF_CONFIG_FILE")
+    settings = load_settings(Path(config) if config else None)
+    return build_app(settings, run_workers=os.environ.get("WHARF_RUN_WORKERS", "1") == "1")
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Bring the database schema up to date and exit."""
+    from wharf.db.engine import create_engine
+    from wharf.db.migrate import upgrade
+
+    settings = _settings(data_dir, config)
+
+    async def _run() -> None:
+        engine = create_engine(settings.db_uri, pool_size=1)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_run())
+    typer.echo("database is up to date")
+
+
+@app.command()
+def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Run background jobs (garbage collection, cleanup, notifications...) until stopped."""
+    from wharf.jobs.runner import run_forever
+    from wharf.runtime import Runtime
+
+    settings = _settings(data_dir, config)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def _run() -> None:
+        rt = Runtime.create(settings)
+        try:
+            await run_forever(rt)
+        finally:
+            await rt.close()
+
+    try:
+        asyncio.run(_run())
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+def main() -> None:
+    app()

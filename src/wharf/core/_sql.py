@@ -1,0 +1,20 @@
+"""SQL helpers that differ between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from wharf.db.engine import Db
+
+
+async def insert_ignore(db: Db, table: Table, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
+    """Insert rows, silently skipping those that would violate a unique constraint."""
+    if not rows:
+        return
+    dialect = sqlite if db.dialect.name == "sqlite" else postgresql
+    await db.execute(
+        dialect.insert(table).on_conflict_do_nothing(), rows if isinstance(rows, list) else [rows]
+    )

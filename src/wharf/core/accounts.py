@@ -1,0 +1,100 @@
+"""Users, organizations and robots as far as the registry needs them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import insert, select
+
+from wharf.core import audit
+from wharf.core.clock import now_ms
+from wharf.core.errors import AlreadyExists
+from wharf.db.engine import Db
+from wharf.db.models import Account
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one for a known user.
+_DUMMY_HASH = _hasher.hash("wharf-timing-equaliser")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: int
+    name: str
+    kind: str
+    enabled: bool
+    is_superuser: bool
+    email: str | None = None
+
+
+def _record(row: object) -> AccountRecord:
+    return AccountRecord(
+        id=row.id,  # type: ignore[attr-defined]
+        name=row.name,  # type: ignore[attr-defined]
+        kind=row.kind,  # type: ignore[attr-defined]
+        enabled=row.enabled,  # type: ignore[attr-defined]
+        is_superuser=row.is_superuser,  # type: ignore[attr-defined]
+        email=row.email,  # type: ignore[attr-defined]
+    )
+
+
+_COLUMNS = (Account.id, Account.name, Account.kind, Account.enabled, Account.is_superuser, Account.email)
+
+
+async def get_by_name(db: Db, name: str) -> AccountRecord | None:
+    row = (await db.execute(select(*_COLUMNS).where(Account.name == name))).first()
+    return _record(row) if row else None
+
+
+async def count(db: Db) -> int:
+    return len((await db.execute(select(Account.id).limit(1))).all())
+
+
+async def create_user(
+    db: Db,
+    name: str,
+    password: str | None,
+    email: str | None,
+    *,
+    superuser: bool = False,
+    actor: audit.Actor | None = None,
+) -> AccountRecord:
+    if await get_by_name(db, name) is not None:
+        raise AlreadyExists(f"the name {name!r} is taken")
+    result = await db.execute(
+        insert(Account).values(
+            name=name,
+            kind="user",
+            email=email,
+            password_hash=_hasher.hash(password) if password else None,
+            enabled=True,
+            is_superuser=superuser,
+            created_ms=now_ms(),
+        )
+    )
+    account_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    assert account_id is not None
+    await audit.record(
+        db, "account_create", actor, namespace_id=account_id, username=name, superuser=superuser
+    )
+    return AccountRecord(account_id, name, "user", True, superuser, email)
+
+
+def _matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(db: Db, name: str, password: str) -> AccountRecord | None:
+    """The account when `password` is its password, else None, in the same time either way."""
+    row = (await db.execute(select(*_COLUMNS, Account.password_hash).where(Account.name == name))).first()
+    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    ok = await asyncio.to_thread(_matches, stored, password)
+    if not ok or row is None or not row.password_hash:
+        return None
+    return _record(row)

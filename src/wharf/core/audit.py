@@ -1,0 +1,45 @@
+"""The audit log. Core functions call `record` in the transaction of the change they make."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert
+
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.db.models import LogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who causes a change, as the audit log records it."""
+
+    account_id: int | None
+    name: str | None
+    ip: str | None = None
+    kind: str = "user"
+
+
+async def record(
+    db: Db,
+    kind: str,
+    actor: Actor | None,
+    *,
+    namespace_id: int | None = None,
+    repository_id: int | None = None,
+    **metadata: Any,
+) -> None:
+    await db.execute(
+        insert(LogEntry).values(
+            kind=kind,
+            account_id=namespace_id,
+            performer_id=actor.account_id if actor else None,
+            repository_id=repository_id,
+            ip=actor.ip if actor else None,
+            created_ms=now_ms(),
+            metadata_json=json.dumps(metadata, separators=(",", ":"), default=str),
+        )
+    )

@@ -1,0 +1,83 @@
+"""Typed domain errors. Each surface maps them to its own wire format."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error core raises on purpose; `str(e)` is safe to show a client."""
+
+    def __init__(self, message: str = "", **detail: object) -> None:
+        super().__init__(message or self.__doc__ or type(self).__name__)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """Not found."""
+
+
+class NamespaceNotFound(NotFound):
+    """The namespace does not exist."""
+
+
+class RepositoryNotFound(NotFound):
+    """The repository does not exist."""
+
+
+class BlobNotFound(NotFound):
+    """The blob is not known to this repository."""
+
+
+class ManifestNotFound(NotFound):
+    """The manifest is not known to this repository."""
+
+
+class UploadNotFound(NotFound):
+    """The upload does not exist or has expired."""
+
+
+class InvalidInput(DomainError):
+    """The request is malformed."""
+
+
+class InvalidName(InvalidInput):
+    """Invalid repository name."""
+
+
+class InvalidTag(InvalidInput):
+    """Invalid tag."""
+
+
+class InvalidDigest(InvalidInput):
+    """The digest is malformed or does not match the content."""
+
+
+class InvalidManifest(InvalidInput):
+    """The manifest is invalid."""
+
+
+class ManifestBlobUnknown(InvalidInput):
+    """The manifest references a blob this repository does not have."""
+
+
+class ManifestChildUnknown(InvalidInput):
+    """The index references a manifest this repository does not have."""
+
+
+class InvalidRange(InvalidInput):
+    """The chunk does not start where the upload ends."""
+
+
+class InvalidSize(InvalidInput):
+    """The content length does not match."""
+
+
+class AlreadyExists(DomainError):
+    """Already exists."""
+
+
+class Conflict(DomainError):
+    """The resource changed under the request; retry."""
+
+
+class ReadOnly(DomainError):
+    """The repository does not accept writes in its current state."""

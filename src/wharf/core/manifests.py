@@ -1,0 +1,241 @@
+"""Manifests: validated on push, stored whole, served by tag or digest, indexed for referrers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from wharf.core import audit, tags
+from wharf.core._sql import insert_ignore
+from wharf.core.clock import now_ms
+from wharf.core.errors import (
+    InvalidDigest,
+    InvalidManifest,
+    InvalidTag,
+    ManifestBlobUnknown,
+    ManifestChildUnknown,
+    ManifestNotFound,
+)
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestChild, RepositoryBlob, Tag
+from wharf.oci.digest import Digest, DigestError, is_digest
+from wharf.oci.manifest import ManifestError, ParsedManifest, parse_manifest
+from wharf.oci.names import is_valid_tag
+
+_ALIVE = Manifest.deleted_ms.is_(None)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    id: int
+    digest: str
+    media_type: str
+    content: bytes
+    subject_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str] | None
+
+
+def _parse_reference(reference: str) -> tuple[Digest | None, str | None]:
+    if is_digest(reference):
+        try:
+            return Digest.parse(reference), None
+        except DigestError as e:
+            raise InvalidDigest(str(e)) from None
+    if not is_valid_tag(reference):
+        raise InvalidTag(f"invalid tag {reference[:200]!r}")
+    return None, reference
+
+
+async def put(
+    db: Db,
+    repo: RepositoryRecord,
+    reference: str,
+    body: bytes,
+    content_type: str | None,
+    actor: audit.Actor | None,
+) -> tuple[ManifestRecord, ParsedManifest]:
+    by_digest, tag = _parse_reference(reference)
+    try:
+        parsed = parse_manifest(body, content_type)
+    except ManifestError as e:
+        raise InvalidManifest(str(e)) from None
+    digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
+    if by_digest is not None and digest != by_digest:
+        raise InvalidDigest(f"manifest digest is {digest}, not {by_digest}")
+
+    blob_ids = await _required_blobs(db, repo.id, parsed)
+    child_ids = await _required_children(db, repo.id, parsed)
+    manifest_id = await _upsert(db, repo.id, str(digest), body, parsed)
+    await insert_ignore(
+        db, ManifestBlob.__table__, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids]
+    )  # type: ignore[arg-type]
+    await insert_ignore(
+        db, ManifestChild.__table__, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids]
+    )  # type: ignore[arg-type]
+    if tag is not None:
+        await tags.point(db, repo.id, tag, manifest_id)
+    await audit.record(
+        db,
+        "push_repo",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        tag=tag,
+        manifest_digest=str(digest),
+    )
+    subject = str(parsed.subject.digest) if parsed.subject else None
+    return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject), parsed
+
+
+async def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+    wanted = {str(d.digest) for d in parsed.required_blobs}
+    if not wanted:
+        return []
+    rows = await db.execute(
+        select(Blob.id, Blob.digest)
+        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
+    )
+    found = {r.digest: r.id for r in rows}
+    for d in parsed.required_blobs:
+        if str(d.digest) not in found:
+            raise ManifestBlobUnknown(f"blob {d.digest} is not in this repository", digest=str(d.digest))
+    return list(found.values())
+
+
+async def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+    wanted = {str(d.digest) for d in parsed.children}
+    if not wanted:
+        return []
+    rows = await db.execute(
+        select(Manifest.id, Manifest.digest).where(
+            Manifest.repository_id == repository_id, Manifest.digest.in_(wanted), _ALIVE
+        )
+    )
+    found = {r.digest: r.id for r in rows}
+    for d in parsed.children:
+        if str(d.digest) not in found:
+            raise ManifestChildUnknown(f"manifest {d.digest} is not in this repository", digest=str(d.digest))
+    return list(found.values())
+
+
+async def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
+    row = (
+        await db.execute(
+            select(Manifest.id, Manifest.deleted_ms).where(
+                Manifest.repository_id == repository_id, Manifest.digest == digest
+            )
+        )
+    ).first()
+    if row is not None:
+        if row.deleted_ms is not None:
+            await db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
+        return int(row.id)
+    result = await db.execute(
+        insert(Manifest).values(
+            repository_id=repository_id,
+            digest=digest,
+            media_type=parsed.media_type,
+            content=body,
+            size=len(body),
+            config_media_type=parsed.config_media_type,
+            artifact_type=parsed.artifact_type,
+            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+            annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
+            created_ms=now_ms(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+_RECORD = (Manifest.id, Manifest.digest, Manifest.media_type, Manifest.content, Manifest.subject_digest)
+
+
+async def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
+    by_digest, tag = _parse_reference(reference)
+    query = select(*_RECORD).where(Manifest.repository_id == repository_id, _ALIVE)
+    if by_digest is not None:
+        query = query.where(Manifest.digest == str(by_digest))
+    else:
+        query = query.join(Tag, Tag.manifest_id == Manifest.id).where(
+            Tag.repository_id == repository_id, Tag.name == tag, tags.LIVE, Tag.hidden.is_(False)
+        )
+    row = (await db.execute(query)).first()
+    if row is None:
+        raise ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
+    return ManifestRecord(*row)
+
+
+async def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
+    """DELETE by tag removes the tag; by digest it removes the manifest and every tag on it."""
+    by_digest, tag = _parse_reference(reference)
+    if tag is not None:
+        manifest_id = await tags.remove(db, repo.id, tag)
+        digest = (await db.execute(select(Manifest.digest).where(Manifest.id == manifest_id))).scalar_one()
+        await audit.record(
+            db,
+            "delete_tag",
+            actor,
+            namespace_id=repo.namespace_id,
+            repository_id=repo.id,
+            namespace=repo.namespace,
+            repo=repo.name,
+            tag=tag,
+            manifest_digest=digest,
+        )
+        return
+    row = (
+        await db.execute(
+            select(Manifest.id).where(
+                Manifest.repository_id == repo.id, Manifest.digest == str(by_digest), _ALIVE
+            )
+        )
+    ).first()
+    if row is None:
+        raise ManifestNotFound(f"manifest {by_digest} is not in this repository")
+    removed = await tags.remove_all_for(db, repo.id, row.id)
+    await db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=now_ms()))
+    await audit.record(
+        db,
+        "delete_manifest",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        manifest_digest=str(by_digest),
+        tags=removed,
+    )
+
+
+async def referrers(db: Db, repository_id: int, subject: str, artifact_type: str | None) -> list[Referrer]:
+    query = select(
+        Manifest.digest, Manifest.media_type, Manifest.size, Manifest.artifact_type, Manifest.annotations_json
+    ).where(Manifest.repository_id == repository_id, Manifest.subject_digest == subject, _ALIVE)
+    if artifact_type is not None:
+        query = query.where(Manifest.artifact_type == artifact_type)
+    rows = await db.execute(query.order_by(Manifest.id))
+    return [
+        Referrer(
+            r.digest,
+            r.media_type,
+            r.size,
+            r.artifact_type,
+            json.loads(r.annotations_json) if r.annotations_json else None,
+        )
+        for r in rows
+    ]

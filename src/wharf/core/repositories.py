@@ -1,0 +1,98 @@
+"""Repositories: lookup, creation on push, listing for the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, insert, select, true
+
+from wharf.core import audit
+from wharf.core.clock import now_ms
+from wharf.core.errors import AlreadyExists, NamespaceNotFound
+from wharf.db.engine import Db
+from wharf.db.models import Account, Repository
+
+NORMAL, READ_ONLY, MIRROR = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryRecord:
+    id: int
+    namespace_id: int
+    namespace: str
+    name: str
+    visibility: str
+    state: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == "public"
+
+
+_COLUMNS = (
+    Repository.id,
+    Repository.namespace_id,
+    Account.name.label("namespace"),
+    Repository.name,
+    Repository.visibility,
+    Repository.state,
+)
+
+
+async def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
+    row = (
+        await db.execute(
+            select(*_COLUMNS)
+            .join(Account, Account.id == Repository.namespace_id)
+            .where(Repository.full_name == f"{namespace}/{name}")
+        )
+    ).first()
+    return RepositoryRecord(*row) if row else None
+
+
+async def create(
+    db: Db,
+    namespace: str,
+    name: str,
+    *,
+    visibility: str,
+    actor: audit.Actor | None,
+) -> RepositoryRecord:
+    ns = (
+        await db.execute(select(Account.id).where(Account.name == namespace, Account.kind != "robot"))
+    ).first()
+    if ns is None:
+        raise NamespaceNotFound(f"namespace {namespace!r} does not exist")
+    if await get(db, namespace, name) is not None:
+        raise AlreadyExists(f"repository {namespace}/{name} exists")
+    result = await db.execute(
+        insert(Repository).values(
+            namespace_id=ns.id,
+            name=name,
+            full_name=f"{namespace}/{name}",
+            visibility=visibility,
+            state=NORMAL,
+            created_ms=now_ms(),
+        )
+    )
+    repo_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    assert repo_id is not None
+    await audit.record(
+        db, "create_repo", actor, namespace_id=ns.id, repository_id=repo_id, repo=name, namespace=namespace
+    )
+    return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL)
+
+
+async def list_names(
+    db: Db, *, visible: ColumnElement[bool] | None, after: str | None, limit: int
+) -> list[str]:
+    """Full names in lexical order, after `after`, restricted by the caller's `visible` clause."""
+    query = select(Repository.full_name).where(visible if visible is not None else true())
+    if after:
+        query = query.where(Repository.full_name > after)
+    rows = await db.execute(query.order_by(Repository.full_name).limit(limit))
+    return [r[0] for r in rows]

@@ -1,0 +1,199 @@
+"""Resumable blob uploads.
+
+The upload's bytes are appended to `uploads/<id>` in the blob store and its committed length is
+kept in the database, so an upload survives a restart and can continue on another process. Bytes
+are hashed while they are written; a process that did not see the earlier chunks re-reads them
+once from storage. The blob becomes visible only after its digest is verified, by an atomic move
+to its content address; the database row that lets a repository serve it is written after that.
+No database transaction is held open while a body streams in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wharf.core import blobs
+from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
+from wharf.db import engine as dbx
+from wharf.db.models import Upload
+from wharf.oci.digest import Digest, Hasher, new_hasher
+from wharf.storage.base import BlobStore, blob_path, upload_path
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: str
+    repository_id: int
+    offset: int
+
+
+class _HasherCache:
+    """Running hashes of uploads this process has seen, valid only at the offset they reached."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._items: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        self._capacity = capacity
+
+    def take(self, upload_id: str, offset: int) -> Hasher | None:
+        item = self._items.pop(upload_id, None)
+        if item is None or item[0] != offset:
+            return None
+        return item[1]
+
+    def put(self, upload_id: str, offset: int, hasher: Hasher) -> None:
+        self._items[upload_id] = (offset, hasher)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        self._items.pop(upload_id, None)
+
+
+_hashers = _HasherCache()
+
+
+# Uploads are hashed with sha256 as they stream in, since nearly every client uses it; an upload
+# finished with another algorithm is re-read once from storage.
+STREAMING_ALGORITHM = "sha256"
+
+
+async def start(engine: AsyncEngine, store: BlobStore, repository_id: int) -> UploadState:
+    upload_id = str(uuid.uuid4())
+    writer = await store.writer(upload_path(upload_id))
+    await writer.close()
+    now = now_ms()
+    async with dbx.write(engine) as db:
+        await db.execute(
+            insert(Upload).values(
+                id=upload_id, repository_id=repository_id, offset=0, created_ms=now, updated_ms=now
+            )
+        )
+    _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))
+    return UploadState(upload_id, repository_id, 0)
+
+
+async def get(engine: AsyncEngine, repository_id: int, upload_id: str) -> UploadState:
+    try:
+        uuid.UUID(upload_id)
+    except ValueError:
+        raise UploadNotFound("no such upload") from None
+    async with dbx.read(engine) as db:
+        row = (
+            await db.execute(
+                select(Upload.offset).where(Upload.id == upload_id, Upload.repository_id == repository_id)
+            )
+        ).first()
+    if row is None:
+        raise UploadNotFound("no such upload")
+    return UploadState(upload_id, repository_id, row.offset)
+
+
+async def append(
+    engine: AsyncEngine,
+    store: BlobStore,
+    upload: UploadState,
+    body: AsyncIterator[bytes],
+    *,
+    start: int | None = None,
+    length: int | None = None,
+) -> UploadState:
+    """Append a chunk. `start` is where the client says it begins; `length` how long it says it is."""
+    if start is not None and start != upload.offset:
+        raise InvalidRange(
+            f"chunk starts at {start} but the upload has {upload.offset} bytes", offset=upload.offset
+        )
+    hasher = _hashers.take(upload.id, upload.offset)
+    writer = await store.writer(upload_path(upload.id), append=True)
+    received = 0
+    # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
+    # offset and the next writer discards them, so the client resumes from the offset it was told.
+    try:
+        if writer.size != upload.offset:
+            await writer.close()
+            writer = await store.writer(upload_path(upload.id), append=True, offset=upload.offset)
+        async for chunk in body:
+            if not chunk:
+                continue
+            await writer.write(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+            received += len(chunk)
+    finally:
+        await writer.close()
+    if length is not None and received != length:
+        raise InvalidSize(
+            f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
+        )
+    new_offset = upload.offset + received
+    if received:
+        async with dbx.write(engine) as db:
+            result = await db.execute(
+                update(Upload)
+                .where(Upload.id == upload.id, Upload.offset == upload.offset)
+                .values(offset=new_offset, updated_ms=now_ms())
+            )
+            if result.rowcount != 1:
+                raise InvalidRange("the upload was changed by another request", offset=upload.offset)
+    if hasher is not None:
+        _hashers.put(upload.id, new_offset, hasher)
+    return UploadState(upload.id, upload.repository_id, new_offset)
+
+
+async def _rehash(store: BlobStore, upload_id: str, length: int, algorithm: str) -> Hasher:
+    hasher = new_hasher(algorithm)
+    async for chunk in store.read(upload_path(upload_id), 0, length):
+        hasher.update(chunk)
+    return hasher
+
+
+async def finish(
+    engine: AsyncEngine, store: BlobStore, upload: UploadState, digest: Digest
+) -> blobs.BlobRecord:
+    """Verify the upload against `digest` and publish it as a blob of the upload's repository."""
+    hasher = _hashers.take(upload.id, upload.offset) if digest.algorithm == STREAMING_ALGORITHM else None
+    if hasher is None:
+        hasher = await _rehash(store, upload.id, upload.offset, digest.algorithm)
+    actual = hasher.hexdigest()
+    if actual != digest.encoded:
+        await cancel(engine, store, upload)
+        raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
+    source, target = upload_path(upload.id), blob_path(digest)
+    existing = await store.stat(target)
+    if existing == upload.offset:
+        await store.delete(source)
+    else:
+        await store.move(source, target)
+    async with dbx.write(engine) as db:
+        blob = await blobs.register(db, str(digest), upload.offset)
+        await blobs.link(db, upload.repository_id, blob.id)
+        await db.execute(delete(Upload).where(Upload.id == upload.id))
+    return blob
+
+
+async def cancel(engine: AsyncEngine, store: BlobStore, upload: UploadState) -> None:
+    _hashers.drop(upload.id)
+    async with dbx.write(engine) as db:
+        await db.execute(delete(Upload).where(Upload.id == upload.id))
+    await store.delete(upload_path(upload.id))
+
+
+async def expire_abandoned(engine: AsyncEngine, store: BlobStore, older_than_ms: int) -> int:
+    """Remove uploads untouched since `older_than_ms`; returns how many."""
+    async with dbx.read(engine) as db:
+        rows = (
+            await db.execute(
+                select(Upload.id, Upload.repository_id, Upload.offset).where(
+                    Upload.updated_ms < older_than_ms
+                )
+            )
+        ).all()
+    for row in rows:
+        await cancel(engine, store, UploadState(row.id, row.repository_id, row.offset))
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Database: SQLAlchemy 2 table models, engine and transactions, Alembic migrations."""

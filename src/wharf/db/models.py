@@ -1,0 +1,181 @@
+"""Tables. Times are integer milliseconds since the epoch (UTC), as Quay's tag lifetimes are."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """A user, an organization or a robot; every user and organization is a namespace."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user | org | robot
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_repositories_namespace_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    # "namespace/name", kept so that the catalog pages in the spec's lexical order with one index.
+    full_name: Mapped[str] = mapped_column(String(512), unique=True)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")  # public | private
+    state: Mapped[int] = mapped_column(Integer, default=0)  # 0 NORMAL, 1 READ_ONLY, 2 MIRROR
+    description: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Blob(Base):
+    """A verified blob in storage, shared by every repository that links it."""
+
+    __tablename__ = "blobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(160), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class RepositoryBlob(Base):
+    """A repository may serve a blob only through this link."""
+
+    __tablename__ = "repository_blobs"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), primary_key=True, index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Upload(Base):
+    """A resumable blob upload; its bytes live in storage at uploads/<id>."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), index=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Manifest(Base):
+    __tablename__ = "manifests"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
+        Index("ix_manifests_subject", "repository_id", "subject_digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(160))
+    media_type: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    config_media_type: Mapped[str | None] = mapped_column(String(255))
+    artifact_type: Mapped[str | None] = mapped_column(String(255))
+    subject_digest: Mapped[str | None] = mapped_column(String(160))
+    annotations_json: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Set by DELETE; the row stays for tag history until garbage collection removes it.
+    deleted_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ManifestBlob(Base):
+    __tablename__ = "manifest_blobs"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), primary_key=True, index=True)
+
+
+class ManifestChild(Base):
+    __tablename__ = "manifest_children"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("manifests.id"), primary_key=True, index=True)
+
+
+class Tag(Base):
+    """One lifetime of a tag: moving or deleting a tag closes its row and never rewrites it."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        Index("ix_tags_repository_name_end", "repository_id", "name", "lifetime_end_ms"),
+        Index(
+            "uq_tags_live",
+            "repository_id",
+            "name",
+            unique=True,
+            sqlite_where=text("lifetime_end_ms IS NULL"),
+            postgresql_where=text("lifetime_end_ms IS NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id"), index=True)
+    lifetime_start_ms: Mapped[int] = mapped_column(BigInteger)
+    lifetime_end_ms: Mapped[int | None] = mapped_column(BigInteger)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    reversion: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LogEntry(Base):
+    """The audit log: written only by core functions, in the transaction of the change."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (
+        Index("ix_log_entries_account_time", "account_id", "created_ms"),
+        Index("ix_log_entries_repository_time", "repository_id", "created_ms"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    performer_id: Mapped[int | None] = mapped_column(Integer)
+    repository_id: Mapped[int | None] = mapped_column(Integer)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Job(Base):
+    """The durable job queue; workers claim rows with a lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "queue", "available_after_ms"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text, default="{}")
+    # A job with a dedupe key is enqueued at most once while it is pending.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    available_after_ms: Mapped[int] = mapped_column(BigInteger)
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    retries_remaining: Mapped[int] = mapped_column(Integer, default=5)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

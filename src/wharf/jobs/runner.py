@@ -1,0 +1,79 @@
+"""Runs queued jobs, in the server process by default or in `wharf worker` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from wharf.core import uploads
+from wharf.core.clock import now_ms
+from wharf.db import engine as dbx
+from wharf.jobs import queue
+from wharf.runtime import Runtime
+
+log = logging.getLogger("wharf.jobs")
+
+JobHandler = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
+
+
+async def cleanup_uploads(rt: Runtime, _body: dict[str, Any]) -> None:
+    cutoff = now_ms() - rt.settings.BLOB_UPLOAD_EXPIRATION_S * 1000
+    removed = await uploads.expire_abandoned(rt.engine, rt.store, cutoff)
+    if removed:
+        log.info("removed %d abandoned uploads", removed)
+
+
+HANDLERS: dict[str, JobHandler] = {"upload_cleanup": cleanup_uploads}
+
+
+def periodic(rt: Runtime) -> dict[str, int]:
+    """Queue name -> interval in seconds, for the jobs that recur."""
+    return {"upload_cleanup": rt.settings.UPLOAD_CLEANUP_INTERVAL_S}
+
+
+async def schedule_periodic(rt: Runtime) -> None:
+    async with dbx.write(rt.engine) as db:
+        for name, interval in periodic(rt).items():
+            await queue.enqueue(db, name, delay_ms=interval * 1000, dedupe_key=f"periodic:{name}")
+
+
+async def run_once(rt: Runtime) -> bool:
+    """Claim and run one job; False when none was ready."""
+    job = await queue.claim(rt.engine, list(HANDLERS))
+    if job is None:
+        return False
+    try:
+        await HANDLERS[job.queue](rt, job.body)
+    except Exception:
+        log.exception("job %s (%s) failed", job.id, job.queue)
+        await queue.fail(rt.engine, job)
+    else:
+        await queue.complete(rt.engine, job)
+    return True
+
+
+async def run_forever(rt: Runtime, poll_interval_s: float = 2.0) -> None:
+    while True:
+        try:
+            await schedule_periodic(rt)
+            while await run_once(rt):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job runner loop failed; retrying")
+        await asyncio.sleep(poll_interval_s)
+
+
+@contextlib.asynccontextmanager
+async def in_background(rt: Runtime) -> Any:
+    task = asyncio.create_task(run_forever(rt), name="wharf-jobs")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,279 @@
+"""Blob and upload endpoints: /v2/<name>/blobs/<digest> and /v2/<name>/blobs/uploads/..."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from wharf.auth import permissions
+from wharf.core import blobs, repositories, uploads
+from wharf.core.errors import DomainError, InvalidRange
+from wharf.db import engine as dbx
+from wharf.oci.digest import Digest, DigestError
+from wharf.registry import _repo
+from wharf.registry.context import Call
+from wharf.registry.errors import (
+    BLOB_UNKNOWN,
+    BLOB_UPLOAD_INVALID,
+    DIGEST_INVALID,
+    RANGE_INVALID,
+    SIZE_INVALID,
+    RegistryError,
+    from_domain,
+)
+from wharf.storage.base import PathNotFound, blob_path
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def _digest(value: str | None) -> Digest:
+    if not value:
+        raise RegistryError(DIGEST_INVALID, "the digest parameter is required")
+    try:
+        return Digest.parse(value)
+    except DigestError as e:
+        raise RegistryError(DIGEST_INVALID, str(e)) from None
+
+
+async def get_blob(call: Call, name: str, reference: str, head: bool) -> Response:
+    repo = await _repo.for_read(call, name)
+    digest = _digest(reference)
+    async with dbx.read(call.rt.engine) as db:
+        blob = await blobs.get_linked(db, repo.id, str(digest))
+    if blob is None:
+        raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
+    headers = {
+        "Docker-Content-Digest": blob.digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{blob.digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+    start, end = 0, blob.size - 1
+    status = 200
+    range_header = call.request.headers.get("range")
+    if range_header:
+        m = _RANGE.match(range_header.strip())
+        if m is None or (not m[1] and not m[2]):
+            raise RegistryError(
+                RANGE_INVALID, "unsupported Range", headers={"Content-Range": f"bytes */{blob.size}"}
+            )
+        if m[1]:
+            start = int(m[1])
+            end = min(int(m[2]), blob.size - 1) if m[2] else blob.size - 1
+        else:
+            start = max(blob.size - int(m[2]), 0)
+        if start > end or start >= blob.size:
+            raise RegistryError(
+                RANGE_INVALID, "range not satisfiable", headers={"Content-Range": f"bytes */{blob.size}"}
+            )
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    length = end - start + 1 if blob.size else 0
+    headers["Content-Length"] = str(length)
+    if head:
+        return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+    path = blob_path(digest)
+    redirect = await call.rt.store.redirect_url(path)
+    if redirect is not None and status == 200:
+        return Response(status_code=307, headers={"Location": redirect, "Docker-Content-Digest": blob.digest})
+    stream = call.rt.store.read(path, start, length)
+    try:
+        first = await anext(stream, b"")
+    except PathNotFound:
+        raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is missing from storage") from None
+
+    async def body() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in stream:
+            yield chunk
+
+    return StreamingResponse(
+        body(), status_code=status, headers=headers, media_type="application/octet-stream"
+    )
+
+
+async def delete_blob(call: Call, name: str, reference: str) -> Response:
+    repo = await _repo.for_write(call, name, permissions.PUSH, permissions.ALL, "delete")
+    digest = _digest(reference)
+    try:
+        async with dbx.write(call.rt.engine) as db:
+            await blobs.unlink(db, repo.id, str(digest))
+    except DomainError as e:
+        raise from_domain(e) from None
+    return Response(status_code=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})
+
+
+def _upload_headers(name: str, upload: uploads.UploadState) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+        "Docker-Upload-UUID": upload.id,
+        "Range": f"0-{max(upload.offset - 1, 0)}",
+        "Content-Length": "0",
+    }
+
+
+def _blob_created(name: str, digest: str) -> Response:
+    return Response(
+        status_code=201,
+        headers={
+            "Location": f"/v2/{name}/blobs/{digest}",
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise RegistryError(
+            BLOB_UPLOAD_INVALID, "the client went away before the body was complete"
+        ) from None
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise RegistryError(SIZE_INVALID, "Content-Length is not a number")
+    return int(raw)
+
+
+async def start_upload(call: Call, name: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    params = call.request.query_params
+    rt = call.rt
+    mount, source = params.get("mount"), params.get("from")
+    if mount is not None:
+        digest = _digest(mount)
+        if source and await _mount(call, repo, source, digest):
+            return _blob_created(name, str(digest))
+    try:
+        upload = await uploads.start(rt.engine, rt.store, repo.id)
+        if "digest" in params:
+            digest = _digest(params.get("digest"))
+            try:
+                upload = await uploads.append(
+                    rt.engine, rt.store, upload, _body(call.request), length=_declared_length(call.request)
+                )
+                blob = await uploads.finish(rt.engine, rt.store, upload, digest)
+            except BaseException:
+                await _cancel_quietly(call, upload)
+                raise
+            return _blob_created(name, blob.digest)
+    except DomainError as e:
+        raise from_domain(e) from None
+    headers = _upload_headers(name, upload)
+    return Response(status_code=202, headers=headers)
+
+
+async def _cancel_quietly(call: Call, upload: uploads.UploadState) -> None:
+    with contextlib.suppress(Exception):
+        await uploads.cancel(call.rt.engine, call.rt.store, upload)
+
+
+async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, digest: Digest) -> bool:
+    """Link a blob from `source` when the caller may pull it there; False means upload instead."""
+    if call.grant is None or not call.grant.allows("repository", source, permissions.PULL):
+        return False
+    try:
+        src = _repo.parse_name(call, source)
+    except RegistryError:
+        return False
+    async with dbx.write(call.rt.engine) as db:
+        src_repo = await repositories.get(db, src.namespace, src.name)
+        if src_repo is None or await blobs.get_linked(db, src_repo.id, str(digest)) is None:
+            return False
+        await blobs.mount(db, src_repo.id, repo.id, str(digest))
+    return True
+
+
+async def _load_upload(call: Call, repo_id: int, upload_id: str) -> uploads.UploadState:
+    try:
+        return await uploads.get(call.rt.engine, repo_id, upload_id)
+    except DomainError as e:
+        raise from_domain(e) from None
+
+
+def _chunk_bounds(call: Call, upload: uploads.UploadState) -> tuple[int | None, int | None]:
+    """(start, length) the client declares for this chunk through Content-Range / Content-Length."""
+    declared = _declared_length(call.request)
+    raw = call.request.headers.get("content-range")
+    if raw is None:
+        return None, declared
+    m = _CONTENT_RANGE.match(raw.strip())
+    if m is None:
+        raise RegistryError(
+            RANGE_INVALID, f"malformed Content-Range {raw[:100]!r}", headers=_range_headers(upload)
+        )
+    start, end = int(m[1]), int(m[2])
+    if end < start:
+        raise RegistryError(
+            RANGE_INVALID, "Content-Range ends before it starts", headers=_range_headers(upload)
+        )
+    length = end - start + 1
+    if declared is not None and declared != length:
+        raise RegistryError(
+            RANGE_INVALID, "Content-Length differs from Content-Range", headers=_range_headers(upload)
+        )
+    return start, length
+
+
+def _range_headers(upload: uploads.UploadState) -> dict[str, str]:
+    return {"Range": f"0-{max(upload.offset - 1, 0)}", "Docker-Upload-UUID": upload.id}
+
+
+async def _append(call: Call, upload: uploads.UploadState) -> uploads.UploadState:
+    start, length = _chunk_bounds(call, upload)
+    try:
+        return await uploads.append(
+            call.rt.engine, call.rt.store, upload, _body(call.request), start=start, length=length
+        )
+    except InvalidRange as e:
+        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
+    except DomainError as e:
+        raise from_domain(e) from None
+
+
+async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    upload = await _append(call, await _load_upload(call, repo.id, upload_id))
+    return Response(status_code=202, headers=_upload_headers(name, upload))
+
+
+async def put_upload(call: Call, name: str, upload_id: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    digest = _digest(call.request.query_params.get("digest"))
+    upload = await _load_upload(call, repo.id, upload_id)
+    has_body = (_declared_length(call.request) or 0) > 0 or "chunked" in call.request.headers.get(
+        "transfer-encoding", ""
+    )
+    if has_body:
+        upload = await _append(call, upload)
+    try:
+        blob = await uploads.finish(call.rt.engine, call.rt.store, upload, digest)
+    except DomainError as e:
+        raise from_domain(e) from None
+    return _blob_created(name, blob.digest)
+
+
+async def get_upload(call: Call, name: str, upload_id: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    upload = await _load_upload(call, repo.id, upload_id)
+    return Response(status_code=204, headers=_upload_headers(name, upload))
+
+
+async def delete_upload(call: Call, name: str, upload_id: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    upload = await _load_upload(call, repo.id, upload_id)
+    await uploads.cancel(call.rt.engine, call.rt.store, upload)
+    return Response(status_code=204, headers={"Content-Length": "0"})

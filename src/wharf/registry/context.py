@@ -1,0 +1,81 @@
+"""Per-request context of the /v2 surface: the caller's grant and the repository addressed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from wharf.auth.tokens import Grant, TokenError
+from wharf.core import audit
+from wharf.registry.errors import UNAUTHORIZED, RegistryError
+from wharf.runtime import Runtime
+
+
+def service_name(rt: Runtime, request: Request) -> str:
+    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+
+
+def challenge(rt: Runtime, request: Request, scope: str | None = None, error: str | None = None) -> str:
+    base = f"{rt.settings.PREFERRED_URL_SCHEME}://{service_name(rt, request)}"
+    value = f'Bearer realm="{base}/v2/auth",service="{service_name(rt, request)}"'
+    if scope:
+        value += f',scope="{scope}"'
+    if error:
+        value += f',error="{error}"'
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    rt: Runtime
+    request: Request
+    grant: Grant | None
+
+    @property
+    def actor(self) -> audit.Actor:
+        ident = self.grant.identity if self.grant else None
+        client = self.request.client
+        return audit.Actor(
+            account_id=ident.account_id if ident else None,
+            name=ident.name if ident else None,
+            ip=client.host if client else None,
+            kind=ident.kind if ident else "anonymous",
+        )
+
+    def require(self, kind: str, name: str, *actions: str) -> None:
+        """Pass when the token grants any of `actions` on the resource, else answer 401 with a challenge."""
+        if self.grant is not None and any(self.grant.allows(kind, name, a) for a in actions):
+            return
+        wanted = (
+            "pull"
+            if "pull" in actions
+            else ",".join(a for a in ("pull", "push") if a in actions) or actions[0]
+        )
+        scope = f"{kind}:{name}:{wanted}"
+        raise RegistryError(
+            UNAUTHORIZED,
+            detail=[{"Type": kind, "Name": name, "Action": a} for a in actions],
+            headers={
+                "WWW-Authenticate": challenge(
+                    self.rt, self.request, scope, "insufficient_scope" if self.grant else None
+                )
+            },
+        )
+
+
+def authenticate(rt: Runtime, request: Request) -> Grant | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return rt.tokens.verify(token.strip(), service_name(rt, request))
+    except TokenError:
+        raise RegistryError(
+            UNAUTHORIZED,
+            "the bearer token is invalid or expired; request a new one",
+            headers={"WWW-Authenticate": challenge(rt, request, error="invalid_token")},
+        ) from None

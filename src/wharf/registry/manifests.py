@@ -1,0 +1,108 @@
+"""Manifest and referrers endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from wharf.auth import permissions
+from wharf.core import manifests
+from wharf.core.errors import DomainError
+from wharf.db import engine as dbx
+from wharf.oci import mediatypes as mt
+from wharf.oci.digest import Digest, DigestError
+from wharf.oci.manifest import MAX_MANIFEST_BYTES
+from wharf.registry import _repo
+from wharf.registry.context import Call
+from wharf.registry.errors import DIGEST_INVALID, MANIFEST_INVALID, TOO_LARGE, RegistryError, from_domain
+
+
+async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Response:
+    repo = await _repo.for_read(call, name)
+    try:
+        async with dbx.read(call.rt.engine) as db:
+            record = await manifests.get(db, repo.id, reference)
+    except DomainError as e:
+        raise from_domain(e) from None
+    headers = {
+        "Docker-Content-Digest": record.digest,
+        "ETag": f'"{record.digest}"',
+        "Content-Length": str(len(record.content)),
+    }
+    return Response(
+        b"" if head else record.content, status_code=200, headers=headers, media_type=record.media_type
+    )
+
+
+async def _read_limited(call: Call) -> bytes:
+    declared = call.request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+        raise RegistryError(TOO_LARGE, "manifests may be at most 4 MiB")
+    parts: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in call.request.stream():
+            total += len(chunk)
+            if total > MAX_MANIFEST_BYTES:
+                raise RegistryError(TOO_LARGE, "manifests may be at most 4 MiB")
+            parts.append(chunk)
+    except ClientDisconnect:
+        raise RegistryError(
+            MANIFEST_INVALID, "the client went away before the manifest was complete"
+        ) from None
+    return b"".join(parts)
+
+
+async def put_manifest(call: Call, name: str, reference: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    body = await _read_limited(call)
+    try:
+        async with dbx.write(call.rt.engine) as db:
+            record, _parsed = await manifests.put(
+                db, repo, reference, body, call.request.headers.get("content-type"), call.actor
+            )
+    except DomainError as e:
+        raise from_domain(e) from None
+    headers = {
+        "Location": f"/v2/{name}/manifests/{record.digest}",
+        "Docker-Content-Digest": record.digest,
+        "Content-Length": "0",
+    }
+    if record.subject_digest:
+        headers["OCI-Subject"] = record.subject_digest
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(call: Call, name: str, reference: str) -> Response:
+    repo = await _repo.for_write(call, name, permissions.PUSH, permissions.ALL, "delete")
+    try:
+        async with dbx.write(call.rt.engine) as db:
+            await manifests.delete(db, repo, reference, call.actor)
+    except DomainError as e:
+        raise from_domain(e) from None
+    return Response(status_code=202, headers={"Content-Length": "0"})
+
+
+async def referrers(call: Call, name: str, subject: str) -> Response:
+    repo = await _repo.for_read(call, name)
+    try:
+        digest = Digest.parse(subject)
+    except DigestError as e:
+        raise RegistryError(DIGEST_INVALID, str(e)) from None
+    artifact_type = call.request.query_params.get("artifactType")
+    async with dbx.read(call.rt.engine) as db:
+        found = await manifests.referrers(db, repo.id, str(digest), artifact_type)
+    descriptors: list[dict[str, Any]] = []
+    for r in found:
+        d: dict[str, Any] = {"mediaType": r.media_type, "digest": r.digest, "size": r.size}
+        if r.artifact_type:
+            d["artifactType"] = r.artifact_type
+        if r.annotations:
+            d["annotations"] = r.annotations
+        descriptors.append(d)
+    body = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}).encode()
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
+    return Response(body, status_code=200, headers=headers, media_type=mt.OCI_INDEX)

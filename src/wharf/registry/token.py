@@ -1,0 +1,106 @@
+"""GET /v2/auth: the Docker Registry v2 token endpoint.
+
+Credentials come as HTTP Basic; each requested scope is decided by the permission resolver and
+down-scoped silently to what the caller may do, as Docker clients expect.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from wharf.auth import permissions
+from wharf.auth.identity import ANONYMOUS, Identity
+from wharf.core import accounts
+from wharf.db import engine as dbx
+from wharf.oci.names import RepositoryName, is_valid_repository_name
+from wharf.registry.context import challenge, service_name
+from wharf.registry.errors import NAME_INVALID, UNAUTHORIZED, UNSUPPORTED, RegistryError
+from wharf.runtime import Runtime
+
+_REPO_SCOPE = re.compile(r"^repository(?:\([a-z0-9]+\))?:(?P<name>[^:]+):(?P<actions>[a-z*]+(?:,[a-z*]+)*)$")
+_KNOWN_ACTIONS = {"pull", "push", "*", "delete"}
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _unauthorized(rt: Runtime, request: Request, message: str) -> RegistryError:
+    return RegistryError(UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge(rt, request)})
+
+
+async def _identity(rt: Runtime, request: Request) -> Identity:
+    creds = _basic_credentials(request)
+    if creds is None:
+        if request.headers.get("authorization"):
+            raise _unauthorized(rt, request, "send credentials as HTTP Basic")
+        return ANONYMOUS
+    username, password = creds
+    async with dbx.read(rt.engine) as db:
+        account = await accounts.verify_password(db, username, password)
+    if account is None or not account.enabled or account.kind != "user":
+        raise _unauthorized(rt, request, "invalid username or password")
+    superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
+    return Identity("user", account.id, account.name, superuser)
+
+
+def _strip_host(name: str, service: str) -> str:
+    prefix = f"{service}/"
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+async def token(rt: Runtime, request: Request) -> JSONResponse:
+    identity = await _identity(rt, request)
+    scopes = [s for value in request.query_params.getlist("scope") for s in value.split(" ") if s]
+    if identity.is_anonymous and not scopes:
+        raise _unauthorized(rt, request, "log in to use the registry")
+    if identity.is_anonymous and not rt.settings.FEATURE_ANONYMOUS_ACCESS:
+        raise _unauthorized(rt, request, "anonymous access is disabled; log in")
+    service = service_name(rt, request)
+    access: list[dict[str, Any]] = []
+    async with dbx.read(rt.engine) as db:
+        for scope in scopes:
+            if scope == "registry:catalog:*":
+                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
+                continue
+            m = _REPO_SCOPE.match(scope)
+            if m is None:
+                raise RegistryError(UNSUPPORTED, f"cannot parse scope {scope[:200]!r}", headers={}) from None
+            name = _strip_host(m["name"], service)
+            if not is_valid_repository_name(name):
+                raise RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")
+            wanted = set(m["actions"].split(",")) & _KNOWN_ACTIONS
+            repo = RepositoryName.parse(name, rt.settings.LIBRARY_NAMESPACE)
+            decision = await permissions.repository_access(
+                db, rt.settings, identity, repo.namespace, repo.name
+            )
+            allowed = decision.actions
+            granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
+            access.append({"type": "repository", "name": name, "actions": sorted(granted)})
+    jwt_token = rt.tokens.issue(identity, service, access)
+    issued = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
+    return JSONResponse(
+        {
+            "token": jwt_token,
+            "access_token": jwt_token,
+            "expires_in": rt.tokens.lifetime_s,
+            "issued_at": issued,
+        }
+    )

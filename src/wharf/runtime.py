@@ -1,0 +1,38 @@
+"""The long-lived services one Wharf process shares between its surfaces and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wharf.auth.tokens import TokenService
+from wharf.config import Settings
+from wharf.db.engine import create_engine
+from wharf.storage.base import BlobStore
+from wharf.storage.filesystem import FilesystemStore
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    store: BlobStore
+    tokens: TokenService
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            engine=create_engine(settings.db_uri, settings.DB_POOL_SIZE),
+            store=FilesystemStore(settings.storage_path),
+            tokens=TokenService(
+                settings.DATA_DIR / "keys" / "registry-signing.pem",
+                issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
+                lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

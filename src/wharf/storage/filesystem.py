@@ -1,0 +1,146 @@
+"""Local filesystem driver: objects are files under a root, made visible by atomic rename."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from wharf.storage.base import PathNotFound, check_path
+
+READ_CHUNK = 1024 * 1024
+_STAGING = ".staging"
+
+
+class _FsWriter:
+    def __init__(self, fd: int, path: Path, size: int) -> None:
+        self._fd = fd
+        self._path = path
+        self._size = size
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def write(self, data: bytes) -> None:
+        # Page-cache writes are fast enough that a thread hop per chunk would cost more than it saves.
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._size += len(data)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._fd)
+
+    async def cancel(self) -> None:
+        await self.close()
+        self._path.unlink(missing_ok=True)
+
+
+class FilesystemStore:
+    name = "filesystem"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / _STAGING).mkdir(exist_ok=True)
+
+    def _full(self, path: str) -> Path:
+        return self.root / check_path(path)
+
+    async def stat(self, path: str) -> int | None:
+        try:
+            st = self._full(path).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        full = self._full(path)
+        try:
+            f = open(full, "rb", buffering=0)  # noqa: SIM115 - closed in finally, across yields
+        except (FileNotFoundError, IsADirectoryError):
+            raise PathNotFound(path) from None
+        try:
+            if offset:
+                f.seek(offset)
+            remaining = length
+            while remaining is None or remaining > 0:
+                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(f.read, want)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            f.close()
+
+    async def get_bytes(self, path: str) -> bytes:
+        try:
+            return self._full(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise PathNotFound(path) from None
+
+    async def put_bytes(self, path: str, data: bytes) -> None:
+        full = self._full(path)
+        tmp = self.root / _STAGING / uuid.uuid4().hex
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        full.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, full)
+
+    async def writer(self, path: str, append: bool = False, offset: int | None = None) -> _FsWriter:
+        full = self._full(path)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        fd = os.open(full, flags, 0o640)
+        if append and offset is not None:
+            os.ftruncate(fd, offset)
+        size = os.fstat(fd).st_size
+        return _FsWriter(fd, full, size)
+
+    async def move(self, src: str, dst: str) -> None:
+        s, d = self._full(src), self._full(dst)
+        if not s.exists():
+            raise PathNotFound(src)
+        # The bytes must be on disk before the name that publishes them is.
+        fd = os.open(s, os.O_RDONLY)
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(s, d)
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        if full.is_dir():
+            await asyncio.to_thread(shutil.rmtree, full, True)
+        else:
+            full.unlink(missing_ok=True)
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        base = self._full(prefix)
+        if base.is_file():
+            yield prefix
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                yield str(Path(dirpath, name).relative_to(self.root))
+
+    async def redirect_url(self, path: str) -> str | None:
+        return None
+
+    async def healthy(self) -> bool:
+        return os.access(self.root, os.W_OK)
