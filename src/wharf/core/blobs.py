@@ -33,7 +33,7 @@ async def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | No
 
 async def register(db: Db, digest: str, size: int) -> BlobRecord:
     """The blob row for verified content now in storage, created unless a concurrent push won."""
-    await insert_ignore(db, Blob.__table__, {"digest": digest, "size": size, "created_ms": now_ms()})  # type: ignore[arg-type]
+    await insert_ignore(db, Blob, {"digest": digest, "size": size, "created_ms": now_ms()})
     row = (await db.execute(select(Blob.id, Blob.digest, Blob.size).where(Blob.digest == digest))).one()
     return BlobRecord(*row)
 
@@ -41,7 +41,7 @@ async def register(db: Db, digest: str, size: int) -> BlobRecord:
 async def link(db: Db, repository_id: int, blob_id: int) -> None:
     await insert_ignore(
         db,
-        RepositoryBlob.__table__,  # type: ignore[arg-type]
+        RepositoryBlob,
         {"repository_id": repository_id, "blob_id": blob_id, "created_ms": now_ms()},
     )
 

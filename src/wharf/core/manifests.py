@@ -77,12 +77,8 @@ async def put(
     blob_ids = await _required_blobs(db, repo.id, parsed)
     child_ids = await _required_children(db, repo.id, parsed)
     manifest_id = await _upsert(db, repo.id, str(digest), body, parsed)
-    await insert_ignore(
-        db, ManifestBlob.__table__, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids]
-    )  # type: ignore[arg-type]
-    await insert_ignore(
-        db, ManifestChild.__table__, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids]
-    )  # type: ignore[arg-type]
+    await insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids])
+    await insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     if tag is not None:
         await tags.point(db, repo.id, tag, manifest_id)
     await audit.record(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, insert, select, true
+from sqlalchemy import ColumnElement, insert, select, true, update
 
 from wharf.core import audit
 from wharf.core.clock import now_ms
-from wharf.core.errors import AlreadyExists, NamespaceNotFound
+from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound
 from wharf.db.engine import Db
 from wharf.db.models import Account, Repository
 
@@ -96,3 +96,19 @@ async def list_names(
         query = query.where(Repository.full_name > after)
     rows = await db.execute(query.order_by(Repository.full_name).limit(limit))
     return [r[0] for r in rows]
+
+
+async def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit.Actor | None) -> None:
+    if visibility not in ("public", "private"):
+        raise InvalidInput("visibility must be public or private")
+    await db.execute(update(Repository).where(Repository.id == repo.id).values(visibility=visibility))
+    await audit.record(
+        db,
+        "change_repo_visibility",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        visibility=visibility,
+    )

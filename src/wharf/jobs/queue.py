@@ -43,7 +43,7 @@ async def enqueue(
     now = now_ms()
     await insert_ignore(
         db,
-        Job.__table__,  # type: ignore[arg-type]
+        Job,
         {
             "queue": queue,
             "body": json.dumps(body or {}),

@@ -113,6 +113,9 @@ CHILD_UNKNOWN = ErrorCode(
     400,
     "Push every manifest an index lists before the index.",
 )
+BAD_PARAMETER = ErrorCode(
+    "UNSUPPORTED", "invalid request parameter", 400, "A query parameter is malformed; the message names it."
+)
 NOT_FOUND = ErrorCode("UNSUPPORTED", "no such endpoint", 404, "The path is not part of the registry API.")
 
 

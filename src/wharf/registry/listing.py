@@ -11,7 +11,7 @@ from wharf.core import repositories, tags
 from wharf.db import engine as dbx
 from wharf.registry import _repo
 from wharf.registry.context import Call
-from wharf.registry.errors import UNSUPPORTED, RegistryError
+from wharf.registry.errors import BAD_PARAMETER, RegistryError
 
 
 def _page_size(call: Call, maximum: int) -> int:
@@ -19,7 +19,7 @@ def _page_size(call: Call, maximum: int) -> int:
     if raw is None or raw == "":
         return maximum
     if not raw.isdigit():
-        raise RegistryError(UNSUPPORTED, "n must be a non-negative integer")
+        raise RegistryError(BAD_PARAMETER, "n must be a non-negative integer")
     return min(int(raw), maximum)
 
 

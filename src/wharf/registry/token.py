@@ -22,7 +22,7 @@ from wharf.core import accounts
 from wharf.db import engine as dbx
 from wharf.oci.names import RepositoryName, is_valid_repository_name
 from wharf.registry.context import challenge, service_name
-from wharf.registry.errors import NAME_INVALID, UNAUTHORIZED, UNSUPPORTED, RegistryError
+from wharf.registry.errors import BAD_PARAMETER, NAME_INVALID, UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
 
 _REPO_SCOPE = re.compile(r"^repository(?:\([a-z0-9]+\))?:(?P<name>[^:]+):(?P<actions>[a-z*]+(?:,[a-z*]+)*)$")
@@ -82,7 +82,7 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
                 continue
             m = _REPO_SCOPE.match(scope)
             if m is None:
-                raise RegistryError(UNSUPPORTED, f"cannot parse scope {scope[:200]!r}", headers={}) from None
+                raise RegistryError(BAD_PARAMETER, f"cannot parse scope {scope[:200]!r}")
             name = _strip_host(m["name"], service)
             if not is_valid_repository_name(name):
                 raise RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")

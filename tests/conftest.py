@@ -1,0 +1,81 @@
+"""Fixtures shared by every test tree: a real database (SQLite, or PostgreSQL when
+WHARF_TEST_DB=postgresql) and a real Wharf application with its data directory."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from wharf.app import WharfApp, build_app
+from wharf.config import Settings, load_settings
+from wharf.core.bootstrap import ensure_admin
+from wharf.db.engine import create_engine
+from wharf.db.migrate import upgrade
+
+ADMIN_PASSWORD = "secret-admin-pw"
+DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
+PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql+asyncpg://postgres:wharf-test@127.0.0.1:5432/postgres")
+
+
+def _plain_dsn(uri: str) -> str:
+    return uri.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+async def db_uri() -> AsyncIterator[str | None]:
+    """None means the embedded default (SQLite in the data dir); else a fresh PostgreSQL database."""
+    if DB_BACKEND == "sqlite":
+        yield None
+        return
+    if DB_BACKEND != "postgresql":
+        raise RuntimeError(f"WHARF_TEST_DB must be sqlite or postgresql, not {DB_BACKEND!r}")
+    name = f"wharf_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_plain_dsn(PG_URI))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = PG_URI.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(_plain_dsn(PG_URI))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path, db_uri: str | None) -> Settings:
+    return load_settings(None, {"DATA_DIR": data_dir, "DB_URI": db_uri}, environ={})
+
+
+@pytest.fixture
+async def wharf(settings: Settings) -> AsyncIterator[WharfApp]:
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.db_uri, pool_size=1)
+    try:
+        await upgrade(engine)
+        await ensure_admin(engine, ADMIN_PASSWORD)
+    finally:
+        await engine.dispose()
+    app = build_app(settings, run_workers=False)
+    yield app
+    await app.rt.close()
+
+
+@pytest.fixture
+async def client(wharf: WharfApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=wharf, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+        yield c

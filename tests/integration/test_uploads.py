@@ -1,0 +1,247 @@
+"""Chunked, streamed and resumable uploads, and every way a client can get them wrong."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+from tests.integration.registry_client import RegistryClient, sha256
+from wharf.core import uploads
+from wharf.core.clock import now_ms
+from wharf.jobs import runner
+
+REPO = "admin/uploads"
+
+
+async def _start(reg: RegistryClient) -> str:
+    r = await reg.http.post(f"/v2/{REPO}/blobs/uploads/", headers=await reg.headers(REPO))
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == "0-0"
+    assert r.headers["Docker-Upload-UUID"]
+    assert r.headers["Content-Length"] == "0"
+    return str(r.headers["Location"])
+
+
+async def _patch(reg: RegistryClient, location: str, data: bytes, start: int | None) -> int:
+    headers = {**await reg.headers(REPO), "Content-Type": "application/octet-stream"}
+    if start is not None:
+        headers["Content-Range"] = f"{start}-{start + len(data) - 1}"
+    r = await reg.http.patch(location, content=data, headers=headers)
+    return r.status_code
+
+
+async def test_chunked_upload(reg: RegistryClient) -> None:
+    data = os.urandom(3 * 65536 + 17)
+    location = await _start(reg)
+    h = await reg.headers(REPO)
+    pos = 0
+    for size in (65536, 65536, 65536, 17):
+        chunk = data[pos : pos + size]
+        r = await reg.http.patch(
+            location, content=chunk, headers={**h, "Content-Range": f"{pos}-{pos + size - 1}"}
+        )
+        assert r.status_code == 202, r.text
+        pos += size
+        assert r.headers["Range"] == f"0-{pos - 1}"
+        location = r.headers["Location"]
+    status = await reg.http.get(location, headers=h)
+    assert status.status_code == 204
+    assert status.headers["Range"] == f"0-{len(data) - 1}"
+    r = await reg.http.put(location, params={"digest": sha256(data)}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == f"/v2/{REPO}/blobs/{sha256(data)}"
+    got = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers=h)
+    assert got.content == data
+
+
+async def test_streamed_patch_without_range_then_put_with_last_chunk(reg: RegistryClient) -> None:
+    data = os.urandom(500_000)
+    location = await _start(reg)
+    h = await reg.headers(REPO)
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, 400_000, 10_000):
+            yield data[i : i + 10_000]
+
+    r = await reg.http.patch(location, content=stream(), headers=h)
+    assert r.status_code == 202
+    assert r.headers["Range"] == "0-399999"
+    r = await reg.http.put(
+        r.headers["Location"],
+        params={"digest": sha256(data)},
+        content=data[400_000:],
+        headers={**h, "Content-Range": f"400000-{len(data) - 1}"},
+    )
+    assert r.status_code == 201, r.text
+    got = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers=h)
+    assert got.content == data
+
+
+async def test_out_of_order_and_overlapping_chunks_are_416(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    assert await _patch(reg, location, b"a" * 100, 0) == 202
+    assert await _patch(reg, location, b"b" * 100, 200) == 416  # gap
+    assert await _patch(reg, location, b"c" * 100, 50) == 416  # overlap
+    assert await _patch(reg, location, b"d" * 100, 0) == 416  # replay
+    status = await reg.http.get(location, headers=await reg.headers(REPO))
+    assert status.headers["Range"] == "0-99"
+    # the upload is still usable from where it really is
+    assert await _patch(reg, location, b"e" * 10, 100) == 202
+    data = b"a" * 100 + b"e" * 10
+    r = await reg.http.put(location, params={"digest": sha256(data)}, headers=await reg.headers(REPO))
+    assert r.status_code == 201
+
+
+async def test_416_response_is_oci_json_with_range(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    await _patch(reg, location, b"x" * 10, 0)
+    r = await reg.http.patch(
+        location, content=b"y", headers={**await reg.headers(REPO), "Content-Range": "5-5"}
+    )
+    assert r.status_code == 416
+    assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert r.headers["Range"] == "0-9"
+
+
+async def test_content_length_must_match_range(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    r = await reg.http.patch(
+        location, content=b"x" * 10, headers={**await reg.headers(REPO), "Content-Range": "0-19"}
+    )
+    assert r.status_code == 416
+    r = await reg.http.patch(
+        location, content=b"x" * 10, headers={**await reg.headers(REPO), "Content-Range": "junk"}
+    )
+    assert r.status_code == 416
+    status = await reg.http.get(location, headers=await reg.headers(REPO))
+    assert status.headers["Range"] == "0-0"
+
+
+async def test_truncated_chunk_is_not_committed(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    # Content-Range promises 20 bytes; only 10 arrive in a chunked body.
+
+    async def short() -> AsyncIterator[bytes]:
+        yield b"0123456789"
+
+    r = await reg.http.patch(
+        location, content=short(), headers={**await reg.headers(REPO), "Content-Range": "0-19"}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "SIZE_INVALID"
+    status = await reg.http.get(location, headers=await reg.headers(REPO))
+    assert status.headers["Range"] == "0-0"
+    assert await _patch(reg, location, b"abc", 0) == 202
+    r = await reg.http.put(location, params={"digest": sha256(b"abc")}, headers=await reg.headers(REPO))
+    assert r.status_code == 201
+    got = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(b'abc')}", headers=await reg.headers(REPO))
+    assert got.content == b"abc"
+
+
+async def test_put_with_wrong_digest_removes_upload(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    await _patch(reg, location, b"content", 0)
+    h = await reg.headers(REPO)
+    r = await reg.http.put(location, params={"digest": sha256(b"different")}, headers=h)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert (await reg.http.get(location, headers=h)).status_code == 404
+    assert (await reg.http.head(f"/v2/{REPO}/blobs/{sha256(b'content')}", headers=h)).status_code == 404
+
+
+async def test_put_without_digest(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    r = await reg.http.put(location, headers=await reg.headers(REPO))
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "DIGEST_INVALID"
+
+
+async def test_cancel_upload(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    h = await reg.headers(REPO)
+    await _patch(reg, location, b"partial", 0)
+    r = await reg.http.delete(location, headers=h)
+    assert r.status_code == 204
+    r = await reg.http.get(location, headers=h)
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert list((reg.wharf.rt.settings.storage_path / "uploads").iterdir()) == []
+
+
+async def test_unknown_and_malformed_upload_ids(reg: RegistryClient) -> None:
+    await _start(reg)
+    h = await reg.headers(REPO)
+    for upload_id in ("0b6c1f4e-0000-4000-8000-000000000000", "not-a-uuid", "..%2F..%2Fetc"):
+        r = await reg.http.patch(f"/v2/{REPO}/blobs/uploads/{upload_id}", content=b"x", headers=h)
+        assert r.status_code == 404, upload_id
+        # a decoded path trick no longer matches the upload route at all
+        expected = "UNSUPPORTED" if "%2F" in upload_id else "BLOB_UPLOAD_UNKNOWN"
+        assert r.json()["errors"][0]["code"] == expected
+
+
+async def test_upload_belongs_to_its_repository(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    upload_id = location.rsplit("/", 1)[1]
+    await reg.push_blob("admin/other", b"x")
+    r = await reg.http.get(
+        f"/v2/admin/other/blobs/uploads/{upload_id}", headers=await reg.headers("admin/other")
+    )
+    assert r.status_code == 404
+
+
+async def test_resume_in_a_process_that_never_saw_the_upload(reg: RegistryClient) -> None:
+    """Another server process (or this one after a restart) has no running hash: it re-reads."""
+    data = os.urandom(100_000)
+    location = await _start(reg)
+    assert await _patch(reg, location, data[:60_000], 0) == 202
+    uploads._hashers._items.clear()  # what a restart or another process starts with
+    assert await _patch(reg, location, data[60_000:], 60_000) == 202
+    r = await reg.http.put(location, params={"digest": sha256(data)}, headers=await reg.headers(REPO))
+    assert r.status_code == 201, r.text
+    got = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers=await reg.headers(REPO))
+    assert got.content == data
+
+
+async def test_unacknowledged_bytes_are_discarded(reg: RegistryClient) -> None:
+    """A crash after bytes hit the disk but before the offset was committed must not corrupt the blob."""
+    location = await _start(reg)
+    upload_id = location.rsplit("/", 1)[1]
+    assert await _patch(reg, location, b"good", 0) == 202
+    path = reg.wharf.rt.settings.storage_path / "uploads" / upload_id
+    with open(path, "ab") as f:
+        f.write(b"GARBAGE FROM A DEAD REQUEST")
+    assert await _patch(reg, location, b"more", 4) == 202
+    r = await reg.http.put(location, params={"digest": sha256(b"goodmore")}, headers=await reg.headers(REPO))
+    assert r.status_code == 201, r.text
+
+
+async def test_abandoned_uploads_are_cleaned_up_by_the_job(reg: RegistryClient) -> None:
+    stale = await _start(reg)
+    h = await reg.headers(REPO)
+    rt = reg.wharf.rt
+    # Nothing is old enough yet.
+    assert await uploads.expire_abandoned(rt.engine, rt.store, now_ms() - 3_600_000) == 0
+    await runner.cleanup_uploads(
+        rt.__class__(
+            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}), rt.engine, rt.store, rt.tokens
+        ),
+        {},
+    )
+    assert (await reg.http.get(stale, headers=h)).status_code == 404
+    assert list((rt.settings.storage_path / "uploads").iterdir()) == []
+
+
+async def test_periodic_cleanup_job_is_queued_once(reg: RegistryClient) -> None:
+    rt = reg.wharf.rt
+    await runner.schedule_periodic(rt)
+    await runner.schedule_periodic(rt)
+    from sqlalchemy import func, select
+
+    from wharf.db import engine as dbx
+    from wharf.db.models import Job
+
+    async with dbx.read(rt.engine) as db:
+        n = (
+            await db.execute(select(func.count()).select_from(Job).where(Job.queue == "upload_cleanup"))
+        ).scalar_one()
+    assert n == 1
