@@ -1,0 +1,138 @@
+"""The conformance suite every BlobStore driver must pass.
+
+A driver's test module is three lines: import `DriverSuite`, subclass it, give a `store` fixture.
+The suite also checks that the driver leaves nothing behind once objects are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from wharf.oci.digest import Digest
+from wharf.storage.base import BlobStore, PathNotFound, StoragePathError, blob_path
+
+
+async def _read_all(store: BlobStore, path: str, offset: int = 0, length: int | None = None) -> bytes:
+    return b"".join([c async for c in store.read(path, offset, length)])
+
+
+class DriverSuite:
+    """Subclasses provide a `store` fixture yielding an empty store."""
+
+    async def test_fulfils_protocol(self, store: BlobStore) -> None:
+        assert isinstance(store, BlobStore)
+        assert await store.healthy()
+
+    async def test_put_get_stat(self, store: BlobStore) -> None:
+        await store.put_bytes("a/b/c", b"hello")
+        assert await store.get_bytes("a/b/c") == b"hello"
+        assert await store.stat("a/b/c") == 5
+        assert await store.stat("a/b/missing") is None
+        await store.put_bytes("a/b/c", b"replaced")
+        assert await store.get_bytes("a/b/c") == b"replaced"
+
+    async def test_empty_object(self, store: BlobStore) -> None:
+        await store.put_bytes("empty", b"")
+        assert await store.stat("empty") == 0
+        assert await _read_all(store, "empty") == b""
+
+    async def test_missing_object(self, store: BlobStore) -> None:
+        with pytest.raises(PathNotFound):
+            await store.get_bytes("nope")
+        with pytest.raises(PathNotFound):
+            await _read_all(store, "nope")
+
+    async def test_read_ranges(self, store: BlobStore) -> None:
+        data = os.urandom(3 * 1024 * 1024 + 7)
+        await store.put_bytes("big", data)
+        assert await _read_all(store, "big") == data
+        assert await _read_all(store, "big", 1000) == data[1000:]
+        assert await _read_all(store, "big", 1000, 5) == data[1000:1005]
+        assert await _read_all(store, "big", len(data) - 3, 100) == data[-3:]
+        assert (
+            await _read_all(store, "big", 2 * 1024 * 1024 - 1, 1024 * 1024 + 2)
+            == data[2 * 1024 * 1024 - 1 : 3 * 1024 * 1024 + 1]
+        )
+
+    async def test_streaming_writer_append_and_move(self, store: BlobStore) -> None:
+        w = await store.writer("uploads/u1")
+        await w.write(b"abc")
+        await w.write(b"def")
+        assert w.size == 6
+        await w.close()
+        w = await store.writer("uploads/u1", append=True)
+        assert w.size == 6
+        await w.write(b"ghi")
+        await w.close()
+        assert await store.get_bytes("uploads/u1") == b"abcdefghi"
+        await store.move("uploads/u1", "sha256/ab/final")
+        assert await store.get_bytes("sha256/ab/final") == b"abcdefghi"
+        assert await store.stat("uploads/u1") is None
+
+    async def test_writer_offset_discards_unacknowledged_tail(self, store: BlobStore) -> None:
+        w = await store.writer("uploads/u2")
+        await w.write(b"0123456789")
+        await w.close()
+        w = await store.writer("uploads/u2", append=True, offset=4)
+        assert w.size == 4
+        await w.write(b"XY")
+        await w.close()
+        assert await store.get_bytes("uploads/u2") == b"0123XY"
+
+    async def test_cancel_removes_staging(self, store: BlobStore) -> None:
+        w = await store.writer("uploads/u3")
+        await w.write(b"junk")
+        await w.cancel()
+        assert await store.stat("uploads/u3") is None
+
+    async def test_move_missing_source(self, store: BlobStore) -> None:
+        with pytest.raises(PathNotFound):
+            await store.move("uploads/none", "x/y")
+
+    async def test_move_replaces_destination(self, store: BlobStore) -> None:
+        await store.put_bytes("dst", b"old")
+        await store.put_bytes("src", b"new")
+        await store.move("src", "dst")
+        assert await store.get_bytes("dst") == b"new"
+
+    async def test_list_and_delete_prefix(self, store: BlobStore) -> None:
+        for p in ("p/a", "p/b/c", "p/b/d", "q/e"):
+            await store.put_bytes(p, p.encode())
+        assert sorted([p async for p in store.list("p")]) == ["p/a", "p/b/c", "p/b/d"]
+        await store.delete("p/b")
+        assert sorted([p async for p in store.list("p")]) == ["p/a"]
+        await store.delete("p/a")
+        await store.delete("p/a")  # deleting what is gone is fine
+        await store.delete("q")
+        assert [p async for p in store.list("p")] == []
+        assert [p async for p in store.list("q")] == []
+
+    @pytest.mark.parametrize(
+        "path", ["", "/abs", "a/../b", "..", "a//b", "a/./b", ".hidden", "a/b/", "a\\b", "a/\x00", "x" * 2000]
+    )
+    async def test_path_tricks_are_refused(self, store: BlobStore, path: str) -> None:
+        with pytest.raises(StoragePathError):
+            await store.put_bytes(path, b"x")
+        with pytest.raises(StoragePathError):
+            await store.stat(path)
+
+    async def test_concurrent_moves_to_same_address(self, store: BlobStore) -> None:
+        data = os.urandom(100_000)
+        target = blob_path(Digest.of(data))
+
+        async def upload(i: int) -> None:
+            w = await store.writer(f"uploads/c{i}")
+            await w.write(data)
+            await w.close()
+            await store.move(f"uploads/c{i}", target)
+
+        await asyncio.gather(*(upload(i) for i in range(8)))
+        assert await store.get_bytes(target) == data
+
+    async def test_redirect_url_is_optional(self, store: BlobStore) -> None:
+        await store.put_bytes("r", b"x")
+        url = await store.redirect_url("r")
+        assert url is None or url.startswith(("http://", "https://"))

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wharf.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings(None, environ={})
+    assert Path("./data") == s.DATA_DIR
+    assert s.db_uri.startswith("sqlite+aiosqlite:///") and s.db_uri.endswith("data/wharf.db")
+    assert s.FEATURE_ANONYMOUS_ACCESS is True
+
+
+def test_file_env_and_override_precedence(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text(
+        "SERVER_HOSTNAME: registry.example.com\nSUPER_USERS: [alice]\nFEATURE_PUBLIC_CATALOG: true\n"
+        "SOME_QUAY_KEY_WE_IGNORE: 1\n"
+    )
+    s = load_settings(f, {"SERVER_HOSTNAME": "override:5000"}, environ={"WHARF_SUPER_USERS": '["bob"]'})
+    assert s.SERVER_HOSTNAME == "override:5000"
+    assert s.SUPER_USERS == ["bob"]
+    assert s.FEATURE_PUBLIC_CATALOG is True
+
+
+def test_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml", environ={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("[unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(bad, environ={})
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(bad, environ={})
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE"):
+        load_settings(None, environ={"WHARF_DB_POOL_SIZE": "many"})
