@@ -51,7 +51,7 @@ def test_unsigned_token_is_refused(tmp_path: Path) -> None:
             "iat": time.time(),
             "access": [{"type": "repository", "name": "x/y", "actions": ["push"]}],
         },
-        "k",
+        "k" * 40,
         "HS256",
     )
     with pytest.raises(TokenError):
