@@ -96,10 +96,12 @@ def serve(
         typer.echo(
             f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
         )
+    # Server processes rebuild the settings from the environment (see asgi_factory).
     os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
     if config is not None:
-        os.environ["WHARF_CONFIG_FILE"] = str(config.resolve())
-    os.environ["WHARF_RUN_WORKERS"] = "0" if no_workers else "1"
+        os.environ["WHARF_CONFIG"] = str(config.resolve())
+    if no_workers:
+        os.environ["WHARF_WORKERS_IN_PROCESS"] = "false"
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
     uvicorn.run(
@@ -120,9 +122,7 @@ def asgi_factory() -> object:
     """Builds the app inside each server process from what `serve` put in the environment."""
     from wharf.app import build_app
 
-    config = os.environ.get("WHARF_CONFIG_FILE")
-    settings = load_settings(Path(config) if config else None)
-    return build_app(settings, run_workers=os.environ.get("WHARF_RUN_WORKERS", "1") == "1")
+    return build_app(load_settings())
 
 
 @app.command()

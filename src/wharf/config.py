@@ -20,34 +20,46 @@ class ConfigError(Exception):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
     DATA_DIR: Path = Path("./data")
+    """Directory for the SQLite database, local blobs and the token signing key."""
     SERVER_HOSTNAME: str | None = None
-    """host[:port] clients use; None derives it from each request's Host header."""
+    """host[:port] clients use; unset, each request's Host header is used."""
     PREFERRED_URL_SCHEME: str = "http"
+    """http or https: the scheme of URLs Wharf hands out (the token realm)."""
     DB_URI: str | None = None
-    """SQLAlchemy URL; None means SQLite at DATA_DIR/wharf.db."""
+    """SQLAlchemy URL (postgresql+asyncpg://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
+    """Database connections kept open per server process."""
     STORAGE_PATH: Path | None = None
-    """Blob directory for the local driver; None means DATA_DIR/storage."""
-
+    """Blob directory of the local storage driver; unset, DATA_DIR/storage."""
     SUPER_USERS: list[str] = Field(default_factory=list)
+    """Usernames with every right everywhere (the first `admin` is a superuser too)."""
     LIBRARY_NAMESPACE: str = "library"
+    """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
     FEATURE_ANONYMOUS_ACCESS: bool = True
+    """Allow pulls of public repositories without logging in."""
     FEATURE_PUBLIC_CATALOG: bool = False
+    """List public repositories in /v2/_catalog for everyone, not only those with access."""
     CREATE_PRIVATE_REPO_ON_PUSH: bool = True
+    """Repositories created by a push are private (else public)."""
     CREATE_NAMESPACE_ON_PUSH: bool = False
+    """Reserved: create a missing namespace on push (not implemented yet)."""
     REGISTRY_TOKEN_LIFETIME_S: int = 3600
+    """Lifetime of registry bearer tokens, in seconds."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"
-
+    """Issuer (`iss`) of registry bearer tokens."""
     BLOB_UPLOAD_EXPIRATION_S: int = 24 * 3600
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600
+    """How often the abandoned-upload cleanup job runs."""
     CATALOG_PAGE_LIMIT: int = 1000
+    """Largest page /v2/_catalog returns, whatever `n` asks for."""
     TAG_LIST_PAGE_LIMIT: int = 10000
-
+    """Largest page tags/list returns, whatever `n` asks for."""
     WORKERS_IN_PROCESS: bool = True
+    """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
 
     @property
     def db_uri(self) -> str:
@@ -56,6 +68,10 @@ class Settings(BaseModel):
     @property
     def storage_path(self) -> Path:
         return self.STORAGE_PATH or self.DATA_DIR / "storage"
+
+
+# WHARF_ variables that are not settings keys.
+_NOT_SETTINGS = frozenset({"WHARF_ADMIN_PASSWORD", "WHARF_CONFIG"})
 
 
 def _env_value(raw: str) -> Any:
@@ -70,6 +86,9 @@ def load_settings(
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("WHARF_CONFIG"):
+        config_file = Path(env["WHARF_CONFIG"])
     values: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -81,9 +100,8 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {config_file} must hold a mapping of KEY: value")
         values.update(loaded)
-    env = os.environ if environ is None else environ
     for key, raw in env.items():
-        if key.startswith("WHARF_") and key not in ("WHARF_ADMIN_PASSWORD",):
+        if key.startswith("WHARF_") and key not in _NOT_SETTINGS:
             values[key.removeprefix("WHARF_")] = _env_value(raw)
     values.update(overrides or {})
     try:
@@ -91,3 +109,17 @@ def load_settings(
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def markdown_table() -> str:
+    """The settings as they appear in docs/configuration.md (a test keeps the two in step)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{name}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

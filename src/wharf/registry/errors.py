@@ -16,12 +16,12 @@ class ErrorCode:
     description: str
 
 
-_CODES: dict[str, ErrorCode] = {}
+_CODES: dict[tuple[str, int], ErrorCode] = {}
 
 
 def _register(code: str, message: str, status: int, description: str) -> ErrorCode:
-    _CODES[code] = ErrorCode(code, message, status, description)
-    return _CODES[code]
+    _CODES[code, status] = ErrorCode(code, message, status, description)
+    return _CODES[code, status]
 
 
 BLOB_UNKNOWN = _register(
@@ -100,23 +100,23 @@ UNSUPPORTED = _register(
     "UNSUPPORTED", "the operation is unsupported", 405, "The method or path is not part of the registry API."
 )
 TOO_MANY_REQUESTS = _register("TOO_MANY_REQUESTS", "too many requests", 429, "Slow down and retry later.")
-RANGE_INVALID = ErrorCode(
+RANGE_INVALID = _register(
     "BLOB_UPLOAD_INVALID",
     "requested range not satisfiable",
     416,
     "The chunk does not start where the upload ends; GET the upload for its offset.",
 )
-TOO_LARGE = ErrorCode("SIZE_INVALID", "request body too large", 413, "Manifests may be at most 4 MiB.")
-CHILD_UNKNOWN = ErrorCode(
+TOO_LARGE = _register("SIZE_INVALID", "request body too large", 413, "Manifests may be at most 4 MiB.")
+CHILD_UNKNOWN = _register(
     "MANIFEST_UNKNOWN",
     "index references a manifest unknown to the repository",
     400,
     "Push every manifest an index lists before the index.",
 )
-BAD_PARAMETER = ErrorCode(
+BAD_PARAMETER = _register(
     "UNSUPPORTED", "invalid request parameter", 400, "A query parameter is malformed; the message names it."
 )
-NOT_FOUND = ErrorCode("UNSUPPORTED", "no such endpoint", 404, "The path is not part of the registry API.")
+NOT_FOUND = _register("UNSUPPORTED", "no such endpoint", 404, "The path is not part of the registry API.")
 
 
 class RegistryError(Exception):
@@ -168,5 +168,13 @@ def from_domain(e: domain.DomainError) -> RegistryError:
     return RegistryError(UNSUPPORTED, str(e))
 
 
-def all_codes() -> list[ErrorCode]:
-    return list(_CODES.values())
+def markdown_table() -> str:
+    """The error table as it appears in docs/registry-api.md (a test keeps the two in step)."""
+    rows = ["| code | HTTP status | message | what to do |", "|---|---|---|---|"]
+    for c in _CODES.values():
+        rows.append(f"| `{c.code}` | {c.status} | {c.message} | {c.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

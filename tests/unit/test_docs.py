@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from wharf.registry.errors import markdown_table
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+def test_registry_error_table_is_current() -> None:
+    assert markdown_table() in (DOCS / "registry-api.md").read_text(), (
+        "regenerate the table: python -m wharf.registry.errors"
+    )
+
+
+def test_configuration_table_is_current() -> None:
+    from wharf.config import markdown_table as settings_table
+
+    assert settings_table() in (DOCS / "configuration.md").read_text(), "regenerate: python -m wharf.config"
