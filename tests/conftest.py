@@ -5,30 +5,31 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
+import psycopg
 import pytest
 
 from wharf.app import WharfApp, build_app
 from wharf.config import Settings, load_settings
 from wharf.core.bootstrap import ensure_admin
-from wharf.db.engine import create_engine
+from wharf.db.engine import Database
 from wharf.db.migrate import upgrade
 
 ADMIN_PASSWORD = "secret-admin-pw"
 DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
-PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql+asyncpg://postgres:wharf-test@127.0.0.1:5432/postgres")
+PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql://postgres:wharf-test@127.0.0.1:5432/postgres")
 
 
-def _plain_dsn(uri: str) -> str:
-    return uri.replace("postgresql+asyncpg://", "postgresql://", 1)
+def _admin_sql(statement: str) -> None:
+    with psycopg.connect(PG_URI, autocommit=True) as conn:
+        conn.execute(statement)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-async def db_uri() -> AsyncIterator[str | None]:
+def db_uri() -> Iterator[str | None]:
     """None means the embedded default (SQLite in the data dir); else a fresh PostgreSQL database."""
     if DB_BACKEND == "sqlite":
         yield None
@@ -36,18 +37,10 @@ async def db_uri() -> AsyncIterator[str | None]:
     if DB_BACKEND != "postgresql":
         raise RuntimeError(f"WHARF_TEST_DB must be sqlite or postgresql, not {DB_BACKEND!r}")
     name = f"wharf_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_plain_dsn(PG_URI))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    _admin_sql(f'CREATE DATABASE "{name}"')
     base, _, _ = PG_URI.rpartition("/")
     yield f"{base}/{name}"
-    admin = await asyncpg.connect(_plain_dsn(PG_URI))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -63,12 +56,12 @@ def settings(data_dir: Path, db_uri: str | None) -> Settings:
 @pytest.fixture
 async def wharf(settings: Settings) -> AsyncIterator[WharfApp]:
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.db_uri, pool_size=1)
+    db = Database(settings.db_uri, pool_size=1)
     try:
-        await upgrade(engine)
-        await ensure_admin(engine, ADMIN_PASSWORD)
+        upgrade(db)
+        db.run_write(ensure_admin, ADMIN_PASSWORD)
     finally:
-        await engine.dispose()
+        db.dispose()
     app = build_app(settings, run_workers=False)
     yield app
     await app.rt.close()

@@ -17,7 +17,6 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from wharf.config import Settings
-from wharf.db import engine as dbx
 from wharf.jobs import runner
 from wharf.registry.app import RegistryApp
 from wharf.runtime import Runtime
@@ -27,8 +26,7 @@ def _web_app(rt: Runtime) -> Starlette:
     async def health(_request: Request) -> JSONResponse:
         checks = {"database": False, "storage": False}
         try:
-            async with dbx.read(rt.engine) as db:
-                await db.execute(text("SELECT 1"))
+            await rt.db.read(lambda db: db.execute(text("SELECT 1")))
             checks["database"] = True
         except Exception:
             pass

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
@@ -42,19 +43,19 @@ def _settings(data_dir: Path | None, config: Path | None) -> Settings:
         raise typer.Exit(2) from None
 
 
-async def _prepare(settings: Settings) -> str | None:
+def _prepare(settings: Settings) -> str | None:
     """Migrate the database and create the first superuser; returns a generated admin password."""
     from wharf.core.bootstrap import ensure_admin
-    from wharf.db.engine import create_engine
+    from wharf.db.engine import Database
     from wharf.db.migrate import upgrade
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.db_uri, pool_size=1)
+    db = Database(settings.db_uri, pool_size=1)
     try:
-        await upgrade(engine)
-        return await ensure_admin(engine, os.environ.get("WHARF_ADMIN_PASSWORD"))
+        upgrade(db)
+        return db.run_write(ensure_admin, os.environ.get("WHARF_ADMIN_PASSWORD"))
     finally:
-        await engine.dispose()
+        db.dispose()
 
 
 def _version(value: bool) -> None:
@@ -91,7 +92,11 @@ def serve(
 
     settings = _settings(data_dir, config)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generated = asyncio.run(_prepare(settings))
+    try:
+        generated = _prepare(settings)
+    except (OSError, ValueError, SQLAlchemyError) as e:
+        typer.echo(f"error: cannot prepare the database: {e}", err=True)
+        raise typer.Exit(1) from None
     if generated:
         typer.echo(
             f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
@@ -128,19 +133,16 @@ def asgi_factory() -> object:
 @app.command()
 def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Bring the database schema up to date and exit."""
-    from wharf.db.engine import create_engine
+    from wharf.db.engine import Database
     from wharf.db.migrate import upgrade
 
     settings = _settings(data_dir, config)
-
-    async def _run() -> None:
-        engine = create_engine(settings.db_uri, pool_size=1)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(_run())
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
     typer.echo("database is up to date")
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
-from wharf.db.engine import create_engine
+from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 
@@ -16,7 +14,7 @@ from wharf.storage.filesystem import FilesystemStore
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
+    db: Database
     store: BlobStore
     tokens: TokenService
 
@@ -25,7 +23,7 @@ class Runtime:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            engine=create_engine(settings.db_uri, settings.DB_POOL_SIZE),
+            db=Database(settings.db_uri, settings.DB_POOL_SIZE),
             store=FilesystemStore(settings.storage_path),
             tokens=TokenService(
                 settings.DATA_DIR / "keys" / "registry-signing.pem",
@@ -35,4 +33,4 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        self.db.dispose()

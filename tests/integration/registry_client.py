@@ -12,7 +12,6 @@ import httpx
 from tests.conftest import ADMIN_PASSWORD
 from wharf.app import WharfApp
 from wharf.core import accounts
-from wharf.db import engine as dbx
 from wharf.oci import mediatypes as mt
 
 
@@ -27,8 +26,7 @@ class RegistryClient:
         self._tokens: dict[tuple[str, str | None], str] = {}
 
     async def create_user(self, name: str, password: str = "pw-" + "x" * 8) -> None:
-        async with dbx.write(self.wharf.rt.engine) as db:
-            await accounts.create_user(db, name, password, f"{name}@example.com")
+        await self.wharf.rt.db.write(accounts.create_user, name, password, f"{name}@example.com")
 
     async def token(self, *scopes: str, user: str | None = "admin", password: str = ADMIN_PASSWORD) -> str:
         params = [("service", "registry.test")] + [("scope", s) for s in scopes]

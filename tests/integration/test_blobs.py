@@ -9,7 +9,6 @@ import os
 from sqlalchemy import func, select
 
 from tests.integration.registry_client import RegistryClient, sha256
-from wharf.db import engine as dbx
 from wharf.db.models import Blob
 
 REPO = "admin/blobs"
@@ -176,10 +175,11 @@ async def test_concurrent_pushes_of_the_same_blob(reg: RegistryClient) -> None:
         return r.status_code
 
     assert await asyncio.gather(*(push() for _ in range(6))) == [201] * 6
-    async with dbx.read(reg.wharf.rt.engine) as db:
-        count = (
-            await db.execute(select(func.count()).select_from(Blob).where(Blob.digest == digest))
+    count = await reg.wharf.rt.db.read(
+        lambda db: db.execute(
+            select(func.count()).select_from(Blob).where(Blob.digest == digest)
         ).scalar_one()
+    )
     assert count == 1
     got = await reg.http.get(f"/v2/{REPO}/blobs/{digest}", headers=h)
     assert got.content == data

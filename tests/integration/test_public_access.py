@@ -9,17 +9,15 @@ from tests.integration.registry_client import RegistryClient
 from wharf.app import build_app
 from wharf.config import Settings
 from wharf.core import repositories
-from wharf.db import engine as dbx
 
 REPO = "admin/pub"
 
 
 async def _make_public(reg: RegistryClient) -> str:
     digest, _ = await reg.push_image(REPO, "v1")
-    async with dbx.write(reg.wharf.rt.engine) as db:
-        repo = await repositories.get(db, "admin", "pub")
-        assert repo is not None
-        await repositories.set_visibility(db, repo, "public", None)
+    repo = await reg.wharf.rt.db.read(repositories.get, "admin", "pub")
+    assert repo is not None
+    await reg.wharf.rt.db.write(repositories.set_visibility, repo, "public", None)
     return digest
 
 

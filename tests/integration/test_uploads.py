@@ -220,10 +220,10 @@ async def test_abandoned_uploads_are_cleaned_up_by_the_job(reg: RegistryClient) 
     h = await reg.headers(REPO)
     rt = reg.wharf.rt
     # Nothing is old enough yet.
-    assert await uploads.expire_abandoned(rt.engine, rt.store, now_ms() - 3_600_000) == 0
+    assert await uploads.expire_abandoned(rt.db, rt.store, now_ms() - 3_600_000) == 0
     await runner.cleanup_uploads(
         rt.__class__(
-            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}), rt.engine, rt.store, rt.tokens
+            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}), rt.db, rt.store, rt.tokens
         ),
         {},
     )
@@ -237,11 +237,11 @@ async def test_periodic_cleanup_job_is_queued_once(reg: RegistryClient) -> None:
     await runner.schedule_periodic(rt)
     from sqlalchemy import func, select
 
-    from wharf.db import engine as dbx
     from wharf.db.models import Job
 
-    async with dbx.read(rt.engine) as db:
-        n = (
-            await db.execute(select(func.count()).select_from(Job).where(Job.queue == "upload_cleanup"))
+    n = await rt.db.read(
+        lambda db: db.execute(
+            select(func.count()).select_from(Job).where(Job.queue == "upload_cleanup")
         ).scalar_one()
+    )
     assert n == 1

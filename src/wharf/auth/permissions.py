@@ -43,12 +43,12 @@ def _role_actions(
     return set()
 
 
-async def repository_access(
+def repository_access(
     db: Db, settings: Settings, identity: Identity, namespace: str, name: str
 ) -> RepositoryAccess:
-    repo = await repositories.get(db, namespace, name)
+    repo = repositories.get(db, namespace, name)
     if repo is None:
-        ns = await accounts.get_by_name(db, namespace)
+        ns = accounts.get_by_name(db, namespace)
         exists = ns is not None and ns.kind != "robot" and ns.enabled
         # Pushing to a missing repository creates it, so push needs the right to create here.
         actions = _role_actions(identity, namespace, None, settings) if exists else set()

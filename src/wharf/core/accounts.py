@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -44,16 +43,16 @@ def _record(row: object) -> AccountRecord:
 _COLUMNS = (Account.id, Account.name, Account.kind, Account.enabled, Account.is_superuser, Account.email)
 
 
-async def get_by_name(db: Db, name: str) -> AccountRecord | None:
-    row = (await db.execute(select(*_COLUMNS).where(Account.name == name))).first()
+def get_by_name(db: Db, name: str) -> AccountRecord | None:
+    row = (db.execute(select(*_COLUMNS).where(Account.name == name))).first()
     return _record(row) if row else None
 
 
-async def count(db: Db) -> int:
-    return len((await db.execute(select(Account.id).limit(1))).all())
+def count(db: Db) -> int:
+    return len((db.execute(select(Account.id).limit(1))).all())
 
 
-async def create_user(
+def create_user(
     db: Db,
     name: str,
     password: str | None,
@@ -62,9 +61,9 @@ async def create_user(
     superuser: bool = False,
     actor: audit.Actor | None = None,
 ) -> AccountRecord:
-    if await get_by_name(db, name) is not None:
+    if get_by_name(db, name) is not None:
         raise AlreadyExists(f"the name {name!r} is taken")
-    result = await db.execute(
+    result = db.execute(
         insert(Account).values(
             name=name,
             kind="user",
@@ -77,24 +76,21 @@ async def create_user(
     )
     account_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     assert account_id is not None
-    await audit.record(
-        db, "account_create", actor, namespace_id=account_id, username=name, superuser=superuser
-    )
+    audit.record(db, "account_create", actor, namespace_id=account_id, username=name, superuser=superuser)
     return AccountRecord(account_id, name, "user", True, superuser, email)
 
 
-def _matches(stored: str, password: str) -> bool:
+def password_matches(stored: str | None, password: str) -> bool:
+    """Constant-work check; CPU-heavy (argon2), so async callers run it in a thread."""
     try:
-        return _hasher.verify(stored, password)
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-async def verify_password(db: Db, name: str, password: str) -> AccountRecord | None:
-    """The account when `password` is its password, else None, in the same time either way."""
-    row = (await db.execute(select(*_COLUMNS, Account.password_hash).where(Account.name == name))).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
-    ok = await asyncio.to_thread(_matches, stored, password)
-    if not ok or row is None or not row.password_hash:
-        return None
-    return _record(row)
+def login_candidate(db: Db, name: str) -> tuple[AccountRecord | None, str | None]:
+    """The account named `name` and its password hash, for `password_matches`."""
+    row = db.execute(select(*_COLUMNS, Account.password_hash).where(Account.name == name)).first()
+    if row is None:
+        return None, None
+    return _record(row), row.password_hash

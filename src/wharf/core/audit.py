@@ -23,7 +23,7 @@ class Actor:
     kind: str = "user"
 
 
-async def record(
+def record(
     db: Db,
     kind: str,
     actor: Actor | None,
@@ -32,7 +32,7 @@ async def record(
     repository_id: int | None = None,
     **metadata: Any,
 ) -> None:
-    await db.execute(
+    db.execute(
         insert(LogEntry).values(
             kind=kind,
             account_id=namespace_id,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
+from wharf.core import repositories
 from wharf.core._sql import insert_ignore
 from wharf.core.clock import now_ms
 from wharf.core.errors import BlobNotFound
@@ -20,45 +21,55 @@ class BlobRecord:
     size: int
 
 
-async def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | None:
-    row = (
-        await db.execute(
-            select(Blob.id, Blob.digest, Blob.size)
-            .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
-            .where(RepositoryBlob.repository_id == repository_id, Blob.digest == digest)
-        )
-    ).first()
+_GET_LINKED = (
+    select(Blob.id, Blob.digest, Blob.size)
+    .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+    .where(RepositoryBlob.repository_id == bindparam("repo"), Blob.digest == bindparam("digest"))
+)
+
+
+def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | None:
+    row = db.execute(_GET_LINKED, {"repo": repository_id, "digest": digest}).first()
     return BlobRecord(*row) if row else None
 
 
-async def register(db: Db, digest: str, size: int) -> BlobRecord:
+def register(db: Db, digest: str, size: int) -> BlobRecord:
     """The blob row for verified content now in storage, created unless a concurrent push won."""
-    await insert_ignore(db, Blob, {"digest": digest, "size": size, "created_ms": now_ms()})
-    row = (await db.execute(select(Blob.id, Blob.digest, Blob.size).where(Blob.digest == digest))).one()
+    insert_ignore(db, Blob, {"digest": digest, "size": size, "created_ms": now_ms()})
+    row = (db.execute(select(Blob.id, Blob.digest, Blob.size).where(Blob.digest == digest))).one()
     return BlobRecord(*row)
 
 
-async def link(db: Db, repository_id: int, blob_id: int) -> None:
-    await insert_ignore(
+def link(db: Db, repository_id: int, blob_id: int) -> None:
+    insert_ignore(
         db,
         RepositoryBlob,
         {"repository_id": repository_id, "blob_id": blob_id, "created_ms": now_ms()},
     )
 
 
-async def mount(db: Db, source_repository_id: int, target_repository_id: int, digest: str) -> BlobRecord:
-    blob = await get_linked(db, source_repository_id, digest)
+def mount(db: Db, source_repository_id: int, target_repository_id: int, digest: str) -> BlobRecord:
+    blob = get_linked(db, source_repository_id, digest)
     if blob is None:
         raise BlobNotFound(f"blob {digest} is not in the source repository")
-    await link(db, target_repository_id, blob.id)
+    link(db, target_repository_id, blob.id)
     return blob
 
 
-async def unlink(db: Db, repository_id: int, digest: str) -> None:
-    blob = await get_linked(db, repository_id, digest)
+def mount_from(db: Db, namespace: str, name: str, target_repository_id: int, digest: str) -> bool:
+    """Link a blob of repository `namespace/name` into the target; False when the source lacks it."""
+    source = repositories.get(db, namespace, name)
+    if source is None or get_linked(db, source.id, digest) is None:
+        return False
+    mount(db, source.id, target_repository_id, digest)
+    return True
+
+
+def unlink(db: Db, repository_id: int, digest: str) -> None:
+    blob = get_linked(db, repository_id, digest)
     if blob is None:
         raise BlobNotFound(f"blob {digest} is not in this repository")
-    await db.execute(
+    db.execute(
         delete(RepositoryBlob).where(
             RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from wharf.core import audit, tags
 from wharf.core._sql import insert_ignore
@@ -57,7 +57,7 @@ def _parse_reference(reference: str) -> tuple[Digest | None, str | None]:
     return None, reference
 
 
-async def put(
+def put(
     db: Db,
     repo: RepositoryRecord,
     reference: str,
@@ -74,14 +74,14 @@ async def put(
     if by_digest is not None and digest != by_digest:
         raise InvalidDigest(f"manifest digest is {digest}, not {by_digest}")
 
-    blob_ids = await _required_blobs(db, repo.id, parsed)
-    child_ids = await _required_children(db, repo.id, parsed)
-    manifest_id = await _upsert(db, repo.id, str(digest), body, parsed)
-    await insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids])
-    await insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
+    blob_ids = _required_blobs(db, repo.id, parsed)
+    child_ids = _required_children(db, repo.id, parsed)
+    manifest_id = _upsert(db, repo.id, str(digest), body, parsed)
+    insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids])
+    insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     if tag is not None:
-        await tags.point(db, repo.id, tag, manifest_id)
-    await audit.record(
+        tags.point(db, repo.id, tag, manifest_id)
+    audit.record(
         db,
         "push_repo",
         actor,
@@ -96,11 +96,11 @@ async def put(
     return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject), parsed
 
 
-async def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
     wanted = {str(d.digest) for d in parsed.required_blobs}
     if not wanted:
         return []
-    rows = await db.execute(
+    rows = db.execute(
         select(Blob.id, Blob.digest)
         .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
         .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
@@ -112,11 +112,11 @@ async def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) ->
     return list(found.values())
 
 
-async def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
     wanted = {str(d.digest) for d in parsed.children}
     if not wanted:
         return []
-    rows = await db.execute(
+    rows = db.execute(
         select(Manifest.id, Manifest.digest).where(
             Manifest.repository_id == repository_id, Manifest.digest.in_(wanted), _ALIVE
         )
@@ -128,9 +128,9 @@ async def _required_children(db: Db, repository_id: int, parsed: ParsedManifest)
     return list(found.values())
 
 
-async def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
+def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
     row = (
-        await db.execute(
+        db.execute(
             select(Manifest.id, Manifest.deleted_ms).where(
                 Manifest.repository_id == repository_id, Manifest.digest == digest
             )
@@ -138,9 +138,9 @@ async def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: 
     ).first()
     if row is not None:
         if row.deleted_ms is not None:
-            await db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
+            db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
         return int(row.id)
-    result = await db.execute(
+    result = db.execute(
         insert(Manifest).values(
             repository_id=repository_id,
             digest=digest,
@@ -161,28 +161,39 @@ async def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: 
 _RECORD = (Manifest.id, Manifest.digest, Manifest.media_type, Manifest.content, Manifest.subject_digest)
 
 
-async def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
+_BY_DIGEST = select(*_RECORD).where(
+    Manifest.repository_id == bindparam("repo"), Manifest.digest == bindparam("ref"), _ALIVE
+)
+_BY_TAG = (
+    select(*_RECORD)
+    .join(Tag, Tag.manifest_id == Manifest.id)
+    .where(
+        Tag.repository_id == bindparam("repo"),
+        Tag.name == bindparam("ref"),
+        tags.LIVE,
+        Tag.hidden.is_(False),
+        Manifest.repository_id == bindparam("repo"),
+        _ALIVE,
+    )
+)
+
+
+def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
     by_digest, tag = _parse_reference(reference)
-    query = select(*_RECORD).where(Manifest.repository_id == repository_id, _ALIVE)
-    if by_digest is not None:
-        query = query.where(Manifest.digest == str(by_digest))
-    else:
-        query = query.join(Tag, Tag.manifest_id == Manifest.id).where(
-            Tag.repository_id == repository_id, Tag.name == tag, tags.LIVE, Tag.hidden.is_(False)
-        )
-    row = (await db.execute(query)).first()
+    query = _BY_DIGEST if by_digest is not None else _BY_TAG
+    row = db.execute(query, {"repo": repository_id, "ref": str(by_digest) if by_digest else tag}).first()
     if row is None:
         raise ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
     return ManifestRecord(*row)
 
 
-async def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
+def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
     """DELETE by tag removes the tag; by digest it removes the manifest and every tag on it."""
     by_digest, tag = _parse_reference(reference)
     if tag is not None:
-        manifest_id = await tags.remove(db, repo.id, tag)
-        digest = (await db.execute(select(Manifest.digest).where(Manifest.id == manifest_id))).scalar_one()
-        await audit.record(
+        manifest_id = tags.remove(db, repo.id, tag)
+        digest = (db.execute(select(Manifest.digest).where(Manifest.id == manifest_id))).scalar_one()
+        audit.record(
             db,
             "delete_tag",
             actor,
@@ -195,7 +206,7 @@ async def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Ac
         )
         return
     row = (
-        await db.execute(
+        db.execute(
             select(Manifest.id).where(
                 Manifest.repository_id == repo.id, Manifest.digest == str(by_digest), _ALIVE
             )
@@ -203,9 +214,9 @@ async def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Ac
     ).first()
     if row is None:
         raise ManifestNotFound(f"manifest {by_digest} is not in this repository")
-    removed = await tags.remove_all_for(db, repo.id, row.id)
-    await db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=now_ms()))
-    await audit.record(
+    removed = tags.remove_all_for(db, repo.id, row.id)
+    db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=now_ms()))
+    audit.record(
         db,
         "delete_manifest",
         actor,
@@ -218,13 +229,13 @@ async def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Ac
     )
 
 
-async def referrers(db: Db, repository_id: int, subject: str, artifact_type: str | None) -> list[Referrer]:
+def referrers(db: Db, repository_id: int, subject: str, artifact_type: str | None) -> list[Referrer]:
     query = select(
         Manifest.digest, Manifest.media_type, Manifest.size, Manifest.artifact_type, Manifest.annotations_json
     ).where(Manifest.repository_id == repository_id, Manifest.subject_digest == subject, _ALIVE)
     if artifact_type is not None:
         query = query.where(Manifest.artifact_type == artifact_type)
-    rows = await db.execute(query.order_by(Manifest.id))
+    rows = db.execute(query.order_by(Manifest.id))
     return [
         Referrer(
             r.digest,

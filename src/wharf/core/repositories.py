@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, insert, select, true, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, true, update
 
 from wharf.core import audit
 from wharf.core.clock import now_ms
@@ -43,18 +43,20 @@ _COLUMNS = (
 )
 
 
-async def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
-    row = (
-        await db.execute(
-            select(*_COLUMNS)
-            .join(Account, Account.id == Repository.namespace_id)
-            .where(Repository.full_name == f"{namespace}/{name}")
-        )
-    ).first()
+# Hot-path statements are built once: building and cache-keying a select costs more than running it.
+_GET = (
+    select(*_COLUMNS)
+    .join(Account, Account.id == Repository.namespace_id)
+    .where(Repository.full_name == bindparam("full_name"))
+)
+
+
+def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
+    row = db.execute(_GET, {"full_name": f"{namespace}/{name}"}).first()
     return RepositoryRecord(*row) if row else None
 
 
-async def create(
+def create(
     db: Db,
     namespace: str,
     name: str,
@@ -62,14 +64,12 @@ async def create(
     visibility: str,
     actor: audit.Actor | None,
 ) -> RepositoryRecord:
-    ns = (
-        await db.execute(select(Account.id).where(Account.name == namespace, Account.kind != "robot"))
-    ).first()
+    ns = (db.execute(select(Account.id).where(Account.name == namespace, Account.kind != "robot"))).first()
     if ns is None:
         raise NamespaceNotFound(f"namespace {namespace!r} does not exist")
-    if await get(db, namespace, name) is not None:
+    if get(db, namespace, name) is not None:
         raise AlreadyExists(f"repository {namespace}/{name} exists")
-    result = await db.execute(
+    result = db.execute(
         insert(Repository).values(
             namespace_id=ns.id,
             name=name,
@@ -81,28 +81,26 @@ async def create(
     )
     repo_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     assert repo_id is not None
-    await audit.record(
+    audit.record(
         db, "create_repo", actor, namespace_id=ns.id, repository_id=repo_id, repo=name, namespace=namespace
     )
     return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL)
 
 
-async def list_names(
-    db: Db, *, visible: ColumnElement[bool] | None, after: str | None, limit: int
-) -> list[str]:
+def list_names(db: Db, *, visible: ColumnElement[bool] | None, after: str | None, limit: int) -> list[str]:
     """Full names in lexical order, after `after`, restricted by the caller's `visible` clause."""
     query = select(Repository.full_name).where(visible if visible is not None else true())
     if after:
         query = query.where(Repository.full_name > after)
-    rows = await db.execute(query.order_by(Repository.full_name).limit(limit))
+    rows = db.execute(query.order_by(Repository.full_name).limit(limit))
     return [r[0] for r in rows]
 
 
-async def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit.Actor | None) -> None:
+def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit.Actor | None) -> None:
     if visibility not in ("public", "private"):
         raise InvalidInput("visibility must be public or private")
-    await db.execute(update(Repository).where(Repository.id == repo.id).values(visibility=visibility))
-    await audit.record(
+    db.execute(update(Repository).where(Repository.id == repo.id).values(visibility=visibility))
+    audit.record(
         db,
         "change_repo_visibility",
         actor,

@@ -12,10 +12,10 @@ from wharf.db.models import Tag
 LIVE = Tag.lifetime_end_ms.is_(None)
 
 
-async def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
+def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
     """Point tag `name` at a manifest; False when it already pointed there."""
     live = (
-        await db.execute(
+        db.execute(
             select(Tag.id, Tag.manifest_id).where(Tag.repository_id == repository_id, Tag.name == name, LIVE)
         )
     ).first()
@@ -23,8 +23,8 @@ async def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool
         return False
     now = now_ms()
     if live is not None:
-        await db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now))
-    await db.execute(
+        db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now))
+    db.execute(
         insert(Tag).values(
             repository_id=repository_id,
             name=name,
@@ -38,10 +38,10 @@ async def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool
     return True
 
 
-async def remove(db: Db, repository_id: int, name: str) -> int:
+def remove(db: Db, repository_id: int, name: str) -> int:
     """End the live lifetime of tag `name`; returns the manifest id it pointed at."""
     live = (
-        await db.execute(
+        db.execute(
             select(Tag.id, Tag.manifest_id).where(
                 Tag.repository_id == repository_id, Tag.name == name, LIVE, Tag.hidden.is_(False)
             )
@@ -49,26 +49,26 @@ async def remove(db: Db, repository_id: int, name: str) -> int:
     ).first()
     if live is None:
         raise ManifestNotFound(f"tag {name!r} does not exist")
-    await db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now_ms()))
+    db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now_ms()))
     return int(live.manifest_id)
 
 
-async def remove_all_for(db: Db, repository_id: int, manifest_id: int) -> list[str]:
+def remove_all_for(db: Db, repository_id: int, manifest_id: int) -> list[str]:
     """End every live tag pointing at a manifest; returns their names."""
     rows = (
-        await db.execute(
+        db.execute(
             select(Tag.id, Tag.name).where(
                 and_(Tag.repository_id == repository_id, Tag.manifest_id == manifest_id, LIVE)
             )
         )
     ).all()
     if rows:
-        await db.execute(update(Tag).where(Tag.id.in_([r.id for r in rows])).values(lifetime_end_ms=now_ms()))
+        db.execute(update(Tag).where(Tag.id.in_([r.id for r in rows])).values(lifetime_end_ms=now_ms()))
     return [r.name for r in rows if not r.name.startswith("$")]
 
 
-async def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
+def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
     query = select(Tag.name).where(Tag.repository_id == repository_id, LIVE, Tag.hidden.is_(False))
     if after:
         query = query.where(Tag.name > after)
-    return [r[0] for r in await db.execute(query.order_by(Tag.name).limit(limit))]
+    return [r[0] for r in db.execute(query.order_by(Tag.name).limit(limit))]

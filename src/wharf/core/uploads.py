@@ -16,12 +16,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wharf.core import blobs
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
-from wharf.db import engine as dbx
+from wharf.db.engine import Database, Db
 from wharf.db.models import Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
 from wharf.storage.base import BlobStore, blob_path, upload_path
@@ -64,39 +63,39 @@ _hashers = _HasherCache()
 STREAMING_ALGORITHM = "sha256"
 
 
-async def start(engine: AsyncEngine, store: BlobStore, repository_id: int) -> UploadState:
+async def start(database: Database, store: BlobStore, repository_id: int) -> UploadState:
     upload_id = str(uuid.uuid4())
     writer = await store.writer(upload_path(upload_id))
     await writer.close()
     now = now_ms()
-    async with dbx.write(engine) as db:
-        await db.execute(
+    await database.write(
+        lambda db: db.execute(
             insert(Upload).values(
                 id=upload_id, repository_id=repository_id, offset=0, created_ms=now, updated_ms=now
             )
         )
+    )
     _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))
     return UploadState(upload_id, repository_id, 0)
 
 
-async def get(engine: AsyncEngine, repository_id: int, upload_id: str) -> UploadState:
+async def get(database: Database, repository_id: int, upload_id: str) -> UploadState:
     try:
         uuid.UUID(upload_id)
     except ValueError:
         raise UploadNotFound("no such upload") from None
-    async with dbx.read(engine) as db:
-        row = (
-            await db.execute(
-                select(Upload.offset).where(Upload.id == upload_id, Upload.repository_id == repository_id)
-            )
+    row = await database.read(
+        lambda db: db.execute(
+            select(Upload.offset).where(Upload.id == upload_id, Upload.repository_id == repository_id)
         ).first()
+    )
     if row is None:
         raise UploadNotFound("no such upload")
     return UploadState(upload_id, repository_id, row.offset)
 
 
 async def append(
-    engine: AsyncEngine,
+    database: Database,
     store: BlobStore,
     upload: UploadState,
     body: AsyncIterator[bytes],
@@ -132,18 +131,28 @@ async def append(
             f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
         )
     new_offset = upload.offset + received
-    if received:
-        async with dbx.write(engine) as db:
-            result = await db.execute(
-                update(Upload)
-                .where(Upload.id == upload.id, Upload.offset == upload.offset)
-                .values(offset=new_offset, updated_ms=now_ms())
-            )
-            if result.rowcount != 1:
-                raise InvalidRange("the upload was changed by another request", offset=upload.offset)
+    if received and not await database.write(_advance, upload, new_offset):
+        raise InvalidRange("the upload was changed by another request", offset=upload.offset)
     if hasher is not None:
         _hashers.put(upload.id, new_offset, hasher)
     return UploadState(upload.id, upload.repository_id, new_offset)
+
+
+def _advance(db: Db, upload: UploadState, new_offset: int) -> bool:
+    """Commit the new offset unless another request moved the upload first."""
+    result = db.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.offset == upload.offset)
+        .values(offset=new_offset, updated_ms=now_ms())
+    )
+    return result.rowcount == 1
+
+
+def _publish(db: Db, upload: UploadState, digest: str) -> blobs.BlobRecord:
+    blob = blobs.register(db, digest, upload.offset)
+    blobs.link(db, upload.repository_id, blob.id)
+    db.execute(delete(Upload).where(Upload.id == upload.id))
+    return blob
 
 
 async def _rehash(store: BlobStore, upload_id: str, length: int, algorithm: str) -> Hasher:
@@ -154,7 +163,7 @@ async def _rehash(store: BlobStore, upload_id: str, length: int, algorithm: str)
 
 
 async def finish(
-    engine: AsyncEngine, store: BlobStore, upload: UploadState, digest: Digest
+    database: Database, store: BlobStore, upload: UploadState, digest: Digest
 ) -> blobs.BlobRecord:
     """Verify the upload against `digest` and publish it as a blob of the upload's repository."""
     hasher = _hashers.take(upload.id, upload.offset) if digest.algorithm == STREAMING_ALGORITHM else None
@@ -162,7 +171,7 @@ async def finish(
         hasher = await _rehash(store, upload.id, upload.offset, digest.algorithm)
     actual = hasher.hexdigest()
     if actual != digest.encoded:
-        await cancel(engine, store, upload)
+        await cancel(database, store, upload)
         raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
     source, target = upload_path(upload.id), blob_path(digest)
     existing = await store.stat(target)
@@ -170,30 +179,22 @@ async def finish(
         await store.delete(source)
     else:
         await store.move(source, target)
-    async with dbx.write(engine) as db:
-        blob = await blobs.register(db, str(digest), upload.offset)
-        await blobs.link(db, upload.repository_id, blob.id)
-        await db.execute(delete(Upload).where(Upload.id == upload.id))
-    return blob
+    return await database.write(_publish, upload, str(digest))
 
 
-async def cancel(engine: AsyncEngine, store: BlobStore, upload: UploadState) -> None:
+async def cancel(database: Database, store: BlobStore, upload: UploadState) -> None:
     _hashers.drop(upload.id)
-    async with dbx.write(engine) as db:
-        await db.execute(delete(Upload).where(Upload.id == upload.id))
+    await database.write(lambda db: db.execute(delete(Upload).where(Upload.id == upload.id)))
     await store.delete(upload_path(upload.id))
 
 
-async def expire_abandoned(engine: AsyncEngine, store: BlobStore, older_than_ms: int) -> int:
+async def expire_abandoned(database: Database, store: BlobStore, older_than_ms: int) -> int:
     """Remove uploads untouched since `older_than_ms`; returns how many."""
-    async with dbx.read(engine) as db:
-        rows = (
-            await db.execute(
-                select(Upload.id, Upload.repository_id, Upload.offset).where(
-                    Upload.updated_ms < older_than_ms
-                )
-            )
+    rows = await database.read(
+        lambda db: db.execute(
+            select(Upload.id, Upload.repository_id, Upload.offset).where(Upload.updated_ms < older_than_ms)
         ).all()
+    )
     for row in rows:
-        await cancel(engine, store, UploadState(row.id, row.repository_id, row.offset))
+        await cancel(database, store, UploadState(row.id, row.repository_id, row.offset))
     return len(rows)

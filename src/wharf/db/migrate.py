@@ -9,7 +9,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wharf.db.engine import Database
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -21,20 +22,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    def _run(conn: Connection) -> None:
+def upgrade(db: Database, revision: str = "head") -> None:
+    with db.engine.connect() as conn:
         command.upgrade(alembic_config(conn), revision)
-
-    async with engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
+        conn.commit()
 
 
-async def is_current(engine: AsyncEngine) -> bool:
+def is_current(db: Database) -> bool:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-    def _current(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
-
-    async with engine.connect() as conn:
-        return await conn.run_sync(_current) == head
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wharf.core._sql import insert_ignore
 from wharf.core.clock import now_ms
-from wharf.db import engine as dbx
-from wharf.db.engine import Db
+from wharf.db.engine import Database, Db
 from wharf.db.models import Job
 
 LEASE_MS = 5 * 60 * 1000
@@ -32,7 +30,7 @@ class ClaimedJob:
     retries_remaining: int
 
 
-async def enqueue(
+def enqueue(
     db: Db,
     queue: str,
     body: dict[str, Any] | None = None,
@@ -41,7 +39,7 @@ async def enqueue(
     dedupe_key: str | None = None,
 ) -> None:
     now = now_ms()
-    await insert_ignore(
+    insert_ignore(
         db,
         Job,
         {
@@ -56,7 +54,11 @@ async def enqueue(
     )
 
 
-async def claim(engine: AsyncEngine, queues: list[str]) -> ClaimedJob | None:
+async def claim(database: Database, queues: list[str]) -> ClaimedJob | None:
+    return await database.write(_claim, queues)
+
+
+def _claim(db: Db, queues: list[str]) -> ClaimedJob | None:
     now = now_ms()
     ready = (
         select(Job.id, Job.queue, Job.body, Job.retries_remaining)
@@ -68,33 +70,34 @@ async def claim(engine: AsyncEngine, queues: list[str]) -> ClaimedJob | None:
         .order_by(Job.available_after_ms, Job.id)
         .limit(1)
     )
-    async with dbx.write(engine) as db:
-        if db.dialect.name == "postgresql":
-            ready = ready.with_for_update(skip_locked=True)
-        row = (await db.execute(ready)).first()
-        if row is None:
-            return None
-        await db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + LEASE_MS))
+    if db.dialect.name == "postgresql":
+        ready = ready.with_for_update(skip_locked=True)
+    row = db.execute(ready).first()
+    if row is None:
+        return None
+    db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + LEASE_MS))
     return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining)
 
 
-async def complete(engine: AsyncEngine, job: ClaimedJob) -> None:
-    async with dbx.write(engine) as db:
-        await db.execute(delete(Job).where(Job.id == job.id))
+async def complete(database: Database, job: ClaimedJob) -> None:
+    await database.write(lambda db: db.execute(delete(Job).where(Job.id == job.id)))
 
 
-async def fail(engine: AsyncEngine, job: ClaimedJob) -> None:
-    async with dbx.write(engine) as db:
-        if job.retries_remaining <= 1:
-            await db.execute(delete(Job).where(Job.id == job.id))
-            return
-        backoff = 2 ** (6 - job.retries_remaining) * 1000
-        await db.execute(
-            update(Job)
-            .where(Job.id == job.id)
-            .values(
-                lease_until_ms=None,
-                available_after_ms=now_ms() + backoff,
-                retries_remaining=job.retries_remaining - 1,
-            )
+async def fail(database: Database, job: ClaimedJob) -> None:
+    await database.write(_fail, job)
+
+
+def _fail(db: Db, job: ClaimedJob) -> None:
+    if job.retries_remaining <= 1:
+        db.execute(delete(Job).where(Job.id == job.id))
+        return
+    backoff = 2 ** (6 - job.retries_remaining) * 1000
+    db.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(
+            lease_until_ms=None,
+            available_after_ms=now_ms() + backoff,
+            retries_remaining=job.retries_remaining - 1,
         )
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 from wharf.core import uploads
 from wharf.core.clock import now_ms
-from wharf.db import engine as dbx
+from wharf.db.engine import Db
 from wharf.jobs import queue
 from wharf.runtime import Runtime
 
@@ -21,7 +21,7 @@ JobHandler = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
 
 async def cleanup_uploads(rt: Runtime, _body: dict[str, Any]) -> None:
     cutoff = now_ms() - rt.settings.BLOB_UPLOAD_EXPIRATION_S * 1000
-    removed = await uploads.expire_abandoned(rt.engine, rt.store, cutoff)
+    removed = await uploads.expire_abandoned(rt.db, rt.store, cutoff)
     if removed:
         log.info("removed %d abandoned uploads", removed)
 
@@ -35,23 +35,25 @@ def periodic(rt: Runtime) -> dict[str, int]:
 
 
 async def schedule_periodic(rt: Runtime) -> None:
-    async with dbx.write(rt.engine) as db:
+    def _schedule(db: Db) -> None:
         for name, interval in periodic(rt).items():
-            await queue.enqueue(db, name, delay_ms=interval * 1000, dedupe_key=f"periodic:{name}")
+            queue.enqueue(db, name, delay_ms=interval * 1000, dedupe_key=f"periodic:{name}")
+
+    await rt.db.write(_schedule)
 
 
 async def run_once(rt: Runtime) -> bool:
     """Claim and run one job; False when none was ready."""
-    job = await queue.claim(rt.engine, list(HANDLERS))
+    job = await queue.claim(rt.db, list(HANDLERS))
     if job is None:
         return False
     try:
         await HANDLERS[job.queue](rt, job.body)
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.queue)
-        await queue.fail(rt.engine, job)
+        await queue.fail(rt.db, job)
     else:
-        await queue.complete(rt.engine, job)
+        await queue.complete(rt.db, job)
     return True
 
 

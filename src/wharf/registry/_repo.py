@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from wharf.auth import permissions
 from wharf.core import repositories
-from wharf.core.errors import AlreadyExists, NamespaceNotFound
+from wharf.core.errors import AlreadyExists, DomainError, NamespaceNotFound, RepositoryNotFound
 from wharf.core.repositories import RepositoryRecord
-from wharf.db import engine as dbx
+from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.registry.context import Call
-from wharf.registry.errors import DENIED, NAME_INVALID, NAME_UNKNOWN, RegistryError
+from wharf.registry.errors import DENIED, NAME_INVALID, NAME_UNKNOWN, RegistryError, from_domain
+
+T = TypeVar("T")
 
 
 def parse_name(call: Call, raw: str) -> RepositoryName:
@@ -19,11 +24,27 @@ def parse_name(call: Call, raw: str) -> RepositoryName:
         raise RegistryError(NAME_INVALID, str(e)) from None
 
 
+async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) -> T:
+    """Run `fn(db, repo)` on the repository the caller may pull from, in one read transaction."""
+    name = parse_name(call, raw)
+    call.require("repository", raw, permissions.PULL)
+
+    def _in_repository(db: Db) -> T:
+        repo = repositories.get(db, name.namespace, name.name)
+        if repo is None:
+            raise RepositoryNotFound(f"repository {raw} not found")
+        return fn(db, repo)
+
+    try:
+        return await call.rt.db.read(_in_repository)
+    except DomainError as e:
+        raise from_domain(e) from None
+
+
 async def for_read(call: Call, raw: str) -> RepositoryRecord:
     name = parse_name(call, raw)
     call.require("repository", raw, permissions.PULL)
-    async with dbx.read(call.rt.engine) as db:
-        repo = await repositories.get(db, name.namespace, name.name)
+    repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
     if repo is None:
         raise RegistryError(NAME_UNKNOWN, f"repository {raw} not found")
     return repo
@@ -33,18 +54,15 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
     """The repository a write goes to; created now when the token allows pushing to it."""
     name = parse_name(call, raw)
     call.require("repository", raw, *(actions or (permissions.PUSH,)))
-    async with dbx.read(call.rt.engine) as db:
-        repo = await repositories.get(db, name.namespace, name.name)
+    repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
         try:
-            async with dbx.write(call.rt.engine) as db:
-                repo = await repositories.create(
-                    db, name.namespace, name.name, visibility=visibility, actor=call.actor
-                )
+            repo = await call.rt.db.write(
+                repositories.create, name.namespace, name.name, visibility=visibility, actor=call.actor
+            )
         except AlreadyExists:
-            async with dbx.read(call.rt.engine) as db:
-                repo = await repositories.get(db, name.namespace, name.name)
+            repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
         except NamespaceNotFound as e:
             raise RegistryError(NAME_UNKNOWN, str(e)) from None
         assert repo is not None

@@ -12,7 +12,6 @@ from starlette.responses import Response, StreamingResponse
 from wharf.auth import permissions
 from wharf.core import blobs, repositories, uploads
 from wharf.core.errors import DomainError, InvalidRange
-from wharf.db import engine as dbx
 from wharf.oci.digest import Digest, DigestError
 from wharf.registry import _repo
 from wharf.registry.context import Call
@@ -41,10 +40,8 @@ def _digest(value: str | None) -> Digest:
 
 
 async def get_blob(call: Call, name: str, reference: str, head: bool) -> Response:
-    repo = await _repo.for_read(call, name)
     digest = _digest(reference)
-    async with dbx.read(call.rt.engine) as db:
-        blob = await blobs.get_linked(db, repo.id, str(digest))
+    blob = await _repo.read(call, name, lambda db, repo: blobs.get_linked(db, repo.id, str(digest)))
     if blob is None:
         raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
     headers = {
@@ -102,8 +99,7 @@ async def delete_blob(call: Call, name: str, reference: str) -> Response:
     repo = await _repo.for_write(call, name, permissions.PUSH, permissions.ALL, "delete")
     digest = _digest(reference)
     try:
-        async with dbx.write(call.rt.engine) as db:
-            await blobs.unlink(db, repo.id, str(digest))
+        await call.rt.db.write(blobs.unlink, repo.id, str(digest))
     except DomainError as e:
         raise from_domain(e) from None
     return Response(status_code=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})
@@ -158,14 +154,14 @@ async def start_upload(call: Call, name: str) -> Response:
         if source and await _mount(call, repo, source, digest):
             return _blob_created(name, str(digest))
     try:
-        upload = await uploads.start(rt.engine, rt.store, repo.id)
+        upload = await uploads.start(rt.db, rt.store, repo.id)
         if "digest" in params:
             digest = _digest(params.get("digest"))
             try:
                 upload = await uploads.append(
-                    rt.engine, rt.store, upload, _body(call.request), length=_declared_length(call.request)
+                    rt.db, rt.store, upload, _body(call.request), length=_declared_length(call.request)
                 )
-                blob = await uploads.finish(rt.engine, rt.store, upload, digest)
+                blob = await uploads.finish(rt.db, rt.store, upload, digest)
             except BaseException:
                 await _cancel_quietly(call, upload)
                 raise
@@ -178,7 +174,7 @@ async def start_upload(call: Call, name: str) -> Response:
 
 async def _cancel_quietly(call: Call, upload: uploads.UploadState) -> None:
     with contextlib.suppress(Exception):
-        await uploads.cancel(call.rt.engine, call.rt.store, upload)
+        await uploads.cancel(call.rt.db, call.rt.store, upload)
 
 
 async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, digest: Digest) -> bool:
@@ -189,17 +185,12 @@ async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, d
         src = _repo.parse_name(call, source)
     except RegistryError:
         return False
-    async with dbx.write(call.rt.engine) as db:
-        src_repo = await repositories.get(db, src.namespace, src.name)
-        if src_repo is None or await blobs.get_linked(db, src_repo.id, str(digest)) is None:
-            return False
-        await blobs.mount(db, src_repo.id, repo.id, str(digest))
-    return True
+    return await call.rt.db.write(blobs.mount_from, src.namespace, src.name, repo.id, str(digest))
 
 
 async def _load_upload(call: Call, repo_id: int, upload_id: str) -> uploads.UploadState:
     try:
-        return await uploads.get(call.rt.engine, repo_id, upload_id)
+        return await uploads.get(call.rt.db, repo_id, upload_id)
     except DomainError as e:
         raise from_domain(e) from None
 
@@ -236,7 +227,7 @@ async def _append(call: Call, upload: uploads.UploadState) -> uploads.UploadStat
     start, length = _chunk_bounds(call, upload)
     try:
         return await uploads.append(
-            call.rt.engine, call.rt.store, upload, _body(call.request), start=start, length=length
+            call.rt.db, call.rt.store, upload, _body(call.request), start=start, length=length
         )
     except InvalidRange as e:
         raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
@@ -260,7 +251,7 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
     if has_body:
         upload = await _append(call, upload)
     try:
-        blob = await uploads.finish(call.rt.engine, call.rt.store, upload, digest)
+        blob = await uploads.finish(call.rt.db, call.rt.store, upload, digest)
     except DomainError as e:
         raise from_domain(e) from None
     return _blob_created(name, blob.digest)
@@ -275,5 +266,5 @@ async def get_upload(call: Call, name: str, upload_id: str) -> Response:
 async def delete_upload(call: Call, name: str, upload_id: str) -> Response:
     repo = await _repo.for_write(call, name)
     upload = await _load_upload(call, repo.id, upload_id)
-    await uploads.cancel(call.rt.engine, call.rt.store, upload)
+    await uploads.cancel(call.rt.db, call.rt.store, upload)
     return Response(status_code=204, headers={"Content-Length": "0"})

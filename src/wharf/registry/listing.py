@@ -8,7 +8,6 @@ from starlette.responses import JSONResponse, Response
 
 from wharf.auth import permissions
 from wharf.core import repositories, tags
-from wharf.db import engine as dbx
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import BAD_PARAMETER, RegistryError
@@ -39,8 +38,7 @@ async def list_tags(call: Call, name: str) -> Response:
     repo = await _repo.for_read(call, name)
     n = _page_size(call, call.rt.settings.TAG_LIST_PAGE_LIMIT)
     last = call.request.query_params.get("last")
-    async with dbx.read(call.rt.engine) as db:
-        names = await tags.list_names(db, repo.id, after=last, limit=n + 1) if n else []
+    names = await call.rt.db.read(tags.list_names, repo.id, after=last, limit=n + 1) if n else []
     return _paged(f"/v2/{name}/tags/list", name, names, n, "n" in call.request.query_params)
 
 
@@ -50,6 +48,7 @@ async def catalog(call: Call) -> Response:
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
     last = call.request.query_params.get("last")
     visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
-    async with dbx.read(call.rt.engine) as db:
-        names = await repositories.list_names(db, visible=visible, after=last, limit=n + 1) if n else []
+    names = (
+        await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1) if n else []
+    )
     return _paged("/v2/_catalog", "", names, n, "n" in call.request.query_params)

@@ -11,7 +11,6 @@ from starlette.responses import Response
 from wharf.auth import permissions
 from wharf.core import manifests
 from wharf.core.errors import DomainError
-from wharf.db import engine as dbx
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError
 from wharf.oci.manifest import MAX_MANIFEST_BYTES
@@ -21,12 +20,7 @@ from wharf.registry.errors import DIGEST_INVALID, MANIFEST_INVALID, TOO_LARGE, R
 
 
 async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Response:
-    repo = await _repo.for_read(call, name)
-    try:
-        async with dbx.read(call.rt.engine) as db:
-            record = await manifests.get(db, repo.id, reference)
-    except DomainError as e:
-        raise from_domain(e) from None
+    record = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, reference))
     headers = {
         "Docker-Content-Digest": record.digest,
         "ETag": f'"{record.digest}"',
@@ -60,10 +54,9 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
     repo = await _repo.for_write(call, name)
     body = await _read_limited(call)
     try:
-        async with dbx.write(call.rt.engine) as db:
-            record, _parsed = await manifests.put(
-                db, repo, reference, body, call.request.headers.get("content-type"), call.actor
-            )
+        record, _parsed = await call.rt.db.write(
+            manifests.put, repo, reference, body, call.request.headers.get("content-type"), call.actor
+        )
     except DomainError as e:
         raise from_domain(e) from None
     headers = {
@@ -79,8 +72,7 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
 async def delete_manifest(call: Call, name: str, reference: str) -> Response:
     repo = await _repo.for_write(call, name, permissions.PUSH, permissions.ALL, "delete")
     try:
-        async with dbx.write(call.rt.engine) as db:
-            await manifests.delete(db, repo, reference, call.actor)
+        await call.rt.db.write(manifests.delete, repo, reference, call.actor)
     except DomainError as e:
         raise from_domain(e) from None
     return Response(status_code=202, headers={"Content-Length": "0"})
@@ -93,8 +85,7 @@ async def referrers(call: Call, name: str, subject: str) -> Response:
     except DigestError as e:
         raise RegistryError(DIGEST_INVALID, str(e)) from None
     artifact_type = call.request.query_params.get("artifactType")
-    async with dbx.read(call.rt.engine) as db:
-        found = await manifests.referrers(db, repo.id, str(digest), artifact_type)
+    found = await call.rt.db.read(manifests.referrers, repo.id, str(digest), artifact_type)
     descriptors: list[dict[str, Any]] = []
     for r in found:
         d: dict[str, Any] = {"mediaType": r.media_type, "digest": r.digest, "size": r.size}

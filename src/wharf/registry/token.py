@@ -16,10 +16,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from wharf.auth import permissions
+from wharf.auth import passwords, permissions
 from wharf.auth.identity import ANONYMOUS, Identity
-from wharf.core import accounts
-from wharf.db import engine as dbx
 from wharf.oci.names import RepositoryName, is_valid_repository_name
 from wharf.registry.context import challenge, service_name
 from wharf.registry.errors import BAD_PARAMETER, NAME_INVALID, UNAUTHORIZED, RegistryError
@@ -53,9 +51,8 @@ async def _identity(rt: Runtime, request: Request) -> Identity:
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")
         return ANONYMOUS
     username, password = creds
-    async with dbx.read(rt.engine) as db:
-        account = await accounts.verify_password(db, username, password)
-    if account is None or not account.enabled or account.kind != "user":
+    account = await passwords.authenticate(rt.db, username, password)
+    if account is None:
         raise _unauthorized(rt, request, "invalid username or password")
     superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
     return Identity("user", account.id, account.name, superuser)
@@ -75,25 +72,24 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
         raise _unauthorized(rt, request, "anonymous access is disabled; log in")
     service = service_name(rt, request)
     access: list[dict[str, Any]] = []
-    async with dbx.read(rt.engine) as db:
-        for scope in scopes:
-            if scope == "registry:catalog:*":
-                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
-                continue
-            m = _REPO_SCOPE.match(scope)
-            if m is None:
-                raise RegistryError(BAD_PARAMETER, f"cannot parse scope {scope[:200]!r}")
-            name = _strip_host(m["name"], service)
-            if not is_valid_repository_name(name):
-                raise RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")
-            wanted = set(m["actions"].split(",")) & _KNOWN_ACTIONS
-            repo = RepositoryName.parse(name, rt.settings.LIBRARY_NAMESPACE)
-            decision = await permissions.repository_access(
-                db, rt.settings, identity, repo.namespace, repo.name
-            )
-            allowed = decision.actions
-            granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
-            access.append({"type": "repository", "name": name, "actions": sorted(granted)})
+    for scope in scopes:
+        if scope == "registry:catalog:*":
+            access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
+            continue
+        m = _REPO_SCOPE.match(scope)
+        if m is None:
+            raise RegistryError(BAD_PARAMETER, f"cannot parse scope {scope[:200]!r}")
+        name = _strip_host(m["name"], service)
+        if not is_valid_repository_name(name):
+            raise RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")
+        wanted = set(m["actions"].split(",")) & _KNOWN_ACTIONS
+        repo = RepositoryName.parse(name, rt.settings.LIBRARY_NAMESPACE)
+        decision = await rt.db.read(
+            permissions.repository_access, rt.settings, identity, repo.namespace, repo.name
+        )
+        allowed = decision.actions
+        granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
+        access.append({"type": "repository", "name": name, "actions": sorted(granted)})
     jwt_token = rt.tokens.issue(identity, service, access)
     issued = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
     return JSONResponse(

@@ -1,0 +1,18 @@
+"""Password login, shared by every surface that accepts a username and password."""
+
+from __future__ import annotations
+
+import asyncio
+
+from wharf.core import accounts
+from wharf.core.accounts import AccountRecord
+from wharf.db.engine import Database
+
+
+async def authenticate(db: Database, username: str, password: str) -> AccountRecord | None:
+    """The enabled user with this password, else None; as slow for unknown users as for known ones."""
+    account, stored = await db.read(accounts.login_candidate, username)
+    ok = await asyncio.to_thread(accounts.password_matches, stored, password)
+    if not ok or account is None or not account.enabled or account.kind != "user":
+        return None
+    return account
