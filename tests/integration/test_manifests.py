@@ -321,3 +321,22 @@ async def test_nested_repository_names(reg: RegistryClient) -> None:
     digest, _ = await reg.push_image(repo, "v1")
     r = await reg.http.get(f"/v2/{repo}/manifests/v1", headers=await reg.headers(repo))
     assert r.headers["Docker-Content-Digest"] == digest
+
+
+async def test_concurrent_pushes_of_the_same_tag(reg: RegistryClient) -> None:
+    import asyncio
+
+    images = [await reg.push_image(REPO) for _ in range(6)]
+    results = await asyncio.gather(*(reg.push_manifest(REPO, "race", m) for _, m in images))
+    assert [r.status_code for r in results] == [201] * 6
+    r = await reg.http.get(f"/v2/{REPO}/manifests/race", headers=await reg.headers(REPO))
+    assert r.headers["Docker-Content-Digest"] in {d for d, _ in images}
+    tags = await reg.http.get(f"/v2/{REPO}/tags/list", headers=await reg.headers(REPO))
+    assert tags.json()["tags"] == ["race"]
+
+
+async def test_concurrent_first_pushes_create_one_repository(reg: RegistryClient) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*(reg.push_blob("admin/fresh", bytes([i])) for i in range(6)))
+    assert len(results) == 6

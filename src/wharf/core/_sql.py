@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.db.engine import Db
@@ -18,3 +19,15 @@ def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[s
     table = cast(Table, model.__table__)
     dialect = sqlite if db.dialect.name == "sqlite" else postgresql
     db.execute(dialect.insert(table).on_conflict_do_nothing(), rows if isinstance(rows, list) else [rows])
+
+
+def lock(db: Db, *key: object) -> None:
+    """Serialise transactions that touch the same logical thing (a tag, a repository) until commit.
+
+    SQLite needs nothing: its write transactions already run one at a time. PostgreSQL takes a
+    transaction-scoped advisory lock on a 64-bit hash of the key.
+    """
+    if db.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, insert, select, update
 
+from wharf.core._sql import lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import ManifestNotFound
 from wharf.db.engine import Db
@@ -14,6 +15,7 @@ LIVE = Tag.lifetime_end_ms.is_(None)
 
 def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
     """Point tag `name` at a manifest; False when it already pointed there."""
+    lock(db, "tag", repository_id, name)
     live = (
         db.execute(
             select(Tag.id, Tag.manifest_id).where(Tag.repository_id == repository_id, Tag.name == name, LIVE)
@@ -40,6 +42,7 @@ def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
 
 def remove(db: Db, repository_id: int, name: str) -> int:
     """End the live lifetime of tag `name`; returns the manifest id it pointed at."""
+    lock(db, "tag", repository_id, name)
     live = (
         db.execute(
             select(Tag.id, Tag.manifest_id).where(

@@ -23,10 +23,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 Db = Connection
 P = ParamSpec("P")
 T = TypeVar("T")
+WRITE_ATTEMPTS = 3
 
 
 def normalize_uri(uri: str) -> str:
@@ -93,11 +95,19 @@ class Database:
                 return fn(conn, *args, **kwargs)
 
     def run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
-            with conn.begin():
-                return fn(conn, *args, **kwargs)
+        # Check-then-insert races (two pushes creating the same tag or repository at once) surface
+        # on PostgreSQL as a unique violation; the whole function runs again and sees the winner.
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.engine.connect() as conn:
+                    if self.is_sqlite:
+                        conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
+                    with conn.begin():
+                        return fn(conn, *args, **kwargs)
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def read(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(conn, ...)` in a read transaction."""
