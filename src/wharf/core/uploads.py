@@ -10,10 +10,12 @@ No database transaction is held open while a body streams in.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
@@ -23,7 +25,7 @@ from wharf.core.errors import InvalidDigest, InvalidRange, InvalidSize, UploadNo
 from wharf.db.engine import Database, Db
 from wharf.db.models import Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
-from wharf.storage.base import BlobStore, blob_path, upload_path
+from wharf.storage.base import BlobStore, FileWriter, blob_path, upload_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +112,13 @@ async def append(
         )
     hasher = _hashers.take(upload.id, upload.offset)
     writer = await store.writer(upload_path(upload.id), append=True)
-    received = 0
     # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
     # offset and the next writer discards them, so the client resumes from the offset it was told.
     try:
         if writer.size != upload.offset:
             await writer.close()
             writer = await store.writer(upload_path(upload.id), append=True, offset=upload.offset)
-        async for chunk in body:
-            if not chunk:
-                continue
-            await writer.write(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
-            received += len(chunk)
+        received = await _pipe(body, writer, hasher)
     finally:
         await writer.close()
     if length is not None and received != length:
@@ -136,6 +131,50 @@ async def append(
     if hasher is not None:
         _hashers.put(upload.id, new_offset, hasher)
     return UploadState(upload.id, upload.repository_id, new_offset)
+
+
+BATCH = 1024 * 1024
+
+
+async def _pipe(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher | None) -> int:
+    """Copy the body to the writer, hashing it, in batches handed to threads.
+
+    While one batch is written and hashed off the event loop (both release the GIL), the next one
+    is received, so a push uses both cores; at most two batches are in memory at a time.
+    """
+    received = 0
+    pending: asyncio.Future[Any] | None = None
+    batch: list[bytes] = []
+    size = 0
+
+    def flush() -> asyncio.Future[Any]:
+        data = b"".join(batch) if len(batch) > 1 else batch[0]
+        batch.clear()
+        jobs = [writer.write(data)]
+        if hasher is not None:
+            jobs.append(asyncio.to_thread(hasher.update, data))
+        return asyncio.gather(*jobs)
+
+    try:
+        async for chunk in body:
+            if not chunk:
+                continue
+            batch.append(chunk)
+            size += len(chunk)
+            received += len(chunk)
+            if size >= BATCH:
+                if pending is not None:
+                    await pending
+                pending, size = flush(), 0
+        if pending is not None:
+            await pending
+            pending = None
+        if batch:
+            await flush()
+    finally:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+    return received
 
 
 def _advance(db: Db, upload: UploadState, new_offset: int) -> bool:

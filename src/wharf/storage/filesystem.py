@@ -13,6 +13,7 @@ from pathlib import Path
 from wharf.storage.base import PathNotFound, check_path
 
 READ_CHUNK = 1024 * 1024
+THREAD_WRITE_MIN = 256 * 1024
 _STAGING = ".staging"
 
 
@@ -28,12 +29,19 @@ class _FsWriter:
         return self._size
 
     async def write(self, data: bytes) -> None:
-        # Page-cache writes are fast enough that a thread hop per chunk would cost more than it saves.
+        # A small write to the page cache costs less than a thread hop; a large one may wait on
+        # writeback, so it leaves the event loop.
+        if len(data) >= THREAD_WRITE_MIN:
+            await asyncio.to_thread(self._write_all, data)
+        else:
+            self._write_all(data)
+        self._size += len(data)
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self._size += len(data)
 
     async def close(self) -> None:
         if not self._closed:
