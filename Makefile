@@ -12,7 +12,8 @@ test:
 
 lint:
 	@scripts/venv --test
-	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
 bench:
