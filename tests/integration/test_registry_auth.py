@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import httpx
 import jwt
@@ -111,13 +110,22 @@ async def test_token_for_another_service_is_rejected(client: httpx.AsyncClient) 
 async def test_insufficient_scope_challenge_names_scope(reg: RegistryClient) -> None:
     headers = await reg.headers("admin/app", "pull")
     r = await reg.http.post("/v2/admin/app/blobs/uploads/", headers=headers)
-    assert r.status_code == 401
+    # logged in, but the token does not carry push: 403, with a challenge a client can follow
+    assert r.status_code == 403
     challenge = r.headers["WWW-Authenticate"]
-    assert 'scope="repository:admin/app:push"' in challenge
+    assert 'scope="repository:admin/app:pull,push"' in challenge
     assert 'error="insufficient_scope"' in challenge
     body = r.json()["errors"][0]
-    assert body["code"] == "UNAUTHORIZED"
-    assert json.dumps(body["detail"])
+    assert body["code"] == "DENIED"
+    assert body["detail"] == [{"Type": "repository", "Name": "admin/app", "Action": "push"}]
+
+
+async def test_missing_token_is_401_with_scope(reg: RegistryClient) -> None:
+    r = await reg.http.get("/v2/admin/app/tags/list")
+    assert r.status_code == 401
+    assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    assert 'scope="repository:admin/app:pull"' in r.headers["WWW-Authenticate"]
+    assert "error=" not in r.headers["WWW-Authenticate"]
 
 
 async def test_signing_key_survives_restart(settings: object, reg: RegistryClient) -> None:

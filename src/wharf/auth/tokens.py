@@ -32,7 +32,8 @@ class Grant:
     """(type, name) -> actions, e.g. ("repository", "ns/app") -> {"pull", "push"}."""
 
     def allows(self, kind: str, name: str, action: str) -> bool:
-        return action in self.access.get((kind, name), frozenset())
+        granted = self.access.get((kind, name), frozenset())
+        return action in granted or "*" in granted  # "*" is every action
 
 
 def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:

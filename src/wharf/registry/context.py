@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
-from wharf.registry.errors import UNAUTHORIZED, RegistryError
+from wharf.registry.errors import DENIED, UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
 
 
@@ -44,17 +44,23 @@ class Call:
         )
 
     def require(self, kind: str, name: str, *actions: str) -> None:
-        """Pass when the token grants any of `actions` on the resource, else answer 401 with a challenge."""
+        """Pass when the token grants any of `actions` on the resource.
+
+        Otherwise: 401 UNAUTHORIZED when the caller has not logged in (no token, or an anonymous
+        one), 403 DENIED when a logged-in caller's token lacks the access. Both carry a challenge
+        naming the scope, so a client whose token simply did not ask for it (oras-py keeps one
+        token and renews it only on 403) fetches a new one, and a caller who may not do it gets
+        the familiar "denied".
+        """
         if self.grant is not None and any(self.grant.allows(kind, name, a) for a in actions):
             return
-        wanted = (
-            "pull"
-            if "pull" in actions
-            else ",".join(a for a in ("pull", "push") if a in actions) or actions[0]
-        )
+        # A write asks for pull too, as docker and distribution do, so that one token serves the
+        # reads around the write as well.
+        wanted = "pull" if "pull" in actions else "pull,push" if "push" in actions else actions[0]
         scope = f"{kind}:{name}:{wanted}"
+        logged_in = self.grant is not None and not self.grant.identity.is_anonymous
         raise RegistryError(
-            UNAUTHORIZED,
+            DENIED if logged_in else UNAUTHORIZED,
             detail=[{"Type": kind, "Name": name, "Action": a} for a in actions],
             headers={
                 "WWW-Authenticate": challenge(
