@@ -340,3 +340,31 @@ async def test_concurrent_first_pushes_create_one_repository(reg: RegistryClient
 
     results = await asyncio.gather(*(reg.push_blob("admin/fresh", bytes([i])) for i in range(6)))
     assert len(results) == 6
+
+
+async def test_referrers_include_an_index_with_a_subject(reg: RegistryClient) -> None:
+    subject, _ = await reg.push_image(REPO, "base")
+    child, _ = await reg.push_image(REPO)
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "artifactType": "application/vnd.example.bundle",
+            "manifests": [{"mediaType": mt.OCI_MANIFEST, "digest": child, "size": 100}],
+            "subject": {"mediaType": mt.OCI_MANIFEST, "digest": subject, "size": 100},
+            "annotations": {"k": "v"},
+        }
+    ).encode()
+    r = await reg.push_manifest(REPO, sha256(body), body, mt.OCI_INDEX)
+    assert r.status_code == 201, r.text
+    assert r.headers["OCI-Subject"] == subject
+    refs = (await reg.http.get(f"/v2/{REPO}/referrers/{subject}", headers=await reg.headers(REPO))).json()
+    assert refs["manifests"] == [
+        {
+            "mediaType": mt.OCI_INDEX,
+            "digest": sha256(body),
+            "size": len(body),
+            "artifactType": "application/vnd.example.bundle",
+            "annotations": {"k": "v"},
+        }
+    ]
