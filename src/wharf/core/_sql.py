@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, cast
 
-from sqlalchemy import Table, text
+from sqlalchemy import Insert, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.db.engine import Db
@@ -16,9 +17,14 @@ def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[s
     """Insert rows, silently skipping those that would violate a unique constraint."""
     if not rows:
         return
+    db.execute(_insert_ignore(db.dialect.name, model), rows if isinstance(rows, list) else [rows])
+
+
+@functools.cache
+def _insert_ignore(dialect_name: str, model: type[Base]) -> Insert:
     table = cast(Table, model.__table__)
-    dialect = sqlite if db.dialect.name == "sqlite" else postgresql
-    db.execute(dialect.insert(table).on_conflict_do_nothing(), rows if isinstance(rows, list) else [rows])
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    return cast(Insert, dialect.insert(table).on_conflict_do_nothing())
 
 
 def lock(db: Db, *key: object) -> None:

@@ -23,6 +23,9 @@ class Actor:
     kind: str = "user"
 
 
+_INSERT = insert(LogEntry)
+
+
 def record(
     db: Db,
     kind: str,
@@ -33,13 +36,14 @@ def record(
     **metadata: Any,
 ) -> None:
     db.execute(
-        insert(LogEntry).values(
-            kind=kind,
-            account_id=namespace_id,
-            performer_id=actor.account_id if actor else None,
-            repository_id=repository_id,
-            ip=actor.ip if actor else None,
-            created_ms=now_ms(),
-            metadata_json=json.dumps(metadata, separators=(",", ":"), default=str),
-        )
+        _INSERT,
+        {
+            "kind": kind,
+            "account_id": namespace_id,
+            "performer_id": actor.account_id if actor else None,
+            "repository_id": repository_id,
+            "ip": actor.ip if actor else None,
+            "created_ms": now_ms(),
+            "metadata_json": json.dumps(metadata, separators=(",", ":"), default=str),
+        },
     )

@@ -96,15 +96,30 @@ def put(
     return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject), parsed
 
 
+_LINKED_BLOBS = (
+    select(Blob.id, Blob.digest)
+    .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
+    .where(
+        RepositoryBlob.repository_id == bindparam("repo"),
+        Blob.digest.in_(bindparam("digests", expanding=True)),
+    )
+)
+_LIVE_MANIFESTS = select(Manifest.id, Manifest.digest).where(
+    Manifest.repository_id == bindparam("repo"),
+    Manifest.digest.in_(bindparam("digests", expanding=True)),
+    _ALIVE,
+)
+_EXISTING = select(Manifest.id, Manifest.deleted_ms).where(
+    Manifest.repository_id == bindparam("repo"), Manifest.digest == bindparam("digest")
+)
+_INSERT = insert(Manifest)
+
+
 def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
     wanted = {str(d.digest) for d in parsed.required_blobs}
     if not wanted:
         return []
-    rows = db.execute(
-        select(Blob.id, Blob.digest)
-        .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
-        .where(RepositoryBlob.repository_id == repository_id, Blob.digest.in_(wanted))
-    )
+    rows = db.execute(_LINKED_BLOBS, {"repo": repository_id, "digests": list(wanted)})
     found = {r.digest: r.id for r in rows}
     for d in parsed.required_blobs:
         if str(d.digest) not in found:
@@ -116,11 +131,7 @@ def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> li
     wanted = {str(d.digest) for d in parsed.children}
     if not wanted:
         return []
-    rows = db.execute(
-        select(Manifest.id, Manifest.digest).where(
-            Manifest.repository_id == repository_id, Manifest.digest.in_(wanted), _ALIVE
-        )
-    )
+    rows = db.execute(_LIVE_MANIFESTS, {"repo": repository_id, "digests": list(wanted)})
     found = {r.digest: r.id for r in rows}
     for d in parsed.children:
         if str(d.digest) not in found:
@@ -129,30 +140,26 @@ def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> li
 
 
 def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
-    row = (
-        db.execute(
-            select(Manifest.id, Manifest.deleted_ms).where(
-                Manifest.repository_id == repository_id, Manifest.digest == digest
-            )
-        )
-    ).first()
+    row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).first()
     if row is not None:
         if row.deleted_ms is not None:
             db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
         return int(row.id)
     result = db.execute(
-        insert(Manifest).values(
-            repository_id=repository_id,
-            digest=digest,
-            media_type=parsed.media_type,
-            content=body,
-            size=len(body),
-            config_media_type=parsed.config_media_type,
-            artifact_type=parsed.artifact_type,
-            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
-            annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
-            created_ms=now_ms(),
-        )
+        _INSERT,
+        {
+            "repository_id": repository_id,
+            "digest": digest,
+            "media_type": parsed.media_type,
+            "content": body,
+            "size": len(body),
+            "config_media_type": parsed.config_media_type,
+            "artifact_type": parsed.artifact_type,
+            "subject_digest": str(parsed.subject.digest) if parsed.subject else None,
+            "annotations_json": json.dumps(parsed.annotations) if parsed.annotations else None,
+            "created_ms": now_ms(),
+            "deleted_ms": None,
+        },
     )
     assert result.inserted_primary_key is not None
     return int(result.inserted_primary_key[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 
 from wharf.core._sql import lock
 from wharf.core.clock import now_ms
@@ -11,31 +11,33 @@ from wharf.db.engine import Db
 from wharf.db.models import Tag
 
 LIVE = Tag.lifetime_end_ms.is_(None)
+_LIVE_TAG = select(Tag.id, Tag.manifest_id).where(
+    Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), LIVE
+)
+_END = update(Tag).where(Tag.id == bindparam("tag_id")).values(lifetime_end_ms=bindparam("end"))
+_INSERT = insert(Tag)
 
 
 def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
     """Point tag `name` at a manifest; False when it already pointed there."""
     lock(db, "tag", repository_id, name)
-    live = (
-        db.execute(
-            select(Tag.id, Tag.manifest_id).where(Tag.repository_id == repository_id, Tag.name == name, LIVE)
-        )
-    ).first()
+    live = db.execute(_LIVE_TAG, {"repo": repository_id, "name": name}).first()
     if live is not None and live.manifest_id == manifest_id:
         return False
     now = now_ms()
     if live is not None:
-        db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now))
+        db.execute(_END, {"tag_id": live.id, "end": now})
     db.execute(
-        insert(Tag).values(
-            repository_id=repository_id,
-            name=name,
-            manifest_id=manifest_id,
-            lifetime_start_ms=now,
-            lifetime_end_ms=None,
-            hidden=False,
-            reversion=False,
-        )
+        _INSERT,
+        {
+            "repository_id": repository_id,
+            "name": name,
+            "manifest_id": manifest_id,
+            "lifetime_start_ms": now,
+            "lifetime_end_ms": None,
+            "hidden": False,
+            "reversion": False,
+        },
     )
     return True
 

@@ -16,7 +16,9 @@ whatever the busy timeout, so writing transactions start with BEGIN IMMEDIATE an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -80,6 +82,11 @@ class Database:
                 self.uri, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="wharf-db")
+        # SQLite has one writer. Writers of this process queue here, in order, instead of inside
+        # SQLite's busy handler, which sleeps up to 100 ms between attempts.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -99,7 +106,7 @@ class Database:
         # on PostgreSQL as a unique violation; the whole function runs again and sees the winner.
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self.engine.connect() as conn:
+                with self._write_lock, self.engine.connect() as conn:
                     if self.is_sqlite:
                         conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
                     with conn.begin():

@@ -1,0 +1,1 @@
+"""Wharf next to CNCF distribution on loopback: `python -m bench`."""
