@@ -79,7 +79,13 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
     data_dir: DataDir = None,
     config: ConfigFile = None,
-    workers: Annotated[int, typer.Option(help="Server processes; 0 means one per CPU core.")] = 0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes; 0 means one per CPU core. One process already spreads blob I/O, "
+            "hashing and database writes over threads; more raise the manifest request rate."
+        ),
+    ] = 1,
     no_workers: Annotated[
         bool,
         typer.Option("--no-workers", help="Serve requests only; run background jobs with `wharf worker`."),

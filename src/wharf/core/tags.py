@@ -72,8 +72,14 @@ def remove_all_for(db: Db, repository_id: int, manifest_id: int) -> list[str]:
     return [r.name for r in rows if not r.name.startswith("$")]
 
 
+_NAMES = (
+    select(Tag.name)
+    .where(Tag.repository_id == bindparam("repo"), LIVE, Tag.hidden.is_(False), Tag.name > bindparam("after"))
+    .order_by(Tag.name)
+    .limit(bindparam("limit"))
+)
+
+
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
-    query = select(Tag.name).where(Tag.repository_id == repository_id, LIVE, Tag.hidden.is_(False))
-    if after:
-        query = query.where(Tag.name > after)
-    return [r[0] for r in db.execute(query.order_by(Tag.name).limit(limit))]
+    rows = db.execute(_NAMES, {"repo": repository_id, "after": after or "", "limit": limit})
+    return [r[0] for r in rows]
