@@ -43,7 +43,7 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="smaller counts and shorter runs (about a minute)")
     ap.add_argument("--big", action="store_true", help="also push and pull 1 GiB blobs")
-    ap.add_argument("--workers", type=int, default=0, help="wharf server processes (default: one per core)")
+    ap.add_argument("--workers", type=int, help="wharf server processes (default: wharf's own default)")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = ap.parse_args()
 
@@ -56,7 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
         root = Path(tmp)
         dist = start_distribution(root)
-        wharf = start_wharf(root, args.workers or os.cpu_count() or 1)
+        wharf = start_wharf(root, args.workers)
         servers = [dist, wharf]
         for s in servers:
             s.watch_memory()

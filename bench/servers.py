@@ -99,7 +99,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
-def start_wharf(root: Path, workers: int) -> Server:
+def start_wharf(root: Path, workers: int | None) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
     env["WHARF_ADMIN_PASSWORD"] = PASSWORD
@@ -113,10 +113,9 @@ def start_wharf(root: Path, workers: int) -> Server:
         str(port),
         "--data-dir",
         str(root / "wharf"),
-        "--workers",
-        str(workers),
         "--log-level",
         "warning",
+        *(["--workers", str(workers)] if workers is not None else []),
     ]
     proc = subprocess.Popen(
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True

@@ -26,7 +26,6 @@ class RepositoryAccess:
     actions: frozenset[str]
     repository: RepositoryRecord | None
     """None when the repository does not exist yet."""
-    namespace_exists: bool
 
 
 def _role_actions(
@@ -52,11 +51,11 @@ def repository_access(
         exists = ns is not None and ns.kind != "robot" and ns.enabled
         # Pushing to a missing repository creates it, so push needs the right to create here.
         actions = _role_actions(identity, namespace, None, settings) if exists else set()
-        return RepositoryAccess(frozenset(actions), None, exists)
+        return RepositoryAccess(frozenset(actions), None)
     actions = _role_actions(identity, namespace, repo, settings)
     if repo.state != repositories.NORMAL:
         actions -= {PUSH, ALL}
-    return RepositoryAccess(frozenset(actions), repo, True)
+    return RepositoryAccess(frozenset(actions), repo)
 
 
 def visible_repositories(identity: Identity, settings: Settings) -> ColumnElement[bool] | None:

@@ -48,20 +48,13 @@ def link(db: Db, repository_id: int, blob_id: int) -> None:
     )
 
 
-def mount(db: Db, source_repository_id: int, target_repository_id: int, digest: str) -> BlobRecord:
-    blob = get_linked(db, source_repository_id, digest)
-    if blob is None:
-        raise BlobNotFound(f"blob {digest} is not in the source repository")
-    link(db, target_repository_id, blob.id)
-    return blob
-
-
 def mount_from(db: Db, namespace: str, name: str, target_repository_id: int, digest: str) -> bool:
     """Link a blob of repository `namespace/name` into the target; False when the source lacks it."""
     source = repositories.get(db, namespace, name)
-    if source is None or get_linked(db, source.id, digest) is None:
+    blob = get_linked(db, source.id, digest) if source is not None else None
+    if blob is None:
         return False
-    mount(db, source.id, target_repository_id, digest)
+    link(db, target_repository_id, blob.id)
     return True
 
 

@@ -41,15 +41,6 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
         raise from_domain(e) from None
 
 
-async def for_read(call: Call, raw: str) -> RepositoryRecord:
-    name = parse_name(call, raw)
-    call.require("repository", raw, permissions.PULL)
-    repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
-    if repo is None:
-        raise RegistryError(NAME_UNKNOWN, f"repository {raw} not found")
-    return repo
-
-
 async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
     """The repository a write goes to; created now when the token allows pushing to it."""
     name = parse_name(call, raw)

@@ -22,24 +22,23 @@ def _page_size(call: Call, maximum: int) -> int:
     return min(int(raw), maximum)
 
 
-def _paged(path: str, key: str, items: list[str], n: int, explicit_n: bool) -> Response:
+def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: int) -> Response:
+    """`items` holds up to n+1 entries; the extra one only says that a next page exists."""
     headers = {}
-    more = len(items) > n
-    items = items[:n]
-    if more and items:
-        query = urlencode({"n": n, "last": items[-1]}) if explicit_n else urlencode({"last": items[-1]})
-        headers["Link"] = f'<{path}?{query}>; rel="next"'
-    return JSONResponse(
-        {**({"name": key} if key else {}), ("tags" if key else "repositories"): items}, headers=headers
-    )
+    page = items[:n]
+    if len(items) > n and page:
+        params = {"n": n, "last": page[-1]} if "n" in call.request.query_params else {"last": page[-1]}
+        headers["Link"] = f'<{call.request.url.path}?{urlencode(params)}>; rel="next"'
+    return JSONResponse({**body, key: page}, headers=headers)
 
 
 async def list_tags(call: Call, name: str) -> Response:
-    repo = await _repo.for_read(call, name)
     n = _page_size(call, call.rt.settings.TAG_LIST_PAGE_LIMIT)
     last = call.request.query_params.get("last")
-    names = await call.rt.db.read(tags.list_names, repo.id, after=last, limit=n + 1) if n else []
-    return _paged(f"/v2/{name}/tags/list", name, names, n, "n" in call.request.query_params)
+    names = await _repo.read(
+        call, name, lambda db, repo: tags.list_names(db, repo.id, after=last, limit=n + 1)
+    )
+    return _paged(call, {"name": name}, "tags", names, n)
 
 
 async def catalog(call: Call) -> Response:
@@ -48,7 +47,5 @@ async def catalog(call: Call) -> Response:
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
     last = call.request.query_params.get("last")
     visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
-    names = (
-        await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1) if n else []
-    )
-    return _paged("/v2/_catalog", "", names, n, "n" in call.request.query_params)
+    names = await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1)
+    return _paged(call, {}, "repositories", names, n)

@@ -79,13 +79,14 @@ async def delete_manifest(call: Call, name: str, reference: str) -> Response:
 
 
 async def referrers(call: Call, name: str, subject: str) -> Response:
-    repo = await _repo.for_read(call, name)
     try:
         digest = Digest.parse(subject)
     except DigestError as e:
         raise RegistryError(DIGEST_INVALID, str(e)) from None
     artifact_type = call.request.query_params.get("artifactType")
-    found = await call.rt.db.read(manifests.referrers, repo.id, str(digest), artifact_type)
+    found = await _repo.read(
+        call, name, lambda db, repo: manifests.referrers(db, repo.id, str(digest), artifact_type)
+    )
     descriptors: list[dict[str, Any]] = []
     for r in found:
         d: dict[str, Any] = {"mediaType": r.media_type, "digest": r.digest, "size": r.size}
