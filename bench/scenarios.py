@@ -294,11 +294,11 @@ def populate_catalog(s: Session, count: int, threads: int = 8) -> None:
             s.auth(*[f"repository:{n}:pull,push" for n in names[i : i + 50]])
 
     def work(i: int) -> None:
-        for j in range(i, count, threads):
-            repo = names[j]
-            scopes = [f"repository:{n}:pull,push" for n in names[(j // 50) * 50 : (j // 50) * 50 + 50]]
-            h = s.auth(*scopes)
-            with httpx.Client(base_url=s.server.url, timeout=60) as c:
+        with httpx.Client(base_url=s.server.url, timeout=60) as c:
+            for j in range(i, count, threads):
+                repo = names[j]
+                scopes = [f"repository:{n}:pull,push" for n in names[(j // 50) * 50 : (j // 50) * 50 + 50]]
+                h = s.auth(*scopes)
                 r = c.post(f"/v2/{repo}/blobs/uploads/", headers=h)
                 location = r.headers["Location"]
                 data = f"catalog {j}".encode()

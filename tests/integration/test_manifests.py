@@ -368,3 +368,53 @@ async def test_referrers_include_an_index_with_a_subject(reg: RegistryClient) ->
             "annotations": {"k": "v"},
         }
     ]
+
+
+async def test_accept_negotiation_by_tag(reg: RegistryClient) -> None:
+    amd, _ = await reg.push_image(REPO)
+    arm, _ = await reg.push_image(REPO)
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": arm,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "arm64"},
+                },
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": amd,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                },
+            ],
+        }
+    ).encode()
+    assert (await reg.push_manifest(REPO, "multi", body, mt.OCI_INDEX)).status_code == 201
+    h = await reg.headers(REPO)
+    # a client that reads indexes gets the index
+    r = await reg.http.get(
+        f"/v2/{REPO}/manifests/multi", headers={**h, "Accept": f"{mt.OCI_INDEX}, {mt.OCI_MANIFEST}"}
+    )
+    assert r.headers["Docker-Content-Digest"] == sha256(body)
+    # one that reads only image manifests gets the linux/amd64 image, as from Docker Hub
+    r = await reg.http.get(f"/v2/{REPO}/manifests/multi", headers={**h, "Accept": mt.OCI_MANIFEST})
+    assert r.headers["Docker-Content-Digest"] == amd
+    assert r.headers["Content-Type"] == mt.OCI_MANIFEST
+    # no Accept, or a wildcard: what is stored
+    for accept in (None, "*/*"):
+        r = await reg.http.get(
+            f"/v2/{REPO}/manifests/multi", headers={**h, **({"Accept": accept} if accept else {})}
+        )
+        assert r.headers["Docker-Content-Digest"] == sha256(body)
+    # an image the client cannot read at all
+    r = await reg.http.get(f"/v2/{REPO}/manifests/multi", headers={**h, "Accept": mt.DOCKER_SCHEMA1_SIGNED})
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    assert "Accept" in r.json()["errors"][0]["message"]
+    # by digest the stored bytes are served whatever the Accept header says
+    r = await reg.http.get(f"/v2/{REPO}/manifests/{sha256(body)}", headers={**h, "Accept": mt.OCI_MANIFEST})
+    assert r.headers["Docker-Content-Digest"] == sha256(body)

@@ -125,3 +125,31 @@ def test_schema1() -> None:
     assert [str(b.digest) for b in p.required_blobs] == [D1]
     with pytest.raises(ManifestError):
         parse_manifest(json.dumps({**body, "fsLayers": []}).encode(), mt.DOCKER_SCHEMA1_SIGNED)
+
+
+def test_accepts() -> None:
+    from wharf.oci.manifest import accepts
+
+    assert accepts(None, mt.OCI_INDEX)
+    assert accepts("*/*", mt.OCI_INDEX)
+    assert accepts(f"{mt.OCI_MANIFEST}; q=0.5, {mt.OCI_INDEX}", mt.OCI_INDEX)
+    assert not accepts(mt.OCI_MANIFEST, mt.OCI_INDEX)
+
+
+def test_default_platform_child() -> None:
+    from wharf.oci.manifest import default_platform_child
+
+    def index(*platforms: tuple[str, str]) -> bytes:
+        return json.dumps(
+            {
+                "manifests": [
+                    {"digest": f"sha256:{i}", "platform": {"os": o, "architecture": a}}
+                    for i, (o, a) in enumerate(platforms)
+                ]
+            }
+        ).encode()
+
+    assert default_platform_child(index(("linux", "arm64"), ("linux", "amd64"))) == "sha256:1"
+    assert default_platform_child(index(("windows", "amd64"))) == "sha256:0"
+    assert default_platform_child(b'{"manifests": []}') is None
+    assert default_platform_child(b"not json") is None

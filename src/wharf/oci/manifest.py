@@ -211,3 +211,31 @@ def _parse_schema1(doc: dict[str, Any], media_type: str) -> ParsedManifest:
         _require(isinstance(doc.get("signatures"), list), "a signed schema 1 manifest needs signatures")
     unique = {d.digest: d for d in blobs}
     return ParsedManifest(media_type=media_type, blobs=tuple(unique.values()))
+
+
+def default_platform_child(index: bytes, os: str = "linux", architecture: str = "amd64") -> str | None:
+    """The digest of the index entry a client that cannot read indexes should get, as Docker Hub and
+    distribution choose it: the linux/amd64 image, else the first entry. None if there is none."""
+    try:
+        doc = json.loads(index)
+        entries = [
+            m for m in doc.get("manifests", []) if isinstance(m, dict) and isinstance(m.get("digest"), str)
+        ]
+    except (ValueError, AttributeError):
+        return None
+    for entry in entries:
+        platform = entry.get("platform") or {}
+        if platform.get("os") == os and platform.get("architecture") == architecture:
+            return str(entry["digest"])
+    return str(entries[0]["digest"]) if entries else None
+
+
+def accepts(accept_header: str | None, media_type: str) -> bool:
+    """Whether an Accept header admits `media_type`; no header, or a wildcard, admits everything."""
+    if not accept_header:
+        return True
+    for part in accept_header.split(","):
+        kind = part.split(";", 1)[0].strip().lower()
+        if kind in ("*/*", "application/*", "application/json", "", media_type):
+            return True
+    return False

@@ -12,15 +12,26 @@ from wharf.auth import permissions
 from wharf.core import manifests
 from wharf.core.errors import DomainError
 from wharf.oci import mediatypes as mt
-from wharf.oci.digest import Digest, DigestError
-from wharf.oci.manifest import MAX_MANIFEST_BYTES
+from wharf.oci.digest import Digest, DigestError, is_digest
+from wharf.oci.manifest import MAX_MANIFEST_BYTES, accepts, default_platform_child
 from wharf.registry import _repo
 from wharf.registry.context import Call
-from wharf.registry.errors import DIGEST_INVALID, MANIFEST_INVALID, TOO_LARGE, RegistryError, from_domain
+from wharf.registry.errors import (
+    DIGEST_INVALID,
+    MANIFEST_INVALID,
+    MANIFEST_UNKNOWN,
+    TOO_LARGE,
+    RegistryError,
+    from_domain,
+)
 
 
 async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Response:
+    accept = ", ".join(call.request.headers.getlist("accept"))
     record = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, reference))
+    # By digest the client names exact bytes; only a tag is open to negotiation.
+    if not is_digest(reference) and not accepts(accept, record.media_type):
+        record = await _negotiate(call, name, record, accept)
     headers = {
         "Docker-Content-Digest": record.digest,
         "ETag": f'"{record.digest}"',
@@ -28,6 +39,23 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
     }
     return Response(
         b"" if head else record.content, status_code=200, headers=headers, media_type=record.media_type
+    )
+
+
+async def _negotiate(
+    call: Call, name: str, record: manifests.ManifestRecord, accept: str
+) -> manifests.ManifestRecord:
+    """A client that cannot read what is stored: an index falls back to its linux/amd64 image, as on
+    Docker Hub; anything else is not available in a form the client accepts."""
+    if record.media_type in mt.INDEXES:
+        child = default_platform_child(record.content)
+        if child is not None:
+            picked = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
+            if accepts(accept, picked.media_type):
+                return picked
+    raise RegistryError(
+        MANIFEST_UNKNOWN,
+        f"the manifest is {record.media_type}, which the Accept header does not list; add it to Accept",
     )
 
 
