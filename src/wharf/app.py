@@ -1,4 +1,4 @@
-"""build_app(settings): one ASGI application with /v2, /health and (later) /api/v1 and the UI.
+"""build_app(settings): one ASGI application with /v2, /api/v1, /health and (later) the UI.
 
 The top level is a plain ASGI dispatcher rather than a Starlette Mount so that registry traffic,
 the hot path, reaches its handler with no routing layers in between.
@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from wharf.api.app import build_api
 from wharf.config import Settings
 from wharf.jobs import runner
 from wharf.registry.app import RegistryApp
@@ -45,6 +46,7 @@ class WharfApp:
         self.rt = rt
         self.run_workers = run_workers
         self.registry = RegistryApp(rt)
+        self.api = build_api(rt)
         self.web = _web_app(rt)
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -55,6 +57,9 @@ class WharfApp:
         path: str = scope.get("path", "")
         if scope["type"] == "http" and (path == "/v2" or path.startswith("/v2/")):
             await self.registry(scope, receive, send)
+            return
+        if path.startswith("/api/"):
+            await self.api(scope, receive, send)
             return
         await self.web(scope, receive, send)
 

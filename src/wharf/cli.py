@@ -7,13 +7,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from wharf.db.engine import Database
 
 app = typer.Typer(
     name="wharf",
@@ -172,6 +175,106 @@ def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
         asyncio.run(_run())
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+admin = typer.Typer(
+    help="Manage accounts and tokens on the same --data-dir/--config as `wharf serve`.", no_args_is_help=True
+)
+app.add_typer(admin, name="admin")
+
+
+def _database(data_dir: Path | None, config: Path | None) -> Database:
+    from wharf.db.engine import Database
+    from wharf.db.migrate import upgrade
+
+    settings = _settings(data_dir, config)
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    upgrade(db)
+    return db
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@admin.command("create-user")
+def admin_create_user(
+    name: Annotated[str, typer.Argument(help="The new user's name.")],
+    email: Annotated[str | None, typer.Option(help="Their e-mail address.")] = None,
+    superuser: Annotated[bool, typer.Option("--superuser", help="Make them a superuser.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create a user. The password is read from standard input (one line)."""
+    from wharf.core import accounts
+    from wharf.core.errors import DomainError
+
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise _fail(
+            'give the password on standard input, e.g. `echo "$PW" | wharf admin create-user NAME`', 2
+        )
+    db = _database(data_dir, config)
+    try:
+        db.run_write(accounts.create_user, name, password, email, superuser=superuser)
+    except DomainError as e:
+        raise _fail(str(e)) from None
+    finally:
+        db.dispose()
+    typer.echo(f"created user {name}" + (" (superuser)" if superuser else ""))
+
+
+@admin.command("token")
+def admin_token(
+    name: Annotated[str, typer.Argument(help="The user the token acts for.")],
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="An OAuth scope (repeatable); all scopes by default.")
+    ] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Print a new OAuth access token for /api/v1 (`Authorization: Bearer TOKEN`)."""
+    from wharf.auth import scopes as oauth_scopes
+    from wharf.core import accounts, tokens
+
+    try:
+        granted = oauth_scopes.parse(scope) if scope else oauth_scopes.ALL
+    except oauth_scopes.ScopeError as e:
+        raise _fail(str(e), 2) from None
+    db = _database(data_dir, config)
+    try:
+        account = db.run_read(accounts.get_by_name, name)
+        if account is None or account.kind != "user":
+            raise _fail(f"no user named {name!r}")
+        token = db.run_write(tokens.mint, account, granted)
+    finally:
+        db.dispose()
+    typer.echo(token)
+
+
+@admin.command("delete-user")
+def admin_delete_user(
+    name: Annotated[str, typer.Argument(help="The user to delete, with their repositories.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Delete a user, their namespace and its repositories."""
+    from wharf.core import accounts
+
+    if not yes and not typer.confirm(f"Delete user {name} and all their repositories?"):
+        raise typer.Exit(1)
+    db = _database(data_dir, config)
+    try:
+        account = db.run_read(accounts.get_by_name, name)
+        if account is None or account.kind != "user":
+            raise _fail(f"no user named {name!r}")
+        db.run_write(accounts.delete_user, account)
+    finally:
+        db.dispose()
+    typer.echo(f"deleted user {name}")
 
 
 def main() -> None:

@@ -11,10 +11,15 @@ class Identity:
     account_id: int | None = None
     name: str | None = None
     is_superuser: bool = False
+    scopes: frozenset[str] | None = None
+    """What an OAuth or app token allows; None for a password or session login (no cap)."""
 
     @property
     def is_anonymous(self) -> bool:
         return self.kind == "anonymous"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
 
 
 ANONYMOUS = Identity("anonymous")

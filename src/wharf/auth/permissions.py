@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, or_
 
+from wharf.auth import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
 from wharf.core import accounts, repositories
@@ -68,3 +69,13 @@ def visible_repositories(identity: Identity, settings: Settings) -> ColumnElemen
     if identity.account_id is not None:
         clauses.append(Repository.namespace_id == identity.account_id)
     return or_(*clauses) if clauses else false()
+
+
+def is_superuser(identity: Identity) -> bool:
+    """A superuser acting with superuser powers (a token needs the super:user scope for that)."""
+    return identity.is_superuser and identity.has_scope(scopes.SUPER_USER)
+
+
+def can_read_user(identity: Identity) -> bool:
+    """The caller may read their own account details."""
+    return not identity.is_anonymous and identity.has_scope(scopes.USER_READ)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
 from wharf.core import audit
 from wharf.core.clock import now_ms
-from wharf.core.errors import AlreadyExists
+from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
 from wharf.db.models import Account
 
@@ -48,8 +49,70 @@ def get_by_name(db: Db, name: str) -> AccountRecord | None:
     return _record(row) if row else None
 
 
+def get_by_id(db: Db, account_id: int) -> AccountRecord | None:
+    row = db.execute(select(*_COLUMNS).where(Account.id == account_id)).first()
+    return _record(row) if row else None
+
+
+def list_users(db: Db, *, include_disabled: bool = True) -> list[AccountRecord]:
+    query = select(*_COLUMNS).where(Account.kind == "user").order_by(Account.name)
+    if not include_disabled:
+        query = query.where(Account.enabled.is_(True))
+    return [_record(r) for r in db.execute(query)]
+
+
+def update_user(
+    db: Db,
+    account: AccountRecord,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    enabled: bool | None = None,
+    actor: audit.Actor | None = None,
+) -> AccountRecord:
+    values: dict[str, object] = {}
+    if email is not None:
+        values["email"] = email
+    if password is not None:
+        check_password(password)
+        values["password_hash"] = _hasher.hash(password)
+    if enabled is not None:
+        values["enabled"] = enabled
+    if values:
+        db.execute(update(Account).where(Account.id == account.id).values(**values))
+        changed = sorted(k if k != "password_hash" else "password" for k in values)
+        audit.record(
+            db, "user_change", actor, namespace_id=account.id, username=account.name, changed=changed
+        )
+    updated = get_by_id(db, account.id)
+    assert updated is not None
+    return updated
+
+
+def delete_user(db: Db, account: AccountRecord, actor: audit.Actor | None = None) -> None:
+    """Remove a user with its namespace; its repositories' rows go with it (blobs are left to GC)."""
+    audit.record(db, "user_delete", actor, namespace_id=None, username=account.name)
+    db.execute(delete(Account).where(Account.id == account.id))
+
+
 def count(db: Db) -> int:
     return len((db.execute(select(Account.id).limit(1))).all())
+
+
+_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+MIN_PASSWORD = 8
+
+
+def check_username(name: str) -> None:
+    if not (2 <= len(name) <= 255) or not _NAME.match(name):
+        raise InvalidInput(
+            "usernames are 2-255 characters of lowercase letters, digits and . _ - (not at either end)"
+        )
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"passwords must have at least {MIN_PASSWORD} characters")
 
 
 def create_user(
@@ -61,6 +124,9 @@ def create_user(
     superuser: bool = False,
     actor: audit.Actor | None = None,
 ) -> AccountRecord:
+    check_username(name)
+    if password is not None:
+        check_password(password)
     if get_by_name(db, name) is not None:
         raise AlreadyExists(f"the name {name!r} is taken")
     result = db.execute(

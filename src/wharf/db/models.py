@@ -179,3 +179,17 @@ class Job(Base):
     lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
     retries_remaining: Mapped[int] = mapped_column(Integer, default=5)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessToken(Base):
+    """An OAuth access token. Only a hash of its secret half is stored; the first half finds the row."""
+
+    __tablename__ = "access_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    application_id: Mapped[int | None] = mapped_column(Integer)
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger)

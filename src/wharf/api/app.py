@@ -1,0 +1,56 @@
+"""build_api(rt): the /api/v1 FastAPI application, with Quay's error shape on every error."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from wharf import __version__
+from wharf.api import superuser, users
+from wharf.api.errors import ApiError, from_domain, invalid_request, response
+from wharf.core.errors import DomainError
+from wharf.runtime import Runtime
+
+_STATUS_TYPES = {401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 405: "invalid_request"}
+
+
+def build_api(rt: Runtime) -> FastAPI:
+    api = FastAPI(
+        title="Wharf API",
+        version=__version__,
+        description="Quay-compatible registry management API: same paths, fields and operation ids as Quay.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    api.state.runtime = rt
+    for module in (users, superuser):
+        api.include_router(module.router, prefix="/api/v1")
+
+    @api.get("/api/v1/discovery", operation_id="discovery", include_in_schema=False)
+    async def discovery() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError) -> JSONResponse:
+        return response(e, request)
+
+    @api.exception_handler(DomainError)
+    async def _domain_error(request: Request, e: DomainError) -> JSONResponse:
+        return response(from_domain(e), request)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in e.errors()
+        )
+        return response(invalid_request(problems or "the request body is invalid"), request)
+
+    @api.exception_handler(HTTPException)
+    async def _http(request: Request, e: HTTPException) -> JSONResponse:
+        error_type = _STATUS_TYPES.get(e.status_code, "invalid_request")
+        return response(ApiError(e.status_code, error_type, str(e.detail)), request)
+
+    return api

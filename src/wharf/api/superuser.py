@@ -1,0 +1,103 @@
+"""/api/v1/superuser/users/...: what superusers do to accounts."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from wharf.api import views
+from wharf.api.deps import Rt, User
+from wharf.api.errors import forbidden, invalid_request, not_found
+from wharf.auth import permissions
+from wharf.auth.identity import Identity
+from wharf.core import accounts, audit
+from wharf.core.accounts import AccountRecord
+
+router = APIRouter(prefix="/superuser", tags=["superuser"])
+
+
+class CreateInstallUser(BaseModel):
+    username: str = Field(max_length=255)
+    email: str | None = Field(default=None, max_length=255)
+
+
+class UpdateUser(BaseModel):
+    password: str | None = Field(default=None, max_length=1024)
+    email: str | None = Field(default=None, max_length=255)
+    enabled: bool | None = None
+
+
+def _require_superuser(who: Identity) -> None:
+    if not permissions.is_superuser(who):
+        raise forbidden("superuser rights (and the super:user scope) are required")
+
+
+def _actor(who: Identity) -> audit.Actor:
+    return audit.Actor(who.account_id, who.name, kind=who.kind)
+
+
+async def _user(rt: Rt, username: str) -> AccountRecord:
+    account = await rt.db.read(accounts.get_by_name, username)
+    if account is None or account.kind != "user":
+        raise not_found(f"no user named {username!r}")
+    return account
+
+
+@router.get("/users/", operation_id="listAllUsers", summary="List every user")
+async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
+    _require_superuser(who)
+    users = await rt.db.read(accounts.list_users, include_disabled=disabled)
+    return {"users": [views.superuser_user(rt, u) for u in users]}
+
+
+@router.post("/users/", operation_id="createInstallUser", summary="Create a user with a generated password")
+async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dict[str, Any]:
+    _require_superuser(who)
+    password = secrets.token_urlsafe(18)
+    account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=_actor(who))
+    return {
+        "username": account.name,
+        "email": account.email,
+        "password": password,
+        "encrypted_password": None,
+    }
+
+
+@router.get("/users/{username}", operation_id="getInstallUser", summary="Get a user")
+async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
+    _require_superuser(who)
+    return views.superuser_user(rt, await _user(rt, username))
+
+
+@router.put(
+    "/users/{username}", operation_id="changeInstallUser", summary="Change a user's e-mail, password or state"
+)
+async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser) -> dict[str, Any]:
+    _require_superuser(who)
+    account = await _user(rt, username)
+    if body.enabled is False and account.name == who.name:
+        raise invalid_request("you cannot disable your own account")
+    updated = await rt.db.write(
+        accounts.update_user,
+        account,
+        email=body.email,
+        password=body.password,
+        enabled=body.enabled,
+        actor=_actor(who),
+    )
+    return views.superuser_user(rt, updated)
+
+
+@router.delete(
+    "/users/{username}", operation_id="deleteInstallUser", summary="Delete a user", status_code=204
+)
+async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
+    _require_superuser(who)
+    account = await _user(rt, username)
+    if views.is_superuser(rt, account):
+        raise forbidden("superusers cannot be deleted through the API; remove them from SUPER_USERS first")
+    await rt.db.write(accounts.delete_user, account, actor=_actor(who))
+    return Response(status_code=204)

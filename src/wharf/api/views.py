@@ -1,0 +1,58 @@
+"""How Quay shapes accounts in its responses."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from wharf.core.accounts import AccountRecord
+from wharf.runtime import Runtime
+
+DEFAULT_TAG_EXPIRATION_S = 1_209_600
+
+
+def avatar(name: str, email: str | None, kind: str = "user") -> dict[str, Any]:
+    digest = hashlib.md5((email or name).strip().lower().encode(), usedforsecurity=False).hexdigest()
+    return {"name": name, "hash": digest, "color": f"#{digest[:6]}", "kind": kind}
+
+
+def is_superuser(rt: Runtime, account: AccountRecord) -> bool:
+    return account.is_superuser or account.name in rt.settings.SUPER_USERS
+
+
+def public_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
+    return {
+        "anonymous": False,
+        "username": account.name,
+        "avatar": avatar(account.name, account.email),
+        "super_user": is_superuser(rt, account),
+    }
+
+
+def own_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
+    return {
+        **public_user(rt, account),
+        "email": account.email,
+        "verified": True,
+        "is_me": True,
+        "enabled": account.enabled,
+        "can_create_repo": True,
+        "preferred_namespace": False,
+        "tag_expiration_s": DEFAULT_TAG_EXPIRATION_S,
+        "organizations": [],
+        "logins": [],
+        "prompts": [],
+        "invoice_email": False,
+        "invoice_email_address": None,
+    }
+
+
+def superuser_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
+    return {
+        "username": account.name,
+        "email": account.email,
+        "verified": True,
+        "avatar": avatar(account.name, account.email),
+        "super_user": is_superuser(rt, account),
+        "enabled": account.enabled,
+    }

@@ -1,0 +1,81 @@
+"""OAuth access tokens: shown once, stored as a lookup half and a hash of the secret half."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, insert, select
+
+from wharf.core import accounts, audit
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.db.models import AccessToken
+
+LOOKUP_LENGTH = 20
+SECRET_LENGTH = 40
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    account: AccountRecord
+    scopes: frozenset[str]
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def mint(
+    db: Db,
+    account: AccountRecord,
+    scopes: frozenset[str],
+    *,
+    application_id: int | None = None,
+    lifetime_ms: int | None = None,
+    actor: audit.Actor | None = None,
+) -> str:
+    """A new token for `account`; the returned string is the only copy of it anywhere."""
+    lookup = secrets.token_urlsafe(LOOKUP_LENGTH)[:LOOKUP_LENGTH]
+    secret = secrets.token_urlsafe(SECRET_LENGTH)[:SECRET_LENGTH]
+    now = now_ms()
+    db.execute(
+        insert(AccessToken).values(
+            account_id=account.id,
+            application_id=application_id,
+            lookup=lookup,
+            secret_hash=_hash(secret),
+            scopes=" ".join(sorted(scopes)),
+            created_ms=now,
+            expires_ms=now + lifetime_ms if lifetime_ms else None,
+        )
+    )
+    audit.record(db, "create_token", actor, namespace_id=account.id, scopes=sorted(scopes))
+    return lookup + secret
+
+
+_BY_LOOKUP = select(
+    AccessToken.account_id, AccessToken.secret_hash, AccessToken.scopes, AccessToken.expires_ms
+).where(AccessToken.lookup == bindparam("lookup"))
+
+
+def resolve(db: Db, token: str) -> TokenOwner | None:
+    """The enabled account and scopes behind a token, or None; the secret is compared in constant time."""
+    if len(token) != LOOKUP_LENGTH + SECRET_LENGTH:
+        return None
+    row = db.execute(_BY_LOOKUP, {"lookup": token[:LOOKUP_LENGTH]}).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(token[LOOKUP_LENGTH:])):
+        return None
+    if row.expires_ms is not None and row.expires_ms <= now_ms():
+        return None
+    account = accounts.get_by_id(db, row.account_id)
+    if account is None or not account.enabled:
+        return None
+    return TokenOwner(account, frozenset(row.scopes.split()))
+
+
+def revoke_all(db: Db, account_id: int) -> None:
+    db.execute(delete(AccessToken).where(AccessToken.account_id == account_id))

@@ -1,0 +1,62 @@
+"""The `wharf` command line as an operator uses it: help, exit codes, admin commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.process.server import WharfServer
+
+WHARF = str(Path(sys.executable).parent / "wharf")
+
+
+def run(*args: str, stdin: str = "", db_uri: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    if db_uri:
+        env["WHARF_DB_URI"] = db_uri
+    return subprocess.run([WHARF, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_help_and_version() -> None:
+    for args in (["--help"], ["serve", "--help"], ["admin", "--help"], ["admin", "token", "--help"]):
+        r = run(*args)
+        assert r.returncode == 0, r.stderr
+        assert "Usage" in r.stdout
+    assert run("--version").stdout.startswith("wharf ")
+    assert run("no-such-command").returncode == 2
+
+
+def test_bad_config_exits_2_with_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("DB_POOL_SIZE: lots\n")
+    r = run("migrate", "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    assert "DB_POOL_SIZE" in r.stderr
+
+
+def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: Path) -> None:
+    data = ["--data-dir", str(server.data_dir)]
+    db = server.db_uri
+    r = run(
+        "admin", "create-user", "opal", "--email", "o@example.com", *data, stdin="opal-password\n", db_uri=db
+    )
+    assert r.returncode == 0, r.stderr
+    assert run("admin", "create-user", "opal", *data, stdin="opal-password\n", db_uri=db).returncode == 1
+    assert run("admin", "create-user", "nopw", *data, stdin="", db_uri=db).returncode == 2
+    # the user logs in to the registry
+    r = httpx.get(
+        f"{server.url}/v2/auth", params={"scope": "repository:opal/x:push"}, auth=("opal", "opal-password")
+    )
+    assert r.status_code == 200
+    token = run("admin", "token", "opal", "--scope", "user:read", *data, db_uri=db).stdout.strip()
+    me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["username"] == "opal"
+    assert run("admin", "token", "ghost", *data, db_uri=db).returncode == 1
+    r = run("admin", "delete-user", "opal", "--yes", *data, db_uri=db)
+    assert r.returncode == 0, r.stderr
+    me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
