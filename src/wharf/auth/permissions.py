@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, false, or_, select
 
 from wharf.auth import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import accounts, repositories
+from wharf.core import accounts, grants, orgs, repositories
+from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Repository
+from wharf.db.models import Repository, RepositoryPermission, Team, TeamMember
 
 PULL, PUSH, ALL = "pull", "push", "*"
+READ, WRITE, ADMIN = "read", "write", "admin"
+_ACTIONS = {READ: {PULL}, WRITE: {PULL, PUSH}, ADMIN: {PULL, PUSH, ALL}}
+# The strongest repository role each OAuth scope lets a token use.
+_SCOPE_ROLES = {scopes.REPO_READ: READ, scopes.REPO_WRITE: WRITE, scopes.REPO_ADMIN: ADMIN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,31 +34,75 @@ class RepositoryAccess:
     """None when the repository does not exist yet."""
 
 
-def _role_actions(
-    identity: Identity, namespace: str, repo: RepositoryRecord | None, settings: Settings
-) -> set[str]:
-    if not identity.is_anonymous and (identity.is_superuser or identity.name == namespace):
-        return {PULL, PUSH, ALL}
-    if (
-        repo is not None
-        and repo.is_public
-        and (settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous)
-    ):
-        return {PULL}
-    return set()
+def _capped(identity: Identity, role: str | None) -> str | None:
+    """A token's scopes cap the role its user has."""
+    if role is None or identity.scopes is None:
+        return role
+    allowed = grants.strongest({r for s, r in _SCOPE_ROLES.items() if s in identity.scopes})
+    if allowed is None:
+        return None
+    return role if grants.ROLES.index(role) <= grants.ROLES.index(allowed) else allowed
+
+
+def repository_role(
+    db: Db, settings: Settings, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord
+) -> str | None:
+    """The caller's role on an existing repository: read, write, admin or None."""
+    roles: set[str] = set()
+    if identity.account_id is not None and not identity.is_anonymous:
+        if is_superuser(identity) or identity.account_id == namespace.id:
+            roles.add(ADMIN)
+        else:
+            if namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id):
+                roles.add(ADMIN)
+            roles |= grants.repository_roles(db, repo.id, identity.account_id)
+    role = _capped(identity, grants.strongest(roles))
+    if repo.is_public and (settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous):
+        role = grants.strongest({READ} | ({role} if role else set()))
+    return role
+
+
+def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:
+    """Whether the caller may create repositories in this namespace (pushing creates them)."""
+    if identity.is_anonymous or identity.account_id is None or namespace is None:
+        return False
+    if namespace.kind == "robot" or not namespace.enabled:
+        return False
+    if identity.scopes is not None and scopes.REPO_CREATE not in identity.scopes:
+        return False
+    if is_superuser(identity) or identity.account_id == namespace.id:
+        return True
+    return namespace.kind == "org" and bool(
+        {"admin", "creator"} & orgs.team_roles(db, namespace.id, identity.account_id)
+    )
+
+
+def can_admin_org(db: Db, identity: Identity, org: AccountRecord) -> bool:
+    if identity.is_anonymous or identity.account_id is None or org.kind != "org":
+        return False
+    if not identity.has_scope(scopes.ORG_ADMIN):
+        return False
+    return is_superuser(identity) or ADMIN in orgs.team_roles(db, org.id, identity.account_id)
+
+
+def is_org_member(db: Db, identity: Identity, org: AccountRecord) -> bool:
+    if identity.account_id is None:
+        return False
+    return is_superuser(identity) or bool(orgs.team_roles(db, org.id, identity.account_id))
 
 
 def repository_access(
     db: Db, settings: Settings, identity: Identity, namespace: str, name: str
 ) -> RepositoryAccess:
-    repo = repositories.get(db, namespace, name)
+    ns = accounts.get_by_name(db, namespace)
+    repo = repositories.get(db, namespace, name) if ns is not None else None
     if repo is None:
-        ns = accounts.get_by_name(db, namespace)
-        exists = ns is not None and ns.kind != "robot" and ns.enabled
         # Pushing to a missing repository creates it, so push needs the right to create here.
-        actions = _role_actions(identity, namespace, None, settings) if exists else set()
+        actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()
         return RepositoryAccess(frozenset(actions), None)
-    actions = _role_actions(identity, namespace, repo, settings)
+    assert ns is not None
+    role = repository_role(db, settings, identity, ns, repo)
+    actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
         actions -= {PUSH, ALL}
     return RepositoryAccess(frozenset(actions), repo)
@@ -61,13 +110,23 @@ def repository_access(
 
 def visible_repositories(identity: Identity, settings: Settings) -> ColumnElement[bool] | None:
     """A clause selecting the repositories `identity` may see; None means all of them."""
-    if identity.is_superuser:
+    if identity.is_superuser and identity.has_scope(scopes.SUPER_USER):
         return None
     clauses: list[ColumnElement[bool]] = []
     if settings.FEATURE_PUBLIC_CATALOG and (settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous):
         clauses.append(Repository.visibility == "public")
-    if identity.account_id is not None:
-        clauses.append(Repository.namespace_id == identity.account_id)
+    if identity.account_id is not None and not identity.is_anonymous:
+        me = identity.account_id
+        my_teams = select(TeamMember.team_id).where(TeamMember.account_id == me)
+        admin_of = select(Team.org_id).where(Team.role == ADMIN, Team.id.in_(my_teams))
+        granted = select(RepositoryPermission.repository_id).where(
+            or_(RepositoryPermission.account_id == me, RepositoryPermission.team_id.in_(my_teams))
+        )
+        clauses += [
+            Repository.namespace_id == me,
+            Repository.namespace_id.in_(admin_of),
+            Repository.id.in_(granted),
+        ]
     return or_(*clauses) if clauses else false()
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from wharf.auth import permissions
-from wharf.core import repositories
+from wharf.core import provision, repositories
 from wharf.core.errors import AlreadyExists, DomainError, NamespaceNotFound, RepositoryNotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -49,8 +49,14 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
         try:
+            creator = call.grant.identity.account_id if call.grant else None
             repo = await call.rt.db.write(
-                repositories.create, name.namespace, name.name, visibility=visibility, actor=call.actor
+                provision.create_repository,
+                name.namespace,
+                name.name,
+                visibility=visibility,
+                creator_id=creator,
+                actor=call.actor,
             )
         except AlreadyExists:
             repo = await call.rt.db.read(repositories.get, name.namespace, name.name)

@@ -1,0 +1,164 @@
+"""Roles on repositories: read, write or admin, for users and robots or for teams."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, or_, select, update
+
+from wharf.core import accounts, audit
+from wharf.core.accounts import AccountRecord
+from wharf.core.errors import InvalidInput, NotFound
+from wharf.core.repositories import RepositoryRecord
+from wharf.core.teams import TeamRecord
+from wharf.db.engine import Db
+from wharf.db.models import Account, RepositoryPermission, Team, TeamMember
+
+ROLES = ("read", "write", "admin")
+
+
+def strongest(roles: set[str]) -> str | None:
+    for role in reversed(ROLES):
+        if role in roles:
+            return role
+    return None
+
+
+def _check(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+
+
+def repository_roles(db: Db, repository_id: int, account_id: int) -> set[str]:
+    """Roles `account_id` holds on the repository, directly or through its teams."""
+    in_teams = select(TeamMember.team_id).where(TeamMember.account_id == account_id)
+    rows = db.execute(
+        select(RepositoryPermission.role).where(
+            RepositoryPermission.repository_id == repository_id,
+            or_(RepositoryPermission.account_id == account_id, RepositoryPermission.team_id.in_(in_teams)),
+        )
+    )
+    return {r.role for r in rows}
+
+
+def _set(db: Db, repo: RepositoryRecord, role: str, *, account_id: int | None, team_id: int | None) -> bool:
+    _check(role)
+    column = RepositoryPermission.account_id if account_id is not None else RepositoryPermission.team_id
+    key = account_id if account_id is not None else team_id
+    existing = db.execute(
+        select(RepositoryPermission.id).where(RepositoryPermission.repository_id == repo.id, column == key)
+    ).first()
+    if existing is None:
+        db.execute(
+            insert(RepositoryPermission).values(
+                repository_id=repo.id, account_id=account_id, team_id=team_id, role=role
+            )
+        )
+        return True
+    db.execute(update(RepositoryPermission).where(RepositoryPermission.id == existing.id).values(role=role))
+    return False
+
+
+def set_user_role(
+    db: Db, repo: RepositoryRecord, account: AccountRecord, role: str, actor: audit.Actor | None
+) -> None:
+    if account.kind == "org":
+        raise InvalidInput("organizations cannot hold repository permissions; grant them to a team")
+    created = _set(db, repo, role, account_id=account.id, team_id=None)
+    kind = "create_repo_permission" if created else "change_repo_permission"
+    audit.record(
+        db,
+        kind,
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        repo=repo.name,
+        namespace=repo.namespace,
+        username=account.name,
+        role=role,
+    )
+
+
+def set_team_role(
+    db: Db, repo: RepositoryRecord, team: TeamRecord, role: str, actor: audit.Actor | None
+) -> None:
+    if team.org_id != repo.namespace_id:
+        raise InvalidInput("only teams of the repository's own organization can be granted roles on it")
+    created = _set(db, repo, role, account_id=None, team_id=team.id)
+    kind = "create_repo_permission" if created else "change_repo_permission"
+    audit.record(
+        db,
+        kind,
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        repo=repo.name,
+        namespace=repo.namespace,
+        team=team.name,
+        role=role,
+    )
+
+
+def delete_user_role(
+    db: Db, repo: RepositoryRecord, account: AccountRecord, actor: audit.Actor | None
+) -> None:
+    result = db.execute(
+        delete(RepositoryPermission).where(
+            RepositoryPermission.repository_id == repo.id, RepositoryPermission.account_id == account.id
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"{account.name} has no permission on {repo.full_name}")
+    audit.record(
+        db,
+        "delete_repo_permission",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        repo=repo.name,
+        namespace=repo.namespace,
+        username=account.name,
+    )
+
+
+def delete_team_role(db: Db, repo: RepositoryRecord, team: TeamRecord, actor: audit.Actor | None) -> None:
+    result = db.execute(
+        delete(RepositoryPermission).where(
+            RepositoryPermission.repository_id == repo.id, RepositoryPermission.team_id == team.id
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"team {team.name} has no permission on {repo.full_name}")
+    audit.record(
+        db,
+        "delete_repo_permission",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        repo=repo.name,
+        namespace=repo.namespace,
+        team=team.name,
+    )
+
+
+def user_roles(db: Db, repo: RepositoryRecord) -> list[tuple[AccountRecord, str]]:
+    rows = db.execute(
+        select(RepositoryPermission.account_id, RepositoryPermission.role)
+        .join(Account, Account.id == RepositoryPermission.account_id)
+        .where(RepositoryPermission.repository_id == repo.id)
+        .order_by(Account.name)
+    )
+    out = []
+    for r in rows.all():
+        account = accounts.get_by_id(db, r.account_id)
+        if account is not None:
+            out.append((account, r.role))
+    return out
+
+
+def team_roles(db: Db, repo: RepositoryRecord) -> list[tuple[str, str]]:
+    rows = db.execute(
+        select(Team.name, RepositoryPermission.role)
+        .join(Team, Team.id == RepositoryPermission.team_id)
+        .where(RepositoryPermission.repository_id == repo.id)
+        .order_by(Team.name)
+    )
+    return [(r.name, r.role) for r in rows]
