@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from wharf.api.errors import unauthorized
 from wharf.auth.identity import ANONYMOUS, Identity
-from wharf.core import tokens
+from wharf.core import audit, tokens
 from wharf.runtime import Runtime
 
 
@@ -45,3 +45,8 @@ async def signed_in(who: Caller) -> Identity:
 
 
 User = Annotated[Identity, Depends(signed_in)]
+
+
+def actor(who: Identity) -> audit.Actor:
+    """The audit log's view of the caller."""
+    return audit.Actor(who.account_id, who.name, kind=who.kind)

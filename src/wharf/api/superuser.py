@@ -9,11 +9,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.deps import Rt, User
+from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit
+from wharf.core import accounts
 from wharf.core.accounts import AccountRecord
 
 router = APIRouter(prefix="/superuser", tags=["superuser"])
@@ -35,10 +35,6 @@ def _require_superuser(who: Identity) -> None:
         raise forbidden("superuser rights (and the super:user scope) are required")
 
 
-def _actor(who: Identity) -> audit.Actor:
-    return audit.Actor(who.account_id, who.name, kind=who.kind)
-
-
 async def _user(rt: Rt, username: str) -> AccountRecord:
     account = await rt.db.read(accounts.get_by_name, username)
     if account is None or account.kind != "user":
@@ -57,7 +53,7 @@ async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, 
 async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dict[str, Any]:
     _require_superuser(who)
     password = secrets.token_urlsafe(18)
-    account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=_actor(who))
+    account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=actor(who))
     return {
         "username": account.name,
         "email": account.email,
@@ -86,7 +82,7 @@ async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser
         email=body.email,
         password=body.password,
         enabled=body.enabled,
-        actor=_actor(who),
+        actor=actor(who),
     )
     return views.superuser_user(rt, updated)
 
@@ -99,5 +95,5 @@ async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
     account = await _user(rt, username)
     if views.is_superuser(rt, account):
         raise forbidden("superusers cannot be deleted through the API; remove them from SUPER_USERS first")
-    await rt.db.write(accounts.delete_user, account, actor=_actor(who))
+    await rt.db.write(accounts.delete_user, account, actor=actor(who))
     return Response(status_code=204)

@@ -1,0 +1,238 @@
+"""/api/v1/organization/...: organizations, their teams and members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from wharf.api import views
+from wharf.api.deps import Caller, Rt, User, actor
+from wharf.api.errors import forbidden, not_found, unauthorized
+from wharf.auth import permissions, scopes
+from wharf.auth.identity import Identity
+from wharf.core import accounts, orgs, teams
+from wharf.core.accounts import AccountRecord
+from wharf.core.teams import TeamRecord
+from wharf.db.engine import Db
+
+router = APIRouter(prefix="/organization", tags=["organization"])
+
+
+class NewOrg(BaseModel):
+    name: str = Field(max_length=255)
+    email: str | None = Field(default=None, max_length=255)
+
+
+class UpdateOrg(BaseModel):
+    email: str | None = Field(default=None, max_length=255)
+
+
+class TeamDescription(BaseModel):
+    role: str
+    description: str | None = Field(default=None, max_length=4096)
+
+
+async def _org(rt: Rt, orgname: str) -> AccountRecord:
+    org = await rt.db.read(orgs.get, orgname)
+    if org is None:
+        raise not_found(f"no organization named {orgname!r}")
+    return org
+
+
+async def admined_org(rt: Rt, who: Identity, orgname: str) -> AccountRecord:
+    """The organization, when the caller administers it (org:admin scope and an admin team)."""
+    if who.is_anonymous:
+        raise unauthorized()
+    org = await _org(rt, orgname)
+    if not await rt.db.read(permissions.can_admin_org, who, org):
+        raise forbidden(f"you do not administer organization {orgname}")
+    return org
+
+
+async def _team(rt: Rt, org: AccountRecord, teamname: str) -> TeamRecord:
+    team = await rt.db.read(teams.get, org.id, teamname)
+    if team is None:
+        raise not_found(f"no team {teamname!r} in {org.name}")
+    return team
+
+
+def _team_view(db: Db, team: TeamRecord) -> dict[str, Any]:
+    members, repos = teams.counts(db, team)
+    return {
+        "name": team.name,
+        "description": team.description,
+        "role": team.role,
+        "avatar": views.avatar(team.name, None, "team"),
+        "can_view": True,
+        "repo_count": repos,
+        "member_count": members,
+        "is_synced": False,
+    }
+
+
+@router.post("/", operation_id="createOrganization", summary="Create an organization", status_code=201)
+async def create_organization(rt: Rt, who: User, body: NewOrg) -> Response:
+    if not who.has_scope(scopes.USER_ADMIN):
+        raise forbidden("the token lacks the user:admin scope")
+    assert who.account_id is not None
+    creator = await rt.db.read(accounts.get_by_id, who.account_id)
+    assert creator is not None
+    await rt.db.write(orgs.create, body.name, body.email, creator, actor(who))
+    return Response(content=b'"Created"', status_code=201, media_type="application/json")
+
+
+@router.get("/{orgname}", operation_id="getOrganization", summary="Get an organization")
+async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
+    org = await _org(rt, orgname)
+
+    def view(db: Db) -> dict[str, Any]:
+        is_admin = permissions.can_admin_org(db, who, org)
+        is_member = permissions.is_org_member(db, who, org)
+        out: dict[str, Any] = {
+            "name": org.name,
+            "email": org.email if is_admin else None,
+            "avatar": views.avatar(org.name, org.email, "org"),
+            "is_admin": is_admin,
+            "is_member": is_member,
+            "tag_expiration_s": views.DEFAULT_TAG_EXPIRATION_S,
+        }
+        if is_member:
+            team_list = teams.list_teams(db, org.id)
+            out["teams"] = {t.name: _team_view(db, t) for t in team_list}
+            out["ordered_teams"] = [t.name for t in team_list]
+        return out
+
+    return await rt.db.read(view)
+
+
+@router.put("/{orgname}", operation_id="changeOrganizationDetails", summary="Change an organization")
+async def change_organization_details(rt: Rt, who: User, orgname: str, body: UpdateOrg) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    if body.email is not None:
+        await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
+    return await get_organization(rt, who, orgname)
+
+
+@router.delete(
+    "/{orgname}", operation_id="deleteAdminedOrganization", summary="Delete an organization", status_code=204
+)
+async def delete_admined_organization(rt: Rt, who: User, orgname: str) -> Response:
+    org = await admined_org(rt, who, orgname)
+    await rt.db.write(orgs.delete_org, org, actor(who))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{orgname}/members", operation_id="getOrganizationMembers", summary="List an organization's members"
+)
+async def get_organization_members(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    found = await rt.db.read(orgs.members, org.id)
+    return {
+        "members": [
+            {
+                "name": account.name,
+                "kind": "robot" if account.kind == "robot" else "user",
+                "avatar": views.avatar(account.name, account.email),
+                "teams": [{"name": t, "avatar": views.avatar(t, None, "team")} for t in team_names],
+                "repositories": [],
+            }
+            for account, team_names in found
+        ]
+    }
+
+
+@router.put(
+    "/{orgname}/team/{teamname}", operation_id="updateOrganizationTeam", summary="Create or update a team"
+)
+async def update_organization_team(
+    rt: Rt, who: User, orgname: str, teamname: str, body: TeamDescription
+) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+
+    def apply(db: Db) -> dict[str, Any]:
+        team = teams.upsert(db, org, teamname, body.role, body.description, actor(who))
+        return _team_view(db, team)
+
+    return await rt.db.write(apply)
+
+
+@router.delete(
+    "/{orgname}/team/{teamname}",
+    operation_id="deleteOrganizationTeam",
+    summary="Delete a team",
+    status_code=204,
+)
+async def delete_organization_team(rt: Rt, who: User, orgname: str, teamname: str) -> Response:
+    org = await admined_org(rt, who, orgname)
+    team = await _team(rt, org, teamname)
+    await rt.db.write(teams.delete_team, org, team, actor(who))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{orgname}/team/{teamname}/members",
+    operation_id="getOrganizationTeamMembers",
+    summary="List a team's members",
+)
+async def get_organization_team_members(rt: Rt, who: User, orgname: str, teamname: str) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    team = await _team(rt, org, teamname)
+    members = await rt.db.read(teams.member_names, team)
+    return {
+        "name": team.name,
+        "members": [
+            {
+                "name": n,
+                "kind": "user",
+                "is_robot": kind == "robot",
+                "avatar": views.avatar(n, None),
+                "invited": False,
+            }
+            for n, kind in members
+        ],
+        "can_edit": True,
+    }
+
+
+@router.put(
+    "/{orgname}/team/{teamname}/members/{membername}",
+    operation_id="updateOrganizationTeamMember",
+    summary="Add a user or robot to a team",
+)
+async def update_organization_team_member(
+    rt: Rt, who: User, orgname: str, teamname: str, membername: str
+) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    team = await _team(rt, org, teamname)
+    member = await rt.db.read(accounts.get_by_name, membername)
+    if member is None or member.kind == "org":
+        raise not_found(f"no user or robot named {membername!r}")
+    await rt.db.write(teams.add_member, org, team, member, actor(who))
+    return {
+        "name": member.name,
+        "kind": "user",
+        "is_robot": member.kind == "robot",
+        "avatar": views.avatar(member.name, member.email),
+        "invited": False,
+    }
+
+
+@router.delete(
+    "/{orgname}/team/{teamname}/members/{membername}",
+    operation_id="deleteOrganizationTeamMember",
+    summary="Remove a member from a team",
+    status_code=204,
+)
+async def delete_organization_team_member(
+    rt: Rt, who: User, orgname: str, teamname: str, membername: str
+) -> Response:
+    org = await admined_org(rt, who, orgname)
+    team = await _team(rt, org, teamname)
+    member = await rt.db.read(accounts.get_by_name, membername)
+    if member is None:
+        raise not_found(f"no user or robot named {membername!r}")
+    await rt.db.write(teams.remove_member, org, team, member, actor(who))
+    return Response(status_code=204)

@@ -1,0 +1,178 @@
+"""/api/v1/repository/{repository}/permissions/...: who holds which role on a repository."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from wharf.api import views
+from wharf.api.deps import Rt, User, actor
+from wharf.api.errors import forbidden, not_found, unauthorized
+from wharf.auth import permissions
+from wharf.auth.identity import Identity
+from wharf.core import accounts, grants, orgs, repositories, teams
+from wharf.core.accounts import AccountRecord
+from wharf.core.repositories import RepositoryRecord
+from wharf.core.teams import TeamRecord
+from wharf.oci.names import InvalidNameError, RepositoryName
+
+router = APIRouter(prefix="/repository", tags=["permission"])
+
+
+class Role(BaseModel):
+    role: Literal["read", "write", "admin"]
+
+
+async def admined_repository(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
+    """The repository, when the caller holds the admin role on it; unknown and hidden look alike."""
+    if who.is_anonymous:
+        raise unauthorized()
+    try:
+        name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
+    except InvalidNameError:
+        raise not_found(f"no repository {repository!r}") from None
+
+    def check(db: Any) -> tuple[RepositoryRecord | None, str | None]:
+        ns = accounts.get_by_name(db, name.namespace)
+        repo = repositories.get(db, name.namespace, name.name) if ns else None
+        if repo is None or ns is None:
+            return None, None
+        return repo, permissions.repository_role(db, rt.settings, who, ns, repo)
+
+    repo, role = await rt.db.read(check)
+    if repo is None or role is None:
+        raise not_found(f"no repository {repository!r}")
+    if role != permissions.ADMIN:
+        raise forbidden(f"you do not administer {repository}")
+    return repo
+
+
+def _user_view(account: AccountRecord, role: str, org_member: bool) -> dict[str, Any]:
+    return {
+        "role": role,
+        "name": account.name,
+        "is_robot": account.kind == "robot",
+        "avatar": views.avatar(account.name, account.email),
+        "is_org_member": org_member,
+    }
+
+
+def _team_view(name: str, role: str) -> dict[str, Any]:
+    return {"role": role, "name": name, "avatar": views.avatar(name, None, "team")}
+
+
+async def _account(rt: Rt, username: str) -> AccountRecord:
+    account = await rt.db.read(accounts.get_by_name, username)
+    if account is None or account.kind == "org":
+        raise not_found(f"no user or robot named {username!r}")
+    return account
+
+
+async def _team(rt: Rt, repo: RepositoryRecord, teamname: str) -> TeamRecord:
+    team = await rt.db.read(teams.get, repo.namespace_id, teamname)
+    if team is None:
+        raise not_found(f"no team {teamname!r} in {repo.namespace}")
+    return team
+
+
+@router.get(
+    "/{repository:path}/permissions/user/",
+    operation_id="listRepoUserPermissions",
+    summary="List the users and robots with a role on a repository",
+)
+async def list_repo_user_permissions(rt: Rt, who: User, repository: str) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+
+    def view(db: Any) -> dict[str, Any]:
+        return {
+            "permissions": {
+                a.name: _user_view(a, role, bool(orgs.team_roles(db, repo.namespace_id, a.id)))
+                for a, role in grants.user_roles(db, repo)
+            }
+        }
+
+    return await rt.db.read(view)
+
+
+@router.get(
+    "/{repository:path}/permissions/user/{username}",
+    operation_id="getUserPermissions",
+    summary="Get a user's role on a repository",
+)
+async def get_user_permissions(rt: Rt, who: User, repository: str, username: str) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    account = await _account(rt, username)
+    for a, role in await rt.db.read(grants.user_roles, repo):
+        if a.id == account.id:
+            return _user_view(a, role, False)
+    raise not_found(f"{username} has no role on {repository}")
+
+
+@router.put(
+    "/{repository:path}/permissions/user/{username}",
+    operation_id="changeUserPermissions",
+    summary="Give a user or robot a role on a repository",
+)
+async def change_user_permissions(
+    rt: Rt, who: User, repository: str, username: str, body: Role
+) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    account = await _account(rt, username)
+    await rt.db.write(grants.set_user_role, repo, account, body.role, actor(who))
+    return _user_view(account, body.role, False)
+
+
+@router.delete(
+    "/{repository:path}/permissions/user/{username}",
+    operation_id="deleteUserPermissions",
+    summary="Remove a user's role on a repository",
+    status_code=204,
+)
+async def delete_user_permissions(rt: Rt, who: User, repository: str, username: str) -> Response:
+    repo = await admined_repository(rt, who, repository)
+    account = await _account(rt, username)
+    await rt.db.write(grants.delete_user_role, repo, account, actor(who))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{repository:path}/permissions/team/",
+    operation_id="listRepoTeamPermissions",
+    summary="List the teams with a role on a repository",
+)
+async def list_repo_team_permissions(rt: Rt, who: User, repository: str) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    return {
+        "permissions": {
+            name: _team_view(name, role) for name, role in await rt.db.read(grants.team_roles, repo)
+        }
+    }
+
+
+@router.put(
+    "/{repository:path}/permissions/team/{teamname}",
+    operation_id="changeTeamPermissions",
+    summary="Give a team a role on a repository",
+)
+async def change_team_permissions(
+    rt: Rt, who: User, repository: str, teamname: str, body: Role
+) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    team = await _team(rt, repo, teamname)
+    await rt.db.write(grants.set_team_role, repo, team, body.role, actor(who))
+    return _team_view(team.name, body.role)
+
+
+@router.delete(
+    "/{repository:path}/permissions/team/{teamname}",
+    operation_id="deleteTeamPermissions",
+    summary="Remove a team's role on a repository",
+    status_code=204,
+)
+async def delete_team_permissions(rt: Rt, who: User, repository: str, teamname: str) -> Response:
+    repo = await admined_repository(rt, who, repository)
+    team = await _team(rt, repo, teamname)
+    await rt.db.write(grants.delete_team_role, repo, team, actor(who))
+    return Response(status_code=204)

@@ -1,0 +1,241 @@
+"""The permission resolver as a table: identity x repository x action, through the real surfaces.
+
+Every row logs in the way a client does (/v2/auth with a password, or a /api/v1 bearer token),
+and checks what the registry token grants and what the API lets the identity do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import jwt
+import pytest
+
+from tests.conftest import ADMIN_PASSWORD
+from tests.integration.registry_client import RegistryClient
+from wharf.auth import scopes
+from wharf.core import accounts, tokens
+
+PW = "matrix-password"
+USERS = ["owner", "reader", "writer", "maker", "direct", "outsider", "disabled"]
+
+
+@dataclass
+class World:
+    reg: RegistryClient
+    api: dict[str, dict[str, str]]
+
+
+async def _api_token(reg: RegistryClient, user: str, granted: frozenset[str] = scopes.ALL) -> dict[str, str]:
+    account = await reg.wharf.rt.db.read(accounts.get_by_name, user)
+    assert account is not None
+    return {
+        "Authorization": f"Bearer {await reg.wharf.rt.db.write(tokens.mint, account, scopes.expand(granted))}"
+    }
+
+
+@pytest.fixture
+async def world(reg: RegistryClient) -> World:
+    for user in USERS:
+        await reg.create_user(user, PW)
+    api = {user: await _api_token(reg, user) for user in USERS}
+    api["admin"] = await _api_token(reg, "admin")
+    http = reg.http
+    assert (
+        await http.post("/api/v1/organization/", json={"name": "acme"}, headers=api["owner"])
+    ).status_code == 201
+    for team, role in (("readers", "member"), ("writers", "member"), ("makers", "creator")):
+        r = await http.put(
+            f"/api/v1/organization/acme/team/{team}", json={"role": role}, headers=api["owner"]
+        )
+        assert r.status_code == 200, r.text
+    for team, member in (
+        ("readers", "reader"),
+        ("writers", "writer"),
+        ("makers", "maker"),
+        ("readers", "disabled"),
+    ):
+        r = await http.put(f"/api/v1/organization/acme/team/{team}/members/{member}", headers=api["owner"])
+        assert r.status_code == 200, r.text
+    # the owner pushes two repositories; one becomes public
+    for repo in ("acme/app", "acme/pub"):
+        await reg.push_blob(repo, b"layer", user="owner", password=PW)
+    from wharf.core import repositories
+
+    pub = await reg.wharf.rt.db.read(repositories.get, "acme", "pub")
+    assert pub is not None
+    await reg.wharf.rt.db.write(repositories.set_visibility, pub, "public", None)
+    for repo in ("acme/app", "acme/pub"):
+        for team, role in (("readers", "read"), ("writers", "write")):
+            r = await http.put(
+                f"/api/v1/repository/{repo}/permissions/team/{team}",
+                json={"role": role},
+                headers=api["owner"],
+            )
+            assert r.status_code == 200, r.text
+        r = await http.put(
+            f"/api/v1/repository/{repo}/permissions/user/direct", json={"role": "admin"}, headers=api["owner"]
+        )
+        assert r.status_code == 200, r.text
+    r = await http.put("/api/v1/superuser/users/disabled", json={"enabled": False}, headers=api["admin"])
+    assert r.status_code == 200
+    return World(reg, api)
+
+
+async def _granted(reg: RegistryClient, who: str, repo: str) -> list[str] | None:
+    """The actions /v2/auth grants `who` on `repo`, or None when the login itself is refused."""
+    auth = None if who == "anonymous" else (who, ADMIN_PASSWORD if who == "admin" else PW)
+    r = await reg.http.get("/v2/auth", params={"scope": f"repository:{repo}:pull,push,*"}, auth=auth)
+    if r.status_code == 401:
+        return None
+    assert r.status_code == 200, r.text
+    access = jwt.decode(r.json()["token"], options={"verify_signature": False})["access"]
+    return sorted(access[0]["actions"])
+
+
+ALL = ["*", "pull", "push"]
+RW = ["pull", "push"]
+R = ["pull"]
+NONE: list[str] = []
+
+# identity -> (private acme/app, public acme/pub, not-yet-existing acme/new)
+REGISTRY_TABLE = {
+    "anonymous": (NONE, R, NONE),
+    "admin": (ALL, ALL, ALL),  # superuser
+    "owner": (ALL, ALL, ALL),  # owners team: admin of the organization
+    "reader": (R, R, NONE),  # member of a team granted read
+    "writer": (RW, RW, NONE),  # member of a team granted write
+    "maker": (NONE, R, ALL),  # creator team: may create, no role on existing repositories
+    "direct": (ALL, ALL, NONE),  # direct admin grant on both repositories
+    "outsider": (NONE, R, NONE),
+    "disabled": (None, None, None),  # cannot log in at all
+}
+
+
+@pytest.mark.parametrize("who", list(REGISTRY_TABLE))
+async def test_registry_access_table(world: World, who: str) -> None:
+    got = tuple([await _granted(world.reg, who, repo) for repo in ("acme/app", "acme/pub", "acme/new")])
+    assert got == REGISTRY_TABLE[who]
+
+
+@pytest.mark.parametrize("who", ["reader", "writer", "outsider", "direct", "owner"])
+async def test_granted_actions_work_and_others_are_refused(world: World, who: str) -> None:
+    reg = world.reg
+    token = (
+        await reg.http.get("/v2/auth", params={"scope": "repository:acme/app:pull,push"}, auth=(who, PW))
+    ).json()
+    h = {"Authorization": f"Bearer {token['token']}"}
+    can_pull = "pull" in (REGISTRY_TABLE[who][0] or [])
+    can_push = "push" in (REGISTRY_TABLE[who][0] or [])
+    listing = await reg.http.get("/v2/acme/app/tags/list", headers=h)
+    assert listing.status_code == (200 if can_pull else 403)
+    upload = await reg.http.post("/v2/acme/app/blobs/uploads/", headers=h)
+    assert upload.status_code == (202 if can_push else 403)
+    if not can_pull:
+        assert listing.json()["errors"][0]["code"] == "DENIED"
+
+
+# identity -> status of GET /api/v1/repository/acme/app/permissions/user/ (repository admin only)
+API_TABLE = {
+    "anonymous": 401,
+    "admin": 200,
+    "owner": 200,
+    "direct": 200,
+    "reader": 403,
+    "writer": 403,
+    "maker": 404,
+    "outsider": 404,
+}
+
+
+@pytest.mark.parametrize("who", list(API_TABLE))
+async def test_permission_api_needs_repository_admin(world: World, who: str) -> None:
+    headers = world.api.get(who, {})
+    r = await world.reg.http.get("/api/v1/repository/acme/app/permissions/user/", headers=headers)
+    assert r.status_code == API_TABLE[who], r.text
+    if r.status_code == 200:
+        assert set(r.json()["permissions"]) == {"direct"}
+    change = await world.reg.http.put(
+        "/api/v1/repository/acme/app/permissions/user/outsider", json={"role": "read"}, headers=headers
+    )
+    assert change.status_code == API_TABLE[who]
+
+
+async def test_token_scopes_cap_roles(world: World) -> None:
+    reg = world.reg
+    readonly = await _api_token(reg, "owner", frozenset({scopes.REPO_READ}))
+    r = await reg.http.get("/api/v1/repository/acme/app/permissions/user/", headers=readonly)
+    assert r.status_code == 403
+    no_org_admin = await _api_token(reg, "owner", frozenset({scopes.REPO_ADMIN}))
+    r = await reg.http.put("/api/v1/organization/acme/team/x1", json={"role": "member"}, headers=no_org_admin)
+    assert r.status_code == 403
+    r = await reg.http.get("/api/v1/repository/acme/app/permissions/user/", headers=no_org_admin)
+    assert r.status_code == 200
+
+
+async def test_creator_becomes_admin_of_what_it_creates(world: World) -> None:
+    reg = world.reg
+    await reg.push_blob("acme/made", b"x", user="maker", password=PW)
+    assert await _granted(reg, "maker", "acme/made") == ALL
+    r = await reg.http.get("/api/v1/repository/acme/made/permissions/user/", headers=world.api["maker"])
+    assert r.json()["permissions"]["maker"]["role"] == "admin"
+    # other creators do not get in
+    assert await _granted(reg, "reader", "acme/made") == NONE
+
+
+async def test_revoking_a_grant_takes_effect(world: World) -> None:
+    reg = world.reg
+    owner = world.api["owner"]
+    r = await reg.http.delete("/api/v1/repository/acme/app/permissions/team/writers", headers=owner)
+    assert r.status_code == 204
+    assert await _granted(reg, "writer", "acme/app") == NONE
+    r = await reg.http.delete("/api/v1/organization/acme/team/readers/members/reader", headers=owner)
+    assert r.status_code == 204
+    assert await _granted(reg, "reader", "acme/app") == NONE
+    r = await reg.http.delete("/api/v1/repository/acme/app/permissions/team/writers", headers=owner)
+    assert r.status_code == 404
+
+
+async def test_catalog_follows_the_resolver(world: World) -> None:
+    reg = world.reg
+
+    async def catalog(user: str) -> list[str]:
+        r = await reg.http.get("/v2/auth", params={"scope": "registry:catalog:*"}, auth=(user, PW))
+        c = await reg.http.get("/v2/_catalog", headers={"Authorization": f"Bearer {r.json()['token']}"})
+        return list(c.json()["repositories"])
+
+    assert await catalog("owner") == ["acme/app", "acme/pub"]
+    assert await catalog("reader") == ["acme/app", "acme/pub"]
+    assert await catalog("outsider") == []
+    assert await catalog("maker") == []
+
+
+async def test_organization_views(world: World) -> None:
+    http: httpx.AsyncClient = world.reg.http
+    r = await http.get("/api/v1/organization/acme", headers=world.api["owner"])
+    body = r.json()
+    assert body["is_admin"] is True and body["ordered_teams"] == ["makers", "owners", "readers", "writers"]
+    assert body["teams"]["owners"]["role"] == "admin"
+    r = await http.get("/api/v1/organization/acme", headers=world.api["outsider"])
+    assert r.json()["is_member"] is False and "teams" not in r.json()
+    r = await http.get("/api/v1/organization/acme/members", headers=world.api["owner"])
+    assert [m["name"] for m in r.json()["members"]] == ["disabled", "maker", "owner", "reader", "writer"]
+    r = await http.get("/api/v1/organization/acme/team/readers/members", headers=world.api["owner"])
+    assert [m["name"] for m in r.json()["members"]] == ["disabled", "reader"]
+    assert (
+        await http.delete("/api/v1/organization/acme/team/owners", headers=world.api["owner"])
+    ).status_code == 400
+    r = await http.delete("/api/v1/organization/acme/team/owners/members/owner", headers=world.api["owner"])
+    assert r.status_code == 400  # the last owner stays
+    assert (await http.get("/api/v1/organization/nope")).status_code == 404
+    r = await http.post("/api/v1/organization/", json={"name": "owner"}, headers=world.api["outsider"])
+    assert r.status_code == 400  # the name is a user's
+
+
+async def test_deleting_an_organization(world: World) -> None:
+    http = world.reg.http
+    assert (await http.delete("/api/v1/organization/acme", headers=world.api["reader"])).status_code == 403
+    assert (await http.delete("/api/v1/organization/acme", headers=world.api["owner"])).status_code == 204
+    assert (await http.get("/api/v1/organization/acme")).status_code == 404
+    assert await _granted(world.reg, "owner", "acme/app") == NONE
