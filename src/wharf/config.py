@@ -58,6 +58,12 @@ class Settings(BaseModel):
     """Largest page /v2/_catalog returns, whatever `n` asks for."""
     TAG_LIST_PAGE_LIMIT: int = 10000
     """Largest page tags/list returns, whatever `n` asks for."""
+    DATABASE_SECRET_KEY: str | None = None
+    """Encrypts secrets kept in the database (robot tokens); nodes must share it. Unset: one in DATA_DIR/keys."""
+    ROBOTS_DISALLOW: bool = False
+    """Refuse to create robot accounts and refuse their logins (except ROBOTS_WHITELIST)."""
+    ROBOTS_WHITELIST: list[str] = Field(default_factory=list)
+    """Robots (`owner+name`) that keep working when ROBOTS_DISALLOW is on."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
 from wharf.db.engine import Database
@@ -17,6 +18,7 @@ class Runtime:
     db: Database
     store: BlobStore
     tokens: TokenService
+    secrets: SecretBox
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -29,6 +31,9 @@ class Runtime:
                 settings.DATA_DIR / "keys" / "registry-signing.pem",
                 issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
                 lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
+            ),
+            secrets=SecretBox.from_settings(
+                settings.DATABASE_SECRET_KEY, settings.DATA_DIR / "keys" / "database-secret.key"
             ),
         )
 

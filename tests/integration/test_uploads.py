@@ -223,7 +223,11 @@ async def test_abandoned_uploads_are_cleaned_up_by_the_job(reg: RegistryClient) 
     assert await uploads.expire_abandoned(rt.db, rt.store, now_ms() - 3_600_000) == 0
     await runner.cleanup_uploads(
         rt.__class__(
-            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}), rt.db, rt.store, rt.tokens
+            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}),
+            rt.db,
+            rt.store,
+            rt.tokens,
+            rt.secrets,
         ),
         {},
     )

@@ -229,3 +229,17 @@ class RepositoryPermission(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+
+
+class Robot(Base):
+    """A robot account (`owner+name`): its account row plus what only robots have.
+
+    The token is kept encrypted, not hashed, because Quay shows robot tokens again on request.
+    """
+
+    __tablename__ = "robots"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    token_ciphertext: Mapped[str] = mapped_column(Text)

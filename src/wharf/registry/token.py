@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from wharf.auth import passwords, permissions
+from wharf.auth import credentials, permissions
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.oci.names import RepositoryName, is_valid_repository_name
 from wharf.registry.context import challenge, service_name
@@ -50,12 +50,10 @@ async def _identity(rt: Runtime, request: Request) -> Identity:
         if request.headers.get("authorization"):
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")
         return ANONYMOUS
-    username, password = creds
-    account = await passwords.authenticate(rt.db, username, password)
-    if account is None:
+    identity = await credentials.basic_login(rt, *creds)
+    if identity is None:
         raise _unauthorized(rt, request, "invalid username or password")
-    superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
-    return Identity("user", account.id, account.name, superuser)
+    return identity
 
 
 def _strip_host(name: str, service: str) -> str:

@@ -1,0 +1,184 @@
+"""Robot accounts of users (/api/v1/user/robots) and organizations (/api/v1/organization/{org}/robots)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from wharf.api.deps import Rt, User, actor
+from wharf.api.errors import forbidden, invalid_request, not_found
+from wharf.api.organizations import admined_org
+from wharf.auth import scopes
+from wharf.auth.credentials import robots_allowed
+from wharf.auth.identity import Identity
+from wharf.core import accounts, robots
+from wharf.core.accounts import AccountRecord
+from wharf.core.robots import RobotRecord
+from wharf.runtime import Runtime
+
+router = APIRouter(tags=["robot"])
+
+
+class CreateRobot(BaseModel):
+    description: str = Field(default="", max_length=255)
+    unstructured_metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def _view(rt: Runtime, robot: RobotRecord, with_token: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": robot.account.name,
+        "created": format_datetime(datetime.fromtimestamp(robot.created_ms / 1000, UTC)),
+        "last_accessed": None,
+        "description": robot.description,
+        "unstructured_metadata": robot.metadata,
+    }
+    if with_token:
+        out["token"] = rt.secrets.open(robot.token_ciphertext)
+    return out
+
+
+async def _own_account(rt: Rt, who: Identity) -> AccountRecord:
+    if not who.has_scope(scopes.USER_ADMIN):
+        raise forbidden("the token lacks the user:admin scope")
+    assert who.account_id is not None
+    account = await rt.db.read(accounts.get_by_id, who.account_id)
+    if account is None or account.kind != "user":
+        raise forbidden("only users own robot accounts here")
+    return account
+
+
+async def _robot(rt: Rt, owner: AccountRecord, shortname: str) -> RobotRecord:
+    robot = await rt.db.read(robots.get, owner, shortname)
+    if robot is None:
+        raise not_found(f"no robot {owner.name}+{shortname}")
+    return robot
+
+
+async def _list(rt: Rt, owner: AccountRecord, token: bool) -> dict[str, Any]:
+    return {"robots": [_view(rt, r, token) for r in await rt.db.read(robots.list_for, owner)]}
+
+
+async def _create(
+    rt: Rt, who: Identity, owner: AccountRecord, shortname: str, body: CreateRobot | None
+) -> Response:
+    if not robots_allowed(rt, robots.full_name(owner.name, shortname)):
+        raise invalid_request("robot accounts are disabled on this registry (ROBOTS_DISALLOW)")
+    body = body or CreateRobot()
+    robot = await rt.db.write(
+        robots.create,
+        rt.secrets,
+        owner,
+        shortname,
+        description=body.description,
+        metadata=body.unstructured_metadata,
+        actor=actor(who),
+    )
+    return JSONResponse(_view(rt, robot, True), status_code=201)
+
+
+async def _regenerate(rt: Rt, who: Identity, owner: AccountRecord, shortname: str) -> dict[str, Any]:
+    robot = await _robot(rt, owner, shortname)
+    await rt.db.write(robots.regenerate, rt.secrets, robot, owner, actor(who))
+    return _view(rt, await _robot(rt, owner, shortname), True)
+
+
+async def _delete(rt: Rt, who: Identity, owner: AccountRecord, shortname: str) -> Response:
+    robot = await _robot(rt, owner, shortname)
+    await rt.db.write(robots.delete_robot, robot, owner, actor(who))
+    return Response(status_code=204)
+
+
+NewRobot = Body(default=None)
+
+
+@router.get("/user/robots", operation_id="getUserRobots", summary="List your robot accounts")
+async def get_user_robots(rt: Rt, who: User, token: bool = True) -> dict[str, Any]:
+    return await _list(rt, await _own_account(rt, who), token)
+
+
+@router.get("/user/robots/{robot_shortname}", operation_id="getUserRobot", summary="Get one of your robots")
+async def get_user_robot(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
+    return _view(rt, await _robot(rt, await _own_account(rt, who), robot_shortname), True)
+
+
+@router.put(
+    "/user/robots/{robot_shortname}",
+    operation_id="createUserRobot",
+    summary="Create a robot account",
+    status_code=201,
+)
+async def create_user_robot(
+    rt: Rt, who: User, robot_shortname: str, body: CreateRobot | None = NewRobot
+) -> Response:
+    return await _create(rt, who, await _own_account(rt, who), robot_shortname, body)
+
+
+@router.delete(
+    "/user/robots/{robot_shortname}",
+    operation_id="deleteUserRobot",
+    summary="Delete a robot",
+    status_code=204,
+)
+async def delete_user_robot(rt: Rt, who: User, robot_shortname: str) -> Response:
+    return await _delete(rt, who, await _own_account(rt, who), robot_shortname)
+
+
+@router.post(
+    "/user/robots/{robot_shortname}/regenerate",
+    operation_id="regenerateUserRobotToken",
+    summary="Replace a robot's token; the old one stops working at once",
+)
+async def regenerate_user_robot_token(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
+    return await _regenerate(rt, who, await _own_account(rt, who), robot_shortname)
+
+
+@router.get(
+    "/organization/{orgname}/robots", operation_id="getOrgRobots", summary="List an organization's robots"
+)
+async def get_org_robots(rt: Rt, who: User, orgname: str, token: bool = True) -> dict[str, Any]:
+    return await _list(rt, await admined_org(rt, who, orgname), token)
+
+
+@router.get(
+    "/organization/{orgname}/robots/{robot_shortname}",
+    operation_id="getOrgRobot",
+    summary="Get an organization's robot",
+)
+async def get_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
+    return _view(rt, await _robot(rt, await admined_org(rt, who, orgname), robot_shortname), True)
+
+
+@router.put(
+    "/organization/{orgname}/robots/{robot_shortname}",
+    operation_id="createOrgRobot",
+    summary="Create a robot account in an organization",
+    status_code=201,
+)
+async def create_org_robot(
+    rt: Rt, who: User, orgname: str, robot_shortname: str, body: CreateRobot | None = NewRobot
+) -> Response:
+    return await _create(rt, who, await admined_org(rt, who, orgname), robot_shortname, body)
+
+
+@router.delete(
+    "/organization/{orgname}/robots/{robot_shortname}",
+    operation_id="deleteOrgRobot",
+    summary="Delete an organization's robot",
+    status_code=204,
+)
+async def delete_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str) -> Response:
+    return await _delete(rt, who, await admined_org(rt, who, orgname), robot_shortname)
+
+
+@router.post(
+    "/organization/{orgname}/robots/{robot_shortname}/regenerate",
+    operation_id="regenerateOrgRobotToken",
+    summary="Replace an organization robot's token",
+)
+async def regenerate_org_robot_token(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
+    return await _regenerate(rt, who, await admined_org(rt, who, orgname), robot_shortname)

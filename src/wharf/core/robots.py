@@ -1,0 +1,155 @@
+"""Robot accounts: `owner+name`, owned by a user or an organization, logging in with a token."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from wharf.auth.secretbox import SecretBox
+from wharf.core import accounts, audit
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.core.errors import AlreadyExists, InvalidInput
+from wharf.db.engine import Db
+from wharf.db.models import Account, Robot
+
+_SHORT = re.compile(r"^[a-z][a-z0-9_]{1,254}$")
+TOKEN_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RobotRecord:
+    account: AccountRecord
+    owner: str
+    shortname: str
+    description: str
+    metadata: dict[str, Any]
+    token_ciphertext: str
+    created_ms: int
+
+
+def full_name(owner: str, shortname: str) -> str:
+    return f"{owner}+{shortname}"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(48)[:TOKEN_LENGTH].upper().replace("-", "A").replace("_", "B")
+
+
+_ROW = (Robot.account_id, Robot.description, Robot.metadata_json, Robot.token_ciphertext, Account.created_ms)
+
+
+def _record(db: Db, row: Any) -> RobotRecord | None:
+    account = accounts.get_by_id(db, row.account_id)
+    if account is None:
+        return None
+    owner, _, short = account.name.partition("+")
+    return RobotRecord(
+        account,
+        owner,
+        short,
+        row.description,
+        json.loads(row.metadata_json or "{}"),
+        row.token_ciphertext,
+        row.created_ms,
+    )
+
+
+def get(db: Db, owner: AccountRecord, shortname: str) -> RobotRecord | None:
+    row = db.execute(
+        select(*_ROW)
+        .join(Account, Account.id == Robot.account_id)
+        .where(Robot.owner_id == owner.id, Account.name == full_name(owner.name, shortname))
+    ).first()
+    return _record(db, row) if row else None
+
+
+def get_by_name(db: Db, name: str) -> RobotRecord | None:
+    row = db.execute(
+        select(*_ROW).join(Account, Account.id == Robot.account_id).where(Account.name == name)
+    ).first()
+    return _record(db, row) if row else None
+
+
+def list_for(db: Db, owner: AccountRecord) -> list[RobotRecord]:
+    rows = db.execute(
+        select(*_ROW)
+        .join(Account, Account.id == Robot.account_id)
+        .where(Robot.owner_id == owner.id)
+        .order_by(Account.name)
+    ).all()
+    return [r for r in (_record(db, row) for row in rows) if r is not None]
+
+
+def create(
+    db: Db,
+    box: SecretBox,
+    owner: AccountRecord,
+    shortname: str,
+    *,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    actor: audit.Actor | None,
+) -> RobotRecord:
+    if owner.kind not in ("user", "org"):
+        raise InvalidInput("robots belong to a user or an organization")
+    if not _SHORT.match(shortname):
+        raise InvalidInput("robot names are 2-255 lowercase letters, digits and _, starting with a letter")
+    if len(description) > 255:
+        raise InvalidInput("the description may be at most 255 characters")
+    name = full_name(owner.name, shortname)
+    if accounts.get_by_name(db, name) is not None:
+        raise AlreadyExists(f"robot {name} exists")
+    result = db.execute(
+        insert(Account).values(
+            name=name,
+            kind="robot",
+            email=None,
+            password_hash=None,
+            enabled=True,
+            is_superuser=False,
+            created_ms=now_ms(),
+        )
+    )
+    assert result.inserted_primary_key is not None
+    account_id = int(result.inserted_primary_key[0])
+    db.execute(
+        insert(Robot).values(
+            account_id=account_id,
+            owner_id=owner.id,
+            description=description,
+            metadata_json=json.dumps(metadata or {}),
+            token_ciphertext=box.seal(_new_token()),
+        )
+    )
+    audit.record(db, "create_robot", actor, namespace_id=owner.id, robot=name)
+    robot = get(db, owner, shortname)
+    assert robot is not None
+    return robot
+
+
+def delete_robot(db: Db, robot: RobotRecord, owner: AccountRecord, actor: audit.Actor | None) -> None:
+    db.execute(delete(Account).where(Account.id == robot.account.id))
+    audit.record(db, "delete_robot", actor, namespace_id=owner.id, robot=robot.account.name)
+
+
+def regenerate(
+    db: Db, box: SecretBox, robot: RobotRecord, owner: AccountRecord, actor: audit.Actor | None
+) -> None:
+    db.execute(
+        update(Robot)
+        .where(Robot.account_id == robot.account.id)
+        .values(token_ciphertext=box.seal(_new_token()))
+    )
+    audit.record(db, "regenerate_robot_token", actor, namespace_id=owner.id, robot=robot.account.name)
+
+
+def token_matches(box: SecretBox, robot: RobotRecord, presented: str) -> bool:
+    token = box.open(robot.token_ciphertext)
+    return token is not None and hmac.compare_digest(token.encode(), presented.encode())

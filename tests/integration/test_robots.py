@@ -1,0 +1,116 @@
+"""Robot accounts: created through the API, logging in to the registry with their token."""
+
+from __future__ import annotations
+
+import httpx
+import jwt
+
+from tests.integration.registry_client import RegistryClient
+from wharf.app import build_app
+from wharf.auth import scopes
+from wharf.config import Settings
+from wharf.core import accounts, tokens
+
+
+async def _api(reg: RegistryClient, user: str) -> dict[str, str]:
+    account = await reg.wharf.rt.db.read(accounts.get_by_name, user)
+    assert account is not None
+    return {"Authorization": f"Bearer {await reg.wharf.rt.db.write(tokens.mint, account, scopes.ALL)}"}
+
+
+async def _actions(http: httpx.AsyncClient, name: str, token: str, repo: str) -> list[str] | None:
+    r = await http.get("/v2/auth", params={"scope": f"repository:{repo}:pull,push"}, auth=(name, token))
+    if r.status_code != 200:
+        return None
+    return sorted(jwt.decode(r.json()["token"], options={"verify_signature": False})["access"][0]["actions"])
+
+
+async def test_user_robot_lifecycle(reg: RegistryClient) -> None:
+    await reg.create_user("ursula", "ursula-password")
+    h = await _api(reg, "ursula")
+    r = await reg.http.put("/api/v1/user/robots/ci", json={"description": "CI pushes"}, headers=h)
+    assert r.status_code == 201, r.text
+    robot = r.json()
+    assert robot["name"] == "ursula+ci" and robot["description"] == "CI pushes"
+    token = robot["token"]
+    assert len(token) == 64
+    # a robot has no role anywhere until it is given one
+    await reg.push_blob("ursula/app", b"x", user="ursula", password="ursula-password")
+    assert await _actions(reg.http, "ursula+ci", token, "ursula/app") == []
+    r = await reg.http.put(
+        "/api/v1/repository/ursula/app/permissions/user/ursula+ci", json={"role": "write"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    assert await _actions(reg.http, "ursula+ci", token, "ursula/app") == ["pull", "push"]
+    assert await _actions(reg.http, "ursula+ci", "wrong" * 8, "ursula/app") is None
+    # the token is shown again on request, and listed
+    assert (await reg.http.get("/api/v1/user/robots/ci", headers=h)).json()["token"] == token
+    assert [x["name"] for x in (await reg.http.get("/api/v1/user/robots", headers=h)).json()["robots"]] == [
+        "ursula+ci"
+    ]
+    # regenerating stops the old token at once
+    new = (await reg.http.post("/api/v1/user/robots/ci/regenerate", headers=h)).json()["token"]
+    assert new != token
+    assert await _actions(reg.http, "ursula+ci", token, "ursula/app") is None
+    assert await _actions(reg.http, "ursula+ci", new, "ursula/app") == ["pull", "push"]
+    assert (await reg.http.delete("/api/v1/user/robots/ci", headers=h)).status_code == 204
+    assert await _actions(reg.http, "ursula+ci", new, "ursula/app") is None
+    assert (await reg.http.get("/api/v1/user/robots/ci", headers=h)).status_code == 404
+
+
+async def test_robot_token_is_stored_encrypted(reg: RegistryClient) -> None:
+    h = await _api(reg, "admin")
+    token = (await reg.http.put("/api/v1/user/robots/vault", headers=h)).json()["token"]
+    db_file = reg.wharf.rt.settings.DATA_DIR / "wharf.db"
+    if db_file.exists():
+        assert token.encode() not in db_file.read_bytes()
+
+
+async def test_org_robot_in_a_team(reg: RegistryClient) -> None:
+    await reg.create_user("olga", "olga-password")
+    h = await _api(reg, "olga")
+    assert (await reg.http.post("/api/v1/organization/", json={"name": "corp"}, headers=h)).status_code == 201
+    token = (await reg.http.put("/api/v1/organization/corp/robots/deployer", headers=h)).json()["token"]
+    await reg.http.put("/api/v1/organization/corp/team/builders", json={"role": "creator"}, headers=h)
+    r = await reg.http.put("/api/v1/organization/corp/team/builders/members/corp+deployer", headers=h)
+    assert r.status_code == 200 and r.json()["is_robot"] is True
+    # a robot in a creator team may create repositories by pushing, and becomes their admin
+    assert await _actions(reg.http, "corp+deployer", token, "corp/service") == ["pull", "push"]
+    await reg.push_blob("corp/service", b"x", user="corp+deployer", password=token)
+    listed = (await reg.http.get("/api/v1/repository/corp/service/permissions/user/", headers=h)).json()
+    assert listed["permissions"]["corp+deployer"]["role"] == "admin"
+    assert listed["permissions"]["corp+deployer"]["is_robot"] is True
+    # another user cannot see or manage the organization's robots
+    await reg.create_user("mallory", "mallory-password")
+    r = await reg.http.get("/api/v1/organization/corp/robots", headers=await _api(reg, "mallory"))
+    assert r.status_code == 403
+
+
+async def test_bad_robot_names(reg: RegistryClient) -> None:
+    h = await _api(reg, "admin")
+    for short in ("A", "1abc", "has-dash", "x" * 300):
+        r = await reg.http.put(f"/api/v1/user/robots/{short}", headers=h)
+        assert r.status_code == 400, short
+    assert (await reg.http.put("/api/v1/user/robots/dup", headers=h)).status_code == 201
+    assert (await reg.http.put("/api/v1/user/robots/dup", headers=h)).status_code == 400
+
+
+async def test_robots_disallowed(reg: RegistryClient, settings: Settings) -> None:
+    h = await _api(reg, "admin")
+    token = (await reg.http.put("/api/v1/user/robots/old", headers=h)).json()["token"]
+    await reg.http.put("/api/v1/user/robots/kept", headers=h)
+    kept = (await reg.http.get("/api/v1/user/robots/kept", headers=h)).json()["token"]
+    locked = build_app(
+        settings.model_copy(update={"ROBOTS_DISALLOW": True, "ROBOTS_WHITELIST": ["admin+kept"]}),
+        run_workers=False,
+    )
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=locked), base_url="http://registry.test"
+        ) as c:
+            assert await _actions(c, "admin+old", token, "admin/x") is None
+            assert await _actions(c, "admin+kept", kept, "admin/x") == []
+            r = await c.put("/api/v1/user/robots/new", headers=h)
+            assert r.status_code == 400
+    finally:
+        await locked.rt.close()
