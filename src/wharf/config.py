@@ -59,7 +59,7 @@ class Settings(BaseModel):
     TAG_LIST_PAGE_LIMIT: int = 10000
     """Largest page tags/list returns, whatever `n` asks for."""
     DATABASE_SECRET_KEY: str | None = None
-    """Encrypts secrets kept in the database (robot tokens); nodes must share it. Unset: one in DATA_DIR/keys."""
+    """Encrypts database-kept secrets (robot tokens); nodes must share it. Unset: a key in DATA_DIR/keys."""
     ROBOTS_DISALLOW: bool = False
     """Refuse to create robot accounts and refuse their logins (except ROBOTS_WHITELIST)."""
     ROBOTS_WHITELIST: list[str] = Field(default_factory=list)
