@@ -243,3 +243,18 @@ class Robot(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     metadata_json: Mapped[str] = mapped_column(Text, default="{}")
     token_ciphertext: Mapped[str] = mapped_column(Text)
+
+
+class AppToken(Base):
+    """An app-specific token: a password substitute for CLI logins, shown once, stored hashed."""
+
+    __tablename__ = "app_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_ms: Mapped[int | None] = mapped_column(BigInteger)

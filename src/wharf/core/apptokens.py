@@ -1,0 +1,115 @@
+"""App-specific tokens: passwords for CLI logins (`$app`), each revocable on its own."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from wharf.core import accounts, audit
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidInput, NotFound
+from wharf.db.engine import Db
+from wharf.db.models import AppToken
+
+LOOKUP_LENGTH = 60
+SECRET_LENGTH = 60
+
+
+@dataclass(frozen=True, slots=True)
+class AppTokenRecord:
+    uuid: str
+    title: str
+    created_ms: int
+    expires_ms: int | None
+    last_used_ms: int | None
+
+
+_COLUMNS = (AppToken.uuid, AppToken.title, AppToken.created_ms, AppToken.expires_ms, AppToken.last_used_ms)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create(
+    db: Db, account: AccountRecord, title: str, lifetime_ms: int | None, actor: audit.Actor | None
+) -> tuple[AppTokenRecord, str]:
+    """A new token; the returned string is the only copy of it anywhere."""
+    title = title.strip()
+    if not title or len(title) > 255:
+        raise InvalidInput("give the token a title of 1-255 characters")
+    lookup = secrets.token_urlsafe(LOOKUP_LENGTH)[:LOOKUP_LENGTH]
+    secret = secrets.token_urlsafe(SECRET_LENGTH)[:SECRET_LENGTH]
+    now = now_ms()
+    token_uuid = str(uuid.uuid4())
+    expires = now + lifetime_ms if lifetime_ms else None
+    db.execute(
+        insert(AppToken).values(
+            uuid=token_uuid,
+            account_id=account.id,
+            title=title,
+            lookup=lookup,
+            secret_hash=_hash(secret),
+            created_ms=now,
+            expires_ms=expires,
+            last_used_ms=None,
+        )
+    )
+    audit.record(
+        db, "create_app_specific_token", actor, namespace_id=account.id, app_specific_token_title=title
+    )
+    return AppTokenRecord(token_uuid, title, now, expires, None), lookup + secret
+
+
+def list_for(db: Db, account: AccountRecord) -> list[AppTokenRecord]:
+    rows = db.execute(
+        select(*_COLUMNS).where(AppToken.account_id == account.id).order_by(AppToken.created_ms)
+    )
+    return [AppTokenRecord(*r) for r in rows]
+
+
+def get(db: Db, account: AccountRecord, token_uuid: str) -> AppTokenRecord:
+    row = db.execute(
+        select(*_COLUMNS).where(AppToken.account_id == account.id, AppToken.uuid == token_uuid)
+    ).first()
+    if row is None:
+        raise NotFound("no such app token")
+    return AppTokenRecord(*row)
+
+
+def revoke(db: Db, account: AccountRecord, token_uuid: str, actor: audit.Actor | None) -> None:
+    token = get(db, account, token_uuid)
+    db.execute(delete(AppToken).where(AppToken.uuid == token_uuid))
+    audit.record(
+        db, "revoke_app_specific_token", actor, namespace_id=account.id, app_specific_token_title=token.title
+    )
+
+
+_BY_LOOKUP = select(AppToken.id, AppToken.account_id, AppToken.secret_hash, AppToken.expires_ms).where(
+    AppToken.lookup == bindparam("lookup")
+)
+
+
+def resolve(db: Db, token: str) -> AccountRecord | None:
+    """The enabled user a token belongs to, or None; the secret is compared in constant time."""
+    if len(token) != LOOKUP_LENGTH + SECRET_LENGTH:
+        return None
+    row = db.execute(_BY_LOOKUP, {"lookup": token[:LOOKUP_LENGTH]}).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(token[LOOKUP_LENGTH:])):
+        return None
+    if row.expires_ms is not None and row.expires_ms <= now_ms():
+        return None
+    account = accounts.get_by_id(db, row.account_id)
+    if account is None or not account.enabled:
+        return None
+    return account
+
+
+def touch(db: Db, token: str) -> None:
+    db.execute(update(AppToken).where(AppToken.lookup == token[:LOOKUP_LENGTH]).values(last_used_ms=now_ms()))

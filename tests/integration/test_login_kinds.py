@@ -1,0 +1,86 @@
+"""The credentials docker login accepts besides a password: `$app` app tokens and `$oauthtoken`."""
+
+from __future__ import annotations
+
+import jwt
+
+from tests.integration.registry_client import RegistryClient
+from wharf.auth import scopes
+from wharf.core import accounts, tokens
+
+PW = "login-kinds-pw"
+
+
+async def _api(
+    reg: RegistryClient, user: str, granted: frozenset[str] = scopes.ALL
+) -> tuple[dict[str, str], str]:
+    account = await reg.wharf.rt.db.read(accounts.get_by_name, user)
+    assert account is not None
+    token = await reg.wharf.rt.db.write(tokens.mint, account, scopes.expand(granted))
+    return {"Authorization": f"Bearer {token}"}, token
+
+
+async def _actions(reg: RegistryClient, user: str, password: str, repo: str) -> list[str] | None:
+    r = await reg.http.get(
+        "/v2/auth", params={"scope": f"repository:{repo}:pull,push"}, auth=(user, password)
+    )
+    if r.status_code != 200:
+        return None
+    return sorted(jwt.decode(r.json()["token"], options={"verify_signature": False})["access"][0]["actions"])
+
+
+async def test_app_token_lifecycle_and_login(reg: RegistryClient) -> None:
+    await reg.create_user("hana", PW)
+    h, _ = await _api(reg, "hana")
+    r = await reg.http.post("/api/v1/user/apptoken", json={"title": "laptop"}, headers=h)
+    assert r.status_code == 201, r.text
+    created = r.json()["token"]
+    secret = created["token_code"]
+    assert len(secret) == 120
+    assert await _actions(reg, "$app", secret, "hana/app") == ["pull", "push"]
+    assert await _actions(reg, "$app", secret[:-1] + "x", "hana/app") is None
+    listed = (await reg.http.get("/api/v1/user/apptoken", headers=h)).json()["tokens"]
+    assert [t["title"] for t in listed] == ["laptop"]
+    assert "token_code" not in listed[0]  # shown once, never again
+    assert listed[0]["last_accessed"] is not None
+    got = (await reg.http.get(f"/api/v1/user/apptoken/{created['uuid']}", headers=h)).json()["token"]
+    assert got["title"] == "laptop" and "token_code" not in got
+    assert (await reg.http.delete(f"/api/v1/user/apptoken/{created['uuid']}", headers=h)).status_code == 204
+    assert await _actions(reg, "$app", secret, "hana/app") is None
+    assert (await reg.http.get(f"/api/v1/user/apptoken/{created['uuid']}", headers=h)).status_code == 404
+
+
+async def test_expired_app_token(reg: RegistryClient) -> None:
+    from wharf.core import apptokens
+
+    account = await reg.wharf.rt.db.read(accounts.get_by_name, "admin")
+    assert account is not None
+    _, secret = await reg.wharf.rt.db.write(apptokens.create, account, "short-lived", -1, None)
+    assert await _actions(reg, "$app", secret, "admin/app") is None
+
+
+async def test_app_tokens_are_private_to_their_user(reg: RegistryClient) -> None:
+    await reg.create_user("ivan", PW)
+    await reg.create_user("judy", PW)
+    ivan, _ = await _api(reg, "ivan")
+    judy, _ = await _api(reg, "judy")
+    token_uuid = (await reg.http.post("/api/v1/user/apptoken", json={"title": "t"}, headers=ivan)).json()[
+        "token"
+    ]["uuid"]
+    assert (await reg.http.get(f"/api/v1/user/apptoken/{token_uuid}", headers=judy)).status_code == 404
+    assert (await reg.http.delete(f"/api/v1/user/apptoken/{token_uuid}", headers=judy)).status_code == 404
+    assert (
+        await reg.http.post("/api/v1/user/apptoken", json={"title": " "}, headers=ivan)
+    ).status_code == 400
+
+
+async def test_oauth_token_login_is_capped_by_its_scopes(reg: RegistryClient) -> None:
+    await reg.create_user("kim", PW)
+    await reg.push_blob("kim/app", b"x", user="kim", password=PW)
+    _, read_only = await _api(reg, "kim", frozenset({scopes.REPO_READ}))
+    assert await _actions(reg, "$oauthtoken", read_only, "kim/app") == ["pull"]
+    assert await _actions(reg, "$oauthtoken", read_only, "kim/new") == []  # no repo:create
+    _, full = await _api(reg, "kim")
+    assert await _actions(reg, "$oauthtoken", full, "kim/app") == ["pull", "push"]
+    assert await _actions(reg, "$oauthtoken", full, "kim/new") == ["pull", "push"]
+    assert await _actions(reg, "$oauthtoken", "not-a-token", "kim/app") is None
