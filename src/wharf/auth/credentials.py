@@ -3,22 +3,59 @@
 `docker login` sends one of: a user's password; a robot's token as the password of `owner+name`;
 an app-specific token as the password of `$app`; an OAuth access token as the password of
 `$oauthtoken` (its scopes then cap what the login may do).
+
+Every attempt is recorded in the audit log, and failures slow down further attempts for the
+same username and from the same address (see `core/logins.py`).
 """
 
 from __future__ import annotations
 
 from wharf.auth import passwords
 from wharf.auth.identity import Identity
-from wharf.core import apptokens, robots, tokens
+from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins: retry after `retry_after_s` seconds."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 def robots_allowed(rt: Runtime, name: str) -> bool:
     return not rt.settings.ROBOTS_DISALLOW or name in rt.settings.ROBOTS_WHITELIST
 
 
-async def basic_login(rt: Runtime, username: str, password: str) -> Identity | None:
+def _superuser(rt: Runtime, account: AccountRecord) -> bool:
+    return account.is_superuser or account.name in rt.settings.SUPER_USERS
+
+
+async def basic_login(
+    rt: Runtime, username: str, password: str, address: str | None = None
+) -> Identity | None:
+    """The identity these credentials prove, or None. Raises LoginThrottled while blocked."""
+    wait_ms = await rt.db.read(logins.blocked_for_ms, username, address)
+    if wait_ms > 0:
+        raise LoginThrottled(-(-wait_ms // 1000))
+    identity = await _check(rt, username, password)
+    if identity is None:
+        await rt.db.write(logins.record_failure, username, address, _kind(username))
+        return None
+    assert identity.account_id is not None
+    await rt.db.write(logins.record_success, identity.account_id, username, address, identity.kind)
+    return identity
+
+
+def _kind(username: str) -> str:
+    return {"$app": "appspecifictoken", "$oauthtoken": "oauthtoken"}.get(
+        username, "robot" if "+" in username else "user"
+    )
+
+
+async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
     if username == "$app":
         account = await rt.db.read(apptokens.resolve, password)
         if account is None:
@@ -42,7 +79,3 @@ async def basic_login(rt: Runtime, username: str, password: str) -> Identity | N
     if account is None:
         return None
     return Identity("user", account.id, account.name, _superuser(rt, account))
-
-
-def _superuser(rt: Runtime, account: AccountRecord) -> bool:
-    return account.is_superuser or account.name in rt.settings.SUPER_USERS

@@ -258,3 +258,12 @@ class AppToken(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     expires_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_used_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginThrottle(Base):
+    """Failed logins per username and per client address, for growing delays."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -20,7 +20,7 @@ from wharf.auth import credentials, permissions
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.oci.names import RepositoryName, is_valid_repository_name
 from wharf.registry.context import challenge, service_name
-from wharf.registry.errors import BAD_PARAMETER, NAME_INVALID, UNAUTHORIZED, RegistryError
+from wharf.registry.errors import BAD_PARAMETER, NAME_INVALID, TOO_MANY_REQUESTS, UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
 
 _REPO_SCOPE = re.compile(r"^repository(?:\([a-z0-9]+\))?:(?P<name>[^:]+):(?P<actions>[a-z*]+(?:,[a-z*]+)*)$")
@@ -50,7 +50,15 @@ async def _identity(rt: Runtime, request: Request) -> Identity:
         if request.headers.get("authorization"):
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")
         return ANONYMOUS
-    identity = await credentials.basic_login(rt, *creds)
+    client = request.client
+    try:
+        identity = await credentials.basic_login(rt, *creds, address=client.host if client else None)
+    except credentials.LoginThrottled as e:
+        raise RegistryError(
+            TOO_MANY_REQUESTS,
+            f"{e}; wait before logging in again",
+            headers={"Retry-After": str(e.retry_after_s)},
+        ) from None
     if identity is None:
         raise _unauthorized(rt, request, "invalid username or password")
     return identity
