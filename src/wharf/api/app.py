@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from wharf import __version__
-from wharf.api import apptokens, organizations, permissions, robots, superuser, users
+from wharf.api import apptokens, organizations, permissions, prototypes, robots, superuser, users
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
 from wharf.core.errors import DomainError
 from wharf.runtime import Runtime
@@ -26,7 +26,7 @@ def build_api(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     api.state.runtime = rt
-    for module in (users, superuser, organizations, permissions, robots, apptokens):
+    for module in (users, superuser, organizations, permissions, robots, apptokens, prototypes):
         api.include_router(module.router, prefix="/api/v1")
 
     @api.get("/api/v1/discovery", operation_id="discovery", include_in_schema=False)

@@ -267,3 +267,16 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(320), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Prototype(Base):
+    """A default permission: when someone (or a given user) creates a repository in the organization,
+    a user, robot or team gets a role on it."""
+
+    __tablename__ = "prototypes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    activating_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    delegate_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    delegate_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))

@@ -1,0 +1,139 @@
+"""Default permissions ("prototypes") of an organization, applied when a repository is created."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+
+from wharf.core import accounts, audit, grants, teams
+from wharf.core.accounts import AccountRecord
+from wharf.core.errors import InvalidInput, NotFound
+from wharf.core.repositories import RepositoryRecord
+from wharf.core.teams import TeamRecord
+from wharf.db.engine import Db
+from wharf.db.models import Prototype
+
+
+@dataclass(frozen=True, slots=True)
+class PrototypeRecord:
+    id: str
+    role: str
+    activating: AccountRecord | None
+    delegate_account: AccountRecord | None
+    delegate_team: TeamRecord | None
+
+
+_COLUMNS = (
+    Prototype.id,
+    Prototype.role,
+    Prototype.activating_account_id,
+    Prototype.delegate_account_id,
+    Prototype.delegate_team_id,
+)
+
+
+def _team_by_id(db: Db, org_id: int, team_id: int | None) -> TeamRecord | None:
+    if team_id is None:
+        return None
+    return next((t for t in teams.list_teams(db, org_id) if t.id == team_id), None)
+
+
+def _record(db: Db, org_id: int, row: object) -> PrototypeRecord:
+    def account(account_id: int | None) -> AccountRecord | None:
+        return accounts.get_by_id(db, account_id) if account_id is not None else None
+
+    return PrototypeRecord(
+        row.id,  # type: ignore[attr-defined]
+        row.role,  # type: ignore[attr-defined]
+        account(row.activating_account_id),  # type: ignore[attr-defined]
+        account(row.delegate_account_id),  # type: ignore[attr-defined]
+        _team_by_id(db, org_id, row.delegate_team_id),  # type: ignore[attr-defined]
+    )
+
+
+def list_for(db: Db, org: AccountRecord) -> list[PrototypeRecord]:
+    rows = db.execute(select(*_COLUMNS).where(Prototype.org_id == org.id).order_by(Prototype.id)).all()
+    return [_record(db, org.id, r) for r in rows]
+
+
+def get(db: Db, org: AccountRecord, prototype_id: str) -> PrototypeRecord:
+    row = db.execute(
+        select(*_COLUMNS).where(Prototype.org_id == org.id, Prototype.id == prototype_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such default permission")
+    return _record(db, org.id, row)
+
+
+def create(
+    db: Db,
+    org: AccountRecord,
+    role: str,
+    *,
+    delegate_account: AccountRecord | None,
+    delegate_team: TeamRecord | None,
+    activating: AccountRecord | None,
+    actor: audit.Actor | None,
+) -> PrototypeRecord:
+    if role not in grants.ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}")
+    if (delegate_account is None) == (delegate_team is None):
+        raise InvalidInput("the delegate is one user, robot or team")
+    if delegate_account is not None and delegate_account.kind == "org":
+        raise InvalidInput("an organization cannot be a delegate")
+    if delegate_team is not None and delegate_team.org_id != org.id:
+        raise InvalidInput("the team must belong to the organization")
+    prototype_id = str(uuid.uuid4())
+    db.execute(
+        insert(Prototype).values(
+            id=prototype_id,
+            org_id=org.id,
+            activating_account_id=activating.id if activating else None,
+            delegate_account_id=delegate_account.id if delegate_account else None,
+            delegate_team_id=delegate_team.id if delegate_team else None,
+            role=role,
+        )
+    )
+    audit.record(
+        db,
+        "create_prototype_permission",
+        actor,
+        namespace_id=org.id,
+        role=role,
+        delegate=delegate_account.name if delegate_account else delegate_team.name if delegate_team else None,
+        activating_username=activating.name if activating else None,
+    )
+    return get(db, org, prototype_id)
+
+
+def change_role(
+    db: Db, org: AccountRecord, prototype_id: str, role: str, actor: audit.Actor | None
+) -> PrototypeRecord:
+    if role not in grants.ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}")
+    get(db, org, prototype_id)
+    db.execute(update(Prototype).where(Prototype.id == prototype_id).values(role=role))
+    audit.record(db, "modify_prototype_permission", actor, namespace_id=org.id, role=role)
+    return get(db, org, prototype_id)
+
+
+def delete_prototype(db: Db, org: AccountRecord, prototype_id: str, actor: audit.Actor | None) -> None:
+    get(db, org, prototype_id)
+    db.execute(delete(Prototype).where(Prototype.id == prototype_id))
+    audit.record(db, "delete_prototype_permission", actor, namespace_id=org.id)
+
+
+def apply(db: Db, repo: RepositoryRecord, creator_id: int | None, actor: audit.Actor | None) -> None:
+    """Grant what the organization's default permissions say for a repository just created."""
+    who: list[ColumnElement[bool]] = [Prototype.activating_account_id.is_(None)]
+    if creator_id is not None:
+        who.append(Prototype.activating_account_id == creator_id)
+    rows = db.execute(select(*_COLUMNS).where(Prototype.org_id == repo.namespace_id, or_(*who))).all()
+    for row in rows:
+        proto = _record(db, repo.namespace_id, row)
+        if proto.delegate_account is not None:
+            grants.set_user_role(db, repo, proto.delegate_account, proto.role, actor)
+        elif proto.delegate_team is not None:
+            grants.set_team_role(db, repo, proto.delegate_team, proto.role, actor)
