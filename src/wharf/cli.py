@@ -56,6 +56,8 @@ def _prepare(settings: Settings) -> str | None:
     db = Database(settings.db_uri, pool_size=1)
     try:
         upgrade(db)
+        if settings.FEATURE_USER_INITIALIZE:
+            return None  # the first user comes from POST /api/v1/user/initialize
         return db.run_write(ensure_admin, os.environ.get("WHARF_ADMIN_PASSWORD"))
     finally:
         db.dispose()

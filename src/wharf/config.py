@@ -38,6 +38,10 @@ class Settings(BaseModel):
     """Usernames with every right everywhere (the first `admin` is a superuser too)."""
     LIBRARY_NAMESPACE: str = "library"
     """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
+    FEATURE_USER_CREATION: bool = True
+    """Anyone may sign up (POST /api/v1/user/); superusers can always create users."""
+    FEATURE_USER_INITIALIZE: bool = False
+    """Do not create `admin` on first start; the first POST /api/v1/user/initialize creates a superuser."""
     FEATURE_ANONYMOUS_ACCESS: bool = True
     """Allow pulls of public repositories without logging in."""
     FEATURE_PUBLIC_CATALOG: bool = False

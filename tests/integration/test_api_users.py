@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.integration.registry_client import RegistryClient
+from wharf.app import WharfApp, build_app
 from wharf.auth import scopes
+from wharf.config import Settings, load_settings
 from wharf.core import accounts, tokens
+from wharf.db.engine import Database
+from wharf.db.migrate import upgrade
 
 
 async def _token(reg: RegistryClient, user: str, granted: frozenset[str] = scopes.ALL) -> dict[str, str]:
@@ -168,3 +174,86 @@ async def test_openapi_uses_quay_operation_ids(reg: RegistryClient) -> None:
         "deleteInstallUser",
     } <= ops
     assert (await reg.http.get("/api/v1/discovery")).json()["paths"] == doc["paths"]
+
+
+async def test_sign_up_and_self_service(reg: RegistryClient) -> None:
+    r = await reg.http.post("/api/v1/user/", json={"username": "newbie", "password": "newbie-password"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"awaiting_verification": False}
+    login = await reg.http.get(
+        "/v2/auth", params={"scope": "repository:newbie/x:push"}, auth=("newbie", "newbie-password")
+    )
+    assert login.status_code == 200
+    _is_quay_error(
+        await reg.http.post("/api/v1/user/", json={"username": "newbie", "password": "x" * 10}),
+        400,
+        "invalid_request",
+    )
+    _is_quay_error(
+        await reg.http.post("/api/v1/user/", json={"username": "shorty", "password": "short"}),
+        400,
+        "invalid_request",
+    )
+    h = await _token(reg, "newbie")
+    r = await reg.http.put(
+        "/api/v1/user/", json={"email": "n@example.com", "password": "another-password"}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["email"] == "n@example.com"
+    login = await reg.http.get(
+        "/v2/auth", params={"scope": "repository:newbie/x:push"}, auth=("newbie", "another-password")
+    )
+    assert login.status_code == 200
+    read_only = await _token(reg, "newbie", frozenset({scopes.USER_READ}))
+    _is_quay_error(await reg.http.delete("/api/v1/user/", headers=read_only), 403, "insufficient_scope")
+    assert (await reg.http.delete("/api/v1/user/", headers=h)).status_code == 204
+    _is_quay_error(await reg.http.get("/api/v1/users/newbie"), 404, "not_found")
+    _is_quay_error(
+        await reg.http.delete("/api/v1/user/", headers=await _token(reg, "admin")), 400, "invalid_request"
+    )
+
+
+async def test_sign_up_can_be_disabled(settings: Settings, wharf: WharfApp) -> None:
+    closed = build_app(settings.model_copy(update={"FEATURE_USER_CREATION": False}), run_workers=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=closed), base_url="http://registry.test"
+        ) as c:
+            r = await c.post("/api/v1/user/", json={"username": "newbie", "password": "newbie-password"})
+            _is_quay_error(r, 403, "insufficient_scope")
+    finally:
+        await closed.rt.close()
+
+
+async def test_initialize_the_first_user(tmp_path: Path) -> None:
+    settings = load_settings(
+        None, {"DATA_DIR": tmp_path / "fresh", "FEATURE_USER_INITIALIZE": True}, environ={}
+    )
+    settings.DATA_DIR.mkdir(parents=True)
+    db = Database(settings.db_uri, pool_size=1)
+    upgrade(db)
+    db.dispose()
+    app = build_app(settings, run_workers=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+        ) as c:
+            body = {
+                "username": "root",
+                "password": "root-password",
+                "email": "r@example.com",
+                "access_token": True,
+            }
+            r = await c.post("/api/v1/user/initialize", json=body)
+            assert r.status_code == 200, r.text
+            token = r.json()["access_token"]
+            me = await c.get("/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
+            assert me.json()["username"] == "root" and me.json()["super_user"] is True
+            again = await c.post("/api/v1/user/initialize", json={**body, "username": "second"})
+            _is_quay_error(again, 400, "invalid_request")
+    finally:
+        await app.rt.close()
+
+
+async def test_initialize_is_off_by_default(reg: RegistryClient) -> None:
+    r = await reg.http.post("/api/v1/user/initialize", json={"username": "x1", "password": "x" * 10})
+    _is_quay_error(r, 404, "not_found")

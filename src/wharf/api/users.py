@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.deps import Rt, User
-from wharf.api.errors import forbidden, not_found
-from wharf.auth import permissions
-from wharf.core import accounts
+from wharf.api.deps import Rt, User, actor
+from wharf.api.errors import forbidden, invalid_request, not_found
+from wharf.auth import permissions, scopes
+from wharf.auth.identity import Identity
+from wharf.core import accounts, tokens
+from wharf.core.accounts import AccountRecord
+from wharf.db.engine import Db
 
 router = APIRouter(tags=["user"])
 
@@ -32,3 +36,77 @@ async def get_user_information(rt: Rt, username: str) -> dict[str, Any]:
     if account is None or account.kind != "user":
         raise not_found(f"no user named {username!r}")
     return views.public_user(rt, account)
+
+
+class NewUser(BaseModel):
+    username: str = Field(max_length=255)
+    password: str = Field(max_length=1024)
+    email: str | None = Field(default=None, max_length=255)
+
+
+class InitializeUser(NewUser):
+    access_token: bool = False
+
+
+class UpdateUser(BaseModel):
+    password: str | None = Field(default=None, max_length=1024)
+    email: str | None = Field(default=None, max_length=255)
+
+
+@router.post("/user/", operation_id="createNewUser", summary="Sign up")
+async def create_new_user(rt: Rt, body: NewUser) -> dict[str, Any]:
+    if not rt.settings.FEATURE_USER_CREATION:
+        raise forbidden("sign-up is disabled on this registry (FEATURE_USER_CREATION); ask a superuser")
+    await rt.db.write(accounts.create_user, body.username, body.password, body.email)
+    return {"awaiting_verification": False}
+
+
+@router.post(
+    "/user/initialize",
+    operation_id="initializeUser",
+    summary="Create the first user (a superuser) on an empty registry",
+)
+async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
+    if not rt.settings.FEATURE_USER_INITIALIZE:
+        raise not_found("user initialization is disabled (FEATURE_USER_INITIALIZE)")
+
+    def initialize(db: Db) -> tuple[AccountRecord, str | None]:
+        if accounts.count(db):
+            raise invalid_request("the registry already has users; initialization works only on an empty one")
+        account = accounts.create_user(db, body.username, body.password, body.email, superuser=True)
+        token = tokens.mint(db, account, scopes.ALL) if body.access_token else None
+        return account, token
+
+    account, token = await rt.db.write(initialize)
+    out: dict[str, Any] = {"username": account.name, "email": account.email, "encrypted_password": None}
+    if token is not None:
+        out["access_token"] = token
+    return out
+
+
+@router.put("/user/", operation_id="changeUserDetails", summary="Change your e-mail or password")
+async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, Any]:
+    account = await _me(rt, who)
+    updated = await rt.db.write(
+        accounts.update_user, account, email=body.email, password=body.password, actor=actor(who)
+    )
+    return views.own_user(rt, updated)
+
+
+@router.delete("/user/", operation_id="deleteCurrentUser", summary="Delete your account", status_code=204)
+async def delete_current_user(rt: Rt, who: User) -> Response:
+    account = await _me(rt, who)
+    if views.is_superuser(rt, account):
+        raise invalid_request("superusers cannot delete themselves; another superuser can")
+    await rt.db.write(accounts.delete_user, account, actor=actor(who))
+    return Response(status_code=204)
+
+
+async def _me(rt: Rt, who: Identity) -> AccountRecord:
+    if not who.has_scope(scopes.USER_ADMIN):
+        raise forbidden("the token lacks the user:admin scope")
+    assert who.name is not None
+    account = await rt.db.read(accounts.get_by_name, who.name)
+    if account is None:
+        raise not_found("the signed-in user no longer exists")
+    return account
