@@ -239,3 +239,31 @@ async def test_deleting_an_organization(world: World) -> None:
     assert (await http.delete("/api/v1/organization/acme", headers=world.api["owner"])).status_code == 204
     assert (await http.get("/api/v1/organization/acme")).status_code == 404
     assert await _granted(world.reg, "owner", "acme/app") == NONE
+
+
+async def test_who_holds_what(world: World) -> None:
+    http = world.reg.http
+    owner = world.api["owner"]
+    r = await http.get("/api/v1/repository/acme/app/permissions/user/writer/transitive", headers=owner)
+    assert r.json() == {"permissions": [{"role": "write"}]}
+    r = await http.get("/api/v1/repository/acme/app/permissions/user/outsider/transitive", headers=owner)
+    assert r.json() == {"permissions": []}
+    r = await http.get("/api/v1/organization/acme/team/readers/permissions", headers=world.api["reader"])
+    assert r.json() == {
+        "permissions": [
+            {"repository": {"name": "acme/app", "is_public": False}, "role": "read"},
+            {"repository": {"name": "acme/pub", "is_public": True}, "role": "read"},
+        ]
+    }
+    assert (
+        await http.get("/api/v1/organization/acme/team/readers/permissions", headers=world.api["outsider"])
+    ).status_code == 403
+    token = (await http.put("/api/v1/organization/acme/robots/bot", headers=owner)).json()["token"]
+    assert token
+    await http.put(
+        "/api/v1/repository/acme/pub/permissions/user/acme+bot", json={"role": "write"}, headers=owner
+    )
+    r = await http.get("/api/v1/organization/acme/robots/bot/permissions", headers=owner)
+    assert r.json() == {
+        "permissions": [{"repository": {"name": "acme/pub", "is_public": True}, "role": "write"}]
+    }

@@ -12,7 +12,7 @@ from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, orgs, teams
+from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
@@ -236,3 +236,17 @@ async def delete_organization_team_member(
         raise not_found(f"no user or robot named {membername!r}")
     await rt.db.write(teams.remove_member, org, team, member, actor(who))
     return Response(status_code=204)
+
+
+@router.get(
+    "/{orgname}/team/{teamname}/permissions",
+    operation_id="getOrganizationTeamPermissions",
+    summary="The repository roles granted to a team",
+)
+async def get_organization_team_permissions(rt: Rt, who: User, orgname: str, teamname: str) -> dict[str, Any]:
+    org = await _org(rt, orgname)
+    if not await rt.db.read(permissions.is_org_member, who, org):
+        raise forbidden(f"only members of {orgname} may see its teams")
+    team = await _team(rt, org, teamname)
+    held = await rt.db.read(grants.held_by_team, team.id)
+    return views.held_roles(held)

@@ -176,3 +176,15 @@ async def delete_team_permissions(rt: Rt, who: User, repository: str, teamname: 
     team = await _team(rt, repo, teamname)
     await rt.db.write(grants.delete_team_role, repo, team, actor(who))
     return Response(status_code=204)
+
+
+@router.get(
+    "/{repository:path}/permissions/user/{username}/transitive",
+    operation_id="getUserTransitivePermission",
+    summary="A user's roles on a repository, directly and through teams",
+)
+async def get_user_transitive_permission(rt: Rt, who: User, repository: str, username: str) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    account = await _account(rt, username)
+    roles = await rt.db.read(grants.repository_roles, repo.id, account.id)
+    return {"permissions": [{"role": r} for r in grants.ROLES if r in roles]}

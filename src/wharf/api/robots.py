@@ -10,13 +10,14 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from wharf.api import views
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.auth import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
-from wharf.core import accounts, robots
+from wharf.core import accounts, grants, robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
@@ -182,3 +183,27 @@ async def delete_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str
 )
 async def regenerate_org_robot_token(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
     return await _regenerate(rt, who, await admined_org(rt, who, orgname), robot_shortname)
+
+
+async def _robot_permissions(rt: Rt, owner: AccountRecord, shortname: str) -> dict[str, Any]:
+    robot = await _robot(rt, owner, shortname)
+    held = await rt.db.read(grants.held_by_account, robot.account.id)
+    return views.held_roles(held)
+
+
+@router.get(
+    "/user/robots/{robot_shortname}/permissions",
+    operation_id="getUserRobotPermissions",
+    summary="The repository roles a robot holds",
+)
+async def get_user_robot_permissions(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
+    return await _robot_permissions(rt, await _own_account(rt, who), robot_shortname)
+
+
+@router.get(
+    "/organization/{orgname}/robots/{robot_shortname}/permissions",
+    operation_id="getOrgRobotPermissions",
+    summary="The repository roles an organization's robot holds",
+)
+async def get_org_robot_permissions(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
+    return await _robot_permissions(rt, await admined_org(rt, who, orgname), robot_shortname)

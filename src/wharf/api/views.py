@@ -56,3 +56,8 @@ def superuser_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
         "super_user": is_superuser(rt, account),
         "enabled": account.enabled,
     }
+
+
+def held_roles(held: list[tuple[str, bool, str]]) -> dict[str, Any]:
+    """Repository roles held by a team or robot, as Quay lists them."""
+    return {"permissions": [{"repository": {"name": n, "is_public": p}, "role": r} for n, p, r in held]}

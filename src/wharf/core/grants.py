@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 
 from wharf.core import accounts, audit
 from wharf.core.accounts import AccountRecord
@@ -10,7 +10,7 @@ from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
-from wharf.db.models import Account, RepositoryPermission, Team, TeamMember
+from wharf.db.models import Account, Repository, RepositoryPermission, Team, TeamMember
 
 ROLES = ("read", "write", "admin")
 
@@ -162,3 +162,22 @@ def team_roles(db: Db, repo: RepositoryRecord) -> list[tuple[str, str]]:
         .order_by(Team.name)
     )
     return [(r.name, r.role) for r in rows]
+
+
+def _repository_roles(db: Db, condition: ColumnElement[bool]) -> list[tuple[str, bool, str]]:
+    rows = db.execute(
+        select(Repository.full_name, Repository.visibility, RepositoryPermission.role)
+        .join(Repository, Repository.id == RepositoryPermission.repository_id)
+        .where(condition)
+        .order_by(Repository.full_name)
+    )
+    return [(r.full_name, r.visibility == "public", r.role) for r in rows]
+
+
+def held_by_account(db: Db, account_id: int) -> list[tuple[str, bool, str]]:
+    """(repository, is public, role) for every direct grant to a user or robot."""
+    return _repository_roles(db, RepositoryPermission.account_id == account_id)
+
+
+def held_by_team(db: Db, team_id: int) -> list[tuple[str, bool, str]]:
+    return _repository_roles(db, RepositoryPermission.team_id == team_id)
