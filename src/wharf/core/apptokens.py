@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from wharf.core import accounts, audit
+from wharf.core import _secrets, accounts, audit
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
@@ -33,10 +30,6 @@ class AppTokenRecord:
 _COLUMNS = (AppToken.uuid, AppToken.title, AppToken.created_ms, AppToken.expires_ms, AppToken.last_used_ms)
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def create(
     db: Db, account: AccountRecord, title: str, lifetime_ms: int | None, actor: audit.Actor | None
 ) -> tuple[AppTokenRecord, str]:
@@ -44,8 +37,7 @@ def create(
     title = title.strip()
     if not title or len(title) > 255:
         raise InvalidInput("give the token a title of 1-255 characters")
-    lookup = secrets.token_urlsafe(LOOKUP_LENGTH)[:LOOKUP_LENGTH]
-    secret = secrets.token_urlsafe(SECRET_LENGTH)[:SECRET_LENGTH]
+    lookup, secret = _secrets.new(LOOKUP_LENGTH, SECRET_LENGTH)
     now = now_ms()
     token_uuid = str(uuid.uuid4())
     expires = now + lifetime_ms if lifetime_ms else None
@@ -55,7 +47,7 @@ def create(
             account_id=account.id,
             title=title,
             lookup=lookup,
-            secret_hash=_hash(secret),
+            secret_hash=_secrets.digest(secret),
             created_ms=now,
             expires_ms=expires,
             last_used_ms=None,
@@ -101,7 +93,7 @@ def resolve(db: Db, token: str) -> AccountRecord | None:
     if len(token) != LOOKUP_LENGTH + SECRET_LENGTH:
         return None
     row = db.execute(_BY_LOOKUP, {"lookup": token[:LOOKUP_LENGTH]}).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, _hash(token[LOOKUP_LENGTH:])):
+    if row is None or not _secrets.matches(row.secret_hash, token[LOOKUP_LENGTH:]):
         return None
     if row.expires_ms is not None and row.expires_ms <= now_ms():
         return None

@@ -97,46 +97,40 @@ def set_team_role(
     )
 
 
+def _delete(
+    db: Db,
+    repo: RepositoryRecord,
+    holder: ColumnElement[bool],
+    missing: str,
+    actor: audit.Actor | None,
+    **who: str,
+) -> None:
+    result = db.execute(
+        delete(RepositoryPermission).where(RepositoryPermission.repository_id == repo.id, holder)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"{missing} has no permission on {repo.full_name}")
+    audit.record(
+        db,
+        "delete_repo_permission",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        repo=repo.name,
+        namespace=repo.namespace,
+        **who,
+    )
+
+
 def delete_user_role(
     db: Db, repo: RepositoryRecord, account: AccountRecord, actor: audit.Actor | None
 ) -> None:
-    result = db.execute(
-        delete(RepositoryPermission).where(
-            RepositoryPermission.repository_id == repo.id, RepositoryPermission.account_id == account.id
-        )
-    )
-    if result.rowcount == 0:
-        raise NotFound(f"{account.name} has no permission on {repo.full_name}")
-    audit.record(
-        db,
-        "delete_repo_permission",
-        actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        repo=repo.name,
-        namespace=repo.namespace,
-        username=account.name,
-    )
+    holder = RepositoryPermission.account_id == account.id
+    _delete(db, repo, holder, account.name, actor, username=account.name)
 
 
 def delete_team_role(db: Db, repo: RepositoryRecord, team: TeamRecord, actor: audit.Actor | None) -> None:
-    result = db.execute(
-        delete(RepositoryPermission).where(
-            RepositoryPermission.repository_id == repo.id, RepositoryPermission.team_id == team.id
-        )
-    )
-    if result.rowcount == 0:
-        raise NotFound(f"team {team.name} has no permission on {repo.full_name}")
-    audit.record(
-        db,
-        "delete_repo_permission",
-        actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        repo=repo.name,
-        namespace=repo.namespace,
-        team=team.name,
-    )
+    _delete(db, repo, RepositoryPermission.team_id == team.id, f"team {team.name}", actor, team=team.name)
 
 
 def user_roles(db: Db, repo: RepositoryRecord) -> list[tuple[AccountRecord, str]]:

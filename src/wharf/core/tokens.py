@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select
 
-from wharf.core import accounts, audit
+from wharf.core import _secrets, accounts, audit
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -25,10 +22,6 @@ class TokenOwner:
     scopes: frozenset[str]
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def mint(
     db: Db,
     account: AccountRecord,
@@ -39,15 +32,14 @@ def mint(
     actor: audit.Actor | None = None,
 ) -> str:
     """A new token for `account`; the returned string is the only copy of it anywhere."""
-    lookup = secrets.token_urlsafe(LOOKUP_LENGTH)[:LOOKUP_LENGTH]
-    secret = secrets.token_urlsafe(SECRET_LENGTH)[:SECRET_LENGTH]
+    lookup, secret = _secrets.new(LOOKUP_LENGTH, SECRET_LENGTH)
     now = now_ms()
     db.execute(
         insert(AccessToken).values(
             account_id=account.id,
             application_id=application_id,
             lookup=lookup,
-            secret_hash=_hash(secret),
+            secret_hash=_secrets.digest(secret),
             scopes=" ".join(sorted(scopes)),
             created_ms=now,
             expires_ms=now + lifetime_ms if lifetime_ms else None,
@@ -67,7 +59,7 @@ def resolve(db: Db, token: str) -> TokenOwner | None:
     if len(token) != LOOKUP_LENGTH + SECRET_LENGTH:
         return None
     row = db.execute(_BY_LOOKUP, {"lookup": token[:LOOKUP_LENGTH]}).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, _hash(token[LOOKUP_LENGTH:])):
+    if row is None or not _secrets.matches(row.secret_hash, token[LOOKUP_LENGTH:]):
         return None
     if row.expires_ms is not None and row.expires_ms <= now_ms():
         return None
