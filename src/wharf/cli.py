@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
+from wharf.core.errors import DomainError
 
 if TYPE_CHECKING:
     from wharf.db.engine import Database
@@ -108,6 +109,9 @@ def serve(
     except (OSError, ValueError, SQLAlchemyError) as e:
         typer.echo(f"error: cannot prepare the database: {e}", err=True)
         raise typer.Exit(1) from None
+    except DomainError as e:
+        typer.echo(f"error: cannot create the first superuser: {e} (check WHARF_ADMIN_PASSWORD)", err=True)
+        raise typer.Exit(2) from None
     if generated:
         typer.echo(
             f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"

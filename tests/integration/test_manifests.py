@@ -418,3 +418,12 @@ async def test_accept_negotiation_by_tag(reg: RegistryClient) -> None:
     # by digest the stored bytes are served whatever the Accept header says
     r = await reg.http.get(f"/v2/{REPO}/manifests/{sha256(body)}", headers={**h, "Accept": mt.OCI_MANIFEST})
     assert r.headers["Docker-Content-Digest"] == sha256(body)
+
+
+async def test_get_of_an_impossible_tag_is_not_found(reg: RegistryClient) -> None:
+    await reg.push_image(REPO, "v1")
+    h = await reg.headers(REPO)
+    r = await reg.http.get(f"/v2/{REPO}/manifests/.INVALID_MANIFEST_NAME", headers=h)
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    assert (await reg.http.head(f"/v2/{REPO}/manifests/.INVALID_MANIFEST_NAME", headers=h)).status_code == 404

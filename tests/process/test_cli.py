@@ -60,3 +60,17 @@ def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: 
     assert r.returncode == 0, r.stderr
     me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 401
+
+
+def test_too_short_admin_password_is_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    env["WHARF_ADMIN_PASSWORD"] = "short"
+    r = subprocess.run(
+        [WHARF, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 2
+    assert "WHARF_ADMIN_PASSWORD" in r.stderr and "Traceback" not in r.stderr

@@ -186,6 +186,8 @@ _BY_TAG = (
 
 
 def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
+    if not is_digest(reference) and not is_valid_tag(reference):
+        raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
     by_digest, tag = _parse_reference(reference)
     query = _BY_DIGEST if by_digest is not None else _BY_TAG
     row = db.execute(query, {"repo": repository_id, "ref": str(by_digest) if by_digest else tag}).first()

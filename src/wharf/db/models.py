@@ -253,7 +253,7 @@ class AppToken(Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(255))
-    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    lookup: Mapped[str] = mapped_column(String(64), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     expires_ms: Mapped[int | None] = mapped_column(BigInteger)
