@@ -59,7 +59,7 @@ def _prepare(settings: Settings) -> str | None:
         upgrade(db)
         if settings.FEATURE_USER_INITIALIZE:
             return None  # the first user comes from POST /api/v1/user/initialize
-        return db.run_write(ensure_admin, os.environ.get("WHARF_ADMIN_PASSWORD"))
+        return db.run_write(ensure_admin, os.environ.get("WHARF_ADMIN_PASSWORD"), settings.LIBRARY_NAMESPACE)
     finally:
         db.dispose()
 

@@ -427,3 +427,13 @@ async def test_get_of_an_impossible_tag_is_not_found(reg: RegistryClient) -> Non
     assert r.status_code == 404
     assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
     assert (await reg.http.head(f"/v2/{REPO}/manifests/.INVALID_MANIFEST_NAME", headers=h)).status_code == 404
+
+
+async def test_single_component_names_live_in_library(reg: RegistryClient) -> None:
+    digest, _ = await reg.push_image("busybox", "latest")
+    r = await reg.http.get("/v2/busybox/manifests/latest", headers=await reg.headers("busybox"))
+    assert r.headers["Docker-Content-Digest"] == digest
+    same = await reg.http.get(
+        "/v2/library/busybox/manifests/latest", headers=await reg.headers("library/busybox")
+    )
+    assert same.headers["Docker-Content-Digest"] == digest
