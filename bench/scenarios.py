@@ -1,455 +1,344 @@
-"""The scenarios. Each takes one server (a Target) and returns one timed Sample.
-
-Setup (pushing what a scenario reads) happens outside the timed window, and only once per server.
-"""
+"""The benchmark scenarios. Each returns one figure for one server; higher is better unless noted."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bench.client import NAMESPACE, OCI_MANIFEST, Registry, sha256, with_digest
-from bench.servers import Server
-from bench.tools import TOOL_TIMEOUT, MiB, RandomSource, Sample, Window, curl, header_args, wrk
+import httpx
 
-T = TypeVar("T")
-POPULATE_THREADS = 8
+from bench.servers import PASSWORD, Server
+
+MiB = 1024 * 1024
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CHUNK = 8 * MiB
 
 
-@dataclass
-class Target:
-    """One server under test, with the client state the scenarios keep for it."""
+def _with_digest(location: str, digest: str) -> str:
+    """Add ?digest= to an upload URL, keeping the state some registries carry in its query."""
+    return f"{location}{'&' if '?' in location else '?'}digest={digest}"
 
-    server: Server
-    registry: Registry
-    scratch: Path
-    rand: RandomSource
-    state: dict[str, Any] = field(default_factory=dict)
 
-    def once(self, key: str, setup: Callable[[], T]) -> T:
-        if key not in self.state:
-            self.state[key] = setup()
-        value: T = self.state[key]
-        return value
+class Session:
+    """An HTTP client for one server that knows how to get registry tokens."""
 
-    def window(self) -> Window:
-        return Window(self.server)
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, timeout=300)
+        self._tokens: dict[tuple[str, ...], str] = {}
 
     def repo(self, name: str) -> str:
-        return f"{NAMESPACE}/{name}"
+        return f"{self.server.namespace}/{name}"
 
-    def next(self, key: str) -> int:
-        n: int = self.state.get(f"#{key}", 0)
-        self.state[f"#{key}"] = n + 1
-        return n
-
-
-# -- blobs -----------------------------------------------------------------------------------------
-
-
-def push_monolithic(t: Target, size: int) -> Sample:
-    """POST, then one PUT carrying the whole blob (curl streams it from the page cache)."""
-    repo = t.repo("mono")
-    path = t.scratch / f"mono-{t.server.name}-{t.next('mono')}.bin"
-    digest = t.rand.file(path, size)
-    try:
-        with t.window() as w:
-            location = t.registry.start_upload(repo)
-            (code,) = curl(
-                [
-                    "-X",
-                    "PUT",
-                    "-T",
-                    str(path),
-                    *header_args(t.registry.repo_headers(repo)),
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "-H",
-                    "Expect:",  # no 100-continue round trip: Go and containerd clients do not send one
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    with_digest(location, digest),
-                ]
+    def auth(self, *scopes: str) -> dict[str, str]:
+        if not self.server.needs_auth:
+            return {}
+        key = tuple(sorted(scopes))
+        if key not in self._tokens:
+            r = self.http.get(
+                "/v2/auth",
+                params=[("service", self.server.host), *[("scope", s) for s in scopes]],
+                auth=("admin", PASSWORD),
             )
-        if code != "201":
-            raise RuntimeError(f"monolithic PUT answered {code}")
-    finally:
-        path.unlink()
-    return w.result(size / MiB / w.wall)
+            r.raise_for_status()
+            self._tokens[key] = r.json()["token"]
+        return {"Authorization": f"Bearer {self._tokens[key]}"}
 
+    def repo_auth(self, repo: str) -> dict[str, str]:
+        return self.auth(f"repository:{repo}:pull,push")
 
-def push_chunked(t: Target, size: int, chunk: int) -> Sample:
-    """POST, a PATCH per chunk with Content-Range, then PUT ?digest= with no body."""
-    repo = t.repo("chunked")
-    path = t.scratch / f"chunked-{t.server.name}-{t.next('chunked')}.bin"
-    digest = t.rand.file(path, size)
-    http = t.registry.http
-    try:
-        with t.window() as w, path.open("rb") as f:
-            h = t.registry.repo_headers(repo)
-            location = t.registry.start_upload(repo)
-            offset = 0
-            while data := f.read(chunk):
-                r = http.patch(
-                    location,
-                    content=data,
-                    headers={
-                        **h,
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{offset + len(data) - 1}",
-                    },
-                )
-                if r.status_code != 202:
-                    raise RuntimeError(f"PATCH at {offset}: {r.status_code} {r.text[:300]}")
-                offset += len(data)
-                location = t.registry.absolute(r.headers["Location"])
-            r = http.put(with_digest(location, digest), headers=h)
-            if r.status_code != 201:
-                raise RuntimeError(f"closing PUT: {r.status_code} {r.text[:300]}")
-    finally:
-        path.unlink()
-    return w.result(size / MiB / w.wall)
+    def curl_auth(self, repo: str) -> list[str]:
+        return [arg for k, v in self.repo_auth(repo).items() for arg in ("-H", f"{k}: {v}")]
 
+    def start_upload(self, repo: str) -> str:
+        r = self.http.post(f"/v2/{repo}/blobs/uploads/", headers=self.repo_auth(repo))
+        assert r.status_code == 202, r.text
+        location = r.headers["Location"]
+        return location if location.startswith("http") else self.server.url + location
 
-def pull_blob(t: Target, size: int, times: int) -> Sample:
-    """GET one blob `times` times over one keep-alive connection (one curl process), to /dev/null."""
-    repo = t.repo("pull")
-
-    def setup() -> str:
-        path = t.scratch / f"pull-{t.server.name}.bin"
-        digest = t.rand.file(path, size)
-        try:
-            location = t.registry.start_upload(repo)
-            curl(
-                [
-                    "-X",
-                    "PUT",
-                    "-T",
-                    str(path),
-                    *header_args(t.registry.repo_headers(repo)),
-                    "-H",
-                    "Expect:",
-                    "-o",
-                    "/dev/null",
-                    with_digest(location, digest),
-                ]
-            )
-        finally:
-            path.unlink()
+    def push_bytes(self, repo: str, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        location = self.start_upload(repo)
+        r = self.http.put(_with_digest(location, digest), content=data, headers=self.repo_auth(repo))
+        assert r.status_code == 201, r.text
         return digest
 
-    digest = t.once(f"pull-{size}", setup)
-    url = f"{t.server.url}/v2/{repo}/blobs/{digest}"
-    args = ["-L", *header_args(t.registry.repo_headers(repo)), "-w", "%{http_code} %{size_download}\\n"]
-    for _ in range(times):
-        args += ["-o", "/dev/null", url]
-    with t.window() as w:
-        lines = curl(args)
-    if lines != [f"200 {size}"] * times:
-        raise RuntimeError(f"blob pulls: {lines}")
-    return w.result(size * times / MiB / w.wall)
-
-
-# -- manifests -------------------------------------------------------------------------------------
-
-PUT_SCRIPT = """
--- Each request PUTs a distinct manifest (an annotation differs) under a distinct tag.
-local counter = 0
-local threads = {}
-function setup(thread)
-  thread:set("tid", #threads + 1)
-  table.insert(threads, thread)
-end
-local head = [==[%(head)s]==]
-local tail = [==[%(tail)s]==]
-request = function()
-  counter = counter + 1
-  local n = tostring(tid) .. "-" .. tostring(counter)
-  return wrk.format("PUT", "%(path)s" .. n, nil, head .. n .. tail)
-end
-"""
-
-
-def manifest_put(t: Target, seconds: float, connections: int) -> Sample:
-    """Distinct image manifests PUT under distinct tags, closed loop over keep-alive connections (wrk)."""
-    repo = t.repo("manifests")
-    rep = t.next("manifest-put")
-
-    def setup() -> dict[str, Any]:
-        return t.registry.image_manifest(repo, [t.rand.bytes(2048)])
-
-    manifest = t.once("manifest-put", setup)
-    marker = "@@N@@"
-    text = json.dumps({**manifest, "annotations": {"bench": marker}})
-    head, tail = text.split(marker)
-    script = t.scratch / f"put-{t.server.name}.lua"
-    path = f"/v2/{repo}/manifests/r{rep}-"
-    script.write_text(PUT_SCRIPT % {"head": head, "tail": tail, "path": path})
-    headers = {**t.registry.repo_headers(repo), "Content-Type": OCI_MANIFEST}
-    with t.window() as w:
-        res = wrk(
-            t.server.url + path, seconds=seconds, connections=connections, headers=headers, script=script
+    def put_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:
+        body = json.dumps(manifest).encode()
+        r = self.http.put(
+            f"/v2/{repo}/manifests/{ref}",
+            content=body,
+            headers={**self.repo_auth(repo), "Content-Type": manifest["mediaType"]},
         )
-    # every counted PUT must have left a readable tag behind, byte for byte
-    h = {**t.registry.repo_headers(repo), "Accept": OCI_MANIFEST}
-    prefix = path.rsplit("/", 1)[1]
-    tags = [
-        x
-        for x in t.registry.http.get(f"/v2/{repo}/tags/list?n=1000000", headers=h).json()["tags"]
-        if x.startswith(prefix)
-    ]
-    if len(tags) < res.requests:
-        raise RuntimeError(f"wrk counted {res.requests} PUTs but the registry lists {len(tags)} tags")
-    sample = tags[len(tags) // 2]
-    r = t.registry.http.get(f"/v2/{repo}/manifests/{sample}", headers=h)
-    if r.status_code != 200 or r.content != f"{head}{sample.removeprefix(prefix)}{tail}".encode():
-        raise RuntimeError(f"manifest written by wrk not readable: {r.status_code} {r.text[:200]}")
-    return w.result(res.rate, p50=f"{res.p50_ms:.1f} ms", p99=f"{res.p99_ms:.1f} ms", n=str(res.requests))
+        assert r.status_code == 201, r.text
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def image(self, repo: str, layers: list[bytes]) -> dict[str, Any]:
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
+        return {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": self.push_bytes(repo, config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": self.push_bytes(repo, data),
+                    "size": len(data),
+                }
+                for data in layers
+            ],
+        }
 
 
-def manifest_get(t: Target, by: str, seconds: float, connections: int) -> Sample:
-    """GET one manifest by tag or by digest, `connections` keep-alive clients (wrk), Accept set."""
-    repo = t.repo("gets")
+def random_file(path: Path, size: int) -> tuple[Path, str]:
+    h = hashlib.sha256()
+    with path.open("wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(left, 4 * MiB))
+            f.write(block)
+            h.update(block)
+            left -= len(block)
+    return path, "sha256:" + h.hexdigest()
 
-    def setup() -> str:
-        manifest = t.registry.image_manifest(repo, [t.rand.bytes(4096)])
-        return t.registry.put_manifest(repo, "latest", json.dumps(manifest).encode())
 
-    digest = t.once("gets", setup)
-    ref = "latest" if by == "tag" else digest
-    headers = {**t.registry.repo_headers(repo), "Accept": OCI_MANIFEST}
-    with t.window() as w:
-        res = wrk(
-            f"{t.server.url}/v2/{repo}/manifests/{ref}",
-            seconds=seconds,
-            connections=connections,
-            headers=headers,
+def push_monolithic(s: Session, blob: tuple[Path, str]) -> float:
+    """MiB/s of one PUT carrying the whole blob (POST then PUT, which every registry supports)."""
+    path, digest = blob
+    repo = s.repo("mono")
+    location = s.start_upload(repo)
+    t = time.perf_counter()
+    out = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            *s.curl_auth(repo),
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-T",
+            str(path),
+            _with_digest(location, digest),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - t
+    assert out.stdout == "201", out
+    return path.stat().st_size / MiB / elapsed
+
+
+def push_chunked(s: Session, blob: tuple[Path, str]) -> float:
+    """MiB/s of POST, PATCH per 8 MiB chunk with Content-Range, PUT."""
+    path, digest = blob
+    repo = s.repo("chunked")
+    h = s.repo_auth(repo)
+    t = time.perf_counter()
+    location = s.start_upload(repo)
+    offset = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            r = s.http.patch(
+                location,
+                content=chunk,
+                headers={
+                    **h,
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                },
+            )
+            assert r.status_code == 202, r.text
+            offset += len(chunk)
+            location = r.headers["Location"]
+            location = location if location.startswith("http") else s.server.url + location
+    r = s.http.put(_with_digest(location, digest), headers=h)
+    assert r.status_code == 201, r.text
+    return offset / MiB / (time.perf_counter() - t)
+
+
+def pull_blob(s: Session, blob: tuple[Path, str], repeats: int = 3) -> float:
+    digest = blob[1]
+    repo = s.repo("mono")
+    best = 0.0
+    for _ in range(repeats):
+        out = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{speed_download}",
+                *s.curl_auth(repo),
+                f"{s.server.url}/v2/{repo}/blobs/{digest}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
-    return w.result(res.rate, p50=f"{res.p50_ms:.1f} ms", p99=f"{res.p99_ms:.1f} ms", n=str(res.requests))
+        best = max(best, float(out.stdout) / MiB)
+    return best
 
 
-# -- listing ---------------------------------------------------------------------------------------
-
-
-def _populate_tags(t: Target, count: int) -> str:
-    repo = t.repo("tags")
-    body = json.dumps(t.registry.image_manifest(repo, [t.rand.bytes(512)])).encode()
+def manifest_puts(s: Session, count: int, threads: int = 8) -> float:
+    """Manifest PUTs per second, distinct manifests on distinct tags, from `threads` clients."""
+    repo = s.repo("manifests")
+    base = s.image(repo, [os.urandom(1024)])
+    s.repo_auth(repo)
 
     def work(i: int) -> None:
-        with t.registry.client() as http:
-            for j in range(i, count, POPULATE_THREADS):
-                t.registry.put_manifest(repo, f"tag{j:05d}", body, http)
+        with httpx.Client(base_url=s.server.url, timeout=60) as c:
+            for j in range(i, count, threads):
+                body = json.dumps({**base, "annotations": {"n": str(j)}}).encode()
+                r = c.put(
+                    f"/v2/{repo}/manifests/t{j}",
+                    content=body,
+                    headers={**s.repo_auth(repo), "Content-Type": base["mediaType"]},
+                )
+                assert r.status_code == 201, r.text
 
-    with ThreadPoolExecutor(POPULATE_THREADS) as pool:
-        list(pool.map(work, range(POPULATE_THREADS)))
+    t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return count / (time.perf_counter() - t)
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32) -> float:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m is None or non2xx:
+        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+    return float(m[1])
+
+
+def manifest_gets(s: Session, seconds: int) -> tuple[float, float]:
+    """Requests/s for GET manifest by tag and by digest, 32 concurrent connections."""
+    repo = s.repo("gets")
+    digest = s.put_manifest(repo, "latest", s.image(repo, [os.urandom(1024)]))
+    h = {**s.repo_auth(repo), "Accept": "application/vnd.oci.image.manifest.v1+json"}
+    by_tag = wrk(f"{s.server.url}/v2/{repo}/manifests/latest", h, seconds)
+    by_digest = wrk(f"{s.server.url}/v2/{repo}/manifests/{digest}", h, seconds)
+    return by_tag, by_digest
+
+
+def populate_tags(s: Session, count: int, threads: int = 8) -> str:
+    repo = s.repo("tags")
+    manifest = s.image(repo, [os.urandom(512)])
+    body = json.dumps(manifest).encode()
+
+    def work(i: int) -> None:
+        with httpx.Client(base_url=s.server.url, timeout=60) as c:
+            for j in range(i, count, threads):
+                r = c.put(
+                    f"/v2/{repo}/manifests/tag{j:05d}",
+                    content=body,
+                    headers={**s.repo_auth(repo), "Content-Type": manifest["mediaType"]},
+                )
+                assert r.status_code == 201, r.text
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
     return repo
 
 
-def _walk(t: Target, first: str, headers: dict[str, str], key: str, page: int) -> tuple[int, int, bool]:
-    """Follow Link headers from `first`; return (entries, pages, whether pages honoured n)."""
+def _walk(s: Session, first: str, headers: dict[str, str], key: str) -> int:
     url: str | None = first
-    seen = pages = 0
-    honoured = True
+    seen = 0
     while url:
-        r = t.registry.http.get(t.registry.absolute(url), headers=headers)
-        if r.status_code != 200:
-            raise RuntimeError(f"GET {url}: {r.status_code} {r.text[:300]}")
-        entries = r.json()[key] or []
-        honoured = honoured and len(entries) <= page
-        seen += len(entries)
-        pages += 1
+        r = s.http.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        seen += len(r.json()[key] or [])
         link = r.headers.get("Link")
-        url = link.split(";")[0].strip().strip("<>") if link else None
-    return seen, pages, honoured
+        url = link.split(";")[0].strip("<>") if link else None
+    return seen
 
 
-def _repeat(w: Window, once: Callable[[], None], min_seconds: float, cap: int = 1000) -> int:
-    """Call `once` until `min_seconds` have passed inside the window (at most `cap` times): short
-    operations need a window long enough for the CPU accounting, whose tick is 10 ms."""
-    n = 0
-    while n < cap and (n == 0 or time.perf_counter() - w.started < min_seconds):
-        once()
-        n += 1
-    return n
+def list_tags(s: Session, repo: str, count: int, repeats: int = 5) -> tuple[float, float]:
+    """Milliseconds (lower is better) for one full listing, and for a walk in pages of 100."""
+    h = s.repo_auth(repo)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        r = s.http.get(f"/v2/{repo}/tags/list", params={"n": count}, headers=h)
+        assert len(r.json()["tags"]) == count, len(r.json()["tags"])
+    full = (time.perf_counter() - t) / repeats * 1000
+    t = time.perf_counter()
+    assert _walk(s, f"/v2/{repo}/tags/list?n=100", h, "tags") == count
+    return full, (time.perf_counter() - t) * 1000
 
 
-def list_tags_full(t: Target, count: int, min_seconds: float) -> Sample:
-    """Milliseconds per full tags/list of a `count`-tag repository in one request (n=count)."""
-    repo = t.once("tags", lambda: _populate_tags(t, count))
-    h = t.registry.repo_headers(repo)
-
-    def once() -> None:
-        r = t.registry.http.get(f"/v2/{repo}/tags/list", params={"n": count}, headers=h)
-        if r.status_code != 200 or len(r.json()["tags"]) != count:
-            raise RuntimeError(f"tags/list: {r.status_code} {r.text[:200]}")
-
-    with t.window() as w:
-        n = _repeat(w, once, min_seconds)
-    return w.result(w.wall / n * 1000, listings=str(n))
-
-
-def list_tags_paged(t: Target, count: int, page: int, min_seconds: float) -> Sample:
-    """Milliseconds to walk all `count` tags in pages of `page`, following Link (n and last)."""
-    repo = t.once("tags", lambda: _populate_tags(t, count))
-    h = t.registry.repo_headers(repo)
-    walks: list[tuple[int, int, bool]] = []
-
-    def once() -> None:
-        walks.append(_walk(t, f"/v2/{repo}/tags/list?n={page}", h, "tags", page))
-        if walks[-1][0] != count:
-            raise RuntimeError(f"tag walk saw {walks[-1][0]} of {count}")
-        if not walks[-1][2]:
-            raise _Unsupported
-
-    try:
-        with t.window() as w:
-            n = _repeat(w, once, min_seconds)
-    except _Unsupported:
-        return w.result(None, why=f"ignores n: all {count} tags in one answer")
-    pages = walks[0][1]
-    return w.result(
-        w.wall / n * 1000, walks=str(n), pages=str(pages), per_page=f"{w.wall * 1000 / n / pages:.2f} ms"
-    )
-
-
-class _Unsupported(Exception):
-    pass
-
-
-def _populate_catalog(t: Target, count: int) -> int:
-    names = [t.repo(f"catalog/r{i:04d}") for i in range(count)]
-    batch = 50  # one token for 50 repository scopes, as a client pushing many repositories would hold
-
-    def scopes(j: int) -> tuple[str, ...]:
-        start = j // batch * batch
-        return tuple(f"repository:{n}:pull,push" for n in names[start : start + batch])
+def populate_catalog(s: Session, count: int, threads: int = 8) -> None:
+    names = [s.repo(f"cat/r{i:04d}") for i in range(count)]
+    if s.server.needs_auth:  # one token for many repositories, as a client pushing many would hold
+        for i in range(0, count, 50):
+            s.auth(*[f"repository:{n}:pull,push" for n in names[i : i + 50]])
 
     def work(i: int) -> None:
-        with t.registry.client() as http:
-            for j in range(i, count, POPULATE_THREADS):
+        with httpx.Client(base_url=s.server.url, timeout=60) as c:
+            for j in range(i, count, threads):
                 repo = names[j]
-                h = t.registry.headers(*scopes(j))
-                config = json.dumps({"architecture": "amd64", "os": "linux", "repo": j}).encode()
-                digest = sha256(config)
-                r = http.post(f"/v2/{repo}/blobs/uploads/", headers=h)
-                r = http.put(
-                    with_digest(t.registry.absolute(r.headers["Location"]), digest), content=config, headers=h
-                )
-                if r.status_code != 201:
-                    raise RuntimeError(f"catalog blob: {r.status_code} {r.text[:200]}")
-                manifest = {
-                    "schemaVersion": 2,
-                    "mediaType": OCI_MANIFEST,
-                    "config": {
-                        "mediaType": "application/vnd.oci.image.config.v1+json",
-                        "digest": digest,
-                        "size": len(config),
-                    },
-                    "layers": [],
-                }
-                r = http.put(
-                    f"/v2/{repo}/manifests/latest",
-                    content=json.dumps(manifest).encode(),
-                    headers={**h, "Content-Type": OCI_MANIFEST},
-                )
-                if r.status_code != 201:
-                    raise RuntimeError(f"catalog manifest: {r.status_code} {r.text[:200]}")
+                scopes = [f"repository:{n}:pull,push" for n in names[(j // 50) * 50 : (j // 50) * 50 + 50]]
+                h = s.auth(*scopes)
+                r = c.post(f"/v2/{repo}/blobs/uploads/", headers=h)
+                location = r.headers["Location"]
+                data = f"catalog {j}".encode()
+                digest = "sha256:" + hashlib.sha256(data).hexdigest()
+                r = c.put(_with_digest(location, digest), content=data, headers=h)
+                assert r.status_code == 201, r.text
 
-    for j in range(0, count, batch):  # tokens first, so the workers only push
-        t.registry.headers(*scopes(j))
-    with ThreadPoolExecutor(POPULATE_THREADS) as pool:
-        list(pool.map(work, range(POPULATE_THREADS)))
-    return count
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
 
 
-def walk_catalog(t: Target, count: int, page: int, min_seconds: float) -> Sample:
-    """Milliseconds to walk the whole _catalog in pages of `page`, following Link (n and last)."""
-    t.once("catalog", lambda: _populate_catalog(t, count))
-    h = t.registry.catalog_headers()
-    walks: list[tuple[int, int, bool]] = []
-
-    def once() -> None:
-        walks.append(_walk(t, f"/v2/_catalog?n={page}", h, "repositories", page))
-        seen, pages, honoured = walks[-1]
-        if seen < count or not honoured:
-            raise RuntimeError(
-                f"catalog walk saw {seen} repositories in {pages} pages (n honoured: {honoured})"
-            )
-
-    with t.window() as w:
-        n = _repeat(w, once, min_seconds)
-    pages = walks[0][1]
-    return w.result(
-        w.wall / n * 1000, walks=str(n), pages=str(pages), per_page=f"{w.wall * 1000 / n / pages:.2f} ms"
-    )
+def walk_catalog(s: Session, count: int) -> float:
+    """Milliseconds (lower is better) to walk the whole catalog in pages of 100."""
+    h = s.auth("registry:catalog:*")
+    t = time.perf_counter()
+    seen = _walk(s, "/v2/_catalog?n=100", h, "repositories")
+    assert seen >= count, seen
+    return (time.perf_counter() - t) * 1000
 
 
-# -- many clients ----------------------------------------------------------------------------------
-
-
-def image_pulls(t: Target, clients: int, layer: int) -> Sample:
-    """`clients` clients pull the same image at once: manifest, then its 3 layers (one curl process,
-    `clients` parallel keep-alive connections). Figure: layer bytes delivered per second."""
-    repo = t.repo("pull3")
-
-    def setup() -> tuple[str, list[str]]:
-        manifest = t.registry.image_manifest(repo, [t.rand.bytes(layer) for _ in range(3)])
-        digest = t.registry.put_manifest(repo, "v1", json.dumps(manifest).encode())
-        return digest, [x["digest"] for x in manifest["layers"]]
-
-    digest, layers = t.once(f"pull3-{layer}", setup)
-    urls = [f"{t.server.url}/v2/{repo}/manifests/{digest}"] + [
-        f"{t.server.url}/v2/{repo}/blobs/{d}" for d in layers
+def concurrent_image_pulls(s: Session, clients: int, layer_size: int) -> float:
+    """Aggregate MiB/s when `clients` clients each pull the manifest and 3 layers at once."""
+    repo = s.repo("pull3")
+    digest = s.put_manifest(repo, "v1", s.image(repo, [os.urandom(layer_size) for _ in range(3)]))
+    r = s.http.get(f"/v2/{repo}/manifests/{digest}", headers={**s.repo_auth(repo), "Accept": OCI_MANIFEST})
+    layers = [layer["digest"] for layer in r.json()["layers"]]
+    urls = [f"{s.server.url}/v2/{repo}/manifests/{digest}"] + [
+        f"{s.server.url}/v2/{repo}/blobs/{d}" for d in layers
     ]
-    config = t.scratch / f"pull3-{t.server.name}.curl"
-    config.write_text("".join(f'url = "{u}"\noutput = "/dev/null"\n' for _ in range(clients) for u in urls))
-    args = [
-        "--parallel",
-        "--parallel-immediate",
-        "--parallel-max",
-        str(clients),
-        "-L",
-        *header_args({**t.registry.repo_headers(repo), "Accept": OCI_MANIFEST}),
-        "-w",
-        "%{http_code} %{size_download}\\n",
-        "-K",
-        str(config),
+    cmd = [
+        "curl",
+        "-sS",
+        "-f",
+        *s.curl_auth(repo),
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
     ]
-    with t.window() as w:
-        lines = curl(args)
-    got = sorted(lines)
-    want = sorted([f"200 {layer}"] * (3 * clients) + [f"200 {_manifest_size(t, repo, digest)}"] * clients)
-    if got != want:
-        raise RuntimeError(f"parallel pulls: {got[:5]}...")
-    return w.result(clients * 3 * layer / MiB / w.wall)
-
-
-def _manifest_size(t: Target, repo: str, digest: str) -> int:
-    r = t.registry.http.get(
-        f"/v2/{repo}/manifests/{digest}", headers={**t.registry.repo_headers(repo), "Accept": OCI_MANIFEST}
-    )
-    return len(r.content)
-
-
-def tool_versions() -> dict[str, str]:
-    """Versions of the external tools, for the report."""
-    out: dict[str, str] = {}
-    for name, cmd in {
-        "distribution": ["docker-registry", "--version"],
-        "curl": ["curl", "--version"],
-        "wrk": ["wrk", "-v"],
-    }.items():
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
-            out[name] = (p.stdout or p.stderr).splitlines()[0].strip()
-        except (OSError, IndexError):
-            out[name] = "?"
-    return out
+    for u in urls:
+        cmd += ["-o", "/dev/null", u]
+    t = time.perf_counter()
+    procs = [subprocess.Popen(cmd) for _ in range(clients)]
+    assert all(p.wait() == 0 for p in procs)
+    return clients * 3 * layer_size / MiB / (time.perf_counter() - t)
