@@ -6,81 +6,14 @@ and checks what the registry token grants and what the API lets the identity do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import httpx
 import jwt
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
+from tests.integration.world import PW, World, api_token
 from wharf.auth import scopes
-from wharf.core import accounts, tokens
-
-PW = "matrix-password"
-USERS = ["owner", "reader", "writer", "maker", "direct", "outsider", "disabled"]
-
-
-@dataclass
-class World:
-    reg: RegistryClient
-    api: dict[str, dict[str, str]]
-
-
-async def _api_token(reg: RegistryClient, user: str, granted: frozenset[str] = scopes.ALL) -> dict[str, str]:
-    account = await reg.wharf.rt.db.read(accounts.get_by_name, user)
-    assert account is not None
-    return {
-        "Authorization": f"Bearer {await reg.wharf.rt.db.write(tokens.mint, account, scopes.expand(granted))}"
-    }
-
-
-@pytest.fixture
-async def world(reg: RegistryClient) -> World:
-    for user in USERS:
-        await reg.create_user(user, PW)
-    api = {user: await _api_token(reg, user) for user in USERS}
-    api["admin"] = await _api_token(reg, "admin")
-    http = reg.http
-    assert (
-        await http.post("/api/v1/organization/", json={"name": "acme"}, headers=api["owner"])
-    ).status_code == 201
-    for team, role in (("readers", "member"), ("writers", "member"), ("makers", "creator")):
-        r = await http.put(
-            f"/api/v1/organization/acme/team/{team}", json={"role": role}, headers=api["owner"]
-        )
-        assert r.status_code == 200, r.text
-    for team, member in (
-        ("readers", "reader"),
-        ("writers", "writer"),
-        ("makers", "maker"),
-        ("readers", "disabled"),
-    ):
-        r = await http.put(f"/api/v1/organization/acme/team/{team}/members/{member}", headers=api["owner"])
-        assert r.status_code == 200, r.text
-    # the owner pushes two repositories; one becomes public
-    for repo in ("acme/app", "acme/pub"):
-        await reg.push_blob(repo, b"layer", user="owner", password=PW)
-    from wharf.core import repositories
-
-    pub = await reg.wharf.rt.db.read(repositories.get, "acme", "pub")
-    assert pub is not None
-    await reg.wharf.rt.db.write(repositories.set_visibility, pub, "public", None)
-    for repo in ("acme/app", "acme/pub"):
-        for team, role in (("readers", "read"), ("writers", "write")):
-            r = await http.put(
-                f"/api/v1/repository/{repo}/permissions/team/{team}",
-                json={"role": role},
-                headers=api["owner"],
-            )
-            assert r.status_code == 200, r.text
-        r = await http.put(
-            f"/api/v1/repository/{repo}/permissions/user/direct", json={"role": "admin"}, headers=api["owner"]
-        )
-        assert r.status_code == 200, r.text
-    r = await http.put("/api/v1/superuser/users/disabled", json={"enabled": False}, headers=api["admin"])
-    assert r.status_code == 200
-    return World(reg, api)
 
 
 async def _granted(reg: RegistryClient, who: str, repo: str) -> list[str] | None:
@@ -164,10 +97,10 @@ async def test_permission_api_needs_repository_admin(world: World, who: str) -> 
 
 async def test_token_scopes_cap_roles(world: World) -> None:
     reg = world.reg
-    readonly = await _api_token(reg, "owner", frozenset({scopes.REPO_READ}))
+    readonly = await api_token(reg, "owner", frozenset({scopes.REPO_READ}))
     r = await reg.http.get("/api/v1/repository/acme/app/permissions/user/", headers=readonly)
     assert r.status_code == 403
-    no_org_admin = await _api_token(reg, "owner", frozenset({scopes.REPO_ADMIN}))
+    no_org_admin = await api_token(reg, "owner", frozenset({scopes.REPO_ADMIN}))
     r = await reg.http.put("/api/v1/organization/acme/team/x1", json={"role": "member"}, headers=no_org_admin)
     assert r.status_code == 403
     r = await reg.http.get("/api/v1/repository/acme/app/permissions/user/", headers=no_org_admin)

@@ -130,16 +130,65 @@ async def delete_admined_organization(rt: Rt, who: User, orgname: str) -> Respon
 async def get_organization_members(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
     found = await rt.db.read(orgs.members, org.id)
+    return {"members": [_member_view(account, team_names, []) for account, team_names in found]}
+
+
+def _member_view(account: AccountRecord, team_names: list[str], repos: list[str]) -> dict[str, Any]:
     return {
-        "members": [
+        "name": account.name,
+        "kind": "robot" if account.kind == "robot" else "user",
+        "avatar": views.avatar(account.name, account.email),
+        "teams": [{"name": t, "avatar": views.avatar(t, None, "team")} for t in team_names],
+        "repositories": repos,
+    }
+
+
+@router.get(
+    "/{orgname}/members/{membername}",
+    operation_id="getOrganizationMember",
+    summary="Get one member of an organization",
+)
+async def get_organization_member(rt: Rt, who: User, orgname: str, membername: str) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    found = await rt.db.read(orgs.members, org.id)
+    for account, team_names in found:
+        if account.name == membername:
+            return _member_view(account, team_names, [])
+    raise not_found(f"{membername} is not a member of {orgname}")
+
+
+@router.delete(
+    "/{orgname}/members/{membername}",
+    operation_id="removeOrganizationMember",
+    summary="Remove a member from every team of the organization and revoke its repository roles there",
+    status_code=204,
+)
+async def remove_organization_member(rt: Rt, who: User, orgname: str, membername: str) -> Response:
+    org = await admined_org(rt, who, orgname)
+    member = await rt.db.read(accounts.get_by_name, membername)
+    if member is None or member.kind == "org":
+        raise not_found(f"no user or robot named {membername!r}")
+    await rt.db.write(orgs.remove_member, org, member, actor(who))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{orgname}/collaborators",
+    operation_id="getOrganizationCollaborators",
+    summary="Users with roles on the organization's repositories who are in none of its teams",
+)
+async def get_organization_collaborators(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
+    org = await admined_org(rt, who, orgname)
+    found = await rt.db.read(orgs.collaborators, org.id)
+    return {
+        "collaborators": [
             {
+                "kind": "user",
                 "name": account.name,
-                "kind": "robot" if account.kind == "robot" else "user",
                 "avatar": views.avatar(account.name, account.email),
-                "teams": [{"name": t, "avatar": views.avatar(t, None, "team")} for t in team_names],
-                "repositories": [],
+                "repositories": n,
             }
-            for account, team_names in found
+            for account, n in found
         ]
     }
 

@@ -13,7 +13,7 @@ from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts
+from wharf.core import accounts, orgs
 from wharf.core.accounts import AccountRecord
 
 router = APIRouter(prefix="/superuser", tags=["superuser"])
@@ -97,3 +97,67 @@ async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
         raise forbidden("superusers cannot be deleted through the API; remove them from SUPER_USERS first")
     await rt.db.write(accounts.delete_user, account, actor=actor(who))
     return Response(status_code=204)
+
+
+class UpdateOrganization(BaseModel):
+    email: str | None = Field(default=None, max_length=255)
+
+
+def _org_view(org: AccountRecord) -> dict[str, Any]:
+    return {"name": org.name, "email": org.email, "avatar": views.avatar(org.name, org.email, "org")}
+
+
+async def _organization(rt: Rt, name: str) -> AccountRecord:
+    org = await rt.db.read(orgs.get, name)
+    if org is None:
+        raise not_found(f"no organization named {name!r}")
+    return org
+
+
+@router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
+async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
+    _require_superuser(who)
+    return {"organizations": [_org_view(o) for o in await rt.db.read(orgs.list_orgs)]}
+
+
+@router.put(
+    "/organizations/{name}", operation_id="changeOrganization", summary="Change any organization's details"
+)
+async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrganization) -> dict[str, Any]:
+    _require_superuser(who)
+    org = await _organization(rt, name)
+    if body.email is not None:
+        org = await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
+    return _org_view(org)
+
+
+@router.delete(
+    "/organizations/{name}",
+    operation_id="deleteOrganization",
+    summary="Delete any organization",
+    status_code=204,
+)
+async def delete_organization(rt: Rt, who: User, name: str) -> Response:
+    _require_superuser(who)
+    org = await _organization(rt, name)
+    await rt.db.write(orgs.delete_org, org, actor(who))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/takeownership/{namespace}",
+    operation_id="takeOwnership",
+    summary="Become an owner of an organization; a user namespace is converted to an organization",
+)
+async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
+    _require_superuser(who)
+    target = await rt.db.read(accounts.get_by_name, namespace)
+    if target is None or target.kind == "robot":
+        raise not_found(f"no user or organization named {namespace!r}")
+    if views.is_superuser(rt, target):
+        raise forbidden("cannot take ownership of a superuser's namespace")
+    assert who.account_id is not None
+    me = await rt.db.read(accounts.get_by_id, who.account_id)
+    assert me is not None
+    await rt.db.write(orgs.take_ownership, target, me, actor(who))
+    return {"namespace": namespace}

@@ -13,7 +13,7 @@ from wharf.core import audit
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
-from wharf.db.models import Account
+from wharf.db.models import Account, Robot
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown user as slow as one for a known user.
@@ -92,7 +92,14 @@ def update_user(
 def delete_user(db: Db, account: AccountRecord, actor: audit.Actor | None = None) -> None:
     """Remove a user with its namespace; its repositories' rows go with it (blobs are left to GC)."""
     audit.record(db, "user_delete", actor, namespace_id=None, username=account.name)
-    db.execute(delete(Account).where(Account.id == account.id))
+    delete_namespace(db, account.id)
+
+
+def delete_namespace(db: Db, account_id: int) -> None:
+    """Delete a user or organization account with its robots (whose account rows do not cascade)."""
+    robots = select(Robot.account_id).where(Robot.owner_id == account_id)
+    db.execute(delete(Account).where(Account.id.in_(robots)))
+    db.execute(delete(Account).where(Account.id == account_id))
 
 
 def count(db: Db) -> int:
