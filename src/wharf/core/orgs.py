@@ -127,14 +127,14 @@ def collaborators(db: Db, org_id: int) -> list[tuple[AccountRecord, int]]:
         select(TeamMember.account_id).join(Team, Team.id == TeamMember.team_id).where(Team.org_id == org_id)
     )
     rows = db.execute(
-        select(RepositoryPermission.account_id, func.count())
+        select(Account.id, func.count())
         .join(Account, Account.id == RepositoryPermission.account_id)
         .where(
             RepositoryPermission.repository_id.in_(_org_repositories(org_id)),
             RepositoryPermission.account_id.not_in(in_teams),
             Account.kind == "user",
         )
-        .group_by(RepositoryPermission.account_id)
+        .group_by(Account.id)
     ).all()
     out = [(a, int(n)) for a, n in ((accounts.get_by_id(db, r[0]), r[1]) for r in rows) if a is not None]
     return sorted(out, key=lambda x: x[0].name)
