@@ -41,6 +41,10 @@ def _web_app(rt: Runtime) -> Starlette:
     return Starlette(routes=[Route("/health", health, methods=["GET", "HEAD"])])
 
 
+# Served by the API application: /api/v1 and the auth flows that Quay keeps beside it.
+_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/")
+
+
 class WharfApp:
     def __init__(self, rt: Runtime, run_workers: bool) -> None:
         self.rt = rt
@@ -58,7 +62,7 @@ class WharfApp:
         if scope["type"] == "http" and (path == "/v2" or path.startswith("/v2/")):
             await self.registry(scope, receive, send)
             return
-        if path.startswith("/api/"):
+        if path.startswith(_API_PREFIXES) or path == "/csrf_token":
             await self.api(scope, receive, send)
             return
         await self.web(scope, receive, send)

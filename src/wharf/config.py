@@ -68,6 +68,16 @@ class Settings(BaseModel):
     """Refuse to create robot accounts and refuse their logins (except ROBOTS_WHITELIST)."""
     ROBOTS_WHITELIST: list[str] = Field(default_factory=list)
     """Robots (`owner+name`) that keep working when ROBOTS_DISALLOW is on."""
+    PERMANENT_SESSION_LIFETIME: int = 30 * 24 * 3600
+    """Lifetime of a browser session (web UI sign-in), in seconds."""
+    SESSION_COOKIE_SECURE: bool = False
+    """Send the session cookie over HTTPS only; turn on when Wharf is served over HTTPS."""
+    DIRECT_OAUTH_CLIENTID_WHITELIST: list[str] = Field(default_factory=list)
+    """OAuth client ids whose authorization scripts may send with Basic auth instead of a browser session."""
+    ROBOT_FEDERATION_TOKEN_LIFETIME_S: int = 3600
+    """Lifetime of the robot token /oauth2/federation/robot/token hands out for an OIDC token."""
+    OUTBOUND_ALLOWED_NETWORKS: list[str] = Field(default_factory=list)
+    """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
 

@@ -8,7 +8,18 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from wharf import __version__
-from wharf.api import apptokens, organizations, permissions, prototypes, robots, superuser, users
+from wharf.api import (
+    applications,
+    apptokens,
+    oauth,
+    organizations,
+    permissions,
+    prototypes,
+    robots,
+    signin,
+    superuser,
+    users,
+)
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
 from wharf.core.errors import DomainError
 from wharf.runtime import Runtime
@@ -26,8 +37,11 @@ def build_api(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     api.state.runtime = rt
-    for module in (users, superuser, organizations, permissions, robots, apptokens, prototypes):
+    for module in (applications, users, superuser, organizations, permissions, robots, apptokens, prototypes):
         api.include_router(module.router, prefix="/api/v1")
+    # These carry their full paths: some live outside /api/v1, as in Quay.
+    api.include_router(signin.router)
+    api.include_router(oauth.router)
 
     @api.get("/api/v1/discovery", operation_id="discovery", include_in_schema=False)
     async def discovery() -> JSONResponse:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from wharf.api import views
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden
 from wharf.auth import scopes
@@ -28,17 +27,13 @@ class NewToken(BaseModel):
     )
 
 
-def _date(ms: int | None) -> str | None:
-    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC)) if ms is not None else None
-
-
 def _view(token: AppTokenRecord, secret: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "uuid": token.uuid,
         "title": token.title,
-        "last_accessed": _date(token.last_used_ms),
-        "created": _date(token.created_ms),
-        "expiration": _date(token.expires_ms),
+        "last_accessed": views.date(token.last_used_ms),
+        "created": views.date(token.created_ms),
+        "expiration": views.date(token.expires_ms),
     }
     if secret is not None:
         out["token_code"] = secret

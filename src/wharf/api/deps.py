@@ -1,14 +1,20 @@
-"""Who is calling /api/v1: an OAuth bearer token (the browser session comes with the web UI)."""
+"""Who is calling /api/v1: an OAuth bearer token, or the browser session cookie.
+
+With the cookie, every request that changes something must also carry the session's CSRF token
+(header X-CSRF-Token, from GET /csrf_token or the X-Next-CSRF-Token header of the sign-in), so that
+another site cannot make a signed-in browser act.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from wharf.api.errors import unauthorized
+from wharf.api.errors import forbidden, unauthorized
 from wharf.auth.identity import ANONYMOUS, Identity
-from wharf.core import audit, tokens
+from wharf.core import audit, sessions, tokens
 from wharf.runtime import Runtime
 
 
@@ -20,10 +26,36 @@ def runtime(request: Request) -> Runtime:
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
+SESSION_COOKIE = "wharf_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def session_of(request: Request, rt: Runtime) -> sessions.SessionRecord | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    return await rt.db.read(sessions.resolve, cookie)
+
+
+def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | None = None) -> bool:
+    presented = presented or request.headers.get(CSRF_HEADER) or request.query_params.get("_csrf_token")
+    return presented is not None and hmac.compare_digest(presented.encode(), session.csrf_token.encode())
+
+
 async def caller(request: Request, rt: Rt) -> Identity:
     header = request.headers.get("authorization")
     if not header:
-        return ANONYMOUS
+        session = await session_of(request, rt)
+        if session is None:
+            return ANONYMOUS
+        if request.method not in _SAFE_METHODS and not csrf_ok(request, session):
+            raise forbidden(
+                f"CSRF token was invalid or missing: send the {CSRF_HEADER} header (GET /csrf_token)"
+            )
+        account = session.account
+        superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
+        return Identity("user", account.id, account.name, superuser)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise unauthorized("only Authorization: Bearer <OAuth token> is accepted on /api/v1")

@@ -207,3 +207,90 @@ async def get_user_robot_permissions(rt: Rt, who: User, robot_shortname: str) ->
 )
 async def get_org_robot_permissions(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
     return await _robot_permissions(rt, await admined_org(rt, who, orgname), robot_shortname)
+
+
+class FederationEntry(BaseModel):
+    issuer: str = Field(min_length=1, max_length=2048)
+    subject: str = Field(min_length=1, max_length=1024)
+
+
+async def _federation(rt: Rt, owner: AccountRecord, shortname: str) -> list[dict[str, str]]:
+    robot = await _robot(rt, owner, shortname)
+    return [{"issuer": i, "subject": s} for i, s in await rt.db.read(robots.federation, robot.account.id)]
+
+
+async def _set_federation(
+    rt: Rt, who: Identity, owner: AccountRecord, shortname: str, entries: list[FederationEntry]
+) -> list[dict[str, str]]:
+    robot = await _robot(rt, owner, shortname)
+    pairs = [(e.issuer, e.subject) for e in entries]
+    await rt.db.write(robots.set_federation, robot, owner, pairs, actor(who))
+    return await _federation(rt, owner, shortname)
+
+
+async def _delete_federation(rt: Rt, who: Identity, owner: AccountRecord, shortname: str) -> Response:
+    robot = await _robot(rt, owner, shortname)
+    await rt.db.write(robots.delete_federation, robot, owner, actor(who))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/user/robots/{robot_shortname}/federation",
+    operation_id="getUserRobotFederation",
+    summary="The OIDC identities trusted to act as your robot",
+)
+async def get_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> list[dict[str, str]]:
+    return await _federation(rt, await _own_account(rt, who), robot_shortname)
+
+
+@router.post(
+    "/user/robots/{robot_shortname}/federation",
+    operation_id="createUserRobotFederation",
+    summary="Set the OIDC identities ({issuer, subject}) trusted to act as your robot (keyless login)",
+)
+async def create_user_robot_federation(
+    rt: Rt, who: User, robot_shortname: str, body: list[FederationEntry]
+) -> list[dict[str, str]]:
+    return await _set_federation(rt, who, await _own_account(rt, who), robot_shortname, body)
+
+
+@router.delete(
+    "/user/robots/{robot_shortname}/federation",
+    operation_id="deleteUserRobotFederation",
+    summary="Trust no OIDC identity for your robot any more",
+    status_code=204,
+)
+async def delete_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> Response:
+    return await _delete_federation(rt, who, await _own_account(rt, who), robot_shortname)
+
+
+@router.get(
+    "/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="getOrgRobotFederation",
+    summary="The OIDC identities trusted to act as an organization's robot",
+)
+async def get_org_robot_federation(
+    rt: Rt, who: User, orgname: str, robot_shortname: str
+) -> list[dict[str, str]]:
+    return await _federation(rt, await admined_org(rt, who, orgname), robot_shortname)
+
+
+@router.post(
+    "/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="createOrgRobotFederation",
+    summary="Set the OIDC identities ({issuer, subject}) trusted to act as an organization's robot",
+)
+async def create_org_robot_federation(
+    rt: Rt, who: User, orgname: str, robot_shortname: str, body: list[FederationEntry]
+) -> list[dict[str, str]]:
+    return await _set_federation(rt, who, await admined_org(rt, who, orgname), robot_shortname, body)
+
+
+@router.delete(
+    "/organization/{orgname}/robots/{robot_shortname}/federation",
+    operation_id="deleteOrgRobotFederation",
+    summary="Trust no OIDC identity for an organization's robot any more",
+    status_code=204,
+)
+async def delete_org_robot_federation(rt: Rt, who: User, orgname: str, robot_shortname: str) -> Response:
+    return await _delete_federation(rt, who, await admined_org(rt, who, orgname), robot_shortname)

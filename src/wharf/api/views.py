@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from wharf.core.accounts import AccountRecord
@@ -61,3 +63,8 @@ def superuser_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
 def held_roles(held: list[tuple[str, bool, str]]) -> dict[str, Any]:
     """Repository roles held by a team or robot, as Quay lists them."""
     return {"permissions": [{"repository": {"name": n, "is_public": p}, "role": r} for n, p, r in held]}
+
+
+def date(ms: int | None) -> str | None:
+    """Quay's date format: RFC 2822, UTC."""
+    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC)) if ms is not None else None

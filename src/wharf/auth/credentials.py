@@ -10,10 +10,14 @@ same username and from the same address (see `core/logins.py`).
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from wharf.auth import passwords
 from wharf.auth.identity import Identity
 from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
+from wharf.integrations import oidc
 from wharf.runtime import Runtime
 
 
@@ -23,6 +27,19 @@ class LoginThrottled(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """(username, password) from an `Authorization: Basic ...` header value, or None."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
 
 
 def robots_allowed(rt: Runtime, name: str) -> bool:
@@ -72,10 +89,33 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
         robot = await rt.db.read(robots.get_by_name, username)
         if robot is None or not robot.account.enabled or not robots_allowed(rt, username):
             return None
-        if not robots.token_matches(rt.secrets, robot, password):
+        if not await _robot_secret_matches(rt, robot, password):
             return None
         return Identity("robot", robot.account.id, robot.account.name)
     account = await passwords.authenticate(rt.db, username, password)
     if account is None:
         return None
     return Identity("user", account.id, account.name, _superuser(rt, account))
+
+
+async def _robot_secret_matches(rt: Runtime, robot: robots.RobotRecord, password: str) -> bool:
+    """A robot logs in with its token, with a token from the federation exchange, or directly with
+    an OIDC token of an identity it trusts."""
+    if password.count(".") != 2:
+        return robots.token_matches(rt.secrets, robot, password)
+    if rt.tokens.verify_robot(password) == robot.account.name:
+        return True
+    return await federated_identity_matches(rt, robot, password)
+
+
+async def federated_identity_matches(rt: Runtime, robot: robots.RobotRecord, oidc_token: str) -> bool:
+    """Whether an OIDC token verifies and names an (issuer, subject) the robot trusts."""
+    issuer = oidc.unverified_issuer(oidc_token)
+    trusted = await rt.db.read(robots.federation, robot.account.id)
+    if issuer is None or issuer not in {i for i, _ in trusted}:
+        return False
+    try:
+        claims = await oidc.verify(oidc_token, issuer, rt.settings)
+    except oidc.OIDCError:
+        return False
+    return (issuer, claims.get("sub")) in trusted

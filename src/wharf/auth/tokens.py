@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from wharf.auth.identity import Identity
 
 CLOCK_SKEW_S = 30
+# The audience of robot tokens from the federation exchange: they are passwords, not registry grants.
+ROBOT_AUDIENCE = "wharf:robot-federation"
 
 
 class TokenError(Exception):
@@ -99,6 +101,36 @@ class TokenService:
             },
         }
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+
+    def issue_robot(self, robot_name: str, lifetime_s: int) -> str:
+        """A short-lived password for a robot, handed out for a trusted OIDC token (keyless login)."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": ROBOT_AUDIENCE,
+            "sub": robot_name,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime_s,
+            "jti": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+        }
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+
+    def verify_robot(self, token: str) -> str | None:
+        """The robot name a token from issue_robot was issued to, or None."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=["RS256"],
+                audience=ROBOT_AUDIENCE,
+                issuer=self.issuer,
+                leeway=CLOCK_SKEW_S,
+                options={"require": ["exp", "iat", "aud", "iss", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        return str(claims["sub"])
 
     def verify(self, token: str, audience: str) -> Grant:
         cached = self._verified.get(token)

@@ -13,7 +13,7 @@ from wharf.core import audit
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
-from wharf.db.models import Account, Robot
+from wharf.db.models import Account, Robot, WebSession
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown user as slow as one for a known user.
@@ -80,6 +80,9 @@ def update_user(
         values["enabled"] = enabled
     if values:
         db.execute(update(Account).where(Account.id == account.id).values(**values))
+        if password is not None or enabled is False:
+            # A new password or a disabled account ends every browser session of the account.
+            db.execute(delete(WebSession).where(WebSession.account_id == account.id))
         changed = sorted(k if k != "password_hash" else "password" for k in values)
         audit.record(
             db, "user_change", actor, namespace_id=account.id, username=account.name, changed=changed

@@ -128,6 +128,7 @@ def collaborators(db: Db, org_id: int) -> list[tuple[AccountRecord, int]]:
     )
     rows = db.execute(
         select(Account.id, func.count())
+        .select_from(RepositoryPermission)
         .join(Account, Account.id == RepositoryPermission.account_id)
         .where(
             RepositoryPermission.repository_id.in_(_org_repositories(org_id)),

@@ -17,7 +17,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
-from wharf.db.models import Account, Robot
+from wharf.db.models import Account, Robot, RobotFederation
 
 _SHORT = re.compile(r"^[a-z][a-z0-9_]{1,254}$")
 TOKEN_LENGTH = 64
@@ -153,3 +153,42 @@ def regenerate(
 def token_matches(box: SecretBox, robot: RobotRecord, presented: str) -> bool:
     token = box.open(robot.token_ciphertext)
     return token is not None and hmac.compare_digest(token.encode(), presented.encode())
+
+
+def federation(db: Db, robot_id: int) -> list[tuple[str, str]]:
+    """The (issuer, subject) OIDC identities trusted to act as this robot."""
+    rows = db.execute(
+        select(RobotFederation.issuer, RobotFederation.subject)
+        .where(RobotFederation.robot_id == robot_id)
+        .order_by(RobotFederation.id)
+    )
+    return [(r.issuer, r.subject) for r in rows]
+
+
+def set_federation(
+    db: Db,
+    robot: RobotRecord,
+    owner: AccountRecord,
+    entries: list[tuple[str, str]],
+    actor: audit.Actor | None,
+) -> None:
+    """Replace the robot's trusted identities (Quay's POST replaces the whole list)."""
+    for issuer, subject in entries:
+        if not issuer.startswith(("https://", "http://")) or not subject:
+            raise InvalidInput("each federation entry needs an http(s) issuer URL and a subject")
+    db.execute(delete(RobotFederation).where(RobotFederation.robot_id == robot.account.id))
+    for issuer, subject in dict.fromkeys(entries):
+        db.execute(insert(RobotFederation).values(robot_id=robot.account.id, issuer=issuer, subject=subject))
+    audit.record(
+        db,
+        "create_robot_federation",
+        actor,
+        namespace_id=owner.id,
+        robot=robot.account.name,
+        config=[{"issuer": i, "subject": s} for i, s in entries],
+    )
+
+
+def delete_federation(db: Db, robot: RobotRecord, owner: AccountRecord, actor: audit.Actor | None) -> None:
+    db.execute(delete(RobotFederation).where(RobotFederation.robot_id == robot.account.id))
+    audit.record(db, "delete_robot_federation", actor, namespace_id=owner.id, robot=robot.account.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -10,7 +11,7 @@ from wharf.core import _secrets, accounts, audit
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.db.models import AccessToken
+from wharf.db.models import AccessToken, Account
 
 LOOKUP_LENGTH = 20
 SECRET_LENGTH = 40
@@ -28,6 +29,8 @@ def mint(
     scopes: frozenset[str],
     *,
     application_id: int | None = None,
+    title: str | None = None,
+    token_uuid: str | None = None,
     lifetime_ms: int | None = None,
     actor: audit.Actor | None = None,
 ) -> str:
@@ -38,6 +41,8 @@ def mint(
         insert(AccessToken).values(
             account_id=account.id,
             application_id=application_id,
+            uuid=token_uuid or str(uuid.uuid4()),
+            title=title,
             lookup=lookup,
             secret_hash=_secrets.digest(secret),
             scopes=" ".join(sorted(scopes)),
@@ -71,3 +76,47 @@ def resolve(db: Db, token: str) -> TokenOwner | None:
 
 def revoke_all(db: Db, account_id: int) -> None:
     db.execute(delete(AccessToken).where(AccessToken.account_id == account_id))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    uuid: str
+    title: str | None
+    account_name: str
+    scopes: frozenset[str]
+    created_ms: int
+    expires_ms: int | None
+
+
+def list_for_application(db: Db, application_id: int) -> list[TokenInfo]:
+    """The live tokens minted for an application (never their secrets)."""
+    rows = db.execute(
+        select(
+            AccessToken.uuid,
+            AccessToken.title,
+            AccessToken.scopes,
+            AccessToken.created_ms,
+            AccessToken.expires_ms,
+            Account.name,
+        )
+        .join(Account, Account.id == AccessToken.account_id)
+        .where(AccessToken.application_id == application_id)
+        .order_by(AccessToken.created_ms)
+    ).all()
+    now = now_ms()
+    return [
+        TokenInfo(t.uuid or "", t.title, t.name, frozenset(t.scopes.split()), t.created_ms, t.expires_ms)
+        for t in rows
+        if t.expires_ms is None or t.expires_ms > now
+    ]
+
+
+def revoke(db: Db, application_id: int, token_uuid: str, actor: audit.Actor | None) -> bool:
+    result = db.execute(
+        delete(AccessToken).where(
+            AccessToken.application_id == application_id, AccessToken.uuid == token_uuid
+        )
+    )
+    if result.rowcount:
+        audit.record(db, "revoke_oauth_api_token", actor, token_uuid=token_uuid)
+    return bool(result.rowcount)

@@ -187,7 +187,10 @@ class AccessToken(Base):
     __tablename__ = "access_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    application_id: Mapped[int | None] = mapped_column(Integer)
+    # Tokens of an OAuth application are deleted with it by core/applications.py.
+    application_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    title: Mapped[str | None] = mapped_column(String(255))
     lookup: Mapped[str] = mapped_column(String(32), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(255))
@@ -280,3 +283,61 @@ class Prototype(Base):
     delegate_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     delegate_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
+
+
+class OAuthApplication(Base):
+    """An OAuth application of an organization. The client secret is kept encrypted: Quay shows it again."""
+
+    __tablename__ = "oauth_applications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    application_uri: Mapped[str] = mapped_column(String(2048), default="")
+    redirect_uri: Mapped[str] = mapped_column(String(2048), default="")
+    avatar_email: Mapped[str | None] = mapped_column(String(255))
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class OAuthCode(Base):
+    """An authorization code of the OAuth code grant: single use, short-lived, stored hashed."""
+
+    __tablename__ = "oauth_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("oauth_applications.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebSession(Base):
+    """A browser session: the cookie holds lookup + secret; changes need the CSRF token as well."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    login_ms: Mapped[int] = mapped_column(BigInteger)
+    """When the password was last entered: "fresh login" checks read it."""
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class RobotFederation(Base):
+    """An OIDC identity (issuer, subject) trusted to act as a robot without its token (keyless)."""
+
+    __tablename__ = "robot_federations"
+    __table_args__ = (
+        UniqueConstraint("robot_id", "issuer", "subject", name="uq_robot_federations_identity"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    robot_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(2048))
+    subject: Mapped[str] = mapped_column(String(1024))

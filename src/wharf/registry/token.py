@@ -6,8 +6,6 @@ down-scoped silently to what the caller may do, as Docker clients expect.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from datetime import UTC, datetime
@@ -27,25 +25,12 @@ _REPO_SCOPE = re.compile(r"^repository(?:\([a-z0-9]+\))?:(?P<name>[^:]+):(?P<act
 _KNOWN_ACTIONS = {"pull", "push", "*", "delete"}
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
 def _unauthorized(rt: Runtime, request: Request, message: str) -> RegistryError:
     return RegistryError(UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge(rt, request)})
 
 
 async def _identity(rt: Runtime, request: Request) -> Identity:
-    creds = _basic_credentials(request)
+    creds = credentials.parse_basic(request.headers.get("authorization", ""))
     if creds is None:
         if request.headers.get("authorization"):
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")

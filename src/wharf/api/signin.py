@@ -1,0 +1,122 @@
+"""Browser sessions: /api/v1/signin, /api/v1/signout, /api/v1/signin/verify and /csrf_token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from wharf.api.deps import CSRF_HEADER, SESSION_COOKIE, Rt, session_of
+from wharf.api.errors import unauthorized
+from wharf.auth import credentials
+from wharf.auth.identity import Identity
+from wharf.core import accounts, sessions
+from wharf.runtime import Runtime
+
+router = APIRouter(tags=["user"])
+
+
+class SigninUser(BaseModel):
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=1024)
+    invite_code: str | None = None
+
+
+class VerifyUser(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def cookie_secure(rt: Runtime) -> bool:
+    return rt.settings.SESSION_COOKIE_SECURE or rt.settings.PREFERRED_URL_SCHEME == "https"
+
+
+async def start_session(rt: Runtime, identity: Identity, response: Response) -> str:
+    """Open a session for a password login: sets the cookie on `response`, returns the CSRF token."""
+    assert identity.account_id is not None
+    account = await rt.db.read(accounts.get_by_id, identity.account_id)
+    assert account is not None
+    lifetime_s = rt.settings.PERMANENT_SESSION_LIFETIME
+    cookie, csrf = await rt.db.write(sessions.create, account, lifetime_s * 1000)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=lifetime_s,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(rt),
+    )
+    response.headers["X-Next-CSRF-Token"] = csrf
+    return csrf
+
+
+async def password_login(
+    rt: Runtime, request: Request, username: str, password: str
+) -> Identity | JSONResponse:
+    """A user's password login, or the JSON answer that refuses it (robots and tokens cannot sign in)."""
+    try:
+        identity = await credentials.basic_login(rt, username, password, address(request))
+    except credentials.LoginThrottled as e:
+        return JSONResponse(
+            {"success": False, "tooManyAttempts": True, "message": f"{e}; wait before signing in again"},
+            status_code=429,
+            headers={"Retry-After": str(e.retry_after_s)},
+        )
+    if identity is None or identity.kind != "user":
+        return JSONResponse(
+            {"success": False, "invalidCredentials": True, "message": "Invalid username or password"},
+            status_code=403,
+        )
+    return identity
+
+
+@router.post(
+    "/api/v1/signin", operation_id="signinUser", summary="Sign in with a password (sets the session cookie)"
+)
+async def signin_user(rt: Rt, request: Request, body: SigninUser) -> JSONResponse:
+    identity = await password_login(rt, request, body.username, body.password)
+    if isinstance(identity, JSONResponse):
+        return identity
+    response = JSONResponse({"success": True})
+    await start_session(rt, identity, response)
+    return response
+
+
+@router.post(
+    "/api/v1/signin/verify",
+    operation_id="verifyUser",
+    summary="Enter the password again: the session counts as a fresh login",
+)
+async def verify_user(rt: Rt, request: Request, body: VerifyUser) -> JSONResponse:
+    session = await session_of(request, rt)
+    if session is None:
+        raise unauthorized("sign in first (POST /api/v1/signin)")
+    identity = await password_login(rt, request, session.account.name, body.password)
+    if isinstance(identity, JSONResponse):
+        return identity
+    await rt.db.write(sessions.refresh_login, session.id)
+    return JSONResponse({"success": True})
+
+
+@router.post("/api/v1/signout", operation_id="logout", summary="End the browser session")
+async def logout(rt: Rt, request: Request) -> JSONResponse:
+    session = await session_of(request, rt)
+    if session is not None:
+        await rt.db.write(sessions.end, session.id)
+    response = JSONResponse({"success": True})
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt))
+    return response
+
+
+@router.get("/csrf_token", operation_id="getCsrfToken", summary="The CSRF token of the browser session")
+async def csrf_token(rt: Rt, request: Request) -> dict[str, Any]:
+    session = await session_of(request, rt)
+    if session is None:
+        raise unauthorized("sign in first (POST /api/v1/signin)")
+    return {"csrf_token": session.csrf_token, "header": CSRF_HEADER}

@@ -1,0 +1,1 @@
+"""Outbound calls: OIDC issuers now; webhooks, SMTP, Slack and upstream registries later."""

@@ -1,0 +1,93 @@
+"""Verifying ID tokens of external OpenID Connect issuers (keyless robot federation).
+
+The issuer named in the token is trusted only after the caller matched it against configuration
+(a robot's federation list); its discovery document and JWKS are fetched through the outbound
+guard and cached for a few minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from wharf.config import Settings
+from wharf.integrations import outbound
+
+CACHE_S = 300
+CLOCK_SKEW_S = 30
+_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+class OIDCError(Exception):
+    """The token is malformed, expired, not signed by its issuer, or the issuer cannot be reached."""
+
+
+_jwks_cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The `iss` claim, read without verification (to pick the issuer to verify against)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    iss = claims.get("iss")
+    return iss if isinstance(iss, str) else None
+
+
+async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.PyJWKSet:
+    cached = _jwks_cache.get(issuer)
+    if cached is not None and not refresh and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        discovery = await outbound.get_json(
+            issuer.rstrip("/") + "/.well-known/openid-configuration", settings
+        )
+        if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
+            raise OIDCError(f"the discovery document of {issuer} names another issuer")
+        jwks_uri = discovery.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise OIDCError(f"the discovery document of {issuer} has no jwks_uri")
+        keys = jwt.PyJWKSet.from_dict(await outbound.get_json(jwks_uri, settings))
+    except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
+        raise OIDCError(str(e)) from None
+    except jwt.PyJWTError as e:
+        raise OIDCError(f"the JWKS of {issuer} is unusable: {e}") from None
+    _jwks_cache[issuer] = (time.monotonic() + CACHE_S, keys)
+    return keys
+
+
+async def verify(token: str, issuer: str, settings: Settings) -> dict[str, Any]:
+    """The token's claims, once its signature, issuer and lifetime check out."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as e:
+        raise OIDCError(f"not a JWT: {e}") from None
+    kid = header.get("kid")
+    keys = await _keys(issuer, settings)
+    key = _find(keys, kid)
+    if key is None:  # the issuer may have rotated its keys since we cached them
+        key = _find(await _keys(issuer, settings, refresh=True), kid)
+    if key is None:
+        raise OIDCError(f"{issuer} has no signing key {kid!r}")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=_ALGORITHMS,
+            issuer=issuer,
+            leeway=CLOCK_SKEW_S,
+            options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+        )
+    except jwt.PyJWTError as e:
+        raise OIDCError(f"the token does not verify: {e}") from None
+    return claims
+
+
+def _find(keys: jwt.PyJWKSet, kid: Any) -> jwt.PyJWK | None:
+    for key in keys.keys:
+        if kid is None or key.key_id == kid:
+            return key
+    return None

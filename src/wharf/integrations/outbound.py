@@ -1,0 +1,96 @@
+"""The only way Wharf calls out: URLs are checked so that a user-supplied address cannot reach
+internal services (SSRF), unless the operator allows those networks in OUTBOUND_ALLOWED_NETWORKS.
+
+Every address the host name resolves to must be public (or allowed). A name could still resolve
+differently between the check and the connection (DNS rebinding); redirects are not followed, so
+each URL an answer points to goes through the check again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from wharf.config import Settings
+
+MAX_BODY = 1024 * 1024
+TIMEOUT_S = 10.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class OutboundRefused(Exception):
+    """The URL may not be called: a bad scheme, or an internal address that is not allowed."""
+
+
+class OutboundFailed(Exception):
+    """The remote end could not be reached or answered with an error or an unreadable body."""
+
+
+def _allowed(settings: Settings) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    hosts: set[str] = set()
+    networks = []
+    for entry in settings.OUTBOUND_ALLOWED_NETWORKS:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            hosts.add(entry.lower())
+    return hosts, networks
+
+
+def is_internal(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return is_internal(ip.ipv4_mapped)
+    return not ip.is_global or ip.is_multicast
+
+
+async def check_url(url: str, settings: Settings) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OutboundRefused(f"{url!r} is not an http:// or https:// URL")
+    host = parts.hostname.lower()
+    hosts, networks = _allowed(settings)
+    if host in hosts:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except OSError as e:
+        raise OutboundFailed(f"cannot resolve {host}: {e}") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if is_internal(ip) and not any(ip in n for n in networks):
+            raise OutboundRefused(
+                f"refusing to call {host} ({ip}): it is an internal address; an operator can allow it "
+                "with OUTBOUND_ALLOWED_NETWORKS"
+            )
+
+
+async def get_json(url: str, settings: Settings) -> Any:
+    """GET a JSON document of at most 1 MiB from a checked URL."""
+    await check_url(url, settings)
+    try:
+        async with (
+            httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as r,
+        ):
+            if r.status_code != 200:
+                raise OutboundFailed(f"GET {url} answered {r.status_code}")
+            body = bytearray()
+            async for chunk in r.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise OutboundFailed(f"GET {url}: the answer is larger than {MAX_BODY} bytes")
+    except httpx.HTTPError as e:
+        raise OutboundFailed(f"GET {url} failed: {e}") from None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise OutboundFailed(f"GET {url} did not answer JSON") from None

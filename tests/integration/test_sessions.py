@@ -1,0 +1,83 @@
+"""Browser sessions on /api/v1: sign-in sets a cookie; every change also needs the CSRF token."""
+
+from __future__ import annotations
+
+from tests.integration.world import PW, World
+
+
+async def _signin(world: World, user: str = "owner", password: str = PW) -> str:
+    r = await world.reg.http.post("/api/v1/signin", json={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True}
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    return r.headers["X-Next-CSRF-Token"]
+
+
+async def test_session_cookie_with_csrf(world: World) -> None:
+    http = world.reg.http
+    csrf = await _signin(world)
+    r = await http.get("/api/v1/user/")
+    assert r.status_code == 200 and r.json()["username"] == "owner"
+    assert (await http.get("/csrf_token")).json()["csrf_token"] == csrf
+
+    # a change without the CSRF token is refused, with it it goes through
+    r = await http.put("/api/v1/organization/acme/team/ops", json={"role": "member"})
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    r = await http.put(
+        "/api/v1/organization/acme/team/ops", json={"role": "member"}, headers={"X-CSRF-Token": "x" * 43}
+    )
+    assert r.status_code == 403
+    r = await http.put(
+        "/api/v1/organization/acme/team/ops", json={"role": "member"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 200, r.text
+
+    # a session is a full login: no scope cap
+    r = await http.post("/api/v1/signin/verify", json={"password": PW})
+    assert r.status_code == 200
+    r = await http.post("/api/v1/signout", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    assert (await http.get("/api/v1/user/")).status_code == 401
+    assert (await http.get("/csrf_token")).status_code == 401
+
+
+async def test_signin_refusals(world: World) -> None:
+    http = world.reg.http
+    r = await http.post("/api/v1/signin", json={"username": "owner", "password": "wrong-password"})
+    assert r.status_code == 403 and r.json()["invalidCredentials"] is True
+    r = await http.post("/api/v1/signin", json={"username": "nobody", "password": "wrong-password"})
+    assert r.status_code == 403 and r.json()["message"] == "Invalid username or password"
+    r = await http.post("/api/v1/signin", json={"username": "disabled", "password": PW})
+    assert r.status_code == 403
+    # robots and tokens cannot open browser sessions
+    token = (await http.put("/api/v1/organization/acme/robots/bot", headers=world.api["owner"])).json()[
+        "token"
+    ]
+    r = await http.post("/api/v1/signin", json={"username": "acme+bot", "password": token})
+    assert r.status_code == 403
+    assert (await http.post("/api/v1/signin", content=b"{not json")).status_code == 400
+    assert "set-cookie" not in r.headers
+
+
+async def test_password_change_and_disable_end_sessions(world: World) -> None:
+    http = world.reg.http
+    await _signin(world, "writer")
+    assert (await http.get("/api/v1/user/")).status_code == 200
+    r = await http.put(
+        "/api/v1/superuser/users/writer", json={"password": "a-new-password"}, headers=world.api["admin"]
+    )
+    assert r.status_code == 200
+    assert (await http.get("/api/v1/user/")).status_code == 401
+
+
+async def test_bearer_token_wins_over_the_cookie(world: World) -> None:
+    http = world.reg.http
+    await _signin(world, "owner")
+    # with a bearer token, no CSRF token is needed (no ambient credential), and the token decides who calls
+    r = await http.get("/api/v1/user/", headers=world.api["reader"])
+    assert r.json()["username"] == "reader"
+    r = await http.put(
+        "/api/v1/organization/acme/team/ops", json={"role": "member"}, headers=world.api["owner"]
+    )
+    assert r.status_code == 200
