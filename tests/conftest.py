@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,8 +29,8 @@ def _admin_sql(statement: str) -> None:
         conn.execute(statement)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def db_uri() -> Iterator[str | None]:
+@contextmanager
+def fresh_database() -> Iterator[str | None]:
     """None means the embedded default (SQLite in the data dir); else a fresh PostgreSQL database."""
     if DB_BACKEND == "sqlite":
         yield None
@@ -41,6 +42,12 @@ def db_uri() -> Iterator[str | None]:
     base, _, _ = PG_URI.rpartition("/")
     yield f"{base}/{name}"
     _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_uri() -> Iterator[str | None]:
+    with fresh_database() as uri:
+        yield uri
 
 
 @pytest.fixture

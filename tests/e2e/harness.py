@@ -63,7 +63,13 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 class Server:
     """One registry process on a fixed port and data dir; restartable after stop() or kill()."""
 
-    def __init__(self, workdir: Path, kind: str = SERVER_KIND, db_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        kind: str = SERVER_KIND,
+        db_uri: str | None = None,
+        settings_env: dict[str, str] | None = None,
+    ) -> None:
         if kind not in ("wharf", "distribution"):
             raise ValueError(f"WHARF_E2E_SERVER must be wharf or distribution, not {kind!r}")
         self.kind = kind
@@ -71,6 +77,8 @@ class Server:
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.db_uri = db_uri
+        self.settings_env = settings_env or {}
+        """WHARF_* settings for a wharf server, e.g. {"WHARF_OUTBOUND_ALLOWED_NETWORKS": '["127.0.0.1"]'}."""
         self.log_path = workdir / f"{kind}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -99,6 +107,7 @@ class Server:
             env["WHARF_ADMIN_PASSWORD"] = ADMIN_PASSWORD
             if self.db_uri:
                 env["WHARF_DB_URI"] = self.db_uri
+            env.update(self.settings_env)
             cmd = [
                 str(WHARF),
                 "serve",
