@@ -15,6 +15,7 @@ from wharf.api import (
     organizations,
     permissions,
     prototypes,
+    repositories,
     robots,
     signin,
     superuser,
@@ -37,7 +38,18 @@ def build_api(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     api.state.runtime = rt
-    for module in (applications, users, superuser, organizations, permissions, robots, apptokens, prototypes):
+    # repositories comes after permissions: its catch-all /repository/{path} must match last.
+    for module in (
+        applications,
+        users,
+        superuser,
+        organizations,
+        permissions,
+        robots,
+        apptokens,
+        prototypes,
+        repositories,
+    ):
         api.include_router(module.router, prefix="/api/v1")
     # These carry their full paths: some live outside /api/v1, as in Quay.
     api.include_router(signin.router)

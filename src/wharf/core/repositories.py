@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, true, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, true, update
 
 from wharf.core import audit
 from wharf.core.clock import now_ms
@@ -110,3 +110,18 @@ def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit
         repo=repo.name,
         visibility=visibility,
     )
+
+
+def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> None:
+    """The repository disappears at once with its tags, manifests, links and grants; blobs that no
+    other repository links are left to garbage collection."""
+    audit.record(
+        db,
+        "delete_repo",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=None,
+        namespace=repo.namespace,
+        repo=repo.name,
+    )
+    db.execute(delete(Repository).where(Repository.id == repo.id))
