@@ -58,6 +58,10 @@ class Settings(BaseModel):
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600
     """How often the abandoned-upload cleanup job runs."""
+    DEFAULT_TAG_EXPIRATION: str = "2w"
+    """Time-machine window of namespaces that chose none: how long deleted or moved tags stay restorable."""
+    TAG_EXPIRATION_OPTIONS: list[str] = Field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
+    """The windows users and organizations may choose from (`tag_expiration_s` must be one of them)."""
     CATALOG_PAGE_LIMIT: int = 1000
     """Largest page /v2/_catalog returns, whatever `n` asks for."""
     TAG_LIST_PAGE_LIMIT: int = 10000

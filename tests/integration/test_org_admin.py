@@ -89,3 +89,49 @@ async def test_deleting_an_owner_deletes_its_robots(world: World) -> None:
     assert (await http.put("/api/v1/user/robots/mine", headers=h)).status_code == 201
     assert (await http.post("/api/v1/organization/", json={"name": "acme"}, headers=owner)).status_code == 201
     assert (await http.put("/api/v1/organization/acme/robots/ci", headers=owner)).status_code == 201
+
+
+async def test_namespace_time_machine_window(world: World) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    assert (await http.get("/api/v1/organization/acme", headers=owner)).json()[
+        "tag_expiration_s"
+    ] == 1_209_600
+    r = await http.put("/api/v1/organization/acme", json={"tag_expiration_s": 86400}, headers=owner)
+    assert r.status_code == 200 and r.json()["tag_expiration_s"] == 86400
+    r = await http.put("/api/v1/organization/acme", json={"tag_expiration_s": 12345}, headers=owner)
+    assert r.status_code == 400 and "TAG_EXPIRATION_OPTIONS" in r.json()["detail"]
+    r = await http.put("/api/v1/organization/acme", json={"tag_expiration_s": 0}, headers=world.api["reader"])
+    assert r.status_code == 403
+    r = await http.put(
+        "/api/v1/superuser/organizations/acme", json={"tag_expiration_s": 0}, headers=world.api["admin"]
+    )
+    assert r.json()["tag_expiration_s"] == 0
+    r = await http.put("/api/v1/user/", json={"tag_expiration_s": 604800}, headers=world.api["reader"])
+    assert r.status_code == 200 and r.json()["tag_expiration_s"] == 604800
+    assert (await http.put("/api/v1/user/", json={"tag_expiration_s": -1}, headers=owner)).status_code == 400
+
+
+async def test_signed_in_user_lists_their_organizations(world: World) -> None:
+    http = world.reg.http
+    orgs = (await http.get("/api/v1/user/", headers=world.api["owner"])).json()["organizations"]
+    assert [(o["name"], o["is_org_admin"], o["can_create_repo"]) for o in orgs] == [("acme", True, True)]
+    orgs = (await http.get("/api/v1/user/", headers=world.api["maker"])).json()["organizations"]
+    assert [(o["name"], o["is_org_admin"], o["can_create_repo"]) for o in orgs] == [("acme", False, True)]
+    assert (await http.get("/api/v1/user/", headers=world.api["outsider"])).json()["organizations"] == []
+
+
+async def test_robot_list_with_permissions(world: World) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    assert (await http.put("/api/v1/organization/acme/robots/ci", headers=owner)).status_code == 201
+    await http.put(
+        "/api/v1/repository/acme/app/permissions/user/acme+ci", json={"role": "read"}, headers=owner
+    )
+    await http.put("/api/v1/organization/acme/team/readers/members/acme+ci", headers=owner)
+    r = await http.get(
+        "/api/v1/organization/acme/robots", params={"permissions": "true", "token": "false"}, headers=owner
+    )
+    (robot,) = r.json()["robots"]
+    assert robot["repositories"] == ["acme/app"] and [t["name"] for t in robot["teams"]] == ["readers"]
+    assert "token" not in robot
+    r = await http.get("/api/v1/organization/acme/robots", headers=owner)
+    assert "repositories" not in r.json()["robots"][0] and "token" in r.json()["robots"][0]

@@ -12,10 +12,11 @@ from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, orgs, teams
+from wharf.core import accounts, durations, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
+from wharf.runtime import Runtime
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -27,6 +28,7 @@ class NewOrg(BaseModel):
 
 class UpdateOrg(BaseModel):
     email: str | None = Field(default=None, max_length=255)
+    tag_expiration_s: int | None = Field(default=None, ge=0)
 
 
 class TeamDescription(BaseModel):
@@ -96,7 +98,7 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
             "avatar": views.avatar(org.name, org.email, "org"),
             "is_admin": is_admin,
             "is_member": is_member,
-            "tag_expiration_s": views.DEFAULT_TAG_EXPIRATION_S,
+            "tag_expiration_s": views.tag_expiration_s(rt, org),
         }
         if is_member:
             team_list = teams.list_teams(db, org.id)
@@ -110,9 +112,17 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
 @router.put("/{orgname}", operation_id="changeOrganizationDetails", summary="Change an organization")
 async def change_organization_details(rt: Rt, who: User, orgname: str, body: UpdateOrg) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
-    if body.email is not None:
-        await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
+    await apply_org_update(rt, who, org, body)
     return await get_organization(rt, who, orgname)
+
+
+async def apply_org_update(rt: Runtime, who: Identity, org: AccountRecord, body: UpdateOrg) -> AccountRecord:
+    if body.tag_expiration_s is not None:
+        durations.check_option(body.tag_expiration_s, rt.settings.TAG_EXPIRATION_OPTIONS)
+        org = await rt.db.write(accounts.set_tag_expiration, org, body.tag_expiration_s, actor(who))
+    if body.email is not None:
+        org = await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
+    return org
 
 
 @router.delete(

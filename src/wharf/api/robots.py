@@ -17,9 +17,10 @@ from wharf.api.organizations import admined_org
 from wharf.auth import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, robots
+from wharf.core import accounts, grants, robots, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
+from wharf.db.engine import Db
 from wharf.runtime import Runtime
 
 router = APIRouter(tags=["robot"])
@@ -60,8 +61,21 @@ async def _robot(rt: Rt, owner: AccountRecord, shortname: str) -> RobotRecord:
     return robot
 
 
-async def _list(rt: Rt, owner: AccountRecord, token: bool) -> dict[str, Any]:
-    return {"robots": [_view(rt, r, token) for r in await rt.db.read(robots.list_for, owner)]}
+async def _list(rt: Rt, owner: AccountRecord, token: bool, with_permissions: bool) -> dict[str, Any]:
+    def collect(db: Db) -> list[dict[str, Any]]:
+        out = []
+        for robot in robots.list_for(db, owner):
+            view = _view(rt, robot, token)
+            if with_permissions:
+                view["repositories"] = [name for name, _, _ in grants.held_by_account(db, robot.account.id)]
+                view["teams"] = [
+                    {"name": t, "avatar": views.avatar(t, None, "team")}
+                    for t in teams.names_of_member(db, owner.id, robot.account.id)
+                ]
+            out.append(view)
+        return out
+
+    return {"robots": await rt.db.read(collect)}
 
 
 async def _create(
@@ -98,8 +112,8 @@ NewRobot = Body(default=None)
 
 
 @router.get("/user/robots", operation_id="getUserRobots", summary="List your robot accounts")
-async def get_user_robots(rt: Rt, who: User, token: bool = True) -> dict[str, Any]:
-    return await _list(rt, await _own_account(rt, who), token)
+async def get_user_robots(rt: Rt, who: User, token: bool = True, permissions: bool = False) -> dict[str, Any]:
+    return await _list(rt, await _own_account(rt, who), token, permissions)
 
 
 @router.get("/user/robots/{robot_shortname}", operation_id="getUserRobot", summary="Get one of your robots")
@@ -141,8 +155,10 @@ async def regenerate_user_robot_token(rt: Rt, who: User, robot_shortname: str) -
 @router.get(
     "/organization/{orgname}/robots", operation_id="getOrgRobots", summary="List an organization's robots"
 )
-async def get_org_robots(rt: Rt, who: User, orgname: str, token: bool = True) -> dict[str, Any]:
-    return await _list(rt, await admined_org(rt, who, orgname), token)
+async def get_org_robots(
+    rt: Rt, who: User, orgname: str, token: bool = True, permissions: bool = False
+) -> dict[str, Any]:
+    return await _list(rt, await admined_org(rt, who, orgname), token, permissions)
 
 
 @router.get(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from wharf.api import views
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
+from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, orgs
@@ -99,12 +100,13 @@ async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
     return Response(status_code=204)
 
 
-class UpdateOrganization(BaseModel):
-    email: str | None = Field(default=None, max_length=255)
-
-
-def _org_view(org: AccountRecord) -> dict[str, Any]:
-    return {"name": org.name, "email": org.email, "avatar": views.avatar(org.name, org.email, "org")}
+def _org_view(rt: Rt, org: AccountRecord) -> dict[str, Any]:
+    return {
+        "name": org.name,
+        "email": org.email,
+        "avatar": views.avatar(org.name, org.email, "org"),
+        "tag_expiration_s": views.tag_expiration_s(rt, org),
+    }
 
 
 async def _organization(rt: Rt, name: str) -> AccountRecord:
@@ -117,18 +119,16 @@ async def _organization(rt: Rt, name: str) -> AccountRecord:
 @router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
 async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
     _require_superuser(who)
-    return {"organizations": [_org_view(o) for o in await rt.db.read(orgs.list_orgs)]}
+    return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
 @router.put(
     "/organizations/{name}", operation_id="changeOrganization", summary="Change any organization's details"
 )
-async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrganization) -> dict[str, Any]:
+async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> dict[str, Any]:
     _require_superuser(who)
-    org = await _organization(rt, name)
-    if body.email is not None:
-        org = await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
-    return _org_view(org)
+    org = await apply_org_update(rt, who, await _organization(rt, name), body)
+    return _org_view(rt, org)
 
 
 @router.delete(

@@ -12,7 +12,7 @@ from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, tokens
+from wharf.core import accounts, durations, orgs, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 
@@ -27,7 +27,7 @@ async def get_logged_in_user(rt: Rt, who: User) -> dict[str, Any]:
     account = await rt.db.read(accounts.get_by_name, who.name)
     if account is None:
         raise not_found("the signed-in user no longer exists")
-    return views.own_user(rt, account)
+    return await _own_view(rt, account)
 
 
 @router.get("/users/{username}", operation_id="getUserInformation", summary="Get a user's public information")
@@ -51,6 +51,7 @@ class InitializeUser(NewUser):
 class UpdateUser(BaseModel):
     password: str | None = Field(default=None, max_length=1024)
     email: str | None = Field(default=None, max_length=255)
+    tag_expiration_s: int | None = Field(default=None, ge=0)
 
 
 @router.post("/user/", operation_id="createNewUser", summary="Sign up")
@@ -87,10 +88,30 @@ async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
 @router.put("/user/", operation_id="changeUserDetails", summary="Change your e-mail or password")
 async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, Any]:
     account = await _me(rt, who)
+    if body.tag_expiration_s is not None:
+        durations.check_option(body.tag_expiration_s, rt.settings.TAG_EXPIRATION_OPTIONS)
+        account = await rt.db.write(accounts.set_tag_expiration, account, body.tag_expiration_s, actor(who))
     updated = await rt.db.write(
         accounts.update_user, account, email=body.email, password=body.password, actor=actor(who)
     )
-    return views.own_user(rt, updated)
+    return await _own_view(rt, updated)
+
+
+async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
+    def organizations(db: Db) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": org.name,
+                "avatar": views.avatar(org.name, org.email, "org"),
+                "is_org_admin": "admin" in roles,
+                "can_create_repo": bool({"admin", "creator"} & roles),
+                "public": False,
+                "preferred_namespace": False,
+            }
+            for org, roles in orgs.of_member(db, account.id)
+        ]
+
+    return views.own_user(rt, account, await rt.db.read(organizations))
 
 
 @router.delete("/user/", operation_id="deleteCurrentUser", summary="Delete your account", status_code=204)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from wharf.core import durations
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
-
-DEFAULT_TAG_EXPIRATION_S = 1_209_600
 
 
 def avatar(name: str, email: str | None, kind: str = "user") -> dict[str, Any]:
@@ -31,7 +30,15 @@ def public_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
     }
 
 
-def own_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
+def tag_expiration_s(rt: Runtime, account: AccountRecord) -> int:
+    if account.tag_expiration_s is not None:
+        return account.tag_expiration_s
+    return durations.parse_seconds(rt.settings.DEFAULT_TAG_EXPIRATION)
+
+
+def own_user(
+    rt: Runtime, account: AccountRecord, organizations: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         **public_user(rt, account),
         "email": account.email,
@@ -40,8 +47,8 @@ def own_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
         "enabled": account.enabled,
         "can_create_repo": True,
         "preferred_namespace": False,
-        "tag_expiration_s": DEFAULT_TAG_EXPIRATION_S,
-        "organizations": [],
+        "tag_expiration_s": tag_expiration_s(rt, account),
+        "organizations": organizations or [],
         "logins": [],
         "prompts": [],
         "invoice_email": False,

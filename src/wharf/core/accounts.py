@@ -28,6 +28,8 @@ class AccountRecord:
     enabled: bool
     is_superuser: bool
     email: str | None = None
+    tag_expiration_s: int | None = None
+    """The namespace's time-machine window; None: the registry's DEFAULT_TAG_EXPIRATION."""
 
 
 def _record(row: object) -> AccountRecord:
@@ -38,10 +40,19 @@ def _record(row: object) -> AccountRecord:
         enabled=row.enabled,  # type: ignore[attr-defined]
         is_superuser=row.is_superuser,  # type: ignore[attr-defined]
         email=row.email,  # type: ignore[attr-defined]
+        tag_expiration_s=row.tag_expiration_s,  # type: ignore[attr-defined]
     )
 
 
-_COLUMNS = (Account.id, Account.name, Account.kind, Account.enabled, Account.is_superuser, Account.email)
+_COLUMNS = (
+    Account.id,
+    Account.name,
+    Account.kind,
+    Account.enabled,
+    Account.is_superuser,
+    Account.email,
+    Account.tag_expiration_s,
+)
 
 
 def get_by_name(db: Db, name: str) -> AccountRecord | None:
@@ -87,6 +98,20 @@ def update_user(
         audit.record(
             db, "user_change", actor, namespace_id=account.id, username=account.name, changed=changed
         )
+    updated = get_by_id(db, account.id)
+    assert updated is not None
+    return updated
+
+
+def set_tag_expiration(
+    db: Db, account: AccountRecord, seconds: int, actor: audit.Actor | None
+) -> AccountRecord:
+    """Change a namespace's time-machine window (how long deleted and moved tags can be restored)."""
+    if seconds < 0:
+        raise InvalidInput("tag_expiration_s cannot be negative")
+    db.execute(update(Account).where(Account.id == account.id).values(tag_expiration_s=seconds))
+    kind = "org_change_tag_expiration" if account.kind == "org" else "user_change_tag_expiration"
+    audit.record(db, kind, actor, namespace_id=account.id, namespace=account.name, tag_expiration=seconds)
     updated = get_by_id(db, account.id)
     assert updated is not None
     return updated

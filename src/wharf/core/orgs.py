@@ -167,3 +167,17 @@ def take_ownership(
     audit.record(
         db, "take_ownership", actor, namespace_id=namespace.id, namespace=namespace.name, was_user=was_user
     )
+
+
+def of_member(db: Db, account_id: int) -> list[tuple[AccountRecord, set[str]]]:
+    """The organizations an account is in a team of, with its team roles there."""
+    rows = db.execute(
+        select(Team.org_id, Team.role)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.account_id == account_id)
+    )
+    roles: dict[int, set[str]] = {}
+    for r in rows:
+        roles.setdefault(r.org_id, set()).add(r.role)
+    found = [(accounts.get_by_id(db, org_id), r) for org_id, r in roles.items()]
+    return sorted(((o, r) for o, r in found if o is not None), key=lambda x: x[0].name)

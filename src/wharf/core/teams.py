@@ -122,3 +122,14 @@ def counts(db: Db, team: TeamRecord) -> tuple[int, int]:
         select(func.count()).select_from(RepositoryPermission).where(RepositoryPermission.team_id == team.id)
     )
     return int(members.scalar_one()), int(repos.scalar_one())
+
+
+def names_of_member(db: Db, org_id: int, account_id: int) -> list[str]:
+    """The names of the organization's teams that `account_id` is in."""
+    rows = db.execute(
+        select(Team.name)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(Team.org_id == org_id, TeamMember.account_id == account_id)
+        .order_by(Team.name)
+    )
+    return [r.name for r in rows]

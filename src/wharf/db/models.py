@@ -40,6 +40,8 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The namespace's time-machine window; None means DEFAULT_TAG_EXPIRATION.
+    tag_expiration_s: Mapped[int | None] = mapped_column(Integer)
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
