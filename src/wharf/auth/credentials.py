@@ -51,10 +51,14 @@ def _superuser(rt: Runtime, account: AccountRecord) -> bool:
 
 
 async def basic_login(
-    rt: Runtime, username: str, password: str, address: str | None = None
+    rt: Runtime, username: str, password: str, address: str | None = None, *, audit_success: bool = True
 ) -> Identity | None:
-    """The identity these credentials prove, or None. Raises LoginThrottled while blocked."""
-    wait_ms = await rt.db.read(logins.blocked_for_ms, username, address)
+    """The identity these credentials prove, or None. Raises LoginThrottled while blocked.
+
+    Failures are always recorded. A success is written to the audit log when `audit_success` (a
+    login as such, not each token request of a pull, which would make every pull write), and
+    clears the username's failure counter when it has one."""
+    wait_ms, failed_before = await rt.db.read(logins.status, username, address)
     if wait_ms > 0:
         raise LoginThrottled(-(-wait_ms // 1000))
     identity = await _check(rt, username, password)
@@ -62,7 +66,15 @@ async def basic_login(
         await rt.db.write(logins.record_failure, username, address, _kind(username))
         return None
     assert identity.account_id is not None
-    await rt.db.write(logins.record_success, identity.account_id, username, address, identity.kind)
+    if audit_success or failed_before:
+        await rt.db.write(
+            logins.record_success,
+            identity.account_id,
+            username,
+            address,
+            identity.kind,
+            audit_it=audit_success,
+        )
     return identity
 
 

@@ -23,13 +23,17 @@ def _keys(username: str, address: str | None) -> list[str]:
     return [f"user:{username[:300]}"] + ([f"addr:{address}"] if address else [])
 
 
-def blocked_for_ms(db: Db, username: str, address: str | None) -> int:
-    """How long logins for this username or from this address must still wait (0: go ahead)."""
+def status(db: Db, username: str, address: str | None) -> tuple[int, bool]:
+    """(how long logins for this username or from this address must still wait, 0: go ahead;
+    whether the username has failures on record that a success must clear)."""
     rows = db.execute(
-        select(LoginThrottle.blocked_until_ms).where(LoginThrottle.key.in_(_keys(username, address)))
-    )
+        select(LoginThrottle.key, LoginThrottle.blocked_until_ms).where(
+            LoginThrottle.key.in_(_keys(username, address))
+        )
+    ).all()
     until = max((r.blocked_until_ms for r in rows), default=0)
-    return max(0, until - now_ms())
+    user_key = _keys(username, None)[0]
+    return max(0, until - now_ms()), any(r.key == user_key for r in rows)
 
 
 def record_failure(db: Db, username: str, address: str | None, kind: str) -> None:
@@ -52,8 +56,12 @@ def record_failure(db: Db, username: str, address: str | None, kind: str) -> Non
     )
 
 
-def record_success(db: Db, account_id: int, username: str, address: str | None, kind: str) -> None:
+def record_success(
+    db: Db, account_id: int, username: str, address: str | None, kind: str, *, audit_it: bool = True
+) -> None:
     db.execute(delete(LoginThrottle).where(LoginThrottle.key == _keys(username, None)[0]))
+    if not audit_it:
+        return
     audit.record(
         db,
         "login_success",

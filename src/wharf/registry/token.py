@@ -29,7 +29,7 @@ def _unauthorized(rt: Runtime, request: Request, message: str) -> RegistryError:
     return RegistryError(UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge(rt, request)})
 
 
-async def _identity(rt: Runtime, request: Request) -> Identity:
+async def _identity(rt: Runtime, request: Request, is_login: bool) -> Identity:
     creds = credentials.parse_basic(request.headers.get("authorization", ""))
     if creds is None:
         if request.headers.get("authorization"):
@@ -37,7 +37,9 @@ async def _identity(rt: Runtime, request: Request) -> Identity:
         return ANONYMOUS
     client = request.client
     try:
-        identity = await credentials.basic_login(rt, *creds, address=client.host if client else None)
+        identity = await credentials.basic_login(
+            rt, *creds, address=client.host if client else None, audit_success=is_login
+        )
     except credentials.LoginThrottled as e:
         raise RegistryError(
             TOO_MANY_REQUESTS,
@@ -55,8 +57,9 @@ def _strip_host(name: str, service: str) -> str:
 
 
 async def token(rt: Runtime, request: Request) -> JSONResponse:
-    identity = await _identity(rt, request)
     scopes = [s for value in request.query_params.getlist("scope") for s in value.split(" ") if s]
+    # As Quay: a request without scope is a `docker login`, and only that is audited as a login.
+    identity = await _identity(rt, request, is_login=not scopes)
     if identity.is_anonymous and not scopes:
         raise _unauthorized(rt, request, "log in to use the registry")
     if identity.is_anonymous and not rt.settings.FEATURE_ANONYMOUS_ACCESS:
