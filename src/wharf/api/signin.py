@@ -114,7 +114,7 @@ async def logout(rt: Rt, request: Request) -> JSONResponse:
     return response
 
 
-@router.get("/csrf_token", operation_id="getCsrfToken", summary="The CSRF token of the browser session")
+@router.get("/csrf_token", include_in_schema=False, summary="The CSRF token of the browser session")
 async def csrf_token(rt: Rt, request: Request) -> dict[str, Any]:
     session = await session_of(request, rt)
     if session is None:

@@ -1,0 +1,44 @@
+"""Every /api/v1 operation Wharf documents has Quay's operation id, method and path, so that
+Quay scripts and generated clients work unchanged (shared/reference/quay-api-endpoints.tsv)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from wharf.api.app import build_api
+from wharf.config import load_settings
+from wharf.runtime import Runtime
+
+QUAY_ENDPOINTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quay-api-endpoints.tsv"
+# Quay serves these outside its @resource classes, so the table does not list them.
+NOT_RESOURCES = {"initializeUser"}
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def test_operations_match_quay(tmp_path: Path) -> None:
+    if not QUAY_ENDPOINTS.exists():
+        pytest.skip(f"{QUAY_ENDPOINTS} is not beside the project")
+    with QUAY_ENDPOINTS.open() as f:
+        quay = {
+            row["nickname"]: (row["method"], _shape(row["path"])) for row in csv.DictReader(f, delimiter="\t")
+        }
+    rt = Runtime.create(load_settings(None, {"DATA_DIR": tmp_path}, environ={}))
+    doc = build_api(rt).openapi()
+    ours = {
+        op["operationId"]: (method.upper(), _shape(path))
+        for path, operations in doc["paths"].items()
+        for method, op in operations.items()
+    }
+    different = {
+        op: (shape, quay.get(op))
+        for op, shape in ours.items()
+        if op not in NOT_RESOURCES and quay.get(op) != shape
+    }
+    assert different == {}
