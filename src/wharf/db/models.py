@@ -118,6 +118,19 @@ class ManifestBlob(Base):
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), primary_key=True, index=True)
 
 
+class ManifestLabel(Base):
+    """A key/value label on a manifest: read from the image configuration at push, or added by API."""
+
+    __tablename__ = "manifest_labels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(64), default="text/plain")
+    source_type: Mapped[str] = mapped_column(String(16))  # manifest | api | internal
+
+
 class ManifestChild(Base):
     __tablename__ = "manifest_children"
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
@@ -145,6 +158,10 @@ class Tag(Base):
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id"), index=True)
     lifetime_start_ms: Mapped[int] = mapped_column(BigInteger)
     lifetime_end_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # A scheduled end (API expiration or the quay.expires-after label): the tag reads as gone once it
+    # passes, and the expiry job then sets lifetime_end_ms to it.
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    immutable: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     reversion: Mapped[bool] = mapped_column(Boolean, default=False)
 
