@@ -56,6 +56,8 @@ def from_domain(e: domain.DomainError) -> ApiError:
         return invalid_request(str(e))
     if isinstance(e, domain.InvalidInput):
         return invalid_request(str(e))
+    if isinstance(e, domain.TagImmutable):
+        return ApiError(409, "tag_immutable", str(e))
     if isinstance(e, domain.ReadOnly):
         return ApiError(503, "invalid_request", str(e))
     return invalid_request(str(e))

@@ -27,8 +27,20 @@ class Role(BaseModel):
 
 async def admined_repository(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
     """The repository, when the caller holds the admin role on it; unknown and hidden look alike."""
-    if who.is_anonymous:
-        raise unauthorized()
+    repo, _role = await repository_with_role(rt, who, repository, permissions.ADMIN)
+    return repo
+
+
+_RANK = {permissions.READ: 0, permissions.WRITE: 1, permissions.ADMIN: 2}
+
+
+async def repository_with_role(
+    rt: Rt, who: Identity, repository: str, need: str
+) -> tuple[RepositoryRecord, str]:
+    """The repository and the caller's role on it, when that role is at least `need`.
+
+    A repository the caller cannot read looks like one that does not exist (404), or asks for a
+    login (401) when the caller is anonymous; one it can read but not enough is 403."""
     try:
         name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
     except InvalidNameError:
@@ -43,10 +55,14 @@ async def admined_repository(rt: Rt, who: Identity, repository: str) -> Reposito
 
     repo, role = await rt.db.read(check)
     if repo is None or role is None:
+        if who.is_anonymous:
+            raise unauthorized()
         raise not_found(f"no repository {repository!r}")
-    if role != permissions.ADMIN:
-        raise forbidden(f"you do not administer {repository}")
-    return repo
+    if _RANK[role] < _RANK[need]:
+        if who.is_anonymous:
+            raise unauthorized()
+        raise forbidden(f"you need the {need} role on {repository}; you have {role}")
+    return repo, role
 
 
 def _user_view(account: AccountRecord, role: str, org_member: bool) -> dict[str, Any]:

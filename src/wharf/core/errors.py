@@ -79,5 +79,13 @@ class Conflict(DomainError):
     """The resource changed under the request; retry."""
 
 
+class TagImmutable(DomainError):
+    """The tag is immutable: it cannot be moved, deleted or expired."""
+
+
+class Busy(DomainError):
+    """The resource is busy (garbage collection is removing it); retry shortly."""
+
+
 class ReadOnly(DomainError):
     """The repository does not accept writes in its current state."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 
-from wharf.core import audit, tags
-from wharf.core._sql import insert_ignore
+from wharf.core import audit, labels, tags
+from wharf.core._sql import insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
     InvalidDigest,
@@ -21,6 +21,7 @@ from wharf.core.errors import (
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestChild, RepositoryBlob, Tag
+from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError, is_digest
 from wharf.oci.manifest import ManifestError, ParsedManifest, parse_manifest
 from wharf.oci.names import is_valid_tag
@@ -64,7 +65,11 @@ def put(
     body: bytes,
     content_type: str | None,
     actor: audit.Actor | None,
+    config_labels: dict[str, str] | None = None,
 ) -> tuple[ManifestRecord, ParsedManifest]:
+    """Store a manifest (and point a tag at it). `config_labels` are the labels of its image
+    configuration, which the caller read from storage: they are recorded, and `quay.expires-after`
+    among them schedules the tag's expiry."""
     by_digest, tag = _parse_reference(reference)
     try:
         parsed = parse_manifest(body, content_type)
@@ -74,13 +79,19 @@ def put(
     if by_digest is not None and digest != by_digest:
         raise InvalidDigest(f"manifest digest is {digest}, not {by_digest}")
 
+    # Garbage collection sweeps a repository under the exclusive form of this lock: it sees this
+    # manifest's references once committed, and never removes a link this push just checked.
+    lock(db, "repository-gc", repo.id, shared=True)
     blob_ids = _required_blobs(db, repo.id, parsed)
     child_ids = _required_children(db, repo.id, parsed)
     manifest_id = _upsert(db, repo.id, str(digest), body, parsed)
     insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids])
     insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
+    if config_labels:
+        labels.record_from_manifest(db, manifest_id, config_labels)
     if tag is not None:
-        tags.point(db, repo.id, tag, manifest_id)
+        lifetime_ms = labels.expires_after_ms(config_labels or {})
+        tags.point(db, repo.id, tag, manifest_id, expires_ms=now_ms() + lifetime_ms if lifetime_ms else None)
     audit.record(
         db,
         "push_repo",
@@ -177,7 +188,7 @@ _BY_TAG = (
     .where(
         Tag.repository_id == bindparam("repo"),
         Tag.name == bindparam("ref"),
-        tags.LIVE,
+        tags.ALIVE,
         Tag.hidden.is_(False),
         Manifest.repository_id == bindparam("repo"),
         _ALIVE,
@@ -190,7 +201,8 @@ def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
         raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
     by_digest, tag = _parse_reference(reference)
     query = _BY_DIGEST if by_digest is not None else _BY_TAG
-    row = db.execute(query, {"repo": repository_id, "ref": str(by_digest) if by_digest else tag}).first()
+    params = {"repo": repository_id, "ref": str(by_digest) if by_digest else tag, "now": now_ms()}
+    row = db.execute(query, params).first()
     if row is None:
         raise ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
     return ManifestRecord(*row)
@@ -255,3 +267,38 @@ def referrers(db: Db, repository_id: int, subject: str, artifact_type: str | Non
         )
         for r in rows
     ]
+
+
+INDEX_TYPES = mt.INDEXES
+
+
+def id_by_digest(repository_id: int, digest: str, *, include_deleted: bool = False) -> Select[int]:
+    query = select(Manifest.id).where(Manifest.repository_id == repository_id, Manifest.digest == digest)
+    return query if include_deleted else query.where(_ALIVE)
+
+
+def digest_of(manifest_id: int) -> Select[str]:
+    return select(Manifest.digest).where(Manifest.id == manifest_id)
+
+
+def alive_tag_digest(repository_id: int, tag: str, now: int) -> Select[str]:
+    """The digest the tag points at now, if it is alive."""
+    return (
+        select(Manifest.digest)
+        .join(Tag, Tag.manifest_id == Manifest.id)
+        .where(Tag.repository_id == repository_id, Tag.name == tag, tags.alive_at(now))
+    )
+
+
+def alive_tag_names(db: Db, repository_id: int, manifest_id: int) -> list[str]:
+    rows = db.execute(
+        select(Tag.name).where(
+            Tag.repository_id == repository_id, Tag.manifest_id == manifest_id, tags.alive_at(now_ms())
+        )
+    )
+    return [r.name for r in rows]
+
+
+def undelete(db: Db, manifest_id: int) -> None:
+    """A manifest deleted by digest comes back when a tag is restored onto it (until GC removed it)."""
+    db.execute(update(Manifest).where(Manifest.id == manifest_id).values(deleted_ms=None))

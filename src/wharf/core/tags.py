@@ -1,32 +1,73 @@
-"""Tags with history: a change closes the live row and opens a new one; nothing is rewritten."""
+"""Tags with history: a change closes the live row and opens a new one; nothing is rewritten.
+
+A tag row is one lifetime of a tag. It is *open* while `lifetime_end_ms` is NULL, and *alive*
+while it is open and its scheduled expiry (`expires_ms`, from the API or the `quay.expires-after`
+label) has not passed. Closed rows are the history: within the namespace's time-machine window a
+tag can be restored to any manifest it pointed at; after it, garbage collection removes the rows.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
 
 from wharf.core._sql import lock
 from wharf.core.clock import now_ms
-from wharf.core.errors import ManifestNotFound
+from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
-from wharf.db.models import Tag
+from wharf.db.models import Manifest, Tag
 
-LIVE = Tag.lifetime_end_ms.is_(None)
-_LIVE_TAG = select(Tag.id, Tag.manifest_id).where(
-    Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), LIVE
+OPEN = Tag.lifetime_end_ms.is_(None)
+# Alive at the time bound to the `now` parameter; statements using it must pass {"now": now_ms()}.
+ALIVE = and_(OPEN, or_(Tag.expires_ms.is_(None), Tag.expires_ms > bindparam("now")))
+# Kept for callers that only care about the open row (its unique index is on open rows).
+LIVE = OPEN
+
+
+def alive_at(now: int) -> ColumnElement[bool]:
+    return and_(OPEN, or_(Tag.expires_ms.is_(None), Tag.expires_ms > now))
+
+
+_OPEN_TAG = select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable).where(
+    Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), OPEN
 )
 _END = update(Tag).where(Tag.id == bindparam("tag_id")).values(lifetime_end_ms=bindparam("end"))
 _INSERT = insert(Tag)
 
 
-def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
-    """Point tag `name` at a manifest; False when it already pointed there."""
+def _end_of(expires_ms: int | None, now: int) -> int:
+    """When an open row ends: now, or earlier if its expiry already passed (so history stays true)."""
+    return min(now, expires_ms) if expires_ms is not None else now
+
+
+def _check_mutable(row: object, name: str) -> None:
+    if row is not None and getattr(row, "immutable", False):
+        raise TagImmutable(f"tag {name!r} is immutable: it cannot be moved, deleted or expired")
+
+
+def point(
+    db: Db,
+    repository_id: int,
+    name: str,
+    manifest_id: int,
+    *,
+    expires_ms: int | None = None,
+    reversion: bool = False,
+) -> bool:
+    """Point tag `name` at a manifest; False when it already pointed there (alive, same expiry)."""
+    lock(db, "repository-gc", repository_id, shared=True)  # the manifest must survive until commit
     lock(db, "tag", repository_id, name)
-    live = db.execute(_LIVE_TAG, {"repo": repository_id, "name": name}).first()
-    if live is not None and live.manifest_id == manifest_id:
-        return False
     now = now_ms()
+    live = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()
+    expired = live is not None and live.expires_ms is not None and live.expires_ms <= now
+    if live is not None and not expired:
+        if live.manifest_id == manifest_id and expires_ms is None:
+            return False
+        _check_mutable(live, name)
     if live is not None:
-        db.execute(_END, {"tag_id": live.id, "end": now})
+        db.execute(_END, {"tag_id": live.id, "end": _end_of(live.expires_ms, now)})
     db.execute(
         _INSERT,
         {
@@ -35,51 +76,216 @@ def point(db: Db, repository_id: int, name: str, manifest_id: int) -> bool:
             "manifest_id": manifest_id,
             "lifetime_start_ms": now,
             "lifetime_end_ms": None,
+            "expires_ms": expires_ms,
+            "immutable": False,
             "hidden": False,
-            "reversion": False,
+            "reversion": reversion,
         },
     )
     return True
 
 
+def _alive_row(db: Db, repository_id: int, name: str) -> Any:
+    row = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()
+    if row is None or (row.expires_ms is not None and row.expires_ms <= now_ms()):
+        return None
+    return row
+
+
 def remove(db: Db, repository_id: int, name: str) -> int:
     """End the live lifetime of tag `name`; returns the manifest id it pointed at."""
     lock(db, "tag", repository_id, name)
-    live = (
-        db.execute(
-            select(Tag.id, Tag.manifest_id).where(
-                Tag.repository_id == repository_id, Tag.name == name, LIVE, Tag.hidden.is_(False)
-            )
-        )
-    ).first()
+    live = _alive_row(db, repository_id, name)
     if live is None:
         raise ManifestNotFound(f"tag {name!r} does not exist")
-    db.execute(update(Tag).where(Tag.id == live.id).values(lifetime_end_ms=now_ms()))
+    _check_mutable(live, name)
+    db.execute(_END, {"tag_id": live.id, "end": now_ms()})
     return int(live.manifest_id)
 
 
 def remove_all_for(db: Db, repository_id: int, manifest_id: int) -> list[str]:
-    """End every live tag pointing at a manifest; returns their names."""
-    rows = (
-        db.execute(
-            select(Tag.id, Tag.name).where(
-                and_(Tag.repository_id == repository_id, Tag.manifest_id == manifest_id, LIVE)
-            )
+    """End every open tag pointing at a manifest; returns their names. Refused if one is immutable."""
+    rows = db.execute(
+        select(Tag.id, Tag.name, Tag.immutable, Tag.expires_ms).where(
+            Tag.repository_id == repository_id, Tag.manifest_id == manifest_id, OPEN
         )
     ).all()
-    if rows:
-        db.execute(update(Tag).where(Tag.id.in_([r.id for r in rows])).values(lifetime_end_ms=now_ms()))
+    for r in rows:
+        _check_mutable(r, r.name)
+    now = now_ms()
+    for r in rows:
+        db.execute(_END, {"tag_id": r.id, "end": _end_of(r.expires_ms, now)})
     return [r.name for r in rows if not r.name.startswith("$")]
+
+
+def set_expiration(db: Db, repository_id: int, name: str, expires_ms: int | None) -> int:
+    """Schedule (or clear, with None) the live tag's expiry; returns the manifest id."""
+    lock(db, "tag", repository_id, name)
+    live = _alive_row(db, repository_id, name)
+    if live is None:
+        raise NotFound(f"tag {name!r} does not exist")
+    _check_mutable(live, name)
+    if expires_ms is not None and expires_ms <= now_ms():
+        raise InvalidInput("the expiration must be in the future")
+    db.execute(update(Tag).where(Tag.id == live.id).values(expires_ms=expires_ms))
+    return int(live.manifest_id)
+
+
+def set_immutable(db: Db, repository_id: int, name: str, immutable: bool) -> int:
+    lock(db, "tag", repository_id, name)
+    live = _alive_row(db, repository_id, name)
+    if live is None:
+        raise NotFound(f"tag {name!r} does not exist")
+    db.execute(update(Tag).where(Tag.id == live.id).values(immutable=immutable))
+    return int(live.manifest_id)
+
+
+def restore(db: Db, repository_id: int, name: str, manifest_id: int, window_ms: int) -> None:
+    """Point the tag back at a manifest it pointed at within the time-machine window."""
+    since = now_ms() - window_ms
+    found = db.execute(
+        select(Tag.id)
+        .where(
+            Tag.repository_id == repository_id,
+            Tag.name == name,
+            Tag.manifest_id == manifest_id,
+            or_(OPEN, Tag.lifetime_end_ms >= since),
+            Tag.hidden.is_(False),
+        )
+        .limit(1)
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"tag {name!r} did not point at this manifest within the time-machine window "
+            f"({window_ms // 1000} s); it cannot be restored"
+        )
+    point(db, repository_id, name, manifest_id, reversion=True)
+
+
+def forget(db: Db, repository_id: int, name: str, manifest_id: int, *, include_alive: bool) -> int:
+    """Remove the tag's past lifetimes on a manifest from the time machine (they can no longer be
+    restored, and garbage collection may reclaim the manifest). With `include_alive`, the live tag
+    on that manifest is ended first. Returns the number of lifetimes removed."""
+    lock(db, "tag", repository_id, name)
+    if include_alive:
+        live = _alive_row(db, repository_id, name)
+        if live is not None and live.manifest_id == manifest_id:
+            _check_mutable(live, name)
+            db.execute(_END, {"tag_id": live.id, "end": now_ms()})
+    result = db.execute(
+        delete(Tag).where(
+            Tag.repository_id == repository_id,
+            Tag.name == name,
+            Tag.manifest_id == manifest_id,
+            Tag.lifetime_end_ms.is_not(None),
+        )
+    )
+    return int(result.rowcount)
+
+
+def end_expired(db: Db, now: int) -> int:
+    """Close the rows whose scheduled expiry passed (they already read as gone); returns how many."""
+    result = db.execute(
+        update(Tag)
+        .where(OPEN, Tag.expires_ms.is_not(None), Tag.expires_ms <= now)
+        .values(lifetime_end_ms=Tag.expires_ms)
+    )
+    return int(result.rowcount)
 
 
 _NAMES = (
     select(Tag.name)
-    .where(Tag.repository_id == bindparam("repo"), LIVE, Tag.hidden.is_(False), Tag.name > bindparam("after"))
+    .where(
+        Tag.repository_id == bindparam("repo"), ALIVE, Tag.hidden.is_(False), Tag.name > bindparam("after")
+    )
     .order_by(Tag.name)
     .limit(bindparam("limit"))
 )
 
 
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
-    rows = db.execute(_NAMES, {"repo": repository_id, "after": after or "", "limit": limit})
+    rows = db.execute(_NAMES, {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()})
     return [r[0] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class TagLifetime:
+    name: str
+    manifest_digest: str
+    media_type: str
+    size: int
+    start_ms: int
+    end_ms: int | None
+    """When it ended, or its scheduled expiry (check `alive`)."""
+    alive: bool
+    expires_ms: int | None
+    reversion: bool
+    immutable: bool
+
+
+def history(
+    db: Db,
+    repository_id: int,
+    *,
+    only_alive: bool,
+    name: str | None = None,
+    name_like: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[TagLifetime]:
+    """Tag lifetimes, newest first; `name_like` matches a substring of the name."""
+    now = now_ms()
+    query = (
+        select(
+            Tag.name,
+            Manifest.digest,
+            Manifest.media_type,
+            Manifest.size,
+            Tag.lifetime_start_ms,
+            Tag.lifetime_end_ms,
+            Tag.expires_ms,
+            Tag.reversion,
+            Tag.immutable,
+        )
+        .join(Manifest, Manifest.id == Tag.manifest_id)
+        .where(Tag.repository_id == repository_id, Tag.hidden.is_(False))
+    )
+    if only_alive:
+        query = query.where(alive_at(now))
+    if name is not None:
+        query = query.where(Tag.name == name)
+    if name_like:
+        escaped = name_like.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Tag.name.like(f"%{escaped}%", escape="\\"))
+    rows = db.execute(
+        query.order_by(Tag.lifetime_start_ms.desc(), Tag.id.desc()).offset(offset).limit(limit)
+    ).all()
+    out = []
+    for r in rows:
+        expired = r.expires_ms is not None and r.expires_ms <= now
+        alive = r.lifetime_end_ms is None and not expired
+        end = r.lifetime_end_ms if r.lifetime_end_ms is not None else r.expires_ms
+        out.append(
+            TagLifetime(
+                r.name,
+                r.digest,
+                r.media_type,
+                r.size,
+                r.lifetime_start_ms,
+                end,
+                alive,
+                r.expires_ms,
+                r.reversion,
+                r.immutable,
+            )
+        )
+    return out
+
+
+def count_alive(db: Db, repository_id: int) -> int:
+    now = now_ms()
+    return int(
+        db.execute(
+            select(func.count()).select_from(Tag).where(Tag.repository_id == repository_id, alive_at(now))
+        ).scalar_one()
+    )

@@ -155,6 +155,8 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.InvalidRange, RANGE_INVALID),
     (domain.InvalidSize, SIZE_INVALID),
     (domain.ReadOnly, DENIED),
+    (domain.TagImmutable, DENIED),
+    (domain.Busy, TOO_MANY_REQUESTS),
     (domain.Conflict, RANGE_INVALID),
     (domain.InvalidInput, BLOB_UPLOAD_INVALID),
 ]

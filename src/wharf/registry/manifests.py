@@ -9,11 +9,17 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from wharf.auth import permissions
-from wharf.core import manifests
+from wharf.core import labels, manifests
 from wharf.core.errors import DomainError
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError, is_digest
-from wharf.oci.manifest import MAX_MANIFEST_BYTES, accepts, default_platform_child
+from wharf.oci.manifest import (
+    MAX_MANIFEST_BYTES,
+    ManifestError,
+    accepts,
+    default_platform_child,
+    parse_manifest,
+)
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import (
@@ -24,6 +30,7 @@ from wharf.registry.errors import (
     RegistryError,
     from_domain,
 )
+from wharf.storage.base import StorageError, blob_path
 
 
 async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Response:
@@ -81,9 +88,11 @@ async def _read_limited(call: Call) -> bytes:
 async def put_manifest(call: Call, name: str, reference: str) -> Response:
     repo = await _repo.for_write(call, name)
     body = await _read_limited(call)
+    content_type = call.request.headers.get("content-type")
+    config_labels = await _config_labels(call, body, content_type)
     try:
         record, _parsed = await call.rt.db.write(
-            manifests.put, repo, reference, body, call.request.headers.get("content-type"), call.actor
+            manifests.put, repo, reference, body, content_type, call.actor, config_labels
         )
     except DomainError as e:
         raise from_domain(e) from None
@@ -95,6 +104,28 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
     if record.subject_digest:
         headers["OCI-Subject"] = record.subject_digest
     return Response(status_code=201, headers=headers)
+
+
+async def _config_labels(call: Call, body: bytes, content_type: str | None) -> dict[str, str]:
+    """The labels of the image configuration an image manifest names, read from storage (small
+    configurations only); {} for anything else. The manifest is validated for real afterwards."""
+    try:
+        parsed = parse_manifest(body, content_type)
+    except ManifestError:
+        return {}
+    if parsed.config_media_type not in mt.IMAGE_CONFIGS or not parsed.blobs:
+        return {}
+    config = parsed.blobs[0]
+    if config.size > labels.MAX_CONFIG_BYTES:
+        return {}
+    path = blob_path(config.digest)
+    try:
+        size = await call.rt.store.stat(path)
+        if size is None or size > labels.MAX_CONFIG_BYTES:
+            return {}
+        return labels.from_config(await call.rt.store.get_bytes(path))
+    except StorageError:
+        return {}
 
 
 async def delete_manifest(call: Call, name: str, reference: str) -> Response:

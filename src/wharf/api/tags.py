@@ -1,0 +1,379 @@
+"""/api/v1/repository/{R}/tag/... and /manifest/...: tags with their history (the time machine),
+expiration, immutability, manifests and their labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from wharf.api import views
+from wharf.api.deps import Caller, Rt, User, actor
+from wharf.api.errors import invalid_request, not_found
+from wharf.api.permissions import repository_with_role
+from wharf.auth import permissions
+from wharf.auth.identity import Identity
+from wharf.core import accounts, audit, labels, manifests, repositories, tags
+from wharf.core.clock import now_ms
+from wharf.core.errors import ManifestNotFound, ReadOnly
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.oci.digest import is_digest
+from wharf.oci.manifest import ManifestError, parse_manifest
+from wharf.oci.names import is_valid_tag
+
+router = APIRouter(prefix="/repository", tags=["tag"])
+
+MAX_PAGE = 100
+
+
+class ChangeTag(BaseModel):
+    manifest_digest: str | None = Field(default=None, max_length=200)
+    expiration: int | None = Field(default=None, description="Epoch seconds; null removes the expiration.")
+    immutable: bool | None = None
+
+
+class RestoreTag(BaseModel):
+    manifest_digest: str = Field(max_length=200)
+
+
+class ExpireTag(BaseModel):
+    manifest_digest: str = Field(max_length=200)
+    include_submanifests: bool = False
+    is_alive: bool = False
+
+
+class AddLabel(BaseModel):
+    key: str = Field(max_length=255)
+    value: str = Field(max_length=65536)
+    media_type: str | None = None
+
+
+def _seconds(ms: int | None) -> int | None:
+    return ms // 1000 if ms is not None else None
+
+
+def _lifetime_view(t: tags.TagLifetime) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": t.name,
+        "reversion": t.reversion,
+        "start_ts": _seconds(t.start_ms),
+        "manifest_digest": t.manifest_digest,
+        "is_manifest_list": t.media_type in ("application/vnd.oci.image.index.v1+json",)
+        or t.media_type.endswith("manifest.list.v2+json"),
+        "size": t.size,
+        "last_modified": views.date(t.start_ms),
+        "immutable": t.immutable,
+    }
+    if t.end_ms is not None:
+        out["end_ts"] = _seconds(t.end_ms)
+        out["expiration"] = views.date(t.end_ms)
+    return out
+
+
+async def _writable(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
+    repo, _ = await repository_with_role(rt, who, repository, permissions.WRITE)
+    if repo.state != repositories.NORMAL:
+        raise ReadOnly(f"{repository} is not in the NORMAL state and accepts no changes")
+    return repo
+
+
+def _check_tag(tag: str) -> None:
+    if not is_valid_tag(tag):
+        raise invalid_request(f"invalid tag name {tag[:200]!r}")
+
+
+async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
+    namespace = await rt.db.read(accounts.get_by_id, repo.namespace_id)
+    assert namespace is not None
+    return views.tag_expiration_s(rt, namespace) * 1000
+
+
+def _manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted: bool = False) -> int:
+    if not is_digest(digest):
+        raise invalid_request(f"{digest[:200]!r} is not a digest")
+    query = manifests.id_by_digest(repo.id, digest, include_deleted=include_deleted)
+    found = db.execute(query).scalar_one_or_none()
+    if found is None:
+        raise not_found(f"manifest {digest} is not in {repo.namespace}/{repo.name}")
+    return int(found)
+
+
+def _audit(db: Db, kind: str, who: Identity, repo: RepositoryRecord, **metadata: Any) -> None:
+    audit.record(
+        db,
+        kind,
+        actor(who),
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        **metadata,
+    )
+
+
+@router.get("/{repository:path}/tag/", operation_id="listRepoTags", summary="List tags, with their history")
+async def list_repo_tags(
+    rt: Rt,
+    who: Caller,
+    repository: str,
+    specificTag: str | None = None,
+    filter_tag_name: str | None = None,
+    onlyActiveTags: bool = False,
+    page: int = 1,
+    limit: int = 50,
+) -> dict[str, Any]:
+    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    page, limit = max(1, page), min(max(1, limit), MAX_PAGE)
+    name, like = specificTag, None
+    if filter_tag_name:
+        op, _, operand = filter_tag_name.partition(":")
+        if op == "eq" and operand:
+            name = operand
+        elif op == "like" and operand:
+            like = operand
+        else:
+            raise invalid_request("filter_tag_name is like:<text> or eq:<name>")
+    found = await rt.db.read(
+        tags.history,
+        repo.id,
+        only_alive=onlyActiveTags,
+        name=name,
+        name_like=like,
+        offset=(page - 1) * limit,
+        limit=limit + 1,
+    )
+    return {
+        "tags": [_lifetime_view(t) for t in found[:limit]],
+        "page": page,
+        "has_additional": len(found) > limit,
+    }
+
+
+@router.put(
+    "/{repository:path}/tag/{tag}",
+    operation_id="changeTag",
+    summary="Create or move a tag, set its expiration or make it immutable",
+    status_code=201,
+)
+async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeTag) -> Response:
+    repo = await _writable(rt, who, repository)
+    _check_tag(tag)
+    given = body.model_fields_set
+    if body.immutable is not None and not rt.settings.FEATURE_IMMUTABLE_TAGS:
+        raise invalid_request("immutable tags are turned off on this registry (FEATURE_IMMUTABLE_TAGS)")
+
+    def apply(db: Db) -> None:
+        if body.manifest_digest is not None:
+            manifest_id = _manifest_id(db, repo, body.manifest_digest)
+            before = db.execute(manifests.alive_tag_digest(repo.id, tag, now_ms())).scalar_one_or_none()
+            if tags.point(db, repo.id, tag, manifest_id):
+                kind = "move_tag" if before else "create_tag"
+                _audit(db, kind, who, repo, tag=tag, manifest_digest=body.manifest_digest, original=before)
+        if "expiration" in given:
+            expires_ms = body.expiration * 1000 if body.expiration is not None else None
+            tags.set_expiration(db, repo.id, tag, expires_ms)
+            _audit(db, "change_tag_expiration", who, repo, tag=tag, expiration_date=body.expiration)
+        if body.immutable is not None:
+            tags.set_immutable(db, repo.id, tag, body.immutable)
+            _audit(db, "change_tag_immutability", who, repo, tag=tag, immutable=body.immutable)
+
+    await rt.db.write(apply)
+    return JSONResponse("Updated", status_code=201)
+
+
+@router.delete(
+    "/{repository:path}/tag/{tag}",
+    operation_id="deleteFullTag",
+    summary="Delete a tag (it stays restorable within the time-machine window)",
+    status_code=204,
+)
+async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Response:
+    repo = await _writable(rt, who, repository)
+    _check_tag(tag)
+
+    def apply(db: Db) -> None:
+        try:
+            manifest_id = tags.remove(db, repo.id, tag)
+        except ManifestNotFound:
+            raise not_found(f"no tag {tag!r} in {repository}") from None
+        digest = db.execute(manifests.digest_of(manifest_id)).scalar_one()
+        _audit(db, "delete_tag", who, repo, tag=tag, manifest_digest=digest)
+
+    await rt.db.write(apply)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{repository:path}/tag/{tag}/restore",
+    operation_id="restoreTag",
+    summary="Point a tag back at a manifest from its history (time machine)",
+)
+async def restore_tag(rt: Rt, who: User, repository: str, tag: str, body: RestoreTag) -> dict[str, Any]:
+    repo = await _writable(rt, who, repository)
+    _check_tag(tag)
+    window_ms = await _window_ms(rt, repo)
+
+    def apply(db: Db) -> None:
+        manifest_id = _manifest_id(db, repo, body.manifest_digest, include_deleted=True)
+        manifests.undelete(db, manifest_id)
+        tags.restore(db, repo.id, tag, manifest_id, window_ms)
+        _audit(db, "revert_tag", who, repo, tag=tag, manifest_digest=body.manifest_digest)
+
+    await rt.db.write(apply)
+    return {}
+
+
+@router.post(
+    "/{repository:path}/tag/{tag}/expire",
+    operation_id="removeTagFromTimemachine",
+    summary="Remove a tag's past lifetimes on a manifest from the time machine, for good",
+)
+async def remove_tag_from_timemachine(
+    rt: Rt, who: User, repository: str, tag: str, body: ExpireTag
+) -> dict[str, Any]:
+    if not rt.settings.PERMANENTLY_DELETE_TAGS:
+        raise not_found("permanent tag deletion is turned off (PERMANENTLY_DELETE_TAGS)")
+    repo = await _writable(rt, who, repository)
+    _check_tag(tag)
+
+    def apply(db: Db) -> int:
+        manifest_id = _manifest_id(db, repo, body.manifest_digest, include_deleted=True)
+        removed = tags.forget(db, repo.id, tag, manifest_id, include_alive=body.is_alive)
+        if removed:
+            _audit(db, "permanently_delete_tag", who, repo, tag=tag, manifest_digest=body.manifest_digest)
+        return removed
+
+    if not await rt.db.write(apply):
+        raise not_found(f"tag {tag!r} has no past lifetime on {body.manifest_digest}")
+    return {}
+
+
+def _layers(content: bytes, media_type: str) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        parsed = parse_manifest(content, media_type)
+    except ManifestError:
+        return [], None
+    if parsed.is_index:
+        return [], None
+    layers = [
+        {
+            "index": i,
+            "compressed_size": d.size,
+            "is_remote": d.has_urls,
+            "urls": None,
+            "command": None,
+            "comment": None,
+            "author": None,
+            "blob_digest": str(d.digest),
+            "created_datetime": None,
+        }
+        for i, d in enumerate(parsed.blobs[1:] if parsed.config_media_type else parsed.blobs)
+    ]
+    return layers, parsed.config_media_type
+
+
+@router.get(
+    "/{repository:path}/manifest/{manifestref}", operation_id="getRepoManifest", summary="Get a manifest"
+)
+async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: str) -> dict[str, Any]:
+    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    if not is_digest(manifestref):
+        raise invalid_request("manifestref must be a digest (sha256:...)")
+    record = await rt.db.read(manifests.get, repo.id, manifestref)
+    layers, config_media_type = _layers(record.content, record.media_type)
+    return {
+        "digest": record.digest,
+        "is_manifest_list": record.media_type in manifests.INDEX_TYPES,
+        "manifest_data": record.content.decode("utf-8", errors="replace"),
+        "config_media_type": config_media_type,
+        "layers": layers or None,
+        "layers_compressed_size": sum(layer["compressed_size"] for layer in layers),
+    }
+
+
+def _label_view(label: labels.LabelRecord) -> dict[str, Any]:
+    return {
+        "id": label.uuid,
+        "key": label.key,
+        "value": label.value,
+        "source_type": label.source_type,
+        "media_type": label.media_type,
+    }
+
+
+@router.get(
+    "/{repository:path}/manifest/{manifestref}/labels",
+    operation_id="listManifestLabels",
+    summary="List a manifest's labels",
+)
+async def list_manifest_labels(
+    rt: Rt, who: Caller, repository: str, manifestref: str, filter: str | None = None
+) -> dict[str, Any]:
+    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+
+    def read(db: Db) -> list[labels.LabelRecord]:
+        return labels.list_for(db, _manifest_id(db, repo, manifestref), filter)
+
+    return {"labels": [_label_view(label) for label in await rt.db.read(read)]}
+
+
+@router.get(
+    "/{repository:path}/manifest/{manifestref}/labels/{labelid}",
+    operation_id="getManifestLabel",
+    summary="Get one label of a manifest",
+)
+async def get_manifest_label(
+    rt: Rt, who: Caller, repository: str, manifestref: str, labelid: str
+) -> dict[str, Any]:
+    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+
+    def read(db: Db) -> labels.LabelRecord:
+        return labels.get(db, _manifest_id(db, repo, manifestref), labelid)
+
+    return _label_view(await rt.db.read(read))
+
+
+@router.post(
+    "/{repository:path}/manifest/{manifestref}/labels",
+    operation_id="addManifestLabel",
+    summary="Add a label to a manifest (quay.expires-after also schedules its tags' expiry)",
+    status_code=201,
+)
+async def add_manifest_label(
+    rt: Rt, who: User, repository: str, manifestref: str, body: AddLabel
+) -> dict[str, Any]:
+    repo = await _writable(rt, who, repository)
+
+    def apply(db: Db) -> labels.LabelRecord:
+        manifest_id = _manifest_id(db, repo, manifestref)
+        label = labels.add(db, manifest_id, body.key, body.value, body.media_type)
+        lifetime_ms = labels.expires_after_ms({label.key: label.value})
+        if lifetime_ms is not None:
+            for name in manifests.alive_tag_names(db, repo.id, manifest_id):
+                tags.set_expiration(db, repo.id, name, now_ms() + lifetime_ms)
+        _audit(db, "manifest_label_add", who, repo, label_key=body.key, manifest_digest=manifestref)
+        return label
+
+    return {"label": _label_view(await rt.db.write(apply))}
+
+
+@router.delete(
+    "/{repository:path}/manifest/{manifestref}/labels/{labelid}",
+    operation_id="deleteManifestLabel",
+    summary="Delete a label added through the API",
+    status_code=204,
+)
+async def delete_manifest_label(
+    rt: Rt, who: User, repository: str, manifestref: str, labelid: str
+) -> Response:
+    repo = await _writable(rt, who, repository)
+
+    def apply(db: Db) -> None:
+        label = labels.remove(db, _manifest_id(db, repo, manifestref), labelid)
+        _audit(db, "manifest_label_delete", who, repo, label_key=label.key, manifest_digest=manifestref)
+
+    await rt.db.write(apply)
+    return Response(status_code=204)
