@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -281,6 +282,56 @@ def admin_delete_user(
     finally:
         db.dispose()
     typer.echo(f"deleted user {name}")
+
+
+@admin.command("gc")
+def admin_gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be deleted and how much it frees.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Collect garbage now: expired tags, unreachable manifests, unreferenced blobs."""
+    from wharf.jobs import gc
+    from wharf.runtime import Runtime
+
+    settings = _settings(data_dir, config)
+    _database(data_dir, config).dispose()  # migrations first
+    if not as_json:
+        logging.basicConfig(level="INFO", format="%(message)s", stream=sys.stderr)
+
+    async def _run() -> dict[str, Any]:
+        rt = Runtime.create(settings)
+        try:
+            report = await gc.collect(rt, dry_run=dry_run, progress=lambda m: typer.echo(m, err=True))
+        finally:
+            await rt.close()
+        return report.as_dict()
+
+    report = asyncio.run(_run())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb}: {report['tags_expired']} expired tags, "
+        f"{report['tag_lifetimes_removed']} old tag lifetimes, {report['manifests_removed']} manifests, "
+        f"{report['links_removed']} blob links, "
+        f"{report['blobs_removed']} blobs ({_size(report['bytes_freed'])} freed)"
+    )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def main() -> None:

@@ -140,9 +140,17 @@ def images(session_clients: Clients, e2e_root: Path) -> BuiltImages:
 
 
 @pytest.fixture
-def server(tmp_path: Path, db_uri: str | None) -> Iterator[Server]:
+def server_settings() -> dict[str, str]:
+    """WHARF_* settings for the `server` fixture; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_uri: str | None, server_settings: dict[str, str]) -> Iterator[Server]:
     """A fresh server on a free port; `server.restart(crash=True)` keeps its port and data dir."""
-    srv = Server(tmp_path / "server", db_uri=db_uri if SERVER_KIND == "wharf" else None)
+    srv = Server(
+        tmp_path / "server", db_uri=db_uri if SERVER_KIND == "wharf" else None, settings_env=server_settings
+    )
     srv.workdir.mkdir(parents=True)
     srv.start()
     try:

@@ -92,6 +92,17 @@ class DriverSuite:
         with pytest.raises(PathNotFound):
             await store.move("uploads/none", "x/y")
 
+    async def test_copy_keeps_the_source_and_replaces_the_destination(self, store: BlobStore) -> None:
+        await store.put_bytes("dst", b"old")
+        await store.put_bytes("src", b"new")
+        await store.copy("src", "dst")
+        assert await store.get_bytes("dst") == b"new"
+        assert await store.get_bytes("src") == b"new"
+        await store.delete("src")
+        assert await store.get_bytes("dst") == b"new"
+        with pytest.raises(PathNotFound):
+            await store.copy("uploads/none", "x/y")
+
     async def test_move_replaces_destination(self, store: BlobStore) -> None:
         await store.put_bytes("dst", b"old")
         await store.put_bytes("src", b"new")

@@ -27,13 +27,27 @@ def _insert_ignore(dialect_name: str, model: type[Base]) -> Insert:
     return cast(Insert, dialect.insert(table).on_conflict_do_nothing())
 
 
-def lock(db: Db, *key: object) -> None:
+def lock(db: Db, *key: object, shared: bool = False) -> None:
     """Serialise transactions that touch the same logical thing (a tag, a repository) until commit.
 
     SQLite needs nothing: its write transactions already run one at a time. PostgreSQL takes a
-    transaction-scoped advisory lock on a 64-bit hash of the key.
+    transaction-scoped advisory lock on a 64-bit hash of the key; `shared` locks exclude only the
+    exclusive holders of the same key (many pushes at once, but not while GC sweeps).
     """
     if db.dialect.name != "postgresql":
         return
     digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)})
+    statement = _LOCK_SHARED if shared else _LOCK
+    db.execute(statement, {"k": int.from_bytes(digest, "big", signed=True)})
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
+
+
+def upsert_touch(db: Db, model: type[Base], row: dict[str, Any], keys: tuple[str, ...], touch: str) -> None:
+    """Insert a row, or when its key exists, refresh the `touch` column to the row's value."""
+    table = cast(Table, model.__table__)
+    dialect = sqlite if db.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(table).values(**row)
+    db.execute(statement.on_conflict_do_update(index_elements=list(keys), set_={touch: row[touch]}))

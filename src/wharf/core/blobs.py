@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select
 
 from wharf.core import repositories
-from wharf.core._sql import insert_ignore
+from wharf.core._sql import insert_ignore, upsert_touch
 from wharf.core.clock import now_ms
 from wharf.core.errors import BlobNotFound
 from wharf.db.engine import Db
@@ -41,10 +41,14 @@ def register(db: Db, digest: str, size: int) -> BlobRecord:
 
 
 def link(db: Db, repository_id: int, blob_id: int) -> None:
-    insert_ignore(
+    """Link a blob into a repository. An existing link is refreshed: garbage collection spares links
+    younger than its grace period, so a blob just uploaded or mounted waits for its manifest."""
+    upsert_touch(
         db,
         RepositoryBlob,
         {"repository_id": repository_id, "blob_id": blob_id, "created_ms": now_ms()},
+        ("repository_id", "blob_id"),
+        "created_ms",
     )
 
 

@@ -11,19 +11,21 @@ No database transaction is held open while a body streams in.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from wharf.core import blobs
+from wharf.core._sql import lock
 from wharf.core.clock import now_ms
-from wharf.core.errors import InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
+from wharf.core.errors import Busy, InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
 from wharf.db.engine import Database, Db
-from wharf.db.models import Upload
+from wharf.db.models import BlobDeletion, Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
 from wharf.storage.base import BlobStore, FileWriter, blob_path, upload_path
 
@@ -63,13 +65,15 @@ _hashers = _HasherCache()
 # Uploads are hashed with sha256 as they stream in, since nearly every client uses it; an upload
 # finished with another algorithm is re-read once from storage.
 STREAMING_ALGORITHM = "sha256"
+# How long finishing an upload waits for garbage collection to finish deleting the same digest.
+PUBLISH_WAIT_S = 60
+_BEING_DELETED = select(BlobDeletion.digest).where(BlobDeletion.digest == bindparam("digest"))
 
 
 async def start(database: Database, store: BlobStore, repository_id: int) -> UploadState:
     upload_id = str(uuid.uuid4())
-    writer = await store.writer(upload_path(upload_id))
-    await writer.close()
     now = now_ms()
+    # The row comes first: a file under uploads/ without a row is an orphan garbage collection removes.
     await database.write(
         lambda db: db.execute(
             insert(Upload).values(
@@ -77,6 +81,8 @@ async def start(database: Database, store: BlobStore, repository_id: int) -> Upl
             )
         )
     )
+    writer = await store.writer(upload_path(upload_id))
+    await writer.close()
     _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))
     return UploadState(upload_id, repository_id, 0)
 
@@ -187,7 +193,11 @@ def _advance(db: Db, upload: UploadState, new_offset: int) -> bool:
     return result.rowcount == 1
 
 
-def _publish(db: Db, upload: UploadState, digest: str) -> blobs.BlobRecord:
+def _publish(db: Db, upload: UploadState, digest: str) -> blobs.BlobRecord | None:
+    """Register and link the blob; None while garbage collection is deleting the same digest."""
+    lock(db, "blob", digest)
+    if db.execute(_BEING_DELETED, {"digest": digest}).first() is not None:
+        return None
     blob = blobs.register(db, digest, upload.offset)
     blobs.link(db, upload.repository_id, blob.id)
     db.execute(delete(Upload).where(Upload.id == upload.id))
@@ -212,13 +222,21 @@ async def finish(
     if actual != digest.encoded:
         await cancel(database, store, upload)
         raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
+    # The bytes are copied into place before the row that publishes them exists, every time (also
+    # when the digest is already stored): garbage collection may be deleting that very file, and
+    # then _publish waits for it to finish and the copy is made again.
     source, target = upload_path(upload.id), blob_path(digest)
-    existing = await store.stat(target)
-    if existing == upload.offset:
-        await store.delete(source)
-    else:
-        await store.move(source, target)
-    return await database.write(_publish, upload, str(digest))
+    deadline = time.monotonic() + PUBLISH_WAIT_S
+    while True:
+        await store.copy(source, target)
+        blob = await database.write(_publish, upload, str(digest))
+        if blob is not None:
+            break
+        if time.monotonic() > deadline:
+            raise Busy(f"blob {digest} is being garbage-collected; retry the upload")
+        await asyncio.sleep(0.05)
+    await store.delete(source)
+    return blob
 
 
 async def cancel(database: Database, store: BlobStore, upload: UploadState) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import queue
+from wharf.jobs import gc, queue
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")
@@ -26,12 +26,16 @@ async def cleanup_uploads(rt: Runtime, _body: dict[str, Any]) -> None:
         log.info("removed %d abandoned uploads", removed)
 
 
-HANDLERS: dict[str, JobHandler] = {"upload_cleanup": cleanup_uploads}
+async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
+    await gc.collect(rt)
+
+
+HANDLERS: dict[str, JobHandler] = {"upload_cleanup": cleanup_uploads, "gc": collect_garbage}
 
 
 def periodic(rt: Runtime) -> dict[str, int]:
     """Queue name -> interval in seconds, for the jobs that recur."""
-    return {"upload_cleanup": rt.settings.UPLOAD_CLEANUP_INTERVAL_S}
+    return {"upload_cleanup": rt.settings.UPLOAD_CLEANUP_INTERVAL_S, "gc": rt.settings.GC_INTERVAL_S}
 
 
 async def schedule_periodic(rt: Runtime) -> None:

@@ -86,6 +86,9 @@ class BlobStore(Protocol):
     async def move(self, src: str, dst: str) -> None:
         """Atomically make `src` visible at `dst` (replacing it) and remove `src`."""
 
+    async def copy(self, src: str, dst: str) -> None:
+        """Atomically make a copy of `src` visible at `dst` (replacing it); `src` stays."""
+
     async def delete(self, path: str) -> None:
         """Remove an object, or everything under a prefix. Missing paths are not an error."""
 

@@ -131,6 +131,23 @@ class FilesystemStore:
         d.parent.mkdir(parents=True, exist_ok=True)
         os.replace(s, d)
 
+    async def copy(self, src: str, dst: str) -> None:
+        s, d = self._full(src), self._full(dst)
+        if not s.exists():
+            raise PathNotFound(src)
+        fd = os.open(s, os.O_RDONLY)
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+        tmp = self.root / _STAGING / uuid.uuid4().hex
+        try:
+            os.link(s, tmp)  # a second name for the same bytes: no copying on one filesystem
+        except OSError:
+            await asyncio.to_thread(shutil.copyfile, s, tmp)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, d)
+
     async def delete(self, path: str) -> None:
         full = self._full(path)
         if full.is_dir():

@@ -1,0 +1,92 @@
+"""Running garbage collection: the periodic job, and `wharf admin gc [--dry-run]`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from wharf.core import durations, gc
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.oci.digest import Digest
+from wharf.runtime import Runtime
+from wharf.storage.base import blob_path
+
+log = logging.getLogger("wharf.gc")
+
+BLOB_BATCH = 500
+
+
+class _DryRun(Exception):
+    def __init__(self, report: gc.Report) -> None:
+        super().__init__("dry run")
+        self.report = report
+
+
+def _windows(rt: Runtime) -> tuple[int, int]:
+    default_window_ms = durations.parse_seconds(rt.settings.DEFAULT_TAG_EXPIRATION) * 1000
+    return default_window_ms, rt.settings.GC_GRACE_PERIOD_S * 1000
+
+
+async def collect(
+    rt: Runtime,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = log.info,
+    grace_s: int | None = None,
+) -> gc.Report:
+    """One full collection. A dry run computes what would go, in a transaction it rolls back.
+    `grace_s` overrides GC_GRACE_PERIOD_S."""
+    default_window_ms, grace_ms = _windows(rt)
+    if grace_s is not None:
+        grace_ms = grace_s * 1000
+    started = time.monotonic()
+    if dry_run:
+
+        def rehearse(db: Db) -> None:
+            raise _DryRun(gc.plan(db, now_ms(), default_window_ms, grace_ms))
+
+        try:
+            await rt.db.write(rehearse)
+        except _DryRun as e:
+            return e.report
+        raise AssertionError("unreachable")
+
+    report = gc.Report()
+    # Markers left by an interrupted run: finish their deletions first.
+    for digest in await rt.db.read(gc.pending_deletions):
+        await _delete_file(rt, digest)
+        await rt.db.write(gc.clear_deletion, digest)
+    now = now_ms()
+    await rt.db.write(gc.expire_tags, now, default_window_ms, report)
+    progress(
+        f"gc: {report.tags_expired} tags expired, {report.tag_lifetimes_removed} old tag lifetimes removed"
+    )
+    for repository_id in await rt.db.read(gc.repository_ids):
+        await rt.db.write(gc.sweep_repository, repository_id, now, grace_ms, report)
+    progress(f"gc: {report.manifests_removed} manifests and {report.links_removed} blob links removed")
+    while True:
+        candidates = await rt.db.read(gc.unreferenced_blobs, BLOB_BATCH)
+        removed_now = 0
+        for blob_id, digest, size in candidates:
+            if not await rt.db.write(gc.mark_for_deletion, blob_id, digest, now_ms()):
+                continue
+            await _delete_file(rt, digest)
+            await rt.db.write(gc.clear_deletion, digest)
+            report.blobs_removed += 1
+            report.bytes_freed += size
+            report.removed_digests.append(digest)
+            removed_now += 1
+        if len(candidates) < BLOB_BATCH or not removed_now:
+            break
+        progress(f"gc: {report.blobs_removed} blobs ({report.bytes_freed} bytes) removed so far")
+    progress(
+        f"gc: done in {time.monotonic() - started:.1f} s: {report.blobs_removed} blobs removed, "
+        f"{report.bytes_freed} bytes freed"
+    )
+    return report
+
+
+async def _delete_file(rt: Runtime, digest: str) -> None:
+    await rt.store.delete(blob_path(Digest.parse(digest)))
