@@ -47,6 +47,8 @@ class Report:
     links_removed: int = 0
     blobs_removed: int = 0
     bytes_freed: int = 0
+    squashed_removed: int = 0
+    """Cached squashed downloads of manifests that are gone."""
     removed_digests: list[str] = field(default_factory=list)
     """Blob digests whose files are (or, in a dry run, would be) deleted."""
 
@@ -146,6 +148,14 @@ def mark_for_deletion(db: Db, blob_id: int, digest: str, now: int) -> bool:
     db.execute(delete(BlobDeletion).where(BlobDeletion.digest == digest))
     db.execute(insert(BlobDeletion).values(digest=digest, started_ms=now))
     return True
+
+
+def manifests_exist(db: Db, digests: list[str]) -> set[str]:
+    """Which of these manifest digests some repository still holds."""
+    if not digests:
+        return set()
+    rows = db.execute(select(Manifest.digest).where(Manifest.digest.in_(digests)).distinct())
+    return {r.digest for r in rows}
 
 
 def pending_deletions(db: Db) -> list[str]:

@@ -46,7 +46,15 @@ class SquashError(Exception):
 
 
 def cache_path(manifest_digest: str) -> str:
-    return f"squashed/{Digest.parse(manifest_digest).encoded}.tar"
+    digest = Digest.parse(manifest_digest)
+    return f"squashed/{digest.algorithm}-{digest.encoded}.tar"
+
+
+def cached_digest(path: str) -> str | None:
+    """The manifest digest a cache file belongs to, or None for anything else (staging files)."""
+    name = path.rsplit("/", 1)[-1]
+    algorithm, sep, rest = name.removesuffix(".tar").partition("-")
+    return f"{algorithm}:{rest}" if sep and name.endswith(".tar") and algorithm != "staging" else None
 
 
 def _clean(name: str) -> str:

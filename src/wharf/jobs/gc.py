@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from wharf.core import durations, gc
+from wharf.core import durations, gc, squash
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.oci.digest import Digest
@@ -81,11 +81,26 @@ async def collect(
         if len(candidates) < BLOB_BATCH or not removed_now:
             break
         progress(f"gc: {report.blobs_removed} blobs ({report.bytes_freed} bytes) removed so far")
+    report.squashed_removed = await _sweep_squashed(rt)
     progress(
         f"gc: done in {time.monotonic() - started:.1f} s: {report.blobs_removed} blobs removed, "
         f"{report.bytes_freed} bytes freed"
     )
     return report
+
+
+async def _sweep_squashed(rt: Runtime) -> int:
+    """Drop cached squashed downloads of manifests that no longer exist anywhere."""
+    cached: dict[str, str] = {}
+    async for path in rt.store.list("squashed"):
+        digest = squash.cached_digest(path)
+        if digest is not None:
+            cached[digest] = path
+    alive = await rt.db.read(gc.manifests_exist, list(cached))
+    for digest, path in cached.items():
+        if digest not in alive:
+            await rt.store.delete(path)
+    return len(cached) - len(alive)
 
 
 async def _delete_file(rt: Runtime, digest: str) -> None:
