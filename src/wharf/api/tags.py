@@ -20,6 +20,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import ManifestNotFound, ReadOnly
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
 from wharf.oci.manifest import ManifestError, parse_manifest
 from wharf.oci.names import is_valid_tag
@@ -61,8 +62,7 @@ def _lifetime_view(t: tags.TagLifetime) -> dict[str, Any]:
         "reversion": t.reversion,
         "start_ts": _seconds(t.start_ms),
         "manifest_digest": t.manifest_digest,
-        "is_manifest_list": t.media_type in ("application/vnd.oci.image.index.v1+json",)
-        or t.media_type.endswith("manifest.list.v2+json"),
+        "is_manifest_list": t.media_type in mt.INDEXES,
         "size": t.size,
         "last_modified": views.date(t.start_ms),
         "immutable": t.immutable,
@@ -286,7 +286,7 @@ async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: s
     layers, config_media_type = _layers(record.content, record.media_type)
     return {
         "digest": record.digest,
-        "is_manifest_list": record.media_type in manifests.INDEX_TYPES,
+        "is_manifest_list": record.media_type in mt.INDEXES,
         "manifest_data": record.content.decode("utf-8", errors="replace"),
         "config_media_type": config_media_type,
         "layers": layers or None,

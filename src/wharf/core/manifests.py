@@ -21,7 +21,6 @@ from wharf.core.errors import (
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestChild, RepositoryBlob, Tag
-from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError, is_digest
 from wharf.oci.manifest import ManifestError, ParsedManifest, parse_manifest
 from wharf.oci.names import is_valid_tag
@@ -267,9 +266,6 @@ def referrers(db: Db, repository_id: int, subject: str, artifact_type: str | Non
         )
         for r in rows
     ]
-
-
-INDEX_TYPES = mt.INDEXES
 
 
 def id_by_digest(repository_id: int, digest: str, *, include_deleted: bool = False) -> Select[int]:
