@@ -78,7 +78,7 @@ class Server:
         self.port = free_port()
         self.db_uri = db_uri
         self.settings_env = settings_env or {}
-        """WHARF_* settings for a wharf server, e.g. {"WHARF_OUTBOUND_ALLOWED_NETWORKS": '["127.0.0.1"]'}."""
+        """WHARF_* settings for a wharf server, e.g. {"WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.1"]'}."""
         self.log_path = workdir / f"{kind}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -126,7 +126,7 @@ def registry(
 ) -> Iterator[Registry]:
     workdir = tmp_path_factory.mktemp("credential-kinds")
     # the test's OIDC issuer listens on loopback, which outbound calls refuse unless allowed
-    allow_loopback = {"WHARF_OUTBOUND_ALLOWED_NETWORKS": '["127.0.0.0/8"]'}
+    allow_loopback = {"WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.0/8"]'}
     server = Server(workdir / "server", db_uri=module_db_uri, settings_env=allow_loopback)
     server.workdir.mkdir(parents=True)
     server.start()

@@ -32,7 +32,7 @@ async def test_internal_and_odd_urls_are_refused(url: str) -> None:
 
 
 async def test_allowed_networks_and_public_addresses_pass() -> None:
-    settings = load_settings(None, {"OUTBOUND_ALLOWED_NETWORKS": ["10.0.0.0/8", "idp.internal"]}, environ={})
+    settings = load_settings(None, {"SSRF_ALLOWED_HOSTS": ["10.0.0.0/8", "idp.internal"]}, environ={})
     await outbound.check_url("http://10.1.2.3/jwks", settings)
     await outbound.check_url("https://idp.internal/.well-known/openid-configuration", settings)
     await outbound.check_url("https://93.184.216.34/", settings)

@@ -26,7 +26,7 @@ def issuer() -> Iterator[Issuer]:
 @pytest.fixture
 def settings(data_dir: Path, db_uri: str | None) -> Settings:
     # The test issuer listens on loopback, which outbound calls refuse unless allowed.
-    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "OUTBOUND_ALLOWED_NETWORKS": ["127.0.0.0/8"]}
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "SSRF_ALLOWED_HOSTS": ["127.0.0.0/8"]}
     return load_settings(None, overrides, environ={})
 
 

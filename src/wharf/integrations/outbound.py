@@ -1,5 +1,5 @@
 """The only way Wharf calls out: URLs are checked so that a user-supplied address cannot reach
-internal services (SSRF), unless the operator allows those networks in OUTBOUND_ALLOWED_NETWORKS.
+internal services (SSRF), unless the operator allows those networks in SSRF_ALLOWED_HOSTS.
 
 Every address the host name resolves to must be public (or allowed). A name could still resolve
 differently between the check and the connection (DNS rebinding); redirects are not followed, so
@@ -36,7 +36,7 @@ class OutboundFailed(Exception):
 def _allowed(settings: Settings) -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
     hosts: set[str] = set()
     networks = []
-    for entry in settings.OUTBOUND_ALLOWED_NETWORKS:
+    for entry in settings.SSRF_ALLOWED_HOSTS:
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
@@ -69,7 +69,7 @@ async def check_url(url: str, settings: Settings) -> None:
         if is_internal(ip) and not any(ip in n for n in networks):
             raise OutboundRefused(
                 f"refusing to call {host} ({ip}): it is an internal address; an operator can allow it "
-                "with OUTBOUND_ALLOWED_NETWORKS"
+                "with SSRF_ALLOWED_HOSTS"
             )
 
 
