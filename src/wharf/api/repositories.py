@@ -1,14 +1,345 @@
-"""/api/v1/repository/{repository}: the repository itself (more of it comes with the tag lifecycle)."""
+"""/api/v1/repository: create, list, read, describe, change visibility and state, delete.
+
+`readable_repository` and `writable_repository` resolve `{repository}` with the caller's role for
+the other repository-scoped modules too. This router is registered last: its
+`/repository/{repository:path}` routes would otherwise swallow `/repository/{R}/permissions/...`,
+`/repository/{R}/tag/...` and the like.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from wharf.api.deps import Rt, User, actor
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from wharf.api import views
+from wharf.api.deps import Caller, Rt, User, actor
+from wharf.api.errors import forbidden, invalid_request, not_found, unauthorized
 from wharf.api.permissions import admined_repository
-from wharf.core import repositories
+from wharf.auth import permissions, scopes
+from wharf.auth.identity import Identity
+from wharf.core import accounts, provision, repositories, stars
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.core.errors import AlreadyExists
+from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
+from wharf.db.engine import Db
+from wharf.oci.names import InvalidNameError, RepositoryName, is_valid_repository_name
+from wharf.runtime import Runtime
 
 router = APIRouter(prefix="/repository", tags=["repository"])
+
+PAGE_SIZE = 100
+MAX_TAGS = 500
+"""getRepo lists at most this many tags, as Quay does."""
+POPULARITY_WINDOW_MS = 7 * DAY_MS
+"""`popularity` counts the repository's audit-log entries of the last week, as Quay counts actions."""
+STATS_DAYS = 91
+DESCRIPTION_MAX = 256 * 1024
+_PAGE_PREFIX = "repository-page:"
+
+
+class NewRepo(BaseModel):
+    repository: str = Field(min_length=1, max_length=255)
+    visibility: Literal["public", "private"]
+    namespace: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    repo_kind: Literal["image"] | None = None
+
+
+class RepoUpdate(BaseModel):
+    description: str = Field(max_length=DESCRIPTION_MAX)
+
+
+class ChangeVisibility(BaseModel):
+    visibility: Literal["public", "private"]
+
+
+class ChangeRepoState(BaseModel):
+    state: Literal["NORMAL", "READ_ONLY", "MIRROR"]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    repo: RepositoryRecord
+    namespace: AccountRecord
+    role: str
+
+
+async def readable_repository(rt: Runtime, who: Identity, repository: str) -> Access:
+    """The repository with the caller's role on it. One the caller may not read looks like one that
+    does not exist: 404, or 401 for an anonymous caller (who may see it once logged in)."""
+    try:
+        name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
+    except InvalidNameError:
+        raise not_found(f"no repository {repository[:300]!r}") from None
+
+    def check(db: Db) -> Access | None:
+        ns = accounts.get_by_name(db, name.namespace)
+        repo = repositories.get(db, name.namespace, name.name) if ns else None
+        if ns is None or repo is None:
+            return None
+        role = permissions.repository_role(db, rt.settings, who, ns, repo)
+        return Access(repo, ns, role) if role else None
+
+    access = await rt.db.read(check)
+    if access is None:
+        raise unauthorized() if who.is_anonymous else not_found(f"no repository {repository!r}")
+    return access
+
+
+async def writable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryRecord:
+    """The repository, when the caller holds write (or admin) on it and its state accepts writes:
+    403 for readers, 503 for a READ_ONLY or MIRROR repository (as Quay answers)."""
+    access = await readable_repository(rt, who, repository)
+    if access.role not in (permissions.WRITE, permissions.ADMIN):
+        raise forbidden(f"you may not write to {repository}")
+    repositories.check_writable(access.repo)
+    return access.repo
+
+
+def page_token(rt: Runtime, last_full_name: str) -> str:
+    """An opaque `next_page` token: the last full name of the page, encrypted."""
+    return rt.secrets.seal(_PAGE_PREFIX + last_full_name)
+
+
+def page_after(rt: Runtime, token: str | None) -> str | None:
+    if not token:
+        return None
+    opened = rt.secrets.open(token)
+    if opened is None or not opened.startswith(_PAGE_PREFIX):
+        raise invalid_request("next_page is not a page token from this registry")
+    return opened.removeprefix(_PAGE_PREFIX)
+
+
+def public_readable(rt: Runtime, who: Identity) -> bool:
+    """Public repositories are readable by this caller (anonymous callers need FEATURE_ANONYMOUS_ACCESS)."""
+    return rt.settings.FEATURE_ANONYMOUS_ACCESS or not who.is_anonymous
+
+
+def summary_view(
+    r: RepositorySummary,
+    *,
+    starred: set[int],
+    modified: dict[int, int] | None = None,
+    actions: dict[int, int] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "namespace": r.namespace,
+        "name": r.name,
+        "description": r.description,
+        "is_public": r.is_public,
+        "kind": "image",
+        "state": STATE_NAMES.get(r.state),
+        "is_starred": r.id in starred,
+        "quota": None,
+    }
+    if modified is not None:
+        out["last_modified"] = modified[r.id] // 1000 if r.id in modified else None
+    if actions is not None:
+        out["popularity"] = float(actions.get(r.id, 0))
+    return out
+
+
+def _tag_view(tag: repositories.TagSummary) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": tag.name,
+        "manifest_digest": tag.manifest_digest,
+        "size": tag.size,
+        "last_modified": views.date(tag.start_ms),
+    }
+    if tag.expires_ms is not None:
+        out["expiration"] = views.date(tag.expires_ms)
+    return out
+
+
+def _stats(daily: dict[int, int]) -> list[dict[str, Any]]:
+    today = now_ms() // DAY_MS
+    return [
+        {
+            "date": datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date().isoformat(),
+            "count": daily.get(day, 0),
+        }
+        for day in range(today - STATS_DAYS + 1, today + 1)
+    ]
+
+
+@router.post(
+    "",
+    operation_id="createRepo",
+    summary="Create a repository",
+    status_code=201,
+)
+async def create_repo(rt: Rt, who: User, body: NewRepo) -> dict[str, Any]:
+    namespace = body.namespace or who.name
+    assert namespace is not None
+    ns = await rt.db.read(accounts.get_by_name, namespace)
+    if ns is None or ns.kind == "robot":
+        raise not_found(f"no namespace {namespace!r}")
+    if not await rt.db.read(permissions.can_create_in, who, ns):
+        raise forbidden(f"you may not create repositories in {namespace}")
+    if not is_valid_repository_name(f"{namespace}/{body.repository}"):
+        raise invalid_request(
+            "Invalid repository name: lowercase letters, digits and separators (. _ __ -), "
+            "components separated by /"
+        )
+
+    def create(db: Db) -> RepositoryRecord:
+        repo = provision.create_repository(
+            db,
+            namespace,
+            body.repository,
+            visibility=body.visibility,
+            creator_id=who.account_id,
+            actor=actor(who),
+        )
+        if body.description:
+            repositories.describe_new(db, repo, body.description)
+        return repo
+
+    try:
+        await rt.db.write(create)
+    except AlreadyExists:
+        raise invalid_request("Repository already exists") from None
+    return {"namespace": namespace, "name": body.repository, "kind": "image"}
+
+
+@router.get(
+    "",
+    operation_id="listRepos",
+    summary="List the repositories you may see in a namespace, starred, or public",
+)
+async def list_repos(
+    rt: Rt,
+    who: Caller,
+    namespace: str | None = Query(None, max_length=255),
+    public: bool = False,
+    starred: bool = False,
+    last_modified: bool = False,
+    popularity: bool = False,
+    repo_kind: Literal["image"] = "image",
+    next_page: str | None = Query(None, max_length=2048),
+) -> dict[str, Any]:
+    if not (namespace or public or starred):
+        raise invalid_request("namespace, starred or public are required for this API call")
+    if starred and who.is_anonymous:
+        raise invalid_request("starred needs a signed-in caller")
+    if not who.is_anonymous and not who.has_scope(scopes.REPO_READ):
+        raise forbidden("the token lacks the repo:read scope")
+    after = page_after(rt, next_page)
+    visible = permissions.visible_repositories(who, rt.settings)
+    # Public repositories count when asked for, and starred ones are listed while still readable.
+    include_public = public_readable(rt, who) and (public or starred)
+
+    def read(db: Db) -> tuple[list[dict[str, Any]], str | None]:
+        found = repositories.listing(
+            db,
+            visible=visible,
+            include_public=include_public,
+            namespace=namespace or None,
+            starred_by=who.account_id if starred else None,
+            after=after,
+            limit=PAGE_SIZE + 1,
+        )
+        page = found[:PAGE_SIZE]
+        ids = [r.id for r in page]
+        mine = stars.starred_among(db, who.account_id, ids)
+        modified = repositories.last_modified(db, ids) if last_modified else None
+        actions = repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS) if popularity else None
+        views_ = [summary_view(r, starred=mine, modified=modified, actions=actions) for r in page]
+        return views_, page[-1].full_name if len(found) > PAGE_SIZE else None
+
+    items, last = await rt.db.read(read)
+    out: dict[str, Any] = {"repositories": items}
+    if last is not None:
+        out["next_page"] = page_token(rt, last)
+    return out
+
+
+@router.post(
+    "/{repository:path}/changevisibility",
+    operation_id="changeRepoVisibility",
+    summary="Make a repository public or private",
+)
+async def change_repo_visibility(
+    rt: Rt, who: User, repository: str, body: ChangeVisibility
+) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    await rt.db.write(repositories.set_visibility, repo, body.visibility, actor(who))
+    return {"success": True}
+
+
+@router.put(
+    "/{repository:path}/changestate",
+    operation_id="changeRepoState",
+    summary="Set a repository NORMAL, READ_ONLY or MIRROR",
+)
+async def change_repo_state(rt: Rt, who: User, repository: str, body: ChangeRepoState) -> dict[str, Any]:
+    repo = await admined_repository(rt, who, repository)
+    await rt.db.write(repositories.set_state, repo, repositories.STATES[body.state], actor(who))
+    return {"success": True}
+
+
+@router.get(
+    "/{repository:path}",
+    operation_id="getRepo",
+    summary="Get a repository with its tags",
+)
+async def get_repo(
+    rt: Rt,
+    who: Caller,
+    repository: str,
+    include_tags: bool = Query(True, alias="includeTags"),
+    include_stats: bool = Query(False, alias="includeStats"),
+) -> dict[str, Any]:
+    access = await readable_repository(rt, who, repository)
+    repo, ns, role = access.repo, access.namespace, access.role
+    since = (now_ms() // DAY_MS - STATS_DAYS + 1) * DAY_MS
+
+    def read(db: Db) -> tuple[str | None, bool, list[repositories.TagSummary] | None, dict[int, int] | None]:
+        return (
+            repositories.description(db, repo.id),
+            bool(stars.starred_among(db, who.account_id, [repo.id])),
+            repositories.live_tags(db, repo.id, MAX_TAGS) if include_tags else None,
+            repositories.daily_activity(db, repo.id, since) if include_stats else None,
+        )
+
+    description, is_starred, tags, daily = await rt.db.read(read)
+    writable = repo.state == repositories.NORMAL and rt.settings.REGISTRY_STATE != "readonly"
+    out: dict[str, Any] = {
+        "namespace": repo.namespace,
+        "name": repo.name,
+        "kind": "image",
+        "description": description,
+        "is_public": repo.is_public,
+        "is_organization": ns.kind == "org",
+        "is_starred": is_starred,
+        "status_token": "",
+        "trust_enabled": False,
+        "tag_expiration_s": views.tag_expiration_s(rt, ns),
+        "state": STATE_NAMES.get(repo.state),
+        "can_write": writable and role in (permissions.WRITE, permissions.ADMIN),
+        "can_admin": role == permissions.ADMIN,
+    }
+    if tags is not None:
+        out["tags"] = {t.name: _tag_view(t) for t in tags}
+    if daily is not None:
+        out["stats"] = _stats(daily)
+    return out
+
+
+@router.put(
+    "/{repository:path}",
+    operation_id="updateRepo",
+    summary="Change a repository's description",
+)
+async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> dict[str, Any]:
+    repo = await writable_repository(rt, who, repository)
+    await rt.db.write(repositories.set_description, repo, body.description, actor(who))
+    return {"success": True}
 
 
 @router.delete(

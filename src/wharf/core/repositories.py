@@ -1,18 +1,38 @@
-"""Repositories: lookup, creation on push, listing for the catalog."""
+"""Repositories: lookup, creation, listing and search, description, visibility and state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from wharf.core import audit
 from wharf.core.clock import now_ms
-from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound
+from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.db.engine import Db
-from wharf.db.models import Account, Repository
+from wharf.db.models import Account, Blob, LogEntry, Manifest, ManifestBlob, Repository, Star, Tag
 
 NORMAL, READ_ONLY, MIRROR = 0, 1, 2
+STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR"}
+STATES = {name: state for state, name in STATE_NAMES.items()}
+
+REGISTRY_READ_ONLY = (
+    "System is currently read-only for maintenance. Pulls will succeed but all write operations "
+    "are currently suspended."
+)
+"""What every surface answers to a write while REGISTRY_STATE is `readonly`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +145,249 @@ def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> No
         repo=repo.name,
     )
     db.execute(delete(Repository).where(Repository.id == repo.id))
+
+
+# --- reading for the API: summaries, listing, search, tags and activity -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    id: int
+    namespace: str
+    name: str
+    full_name: str
+    description: str | None
+    visibility: str
+    state: int
+    namespace_kind: str
+    namespace_email: str | None
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == "public"
+
+
+_SUMMARY = select(
+    Repository.id,
+    Account.name.label("namespace"),
+    Repository.name,
+    Repository.full_name,
+    Repository.description,
+    Repository.visibility,
+    Repository.state,
+    Account.kind.label("namespace_kind"),
+    Account.email.label("namespace_email"),
+).join(Account, Account.id == Repository.namespace_id)
+
+_PUBLIC = Repository.visibility == "public"
+
+
+def _readable(visible: ColumnElement[bool] | None, include_public: bool) -> ColumnElement[bool]:
+    """`visible` (None: everything), widened to public repositories when `include_public`."""
+    if visible is None:
+        return true()
+    return or_(visible, _PUBLIC) if include_public else visible
+
+
+def listing(
+    db: Db,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    namespace: str | None = None,
+    starred_by: int | None = None,
+    after: str | None = None,
+    limit: int,
+) -> list[RepositorySummary]:
+    """Repositories in full-name order after `after`: those `visible` selects (plus public ones when
+    `include_public`), optionally only in one namespace and only those `starred_by` starred."""
+    query = _SUMMARY.where(_readable(visible, include_public))
+    if namespace is not None:
+        query = query.where(Account.name == namespace)
+    if starred_by is not None:
+        query = query.where(
+            Repository.id.in_(select(Star.repository_id).where(Star.account_id == starred_by))
+        )
+    if after:
+        query = query.where(Repository.full_name > after)
+    rows = db.execute(query.order_by(Repository.full_name).limit(limit))
+    return [RepositorySummary(*r) for r in rows]
+
+
+def search(
+    db: Db,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    query: str,
+    offset: int,
+    limit: int,
+) -> list[RepositorySummary]:
+    """Repositories whose `namespace/name` contains `query` (so the name or the namespace matches)."""
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    statement = (
+        _SUMMARY.where(
+            _readable(visible, include_public), Repository.full_name.like(f"%{escaped}%", escape="\\")
+        )
+        .order_by(Repository.full_name)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [RepositorySummary(*r) for r in db.execute(statement)]
+
+
+_DESCRIPTION = select(Repository.description).where(Repository.id == bindparam("repo"))
+
+
+def description(db: Db, repository_id: int) -> str | None:
+    return db.execute(_DESCRIPTION, {"repo": repository_id}).scalar()
+
+
+@dataclass(frozen=True, slots=True)
+class TagSummary:
+    name: str
+    manifest_digest: str
+    size: int | None
+    """Bytes of the blobs the manifest references (config and layers); None for an index."""
+    start_ms: int
+    expires_ms: int | None
+
+
+# SUM of a BIGINT is NUMERIC on PostgreSQL: cast it back so it reads as an int everywhere.
+_MANIFEST_SIZE = (
+    select(cast(func.sum(Blob.size), BigInteger))
+    .select_from(ManifestBlob)
+    .join(Blob, Blob.id == ManifestBlob.blob_id)
+    .where(ManifestBlob.manifest_id == Tag.manifest_id)
+    .correlate(Tag)
+    .scalar_subquery()
+)
+_LIVE_TAGS = (
+    select(Tag.name, Manifest.digest, _MANIFEST_SIZE, Tag.lifetime_start_ms, Tag.expires_ms)
+    .join(Manifest, Manifest.id == Tag.manifest_id)
+    .where(
+        Tag.repository_id == bindparam("repo"),
+        Tag.lifetime_end_ms.is_(None),
+        or_(Tag.expires_ms.is_(None), Tag.expires_ms > bindparam("now")),
+        Tag.hidden.is_(False),
+    )
+    .order_by(Tag.name)
+    .limit(bindparam("limit"))
+)
+
+
+def live_tags(db: Db, repository_id: int, limit: int) -> list[TagSummary]:
+    """The repository's alive tags by name, at most `limit` of them."""
+    rows = db.execute(_LIVE_TAGS, {"repo": repository_id, "now": now_ms(), "limit": limit})
+    return [TagSummary(*r) for r in rows]
+
+
+_LAST_MODIFIED = (
+    select(Tag.repository_id, func.max(Tag.lifetime_start_ms), func.max(Tag.lifetime_end_ms))
+    .where(Tag.repository_id.in_(bindparam("repos", expanding=True)), Tag.hidden.is_(False))
+    .group_by(Tag.repository_id)
+)
+
+
+def last_modified(db: Db, repository_ids: list[int]) -> dict[int, int]:
+    """When a tag of each repository last started or ended (ms); repositories without tags are absent."""
+    if not repository_ids:
+        return {}
+    rows = db.execute(_LAST_MODIFIED, {"repos": repository_ids})
+    return {r[0]: max(r[1], r[2] or 0) for r in rows}
+
+
+_ACTIVITY = (
+    select(LogEntry.repository_id, func.count())
+    .where(
+        LogEntry.repository_id.in_(bindparam("repos", expanding=True)),
+        LogEntry.created_ms >= bindparam("since"),
+    )
+    .group_by(LogEntry.repository_id)
+)
+
+
+def activity(db: Db, repository_ids: list[int], since_ms: int) -> dict[int, int]:
+    """How many audit-log entries (pushes, tag and setting changes...) each repository has since then."""
+    if not repository_ids:
+        return {}
+    rows = db.execute(_ACTIVITY, {"repos": repository_ids, "since": since_ms})
+    return {r[0]: r[1] for r in rows if r[0] is not None}
+
+
+DAY_MS = 86_400_000
+_DAY = (LogEntry.created_ms // DAY_MS).label("day")
+_DAILY_ACTIVITY = (
+    select(_DAY, func.count())
+    .where(LogEntry.repository_id == bindparam("repo"), LogEntry.created_ms >= bindparam("since"))
+    .group_by(_DAY)
+)
+
+
+def daily_activity(db: Db, repository_id: int, since_ms: int) -> dict[int, int]:
+    """Audit-log entries of the repository per UTC day (days since the epoch) since then."""
+    return {int(r[0]): r[1] for r in db.execute(_DAILY_ACTIVITY, {"repo": repository_id, "since": since_ms})}
+
+
+# --- changing a repository's settings ----------------------------------------------------------------
+
+_STATE = select(Repository.state).where(Repository.id == bindparam("repo"))
+
+
+def check_writable(repo: RepositoryRecord) -> None:
+    """READ_ONLY and MIRROR repositories accept no change of content or settings, as on Quay
+    (a surface checks early with the record it has; core checks again with `require_normal`)."""
+    if repo.state != NORMAL:
+        raise ReadOnly(
+            f"repository {repo.full_name} is in state {STATE_NAMES.get(repo.state, repo.state)}: "
+            "it accepts no writes"
+        )
+
+
+def require_normal(db: Db, repo: RepositoryRecord) -> None:
+    """`check_writable` with the state read now, in the writing transaction."""
+    state = db.execute(_STATE, {"repo": repo.id}).scalar()
+    if state is None:
+        raise RepositoryNotFound(f"repository {repo.full_name} not found")
+    check_writable(replace(repo, state=state))
+
+
+_SET_DESCRIPTION = (
+    update(Repository).where(Repository.id == bindparam("repo")).values(description=bindparam("description"))
+)
+
+
+def set_description(db: Db, repo: RepositoryRecord, text: str, actor: audit.Actor | None) -> None:
+    require_normal(db, repo)
+    db.execute(_SET_DESCRIPTION, {"repo": repo.id, "description": text})
+    audit.record(
+        db,
+        "set_repo_description",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        description=text,
+    )
+
+
+def describe_new(db: Db, repo: RepositoryRecord, text: str) -> None:
+    """The description given when the repository is created (part of its `create_repo` entry)."""
+    db.execute(_SET_DESCRIPTION, {"repo": repo.id, "description": text})
+
+
+def set_state(db: Db, repo: RepositoryRecord, state: int, actor: audit.Actor | None) -> None:
+    if state not in STATE_NAMES:
+        raise InvalidInput(f"state must be one of {', '.join(STATES)}")
+    db.execute(update(Repository).where(Repository.id == repo.id).values(state=state))
+    audit.record(
+        db,
+        "change_repo_state",
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        state_changed=STATE_NAMES[state],
+    )

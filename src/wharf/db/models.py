@@ -360,3 +360,23 @@ class RobotFederation(Base):
     robot_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     issuer: Mapped[str] = mapped_column(String(2048))
     subject: Mapped[str] = mapped_column(String(1024))
+
+
+class Star(Base):
+    """A user's star on a repository; both deletions take the star with them."""
+
+    __tablename__ = "stars"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class BlobDeletion(Base):
+    """A blob garbage collection is deleting from storage: an upload of the same digest waits until
+    the row is gone, so that it never publishes a blob whose file is about to disappear."""
+
+    __tablename__ = "blob_deletions"
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    started_ms: Mapped[int] = mapped_column(BigInteger)

@@ -42,7 +42,11 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
 
 
 async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
-    """The repository a write goes to; created now when the token allows pushing to it."""
+    """The repository a write goes to; created now when the token allows pushing to it.
+
+    While REGISTRY_STATE is `readonly` (maintenance), every write is refused before anything else."""
+    if call.rt.settings.REGISTRY_STATE == "readonly":
+        raise RegistryError(DENIED, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
     call.require("repository", raw, *(actions or (permissions.PUSH,)))
     repo = await call.rt.db.read(repositories.get, name.namespace, name.name)

@@ -1,0 +1,107 @@
+"""/api/v1/find/repositories: find the repositories you may see by name or namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from wharf.api import views
+from wharf.api.deps import Caller, Rt
+from wharf.api.repositories import POPULARITY_WINDOW_MS, public_readable
+from wharf.auth import permissions
+from wharf.core import repositories, stars
+from wharf.core.clock import now_ms
+from wharf.core.repositories import RepositorySummary
+from wharf.db.engine import Db
+
+router = APIRouter(prefix="/find", tags=["search"])
+
+PAGE_SIZE = 10
+"""Quay's SEARCH_RESULTS_PER_PAGE default."""
+MAX_PAGES = 10
+"""Quay's SEARCH_MAX_RESULT_PAGE_COUNT default: later pages answer the last one."""
+# Quay's relative scores of search results.
+_ENTITY_SCORE = 1
+_REPOSITORY_SCORE = 4
+# last modified (ms), star counts, popularity: by repository id
+Usage = tuple[dict[int, int], dict[int, int], dict[int, int]]
+
+
+def _namespace_view(r: RepositorySummary) -> dict[str, Any]:
+    org = r.namespace_kind == "org"
+    return {
+        "title": "org" if org else "user",
+        "kind": "organization" if org else "user",
+        "avatar": views.avatar(r.namespace, r.namespace_email, "org" if org else "user"),
+        "name": r.namespace,
+        "score": _ENTITY_SCORE,
+        "href": f"/{'organization' if org else 'user'}/{r.namespace}",
+    }
+
+
+def _result_view(r: RepositorySummary, usage: Usage | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": "repository",
+        "title": "repo",
+        "namespace": _namespace_view(r),
+        "name": r.name,
+        "description": r.description,
+        "is_public": r.is_public,
+        "score": _REPOSITORY_SCORE,
+        "href": f"/repository/{r.full_name}",
+    }
+    if usage is not None:
+        modified, starred, actions = usage
+        out["last_modified"] = modified[r.id] // 1000 if r.id in modified else None
+        out["stars"] = starred.get(r.id, 0)
+        out["popularity"] = float(actions.get(r.id, 0))
+    return out
+
+
+@router.get(
+    "/repositories",
+    operation_id="conductRepoSearch",
+    summary="Find repositories whose name or namespace contains the query",
+)
+async def conduct_repo_search(
+    rt: Rt,
+    who: Caller,
+    query: str = Query("", max_length=255),
+    page: int = 1,
+    include_usage: bool = Query(False, alias="includeUsage"),
+) -> dict[str, Any]:
+    page = min(max(1, page), MAX_PAGES)
+    offset = (page - 1) * PAGE_SIZE
+    visible = permissions.visible_repositories(who, rt.settings)
+    include_public = public_readable(rt, who)
+
+    def read(db: Db) -> tuple[list[RepositorySummary], Usage | None]:
+        found = repositories.search(
+            db,
+            visible=visible,
+            include_public=include_public,
+            query=query.strip(),
+            offset=offset,
+            limit=PAGE_SIZE + 1,
+        )
+        ids = [r.id for r in found[:PAGE_SIZE]]
+        usage = (
+            (
+                repositories.last_modified(db, ids),
+                stars.counts(db, ids),
+                repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS),
+            )
+            if include_usage
+            else None
+        )
+        return found, usage
+
+    found, usage = await rt.db.read(read)
+    return {
+        "results": [_result_view(r, usage) for r in found[:PAGE_SIZE]],
+        "has_additional": len(found) > PAGE_SIZE,
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "start_index": offset,
+    }
