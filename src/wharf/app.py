@@ -42,7 +42,7 @@ def _web_app(rt: Runtime) -> Starlette:
 
 
 # Served by the API application: /api/v1 and the auth flows that Quay keeps beside it.
-_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/")
+_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
 
 
 class WharfApp:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,6 +62,14 @@ class Settings(BaseModel):
     """Time-machine window of namespaces that chose none: how long deleted or moved tags stay restorable."""
     TAG_EXPIRATION_OPTIONS: list[str] = Field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
     """The windows users and organizations may choose from (`tag_expiration_s` must be one of them)."""
+    FEATURE_IMMUTABLE_TAGS: bool = False
+    """Tags can be made immutable (changeTag `immutable`): then nothing moves, deletes or expires them."""
+    PERMANENTLY_DELETE_TAGS: bool = True
+    """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
+    GC_INTERVAL_S: int = 60
+    """How often garbage collection runs (a job of the in-process workers or of `wharf worker`)."""
+    GC_GRACE_PERIOD_S: int = 3600
+    """Untagged manifests and unused blob links younger than this are spared (pushes in progress)."""
     CATALOG_PAGE_LIMIT: int = 1000
     """Largest page /v2/_catalog returns, whatever `n` asks for."""
     TAG_LIST_PAGE_LIMIT: int = 10000
@@ -80,8 +88,10 @@ class Settings(BaseModel):
     """OAuth client ids whose authorization scripts may send with Basic auth instead of a browser session."""
     ROBOT_FEDERATION_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of the robot token /oauth2/federation/robot/token hands out for an OIDC token."""
-    OUTBOUND_ALLOWED_NETWORKS: list[str] = Field(default_factory=list)
+    SSRF_ALLOWED_HOSTS: list[str] = Field(default_factory=list)
     """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach."""
+    REGISTRY_STATE: Literal["normal", "readonly"] = "normal"
+    """`readonly` for maintenance: pulls and reads work, every push, delete and API change is refused."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
 

@@ -6,26 +6,59 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf import __version__
 from wharf.api import (
     applications,
     apptokens,
+    logs,
     oauth,
     organizations,
     permissions,
     prototypes,
     repositories,
     robots,
+    search,
     signin,
+    squash,
+    stars,
     superuser,
+    tags,
     users,
 )
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
 from wharf.core.errors import DomainError
+from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.runtime import Runtime
 
 _STATUS_TYPES = {401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 405: "invalid_request"}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What still works while REGISTRY_STATE is readonly, besides reads: signing in and out.
+_READONLY_ALLOWED = frozenset({"/api/v1/signin", "/api/v1/signin/verify", "/api/v1/signout"})
+
+
+class RegistryReadOnly:
+    """While REGISTRY_STATE is `readonly`, every /api/v1 request that would change something is
+    answered 503 before it is routed (Quay's `check_readonly`), whoever sends it."""
+
+    def __init__(self, app: ASGIApp, rt: Runtime) -> None:
+        self.app = app
+        self.rt = rt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.rt.settings.REGISTRY_STATE == "readonly"
+            and scope["method"] not in _SAFE_METHODS
+            and scope["path"].startswith("/api/")
+            and scope["path"].rstrip("/") not in _READONLY_ALLOWED
+        ):
+            request = Request(scope)
+            body = {**ApiError(503, "invalid_request", REGISTRY_READ_ONLY).body(request), "is_readonly": True}
+            await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def build_api(rt: Runtime) -> FastAPI:
@@ -38,7 +71,8 @@ def build_api(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     api.state.runtime = rt
-    # repositories comes after permissions: its catch-all /repository/{path} must match last.
+    # repositories comes after every other /repository/{R}/... router (permissions, tags...): its
+    # catch-all /repository/{repository:path} routes must match last. Keep it the last one.
     for module in (
         applications,
         users,
@@ -48,12 +82,18 @@ def build_api(rt: Runtime) -> FastAPI:
         robots,
         apptokens,
         prototypes,
+        stars,
+        search,
+        logs,
+        tags,
         repositories,
     ):
         api.include_router(module.router, prefix="/api/v1")
     # These carry their full paths: some live outside /api/v1, as in Quay.
     api.include_router(signin.router)
     api.include_router(oauth.router)
+    api.include_router(squash.router)
+    api.add_middleware(RegistryReadOnly, rt=rt)
 
     @api.get("/api/v1/discovery", operation_id="discovery", include_in_schema=False)
     async def discovery() -> JSONResponse:
