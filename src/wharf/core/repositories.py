@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -21,8 +19,9 @@ from sqlalchemy import (
 from wharf.core import audit
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
+from wharf.core.tags import MANIFEST_SIZE
 from wharf.db.engine import Db
-from wharf.db.models import Account, Blob, LogEntry, Manifest, ManifestBlob, Repository, Star, Tag
+from wharf.db.models import Account, LogEntry, Manifest, Repository, Star, Tag
 
 NORMAL, READ_ONLY, MIRROR = 0, 1, 2
 STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR"}
@@ -253,17 +252,8 @@ class TagSummary:
     expires_ms: int | None
 
 
-# SUM of a BIGINT is NUMERIC on PostgreSQL: cast it back so it reads as an int everywhere.
-_MANIFEST_SIZE = (
-    select(cast(func.sum(Blob.size), BigInteger))
-    .select_from(ManifestBlob)
-    .join(Blob, Blob.id == ManifestBlob.blob_id)
-    .where(ManifestBlob.manifest_id == Tag.manifest_id)
-    .correlate(Tag)
-    .scalar_subquery()
-)
 _LIVE_TAGS = (
-    select(Tag.name, Manifest.digest, _MANIFEST_SIZE, Tag.lifetime_start_ms, Tag.expires_ms)
+    select(Tag.name, Manifest.digest, MANIFEST_SIZE, Tag.lifetime_start_ms, Tag.expires_ms)
     .join(Manifest, Manifest.id == Tag.manifest_id)
     .where(
         Tag.repository_id == bindparam("repo"),

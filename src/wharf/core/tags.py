@@ -11,13 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from wharf.core._sql import lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
-from wharf.db.models import Manifest, Tag
+from wharf.db.models import Blob, Manifest, ManifestBlob, Tag
 
 OPEN = Tag.lifetime_end_ms.is_(None)
 # Alive at the time bound to the `now` parameter; statements using it must pass {"now": now_ms()}.
@@ -29,6 +41,17 @@ LIVE = OPEN
 def alive_at(now: int) -> ColumnElement[bool]:
     return and_(OPEN, or_(Tag.expires_ms.is_(None), Tag.expires_ms > now))
 
+
+# What a tag's image weighs: the bytes of the blobs its manifest references (config and layers);
+# NULL for an index. SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so it reads as an int.
+MANIFEST_SIZE = (
+    select(cast(func.sum(Blob.size), BigInteger))
+    .select_from(ManifestBlob)
+    .join(Blob, Blob.id == ManifestBlob.blob_id)
+    .where(ManifestBlob.manifest_id == Tag.manifest_id)
+    .correlate(Tag)
+    .scalar_subquery()
+)
 
 _OPEN_TAG = select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable).where(
     Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), OPEN
@@ -213,7 +236,8 @@ class TagLifetime:
     name: str
     manifest_digest: str
     media_type: str
-    size: int
+    size: int | None
+    """Bytes of the blobs the manifest references; None for an index."""
     start_ms: int
     end_ms: int | None
     """When it ended, or its scheduled expiry (check `alive`)."""
@@ -240,7 +264,7 @@ def history(
             Tag.name,
             Manifest.digest,
             Manifest.media_type,
-            Manifest.size,
+            MANIFEST_SIZE.label("size"),
             Tag.lifetime_start_ms,
             Tag.lifetime_end_ms,
             Tag.expires_ms,
