@@ -138,6 +138,19 @@ async def test_index_children_and_referrers_are_reachable(world: World, settings
     assert (
         await reg.push_manifest(REPO, "multi", json.dumps(index).encode(), mt.OCI_INDEX)
     ).status_code == 201
+    index_digest = sha256(json.dumps(index).encode())
+    shown = await reg.http.get(
+        f"/api/v1/repository/{REPO}/manifest/{index_digest}", headers=world.api["owner"]
+    )
+    assert shown.json()["is_manifest_list"] is True and shown.json()["layers"] is None
+    assert shown.json()["manifests"] == [
+        {
+            "digest": child,
+            "media_type": mt.OCI_MANIFEST,
+            "size": len(child_body),
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }
+    ]
     subject = {"mediaType": mt.OCI_MANIFEST, "digest": child, "size": len(child_body)}
     signature = await _push(
         reg, REPO, None, [b"signature"], subject=subject, artifactType="application/x-sig"

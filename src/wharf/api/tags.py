@@ -3,6 +3,7 @@ expiration, immutability, manifests and their labels."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -284,7 +285,7 @@ async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: s
         raise invalid_request("manifestref must be a digest (sha256:...)")
     record = await rt.db.read(manifests.get, repo.id, manifestref)
     layers, config_media_type = _layers(record.content, record.media_type)
-    return {
+    out: dict[str, Any] = {
         "digest": record.digest,
         "is_manifest_list": record.media_type in mt.INDEXES,
         "manifest_data": record.content.decode("utf-8", errors="replace"),
@@ -292,6 +293,24 @@ async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: s
         "layers": layers or None,
         "layers_compressed_size": sum(layer["compressed_size"] for layer in layers),
     }
+    if record.media_type in mt.INDEXES:
+        out["manifests"] = _children(record.content)
+    return out
+
+
+def _children(content: bytes) -> list[dict[str, Any]]:
+    """The images an index lists, with their platforms (the index was validated at push)."""
+    entries = json.loads(content).get("manifests") or []
+    return [
+        {
+            "digest": e.get("digest"),
+            "media_type": e.get("mediaType"),
+            "size": e.get("size"),
+            "platform": e.get("platform"),
+        }
+        for e in entries
+        if isinstance(e, dict)
+    ]
 
 
 def _label_view(label: labels.LabelRecord) -> dict[str, Any]:
