@@ -6,8 +6,10 @@ the hot path, reaches its handler with no routing layers in between.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -45,6 +47,17 @@ def _web_app(rt: Runtime) -> Starlette:
 _API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
 
 
+@contextlib.asynccontextmanager
+async def _background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    task = asyncio.create_task(coro, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class WharfApp:
     def __init__(self, rt: Runtime, run_workers: bool) -> None:
         self.rt = rt
@@ -70,9 +83,11 @@ class WharfApp:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            # Unwound in reverse: the workers and the log buffer stop before the database closes.
+            stack.push_async_callback(self.rt.close)
+            await stack.enter_async_context(_background(self.rt.audit_buffer.run(), "wharf-audit-buffer"))
             if self.run_workers:
                 await stack.enter_async_context(runner.in_background(self.rt))
-            stack.push_async_callback(self.rt.close)
             yield
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

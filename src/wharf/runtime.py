@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
+from wharf.core.audit_buffer import AuditBuffer
 from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
@@ -19,6 +20,11 @@ class Runtime:
     store: BlobStore
     tokens: TokenService
     secrets: SecretBox
+    audit_buffer: AuditBuffer = field(init=False)
+    """Log entries of pulls and failed requests, written in batches (core/audit_buffer.py)."""
+
+    def __post_init__(self) -> None:
+        self.audit_buffer = AuditBuffer(self.db)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -38,4 +44,5 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.audit_buffer.flush()
         self.db.dispose()

@@ -116,3 +116,42 @@ async def test_time_range_paging_and_aggregates(world: World) -> None:
         "/api/v1/organization/acme/logs", params={"starttime": _today(), "endtime": _today(-3)}, headers=admin
     )
     assert r.status_code == 400
+
+
+async def test_pulls_and_failed_requests_are_logged(world: World) -> None:
+    reg, http, owner = world.reg, world.reg.http, world.api["owner"]
+    digest, _ = await reg.push_image("acme/app", "v1")
+    # a reader pulls by tag and by digest, then asks for what is not there; an outsider is denied
+    token = (
+        await http.get(
+            "/v2/auth", params={"scope": "repository:acme/app:pull"}, auth=("reader", "matrix-password")
+        )
+    ).json()["token"]
+    h = {"Authorization": f"Bearer {token}"}
+    assert (await http.get("/v2/acme/app/manifests/v1", headers=h)).status_code == 200
+    assert (await http.get(f"/v2/acme/app/manifests/{digest}", headers=h)).status_code == 200
+    assert (await http.head("/v2/acme/app/manifests/v1", headers=h)).status_code == 200  # HEAD is no pull
+    assert (await http.get("/v2/acme/app/manifests/nope", headers=h)).status_code == 404
+    r = await http.put(
+        "/v2/acme/app/manifests/v2", content=b"{}", headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 403
+    await reg.wharf.rt.audit_buffer.flush()
+    entries = (await http.get("/api/v1/repository/acme/app/logs", headers=owner)).json()["logs"]
+    pulls = [e for e in entries if e["kind"] == "pull_repo"]
+    assert len(pulls) == 2
+    assert {(p["metadata"]["tag"], p["metadata"]["manifest_digest"]) for p in pulls} == {
+        ("v1", digest),
+        (None, digest),
+    }
+    assert all(p["performer"]["name"] == "reader" and p["ip"] == "10.1.2.3" for p in pulls)
+    # failures are in the repository's log too, resolved when the batch was written
+    failed = {e["kind"]: e for e in entries if e["kind"].endswith("_failed")}
+    assert failed["pull_repo_failed"]["metadata"]["error"] == "MANIFEST_UNKNOWN"
+    assert failed["push_repo_failed"]["metadata"]["error"] == "DENIED"
+    assert failed["push_repo_failed"]["performer"]["name"] == "reader"
+    # a failure on a repository that does not exist is kept in its namespace's log
+    assert (await http.get("/v2/acme/ghost/manifests/v1", headers=h)).status_code in (403, 404)
+    await reg.wharf.rt.audit_buffer.flush()
+    org = (await http.get("/api/v1/organization/acme/logs", headers=owner)).json()["logs"]
+    assert any(e["kind"] == "pull_repo_failed" and e["metadata"]["repo"] == "ghost" for e in org)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from wharf.auth import permissions
 from wharf.core import labels, manifests
 from wharf.core.errors import DomainError
+from wharf.core.repositories import RepositoryRecord
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError, is_digest
 from wharf.oci.manifest import (
@@ -21,6 +22,7 @@ from wharf.oci.manifest import (
     parse_manifest,
 )
 from wharf.registry import _repo
+from wharf.registry._repo import parse_name
 from wharf.registry.context import Call
 from wharf.registry.errors import (
     DIGEST_INVALID,
@@ -33,9 +35,56 @@ from wharf.registry.errors import (
 from wharf.storage.base import StorageError, blob_path
 
 
+def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
+    """Record a failed pull or push. A 401 is the token challenge every client meets first, not a
+    failure of its own."""
+    if error.code.status == 401:
+        return
+    try:
+        full = parse_name(call, name)
+    except RegistryError:
+        return
+    call.rt.audit_buffer.add(
+        kind,
+        call.actor,
+        repository_name=f"{full.namespace}/{full.name}",
+        namespace=full.namespace,
+        repo=full.name,
+        reference=reference[:200],
+        error=error.code.code,
+    )
+
+
 async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Response:
+    try:
+        response, repo, digest = await _get_manifest(call, name, reference, head)
+    except RegistryError as e:
+        if not head:
+            _log_failure(call, "pull_repo_failed", name, reference, e)
+        raise
+    if not head:
+        # Pulls change nothing: their entries are written in batches, off the request's path.
+        tag = None if is_digest(reference) else reference
+        call.rt.audit_buffer.add(
+            "pull_repo",
+            call.actor,
+            namespace_id=repo.namespace_id,
+            repository_id=repo.id,
+            namespace=repo.namespace,
+            repo=repo.name,
+            tag=tag,
+            manifest_digest=digest,
+        )
+    return response
+
+
+async def _get_manifest(
+    call: Call, name: str, reference: str, head: bool
+) -> tuple[Response, RepositoryRecord, str]:
     accept = ", ".join(call.request.headers.getlist("accept"))
-    record = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, reference))
+    repo, record = await _repo.read(
+        call, name, lambda db, repo: (repo, manifests.get(db, repo.id, reference))
+    )
     # By digest the client names exact bytes; only a tag is open to negotiation.
     if not is_digest(reference) and not accepts(accept, record.media_type):
         record = await _negotiate(call, name, record, accept)
@@ -44,9 +93,10 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         "ETag": f'"{record.digest}"',
         "Content-Length": str(len(record.content)),
     }
-    return Response(
+    response = Response(
         b"" if head else record.content, status_code=200, headers=headers, media_type=record.media_type
     )
+    return response, repo, record.digest
 
 
 async def _negotiate(
@@ -86,6 +136,14 @@ async def _read_limited(call: Call) -> bytes:
 
 
 async def put_manifest(call: Call, name: str, reference: str) -> Response:
+    try:
+        return await _put_manifest(call, name, reference)
+    except RegistryError as e:
+        _log_failure(call, "push_repo_failed", name, reference, e)
+        raise
+
+
+async def _put_manifest(call: Call, name: str, reference: str) -> Response:
     repo = await _repo.for_write(call, name)
     body = await _read_limited(call)
     content_type = call.request.headers.get("content-type")
