@@ -190,7 +190,7 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
         for i in range(12):
             layers = rng.sample(pool, 2)
             tag = f"t{n}-{i % 3}"
-            for _attempt in range(20):
+            for _attempt in range(50):
                 try:
                     await _push(reg, REPO, tag, layers)
                     break
@@ -205,7 +205,7 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
         removed = 0
         while not stop.is_set():
             # With a grace period of 0, every upload would lose its link before its manifest comes.
-            removed += (await gc.collect(rt, progress=lambda _m: None, grace_s=1)).blobs_removed
+            removed += (await gc.collect(rt, progress=lambda _m: None, grace_s=2)).blobs_removed
             await asyncio.sleep(0)
         return removed
 
