@@ -36,6 +36,7 @@ async def test_session_cookie_with_csrf(world: World) -> None:
     # a session is a full login: no scope cap
     r = await http.post("/api/v1/signin/verify", json={"password": PW})
     assert r.status_code == 200
+    assert (await http.post("/api/v1/signout")).status_code == 403  # no logging people out from elsewhere
     r = await http.post("/api/v1/signout", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200
     assert (await http.get("/api/v1/user/")).status_code == 401

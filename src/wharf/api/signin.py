@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.deps import CSRF_HEADER, SESSION_COOKIE, Rt, session_of
-from wharf.api.errors import unauthorized
+from wharf.api.deps import CSRF_HEADER, SESSION_COOKIE, Rt, csrf_ok, session_of
+from wharf.api.errors import forbidden, unauthorized
 from wharf.auth import credentials
 from wharf.auth.identity import Identity
 from wharf.core import accounts, sessions
@@ -108,6 +108,8 @@ async def verify_user(rt: Rt, request: Request, body: VerifyUser) -> JSONRespons
 async def logout(rt: Rt, request: Request) -> JSONResponse:
     session = await session_of(request, rt)
     if session is not None:
+        if not csrf_ok(request, session):
+            raise forbidden(f"CSRF token was invalid or missing: send the {CSRF_HEADER} header")
         await rt.db.write(sessions.end, session.id)
     response = JSONResponse({"success": True})
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt))
