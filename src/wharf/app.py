@@ -11,13 +11,15 @@ import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from wharf import metrics
 from wharf.api.app import build_api
 from wharf.config import Settings
 from wharf.jobs import runner
@@ -40,7 +42,15 @@ def _web_app(rt: Runtime) -> Starlette:
             {"status": "ok" if ok else "unhealthy", "checks": checks}, status_code=200 if ok else 503
         )
 
-    return Starlette(routes=[Route("/health", health, methods=["GET", "HEAD"])])
+    async def prometheus(_request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ]
+    )
 
 
 # Served by the API application: /api/v1 and the auth flows that Quay keeps beside it.

@@ -78,6 +78,12 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
         if p.is_file()
     }
 
+    async def freed_bytes() -> float:
+        text = (await reg.http.get("/metrics")).text
+        line = next(x for x in text.splitlines() if x.startswith("wharf_gc_freed_bytes_total"))
+        return float(line.split()[-1])
+
+    freed_before = await freed_bytes()
     rehearsal = await gc.collect(rt, dry_run=True)
     assert _blob_files(settings) == before  # a dry run deletes nothing
     report = await gc.collect(rt)
@@ -88,6 +94,8 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
     sizes = _sizes_before
     assert report.bytes_freed == sum(sizes[d] for d in removed) == rehearsal.bytes_freed
     assert sorted(rehearsal.removed_digests) == sorted(report.removed_digests)
+    # the totals are in the metrics as well (a dry run counts nothing)
+    assert await freed_bytes() - freed_before == report.bytes_freed
     # a stays whole; b's manifest is gone for good
     h = await reg.headers(REPO)
     assert (await reg.http.get(f"/v2/{REPO}/manifests/a", headers=h)).headers["Docker-Content-Digest"] == a

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from wharf import metrics
 from wharf.core import durations, gc, squash
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -82,11 +83,27 @@ async def collect(
             break
         progress(f"gc: {report.blobs_removed} blobs ({report.bytes_freed} bytes) removed so far")
     report.squashed_removed = await _sweep_squashed(rt)
+    _count(report, time.monotonic() - started)
     progress(
         f"gc: done in {time.monotonic() - started:.1f} s: {report.blobs_removed} blobs removed, "
         f"{report.bytes_freed} bytes freed"
     )
     return report
+
+
+def _count(report: gc.Report, seconds: float) -> None:
+    metrics.GC_RUNS.inc()
+    metrics.GC_DURATION.observe(seconds)
+    for name, value in (
+        ("tag", report.tags_expired),
+        ("tag_lifetime", report.tag_lifetimes_removed),
+        ("manifest", report.manifests_removed),
+        ("blob_link", report.links_removed),
+        ("blob", report.blobs_removed),
+        ("squashed_download", report.squashed_removed),
+    ):
+        metrics.GC_REMOVED.labels(name).inc(value)
+    metrics.GC_BYTES_FREED.inc(report.bytes_freed)
 
 
 async def _sweep_squashed(rt: Runtime) -> int:
