@@ -115,8 +115,9 @@ def test_move_delete_restore_expire_and_collect(
     buildah.run("buildah", "pull", "-q", images.busybox_oci)
     base = buildah.run("buildah", "images", "-q").stdout.split()[0]
     ctr = buildah.run("buildah", "from", base).stdout.strip()
-    buildah.run("buildah", "config", "--label", "quay.expires-after=3s", ctr)
+    buildah.run("buildah", "config", "--label", "quay.expires-after=8s", ctr)
     buildah.run("buildah", "commit", "--format", "oci", ctr, "localhost/e2e-short:latest")
+    pushed_at = time.monotonic()
     buildah.run(
         "buildah",
         "push",
@@ -126,7 +127,7 @@ def test_move_delete_restore_expire_and_collect(
         f"{ref}:short",
     )
     short_blobs = _blobs(clients.skopeo_raw(f"{ref}:short", creds))
-    time.sleep(4)
+    time.sleep(max(0.0, pushed_at + 9 - time.monotonic()))  # the label gives it 8 s from the push
     expired = clients.run(
         "skopeo", "inspect", "--tls-verify=false", *creds_args(creds), f"{ref}:short", check=False
     )
