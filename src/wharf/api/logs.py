@@ -14,6 +14,7 @@ from wharf.api.deps import Rt, User
 from wharf.api.errors import forbidden, invalid_request
 from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_with_role
+from wharf.api.superuser import require_superuser
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, logs
@@ -202,11 +203,6 @@ async def get_aggregate_org_logs(
     return await _aggregate(rt, await _org_scope(rt, who, orgname, performer), starttime, endtime)
 
 
-def _require_superuser(who: Identity) -> None:
-    if not permissions.is_superuser(who):
-        raise forbidden("superuser rights (and the super:user scope) are required")
-
-
 @router.get("/superuser/logs", operation_id="listAllLogs", summary="Every usage log entry of the registry")
 async def list_all_logs(
     rt: Rt,
@@ -215,7 +211,7 @@ async def list_all_logs(
     endtime: str | None = None,
     next_page: str | None = None,
 ) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     return await _list(rt, logs.Scope(), starttime, endtime, next_page)
 
 
@@ -227,5 +223,5 @@ async def list_all_logs(
 async def list_all_aggregate_logs(
     rt: Rt, who: User, starttime: str | None = None, endtime: str | None = None
 ) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     return await _aggregate(rt, logs.Scope(), starttime, endtime)

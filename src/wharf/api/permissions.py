@@ -41,20 +41,28 @@ async def repository_with_role(
 
     A repository the caller cannot read looks like one that does not exist (404), or asks for a
     login (401) when the caller is anonymous; one it can read but not enough is 403."""
+    repo, _namespace, role = await repository_namespace_role(rt, who, repository, need)
+    return repo, role
+
+
+async def repository_namespace_role(
+    rt: Rt, who: Identity, repository: str, need: str
+) -> tuple[RepositoryRecord, AccountRecord, str]:
+    """repository_with_role, with the repository's namespace account as well."""
     try:
         name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
     except InvalidNameError:
         raise not_found(f"no repository {repository!r}") from None
 
-    def check(db: Any) -> tuple[RepositoryRecord | None, str | None]:
+    def check(db: Any) -> tuple[RepositoryRecord | None, AccountRecord | None, str | None]:
         ns = accounts.get_by_name(db, name.namespace)
         repo = repositories.get(db, name.namespace, name.name) if ns else None
         if repo is None or ns is None:
-            return None, None
-        return repo, permissions.repository_role(db, rt.settings, who, ns, repo)
+            return None, None, None
+        return repo, ns, permissions.repository_role(db, rt.settings, who, ns, repo)
 
-    repo, role = await rt.db.read(check)
-    if repo is None or role is None:
+    repo, ns, role = await rt.db.read(check)
+    if repo is None or ns is None or role is None:
         if who.is_anonymous:
             raise unauthorized()
         raise not_found(f"no repository {repository!r}")
@@ -62,7 +70,7 @@ async def repository_with_role(
         if who.is_anonymous:
             raise unauthorized()
         raise forbidden(f"you need the {need} role on {repository}; you have {role}")
-    return repo, role
+    return repo, ns, role
 
 
 def _user_view(account: AccountRecord, role: str, org_member: bool) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from wharf.api import views
 from wharf.api.deps import Caller, Rt, User, actor
-from wharf.api.errors import forbidden, invalid_request, not_found, unauthorized
-from wharf.api.permissions import admined_repository
+from wharf.api.errors import forbidden, invalid_request, not_found
+from wharf.api.permissions import admined_repository, repository_namespace_role
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, provision, repositories, stars
@@ -27,7 +27,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
 from wharf.db.engine import Db
-from wharf.oci.names import InvalidNameError, RepositoryName, is_valid_repository_name
+from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
 
 router = APIRouter(prefix="/repository", tags=["repository"])
@@ -72,23 +72,7 @@ class Access:
 async def readable_repository(rt: Runtime, who: Identity, repository: str) -> Access:
     """The repository with the caller's role on it. One the caller may not read looks like one that
     does not exist: 404, or 401 for an anonymous caller (who may see it once logged in)."""
-    try:
-        name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
-    except InvalidNameError:
-        raise not_found(f"no repository {repository[:300]!r}") from None
-
-    def check(db: Db) -> Access | None:
-        ns = accounts.get_by_name(db, name.namespace)
-        repo = repositories.get(db, name.namespace, name.name) if ns else None
-        if ns is None or repo is None:
-            return None
-        role = permissions.repository_role(db, rt.settings, who, ns, repo)
-        return Access(repo, ns, role) if role else None
-
-    access = await rt.db.read(check)
-    if access is None:
-        raise unauthorized() if who.is_anonymous else not_found(f"no repository {repository!r}")
-    return access
+    return Access(*await repository_namespace_role(rt, who, repository, permissions.READ))
 
 
 async def writable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryRecord:

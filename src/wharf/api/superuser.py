@@ -31,7 +31,7 @@ class UpdateUser(BaseModel):
     enabled: bool | None = None
 
 
-def _require_superuser(who: Identity) -> None:
+def require_superuser(who: Identity) -> None:
     if not permissions.is_superuser(who):
         raise forbidden("superuser rights (and the super:user scope) are required")
 
@@ -45,14 +45,14 @@ async def _user(rt: Rt, username: str) -> AccountRecord:
 
 @router.get("/users/", operation_id="listAllUsers", summary="List every user")
 async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     users = await rt.db.read(accounts.list_users, include_disabled=disabled)
     return {"users": [views.superuser_user(rt, u) for u in users]}
 
 
 @router.post("/users/", operation_id="createInstallUser", summary="Create a user with a generated password")
 async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     password = secrets.token_urlsafe(18)
     account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=actor(who))
     return {
@@ -65,7 +65,7 @@ async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dic
 
 @router.get("/users/{username}", operation_id="getInstallUser", summary="Get a user")
 async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     return views.superuser_user(rt, await _user(rt, username))
 
 
@@ -73,7 +73,7 @@ async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
     "/users/{username}", operation_id="changeInstallUser", summary="Change a user's e-mail, password or state"
 )
 async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     account = await _user(rt, username)
     if body.enabled is False and account.name == who.name:
         raise invalid_request("you cannot disable your own account")
@@ -92,7 +92,7 @@ async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser
     "/users/{username}", operation_id="deleteInstallUser", summary="Delete a user", status_code=204
 )
 async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
-    _require_superuser(who)
+    require_superuser(who)
     account = await _user(rt, username)
     if views.is_superuser(rt, account):
         raise forbidden("superusers cannot be deleted through the API; remove them from SUPER_USERS first")
@@ -118,7 +118,7 @@ async def _organization(rt: Rt, name: str) -> AccountRecord:
 
 @router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
 async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
@@ -126,7 +126,7 @@ async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
     "/organizations/{name}", operation_id="changeOrganization", summary="Change any organization's details"
 )
 async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     org = await apply_org_update(rt, who, await _organization(rt, name), body)
     return _org_view(rt, org)
 
@@ -138,7 +138,7 @@ async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> 
     status_code=204,
 )
 async def delete_organization(rt: Rt, who: User, name: str) -> Response:
-    _require_superuser(who)
+    require_superuser(who)
     org = await _organization(rt, name)
     await rt.db.write(orgs.delete_org, org, actor(who))
     return Response(status_code=204)
@@ -150,7 +150,7 @@ async def delete_organization(rt: Rt, who: User, name: str) -> Response:
     summary="Become an owner of an organization; a user namespace is converted to an organization",
 )
 async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
-    _require_superuser(who)
+    require_superuser(who)
     target = await rt.db.read(accounts.get_by_name, namespace)
     if target is None or target.kind == "robot":
         raise not_found(f"no user or organization named {namespace!r}")

@@ -118,28 +118,25 @@ class FilesystemStore:
         size = os.fstat(fd).st_size
         return _FsWriter(fd, full, size)
 
-    async def move(self, src: str, dst: str) -> None:
-        s, d = self._full(src), self._full(dst)
+    async def _synced_source(self, src: str) -> Path:
+        """The source's path, its bytes on disk: they must be before the name that publishes them is."""
+        s = self._full(src)
         if not s.exists():
             raise PathNotFound(src)
-        # The bytes must be on disk before the name that publishes them is.
         fd = os.open(s, os.O_RDONLY)
         try:
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)
+        return s
+
+    async def move(self, src: str, dst: str) -> None:
+        s, d = await self._synced_source(src), self._full(dst)
         d.parent.mkdir(parents=True, exist_ok=True)
         os.replace(s, d)
 
     async def copy(self, src: str, dst: str) -> None:
-        s, d = self._full(src), self._full(dst)
-        if not s.exists():
-            raise PathNotFound(src)
-        fd = os.open(s, os.O_RDONLY)
-        try:
-            await asyncio.to_thread(os.fsync, fd)
-        finally:
-            os.close(fd)
+        s, d = await self._synced_source(src), self._full(dst)
         tmp = self.root / _STAGING / uuid.uuid4().hex
         try:
             os.link(s, tmp)  # a second name for the same bytes: no copying on one filesystem
