@@ -29,7 +29,7 @@ class Settings(BaseModel):
     PREFERRED_URL_SCHEME: str = "http"
     """http or https: the scheme of URLs Wharf hands out (the token realm)."""
     DB_URI: str | None = None
-    """SQLAlchemy URL (postgresql+asyncpg://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
+    """Database URL (postgresql://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
     """Database connections kept open per server process."""
     STORAGE_PATH: Path | None = None
