@@ -94,6 +94,44 @@ class Settings(BaseModel):
     """`readonly` for maintenance: pulls and reads work, every push, delete and API change is refused."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
+    ACTION_LOG_PULLS: bool = True
+    """Record every successful pull (`pull_repo`) in the usage logs; failures are always recorded."""
+    FEATURE_LOG_EXPORT: bool = True
+    """Users and organization admins may export usage logs (exportlogs) to a callback URL or e-mail."""
+    LOG_EXPORT_LINK_EXPIRATION_S: int = 3600
+    """How long the signed download link of a log export works."""
+    FEATURE_ACTION_LOG_ROTATION: bool = False
+    """Archive usage-log entries older than ACTION_LOG_ROTATION_THRESHOLD to storage and delete them."""
+    ACTION_LOG_ROTATION_THRESHOLD: str = "30d"
+    """Age after which usage-log entries are archived (with FEATURE_ACTION_LOG_ROTATION)."""
+    ACTION_LOG_ROTATION_INTERVAL_S: int = 3600
+    """How often the log rotation job runs."""
+    FEATURE_MAILING: bool = True
+    """Send e-mail (notifications, log export links, address confirmations) when MAIL_SERVER is set."""
+    MAIL_SERVER: str | None = None
+    """SMTP server host; unset, Wharf sends no e-mail."""
+    MAIL_PORT: int = 587
+    """SMTP server port."""
+    MAIL_USE_TLS: bool = True
+    """Upgrade the SMTP connection with STARTTLS."""
+    MAIL_USERNAME: str | None = None
+    """SMTP login, if the server wants one."""
+    MAIL_PASSWORD: str | None = None
+    """SMTP password."""
+    MAIL_DEFAULT_SENDER: str = "wharf@localhost"
+    """From address of the e-mail Wharf sends."""
+    NOTIFICATION_SEND_TIMEOUT: int = 10
+    """Seconds a webhook, Slack or callback receiver has to answer."""
+    NOTIFICATION_RETRY_DELAY_S: int = 30
+    """Delay before a failed notification is retried; it doubles on each further failure."""
+    NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES: int = 300
+    """How often the image-expiry notification job looks for tags about to expire."""
+    WEBHOOK_HOSTNAME_BLACKLIST: list[str] = Field(default_factory=list)
+    """Host names webhook and Slack notifications may never call."""
+    WEBHOOK_CLIENT_CERT: Path | None = None
+    """PEM client certificate presented to https:// webhooks, so receivers can verify the sender."""
+    WEBHOOK_CLIENT_KEY: Path | None = None
+    """Private key of WEBHOOK_CLIENT_CERT (unset: the key is in the certificate file)."""
 
     @property
     def db_uri(self) -> str:

@@ -380,3 +380,76 @@ class BlobDeletion(Base):
     __tablename__ = "blob_deletions"
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     started_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Notification(Base):
+    """A notification an admin set up: when `event` happens in the repository (or, for namespace
+    events such as quota, in the namespace), deliver it by `method`."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_repository_event", "repository_id", "event"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # None for a namespace notification.
+    repository_id: Mapped[int | None] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(255))
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    event_config_json: Mapped[str] = mapped_column(Text, default="{}")
+    # The HMAC key of the X-Wharf-Signature header, encrypted (the admin can read it again).
+    signing_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    number_of_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class NotificationAttempt(Base):
+    """The outcome of one delivery attempt; the newest few per notification are kept."""
+
+    __tablename__ = "notification_attempts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotifiedTag(Base):
+    """Tags an image-expiry notification already announced, so each is announced once."""
+
+    __tablename__ = "notified_tags"
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+class UserNotification(Base):
+    """An in-app notification (the bell): for a user, or for the admins of an organization."""
+
+    __tablename__ = "user_notifications"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    dismissed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuthorizedEmail(Base):
+    """An e-mail address confirmed (or waiting for confirmation) to receive a repository's
+    notifications. Only a hash of the confirmation code is kept."""
+
+    __tablename__ = "authorized_emails"
+    __table_args__ = (UniqueConstraint("repository_id", "email"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(255))
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

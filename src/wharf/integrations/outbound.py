@@ -2,8 +2,8 @@
 internal services (SSRF), unless the operator allows those networks in SSRF_ALLOWED_HOSTS.
 
 Every address the host name resolves to must be public (or allowed). A name could still resolve
-differently between the check and the connection (DNS rebinding); redirects are not followed, so
-each URL an answer points to goes through the check again.
+differently between the check and the connection (DNS rebinding). Redirects are never followed
+blindly: each URL an answer points to goes through the check again.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import asyncio
 import ipaddress
 import json
 import socket
+import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from wharf.config import Settings
 
 MAX_BODY = 1024 * 1024
 TIMEOUT_S = 10.0
+MAX_REDIRECTS = 3
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -94,3 +97,57 @@ async def get_json(url: str, settings: Settings) -> Any:
         return json.loads(body)
     except ValueError:
         raise OutboundFailed(f"GET {url} did not answer JSON") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+async def post(
+    url: str,
+    settings: Settings,
+    body: bytes,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    client_cert: ssl.SSLContext | None = None,
+    blocked_hosts: list[str] | None = None,
+) -> Answer:
+    """POST to a checked URL and read at most 1 MiB of the answer. A 307 or 308 redirect is followed
+    (at most three times) after its target passes the same checks; any other status is returned."""
+    sent_headers = {"Content-Type": "application/json", **(headers or {})}
+    timeout = timeout_s if timeout_s is not None else TIMEOUT_S
+    for _ in range(MAX_REDIRECTS + 1):
+        host = (urlsplit(url).hostname or "").lower()
+        if blocked_hosts and host in {h.lower() for h in blocked_hosts}:
+            raise OutboundRefused(f"{host} is in WEBHOOK_HOSTNAME_BLACKLIST")
+        await check_url(url, settings)
+        verify: ssl.SSLContext | bool = client_cert if client_cert is not None else True
+        try:
+            async with (
+                httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=verify) as client,
+                client.stream("POST", url, content=body, headers=sent_headers) as r,
+            ):
+                if r.status_code in (307, 308) and "location" in r.headers:
+                    url = str(r.url.join(r.headers["location"]))
+                    continue
+                answer = bytearray()
+                async for chunk in r.aiter_bytes():
+                    answer += chunk
+                    if len(answer) > MAX_BODY:
+                        break
+                return Answer(r.status_code, bytes(answer[:MAX_BODY]))
+        except httpx.HTTPError as e:
+            raise OutboundFailed(f"POST {url} failed: {type(e).__name__}: {e}") from None
+    raise OutboundFailed(f"POST {url}: more than {MAX_REDIRECTS} redirects")
+
+
+def client_certificate(settings: Settings) -> ssl.SSLContext | None:
+    """A TLS context presenting WEBHOOK_CLIENT_CERT, or None when none is configured."""
+    if settings.WEBHOOK_CLIENT_CERT is None:
+        return None
+    context = ssl.create_default_context()
+    context.load_cert_chain(settings.WEBHOOK_CLIENT_CERT, settings.WEBHOOK_CLIENT_KEY)
+    return context

@@ -62,7 +62,7 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         if not head:
             _log_failure(call, "pull_repo_failed", name, reference, e)
         raise
-    if not head:
+    if not head and call.rt.settings.ACTION_LOG_PULLS:
         # Pulls change nothing: their entries are written in batches, off the request's path.
         tag = None if is_digest(reference) else reference
         call.rt.audit_buffer.add(
