@@ -11,7 +11,7 @@ from typing import Any
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import gc, queue
+from wharf.jobs import gc, log_export, notify, queue
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")
@@ -30,12 +30,27 @@ async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
     await gc.collect(rt)
 
 
-HANDLERS: dict[str, JobHandler] = {"upload_cleanup": cleanup_uploads, "gc": collect_garbage}
+HANDLERS: dict[str, JobHandler] = {
+    "upload_cleanup": cleanup_uploads,
+    "gc": collect_garbage,
+    "notification": notify.deliver,
+    "notification_image_expiry": notify.announce_expiring_tags,
+    "log_export": log_export.export_logs,
+    "log_rotation": log_export.rotate_logs,
+}
 
 
 def periodic(rt: Runtime) -> dict[str, int]:
     """Queue name -> interval in seconds, for the jobs that recur."""
-    return {"upload_cleanup": rt.settings.UPLOAD_CLEANUP_INTERVAL_S, "gc": rt.settings.GC_INTERVAL_S}
+    s = rt.settings
+    jobs = {
+        "upload_cleanup": s.UPLOAD_CLEANUP_INTERVAL_S,
+        "gc": s.GC_INTERVAL_S,
+        "notification_image_expiry": s.NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60,
+    }
+    if s.FEATURE_ACTION_LOG_ROTATION:
+        jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
+    return jobs
 
 
 async def schedule_periodic(rt: Runtime) -> None:
