@@ -13,6 +13,7 @@ from wharf.api import (
     applications,
     apptokens,
     logs,
+    notifications,
     oauth,
     organizations,
     permissions,
@@ -85,6 +86,7 @@ def build_api(rt: Runtime) -> FastAPI:
         stars,
         search,
         logs,
+        notifications,
         tags,
         repositories,
     ):

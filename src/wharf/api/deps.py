@@ -8,6 +8,7 @@ another site cannot make a signed-in browser act.
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -43,7 +44,19 @@ def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | 
     return presented is not None and hmac.compare_digest(presented.encode(), session.csrf_token.encode())
 
 
+def origin(rt: Runtime, request: Request) -> str:
+    """scheme://host of this server as the caller reached it (SERVER_HOSTNAME when set)."""
+    host = rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+    return f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
+
+
 async def caller(request: Request, rt: Rt) -> Identity:
+    who = await _credentials(request, rt)
+    client = request.client
+    return replace(who, ip=client.host if client else None, origin=origin(rt, request))
+
+
+async def _credentials(request: Request, rt: Runtime) -> Identity:
     header = request.headers.get("authorization")
     if not header:
         session = await session_of(request, rt)
@@ -81,4 +94,4 @@ User = Annotated[Identity, Depends(signed_in)]
 
 def actor(who: Identity) -> audit.Actor:
     """The audit log's view of the caller."""
-    return audit.Actor(who.account_id, who.name, kind=who.kind)
+    return audit.Actor(who.account_id, who.name, who.ip, kind=who.kind, origin=who.origin)

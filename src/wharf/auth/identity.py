@@ -13,6 +13,10 @@ class Identity:
     is_superuser: bool = False
     scopes: frozenset[str] | None = None
     """What an OAuth or app token allows; None for a password or session login (no cap)."""
+    ip: str | None = None
+    """The client's address, for the audit log (set by the surface that saw the request)."""
+    origin: str | None = None
+    """scheme://host the client reached, for links in events (set by the surface)."""
 
     @property
     def is_anonymous(self) -> bool:

@@ -45,9 +45,14 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
 
 
-def upsert_touch(db: Db, model: type[Base], row: dict[str, Any], keys: tuple[str, ...], touch: str) -> None:
-    """Insert a row, or when its key exists, refresh the `touch` column to the row's value."""
+def upsert_touch(
+    db: Db, model: type[Base], row: dict[str, Any], keys: tuple[str, ...], touch: str | tuple[str, ...]
+) -> None:
+    """Insert a row, or when its key exists, refresh the `touch` column(s) to the row's values."""
     table = cast(Table, model.__table__)
     dialect = sqlite if db.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(table).values(**row)
-    db.execute(statement.on_conflict_do_update(index_elements=list(keys), set_={touch: row[touch]}))
+    columns = (touch,) if isinstance(touch, str) else touch
+    db.execute(
+        statement.on_conflict_do_update(index_elements=list(keys), set_={c: row[c] for c in columns})
+    )

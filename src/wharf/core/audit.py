@@ -21,6 +21,8 @@ class Actor:
     name: str | None
     ip: str | None = None
     kind: str = "user"
+    origin: str | None = None
+    """scheme://host the caller reached: links in the events this change fires point there."""
 
 
 _INSERT = insert(LogEntry)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, insert, select, update
 
-from wharf.core import audit, labels, tags
+from wharf.core import audit, events, labels, notifications, tags
 from wharf.core._sql import insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
@@ -102,6 +102,17 @@ def put(
         tag=tag,
         manifest_digest=str(digest),
     )
+    if tag is not None:
+        notifications.fire(
+            db,
+            "repo_push",
+            events.repository_data(
+                actor.origin if actor else None, repo.namespace, repo.name, updated_tags=[tag]
+            ),
+            actor,
+            repository_id=repo.id,
+            context={"manifest_digest": str(digest), "visibility": repo.visibility},
+        )
     subject = str(parsed.subject.digest) if parsed.subject else None
     return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject), parsed
 

@@ -399,7 +399,7 @@ class Notification(Base):
     config_json: Mapped[str] = mapped_column(Text, default="{}")
     event_config_json: Mapped[str] = mapped_column(Text, default="{}")
     # The HMAC key of the X-Wharf-Signature header, encrypted (the admin can read it again).
-    signing_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    signing_secret: Mapped[str] = mapped_column(Text)
     number_of_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -41,6 +41,7 @@ class Call:
             name=ident.name if ident else None,
             ip=client.host if client else None,
             kind=ident.kind if ident else "anonymous",
+            origin=f"{self.rt.settings.PREFERRED_URL_SCHEME}://{service_name(self.rt, self.request)}",
         )
 
     def require(self, kind: str, name: str, *actions: str) -> None:

@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=255), nullable=True),
         sa.Column("config_json", sa.Text(), nullable=False),
         sa.Column("event_config_json", sa.Text(), nullable=False),
-        sa.Column("signing_secret", sa.LargeBinary(), nullable=False),
+        sa.Column("signing_secret", sa.Text(), nullable=False),
         sa.Column("number_of_failures", sa.Integer(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
