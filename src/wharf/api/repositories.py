@@ -99,11 +99,6 @@ def page_after(rt: Runtime, token: str | None) -> str | None:
     return opened.removeprefix(_PAGE_PREFIX)
 
 
-def public_readable(rt: Runtime, who: Identity) -> bool:
-    """Public repositories are readable by this caller (anonymous callers need FEATURE_ANONYMOUS_ACCESS)."""
-    return rt.settings.FEATURE_ANONYMOUS_ACCESS or not who.is_anonymous
-
-
 def summary_view(
     r: RepositorySummary,
     *,
@@ -216,7 +211,7 @@ async def list_repos(
     after = page_after(rt, next_page)
     visible = permissions.visible_repositories(who, rt.settings)
     # Public repositories count when asked for, and starred ones are listed while still readable.
-    include_public = public_readable(rt, who) and (public or starred)
+    include_public = permissions.may_read_public(who, rt.settings) and (public or starred)
 
     def read(db: Db) -> tuple[list[dict[str, Any]], str | None]:
         found = repositories.listing(

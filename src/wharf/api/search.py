@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from wharf.api import views
 from wharf.api.deps import Caller, Rt
-from wharf.api.repositories import POPULARITY_WINDOW_MS, public_readable
+from wharf.api.repositories import POPULARITY_WINDOW_MS
 from wharf.auth import permissions
 from wharf.core import repositories, stars
 from wharf.core.clock import now_ms
@@ -74,7 +74,7 @@ async def conduct_repo_search(
     page = min(max(1, page), MAX_PAGES)
     offset = (page - 1) * PAGE_SIZE
     visible = permissions.visible_repositories(who, rt.settings)
-    include_public = public_readable(rt, who)
+    include_public = permissions.may_read_public(who, rt.settings)
 
     def read(db: Db) -> tuple[list[RepositorySummary], Usage | None]:
         found = repositories.search(

@@ -13,7 +13,6 @@ from wharf.api.repositories import (
     PAGE_SIZE,
     page_after,
     page_token,
-    public_readable,
     readable_repository,
 )
 from wharf.auth import permissions, scopes
@@ -52,7 +51,7 @@ async def list_starred_repos(
         return repositories.listing(
             db,
             visible=visible,
-            include_public=public_readable(rt, who),
+            include_public=permissions.may_read_public(who, rt.settings),
             starred_by=me,
             after=after,
             limit=PAGE_SIZE + 1,

@@ -57,9 +57,14 @@ def repository_role(
                 roles.add(ADMIN)
             roles |= grants.repository_roles(db, repo.id, identity.account_id)
     role = _capped(identity, grants.strongest(roles))
-    if repo.is_public and (settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous):
+    if repo.is_public and may_read_public(identity, settings):
         role = grants.strongest({READ} | ({role} if role else set()))
     return role
+
+
+def may_read_public(identity: Identity, settings: Settings) -> bool:
+    """Public repositories are readable by this caller (anonymous callers need FEATURE_ANONYMOUS_ACCESS)."""
+    return settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous
 
 
 def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:
@@ -113,7 +118,7 @@ def visible_repositories(identity: Identity, settings: Settings) -> ColumnElemen
     if identity.is_superuser and identity.has_scope(scopes.SUPER_USER):
         return None
     clauses: list[ColumnElement[bool]] = []
-    if settings.FEATURE_PUBLIC_CATALOG and (settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous):
+    if settings.FEATURE_PUBLIC_CATALOG and may_read_public(identity, settings):
         clauses.append(Repository.visibility == "public")
     if identity.account_id is not None and not identity.is_anonymous:
         me = identity.account_id
