@@ -55,10 +55,20 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def add_expiry(self, tags_expired: int, lifetimes_removed: int) -> None:
+        self.tags_expired += tags_expired
+        self.tag_lifetimes_removed += lifetimes_removed
 
-def expire_tags(db: Db, now: int, default_window_ms: int, report: Report) -> None:
-    """Close tags whose expiry passed, then drop lifetimes older than their namespace's window."""
-    report.tags_expired += end_expired(db, now)
+    def add_sweep(self, manifests_removed: int, links_removed: int) -> None:
+        self.manifests_removed += manifests_removed
+        self.links_removed += links_removed
+
+
+def expire_tags(db: Db, now: int, default_window_ms: int) -> tuple[int, int]:
+    """Close tags whose expiry passed, then drop lifetimes older than their namespace's window;
+    returns (tags expired, lifetimes removed). Counts are returned, not added to a Report here:
+    a write that is retried would count twice."""
+    expired = end_expired(db, now)
     window_ms = func.coalesce(cast(Account.tag_expiration_s, BigInteger) * 1000, default_window_ms)
     too_old = (
         select(Tag.id)
@@ -66,15 +76,17 @@ def expire_tags(db: Db, now: int, default_window_ms: int, report: Report) -> Non
         .join(Account, Account.id == Repository.namespace_id)
         .where(Tag.lifetime_end_ms.is_not(None), Tag.lifetime_end_ms < now - window_ms)
     )
-    report.tag_lifetimes_removed += int(db.execute(delete(Tag).where(Tag.id.in_(too_old))).rowcount)
+    return expired, int(db.execute(delete(Tag).where(Tag.id.in_(too_old))).rowcount)
 
 
 def repository_ids(db: Db) -> list[int]:
     return [r.id for r in db.execute(select(Repository.id).order_by(Repository.id))]
 
 
-def sweep_repository(db: Db, repository_id: int, now: int, grace_ms: int, report: Report) -> None:
-    """Remove the repository's manifests that nothing reaches and links that nothing uses."""
+def sweep_repository(db: Db, repository_id: int, now: int, grace_ms: int) -> tuple[int, int]:
+    """Remove the repository's manifests that nothing reaches and links that nothing uses;
+    returns (manifests removed, links removed)."""
+    manifests_removed = 0
     lock(db, "repository-gc", repository_id)
     rows = db.execute(
         select(Manifest.id, Manifest.digest, Manifest.subject_digest, Manifest.created_ms).where(
@@ -114,7 +126,7 @@ def sweep_repository(db: Db, repository_id: int, now: int, grace_ms: int, report
             # Parents before children: an index's child rows reference the manifests below it.
             db.execute(delete(ManifestChild).where(ManifestChild.manifest_id.in_(garbage)))
             db.execute(delete(Manifest).where(Manifest.id.in_(garbage)))
-            report.manifests_removed += len(garbage)
+            manifests_removed = len(garbage)
     used = (
         select(ManifestBlob.blob_id)
         .join(Manifest, Manifest.id == ManifestBlob.manifest_id)
@@ -125,7 +137,7 @@ def sweep_repository(db: Db, repository_id: int, now: int, grace_ms: int, report
         RepositoryBlob.created_ms < now - grace_ms,
         RepositoryBlob.blob_id.not_in(used),
     )
-    report.links_removed += int(db.execute(unused_links).rowcount)
+    return manifests_removed, int(db.execute(unused_links).rowcount)
 
 
 _UNREFERENCED = and_(
@@ -169,9 +181,9 @@ def clear_deletion(db: Db, digest: str) -> None:
 def plan(db: Db, now: int, default_window_ms: int, grace_ms: int, batch: int = 100_000) -> Report:
     """Everything one collection would remove, computed by doing it; the caller rolls it back."""
     report = Report(dry_run=True)
-    expire_tags(db, now, default_window_ms, report)
+    report.add_expiry(*expire_tags(db, now, default_window_ms))
     for repository_id in repository_ids(db):
-        sweep_repository(db, repository_id, now, grace_ms, report)
+        report.add_sweep(*sweep_repository(db, repository_id, now, grace_ms))
     for _blob_id, digest, size in unreferenced_blobs(db, batch):
         report.blobs_removed += 1
         report.bytes_freed += size

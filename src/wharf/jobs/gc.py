@@ -60,12 +60,12 @@ async def collect(
         await _delete_file(rt, digest)
         await rt.db.write(gc.clear_deletion, digest)
     now = now_ms()
-    await rt.db.write(gc.expire_tags, now, default_window_ms, report)
+    report.add_expiry(*await rt.db.write(gc.expire_tags, now, default_window_ms))
     progress(
         f"gc: {report.tags_expired} tags expired, {report.tag_lifetimes_removed} old tag lifetimes removed"
     )
     for repository_id in await rt.db.read(gc.repository_ids):
-        await rt.db.write(gc.sweep_repository, repository_id, now, grace_ms, report)
+        report.add_sweep(*await rt.db.write(gc.sweep_repository, repository_id, now, grace_ms))
     progress(f"gc: {report.manifests_removed} manifests and {report.links_removed} blob links removed")
     while True:
         candidates = await rt.db.read(gc.unreferenced_blobs, BLOB_BATCH)
