@@ -9,22 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine
+from functools import partial
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from wharf import metrics
 from wharf.api.app import build_api
 from wharf.config import Settings
+from wharf.core import log_exports
+from wharf.core.errors import NotFound
 from wharf.jobs import runner
 from wharf.registry.app import RegistryApp
 from wharf.runtime import Runtime
+from wharf.web import email_confirmation
 
 
 def _web_app(rt: Runtime) -> Starlette:
@@ -45,10 +49,32 @@ def _web_app(rt: Runtime) -> Starlette:
     async def prometheus(_request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    async def exported_logs(request: Request) -> Response:
+        """The file of a log export, for whoever holds its signed link until the link expires."""
+        try:
+            export, path = await rt.db.read(
+                log_exports.download_path, rt.secrets, request.path_params["token"]
+            )
+        except log_exports.LinkExpired as e:
+            return JSONResponse({"error": "expired", "detail": str(e)}, status_code=410)
+        except NotFound as e:
+            return JSONResponse({"error": "not_found", "detail": str(e)}, status_code=404)
+        size = await rt.store.stat(path)
+        if size is None:
+            return JSONResponse({"error": "expired", "detail": log_exports.FILE_REMOVED}, status_code=410)
+        headers = {
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="usage-logs-{export.uuid}.json"',
+            "Cache-Control": "private, no-store",
+        }
+        return StreamingResponse(rt.store.read(path), media_type="application/json", headers=headers)
+
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
+            Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
         ]
     )
 

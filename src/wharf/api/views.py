@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
 from wharf.core import durations
 from wharf.core.accounts import AccountRecord
+from wharf.core.shapes import avatar, date
 from wharf.runtime import Runtime
 
-
-def avatar(name: str, email: str | None, kind: str = "user") -> dict[str, Any]:
-    digest = hashlib.md5((email or name).strip().lower().encode(), usedforsecurity=False).hexdigest()
-    return {"name": name, "hash": digest, "color": f"#{digest[:6]}", "kind": kind}
+__all__ = ["avatar", "date"]
 
 
 def is_superuser(rt: Runtime, account: AccountRecord) -> bool:
@@ -70,8 +65,3 @@ def superuser_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
 def held_roles(held: list[tuple[str, bool, str]]) -> dict[str, Any]:
     """Repository roles held by a team or robot, as Quay lists them."""
     return {"permissions": [{"repository": {"name": n, "is_public": p}, "role": r} for n, p, r in held]}
-
-
-def date(ms: int | None) -> str | None:
-    """Quay's date format: RFC 2822, UTC."""
-    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC)) if ms is not None else None

@@ -453,3 +453,34 @@ class AuthorizedEmail(Base):
     code_hash: Mapped[str] = mapped_column(String(64), index=True)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class LogExport(Base):
+    """A usage-log export (exportlogs): what it covers, where its link goes, and how far it got."""
+
+    __tablename__ = "log_exports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # The entries exported, as core.logs.Scope has them: a namespace, a repository, or what
+    # involves one user (their namespace and their own actions).
+    namespace_id: Mapped[int | None] = mapped_column(Integer)
+    repository_id: Mapped[int | None] = mapped_column(Integer)
+    involving_id: Mapped[int | None] = mapped_column(Integer)
+    # Names as they were when asked, for the callback and the file (a repository may go since).
+    namespace_name: Mapped[str] = mapped_column(String(255))
+    repository_name: Mapped[str | None] = mapped_column(String(255))
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_email: Mapped[str | None] = mapped_column(String(255))
+    # scheme://host the download link points at (SERVER_HOSTNAME, or the host the request reached).
+    origin: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16))  # queued|running|exported|complete|failed|expired
+    entries_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    storage_path: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)

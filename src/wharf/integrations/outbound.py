@@ -54,7 +54,11 @@ def is_internal(ip: IPAddress) -> bool:
 
 
 async def check_url(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError:
+        raise OutboundRefused(f"{url[:200]!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused(f"{url!r} is not an http:// or https:// URL")
     host = parts.hostname.lower()
