@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_cert: dict[str, Any] | None = None
+    """The client certificate a TLS client presented (as ssl.getpeercert gives it)."""
 
 
 @dataclass
@@ -48,18 +51,23 @@ class HttpReceiver:
 
 
 @contextmanager
-def http_receiver(respond: Callable[[Received], int] | None = None) -> Iterator[HttpReceiver]:
+def http_receiver(
+    respond: Callable[[Received], int] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[HttpReceiver]:
+    """An HTTP (or, with a server-side `tls` context, HTTPS) receiver on 127.0.0.1."""
     receiver: HttpReceiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
             assert receiver is not None
             length = int(self.headers.get("Content-Length") or 0)
+            peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
             got = Received(
                 self.command,
                 self.path,
                 {k.lower(): v for k, v in self.headers.items()},
                 self.rfile.read(length),
+                peer,
             )
             with receiver.condition:
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -78,7 +86,10 @@ def http_receiver(respond: Callable[[Received], int] | None = None) -> Iterator[
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = HttpReceiver(f"http://127.0.0.1:{server.server_address[1]}")
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    receiver = HttpReceiver(f"{scheme}://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
