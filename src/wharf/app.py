@@ -23,12 +23,19 @@ from starlette.types import Receive, Scope, Send
 from wharf import metrics
 from wharf.api.app import build_api
 from wharf.config import Settings
-from wharf.core import log_exports
+from wharf.core import log_exports, uploads
 from wharf.core.errors import NotFound
-from wharf.jobs import runner
+from wharf.db import migrate
+from wharf.db.engine import Db
+from wharf.jobs import queue, runner
+from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp
 from wharf.runtime import Runtime
 from wharf.web import email_confirmation
+
+
+def _cluster_gauges(db: Db) -> tuple[dict[str, int], int]:
+    return queue.depth(db), uploads.open_count(db)
 
 
 def _web_app(rt: Runtime) -> Starlette:
@@ -46,7 +53,29 @@ def _web_app(rt: Runtime) -> Starlette:
             {"status": "ok" if ok else "unhealthy", "checks": checks}, status_code=200 if ok else 503
         )
 
+    async def ready(_request: Request) -> JSONResponse:
+        """Readiness: the database answers with the current schema, and storage works."""
+        checks = {"database": False, "migrations": False, "storage": False}
+        try:
+            revision = await rt.db.read(migrate.current_revision)
+            checks["database"] = True
+            checks["migrations"] = revision == migrate.head_revision()
+        except Exception:
+            pass
+        with contextlib.suppress(Exception):
+            checks["storage"] = await rt.store.healthy()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
+
     async def prometheus(_request: Request) -> Response:
+        with contextlib.suppress(Exception):  # the process's own figures are worth serving anyway
+            depth, open_uploads = await rt.db.read(_cluster_gauges)
+            metrics.QUEUE_DEPTH.clear()
+            for name, count in depth.items():
+                metrics.QUEUE_DEPTH.labels(name).set(count)
+            metrics.OPEN_UPLOADS.set(open_uploads)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def exported_logs(request: Request) -> Response:
@@ -72,6 +101,7 @@ def _web_app(rt: Runtime) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/health/ready", ready, methods=["GET", "HEAD"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
             Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
@@ -102,11 +132,15 @@ class WharfApp:
         self.api = build_api(rt)
         self.web = _web_app(rt)
         self._stack: contextlib.AsyncExitStack | None = None
+        self._observed = RequestObserver(self._route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
             return
+        await self._observed(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] == "http" and (path == "/v2" or path.startswith("/v2/")):
             await self.registry(scope, receive, send)

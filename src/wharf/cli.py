@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
 from wharf.core.errors import DomainError
+from wharf.observe import configure_logging
 
 if TYPE_CHECKING:
     from wharf.db.engine import Database
@@ -37,6 +38,14 @@ ConfigFile = Annotated[
         "--config", help="YAML config file with Quay's key names (DB_URI, SUPER_USERS, FEATURE_...)."
     ),
 ]
+
+LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object per line, with the request id.")]
+
+
+def _check_log_format(log_format: str) -> None:
+    if log_format not in ("text", "json"):
+        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
+        raise typer.Exit(2)
 
 
 def _settings(data_dir: Path | None, config: Path | None) -> Settings:
@@ -98,13 +107,18 @@ def serve(
         typer.Option("--no-workers", help="Serve requests only; run background jobs with `wharf worker`."),
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: LogFormat = "text",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log one line per request (at info level).")
+    ] = False,
 ) -> None:
     """Start the registry (migrating the database first). The first start creates the superuser
     `admin` with the password in WHARF_ADMIN_PASSWORD, or prints a generated one."""
     import uvicorn
 
     settings = _settings(data_dir, config)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_log_format(log_format)
+    configure_logging(log_level, log_format, access=access_log)
     try:
         generated = _prepare(settings)
     except (OSError, ValueError, SQLAlchemyError) as e:
@@ -123,6 +137,9 @@ def serve(
         os.environ["WHARF_CONFIG"] = str(config.resolve())
     if no_workers:
         os.environ["WHARF_WORKERS_IN_PROCESS"] = "false"
+    os.environ["WHARF_LOG_LEVEL"] = log_level
+    os.environ["WHARF_LOG_FORMAT"] = log_format
+    os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
     uvicorn.run(
@@ -132,6 +149,7 @@ def serve(
         port=port,
         workers=processes if processes > 1 else None,
         log_level=log_level,
+        log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
         access_log=False,
         loop="uvloop",
         http="httptools",
@@ -143,6 +161,13 @@ def asgi_factory() -> object:
     """Builds the app inside each server process from what `serve` put in the environment."""
     from wharf.app import build_app
 
+    # Each server process configures its logging again: processes are spawned, not forked.
+    env = os.environ
+    configure_logging(
+        env.get("WHARF_LOG_LEVEL", "info"),
+        env.get("WHARF_LOG_FORMAT", "text"),
+        access=bool(env.get("WHARF_ACCESS_LOG")),
+    )
     return build_app(load_settings())
 
 
@@ -163,13 +188,19 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
 
 
 @app.command()
-def worker(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+def worker(
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: LogFormat = "text",
+) -> None:
     """Run background jobs (garbage collection, cleanup, notifications...) until stopped."""
     from wharf.jobs.runner import run_forever
     from wharf.runtime import Runtime
 
     settings = _settings(data_dir, config)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_log_format(log_format)
+    configure_logging(log_level, log_format)
 
     async def _run() -> None:
         rt = Runtime.create(settings)

@@ -143,7 +143,9 @@ class Settings(BaseModel):
 
 
 # WHARF_ variables that are not settings keys.
-_NOT_SETTINGS = frozenset({"WHARF_ADMIN_PASSWORD", "WHARF_CONFIG"})
+_NOT_SETTINGS = frozenset(
+    {"WHARF_ADMIN_PASSWORD", "WHARF_CONFIG", "WHARF_LOG_LEVEL", "WHARF_LOG_FORMAT", "WHARF_ACCESS_LOG"}
+)
 
 
 def _env_value(raw: str) -> Any:

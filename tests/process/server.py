@@ -40,7 +40,7 @@ class WharfServer:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, workers: int = 1, timeout: float = 30) -> None:
+    def start(self, workers: int = 1, timeout: float = 30, extra_args: tuple[str, ...] = ()) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
         env["WHARF_ADMIN_PASSWORD"] = self.password
         if self.db_uri:
@@ -58,6 +58,7 @@ class WharfServer:
             str(workers),
             "--log-level",
             "warning",
+            *extra_args,  # later options win over the defaults above
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

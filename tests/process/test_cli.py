@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,3 +75,24 @@ def test_too_short_admin_password_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "WHARF_ADMIN_PASSWORD" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_json_logs_with_request_ids(tmp_path: Path, db_uri: str | None) -> None:
+    srv = WharfServer(tmp_path / "data", "process-test-pw", db_uri=db_uri)
+    srv.start(extra_args=("--log-level", "info", "--log-format", "json", "--access-log"))
+    try:
+        answer = httpx.get(f"{srv.url}/v2/", headers={"X-Request-ID": "trace-42"})
+        assert answer.headers["x-request-id"] == "trace-42"
+        ready = httpx.get(f"{srv.url}/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    finally:
+        srv.stop()
+    lines = [json.loads(line) for line in srv.log.read_text().splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry["logger"] == "wharf.access"]
+    mine = next(entry for entry in access if entry.get("request_id") == "trace-42")
+    assert (
+        mine["http"]["path"] == "/v2/"
+        and mine["http"]["status"] == 401
+        and mine["http"]["route"] == "v2_base"
+    )
+    assert {"time", "level", "message"} <= set(mine)

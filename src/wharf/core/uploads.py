@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from wharf.core import blobs
 from wharf.core._sql import lock
@@ -255,3 +255,8 @@ async def expire_abandoned(database: Database, store: BlobStore, older_than_ms: 
     for row in rows:
         await cancel(database, store, UploadState(row.id, row.repository_id, row.offset))
     return len(rows)
+
+
+def open_count(db: Db) -> int:
+    """Uploads started and not yet finished or cancelled (the /metrics gauge)."""
+    return int(db.execute(select(func.count()).select_from(Upload)).scalar_one())

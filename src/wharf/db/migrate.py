@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -26,6 +27,17 @@ def upgrade(db: Database, revision: str = "head") -> None:
     with db.engine.connect() as conn:
         command.upgrade(alembic_config(conn), revision)
         conn.commit()
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration this code ships (parsed once: reading the scripts is slow)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision the database is at."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def is_current(db: Database) -> bool:

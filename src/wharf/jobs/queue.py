@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from wharf.core._sql import insert_ignore
 from wharf.core.clock import now_ms
@@ -101,3 +101,9 @@ def _fail(db: Db, job: ClaimedJob) -> None:
             retries_remaining=job.retries_remaining - 1,
         )
     )
+
+
+def depth(db: Db) -> dict[str, int]:
+    """Jobs waiting or running, per queue."""
+    rows = db.execute(select(Job.queue, func.count().label("n")).group_by(Job.queue))
+    return {r.queue: int(r.n) for r in rows}

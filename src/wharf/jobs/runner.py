@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from wharf import metrics
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -66,12 +68,15 @@ async def run_once(rt: Runtime) -> bool:
     job = await queue.claim(rt.db, list(HANDLERS))
     if job is None:
         return False
+    started = time.perf_counter()
     try:
         await HANDLERS[job.queue](rt, job.body)
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.queue)
+        metrics.JOB_SECONDS.labels(job.queue, "failed").observe(time.perf_counter() - started)
         await queue.fail(rt.db, job)
     else:
+        metrics.JOB_SECONDS.labels(job.queue, "done").observe(time.perf_counter() - started)
         await queue.complete(rt.db, job)
     return True
 
