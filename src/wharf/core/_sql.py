@@ -53,6 +53,4 @@ def upsert_touch(
     dialect = sqlite if db.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(table).values(**row)
     columns = (touch,) if isinstance(touch, str) else touch
-    db.execute(
-        statement.on_conflict_do_update(index_elements=list(keys), set_={c: row[c] for c in columns})
-    )
+    db.execute(statement.on_conflict_do_update(index_elements=list(keys), set_={c: row[c] for c in columns}))
