@@ -1,5 +1,6 @@
 """Fixtures shared by every test tree: a real database (SQLite, or PostgreSQL when
-WHARF_TEST_DB=postgresql) and a real Wharf application with its data directory."""
+WHARF_TEST_DB=postgresql), real blob storage (the filesystem, or a SeaweedFS S3 server when
+WHARF_TEST_STORAGE=s3) and a real Wharf application with its data directory."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.seaweed import seaweed, unique_prefix
 from wharf.app import WharfApp, build_app
 from wharf.config import Settings, load_settings
 from wharf.core.bootstrap import ensure_admin
@@ -22,6 +24,8 @@ from wharf.db.migrate import upgrade
 ADMIN_PASSWORD = "secret-admin-pw"
 DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
 PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql://postgres:wharf-test@127.0.0.1:5432/postgres")
+STORAGE_BACKEND = os.environ.get("WHARF_TEST_STORAGE", "filesystem")
+__all__ = ["seaweed"]  # the session's SeaweedFS server, a fixture for every test tree
 
 
 def _admin_sql(statement: str) -> None:
@@ -56,8 +60,20 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path, db_uri: str | None) -> Settings:
-    return load_settings(None, {"DATA_DIR": data_dir, "DB_URI": db_uri}, environ={})
+def storage_config(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Settings for the blob store: none for the filesystem, else an S3 location of its own."""
+    if STORAGE_BACKEND == "filesystem":
+        return {}
+    if STORAGE_BACKEND != "s3":
+        raise RuntimeError(f"WHARF_TEST_STORAGE must be filesystem or s3, not {STORAGE_BACKEND!r}")
+    server = request.getfixturevalue("seaweed")
+    # The in-process client cannot follow a redirect to the S3 server: blobs are streamed.
+    return {"DISTRIBUTED_STORAGE_CONFIG": server.quay_config(unique_prefix()), "STORAGE_REDIRECT": False}
+
+
+@pytest.fixture
+def settings(data_dir: Path, db_uri: str | None, storage_config: dict[str, object]) -> Settings:
+    return load_settings(None, {"DATA_DIR": data_dir, "DB_URI": db_uri, **storage_config}, environ={})
 
 
 @pytest.fixture

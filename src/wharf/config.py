@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from wharf.storage import locations
 
 
 class ConfigError(Exception):
@@ -34,6 +37,16 @@ class Settings(BaseModel):
     """Database connections kept open per server process."""
     STORAGE_PATH: Path | None = None
     """Blob directory of the local storage driver; unset, DATA_DIR/storage."""
+    DISTRIBUTED_STORAGE_CONFIG: dict[str, Any] | None = None
+    """Quay's storage locations `{name: [Driver, {parameters}]}` (LocalStorage, S3Storage, RadosGWStorage)."""
+    DISTRIBUTED_STORAGE_PREFERENCE: list[str] = Field(default_factory=list, validate_default=True)
+    """Location names in order of preference: Wharf stores blobs in and serves them from the first."""
+    STORAGE_REDIRECT: bool = True
+    """Blob downloads from object storage redirect to a short-lived presigned URL; false streams them."""
+    FEATURE_PROXY_STORAGE: bool = False
+    """Quay's name for the opposite of STORAGE_REDIRECT: true streams blob downloads through Wharf."""
+    STORAGE_REDIRECT_LIFETIME_S: int = Field(300, ge=1, le=7 * 24 * 3600)
+    """How long a presigned blob download URL works, in seconds."""
     SUPER_USERS: list[str] = Field(default_factory=list)
     """Usernames with every right everywhere (the first `admin` is a superuser too)."""
     LIBRARY_NAMESPACE: str = "library"
@@ -132,6 +145,42 @@ class Settings(BaseModel):
     """PEM client certificate presented to https:// webhooks, so receivers can verify the sender."""
     WEBHOOK_CLIENT_KEY: Path | None = None
     """Private key of WEBHOOK_CLIENT_CERT (unset: the key is in the certificate file)."""
+
+    @field_validator("DISTRIBUTED_STORAGE_CONFIG")
+    @classmethod
+    def _storage_locations(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if info.data.get("STORAGE_PATH") is not None:
+            raise PydanticCustomError("storage", "give STORAGE_PATH or DISTRIBUTED_STORAGE_CONFIG, not both")
+        try:
+            locations.parse_locations(value)
+        except locations.LocationError as e:
+            raise PydanticCustomError("storage", "{problem}", {"problem": str(e)}) from None
+        return value
+
+    @field_validator("DISTRIBUTED_STORAGE_PREFERENCE")
+    @classmethod
+    def _storage_preference(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        config = info.data.get("DISTRIBUTED_STORAGE_CONFIG")
+        if config:
+            try:
+                locations.preferred(locations.parse_locations(config), value)
+            except locations.LocationError as e:
+                raise PydanticCustomError("storage", "{problem}", {"problem": str(e)}) from None
+        return value
+
+    @property
+    def storage_location(self) -> locations.StorageLocation:
+        """Where blobs live: the preferred DISTRIBUTED_STORAGE_CONFIG location, else STORAGE_PATH."""
+        if not self.DISTRIBUTED_STORAGE_CONFIG:
+            return locations.LocalLocation(self.storage_path)
+        found = locations.parse_locations(self.DISTRIBUTED_STORAGE_CONFIG)
+        return found[locations.preferred(found, self.DISTRIBUTED_STORAGE_PREFERENCE)]
+
+    @property
+    def storage_redirect(self) -> bool:
+        return self.STORAGE_REDIRECT and not self.FEATURE_PROXY_STORAGE
 
     @property
     def db_uri(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
@@ -11,6 +11,8 @@ from wharf.core.audit_buffer import AuditBuffer
 from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
+from wharf.storage.locations import S3Options
+from wharf.storage.s3 import S3BlobStore
 
 
 @dataclass(slots=True)
@@ -32,7 +34,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=Database(settings.db_uri, settings.DB_POOL_SIZE),
-            store=FilesystemStore(settings.storage_path),
+            store=open_store(settings),
             tokens=TokenService(
                 settings.DATA_DIR / "keys" / "registry-signing.pem",
                 issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
@@ -46,3 +48,17 @@ class Runtime:
     async def close(self) -> None:
         await self.audit_buffer.flush()
         self.db.dispose()
+
+
+def open_store(settings: Settings) -> BlobStore:
+    """The blob store of the configured storage location."""
+    location = settings.storage_location
+    if isinstance(location, S3Options):
+        return S3BlobStore(
+            replace(
+                location,
+                redirect=settings.storage_redirect,
+                redirect_lifetime_s=settings.STORAGE_REDIRECT_LIFETIME_S,
+            )
+        )
+    return FilesystemStore(location.path)
