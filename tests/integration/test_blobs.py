@@ -32,8 +32,7 @@ async def test_blob_is_stored_content_addressed(reg: RegistryClient) -> None:
     data = b"layout check"
     digest = await reg.push_blob(REPO, data)
     hexpart = digest.split(":")[1]
-    path = reg.wharf.rt.settings.storage_path / "sha256" / hexpart[:2] / hexpart
-    assert path.read_bytes() == data
+    assert await reg.wharf.rt.store.get_bytes(f"sha256/{hexpart[:2]}/{hexpart}") == data
 
 
 async def test_range_requests(reg: RegistryClient) -> None:
@@ -88,13 +87,13 @@ async def test_wrong_digest_stores_nothing(reg: RegistryClient) -> None:
     r = await reg.http.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": claimed}, content=data, headers=h)
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "DIGEST_INVALID"
-    storage = reg.wharf.rt.settings.storage_path
+    store = reg.wharf.rt.store
     for digest in (claimed, sha256(data)):
         hexpart = digest.split(":")[1]
-        assert not (storage / "sha256" / hexpart[:2] / hexpart).exists()
+        assert await store.stat(f"sha256/{hexpart[:2]}/{hexpart}") is None
         head = await reg.http.head(f"/v2/{REPO}/blobs/{digest}", headers=h)
         assert head.status_code == 404
-    assert list((storage / "uploads").iterdir()) == []
+    assert [p async for p in store.list("uploads")] == []
 
 
 async def test_sha512_digest(reg: RegistryClient) -> None:

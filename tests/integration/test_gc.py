@@ -15,6 +15,7 @@ from tests.integration.world import World
 from wharf.config import Settings, load_settings
 from wharf.jobs import gc
 from wharf.oci import mediatypes as mt
+from wharf.storage.base import BlobStore
 
 REPO = "acme/app"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -28,9 +29,18 @@ def settings(data_dir: Path, db_uri: str | None) -> Settings:
     return load_settings(None, overrides, environ={})
 
 
-def _blob_files(settings: Settings) -> set[str]:
-    root = settings.storage_path / "sha256"
-    return {"sha256:" + p.name for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+async def _blob_sizes(store: BlobStore) -> dict[str, int]:
+    """Digest -> size of every blob in storage (through the store: any driver)."""
+    sizes = {}
+    async for path in store.list("sha256"):
+        size = await store.stat(path)
+        if size is not None:
+            sizes["sha256:" + path.rsplit("/", 1)[1]] = size
+    return sizes
+
+
+async def _blob_files(store: BlobStore) -> set[str]:
+    return set(await _blob_sizes(store))
 
 
 async def _push(reg: RegistryClient, repo: str, tag: str | None, layers: list[bytes], **extra: Any) -> str:
@@ -71,12 +81,8 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
     b = await _push(reg, REPO, "b", [shared, only_b])
     r = await reg.http.delete(f"/v2/{REPO}/manifests/b", headers=await reg.headers(REPO))
     assert r.status_code == 202
-    before = _blob_files(settings)
-    _sizes_before = {
-        "sha256:" + p.name: p.stat().st_size
-        for p in (settings.storage_path / "sha256").rglob("*")
-        if p.is_file()
-    }
+    sizes = await _blob_sizes(rt.store)
+    before = set(sizes)
 
     async def freed_bytes() -> float:
         text = (await reg.http.get("/metrics")).text
@@ -85,13 +91,12 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
 
     freed_before = await freed_bytes()
     rehearsal = await gc.collect(rt, dry_run=True)
-    assert _blob_files(settings) == before  # a dry run deletes nothing
+    assert await _blob_files(rt.store) == before  # a dry run deletes nothing
     report = await gc.collect(rt)
     assert rehearsal.manifests_removed == report.manifests_removed == 1
     removed = set(report.removed_digests)
     assert sha256(only_b) in removed and sha256(shared) not in removed and sha256(only_a) not in removed
-    assert _blob_files(settings) == before - removed
-    sizes = _sizes_before
+    assert await _blob_files(rt.store) == before - removed
     assert report.bytes_freed == sum(sizes[d] for d in removed) == rehearsal.bytes_freed
     assert sorted(rehearsal.removed_digests) == sorted(report.removed_digests)
     # the totals are in the metrics as well (a dry run counts nothing)
@@ -179,7 +184,7 @@ async def test_deleted_repository_is_purged(world: World, settings: Settings) ->
     assert r.status_code == 204
     report = await gc.collect(rt)
     assert sha256(b"doomed layer") in report.removed_digests
-    assert sha256(b"doomed layer") not in _blob_files(settings)
+    assert sha256(b"doomed layer") not in await _blob_files(rt.store)
 
 
 async def test_pushes_and_gc_running_together_lose_nothing(world: World, settings: Settings) -> None:

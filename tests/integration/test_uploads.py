@@ -9,6 +9,7 @@ from tests.integration.registry_client import RegistryClient, sha256
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.jobs import runner
+from wharf.storage.base import upload_path
 
 REPO = "admin/uploads"
 
@@ -165,7 +166,7 @@ async def test_cancel_upload(reg: RegistryClient) -> None:
     r = await reg.http.get(location, headers=h)
     assert r.status_code == 404
     assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
-    assert list((reg.wharf.rt.settings.storage_path / "uploads").iterdir()) == []
+    assert [p async for p in reg.wharf.rt.store.list("uploads")] == []
 
 
 async def test_unknown_and_malformed_upload_ids(reg: RegistryClient) -> None:
@@ -207,9 +208,10 @@ async def test_unacknowledged_bytes_are_discarded(reg: RegistryClient) -> None:
     location = await _start(reg)
     upload_id = location.rsplit("/", 1)[1]
     assert await _patch(reg, location, b"good", 0) == 202
-    path = reg.wharf.rt.settings.storage_path / "uploads" / upload_id
-    with open(path, "ab") as f:
-        f.write(b"GARBAGE FROM A DEAD REQUEST")
+    # A request that died after writing, before committing its new offset:
+    dead = await reg.wharf.rt.store.writer(upload_path(upload_id), append=True)
+    await dead.write(b"GARBAGE FROM A DEAD REQUEST")
+    await dead.close()
     assert await _patch(reg, location, b"more", 4) == 202
     r = await reg.http.put(location, params={"digest": sha256(b"goodmore")}, headers=await reg.headers(REPO))
     assert r.status_code == 201, r.text
@@ -232,7 +234,7 @@ async def test_abandoned_uploads_are_cleaned_up_by_the_job(reg: RegistryClient) 
         {},
     )
     assert (await reg.http.get(stale, headers=h)).status_code == 404
-    assert list((rt.settings.storage_path / "uploads").iterdir()) == []
+    assert [p async for p in rt.store.list("uploads")] == []
 
 
 async def test_periodic_cleanup_job_is_queued_once(reg: RegistryClient) -> None:
