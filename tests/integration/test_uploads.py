@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,8 @@ from tests.integration.registry_client import RegistryClient, sha256
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.jobs import runner
-from wharf.storage.base import upload_path
+from wharf.oci.digest import Digest
+from wharf.storage.base import blob_path, upload_path
 
 REPO = "admin/uploads"
 
@@ -251,3 +253,47 @@ async def test_periodic_cleanup_job_is_queued_once(reg: RegistryClient) -> None:
         ).scalar_one()
     )
     assert n == 1
+
+
+async def test_one_writer_at_a_time(reg: RegistryClient) -> None:
+    """Two requests writing to one upload at once would interleave bytes under one running hash
+    (and a digest could then name other bytes): the second is refused while the first runs."""
+    location = await _start(reg)
+    h = {**await reg.headers(REPO), "Content-Type": "application/octet-stream"}
+    first_half_sent, finish_first = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"A" * 1000
+        first_half_sent.set()
+        await finish_first.wait()
+        yield b"A" * 1000
+
+    first = asyncio.create_task(reg.http.patch(location, content=slow_body(), headers=h))
+    await first_half_sent.wait()
+    second = await reg.http.patch(location, content=b"B" * 2000, headers=h)
+    assert second.status_code == 429, second.text
+    assert second.json()["errors"][0]["code"] == "TOO_MANY_REQUESTS"
+    assert "another request is writing" in second.json()["errors"][0]["message"]
+    # finishing meanwhile is refused too
+    done = await reg.http.put(location, params={"digest": sha256(b"A" * 2000)}, headers=h)
+    assert done.status_code == 429
+    finish_first.set()
+    assert (await first).status_code == 202
+    done = await reg.http.put(location, params={"digest": sha256(b"A" * 2000)}, headers=h)
+    assert done.status_code == 201, done.text
+    blob = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(b'A' * 2000)}", headers=h)
+    assert blob.content == b"A" * 2000
+
+
+async def test_finishing_ignores_bytes_a_dead_request_left(reg: RegistryClient) -> None:
+    location = await _start(reg)
+    upload_id = location.rsplit("/", 1)[1]
+    assert await _patch(reg, location, b"committed", 0) == 202
+    dead = await reg.wharf.rt.store.writer(upload_path(upload_id), append=True)
+    await dead.write(b" and garbage")
+    await dead.close()
+    h = await reg.headers(REPO)
+    r = await reg.http.put(location, params={"digest": sha256(b"committed")}, headers=h)
+    assert r.status_code == 201, r.text
+    assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(b'committed')}", headers=h)).content == b"committed"
+    assert await reg.wharf.rt.store.get_bytes(blob_path(Digest.parse(sha256(b"committed")))) == b"committed"

@@ -11,6 +11,8 @@ No database transaction is held open while a body streams in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
 import uuid
 from collections import OrderedDict
@@ -18,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from wharf.core import blobs
 from wharf.core._sql import lock
@@ -116,27 +118,94 @@ async def append(
         raise InvalidRange(
             f"chunk starts at {start} but the upload has {upload.offset} bytes", offset=upload.offset
         )
-    hasher = _hashers.take(upload.id, upload.offset)
-    writer = await store.writer(upload_path(upload.id), append=True)
-    # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
-    # offset and the next writer discards them, so the client resumes from the offset it was told.
-    try:
-        if writer.size != upload.offset:
+    async with _sole_writer(database, upload) as token:
+        hasher = _hashers.take(upload.id, upload.offset)
+        writer = await _writer_at(store, upload)
+        # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
+        # offset and the next writer discards them, so the client resumes from the offset it was told.
+        try:
+            received = await _pipe(body, writer, hasher)
+        finally:
             await writer.close()
-            writer = await store.writer(upload_path(upload.id), append=True, offset=upload.offset)
-        received = await _pipe(body, writer, hasher)
-    finally:
-        await writer.close()
-    if length is not None and received != length:
-        raise InvalidSize(
-            f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
-        )
-    new_offset = upload.offset + received
-    if received and not await database.write(_advance, upload, new_offset):
-        raise InvalidRange("the upload was changed by another request", offset=upload.offset)
+        if length is not None and received != length:
+            raise InvalidSize(
+                f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
+            )
+        new_offset = upload.offset + received
+        if received and not await database.write(_advance, upload, new_offset, token):
+            raise InvalidRange("the upload was changed by another request", offset=upload.offset)
     if hasher is not None:
         _hashers.put(upload.id, new_offset, hasher)
     return UploadState(upload.id, upload.repository_id, new_offset)
+
+
+async def _writer_at(store: BlobStore, upload: UploadState) -> FileWriter:
+    """A writer positioned at the committed offset: bytes a dead request left past it are dropped."""
+    writer = await store.writer(upload_path(upload.id), append=True)
+    if writer.size != upload.offset:
+        await writer.close()
+        writer = await store.writer(upload_path(upload.id), append=True, offset=upload.offset)
+    return writer
+
+
+# One request at a time writes to an upload, whichever node it reaches: two at once would
+# interleave their bytes under one running hash. The lease is renewed while the request runs, so
+# only a writer that died loses it, after WRITER_LEASE_MS.
+WRITER_LEASE_MS = 120_000
+_RENEW_EVERY_S = 30.0
+
+
+@contextlib.asynccontextmanager
+async def _sole_writer(database: Database, upload: UploadState) -> AsyncIterator[str]:
+    token = secrets.token_hex(16)
+    if not await database.write(_claim_writer, upload, token, now_ms()):
+        raise Busy(
+            "another request is writing to this upload; retry when it has finished", offset=upload.offset
+        )
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(_RENEW_EVERY_S)
+            await database.write(_renew_writer, upload.id, token, now_ms() + WRITER_LEASE_MS)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield token
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        # Released here unless _advance or _publish already did (or removed the upload).
+        await database.write(_release_writer, upload.id, token)
+
+
+def _claim_writer(db: Db, upload: UploadState, token: str, now: int) -> bool:
+    result = db.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload.id,
+            Upload.offset == upload.offset,
+            or_(Upload.writer_until_ms.is_(None), Upload.writer_until_ms < now),
+        )
+        .values(writer_token=token, writer_until_ms=now + WRITER_LEASE_MS)
+    )
+    return result.rowcount == 1
+
+
+def _renew_writer(db: Db, upload_id: str, token: str, until: int) -> None:
+    db.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.writer_token == token)
+        .values(writer_until_ms=until)
+    )
+
+
+def _release_writer(db: Db, upload_id: str, token: str) -> None:
+    db.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.writer_token == token)
+        .values(writer_token=None, writer_until_ms=None)
+    )
 
 
 BATCH = 1024 * 1024
@@ -183,12 +252,12 @@ async def _pipe(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher |
     return received
 
 
-def _advance(db: Db, upload: UploadState, new_offset: int) -> bool:
-    """Commit the new offset unless another request moved the upload first."""
+def _advance(db: Db, upload: UploadState, new_offset: int, token: str) -> bool:
+    """Commit the new offset, if this request still holds the upload (its lease did not run out)."""
     result = db.execute(
         update(Upload)
-        .where(Upload.id == upload.id, Upload.offset == upload.offset)
-        .values(offset=new_offset, updated_ms=now_ms())
+        .where(Upload.id == upload.id, Upload.offset == upload.offset, Upload.writer_token == token)
+        .values(offset=new_offset, updated_ms=now_ms(), writer_token=None, writer_until_ms=None)
     )
     return result.rowcount == 1
 
@@ -215,6 +284,16 @@ async def finish(
     database: Database, store: BlobStore, upload: UploadState, digest: Digest
 ) -> blobs.BlobRecord:
     """Verify the upload against `digest` and publish it as a blob of the upload's repository."""
+    async with _sole_writer(database, upload):
+        return await _finish(database, store, upload, digest)
+
+
+async def _finish(
+    database: Database, store: BlobStore, upload: UploadState, digest: Digest
+) -> blobs.BlobRecord:
+    # Bytes a dead request left past the committed offset must not become part of the blob.
+    if await store.stat(upload_path(upload.id)) != upload.offset:
+        await (await _writer_at(store, upload)).close()
     hasher = _hashers.take(upload.id, upload.offset) if digest.algorithm == STREAMING_ALGORITHM else None
     if hasher is None:
         hasher = await _rehash(store, upload.id, upload.offset, digest.algorithm)

@@ -89,6 +89,9 @@ class Upload(Base):
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    # The request writing to the upload now, on any node: one at a time, or bytes would interleave.
+    writer_token: Mapped[str | None] = mapped_column(String(32))
+    writer_until_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Manifest(Base):
