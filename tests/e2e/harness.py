@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ class Server:
         kind: str = SERVER_KIND,
         db_uri: str | None = None,
         settings_env: dict[str, str] | None = None,
+        serve_args: Sequence[str] = (),
     ) -> None:
         if kind not in ("wharf", "distribution"):
             raise ValueError(f"WHARF_E2E_SERVER must be wharf or distribution, not {kind!r}")
@@ -79,6 +81,8 @@ class Server:
         self.db_uri = db_uri
         self.settings_env = settings_env or {}
         """WHARF_* settings for a wharf server, e.g. {"WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.1"]'}."""
+        self.serve_args = list(serve_args)
+        """More `wharf serve` options, e.g. ["--no-workers"]."""
         self.log_path = workdir / f"{kind}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -119,6 +123,7 @@ class Server:
                 str(self.data_dir),
                 "--log-level",
                 "warning",
+                *self.serve_args,
             ]
             return cmd, env
         # distribution reads REGISTRY_* variables as configuration overrides: never pass any.
@@ -310,3 +315,110 @@ class Clients:
 
 def creds_args(creds: str | None, flag: str = "--creds") -> list[str]:
     return [flag, creds] if creds else []
+
+
+def wharf_env(db_uri: str | None = None, settings_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a wharf process: the test runner's WHARF_* variables (WHARF_TEST_DB,
+    WHARF_E2E_SERVER...) are left out, since wharf reads WHARF_* as settings, and ours put in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    if db_uri:
+        env["WHARF_DB_URI"] = db_uri
+    env.update(settings_env or {})
+    return env
+
+
+def wharf_cli(
+    *args: str, db_uri: str | None = None, settings_env: Mapping[str, str] | None = None, timeout: float = 120
+) -> str:
+    """Run `wharf ARGS...` (e.g. admin token admin --data-dir D) and return its standard output."""
+    proc = subprocess.run(
+        [str(WHARF), *args],
+        env=wharf_env(db_uri, settings_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"wharf {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc.stdout
+
+
+class Worker:
+    """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines at info
+    level, so that a test can see what it did (`records()`)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        db_uri: str | None = None,
+        settings_env: dict[str, str] | None = None,
+        name: str = "worker",
+    ) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.data_dir = workdir / "data"
+        self.db_uri = db_uri
+        self.settings_env = settings_env or {}
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            str(WHARF),
+            "worker",
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+        ]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                env=wharf_env(self.db_uri, self.settings_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the process group, then SIGKILL if it has not exited in time."""
+        if self.running:
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(15)
+        self.proc = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON log records written so far (other lines, e.g. a traceback, are skipped)."""
+        out: list[dict[str, Any]] = []
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return out
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+        return out
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return "(no log)"

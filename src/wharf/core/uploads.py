@@ -151,8 +151,8 @@ async def _writer_at(store: BlobStore, upload: UploadState) -> FileWriter:
 # One request at a time writes to an upload, whichever node it reaches: two at once would
 # interleave their bytes under one running hash. The lease is renewed while the request runs, so
 # only a writer that died loses it, after WRITER_LEASE_MS.
-WRITER_LEASE_MS = 120_000
-_RENEW_EVERY_S = 30.0
+WRITER_LEASE_MS = 30_000
+_RENEW_EVERY_S = 10.0
 
 
 @contextlib.asynccontextmanager
