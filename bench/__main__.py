@@ -1,9 +1,11 @@
 """Run Wharf and CNCF distribution side by side on loopback and print both figures and their ratio.
 
     python -m bench [--quick] [--big] [--markdown FILE]
+    python -m bench --audit-overhead [--rounds N] [--quick] [--markdown FILE]
 
 Every scenario runs against both servers in the same run, distribution first. Ratios are
-oriented so that above 1.0 means Wharf did better.
+oriented so that above 1.0 means Wharf did better. --audit-overhead instead runs the manifest
+and pull scenarios against Wharf with and without usage logs of pulls (see bench/audit_overhead.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bench import audit_overhead
 from bench import scenarios as sc
 from bench.servers import Server, start_distribution, start_wharf
 
@@ -45,7 +48,18 @@ def main() -> None:
     ap.add_argument("--big", action="store_true", help="also push and pull 1 GiB blobs")
     ap.add_argument("--workers", type=int, help="wharf server processes (default: wharf's own default)")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    ap.add_argument(
+        "--audit-overhead",
+        action="store_true",
+        help="Wharf with and without pull usage logs (ACTION_LOG_PULLS) on the manifest and pull scenarios",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds for --audit-overhead (default 5)"
+    )
     args = ap.parse_args()
+    if args.audit_overhead:
+        _audit_overhead(args)
+        return
 
     tags = 1000 if args.quick else 10_000
     repos = 200 if args.quick else 1000
@@ -146,6 +160,24 @@ def main() -> None:
         args.markdown.write_text(table + "\n")
 
 
+def _audit_overhead(args: argparse.Namespace) -> None:
+    if args.big:
+        raise SystemExit("--big does not apply to --audit-overhead")
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
+        series, counted = audit_overhead.run(Path(tmp), args)
+    for s in series:  # the figures behind the medians, round by round
+        print(f"{s.name} ({s.unit}): {s.figures}", file=sys.stderr)
+    header = f"{_machine(args)}; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    table = audit_overhead.render(series, counted, header, args.rounds)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    problems = audit_overhead.check(counted)
+    if problems:
+        raise SystemExit("the usage logs were not written as the comparison assumes:\n" + "\n".join(problems))
+
+
 def _on(
     fn: Callable[[sc.Session, tuple[Path, str]], float], blobs: dict[str, tuple[Path, str]], s: sc.Session
 ) -> float:
@@ -153,10 +185,16 @@ def _on(
     return fn(s, blobs[s.server.name])
 
 
+def _machine(args: argparse.Namespace) -> str:
+    return (
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"mode: {'quick' if args.quick else 'full'}{' + big' if args.big else ''}"
+    )
+
+
 def render(rows: list[Row], args: argparse.Namespace, wharf: Server) -> str:
     lines = [
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-        f"mode: {'quick' if args.quick else 'full'}{' + big' if args.big else ''}",
+        _machine(args),
         "",
         "| scenario | unit | distribution | Wharf | ratio |",
         "|---|---|---:|---:|---:|",

@@ -10,7 +10,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -197,9 +197,9 @@ def pull_blob(s: Session, blob: tuple[Path, str], repeats: int = 3) -> float:
     return best
 
 
-def manifest_puts(s: Session, count: int, threads: int = 8) -> float:
+def manifest_puts(s: Session, count: int, threads: int = 8, name: str = "manifests") -> float:
     """Manifest PUTs per second, distinct manifests on distinct tags, from `threads` clients."""
-    repo = s.repo("manifests")
+    repo = s.repo(name)
     base = s.image(repo, [os.urandom(1024)])
     s.repo_auth(repo)
 
@@ -220,26 +220,71 @@ def manifest_puts(s: Session, count: int, threads: int = 8) -> float:
     return count / (time.perf_counter() - t)
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32) -> float:
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+def _wrk_command(
+    url: str, headers: dict[str, str], seconds: int, connections: int, threads: int = 2
+) -> list[str]:
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    return [*args, url]
+
+
+def _wrk_result(out: str) -> tuple[float, int]:
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m is None or non2xx:
+    if m is None or done is None or non2xx:
         raise RuntimeError(f"wrk failed or saw errors:\n{out}")
-    return float(m[1])
+    return float(m[1]), int(done[1])
+
+
+def wrk_run(url: str, headers: dict[str, str], seconds: int, connections: int = 32) -> tuple[float, int]:
+    """Requests/s and the number of requests wrk completed."""
+    cmd = _wrk_command(url, headers, seconds, connections)
+    return _wrk_result(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def wrk_together(
+    targets: list[tuple[str, dict[str, str]]], seconds: int, connections: int = 32
+) -> list[tuple[float, int]]:
+    """wrk_run's figures for each (url, headers), with one wrk per target running at the same time."""
+    procs = [
+        subprocess.Popen(
+            _wrk_command(url, h, seconds, connections, threads=1), stdout=subprocess.PIPE, text=True
+        )
+        for url, h in targets
+    ]
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"wrk failed:\n{outs}")
+    return [_wrk_result(out) for out in outs]
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32) -> float:
+    return wrk_run(url, headers, seconds, connections)[0]
+
+
+class ManifestUrls(NamedTuple):
+    by_tag: str
+    by_digest: str
+    headers: dict[str, str]
+
+    def url(self, by_digest: bool) -> str:
+        return self.by_digest if by_digest else self.by_tag
+
+
+def manifest_get_targets(s: Session) -> ManifestUrls:
+    """Push the manifest the GET scenarios read: its URLs by tag and by digest, and the headers."""
+    repo = s.repo("gets")
+    digest = s.put_manifest(repo, "latest", s.image(repo, [os.urandom(1024)]))
+    base = f"{s.server.url}/v2/{repo}/manifests"
+    return ManifestUrls(f"{base}/latest", f"{base}/{digest}", {**s.repo_auth(repo), "Accept": OCI_MANIFEST})
 
 
 def manifest_gets(s: Session, seconds: int) -> tuple[float, float]:
     """Requests/s for GET manifest by tag and by digest, 32 concurrent connections."""
-    repo = s.repo("gets")
-    digest = s.put_manifest(repo, "latest", s.image(repo, [os.urandom(1024)]))
-    h = {**s.repo_auth(repo), "Accept": "application/vnd.oci.image.manifest.v1+json"}
-    by_tag = wrk(f"{s.server.url}/v2/{repo}/manifests/latest", h, seconds)
-    by_digest = wrk(f"{s.server.url}/v2/{repo}/manifests/{digest}", h, seconds)
-    return by_tag, by_digest
+    t = manifest_get_targets(s)
+    return wrk(t.by_tag, t.headers, seconds), wrk(t.by_digest, t.headers, seconds)
 
 
 def populate_tags(s: Session, count: int, threads: int = 8) -> str:
@@ -342,3 +387,26 @@ def concurrent_image_pulls(s: Session, clients: int, layer_size: int) -> float:
     procs = [subprocess.Popen(cmd) for _ in range(clients)]
     assert all(p.wait() == 0 for p in procs)
     return clients * 3 * layer_size / MiB / (time.perf_counter() - t)
+
+
+def count_log_entries(s: Session, name: str, kind: str) -> int:
+    """Entries of `kind` in the usage logs of repository `name` over the last day, as the API
+    counts them (GET .../aggregatelogs, signed in as admin)."""
+    with httpx.Client(base_url=s.server.url, timeout=60) as c:
+        r = c.post("/api/v1/signin", json={"username": "admin", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        r = c.get(f"/api/v1/repository/{s.repo(name)}/aggregatelogs")
+        assert r.status_code == 200, r.text
+        return sum(a["count"] for a in r.json()["aggregated"] if a["kind"] == kind)
+
+
+def settled_log_count(s: Session, name: str, kind: str, interval: float = 1.5) -> int:
+    """count_log_entries once it stops changing: pull entries are written in batches every second."""
+    last = count_log_entries(s, name, kind)
+    for _ in range(20):
+        time.sleep(interval)
+        now = count_log_entries(s, name, kind)
+        if now == last:
+            return now
+        last = now
+    return last

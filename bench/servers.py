@@ -69,6 +69,15 @@ class Server:
                 total += p.memory_info().rss
         return total
 
+    def pin(self, cpus: set[int] | None) -> None:
+        """Run every thread of the server on `cpus`; None lets them run on every CPU again."""
+        allowed = cpus or set(range(os.cpu_count() or 1))
+        for p in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for t in p.threads():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.sched_setaffinity(t.id, allowed)
+
     def watch_memory(self) -> None:
         def loop() -> None:
             while not self._stop.wait(0.1):
@@ -99,11 +108,15 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 
 
-def start_wharf(root: Path, workers: int | None) -> Server:
+def start_wharf(
+    root: Path, workers: int | None, name: str = "wharf", settings: dict[str, str] | None = None
+) -> Server:
+    """Start Wharf on its defaults, with `settings` (`KEY: value`) passed as WHARF_KEY variables."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
     env["WHARF_ADMIN_PASSWORD"] = PASSWORD
-    log = root / "wharf.log"
+    env.update({f"WHARF_{k}": v for k, v in (settings or {}).items()})
+    log = root / f"{name}.log"
     cmd = [
         str(WHARF),
         "serve",
@@ -112,7 +125,7 @@ def start_wharf(root: Path, workers: int | None) -> Server:
         "--port",
         str(port),
         "--data-dir",
-        str(root / "wharf"),
+        str(root / name),
         "--log-level",
         "warning",
         *(["--workers", str(workers)] if workers is not None else []),
@@ -121,7 +134,7 @@ def start_wharf(root: Path, workers: int | None) -> Server:
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
     _wait(f"http://127.0.0.1:{port}/health", proc, log)
-    return Server("wharf", port, proc, needs_auth=True, namespace="admin")
+    return Server(name, port, proc, needs_auth=True, namespace="admin")
 
 
 def start_distribution(root: Path) -> Server:
