@@ -28,24 +28,12 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("wharf_r
 
 access_log = logging.getLogger("wharf.access")
 
-# /v2 routes by shape, so that metrics have a few labels rather than one per repository.
-_V2_ROUTES = [
-    ("v2_auth", re.compile(r"^/v2/auth$")),
-    ("v2_base", re.compile(r"^/v2/?$")),
-    ("v2_catalog", re.compile(r"^/v2/_catalog$")),
-    ("v2_upload", re.compile(r"^/v2/.+/blobs/uploads/.*$")),
-    ("v2_blob", re.compile(r"^/v2/.+/blobs/[^/]+$")),
-    ("v2_manifest", re.compile(r"^/v2/.+/manifests/[^/]+$")),
-    ("v2_tags", re.compile(r"^/v2/.+/tags/list$")),
-    ("v2_referrers", re.compile(r"^/v2/.+/referrers/[^/]+$")),
-]
-
 
 def route_label(scope: Scope) -> str:
     """A low-cardinality name for the route a request took."""
     path: str = scope.get("path", "")
     if path.startswith("/v2"):
-        return next((name for name, pattern in _V2_ROUTES if pattern.match(path)), "v2_other")
+        return _v2_route(path)
     route = scope.get("route")
     template = getattr(route, "path", None)
     if isinstance(template, str):
@@ -99,10 +87,15 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = route_label(scope)
             method = scope.get("method", "GET")
-            metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
-            metrics.BYTES_IN.labels(route).inc(bytes_in)
-            metrics.BYTES_OUT.labels(route).inc(bytes_out)
+            if method not in _METHODS:
+                method = "OTHER"  # clients choose methods: never let them choose label values
+            series = _series_of(method, route, status)
+            series.requests.inc()
+            series.latency.observe(elapsed)
+            if bytes_in:
+                series.bytes_in.inc(bytes_in)
+            if bytes_out:
+                series.bytes_out.inc(bytes_out)
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
                 access_log.info(
@@ -124,6 +117,53 @@ class RequestObserver:
                     },
                 )
             request_id.reset(token)
+
+
+def _v2_route(path: str) -> str:
+    """/v2 routes by shape, so that metrics have a few labels rather than one per repository
+    (string tests: this runs on every request)."""
+    if path in ("/v2", "/v2/"):
+        return "v2_base"
+    if path == "/v2/auth":
+        return "v2_auth"
+    if path == "/v2/_catalog":
+        return "v2_catalog"
+    if "/blobs/uploads/" in path or path.endswith("/blobs/uploads"):
+        return "v2_upload"
+    if "/manifests/" in path:
+        return "v2_manifest"
+    if "/blobs/" in path:
+        return "v2_blob"
+    if path.endswith("/tags/list"):
+        return "v2_tags"
+    if "/referrers/" in path:
+        return "v2_referrers"
+    return "v2_other"
+
+
+class _Series:
+    """The metric children of one (method, route, status), looked up once: labels() costs more
+    than the increment."""
+
+    __slots__ = ("bytes_in", "bytes_out", "latency", "requests")
+
+    def __init__(self, method: str, route: str, status: str) -> None:
+        self.requests = metrics.REQUESTS.labels(method, route, status)
+        self.latency = metrics.REQUEST_SECONDS.labels(method, route)
+        self.bytes_in = metrics.BYTES_IN.labels(route)
+        self.bytes_out = metrics.BYTES_OUT.labels(route)
+
+
+_series: dict[tuple[str, str, int], _Series] = {}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _series_of(method: str, route: str, status: int) -> _Series:
+    key = (method, route, status)
+    found = _series.get(key)
+    if found is None:
+        found = _series[key] = _Series(method, route, str(status))
+    return found
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
