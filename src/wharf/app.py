@@ -39,35 +39,29 @@ def _cluster_gauges(db: Db) -> tuple[dict[str, int], int]:
 
 
 def _web_app(rt: Runtime) -> Starlette:
-    async def health(_request: Request) -> JSONResponse:
-        checks = {"database": False, "storage": False}
-        try:
-            await rt.db.read(lambda db: db.execute(text("SELECT 1")))
-            checks["database"] = True
-        except Exception:
-            pass
+    async def answer(checks: dict[str, bool], good: str, bad: str) -> JSONResponse:
+        """Add the storage check; 200 when every check passed, else 503."""
+        checks["storage"] = False
         with contextlib.suppress(Exception):
             checks["storage"] = await rt.store.healthy()
         ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ok" if ok else "unhealthy", "checks": checks}, status_code=200 if ok else 503
-        )
+        return JSONResponse({"status": good if ok else bad, "checks": checks}, status_code=200 if ok else 503)
+
+    async def health(_request: Request) -> JSONResponse:
+        checks = {"database": False}
+        with contextlib.suppress(Exception):
+            await rt.db.read(lambda db: db.execute(text("SELECT 1")))
+            checks["database"] = True
+        return await answer(checks, "ok", "unhealthy")
 
     async def ready(_request: Request) -> JSONResponse:
         """Readiness: the database answers with the current schema, and storage works."""
-        checks = {"database": False, "migrations": False, "storage": False}
-        try:
+        checks = {"database": False, "migrations": False}
+        with contextlib.suppress(Exception):
             revision = await rt.db.read(migrate.current_revision)
             checks["database"] = True
             checks["migrations"] = revision == migrate.head_revision()
-        except Exception:
-            pass
-        with contextlib.suppress(Exception):
-            checks["storage"] = await rt.store.healthy()
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
-        )
+        return await answer(checks, "ready", "not ready")
 
     async def prometheus(_request: Request) -> Response:
         with contextlib.suppress(Exception):  # the process's own figures are worth serving anyway

@@ -5,8 +5,6 @@ made after it, and the push and the pull show up in the repository's usage logs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, WHARF, Clients, Server, creds_args, require_tools
+from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, creds_args, require_tools, wharf_cli
 from tests.receivers import http_receiver
 from wharf.integrations.notification_methods import verify
 
@@ -35,17 +33,8 @@ def server_settings() -> dict[str, str]:
 
 
 def _api(server: Server) -> httpx.Client:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
-    if server.db_uri:
-        env["WHARF_DB_URI"] = server.db_uri
-    token = subprocess.run(
-        [str(WHARF), "admin", "token", "admin", "--data-dir", str(server.data_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.strip()
+    data_dir = str(server.data_dir)
+    token = wharf_cli("admin", "token", "admin", "--data-dir", data_dir, db_uri=server.db_uri).strip()
     return httpx.Client(
         base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
