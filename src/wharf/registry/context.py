@@ -44,6 +44,13 @@ class Call:
             origin=f"{self.rt.settings.PREFERRED_URL_SCHEME}://{service_name(self.rt, self.request)}",
         )
 
+    @property
+    def performer(self) -> tuple[int | None, str | None]:
+        """(account id, client IP) for a buffered log entry: what `actor` holds, without its cost."""
+        client = self.request.client
+        ident = self.grant.identity if self.grant else None
+        return (ident.account_id if ident else None, client.host if client else None)
+
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.
 

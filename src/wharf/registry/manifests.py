@@ -46,7 +46,7 @@ def _log_failure(call: Call, kind: str, name: str, reference: str, error: Regist
         return
     call.rt.audit_buffer.add(
         kind,
-        call.actor,
+        *call.performer,
         repository_name=f"{full.namespace}/{full.name}",
         namespace=full.namespace,
         repo=full.name,
@@ -67,7 +67,7 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         tag = None if is_digest(reference) else reference
         call.rt.audit_buffer.add(
             "pull_repo",
-            call.actor,
+            *call.performer,
             namespace_id=repo.namespace_id,
             repository_id=repo.id,
             namespace=repo.namespace,
