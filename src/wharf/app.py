@@ -1,4 +1,4 @@
-"""build_app(settings): one ASGI application with /v2, /api/v1, /health and (later) the UI.
+"""build_app(settings): one ASGI application with /v2, /api/v1, /health and the web UI.
 
 The top level is a plain ASGI dispatcher rather than a Starlette Mount so that registry traffic,
 the hot path, reaches its handler with no routing layers in between.
@@ -14,10 +14,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from wharf import metrics
@@ -32,13 +31,14 @@ from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp
 from wharf.runtime import Runtime
 from wharf.web import email_confirmation
+from wharf.web.app import build_web
 
 
 def _cluster_gauges(db: Db) -> tuple[dict[str, int], int]:
     return queue.depth(db), uploads.open_count(db)
 
 
-def _web_app(rt: Runtime) -> Starlette:
+def _service_routes(rt: Runtime) -> list[BaseRoute]:
     async def answer(checks: dict[str, bool], good: str, bad: str) -> JSONResponse:
         """Add the storage check; 200 when every check passed, else 503."""
         checks["storage"] = False
@@ -92,15 +92,13 @@ def _web_app(rt: Runtime) -> Starlette:
         }
         return StreamingResponse(rt.store.read(path), media_type="application/json", headers=headers)
 
-    return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/health/ready", ready, methods=["GET", "HEAD"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-            Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
-            Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
-        ]
-    )
+    return [
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/health/ready", ready, methods=["GET", "HEAD"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+        Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
+        Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
+    ]
 
 
 # Served by the API application: /api/v1 and the auth flows that Quay keeps beside it.
@@ -124,7 +122,7 @@ class WharfApp:
         self.run_workers = run_workers
         self.registry = RegistryApp(rt)
         self.api = build_api(rt)
-        self.web = _web_app(rt)
+        self.web = build_web(rt, _service_routes(rt))
         self._stack: contextlib.AsyncExitStack | None = None
         self._observed = RequestObserver(self._route)
 

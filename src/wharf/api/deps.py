@@ -7,13 +7,13 @@ another site cannot make a signed-in browser act.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from wharf.api.errors import forbidden, unauthorized
+from wharf.auth import browser
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.core import audit, sessions, tokens
 from wharf.runtime import Runtime
@@ -27,21 +27,17 @@ def runtime(request: Request) -> Runtime:
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
-SESSION_COOKIE = "wharf_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def session_of(request: Request, rt: Runtime) -> sessions.SessionRecord | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    return await rt.db.read(sessions.resolve, cookie)
+    return await browser.current(rt, request)
 
 
 def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | None = None) -> bool:
     presented = presented or request.headers.get(CSRF_HEADER) or request.query_params.get("_csrf_token")
-    return presented is not None and hmac.compare_digest(presented.encode(), session.csrf_token.encode())
+    return browser.csrf_matches(session, presented)
 
 
 def origin(rt: Runtime, request: Request) -> str:
@@ -66,9 +62,7 @@ async def _credentials(request: Request, rt: Runtime) -> Identity:
             raise forbidden(
                 f"CSRF token was invalid or missing: send the {CSRF_HEADER} header (GET /csrf_token)"
             )
-        account = session.account
-        superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
-        return Identity("user", account.id, account.name, superuser)
+        return browser.identity_of(rt, session)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise unauthorized("only Authorization: Bearer <OAuth token> is accepted on /api/v1")

@@ -12,7 +12,7 @@ from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, orgs, repositories, teams
+from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.teams import TeamRecord
@@ -29,9 +29,6 @@ async def admined_repository(rt: Rt, who: Identity, repository: str) -> Reposito
     """The repository, when the caller holds the admin role on it; unknown and hidden look alike."""
     repo, _role = await repository_with_role(rt, who, repository, permissions.ADMIN)
     return repo
-
-
-_RANK = {permissions.READ: 0, permissions.WRITE: 1, permissions.ADMIN: 2}
 
 
 async def repository_with_role(
@@ -54,19 +51,13 @@ async def repository_namespace_role(
     except InvalidNameError:
         raise not_found(f"no repository {repository!r}") from None
 
-    def check(db: Any) -> tuple[RepositoryRecord | None, AccountRecord | None, str | None]:
-        ns = accounts.get_by_name(db, name.namespace)
-        repo = repositories.get(db, name.namespace, name.name) if ns else None
-        if repo is None or ns is None:
-            return None, None, None
-        return repo, ns, permissions.repository_role(db, rt.settings, who, ns, repo)
-
-    repo, ns, role = await rt.db.read(check)
-    if repo is None or ns is None or role is None:
+    view = await rt.db.read(permissions.view_repository, rt.settings, who, name.namespace, name.name)
+    if view is None:
         if who.is_anonymous:
             raise unauthorized()
         raise not_found(f"no repository {repository!r}")
-    if _RANK[role] < _RANK[need]:
+    repo, ns, role = view.repo, view.namespace, view.role
+    if permissions.RANK[role] < permissions.RANK[need]:
         if who.is_anonymous:
             raise unauthorized()
         raise forbidden(f"you need the {need} role on {repository}; you have {role}")

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.deps import CSRF_HEADER, SESSION_COOKIE, Rt, csrf_ok, session_of
+from wharf.api.deps import CSRF_HEADER, Rt, csrf_ok, session_of
 from wharf.api.errors import forbidden, unauthorized
-from wharf.auth import credentials
+from wharf.auth import browser, credentials
 from wharf.auth.identity import Identity
-from wharf.core import accounts, sessions
+from wharf.core import sessions
 from wharf.runtime import Runtime
 
 router = APIRouter(tags=["user"])
@@ -32,26 +32,10 @@ def address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def cookie_secure(rt: Runtime) -> bool:
-    return rt.settings.SESSION_COOKIE_SECURE or rt.settings.PREFERRED_URL_SCHEME == "https"
-
-
 async def start_session(rt: Runtime, identity: Identity, response: Response) -> str:
     """Open a session for a password login: sets the cookie on `response`, returns the CSRF token."""
     assert identity.account_id is not None
-    account = await rt.db.read(accounts.get_by_id, identity.account_id)
-    assert account is not None
-    lifetime_s = rt.settings.PERMANENT_SESSION_LIFETIME
-    cookie, csrf = await rt.db.write(sessions.create, account, lifetime_s * 1000)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=lifetime_s,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(rt),
-    )
+    csrf = await browser.open_session(rt, identity.account_id, response)
     response.headers["X-Next-CSRF-Token"] = csrf
     return csrf
 
@@ -107,12 +91,10 @@ async def verify_user(rt: Rt, request: Request, body: VerifyUser) -> JSONRespons
 @router.post("/api/v1/signout", operation_id="logout", summary="End the browser session")
 async def logout(rt: Rt, request: Request) -> JSONResponse:
     session = await session_of(request, rt)
-    if session is not None:
-        if not csrf_ok(request, session):
-            raise forbidden(f"CSRF token was invalid or missing: send the {CSRF_HEADER} header")
-        await rt.db.write(sessions.end, session.id)
+    if session is not None and not csrf_ok(request, session):
+        raise forbidden(f"CSRF token was invalid or missing: send the {CSRF_HEADER} header")
     response = JSONResponse({"success": True})
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt))
+    await browser.close_session(rt, session, response)
     return response
 
 

@@ -113,6 +113,31 @@ def repository_access(
     return RepositoryAccess(frozenset(actions), repo)
 
 
+@dataclass(frozen=True, slots=True)
+class RepositoryView:
+    """An existing repository as one caller sees it."""
+
+    repo: RepositoryRecord
+    namespace: AccountRecord
+    role: str
+
+
+def view_repository(
+    db: Db, settings: Settings, identity: Identity, namespace: str, name: str
+) -> RepositoryView | None:
+    """The repository with the caller's role on it; None when it does not exist or the caller may
+    not read it (the two must look alike to the caller)."""
+    ns = accounts.get_by_name(db, namespace)
+    repo = repositories.get(db, namespace, name) if ns is not None else None
+    if repo is None or ns is None:
+        return None
+    role = repository_role(db, settings, identity, ns, repo)
+    return RepositoryView(repo, ns, role) if role is not None else None
+
+
+RANK = {READ: 0, WRITE: 1, ADMIN: 2}
+
+
 def visible_repositories(identity: Identity, settings: Settings) -> ColumnElement[bool] | None:
     """A clause selecting the repositories `identity` may see; None means all of them."""
     if identity.is_superuser and identity.has_scope(scopes.SUPER_USER):

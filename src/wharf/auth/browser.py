@@ -1,0 +1,68 @@
+"""The browser session, shared by /api/v1 (Quay's JavaScript calls) and the web UI.
+
+The cookie holds lookup + secret (only a hash is stored, core/sessions.py). Every change made
+with the cookie must also present the session's CSRF token, so that another site cannot make a
+signed-in browser act.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from wharf.auth.identity import Identity
+from wharf.config import Settings
+from wharf.core import accounts, sessions
+from wharf.core.sessions import SessionRecord
+from wharf.runtime import Runtime
+
+SESSION_COOKIE = "wharf_session"
+
+
+async def current(rt: Runtime, conn: HTTPConnection) -> SessionRecord | None:
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    return await rt.db.read(sessions.resolve, cookie)
+
+
+def csrf_matches(session: SessionRecord, presented: str | None) -> bool:
+    return presented is not None and hmac.compare_digest(presented.encode(), session.csrf_token.encode())
+
+
+def identity_of(rt: Runtime, session: SessionRecord) -> Identity:
+    account = session.account
+    superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
+    return Identity("user", account.id, account.name, superuser)
+
+
+def cookie_secure(settings: Settings) -> bool:
+    return settings.SESSION_COOKIE_SECURE or settings.PREFERRED_URL_SCHEME == "https"
+
+
+async def open_session(rt: Runtime, account_id: int, response: Response) -> str:
+    """Start a session after a password login: sets the cookie on `response`, returns the CSRF token."""
+    account = await rt.db.read(accounts.get_by_id, account_id)
+    assert account is not None
+    lifetime_s = rt.settings.PERMANENT_SESSION_LIFETIME
+    cookie, csrf = await rt.db.write(sessions.create, account, lifetime_s * 1000)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=lifetime_s,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(rt.settings),
+    )
+    return csrf
+
+
+async def close_session(rt: Runtime, session: SessionRecord | None, response: Response) -> None:
+    if session is not None:
+        await rt.db.write(sessions.end, session.id)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt.settings)
+    )

@@ -1,0 +1,105 @@
+"""The web UI: server-rendered pages on the same ASGI app, over core and the permission resolver.
+
+Pages live in web/pages/, one module per area, each exporting `routes(rt)`. Templates are in
+web/templates/, the one stylesheet and the little JavaScript in web/static/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wharf.auth.browser import cookie_secure
+from wharf.core.errors import DomainError
+from wharf.runtime import Runtime
+from wharf.web import render
+from wharf.web.errors import WebError, from_domain
+from wharf.web.pages import home, repository, signin
+from wharf.web.session import PRE_SESSION_COOKIE, visitor
+
+_STATIC = Path(__file__).parent / "static"
+
+# Scripts and styles come only from /static: a description that slipped past the sanitizer still
+# could not run code. Images may come from https (badges in descriptions are common).
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS = [
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class _PageHeaders:
+    """Security headers on every answer of the web app, and the pre-session CSRF cookie when a
+    page handed out a new one."""
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+                token = scope.get("wharf.set_pre_session")
+                if token:
+                    cookie = f"{PRE_SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"
+                    headers.append((b"set-cookie", (cookie + ("; Secure" if self.secure else "")).encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
+    """The UI pages next to `service_routes` (health, metrics... which the UI does not style)."""
+
+    async def web_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WebError)
+        if exc.redirect is not None:
+            return RedirectResponse(exc.redirect, status_code=303)
+        await visitor(rt, request)
+        return render.page(request, "error.html", status=exc.status, error=exc)
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return await web_error(request, from_domain(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return await web_error(request, WebError.not_found("This page"))
+        if exc.status_code == 405:
+            return await web_error(request, WebError(405, "Not here", "Use the page's own links and forms."))
+        return await web_error(request, WebError(exc.status_code, "That did not work", str(exc.detail)))
+
+    routes: list[BaseRoute] = [
+        *service_routes,
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+        *signin.routes(rt),
+        *home.routes(rt),
+        *repository.routes(rt),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={WebError: web_error, DomainError: domain_error, HTTPException: http_error},
+    )
+
+    return _PageHeaders(app, cookie_secure(rt.settings))

@@ -1,0 +1,79 @@
+"""Jinja2 pages: one environment, autoescaped, with the filters and globals every page uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from wharf.core.clock import now_ms
+from wharf.web.markdown import render_markdown
+
+_HERE = Path(__file__).parent
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def when(ms: int | None) -> str:
+    """A UTC timestamp a person reads (the exact time is in the element's title)."""
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ago(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    seconds = (now_ms() - ms) // 1000
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            count = seconds // length
+            text = f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "in a moment" if future else "just now"
+
+
+def short_digest(digest: str) -> str:
+    algorithm, _, hex_ = digest.partition(":")
+    return f"{algorithm}:{hex_[:12]}" if hex_ else digest
+
+
+_env.filters.update(human_size=human_size, when=when, ago=ago, short_digest=short_digest)
+_env.filters["markdown"] = render_markdown
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render `template` with the request's visitor (set by web/session.py) in the context."""
+    visitor = request.scope.get("wharf.visitor")
+    html = _env.get_template(template).render(request=request, visitor=visitor, **context)
+    return HTMLResponse(html, status_code=status, headers=headers)

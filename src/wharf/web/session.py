@@ -1,0 +1,128 @@
+"""Who is looking at a page, and the forms they send.
+
+Pages see a `Visitor`: the identity the permission resolver works with, plus the session it came
+from. Every form carries a CSRF token in `_csrf_token`: the session's own token once signed in;
+before that (the sign-in form) a random token that must match the `wharf_csrf` cookie, so that
+another site cannot sign a browser into an account of its choosing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from wharf.auth import browser
+from wharf.auth.identity import ANONYMOUS, Identity
+from wharf.core import audit
+from wharf.core.clock import now_ms
+from wharf.core.sessions import SessionRecord
+from wharf.runtime import Runtime
+from wharf.web.errors import WebError
+
+PRE_SESSION_COOKIE = "wharf_csrf"
+MAX_FORM_BYTES = 512 * 1024
+"""Large enough for a 256 KiB description written in any script (UTF-8, percent-encoded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    identity: Identity
+    session: SessionRecord | None
+    csrf_token: str
+    """Put in every form; checked by `read_form`."""
+
+    @property
+    def signed_in(self) -> bool:
+        return self.session is not None
+
+    @property
+    def name(self) -> str | None:
+        return self.identity.name
+
+    @property
+    def actor(self) -> audit.Actor:
+        """The audit log's view of the visitor."""
+        who = self.identity
+        return audit.Actor(who.account_id, who.name, who.ip, kind=who.kind, origin=who.origin)
+
+    def fresh(self, window_s: int) -> bool:
+        """The password was entered within `window_s`: dangerous actions ask for it again otherwise."""
+        return self.session is not None and now_ms() - self.session.login_ms <= window_s * 1000
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def origin(rt: Runtime, request: Request) -> str:
+    """scheme://host of this server as the visitor reached it (SERVER_HOSTNAME when set)."""
+    host = rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+    return f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
+
+
+async def visitor(rt: Runtime, request: Request) -> Visitor:
+    """The request's visitor, looked up once and kept in the scope for the templates."""
+    found: Visitor | None = request.scope.get("wharf.visitor")
+    if found is not None:
+        return found
+    session = await browser.current(rt, request)
+    if session is not None:
+        who = replace(browser.identity_of(rt, session), ip=client_ip(request), origin=origin(rt, request))
+        found = Visitor(who, session, session.csrf_token)
+    else:
+        token = request.cookies.get(PRE_SESSION_COOKIE) or ""
+        if len(token) != 43:
+            token = secrets.token_urlsafe(32)
+            request.scope["wharf.set_pre_session"] = token
+        found = Visitor(replace(ANONYMOUS, ip=client_ip(request), origin=origin(rt, request)), None, token)
+    request.scope["wharf.visitor"] = found
+    return found
+
+
+async def signed_in(rt: Runtime, request: Request) -> Visitor:
+    """The visitor, who must be signed in: others are sent to the sign-in page (web/errors.py)."""
+    v = await visitor(rt, request)
+    if not v.signed_in:
+        raise WebError.sign_in(request)
+    return v
+
+
+async def read_form(rt: Runtime, request: Request) -> dict[str, str]:
+    """The posted form, once its CSRF token is checked. A field given twice keeps its last value;
+    `read_form_lists` keeps them all."""
+    return {k: v[-1] for k, v in (await read_form_lists(rt, request)).items()}
+
+
+async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]:
+    v = await visitor(rt, request)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise WebError(413, "The form is too large", "Shorten what you entered and send it again.")
+    if request.headers.get("content-type", "").split(";")[0].strip() not in (
+        "application/x-www-form-urlencoded",
+        "",
+    ):
+        raise WebError(415, "Unexpected form encoding", "Send the form from the page itself.")
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)
+    except (UnicodeDecodeError, ValueError):
+        raise WebError(400, "The form could not be read", "Send the form from the page again.") from None
+    fields: dict[str, list[str]] = {}
+    for key, value in pairs:
+        fields.setdefault(key, []).append(value)
+    presented = (fields.pop("_csrf_token", None) or [""])[-1]
+    expected = v.csrf_token if v.signed_in else request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise WebError(
+            403,
+            "This form has expired",
+            "The page was open too long, or the form came from another site. Reload the page and "
+            "send the form again.",
+        )
+    return fields
