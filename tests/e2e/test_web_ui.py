@@ -1,0 +1,142 @@
+"""The web UI in a real browser (Debian's Chromium, driven by playwright) against a real server,
+with an image pushed by skopeo. Screenshots of every page visited go to
+WHARF_TEST_ARTIFACTS (default: test-artifacts/ in the repository) for CI to keep."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.conftest import BuiltImages
+from tests.e2e.harness import (
+    ADMIN_PASSWORD,
+    CLIENT_TOOLS,
+    SERVER_KIND,
+    Clients,
+    Server,
+    creds_args,
+    require_tools,
+)
+
+require_tools(*CLIENT_TOOLS)
+if SERVER_KIND != "wharf":
+    pytest.skip("the web UI is Wharf's", allow_module_level=True)
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("WHARF_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
+
+
+class Shots:
+    """Numbered screenshots of one test, so that the files read as the story of the test."""
+
+    def __init__(self, page: Page, test: str) -> None:
+        self.page = page
+        self.dir = ARTIFACTS / test
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.count = 0
+
+    def __call__(self, name: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=str(self.dir / f"{self.count:02d}-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: apt-get install chromium (scripts/install-system-deps)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def sign_in(page: Page, server: Server, user: str, password: str) -> None:
+    page.goto(f"{server.url}/signin")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/")
+
+
+def test_sign_in_create_push_browse_sign_out(
+    browser: Browser, server: Server, clients: Clients, images: BuiltImages
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    shot = Shots(page, "sign_in_create_push_browse")
+
+    page.goto(f"{server.url}/")
+    shot("home-anonymous")
+    page.get_by_role("link", name="Sign in").first.click()
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("wrong")
+    shot("signin-refused")
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    expect(page.get_by_role("heading", name="Your repositories")).to_be_visible()
+    shot("home-empty")
+
+    # create a private repository with a Markdown description
+    page.get_by_role("link", name="+ New repository").click()
+    page.get_by_label("Name", exact=True).fill("webapp")
+    page.get_by_label("Private").check()
+    page.get_by_label("Description (Markdown)").fill(
+        "# Web app\n\nBuilt by **CI**. <script>window.pwned=1</script>"
+    )
+    shot("new-repository")
+    page.get_by_role("button", name="Create repository").click()
+    page.wait_for_url(re.compile(r".*/repository/admin/webapp$"))
+    expect(page.get_by_role("heading", name="Web app")).to_be_visible()
+    assert page.evaluate("window.pwned") is None  # the description's script did not run
+    expect(page.get_by_text("Nothing to pull yet")).to_be_visible()
+    shot("repository-empty")
+
+    # push with skopeo, then the tags appear with pull commands
+    ref = f"docker://{server.host}/admin/webapp"
+    for tag in ("v1", "latest"):
+        clients.run(
+            "skopeo",
+            "copy",
+            "--dest-tls-verify=false",
+            *creds_args(server.creds, "--dest-creds"),
+            images.busybox_oci,
+            f"{ref}:{tag}",
+        )
+    digest = clients.skopeo_digest(f"{ref}:v1", server.creds)
+    page.reload()
+    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp:latest")).to_be_visible()
+    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp@{digest}")).to_be_visible()
+    shot("repository-info")
+
+    page.get_by_role("link", name="Tags", exact=True).click()
+    rows = page.locator("table.tags tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("latest")
+    expect(rows.first).to_contain_text(digest.split(":")[1][:12])
+    shot("repository-tags")
+
+    page.get_by_role("link", name="Tag history").click()
+    expect(page.locator(".timeline li")).to_have_count(2)
+    shot("repository-history")
+
+    # the home page lists it; signed out, the private repository is gone
+    page.get_by_role("link", name="Wharf").click()
+    expect(page.get_by_role("link", name="admin/webapp")).to_be_visible()
+    shot("home-with-repository")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{server.url}/signin")
+    page.goto(f"{server.url}/?q=webapp")
+    expect(page.get_by_text("No repository you can see matches")).to_be_visible()
+    page.goto(f"{server.url}/repository/admin/webapp")
+    expect(page).to_have_url(re.compile(r".*/signin\?redirect_url=.*"))
+    shot("private-repository-asks-for-sign-in")
