@@ -16,15 +16,14 @@ from wharf.api.errors import invalid_request, not_found
 from wharf.api.permissions import repository_with_role
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, labels, manifests, repositories, tags
+from wharf.core import accounts, labels, manifests, repositories, tag_changes, tags
 from wharf.core.clock import now_ms
-from wharf.core.errors import ManifestNotFound, ReadOnly
+from wharf.core.errors import ReadOnly
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
 from wharf.oci.manifest import ManifestError, parse_manifest
-from wharf.oci.names import is_valid_tag
 
 router = APIRouter(prefix="/repository", tags=["tag"])
 
@@ -81,38 +80,10 @@ async def _writable(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
     return repo
 
 
-def _check_tag(tag: str) -> None:
-    if not is_valid_tag(tag):
-        raise invalid_request(f"invalid tag name {tag[:200]!r}")
-
-
 async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
     namespace = await rt.db.read(accounts.get_by_id, repo.namespace_id)
     assert namespace is not None
     return views.tag_expiration_s(rt, namespace) * 1000
-
-
-def _manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted: bool = False) -> int:
-    if not is_digest(digest):
-        raise invalid_request(f"{digest[:200]!r} is not a digest")
-    query = manifests.id_by_digest(repo.id, digest, include_deleted=include_deleted)
-    found = db.execute(query).scalar_one_or_none()
-    if found is None:
-        raise not_found(f"manifest {digest} is not in {repo.namespace}/{repo.name}")
-    return int(found)
-
-
-def _audit(db: Db, kind: str, who: Identity, repo: RepositoryRecord, **metadata: Any) -> None:
-    audit.record(
-        db,
-        kind,
-        actor(who),
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
-        **metadata,
-    )
 
 
 @router.get("/{repository:path}/tag/", operation_id="listRepoTags", summary="List tags, with their history")
@@ -161,25 +132,20 @@ async def list_repo_tags(
 )
 async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeTag) -> Response:
     repo = await _writable(rt, who, repository)
-    _check_tag(tag)
+    tag_changes.check_tag(tag)
     given = body.model_fields_set
     if body.immutable is not None and not rt.settings.FEATURE_IMMUTABLE_TAGS:
         raise invalid_request("immutable tags are turned off on this registry (FEATURE_IMMUTABLE_TAGS)")
+    by = actor(who)
 
     def apply(db: Db) -> None:
         if body.manifest_digest is not None:
-            manifest_id = _manifest_id(db, repo, body.manifest_digest)
-            before = db.execute(manifests.alive_tag_digest(repo.id, tag, now_ms())).scalar_one_or_none()
-            if tags.point(db, repo.id, tag, manifest_id):
-                kind = "move_tag" if before else "create_tag"
-                _audit(db, kind, who, repo, tag=tag, manifest_digest=body.manifest_digest, original=before)
+            tag_changes.point(db, repo, tag, body.manifest_digest, by)
         if "expiration" in given:
             expires_ms = body.expiration * 1000 if body.expiration is not None else None
-            tags.set_expiration(db, repo.id, tag, expires_ms)
-            _audit(db, "change_tag_expiration", who, repo, tag=tag, expiration_date=body.expiration)
+            tag_changes.set_expiration(db, repo, tag, expires_ms, by)
         if body.immutable is not None:
-            tags.set_immutable(db, repo.id, tag, body.immutable)
-            _audit(db, "change_tag_immutability", who, repo, tag=tag, immutable=body.immutable)
+            tag_changes.set_immutable(db, repo, tag, body.immutable, by)
 
     await rt.db.write(apply)
     return JSONResponse("Updated", status_code=201)
@@ -193,17 +159,7 @@ async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeT
 )
 async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Response:
     repo = await _writable(rt, who, repository)
-    _check_tag(tag)
-
-    def apply(db: Db) -> None:
-        try:
-            manifest_id = tags.remove(db, repo.id, tag)
-        except ManifestNotFound:
-            raise not_found(f"no tag {tag!r} in {repository}") from None
-        digest = db.execute(manifests.digest_of(manifest_id)).scalar_one()
-        _audit(db, "delete_tag", who, repo, tag=tag, manifest_digest=digest)
-
-    await rt.db.write(apply)
+    await rt.db.write(tag_changes.delete, repo, tag, actor(who))
     return Response(status_code=204)
 
 
@@ -214,16 +170,8 @@ async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Respo
 )
 async def restore_tag(rt: Rt, who: User, repository: str, tag: str, body: RestoreTag) -> dict[str, Any]:
     repo = await _writable(rt, who, repository)
-    _check_tag(tag)
     window_ms = await _window_ms(rt, repo)
-
-    def apply(db: Db) -> None:
-        manifest_id = _manifest_id(db, repo, body.manifest_digest, include_deleted=True)
-        manifests.undelete(db, manifest_id)
-        tags.restore(db, repo.id, tag, manifest_id, window_ms)
-        _audit(db, "revert_tag", who, repo, tag=tag, manifest_digest=body.manifest_digest)
-
-    await rt.db.write(apply)
+    await rt.db.write(tag_changes.revert, repo, tag, body.manifest_digest, window_ms, actor(who))
     return {}
 
 
@@ -238,16 +186,10 @@ async def remove_tag_from_timemachine(
     if not rt.settings.PERMANENTLY_DELETE_TAGS:
         raise not_found("permanent tag deletion is turned off (PERMANENTLY_DELETE_TAGS)")
     repo = await _writable(rt, who, repository)
-    _check_tag(tag)
-
-    def apply(db: Db) -> int:
-        manifest_id = _manifest_id(db, repo, body.manifest_digest, include_deleted=True)
-        removed = tags.forget(db, repo.id, tag, manifest_id, include_alive=body.is_alive)
-        if removed:
-            _audit(db, "permanently_delete_tag", who, repo, tag=tag, manifest_digest=body.manifest_digest)
-        return removed
-
-    if not await rt.db.write(apply):
+    removed = await rt.db.write(
+        tag_changes.forget, repo, tag, body.manifest_digest, body.is_alive, actor(who)
+    )
+    if not removed:
         raise not_found(f"tag {tag!r} has no past lifetime on {body.manifest_digest}")
     return {}
 
@@ -334,7 +276,7 @@ async def list_manifest_labels(
     repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
 
     def read(db: Db) -> list[labels.LabelRecord]:
-        return labels.list_for(db, _manifest_id(db, repo, manifestref), filter)
+        return labels.list_for(db, tag_changes.manifest_id(db, repo, manifestref), filter)
 
     return {"labels": [_label_view(label) for label in await rt.db.read(read)]}
 
@@ -350,7 +292,7 @@ async def get_manifest_label(
     repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
 
     def read(db: Db) -> labels.LabelRecord:
-        return labels.get(db, _manifest_id(db, repo, manifestref), labelid)
+        return labels.get(db, tag_changes.manifest_id(db, repo, manifestref), labelid)
 
     return _label_view(await rt.db.read(read))
 
@@ -367,13 +309,15 @@ async def add_manifest_label(
     repo = await _writable(rt, who, repository)
 
     def apply(db: Db) -> labels.LabelRecord:
-        manifest_id = _manifest_id(db, repo, manifestref)
+        manifest_id = tag_changes.manifest_id(db, repo, manifestref)
         label = labels.add(db, manifest_id, body.key, body.value, body.media_type)
         lifetime_ms = labels.expires_after_ms({label.key: label.value})
         if lifetime_ms is not None:
             for name in manifests.alive_tag_names(db, repo.id, manifest_id):
                 tags.set_expiration(db, repo.id, name, now_ms() + lifetime_ms)
-        _audit(db, "manifest_label_add", who, repo, label_key=body.key, manifest_digest=manifestref)
+        tag_changes.log(
+            db, "manifest_label_add", actor(who), repo, label_key=body.key, manifest_digest=manifestref
+        )
         return label
 
     return {"label": _label_view(await rt.db.write(apply))}
@@ -391,8 +335,10 @@ async def delete_manifest_label(
     repo = await _writable(rt, who, repository)
 
     def apply(db: Db) -> None:
-        label = labels.remove(db, _manifest_id(db, repo, manifestref), labelid)
-        _audit(db, "manifest_label_delete", who, repo, label_key=label.key, manifest_digest=manifestref)
+        label = labels.remove(db, tag_changes.manifest_id(db, repo, manifestref), labelid)
+        tag_changes.log(
+            db, "manifest_label_delete", actor(who), repo, label_key=label.key, manifest_digest=manifestref
+        )
 
     await rt.db.write(apply)
     return Response(status_code=204)

@@ -1,0 +1,104 @@
+"""Changes to a repository's tags as a person makes them (API or web UI): each one checks what it
+needs and writes its usage-log entry in the same transaction, so both surfaces log alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wharf.core import audit, manifests, tags
+from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.oci.digest import is_digest
+from wharf.oci.names import is_valid_tag
+
+
+def check_tag(tag: str) -> None:
+    if not is_valid_tag(tag):
+        raise InvalidTag(f"invalid tag name {tag[:200]!r}")
+
+
+def manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted: bool = False) -> int:
+    if not is_digest(digest):
+        raise InvalidDigest(f"{digest[:200]!r} is not a digest")
+    found = db.execute(manifests.id_by_digest(repo.id, digest, include_deleted=include_deleted))
+    manifest = found.scalar_one_or_none()
+    if manifest is None:
+        raise ManifestNotFound(f"manifest {digest} is not in {repo.namespace}/{repo.name}")
+    return int(manifest)
+
+
+def log(db: Db, kind: str, actor: audit.Actor | None, repo: RepositoryRecord, **metadata: Any) -> None:
+    """A usage-log entry about the repository (for the other changes made on its manifests too)."""
+    audit.record(
+        db,
+        kind,
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        **metadata,
+    )
+
+
+def point(db: Db, repo: RepositoryRecord, tag: str, digest: str, actor: audit.Actor | None) -> None:
+    """Create `tag` on the manifest, or move it there."""
+    check_tag(tag)
+    target = manifest_id(db, repo, digest)
+    before = db.execute(manifests.alive_tag_digest(repo.id, tag, now_ms())).scalar_one_or_none()
+    if tags.point(db, repo.id, tag, target):
+        kind = "move_tag" if before else "create_tag"
+        log(db, kind, actor, repo, tag=tag, manifest_digest=digest, original=before)
+
+
+def set_expiration(
+    db: Db, repo: RepositoryRecord, tag: str, expires_ms: int | None, actor: audit.Actor | None
+) -> None:
+    check_tag(tag)
+    tags.set_expiration(db, repo.id, tag, expires_ms)
+    seconds = expires_ms // 1000 if expires_ms is not None else None
+    log(db, "change_tag_expiration", actor, repo, tag=tag, expiration_date=seconds)
+
+
+def set_immutable(
+    db: Db, repo: RepositoryRecord, tag: str, immutable: bool, actor: audit.Actor | None
+) -> None:
+    check_tag(tag)
+    tags.set_immutable(db, repo.id, tag, immutable)
+    log(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
+
+
+def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
+    """End the tag's lifetime; it stays restorable within the time-machine window."""
+    check_tag(tag)
+    try:
+        removed = tags.remove(db, repo.id, tag)
+    except ManifestNotFound:
+        raise ManifestNotFound(f"no tag {tag!r} in {repo.namespace}/{repo.name}") from None
+    digest = db.execute(manifests.digest_of(removed)).scalar_one()
+    log(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+
+
+def revert(
+    db: Db, repo: RepositoryRecord, tag: str, digest: str, window_ms: int, actor: audit.Actor | None
+) -> None:
+    """Point the tag back at a manifest it had within the time-machine window."""
+    check_tag(tag)
+    target = manifest_id(db, repo, digest, include_deleted=True)
+    manifests.undelete(db, target)
+    tags.restore(db, repo.id, tag, target, window_ms)
+    log(db, "revert_tag", actor, repo, tag=tag, manifest_digest=digest)
+
+
+def forget(
+    db: Db, repo: RepositoryRecord, tag: str, digest: str, include_alive: bool, actor: audit.Actor | None
+) -> int:
+    """Remove the tag's lifetimes on the manifest from the time machine, for good: how many went."""
+    check_tag(tag)
+    target = manifest_id(db, repo, digest, include_deleted=True)
+    removed = tags.forget(db, repo.id, tag, target, include_alive=include_alive)
+    if removed:
+        log(db, "permanently_delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+    return removed
