@@ -101,33 +101,50 @@ def test_sign_in_create_push_browse_sign_out(
     expect(page.get_by_text("Nothing to pull yet")).to_be_visible()
     shot("repository-empty")
 
-    # push with skopeo, then the tags appear with pull commands
+    # push with skopeo: v1 is busybox, latest a bigger image; the tags appear with pull commands
     ref = f"docker://{server.host}/admin/webapp"
-    for tag in ("v1", "latest"):
+    for source, tag in ((images.busybox_oci, "v1"), (images.layers_oci, "latest")):
         clients.run(
             "skopeo",
             "copy",
             "--dest-tls-verify=false",
             *creds_args(server.creds, "--dest-creds"),
-            images.busybox_oci,
+            source,
             f"{ref}:{tag}",
         )
-    digest = clients.skopeo_digest(f"{ref}:v1", server.creds)
+    v1 = clients.skopeo_digest(f"{ref}:v1", server.creds)
+    pushed_latest = clients.skopeo_digest(f"{ref}:latest", server.creds)
     page.reload()
     expect(page.get_by_text(f"podman pull {server.host}/admin/webapp:latest")).to_be_visible()
-    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp@{digest}")).to_be_visible()
+    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp@{pushed_latest}")).to_be_visible()
     shot("repository-info")
 
     page.get_by_role("link", name="Tags", exact=True).click()
     rows = page.locator("table.tags tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("latest")
-    expect(rows.first).to_contain_text(digest.split(":")[1][:12])
+    expect(rows.first).to_contain_text(pushed_latest.split(":")[1][:12])
     shot("repository-tags")
 
+    # move latest onto v1's manifest from v1's row, then revert it in the history
+    page.on("dialog", lambda dialog: dialog.accept())
+    v1_row = rows.filter(has_text="v1")
+    v1_row.get_by_text("Change v1").click()
+    v1_row.get_by_label("Add or move a tag to this manifest").fill("latest")
+    shot("repository-tags-move")
+    v1_row.get_by_role("button", name="Set tag").click()
+    expect(page.get_by_role("status")).to_contain_text("Tag latest now points at")
+    assert clients.skopeo_digest(f"{ref}:latest", server.creds) == v1
+    shot("repository-tags-moved")
+
     page.get_by_role("link", name="Tag history").click()
-    expect(page.locator(".timeline li")).to_have_count(2)
+    expect(page.locator(".timeline li")).to_have_count(3)
     shot("repository-history")
+    ended = page.locator(".timeline li.ended").filter(has_text="latest")
+    ended.get_by_role("button", name="Revert latest to this").click()
+    expect(page.get_by_role("status")).to_contain_text("points at")
+    assert clients.skopeo_digest(f"{ref}:latest", server.creds) == pushed_latest
+    shot("repository-history-reverted")
 
     # the home page lists it; signed out, the private repository is gone
     page.get_by_role("link", name="Wharf").click()

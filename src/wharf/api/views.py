@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wharf.core import durations
+from wharf.core import tag_changes
 from wharf.core.accounts import AccountRecord
 from wharf.core.shapes import avatar, date
 from wharf.runtime import Runtime
@@ -26,9 +26,7 @@ def public_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
 
 
 def tag_expiration_s(rt: Runtime, account: AccountRecord) -> int:
-    if account.tag_expiration_s is not None:
-        return account.tag_expiration_s
-    return durations.parse_seconds(rt.settings.DEFAULT_TAG_EXPIRATION)
+    return tag_changes.time_machine_s(rt.settings, account)
 
 
 def own_user(

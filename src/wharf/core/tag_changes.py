@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from wharf.core import audit, manifests, tags
+from wharf.config import Settings
+from wharf.core import audit, durations, manifests, tags
+from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci.digest import is_digest
 from wharf.oci.names import is_valid_tag
+
+
+def time_machine_s(settings: Settings, namespace: AccountRecord) -> int:
+    """How far back a namespace's tags can be reverted (its own setting, or the registry's default)."""
+    if namespace.tag_expiration_s is not None:
+        return namespace.tag_expiration_s
+    return durations.parse_seconds(settings.DEFAULT_TAG_EXPIRATION)
 
 
 def check_tag(tag: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from wharf.core.clock import now_ms
 from wharf.web.markdown import render_markdown
@@ -65,6 +66,19 @@ _env.filters.update(human_size=human_size, when=when, ago=ago, short_digest=shor
 _env.filters["markdown"] = render_markdown
 
 
+FLASH_COOKIE = "wharf_flash"
+
+
+def redirect(url: str, flash: str | None = None) -> RedirectResponse:
+    """303 to `url` (after a form), with a one-time message for the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if flash:
+        response.set_cookie(
+            FLASH_COOKIE, quote(flash[:300]), max_age=60, path="/", httponly=True, samesite="lax"
+        )
+    return response
+
+
 def page(
     request: Request,
     template: str,
@@ -75,5 +89,9 @@ def page(
 ) -> HTMLResponse:
     """Render `template` with the request's visitor (set by web/session.py) in the context."""
     visitor = request.scope.get("wharf.visitor")
-    html = _env.get_template(template).render(request=request, visitor=visitor, **context)
-    return HTMLResponse(html, status_code=status, headers=headers)
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
+    html = _env.get_template(template).render(request=request, visitor=visitor, flash=flash, **context)
+    response = HTMLResponse(html, status_code=status, headers=headers)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax")
+    return response

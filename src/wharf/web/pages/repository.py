@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -11,7 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
-from wharf.core import repositories, tags
+from wharf.core import repositories, tag_changes, tags
+from wharf.core.clock import now_ms
 from wharf.core.tags import TagLifetime
 from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
@@ -19,7 +21,7 @@ from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, visitor
+from wharf.web.session import Visitor, read_form, visitor
 
 TABS = ("info", "tags", "history")
 MAX_TAGS = 500
@@ -88,11 +90,94 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
         found = await rt.db.read(read)
         page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", registry_host(request))
+        window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
         return render.page(
-            request, f"repository/{tab}.html", page=page, tab=tab, page_no=page_no, is_index=is_index, **found
+            request,
+            f"repository/{tab}.html",
+            page=page,
+            tab=tab,
+            page_no=page_no,
+            is_index=is_index,
+            revert_after_ms=now_ms() - window_s * 1000,
+            settings=rt.settings,
+            **found,
         )
 
-    return [Route("/repository/{repository:path}", show, methods=["GET"])]
+    async def change_tags(request: Request) -> Response:
+        """The tag forms of the Tags and Tag history tabs; each answers with the tab it came from."""
+        v = await visitor(rt, request)
+        full_name = request.path_params["repository"]
+        action = request.path_params["action"]
+        form = await read_form(rt, request)
+        view = await find(rt, request, v, full_name)
+        if permissions.RANK[view.role] < permissions.RANK[permissions.WRITE]:
+            raise WebError.forbidden(
+                f"Changing tags needs the write role on {full_name}; you have {view.role}."
+            )
+        repositories.check_writable(view.repo)
+        tag = form.get("tag", "").strip()
+        digest = form.get("digest", "")
+        back = f"/repository/{full_name}?tab={'history' if action in ('revert', 'forget') else 'tags'}"
+        repo, by = view.repo, v.actor
+        if action == "point":
+            target = form.get("new_tag", "").strip()
+            await rt.db.write(tag_changes.point, repo, target, digest, by)
+            return render.redirect(back, f"Tag {target} now points at {digest}.")
+        if action == "delete":
+            await rt.db.write(tag_changes.delete, repo, tag, by)
+            return render.redirect(back, f"Deleted tag {tag}. You can restore it from the tag history.")
+        if action == "expiration":
+            expires_ms = _expiry_ms(form.get("expires", ""))
+            await rt.db.write(tag_changes.set_expiration, repo, tag, expires_ms, by)
+            text = f"expires {render.when(expires_ms)}" if expires_ms else "no longer expires"
+            return render.redirect(back, f"Tag {tag} {text}.")
+        if action == "immutable":
+            if not rt.settings.FEATURE_IMMUTABLE_TAGS:
+                raise WebError(
+                    400, "Immutable tags are off", "The registry's admin can turn on FEATURE_IMMUTABLE_TAGS."
+                )
+            immutable = form.get("immutable") == "true"
+            await rt.db.write(tag_changes.set_immutable, repo, tag, immutable, by)
+            return render.redirect(back, f"Tag {tag} is {'now' if immutable else 'no longer'} immutable.")
+        if action == "revert":
+            window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
+            await rt.db.write(tag_changes.revert, repo, tag, digest, window_s * 1000, by)
+            return render.redirect(back, f"Tag {tag} points at {digest} again.")
+        if action == "forget":
+            if not rt.settings.PERMANENTLY_DELETE_TAGS:
+                raise WebError(
+                    400,
+                    "Permanent deletion is off",
+                    "The registry's admin can turn on PERMANENTLY_DELETE_TAGS.",
+                )
+            removed = await rt.db.write(tag_changes.forget, repo, tag, digest, False, by)
+            if not removed:
+                raise WebError(404, "Nothing to delete", f"Tag {tag} has no past lifetime on {digest}.")
+            return render.redirect(back, f"Removed {tag} on {digest} from the tag history for good.")
+        raise WebError.not_found("This action")
+
+    return [
+        Route("/repository/{repository:path}/tags/{action}", change_tags, methods=["POST"]),
+        Route("/repository/{repository:path}", show, methods=["GET"]),
+    ]
+
+
+def _expiry_ms(text: str) -> int | None:
+    """The form's datetime-local value, read as UTC; empty removes the expiration."""
+    if not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
+    except ValueError:
+        raise WebError(
+            400, "That date could not be read", "Pick a date and time, or leave it empty."
+        ) from None
+    ms = int(moment.timestamp() * 1000)
+    if ms <= now_ms():
+        raise WebError(
+            400, "That moment has passed", "Pick a date and time in the future, or delete the tag."
+        )
+    return ms
 
 
 def _int(text: str | None, default: int) -> int:
