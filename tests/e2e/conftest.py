@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
+from tests.e2e.browser import chromium
 from tests.e2e.harness import SERVER_KIND, Clients, Server
 
 
@@ -182,3 +184,10 @@ def clients(make_clients: Callable[[str], Clients]) -> Clients:
 def client_env(clients: Clients) -> dict[str, str]:
     """Environment for client subprocesses run by hand: CONTAINERS_*, REGISTRY_AUTH_FILE, TMPDIR."""
     return clients.env
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for the web UI tests (tests/e2e/browser.py)."""
+    with chromium() as b:
+        yield b

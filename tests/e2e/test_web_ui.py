@@ -1,18 +1,14 @@
 """The web UI in a real browser (Debian's Chromium, driven by playwright) against a real server,
-with an image pushed by skopeo. Screenshots of every page visited go to
-WHARF_TEST_ARTIFACTS (default: test-artifacts/ in the repository) for CI to keep."""
+with images pushed by skopeo. Screenshots: see tests/e2e/browser.py."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
+from tests.e2e.browser import Shots, sign_in
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import (
     ADMIN_PASSWORD,
@@ -29,43 +25,6 @@ if SERVER_KIND != "wharf":
     pytest.skip("the web UI is Wharf's", allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("WHARF_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
-
-
-class Shots:
-    """Numbered screenshots of one test, so that the files read as the story of the test."""
-
-    def __init__(self, page: Page, test: str) -> None:
-        self.page = page
-        self.dir = ARTIFACTS / test
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        self.count = 0
-
-    def __call__(self, name: str) -> None:
-        self.count += 1
-        self.page.screenshot(path=str(self.dir / f"{self.count:02d}-{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (scripts/install-system-deps)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
-def sign_in(page: Page, server: Server, user: str, password: str) -> None:
-    page.goto(f"{server.url}/signin")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/")
 
 
 def test_sign_in_create_push_browse_sign_out(
