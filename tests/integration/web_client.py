@@ -27,7 +27,11 @@ class _Forms(HTMLParser):
         if tag == "form":
             self.forms.append(Form(a.get("action", ""), a.get("method", "get").lower()))
         elif tag in ("input", "textarea", "select") and self.forms and a.get("name"):
-            if a.get("type") in ("radio", "checkbox") and "checked" not in a:
+            if a.get("type") in ("radio", "checkbox"):
+                if "checked" not in a:
+                    return
+                # A browser sends "on" for a checked box without a value.
+                self.forms[-1].fields.setdefault(a["name"], a.get("value") or "on")
                 return
             self.forms[-1].fields.setdefault(a["name"], a.get("value", ""))
 

@@ -75,8 +75,10 @@ async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
 async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser) -> dict[str, Any]:
     require_superuser(who)
     account = await _user(rt, username)
-    if body.enabled is False and account.name == who.name:
-        raise invalid_request("you cannot disable your own account")
+    if body.enabled is False and (
+        why := permissions.why_superuser_may_not(rt.settings, who, account, "disable")
+    ):
+        raise invalid_request(why)
     updated = await rt.db.write(
         accounts.update_user,
         account,
@@ -94,8 +96,8 @@ async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser
 async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
     require_superuser(who)
     account = await _user(rt, username)
-    if views.is_superuser(rt, account):
-        raise forbidden("superusers cannot be deleted through the API; remove them from SUPER_USERS first")
+    if why := permissions.why_superuser_may_not(rt.settings, who, account, "delete"):
+        raise forbidden(why)
     await rt.db.write(accounts.delete_user, account, actor=actor(who))
     return Response(status_code=204)
 
@@ -154,8 +156,8 @@ async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
     target = await rt.db.read(accounts.get_by_name, namespace)
     if target is None or target.kind == "robot":
         raise not_found(f"no user or organization named {namespace!r}")
-    if views.is_superuser(rt, target):
-        raise forbidden("cannot take ownership of a superuser's namespace")
+    if why := permissions.why_superuser_may_not(rt.settings, who, target, "take_ownership"):
+        raise forbidden(why)
     assert who.account_id is not None
     me = await rt.db.read(accounts.get_by_id, who.account_id)
     assert me is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wharf.auth import permissions
 from wharf.core import tag_changes
 from wharf.core.accounts import AccountRecord
 from wharf.core.shapes import avatar, date
@@ -13,7 +14,7 @@ __all__ = ["avatar", "date"]
 
 
 def is_superuser(rt: Runtime, account: AccountRecord) -> bool:
-    return account.is_superuser or account.name in rt.settings.SUPER_USERS
+    return permissions.is_configured_superuser(rt.settings, account)
 
 
 def public_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import hmac
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.config import Settings
 from wharf.core import accounts, sessions
@@ -34,7 +35,7 @@ def csrf_matches(session: SessionRecord, presented: str | None) -> bool:
 
 def identity_of(rt: Runtime, session: SessionRecord) -> Identity:
     account = session.account
-    superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
+    superuser = permissions.is_configured_superuser(rt.settings, account)
     return Identity("user", account.id, account.name, superuser)
 
 

@@ -165,6 +165,24 @@ def is_superuser(identity: Identity) -> bool:
     return identity.is_superuser and identity.has_scope(scopes.SUPER_USER)
 
 
+def is_configured_superuser(settings: Settings, account: AccountRecord) -> bool:
+    return account.is_superuser or account.name in settings.SUPER_USERS
+
+
+def why_superuser_may_not(
+    settings: Settings, identity: Identity, target: AccountRecord, action: str
+) -> str | None:
+    """Why a superuser may not `action` (disable | delete | take_ownership) this account, or None
+    when they may. A superuser never locks themselves out or removes another superuser."""
+    if action == "disable" and target.id == identity.account_id:
+        return "you cannot disable your own account"
+    if action == "delete" and is_configured_superuser(settings, target):
+        return "superusers cannot be deleted; remove them from SUPER_USERS first"
+    if action == "take_ownership" and is_configured_superuser(settings, target):
+        return "cannot take ownership of a superuser's namespace"
+    return None
+
+
 def can_read_user(identity: Identity) -> bool:
     """The caller may read their own account details."""
     return not identity.is_anonymous and identity.has_scope(scopes.USER_READ)

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from wharf.core import orgs, teams
 from wharf.core.accounts import AccountRecord, get_by_id, get_by_name
@@ -91,6 +91,14 @@ def list_for(db: Db, user_id: int, *, offset: int, limit: int) -> list[InboxItem
         .limit(limit)
     )
     return [_item(db, user_id, r) for r in rows]
+
+
+def unread_count(db: Db, user_id: int) -> int:
+    """Notifications the user has not dismissed (the number on the bell)."""
+    query = select(func.count()).where(
+        UserNotification.target_id.in_(_visible_to(db, user_id)), UserNotification.dismissed.is_(False)
+    )
+    return int(db.execute(query).scalar_one())
 
 
 def _item(db: Db, user_id: int, row: Any) -> InboxItem:

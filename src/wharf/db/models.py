@@ -377,8 +377,9 @@ class Star(Base):
 
 
 class BlobDeletion(Base):
-    """A blob garbage collection is deleting from storage: an upload of the same digest waits until
-    the row is gone, so that it never publishes a blob whose file is about to disappear."""
+    """A blob garbage collection (or its orphan sweep) is deleting from storage: an upload of the
+    same digest waits until the row is gone, so that it never publishes a blob whose file is about
+    to disappear."""
 
     __tablename__ = "blob_deletions"
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
@@ -487,3 +488,15 @@ class LogExport(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class GlobalMessage(Base):
+    """A banner every page of the UI shows (superusers write them: /api/v1/messages)."""
+
+    __tablename__ = "global_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    content: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(32))  # text/plain | text/markdown
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | error
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -12,16 +12,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wharf.auth.browser import cookie_secure
 from wharf.core.errors import DomainError
 from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import chrome, render
 from wharf.web.errors import WebError, from_domain
-from wharf.web.pages import home, repository, signin
+from wharf.web.pages import home, notifications, repository, signin, superuser
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
 _STATIC = Path(__file__).parent / "static"
@@ -38,6 +38,22 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
 ]
+
+
+class _PageChrome:
+    """Loads the banner messages and the bell (web/chrome.py) before a page is rendered."""
+
+    def __init__(self, app: ASGIApp, rt: Runtime, skip: tuple[str, ...]) -> None:
+        self.app = app
+        self.rt = rt
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if not path.startswith(self.skip):
+                await chrome.load(self.rt, Request(scope))
+        await self.app(scope, receive, send)
 
 
 class _PageHeaders:
@@ -96,10 +112,14 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *signin.routes(rt),
         *home.routes(rt),
         *repository.routes(rt),
+        *notifications.routes(rt),
+        *superuser.routes(rt),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={WebError: web_error, DomainError: domain_error, HTTPException: http_error},
     )
 
-    return _PageHeaders(app, cookie_secure(rt.settings))
+    # Service routes (health, metrics, downloads) and static files get no page chrome.
+    skip = ("/static/", *(r.path.split("{")[0] for r in service_routes if isinstance(r, Route)))
+    return _PageHeaders(_PageChrome(app, rt, skip), cookie_secure(rt.settings))

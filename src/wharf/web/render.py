@@ -90,7 +90,10 @@ def page(
     """Render `template` with the request's visitor (set by web/session.py) in the context."""
     visitor = request.scope.get("wharf.visitor")
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
-    html = _env.get_template(template).render(request=request, visitor=visitor, flash=flash, **context)
+    chrome = request.scope.get("wharf.chrome")
+    html = _env.get_template(template).render(
+        request=request, visitor=visitor, flash=flash, chrome=chrome, **context
+    )
     response = HTMLResponse(html, status_code=status, headers=headers)
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax")
