@@ -6,8 +6,10 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -142,6 +144,7 @@ def serve(
     os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
+    _exit_0_when_stopped_by_sigterm()
     uvicorn.run(
         "wharf.cli:asgi_factory",
         factory=True,
@@ -155,6 +158,18 @@ def serve(
         http="httptools",
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_0_when_stopped_by_sigterm() -> None:
+    """Once uvicorn has drained the requests in flight and shut the application down after a
+    SIGTERM, it restores the handler it found and raises the signal again at its own process. With
+    the default handler that kills the process, exit status 143, which orchestrators and process
+    supervisors report as a failure, although the stop was clean and complete."""
+
+    def stopped(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stopped)
 
 
 def asgi_factory() -> object:
@@ -321,6 +336,14 @@ def admin_gc(
         bool, typer.Option("--dry-run", help="Only show what would be deleted and how much it frees.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="Also sweep storage for files no database row owns, older than GC_ORPHAN_GRACE_S "
+            "(lists every blob: slow on a large bucket).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
@@ -336,7 +359,9 @@ def admin_gc(
     async def _run() -> dict[str, Any]:
         rt = Runtime.create(settings)
         try:
-            report = await gc.collect(rt, dry_run=dry_run, progress=lambda m: typer.echo(m, err=True))
+            report = await gc.collect(
+                rt, dry_run=dry_run, orphans=orphans, progress=lambda m: typer.echo(m, err=True)
+            )
         finally:
             await rt.close()
         return report.as_dict()
@@ -352,6 +377,13 @@ def admin_gc(
         f"{report['links_removed']} blob links, "
         f"{report['blobs_removed']} blobs ({_size(report['bytes_freed'])} freed)"
     )
+    if report["orphans"] is not None:
+        found = report["orphans"]
+        typer.echo(
+            f"{verb} from storage: {found['blobs_removed']} orphan blobs, "
+            f"{found['uploads_removed']} orphan uploads ({_size(found['bytes_freed'])} freed), "
+            f"{found['interrupted_writes_removed']} interrupted writes"
+        )
 
 
 def _size(n: int) -> str:

@@ -83,6 +83,10 @@ class Settings(BaseModel):
     """How often garbage collection runs (a job of the in-process workers or of `wharf worker`)."""
     GC_GRACE_PERIOD_S: int = 3600
     """Untagged manifests and unused blob links younger than this are spared (pushes in progress)."""
+    GC_ORPHAN_INTERVAL_S: int = Field(24 * 3600, ge=0)
+    """How often storage is swept for files no database row owns, which lists every blob; 0 never."""
+    GC_ORPHAN_GRACE_S: int = Field(24 * 3600, ge=3600)
+    """Storage files and S3 multipart uploads younger than this are never orphans (writes in progress)."""
     CATALOG_PAGE_LIMIT: int = 1000
     """Largest page /v2/_catalog returns, whatever `n` asks for."""
     TAG_LIST_PAGE_LIMIT: int = 10000

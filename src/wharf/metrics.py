@@ -46,7 +46,11 @@ GC_DURATION = Histogram(
 GC_REMOVED = Counter(
     "wharf_gc_removed", "What garbage collection removed, by kind of object", ["object"], registry=REGISTRY
 )
-GC_BYTES_FREED = Counter("wharf_gc_freed_bytes", "Blob bytes garbage collection freed", registry=REGISTRY)
+GC_BYTES_FREED = Counter(
+    "wharf_gc_freed_bytes",
+    "Storage bytes garbage collection freed (blobs and orphan files)",
+    registry=REGISTRY,
+)
 
 
 def exposition() -> bytes:

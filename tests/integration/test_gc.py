@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import World
 from wharf.config import Settings, load_settings
-from wharf.jobs import gc
+from wharf.jobs import gc, orphans
 from wharf.oci import mediatypes as mt
 from wharf.storage.base import BlobStore
 
@@ -22,10 +23,10 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 @pytest.fixture
-def settings(data_dir: Path, db_uri: str | None) -> Settings:
+def settings(data_dir: Path, db_uri: str | None, storage_config: dict[str, object]) -> Settings:
     # No grace period: whatever nothing references is garbage at once (the concurrency test relies
     # on the protocol alone, not on the grace period, to keep pushes whole).
-    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "GC_GRACE_PERIOD_S": 0}
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "GC_GRACE_PERIOD_S": 0, **storage_config}
     return load_settings(None, overrides, environ={})
 
 
@@ -189,7 +190,8 @@ async def test_deleted_repository_is_purged(world: World, settings: Settings) ->
 
 async def test_pushes_and_gc_running_together_lose_nothing(world: World, settings: Settings) -> None:
     """Pushers re-upload the same few layers (so GC keeps deleting digests that are being pushed
-    again), move and delete tags, while GC runs in a loop. Afterwards every tag pulls whole.
+    again), move and delete tags, while GC and the orphan sweep run in loops. Afterwards every tag
+    pulls whole.
     A push may lose a race (its links were swept before its manifest came); it is retried as a
     client would, and what matters is that nothing published is ever broken."""
     reg, rt = world.reg, world.reg.wharf.rt
@@ -222,10 +224,22 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
             await asyncio.sleep(0)
         return removed
 
+    async def orphan_sweeper() -> int:
+        removed = 0
+        while not stop.is_set():
+            # Every file looks past the grace period: only the re-check under the deletion marker
+            # keeps a blob being published at that moment.
+            report = await orphans.sweep(rt, now=time.time() + 30 * 24 * 3600, progress=lambda _m: None)
+            removed += report.blobs_removed + report.uploads_removed
+            await asyncio.sleep(0)
+        return removed
+
     gc_task = asyncio.create_task(collector())
+    sweep_task = asyncio.create_task(orphan_sweeper())
     await asyncio.gather(*(pusher(n) for n in range(3)))
     stop.set()
     assert await gc_task > 0, "GC removed nothing while the pushes ran: the test proved nothing"
+    await sweep_task
     await gc.collect(rt)
 
     h = await reg.headers(REPO)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -96,3 +97,25 @@ def test_json_logs_with_request_ids(tmp_path: Path, db_uri: str | None) -> None:
         and mine["http"]["route"] == "v2_base"
     )
     assert {"time", "level", "message"} <= set(mine)
+
+
+def test_admin_gc_sweeps_orphans_on_request(tmp_path: Path, db_uri: str | None) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert run("migrate", *data, db_uri=db_uri).returncode == 0
+    stray = tmp_path / "data" / "storage" / "uploads" / "9d6c1a52-0000-4000-8000-000000000000"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"an upload whose row is gone")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stray, (two_days_ago, two_days_ago))
+
+    plain = run("admin", "gc", "--json", *data, db_uri=db_uri)
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["orphans"] is None  # only on request: it lists every blob
+    rehearsal = run("admin", "gc", "--orphans", "--dry-run", "--json", *data, db_uri=db_uri)
+    assert rehearsal.returncode == 0, rehearsal.stderr
+    assert json.loads(rehearsal.stdout)["orphans"]["uploads_removed"] == 1
+    assert stray.exists()
+    swept = run("admin", "gc", "--orphans", *data, db_uri=db_uri)
+    assert swept.returncode == 0, swept.stderr
+    assert "1 orphan uploads" in swept.stdout
+    assert not stray.exists()

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
 from wharf.oci.digest import Digest
 from wharf.storage.base import BlobStore, PathNotFound, StoragePathError, blob_path
+
+# S3 keeps modification times in whole seconds; the store's clock is this machine's.
+CLOCK_SLACK_S = 2.0
+MiB = 1024 * 1024
 
 
 async def _read_all(store: BlobStore, path: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -120,6 +125,43 @@ class DriverSuite:
         await store.delete("q")
         assert [p async for p in store.list("p")] == []
         assert [p async for p in store.list("q")] == []
+
+    async def test_scan_gives_sizes_and_modification_times(self, store: BlobStore) -> None:
+        before = time.time()
+        await store.put_bytes("s/a", b"abc")
+        w = await store.writer("s/b/c")
+        await w.write(b"12345")
+        await w.close()
+        w = await store.writer("s/b/c", append=True)
+        await w.write(b"678")
+        await w.close()
+        await store.copy("s/a", "s/copied")
+        await store.put_bytes("t/d", b"elsewhere")
+        found = {o.path: o async for o in store.scan("s")}
+        assert sorted(found) == ["s/a", "s/b/c", "s/copied"]
+        assert {p: o.size for p, o in found.items()} == {"s/a": 3, "s/b/c": 8, "s/copied": 3}
+        for o in found.values():
+            assert before - CLOCK_SLACK_S <= o.modified <= time.time() + CLOCK_SLACK_S, o
+        assert sorted([p async for p in store.list("s")]) == sorted(found)
+        assert [o.path async for o in store.scan("s/b/c")] == ["s/b/c"]
+        await store.delete("s/b/c")
+        assert sorted([o.path async for o in store.scan("s")]) == ["s/a", "s/copied"]
+        assert [o async for o in store.scan("nothing")] == []
+
+    async def test_finished_writes_leave_nothing_interrupted(self, store: BlobStore) -> None:
+        """Whatever completes or is cancelled cleans up after itself: only a crash leaves the
+        driver's own leftovers, and then only older ones are removed."""
+        await store.put_bytes("i/put", b"x")
+        w = await store.writer("uploads/i")
+        await w.write(os.urandom(6 * MiB))  # past one S3 part: a streamed multipart upload
+        await w.close()
+        await store.copy("uploads/i", "i/copy")
+        await store.move("uploads/i", "i/moved")
+        w = await store.writer("uploads/cancelled")
+        await w.write(os.urandom(6 * MiB))
+        await w.cancel()
+        assert await store.remove_interrupted_writes(time.time() + 3600) == 0
+        assert await store.get_bytes("i/moved") == await store.get_bytes("i/copy")
 
     @pytest.mark.parametrize(
         "path", ["", "/abs", "a/../b", "..", "a//b", "a/./b", ".hidden", "a/b/", "a\\b", "a/\x00", "x" * 2000]

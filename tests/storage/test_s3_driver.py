@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import tracemalloc
 from typing import TYPE_CHECKING
 
@@ -190,6 +191,54 @@ async def test_cancel_mid_stream_aborts_the_multipart_upload(s3_store: S3BlobSto
     assert endpoint is not None
     async with MultipartApi.session(endpoint) as api:
         assert await api.pending(s3_store.key_prefix) == []
+
+
+async def test_scan_shows_a_staged_object_as_one_with_all_its_pieces(s3_store: S3BlobStore) -> None:
+    """An upload's part objects (and a temporary a truncation left among them) are one object,
+    as big as all of them and as new as the newest; S3 times are whole seconds."""
+    before = time.time() - 1
+    await _append(s3_store, "uploads/p", b"x" * 10)
+    await _append(s3_store, "uploads/p", b"y" * 5)
+    await obstore.put_async(s3_store.obstore, f"{s3_store.key_prefix}.parts/uploads/p/{0:020d}.cut", b"cut")
+    await s3_store.put_bytes("uploads/plain", b"plain")
+    found = {o.path: o async for o in s3_store.scan("uploads")}
+    assert {p: o.size for p, o in found.items()} == {"uploads/p": 18, "uploads/plain": 5}
+    assert all(before <= o.modified <= time.time() for o in found.values())
+    await s3_store.delete("uploads/p")
+    assert await _part_sizes(s3_store, "uploads/p") == []
+
+
+async def test_only_old_incomplete_multipart_uploads_are_aborted(s3_store: S3BlobStore) -> None:
+    endpoint = s3_store.multipart_endpoint
+    assert endpoint is not None
+    async with MultipartApi.session(endpoint) as api:
+        key = s3_store.key("sha256/ab/left-by-a-crash")
+        upload_id = await api.create(key)
+        assert await s3_store.remove_interrupted_writes(time.time() - 3600) == 0
+        assert await api.pending(s3_store.key_prefix) == [(key, upload_id)]
+        assert await s3_store.remove_interrupted_writes(time.time() + 3600) == 1
+        assert await api.pending(s3_store.key_prefix) == []
+
+
+async def test_without_static_keys_incomplete_uploads_are_left_to_a_lifecycle_rule(
+    seaweed: SeaweedS3, prefix: str
+) -> None:
+    store = S3BlobStore(seaweed.options(prefix=prefix, access_key=None, secret_key=None))
+    assert await store.remove_interrupted_writes(time.time() + 3600) == 0
+
+
+async def test_without_server_side_assembly_incomplete_uploads_are_still_aborted(
+    seaweed: SeaweedS3, prefix: str
+) -> None:
+    store = S3BlobStore(seaweed.options(prefix=prefix, server_side_assembly=False))
+    assert store.multipart_endpoint is None
+    key = store.key("sha256/cd/left-by-a-crash")
+    keyed = S3BlobStore(seaweed.options(prefix=prefix))
+    assert keyed.multipart_endpoint is not None
+    async with MultipartApi.session(keyed.multipart_endpoint) as api:
+        await api.create(key)
+        assert await store.remove_interrupted_writes(time.time() + 3600) == 1
+        assert await api.pending(store.key_prefix) == []
 
 
 async def test_a_large_session_is_never_held_in_memory(s3_store: S3BlobStore) -> None:

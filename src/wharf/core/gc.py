@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import BigInteger, and_, cast, delete, exists, func, insert, select
 
 from wharf.core._sql import lock
+from wharf.core.orphans import OrphanReport
 from wharf.core.tags import end_expired
 from wharf.db.engine import Db
 from wharf.db.models import (
@@ -51,6 +52,8 @@ class Report:
     """Cached squashed downloads of manifests that are gone."""
     removed_digests: list[str] = field(default_factory=list)
     """Blob digests whose files are (or, in a dry run, would be) deleted."""
+    orphans: OrphanReport | None = None
+    """What the sweep of storage for orphans removed, when this run included one."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,8 +173,10 @@ def manifests_exist(db: Db, digests: list[str]) -> set[str]:
     return {r.digest for r in rows}
 
 
-def pending_deletions(db: Db) -> list[str]:
-    return [r.digest for r in db.execute(select(BlobDeletion.digest))]
+def pending_deletions(db: Db, started_before: int) -> list[str]:
+    """Digests whose deletion began before `started_before` and never finished (its deleter died)."""
+    rows = db.execute(select(BlobDeletion.digest).where(BlobDeletion.started_ms < started_before))
+    return [r.digest for r in rows]
 
 
 def clear_deletion(db: Db, digest: str) -> None:

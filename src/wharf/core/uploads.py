@@ -314,6 +314,12 @@ async def _finish(
         if time.monotonic() > deadline:
             raise Busy(f"blob {digest} is being garbage-collected; retry the upload")
         await asyncio.sleep(0.05)
+    # A deletion of this digest that was under way when we copied (garbage collection, or the
+    # orphan sweep removing an old stray copy of the same bytes) may have removed our copy, and
+    # finished, before the row was committed. Once the row exists no deletion can begin until it
+    # is unreferenced again, so one look now is enough to be sure the published blob has its file.
+    if await store.stat(target) is None:
+        await store.copy(source, target)
     await store.delete(source)
     return blob
 

@@ -1,4 +1,4 @@
-"""Running garbage collection: the periodic job, and `wharf admin gc [--dry-run]`."""
+"""Running garbage collection: the periodic job, and `wharf admin gc [--dry-run] [--orphans]`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from wharf import metrics
 from wharf.core import durations, gc, squash
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
+from wharf.jobs import orphans as orphan_sweep
 from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
 from wharf.storage.base import blob_path
@@ -17,6 +18,10 @@ from wharf.storage.base import blob_path
 log = logging.getLogger("wharf.gc")
 
 BLOB_BATCH = 500
+# A deletion marker older than this belongs to a deleter that died. A younger one may be held by
+# a deleter still at work (another GC, the orphan sweep): finishing it for them would clear the
+# marker before their file deletion, and an upload of that digest could publish in between.
+ABANDONED_MARKER_MS = 10 * 60 * 1000
 
 
 class _DryRun(Exception):
@@ -36,9 +41,20 @@ async def collect(
     dry_run: bool = False,
     progress: Callable[[str], None] = log.info,
     grace_s: int | None = None,
+    orphans: bool = False,
 ) -> gc.Report:
     """One full collection. A dry run computes what would go, in a transaction it rolls back.
-    `grace_s` overrides GC_GRACE_PERIOD_S."""
+    `grace_s` overrides GC_GRACE_PERIOD_S. With `orphans`, storage is then swept for orphans too
+    (what the separate periodic job gc_orphans does)."""
+    report = await _collect(rt, dry_run=dry_run, progress=progress, grace_s=grace_s)
+    if orphans:
+        report.orphans = await orphan_sweep.sweep(rt, dry_run=dry_run, progress=progress)
+    return report
+
+
+async def _collect(
+    rt: Runtime, *, dry_run: bool, progress: Callable[[str], None], grace_s: int | None
+) -> gc.Report:
     default_window_ms, grace_ms = _windows(rt)
     if grace_s is not None:
         grace_ms = grace_s * 1000
@@ -56,7 +72,7 @@ async def collect(
 
     report = gc.Report()
     # Markers left by an interrupted run: finish their deletions first.
-    for digest in await rt.db.read(gc.pending_deletions):
+    for digest in await rt.db.read(gc.pending_deletions, now_ms() - ABANDONED_MARKER_MS):
         await _delete_file(rt, digest)
         await rt.db.write(gc.clear_deletion, digest)
     now = now_ms()

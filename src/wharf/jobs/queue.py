@@ -79,6 +79,13 @@ def _claim(db: Db, queues: list[str]) -> ClaimedJob | None:
     return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining)
 
 
+async def extend_lease(database: Database, job: ClaimedJob) -> None:
+    """Lease a running job for another LEASE_MS, so that no other worker claims it meanwhile."""
+    await database.write(
+        lambda db: db.execute(update(Job).where(Job.id == job.id).values(lease_until_ms=now_ms() + LEASE_MS))
+    )
+
+
 async def complete(database: Database, job: ClaimedJob) -> None:
     await database.write(lambda db: db.execute(delete(Job).where(Job.id == job.id)))
 

@@ -13,7 +13,7 @@ from wharf import metrics
 from wharf.core import uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import gc, log_export, notify, queue
+from wharf.jobs import gc, log_export, notify, orphans, queue
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")
@@ -32,9 +32,14 @@ async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
     await gc.collect(rt)
 
 
+async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
+    await orphans.sweep(rt)
+
+
 HANDLERS: dict[str, JobHandler] = {
     "upload_cleanup": cleanup_uploads,
     "gc": collect_garbage,
+    "gc_orphans": sweep_orphans,
     "notification": notify.deliver,
     "notification_image_expiry": notify.announce_expiring_tags,
     "log_export": log_export.export_logs,
@@ -50,6 +55,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         "gc": s.GC_INTERVAL_S,
         "notification_image_expiry": s.NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60,
     }
+    if s.GC_ORPHAN_INTERVAL_S:
+        jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
     return jobs
@@ -69,16 +76,39 @@ async def run_once(rt: Runtime) -> bool:
     if job is None:
         return False
     started = time.perf_counter()
+    renewer = asyncio.create_task(_keep_leased(rt, job), name=f"wharf-job-lease-{job.id}")
     try:
         await HANDLERS[job.queue](rt, job.body)
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.queue)
-        metrics.JOB_SECONDS.labels(job.queue, "failed").observe(time.perf_counter() - started)
+        outcome = "failed"
+    else:
+        outcome = "done"
+    finally:
+        # Stopped before the job is completed or re-armed, which a late renewal would undo.
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+    metrics.JOB_SECONDS.labels(job.queue, outcome).observe(time.perf_counter() - started)
+    if outcome == "failed":
         await queue.fail(rt.db, job)
     else:
-        metrics.JOB_SECONDS.labels(job.queue, "done").observe(time.perf_counter() - started)
         await queue.complete(rt.db, job)
     return True
+
+
+# A job outliving its lease would be claimed again by another worker and run twice at once
+# (a collection or an orphan sweep of a large store can take longer than LEASE_MS).
+LEASE_RENEW_S = queue.LEASE_MS / 1000 / 3
+
+
+async def _keep_leased(rt: Runtime, job: queue.ClaimedJob) -> None:
+    while True:
+        await asyncio.sleep(LEASE_RENEW_S)
+        try:
+            await queue.extend_lease(rt.db, job)
+        except Exception:
+            log.warning("could not renew the lease of job %s (%s)", job.id, job.queue, exc_info=True)
 
 
 async def run_forever(rt: Runtime, poll_interval_s: float = 2.0) -> None:

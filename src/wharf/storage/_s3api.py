@@ -3,7 +3,8 @@
 obstore (object_store underneath) copies whole objects only. Composing an upload's part objects
 into one blob without the bytes passing through Wharf needs a multipart upload whose parts are
 copied server-side from ranges of other objects, so these five calls are made here, over httpx,
-signed with the same static credentials obstore is given.
+signed with the same static credentials obstore is given. Listing and aborting the multipart
+uploads a crash left behind (garbage collection's orphan sweep) is here for the same reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
@@ -37,6 +39,16 @@ class Endpoint:
     bucket: str
     region: str
     credentials: _sigv4.Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpload:
+    """A multipart upload begun and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: float | None
+    """When it began, in seconds since the epoch (None if the server did not say)."""
 
 
 def _find(root: ET.Element, name: str) -> str | None:
@@ -167,12 +179,30 @@ class MultipartApi:
 
     async def pending(self, prefix: str) -> list[tuple[str, str]]:
         """(key, upload id) of the multipart uploads begun under `prefix` and neither completed nor
-        aborted (first page of up to 1000: enough to check for leftovers)."""
-        response = await self._request("GET", "", {"uploads": "", "prefix": prefix})
-        root = ET.fromstring(response.content)
-        found = []
-        for upload in [*root.iter(f"{_NS}Upload"), *root.iter("Upload")]:
-            key, upload_id = _find(upload, "Key"), _find(upload, "UploadId")
-            if key is not None and upload_id is not None:
-                found.append((key, upload_id))
-        return found
+        aborted."""
+        return [(u.key, u.upload_id) async for u in self.incomplete(prefix)]
+
+    async def incomplete(self, prefix: str) -> AsyncIterator[PendingUpload]:
+        """The multipart uploads begun under `prefix` and neither completed nor aborted, page by page."""
+        query = {"uploads": "", "prefix": prefix}
+        while True:
+            response = await self._request("GET", "", query)
+            root = ET.fromstring(response.content)
+            for upload in [*root.iter(f"{_NS}Upload"), *root.iter("Upload")]:
+                key, upload_id = _find(upload, "Key"), _find(upload, "UploadId")
+                if key is not None and upload_id is not None:
+                    yield PendingUpload(key, upload_id, _timestamp(_find(upload, "Initiated")))
+            key_marker, id_marker = _find(root, "NextKeyMarker"), _find(root, "NextUploadIdMarker")
+            if _find(root, "IsTruncated") != "true" or not key_marker:
+                return
+            query = {**query, "key-marker": key_marker, "upload-id-marker": id_marker or ""}
+
+
+def _timestamp(text: str | None) -> float | None:
+    """An S3 time (ISO 8601, `2024-05-01T12:00:00.000Z`) in seconds since the epoch."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None

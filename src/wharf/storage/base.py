@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from wharf.oci.digest import Digest
@@ -44,6 +45,18 @@ def blob_path(digest: Digest) -> str:
 
 def upload_path(upload_id: str) -> str:
     return f"uploads/{upload_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object as a listing of the store finds it."""
+
+    path: str
+    size: int
+    """Bytes it takes up in the store (a staged object's pieces together)."""
+    modified: float
+    """When the object was last written, copied or moved to `path`, in seconds since the epoch by
+    the store's clock. Garbage collection judges age by it, so a copy or move counts as new."""
 
 
 class FileWriter(Protocol):
@@ -94,6 +107,15 @@ class BlobStore(Protocol):
 
     def list(self, prefix: str) -> AsyncIterator[str]:
         """Paths of the objects under `prefix`, in no particular order."""
+
+    def scan(self, prefix: str) -> AsyncIterator[StoredObject]:
+        """The objects under `prefix` with their sizes and modification times, in no particular order."""
+
+    async def remove_interrupted_writes(self, before: float) -> int:
+        """Remove what writes begun before `before` (seconds since the epoch) and never finished left
+        in the driver's own bookkeeping, where no path reaches it: a filesystem's staging files, S3's
+        incomplete multipart uploads. Returns how many were removed. Objects at paths are not
+        touched: whether those are garbage is for the caller to judge."""
 
     async def redirect_url(self, path: str) -> str | None:
         """A URL clients may fetch the object from directly, or None to stream it ourselves."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from wharf.storage.base import PathNotFound, check_path
+from wharf.storage.base import PathNotFound, StoredObject, check_path
 
 READ_CHUNK = 1024 * 1024
 THREAD_WRITE_MIN = 256 * 1024
@@ -133,11 +133,17 @@ class FilesystemStore:
     async def move(self, src: str, dst: str) -> None:
         s, d = await self._synced_source(src), self._full(dst)
         d.parent.mkdir(parents=True, exist_ok=True)
+        # A rename keeps the modification time, but the object is new at `dst`: garbage collection
+        # must not take a blob published a moment ago for an old orphan.
+        os.utime(s)
         os.replace(s, d)
 
     async def copy(self, src: str, dst: str) -> None:
         s, d = await self._synced_source(src), self._full(dst)
         tmp = self.root / _STAGING / uuid.uuid4().hex
+        # A hard link shares the source's modification time: made new first (see move), so that
+        # neither the staging name nor `dst` ever looks old.
+        os.utime(s)
         try:
             os.link(s, tmp)  # a second name for the same bytes: no copying on one filesystem
         except OSError:
@@ -153,16 +159,67 @@ class FilesystemStore:
             full.unlink(missing_ok=True)
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
+        async for found in self.scan(prefix):
+            yield found.path
+
+    async def scan(self, prefix: str) -> AsyncIterator[StoredObject]:
         base = self._full(prefix)
-        if base.is_file():
-            yield prefix
+        try:
+            st = base.stat()
+        except FileNotFoundError:
             return
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                yield str(Path(dirpath, name).relative_to(self.root))
+        if stat.S_ISREG(st.st_mode):
+            yield StoredObject(prefix, st.st_size, st.st_mtime)
+            return
+        # One directory per thread hop: a large store is walked without blocking the event loop.
+        pending = [base]
+        while pending:
+            found, subdirs = await asyncio.to_thread(_read_dir, self.root, pending.pop())
+            for item in found:
+                yield item
+            pending.extend(subdirs)
+
+    async def remove_interrupted_writes(self, before: float) -> int:
+        return await asyncio.to_thread(self._remove_staging_older_than, before)
+
+    def _remove_staging_older_than(self, before: float) -> int:
+        """Staging files a crash left between writing and renaming (put_bytes, copy)."""
+        removed = 0
+        with os.scandir(self.root / _STAGING) as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and st.st_mtime < before:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
 
     async def redirect_url(self, path: str) -> str | None:
         return None
 
     async def healthy(self) -> bool:
         return os.access(self.root, os.W_OK)
+
+
+def _read_dir(root: Path, directory: Path) -> tuple[list[StoredObject], list[Path]]:
+    """The files in one directory, and its subdirectories."""
+    found: list[StoredObject] = []
+    subdirs: list[Path] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(Path(entry.path))
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted while we looked
+                if stat.S_ISREG(st.st_mode):
+                    path = str(Path(entry.path).relative_to(root))
+                    found.append(StoredObject(path, st.st_size, st.st_mtime))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return found, subdirs

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,9 +34,9 @@ from obstore.store import S3Store
 
 from wharf.storage import _sigv4
 from wharf.storage._compose import Piece, Span, plan
-from wharf.storage._s3api import Endpoint, MultipartApi
+from wharf.storage._s3api import Endpoint, MultipartApi, S3RequestError
 from wharf.storage._s3writer import STREAM_CHUNK, S3Writer
-from wharf.storage.base import PathNotFound, StorageError, check_path
+from wharf.storage.base import PathNotFound, StorageError, StoredObject, check_path
 from wharf.storage.locations import S3Options
 
 __all__ = ["S3BlobStore", "S3Options"]
@@ -54,6 +55,8 @@ COPY_OBJECT_MAX = 5 * 1024 * 1024 * 1024
 COPY_CONCURRENCY = 4
 HEALTH_TIMEOUT_S = 5.0
 _DIGITS = 20
+
+log = logging.getLogger("wharf.storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,12 @@ class S3BlobStore:
             },
             retry_config={"max_retries": 4, "retry_timeout": timedelta(seconds=60)},
         )
-        self._api: Endpoint | None = None
-        if options.server_side_assembly and options.access_key and options.secret_key:
+        # The calls obstore lacks are signed with static keys; without them there are none.
+        self._endpoint: Endpoint | None = None
+        if options.access_key and options.secret_key:
             creds = _sigv4.Credentials(options.access_key, options.secret_key, options.session_token)
-            self._api = Endpoint(endpoint, options.bucket, options.region, creds)
+            self._endpoint = Endpoint(endpoint, options.bucket, options.region, creds)
+        self._api = self._endpoint if options.server_side_assembly else None
 
     @property
     def obstore(self) -> S3Store:
@@ -376,22 +381,54 @@ class S3BlobStore:
                 await obstore.delete_async(self._store, [m["path"] for m in batch])
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
+        async for found in self.scan(prefix):
+            yield found.path
+
+    async def scan(self, prefix: str) -> AsyncIterator[StoredObject]:
         key = self._key(prefix)
-        seen: set[str] = set()
-        if await self._head(key) is not None:
-            seen.add(prefix)
-            yield prefix
+        # Staged objects first, held until the plain listing has passed their paths: few (uploads in
+        # progress), where the plain objects under a prefix may be millions.
+        staged: dict[str, StoredObject] = {}
+        parts_root = f"{self._prefix}{PARTS_DIR}/"
+        async for batch in obstore.list(self._store, self._parts_dir(prefix), chunk_size=1000):
+            for meta in batch:
+                path = _staged_path(meta["path"], parts_root)
+                if path is not None:
+                    staged[path] = _joined(staged.get(path), path, meta)
+        with contextlib.suppress(FileNotFoundError):
+            meta = await obstore.head_async(self._store, key)
+            yield _joined(staged.pop(prefix, None), prefix, meta)
         async for batch in obstore.list(self._store, key, chunk_size=1000):
             for meta in batch:
                 path = meta["path"][len(self._prefix) :]
-                seen.add(path)
-                yield path
-        parts_root = f"{self._prefix}{PARTS_DIR}/"
-        async for batch in obstore.list(self._store, self._parts_dir(prefix), chunk_size=1000):
-            for path in _staged_paths(batch, parts_root):
-                if path not in seen:
-                    seen.add(path)
-                    yield path
+                yield _joined(staged.pop(path, None), path, meta)
+        for found in staged.values():
+            yield found
+
+    async def remove_interrupted_writes(self, before: float) -> int:
+        """Abort the multipart uploads begun under the key prefix before `before`: their parts are
+        stored (and billed) until then, and no listing of objects shows them."""
+        if self._endpoint is None:
+            log.warning(
+                "cannot list incomplete multipart uploads without s3_access_key/s3_secret_key; "
+                "a bucket lifecycle rule (AbortIncompleteMultipartUpload) has to remove them"
+            )
+            return 0
+        aborted = 0
+        async with MultipartApi.session(self._endpoint) as api:
+            stale = [
+                u
+                async for u in api.incomplete(self._prefix)
+                if u.initiated is not None and u.initiated < before
+            ]
+            for upload in stale:
+                try:
+                    await api.abort(upload.key, upload.upload_id)
+                except S3RequestError as e:  # completed or aborted meanwhile
+                    log.warning("could not abort multipart upload of %s: %s", upload.key, e)
+                    continue
+                aborted += 1
+        return aborted
 
     # -- serving ----------------------------------------------------------------------------------
 
@@ -432,10 +469,18 @@ def _slice(chain: Sequence[_Part], start: int, end: int | None) -> list[Span]:
     return spans
 
 
-def _staged_paths(batch: Sequence[ObjectMeta], parts_root: str) -> list[str]:
-    paths = []
-    for meta in batch:
-        path, _, name = meta["path"][len(parts_root) :].rpartition("/")
-        if path and len(name) == _DIGITS and name.isdigit():
-            paths.append(path)
-    return paths
+def _staged_path(key: str, parts_root: str) -> str | None:
+    """The path of the staged object a key in `.parts/` belongs to: its parts, and the temporaries
+    named after them (`<offset>.cut`)."""
+    path, _, name = key[len(parts_root) :].rpartition("/")
+    if path and len(name) >= _DIGITS and name[:_DIGITS].isdigit():
+        return path
+    return None
+
+
+def _joined(seen: StoredObject | None, path: str, meta: ObjectMeta) -> StoredObject:
+    """`seen` (the same path's objects found so far) and one more: sizes add up, the newest counts."""
+    modified = meta["last_modified"].timestamp()
+    if seen is None:
+        return StoredObject(path, meta["size"], modified)
+    return StoredObject(path, seen.size + meta["size"], max(seen.modified, modified))

@@ -1,0 +1,49 @@
+"""What the filesystem driver promises beyond the shared suite: modification times that garbage
+collection can trust, and staging files a crash left behind removed once old."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from wharf.storage.filesystem import FilesystemStore
+
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FilesystemStore:
+    return FilesystemStore(tmp_path / "store")
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+async def _modified(store: FilesystemStore, path: str) -> float:
+    (found,) = [o async for o in store.scan(path)]
+    return found.modified
+
+
+async def test_a_copied_or_moved_object_is_new_at_its_path(store: FilesystemStore) -> None:
+    """A rename and a hard link keep a file's time: an upload last written two days ago and
+    published now must not look like a two-day-old orphan blob."""
+    for operation in (store.copy, store.move):
+        await store.put_bytes("uploads/u", b"last written long ago")
+        _age(store.root / "uploads/u", 2 * DAY)
+        await operation("uploads/u", "sha256/ab/blob")
+        assert await _modified(store, "sha256/ab/blob") > time.time() - 60
+
+
+async def test_old_staging_files_are_removed_and_young_ones_kept(store: FilesystemStore) -> None:
+    staging = store.root / ".staging"
+    crashed, in_flight = staging / "crashed-put", staging / "put-in-progress"
+    crashed.write_bytes(b"a put_bytes that died before its rename")
+    in_flight.write_bytes(b"being written right now")
+    _age(crashed, 2 * DAY)
+    assert await store.remove_interrupted_writes(time.time() - DAY) == 1
+    assert not crashed.exists() and in_flight.exists()
