@@ -53,10 +53,19 @@ def _check_log_format(log_format: str) -> None:
 def _settings(data_dir: Path | None, config: Path | None) -> Settings:
     overrides = {"DATA_DIR": data_dir} if data_dir is not None else {}
     try:
-        return load_settings(config, overrides)
+        settings = load_settings(config, overrides)
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    key = settings.REGISTRY_SIGNING_KEY_PATH
+    if key is not None and not key.is_file():
+        typer.echo(
+            f"error: REGISTRY_SIGNING_KEY_PATH {key} is not a file. Create the key once (openssl genpkey "
+            "-algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give every node the same file.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings
 
 
 def _prepare(settings: Settings) -> str | None:

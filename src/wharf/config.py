@@ -93,6 +93,8 @@ class Settings(BaseModel):
     """Largest page tags/list returns, whatever `n` asks for."""
     DATABASE_SECRET_KEY: str | None = None
     """Encrypts database-kept secrets (robot tokens); nodes must share it. Unset: a key in DATA_DIR/keys."""
+    REGISTRY_SIGNING_KEY_PATH: Path | None = None
+    """RSA key (PEM) signing registry tokens; every node gets the same file. Unset: one in DATA_DIR/keys."""
     ROBOTS_DISALLOW: bool = False
     """Refuse to create robot accounts and refuse their logins (except ROBOTS_WHITELIST)."""
     ROBOTS_WHITELIST: list[str] = Field(default_factory=list)

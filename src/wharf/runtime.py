@@ -36,9 +36,10 @@ class Runtime:
             db=Database(settings.db_uri, settings.DB_POOL_SIZE),
             store=open_store(settings),
             tokens=TokenService(
-                settings.DATA_DIR / "keys" / "registry-signing.pem",
+                settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",
                 issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
                 lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
+                create=settings.REGISTRY_SIGNING_KEY_PATH is None,
             ),
             secrets=SecretBox.from_settings(
                 settings.DATABASE_SECRET_KEY, settings.DATA_DIR / "keys" / "database-secret.key"

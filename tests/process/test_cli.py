@@ -38,6 +38,13 @@ def test_bad_config_exits_2_with_the_key(tmp_path: Path) -> None:
     r = run("migrate", "--config", str(config), "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2
     assert "DB_POOL_SIZE" in r.stderr
+    # a shared signing key that is not there is an error, not a new key only this node knows
+    missing = tmp_path / "shared" / "signing.pem"
+    config.write_text(f"REGISTRY_SIGNING_KEY_PATH: {missing}\n")
+    r = run("migrate", "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    assert "REGISTRY_SIGNING_KEY_PATH" in r.stderr and "openssl genpkey" in r.stderr
+    assert not missing.exists()
 
 
 def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: Path) -> None:

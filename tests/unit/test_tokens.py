@@ -63,3 +63,15 @@ def test_key_is_shared_by_instances(tmp_path: Path) -> None:
     b = TokenService(tmp_path / "k.pem", "wharf", 60)
     assert a.key_id == b.key_id
     assert b.verify(a.issue(ALICE, "r", []), "r").identity == ALICE
+
+
+def test_a_configured_key_is_shared_and_never_made_up(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.pem"
+    with pytest.raises(TokenError, match="does not exist: create it once"):
+        TokenService(shared, "wharf", 60, create=False)
+    assert not shared.exists()
+    TokenService(shared, "wharf", 60)  # made once, as an operator would
+    node_a = TokenService(shared, "wharf", 60, create=False)
+    node_b = TokenService(shared, "wharf", 60, create=False)
+    token = node_a.issue(Identity("user", 1, "alice"), "registry.test", [])
+    assert node_b.verify(token, "registry.test").identity.name == "alice"

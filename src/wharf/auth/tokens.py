@@ -72,7 +72,15 @@ def _key_id(key: rsa.RSAPrivateKey) -> str:
 
 
 class TokenService:
-    def __init__(self, key_path: Path, issuer: str, lifetime_s: int) -> None:
+    def __init__(self, key_path: Path, issuer: str, lifetime_s: int, *, create: bool = True) -> None:
+        """`create`: make the key when `key_path` is missing. A configured, shared key is never
+        made up by one node: the others would not accept its tokens."""
+        if not create and not key_path.is_file():
+            raise TokenError(
+                f"the registry signing key {key_path} does not exist: create it once "
+                "(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give "
+                "every node the same file"
+            )
         self._key = _load_or_create_key(key_path)
         self._public = self._key.public_key()
         self.key_id = _key_id(self._key)
