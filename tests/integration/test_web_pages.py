@@ -64,6 +64,27 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
     v = await browser()
     await v.sign_in("owner", PW)
     pages = ["/", "/new/", "/repository/acme/app", "/repository/acme/app?tab=tags", "/signin"]
+    # the repository's admin tabs, with a notification so that its test/reset/delete forms show
+    pages += ["/repository/acme/app?tab=settings", "/repository/acme/app?tab=logs"]
+    target = {"target": {"kind": "team", "name": "writers"}}
+    made_n = await world.reg.http.post(
+        "/api/v1/repository/acme/app/notification/",
+        json={"event": "repo_push", "method": "quay_notification", "config": target},
+        headers=world.api["owner"],
+    )
+    assert made_n.status_code == 201, made_n.text
+    # organization and user-namespace pages, with a robot and an OAuth application to show
+    http, owner = world.reg.http, world.api["owner"]
+    assert (await http.put("/api/v1/organization/acme/robots/ci", headers=owner)).status_code == 201
+    made = await http.post("/api/v1/organization/acme/applications", json={"name": "ci"}, headers=owner)
+    org = "/organization/acme"
+    pages += ["/organizations/new/", f"{org}/teams/readers", f"{org}/robots/ci"]
+    pages += [f"{org}?tab={t}" for t in ("teams", "robots", "defaultperms", "applications", "settings")]
+    pages += [
+        f"{org}/applications/{made.json()['client_id']}",
+        "/user/owner?tab=robots",
+        "/user/owner?tab=settings",
+    ]
     seen: set[str] = set()
     for path in pages:
         r = await v.get(path)
@@ -79,7 +100,7 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
                 refused = await v.http.post(form.action, data=data)
                 assert refused.status_code == 403, (form.action, token, refused.status_code)
                 assert "This form has expired" in refused.text
-    assert {"/signout", "/new/"} <= seen
+    assert {"/signout", "/new/", "/organizations/new/", f"{org}/robots/ci/delete", f"{org}/settings"} <= seen
     # the session survived all of that: nothing was done
     assert "owner" in (await v.get("/")).text
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -10,9 +9,8 @@ from pydantic import BaseModel, Field
 
 from wharf.api import views
 from wharf.api.deps import Caller, Rt, User, actor
-from wharf.api.errors import invalid_request, not_found
+from wharf.api.errors import not_found
 from wharf.api.organizations import admined_org
-from wharf.auth import scopes
 from wharf.core import accounts, applications, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.applications import ApplicationRecord
@@ -188,27 +186,19 @@ async def create_organization_application_token(
 ) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
     app = await _app(rt, org, client_id)
-    try:
-        granted = scopes.parse(body.scope)
-    except scopes.ScopeError as e:
-        raise invalid_request(str(e)) from None
-    if who.scopes is not None and not granted <= who.scopes:
-        raise invalid_request("a token cannot carry scopes that your own token lacks")
     assert who.account_id is not None
     me = await rt.db.read(accounts.get_by_id, who.account_id)
     assert me is not None
-    secret = await rt.db.write(
-        tokens.mint,
+    secret, info = await rt.db.write(
+        applications.mint_token,
+        app,
         me,
-        granted,
-        application_id=app.id,
+        body.scope,
+        caller_scopes=who.scopes,
         title=body.name,
-        token_uuid=(token_uuid := str(uuid.uuid4())),
         lifetime_ms=body.expiration * 1000 if body.expiration else None,
         actor=actor(who),
     )
-    listed = await rt.db.read(tokens.list_for_application, app.id)
-    info = next(t for t in listed if t.uuid == token_uuid)
     return {**_token_view(info), "access_token": secret}
 
 

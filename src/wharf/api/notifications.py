@@ -18,7 +18,7 @@ from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_namespace_role
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, authorized_emails, events, inbox, notifications
+from wharf.core import accounts, authorized_emails, inbox, notifications
 from wharf.core.accounts import AccountRecord
 from wharf.core.notifications import NotificationRecord
 from wharf.core.repositories import RepositoryRecord
@@ -101,20 +101,9 @@ async def _create(
     if body.method == "email" and not mail.enabled(rt.settings):
         raise invalid_request("e-mail is not configured on this registry (MAIL_SERVER); pick another method")
 
-    def _store(db: Db) -> NotificationRecord:
-        if body.method == "quay_notification":
-            inbox.resolve_target(db, namespace, body.config.get("target"))
-        if (
-            body.method == "email"
-            and repo is not None
-            and not authorized_emails.is_confirmed(db, repo.id, str(body.config["email"]))
-        ):
-            raise invalid_request(
-                f"{body.config['email']} has not confirmed it wants this repository's notifications: "
-                "POST /api/v1/repository/{repository}/authorizedemail/{email} sends it a confirmation link"
-            )
-        return notifications.create(
-            db,
+    try:
+        found = await rt.db.write(
+            notifications.set_up,
             rt.secrets,
             namespace,
             repo,
@@ -125,26 +114,19 @@ async def _create(
             body.title,
             actor(who),
         )
-
-    return await _one_view(rt, await rt.db.write(_store))
+    except notifications.EmailNotConfirmed as e:
+        raise invalid_request(
+            f"{e}: POST /api/v1/repository/{{repository}}/authorizedemail/{{email}} sends it a "
+            "confirmation link"
+        ) from None
+    return await _one_view(rt, found)
 
 
 async def _test(
     rt: Runtime, who: Identity, namespace: AccountRecord, repo: RepositoryRecord | None, uuid: str
 ) -> dict[str, Any]:
     """Queue the event's sample data, with this repository's (or namespace's) own names."""
-
-    def _queue(db: Db) -> None:
-        found = notifications.get_in(db, namespace, repo, uuid)
-        sample = events.EVENTS[found.event].sample()
-        base = (
-            events.repository_data(who.origin, repo.namespace, repo.name)
-            if repo is not None
-            else events.namespace_data(who.origin, namespace.name)
-        )
-        notifications.enqueue_delivery(db, found.uuid, found.event, {**sample, **base}, actor(who))
-
-    await rt.db.write(_queue)
+    await rt.db.write(notifications.send_test, namespace, repo, uuid, actor(who))
     return {}
 
 

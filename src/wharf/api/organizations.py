@@ -12,7 +12,7 @@ from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, durations, grants, orgs, teams
+from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
@@ -117,12 +117,14 @@ async def change_organization_details(rt: Rt, who: User, orgname: str, body: Upd
 
 
 async def apply_org_update(rt: Runtime, who: Identity, org: AccountRecord, body: UpdateOrg) -> AccountRecord:
-    if body.tag_expiration_s is not None:
-        durations.check_option(body.tag_expiration_s, rt.settings.TAG_EXPIRATION_OPTIONS)
-        org = await rt.db.write(accounts.set_tag_expiration, org, body.tag_expiration_s, actor(who))
-    if body.email is not None:
-        org = await rt.db.write(accounts.update_user, org, email=body.email, actor=actor(who))
-    return org
+    return await rt.db.write(
+        accounts.change_settings,
+        org,
+        email=body.email,
+        tag_expiration_s=body.tag_expiration_s,
+        options=rt.settings.TAG_EXPIRATION_OPTIONS,
+        actor=actor(who),
+    )
 
 
 @router.delete(

@@ -9,9 +9,8 @@ from pydantic import BaseModel
 
 from wharf.api import views
 from wharf.api.deps import Rt, User, actor
-from wharf.api.errors import not_found
 from wharf.api.organizations import admined_org
-from wharf.core import accounts, prototypes, teams
+from wharf.core import prototypes
 from wharf.core.prototypes import PrototypeRecord
 
 router = APIRouter(prefix="/organization/{orgname}/prototypes", tags=["prototype"])
@@ -72,32 +71,16 @@ async def get_prototypes(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
 @router.post("", operation_id="createOrganizationPrototypePermission", summary="Add a default permission")
 async def create_prototype(rt: Rt, who: User, orgname: str, body: NewPrototype) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
-
-    def create(db: Any) -> PrototypeRecord:
-        delegate_account = delegate_team = activating = None
-        if body.delegate.kind == "team":
-            delegate_team = teams.get(db, org.id, body.delegate.name)
-            if delegate_team is None:
-                raise not_found(f"no team {body.delegate.name!r} in {org.name}")
-        else:
-            delegate_account = accounts.get_by_name(db, body.delegate.name)
-            if delegate_account is None:
-                raise not_found(f"no user or robot named {body.delegate.name!r}")
-        if body.activating_user is not None:
-            activating = accounts.get_by_name(db, body.activating_user.name)
-            if activating is None:
-                raise not_found(f"no user named {body.activating_user.name!r}")
-        return prototypes.create(
-            db,
-            org,
-            body.role,
-            delegate_account=delegate_account,
-            delegate_team=delegate_team,
-            activating=activating,
-            actor=actor(who),
-        )
-
-    return _view(await rt.db.write(create))
+    created = await rt.db.write(
+        prototypes.create_named,
+        org,
+        body.role,
+        delegate_kind=body.delegate.kind,
+        delegate_name=body.delegate.name,
+        activating_name=body.activating_user.name if body.activating_user else None,
+        actor=actor(who),
+    )
+    return _view(created)
 
 
 @router.put(

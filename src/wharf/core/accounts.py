@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 
-from wharf.core import audit
+from wharf.core import audit, durations
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
@@ -115,6 +115,27 @@ def set_tag_expiration(
     updated = get_by_id(db, account.id)
     assert updated is not None
     return updated
+
+
+def change_settings(
+    db: Db,
+    account: AccountRecord,
+    *,
+    email: str | None,
+    tag_expiration_s: int | None,
+    options: list[str],
+    actor: audit.Actor | None,
+) -> AccountRecord:
+    """A namespace's settings page (an organization's or a user's): its e-mail and its time-machine
+    window, which must be one of `options` (TAG_EXPIRATION_OPTIONS). Both change or neither does."""
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise InvalidInput(f"{email[:100]!r} is not an e-mail address like name@example.com")
+    if tag_expiration_s is not None:
+        durations.check_option(tag_expiration_s, options)
+        account = set_tag_expiration(db, account, tag_expiration_s, actor)
+    if email is not None:
+        account = update_user(db, account, email=email, actor=actor)
+    return account
 
 
 def delete_user(db: Db, account: AccountRecord, actor: audit.Actor | None = None) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
+from wharf.auth import scopes
 from wharf.auth.secretbox import SecretBox
-from wharf.core import _secrets, accounts, audit
+from wharf.core import _secrets, accounts, audit, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
@@ -178,6 +180,43 @@ def secret(box: SecretBox, app: ApplicationRecord) -> str:
 
 def secret_matches(box: SecretBox, app: ApplicationRecord, presented: str) -> bool:
     return hmac.compare_digest(secret(box, app).encode(), presented.encode())
+
+
+def mint_token(
+    db: Db,
+    app: ApplicationRecord,
+    account: AccountRecord,
+    scope: str,
+    *,
+    caller_scopes: frozenset[str] | None,
+    title: str,
+    lifetime_ms: int | None,
+    actor: audit.Actor | None,
+) -> tuple[str, tokens.TokenInfo]:
+    """A token for the application acting as `account`, without the browser flow: the secret (its
+    only copy) and what the token list will show. It carries no scope the caller's own token lacks
+    (`caller_scopes`; None for a browser session)."""
+    try:
+        granted = scopes.parse(scope)
+    except scopes.ScopeError as e:
+        raise InvalidInput(str(e)) from None
+    if not granted:
+        raise InvalidInput("choose at least one scope for the token")
+    if caller_scopes is not None and not granted <= caller_scopes:
+        raise InvalidInput("a token cannot carry scopes that your own token lacks")
+    token_uuid = str(uuid.uuid4())
+    secret_text = tokens.mint(
+        db,
+        account,
+        granted,
+        application_id=app.id,
+        title=title,
+        token_uuid=token_uuid,
+        lifetime_ms=lifetime_ms,
+        actor=actor,
+    )
+    info = next(t for t in tokens.list_for_application(db, app.id) if t.uuid == token_uuid)
+    return secret_text, info
 
 
 def redirect_allowed(app: ApplicationRecord, redirect_uri: str) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from wharf.core import accounts
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
-from wharf.db.models import LogEntry
+from wharf.db.models import Account, LogEntry
 
 DAY_MS = 86_400_000
 MAX_PAGE = 100
@@ -26,6 +26,8 @@ class Scope:
     repository_id: int | None = None
     involving_id: int | None = None
     performer_id: int | None = None
+    text: str | None = None
+    """Only entries whose kind, details, address or performer's name contain this (any case)."""
 
     def clause(self) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
@@ -39,7 +41,21 @@ class Scope:
             )
         if self.performer_id is not None:
             parts.append(LogEntry.performer_id == self.performer_id)
+        if self.text:
+            parts.append(_contains(self.text))
         return and_(true(), *parts)
+
+
+def _contains(text: str) -> ColumnElement[bool]:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    named = select(Account.id).where(Account.name.ilike(pattern, escape="\\"))
+    return or_(
+        LogEntry.kind.ilike(pattern, escape="\\"),
+        LogEntry.metadata_json.ilike(pattern, escape="\\"),
+        LogEntry.ip.ilike(pattern, escape="\\"),
+        LogEntry.performer_id.in_(named),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +70,17 @@ class Entry:
 
 
 def page(
-    db: Db, scope: Scope, start_ms: int, end_ms: int, *, before: tuple[int, int] | None, limit: int = MAX_PAGE
+    db: Db,
+    scope: Scope,
+    start_ms: int,
+    end_ms: int,
+    *,
+    before: tuple[int, int] | None,
+    after: tuple[int, int] | None = None,
+    limit: int = MAX_PAGE,
 ) -> list[Entry]:
-    """Newest first, within [start_ms, end_ms); `before` = (created_ms, id) of the last entry seen."""
+    """Newest first, within [start_ms, end_ms); `before` = (created_ms, id) of the last entry seen.
+    `after` instead pages back towards newer entries: the `limit` entries just newer than it."""
     query = select(
         LogEntry.id,
         LogEntry.kind,
@@ -71,7 +95,16 @@ def page(
         query = query.where(
             or_(LogEntry.created_ms < created, and_(LogEntry.created_ms == created, LogEntry.id < entry_id))
         )
-    rows = db.execute(query.order_by(LogEntry.created_ms.desc(), LogEntry.id.desc()).limit(limit)).all()
+    if after is not None:
+        created, entry_id = after
+        query = query.where(
+            or_(LogEntry.created_ms > created, and_(LogEntry.created_ms == created, LogEntry.id > entry_id))
+        )
+        oldest_first = query.order_by(LogEntry.created_ms, LogEntry.id).limit(limit)
+        rows = list(reversed(db.execute(oldest_first).all()))
+    else:
+        newest_first = query.order_by(LogEntry.created_ms.desc(), LogEntry.id.desc()).limit(limit)
+        rows = list(db.execute(newest_first).all())
     cache: dict[int, AccountRecord | None] = {}
 
     def account(account_id: int | None) -> AccountRecord | None:

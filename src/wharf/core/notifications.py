@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
 from wharf.auth.secretbox import SecretBox
-from wharf.core import audit, events
+from wharf.core import audit, authorized_emails, events, inbox
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
@@ -33,6 +33,10 @@ METHODS = ("quay_notification", "email", "webhook", "slack", "flowdock", "hipcha
 
 class NotificationNotFound(NotFound):
     """The notification does not exist."""
+
+
+class EmailNotConfirmed(InvalidInput):
+    """The address has not confirmed that it wants the repository's notifications."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,51 @@ def create(
     )
     found = get(db, new_uuid)
     assert found is not None
+    return found
+
+
+def set_up(
+    db: Db,
+    box: SecretBox,
+    namespace: AccountRecord,
+    repo: RepositoryRecord | None,
+    event: str,
+    method: str,
+    config: dict[str, Any],
+    event_config: dict[str, Any],
+    title: str | None,
+    actor: audit.Actor | None,
+) -> NotificationRecord:
+    """`create`, after the checks that need the database: an in-app target must exist within the
+    namespace, and an e-mail address must have confirmed it wants the repository's notifications
+    (every surface makes a notification this way; the checks without the database are
+    integrations/notification_methods.validate)."""
+    if method == "quay_notification":
+        inbox.resolve_target(db, namespace, config.get("target"))
+    if method == "email" and repo is not None:
+        email = str(config.get("email"))
+        if not authorized_emails.is_confirmed(db, repo.id, email):
+            raise EmailNotConfirmed(f"{email} has not confirmed it wants this repository's notifications")
+    return create(db, box, namespace, repo, event, method, config, event_config, title, actor)
+
+
+def send_test(
+    db: Db,
+    namespace: AccountRecord,
+    repo: RepositoryRecord | None,
+    notification_uuid: str,
+    actor: audit.Actor | None,
+) -> NotificationRecord:
+    """Queue the event's sample data, with this repository's (or namespace's) own names."""
+    found = get_in(db, namespace, repo, notification_uuid)
+    sample = events.EVENTS[found.event].sample()
+    origin = actor.origin if actor else None
+    base = (
+        events.repository_data(origin, repo.namespace, repo.name)
+        if repo is not None
+        else events.namespace_data(origin, namespace.name)
+    )
+    enqueue_delivery(db, found.uuid, found.event, {**sample, **base}, actor)
     return found
 
 

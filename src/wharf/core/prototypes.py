@@ -108,6 +108,44 @@ def create(
     return get(db, org, prototype_id)
 
 
+def create_named(
+    db: Db,
+    org: AccountRecord,
+    role: str,
+    *,
+    delegate_kind: str,
+    delegate_name: str,
+    activating_name: str | None,
+    actor: audit.Actor | None,
+) -> PrototypeRecord:
+    """`create`, with the delegate (a team of the organization, or a user or robot) and the
+    activating user given by name, as the API and the web form give them."""
+    delegate_account = delegate_team = activating = None
+    if delegate_kind == "team":
+        delegate_team = teams.get(db, org.id, delegate_name)
+        if delegate_team is None:
+            raise NotFound(f"no team {delegate_name!r} in {org.name}")
+    elif delegate_kind == "user":
+        delegate_account = accounts.get_by_name(db, delegate_name)
+        if delegate_account is None:
+            raise NotFound(f"no user or robot named {delegate_name!r}")
+    else:
+        raise InvalidInput("the delegate is a user (or robot) or a team")
+    if activating_name is not None:
+        activating = accounts.get_by_name(db, activating_name)
+        if activating is None:
+            raise NotFound(f"no user named {activating_name!r}")
+    return create(
+        db,
+        org,
+        role,
+        delegate_account=delegate_account,
+        delegate_team=delegate_team,
+        activating=activating,
+        actor=actor,
+    )
+
+
 def change_role(
     db: Db, org: AccountRecord, prototype_id: str, role: str, actor: audit.Actor | None
 ) -> PrototypeRecord:

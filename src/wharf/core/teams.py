@@ -87,6 +87,9 @@ def add_member(
 ) -> None:
     if member.kind == "org":
         raise InvalidInput("an organization cannot be a team member")
+    if member.kind == "robot" and not member.name.startswith(f"{org.name}+"):
+        # Another namespace's robot in a team would act with this organization's roles (Quay refuses it too).
+        raise InvalidInput(f"only robots of {org.name} ({org.name}+name) can join its teams")
     insert_ignore(db, TeamMember, {"team_id": team.id, "account_id": member.id})
     audit.record(db, "org_add_team_member", actor, namespace_id=org.id, team=team.name, member=member.name)
 

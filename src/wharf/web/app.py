@@ -21,7 +21,17 @@ from wharf.core.errors import DomainError
 from wharf.runtime import Runtime
 from wharf.web import chrome, render
 from wharf.web.errors import WebError, from_domain
-from wharf.web.pages import home, notifications, repository, signin, superuser
+from wharf.web.pages import (
+    home,
+    notifications,
+    organization,
+    repository,
+    repository_settings,
+    robots,
+    signin,
+    superuser,
+    user,
+)
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
 _STATIC = Path(__file__).parent / "static"
@@ -112,6 +122,10 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *signin.routes(rt),
         *home.routes(rt),
         *repository.routes(rt),
+        *organization.routes(rt),
+        *robots.routes(rt),
+        *user.routes(rt),
+        *repository_settings.routes(rt),
         *notifications.routes(rt),
         *superuser.routes(rt),
     ]

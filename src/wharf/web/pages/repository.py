@@ -1,8 +1,8 @@
-"""/repository/<ns>/<name>?tab=info|tags|history: a repository as the visitor may see it."""
+"""/repository/<ns>/<name>?tab=info|tags|history|logs|settings: a repository as the visitor may see it
+(the admins' logs and settings tabs are web/pages/repository_settings.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,51 +11,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.auth.permissions import RepositoryView
 from wharf.core import repositories, tag_changes, tags
 from wharf.core.clock import now_ms
 from wharf.core.tags import TagLifetime
 from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
-from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
+from wharf.web.pages import repository_settings
+from wharf.web.pages._repo import RepositoryPage, find, find_admined
 from wharf.web.session import Visitor, read_form, visitor
 
-TABS = ("info", "tags", "history")
+TABS = ("info", "tags", "history", "logs", "settings")
+ADMIN_TABS = ("logs", "settings")
 MAX_TAGS = 500
 HISTORY_PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryPage:
-    view: RepositoryView
-    full_name: str
-    registry_host: str
-
-    @property
-    def can_write(self) -> bool:
-        return permissions.RANK[self.view.role] >= permissions.RANK[permissions.WRITE]
-
-    @property
-    def can_admin(self) -> bool:
-        return self.view.role == permissions.ADMIN
-
-
-async def find(rt: Runtime, request: Request, v: Visitor, full_name: str) -> RepositoryView:
-    """The repository with the visitor's role; a hidden one looks like a missing one, and an
-    anonymous visitor is asked to sign in first (the repository may be theirs)."""
-    try:
-        name = RepositoryName.parse(full_name, rt.settings.LIBRARY_NAMESPACE)
-    except InvalidNameError:
-        raise WebError.not_found(f"Repository {full_name}") from None
-    view = await rt.db.read(permissions.view_repository, rt.settings, v.identity, name.namespace, name.name)
-    if view is None:
-        if not v.signed_in:
-            raise WebError.sign_in(request)
-        raise WebError.not_found(f"Repository {full_name}")
-    return view
 
 
 def is_index(t: TagLifetime) -> bool:
@@ -73,6 +44,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         tab = request.query_params.get("tab", "info")
         if tab not in TABS:
             tab = "info"
+        if tab in ADMIN_TABS:
+            return await admin_tab(request, v, full_name, tab)
         repo = view.repo
         page_no = max(1, _int(request.query_params.get("page"), 1))
 
@@ -102,6 +75,16 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             settings=rt.settings,
             **found,
         )
+
+    async def admin_tab(request: Request, v: Visitor, full_name: str, tab: str) -> Response:
+        view = await find_admined(rt, request, v, full_name)
+        page = RepositoryPage(view, f"{view.repo.namespace}/{view.repo.name}", registry_host(request))
+        if tab == "logs":
+            found = await repository_settings.logs_context(rt, request, view, page.full_name)
+        else:
+            found = await repository_settings.settings_context(rt, view)
+            found["needs_password"] = not v.fresh(repository_settings.FRESH_LOGIN_S)
+        return render.page(request, f"repository/{tab}.html", page=page, tab=tab, **found)
 
     async def change_tags(request: Request) -> Response:
         """The tag forms of the Tags and Tag history tabs; each answers with the tab it came from."""

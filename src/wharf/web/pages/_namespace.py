@@ -1,0 +1,96 @@
+"""What the organization and user pages share: the namespace as the visitor may use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from wharf.auth import permissions
+from wharf.core import accounts, durations, orgs
+from wharf.core.accounts import AccountRecord
+from wharf.db.engine import Db
+from wharf.runtime import Runtime
+from wharf.web.errors import WebError
+from wharf.web.session import Visitor
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePage:
+    account: AccountRecord
+    can_admin: bool
+    """Organization admin, or the user themselves: may change everything here."""
+    is_member: bool
+    registry_host: str
+
+    @property
+    def is_org(self) -> bool:
+        return self.account.kind == "org"
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    @property
+    def base(self) -> str:
+        return f"/{'organization' if self.is_org else 'user'}/{self.account.name}"
+
+
+def registry_host(rt: Runtime, request: Request) -> str:
+    """The host people log in and push to (SERVER_HOSTNAME, or the one the browser used)."""
+    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+
+
+async def organization(rt: Runtime, request: Request, v: Visitor, name: str) -> NamespacePage:
+    def read(db: Db) -> NamespacePage | None:
+        org = orgs.get(db, name)
+        if org is None:
+            return None
+        is_admin = permissions.can_admin_org(db, v.identity, org)
+        member = permissions.is_org_member(db, v.identity, org)
+        return NamespacePage(org, is_admin, member, registry_host(rt, request))
+
+    found = await rt.db.read(read)
+    if found is None:
+        raise WebError.not_found(f"Organization {name}")
+    return found
+
+
+async def user(rt: Runtime, request: Request, v: Visitor, name: str) -> NamespacePage:
+    account = await rt.db.read(accounts.get_by_name, name)
+    if account is None or account.kind != "user":
+        raise WebError.not_found(f"User {name}")
+    mine = v.signed_in and v.identity.account_id == account.id
+    return NamespacePage(account, mine, mine, registry_host(rt, request))
+
+
+async def owner(rt: Runtime, request: Request, v: Visitor, kind: str, name: str) -> NamespacePage:
+    """The organization or user named in the address, which the visitor must administer."""
+    ns = await (organization if kind == "organization" else user)(rt, request, v, name)
+    require_admin(ns)
+    return ns
+
+
+def require_admin(ns: NamespacePage) -> None:
+    if ns.can_admin:
+        return
+    if ns.is_org:
+        raise WebError.forbidden(
+            f"Only administrators of {ns.name} may do this. Ask someone in its owners team (or another "
+            "team with the admin role) to do it, or to add you to such a team."
+        )
+    raise WebError.forbidden(f"Only {ns.name} may do this: sign in as {ns.name}.")
+
+
+def expiration_choices(options: list[str]) -> list[tuple[int, str]]:
+    """TAG_EXPIRATION_OPTIONS as (seconds, label), shortest first."""
+    seen = {durations.parse_seconds(o): o for o in options}
+    return sorted(seen.items())
+
+
+def label_seconds(seconds: int) -> str:
+    for unit, length in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length and seconds % length == 0:
+            n = seconds // length
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"

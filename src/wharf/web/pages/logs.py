@@ -1,0 +1,436 @@
+"""The usage-logs view every page with logs shows (repository now; organization, user and superuser
+later): a date range, a text filter, a per-day chart drawn server-side as SVG, the entries in
+words, paging, and the form that starts an export.
+
+A page builds a `logs.Scope` for what the visitor may read, calls `view`, and includes
+`_logs.html` with the result as `logs`; the export form posts to the page's own route, which
+calls `start_export` with the same scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wharf.core import log_exports, logs
+from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidInput
+from wharf.integrations import mail, outbound
+from wharf.runtime import Runtime
+from wharf.web import render
+from wharf.web.errors import WebError
+from wharf.web.session import Visitor, origin
+
+PAGE = 50
+DEFAULT_DAYS = 7
+MAX_DAYS = 92
+"""The chart keeps one bar per day readable up to about a quarter."""
+MAX_FILTER = 100
+
+PUSHES = frozenset({"push_repo"})
+PULLS = frozenset({"pull_repo"})
+SERIES = (("push", "Pushes"), ("pull", "Pulls"), ("other", "Other changes"))
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One entry as the page shows it."""
+
+    id: int
+    kind: str
+    created_ms: int
+    text: str
+    performer: str | None
+    ip: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LogsView:
+    lines: list[Line]
+    chart: Markup
+    totals: dict[str, int]
+    start: str
+    """The first day shown, YYYY-MM-DD (UTC), as the date inputs take it."""
+    end: str
+    """The last day shown, included."""
+    text: str
+    newer: str | None
+    """Query string of the newer page, None on the newest."""
+    older: str | None
+    base: str
+    """The page's address without the logs' own parameters; links add them."""
+    export_action: str | None
+    """Where the export form posts; None hides it (export off, or not this page's)."""
+    export_by_email: bool
+    is_first_page: bool
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.text)
+
+    @property
+    def path(self) -> str:
+        return self.base.partition("?")[0]
+
+    @property
+    def hidden(self) -> list[tuple[str, str]]:
+        """The page's own parameters, kept by the range-and-filter form."""
+        return parse_qsl(self.base.partition("?")[2])
+
+    def href(self, query: str) -> str:
+        return f"{self.base}{'&' if '?' in self.base else '?'}{query}"
+
+
+def _day(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise WebError(
+            400,
+            f"The {name} date could not be read",
+            f"{text[:40]!r} is not a date: pick one with the date picker, or type it as 2026-11-28.",
+        ) from None
+
+
+def _range(query: dict[str, str]) -> tuple[date, date]:
+    today = datetime.fromtimestamp(now_ms() / 1000, UTC).date()
+    end = _day(query.get("end"), "end") or today
+    start = _day(query.get("start"), "start") or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise WebError(400, "The range ends before it starts", "Pick a start date on or before the end date.")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise WebError(
+            400,
+            "That range is too long to show",
+            f"Show at most {MAX_DAYS} days at a time; to keep a longer range, export it.",
+        )
+    return start, end
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def _cursor(text: str | None) -> tuple[int, int] | None:
+    """`<created_ms>.<id>` of an entry: the page starts just past it."""
+    if not text:
+        return None
+    created, _, entry_id = text.partition(".")
+    try:
+        return int(created), int(entry_id)
+    except ValueError:
+        raise WebError(
+            400, "That page of the logs does not exist", "Use the Newer and Older links of the page."
+        ) from None
+
+
+async def view(
+    rt: Runtime,
+    request: Request,
+    scope: logs.Scope,
+    *,
+    base: str,
+    export_action: str | None,
+) -> LogsView:
+    """The logs of `scope` as the request's query asks: `start`, `end`, `filter`, and `before` or
+    `after` (paging). The visitor's right to read `scope` is the caller's to check."""
+    query = dict(request.query_params)
+    start, end = _range(query)
+    text = query.get("filter", "").strip()[:MAX_FILTER]
+    before, after = _cursor(query.get("before")), _cursor(query.get("after"))
+    start_ms, end_ms = _ms(start), _ms(end) + logs.DAY_MS
+    scoped = replace(scope, text=text or None)
+
+    def read(db: Any) -> tuple[list[logs.Entry], list[tuple[str, int, int]]]:
+        found = logs.page(
+            db, scoped, start_ms, end_ms, before=before, after=None if before else after, limit=PAGE + 1
+        )
+        return found, logs.aggregate(db, scoped, start_ms, end_ms)
+
+    found, counts = await rt.db.read(read)
+    if after is not None and before is None:
+        # Paging towards newer entries: the extra one, if any, lies beyond the newest shown.
+        more_newer, entries = len(found) > PAGE, found[-PAGE:]
+        more_older = True
+    else:
+        entries, more_older = found[:PAGE], len(found) > PAGE
+        more_newer = before is not None
+    kept = {"start": start.isoformat(), "end": end.isoformat(), "filter": text}
+
+    def link(**cursor: str) -> str:
+        return urlencode({**{k: v for k, v in kept.items() if v}, **cursor})
+
+    newer = older = None
+    if entries and more_newer:
+        newer = link(after=f"{entries[0].created_ms}.{entries[0].id}")
+    if entries and more_older:
+        older = link(before=f"{entries[-1].created_ms}.{entries[-1].id}")
+    if not entries and (before or after):
+        newer = link()  # a page emptied since: offer the newest again
+    by_series = _by_series(counts)
+    return LogsView(
+        lines=[_line(e) for e in entries],
+        chart=chart(start, end, by_series),
+        totals={name: sum(days.values()) for name, days in by_series.items()},
+        start=start.isoformat(),
+        end=end.isoformat(),
+        text=text,
+        newer=newer,
+        older=older,
+        base=base,
+        export_action=export_action if rt.settings.FEATURE_LOG_EXPORT else None,
+        export_by_email=mail.enabled(rt.settings),
+        is_first_page=before is None and after is None,
+    )
+
+
+def _series(kind: str) -> str:
+    if kind in PUSHES:
+        return "push"
+    if kind in PULLS:
+        return "pull"
+    return "other"
+
+
+def _by_series(counts: list[tuple[str, int, int]]) -> dict[str, dict[int, int]]:
+    out: dict[str, dict[int, int]] = {name: {} for name, _ in SERIES}
+    for kind, n, day_ms in counts:
+        days = out[_series(kind)]
+        days[day_ms] = days.get(day_ms, 0) + n
+    return out
+
+
+# The chart ---------------------------------------------------------------------------------------
+
+_W, _H, _LEFT, _BOTTOM, _TOP = 720, 180, 34, 22, 8
+
+
+def chart(start: date, end: date, by_series: dict[str, dict[int, int]]) -> Markup:
+    """Stacked bars per UTC day as inline SVG: no script, and colours come from the stylesheet
+    (classes), since the page's CSP allows no inline style."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    totals = [sum(by_series[name].get(_ms(d), 0) for name, _ in SERIES) for d in days]
+    peak = max([*totals, 1])
+    plot_w, plot_h = _W - _LEFT, _H - _BOTTOM - _TOP
+    slot = plot_w / len(days)
+    bar = max(slot * 0.7, 1.0)
+    parts = [
+        f'<svg class="log-chart" viewBox="0 0 {_W} {_H}" role="img" '
+        f'aria-labelledby="log-chart-title" preserveAspectRatio="none">',
+        f'<title id="log-chart-title">Entries per day, {start.isoformat()} to {end.isoformat()}: '
+        f"{sum(totals)} in all</title>",
+        f'<line class="axis" x1="{_LEFT}" y1="{_TOP + plot_h}" x2="{_W}" y2="{_TOP + plot_h}"/>',
+        f'<text class="tick" x="{_LEFT - 4}" y="{_TOP + 8}" text-anchor="end">{peak}</text>',
+        f'<text class="tick" x="{_LEFT - 4}" y="{_TOP + plot_h}" text-anchor="end">0</text>',
+    ]
+    label_every = max(1, len(days) // 8)
+    for i, (day, total) in enumerate(zip(days, totals, strict=True)):
+        x = _LEFT + i * slot + (slot - bar) / 2
+        y = float(_TOP + plot_h)
+        counts = {name: by_series[name].get(_ms(day), 0) for name, _ in SERIES}
+        summary = ", ".join(_count(n, name) for name, _ in SERIES if (n := counts[name]))
+        parts.append(f'<g class="day"><title>{day.isoformat()}: {escape(summary or "nothing")}</title>')
+        for name, _label in SERIES:
+            n = counts[name]
+            if not n:
+                continue
+            h = n / peak * plot_h
+            y -= h
+            parts.append(f'<rect class="{name}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}"/>')
+        if total == 0:
+            parts.append(
+                f'<rect class="none" x="{x:.1f}" y="{_TOP + plot_h - 1}" width="{bar:.1f}" height="1"/>'
+            )
+        parts.append("</g>")
+        if i % label_every == 0:
+            cx = _LEFT + i * slot + slot / 2
+            label = day.strftime("%b %d")
+            parts.append(f'<text class="tick" x="{cx:.1f}" y="{_H - 6}" text-anchor="middle">{label}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _count(n: int, series: str) -> str:
+    one, many = {"push": ("push", "pushes"), "pull": ("pull", "pulls")}.get(series, ("change", "changes"))
+    return f"{n} {one if n == 1 else many}"
+
+
+# Entries in words --------------------------------------------------------------------------------
+
+
+def _repo(m: dict[str, Any]) -> str:
+    namespace, name = m.get("namespace"), m.get("repo")
+    if namespace and name:
+        return f"{namespace}/{name}"
+    return str(name or namespace or "a repository")
+
+
+def _tag_part(m: dict[str, Any]) -> str:
+    if m.get("tag"):
+        return f"tag {m['tag']} of"
+    digest = str(m.get("manifest_digest") or "")
+    return f"{digest[:19]} of" if digest else ""
+
+
+def _holder(m: dict[str, Any]) -> str:
+    return f"team {m['team']}" if m.get("team") else str(m.get("username") or "someone")
+
+
+def _expiry(m: dict[str, Any]) -> str:
+    seconds = m.get("expiration_date")
+    if not isinstance(seconds, int):
+        return "to never expire"
+    return f"to expire {render.when(seconds * 1000)}"
+
+
+_Describe = Callable[[str, dict[str, Any]], str]
+_DESCRIPTIONS: dict[str, _Describe] = {
+    "push_repo": lambda who, m: f"{who} pushed {_tag_part(m)} {_repo(m)}".replace("  ", " "),
+    "pull_repo": lambda who, m: f"{who} pulled {_tag_part(m)} {_repo(m)}".replace("  ", " "),
+    "pull_repo_failed": lambda who, m: (
+        f"{who} failed to pull {m.get('reference', '')} from {_repo(m)} ({m.get('error', 'error')})"
+    ),
+    "push_repo_failed": lambda who, m: (
+        f"{who} failed to push {m.get('reference', '')} to {_repo(m)} ({m.get('error', 'error')})"
+    ),
+    "create_repo": lambda who, m: f"{who} created repository {_repo(m)}",
+    "delete_repo": lambda who, m: f"{who} deleted repository {_repo(m)}",
+    "create_tag": lambda who, m: f"{who} created tag {m.get('tag')} on {str(m.get('manifest_digest'))[:19]}",
+    "move_tag": lambda who, m: f"{who} moved tag {m.get('tag')} to {str(m.get('manifest_digest'))[:19]}",
+    "delete_tag": lambda who, m: f"{who} deleted tag {m.get('tag')} of {_repo(m)}",
+    "revert_tag": lambda who, m: f"{who} reverted tag {m.get('tag')} to {str(m.get('manifest_digest'))[:19]}",
+    "permanently_delete_tag": lambda who, m: f"{who} removed tag {m.get('tag')} from the history for good",
+    "change_tag_expiration": lambda who, m: f"{who} set tag {m.get('tag')} {_expiry(m)}",
+    "change_tag_immutability": lambda who, m: (
+        f"{who} made tag {m.get('tag')} {'immutable' if m.get('immutable') else 'mutable'}"
+    ),
+    "set_repo_description": lambda who, m: f"{who} changed the description of {_repo(m)}",
+    "change_repo_visibility": lambda who, m: f"{who} made {_repo(m)} {m.get('visibility')}",
+    "change_repo_state": lambda who, m: f"{who} set the state of {_repo(m)} to {m.get('state_changed')}",
+    "create_repo_permission": lambda who, m: (
+        f"{who} gave {_holder(m)} the {m.get('role')} role on {_repo(m)}"
+    ),
+    "change_repo_permission": lambda who, m: (
+        f"{who} changed the role of {_holder(m)} on {_repo(m)} to {m.get('role')}"
+    ),
+    "delete_repo_permission": lambda who, m: f"{who} removed the role of {_holder(m)} on {_repo(m)}",
+    "add_repo_notification": lambda who, m: (
+        f"{who} added a {m.get('method')} notification on {m.get('event')} to {_repo(m)}"
+    ),
+    "delete_repo_notification": lambda who, m: (
+        f"{who} deleted a {m.get('method')} notification on {m.get('event')} of {_repo(m)}"
+    ),
+    "reset_repo_notification": lambda who, m: (
+        f"{who} re-enabled a {m.get('method')} notification on {m.get('event')} of {_repo(m)}"
+    ),
+    "export_logs_success": lambda who, m: (
+        f"{who}'s export of the usage logs was sent ({m.get('entries')} entries)"
+    ),
+    "export_logs_failure": lambda who, m: f"{who}'s export of the usage logs failed: {m.get('error')}",
+}
+
+
+def describe(kind: str, performer: str | None, metadata: dict[str, Any]) -> str:
+    """The entry as a sentence for the kinds people look for; others as kind and details."""
+    who = performer or "An anonymous user"
+    found = _DESCRIPTIONS.get(kind)
+    if found is not None:
+        try:
+            return found(who, metadata)
+        except (KeyError, TypeError, ValueError):
+            pass
+    details = ", ".join(f"{k}={v}" for k, v in sorted(metadata.items()) if v not in (None, "", [], {}))
+    return f"{kind.replace('_', ' ')}: {details}" if details else kind.replace("_", " ")
+
+
+def _line(e: logs.Entry) -> Line:
+    performer = e.performer.name if e.performer is not None else None
+    return Line(
+        e.id, e.kind, e.created_ms, describe(e.kind, performer, e.metadata), performer, e.ip, e.metadata
+    )
+
+
+# Export ------------------------------------------------------------------------------------------
+
+
+async def start_export(
+    rt: Runtime,
+    request: Request,
+    v: Visitor,
+    scope: logs.Scope,
+    names: tuple[str, str | None],
+    form: dict[str, str],
+    back: str,
+) -> Response:
+    """Queue an export of `scope` over the form's range (the visitor's right to it checked by the
+    caller), and say where the link will go."""
+    if not rt.settings.FEATURE_LOG_EXPORT:
+        raise WebError(404, "Log export is off", "The registry's admin can turn on FEATURE_LOG_EXPORT.")
+    start, end = _range({"start": form.get("start", ""), "end": form.get("end", "")})
+    email = form.get("callback_email", "").strip() or None
+    url = form.get("callback_url", "").strip() or None
+    try:
+        log_exports.check_callbacks(url, email)
+    except InvalidInput as e:
+        raise WebError(
+            400, "Say where to send the export", f"{str(e).capitalize()}. Enter an e-mail address or a URL."
+        ) from None
+    if email and not mail.enabled(rt.settings):
+        raise WebError(
+            400,
+            "This registry sends no e-mail",
+            "Give a URL to receive the link instead, or ask the registry's admin to set MAIL_SERVER.",
+        )
+    if url:
+        await _check_url(rt, url)
+    assert v.identity.account_id is not None
+    export = await rt.db.write(
+        log_exports.create,
+        v.identity.account_id,
+        scope,
+        names[0],
+        names[1],
+        _ms(start),
+        _ms(end) + logs.DAY_MS,
+        url,
+        email,
+        origin(rt, request),
+    )
+    where = " and ".join(x for x in (email, url) if x)
+    return render.redirect(
+        back,
+        f"Exporting the logs of {start.isoformat()} to {end.isoformat()} (export {export.uuid}). "
+        f"A link to the file goes to {where} when it is ready, usually within minutes.",
+    )
+
+
+async def _check_url(rt: Runtime, url: str) -> None:
+    """The checks the API makes on callback_url: delivery would refuse the same addresses."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        host, parts = "", None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise WebError(400, "That URL could not be used", "Enter an http:// or https:// address.")
+    if host in {h.lower() for h in rt.settings.WEBHOOK_HOSTNAME_BLACKLIST}:
+        raise WebError(
+            400,
+            "That URL could not be used",
+            f"{host} may not receive exports on this registry (WEBHOOK_HOSTNAME_BLACKLIST). Use another "
+            "address, or an e-mail address.",
+        )
+    try:
+        await outbound.check_url(url, rt.settings)
+    except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
+        raise WebError(400, "That URL could not be used", f"{e}. Use another address.") from None

@@ -1,0 +1,389 @@
+"""The repository page's admin tabs: ?tab=logs (usage logs) and ?tab=settings (description,
+visibility, permissions, notifications, state, deletion), and the forms they post to
+/repository/<ns>/<name>/settings/<action> and /repository/<ns>/<name>/logs/export.
+
+Only the repository's admins see these tabs, as on Quay. Every change goes through the core
+function the API uses, which writes the usage-log entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from wharf.auth import credentials
+from wharf.auth.permissions import RepositoryView
+from wharf.core import (
+    accounts,
+    audit,
+    events,
+    grants,
+    logs,
+    notifications,
+    repositories,
+    robots,
+    sessions,
+    teams,
+)
+from wharf.core.errors import InvalidInput
+from wharf.db.engine import Db
+from wharf.integrations import mail
+from wharf.integrations import notification_methods as methods
+from wharf.runtime import Runtime
+from wharf.web import render
+from wharf.web.errors import WebError
+from wharf.web.pages import logs as logs_view
+from wharf.web.pages._repo import find_admined
+from wharf.web.session import Visitor, client_ip, read_form, visitor
+
+FRESH_LOGIN_S = 600
+"""Deleting a repository asks for the password again when it was entered longer ago than this."""
+DESCRIPTION_MAX = 256 * 1024
+
+METHOD_LABELS = {
+    "webhook": "Webhook POST",
+    "slack": "Slack",
+    "email": "E-mail",
+    "quay_notification": "Notification in Wharf",
+    "flowdock": "Flowdock",
+    "hipchat": "HipChat",
+}
+EVENT_LABELS = {
+    "repo_push": "Push to repository",
+    "build_queued": "Build queued",
+    "build_start": "Build started",
+    "build_success": "Build succeeded",
+    "build_failure": "Build failed",
+    "build_cancelled": "Build cancelled",
+    "vulnerability_found": "Vulnerability found",
+    "repo_mirror_sync_started": "Mirror sync started",
+    "repo_mirror_sync_success": "Mirror sync succeeded",
+    "repo_mirror_sync_failed": "Mirror sync failed",
+    "repo_image_expiry": "Tags about to expire",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification as the settings tab lists it."""
+
+    record: notifications.NotificationRecord
+    attempts: list[notifications.Attempt]
+
+    @property
+    def target(self) -> str:
+        """Where it goes, in words."""
+        c = self.record.config
+        if self.record.method in ("webhook", "slack"):
+            return str(c.get("url", ""))
+        if self.record.method == "email":
+            return str(c.get("email", ""))
+        if self.record.method == "quay_notification":
+            target = c.get("target") or {}
+            return f"{target.get('kind', '')} {target.get('name', '')}".strip()
+        if self.record.method == "hipchat":
+            return f"room {c.get('room_id', '')}"
+        return ""
+
+
+def repository_events() -> list[tuple[str, str]]:
+    return [
+        (name, EVENT_LABELS.get(name, name))
+        for name, kind in events.EVENTS.items()
+        if not kind.namespace_event
+    ]
+
+
+async def settings_context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
+    repo, namespace = view.repo, view.namespace
+
+    def read(db: Db) -> dict[str, Any]:
+        found = notifications.list_for(db, namespace, repo)
+        return {
+            "description": repositories.description(db, repo.id),
+            "user_roles": grants.user_roles(db, repo),
+            "team_roles": grants.team_roles(db, repo),
+            "teams": teams.list_teams(db, namespace.id) if namespace.kind == "org" else [],
+            "robots": [r.account.name for r in robots.list_for(db, namespace)],
+            "notices": [Notice(n, notifications.attempts(db, n.id, limit=3)) for n in found],
+        }
+
+    out = await rt.db.read(read)
+    out.update(
+        roles=grants.ROLES,
+        states=list(repositories.STATES),
+        state_name=repositories.STATE_NAMES.get(repo.state, str(repo.state)),
+        events=repository_events(),
+        methods=[(m, label) for m, label in METHOD_LABELS.items() if m in notifications.METHODS],
+        severities=events.SEVERITIES,
+        mail_enabled=mail.enabled(rt.settings),
+        fresh_window_min=FRESH_LOGIN_S // 60,
+        disable_after=notifications.DISABLE_AFTER,
+    )
+    return out
+
+
+async def logs_context(rt: Runtime, request: Request, view: RepositoryView, full_name: str) -> dict[str, Any]:
+    found = await logs_view.view(
+        rt,
+        request,
+        logs.Scope(repository_id=view.repo.id),
+        base=f"/repository/{full_name}?tab=logs",
+        export_action=f"/repository/{full_name}/logs/export",
+    )
+    return {"logs": found}
+
+
+def _role(form: dict[str, str]) -> str:
+    role = form.get("role", "")
+    if role not in grants.ROLES:
+        raise WebError(400, "Pick a role", "Choose read, write or admin.")
+    return role
+
+
+def _method_config(form: dict[str, str], method: str) -> dict[str, Any]:
+    """The method's config from the form's fields (each method has its own)."""
+    if method in ("webhook", "slack"):
+        config: dict[str, Any] = {"url": form.get("url", "").strip()}
+        if method == "webhook" and form.get("payload") == "legacy":
+            config["payload"] = "legacy"
+        return config
+    if method == "email":
+        return {"email": form.get("email", "").strip()}
+    if method == "quay_notification":
+        return {
+            "target": {"kind": form.get("target_kind") or "user", "name": form.get("target_name", "").strip()}
+        }
+    if method == "flowdock":
+        return {"flow_api_token": form.get("flow_api_token", "").strip()}
+    if method == "hipchat":
+        return {
+            "notification_token": form.get("notification_token", "").strip(),
+            "room_id": form.get("room_id", "").strip(),
+        }
+    raise WebError(400, "Pick a method", "Choose how the notification is sent.")
+
+
+def _event_config(form: dict[str, str], event: str) -> dict[str, Any]:
+    if event == "vulnerability_found" and form.get("level", "") != "":
+        return {"level": form["level"]}
+    if event == "repo_image_expiry":
+        try:
+            return {"days": int(form.get("days", "") or "7")}
+        except ValueError:
+            raise WebError(
+                400, "Days must be a number", "Enter a whole number of days from 1 to 365."
+            ) from None
+    if event.startswith("build_") and form.get("ref_regex", "").strip():
+        return {"ref-regex": form["ref_regex"].strip()}
+    return {}
+
+
+async def _confirm_password(rt: Runtime, request: Request, v: Visitor, form: dict[str, str]) -> None:
+    """A stale login must prove itself again before a dangerous action; a fresh one need not."""
+    if v.fresh(FRESH_LOGIN_S):
+        return
+    password = form.get("password", "")
+    if not password:
+        raise WebError(
+            403,
+            "Enter your password again",
+            f"You signed in more than {FRESH_LOGIN_S // 60} minutes ago: type your password in the "
+            "form to confirm it is you.",
+        )
+    assert v.name is not None and v.session is not None
+    try:
+        identity = await credentials.basic_login(
+            rt, v.name, password, client_ip(request), audit_success=False
+        )
+    except credentials.LoginThrottled as e:
+        raise WebError(
+            429, "Too many wrong passwords", f"Wait {e.retry_after_s} seconds, then try again."
+        ) from None
+    if identity is None or identity.account_id != v.identity.account_id:
+        raise WebError(
+            403, "That password is wrong", "Type the password you sign in with, then send the form again."
+        )
+    await rt.db.write(sessions.refresh_login, v.session.id)
+
+
+def routes(rt: Runtime) -> list[BaseRoute]:
+    async def change(request: Request) -> Response:
+        v = await visitor(rt, request)
+        full_name = request.path_params["repository"]
+        action = request.path_params["action"]
+        form = await read_form(rt, request)
+        view = await find_admined(rt, request, v, full_name)
+        repo, by = view.repo, v.actor
+        back = f"/repository/{full_name}?tab=settings"
+
+        if action == "description":
+            text = form.get("description", "")
+            if len(text) > DESCRIPTION_MAX:
+                raise WebError(400, "The description is too long", "Keep it under 256 KiB.")
+            await rt.db.write(repositories.set_description, repo, text, by)
+            return render.redirect(back, "Saved the description.")
+        if action == "visibility":
+            visibility = form.get("visibility", "")
+            if visibility not in ("public", "private"):
+                raise WebError(400, "Pick a visibility", "Choose public or private.")
+            await rt.db.write(repositories.set_visibility, repo, visibility, by)
+            who = (
+                "anyone who can reach this registry"
+                if visibility == "public"
+                else "only those granted a role"
+            )
+            return render.redirect(back, f"{full_name} is now {visibility}: {who} can pull it.")
+        if action == "state":
+            state = form.get("state", "")
+            if state not in repositories.STATES:
+                raise WebError(400, "Pick a state", f"Choose one of {', '.join(repositories.STATES)}.")
+            await rt.db.write(repositories.set_state, repo, repositories.STATES[state], by)
+            return render.redirect(back, f"{full_name} is now in state {state}.")
+        if action in ("grant", "revoke"):
+            return await _permission(rt, view, form, action, by, back)
+        if action.startswith("notification-"):
+            return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
+        if action == "delete":
+            await _confirm_password(rt, request, v, form)
+            typed = form.get("confirm", "").strip()
+            if typed != full_name:
+                raise WebError(
+                    400,
+                    "The name does not match",
+                    f"To delete the repository, type its full name, {full_name}, exactly.",
+                )
+            await rt.db.write(repositories.delete_repo, repo, by)
+            return render.redirect("/", f"Deleted repository {full_name}.")
+        raise WebError.not_found("This action")
+
+    async def export(request: Request) -> Response:
+        v = await visitor(rt, request)
+        full_name = request.path_params["repository"]
+        form = await read_form(rt, request)
+        view = await find_admined(rt, request, v, full_name)
+        repo = view.repo
+        return await logs_view.start_export(
+            rt,
+            request,
+            v,
+            logs.Scope(repository_id=repo.id),
+            (repo.namespace, repo.name),
+            form,
+            f"/repository/{full_name}?tab=logs",
+        )
+
+    return [
+        Route("/repository/{repository:path}/settings/{action}", change, methods=["POST"]),
+        Route("/repository/{repository:path}/logs/export", export, methods=["POST"]),
+    ]
+
+
+async def _permission(
+    rt: Runtime, view: RepositoryView, form: dict[str, str], action: str, by: audit.Actor, back: str
+) -> Response:
+    repo, namespace = view.repo, view.namespace
+    kind, name = form.get("kind", "user"), form.get("name", "").strip()
+    if not name:
+        raise WebError(400, "Say who", "Enter the name of a user or robot, or pick a team.")
+    if kind == "team":
+        if namespace.kind != "org":
+            raise WebError(
+                400, "No teams here", "Only an organization's repositories can grant roles to teams."
+            )
+        team = await rt.db.read(teams.get, namespace.id, name)
+        if team is None:
+            raise WebError(
+                404, f"No team {name} in {namespace.name}", "Pick a team from the list, or create it first."
+            )
+        if action == "grant":
+            role = _role(form)
+            await rt.db.write(grants.set_team_role, repo, team, role, by)
+            return render.redirect(back, f"Team {name} now has the {role} role on {repo.full_name}.")
+        await rt.db.write(grants.delete_team_role, repo, team, by)
+        return render.redirect(back, f"Team {name} no longer has a role on {repo.full_name}.")
+    account = await rt.db.read(accounts.get_by_name, name)
+    if account is None or account.kind == "org":
+        raise WebError(
+            404,
+            f"There is no user or robot named {name}",
+            "Check the spelling; a robot's name has its namespace first, like acme+deployer. "
+            "To give an organization's members a role, grant it to one of its teams.",
+        )
+    if action == "grant":
+        role = _role(form)
+        await rt.db.write(grants.set_user_role, repo, account, role, by)
+        return render.redirect(back, f"{name} now has the {role} role on {repo.full_name}.")
+    await rt.db.write(grants.delete_user_role, repo, account, by)
+    return render.redirect(back, f"{name} no longer has a role on {repo.full_name}.")
+
+
+async def _notification(
+    rt: Runtime, view: RepositoryView, form: dict[str, str], action: str, by: audit.Actor, back: str
+) -> Response:
+    repo, namespace = view.repo, view.namespace
+    if action == "create":
+        event, method = form.get("event", ""), form.get("method", "")
+        if event not in dict(repository_events()):
+            raise WebError(400, "Pick an event", "Choose which event sends the notification.")
+        config = _method_config(form, method)
+        try:
+            await methods.validate(rt.settings, method, config)
+        except methods.InvalidMethodConfig as e:
+            raise WebError(
+                400, "The notification cannot work like this", f"{e}. Correct it and send the form again."
+            ) from None
+        if method == "email" and not mail.enabled(rt.settings):
+            raise WebError(
+                400,
+                "This registry sends no e-mail",
+                "Pick another method, or ask the registry's admin to set MAIL_SERVER.",
+            )
+        title = form.get("title", "").strip() or None
+        try:
+            await rt.db.write(
+                notifications.set_up,
+                rt.secrets,
+                namespace,
+                repo,
+                event,
+                method,
+                config,
+                _event_config(form, event),
+                title,
+                by,
+            )
+        except notifications.EmailNotConfirmed as e:
+            raise WebError(
+                400,
+                "That address has not agreed yet",
+                f"{e}. An admin can send it a confirmation link through the API "
+                f"(POST /api/v1/repository/{repo.full_name}/authorizedemail/<address>); once it is "
+                "confirmed, create the notification again.",
+            ) from None
+        except InvalidInput as e:
+            raise WebError(
+                400, "The notification cannot work like this", f"{e}. Correct it and send the form again."
+            ) from None
+        return render.redirect(back, f"Added the notification “{title or EVENT_LABELS.get(event, event)}”.")
+    uuid = form.get("uuid", "")
+    if action == "test":
+        found = await rt.db.write(notifications.send_test, namespace, repo, uuid, by)
+        return render.redirect(
+            back,
+            f"Sent a test of “{found.title or EVENT_LABELS.get(found.event, found.event)}”; its outcome "
+            "appears under Recent deliveries in a moment.",
+        )
+    if action == "reset":
+        found = await rt.db.write(notifications.reset_failures, namespace, repo, uuid, by)
+        return render.redirect(
+            back, f"Re-enabled “{found.title or EVENT_LABELS.get(found.event, found.event)}”."
+        )
+    if action == "delete":
+        await rt.db.write(notifications.delete_notification, namespace, repo, uuid, by)
+        return render.redirect(back, "Deleted the notification.")
+    raise WebError.not_found("This action")

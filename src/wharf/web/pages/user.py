@@ -1,0 +1,93 @@
+"""/user/<name>?tab=repos|robots|settings: a user's namespace. Everyone sees the repositories they
+may read there; only the user sees and changes its robots and settings.
+
+The settings form (e-mail, time-machine window) is the same for organizations and users, so both
+addresses are served here: /organization/<org>/settings and /user/<name>/settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from wharf.auth import permissions
+from wharf.core import accounts, repositories, tag_changes
+from wharf.db.engine import Db
+from wharf.runtime import Runtime
+from wharf.web import render
+from wharf.web.errors import WebError
+from wharf.web.pages import _namespace, robots
+from wharf.web.session import read_form, signed_in, visitor
+
+TABS = ("repos", "robots", "settings")
+LIST_LIMIT = 500
+
+
+def routes(rt: Runtime) -> list[BaseRoute]:
+    async def show(request: Request) -> Response:
+        v = await visitor(rt, request)
+        ns = await _namespace.user(rt, request, v, request.path_params["name"])
+        tab = request.query_params.get("tab", "repos")
+        if tab not in TABS:
+            tab = "repos"
+        if tab != "repos":
+            if not v.signed_in:
+                raise WebError.sign_in(request)
+            _namespace.require_admin(ns)
+
+        def read(db: Db) -> dict[str, Any]:
+            if tab == "repos":
+                visible = permissions.visible_repositories(v.identity, rt.settings)
+                public = permissions.may_read_public(v.identity, rt.settings)
+                found = repositories.listing(
+                    db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
+                )
+                return {"repos": found, "can_create": ns.can_admin}
+            if tab == "robots":
+                return {"robots": robots.listing(db, ns.account)}
+            return {}
+
+        found = await rt.db.read(read)
+        return render.page(
+            request,
+            f"organization/{tab}.html",
+            ns=ns,
+            tab=tab,
+            settings=rt.settings,
+            choices=_namespace.expiration_choices(rt.settings.TAG_EXPIRATION_OPTIONS),
+            window_s=tag_changes.time_machine_s(rt.settings, ns.account),
+            label_seconds=_namespace.label_seconds,
+            **found,
+        )
+
+    async def save_settings(request: Request) -> Response:
+        v = await signed_in(rt, request)
+        kind = request.url.path.split("/")[1]
+        ns = await _namespace.owner(rt, request, v, kind, request.path_params["ns"])
+        form = await read_form(rt, request)
+        email = form.get("email", "").strip()
+        if len(email) > 255:
+            raise WebError(400, "The e-mail address is too long", "Use one of at most 255 characters.")
+        window = form.get("tag_expiration_s", "")
+        try:
+            seconds = int(window) if window else None
+        except ValueError:
+            raise WebError(400, "Choose a time-machine window", "Pick one of the listed durations.") from None
+        await rt.db.write(
+            accounts.change_settings,
+            ns.account,
+            email=email,
+            tag_expiration_s=seconds,
+            options=rt.settings.TAG_EXPIRATION_OPTIONS,
+            actor=v.actor,
+        )
+        return render.redirect(f"{ns.base}?tab=settings", "Saved the settings.")
+
+    return [
+        Route("/user/{name:str}", show, methods=["GET"]),
+        Route("/organization/{ns:str}/settings", save_settings, methods=["POST"]),
+        Route("/user/{ns:str}/settings", save_settings, methods=["POST"]),
+    ]

@@ -1,0 +1,80 @@
+"""Organizations in a real browser against a real server: create an organization, a team with a
+member, and a robot account whose podman login command works. Screenshots: tests/e2e/browser.py."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.browser import Shots, sign_in
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Clients, Server, require_tools
+
+require_tools("podman")
+if SERVER_KIND != "wharf":
+    pytest.skip("the web UI is Wharf's", allow_module_level=True)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_create_organization_team_member_and_robot(
+    browser: Browser, server: Server, clients: Clients
+) -> None:
+    # a second user to add to the team (sign-up through the API, as a new colleague would)
+    signup = httpx.post(
+        f"{server.url}/api/v1/user/",
+        json={"username": "dana", "password": "dana-password-1", "email": "dana@example.com"},
+    )
+    assert signup.status_code == 200, signup.text
+
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    shot = Shots(page, "organization_team_robot")
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+
+    # create the organization from the home page
+    page.get_by_role("link", name="+ Create an organization").click()
+    page.get_by_label("Organization name").fill("shipyard")
+    shot("new-organization")
+    page.get_by_role("button", name="Create organization").click()
+    page.wait_for_url(re.compile(r".*/organization/shipyard\?tab=teams$"))
+    expect(page.get_by_role("status")).to_contain_text("Created organization shipyard")
+    expect(page.get_by_role("link", name="owners").first).to_be_visible()
+    shot("organization-teams")
+
+    # a team with the creator role, and a member
+    page.get_by_label("Team name").fill("builders")
+    page.get_by_label(re.compile("creator: members")).check()
+    page.get_by_role("button", name="Create team").click()
+    page.wait_for_url(re.compile(r".*/organization/shipyard/teams/builders$"))
+    expect(page.get_by_text("Team builders has no members yet")).to_be_visible()
+    page.get_by_label("User or robot").fill("dana")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_role("status")).to_contain_text("Added dana to team builders")
+    expect(page.locator("ul.orgs")).to_contain_text("dana")
+    shot("team-with-member")
+
+    # a robot account; its page shows the login command, which podman accepts
+    page.get_by_role("link", name="shipyard").first.click()
+    page.get_by_role("link", name="Robot accounts").click()
+    expect(page.get_by_text("shipyard has no robot accounts yet")).to_be_visible()
+    shot("robots-empty")
+    page.get_by_label("Robot name").fill("deployer")
+    page.get_by_label("Description (optional)").fill("Deploys from CI")
+    page.get_by_role("button", name="Create robot account").click()
+    page.wait_for_url(re.compile(r".*/organization/shipyard/robots/deployer\?credentials=1$"))
+    login = page.locator(".credentials .command code").filter(has_text="podman login")
+    expect(login).to_be_visible()
+    shot("robot-credentials")
+    command = shlex.split(login.inner_text())
+    assert command[:4] == ["podman", "login", "-u", "shipyard+deployer"] and command[-1] == server.host
+    clients.run("podman", "login", "--tls-verify=false", *command[2:])
+
+    # the robot is listed on the Robot accounts tab
+    page.get_by_role("link", name="shipyard").first.click()
+    page.get_by_role("link", name="Robot accounts").click()
+    expect(page.get_by_role("link", name="shipyard+deployer")).to_be_visible()
+    shot("robots-listed")
