@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
-from tests.integration.world import PW
+from tests.integration.world import PW, World
 from tests.receivers import http_receiver
 from wharf.app import WharfApp
 from wharf.config import Settings, load_settings
@@ -185,3 +185,42 @@ async def test_only_admins_read_the_logs(wharf: WharfApp, reg: RegistryClient) -
     assert r.status_code == 403
     await admin.close()
     await friend.close()
+
+
+async def test_organization_user_and_registry_wide_logs(world: World, wharf: WharfApp) -> None:
+    """The same view on the organization's, the user's and the superuser's Usage logs tabs, each
+    showing its own scope, to its own readers."""
+    reg = world.reg
+    await reg.push_image("acme/app", "org-tag", user="owner", password=PW)
+    await reg.push_image("admin/solo", "mine")
+    owner, reader, admin = Visitor(wharf), Visitor(wharf), Visitor(wharf)
+    try:
+        await owner.sign_in("owner", PW)
+        await reader.sign_in("reader", PW)
+        await admin.sign_in("admin", ADMIN_PASSWORD)
+        org_logs = (await owner.get("/organization/acme?tab=logs")).text
+        assert "org-tag" in org_logs and "admin/solo" not in org_logs
+        assert (await reader.get("/organization/acme?tab=logs")).status_code == 403
+
+        assert "mine" in (await admin.get("/user/admin?tab=logs")).text
+        assert "admin/solo" not in (await owner.get("/user/owner?tab=logs")).text
+        assert (await owner.get("/user/admin?tab=logs")).status_code == 403
+
+        everything = (await admin.get("/superuser?tab=logs")).text
+        assert "org-tag" in everything and "mine" in everything
+        assert (await owner.get("/superuser?tab=logs")).status_code == 404
+
+        with http_receiver() as receiver:
+            r = await owner.submit(
+                "/organization/acme?tab=logs", "/organization/acme/logs/export", callback_url=receiver.url
+            )
+        assert r.status_code == 303 and r.headers["location"] == "/organization/acme?tab=logs"
+        form = await owner.form("/organization/acme?tab=logs", "/organization/acme/logs/export")
+        r = await reader.http.post(
+            "/organization/acme/logs/export",
+            data={**form.fields, "_csrf_token": (await reader.form("/", "/signout")).fields["_csrf_token"]},
+        )
+        assert r.status_code == 403
+    finally:
+        for v in (owner, reader, admin):
+            await v.close()

@@ -79,11 +79,14 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
     made = await http.post("/api/v1/organization/acme/applications", json={"name": "ci"}, headers=owner)
     org = "/organization/acme"
     pages += ["/organizations/new/", f"{org}/teams/readers", f"{org}/robots/ci"]
-    pages += [f"{org}?tab={t}" for t in ("teams", "robots", "defaultperms", "applications", "settings")]
+    pages += [
+        f"{org}?tab={t}" for t in ("teams", "robots", "defaultperms", "applications", "settings", "logs")
+    ]
     pages += [
         f"{org}/applications/{made.json()['client_id']}",
         "/user/owner?tab=robots",
         "/user/owner?tab=settings",
+        "/user/owner?tab=logs",
     ]
     seen: set[str] = set()
     for path in pages:

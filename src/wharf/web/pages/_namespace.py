@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from wharf.auth import permissions
-from wharf.core import accounts, durations, orgs
+from wharf.core import accounts, durations, logs, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
@@ -34,6 +34,14 @@ class NamespacePage:
     @property
     def base(self) -> str:
         return f"/{'organization' if self.is_org else 'user'}/{self.account.name}"
+
+    @property
+    def log_scope(self) -> logs.Scope:
+        """An organization's usage logs are its namespace's; a user's, all that involve them (their
+        namespace and what they did elsewhere), as on Quay."""
+        if self.is_org:
+            return logs.Scope(namespace_id=self.account.id)
+        return logs.Scope(involving_id=self.account.id)
 
 
 def registry_host(rt: Runtime, request: Request) -> str:

@@ -36,6 +36,7 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import _namespace, robots
+from wharf.web.pages import logs as logs_view
 from wharf.web.pages._namespace import NamespacePage
 from wharf.web.session import Visitor, read_form, read_form_lists, signed_in, visitor
 
@@ -153,6 +154,10 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return {}
 
         found = await rt.db.read(read)
+        if tab == "logs":
+            found["logs"] = await logs_view.view(
+                rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
+            )
         return render.page(
             request,
             f"organization/{tab}.html",

@@ -10,15 +10,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, global_messages, orgs
+from wharf.core import accounts, global_messages, logs, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
+from wharf.web.pages import logs as logs_view
 from wharf.web.session import Visitor, read_form, signed_in
 
-TABS = ("users", "organizations", "messages")
+TABS = ("users", "organizations", "messages", "logs")
 
 
 async def superuser(rt: Runtime, request: Request) -> Visitor:
@@ -41,9 +42,15 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 return {"users": accounts.list_users(db)}
             if tab == "organizations":
                 return {"organizations": orgs.list_orgs(db)}
-            return {"messages": global_messages.list_all(db)}
+            if tab == "messages":
+                return {"messages": global_messages.list_all(db)}
+            return {}
 
-        found = await rt.db.read(read)
+        found = await rt.db.read(read) if tab != "logs" else {}
+        if tab == "logs":
+            found["logs"] = await logs_view.view(
+                rt, request, logs.Scope(), base="/superuser?tab=logs", export_action=None
+            )
         return render.page(
             request,
             f"superuser/{tab}.html",

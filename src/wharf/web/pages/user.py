@@ -20,9 +20,10 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import _namespace, robots
+from wharf.web.pages import logs as logs_view
 from wharf.web.session import read_form, signed_in, visitor
 
-TABS = ("repos", "robots", "settings")
+TABS = ("repos", "robots", "settings", "logs")
 LIST_LIMIT = 500
 
 
@@ -51,6 +52,10 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return {}
 
         found = await rt.db.read(read)
+        if tab == "logs":
+            found["logs"] = await logs_view.view(
+                rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
+            )
         return render.page(
             request,
             f"organization/{tab}.html",
@@ -86,7 +91,19 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         )
         return render.redirect(f"{ns.base}?tab=settings", "Saved the settings.")
 
+    async def export_logs(request: Request) -> Response:
+        """Usage-log exports of an organization or of a user, by its admins (or the user)."""
+        v = await signed_in(rt, request)
+        kind = request.url.path.split("/")[1]
+        form = await read_form(rt, request)
+        ns = await _namespace.owner(rt, request, v, kind, request.path_params["ns"])
+        return await logs_view.start_export(
+            rt, request, v, ns.log_scope, (ns.name, None), form, f"{ns.base}?tab=logs"
+        )
+
     return [
+        Route("/organization/{ns:str}/logs/export", export_logs, methods=["POST"]),
+        Route("/user/{ns:str}/logs/export", export_logs, methods=["POST"]),
         Route("/user/{name:str}", show, methods=["GET"]),
         Route("/organization/{ns:str}/settings", save_settings, methods=["POST"]),
         Route("/user/{ns:str}/settings", save_settings, methods=["POST"]),
