@@ -22,6 +22,7 @@ from wharf.runtime import Runtime
 from wharf.web import chrome, render
 from wharf.web.errors import WebError, from_domain
 from wharf.web.pages import (
+    account,
     home,
     notifications,
     organization,
@@ -120,6 +121,7 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *service_routes,
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         *signin.routes(rt),
+        *account.routes(rt),
         *home.routes(rt),
         *repository.routes(rt),
         *organization.routes(rt),

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, repositories, tag_changes
+from wharf.core import accounts, apptokens, repositories, tag_changes
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
 from wharf.web import render
@@ -49,6 +49,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 return {"repos": found, "can_create": ns.can_admin}
             if tab == "robots":
                 return {"robots": robots.listing(db, ns.account)}
+            if tab == "settings":
+                return {"app_tokens": apptokens.list_for(db, ns.account)}
             return {}
 
         found = await rt.db.read(read)
