@@ -17,7 +17,6 @@ from wharf.api.permissions import repository_with_role
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, labels, manifests, repositories, tag_changes, tags
-from wharf.core.clock import now_ms
 from wharf.core.errors import ReadOnly
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -307,20 +306,10 @@ async def add_manifest_label(
     rt: Rt, who: User, repository: str, manifestref: str, body: AddLabel
 ) -> dict[str, Any]:
     repo = await _writable(rt, who, repository)
-
-    def apply(db: Db) -> labels.LabelRecord:
-        manifest_id = tag_changes.manifest_id(db, repo, manifestref)
-        label = labels.add(db, manifest_id, body.key, body.value, body.media_type)
-        lifetime_ms = labels.expires_after_ms({label.key: label.value})
-        if lifetime_ms is not None:
-            for name in manifests.alive_tag_names(db, repo.id, manifest_id):
-                tags.set_expiration(db, repo.id, name, now_ms() + lifetime_ms)
-        tag_changes.log(
-            db, "manifest_label_add", actor(who), repo, label_key=body.key, manifest_digest=manifestref
-        )
-        return label
-
-    return {"label": _label_view(await rt.db.write(apply))}
+    label = await rt.db.write(
+        tag_changes.add_label, repo, manifestref, body.key, body.value, body.media_type, actor(who)
+    )
+    return {"label": _label_view(label)}
 
 
 @router.delete(
@@ -333,12 +322,5 @@ async def delete_manifest_label(
     rt: Rt, who: User, repository: str, manifestref: str, labelid: str
 ) -> Response:
     repo = await _writable(rt, who, repository)
-
-    def apply(db: Db) -> None:
-        label = labels.remove(db, tag_changes.manifest_id(db, repo, manifestref), labelid)
-        tag_changes.log(
-            db, "manifest_label_delete", actor(who), repo, label_key=label.key, manifest_digest=manifestref
-        )
-
-    await rt.db.write(apply)
+    await rt.db.write(tag_changes.remove_label, repo, manifestref, labelid, actor(who))
     return Response(status_code=204)

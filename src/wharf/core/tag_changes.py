@@ -1,12 +1,13 @@
-"""Changes to a repository's tags as a person makes them (API or web UI): each one checks what it
-needs and writes its usage-log entry in the same transaction, so both surfaces log alike."""
+"""Changes to a repository's tags and its manifests' labels as a person makes them (API or web
+UI): each one checks what it needs and writes its usage-log entry in the same transaction, so both
+surfaces log alike."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from wharf.config import Settings
-from wharf.core import audit, durations, manifests, tags
+from wharf.core import audit, durations, labels, manifests, tags
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound
@@ -111,3 +112,31 @@ def forget(
     if removed:
         log(db, "permanently_delete_tag", actor, repo, tag=tag, manifest_digest=digest)
     return removed
+
+
+def add_label(
+    db: Db,
+    repo: RepositoryRecord,
+    digest: str,
+    key: str,
+    value: str,
+    media_type: str | None,
+    actor: audit.Actor | None,
+) -> labels.LabelRecord:
+    """Label the manifest; `quay.expires-after` also schedules the expiry of its live tags."""
+    target = manifest_id(db, repo, digest)
+    label = labels.add(db, target, key, value, media_type)
+    lifetime_ms = labels.expires_after_ms({label.key: label.value})
+    if lifetime_ms is not None:
+        for name in manifests.alive_tag_names(db, repo.id, target):
+            tags.set_expiration(db, repo.id, name, now_ms() + lifetime_ms)
+    log(db, "manifest_label_add", actor, repo, label_key=key, manifest_digest=digest)
+    return label
+
+
+def remove_label(
+    db: Db, repo: RepositoryRecord, digest: str, label_uuid: str, actor: audit.Actor | None
+) -> labels.LabelRecord:
+    label = labels.remove(db, manifest_id(db, repo, digest), label_uuid)
+    log(db, "manifest_label_delete", actor, repo, label_key=label.key, manifest_digest=digest)
+    return label

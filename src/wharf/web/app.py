@@ -24,6 +24,7 @@ from wharf.web.errors import WebError, from_domain
 from wharf.web.pages import (
     account,
     home,
+    manifest,
     notifications,
     organization,
     repository,
@@ -123,6 +124,8 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *signin.routes(rt),
         *account.routes(rt),
         *home.routes(rt),
+        # before repository: its /repository/{repository:path} would match a manifest's address
+        *manifest.routes(rt),
         *repository.routes(rt),
         *organization.routes(rt),
         *robots.routes(rt),

@@ -57,7 +57,9 @@ def ago(ms: int | None) -> str:
     return "in a moment" if future else "just now"
 
 
-def short_digest(digest: str) -> str:
+def short_digest(digest: object) -> str:
+    """`sha256:` and the first 12 hex digits, as people compare digests (str or oci Digest)."""
+    digest = str(digest)
     algorithm, _, hex_ = digest.partition(":")
     return f"{algorithm}:{hex_[:12]}" if hex_ else digest
 
