@@ -188,3 +188,23 @@ async def test_unknown_page_and_bad_form(browser: Open) -> None:
     )
     assert r.status_code == 400
     assert form.fields["_csrf_token"]
+
+
+async def test_star_a_repository_and_find_it_on_the_home_page(browser: Open, world: World) -> None:
+    v = await browser()
+    await v.sign_in("reader", PW)
+    assert "<h2>Starred</h2>" not in (await v.get("/")).text
+    r = await v.submit("/repository/acme/pub", "/repository/acme/pub/star")
+    assert r.status_code == 303
+    page = (await v.get("/repository/acme/pub")).text
+    assert "★ Starred" in page and "Starred acme/pub" in page
+    home = (await v.get("/")).text
+    assert "<h2>Starred</h2>" in home and "acme/pub" in home.split("<h2>Starred</h2>", 1)[1]
+    r = await v.submit("/repository/acme/pub", "/repository/acme/pub/star")
+    assert "<h2>Starred</h2>" not in (await v.get("/")).text
+    # a repository the visitor cannot see cannot be starred either
+    outsider = await browser()
+    await outsider.sign_in("outsider", PW)
+    token = (await outsider.form("/", "/signout")).fields["_csrf_token"]
+    r = await outsider.http.post("/repository/acme/app/star", data={"_csrf_token": token, "starred": "true"})
+    assert r.status_code == 404

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import repositories, tag_changes, tags
+from wharf.core import repositories, stars, tag_changes, tags
 from wharf.core.clock import now_ms
 from wharf.core.tags import TagLifetime
 from wharf.db.engine import Db
@@ -21,7 +21,7 @@ from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import repository_settings
 from wharf.web.pages._repo import RepositoryPage, find, find_admined
-from wharf.web.session import Visitor, read_form, visitor
+from wharf.web.session import Visitor, read_form, signed_in, visitor
 
 TABS = ("info", "tags", "history", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
@@ -50,7 +50,10 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         page_no = max(1, _int(request.query_params.get("page"), 1))
 
         def read(db: Db) -> dict[str, Any]:
-            out: dict[str, Any] = {"description": repositories.description(db, repo.id)}
+            out: dict[str, Any] = {
+                "description": repositories.description(db, repo.id),
+                "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
+            }
             alive = tags.history(db, repo.id, only_alive=True, limit=MAX_TAGS)
             out["tags"] = sorted(alive, key=lambda t: t.name)
             if tab == "history":
@@ -139,7 +142,23 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return render.redirect(back, f"Removed {tag} on {digest} from the tag history for good.")
         raise WebError.not_found("This action")
 
+    async def star(request: Request) -> Response:
+        """Star or unstar: starred repositories are listed on the home page."""
+        v = await signed_in(rt, request)
+        full_name = request.path_params["repository"]
+        form = await read_form(rt, request)
+        view = await find(rt, request, v, full_name)
+        assert v.identity.account_id is not None
+        if form.get("starred") == "true":
+            await rt.db.write(stars.star, v.identity.account_id, view.repo.id)
+            return render.redirect(
+                f"/repository/{full_name}", f"Starred {full_name}: it is listed on your home page."
+            )
+        await rt.db.write(stars.unstar, v.identity.account_id, view.repo.id)
+        return render.redirect(f"/repository/{full_name}", f"Removed the star from {full_name}.")
+
     return [
+        Route("/repository/{repository:path}/star", star, methods=["POST"]),
         Route("/repository/{repository:path}/tags/{action}", change_tags, methods=["POST"]),
         Route("/repository/{repository:path}", show, methods=["GET"]),
     ]
