@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
@@ -13,6 +14,9 @@ from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World, api_token
 from wharf.app import WharfApp
 from wharf.core import accounts, inbox
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.db.models import WebSession
 
 
 @pytest.fixture
@@ -159,3 +163,31 @@ async def test_notifications_page_and_bell(admin: Visitor, wharf: WharfApp) -> N
     form = await admin.form("/notifications", f"/notifications/{item.uuid}/dismiss")
     r = await admin.http.post("/notifications/not-a-uuid/dismiss", data=form.fields)
     assert r.status_code == 404
+
+
+async def test_deleting_with_an_old_login_asks_for_the_password(
+    admin: Visitor, reg: RegistryClient, world: World, wharf: WharfApp
+) -> None:
+    await reg.create_user("victim", PW)
+
+    def age_sessions(db: Db) -> None:
+        db.execute(update(WebSession).values(login_ms=now_ms() - 3_600_000))
+
+    await wharf.rt.db.write(age_sessions)
+    page = "/superuser?tab=users"
+    form = await admin.form(page, "/superuser/users/victim/delete")
+    assert "password" in form.fields  # the form asks for it
+    r = await admin.http.post("/superuser/users/victim/delete", data={**form.fields, "password": ""})
+    assert r.status_code == 403 and "Enter your password again" in r.text
+    r = await admin.http.post(
+        "/superuser/users/victim/delete", data={**form.fields, "password": "wrong-password"}
+    )
+    assert r.status_code == 403 and "That password is wrong" in r.text
+    assert await wharf.rt.db.read(accounts.get_by_name, "victim") is not None
+    r = await admin.http.post(
+        "/superuser/users/victim/delete", data={**form.fields, "password": ADMIN_PASSWORD}
+    )
+    assert r.status_code == 303
+    # the login is fresh again: the next dangerous form does not ask
+    orgs_form = await admin.form("/superuser?tab=organizations", "/superuser/organizations/acme/delete")
+    assert "password" not in orgs_form.fields

@@ -15,15 +15,18 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from wharf.auth import browser
+from wharf.auth import browser, credentials
 from wharf.auth.identity import ANONYMOUS, Identity
-from wharf.core import audit
+from wharf.core import audit, sessions
 from wharf.core.clock import now_ms
 from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 from wharf.web.errors import WebError
 
 PRE_SESSION_COOKIE = "wharf_csrf"
+FRESH_LOGIN_S = 600
+"""A login older than this types the password again before a dangerous action (deleting an
+account, an organization or a repository)."""
 MAX_FORM_BYTES = 512 * 1024
 """Large enough for a 256 KiB description written in any script (UTF-8, percent-encoded)."""
 
@@ -48,6 +51,11 @@ class Visitor:
         """The audit log's view of the visitor."""
         who = self.identity
         return audit.Actor(who.account_id, who.name, who.ip, kind=who.kind, origin=who.origin)
+
+    @property
+    def needs_password(self) -> bool:
+        """Dangerous forms must ask for the password (see `confirm_fresh_login`)."""
+        return not self.fresh(FRESH_LOGIN_S)
 
     def fresh(self, window_s: int) -> bool:
         """The password was entered within `window_s`: dangerous actions ask for it again otherwise."""
@@ -126,3 +134,32 @@ async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]
             "send the form again.",
         )
     return fields
+
+
+async def confirm_fresh_login(rt: Runtime, request: Request, v: Visitor, form: dict[str, str]) -> None:
+    """A stale login proves itself again before a dangerous action (the form's `password`); a
+    fresh one need not. The check is a login: wrong passwords are throttled as at sign-in."""
+    if not v.needs_password:
+        return
+    password = form.get("password", "")
+    if not password:
+        raise WebError(
+            403,
+            "Enter your password again",
+            f"You signed in more than {FRESH_LOGIN_S // 60} minutes ago: type your password in the "
+            "form to confirm it is you.",
+        )
+    assert v.name is not None and v.session is not None
+    try:
+        identity = await credentials.basic_login(
+            rt, v.name, password, client_ip(request), audit_success=False
+        )
+    except credentials.LoginThrottled as e:
+        raise WebError(
+            429, "Too many wrong passwords", f"Wait {e.retry_after_s} seconds, then try again."
+        ) from None
+    if identity is None or identity.account_id != v.identity.account_id:
+        raise WebError(
+            403, "That password is wrong", "Type the password you sign in with, then send the form again."
+        )
+    await rt.db.write(sessions.refresh_login, v.session.id)

@@ -38,7 +38,7 @@ from wharf.web.errors import WebError
 from wharf.web.pages import _namespace, robots
 from wharf.web.pages import logs as logs_view
 from wharf.web.pages._namespace import NamespacePage
-from wharf.web.session import Visitor, read_form, read_form_lists, signed_in, visitor
+from wharf.web.session import Visitor, confirm_fresh_login, read_form, read_form_lists, signed_in, visitor
 
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
 ADMIN_TABS = frozenset(TABS) - {"repos", "teams"}
@@ -430,6 +430,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 "The organization was not deleted",
                 f"Type the organization's name ({ns.name}) in the box to confirm.",
             )
+        await confirm_fresh_login(rt, request, v, form)
         await rt.db.write(orgs.delete_org, ns.account, v.actor)
         return render.redirect(
             "/", f"Deleted organization {ns.name} with its repositories, teams and robots."

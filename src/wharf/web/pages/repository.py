@@ -86,7 +86,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             found = await repository_settings.logs_context(rt, request, view, page.full_name)
         else:
             found = await repository_settings.settings_context(rt, view)
-            found["needs_password"] = not v.fresh(repository_settings.FRESH_LOGIN_S)
+            found["needs_password"] = v.needs_password
         return render.page(request, f"repository/{tab}.html", page=page, tab=tab, **found)
 
     async def change_tags(request: Request) -> Response:

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import credentials
 from wharf.auth.permissions import RepositoryView
 from wharf.core import (
     accounts,
@@ -26,7 +25,6 @@ from wharf.core import (
     notifications,
     repositories,
     robots,
-    sessions,
     teams,
 )
 from wharf.core.errors import InvalidInput
@@ -38,9 +36,8 @@ from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
 from wharf.web.pages._repo import find_admined
-from wharf.web.session import Visitor, client_ip, read_form, visitor
+from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
-FRESH_LOGIN_S = 600
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
 DESCRIPTION_MAX = 256 * 1024
 
@@ -183,34 +180,6 @@ def _event_config(form: dict[str, str], event: str) -> dict[str, Any]:
     return {}
 
 
-async def _confirm_password(rt: Runtime, request: Request, v: Visitor, form: dict[str, str]) -> None:
-    """A stale login must prove itself again before a dangerous action; a fresh one need not."""
-    if v.fresh(FRESH_LOGIN_S):
-        return
-    password = form.get("password", "")
-    if not password:
-        raise WebError(
-            403,
-            "Enter your password again",
-            f"You signed in more than {FRESH_LOGIN_S // 60} minutes ago: type your password in the "
-            "form to confirm it is you.",
-        )
-    assert v.name is not None and v.session is not None
-    try:
-        identity = await credentials.basic_login(
-            rt, v.name, password, client_ip(request), audit_success=False
-        )
-    except credentials.LoginThrottled as e:
-        raise WebError(
-            429, "Too many wrong passwords", f"Wait {e.retry_after_s} seconds, then try again."
-        ) from None
-    if identity is None or identity.account_id != v.identity.account_id:
-        raise WebError(
-            403, "That password is wrong", "Type the password you sign in with, then send the form again."
-        )
-    await rt.db.write(sessions.refresh_login, v.session.id)
-
-
 def routes(rt: Runtime) -> list[BaseRoute]:
     async def change(request: Request) -> Response:
         v = await visitor(rt, request)
@@ -249,7 +218,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         if action.startswith("notification-"):
             return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
         if action == "delete":
-            await _confirm_password(rt, request, v, form)
+            await confirm_fresh_login(rt, request, v, form)
             typed = form.get("confirm", "").strip()
             if typed != full_name:
                 raise WebError(

@@ -17,7 +17,7 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
-from wharf.web.session import Visitor, read_form, signed_in
+from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in
 
 TABS = ("users", "organizations", "messages", "logs")
 
@@ -98,6 +98,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             await rt.db.write(accounts.update_user, target, password=form.get("password", ""), actor=v.actor)
             return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
         if action == "delete":
+            await confirm_fresh_login(rt, request, v, form)
             await rt.db.write(accounts.delete_user, target, actor=v.actor)
             return render.redirect(
                 "/superuser?tab=users", f"Deleted user {target.name} and their repositories."
@@ -106,7 +107,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
     async def change_organization(request: Request) -> Response:
         v = await superuser(rt, request)
-        await read_form(rt, request)
+        form = await read_form(rt, request)
         org = await account_named(request.path_params["name"], "org")
         action = request.path_params["action"]
         if action == "take_ownership":
@@ -118,6 +119,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             await rt.db.write(orgs.take_ownership, org, me, v.actor)
             return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
         if action == "delete":
+            await confirm_fresh_login(rt, request, v, form)
             await rt.db.write(orgs.delete_org, org, v.actor)
             return render.redirect("/superuser?tab=organizations", f"Deleted organization {org.name}.")
         raise WebError.not_found("This action")
