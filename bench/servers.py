@@ -11,11 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
+import yaml
 
 WHARF = Path(sys.executable).parent / "wharf"
 PASSWORD = "bench-password"
@@ -36,6 +39,21 @@ class Server:
     namespace: str
     peak_rss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
+    # Cumulative CPU seconds of the services behind the server (its database, its object store),
+    # by name, and what they spent while this server was being measured.
+    backends: dict[str, Callable[[], float]] = field(default_factory=dict)
+    backend_cpu: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def metered(self) -> Iterator[None]:
+        """Charge what the backends spend meanwhile to this server: services shared between
+        servers (one SeaweedFS) are only told apart because servers are measured one at a time."""
+        before = {k: m() for k, m in self.backends.items()}
+        try:
+            yield
+        finally:
+            for k, m in self.backends.items():
+                self.backend_cpu[k] = self.backend_cpu.get(k, 0.0) + m() - before[k]
 
     @property
     def url(self) -> str:
@@ -137,20 +155,29 @@ def start_wharf(
     return Server(name, port, proc, needs_auth=True, namespace="admin")
 
 
-def start_distribution(root: Path) -> Server:
+def start_distribution(
+    root: Path, name: str = "distribution", storage: dict[str, Any] | None = None
+) -> Server:
+    """Start distribution with `storage` as its configuration's storage section (default: the
+    filesystem under `root`, deletes enabled)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("CNCF distribution is not installed: apt-get install docker-registry")
     port = free_port()
-    config = root / "distribution.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'distribution'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
-    )
-    # distribution reads REGISTRY_* variables as configuration overrides: give it none.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    log = root / "distribution.log"
+    config = root / f"{name}.yml"
+    if storage is None:
+        storage = {"filesystem": {"rootdirectory": str(root / name)}, "delete": {"enabled": True}}
+    settings = {
+        "version": 0.1,
+        "storage": storage,
+        "http": {"addr": f"127.0.0.1:{port}"},
+        "log": {"level": "error"},
+    }
+    config.write_text(yaml.safe_dump(settings))
+    # distribution reads REGISTRY_* variables as configuration overrides: give it none. Its S3
+    # driver also reads AWS_* ones, and panics on an AWS_CA_BUNDLE: the storage section says all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "AWS_"))}
+    log = root / f"{name}.log"
     proc = subprocess.Popen(
         [binary, "serve", str(config)],
         env=env,
@@ -159,4 +186,4 @@ def start_distribution(root: Path) -> Server:
         start_new_session=True,
     )
     _wait(f"http://127.0.0.1:{port}/v2/", proc, log)
-    return Server("distribution", port, proc, needs_auth=False, namespace="bench")
+    return Server(name, port, proc, needs_auth=False, namespace="bench")
