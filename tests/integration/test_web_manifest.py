@@ -54,6 +54,8 @@ async def test_an_index_lists_its_images_and_each_shows_its_layers(
     for layer in amd_manifest["layers"]:
         assert layer["digest"].split(":")[1][:12] in child
     assert "only reachable by digest" in child
+    await admin.submit(f"/repository/{repo}", f"/repository/{repo}/star")
+    assert "★ Starred" in (await admin.get(f"/repository/{repo}/manifest/{amd}")).text
 
     assert (await admin.get(f"/repository/{repo}/manifest/sha256:{'0' * 64}")).status_code == 404
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import labels, manifests, repositories, tag_changes
+from wharf.core import labels, manifests, repositories, stars, tag_changes
 from wharf.db.engine import Db
 from wharf.oci.manifest import ManifestError, parse_manifest
 from wharf.runtime import Runtime
@@ -50,6 +50,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 "record": record,
                 "labels": labels.list_for(db, tag_changes.manifest_id(db, repo, digest)),
                 "tags": manifests.alive_tag_names(db, repo.id, record.id),
+                "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
             }
 
         found = await rt.db.read(read)
