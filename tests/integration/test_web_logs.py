@@ -4,7 +4,6 @@ range and filter, the per-day chart, paging, export, and who may read them."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,14 +29,6 @@ def settings(data_dir: object, db_uri: str | None) -> Settings:
     return load_settings(
         None, {"DATA_DIR": data_dir, "DB_URI": db_uri, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]}, environ={}
     )
-
-
-@pytest.fixture
-async def admin(wharf: WharfApp) -> AsyncIterator[Visitor]:
-    v = Visitor(wharf)
-    await v.sign_in("admin", ADMIN_PASSWORD)
-    yield v
-    await v.close()
 
 
 async def _pull(reg: RegistryClient, reference: str) -> None:

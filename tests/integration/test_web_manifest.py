@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import pytest
-
-from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World
 from wharf.app import WharfApp
 from wharf.oci import mediatypes as mt
-
-
-@pytest.fixture
-async def admin(wharf: WharfApp) -> AsyncIterator[Visitor]:
-    v = Visitor(wharf)
-    await v.sign_in("admin", ADMIN_PASSWORD)
-    yield v
-    await v.close()
 
 
 async def test_an_index_lists_its_images_and_each_shows_its_layers(

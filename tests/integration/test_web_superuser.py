@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import update
 
 from tests.conftest import ADMIN_PASSWORD
@@ -17,14 +15,6 @@ from wharf.core import accounts, inbox
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.db.models import WebSession
-
-
-@pytest.fixture
-async def admin(wharf: WharfApp) -> AsyncIterator[Visitor]:
-    v = Visitor(wharf)
-    await v.sign_in("admin", ADMIN_PASSWORD)
-    yield v
-    await v.close()
 
 
 async def test_create_user_shows_password_once_and_it_works(admin: Visitor, wharf: WharfApp) -> None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World
@@ -17,14 +13,6 @@ from wharf.db.engine import Db
 
 REPO = "admin/webtags"
 PAGE = f"/repository/{REPO}"
-
-
-@pytest.fixture
-async def admin(wharf: WharfApp) -> AsyncIterator[Visitor]:
-    v = Visitor(wharf)
-    await v.sign_in("admin", ADMIN_PASSWORD)
-    yield v
-    await v.close()
 
 
 async def _alive(wharf: WharfApp) -> dict[str, str]:

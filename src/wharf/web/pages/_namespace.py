@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from wharf.auth import permissions
-from wharf.core import accounts, durations, logs, orgs
+from wharf.core import accounts, durations, logs, orgs, tag_changes
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.web import render
 from wharf.web.errors import WebError
+from wharf.web.pages import logs as logs_view
 from wharf.web.session import Visitor
 
 
@@ -102,3 +106,25 @@ def label_seconds(seconds: int) -> str:
             n = seconds // length
             return f"{n} {unit}{'s' if n != 1 else ''}"
     return f"{seconds} seconds"
+
+
+async def tab_page(
+    rt: Runtime, request: Request, ns: NamespacePage, tab: str, found: dict[str, Any]
+) -> Response:
+    """One tab of an organization's or a user's page (they share the templates), with the logs
+    view read here when the tab is `logs`."""
+    if tab == "logs":
+        found["logs"] = await logs_view.view(
+            rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
+        )
+    return render.page(
+        request,
+        f"organization/{tab}.html",
+        ns=ns,
+        tab=tab,
+        settings=rt.settings,
+        choices=expiration_choices(rt.settings.TAG_EXPIRATION_OPTIONS),
+        window_s=tag_changes.time_machine_s(rt.settings, ns.account),
+        label_seconds=label_seconds,
+        **found,
+    )

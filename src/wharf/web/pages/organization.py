@@ -23,7 +23,6 @@ from wharf.core import (
     orgs,
     prototypes,
     repositories,
-    tag_changes,
     teams,
     tokens,
 )
@@ -36,7 +35,6 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import _namespace, robots
-from wharf.web.pages import logs as logs_view
 from wharf.web.pages._namespace import NamespacePage
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, read_form_lists, signed_in, visitor
 
@@ -153,22 +151,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 return {"apps": applications.list_for_org(db, org.id)}
             return {}
 
-        found = await rt.db.read(read)
-        if tab == "logs":
-            found["logs"] = await logs_view.view(
-                rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
-            )
-        return render.page(
-            request,
-            f"organization/{tab}.html",
-            ns=ns,
-            tab=tab,
-            settings=rt.settings,
-            choices=_namespace.expiration_choices(rt.settings.TAG_EXPIRATION_OPTIONS),
-            window_s=_namespace_window(rt, ns),
-            label_seconds=_namespace.label_seconds,
-            **found,
-        )
+        return await _namespace.tab_page(rt, request, ns, tab, await rt.db.read(read))
 
     # -- teams --
 
@@ -459,7 +442,3 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
 def robots_of(db: Db, ns: NamespacePage) -> list[core_robots.RobotRecord]:
     return core_robots.list_for(db, ns.account)
-
-
-def _namespace_window(rt: Runtime, ns: NamespacePage) -> int:
-    return tag_changes.time_machine_s(rt.settings, ns.account)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, apptokens, repositories, tag_changes
+from wharf.core import accounts, apptokens, repositories
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
 from wharf.web import render
@@ -53,22 +53,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 return {"app_tokens": apptokens.list_for(db, ns.account)}
             return {}
 
-        found = await rt.db.read(read)
-        if tab == "logs":
-            found["logs"] = await logs_view.view(
-                rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
-            )
-        return render.page(
-            request,
-            f"organization/{tab}.html",
-            ns=ns,
-            tab=tab,
-            settings=rt.settings,
-            choices=_namespace.expiration_choices(rt.settings.TAG_EXPIRATION_OPTIONS),
-            window_s=tag_changes.time_machine_s(rt.settings, ns.account),
-            label_seconds=_namespace.label_seconds,
-            **found,
-        )
+        return await _namespace.tab_page(rt, request, ns, tab, await rt.db.read(read))
 
     async def save_settings(request: Request) -> Response:
         v = await signed_in(rt, request)
