@@ -213,6 +213,11 @@ def listing(
     return [RepositorySummary(*r) for r in rows]
 
 
+def public_listing(db: Db, *, limit: int) -> list[RepositorySummary]:
+    """Public repositories only, in full-name order."""
+    return listing(db, visible=_PUBLIC, include_public=False, limit=limit)
+
+
 def search(
     db: Db,
     *,

@@ -24,6 +24,8 @@ from wharf.runtime import Runtime
 from wharf.web.errors import WebError
 
 PRE_SESSION_COOKIE = "wharf_csrf"
+_PRE_SESSION_BYTES = 32
+_PRE_SESSION_LENGTH = len(secrets.token_urlsafe(_PRE_SESSION_BYTES))
 FRESH_LOGIN_S = 600
 """A login older than this types the password again before a dangerous action (deleting an
 account, an organization or a repository)."""
@@ -66,10 +68,14 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def registry_host(rt: Runtime, request: Request) -> str:
+    """The host people log in and push to (SERVER_HOSTNAME, or the one the browser used)."""
+    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+
+
 def origin(rt: Runtime, request: Request) -> str:
     """scheme://host of this server as the visitor reached it (SERVER_HOSTNAME when set)."""
-    host = rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
-    return f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
+    return f"{rt.settings.PREFERRED_URL_SCHEME}://{registry_host(rt, request)}"
 
 
 async def visitor(rt: Runtime, request: Request) -> Visitor:
@@ -83,8 +89,8 @@ async def visitor(rt: Runtime, request: Request) -> Visitor:
         found = Visitor(who, session, session.csrf_token)
     else:
         token = request.cookies.get(PRE_SESSION_COOKIE) or ""
-        if len(token) != 43:
-            token = secrets.token_urlsafe(32)
+        if len(token) != _PRE_SESSION_LENGTH:
+            token = secrets.token_urlsafe(_PRE_SESSION_BYTES)
             request.scope["wharf.set_pre_session"] = token
         found = Visitor(replace(ANONYMOUS, ip=client_ip(request), origin=origin(rt, request)), None, token)
     request.scope["wharf.visitor"] = found

@@ -16,7 +16,7 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
-from wharf.web.session import Visitor
+from wharf.web.session import Visitor, registry_host
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,6 @@ class NamespacePage:
         if self.is_org:
             return logs.Scope(namespace_id=self.account.id)
         return logs.Scope(involving_id=self.account.id)
-
-
-def registry_host(rt: Runtime, request: Request) -> str:
-    """The host people log in and push to (SERVER_HOSTNAME, or the one the browser used)."""
-    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
 
 
 async def organization(rt: Runtime, request: Request, v: Visitor, name: str) -> NamespacePage:

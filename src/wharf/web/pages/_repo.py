@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
+from wharf.core import repositories
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.runtime import Runtime
 from wharf.web.errors import WebError
@@ -41,6 +42,20 @@ async def find(rt: Runtime, request: Request, v: Visitor, full_name: str) -> Rep
         if not v.signed_in:
             raise WebError.sign_in(request)
         raise WebError.not_found(f"Repository {full_name}")
+    return view
+
+
+async def find_writable(
+    rt: Runtime, request: Request, v: Visitor, full_name: str, what: str
+) -> RepositoryView:
+    """`find`, for forms that change `what` (tags, labels): the write role, and a repository whose
+    state accepts changes."""
+    view = await find(rt, request, v, full_name)
+    if permissions.RANK[view.role] < permissions.RANK[permissions.WRITE]:
+        raise WebError.forbidden(
+            f"Changing {what} needs the write role on {full_name}; you have {view.role}."
+        )
+    repositories.check_writable(view.repo)
     return view
 
 

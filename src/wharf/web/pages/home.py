@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -20,7 +19,7 @@ from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, read_form, signed_in, visitor
+from wharf.web.session import Visitor, read_form, registry_host, signed_in, visitor
 
 LIST_LIMIT = 200
 DESCRIPTION_MAX = 256 * 1024
@@ -79,12 +78,14 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 out["starred"] = _listed(db, v, starred)
                 out["organizations"] = [o for o, _ in orgs.of_member(db, v.identity.account_id)]
             if public:
-                only_public = repositories.listing(db, visible=false(), include_public=True, limit=LIST_LIMIT)
+                only_public = repositories.public_listing(db, limit=LIST_LIMIT)
                 out["public"] = _listed(db, v, only_public)
             return out
 
         found = await rt.db.read(read)
-        return render.page(request, "home.html", query=query, **found)
+        return render.page(
+            request, "home.html", query=query, registry_host=registry_host(rt, request), **found
+        )
 
     async def new_repository_page(request: Request) -> Response:
         v = await signed_in(rt, request)

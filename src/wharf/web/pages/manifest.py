@@ -10,16 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import permissions
-from wharf.core import labels, manifests, repositories, stars, tag_changes
+from wharf.core import labels, manifests, stars, tag_changes
 from wharf.db.engine import Db
 from wharf.oci.manifest import ManifestError, parse_manifest
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.pages._namespace import registry_host
-from wharf.web.pages._repo import RepositoryPage, find
-from wharf.web.session import read_form, visitor
+from wharf.web.pages._repo import RepositoryPage, find, find_writable
+from wharf.web.session import read_form, registry_host, visitor
 
 
 class _DigestConvertor(Convertor[str]):
@@ -74,10 +72,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         v = await visitor(rt, request)
         full_name, digest = request.path_params["repository"], request.path_params["digest"]
         form = await read_form(rt, request)
-        view = await find(rt, request, v, full_name)
-        if permissions.RANK[view.role] < permissions.RANK[permissions.WRITE]:
-            raise WebError.forbidden(f"Labels need the write role on {full_name}; you have {view.role}.")
-        repositories.check_writable(view.repo)
+        view = await find_writable(rt, request, v, full_name, "labels")
         back = f"/repository/{full_name}/manifest/{digest}"
         if request.path_params["action"] == "add":
             key, value = form.get("key", "").strip(), form.get("value", "")

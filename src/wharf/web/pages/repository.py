@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import permissions
 from wharf.core import repositories, stars, tag_changes, tags
 from wharf.core.clock import now_ms
 from wharf.core.tags import TagLifetime
@@ -20,8 +19,8 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import repository_settings
-from wharf.web.pages._repo import RepositoryPage, find, find_admined
-from wharf.web.session import Visitor, read_form, signed_in, visitor
+from wharf.web.pages._repo import RepositoryPage, find, find_admined, find_writable
+from wharf.web.session import Visitor, read_form, registry_host, signed_in, visitor
 
 TABS = ("info", "tags", "history", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
@@ -34,9 +33,6 @@ def is_index(t: TagLifetime) -> bool:
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
-    def registry_host(request: Request) -> str:
-        return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
-
     async def show(request: Request) -> Response:
         v = await visitor(rt, request)
         full_name = request.path_params["repository"].rstrip("/")
@@ -65,7 +61,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return out
 
         found = await rt.db.read(read)
-        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", registry_host(request))
+        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", registry_host(rt, request))
         window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
         return render.page(
             request,
@@ -81,7 +77,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
     async def admin_tab(request: Request, v: Visitor, full_name: str, tab: str) -> Response:
         view = await find_admined(rt, request, v, full_name)
-        page = RepositoryPage(view, f"{view.repo.namespace}/{view.repo.name}", registry_host(request))
+        page = RepositoryPage(view, f"{view.repo.namespace}/{view.repo.name}", registry_host(rt, request))
         if tab == "logs":
             found = await repository_settings.logs_context(rt, request, view, page.full_name)
         else:
@@ -95,12 +91,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         full_name = request.path_params["repository"]
         action = request.path_params["action"]
         form = await read_form(rt, request)
-        view = await find(rt, request, v, full_name)
-        if permissions.RANK[view.role] < permissions.RANK[permissions.WRITE]:
-            raise WebError.forbidden(
-                f"Changing tags needs the write role on {full_name}; you have {view.role}."
-            )
-        repositories.check_writable(view.repo)
+        view = await find_writable(rt, request, v, full_name, "tags")
         tag = form.get("tag", "").strip()
         digest = form.get("digest", "")
         back = f"/repository/{full_name}?tab={'history' if action in ('revert', 'forget') else 'tags'}"

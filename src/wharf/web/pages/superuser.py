@@ -31,34 +31,36 @@ async def superuser(rt: Runtime, request: Request) -> Visitor:
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
+    def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
+        return render.page(
+            request,
+            f"superuser/{tab}.html",
+            status=status,
+            tab=tab,
+            is_configured_superuser=lambda a: permissions.is_configured_superuser(rt.settings, a),
+            **found,
+        )
+
     async def show(request: Request) -> Response:
         await superuser(rt, request)
         tab = request.query_params.get("tab", "users")
         if tab not in TABS:
             tab = "users"
 
+        if tab == "logs":
+            found = await logs_view.view(
+                rt, request, logs.Scope(), base="/superuser?tab=logs", export_action=None
+            )
+            return tab_page(request, tab, logs=found)
+
         def read(db: Db) -> dict[str, Any]:
             if tab == "users":
                 return {"users": accounts.list_users(db)}
             if tab == "organizations":
                 return {"organizations": orgs.list_orgs(db)}
-            if tab == "messages":
-                return {"messages": global_messages.list_all(db)}
-            return {}
+            return {"messages": global_messages.list_all(db)}
 
-        found = await rt.db.read(read) if tab != "logs" else {}
-        if tab == "logs":
-            found["logs"] = await logs_view.view(
-                rt, request, logs.Scope(), base="/superuser?tab=logs", export_action=None
-            )
-        return render.page(
-            request,
-            f"superuser/{tab}.html",
-            tab=tab,
-            is_configured_superuser=lambda a: permissions.is_configured_superuser(rt.settings, a),
-            created=None,
-            **found,
-        )
+        return tab_page(request, tab, created=None, **await rt.db.read(read))
 
     async def account_named(name: str, kind: str) -> AccountRecord:
         account = await rt.db.read(accounts.get_by_name, name)
@@ -74,14 +76,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         account = await rt.db.write(accounts.create_user, name, password, email, actor=v.actor)
         users = await rt.db.read(accounts.list_users)
         # The generated password is shown this once, on this answer, and never stored readable.
-        return render.page(
-            request,
-            "superuser/users.html",
-            status=201,
-            tab="users",
-            users=users,
-            created={"name": account.name, "password": password},
-            is_configured_superuser=lambda a: permissions.is_configured_superuser(rt.settings, a),
+        return tab_page(
+            request, "users", 201, users=users, created={"name": account.name, "password": password}
         )
 
     async def change_user(request: Request) -> Response:
