@@ -7,7 +7,6 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -223,13 +222,7 @@ async def _check_callbacks(rt: Runtime, body: ExportLogs) -> None:
     log_exports.check_callbacks(body.callback_url, body.callback_email)
     if body.callback_url:
         try:
-            host = (urlsplit(body.callback_url).hostname or "").lower()
-        except ValueError:
-            raise invalid_request(f"callback_url {body.callback_url[:100]!r} is not a URL") from None
-        if host in {h.lower() for h in rt.settings.WEBHOOK_HOSTNAME_BLACKLIST}:
-            raise invalid_request(f"callback_url: {host} is in WEBHOOK_HOSTNAME_BLACKLIST")
-        try:
-            await outbound.check_url(body.callback_url, rt.settings)
+            await outbound.check_url(body.callback_url, rt.settings, rt.settings.WEBHOOK_HOSTNAME_BLACKLIST)
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise invalid_request(f"callback_url: {e}") from None
     if body.callback_email and not mail.enabled(rt.settings):

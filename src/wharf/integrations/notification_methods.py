@@ -76,11 +76,8 @@ async def check_url(settings: Settings, url: Any, what: str) -> str:
     """Refuse, at creation time, a URL that delivery would refuse."""
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
         raise InvalidMethodConfig(f"{what} must be an http:// or https:// URL")
-    host = (urlsplit(url).hostname or "").lower()
-    if host in {h.lower() for h in settings.WEBHOOK_HOSTNAME_BLACKLIST}:
-        raise InvalidMethodConfig(f"{host} may not receive notifications (WEBHOOK_HOSTNAME_BLACKLIST)")
     try:
-        await outbound.check_url(url, settings)
+        await outbound.check_url(url, settings, settings.WEBHOOK_HOSTNAME_BLACKLIST)
     except outbound.OutboundRefused as e:
         raise InvalidMethodConfig(str(e)) from None
     except outbound.OutboundFailed:

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import socket
 import ssl
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,15 +54,20 @@ def is_internal(ip: IPAddress) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def check_url(url: str, settings: Settings) -> None:
+async def check_url(url: str, settings: Settings, blocked_hosts: Collection[str] = ()) -> None:
+    """Refuse a URL that is not http(s), names a host in `blocked_hosts` (the operator's
+    WEBHOOK_HOSTNAME_BLACKLIST, for webhooks and export callbacks), or resolves to an internal
+    address that SSRF_ALLOWED_HOSTS does not allow."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port out of range raises here)
     except ValueError:
-        raise OutboundRefused(f"{url[:200]!r} is not a valid URL") from None
+        raise OutboundRefused(f"{url[:200]!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused(f"{url!r} is not an http:// or https:// URL")
     host = parts.hostname.lower()
+    if host in {h.lower() for h in blocked_hosts}:
+        raise OutboundRefused(f"{host} is in WEBHOOK_HOSTNAME_BLACKLIST")
     hosts, networks = _allowed(settings)
     if host in hosts:
         return
@@ -117,17 +123,14 @@ async def post(
     headers: dict[str, str] | None = None,
     timeout_s: float | None = None,
     client_cert: ssl.SSLContext | None = None,
-    blocked_hosts: list[str] | None = None,
+    blocked_hosts: Collection[str] = (),
 ) -> Answer:
     """POST to a checked URL and read at most 1 MiB of the answer. A 307 or 308 redirect is followed
     (at most three times) after its target passes the same checks; any other status is returned."""
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     timeout = timeout_s if timeout_s is not None else TIMEOUT_S
     for _ in range(MAX_REDIRECTS + 1):
-        host = (urlsplit(url).hostname or "").lower()
-        if blocked_hosts and host in {h.lower() for h in blocked_hosts}:
-            raise OutboundRefused(f"{host} is in WEBHOOK_HOSTNAME_BLACKLIST")
-        await check_url(url, settings)
+        await check_url(url, settings, blocked_hosts)
         verify: ssl.SSLContext | bool = client_cert if client_cert is not None else True
         try:
             async with (

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -417,20 +417,6 @@ async def start_export(
 async def _check_url(rt: Runtime, url: str) -> None:
     """The checks the API makes on callback_url: delivery would refuse the same addresses."""
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        host, parts = "", None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise WebError(400, "That URL could not be used", "Enter an http:// or https:// address.")
-    if host in {h.lower() for h in rt.settings.WEBHOOK_HOSTNAME_BLACKLIST}:
-        raise WebError(
-            400,
-            "That URL could not be used",
-            f"{host} may not receive exports on this registry (WEBHOOK_HOSTNAME_BLACKLIST). Use another "
-            "address, or an e-mail address.",
-        )
-    try:
-        await outbound.check_url(url, rt.settings)
+        await outbound.check_url(url, rt.settings, rt.settings.WEBHOOK_HOSTNAME_BLACKLIST)
     except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
         raise WebError(400, "That URL could not be used", f"{e}. Use another address.") from None
