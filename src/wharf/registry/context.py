@@ -35,11 +35,11 @@ class Call:
     @property
     def actor(self) -> audit.Actor:
         ident = self.grant.identity if self.grant else None
-        client = self.request.client
+        account_id, ip = self.performer
         return audit.Actor(
-            account_id=ident.account_id if ident else None,
+            account_id=account_id,
             name=ident.name if ident else None,
-            ip=client.host if client else None,
+            ip=ip,
             kind=ident.kind if ident else "anonymous",
             origin=f"{self.rt.settings.PREFERRED_URL_SCHEME}://{service_name(self.rt, self.request)}",
         )
