@@ -4,6 +4,7 @@ collection can trust, and staging files a crash left behind removed once old."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -47,3 +48,25 @@ async def test_old_staging_files_are_removed_and_young_ones_kept(store: Filesyst
     _age(crashed, 2 * DAY)
     assert await store.remove_interrupted_writes(time.time() - DAY) == 1
     assert not crashed.exists() and in_flight.exists()
+
+
+async def test_a_copy_survives_a_sweep_that_takes_its_staging_name(store: FilesystemStore) -> None:
+    """A sweep told that everything is old (as GC tests do, or after a clock jump) may unlink a
+    copy's staging name between its link and its rename: the copy stages again."""
+    await store.put_bytes("uploads/u", b"blob bytes")
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.is_set():
+            store._remove_staging_older_than(time.time() + DAY)
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    try:
+        for i in range(300):
+            await store.copy("uploads/u", f"copies/{i}")
+    finally:
+        stop.set()
+        sweeper.join()
+    for i in range(300):
+        assert await store.get_bytes(f"copies/{i}") == b"blob bytes"

@@ -140,16 +140,24 @@ class FilesystemStore:
 
     async def copy(self, src: str, dst: str) -> None:
         s, d = await self._synced_source(src), self._full(dst)
-        tmp = self.root / _STAGING / uuid.uuid4().hex
-        # A hard link shares the source's modification time: made new first (see move), so that
-        # neither the staging name nor `dst` ever looks old.
-        os.utime(s)
-        try:
-            os.link(s, tmp)  # a second name for the same bytes: no copying on one filesystem
-        except OSError:
-            await asyncio.to_thread(shutil.copyfile, s, tmp)
         d.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, d)
+        for attempt in range(3):
+            tmp = self.root / _STAGING / uuid.uuid4().hex
+            # A hard link shares the source's modification time: made new first (see move), so
+            # that neither the staging name nor `dst` ever looks old.
+            os.utime(s)
+            try:
+                os.link(s, tmp)  # a second name for the same bytes: no copying on one filesystem
+            except OSError:
+                await asyncio.to_thread(shutil.copyfile, s, tmp)
+            try:
+                os.replace(tmp, d)
+                return
+            except FileNotFoundError:
+                # The sweep of interrupted writes took the staging name (a clock jump, or a sweep
+                # told to treat everything as old): the source is still here, so stage it again.
+                if attempt == 2 or not s.exists():
+                    raise
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
