@@ -91,6 +91,24 @@ def test_give_a_team_read_access_and_see_push_and_pull_in_the_logs(
     expect(page.locator("table.permissions")).to_contain_text(TEAM)
     shot("settings-team-added")
 
+    # the notification form shows the fields of the method and event picked, and nothing else
+    create = page.locator("form").filter(has=page.get_by_role("button", name="Create notification"))
+    url, target = create.get_by_label("Webhook or Slack: URL"), create.get_by_label("named")
+    create.get_by_label("Send it by").select_option("slack")
+    expect(url).to_be_visible()
+    expect(target).to_be_hidden()
+    expect(create.get_by_label("Webhook body")).to_be_hidden()
+    expect(create.get_by_text("Only some events")).to_be_hidden()
+    create.get_by_label("When this happens").select_option("repo_image_expiry")
+    expect(create.get_by_label("Tags about to expire: days ahead")).to_be_visible()
+    expect(create.get_by_label("Builds: git ref matches")).to_be_hidden()
+    create.get_by_label("Send it by").select_option("quay_notification")
+    expect(url).to_be_hidden()
+    target.fill("admin")
+    shot("settings-new-notification")
+    create.get_by_role("button", name="Create notification").click()
+    expect(page.get_by_role("status")).to_contain_text("Added the notification")
+
     # now the team's member pulls the image
     clients.run(
         "skopeo", "copy", "--src-tls-verify=false", "--src-creds", f"{USER}:{password}", ref, f"oci:{pulled}"

@@ -4,6 +4,7 @@ deletion, over the same core functions as the API; only the repository's admins 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import update
 
 from tests.integration.web_client import Visitor, forms_of
 from tests.integration.world import PW, World
-from tests.receivers import HttpReceiver, http_receiver
+from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
 from wharf.app import WharfApp
 from wharf.config import Settings, load_settings
 from wharf.core import accounts, grants, logs, notifications, repositories
@@ -27,10 +28,18 @@ SETTINGS = f"{PAGE}?tab=settings"
 ACTION = f"{PAGE}/settings/"
 
 
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
+
+
 @pytest.fixture
-def settings(data_dir: object, db_uri: str | None) -> Settings:
+def settings(data_dir: object, db_uri: str | None, mailbox: Mailbox) -> Settings:
     return load_settings(
-        None, {"DATA_DIR": data_dir, "DB_URI": db_uri, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]}, environ={}
+        None,
+        {"DATA_DIR": data_dir, "DB_URI": db_uri, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"], **mailbox.settings()},
+        environ={},
     )
 
 
@@ -260,6 +269,33 @@ async def test_notification_mistakes_are_explained(owner: Visitor, wharf: WharfA
     assert r.status_code == 303, r.text
     r = await _post(owner, "notification-test", uuid="no-such-uuid")
     assert r.status_code == 404
+
+
+async def test_an_email_notification_asks_the_address_first(
+    owner: Visitor, wharf: WharfApp, mailbox: Mailbox
+) -> None:
+    """The form sends the confirmation link itself; the link's page says what it did; then the same
+    form creates the notification."""
+    start = len(mailbox.messages)
+    values = {"event": "repo_push", "method": "email", "email": "ops@example.com"}
+    r = await _post(owner, "notification-create", **values)
+    assert r.status_code == 303, r.text
+    assert "sent a link to confirm" in (await owner.get(SETTINGS)).text
+    message = mailbox.wait_for(start + 1)[start]
+    assert message["To"] == "ops@example.com"
+    link = re.search(r"https?://\S+(/authrepoemail\?code=\S+)", message.get_body(("plain",)).get_content())
+    assert link is not None
+    wrong = await owner.get("/authrepoemail?code=wrong")
+    assert wrong.status_code == 404 and "send the confirmation again" in wrong.text
+    confirmed = await owner.get(link.group(1))
+    assert confirmed.status_code == 200 and "ops@example.com" in confirmed.text
+    assert "content-security-policy" in confirmed.headers
+    r = await _post(owner, "notification-create", **values)
+    assert r.status_code == 303, r.text
+    namespace = await wharf.rt.db.read(accounts.get_by_name, "acme")
+    assert namespace is not None
+    [found] = await wharf.rt.db.read(notifications.list_for, namespace, await _repo(wharf))
+    assert found.method == "email" and found.config == {"email": "ops@example.com"}
 
 
 async def test_delete_needs_the_name_and_a_fresh_password(owner: Visitor, wharf: WharfApp) -> None:

@@ -23,7 +23,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.notifications import NotificationRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.integrations import mail
+from wharf.integrations import address_confirmation, mail
 from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
 
@@ -229,20 +229,10 @@ async def check_repo_email(rt: Rt, who: User, repository: str, email: str) -> di
 )
 async def send_authorize_email(rt: Rt, who: User, repository: str, email: str) -> dict[str, Any]:
     repo, _ = await _admined_repo(rt, who, repository)
-    if not mail.enabled(rt.settings):
-        raise invalid_request("e-mail is not configured on this registry (MAIL_SERVER)")
-    code = await rt.db.write(authorized_emails.request, repo, email)
-    link = f"{who.origin}/authrepoemail?code={code}"
-    text = (
-        f"{who.name} wants to send notifications of repository {repo.full_name} to this address.\n\n"
-        f"To agree, open: {link}\n\nIf you did not expect this, ignore this message."
-    )
     try:
-        await mail.send(rt.settings, email, f"Confirm notifications of {repo.full_name}", text)
-    except mail.MailFailed as e:
+        found = await address_confirmation.ask(rt, repo, email, who.name, who.origin)
+    except (mail.MailUnavailable, mail.MailFailed) as e:
         raise invalid_request(str(e)) from None
-    found = await rt.db.read(authorized_emails.get, repo, email)
-    assert found is not None
     return _email_view(found)
 
 

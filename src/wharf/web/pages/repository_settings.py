@@ -28,8 +28,9 @@ from wharf.core import (
     teams,
 )
 from wharf.core.errors import InvalidInput
+from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.integrations import mail
+from wharf.integrations import address_confirmation, mail
 from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
 from wharf.web import render
@@ -291,6 +292,24 @@ async def _permission(
     return render.redirect(back, f"{name} no longer has a role on {repo.full_name}.")
 
 
+async def _ask_address(
+    rt: Runtime, repo: RepositoryRecord, email: str, by: audit.Actor, back: str
+) -> Response:
+    """An address has to agree to get a repository's mail first (core/authorized_emails.py): send
+    it the link, and let the admin create the notification once it has been opened."""
+    try:
+        await address_confirmation.ask(rt, repo, email, by.name, by.origin)
+    except mail.MailFailed as e:
+        raise WebError(
+            502, "The confirmation e-mail could not be sent", f"{e}. Try again, or ask the registry's admin."
+        ) from None
+    return render.redirect(
+        back + "#notifications",
+        f"{email} has not agreed to receive these notifications yet: it has been sent a link to confirm. "
+        "Once it has been opened, create the notification again.",
+    )
+
+
 async def _notification(
     rt: Runtime, view: RepositoryView, form: dict[str, str], action: str, by: audit.Actor, back: str
 ) -> Response:
@@ -326,14 +345,8 @@ async def _notification(
                 title,
                 by,
             )
-        except notifications.EmailNotConfirmed as e:
-            raise WebError(
-                400,
-                "That address has not agreed yet",
-                f"{e}. An admin can send it a confirmation link through the API "
-                f"(POST /api/v1/repository/{repo.full_name}/authorizedemail/<address>); once it is "
-                "confirmed, create the notification again.",
-            ) from None
+        except notifications.EmailNotConfirmed:
+            return await _ask_address(rt, repo, config["email"], by, back)
         except InvalidInput as e:
             raise WebError(
                 400, "The notification cannot work like this", f"{e}. Correct it and send the form again."

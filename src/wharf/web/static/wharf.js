@@ -17,3 +17,22 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+// Fields of one choice (data-when="method:webhook slack": the form's `method` is one of these) show
+// only while it is picked; a hidden fieldset is disabled, so its fields are neither checked nor sent.
+// Without this file every field shows, and the server reads only those of the choice.
+function showChosen(form) {
+  for (const el of form.querySelectorAll("[data-when]")) {
+    const [name, values] = el.dataset.when.split(":");
+    const field = form.elements.namedItem(name);
+    if (!field) continue;
+    const shown = values.split(" ").includes(field.value);
+    el.hidden = !shown;
+    if (el instanceof HTMLFieldSetElement) el.disabled = !shown;
+  }
+}
+document.addEventListener("change", (event) => {
+  if (event.target.form && event.target.form.querySelector("[data-when]")) showChosen(event.target.form);
+});
+for (const form of document.querySelectorAll("form")) {
+  if (form.querySelector("[data-when]")) showChosen(form);
+}
