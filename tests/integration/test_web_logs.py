@@ -78,6 +78,26 @@ async def test_pushes_and_pulls_in_words_with_a_chart(admin: Visitor, reg: Regis
     assert "No entry between" in nothing and "matches “zzz-nothing”" in nothing
 
 
+async def test_the_filter_finds_text_beyond_ascii(
+    admin: Visitor, reg: RegistryClient, wharf: WharfApp
+) -> None:
+    """Details are stored as JSON with \\u escapes: the filter looks for both spellings."""
+    await reg.push_image(REPO, "v1")
+    await _record(
+        wharf,
+        "add_repo_notification",
+        namespace="admin",
+        repo="logged",
+        method="webhook",
+        event="repo_push",
+        title="Bauhof Zürich 100%",
+    )
+    for text in ("Zürich", "ürich 100%", "hof zü"):
+        rows = _rows((await admin.get(LOGS, params={"tab": "logs", "filter": text})).text)
+        assert len(rows) == 1 and "added a webhook notification" in rows[0], text
+    assert _rows((await admin.get(LOGS, params={"tab": "logs", "filter": "Zurich"})).text) == []
+
+
 async def test_range_mistakes_and_empty_range(admin: Visitor, reg: RegistryClient) -> None:
     await reg.push_image(REPO, "v1")
     r = await admin.get(f"{LOGS}&start=yesterday")

@@ -46,16 +46,23 @@ class Scope:
         return and_(true(), *parts)
 
 
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _contains(text: str) -> ColumnElement[bool]:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+    pattern = _like(text)
     named = select(Account.id).where(Account.name.ilike(pattern, escape="\\"))
-    return or_(
+    found = [
         LogEntry.kind.ilike(pattern, escape="\\"),
         LogEntry.metadata_json.ilike(pattern, escape="\\"),
         LogEntry.ip.ilike(pattern, escape="\\"),
         LogEntry.performer_id.in_(named),
-    )
+    ]
+    if not text.isascii():
+        # Entries written before details were stored as UTF-8 hold non-ASCII text as \u escapes.
+        found.append(LogEntry.metadata_json.ilike(_like(json.dumps(text)[1:-1]), escape="\\"))
+    return or_(*found)
 
 
 @dataclass(frozen=True, slots=True)
