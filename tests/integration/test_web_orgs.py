@@ -109,8 +109,15 @@ async def test_create_an_organization_a_team_and_members(
     assert r.status_code == 303 and "maker" not in await _members(wharf, "web-org", "devs")
     # the last owner cannot leave
     owners = "/organization/web-org/teams/owners"
-    r = await v.submit(owners, f"{owners}/remove-member", member="writer")
+    page = (await v.get(owners)).text
+    assert "last owner" in page and f"{owners}/remove-member" not in page
+    listing = (await v.get(tab)).text
+    assert "Last owner" in listing and "/members/remove" not in listing
+    csrf = (await v.form(team, f"{team}/delete")).fields
+    r = await v.http.post(f"{owners}/remove-member", data={**csrf, "member": "writer"})
     assert r.status_code == 400 and "at least one owner" in r.text
+    r = await v.http.post("/organization/web-org/members/remove", data={**csrf, "member": "writer"})
+    assert r.status_code == 400 and "last owner" in r.text
     r = await v.submit(team, f"{team}/delete")
     assert r.status_code == 303 and r.headers["location"] == tab
     assert await wharf.rt.db.read(teams.get, (await _account(wharf, "web-org")).id, "devs") is None

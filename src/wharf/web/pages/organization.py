@@ -142,6 +142,9 @@ def routes(rt: Runtime) -> list[BaseRoute]:
                 if ns.can_admin:
                     out["members"] = orgs.members(db, org.id)
                     out["collaborators"] = orgs.collaborators(db, org.id)
+                    owners = teams.get(db, org.id, orgs.OWNERS)
+                    owner_names = [n for n, _ in teams.member_names(db, owners)] if owners else []
+                    out["last_owner"] = owner_names[0] if len(owner_names) == 1 else None
                 return out
             if tab == "robots":
                 return {"robots": robots.listing(db, org)}
