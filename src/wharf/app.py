@@ -101,8 +101,10 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
     ]
 
 
-# Served by the API application: /api/v1 and the auth flows that Quay keeps beside it.
+# Served by the API application: /api/v1 and the auth flows that Quay keeps beside it, except
+# the OAuth consent page, which people read (web/pages/oauth.py).
 _API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
+_WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
 
 
 @contextlib.asynccontextmanager
@@ -137,7 +139,9 @@ class WharfApp:
         if scope["type"] == "http" and (path == "/v2" or path.startswith("/v2/")):
             await self.registry(scope, receive, send)
             return
-        if path.startswith(_API_PREFIXES) or path == "/csrf_token":
+        if (
+            path.startswith(_API_PREFIXES) and path not in _WEB_PAGES_UNDER_API_PREFIXES
+        ) or path == "/csrf_token":
             await self.api(scope, receive, send)
             return
         await self.web(scope, receive, send)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 
+from tests.integration.web_client import Form, Visitor, forms_of
 from tests.integration.world import PW, World
+from wharf.app import WharfApp
 from wharf.config import Settings, load_settings
 
 REDIRECT = "https://app.example.com/callback"
@@ -84,32 +88,80 @@ async def test_tokens_minted_for_an_application(world: World) -> None:
     assert (await http.delete(f"{base}/{minted['uuid']}", headers=owner)).status_code == 404
 
 
-async def _signed_in(world: World, user: str = "writer") -> str:
-    r = await world.reg.http.post("/api/v1/signin", json={"username": user, "password": PW})
-    return str(r.headers["X-Next-CSRF-Token"])
+@pytest.fixture
+async def browser(wharf: WharfApp) -> AsyncIterator[Callable[[], Awaitable[Visitor]]]:
+    opened: list[Visitor] = []
+
+    async def open_one() -> Visitor:
+        opened.append(Visitor(wharf))
+        return opened[-1]
+
+    yield open_one
+    for v in opened:
+        await v.close()
 
 
-async def test_implicit_grant(world: World) -> None:
+Browser = Callable[[], Awaitable[Visitor]]
+
+
+def _consent_path(app: dict[str, Any], **params: str) -> str:
+    query = {"client_id": app["client_id"], "redirect_uri": REDIRECT, "scope": "repo:read", **params}
+    return "/oauth/authorize?" + urlencode(query)
+
+
+def _assert_page_headers(r: httpx.Response) -> None:
+    """The web UI's security headers, stricter on the OAuth pages (no cache, no referrer)."""
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["referrer-policy"] == "no-referrer"
+
+
+async def _consent_form(v: Visitor, path: str) -> tuple[httpx.Response, Form]:
+    page = await v.get(path)
+    assert page.status_code == 200, page.text
+    [form] = [f for f in forms_of(page.text) if f.action == "/oauth/authorizeapp"]
+    return page, form
+
+
+async def test_implicit_grant(world: World, browser: Browser) -> None:
     http = world.reg.http
     app = await _new_app(world)
-    params = {
-        "client_id": app["client_id"],
-        "redirect_uri": REDIRECT,
-        "scope": "repo:read",
-        "response_type": "token",
-        "state": "s1",
-    }
-    # not signed in: the consent page asks for the password
-    page = await http.get("/oauth/authorize", params=params)
-    assert page.status_code == 200 and "name='password'" in page.text and "Deploy bot" in page.text
-    csrf = await _signed_in(world)
-    page = await http.get("/oauth/authorize", params=params)
-    assert "Signed in as <b>writer</b>" in page.text and csrf in page.text
-    # the form without its CSRF token is refused
-    r = await http.post("/oauth/authorizeapp", data=params)
-    assert r.status_code == 403
-    r = await http.post("/oauth/authorizeapp", data={**params, "_csrf_token": csrf})
+    consent = _consent_path(app, response_type="token", state="s1")
+    v = await browser()
+    # not signed in: the ordinary sign-in page, which comes back to the consent page
+    r = await v.get(consent)
     assert r.status_code == 302
+    _assert_page_headers(r)
+    signin = urlsplit(r.headers["location"])
+    assert signin.path == "/signin" and parse_qs(signin.query)["redirect_url"] == [consent]
+    signin_form = await v.form(r.headers["location"], "/signin")
+    assert signin_form.fields["redirect_url"] == consent
+    r = await v.http.post("/signin", data={**signin_form.fields, "username": "writer", "password": PW})
+    assert r.status_code == 303 and r.headers["location"] == consent
+    page, form = await _consent_form(v, r.headers["location"])
+    _assert_page_headers(page)
+    # the form may lead to the application (browsers check form-action on the redirect too)
+    assert "form-action 'self' https://app.example.com;" in page.headers["content-security-policy"]
+    text = page.text
+    assert "Authorize Deploy bot" in text and "View all visible repositories" in text
+    assert "<code>repo:read</code>" in text and "repo:write" not in text
+    assert REDIRECT in text and "Authorize application" in text and "Cancel" in text
+    assert "https://app.example.com" in text and 'name="password"' not in text
+    assert form.fields["state"] == "s1" and form.fields["response_type"] == "token"
+    # the form without its CSRF token, or with a wrong one, is refused
+    for token in (None, "wrong", form.fields["_csrf_token"][:-1]):
+        data = {k: val for k, val in form.fields.items() if k != "_csrf_token"}
+        if token is not None:
+            data["_csrf_token"] = token
+        r = await v.http.post("/oauth/authorizeapp", data=data)
+        assert r.status_code == 403 and "This form has expired" in r.text and "location" not in r.headers
+        _assert_page_headers(r)
+    r = await v.http.post("/oauth/authorizeapp", data=form.fields)
+    assert r.status_code == 302
+    _assert_page_headers(r)
     target = urlsplit(r.headers["location"])
     assert f"{target.scheme}://{target.netloc}{target.path}" == REDIRECT
     fragment = parse_qs(target.fragment)
@@ -130,20 +182,20 @@ async def test_implicit_grant(world: World) -> None:
     assert [t["user"] for t in tokens["tokens"]] == ["writer"]
 
 
-async def test_code_grant(world: World) -> None:
+async def test_code_grant(world: World, browser: Browser) -> None:
     http = world.reg.http
     app = await _new_app(world)
-    params = {
-        "client_id": app["client_id"],
-        "redirect_uri": REDIRECT + "/sub",
-        "scope": "repo:write",
-        "response_type": "code",
-        "state": "xyz",
-    }
-    # typing the password into the consent page approves and signs in
-    r = await http.post("/oauth/authorizeapp", data={**params, "username": "writer", "password": PW})
+    v = await browser()
+    await v.sign_in("writer", PW)
+    consent = _consent_path(
+        app, redirect_uri=REDIRECT + "/sub", scope="repo:write", response_type="code", state="xyz"
+    )
+    page, form = await _consent_form(v, consent)
+    # repo:write implies repo:read: both are listed
+    assert "Read/write to any accessible repositories" in page.text
+    assert "View all visible repositories" in page.text
+    r = await v.http.post("/oauth/authorizeapp", data=form.fields)
     assert r.status_code == 302, r.text
-    assert "wharf_session" in r.headers.get("set-cookie", "")
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["state"] == ["xyz"]
     code = query["code"][0]
@@ -172,7 +224,51 @@ async def test_code_grant(world: World) -> None:
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
 
 
-async def test_authorization_requests_are_checked(world: World) -> None:
+async def test_cancel_sends_access_denied(world: World, browser: Browser) -> None:
+    app = await _new_app(world)
+    v = await browser()
+    await v.sign_in("writer", PW)
+    for response_type, part in (("token", "fragment"), ("code", "query")):
+        _, form = await _consent_form(v, _consent_path(app, response_type=response_type, state="st 8"))
+        # a cancel from another site is refused like an approval
+        r = await v.http.post("/oauth/authorizeapp", data={**form.fields, "_csrf_token": "x", "cancel": "1"})
+        assert r.status_code == 403 and "This form has expired" in r.text
+        r = await v.http.post("/oauth/authorizeapp", data={**form.fields, "cancel": "cancel"})
+        assert r.status_code == 302
+        _assert_page_headers(r)
+        target = urlsplit(r.headers["location"])
+        answer = parse_qs(getattr(target, part))
+        assert f"{target.scheme}://{target.netloc}{target.path}" == REDIRECT
+        assert answer["error"] == ["access_denied"] and answer["state"] == ["st 8"]
+        assert "access_token" not in answer and "code" not in answer
+    tokens = await world.reg.http.get(
+        f"/api/v1/organization/acme/applications/{app['client_id']}/tokens", headers=world.api["owner"]
+    )
+    assert tokens.json()["tokens"] == []
+
+
+async def test_consent_page_escapes_what_the_application_says(world: World, browser: Browser) -> None:
+    r = await world.reg.http.post(
+        "/api/v1/organization/acme/applications",
+        json={
+            "name": "<script>alert(1)</script>",
+            "description": "<img src=x onerror=alert(2)>",
+            "redirect_uri": REDIRECT,
+            "application_uri": 'https://app.example.com/"><script>alert(3)</script>',
+        },
+        headers=world.api["owner"],
+    )
+    assert r.status_code == 200, r.text
+    v = await browser()
+    await v.sign_in("writer", PW)
+    page, form = await _consent_form(v, _consent_path(r.json(), state='"><script>alert(4)</script>'))
+    text = page.text
+    assert "<script>alert" not in text and "<img" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "&lt;img src=x onerror=alert(2)&gt;" in text
+    assert form.fields["state"] == '"><script>alert(4)</script>'
+
+
+async def test_authorization_requests_are_checked(world: World, browser: Browser) -> None:
     http = world.reg.http
     app = await _new_app(world)
     base = {
@@ -181,11 +277,14 @@ async def test_authorization_requests_are_checked(world: World) -> None:
         "scope": "repo:read",
         "response_type": "token",
     }
-    # an unregistered redirect is never followed
+    # an unregistered redirect is never followed; both errors are pages that say what to do
     r = await http.get("/oauth/authorize", params={**base, "redirect_uri": "https://evil.example.com/"})
     assert r.status_code == 400 and "location" not in r.headers
+    assert "Invalid redirect URI" in r.text and "developer" in r.text
+    _assert_page_headers(r)
     r = await http.get("/oauth/authorize", params={**base, "client_id": "NOPE"})
-    assert r.status_code == 404
+    assert r.status_code == 404 and "Unknown application" in r.text
+    _assert_page_headers(r)
     # a bad scope goes back to the application as an OAuth error
     r = await http.get("/oauth/authorize", params={**base, "scope": "repo:read root"})
     assert r.status_code == 302 and "error=invalid_scope" in r.headers["location"]
@@ -193,17 +292,20 @@ async def test_authorization_requests_are_checked(world: World) -> None:
     assert "error=unsupported_response_type" in r.headers["location"]
     # Basic credentials only for whitelisted clients
     r = await http.post("/oauth/authorizeapp", data=base, auth=("writer", PW))
-    assert r.status_code == 403
+    assert r.status_code == 403 and "Not allowed" in r.text
+    _assert_page_headers(r)
     r = await http.post("/oauth/authorizeapp", data=base)
-    assert r.status_code == 401
-    r = await http.post(
-        "/oauth/authorizeapp", data={**base, "username": "writer", "password": "wrong-password"}
-    )
-    assert r.status_code == 403 and "Invalid username or password" in r.text
+    assert r.status_code == 401 and "Sign in first" in r.text
+    # a username and password in the form neither approve nor sign in (only /signin does)
+    v = await browser()
+    r = await v.http.post("/oauth/authorizeapp", data={**base, "username": "writer", "password": PW})
+    assert r.status_code == 401 and "wharf_session" not in r.headers.get("set-cookie", "")
+    assert "wharf_session" not in v.http.cookies
     r = await http.post(
         "/oauth/authorizeapp",
-        content=b"x" * 70_000,
+        content=b"x" * 600_000,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=("writer", PW),
     )
     assert r.status_code == 413
 
@@ -231,3 +333,6 @@ async def test_direct_oauth_for_whitelisted_clients(world: World) -> None:
     r = await http.post("/oauth/authorizeapp", data=params, auth=("reader", PW))
     assert r.status_code == 302
     assert "access_token=" in r.headers["location"] and "set-cookie" not in r.headers
+    r = await http.post("/oauth/authorizeapp", data=params, auth=("reader", "wrong-password"))
+    assert r.status_code == 403 and "Invalid username or password" in r.text
+    _assert_page_headers(r)

@@ -76,7 +76,11 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
     # organization and user-namespace pages, with a robot and an OAuth application to show
     http, owner = world.reg.http, world.api["owner"]
     assert (await http.put("/api/v1/organization/acme/robots/ci", headers=owner)).status_code == 201
-    made = await http.post("/api/v1/organization/acme/applications", json={"name": "ci"}, headers=owner)
+    made = await http.post(
+        "/api/v1/organization/acme/applications",
+        json={"name": "ci", "redirect_uri": "https://ci.example.com/cb"},
+        headers=owner,
+    )
     org = "/organization/acme"
     pages += ["/organizations/new/", f"{org}/teams/readers", f"{org}/robots/ci"]
     pages += [
@@ -87,6 +91,7 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
         "/user/owner?tab=robots",
         "/user/owner?tab=settings",
         "/user/owner?tab=logs",
+        f"/oauth/authorize?client_id={made.json()['client_id']}&scope=repo:read",  # the consent page
     ]
     seen: set[str] = set()
     for path in pages:
@@ -104,6 +109,7 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser: Open, w
                 assert refused.status_code == 403, (form.action, token, refused.status_code)
                 assert "This form has expired" in refused.text
     assert {"/signout", "/new/", "/organizations/new/", f"{org}/robots/ci/delete", f"{org}/settings"} <= seen
+    assert "/oauth/authorizeapp" in seen
     # the session survived all of that: nothing was done
     assert "owner" in (await v.get("/")).text
 

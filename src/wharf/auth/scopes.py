@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 REPO_READ = "repo:read"
 REPO_WRITE = "repo:write"
 REPO_ADMIN = "repo:admin"
@@ -14,6 +16,58 @@ SUPER_USER = "super:user"
 ALL = frozenset(
     {REPO_READ, REPO_WRITE, REPO_ADMIN, REPO_CREATE, USER_READ, USER_ADMIN, ORG_ADMIN, SUPER_USER}
 )
+
+
+class Described(NamedTuple):
+    title: str
+    """A few words, as Quay's scope list names the scope."""
+    detail: str
+    """What an application holding the scope may do, for the consent page."""
+    dangerous: bool = False
+    """Only for an application the user trusts completely."""
+
+
+# In the order a consent page lists them.
+DESCRIPTIONS: dict[str, Described] = {
+    REPO_READ: Described(
+        "View all visible repositories",
+        "See and pull every repository you can see.",
+    ),
+    REPO_WRITE: Described(
+        "Read/write to any accessible repositories",
+        "Push to and pull from every repository you may write to.",
+    ),
+    REPO_ADMIN: Described(
+        "Administer repositories",
+        "Change the settings, permissions and tags of every repository you administer, and delete them.",
+    ),
+    REPO_CREATE: Described(
+        "Create repositories",
+        "Create repositories in every namespace where you may create them.",
+    ),
+    USER_READ: Described(
+        "View user information",
+        "Read your account's information, such as your username and e-mail address.",
+    ),
+    USER_ADMIN: Described(
+        "Administer user",
+        "Administer your account, including creating robot accounts and giving them access to your "
+        "repositories.",
+        dangerous=True,
+    ),
+    ORG_ADMIN: Described(
+        "Administer organization",
+        "Administer your organizations: their robot accounts, teams, members and settings.",
+        dangerous=True,
+    ),
+    SUPER_USER: Described(
+        "Super user",
+        "Use your superuser rights over this Wharf installation: its users, organizations and settings.",
+        dangerous=True,
+    ),
+}
+
+assert DESCRIPTIONS.keys() == ALL, "every scope needs a description"
 
 # A scope grants the ones it implies as well.
 _IMPLIED = {

@@ -20,6 +20,8 @@ from wharf.db.engine import Db
 from wharf.db.models import AccessToken, OAuthApplication, OAuthCode
 
 CODE_LIFETIME_MS = 10 * 60 * 1000
+# Tokens handed out by the OAuth flows live as long as Quay's (ten years) unless revoked.
+GRANTED_TOKEN_LIFETIME_S = 10 * 365 * 24 * 3600
 _CODE_LOOKUP, _CODE_SECRET = 20, 40
 
 
@@ -270,3 +272,18 @@ def redeem_code(
     if account is None or not account.enabled:
         return None
     return account, frozenset(row.scopes.split())
+
+
+def grant_token(
+    db: Db, app: ApplicationRecord, account: AccountRecord, granted: frozenset[str], actor: audit.Actor
+) -> str:
+    """The token an OAuth flow (consent page, or a redeemed code) hands the application."""
+    return tokens.mint(
+        db,
+        account,
+        granted,
+        application_id=app.id,
+        title=app.name,
+        lifetime_ms=GRANTED_TOKEN_LIFETIME_S * 1000,
+        actor=actor,
+    )

@@ -26,6 +26,7 @@ from wharf.web.pages import (
     home,
     manifest,
     notifications,
+    oauth,
     organization,
     repository,
     repository_settings,
@@ -38,18 +39,7 @@ from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
 _STATIC = Path(__file__).parent / "static"
 
-# Scripts and styles come only from /static: a description that slipped past the sanitizer still
-# could not run code. Images may come from https (badges in descriptions are common).
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-_SECURITY_HEADERS = [
-    (b"content-security-policy", _CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-]
+_SECURITY_HEADERS = [(k.encode(), v.encode()) for k, v in render.SECURITY_HEADERS.items()]
 
 
 class _PageChrome:
@@ -133,6 +123,7 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *repository_settings.routes(rt),
         *notifications.routes(rt),
         *superuser.routes(rt),
+        *oauth.routes(rt),
     ]
     app = Starlette(
         routes=routes,

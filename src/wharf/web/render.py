@@ -68,6 +68,20 @@ _env.filters.update(human_size=human_size, when=when, ago=ago, short_digest=shor
 _env.filters["markdown"] = render_markdown
 
 
+# Scripts and styles come only from /static: a description that slipped past the sanitizer still
+# could not run code. Images may come from https (badges in descriptions are common).
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": _CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+"""On every page (web/app.py adds them to each answer of the web app). Lower-case names."""
+
 FLASH_COOKIE = "wharf_flash"
 
 

@@ -113,6 +113,26 @@ async def read_form(rt: Runtime, request: Request) -> dict[str, str]:
 
 async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]:
     v = await visitor(rt, request)
+    fields = await _parse_form(request)
+    presented = (fields.pop("_csrf_token", None) or [""])[-1]
+    expected = v.csrf_token if v.signed_in else request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise WebError(
+            403,
+            "This form has expired",
+            "The page was open too long, or the form came from another site. Reload the page and "
+            "send the form again.",
+        )
+    return fields
+
+
+async def read_form_of_script(request: Request) -> dict[str, str]:
+    """A form sent by a script that authenticates each request itself (HTTP Basic), so there is no
+    session whose CSRF token it could carry. Never for a request that a session cookie authorizes."""
+    return {k: v[-1] for k, v in (await _parse_form(request)).items()}
+
+
+async def _parse_form(request: Request) -> dict[str, list[str]]:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -130,15 +150,6 @@ async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]
     fields: dict[str, list[str]] = {}
     for key, value in pairs:
         fields.setdefault(key, []).append(value)
-    presented = (fields.pop("_csrf_token", None) or [""])[-1]
-    expected = v.csrf_token if v.signed_in else request.cookies.get(PRE_SESSION_COOKIE, "")
-    if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise WebError(
-            403,
-            "This form has expired",
-            "The page was open too long, or the form came from another site. Reload the page and "
-            "send the form again.",
-        )
     return fields
 
 

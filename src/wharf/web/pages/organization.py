@@ -41,16 +41,7 @@ from wharf.web.session import Visitor, confirm_fresh_login, read_form, read_form
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
 ADMIN_TABS = frozenset(TABS) - {"repos", "teams"}
 LIST_LIMIT = 500
-TOKEN_SCOPES = [
-    (scopes.REPO_READ, "View all visible repositories"),
-    (scopes.REPO_WRITE, "Read/write to any accessible repositories"),
-    (scopes.REPO_ADMIN, "Administer repositories"),
-    (scopes.REPO_CREATE, "Create repositories"),
-    (scopes.USER_READ, "View user information"),
-    (scopes.USER_ADMIN, "Administer user"),
-    (scopes.ORG_ADMIN, "Administer organization"),
-    (scopes.SUPER_USER, "Super user"),
-]
+TOKEN_SCOPES = [(scope, about.title) for scope, about in scopes.DESCRIPTIONS.items()]
 
 
 @dataclass(frozen=True, slots=True)
