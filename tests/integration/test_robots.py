@@ -9,7 +9,7 @@ from tests.integration.registry_client import RegistryClient
 from wharf.app import build_app
 from wharf.auth import scopes
 from wharf.config import Settings
-from wharf.core import accounts, tokens
+from wharf.core import accounts, robots, tokens
 
 
 async def _api(reg: RegistryClient, user: str) -> dict[str, str]:
@@ -56,6 +56,27 @@ async def test_user_robot_lifecycle(reg: RegistryClient) -> None:
     assert (await reg.http.delete("/api/v1/user/robots/ci", headers=h)).status_code == 204
     assert await _actions(reg.http, "ursula+ci", new, "ursula/app") is None
     assert (await reg.http.get("/api/v1/user/robots/ci", headers=h)).status_code == 404
+
+
+async def test_last_accessed_is_the_last_login_to_a_minute(reg: RegistryClient) -> None:
+    await reg.create_user("lena", "lena-password")
+    h = await _api(reg, "lena")
+    token = (await reg.http.put("/api/v1/user/robots/ci", headers=h)).json()["token"]
+    assert (await reg.http.get("/api/v1/user/robots/ci", headers=h)).json()["last_accessed"] is None
+    assert await _actions(reg.http, "lena+ci", "wrong" * 8, "lena/app") is None  # a failed login is none
+    assert (await reg.http.get("/api/v1/user/robots/ci", headers=h)).json()["last_accessed"] is None
+    assert await _actions(reg.http, "lena+ci", token, "lena/app") == []
+    robot = await reg.wharf.rt.db.read(robots.get_by_name, "lena+ci")
+    assert robot is not None and robot.last_accessed_ms is not None
+    first = robot.last_accessed_ms
+    listed = (await reg.http.get("/api/v1/user/robots", headers=h)).json()["robots"]
+    assert listed[0]["last_accessed"] is not None
+    # logins within the minute write nothing; one after it moves the time
+    await _actions(reg.http, "lena+ci", token, "lena/app")
+    assert (await reg.wharf.rt.db.read(robots.get_by_name, "lena+ci")).last_accessed_ms == first  # type: ignore[union-attr]
+    await reg.wharf.rt.db.write(robots.mark_accessed, robot.account.id, first + robots.ACCESS_RESOLUTION_MS)
+    after = await reg.wharf.rt.db.read(robots.get_by_name, "lena+ci")
+    assert after is not None and after.last_accessed_ms == first + robots.ACCESS_RESOLUTION_MS
 
 
 async def test_robot_token_is_stored_encrypted(reg: RegistryClient) -> None:

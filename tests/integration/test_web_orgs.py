@@ -166,6 +166,7 @@ async def test_robot_accounts_of_an_organization(signed_in: Open, world: World, 
     assert "&lt;b&gt;builds&lt;/b&gt;" in page and "<b>builds</b>" not in page
     listed = (await v.get(tab)).text
     assert "acme+ci" in listed and "Create a robot account" in listed
+    assert "Last login" in listed and "last login never" in page
 
     bad = await v.submit(tab, "/organization/acme/robots/new", name="CI Bot")
     assert bad.status_code == 400 and "robot names" in bad.text
@@ -176,6 +177,7 @@ async def test_robot_accounts_of_an_organization(signed_in: Open, world: World, 
     async with wharf_http(wharf) as http:
         login = await http.get("/v2/auth", params={"service": "registry.test"}, auth=("acme+ci", token or ""))
     assert login.status_code == 200
+    assert "last login just now" in (await v.get("/organization/acme/robots/ci")).text
 
     # bulk assignment: write on both repositories, then none on one
     robot_page = "/organization/acme/robots/ci"

@@ -35,7 +35,7 @@ def _view(rt: Runtime, robot: RobotRecord, with_token: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": robot.account.name,
         "created": format_datetime(datetime.fromtimestamp(robot.created_ms / 1000, UTC)),
-        "last_accessed": None,
+        "last_accessed": views.date(robot.last_accessed_ms),
         "description": robot.description,
         "unstructured_metadata": robot.metadata,
     }

@@ -17,6 +17,7 @@ from wharf.auth import passwords
 from wharf.auth.identity import Identity
 from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
 from wharf.integrations import oidc
 from wharf.runtime import Runtime
 
@@ -103,6 +104,9 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
             return None
         if not await _robot_secret_matches(rt, robot, password):
             return None
+        now = now_ms()
+        if robots.needs_access_mark(robot, now):
+            await rt.db.write(robots.mark_accessed, robot.account.id, now)
         return Identity("robot", robot.account.id, robot.account.name)
     account = await passwords.authenticate(rt.db, username, password)
     if account is None:

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from wharf.auth.secretbox import SecretBox
 from wharf.core import accounts, audit
@@ -32,6 +32,7 @@ class RobotRecord:
     metadata: dict[str, Any]
     token_ciphertext: str
     created_ms: int
+    last_accessed_ms: int | None
 
 
 def full_name(owner: str, shortname: str) -> str:
@@ -42,7 +43,14 @@ def _new_token() -> str:
     return secrets.token_urlsafe(48)[:TOKEN_LENGTH].upper().replace("-", "A").replace("_", "B")
 
 
-_ROW = (Robot.account_id, Robot.description, Robot.metadata_json, Robot.token_ciphertext, Account.created_ms)
+_ROW = (
+    Robot.account_id,
+    Robot.description,
+    Robot.metadata_json,
+    Robot.token_ciphertext,
+    Account.created_ms,
+    Robot.last_accessed_ms,
+)
 
 
 def _record(db: Db, row: Any) -> RobotRecord | None:
@@ -58,6 +66,7 @@ def _record(db: Db, row: Any) -> RobotRecord | None:
         json.loads(row.metadata_json or "{}"),
         row.token_ciphertext,
         row.created_ms,
+        row.last_accessed_ms,
     )
 
 
@@ -75,6 +84,27 @@ def get_by_name(db: Db, name: str) -> RobotRecord | None:
         select(*_ROW).join(Account, Account.id == Robot.account_id).where(Account.name == name)
     ).first()
     return _record(db, row) if row else None
+
+
+# A login within this long of the recorded one writes nothing: a CI job logging in every few
+# seconds must not turn each login into a write.
+ACCESS_RESOLUTION_MS = 60_000
+
+
+def needs_access_mark(robot: RobotRecord, now: int) -> bool:
+    return robot.last_accessed_ms is None or now - robot.last_accessed_ms >= ACCESS_RESOLUTION_MS
+
+
+def mark_accessed(db: Db, account_id: int, now: int) -> None:
+    """Record a login (Quay's "last accessed"), unless one was recorded in the last minute."""
+    db.execute(
+        update(Robot)
+        .where(
+            Robot.account_id == account_id,
+            or_(Robot.last_accessed_ms.is_(None), Robot.last_accessed_ms <= now - ACCESS_RESOLUTION_MS),
+        )
+        .values(last_accessed_ms=now)
+    )
 
 
 def list_for(db: Db, owner: AccountRecord) -> list[RobotRecord]:

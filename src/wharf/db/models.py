@@ -268,6 +268,8 @@ class Robot(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     metadata_json: Mapped[str] = mapped_column(Text, default="{}")
     token_ciphertext: Mapped[str] = mapped_column(Text)
+    last_accessed_ms: Mapped[int | None] = mapped_column(BigInteger)
+    """When it last logged in (to a minute: see core/robots.mark_accessed)."""
 
 
 class AppToken(Base):
