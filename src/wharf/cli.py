@@ -218,25 +218,58 @@ def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """Run background jobs (garbage collection, cleanup, notifications...) until stopped."""
-    from wharf.jobs.runner import run_forever
+    """Run background jobs (garbage collection, cleanup, notifications...) until stopped. SIGTERM or
+    SIGINT stops it gracefully: no further job is claimed, the running one gets
+    WORKER_SHUTDOWN_GRACE_S seconds to finish (then it is cancelled and released for another
+    worker), and the worker exits 0. A second signal exits at once."""
+    from wharf.jobs.runner import run_until_stopped
     from wharf.runtime import Runtime
 
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format)
+    log = logging.getLogger("wharf.worker")
+    grace_s = settings.WORKER_SHUTDOWN_GRACE_S
 
     async def _run() -> None:
+        stop = asyncio.Event()
+
+        def _on_signal(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stop.is_set():
+                log.warning("received %s again: exiting now, without waiting for the running job", name)
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            log.info(
+                "received %s: claiming no more jobs; the running one has %d s to finish "
+                "(send %s again to exit at once)",
+                name,
+                grace_s,
+                name,
+            )
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _on_signal, signum)
         rt = Runtime.create(settings)
         try:
-            await run_forever(rt)
+            finished = await run_until_stopped(rt, stop, grace_s)
         finally:
             await rt.close()
+        if finished:
+            log.info("worker stopped")
+        else:
+            log.warning(
+                "worker stopped: the running job outlived WORKER_SHUTDOWN_GRACE_S (%d s), "
+                "was cancelled and released for another worker",
+                grace_s,
+            )
 
     try:
         asyncio.run(_run())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    except KeyboardInterrupt:  # before the handlers above are in place
+        sys.exit(130)
 
 
 admin = typer.Typer(

@@ -81,6 +81,8 @@ class Settings(BaseModel):
     """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
     GC_INTERVAL_S: int = 60
     """How often garbage collection runs (a job of the in-process workers or of `wharf worker`)."""
+    WORKER_SHUTDOWN_GRACE_S: int = Field(60, ge=0)
+    """On SIGTERM/SIGINT, seconds `wharf worker` lets its job finish; then it cancels and releases it."""
     GC_GRACE_PERIOD_S: int = 3600
     """Untagged manifests and unused blob links younger than this are spared (pushes in progress)."""
     GC_ORPHAN_INTERVAL_S: int = Field(24 * 3600, ge=0)

@@ -1,4 +1,9 @@
-"""Runs queued jobs, in the server process by default or in `wharf worker` processes."""
+"""Runs queued jobs, in the server process by default or in `wharf worker` processes.
+
+A job cancelled while it runs (a worker stopping after its grace period, a server shutting down)
+gives its lease back at once, so that another worker can run it without waiting for the lease to
+run out; an interruption does not count as one of the job's failures.
+"""
 
 from __future__ import annotations
 
@@ -70,13 +75,18 @@ async def schedule_periodic(rt: Runtime) -> None:
     await rt.db.write(_schedule)
 
 
-async def run_once(rt: Runtime) -> bool:
-    """Claim and run one job; False when none was ready."""
+async def run_once(rt: Runtime, stop: asyncio.Event | None = None) -> bool:
+    """Claim and run one job; False when none was ready, or when `stop` was set while claiming
+    (the job is then handed back unrun)."""
     job = await queue.claim(rt.db, list(HANDLERS))
     if job is None:
         return False
+    if stop is not None and stop.is_set():
+        await _release(rt, job)
+        return False
     started = time.perf_counter()
     renewer = asyncio.create_task(_keep_leased(rt, job), name=f"wharf-job-lease-{job.id}")
+    outcome = "interrupted"  # stays so when the job is cancelled (a stopping worker or server)
     try:
         await HANDLERS[job.queue](rt, job.body)
     except Exception:
@@ -89,12 +99,29 @@ async def run_once(rt: Runtime) -> bool:
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
+        if outcome == "interrupted":
+            metrics.JOB_SECONDS.labels(job.queue, outcome).observe(time.perf_counter() - started)
+            log.warning("job %s (%s) was interrupted; released for another worker", job.id, job.queue)
+            # Shielded: the release is written even if the task is cancelled again meanwhile.
+            await asyncio.shield(_release(rt, job))
     metrics.JOB_SECONDS.labels(job.queue, outcome).observe(time.perf_counter() - started)
     if outcome == "failed":
         await queue.fail(rt.db, job)
     else:
         await queue.complete(rt.db, job)
     return True
+
+
+async def _release(rt: Runtime, job: queue.ClaimedJob) -> None:
+    try:
+        await queue.release(rt.db, job)
+    except Exception:
+        log.warning(
+            "could not release job %s (%s); it runs again once its lease runs out",
+            job.id,
+            job.queue,
+            exc_info=True,
+        )
 
 
 # A job outliving its lease would be claimed again by another worker and run twice at once
@@ -111,17 +138,44 @@ async def _keep_leased(rt: Runtime, job: queue.ClaimedJob) -> None:
             log.warning("could not renew the lease of job %s (%s)", job.id, job.queue, exc_info=True)
 
 
-async def run_forever(rt: Runtime, poll_interval_s: float = 2.0) -> None:
-    while True:
+async def run_forever(rt: Runtime, poll_interval_s: float = 2.0, stop: asyncio.Event | None = None) -> None:
+    """Run jobs as they come due until cancelled, or until `stop` is set: then no further job
+    is claimed, and this returns as soon as the job running (if any) has finished."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             await schedule_periodic(rt)
-            while await run_once(rt):
+            while not stop.is_set() and await run_once(rt, stop):
                 pass
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job runner loop failed; retrying")
-        await asyncio.sleep(poll_interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_interval_s)
+
+
+async def run_until_stopped(
+    rt: Runtime, stop: asyncio.Event, grace_s: float, poll_interval_s: float = 2.0
+) -> bool:
+    """`run_forever` for a `wharf worker`: once `stop` is set, the job running gets `grace_s`
+    seconds to finish; past that it is cancelled, which releases it for another worker.
+    True when the worker stopped without cancelling anything."""
+    jobs = asyncio.create_task(run_forever(rt, poll_interval_s, stop), name="wharf-jobs")
+    stopping = asyncio.create_task(stop.wait(), name="wharf-jobs-stop")
+    try:
+        await asyncio.wait({jobs, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({jobs}, timeout=grace_s)
+        if done:
+            jobs.result()  # run_forever returns only once stopped; anything else is raised here
+            return True
+        return False
+    finally:
+        stopping.cancel()
+        if not jobs.done():
+            jobs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await jobs
 
 
 @contextlib.asynccontextmanager
