@@ -344,6 +344,16 @@ def wharf_cli(
     return proc.stdout
 
 
+def admin_api(server: Server) -> httpx.Client:
+    """/api/v1 of a Wharf server as its admin, with a token from `wharf admin token`."""
+    token = wharf_cli(
+        "admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri
+    ).strip()
+    return httpx.Client(
+        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
 class Worker:
     """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines at info
     level, so that a test can see what it did (`records()`)."""

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from tests.e2e.browser import Shots
-from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, wharf_cli
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, admin_api
 
 if SERVER_KIND != "wharf":
     pytest.skip("the web UI is Wharf's", allow_module_level=True)
@@ -24,12 +24,7 @@ CALLBACK = "https://ci.example.test/callback"
 
 
 def _application(server: Server) -> str:
-    token = wharf_cli(
-        "admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri
-    ).strip()
-    with httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as api:
+    with admin_api(server) as api:
         made = api.post("/organization/", json={"name": "shipyard", "email": "shipyard@example.com"})
         assert made.status_code == 201, made.text
         app = api.post(

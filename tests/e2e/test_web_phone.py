@@ -3,12 +3,11 @@ itself (tables, commands, the tab bar: wharf.css), and screenshots to look at.""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from playwright.sync_api import Browser
 
 from tests.e2e.browser import Shots, sign_in
-from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, wharf_cli
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, admin_api
 
 if SERVER_KIND != "wharf":
     pytest.skip("the web UI is Wharf's", allow_module_level=True)
@@ -28,12 +27,7 @@ _OVERFLOW = """() => {
 
 
 def test_main_pages_fit_a_phone(browser: Browser, server: Server) -> None:
-    token = wharf_cli(
-        "admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri
-    ).strip()
-    with httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as api:
+    with admin_api(server) as api:
         assert (
             api.post("/organization/", json={"name": "shipyard", "email": "s@example.com"}).status_code == 201
         )

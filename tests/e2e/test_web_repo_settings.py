@@ -7,13 +7,12 @@ import re
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import Shots, sign_in
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Clients, Server, require_tools, wharf_cli
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Clients, Server, admin_api, require_tools
 
 require_tools("skopeo")
 if SERVER_KIND != "wharf":
@@ -25,20 +24,11 @@ ORG, TEAM, USER = "shipyard", "viewers", "viewer"
 REPO = f"{ORG}/app"
 
 
-def _api(server: Server) -> httpx.Client:
-    token = wharf_cli(
-        "admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri
-    ).strip()
-    return httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
 def test_give_a_team_read_access_and_see_push_and_pull_in_the_logs(
     browser: Browser, server: Server, clients: Clients, images: BuiltImages, tmp_path: Path
 ) -> None:
     clients.allow(server.host)
-    with _api(server) as api:
+    with admin_api(server) as api:
         assert (
             api.post("/organization/", json={"name": ORG, "email": f"{ORG}@example.com"}).status_code == 201
         )
