@@ -8,14 +8,13 @@ import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from tests.process.server import WharfServer
+from tests.process.server import WharfServer, wait_until
 
 MiB = 1024 * 1024
 REPO = "admin/drain"
@@ -36,14 +35,6 @@ def _connection_refused(port: int) -> bool:
             return False
     except ConnectionRefusedError:
         return True
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def _upload_bytes_stored(data_dir: Path, at_least: int) -> bool:
@@ -92,11 +83,13 @@ def test_sigterm_drains_requests_in_flight_and_exits_0(server: WharfServer) -> N
     with ThreadPoolExecutor(2) as pool:
         pushed, pulled = pool.submit(push), pool.submit(pull)
         try:
-            _until(lambda: sent_half.is_set() and got_first_chunk.is_set(), "both requests to start")
+            wait_until(lambda: sent_half.is_set() and got_first_chunk.is_set(), "both requests to start")
             # Bytes of the upload on disk: its request is under way in the server, not just sent.
-            _until(lambda: _upload_bytes_stored(server.data_dir, MiB), "the server to store the first half")
+            wait_until(
+                lambda: _upload_bytes_stored(server.data_dir, MiB), "the server to store the first half"
+            )
             os.kill(server.proc.pid, signal.SIGTERM)
-            _until(lambda: _connection_refused(server.port), "new connections to be refused")
+            wait_until(lambda: _connection_refused(server.port), "new connections to be refused")
             assert server.proc.poll() is None, "the server exited with requests in flight"
         finally:
             resume.set()

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.process.server import wait_until
 from tests.receivers import Received, http_receiver
 from wharf.config import load_settings
 from wharf.core import accounts, notifications, repositories
@@ -34,14 +34,6 @@ from wharf.runtime import Runtime
 
 WHARF = Path(sys.executable).parent / "wharf"
 WAIT_S = 30
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 class HeldReceiver:
@@ -145,9 +137,11 @@ def test_sigterm_lets_the_running_job_finish_claims_no_more_and_exits_0(
     first, second = (row.body for row in _queued(rt))
     proc, log = start_worker(60)
 
-    _until(receiver.arrived.is_set, "the worker to start delivering the first webhook")
+    wait_until(receiver.arrived.is_set, "the worker to start delivering the first webhook", timeout_s=WAIT_S)
     os.kill(proc.pid, signal.SIGTERM)
-    _until(lambda: "received SIGTERM" in log.read_text(), "the worker to log the signal")
+    wait_until(
+        lambda: "received SIGTERM" in log.read_text(), "the worker to log the signal", timeout_s=WAIT_S
+    )
     assert proc.poll() is None, "the worker exited with a job running"
     receiver.release.set()
 
@@ -170,7 +164,7 @@ def test_sigterm_past_the_grace_cancels_the_job_and_releases_its_lease(
     _deliveries(rt, hook, 1)
     proc, log = start_worker(1)
 
-    _until(receiver.arrived.is_set, "the worker to start delivering the webhook")
+    wait_until(receiver.arrived.is_set, "the worker to start delivering the webhook", timeout_s=WAIT_S)
     os.kill(proc.pid, signal.SIGTERM)
     # The receiver still holds the request: the worker gives up on it after the grace.
     assert proc.wait(WAIT_S) == 0, log.read_text()[-3000:]
@@ -200,9 +194,11 @@ def test_a_second_sigterm_exits_at_once(
     _deliveries(rt, _webhook(rt, url), 1)
     proc, log = start_worker(60)
 
-    _until(receiver.arrived.is_set, "the worker to start delivering the webhook")
+    wait_until(receiver.arrived.is_set, "the worker to start delivering the webhook", timeout_s=WAIT_S)
     os.kill(proc.pid, signal.SIGTERM)
-    _until(lambda: "received SIGTERM" in log.read_text(), "the worker to log the signal")
+    wait_until(
+        lambda: "received SIGTERM" in log.read_text(), "the worker to log the signal", timeout_s=WAIT_S
+    )
     os.kill(proc.pid, signal.SIGTERM)
     # Well within the 60 s grace, with the job still held.
     assert proc.wait(WAIT_S) == 128 + signal.SIGTERM, log.read_text()[-3000:]
