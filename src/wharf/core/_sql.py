@@ -49,8 +49,16 @@ def upsert_touch(
     db: Db, model: type[Base], row: dict[str, Any], keys: tuple[str, ...], touch: str | tuple[str, ...]
 ) -> None:
     """Insert a row, or when its key exists, refresh the `touch` column(s) to the row's values."""
-    table = cast(Table, model.__table__)
-    dialect = sqlite if db.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table).values(**row)
     columns = (touch,) if isinstance(touch, str) else touch
-    db.execute(statement.on_conflict_do_update(index_elements=list(keys), set_={c: row[c] for c in columns}))
+    db.execute(_upsert_touch(db.dialect.name, model, keys, columns), row)
+
+
+@functools.cache
+def _upsert_touch(
+    dialect_name: str, model: type[Base], keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Insert:
+    # Built once per table: this is on the path of every finished upload (blobs.link).
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    statement = dialect.insert(cast(Table, model.__table__))
+    update = {c: statement.excluded[c] for c in columns}
+    return cast(Insert, statement.on_conflict_do_update(index_elements=list(keys), set_=update))

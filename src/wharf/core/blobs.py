@@ -28,6 +28,10 @@ _GET_LINKED = (
 )
 
 
+# On the path of every finished upload: built once.
+_BY_DIGEST = select(Blob.id, Blob.digest, Blob.size).where(Blob.digest == bindparam("digest"))
+
+
 def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | None:
     row = db.execute(_GET_LINKED, {"repo": repository_id, "digest": digest}).first()
     return BlobRecord(*row) if row else None
@@ -36,7 +40,7 @@ def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | None:
 def register(db: Db, digest: str, size: int) -> BlobRecord:
     """The blob row for verified content now in storage, created unless a concurrent push won."""
     insert_ignore(db, Blob, {"digest": digest, "size": size, "created_ms": now_ms()})
-    row = (db.execute(select(Blob.id, Blob.digest, Blob.size).where(Blob.digest == digest))).one()
+    row = db.execute(_BY_DIGEST, {"digest": digest}).one()
     return BlobRecord(*row)
 
 

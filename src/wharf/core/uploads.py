@@ -6,6 +6,10 @@ are hashed while they are written; a process that did not see the earlier chunks
 once from storage. The blob becomes visible only after its digest is verified, by an atomic move
 to its content address; the database row that lets a repository serve it is written after that.
 No database transaction is held open while a body streams in.
+
+Finishing is on every push's path, so it costs two write transactions: one claims the upload, one
+publishes the blob and removes the upload (a last chunk sent with the finishing PUT is written
+between them, under the same claim). Hot statements are built once, with bind parameters.
 """
 
 from __future__ import annotations
@@ -70,19 +74,60 @@ STREAMING_ALGORITHM = "sha256"
 # How long finishing an upload waits for garbage collection to finish deleting the same digest.
 PUBLISH_WAIT_S = 60
 _BEING_DELETED = select(BlobDeletion.digest).where(BlobDeletion.digest == bindparam("digest"))
+# Bind parameters are named apart from the columns: a name shared with a column that an UPDATE
+# sets would be taken for that column's new value.
+_INSERT = insert(Upload)
+_GET = select(Upload.offset).where(
+    Upload.id == bindparam("u_id"), Upload.repository_id == bindparam("u_repo")
+)
+_CLAIM = (
+    update(Upload)
+    .where(
+        Upload.id == bindparam("u_id"),
+        Upload.offset == bindparam("u_offset"),
+        or_(Upload.writer_until_ms.is_(None), Upload.writer_until_ms < bindparam("u_now")),
+    )
+    .values(writer_token=bindparam("u_token"), writer_until_ms=bindparam("u_until"))
+)
+_RENEW = (
+    update(Upload)
+    .where(Upload.id == bindparam("u_id"), Upload.writer_token == bindparam("u_token"))
+    .values(writer_until_ms=bindparam("u_until"))
+)
+_RELEASE = (
+    update(Upload)
+    .where(Upload.id == bindparam("u_id"), Upload.writer_token == bindparam("u_token"))
+    .values(writer_token=None, writer_until_ms=None)
+)
+_ADVANCE = (
+    update(Upload)
+    .where(
+        Upload.id == bindparam("u_id"),
+        Upload.offset == bindparam("u_offset"),
+        Upload.writer_token == bindparam("u_token"),
+    )
+    .values(
+        offset=bindparam("u_new_offset"),
+        updated_ms=bindparam("u_now"),
+        writer_token=None,
+        writer_until_ms=None,
+    )
+)
+# Removing the upload as its blob is published, only while this request still holds it.
+_TAKE = delete(Upload).where(
+    Upload.id == bindparam("u_id"),
+    Upload.offset == bindparam("u_offset"),
+    Upload.writer_token == bindparam("u_token"),
+)
+_DELETE = delete(Upload).where(Upload.id == bindparam("u_id"))
 
 
 async def start(database: Database, store: BlobStore, repository_id: int) -> UploadState:
     upload_id = str(uuid.uuid4())
     now = now_ms()
     # The row comes first: a file under uploads/ without a row is an orphan garbage collection removes.
-    await database.write(
-        lambda db: db.execute(
-            insert(Upload).values(
-                id=upload_id, repository_id=repository_id, offset=0, created_ms=now, updated_ms=now
-            )
-        )
-    )
+    row = {"id": upload_id, "repository_id": repository_id, "offset": 0, "created_ms": now, "updated_ms": now}
+    await database.write(lambda db: db.execute(_INSERT, row))
     writer = await store.writer(upload_path(upload_id))
     await writer.close()
     _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))
@@ -94,11 +139,8 @@ async def get(database: Database, repository_id: int, upload_id: str) -> UploadS
         uuid.UUID(upload_id)
     except ValueError:
         raise UploadNotFound("no such upload") from None
-    row = await database.read(
-        lambda db: db.execute(
-            select(Upload.offset).where(Upload.id == upload_id, Upload.repository_id == repository_id)
-        ).first()
-    )
+    params = {"u_id": upload_id, "u_repo": repository_id}
+    row = await database.read(lambda db: db.execute(_GET, params).first())
     if row is None:
         raise UploadNotFound("no such upload")
     return UploadState(upload_id, repository_id, row.offset)
@@ -114,29 +156,45 @@ async def append(
     length: int | None = None,
 ) -> UploadState:
     """Append a chunk. `start` is where the client says it begins; `length` how long it says it is."""
+    _check_start(upload, start)
+    async with _sole_writer(database, upload) as lease:
+        grown, hasher = await _receive(store, upload, body, length)
+        if grown.offset != upload.offset:
+            if not await database.write(_advance, upload, grown.offset, lease.token):
+                raise InvalidRange("the upload was changed by another request", offset=upload.offset)
+            lease.held = False  # _advance released it
+    if hasher is not None:
+        _hashers.put(upload.id, grown.offset, hasher)
+    return grown
+
+
+def _check_start(upload: UploadState, start: int | None) -> None:
     if start is not None and start != upload.offset:
         raise InvalidRange(
             f"chunk starts at {start} but the upload has {upload.offset} bytes", offset=upload.offset
         )
-    async with _sole_writer(database, upload) as token:
-        hasher = _hashers.take(upload.id, upload.offset)
-        writer = await _writer_at(store, upload)
-        # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
-        # offset and the next writer discards them, so the client resumes from the offset it was told.
-        try:
-            received = await _pipe(body, writer, hasher)
-        finally:
-            await writer.close()
-        if length is not None and received != length:
-            raise InvalidSize(
-                f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
-            )
-        new_offset = upload.offset + received
-        if received and not await database.write(_advance, upload, new_offset, token):
-            raise InvalidRange("the upload was changed by another request", offset=upload.offset)
-    if hasher is not None:
-        _hashers.put(upload.id, new_offset, hasher)
-    return UploadState(upload.id, upload.repository_id, new_offset)
+
+
+async def _receive(
+    store: BlobStore, upload: UploadState, body: AsyncIterator[bytes], length: int | None
+) -> tuple[UploadState, Hasher | None]:
+    """Write a chunk after the committed offset (the caller holds the upload); nothing is committed.
+
+    Returns the upload as it would be with the chunk committed, and the running hash over it.
+    """
+    hasher = _hashers.take(upload.id, upload.offset)
+    writer = await _writer_at(store, upload)
+    # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
+    # offset and the next writer discards them, so the client resumes from the offset it was told.
+    try:
+        received = await _pipe(body, writer, hasher)
+    finally:
+        await writer.close()
+    if length is not None and received != length:
+        raise InvalidSize(
+            f"chunk has {received} bytes but its range or length says {length}", offset=upload.offset
+        )
+    return UploadState(upload.id, upload.repository_id, upload.offset + received), hasher
 
 
 async def _writer_at(store: BlobStore, upload: UploadState) -> FileWriter:
@@ -155,10 +213,17 @@ WRITER_LEASE_MS = 30_000
 _RENEW_EVERY_S = 10.0
 
 
+@dataclass(slots=True)
+class _Lease:
+    token: str
+    held: bool = True
+    """False once a transaction that released it (_advance) or removed the upload (_publish) committed."""
+
+
 @contextlib.asynccontextmanager
-async def _sole_writer(database: Database, upload: UploadState) -> AsyncIterator[str]:
-    token = secrets.token_hex(16)
-    if not await database.write(_claim_writer, upload, token, now_ms()):
+async def _sole_writer(database: Database, upload: UploadState) -> AsyncIterator[_Lease]:
+    lease = _Lease(secrets.token_hex(16))
+    if not await database.write(_claim_writer, upload, lease.token, now_ms()):
         raise Busy(
             "another request is writing to this upload; retry when it has finished", offset=upload.offset
         )
@@ -166,56 +231,51 @@ async def _sole_writer(database: Database, upload: UploadState) -> AsyncIterator
     async def renew() -> None:
         while True:
             await asyncio.sleep(_RENEW_EVERY_S)
-            await database.write(_renew_writer, upload.id, token, now_ms() + WRITER_LEASE_MS)
+            await database.write(_renew_writer, upload.id, lease.token, now_ms() + WRITER_LEASE_MS)
 
     renewer = asyncio.create_task(renew())
     try:
-        yield token
+        yield lease
     finally:
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-        # Released here unless _advance or _publish already did (or removed the upload).
-        await database.write(_release_writer, upload.id, token)
+        # Released here unless _advance already did or _publish removed the upload: a transaction
+        # that would change nothing is not worth its thread hop and commit.
+        if lease.held:
+            await database.write(_release_writer, upload.id, lease.token)
 
 
 def _claim_writer(db: Db, upload: UploadState, token: str, now: int) -> bool:
-    result = db.execute(
-        update(Upload)
-        .where(
-            Upload.id == upload.id,
-            Upload.offset == upload.offset,
-            or_(Upload.writer_until_ms.is_(None), Upload.writer_until_ms < now),
-        )
-        .values(writer_token=token, writer_until_ms=now + WRITER_LEASE_MS)
-    )
-    return result.rowcount == 1
+    params = {
+        "u_id": upload.id,
+        "u_offset": upload.offset,
+        "u_now": now,
+        "u_token": token,
+        "u_until": now + WRITER_LEASE_MS,
+    }
+    return db.execute(_CLAIM, params).rowcount == 1
 
 
 def _renew_writer(db: Db, upload_id: str, token: str, until: int) -> None:
-    db.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.writer_token == token)
-        .values(writer_until_ms=until)
-    )
+    db.execute(_RENEW, {"u_id": upload_id, "u_token": token, "u_until": until})
 
 
 def _release_writer(db: Db, upload_id: str, token: str) -> None:
-    db.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.writer_token == token)
-        .values(writer_token=None, writer_until_ms=None)
-    )
+    db.execute(_RELEASE, {"u_id": upload_id, "u_token": token})
 
 
 BATCH = 1024 * 1024
+# Hashing this much costs about 45 µs on the event loop, less than a hop to a thread and back.
+HASH_INLINE_MAX = 64 * 1024
 
 
 async def _pipe(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher | None) -> int:
     """Copy the body to the writer, hashing it, in batches handed to threads.
 
     While one batch is written and hashed off the event loop (both release the GIL), the next one
-    is received, so a push uses both cores; at most two batches are in memory at a time.
+    is received, so a push uses both cores; at most two batches are in memory at a time. A small
+    batch (a small blob, or the tail of a chunk) is hashed in place.
     """
     received = 0
     pending: asyncio.Future[Any] | None = None
@@ -227,7 +287,10 @@ async def _pipe(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher |
         batch.clear()
         jobs = [writer.write(data)]
         if hasher is not None:
-            jobs.append(asyncio.to_thread(hasher.update, data))
+            if len(data) <= HASH_INLINE_MAX:
+                hasher.update(data)
+            else:
+                jobs.append(asyncio.to_thread(hasher.update, data))
         return asyncio.gather(*jobs)
 
     try:
@@ -254,22 +317,29 @@ async def _pipe(body: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher |
 
 def _advance(db: Db, upload: UploadState, new_offset: int, token: str) -> bool:
     """Commit the new offset, if this request still holds the upload (its lease did not run out)."""
-    result = db.execute(
-        update(Upload)
-        .where(Upload.id == upload.id, Upload.offset == upload.offset, Upload.writer_token == token)
-        .values(offset=new_offset, updated_ms=now_ms(), writer_token=None, writer_until_ms=None)
-    )
-    return result.rowcount == 1
+    params = {
+        "u_id": upload.id,
+        "u_offset": upload.offset,
+        "u_token": token,
+        "u_new_offset": new_offset,
+        "u_now": now_ms(),
+    }
+    return db.execute(_ADVANCE, params).rowcount == 1
 
 
-def _publish(db: Db, upload: UploadState, digest: str) -> blobs.BlobRecord | None:
-    """Register and link the blob; None while garbage collection is deleting the same digest."""
+def _publish(db: Db, upload: UploadState, token: str, digest: str, size: int) -> blobs.BlobRecord | None:
+    """Register and link the blob and remove the upload; None while garbage collection is deleting
+    the same digest. `size` is more than the upload's committed offset when the last chunk came
+    with the finishing request: this commits that chunk too."""
     lock(db, "blob", digest)
     if db.execute(_BEING_DELETED, {"digest": digest}).first() is not None:
         return None
-    blob = blobs.register(db, digest, upload.offset)
+    # The same test _advance makes: only the request holding the upload may finish it.
+    taken = db.execute(_TAKE, {"u_id": upload.id, "u_offset": upload.offset, "u_token": token})
+    if taken.rowcount != 1:
+        raise InvalidRange("the upload was changed by another request", offset=upload.offset)
+    blob = blobs.register(db, digest, size)
     blobs.link(db, upload.repository_id, blob.id)
-    db.execute(delete(Upload).where(Upload.id == upload.id))
     return blob
 
 
@@ -281,25 +351,49 @@ async def _rehash(store: BlobStore, upload_id: str, length: int, algorithm: str)
 
 
 async def finish(
-    database: Database, store: BlobStore, upload: UploadState, digest: Digest
+    database: Database,
+    store: BlobStore,
+    upload: UploadState,
+    digest: Digest,
+    body: AsyncIterator[bytes] | None = None,
+    *,
+    start: int | None = None,
+    length: int | None = None,
 ) -> blobs.BlobRecord:
-    """Verify the upload against `digest` and publish it as a blob of the upload's repository."""
-    async with _sole_writer(database, upload):
-        return await _finish(database, store, upload, digest)
+    """Verify the upload against `digest` and publish it as a blob of the upload's repository.
+
+    A `body` is a last chunk (with `start` and `length` as for `append`), written under the same
+    claim as the publication: its offset is never committed on its own.
+    """
+    _check_start(upload, start)
+    async with _sole_writer(database, upload) as lease:
+        if body is None:
+            # Bytes a dead request left past the committed offset must not become part of the blob.
+            if await store.stat(upload_path(upload.id)) != upload.offset:
+                await (await _writer_at(store, upload)).close()
+            complete, hasher = upload, _hashers.take(upload.id, upload.offset)
+        else:
+            # _receive wrote from the committed offset on, dropping whatever lay past it.
+            complete, hasher = await _receive(store, upload, body, length)
+        return await _finish(database, store, upload, complete, hasher, digest, lease)
 
 
 async def _finish(
-    database: Database, store: BlobStore, upload: UploadState, digest: Digest
+    database: Database,
+    store: BlobStore,
+    upload: UploadState,
+    complete: UploadState,
+    hasher: Hasher | None,
+    digest: Digest,
+    lease: _Lease,
 ) -> blobs.BlobRecord:
-    # Bytes a dead request left past the committed offset must not become part of the blob.
-    if await store.stat(upload_path(upload.id)) != upload.offset:
-        await (await _writer_at(store, upload)).close()
-    hasher = _hashers.take(upload.id, upload.offset) if digest.algorithm == STREAMING_ALGORITHM else None
-    if hasher is None:
-        hasher = await _rehash(store, upload.id, upload.offset, digest.algorithm)
+    """Publish `complete` (the upload with any last chunk written), whose bytes hash to `hasher`."""
+    if hasher is None or digest.algorithm != STREAMING_ALGORITHM:
+        hasher = await _rehash(store, upload.id, complete.offset, digest.algorithm)
     actual = hasher.hexdigest()
     if actual != digest.encoded:
         await cancel(database, store, upload)
+        lease.held = False
         raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
     # The bytes are copied into place before the row that publishes them exists, every time (also
     # when the digest is already stored): garbage collection may be deleting that very file, and
@@ -308,8 +402,9 @@ async def _finish(
     deadline = time.monotonic() + PUBLISH_WAIT_S
     while True:
         await store.copy(source, target)
-        blob = await database.write(_publish, upload, str(digest))
+        blob = await database.write(_publish, upload, lease.token, str(digest), complete.offset)
         if blob is not None:
+            lease.held = False  # the upload's row is gone, and the lease with it
             break
         if time.monotonic() > deadline:
             raise Busy(f"blob {digest} is being garbage-collected; retry the upload")
@@ -326,7 +421,7 @@ async def _finish(
 
 async def cancel(database: Database, store: BlobStore, upload: UploadState) -> None:
     _hashers.drop(upload.id)
-    await database.write(lambda db: db.execute(delete(Upload).where(Upload.id == upload.id)))
+    await database.write(lambda db: db.execute(_DELETE, {"u_id": upload.id}))
     await store.delete(upload_path(upload.id))
 
 

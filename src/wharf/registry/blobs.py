@@ -158,10 +158,14 @@ async def start_upload(call: Call, name: str) -> Response:
         if "digest" in params:
             digest = _digest(params.get("digest"))
             try:
-                upload = await uploads.append(
-                    rt.db, rt.store, upload, _body(call.request), length=_declared_length(call.request)
+                blob = await uploads.finish(
+                    rt.db,
+                    rt.store,
+                    upload,
+                    digest,
+                    _body(call.request),
+                    length=_declared_length(call.request),
                 )
-                blob = await uploads.finish(rt.db, rt.store, upload, digest)
             except BaseException:
                 await _cancel_quietly(call, upload)
                 raise
@@ -223,21 +227,18 @@ def _range_headers(upload: uploads.UploadState) -> dict[str, str]:
     return {"Range": f"0-{max(upload.offset - 1, 0)}", "Docker-Upload-UUID": upload.id}
 
 
-async def _append(call: Call, upload: uploads.UploadState) -> uploads.UploadState:
+async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
+    repo = await _repo.for_write(call, name)
+    upload = await _load_upload(call, repo.id, upload_id)
     start, length = _chunk_bounds(call, upload)
     try:
-        return await uploads.append(
+        upload = await uploads.append(
             call.rt.db, call.rt.store, upload, _body(call.request), start=start, length=length
         )
     except InvalidRange as e:
         raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
         raise from_domain(e) from None
-
-
-async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
-    repo = await _repo.for_write(call, name)
-    upload = await _append(call, await _load_upload(call, repo.id, upload_id))
     return Response(status_code=202, headers=_upload_headers(name, upload))
 
 
@@ -248,10 +249,21 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
     has_body = (_declared_length(call.request) or 0) > 0 or "chunked" in call.request.headers.get(
         "transfer-encoding", ""
     )
-    if has_body:
-        upload = await _append(call, upload)
+    # A last chunk is written under the same claim as the publication (uploads.finish), so the
+    # finishing PUT commits once instead of committing the chunk first.
+    start, length = _chunk_bounds(call, upload) if has_body else (None, None)
     try:
-        blob = await uploads.finish(call.rt.db, call.rt.store, upload, digest)
+        blob = await uploads.finish(
+            call.rt.db,
+            call.rt.store,
+            upload,
+            digest,
+            _body(call.request) if has_body else None,
+            start=start,
+            length=length,
+        )
+    except InvalidRange as e:
+        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
         raise from_domain(e) from None
     return _blob_created(name, blob.digest)

@@ -121,9 +121,10 @@ class FilesystemStore:
     async def _synced_source(self, src: str) -> Path:
         """The source's path, its bytes on disk: they must be before the name that publishes them is."""
         s = self._full(src)
-        if not s.exists():
-            raise PathNotFound(src)
-        fd = os.open(s, os.O_RDONLY)
+        try:
+            fd = os.open(s, os.O_RDONLY)
+        except FileNotFoundError:
+            raise PathNotFound(src) from None
         try:
             await asyncio.to_thread(os.fsync, fd)
         finally:
