@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 
@@ -48,4 +48,30 @@ def record(
             "created_ms": now_ms(),
             "metadata_json": json.dumps(metadata, separators=(",", ":"), default=str),
         },
+    )
+
+
+class _Repository(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def namespace_id(self) -> int: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+def record_for(db: Db, kind: str, actor: Actor | None, repo: _Repository, **metadata: Any) -> None:
+    """An entry about a repository: filed under it and its namespace, with their names in the
+    details (as Quay's entries carry them)."""
+    record(
+        db,
+        kind,
+        actor,
+        namespace_id=repo.namespace_id,
+        repository_id=repo.id,
+        namespace=repo.namespace,
+        repo=repo.name,
+        **metadata,
     )

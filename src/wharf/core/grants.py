@@ -64,14 +64,11 @@ def set_user_role(
         raise InvalidInput("organizations cannot hold repository permissions; grant them to a team")
     created = _set(db, repo, role, account_id=account.id, team_id=None)
     kind = "create_repo_permission" if created else "change_repo_permission"
-    audit.record(
+    audit.record_for(
         db,
         kind,
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        repo=repo.name,
-        namespace=repo.namespace,
+        repo,
         username=account.name,
         role=role,
     )
@@ -84,14 +81,11 @@ def set_team_role(
         raise InvalidInput("only teams of the repository's own organization can be granted roles on it")
     created = _set(db, repo, role, account_id=None, team_id=team.id)
     kind = "create_repo_permission" if created else "change_repo_permission"
-    audit.record(
+    audit.record_for(
         db,
         kind,
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        repo=repo.name,
-        namespace=repo.namespace,
+        repo,
         team=team.name,
         role=role,
     )
@@ -110,14 +104,11 @@ def _delete(
     )
     if result.rowcount == 0:
         raise NotFound(f"{missing} has no permission on {repo.full_name}")
-    audit.record(
+    audit.record_for(
         db,
         "delete_repo_permission",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        repo=repo.name,
-        namespace=repo.namespace,
+        repo,
         **who,
     )
 

@@ -91,14 +91,11 @@ def put(
     if tag is not None:
         lifetime_ms = labels.expires_after_ms(config_labels or {})
         tags.point(db, repo.id, tag, manifest_id, expires_ms=now_ms() + lifetime_ms if lifetime_ms else None)
-    audit.record(
+    audit.record_for(
         db,
         "push_repo",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
+        repo,
         tag=tag,
         manifest_digest=str(digest),
     )
@@ -224,14 +221,11 @@ def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | 
     if tag is not None:
         manifest_id = tags.remove(db, repo.id, tag)
         digest = (db.execute(select(Manifest.digest).where(Manifest.id == manifest_id))).scalar_one()
-        audit.record(
+        audit.record_for(
             db,
             "delete_tag",
             actor,
-            namespace_id=repo.namespace_id,
-            repository_id=repo.id,
-            namespace=repo.namespace,
-            repo=repo.name,
+            repo,
             tag=tag,
             manifest_digest=digest,
         )
@@ -247,14 +241,11 @@ def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | 
         raise ManifestNotFound(f"manifest {by_digest} is not in this repository")
     removed = tags.remove_all_for(db, repo.id, row.id)
     db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=now_ms()))
-    audit.record(
+    audit.record_for(
         db,
         "delete_manifest",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
+        repo,
         manifest_digest=str(by_digest),
         tags=removed,
     )

@@ -119,14 +119,11 @@ def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit
     if visibility not in ("public", "private"):
         raise InvalidInput("visibility must be public or private")
     db.execute(update(Repository).where(Repository.id == repo.id).values(visibility=visibility))
-    audit.record(
+    audit.record_for(
         db,
         "change_repo_visibility",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
+        repo,
         visibility=visibility,
     )
 
@@ -355,14 +352,11 @@ _SET_DESCRIPTION = (
 def set_description(db: Db, repo: RepositoryRecord, text: str, actor: audit.Actor | None) -> None:
     require_normal(db, repo)
     db.execute(_SET_DESCRIPTION, {"repo": repo.id, "description": text})
-    audit.record(
+    audit.record_for(
         db,
         "set_repo_description",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
+        repo,
         description=text,
     )
 
@@ -376,13 +370,10 @@ def set_state(db: Db, repo: RepositoryRecord, state: int, actor: audit.Actor | N
     if state not in STATE_NAMES:
         raise InvalidInput(f"state must be one of {', '.join(STATES)}")
     db.execute(update(Repository).where(Repository.id == repo.id).values(state=state))
-    audit.record(
+    audit.record_for(
         db,
         "change_repo_state",
         actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
+        repo,
         state_changed=STATE_NAMES[state],
     )

@@ -4,8 +4,6 @@ surfaces log alike."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from wharf.config import Settings
 from wharf.core import audit, durations, labels, manifests, tags
 from wharf.core.accounts import AccountRecord
@@ -39,20 +37,6 @@ def manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted:
     return int(manifest)
 
 
-def log(db: Db, kind: str, actor: audit.Actor | None, repo: RepositoryRecord, **metadata: Any) -> None:
-    """A usage-log entry about the repository (for the other changes made on its manifests too)."""
-    audit.record(
-        db,
-        kind,
-        actor,
-        namespace_id=repo.namespace_id,
-        repository_id=repo.id,
-        namespace=repo.namespace,
-        repo=repo.name,
-        **metadata,
-    )
-
-
 def point(db: Db, repo: RepositoryRecord, tag: str, digest: str, actor: audit.Actor | None) -> None:
     """Create `tag` on the manifest, or move it there."""
     check_tag(tag)
@@ -60,7 +44,7 @@ def point(db: Db, repo: RepositoryRecord, tag: str, digest: str, actor: audit.Ac
     before = db.execute(manifests.alive_tag_digest(repo.id, tag, now_ms())).scalar_one_or_none()
     if tags.point(db, repo.id, tag, target):
         kind = "move_tag" if before else "create_tag"
-        log(db, kind, actor, repo, tag=tag, manifest_digest=digest, original=before)
+        audit.record_for(db, kind, actor, repo, tag=tag, manifest_digest=digest, original=before)
 
 
 def set_expiration(
@@ -69,7 +53,7 @@ def set_expiration(
     check_tag(tag)
     tags.set_expiration(db, repo.id, tag, expires_ms)
     seconds = expires_ms // 1000 if expires_ms is not None else None
-    log(db, "change_tag_expiration", actor, repo, tag=tag, expiration_date=seconds)
+    audit.record_for(db, "change_tag_expiration", actor, repo, tag=tag, expiration_date=seconds)
 
 
 def set_immutable(
@@ -77,7 +61,7 @@ def set_immutable(
 ) -> None:
     check_tag(tag)
     tags.set_immutable(db, repo.id, tag, immutable)
-    log(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
+    audit.record_for(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
 
 
 def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
@@ -88,7 +72,7 @@ def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) 
     except ManifestNotFound:
         raise ManifestNotFound(f"no tag {tag!r} in {repo.namespace}/{repo.name}") from None
     digest = db.execute(manifests.digest_of(removed)).scalar_one()
-    log(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+    audit.record_for(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
 
 
 def revert(
@@ -99,7 +83,7 @@ def revert(
     target = manifest_id(db, repo, digest, include_deleted=True)
     manifests.undelete(db, target)
     tags.restore(db, repo.id, tag, target, window_ms)
-    log(db, "revert_tag", actor, repo, tag=tag, manifest_digest=digest)
+    audit.record_for(db, "revert_tag", actor, repo, tag=tag, manifest_digest=digest)
 
 
 def forget(
@@ -110,7 +94,7 @@ def forget(
     target = manifest_id(db, repo, digest, include_deleted=True)
     removed = tags.forget(db, repo.id, tag, target, include_alive=include_alive)
     if removed:
-        log(db, "permanently_delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+        audit.record_for(db, "permanently_delete_tag", actor, repo, tag=tag, manifest_digest=digest)
     return removed
 
 
@@ -130,7 +114,7 @@ def add_label(
     if lifetime_ms is not None:
         for name in manifests.alive_tag_names(db, repo.id, target):
             tags.set_expiration(db, repo.id, name, now_ms() + lifetime_ms)
-    log(db, "manifest_label_add", actor, repo, label_key=key, manifest_digest=digest)
+    audit.record_for(db, "manifest_label_add", actor, repo, label_key=key, manifest_digest=digest)
     return label
 
 
@@ -138,5 +122,5 @@ def remove_label(
     db: Db, repo: RepositoryRecord, digest: str, label_uuid: str, actor: audit.Actor | None
 ) -> labels.LabelRecord:
     label = labels.remove(db, manifest_id(db, repo, digest), label_uuid)
-    log(db, "manifest_label_delete", actor, repo, label_key=label.key, manifest_digest=digest)
+    audit.record_for(db, "manifest_label_delete", actor, repo, label_key=label.key, manifest_digest=digest)
     return label
