@@ -10,12 +10,13 @@ time in each scenario, in the order distribution, Wharf embedded, Wharf on Postg
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench import backends, load, suite
@@ -30,6 +31,20 @@ LABELS = {
 }
 # (server, baseline) pairs for the ratio columns; the first is the headline.
 RATIOS = [(SCALED, DIST), (EMBEDDED, DIST), (SCALED, EMBEDDED)]
+
+
+@contextlib.contextmanager
+def _servers(root: Path) -> Iterator[list[Server]]:
+    """The servers the block starts: all stopped at its end, their logs kept if it failed."""
+    servers: list[Server] = []
+    try:
+        yield servers
+    except BaseException:
+        _keep_logs(root, servers)
+        raise
+    finally:
+        for s in servers:
+            s.stop()
 
 
 def _seconds(args: argparse.Namespace) -> float:
@@ -49,15 +64,13 @@ def main(args: argparse.Namespace) -> None:
         root = Path(tmp)
         backends.create_bucket(s3, "distribution")
         backends.create_bucket(s3, "wharf")
-        servers: list[Server] = []
-
         assert s3.proc is not None
         weed = s3.proc.pid
 
         def seaweed_cpu() -> float:
             return backends.tree_cpu_seconds(weed)
 
-        try:
+        with _servers(root) as servers:
             servers.append(start_distribution(root, DIST, backends.distribution_storage(s3, "distribution")))
             servers[-1].backends["SeaweedFS"] = seaweed_cpu
             servers.append(start_wharf(root, args.workers))
@@ -72,12 +85,6 @@ def main(args: argparse.Namespace) -> None:
             results = load.run_all(servers, seconds)
             if load.failures(results):
                 _keep_logs(root, servers)
-        except BaseException:
-            _keep_logs(root, servers)
-            raise
-        finally:
-            for s in servers:
-                s.stop()
         versions = f"SeaweedFS {backends.weed_version(s3)}, PostgreSQL {db.version}"
     load_after = os.getloadavg()
     rows += _load_rows(results)
@@ -94,19 +101,12 @@ def load_only(args: argparse.Namespace) -> None:
     seconds = _seconds(args)
     with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
         root = Path(tmp)
-        servers: list[Server] = []
-        try:
+        with _servers(root) as servers:
             servers.append(start_distribution(root))
             servers.append(start_wharf(root, args.workers))
             results = load.run_all(servers, seconds)
             if load.failures(results):
                 _keep_logs(root, servers)
-        except BaseException:
-            _keep_logs(root, servers)
-            raise
-        finally:
-            for s in servers:
-                s.stop()
     header = (
         f"{suite.machine(args)}; {_distribution_version()}; load average (1, 5, 15 min) "
         f"{_load(load_before)} at the start, {_load(os.getloadavg())} at the end"
