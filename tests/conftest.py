@@ -5,6 +5,7 @@ WHARF_TEST_STORAGE=s3) and a real Wharf application with its data directory."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from wharf.app import WharfApp, build_app
 from wharf.config import Settings, load_settings
 from wharf.core.bootstrap import ensure_admin
 from wharf.db.engine import Database
-from wharf.db.migrate import upgrade
+from wharf.db.migrate import current_revision, head_revision, upgrade
 
 ADMIN_PASSWORD = "secret-admin-pw"
 DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
@@ -34,23 +35,67 @@ def _admin_sql(statement: str) -> None:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str | None]:
-    """None means the embedded default (SQLite in the data dir); else a fresh PostgreSQL database."""
+def fresh_database(template: str | None = None) -> Iterator[str | None]:
+    """None means the embedded default (SQLite in the data dir); else a fresh PostgreSQL database,
+    a copy of the database `template` when one is named."""
     if DB_BACKEND == "sqlite":
         yield None
         return
     if DB_BACKEND != "postgresql":
         raise RuntimeError(f"WHARF_TEST_DB must be sqlite or postgresql, not {DB_BACKEND!r}")
     name = f"wharf_test_{uuid.uuid4().hex[:12]}"
-    _admin_sql(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_URI.rpartition("/")
-    yield f"{base}/{name}"
+    _admin_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    yield _pg_uri(name)
     _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _pg_uri(name: str) -> str:
+    base, _, _ = PG_URI.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _migrate(uri: str) -> None:
+    """Bring a database to the code's head with the test admin, unless it is there already."""
+    db = Database(uri, pool_size=1)
+    try:
+        with db.engine.connect() as conn:
+            at_head = current_revision(conn) == head_revision()
+        if not at_head:
+            upgrade(db)
+            db.run_write(ensure_admin, ADMIN_PASSWORD)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database at the code's head with the test admin, made once per session: each in-process
+    test's database starts as a copy of it (running every migration cost about a second a test).
+    For SQLite, the path of a database file; for PostgreSQL, the name of a template database."""
+    if DB_BACKEND == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "wharf.db"
+        _migrate(f"sqlite+aiosqlite:///{path}")
+        # The last connection's close checkpoints the WAL into the file, so the file is whole.
+        assert not path.with_name("wharf.db-wal").exists()
+        yield str(path)
+        return
+    name = f"wharf_template_{uuid.uuid4().hex[:12]}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    try:
+        _migrate(_pg_uri(name))
+        yield name
+    finally:
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def db_uri() -> Iterator[str | None]:
-    with fresh_database() as uri:
+def db_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A fresh database: an empty one for tests that start real `wharf` processes (they migrate
+    and create their own admin), a copy of the migrated template for in-process apps."""
+    template = None
+    if DB_BACKEND == "postgresql" and "wharf" in request.fixturenames:
+        template = request.getfixturevalue("migrated_template")
+    with fresh_database(template) as uri:
         yield uri
 
 
@@ -77,14 +122,12 @@ def settings(data_dir: Path, db_uri: str | None, storage_config: dict[str, objec
 
 
 @pytest.fixture
-async def wharf(settings: Settings) -> AsyncIterator[WharfApp]:
+async def wharf(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[WharfApp]:
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_uri, pool_size=1)
-    try:
-        upgrade(db)
-        db.run_write(ensure_admin, ADMIN_PASSWORD)
-    finally:
-        db.dispose()
+    embedded = settings.DATA_DIR / "wharf.db"
+    if settings.DB_URI is None and not embedded.exists():
+        shutil.copyfile(request.getfixturevalue("migrated_template"), embedded)
+    _migrate(settings.db_uri)
     app = build_app(settings, run_workers=False)
     yield app
     await app.rt.close()
