@@ -12,6 +12,7 @@ from wharf import __version__
 from wharf.api import (
     applications,
     apptokens,
+    builds,
     discovery,
     logs,
     messages,
@@ -24,6 +25,7 @@ from wharf.api import (
     repositories,
     robots,
     search,
+    secscan,
     signin,
     squash,
     stars,
@@ -92,6 +94,8 @@ def build_api(rt: Runtime) -> FastAPI:
         messages,
         notifications,
         tags,
+        builds,
+        secscan,
         repositories,
     ):
         api.include_router(module.router, prefix="/api/v1")
