@@ -162,6 +162,7 @@ async def test_get_repo(world: World) -> None:
         "status_token": "",
         "trust_enabled": False,
         "tag_expiration_s": 14 * 24 * 3600,
+        "is_free_account": True,
         "state": "NORMAL",
         "can_write": True,
         "can_admin": True,
