@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from wharf import health as quay_health
 from wharf import metrics
 from wharf.api.app import build_api
 from wharf.config import Settings
@@ -63,6 +64,11 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
             checks["migrations"] = revision == migrate.head_revision()
         return await answer(checks, "ready", "not ready")
 
+    async def quay_shaped(kind: str, _request: Request) -> JSONResponse:
+        """Quay's /health/instance, /health/endtoend and /health/warning (wharf/health.py)."""
+        body, status = await quay_health.report(rt, kind)
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
     async def prometheus(_request: Request) -> Response:
         with contextlib.suppress(Exception):  # the process's own figures are worth serving anyway
             depth, open_uploads = await rt.db.read(_cluster_gauges)
@@ -95,6 +101,10 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
     return [
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/health/ready", ready, methods=["GET", "HEAD"]),
+        *(
+            Route(f"/health/{kind}", partial(quay_shaped, kind), methods=["GET", "HEAD"])
+            for kind in quay_health.KINDS
+        ),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
         Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
@@ -105,6 +115,8 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 # the OAuth consent page, which people read (web/pages/oauth.py).
 _API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
 _WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
+# Quay serves these beside /api/v1, for its web client.
+_API_PAGES = frozenset({"/csrf_token", "/config"})
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +153,7 @@ class WharfApp:
             return
         if (
             path.startswith(_API_PREFIXES) and path not in _WEB_PAGES_UNDER_API_PREFIXES
-        ) or path == "/csrf_token":
+        ) or path in _API_PAGES:
             await self.api(scope, receive, send)
             return
         await self.web(scope, receive, send)

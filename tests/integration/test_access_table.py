@@ -206,7 +206,8 @@ async def _api_statuses(http: httpx.AsyncClient, headers: dict[str, str]) -> tup
 async def test_api_table(table: Table, who: str) -> None:
     http = table.world.reg.http
     if who == "session":
-        r = await http.post("/api/v1/signin", json={"username": "owner", "password": PW})
+        csrf = {"X-CSRF-Token": (await http.get("/csrf_token")).json()["csrf_token"]}
+        r = await http.post("/api/v1/signin", json={"username": "owner", "password": PW}, headers=csrf)
         headers = {"X-CSRF-Token": r.headers["X-Next-CSRF-Token"]}
     else:
         headers = table.api[who]

@@ -162,6 +162,7 @@ async def test_get_repo(world: World) -> None:
         "status_token": "",
         "trust_enabled": False,
         "tag_expiration_s": 14 * 24 * 3600,
+        "is_free_account": True,
         "state": "NORMAL",
         "can_write": True,
         "can_admin": True,
@@ -610,7 +611,8 @@ async def test_registry_read_only_mode(world: World, settings: Settings) -> None
                 assert error["is_readonly"] is True and "read-only" in error["detail"], (method, path)
 
         # signing in and out still work
-        r = await http.post("/api/v1/signin", json={"username": "owner", "password": PW})
+        csrf = {"X-CSRF-Token": (await http.get("/csrf_token")).json()["csrf_token"]}
+        r = await http.post("/api/v1/signin", json={"username": "owner", "password": PW}, headers=csrf)
         assert r.status_code == 200, r.text
         r = await http.post("/api/v1/signout", headers={"X-CSRF-Token": r.headers["X-Next-CSRF-Token"]})
         assert r.status_code == 200, r.text

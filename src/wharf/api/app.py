@@ -12,8 +12,11 @@ from wharf import __version__
 from wharf.api import (
     applications,
     apptokens,
+    builds,
+    discovery,
     logs,
     messages,
+    meta,
     notifications,
     oauth,
     organizations,
@@ -22,6 +25,7 @@ from wharf.api import (
     repositories,
     robots,
     search,
+    secscan,
     signin,
     squash,
     stars,
@@ -90,6 +94,8 @@ def build_api(rt: Runtime) -> FastAPI:
         messages,
         notifications,
         tags,
+        builds,
+        secscan,
         repositories,
     ):
         api.include_router(module.router, prefix="/api/v1")
@@ -97,11 +103,9 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(signin.router)
     api.include_router(oauth.router)
     api.include_router(squash.router)
+    api.include_router(meta.router)
+    api.include_router(discovery.router)
     api.add_middleware(RegistryReadOnly, rt=rt)
-
-    @api.get("/api/v1/discovery", operation_id="discovery", include_in_schema=False)
-    async def discovery() -> JSONResponse:
-        return JSONResponse(api.openapi())
 
     @api.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:

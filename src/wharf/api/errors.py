@@ -9,6 +9,22 @@ from starlette.responses import JSONResponse
 
 from wharf.core import errors as domain
 
+ERROR_DESCRIPTIONS: dict[str, str] = {
+    "invalid_request": "The request could not be carried out as sent: a value is missing, malformed or "
+    "not allowed here. The detail says which.",
+    "invalid_token": "No valid credential came with the request: the token is missing, unknown, expired "
+    "or revoked. Sign in again or send another token.",
+    "expired_token": "The token has expired. Get a new one.",
+    "insufficient_scope": "The caller is known but may not do this: the token lacks the scope, or the "
+    "account lacks the role on the resource.",
+    "fresh_login_required": "This action needs a recent sign-in: enter the password again.",
+    "not_found": "The resource does not exist, or the caller may not see it.",
+    "downstream_issue": "A service this registry depends on failed while answering.",
+    "external_service_timeout": "A service this registry depends on did not answer in time. Try again.",
+    "tag_immutable": "The tag is immutable: it cannot be moved, deleted or expired until that is turned off.",
+}
+"""Every `error_type` an /api/v1 error body can carry, served at /api/v1/error/{error_type}."""
+
 
 class ApiError(Exception):
     """An error answered as `{type, title, status, detail, error_message, error_type}`."""

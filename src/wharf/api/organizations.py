@@ -100,6 +100,8 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
             "is_member": is_member,
             "tag_expiration_s": views.tag_expiration_s(rt, org),
         }
+        if is_admin:
+            out["is_free_account"] = views.FREE_ACCOUNT
         if is_member:
             team_list = teams.list_teams(db, org.id)
             out["teams"] = {t.name: _team_view(db, t) for t in team_list}

@@ -105,6 +105,7 @@ def summary_view(
     starred: set[int],
     modified: dict[int, int] | None = None,
     actions: dict[int, int] | None = None,
+    sizes: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "namespace": r.namespace,
@@ -120,6 +121,9 @@ def summary_view(
         out["last_modified"] = modified[r.id] // 1000 if r.id in modified else None
     if actions is not None:
         out["popularity"] = float(actions.get(r.id, 0))
+    if sizes is not None:
+        # Quay's shape with quota management on; Wharf enforces no quota, so none is configured.
+        out["quota_report"] = {"quota_bytes": sizes.get(r.id, 0), "configured_quota": None}
     return out
 
 
@@ -228,7 +232,10 @@ async def list_repos(
         mine = stars.starred_among(db, who.account_id, ids)
         modified = repositories.last_modified(db, ids) if last_modified else None
         actions = repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS) if popularity else None
-        views_ = [summary_view(r, starred=mine, modified=modified, actions=actions) for r in page]
+        sizes = repositories.sizes(db, ids)
+        views_ = [
+            summary_view(r, starred=mine, modified=modified, actions=actions, sizes=sizes) for r in page
+        ]
         return views_, page[-1].full_name if len(found) > PAGE_SIZE else None
 
     items, last = await rt.db.read(read)
@@ -299,6 +306,7 @@ async def get_repo(
         "status_token": "",
         "trust_enabled": False,
         "tag_expiration_s": views.tag_expiration_s(rt, ns),
+        "is_free_account": views.FREE_ACCOUNT,
         "state": STATE_NAMES.get(repo.state),
         "can_write": writable and role in (permissions.WRITE, permissions.ADMIN),
         "can_admin": role == permissions.ADMIN,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -64,6 +62,15 @@ async def password_login(
     "/api/v1/signin", operation_id="signinUser", summary="Sign in with a password (sets the session cookie)"
 )
 async def signin_user(rt: Rt, request: Request, body: SigninUser) -> JSONResponse:
+    # As in Quay, the sign-in presents the CSRF token GET /csrf_token handed out (X-CSRF-Token),
+    # so that another site cannot sign a browser into an account of its choosing.
+    presented = request.headers.get(CSRF_HEADER)
+    if not browser.pre_session_matches(request, presented):
+        session = await session_of(request, rt)
+        if session is None or not csrf_ok(request, session, presented):
+            raise forbidden(
+                f"CSRF token was invalid or missing: send the {CSRF_HEADER} header (GET /csrf_token)"
+            )
     identity = await password_login(rt, request, body.username, body.password)
     if isinstance(identity, JSONResponse):
         return identity
@@ -99,8 +106,24 @@ async def logout(rt: Rt, request: Request) -> JSONResponse:
 
 
 @router.get("/csrf_token", include_in_schema=False, summary="The CSRF token of the browser session")
-async def csrf_token(rt: Rt, request: Request) -> dict[str, Any]:
+async def csrf_token(rt: Rt, request: Request) -> JSONResponse:
+    """The signed-in session's token; before sign-in (as Quay issues one) a pre-session token, kept
+    in a cookie, that the sign-in POST presents in X-CSRF-Token."""
     session = await session_of(request, rt)
-    if session is None:
-        raise unauthorized("sign in first (POST /api/v1/signin)")
-    return {"csrf_token": session.csrf_token, "header": CSRF_HEADER}
+    if session is not None:
+        return JSONResponse({"csrf_token": session.csrf_token, "header": CSRF_HEADER})
+    token = browser.pre_session_token(request)
+    fresh = token is None
+    token = token or browser.new_pre_session_token()
+    response = JSONResponse({"csrf_token": token, "header": CSRF_HEADER})
+    if fresh:
+        response.set_cookie(
+            browser.PRE_SESSION_COOKIE,
+            token,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=browser.cookie_secure(rt.settings),
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response

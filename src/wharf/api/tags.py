@@ -20,9 +20,11 @@ from wharf.core import accounts, labels, manifests, repositories, tag_changes, t
 from wharf.core.errors import ReadOnly
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+from wharf.oci import history
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
-from wharf.oci.manifest import ManifestError, parse_manifest
+from wharf.oci.manifest import Descriptor, ManifestError, parse_manifest
+from wharf.storage.base import StorageError, blob_path
 
 router = APIRouter(prefix="/repository", tags=["tag"])
 
@@ -55,7 +57,7 @@ def _seconds(ms: int | None) -> int | None:
     return ms // 1000 if ms is not None else None
 
 
-def _lifetime_view(t: tags.TagLifetime) -> dict[str, Any]:
+def _lifetime_view(t: tags.TagLifetime, children: dict[str, list[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": t.name,
         "reversion": t.reversion,
@@ -69,6 +71,12 @@ def _lifetime_view(t: tags.TagLifetime) -> dict[str, Any]:
     if t.end_ms is not None:
         out["end_ts"] = _seconds(t.end_ms)
         out["expiration"] = views.date(t.end_ms)
+    if out["is_manifest_list"]:
+        present = children.get(t.manifest_digest, [])
+        out["is_sparse"] = False  # an index is stored only with every child it lists
+        out["child_manifest_count"] = len(present)
+        out["present_child_count"] = len(present)
+        out["child_manifests_presence"] = dict.fromkeys(present, True)
     return out
 
 
@@ -107,17 +115,23 @@ async def list_repo_tags(
             like = operand
         else:
             raise invalid_request("filter_tag_name is like:<text> or eq:<name>")
-    found = await rt.db.read(
-        tags.history,
-        repo.id,
-        only_alive=onlyActiveTags,
-        name=name,
-        name_like=like,
-        offset=(page - 1) * limit,
-        limit=limit + 1,
-    )
+
+    def read(db: Db) -> tuple[list[tags.TagLifetime], dict[str, list[str]]]:
+        found = tags.history(
+            db,
+            repo.id,
+            only_alive=onlyActiveTags,
+            name=name,
+            name_like=like,
+            offset=(page - 1) * limit,
+            limit=limit + 1,
+        )
+        indexes = [t.manifest_digest for t in found[:limit] if t.media_type in mt.INDEXES]
+        return found, manifests.children_of(db, repo.id, indexes)
+
+    found, children = await rt.db.read(read)
     return {
-        "tags": [_lifetime_view(t) for t in found[:limit]],
+        "tags": [_lifetime_view(t, children) for t in found[:limit]],
         "page": page,
         "has_additional": len(found) > limit,
     }
@@ -193,28 +207,29 @@ async def remove_tag_from_timemachine(
     return {}
 
 
-def _layers(content: bytes, media_type: str) -> tuple[list[dict[str, Any]], str | None]:
+def _layer_view(index: int, layer: history.Layer) -> dict[str, Any]:
+    step = layer.step
+    return {
+        "index": index,
+        "compressed_size": layer.blob.size if layer.blob else history.EMPTY_LAYER_SIZE,
+        "is_remote": layer.blob.has_urls if layer.blob else False,
+        "urls": None,
+        "command": step.command if step else None,
+        "comment": step.comment if step else None,
+        "author": step.author if step else None,
+        "blob_digest": str(layer.blob.digest) if layer.blob else history.EMPTY_LAYER_DIGEST,
+        "created_datetime": views.date(step.created_ms) if step else None,
+    }
+
+
+async def _image_config(rt: Rt, config: Descriptor) -> bytes | None:
+    """The image configuration, to read its history from; None when it cannot be read."""
+    if config.media_type not in mt.IMAGE_CONFIGS or config.size > history.MAX_CONFIG_BYTES:
+        return None
     try:
-        parsed = parse_manifest(content, media_type)
-    except ManifestError:
-        return [], None
-    if parsed.is_index:
-        return [], None
-    layers = [
-        {
-            "index": i,
-            "compressed_size": d.size,
-            "is_remote": d.has_urls,
-            "urls": None,
-            "command": None,
-            "comment": None,
-            "author": None,
-            "blob_digest": str(d.digest),
-            "created_datetime": None,
-        }
-        for i, d in enumerate(parsed.blobs[1:] if parsed.config_media_type else parsed.blobs)
-    ]
-    return layers, parsed.config_media_type
+        return await rt.store.get_bytes(blob_path(config.digest))
+    except StorageError:
+        return None
 
 
 @router.get(
@@ -225,16 +240,26 @@ async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: s
     if not is_digest(manifestref):
         raise invalid_request("manifestref must be a digest (sha256:...)")
     record = await rt.db.read(manifests.get, repo.id, manifestref)
-    layers, config_media_type = _layers(record.content, record.media_type)
+    try:
+        parsed = parse_manifest(record.content, record.media_type)
+    except ManifestError:
+        parsed = None
+    is_list = record.media_type in mt.INDEXES
+    layers: list[dict[str, Any]] | None = None
+    blobs: list[Descriptor] = []
+    if parsed is not None and not parsed.is_index:
+        blobs = list(parsed.blobs)
+        config = await _image_config(rt, blobs.pop(0)) if parsed.config_media_type and blobs else None
+        layers = [_layer_view(i, layer) for i, layer in enumerate(history.layers(config, blobs))]
     out: dict[str, Any] = {
         "digest": record.digest,
-        "is_manifest_list": record.media_type in mt.INDEXES,
+        "is_manifest_list": is_list,
         "manifest_data": record.content.decode("utf-8", errors="replace"),
-        "config_media_type": config_media_type,
+        "config_media_type": parsed.config_media_type if parsed else None,
         "layers": layers or None,
-        "layers_compressed_size": sum(layer["compressed_size"] for layer in layers),
+        "layers_compressed_size": sum(b.size for b in blobs),
     }
-    if record.media_type in mt.INDEXES:
+    if is_list:
         out["manifests"] = _children(record.content)
     return out
 

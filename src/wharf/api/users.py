@@ -111,7 +111,11 @@ async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
             for org, roles in orgs.of_member(db, account.id)
         ]
 
-    return views.own_user(rt, account, await rt.db.read(organizations))
+    def read(db: Db) -> tuple[list[dict[str, Any]], bool]:
+        return organizations(db), accounts.has_password_set(db, account.id)
+
+    orgs_, has_password = await rt.db.read(read)
+    return views.own_user(rt, account, orgs_, has_password)
 
 
 @router.delete("/user/", operation_id="deleteCurrentUser", summary="Delete your account", status_code=204)

@@ -12,6 +12,10 @@ from wharf.runtime import Runtime
 
 __all__ = ["avatar", "date"]
 
+FREE_ACCOUNT = True
+"""Quay's `is_free_account` is "has no Stripe customer": true for every account of a registry
+without billing, which Wharf is."""
+
 
 def is_superuser(rt: Runtime, account: AccountRecord) -> bool:
     return permissions.is_configured_superuser(rt.settings, account)
@@ -31,7 +35,10 @@ def tag_expiration_s(rt: Runtime, account: AccountRecord) -> int:
 
 
 def own_user(
-    rt: Runtime, account: AccountRecord, organizations: list[dict[str, Any]] | None = None
+    rt: Runtime,
+    account: AccountRecord,
+    organizations: list[dict[str, Any]] | None = None,
+    has_password_set: bool = True,
 ) -> dict[str, Any]:
     return {
         **public_user(rt, account),
@@ -47,6 +54,13 @@ def own_user(
         "prompts": [],
         "invoice_email": False,
         "invoice_email_address": None,
+        # Quay's profile fields (FEATURE_USER_METADATA); Wharf keeps none of them: unset, as Quay says.
+        "company": None,
+        "family_name": None,
+        "given_name": None,
+        "location": None,
+        "is_free_account": FREE_ACCOUNT,
+        "has_password_set": has_password_set,
     }
 
 

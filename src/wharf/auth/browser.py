@@ -8,6 +8,7 @@ signed-in browser act.
 from __future__ import annotations
 
 import hmac
+import secrets
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -20,6 +21,30 @@ from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 
 SESSION_COOKIE = "wharf_session"
+PRE_SESSION_COOKIE = "wharf_csrf"
+"""Before sign-in, the CSRF token lives in this cookie (double submit): the web UI's sign-in form
+and Quay's web client (GET /csrf_token, then POST /api/v1/signin with X-CSRF-Token) present it."""
+_PRE_SESSION_BYTES = 32
+_PRE_SESSION_LENGTH = len(secrets.token_urlsafe(_PRE_SESSION_BYTES))
+
+
+def pre_session_token(conn: HTTPConnection) -> str | None:
+    """The pre-session CSRF token the caller's cookie holds, if it is well-formed."""
+    token = conn.cookies.get(PRE_SESSION_COOKIE) or ""
+    return token if len(token) == _PRE_SESSION_LENGTH else None
+
+
+def new_pre_session_token() -> str:
+    return secrets.token_urlsafe(_PRE_SESSION_BYTES)
+
+
+def pre_session_matches(conn: HTTPConnection, presented: str | None) -> bool:
+    expected = pre_session_token(conn)
+    return (
+        expected is not None
+        and presented is not None
+        and hmac.compare_digest(presented.encode(), expected.encode())
+    )
 
 
 async def current(rt: Runtime, conn: HTTPConnection) -> SessionRecord | None:

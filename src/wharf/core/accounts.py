@@ -243,3 +243,9 @@ def login_candidate(db: Db, name: str) -> tuple[AccountRecord | None, str | None
     if row is None:
         return None, None
     return _record(row), row.password_hash
+
+
+def has_password_set(db: Db, account_id: int) -> bool:
+    """Whether the account can sign in with a password (Quay's `has_password_set`)."""
+    found = db.execute(select(Account.password_hash).where(Account.id == account_id)).scalar_one_or_none()
+    return found is not None

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy.orm import aliased
 
 from wharf.core import audit, events, labels, notifications, tags
 from wharf.core._sql import insert_ignore, lock
@@ -300,3 +301,22 @@ def alive_tag_names(db: Db, repository_id: int, manifest_id: int) -> list[str]:
 def undelete(db: Db, manifest_id: int) -> None:
     """A manifest deleted by digest comes back when a tag is restored onto it (until GC removed it)."""
     db.execute(update(Manifest).where(Manifest.id == manifest_id).values(deleted_ms=None))
+
+
+def children_of(db: Db, repository_id: int, digests: list[str]) -> dict[str, list[str]]:
+    """The digests of the manifests each index among `digests` lists (all of them stored: an index
+    is accepted only with its children, so no index here is sparse)."""
+    if not digests:
+        return {}
+    parent, child = aliased(Manifest), aliased(Manifest)
+    rows = db.execute(
+        select(parent.digest, child.digest)
+        .join(ManifestChild, ManifestChild.manifest_id == parent.id)
+        .join(child, child.id == ManifestChild.child_id)
+        .where(parent.repository_id == repository_id, parent.digest.in_(set(digests)))
+        .order_by(child.digest)
+    )
+    found: dict[str, list[str]] = {}
+    for parent_digest, child_digest in rows:
+        found.setdefault(parent_digest, []).append(child_digest)
+    return found

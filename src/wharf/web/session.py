@@ -9,7 +9,6 @@ another site cannot sign a browser into an account of its choosing.
 from __future__ import annotations
 
 import hmac
-import secrets
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
@@ -23,9 +22,7 @@ from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 from wharf.web.errors import WebError
 
-PRE_SESSION_COOKIE = "wharf_csrf"
-_PRE_SESSION_BYTES = 32
-_PRE_SESSION_LENGTH = len(secrets.token_urlsafe(_PRE_SESSION_BYTES))
+PRE_SESSION_COOKIE = browser.PRE_SESSION_COOKIE
 FRESH_LOGIN_S = 600
 """A login older than this types the password again before a dangerous action (deleting an
 account, an organization or a repository)."""
@@ -88,9 +85,9 @@ async def visitor(rt: Runtime, request: Request) -> Visitor:
         who = replace(browser.identity_of(rt, session), ip=client_ip(request), origin=origin(rt, request))
         found = Visitor(who, session, session.csrf_token)
     else:
-        token = request.cookies.get(PRE_SESSION_COOKIE) or ""
-        if len(token) != _PRE_SESSION_LENGTH:
-            token = secrets.token_urlsafe(_PRE_SESSION_BYTES)
+        token = browser.pre_session_token(request) or ""
+        if not token:
+            token = browser.new_pre_session_token()
             request.scope["wharf.set_pre_session"] = token
         found = Visitor(replace(ANONYMOUS, ip=client_ip(request), origin=origin(rt, request)), None, token)
     request.scope["wharf.visitor"] = found
