@@ -401,7 +401,13 @@ def count_log_entries(s: Session, name: str, kind: str) -> int:
     """Entries of `kind` in the usage logs of repository `name` over the last day, as the API
     counts them (GET .../aggregatelogs, signed in as admin)."""
     with httpx.Client(base_url=s.server.url, timeout=60) as c:
-        r = c.post("/api/v1/signin", json={"username": "admin", "password": PASSWORD})
+        # As Quay: sign-in needs the CSRF token that /csrf_token hands out (with its cookie) first.
+        csrf = c.get("/csrf_token").json()["csrf_token"]
+        r = c.post(
+            "/api/v1/signin",
+            json={"username": "admin", "password": PASSWORD},
+            headers={"X-CSRF-Token": csrf},
+        )
         assert r.status_code == 200, r.text
         r = c.get(f"/api/v1/repository/{s.repo(name)}/aggregatelogs")
         assert r.status_code == 200, r.text
