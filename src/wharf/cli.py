@@ -386,6 +386,15 @@ def admin_gc(
             "(lists every blob: slow on a large bucket).",
         ),
     ] = False,
+    grace_period: Annotated[
+        int | None,
+        typer.Option(
+            "--grace-period",
+            min=0,
+            help="Seconds instead of GC_GRACE_PERIOD_S for this run. Below 60 only when nothing is "
+            "being pushed: the layers of a push whose manifest has not come yet are collected.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
@@ -402,7 +411,11 @@ def admin_gc(
         rt = Runtime.create(settings)
         try:
             report = await gc.collect(
-                rt, dry_run=dry_run, orphans=orphans, progress=lambda m: typer.echo(m, err=True)
+                rt,
+                dry_run=dry_run,
+                orphans=orphans,
+                grace_s=grace_period,
+                progress=lambda m: typer.echo(m, err=True),
             )
         finally:
             await rt.close()
