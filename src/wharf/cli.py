@@ -163,6 +163,9 @@ def serve(
         log_level=log_level,
         log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; TRUSTED_PROXIES decides
+        # that (auth/address.py), so the client address is the connection's peer here.
+        proxy_headers=False,
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=30,

@@ -6,6 +6,7 @@ dict values in the environment are given as JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -153,6 +154,8 @@ class Settings(BaseModel):
     """Delay before a failed notification is retried; it doubles on each further failure."""
     NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES: int = 300
     """How often the image-expiry notification job looks for tags about to expire."""
+    TRUSTED_PROXIES: list[str] = Field(default_factory=list)
+    """Addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed; unset: none is."""
     WEBHOOK_HOSTNAME_BLACKLIST: list[str] = Field(default_factory=list)
     """Host names webhook and Slack notifications may never call."""
     WEBHOOK_CLIENT_CERT: Path | None = None
@@ -171,6 +174,18 @@ class Settings(BaseModel):
                 "MANIFEST_BLOB_UNKNOWN",
                 {"minimum": GC_GRACE_MIN_S},
             )
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise PydanticCustomError(
+                    "trusted_proxies", "{entry!r} is not an IP address or a CIDR network", {"entry": entry}
+                ) from None
         return value
 
     @field_validator("DISTRIBUTED_STORAGE_CONFIG")
