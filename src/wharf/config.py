@@ -184,7 +184,9 @@ class Settings(BaseModel):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise PydanticCustomError(
-                    "trusted_proxies", "{entry!r} is not an IP address or a CIDR network", {"entry": entry}
+                    "trusted_proxies",
+                    "{entry} is not an IP address or a CIDR network",
+                    {"entry": repr(entry)},
                 ) from None
         return value
 

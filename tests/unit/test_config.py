@@ -58,3 +58,11 @@ def test_quay_garbage_collection_frequency_is_gc_interval(tmp_path: Path) -> Non
     # Wharf's own key wins when both are given
     assert load_settings(f, environ={"WHARF_GC_INTERVAL_S": "120"}).GC_INTERVAL_S == 120
     assert load_settings(None, environ={}).GC_INTERVAL_S == 60
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert load_settings(None, environ={}).TRUSTED_PROXIES == []
+    s = load_settings(None, environ={"WHARF_TRUSTED_PROXIES": '["10.0.0.5", "10.1.0.0/16", "::1"]'})
+    assert s.TRUSTED_PROXIES == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    with pytest.raises(ConfigError, match=r"TRUSTED_PROXIES: 'proxy\.example\.com' is not an IP address"):
+        load_settings(None, {"TRUSTED_PROXIES": ["proxy.example.com"]}, environ={})
