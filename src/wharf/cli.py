@@ -163,6 +163,9 @@ def serve(
         log_level=log_level,
         log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; TRUSTED_PROXIES decides
+        # that (auth/address.py), so the client address is the connection's peer here.
+        proxy_headers=False,
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=30,
@@ -386,6 +389,15 @@ def admin_gc(
             "(lists every blob: slow on a large bucket).",
         ),
     ] = False,
+    grace_period: Annotated[
+        int | None,
+        typer.Option(
+            "--grace-period",
+            min=0,
+            help="Seconds instead of GC_GRACE_PERIOD_S for this run. Below 60 only when nothing is "
+            "being pushed: the layers of a push whose manifest has not come yet are collected.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
@@ -402,7 +414,11 @@ def admin_gc(
         rt = Runtime.create(settings)
         try:
             report = await gc.collect(
-                rt, dry_run=dry_run, orphans=orphans, progress=lambda m: typer.echo(m, err=True)
+                rt,
+                dry_run=dry_run,
+                orphans=orphans,
+                grace_s=grace_period,
+                progress=lambda m: typer.echo(m, err=True),
             )
         finally:
             await rt.close()

@@ -6,6 +6,7 @@ dict values in the environment are given as JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,12 @@ from wharf.storage import locations
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which key and why."""
+
+
+# The shortest GC_GRACE_PERIOD_S accepted: a layer uploaded now must outlive the push's manifest.
+GC_GRACE_MIN_S = 60
+# Quay's names for settings Wharf calls otherwise: read as the Wharf key when that is not given.
+_ALIASES = {"GARBAGE_COLLECTION_FREQUENCY": "GC_INTERVAL_S"}
 
 
 class Settings(BaseModel):
@@ -80,11 +87,11 @@ class Settings(BaseModel):
     PERMANENTLY_DELETE_TAGS: bool = True
     """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
     GC_INTERVAL_S: int = 60
-    """How often garbage collection runs (a job of the in-process workers or of `wharf worker`)."""
+    """How often GC runs (a job of the workers); Quay's GARBAGE_COLLECTION_FREQUENCY is read as this."""
     WORKER_SHUTDOWN_GRACE_S: int = Field(60, ge=0)
     """On SIGTERM/SIGINT, seconds `wharf worker` lets its job finish; then it cancels and releases it."""
     GC_GRACE_PERIOD_S: int = 3600
-    """Untagged manifests and unused blob links younger than this are spared (pushes in progress)."""
+    """Unused blob links and untagged manifests younger than this are spared (pushes in progress); >= 60."""
     GC_ORPHAN_INTERVAL_S: int = Field(24 * 3600, ge=0)
     """How often storage is swept for files no database row owns, which lists every blob; 0 never."""
     GC_ORPHAN_GRACE_S: int = Field(24 * 3600, ge=3600)
@@ -147,12 +154,41 @@ class Settings(BaseModel):
     """Delay before a failed notification is retried; it doubles on each further failure."""
     NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES: int = 300
     """How often the image-expiry notification job looks for tags about to expire."""
+    TRUSTED_PROXIES: list[str] = Field(default_factory=list)
+    """Addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed; unset: none is."""
     WEBHOOK_HOSTNAME_BLACKLIST: list[str] = Field(default_factory=list)
     """Host names webhook and Slack notifications may never call."""
     WEBHOOK_CLIENT_CERT: Path | None = None
     """PEM client certificate presented to https:// webhooks, so receivers can verify the sender."""
     WEBHOOK_CLIENT_KEY: Path | None = None
     """Private key of WEBHOOK_CLIENT_CERT (unset: the key is in the certificate file)."""
+
+    @field_validator("GC_GRACE_PERIOD_S")
+    @classmethod
+    def _gc_grace(cls, value: int) -> int:
+        if value < GC_GRACE_MIN_S:
+            raise PydanticCustomError(
+                "gc_grace",
+                "must be at least {minimum} seconds: garbage collection spares what younger pushes "
+                "uploaded only for this long, and with less a push racing it fails with "
+                "MANIFEST_BLOB_UNKNOWN",
+                {"minimum": GC_GRACE_MIN_S},
+            )
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise PydanticCustomError(
+                    "trusted_proxies",
+                    "{entry} is not an IP address or a CIDR network",
+                    {"entry": repr(entry)},
+                ) from None
+        return value
 
     @field_validator("DISTRIBUTED_STORAGE_CONFIG")
     @classmethod
@@ -235,6 +271,9 @@ def load_settings(
         if key.startswith("WHARF_") and key not in _NOT_SETTINGS:
             values[key.removeprefix("WHARF_")] = _env_value(raw)
     values.update(overrides or {})
+    for quay_key, key in _ALIASES.items():
+        if quay_key in values:
+            values.setdefault(key, values.pop(quay_key))
     try:
         return Settings(**values)
     except ValidationError as e:

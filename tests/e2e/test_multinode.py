@@ -125,9 +125,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedS3) -> Ite
             "WHARF_DATABASE_SECRET_KEY": DATABASE_SECRET_KEY,
             "WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.1"]',
             # GC comes due only when a test moves its schedule (test_periodic_gc_...), and then
-            # collects what is unreferenced now.
+            # collects what that test has aged past the grace period.
             "WHARF_GC_INTERVAL_S": "3600",
-            "WHARF_GC_GRACE_PERIOD_S": "0",
         }
         a, b, c = (
             Server(root / name, db_uri=db_uri, serve_args=["--no-workers"]) for name in ("a", "b", "c")
@@ -465,7 +464,7 @@ def test_periodic_gc_is_queued_once_and_runs_once_per_schedule(cluster: Cluster)
     headers = a.auth_headers(f"repository:{repo}:pull,push")
     garbage = os.urandom(256 * 1024)
     garbage_digest = sha256_digest(garbage)
-    push_blob(b, repo, garbage, headers)  # referenced by no manifest: garbage at once (grace 0)
+    push_blob(b, repo, garbage, headers)  # referenced by no manifest: garbage once past the grace period
     assert httpx.head(f"{a.url}/v2/{repo}/blobs/{garbage_digest}", headers=headers).status_code == 200
     assert cluster.stored_size(garbage_digest) == len(garbage)
 
@@ -487,6 +486,12 @@ def test_periodic_gc_is_queued_once_and_runs_once_per_schedule(cluster: Cluster)
     assert due > time.time() * 1000 + 30 * 60 * 1000, "GC_INTERVAL_S is an hour: the job is not due yet"
     assert gc_runs() == [], f"GC ran before it was due: {gc_runs()}"
 
+    # the clock moves past the grace period for the upload (GC_GRACE_PERIOD_S is at least a minute)
+    cluster.sql(
+        "UPDATE repository_blobs SET created_ms = created_ms - %s"
+        " WHERE repository_id = (SELECT id FROM repositories WHERE full_name = %s)",
+        (2 * 3600 * 1000, repo),
+    )
     for schedule in (1, 2):
         # the hour passes: the job comes due, and one of the two workers claims it
         cluster.sql("UPDATE jobs SET available_after_ms = 0 WHERE id = %s", (job_id,))

@@ -23,8 +23,9 @@ if SERVER_KIND != "wharf":
 pytestmark = pytest.mark.e2e
 
 REPO = "admin/e2e-lifecycle"
-# GC runs by hand here (`wharf admin gc`), with no grace period; the in-process job stays out of it.
-GC_SETTINGS = {"WHARF_GC_GRACE_PERIOD_S": "0", "WHARF_GC_INTERVAL_S": "86400"}
+# GC runs by hand here (`wharf admin gc --grace-period 0`: nothing is pushed meanwhile); the
+# in-process job stays out of it.
+GC_SETTINGS = {"WHARF_GC_INTERVAL_S": "86400"}
 
 
 @pytest.fixture
@@ -148,10 +149,10 @@ def test_move_delete_restore_expire_and_collect(
     clients.run("skopeo", "delete", "--tls-verify=false", *creds_args(creds), f"{ref}:v2")
     before = _blob_sizes(server)
     expected = (v2_blobs | short_blobs) - v1_blobs
-    plan = json.loads(_wharf(server, "admin", "gc", "--dry-run", "--json"))
+    plan = json.loads(_wharf(server, "admin", "gc", "--grace-period", "0", "--dry-run", "--json"))
     assert set(plan["removed_digests"]) == expected
     assert _blob_sizes(server) == before  # the dry run changed nothing
-    report = json.loads(_wharf(server, "admin", "gc", "--json"))
+    report = json.loads(_wharf(server, "admin", "gc", "--grace-period", "0", "--json"))
     assert set(report["removed_digests"]) == expected
     after = _blob_sizes(server)
     assert set(after) == set(before) - expected

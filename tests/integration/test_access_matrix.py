@@ -144,6 +144,39 @@ async def test_catalog_follows_the_resolver(world: World) -> None:
     assert await catalog("maker") == []
 
 
+@pytest.mark.parametrize("who", ["owner", "admin"])
+async def test_a_user_read_token_lists_no_private_repository(world: World, who: str) -> None:
+    """A token with only user:read reads no private repository, so neither search, the repository
+    listing nor the catalog (through a registry token it logs in for) names one; repo:read does."""
+    reg = world.reg
+    token = await api_token(reg, who, frozenset({scopes.USER_READ}))
+    # the superuser reads acme/app through its super:user scope, the owner through repo:read
+    reading = await api_token(
+        reg, who, frozenset({scopes.SUPER_USER if who == "admin" else scopes.REPO_READ})
+    )
+
+    async def found(headers: dict[str, str]) -> set[str]:
+        r = await reg.http.get("/api/v1/find/repositories", params={"query": "acme"}, headers=headers)
+        assert r.status_code == 200, r.text
+        return {f"{x['namespace']['name']}/{x['name']}" for x in r.json()["results"]}
+
+    async def catalog(headers: dict[str, str]) -> set[str]:
+        password = headers["Authorization"].removeprefix("Bearer ")
+        r = await reg.http.get(
+            "/v2/auth", params={"scope": "registry:catalog:*"}, auth=("$oauthtoken", password)
+        )
+        assert r.status_code == 200, r.text
+        c = await reg.http.get("/v2/_catalog", headers={"Authorization": f"Bearer {r.json()['token']}"})
+        assert c.status_code == 200, c.text
+        return set(c.json()["repositories"])
+
+    assert "acme/app" in await found(reading) and "acme/app" in await catalog(reading)
+    assert "acme/app" not in await found(token)
+    assert "acme/app" not in await catalog(token)
+    r = await reg.http.get("/api/v1/repository", params={"namespace": "acme"}, headers=token)
+    assert r.status_code == 403 or "app" not in {x["name"] for x in r.json()["repositories"]}
+
+
 async def test_organization_views(world: World) -> None:
     http: httpx.AsyncClient = world.reg.http
     r = await http.get("/api/v1/organization/acme", headers=world.api["owner"])

@@ -24,9 +24,10 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 @pytest.fixture
 def settings(data_dir: Path, db_uri: str | None, storage_config: dict[str, object]) -> Settings:
-    # No grace period: whatever nothing references is garbage at once (the concurrency test relies
-    # on the protocol alone, not on the grace period, to keep pushes whole).
-    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "GC_GRACE_PERIOD_S": 0, **storage_config}
+    # The collections below pass grace_s=0 (a setting that low is refused at start): whatever
+    # nothing references is garbage at once (the concurrency test relies on the protocol alone,
+    # not on the grace period, to keep pushes whole).
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, **storage_config}
     return load_settings(None, overrides, environ={})
 
 
@@ -91,9 +92,9 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
         return float(line.split()[-1])
 
     freed_before = await freed_bytes()
-    rehearsal = await gc.collect(rt, dry_run=True)
+    rehearsal = await gc.collect(rt, dry_run=True, grace_s=0)
     assert await _blob_files(rt.store) == before  # a dry run deletes nothing
-    report = await gc.collect(rt)
+    report = await gc.collect(rt, grace_s=0)
     assert rehearsal.manifests_removed == report.manifests_removed == 1
     removed = set(report.removed_digests)
     assert sha256(only_b) in removed and sha256(shared) not in removed and sha256(only_a) not in removed
@@ -109,7 +110,7 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
         assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(layer)}", headers=h)).content == layer
     assert (await reg.http.get(f"/v2/{REPO}/manifests/{b}", headers=h)).status_code == 404
     # nothing left to do
-    again = await gc.collect(rt)
+    again = await gc.collect(rt, grace_s=0)
     assert (again.manifests_removed, again.blobs_removed) == (0, 0)
 
 
@@ -119,7 +120,7 @@ async def test_window_keeps_history_restorable(world: World, settings: Settings)
     assert (
         await http.delete(f"/api/v1/repository/{REPO}/tag/keep", headers=world.api["owner"])
     ).status_code == 204
-    report = await gc.collect(rt)  # the default window is two weeks
+    report = await gc.collect(rt, grace_s=0)  # the default window is two weeks
     assert report.manifests_removed == 0
     r = await http.post(
         f"/api/v1/repository/{REPO}/tag/keep/restore",
@@ -170,7 +171,7 @@ async def test_index_children_and_referrers_are_reachable(world: World, settings
         reg, REPO, None, [b"signature"], subject=subject, artifactType="application/x-sig"
     )
     orphan = await _push(reg, REPO, None, [b"orphan layer"])
-    report = await gc.collect(rt)
+    report = await gc.collect(rt, grace_s=0)
     h = await reg.headers(REPO)
     assert report.manifests_removed == 1 and sha256(b"orphan layer") in report.removed_digests
     for kept in (child, signature):
@@ -183,7 +184,7 @@ async def test_deleted_repository_is_purged(world: World, settings: Settings) ->
     await _push(reg, "acme/doomed", "x", [b"doomed layer"])
     r = await reg.http.delete("/api/v1/repository/acme/doomed", headers=world.api["owner"])
     assert r.status_code == 204
-    report = await gc.collect(rt)
+    report = await gc.collect(rt, grace_s=0)
     assert sha256(b"doomed layer") in report.removed_digests
     assert sha256(b"doomed layer") not in await _blob_files(rt.store)
 
@@ -240,7 +241,7 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
     stop.set()
     assert await gc_task > 0, "GC removed nothing while the pushes ran: the test proved nothing"
     await sweep_task
-    await gc.collect(rt)
+    await gc.collect(rt, grace_s=0)
 
     h = await reg.headers(REPO)
     listed = (await reg.http.get(f"/v2/{REPO}/tags/list", headers=h)).json()["tags"] or []

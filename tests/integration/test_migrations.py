@@ -4,8 +4,13 @@ operator's upgrade."""
 
 from __future__ import annotations
 
+import json
+import logging
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from wharf.config import Settings
 from wharf.db.engine import Database
@@ -23,3 +28,77 @@ def test_migrations_match_the_models(settings: Settings) -> None:
     finally:
         db.dispose()
     assert differences == [], "the models and the migrations differ: add a migration (docs/development.md)"
+
+
+def test_0018_removes_roles_of_robots_from_other_namespaces(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Grants and default permissions that gave a robot a role outside its namespace (allowed before
+    0018) are removed, each one logged and filed in the namespace's audit log; the rest stay."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db, "0017")
+        with db.engine.begin() as conn:
+            for id_, name, kind in (
+                (1, "org", "org"),
+                (2, "eve", "user"),
+                (3, "eve+spy", "robot"),
+                (4, "org+ci", "robot"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO accounts (id, name, kind, enabled, is_superuser, created_ms)"
+                        " VALUES (:id, :name, :kind, true, false, 0)"
+                    ),
+                    {"id": id_, "name": name, "kind": kind},
+                )
+            for account, owner in ((3, 2), (4, 1)):
+                conn.execute(
+                    text(
+                        "INSERT INTO robots"
+                        " (account_id, owner_id, description, metadata_json, token_ciphertext)"
+                        " VALUES (:a, :o, '', '{}', 'x')"
+                    ),
+                    {"a": account, "o": owner},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO repositories"
+                    " (id, namespace_id, name, full_name, visibility, state, created_ms)"
+                    " VALUES (1, 1, 'app', 'org/app', 'private', 0, 0)"
+                )
+            )
+            for id_, account in ((1, 3), (2, 4)):
+                conn.execute(
+                    text(
+                        "INSERT INTO repository_permissions (id, repository_id, account_id, role)"
+                        " VALUES (:id, 1, :a, 'write')"
+                    ),
+                    {"id": id_, "a": account},
+                )
+            for id_, account in (("p-foreign", 3), ("p-own", 4)):
+                conn.execute(
+                    text(
+                        "INSERT INTO prototypes (id, org_id, delegate_account_id, role)"
+                        " VALUES (:id, 1, :a, 'read')"
+                    ),
+                    {"id": id_, "a": account},
+                )
+        with caplog.at_level(logging.WARNING, logger="wharf.migrate"):
+            upgrade(db)
+        with db.engine.connect() as conn:
+            grants = conn.execute(text("SELECT account_id FROM repository_permissions")).scalars().all()
+            prototypes = conn.execute(text("SELECT id FROM prototypes")).scalars().all()
+            entries = conn.execute(
+                text("SELECT kind, account_id, repository_id, metadata_json FROM log_entries ORDER BY id")
+            ).all()
+    finally:
+        db.dispose()
+    assert grants == [4] and prototypes == ["p-own"]
+    assert "eve+spy's write role on org/app" in caplog.text and "p-foreign" in caplog.text
+    assert [(e.kind, e.account_id, e.repository_id) for e in entries] == [
+        ("delete_repo_permission", 1, 1),
+        ("delete_prototype_permission", 1, None),
+    ]
+    assert json.loads(entries[0].metadata_json)["username"] == "eve+spy"

@@ -282,6 +282,15 @@ async def test_authorization_requests_are_checked(world: World, browser: Browser
     assert r.status_code == 400 and "location" not in r.headers
     assert "Invalid redirect URI" in r.text and "developer" in r.text
     _assert_page_headers(r)
+    # a registered URI is a URL, not a prefix (tests/unit/test_oauth_redirects.py has the table)
+    for spelling in (
+        REDIRECT + "evil.net",
+        REDIRECT + ".evil.net/",
+        REDIRECT + "/../../evil",
+        REDIRECT + "/%2e%2e/x",
+    ):
+        r = await http.get("/oauth/authorize", params={**base, "redirect_uri": spelling})
+        assert r.status_code == 400 and "location" not in r.headers, spelling
     r = await http.get("/oauth/authorize", params={**base, "client_id": "NOPE"})
     assert r.status_code == 404 and "Unknown application" in r.text
     _assert_page_headers(r)

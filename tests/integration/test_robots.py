@@ -135,3 +135,46 @@ async def test_robots_disallowed(reg: RegistryClient, settings: Settings) -> Non
             assert r.status_code == 400
     finally:
         await locked.rt.close()
+
+
+async def test_robots_hold_roles_only_in_their_own_namespace(reg: RegistryClient) -> None:
+    """Quay refuses a robot of another namespace ("Cannot add robot ... under namespace ..."): the
+    robot's owner could otherwise use a role that the repository's admins gave to a stranger."""
+    for user in ("vera", "eve"):
+        await reg.create_user(user, f"{user}-password")
+    vera, eve = await _api(reg, "vera"), await _api(reg, "eve")
+    r = await reg.http.post("/api/v1/organization/", json={"name": "vorg"}, headers=vera)
+    assert r.status_code == 201
+    await reg.http.put("/api/v1/user/robots/spy", headers=eve)
+    await reg.http.put("/api/v1/organization/vorg/robots/ci", headers=vera)
+    await reg.push_blob("vorg/app", b"x", user="vera", password="vera-password")
+    r = await reg.http.put(
+        "/api/v1/repository/vorg/app/permissions/user/eve+spy", json={"role": "read"}, headers=vera
+    )
+    assert r.status_code == 400, r.text
+    assert "Cannot add robot eve+spy under namespace vorg" in r.text
+    r = await reg.http.put(
+        "/api/v1/repository/vorg/app/permissions/user/vorg+ci", json={"role": "read"}, headers=vera
+    )
+    assert r.status_code == 200, r.text
+    # default permissions: refused when made, so nothing is granted when a repository is created
+    r = await reg.http.post(
+        "/api/v1/organization/vorg/prototypes",
+        json={"role": "write", "delegate": {"kind": "user", "name": "eve+spy"}},
+        headers=vera,
+    )
+    assert r.status_code == 400 and "Cannot add robot eve+spy under namespace vorg" in r.text
+    r = await reg.http.post(
+        "/api/v1/organization/vorg/prototypes",
+        json={"role": "write", "delegate": {"kind": "user", "name": "vorg+ci"}},
+        headers=vera,
+    )
+    assert r.status_code == 200, r.text
+    # a user's robot in another user's namespace too
+    await reg.push_blob("vera/own", b"x", user="vera", password="vera-password")
+    r = await reg.http.put(
+        "/api/v1/repository/vera/own/permissions/user/vorg+ci", json={"role": "read"}, headers=vera
+    )
+    assert r.status_code == 400 and "Cannot add robot vorg+ci under namespace vera" in r.text
+    listed = (await reg.http.get("/api/v1/repository/vorg/app/permissions/user/", headers=vera)).json()
+    assert "eve+spy" not in listed["permissions"]

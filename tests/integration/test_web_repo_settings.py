@@ -141,7 +141,7 @@ async def test_description_visibility_and_state(owner: Visitor, wharf: WharfApp)
     assert {"set_repo_description", "change_repo_visibility", "change_repo_state"} <= set(kinds)
 
 
-async def test_permissions_for_users_robots_and_teams(owner: Visitor, wharf: WharfApp) -> None:
+async def test_permissions_for_users_robots_and_teams(owner: Visitor, wharf: WharfApp, world: World) -> None:
     # the world already grants readers/writers (teams) and direct (admin)
     page = (await owner.get(SETTINGS)).text
     assert "Remove team readers" in page and "Remove direct" in page
@@ -179,6 +179,11 @@ async def test_permissions_for_users_robots_and_teams(owner: Visitor, wharf: Wha
     assert r.status_code == 400 and "read, write or admin" in r.text
     r = await _post(owner, "revoke", kind="user", name="outsider")
     assert r.status_code == 404 and "no permission" in r.text
+    # a robot of another namespace is refused (Quay's words)
+    r = await world.reg.http.put("/api/v1/user/robots/bot", headers=world.api["outsider"])
+    assert r.status_code == 201, r.text
+    r = await _post(owner, "grant", kind="user", name="outsider+bot", role="read")
+    assert r.status_code == 400 and "Cannot add robot outsider+bot under namespace acme" in r.text
     kinds = await _kinds(wharf)
     assert kinds.count("create_repo_permission") >= 2 and "delete_repo_permission" in kinds
 

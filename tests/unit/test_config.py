@@ -38,3 +38,31 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
         load_settings(bad, environ={})
     with pytest.raises(ConfigError, match="DB_POOL_SIZE"):
         load_settings(None, environ={"WHARF_DB_POOL_SIZE": "many"})
+
+
+def test_gc_grace_period_below_a_minute_is_refused(tmp_path: Path) -> None:
+    """With no grace, GC removes the layers of a push whose manifest has not come yet, and the push
+    fails with MANIFEST_BLOB_UNKNOWN: the server refuses to start with it."""
+    for value in ("0", "59", "-1"):
+        with pytest.raises(
+            ConfigError, match=r"GC_GRACE_PERIOD_S: .*at least 60 seconds.*MANIFEST_BLOB_UNKNOWN"
+        ):
+            load_settings(None, environ={"WHARF_GC_GRACE_PERIOD_S": value})
+    assert load_settings(None, {"GC_GRACE_PERIOD_S": 60}, environ={}).GC_GRACE_PERIOD_S == 60
+
+
+def test_quay_garbage_collection_frequency_is_gc_interval(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text("GARBAGE_COLLECTION_FREQUENCY: 300\n")
+    assert load_settings(f, environ={}).GC_INTERVAL_S == 300
+    # Wharf's own key wins when both are given
+    assert load_settings(f, environ={"WHARF_GC_INTERVAL_S": "120"}).GC_INTERVAL_S == 120
+    assert load_settings(None, environ={}).GC_INTERVAL_S == 60
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert load_settings(None, environ={}).TRUSTED_PROXIES == []
+    s = load_settings(None, environ={"WHARF_TRUSTED_PROXIES": '["10.0.0.5", "10.1.0.0/16", "::1"]'})
+    assert s.TRUSTED_PROXIES == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    with pytest.raises(ConfigError, match=r"TRUSTED_PROXIES: 'proxy\.example\.com' is not an IP address"):
+        load_settings(None, {"TRUSTED_PROXIES": ["proxy.example.com"]}, environ={})

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from wharf.api.errors import forbidden, unauthorized
 from wharf.auth import browser
+from wharf.auth.address import client_address
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.core import audit, sessions, tokens
 from wharf.runtime import Runtime
@@ -48,8 +49,7 @@ def origin(rt: Runtime, request: Request) -> str:
 
 async def caller(request: Request, rt: Rt) -> Identity:
     who = await _credentials(request, rt)
-    client = request.client
-    return replace(who, ip=client.host if client else None, origin=origin(rt, request))
+    return replace(who, ip=client_address(request, rt.settings.TRUSTED_PROXIES), origin=origin(rt, request))
 
 
 async def _credentials(request: Request, rt: Runtime) -> Identity:

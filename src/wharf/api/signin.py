@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from wharf.api.deps import CSRF_HEADER, Rt, csrf_ok, session_of
 from wharf.api.errors import forbidden, unauthorized
 from wharf.auth import browser, credentials
+from wharf.auth.address import client_address
 from wharf.auth.identity import Identity
 from wharf.core import sessions
 from wharf.runtime import Runtime
@@ -27,7 +28,8 @@ class VerifyUser(BaseModel):
 
 
 def address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    rt: Runtime = request.app.state.runtime
+    return client_address(request, rt.settings.TRUSTED_PROXIES)
 
 
 async def start_session(rt: Runtime, identity: Identity, response: Response) -> str:

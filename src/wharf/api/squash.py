@@ -14,6 +14,7 @@ from wharf.api.deps import Rt, caller
 from wharf.api.errors import ApiError, invalid_request, unauthorized
 from wharf.api.permissions import repository_with_role
 from wharf.auth import credentials, permissions
+from wharf.auth.address import client_address
 from wharf.auth.identity import Identity
 from wharf.core import manifests, squash
 from wharf.oci import mediatypes as mt
@@ -30,7 +31,9 @@ async def _who(rt: Runtime, request: Request) -> Identity:
     if basic is None:
         return await caller(request, rt)
     try:
-        identity = await credentials.basic_login(rt, *basic, request.client.host if request.client else None)
+        identity = await credentials.basic_login(
+            rt, *basic, client_address(request, rt.settings.TRUSTED_PROXIES)
+        )
     except credentials.LoginThrottled as e:
         raise ApiError(429, "invalid_request", str(e), {"Retry-After": str(e.retry_after_s)}) from None
     if identity is None:

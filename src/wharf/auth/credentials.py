@@ -4,8 +4,8 @@
 an app-specific token as the password of `$app`; an OAuth access token as the password of
 `$oauthtoken` (its scopes then cap what the login may do).
 
-Every attempt is recorded in the audit log, and failures slow down further attempts for the
-same username and from the same address (see `core/logins.py`).
+Every attempt is recorded in the audit log, and failures slow down further attempts from the
+address that failed, for the same account or token (see `core/logins.py`).
 """
 
 from __future__ import annotations
@@ -59,12 +59,13 @@ async def basic_login(
     Failures are always recorded. A success is written to the audit log when `audit_success` (a
     login as such, not each token request of a pull, which would make every pull write), and
     clears the username's failure counter when it has one."""
-    wait_ms, failed_before = await rt.db.read(logins.status, username, address)
+    subject = throttle_subject(username, password)
+    wait_ms, failed_before = await rt.db.read(logins.status, subject, address)
     if wait_ms > 0:
         raise LoginThrottled(-(-wait_ms // 1000))
     identity = await _check(rt, username, password)
     if identity is None:
-        await rt.db.write(logins.record_failure, username, address, _kind(username))
+        await rt.db.write(logins.record_failure, subject, address, _kind(username), username)
         return None
     assert identity.account_id is not None
     if audit_success or failed_before:
@@ -75,8 +76,26 @@ async def basic_login(
             address,
             identity.kind,
             audit_it=audit_success,
+            subject=subject,
         )
     return identity
+
+
+def throttle_subject(username: str, password: str) -> str:
+    """What failed logins are counted against: the username, or for a token login the token's
+    lookup part (public, unlike its secret part), so that one token's failures neither slow other
+    tokens nor every `$app` / `$oauthtoken` login. Anything not shaped like a token shares one
+    subject per kind: it can never succeed, so slowing it harms no one."""
+    lengths = {
+        "$app": apptokens.LOOKUP_LENGTH + apptokens.SECRET_LENGTH,
+        "$oauthtoken": tokens.LOOKUP_LENGTH + tokens.SECRET_LENGTH,
+    }
+    if username not in lengths:
+        return username
+    lookup_length = apptokens.LOOKUP_LENGTH if username == "$app" else tokens.LOOKUP_LENGTH
+    if len(password) != lengths[username]:
+        return f"{username}:malformed"
+    return f"{username}:{password[:lookup_length]}"
 
 
 def _kind(username: str) -> str:

@@ -145,7 +145,10 @@ def visible_repositories(identity: Identity, settings: Settings) -> ColumnElemen
     clauses: list[ColumnElement[bool]] = []
     if settings.FEATURE_PUBLIC_CATALOG and may_read_public(identity, settings):
         clauses.append(Repository.visibility == "public")
-    if identity.account_id is not None and not identity.is_anonymous:
+    # A token without a repo:* scope (say user:read only) reads no private repository, so it
+    # may not list their names either.
+    may_read_private = _capped(identity, READ) is not None
+    if identity.account_id is not None and not identity.is_anonymous and may_read_private:
         me = identity.account_id
         my_teams = select(TeamMember.team_id).where(TeamMember.account_id == me)
         admin_of = select(Team.org_id).where(Team.role == ADMIN, Team.id.in_(my_teams))

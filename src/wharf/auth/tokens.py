@@ -106,6 +106,8 @@ class TokenService:
                 "user": identity.name,
                 "account_id": identity.account_id,
                 "superuser": identity.is_superuser,
+                # The OAuth/app token's scopes still cap what this token may list (the catalog).
+                **({"scopes": sorted(identity.scopes)} if identity.scopes is not None else {}),
             },
         }
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
@@ -171,6 +173,7 @@ def _grant(claims: dict[str, Any]) -> Grant:
         account_id=ctx.get("account_id"),
         name=ctx.get("user"),
         is_superuser=bool(ctx.get("superuser", False)),
+        scopes=frozenset(map(str, ctx["scopes"])) if isinstance(ctx.get("scopes"), list) else None,
     )
     access: dict[tuple[str, str], frozenset[str]] = {}
     for entry in claims.get("access") or []:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
@@ -74,6 +76,11 @@ def _check(name: str, redirect_uri: str, application_uri: str) -> None:
     for label, uri in (("redirect_uri", redirect_uri), ("application_uri", application_uri)):
         if uri and not uri.startswith(("http://", "https://")):
             raise InvalidInput(f"{label} must be an http:// or https:// URL")
+    if redirect_uri and _clean_url(redirect_uri) is None:
+        raise InvalidInput(
+            "redirect_uri must be an http:// or https:// URL with a plain host name, no user name,"
+            " fragment, backslash, dot segment or encoded slash"
+        )
 
 
 def create(
@@ -221,9 +228,62 @@ def mint_token(
     return secret_text, info
 
 
+# A host as it may be spelled in a redirect URI: DNS labels of ASCII letters, digits and hyphens
+# (no trailing dot, no percent-encoding, no IDNA in Unicode form), or a bracketed IPv6 literal.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+# Characters a browser or server may read differently from us: controls, space, backslash, and
+# anything outside ASCII.
+_UNSAFE = re.compile(r"[^\x21-\x7e]|\\")
+
+
+def _clean_url(uri: str) -> SplitResult | None:
+    """`uri` split, if it is an http(s) URL whose every part means one thing to every reader."""
+    if not uri or _UNSAFE.search(uri):
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    if not uri.startswith(("http://", "https://")) or parts.fragment or "#" in uri:
+        return None
+    netloc = parts.netloc
+    host, _, port_text = netloc.rpartition(":") if port is not None else (netloc, "", "")
+    if "@" in netloc or not (_HOSTNAME.fullmatch(host) or _IPV6.fullmatch(host)):
+        return None
+    if port is not None and (not port_text.isdigit() or port_text.startswith("0") or port == 0):
+        return None
+    path = parts.path
+    decoded = unquote(path)
+    if (
+        unquote(decoded) != decoded  # encoded twice
+        or _UNSAFE.search(decoded)
+        or "%2f" in path.lower()  # an encoded / is a boundary to some readers and not to others
+        or any(seg in (".", "..") for seg in decoded.split("/"))
+        or (path and not path.startswith("/"))
+    ):
+        return None
+    return parts
+
+
+def redirect_matches(registered: str, presented: str) -> bool:
+    """Whether `presented` is the registered redirect URI or a path below it, compared as URLs:
+    the same scheme, host and port spelled the same way, and a path equal to the registered one
+    or under it at a `/` boundary. Anything that could be read two ways is refused."""
+    reg, got = _clean_url(registered), _clean_url(presented)
+    if reg is None or got is None:
+        return False
+    if got.scheme != reg.scheme or got.netloc != reg.netloc:
+        return False
+    want, path = reg.path or "/", got.path or "/"
+    return path == want or path.startswith(want if want.endswith("/") else want + "/")
+
+
 def redirect_allowed(app: ApplicationRecord, redirect_uri: str) -> bool:
-    """A redirect must stay under the application's registered redirect URI (as Quay checks)."""
-    return bool(app.redirect_uri) and redirect_uri.startswith(app.redirect_uri)
+    """A redirect must go to the application's registered redirect URI or below it."""
+    return redirect_matches(app.redirect_uri, redirect_uri)
 
 
 def issue_code(

@@ -10,7 +10,7 @@ from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
-from wharf.db.models import Account, Repository, RepositoryPermission, Team, TeamMember
+from wharf.db.models import Account, Repository, RepositoryPermission, Robot, Team, TeamMember
 
 ROLES = ("read", "write", "admin")
 
@@ -25,6 +25,20 @@ def strongest(roles: set[str]) -> str | None:
 def _check(role: str) -> None:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+
+
+def foreign_robot(db: Db, account: AccountRecord, namespace_id: int) -> bool:
+    """Whether `account` is a robot that belongs to another namespace than `namespace_id`."""
+    if account.kind != "robot":
+        return False
+    owner_id = db.execute(select(Robot.owner_id).where(Robot.account_id == account.id)).scalar()
+    return owner_id != namespace_id
+
+
+def check_robot_namespace(db: Db, account: AccountRecord, namespace_id: int, namespace: str) -> None:
+    """A robot may only hold roles in its own namespace (Quay refuses the rest with these words)."""
+    if foreign_robot(db, account, namespace_id):
+        raise InvalidInput(f"Cannot add robot {account.name} under namespace {namespace}")
 
 
 def repository_roles(db: Db, repository_id: int, account_id: int) -> set[str]:
@@ -62,6 +76,7 @@ def set_user_role(
 ) -> None:
     if account.kind == "org":
         raise InvalidInput("organizations cannot hold repository permissions; grant them to a team")
+    check_robot_namespace(db, account, repo.namespace_id, repo.namespace)
     created = _set(db, repo, role, account_id=account.id, team_id=None)
     kind = "create_repo_permission" if created else "change_repo_permission"
     audit.record_for(

@@ -1,10 +1,24 @@
-"""Login bookkeeping: throttling after failures (per username and per address) and the audit trail.
+"""Login bookkeeping: throttling after failures and the audit trail.
 
-The same rules apply whether or not the username exists, so the answers reveal nothing about
-which accounts exist. The counters live in the database, so every node of a cluster shares them.
+Failures slow down whoever makes them, not the account's owner. Three counters grow with each
+failure, each with its own free allowance and then a doubling delay (up to MAX_DELAY_S):
+
+- per (subject, address): one address guessing one account's secret;
+- per address, across subjects: one address trying many accounts;
+- per subject, across addresses (the global cap): many addresses guessing one account. This one
+  only holds back addresses that have failed already (for this subject or any other), so the
+  owner presenting the right credential from an address that has not failed always gets in.
+
+The subject is what the credential names: the username, or for `$app` / `$oauthtoken` logins the
+token's lookup part, so that a stranger's bad tokens throttle neither other tokens nor all
+token logins. The same rules apply whether or not the subject exists, so the answers reveal
+nothing about which accounts exist. The counters live in the database, so every node of a
+cluster shares them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
@@ -15,51 +29,89 @@ from wharf.db.engine import Db
 from wharf.db.models import LoginThrottle
 
 FREE_FAILURES = 3
+"""Failures of one subject from one address before delays begin."""
+ADDRESS_FREE_FAILURES = 10
+"""Failures from one address, whatever the subject, before delays begin for that address."""
+SUBJECT_FREE_FAILURES = 20
+"""Failures for one subject from all addresses before addresses that failed are held back."""
 MAX_DELAY_S = 300
 FORGET_AFTER_MS = 15 * 60 * 1000
+_NO_ADDRESS = "-"
 
 
-def _keys(username: str, address: str | None) -> list[str]:
-    return [f"user:{username[:300]}"] + ([f"addr:{address}"] if address else [])
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    pair: str
+    address: str
+    subject: str
+
+    @classmethod
+    def of(cls, subject: str, address: str | None) -> _Keys:
+        subject, where = subject[:250], (address or _NO_ADDRESS)[:60]
+        return cls(f"pair:{where}|{subject}", f"addr:{where}", f"user:{subject}")
 
 
-def status(db: Db, username: str, address: str | None) -> tuple[int, bool]:
-    """(how long logins for this username or from this address must still wait, 0: go ahead;
-    whether the username has failures on record that a success must clear)."""
-    rows = db.execute(
-        select(LoginThrottle.key, LoginThrottle.blocked_until_ms).where(
-            LoginThrottle.key.in_(_keys(username, address))
+_FREE = {"pair": FREE_FAILURES, "address": ADDRESS_FREE_FAILURES, "subject": SUBJECT_FREE_FAILURES}
+
+
+def status(db: Db, subject: str, address: str | None) -> tuple[int, bool]:
+    """(how long this login must still wait, 0: go ahead; whether this address has failures for
+    this subject on record that a success must clear)."""
+    keys = _Keys.of(subject, address)
+    rows = {
+        r.key: r
+        for r in db.execute(
+            select(LoginThrottle.key, LoginThrottle.failures, LoginThrottle.blocked_until_ms).where(
+                LoginThrottle.key.in_([keys.pair, keys.address, keys.subject])
+            )
         )
-    ).all()
-    until = max((r.blocked_until_ms for r in rows), default=0)
-    user_key = _keys(username, None)[0]
-    return max(0, until - now_ms()), any(r.key == user_key for r in rows)
-
-
-def record_failure(db: Db, username: str, address: str | None, kind: str) -> None:
+    }
     now = now_ms()
-    for key in _keys(username, address):
+    # An address "has failed" while one of its counters is remembered (see record_failure).
+    failed_here = any(
+        k in rows and now - rows[k].blocked_until_ms <= FORGET_AFTER_MS for k in (keys.pair, keys.address)
+    )
+    applying = [keys.pair, keys.address] + ([keys.subject] if failed_here else [])
+    until = max((rows[k].blocked_until_ms for k in applying if k in rows), default=0)
+    return max(0, until - now), keys.pair in rows
+
+
+def record_failure(db: Db, subject: str, address: str | None, kind: str, username: str | None = None) -> None:
+    """Count a failed login of `subject` from `address`. `username` is what the client sent, for
+    the audit log (the subject of a token login is its lookup part)."""
+    now = now_ms()
+    keys = _Keys.of(subject, address)
+    for name, key in (("pair", keys.pair), ("address", keys.address), ("subject", keys.subject)):
         insert_ignore(db, LoginThrottle, {"key": key, "failures": 0, "blocked_until_ms": 0})
         row = db.execute(
             select(LoginThrottle.failures, LoginThrottle.blocked_until_ms).where(LoginThrottle.key == key)
         ).one()
         # Counters forget after a quiet spell, so occasional typos behind one address never add up.
         failures = (0 if now - row.blocked_until_ms > FORGET_AFTER_MS else row.failures) + 1
-        delay_s = 0 if failures <= FREE_FAILURES else min(2 ** (failures - FREE_FAILURES), MAX_DELAY_S)
+        free = _FREE[name]
+        delay_s = 0 if failures <= free else min(2 ** (failures - free), MAX_DELAY_S)
         db.execute(
             update(LoginThrottle)
             .where(LoginThrottle.key == key)
             .values(failures=failures, blocked_until_ms=now + delay_s * 1000)
         )
-    audit.record(
-        db, "login_failure", audit.Actor(None, username, address), credential=kind, username=username
-    )
+    who = username if username is not None else subject
+    audit.record(db, "login_failure", audit.Actor(None, who, address), credential=kind, username=who)
 
 
 def record_success(
-    db: Db, account_id: int, username: str, address: str | None, kind: str, *, audit_it: bool = True
+    db: Db,
+    account_id: int,
+    username: str,
+    address: str | None,
+    kind: str,
+    *,
+    audit_it: bool = True,
+    subject: str | None = None,
 ) -> None:
-    db.execute(delete(LoginThrottle).where(LoginThrottle.key == _keys(username, None)[0]))
+    """A login succeeded: this address's counter for the subject starts again (the others do not:
+    the owner logging in does not give the addresses guessing at the account new tries)."""
+    db.execute(delete(LoginThrottle).where(LoginThrottle.key == _Keys.of(subject or username, address).pair))
     if not audit_it:
         return
     audit.record(

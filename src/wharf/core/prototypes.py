@@ -83,6 +83,8 @@ def create(
         raise InvalidInput("the delegate is one user, robot or team")
     if delegate_account is not None and delegate_account.kind == "org":
         raise InvalidInput("an organization cannot be a delegate")
+    if delegate_account is not None:
+        grants.check_robot_namespace(db, delegate_account, org.id, org.name)
     if delegate_team is not None and delegate_team.org_id != org.id:
         raise InvalidInput("the team must belong to the organization")
     prototype_id = str(uuid.uuid4())
@@ -172,6 +174,8 @@ def apply(db: Db, repo: RepositoryRecord, creator_id: int | None, actor: audit.A
     for row in rows:
         proto = _record(db, repo.namespace_id, row)
         if proto.delegate_account is not None:
+            if grants.foreign_robot(db, proto.delegate_account, repo.namespace_id):
+                continue  # refused since 0018; one left from before must not block creating repositories
             grants.set_user_role(db, repo, proto.delegate_account, proto.role, actor)
         elif proto.delegate_team is not None:
             grants.set_team_role(db, repo, proto.delegate_team, proto.role, actor)

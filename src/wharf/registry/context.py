@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from wharf.auth.address import client_address
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
 from wharf.registry.errors import DENIED, UNAUTHORIZED, RegistryError
@@ -45,11 +46,14 @@ class Call:
         )
 
     @property
+    def client_address(self) -> str | None:
+        return client_address(self.request, self.rt.settings.TRUSTED_PROXIES)
+
+    @property
     def performer(self) -> tuple[int | None, str | None]:
         """(account id, client IP) for a buffered log entry: what `actor` holds, without its cost."""
-        client = self.request.client
         ident = self.grant.identity if self.grant else None
-        return (ident.account_id if ident else None, client.host if client else None)
+        return (ident.account_id if ident else None, self.client_address)
 
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.

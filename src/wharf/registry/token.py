@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from wharf.auth import credentials, permissions
+from wharf.auth.address import client_address
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.oci.names import RepositoryName, is_valid_repository_name
 from wharf.registry.context import challenge, service_name
@@ -35,10 +36,12 @@ async def _identity(rt: Runtime, request: Request, is_login: bool) -> Identity:
         if request.headers.get("authorization"):
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")
         return ANONYMOUS
-    client = request.client
     try:
         identity = await credentials.basic_login(
-            rt, *creds, address=client.host if client else None, audit_success=is_login
+            rt,
+            *creds,
+            address=client_address(request, rt.settings.TRUSTED_PROXIES),
+            audit_success=is_login,
         )
     except credentials.LoginThrottled as e:
         raise RegistryError(

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from wharf.auth import browser, credentials
+from wharf.auth import address, browser, credentials
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.core import audit, sessions
 from wharf.core.clock import now_ms
@@ -61,8 +61,9 @@ class Visitor:
         return self.session is not None and now_ms() - self.session.login_ms <= window_s * 1000
 
 
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def client_ip(rt: Runtime, request: Request) -> str | None:
+    """The visitor's address (X-Forwarded-For only from TRUSTED_PROXIES: auth/address.py)."""
+    return address.client_address(request, rt.settings.TRUSTED_PROXIES)
 
 
 def registry_host(rt: Runtime, request: Request) -> str:
@@ -82,14 +83,16 @@ async def visitor(rt: Runtime, request: Request) -> Visitor:
         return found
     session = await browser.current(rt, request)
     if session is not None:
-        who = replace(browser.identity_of(rt, session), ip=client_ip(request), origin=origin(rt, request))
+        who = replace(browser.identity_of(rt, session), ip=client_ip(rt, request), origin=origin(rt, request))
         found = Visitor(who, session, session.csrf_token)
     else:
         token = browser.pre_session_token(request) or ""
         if not token:
             token = browser.new_pre_session_token()
             request.scope["wharf.set_pre_session"] = token
-        found = Visitor(replace(ANONYMOUS, ip=client_ip(request), origin=origin(rt, request)), None, token)
+        found = Visitor(
+            replace(ANONYMOUS, ip=client_ip(rt, request), origin=origin(rt, request)), None, token
+        )
     request.scope["wharf.visitor"] = found
     return found
 
@@ -166,7 +169,7 @@ async def confirm_fresh_login(rt: Runtime, request: Request, v: Visitor, form: d
     assert v.name is not None and v.session is not None
     try:
         identity = await credentials.basic_login(
-            rt, v.name, password, client_ip(request), audit_success=False
+            rt, v.name, password, client_ip(rt, request), audit_success=False
         )
     except credentials.LoginThrottled as e:
         raise WebError(

@@ -35,7 +35,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             raise WebError(400, "The new passwords differ", "Type the same new password twice.")
         try:
             proven = await credentials.basic_login(
-                rt, account.name, form.get("password", ""), client_ip(request)
+                rt, account.name, form.get("password", ""), client_ip(rt, request)
             )
         except credentials.LoginThrottled as e:
             raise WebError(

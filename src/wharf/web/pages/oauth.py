@@ -151,7 +151,7 @@ async def _script_approver(
             "link in a browser and sign in there instead.",
         )
     try:
-        identity = await credentials.basic_login(rt, username, password, client_ip(request))
+        identity = await credentials.basic_login(rt, username, password, client_ip(rt, request))
     except credentials.LoginThrottled as e:
         raise _Refused(
             429,
@@ -230,7 +230,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         if req.response_type == "code":
             code = await rt.db.write(applications.issue_code, req.app, account, granted, req.redirect_uri)
             return req.answer({"code": code})
-        actor = audit.Actor(approver.account_id, approver.name, client_ip(request))
+        actor = audit.Actor(approver.account_id, approver.name, client_ip(rt, request))
         token = await rt.db.write(applications.grant_token, req.app, account, granted, actor)
         return req.answer(
             {

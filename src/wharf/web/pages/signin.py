@@ -40,7 +40,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         if not username or not password:
             return refuse("Enter your username and password.", 400)
         try:
-            identity = await credentials.basic_login(rt, username, password, client_ip(request))
+            identity = await credentials.basic_login(rt, username, password, client_ip(rt, request))
         except credentials.LoginThrottled as e:
             return refuse(f"Too many failed attempts. Wait {e.retry_after_s} seconds, then try again.", 429)
         if identity is None or identity.kind != "user" or identity.account_id is None:
