@@ -127,6 +127,8 @@ def serve(
     `admin` with the password in WHARF_ADMIN_PASSWORD, or prints a generated one."""
     import uvicorn
 
+    from wharf import metrics
+
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
@@ -154,19 +156,25 @@ def serve(
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
     _exit_0_when_stopped_by_sigterm()
-    uvicorn.run(
-        "wharf.cli:asgi_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=processes if processes > 1 else None,
-        log_level=log_level,
-        log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=30,
-    )
+    # Several server processes add up their Prometheus metrics through files in one directory.
+    metrics_dir = metrics.prepare_multiprocess_dir() if processes > 1 else None
+    try:
+        uvicorn.run(
+            "wharf.cli:asgi_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes if processes > 1 else None,
+            log_level=log_level,
+            log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            metrics.remove_multiprocess_dir(metrics_dir)
 
 
 def _exit_0_when_stopped_by_sigterm() -> None:
