@@ -146,6 +146,8 @@ def serve(
         )
     # Server processes rebuild the settings from the environment (see asgi_factory).
     os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    os.environ["WHARF_LISTEN_ADDRESS"] = listen
     if config is not None:
         os.environ["WHARF_CONFIG"] = str(config.resolve())
     if no_workers:
@@ -155,6 +157,12 @@ def serve(
     os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
+    if not settings.SERVER_HOSTNAME:
+        public = settings.model_copy(update={"LISTEN_ADDRESS": listen}).public_origin
+        typer.echo(
+            f"SERVER_HOSTNAME is not set: links and the token realm say {public}; "
+            "set it to the name clients use"
+        )
     _exit_0_when_stopped_by_sigterm()
     # Several server processes add up their Prometheus metrics through files in one directory.
     metrics_dir = metrics.prepare_multiprocess_dir() if processes > 1 else None
@@ -238,6 +246,10 @@ def worker(
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.worker")
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
+    if not settings.SERVER_HOSTNAME:
+        log.warning(
+            "SERVER_HOSTNAME is not set: links in notifications and e-mails say %s", settings.public_origin
+        )
 
     async def _run() -> None:
         stop = asyncio.Event()

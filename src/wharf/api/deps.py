@@ -40,16 +40,10 @@ def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | 
     return browser.csrf_matches(session, presented)
 
 
-def origin(rt: Runtime, request: Request) -> str:
-    """scheme://host of this server as the caller reached it (SERVER_HOSTNAME when set)."""
-    host = rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
-    return f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
-
-
 async def caller(request: Request, rt: Rt) -> Identity:
     who = await _credentials(request, rt)
     client = request.client
-    return replace(who, ip=client.host if client else None, origin=origin(rt, request))
+    return replace(who, ip=client.host if client else None, origin=rt.settings.public_origin)
 
 
 async def _credentials(request: Request, rt: Runtime) -> Identity:
