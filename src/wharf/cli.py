@@ -165,7 +165,8 @@ def serve(
         )
     _exit_0_when_stopped_by_sigterm()
     # Several server processes add up their Prometheus metrics through files in one directory.
-    metrics_dir = metrics.prepare_multiprocess_dir() if processes > 1 else None
+    # One process keeps them in memory, unless the operator set PROMETHEUS_MULTIPROC_DIR.
+    metrics_dir = metrics.prepare_multiprocess_dir() if processes > 1 or metrics.multiprocess_dir() else None
     try:
         uvicorn.run(
             "wharf.cli:asgi_factory",

@@ -68,26 +68,28 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def prepare_multiprocess_dir() -> Path:
+def prepare_multiprocess_dir() -> Path | None:
     """A new, empty directory for the metric files of one `wharf serve` start, named in the
-    environment its server processes inherit. A directory an operator set is emptied instead:
-    files left by an earlier start would be counted again."""
+    environment its server processes inherit; returned, to be removed at exit. A directory an
+    operator set is emptied instead (files left by an earlier start would be counted again),
+    except this process's own files, already open when the operator set it; then None."""
     configured = multiprocess_dir()
     if configured:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
+        mine = f"_{os.getpid()}.db"
         for old in path.glob("*.db"):
-            old.unlink()
-        return path
+            if not old.name.endswith(mine):
+                old.unlink()
+        return None
     path = Path(tempfile.mkdtemp(prefix="wharf-metrics-"))
     os.environ[MULTIPROC_ENV] = str(path)
     return path
 
 
 def remove_multiprocess_dir(path: Path) -> None:
-    """After the server processes have exited, if `prepare_multiprocess_dir` made the directory."""
-    if path.name.startswith("wharf-metrics-"):
-        shutil.rmtree(path, ignore_errors=True)
+    """After the server processes have exited: the directory `prepare_multiprocess_dir` made."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def process_exited() -> None:

@@ -78,3 +78,15 @@ def test_two_workers_report_every_request(tmp_path: Path, db_uri: str | None) ->
 def test_one_process_keeps_metrics_in_memory(server: WharfServer) -> None:
     _spread_requests(server.url, 5)
     assert _value(httpx.get(f"{server.url}/metrics", timeout=30).text) == 5
+
+
+def test_two_workers_without_a_configured_directory(tmp_path: Path, db_uri: str | None) -> None:
+    """`serve` makes the directory itself (and removes it at exit)."""
+    server = WharfServer(tmp_path / "data", "process-test-pw", db_uri=db_uri)
+    server.start(workers=2, timeout=120)
+    try:
+        _spread_requests(server.url, 40)
+        seen = [_value(httpx.get(f"{server.url}/metrics", timeout=30).text) for _ in range(10)]
+        assert seen == [40] * 10
+    finally:
+        server.stop()
