@@ -23,6 +23,7 @@ from wharf.db.engine import Database
 from wharf.db.migrate import current_revision, head_revision, upgrade
 
 ADMIN_PASSWORD = "secret-admin-pw"
+TEST_HOSTNAME = "registry.test"  # SERVER_HOSTNAME of test servers, and the host test clients call
 DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
 PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql://postgres:wharf-test@127.0.0.1:5432/postgres")
 STORAGE_BACKEND = os.environ.get("WHARF_TEST_STORAGE", "filesystem")
@@ -118,7 +119,9 @@ def storage_config(request: pytest.FixtureRequest) -> dict[str, object]:
 
 @pytest.fixture
 def settings(data_dir: Path, db_uri: str | None, storage_config: dict[str, object]) -> Settings:
-    return load_settings(None, {"DATA_DIR": data_dir, "DB_URI": db_uri, **storage_config}, environ={})
+    # SERVER_HOSTNAME is the name the test clients use (base_url below): links never come from Host.
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "SERVER_HOSTNAME": TEST_HOSTNAME, **storage_config}
+    return load_settings(None, overrides, environ={})
 
 
 @pytest.fixture
@@ -136,5 +139,5 @@ async def wharf(settings: Settings, request: pytest.FixtureRequest) -> AsyncIter
 @pytest.fixture
 async def client(wharf: WharfApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=wharf, client=("10.1.2.3", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{TEST_HOSTNAME}") as c:
         yield c

@@ -70,13 +70,17 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     async def prometheus(_request: Request) -> Response:
-        with contextlib.suppress(Exception):  # the process's own figures are worth serving anyway
+        depth: dict[str, int] | None = None
+        open_uploads: int | None = None
+        with contextlib.suppress(Exception):  # the node's own figures are worth serving anyway
             depth, open_uploads = await rt.db.read(_cluster_gauges)
-            metrics.QUEUE_DEPTH.clear()
-            for name, count in depth.items():
-                metrics.QUEUE_DEPTH.labels(name).set(count)
-            metrics.OPEN_UPLOADS.set(open_uploads)
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        # Reading every worker's metric files is file I/O: off the event loop in multiprocess mode.
+        body = (
+            await asyncio.to_thread(metrics.exposition, depth, open_uploads)
+            if metrics.multiprocess_dir()
+            else metrics.exposition(depth, open_uploads)
+        )
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def exported_logs(request: Request) -> Response:
         """The file of a log export, for whoever holds its signed link until the link expires."""
@@ -180,6 +184,7 @@ class WharfApp:
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         await stack.aclose()
+        metrics.process_exited()
         await send({"type": "lifespan.shutdown.complete"})
 
 

@@ -127,6 +127,8 @@ def serve(
     `admin` with the password in WHARF_ADMIN_PASSWORD, or prints a generated one."""
     import uvicorn
 
+    from wharf import metrics
+
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
@@ -144,6 +146,8 @@ def serve(
         )
     # Server processes rebuild the settings from the environment (see asgi_factory).
     os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    os.environ["WHARF_LISTEN_ADDRESS"] = listen
     if config is not None:
         os.environ["WHARF_CONFIG"] = str(config.resolve())
     if no_workers:
@@ -153,23 +157,36 @@ def serve(
     os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
     processes = workers or os.cpu_count() or 1
     typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
+    if not settings.SERVER_HOSTNAME:
+        public = settings.model_copy(update={"LISTEN_ADDRESS": listen}).public_origin
+        typer.echo(
+            f"SERVER_HOSTNAME is not set: links and the token realm say {public}; "
+            "set it to the name clients use"
+        )
     _exit_0_when_stopped_by_sigterm()
-    uvicorn.run(
-        "wharf.cli:asgi_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=processes if processes > 1 else None,
-        log_level=log_level,
-        log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
-        access_log=False,
-        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; TRUSTED_PROXIES decides
-        # that (auth/address.py), so the client address is the connection's peer here.
-        proxy_headers=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=30,
-    )
+    # Several server processes add up their Prometheus metrics through files in one directory.
+    # One process keeps them in memory, unless the operator set PROMETHEUS_MULTIPROC_DIR.
+    metrics_dir = metrics.prepare_multiprocess_dir() if processes > 1 or metrics.multiprocess_dir() else None
+    try:
+        uvicorn.run(
+            "wharf.cli:asgi_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes if processes > 1 else None,
+            log_level=log_level,
+            log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
+            access_log=False,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; TRUSTED_PROXIES
+            # decides that (auth/address.py), so the client address is the connection's peer here.
+            proxy_headers=False,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            metrics.remove_multiprocess_dir(metrics_dir)
 
 
 def _exit_0_when_stopped_by_sigterm() -> None:
@@ -233,6 +250,10 @@ def worker(
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.worker")
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
+    if not settings.SERVER_HOSTNAME:
+        log.warning(
+            "SERVER_HOSTNAME is not set: links in notifications and e-mails say %s", settings.public_origin
+        )
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -35,9 +35,11 @@ class Settings(BaseModel):
     DATA_DIR: Path = Path("./data")
     """Directory for the SQLite database, local blobs and the token signing key."""
     SERVER_HOSTNAME: str | None = None
-    """host[:port] clients use; unset, each request's Host header is used."""
+    """host[:port] clients use, in every link Wharf hands out; set it. Unset: LISTEN_ADDRESS."""
     PREFERRED_URL_SCHEME: str = "http"
     """http or https: the scheme of URLs Wharf hands out (the token realm)."""
+    LISTEN_ADDRESS: str | None = None
+    """host:port `wharf serve` binds (it sets this itself); links use it when SERVER_HOSTNAME is unset."""
     DB_URI: str | None = None
     """Database URL (postgresql://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
@@ -225,6 +227,30 @@ class Settings(BaseModel):
     @property
     def storage_redirect(self) -> bool:
         return self.STORAGE_REDIRECT and not self.FEATURE_PROXY_STORAGE
+
+    @property
+    def public_host(self) -> str:
+        """host[:port] of every absolute link Wharf hands out (token realm, webhook and e-mail links,
+        pull commands): SERVER_HOSTNAME; unset, the address `wharf serve` listens on, a wildcard
+        address (0.0.0.0, ::) read as 127.0.0.1; else `localhost`. Never a request's Host header,
+        which the client chooses."""
+        if self.SERVER_HOSTNAME:
+            return self.SERVER_HOSTNAME
+        if not self.LISTEN_ADDRESS:
+            return "localhost"
+        host, _, port = self.LISTEN_ADDRESS.rpartition(":")
+        host = host.strip("[]")
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        default_port = {"http": "80", "https": "443"}.get(self.PREFERRED_URL_SCHEME)
+        return host if port in ("", default_port) else f"{host}:{port}"
+
+    @property
+    def public_origin(self) -> str:
+        """scheme://host[:port] of the links Wharf hands out (see `public_host`)."""
+        return f"{self.PREFERRED_URL_SCHEME}://{self.public_host}"
 
     @property
     def db_uri(self) -> str:

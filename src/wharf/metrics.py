@@ -1,13 +1,26 @@
 """Prometheus metrics, served at /metrics.
 
-Counters and histograms are per process: with `--workers N` each server process has its own, and
-Prometheus sums them over the scrape targets. Queue depth and open uploads are read from the
-database when /metrics is scraped, so every node reports the cluster's figure.
+Counters and histograms count what this node did. With `wharf serve --workers N` the N server
+processes share them through prometheus_client's multiprocess mode: `serve` gives them a fresh
+PROMETHEUS_MULTIPROC_DIR (each process writes its values to files there, and whichever process
+answers a scrape adds up all the files), so /metrics shows the node's totals whichever worker
+answers. One process keeps them in memory. Queue depth and open uploads are read from the database
+at each scrape, so every node reports the cluster's figure; they are not kept in any process.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+# prometheus_client reads it when imported: set by `serve` (prepare_multiprocess_dir) before it
+# starts the server processes.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -33,8 +46,6 @@ JOB_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800),
     registry=REGISTRY,
 )
-QUEUE_DEPTH = Gauge("wharf_queue_depth", "Jobs waiting or running, by queue", ["queue"], registry=REGISTRY)
-OPEN_UPLOADS = Gauge("wharf_open_uploads", "Blob uploads started and not yet finished", registry=REGISTRY)
 
 GC_RUNS = Counter("wharf_gc_runs", "Garbage collection runs completed", registry=REGISTRY)
 GC_DURATION = Histogram(
@@ -53,5 +64,56 @@ GC_BYTES_FREED = Counter(
 )
 
 
-def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess_dir() -> Path | None:
+    """A new, empty directory for the metric files of one `wharf serve` start, named in the
+    environment its server processes inherit; returned, to be removed at exit. A directory an
+    operator set is emptied instead (files left by an earlier start would be counted again),
+    except this process's own files, already open when the operator set it; then None."""
+    configured = multiprocess_dir()
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        mine = f"_{os.getpid()}.db"
+        for old in path.glob("*.db"):
+            if not old.name.endswith(mine):
+                old.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="wharf-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def remove_multiprocess_dir(path: Path) -> None:
+    """After the server processes have exited: the directory `prepare_multiprocess_dir` made."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def process_exited() -> None:
+    """Called as a server process stops: drops its share of live gauges (there are none today;
+    counters keep counting what the process did)."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def exposition(queue_depth: Mapping[str, int] | None = None, open_uploads: int | None = None) -> bytes:
+    """The text exposition: this node's counters (every server process's, in multiprocess mode)
+    and the cluster gauges when the database answered."""
+    if multiprocess_dir():
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+        out = generate_latest(combined)
+    else:
+        out = generate_latest(REGISTRY)
+    if queue_depth is None or open_uploads is None:
+        return out
+    cluster = CollectorRegistry()
+    depth = Gauge("wharf_queue_depth", "Jobs waiting or running, by queue", ["queue"], registry=cluster)
+    for name, count in queue_depth.items():
+        depth.labels(name).set(count)
+    uploads = Gauge("wharf_open_uploads", "Blob uploads started and not yet finished", registry=cluster)
+    uploads.set(open_uploads)
+    return out + generate_latest(cluster)

@@ -15,6 +15,11 @@ reports).
 WHARF_E2E_SERVER=distribution runs the same suite against CNCF distribution (Debian's
 docker-registry) instead, to check this runner against a known registry: there the test
 expects exactly the specs distribution 2.8 is known to fail.
+
+A run takes about two minutes against Wharf, nearly all of it argon2: the suite's client fetches a
+new token with the password for each of its ~126 authenticated requests, and each verification
+costs ~225 ms of CPU (more on a busy machine). Distribution runs here without auth. With an app
+token instead of the password the same run takes ~10 s. Details in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ pytestmark = pytest.mark.e2e
 BIN_ENV = "WHARF_CONFORMANCE_BIN"
 NAMESPACE = "admin/conformance"
 CROSSMOUNT_NAMESPACE = "admin/other"
-RUN_TIMEOUT = 900  # seconds; a full run takes under a minute against Wharf
+RUN_TIMEOUT = 900  # seconds; see the module docstring for how long a run takes and why
 SUITE = "OCI Distribution Conformance Tests"
 WORKFLOWS = ("Pull", "Push", "Content Discovery", "Content Management")
 
@@ -70,6 +75,22 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         }
     ),
 }
+
+# Specs v1.1.1 skips by design with the settings above (no OCI_TAG_NAME, OCI_AUTOMATIC_CROSSMOUNT
+# unset): 74 of its 79 specs apply. Any other skip fails the run, so that "all applicable specs
+# pass" cannot quietly become "fewer specs ran". Checked against Wharf only.
+EXPECTED_SKIPS = frozenset(
+    {
+        "Pull Setup Get tag name from environment",
+        "Push Cross-Repository Blob Mount GET request to test digest within cross-mount namespace "
+        "should return 200",
+        "Push Cross-Repository Blob Mount Cross-mounting without from, "
+        "and automatic content discovery enabled should return a 201",
+        "Push Cross-Repository Blob Mount Cross-mounting without from, "
+        "and automatic content discovery disabled should return a 202",
+        "Content Discovery Setup Populate registry with test tags (no push)",
+    }
+)
 
 _OK_STATUSES = ("passed", "skipped", "pending")
 _LOCATION = re.compile(r"In \[\w+\] at: (\S+):(\d+)")
@@ -253,6 +274,12 @@ def test_oci_distribution_conformance(
         assert any(s.name.startswith(workflow + " ") for s in ran), (
             f"no {workflow} spec ran ({len(ran)} of {len(specs)} ran); output: {output_path}"
         )
+
+    if conformance_server.kind == "wharf":
+        skipped = sorted(
+            s.name for s in specs if s.status in ("skipped", "pending") and s.name not in EXPECTED_SKIPS
+        )
+        assert not skipped, f"specs skipped that should run: {skipped}; output: {output_path}"
 
     failed = [s for s in specs if s.failed]
     expected = KNOWN_FAILURES[conformance_server.kind]

@@ -55,6 +55,9 @@ async def test_anonymous_and_bad_tokens(reg: RegistryClient) -> None:
     )
     basic = httpx.BasicAuth("admin", "secret-admin-pw")
     _is_quay_error(await reg.http.get("/api/v1/user/", auth=basic), 401, "invalid_token")
+    # the error's link names SERVER_HOSTNAME, never the Host header the caller sent
+    forged = await reg.http.get("/api/v1/user/", headers={"Host": "evil.example"})
+    assert forged.json()["type"] == "http://registry.test/api/v1/error/invalid_token"
 
 
 async def test_scope_caps_the_token(reg: RegistryClient) -> None:

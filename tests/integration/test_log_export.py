@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
+from tests.conftest import TEST_HOSTNAME
 from tests.integration.world import World, api_token
 from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
 from wharf.app import WharfApp, build_app
@@ -45,6 +46,7 @@ def _config(data_dir: object, db_uri: str | None, mailbox: Mailbox, **changes: A
     return {
         "DATA_DIR": data_dir,
         "DB_URI": db_uri,
+        "SERVER_HOSTNAME": TEST_HOSTNAME,
         "SSRF_ALLOWED_HOSTS": ["127.0.0.1"],
         "WEBHOOK_HOSTNAME_BLACKLIST": ["blocked.example"],
         **mailbox.settings(),
@@ -104,7 +106,7 @@ async def test_ten_thousand_entries_reach_the_callback_complete(world: World, re
         "/api/v1/organization/acme/exportlogs",
         params=RANGE,
         json={"callback_url": f"{receiver.url}/exports"},
-        headers=owner,
+        headers={**owner, "Host": "evil.example"},  # a forged Host header changes no link
     )
     assert r.status_code == 200, r.text
     export_id = r.json()["export_id"]
@@ -126,7 +128,7 @@ async def test_ten_thousand_entries_reach_the_callback_complete(world: World, re
         "exported_data_url": callback["exported_data_url"],
         "status": "success",
     }
-    # the link points at the host the request reached (no SERVER_HOSTNAME here)
+    # the link points at SERVER_HOSTNAME, not at the Host header the request was sent with
     assert callback["exported_data_url"].startswith("http://registry.test/exportedlogs/")
 
     exported = await _download(http, callback["exported_data_url"])

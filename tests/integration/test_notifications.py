@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import TEST_HOSTNAME
 from tests.integration.world import World
 from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
 from wharf.config import Settings, load_settings
@@ -34,6 +35,7 @@ def settings(data_dir: object, db_uri: str | None, mailbox: Mailbox) -> Settings
         {
             "DATA_DIR": data_dir,
             "DB_URI": db_uri,
+            "SERVER_HOSTNAME": TEST_HOSTNAME,
             "SSRF_ALLOWED_HOSTS": ["127.0.0.1"],
             "NOTIFICATION_RETRY_DELAY_S": 0,  # retries are ready at once; the test drives the queue
             **mailbox.settings(),
@@ -107,6 +109,21 @@ async def test_push_fires_a_signed_webhook_with_the_seed_payload(
     view = await get(world, f"/api/v1/repository/acme/app/notification/{hook['uuid']}")
     [attempt] = view["recent_attempts"]
     assert attempt["success"] is True and "200" in attempt["detail"] and digest
+
+
+async def test_links_in_payloads_never_come_from_the_host_header(
+    world: World, receiver: HttpReceiver
+) -> None:
+    await webhook(world, receiver.url + "/hook")
+    world.reg.http.headers["Host"] = "evil.example"  # the pusher chooses this header
+    try:
+        await world.reg.push_image("acme/app", "v1")
+    finally:
+        del world.reg.http.headers["Host"]
+    await drain(world)
+    body = json.loads(receiver.wait_for(1)[0].body)
+    assert body["docker_url"] == "registry.test/acme/app"
+    assert body["homepage"] == "http://registry.test/repository/acme/app"
 
 
 async def test_legacy_payload_of_seed_001(world: World, receiver: HttpReceiver) -> None:

@@ -25,6 +25,14 @@ async def test_base_requires_token_and_sends_challenge(client: httpx.AsyncClient
     assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
 
 
+async def test_the_realm_never_comes_from_the_host_header(client: httpx.AsyncClient) -> None:
+    # Credentials go to the realm: a client's Host header (or a proxy passing one on) must not
+    # choose where.
+    r = await client.get("/v2/", headers={"Host": "evil.example:5000"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith('Bearer realm="http://registry.test/v2/auth",')
+
+
 async def test_base_with_token(reg: RegistryClient) -> None:
     token = await reg.token()
     r = await reg.http.get("/v2/", headers={"Authorization": f"Bearer {token}"})

@@ -47,7 +47,8 @@ async def _push_layers(world: World) -> str:
 async def test_squashed_download_and_cache(world: World) -> None:
     http = world.reg.http
     digest = await _push_layers(world)
-    r = await http.get(f"/c1/squash/{REPO}/v1", auth=("reader", PW))
+    # RepoTags names SERVER_HOSTNAME, not the Host header of the request
+    r = await http.get(f"/c1/squash/{REPO}/v1", auth=("reader", PW), headers={"Host": "evil.example"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/x-tar"
     with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:

@@ -160,7 +160,8 @@ async def test_robot_accounts_of_an_organization(signed_in: Open, world: World, 
     robot = await wharf.rt.db.read(robots.get_by_name, "acme+ci")
     assert robot is not None
     token = wharf.rt.secrets.open(robot.token_ciphertext)
-    page = (await v.get(r.headers["location"])).text
+    # the command names SERVER_HOSTNAME, whatever Host header the page was asked with
+    page = (await v.get(r.headers["location"], headers={"Host": "evil.example"})).text
     assert f"podman login -u &#39;acme+ci&#39; -p &#39;{token}&#39; registry.test" in page
     assert '<details class="credentials card" open>' in page
     assert "&lt;b&gt;builds&lt;/b&gt;" in page and "<b>builds</b>" not in page

@@ -49,9 +49,16 @@ class WharfServer:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, workers: int = 1, timeout: float = 30, extra_args: tuple[str, ...] = ()) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    def start(
+        self,
+        workers: int = 1,
+        timeout: float = 30,
+        extra_args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "PROMETHEUS_"))}
         env["WHARF_ADMIN_PASSWORD"] = self.password
+        env.update(extra_env or {})
         if self.db_uri:
             env["WHARF_DB_URI"] = self.db_uri
         cmd = [

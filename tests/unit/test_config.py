@@ -66,3 +66,29 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     assert s.TRUSTED_PROXIES == ["10.0.0.5", "10.1.0.0/16", "::1"]
     with pytest.raises(ConfigError, match=r"TRUSTED_PROXIES: 'proxy\.example\.com' is not an IP address"):
         load_settings(None, {"TRUSTED_PROXIES": ["proxy.example.com"]}, environ={})
+
+
+@pytest.mark.parametrize(
+    ("settings", "origin"),
+    [
+        (
+            {"SERVER_HOSTNAME": "registry.example.com", "LISTEN_ADDRESS": "0.0.0.0:8080"},
+            "http://registry.example.com",
+        ),
+        (
+            {"SERVER_HOSTNAME": "quay.example:8443", "PREFERRED_URL_SCHEME": "https"},
+            "https://quay.example:8443",
+        ),
+        ({"LISTEN_ADDRESS": "0.0.0.0:8080"}, "http://127.0.0.1:8080"),  # a wildcard bind: this machine
+        ({"LISTEN_ADDRESS": "[::]:5000"}, "http://127.0.0.1:5000"),
+        ({"LISTEN_ADDRESS": "10.1.2.3:80"}, "http://10.1.2.3"),  # the scheme's own port is left out
+        ({"LISTEN_ADDRESS": "10.1.2.3:443", "PREFERRED_URL_SCHEME": "https"}, "https://10.1.2.3"),
+        ({"LISTEN_ADDRESS": "10.1.2.3:443"}, "http://10.1.2.3:443"),
+        ({"LISTEN_ADDRESS": "[fd00::5]:8080"}, "http://[fd00::5]:8080"),
+        ({}, "http://localhost"),  # neither: a `wharf worker` without SERVER_HOSTNAME
+    ],
+)
+def test_links_use_server_hostname_else_the_listen_address(settings: dict[str, str], origin: str) -> None:
+    s = load_settings(None, settings, environ={})
+    assert s.public_origin == origin
+    assert s.public_host == origin.split("://", 1)[1]

@@ -41,15 +41,10 @@ def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | 
     return browser.csrf_matches(session, presented)
 
 
-def origin(rt: Runtime, request: Request) -> str:
-    """scheme://host of this server as the caller reached it (SERVER_HOSTNAME when set)."""
-    host = rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
-    return f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
-
-
 async def caller(request: Request, rt: Rt) -> Identity:
     who = await _credentials(request, rt)
-    return replace(who, ip=client_address(request, rt.settings.TRUSTED_PROXIES), origin=origin(rt, request))
+    ip = client_address(request, rt.settings.TRUSTED_PROXIES)
+    return replace(who, ip=ip, origin=rt.settings.public_origin)
 
 
 async def _credentials(request: Request, rt: Runtime) -> Identity:

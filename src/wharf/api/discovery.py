@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from wharf.api import swagger
-from wharf.api.deps import Rt, origin
+from wharf.api.deps import Rt
 
 router = APIRouter(tags=["discovery"])
 
@@ -22,5 +22,5 @@ async def discovery(rt: Rt, request: Request, internal: bool = False) -> dict[st
     parts = getattr(request.app.state, "swagger_parts", None)
     if parts is None:  # the same for every caller: made once
         parts = request.app.state.swagger_parts = swagger.paths_and_definitions(openapi)
-    scheme, _, host = origin(rt, request).partition("://")
+    scheme, _, host = rt.settings.public_origin.partition("://")
     return swagger.document(openapi, parts, host, scheme)

@@ -39,8 +39,11 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self, request: Request) -> dict[str, Any]:
+        # links come from settings, never from the Host header (see Settings.public_host)
+        runtime = getattr(request.app.state, "runtime", None)
+        origin = runtime.settings.public_origin if runtime is not None else ""
         return {
-            "type": f"{request.base_url}api/v1/error/{self.error_type}",
+            "type": f"{origin}/api/v1/error/{self.error_type}",
             "title": self.error_type,
             "status": self.status,
             "detail": self.detail,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from wharf.api import views
-from wharf.api.deps import Rt, User, origin
+from wharf.api.deps import Rt, User
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_with_role
@@ -252,7 +252,7 @@ async def _export(
         end,
         body.callback_url,
         body.callback_email,
-        origin(rt, request),
+        rt.settings.public_origin,
     )
     return {"export_id": export.uuid}
 

@@ -61,7 +61,7 @@ async def squashed_image(
         raise invalid_request("only container images can be squashed, not other artifacts")
     config_blob, *layers = parsed.blobs
     config = json.loads(await rt.store.get_bytes(blob_path(config_blob.digest)))
-    repo_tag = f"{request.url.netloc}/{repo.namespace}/{repo.name}:{tag}"
+    repo_tag = f"{rt.settings.public_host}/{repo.namespace}/{repo.name}:{tag}"
     filename = f"{repo.name.replace('/', '_')}-{tag}.squash.tar"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     cached = squash.cache_path(record.digest)

@@ -480,7 +480,7 @@ class LogExport(Base):
     end_ms: Mapped[int] = mapped_column(BigInteger)
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_email: Mapped[str | None] = mapped_column(String(255))
-    # scheme://host the download link points at (SERVER_HOSTNAME, or the host the request reached).
+    # scheme://host the download link points at (Settings.public_origin when the export was asked).
     origin: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(16))  # queued|running|exported|complete|failed|expired
     entries_written: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -17,11 +17,10 @@ async def ask(
     Raises mail.MailUnavailable, mail.MailFailed, or InvalidInput for something not an address."""
     if not mail.enabled(rt.settings):
         raise mail.MailUnavailable("e-mail is not configured on this registry (MAIL_SERVER)")
-    if not origin and rt.settings.SERVER_HOSTNAME:
-        origin = f"{rt.settings.PREFERRED_URL_SCHEME}://{rt.settings.SERVER_HOSTNAME}"
+    origin = origin or rt.settings.public_origin
     asked_by = asked_by or "An administrator"
     code = await rt.db.write(authorized_emails.request, repo, email)
-    link = f"{origin or ''}/authrepoemail?code={code}"
+    link = f"{origin}/authrepoemail?code={code}"
     text = (
         f"{asked_by} wants to send notifications of repository {repo.full_name} to this address.\n\n"
         f"To agree, open: {link}\n\nIf you did not expect this, ignore this message."

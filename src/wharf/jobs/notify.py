@@ -105,9 +105,7 @@ async def _to_inbox(rt: Runtime, n: NotificationRecord, d: methods.Delivery) -> 
 
 
 async def announce_expiring_tags(rt: Runtime, _body: dict[str, Any]) -> None:
-    host = rt.settings.SERVER_HOSTNAME or "localhost"
-    origin = f"{rt.settings.PREFERRED_URL_SCHEME}://{host}"
-    count = await rt.db.write(_announce, origin, now_ms())
+    count = await rt.db.write(_announce, rt.settings.public_origin, now_ms())
     if count:
         log.info("queued %d image-expiry notifications", count)
 

@@ -18,8 +18,8 @@ def service_name(rt: Runtime, request: Request) -> str:
 
 
 def challenge(rt: Runtime, request: Request, scope: str | None = None, error: str | None = None) -> str:
-    base = f"{rt.settings.PREFERRED_URL_SCHEME}://{service_name(rt, request)}"
-    value = f'Bearer realm="{base}/v2/auth",service="{service_name(rt, request)}"'
+    # The realm is where clients send credentials: from settings, never from the Host header.
+    value = f'Bearer realm="{rt.settings.public_origin}/v2/auth",service="{service_name(rt, request)}"'
     if scope:
         value += f',scope="{scope}"'
     if error:
@@ -42,7 +42,7 @@ class Call:
             name=ident.name if ident else None,
             ip=ip,
             kind=ident.kind if ident else "anonymous",
-            origin=f"{self.rt.settings.PREFERRED_URL_SCHEME}://{service_name(self.rt, self.request)}",
+            origin=self.rt.settings.public_origin,
         )
 
     @property

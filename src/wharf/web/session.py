@@ -66,33 +66,22 @@ def client_ip(rt: Runtime, request: Request) -> str | None:
     return address.client_address(request, rt.settings.TRUSTED_PROXIES)
 
 
-def registry_host(rt: Runtime, request: Request) -> str:
-    """The host people log in and push to (SERVER_HOSTNAME, or the one the browser used)."""
-    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
-
-
-def origin(rt: Runtime, request: Request) -> str:
-    """scheme://host of this server as the visitor reached it (SERVER_HOSTNAME when set)."""
-    return f"{rt.settings.PREFERRED_URL_SCHEME}://{registry_host(rt, request)}"
-
-
 async def visitor(rt: Runtime, request: Request) -> Visitor:
     """The request's visitor, looked up once and kept in the scope for the templates."""
     found: Visitor | None = request.scope.get("wharf.visitor")
     if found is not None:
         return found
     session = await browser.current(rt, request)
+    origin = rt.settings.public_origin
     if session is not None:
-        who = replace(browser.identity_of(rt, session), ip=client_ip(rt, request), origin=origin(rt, request))
+        who = replace(browser.identity_of(rt, session), ip=client_ip(rt, request), origin=origin)
         found = Visitor(who, session, session.csrf_token)
     else:
         token = browser.pre_session_token(request) or ""
         if not token:
             token = browser.new_pre_session_token()
             request.scope["wharf.set_pre_session"] = token
-        found = Visitor(
-            replace(ANONYMOUS, ip=client_ip(rt, request), origin=origin(rt, request)), None, token
-        )
+        found = Visitor(replace(ANONYMOUS, ip=client_ip(rt, request), origin=origin), None, token)
     request.scope["wharf.visitor"] = found
     return found
 

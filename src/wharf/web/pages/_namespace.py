@@ -16,7 +16,7 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
-from wharf.web.session import Visitor, registry_host
+from wharf.web.session import Visitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ async def organization(rt: Runtime, request: Request, v: Visitor, name: str) -> 
             return None
         is_admin = permissions.can_admin_org(db, v.identity, org)
         member = permissions.is_org_member(db, v.identity, org)
-        return NamespacePage(org, is_admin, member, registry_host(rt, request))
+        return NamespacePage(org, is_admin, member, rt.settings.public_host)
 
     found = await rt.db.read(read)
     if found is None:
@@ -68,7 +68,7 @@ async def user(rt: Runtime, request: Request, v: Visitor, name: str) -> Namespac
     if account is None or account.kind != "user":
         raise WebError.not_found(f"User {name}")
     mine = v.signed_in and v.identity.account_id == account.id
-    return NamespacePage(account, mine, mine, registry_host(rt, request))
+    return NamespacePage(account, mine, mine, rt.settings.public_host)
 
 
 async def owner(rt: Runtime, request: Request, v: Visitor, kind: str, name: str) -> NamespacePage:

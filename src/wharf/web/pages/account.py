@@ -12,7 +12,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, client_ip, read_form, registry_host, signed_in
+from wharf.web.session import Visitor, client_ip, read_form, signed_in
 
 MAX_TOKEN_DAYS = 3650
 
@@ -76,7 +76,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             token=token,
             secret=secret,
             account=account,
-            registry_host=registry_host(rt, request),
+            registry_host=rt.settings.public_host,
         )
 
     async def revoke_token(request: Request) -> Response:

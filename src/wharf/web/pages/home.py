@@ -19,7 +19,7 @@ from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, read_form, registry_host, signed_in, visitor
+from wharf.web.session import Visitor, read_form, signed_in, visitor
 
 LIST_LIMIT = 200
 DESCRIPTION_MAX = 256 * 1024
@@ -83,9 +83,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return out
 
         found = await rt.db.read(read)
-        return render.page(
-            request, "home.html", query=query, registry_host=registry_host(rt, request), **found
-        )
+        return render.page(request, "home.html", query=query, registry_host=rt.settings.public_host, **found)
 
     async def new_repository_page(request: Request) -> Response:
         v = await signed_in(rt, request)

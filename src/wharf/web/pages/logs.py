@@ -26,7 +26,7 @@ from wharf.integrations import mail, outbound
 from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, origin
+from wharf.web.session import Visitor
 
 PAGE = 50
 DEFAULT_DAYS = 7
@@ -404,7 +404,7 @@ async def start_export(
         _ms(end) + logs.DAY_MS,
         url,
         email,
-        origin(rt, request),
+        rt.settings.public_origin,
     )
     where = " and ".join(x for x in (email, url) if x)
     return render.redirect(

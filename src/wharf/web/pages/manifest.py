@@ -17,7 +17,7 @@ from wharf.runtime import Runtime
 from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages._repo import RepositoryPage, find, find_writable
-from wharf.web.session import read_form, registry_host, visitor
+from wharf.web.session import read_form, visitor
 
 
 class _DigestConvertor(Convertor[str]):
@@ -56,7 +56,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             parsed = parse_manifest(found["record"].content, found["record"].media_type)
         except ManifestError:
             parsed = None  # stored before a stricter parser; shown raw
-        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", registry_host(rt, request))
+        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", rt.settings.public_host)
         return render.page(
             request,
             "repository/manifest.html",

@@ -20,7 +20,7 @@ from wharf.web import render
 from wharf.web.errors import WebError
 from wharf.web.pages import repository_settings
 from wharf.web.pages._repo import RepositoryPage, find, find_admined, find_writable
-from wharf.web.session import Visitor, read_form, registry_host, signed_in, visitor
+from wharf.web.session import Visitor, read_form, signed_in, visitor
 
 TABS = ("info", "tags", "history", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
@@ -61,7 +61,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             return out
 
         found = await rt.db.read(read)
-        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", registry_host(rt, request))
+        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", rt.settings.public_host)
         window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
         return render.page(
             request,
@@ -77,7 +77,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
     async def admin_tab(request: Request, v: Visitor, full_name: str, tab: str) -> Response:
         view = await find_admined(rt, request, v, full_name)
-        page = RepositoryPage(view, f"{view.repo.namespace}/{view.repo.name}", registry_host(rt, request))
+        page = RepositoryPage(view, f"{view.repo.namespace}/{view.repo.name}", rt.settings.public_host)
         if tab == "logs":
             found = await repository_settings.logs_context(rt, request, view, page.full_name)
         else:
