@@ -1,5 +1,5 @@
 """What the filesystem driver promises beyond the shared suite: modification times that garbage
-collection can trust, and staging files a crash left behind removed once old."""
+collection can trust, and staging files a crash left behind removed once old, never one in flight."""
 
 from __future__ import annotations
 
@@ -50,9 +50,18 @@ async def test_old_staging_files_are_removed_and_young_ones_kept(store: Filesyst
     assert not crashed.exists() and in_flight.exists()
 
 
+def test_a_staging_file_in_flight_is_kept_whatever_its_age(store: FilesystemStore) -> None:
+    """A write in flight holds a lock on its staging file: a sweep leaves it, however old it looks."""
+    with store._staged(0o640) as (_fd, tmp):
+        _age(tmp, 2 * DAY)
+        assert store._remove_staging_older_than(time.time()) == 0
+        assert tmp.exists()
+    assert not tmp.exists()  # the block ended without renaming it: the file went with it
+
+
 async def test_a_copy_survives_a_sweep_that_takes_its_staging_name(store: FilesystemStore) -> None:
-    """A sweep told that everything is old (as GC tests do, or after a clock jump) may unlink a
-    copy's staging name between its link and its rename: the copy stages again."""
+    """A sweep told that everything is old (as GC tests do, or after a clock jump) never takes a
+    staging file from a copy in flight: the copy holds a lock on it from before it has a name."""
     await store.put_bytes("uploads/u", b"blob bytes")
     stop = threading.Event()
 
