@@ -110,7 +110,8 @@ class DriverSuite:
 
     async def test_a_copy_is_not_changed_by_later_writes_to_its_source(self, store: BlobStore) -> None:
         """An upload published by copy may still be written to by a request that took it over (the
-        finishing one stalled past its claim): the blob at its content address must not change."""
+        finishing one stalled past its claim): the blob at its content address must not change,
+        whether that writer opened the upload before the copy or after it."""
         w = await store.writer("uploads/c")
         await w.write(b"verified bytes")
         await w.close()
@@ -118,14 +119,20 @@ class DriverSuite:
         await store.copy("uploads/c", "sha256/ab/c")
         await stale.write(b", written late")
         await stale.close()
-        w = await store.writer("uploads/c", append=True)
+        assert await store.get_bytes("sha256/ab/c") == b"verified bytes"
+
+        await store.copy("uploads/c", "sha256/ab/d", length=len(b"verified bytes"))  # no writer open
+        w = await store.writer("uploads/c", append=True, offset=len(b"verified bytes"))
         await w.write(b", appended")
         await w.close()
-        assert await store.get_bytes("sha256/ab/c") == b"verified bytes"
         w = await store.writer("uploads/c", append=True, offset=3)
         await w.close()
+        w = await store.writer("uploads/c")  # begun again
+        await w.write(b"other")
+        await w.close()
         assert await store.get_bytes("sha256/ab/c") == b"verified bytes"
-        assert await store.get_bytes("uploads/c") == b"ver"
+        assert await store.get_bytes("sha256/ab/d") == b"verified bytes"
+        assert await store.get_bytes("uploads/c") == b"other"
 
     async def test_copy_of_the_first_bytes(self, store: BlobStore) -> None:
         await store.put_bytes("src", b"0123456789")

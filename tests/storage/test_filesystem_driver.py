@@ -40,6 +40,24 @@ async def test_a_copied_or_moved_object_is_new_at_its_path(store: FilesystemStor
         assert await _modified(store, "sha256/ab/blob") > time.time() - 60
 
 
+async def test_a_copy_of_a_file_no_writer_holds_copies_no_bytes(store: FilesystemStore) -> None:
+    """Publishing a large upload is instant: the blob is a second name of the upload's file, and a
+    writer that opens the upload afterwards moves to a file of its own."""
+    w = await store.writer("uploads/u")
+    await w.write(b"a large upload")
+    await w.close()
+    await store.copy("uploads/u", "sha256/ab/blob")
+    blob = (store.root / "sha256/ab/blob").stat()
+    assert blob.st_ino == (store.root / "uploads/u").stat().st_ino and blob.st_nlink == 2
+    w = await store.writer("uploads/u", append=True)
+    await w.write(b", grown")
+    await w.close()
+    assert (store.root / "uploads/u").stat().st_ino != blob.st_ino
+    assert (store.root / "sha256/ab/blob").stat().st_nlink == 1
+    assert await store.get_bytes("sha256/ab/blob") == b"a large upload"
+    assert await store.get_bytes("uploads/u") == b"a large upload, grown"
+
+
 async def test_old_staging_files_are_removed_and_young_ones_kept(store: FilesystemStore) -> None:
     staging = store.root / ".staging"
     crashed, in_flight = staging / "crashed-put", staging / "put-in-progress"

@@ -133,12 +133,60 @@ class FilesystemStore:
     async def writer(self, path: str, append: bool = False, offset: int | None = None) -> _FsWriter:
         full = self._full(path)
         full.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        fd = os.open(full, flags, 0o640)
-        if append and offset is not None:
-            os.ftruncate(fd, offset)
-        size = os.fstat(fd).st_size
+        if not append:
+            # A new file rather than the old one truncated: that one may also be a blob (see copy).
+            full.unlink(missing_ok=True)
+        fd = self._open_own(full)
+        try:
+            if append and offset is not None:
+                os.ftruncate(fd, offset)
+            size = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
         return _FsWriter(fd, full, size)
+
+    def _open_own(self, full: Path) -> int:
+        """Open `full` for writing, in a file no blob shares, and hold it until the writer closes.
+
+        A writer holds a shared lock; copy() makes a blob a second name of a file only under an
+        exclusive lock, so never of a file a writer holds, and a writer that comes later finds
+        the file has two names and goes on in a copy of its own.
+        """
+        for _ in range(3):
+            fd = os.open(full, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)  # read too, to copy it
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a copy() links this file
+                st = os.fstat(fd)
+                try:
+                    named = os.stat(full)
+                except FileNotFoundError:
+                    named = None
+                if named is None or (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino):
+                    # Published and removed, or replaced, between the open and the lock: open again.
+                    os.close(fd)
+                    continue
+                return fd if st.st_nlink <= 1 else self._detach(fd, full, st.st_size)
+            except BaseException:
+                os.close(fd)
+                raise
+        raise StorageError(f"{full.relative_to(self.root)} keeps changing under its writer")
+
+    def _detach(self, fd: int, full: Path, size: int) -> int:
+        """The file is also a blob (its finishing request lost the upload to this writer): the blob
+        keeps it, and the upload continues in a copy under its name. Returns that copy, held."""
+        with self._staged(0o640) as (new, tmp):
+            _clone_or_copy(fd, new, size)
+            fcntl.fcntl(new, fcntl.F_SETFL, fcntl.fcntl(new, fcntl.F_GETFL) | os.O_APPEND)
+            kept = os.dup(new)  # the same open file, and its lock, outlive the staging block
+            try:
+                os.replace(tmp, full)
+            except BaseException:
+                os.close(kept)
+                raise
+        fcntl.flock(kept, fcntl.LOCK_SH)  # from exclusive, once its staging name is gone
+        os.close(fd)
+        return kept
 
     async def _synced_source(self, src: str) -> Path:
         """The source's path, its bytes on disk: they must be before the name that publishes them is."""
@@ -173,12 +221,19 @@ class FilesystemStore:
             os.close(fd)
 
     def _copy(self, src_fd: int, src: str, d: Path, length: int | None) -> None:
-        """The copy is a file of its own (a new inode), never a second name for the source's: an
-        upload that someone appends to or truncates after it was published (a request that lost
-        its claim on it) must not change the blob at its content address. A reflink (btrfs, XFS,
-        ZFS with block cloning, ...) shares the blocks copy-on-write and costs no more than a hard
-        link did; elsewhere copy_file_range copies in the kernel (server-side on NFS 4.2)."""
+        """A second name for the source's file when no writer has it open (no bytes are copied, so
+        publishing a large upload is instant), else a file of its own.
+
+        The blob at a content address must never change: a request that took an upload over (the
+        finishing one stalled past its claim) may append to or truncate the upload's file. So the
+        link is made only under an exclusive lock that no writer holds, and a writer that opens
+        the file afterwards moves to a copy of its own (_open_own). Otherwise the bytes are copied:
+        a reflink where the filesystem shares blocks (btrfs, XFS, ZFS, ...), a kernel copy
+        (copy_file_range) elsewhere.
+        """
         size = os.fstat(src_fd).st_size if length is None else length
+        if self._link_unwritten(src_fd, self._full(src), d, size):
+            return
         with self._staged(0o640) as (fd, tmp):
             _clone_or_copy(src_fd, fd, size)
             copied = os.fstat(fd).st_size
@@ -189,6 +244,40 @@ class FilesystemStore:
             os.fsync(fd)
             d.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, d)
+
+    def _link_unwritten(self, src_fd: int, s: Path, d: Path, size: int) -> bool:
+        """Make `d` a second name of the source's file, if no writer holds it and it is `size` long."""
+        # Its bytes on disk before the name that publishes them is; outside the lock, which
+        # writers wait for.
+        os.fsync(src_fd)
+        try:
+            fcntl.flock(src_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a writer has it open (one that lost its claim, perhaps)
+        try:
+            st = os.fstat(src_fd)
+            if st.st_size != size:
+                return False
+            tmp = self.root / _STAGING / uuid.uuid4().hex
+            try:
+                os.link(s, tmp)
+            except OSError:
+                return False  # gone from its name meanwhile, or a filesystem without hard links
+            try:
+                linked = os.stat(tmp)
+                if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+                    return False  # the name holds another file now (a writer's own copy)
+                # A link shares the file's modification time: made new, so that neither the
+                # staging name nor `d` ever looks old.
+                os.utime(tmp)
+                d.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, d)
+                return True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        finally:
+            fcntl.flock(src_fd, fcntl.LOCK_UN)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
