@@ -460,7 +460,8 @@ def admin_gc(
         found = report["orphans"]
         typer.echo(
             f"{verb} from storage: {found['blobs_removed']} orphan blobs, "
-            f"{found['uploads_removed']} orphan uploads ({_size(found['bytes_freed'])} freed), "
+            f"{found['uploads_removed']} orphan uploads, {found['staged_removed']} staged objects "
+            f"({_size(found['bytes_freed'])} freed), "
             f"{found['interrupted_writes_removed']} interrupted writes"
         )
 

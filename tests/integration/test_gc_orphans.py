@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from tests.integration.registry_client import RegistryClient, sha256
 from wharf.core import gc as gc_rows
+from wharf.core import log_archive, log_exports, squash
 from wharf.core import orphans as orphan_rows
 from wharf.core.clock import now_ms
 from wharf.db.models import Job
@@ -55,6 +56,21 @@ async def _stray_upload(store: BlobStore, data: bytes) -> str:
     return path
 
 
+async def _stray_staged(store: BlobStore) -> list[str]:
+    """Objects a crash left between staging and moving into place: a log export, a log archive, a
+    squashed download (on S3: part objects)."""
+    paths = [
+        f"{log_exports.STORAGE_PREFIX}/{uuid.uuid4()}.json.partial",
+        f"{log_archive.PREFIX}/{'7' * 20}.jsonl.gz.partial",
+        squash.staging_path(),
+    ]
+    for path in paths:
+        writer = await store.writer(path)
+        await writer.write(b"half of something")
+        await writer.close()
+    return paths
+
+
 async def _upload_in_progress(reg: RegistryClient, first_chunk: bytes) -> str:
     h = await reg.headers(REPO)
     r = await reg.http.post(f"/v2/{REPO}/blobs/uploads/", headers=h)
@@ -75,6 +91,9 @@ async def test_old_orphans_go_and_everything_owned_stays(reg: RegistryClient) ->
     owned = await reg.push_blob(REPO, b"a blob with its row")
     stray_blob = await _stray_blob(rt.store, b"a blob without its row")
     stray_upload = await _stray_upload(rt.store, b"an upload without its row")
+    stray_staged = await _stray_staged(rt.store)
+    cached_squash = squash.cache_path(owned)  # garbage collection's to judge, not the sweep's
+    await rt.store.put_bytes(cached_squash, b"a finished squashed download")
     head, tail = b"the first chunk of an upload in progress, ", b"and its last"
     live = await _upload_in_progress(reg, head)
     removed_before = await _removed_total(reg, "orphan_blob")
@@ -83,10 +102,15 @@ async def test_old_orphans_go_and_everything_owned_stays(reg: RegistryClient) ->
     assert await rt.store.stat(stray_blob) is not None  # a dry run removes nothing
     report = await orphans.sweep(rt, now=_later(rt))
 
-    assert (report.blobs_removed, report.uploads_removed) == (1, 1)
-    expected = sorted([stray_blob, stray_upload])
+    assert (report.blobs_removed, report.uploads_removed, report.staged_removed) == (1, 1, 3)
+    expected = sorted([stray_blob, stray_upload, *stray_staged])
     assert sorted(report.removed_paths) == sorted(rehearsal.removed_paths) == expected
-    assert report.bytes_freed == len(b"a blob without its row") + len(b"an upload without its row")
+    assert report.bytes_freed == len(b"a blob without its row") + len(b"an upload without its row") + 3 * len(
+        b"half of something"
+    )
+    for path in stray_staged:
+        assert await rt.store.stat(path) is None
+    assert await rt.store.get_bytes(cached_squash) == b"a finished squashed download"
     assert stray_blob not in await _paths(rt.store, "sha256")
     assert stray_upload not in await _paths(rt.store, "uploads")  # S3: its part objects are gone
     assert await _removed_total(reg, "orphan_blob") - removed_before == 1
@@ -97,15 +121,19 @@ async def test_old_orphans_go_and_everything_owned_stays(reg: RegistryClient) ->
     assert r.status_code == 201, r.text
     assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(head + tail)}", headers=h)).content == head + tail
     again = await orphans.sweep(rt, now=_later(rt))
-    assert (again.blobs_removed, again.uploads_removed) == (0, 0)
+    assert (again.blobs_removed, again.uploads_removed, again.staged_removed) == (0, 0, 0)
 
 
 async def test_young_orphans_stay(reg: RegistryClient) -> None:
     rt = reg.wharf.rt
     stray_blob = await _stray_blob(rt.store, b"written a moment ago")
     stray_upload = await _stray_upload(rt.store, b"also just now")
+    staged = await _stray_staged(rt.store)  # as a write in flight leaves them
     report = await orphans.sweep(rt)
     assert (report.blobs_removed, report.uploads_removed, report.interrupted_writes_removed) == (0, 0, 0)
+    assert report.staged_removed == 0
+    for path in staged:
+        assert await rt.store.get_bytes(path) == b"half of something"
     assert await rt.store.get_bytes(stray_blob) == b"written a moment ago"
     assert stray_upload in await _paths(rt.store, "uploads")
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from wharf.oci.digest import Digest
-from wharf.storage.base import BlobStore, PathNotFound, StoragePathError, blob_path
+from wharf.storage.base import BlobStore, PathNotFound, StorageError, StoragePathError, blob_path
 
 # S3 keeps modification times in whole seconds; the store's clock is this machine's.
 CLOCK_SLACK_S = 2.0
@@ -107,6 +107,46 @@ class DriverSuite:
         assert await store.get_bytes("dst") == b"new"
         with pytest.raises(PathNotFound):
             await store.copy("uploads/none", "x/y")
+
+    async def test_a_copy_is_not_changed_by_later_writes_to_its_source(self, store: BlobStore) -> None:
+        """An upload published by copy may still be written to by a request that took it over (the
+        finishing one stalled past its claim): the blob at its content address must not change,
+        whether that writer opened the upload before the copy or after it."""
+        w = await store.writer("uploads/c")
+        await w.write(b"verified bytes")
+        await w.close()
+        stale = await store.writer("uploads/c", append=True)  # opened before the copy
+        await store.copy("uploads/c", "sha256/ab/c")
+        await stale.write(b", written late")
+        await stale.close()
+        assert await store.get_bytes("sha256/ab/c") == b"verified bytes"
+
+        await store.copy("uploads/c", "sha256/ab/d", length=len(b"verified bytes"))  # no writer open
+        w = await store.writer("uploads/c", append=True, offset=len(b"verified bytes"))
+        await w.write(b", appended")
+        await w.close()
+        w = await store.writer("uploads/c", append=True, offset=3)
+        await w.close()
+        w = await store.writer("uploads/c")  # begun again
+        await w.write(b"other")
+        await w.close()
+        assert await store.get_bytes("sha256/ab/c") == b"verified bytes"
+        assert await store.get_bytes("sha256/ab/d") == b"verified bytes"
+        assert await store.get_bytes("uploads/c") == b"other"
+
+    async def test_copy_of_the_first_bytes(self, store: BlobStore) -> None:
+        await store.put_bytes("src", b"0123456789")
+        await store.copy("src", "dst", length=4)
+        assert await store.get_bytes("dst") == b"0123"
+        await store.copy("src", "dst", length=10)
+        assert await store.get_bytes("dst") == b"0123456789"
+        await store.copy("src", "empty", length=0)
+        assert await store.get_bytes("empty") == b""
+        with pytest.raises(StorageError):
+            await store.copy("src", "dst", length=11)
+        assert await store.get_bytes("dst") == b"0123456789"  # a failed copy leaves dst as it was
+        with pytest.raises(PathNotFound):
+            await store.copy("missing", "dst", length=1)
 
     async def test_move_replaces_destination(self, store: BlobStore) -> None:
         await store.put_bytes("dst", b"old")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -88,7 +87,7 @@ async def _stream_and_cache(
     cached: str,
 ) -> AsyncIterator[bytes]:
     """Stream while flattening, and keep a copy: the next download is served from it."""
-    staging = f"squashed/staging-{uuid.uuid4().hex}"
+    staging = squash.staging_path()
     writer = await rt.store.writer(staging)
     complete = False
     try:

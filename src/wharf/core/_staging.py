@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 from wharf.storage.base import BlobStore, FileWriter
 
+PARTIAL_SUFFIX = ".partial"
+
 
 @contextlib.asynccontextmanager
 async def published(store: BlobStore, path: str) -> AsyncIterator[FileWriter]:
@@ -14,7 +16,7 @@ async def published(store: BlobStore, path: str) -> AsyncIterator[FileWriter]:
 
     A retry after a crash writes the same staging name again, so crashes leave no litter behind.
     """
-    staging = f"{path}.partial"
+    staging = f"{path}{PARTIAL_SUFFIX}"
     writer = await store.writer(staging)
     try:
         yield writer

@@ -37,6 +37,8 @@ class OrphanReport:
     """Blob files no blob row owns."""
     uploads_removed: int = 0
     """Upload files (S3: their part objects) no upload row owns."""
+    staged_removed: int = 0
+    """Objects a crashed write staged and never moved into place (log exports, squashed downloads)."""
     interrupted_writes_removed: int = 0
     """The storage driver's own leftovers: S3 incomplete multipart uploads, staging files."""
     bytes_freed: int = 0

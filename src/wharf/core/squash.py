@@ -17,6 +17,7 @@ import io
 import json
 import tarfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -48,6 +49,14 @@ class SquashError(Exception):
 def cache_path(manifest_digest: str) -> str:
     digest = Digest.parse(manifest_digest)
     return f"squashed/{digest.algorithm}-{digest.encoded}.tar"
+
+
+STAGING_PREFIX = "squashed/staging-"
+
+
+def staging_path() -> str:
+    """Where a squashed download is written while it streams, before it moves to its cache path."""
+    return f"{STAGING_PREFIX}{uuid.uuid4().hex}"
 
 
 def cached_digest(path: str) -> str | None:

@@ -33,7 +33,7 @@ from wharf.core.errors import Busy, InvalidDigest, InvalidRange, InvalidSize, Up
 from wharf.db.engine import Database, Db
 from wharf.db.models import BlobDeletion, Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
-from wharf.storage.base import BlobStore, FileWriter, blob_path, upload_path
+from wharf.storage.base import BlobStore, FileWriter, PathNotFound, StorageError, blob_path, upload_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,10 +398,13 @@ async def _finish(
     # The bytes are copied into place before the row that publishes them exists, every time (also
     # when the digest is already stored): garbage collection may be deleting that very file, and
     # then _publish waits for it to finish and the copy is made again.
+    # The copy is of the verified bytes only, and an object of its own: a request that took the
+    # upload over after this one's claim ran out (this one stalled) may append to or truncate the
+    # upload's file, and must not change the blob at its content address.
     source, target = upload_path(upload.id), blob_path(digest)
     deadline = time.monotonic() + PUBLISH_WAIT_S
     while True:
-        await store.copy(source, target)
+        await _copy_verified(store, upload, source, target, complete.offset)
         blob = await database.write(_publish, upload, lease.token, str(digest), complete.offset)
         if blob is not None:
             lease.held = False  # the upload's row is gone, and the lease with it
@@ -414,9 +417,21 @@ async def _finish(
     # finished, before the row was committed. Once the row exists no deletion can begin until it
     # is unreferenced again, so one look now is enough to be sure the published blob has its file.
     if await store.stat(target) is None:
-        await store.copy(source, target)
+        await _copy_verified(store, upload, source, target, complete.offset)
     await store.delete(source)
     return blob
+
+
+async def _copy_verified(
+    store: BlobStore, upload: UploadState, source: str, target: str, length: int
+) -> None:
+    try:
+        await store.copy(source, target, length)
+    except PathNotFound:
+        raise
+    except StorageError:
+        # Fewer bytes than were verified: a request that took the upload over cut it meanwhile.
+        raise InvalidRange("the upload was changed by another request", offset=upload.offset) from None
 
 
 async def cancel(database: Database, store: BlobStore, upload: UploadState) -> None:

@@ -199,6 +199,8 @@ class Job(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     available_after_ms: Mapped[int] = mapped_column(BigInteger)
     lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # Who holds the lease: only that worker may extend, release, complete or fail the claim.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
     retries_remaining: Mapped[int] = mapped_column(Integer, default=5)
     created_ms: Mapped[int] = mapped_column(BigInteger)
 

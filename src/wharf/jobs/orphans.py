@@ -12,7 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from wharf import metrics
-from wharf.core import gc, orphans
+from wharf.core import gc, log_archive, log_exports, orphans, squash
+from wharf.core._staging import PARTIAL_SUFFIX
 from wharf.core.clock import now_ms
 from wharf.oci.digest import SUPPORTED_ALGORITHMS, Digest, DigestError
 from wharf.runtime import Runtime
@@ -23,6 +24,10 @@ log = logging.getLogger("wharf.gc")
 # Storage objects checked against the database with one query.
 CHECK_BATCH = 500
 UPLOADS_PREFIX = "uploads"
+# Where writes stage an object under a name of its own before moving it into place: log exports
+# and archives (`<path>.partial`, core/_staging.py), squashed downloads (`squashed/staging-<id>`).
+# No row names a staged object; one older than the grace period was left by a crash.
+STAGED_PREFIXES = (log_exports.STORAGE_PREFIX, log_archive.PREFIX, squash.STAGING_PREFIX.partition("/")[0])
 
 OwnerOf = Callable[[str], str | None]
 """The owner a storage path names (a digest, an upload id), or None for a path Wharf does not write."""
@@ -44,6 +49,8 @@ async def sweep(
     cutoff = (time.time() if now is None else now) - grace
     report = orphans.OrphanReport()
     await _sweep_uploads(rt, cutoff, dry_run, report)
+    for prefix in STAGED_PREFIXES:
+        await _sweep_staged(rt, prefix, cutoff, dry_run, report)
     for algorithm in sorted(SUPPORTED_ALGORITHMS):
         await _sweep_blobs(rt, algorithm, cutoff, dry_run, report)
     if not dry_run:
@@ -51,7 +58,8 @@ async def sweep(
         _count(report)
     summary = (
         f"gc: orphan sweep done in {time.monotonic() - started:.1f} s: {report.blobs_removed} orphan "
-        f"blobs, {report.uploads_removed} orphan uploads ({report.bytes_freed} bytes)"
+        f"blobs, {report.uploads_removed} orphan uploads, {report.staged_removed} staged objects "
+        f"({report.bytes_freed} bytes)"
     )
     if dry_run:
         progress(f"{summary} would be removed")
@@ -71,6 +79,19 @@ async def _sweep_uploads(rt: Runtime, cutoff: float, dry_run: bool, report: orph
             if not dry_run:
                 await rt.store.delete(upload_path(upload_id))
             report.uploads_removed += 1
+            _add(report, found)
+
+
+async def _sweep_staged(
+    rt: Runtime, prefix: str, cutoff: float, dry_run: bool, report: orphans.OrphanReport
+) -> None:
+    """Staged objects a crashed write left. A write in flight keeps its object young (each chunk
+    it writes is new), and a retried one writes the same `.partial` name afresh."""
+    async for batch in _old_objects(rt, prefix, cutoff, _staged_at):
+        for path, found in batch:
+            if not dry_run:
+                await rt.store.delete(path)
+            report.staged_removed += 1
             _add(report, found)
 
 
@@ -129,6 +150,12 @@ def _digest_at(path: str) -> str | None:
     return str(digest) if blob_path(digest) == path else None
 
 
+def _staged_at(path: str) -> str | None:
+    if path.endswith(PARTIAL_SUFFIX) or path.startswith(squash.STAGING_PREFIX):
+        return path
+    return None
+
+
 def _upload_id_at(path: str) -> str | None:
     upload_id = path.removeprefix(f"{UPLOADS_PREFIX}/")
     return upload_id if "/" not in upload_id and upload_path(upload_id) == path else None
@@ -143,6 +170,7 @@ def _count(report: orphans.OrphanReport) -> None:
     for kind, removed in (
         ("orphan_blob", report.blobs_removed),
         ("orphan_upload", report.uploads_removed),
+        ("orphan_staged", report.staged_removed),
         ("interrupted_write", report.interrupted_writes_removed),
     ):
         metrics.GC_REMOVED.labels(kind).inc(removed)

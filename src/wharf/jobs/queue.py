@@ -1,18 +1,21 @@
 """A job queue in the database: enqueue in the caller's transaction, claim with a lease.
 
-A claimed job stays in its row with `lease_until_ms` in the future; finishing deletes the row and a
-failure re-arms it with a backoff. A worker that dies leaves a lease that simply runs out, and the
-job is claimed again. PostgreSQL claims with FOR UPDATE SKIP LOCKED; SQLite has a single writer,
-so its immediate write transaction is enough.
+A claimed job stays in its row with `lease_until_ms` in the future and the claim's owner token in
+`lease_token`; finishing deletes the row and a failure re-arms it with a backoff. A worker that dies
+leaves a lease that simply runs out, and the job is claimed again, under a new token: the worker
+that lost it (it stalled, it did not die) can then no longer extend, release, complete or fail it.
+PostgreSQL claims with FOR UPDATE SKIP LOCKED; SQLite has a single writer, so its immediate write
+transaction is enough.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 
 from wharf.core._sql import insert_ignore
 from wharf.core.clock import now_ms
@@ -28,6 +31,8 @@ class ClaimedJob:
     queue: str
     body: dict[str, Any]
     retries_remaining: int
+    token: str
+    """This claim's owner token: the job's row carries it while this claim holds the lease."""
 
 
 def enqueue(
@@ -55,11 +60,11 @@ def enqueue(
 
 
 async def claim(database: Database, queues: list[str]) -> ClaimedJob | None:
-    return await database.write(_claim, queues)
+    return await database.write(claim_at, queues, now_ms())
 
 
-def _claim(db: Db, queues: list[str]) -> ClaimedJob | None:
-    now = now_ms()
+def claim_at(db: Db, queues: list[str], now: int) -> ClaimedJob | None:
+    """Claim the next job ready at `now` (ms since the epoch) whose lease, if any, has run out."""
     ready = (
         select(Job.id, Job.queue, Job.body, Job.retries_remaining)
         .where(
@@ -75,47 +80,68 @@ def _claim(db: Db, queues: list[str]) -> ClaimedJob | None:
     row = db.execute(ready).first()
     if row is None:
         return None
-    db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + LEASE_MS))
-    return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining)
+    token = secrets.token_hex(16)
+    db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + LEASE_MS, lease_token=token))
+    return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining, token)
 
 
-async def extend_lease(database: Database, job: ClaimedJob) -> None:
-    """Lease a running job for another LEASE_MS, so that no other worker claims it meanwhile."""
-    await database.write(
-        lambda db: db.execute(update(Job).where(Job.id == job.id).values(lease_until_ms=now_ms() + LEASE_MS))
-    )
+def _held(job: ClaimedJob) -> ColumnElement[bool]:
+    """The job's row, while `job`'s claim still holds it: a worker whose lease ran out and was
+    claimed by another must not extend, release, complete or fail that other worker's claim."""
+    return and_(Job.id == job.id, Job.lease_token == job.token)
 
 
-async def release(database: Database, job: ClaimedJob) -> None:
+async def extend_lease(database: Database, job: ClaimedJob) -> bool:
+    """Lease a running job for another LEASE_MS, so that no other worker claims it meanwhile.
+    False when the claim was lost (the lease ran out and another worker claimed the job)."""
+    return await database.write(extend_at, job, now_ms())
+
+
+def extend_at(db: Db, job: ClaimedJob, now: int) -> bool:
+    return db.execute(update(Job).where(_held(job)).values(lease_until_ms=now + LEASE_MS)).rowcount == 1
+
+
+async def release(database: Database, job: ClaimedJob) -> bool:
     """Give a claimed job back unrun or unfinished: claimable again at once, in its old place in
-    the queue, with its retries untouched."""
-    await database.write(
-        lambda db: db.execute(update(Job).where(Job.id == job.id).values(lease_until_ms=None))
-    )
+    the queue, with its retries untouched. False when the claim was lost."""
+    return await database.write(release_claim, job)
 
 
-async def complete(database: Database, job: ClaimedJob) -> None:
-    await database.write(lambda db: db.execute(delete(Job).where(Job.id == job.id)))
+def release_claim(db: Db, job: ClaimedJob) -> bool:
+    released = update(Job).where(_held(job)).values(lease_until_ms=None, lease_token=None)
+    return db.execute(released).rowcount == 1
 
 
-async def fail(database: Database, job: ClaimedJob) -> None:
-    await database.write(_fail, job)
+async def complete(database: Database, job: ClaimedJob) -> bool:
+    """Remove a finished job; False (and the job stays) when the claim was lost."""
+    return await database.write(complete_claim, job)
 
 
-def _fail(db: Db, job: ClaimedJob) -> None:
+def complete_claim(db: Db, job: ClaimedJob) -> bool:
+    return db.execute(delete(Job).where(_held(job))).rowcount == 1
+
+
+async def fail(database: Database, job: ClaimedJob) -> bool:
+    """Re-arm a failed job with a backoff, or drop it after its last retry; False when the claim
+    was lost."""
+    return await database.write(fail_at, job, now_ms())
+
+
+def fail_at(db: Db, job: ClaimedJob, now: int) -> bool:
     if job.retries_remaining <= 1:
-        db.execute(delete(Job).where(Job.id == job.id))
-        return
+        return db.execute(delete(Job).where(_held(job))).rowcount == 1
     backoff = 2 ** (6 - job.retries_remaining) * 1000
-    db.execute(
+    rearmed = (
         update(Job)
-        .where(Job.id == job.id)
+        .where(_held(job))
         .values(
             lease_until_ms=None,
-            available_after_ms=now_ms() + backoff,
+            lease_token=None,
+            available_after_ms=now + backoff,
             retries_remaining=job.retries_remaining - 1,
         )
     )
+    return db.execute(rearmed).rowcount == 1
 
 
 def depth(db: Db) -> dict[str, int]:

@@ -106,9 +106,11 @@ async def run_once(rt: Runtime, stop: asyncio.Event | None = None) -> bool:
             await asyncio.shield(_release(rt, job))
     metrics.JOB_SECONDS.labels(job.queue, outcome).observe(time.perf_counter() - started)
     if outcome == "failed":
-        await queue.fail(rt.db, job)
+        held = await queue.fail(rt.db, job)
     else:
-        await queue.complete(rt.db, job)
+        held = await queue.complete(rt.db, job)
+    if not held:
+        log.warning("job %s (%s) ran past its lease and was claimed again meanwhile", job.id, job.queue)
     return True
 
 
@@ -133,7 +135,9 @@ async def _keep_leased(rt: Runtime, job: queue.ClaimedJob) -> None:
     while True:
         await asyncio.sleep(LEASE_RENEW_S)
         try:
-            await queue.extend_lease(rt.db, job)
+            if not await queue.extend_lease(rt.db, job):
+                log.warning("job %s (%s) lost its lease to another worker", job.id, job.queue)
+                return
         except Exception:
             log.warning("could not renew the lease of job %s (%s)", job.id, job.queue, exc_info=True)
 

@@ -99,8 +99,12 @@ class BlobStore(Protocol):
     async def move(self, src: str, dst: str) -> None:
         """Atomically make `src` visible at `dst` (replacing it) and remove `src`."""
 
-    async def copy(self, src: str, dst: str) -> None:
-        """Atomically make a copy of `src` visible at `dst` (replacing it); `src` stays."""
+    async def copy(self, src: str, dst: str, length: int | None = None) -> None:
+        """Atomically make a copy of `src` visible at `dst` (replacing it); `src` stays.
+
+        With `length`, only the first `length` bytes are copied (StorageError if `src` holds
+        fewer). The copy is an object of its own: writing to `src` afterwards never changes it.
+        """
 
     async def delete(self, path: str) -> None:
         """Remove an object, or everything under a prefix. Missing paths are not an error."""

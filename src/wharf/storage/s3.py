@@ -357,8 +357,13 @@ class S3BlobStore:
                     await api.abort(dst, upload_id)
                 raise
 
-    async def copy(self, src: str, dst: str) -> None:
+    async def copy(self, src: str, dst: str, length: int | None = None) -> None:
         spans = await self._spans(src)
+        if length is not None:
+            held = sum(s.length for s in spans)
+            if held < length:
+                raise StorageError(f"cannot copy {length} bytes of {src}: it holds {held}")
+            spans = _first_bytes(spans, length)
         await self._compose(self._key(dst), spans)
 
     async def move(self, src: str, dst: str) -> None:
@@ -467,6 +472,18 @@ def _slice(chain: Sequence[_Part], start: int, end: int | None) -> list[Span]:
         if lo < hi:
             spans.append(Span(p.key, lo - p.start, hi - p.start, p.size))
     return spans
+
+
+def _first_bytes(spans: Sequence[Span], length: int) -> list[Span]:
+    """The spans that hold the first `length` bytes of their concatenation."""
+    kept = []
+    for span in spans:
+        if length <= 0:
+            break
+        take = min(span.length, length)
+        kept.append(Span(span.key, span.start, span.start + take, span.size))
+        length -= take
+    return kept
 
 
 def _staged_path(key: str, parts_root: str) -> str | None:
