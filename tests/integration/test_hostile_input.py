@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 
 from tests.integration.registry_client import RegistryClient, sha256
+from tests.integration.world import api_token
 
 
 @pytest.mark.parametrize(
@@ -58,3 +62,134 @@ async def test_empty_blob(reg: RegistryClient) -> None:
     r = await reg.http.get(f"/v2/admin/x/blobs/{digest}", headers=h)
     assert r.status_code == 200 and r.content == b""
     assert r.headers["Content-Length"] == "0"
+
+
+# ------------------------------------------------------------------ numbers, ranges and deep JSON
+
+HUGE = "9" * 5000  # int() refuses 4,300 digits and more with a ValueError
+BIG = "9" * 30  # fits int(), not a 64-bit column
+
+
+def _oci_error(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.json()["errors"][0]["code"] == code, r.text
+
+
+@pytest.mark.parametrize("n", ["٣", "²", "-1", " 1", "1.0", "0x10", BIG, HUGE])
+async def test_listing_n_that_is_not_a_small_ascii_number(reg: RegistryClient, n: str) -> None:
+    await reg.push_blob("admin/x", b"x")
+    for path, scope in (
+        ("/v2/admin/x/tags/list", "repository:admin/x:pull"),
+        ("/v2/_catalog", "registry:catalog:*"),
+    ):
+        h = {"Authorization": f"Bearer {await reg.token(scope)}"}
+        _oci_error(await reg.http.get(path, params={"n": n}, headers=h), 400, "UNSUPPORTED")
+
+
+async def test_listing_last_garbage(reg: RegistryClient) -> None:
+    await reg.push_blob("admin/x", b"x")
+    h = await reg.headers("admin/x")
+    cat = {"Authorization": f"Bearer {await reg.token('registry:catalog:*')}"}
+    for last in ("\x00", "é" * 1000, "a" * 6000, "%ff", "'; DROP TABLE tags; --", HUGE):
+        for path, headers in (("/v2/admin/x/tags/list", h), ("/v2/_catalog", cat)):
+            r = await reg.http.get(path, params={"last": last}, headers=headers)
+            assert r.status_code == 200, (path, last[:20], r.text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["bytes=" + HUGE + "-", "bytes=0-" + HUGE, "bytes=-" + HUGE, f"bytes={BIG}-", "bytes=²-", "bytes=0-³"],
+)
+async def test_range_with_huge_or_odd_numbers(reg: RegistryClient, value: str) -> None:
+    digest = await reg.push_blob("admin/x", b"abcdef")
+    h = await reg.headers("admin/x")
+    r = await reg.http.get(f"/v2/admin/x/blobs/{digest}", headers={**h, "Range": value.encode("latin-1")})
+    _oci_error(r, 416, "BLOB_UPLOAD_INVALID")
+    assert r.headers["Content-Range"] == "bytes */6"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Range": "0-" + HUGE},
+        {"Content-Range": HUGE + "-" + HUGE},
+        {"Content-Range": f"0-{BIG}"},
+        {"Content-Range": "²-³"},
+        {"Content-Length": "²"},
+        {"Content-Length": HUGE},
+        {"Content-Length": BIG},
+    ],
+)
+async def test_chunk_headers_with_huge_or_odd_numbers(reg: RegistryClient, headers: dict[str, str]) -> None:
+    h = await reg.headers("admin/x")
+    location = (await reg.http.post("/v2/admin/x/blobs/uploads/", headers=h)).headers["Location"]
+    sent = {k: v.encode("latin-1") for k, v in headers.items()}
+    r = await reg.http.patch(location, content=b"ab", headers={**h, **sent})
+    assert r.status_code in (400, 416), r.text
+    assert r.json()["errors"][0]["code"] in ("SIZE_INVALID", "BLOB_UPLOAD_INVALID"), r.text
+    if "Content-Length" in headers:
+        r = await reg.http.put("/v2/admin/x/manifests/t", content=b"{}", headers={**h, **sent})
+        assert r.status_code in (400, 413), r.text  # 413 when the number is merely too large
+        assert r.json()["errors"][0]["code"] == "SIZE_INVALID", r.text
+
+
+def _image(config: dict[str, object] | None = None, **extra: object) -> dict[str, object]:
+    return {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config
+        or {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(b"{}"), "size": 2},
+        "layers": [],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b'{"schemaVersion": ' + b"9" * 5000 + b"}",
+        json.dumps(_image(annotations={"deep": "x"})).encode().replace(b'"x"', b"[" * 3000 + b"]" * 3000),
+        json.dumps(_image({"mediaType": "a/b", "digest": sha256(b"{}"), "size": 10**30})).encode(),
+        json.dumps(_image({"mediaType": "a/" + "b" * 300, "digest": sha256(b"{}"), "size": 2})).encode(),
+        json.dumps(_image(artifactType="a/" + "b" * 300)).encode(),
+        json.dumps(_image({"mediaType": "a/\ud800", "digest": sha256(b"{}"), "size": 2})).encode(),
+        json.dumps(_image(annotations={"\udc00": "x"})).encode(),
+        b"\xff\xfe{}",
+    ],
+)
+async def test_manifests_that_break_json_parsers(reg: RegistryClient, body: bytes) -> None:
+    await reg.push_blob("admin/x", b"{}")
+    r = await reg.push_manifest("admin/x", "t", body)
+    _oci_error(r, 400, "MANIFEST_INVALID")
+
+
+async def test_deep_json_and_huge_numbers_on_the_api(reg: RegistryClient) -> None:
+    h = await api_token(reg, "admin")
+    await reg.push_image("admin/x", "latest")
+    for body in (
+        b"[" * 5000 + b"]" * 5000,
+        b'{"description": ' + b"9" * 5000 + b"}",
+        b'{"a":' * 3000 + b"1}",
+    ):
+        r = await reg.http.put(
+            "/api/v1/repository/admin/x", content=body, headers={**h, "Content-Type": "application/json"}
+        )
+        _quay_error(r, 400)
+    for params in ({"page": HUGE}, {"page": BIG, "limit": BIG}, {"limit": "٣"}, {"page": "-" + BIG}):
+        r = await reg.http.get("/api/v1/repository/admin/x/tag/", params=params, headers=h)
+        assert r.status_code in (200, 400), (params, r.text)
+        if r.status_code == 400:
+            _quay_error(r, 400)
+    r = await reg.http.get("/api/v1/user/notifications", params={"page": BIG}, headers=h)
+    _quay_error(r, 400)
+    for page in (HUGE, BIG, "٣"):
+        r = await reg.http.get("/api/v1/find/repositories", params={"query": "x", "page": page}, headers=h)
+        assert r.status_code in (200, 400), r.text
+
+
+def _quay_error(r: httpx.Response, status: int) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"], body

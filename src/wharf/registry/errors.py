@@ -99,7 +99,7 @@ DENIED = _register(
 UNSUPPORTED = _register(
     "UNSUPPORTED", "the operation is unsupported", 405, "The method or path is not part of the registry API."
 )
-TOO_MANY_REQUESTS = _register("TOO_MANY_REQUESTS", "too many requests", 429, "Slow down and retry later.")
+TOO_MANY_REQUESTS = _register("TOOMANYREQUESTS", "too many requests", 429, "Slow down and retry later.")
 RANGE_INVALID = _register(
     "BLOB_UPLOAD_INVALID",
     "requested range not satisfiable",

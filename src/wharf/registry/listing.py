@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from wharf.auth import permissions
 from wharf.core import repositories, tags
+from wharf.oci import ranges
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import BAD_PARAMETER, RegistryError
@@ -17,9 +18,10 @@ def _page_size(call: Call, maximum: int) -> int:
     raw = call.request.query_params.get("n")
     if raw is None or raw == "":
         return maximum
-    if not raw.isdigit():
-        raise RegistryError(BAD_PARAMETER, "n must be a non-negative integer")
-    return min(int(raw), maximum)
+    try:
+        return min(ranges.parse_count(raw, "n"), maximum)
+    except ranges.RangeError as e:
+        raise RegistryError(BAD_PARAMETER, str(e)) from None
 
 
 def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: int) -> Response:
