@@ -65,12 +65,18 @@ class Settings(BaseModel):
     """Reserved: create a missing namespace on push (not implemented yet)."""
     REGISTRY_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of registry bearer tokens, in seconds."""
+    REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
+    """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"
     """Issuer (`iss`) of registry bearer tokens."""
     BLOB_UPLOAD_EXPIRATION_S: int = 24 * 3600
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600
     """How often the abandoned-upload cleanup job runs."""
+    UPLOADS_MAX_PER_REPOSITORY: int = Field(100, ge=1)
+    """Open (unfinished) blob uploads one repository may have; more answer 429 TOOMANYREQUESTS."""
+    UPLOADS_MAX_PER_ACCOUNT: int = Field(500, ge=1)
+    """Open blob uploads all repositories of one namespace (user or organization) may have together."""
     DEFAULT_TAG_EXPIRATION: str = "2w"
     """Time-machine window of namespaces that chose none: how long deleted or moved tags stay restorable."""
     TAG_EXPIRATION_OPTIONS: list[str] = Field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import api_token
+from wharf.app import WharfApp, build_app
 
 
 @pytest.mark.parametrize(
@@ -193,3 +198,77 @@ def _quay_error(r: httpx.Response, status: int) -> None:
     assert r.status_code == status, r.text
     body = r.json()
     assert body["status"] == status and body["title"] and body["detail"], body
+
+
+# ------------------------------------------------------------------------------- bounded resources
+
+
+@contextlib.asynccontextmanager
+async def _registry(wharf: WharfApp, **overrides: Any) -> AsyncIterator[RegistryClient]:
+    """The same database and storage as `wharf`, served by an application with other settings."""
+    app = build_app(wharf.rt.settings.model_copy(update=overrides), run_workers=False)
+    try:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+            yield RegistryClient(c, app)
+    finally:
+        await app.rt.close()
+
+
+async def test_open_uploads_are_capped_per_repository_and_per_namespace(wharf: WharfApp) -> None:
+    async with _registry(wharf, UPLOADS_MAX_PER_REPOSITORY=3, UPLOADS_MAX_PER_ACCOUNT=5) as reg:
+        opened: list[str] = []
+        for repo, allowed in (("admin/a", 3), ("admin/b", 2)):
+            h = await reg.headers(repo)
+            for _ in range(allowed):
+                r = await reg.http.post(f"/v2/{repo}/blobs/uploads/", headers=h)
+                assert r.status_code == 202, r.text
+                opened.append(r.headers["Location"])
+            r = await reg.http.post(f"/v2/{repo}/blobs/uploads/", headers=h)
+            _oci_error(r, 429, "TOOMANYREQUESTS")
+            message = r.json()["errors"][0]["message"]
+            assert (
+                "too many open uploads" in message
+                and ("repository" if repo == "admin/a" else "namespace") in message
+            )
+        # a monolithic push opens an upload too, and is refused the same way
+        r = await reg.http.post(
+            "/v2/admin/b/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"x", headers=h
+        )
+        _oci_error(r, 429, "TOOMANYREQUESTS")
+        # another namespace is not affected
+        await reg.create_user("other")
+        await reg.push_blob("other/c", b"theirs", user="other", password="pw-" + "x" * 8)
+        # finishing or cancelling one makes room again
+        assert (await reg.http.delete(opened[-1], headers=h)).status_code == 204
+        await reg.push_blob("admin/b", b"fits again")
+        assert (await reg.http.post("/v2/admin/b/blobs/uploads/", headers=h)).status_code == 202
+        r = await reg.http.post("/v2/admin/b/blobs/uploads/", headers=h)
+        _oci_error(r, 429, "TOOMANYREQUESTS")
+
+
+async def test_scopes_per_token_request_are_capped(wharf: WharfApp) -> None:
+    async with _registry(wharf, REGISTRY_AUTH_MAX_SCOPES=4) as reg:
+        scopes = [f"repository:admin/r{i}:pull" for i in range(4)]
+        await reg.token(*scopes)
+        for params in (
+            [("scope", s) for s in [*scopes, "repository:admin/r5:pull"]],
+            [("scope", " ".join([*scopes, "registry:catalog:*"]))],
+        ):
+            for auth in (("admin", ADMIN_PASSWORD), None):
+                r = await reg.http.get("/v2/auth", params=[("service", "registry.test"), *params], auth=auth)
+                _oci_error(r, 400, "UNSUPPORTED")
+                assert "at most 4 scopes" in r.json()["errors"][0]["message"]
+    # the default is 50
+    r = await wharf_client_token(wharf, 51)
+    _oci_error(r, 400, "UNSUPPORTED")
+    assert (await wharf_client_token(wharf, 50)).status_code == 200
+
+
+async def wharf_client_token(wharf: WharfApp, count: int) -> httpx.Response:
+    transport = httpx.ASGITransport(app=wharf, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+        params = [("service", "registry.test")] + [
+            ("scope", f"repository:admin/r{i}:pull") for i in range(count)
+        ]
+        return await c.get("/v2/auth", params=params, auth=("admin", ADMIN_PASSWORD))

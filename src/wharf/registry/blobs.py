@@ -144,7 +144,10 @@ async def start_upload(call: Call, name: str) -> Response:
         if source and await _mount(call, repo, source, digest):
             return _blob_created(name, str(digest))
     try:
-        upload = await uploads.start(rt.db, rt.store, repo.id)
+        limits = uploads.UploadLimits(
+            rt.settings.UPLOADS_MAX_PER_REPOSITORY, rt.settings.UPLOADS_MAX_PER_ACCOUNT
+        )
+        upload = await uploads.start(rt.db, rt.store, repo.id, repo.namespace_id, limits)
         if "digest" in params:
             digest = _digest(params.get("digest"))
             try:
