@@ -127,6 +127,8 @@ def serve(
     `admin` with the password in WHARF_ADMIN_PASSWORD, or prints a generated one."""
     import uvicorn
 
+    from wharf.serving import HttpToolsProtocol
+
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
@@ -164,7 +166,8 @@ def serve(
         log_config=None,  # our handlers (configure_logging), so uvicorn's lines are JSON too
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=HttpToolsProtocol,  # uvicorn's, with a deadline and a size limit on request headers
+        timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT_S,
         timeout_graceful_shutdown=30,
     )
 
@@ -183,6 +186,7 @@ def _exit_0_when_stopped_by_sigterm() -> None:
 
 def asgi_factory() -> object:
     """Builds the app inside each server process from what `serve` put in the environment."""
+    from wharf import serving
     from wharf.app import build_app
 
     # Each server process configures its logging again: processes are spawned, not forked.
@@ -192,7 +196,9 @@ def asgi_factory() -> object:
         env.get("WHARF_LOG_FORMAT", "text"),
         access=bool(env.get("WHARF_ACCESS_LOG")),
     )
-    return build_app(load_settings())
+    settings = load_settings()
+    serving.configure(settings)
+    return build_app(settings)
 
 
 @app.command()

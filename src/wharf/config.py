@@ -35,6 +35,14 @@ class Settings(BaseModel):
     """Database URL (postgresql://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
     """Database connections kept open per server process."""
+    HTTP_HEADER_TIMEOUT_S: float = Field(30, gt=0)
+    """A request's headers must arrive within this many seconds of the connection (or the last response)."""
+    HTTP_MAX_HEADER_BYTES: int = Field(64 * 1024, ge=4096)
+    """Largest request line plus headers, in bytes; larger answers 431 and closes the connection."""
+    HTTP_KEEP_ALIVE_TIMEOUT_S: int = Field(5, ge=1)
+    """An idle keep-alive connection is closed after this many seconds (keep it below a proxy's)."""
+    HTTP_BODY_IDLE_TIMEOUT_S: float = Field(60, gt=0)
+    """A request body (an upload chunk) that sends nothing this long is answered 408 and closed."""
     STORAGE_PATH: Path | None = None
     """Blob directory of the local storage driver; unset, DATA_DIR/storage."""
     DISTRIBUTED_STORAGE_CONFIG: dict[str, Any] | None = None

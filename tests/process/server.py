@@ -49,8 +49,16 @@ class WharfServer:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, workers: int = 1, timeout: float = 30, extra_args: tuple[str, ...] = ()) -> None:
+    def start(
+        self,
+        workers: int = 1,
+        timeout: float = 30,
+        extra_args: tuple[str, ...] = (),
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        """`settings` are given to the server as WHARF_<KEY> environment variables."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+        env.update({f"WHARF_{k}": v for k, v in (settings or {}).items()})
         env["WHARF_ADMIN_PASSWORD"] = self.password
         if self.db_uri:
             env["WHARF_DB_URI"] = self.db_uri

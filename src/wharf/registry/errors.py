@@ -106,6 +106,13 @@ RANGE_INVALID = _register(
     416,
     "The chunk does not start where the upload ends; GET the upload for its offset.",
 )
+BODY_TIMEOUT = _register(
+    "BLOB_UPLOAD_INVALID",
+    "request body timed out",
+    408,
+    "The body sent nothing for HTTP_BODY_IDLE_TIMEOUT_S seconds and the connection was closed. Resume "
+    "the upload from its offset.",
+)
 TOO_LARGE = _register("SIZE_INVALID", "request body too large", 413, "Manifests may be at most 4 MiB.")
 CHILD_UNKNOWN = _register(
     "MANIFEST_UNKNOWN",
