@@ -66,8 +66,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, uri: str, pool_size: int = 10) -> None:
+    """`read_only_error`, when given, makes every write raise it instead of running (REGISTRY_STATE
+    `readonly`); `record` then skips bookkeeping, and `write_despite_read_only` is for the few
+    documented writes that maintenance mode keeps (browser sessions)."""
+
+    def __init__(
+        self, uri: str, pool_size: int = 10, read_only_error: Callable[[], Exception] | None = None
+    ) -> None:
         self.uri = normalize_uri(uri)
+        self.read_only_error = read_only_error
         self.is_sqlite = self.uri.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(
@@ -101,7 +108,16 @@ class Database:
             with conn.begin():
                 return fn(conn, *args, **kwargs)
 
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_error is not None
+
     def run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.read_only_error is not None:
+            raise self.read_only_error()
+        return self._run_write(fn, *args, **kwargs)
+
+    def _run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Check-then-insert races (two pushes creating the same tag or repository at once) surface
         # on PostgreSQL as a unique violation; the whole function runs again and sees the winner.
         for attempt in range(WRITE_ATTEMPTS):
@@ -125,7 +141,21 @@ class Database:
 
     async def write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(conn, ...)` in a write transaction, committed when it returns."""
-        call = functools.partial(self.run_write, fn, *args, **kwargs)
+        if self.read_only_error is not None:
+            raise self.read_only_error()
+        call = functools.partial(self._run_write, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def record(self, fn: Callable[Concatenate[Db, P], None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """A write that is bookkeeping (last-access marks, login records): skipped when read-only."""
+        if self.read_only_error is None:
+            await self.write(fn, *args, **kwargs)
+
+    async def write_despite_read_only(
+        self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A write read-only mode keeps on purpose; docs/deploy.md lists each one and why."""
+        call = functools.partial(self._run_write, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def dispose(self) -> None:

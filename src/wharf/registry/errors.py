@@ -96,6 +96,12 @@ DENIED = _register(
     403,
     "Your account may not perform this action on this repository.",
 )
+READ_ONLY_MODE = _register(
+    "DENIED",
+    "the registry is read-only for maintenance",
+    405,
+    "REGISTRY_STATE is readonly: pulls work, every write is refused (the error has is_readonly).",
+)
 UNSUPPORTED = _register(
     "UNSUPPORTED", "the operation is unsupported", 405, "The method or path is not part of the registry API."
 )
@@ -144,6 +150,8 @@ class RegistryError(Exception):
         err: dict[str, Any] = {"code": self.code.code, "message": self.message}
         if self.detail is not None:
             err["detail"] = self.detail
+        if self.code is READ_ONLY_MODE:
+            err["is_readonly"] = True  # as Quay says it
         return {"errors": [err]}
 
 
@@ -161,6 +169,7 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ManifestChildUnknown, CHILD_UNKNOWN),
     (domain.InvalidRange, RANGE_INVALID),
     (domain.InvalidSize, SIZE_INVALID),
+    (domain.ReadOnlyMode, READ_ONLY_MODE),
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
     (domain.Busy, TOO_MANY_REQUESTS),
