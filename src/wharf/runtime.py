@@ -9,7 +9,7 @@ from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
 from wharf.core.audit_buffer import AuditBuffer
-from wharf.core.errors import ReadOnlyMode
+from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
@@ -36,7 +36,7 @@ class Runtime:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            db=Database(settings.db_uri, settings.DB_POOL_SIZE, _read_only_error(settings)),
+            db=Database(settings.db_uri, settings.DB_POOL_SIZE, _read_only_error(settings), InvalidInput),
             store=open_store(settings),
             tokens=TokenService(
                 settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",

@@ -25,7 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 Db = Connection
 P = ParamSpec("P")
@@ -71,10 +71,17 @@ class Database:
     documented writes that maintenance mode keeps (browser sessions)."""
 
     def __init__(
-        self, uri: str, pool_size: int = 10, read_only_error: Callable[[], Exception] | None = None
+        self,
+        uri: str,
+        pool_size: int = 10,
+        read_only_error: Callable[[], Exception] | None = None,
+        value_error: Callable[[str], Exception] | None = None,
     ) -> None:
         self.uri = normalize_uri(uri)
         self.read_only_error = read_only_error
+        # What a value the database cannot take (text with NUL or a lone surrogate, a number out of
+        # range) becomes, so that every surface answers it as bad input, not as a failure.
+        self.value_error = value_error
         self.is_sqlite = self.uri.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(
@@ -105,8 +112,18 @@ class Database:
                 # Each statement reads committed data on its own; an explicit BEGIN would only
                 # add two round trips to every read.
                 conn = conn.execution_options(wharf_begin="")
-            with conn.begin():
+            with conn.begin(), self._values_checked():
                 return fn(conn, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def _values_checked(self) -> Any:
+        try:
+            yield
+        except (DataError, UnicodeEncodeError) as e:
+            if self.value_error is None:
+                raise
+            problem = "text holds a NUL character or a lone surrogate, or a number is out of range"
+            raise self.value_error(f"a value cannot be stored: {problem}") from e
 
     @property
     def read_only(self) -> bool:
@@ -125,7 +142,7 @@ class Database:
                 with self._write_lock, self.engine.connect() as conn:
                     if self.is_sqlite:
                         conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
-                    with conn.begin():
+                    with conn.begin(), self._values_checked():
                         return fn(conn, *args, **kwargs)
             except IntegrityError:
                 if attempt == WRITE_ATTEMPTS - 1:

@@ -24,6 +24,13 @@ def _page_size(call: Call, maximum: int) -> int:
         raise RegistryError(BAD_PARAMETER, str(e)) from None
 
 
+def _last(call: Call) -> str | None:
+    last = call.request.query_params.get("last")
+    if last is not None and "\x00" in last:
+        raise RegistryError(BAD_PARAMETER, "last must not contain a NUL character")
+    return last
+
+
 def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: int) -> Response:
     """`items` holds up to n+1 entries; the extra one only says that a next page exists."""
     headers = {}
@@ -36,7 +43,7 @@ def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: i
 
 async def list_tags(call: Call, name: str) -> Response:
     n = _page_size(call, call.rt.settings.TAG_LIST_PAGE_LIMIT)
-    last = call.request.query_params.get("last")
+    last = _last(call)
     names = await _repo.read(
         call, name, lambda db, repo: tags.list_names(db, repo.id, after=last, limit=n + 1)
     )
@@ -47,7 +54,7 @@ async def catalog(call: Call) -> Response:
     call.require("registry", "catalog", "*")
     assert call.grant is not None
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
-    last = call.request.query_params.get("last")
+    last = _last(call)
     visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
     names = await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1)
     return _paged(call, {}, "repositories", names, n)
