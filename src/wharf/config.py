@@ -126,7 +126,7 @@ class Settings(BaseModel):
     SSRF_ALLOWED_HOSTS: list[str] = Field(default_factory=list)
     """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach."""
     REGISTRY_STATE: Literal["normal", "readonly"] = "normal"
-    """`readonly` for maintenance: pulls and reads work, every push, delete and API change is refused."""
+    """`readonly` for maintenance: pulls, reads and logins work and write nothing (docs/deploy.md)."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
     ACTION_LOG_PULLS: bool = True

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.integration.registry_client import RegistryClient, sha256
+from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World, api_token
 from wharf.app import WharfApp, build_app
 from wharf.auth import scopes
@@ -705,7 +706,18 @@ async def test_read_only_mode_writes_nothing_for_reads_and_logins(world: World, 
         )
         assert r.status_code == 503
 
+    # the web UI: signing in works, a form that would change something shows the read-only page
+    readonly = build_app(settings.model_copy(update={"REGISTRY_STATE": "readonly"}), run_workers=False)
+    browser = Visitor(readonly)
+    try:
+        await browser.sign_in("owner", PW)
+        r = await browser.submit("/user/owner?tab=settings", "/user/owner/apptokens", title="t", days="30")
+        assert r.status_code == 503 and "read-only" in r.text.lower(), r.text[:500]
+    finally:
+        await browser.close()
+        await readonly.rt.close()
+
     after = _dump(settings)
     changed = sorted(name for name in before if before[name] != after[name])
     assert changed == ["web_sessions"], {name: (before[name], after[name]) for name in changed}
-    assert len(after["web_sessions"]) == len(before["web_sessions"]) + 1
+    assert len(after["web_sessions"]) == len(before["web_sessions"]) + 2
