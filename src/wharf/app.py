@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Coroutine
 from functools import partial
 from typing import Any
@@ -20,8 +21,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from wharf import health as quay_health
-from wharf import metrics
+from wharf import metrics, serving
 from wharf.api.app import build_api
+from wharf.api.errors import ApiError
 from wharf.config import Settings
 from wharf.core import log_exports, uploads
 from wharf.core.errors import NotFound
@@ -30,6 +32,7 @@ from wharf.db.engine import Db
 from wharf.jobs import queue, runner
 from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp
+from wharf.registry.errors import BODY_TIMEOUT, RegistryError
 from wharf.runtime import Runtime
 from wharf.web import email_confirmation
 from wharf.web.app import build_web
@@ -134,6 +137,18 @@ async def _background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterat
             await task
 
 
+def _body_timeout_answer(scope: Scope, timeout_s: float) -> tuple[str, bytes]:
+    """The 408 for a stalled request body, in the error shape of the surface it was sent to."""
+    path: str = scope.get("path", "")
+    message = serving.body_timeout_message(timeout_s)
+    if path == "/v2" or path.startswith("/v2/"):
+        return "application/json", json.dumps(RegistryError(BODY_TIMEOUT, message).body()).encode()
+    if path.startswith(_API_PREFIXES):
+        body = ApiError(408, "invalid_request", message).body(Request(scope))
+        return "application/json", json.dumps(body).encode()
+    return "text/plain; charset=utf-8", message.encode()
+
+
 class WharfApp:
     def __init__(self, rt: Runtime, run_workers: bool) -> None:
         self.rt = rt
@@ -142,7 +157,10 @@ class WharfApp:
         self.api = build_api(rt)
         self.web = build_web(rt, _service_routes(rt))
         self._stack: contextlib.AsyncExitStack | None = None
-        self._observed = RequestObserver(self._route)
+        bounded = serving.BodyIdleTimeout(
+            self._route, rt.settings.HTTP_BODY_IDLE_TIMEOUT_S, _body_timeout_answer
+        )
+        self._observed = RequestObserver(bounded)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

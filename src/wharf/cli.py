@@ -128,6 +128,7 @@ def serve(
     import uvicorn
 
     from wharf import metrics
+    from wharf.serving import HttpToolsProtocol
 
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
@@ -181,7 +182,8 @@ def serve(
             # decides that (auth/address.py), so the client address is the connection's peer here.
             proxy_headers=False,
             loop="uvloop",
-            http="httptools",
+            http=HttpToolsProtocol,  # uvicorn's, with a deadline and a size limit on request headers
+            timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT_S,
             timeout_graceful_shutdown=30,
         )
     finally:
@@ -203,6 +205,7 @@ def _exit_0_when_stopped_by_sigterm() -> None:
 
 def asgi_factory() -> object:
     """Builds the app inside each server process from what `serve` put in the environment."""
+    from wharf import serving
     from wharf.app import build_app
 
     # Each server process configures its logging again: processes are spawned, not forked.
@@ -212,7 +215,9 @@ def asgi_factory() -> object:
         env.get("WHARF_LOG_FORMAT", "text"),
         access=bool(env.get("WHARF_ACCESS_LOG")),
     )
-    return build_app(load_settings())
+    settings = load_settings()
+    serving.configure(settings)
+    return build_app(settings)
 
 
 @app.command()

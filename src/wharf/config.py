@@ -44,6 +44,14 @@ class Settings(BaseModel):
     """Database URL (postgresql://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
     """Database connections kept open per server process."""
+    HTTP_HEADER_TIMEOUT_S: float = Field(30, gt=0)
+    """A request's headers must arrive within this many seconds of the connection (or the last response)."""
+    HTTP_MAX_HEADER_BYTES: int = Field(64 * 1024, ge=4096)
+    """Largest request line plus headers, in bytes; larger answers 431 and closes the connection."""
+    HTTP_KEEP_ALIVE_TIMEOUT_S: int = Field(5, ge=1)
+    """An idle keep-alive connection is closed after this many seconds (keep it below a proxy's)."""
+    HTTP_BODY_IDLE_TIMEOUT_S: float = Field(60, gt=0)
+    """A request body (an upload chunk) that sends nothing this long is answered 408 and closed."""
     STORAGE_PATH: Path | None = None
     """Blob directory of the local storage driver; unset, DATA_DIR/storage."""
     DISTRIBUTED_STORAGE_CONFIG: dict[str, Any] | None = None
@@ -74,12 +82,18 @@ class Settings(BaseModel):
     """Reserved: create a missing namespace on push (not implemented yet)."""
     REGISTRY_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of registry bearer tokens, in seconds."""
+    REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
+    """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"
     """Issuer (`iss`) of registry bearer tokens."""
     BLOB_UPLOAD_EXPIRATION_S: int = 24 * 3600
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600
     """How often the abandoned-upload cleanup job runs."""
+    UPLOADS_MAX_PER_REPOSITORY: int = Field(100, ge=1)
+    """Open (unfinished) blob uploads one repository may have; more answer 429 TOOMANYREQUESTS."""
+    UPLOADS_MAX_PER_ACCOUNT: int = Field(500, ge=1)
+    """Open blob uploads all repositories of one namespace (user or organization) may have together."""
     DEFAULT_TAG_EXPIRATION: str = "2w"
     """Time-machine window of namespaces that chose none: how long deleted or moved tags stay restorable."""
     TAG_EXPIRATION_OPTIONS: list[str] = Field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
@@ -121,7 +135,7 @@ class Settings(BaseModel):
     SSRF_ALLOWED_HOSTS: list[str] = Field(default_factory=list)
     """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach."""
     REGISTRY_STATE: Literal["normal", "readonly"] = "normal"
-    """`readonly` for maintenance: pulls and reads work, every push, delete and API change is refused."""
+    """`readonly` for maintenance: pulls, reads and logins work and write nothing (docs/deploy.md)."""
     WORKERS_IN_PROCESS: bool = True
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
     ACTION_LOG_PULLS: bool = True

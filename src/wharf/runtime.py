@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
 from wharf.core.audit_buffer import AuditBuffer
+from wharf.core.errors import InvalidInput, ReadOnlyMode
+from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
@@ -33,7 +36,7 @@ class Runtime:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            db=Database(settings.db_uri, settings.DB_POOL_SIZE),
+            db=Database(settings.db_uri, settings.DB_POOL_SIZE, _read_only_error(settings), InvalidInput),
             store=open_store(settings),
             tokens=TokenService(
                 settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",
@@ -49,6 +52,13 @@ class Runtime:
     async def close(self) -> None:
         await self.audit_buffer.flush()
         self.db.dispose()
+
+
+def _read_only_error(settings: Settings) -> Callable[[], Exception] | None:
+    """While REGISTRY_STATE is `readonly`, the database refuses every write with this error."""
+    if settings.REGISTRY_STATE != "readonly":
+        return None
+    return lambda: ReadOnlyMode(REGISTRY_READ_ONLY)
 
 
 def open_store(settings: Settings) -> BlobStore:

@@ -565,7 +565,7 @@ def test_upload_finished_on_the_other_node_after_sigkill(cluster: Cluster) -> No
         # while B writes, no other node may: one writer per upload across the cluster
         r = http.patch(a.url + location, content=b"", headers=OCTETS)
         assert r.status_code == 429, f"a second writer on A during B's PATCH: {r.status_code} {r.text}"
-        assert r.json()["errors"][0]["code"] == "TOO_MANY_REQUESTS"
+        assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
 
         b.kill()
         release.set()
@@ -591,7 +591,7 @@ def test_upload_finished_on_the_other_node_after_sigkill(cluster: Cluster) -> No
                 pytest.xfail(
                     "multi-node bug: the writer lease of a request on a SIGKILLed node is held for "
                     f"WRITER_LEASE_MS ({lease_s:.0f} s, src/wharf/core/uploads.py): resuming the "
-                    "upload on another node answers 429 TOO_MANY_REQUESTS until it runs out"
+                    "upload on another node answers 429 TOOMANYREQUESTS until it runs out"
                 )
 
             def resumed() -> httpx.Response | None:

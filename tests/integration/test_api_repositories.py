@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.integration.registry_client import RegistryClient, sha256
+from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World, api_token
 from wharf.app import WharfApp, build_app
 from wharf.auth import scopes
 from wharf.config import ConfigError, Settings, load_settings
-from wharf.db.models import LogEntry, Star
+from wharf.db.engine import Database, Db
+from wharf.db.models import Base, LogEntry, Star
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -580,7 +582,7 @@ async def test_registry_read_only_mode(world: World, settings: Settings) -> None
         pull = {"Authorization": f"Bearer {await ro.token('repository:acme/app:pull')}"}
         assert (await http.get("/v2/acme/app/manifests/latest", headers=pull)).status_code == 200
 
-        # every /v2 write: DENIED, saying why
+        # every /v2 write: 405 DENIED with is_readonly, as Quay answers, saying why
         push = {"Authorization": f"Bearer {await ro.token('repository:acme/app:pull,push,*')}"}
         for method, path in (
             ("POST", "/v2/acme/app/blobs/uploads/"),
@@ -590,9 +592,10 @@ async def test_registry_read_only_mode(world: World, settings: Settings) -> None
             ("DELETE", f"/v2/acme/app/blobs/{digest}"),
         ):
             r = await http.request(method, path, headers=push, content=b"{}")
-            assert r.status_code == 403, (method, path, r.text)
+            assert r.status_code == 405, (method, path, r.text)
             error = r.json()["errors"][0]
             assert error["code"] == "DENIED" and "read-only for maintenance" in error["message"]
+            assert error["is_readonly"] is True
 
         # every /api/v1 change: 503 in Quay's shape, whoever asks
         for method, path, body in (
@@ -630,3 +633,93 @@ async def test_registry_read_only_mode(world: World, settings: Settings) -> None
 async def test_registry_state_is_validated(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="REGISTRY_STATE"):
         load_settings(None, {"DATA_DIR": settings.DATA_DIR, "REGISTRY_STATE": "maintenance"}, environ={})
+
+
+def _dump(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order: the whole database, to compare."""
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+
+        def read(conn: Db) -> dict[str, list[tuple[Any, ...]]]:
+            return {
+                table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))]
+                for table in Base.metadata.sorted_tables
+            }
+
+        return db.run_read(read)
+    finally:
+        db.dispose()
+
+
+async def test_read_only_mode_writes_nothing_for_reads_and_logins(world: World, settings: Settings) -> None:
+    """Pulls and every kind of login work in read-only mode, and leave the database as it was:
+    no last-access marks, throttle records, login or pull audit entries. Browser sessions are the
+    one documented exception (docs/deploy.md)."""
+    reg = world.reg
+    _, manifest = await reg.push_image("acme/app", "latest")
+    owner = world.api["owner"]
+    robot = (await reg.http.put("/api/v1/organization/acme/robots/ci", headers=owner)).json()["token"]
+    r = await reg.http.put(
+        "/api/v1/repository/acme/app/permissions/user/acme+ci", json={"role": "read"}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    r = await reg.http.post("/api/v1/user/apptoken", json={"title": "laptop"}, headers=owner)
+    app_token = r.json()["token"]["token_code"]
+    oauth_token = owner["Authorization"].removeprefix("Bearer ")
+    await reg.wharf.rt.audit_buffer.flush()
+    before = _dump(settings)
+
+    async with _app(settings, REGISTRY_STATE="readonly") as http:
+        ro = RegistryClient(http, reg.wharf)
+        for user, password in (
+            ("owner", PW),
+            ("acme+ci", robot),
+            ("$app", app_token),
+            ("$oauthtoken", oauth_token),
+        ):
+            # `docker login` (audited as a login when writable) and a pull's token request
+            assert (await http.get("/v2/auth", auth=(user, password))).status_code == 200, user
+            token = await ro.token("repository:acme/app:pull", user=user, password=password)
+            pull = {"Authorization": f"Bearer {token}"}
+            r = await http.get("/v2/acme/app/manifests/latest", headers=pull)
+            assert r.status_code == 200, (user, r.text)
+            layer = manifest["layers"][0]["digest"]
+            assert (await http.get(f"/v2/acme/app/blobs/{layer}", headers=pull)).status_code == 200
+            assert (await http.get("/v2/acme/app/tags/list", headers=pull)).status_code == 200
+        # failed logins and failed pulls (counted and audited when writable)
+        for _ in range(3):
+            r = await http.get(
+                "/v2/auth", auth=("owner", "wrong"), params={"scope": "repository:acme/app:pull"}
+            )
+            assert r.status_code == 401
+            assert (await http.get("/v2/acme/app/manifests/nope", headers=pull)).status_code == 404
+        # the API and the web UI, read
+        assert (await http.get("/api/v1/repository/acme/app", headers=owner)).status_code == 200
+        assert (await http.get("/api/v1/user/", headers=owner)).status_code == 200
+        assert (await http.get("/api/v1/user/", auth=("owner", PW))).status_code in (200, 401)
+        r = await http.post("/api/v1/signin", json={"username": "owner", "password": PW})
+        assert r.status_code == 200, r.text
+        assert (await http.get("/repository/acme/app")).status_code == 200
+        # a browser-session write is refused all the same
+        r = await http.post(
+            "/api/v1/user/starred",
+            json={"namespace": "acme", "repository": "app"},
+            headers={"X-CSRF-Token": r.headers["X-Next-CSRF-Token"]},
+        )
+        assert r.status_code == 503
+
+    # the web UI: signing in works, a form that would change something shows the read-only page
+    readonly = build_app(settings.model_copy(update={"REGISTRY_STATE": "readonly"}), run_workers=False)
+    browser = Visitor(readonly)
+    try:
+        await browser.sign_in("owner", PW)
+        r = await browser.submit("/user/owner?tab=settings", "/user/owner/apptokens", title="t", days="30")
+        assert r.status_code == 503 and "read-only" in r.text.lower(), r.text[:500]
+    finally:
+        await browser.close()
+        await readonly.rt.close()
+
+    after = _dump(settings)
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert changed == ["web_sessions"], {name: (before[name], after[name]) for name in changed}
+    assert len(after["web_sessions"]) == len(before["web_sessions"]) + 2

@@ -41,7 +41,7 @@ async def test_failures_lead_to_429_for_known_and_unknown_users(reg: RegistryCli
             "/v2/auth", params={"scope": "repository:x/y:pull"}, auth=(user, "wrong-password")
         )
         assert r.status_code == 429, user
-        assert r.json()["errors"][0]["code"] == "TOO_MANY_REQUESTS"
+        assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
         assert int(r.headers["Retry-After"]) >= 1
         if user == "admin":
             # while blocked even the right password waits: the answer says nothing about the password.

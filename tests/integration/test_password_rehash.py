@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from tests.integration.registry_client import RegistryClient
 from wharf.auth import passwords
 from wharf.core import accounts
-from wharf.db.engine import Db
+from wharf.db.engine import Database, Db
 from wharf.db.models import Account
 
 PW = "rehash-password"
@@ -49,7 +49,11 @@ async def test_read_only_logins_keep_the_old_hash(reg: RegistryClient) -> None:
     await reg.create_user("ivo", PW)
     old = OLD.hash(PW)
     await db.write(_set_hash, "ivo", old)
-    assert await passwords.authenticate(db, "ivo", PW, rehash=False) is not None
+    read_only = Database(reg.wharf.rt.settings.db_uri, read_only_error=lambda: RuntimeError("read-only"))
+    try:
+        assert await passwords.authenticate(read_only, "ivo", PW) is not None
+    finally:
+        read_only.dispose()
     assert await db.read(_hash_of, "ivo") == old
 
 

@@ -272,7 +272,7 @@ async def test_one_writer_at_a_time(reg: RegistryClient) -> None:
     await first_half_sent.wait()
     second = await reg.http.patch(location, content=b"B" * 2000, headers=h)
     assert second.status_code == 429, second.text
-    assert second.json()["errors"][0]["code"] == "TOO_MANY_REQUESTS"
+    assert second.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
     assert "another request is writing" in second.json()["errors"][0]["message"]
     # finishing meanwhile is refused too
     done = await reg.http.put(location, params={"digest": sha256(b"A" * 2000)}, headers=h)

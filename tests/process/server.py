@@ -55,8 +55,11 @@ class WharfServer:
         timeout: float = 30,
         extra_args: tuple[str, ...] = (),
         extra_env: dict[str, str] | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """`settings` are given to the server as WHARF_<KEY> environment variables."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "PROMETHEUS_"))}
+        env.update({f"WHARF_{k}": v for k, v in (settings or {}).items()})
         env["WHARF_ADMIN_PASSWORD"] = self.password
         env.update(extra_env or {})
         if self.db_uri:

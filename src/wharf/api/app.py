@@ -34,7 +34,7 @@ from wharf.api import (
     users,
 )
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
-from wharf.core.errors import DomainError
+from wharf.core.errors import DomainError, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.runtime import Runtime
 
@@ -113,6 +113,8 @@ def build_api(rt: Runtime) -> FastAPI:
 
     @api.exception_handler(DomainError)
     async def _domain_error(request: Request, e: DomainError) -> JSONResponse:
+        if isinstance(e, ReadOnlyMode):  # a write reached the database in read-only mode
+            return JSONResponse({**from_domain(e).body(request), "is_readonly": True}, status_code=503)
         return response(from_domain(e), request)
 
     @api.exception_handler(RequestValidationError)

@@ -78,7 +78,7 @@ def from_domain(e: domain.DomainError) -> ApiError:
     if isinstance(e, domain.TagImmutable):
         return ApiError(409, "tag_immutable", str(e))
     if isinstance(e, domain.ReadOnly):
-        return ApiError(503, "invalid_request", str(e))
+        return ApiError(503, "invalid_request", str(e))  # is_readonly: see api/app.py
     return invalid_request(str(e))
 
 

@@ -394,8 +394,8 @@ def _inbox_view(item: inbox.InboxItem) -> dict[str, Any]:
 @router.get("/user/notifications", operation_id="listUserNotifications", summary="Your in-app notifications")
 async def list_user_notifications(rt: Rt, who: User, page: int = 1, limit: int = 10) -> dict[str, Any]:
     await _user_namespace(rt, who)
-    if page < 1 or not 1 <= limit <= 100:
-        raise invalid_request("page starts at 1; limit is 1 to 100")
+    if not 1 <= page <= 1_000_000 or not 1 <= limit <= 100:
+        raise invalid_request("page is 1 to 1000000; limit is 1 to 100")
     assert who.account_id is not None
     found = await rt.db.read(inbox.list_for, who.account_id, offset=(page - 1) * limit, limit=limit + 1)
     return {"notifications": [_inbox_view(i) for i in found[:limit]], "additional": len(found) > limit}

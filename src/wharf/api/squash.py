@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from wharf.auth import credentials, permissions
 from wharf.auth.address import client_address
 from wharf.auth.identity import Identity
 from wharf.core import manifests, squash
+from wharf.oci import jsondoc
 from wharf.oci import mediatypes as mt
 from wharf.oci.manifest import ManifestError, default_platform_child, parse_manifest
 from wharf.runtime import Runtime
@@ -59,7 +59,10 @@ async def squashed_image(
     if parsed.config_media_type not in mt.IMAGE_CONFIGS:
         raise invalid_request("only container images can be squashed, not other artifacts")
     config_blob, *layers = parsed.blobs
-    config = json.loads(await rt.store.get_bytes(blob_path(config_blob.digest)))
+    try:
+        config = jsondoc.loads(await rt.store.get_bytes(blob_path(config_blob.digest)))
+    except jsondoc.JsonError as e:
+        raise invalid_request(f"the image configuration cannot be read: {e}") from None
     repo_tag = f"{rt.settings.public_host}/{repo.namespace}/{repo.name}:{tag}"
     filename = f"{repo.name.replace('/', '_')}-{tag}.squash.tar"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

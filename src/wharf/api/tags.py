@@ -29,6 +29,7 @@ from wharf.storage.base import StorageError, blob_path
 router = APIRouter(prefix="/repository", tags=["tag"])
 
 MAX_PAGE = 100
+MAX_PAGE_NUMBER = 1_000_000  # pages past it are as empty as the last one; keeps the offset a 64-bit number
 
 
 class ChangeTag(BaseModel):
@@ -105,7 +106,7 @@ async def list_repo_tags(
     limit: int = 50,
 ) -> dict[str, Any]:
     repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
-    page, limit = max(1, page), min(max(1, limit), MAX_PAGE)
+    page, limit = min(max(1, page), MAX_PAGE_NUMBER), min(max(1, limit), MAX_PAGE)
     name, like = specificTag, None
     if filter_tag_name:
         op, _, operand = filter_tag_name.partition(":")

@@ -73,7 +73,8 @@ async def open_session(rt: Runtime, account_id: int, response: Response) -> str:
     account = await rt.db.read(accounts.get_by_id, account_id)
     assert account is not None
     lifetime_s = rt.settings.PERMANENT_SESSION_LIFETIME
-    cookie, csrf = await rt.db.write(sessions.create, account, lifetime_s * 1000)
+    # Sessions are kept in read-only mode: without them nobody could sign in to read (docs/deploy.md).
+    cookie, csrf = await rt.db.write_despite_read_only(sessions.create, account, lifetime_s * 1000)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -88,7 +89,7 @@ async def open_session(rt: Runtime, account_id: int, response: Response) -> str:
 
 async def close_session(rt: Runtime, session: SessionRecord | None, response: Response) -> None:
     if session is not None:
-        await rt.db.write(sessions.end, session.id)
+        await rt.db.write_despite_read_only(sessions.end, session.id)
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt.settings)
     )

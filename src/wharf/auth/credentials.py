@@ -65,11 +65,11 @@ async def basic_login(
         raise LoginThrottled(-(-wait_ms // 1000))
     identity = await _check(rt, username, password)
     if identity is None:
-        await rt.db.write(logins.record_failure, subject, address, _kind(username), username)
+        await rt.db.record(logins.record_failure, subject, address, _kind(username), username)
         return None
     assert identity.account_id is not None
     if audit_success or failed_before:
-        await rt.db.write(
+        await rt.db.record(
             logins.record_success,
             identity.account_id,
             username,
@@ -109,7 +109,7 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
         account = await rt.db.read(apptokens.resolve, password)
         if account is None:
             return None
-        await rt.db.write(apptokens.touch, password)
+        await rt.db.record(apptokens.touch, password)
         return Identity("appspecifictoken", account.id, account.name, _superuser(rt, account))
     if username == "$oauthtoken":
         owner = await rt.db.read(tokens.resolve, password)
@@ -125,7 +125,7 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
             return None
         now = now_ms()
         if robots.needs_access_mark(robot, now):
-            await rt.db.write(robots.mark_accessed, robot.account.id, now)
+            await rt.db.record(robots.mark_accessed, robot.account.id, now)
         return Identity("robot", robot.account.id, robot.account.name)
     account = await passwords.authenticate(rt.db, username, password)
     if account is None:

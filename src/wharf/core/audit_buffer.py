@@ -91,6 +91,8 @@ class AuditBuffer:
         if len(self._rows) >= MAX_BUFFERED:
             self.dropped += 1
             return
+        if self._db.read_only:
+            return  # read-only mode writes nothing, pull logs included (as Quay's log_action)
         self._rows.append(
             (
                 kind,

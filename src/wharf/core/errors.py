@@ -89,3 +89,7 @@ class Busy(DomainError):
 
 class ReadOnly(DomainError):
     """The repository does not accept writes in its current state."""
+
+
+class ReadOnlyMode(ReadOnly):
+    """REGISTRY_STATE is `readonly`: the database refuses every write (db/engine.py)."""

@@ -6,7 +6,6 @@ expire that long after the push, as in Quay.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from wharf.core import durations
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.db.engine import Db
 from wharf.db.models import ManifestLabel
+from wharf.oci import jsondoc
 
 EXPIRES_AFTER = "quay.expires-after"
 MEDIA_TYPES = ("text/plain", "application/json")
@@ -35,7 +35,7 @@ class LabelRecord:
 def from_config(config: bytes) -> dict[str, str]:
     """The `Labels` of an image configuration (OCI or Docker); {} when there are none or it is not JSON."""
     try:
-        doc = json.loads(config)
+        doc = jsondoc.loads(config)
     except ValueError:
         return {}
     if not isinstance(doc, dict):
@@ -118,7 +118,7 @@ def check(key: str, value: str, media_type: str | None) -> str:
         raise InvalidInput("a label key is 1-255 characters without spaces")
     if media_type == "application/json":
         try:
-            json.loads(value)
+            jsondoc.loads(value)
         except ValueError:
             raise InvalidInput("the value is not valid JSON, as media_type application/json says") from None
     if key == EXPIRES_AFTER and expires_after_ms({key: value}) is None:

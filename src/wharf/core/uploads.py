@@ -31,7 +31,7 @@ from wharf.core._sql import lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import Busy, InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
 from wharf.db.engine import Database, Db
-from wharf.db.models import BlobDeletion, Upload
+from wharf.db.models import BlobDeletion, Repository, Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
 from wharf.storage.base import BlobStore, FileWriter, PathNotFound, StorageError, blob_path, upload_path
 
@@ -122,12 +122,66 @@ _TAKE = delete(Upload).where(
 _DELETE = delete(Upload).where(Upload.id == bindparam("u_id"))
 
 
-async def start(database: Database, store: BlobStore, repository_id: int) -> UploadState:
+# Open uploads counted up to the limit, never further: the cost stays bounded by the limit.
+_OPEN_IN_REPOSITORY = select(func.count()).select_from(
+    select(Upload.id).where(Upload.repository_id == bindparam("u_repo")).limit(bindparam("u_max")).subquery()
+)
+_OPEN_IN_NAMESPACE = select(func.count()).select_from(
+    select(Upload.id)
+    .join(Repository, Repository.id == Upload.repository_id)
+    .where(Repository.namespace_id == bindparam("u_ns"))
+    .limit(bindparam("u_max"))
+    .subquery()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """How many uploads may be open at once in one repository and in one namespace (account)."""
+
+    per_repository: int
+    per_namespace: int
+
+
+def _check_limits(db: Db, repository_id: int, namespace_id: int, limits: UploadLimits) -> None:
+    """Refuse a new upload when its repository or namespace has as many open as allowed. Under
+    concurrent starts on PostgreSQL a few more may slip through: the limit bounds, it does not count."""
+    params = {"u_repo": repository_id, "u_max": limits.per_repository}
+    if db.execute(_OPEN_IN_REPOSITORY, params).scalar_one() >= limits.per_repository:
+        raise Busy(
+            f"too many open uploads in this repository (at most {limits.per_repository}): finish or "
+            "cancel some (DELETE the upload), or wait until they expire",
+            limit=limits.per_repository,
+        )
+    params = {"u_ns": namespace_id, "u_max": limits.per_namespace}
+    if db.execute(_OPEN_IN_NAMESPACE, params).scalar_one() >= limits.per_namespace:
+        raise Busy(
+            f"too many open uploads in this namespace (at most {limits.per_namespace}): finish or "
+            "cancel some (DELETE the upload), or wait until they expire",
+            limit=limits.per_namespace,
+        )
+
+
+async def start(
+    database: Database,
+    store: BlobStore,
+    repository_id: int,
+    namespace_id: int | None = None,
+    limits: UploadLimits | None = None,
+) -> UploadState:
+    """Open an upload; with `limits` (and the repository's `namespace_id`), only while its
+    repository and namespace have fewer open uploads than they allow (else Busy)."""
     upload_id = str(uuid.uuid4())
     now = now_ms()
     # The row comes first: a file under uploads/ without a row is an orphan garbage collection removes.
     row = {"id": upload_id, "repository_id": repository_id, "offset": 0, "created_ms": now, "updated_ms": now}
-    await database.write(lambda db: db.execute(_INSERT, row))
+
+    def _insert(db: Db) -> None:
+        if limits is not None and namespace_id is not None:
+            _check_limits(db, repository_id, namespace_id, limits)
+        db.execute(_INSERT, row)
+
+    await database.write(_insert)
     writer = await store.writer(upload_path(upload_id))
     await writer.close()
     _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))

@@ -25,7 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 Db = Connection
 P = ParamSpec("P")
@@ -66,8 +66,22 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, uri: str, pool_size: int = 10) -> None:
+    """`read_only_error`, when given, makes every write raise it instead of running (REGISTRY_STATE
+    `readonly`); `record` then skips bookkeeping, and `write_despite_read_only` is for the few
+    documented writes that maintenance mode keeps (browser sessions)."""
+
+    def __init__(
+        self,
+        uri: str,
+        pool_size: int = 10,
+        read_only_error: Callable[[], Exception] | None = None,
+        value_error: Callable[[str], Exception] | None = None,
+    ) -> None:
         self.uri = normalize_uri(uri)
+        self.read_only_error = read_only_error
+        # What a value the database cannot take (text with NUL or a lone surrogate, a number out of
+        # range) becomes, so that every surface answers it as bad input, not as a failure.
+        self.value_error = value_error
         self.is_sqlite = self.uri.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(
@@ -98,10 +112,29 @@ class Database:
                 # Each statement reads committed data on its own; an explicit BEGIN would only
                 # add two round trips to every read.
                 conn = conn.execution_options(wharf_begin="")
-            with conn.begin():
+            with conn.begin(), self._values_checked():
                 return fn(conn, *args, **kwargs)
 
+    @contextlib.contextmanager
+    def _values_checked(self) -> Any:
+        try:
+            yield
+        except (DataError, UnicodeEncodeError) as e:
+            if self.value_error is None:
+                raise
+            problem = "text holds a NUL character or a lone surrogate, or a number is out of range"
+            raise self.value_error(f"a value cannot be stored: {problem}") from e
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_error is not None
+
     def run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.read_only_error is not None:
+            raise self.read_only_error()
+        return self._run_write(fn, *args, **kwargs)
+
+    def _run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Check-then-insert races (two pushes creating the same tag or repository at once) surface
         # on PostgreSQL as a unique violation; the whole function runs again and sees the winner.
         for attempt in range(WRITE_ATTEMPTS):
@@ -109,7 +142,7 @@ class Database:
                 with self._write_lock, self.engine.connect() as conn:
                     if self.is_sqlite:
                         conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
-                    with conn.begin():
+                    with conn.begin(), self._values_checked():
                         return fn(conn, *args, **kwargs)
             except IntegrityError:
                 if attempt == WRITE_ATTEMPTS - 1:
@@ -125,7 +158,21 @@ class Database:
 
     async def write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(conn, ...)` in a write transaction, committed when it returns."""
-        call = functools.partial(self.run_write, fn, *args, **kwargs)
+        if self.read_only_error is not None:
+            raise self.read_only_error()
+        call = functools.partial(self._run_write, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def record(self, fn: Callable[Concatenate[Db, P], None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """A write that is bookkeeping (last-access marks, login records): skipped when read-only."""
+        if self.read_only_error is None:
+            await self.write(fn, *args, **kwargs)
+
+    async def write_despite_read_only(
+        self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A write read-only mode keeps on purpose; docs/deploy.md lists each one and why."""
+        call = functools.partial(self._run_write, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def dispose(self) -> None:

@@ -146,6 +146,11 @@ async def run_forever(rt: Runtime, poll_interval_s: float = 2.0, stop: asyncio.E
     """Run jobs as they come due until cancelled, or until `stop` is set: then no further job
     is claimed, and this returns as soon as the job running (if any) has finished."""
     stop = stop or asyncio.Event()
+    if rt.db.read_only:
+        # Every job writes (GC, cleanup, notifications): none runs while REGISTRY_STATE is readonly.
+        log.info("REGISTRY_STATE is readonly: no background jobs run until it is normal again")
+        await stop.wait()
+        return
     while not stop.is_set():
         try:
             await schedule_periodic(rt)

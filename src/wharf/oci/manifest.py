@@ -6,14 +6,18 @@ registry must check exists (blobs, child manifests) and what it must index (subj
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.oci import jsondoc
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_SIZE = 2**63 - 1
+"""The largest descriptor `size` (a signed 64-bit integer, as the database keeps it)."""
+MAX_MEDIA_TYPE = 255
+"""The longest media or artifact type (RFC 6838: 127 characters each side of the slash)."""
 
 
 class ManifestError(ValueError):
@@ -61,6 +65,7 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
     _require(isinstance(obj, dict), f"{where}: a descriptor must be an object")
     media_type = obj.get("mediaType")
     _require(isinstance(media_type, str) and bool(media_type), f"{where}: mediaType is required")
+    _require(len(media_type) <= MAX_MEDIA_TYPE, f"{where}: mediaType is longer than {MAX_MEDIA_TYPE}")
     raw_digest = obj.get("digest")
     _require(isinstance(raw_digest, str), f"{where}: digest is required")
     try:
@@ -69,12 +74,13 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
         raise ManifestError(f"{where}: {e}") from None
     size = obj.get("size")
     _require(
-        isinstance(size, int) and not isinstance(size, bool) and size >= 0,
-        f"{where}: size must be a non-negative integer",
+        isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_SIZE,
+        f"{where}: size must be a non-negative 64-bit integer",
     )
     artifact_type = obj.get("artifactType")
     _require(
-        artifact_type is None or isinstance(artifact_type, str), f"{where}: artifactType must be a string"
+        artifact_type is None or (isinstance(artifact_type, str) and len(artifact_type) <= MAX_MEDIA_TYPE),
+        f"{where}: artifactType must be a string of at most {MAX_MEDIA_TYPE} characters",
     )
     annotations = _annotations(obj.get("annotations"), where)
     urls = obj.get("urls")
@@ -119,9 +125,9 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestError("manifest is larger than 4 MiB")
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ManifestError(f"manifest is not valid JSON: {e}") from None
+        doc = jsondoc.loads(body)
+    except jsondoc.JsonError as e:
+        raise ManifestError(f"manifest is {e}") from None
     _require(isinstance(doc, dict), "manifest must be a JSON object")
 
     declared = doc.get("mediaType")
@@ -149,7 +155,10 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
 def _subject_and_type(doc: dict[str, Any]) -> tuple[Descriptor | None, str | None]:
     subject = _descriptor(doc["subject"], "subject") if doc.get("subject") is not None else None
     artifact_type = doc.get("artifactType")
-    _require(artifact_type is None or isinstance(artifact_type, str), "artifactType must be a string")
+    _require(
+        artifact_type is None or (isinstance(artifact_type, str) and len(artifact_type) <= MAX_MEDIA_TYPE),
+        f"artifactType must be a string of at most {MAX_MEDIA_TYPE} characters",
+    )
     return subject, artifact_type
 
 
@@ -217,7 +226,7 @@ def default_platform_child(index: bytes, os: str = "linux", architecture: str = 
     """The digest of the index entry a client that cannot read indexes should get, as Docker Hub and
     distribution choose it: the linux/amd64 image, else the first entry. None if there is none."""
     try:
-        doc = json.loads(index)
+        doc = jsondoc.loads(index)
         entries = [
             m for m in doc.get("manifests", []) if isinstance(m, dict) and isinstance(m.get("digest"), str)
         ]

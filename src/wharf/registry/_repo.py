@@ -12,7 +12,14 @@ from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.registry.context import Call
-from wharf.registry.errors import DENIED, NAME_INVALID, NAME_UNKNOWN, RegistryError, from_domain
+from wharf.registry.errors import (
+    DENIED,
+    NAME_INVALID,
+    NAME_UNKNOWN,
+    READ_ONLY_MODE,
+    RegistryError,
+    from_domain,
+)
 
 T = TypeVar("T")
 
@@ -46,7 +53,7 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
 
     While REGISTRY_STATE is `readonly` (maintenance), every write is refused before anything else."""
     if call.rt.settings.REGISTRY_STATE == "readonly":
-        raise RegistryError(DENIED, repositories.REGISTRY_READ_ONLY)
+        raise RegistryError(READ_ONLY_MODE, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
     call.require("repository", raw, *(actions or (permissions.PUSH,)))
     repo = await call.rt.db.read(repositories.get, name.namespace, name.name)

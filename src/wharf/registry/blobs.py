@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
@@ -12,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from wharf.auth import permissions
 from wharf.core import blobs, repositories, uploads
 from wharf.core.errors import DomainError, InvalidRange
+from wharf.oci import ranges
 from wharf.oci.digest import Digest, DigestError
 from wharf.registry import _repo
 from wharf.registry.context import Call
@@ -25,9 +25,6 @@ from wharf.registry.errors import (
     from_domain,
 )
 from wharf.storage.base import PathNotFound, blob_path
-
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
 def _digest(value: str | None) -> Digest:
@@ -54,20 +51,12 @@ async def get_blob(call: Call, name: str, reference: str, head: bool) -> Respons
     status = 200
     range_header = call.request.headers.get("range")
     if range_header:
-        m = _RANGE.match(range_header.strip())
-        if m is None or (not m[1] and not m[2]):
+        try:
+            start, end = ranges.parse_range(range_header, blob.size)
+        except ranges.RangeError as e:
             raise RegistryError(
-                RANGE_INVALID, "unsupported Range", headers={"Content-Range": f"bytes */{blob.size}"}
-            )
-        if m[1]:
-            start = int(m[1])
-            end = min(int(m[2]), blob.size - 1) if m[2] else blob.size - 1
-        else:
-            start = max(blob.size - int(m[2]), 0)
-        if start > end or start >= blob.size:
-            raise RegistryError(
-                RANGE_INVALID, "range not satisfiable", headers={"Content-Range": f"bytes */{blob.size}"}
-            )
+                RANGE_INVALID, str(e), headers={"Content-Range": f"bytes */{blob.size}"}
+            ) from None
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
     length = end - start + 1 if blob.size else 0
@@ -139,9 +128,10 @@ def _declared_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise RegistryError(SIZE_INVALID, "Content-Length is not a number")
-    return int(raw)
+    try:
+        return ranges.parse_count(raw, "Content-Length")
+    except ranges.RangeError as e:
+        raise RegistryError(SIZE_INVALID, str(e)) from None
 
 
 async def start_upload(call: Call, name: str) -> Response:
@@ -154,7 +144,10 @@ async def start_upload(call: Call, name: str) -> Response:
         if source and await _mount(call, repo, source, digest):
             return _blob_created(name, str(digest))
     try:
-        upload = await uploads.start(rt.db, rt.store, repo.id)
+        limits = uploads.UploadLimits(
+            rt.settings.UPLOADS_MAX_PER_REPOSITORY, rt.settings.UPLOADS_MAX_PER_ACCOUNT
+        )
+        upload = await uploads.start(rt.db, rt.store, repo.id, repo.namespace_id, limits)
         if "digest" in params:
             digest = _digest(params.get("digest"))
             try:
@@ -205,17 +198,10 @@ def _chunk_bounds(call: Call, upload: uploads.UploadState) -> tuple[int | None, 
     raw = call.request.headers.get("content-range")
     if raw is None:
         return None, declared
-    m = _CONTENT_RANGE.match(raw.strip())
-    if m is None:
-        raise RegistryError(
-            RANGE_INVALID, f"malformed Content-Range {raw[:100]!r}", headers=_range_headers(upload)
-        )
-    start, end = int(m[1]), int(m[2])
-    if end < start:
-        raise RegistryError(
-            RANGE_INVALID, "Content-Range ends before it starts", headers=_range_headers(upload)
-        )
-    length = end - start + 1
+    try:
+        start, length = ranges.parse_content_range(raw)
+    except ranges.RangeError as e:
+        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     if declared is not None and declared != length:
         raise RegistryError(
             RANGE_INVALID, "Content-Length differs from Content-Range", headers=_range_headers(upload)

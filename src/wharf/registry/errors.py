@@ -96,15 +96,28 @@ DENIED = _register(
     403,
     "Your account may not perform this action on this repository.",
 )
+READ_ONLY_MODE = _register(
+    "DENIED",
+    "the registry is read-only for maintenance",
+    405,
+    "REGISTRY_STATE is readonly: pulls work, every write is refused (the error has is_readonly).",
+)
 UNSUPPORTED = _register(
     "UNSUPPORTED", "the operation is unsupported", 405, "The method or path is not part of the registry API."
 )
-TOO_MANY_REQUESTS = _register("TOO_MANY_REQUESTS", "too many requests", 429, "Slow down and retry later.")
+TOO_MANY_REQUESTS = _register("TOOMANYREQUESTS", "too many requests", 429, "Slow down and retry later.")
 RANGE_INVALID = _register(
     "BLOB_UPLOAD_INVALID",
     "requested range not satisfiable",
     416,
     "The chunk does not start where the upload ends; GET the upload for its offset.",
+)
+BODY_TIMEOUT = _register(
+    "BLOB_UPLOAD_INVALID",
+    "request body timed out",
+    408,
+    "The body sent nothing for HTTP_BODY_IDLE_TIMEOUT_S seconds and the connection was closed. Resume "
+    "the upload from its offset.",
 )
 TOO_LARGE = _register("SIZE_INVALID", "request body too large", 413, "Manifests may be at most 4 MiB.")
 CHILD_UNKNOWN = _register(
@@ -137,6 +150,8 @@ class RegistryError(Exception):
         err: dict[str, Any] = {"code": self.code.code, "message": self.message}
         if self.detail is not None:
             err["detail"] = self.detail
+        if self.code is READ_ONLY_MODE:
+            err["is_readonly"] = True  # as Quay says it
         return {"errors": [err]}
 
 
@@ -154,6 +169,7 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ManifestChildUnknown, CHILD_UNKNOWN),
     (domain.InvalidRange, RANGE_INVALID),
     (domain.InvalidSize, SIZE_INVALID),
+    (domain.ReadOnlyMode, READ_ONLY_MODE),
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
     (domain.Busy, TOO_MANY_REQUESTS),

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from wharf.auth import permissions
 from wharf.core import repositories, tags
+from wharf.oci import ranges
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import BAD_PARAMETER, RegistryError
@@ -17,9 +18,17 @@ def _page_size(call: Call, maximum: int) -> int:
     raw = call.request.query_params.get("n")
     if raw is None or raw == "":
         return maximum
-    if not raw.isdigit():
-        raise RegistryError(BAD_PARAMETER, "n must be a non-negative integer")
-    return min(int(raw), maximum)
+    try:
+        return min(ranges.parse_count(raw, "n"), maximum)
+    except ranges.RangeError as e:
+        raise RegistryError(BAD_PARAMETER, str(e)) from None
+
+
+def _last(call: Call) -> str | None:
+    last = call.request.query_params.get("last")
+    if last is not None and "\x00" in last:
+        raise RegistryError(BAD_PARAMETER, "last must not contain a NUL character")
+    return last
 
 
 def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: int) -> Response:
@@ -34,7 +43,7 @@ def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: i
 
 async def list_tags(call: Call, name: str) -> Response:
     n = _page_size(call, call.rt.settings.TAG_LIST_PAGE_LIMIT)
-    last = call.request.query_params.get("last")
+    last = _last(call)
     names = await _repo.read(
         call, name, lambda db, repo: tags.list_names(db, repo.id, after=last, limit=n + 1)
     )
@@ -45,7 +54,7 @@ async def catalog(call: Call) -> Response:
     call.require("registry", "catalog", "*")
     assert call.grant is not None
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
-    last = call.request.query_params.get("last")
+    last = _last(call)
     visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
     names = await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1)
     return _paged(call, {}, "repositories", names, n)

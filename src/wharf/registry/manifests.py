@@ -28,6 +28,7 @@ from wharf.registry.errors import (
     DIGEST_INVALID,
     MANIFEST_INVALID,
     MANIFEST_UNKNOWN,
+    SIZE_INVALID,
     TOO_LARGE,
     RegistryError,
     from_domain,
@@ -118,7 +119,9 @@ async def _negotiate(
 
 async def _read_limited(call: Call) -> bytes:
     declared = call.request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+    if declared is not None and (not declared.isascii() or not declared.isdigit()):
+        raise RegistryError(SIZE_INVALID, "Content-Length is not a number")
+    if declared is not None and (len(declared) > 19 or int(declared) > MAX_MANIFEST_BYTES):
         raise RegistryError(TOO_LARGE, "manifests may be at most 4 MiB")
     parts: list[bytes] = []
     total = 0

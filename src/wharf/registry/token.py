@@ -61,6 +61,12 @@ def _strip_host(name: str, service: str) -> str:
 
 async def token(rt: Runtime, request: Request) -> JSONResponse:
     scopes = [s for value in request.query_params.getlist("scope") for s in value.split(" ") if s]
+    limit = rt.settings.REGISTRY_AUTH_MAX_SCOPES
+    if len(scopes) > limit:
+        # Each scope costs a permission lookup: before the credentials are even checked, refuse many.
+        raise RegistryError(
+            BAD_PARAMETER, f"a token request may name at most {limit} scopes, not {len(scopes)}"
+        )
     # As Quay: a request without scope is a `docker login`, and only that is audited as a login.
     identity = await _identity(rt, request, is_login=not scopes)
     if identity.is_anonymous and not scopes:

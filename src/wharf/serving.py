@@ -1,0 +1,181 @@
+"""Bounds on what one HTTP connection may hold: header time and size, and body idle time.
+
+uvicorn closes a connection idle between requests after `timeout_keep_alive`, but nothing bounds
+a request whose headers arrive a byte at a time (slowloris: thousands of such connections hold a
+file descriptor and a buffer each, forever), headers that never end (httptools buffers them all),
+or a body that stops arriving (the request waits in `receive()` forever). So:
+
+- `HttpToolsProtocol` is uvicorn's httptools protocol with a header deadline: from the moment a
+  connection opens, or a response completes, the next request's headers must be complete within
+  HTTP_HEADER_TIMEOUT_S and HTTP_MAX_HEADER_BYTES, else the connection is closed (408 or 431).
+- `BodyIdleTimeout` is ASGI middleware: a request body that sends nothing for
+  HTTP_BODY_IDLE_TIMEOUT_S is answered 408 with `Connection: close` (which makes uvicorn close the
+  connection), and the application sees the client as gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHttpTools
+
+from wharf.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderLimits:
+    timeout_s: float = 30
+    max_bytes: int = 64 * 1024
+
+
+# Set in each server process by `configure` (cli.asgi_factory) before any connection is accepted.
+_limits = HeaderLimits()
+
+
+def configure(settings: Settings) -> None:
+    global _limits
+    _limits = HeaderLimits(settings.HTTP_HEADER_TIMEOUT_S, settings.HTTP_MAX_HEADER_BYTES)
+
+
+def _plain(status: bytes, message: str) -> bytes:
+    body = message.encode()
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+    )
+
+
+class HttpToolsProtocol(_UvicornHttpTools):
+    """uvicorn's httptools protocol, with a deadline and a size limit on each request's headers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = _limits
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+        self._in_headers = False
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_bytes = 0
+            self._in_headers = True
+            self._header_timer = self.loop.call_later(self._limits.timeout_s, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        self._in_headers = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _idle(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _refuse(self, status: bytes, message: str) -> None:
+        self._disarm_header_timer()
+        if self.transport.is_closing():
+            return
+        if self._idle():  # no response of an earlier request is being written
+            self.transport.write(_plain(status, message))
+        self.transport.close()
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        self._refuse(b"408 Request Timeout", "the request headers took too long\n")
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._in_headers and self._header_bytes > self._limits.max_bytes:
+            self._refuse(b"431 Request Header Fields Too Large", "the request headers are too large\n")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_header_timer()  # a pipelined request, or the first byte after a keep-alive wait
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        waiting = not self.pipeline
+        super().on_response_complete()
+        if waiting and not self.transport.is_closing():
+            self._arm_header_timer()
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class BodyIdleTimeout:
+    """ASGI middleware: a request body silent for `timeout_s` ends the request with 408 and closes
+    the connection. `render(scope)` gives the 408's content type and body (each surface's own)."""
+
+    def __init__(
+        self, app: ASGIApp, timeout_s: float, render: Callable[[Scope, float], tuple[str, bytes]]
+    ) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        more_body = True
+        started = False
+        timed_out = False
+
+        async def receive_bounded() -> Message:
+            nonlocal more_body, timed_out
+            if not more_body or timed_out:
+                return await receive() if not timed_out else {"type": "http.disconnect"}
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                if not started:
+                    content_type, body = self.render(scope, self.timeout_s)
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 408,
+                            "headers": [
+                                (b"content-type", content_type.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close"),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.request":
+                more_body = message.get("more_body", False)
+            return message
+
+        async def send_unless_timed_out(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the 408 went out; the application's answer to a gone client is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, receive_bounded, send_unless_timed_out)
+
+
+def body_timeout_message(timeout_s: float) -> str:
+    return f"the request body sent nothing for {timeout_s:g} seconds (HTTP_BODY_IDLE_TIMEOUT_S)"
