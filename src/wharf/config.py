@@ -48,7 +48,14 @@ class Settings(BaseModel):
     STORAGE_REDIRECT_LIFETIME_S: int = Field(300, ge=1, le=7 * 24 * 3600)
     """How long a presigned blob download URL works, in seconds."""
     SUPER_USERS: list[str] = Field(default_factory=list)
-    """Usernames with every right everywhere (the first `admin` is a superuser too)."""
+    """Usernames with the superuser panel (the first `admin` is a superuser too)."""
+    FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
+    """Superusers also hold every right on every namespace and repository (Quay's default is
+    false: superusers then only have the superuser panel). Wharf's first `admin` runs the registry,
+    so Wharf defaults to true; set false to get Quay's behaviour."""
+    GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)
+    """Usernames that may read everything a superuser may (users, organizations, logs, every
+    repository) and change nothing but their own things. Wins over SUPER_USERS."""
     LIBRARY_NAMESPACE: str = "library"
     """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
     FEATURE_USER_CREATION: bool = True

@@ -16,7 +16,7 @@ from wharf.api.deps import Rt, User, origin
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_with_role
-from wharf.api.superuser import require_superuser
+from wharf.api.superuser import require_superuser_reads
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, log_exports, logs, shapes
@@ -190,7 +190,7 @@ async def list_all_logs(
     endtime: str | None = None,
     next_page: str | None = None,
 ) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return await _list(rt, logs.Scope(), starttime, endtime, next_page)
 
 
@@ -202,7 +202,7 @@ async def list_all_logs(
 async def list_all_aggregate_logs(
     rt: Rt, who: User, starttime: str | None = None, endtime: str | None = None
 ) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return await _aggregate(rt, logs.Scope(), starttime, endtime)
 
 
@@ -339,6 +339,8 @@ def export_view(export: LogExportRecord) -> dict[str, Any]:
 @router.get("/exportlogs/{export_id}", operation_id="getExportLogsState", include_in_schema=False)
 async def get_export_state(rt: Rt, who: User, export_id: str) -> dict[str, Any]:
     export = await rt.db.read(log_exports.get, export_id)
-    if export is None or not (export.requester_id == who.account_id or permissions.is_superuser(who)):
+    if export is None or not (
+        export.requester_id == who.account_id or permissions.may_read_superuser_panel(who)
+    ):
         raise not_found(f"no log export {export_id!r} of yours")
     return export_view(export)

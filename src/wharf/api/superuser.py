@@ -32,7 +32,14 @@ class UpdateUser(BaseModel):
 
 
 def require_superuser(who: Identity) -> None:
+    """Changes through the superuser panel: superusers only (never a read-only superuser)."""
     if not permissions.is_superuser(who):
+        raise forbidden("superuser rights (and the super:user scope) are required")
+
+
+def require_superuser_reads(who: Identity) -> None:
+    """Reads of the superuser panel: superusers and global read-only superusers."""
+    if not permissions.may_read_superuser_panel(who):
         raise forbidden("superuser rights (and the super:user scope) are required")
 
 
@@ -45,7 +52,7 @@ async def _user(rt: Rt, username: str) -> AccountRecord:
 
 @router.get("/users/", operation_id="listAllUsers", summary="List every user")
 async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     users = await rt.db.read(accounts.list_users, include_disabled=disabled)
     return {"users": [views.superuser_user(rt, u) for u in users]}
 
@@ -65,7 +72,7 @@ async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dic
 
 @router.get("/users/{username}", operation_id="getInstallUser", summary="Get a user")
 async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return views.superuser_user(rt, await _user(rt, username))
 
 
@@ -120,7 +127,7 @@ async def _organization(rt: Rt, name: str) -> AccountRecord:
 
 @router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
 async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
