@@ -183,7 +183,6 @@ async def list_organization_application_tokens(
     "/organization/{orgname}/applications/{client_id}/tokens",
     operation_id="createOrganizationApplicationToken",
     summary="Mint a token for the application, acting as yourself, without the browser flow",
-    status_code=201,
 )
 async def create_organization_application_token(
     rt: Rt, who: User, orgname: str, client_id: str, body: NewAppToken
