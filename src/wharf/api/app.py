@@ -12,6 +12,7 @@ from wharf import __version__
 from wharf.api import (
     applications,
     apptokens,
+    clientkeys,
     logs,
     messages,
     notifications,
@@ -83,6 +84,7 @@ def build_api(rt: Runtime) -> FastAPI:
         permissions,
         robots,
         apptokens,
+        clientkeys,
         prototypes,
         stars,
         search,
