@@ -231,8 +231,9 @@ async def get_org_robot_permissions(rt: Rt, who: User, orgname: str, robot_short
 
 
 class FederationEntry(BaseModel):
-    issuer: str = Field(min_length=1, max_length=2048)
-    subject: str = Field(min_length=1, max_length=1024)
+    # Missing fields default to "" so that the answer is Quay's "Missing one or more required fields".
+    issuer: str = Field("", max_length=2048)
+    subject: str = Field("", max_length=1024)
 
 
 async def _federation(rt: Rt, owner: AccountRecord, shortname: str) -> list[dict[str, str]]:
