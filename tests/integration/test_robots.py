@@ -135,3 +135,12 @@ async def test_robots_disallowed(reg: RegistryClient, settings: Settings) -> Non
             assert r.status_code == 400
     finally:
         await locked.rt.close()
+
+
+async def test_creating_an_existing_robot_says_so_in_quays_words(reg: RegistryClient) -> None:
+    await reg.create_user("tina", "pw-" + "x" * 8)
+    h = await _api(reg, "tina")
+    assert (await reg.http.put("/api/v1/user/robots/dtrobot", headers=h)).status_code == 201
+    r = await reg.http.put("/api/v1/user/robots/dtrobot", headers=h)
+    assert r.status_code == 400
+    assert r.json()["error_message"] == "Existing robot with name: tina+dtrobot"

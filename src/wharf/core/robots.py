@@ -135,7 +135,7 @@ def create(
         raise InvalidInput("the description may be at most 255 characters")
     name = full_name(owner.name, shortname)
     if accounts.get_by_name(db, name) is not None:
-        raise AlreadyExists(f"robot {name} exists")
+        raise AlreadyExists(f"Existing robot with name: {name}")  # Quay's words
     result = db.execute(
         insert(Account).values(
             name=name,
