@@ -50,12 +50,9 @@ class Settings(BaseModel):
     SUPER_USERS: list[str] = Field(default_factory=list)
     """Usernames with the superuser panel (the first `admin` is a superuser too)."""
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
-    """Superusers also hold every right on every namespace and repository (Quay's default is
-    false: superusers then only have the superuser panel). Wharf's first `admin` runs the registry,
-    so Wharf defaults to true; set false to get Quay's behaviour."""
+    """Superusers hold every right everywhere; false: the superuser panel only (Quay's default)."""
     GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)
-    """Usernames that may read everything a superuser may (users, organizations, logs, every
-    repository) and change nothing but their own things. Wins over SUPER_USERS."""
+    """Usernames that read all a superuser may read and change nothing; wins over SUPER_USERS."""
     LIBRARY_NAMESPACE: str = "library"
     """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
     FEATURE_USER_CREATION: bool = True
