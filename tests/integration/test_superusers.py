@@ -229,6 +229,7 @@ def test_config_dump_hides_every_secret(settings: Settings) -> None:
         assert secret not in text
     assert dumped["DATABASE_SECRET_KEY"] == "**********"
     assert dumped["SUPER_USERS"] == settings.SUPER_USERS
+    assert dumped["REGISTRY_TOKEN_LIFETIME_S"] == settings.REGISTRY_TOKEN_LIFETIME_S  # a number, no secret
     assert redact({"URL": "https://user:pw@example.com/x"}) == {"URL": "https://**********@example.com/x"}
 
 

@@ -191,8 +191,9 @@ def _is_secret_key(key: str) -> bool:
 def redact(value: Any, key: str | None = None) -> Any:
     """The settings with every secret replaced: values under secret-looking keys, and the
     user:password part of any URL."""
-    if key is not None and _is_secret_key(key) and value not in (None, "", [], {}):
-        return _REDACTED if not isinstance(value, bool) else value
+    secret_value = isinstance(value, str | list | dict) and bool(value)  # numbers are lifetimes, not secrets
+    if key is not None and _is_secret_key(key) and secret_value:
+        return _REDACTED
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
