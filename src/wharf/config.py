@@ -65,7 +65,11 @@ class Settings(BaseModel):
     STORAGE_REDIRECT_LIFETIME_S: int = Field(300, ge=1, le=7 * 24 * 3600)
     """How long a presigned blob download URL works, in seconds."""
     SUPER_USERS: list[str] = Field(default_factory=list)
-    """Usernames with every right everywhere (the first `admin` is a superuser too)."""
+    """Usernames with the superuser panel (the first `admin` is a superuser too)."""
+    FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
+    """Superusers hold every right everywhere; false: the superuser panel only (Quay's default)."""
+    GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)
+    """Usernames that read all a superuser may read and change nothing; wins over SUPER_USERS."""
     LIBRARY_NAMESPACE: str = "library"
     """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
     FEATURE_USER_CREATION: bool = True

@@ -1,9 +1,9 @@
 """The whole access table: every identity kind x repository visibility x action, through /v2 and
 /api/v1 as clients use them. One permission resolver (wharf.auth.permissions) decides all of it.
 
-Identities: anonymous, superuser, organization admin, team members by role (read team, write team,
-creator team), a direct grant, an outsider, a disabled user, a robot, an app token, OAuth tokens
-per scope, a federated (keyless) robot, and a browser session.
+Identities: anonymous, superuser, a global read-only superuser, organization admin, team members
+by role (read team, write team, creator team), a direct grant, an outsider, a disabled user, a
+robot, an app token, OAuth tokens per scope, a federated (keyless) robot, and a browser session.
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ def issuer() -> Iterator[Issuer]:
 
 @pytest.fixture
 def settings(data_dir: Path, db_uri: str | None) -> Settings:
-    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "SSRF_ALLOWED_HOSTS": ["127.0.0.0/8"]}
+    overrides = {
+        "DATA_DIR": data_dir,
+        "DB_URI": db_uri,
+        "SSRF_ALLOWED_HOSTS": ["127.0.0.0/8"],
+        "GLOBAL_READONLY_SUPER_USERS": ["auditor"],
+    }
     return load_settings(None, overrides, environ={})
 
 
@@ -54,6 +59,7 @@ class Table:
 @pytest.fixture
 async def table(world: World, issuer: Issuer) -> Table:
     reg, http, owner = world.reg, world.reg.http, world.api["owner"]
+    await reg.create_user("auditor", PW)
     for repo in REPOS:
         await reg.push_image(repo, "v1")
     robot = (await http.put("/api/v1/organization/acme/robots/ci", headers=owner)).json()
@@ -76,6 +82,7 @@ async def table(world: World, issuer: Issuer) -> Table:
     logins: dict[str, tuple[str, str] | None] = {
         "anonymous": None,
         "superuser": ("admin", ADMIN_PASSWORD),
+        "readonly superuser": ("auditor", PW),
         "org admin": ("owner", PW),
         "read team": ("reader", PW),
         "write team": ("writer", PW),
@@ -92,6 +99,7 @@ async def table(world: World, issuer: Issuer) -> Table:
     api = {
         "anonymous": {},
         "superuser": world.api["admin"],
+        "readonly superuser": await api_token(reg, "auditor"),
         "org admin": owner,
         "read team": world.api["reader"],
         "write team": world.api["writer"],
@@ -108,6 +116,7 @@ async def table(world: World, issuer: Issuer) -> Table:
 REGISTRY = {
     "anonymous": (NOTHING, READ_ONLY),
     "superuser": (EVERYTHING, EVERYTHING),
+    "readonly superuser": (READ_ONLY, READ_ONLY),  # pulls everything, pushes and deletes nothing
     "org admin": (EVERYTHING, EVERYTHING),
     "read team": (READ_ONLY, READ_ONLY),
     "write team": (EVERYTHING, EVERYTHING),
@@ -168,6 +177,7 @@ async def test_registry_table(table: Table, who: str) -> None:
 API = {
     "anonymous": (401, 401, 401, 401, 401),
     "superuser": (200, 200, 201, 200, 204),
+    "readonly superuser": (200, 403, 403, 403, 403),  # reads what an admin reads, changes nothing
     "org admin": (200, 200, 201, 200, 204),
     "read team": (403, 403, 403, 403, 403),
     "write team": (403, 403, 403, 403, 403),

@@ -72,7 +72,7 @@ async def test_tokens_minted_for_an_application(world: World) -> None:
     app = await _new_app(world)
     base = f"/api/v1/organization/acme/applications/{app['client_id']}/tokens"
     r = await http.post(base, json={"name": "ci", "scope": "repo:read"}, headers=owner)
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text  # as Quay answers
     minted = r.json()
     assert minted["scopes"] == ["repo:read"] and minted["user"] == "owner"
     h = {"Authorization": f"Bearer {minted['access_token']}"}

@@ -135,3 +135,17 @@ async def test_robot_list_with_permissions(world: World) -> None:
     assert "token" not in robot
     r = await http.get("/api/v1/organization/acme/robots", headers=owner)
     assert "repositories" not in r.json()["robots"][0] and "token" in r.json()["robots"][0]
+
+
+async def test_team_names_follow_quays_pattern(world: World) -> None:
+    """Quay's VALID_TEAMNAME_REGEX: digits first, and `.`, `_`, `-` between parts, are fine."""
+    http, owner = world.reg.http, world.api["owner"]
+    for name in ("team-1.x", "1st", "ops_eu-west.2"):
+        r = await http.put(f"/api/v1/organization/acme/team/{name}", json={"role": "member"}, headers=owner)
+        assert r.status_code == 200, (name, r.text)
+        assert r.json()["name"] == name
+    for name in ("Ops", "a", "-ops", "ops-", "ops..x", "ops+x"):
+        r = await http.put(f"/api/v1/organization/acme/team/{name}", json={"role": "member"}, headers=owner)
+        assert r.status_code == 400, (name, r.text)
+    r = await http.put("/api/v1/organization/acme/team/ops..x", json={"role": "member"}, headers=owner)
+    assert r.json()["detail"].startswith("Invalid team name ops..x: Namespace must match expression ")

@@ -110,10 +110,17 @@ async def test_federation_input_is_checked(world: World, issuer: Issuer) -> None
     http, owner = world.reg.http, world.api["owner"]
     assert (await http.put("/api/v1/organization/acme/robots/deployer", headers=owner)).status_code == 201
     url = "/api/v1/organization/acme/robots/deployer/federation"
-    assert (
-        await http.post(url, json=[{"issuer": "ftp://x", "subject": "s"}], headers=owner)
-    ).status_code == 400
-    assert (await http.post(url, json=[{"issuer": issuer.url}], headers=owner)).status_code == 400
+    # Quay's messages, which its tests and scripts match on
+    for body, says in (
+        ([{"issuer": "ftp://x", "subject": "s"}], "Issuer must be a URL (http:// or https://)"),
+        ([{"issuer": "issuer1", "subject": "s"}], "Issuer must be a URL"),
+        ([{"issuer": issuer.url}], "Missing one or more required fields"),
+        ([{"issuer": issuer.url, "subject": "s"}, {}], "Missing one or more required fields"),
+        ([{"bad_key": issuer.url, "subject": "s"}], "Missing one or more required fields"),
+        ([{"issuer": issuer.url, "subject": "s"}] * 2, "Duplicate federation config entry"),
+    ):
+        r = await http.post(url, json=body, headers=owner)
+        assert r.status_code == 400 and says in r.json()["error_message"], (body, r.text)
     assert (await http.post(url, json={"issuer": issuer.url}, headers=owner)).status_code == 400
     r = await http.post("/api/v1/organization/acme/robots/nobody/federation", json=[], headers=owner)
     assert r.status_code == 404

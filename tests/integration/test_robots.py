@@ -178,3 +178,12 @@ async def test_robots_hold_roles_only_in_their_own_namespace(reg: RegistryClient
     assert r.status_code == 400 and "Cannot add robot vorg+ci under namespace vera" in r.text
     listed = (await reg.http.get("/api/v1/repository/vorg/app/permissions/user/", headers=vera)).json()
     assert "eve+spy" not in listed["permissions"]
+
+
+async def test_creating_an_existing_robot_says_so_in_quays_words(reg: RegistryClient) -> None:
+    await reg.create_user("tina", "pw-" + "x" * 8)
+    h = await _api(reg, "tina")
+    assert (await reg.http.put("/api/v1/user/robots/dtrobot", headers=h)).status_code == 201
+    r = await reg.http.put("/api/v1/user/robots/dtrobot", headers=h)
+    assert r.status_code == 400
+    assert r.json()["error_message"] == "Existing robot with name: tina+dtrobot"

@@ -11,6 +11,7 @@ from wharf.api import views
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import not_found
 from wharf.api.organizations import admined_org
+from wharf.auth import permissions
 from wharf.core import accounts, applications, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.applications import ApplicationRecord
@@ -43,13 +44,13 @@ class NewAppToken(BaseModel):
     )
 
 
-def _view(rt: Runtime, app: ApplicationRecord) -> dict[str, Any]:
+def _view(rt: Runtime, app: ApplicationRecord, with_secret: bool = True) -> dict[str, Any]:
     return {
         "name": app.name,
         "description": app.description,
         "application_uri": app.application_uri,
         "client_id": app.client_id,
-        "client_secret": applications.secret(rt.secrets, app),
+        "client_secret": applications.secret(rt.secrets, app) if with_secret else None,
         "redirect_uri": app.redirect_uri,
         "avatar_email": app.avatar_email,
     }
@@ -69,7 +70,9 @@ async def _app(rt: Rt, org: AccountRecord, client_id: str) -> ApplicationRecord:
 )
 async def get_organization_applications(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
-    return {"applications": [_view(rt, a) for a in await rt.db.read(applications.list_for_org, org.id)]}
+    secret = await rt.db.read(permissions.may_see_org_secrets, who, org)
+    found = await rt.db.read(applications.list_for_org, org.id)
+    return {"applications": [_view(rt, a, secret) for a in found]}
 
 
 @router.post(
@@ -100,7 +103,8 @@ async def create_organization_application(rt: Rt, who: User, orgname: str, body:
 )
 async def get_organization_application(rt: Rt, who: User, orgname: str, client_id: str) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
-    return _view(rt, await _app(rt, org, client_id))
+    secret = await rt.db.read(permissions.may_see_org_secrets, who, org)
+    return _view(rt, await _app(rt, org, client_id), secret)
 
 
 @router.put(
@@ -179,7 +183,6 @@ async def list_organization_application_tokens(
     "/organization/{orgname}/applications/{client_id}/tokens",
     operation_id="createOrganizationApplicationToken",
     summary="Mint a token for the application, acting as yourself, without the browser flow",
-    status_code=201,
 )
 async def create_organization_application_token(
     rt: Rt, who: User, orgname: str, client_id: str, body: NewAppToken

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from wharf.api.errors import forbidden, unauthorized
-from wharf.auth import browser
+from wharf.auth import browser, permissions
 from wharf.auth.address import client_address
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.core import audit, sessions, tokens
@@ -30,6 +30,7 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def session_of(request: Request, rt: Runtime) -> sessions.SessionRecord | None:
@@ -44,6 +45,7 @@ def csrf_ok(request: Request, session: sessions.SessionRecord, presented: str | 
 async def caller(request: Request, rt: Rt) -> Identity:
     who = await _credentials(request, rt)
     ip = client_address(request, rt.settings.TRUSTED_PROXIES)
+    who = permissions.with_powers(rt.settings, who, reading=request.method in _READ_METHODS)
     return replace(who, ip=ip, origin=rt.settings.public_origin)
 
 
@@ -65,7 +67,7 @@ async def _credentials(request: Request, rt: Runtime) -> Identity:
     if owner is None:
         raise unauthorized("the token is invalid, expired or revoked")
     account = owner.account
-    superuser = account.is_superuser or account.name in rt.settings.SUPER_USERS
+    superuser = permissions.is_configured_superuser(rt.settings, account)
     return Identity("oauthtoken", account.id, account.name, superuser, scopes=owner.scopes)
 
 

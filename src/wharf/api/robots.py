@@ -14,6 +14,7 @@ from wharf.api import views
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
+from wharf.auth import permissions as auth_permissions
 from wharf.auth import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
@@ -158,7 +159,9 @@ async def regenerate_user_robot_token(rt: Rt, who: User, robot_shortname: str) -
 async def get_org_robots(
     rt: Rt, who: User, orgname: str, token: bool = True, permissions: bool = False
 ) -> dict[str, Any]:
-    return await _list(rt, await admined_org(rt, who, orgname), token, permissions)
+    org = await admined_org(rt, who, orgname)
+    token = token and await rt.db.read(auth_permissions.may_see_org_secrets, who, org)
+    return await _list(rt, org, token, permissions)
 
 
 @router.get(
@@ -167,7 +170,9 @@ async def get_org_robots(
     summary="Get an organization's robot",
 )
 async def get_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
-    return _view(rt, await _robot(rt, await admined_org(rt, who, orgname), robot_shortname), True)
+    org = await admined_org(rt, who, orgname)
+    with_token = await rt.db.read(auth_permissions.may_see_org_secrets, who, org)
+    return _view(rt, await _robot(rt, org, robot_shortname), with_token)
 
 
 @router.put(
@@ -226,8 +231,9 @@ async def get_org_robot_permissions(rt: Rt, who: User, orgname: str, robot_short
 
 
 class FederationEntry(BaseModel):
-    issuer: str = Field(min_length=1, max_length=2048)
-    subject: str = Field(min_length=1, max_length=1024)
+    # Missing fields default to "" so that the answer is Quay's "Missing one or more required fields".
+    issuer: str = Field("", max_length=2048)
+    subject: str = Field("", max_length=1024)
 
 
 async def _federation(rt: Rt, owner: AccountRecord, shortname: str) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""/api/v1/find/repositories: find the repositories you may see by name or namespace."""
+"""/api/v1/find/repositories: find the repositories you may see by name or namespace; and
+/api/v1/find/all: those, plus users, organizations, and your teams and robots (Quay's conductSearch)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from fastapi import APIRouter, Query
 
 from wharf.api import views
 from wharf.api.deps import Caller, Rt
+from wharf.api.errors import forbidden
 from wharf.api.repositories import POPULARITY_WINDOW_MS
-from wharf.auth import permissions
-from wharf.core import repositories, stars
+from wharf.auth import permissions, scopes
+from wharf.core import find, repositories, stars
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositorySummary
 from wharf.db.engine import Db
@@ -105,3 +107,92 @@ async def conduct_repo_search(
         "page_size": PAGE_SIZE,
         "start_index": offset,
     }
+
+
+_TEAM_SCORE = 2
+_FIND_ALL_LIMIT = 5
+"""Quay finds at most five of each kind."""
+
+
+def _closeness(name: str, query: str) -> float:
+    """How well `name` matches `query`, in (0, 1], in the spirit of Quay's liquidmetal score: an
+    exact name first, then names that start with the query, then shorter names."""
+    name, query = name.lower(), query.lower()
+    if name == query:
+        return 1.0
+    if query not in name:
+        return 0.5  # found through its namespace: Quay's score when liquidmetal finds nothing
+    coverage = len(query) / max(len(name), 1)
+    return (0.6 if name.startswith(query) else 0.3) + 0.3 * coverage
+
+
+def _entity_view(me: str | None, found: find.Found) -> dict[str, Any]:
+    if found.kind == "robot":
+        owner, _, short = found.name.partition("+")
+        href = (
+            f"/user/{owner}?tab=robots&showRobot={found.name}"
+            if owner == me
+            else f"/organization/{owner}?tab=robots&showRobot={found.name}"
+        )
+        return {
+            "title": "robot",
+            "kind": "robot",
+            "avatar": None,
+            "name": found.name,
+            "score": _ENTITY_SCORE,
+            "href": href,
+            "short_name": short,
+        }
+    org = found.kind == "org"
+    return {
+        "title": "org" if org else "user",
+        "kind": "organization" if org else "user",
+        "avatar": views.avatar(found.name, found.email, "org" if org else "user"),
+        "name": found.name,
+        "score": _ENTITY_SCORE,
+        "href": f"/{'organization' if org else 'user'}/{found.name}",
+    }
+
+
+@router.get(
+    "/all",
+    operation_id="conductSearch",
+    summary="Find repositories, users, organizations, and your teams and robots by name",
+)
+async def conduct_search(rt: Rt, who: Caller, query: str = Query("", max_length=255)) -> dict[str, Any]:
+    if not who.has_scope(scopes.REPO_READ):
+        raise forbidden("the token lacks the repo:read scope")
+    query = query.strip()
+    if not query:
+        return {"results": []}
+    visible = permissions.visible_repositories(who, rt.settings)
+    include_public = permissions.may_read_public(who, rt.settings)
+    me = who.account_id if not who.is_anonymous else None
+
+    def read(db: Db) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        if me is not None:
+            for team in find.teams(db, me, query, _FIND_ALL_LIMIT):
+                assert team.org is not None
+                results.append(
+                    {
+                        "kind": "team",
+                        "name": team.name,
+                        "organization": _entity_view(who.name, find.Found(team.org, "org", team.org_email)),
+                        "avatar": views.avatar(team.name, None, "team"),
+                        "score": _TEAM_SCORE,
+                        "href": f"/organization/{team.org}/teams/{team.name}",
+                    }
+                )
+            results += [_entity_view(who.name, r) for r in find.robots(db, me, query, _FIND_ALL_LIMIT)]
+        found = repositories.search(
+            db, visible=visible, include_public=include_public, query=query, offset=0, limit=_FIND_ALL_LIMIT
+        )
+        results += [_result_view(r, None) for r in found]
+        results += [_entity_view(who.name, n) for n in find.namespaces(db, query, _FIND_ALL_LIMIT)]
+        return results
+
+    results = await rt.db.read(read)
+    for result in results:
+        result["score"] = result["score"] * _closeness(result.get("short_name", result["name"]), query)
+    return {"results": sorted(results, key=lambda r: r["score"], reverse=True)}

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+import wharf
 from wharf.api import views
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, orgs
+from wharf.core import accounts, apptokens, blobs, clock, orgs
 from wharf.core.accounts import AccountRecord
 
 router = APIRouter(prefix="/superuser", tags=["superuser"])
@@ -32,7 +34,14 @@ class UpdateUser(BaseModel):
 
 
 def require_superuser(who: Identity) -> None:
+    """Changes through the superuser panel: superusers only (never a read-only superuser)."""
     if not permissions.is_superuser(who):
+        raise forbidden("superuser rights (and the super:user scope) are required")
+
+
+def require_superuser_reads(who: Identity) -> None:
+    """Reads of the superuser panel: superusers and global read-only superusers."""
+    if not permissions.may_read_superuser_panel(who):
         raise forbidden("superuser rights (and the super:user scope) are required")
 
 
@@ -45,7 +54,7 @@ async def _user(rt: Rt, username: str) -> AccountRecord:
 
 @router.get("/users/", operation_id="listAllUsers", summary="List every user")
 async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     users = await rt.db.read(accounts.list_users, include_disabled=disabled)
     return {"users": [views.superuser_user(rt, u) for u in users]}
 
@@ -65,7 +74,7 @@ async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dic
 
 @router.get("/users/{username}", operation_id="getInstallUser", summary="Get a user")
 async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return views.superuser_user(rt, await _user(rt, username))
 
 
@@ -120,7 +129,7 @@ async def _organization(rt: Rt, name: str) -> AccountRecord:
 
 @router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
 async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser(who)
+    require_superuser_reads(who)
     return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
@@ -163,3 +172,117 @@ async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
     assert me is not None
     await rt.db.write(orgs.take_ownership, target, me, actor(who))
     return {"namespace": namespace}
+
+
+# ---- what the superuser panel reads about the registry itself ----
+
+# Keys whose values are secrets, wherever they appear in the settings (Quay's list, and any key
+# naming a password, secret, token or key).
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "_key", "access_key", "db_uri", "psk", "credential")
+_REDACTED = "**********"
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def _is_secret_key(key: str) -> bool:
+    k = key.lower()
+    return any(word in k for word in _SECRET_WORDS) or k in ("key", "dsn")
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """The settings with every secret replaced: values under secret-looking keys, and the
+    user:password part of any URL."""
+    secret_value = isinstance(value, str | list | dict) and bool(value)  # numbers are lifetimes, not secrets
+    if key is not None and _is_secret_key(key) and secret_value:
+        return _REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(_REDACTED + "@", value)
+    return value
+
+
+@router.get(
+    "/registrystatus",
+    operation_id="scRegistryStatus",
+    summary="Whether the registry is set up and serving (as Quay answers, to anyone)",
+)
+async def registry_status(rt: Rt) -> dict[str, Any]:
+    return {"provider_id": "wharf", "status": "ready"}
+
+
+# Quay's SuperUserDumpConfig has no operation id and is not in its Swagger document; neither here.
+@router.get(
+    "/config",
+    operation_id="getSuperUserConfig",
+    summary="The running configuration, with every secret replaced by asterisks",
+    include_in_schema=False,
+)
+async def dump_config(rt: Rt, who: User) -> dict[str, Any]:
+    require_superuser_reads(who)
+    config = redact(rt.settings.model_dump(mode="json"))
+    # Quay also dumps the process environment; Wharf never does (it holds secrets).
+    return {"config": config, "warning": {}, "env": {}, "schema": {}}
+
+
+@router.get("/changelog/", operation_id="getChangeLog", summary="What changed in this version of Wharf")
+async def get_change_log(rt: Rt, who: User) -> dict[str, Any]:
+    require_superuser_reads(who)
+    return {"log": f"# Wharf {wharf.__version__}\n\n{_CHANGELOG}"}
+
+
+_CHANGELOG = "Release notes are published with each release of Wharf; this build is the version above.\n"
+
+
+@router.get(
+    "/registrysize/",
+    operation_id="getRegistrySize",
+    summary="Bytes of all stored blobs, each counted once",
+)
+async def get_registry_size(rt: Rt, who: User) -> dict[str, Any]:
+    require_superuser_reads(who)
+    size = await rt.db.read(blobs.total_size)
+    # Wharf sums the blobs table when asked, so there is never a calculation queued or running.
+    return {"size_bytes": size, "last_ran": clock.now_ms(), "queued": False, "running": False}
+
+
+@router.post(
+    "/registrysize/",
+    operation_id="queueRegistrySizeCalculation",
+    summary="Recalculate the registry's size (Wharf computes it on every read: nothing to queue)",
+    status_code=201,
+)
+async def queue_registry_size_calculation(rt: Rt, who: User) -> Response:
+    require_superuser(who)
+    return Response(status_code=201)
+
+
+# Quay's default APP_SPECIFIC_TOKEN_EXPIRATION window is four weeks; "expiring" means within its tenth.
+_EXPIRING_SOON_MS = 4 * 7 * 24 * 3600 * 1000 // 10
+
+
+@router.get(
+    "/apptokens",
+    operation_id="listAllAppTokens",
+    summary="Every user's app-specific tokens (never their secrets), for auditing",
+)
+async def list_all_app_tokens(rt: Rt, who: User, expiring: bool = False) -> dict[str, Any]:
+    # As on Quay: global read-only superusers, and superusers with full access.
+    if not permissions.reads_everything(who):
+        raise forbidden("global read-only superusers and superusers with full access only")
+    found = await rt.db.read(apptokens.list_all, clock.now_ms() + _EXPIRING_SOON_MS if expiring else None)
+    return {
+        "tokens": [
+            {
+                "uuid": t.uuid,
+                "title": t.title,
+                "owner": owner,
+                "last_accessed": views.date(t.last_used_ms),
+                "created": views.date(t.created_ms),
+                "expiration": views.date(t.expires_ms),
+            }
+            for owner, t in found
+        ],
+        "only_expiring": expiring,
+    }

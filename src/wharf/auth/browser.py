@@ -61,7 +61,7 @@ def csrf_matches(session: SessionRecord, presented: str | None) -> bool:
 def identity_of(rt: Runtime, session: SessionRecord) -> Identity:
     account = session.account
     superuser = permissions.is_configured_superuser(rt.settings, account)
-    return Identity("user", account.id, account.name, superuser)
+    return permissions.with_powers(rt.settings, Identity("user", account.id, account.name, superuser))
 
 
 def cookie_secure(settings: Settings) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from wharf.auth import passwords
+from wharf.auth import client_keys, passwords, permissions
 from wharf.auth.identity import Identity
 from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
@@ -48,7 +48,7 @@ def robots_allowed(rt: Runtime, name: str) -> bool:
 
 
 def _superuser(rt: Runtime, account: AccountRecord) -> bool:
-    return account.is_superuser or account.name in rt.settings.SUPER_USERS
+    return permissions.is_configured_superuser(rt.settings, account)
 
 
 async def basic_login(
@@ -128,6 +128,8 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
             await rt.db.record(robots.mark_accessed, robot.account.id, now)
         return Identity("robot", robot.account.id, robot.account.name)
     account = await passwords.authenticate(rt.db, username, password)
+    if account is None:
+        account = await client_keys.account_for(rt, username, password)  # generateUserClientKey
     if account is None:
         return None
     return Identity("user", account.id, account.name, _superuser(rt, account))

@@ -17,6 +17,15 @@ class Identity:
     """The client's address, for the audit log (set by the surface that saw the request)."""
     origin: str | None = None
     """scheme://host the client reached, for links in events (set by the surface)."""
+    readonly_superuser: bool = False
+    """In GLOBAL_READONLY_SUPER_USERS: reads what a superuser reads, changes nothing of others'
+    (set by permissions.with_powers)."""
+    full_access: bool = False
+    """A superuser with FEATURE_SUPERUSERS_FULL_ACCESS: every right on every namespace (set by
+    permissions.with_powers)."""
+    reading: bool = False
+    """The request only reads (GET, HEAD): a read-only superuser's powers apply to it (set by the
+    surface that saw the request)."""
 
     @property
     def is_anonymous(self) -> bool:

@@ -3,11 +3,18 @@
 The registry surface asks it when it issues a token (which actions on which repository), and
 when it lists the catalog (which repositories a caller may see). Later surfaces ask the same
 functions, so one table of rules decides everything.
+
+Superusers come in two kinds, as on Quay. A superuser (SUPER_USERS) has the superuser panel, and
+with FEATURE_SUPERUSERS_FULL_ACCESS every right on every namespace and repository. A global
+read-only superuser (GLOBAL_READONLY_SUPER_USERS, which wins over SUPER_USERS) may read what a
+superuser may, in requests that only read (GET, HEAD), pulls every repository, and otherwise is a
+plain user. A token uses either power only with the super:user scope. Each surface passes the
+identity through `with_powers` once, when it knows the caller and the request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, false, or_, select
 
@@ -34,6 +41,45 @@ class RepositoryAccess:
     """None when the repository does not exist yet."""
 
 
+def with_powers(settings: Settings, identity: Identity, *, reading: bool | None = None) -> Identity:
+    """The identity with its superuser powers worked out from the settings. `reading`: the request
+    only reads (None keeps what the identity says). Safe to apply twice."""
+    readonly = (
+        identity.kind not in ("anonymous", "robot")
+        and identity.name is not None
+        and identity.name in settings.GLOBAL_READONLY_SUPER_USERS
+    )
+    superuser = identity.is_superuser and not readonly
+    return replace(
+        identity,
+        is_superuser=superuser,
+        readonly_superuser=readonly,
+        full_access=superuser and settings.FEATURE_SUPERUSERS_FULL_ACCESS,
+        reading=identity.reading if reading is None else reading,
+    )
+
+
+def has_full_access(identity: Identity) -> bool:
+    """A superuser with every right on every namespace and repository (FEATURE_SUPERUSERS_FULL_ACCESS)."""
+    return identity.full_access and identity.is_superuser and identity.has_scope(scopes.SUPER_USER)
+
+
+def is_readonly_superuser(identity: Identity) -> bool:
+    """A global read-only superuser using that power (a token needs the super:user scope)."""
+    return identity.readonly_superuser and identity.has_scope(scopes.SUPER_USER)
+
+
+def reads_everything(identity: Identity) -> bool:
+    """May read anything a superuser may in this request: a read-only superuser in a request that
+    only reads, or a superuser with full access."""
+    return has_full_access(identity) or (is_readonly_superuser(identity) and identity.reading)
+
+
+def may_read_superuser_panel(identity: Identity) -> bool:
+    """May read what the superuser panel shows (users, organizations, logs, registry status)."""
+    return is_superuser(identity) or (is_readonly_superuser(identity) and identity.reading)
+
+
 def _capped(identity: Identity, role: str | None) -> str | None:
     """A token's scopes cap the role its user has."""
     if role is None or identity.scopes is None:
@@ -48,14 +94,18 @@ def repository_role(
     db: Db, settings: Settings, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord
 ) -> str | None:
     """The caller's role on an existing repository: read, write, admin or None."""
+    identity = with_powers(settings, identity)
     roles: set[str] = set()
     if identity.account_id is not None and not identity.is_anonymous:
-        if is_superuser(identity) or identity.account_id == namespace.id:
+        if has_full_access(identity) or identity.account_id == namespace.id:
             roles.add(ADMIN)
         else:
             if namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id):
                 roles.add(ADMIN)
             roles |= grants.repository_roles(db, repo.id, identity.account_id)
+            if is_readonly_superuser(identity):
+                # Reads see what an admin sees; anything else is refused as for a reader.
+                roles.add(ADMIN if identity.reading else READ)
     role = _capped(identity, grants.strongest(roles))
     if repo.is_public and may_read_public(identity, settings):
         role = grants.strongest({READ} | ({role} if role else set()))
@@ -75,7 +125,7 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
         return False
     if identity.scopes is not None and scopes.REPO_CREATE not in identity.scopes:
         return False
-    if is_superuser(identity) or identity.account_id == namespace.id:
+    if has_full_access(identity) or identity.account_id == namespace.id:
         return True
     return namespace.kind == "org" and bool(
         {"admin", "creator"} & orgs.team_roles(db, namespace.id, identity.account_id)
@@ -85,20 +135,29 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
 def can_admin_org(db: Db, identity: Identity, org: AccountRecord) -> bool:
     if identity.is_anonymous or identity.account_id is None or org.kind != "org":
         return False
+    if is_readonly_superuser(identity) and identity.reading:
+        return True
     if not identity.has_scope(scopes.ORG_ADMIN):
         return False
-    return is_superuser(identity) or ADMIN in orgs.team_roles(db, org.id, identity.account_id)
+    return has_full_access(identity) or ADMIN in orgs.team_roles(db, org.id, identity.account_id)
+
+
+def may_see_org_secrets(db: Db, identity: Identity, org: AccountRecord) -> bool:
+    """Robot tokens and application secrets of an organization: its admins and superusers with full
+    access, never a read-only superuser by that power."""
+    return can_admin_org(db, replace(identity, reading=False), org)
 
 
 def is_org_member(db: Db, identity: Identity, org: AccountRecord) -> bool:
     if identity.account_id is None:
         return False
-    return is_superuser(identity) or bool(orgs.team_roles(db, org.id, identity.account_id))
+    return reads_everything(identity) or bool(orgs.team_roles(db, org.id, identity.account_id))
 
 
 def repository_access(
     db: Db, settings: Settings, identity: Identity, namespace: str, name: str
 ) -> RepositoryAccess:
+    identity = with_powers(settings, identity)
     ns = accounts.get_by_name(db, namespace)
     repo = repositories.get(db, namespace, name) if ns is not None else None
     if repo is None:
@@ -140,7 +199,8 @@ RANK = {READ: 0, WRITE: 1, ADMIN: 2}
 
 def visible_repositories(identity: Identity, settings: Settings) -> ColumnElement[bool] | None:
     """A clause selecting the repositories `identity` may see; None means all of them."""
-    if identity.is_superuser and identity.has_scope(scopes.SUPER_USER):
+    identity = with_powers(settings, identity)
+    if has_full_access(identity) or is_readonly_superuser(identity):
         return None
     clauses: list[ColumnElement[bool]] = []
     if settings.FEATURE_PUBLIC_CATALOG and may_read_public(identity, settings):
@@ -164,12 +224,20 @@ def visible_repositories(identity: Identity, settings: Settings) -> ColumnElemen
 
 
 def is_superuser(identity: Identity) -> bool:
-    """A superuser acting with superuser powers (a token needs the super:user scope for that)."""
-    return identity.is_superuser and identity.has_scope(scopes.SUPER_USER)
+    """A superuser acting with superuser powers (a token needs the super:user scope for that): the
+    superuser panel, and changing it. Never a read-only superuser."""
+    return identity.is_superuser and not identity.readonly_superuser and identity.has_scope(scopes.SUPER_USER)
 
 
 def is_configured_superuser(settings: Settings, account: AccountRecord) -> bool:
+    """A (full) superuser; a name also in GLOBAL_READONLY_SUPER_USERS is read-only, as on Quay."""
+    if account.name in settings.GLOBAL_READONLY_SUPER_USERS:
+        return False
     return account.is_superuser or account.name in settings.SUPER_USERS
+
+
+def is_configured_readonly_superuser(settings: Settings, account: AccountRecord) -> bool:
+    return account.kind == "user" and account.name in settings.GLOBAL_READONLY_SUPER_USERS
 
 
 def why_superuser_may_not(

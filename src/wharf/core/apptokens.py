@@ -12,7 +12,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.db.engine import Db
-from wharf.db.models import AppToken
+from wharf.db.models import Account, AppToken
 
 LOOKUP_LENGTH = 60
 SECRET_LENGTH = 60
@@ -105,3 +105,16 @@ def resolve(db: Db, token: str) -> AccountRecord | None:
 
 def touch(db: Db, token: str) -> None:
     db.execute(update(AppToken).where(AppToken.lookup == token[:LOOKUP_LENGTH]).values(last_used_ms=now_ms()))
+
+
+def list_all(db: Db, expiring_by_ms: int | None = None) -> list[tuple[str, AppTokenRecord]]:
+    """(owner's name, token) for every app token of every user, oldest first; with
+    `expiring_by_ms`, only those not yet expired that expire by then."""
+    query = (
+        select(Account.name, *_COLUMNS)
+        .join(Account, Account.id == AppToken.account_id)
+        .order_by(AppToken.created_ms, AppToken.id)
+    )
+    if expiring_by_ms is not None:
+        query = query.where(AppToken.expires_ms > now_ms(), AppToken.expires_ms <= expiring_by_ms)
+    return [(r[0], AppTokenRecord(*r[1:])) for r in db.execute(query)]

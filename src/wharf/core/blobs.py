@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 
 from wharf.core import repositories
 from wharf.core._sql import insert_ignore, upsert_touch
@@ -75,3 +75,8 @@ def unlink(db: Db, repository_id: int, digest: str) -> None:
             RepositoryBlob.repository_id == repository_id, RepositoryBlob.blob_id == blob.id
         )
     )
+
+
+def total_size(db: Db) -> int:
+    """Bytes of every stored blob, each counted once however many repositories link it."""
+    return int(db.execute(select(func.coalesce(func.sum(Blob.size), 0))).scalar_one())

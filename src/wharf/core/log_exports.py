@@ -107,7 +107,7 @@ def check_callbacks(callback_url: str | None, callback_email: str | None) -> Non
     if callback_url is not None and len(callback_url) > 2048:
         raise InvalidInput("callback_url is longer than 2048 characters")
     if callback_email is not None and (len(callback_email) > 255 or not _EMAIL.match(callback_email)):
-        raise InvalidInput(f"callback_email {callback_email[:255]!r} is not an e-mail address")
+        raise InvalidInput(f"Invalid callback e-mail: {callback_email[:255]!r} is not an e-mail address")
 
 
 def create(

@@ -135,7 +135,7 @@ def create(
         raise InvalidInput("the description may be at most 255 characters")
     name = full_name(owner.name, shortname)
     if accounts.get_by_name(db, name) is not None:
-        raise AlreadyExists(f"robot {name} exists")
+        raise AlreadyExists(f"Existing robot with name: {name}")  # Quay's words
     result = db.execute(
         insert(Account).values(
             name=name,
@@ -203,9 +203,14 @@ def set_federation(
     actor: audit.Actor | None,
 ) -> None:
     """Replace the robot's trusted identities (Quay's POST replaces the whole list)."""
+    # Quay's messages, which its tests and scripts look for.
     for issuer, subject in entries:
-        if not issuer.startswith(("https://", "http://")) or not subject:
-            raise InvalidInput("each federation entry needs an http(s) issuer URL and a subject")
+        if not issuer or not subject:
+            raise InvalidInput("Missing one or more required fields (issuer, subject)")
+        if not issuer.startswith(("https://", "http://")):
+            raise InvalidInput("Issuer must be a URL (http:// or https://)")
+    if len(set(entries)) != len(entries):
+        raise InvalidInput("Duplicate federation config entry")
     db.execute(delete(RobotFederation).where(RobotFederation.robot_id == robot.account.id))
     for issuer, subject in dict.fromkeys(entries):
         db.execute(insert(RobotFederation).values(robot_id=robot.account.id, issuer=issuer, subject=subject))

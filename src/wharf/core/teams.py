@@ -16,7 +16,9 @@ from wharf.db.engine import Db
 from wharf.db.models import Account, RepositoryPermission, Team, TeamMember
 
 ROLES = ("member", "creator", "admin")
-_NAME = re.compile(r"^[a-z][a-z0-9]+$")
+_NAME_PATTERN = r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$"
+"""Quay's VALID_TEAMNAME_REGEX: `team-1.x` is a team name."""
+_NAME = re.compile(_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +53,10 @@ def upsert(
 ) -> TeamRecord:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-    if not (2 <= len(name) <= 255) or not _NAME.match(name):
-        raise InvalidInput("team names are 2-255 lowercase letters and digits, starting with a letter")
+    if not _NAME.match(name):
+        raise InvalidInput(f"Invalid team name {name}: Namespace must match expression {_NAME_PATTERN}")
+    if not 2 <= len(name) <= 255:
+        raise InvalidInput(f"Invalid team name {name}: Team must be between 2 and 255 characters in length")
     existing = get(db, org.id, name)
     if existing is None:
         db.execute(

@@ -54,22 +54,60 @@ def is_internal(ip: IPAddress) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def check_url(url: str, settings: Settings, blocked_hosts: Collection[str] = ()) -> None:
+# Names of internal services, refused without asking DNS (Quay refuses the same ones).
+_INTERNAL_NAMES = frozenset(
+    {
+        "localhost",
+        "metadata",
+        "metadata.google.internal",
+        "metadata.azure.internal",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    }
+)
+
+
+def _refuse_internal(host: str, ip: IPAddress | None) -> None:
+    shown = f"{host} ({ip})" if ip is not None and str(ip) != host else host
+    raise OutboundRefused(
+        f"refusing to call {shown}: it is an internal address; an operator can allow it "
+        "with SSRF_ALLOWED_HOSTS"
+    )
+
+
+async def check_url(
+    url: str, settings: Settings, blocked_hosts: Collection[str] = (), *, resolve: bool = True
+) -> None:
     """Refuse a URL that is not http(s), names a host in `blocked_hosts` (the operator's
     WEBHOOK_HOSTNAME_BLACKLIST, for webhooks and export callbacks), or resolves to an internal
-    address that SSRF_ALLOWED_HOSTS does not allow."""
+    address that SSRF_ALLOWED_HOSTS does not allow. With `resolve` false, DNS is not asked: only
+    address literals and well-known internal names are refused (a check when a URL is stored;
+    the call itself checks again, resolving)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port out of range raises here)
     except ValueError:
         raise OutboundRefused(f"{url[:200]!r} is not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OutboundRefused(f"{url!r} is not an http:// or https:// URL")
+        raise OutboundRefused(f"{url!r} is not an http:// or https:// URL (the scheme must be http or https)")
     host = parts.hostname.lower()
     if host in {h.lower() for h in blocked_hosts}:
         raise OutboundRefused(f"{host} is in WEBHOOK_HOSTNAME_BLACKLIST")
     hosts, networks = _allowed(settings)
     if host in hosts:
+        return
+    if not resolve:
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            if is_internal(literal) and not any(literal in n for n in networks):
+                _refuse_internal(host, literal)
+        elif host in _INTERNAL_NAMES or host.endswith(".localhost"):
+            _refuse_internal(host, None)
         return
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
@@ -80,10 +118,7 @@ async def check_url(url: str, settings: Settings, blocked_hosts: Collection[str]
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
         if is_internal(ip) and not any(ip in n for n in networks):
-            raise OutboundRefused(
-                f"refusing to call {host} ({ip}): it is an internal address; an operator can allow it "
-                "with SSRF_ALLOWED_HOSTS"
-            )
+            _refuse_internal(host, ip)
 
 
 async def get_json(url: str, settings: Settings) -> Any:

@@ -204,6 +204,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             if len(issuer) > 2048 or len(subject) > 1024:
                 raise WebError(400, "A federation row is too long", "Issuers are URLs up to 2048 characters.")
             entries.append((issuer, subject))
+        entries = list(dict.fromkeys(entries))  # a row typed twice is meant once
         if entries:
             await rt.db.write(robots.set_federation, robot, ns.account, entries, v.actor)
             count = f"{len(entries)} OIDC identit{'y' if len(entries) == 1 else 'ies'}"

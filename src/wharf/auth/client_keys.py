@@ -1,0 +1,37 @@
+"""Client keys: `POST /api/v1/user/clientkey` answers a key that logs the user in where their
+password would (docker login), as on Quay. The key is sealed with the server's secret key, names
+the account, and holds a fingerprint of the password hash, never the password: changing the
+password ends every key."""
+
+from __future__ import annotations
+
+import hmac
+
+from wharf.core import accounts, client_keys
+from wharf.core.accounts import AccountRecord
+from wharf.runtime import Runtime
+
+_PREFIX = "wharf-clientkey:"
+
+
+def seal(rt: Runtime, account_id: int, fingerprint: str) -> str:
+    return rt.secrets.seal(f"{_PREFIX}{account_id}:{fingerprint}")
+
+
+async def account_for(rt: Runtime, username: str, key: str) -> AccountRecord | None:
+    """The user this key belongs to, when `username` names it and its password is unchanged."""
+    if len(key) > 1024:
+        return None
+    opened = rt.secrets.open(key)
+    if opened is None or not opened.startswith(_PREFIX):
+        return None
+    account_id, _, fingerprint = opened.removeprefix(_PREFIX).partition(":")
+    if not account_id.isascii() or not account_id.isdigit():
+        return None
+    account = await rt.db.read(accounts.get_by_id, int(account_id))
+    if account is None or account.name != username or account.kind != "user" or not account.enabled:
+        return None
+    current = await rt.db.read(client_keys.fingerprint, account.id)
+    if current is None or not hmac.compare_digest(current, fingerprint):
+        return None
+    return account
