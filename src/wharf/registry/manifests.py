@@ -102,17 +102,27 @@ async def _get_manifest(
 async def _negotiate(
     call: Call, name: str, record: manifests.ManifestRecord, accept: str
 ) -> manifests.ManifestRecord:
-    """A client that cannot read what is stored: an index falls back to its linux/amd64 image, as on
-    Docker Hub; anything else is not available in a form the client accepts."""
-    if record.media_type in mt.INDEXES:
-        child = default_platform_child(record.content)
-        if child is not None:
-            picked = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
-            if accepts(accept, picked.media_type):
-                return picked
+    """A tag whose manifest the client's Accept does not list, answered as Quay answers it.
+
+    An index or manifest list gives its linux/amd64 child, whatever the child's type (Quay then
+    converts that child to what the client accepts, schema 1 at the last resort); one without a
+    linux/amd64 child, or whose child is not in the repository, is MANIFEST_UNKNOWN, as on Quay.
+    Any other manifest is returned as stored: Quay would convert it to schema 1, which Wharf
+    does not write, so the client gets the stored type and decides (docker and pubtools-quay read
+    `Content-Type`)."""
+    if record.media_type not in mt.INDEXES:
+        return record
+    child = default_platform_child(record.content, fallback=False)
+    if child is not None:
+        try:
+            return await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
+        except RegistryError as e:
+            if e.code is not MANIFEST_UNKNOWN:
+                raise
     raise RegistryError(
         MANIFEST_UNKNOWN,
-        f"the manifest is {record.media_type}, which the Accept header does not list; add it to Accept",
+        f"the manifest is {record.media_type}, which the Accept header does not list, and it has no "
+        "linux/amd64 image to give instead; add the type to Accept",
     )
 
 
