@@ -35,15 +35,24 @@ from wharf.registry.errors import (
 from wharf.storage.base import StorageError, blob_path
 
 
-def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
-    """Record a failed pull or push. A 401 is the token challenge every client meets first, not a
-    failure of its own."""
-    if error.code.status == 401:
-        return
+async def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
+    """Record a failed pull or push. A 401 is logged only when the caller may really not do it: the
+    challenge every client meets first, and the one a token that merely did not ask for the access
+    gets (a fresh token would allow it), are not failures."""
     try:
         full = parse_name(call, name)
     except RegistryError:
         return
+    if error.code.status == 401:
+        grant = call.grant
+        if grant is None or grant.identity.is_anonymous:
+            return
+        action = permissions.PULL if kind == "pull_repo_failed" else permissions.PUSH
+        access = await call.rt.db.read(
+            permissions.repository_access, call.rt.settings, grant.identity, full.namespace, full.name
+        )
+        if action in access.actions:
+            return
     call.rt.audit_buffer.add(
         kind,
         *call.performer,
@@ -60,7 +69,7 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         response, repo, digest = await _get_manifest(call, name, reference, head)
     except RegistryError as e:
         if not head:
-            _log_failure(call, "pull_repo_failed", name, reference, e)
+            await _log_failure(call, "pull_repo_failed", name, reference, e)
         raise
     if not head and call.rt.settings.ACTION_LOG_PULLS:
         # Pulls change nothing: their entries are written in batches, off the request's path.
@@ -149,7 +158,7 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
     try:
         return await _put_manifest(call, name, reference)
     except RegistryError as e:
-        _log_failure(call, "push_repo_failed", name, reference, e)
+        await _log_failure(call, "push_repo_failed", name, reference, e)
         raise
 
 
