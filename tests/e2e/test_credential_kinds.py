@@ -46,9 +46,14 @@ ROBOT_SHORT = "reader"
 ROBOT = f"{ORG}+{ROBOT_SHORT}"
 TLS = "--tls-verify=false"
 
-# How the clients show a refusal: the message of the registry's 403 DENIED error, or only the
-# status when the refused request was a HEAD (the blob check before an upload) and had no body.
-DENIED = ("requested access to the resource is denied", "403 (forbidden)")
+# How the clients show a refusal: the message of the registry's 401 UNAUTHORIZED error (a new
+# token did not help), or, when the refused request was a HEAD (the blob check before an upload)
+# and had no body, what containers/image says for a 401 there.
+DENIED = (
+    "access to the requested resource is not authorized",
+    "requested access to the resource is denied",
+    "401 (unauthorized)",
+)
 # How they show a 401 from the token endpoint at login.
 BAD_LOGIN = ("invalid username/password",)
 

@@ -100,6 +100,10 @@ def test_oras_artifact_with_subject_listed_and_filtered_by_referrers(
     if server.has_auth:
         # no login(): it would write the credentials into ~/.docker/config.json
         registry.auth.set_basic_auth(ADMIN_USER, ADMIN_PASSWORD)
+        # oras-py renews its token only on a 403, never on the 401 naming a wider scope that Quay
+        # and distribution answer (and Wharf too): give it one for all this test does up front
+        granted = server.auth_headers(f"repository:{name}:pull,push")["Authorization"]
+        registry.auth.token = granted.removeprefix("Bearer ")
 
     sbom = json.dumps(
         {"spdxVersion": "SPDX-2.3", "name": "busybox", "pad": os.urandom(90_000).hex()}

@@ -62,11 +62,11 @@ async def test_granted_actions_work_and_others_are_refused(world: World, who: st
     can_pull = "pull" in (REGISTRY_TABLE[who][0] or [])
     can_push = "push" in (REGISTRY_TABLE[who][0] or [])
     listing = await reg.http.get("/v2/acme/app/tags/list", headers=h)
-    assert listing.status_code == (200 if can_pull else 403)
+    assert listing.status_code == (200 if can_pull else 401)
     upload = await reg.http.post("/v2/acme/app/blobs/uploads/", headers=h)
-    assert upload.status_code == (202 if can_push else 403)
+    assert upload.status_code == (202 if can_push else 401)
     if not can_pull:
-        assert listing.json()["errors"][0]["code"] == "DENIED"
+        assert listing.json()["errors"][0]["code"] == "UNAUTHORIZED"
 
 
 # identity -> status of GET /api/v1/repository/acme/app/permissions/user/ (repository admin only)

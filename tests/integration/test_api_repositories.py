@@ -723,3 +723,64 @@ async def test_read_only_mode_writes_nothing_for_reads_and_logins(world: World, 
     changed = sorted(name for name in before if before[name] != after[name])
     assert changed == ["web_sessions"], {name: (before[name], after[name]) for name in changed}
     assert len(after["web_sessions"]) == len(before["web_sessions"]) + 2
+
+
+# ------------------------------------------------------------------- paths and idempotence, as on Quay
+
+
+async def test_paths_without_their_trailing_slash_redirect(world: World) -> None:
+    """Quay defines these with a trailing slash and Flask redirects the slashless form with 308;
+    they were read as the nested repository `acme/app/tag` and answered 404."""
+    http, owner = world.reg.http, world.api["owner"]
+    for path in (
+        "/api/v1/repository/acme/app/tag",
+        "/api/v1/repository/acme/app/notification",
+        "/api/v1/repository/acme/app/permissions/user",
+        "/api/v1/repository/acme/app/permissions/team",
+        "/api/v1/user",
+    ):
+        r = await http.get(path, headers=owner)
+        assert (r.status_code, r.headers.get("location")) == (308, path + "/"), (path, r.text)
+        followed = await http.get(r.headers["location"], headers=owner)
+        assert followed.status_code == 200, (path, followed.text)
+    # the query string goes along; 308 keeps the method and body for a client that follows it
+    r = await http.get("/api/v1/repository/acme/app/tag", params={"limit": "1"}, headers=owner)
+    assert r.headers["location"] == "/api/v1/repository/acme/app/tag/?limit=1"
+    r = await http.post("/api/v1/repository/acme/app/notification", json={}, headers=owner)
+    assert r.status_code == 308
+    # a repository named `tag` is still itself: a repository is namespace/name at least
+    await world.reg.push_blob("owner/tag", b"x", user="owner", password=PW)
+    r = await http.get("/api/v1/repository/owner/tag", headers=owner)
+    assert r.status_code == 200 and r.json()["name"] == "tag", r.text
+
+
+async def test_unknown_subpaths_of_a_repository_are_not_found(world: World) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    for method, path in (
+        ("POST", "/api/v1/repository/acme/app/nothing"),
+        ("POST", "/api/v1/repository/acme/app/tag/v1/nothing"),
+        ("PATCH", "/api/v1/repository/acme/app/nothing/else"),
+    ):
+        _quay_error(await http.request(method, path, headers=owner), 404)
+    # a path that exists, with a method it does not have, stays 405
+    assert (await http.post("/api/v1/repository/acme/app", headers=owner)).status_code == 405
+    assert (await http.patch("/api/v1/repository/acme/app/tag/v1", headers=owner)).status_code == 405
+
+
+async def test_deleting_a_missing_repository_is_done(world: World) -> None:
+    """Quay answers 204 to deleteRepository for a repository that is not there (pubtools-quay's
+    remove-repo relies on it), to whoever would administer it."""
+    http = world.reg.http
+    assert (await http.delete("/api/v1/repository/acme/never", headers=world.api["owner"])).status_code == 204
+    assert (
+        await http.delete("/api/v1/repository/owner/never", headers=world.api["owner"])
+    ).status_code == 204
+    assert (await http.delete("/api/v1/repository/acme/never", headers=world.api["admin"])).status_code == 204
+    # deleting twice: 204 both times
+    assert (await http.delete("/api/v1/repository/acme/app", headers=world.api["owner"])).status_code == 204
+    assert (await http.delete("/api/v1/repository/acme/app", headers=world.api["owner"])).status_code == 204
+    # who would not administer it learns nothing new: 404 as for any repository it cannot see
+    _quay_error(await http.delete("/api/v1/repository/acme/never", headers=world.api["writer"]), 404)
+    _quay_error(await http.delete("/api/v1/repository/owner/never", headers=world.api["outsider"]), 404)
+    read_only = await api_token(world.reg, "owner", frozenset({scopes.REPO_READ}))
+    _quay_error(await http.delete("/api/v1/repository/acme/never", headers=read_only), 404)

@@ -188,5 +188,5 @@ async def test_push_creates_repository_only_in_own_namespace(reg: RegistryClient
     await reg.create_user("carol", "carol-password")
     h = await reg.headers("admin/carols", user="carol", password="carol-password")
     r = await reg.http.post("/v2/admin/carols/blobs/uploads/", headers=h)
-    assert r.status_code == 403
-    assert r.json()["errors"][0]["code"] == "DENIED"
+    assert r.status_code == 401
+    assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"

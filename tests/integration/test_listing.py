@@ -93,3 +93,39 @@ async def test_catalog_shows_only_what_the_caller_may_see(reg: RegistryClient) -
     assert page == ["dave/mine"]
     page, _ = await _catalog(reg, "/v2/_catalog")
     assert page == ["admin/private", "dave/mine"]  # superuser sees everything
+
+
+async def test_catalog_answers_any_valid_token(reg: RegistryClient) -> None:
+    """As on Quay, the catalog lists what the caller can see for any token: the registry:catalog:*
+    scope is not required (a token for one repository lists all the caller's repositories)."""
+    await reg.create_user("erin", "erin-password")
+    await reg.push_blob("admin/hidden", b"x")
+    await reg.push_blob("erin/one", b"x", user="erin", password="erin-password")
+    await reg.push_blob("erin/two", b"x", user="erin", password="erin-password")
+    for scopes in (("repository:erin/one:pull",), ()):
+        token = await reg.token(*scopes, user="erin", password="erin-password")
+        r = await reg.http.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["repositories"] == ["erin/one", "erin/two"]
+    # an anonymous token sees no private repository
+    token = await reg.token("repository:admin/hidden:pull", user=None)
+    r = await reg.http.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}"})
+    assert (r.status_code, r.json()["repositories"]) == (200, [])
+
+
+async def test_unknown_subpaths_of_a_repository_are_not_found(reg: RegistryClient) -> None:
+    h = await reg.headers("admin/app")
+    await reg.push_blob("admin/app", b"x")
+    for method, path in (
+        ("GET", "/v2/admin/app/nothing"),
+        ("POST", "/v2/admin/app/nothing"),
+        ("DELETE", "/v2/admin/app/manifests/v1/extra"),
+        ("PUT", "/v2/admin/app/tags/list/extra"),
+        ("GET", "/v2/admin/app/"),
+    ):
+        r = await reg.http.request(method, path, headers=h)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["errors"][0]["message"] == "no such endpoint"
+    # a path of the API with a method it does not have: 405 with Allow
+    r = await reg.http.put("/v2/admin/app/tags/list", headers=h)
+    assert (r.status_code, r.headers["Allow"]) == (405, "GET")

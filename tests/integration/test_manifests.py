@@ -410,11 +410,11 @@ async def test_accept_negotiation_by_tag(reg: RegistryClient) -> None:
             f"/v2/{REPO}/manifests/multi", headers={**h, **({"Accept": accept} if accept else {})}
         )
         assert r.headers["Docker-Content-Digest"] == sha256(body)
-    # an image the client cannot read at all
+    # a client that reads neither still gets the linux/amd64 image, as on Quay (which would convert
+    # it to schema 1; Wharf serves it as stored)
     r = await reg.http.get(f"/v2/{REPO}/manifests/multi", headers={**h, "Accept": mt.DOCKER_SCHEMA1_SIGNED})
-    assert r.status_code == 404
-    assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
-    assert "Accept" in r.json()["errors"][0]["message"]
+    assert r.status_code == 200
+    assert r.headers["Docker-Content-Digest"] == amd
     # by digest the stored bytes are served whatever the Accept header says
     r = await reg.http.get(f"/v2/{REPO}/manifests/{sha256(body)}", headers={**h, "Accept": mt.OCI_MANIFEST})
     assert r.headers["Docker-Content-Digest"] == sha256(body)
@@ -437,3 +437,48 @@ async def test_single_component_names_live_in_library(reg: RegistryClient) -> No
         "/v2/library/busybox/manifests/latest", headers=await reg.headers("library/busybox")
     )
     assert same.headers["Docker-Content-Digest"] == digest
+
+
+async def test_accept_rules_follow_quay(reg: RegistryClient) -> None:
+    """What pubtools-quay relies on: asking for one type by tag never gives 404 when Quay would
+    answer something; the client reads Content-Type to see what it got."""
+    amd, _ = await reg.push_image(REPO, "single", media_type=mt.DOCKER_MANIFEST)
+    arm, _ = await reg.push_image(REPO, media_type=mt.DOCKER_MANIFEST)
+    h = await reg.headers(REPO)
+
+    def entry(digest: str, arch: str) -> dict[str, object]:
+        return {
+            "mediaType": mt.DOCKER_MANIFEST,
+            "digest": digest,
+            "size": 1,
+            "platform": {"os": "linux", "architecture": arch},
+        }
+
+    listed = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.DOCKER_MANIFEST_LIST,
+            "manifests": [entry(arm, "arm64"), entry(amd, "amd64")],
+        }
+    ).encode()
+    assert (await reg.push_manifest(REPO, "list", listed, mt.DOCKER_MANIFEST_LIST)).status_code == 201
+    arm_only = json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST_LIST, "manifests": [entry(arm, "arm64")]}
+    ).encode()
+    assert (await reg.push_manifest(REPO, "arm", arm_only, mt.DOCKER_MANIFEST_LIST)).status_code == 201
+
+    # a manifest list asked for as a schema 2 image: its linux/amd64 child
+    r = await reg.http.get(f"/v2/{REPO}/manifests/list", headers={**h, "Accept": mt.DOCKER_MANIFEST})
+    assert r.status_code == 200, r.text
+    assert (r.headers["Docker-Content-Digest"], r.headers["Content-Type"]) == (amd, mt.DOCKER_MANIFEST)
+    r = await reg.http.head(f"/v2/{REPO}/manifests/list", headers={**h, "Accept": mt.DOCKER_MANIFEST})
+    assert (r.status_code, r.headers["Docker-Content-Digest"]) == (200, amd)
+    # an image asked for as a manifest list: the image as stored, its type in Content-Type
+    r = await reg.http.get(f"/v2/{REPO}/manifests/single", headers={**h, "Accept": mt.DOCKER_MANIFEST_LIST})
+    assert r.status_code == 200, r.text
+    assert (r.headers["Docker-Content-Digest"], r.headers["Content-Type"]) == (amd, mt.DOCKER_MANIFEST)
+    # a list without a linux/amd64 image has nothing to give such a client: 404, as on Quay
+    r = await reg.http.get(f"/v2/{REPO}/manifests/arm", headers={**h, "Accept": mt.DOCKER_MANIFEST})
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    assert "linux/amd64" in r.json()["errors"][0]["message"]

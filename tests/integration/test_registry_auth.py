@@ -118,13 +118,13 @@ async def test_token_for_another_service_is_rejected(client: httpx.AsyncClient) 
 async def test_insufficient_scope_challenge_names_scope(reg: RegistryClient) -> None:
     headers = await reg.headers("admin/app", "pull")
     r = await reg.http.post("/v2/admin/app/blobs/uploads/", headers=headers)
-    # logged in, but the token does not carry push: 403, with a challenge a client can follow
-    assert r.status_code == 403
+    # logged in, but the token does not carry push: 401, with a challenge a client can follow
+    assert r.status_code == 401
     challenge = r.headers["WWW-Authenticate"]
     assert 'scope="repository:admin/app:pull,push"' in challenge
     assert 'error="insufficient_scope"' in challenge
     body = r.json()["errors"][0]
-    assert body["code"] == "DENIED"
+    assert body["code"] == "UNAUTHORIZED"
     assert body["detail"] == [{"Type": "repository", "Name": "admin/app", "Action": "push"}]
 
 

@@ -135,7 +135,7 @@ async def test_pulls_and_failed_requests_are_logged(world: World) -> None:
     r = await http.put(
         "/v2/acme/app/manifests/v2", content=b"{}", headers={**h, "Content-Type": "application/json"}
     )
-    assert r.status_code == 403
+    assert r.status_code == 401
     await reg.wharf.rt.audit_buffer.flush()
     entries = (await http.get("/api/v1/repository/acme/app/logs", headers=owner)).json()["logs"]
     pulls = [e for e in entries if e["kind"] == "pull_repo"]
@@ -148,10 +148,31 @@ async def test_pulls_and_failed_requests_are_logged(world: World) -> None:
     # failures are in the repository's log too, resolved when the batch was written
     failed = {e["kind"]: e for e in entries if e["kind"].endswith("_failed")}
     assert failed["pull_repo_failed"]["metadata"]["error"] == "MANIFEST_UNKNOWN"
-    assert failed["push_repo_failed"]["metadata"]["error"] == "DENIED"
+    assert failed["push_repo_failed"]["metadata"]["error"] == "UNAUTHORIZED"
     assert failed["push_repo_failed"]["performer"]["name"] == "reader"
     # a failure on a repository that does not exist is kept in its namespace's log
-    assert (await http.get("/v2/acme/ghost/manifests/v1", headers=h)).status_code in (403, 404)
+    assert (await http.get("/v2/acme/ghost/manifests/v1", headers=h)).status_code in (401, 404)
     await reg.wharf.rt.audit_buffer.flush()
     org = (await http.get("/api/v1/organization/acme/logs", headers=owner)).json()["logs"]
     assert any(e["kind"] == "pull_repo_failed" and e["metadata"]["repo"] == "ghost" for e in org)
+
+
+async def test_a_token_that_only_lacked_the_scope_is_no_failure(world: World) -> None:
+    """A writer pulls, then pushes with the same token: the 401 sends the client for a new token
+    (pubtools-quay does this on every push); it is not a failed push in the log."""
+    reg, http, owner = world.reg, world.reg.http, world.api["owner"]
+    token = (
+        await http.get(
+            "/v2/auth", params={"scope": "repository:acme/app:pull"}, auth=("writer", "matrix-password")
+        )
+    ).json()["token"]
+    r = await http.put(
+        "/v2/acme/app/manifests/v2",
+        content=b"{}",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 401
+    assert 'scope="repository:acme/app:pull,push"' in r.headers["WWW-Authenticate"]
+    await reg.wharf.rt.audit_buffer.flush()
+    entries = (await http.get("/api/v1/repository/acme/app/logs", headers=owner)).json()["logs"]
+    assert not [e for e in entries if e["kind"] == "push_repo_failed"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf import __version__
@@ -68,6 +71,53 @@ class RegistryReadOnly:
         await self.app(scope, receive, send)
 
 
+class TrailingSlash:
+    """A path Quay defines with a trailing slash (`/repository/{R}/tag/`, `.../notification/`,
+    `.../permissions/user/`, `/user/`...) asked for without it is redirected with 308 to the slashed
+    form, as Flask answers for Quay, before routing: the repository catch-all would otherwise read
+    `ns/app/tag` as a nested repository name and answer 404."""
+
+    def __init__(self, app: ASGIApp, patterns: list[re.Pattern[str]]) -> None:
+        self.app = app
+        self.patterns = patterns
+
+    def _slashed(self, path: str) -> bool:
+        for pattern in self.patterns:
+            m = pattern.match(path + "/")
+            # a repository is namespace/name at least: /repository/ns/tag is the repository ns/tag
+            if m is not None and "/" in m.groupdict().get("repository", "/"):
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/api/v1/") and not path.endswith("/") and self._slashed(path):
+            query = scope.get("query_string", b"").decode("latin-1")
+            location = f"{path}/?{query}" if query else f"{path}/"
+            await Response(status_code=308, headers={"Location": location})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _Paths:
+    """The path templates of /api/v1, compiled once: which ones end with a slash, and whether a
+    path names a sub-resource of a repository that exists."""
+
+    CATCH_ALL = "/api/v1/repository/{repository:path}"
+
+    def __init__(self, paths: list[str]) -> None:
+        self.slashed = [compile_path(p)[0] for p in paths if p.endswith("/")]
+        self.specific = [compile_path(p)[0] for p in paths if p != self.CATCH_ALL]
+
+    def unknown_repository_subpath(self, path: str) -> bool:
+        """A path below namespace/name (`/repository/ns/app/nothing`) that only the repository
+        catch-all matches: an unknown sub-path (404), not a method the path lacks (405)."""
+        rest = path.removeprefix("/api/v1/repository/")
+        return (
+            rest != path and rest.strip("/").count("/") >= 2 and not any(p.match(path) for p in self.specific)
+        )
+
+
 def build_api(rt: Runtime) -> FastAPI:
     api = FastAPI(
         title="Wharf API",
@@ -80,7 +130,7 @@ def build_api(rt: Runtime) -> FastAPI:
     api.state.runtime = rt
     # repositories comes after every other /repository/{R}/... router (permissions, tags...): its
     # catch-all /repository/{repository:path} routes must match last. Keep it the last one.
-    for module in (
+    modules = (
         applications,
         users,
         superuser,
@@ -99,7 +149,8 @@ def build_api(rt: Runtime) -> FastAPI:
         builds,
         secscan,
         repositories,
-    ):
+    )
+    for module in modules:
         api.include_router(module.router, prefix="/api/v1")
     # These carry their full paths: some live outside /api/v1, as in Quay.
     api.include_router(signin.router)
@@ -108,6 +159,11 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(meta.router)
     api.include_router(discovery.router)
     api.add_middleware(RegistryReadOnly, rt=rt)
+    paths = _Paths(
+        [f"/api/v1{r.path}" for m in modules for r in m.router.routes if isinstance(r, Route)]
+        + [r.path for m in (signin, oauth, squash) for r in m.router.routes if isinstance(r, Route)]
+    )
+    api.add_middleware(TrailingSlash, patterns=paths.slashed)
 
     @api.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
@@ -128,6 +184,8 @@ def build_api(rt: Runtime) -> FastAPI:
 
     @api.exception_handler(HTTPException)
     async def _http(request: Request, e: HTTPException) -> JSONResponse:
+        if e.status_code == 405 and paths.unknown_repository_subpath(request.url.path):
+            return response(ApiError(404, "not_found", "no such endpoint"), request)
         error_type = _STATUS_TYPES.get(e.status_code, "invalid_request")
         return response(ApiError(e.status_code, error_type, str(e.detail)), request)
 

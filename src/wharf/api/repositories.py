@@ -27,7 +27,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
 from wharf.db.engine import Db
-from wharf.oci.names import is_valid_repository_name
+from wharf.oci.names import InvalidNameError, RepositoryName, is_valid_repository_name
 from wharf.runtime import Runtime
 
 router = APIRouter(prefix="/repository", tags=["repository"])
@@ -336,6 +336,20 @@ async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> d
     status_code=204,
 )
 async def delete_repository(rt: Rt, who: User, repository: str) -> Response:
+    """Deleting a repository that is not there is done (204), as on Quay, for a caller who would
+    administer it (the namespace's owner or admins, a superuser); anyone else gets the usual 404."""
+    if await rt.db.read(_absent_and_admined, rt.settings.LIBRARY_NAMESPACE, who, repository):
+        return Response(status_code=204)
     repo = await admined_repository(rt, who, repository)
     await rt.db.write(repositories.delete_repo, repo, actor(who))
     return Response(status_code=204)
+
+
+def _absent_and_admined(db: Db, library: str, who: Identity, repository: str) -> bool:
+    try:
+        name = RepositoryName.parse(repository, library)
+    except InvalidNameError:
+        return False
+    if repositories.get(db, name.namespace, name.name) is not None:
+        return False
+    return permissions.administers_namespace(db, who, accounts.get_by_name(db, name.namespace))

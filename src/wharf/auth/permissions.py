@@ -132,6 +132,19 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
     )
 
 
+def administers_namespace(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:
+    """Whether the caller holds admin on every repository of `namespace`, existing or not, within
+    its token's scopes: the namespace's own user, an admin of the organization, a superuser (Quay's
+    AdministerRepositoryPermission, which does not need the repository to exist)."""
+    if identity.is_anonymous or identity.account_id is None or namespace is None:
+        return False
+    if _capped(identity, ADMIN) != ADMIN:
+        return False
+    if is_superuser(identity) or identity.account_id == namespace.id:
+        return True
+    return namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id)
+
+
 def can_admin_org(db: Db, identity: Identity, org: AccountRecord) -> bool:
     if identity.is_anonymous or identity.account_id is None or org.kind != "org":
         return False

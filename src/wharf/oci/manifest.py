@@ -222,9 +222,12 @@ def _parse_schema1(doc: dict[str, Any], media_type: str) -> ParsedManifest:
     return ParsedManifest(media_type=media_type, blobs=tuple(unique.values()))
 
 
-def default_platform_child(index: bytes, os: str = "linux", architecture: str = "amd64") -> str | None:
-    """The digest of the index entry a client that cannot read indexes should get, as Docker Hub and
-    distribution choose it: the linux/amd64 image, else the first entry. None if there is none."""
+def default_platform_child(
+    index: bytes, os: str = "linux", architecture: str = "amd64", fallback: bool = True
+) -> str | None:
+    """The digest of the index entry a client that cannot read indexes should get: the linux/amd64
+    image, else (with `fallback`, as Docker Hub and distribution choose) the first entry. None if
+    there is none."""
     try:
         doc = jsondoc.loads(index)
         entries = [
@@ -236,7 +239,7 @@ def default_platform_child(index: bytes, os: str = "linux", architecture: str = 
         platform = entry.get("platform") or {}
         if platform.get("os") == os and platform.get("architecture") == architecture:
             return str(entry["digest"])
-    return str(entries[0]["digest"]) if entries else None
+    return str(entries[0]["digest"]) if entries and fallback else None
 
 
 def accepts(accept_header: str | None, media_type: str) -> bool:

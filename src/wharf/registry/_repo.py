@@ -55,7 +55,23 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
     if call.rt.settings.REGISTRY_STATE == "readonly":
         raise RegistryError(READ_ONLY_MODE, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
-    call.require("repository", raw, *(actions or (permissions.PUSH,)))
+    try:
+        call.require("repository", raw, *(actions or (permissions.PUSH,)))
+    except RegistryError:
+        # A token never carries push for a READ_ONLY or MIRROR repository: tell whoever may read
+        # it, since a new token could not help (403, not the 401 that sends the client for one).
+        if call.grant is not None:
+            access = await call.rt.db.read(
+                permissions.repository_access,
+                call.rt.settings,
+                call.grant.identity,
+                name.namespace,
+                name.name,
+            )
+            existing = access.repository
+            if existing is not None and existing.state != repositories.NORMAL and access.actions:
+                raise RegistryError(DENIED, f"repository {raw} is read-only") from None
+        raise
     repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from wharf.auth.address import client_address
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
-from wharf.registry.errors import DENIED, UNAUTHORIZED, RegistryError
+from wharf.registry.errors import UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
 
 
@@ -58,11 +58,12 @@ class Call:
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.
 
-        Otherwise: 401 UNAUTHORIZED when the caller has not logged in (no token, or an anonymous
-        one), 403 DENIED when a logged-in caller's token lacks the access. Both carry a challenge
-        naming the scope, so a client whose token simply did not ask for it (oras-py keeps one
-        token and renews it only on 403) fetches a new one, and a caller who may not do it gets
-        the familiar "denied".
+        Otherwise 401 UNAUTHORIZED with a challenge naming the scope, whoever the caller is, as
+        Quay and distribution answer: a client whose token simply did not ask for this access
+        (pubtools-quay pulls, then pushes with the same token) fetches a new one and retries; a
+        caller who may not do it gets a down-scoped token and the same 401 again. A fresh token
+        could not help only where the refusal is not about the caller (read-only registry or
+        repository, immutable tag): those stay 403 DENIED.
         """
         if self.grant is not None and any(self.grant.allows(kind, name, a) for a in actions):
             return
@@ -70,9 +71,9 @@ class Call:
         # reads around the write as well.
         wanted = "pull" if "pull" in actions else "pull,push" if "push" in actions else actions[0]
         scope = f"{kind}:{name}:{wanted}"
-        logged_in = self.grant is not None and not self.grant.identity.is_anonymous
         raise RegistryError(
-            DENIED if logged_in else UNAUTHORIZED,
+            UNAUTHORIZED,
+            "access to the requested resource is not authorized",
             detail=[{"Type": kind, "Name": name, "Action": a} for a in actions],
             headers={
                 "WWW-Authenticate": challenge(

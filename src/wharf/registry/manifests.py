@@ -36,15 +36,24 @@ from wharf.registry.errors import (
 from wharf.storage.base import StorageError, blob_path
 
 
-def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
-    """Record a failed pull or push. A 401 is the token challenge every client meets first, not a
-    failure of its own."""
-    if error.code.status == 401:
-        return
+async def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
+    """Record a failed pull or push. A 401 is logged only when the caller may really not do it: the
+    challenge every client meets first, and the one a token that merely did not ask for the access
+    gets (a fresh token would allow it), are not failures."""
     try:
         full = parse_name(call, name)
     except RegistryError:
         return
+    if error.code.status == 401:
+        grant = call.grant
+        if grant is None or grant.identity.is_anonymous:
+            return
+        action = permissions.PULL if kind == "pull_repo_failed" else permissions.PUSH
+        access = await call.rt.db.read(
+            permissions.repository_access, call.rt.settings, grant.identity, full.namespace, full.name
+        )
+        if action in access.actions:
+            return
     call.rt.audit_buffer.add(
         kind,
         *call.performer,
@@ -61,7 +70,7 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         response, repo, digest = await _get_manifest(call, name, reference, head)
     except RegistryError as e:
         if not head:
-            _log_failure(call, "pull_repo_failed", name, reference, e)
+            await _log_failure(call, "pull_repo_failed", name, reference, e)
         raise
     if not head and call.rt.settings.ACTION_LOG_PULLS:
         # Pulls change nothing: their entries are written in batches, off the request's path.
@@ -103,17 +112,27 @@ async def _get_manifest(
 async def _negotiate(
     call: Call, name: str, record: manifests.ManifestRecord, accept: str
 ) -> manifests.ManifestRecord:
-    """A client that cannot read what is stored: an index falls back to its linux/amd64 image, as on
-    Docker Hub; anything else is not available in a form the client accepts."""
-    if record.media_type in mt.INDEXES:
-        child = default_platform_child(record.content)
-        if child is not None:
-            picked = await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
-            if accepts(accept, picked.media_type):
-                return picked
+    """A tag whose manifest the client's Accept does not list, answered as Quay answers it.
+
+    An index or manifest list gives its linux/amd64 child, whatever the child's type (Quay then
+    converts that child to what the client accepts, schema 1 at the last resort); one without a
+    linux/amd64 child, or whose child is not in the repository, is MANIFEST_UNKNOWN, as on Quay.
+    Any other manifest is returned as stored: Quay would convert it to schema 1, which Wharf
+    does not write, so the client gets the stored type and decides (docker and pubtools-quay read
+    `Content-Type`)."""
+    if record.media_type not in mt.INDEXES:
+        return record
+    child = default_platform_child(record.content, fallback=False)
+    if child is not None:
+        try:
+            return await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
+        except RegistryError as e:
+            if e.code is not MANIFEST_UNKNOWN:
+                raise
     raise RegistryError(
         MANIFEST_UNKNOWN,
-        f"the manifest is {record.media_type}, which the Accept header does not list; add it to Accept",
+        f"the manifest is {record.media_type}, which the Accept header does not list, and it has no "
+        "linux/amd64 image to give instead; add the type to Accept",
     )
 
 
@@ -142,7 +161,7 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
     try:
         return await _put_manifest(call, name, reference)
     except RegistryError as e:
-        _log_failure(call, "push_repo_failed", name, reference, e)
+        await _log_failure(call, "push_repo_failed", name, reference, e)
         raise
 
 
