@@ -17,6 +17,9 @@ class Identity:
     """The client's address, for the audit log (set by the surface that saw the request)."""
     origin: str | None = None
     """scheme://host the client reached, for links in events (set by the surface)."""
+    generation: int | None = None
+    """The account's credential generation when the credentials were checked (core/revocation.py):
+    tokens issued for this identity carry it."""
 
     @property
     def is_anonymous(self) -> bool:

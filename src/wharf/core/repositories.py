@@ -16,7 +16,7 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core import audit
+from wharf.core import audit, revocation
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -140,6 +140,7 @@ def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> No
         namespace=repo.namespace,
         repo=repo.name,
     )
+    revocation.revoke_repository(db, repo.id)
     db.execute(delete(Repository).where(Repository.id == repo.id))
 
 

@@ -30,6 +30,7 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
     call.require("repository", raw, permissions.PULL)
 
     def _in_repository(db: Db) -> T:
+        call.check_current(db)
         repo = repositories.get(db, name.namespace, name.name)
         if repo is None:
             raise RepositoryNotFound(f"repository {raw} not found")
@@ -49,7 +50,12 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
         raise RegistryError(DENIED, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
     call.require("repository", raw, *(actions or (permissions.PUSH,)))
-    repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
+
+    def _current(db: Db) -> RepositoryRecord | None:
+        call.check_current(db)
+        return repositories.get(db, name.namespace, name.name)
+
+    repo = await call.rt.db.read(_current)
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
         try:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from wharf.auth import tokens
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
+from wharf.db.engine import Db
 from wharf.registry.errors import DENIED, UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
 
@@ -51,6 +53,17 @@ class Call:
         ident = self.grant.identity if self.grant else None
         return (ident.account_id if ident else None, client.host if client else None)
 
+    def check_current(self, db: Db) -> None:
+        """In the transaction the request runs anyway: refuse a token that a change since its issue
+        revoked (its account disabled or deleted, its robot token regenerated, a role or membership
+        changed). Call it in every transaction that acts on what the token grants."""
+        if self.grant is not None and not tokens.is_current(db, self.grant):
+            raise RegistryError(
+                UNAUTHORIZED,
+                "the bearer token was revoked; request a new one",
+                headers={"WWW-Authenticate": challenge(self.rt, self.request, error="invalid_token")},
+            )
+
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.
 
@@ -86,7 +99,7 @@ def authenticate(rt: Runtime, request: Request) -> Grant | None:
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        return rt.tokens.verify(token.strip(), service_name(rt, request))
+        return rt.tokens.verify(token.strip())
     except TokenError:
         raise RegistryError(
             UNAUTHORIZED,

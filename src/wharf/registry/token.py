@@ -84,7 +84,7 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
         allowed = decision.actions
         granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
         access.append({"type": "repository", "name": name, "actions": sorted(granted)})
-    jwt_token = rt.tokens.issue(identity, service, access)
+    jwt_token = rt.tokens.issue(identity, access)
     issued = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
     return JSONResponse(
         {
