@@ -28,7 +28,7 @@ class Settings(BaseModel):
     DATA_DIR: Path = Path("./data")
     """Directory for the SQLite database, local blobs and the token signing key."""
     SERVER_HOSTNAME: str | None = None
-    """host[:port] clients use; unset, each request's Host header is used."""
+    """host[:port] clients use, and registry tokens' audience; unset, links use each request's Host."""
     PREFERRED_URL_SCHEME: str = "http"
     """http or https: the scheme of URLs Wharf hands out (the token realm)."""
     DB_URI: str | None = None
@@ -66,7 +66,7 @@ class Settings(BaseModel):
     REGISTRY_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of registry bearer tokens, in seconds."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"
-    """Issuer (`iss`) of registry bearer tokens."""
+    """Issuer (`iss`) of registry bearer tokens, and their audience (`aud`) while SERVER_HOSTNAME is unset."""
     BLOB_UPLOAD_EXPIRATION_S: int = 24 * 3600
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600

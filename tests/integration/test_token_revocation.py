@@ -226,3 +226,32 @@ async def test_revocation_on_one_node_reaches_the_others(world: World) -> None:
             assert not await _works(http_b, token)
     finally:
         await node_b.rt.close()
+
+
+async def test_a_repository_made_private_ends_pulls_granted_because_it_was_public(world: World) -> None:
+    """Anonymous callers and users without a role pull a public repository; once it is private,
+    their tokens stop there at once. A token whose pull comes from a role keeps working."""
+    reg = world.reg
+    digest = await reg.push_blob("acme/pub", b"public layer")
+    blob = f"/v2/acme/pub/blobs/{digest}"
+    anonymous = await reg.token("repository:acme/pub:pull", user=None)
+    outsider = await _token(world, "outsider", "repository:acme/pub:pull")
+    reader = await _token(world, "reader", "repository:acme/pub:pull")
+    mount = await _token(world, "outsider", "repository:acme/pub:pull repository:outsider/copy:pull,push")
+    for token in (anonymous, outsider, reader):
+        assert (await reg.http.get(blob, headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+    r = await _api("POST", "/repository/acme/pub/changevisibility", json={"visibility": "private"})(world)
+    assert r.status_code == 200, r.text
+
+    assert not await _works(reg.http, anonymous, blob)
+    assert not await _works(reg.http, outsider, blob)
+    r = await reg.http.get(blob, headers={"Authorization": f"Bearer {reader}"})
+    assert r.status_code == 200
+    # nor can such a token mount the private repository's blobs elsewhere
+    r = await reg.http.post(
+        "/v2/outsider/copy/blobs/uploads/",
+        params={"mount": digest, "from": "acme/pub"},
+        headers={"Authorization": f"Bearer {mount}"},
+    )
+    assert r.status_code == 202  # no mount: an upload starts instead

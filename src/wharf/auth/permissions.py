@@ -32,6 +32,9 @@ class RepositoryAccess:
     actions: frozenset[str]
     repository: RepositoryRecord | None
     """None when the repository does not exist yet."""
+    public_only: bool = False
+    """The caller may pull only because the repository is public (its token says so, and stops
+    when the repository becomes private)."""
 
 
 def _capped(identity: Identity, role: str | None) -> str | None:
@@ -48,6 +51,19 @@ def repository_role(
     db: Db, settings: Settings, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord
 ) -> str | None:
     """The caller's role on an existing repository: read, write, admin or None."""
+    return _with_public(settings, identity, repo, _granted_role(db, identity, namespace, repo))
+
+
+def _with_public(
+    settings: Settings, identity: Identity, repo: RepositoryRecord, role: str | None
+) -> str | None:
+    if repo.is_public and may_read_public(identity, settings):
+        return grants.strongest({READ} | ({role} if role else set()))
+    return role
+
+
+def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord) -> str | None:
+    """The caller's role on the repository from ownership, teams and grants (public or not)."""
     roles: set[str] = set()
     if identity.account_id is not None and not identity.is_anonymous:
         if is_superuser(identity) or identity.account_id == namespace.id:
@@ -56,10 +72,7 @@ def repository_role(
             if namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id):
                 roles.add(ADMIN)
             roles |= grants.repository_roles(db, repo.id, identity.account_id)
-    role = _capped(identity, grants.strongest(roles))
-    if repo.is_public and may_read_public(identity, settings):
-        role = grants.strongest({READ} | ({role} if role else set()))
-    return role
+    return _capped(identity, grants.strongest(roles))
 
 
 def may_read_public(identity: Identity, settings: Settings) -> bool:
@@ -106,11 +119,12 @@ def repository_access(
         actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()
         return RepositoryAccess(frozenset(actions), None)
     assert ns is not None
-    role = repository_role(db, settings, identity, ns, repo)
+    granted = _granted_role(db, identity, ns, repo)
+    role = _with_public(settings, identity, repo, granted)
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
         actions -= {PUSH, ALL}
-    return RepositoryAccess(frozenset(actions), repo)
+    return RepositoryAccess(frozenset(actions), repo, public_only=granted is None and role is not None)
 
 
 @dataclass(frozen=True, slots=True)

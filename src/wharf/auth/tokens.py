@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class Grant:
     """(type, name) -> actions, e.g. ("repository", "ns/app") -> {"pull", "push"}."""
     generation: int | None = None
     """The account's credential generation at issue; the token is good while it is still current."""
+    public_only: frozenset[str] = frozenset()
+    """Repository names the token may pull from only while they are public."""
 
     def allows(self, kind: str, name: str, action: str) -> bool:
         granted = self.access.get((kind, name), frozenset())
@@ -129,8 +132,11 @@ class TokenService:
             raise jwt.InvalidTokenError(f"not a {purpose} token")
         return claims
 
-    def issue(self, identity: Identity, access: list[dict[str, Any]]) -> str:
-        """A registry token: `access` for `identity`, bound to its credential generation."""
+    def issue(
+        self, identity: Identity, access: list[dict[str, Any]], public_only: Collection[str] = ()
+    ) -> str:
+        """A registry token: `access` for `identity`, bound to its credential generation.
+        `public_only`: names of the repositories it may pull from only while they are public."""
         if identity.account_id is not None and identity.generation is None:
             raise TokenError("an account's token must carry its credential generation")
         now = int(time.time())
@@ -144,6 +150,7 @@ class TokenService:
             "exp": now + self.lifetime_s,
             "jti": base64.urlsafe_b64encode(os.urandom(12)).decode(),
             "access": access,
+            "public_only": sorted(public_only),
             "context": {
                 "version": 2,
                 "entity_kind": identity.kind,
@@ -230,4 +237,10 @@ def _grant(claims: dict[str, Any]) -> Grant:
         if isinstance(entry, dict):
             key = (str(entry.get("type")), str(entry.get("name")))
             access[key] = access.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or []))
-    return Grant(identity, access, gen if isinstance(gen, int) else None)
+    public_only = claims.get("public_only") or []
+    return Grant(
+        identity,
+        access,
+        gen if isinstance(gen, int) else None,
+        frozenset(map(str, public_only)) if isinstance(public_only, list) else frozenset(),
+    )

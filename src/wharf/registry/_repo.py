@@ -34,6 +34,8 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
         repo = repositories.get(db, name.namespace, name.name)
         if repo is None:
             raise RepositoryNotFound(f"repository {raw} not found")
+        if not repo.is_public and call.grant is not None and raw in call.grant.public_only:
+            raise call.revoked()  # it was made private since the token was issued
         return fn(db, repo)
 
     try:

@@ -58,11 +58,14 @@ class Call:
         revoked (its account disabled or deleted, its robot token regenerated, a role or membership
         changed). Call it in every transaction that acts on what the token grants."""
         if self.grant is not None and not tokens.is_current(db, self.grant):
-            raise RegistryError(
-                UNAUTHORIZED,
-                "the bearer token was revoked; request a new one",
-                headers={"WWW-Authenticate": challenge(self.rt, self.request, error="invalid_token")},
-            )
+            raise self.revoked()
+
+    def revoked(self) -> RegistryError:
+        return RegistryError(
+            UNAUTHORIZED,
+            "the bearer token was revoked; request a new one",
+            headers={"WWW-Authenticate": challenge(self.rt, self.request, error="invalid_token")},
+        )
 
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.
