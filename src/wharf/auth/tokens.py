@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wharf.auth.identity import Identity
-from wharf.core import revocation
+from wharf.core import repositories, revocation
+from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 
 CLOCK_SKEW_S = 30
@@ -221,6 +222,18 @@ def is_current(db: Db, grant: Grant) -> bool:
     carries: nothing revoked it since it was issued (core/revocation.py). One indexed read."""
     account_id = grant.identity.account_id
     return account_id is None or revocation.generation(db, account_id) == grant.generation
+
+
+def current_repository(
+    db: Db, grant: Grant | None, namespace: str, name: str
+) -> tuple[RepositoryRecord | None, bool]:
+    """(the repository, whether the token is still current), read together: the generation check
+    rides on the repository lookup every /v2 request makes anyway."""
+    account_id = grant.identity.account_id if grant is not None else None
+    if grant is None or account_id is None:
+        return repositories.get(db, namespace, name), True
+    repo, generation = repositories.get_as(db, namespace, name, account_id)
+    return repo, generation == grant.generation
 
 
 def _grant(claims: dict[str, Any]) -> Grant:

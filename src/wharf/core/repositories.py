@@ -70,9 +70,26 @@ _GET = (
 )
 
 
+_GET_AS = (
+    select(*_COLUMNS, revocation.GENERATION_OF_CALLER)
+    .join(Account, Account.id == Repository.namespace_id)
+    .where(Repository.full_name == bindparam("full_name"))
+)
+
+
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     row = db.execute(_GET, {"full_name": f"{namespace}/{name}"}).first()
     return RepositoryRecord(*row) if row else None
+
+
+def get_as(db: Db, namespace: str, name: str, account_id: int) -> tuple[RepositoryRecord | None, int | None]:
+    """The repository and the caller's credential generation (core/revocation.py), in one statement
+    when the repository exists."""
+    row = db.execute(_GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id}).first()
+    if row is None:
+        return None, revocation.generation(db, account_id)
+    generation = row[-1]
+    return RepositoryRecord(*row[:-1]), None if generation is None else int(generation)
 
 
 def create(

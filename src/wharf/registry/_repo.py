@@ -30,8 +30,7 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
     call.require("repository", raw, permissions.PULL)
 
     def _in_repository(db: Db) -> T:
-        call.check_current(db)
-        repo = repositories.get(db, name.namespace, name.name)
+        repo = call.repository(db, name.namespace, name.name)
         if repo is None:
             raise RepositoryNotFound(f"repository {raw} not found")
         if not repo.is_public and call.grant is not None and raw in call.grant.public_only:
@@ -53,11 +52,7 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
     name = parse_name(call, raw)
     call.require("repository", raw, *(actions or (permissions.PUSH,)))
 
-    def _current(db: Db) -> RepositoryRecord | None:
-        call.check_current(db)
-        return repositories.get(db, name.namespace, name.name)
-
-    repo = await call.rt.db.read(_current)
+    repo = await call.rt.db.read(call.repository, name.namespace, name.name)
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
         try:

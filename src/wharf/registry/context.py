@@ -9,6 +9,7 @@ from starlette.requests import Request
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
+from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.registry.errors import DENIED, UNAUTHORIZED, RegistryError
 from wharf.runtime import Runtime
@@ -59,6 +60,13 @@ class Call:
         changed). Call it in every transaction that acts on what the token grants."""
         if self.grant is not None and not tokens.is_current(db, self.grant):
             raise self.revoked()
+
+    def repository(self, db: Db, namespace: str, name: str) -> RepositoryRecord | None:
+        """The repository, read in the same statement as the token's revocation check."""
+        repo, current = tokens.current_repository(db, self.grant, namespace, name)
+        if not current:
+            raise self.revoked()
+        return repo
 
     def revoked(self) -> RegistryError:
         return RegistryError(
