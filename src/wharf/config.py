@@ -35,7 +35,8 @@ class Settings(BaseModel):
     DATA_DIR: Path = Path("./data")
     """Directory for the SQLite database, local blobs and the token signing key."""
     SERVER_HOSTNAME: str | None = None
-    """host[:port] clients use, in every link Wharf hands out; set it. Unset: LISTEN_ADDRESS."""
+    """host[:port] clients use, in every link Wharf hands out, and registry tokens' audience; set it.
+    Unset: links use LISTEN_ADDRESS, the audience INSTANCE_SERVICE_KEY_SERVICE."""
     PREFERRED_URL_SCHEME: str = "http"
     """http or https: the scheme of URLs Wharf hands out (the token realm)."""
     LISTEN_ADDRESS: str | None = None
@@ -89,7 +90,7 @@ class Settings(BaseModel):
     REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
     """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"
-    """Issuer (`iss`) of registry bearer tokens."""
+    """Issuer (`iss`) of registry bearer tokens, and their audience (`aud`) while SERVER_HOSTNAME is unset."""
     BLOB_UPLOAD_EXPIRATION_S: int = 24 * 3600
     """An upload untouched this long is abandoned and removed by the cleanup job."""
     UPLOAD_CLEANUP_INTERVAL_S: int = 600

@@ -42,6 +42,7 @@ class Runtime:
                 settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",
                 issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
                 lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
+                audience=registry_audience(settings),
                 create=settings.REGISTRY_SIGNING_KEY_PATH is None,
             ),
             secrets=SecretBox.from_settings(
@@ -59,6 +60,11 @@ def _read_only_error(settings: Settings) -> Callable[[], Exception] | None:
     if settings.REGISTRY_STATE != "readonly":
         return None
     return lambda: ReadOnlyMode(REGISTRY_READ_ONLY)
+
+
+def registry_audience(settings: Settings) -> str:
+    """The `aud` of registry tokens: fixed by the configuration, never taken from a request."""
+    return settings.SERVER_HOSTNAME or settings.INSTANCE_SERVICE_KEY_SERVICE
 
 
 def open_store(settings: Settings) -> BlobStore:

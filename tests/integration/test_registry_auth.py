@@ -43,7 +43,7 @@ async def test_base_with_token(reg: RegistryClient) -> None:
 async def test_token_claims_grant_requested_scope(reg: RegistryClient) -> None:
     token = await reg.token("repository:admin/app:pull,push")
     claims = _claims(token)
-    assert claims["aud"] == "registry.test"
+    assert claims["aud"] == "wharf"  # SERVER_HOSTNAME when set, never the request's Host
     assert claims["sub"] == "admin"
     assert claims["access"] == [{"type": "repository", "name": "admin/app", "actions": ["pull", "push"]}]
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
@@ -112,7 +112,7 @@ async def test_token_for_another_service_is_rejected(client: httpx.AsyncClient) 
         auth=("admin", ADMIN_PASSWORD),
     )
     token = r.json()["token"]
-    assert _claims(token)["aud"] == "registry.test"  # audience is always this registry, whatever was asked
+    assert _claims(token)["aud"] == "wharf"  # audience is always this registry, whatever was asked
 
 
 async def test_insufficient_scope_challenge_names_scope(reg: RegistryClient) -> None:
@@ -142,7 +142,7 @@ async def test_signing_key_survives_restart(settings: object, reg: RegistryClien
     token = await reg.token("repository:admin/app:pull")
     app2 = build_app(reg.wharf.rt.settings, run_workers=False)
     try:
-        grant = app2.rt.tokens.verify(token, "registry.test")
+        grant = app2.rt.tokens.verify(token)
         assert grant.identity.name == "admin"
     finally:
         await app2.rt.close()

@@ -133,3 +133,30 @@ async def test_federation_input_is_checked(world: World, issuer: Issuer) -> None
     assert r.status_code == 200
     assert (await http.delete("/api/v1/user/robots/ci/federation", headers=me)).status_code == 204
     assert (await http.get("/api/v1/user/robots/ci/federation", headers=me)).json() == []
+
+
+async def test_a_robot_token_ends_with_the_robots_credentials(world: World, issuer: Issuer) -> None:
+    """The exchanged token is bound to the robot as it was: regenerating the robot's token, or
+    deleting the robot (even if one of the same name is made again), ends it."""
+    http, owner = world.reg.http, world.api["owner"]
+    await _federated_robot(world, issuer)
+
+    async def exchanged() -> str:
+        r = await http.get("/oauth2/federation/robot/token", auth=(ROBOT, issuer.token(SUBJECT)))
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+    robot_token = await exchanged()
+    assert await _granted(http, robot_token) == ["pull", "push"]
+    # it cannot be traded for another one: it is not an OIDC token
+    assert (await http.get("/oauth2/federation/robot/token", auth=(ROBOT, robot_token))).status_code == 401
+    r = await http.post("/api/v1/organization/acme/robots/deployer/regenerate", headers=owner)
+    assert r.status_code == 200, r.text
+    assert await _granted(http, robot_token) is None
+
+    robot_token = await exchanged()
+    assert await _granted(http, robot_token) == ["pull", "push"]
+    assert (await http.delete("/api/v1/organization/acme/robots/deployer", headers=owner)).status_code == 204
+    await _federated_robot(world, issuer)  # the same name again, with the same trust and role
+    assert await _granted(http, robot_token) is None
+    assert await _granted(http, await exchanged()) == ["pull", "push"]

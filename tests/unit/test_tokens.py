@@ -7,16 +7,17 @@ import jwt
 import pytest
 
 from wharf.auth.identity import Identity
-from wharf.auth.tokens import TokenError, TokenService
+from wharf.auth.tokens import ROBOT_AUDIENCE, RobotPassword, TokenError, TokenService
 
-ALICE = Identity("user", 7, "alice")
+ALICE = Identity("user", 7, "alice", generation=42)
 
 
 def test_issue_and_verify(tmp_path: Path) -> None:
-    svc = TokenService(tmp_path / "k.pem", "wharf", 60)
-    token = svc.issue(ALICE, "reg.test", [{"type": "repository", "name": "alice/a", "actions": ["pull"]}])
-    grant = svc.verify(token, "reg.test")
-    assert grant.identity == ALICE
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    token = svc.issue(ALICE, [{"type": "repository", "name": "alice/a", "actions": ["pull"]}])
+    grant = svc.verify(token)
+    assert grant.identity == Identity("user", 7, "alice")
+    assert grant.generation == 42
     assert grant.allows("repository", "alice/a", "pull")
     assert not grant.allows("repository", "alice/a", "push")
     assert not grant.allows("repository", "alice/b", "pull")
@@ -25,24 +26,25 @@ def test_issue_and_verify(tmp_path: Path) -> None:
 
 
 def test_wrong_audience_and_foreign_key(tmp_path: Path) -> None:
-    svc = TokenService(tmp_path / "k.pem", "wharf", 60)
-    other = TokenService(tmp_path / "other.pem", "wharf", 60)
-    token = svc.issue(ALICE, "reg.test", [])
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    elsewhere = TokenService(tmp_path / "k.pem", "wharf", 60, "elsewhere")
+    other = TokenService(tmp_path / "other.pem", "wharf", 60, "reg.test")
+    token = svc.issue(ALICE, [])
     with pytest.raises(TokenError):
-        svc.verify(token, "elsewhere")
+        elsewhere.verify(token)
     with pytest.raises(TokenError):
-        other.verify(token, "reg.test")
+        other.verify(token)
 
 
 def test_expired(tmp_path: Path) -> None:
-    svc = TokenService(tmp_path / "k.pem", "wharf", -120)
-    token = svc.issue(ALICE, "reg.test", [])
+    svc = TokenService(tmp_path / "k.pem", "wharf", -120, "reg.test")
+    token = svc.issue(ALICE, [])
     with pytest.raises(TokenError):
-        svc.verify(token, "reg.test")
+        svc.verify(token)
 
 
 def test_unsigned_token_is_refused(tmp_path: Path) -> None:
-    svc = TokenService(tmp_path / "k.pem", "wharf", 60)
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
     forged = jwt.encode(
         {
             "iss": "wharf",
@@ -55,23 +57,54 @@ def test_unsigned_token_is_refused(tmp_path: Path) -> None:
         "HS256",
     )
     with pytest.raises(TokenError):
-        svc.verify(forged, "reg.test")
+        svc.verify(forged)
 
 
 def test_key_is_shared_by_instances(tmp_path: Path) -> None:
-    a = TokenService(tmp_path / "k.pem", "wharf", 60)
-    b = TokenService(tmp_path / "k.pem", "wharf", 60)
+    a = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    b = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
     assert a.key_id == b.key_id
-    assert b.verify(a.issue(ALICE, "r", []), "r").identity == ALICE
+    assert b.verify(a.issue(ALICE, [])).identity.name == "alice"
 
 
 def test_a_configured_key_is_shared_and_never_made_up(tmp_path: Path) -> None:
     shared = tmp_path / "shared.pem"
     with pytest.raises(TokenError, match="does not exist: create it once"):
-        TokenService(shared, "wharf", 60, create=False)
+        TokenService(shared, "wharf", 60, "registry.test", create=False)
     assert not shared.exists()
-    TokenService(shared, "wharf", 60)  # made once, as an operator would
-    node_a = TokenService(shared, "wharf", 60, create=False)
-    node_b = TokenService(shared, "wharf", 60, create=False)
-    token = node_a.issue(Identity("user", 1, "alice"), "registry.test", [])
-    assert node_b.verify(token, "registry.test").identity.name == "alice"
+    TokenService(shared, "wharf", 60, "registry.test")  # made once, as an operator would
+    node_a = TokenService(shared, "wharf", 60, "registry.test", create=False)
+    node_b = TokenService(shared, "wharf", 60, "registry.test", create=False)
+    token = node_a.issue(Identity("user", 1, "alice", generation=3), [])
+    assert node_b.verify(token).identity.name == "alice"
+
+
+def test_each_token_is_good_for_its_purpose_only(tmp_path: Path) -> None:
+    """A registry token is never a robot password and a robot password never a registry token,
+    even when their audiences are made to agree."""
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    robot = RobotPassword("acme+ci", 9, 5)
+    password = svc.issue_robot(robot, 60)
+    assert svc.verify_robot(password) == robot
+    with pytest.raises(TokenError):
+        svc.verify(password)
+    registry = svc.issue(Identity("robot", 9, "acme+ci", generation=5), [])
+    assert svc.verify_robot(registry) is None
+    assert svc.signed_here(registry) and svc.signed_here(password)
+    # a token with the other's audience but no purpose, or the wrong one, is refused both ways
+    for purpose in (None, "registry", "something"):
+        claims = {"iss": "wharf", "aud": ROBOT_AUDIENCE, "sub": "acme+ci", "iat": int(time.time())}
+        claims |= {"exp": int(time.time()) + 60, "account_id": 9, "gen": 5}
+        if purpose:
+            claims["purpose"] = purpose
+        forged = svc._sign(claims)
+        assert svc.verify_robot(forged) is None
+    with pytest.raises(TokenError, match="cannot be"):
+        TokenService(tmp_path / "k.pem", "wharf", 60, ROBOT_AUDIENCE)
+
+
+def test_an_account_token_needs_a_generation(tmp_path: Path) -> None:
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    with pytest.raises(TokenError):
+        svc.issue(Identity("user", 7, "alice"), [])
+    assert svc.verify(svc.issue(Identity("anonymous"), [])).identity.is_anonymous

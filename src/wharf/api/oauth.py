@@ -14,7 +14,8 @@ from wharf.api.deps import Rt
 from wharf.api.errors import ApiError, unauthorized
 from wharf.api.signin import address
 from wharf.auth import credentials
-from wharf.core import applications, audit, robots
+from wharf.auth.tokens import RobotPassword
+from wharf.core import applications, audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -78,7 +79,7 @@ async def federated_robot_token(rt: Rt, request: Request) -> dict[str, Any]:
             "send Basic credentials: the robot's name and an OIDC token of an identity it trusts"
         )
     name, oidc_token = basic
-    if oidc_token.count(".") != 2 or rt.tokens.verify_robot(oidc_token) is not None:
+    if oidc_token.count(".") != 2 or rt.tokens.signed_here(oidc_token):
         raise unauthorized("the password must be an OIDC token (JWT) from an issuer the robot trusts")
     try:
         identity = await credentials.basic_login(rt, name, oidc_token, address(request))
@@ -86,13 +87,15 @@ async def federated_robot_token(rt: Rt, request: Request) -> dict[str, Any]:
         raise ApiError(429, "invalid_request", str(e), {"Retry-After": str(e.retry_after_s)}) from None
     if identity is None:
         raise unauthorized("the robot does not exist or does not trust this token's issuer and subject")
-    robot = await rt.db.read(robots.get_by_name, name)
-    assert robot is not None
+    # Bound to the robot's credential generation as it was when the OIDC token was checked.
+    assert identity.account_id is not None and identity.generation is not None
+    robot_id = identity.account_id
     lifetime_s = rt.settings.ROBOT_FEDERATION_TOKEN_LIFETIME_S
-    actor = audit.Actor(robot.account.id, name, address(request), kind="robot")
+    actor = audit.Actor(robot_id, name, address(request), kind="robot")
     await rt.db.write(
         lambda db: audit.record(
-            db, "federated_robot_token_exchange", actor, namespace_id=robot.account.id, robot=name
+            db, "federated_robot_token_exchange", actor, namespace_id=robot_id, robot=name
         )
     )
-    return {"token": rt.tokens.issue_robot(name, lifetime_s), "expires_in": lifetime_s}
+    issued = RobotPassword(name, robot_id, identity.generation)
+    return {"token": rt.tokens.issue_robot(issued, lifetime_s), "expires_in": lifetime_s}

@@ -15,6 +15,7 @@ import binascii
 
 from wharf.auth import client_keys, passwords, permissions
 from wharf.auth.identity import Identity
+from wharf.auth.tokens import RobotPassword
 from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
@@ -110,13 +111,26 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
         if account is None:
             return None
         await rt.db.record(apptokens.touch, password)
-        return Identity("appspecifictoken", account.id, account.name, _superuser(rt, account))
+        return Identity(
+            "appspecifictoken",
+            account.id,
+            account.name,
+            _superuser(rt, account),
+            generation=account.credential_gen,
+        )
     if username == "$oauthtoken":
         owner = await rt.db.read(tokens.resolve, password)
         if owner is None:
             return None
         account = owner.account
-        return Identity("oauthtoken", account.id, account.name, _superuser(rt, account), scopes=owner.scopes)
+        return Identity(
+            "oauthtoken",
+            account.id,
+            account.name,
+            _superuser(rt, account),
+            scopes=owner.scopes,
+            generation=account.credential_gen,
+        )
     if "+" in username:
         robot = await rt.db.read(robots.get_by_name, username)
         if robot is None or not robot.account.enabled or not robots_allowed(rt, username):
@@ -126,23 +140,36 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
         now = now_ms()
         if robots.needs_access_mark(robot, now):
             await rt.db.record(robots.mark_accessed, robot.account.id, now)
-        return Identity("robot", robot.account.id, robot.account.name)
+        return Identity(
+            "robot", robot.account.id, robot.account.name, generation=robot.account.credential_gen
+        )
     account = await passwords.authenticate(rt.db, username, password)
     if account is None:
         account = await client_keys.account_for(rt, username, password)  # generateUserClientKey
     if account is None:
         return None
-    return Identity("user", account.id, account.name, _superuser(rt, account))
+    return Identity(
+        "user", account.id, account.name, _superuser(rt, account), generation=account.credential_gen
+    )
 
 
 async def _robot_secret_matches(rt: Runtime, robot: robots.RobotRecord, password: str) -> bool:
     """A robot logs in with its token, with a token from the federation exchange, or directly with
-    an OIDC token of an identity it trusts."""
+    an OIDC token of an identity it trusts.
+
+    A JWT signed with our own key is only ever a federation robot token, issued to this very robot
+    account at its current credential generation; a registry token is never a password."""
     if password.count(".") != 2:
         return robots.token_matches(rt.secrets, robot, password)
-    if rt.tokens.verify_robot(password) == robot.account.name:
-        return True
+    if rt.tokens.signed_here(password):
+        issued = rt.tokens.verify_robot(password)
+        return issued is not None and issued == robot_password(robot)
     return await federated_identity_matches(rt, robot, password)
+
+
+def robot_password(robot: robots.RobotRecord) -> RobotPassword:
+    """What a federation robot token issued to this robot now says."""
+    return RobotPassword(robot.account.name, robot.account.id, robot.account.credential_gen)
 
 
 async def federated_identity_matches(rt: Runtime, robot: robots.RobotRecord, oidc_token: str) -> bool:

@@ -26,6 +26,9 @@ class Identity:
     reading: bool = False
     """The request only reads (GET, HEAD): a read-only superuser's powers apply to it (set by the
     surface that saw the request)."""
+    generation: int | None = None
+    """The account's credential generation when the credentials were checked (core/revocation.py):
+    tokens issued for this identity carry it."""
 
     @property
     def is_anonymous(self) -> bool:

@@ -39,6 +39,9 @@ class RepositoryAccess:
     actions: frozenset[str]
     repository: RepositoryRecord | None
     """None when the repository does not exist yet."""
+    public_only: bool = False
+    """The caller may pull only because the repository is public (its token says so, and stops
+    when the repository becomes private)."""
 
 
 def with_powers(settings: Settings, identity: Identity, *, reading: bool | None = None) -> Identity:
@@ -95,6 +98,19 @@ def repository_role(
 ) -> str | None:
     """The caller's role on an existing repository: read, write, admin or None."""
     identity = with_powers(settings, identity)
+    return _with_public(settings, identity, repo, _granted_role(db, identity, namespace, repo))
+
+
+def _with_public(
+    settings: Settings, identity: Identity, repo: RepositoryRecord, role: str | None
+) -> str | None:
+    if repo.is_public and may_read_public(identity, settings):
+        return grants.strongest({READ} | ({role} if role else set()))
+    return role
+
+
+def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord) -> str | None:
+    """The caller's role on the repository from ownership, teams and grants (public or not)."""
     roles: set[str] = set()
     if identity.account_id is not None and not identity.is_anonymous:
         if has_full_access(identity) or identity.account_id == namespace.id:
@@ -106,10 +122,7 @@ def repository_role(
             if is_readonly_superuser(identity):
                 # Reads see what an admin sees; anything else is refused as for a reader.
                 roles.add(ADMIN if identity.reading else READ)
-    role = _capped(identity, grants.strongest(roles))
-    if repo.is_public and may_read_public(identity, settings):
-        role = grants.strongest({READ} | ({role} if role else set()))
-    return role
+    return _capped(identity, grants.strongest(roles))
 
 
 def may_read_public(identity: Identity, settings: Settings) -> bool:
@@ -178,11 +191,12 @@ def repository_access(
         actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()
         return RepositoryAccess(frozenset(actions), None)
     assert ns is not None
-    role = repository_role(db, settings, identity, ns, repo)
+    granted = _granted_role(db, identity, ns, repo)
+    role = _with_public(settings, identity, repo, granted)
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
         actions -= {PUSH, ALL}
-    return RepositoryAccess(frozenset(actions), repo)
+    return RepositoryAccess(frozenset(actions), repo, public_only=granted is None and role is not None)
 
 
 @dataclass(frozen=True, slots=True)

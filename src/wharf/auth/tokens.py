@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wharf.auth.identity import Identity
+from wharf.core import repositories, revocation
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
 
 CLOCK_SKEW_S = 30
+# Every token this service signs names what it is for in its `purpose` claim, and every
+# verification demands the purpose it expects: a registry token is never a robot's password, and
+# a robot's password never a registry token, whatever their audiences.
+REGISTRY_PURPOSE = "registry"
+ROBOT_PURPOSE = "robot-federation"
 # The audience of robot tokens from the federation exchange: they are passwords, not registry grants.
 ROBOT_AUDIENCE = "wharf:robot-federation"
 
@@ -32,6 +41,10 @@ class Grant:
     identity: Identity
     access: dict[tuple[str, str], frozenset[str]]
     """(type, name) -> actions, e.g. ("repository", "ns/app") -> {"pull", "push"}."""
+    generation: int | None = None
+    """The account's credential generation at issue; the token is good while it is still current."""
+    public_only: frozenset[str] = frozenset()
+    """Repository names the token may pull from only while they are public."""
 
     def allows(self, kind: str, name: str, action: str) -> bool:
         granted = self.access.get((kind, name), frozenset())
@@ -71,9 +84,21 @@ def _key_id(key: rsa.RSAPrivateKey) -> str:
     return ":".join(raw[i : i + 4] for i in range(0, 48, 4))
 
 
+@dataclass(frozen=True, slots=True)
+class RobotPassword:
+    """What a federation robot token was issued to."""
+
+    name: str
+    account_id: int
+    generation: int
+
+
 class TokenService:
-    def __init__(self, key_path: Path, issuer: str, lifetime_s: int, *, create: bool = True) -> None:
-        """`create`: make the key when `key_path` is missing. A configured, shared key is never
+    def __init__(
+        self, key_path: Path, issuer: str, lifetime_s: int, audience: str, *, create: bool = True
+    ) -> None:
+        """`audience`: the fixed `aud` of registry tokens (SERVER_HOSTNAME), never a request's Host.
+        `create`: make the key when `key_path` is missing. A configured, shared key is never
         made up by one node: the others would not accept its tokens."""
         if not create and not key_path.is_file():
             raise TokenError(
@@ -81,24 +106,52 @@ class TokenService:
                 "(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give "
                 "every node the same file"
             )
+        if audience == ROBOT_AUDIENCE:
+            raise TokenError(f"the registry audience cannot be {ROBOT_AUDIENCE!r}")
         self._key = _load_or_create_key(key_path)
         self._public = self._key.public_key()
         self.key_id = _key_id(self._key)
         self.issuer = issuer
+        self.audience = audience
         self.lifetime_s = lifetime_s
-        self._verified: OrderedDict[str, tuple[str, float, Grant]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[float, Grant]] = OrderedDict()
 
-    def issue(self, identity: Identity, audience: str, access: list[dict[str, Any]]) -> str:
+    def _sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+
+    def _decode(self, token: str, audience: str, purpose: str) -> dict[str, Any]:
+        claims = jwt.decode(
+            token,
+            self._public,
+            algorithms=["RS256"],
+            audience=audience,
+            issuer=self.issuer,
+            leeway=CLOCK_SKEW_S,
+            options={"require": ["exp", "iat", "aud", "iss", "sub", "purpose"]},
+        )
+        if claims.get("purpose") != purpose:
+            raise jwt.InvalidTokenError(f"not a {purpose} token")
+        return claims
+
+    def issue(
+        self, identity: Identity, access: list[dict[str, Any]], public_only: Collection[str] = ()
+    ) -> str:
+        """A registry token: `access` for `identity`, bound to its credential generation.
+        `public_only`: names of the repositories it may pull from only while they are public."""
+        if identity.account_id is not None and identity.generation is None:
+            raise TokenError("an account's token must carry its credential generation")
         now = int(time.time())
         claims = {
             "iss": self.issuer,
-            "aud": audience,
+            "aud": self.audience,
             "sub": identity.name or "(anonymous)",
+            "purpose": REGISTRY_PURPOSE,
             "iat": now,
             "nbf": now,
             "exp": now + self.lifetime_s,
             "jti": base64.urlsafe_b64encode(os.urandom(12)).decode(),
             "access": access,
+            "public_only": sorted(public_only),
             "context": {
                 "version": 2,
                 "entity_kind": identity.kind,
@@ -106,68 +159,88 @@ class TokenService:
                 "user": identity.name,
                 "account_id": identity.account_id,
                 "superuser": identity.is_superuser,
+                "gen": identity.generation,
                 # The OAuth/app token's scopes still cap what this token may list (the catalog).
                 **({"scopes": sorted(identity.scopes)} if identity.scopes is not None else {}),
             },
         }
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+        return self._sign(claims)
 
-    def issue_robot(self, robot_name: str, lifetime_s: int) -> str:
-        """A short-lived password for a robot, handed out for a trusted OIDC token (keyless login)."""
+    def issue_robot(self, robot: RobotPassword, lifetime_s: int) -> str:
+        """A short-lived password for a robot, handed out for a trusted OIDC token (keyless login).
+        It is bound to the robot's credential generation: regenerating the robot's token ends it."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
             "aud": ROBOT_AUDIENCE,
-            "sub": robot_name,
+            "sub": robot.name,
+            "purpose": ROBOT_PURPOSE,
             "iat": now,
             "nbf": now,
             "exp": now + lifetime_s,
             "jti": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+            "account_id": robot.account_id,
+            "gen": robot.generation,
         }
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+        return self._sign(claims)
 
-    def verify_robot(self, token: str) -> str | None:
-        """The robot name a token from issue_robot was issued to, or None."""
+    def signed_here(self, token: str) -> bool:
+        """Whether the JWT names this service's key (then it is one of ours, not an OIDC token)."""
         try:
-            claims = jwt.decode(
-                token,
-                self._public,
-                algorithms=["RS256"],
-                audience=ROBOT_AUDIENCE,
-                issuer=self.issuer,
-                leeway=CLOCK_SKEW_S,
-                options={"require": ["exp", "iat", "aud", "iss", "sub"]},
-            )
+            return jwt.get_unverified_header(token).get("kid") == self.key_id
         except jwt.PyJWTError:
-            return None
-        return str(claims["sub"])
+            return False
 
-    def verify(self, token: str, audience: str) -> Grant:
+    def verify_robot(self, token: str) -> RobotPassword | None:
+        """The robot a token from issue_robot was issued to, or None for anything else."""
+        try:
+            claims = self._decode(token, ROBOT_AUDIENCE, ROBOT_PURPOSE)
+            return RobotPassword(str(claims["sub"]), int(claims["account_id"]), int(claims["gen"]))
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return None
+
+    def verify(self, token: str) -> Grant:
+        """The grant of a registry token from `issue`. Whether its generation is still current is
+        checked by the request's transaction (`is_current`)."""
         cached = self._verified.get(token)
         now = time.time()
-        if cached is not None and cached[0] == audience and now < cached[1] + CLOCK_SKEW_S:
-            return cached[2]
+        if cached is not None and now < cached[0] + CLOCK_SKEW_S:
+            return cached[1]
         try:
-            claims = jwt.decode(
-                token,
-                self._public,
-                algorithms=["RS256"],
-                audience=audience,
-                issuer=self.issuer,
-                leeway=CLOCK_SKEW_S,
-                options={"require": ["exp", "iat", "aud", "iss"]},
-            )
+            claims = self._decode(token, self.audience, REGISTRY_PURPOSE)
         except jwt.PyJWTError as e:
             raise TokenError(str(e)) from None
         grant = _grant(claims)
-        self._verified[token] = (audience, float(claims["exp"]), grant)
+        if grant.identity.account_id is not None and grant.generation is None:
+            raise TokenError("the token carries no credential generation")
+        self._verified[token] = (float(claims["exp"]), grant)
         if len(self._verified) > 4096:
             self._verified.popitem(last=False)
         return grant
 
 
+def is_current(db: Db, grant: Grant) -> bool:
+    """Whether the token's account still exists, is enabled and has the generation the token
+    carries: nothing revoked it since it was issued (core/revocation.py). One indexed read."""
+    account_id = grant.identity.account_id
+    return account_id is None or revocation.generation(db, account_id) == grant.generation
+
+
+def current_repository(
+    db: Db, grant: Grant | None, namespace: str, name: str
+) -> tuple[RepositoryRecord | None, bool]:
+    """(the repository, whether the token is still current), read together: the generation check
+    rides on the repository lookup every /v2 request makes anyway."""
+    account_id = grant.identity.account_id if grant is not None else None
+    if grant is None or account_id is None:
+        return repositories.get(db, namespace, name), True
+    repo, generation = repositories.get_as(db, namespace, name, account_id)
+    return repo, generation == grant.generation
+
+
 def _grant(claims: dict[str, Any]) -> Grant:
     ctx = claims.get("context") or {}
+    gen = ctx.get("gen")
     identity = Identity(
         kind=str(ctx.get("kind", "anonymous")),
         account_id=ctx.get("account_id"),
@@ -180,4 +253,10 @@ def _grant(claims: dict[str, Any]) -> Grant:
         if isinstance(entry, dict):
             key = (str(entry.get("type")), str(entry.get("name")))
             access[key] = access.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or []))
-    return Grant(identity, access)
+    public_only = claims.get("public_only") or []
+    return Grant(
+        identity,
+        access,
+        gen if isinstance(gen, int) else None,
+        frozenset(map(str, public_only)) if isinstance(public_only, list) else frozenset(),
+    )

@@ -9,11 +9,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 
-from wharf.core import audit, durations
+from wharf.core import audit, durations, revocation
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.db.engine import Db
-from wharf.db.models import Account, Robot, WebSession
+from wharf.db.models import Account, Robot, WebSession, new_generation
 
 # OWASP's argon2id baseline (m=19 MiB, t=2, p=1): about a fifth of the CPU and a third of the
 # memory of argon2-cffi's defaults, which made each login cost ~225 ms and 64 MiB. Hashes made with
@@ -33,6 +33,8 @@ class AccountRecord:
     email: str | None = None
     tag_expiration_s: int | None = None
     """The namespace's time-machine window; None: the registry's DEFAULT_TAG_EXPIRATION."""
+    credential_gen: int = 0
+    """What tokens issued now carry (see core/revocation.py)."""
 
 
 def _record(row: object) -> AccountRecord:
@@ -44,6 +46,7 @@ def _record(row: object) -> AccountRecord:
         is_superuser=row.is_superuser,  # type: ignore[attr-defined]
         email=row.email,  # type: ignore[attr-defined]
         tag_expiration_s=row.tag_expiration_s,  # type: ignore[attr-defined]
+        credential_gen=row.credential_gen,  # type: ignore[attr-defined]
     )
 
 
@@ -55,6 +58,7 @@ _COLUMNS = (
     Account.is_superuser,
     Account.email,
     Account.tag_expiration_s,
+    Account.credential_gen,
 )
 
 
@@ -95,8 +99,10 @@ def update_user(
     if values:
         db.execute(update(Account).where(Account.id == account.id).values(**values))
         if password is not None or enabled is False:
-            # A new password or a disabled account ends every browser session of the account.
+            # A new password or a disabled account ends every browser session of the account, and
+            # every registry token it holds.
             db.execute(delete(WebSession).where(WebSession.account_id == account.id))
+            revocation.revoke(db, [account.id])
         changed = sorted(k if k != "password_hash" else "password" for k in values)
         audit.record(
             db, "user_change", actor, namespace_id=account.id, username=account.name, changed=changed
@@ -148,7 +154,10 @@ def delete_user(db: Db, account: AccountRecord, actor: audit.Actor | None = None
 
 
 def delete_namespace(db: Db, account_id: int) -> None:
-    """Delete a user or organization account with its robots (whose account rows do not cascade)."""
+    """Delete a user or organization account with its robots (whose account rows do not cascade).
+    Whoever held a role in it loses their tokens: a namespace made again under the same name must
+    not honour them."""
+    revocation.revoke_namespace(db, account_id)
     robots = select(Robot.account_id).where(Robot.owner_id == account_id)
     db.execute(delete(Account).where(Account.id.in_(robots)))
     db.execute(delete(Account).where(Account.id == account_id))
@@ -188,6 +197,7 @@ def create_user(
         check_password(password)
     if get_by_name(db, name) is not None:
         raise AlreadyExists(f"the name {name!r} is taken")
+    generation = new_generation()
     result = db.execute(
         insert(Account).values(
             name=name,
@@ -197,12 +207,13 @@ def create_user(
             enabled=True,
             is_superuser=superuser,
             created_ms=now_ms(),
+            credential_gen=generation,
         )
     )
     account_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
     assert account_id is not None
     audit.record(db, "account_create", actor, namespace_id=account_id, username=name, superuser=superuser)
-    return AccountRecord(account_id, name, "user", True, superuser, email)
+    return AccountRecord(account_id, name, "user", True, superuser, email, credential_gen=generation)
 
 
 def password_matches(stored: str | None, password: str) -> bool:

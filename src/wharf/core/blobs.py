@@ -56,9 +56,14 @@ def link(db: Db, repository_id: int, blob_id: int) -> None:
     )
 
 
-def mount_from(db: Db, namespace: str, name: str, target_repository_id: int, digest: str) -> bool:
-    """Link a blob of repository `namespace/name` into the target; False when the source lacks it."""
+def mount_from(
+    db: Db, namespace: str, name: str, target_repository_id: int, digest: str, *, if_public: bool = False
+) -> bool:
+    """Link a blob of repository `namespace/name` into the target; False when the source lacks it
+    (or, with `if_public`, is not public)."""
     source = repositories.get(db, namespace, name)
+    if source is not None and if_public and not source.is_public:
+        return False
     blob = get_linked(db, source.id, digest) if source is not None else None
     if blob is None:
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 
-from wharf.core import accounts, audit
+from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
@@ -54,11 +54,14 @@ def repository_roles(db: Db, repository_id: int, account_id: int) -> set[str]:
 
 
 def _set(db: Db, repo: RepositoryRecord, role: str, *, account_id: int | None, team_id: int | None) -> bool:
+    """Whether the grant is new. A changed role ends the holder's tokens (a team's: its members')."""
     _check(role)
     column = RepositoryPermission.account_id if account_id is not None else RepositoryPermission.team_id
     key = account_id if account_id is not None else team_id
     existing = db.execute(
-        select(RepositoryPermission.id).where(RepositoryPermission.repository_id == repo.id, column == key)
+        select(RepositoryPermission.id, RepositoryPermission.role).where(
+            RepositoryPermission.repository_id == repo.id, column == key
+        )
     ).first()
     if existing is None:
         db.execute(
@@ -68,7 +71,16 @@ def _set(db: Db, repo: RepositoryRecord, role: str, *, account_id: int | None, t
         )
         return True
     db.execute(update(RepositoryPermission).where(RepositoryPermission.id == existing.id).values(role=role))
+    if existing.role != role:
+        _revoke_holder(db, account_id, team_id)
     return False
+
+
+def _revoke_holder(db: Db, account_id: int | None, team_id: int | None) -> None:
+    if account_id is not None:
+        revocation.revoke(db, [account_id])
+    elif team_id is not None:
+        revocation.revoke_team(db, team_id)
 
 
 def set_user_role(
@@ -109,16 +121,24 @@ def set_team_role(
 def _delete(
     db: Db,
     repo: RepositoryRecord,
-    holder: ColumnElement[bool],
+    *,
+    account_id: int | None,
+    team_id: int | None,
     missing: str,
     actor: audit.Actor | None,
     **who: str,
 ) -> None:
+    holder = (
+        RepositoryPermission.account_id == account_id
+        if account_id is not None
+        else RepositoryPermission.team_id == team_id
+    )
     result = db.execute(
         delete(RepositoryPermission).where(RepositoryPermission.repository_id == repo.id, holder)
     )
     if result.rowcount == 0:
         raise NotFound(f"{missing} has no permission on {repo.full_name}")
+    _revoke_holder(db, account_id, team_id)
     audit.record_for(
         db,
         "delete_repo_permission",
@@ -131,12 +151,21 @@ def _delete(
 def delete_user_role(
     db: Db, repo: RepositoryRecord, account: AccountRecord, actor: audit.Actor | None
 ) -> None:
-    holder = RepositoryPermission.account_id == account.id
-    _delete(db, repo, holder, account.name, actor, username=account.name)
+    _delete(
+        db,
+        repo,
+        account_id=account.id,
+        team_id=None,
+        missing=account.name,
+        actor=actor,
+        username=account.name,
+    )
 
 
 def delete_team_role(db: Db, repo: RepositoryRecord, team: TeamRecord, actor: audit.Actor | None) -> None:
-    _delete(db, repo, RepositoryPermission.team_id == team.id, f"team {team.name}", actor, team=team.name)
+    _delete(
+        db, repo, account_id=None, team_id=team.id, missing=f"team {team.name}", actor=actor, team=team.name
+    )
 
 
 def user_roles(db: Db, repo: RepositoryRecord) -> list[tuple[AccountRecord, str]]:

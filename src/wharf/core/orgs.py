@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from wharf.core import accounts, audit, teams
+from wharf.core import accounts, audit, revocation, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NotFound
@@ -117,6 +117,7 @@ def remove_member(db: Db, org: AccountRecord, member: AccountRecord, actor: audi
     ).rowcount
     if not removed_teams and not removed_grants:
         raise NotFound(f"{member.name} is not a member or collaborator of {org.name}")
+    revocation.revoke(db, [member.id])
     audit.record(db, "org_remove_member", actor, namespace_id=org.id, member=member.name)
 
 
@@ -157,6 +158,7 @@ def take_ownership(
         db.execute(delete(AppToken).where(AppToken.account_id == namespace.id))
         db.execute(delete(TeamMember).where(TeamMember.account_id == namespace.id))
         db.execute(delete(RepositoryPermission).where(RepositoryPermission.account_id == namespace.id))
+        revocation.revoke(db, [namespace.id])
         namespace = AccountRecord(
             namespace.id, namespace.name, "org", namespace.enabled, False, namespace.email
         )

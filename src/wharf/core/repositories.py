@@ -16,7 +16,7 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core import audit
+from wharf.core import audit, revocation
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -70,9 +70,26 @@ _GET = (
 )
 
 
+_GET_AS = (
+    select(*_COLUMNS, revocation.GENERATION_OF_CALLER)
+    .join(Account, Account.id == Repository.namespace_id)
+    .where(Repository.full_name == bindparam("full_name"))
+)
+
+
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     row = db.execute(_GET, {"full_name": f"{namespace}/{name}"}).first()
     return RepositoryRecord(*row) if row else None
+
+
+def get_as(db: Db, namespace: str, name: str, account_id: int) -> tuple[RepositoryRecord | None, int | None]:
+    """The repository and the caller's credential generation (core/revocation.py), in one statement
+    when the repository exists."""
+    row = db.execute(_GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id}).first()
+    if row is None:
+        return None, revocation.generation(db, account_id)
+    generation = row[-1]
+    return RepositoryRecord(*row[:-1]), None if generation is None else int(generation)
 
 
 def create(
@@ -140,6 +157,7 @@ def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> No
         namespace=repo.namespace,
         repo=repo.name,
     )
+    revocation.revoke_repository(db, repo.id)
     db.execute(delete(Repository).where(Repository.id == repo.id))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 
 from wharf.auth.secretbox import SecretBox
-from wharf.core import accounts, audit
+from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
@@ -177,6 +177,7 @@ def regenerate(
         .where(Robot.account_id == robot.account.id)
         .values(token_ciphertext=box.seal(_new_token()))
     )
+    revocation.revoke(db, [robot.account.id])  # and with the old token, what it was traded for
     audit.record(db, "regenerate_robot_token", actor, namespace_id=owner.id, robot=robot.account.name)
 
 

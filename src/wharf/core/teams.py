@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
 
-from wharf.core import audit
+from wharf.core import audit, revocation
 from wharf.core._sql import insert_ignore
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
@@ -73,6 +73,7 @@ def upsert(
             values["description"] = description
         db.execute(update(Team).where(Team.id == existing.id).values(**values))
         if existing.role != role:
+            revocation.revoke_team(db, existing.id)
             audit.record(db, "org_set_team_role", actor, namespace_id=org.id, team=name, role=role)
     team = get(db, org.id, name)
     assert team is not None
@@ -82,6 +83,7 @@ def upsert(
 def delete_team(db: Db, org: AccountRecord, team: TeamRecord, actor: audit.Actor | None) -> None:
     if team.name == "owners":
         raise InvalidInput("the owners team cannot be deleted")
+    revocation.revoke_team(db, team.id)
     db.execute(delete(Team).where(Team.id == team.id))
     audit.record(db, "org_delete_team", actor, namespace_id=org.id, team=team.name)
 
@@ -108,6 +110,7 @@ def remove_member(
     )
     if result.rowcount == 0:
         raise NotFound(f"{member.name} is not a member of team {team.name}")
+    revocation.revoke(db, [member.id])
     audit.record(db, "org_remove_team_member", actor, namespace_id=org.id, team=team.name, member=member.name)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -29,6 +31,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def new_generation() -> int:
+    """The first `Account.credential_gen` of an account: random below 2**52 (exact in any JSON
+    number), so it is far from every other account's."""
+    return secrets.randbits(52)
+
+
 class Account(Base):
     """A user, an organization or a robot; every user and organization is a namespace."""
 
@@ -43,6 +51,10 @@ class Account(Base):
     # The namespace's time-machine window; None means DEFAULT_TAG_EXPIRATION.
     tag_expiration_s: Mapped[int | None] = mapped_column(Integer)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Registry and federation tokens carry the value current when they were issued; every change
+    # that must end them (disabling, a new password or robot token, a lost membership or role)
+    # bumps it. It starts random, so an id SQLite reuses after a deletion matches no old token.
+    credential_gen: Mapped[int] = mapped_column(BigInteger, default=new_generation, server_default="0")
 
 
 class Repository(Base):

@@ -37,9 +37,11 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
     call.require("repository", raw, permissions.PULL)
 
     def _in_repository(db: Db) -> T:
-        repo = repositories.get(db, name.namespace, name.name)
+        repo = call.repository(db, name.namespace, name.name)
         if repo is None:
             raise RepositoryNotFound(f"repository {raw} not found")
+        if not repo.is_public and call.grant is not None and raw in call.grant.public_only:
+            raise call.revoked()  # it was made private since the token was issued
         return fn(db, repo)
 
     try:
@@ -72,7 +74,8 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
             if existing is not None and existing.state != repositories.NORMAL and access.actions:
                 raise RegistryError(DENIED, f"repository {raw} is read-only") from None
         raise
-    repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
+
+    repo = await call.rt.db.read(call.repository, name.namespace, name.name)
     if repo is None:
         visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
         try:

@@ -80,7 +80,7 @@ class RegistryApp:
         if path in ("/v2", "/v2/"):
             if method not in ("GET", "HEAD"):
                 raise RegistryError(UNSUPPORTED, headers={"Allow": "GET, HEAD"})
-            return self._base(request)
+            return await self._base(request)
         if path == "/v2/auth":
             return await token.token(self.rt, request)
         if path == "/v2/_catalog":
@@ -100,10 +100,12 @@ class RegistryApp:
             return await handler(call, **m.groupdict())
         raise RegistryError(NOT_FOUND)
 
-    def _base(self, request: Request) -> Response:
+    async def _base(self, request: Request) -> Response:
         grant = authenticate(self.rt, request)
         if grant is None:
             raise RegistryError(UNAUTHORIZED, headers={"WWW-Authenticate": challenge(self.rt, request)})
+        if grant.identity.account_id is not None:  # a revoked token says so here too
+            await self.rt.db.read(Call(self.rt, request, grant).check_current)
         return Response(b"{}", media_type="application/json")
 
 

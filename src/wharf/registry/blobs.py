@@ -182,7 +182,11 @@ async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, d
         src = _repo.parse_name(call, source)
     except RegistryError:
         return False
-    return await call.rt.db.write(blobs.mount_from, src.namespace, src.name, repo.id, str(digest))
+    # A pull the token has only because the source was public holds only while it still is.
+    if_public = source in call.grant.public_only
+    return await call.rt.db.write(
+        blobs.mount_from, src.namespace, src.name, repo.id, str(digest), if_public=if_public
+    )
 
 
 async def _load_upload(call: Call, repo_id: int, upload_id: str) -> uploads.UploadState:

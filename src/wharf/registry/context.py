@@ -6,20 +6,24 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from wharf.auth import tokens
 from wharf.auth.address import client_address
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
 from wharf.registry.errors import UNAUTHORIZED, RegistryError
-from wharf.runtime import Runtime
+from wharf.runtime import Runtime, registry_audience
 
 
-def service_name(rt: Runtime, request: Request) -> str:
-    return rt.settings.SERVER_HOSTNAME or request.headers.get("host") or "localhost"
+def service_name(rt: Runtime) -> str:
+    """The `service` of challenges: the registry tokens' audience, fixed by configuration."""
+    return registry_audience(rt.settings)
 
 
 def challenge(rt: Runtime, request: Request, scope: str | None = None, error: str | None = None) -> str:
     # The realm is where clients send credentials: from settings, never from the Host header.
-    value = f'Bearer realm="{rt.settings.public_origin}/v2/auth",service="{service_name(rt, request)}"'
+    value = f'Bearer realm="{rt.settings.public_origin}/v2/auth",service="{service_name(rt)}"'
     if scope:
         value += f',scope="{scope}"'
     if error:
@@ -54,6 +58,27 @@ class Call:
         """(account id, client IP) for a buffered log entry: what `actor` holds, without its cost."""
         ident = self.grant.identity if self.grant else None
         return (ident.account_id if ident else None, self.client_address)
+
+    def check_current(self, db: Db) -> None:
+        """In the transaction the request runs anyway: refuse a token that a change since its issue
+        revoked (its account disabled or deleted, its robot token regenerated, a role or membership
+        changed). Call it in every transaction that acts on what the token grants."""
+        if self.grant is not None and not tokens.is_current(db, self.grant):
+            raise self.revoked()
+
+    def repository(self, db: Db, namespace: str, name: str) -> RepositoryRecord | None:
+        """The repository, read in the same statement as the token's revocation check."""
+        repo, current = tokens.current_repository(db, self.grant, namespace, name)
+        if not current:
+            raise self.revoked()
+        return repo
+
+    def revoked(self) -> RegistryError:
+        return RegistryError(
+            UNAUTHORIZED,
+            "the bearer token was revoked; request a new one",
+            headers={"WWW-Authenticate": challenge(self.rt, self.request, error="invalid_token")},
+        )
 
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.
@@ -91,7 +116,7 @@ def authenticate(rt: Runtime, request: Request) -> Grant | None:
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        return rt.tokens.verify(token.strip(), service_name(rt, request))
+        return rt.tokens.verify(token.strip())
     except TokenError:
         raise RegistryError(
             UNAUTHORIZED,

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from wharf.auth import permissions
 from wharf.core import repositories, tags
+from wharf.db.engine import Db
 from wharf.oci import ranges
 from wharf.registry import _repo
 from wharf.registry.context import Call
@@ -59,5 +60,10 @@ async def catalog(call: Call) -> Response:
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
     last = _last(call)
     visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
-    names = await call.rt.db.read(repositories.list_names, visible=visible, after=last, limit=n + 1)
+
+    def _names(db: Db) -> list[str]:
+        call.check_current(db)
+        return repositories.list_names(db, visible=visible, after=last, limit=n + 1)
+
+    names = await call.rt.db.read(_names)
     return _paged(call, {}, "repositories", names, n)

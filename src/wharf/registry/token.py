@@ -73,8 +73,9 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
         raise _unauthorized(rt, request, "log in to use the registry")
     if identity.is_anonymous and not rt.settings.FEATURE_ANONYMOUS_ACCESS:
         raise _unauthorized(rt, request, "anonymous access is disabled; log in")
-    service = service_name(rt, request)
+    service = service_name(rt)
     access: list[dict[str, Any]] = []
+    public_only: list[str] = []
     for scope in scopes:
         if scope == "registry:catalog:*":
             access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
@@ -93,7 +94,9 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
         allowed = decision.actions
         granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
         access.append({"type": "repository", "name": name, "actions": sorted(granted)})
-    jwt_token = rt.tokens.issue(identity, service, access)
+        if decision.public_only and granted:
+            public_only.append(name)
+    jwt_token = rt.tokens.issue(identity, access, public_only)
     issued = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
     return JSONResponse(
         {
