@@ -255,3 +255,41 @@ async def test_a_repository_made_private_ends_pulls_granted_because_it_was_publi
         headers={"Authorization": f"Bearer {mount}"},
     )
     assert r.status_code == 202  # no mount: an upload starts instead
+
+
+async def test_revoking_an_app_token_ends_the_registry_tokens_it_was_traded_for(world: World) -> None:
+    http, reader = world.reg.http, world.api["reader"]
+    r = await http.post("/api/v1/user/apptoken", json={"title": "laptop"}, headers=reader)
+    assert r.status_code == 200, r.text
+    created = r.json()["token"]
+    token = await _token(world, "$app", password=created["token_code"])
+    assert await _works(http, token)
+    r = await http.delete(f"/api/v1/user/apptoken/{created['uuid']}", headers=reader)
+    assert r.status_code == 204, r.text
+    assert not await _works(http, token)
+
+
+async def test_revoking_an_oauth_token_ends_the_registry_tokens_it_was_traded_for(world: World) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    r = await http.post(
+        "/api/v1/organization/acme/applications",
+        json={"name": "ci", "redirect_uri": "https://ci.example/cb"},
+        headers=owner,
+    )
+    assert r.status_code == 200, r.text
+    client_id = r.json()["client_id"]
+    r = await http.post(
+        f"/api/v1/organization/acme/applications/{client_id}/tokens",
+        json={"name": "deploys", "scope": "repo:read"},
+        headers=owner,
+    )
+    assert r.status_code == 200, r.text
+    created = r.json()
+    oauth_token = created["access_token"]
+    token = await _token(world, "$oauthtoken", password=oauth_token)
+    assert await _works(http, token)
+    r = await http.delete(
+        f"/api/v1/organization/acme/applications/{client_id}/tokens/{created['uuid']}", headers=owner
+    )
+    assert r.status_code == 204, r.text
+    assert not await _works(http, token)

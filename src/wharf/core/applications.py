@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from wharf.auth import scopes
 from wharf.auth.secretbox import SecretBox
-from wharf.core import _secrets, accounts, audit, tokens
+from wharf.core import _secrets, accounts, audit, revocation, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
@@ -150,6 +150,8 @@ def update_app(
 
 
 def delete_app(db: Db, app: ApplicationRecord, actor: audit.Actor | None) -> None:
+    # Its tokens' owners: the registry tokens those were traded for end too.
+    revocation.revoke(db, select(AccessToken.account_id).where(AccessToken.application_id == app.id))
     db.execute(delete(AccessToken).where(AccessToken.application_id == app.id))
     db.execute(delete(OAuthApplication).where(OAuthApplication.id == app.id))
     audit.record(

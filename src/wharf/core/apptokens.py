@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from wharf.core import _secrets, accounts, audit
+from wharf.core import _secrets, accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
@@ -78,6 +78,7 @@ def get(db: Db, account: AccountRecord, token_uuid: str) -> AppTokenRecord:
 def revoke(db: Db, account: AccountRecord, token_uuid: str, actor: audit.Actor | None) -> None:
     token = get(db, account, token_uuid)
     db.execute(delete(AppToken).where(AppToken.uuid == token_uuid))
+    revocation.revoke(db, [account.id])  # and the registry tokens it was traded for
     audit.record(
         db, "revoke_app_specific_token", actor, namespace_id=account.id, app_specific_token_title=token.title
     )

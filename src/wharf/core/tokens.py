@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select
 
-from wharf.core import _secrets, accounts, audit
+from wharf.core import _secrets, accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -112,6 +112,13 @@ def list_for_application(db: Db, application_id: int) -> list[TokenInfo]:
 
 
 def revoke(db: Db, application_id: int, token_uuid: str, actor: audit.Actor | None) -> bool:
+    # and the registry tokens it was traded for
+    revocation.revoke(
+        db,
+        select(AccessToken.account_id).where(
+            AccessToken.application_id == application_id, AccessToken.uuid == token_uuid
+        ),
+    )
     result = db.execute(
         delete(AccessToken).where(
             AccessToken.application_id == application_id, AccessToken.uuid == token_uuid
