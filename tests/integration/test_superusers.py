@@ -166,6 +166,10 @@ async def test_readonly_wins_over_super_users(world: World) -> None:
     assert r.status_code == 403
     users = (await http.get("/api/v1/superuser/users/", headers=auditor)).json()["users"]
     assert {u["username"]: u["super_user"] for u in users}["auditor"] is False
+    me = (await http.get("/api/v1/user/", headers=auditor)).json()
+    assert me["super_user"] is False and me["global_readonly_super_user"] is True  # as Quay says it
+    admin = (await http.get("/api/v1/user/", headers=world.api["admin"])).json()
+    assert "global_readonly_super_user" not in admin
 
 
 @pytest.mark.parametrize("settings", [{"FEATURE_SUPERUSERS_FULL_ACCESS": False}], indirect=True)

@@ -61,6 +61,11 @@ def own_user(
         "location": None,
         "is_free_account": FREE_ACCOUNT,
         "has_password_set": has_password_set,
+        **(
+            {"global_readonly_super_user": True}
+            if permissions.is_configured_readonly_superuser(rt.settings, account)
+            else {}
+        ),
     }
 
 
