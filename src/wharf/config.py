@@ -87,6 +87,9 @@ class Settings(BaseModel):
     """Reserved: create a missing namespace on push (not implemented yet)."""
     REGISTRY_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of registry bearer tokens, in seconds."""
+    LOGIN_CACHE_TTL_S: int = Field(60, ge=0)
+    """A process remembers a verified password this long (no argon2 on the next token request);
+    any revocation ends it at once. 0: verify every time."""
     REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
     """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from wharf.auth.passwords import PasswordLogins
 from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
@@ -25,6 +26,8 @@ class Runtime:
     store: BlobStore
     tokens: TokenService
     secrets: SecretBox
+    passwords: PasswordLogins
+    """Password verification, with the process's memory of recent successes (auth/passwords.py)."""
     audit_buffer: AuditBuffer = field(init=False)
     """Log entries of pulls and failed requests, written in batches (core/audit_buffer.py)."""
 
@@ -48,6 +51,7 @@ class Runtime:
             secrets=SecretBox.from_settings(
                 settings.DATABASE_SECRET_KEY, settings.DATA_DIR / "keys" / "database-secret.key"
             ),
+            passwords=PasswordLogins(settings.LOGIN_CACHE_TTL_S),
         )
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from tests.integration.registry_client import RegistryClient
-from wharf.auth import passwords
+from wharf.auth.passwords import PasswordLogins
 from wharf.core import accounts
 from wharf.db.engine import Database, Db
 from wharf.db.models import Account
@@ -33,7 +33,7 @@ async def test_an_old_hash_is_replaced_on_the_next_login(reg: RegistryClient) ->
     await db.write(_set_hash, "ruth", OLD.hash(PW))
     assert accounts.password_needs_rehash(await db.read(_hash_of, "ruth"))
 
-    assert await passwords.authenticate(db, "ruth", "wrong-password") is None
+    assert await PasswordLogins(0).authenticate(db, "ruth", "wrong-password") is None
     assert accounts.password_needs_rehash(await db.read(_hash_of, "ruth"))  # a failure changes nothing
 
     r = await reg.http.get("/v2/auth", auth=("ruth", PW))
@@ -51,7 +51,7 @@ async def test_read_only_logins_keep_the_old_hash(reg: RegistryClient) -> None:
     await db.write(_set_hash, "ivo", old)
     read_only = Database(reg.wharf.rt.settings.db_uri, read_only_error=lambda: RuntimeError("read-only"))
     try:
-        assert await passwords.authenticate(read_only, "ivo", PW) is not None
+        assert await PasswordLogins(0).authenticate(read_only, "ivo", PW) is not None
     finally:
         read_only.dispose()
     assert await db.read(_hash_of, "ivo") == old

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request
-from wharf.auth import client_keys, passwords, scopes
+from wharf.auth import client_keys, scopes
 from wharf.core import client_keys as core_client_keys
 
 router = APIRouter(prefix="/user", tags=["user"])
@@ -29,7 +29,7 @@ async def generate_user_client_key(rt: Rt, who: User, body: GenerateClientKey) -
     if who.kind == "robot" or not who.has_scope(scopes.USER_ADMIN):
         raise forbidden("the token lacks the user:admin scope")
     assert who.name is not None
-    account = await passwords.authenticate(rt.db, who.name, body.password)
+    account = await rt.passwords.authenticate(rt.db, who.name, body.password)
     if account is None or account.id != who.account_id:
         raise invalid_request("Invalid password")
     fingerprint = await rt.db.write(core_client_keys.issued, account, actor(who))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from wharf.auth import client_keys, passwords, permissions
+from wharf.auth import client_keys, permissions
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import RobotPassword
 from wharf.core import apptokens, logins, robots, tokens
@@ -143,7 +143,7 @@ async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
         return Identity(
             "robot", robot.account.id, robot.account.name, generation=robot.account.credential_gen
         )
-    account = await passwords.authenticate(rt.db, username, password)
+    account = await rt.passwords.authenticate(rt.db, username, password)
     if account is None:
         account = await client_keys.account_for(rt, username, password)  # generateUserClientKey
     if account is None:
