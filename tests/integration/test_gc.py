@@ -217,13 +217,14 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
             if rng.random() < 0.3:
                 await reg.http.delete(f"/v2/{REPO}/manifests/{tag}", headers=await reg.headers(REPO))
 
-    async def collector() -> int:
-        removed = 0
+    removed_by_gc = [0]
+
+    async def collector() -> None:
         while not stop.is_set():
             # With a grace period of 0, every upload would lose its link before its manifest comes.
-            removed += (await gc.collect(rt, progress=lambda _m: None, grace_s=2)).blobs_removed
+            report = await gc.collect(rt, progress=lambda _m: None, grace_s=2)
+            removed_by_gc[0] += report.blobs_removed
             await asyncio.sleep(0)
-        return removed
 
     async def orphan_sweeper() -> int:
         removed = 0
@@ -237,9 +238,15 @@ async def test_pushes_and_gc_running_together_lose_nothing(world: World, setting
 
     gc_task = asyncio.create_task(collector())
     sweep_task = asyncio.create_task(orphan_sweeper())
-    await asyncio.gather(*(pusher(n) for n in range(3)))
+    # Rounds of pushes go on until GC has removed something while they ran (the garbage of a round
+    # is collected once it is older than the grace period), however fast a round is.
+    for round_ in range(100):
+        await asyncio.gather(*(pusher(100 * round_ + n) for n in range(3)))
+        if removed_by_gc[0] > 0:
+            break
     stop.set()
-    assert await gc_task > 0, "GC removed nothing while the pushes ran: the test proved nothing"
+    await gc_task
+    assert removed_by_gc[0] > 0, "GC removed nothing while the pushes ran: the test proved nothing"
     await sweep_task
     await gc.collect(rt, grace_s=0)
 

@@ -7,7 +7,7 @@ import base64
 import httpx
 import jwt
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, TEST_HOSTNAME
 from tests.integration.registry_client import RegistryClient
 
 
@@ -43,7 +43,7 @@ async def test_base_with_token(reg: RegistryClient) -> None:
 async def test_token_claims_grant_requested_scope(reg: RegistryClient) -> None:
     token = await reg.token("repository:admin/app:pull,push")
     claims = _claims(token)
-    assert claims["aud"] == "wharf"  # SERVER_HOSTNAME when set, never the request's Host
+    assert claims["aud"] == TEST_HOSTNAME  # SERVER_HOSTNAME, never the request's Host
     assert claims["sub"] == "admin"
     assert claims["access"] == [{"type": "repository", "name": "admin/app", "actions": ["pull", "push"]}]
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
@@ -112,7 +112,9 @@ async def test_token_for_another_service_is_rejected(client: httpx.AsyncClient) 
         auth=("admin", ADMIN_PASSWORD),
     )
     token = r.json()["token"]
-    assert _claims(token)["aud"] == "wharf"  # audience is always this registry, whatever was asked
+    assert (
+        _claims(token)["aud"] == TEST_HOSTNAME
+    )  # always this registry (SERVER_HOSTNAME), whatever was asked
 
 
 async def test_insufficient_scope_challenge_names_scope(reg: RegistryClient) -> None:

@@ -7,6 +7,7 @@ import httpx
 import jwt
 from sqlalchemy import delete
 
+from tests.conftest import TEST_HOSTNAME
 from tests.integration.web_client import Visitor
 from tests.integration.world import World
 from wharf.auth.tokens import ROBOT_AUDIENCE
@@ -92,7 +93,7 @@ async def test_the_registry_audience_never_comes_from_the_host_header(world: Wor
     token = await _registry_token(http, "owner", "matrix-password", host="evil.test")
     assert token is not None
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["aud"] == "wharf"  # SERVER_HOSTNAME when set
+    assert claims["aud"] == TEST_HOSTNAME  # SERVER_HOSTNAME, not the Host the request named
     # the token works whatever Host the next request names
     for host in ("registry.test", "evil.test", ROBOT_AUDIENCE):
         r = await http.get(

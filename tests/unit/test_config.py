@@ -92,3 +92,11 @@ def test_links_use_server_hostname_else_the_listen_address(settings: dict[str, s
     s = load_settings(None, settings, environ={})
     assert s.public_origin == origin
     assert s.public_host == origin.split("://", 1)[1]
+
+
+def test_registry_tokens_audience_comes_from_settings_only() -> None:
+    from wharf.runtime import registry_audience
+
+    assert registry_audience(load_settings(None, {}, environ={})) == "wharf"
+    named = load_settings(None, {"SERVER_HOSTNAME": "registry.example.com"}, environ={})
+    assert registry_audience(named) == "registry.example.com"
