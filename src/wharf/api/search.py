@@ -31,14 +31,18 @@ Usage = tuple[dict[int, int], dict[int, int], dict[int, int]]
 
 
 def _namespace_view(r: RepositorySummary) -> dict[str, Any]:
-    org = r.namespace_kind == "org"
+    return _account_view(r.namespace, r.namespace_email, r.namespace_kind == "org")
+
+
+def _account_view(name: str, email: str | None, org: bool) -> dict[str, Any]:
+    """A user or an organization as a search result."""
     return {
         "title": "org" if org else "user",
         "kind": "organization" if org else "user",
-        "avatar": views.avatar(r.namespace, r.namespace_email, "org" if org else "user"),
-        "name": r.namespace,
+        "avatar": views.avatar(name, email, "org" if org else "user"),
+        "name": name,
         "score": _ENTITY_SCORE,
-        "href": f"/{'organization' if org else 'user'}/{r.namespace}",
+        "href": f"/{'organization' if org else 'user'}/{name}",
     }
 
 
@@ -143,15 +147,7 @@ def _entity_view(me: str | None, found: find.Found) -> dict[str, Any]:
             "href": href,
             "short_name": short,
         }
-    org = found.kind == "org"
-    return {
-        "title": "org" if org else "user",
-        "kind": "organization" if org else "user",
-        "avatar": views.avatar(found.name, found.email, "org" if org else "user"),
-        "name": found.name,
-        "score": _ENTITY_SCORE,
-        "href": f"/{'organization' if org else 'user'}/{found.name}",
-    }
+    return _account_view(found.name, found.email, found.kind == "org")
 
 
 @router.get(
