@@ -4,6 +4,7 @@ so it runs on the filesystem and, with WHARF_TEST_STORAGE=s3, on S3."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -166,7 +167,7 @@ async def test_the_periodic_job_removes_aged_files_and_keeps_young_ones(reg: Reg
 async def test_the_sweep_can_be_turned_off(reg: RegistryClient) -> None:
     rt = reg.wharf.rt
     settings = rt.settings.model_copy(update={"GC_ORPHAN_INTERVAL_S": 0})
-    off = Runtime(settings, rt.db, rt.store, rt.tokens, rt.secrets, rt.passwords)
+    off = dataclasses.replace(rt, settings=settings)
     assert "gc_orphans" not in runner.periodic(off)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 
@@ -226,13 +227,7 @@ async def test_abandoned_uploads_are_cleaned_up_by_the_job(reg: RegistryClient) 
     # Nothing is old enough yet.
     assert await uploads.expire_abandoned(rt.db, rt.store, now_ms() - 3_600_000) == 0
     await runner.cleanup_uploads(
-        rt.__class__(
-            rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1}),
-            rt.db,
-            rt.store,
-            rt.tokens,
-            rt.secrets,
-        ),
+        dataclasses.replace(rt, settings=rt.settings.model_copy(update={"BLOB_UPLOAD_EXPIRATION_S": -1})),
         {},
     )
     assert (await reg.http.get(stale, headers=h)).status_code == 404
