@@ -67,7 +67,9 @@ def _day(offset_days: int = 0) -> str:
     return datetime.fromtimestamp(time.time() + offset_days * 86400, UTC).strftime("%m/%d/%Y")
 
 
-RANGE = {"starttime": _day(-1), "endtime": _day()}
+def _range() -> dict[str, str]:
+    """Yesterday to today, computed when a test runs (a run may cross midnight UTC)."""
+    return {"starttime": _day(-1), "endtime": _day()}
 
 
 async def _run_jobs(rt: Runtime) -> None:
@@ -105,9 +107,10 @@ async def _download(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
 async def test_ten_thousand_entries_reach_the_callback_complete(world: World, receiver: HttpReceiver) -> None:
     http, owner, rt = world.reg.http, world.api["owner"], world.reg.wharf.rt
     await _add_entries(rt, "acme", 10_000)
+    dates = _range()
     r = await http.post(
         "/api/v1/organization/acme/exportlogs",
-        params=RANGE,
+        params=dates,
         json={"callback_url": f"{receiver.url}/exports"},
         headers={**owner, "Host": "evil.example"},  # a forged Host header changes no link
     )
@@ -124,8 +127,8 @@ async def test_ten_thousand_entries_reach_the_callback_complete(world: World, re
     callback = json.loads(got[0].body)
     assert callback == {
         "export_id": export_id,
-        "start_time": RANGE["starttime"],
-        "end_time": RANGE["endtime"],
+        "start_time": dates["starttime"],
+        "end_time": dates["endtime"],
         "namespace": "acme",
         "repository": None,
         "exported_data_url": callback["exported_data_url"],
@@ -185,7 +188,7 @@ async def test_email_callback_and_repository_export(world: World, mailbox: Mailb
     await reg.push_image("acme/app", "v1")
     r = await http.post(
         "/api/v1/repository/acme/app/exportlogs",
-        params=RANGE,
+        params=_range(),
         json={"callback_email": "auditor@example.com"},
         headers=owner,
     )
