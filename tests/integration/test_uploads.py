@@ -7,9 +7,12 @@ import dataclasses
 import os
 from collections.abc import AsyncIterator
 
+import pytest
+
 from tests.integration.registry_client import RegistryClient, sha256
 from wharf.core import uploads
 from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidRange
 from wharf.jobs import runner
 from wharf.oci.digest import Digest
 from wharf.storage.base import blob_path, upload_path
@@ -292,3 +295,23 @@ async def test_finishing_ignores_bytes_a_dead_request_left(reg: RegistryClient) 
     assert r.status_code == 201, r.text
     assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(b'committed')}", headers=h)).content == b"committed"
     assert await reg.wharf.rt.store.get_bytes(blob_path(Digest.parse(sha256(b"committed")))) == b"committed"
+
+
+async def test_a_stalled_writer_does_not_cut_off_what_its_successor_committed(reg: RegistryClient) -> None:
+    """A request that stalled past its writer lease, while another took the upload over and
+    committed more, must not drop the successor's bytes by truncating to its own older offset."""
+    location = await _start(reg)
+    upload_id = location.rsplit("/", 1)[1]
+    rt = reg.wharf.rt
+    stale = uploads.UploadState(upload_id, 0, 0)
+    expired = now_ms() - 2 * uploads.WRITER_LEASE_MS
+    assert await rt.db.write(uploads._claim_writer, stale, "stalled", expired)
+    # its lease ran out: the next request takes the upload over and commits a chunk
+    assert await _patch(reg, location, b"committed", 0) == 202
+    # the stalled request wakes up and would position its writer at offset 0
+    with pytest.raises(InvalidRange):
+        await uploads._writer_at(rt.db, rt.store, stale, uploads._Lease("stalled"))
+    assert await rt.store.get_bytes(upload_path(upload_id)) == b"committed"
+    h = await reg.headers(REPO)
+    r = await reg.http.put(location, params={"digest": sha256(b"committed")}, headers=h)
+    assert r.status_code == 201, r.text

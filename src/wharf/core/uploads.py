@@ -212,7 +212,7 @@ async def append(
     """Append a chunk. `start` is where the client says it begins; `length` how long it says it is."""
     _check_start(upload, start)
     async with _sole_writer(database, upload) as lease:
-        grown, hasher = await _receive(store, upload, body, length)
+        grown, hasher = await _receive(database, store, upload, lease, body, length)
         if grown.offset != upload.offset:
             if not await database.write(_advance, upload, grown.offset, lease.token):
                 raise InvalidRange("the upload was changed by another request", offset=upload.offset)
@@ -230,14 +230,19 @@ def _check_start(upload: UploadState, start: int | None) -> None:
 
 
 async def _receive(
-    store: BlobStore, upload: UploadState, body: AsyncIterator[bytes], length: int | None
+    database: Database,
+    store: BlobStore,
+    upload: UploadState,
+    lease: _Lease,
+    body: AsyncIterator[bytes],
+    length: int | None,
 ) -> tuple[UploadState, Hasher | None]:
     """Write a chunk after the committed offset (the caller holds the upload); nothing is committed.
 
     Returns the upload as it would be with the chunk committed, and the running hash over it.
     """
     hasher = _hashers.take(upload.id, upload.offset)
-    writer = await _writer_at(store, upload)
+    writer = await _writer_at(database, store, upload, lease)
     # A body that fails half-way (client gone) commits nothing: its bytes lie past the committed
     # offset and the next writer discards them, so the client resumes from the offset it was told.
     try:
@@ -251,11 +256,18 @@ async def _receive(
     return UploadState(upload.id, upload.repository_id, upload.offset + received), hasher
 
 
-async def _writer_at(store: BlobStore, upload: UploadState) -> FileWriter:
-    """A writer positioned at the committed offset: bytes a dead request left past it are dropped."""
+async def _writer_at(database: Database, store: BlobStore, upload: UploadState, lease: _Lease) -> FileWriter:
+    """A writer positioned at the committed offset: bytes a dead request left past it are dropped.
+
+    Dropping them is the one destructive step, so it is taken only while the lease is confirmed
+    still ours: a request that stalled past its lease, while another took the upload over and
+    committed more, would otherwise cut the other's committed bytes off at its own older offset."""
     writer = await store.writer(upload_path(upload.id), append=True)
     if writer.size != upload.offset:
         await writer.close()
+        if not await database.write(_renew_writer, upload.id, lease.token, now_ms() + WRITER_LEASE_MS):
+            lease.held = False
+            raise InvalidRange("the upload was changed by another request", offset=upload.offset)
         writer = await store.writer(upload_path(upload.id), append=True, offset=upload.offset)
     return writer
 
@@ -311,8 +323,9 @@ def _claim_writer(db: Db, upload: UploadState, token: str, now: int) -> bool:
     return db.execute(_CLAIM, params).rowcount == 1
 
 
-def _renew_writer(db: Db, upload_id: str, token: str, until: int) -> None:
-    db.execute(_RENEW, {"u_id": upload_id, "u_token": token, "u_until": until})
+def _renew_writer(db: Db, upload_id: str, token: str, until: int) -> bool:
+    """Extend the lease; False when it is no longer this request's (another took the upload over)."""
+    return db.execute(_RENEW, {"u_id": upload_id, "u_token": token, "u_until": until}).rowcount == 1
 
 
 def _release_writer(db: Db, upload_id: str, token: str) -> None:
@@ -424,11 +437,11 @@ async def finish(
         if body is None:
             # Bytes a dead request left past the committed offset must not become part of the blob.
             if await store.stat(upload_path(upload.id)) != upload.offset:
-                await (await _writer_at(store, upload)).close()
+                await (await _writer_at(database, store, upload, lease)).close()
             complete, hasher = upload, _hashers.take(upload.id, upload.offset)
         else:
             # _receive wrote from the committed offset on, dropping whatever lay past it.
-            complete, hasher = await _receive(store, upload, body, length)
+            complete, hasher = await _receive(database, store, upload, lease, body, length)
         return await _finish(database, store, upload, complete, hasher, digest, lease)
 
 
