@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from tests.conftest import ADMIN_PASSWORD
 from tests.integration.world import PW, World
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.db.models import WebSession
 
 
 async def _signin(world: World, user: str = "owner", password: str = PW) -> str:
@@ -88,3 +94,37 @@ async def test_bearer_token_wins_over_the_cookie(world: World) -> None:
         "/api/v1/organization/acme/team/ops", json={"role": "member"}, headers=world.api["owner"]
     )
     assert r.status_code == 200
+
+
+async def _age_sessions(world: World) -> None:
+    def age(db: Db) -> None:
+        db.execute(update(WebSession).values(login_ms=now_ms() - 3_600_000))
+
+    await world.reg.wharf.rt.db.write(age)
+
+
+async def test_dangerous_calls_need_a_fresh_login(world: World) -> None:
+    """Quay's require_fresh_login: a browser session an hour old enters the password again before
+    the superuser panel or changing or deleting the account; a bearer token is not asked."""
+    http = world.reg.http
+    csrf = {"X-CSRF-Token": await _signin(world, "admin", ADMIN_PASSWORD)}
+    assert (await http.get("/api/v1/superuser/users/")).status_code == 200  # signed in just now
+    await _age_sessions(world)
+
+    r = await http.get("/api/v1/superuser/users/")
+    assert r.status_code == 401, r.text
+    assert r.json()["error_type"] == "fresh_login_required"
+    assert "/api/v1/signin/verify" in r.json()["detail"]
+    r = await http.put("/api/v1/user/", json={"email": "root@example.com"}, headers=csrf)
+    assert r.status_code == 401 and r.json()["error_type"] == "fresh_login_required"
+    assert (await http.get("/api/v1/user/")).status_code == 200  # reading is not dangerous
+    assert (await http.get("/api/v1/superuser/users/", headers=world.api["admin"])).status_code == 200
+
+    r = await http.post("/api/v1/signin/verify", json={"password": "wrong"}, headers=csrf)
+    assert r.status_code != 200
+    assert (await http.get("/api/v1/superuser/users/")).status_code == 401
+    r = await http.post("/api/v1/signin/verify", json={"password": ADMIN_PASSWORD}, headers=csrf)
+    assert r.status_code == 200, r.text
+    assert (await http.get("/api/v1/superuser/users/")).status_code == 200
+    r = await http.put("/api/v1/user/", json={"email": "root@example.com"}, headers=csrf)
+    assert r.status_code == 200, r.text

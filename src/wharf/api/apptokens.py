@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.deps import Rt, User, actor
+from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden
 from wharf.auth import scopes
 from wharf.auth.identity import Identity
@@ -63,13 +63,22 @@ async def create_app_token(rt: Rt, who: User, body: NewToken) -> JSONResponse:
     return JSONResponse({"token": _view(token, secret)})  # 200, as Quay answers
 
 
-@router.get("/{token_uuid}", operation_id="getAppToken", summary="Get an app-specific token")
+@router.get(
+    "/{token_uuid}",
+    operation_id="getAppToken",
+    dependencies=[FreshLogin],
+    summary="Get an app-specific token",
+)
 async def get_app_token(rt: Rt, who: User, token_uuid: str) -> dict[str, Any]:
     return {"token": _view(await rt.db.read(apptokens.get, await _me(rt, who), token_uuid))}
 
 
 @router.delete(
-    "/{token_uuid}", operation_id="revokeAppToken", summary="Revoke an app-specific token", status_code=204
+    "/{token_uuid}",
+    operation_id="revokeAppToken",
+    dependencies=[FreshLogin],
+    summary="Revoke an app-specific token",
+    status_code=204,
 )
 async def revoke_app_token(rt: Rt, who: User, token_uuid: str) -> Response:
     await rt.db.write(apptokens.revoke, await _me(rt, who), token_uuid, actor(who))

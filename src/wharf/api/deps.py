@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from wharf.api.errors import forbidden, unauthorized
+from wharf.api.errors import ApiError, forbidden, unauthorized
 from wharf.auth import browser, permissions
 from wharf.auth.address import client_address
 from wharf.auth.identity import ANONYMOUS, Identity
@@ -59,6 +59,7 @@ async def _credentials(request: Request, rt: Runtime) -> Identity:
             raise forbidden(
                 f"CSRF token was invalid or missing: send the {CSRF_HEADER} header (GET /csrf_token)"
             )
+        request.state.api_session = session  # for fresh_login
         return browser.identity_of(rt, session)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -81,6 +82,27 @@ async def signed_in(who: Caller) -> Identity:
 
 
 User = Annotated[Identity, Depends(signed_in)]
+
+
+async def fresh_login(request: Request, who: User) -> Identity:
+    """Quay's require_fresh_login: a browser session must have entered the password within
+    FRESH_LOGIN_S before the superuser panel or deleting an account or organization, so that a
+    browser left signed in cannot be used for them. A bearer token is a credential the client
+    holds, not a left-open browser, and passes; a robot never does these things."""
+    if who.kind == "robot":
+        raise unauthorized("robot accounts cannot do this")
+    session: sessions.SessionRecord | None = getattr(request.state, "api_session", None)
+    if session is not None and not browser.login_is_fresh(session):
+        raise ApiError(
+            401,
+            "fresh_login_required",
+            "this action needs a recent sign-in: POST the password to /api/v1/signin/verify, then retry",
+        )
+    return who
+
+
+FreshLogin = Depends(fresh_login)
+"""As `dependencies=[FreshLogin]` on the endpoints Quay marks with require_fresh_login."""
 
 
 def actor(who: Identity) -> audit.Actor:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from wharf.api import views
-from wharf.api.deps import Rt, User
+from wharf.api.deps import FreshLogin, Rt, User
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_with_role
@@ -182,7 +182,12 @@ async def get_aggregate_org_logs(
     return await _aggregate(rt, await _org_scope(rt, who, orgname, performer), starttime, endtime)
 
 
-@router.get("/superuser/logs", operation_id="listAllLogs", summary="Every usage log entry of the registry")
+@router.get(
+    "/superuser/logs",
+    operation_id="listAllLogs",
+    dependencies=[FreshLogin],
+    summary="Every usage log entry of the registry",
+)
 async def list_all_logs(
     rt: Rt,
     who: User,
@@ -197,6 +202,7 @@ async def list_all_logs(
 @router.get(
     "/superuser/aggregatelogs",
     operation_id="listAllAggregateLogs",
+    dependencies=[FreshLogin],
     summary="Counts of all log entries per kind and day",
 )
 async def list_all_aggregate_logs(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.deps import Rt, User, actor
+from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.superuser import require_superuser
 from wharf.core import global_messages
 from wharf.core.global_messages import Message
@@ -37,6 +37,7 @@ async def get_global_messages(rt: Rt) -> dict[str, Any]:
 @router.post(
     "/messages",
     operation_id="createGlobalMessage",
+    dependencies=[FreshLogin],
     summary="Show a message to every user (superusers)",
     status_code=201,
 )
@@ -50,6 +51,7 @@ async def create_global_message(rt: Rt, who: User, body: CreateMessage) -> Respo
 @router.delete(
     "/message/{uuid}",
     operation_id="deleteGlobalMessage",
+    dependencies=[FreshLogin],
     summary="Remove a message (superusers)",
     status_code=204,
 )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.deps import Caller, Rt, User, actor
+from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
@@ -130,7 +130,11 @@ async def apply_org_update(rt: Runtime, who: Identity, org: AccountRecord, body:
 
 
 @router.delete(
-    "/{orgname}", operation_id="deleteAdminedOrganization", summary="Delete an organization", status_code=204
+    "/{orgname}",
+    operation_id="deleteAdminedOrganization",
+    dependencies=[FreshLogin],
+    summary="Delete an organization",
+    status_code=204,
 )
 async def delete_admined_organization(rt: Rt, who: User, orgname: str) -> Response:
     org = await admined_org(rt, who, orgname)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 import wharf
 from wharf.api import views
-from wharf.api.deps import Rt, User, actor
+from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
@@ -52,14 +52,19 @@ async def _user(rt: Rt, username: str) -> AccountRecord:
     return account
 
 
-@router.get("/users/", operation_id="listAllUsers", summary="List every user")
+@router.get("/users/", operation_id="listAllUsers", dependencies=[FreshLogin], summary="List every user")
 async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
     require_superuser_reads(who)
     users = await rt.db.read(accounts.list_users, include_disabled=disabled)
     return {"users": [views.superuser_user(rt, u) for u in users]}
 
 
-@router.post("/users/", operation_id="createInstallUser", summary="Create a user with a generated password")
+@router.post(
+    "/users/",
+    operation_id="createInstallUser",
+    dependencies=[FreshLogin],
+    summary="Create a user with a generated password",
+)
 async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dict[str, Any]:
     require_superuser(who)
     password = secrets.token_urlsafe(18)
@@ -72,14 +77,19 @@ async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dic
     }
 
 
-@router.get("/users/{username}", operation_id="getInstallUser", summary="Get a user")
+@router.get(
+    "/users/{username}", operation_id="getInstallUser", dependencies=[FreshLogin], summary="Get a user"
+)
 async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
     require_superuser_reads(who)
     return views.superuser_user(rt, await _user(rt, username))
 
 
 @router.put(
-    "/users/{username}", operation_id="changeInstallUser", summary="Change a user's e-mail, password or state"
+    "/users/{username}",
+    operation_id="changeInstallUser",
+    dependencies=[FreshLogin],
+    summary="Change a user's e-mail, password or state",
 )
 async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser) -> dict[str, Any]:
     require_superuser(who)
@@ -100,7 +110,11 @@ async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser
 
 
 @router.delete(
-    "/users/{username}", operation_id="deleteInstallUser", summary="Delete a user", status_code=204
+    "/users/{username}",
+    operation_id="deleteInstallUser",
+    dependencies=[FreshLogin],
+    summary="Delete a user",
+    status_code=204,
 )
 async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
     require_superuser(who)
@@ -127,14 +141,22 @@ async def _organization(rt: Rt, name: str) -> AccountRecord:
     return org
 
 
-@router.get("/organizations/", operation_id="listAllOrganizations", summary="List every organization")
+@router.get(
+    "/organizations/",
+    operation_id="listAllOrganizations",
+    dependencies=[FreshLogin],
+    summary="List every organization",
+)
 async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
     require_superuser_reads(who)
     return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
 @router.put(
-    "/organizations/{name}", operation_id="changeOrganization", summary="Change any organization's details"
+    "/organizations/{name}",
+    operation_id="changeOrganization",
+    dependencies=[FreshLogin],
+    summary="Change any organization's details",
 )
 async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> dict[str, Any]:
     require_superuser(who)
@@ -145,6 +167,7 @@ async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> 
 @router.delete(
     "/organizations/{name}",
     operation_id="deleteOrganization",
+    dependencies=[FreshLogin],
     summary="Delete any organization",
     status_code=204,
 )
@@ -158,6 +181,7 @@ async def delete_organization(rt: Rt, who: User, name: str) -> Response:
 @router.post(
     "/takeownership/{namespace}",
     operation_id="takeOwnership",
+    dependencies=[FreshLogin],
     summary="Become an owner of an organization; a user namespace is converted to an organization",
 )
 async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
@@ -216,6 +240,7 @@ async def registry_status(rt: Rt) -> dict[str, Any]:
 @router.get(
     "/config",
     operation_id="getSuperUserConfig",
+    dependencies=[FreshLogin],
     summary="The running configuration, with every secret replaced by asterisks",
     include_in_schema=False,
 )
@@ -226,7 +251,12 @@ async def dump_config(rt: Rt, who: User) -> dict[str, Any]:
     return {"config": config, "warning": {}, "env": {}, "schema": {}}
 
 
-@router.get("/changelog/", operation_id="getChangeLog", summary="What changed in this version of Wharf")
+@router.get(
+    "/changelog/",
+    operation_id="getChangeLog",
+    dependencies=[FreshLogin],
+    summary="What changed in this version of Wharf",
+)
 async def get_change_log(rt: Rt, who: User) -> dict[str, Any]:
     require_superuser_reads(who)
     return {"log": f"# Wharf {wharf.__version__}\n\n{_CHANGELOG}"}
@@ -238,6 +268,7 @@ _CHANGELOG = "Release notes are published with each release of Wharf; this build
 @router.get(
     "/registrysize/",
     operation_id="getRegistrySize",
+    dependencies=[FreshLogin],
     summary="Bytes of all stored blobs, each counted once",
 )
 async def get_registry_size(rt: Rt, who: User) -> dict[str, Any]:
@@ -250,6 +281,7 @@ async def get_registry_size(rt: Rt, who: User) -> dict[str, Any]:
 @router.post(
     "/registrysize/",
     operation_id="queueRegistrySizeCalculation",
+    dependencies=[FreshLogin],
     summary="Recalculate the registry's size (Wharf computes it on every read: nothing to queue)",
     status_code=201,
 )
@@ -265,6 +297,7 @@ _EXPIRING_SOON_MS = 4 * 7 * 24 * 3600 * 1000 // 10
 @router.get(
     "/apptokens",
     operation_id="listAllAppTokens",
+    dependencies=[FreshLogin],
     summary="Every user's app-specific tokens (never their secrets), for auditing",
 )
 async def list_all_app_tokens(rt: Rt, who: User, expiring: bool = False) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.deps import Rt, User, actor
+from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
@@ -85,7 +85,12 @@ async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
     return out
 
 
-@router.put("/user/", operation_id="changeUserDetails", summary="Change your e-mail or password")
+@router.put(
+    "/user/",
+    operation_id="changeUserDetails",
+    dependencies=[FreshLogin],
+    summary="Change your e-mail or password",
+)
 async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, Any]:
     account = await _me(rt, who)
     if body.tag_expiration_s is not None:
@@ -118,7 +123,13 @@ async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
     return views.own_user(rt, account, orgs_, has_password)
 
 
-@router.delete("/user/", operation_id="deleteCurrentUser", summary="Delete your account", status_code=204)
+@router.delete(
+    "/user/",
+    operation_id="deleteCurrentUser",
+    dependencies=[FreshLogin],
+    summary="Delete your account",
+    status_code=204,
+)
 async def delete_current_user(rt: Rt, who: User) -> Response:
     account = await _me(rt, who)
     if views.is_superuser(rt, account):

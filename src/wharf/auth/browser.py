@@ -17,6 +17,7 @@ from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.config import Settings
 from wharf.core import accounts, sessions
+from wharf.core.clock import now_ms
 from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 
@@ -25,6 +26,10 @@ PRE_SESSION_COOKIE = "wharf_csrf"
 """Before sign-in, the CSRF token lives in this cookie (double submit): the web UI's sign-in form
 and Quay's web client (GET /csrf_token, then POST /api/v1/signin with X-CSRF-Token) present it."""
 _PRE_SESSION_BYTES = 32
+FRESH_LOGIN_S = 600
+"""A login older than this types the password again before a dangerous action (Quay's
+FRESH_LOGIN_TIMEOUT, 10 minutes): deleting an account, an organization or a repository, and the
+superuser's panel."""
 _PRE_SESSION_LENGTH = len(secrets.token_urlsafe(_PRE_SESSION_BYTES))
 
 
@@ -52,6 +57,11 @@ async def current(rt: Runtime, conn: HTTPConnection) -> SessionRecord | None:
     if not cookie:
         return None
     return await rt.db.read(sessions.resolve, cookie)
+
+
+def login_is_fresh(session: SessionRecord, window_s: int = FRESH_LOGIN_S) -> bool:
+    """The password was entered within `window_s` (at sign-in, or again to confirm)."""
+    return now_ms() - session.login_ms <= window_s * 1000
 
 
 def csrf_matches(session: SessionRecord, presented: str | None) -> bool:

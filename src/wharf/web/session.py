@@ -17,15 +17,12 @@ from starlette.requests import Request
 from wharf.auth import address, browser, credentials
 from wharf.auth.identity import ANONYMOUS, Identity
 from wharf.core import audit, sessions
-from wharf.core.clock import now_ms
 from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 from wharf.web.errors import WebError
 
 PRE_SESSION_COOKIE = browser.PRE_SESSION_COOKIE
-FRESH_LOGIN_S = 600
-"""A login older than this types the password again before a dangerous action (deleting an
-account, an organization or a repository)."""
+FRESH_LOGIN_S = browser.FRESH_LOGIN_S
 MAX_FORM_BYTES = 512 * 1024
 """Large enough for a 256 KiB description written in any script (UTF-8, percent-encoded)."""
 
@@ -58,7 +55,7 @@ class Visitor:
 
     def fresh(self, window_s: int) -> bool:
         """The password was entered within `window_s`: dangerous actions ask for it again otherwise."""
-        return self.session is not None and now_ms() - self.session.login_ms <= window_s * 1000
+        return self.session is not None and browser.login_is_fresh(self.session, window_s)
 
 
 def client_ip(rt: Runtime, request: Request) -> str | None:
