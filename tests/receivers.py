@@ -52,9 +52,12 @@ class HttpReceiver:
 
 @contextmanager
 def http_receiver(
-    respond: Callable[[Received], int] | None = None, tls: ssl.SSLContext | None = None
+    respond: Callable[[Received], int] | None = None,
+    tls: ssl.SSLContext | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[HttpReceiver]:
-    """An HTTP (or, with a server-side `tls` context, HTTPS) receiver on 127.0.0.1."""
+    """An HTTP (or, with a server-side `tls` context, HTTPS) receiver on `host` (any 127/8
+    address on Linux, so that two receivers can share a port number)."""
     receiver: HttpReceiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,11 +88,11 @@ def http_receiver(
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     scheme = "https" if tls is not None else "http"
-    receiver = HttpReceiver(f"{scheme}://127.0.0.1:{server.server_address[1]}")
+    receiver = HttpReceiver(f"{scheme}://{host}:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

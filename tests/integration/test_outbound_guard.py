@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import pytest
 
 from tests.integration.world import World
 from tests.oidc_issuer import running_issuer
+from tests.receivers import http_receiver
 from wharf.config import load_settings
 from wharf.integrations import outbound
 
@@ -53,3 +57,28 @@ async def test_federation_refuses_a_loopback_issuer_by_default(world: World) -> 
         r = await http.get("/oauth2/federation/robot/token", auth=("acme+deployer", issuer.token("s")))
         assert r.status_code == 401
         assert issuer.requests == []  # never called
+
+
+async def test_a_name_that_rebinds_after_the_check_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name resolves to an allowed address for the check and to another,
+    internal one afterwards. The call goes to the address the check saw, with the name in Host."""
+    with http_receiver() as checked, http_receiver(host="127.0.0.2") as internal:
+        port = int(checked.url.rsplit(":", 1)[1])
+        name = "rebind.wharf-test.invalid"
+        answers = iter(["127.0.0.1"])  # the first answer, then the internal address forever
+        real = socket.getaddrinfo
+
+        def rebinding_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host == name:
+                ip = next(answers, "127.0.0.2")
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+            return real(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+        # only the first address is allowed; the rebound one is an internal service
+        settings = load_settings(None, {"SSRF_ALLOWED_HOSTS": ["127.0.0.1/32"]}, environ={})
+        answer = await outbound.post(f"http://{name}:{port}/hook", settings, b"{}")
+        assert answer.status == 200
+        [request] = checked.wait_for(1)
+        assert request.headers["host"] == f"{name}:{port}" and request.path == "/hook"
+        assert internal.requests == []

@@ -1,9 +1,12 @@
 """The only way Wharf calls out: URLs are checked so that a user-supplied address cannot reach
 internal services (SSRF), unless the operator allows those networks in SSRF_ALLOWED_HOSTS.
 
-Every address the host name resolves to must be public (or allowed). A name could still resolve
-differently between the check and the connection (DNS rebinding). Redirects are never followed
-blindly: each URL an answer points to goes through the check again.
+Every address the host name resolves to must be public (or allowed), and the connection goes to
+an address the check saw: the URL is rewritten to it, with the name kept in the Host header and
+as the TLS server name (certificates are still verified against the name). So a name cannot
+resolve to a public address for the check and an internal one for the connection (DNS
+rebinding). Redirects are never followed blindly: each URL an answer points to goes through the
+check again.
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ def _refuse_internal(host: str, ip: IPAddress | None) -> None:
 
 async def check_url(
     url: str, settings: Settings, blocked_hosts: Collection[str] = (), *, resolve: bool = True
-) -> None:
+) -> list[IPAddress]:
     """Refuse a URL that is not http(s), names a host in `blocked_hosts` (the operator's
     WEBHOOK_HOSTNAME_BLACKLIST, for webhooks and export callbacks), or resolves to an internal
     address that SSRF_ALLOWED_HOSTS does not allow. With `resolve` false, DNS is not asked: only
     address literals and well-known internal names are refused (a check when a URL is stored;
-    the call itself checks again, resolving)."""
+    the call itself checks again, resolving).
+
+    Returns the addresses the host resolved to, all checked (empty when DNS was not asked, or the
+    host is allowed by name): a call connects to one of them (`_pinned`)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port out of range raises here)
@@ -97,7 +103,7 @@ async def check_url(
         raise OutboundRefused(f"{host} is in WEBHOOK_HOSTNAME_BLACKLIST")
     hosts, networks = _allowed(settings)
     if host in hosts:
-        return
+        return []
     if not resolve:
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
@@ -108,26 +114,49 @@ async def check_url(
                 _refuse_internal(host, literal)
         elif host in _INTERNAL_NAMES or host.endswith(".localhost"):
             _refuse_internal(host, None)
-        return
+        return []
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except OSError as e:
         raise OutboundFailed(f"cannot resolve {host}: {e}") from None
+    checked: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
         if is_internal(ip) and not any(ip in n for n in networks):
             _refuse_internal(host, ip)
+        checked.append(ip)
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Pinned:
+    """A request to a checked URL, addressed to the IP the check saw rather than to the name."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def _pinned(url: str, addresses: list[IPAddress]) -> _Pinned:
+    if not addresses:
+        return _Pinned(url, {}, {})
+    original = httpx.URL(url)
+    target = original.copy_with(host=str(addresses[0]))
+    # The name stays what the server and its certificate see: in Host, and as the TLS server name.
+    extensions = {"sni_hostname": original.host} if original.scheme == "https" else {}
+    return _Pinned(str(target), {"Host": original.netloc.decode("ascii")}, extensions)
 
 
 async def get_json(url: str, settings: Settings) -> Any:
     """GET a JSON document of at most 1 MiB from a checked URL."""
-    await check_url(url, settings)
+    pinned = _pinned(url, await check_url(url, settings))
+    headers = {"Accept": "application/json", **pinned.headers}
     try:
         async with (
             httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as r,
+            client.stream("GET", pinned.url, headers=headers, extensions=pinned.extensions) as r,
         ):
             if r.status_code != 200:
                 raise OutboundFailed(f"GET {url} answered {r.status_code}")
@@ -165,15 +194,21 @@ async def post(
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     timeout = timeout_s if timeout_s is not None else TIMEOUT_S
     for _ in range(MAX_REDIRECTS + 1):
-        await check_url(url, settings, blocked_hosts)
+        pinned = _pinned(url, await check_url(url, settings, blocked_hosts))
         verify: ssl.SSLContext | bool = client_cert if client_cert is not None else True
         try:
             async with (
                 httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=verify) as client,
-                client.stream("POST", url, content=body, headers=sent_headers) as r,
+                client.stream(
+                    "POST",
+                    pinned.url,
+                    content=body,
+                    headers={**sent_headers, **pinned.headers},
+                    extensions=pinned.extensions,
+                ) as r,
             ):
                 if r.status_code in (307, 308) and "location" in r.headers:
-                    url = str(r.url.join(r.headers["location"]))
+                    url = str(httpx.URL(url).join(r.headers["location"]))
                     continue
                 answer = bytearray()
                 async for chunk in r.aiter_bytes():
