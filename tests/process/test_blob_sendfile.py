@@ -1,0 +1,126 @@
+"""A real `wharf serve` sends blob bodies from the filesystem with sendfile(2) (serving.SENDFILE):
+whole blobs, ranges, HEAD, keep-alive after such a response, and a client that goes away mid-way
+(the server closes the blob's file and the socket's duplicate: its descriptors come back to what
+they were, which also means the request's task finished, since it closes the file last)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.process.server import WharfServer
+
+DEADLINE_S = 60
+SIZE = 24 * 1024 * 1024 + 12345  # more than the socket buffers hold, not a multiple of a chunk
+DATA = (hashlib.sha512(b"sendfile").digest() * (SIZE // 64 + 1))[:SIZE]
+DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
+BLOB = f"/v2/admin/files/blobs/{DIGEST}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
+    srv = WharfServer(Path(tmp_path_factory.mktemp("sendfile")) / "data", "sendfile-test-pw")
+    srv.start()
+    token = srv.token("repository:admin/files:pull,push")
+    r = httpx.post(
+        f"{srv.url}/v2/admin/files/blobs/uploads/",
+        params={"digest": DIGEST},
+        content=DATA,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=DEADLINE_S,
+    )
+    assert r.status_code == 201, r.text
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def auth(server: WharfServer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.token('repository:admin/files:pull')}"}
+
+
+def test_whole_blob(server: WharfServer, auth: dict[str, str]) -> None:
+    r = httpx.get(server.url + BLOB, headers=auth, timeout=DEADLINE_S)
+    assert r.status_code == 200
+    assert r.headers["content-length"] == str(SIZE)
+    assert r.headers["docker-content-digest"] == DIGEST
+    assert "transfer-encoding" not in r.headers
+    assert r.content == DATA
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [("bytes=0-0", 0, 0), ("bytes=1000-5000000", 1000, 5000000), (f"bytes=-{SIZE - 7}", 7, SIZE - 1)],
+)
+def test_range(server: WharfServer, auth: dict[str, str], header: str, start: int, end: int) -> None:
+    r = httpx.get(server.url + BLOB, headers={**auth, "Range": header}, timeout=DEADLINE_S)
+    assert r.status_code == 206
+    assert r.headers["content-range"] == f"bytes {start}-{end}/{SIZE}"
+    assert r.headers["content-length"] == str(end - start + 1)
+    assert r.content == DATA[start : end + 1]
+
+
+def test_head(server: WharfServer, auth: dict[str, str]) -> None:
+    r = httpx.head(server.url + BLOB, headers=auth, timeout=DEADLINE_S)
+    assert r.status_code == 200
+    assert r.headers["content-length"] == str(SIZE)
+    assert r.content == b""
+
+
+def test_connection_is_reused_after_a_sendfile_response(server: WharfServer, auth: dict[str, str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_S)
+    try:
+        bodies = []
+        for headers in ({}, {"Range": "bytes=10-19"}, {}):
+            conn.request("GET", BLOB, headers={**auth, **headers})
+            if not bodies:
+                sock = conn.sock
+            r = conn.getresponse()
+            bodies.append(r.read())
+            assert not r.will_close
+            assert conn.sock is sock  # the same connection, never reopened
+        conn.request("HEAD", BLOB, headers=auth)
+        r = conn.getresponse()
+        assert r.status == 200
+        r.read()
+        assert conn.sock is sock
+    finally:
+        conn.close()
+    assert bodies == [DATA, DATA[10:20], DATA]
+
+
+def _fds(server: WharfServer) -> int:
+    assert server.proc is not None
+    return psutil.Process(server.proc.pid).num_fds()
+
+
+def test_client_gone_mid_way_leaks_no_descriptor(server: WharfServer, auth: dict[str, str]) -> None:
+    httpx.get(server.url + BLOB, headers=auth, timeout=DEADLINE_S)  # what every request allocates
+    before = _fds(server)
+    request = (
+        f"GET {BLOB} HTTP/1.1\r\nHost: {server.host}\r\nAuthorization: {auth['Authorization']}\r\n\r\n"
+    ).encode()
+    for _ in range(5):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S)
+        sock.sendall(request)
+        got = 0
+        while got < 1024 * 1024:  # headers and the first MiB, then the client is gone
+            chunk = sock.recv(65536)
+            assert chunk
+            got += len(chunk)
+        sock.close()
+    deadline = time.monotonic() + DEADLINE_S
+    while _fds(server) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _fds(server) <= before
+    # and the server goes on serving
+    r = httpx.get(server.url + BLOB, headers={**auth, "Range": "bytes=0-99"}, timeout=DEADLINE_S)
+    assert r.content == DATA[:100]
