@@ -95,7 +95,8 @@ async def _sendfile(cycle: RequestResponseCycle, send: _Send, message: Any) -> N
             return
         sent = await _send_file(cycle, fd, offset, count)
         if sent < count:
-            if cycle.disconnected:
+            if cycle.disconnected or cycle.transport.is_closing():
+                cycle.disconnected = True  # the client is gone, or going: nothing more to send
                 return
             cycle.transport.close()
             raise RuntimeError(f"the file ended after {sent} of the {count} bytes to send")

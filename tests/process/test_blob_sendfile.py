@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -132,3 +133,22 @@ def test_client_gone_mid_way_leaks_no_descriptor(server: WharfServer, auth: dict
     # and the server goes on serving
     r = httpx.get(server.url + BLOB, headers={**auth, "Range": "bytes=0-99"}, timeout=DEADLINE_S)
     assert r.content == DATA[:100]
+
+
+def test_blob_file_shorter_than_recorded_ends_the_connection(server: WharfServer) -> None:
+    """A file cut short on disk (damage outside Wharf) cannot fill the promised Content-Length:
+    the connection is closed, so the client sees a truncated download rather than a wrong blob."""
+    token = server.token("repository:admin/cut:pull,push")
+    auth = {"Authorization": f"Bearer {token}"}
+    data = DATA[: 3 * 1024 * 1024]
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    url = f"{server.url}/v2/admin/cut/blobs/{digest}"
+    r = httpx.post(
+        f"{server.url}/v2/admin/cut/blobs/uploads/", params={"digest": digest}, content=data, headers=auth
+    )
+    assert r.status_code == 201
+    (stored,) = server.data_dir.rglob(digest.removeprefix("sha256:"))
+    os.truncate(stored, len(data) // 2)
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(url, headers=auth, timeout=DEADLINE_S)
+    assert httpx.get(url, headers={**auth, "Range": "bytes=0-9"}, timeout=DEADLINE_S).content == data[:10]
