@@ -152,3 +152,37 @@ def test_blob_file_shorter_than_recorded_ends_the_connection(server: WharfServer
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(url, headers=auth, timeout=DEADLINE_S)
     assert httpx.get(url, headers={**auth, "Range": "bytes=0-9"}, timeout=DEADLINE_S).content == data[:10]
+
+
+def _response(sock: socket.socket, buffered: bytes) -> tuple[bytes, bytes, bytes]:
+    """(head, body, what follows) of the next response on `sock`, `buffered` read already."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        buffered += chunk
+    head, _, rest = buffered.partition(b"\r\n\r\n")
+    fields = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    length = int(fields[b"content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        rest += chunk
+    return head, rest[:length], rest[length:]
+
+
+def test_pipelined_requests_after_a_sendfile_response(server: WharfServer, auth: dict[str, str]) -> None:
+    def get(range_: str) -> bytes:
+        return (
+            f"GET {BLOB} HTTP/1.1\r\nHost: {server.host}\r\nAuthorization: {auth['Authorization']}\r\n"
+            f"Range: bytes={range_}\r\n\r\n"
+        ).encode()
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S) as sock:
+        sock.sendall(get("0-2999999") + get("5-9") + get(f"{SIZE - 3}-"))
+        rest = b""
+        bodies = []
+        for _ in range(3):
+            head, body, rest = _response(sock, rest)
+            assert head.startswith(b"HTTP/1.1 206 ")
+            bodies.append(body)
+    assert bodies == [DATA[:3000000], DATA[5:10], DATA[-3:]]
