@@ -20,6 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wharf import metrics
+from wharf.http_ext import SENDFILE
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -79,6 +80,8 @@ class RequestObserver:
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 bytes_out += len(message.get("body", b""))
+            elif message["type"] == SENDFILE:
+                bytes_out += message["count"]
             await send(message)
 
         try:

@@ -8,6 +8,9 @@ or a body that stops arriving (the request waits in `receive()` forever). So:
 - `HttpToolsProtocol` is uvicorn's httptools protocol with a header deadline: from the moment a
   connection opens, or a response completes, the next request's headers must be complete within
   HTTP_HEADER_TIMEOUT_S and HTTP_MAX_HEADER_BYTES, else the connection is closed (408 or 431).
+- It also offers the application zero-copy file bodies (`SENDFILE`, below): uvloop, which serves
+  us, has no `loop.sendfile`, and uvicorn does not implement the `http.response.pathsend`
+  extension, so the protocol sends them itself with sendfile(2).
 - `BodyIdleTimeout` is ASGI middleware: a request body that sends nothing for
   HTTP_BODY_IDLE_TIMEOUT_S is answered 408 with `Connection: close` (which makes uvicorn close the
   connection), and the application sees the client as gone.
@@ -16,14 +19,19 @@ or a body that stops arriving (the request waits in `receive()` forever). So:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import errno
+import os
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHttpTools
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from uvicorn.protocols.utils import is_ssl
 
 from wharf.config import Settings
+from wharf.http_ext import SENDFILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +57,113 @@ def _plain(status: bytes, message: str) -> bytes:
     )
 
 
+SENDFILE_CHUNK = 1024 * 1024
+"""Bytes per sendfile(2) call; other connections get the event loop between calls. It also bounds
+how long a read of bytes not in the page cache holds the loop."""
+
+_GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.ETIMEDOUT})
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)
+
+
+_Send = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+async def _sendfile(cycle: RequestResponseCycle, send: _Send, message: Any) -> None:
+    """Send `message` (a SENDFILE) as the body of `cycle`'s response, then end it as uvicorn does."""
+    fd, offset, count = int(message["file"]), int(message["offset"]), int(message["count"])
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"{SENDFILE} must follow http.response.start and end the response")
+    if cycle.chunked_encoding or count != cycle.expected_content_length:
+        raise RuntimeError(f"{SENDFILE} must carry the whole body its Content-Length declares")
+    if cycle.scope["method"] != "HEAD":
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        if cycle.disconnected:
+            return
+        sent = await _send_file(cycle, fd, offset, count)
+        if sent < count:
+            if cycle.disconnected or cycle.transport.is_closing():
+                cycle.disconnected = True  # the client is gone, or going: nothing more to send
+                return
+            cycle.transport.close()
+            raise RuntimeError(f"the file ended after {sent} of the {count} bytes to send")
+        cycle.expected_content_length = 0
+    # uvicorn ends the response: keep-alive or close, then the next request on the connection.
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_file(cycle: RequestResponseCycle, fd: int, offset: int, count: int) -> int:
+    """Write `count` bytes of `fd` from `offset` to the connection's socket; how many went."""
+    transport = cycle.transport
+    loop = asyncio.get_running_loop()
+    # The transport owns the socket's descriptor in the event loop; a duplicate can wait for the
+    # socket to be writable on its own.
+    out = os.dup(transport.get_extra_info("socket").fileno())
+    try:
+        # The status line and headers first: uvloop writes what the transport holds at the end of
+        # the loop's iteration, or as the socket drains.
+        waited = False
+        while transport.get_write_buffer_size():
+            if cycle.disconnected or transport.is_closing():
+                return 0
+            await (_writable(loop, out) if waited else asyncio.sleep(0))
+            waited = True
+        sent = 0
+        while sent < count:
+            if cycle.disconnected or transport.is_closing():
+                break
+            want = min(count - sent, SENDFILE_CHUNK)
+            try:
+                n = os.sendfile(out, fd, offset + sent, want)
+            except BlockingIOError:
+                await _writable(loop, out)
+                continue
+            except OSError as e:
+                if e.errno not in _GONE:
+                    raise
+                cycle.disconnected = True  # as uvicorn marks it once the loop sees the connection lost
+                transport.close()
+                break
+            if n == 0:
+                break  # the file is shorter than promised
+            sent += n
+            if n < want:
+                await _writable(loop, out)  # the socket's buffer is full
+            else:
+                await asyncio.sleep(0)  # other connections' turn
+        return sent
+    finally:
+        os.close(out)
+
+
+def _with_sendfile(cycle: RequestResponseCycle) -> _Send:
+    send = cycle.send
+
+    async def send_or_sendfile(message: Any) -> None:
+        if message["type"] == SENDFILE:
+            await _sendfile(cycle, send, message)
+        else:
+            await send(message)
+
+    return send_or_sendfile
+
+
 class HttpToolsProtocol(_UvicornHttpTools):
-    """uvicorn's httptools protocol, with a deadline and a size limit on each request's headers."""
+    """uvicorn's httptools protocol, with a deadline and a size limit on each request's headers,
+    and zero-copy file bodies (SENDFILE)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,6 +171,7 @@ class HttpToolsProtocol(_UvicornHttpTools):
         self._header_timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._in_headers = False
+        self._sendfile = False
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -88,6 +202,8 @@ class HttpToolsProtocol(_UvicornHttpTools):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        self._sendfile = sock is not None and not is_ssl(transport) and hasattr(os, "sendfile")
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -103,7 +219,14 @@ class HttpToolsProtocol(_UvicornHttpTools):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._sendfile:
+            self.scope["extensions"] = {SENDFILE: {}}
         self._arm_header_timer()  # a pipelined request, or the first byte after a keep-alive wait
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if self._sendfile:
+            cycle.send = _with_sendfile(cycle)  # type: ignore[method-assign,assignment]
+        super()._start_asgi_task(cycle, app)
 
     def on_headers_complete(self) -> None:
         self._disarm_header_timer()

@@ -225,6 +225,20 @@ class DriverSuite:
         await asyncio.gather(*(upload(i) for i in range(8)))
         assert await store.get_bytes(target) == data
 
+    async def test_open_file_is_the_object_or_none(self, store: BlobStore) -> None:
+        data = os.urandom(MiB + 3)
+        await store.put_bytes("f/obj", data)
+        fd = await store.open_file("f/obj")
+        if fd is not None:  # a local file: what a server sends with sendfile(2)
+            try:
+                assert os.pread(fd, len(data) + 1, 0) == data
+            finally:
+                os.close(fd)
+            with pytest.raises(PathNotFound):
+                await store.open_file("f/missing")
+            with pytest.raises(PathNotFound):
+                await store.open_file("f")  # a prefix, not an object
+
     async def test_redirect_url_is_optional(self, store: BlobStore) -> None:
         await store.put_bytes("r", b"x")
         url = await store.redirect_url("r")

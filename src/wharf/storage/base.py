@@ -84,6 +84,11 @@ class BlobStore(Protocol):
     def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream the object's bytes [offset, offset+length). Raises PathNotFound."""
 
+    async def open_file(self, path: str) -> int | None:
+        """A read-only descriptor of the file that holds the object, for a server to send with
+        sendfile(2) (the caller closes it); None when objects are not local files. Raises
+        PathNotFound."""
+
     async def get_bytes(self, path: str) -> bytes: ...
 
     async def put_bytes(self, path: str, data: bytes) -> None:

@@ -94,6 +94,21 @@ class FilesystemStore:
         finally:
             f.close()
 
+    async def open_file(self, path: str) -> int | None:
+        try:
+            fd = os.open(self._full(path), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PathNotFound(path)
+            # A blob is read from start to end: a larger readahead window.
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     async def get_bytes(self, path: str) -> bytes:
         try:
             return self._full(path).read_bytes()

@@ -437,6 +437,9 @@ class S3BlobStore:
 
     # -- serving ----------------------------------------------------------------------------------
 
+    async def open_file(self, path: str) -> int | None:
+        return None  # objects are not local files: read() streams them
+
     async def redirect_url(self, path: str) -> str | None:
         if not self.options.redirect:
             return None
