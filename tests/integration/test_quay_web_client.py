@@ -211,3 +211,19 @@ async def test_discovery_is_swagger_2(client: httpx.AsyncClient) -> None:
     # the OpenAPI 3.1 document stays at its own path
     r = await client.get("/api/v1/openapi.json")
     assert r.status_code == 200 and r.json()["openapi"].startswith("3.")
+
+
+async def test_api_docs_page_loads_everything_from_wharf(client: httpx.AsyncClient) -> None:
+    # /api/v1/docs works without Internet access: no CDN, every file it loads is served here
+    page = await client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert loaded and all(url.startswith("/api/v1/docs/") for url in loaded), loaded
+    for url in loaded:
+        r = await client.get(url)
+        assert r.status_code == 200 and r.content, url
+    script = next(url for url in loaded if url.endswith(".js"))
+    assert "SwaggerUIBundle" in (await client.get(script)).text
+    assert "url: '/api/v1/openapi.json'" in page.text
+    missing = await client.get("/api/v1/docs/nothing.js")
+    assert missing.status_code == 404 and missing.json()["status"] == 404
