@@ -11,11 +11,16 @@ or a body that stops arriving (the request waits in `receive()` forever). So:
 - `BodyIdleTimeout` is ASGI middleware: a request body that sends nothing for
   HTTP_BODY_IDLE_TIMEOUT_S is answered 408 with `Connection: close` (which makes uvicorn close the
   connection), and the application sees the client as gone.
+
+A client that speaks TLS to this plain-HTTP port (podman or skopeo without --tls-verify=false) gets
+its connection closed, and the log one line that says so, in place of uvicorn's "Invalid HTTP
+request received." that names neither the cause nor the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _UvicornHttpTools
 
 from wharf.config import Settings
+
+log = logging.getLogger("wharf.http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,17 @@ class HttpToolsProtocol(_UvicornHttpTools):
         self._header_timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._in_headers = False
+        self._spoke = False  # whether the client has sent anything yet
+
+    def _refuse_tls(self) -> None:
+        self._disarm_header_timer()
+        host = self.client[0] if self.client else "unknown"
+        log.warning(
+            "a client (%s) spoke TLS to this plain-HTTP port: it needs http:// URLs "
+            "(podman, skopeo: --tls-verify=false), or a TLS-terminating proxy in front of Wharf",
+            host,
+        )
+        self.transport.close()
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -95,6 +113,10 @@ class HttpToolsProtocol(_UvicornHttpTools):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if not self._spoke and _is_tls_hello(data):
+            self._refuse_tls()
+            return
+        self._spoke = True
         if self._in_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -114,6 +136,12 @@ class HttpToolsProtocol(_UvicornHttpTools):
         super().on_response_complete()
         if waiting and not self.transport.is_closing():
             self._arm_header_timer()
+
+
+def _is_tls_hello(data: bytes) -> bool:
+    """A TLS record of type handshake (22), version 3.x: how every TLS connection starts. No HTTP
+    request starts with byte 22."""
+    return len(data) >= 2 and data[0] == 0x16 and data[1] == 0x03
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
