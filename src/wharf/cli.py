@@ -592,12 +592,13 @@ def _size(n: int) -> str:
 
 def main() -> None:
     """The `wharf` command. An exception a command lets through becomes two lines on stderr, what
-    failed and what to do about it, and exit status 1 (CliError: its own); the traceback only
-    with `--debug` or WHARF_DEBUG=1."""
+    failed and what to do about it, and exit status 1 (CliError: its own); with `--debug` or
+    WHARF_DEBUG=1, anything but a CliError shows its traceback instead."""
     try:
         app()
     except Exception as e:  # each one is explained below, or shown with --debug
-        if _debug or os.environ.get("WHARF_DEBUG", "") not in ("", "0"):
+        debug = _debug or os.environ.get("WHARF_DEBUG", "") not in ("", "0")
+        if debug and not isinstance(e, CliError):  # a CliError is the whole story already
             raise
         message, hint, code = _explain(e)
         typer.echo(f"error: {message}", err=True)
