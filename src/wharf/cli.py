@@ -1,4 +1,9 @@
-"""The `wharf` command line: serve, worker, migrate."""
+"""The `wharf` command line: serve, worker, migrate, admin.
+
+A command that fails prints `error: ...` and `hint: ...` on stderr and exits non-zero; `main` turns
+any exception a command lets through into those two lines (`--debug` or WHARF_DEBUG=1: the
+traceback instead).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
@@ -23,48 +28,77 @@ from wharf.observe import configure_logging
 if TYPE_CHECKING:
     from wharf.db.engine import Database
 
+# Plain click help: paragraphs rewrapped to the terminal, metavars in place of <bool>, and no rich
+# markup to swallow "[default: ...]". Tracebacks are main's business (see its docstring).
 app = typer.Typer(
     name="wharf",
     help="Wharf, a container image registry. Run `wharf serve` to start it on embedded defaults.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Directory for the SQLite database, blobs and keys. [default: ./data]"),
+    typer.Option(
+        "--data-dir",
+        metavar="DIR",
+        help="Directory for the SQLite database, blobs and keys. [default: ./data]",
+    ),
 ]
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="YAML config file with Quay's key names (DB_URI, SUPER_USERS, FEATURE_...)."
+        "--config",
+        metavar="FILE",
+        help="YAML config file with Quay's key names (DB_URI, SUPER_USERS, FEATURE_...).",
     ),
 ]
 
-LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object per line, with the request id.")]
+LogLevel = Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")]
+LogFormat = Annotated[
+    str,
+    typer.Option(metavar="FORMAT", help="text, or json: one JSON object per line, with the request id."),
+]
+
+
+class CliError(Exception):
+    """A failure the command can explain: `error: message`, then `hint: hint`, exit status `code`."""
+
+    def __init__(self, message: str, hint: str | None = None, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
 
 
 def _check_log_format(log_format: str) -> None:
     if log_format not in ("text", "json"):
-        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
-        raise typer.Exit(2)
+        raise CliError(f"--log-format must be text or json, not {log_format!r}", "leave it out for text", 2)
 
 
 def _settings(data_dir: Path | None, config: Path | None) -> Settings:
+    from wharf.db.engine import normalize_uri
+
     overrides = {"DATA_DIR": data_dir} if data_dir is not None else {}
+    fix = "correct it in the --config file, or in its WHARF_<KEY> environment variable"
     try:
         settings = load_settings(config, overrides)
     except ConfigError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise CliError(str(e), fix, 2) from None
+    try:
+        normalize_uri(settings.db_uri)
+    except (ValueError, SQLAlchemyError) as e:  # a scheme we have no driver for, or not a URL at all
+        raise CliError(f"DB_URI: {e}", f"{fix}; docs/configuration.md shows the forms it takes", 2) from None
     key = settings.REGISTRY_SIGNING_KEY_PATH
     if key is not None and not key.is_file():
-        typer.echo(
-            f"error: REGISTRY_SIGNING_KEY_PATH {key} is not a file. Create the key once (openssl genpkey "
-            "-algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give every node the same file.",
-            err=True,
+        raise CliError(
+            f"REGISTRY_SIGNING_KEY_PATH {key} is not a file",
+            "create the key once (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) "
+            "and give every node the same file",
+            2,
         )
-        raise typer.Exit(2)
     return settings
 
 
@@ -91,33 +125,48 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = False
+
+
 @app.callback()
 def main_options(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, print the traceback (as WHARF_DEBUG=1 does).")
+    ] = False,
 ) -> None:
     """Wharf, a container image registry."""
+    global _debug
+    _debug = debug
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Address to listen on: 0.0.0.0 is every interface, 127.0.0.1 this machine only.",
+        ),
+    ] = "0.0.0.0",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port to listen on.")] = 8080,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     workers: Annotated[
         int,
         typer.Option(
+            metavar="N",
             help="Server processes; 0 means one per CPU core. One process already spreads blob I/O, "
-            "hashing and database writes over threads; more raise the manifest request rate."
+            "hashing and database writes over threads; more raise the manifest request rate.",
         ),
     ] = 1,
     no_workers: Annotated[
         bool,
         typer.Option("--no-workers", help="Serve requests only; run background jobs with `wharf worker`."),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevel = "info",
     log_format: LogFormat = "text",
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log one line per request (at info level).")
@@ -135,12 +184,10 @@ def serve(
     configure_logging(log_level, log_format, access=access_log)
     try:
         generated = _prepare(settings)
-    except (OSError, ValueError, SQLAlchemyError) as e:
-        typer.echo(f"error: cannot prepare the database: {e}", err=True)
-        raise typer.Exit(1) from None
     except DomainError as e:
-        typer.echo(f"error: cannot create the first superuser: {e} (check WHARF_ADMIN_PASSWORD)", err=True)
-        raise typer.Exit(2) from None
+        raise CliError(
+            f"cannot create the first superuser: {e}", "set WHARF_ADMIN_PASSWORD to a valid password", 2
+        ) from None
     if generated:
         typer.echo(
             f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
@@ -157,7 +204,7 @@ def serve(
     os.environ["WHARF_LOG_FORMAT"] = log_format
     os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
     processes = workers or os.cpu_count() or 1
-    typer.echo(f"Wharf {__version__} listening on http://{host}:{port} (data in {settings.DATA_DIR})")
+    typer.echo(f"Wharf {__version__} listening on http://{listen}{_interfaces(host)}; {_where(settings)}")
     if not settings.SERVER_HOSTNAME:
         public = settings.model_copy(update={"LISTEN_ADDRESS": listen}).public_origin
         typer.echo(
@@ -189,6 +236,29 @@ def serve(
     finally:
         if metrics_dir is not None:
             metrics.remove_multiprocess_dir(metrics_dir)
+
+
+def _interfaces(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return " (every network interface; --host 127.0.0.1 for this machine only)"
+    return ""
+
+
+def _where(settings: Settings) -> str:
+    """Where the data is: the data directory, and the database when it is elsewhere."""
+    where = f"data directory {settings.DATA_DIR.resolve()}"
+    if settings.DB_URI:
+        where += f", database {_safe_uri(settings.DB_URI)}"
+    return where
+
+
+def _safe_uri(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say so without echoing it (it may hold a password)
+        return "(DB_URI, not a valid URL)"
 
 
 def _exit_0_when_stopped_by_sigterm() -> None:
@@ -233,14 +303,14 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
         upgrade(db)
     finally:
         db.dispose()
-    typer.echo("database is up to date")
+    typer.echo(f"database is up to date ({_where(settings)})")
 
 
-@app.command()
+@app.command(short_help="Run background jobs (GC, notifications...) until stopped.")
 def worker(
     data_dir: DataDir = None,
     config: ConfigFile = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """Run background jobs (garbage collection, cleanup, notifications...) until stopped. SIGTERM or
@@ -252,6 +322,7 @@ def worker(
 
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
+    _existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.worker")
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
@@ -302,31 +373,64 @@ def worker(
 
 
 admin = typer.Typer(
-    help="Manage accounts and tokens on the same --data-dir/--config as `wharf serve`.", no_args_is_help=True
+    help="Manage an installation: accounts, tokens, garbage collection. Give the same --data-dir and "
+    "--config as `wharf serve` (or run in the directory it runs in).",
+    short_help="Manage accounts, tokens, garbage collection.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(admin, name="admin")
 
 
 def _database(data_dir: Path | None, config: Path | None) -> Database:
-    from wharf.db.engine import Database
-    from wharf.db.migrate import upgrade
+    return _existing_database(_settings(data_dir, config))
 
-    settings = _settings(data_dir, config)
-    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+def _existing_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """The database of an installation `wharf serve` or `wharf migrate` made, brought up to date
+    (`migrate`). Never a new one: in the wrong directory that would be an empty registry that has
+    none of the users asked about."""
+    from wharf.db.engine import Database
+    from wharf.db.migrate import current_revision, upgrade
+
+    looked_where = (
+        "pass the --data-dir and --config that `wharf serve` uses, or run where it runs; "
+        "`wharf migrate` makes a new installation"
+    )
+    if not settings.DB_URI:
+        path = (settings.DATA_DIR / "wharf.db").resolve()
+        if not path.is_file():
+            raise CliError(
+                f"no Wharf database in {settings.DATA_DIR.resolve()} (looked for {path})", looked_where
+            )
     db = Database(settings.db_uri, pool_size=1)
-    upgrade(db)
+    try:
+        with db.engine.connect() as conn:
+            revision = current_revision(conn)
+        if revision is None:
+            database = (
+                _safe_uri(settings.DB_URI) if settings.DB_URI else settings.DATA_DIR.resolve() / "wharf.db"
+            )
+            raise CliError(f"the database {database} has no Wharf tables", looked_where)
+        if migrate:
+            upgrade(db)
+    except BaseException:
+        db.dispose()
+        raise
     return db
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def _no_user(name: str) -> CliError:
+    return CliError(
+        f"no user named {name!r}",
+        "names are case-sensitive; is this the --data-dir and --config of the server you mean?",
+    )
 
 
 @admin.command("create-user")
 def admin_create_user(
-    name: Annotated[str, typer.Argument(help="The new user's name.")],
-    email: Annotated[str | None, typer.Option(help="Their e-mail address.")] = None,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The new user's name.")],
+    email: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Their e-mail address.")] = None,
     superuser: Annotated[bool, typer.Option("--superuser", help="Make them a superuser.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -337,24 +441,27 @@ def admin_create_user(
 
     password = sys.stdin.readline().rstrip("\n")
     if not password:
-        raise _fail(
-            'give the password on standard input, e.g. `echo "$PW" | wharf admin create-user NAME`', 2
+        raise CliError(
+            "no password on standard input",
+            'give it one line, e.g. `echo "$PW" | wharf admin create-user NAME`',
+            2,
         )
     db = _database(data_dir, config)
     try:
         db.run_write(accounts.create_user, name, password, email, superuser=superuser)
     except DomainError as e:
-        raise _fail(str(e)) from None
+        raise CliError(str(e), "no user was created") from None
     finally:
         db.dispose()
     typer.echo(f"created user {name}" + (" (superuser)" if superuser else ""))
 
 
-@admin.command("token")
+@admin.command("token", short_help="Print a new OAuth access token for /api/v1.")
 def admin_token(
-    name: Annotated[str, typer.Argument(help="The user the token acts for.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user the token acts for.")],
     scope: Annotated[
-        list[str] | None, typer.Option("--scope", help="An OAuth scope (repeatable); all scopes by default.")
+        list[str] | None,
+        typer.Option("--scope", metavar="SCOPE", help="An OAuth scope (repeatable); all scopes by default."),
     ] = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -366,12 +473,12 @@ def admin_token(
     try:
         granted = oauth_scopes.parse(scope) if scope else oauth_scopes.ALL
     except oauth_scopes.ScopeError as e:
-        raise _fail(str(e), 2) from None
+        raise CliError(str(e), "give --scope once per scope, or leave it out for every scope", 2) from None
     db = _database(data_dir, config)
     try:
         account = db.run_read(accounts.get_by_name, name)
         if account is None or account.kind != "user":
-            raise _fail(f"no user named {name!r}")
+            raise _no_user(name)
         token = db.run_write(tokens.mint, account, granted)
     finally:
         db.dispose()
@@ -380,7 +487,7 @@ def admin_token(
 
 @admin.command("delete-user")
 def admin_delete_user(
-    name: Annotated[str, typer.Argument(help="The user to delete, with their repositories.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user to delete, with their repositories.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -394,14 +501,14 @@ def admin_delete_user(
     try:
         account = db.run_read(accounts.get_by_name, name)
         if account is None or account.kind != "user":
-            raise _fail(f"no user named {name!r}")
+            raise _no_user(name)
         db.run_write(accounts.delete_user, account)
     finally:
         db.dispose()
     typer.echo(f"deleted user {name}")
 
 
-@admin.command("gc")
+@admin.command("gc", short_help="Collect garbage now.")
 def admin_gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only show what would be deleted and how much it frees.")
@@ -420,6 +527,7 @@ def admin_gc(
         typer.Option(
             "--grace-period",
             min=0,
+            metavar="SECONDS",
             help="Seconds instead of GC_GRACE_PERIOD_S for this run. Below 60 only when nothing is "
             "being pushed: the layers of a push whose manifest has not come yet are collected.",
         ),
@@ -432,7 +540,7 @@ def admin_gc(
     from wharf.runtime import Runtime
 
     settings = _settings(data_dir, config)
-    _database(data_dir, config).dispose()  # migrations first
+    _existing_database(settings).dispose()  # migrations first
     if not as_json:
         logging.basicConfig(level="INFO", format="%(message)s", stream=sys.stderr)
 
@@ -483,4 +591,55 @@ def _size(n: int) -> str:
 
 
 def main() -> None:
-    app()
+    """The `wharf` command. An exception a command lets through becomes two lines on stderr, what
+    failed and what to do about it, and exit status 1 (CliError: its own); with `--debug` or
+    WHARF_DEBUG=1, anything but a CliError shows its traceback instead."""
+    try:
+        app()
+    except Exception as e:  # each one is explained below, or shown with --debug
+        debug = _debug or os.environ.get("WHARF_DEBUG", "") not in ("", "0")
+        if debug and not isinstance(e, CliError):  # a CliError is the whole story already
+            raise
+        message, hint, code = _explain(e)
+        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"hint: {hint}", err=True)
+        sys.exit(code)
+
+
+_DEBUG_HINT = "run with --debug (wharf --debug COMMAND ...) for the traceback"
+
+
+def _explain(e: Exception) -> tuple[str, str, int]:
+    """One line that says what failed, one that says what to do, and the exit status."""
+    if isinstance(e, CliError):
+        return e.message, e.hint or _DEBUG_HINT, e.code
+    if _is_connection_error(e):
+        return (
+            f"cannot connect to the database: {_first_line(e)}",
+            "check DB_URI (--config or WHARF_DB_URI) and that the database server is running and reachable",
+            1,
+        )
+    if isinstance(e, SQLAlchemyError):
+        return f"database error: {_first_line(e)}", _DEBUG_HINT, 1
+    if isinstance(e, OSError):
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        return what, "check --data-dir (and STORAGE_PATH) and the permissions of that directory", 1
+    if isinstance(e, DomainError):
+        return str(e), _DEBUG_HINT, 1
+    return f"unexpected {type(e).__name__}: {_first_line(e)}", f"{_DEBUG_HINT}, and report it", 1
+
+
+def _is_connection_error(e: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    # psycopg's "connection failed: ..." and SQLite's "unable to open database file" happen
+    # before any statement: the database is missing or unreachable, not the schema wrong.
+    return isinstance(e, OperationalError) and (e.statement is None or "unable to open database" in str(e))
+
+
+def _first_line(e: BaseException) -> str:
+    """The driver's message, without SQLAlchemy's wrapper, statement and "Background on this
+    error" link: the first line, and a second when it is the driver's own hint."""
+    cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
+    lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__

@@ -14,12 +14,17 @@ or a body that stops arriving (the request waits in `receive()` forever). So:
 - `BodyIdleTimeout` is ASGI middleware: a request body that sends nothing for
   HTTP_BODY_IDLE_TIMEOUT_S is answered 408 with `Connection: close` (which makes uvicorn close the
   connection), and the application sees the client as gone.
+
+A client that speaks TLS to this plain-HTTP port (podman or skopeo without --tls-verify=false) gets
+its connection closed, and the log one line that says so, in place of uvicorn's "Invalid HTTP
+request received." that names neither the cause nor the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -32,6 +37,8 @@ from uvicorn.protocols.utils import is_ssl
 
 from wharf.config import Settings
 from wharf.http_ext import SENDFILE
+
+log = logging.getLogger("wharf.http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,17 @@ class HttpToolsProtocol(_UvicornHttpTools):
         self._header_bytes = 0
         self._in_headers = False
         self._sendfile = False
+        self._spoke = False  # whether the client has sent anything yet
+
+    def _refuse_tls(self) -> None:
+        self._disarm_header_timer()
+        host = self.client[0] if self.client else "unknown"
+        log.warning(
+            "a client (%s) spoke TLS to this plain-HTTP port: it needs http:// URLs "
+            "(podman, skopeo: --tls-verify=false), or a TLS-terminating proxy in front of Wharf",
+            host,
+        )
+        self.transport.close()
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -211,6 +229,10 @@ class HttpToolsProtocol(_UvicornHttpTools):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if not self._spoke and _is_tls_hello(data):
+            self._refuse_tls()
+            return
+        self._spoke = True
         if self._in_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -237,6 +259,12 @@ class HttpToolsProtocol(_UvicornHttpTools):
         super().on_response_complete()
         if waiting and not self.transport.is_closing():
             self._arm_header_timer()
+
+
+def _is_tls_hello(data: bytes) -> bool:
+    """A TLS record of type handshake (22), version 3.x: how every TLS connection starts. No HTTP
+    request starts with byte 22."""
+    return len(data) >= 2 and data[0] == 0x16 and data[1] == 0x03
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

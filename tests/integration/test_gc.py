@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from pathlib import Path
@@ -112,6 +113,29 @@ async def test_deleted_image_is_collected_and_shared_layers_stay(world: World, s
     # nothing left to do
     again = await gc.collect(rt, grace_s=0)
     assert (again.manifests_removed, again.blobs_removed) == (0, 0)
+
+
+async def test_periodic_gc_logs_at_info_only_when_it_removed_something(
+    world: World, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    reg, rt = world.reg, world.reg.wharf.rt
+
+    def lines(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "wharf.gc" and r.levelno == level]
+
+    with caplog.at_level(logging.DEBUG, logger="wharf.gc"):
+        await gc.collect_periodically(rt)  # an idle registry: nothing to say above DEBUG
+    assert lines(logging.DEBUG) and not lines(logging.INFO) and not lines(logging.WARNING)
+    caplog.clear()
+    await _window_zero(world)
+    await _push(reg, REPO, "brief", [b"a layer for a moment"])
+    r = await reg.http.delete(f"/api/v1/repository/{REPO}/tag/brief", headers=world.api["owner"])
+    assert r.status_code == 204
+    with caplog.at_level(logging.INFO, logger="wharf.gc"):
+        deadline = time.monotonic() + 30  # the lifetime must end before the run's clock reading
+        while not (await gc.collect_periodically(rt)).tag_lifetimes_removed:
+            assert time.monotonic() < deadline
+    assert lines(logging.INFO) == ["gc: removed 1 old tag lifetimes (0 bytes freed)"]
 
 
 async def test_window_keeps_history_restorable(world: World, settings: Settings) -> None:

@@ -5,6 +5,7 @@ so it runs on the filesystem and, with WHARF_TEST_STORAGE=s3, on S3."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 import uuid
@@ -139,7 +140,9 @@ async def test_young_orphans_stay(reg: RegistryClient) -> None:
     assert stray_upload in await _paths(rt.store, "uploads")
 
 
-async def test_the_periodic_job_removes_aged_files_and_keeps_young_ones(reg: RegistryClient) -> None:
+async def test_the_periodic_job_removes_aged_files_and_keeps_young_ones(
+    reg: RegistryClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """On the filesystem a file's age can be set directly: the job runs on the real clock."""
     rt = reg.wharf.rt
     if not isinstance(rt.store, FilesystemStore):
@@ -156,12 +159,21 @@ async def test_the_periodic_job_removes_aged_files_and_keeps_young_ones(reg: Reg
 
     assert runner.periodic(rt)["gc_orphans"] == rt.settings.GC_ORPHAN_INTERVAL_S == DAY
     await rt.db.write(queue.enqueue, "gc_orphans")
-    assert await runner.run_once(rt)
+    with caplog.at_level(logging.DEBUG, logger="wharf.gc"):
+        assert await runner.run_once(rt)
 
     assert old_blob not in await _paths(rt.store, "sha256")
     assert old_upload not in await _paths(rt.store, "uploads")
     assert not staging.exists()
     assert await rt.store.get_bytes(young_blob) == b"left a minute ago"
+    # the run that removed something says so at INFO; one with nothing to remove only at DEBUG
+    swept = [r for r in caplog.records if r.name == "wharf.gc"]
+    assert [r.levelno for r in swept] == [logging.INFO] and "1 orphan blobs" in swept[0].getMessage()
+    caplog.clear()
+    await rt.db.write(queue.enqueue, "gc_orphans")
+    with caplog.at_level(logging.DEBUG, logger="wharf.gc"):
+        assert await runner.run_once(rt)
+    assert [r.levelno for r in caplog.records if r.name == "wharf.gc"] == [logging.DEBUG]
 
 
 async def test_the_sweep_can_be_turned_off(reg: RegistryClient) -> None:

@@ -16,15 +16,7 @@ from tests.integration.world import PW, World
 from wharf.app import WharfApp, build_app
 from wharf.config import load_settings
 
-# shared/ lies beside the project's checkout (a worktree is one level deeper)
-QUAY_ENDPOINTS = next(
-    (
-        found
-        for up in Path(__file__).resolve().parents
-        if (found := up / "shared" / "reference" / "quay-api-endpoints.tsv").exists()
-    ),
-    Path("shared/reference/quay-api-endpoints.tsv"),
-)
+QUAY_ENDPOINTS = Path(__file__).resolve().parents[1] / "data" / "quay-api-endpoints.tsv"
 
 
 async def test_config_is_quays_document(client: httpx.AsyncClient) -> None:
@@ -199,8 +191,6 @@ async def test_discovery_is_swagger_2(client: httpx.AsyncClient) -> None:
     assert "NewRepo" in doc["definitions"]
 
     # every operation carries Quay's operation id for the same method and path
-    if not QUAY_ENDPOINTS.exists():
-        pytest.skip(f"{QUAY_ENDPOINTS} is not beside the project")
     with QUAY_ENDPOINTS.open() as f:
         quay = {
             row["nickname"]: (row["method"], re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", row["path"]))
@@ -221,3 +211,19 @@ async def test_discovery_is_swagger_2(client: httpx.AsyncClient) -> None:
     # the OpenAPI 3.1 document stays at its own path
     r = await client.get("/api/v1/openapi.json")
     assert r.status_code == 200 and r.json()["openapi"].startswith("3.")
+
+
+async def test_api_docs_page_loads_everything_from_wharf(client: httpx.AsyncClient) -> None:
+    # /api/v1/docs works without Internet access: no CDN, every file it loads is served here
+    page = await client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert loaded and all(url.startswith("/api/v1/docs/") for url in loaded), loaded
+    for url in loaded:
+        r = await client.get(url)
+        assert r.status_code == 200 and r.content, url
+    script = next(url for url in loaded if url.endswith(".js"))
+    assert "SwaggerUIBundle" in (await client.get(script)).text
+    assert "url: '/api/v1/openapi.json'" in page.text
+    missing = await client.get("/api/v1/docs/nothing.js")
+    assert missing.status_code == 404 and missing.json()["status"] == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,16 +12,28 @@ from pathlib import Path
 
 import httpx
 
-from tests.process.server import WharfServer
+from tests.process.server import WharfServer, free_port
 
 WHARF = str(Path(sys.executable).parent / "wharf")
 
 
-def run(*args: str, stdin: str = "", db_uri: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str = "", db_uri: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
     if db_uri:
         env["WHARF_DB_URI"] = db_uri
-    return subprocess.run([WHARF, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [WHARF, *args], input=stdin, capture_output=True, text=True, timeout=60, env=env, cwd=cwd
+    )
+
+
+def _error_and_hint(r: subprocess.CompletedProcess[str]) -> str:
+    """A failed command's stderr: one `error:` line, one `hint:` line, no traceback."""
+    lines = r.stderr.splitlines()
+    assert r.returncode != 0 and len(lines) == 2, r.stderr
+    assert lines[0].startswith("error: ") and lines[1].startswith("hint: "), r.stderr
+    return lines[0]
 
 
 def test_help_and_version() -> None:
@@ -30,6 +43,75 @@ def test_help_and_version() -> None:
         assert "Usage" in r.stdout
     assert run("--version").stdout.startswith("wharf ")
     assert run("no-such-command").returncode == 2
+
+
+def test_help_reads_as_text() -> None:
+    for args in (["--help"], ["serve"], ["worker"], ["admin"], ["admin", "gc"], ["admin", "create-user"]):
+        text = run(*args, "--help").stdout if args != ["--help"] else run("--help").stdout
+        assert "<bool>" not in text  # a flag takes no value
+        # paragraphs are filled to the width: no sentence broken after a word or two
+        description = text.split("\n\n")[1]
+        lines = [line.strip() for line in description.splitlines()]
+        assert all(len(line) > 50 for line in lines[:-1]), description
+    serve = " ".join(run("serve", "--help").stdout.split())
+    assert "--data-dir DIR Directory for the SQLite database, blobs and keys. [default: ./data]" in serve
+    assert "--host ADDRESS" in serve and "--no-workers Serve requests only" in serve
+
+
+def test_unreachable_database_is_an_error_and_a_hint(tmp_path: Path) -> None:
+    nobody = f"postgresql://wharf:secret-pw@127.0.0.1:{free_port()}/wharf"
+    data = ["--data-dir", str(tmp_path / "data")]
+    for args in (["migrate"], ["serve", "--port", "1"], ["worker"], ["admin", "gc"]):
+        r = run(*args, *data, db_uri=nobody)
+        assert r.returncode == 1
+        assert _error_and_hint(r).startswith("error: cannot connect to the database: connection failed")
+        assert "secret-pw" not in r.stderr
+    # the traceback, on request
+    r = run("--debug", "migrate", *data, db_uri=nobody)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "OperationalError" in r.stderr
+    # a URI Wharf has no driver for is a configuration error
+    r = run("migrate", *data, db_uri="mysql://wharf@db/wharf")
+    assert r.returncode == 2 and _error_and_hint(r).startswith("error: DB_URI: unsupported database")
+
+
+def test_commands_on_an_installation_refuse_a_missing_one(tmp_path: Path, db_uri: str | None) -> None:
+    # run in the wrong directory, they say where they looked instead of making an empty registry
+    where = tmp_path / "data"
+    for args in (["admin", "token", "admin"], ["admin", "gc"], ["worker"]):
+        error = _error_and_hint(run(*args, db_uri=db_uri, cwd=tmp_path))
+        if db_uri is None:
+            assert error == f"error: no Wharf database in {where} (looked for {where}/wharf.db)"
+        else:
+            assert error.startswith("error: the database postgresql") and "has no Wharf tables" in error
+        assert not where.exists()
+    # migrate (as serve) makes the installation; then they read it
+    assert run("migrate", db_uri=db_uri, cwd=tmp_path).returncode == 0
+    r = run("admin", "token", "admin", db_uri=db_uri, cwd=tmp_path)
+    assert _error_and_hint(r) == "error: no user named 'admin'"  # migrate creates no admin
+    assert run("admin", "gc", db_uri=db_uri, cwd=tmp_path).returncode == 0
+
+
+def test_first_starts_say_what_they_did(tmp_path: Path, db_uri: str | None) -> None:
+    srv = WharfServer(tmp_path / "data", "first-password", db_uri=db_uri)
+    srv.start(extra_args=("--log-level", "info"))
+    try:
+        # a client that speaks TLS to the plain-HTTP port (podman without --tls-verify=false)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as probe:
+            probe.sendall(bytes.fromhex("16030100a5010000a10303") + bytes(32))
+            assert probe.recv(100) == b""  # closed, without an HTTP answer it could not read
+    finally:
+        srv.stop()
+    srv.password = "another-password"
+    srv.start(extra_args=("--log-level", "info"))
+    srv.stop()
+    log = srv.log.read_text()
+    assert log.count("created the superuser 'admin' with the password in WHARF_ADMIN_PASSWORD") == 1
+    assert log.count("WHARF_ADMIN_PASSWORD is ignored: 'admin' exists with another password") == 1
+    assert log.count("a client (127.0.0.1) spoke TLS to this plain-HTTP port") == 1
+    assert "Invalid HTTP request" not in log
+    # alembic says what it migrated, not which plugins and dialect it set up
+    assert "Running upgrade" in log and "setup plugin" not in log and "Context impl" not in log
+    assert log.count(f"data directory {srv.data_dir.resolve()}") == 2
 
 
 def test_bad_config_exits_2_with_the_key(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def build_api(rt: Runtime) -> FastAPI:
         version=__version__,
         description="Quay-compatible registry management API: same paths, fields and operation ids as Quay.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # discovery.py serves /api/v1/docs, with Swagger UI's files from here, not a CDN
         redoc_url=None,
     )
     api.state.runtime = rt

@@ -3,13 +3,28 @@ builds from the routes: one source, two documents (modern clients read /api/v1/o
 
 Swagger 2.0 schemas are an older, smaller JSON Schema: no `anyOf`/`oneOf`, no `null` type, one
 `type` per schema, boolean `exclusiveMinimum`. `schema_v2` rewrites what pydantic emits into it.
+
+`ui_page` and `ui_asset` are the interactive view at /api/v1/docs: Swagger UI from the files the
+fastapi-offline package ships, served here, so that the page works without Internet access (the
+view FastAPI builds in loads them from a CDN).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from typing import Any
 
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse, Response
+
 from wharf.auth import scopes
+
+DOCS_PATH = "/api/v1/docs"
+_UI_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
 
 _REF_3 = "#/components/schemas/"
 _REF_2 = "#/definitions/"
@@ -238,3 +253,29 @@ def document(
         "definitions": definitions,
         "tags": tags,
     }
+
+
+def ui_page(openapi_url: str, title: str) -> HTMLResponse:
+    """Swagger UI for the OpenAPI document at `openapi_url`, with its scripts from this server."""
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=f"{DOCS_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_PATH}/favicon.png",
+    )
+
+
+def ui_asset(name: str) -> Response | None:
+    """One of Swagger UI's files, or None for a name that is not one of them."""
+    media_type = _UI_ASSETS.get(name)
+    if media_type is None:
+        return None
+    # found when asked: importing the package at start would cost every process for a rare page
+    files = importlib.resources.files("fastapi_offline") / "static"
+    return Response(
+        (files / name).read_bytes(),
+        media_type=media_type,
+        # the files change only with the package: a day's caching spares reloading 1.5 MB
+        headers={"cache-control": "public, max-age=86400"},
+    )

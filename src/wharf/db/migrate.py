@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
 
-from wharf.db.engine import Database
+def _not_routine(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(("Context impl ", "Will assume "))
+
+
+# Alembic logs seven "setup plugin" lines when it is imported, and which dialect it talks to at
+# every start: noise at INFO, so set aside before the imports below. "Running upgrade A -> B"
+# stays: it is news.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+logging.getLogger("alembic.runtime.migration").addFilter(_not_routine)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection  # noqa: E402
+
+from wharf.db.engine import Database  # noqa: E402
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 

@@ -52,6 +52,24 @@ async def collect(
     return report
 
 
+async def collect_periodically(rt: Runtime) -> gc.Report:
+    """The periodic job. On an idle registry a run every GC_INTERVAL_S has nothing to say: its
+    progress goes to DEBUG, and one INFO line only when the run removed something."""
+    report = await collect(rt, progress=log.debug)
+    removed = {
+        "tags expired": report.tags_expired,
+        "old tag lifetimes": report.tag_lifetimes_removed,
+        "manifests": report.manifests_removed,
+        "blob links": report.links_removed,
+        "blobs": report.blobs_removed,
+        "squashed downloads": report.squashed_removed,
+    }
+    if any(removed.values()):
+        counts = ", ".join(f"{n} {what}" for what, n in removed.items() if n)
+        log.info("gc: removed %s (%d bytes freed)", counts, report.bytes_freed)
+    return report
+
+
 async def _collect(
     rt: Runtime, *, dry_run: bool, progress: Callable[[str], None], grace_s: int | None
 ) -> gc.Report:

@@ -7,6 +7,7 @@ to pushes in progress is in wharf.core.orphans.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,11 +40,12 @@ async def sweep(
     dry_run: bool = False,
     now: float | None = None,
     grace_s: int | None = None,
-    progress: Callable[[str], None] = log.info,
+    progress: Callable[[str], None] | None = log.info,
 ) -> orphans.OrphanReport:
     """Remove what storage holds, older than the grace period, that no row owns. `now` (seconds
     since the epoch) and `grace_s` override the clock and GC_ORPHAN_GRACE_S. A dry run reports
-    what would go and removes nothing (interrupted writes are not counted then)."""
+    what would go and removes nothing (interrupted writes are not counted then). `progress` None:
+    the summary is logged at INFO when the sweep found something, else at DEBUG."""
     started = time.monotonic()
     grace = rt.settings.GC_ORPHAN_GRACE_S if grace_s is None else grace_s
     cutoff = (time.time() if now is None else now) - grace
@@ -61,6 +63,10 @@ async def sweep(
         f"blobs, {report.uploads_removed} orphan uploads, {report.staged_removed} staged objects "
         f"({report.bytes_freed} bytes)"
     )
+    if progress is None:
+        found = report.blobs_removed or report.uploads_removed or report.staged_removed
+        level = logging.INFO if found or report.interrupted_writes_removed else logging.DEBUG
+        progress = functools.partial(log.log, level)
     if dry_run:
         progress(f"{summary} would be removed")
     else:

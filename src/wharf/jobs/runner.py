@@ -34,11 +34,11 @@ async def cleanup_uploads(rt: Runtime, _body: dict[str, Any]) -> None:
 
 
 async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
-    await gc.collect(rt)
+    await gc.collect_periodically(rt)
 
 
 async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
-    await orphans.sweep(rt)
+    await orphans.sweep(rt, progress=None)  # INFO when it removed something, else DEBUG
 
 
 HANDLERS: dict[str, JobHandler] = {
