@@ -8,9 +8,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,10 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
 from wharf.core.errors import DomainError
+from wharf.memory import tune_malloc
 from wharf.observe import configure_logging
 
 if TYPE_CHECKING:
     from wharf.db.engine import Database
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="wharf",
@@ -85,6 +89,19 @@ def _prepare(settings: Settings) -> str | None:
         db.dispose()
 
 
+def _in_child(fn: Callable[..., T], *args: object) -> T:
+    """fn(*args) in a forked child process, its exception re-raised here: what only start-up needs
+    (Alembic and the migration scripts, the first argon2 hash) then never stays in the server's
+    memory. Where fork is unavailable it runs here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fn(*args)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+        return child.submit(fn, *args).result()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"wharf {__version__}")
@@ -130,11 +147,12 @@ def serve(
     from wharf import metrics
     from wharf.serving import HttpToolsProtocol
 
+    tune_malloc()
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
     try:
-        generated = _prepare(settings)
+        generated = _in_child(_prepare, settings)
     except (OSError, ValueError, SQLAlchemyError) as e:
         typer.echo(f"error: cannot prepare the database: {e}", err=True)
         raise typer.Exit(1) from None
@@ -183,6 +201,7 @@ def serve(
             proxy_headers=False,
             loop="uvloop",
             http=HttpToolsProtocol,  # uvicorn's, with a deadline and a size limit on request headers
+            ws="none",  # no WebSocket endpoint: do not load a WebSocket implementation (~3 MiB)
             timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT_S,
             timeout_graceful_shutdown=30,
         )
@@ -209,6 +228,7 @@ def asgi_factory() -> object:
     from wharf.app import build_app
 
     # Each server process configures its logging again: processes are spawned, not forked.
+    tune_malloc()
     env = os.environ
     configure_logging(
         env.get("WHARF_LOG_LEVEL", "info"),
@@ -250,6 +270,7 @@ def worker(
     from wharf.jobs.runner import run_until_stopped
     from wharf.runtime import Runtime
 
+    tune_malloc()
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format)

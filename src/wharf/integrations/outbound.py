@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from wharf.config import Settings
 
 MAX_BODY = 1024 * 1024
@@ -123,6 +121,8 @@ async def check_url(
 
 async def get_json(url: str, settings: Settings) -> Any:
     """GET a JSON document of at most 1 MiB from a checked URL."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
     await check_url(url, settings)
     try:
         async with (
@@ -162,6 +162,8 @@ async def post(
 ) -> Answer:
     """POST to a checked URL and read at most 1 MiB of the answer. A 307 or 308 redirect is followed
     (at most three times) after its target passes the same checks; any other status is returned."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     timeout = timeout_s if timeout_s is not None else TIMEOUT_S
     for _ in range(MAX_REDIRECTS + 1):
