@@ -2,6 +2,11 @@
 
 The top level is a plain ASGI dispatcher rather than a Starlette Mount so that registry traffic,
 the hot path, reaches its handler with no routing layers in between.
+
+A process imports only what it uses: the /api/v1 application (FastAPI, its models and routers)
+and the web UI's pages (Jinja2, Markdown) are built on the first request to each, and optional
+parts (S3, SMTP, outbound HTTP, Alembic) are imported where they are used; /v2, /health and
+/metrics need none of them. tests/process/test_lazy_imports.py keeps it so.
 """
 
 from __future__ import annotations
@@ -18,23 +23,20 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf import health as quay_health
 from wharf import metrics, serving
-from wharf.api.app import build_api
-from wharf.api.errors import ApiError
 from wharf.config import Settings
 from wharf.core import log_exports, uploads
 from wharf.core.errors import NotFound
-from wharf.db import migrate
 from wharf.db.engine import Db
 from wharf.jobs import queue, runner
+from wharf.lazy import BuiltOnFirstUse
 from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp
 from wharf.registry.errors import BODY_TIMEOUT, RegistryError
 from wharf.runtime import Runtime
-from wharf.web import email_confirmation
 from wharf.web.app import build_web
 
 
@@ -60,6 +62,8 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 
     async def ready(_request: Request) -> JSONResponse:
         """Readiness: the database answers with the current schema, and storage works."""
+        from wharf.db import migrate  # Alembic: only for the processes that are asked
+
         checks = {"database": False, "migrations": False}
         with contextlib.suppress(Exception):
             revision = await rt.db.read(migrate.current_revision)
@@ -114,7 +118,6 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
         ),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
-        Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"]),
     ]
 
 
@@ -144,9 +147,17 @@ def _body_timeout_answer(scope: Scope, timeout_s: float) -> tuple[str, bytes]:
     if path == "/v2" or path.startswith("/v2/"):
         return "application/json", json.dumps(RegistryError(BODY_TIMEOUT, message).body()).encode()
     if path.startswith(_API_PREFIXES):
+        from wharf.api.errors import ApiError
+
         body = ApiError(408, "invalid_request", message).body(Request(scope))
         return "application/json", json.dumps(body).encode()
     return "text/plain; charset=utf-8", message.encode()
+
+
+def _api(rt: Runtime) -> ASGIApp:
+    from wharf.api.app import build_api  # FastAPI and every /api/v1 model: ~15 MiB
+
+    return build_api(rt)
 
 
 class WharfApp:
@@ -154,7 +165,7 @@ class WharfApp:
         self.rt = rt
         self.run_workers = run_workers
         self.registry = RegistryApp(rt)
-        self.api = build_api(rt)
+        self.api = BuiltOnFirstUse(partial(_api, rt))
         self.web = build_web(rt, _service_routes(rt))
         self._stack: contextlib.AsyncExitStack | None = None
         bounded = serving.BodyIdleTimeout(

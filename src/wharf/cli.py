@@ -13,9 +13,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -23,10 +24,13 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from wharf import __version__
 from wharf.config import ConfigError, Settings, load_settings
 from wharf.core.errors import DomainError
+from wharf.memory import tune_malloc
 from wharf.observe import configure_logging
 
 if TYPE_CHECKING:
     from wharf.db.engine import Database
+
+T = TypeVar("T")
 
 # Plain click help: paragraphs rewrapped to the terminal, metavars in place of <bool>, and no rich
 # markup to swallow "[default: ...]". Tracebacks are main's business (see its docstring).
@@ -119,6 +123,19 @@ def _prepare(settings: Settings) -> str | None:
         db.dispose()
 
 
+def _in_child(fn: Callable[..., T], *args: object) -> T:
+    """fn(*args) in a forked child process, its exception re-raised here: what only start-up needs
+    (Alembic and the migration scripts, the first argon2 hash) then never stays in the server's
+    memory. Where fork is unavailable it runs here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fn(*args)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+        return child.submit(fn, *args).result()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"wharf {__version__}")
@@ -179,11 +196,12 @@ def serve(
     from wharf import metrics
     from wharf.serving import HttpToolsProtocol
 
+    tune_malloc()
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
     try:
-        generated = _prepare(settings)
+        generated = _in_child(_prepare, settings)
     except DomainError as e:
         raise CliError(
             f"cannot create the first superuser: {e}", "set WHARF_ADMIN_PASSWORD to a valid password", 2
@@ -230,6 +248,7 @@ def serve(
             proxy_headers=False,
             loop="uvloop",
             http=HttpToolsProtocol,  # uvicorn's, with a deadline and a size limit on request headers
+            ws="none",  # no WebSocket endpoint: do not load a WebSocket implementation (~3 MiB)
             timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT_S,
             timeout_graceful_shutdown=30,
         )
@@ -279,6 +298,7 @@ def asgi_factory() -> object:
     from wharf.app import build_app
 
     # Each server process configures its logging again: processes are spawned, not forked.
+    tune_malloc()
     env = os.environ
     configure_logging(
         env.get("WHARF_LOG_LEVEL", "info"),
@@ -320,6 +340,7 @@ def worker(
     from wharf.jobs.runner import run_until_stopped
     from wharf.runtime import Runtime
 
+    tune_malloc()
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     _existing_database(settings, migrate=False).dispose()

@@ -16,7 +16,6 @@ from wharf.db.engine import Database
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 from wharf.storage.locations import S3Options
-from wharf.storage.s3 import S3BlobStore
 
 
 @dataclass(slots=True)
@@ -75,6 +74,9 @@ def open_store(settings: Settings) -> BlobStore:
     """The blob store of the configured storage location."""
     location = settings.storage_location
     if isinstance(location, S3Options):
+        # Imported only when configured: the S3 client (httpx, obstore, XML) is ~10 MiB.
+        from wharf.storage.s3 import S3BlobStore
+
         return S3BlobStore(
             replace(
                 location,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-import aiosmtplib
-
 from wharf.config import Settings
 
 
@@ -24,6 +22,8 @@ def enabled(settings: Settings) -> bool:
 async def send(settings: Settings, to: str, subject: str, text: str, html: str | None = None) -> None:
     if not enabled(settings):
         raise MailUnavailable("e-mail is not configured: set MAIL_SERVER (and FEATURE_MAILING)")
+    import aiosmtplib  # here, not at the top: only a process that sends mail loads the SMTP client
+
     message = EmailMessage()
     message["From"] = settings.MAIL_DEFAULT_SENDER
     message["To"] = to

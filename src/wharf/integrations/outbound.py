@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from wharf.config import Settings
 
 MAX_BODY = 1024 * 1024
@@ -142,6 +140,8 @@ class _Pinned:
 def _pinned(url: str, addresses: list[IPAddress]) -> _Pinned:
     if not addresses:
         return _Pinned(url, {}, {})
+    import httpx
+
     original = httpx.URL(url)
     target = original.copy_with(host=str(addresses[0]))
     # The name stays what the server and its certificate see: in Host, and as the TLS server name.
@@ -151,6 +151,8 @@ def _pinned(url: str, addresses: list[IPAddress]) -> _Pinned:
 
 async def get_json(url: str, settings: Settings) -> Any:
     """GET a JSON document of at most 1 MiB from a checked URL."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
     pinned = _pinned(url, await check_url(url, settings))
     headers = {"Accept": "application/json", **pinned.headers}
     try:
@@ -191,6 +193,8 @@ async def post(
 ) -> Answer:
     """POST to a checked URL and read at most 1 MiB of the answer. A 307 or 308 redirect is followed
     (at most three times) after its target passes the same checks; any other status is returned."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     timeout = timeout_s if timeout_s is not None else TIMEOUT_S
     for _ in range(MAX_REDIRECTS + 1):

@@ -1,12 +1,17 @@
 """The web UI: server-rendered pages on the same ASGI app, over core and the permission resolver.
 
 Pages live in web/pages/, one module per area, each exporting `routes(rt)`. Templates are in
-web/templates/, the one stylesheet and the little JavaScript in web/static/.
+web/templates/, the one stylesheet and the little JavaScript in web/static/. The pages (and
+Jinja2, Markdown) are imported on the first request for one: a process that only serves /v2,
+/health and /metrics never loads them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,28 +23,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wharf.auth.browser import cookie_secure
 from wharf.core.errors import DomainError
+from wharf.lazy import BuiltOnFirstUse
 from wharf.runtime import Runtime
-from wharf.web import chrome, render
+from wharf.web import chrome
 from wharf.web.errors import WebError, from_domain
-from wharf.web.pages import (
-    account,
-    home,
-    manifest,
-    notifications,
-    oauth,
-    organization,
-    repository,
-    repository_settings,
-    robots,
-    signin,
-    superuser,
-    user,
-)
+from wharf.web.headers import SECURITY_HEADERS
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
 _STATIC = Path(__file__).parent / "static"
 
-_SECURITY_HEADERS = [(k.encode(), v.encode()) for k, v in render.SECURITY_HEADERS.items()]
+_SECURITY_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
 
 class _PageChrome:
@@ -86,10 +79,25 @@ class _PageHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
-    """The UI pages next to `service_routes` (health, metrics... which the UI does not style)."""
+ExceptionHandlers = dict[Any, Callable[[Request, Exception], Awaitable[Response]]]
 
+
+def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
+    """The UI pages next to `service_routes` (health, metrics... which the UI does not style).
+
+    A service route is answered at once; everything else goes to the pages, built on the first
+    request for one. The pages' application holds the service routes too, so that a wrong method
+    on one is answered as it always was (a 405 page)."""
+    handlers = _error_handlers(rt)
+    pages = BuiltOnFirstUse(partial(_pages, rt, service_routes, handlers))
+    app = Starlette(routes=[*service_routes, Mount("", app=pages)], exception_handlers=handlers)
+    return _PageHeaders(app, cookie_secure(rt.settings))
+
+
+def _error_handlers(rt: Runtime) -> ExceptionHandlers:
     async def web_error(request: Request, exc: Exception) -> Response:
+        from wharf.web import render
+
         assert isinstance(exc, WebError)
         if exc.redirect is not None:
             return RedirectResponse(exc.redirect, status_code=303)
@@ -108,8 +116,30 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
             return await web_error(request, WebError(405, "Not here", "Use the page's own links and forms."))
         return await web_error(request, WebError(exc.status_code, "That did not work", str(exc.detail)))
 
+    return {WebError: web_error, DomainError: domain_error, HTTPException: http_error}
+
+
+def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHandlers) -> ASGIApp:
+    from wharf.web import email_confirmation
+    from wharf.web.pages import (
+        account,
+        home,
+        manifest,
+        notifications,
+        oauth,
+        organization,
+        repository,
+        repository_settings,
+        robots,
+        signin,
+        superuser,
+        user,
+    )
+
+    confirm_email = Route("/authrepoemail", partial(email_confirmation.confirm_email, rt), methods=["GET"])
     routes: list[BaseRoute] = [
         *service_routes,
+        confirm_email,
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         *signin.routes(rt),
         *account.routes(rt),
@@ -125,11 +155,10 @@ def build_web(rt: Runtime, service_routes: list[BaseRoute]) -> ASGIApp:
         *superuser.routes(rt),
         *oauth.routes(rt),
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers={WebError: web_error, DomainError: domain_error, HTTPException: http_error},
-    )
+    app = Starlette(routes=routes, exception_handlers=handlers)
 
-    # Service routes (health, metrics, downloads) and static files get no page chrome.
-    skip = ("/static/", *(r.path.split("{")[0] for r in service_routes if isinstance(r, Route)))
-    return _PageHeaders(_PageChrome(app, rt, skip), cookie_secure(rt.settings))
+    # Service routes (health, metrics, downloads), the e-mail confirmation and static files get no
+    # page chrome.
+    plain = [*service_routes, confirm_email]
+    skip = ("/static/", *(r.path.split("{")[0] for r in plain if isinstance(r, Route)))
+    return _PageChrome(app, rt, skip)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from wharf.core.clock import now_ms
+from wharf.web.headers import SECURITY_HEADERS as SECURITY_HEADERS
 from wharf.web.markdown import render_markdown
 
 _HERE = Path(__file__).parent
@@ -67,20 +68,6 @@ def short_digest(digest: object) -> str:
 _env.filters.update(human_size=human_size, when=when, ago=ago, short_digest=short_digest)
 _env.filters["markdown"] = render_markdown
 
-
-# Scripts and styles come only from /static: a description that slipped past the sanitizer still
-# could not run code. Images may come from https (badges in descriptions are common).
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "content-security-policy": _CSP,
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-}
-"""On every page (web/app.py adds them to each answer of the web app). Lower-case names."""
 
 FLASH_COOKIE = "wharf_flash"
 

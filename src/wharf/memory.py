@@ -1,0 +1,48 @@
+"""How a Wharf process asks the C allocator to give memory back (glibc only; elsewhere a no-op).
+
+glibc serves an allocation of at least M_MMAP_THRESHOLD bytes with its own mmap, returned to the
+system when freed. The threshold starts at 128 KiB but moves up to the size of each such block
+freed, so the second argon2 verification's 19 MiB buffer comes from the heap instead and, freed,
+stays there: every thread that verified a password kept ~19 MiB resident for good. A fixed
+threshold ends that (and fixing it also keeps the trim threshold where we set it):
+
+- 4 MiB: blob-sized buffers (up to a few MiB) are reused from the heap as before; argon2's
+  buffers and anything larger are mapped and unmapped.
+- trim at 8 MiB: what the moving thresholds settle at for such buffers, so freeing one does not
+  shrink and regrow the heap on every chunk.
+
+Set before the process starts threads; `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` in the
+environment win, as glibc documents. See docs/deploy.md, "Memory".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+MMAP_THRESHOLD = 4 * 1024 * 1024
+TRIM_THRESHOLD = 8 * 1024 * 1024
+
+
+def tune_malloc() -> bool:
+    """Fix glibc's mmap and trim thresholds, unless the environment sets them; True if done."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt: nothing to tune
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    done = True
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        done = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and done
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        done = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
+    return done

@@ -1,0 +1,148 @@
+"""A `wharf serve` on the embedded defaults imports only what it uses: the /api/v1 application
+(FastAPI), the web pages (Jinja2, Markdown), the S3 client, SMTP, outbound HTTP and Alembic stay
+out of memory until a request or the configuration needs them.
+
+The server's own `sys.modules` is read through a `sitecustomize` hook that only this test puts on
+the server's PYTHONPATH: on SIGUSR1 it writes the names of the loaded modules to a file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.process.server import WharfServer, wait_until
+
+HOOK = """
+import os, signal, sys
+
+def _dump(_signum, _frame):
+    out = os.environ["WHARF_TEST_MODULES_OUT"]
+    with open(out + ".tmp", "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+    os.replace(out + ".tmp", out)
+
+if os.environ.get("WHARF_TEST_MODULES_OUT"):
+    signal.signal(signal.SIGUSR1, _dump)
+"""
+
+# Loaded only when used: the first /api/v1 request, the first page, a configured S3 store or
+# mail server, a webhook or OIDC call, a readiness check (Alembic). botocore and smtplib are not
+# dependencies at all; listed so that nobody makes them one on the serving path.
+LAZY = (
+    "fastapi",
+    "wharf.api.app",
+    "jinja2",
+    "markdown_it",
+    "wharf.web.render",
+    "wharf.web.pages.repository",
+    "alembic",
+    "mako",
+    "wharf.db.migrate",
+    "httpx",
+    "obstore",
+    "wharf.storage.s3",
+    "aiosmtplib",
+    "smtplib",
+    "botocore",
+    "boto3",
+    "websockets",
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_uri: str | None) -> Iterator[WharfServer]:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOOK)
+    srv = WharfServer(tmp_path / "data", "lazy-imports-pw", db_uri=db_uri)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    srv.start(extra_env={"PYTHONPATH": path, "WHARF_TEST_MODULES_OUT": str(tmp_path / "modules")})
+    yield srv
+    srv.stop()
+
+
+def _loaded(server: WharfServer) -> set[str]:
+    """The server process's sys.modules, now."""
+    assert server.proc is not None
+    out = server.data_dir.parent / "modules"
+    out.unlink(missing_ok=True)
+    os.kill(server.proc.pid, signal.SIGUSR1)
+
+    def written() -> bool:
+        # A request wakes the event loop, so the Python-level handler runs promptly.
+        httpx.get(f"{server.url}/health", timeout=10)
+        return out.exists()
+
+    wait_until(written, "the module list")
+    return set(out.read_text().split("\n"))
+
+
+def _push_and_pull(server: WharfServer) -> None:
+    token = server.token("repository:admin/lazy:pull,push")
+    h = {"Authorization": f"Bearer {token}"}
+    layer = b"lazy layer"
+    config = b"{}"
+    digests = ["sha256:" + hashlib.sha256(b).hexdigest() for b in (layer, config)]
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digests[1],
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digests[0],
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    with httpx.Client(base_url=server.url, headers=h, timeout=30) as c:
+        for body, digest in zip((layer, config), digests, strict=True):
+            r = c.post("/v2/admin/lazy/blobs/uploads/", params={"digest": digest}, content=body)
+            assert r.status_code == 201, r.text
+        mt = "application/vnd.oci.image.manifest.v1+json"
+        r = c.put("/v2/admin/lazy/manifests/v1", content=manifest, headers={"Content-Type": mt})
+        assert r.status_code == 201, r.text
+        assert c.get("/v2/admin/lazy/manifests/v1", headers={"Accept": mt}).status_code == 200
+        assert c.get(f"/v2/admin/lazy/blobs/{digests[0]}").content == layer
+        assert c.get("/v2/admin/lazy/tags/list").json()["tags"] == ["v1"]
+        assert c.get("/v2/_catalog").status_code == 200
+        assert c.get("/metrics").status_code == 200
+
+
+def test_a_registry_only_server_never_loads_the_api_the_pages_or_optional_clients(
+    server: WharfServer,
+) -> None:
+    _push_and_pull(server)
+    loaded = _loaded(server)
+    assert "wharf.registry.app" in loaded  # the hook sees the server's modules
+    assert sorted(m for m in LAZY if m in loaded) == []
+
+    # The first requests to each surface, arriving together, build it once and are answered as
+    # always.
+    def api(_: int) -> httpx.Response:
+        return httpx.get(f"{server.url}/api/v1/repository/admin/lazy")  # private: Quay's 401
+
+    def page(_: int) -> httpx.Response:
+        return httpx.get(f"{server.url}/signin")
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(api, range(8)))
+        pages = list(pool.map(page, range(8)))
+    assert [(r.status_code, r.json()["error_type"]) for r in answers] == [(401, "invalid_token")] * 8
+    assert all(r.status_code == 200 and "text/html" in r.headers["content-type"] for r in pages)
+    loaded = _loaded(server)
+    assert {"fastapi", "wharf.api.app", "jinja2", "wharf.web.render"} <= loaded
