@@ -225,7 +225,7 @@ def _spawning_on(core: int) -> Iterator[None]:
 
 def run(root: Path, args: argparse.Namespace) -> tuple[list[Series], list[Counted]]:
     servers = [
-        start_distribution(root),
+        start_distribution(root, token_auth=not args.no_auth, bcrypt_cost=args.bcrypt_cost),
         start_wharf(root, args.workers),
         start_wharf(root, args.workers, OFF, {"ACTION_LOG_PULLS": "false"}),
     ]
