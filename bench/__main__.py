@@ -91,8 +91,9 @@ def main() -> None:
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
-        root = Path(tmp)
+    tmp = tempfile.TemporaryDirectory(prefix="wharf-bench-")
+    root = Path(tmp.name)
+    try:
         servers = [start_distribution(root, token_auth=not args.no_auth, bcrypt_cost=args.bcrypt_cost)]
         try:
             servers.append(start_wharf(root, args.workers))
@@ -101,21 +102,25 @@ def main() -> None:
                 s.watch_memory(0.05)
             compare._say("servers started")
             table, errors = compare.main(args, servers, root)
-            compare._say("done; stopping the servers")
         except BaseException:
             scale._keep_logs(root, servers)
             raise
         finally:
             for s in servers:
                 s.stop()
-    header = (
-        f"{scale._distribution_version()}; Wharf {_commit()}; load average (1, 5, 15 min) "
-        f"{scale._load(load_before)} at the start, {scale._load(os.getloadavg())} at the end"
-    )
-    out = table.replace("\n", f"\n{header}\n", 1)
-    print(out)
-    if args.markdown:
-        args.markdown.write_text(out + "\n")
+        header = (
+            f"{scale._distribution_version()}; Wharf {_commit()}; load average (1, 5, 15 min) "
+            f"{scale._load(load_before)} at the start, {scale._load(os.getloadavg())} at the end"
+        )
+        out = table.replace("\n", f"\n{header}\n", 1)
+        print(out, flush=True)
+        if args.markdown:
+            args.markdown.write_text(out + "\n")
+    finally:
+        # distribution keeps each tag and link in files of their own: removing tens of thousands
+        # of them takes a while on a busy machine, so it comes after the table.
+        compare._say(f"removing {root}...")
+        tmp.cleanup()
     if errors:
         print("\n\n".join(errors), file=sys.stderr)
         raise SystemExit("clients saw errors (there must be none): see above")

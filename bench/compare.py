@@ -78,7 +78,7 @@ class Params:
                 mixed_seconds=4,
                 tag_counts=(2000,),
                 login_seconds=1.5,
-                distinct=((1, 16), (8, 32), (32, 64)),
+                distinct=((1, 8), (8, 16), (32, 32)),
                 big=args.big,
             )
         return Params(
@@ -138,7 +138,7 @@ class Comparison:
         self.files: dict[tuple[str, str], Path] = {}
         self.pull_blobs: dict[tuple[str, int], str] = {}
         self.tag_walks: dict[str, int] = {}  # responses of the last paged walk, by server and count
-        self._login_cpu_acc: dict[tuple[str, str], list[float]] = {}  # CPU seconds, logins
+        self._login_cpu_acc: dict[tuple[str, str, int], list[float]] = {}  # CPU s, logins
         self._declare()
 
     # ---- rows
@@ -240,8 +240,10 @@ class Comparison:
                 layers = dl.fresh_layers(size, os.urandom(size))
                 x.put_manifest(repo, "latest", x.image(repo, layers))
         for count in p.tag_counts:
+            _say(f"set-up: {s.name}: {count:,} tags...")
             _populate_tags(x, x.repo(f"tags{count}"), count)
         if x.server.needs_auth:
+            _say(f"set-up: {s.name}: {1 + p.runs * p.users_per_run()} users...")
             self._create_users(x)
 
     def _create_users(self, x: sc.Session) -> None:
@@ -434,7 +436,7 @@ class Comparison:
             return
         before = self._login_cpu(x.server)
         report = self._job(x, "logins", self._login_job(x, clients, seconds=self.p.login_seconds))
-        self._login_figures(x, f"login_same{clients}", report, before, "same")
+        self._login_figures(x, r, f"login_same{clients}", report, before, "same")
 
     def _login_distinct(self, x: sc.Session, r: int, clients: int, first: int, n: int) -> None:
         if not x.server.needs_auth:
@@ -443,7 +445,7 @@ class Comparison:
         items = tuple(f"{u}:{pw}" for u, pw in self.users[x.server.name][at : at + n])
         before = self._login_cpu(x.server)
         report = self._job(x, "logins", self._login_job(x, clients, items))
-        self._login_figures(x, f"login_distinct{clients}", report, before, "distinct")
+        self._login_figures(x, r, f"login_distinct{clients}", report, before, "distinct")
 
     def _login_burst(self, x: sc.Session, r: int, first: int) -> None:
         if not x.server.needs_auth:
@@ -455,14 +457,14 @@ class Comparison:
         report = self._job(x, "logins", self._login_job(x, self.p.burst, items))
         time.sleep(0.1)  # one more sample of the memory watcher
         self.add("login_burst_rss", x.server, x.server.window_peak / MB)
-        self._login_figures(x, "login_burst", report, before, "distinct")
+        self._login_figures(x, r, "login_burst", report, before, "distinct")
 
     def _login_figures(
-        self, x: sc.Session, key: str, report: dl.Report, cpu_before: float, kind: str
+        self, x: sc.Session, r: int, key: str, report: dl.Report, cpu_before: float, kind: str
     ) -> None:
         self.add(key, x.server, report.rate("login"))
         cpu = self._login_cpu(x.server) - cpu_before
-        acc = self._login_cpu_acc.setdefault((x.server.name, kind), [0.0, 0])
+        acc = self._login_cpu_acc.setdefault((x.server.name, kind, r), [0.0, 0])
         acc[0] += cpu
         acc[1] += report.done["login"]
 
@@ -706,8 +708,9 @@ def main(args: argparse.Namespace, servers: list[Server], root: Path) -> tuple[s
     comparison.finish()
     for s in servers:
         for kind in ("same", "distinct"):
-            cpu, n = comparison._login_cpu_acc.get((s.name, kind), [math.nan, 0])
-            comparison.add(f"login_cpu_{kind}", s, cpu / n * 1000 if n else math.nan)
+            for r in range(params.runs):
+                cpu, n = comparison._login_cpu_acc.get((s.name, kind, r), [math.nan, 0])
+                comparison.add(f"login_cpu_{kind}", s, cpu / n * 1000 if n else math.nan)
     notes = comparison.notes
     notes.append(f"set-up took {setup_s:.0f} s, the runs {time.monotonic() - t0 - setup_s:.0f} s")
     for s in servers:
