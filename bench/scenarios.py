@@ -75,7 +75,7 @@ class Session:
 
     def auth(self, *scopes: str) -> dict[str, str]:
         """Headers with a token for `scopes`, the one fetched before while it is young enough
-        (the bench's token server gives 300 s)."""
+        (the bench's token server gives 900 s)."""
         key = tuple(sorted(scopes))
         cached = self._tokens.get(key)
         if cached is None or time.monotonic() - cached[1] > TOKEN_REUSE_S:

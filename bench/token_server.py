@@ -96,7 +96,7 @@ class TokenServer(ThreadingHTTPServer):
         self.users = users
         self.issuer = issuer
         self.service = service
-        self.expires_in = 300
+        self.expires_in = 900  # docker_auth's example configuration
 
 
 class Handler(BaseHTTPRequestHandler):
