@@ -91,8 +91,7 @@ def main() -> None:
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
     load_before = os.getloadavg()
-    tmp = tempfile.TemporaryDirectory(prefix="wharf-bench-")
-    root = Path(tmp.name)
+    root = Path(tempfile.mkdtemp(prefix="wharf-bench-"))
     try:
         servers = [start_distribution(root, token_auth=not args.no_auth, bcrypt_cost=args.bcrypt_cost)]
         try:
@@ -118,9 +117,14 @@ def main() -> None:
             args.markdown.write_text(out + "\n")
     finally:
         # distribution keeps each tag and link in files of their own: removing tens of thousands
-        # of them takes a while on a busy machine, so it comes after the table.
-        compare._say(f"removing {root}...")
-        tmp.cleanup()
+        # of them took more than ten minutes on a busy machine, so a detached `rm -rf` does it.
+        compare._say(f"removing {root} in the background")
+        subprocess.Popen(
+            ["rm", "-rf", "--", str(root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     if errors:
         print("\n\n".join(errors), file=sys.stderr)
         raise SystemExit("clients saw errors (there must be none): see above")
