@@ -1,13 +1,15 @@
 """Run Wharf and CNCF distribution side by side on loopback and print both figures and their ratio.
 
-    python -m bench [--quick] [--big] [--markdown FILE]
+    python -m bench [--quick] [--big] [--runs N] [--no-auth] [--bcrypt-cost N] [--markdown FILE]
     python -m bench --audit-overhead [--rounds N] [--quick] [--markdown FILE]
     python -m bench --scale [--quick] [--big] [--load-seconds S] [--pg-uri URI] [--markdown FILE]
     python -m bench --load [--quick] [--load-seconds S] [--markdown FILE]
 
-Every scenario runs against both servers in the same run, distribution first. Ratios are
-oriented so that above 1.0 means Wharf did better. --audit-overhead instead runs the manifest
-and pull scenarios against Wharf with and without usage logs of pulls (see bench/audit_overhead.py).
+distribution runs behind a token server (bench/token_server.py) unless --no-auth is given, and
+clients fetch tokens per repository as docker does. Each row is the median of --runs interleaved
+runs (see bench/compare.py). Ratios are oriented so that above 1.0 means Wharf did better.
+--audit-overhead instead runs the manifest and pull scenarios against Wharf with and without
+usage logs of pulls (see bench/audit_overhead.py).
 --scale runs them against distribution on S3 (SeaweedFS), Wharf on its embedded defaults and
 Wharf on PostgreSQL + S3, then the load scenario against each (see bench/scale.py); --load runs
 only the load scenario, against the two default servers (see bench/load.py).
@@ -17,22 +19,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from bench import audit_overhead, load, scale, suite
-from bench.servers import start_distribution, start_wharf
+from bench import audit_overhead, compare, load, scale, suite
+from bench.servers import BCRYPT_COST, start_distribution, start_wharf
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="smaller counts and shorter runs (about a minute)")
+    ap.add_argument("--quick", action="store_true", help="smaller counts and shorter runs (about 4 minutes)")
     ap.add_argument("--big", action="store_true", help="also push and pull 1 GiB blobs")
     ap.add_argument("--workers", type=int, help="wharf server processes (default: wharf's own default)")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    ap.add_argument(
+        "--runs", type=int, default=3, help="interleaved runs of the default comparison (default 3)"
+    )
+    ap.add_argument(
+        "--no-auth", action="store_true", help="distribution without authentication (the old comparison)"
+    )
+    ap.add_argument(
+        "--bcrypt-cost",
+        type=int,
+        default=BCRYPT_COST,
+        help=f"bcrypt cost of the token server's password hashes (default {BCRYPT_COST}, as htpasswd -B)",
+    )
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument(
         "--audit-overhead",
@@ -72,21 +88,56 @@ def main() -> None:
         scale.load_only(args)
         return
 
-    with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
-        root = Path(tmp)
-        servers = [start_distribution(root), start_wharf(root, args.workers)]
-        for s in servers:
-            s.watch_memory()
+    if args.runs < 1:
+        raise SystemExit("--runs must be at least 1")
+    load_before = os.getloadavg()
+    root = Path(tempfile.mkdtemp(prefix="wharf-bench-"))
+    try:
+        servers = [start_distribution(root, token_auth=not args.no_auth, bcrypt_cost=args.bcrypt_cost)]
         try:
-            rows = suite.run(root, servers, args)
+            servers.append(start_wharf(root, args.workers))
+            time.sleep(1)  # idle RSS is read right after start-up: let both settle
+            for s in servers:
+                s.watch_memory(0.05)
+            compare._say("servers started")
+            table, errors = compare.main(args, servers, root)
+        except BaseException:
+            scale._keep_logs(root, servers)
+            raise
         finally:
             for s in servers:
                 s.stop()
+        header = (
+            f"{scale._distribution_version()}; Wharf {_commit()}; load average (1, 5, 15 min) "
+            f"{scale._load(load_before)} at the start, {scale._load(os.getloadavg())} at the end"
+        )
+        out = table.replace("\n", f"\n{header}\n", 1)
+        print(out, flush=True)
+        if args.markdown:
+            args.markdown.write_text(out + "\n")
+    finally:
+        # distribution keeps each tag and link in files of their own: removing tens of thousands
+        # of them took more than ten minutes on a busy machine, so a detached `rm -rf` does it.
+        compare._say(f"removing {root} in the background")
+        subprocess.Popen(
+            ["rm", "-rf", "--", str(root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    if errors:
+        print("\n\n".join(errors), file=sys.stderr)
+        raise SystemExit("clients saw errors (there must be none): see above")
 
-    table = render(rows, args)
-    print(table)
-    if args.markdown:
-        args.markdown.write_text(table + "\n")
+
+def _commit() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "log", "-1", "--format=%h %cs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "(unknown commit)"
 
 
 def _audit_overhead(args: argparse.Namespace) -> None:
@@ -107,21 +158,6 @@ def _audit_overhead(args: argparse.Namespace) -> None:
     problems = audit_overhead.check(counted)
     if problems:
         raise SystemExit("the usage logs were not written as the comparison assumes:\n" + "\n".join(problems))
-
-
-def render(rows: list[suite.Row], args: argparse.Namespace) -> str:
-    lines = [
-        suite.machine(args),
-        "",
-        "| scenario | unit | distribution | Wharf | ratio |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for r in rows:
-        better = "" if r.higher_is_better else " (lower is better)"
-        dist, wharf = r.figures["distribution"], r.figures["wharf"]
-        ratio = r.ratio("wharf", "distribution")
-        lines.append(f"| {r.name} | {r.unit}{better} | {dist:,.1f} | {wharf:,.1f} | {ratio:.2f} |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

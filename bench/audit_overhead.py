@@ -108,7 +108,7 @@ class AuditRun:
         for s in self.servers:
             t = self.targets[s.name]
             for url in (t.by_tag, t.by_digest):
-                self.gets_done[s.name] += sc.wrk_run(url, t.headers, 1, CLIENTS)[1]
+                self.gets_done[s.name] += sc.wrk_run(url, self._headers(s), 1, CLIENTS)[1]
 
     def round(self, r: int) -> None:
         steps: list[tuple[str, Callable[[Server, int], None]]] = [
@@ -128,6 +128,11 @@ class AuditRun:
             self._together(self.together_tag, False, order[1:])
             self._together(self.together_digest, True, order[1:])
 
+    def _headers(self, s: Server) -> dict[str, str]:
+        """A token young enough for the next GETs: a run outlasts distribution's 15-minute tokens."""
+        x = self.sessions[s.name]
+        return {**x.repo_auth(x.repo("gets")), "Accept": sc.OCI_MANIFEST}
+
     def _put(self, s: Server, r: int) -> None:
         self.put.figures[s.name].append(sc.manifest_puts(self.sessions[s.name], self.puts, name=f"put{r}"))
 
@@ -140,7 +145,7 @@ class AuditRun:
     def _wrk(self, s: Server, by_digest: bool, rps: Series, cpu: Series) -> None:
         t = self.targets[s.name]
         before = s.cpu_seconds()
-        rate, done = sc.wrk_run(t.url(by_digest), t.headers, self.seconds, CLIENTS)
+        rate, done = sc.wrk_run(t.url(by_digest), self._headers(s), self.seconds, CLIENTS)
         time.sleep(SETTLE_S)
         rps.figures[s.name].append(rate)
         cpu.figures[s.name].append((s.cpu_seconds() - before) / done * 1e6)
@@ -155,7 +160,7 @@ class AuditRun:
         try:
             with _spawning_on(client_core):
                 results = sc.wrk_together(
-                    [(self.targets[s.name].url(by_digest), self.targets[s.name].headers) for s in wharfs],
+                    [(self.targets[s.name].url(by_digest), self._headers(s)) for s in wharfs],
                     self.seconds,
                     CLIENTS,
                 )
@@ -225,7 +230,7 @@ def _spawning_on(core: int) -> Iterator[None]:
 
 def run(root: Path, args: argparse.Namespace) -> tuple[list[Series], list[Counted]]:
     servers = [
-        start_distribution(root),
+        start_distribution(root, token_auth=not args.no_auth, bcrypt_cost=args.bcrypt_cost),
         start_wharf(root, args.workers),
         start_wharf(root, args.workers, OFF, {"ACTION_LOG_PULLS": "false"}),
     ]

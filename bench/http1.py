@@ -27,6 +27,11 @@ class Response:
     body: bytes
     url: str
     method: str
+    length: int = -1  # bytes of body received; the body itself is empty when it was discarded
+
+    def __post_init__(self) -> None:
+        if self.length < 0:
+            self.length = len(self.body)
 
     @property
     def text(self) -> str:
@@ -69,11 +74,13 @@ class Client:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
         follow_redirects: bool = False,
+        discard: bool = False,
     ) -> Response:
+        """`discard`: read the body and count its bytes (Response.length) without keeping it."""
         url = url if url.startswith("http") else self.base_url + url
         headers = dict(headers or {})
         async with asyncio.timeout(self.timeout):
-            r = await self._send(method, url, headers, body)
+            r = await self._send(method, url, headers, body, discard)
             hops = 0
             while follow_redirects and r.status in REDIRECTS and "location" in r.headers:
                 hops += 1
@@ -85,15 +92,21 @@ class Client:
                     headers.pop("Authorization", None)
                 if r.status == 303 or (r.status in (301, 302) and method == "POST"):
                     method, body = "GET", b""
-                r = await self._send(method, target, headers, body)
+                r = await self._send(method, target, headers, body, discard)
             return r
 
     async def get(
-        self, url: str, headers: dict[str, str] | None = None, follow_redirects: bool = False
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        follow_redirects: bool = False,
+        discard: bool = False,
     ) -> Response:
-        return await self.request("GET", url, headers, follow_redirects=follow_redirects)
+        return await self.request("GET", url, headers, follow_redirects=follow_redirects, discard=discard)
 
-    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Response:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, discard: bool = False
+    ) -> Response:
         parts = urlsplit(url)
         if parts.scheme != "http":
             raise ProtocolError(f"only http:// is supported: {url}")
@@ -109,15 +122,22 @@ class Client:
         conn = self._conns.get(origin)
         if conn is not None:
             try:
-                return await self._exchange(conn, origin, method, url, head, body)
+                return await self._exchange(conn, origin, method, url, head, body, discard)
             except _Stale:
                 pass  # the server closed the idle connection: one more try on a new one
         reader, writer = await asyncio.open_connection(*origin)
         conn = self._conns[origin] = _Connection(reader, writer)
-        return await self._exchange(conn, origin, method, url, head, body)
+        return await self._exchange(conn, origin, method, url, head, body, discard)
 
     async def _exchange(
-        self, conn: _Connection, origin: tuple[str, int], method: str, url: str, head: bytes, body: bytes
+        self,
+        conn: _Connection,
+        origin: tuple[str, int],
+        method: str,
+        url: str,
+        head: bytes,
+        body: bytes,
+        discard: bool = False,
     ) -> Response:
         try:
             try:
@@ -131,7 +151,14 @@ class Client:
                     raise _Stale from e
                 raise
             status, headers = _parse_head(raw)
-            payload = await _read_body(conn.reader, method, status, headers)
+            chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+            sized = "content-length" in headers and not chunked
+            if discard and sized and method != "HEAD" and status >= 200 and status not in (204, 304):
+                length = await _skip(conn.reader, int(headers["content-length"]))
+                payload: bytes | None = b""
+            else:
+                payload = await _read_body(conn.reader, method, status, headers)
+                length = -1
             until_close = payload is None
             if payload is None:
                 payload = await conn.reader.read()
@@ -143,7 +170,18 @@ class Client:
         if until_close or headers.get("connection", "").lower() == "close":
             conn.close()
             self._conns.pop(origin, None)
-        return Response(status, headers, payload, url, method)
+        return Response(status, headers, payload, url, method, length)
+
+
+async def _skip(reader: asyncio.StreamReader, size: int) -> int:
+    """Read and drop `size` bytes; returns how many came before the end of the stream."""
+    left = size
+    while left:
+        chunk = await reader.read(min(left, 1 << 20))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", left)
+        left -= len(chunk)
+    return size
 
 
 class _Stale(Exception):

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bench import backends, load, suite
 from bench.servers import Server, start_distribution, start_wharf
@@ -47,6 +48,11 @@ def _servers(root: Path) -> Iterator[list[Server]]:
             s.stop()
 
 
+def _auth(args: argparse.Namespace) -> dict[str, Any]:
+    """How distribution authenticates: behind the token server, unless --no-auth."""
+    return {"token_auth": not args.no_auth, "bcrypt_cost": args.bcrypt_cost}
+
+
 def _seconds(args: argparse.Namespace) -> float:
     if args.load_seconds:
         return float(args.load_seconds)
@@ -71,7 +77,11 @@ def main(args: argparse.Namespace) -> None:
             return backends.tree_cpu_seconds(weed)
 
         with _servers(root) as servers:
-            servers.append(start_distribution(root, DIST, backends.distribution_storage(s3, "distribution")))
+            servers.append(
+                start_distribution(
+                    root, DIST, backends.distribution_storage(s3, "distribution"), **_auth(args)
+                )
+            )
             servers[-1].backends["SeaweedFS"] = seaweed_cpu
             servers.append(start_wharf(root, args.workers))
             settings = backends.wharf_settings(s3, "wharf", db.uri)
@@ -102,7 +112,7 @@ def load_only(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="wharf-bench-") as tmp:
         root = Path(tmp)
         with _servers(root) as servers:
-            servers.append(start_distribution(root))
+            servers.append(start_distribution(root, **_auth(args)))
             servers.append(start_wharf(root, args.workers))
             results = load.run_all(servers, seconds)
             if load.failures(results):

@@ -14,11 +14,13 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from bench.dockerlike import basic, parse_challenge
 from bench.servers import PASSWORD, Server
 
 MiB = 1024 * 1024
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CHUNK = 8 * MiB
+TOKEN_REUSE_S = 200.0
 
 
 def _with_digest(location: str, digest: str) -> str:
@@ -27,29 +29,61 @@ def _with_digest(location: str, digest: str) -> str:
 
 
 class Session:
-    """An HTTP client for one server that knows how to get registry tokens."""
+    """An HTTP client for one server that gets registry tokens as docker does: the realm and the
+    service from the challenge of an unauthenticated GET /v2/, then a GET of the realm with Basic
+    credentials and the scopes. `auth` caches a token per set of scopes (for set-up work);
+    `fetch_token` always asks for a new one."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.http = httpx.Client(base_url=server.url, timeout=300)
-        self._tokens: dict[tuple[str, ...], str] = {}
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._challenge: dict[str, str] | None = None
 
     def repo(self, name: str) -> str:
         return f"{self.server.namespace}/{name}"
 
-    def auth(self, *scopes: str) -> dict[str, str]:
-        if not self.server.needs_auth:
-            return {}
-        key = tuple(sorted(scopes))
-        if key not in self._tokens:
-            r = self.http.get(
-                "/v2/auth",
-                params=[("service", self.server.host), *[("scope", s) for s in scopes]],
-                auth=("admin", PASSWORD),
+    def challenge(self) -> dict[str, str]:
+        """realm and service, or {} for a registry that asks for no authentication."""
+        if self._challenge is None:
+            r = self.http.get("/v2/")
+            self._challenge = (
+                parse_challenge(r.headers.get("WWW-Authenticate", "")) if r.status_code == 401 else {}
             )
-            r.raise_for_status()
-            self._tokens[key] = r.json()["token"]
-        return {"Authorization": f"Bearer {self._tokens[key]}"}
+            if r.status_code == 401 and "realm" not in self._challenge:
+                raise RuntimeError(f"401 without a Bearer challenge: {r.headers}")
+        return self._challenge
+
+    def fetch_token(self, *scopes: str, user: str | None = None, password: str | None = None) -> str | None:
+        """A new token for `scopes` (None when the registry needs none)."""
+        c = self.challenge()
+        if not c:
+            return None
+        r = self.http.get(
+            c["realm"],
+            params=[("service", c.get("service", "")), *[("scope", s) for s in scopes]],
+            headers={"Authorization": basic(user or self.server.username, password or self.server.password)},
+        )
+        r.raise_for_status()
+        body = r.json()
+        return str(body.get("token") or body["access_token"])
+
+    def bearer(self, *scopes: str) -> dict[str, str]:
+        """Headers with a new token for `scopes`."""
+        token = self.fetch_token(*scopes)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def auth(self, *scopes: str) -> dict[str, str]:
+        """Headers with a token for `scopes`, the one fetched before while it is young enough
+        (the bench's token server gives 900 s)."""
+        key = tuple(sorted(scopes))
+        cached = self._tokens.get(key)
+        if cached is None or time.monotonic() - cached[1] > TOKEN_REUSE_S:
+            token = self.fetch_token(*scopes)
+            if token is None:
+                return {}
+            cached = self._tokens[key] = (token, time.monotonic())
+        return {"Authorization": f"Bearer {cached[0]}"}
 
     def repo_auth(self, repo: str) -> dict[str, str]:
         return self.auth(f"repository:{repo}:pull,push")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import signal
@@ -16,12 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import httpx
 import psutil
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 WHARF = Path(sys.executable).parent / "wharf"
 PASSWORD = "bench-password"
+REPO = Path(__file__).resolve().parent.parent
+# What `htpasswd -B` writes (and docker_auth's examples use): see bench/README.md.
+BCRYPT_COST = 5
 
 
 def free_port() -> int:
@@ -43,6 +52,13 @@ class Server:
     # by name, and what they spent while this server was being measured.
     backends: dict[str, Callable[[], float]] = field(default_factory=dict)
     backend_cpu: dict[str, float] = field(default_factory=dict)
+    # Who the bench signs in as (Wharf's admin; a user of the token server for distribution).
+    username: str = "admin"
+    password: str = PASSWORD
+    token_auth: TokenAuth | None = None
+    # The peak of rss() since the last reset_window(), sampled with peak_rss.
+    window_peak: int = 0
+    kind: str = "wharf"  # or "distribution"
 
     @contextlib.contextmanager
     def metered(self) -> Iterator[None]:
@@ -81,7 +97,8 @@ class Server:
         return total
 
     def rss(self) -> int:
-        total = 0
+        """Resident memory of the server's process tree, and of its token server if it has one."""
+        total = self.token_auth.rss() if self.token_auth is not None else 0
         for p in self._tree():
             with contextlib.suppress(psutil.NoSuchProcess):
                 total += p.memory_info().rss
@@ -96,21 +113,128 @@ class Server:
                     with contextlib.suppress(ProcessLookupError):
                         os.sched_setaffinity(t.id, allowed)
 
-    def watch_memory(self) -> None:
+    def watch_memory(self, interval: float = 0.1) -> None:
         def loop() -> None:
-            while not self._stop.wait(0.1):
-                self.peak_rss = max(self.peak_rss, self.rss())
+            while not self._stop.wait(interval):
+                rss = self.rss()
+                self.peak_rss = max(self.peak_rss, rss)
+                self.window_peak = max(self.window_peak, rss)
 
         threading.Thread(target=loop, daemon=True).start()
 
+    def reset_window(self) -> None:
+        self.window_peak = self.rss()
+
     def stop(self) -> None:
         self._stop.set()
+        if self.token_auth is not None:
+            self.token_auth.stop()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class TokenAuth:
+    """The token server in front of distribution (bench/token_server.py), its own process."""
+
+    proc: subprocess.Popen[bytes]
+    realm: str
+    service: str
+    users_file: Path
+    cost: int
+
+    def add_users(self, users: dict[str, str]) -> None:
+        """Give the token server these `user: password` pairs, bcrypt-hashed at `cost`. Users with
+        the same password share one hash (same salt): verifying costs the same, creating is cheaper."""
+        hashes: dict[str, bytes] = {}
+        lines = []
+        for user, password in users.items():
+            if password not in hashes:
+                hashes[password] = bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.cost))
+            lines.append(f"{user}:{hashes[password].decode()}\n")
+        with self.users_file.open("a") as f:
+            f.writelines(lines)
+
+    def cpu_seconds(self) -> float:
+        try:
+            t = psutil.Process(self.proc.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return t.user + t.system
+
+    def rss(self) -> int:
+        try:
+            return int(psutil.Process(self.proc.pid).memory_info().rss)
+        except psutil.NoSuchProcess:
+            return 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _signing_key(root: Path, name: str) -> tuple[Path, Path]:
+    """An EC P-256 key and a self-signed certificate for it: the key signs the tokens, the
+    certificate is distribution's rootcertbundle."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench token server")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = root / f"{name}-token.key", root / f"{name}-token.crt"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_file, cert_file
+
+
+def start_token_server(root: Path, name: str, cost: int = BCRYPT_COST) -> tuple[TokenAuth, dict[str, Any]]:
+    """Start the token server; returns it and distribution's `auth` configuration section."""
+    key_file, cert_file = _signing_key(root, name)
+    users = root / f"{name}-users.htpasswd"
+    users.write_text("")
+    port = free_port()
+    service, issuer = "bench-registry", "bench-token-server"
+    log = root / f"{name}-token.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.token_server",
+            *("--port", str(port), "--key", str(key_file), "--users", str(users)),
+            *("--issuer", issuer, "--service", service),
+        ],
+        cwd=REPO,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait(f"http://127.0.0.1:{port}/healthz", proc, log)
+    realm = f"http://127.0.0.1:{port}/token"
+    auth = TokenAuth(proc, realm, service, users, cost)
+    section = {
+        "token": {"realm": realm, "service": service, "issuer": issuer, "rootcertbundle": str(cert_file)}
+    }
+    return auth, section
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -156,10 +280,15 @@ def start_wharf(
 
 
 def start_distribution(
-    root: Path, name: str = "distribution", storage: dict[str, Any] | None = None
+    root: Path,
+    name: str = "distribution",
+    storage: dict[str, Any] | None = None,
+    token_auth: bool = True,
+    bcrypt_cost: int = BCRYPT_COST,
 ) -> Server:
     """Start distribution with `storage` as its configuration's storage section (default: the
-    filesystem under `root`, deletes enabled)."""
+    filesystem under `root`, deletes enabled), behind bench/token_server.py unless `token_auth`
+    is false (then without authentication). The token server's CPU counts as a backend's."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("CNCF distribution is not installed: apt-get install docker-registry")
@@ -171,8 +300,13 @@ def start_distribution(
         "version": 0.1,
         "storage": storage,
         "http": {"addr": f"127.0.0.1:{port}"},
-        "log": {"level": "error"},
+        # No access log: Wharf, at --log-level warning, writes none either.
+        "log": {"level": "error", "accesslog": {"disabled": True}},
     }
+    auth = None
+    if token_auth:
+        auth, settings["auth"] = start_token_server(root, name, bcrypt_cost)
+        auth.add_users({"bench": PASSWORD})
     config.write_text(yaml.safe_dump(settings))
     # distribution reads REGISTRY_* variables as configuration overrides: give it none. Its S3
     # driver also reads AWS_* ones, and panics on an AWS_CA_BUNDLE: the storage section says all.
@@ -185,5 +319,22 @@ def start_distribution(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    _wait(f"http://127.0.0.1:{port}/v2/", proc, log)
-    return Server(name, port, proc, needs_auth=False, namespace="bench")
+    try:
+        _wait(f"http://127.0.0.1:{port}/v2/", proc, log)
+    except BaseException:
+        if auth is not None:
+            auth.stop()
+        raise
+    server = Server(
+        name,
+        port,
+        proc,
+        needs_auth=auth is not None,
+        namespace="bench",
+        username="bench",
+        kind="distribution",
+    )
+    if auth is not None:
+        server.token_auth = auth
+        server.backends["token server"] = auth.cpu_seconds
+    return server
