@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 from wharf.core import audit, revocation
+from wharf.core._sql import strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -128,8 +129,7 @@ def list_names(db: Db, *, visible: ColumnElement[bool] | None, after: str | None
     query = select(Repository.full_name).where(visible if visible is not None else true())
     if after:
         query = query.where(Repository.full_name > after)
-    rows = db.execute(query.order_by(Repository.full_name).limit(limit))
-    return [r[0] for r in rows]
+    return strings(db.execute(query.order_by(Repository.full_name).limit(limit)))
 
 
 def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit.Actor | None) -> None:

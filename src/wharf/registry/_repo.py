@@ -31,8 +31,9 @@ def parse_name(call: Call, raw: str) -> RepositoryName:
         raise RegistryError(NAME_INVALID, str(e)) from None
 
 
-async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) -> T:
-    """Run `fn(db, repo)` on the repository the caller may pull from, in one read transaction."""
+async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T], *, large: bool = False) -> T:
+    """Run `fn(db, repo)` on the repository the caller may pull from, in one read transaction;
+    `large` reads (a big listing page) go to the database's thread pool even on SQLite."""
     name = parse_name(call, raw)
     call.require("repository", raw, permissions.PULL)
 
@@ -45,6 +46,8 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
         return fn(db, repo)
 
     try:
+        if large:
+            return await call.rt.db.read_in_pool(_in_repository)
         return await call.rt.db.read(_in_repository)
     except DomainError as e:
         raise from_domain(e) from None
