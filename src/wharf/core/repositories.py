@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.core import audit, revocation
 from wharf.core._sql import strings
@@ -101,27 +104,49 @@ def create(
     visibility: str,
     actor: audit.Actor | None,
 ) -> RepositoryRecord:
-    ns = (db.execute(select(Account.id).where(Account.name == namespace, Account.kind != "robot"))).first()
+    return create_in(db, namespace, name, visibility=visibility, actor=actor)[0]
+
+
+_NAMESPACE = select(Account.id, Account.kind).where(
+    Account.name == bindparam("namespace"), Account.kind != "robot"
+)
+
+
+@functools.cache
+def _insert_new(dialect_name: str) -> Insert:
+    # One statement both checks and inserts: an existing name (a unique constraint) inserts nothing.
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    return cast(Insert, dialect.insert(Repository).on_conflict_do_nothing().returning(Repository.id))
+
+
+def create_in(
+    db: Db,
+    namespace: str,
+    name: str,
+    *,
+    visibility: str,
+    actor: audit.Actor | None,
+) -> tuple[RepositoryRecord, str]:
+    """A new repository and its `create_repo` entry, with the kind of its namespace (user or org),
+    in three statements."""
+    ns = db.execute(_NAMESPACE, {"namespace": namespace}).first()
     if ns is None:
         raise NamespaceNotFound(f"namespace {namespace!r} does not exist")
-    if get(db, namespace, name) is not None:
+    row = {
+        "namespace_id": ns.id,
+        "name": name,
+        "full_name": f"{namespace}/{name}",
+        "visibility": visibility,
+        "state": NORMAL,
+        "created_ms": now_ms(),
+    }
+    repo_id = db.execute(_insert_new(db.dialect.name), row).scalar()
+    if repo_id is None:
         raise AlreadyExists(f"repository {namespace}/{name} exists")
-    result = db.execute(
-        insert(Repository).values(
-            namespace_id=ns.id,
-            name=name,
-            full_name=f"{namespace}/{name}",
-            visibility=visibility,
-            state=NORMAL,
-            created_ms=now_ms(),
-        )
-    )
-    repo_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-    assert repo_id is not None
     audit.record(
         db, "create_repo", actor, namespace_id=ns.id, repository_id=repo_id, repo=name, namespace=namespace
     )
-    return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL)
+    return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL), ns.kind
 
 
 def list_names(db: Db, *, visible: ColumnElement[bool] | None, after: str | None, limit: int) -> list[str]:
