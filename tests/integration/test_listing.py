@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from tests.integration.registry_client import RegistryClient
+from wharf.app import WharfApp, build_app
 
 REPO = "admin/listing"
 
@@ -129,3 +132,91 @@ async def test_unknown_subpaths_of_a_repository_are_not_found(reg: RegistryClien
     # a path of the API with a method it does not have: 405 with Allow
     r = await reg.http.put("/v2/admin/app/tags/list", headers=h)
     assert (r.status_code, r.headers["Allow"]) == (405, "GET")
+
+
+# Names sharing prefixes, with every separator the tag grammar allows and both cases: the listing
+# is in byte order on both databases (what `sorted` gives), and `last` need not be a tag.
+PREFIXED = ["v1", "v1.0", "v1.0.1", "v10", "v1-rc", "v1_x", "V1", "v1.0-beta", "v2", "_v"]
+
+
+async def test_tag_pages_with_shared_prefixes_and_edges(reg: RegistryClient) -> None:
+    await _tag_many(reg, PREFIXED)
+    h = await reg.headers(REPO)
+    every = sorted(PREFIXED)
+
+    async def page(**params: object) -> tuple[list[str], str | None]:
+        r = await reg.http.get(f"/v2/{REPO}/tags/list", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        # The body is byte for byte what the standard encoder wrote before pydantic-core's did.
+        assert r.content == json.dumps(r.json(), separators=(",", ":")).encode()
+        assert r.headers["content-type"] == "application/json"
+        return r.json()["tags"], r.headers.get("Link")
+
+    assert await page() == (every, None)
+    for n in (1, 2, 3, 4, len(every) - 1):  # every page size walks to the same whole
+        seen: list[str] = []
+        last: str | None = None
+        while True:
+            names, link = await page(n=n, **({"last": last} if last is not None else {}))
+            seen += names
+            if link is None:
+                break
+            last = names[-1]
+            assert link == f'</v2/{REPO}/tags/list?n={n}&last={last}>; rel="next"'
+        assert seen == every, n
+    # `last` that is not a tag: the names after it, as the spec's lexical order places it
+    for last in ("v1.0.0", "v1.", "V", "v1z", "", "~"):
+        names, _ = await page(last=last)
+        assert names == [t for t in every if t > last], last
+    # n=0: an empty page and no next link, even though tags exist
+    assert await page(n=0) == ([], None)
+    # the last page exactly full: no link to an empty page
+    assert await page(n=3, last=every[-4]) == (every[-3:], None)
+    # a page larger than the inline limit is read on the database's pool, with the same answer
+    assert await page(n=5000) == (every, None)
+
+
+async def test_page_sizes_over_the_limit_are_capped(wharf: WharfApp) -> None:
+    app = build_app(
+        wharf.rt.settings.model_copy(update={"TAG_LIST_PAGE_LIMIT": 3, "CATALOG_PAGE_LIMIT": 2}),
+        run_workers=False,
+    )
+    try:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+            reg = RegistryClient(c, app)
+            await _tag_many(reg, PREFIXED)
+            h = await reg.headers(REPO)
+            every = sorted(PREFIXED)
+            for params in ({"n": "50"}, {"n": "99999999999"}, {}):
+                r = await c.get(f"/v2/{REPO}/tags/list", params=params, headers=h)
+                assert r.json()["tags"] == every[:3], params
+                # the link names the page size actually served, when the client gave one
+                expected = f"n=3&last={every[2]}" if params else f"last={every[2]}"
+                assert r.headers["Link"] == f'</v2/{REPO}/tags/list?{expected}>; rel="next"'
+            for repo in ("admin/c3", "admin/c1", "admin/c2"):
+                await reg.push_blob(repo, b"x")
+            page, link = await _catalog(reg, "/v2/_catalog?n=1000")
+            assert page == ["admin/c1", "admin/c2"]
+            assert link == '</v2/_catalog?n=2&last=admin%2Fc2>; rel="next"'
+            page, link = await _catalog(reg, "/v2/_catalog?n=2&last=admin/c15")  # not a repository
+            assert page == ["admin/c2", "admin/c3"]
+            assert link == '</v2/_catalog?n=2&last=admin%2Fc3>; rel="next"'
+            page, link = await _catalog(reg, "/v2/_catalog?n=2&last=admin/c3")
+            assert (page, link) == ([REPO], None)
+    finally:
+        await app.rt.close()
+
+
+async def test_catalog_body_is_unchanged_byte_for_byte(reg: RegistryClient) -> None:
+    for repo in ("admin/b", "admin/a"):
+        await reg.push_blob(repo, b"x")
+    token = await reg.token("registry:catalog:*")
+    for url, expected in (
+        ("/v2/_catalog", {"repositories": ["admin/a", "admin/b"]}),
+        ("/v2/_catalog?n=0", {"repositories": []}),
+        ("/v2/_catalog?last=admin/b", {"repositories": []}),
+    ):
+        r = await reg.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert r.content == json.dumps(expected, separators=(",", ":")).encode(), url
+        assert "Link" not in r.headers

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator
 
+import httpx
+import jwt
 import pytest
+from sqlalchemy import event
 
 from tests.integration.registry_client import RegistryClient, sha256
-from wharf.core import uploads
+from wharf.app import WharfApp, build_app
+from wharf.auth import scopes
+from wharf.core import accounts, repositories, tokens, uploads
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidRange
+from wharf.db.engine import Db
 from wharf.jobs import runner
+from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.storage.base import blob_path, upload_path
 
@@ -315,3 +323,149 @@ async def test_a_stalled_writer_does_not_cut_off_what_its_successor_committed(re
     h = await reg.headers(REPO)
     r = await reg.http.put(location, params={"digest": sha256(b"committed")}, headers=h)
     assert r.status_code == 201, r.text
+
+
+# ------------------------------------------------------------------------ a first push creates the repository
+
+
+async def _repository_log(reg: RegistryClient, full_name: str) -> list[tuple[str, dict[str, object]]]:
+    from sqlalchemy import select
+
+    from wharf.db.models import LogEntry, Repository
+
+    def read(db: Db) -> list[tuple[str, dict[str, object]]]:
+        repo_id = db.execute(select(Repository.id).where(Repository.full_name == full_name)).scalar()
+        if repo_id is None:
+            return []
+        rows = db.execute(
+            select(LogEntry.kind, LogEntry.metadata_json)
+            .where(LogEntry.repository_id == repo_id)
+            .order_by(LogEntry.id)
+        )
+        return [(kind, json.loads(meta)) for kind, meta in rows]
+
+    return await reg.wharf.rt.db.read(read)
+
+
+def logs_of_kind(db: Db, kind: str) -> list[dict[str, object]]:
+    from sqlalchemy import select
+
+    from wharf.db.models import LogEntry
+
+    rows = db.execute(select(LogEntry.metadata_json).where(LogEntry.kind == kind).order_by(LogEntry.id))
+    return [json.loads(meta) for (meta,) in rows]
+
+
+async def test_first_push_creates_the_repository_in_the_upload_transaction(reg: RegistryClient) -> None:
+    """One token, asked for before the repository exists, carries push (no second token round trip);
+    the POST that opens the first upload creates the repository and its audit entry in the one
+    transaction that opens the upload."""
+    token = await reg.token("repository:admin/fresh:pull,push")
+    access = jwt.decode(token, options={"verify_signature": False})["access"]
+    assert access == [{"type": "repository", "name": "admin/fresh", "actions": ["pull", "push"]}]
+    h = {"Authorization": f"Bearer {token}"}
+    transactions = 0
+
+    def count(_conn: object) -> None:
+        nonlocal transactions
+        transactions += 1
+
+    engine = reg.wharf.rt.db.engine
+    event.listen(engine, "commit", count)
+    event.listen(engine, "rollback", count)
+    try:
+        r = await reg.http.post("/v2/admin/fresh/blobs/uploads/", headers=h)
+    finally:
+        event.remove(engine, "commit", count)
+        event.remove(engine, "rollback", count)
+    assert r.status_code == 202, r.text
+    assert transactions == 1
+    repo = await reg.wharf.rt.db.read(repositories.get, "admin", "fresh")
+    assert repo is not None and repo.visibility == "private"
+    assert await _repository_log(reg, "admin/fresh") == [
+        ("create_repo", {"repo": "fresh", "namespace": "admin"})
+    ]
+    # the rest of the push goes through with the same token
+    data = b"first layer"
+    r = await reg.http.put(r.headers["Location"], params={"digest": sha256(data)}, content=data, headers=h)
+    assert r.status_code == 201, r.text
+    config = b'{"architecture":"amd64","os":"linux"}'
+    r = await reg.http.post(
+        "/v2/admin/fresh/blobs/uploads/", params={"digest": sha256(config)}, content=config, headers=h
+    )
+    assert r.status_code == 201, r.text
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": sha256(data),
+                "size": len(data),
+            }
+        ],
+    }
+    r = await reg.http.put(
+        "/v2/admin/fresh/manifests/v1", json=manifest, headers={**h, "Content-Type": mt.OCI_MANIFEST}
+    )
+    assert r.status_code == 201, r.text
+    kinds = [kind for kind, _ in await _repository_log(reg, "admin/fresh")]
+    assert kinds == ["create_repo", "push_repo"]
+
+
+async def test_first_push_by_an_org_creator_gets_default_permissions_and_entries(
+    reg: RegistryClient,
+) -> None:
+    """In an organization the creator's admin grant and the default permissions are written with the
+    repository, in the same transaction, with the entries they always had."""
+    pw = "creator-password"
+    for user in ("boss", "dev", "auditor"):
+        await reg.create_user(user, pw)
+    boss_account = await reg.wharf.rt.db.read(accounts.get_by_name, "boss")
+    assert boss_account is not None
+    boss = {"Authorization": f"Bearer {await reg.wharf.rt.db.write(tokens.mint, boss_account, scopes.ALL)}"}
+    http = reg.http
+    assert (await http.post("/api/v1/organization/", json={"name": "shop"}, headers=boss)).status_code == 201
+    await http.put("/api/v1/organization/shop/team/devs", json={"role": "creator"}, headers=boss)
+    await http.put("/api/v1/organization/shop/team/devs/members/dev", headers=boss)
+    r = await http.post(
+        "/api/v1/organization/shop/prototypes",
+        json={"role": "read", "delegate": {"kind": "user", "name": "auditor"}},
+        headers=boss,
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(
+        "/v2/shop/app/blobs/uploads/",
+        params={"digest": sha256(b"x")},
+        content=b"x",
+        headers=await reg.headers("shop/app", user="dev", password=pw),
+    )
+    assert r.status_code == 201, r.text
+    assert await _repository_log(reg, "shop/app") == [
+        ("create_repo", {"repo": "app", "namespace": "shop"}),
+        ("create_repo_permission", {"namespace": "shop", "repo": "app", "username": "dev", "role": "admin"}),
+        (
+            "create_repo_permission",
+            {"namespace": "shop", "repo": "app", "username": "auditor", "role": "read"},
+        ),
+    ]
+
+
+async def test_a_refused_first_upload_creates_no_repository(wharf: WharfApp) -> None:
+    """The repository is created in the upload's transaction: when the upload is refused (too many
+    open in the namespace), no empty repository is left behind."""
+    app = build_app(wharf.rt.settings.model_copy(update={"UPLOADS_MAX_PER_ACCOUNT": 1}), run_workers=False)
+    try:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
+            reg = RegistryClient(c, app)
+            r = await c.post("/v2/admin/one/blobs/uploads/", headers=await reg.headers("admin/one"))
+            assert r.status_code == 202, r.text
+            r = await c.post("/v2/admin/two/blobs/uploads/", headers=await reg.headers("admin/two"))
+            assert r.status_code == 429, r.text
+            assert await app.rt.db.read(repositories.get, "admin", "two") is None
+            entries = await app.rt.db.read(logs_of_kind, "create_repo")
+            assert [e["repo"] for e in entries] == ["one"]
+    finally:
+        await app.rt.close()

@@ -6,7 +6,7 @@ import functools
 import hashlib
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, text
+from sqlalchemy import CursorResult, Insert, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.db.engine import Db
@@ -62,3 +62,12 @@ def _upsert_touch(
     statement = dialect.insert(cast(Table, model.__table__))
     update = {c: statement.excluded[c] for c in columns}
     return cast(Insert, statement.on_conflict_do_update(index_elements=list(keys), set_=update))
+
+
+def strings(result: CursorResult[Any]) -> list[str]:
+    """The first column of every row, straight from the DBAPI cursor. A listing page of plain
+    names needs no Row objects, and building them cost two thirds of a 1,000-name tag page."""
+    try:
+        return [r[0] for r in result.cursor.fetchall()]
+    finally:
+        result.close()

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.core import audit, revocation
+from wharf.core._sql import strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -100,27 +104,49 @@ def create(
     visibility: str,
     actor: audit.Actor | None,
 ) -> RepositoryRecord:
-    ns = (db.execute(select(Account.id).where(Account.name == namespace, Account.kind != "robot"))).first()
+    return create_in(db, namespace, name, visibility=visibility, actor=actor)[0]
+
+
+_NAMESPACE = select(Account.id, Account.kind).where(
+    Account.name == bindparam("namespace"), Account.kind != "robot"
+)
+
+
+@functools.cache
+def _insert_new(dialect_name: str) -> Insert:
+    # One statement both checks and inserts: an existing name (a unique constraint) inserts nothing.
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    return cast(Insert, dialect.insert(Repository).on_conflict_do_nothing().returning(Repository.id))
+
+
+def create_in(
+    db: Db,
+    namespace: str,
+    name: str,
+    *,
+    visibility: str,
+    actor: audit.Actor | None,
+) -> tuple[RepositoryRecord, str]:
+    """A new repository and its `create_repo` entry, with the kind of its namespace (user or org),
+    in three statements."""
+    ns = db.execute(_NAMESPACE, {"namespace": namespace}).first()
     if ns is None:
         raise NamespaceNotFound(f"namespace {namespace!r} does not exist")
-    if get(db, namespace, name) is not None:
+    row = {
+        "namespace_id": ns.id,
+        "name": name,
+        "full_name": f"{namespace}/{name}",
+        "visibility": visibility,
+        "state": NORMAL,
+        "created_ms": now_ms(),
+    }
+    repo_id = db.execute(_insert_new(db.dialect.name), row).scalar()
+    if repo_id is None:
         raise AlreadyExists(f"repository {namespace}/{name} exists")
-    result = db.execute(
-        insert(Repository).values(
-            namespace_id=ns.id,
-            name=name,
-            full_name=f"{namespace}/{name}",
-            visibility=visibility,
-            state=NORMAL,
-            created_ms=now_ms(),
-        )
-    )
-    repo_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-    assert repo_id is not None
     audit.record(
         db, "create_repo", actor, namespace_id=ns.id, repository_id=repo_id, repo=name, namespace=namespace
     )
-    return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL)
+    return RepositoryRecord(repo_id, ns.id, namespace, name, visibility, NORMAL), ns.kind
 
 
 def list_names(db: Db, *, visible: ColumnElement[bool] | None, after: str | None, limit: int) -> list[str]:
@@ -128,8 +154,7 @@ def list_names(db: Db, *, visible: ColumnElement[bool] | None, after: str | None
     query = select(Repository.full_name).where(visible if visible is not None else true())
     if after:
         query = query.where(Repository.full_name > after)
-    rows = db.execute(query.order_by(Repository.full_name).limit(limit))
-    return [r[0] for r in rows]
+    return strings(db.execute(query.order_by(Repository.full_name).limit(limit)))
 
 
 def set_visibility(db: Db, repo: RepositoryRecord, visibility: str, actor: audit.Actor | None) -> None:

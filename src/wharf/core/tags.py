@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core._sql import lock
+from wharf.core._sql import lock, strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
@@ -227,8 +227,10 @@ _NAMES = (
 
 
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
-    rows = db.execute(_NAMES, {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()})
-    return [r[0] for r in rows]
+    """Up to `limit` alive, visible tag names after `after`, in byte order: one statement on the
+    live-tag index (keyset paging, no OFFSET), whatever page of the listing it is."""
+    params = {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()}
+    return strings(db.execute(_NAMES, params))
 
 
 @dataclass(frozen=True, slots=True)

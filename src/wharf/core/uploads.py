@@ -20,7 +20,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from wharf.core import blobs
 from wharf.core._sql import lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import Busy, InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
+from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Database, Db
 from wharf.db.models import BlobDeletion, Repository, Upload
 from wharf.oci.digest import Digest, Hasher, new_hasher
@@ -143,11 +144,14 @@ class UploadLimits:
     per_namespace: int
 
 
-def _check_limits(db: Db, repository_id: int, namespace_id: int, limits: UploadLimits) -> None:
+def _check_limits(
+    db: Db, repository_id: int, namespace_id: int, limits: UploadLimits, *, new_repository: bool = False
+) -> None:
     """Refuse a new upload when its repository or namespace has as many open as allowed. Under
-    concurrent starts on PostgreSQL a few more may slip through: the limit bounds, it does not count."""
+    concurrent starts on PostgreSQL a few more may slip through: the limit bounds, it does not count.
+    A repository created in this transaction has none open: only its namespace is counted."""
     params = {"u_repo": repository_id, "u_max": limits.per_repository}
-    if db.execute(_OPEN_IN_REPOSITORY, params).scalar_one() >= limits.per_repository:
+    if not new_repository and db.execute(_OPEN_IN_REPOSITORY, params).scalar_one() >= limits.per_repository:
         raise Busy(
             f"too many open uploads in this repository (at most {limits.per_repository}): finish or "
             "cancel some (DELETE the upload), or wait until they expire",
@@ -162,26 +166,45 @@ def _check_limits(db: Db, repository_id: int, namespace_id: int, limits: UploadL
         )
 
 
+Target = Callable[[Db], tuple[RepositoryRecord, bool]]
+"""Finds the repository an upload goes to inside the upload's own transaction, creating it when a
+first push starts there: returns the repository and whether it was created just now."""
+
+
+def mount(
+    db: Db, target: Target, source_namespace: str, source_name: str, digest: str, *, if_public: bool
+) -> bool:
+    """Cross-repository mount into the repository `target` finds or creates, in this transaction:
+    False when the source does not hold the blob (or, with `if_public`, is no longer public)."""
+    repo, _ = target(db)
+    return blobs.mount_from(db, source_namespace, source_name, repo.id, digest, if_public=if_public)
+
+
 async def start(
     database: Database,
     store: BlobStore,
-    repository_id: int,
-    namespace_id: int | None = None,
+    target: RepositoryRecord | Target,
     limits: UploadLimits | None = None,
 ) -> UploadState:
-    """Open an upload; with `limits` (and the repository's `namespace_id`), only while its
-    repository and namespace have fewer open uploads than they allow (else Busy)."""
+    """Open an upload, in one write transaction with whatever `target` does (looking the repository
+    up, creating it on a first push); with `limits`, only while its repository and namespace have
+    fewer open uploads than they allow (else Busy)."""
     upload_id = str(uuid.uuid4())
     now = now_ms()
-    # The row comes first: a file under uploads/ without a row is an orphan garbage collection removes.
-    row = {"id": upload_id, "repository_id": repository_id, "offset": 0, "created_ms": now, "updated_ms": now}
 
-    def _insert(db: Db) -> None:
-        if limits is not None and namespace_id is not None:
-            _check_limits(db, repository_id, namespace_id, limits)
-        db.execute(_INSERT, row)
+    def _insert(db: Db) -> int:
+        repo, created = (target, False) if isinstance(target, RepositoryRecord) else target(db)
+        if limits is not None:
+            _check_limits(db, repo.id, repo.namespace_id, limits, new_repository=created)
+        # The row comes first: a file under uploads/ without a row is an orphan that garbage
+        # collection removes.
+        db.execute(
+            _INSERT,
+            {"id": upload_id, "repository_id": repo.id, "offset": 0, "created_ms": now, "updated_ms": now},
+        )
+        return repo.id
 
-    await database.write(_insert)
+    repository_id = await database.write(_insert)
     writer = await store.writer(upload_path(upload_id))
     await writer.close()
     _hashers.put(upload_id, 0, new_hasher(STREAMING_ALGORITHM))

@@ -156,6 +156,12 @@ class Database:
         call = functools.partial(self.run_read, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    async def read_in_pool(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`read` on the thread pool on SQLite too: for reads long enough (a large listing page)
+        that running them inline would hold up every other request of the process."""
+        call = functools.partial(self.run_read, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
     async def write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(conn, ...)` in a write transaction, committed when it returns."""
         if self.read_only_error is not None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from wharf.auth import permissions
-from wharf.core import provision, repositories
+from wharf.core import provision, repositories, uploads
 from wharf.core.errors import AlreadyExists, DomainError, NamespaceNotFound, RepositoryNotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -31,8 +31,9 @@ def parse_name(call: Call, raw: str) -> RepositoryName:
         raise RegistryError(NAME_INVALID, str(e)) from None
 
 
-async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) -> T:
-    """Run `fn(db, repo)` on the repository the caller may pull from, in one read transaction."""
+async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T], *, large: bool = False) -> T:
+    """Run `fn(db, repo)` on the repository the caller may pull from, in one read transaction;
+    `large` reads (a big listing page) go to the database's thread pool even on SQLite."""
     name = parse_name(call, raw)
     call.require("repository", raw, permissions.PULL)
 
@@ -45,15 +46,16 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T]) ->
         return fn(db, repo)
 
     try:
+        if large:
+            return await call.rt.db.read_in_pool(_in_repository)
         return await call.rt.db.read(_in_repository)
     except DomainError as e:
         raise from_domain(e) from None
 
 
-async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
-    """The repository a write goes to; created now when the token allows pushing to it.
-
-    While REGISTRY_STATE is `readonly` (maintenance), every write is refused before anything else."""
+async def _may_write(call: Call, raw: str, actions: tuple[str, ...]) -> RepositoryName:
+    """What every write checks before any transaction: the registry is writable and the token
+    allows one of `actions` (by default push) on the repository."""
     if call.rt.settings.REGISTRY_STATE == "readonly":
         raise RegistryError(READ_ONLY_MODE, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
@@ -74,25 +76,56 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
             if existing is not None and existing.state != repositories.NORMAL and access.actions:
                 raise RegistryError(DENIED, f"repository {raw} is read-only") from None
         raise
+    return name
 
-    repo = await call.rt.db.read(call.repository, name.namespace, name.name)
-    if repo is None:
-        visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
-        try:
-            creator = call.grant.identity.account_id if call.grant else None
-            repo = await call.rt.db.write(
-                provision.create_repository,
-                name.namespace,
-                name.name,
-                visibility=visibility,
-                creator_id=creator,
-                actor=call.actor,
-            )
-        except AlreadyExists:
-            repo = await call.rt.db.read(repositories.get, name.namespace, name.name)
-        except NamespaceNotFound as e:
-            raise RegistryError(NAME_UNKNOWN, str(e)) from None
-        assert repo is not None
+
+def _writable(call: Call, raw: str, repo: RepositoryRecord) -> RepositoryRecord:
     if repo.state != repositories.NORMAL:
         raise RegistryError(DENIED, f"repository {raw} is read-only")
     return repo
+
+
+def _resolver(call: Call, raw: str, name: RepositoryName) -> uploads.Target:
+    """The repository, found or created inside the transaction of the write that needs it."""
+    visibility = "private" if call.rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
+    creator = call.grant.identity.account_id if call.grant else None
+    actor = call.actor
+
+    def resolve(db: Db) -> tuple[RepositoryRecord, bool]:
+        repo = call.repository(db, name.namespace, name.name)
+        if repo is not None:
+            return _writable(call, raw, repo), False
+        try:
+            created = provision.create_repository(
+                db, name.namespace, name.name, visibility=visibility, creator_id=creator, actor=actor
+            )
+        except AlreadyExists:  # created meanwhile by a concurrent push (PostgreSQL)
+            repo = repositories.get(db, name.namespace, name.name)
+            assert repo is not None
+            return _writable(call, raw, repo), False
+        except NamespaceNotFound as e:
+            raise RegistryError(NAME_UNKNOWN, str(e)) from None
+        return created, True
+
+    return resolve
+
+
+async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
+    """The repository a write goes to; created now when the token allows pushing to it.
+
+    While REGISTRY_STATE is `readonly` (maintenance), every write is refused before anything else."""
+    name = await _may_write(call, raw, actions)
+    repo = await call.rt.db.read(call.repository, name.namespace, name.name)
+    if repo is not None:
+        return _writable(call, raw, repo)
+    created, _ = await call.rt.db.write(_resolver(call, raw, name))
+    return created
+
+
+async def for_first_write(call: Call, raw: str) -> uploads.Target:
+    """For the write that starts a push (opening an upload, mounting a blob): the checks of
+    `for_write`, and a function that finds the repository, or creates it, inside that write's own
+    transaction. A first push to a new repository thus creates it, its audit entry and its default
+    permissions in the transaction that opens the upload: one transaction instead of three."""
+    name = await _may_write(call, raw, ())
+    return _resolver(call, raw, name)

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from wharf.auth import permissions
-from wharf.core import blobs, repositories, uploads
+from wharf.core import blobs, uploads
 from wharf.core.errors import DomainError, InvalidRange
 from wharf.http_ext import SENDFILE
 from wharf.oci import ranges
@@ -163,7 +163,9 @@ def _declared_length(request: Request) -> int | None:
 
 
 async def start_upload(call: Call, name: str) -> Response:
-    repo = await _repo.for_write(call, name)
+    # The repository is looked up (or, on a first push, created) in the transaction that opens the
+    # upload or mounts the blob.
+    repo = await _repo.for_first_write(call, name)
     params = call.request.query_params
     rt = call.rt
     mount, source = params.get("mount"), params.get("from")
@@ -175,7 +177,7 @@ async def start_upload(call: Call, name: str) -> Response:
         limits = uploads.UploadLimits(
             rt.settings.UPLOADS_MAX_PER_REPOSITORY, rt.settings.UPLOADS_MAX_PER_ACCOUNT
         )
-        upload = await uploads.start(rt.db, rt.store, repo.id, repo.namespace_id, limits)
+        upload = await uploads.start(rt.db, rt.store, repo, limits)
         if "digest" in params:
             digest = _digest(params.get("digest"))
             try:
@@ -202,7 +204,7 @@ async def _cancel_quietly(call: Call, upload: uploads.UploadState) -> None:
         await uploads.cancel(call.rt.db, call.rt.store, upload)
 
 
-async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, digest: Digest) -> bool:
+async def _mount(call: Call, repo: uploads.Target, source: str, digest: Digest) -> bool:
     """Link a blob from `source` when the caller may pull it there; False means upload instead."""
     if call.grant is None or not call.grant.allows("repository", source, permissions.PULL):
         return False
@@ -212,8 +214,9 @@ async def _mount(call: Call, repo: repositories.RepositoryRecord, source: str, d
         return False
     # A pull the token has only because the source was public holds only while it still is.
     if_public = source in call.grant.public_only
+
     return await call.rt.db.write(
-        blobs.mount_from, src.namespace, src.name, repo.id, str(digest), if_public=if_public
+        uploads.mount, repo, src.namespace, src.name, str(digest), if_public=if_public
     )
 
 
