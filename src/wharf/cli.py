@@ -61,7 +61,7 @@ def _settings(data_dir: Path | None, config: Path | None) -> Settings:
     if key is not None and not key.is_file():
         typer.echo(
             f"error: REGISTRY_SIGNING_KEY_PATH {key} is not a file. Create the key once (openssl genpkey "
-            "-algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give every node the same file.",
+            "-algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out FILE) and give every node the same file.",
             err=True,
         )
         raise typer.Exit(2)
