@@ -90,11 +90,23 @@ class PasswordLogins:
 
     async def authenticate(self, db: Database, username: str, password: str) -> AccountRecord | None:
         """The enabled user with this password, else None; as slow for unknown users as for known
-        ones.
+        ones."""
+        account, stored = await db.read(accounts.login_candidate, username)
+        return await self.verify(db, username, password, account, stored)
+
+    async def verify(
+        self,
+        db: Database,
+        username: str,
+        password: str,
+        account: AccountRecord | None,
+        stored: str | None,
+    ) -> AccountRecord | None:
+        """`account` (with its password hash `stored`, as `accounts.login_candidate` read them
+        just now) when it is an enabled user and `password` is its password, else None.
 
         A hash made with older argon2 parameters is replaced on the way (except in read-only mode),
         so stored hashes follow the parameters without a reset."""
-        account, stored = await db.read(accounts.login_candidate, username)
         usable = account is not None and account.enabled and account.kind == "user"
         key = self._digest(username, password)
         if usable and account is not None and self._remembered(key, account):

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 from wharf.auth import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import accounts, grants, orgs, repositories
+from wharf.core import access, accounts, grants, orgs, repositories
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -116,9 +116,11 @@ def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: Re
         if has_full_access(identity) or identity.account_id == namespace.id:
             roles.add(ADMIN)
         else:
-            if namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id):
+            org = namespace.id if namespace.kind == "org" else None
+            team_roles, repository_roles = access.caller_roles(db, org, repo.id, identity.account_id)
+            if ADMIN in team_roles:
                 roles.add(ADMIN)
-            roles |= grants.repository_roles(db, repo.id, identity.account_id)
+            roles |= repository_roles
             if is_readonly_superuser(identity):
                 # Reads see what an admin sees; anything else is refused as for a reader.
                 roles.add(ADMIN if identity.reading else READ)
@@ -141,7 +143,7 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
     if has_full_access(identity) or identity.account_id == namespace.id:
         return True
     return namespace.kind == "org" and bool(
-        {"admin", "creator"} & orgs.team_roles(db, namespace.id, identity.account_id)
+        {"admin", "creator"} & access.caller_roles(db, namespace.id, None, identity.account_id)[0]
     )
 
 
@@ -184,8 +186,7 @@ def repository_access(
     db: Db, settings: Settings, identity: Identity, namespace: str, name: str
 ) -> RepositoryAccess:
     identity = with_powers(settings, identity)
-    ns = accounts.get_by_name(db, namespace)
-    repo = repositories.get(db, namespace, name) if ns is not None else None
+    ns, repo = access.namespace_and_repository(db, namespace, name)
     if repo is None:
         # Pushing to a missing repository creates it, so push needs the right to create here.
         actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from wharf.core import audit
 from wharf.core._sql import insert_ignore
@@ -54,17 +54,19 @@ class _Keys:
 _FREE = {"pair": FREE_FAILURES, "address": ADDRESS_FREE_FAILURES, "subject": SUBJECT_FREE_FAILURES}
 
 
+# Every login reads this, so it is built once (see docs/development.md).
+_STATUS = select(LoginThrottle.key, LoginThrottle.blocked_until_ms).where(
+    LoginThrottle.key.in_([bindparam("pair"), bindparam("address"), bindparam("subject")])
+)
+
+
 def status(db: Db, subject: str, address: str | None) -> tuple[int, bool]:
     """(how long this login must still wait, 0: go ahead; whether this address has failures for
     this subject on record that a success must clear)."""
     keys = _Keys.of(subject, address)
     rows = {
         r.key: r
-        for r in db.execute(
-            select(LoginThrottle.key, LoginThrottle.failures, LoginThrottle.blocked_until_ms).where(
-                LoginThrottle.key.in_([keys.pair, keys.address, keys.subject])
-            )
-        )
+        for r in db.execute(_STATUS, {"pair": keys.pair, "address": keys.address, "subject": keys.subject})
     }
     now = now_ms()
     # An address "has failed" while one of its counters is remembered (see record_failure).
@@ -99,6 +101,9 @@ def record_failure(db: Db, subject: str, address: str | None, kind: str, usernam
     audit.record(db, "login_failure", audit.Actor(None, who, address), credential=kind, username=who)
 
 
+_CLEAR = delete(LoginThrottle).where(LoginThrottle.key == bindparam("pair"))
+
+
 def record_success(
     db: Db,
     account_id: int,
@@ -111,7 +116,7 @@ def record_success(
 ) -> None:
     """A login succeeded: this address's counter for the subject starts again (the others do not:
     the owner logging in does not give the addresses guessing at the account new tries)."""
-    db.execute(delete(LoginThrottle).where(LoginThrottle.key == _Keys.of(subject or username, address).pair))
+    db.execute(_CLEAR, {"pair": _Keys.of(subject or username, address).pair})
     if not audit_it:
         return
     audit.record(
