@@ -20,7 +20,7 @@ from wharf.auth import client_keys, permissions
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import RobotPassword
 from wharf.config import Settings
-from wharf.core import accounts, apptokens, logins, robots, tokens
+from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -87,10 +87,19 @@ def _read(
     then: Callable[[Db, Identity], object] | None,
 ) -> _Found:
     """Everything a login reads, in one transaction (no argon2 in here: see auth/passwords.py)."""
+    identity: Identity | None = None
+    if username not in ("$app", "$oauthtoken") and "+" not in username:
+        # A password: the throttle's counters and the account in one statement.
+        wait_ms, failed_before, account, stored = logins.status_and_user(db, subject, address, username)
+        if wait_ms > 0:
+            return _Found(wait_ms, failed_before)
+        if account is not None and account.enabled and account.kind == "user":
+            identity = _identity("user", settings, account)
+        found = _Found(0, failed_before, identity, account, stored)
+        return _then(db, found, then)
     wait_ms, failed_before = logins.status(db, subject, address)
     if wait_ms > 0:
         return _Found(wait_ms, failed_before)
-    identity: Identity | None = None
     if username == "$app":
         app = apptokens.resolve_login(db, password)
         if app is not None:
@@ -101,23 +110,22 @@ def _read(
         if owner is not None:
             identity = _identity("oauthtoken", settings, owner.account, scopes=owner.scopes)
         found = _Found(0, failed_before, identity)
-    elif "+" in username:
+    else:
         robot = robots.get_by_name(db, username)
         if robot is not None and robot.account.enabled and _robots_allowed(settings, username):
             identity = Identity(
                 "robot", robot.account.id, robot.account.name, generation=robot.account.credential_gen
             )
         found = _Found(0, failed_before, identity, robot=robot)
-    else:
-        account, stored = accounts.login_candidate(db, username)
-        if account is not None and account.enabled and account.kind == "user":
-            identity = _identity("user", settings, account)
-        found = _Found(0, failed_before, identity, account, stored)
-    if then is not None and found.identity is not None:
-        # Worked out before the secret is checked, so that a login with a token request costs one
-        # transaction; thrown away unless the credentials prove this very identity.
-        found = replace(found, then=then(db, found.identity))
-    return found
+    return _then(db, found, then)
+
+
+def _then(db: Db, found: _Found, then: Callable[[Db, Identity], object] | None) -> _Found:
+    if then is None or found.identity is None:
+        return found
+    # Worked out before the secret is checked, so that a login with a token request costs one
+    # transaction; thrown away unless the credentials prove this very identity.
+    return replace(found, then=then(db, found.identity))
 
 
 def _identity(
@@ -219,8 +227,11 @@ async def _check(rt: Runtime, username: str, password: str, found: _Found) -> Id
         if robots.needs_access_mark(robot, now):
             await rt.db.record(robots.mark_accessed, robot.account.id, now)
         return found.identity
-    # A client key (generateUserClientKey) opens only with the server's key: no argon2 for it.
-    account = await client_keys.account_for(rt, username, password)
+    # A password verified lately; a client key (generateUserClientKey), which opens only with the
+    # server's key; only then argon2.
+    account = rt.passwords.recall(username, password, found.account)
+    if account is None:
+        account = await client_keys.account_for(rt, username, password)
     if account is None:
         account = await rt.passwords.verify(rt.db, username, password, found.account, found.stored_hash)
     if account is None:

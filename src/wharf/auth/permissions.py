@@ -53,12 +53,21 @@ def with_powers(settings: Settings, identity: Identity, *, reading: bool | None 
         and identity.name in settings.GLOBAL_READONLY_SUPER_USERS
     )
     superuser = identity.is_superuser and not readonly
+    full_access = superuser and settings.FEATURE_SUPERUSERS_FULL_ACCESS
+    reading = identity.reading if reading is None else reading
+    if (superuser, readonly, full_access, reading) == (
+        identity.is_superuser,
+        identity.readonly_superuser,
+        identity.full_access,
+        identity.reading,
+    ):
+        return identity  # already worked out (a token request asks once per scope)
     return replace(
         identity,
         is_superuser=superuser,
         readonly_superuser=readonly,
-        full_access=superuser and settings.FEATURE_SUPERUSERS_FULL_ACCESS,
-        reading=identity.reading if reading is None else reading,
+        full_access=full_access,
+        reading=reading,
     )
 
 

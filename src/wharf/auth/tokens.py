@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import time
 from collections import OrderedDict
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from wharf.auth.identity import Identity
 from wharf.core import repositories, revocation
@@ -91,6 +93,13 @@ def _load_or_create_key(path: Path) -> SigningKey:
     return _load_or_create_key(path)
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
 def _key_id(key: SigningKey) -> str:
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -127,13 +136,23 @@ class TokenService:
         self.algorithm = _algorithm(self._key, key_path)
         self._public = self._key.public_key()
         self.key_id = _key_id(self._key)
+        header = {"alg": self.algorithm, "kid": self.key_id, "typ": "JWT"}
+        self._header = _b64(json.dumps(header, separators=(",", ":")).encode())
         self.issuer = issuer
         self.audience = audience
         self.lifetime_s = lifetime_s
         self._verified: OrderedDict[str, tuple[float, Grant]] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers={"kid": self.key_id})
+        """The compact JWS of `claims` (RFC 7515), as PyJWT writes it: half of PyJWT's encode was
+        its own bookkeeping, around the one signature it makes. Verifying stays PyJWT's."""
+        signing_input = self._header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(self._key.sign(signing_input, _ECDSA_SHA256))
+            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWA 3.4: R || S, 32 bytes each
+        else:
+            signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return (signing_input + b"." + _b64(signature)).decode()
 
     def _decode(self, token: str, audience: str, purpose: str) -> dict[str, Any]:
         claims = jwt.decode(
