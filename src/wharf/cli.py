@@ -99,7 +99,7 @@ def _settings(data_dir: Path | None, config: Path | None) -> Settings:
     if key is not None and not key.is_file():
         raise CliError(
             f"REGISTRY_SIGNING_KEY_PATH {key} is not a file",
-            "create the key once (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) "
+            "create the key once (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out FILE) "
             "and give every node the same file",
             2,
         )

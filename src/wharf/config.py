@@ -127,7 +127,7 @@ class Settings(BaseModel):
     DATABASE_SECRET_KEY: str | None = None
     """Encrypts database-kept secrets (robot tokens); nodes must share it. Unset: a key in DATA_DIR/keys."""
     REGISTRY_SIGNING_KEY_PATH: Path | None = None
-    """RSA key (PEM) signing registry tokens; every node gets the same file. Unset: one in DATA_DIR/keys."""
+    """EC P-256 or RSA key (PEM) signing registry tokens, on every node. Unset: one in DATA_DIR/keys."""
     ROBOTS_DISALLOW: bool = False
     """Refuse to create robot accounts and refuse their logins (except ROBOTS_WHITELIST)."""
     ROBOTS_WHITELIST: list[str] = Field(default_factory=list)

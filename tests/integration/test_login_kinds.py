@@ -6,7 +6,7 @@ import jwt
 
 from tests.integration.registry_client import RegistryClient
 from wharf.auth import scopes
-from wharf.core import accounts, tokens
+from wharf.core import accounts, apptokens, tokens
 
 PW = "login-kinds-pw"
 
@@ -86,3 +86,48 @@ async def test_oauth_token_login_is_capped_by_its_scopes(reg: RegistryClient) ->
     assert await _actions(reg, "$oauthtoken", full, "kim/app") == ["pull", "push"]
     assert await _actions(reg, "$oauthtoken", full, "kim/new") == ["pull", "push"]
     assert await _actions(reg, "$oauthtoken", "not-a-token", "kim/app") is None
+
+
+async def test_token_logins_never_cost_argon2(reg: RegistryClient) -> None:
+    """Robot tokens, app tokens, OAuth tokens and client keys are random, not chosen by people:
+    they are checked with a hash or a decryption, never with argon2, which is for passwords."""
+    await reg.create_user("lior", PW)
+    h, oauth = await _api(reg, "lior")
+    robot = (await reg.http.put("/api/v1/user/robots/ci", headers=h)).json()["token"]
+    app = (await reg.http.post("/api/v1/user/apptoken", json={"title": "ci"}, headers=h)).json()
+    r = await reg.http.post("/api/v1/user/clientkey", json={"password": PW}, headers=h)
+    assert r.status_code == 200, r.text
+    client_key = r.json()["key"]
+    passwords = reg.wharf.rt.passwords
+    before = passwords.verifications
+    assert await _actions(reg, "lior+ci", robot, "lior/app") == []
+    assert await _actions(reg, "$app", app["token"]["token_code"], "lior/app") == ["pull", "push"]
+    assert await _actions(reg, "$oauthtoken", oauth, "lior/app") == ["pull", "push"]
+    assert await _actions(reg, "lior", client_key, "lior/app") == ["pull", "push"]
+    assert passwords.verifications == before
+    # a wrong password does cost one (and so does a right one, unless verified lately)
+    assert await _actions(reg, "lior", "not-the-password", "lior/app") is None
+    assert passwords.verifications == before + 1
+
+
+async def test_app_token_last_use_is_recorded_to_a_minute(reg: RegistryClient) -> None:
+    """An app token's last use is written once a minute at most, not on every token request."""
+    await reg.create_user("mira", PW)
+    h, _ = await _api(reg, "mira")
+    r = await reg.http.post("/api/v1/user/apptoken", json={"title": "ci"}, headers=h)
+    secret = r.json()["token"]["token_code"]
+    db = reg.wharf.rt.db
+    account = await db.read(accounts.get_by_name, "mira")
+    assert account is not None
+
+    async def last_used() -> int | None:
+        return (await db.read(apptokens.list_for, account))[0].last_used_ms
+
+    assert await last_used() is None
+    assert await _actions(reg, "$app", secret, "mira/app") == ["pull", "push"]
+    first = await last_used()
+    assert first is not None
+    assert await _actions(reg, "$app", secret, "mira/app") == ["pull", "push"]
+    assert await last_used() == first  # within the minute: nothing written
+    await db.write(apptokens.touch, secret, first + apptokens.USE_RESOLUTION_MS)
+    assert await last_used() == first + apptokens.USE_RESOLUTION_MS

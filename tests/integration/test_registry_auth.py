@@ -46,7 +46,7 @@ async def test_token_claims_grant_requested_scope(reg: RegistryClient) -> None:
     assert claims["aud"] == TEST_HOSTNAME  # SERVER_HOSTNAME, never the request's Host
     assert claims["sub"] == "admin"
     assert claims["access"] == [{"type": "repository", "name": "admin/app", "actions": ["pull", "push"]}]
-    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"  # a new installation's key is EC P-256
 
 
 async def test_wrong_password_is_401_without_revealing_user(client: httpx.AsyncClient) -> None:

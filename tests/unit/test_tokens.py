@@ -5,6 +5,8 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import ROBOT_AUDIENCE, RobotPassword, TokenError, TokenService
@@ -108,3 +110,61 @@ def test_an_account_token_needs_a_generation(tmp_path: Path) -> None:
     with pytest.raises(TokenError):
         svc.issue(Identity("user", 7, "alice"), [])
     assert svc.verify(svc.issue(Identity("anonymous"), [])).identity.is_anonymous
+
+
+def _write_key(
+    path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
+def test_the_key_decides_the_algorithm(tmp_path: Path) -> None:
+    """A new key is EC P-256 (ES256); an RSA key from an older installation, or one an operator
+    configured, keeps signing RS256, and its tokens keep verifying across restarts."""
+    new = TokenService(tmp_path / "new.pem", "wharf", 60, "reg.test")
+    assert new.algorithm == "ES256"
+    assert b"BEGIN PRIVATE KEY" in (tmp_path / "new.pem").read_bytes()
+    assert jwt.get_unverified_header(new.issue(ALICE, []))["alg"] == "ES256"
+
+    _write_key(tmp_path / "old.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    old = TokenService(tmp_path / "old.pem", "wharf", 60, "reg.test", create=False)
+    assert old.algorithm == "RS256"
+    token = old.issue(ALICE, [{"type": "repository", "name": "alice/a", "actions": ["pull"]}])
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    restarted = TokenService(tmp_path / "old.pem", "wharf", 60, "reg.test")
+    assert restarted.verify(token).allows("repository", "alice/a", "pull")
+    robot = RobotPassword("acme+ci", 9, 5)
+    assert restarted.verify_robot(old.issue_robot(robot, 60)) == robot
+    # a token of one key is never accepted by a service holding the other, whatever its algorithm
+    with pytest.raises(TokenError):
+        new.verify(token)
+    with pytest.raises(TokenError):
+        old.verify(new.issue(ALICE, []))
+    assert new.verify_robot(old.issue_robot(robot, 60)) is None
+
+
+def test_an_rs256_token_is_refused_by_an_es256_service(tmp_path: Path) -> None:
+    """The algorithm a service verifies is its key's, never the one a token's header names."""
+    svc = TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test")
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = jwt.decode(svc.issue(ALICE, []), options={"verify_signature": False})
+    forged = jwt.encode(claims, other, algorithm="RS256", headers={"kid": svc.key_id})
+    with pytest.raises(TokenError):
+        svc.verify(forged)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [ec.generate_private_key(ec.SECP384R1()), ed25519.Ed25519PrivateKey.generate()],
+    ids=["p384", "ed25519"],
+)
+def test_other_key_types_are_refused_with_what_to_use(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+) -> None:
+    _write_key(tmp_path / "k.pem", key)
+    with pytest.raises(TokenError, match="neither an EC P-256 key nor an RSA key"):
+        TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test", create=False)

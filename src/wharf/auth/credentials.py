@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar, cast
 
 from wharf.auth import client_keys, permissions
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import RobotPassword
+from wharf.config import Settings
 from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
+from wharf.db.engine import Db
 from wharf.integrations import oidc
 from wharf.runtime import Runtime
 
@@ -45,11 +50,90 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 
 def robots_allowed(rt: Runtime, name: str) -> bool:
-    return not rt.settings.ROBOTS_DISALLOW or name in rt.settings.ROBOTS_WHITELIST
+    return _robots_allowed(rt.settings, name)
 
 
-def _superuser(rt: Runtime, account: AccountRecord) -> bool:
-    return permissions.is_configured_superuser(rt.settings, account)
+def _robots_allowed(settings: Settings, name: str) -> bool:
+    return not settings.ROBOTS_DISALLOW or name in settings.ROBOTS_WHITELIST
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What a login's one read transaction found: the throttle's verdict, the account the
+    credentials name (proven already for token logins, whose secret is compared in the read), and
+    what `then` made of the identity they would prove."""
+
+    wait_ms: int
+    failed_before: bool
+    identity: Identity | None = None
+    """The identity the credentials name; None when they can name none (unknown, disabled...)."""
+    account: AccountRecord | None = None
+    stored_hash: str | None = None
+    robot: robots.RobotRecord | None = None
+    touch_app_token: bool = False
+    then: object = None
+
+
+def _read(
+    db: Db,
+    settings: Settings,
+    username: str,
+    password: str,
+    subject: str,
+    address: str | None,
+    then: Callable[[Db, Identity], object] | None,
+) -> _Found:
+    """Everything a login reads, in one transaction (no argon2 in here: see auth/passwords.py)."""
+    identity: Identity | None = None
+    if username not in ("$app", "$oauthtoken") and "+" not in username:
+        # A password: the throttle's counters and the account in one statement.
+        wait_ms, failed_before, account, stored = logins.status_and_user(db, subject, address, username)
+        if wait_ms > 0:
+            return _Found(wait_ms, failed_before)
+        if account is not None and account.enabled and account.kind == "user":
+            identity = _identity("user", settings, account)
+        found = _Found(0, failed_before, identity, account, stored)
+        return _then(db, found, then)
+    wait_ms, failed_before = logins.status(db, subject, address)
+    if wait_ms > 0:
+        return _Found(wait_ms, failed_before)
+    if username == "$app":
+        app = apptokens.resolve_login(db, password)
+        if app is not None:
+            identity = _identity("appspecifictoken", settings, app.account)
+        found = _Found(0, failed_before, identity, touch_app_token=app is not None and app.needs_touch)
+    elif username == "$oauthtoken":
+        owner = tokens.resolve(db, password)
+        if owner is not None:
+            identity = _identity("oauthtoken", settings, owner.account, scopes=owner.scopes)
+        found = _Found(0, failed_before, identity)
+    else:
+        robot = robots.get_by_name(db, username)
+        if robot is not None and robot.account.enabled and _robots_allowed(settings, username):
+            identity = Identity(
+                "robot", robot.account.id, robot.account.name, generation=robot.account.credential_gen
+            )
+        found = _Found(0, failed_before, identity, robot=robot)
+    return _then(db, found, then)
+
+
+def _then(db: Db, found: _Found, then: Callable[[Db, Identity], object] | None) -> _Found:
+    if then is None or found.identity is None:
+        return found
+    # Worked out before the secret is checked, so that a login with a token request costs one
+    # transaction; thrown away unless the credentials prove this very identity.
+    return replace(found, then=then(db, found.identity))
+
+
+def _identity(
+    kind: str, settings: Settings, account: AccountRecord, scopes: frozenset[str] | None = None
+) -> Identity:
+    superuser = permissions.is_configured_superuser(settings, account)
+    generation = account.credential_gen
+    return Identity(kind, account.id, account.name, superuser, scopes=scopes, generation=generation)
 
 
 async def basic_login(
@@ -60,16 +144,31 @@ async def basic_login(
     Failures are always recorded. A success is written to the audit log when `audit_success` (a
     login as such, not each token request of a pull, which would make every pull write), and
     clears the username's failure counter when it has one."""
+    identity, _ = await login_and(rt, username, password, None, address, audit_success=audit_success)
+    return identity
+
+
+async def login_and(
+    rt: Runtime,
+    username: str,
+    password: str,
+    then: Callable[[Db, Identity], T] | None,
+    address: str | None = None,
+    *,
+    audit_success: bool = True,
+) -> tuple[Identity | None, T | None]:
+    """`basic_login`, and `then(db, identity)` for the identity proven, read in the same
+    transaction as the credentials' account (a token request's access decisions)."""
     subject = throttle_subject(username, password)
-    wait_ms, failed_before = await rt.db.read(logins.status, subject, address)
-    if wait_ms > 0:
-        raise LoginThrottled(-(-wait_ms // 1000))
-    identity = await _check(rt, username, password)
+    found = await rt.db.read(_read, rt.settings, username, password, subject, address, then)
+    if found.wait_ms > 0:
+        raise LoginThrottled(-(-found.wait_ms // 1000))
+    identity = await _check(rt, username, password, found)
     if identity is None:
         await rt.db.record(logins.record_failure, subject, address, _kind(username), username)
-        return None
+        return None, None
     assert identity.account_id is not None
-    if audit_success or failed_before:
+    if audit_success or found.failed_before:
         await rt.db.record(
             logins.record_success,
             identity.account_id,
@@ -79,7 +178,11 @@ async def basic_login(
             audit_it=audit_success,
             subject=subject,
         )
-    return identity
+    if then is None:
+        return identity, None
+    if identity == found.identity:
+        return identity, cast(T, found.then)
+    return identity, await rt.db.read(then, identity)
 
 
 def throttle_subject(username: str, password: str) -> str:
@@ -105,52 +208,36 @@ def _kind(username: str) -> str:
     )
 
 
-async def _check(rt: Runtime, username: str, password: str) -> Identity | None:
-    if username == "$app":
-        account = await rt.db.read(apptokens.resolve, password)
-        if account is None:
-            return None
-        await rt.db.record(apptokens.touch, password)
-        return Identity(
-            "appspecifictoken",
-            account.id,
-            account.name,
-            _superuser(rt, account),
-            generation=account.credential_gen,
-        )
-    if username == "$oauthtoken":
-        owner = await rt.db.read(tokens.resolve, password)
-        if owner is None:
-            return None
-        account = owner.account
-        return Identity(
-            "oauthtoken",
-            account.id,
-            account.name,
-            _superuser(rt, account),
-            scopes=owner.scopes,
-            generation=account.credential_gen,
-        )
+async def _check(rt: Runtime, username: str, password: str, found: _Found) -> Identity | None:
+    """The identity the credentials prove: `found.identity` once its secret is checked, or None.
+    Robot and app tokens are high-entropy, compared with a hash or a decryption in constant time;
+    only passwords, which people choose, cost argon2."""
+    if username in ("$app", "$oauthtoken"):
+        # The token's secret was compared in the read (core/apptokens.py, core/tokens.py).
+        if found.identity is not None and found.touch_app_token:
+            await rt.db.record(apptokens.touch, password)
+        return found.identity
     if "+" in username:
-        robot = await rt.db.read(robots.get_by_name, username)
-        if robot is None or not robot.account.enabled or not robots_allowed(rt, username):
+        robot = found.robot
+        if robot is None or found.identity is None:
             return None
         if not await _robot_secret_matches(rt, robot, password):
             return None
         now = now_ms()
         if robots.needs_access_mark(robot, now):
             await rt.db.record(robots.mark_accessed, robot.account.id, now)
-        return Identity(
-            "robot", robot.account.id, robot.account.name, generation=robot.account.credential_gen
-        )
-    account = await rt.passwords.authenticate(rt.db, username, password)
+        return found.identity
+    # A password verified lately; a client key (generateUserClientKey), which opens only with the
+    # server's key; only then argon2.
+    account = rt.passwords.recall(username, password, found.account)
     if account is None:
-        account = await client_keys.account_for(rt, username, password)  # generateUserClientKey
+        account = await client_keys.account_for(rt, username, password)
+    if account is None:
+        account = await rt.passwords.verify(rt.db, username, password, found.account, found.stored_hash)
     if account is None:
         return None
-    return Identity(
-        "user", account.id, account.name, _superuser(rt, account), generation=account.credential_gen
-    )
+    proven = _identity("user", rt.settings, account)
+    return found.identity if proven == found.identity else proven
 
 
 async def _robot_secret_matches(rt: Runtime, robot: robots.RobotRecord, password: str) -> bool:

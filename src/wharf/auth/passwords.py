@@ -15,7 +15,6 @@ threads that move blob bytes nor holds more than a few argon2 buffers (19 MiB ea
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 import threading
@@ -63,12 +62,14 @@ class PasswordLogins:
         self._verified: OrderedDict[bytes, tuple[float, int, int]] = OrderedDict()
         self.remembered_logins = 0
         """Logins answered from memory, without argon2 (for tests and metrics)."""
+        self.verifications = 0
+        """argon2 verifications run (for tests and metrics)."""
 
     def _digest(self, username: str, password: str) -> bytes:
         name = username.encode("utf-8", "surrogatepass")
         # Length-prefixed, so that no other (username, password) split gives the same bytes.
         message = len(name).to_bytes(4, "big") + name + password.encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")
 
     def _remembered(self, key: bytes, account: AccountRecord) -> bool:
         entry = self._verified.get(key)
@@ -90,21 +91,42 @@ class PasswordLogins:
 
     async def authenticate(self, db: Database, username: str, password: str) -> AccountRecord | None:
         """The enabled user with this password, else None; as slow for unknown users as for known
-        ones.
+        ones."""
+        account, stored = await db.read(accounts.login_candidate, username)
+        return await self.verify(db, username, password, account, stored)
+
+    async def verify(
+        self,
+        db: Database,
+        username: str,
+        password: str,
+        account: AccountRecord | None,
+        stored: str | None,
+    ) -> AccountRecord | None:
+        """`account` (with its password hash `stored`, as `accounts.login_candidate` read them
+        just now) when it is an enabled user and `password` is its password, else None.
 
         A hash made with older argon2 parameters is replaced on the way (except in read-only mode),
         so stored hashes follow the parameters without a reset."""
-        account, stored = await db.read(accounts.login_candidate, username)
-        usable = account is not None and account.enabled and account.kind == "user"
-        key = self._digest(username, password)
-        if usable and account is not None and self._remembered(key, account):
-            self.remembered_logins += 1
+        if self.recall(username, password, account) is not None:
             return account
+        usable = account is not None and account.enabled and account.kind == "user"
+        self.verifications += 1
         ok = await _on_pool(accounts.password_matches, stored, password)
         if not ok or account is None or not usable:
             return None
         if not db.read_only and stored is not None and accounts.password_needs_rehash(stored):
             fresh = await _on_pool(accounts.hash_password, password)
             await db.write(accounts.replace_password_hash, account.id, stored, fresh)
-        self._remember(key, account)
+        self._remember(self._digest(username, password), account)
+        return account
+
+    def recall(self, username: str, password: str, account: AccountRecord | None) -> AccountRecord | None:
+        """`account`, when it is an enabled user and this password was verified for it in the last
+        `ttl_s` seconds at its current credential generation; else None (then `verify`)."""
+        if account is None or not account.enabled or account.kind != "user":
+            return None
+        if not self._remembered(self._digest(username, password), account):
+            return None
+        self.remembered_logins += 1
         return account

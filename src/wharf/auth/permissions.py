@@ -14,6 +14,7 @@ identity through `with_powers` once, when it knows the caller and the request.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, false, or_, select
@@ -21,11 +22,12 @@ from sqlalchemy import ColumnElement, false, or_, select
 from wharf.auth import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import accounts, grants, orgs, repositories
+from wharf.core import access, accounts, grants, orgs, repositories
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import Repository, RepositoryPermission, Team, TeamMember
+from wharf.oci.names import RepositoryName
 
 PULL, PUSH, ALL = "pull", "push", "*"
 READ, WRITE, ADMIN = "read", "write", "admin"
@@ -53,12 +55,21 @@ def with_powers(settings: Settings, identity: Identity, *, reading: bool | None 
         and identity.name in settings.GLOBAL_READONLY_SUPER_USERS
     )
     superuser = identity.is_superuser and not readonly
+    full_access = superuser and settings.FEATURE_SUPERUSERS_FULL_ACCESS
+    reading = identity.reading if reading is None else reading
+    if (superuser, readonly, full_access, reading) == (
+        identity.is_superuser,
+        identity.readonly_superuser,
+        identity.full_access,
+        identity.reading,
+    ):
+        return identity  # already worked out (a token request asks once per scope)
     return replace(
         identity,
         is_superuser=superuser,
         readonly_superuser=readonly,
-        full_access=superuser and settings.FEATURE_SUPERUSERS_FULL_ACCESS,
-        reading=identity.reading if reading is None else reading,
+        full_access=full_access,
+        reading=reading,
     )
 
 
@@ -116,9 +127,11 @@ def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: Re
         if has_full_access(identity) or identity.account_id == namespace.id:
             roles.add(ADMIN)
         else:
-            if namespace.kind == "org" and ADMIN in orgs.team_roles(db, namespace.id, identity.account_id):
+            org = namespace.id if namespace.kind == "org" else None
+            team_roles, repository_roles = access.caller_roles(db, org, repo.id, identity.account_id)
+            if ADMIN in team_roles:
                 roles.add(ADMIN)
-            roles |= grants.repository_roles(db, repo.id, identity.account_id)
+            roles |= repository_roles
             if is_readonly_superuser(identity):
                 # Reads see what an admin sees; anything else is refused as for a reader.
                 roles.add(ADMIN if identity.reading else READ)
@@ -141,7 +154,7 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
     if has_full_access(identity) or identity.account_id == namespace.id:
         return True
     return namespace.kind == "org" and bool(
-        {"admin", "creator"} & orgs.team_roles(db, namespace.id, identity.account_id)
+        {"admin", "creator"} & access.caller_roles(db, namespace.id, None, identity.account_id)[0]
     )
 
 
@@ -180,12 +193,22 @@ def is_org_member(db: Db, identity: Identity, org: AccountRecord) -> bool:
     return reads_everything(identity) or bool(orgs.team_roles(db, org.id, identity.account_id))
 
 
+def access_to_each(
+    db: Db, settings: Settings, identity: Identity, repos: Iterable[RepositoryName]
+) -> dict[RepositoryName, RepositoryAccess]:
+    """What `identity` may do on each of `repos` (a token request's scopes), in one read transaction."""
+    decisions: dict[RepositoryName, RepositoryAccess] = {}
+    for repo in repos:
+        if repo not in decisions:
+            decisions[repo] = repository_access(db, settings, identity, repo.namespace, repo.name)
+    return decisions
+
+
 def repository_access(
     db: Db, settings: Settings, identity: Identity, namespace: str, name: str
 ) -> RepositoryAccess:
     identity = with_powers(settings, identity)
-    ns = accounts.get_by_name(db, namespace)
-    repo = repositories.get(db, namespace, name) if ns is not None else None
+    ns, repo = access.namespace_and_repository(db, namespace, name)
     if repo is None:
         # Pushing to a missing repository creates it, so push needs the right to create here.
         actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()

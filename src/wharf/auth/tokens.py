@@ -1,10 +1,15 @@
-"""Registry bearer tokens (the Docker Registry v2 token spec): RS256 JWTs signed with a key that
-lives in the data directory, so tokens survive restarts and every process of a node agrees."""
+"""Registry bearer tokens (the Docker Registry v2 token spec): JWTs signed with a key that lives in
+the data directory, so tokens survive restarts and every process of a node agrees.
+
+The key decides the algorithm: an EC P-256 key (what a new installation creates) signs ES256, an
+RSA key (what installations made before December 2026 have) RS256. Clients treat the token as
+opaque; signing ES256 costs ~60 µs against ~1 ms for RSA-2048, which is most of a token request."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import time
 from collections import OrderedDict
@@ -14,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from wharf.auth.identity import Identity
 from wharf.core import repositories, revocation
@@ -51,15 +57,26 @@ class Grant:
         return action in granted or "*" in granted  # "*" is every action
 
 
-def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _algorithm(key: object, path: Path) -> str:
+    """The JWS algorithm a key signs with: ES256 for EC P-256, RS256 for RSA."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    raise TokenError(f"{path} holds neither an EC P-256 key nor an RSA key")
+
+
+def _load_or_create_key(path: Path) -> SigningKey:
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise TokenError(f"{path} does not hold an RSA key")
+        _algorithm(key, path)
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -76,7 +93,14 @@ def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
     return _load_or_create_key(path)
 
 
-def _key_id(key: rsa.RSAPrivateKey) -> str:
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _key_id(key: SigningKey) -> str:
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -103,27 +127,38 @@ class TokenService:
         if not create and not key_path.is_file():
             raise TokenError(
                 f"the registry signing key {key_path} does not exist: create it once "
-                "(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out FILE) and give "
-                "every node the same file"
+                "(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out FILE) and "
+                "give every node the same file"
             )
         if audience == ROBOT_AUDIENCE:
             raise TokenError(f"the registry audience cannot be {ROBOT_AUDIENCE!r}")
         self._key = _load_or_create_key(key_path)
+        self.algorithm = _algorithm(self._key, key_path)
         self._public = self._key.public_key()
         self.key_id = _key_id(self._key)
+        header = {"alg": self.algorithm, "kid": self.key_id, "typ": "JWT"}
+        self._header = _b64(json.dumps(header, separators=(",", ":")).encode())
         self.issuer = issuer
         self.audience = audience
         self.lifetime_s = lifetime_s
         self._verified: OrderedDict[str, tuple[float, Grant]] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+        """The compact JWS of `claims` (RFC 7515), as PyJWT writes it: half of PyJWT's encode was
+        its own bookkeeping, around the one signature it makes. Verifying stays PyJWT's."""
+        signing_input = self._header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(self._key.sign(signing_input, _ECDSA_SHA256))
+            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWA 3.4: R || S, 32 bytes each
+        else:
+            signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return (signing_input + b"." + _b64(signature)).decode()
 
     def _decode(self, token: str, audience: str, purpose: str) -> dict[str, Any]:
         claims = jwt.decode(
             token,
             self._public,
-            algorithms=["RS256"],
+            algorithms=[self.algorithm],
             audience=audience,
             issuer=self.issuer,
             leeway=CLOCK_SKEW_S,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from wharf.core import audit, durations, revocation
 from wharf.core.clock import now_ms
@@ -37,20 +39,7 @@ class AccountRecord:
     """What tokens issued now carry (see core/revocation.py)."""
 
 
-def _record(row: object) -> AccountRecord:
-    return AccountRecord(
-        id=row.id,  # type: ignore[attr-defined]
-        name=row.name,  # type: ignore[attr-defined]
-        kind=row.kind,  # type: ignore[attr-defined]
-        enabled=row.enabled,  # type: ignore[attr-defined]
-        is_superuser=row.is_superuser,  # type: ignore[attr-defined]
-        email=row.email,  # type: ignore[attr-defined]
-        tag_expiration_s=row.tag_expiration_s,  # type: ignore[attr-defined]
-        credential_gen=row.credential_gen,  # type: ignore[attr-defined]
-    )
-
-
-_COLUMNS = (
+COLUMNS = (
     Account.id,
     Account.name,
     Account.kind,
@@ -60,23 +49,35 @@ _COLUMNS = (
     Account.tag_expiration_s,
     Account.credential_gen,
 )
+"""An AccountRecord's columns, in its fields' order: other statements select them too (`record`)."""
+
+
+def record(row: Sequence[Any], start: int = 0) -> AccountRecord:
+    """The AccountRecord in `row`, whose COLUMNS begin at index `start`."""
+    return AccountRecord(*row[start : start + len(COLUMNS)])
+
+
+# Every login and token request reads accounts: the statements are built once (docs/development.md).
+_BY_NAME = select(*COLUMNS).where(Account.name == bindparam("name"))
+_BY_ID = select(*COLUMNS).where(Account.id == bindparam("id"))
+_LOGIN_CANDIDATE = select(*COLUMNS, Account.password_hash).where(Account.name == bindparam("name"))
 
 
 def get_by_name(db: Db, name: str) -> AccountRecord | None:
-    row = (db.execute(select(*_COLUMNS).where(Account.name == name))).first()
-    return _record(row) if row else None
+    row = db.execute(_BY_NAME, {"name": name}).first()
+    return record(row) if row else None
 
 
 def get_by_id(db: Db, account_id: int) -> AccountRecord | None:
-    row = db.execute(select(*_COLUMNS).where(Account.id == account_id)).first()
-    return _record(row) if row else None
+    row = db.execute(_BY_ID, {"id": account_id}).first()
+    return record(row) if row else None
 
 
 def list_users(db: Db, *, include_disabled: bool = True) -> list[AccountRecord]:
-    query = select(*_COLUMNS).where(Account.kind == "user").order_by(Account.name)
+    query = select(*COLUMNS).where(Account.kind == "user").order_by(Account.name)
     if not include_disabled:
         query = query.where(Account.enabled.is_(True))
-    return [_record(r) for r in db.execute(query)]
+    return [record(r) for r in db.execute(query)]
 
 
 def update_user(
@@ -250,10 +251,10 @@ def replace_password_hash(db: Db, account_id: int, old: str, new: str) -> bool:
 
 def login_candidate(db: Db, name: str) -> tuple[AccountRecord | None, str | None]:
     """The account named `name` and its password hash, for `password_matches`."""
-    row = db.execute(select(*_COLUMNS, Account.password_hash).where(Account.name == name)).first()
+    row = db.execute(_LOGIN_CANDIDATE, {"name": name}).first()
     if row is None:
         return None, None
-    return _record(row), row.password_hash
+    return record(row), row.password_hash
 
 
 def has_password_set(db: Db, account_id: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 
 from wharf.core import _secrets, accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
@@ -84,28 +84,63 @@ def revoke(db: Db, account: AccountRecord, token_uuid: str, actor: audit.Actor |
     )
 
 
-_BY_LOOKUP = select(AppToken.id, AppToken.account_id, AppToken.secret_hash, AppToken.expires_ms).where(
-    AppToken.lookup == bindparam("lookup")
+# Every `$app` login reads this, so it is built once (see docs/development.md).
+_BY_LOOKUP = (
+    select(AppToken.secret_hash, AppToken.expires_ms, AppToken.last_used_ms, *accounts.COLUMNS)
+    .join(Account, Account.id == AppToken.account_id)
+    .where(AppToken.lookup == bindparam("lookup"))
 )
+_ACCOUNT_AT = 3
 
 
-def resolve(db: Db, token: str) -> AccountRecord | None:
-    """The enabled user a token belongs to, or None; the secret is compared in constant time."""
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What an `$app` login proved: the token's account, and whether its last use is stale."""
+
+    account: AccountRecord
+    needs_touch: bool
+
+
+# A login within this long of the recorded last use writes nothing: a CI job logging in for every
+# repository it pulls must not turn each login into a write.
+USE_RESOLUTION_MS = 60_000
+
+
+def resolve_login(db: Db, token: str, now: int | None = None) -> Resolved | None:
+    """The enabled user a token belongs to, or None; the secret is compared in constant time
+    (a SHA-256 of a 60-character random secret: never argon2, which is for guessable passwords)."""
     if len(token) != LOOKUP_LENGTH + SECRET_LENGTH:
         return None
     row = db.execute(_BY_LOOKUP, {"lookup": token[:LOOKUP_LENGTH]}).first()
     if row is None or not _secrets.matches(row.secret_hash, token[LOOKUP_LENGTH:]):
         return None
-    if row.expires_ms is not None and row.expires_ms <= now_ms():
+    now = now_ms() if now is None else now
+    if row.expires_ms is not None and row.expires_ms <= now:
         return None
-    account = accounts.get_by_id(db, row.account_id)
-    if account is None or not account.enabled:
+    account = accounts.record(row, _ACCOUNT_AT)
+    if not account.enabled:
         return None
-    return account
+    stale = row.last_used_ms is None or now - row.last_used_ms >= USE_RESOLUTION_MS
+    return Resolved(account, stale)
 
 
-def touch(db: Db, token: str) -> None:
-    db.execute(update(AppToken).where(AppToken.lookup == token[:LOOKUP_LENGTH]).values(last_used_ms=now_ms()))
+def resolve(db: Db, token: str) -> AccountRecord | None:
+    """The enabled user a token belongs to, or None; the secret is compared in constant time."""
+    found = resolve_login(db, token)
+    return found.account if found is not None else None
+
+
+def touch(db: Db, token: str, now: int | None = None) -> None:
+    """Record a use (the token's "last used"), unless one was recorded in the last minute."""
+    now = now_ms() if now is None else now
+    db.execute(
+        update(AppToken)
+        .where(
+            AppToken.lookup == token[:LOOKUP_LENGTH],
+            or_(AppToken.last_used_ms.is_(None), AppToken.last_used_ms <= now - USE_RESOLUTION_MS),
+        )
+        .values(last_used_ms=now)
+    )
 
 
 def list_all(db: Db, expiring_by_ms: int | None = None) -> list[tuple[str, AppTokenRecord]]:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ScalarSelect, bindparam, delete, literal_column, select, update
 
-from wharf.core import audit
+from wharf.core import accounts, audit
 from wharf.core._sql import insert_ignore
+from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.db.models import LoginThrottle
+from wharf.db.models import Account, LoginThrottle
 
 FREE_FAILURES = 3
 """Failures of one subject from one address before delays begin."""
@@ -54,26 +55,55 @@ class _Keys:
 _FREE = {"pair": FREE_FAILURES, "address": ADDRESS_FREE_FAILURES, "subject": SUBJECT_FREE_FAILURES}
 
 
+def _blocked_until(key: str) -> ScalarSelect[int]:
+    """A counter's `blocked_until_ms`; NULL when there is no such counter."""
+    return select(LoginThrottle.blocked_until_ms).where(LoginThrottle.key == bindparam(key)).scalar_subquery()
+
+
+# Every login reads these, so they are built once (see docs/development.md).
+_COUNTERS = (_blocked_until("pair"), _blocked_until("address"), _blocked_until("subject"))
+_STATUS = select(*_COUNTERS)
+# A password login's counters and account in one statement: the account is outer-joined to one
+# row, so that the counters come back for a name no account has too.
+_STATUS_AND_USER = (
+    select(*_COUNTERS, *accounts.COLUMNS, Account.password_hash)
+    .select_from(select(literal_column("1").label("one")).subquery())
+    .outerjoin(Account, Account.name == bindparam("name"))
+)
+
+
+def _params(subject: str, address: str | None) -> dict[str, str]:
+    keys = _Keys.of(subject, address)
+    return {"pair": keys.pair, "address": keys.address, "subject": keys.subject}
+
+
+def _verdict(pair: int | None, address: int | None, subject: int | None) -> tuple[int, bool]:
+    """`status` from the counters' `blocked_until_ms` (None: no such counter)."""
+    now = now_ms()
+    # An address "has failed" while one of its counters is remembered (see record_failure).
+    failed_here = any(until is not None and now - until <= FORGET_AFTER_MS for until in (pair, address))
+    applying = (pair, address, subject) if failed_here else (pair, address)
+    until = max((u for u in applying if u is not None), default=0)
+    return max(0, until - now), pair is not None
+
+
 def status(db: Db, subject: str, address: str | None) -> tuple[int, bool]:
     """(how long this login must still wait, 0: go ahead; whether this address has failures for
     this subject on record that a success must clear)."""
-    keys = _Keys.of(subject, address)
-    rows = {
-        r.key: r
-        for r in db.execute(
-            select(LoginThrottle.key, LoginThrottle.failures, LoginThrottle.blocked_until_ms).where(
-                LoginThrottle.key.in_([keys.pair, keys.address, keys.subject])
-            )
-        )
-    }
-    now = now_ms()
-    # An address "has failed" while one of its counters is remembered (see record_failure).
-    failed_here = any(
-        k in rows and now - rows[k].blocked_until_ms <= FORGET_AFTER_MS for k in (keys.pair, keys.address)
-    )
-    applying = [keys.pair, keys.address] + ([keys.subject] if failed_here else [])
-    until = max((rows[k].blocked_until_ms for k in applying if k in rows), default=0)
-    return max(0, until - now), keys.pair in rows
+    row = db.execute(_STATUS, _params(subject, address)).one()
+    return _verdict(*row)
+
+
+def status_and_user(
+    db: Db, subject: str, address: str | None, username: str
+) -> tuple[int, bool, AccountRecord | None, str | None]:
+    """`status`, and the account named `username` with its password hash (what
+    `accounts.login_candidate` reads), in one statement."""
+    row = db.execute(_STATUS_AND_USER, {**_params(subject, address), "name": username}).one()
+    wait_ms, failed_before = _verdict(*row[:3])
+    if row[3] is None:
+        return wait_ms, failed_before, None, None
+    return wait_ms, failed_before, accounts.record(row, 3), row.password_hash
 
 
 def record_failure(db: Db, subject: str, address: str | None, kind: str, username: str | None = None) -> None:
@@ -99,6 +129,9 @@ def record_failure(db: Db, subject: str, address: str | None, kind: str, usernam
     audit.record(db, "login_failure", audit.Actor(None, who, address), credential=kind, username=who)
 
 
+_CLEAR = delete(LoginThrottle).where(LoginThrottle.key == bindparam("pair"))
+
+
 def record_success(
     db: Db,
     account_id: int,
@@ -111,7 +144,7 @@ def record_success(
 ) -> None:
     """A login succeeded: this address's counter for the subject starts again (the others do not:
     the owner logging in does not give the addresses guessing at the account new tries)."""
-    db.execute(delete(LoginThrottle).where(LoginThrottle.key == _Keys.of(subject or username, address).pair))
+    db.execute(_CLEAR, {"pair": _Keys.of(subject or username, address).pair})
     if not audit_it:
         return
     audit.record(

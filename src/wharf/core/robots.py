@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 
 from wharf.auth.secretbox import SecretBox
 from wharf.core import accounts, audit, revocation
@@ -44,19 +44,22 @@ def _new_token() -> str:
 
 
 _ROW = (
-    Robot.account_id,
     Robot.description,
     Robot.metadata_json,
     Robot.token_ciphertext,
-    Account.created_ms,
     Robot.last_accessed_ms,
+    Account.created_ms,
+    *accounts.COLUMNS,
 )
+_ACCOUNT_AT = 5
+"""Where the robot account's columns begin in a row of _ROW."""
+_ROBOTS = select(*_ROW).join(Account, Account.id == Robot.account_id)
+# Every robot login reads this, so it is built once (see docs/development.md).
+_BY_NAME = _ROBOTS.where(Account.name == bindparam("name"))
 
 
-def _record(db: Db, row: Any) -> RobotRecord | None:
-    account = accounts.get_by_id(db, row.account_id)
-    if account is None:
-        return None
+def _record(row: Any) -> RobotRecord:
+    account = accounts.record(row, _ACCOUNT_AT)
     owner, _, short = account.name.partition("+")
     return RobotRecord(
         account,
@@ -72,18 +75,15 @@ def _record(db: Db, row: Any) -> RobotRecord | None:
 
 def get(db: Db, owner: AccountRecord, shortname: str) -> RobotRecord | None:
     row = db.execute(
-        select(*_ROW)
-        .join(Account, Account.id == Robot.account_id)
-        .where(Robot.owner_id == owner.id, Account.name == full_name(owner.name, shortname))
+        _ROBOTS.where(Robot.owner_id == owner.id, Account.name == full_name(owner.name, shortname))
     ).first()
-    return _record(db, row) if row else None
+    return _record(row) if row else None
 
 
 def get_by_name(db: Db, name: str) -> RobotRecord | None:
-    row = db.execute(
-        select(*_ROW).join(Account, Account.id == Robot.account_id).where(Account.name == name)
-    ).first()
-    return _record(db, row) if row else None
+    """The robot `owner+shortname`, with its account, in one statement."""
+    row = db.execute(_BY_NAME, {"name": name}).first()
+    return _record(row) if row else None
 
 
 # A login within this long of the recorded one writes nothing: a CI job logging in every few
@@ -108,13 +108,8 @@ def mark_accessed(db: Db, account_id: int, now: int) -> None:
 
 
 def list_for(db: Db, owner: AccountRecord) -> list[RobotRecord]:
-    rows = db.execute(
-        select(*_ROW)
-        .join(Account, Account.id == Robot.account_id)
-        .where(Robot.owner_id == owner.id)
-        .order_by(Account.name)
-    ).all()
-    return [r for r in (_record(db, row) for row in rows) if r is not None]
+    rows = db.execute(_ROBOTS.where(Robot.owner_id == owner.id).order_by(Account.name))
+    return [_record(row) for row in rows]
 
 
 def create(

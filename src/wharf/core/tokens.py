@@ -54,9 +54,12 @@ def mint(
     return lookup + secret
 
 
-_BY_LOOKUP = select(
-    AccessToken.account_id, AccessToken.secret_hash, AccessToken.scopes, AccessToken.expires_ms
-).where(AccessToken.lookup == bindparam("lookup"))
+_BY_LOOKUP = (
+    select(AccessToken.secret_hash, AccessToken.scopes, AccessToken.expires_ms, *accounts.COLUMNS)
+    .join(Account, Account.id == AccessToken.account_id)
+    .where(AccessToken.lookup == bindparam("lookup"))
+)
+_ACCOUNT_AT = 3
 
 
 def resolve(db: Db, token: str) -> TokenOwner | None:
@@ -68,8 +71,8 @@ def resolve(db: Db, token: str) -> TokenOwner | None:
         return None
     if row.expires_ms is not None and row.expires_ms <= now_ms():
         return None
-    account = accounts.get_by_id(db, row.account_id)
-    if account is None or not account.enabled:
+    account = accounts.record(row, _ACCOUNT_AT)
+    if not account.enabled:
         return None
     return TokenOwner(account, frozenset(row.scopes.split()))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,17 +31,52 @@ def _unauthorized(rt: Runtime, request: Request, message: str) -> RegistryError:
     return RegistryError(UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge(rt, request)})
 
 
-async def _identity(rt: Runtime, request: Request, is_login: bool) -> Identity:
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """A repository scope of a token request."""
+
+    name: str
+    """As the client wrote it (without the registry's host): what the token names."""
+    repo: RepositoryName
+    wanted: frozenset[str]
+
+
+def _parse(scopes: list[str], service: str, library: str) -> list[_Scope | None] | RegistryError:
+    """The requested scopes (None: the catalog), or the error for the first one that is wrong."""
+    parsed: list[_Scope | None] = []
+    for scope in scopes:
+        if scope == "registry:catalog:*":
+            parsed.append(None)
+            continue
+        m = _REPO_SCOPE.match(scope)
+        if m is None:
+            return RegistryError(BAD_PARAMETER, f"cannot parse scope {scope[:200]!r}")
+        name = _strip_host(m["name"], service)
+        if not is_valid_repository_name(name):
+            return RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")
+        wanted = frozenset(m["actions"].split(",")) & _KNOWN_ACTIONS
+        parsed.append(_Scope(name, RepositoryName.parse(name, library), wanted))
+    return parsed
+
+
+async def _login(
+    rt: Runtime, request: Request, scopes: list[_Scope], is_login: bool
+) -> tuple[Identity, dict[RepositoryName, permissions.RepositoryAccess] | None]:
+    """The caller and, when it logged in, the access decisions for `scopes`, read in the same
+    transaction as its credentials."""
     creds = credentials.parse_basic(request.headers.get("authorization", ""))
     if creds is None:
         if request.headers.get("authorization"):
             raise _unauthorized(rt, request, "send credentials as HTTP Basic")
-        return ANONYMOUS
+        return ANONYMOUS, None
+    settings = rt.settings
+    repos = [s.repo for s in scopes]
     try:
-        identity = await credentials.basic_login(
+        identity, decisions = await credentials.login_and(
             rt,
             *creds,
-            address=client_address(request, rt.settings.TRUSTED_PROXIES),
+            (lambda db, who: permissions.access_to_each(db, settings, who, repos)) if repos else None,
+            client_address(request, settings.TRUSTED_PROXIES),
             audit_success=is_login,
         )
     except credentials.LoginThrottled as e:
@@ -51,7 +87,7 @@ async def _identity(rt: Runtime, request: Request, is_login: bool) -> Identity:
         ) from None
     if identity is None:
         raise _unauthorized(rt, request, "invalid username or password")
-    return identity
+    return identity, decisions
 
 
 def _strip_host(name: str, service: str) -> str:
@@ -67,35 +103,35 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
         raise RegistryError(
             BAD_PARAMETER, f"a token request may name at most {limit} scopes, not {len(scopes)}"
         )
+    service = service_name(rt)
+    parsed = _parse(scopes, service, rt.settings.LIBRARY_NAMESPACE)
+    # A scope that is wrong is answered after the credentials, as before they were read together.
+    wanted = [s for s in parsed if s is not None] if not isinstance(parsed, RegistryError) else []
     # As Quay: a request without scope is a `docker login`, and only that is audited as a login.
-    identity = await _identity(rt, request, is_login=not scopes)
+    identity, decisions = await _login(rt, request, wanted, is_login=not scopes)
     if identity.is_anonymous and not scopes:
         raise _unauthorized(rt, request, "log in to use the registry")
     if identity.is_anonymous and not rt.settings.FEATURE_ANONYMOUS_ACCESS:
         raise _unauthorized(rt, request, "anonymous access is disabled; log in")
-    service = service_name(rt)
+    if isinstance(parsed, RegistryError):
+        raise parsed
+    if decisions is None and wanted:
+        decisions = await rt.db.read(
+            permissions.access_to_each, rt.settings, identity, [s.repo for s in wanted]
+        )
     access: list[dict[str, Any]] = []
     public_only: list[str] = []
-    for scope in scopes:
-        if scope == "registry:catalog:*":
+    for scope in parsed:
+        if scope is None:
             access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
             continue
-        m = _REPO_SCOPE.match(scope)
-        if m is None:
-            raise RegistryError(BAD_PARAMETER, f"cannot parse scope {scope[:200]!r}")
-        name = _strip_host(m["name"], service)
-        if not is_valid_repository_name(name):
-            raise RegistryError(NAME_INVALID, f"invalid repository name {name[:200]!r}")
-        wanted = set(m["actions"].split(",")) & _KNOWN_ACTIONS
-        repo = RepositoryName.parse(name, rt.settings.LIBRARY_NAMESPACE)
-        decision = await rt.db.read(
-            permissions.repository_access, rt.settings, identity, repo.namespace, repo.name
-        )
+        assert decisions is not None
+        decision = decisions[scope.repo]
         allowed = decision.actions
-        granted = {a for a in wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
-        access.append({"type": "repository", "name": name, "actions": sorted(granted)})
+        granted = {a for a in scope.wanted if a in allowed or (a == "delete" and permissions.ALL in allowed)}
+        access.append({"type": "repository", "name": scope.name, "actions": sorted(granted)})
         if decision.public_only and granted:
-            public_only.append(name)
+            public_only.append(scope.name)
     jwt_token = rt.tokens.issue(identity, access, public_only)
     issued = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
     return JSONResponse(
