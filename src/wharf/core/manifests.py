@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, and_, bindparam, insert, select, update
 from sqlalchemy.orm import aliased
 
-from wharf.core import audit, events, labels, notifications, tags
+from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
 from wharf.core._sql import insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
+    DomainError,
     InvalidDigest,
     InvalidManifest,
     InvalidTag,
@@ -21,7 +22,16 @@ from wharf.core.errors import (
 )
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestChild, RepositoryBlob, Tag
+from wharf.db.models import (
+    Account,
+    Blob,
+    Manifest,
+    ManifestBlob,
+    ManifestChild,
+    Repository,
+    RepositoryBlob,
+    Tag,
+)
 from wharf.oci.digest import Digest, DigestError, is_digest
 from wharf.oci.manifest import ManifestError, ParsedManifest, parse_manifest
 from wharf.oci.names import is_valid_tag
@@ -205,15 +215,76 @@ _BY_TAG = (
 
 
 def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
-    if not is_digest(reference) and not is_valid_tag(reference):
-        raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
-    by_digest, tag = _parse_reference(reference)
+    by_digest, tag = _lookup_reference(reference)
     query = _BY_DIGEST if by_digest is not None else _BY_TAG
-    params = {"repo": repository_id, "ref": str(by_digest) if by_digest else tag, "now": now_ms()}
+    params = {"repo": repository_id, "ref": by_digest or tag, "now": now_ms()}
     row = db.execute(query, params).first()
     if row is None:
         raise ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
     return ManifestRecord(*row)
+
+
+def _lookup_reference(reference: str) -> tuple[str | None, str | None]:
+    """(digest, tag) to look a reference up by, or the error a reference that is neither raises."""
+    if not is_digest(reference) and not is_valid_tag(reference):
+        raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
+    by_digest, tag = _parse_reference(reference)
+    return (str(by_digest) if by_digest else None), tag
+
+
+# A manifest GET's whole read in one statement: the repository, the caller's credential generation
+# (core/revocation.py) and the manifest, outer-joined so that a missing manifest still gives the
+# repository. On PostgreSQL every statement is a round trip; this is the only one a GET makes.
+_REPOSITORY = (
+    select(*repositories._COLUMNS, revocation.GENERATION_OF_CALLER, *_RECORD)
+    .select_from(Repository)
+    .join(Account, Account.id == Repository.namespace_id)
+)
+_IN_REPOSITORY_BY_DIGEST = _REPOSITORY.outerjoin(
+    Manifest,
+    and_(Manifest.repository_id == Repository.id, Manifest.digest == bindparam("ref"), _ALIVE),
+).where(Repository.full_name == bindparam("full_name"))
+_IN_REPOSITORY_BY_TAG = _REPOSITORY.outerjoin(
+    Tag.__table__.join(
+        Manifest.__table__,
+        and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Tag.repository_id, _ALIVE),
+    ),
+    and_(Tag.repository_id == Repository.id, Tag.name == bindparam("ref"), tags.ALIVE, Tag.hidden.is_(False)),
+).where(Repository.full_name == bindparam("full_name"))
+_REPOSITORY_WIDTH = len(repositories._COLUMNS)
+
+
+def get_with_repository(
+    db: Db, namespace: str, name: str, reference: str, account_id: int | None
+) -> tuple[RepositoryRecord | None, int | None, ManifestRecord | DomainError]:
+    """(the repository, the credential generation of `account_id`, the manifest `reference`
+    names in it) in one statement. The generation is None without an account, or when it is gone
+    or disabled. In place of the manifest, the error `get` would raise: the caller decides
+    whether the repository's checks come first."""
+    try:
+        by_digest, tag = _lookup_reference(reference)
+    except DomainError as e:
+        by_digest, tag, error = None, None, e
+    else:
+        error = ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
+    query = _IN_REPOSITORY_BY_DIGEST if by_digest is not None else _IN_REPOSITORY_BY_TAG
+    params = {
+        "full_name": f"{namespace}/{name}",
+        "account_id": account_id,
+        # A reference that is neither a tag nor a digest matches nothing: no tag has its form.
+        "ref": by_digest or tag or "",
+        "now": now_ms(),
+    }
+    row = db.execute(query, params).first()
+    if row is None:
+        generation = revocation.generation(db, account_id) if account_id is not None else None
+        return None, generation, error
+    width = _REPOSITORY_WIDTH
+    repo = RepositoryRecord(*row[:width])
+    generation = None if row[width] is None else int(row[width])
+    if row[width + 1] is None:
+        return repo, generation, error
+    return repo, generation, ManifestRecord(*row[width + 1 :])
 
 
 def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
