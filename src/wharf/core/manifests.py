@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Select, and_, bindparam, insert, select, update
+from sqlalchemy import Insert, Select, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
@@ -141,7 +144,15 @@ _LIVE_MANIFESTS = select(Manifest.id, Manifest.digest).where(
 _EXISTING = select(Manifest.id, Manifest.deleted_ms).where(
     Manifest.repository_id == bindparam("repo"), Manifest.digest == bindparam("digest")
 )
-_INSERT = insert(Manifest)
+
+
+@functools.cache
+def _insert_new(dialect_name: str) -> Insert:
+    """INSERT that gives the new row's id, or nothing when the repository has the digest already:
+    a new manifest (the usual push) costs one statement, not a look-up first."""
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    statement = dialect.insert(Manifest).on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+    return cast(Insert, statement.returning(Manifest.id))
 
 
 def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
@@ -169,13 +180,8 @@ def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> li
 
 
 def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
-    row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).first()
-    if row is not None:
-        if row.deleted_ms is not None:
-            db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
-        return int(row.id)
-    result = db.execute(
-        _INSERT,
+    new_id = db.execute(
+        _insert_new(db.dialect.name),
         {
             "repository_id": repository_id,
             "digest": digest,
@@ -189,9 +195,13 @@ def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: Parsed
             "created_ms": now_ms(),
             "deleted_ms": None,
         },
-    )
-    assert result.inserted_primary_key is not None
-    return int(result.inserted_primary_key[0])
+    ).scalar()
+    if new_id is not None:
+        return int(new_id)
+    row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).one()
+    if row.deleted_ms is not None:
+        db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
+    return int(row.id)
 
 
 _RECORD = (Manifest.id, Manifest.digest, Manifest.media_type, Manifest.content, Manifest.subject_digest)
