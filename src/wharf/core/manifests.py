@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Insert, Select, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from wharf.core import audit, events, labels, notifications, tags
+from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
 from wharf.core._sql import insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
+    DomainError,
     InvalidDigest,
     InvalidManifest,
     InvalidTag,
@@ -21,7 +25,16 @@ from wharf.core.errors import (
 )
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestChild, RepositoryBlob, Tag
+from wharf.db.models import (
+    Account,
+    Blob,
+    Manifest,
+    ManifestBlob,
+    ManifestChild,
+    Repository,
+    RepositoryBlob,
+    Tag,
+)
 from wharf.oci.digest import Digest, DigestError, is_digest
 from wharf.oci.manifest import ManifestError, ParsedManifest, parse_manifest
 from wharf.oci.names import is_valid_tag
@@ -131,7 +144,15 @@ _LIVE_MANIFESTS = select(Manifest.id, Manifest.digest).where(
 _EXISTING = select(Manifest.id, Manifest.deleted_ms).where(
     Manifest.repository_id == bindparam("repo"), Manifest.digest == bindparam("digest")
 )
-_INSERT = insert(Manifest)
+
+
+@functools.cache
+def _insert_new(dialect_name: str) -> Insert:
+    """INSERT that gives the new row's id, or nothing when the repository has the digest already:
+    a new manifest (the usual push) costs one statement, not a look-up first."""
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    statement = dialect.insert(Manifest).on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+    return cast(Insert, statement.returning(Manifest.id))
 
 
 def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
@@ -159,13 +180,8 @@ def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> li
 
 
 def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
-    row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).first()
-    if row is not None:
-        if row.deleted_ms is not None:
-            db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
-        return int(row.id)
-    result = db.execute(
-        _INSERT,
+    new_id = db.execute(
+        _insert_new(db.dialect.name),
         {
             "repository_id": repository_id,
             "digest": digest,
@@ -179,9 +195,13 @@ def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: Parsed
             "created_ms": now_ms(),
             "deleted_ms": None,
         },
-    )
-    assert result.inserted_primary_key is not None
-    return int(result.inserted_primary_key[0])
+    ).scalar()
+    if new_id is not None:
+        return int(new_id)
+    row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).one()
+    if row.deleted_ms is not None:
+        db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
+    return int(row.id)
 
 
 _RECORD = (Manifest.id, Manifest.digest, Manifest.media_type, Manifest.content, Manifest.subject_digest)
@@ -205,15 +225,76 @@ _BY_TAG = (
 
 
 def get(db: Db, repository_id: int, reference: str) -> ManifestRecord:
-    if not is_digest(reference) and not is_valid_tag(reference):
-        raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
-    by_digest, tag = _parse_reference(reference)
+    by_digest, tag = _lookup_reference(reference)
     query = _BY_DIGEST if by_digest is not None else _BY_TAG
-    params = {"repo": repository_id, "ref": str(by_digest) if by_digest else tag, "now": now_ms()}
+    params = {"repo": repository_id, "ref": by_digest or tag, "now": now_ms()}
     row = db.execute(query, params).first()
     if row is None:
         raise ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
     return ManifestRecord(*row)
+
+
+def _lookup_reference(reference: str) -> tuple[str | None, str | None]:
+    """(digest, tag) to look a reference up by, or the error a reference that is neither raises."""
+    if not is_digest(reference) and not is_valid_tag(reference):
+        raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
+    by_digest, tag = _parse_reference(reference)
+    return (str(by_digest) if by_digest else None), tag
+
+
+# A manifest GET's whole read in one statement: the repository, the caller's credential generation
+# (core/revocation.py) and the manifest, outer-joined so that a missing manifest still gives the
+# repository. On PostgreSQL every statement is a round trip; this is the only one a GET makes.
+_REPOSITORY = (
+    select(*repositories._COLUMNS, revocation.GENERATION_OF_CALLER, *_RECORD)
+    .select_from(Repository)
+    .join(Account, Account.id == Repository.namespace_id)
+)
+_IN_REPOSITORY_BY_DIGEST = _REPOSITORY.outerjoin(
+    Manifest,
+    and_(Manifest.repository_id == Repository.id, Manifest.digest == bindparam("ref"), _ALIVE),
+).where(Repository.full_name == bindparam("full_name"))
+_IN_REPOSITORY_BY_TAG = _REPOSITORY.outerjoin(
+    Tag.__table__.join(
+        Manifest.__table__,
+        and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Tag.repository_id, _ALIVE),
+    ),
+    and_(Tag.repository_id == Repository.id, Tag.name == bindparam("ref"), tags.ALIVE, Tag.hidden.is_(False)),
+).where(Repository.full_name == bindparam("full_name"))
+_REPOSITORY_WIDTH = len(repositories._COLUMNS)
+
+
+def get_with_repository(
+    db: Db, namespace: str, name: str, reference: str, account_id: int | None
+) -> tuple[RepositoryRecord | None, int | None, ManifestRecord | DomainError]:
+    """(the repository, the credential generation of `account_id`, the manifest `reference`
+    names in it) in one statement. The generation is None without an account, or when it is gone
+    or disabled. In place of the manifest, the error `get` would raise: the caller decides
+    whether the repository's checks come first."""
+    try:
+        by_digest, tag = _lookup_reference(reference)
+    except DomainError as e:
+        by_digest, tag, error = None, None, e
+    else:
+        error = ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
+    query = _IN_REPOSITORY_BY_DIGEST if by_digest is not None else _IN_REPOSITORY_BY_TAG
+    params = {
+        "full_name": f"{namespace}/{name}",
+        "account_id": account_id,
+        # A reference that is neither a tag nor a digest matches nothing: no tag has its form.
+        "ref": by_digest or tag or "",
+        "now": now_ms(),
+    }
+    row = db.execute(query, params).first()
+    if row is None:
+        generation = revocation.generation(db, account_id) if account_id is not None else None
+        return None, generation, error
+    width = _REPOSITORY_WIDTH
+    repo = RepositoryRecord(*row[:width])
+    generation = None if row[width] is None else int(row[width])
+    if row[width + 1] is None:
+        return repo, generation, error
+    return repo, generation, ManifestRecord(*row[width + 1 :])
 
 
 def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:

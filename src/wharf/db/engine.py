@@ -11,6 +11,15 @@ every PostgreSQL transaction, run on a small thread pool so that lock waits and 
 trips never stall the loop. SQLite allows one writer at a time: a deferred transaction that reads
 and then writes can fail at once with "database is locked" when another writer got there first,
 whatever the busy timeout, so writing transactions start with BEGIN IMMEDIATE and wait their turn.
+
+Round trips are what a PostgreSQL node pays for, so both drivers run in autocommit and BEGIN is
+ours to send: writes send it, reads do not. Under READ COMMITTED (PostgreSQL's default, which
+writes keep) every statement takes its own snapshot whether or not it is inside a transaction, so
+a read gains nothing from BEGIN and COMMIT but two round trips; SQLite reads already ran that way.
+Reads must therefore not take transaction-scoped locks (`core._sql.lock`); none does. Connections
+are not pinged when taken from the pool (one more round trip per transaction): a transaction that
+finds its connection dead (the server restarted, an idle connection was cut) runs again on a fresh
+one, unless it was a write whose COMMIT had been sent, whose outcome is then unknown.
 """
 
 from __future__ import annotations
@@ -25,12 +34,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 Db = Connection
 P = ParamSpec("P")
 T = TypeVar("T")
 WRITE_ATTEMPTS = 3
+# How often a transaction runs again after finding its connection dead; the first failure
+# invalidates every connection the pool held before it, so one more attempt is enough.
+RECONNECT_ATTEMPTS = 2
 
 
 def normalize_uri(uri: str) -> str:
@@ -57,6 +69,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
+
+
+def _issue_begin(engine: Engine) -> None:
+    """Send BEGIN when a transaction starts, unless the connection says otherwise (`wharf_begin`:
+    "" for none, "BEGIN IMMEDIATE" for a SQLite writer)."""
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -93,8 +110,13 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.engine = create_engine(
-                self.uri, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.uri,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                # psycopg then leaves BEGIN to `_issue_begin`, so that reads run without one.
+                isolation_level="AUTOCOMMIT",
             )
+        _issue_begin(self.engine)
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="wharf-db")
         # SQLite has one writer. Writers of this process queue here, in order, instead of inside
         # SQLite's busy handler, which sleeps up to 100 ms between attempts.
@@ -107,13 +129,17 @@ class Database:
         return self.engine.dialect.name
 
     def run_read(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                # Each statement reads committed data on its own; an explicit BEGIN would only
-                # add two round trips to every read.
-                conn = conn.execution_options(wharf_begin="")
-            with conn.begin(), self._values_checked():
-                return fn(conn, *args, **kwargs)
+        for attempt in range(RECONNECT_ATTEMPTS):
+            try:
+                # No BEGIN: each statement reads committed data on its own (see the module's doc).
+                with self.engine.connect() as conn:
+                    conn = conn.execution_options(wharf_begin="")
+                    with conn.begin(), self._values_checked():
+                        return fn(conn, *args, **kwargs)
+            except DBAPIError as e:
+                if not e.connection_invalidated or attempt == RECONNECT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     @contextlib.contextmanager
     def _values_checked(self) -> Any:
@@ -137,17 +163,26 @@ class Database:
     def _run_write(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Check-then-insert races (two pushes creating the same tag or repository at once) surface
         # on PostgreSQL as a unique violation; the whole function runs again and sees the winner.
-        for attempt in range(WRITE_ATTEMPTS):
+        conflicts = reconnects = 0
+        while True:
+            committing = False
             try:
                 with self._write_lock, self.engine.connect() as conn:
                     if self.is_sqlite:
                         conn = conn.execution_options(wharf_begin="BEGIN IMMEDIATE")
                     with conn.begin(), self._values_checked():
-                        return fn(conn, *args, **kwargs)
+                        result = fn(conn, *args, **kwargs)
+                        committing = True
+                    return result
             except IntegrityError:
-                if attempt == WRITE_ATTEMPTS - 1:
+                conflicts += 1
+                if conflicts == WRITE_ATTEMPTS:
                     raise
-        raise AssertionError("unreachable")
+            except DBAPIError as e:
+                # A connection that died before COMMIT was sent committed nothing: run it again.
+                reconnects += 1
+                if committing or not e.connection_invalidated or reconnects == RECONNECT_ATTEMPTS:
+                    raise
 
     async def read(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(conn, ...)` in a read transaction."""

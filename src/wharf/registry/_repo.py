@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from wharf.auth import permissions
-from wharf.core import provision, repositories, uploads
+from wharf.core import manifests, provision, repositories, uploads
 from wharf.core.errors import AlreadyExists, DomainError, NamespaceNotFound, RepositoryNotFound
+from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
@@ -38,12 +39,7 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T], *,
     call.require("repository", raw, permissions.PULL)
 
     def _in_repository(db: Db) -> T:
-        repo = call.repository(db, name.namespace, name.name)
-        if repo is None:
-            raise RepositoryNotFound(f"repository {raw} not found")
-        if not repo.is_public and call.grant is not None and raw in call.grant.public_only:
-            raise call.revoked()  # it was made private since the token was issued
-        return fn(db, repo)
+        return fn(db, _pullable(call, raw, call.repository(db, name.namespace, name.name)))
 
     try:
         if large:
@@ -51,6 +47,41 @@ async def read(call: Call, raw: str, fn: Callable[[Db, RepositoryRecord], T], *,
         return await call.rt.db.read(_in_repository)
     except DomainError as e:
         raise from_domain(e) from None
+
+
+async def read_manifest(call: Call, raw: str, reference: str) -> tuple[RepositoryRecord, ManifestRecord]:
+    """The repository the caller may pull from and its manifest `reference`, in one statement:
+    what `read` with `manifests.get` does in two (the token's revocation check rides on it too)."""
+    name = parse_name(call, raw)
+    call.require("repository", raw, permissions.PULL)
+    grant = call.grant
+    account_id = grant.identity.account_id if grant is not None else None
+
+    def _in_repository(db: Db) -> tuple[RepositoryRecord, ManifestRecord]:
+        repo, generation, found = manifests.get_with_repository(
+            db, name.namespace, name.name, reference, account_id
+        )
+        # As `tokens.current_repository`: a token of an account is current while the account's
+        # generation is the one the token carries.
+        if grant is not None and account_id is not None and generation != grant.generation:
+            raise call.revoked()
+        repo = _pullable(call, raw, repo)
+        if isinstance(found, DomainError):
+            raise found
+        return repo, found
+
+    try:
+        return await call.rt.db.read(_in_repository)
+    except DomainError as e:
+        raise from_domain(e) from None
+
+
+def _pullable(call: Call, raw: str, repo: RepositoryRecord | None) -> RepositoryRecord:
+    if repo is None:
+        raise RepositoryNotFound(f"repository {raw} not found")
+    if not repo.is_public and call.grant is not None and raw in call.grant.public_only:
+        raise call.revoked()  # it was made private since the token was issued
+    return repo
 
 
 async def _may_write(call: Call, raw: str, actions: tuple[str, ...]) -> RepositoryName:

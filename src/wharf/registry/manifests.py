@@ -92,9 +92,7 @@ async def _get_manifest(
     call: Call, name: str, reference: str, head: bool
 ) -> tuple[Response, RepositoryRecord, str]:
     accept = ", ".join(call.request.headers.getlist("accept"))
-    repo, record = await _repo.read(
-        call, name, lambda db, repo: (repo, manifests.get(db, repo.id, reference))
-    )
+    repo, record = await _repo.read_manifest(call, name, reference)
     # By digest the client names exact bytes; only a tag is open to negotiation.
     if not is_digest(reference) and not accepts(accept, record.media_type):
         record = await _negotiate(call, name, record, accept)
@@ -125,7 +123,7 @@ async def _negotiate(
     child = default_platform_child(record.content, fallback=False)
     if child is not None:
         try:
-            return await _repo.read(call, name, lambda db, repo: manifests.get(db, repo.id, child))
+            return (await _repo.read_manifest(call, name, child))[1]
         except RegistryError as e:
             if e.code is not MANIFEST_UNKNOWN:
                 raise
