@@ -216,5 +216,8 @@ def configure_logging(level: str, fmt: str = "text", *, access: bool = True) -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # SQLAlchemy logs every statement once its loggers are at INFO, which a DEBUG root implies:
+    # --log-level debug is for Wharf's own progress lines (GC, sweeps, jobs), not a SQL trace.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     # Access lines are INFO; at the default level they would drown the rest in text mode.
     access_log.setLevel(logging.INFO if access else logging.WARNING)

@@ -355,8 +355,8 @@ def admin_api(server: Server) -> httpx.Client:
 
 
 class Worker:
-    """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines at info
-    level, so that a test can see what it did (`records()`)."""
+    """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines (at
+    `log_level`), so that a test can see what it did (`records()`)."""
 
     def __init__(
         self,
@@ -364,8 +364,10 @@ class Worker:
         db_uri: str | None = None,
         settings_env: dict[str, str] | None = None,
         name: str = "worker",
+        log_level: str = "info",
     ) -> None:
         self.workdir = workdir
+        self.log_level = log_level
         self.name = name
         self.data_dir = workdir / "data"
         self.db_uri = db_uri
@@ -382,7 +384,7 @@ class Worker:
             "--data-dir",
             str(self.data_dir),
             "--log-level",
-            "info",
+            self.log_level,
             "--log-format",
             "json",
         ]

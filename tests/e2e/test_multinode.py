@@ -136,7 +136,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedS3) -> Ite
             node.settings_env = dict(settings)
         c.settings_env = {**settings, "WHARF_STORAGE_REDIRECT": "false"}
         workers = [
-            Worker(root / f"worker-{i}", db_uri=db_uri, settings_env=dict(settings), name=f"worker-{i}")
+            # at debug: a GC run that removes nothing logs its "gc: done" line there, and the
+            # GC test counts those lines
+            Worker(
+                root / f"worker-{i}",
+                db_uri=db_uri,
+                settings_env=dict(settings),
+                name=f"worker-{i}",
+                log_level="debug",
+            )
             for i in (1, 2)
         ]
         clients = Clients(root / "clients")
