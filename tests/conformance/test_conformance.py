@@ -16,10 +16,10 @@ WHARF_E2E_SERVER=distribution runs the same suite against CNCF distribution (Deb
 docker-registry) instead, to check this runner against a known registry: there the test
 expects exactly the specs distribution 2.8 is known to fail.
 
-A run takes about two minutes against Wharf, nearly all of it argon2: the suite's client fetches a
-new token with the password for each of its ~126 authenticated requests, and each verification
-costs ~225 ms of CPU (more on a busy machine). Distribution runs here without auth. With an app
-token instead of the password the same run takes ~10 s. Details in docs/performance.md.
+The suite's client fetches a new token with the password for each of its ~126 authenticated
+requests; only the first runs argon2, the rest are answered by the verified-credential cache
+(auth/passwords.py), so a run costs what its registry requests cost. Distribution runs here
+without auth. Details in docs/performance.md.
 """
 
 from __future__ import annotations
