@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from tests.conftest import DB_BACKEND
 from tests.integration.registry_client import RegistryClient, sha256
+from wharf.app import WharfApp
+from wharf.core import manifests
+from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
 
 REPO = "admin/manifests"
@@ -482,3 +489,22 @@ async def test_accept_rules_follow_quay(reg: RegistryClient) -> None:
     assert r.status_code == 404
     assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
     assert "linux/amd64" in r.json()["errors"][0]["message"]
+
+
+@pytest.mark.skipif(DB_BACKEND != "sqlite", reason="SQLite's planner; PostgreSQL plans by table sizes")
+async def test_get_by_tag_searches_only_the_repositorys_tag(reg: RegistryClient, wharf: WharfApp) -> None:
+    """A GET by tag looks the tag up by its index, whatever the registry holds: SQLite once built
+    the join of every alive tag with its manifest first, so its cost grew with the tag count."""
+    await reg.push_image(REPO, "v1")
+    statement = manifests._IN_REPOSITORY_BY_TAG.compile(dialect=sqlite.dialect())
+    params = {"full_name": REPO, "account_id": None, "ref": "v1", "now": 0}
+
+    def plan(db: Db) -> list[str]:
+        rows = db.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", tuple(params[p] for p in statement.positiontup or ())
+        )
+        return [row[-1] for row in rows]
+
+    steps = await wharf.rt.db.read(plan)
+    assert not [s for s in steps if s.startswith(("SCAN", "MATERIALIZE", "MULTI-INDEX"))], steps
+    assert any(s.startswith("SEARCH tags USING INDEX") for s in steps), steps

@@ -254,13 +254,26 @@ _IN_REPOSITORY_BY_DIGEST = _REPOSITORY.outerjoin(
     Manifest,
     and_(Manifest.repository_id == Repository.id, Manifest.digest == bindparam("ref"), _ALIVE),
 ).where(Repository.full_name == bindparam("full_name"))
-_IN_REPOSITORY_BY_TAG = _REPOSITORY.outerjoin(
-    Tag.__table__.join(
-        Manifest.__table__,
-        and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Tag.repository_id, _ALIVE),
-    ),
-    and_(Tag.repository_id == Repository.id, Tag.name == bindparam("ref"), tags.ALIVE, Tag.hidden.is_(False)),
-).where(Repository.full_name == bindparam("full_name"))
+# Two chained outer joins, not one outer join of (tags JOIN manifests): SQLite materializes such a
+# nested join for every alive tag of every repository (through the index on expires_ms) before
+# matching the repository, so a GET by tag cost grew with the registry's tag count (2 ms against
+# 0.9 by digest with 2,000 tags elsewhere). Chained, each side is one index search.
+_IN_REPOSITORY_BY_TAG = (
+    _REPOSITORY.outerjoin(
+        Tag,
+        and_(
+            Tag.repository_id == Repository.id,
+            Tag.name == bindparam("ref"),
+            tags.ALIVE,
+            Tag.hidden.is_(False),
+        ),
+    )
+    .outerjoin(
+        Manifest,
+        and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Repository.id, _ALIVE),
+    )
+    .where(Repository.full_name == bindparam("full_name"))
+)
 _REPOSITORY_WIDTH = len(repositories._COLUMNS)
 
 
