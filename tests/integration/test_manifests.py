@@ -11,7 +11,7 @@ from sqlalchemy.dialects import sqlite
 from tests.conftest import DB_BACKEND
 from tests.integration.registry_client import RegistryClient, sha256
 from wharf.app import WharfApp
-from wharf.core import manifests
+from wharf.core import manifests, repositories
 from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
 
@@ -508,3 +508,17 @@ async def test_get_by_tag_searches_only_the_repositorys_tag(reg: RegistryClient,
     steps = await wharf.rt.db.read(plan)
     assert not [s for s in steps if s.startswith(("SCAN", "MATERIALIZE", "MULTI-INDEX"))], steps
     assert any(s.startswith("SEARCH tags USING INDEX") for s in steps), steps
+
+
+async def test_a_refused_first_manifest_push_creates_no_repository(reg: RegistryClient) -> None:
+    """The repository a manifest PUT names is created in the transaction that stores the manifest:
+    a body that is not a manifest leaves no empty repository behind."""
+    name = "admin/not-yet"
+    r = await reg.push_manifest(name, "v1", b"{not json")
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "MANIFEST_INVALID"
+    assert await reg.wharf.rt.db.read(repositories.get, "admin", "not-yet") is None
+    await reg.push_image(name, "v1")
+    assert (
+        await reg.http.head(f"/v2/{name}/manifests/v1", headers=await reg.headers(name))
+    ).status_code == 200

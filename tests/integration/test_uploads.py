@@ -194,6 +194,23 @@ async def test_unknown_and_malformed_upload_ids(reg: RegistryClient) -> None:
         assert r.json()["errors"][0]["code"] == expected
 
 
+async def test_an_upload_in_a_repository_that_does_not_exist_is_unknown(reg: RegistryClient) -> None:
+    """PATCH, PUT, GET and DELETE of an upload name a repository that must exist: the upload is
+    unknown there, and the request does not create the repository."""
+    await _start(reg)
+    upload_id = "0b6c1f4e-0000-4000-8000-000000000000"
+    name = "admin/never-pushed"
+    h = await reg.headers(name)
+    url = f"/v2/{name}/blobs/uploads/{upload_id}"
+    for method, params in (("PATCH", {}), ("PUT", {"digest": sha256(b"x")}), ("GET", {}), ("DELETE", {})):
+        r = await reg.http.request(
+            method, url, params=params, content=b"x" if method != "GET" else None, headers=h
+        )
+        assert r.status_code == 404, (method, r.text)
+        assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert await reg.wharf.rt.db.read(repositories.get, "admin", "never-pushed") is None
+
+
 async def test_upload_belongs_to_its_repository(reg: RegistryClient) -> None:
     location = await _start(reg)
     upload_id = location.rsplit("/", 1)[1]

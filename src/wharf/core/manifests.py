@@ -60,7 +60,8 @@ class Referrer:
     annotations: dict[str, str] | None
 
 
-def _parse_reference(reference: str) -> tuple[Digest | None, str | None]:
+def parse_reference(reference: str) -> tuple[Digest | None, str | None]:
+    """(digest, tag) a push names: InvalidDigest or InvalidTag when it is neither."""
     if is_digest(reference):
         try:
             return Digest.parse(reference), None
@@ -71,29 +72,35 @@ def _parse_reference(reference: str) -> tuple[Digest | None, str | None]:
     return None, reference
 
 
+def parse(body: bytes, content_type: str | None) -> ParsedManifest:
+    """The manifest a push sends, validated: InvalidManifest when it is not one."""
+    try:
+        return parse_manifest(body, content_type)
+    except ManifestError as e:
+        raise InvalidManifest(str(e)) from None
+
+
 def put(
     db: Db,
     repo: RepositoryRecord,
     reference: str,
     body: bytes,
-    content_type: str | None,
+    parsed: ParsedManifest,
     actor: audit.Actor | None,
     config_labels: dict[str, str] | None = None,
-) -> tuple[ManifestRecord, ParsedManifest]:
-    """Store a manifest (and point a tag at it). `config_labels` are the labels of its image
-    configuration, which the caller read from storage: they are recorded, and `quay.expires-after`
-    among them schedules the tag's expiry."""
-    by_digest, tag = _parse_reference(reference)
-    try:
-        parsed = parse_manifest(body, content_type)
-    except ManifestError as e:
-        raise InvalidManifest(str(e)) from None
+) -> ManifestRecord:
+    """Store a manifest (and point a tag at it). `parsed` is `body` as `parse` gives it (the
+    caller parsed it once, to find its configuration); `config_labels` are the labels of that
+    configuration, which the caller read from storage: they are recorded, and
+    `quay.expires-after` among them schedules the tag's expiry."""
+    by_digest, tag = parse_reference(reference)
     digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
     if by_digest is not None and digest != by_digest:
         raise InvalidDigest(f"manifest digest is {digest}, not {by_digest}")
 
     # Garbage collection sweeps a repository under the exclusive form of this lock: it sees this
     # manifest's references once committed, and never removes a link this push just checked.
+    # Taken once for the whole push (tags.point is told it is held).
     lock(db, "repository-gc", repo.id, shared=True)
     blob_ids = _required_blobs(db, repo.id, parsed)
     child_ids = _required_children(db, repo.id, parsed)
@@ -104,7 +111,8 @@ def put(
         labels.record_from_manifest(db, manifest_id, config_labels)
     if tag is not None:
         lifetime_ms = labels.expires_after_ms(config_labels or {})
-        tags.point(db, repo.id, tag, manifest_id, expires_ms=now_ms() + lifetime_ms if lifetime_ms else None)
+        expires_ms = now_ms() + lifetime_ms if lifetime_ms else None
+        tags.point(db, repo.id, tag, manifest_id, expires_ms=expires_ms, gc_locked=True)
     audit.record_for(
         db,
         "push_repo",
@@ -125,7 +133,7 @@ def put(
             context={"manifest_digest": str(digest), "visibility": repo.visibility},
         )
     subject = str(parsed.subject.digest) if parsed.subject else None
-    return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject), parsed
+    return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject)
 
 
 _LINKED_BLOBS = (
@@ -238,7 +246,7 @@ def _lookup_reference(reference: str) -> tuple[str | None, str | None]:
     """(digest, tag) to look a reference up by, or the error a reference that is neither raises."""
     if not is_digest(reference) and not is_valid_tag(reference):
         raise ManifestNotFound(f"no manifest {reference[:200]!r}: it is neither a valid tag nor a digest")
-    by_digest, tag = _parse_reference(reference)
+    by_digest, tag = parse_reference(reference)
     return (str(by_digest) if by_digest else None), tag
 
 
@@ -312,7 +320,7 @@ def get_with_repository(
 
 def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
     """DELETE by tag removes the tag; by digest it removes the manifest and every tag on it."""
-    by_digest, tag = _parse_reference(reference)
+    by_digest, tag = parse_reference(reference)
     if tag is not None:
         manifest_id = tags.remove(db, repo.id, tag)
         digest = (db.execute(select(Manifest.digest).where(Manifest.id == manifest_id))).scalar_one()

@@ -78,9 +78,13 @@ def point(
     *,
     expires_ms: int | None = None,
     reversion: bool = False,
+    gc_locked: bool = False,
 ) -> bool:
-    """Point tag `name` at a manifest; False when it already pointed there (alive, same expiry)."""
-    lock(db, "repository-gc", repository_id, shared=True)  # the manifest must survive until commit
+    """Point tag `name` at a manifest; False when it already pointed there (alive, same expiry).
+    `gc_locked`: the transaction holds the repository's shared GC lock already (a manifest push
+    takes it first), so it is not asked for twice."""
+    if not gc_locked:  # the manifest must survive until commit
+        lock(db, "repository-gc", repository_id, shared=True)
     lock(db, "tag", repository_id, name)
     now = now_ms()
     live = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()

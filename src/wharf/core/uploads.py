@@ -212,12 +212,17 @@ async def start(
 
 
 async def get(database: Database, repository_id: int, upload_id: str) -> UploadState:
+    return await database.read(find, repository_id, upload_id)
+
+
+def find(db: Db, repository_id: int, upload_id: str) -> UploadState:
+    """The open upload `upload_id` of the repository (UploadNotFound if there is none): `get`
+    inside a transaction that reads more, such as the repository itself."""
     try:
         uuid.UUID(upload_id)
     except ValueError:
         raise UploadNotFound("no such upload") from None
-    params = {"u_id": upload_id, "u_repo": repository_id}
-    row = await database.read(lambda db: db.execute(_GET, params).first())
+    row = db.execute(_GET, {"u_id": upload_id, "u_repo": repository_id}).first()
     if row is None:
         raise UploadNotFound("no such upload")
     return UploadState(upload_id, repository_id, row.offset)

@@ -7,7 +7,13 @@ from typing import TypeVar
 
 from wharf.auth import permissions
 from wharf.core import manifests, provision, repositories, uploads
-from wharf.core.errors import AlreadyExists, DomainError, NamespaceNotFound, RepositoryNotFound
+from wharf.core.errors import (
+    AlreadyExists,
+    DomainError,
+    NamespaceNotFound,
+    RepositoryNotFound,
+    UploadNotFound,
+)
 from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -151,6 +157,23 @@ async def for_write(call: Call, raw: str, *actions: str) -> RepositoryRecord:
         return _writable(call, raw, repo)
     created, _ = await call.rt.db.write(_resolver(call, raw, name))
     return created
+
+
+async def for_upload(call: Call, raw: str, upload_id: str) -> uploads.UploadState:
+    """The checks of `for_write`, then the repository and its open upload `upload_id` in one read
+    (BLOB_UPLOAD_UNKNOWN when either is missing: an upload never creates its repository here)."""
+    name = await _may_write(call, raw, ())
+
+    def _find(db: Db) -> uploads.UploadState:
+        repo = call.repository(db, name.namespace, name.name)
+        if repo is None:
+            raise UploadNotFound("no such upload")
+        return uploads.find(db, _writable(call, raw, repo).id, upload_id)
+
+    try:
+        return await call.rt.db.read(_find)
+    except DomainError as e:
+        raise from_domain(e) from None
 
 
 async def for_first_write(call: Call, raw: str) -> uploads.Target:

@@ -220,13 +220,6 @@ async def _mount(call: Call, repo: uploads.Target, source: str, digest: Digest) 
     )
 
 
-async def _load_upload(call: Call, repo_id: int, upload_id: str) -> uploads.UploadState:
-    try:
-        return await uploads.get(call.rt.db, repo_id, upload_id)
-    except DomainError as e:
-        raise from_domain(e) from None
-
-
 def _chunk_bounds(call: Call, upload: uploads.UploadState) -> tuple[int | None, int | None]:
     """(start, length) the client declares for this chunk through Content-Range / Content-Length."""
     declared = _declared_length(call.request)
@@ -249,8 +242,7 @@ def _range_headers(upload: uploads.UploadState) -> dict[str, str]:
 
 
 async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
-    repo = await _repo.for_write(call, name)
-    upload = await _load_upload(call, repo.id, upload_id)
+    upload = await _repo.for_upload(call, name, upload_id)
     start, length = _chunk_bounds(call, upload)
     try:
         upload = await uploads.append(
@@ -264,9 +256,8 @@ async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
 
 
 async def put_upload(call: Call, name: str, upload_id: str) -> Response:
-    repo = await _repo.for_write(call, name)
+    upload = await _repo.for_upload(call, name, upload_id)
     digest = _digest(call.request.query_params.get("digest"))
-    upload = await _load_upload(call, repo.id, upload_id)
     has_body = (_declared_length(call.request) or 0) > 0 or "chunked" in call.request.headers.get(
         "transfer-encoding", ""
     )
@@ -291,13 +282,11 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
 
 
 async def get_upload(call: Call, name: str, upload_id: str) -> Response:
-    repo = await _repo.for_write(call, name)
-    upload = await _load_upload(call, repo.id, upload_id)
+    upload = await _repo.for_upload(call, name, upload_id)
     return Response(status_code=204, headers=_upload_headers(name, upload))
 
 
 async def delete_upload(call: Call, name: str, upload_id: str) -> Response:
-    repo = await _repo.for_write(call, name)
-    upload = await _load_upload(call, repo.id, upload_id)
+    upload = await _repo.for_upload(call, name, upload_id)
     await uploads.cancel(call.rt.db, call.rt.store, upload)
     return Response(status_code=204, headers={"Content-Length": "0"})

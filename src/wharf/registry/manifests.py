@@ -9,18 +9,12 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from wharf.auth import permissions
-from wharf.core import labels, manifests
+from wharf.core import manifests
 from wharf.core.errors import DomainError
 from wharf.core.repositories import RepositoryRecord
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest, DigestError, is_digest
-from wharf.oci.manifest import (
-    MAX_MANIFEST_BYTES,
-    ManifestError,
-    accepts,
-    default_platform_child,
-    parse_manifest,
-)
+from wharf.oci.manifest import MAX_MANIFEST_BYTES, accepts, default_platform_child
 from wharf.registry import _repo
 from wharf.registry._repo import parse_name
 from wharf.registry.context import Call
@@ -33,7 +27,7 @@ from wharf.registry.errors import (
     RegistryError,
     from_domain,
 )
-from wharf.storage.base import StorageError, blob_path
+from wharf.services import pushes
 
 
 async def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
@@ -164,13 +158,13 @@ async def put_manifest(call: Call, name: str, reference: str) -> Response:
 
 
 async def _put_manifest(call: Call, name: str, reference: str) -> Response:
-    repo = await _repo.for_write(call, name)
+    # The repository is looked up (or created) in the transaction that stores the manifest.
+    target = await _repo.for_first_write(call, name)
     body = await _read_limited(call)
     content_type = call.request.headers.get("content-type")
-    config_labels = await _config_labels(call, body, content_type)
     try:
-        record, _parsed = await call.rt.db.write(
-            manifests.put, repo, reference, body, content_type, call.actor, config_labels
+        record = await pushes.put_manifest(
+            call.rt.db, call.rt.store, target, reference, body, content_type, call.actor
         )
     except DomainError as e:
         raise from_domain(e) from None
@@ -182,28 +176,6 @@ async def _put_manifest(call: Call, name: str, reference: str) -> Response:
     if record.subject_digest:
         headers["OCI-Subject"] = record.subject_digest
     return Response(status_code=201, headers=headers)
-
-
-async def _config_labels(call: Call, body: bytes, content_type: str | None) -> dict[str, str]:
-    """The labels of the image configuration an image manifest names, read from storage (small
-    configurations only); {} for anything else. The manifest is validated for real afterwards."""
-    try:
-        parsed = parse_manifest(body, content_type)
-    except ManifestError:
-        return {}
-    if parsed.config_media_type not in mt.IMAGE_CONFIGS or not parsed.blobs:
-        return {}
-    config = parsed.blobs[0]
-    if config.size > labels.MAX_CONFIG_BYTES:
-        return {}
-    path = blob_path(config.digest)
-    try:
-        size = await call.rt.store.stat(path)
-        if size is None or size > labels.MAX_CONFIG_BYTES:
-            return {}
-        return labels.from_config(await call.rt.store.get_bytes(path))
-    except StorageError:
-        return {}
 
 
 async def delete_manifest(call: Call, name: str, reference: str) -> Response:

@@ -1,0 +1,63 @@
+"""Pushing an image: storing a manifest (and the tag that names it).
+
+A manifest PUT is on the path of every push, so it does each thing once: the body is parsed once
+(here, before anything else, and the parse is what `core.manifests.put` stores), the image
+configuration it names is read from the blob store in one request (its labels are recorded, and
+`quay.expires-after` among them schedules the tag's expiry), and then one write transaction finds
+the repository (or creates it, for a first push that sends no blob), checks the blobs, stores the
+manifest, points the tag, writes the audit entry and queues the notifications.
+"""
+
+from __future__ import annotations
+
+from wharf.core import audit, labels, manifests
+from wharf.core.manifests import ManifestRecord
+from wharf.core.uploads import Target
+from wharf.db.engine import Database, Db
+from wharf.oci import mediatypes as mt
+from wharf.oci.manifest import ParsedManifest
+from wharf.storage.base import BlobStore, StorageError, blob_path
+
+
+async def put_manifest(
+    database: Database,
+    store: BlobStore,
+    target: Target,
+    reference: str,
+    body: bytes,
+    content_type: str | None,
+    actor: audit.Actor | None,
+) -> ManifestRecord:
+    """Store the manifest `body` under `reference` (a tag or its digest) in the repository
+    `target` finds (or creates) inside the write's transaction: the surface decides how, with its
+    permission checks and its errors. Raises the domain errors of `core.manifests.put`
+    (InvalidTag, InvalidDigest, InvalidManifest, ManifestBlobUnknown, ...), a bad reference
+    before a bad body."""
+    manifests.parse_reference(reference)
+    parsed = manifests.parse(body, content_type)
+    config_labels = await config_labels_of(store, parsed)
+
+    def _put(db: Db) -> ManifestRecord:
+        repo, _created = target(db)
+        return manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+
+    return await database.write(_put)
+
+
+async def config_labels_of(store: BlobStore, parsed: ParsedManifest) -> dict[str, str]:
+    """The labels of the image configuration an image manifest names; {} for anything else, or
+    when the configuration is larger than `labels.MAX_CONFIG_BYTES` or not (yet) stored.
+
+    One read of at most the size the manifest declares (one GET on S3; no stat first): a
+    configuration whose stored bytes are more than declared yields no labels, since the prefix
+    read is not the whole document, and never more than MAX_CONFIG_BYTES is held."""
+    if parsed.config_media_type not in mt.IMAGE_CONFIGS or not parsed.blobs:
+        return {}
+    config = parsed.blobs[0]
+    if config.size > labels.MAX_CONFIG_BYTES:
+        return {}
+    try:
+        chunks = [chunk async for chunk in store.read(blob_path(config.digest), 0, config.size)]
+    except StorageError:
+        return {}
+    return labels.from_config(b"".join(chunks))
