@@ -11,6 +11,8 @@ or a body that stops arriving (the request waits in `receive()` forever). So:
 - It also offers the application zero-copy file bodies (`SENDFILE`, below): uvloop, which serves
   us, has no `loop.sendfile`, and uvicorn does not implement the `http.response.pathsend`
   extension, so the protocol sends them itself with sendfile(2).
+- It writes a small response's head and body in one write (`COALESCE_MAX`), where uvicorn makes
+  two: one send(2) per token, manifest or tag page instead of two.
 - `BodyIdleTimeout` is ASGI middleware: a request body that sends nothing for
   HTTP_BODY_IDLE_TIMEOUT_S is answered 408 with `Connection: close` (which makes uvicorn close the
   connection), and the application sees the client as gone.
@@ -156,16 +158,85 @@ async def _send_file(cycle: RequestResponseCycle, fd: int, offset: int, count: i
         os.close(out)
 
 
-def _with_sendfile(cycle: RequestResponseCycle) -> _Send:
-    send = cycle.send
+COALESCE_MAX = 64 * 1024
+"""A response whose whole body is at most this many bytes leaves in one write with its head."""
 
-    async def send_or_sendfile(message: Any) -> None:
-        if message["type"] == SENDFILE:
-            await _sendfile(cycle, send, message)
+
+class _HeldHead:
+    """Stands in for the connection's transport from a response's start to its next message, so
+    that a small response goes out in one write instead of two (status line and headers, then the
+    body): one send(2), one segment for the client to wake up for. While `capturing` (inside
+    uvicorn's send) writes are kept; anything else flushes what is kept before it happens."""
+
+    __slots__ = ("capturing", "parts", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.parts: list[bytes] = []
+        self.capturing = False
+
+    def write(self, data: bytes) -> None:
+        if self.capturing:
+            self.parts.append(data)
         else:
-            await send(message)
+            self.flush()
+            self.transport.write(data)
 
-    return send_or_sendfile
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def flush(self) -> None:
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts.clear()
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def _coalescing(cycle: RequestResponseCycle, sendfile: bool) -> _Send:
+    """`cycle.send`, sending the head of a response with its body when that is one small message,
+    and SENDFILE messages (`sendfile`) by _sendfile."""
+    send = cycle.send
+    held: _HeldHead | None = None
+
+    async def send_coalesced(message: Any) -> None:
+        nonlocal held
+        kind = message["type"]
+        if held is None:
+            if kind == "http.response.start" and not cycle.response_started:
+                held = _HeldHead(cycle.transport)
+                cycle.transport = held  # type: ignore[assignment]
+                held.capturing = True
+                try:
+                    await send(message)
+                finally:
+                    held.capturing = False
+                return
+            if sendfile and kind == SENDFILE:
+                await _sendfile(cycle, send, message)
+            else:
+                await send(message)
+            return
+        head, held = held, None
+        whole = kind == "http.response.body" and not message.get("more_body", False)
+        if whole and len(message.get("body", b"")) <= COALESCE_MAX:
+            head.capturing = True
+            try:
+                await send(message)
+            finally:
+                head.capturing = False
+                cycle.transport = head.transport
+                head.flush()  # (uvicorn's close of a connection that does not stay open flushed already)
+            return
+        cycle.transport = head.transport
+        head.flush()
+        await send_coalesced(message)
+
+    return send_coalesced
 
 
 class HttpToolsProtocol(_UvicornHttpTools):
@@ -246,8 +317,7 @@ class HttpToolsProtocol(_UvicornHttpTools):
         self._arm_header_timer()  # a pipelined request, or the first byte after a keep-alive wait
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if self._sendfile:
-            cycle.send = _with_sendfile(cycle)  # type: ignore[method-assign,assignment]
+        cycle.send = _coalescing(cycle, self._sendfile)  # type: ignore[method-assign,assignment]
         super()._start_asgi_task(cycle, app)
 
     def on_headers_complete(self) -> None:

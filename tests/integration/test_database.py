@@ -8,10 +8,24 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    literal,
+    select,
+    text,
+    union_all,
+)
 
 from tests.conftest import DB_BACKEND, PG_URI
 from wharf.config import Settings
+from wharf.core import _sql
 from wharf.db.engine import Database, Db
 
 
@@ -75,3 +89,75 @@ def test_connections_the_server_closed_are_replaced(db: Database) -> None:
     assert _end_connections(db) >= 1
     db.run_write(lambda c: c.execute(text("INSERT INTO things (n) VALUES (2)")))
     assert db.run_read(lambda c: c.execute(text("SELECT sum(n) FROM things")).scalar_one()) == 3
+
+    # A hot statement, run on the DBAPI cursor, meets a dead connection the same way.
+    assert _end_connections(db) >= 1
+    assert db.run_read(lambda c: _sql.column(c, _THINGS, {"above": 0})) == [1, 2]
+
+
+_META = MetaData()
+_RECORDS = Table(
+    "records",
+    _META,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100)),
+    Column("flag", Boolean),
+    Column("data", LargeBinary),
+)
+_THINGS = (
+    select(Table("things", MetaData(), Column("n", Integer)).c.n).where(text("n > :above")).order_by("n")
+)
+_BY_NAME = select(_RECORDS).where(_RECORDS.c.name == bindparam("name"))
+_SOME = (
+    select(_RECORDS.c.name, _RECORDS.c.flag)
+    .where(_RECORDS.c.id > bindparam("after"), _RECORDS.c.flag.is_(True))
+    .order_by(_RECORDS.c.name)
+    .limit(bindparam("limit"))
+)
+_LABELLED = union_all(
+    select(literal("first").label("source"), _RECORDS.c.id).where(_RECORDS.c.name == bindparam("name")),
+    select(literal("second").label("source"), _RECORDS.c.id).where(_RECORDS.c.id == bindparam("id")),
+)
+
+
+def test_hot_statements_on_the_cursor_read_what_sqlalchemy_reads(db: Database) -> None:
+    """`_sql.first`/`rows`/`column` run prebuilt statements on the DBAPI cursor: the same rows as
+    `Connection.execute`, with its conversions (SQLite's 0/1 booleans), literals and LIMIT."""
+    db.run_write(lambda c: _META.create_all(c))
+    db.run_write(
+        lambda c: c.execute(
+            _RECORDS.insert(),
+            [
+                {"id": 1, "name": "b", "flag": True, "data": b"\x00\x01"},
+                {"id": 2, "name": "a", "flag": False, "data": None},
+                {"id": 3, "name": "c", "flag": True, "data": b""},
+            ],
+        )
+    )
+
+    def both(c: Db) -> None:
+        for name in ("a", "b", "zzz"):
+            expected = c.execute(_BY_NAME, {"name": name}).first()
+            got = _sql.first(c, _BY_NAME, {"name": name})
+            assert got == (None if expected is None else tuple(expected))
+        got_rows = _sql.rows(c, _SOME, {"after": 0, "limit": 10})
+        assert got_rows == [("b", True), ("c", True)]
+        assert all(type(flag) is bool for _, flag in got_rows)
+        assert _sql.column(c, _SOME, {"after": 0, "limit": 1}) == ["b"]
+        assert sorted(_sql.rows(c, _LABELLED, {"name": "a", "id": 3})) == [("first", 2), ("second", 3)]
+        assert _sql.first(c, _BY_NAME, {"name": "b"}) == (1, "b", True, b"\x00\x01")
+
+    db.run_read(both)
+
+
+def test_a_value_a_hot_statement_cannot_take_is_bad_input(settings: Settings) -> None:
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_uri, pool_size=1, value_error=ValueError)
+    try:
+        database.run_write(lambda c: _META.create_all(c))
+        with pytest.raises(ValueError, match="cannot be stored"):
+            database.run_read(lambda c: _sql.first(c, _BY_NAME, {"name": "lone \ud800 surrogate"}))
+        # The connection is still good for the next read.
+        assert database.run_read(lambda c: _sql.first(c, _BY_NAME, {"name": "x"})) is None
+    finally:
+        database.dispose()

@@ -1,7 +1,8 @@
 """The reads behind an access decision (auth/permissions.py), one statement each, built once.
 
 A token request makes them for every scope it names, and a `docker pull` asks for a token per
-repository, so they are on the hottest path after blob reads (see docs/performance.md).
+repository, so they are on the hottest path after blob reads (see docs/performance.md), and run on
+the DBAPI cursor (`core._sql.first`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, literal, or_, select, union_all
 
 from wharf.core import accounts
+from wharf.core._sql import first, rows
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -32,9 +34,7 @@ def namespace_and_repository(
     db: Db, namespace: str, name: str
 ) -> tuple[AccountRecord | None, RepositoryRecord | None]:
     """The namespace account and its repository `name` (None for what does not exist)."""
-    row = db.execute(
-        _NAMESPACE_AND_REPOSITORY, {"namespace": namespace, "full_name": f"{namespace}/{name}"}
-    ).first()
+    row = first(db, _NAMESPACE_AND_REPOSITORY, {"namespace": namespace, "full_name": f"{namespace}/{name}"})
     if row is None:
         return None, None
     ns = accounts.record(row)
@@ -65,7 +65,7 @@ def caller_roles(
     repository, an empty set."""
     team: set[str] = set()
     repository: set[str] = set()
-    rows = db.execute(_CALLER_ROLES, {"org": org_id, "repository": repository_id, "me": account_id})
-    for source, role in rows:
+    found = rows(db, _CALLER_ROLES, {"org": org_id, "repository": repository_id, "me": account_id})
+    for source, role in found:
         (team if source == "team" else repository).add(role)
     return team, repository

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
-from wharf.core._sql import insert_ignore, lock
+from wharf.core._sql import first, insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
     DomainError,
@@ -306,7 +306,7 @@ def get_with_repository(
         "ref": by_digest or tag or "",
         "now": now_ms(),
     }
-    row = db.execute(query, params).first()
+    row = first(db, query, params)  # the DBAPI cursor's path (core/_sql.py): every pull runs it
     if row is None:
         generation = revocation.generation(db, account_id) if account_id is not None else None
         return None, generation, error

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.core import audit, revocation
-from wharf.core._sql import strings
+from wharf.core._sql import first, strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -82,14 +82,14 @@ _GET_AS = (
 
 
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
-    row = db.execute(_GET, {"full_name": f"{namespace}/{name}"}).first()
+    row = first(db, _GET, {"full_name": f"{namespace}/{name}"})  # every /v2 request: core/_sql.py
     return RepositoryRecord(*row) if row else None
 
 
 def get_as(db: Db, namespace: str, name: str, account_id: int) -> tuple[RepositoryRecord | None, int | None]:
     """The repository and the caller's credential generation (core/revocation.py), in one statement
     when the repository exists."""
-    row = db.execute(_GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id}).first()
+    row = first(db, _GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id})
     if row is None:
         return None, revocation.generation(db, account_id)
     generation = row[-1]

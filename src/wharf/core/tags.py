@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core._sql import lock, strings
+from wharf.core._sql import column, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
@@ -234,7 +234,7 @@ def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> 
     """Up to `limit` alive, visible tag names after `after`, in byte order: one statement on the
     live-tag index (keyset paging, no OFFSET), whatever page of the listing it is."""
     params = {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()}
-    return strings(db.execute(_NAMES, params))
+    return column(db, _NAMES, params)
 
 
 @dataclass(frozen=True, slots=True)

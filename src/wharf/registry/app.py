@@ -75,7 +75,7 @@ class RegistryApp:
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request) -> Response:
-        path = request.url.path
+        path = listing.request_path(request)
         method = request.method
         if path in ("/v2", "/v2/"):
             if method not in ("GET", "HEAD"):
