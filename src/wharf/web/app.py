@@ -124,8 +124,8 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     from wharf.web.pages import (
         account,
         home,
+        inbox,
         manifest,
-        notifications,
         oauth,
         organization,
         repository,
@@ -151,7 +151,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *robots.routes(rt),
         *user.routes(rt),
         *repository_settings.routes(rt),
-        *notifications.routes(rt),
+        *inbox.routes(rt),
         *superuser.routes(rt),
         *oauth.routes(rt),
     ]

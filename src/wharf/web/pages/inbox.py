@@ -1,4 +1,5 @@
-"""/notifications: the visitor's in-app notifications (what the bell counts), with dismiss."""
+"""/notifications: the visitor's inbox of in-app notifications (what the bell counts), with dismiss.
+(The notifications a repository sends on events are set up in pages/repository_settings.py.)"""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             inbox.list_for, v.identity.account_id, offset=(page_no - 1) * PAGE, limit=PAGE + 1
         )
         return render.page(
-            request, "notifications.html", items=found[:PAGE], page_no=page_no, more=len(found) > PAGE
+            request, "inbox.html", items=found[:PAGE], page_no=page_no, more=len(found) > PAGE
         )
 
     async def dismiss(request: Request) -> Response:
