@@ -148,12 +148,25 @@ async def user(request: Request, v: Visitor, name: str) -> NamespacePage:
     return NamespacePage(account, mine, mine, rt.settings.public_host)
 
 
-async def admined_namespace(request: Request, v: Visitor, kind: str, name: str) -> NamespacePage:
-    """The organization or user named in the address (`kind` is its first path component), which
+async def admined_namespace(request: Request, v: Visitor) -> NamespacePage:
+    """The organization or user of the address (/organization/<ns>/... or /user/<ns>/...), which
     the visitor must administer."""
+    kind, name = request.url.path.split("/")[1], request.path_params["ns"]
     ns = await (organization if kind == "organization" else user)(request, v, name)
     require_admin(ns)
     return ns
+
+
+async def own_account(request: Request) -> tuple[Visitor, AccountRecord]:
+    """The signed-in visitor's own account, which the address's `name` must be."""
+    rt = runtime(request)
+    v = await signed_in(rt, request)
+    if request.path_params["name"] != v.name:
+        raise WebError.forbidden("You can change only your own password and tokens.")
+    assert v.identity.account_id is not None
+    account = await rt.db.read(accounts.get_by_id, v.identity.account_id)
+    assert account is not None
+    return v, account
 
 
 async def admined_organization(request: Request) -> tuple[Visitor, NamespacePage]:

@@ -8,28 +8,16 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import browser, credentials
 from wharf.core import accounts, apptokens
-from wharf.core.accounts import AccountRecord
 from wharf.web import access, render
 from wharf.web.errors import WebError
-from wharf.web.session import Visitor, client_ip, read_form, signed_in
+from wharf.web.session import client_ip, read_form
 
 MAX_TOKEN_DAYS = 3650
 
 
-async def _me(request: Request) -> tuple[Visitor, AccountRecord]:
-    rt = access.runtime(request)
-    v = await signed_in(rt, request)
-    if request.path_params["name"] != v.name:
-        raise WebError.forbidden("You can change only your own password and tokens.")
-    assert v.identity.account_id is not None
-    account = await rt.db.read(accounts.get_by_id, v.identity.account_id)
-    assert account is not None
-    return v, account
-
-
 async def change_password(request: Request) -> Response:
     rt = access.runtime(request)
-    v, account = await _me(request)
+    v, account = await access.own_account(request)
     form = await read_form(rt, request)
     new, again = form.get("new_password", ""), form.get("new_password_again", "")
     if new != again:
@@ -56,7 +44,7 @@ async def change_password(request: Request) -> Response:
 
 async def create_token(request: Request) -> Response:
     rt = access.runtime(request)
-    v, account = await _me(request)
+    v, account = await access.own_account(request)
     form = await read_form(rt, request)
     days_text = form.get("days", "").strip()
     try:
@@ -83,7 +71,7 @@ async def create_token(request: Request) -> Response:
 
 async def revoke_token(request: Request) -> Response:
     rt = access.runtime(request)
-    v, account = await _me(request)
+    v, account = await access.own_account(request)
     await read_form(rt, request)
     await rt.db.write(apptokens.revoke, account, request.path_params["uuid"], v.actor)
     return render.redirect(f"/user/{account.name}?tab=settings", "The token is revoked.")

@@ -54,8 +54,7 @@ def login_command(host: str, name: str, token: str) -> str:
 
 async def _owner(request: Request) -> NamespacePage:
     v = await signed_in(access.runtime(request), request)
-    kind = request.url.path.split("/")[1]
-    return await access.admined_namespace(request, v, kind, request.path_params["ns"])
+    return await access.admined_namespace(request, v)
 
 
 async def _robot(rt: Runtime, ns: NamespacePage, shortname: str) -> RobotRecord:

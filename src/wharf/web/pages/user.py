@@ -58,8 +58,7 @@ async def show(request: Request) -> Response:
 async def save_settings(request: Request) -> Response:
     rt = access.runtime(request)
     v = await signed_in(rt, request)
-    kind = request.url.path.split("/")[1]
-    ns = await access.admined_namespace(request, v, kind, request.path_params["ns"])
+    ns = await access.admined_namespace(request, v)
     form = await read_form(rt, request)
     email = form.get("email", "").strip()
     if len(email) > 255:
@@ -84,9 +83,8 @@ async def export_logs(request: Request) -> Response:
     """Usage-log exports of an organization or of a user, by its admins (or the user)."""
     rt = access.runtime(request)
     v = await signed_in(rt, request)
-    kind = request.url.path.split("/")[1]
     form = await read_form(rt, request)
-    ns = await access.admined_namespace(request, v, kind, request.path_params["ns"])
+    ns = await access.admined_namespace(request, v)
     return await logs_view.start_export(
         rt, request, v, ns.log_scope, (ns.name, None), form, f"{ns.base}?tab=logs"
     )
