@@ -29,7 +29,7 @@ from bench import audit_overhead, compare, load, scale, suite
 from bench.servers import BCRYPT_COST, start_distribution, start_wharf
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 (one statement per command-line option and step)
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

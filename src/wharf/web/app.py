@@ -1,9 +1,11 @@
 """The web UI: server-rendered pages on the same ASGI app, over core and the permission resolver.
 
-Pages live in web/pages/, one module per area, each exporting `routes(rt)`. Templates are in
-web/templates/, the one stylesheet and the little JavaScript in web/static/. The pages (and
-Jinja2, Markdown) are imported on the first request for one: a process that only serves /v2,
-/health and /metrics never loads them.
+Pages live in web/pages/, one module per page, each with module-level handlers and a route table
+`ROUTES`; a handler takes the runtime from the request (web/access.py, which also resolves what
+the address names with the role the page needs). Templates are in web/templates/, the one
+stylesheet and the little JavaScript in web/static/. The pages (and Jinja2, Markdown) are imported
+on the first request for one: a process that only serves /v2, /health and /metrics never loads
+them.
 """
 
 from __future__ import annotations
@@ -123,9 +125,11 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     from wharf.web import email_confirmation
     from wharf.web.pages import (
         account,
+        applications,
+        default_permissions,
         home,
+        inbox,
         manifest,
-        notifications,
         oauth,
         organization,
         repository,
@@ -133,6 +137,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         robots,
         signin,
         superuser,
+        teams,
         user,
     )
 
@@ -141,21 +146,25 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *service_routes,
         confirm_email,
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
-        *signin.routes(rt),
-        *account.routes(rt),
-        *home.routes(rt),
+        *signin.ROUTES,
+        *account.ROUTES,
+        *home.ROUTES,
         # before repository: its /repository/{repository:path} would match a manifest's address
-        *manifest.routes(rt),
-        *repository.routes(rt),
-        *organization.routes(rt),
-        *robots.routes(rt),
-        *user.routes(rt),
-        *repository_settings.routes(rt),
-        *notifications.routes(rt),
-        *superuser.routes(rt),
-        *oauth.routes(rt),
+        *manifest.ROUTES,
+        *repository.ROUTES,
+        *organization.ROUTES,
+        *teams.ROUTES,
+        *default_permissions.ROUTES,
+        *applications.ROUTES,
+        *robots.ROUTES,
+        *user.ROUTES,
+        *repository_settings.ROUTES,
+        *inbox.ROUTES,
+        *superuser.ROUTES,
+        *oauth.ROUTES,
     ]
     app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.runtime = rt  # the handlers' `access.runtime(request)`
 
     # Service routes (health, metrics, downloads), the e-mail confirmation and static files get no
     # page chrome.

@@ -16,8 +16,7 @@ from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import RepositorySummary
 from wharf.db.engine import Db
 from wharf.oci.names import is_valid_repository_name
-from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.session import Visitor, read_form, signed_in, visitor
 
@@ -50,102 +49,107 @@ def creatable_namespaces(db: Db, who: Visitor) -> list[str]:
     return names
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def home(request: Request) -> Response:
-        v = await visitor(rt, request)
-        query = request.query_params.get("q", "").strip()[:255]
-        visible = permissions.visible_repositories(v.identity, rt.settings)
-        public = permissions.may_read_public(v.identity, rt.settings)
+async def home(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    query = request.query_params.get("q", "").strip()[:255]
+    visible = permissions.visible_repositories(v.identity, rt.settings)
+    public = permissions.may_read_public(v.identity, rt.settings)
 
-        def read(db: Db) -> dict[str, Any]:
-            if query:
-                found = repositories.search(
-                    db, visible=visible, include_public=public, query=query, offset=0, limit=LIST_LIMIT
-                )
-                return {"results": _listed(db, v, found)}
-            out: dict[str, Any] = {}
-            if v.signed_in:
-                mine = repositories.listing(db, visible=visible, include_public=False, limit=LIST_LIMIT)
-                starred = repositories.listing(
-                    db,
-                    visible=visible,
-                    include_public=public,
-                    starred_by=v.identity.account_id,
-                    limit=LIST_LIMIT,
-                )
-                assert v.identity.account_id is not None
-                out["mine"] = _listed(db, v, mine)
-                out["starred"] = _listed(db, v, starred)
-                out["organizations"] = [o for o, _ in orgs.of_member(db, v.identity.account_id)]
-            if public:
-                only_public = repositories.public_listing(db, limit=LIST_LIMIT)
-                out["public"] = _listed(db, v, only_public)
-            return out
+    def read(db: Db) -> dict[str, Any]:
+        if query:
+            found = repositories.search(
+                db, visible=visible, include_public=public, query=query, offset=0, limit=LIST_LIMIT
+            )
+            return {"results": _listed(db, v, found)}
+        out: dict[str, Any] = {}
+        if v.signed_in:
+            mine = repositories.listing(db, visible=visible, include_public=False, limit=LIST_LIMIT)
+            starred = repositories.listing(
+                db,
+                visible=visible,
+                include_public=public,
+                starred_by=v.identity.account_id,
+                limit=LIST_LIMIT,
+            )
+            assert v.identity.account_id is not None
+            out["mine"] = _listed(db, v, mine)
+            out["starred"] = _listed(db, v, starred)
+            out["organizations"] = [o for o, _ in orgs.of_member(db, v.identity.account_id)]
+        if public:
+            only_public = repositories.public_listing(db, limit=LIST_LIMIT)
+            out["public"] = _listed(db, v, only_public)
+        return out
 
-        found = await rt.db.read(read)
-        return render.page(request, "home.html", query=query, registry_host=rt.settings.public_host, **found)
+    found = await rt.db.read(read)
+    return render.page(request, "home.html", query=query, registry_host=rt.settings.public_host, **found)
 
-    async def new_repository_page(request: Request) -> Response:
-        v = await signed_in(rt, request)
-        namespaces = await rt.db.read(creatable_namespaces, v)
-        chosen = request.query_params.get("namespace") or (namespaces[0] if namespaces else "")
+
+async def new_repository_page(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    namespaces = await rt.db.read(creatable_namespaces, v)
+    chosen = request.query_params.get("namespace") or (namespaces[0] if namespaces else "")
+    return render.page(
+        request,
+        "new_repository.html",
+        namespaces=namespaces,
+        form={"namespace": chosen, "name": "", "visibility": "private", "description": ""},
+        error=None,
+    )
+
+
+async def create_repository(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    form = await read_form(rt, request)
+    namespaces = await rt.db.read(creatable_namespaces, v)
+    namespace, name = form.get("namespace", ""), form.get("name", "").strip()
+    visibility = form.get("visibility", "private")
+    description = form.get("description", "")
+
+    def again(message: str, status: int = 400) -> Response:
         return render.page(
-            request,
-            "new_repository.html",
-            namespaces=namespaces,
-            form={"namespace": chosen, "name": "", "visibility": "private", "description": ""},
-            error=None,
+            request, "new_repository.html", status=status, namespaces=namespaces, form=form, error=message
         )
 
-    async def create_repository(request: Request) -> Response:
-        v = await signed_in(rt, request)
-        form = await read_form(rt, request)
-        namespaces = await rt.db.read(creatable_namespaces, v)
-        namespace, name = form.get("namespace", ""), form.get("name", "").strip()
-        visibility = form.get("visibility", "private")
-        description = form.get("description", "")
+    if namespace not in namespaces:
+        return again(f"You may not create repositories in {namespace!r}: choose one of the list.", 403)
+    if visibility not in ("public", "private"):
+        return again("Choose public or private.")
+    if len(description) > DESCRIPTION_MAX:
+        return again("The description is longer than 256 KiB.")
+    if not is_valid_repository_name(f"{namespace}/{name}"):
+        return again(
+            "That name is not valid: use lowercase letters, digits and . _ - separators, and / "
+            "between components (for example team/app-server)."
+        )
 
-        def again(message: str, status: int = 400) -> Response:
-            return render.page(
-                request, "new_repository.html", status=status, namespaces=namespaces, form=form, error=message
-            )
+    def create(db: Db) -> None:
+        ns: AccountRecord | None = accounts.get_by_name(db, namespace)
+        if not permissions.can_create_in(db, v.identity, ns):
+            raise WebError.forbidden(f"You may not create repositories in {namespace}.")
+        repo = provision.create_repository(
+            db,
+            namespace,
+            name,
+            visibility=visibility,
+            creator_id=v.identity.account_id,
+            actor=v.actor,
+        )
+        if description:
+            repositories.describe_new(db, repo, description)
 
-        if namespace not in namespaces:
-            return again(f"You may not create repositories in {namespace!r}: choose one of the list.", 403)
-        if visibility not in ("public", "private"):
-            return again("Choose public or private.")
-        if len(description) > DESCRIPTION_MAX:
-            return again("The description is longer than 256 KiB.")
-        if not is_valid_repository_name(f"{namespace}/{name}"):
-            return again(
-                "That name is not valid: use lowercase letters, digits and . _ - separators, and / "
-                "between components (for example team/app-server)."
-            )
+    try:
+        await rt.db.write(create)
+    except AlreadyExists:
+        return again(f"{namespace}/{name} already exists: pick another name.", 409)
+    return RedirectResponse(f"/repository/{namespace}/{name}", status_code=303)
 
-        def create(db: Db) -> None:
-            ns: AccountRecord | None = accounts.get_by_name(db, namespace)
-            if not permissions.can_create_in(db, v.identity, ns):
-                raise WebError.forbidden(f"You may not create repositories in {namespace}.")
-            repo = provision.create_repository(
-                db,
-                namespace,
-                name,
-                visibility=visibility,
-                creator_id=v.identity.account_id,
-                actor=v.actor,
-            )
-            if description:
-                repositories.describe_new(db, repo, description)
 
-        try:
-            await rt.db.write(create)
-        except AlreadyExists:
-            return again(f"{namespace}/{name} already exists: pick another name.", 409)
-        return RedirectResponse(f"/repository/{namespace}/{name}", status_code=303)
-
-    return [
-        Route("/", home, methods=["GET"]),
-        Route("/repository/", home, methods=["GET"]),
-        Route("/new/", new_repository_page, methods=["GET"]),
-        Route("/new/", create_repository, methods=["POST"]),
-    ]
+ROUTES: list[BaseRoute] = [
+    Route("/", home, methods=["GET"]),
+    Route("/repository/", home, methods=["GET"]),
+    Route("/new/", new_repository_page, methods=["GET"]),
+    Route("/new/", create_repository, methods=["POST"]),
+]

@@ -10,13 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from wharf.auth import permissions
 from wharf.core import labels, manifests, stars, tag_changes
 from wharf.db.engine import Db
 from wharf.oci.manifest import ManifestError, parse_manifest
-from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
-from wharf.web.pages._repo import RepositoryPage, find, find_writable
 from wharf.web.session import read_form, visitor
 
 
@@ -35,61 +34,62 @@ class _DigestConvertor(Convertor[str]):
 register_url_convertor("digest", _DigestConvertor())
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def show(request: Request) -> Response:
-        v = await visitor(rt, request)
-        full_name, digest = request.path_params["repository"], request.path_params["digest"]
-        view = await find(rt, request, v, full_name)
-        repo = view.repo
+async def show(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    full_name, digest = request.path_params["repository"], request.path_params["digest"]
+    view = await access.repository(request, v, full_name)
+    repo = view.repo
 
-        def read(db: Db) -> dict[str, Any]:
-            record = manifests.get(db, repo.id, digest)
-            return {
-                "record": record,
-                "labels": labels.list_for(db, tag_changes.manifest_id(db, repo, digest)),
-                "tags": manifests.alive_tag_names(db, repo.id, record.id),
-                "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
-            }
+    def read(db: Db) -> dict[str, Any]:
+        record = manifests.get(db, repo.id, digest)
+        return {
+            "record": record,
+            "labels": labels.list_for(db, tag_changes.manifest_id(db, repo, digest)),
+            "tags": manifests.alive_tag_names(db, repo.id, record.id),
+            "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
+        }
 
-        found = await rt.db.read(read)
-        try:
-            parsed = parse_manifest(found["record"].content, found["record"].media_type)
-        except ManifestError:
-            parsed = None  # stored before a stricter parser; shown raw
-        page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", rt.settings.public_host)
-        return render.page(
-            request,
-            "repository/manifest.html",
-            page=page,
-            tab="tags",
-            digest=digest,
-            parsed=parsed,
-            raw=found["record"].content.decode("utf-8", errors="replace"),
-            **found,
-        )
+    found = await rt.db.read(read)
+    try:
+        parsed = parse_manifest(found["record"].content, found["record"].media_type)
+    except ManifestError:
+        parsed = None  # stored before a stricter parser; shown raw
+    page = access.repository_page(request, view)
+    return render.page(
+        request,
+        "repository/manifest.html",
+        page=page,
+        tab="tags",
+        digest=digest,
+        parsed=parsed,
+        raw=found["record"].content.decode("utf-8", errors="replace"),
+        **found,
+    )
 
-    async def change_labels(request: Request) -> Response:
-        v = await visitor(rt, request)
-        full_name, digest = request.path_params["repository"], request.path_params["digest"]
-        form = await read_form(rt, request)
-        view = await find_writable(rt, request, v, full_name, "labels")
-        back = f"/repository/{full_name}/manifest/{digest}"
-        if request.path_params["action"] == "add":
-            key, value = form.get("key", "").strip(), form.get("value", "")
-            await rt.db.write(tag_changes.add_label, view.repo, digest, key, value, "text/plain", v.actor)
-            return render.redirect(back, f"Added the label {key}.")
-        if request.path_params["action"] == "delete":
-            label = await rt.db.write(
-                tag_changes.remove_label, view.repo, digest, form.get("label", ""), v.actor
-            )
-            return render.redirect(back, f"Deleted the label {label.key}.")
-        raise WebError.not_found("This action")
 
-    return [
-        Route(
-            "/repository/{repository:path}/manifest/{digest:digest}/labels/{action}",
-            change_labels,
-            methods=["POST"],
-        ),
-        Route("/repository/{repository:path}/manifest/{digest:digest}", show, methods=["GET"]),
-    ]
+async def change_labels(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    full_name, digest = request.path_params["repository"], request.path_params["digest"]
+    form = await read_form(rt, request)
+    view = await access.repository(request, v, full_name, permissions.WRITE, changing="labels")
+    back = f"/repository/{full_name}/manifest/{digest}"
+    if request.path_params["action"] == "add":
+        key, value = form.get("key", "").strip(), form.get("value", "")
+        await rt.db.write(tag_changes.add_label, view.repo, digest, key, value, "text/plain", v.actor)
+        return render.redirect(back, f"Added the label {key}.")
+    if request.path_params["action"] == "delete":
+        label = await rt.db.write(tag_changes.remove_label, view.repo, digest, form.get("label", ""), v.actor)
+        return render.redirect(back, f"Deleted the label {label.key}.")
+    raise WebError.not_found("This action")
+
+
+ROUTES: list[BaseRoute] = [
+    Route(
+        "/repository/{repository:path}/manifest/{digest:digest}/labels/{action}",
+        change_labels,
+        methods=["POST"],
+    ),
+    Route("/repository/{repository:path}/manifest/{digest:digest}", show, methods=["GET"]),
+]

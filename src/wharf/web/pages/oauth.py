@@ -23,7 +23,7 @@ from wharf.auth.identity import Identity
 from wharf.core import accounts, applications, audit
 from wharf.core.applications import ApplicationRecord
 from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.session import client_ip, read_form, read_form_of_script, visitor
 
@@ -164,84 +164,89 @@ async def _script_approver(
     return identity
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def error_page(request: Request, error: WebError) -> Response:
-        await visitor(rt, request)
-        headers = {**_HEADERS, **(error.headers if isinstance(error, _Refused) else {})}
-        return render.page(request, "error.html", status=error.status, error=error, headers=headers)
+async def _error_page(request: Request, error: WebError) -> Response:
+    await visitor(access.runtime(request), request)
+    headers = {**_HEADERS, **(error.headers if isinstance(error, _Refused) else {})}
+    return render.page(request, "error.html", status=error.status, error=error, headers=headers)
 
-    async def consent(request: Request) -> Response:
-        try:
-            req = await _authorization_request(rt, dict(request.query_params))
-        except WebError as e:
-            return await error_page(request, e)
-        granted = req.granted()
-        if isinstance(granted, Response):
-            return granted
+
+async def consent(request: Request) -> Response:
+    rt = access.runtime(request)
+    try:
+        req = await _authorization_request(rt, dict(request.query_params))
+    except WebError as e:
+        return await _error_page(request, e)
+    granted = req.granted()
+    if isinstance(granted, Response):
+        return granted
+    v = await visitor(rt, request)
+    if not v.signed_in:
+        sign_in = WebError.sign_in(request).redirect
+        assert sign_in is not None
+        return RedirectResponse(sign_in, status_code=302, headers=_HEADERS)
+    return render.page(
+        request,
+        "oauth/authorize.html",
+        headers={**_HEADERS, "content-security-policy": _csp_sending_forms_to(req.redirect_uri)},
+        app=req.app,
+        homepage=_homepage(req.app),
+        scopes=[(s, about) for s, about in scopes.DESCRIPTIONS.items() if s in granted],
+        redirect_uri=req.redirect_uri,
+        fields=req.fields(),
+    )
+
+
+async def answer(request: Request) -> Response:
+    """Approve (a code or a token for the application) or cancel (`cancel` in the form: the
+    application gets error=access_denied, RFC 6749 4.1.2.1)."""
+    try:
+        return await _answer(request)
+    except WebError as e:
+        return await _error_page(request, e)
+
+
+async def _answer(request: Request) -> Response:
+    rt = access.runtime(request)
+    basic = credentials.parse_basic(request.headers.get("authorization", ""))
+    approver: Identity | None = None
+    if basic is not None:
+        form = await read_form_of_script(request)
+    else:
         v = await visitor(rt, request)
         if not v.signed_in:
-            sign_in = WebError.sign_in(request).redirect
-            assert sign_in is not None
-            return RedirectResponse(sign_in, status_code=302, headers=_HEADERS)
-        return render.page(
-            request,
-            "oauth/authorize.html",
-            headers={**_HEADERS, "content-security-policy": _csp_sending_forms_to(req.redirect_uri)},
-            app=req.app,
-            homepage=_homepage(req.app),
-            scopes=[(s, about) for s, about in scopes.DESCRIPTIONS.items() if s in granted],
-            redirect_uri=req.redirect_uri,
-            fields=req.fields(),
-        )
+            raise WebError(
+                401, "Sign in first", "Sign in, then open the application's authorization link again."
+            )
+        form = await read_form(rt, request)
+        approver = v.identity
+    req = await _authorization_request(rt, form)
+    granted = req.granted()
+    if isinstance(granted, Response):
+        return granted
+    if approver is None:
+        assert basic is not None
+        approver = await _script_approver(rt, request, req, *basic)
+    if "cancel" in form:
+        return req.error("access_denied", "the user denied the request")
+    assert approver.account_id is not None
+    account = await rt.db.read(accounts.get_by_id, approver.account_id)
+    assert account is not None
+    if req.response_type == "code":
+        code = await rt.db.write(applications.issue_code, req.app, account, granted, req.redirect_uri)
+        return req.answer({"code": code})
+    actor = audit.Actor(approver.account_id, approver.name, client_ip(rt, request))
+    token = await rt.db.write(applications.grant_token, req.app, account, granted, actor)
+    return req.answer(
+        {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": str(applications.GRANTED_TOKEN_LIFETIME_S),
+            "scope": " ".join(sorted(granted)),
+        }
+    )
 
-    async def answer(request: Request) -> Response:
-        """Approve (a code or a token for the application) or cancel (`cancel` in the form: the
-        application gets error=access_denied, RFC 6749 4.1.2.1)."""
-        try:
-            return await _answer(request)
-        except WebError as e:
-            return await error_page(request, e)
 
-    async def _answer(request: Request) -> Response:
-        basic = credentials.parse_basic(request.headers.get("authorization", ""))
-        approver: Identity | None = None
-        if basic is not None:
-            form = await read_form_of_script(request)
-        else:
-            v = await visitor(rt, request)
-            if not v.signed_in:
-                raise WebError(
-                    401, "Sign in first", "Sign in, then open the application's authorization link again."
-                )
-            form = await read_form(rt, request)
-            approver = v.identity
-        req = await _authorization_request(rt, form)
-        granted = req.granted()
-        if isinstance(granted, Response):
-            return granted
-        if approver is None:
-            assert basic is not None
-            approver = await _script_approver(rt, request, req, *basic)
-        if "cancel" in form:
-            return req.error("access_denied", "the user denied the request")
-        assert approver.account_id is not None
-        account = await rt.db.read(accounts.get_by_id, approver.account_id)
-        assert account is not None
-        if req.response_type == "code":
-            code = await rt.db.write(applications.issue_code, req.app, account, granted, req.redirect_uri)
-            return req.answer({"code": code})
-        actor = audit.Actor(approver.account_id, approver.name, client_ip(rt, request))
-        token = await rt.db.write(applications.grant_token, req.app, account, granted, actor)
-        return req.answer(
-            {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": str(applications.GRANTED_TOKEN_LIFETIME_S),
-                "scope": " ".join(sorted(granted)),
-            }
-        )
-
-    return [
-        Route("/oauth/authorize", consent, methods=["GET"]),
-        Route("/oauth/authorizeapp", answer, methods=["POST"]),
-    ]
+ROUTES: list[BaseRoute] = [
+    Route("/oauth/authorize", consent, methods=["GET"]),
+    Route("/oauth/authorizeapp", answer, methods=["POST"]),
+]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth.permissions import RepositoryView
+from wharf.auth.permissions import ADMIN, RepositoryView
 from wharf.core import (
     accounts,
     audit,
@@ -33,10 +33,9 @@ from wharf.db.engine import Db
 from wharf.integrations import address_confirmation, mail
 from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
-from wharf.web.pages._repo import find_admined
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
@@ -181,76 +180,75 @@ def _event_config(form: dict[str, str], event: str) -> dict[str, Any]:
     return {}
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def change(request: Request) -> Response:
-        v = await visitor(rt, request)
-        full_name = request.path_params["repository"]
-        action = request.path_params["action"]
-        form = await read_form(rt, request)
-        view = await find_admined(rt, request, v, full_name)
-        repo, by = view.repo, v.actor
-        back = f"/repository/{full_name}?tab=settings"
+async def change(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    full_name = request.path_params["repository"]
+    action = request.path_params["action"]
+    form = await read_form(rt, request)
+    view = await access.repository(request, v, full_name, ADMIN)
+    repo, by = view.repo, v.actor
+    back = f"/repository/{full_name}?tab=settings"
 
-        if action == "description":
-            text = form.get("description", "")
-            if len(text) > DESCRIPTION_MAX:
-                raise WebError(400, "The description is too long", "Keep it under 256 KiB.")
-            await rt.db.write(repositories.set_description, repo, text, by)
-            return render.redirect(back, "Saved the description.")
-        if action == "visibility":
-            visibility = form.get("visibility", "")
-            if visibility not in ("public", "private"):
-                raise WebError(400, "Pick a visibility", "Choose public or private.")
-            await rt.db.write(repositories.set_visibility, repo, visibility, by)
-            who = (
-                "anyone who can reach this registry"
-                if visibility == "public"
-                else "only those granted a role"
+    if action == "description":
+        text = form.get("description", "")
+        if len(text) > DESCRIPTION_MAX:
+            raise WebError(400, "The description is too long", "Keep it under 256 KiB.")
+        await rt.db.write(repositories.set_description, repo, text, by)
+        return render.redirect(back, "Saved the description.")
+    if action == "visibility":
+        visibility = form.get("visibility", "")
+        if visibility not in ("public", "private"):
+            raise WebError(400, "Pick a visibility", "Choose public or private.")
+        await rt.db.write(repositories.set_visibility, repo, visibility, by)
+        who = "anyone who can reach this registry" if visibility == "public" else "only those granted a role"
+        return render.redirect(back, f"{full_name} is now {visibility}: {who} can pull it.")
+    if action == "state":
+        state = form.get("state", "")
+        if state not in repositories.STATES:
+            raise WebError(400, "Pick a state", f"Choose one of {', '.join(repositories.STATES)}.")
+        await rt.db.write(repositories.set_state, repo, repositories.STATES[state], by)
+        return render.redirect(back, f"{full_name} is now in state {state}.")
+    if action in ("grant", "revoke"):
+        return await _permission(rt, view, form, action, by, back)
+    if action.startswith("notification-"):
+        return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
+    if action == "delete":
+        await confirm_fresh_login(rt, request, v, form)
+        typed = form.get("confirm", "").strip()
+        if typed != full_name:
+            raise WebError(
+                400,
+                "The name does not match",
+                f"To delete the repository, type its full name, {full_name}, exactly.",
             )
-            return render.redirect(back, f"{full_name} is now {visibility}: {who} can pull it.")
-        if action == "state":
-            state = form.get("state", "")
-            if state not in repositories.STATES:
-                raise WebError(400, "Pick a state", f"Choose one of {', '.join(repositories.STATES)}.")
-            await rt.db.write(repositories.set_state, repo, repositories.STATES[state], by)
-            return render.redirect(back, f"{full_name} is now in state {state}.")
-        if action in ("grant", "revoke"):
-            return await _permission(rt, view, form, action, by, back)
-        if action.startswith("notification-"):
-            return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
-        if action == "delete":
-            await confirm_fresh_login(rt, request, v, form)
-            typed = form.get("confirm", "").strip()
-            if typed != full_name:
-                raise WebError(
-                    400,
-                    "The name does not match",
-                    f"To delete the repository, type its full name, {full_name}, exactly.",
-                )
-            await rt.db.write(repositories.delete_repo, repo, by)
-            return render.redirect("/", f"Deleted repository {full_name}.")
-        raise WebError.not_found("This action")
+        await rt.db.write(repositories.delete_repo, repo, by)
+        return render.redirect("/", f"Deleted repository {full_name}.")
+    raise WebError.not_found("This action")
 
-    async def export(request: Request) -> Response:
-        v = await visitor(rt, request)
-        full_name = request.path_params["repository"]
-        form = await read_form(rt, request)
-        view = await find_admined(rt, request, v, full_name)
-        repo = view.repo
-        return await logs_view.start_export(
-            rt,
-            request,
-            v,
-            logs.Scope(repository_id=repo.id),
-            (repo.namespace, repo.name),
-            form,
-            f"/repository/{full_name}?tab=logs",
-        )
 
-    return [
-        Route("/repository/{repository:path}/settings/{action}", change, methods=["POST"]),
-        Route("/repository/{repository:path}/logs/export", export, methods=["POST"]),
-    ]
+async def export(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    full_name = request.path_params["repository"]
+    form = await read_form(rt, request)
+    view = await access.repository(request, v, full_name, ADMIN)
+    repo = view.repo
+    return await logs_view.start_export(
+        rt,
+        request,
+        v,
+        logs.Scope(repository_id=repo.id),
+        (repo.namespace, repo.name),
+        form,
+        f"/repository/{full_name}?tab=logs",
+    )
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/repository/{repository:path}/settings/{action}", change, methods=["POST"]),
+    Route("/repository/{repository:path}/logs/export", export, methods=["POST"]),
+]
 
 
 async def _permission(

@@ -21,10 +21,9 @@ from wharf.core.errors import NotFound
 from wharf.core.robots import RobotRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
+from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
-from wharf.web.pages import _namespace
-from wharf.web.pages._namespace import NamespacePage
 from wharf.web.session import read_form, read_form_lists, signed_in
 
 REPOSITORY_LIMIT = 500
@@ -53,176 +52,188 @@ def login_command(host: str, name: str, token: str) -> str:
     return f"podman login -u '{name}' -p '{token}' {host}"
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def _owner(request: Request) -> NamespacePage:
-        v = await signed_in(rt, request)
-        kind = request.url.path.split("/")[1]
-        return await _namespace.owner(rt, request, v, kind, request.path_params["ns"])
+async def _owner(request: Request) -> NamespacePage:
+    v = await signed_in(access.runtime(request), request)
+    return await access.admined_namespace(request, v)
 
-    async def _robot(ns: NamespacePage, shortname: str) -> RobotRecord:
-        robot = await rt.db.read(robots.get, ns.account, shortname)
-        if robot is None:
-            raise WebError.not_found(f"Robot {robots.full_name(ns.name, shortname)}")
-        return robot
 
-    def _page(ns: NamespacePage, shortname: str) -> str:
-        return f"{ns.base}/robots/{shortname}"
+async def _robot(rt: Runtime, ns: NamespacePage, shortname: str) -> RobotRecord:
+    robot = await rt.db.read(robots.get, ns.account, shortname)
+    if robot is None:
+        raise WebError.not_found(f"Robot {robots.full_name(ns.name, shortname)}")
+    return robot
 
-    async def create(request: Request) -> Response:
-        ns = await _owner(request)
-        form = await read_form(rt, request)
-        v = await signed_in(rt, request)
-        shortname = form.get("name", "").strip()
-        full = robots.full_name(ns.name, shortname)
-        if not robots_allowed(rt, full):
+
+def _page(ns: NamespacePage, shortname: str) -> str:
+    return f"{ns.base}/robots/{shortname}"
+
+
+async def create(request: Request) -> Response:
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    form = await read_form(rt, request)
+    v = await signed_in(rt, request)
+    shortname = form.get("name", "").strip()
+    full = robots.full_name(ns.name, shortname)
+    if not robots_allowed(rt, full):
+        raise WebError(
+            403,
+            "Robot accounts are turned off",
+            "This registry disallows robot accounts (ROBOTS_DISALLOW); its admin can allow this one "
+            "with ROBOTS_WHITELIST.",
+        )
+    await rt.db.write(
+        robots.create,
+        rt.secrets,
+        ns.account,
+        shortname,
+        description=form.get("description", "").strip(),
+        actor=v.actor,
+    )
+    return render.redirect(
+        f"{_page(ns, shortname)}?credentials=1",
+        f"Created robot {full}. Log in with the command below, then give it roles on repositories.",
+    )
+
+
+async def show(request: Request) -> Response:
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+
+    def read(db: Db) -> dict[str, Any]:
+        held = {name: role for name, _public, role in grants.held_by_account(db, robot.account.id)}
+        repos = repositories.listing(
+            db, visible=None, include_public=False, namespace=ns.name, limit=REPOSITORY_LIMIT
+        )
+        return {
+            "held": held,
+            "repositories": repos,
+            "federation": robots.federation(db, robot.account.id),
+            "teams": teams.names_of_member(db, ns.account.id, robot.account.id) if ns.is_org else [],
+        }
+
+    found = await rt.db.read(read)
+    token = rt.secrets.open(robot.token_ciphertext) or ""
+    return render.page(
+        request,
+        "organization/robot.html",
+        ns=ns,
+        robot=robot,
+        token=token,
+        login=login_command(ns.registry_host, robot.account.name, token),
+        show_credentials=request.query_params.get("credentials") == "1",
+        empty_rows=FEDERATION_ROWS,
+        **found,
+    )
+
+
+async def regenerate(request: Request) -> Response:
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    await read_form(rt, request)
+    v = await signed_in(rt, request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+    await rt.db.write(robots.regenerate, rt.secrets, robot, ns.account, v.actor)
+    return render.redirect(
+        f"{_page(ns, robot.shortname)}?credentials=1",
+        f"{robot.account.name} has a new token; the old one no longer works. Update the places that use it.",
+    )
+
+
+async def delete(request: Request) -> Response:
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    await read_form(rt, request)
+    v = await signed_in(rt, request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+    await rt.db.write(robots.delete_robot, robot, ns.account, v.actor)
+    return render.redirect(f"{ns.base}?tab=robots", f"Deleted robot {robot.account.name}.")
+
+
+async def set_permissions(request: Request) -> Response:
+    """Bulk assignment: one role (or none) on every repository ticked."""
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    form = await read_form_lists(rt, request)
+    v = await signed_in(rt, request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+    role = (form.get("role") or [""])[-1]
+    chosen = [n for n in form.get("repository", []) if n]
+    if role not in (*grants.ROLES, "none"):
+        raise WebError(400, "Choose a role", "Pick read, write, admin, or none to remove the role.")
+    if not chosen:
+        raise WebError(
+            400, "No repository was ticked", "Tick the repositories the role applies to, then apply it."
+        )
+
+    def apply(db: Db) -> int:
+        held = {n.partition("/")[2] for n, _p, _r in grants.held_by_account(db, robot.account.id)}
+        changed = 0
+        for name in chosen:
+            repo = repositories.get(db, ns.name, name)
+            if repo is None:
+                raise NotFound(f"there is no repository {ns.name}/{name}")
+            if role != "none":
+                grants.set_user_role(db, repo, robot.account, role, v.actor)
+                changed += 1
+            elif name in held:
+                grants.delete_user_role(db, repo, robot.account, v.actor)
+                changed += 1
+        return changed
+
+    changed = await rt.db.write(apply)
+    what = f"the {role} role" if role != "none" else "no role"
+    plural = "repository" if changed == 1 else "repositories"
+    return render.redirect(
+        _page(ns, robot.shortname), f"{robot.account.name} now has {what} on {changed} {plural}."
+    )
+
+
+async def set_federation(request: Request) -> Response:
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    form = await read_form_lists(rt, request)
+    v = await signed_in(rt, request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+    issuers, subjects = form.get("issuer", []), form.get("subject", [])
+    if len(issuers) != len(subjects):
+        raise WebError(400, "The form could not be read", "Send the form from the robot's page again.")
+    entries = []
+    for issuer, subject in zip(issuers, subjects, strict=True):
+        issuer, subject = issuer.strip(), subject.strip()
+        if not issuer and not subject:
+            continue
+        if not issuer or not subject:
             raise WebError(
-                403,
-                "Robot accounts are turned off",
-                "This registry disallows robot accounts (ROBOTS_DISALLOW); its admin can allow this one "
-                "with ROBOTS_WHITELIST.",
+                400,
+                "A federation row is incomplete",
+                "Each row needs both the issuer URL (https://...) and the subject; empty a row to drop it.",
             )
-        await rt.db.write(
-            robots.create,
-            rt.secrets,
-            ns.account,
-            shortname,
-            description=form.get("description", "").strip(),
-            actor=v.actor,
-        )
-        return render.redirect(
-            f"{_page(ns, shortname)}?credentials=1",
-            f"Created robot {full}. Log in with the command below, then give it roles on repositories.",
-        )
+        if len(issuer) > 2048 or len(subject) > 1024:
+            raise WebError(400, "A federation row is too long", "Issuers are URLs up to 2048 characters.")
+        entries.append((issuer, subject))
+    entries = list(dict.fromkeys(entries))  # a row typed twice is meant once
+    if entries:
+        await rt.db.write(robots.set_federation, robot, ns.account, entries, v.actor)
+        count = f"{len(entries)} OIDC identit{'y' if len(entries) == 1 else 'ies'}"
+        message = f"{robot.account.name} now trusts {count}."
+    else:
+        await rt.db.write(robots.delete_federation, robot, ns.account, v.actor)
+        message = f"{robot.account.name} trusts no OIDC identity any more."
+    return render.redirect(_page(ns, robot.shortname), message)
 
-    async def show(request: Request) -> Response:
-        ns = await _owner(request)
-        robot = await _robot(ns, request.path_params["robot"])
 
-        def read(db: Db) -> dict[str, Any]:
-            held = {name: role for name, _public, role in grants.held_by_account(db, robot.account.id)}
-            repos = repositories.listing(
-                db, visible=None, include_public=False, namespace=ns.name, limit=REPOSITORY_LIMIT
-            )
-            return {
-                "held": held,
-                "repositories": repos,
-                "federation": robots.federation(db, robot.account.id),
-                "teams": teams.names_of_member(db, ns.account.id, robot.account.id) if ns.is_org else [],
-            }
+def _routes(kind: str) -> list[BaseRoute]:
+    prefix = f"/{kind}/{{ns:str}}/robots"
+    return [
+        Route(f"{prefix}/new", create, methods=["POST"]),
+        Route(f"{prefix}/{{robot:str}}", show, methods=["GET"]),
+        Route(f"{prefix}/{{robot:str}}/regenerate", regenerate, methods=["POST"]),
+        Route(f"{prefix}/{{robot:str}}/delete", delete, methods=["POST"]),
+        Route(f"{prefix}/{{robot:str}}/permissions", set_permissions, methods=["POST"]),
+        Route(f"{prefix}/{{robot:str}}/federation", set_federation, methods=["POST"]),
+    ]
 
-        found = await rt.db.read(read)
-        token = rt.secrets.open(robot.token_ciphertext) or ""
-        return render.page(
-            request,
-            "organization/robot.html",
-            ns=ns,
-            robot=robot,
-            token=token,
-            login=login_command(ns.registry_host, robot.account.name, token),
-            show_credentials=request.query_params.get("credentials") == "1",
-            empty_rows=FEDERATION_ROWS,
-            **found,
-        )
 
-    async def regenerate(request: Request) -> Response:
-        ns = await _owner(request)
-        await read_form(rt, request)
-        v = await signed_in(rt, request)
-        robot = await _robot(ns, request.path_params["robot"])
-        await rt.db.write(robots.regenerate, rt.secrets, robot, ns.account, v.actor)
-        return render.redirect(
-            f"{_page(ns, robot.shortname)}?credentials=1",
-            f"{robot.account.name} has a new token; the old one no longer works. "
-            "Update the places that use it.",
-        )
-
-    async def delete(request: Request) -> Response:
-        ns = await _owner(request)
-        await read_form(rt, request)
-        v = await signed_in(rt, request)
-        robot = await _robot(ns, request.path_params["robot"])
-        await rt.db.write(robots.delete_robot, robot, ns.account, v.actor)
-        return render.redirect(f"{ns.base}?tab=robots", f"Deleted robot {robot.account.name}.")
-
-    async def set_permissions(request: Request) -> Response:
-        """Bulk assignment: one role (or none) on every repository ticked."""
-        ns = await _owner(request)
-        form = await read_form_lists(rt, request)
-        v = await signed_in(rt, request)
-        robot = await _robot(ns, request.path_params["robot"])
-        role = (form.get("role") or [""])[-1]
-        chosen = [n for n in form.get("repository", []) if n]
-        if role not in (*grants.ROLES, "none"):
-            raise WebError(400, "Choose a role", "Pick read, write, admin, or none to remove the role.")
-        if not chosen:
-            raise WebError(
-                400, "No repository was ticked", "Tick the repositories the role applies to, then apply it."
-            )
-
-        def apply(db: Db) -> int:
-            held = {n.partition("/")[2] for n, _p, _r in grants.held_by_account(db, robot.account.id)}
-            changed = 0
-            for name in chosen:
-                repo = repositories.get(db, ns.name, name)
-                if repo is None:
-                    raise NotFound(f"there is no repository {ns.name}/{name}")
-                if role != "none":
-                    grants.set_user_role(db, repo, robot.account, role, v.actor)
-                    changed += 1
-                elif name in held:
-                    grants.delete_user_role(db, repo, robot.account, v.actor)
-                    changed += 1
-            return changed
-
-        changed = await rt.db.write(apply)
-        what = f"the {role} role" if role != "none" else "no role"
-        plural = "repository" if changed == 1 else "repositories"
-        return render.redirect(
-            _page(ns, robot.shortname), f"{robot.account.name} now has {what} on {changed} {plural}."
-        )
-
-    async def set_federation(request: Request) -> Response:
-        ns = await _owner(request)
-        form = await read_form_lists(rt, request)
-        v = await signed_in(rt, request)
-        robot = await _robot(ns, request.path_params["robot"])
-        issuers, subjects = form.get("issuer", []), form.get("subject", [])
-        if len(issuers) != len(subjects):
-            raise WebError(400, "The form could not be read", "Send the form from the robot's page again.")
-        entries = []
-        for issuer, subject in zip(issuers, subjects, strict=True):
-            issuer, subject = issuer.strip(), subject.strip()
-            if not issuer and not subject:
-                continue
-            if not issuer or not subject:
-                raise WebError(
-                    400,
-                    "A federation row is incomplete",
-                    "Each row needs both the issuer URL (https://...) and the subject; "
-                    "empty a row to drop it.",
-                )
-            if len(issuer) > 2048 or len(subject) > 1024:
-                raise WebError(400, "A federation row is too long", "Issuers are URLs up to 2048 characters.")
-            entries.append((issuer, subject))
-        entries = list(dict.fromkeys(entries))  # a row typed twice is meant once
-        if entries:
-            await rt.db.write(robots.set_federation, robot, ns.account, entries, v.actor)
-            count = f"{len(entries)} OIDC identit{'y' if len(entries) == 1 else 'ies'}"
-            message = f"{robot.account.name} now trusts {count}."
-        else:
-            await rt.db.write(robots.delete_federation, robot, ns.account, v.actor)
-            message = f"{robot.account.name} trusts no OIDC identity any more."
-        return render.redirect(_page(ns, robot.shortname), message)
-
-    out: list[BaseRoute] = []
-    for kind in ("organization", "user"):
-        prefix = f"/{kind}/{{ns:str}}/robots"
-        out += [
-            Route(f"{prefix}/new", create, methods=["POST"]),
-            Route(f"{prefix}/{{robot:str}}", show, methods=["GET"]),
-            Route(f"{prefix}/{{robot:str}}/regenerate", regenerate, methods=["POST"]),
-            Route(f"{prefix}/{{robot:str}}/delete", delete, methods=["POST"]),
-            Route(f"{prefix}/{{robot:str}}/permissions", set_permissions, methods=["POST"]),
-            Route(f"{prefix}/{{robot:str}}/federation", set_federation, methods=["POST"]),
-        ]
-    return out
+ROUTES: list[BaseRoute] = [*_routes("organization"), *_routes("user")]

@@ -7,8 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import browser, credentials
-from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.session import client_ip, read_form, visitor
 
 
@@ -19,45 +18,50 @@ def local_path(target: str | None) -> str:
     return target
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def signin_page(request: Request) -> Response:
-        v = await visitor(rt, request)
-        target = local_path(request.query_params.get("redirect_url"))
-        if v.signed_in:
-            return RedirectResponse(target, status_code=303)
-        return render.page(request, "signin.html", redirect_url=target, username="", error=None)
+async def signin_page(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    target = local_path(request.query_params.get("redirect_url"))
+    if v.signed_in:
+        return RedirectResponse(target, status_code=303)
+    return render.page(request, "signin.html", redirect_url=target, username="", error=None)
 
-    async def signin(request: Request) -> Response:
-        form = await read_form(rt, request)
-        username, password = form.get("username", "").strip(), form.get("password", "")
-        target = local_path(form.get("redirect_url"))
 
-        def refuse(message: str, status: int) -> Response:
-            return render.page(
-                request, "signin.html", status=status, redirect_url=target, username=username, error=message
-            )
+async def signin(request: Request) -> Response:
+    rt = access.runtime(request)
+    form = await read_form(rt, request)
+    username, password = form.get("username", "").strip(), form.get("password", "")
+    target = local_path(form.get("redirect_url"))
 
-        if not username or not password:
-            return refuse("Enter your username and password.", 400)
-        try:
-            identity = await credentials.basic_login(rt, username, password, client_ip(rt, request))
-        except credentials.LoginThrottled as e:
-            return refuse(f"Too many failed attempts. Wait {e.retry_after_s} seconds, then try again.", 429)
-        if identity is None or identity.kind != "user" or identity.account_id is None:
-            return refuse("The username or password is wrong.", 403)
-        response = RedirectResponse(target, status_code=303)
-        await browser.open_session(rt, identity.account_id, response)
-        return response
+    def refuse(message: str, status: int) -> Response:
+        return render.page(
+            request, "signin.html", status=status, redirect_url=target, username=username, error=message
+        )
 
-    async def signout(request: Request) -> Response:
-        await read_form(rt, request)
-        v = await visitor(rt, request)
-        response = RedirectResponse("/signin", status_code=303)
-        await browser.close_session(rt, v.session, response)
-        return response
+    if not username or not password:
+        return refuse("Enter your username and password.", 400)
+    try:
+        identity = await credentials.basic_login(rt, username, password, client_ip(rt, request))
+    except credentials.LoginThrottled as e:
+        return refuse(f"Too many failed attempts. Wait {e.retry_after_s} seconds, then try again.", 429)
+    if identity is None or identity.kind != "user" or identity.account_id is None:
+        return refuse("The username or password is wrong.", 403)
+    response = RedirectResponse(target, status_code=303)
+    await browser.open_session(rt, identity.account_id, response)
+    return response
 
-    return [
-        Route("/signin", signin_page, methods=["GET"]),
-        Route("/signin", signin, methods=["POST"]),
-        Route("/signout", signout, methods=["POST"]),
-    ]
+
+async def signout(request: Request) -> Response:
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v = await visitor(rt, request)
+    response = RedirectResponse("/signin", status_code=303)
+    await browser.close_session(rt, v.session, response)
+    return response
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/signin", signin_page, methods=["GET"]),
+    Route("/signin", signin, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+]

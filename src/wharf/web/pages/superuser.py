@@ -14,132 +14,134 @@ from wharf.core import accounts, global_messages, logs, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
-from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in
+from wharf.web.session import confirm_fresh_login, read_form
 
 TABS = ("users", "organizations", "messages", "logs")
 
 
-async def superuser(rt: Runtime, request: Request) -> Visitor:
-    v = await signed_in(rt, request)
-    if not permissions.is_superuser(v.identity):
-        # Looks like any unknown page to everyone else, as the panel's existence is nobody's business.
-        raise WebError.not_found("This page")
-    return v
+def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
+    settings = access.runtime(request).settings
+    return render.page(
+        request,
+        f"superuser/{tab}.html",
+        status=status,
+        tab=tab,
+        is_configured_superuser=lambda a: permissions.is_configured_superuser(settings, a),
+        **found,
+    )
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
-        return render.page(
-            request,
-            f"superuser/{tab}.html",
-            status=status,
-            tab=tab,
-            is_configured_superuser=lambda a: permissions.is_configured_superuser(rt.settings, a),
-            **found,
+async def show(request: Request) -> Response:
+    rt = access.runtime(request)
+    await access.superuser(request)
+    tab = request.query_params.get("tab", "users")
+    if tab not in TABS:
+        tab = "users"
+
+    if tab == "logs":
+        found = await logs_view.view(
+            rt, request, logs.Scope(), base="/superuser?tab=logs", export_action=None
         )
+        return tab_page(request, tab, logs=found)
 
-    async def show(request: Request) -> Response:
-        await superuser(rt, request)
-        tab = request.query_params.get("tab", "users")
-        if tab not in TABS:
-            tab = "users"
+    def read(db: Db) -> dict[str, Any]:
+        if tab == "users":
+            return {"users": accounts.list_users(db)}
+        if tab == "organizations":
+            return {"organizations": orgs.list_orgs(db)}
+        return {"messages": global_messages.list_all(db)}
 
-        if tab == "logs":
-            found = await logs_view.view(
-                rt, request, logs.Scope(), base="/superuser?tab=logs", export_action=None
-            )
-            return tab_page(request, tab, logs=found)
+    return tab_page(request, tab, created=None, **await rt.db.read(read))
 
-        def read(db: Db) -> dict[str, Any]:
-            if tab == "users":
-                return {"users": accounts.list_users(db)}
-            if tab == "organizations":
-                return {"organizations": orgs.list_orgs(db)}
-            return {"messages": global_messages.list_all(db)}
 
-        return tab_page(request, tab, created=None, **await rt.db.read(read))
+async def _account_named(rt: Runtime, name: str, kind: str) -> AccountRecord:
+    account = await rt.db.read(accounts.get_by_name, name)
+    if account is None or account.kind != kind:
+        raise WebError.not_found(f"{'User' if kind == 'user' else 'Organization'} {name}")
+    return account
 
-    async def account_named(name: str, kind: str) -> AccountRecord:
-        account = await rt.db.read(accounts.get_by_name, name)
-        if account is None or account.kind != kind:
-            raise WebError.not_found(f"{'User' if kind == 'user' else 'Organization'} {name}")
-        return account
 
-    async def create_user(request: Request) -> Response:
-        v = await superuser(rt, request)
-        form = await read_form(rt, request)
-        name, email = form.get("username", "").strip(), form.get("email", "").strip() or None
-        password = secrets.token_urlsafe(18)
-        account = await rt.db.write(accounts.create_user, name, password, email, actor=v.actor)
-        users = await rt.db.read(accounts.list_users)
-        # The generated password is shown this once, on this answer, and never stored readable.
-        return tab_page(
-            request, "users", 201, users=users, created={"name": account.name, "password": password}
-        )
+async def create_user(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await access.superuser(request)
+    form = await read_form(rt, request)
+    name, email = form.get("username", "").strip(), form.get("email", "").strip() or None
+    password = secrets.token_urlsafe(18)
+    account = await rt.db.write(accounts.create_user, name, password, email, actor=v.actor)
+    users = await rt.db.read(accounts.list_users)
+    # The generated password is shown this once, on this answer, and never stored readable.
+    return tab_page(request, "users", 201, users=users, created={"name": account.name, "password": password})
 
-    async def change_user(request: Request) -> Response:
-        v = await superuser(rt, request)
-        form = await read_form(rt, request)
-        target = await account_named(request.path_params["name"], "user")
-        action = request.path_params["action"]
-        if why := permissions.why_superuser_may_not(rt.settings, v.identity, target, action):
-            raise WebError.forbidden(why[0].upper() + why[1:] + ".")
-        if action == "disable" or action == "enable":
-            await rt.db.write(accounts.update_user, target, enabled=action == "enable", actor=v.actor)
-            return render.redirect("/superuser?tab=users", f"{target.name} is {action}d.")
-        if action == "password":
-            await rt.db.write(accounts.update_user, target, password=form.get("password", ""), actor=v.actor)
-            return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
-        if action == "delete":
-            await confirm_fresh_login(rt, request, v, form)
-            await rt.db.write(accounts.delete_user, target, actor=v.actor)
-            return render.redirect(
-                "/superuser?tab=users", f"Deleted user {target.name} and their repositories."
-            )
-        raise WebError.not_found("This action")
 
-    async def change_organization(request: Request) -> Response:
-        v = await superuser(rt, request)
-        form = await read_form(rt, request)
-        org = await account_named(request.path_params["name"], "org")
-        action = request.path_params["action"]
-        if action == "take_ownership":
-            if why := permissions.why_superuser_may_not(rt.settings, v.identity, org, action):
-                raise WebError.forbidden(why)
-            assert v.identity.account_id is not None
-            me = await rt.db.read(accounts.get_by_id, v.identity.account_id)
-            assert me is not None
-            await rt.db.write(orgs.take_ownership, org, me, v.actor)
-            return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
-        if action == "delete":
-            await confirm_fresh_login(rt, request, v, form)
-            await rt.db.write(orgs.delete_org, org, v.actor)
-            return render.redirect("/superuser?tab=organizations", f"Deleted organization {org.name}.")
-        raise WebError.not_found("This action")
+async def change_user(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await access.superuser(request)
+    form = await read_form(rt, request)
+    target = await _account_named(rt, request.path_params["name"], "user")
+    action = request.path_params["action"]
+    if why := permissions.why_superuser_may_not(rt.settings, v.identity, target, action):
+        raise WebError.forbidden(why[0].upper() + why[1:] + ".")
+    if action == "disable" or action == "enable":
+        await rt.db.write(accounts.update_user, target, enabled=action == "enable", actor=v.actor)
+        return render.redirect("/superuser?tab=users", f"{target.name} is {action}d.")
+    if action == "password":
+        await rt.db.write(accounts.update_user, target, password=form.get("password", ""), actor=v.actor)
+        return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
+    if action == "delete":
+        await confirm_fresh_login(rt, request, v, form)
+        await rt.db.write(accounts.delete_user, target, actor=v.actor)
+        return render.redirect("/superuser?tab=users", f"Deleted user {target.name} and their repositories.")
+    raise WebError.not_found("This action")
 
-    async def create_message(request: Request) -> Response:
-        v = await superuser(rt, request)
-        form = await read_form(rt, request)
-        media_type = "text/markdown" if form.get("markdown") == "on" else "text/plain"
-        await rt.db.write(
-            global_messages.create, form.get("content", ""), media_type, form.get("severity", "info"), v.actor
-        )
-        return render.redirect("/superuser?tab=messages", "The message is shown on every page now.")
 
-    async def delete_message(request: Request) -> Response:
-        v = await superuser(rt, request)
-        await read_form(rt, request)
-        await rt.db.write(global_messages.remove, request.path_params["uuid"], v.actor)
-        return render.redirect("/superuser?tab=messages", "Message removed.")
+async def change_organization(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await access.superuser(request)
+    form = await read_form(rt, request)
+    org = await _account_named(rt, request.path_params["name"], "org")
+    action = request.path_params["action"]
+    if action == "take_ownership":
+        if why := permissions.why_superuser_may_not(rt.settings, v.identity, org, action):
+            raise WebError.forbidden(why)
+        assert v.identity.account_id is not None
+        me = await rt.db.read(accounts.get_by_id, v.identity.account_id)
+        assert me is not None
+        await rt.db.write(orgs.take_ownership, org, me, v.actor)
+        return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
+    if action == "delete":
+        await confirm_fresh_login(rt, request, v, form)
+        await rt.db.write(orgs.delete_org, org, v.actor)
+        return render.redirect("/superuser?tab=organizations", f"Deleted organization {org.name}.")
+    raise WebError.not_found("This action")
 
-    return [
-        Route("/superuser", show, methods=["GET"]),
-        Route("/superuser/users", create_user, methods=["POST"]),
-        Route("/superuser/users/{name}/{action}", change_user, methods=["POST"]),
-        Route("/superuser/organizations/{name}/{action}", change_organization, methods=["POST"]),
-        Route("/superuser/messages", create_message, methods=["POST"]),
-        Route("/superuser/messages/{uuid}/delete", delete_message, methods=["POST"]),
-    ]
+
+async def create_message(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await access.superuser(request)
+    form = await read_form(rt, request)
+    media_type = "text/markdown" if form.get("markdown") == "on" else "text/plain"
+    await rt.db.write(
+        global_messages.create, form.get("content", ""), media_type, form.get("severity", "info"), v.actor
+    )
+    return render.redirect("/superuser?tab=messages", "The message is shown on every page now.")
+
+
+async def delete_message(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await access.superuser(request)
+    await read_form(rt, request)
+    await rt.db.write(global_messages.remove, request.path_params["uuid"], v.actor)
+    return render.redirect("/superuser?tab=messages", "Message removed.")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/superuser", show, methods=["GET"]),
+    Route("/superuser/users", create_user, methods=["POST"]),
+    Route("/superuser/users/{name}/{action}", change_user, methods=["POST"]),
+    Route("/superuser/organizations/{name}/{action}", change_organization, methods=["POST"]),
+    Route("/superuser/messages", create_message, methods=["POST"]),
+    Route("/superuser/messages/{uuid}/delete", delete_message, methods=["POST"]),
+]

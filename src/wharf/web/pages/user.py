@@ -16,8 +16,7 @@ from starlette.routing import BaseRoute, Route
 from wharf.auth import permissions
 from wharf.core import accounts, apptokens, repositories
 from wharf.db.engine import Db
-from wharf.runtime import Runtime
-from wharf.web import render
+from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import _namespace, robots
 from wharf.web.pages import logs as logs_view
@@ -27,71 +26,74 @@ TABS = ("repos", "robots", "settings", "logs")
 LIST_LIMIT = 500
 
 
-def routes(rt: Runtime) -> list[BaseRoute]:
-    async def show(request: Request) -> Response:
-        v = await visitor(rt, request)
-        ns = await _namespace.user(rt, request, v, request.path_params["name"])
-        tab = request.query_params.get("tab", "repos")
-        if tab not in TABS:
-            tab = "repos"
-        if tab != "repos":
-            if not v.signed_in:
-                raise WebError.sign_in(request)
-            _namespace.require_admin(ns)
+async def show(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await visitor(rt, request)
+    ns = await access.user(request, v, request.path_params["name"])
+    tab = request.query_params.get("tab", "repos")
+    if tab not in TABS:
+        tab = "repos"
+    if tab != "repos":
+        if not v.signed_in:
+            raise WebError.sign_in(request)
+        access.require_admin(ns)
 
-        def read(db: Db) -> dict[str, Any]:
-            if tab == "repos":
-                visible = permissions.visible_repositories(v.identity, rt.settings)
-                public = permissions.may_read_public(v.identity, rt.settings)
-                found = repositories.listing(
-                    db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
-                )
-                return {"repos": found, "can_create": ns.can_admin}
-            if tab == "robots":
-                return {"robots": robots.listing(db, ns.account)}
-            if tab == "settings":
-                return {"app_tokens": apptokens.list_for(db, ns.account)}
-            return {}
+    def read(db: Db) -> dict[str, Any]:
+        if tab == "repos":
+            visible = permissions.visible_repositories(v.identity, rt.settings)
+            public = permissions.may_read_public(v.identity, rt.settings)
+            found = repositories.listing(
+                db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
+            )
+            return {"repos": found, "can_create": ns.can_admin}
+        if tab == "robots":
+            return {"robots": robots.listing(db, ns.account)}
+        if tab == "settings":
+            return {"app_tokens": apptokens.list_for(db, ns.account)}
+        return {}
 
-        return await _namespace.tab_page(rt, request, ns, tab, await rt.db.read(read))
+    return await _namespace.tab_page(request, ns, tab, await rt.db.read(read))
 
-    async def save_settings(request: Request) -> Response:
-        v = await signed_in(rt, request)
-        kind = request.url.path.split("/")[1]
-        ns = await _namespace.owner(rt, request, v, kind, request.path_params["ns"])
-        form = await read_form(rt, request)
-        email = form.get("email", "").strip()
-        if len(email) > 255:
-            raise WebError(400, "The e-mail address is too long", "Use one of at most 255 characters.")
-        window = form.get("tag_expiration_s", "")
-        try:
-            seconds = int(window) if window else None
-        except ValueError:
-            raise WebError(400, "Choose a time-machine window", "Pick one of the listed durations.") from None
-        await rt.db.write(
-            accounts.change_settings,
-            ns.account,
-            email=email,
-            tag_expiration_s=seconds,
-            options=rt.settings.TAG_EXPIRATION_OPTIONS,
-            actor=v.actor,
-        )
-        return render.redirect(f"{ns.base}?tab=settings", "Saved the settings.")
 
-    async def export_logs(request: Request) -> Response:
-        """Usage-log exports of an organization or of a user, by its admins (or the user)."""
-        v = await signed_in(rt, request)
-        kind = request.url.path.split("/")[1]
-        form = await read_form(rt, request)
-        ns = await _namespace.owner(rt, request, v, kind, request.path_params["ns"])
-        return await logs_view.start_export(
-            rt, request, v, ns.log_scope, (ns.name, None), form, f"{ns.base}?tab=logs"
-        )
+async def save_settings(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    ns = await access.admined_namespace(request, v)
+    form = await read_form(rt, request)
+    email = form.get("email", "").strip()
+    if len(email) > 255:
+        raise WebError(400, "The e-mail address is too long", "Use one of at most 255 characters.")
+    window = form.get("tag_expiration_s", "")
+    try:
+        seconds = int(window) if window else None
+    except ValueError:
+        raise WebError(400, "Choose a time-machine window", "Pick one of the listed durations.") from None
+    await rt.db.write(
+        accounts.change_settings,
+        ns.account,
+        email=email,
+        tag_expiration_s=seconds,
+        options=rt.settings.TAG_EXPIRATION_OPTIONS,
+        actor=v.actor,
+    )
+    return render.redirect(f"{ns.base}?tab=settings", "Saved the settings.")
 
-    return [
-        Route("/organization/{ns:str}/logs/export", export_logs, methods=["POST"]),
-        Route("/user/{ns:str}/logs/export", export_logs, methods=["POST"]),
-        Route("/user/{name:str}", show, methods=["GET"]),
-        Route("/organization/{ns:str}/settings", save_settings, methods=["POST"]),
-        Route("/user/{ns:str}/settings", save_settings, methods=["POST"]),
-    ]
+
+async def export_logs(request: Request) -> Response:
+    """Usage-log exports of an organization or of a user, by its admins (or the user)."""
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    form = await read_form(rt, request)
+    ns = await access.admined_namespace(request, v)
+    return await logs_view.start_export(
+        rt, request, v, ns.log_scope, (ns.name, None), form, f"{ns.base}?tab=logs"
+    )
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/organization/{ns:str}/logs/export", export_logs, methods=["POST"]),
+    Route("/user/{ns:str}/logs/export", export_logs, methods=["POST"]),
+    Route("/user/{name:str}", show, methods=["GET"]),
+    Route("/organization/{ns:str}/settings", save_settings, methods=["POST"]),
+    Route("/user/{ns:str}/settings", save_settings, methods=["POST"]),
+]

@@ -1,0 +1,73 @@
+"""An organization's default permissions (Quay's "prototypes"): the roles a new repository gives
+from its creation. The Default permissions tab's content and its forms, for administrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from wharf.core import prototypes, teams
+from wharf.db.engine import Db
+from wharf.web import access, render
+from wharf.web.access import NamespacePage
+from wharf.web.errors import WebError
+from wharf.web.session import read_form
+
+
+def tab(db: Db, ns: NamespacePage) -> dict[str, Any]:
+    return {"prototypes": prototypes.list_for(db, ns.account), "teams": teams.list_teams(db, ns.account.id)}
+
+
+async def create_prototype(request: Request) -> Response:
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    kind = form.get("delegate_kind", "")
+    delegate = form.get("team" if kind == "team" else "user", "").strip()
+    activating = form.get("activating", "").strip() or None
+    if not delegate:
+        raise WebError(
+            400,
+            "Whom should the permission go to?",
+            "Choose a team, or enter a user or robot name, then add the default permission again.",
+        )
+    await rt.db.write(
+        prototypes.create_named,
+        ns.account,
+        form.get("role", ""),
+        delegate_kind=kind,
+        delegate_name=delegate,
+        activating_name=activating,
+        actor=v.actor,
+    )
+    return render.redirect(
+        f"/organization/{ns.name}?tab=defaultperms",
+        f"New repositories{f' created by {activating}' if activating else ''} will give "
+        f"{delegate} the {form.get('role')} role.",
+    )
+
+
+async def change_prototype(request: Request) -> Response:
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    prototype_id, action = request.path_params["id"], request.path_params["action"]
+    back = f"/organization/{ns.name}?tab=defaultperms"
+    if action == "role":
+        await rt.db.write(prototypes.change_role, ns.account, prototype_id, form.get("role", ""), v.actor)
+        return render.redirect(back, f"The default permission now gives the {form.get('role')} role.")
+    if action == "delete":
+        await rt.db.write(prototypes.delete_prototype, ns.account, prototype_id, v.actor)
+        return render.redirect(
+            back, "Deleted the default permission. Existing repositories keep their roles."
+        )
+    raise WebError.not_found("This action")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/organization/{org:str}/defaultperms/new", create_prototype, methods=["POST"]),
+    Route("/organization/{org:str}/defaultperms/{id:str}/{action:str}", change_prototype, methods=["POST"]),
+]

@@ -1,0 +1,222 @@
+"""An organization's teams: the Teams tab's content, a team's page
+(/organization/<org>/teams/<team>), and the forms that create and change teams and remove a member
+from the whole organization.
+
+Members see the teams they are in; administrators see and change every team.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from wharf.core import accounts, grants, orgs, repositories, teams
+from wharf.core import robots as core_robots
+from wharf.core.accounts import AccountRecord
+from wharf.core.teams import TeamRecord
+from wharf.db.engine import Db
+from wharf.runtime import Runtime
+from wharf.web import access, render
+from wharf.web.access import NamespacePage
+from wharf.web.errors import WebError
+from wharf.web.session import Visitor, read_form, signed_in
+
+LIST_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTeam:
+    team: TeamRecord
+    members: int
+    repositories: int
+
+
+def roles_help() -> list[tuple[str, str]]:
+    return [
+        ("member", "inherits the roles the team is given on repositories"),
+        ("creator", "members, and may create repositories in the organization"),
+        ("admin", "full control of the organization and all its repositories"),
+    ]
+
+
+def tab(db: Db, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    """The Teams tab: the visitor's teams (all of them for administrators), and for administrators
+    the organization's members and outside collaborators."""
+    org = ns.account
+    listed = teams.list_teams(db, org.id)
+    if not ns.can_admin:
+        assert v.identity.account_id is not None
+        mine = set(teams.names_of_member(db, org.id, v.identity.account_id))
+        listed = [t for t in listed if t.name in mine]
+    out: dict[str, Any] = {
+        "teams": [ListedTeam(t, *teams.counts(db, t)) for t in listed],
+        "roles": roles_help(),
+    }
+    if ns.can_admin:
+        out["members"] = orgs.members(db, org.id)
+        out["collaborators"] = orgs.collaborators(db, org.id)
+        owners = teams.get(db, org.id, orgs.OWNERS)
+        owner_names = [n for n, _ in teams.member_names(db, owners)] if owners else []
+        out["last_owner"] = owner_names[0] if len(owner_names) == 1 else None
+    return out
+
+
+async def create_team(request: Request) -> Response:
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    name = form.get("name", "").strip()
+    if await rt.db.read(teams.get, ns.account.id, name) is not None:
+        raise WebError(409, "That team exists", f"{ns.name} already has a team {name}: pick another name.")
+    await rt.db.write(
+        teams.upsert, ns.account, name, form.get("role", "member"), form.get("description", ""), v.actor
+    )
+    return render.redirect(
+        f"/organization/{ns.name}/teams/{name}", f"Created team {name}. Add members and repositories."
+    )
+
+
+async def team_page(request: Request) -> Response:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    ns = await access.organization(request, v, request.path_params["org"])
+    team = await access.team(request, ns, request.path_params["team"])
+
+    def read(db: Db) -> dict[str, Any]:
+        members = teams.member_names(db, team)
+        mine = any(n == v.name for n, _ in members)
+        if not ns.can_admin and not mine:
+            raise WebError.forbidden(
+                f"Only members of team {team.name} and administrators of {ns.name} see this team."
+            )
+        out: dict[str, Any] = {"members": members, "held": grants.held_by_team(db, team.id)}
+        if ns.can_admin:
+            out["repositories"] = repositories.listing(
+                db, visible=None, include_public=False, namespace=ns.name, limit=LIST_LIMIT
+            )
+            out["org_robots"] = [r.account.name for r in core_robots.list_for(db, ns.account)]
+        return out
+
+    found = await rt.db.read(read)
+    return render.page(request, "organization/team.html", ns=ns, team=team, roles=roles_help(), **found)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """A form posted to /organization/<org>/teams/<team>/<action>, read and checked."""
+
+    rt: Runtime
+    v: Visitor
+    ns: NamespacePage
+    team: TeamRecord
+    form: dict[str, str]
+
+    @property
+    def back(self) -> str:
+        return f"/organization/{self.ns.name}/teams/{self.team.name}"
+
+
+async def _set_role(c: _Change) -> Response:
+    role, description = c.form.get("role", ""), c.form.get("description", c.team.description)
+    await c.rt.db.write(teams.upsert, c.ns.account, c.team.name, role, description, c.v.actor)
+    return render.redirect(c.back, f"Saved team {c.team.name}.")
+
+
+async def _delete(c: _Change) -> Response:
+    await c.rt.db.write(teams.delete_team, c.ns.account, c.team, c.v.actor)
+    return render.redirect(f"/organization/{c.ns.name}?tab=teams", f"Deleted team {c.team.name}.")
+
+
+async def _member(c: _Change) -> AccountRecord:
+    name = c.form.get("member", "").strip()
+    member = await c.rt.db.read(accounts.get_by_name, name)
+    if member is None or member.kind == "org":
+        raise WebError(
+            404,
+            f"There is no user or robot {name}",
+            "Check the spelling: users by their username, robots as organization+name.",
+        )
+    return member
+
+
+async def _add_member(c: _Change) -> Response:
+    member = await _member(c)
+    await c.rt.db.write(teams.add_member, c.ns.account, c.team, member, c.v.actor)
+    return render.redirect(c.back, f"Added {member.name} to team {c.team.name}.")
+
+
+async def _remove_member(c: _Change) -> Response:
+    member = await _member(c)
+    await c.rt.db.write(teams.remove_member, c.ns.account, c.team, member, c.v.actor)
+    return render.redirect(c.back, f"Removed {member.name} from team {c.team.name}.")
+
+
+async def _repository(c: _Change) -> repositories.RepositoryRecord:
+    name = c.form.get("repository", "").strip()
+    repo = await c.rt.db.read(repositories.get, c.ns.name, name)
+    if repo is None:
+        raise WebError.not_found(f"Repository {c.ns.name}/{name}")
+    return repo
+
+
+async def _set_repository(c: _Change) -> Response:
+    repo = await _repository(c)
+    role = c.form.get("role", "")
+    await c.rt.db.write(grants.set_team_role, repo, c.team, role, c.v.actor)
+    return render.redirect(c.back, f"Team {c.team.name} has the {role} role on {repo.full_name}.")
+
+
+async def _remove_repository(c: _Change) -> Response:
+    repo = await _repository(c)
+    await c.rt.db.write(grants.delete_team_role, repo, c.team, c.v.actor)
+    return render.redirect(c.back, f"Team {c.team.name} no longer has a role on {repo.full_name}.")
+
+
+_ACTIONS: dict[str, Callable[[_Change], Awaitable[Response]]] = {
+    "role": _set_role,
+    "delete": _delete,
+    "add-member": _add_member,
+    "remove-member": _remove_member,
+    "set-repository": _set_repository,
+    "remove-repository": _remove_repository,
+}
+
+
+async def change_team(request: Request) -> Response:
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    team = await access.team(request, ns, request.path_params["team"])
+    action = _ACTIONS.get(request.path_params["action"])
+    if action is None:
+        raise WebError.not_found("This action")
+    return await action(_Change(rt, v, ns, team, form))
+
+
+async def remove_member(request: Request) -> Response:
+    """Take someone out of every team of the organization and off its repositories."""
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    name = form.get("member", "")
+    member = await rt.db.read(accounts.get_by_name, name)
+    if member is None or member.kind == "org":
+        raise WebError.not_found(f"Member {name}")
+    await rt.db.write(orgs.remove_member, ns.account, member, v.actor)
+    return render.redirect(
+        f"/organization/{ns.name}?tab=teams",
+        f"Removed {member.name} from every team of {ns.name} and from its repositories.",
+    )
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/organization/{org:str}/teams/new", create_team, methods=["POST"]),
+    Route("/organization/{org:str}/teams/{team:str}", team_page, methods=["GET"]),
+    Route("/organization/{org:str}/teams/{team:str}/{action:str}", change_team, methods=["POST"]),
+    Route("/organization/{org:str}/members/remove", remove_member, methods=["POST"]),
+]
