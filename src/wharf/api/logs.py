@@ -21,8 +21,8 @@ from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, log_exports, logs, shapes
 from wharf.core.log_exports import LogExportRecord
-from wharf.integrations import outbound
 from wharf.runtime import Runtime
+from wharf.services import log_exports as export_service
 
 router = APIRouter(tags=["logs"])
 
@@ -224,20 +224,6 @@ def _require_export(rt: Runtime) -> None:
         raise not_found("log export is turned off on this registry (FEATURE_LOG_EXPORT)")
 
 
-async def _check_callbacks(rt: Runtime, body: ExportLogs) -> None:
-    """As Quay: the URL's form, scheme and any internal address literal are checked now; the
-    address its name resolves to, when the link is delivered (each attempt checks again). An
-    e-mail is accepted whether or not a mail server is set: the export then says why it failed."""
-    log_exports.check_callbacks(body.callback_url, body.callback_email)
-    if body.callback_url:
-        try:
-            await outbound.check_url(
-                body.callback_url, rt.settings, rt.settings.WEBHOOK_HOSTNAME_BLACKLIST, resolve=False
-            )
-        except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
-            raise invalid_request(f"Invalid callback URL: {e}") from None
-
-
 async def _export(
     rt: Runtime,
     request: Request,
@@ -248,21 +234,25 @@ async def _export(
     starttime: str | None,
     endtime: str | None,
 ) -> dict[str, Any]:
+    """As Quay: the URL's form, scheme and any internal address literal are checked now; the
+    address its name resolves to, when the link is delivered (each attempt checks again). An
+    e-mail is accepted whether or not a mail server is set: the export then says why it failed."""
     start, end = _range(starttime, endtime)
-    await _check_callbacks(rt, body)
     assert who.account_id is not None
-    export = await rt.db.write(
-        log_exports.create,
-        who.account_id,
-        scope,
-        names[0],
-        names[1],
-        start,
-        end,
-        body.callback_url,
-        body.callback_email,
-        rt.settings.public_origin,
-    )
+    try:
+        export = await export_service.start(
+            rt,
+            who.account_id,
+            scope,
+            names,
+            start,
+            end,
+            body.callback_url,
+            body.callback_email,
+            resolve_url=False,
+        )
+    except export_service.CallbackRefused as e:
+        raise invalid_request(f"Invalid callback URL: {e}") from None
     return {"export_id": export.uuid}
 
 

@@ -22,10 +22,9 @@ from wharf.core import accounts, authorized_emails, inbox, notifications
 from wharf.core.accounts import AccountRecord
 from wharf.core.notifications import NotificationRecord
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
-from wharf.integrations import address_confirmation, mail
-from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
+from wharf.services import address_confirmation
+from wharf.services import notifications as notification_service
 
 router = APIRouter(tags=["notifications"])
 
@@ -60,10 +59,7 @@ def _view(rt: Runtime, n: NotificationRecord, attempts: list[notifications.Attem
 
 
 async def _views(rt: Runtime, found: list[NotificationRecord]) -> list[dict[str, Any]]:
-    def _load(db: Db) -> list[list[notifications.Attempt]]:
-        return [notifications.attempts(db, n.id, limit=5) for n in found]
-
-    attempts = await rt.db.read(_load)
+    attempts = await rt.db.read(notifications.recent_attempts, found, 5)
     return [_view(rt, n, a) for n, a in zip(found, attempts, strict=True)]
 
 
@@ -95,16 +91,8 @@ async def _create(
     body: NotificationCreateRequest,
 ) -> dict[str, Any]:
     try:
-        await methods.validate(rt.settings, body.method, body.config)
-    except methods.InvalidMethodConfig as e:
-        raise invalid_request(str(e)) from None
-    if body.method == "email" and not mail.enabled(rt.settings):
-        raise invalid_request("e-mail is not configured on this registry (MAIL_SERVER); pick another method")
-
-    try:
-        found = await rt.db.write(
-            notifications.set_up,
-            rt.secrets,
+        found = await notification_service.create(
+            rt,
             namespace,
             repo,
             body.event,
@@ -114,7 +102,11 @@ async def _create(
             body.title,
             actor(who),
         )
-    except notifications.EmailNotConfirmed as e:
+    except notification_service.InvalidMethodConfig as e:
+        raise invalid_request(str(e)) from None
+    except notification_service.MailOff as e:
+        raise invalid_request(f"{e}; pick another method") from None
+    except notification_service.EmailNotConfirmed as e:
         raise invalid_request(
             f"{e}: POST /api/v1/repository/{{repository}}/authorizedemail/{{email}} sends it a "
             "confirmation link"
@@ -126,7 +118,7 @@ async def _test(
     rt: Runtime, who: Identity, namespace: AccountRecord, repo: RepositoryRecord | None, uuid: str
 ) -> dict[str, Any]:
     """Queue the event's sample data, with this repository's (or namespace's) own names."""
-    await rt.db.write(notifications.send_test, namespace, repo, uuid, actor(who))
+    await notification_service.send_test(rt, namespace, repo, uuid, actor(who))
     return {}
 
 
@@ -231,7 +223,7 @@ async def send_authorize_email(rt: Rt, who: User, repository: str, email: str) -
     repo, _ = await _admined_repo(rt, who, repository)
     try:
         found = await address_confirmation.ask(rt, repo, email, who.name, who.origin)
-    except (mail.MailUnavailable, mail.MailFailed) as e:
+    except (address_confirmation.MailUnavailable, address_confirmation.MailFailed) as e:
         raise invalid_request(str(e)) from None
     return _email_view(found)
 

@@ -15,8 +15,8 @@ from wharf.auth.identity import Identity
 from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -60,16 +60,16 @@ async def _team(rt: Rt, org: AccountRecord, teamname: str) -> TeamRecord:
     return team
 
 
-def _team_view(db: Db, team: TeamRecord) -> dict[str, Any]:
-    members, repos = teams.counts(db, team)
+def _team_view(found: account_service.TeamCounts) -> dict[str, Any]:
+    team = found.team
     return {
         "name": team.name,
         "description": team.description,
         "role": team.role,
         "avatar": views.avatar(team.name, None, "team"),
         "can_view": True,
-        "repo_count": repos,
-        "member_count": members,
+        "repo_count": found.repositories,
+        "member_count": found.members,
         "is_synced": False,
     }
 
@@ -89,26 +89,21 @@ async def create_organization(rt: Rt, who: User, body: NewOrg) -> Response:
 async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
     org = await _org(rt, orgname)
 
-    def view(db: Db) -> dict[str, Any]:
-        is_admin = permissions.can_admin_org(db, who, org)
-        is_member = permissions.is_org_member(db, who, org)
-        out: dict[str, Any] = {
-            "name": org.name,
-            "email": org.email if is_admin else None,
-            "avatar": views.avatar(org.name, org.email, "org"),
-            "is_admin": is_admin,
-            "is_member": is_member,
-            "tag_expiration_s": views.tag_expiration_s(rt, org),
-        }
-        if is_admin:
-            out["is_free_account"] = views.FREE_ACCOUNT
-        if is_member:
-            team_list = teams.list_teams(db, org.id)
-            out["teams"] = {t.name: _team_view(db, t) for t in team_list}
-            out["ordered_teams"] = [t.name for t in team_list]
-        return out
-
-    return await rt.db.read(view)
+    found = await account_service.org_overview(rt, who, org)
+    out: dict[str, Any] = {
+        "name": org.name,
+        "email": org.email if found.is_admin else None,
+        "avatar": views.avatar(org.name, org.email, "org"),
+        "is_admin": found.is_admin,
+        "is_member": found.is_member,
+        "tag_expiration_s": views.tag_expiration_s(rt, org),
+    }
+    if found.is_admin:
+        out["is_free_account"] = views.FREE_ACCOUNT
+    if found.teams is not None:
+        out["teams"] = {t.team.name: _team_view(t) for t in found.teams}
+        out["ordered_teams"] = [t.team.name for t in found.teams]
+    return out
 
 
 @router.put("/{orgname}", operation_id="changeOrganizationDetails", summary="Change an organization")
@@ -219,11 +214,9 @@ async def update_organization_team(
 ) -> dict[str, Any]:
     org = await admined_org(rt, who, orgname)
 
-    def apply(db: Db) -> dict[str, Any]:
-        team = teams.upsert(db, org, teamname, body.role, body.description, actor(who))
-        return _team_view(db, team)
-
-    return await rt.db.write(apply)
+    return _team_view(
+        await account_service.put_team(rt, org, teamname, body.role, body.description, actor(who))
+    )
 
 
 @router.delete(

@@ -21,14 +21,14 @@ from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.permissions import admined_repository, repository_namespace_role
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, provision, repositories, stars
+from wharf.core import accounts, repositories
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
-from wharf.db.engine import Db
-from wharf.oci.names import InvalidNameError, RepositoryName, is_valid_repository_name
+from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
+from wharf.services import repositories as repository_service
 
 router = APIRouter(prefix="/repository", tags=["repository"])
 
@@ -170,21 +170,16 @@ async def create_repo(rt: Rt, who: User, body: NewRepo) -> dict[str, Any]:
             "components separated by /"
         )
 
-    def create(db: Db) -> RepositoryRecord:
-        repo = provision.create_repository(
-            db,
+    try:
+        await repository_service.create(
+            rt,
             namespace,
             body.repository,
             visibility=body.visibility,
+            description=body.description,
             creator_id=who.account_id,
-            actor=actor(who),
+            by=actor(who),
         )
-        if body.description:
-            repositories.describe_new(db, repo, body.description)
-        return repo
-
-    try:
-        await rt.db.write(create)
     except AlreadyExists:
         raise invalid_request("Repository already exists") from None
     return {"namespace": namespace, "name": body.repository, "kind": "image"}
@@ -217,28 +212,25 @@ async def list_repos(
     # Public repositories count when asked for, and starred ones are listed while still readable.
     include_public = permissions.may_read_public(who, rt.settings) and (public or starred)
 
-    def read(db: Db) -> tuple[list[dict[str, Any]], str | None]:
-        found = repositories.listing(
-            db,
-            visible=visible,
-            include_public=include_public,
-            namespace=namespace or None,
-            starred_by=who.account_id if starred else None,
-            after=after,
-            limit=PAGE_SIZE + 1,
+    found = await repository_service.listing_page(
+        rt,
+        who.account_id,
+        visible=visible,
+        include_public=include_public,
+        namespace=namespace or None,
+        starred_by=who.account_id if starred else None,
+        after=after,
+        page_size=PAGE_SIZE,
+        modified=last_modified,
+        popularity_since_ms=now_ms() - POPULARITY_WINDOW_MS if popularity else None,
+    )
+    items = [
+        summary_view(
+            r, starred=found.starred, modified=found.modified, actions=found.actions, sizes=found.sizes
         )
-        page = found[:PAGE_SIZE]
-        ids = [r.id for r in page]
-        mine = stars.starred_among(db, who.account_id, ids)
-        modified = repositories.last_modified(db, ids) if last_modified else None
-        actions = repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS) if popularity else None
-        sizes = repositories.sizes(db, ids)
-        views_ = [
-            summary_view(r, starred=mine, modified=modified, actions=actions, sizes=sizes) for r in page
-        ]
-        return views_, page[-1].full_name if len(found) > PAGE_SIZE else None
-
-    items, last = await rt.db.read(read)
+        for r in found.repos
+    ]
+    last = found.repos[-1].full_name if found.more else None
     out: dict[str, Any] = {"repositories": items}
     if last is not None:
         out["next_page"] = page_token(rt, last)
@@ -285,15 +277,14 @@ async def get_repo(
     repo, ns, role = access.repo, access.namespace, access.role
     since = (now_ms() // DAY_MS - STATS_DAYS + 1) * DAY_MS
 
-    def read(db: Db) -> tuple[str | None, bool, list[repositories.TagSummary] | None, dict[int, int] | None]:
-        return (
-            repositories.description(db, repo.id),
-            bool(stars.starred_among(db, who.account_id, [repo.id])),
-            repositories.live_tags(db, repo.id, MAX_TAGS) if include_tags else None,
-            repositories.daily_activity(db, repo.id, since) if include_stats else None,
-        )
-
-    description, is_starred, tags, daily = await rt.db.read(read)
+    found = await repository_service.detail(
+        rt,
+        repo,
+        who.account_id,
+        max_tags=MAX_TAGS if include_tags else None,
+        stats_since_ms=since if include_stats else None,
+    )
+    description, is_starred, tags, daily = found.description, found.starred, found.tags, found.daily
     writable = repo.state == repositories.NORMAL and rt.settings.REGISTRY_STATE != "readonly"
     out: dict[str, Any] = {
         "namespace": repo.namespace,
@@ -338,18 +329,8 @@ async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> d
 async def delete_repository(rt: Rt, who: User, repository: str) -> Response:
     """Deleting a repository that is not there is done (204), as on Quay, for a caller who would
     administer it (the namespace's owner or admins, a superuser); anyone else gets the usual 404."""
-    if await rt.db.read(_absent_and_admined, rt.settings.LIBRARY_NAMESPACE, who, repository):
+    if await repository_service.absent_and_admined(rt, who, repository):
         return Response(status_code=204)
     repo = await admined_repository(rt, who, repository)
     await rt.db.write(repositories.delete_repo, repo, actor(who))
     return Response(status_code=204)
-
-
-def _absent_and_admined(db: Db, library: str, who: Identity, repository: str) -> bool:
-    try:
-        name = RepositoryName.parse(repository, library)
-    except InvalidNameError:
-        return False
-    if repositories.get(db, name.namespace, name.name) is not None:
-        return False
-    return permissions.administers_namespace(db, who, accounts.get_by_name(db, name.namespace))

@@ -18,11 +18,11 @@ from wharf.auth import permissions as auth_permissions
 from wharf.auth import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, robots, teams
+from wharf.core import accounts, grants, robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 
 router = APIRouter(tags=["robot"])
 
@@ -63,20 +63,14 @@ async def _robot(rt: Rt, owner: AccountRecord, shortname: str) -> RobotRecord:
 
 
 async def _list(rt: Rt, owner: AccountRecord, token: bool, with_permissions: bool) -> dict[str, Any]:
-    def collect(db: Db) -> list[dict[str, Any]]:
-        out = []
-        for robot in robots.list_for(db, owner):
-            view = _view(rt, robot, token)
-            if with_permissions:
-                view["repositories"] = [name for name, _, _ in grants.held_by_account(db, robot.account.id)]
-                view["teams"] = [
-                    {"name": t, "avatar": views.avatar(t, None, "team")}
-                    for t in teams.names_of_member(db, owner.id, robot.account.id)
-                ]
-            out.append(view)
-        return out
-
-    return {"robots": await rt.db.read(collect)}
+    out = []
+    for found in await account_service.robots_of(rt, owner, with_permissions):
+        view = _view(rt, found.robot, token)
+        if found.repositories is not None and found.teams is not None:
+            view["repositories"] = found.repositories
+            view["teams"] = [{"name": t, "avatar": views.avatar(t, None, "team")} for t in found.teams]
+        out.append(view)
+    return {"robots": out}
 
 
 async def _create(

@@ -18,7 +18,6 @@ from wharf.api.repositories import (
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
 from wharf.core import repositories, stars
-from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 
 router = APIRouter(prefix="/user/starred", tags=["user"])
@@ -46,18 +45,15 @@ async def list_starred_repos(
     after = page_after(rt, next_page)
     visible = permissions.visible_repositories(who, rt.settings)
 
-    def read(db: Db) -> list[repositories.RepositorySummary]:
-        # Only those still readable: losing access to a private repository hides its star.
-        return repositories.listing(
-            db,
-            visible=visible,
-            include_public=permissions.may_read_public(who, rt.settings),
-            starred_by=me,
-            after=after,
-            limit=PAGE_SIZE + 1,
-        )
-
-    found = await rt.db.read(read)
+    # Only those still readable: losing access to a private repository hides its star.
+    found = await rt.db.read(
+        repositories.listing,
+        visible=visible,
+        include_public=permissions.may_read_public(who, rt.settings),
+        starred_by=me,
+        after=after,
+        limit=PAGE_SIZE + 1,
+    )
     page = found[:PAGE_SIZE]
     out: dict[str, Any] = {
         "repositories": [

@@ -19,7 +19,6 @@ from wharf.auth.identity import Identity
 from wharf.core import accounts, labels, manifests, repositories, tag_changes, tags
 from wharf.core.errors import ReadOnly
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
 from wharf.oci import history
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
@@ -117,20 +116,15 @@ async def list_repo_tags(
         else:
             raise invalid_request("filter_tag_name is like:<text> or eq:<name>")
 
-    def read(db: Db) -> tuple[list[tags.TagLifetime], dict[str, list[str]]]:
-        found = tags.history(
-            db,
-            repo.id,
-            only_alive=onlyActiveTags,
-            name=name,
-            name_like=like,
-            offset=(page - 1) * limit,
-            limit=limit + 1,
-        )
-        indexes = [t.manifest_digest for t in found[:limit] if t.media_type in mt.INDEXES]
-        return found, manifests.children_of(db, repo.id, indexes)
-
-    found, children = await rt.db.read(read)
+    found, children = await rt.db.read(
+        tag_changes.history_page,
+        repo,
+        only_alive=onlyActiveTags,
+        name=name,
+        name_like=like,
+        offset=(page - 1) * limit,
+        limit=limit,
+    )
     return {
         "tags": [_lifetime_view(t, children) for t in found[:limit]],
         "page": page,
@@ -150,18 +144,16 @@ async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeT
     given = body.model_fields_set
     if body.immutable is not None and not rt.settings.FEATURE_IMMUTABLE_TAGS:
         raise invalid_request("immutable tags are turned off on this registry (FEATURE_IMMUTABLE_TAGS)")
-    by = actor(who)
-
-    def apply(db: Db) -> None:
-        if body.manifest_digest is not None:
-            tag_changes.point(db, repo, tag, body.manifest_digest, by)
-        if "expiration" in given:
-            expires_ms = body.expiration * 1000 if body.expiration is not None else None
-            tag_changes.set_expiration(db, repo, tag, expires_ms, by)
-        if body.immutable is not None:
-            tag_changes.set_immutable(db, repo, tag, body.immutable, by)
-
-    await rt.db.write(apply)
+    await rt.db.write(
+        tag_changes.change,
+        repo,
+        tag,
+        digest=body.manifest_digest,
+        expiration="expiration" in given,
+        expires_ms=body.expiration * 1000 if body.expiration is not None else None,
+        immutable=body.immutable,
+        actor=actor(who),
+    )
     return JSONResponse("Updated", status_code=201)
 
 
@@ -300,10 +292,8 @@ async def list_manifest_labels(
 ) -> dict[str, Any]:
     repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
 
-    def read(db: Db) -> list[labels.LabelRecord]:
-        return labels.list_for(db, tag_changes.manifest_id(db, repo, manifestref), filter)
-
-    return {"labels": [_label_view(label) for label in await rt.db.read(read)]}
+    found = await rt.db.read(tag_changes.labels_of, repo, manifestref, filter)
+    return {"labels": [_label_view(label) for label in found]}
 
 
 @router.get(
@@ -316,10 +306,7 @@ async def get_manifest_label(
 ) -> dict[str, Any]:
     repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
 
-    def read(db: Db) -> labels.LabelRecord:
-        return labels.get(db, tag_changes.manifest_id(db, repo, manifestref), labelid)
-
-    return _label_view(await rt.db.read(read))
+    return _label_view(await rt.db.read(tag_changes.label_of, repo, manifestref, labelid))
 
 
 @router.post(
