@@ -12,12 +12,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from wharf.api import views
+from wharf.api.access import SuperuserReader, admined_org, admined_repository, require_user_admin
 from wharf.api.deps import FreshLogin, Rt, User
-from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.organizations import admined_org
-from wharf.api.permissions import repository_with_role
-from wharf.api.superuser import require_superuser_reads
-from wharf.auth import permissions, scopes
+from wharf.api.errors import invalid_request, not_found
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, log_exports, logs, shapes
 from wharf.core.log_exports import LogExportRecord
@@ -92,13 +90,12 @@ async def _aggregate(
 
 
 async def _repo_scope(rt: Runtime, who: Identity, repository: str) -> logs.Scope:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.ADMIN)
+    repo = (await admined_repository(rt, who, repository)).repo
     return logs.Scope(repository_id=repo.id)
 
 
 async def _user_scope(rt: Runtime, who: Identity, performer: str | None) -> logs.Scope:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
+    require_user_admin(who)
     return logs.Scope(involving_id=who.account_id, performer_id=await _performer(rt, performer))
 
 
@@ -190,12 +187,11 @@ async def get_aggregate_org_logs(
 )
 async def list_all_logs(
     rt: Rt,
-    who: User,
+    who: SuperuserReader,
     starttime: str | None = None,
     endtime: str | None = None,
     next_page: str | None = None,
 ) -> dict[str, Any]:
-    require_superuser_reads(who)
     return await _list(rt, logs.Scope(), starttime, endtime, next_page)
 
 
@@ -206,9 +202,8 @@ async def list_all_logs(
     summary="Counts of all log entries per kind and day",
 )
 async def list_all_aggregate_logs(
-    rt: Rt, who: User, starttime: str | None = None, endtime: str | None = None
+    rt: Rt, who: SuperuserReader, starttime: str | None = None, endtime: str | None = None
 ) -> dict[str, Any]:
-    require_superuser_reads(who)
     return await _aggregate(rt, logs.Scope(), starttime, endtime)
 
 
@@ -271,7 +266,7 @@ async def export_repo_logs(
     endtime: str | None = None,
 ) -> dict[str, Any]:
     _require_export(rt)
-    repo, _role = await repository_with_role(rt, who, repository, permissions.ADMIN)
+    repo = (await admined_repository(rt, who, repository)).repo
     scope = logs.Scope(repository_id=repo.id)
     return await _export(rt, request, who, scope, (repo.namespace, repo.name), body, starttime, endtime)
 

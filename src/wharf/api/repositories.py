@@ -1,14 +1,11 @@
 """/api/v1/repository: create, list, read, describe, change visibility and state, delete.
 
-`readable_repository` and `writable_repository` resolve `{repository}` with the caller's role for
-the other repository-scoped modules too. This router is registered last: its
-`/repository/{repository:path}` routes would otherwise swallow `/repository/{R}/permissions/...`,
-`/repository/{R}/tag/...` and the like.
+This router is registered last: its `/repository/{repository:path}` routes would otherwise swallow
+`/repository/{R}/permissions/...`, `/repository/{R}/tag/...` and the like.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,16 +13,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminRepository, ReadableRepository, WritableRepository, admined_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.permissions import admined_repository, repository_namespace_role
 from wharf.auth import permissions, scopes
-from wharf.auth.identity import Identity
 from wharf.core import accounts, repositories
-from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
-from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
+from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositorySummary
 from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
 from wharf.services import repositories as repository_service
@@ -60,29 +55,6 @@ class ChangeVisibility(BaseModel):
 
 class ChangeRepoState(BaseModel):
     state: Literal["NORMAL", "READ_ONLY", "MIRROR"]
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    repo: RepositoryRecord
-    namespace: AccountRecord
-    role: str
-
-
-async def readable_repository(rt: Runtime, who: Identity, repository: str) -> Access:
-    """The repository with the caller's role on it. One the caller may not read looks like one that
-    does not exist: 404, or 401 for an anonymous caller (who may see it once logged in)."""
-    return Access(*await repository_namespace_role(rt, who, repository, permissions.READ))
-
-
-async def writable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryRecord:
-    """The repository, when the caller holds write (or admin) on it and its state accepts writes:
-    403 for readers, 503 for a READ_ONLY or MIRROR repository (as Quay answers)."""
-    access = await readable_repository(rt, who, repository)
-    if access.role not in (permissions.WRITE, permissions.ADMIN):
-        raise forbidden(f"you may not write to {repository}")
-    repositories.check_writable(access.repo)
-    return access.repo
 
 
 def page_token(rt: Runtime, last_full_name: str) -> str:
@@ -243,9 +215,9 @@ async def list_repos(
     summary="Make a repository public or private",
 )
 async def change_repo_visibility(
-    rt: Rt, who: User, repository: str, body: ChangeVisibility
+    rt: Rt, target: AdminRepository, who: User, repository: str, body: ChangeVisibility
 ) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+    repo = target.repo
     await rt.db.write(repositories.set_visibility, repo, body.visibility, actor(who))
     return {"success": True}
 
@@ -255,8 +227,10 @@ async def change_repo_visibility(
     operation_id="changeRepoState",
     summary="Set a repository NORMAL, READ_ONLY or MIRROR",
 )
-async def change_repo_state(rt: Rt, who: User, repository: str, body: ChangeRepoState) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+async def change_repo_state(
+    rt: Rt, target: AdminRepository, who: User, repository: str, body: ChangeRepoState
+) -> dict[str, Any]:
+    repo = target.repo
     await rt.db.write(repositories.set_state, repo, repositories.STATES[body.state], actor(who))
     return {"success": True}
 
@@ -268,12 +242,12 @@ async def change_repo_state(rt: Rt, who: User, repository: str, body: ChangeRepo
 )
 async def get_repo(
     rt: Rt,
+    access: ReadableRepository,
     who: Caller,
     repository: str,
     include_tags: bool = Query(True, alias="includeTags"),
     include_stats: bool = Query(False, alias="includeStats"),
 ) -> dict[str, Any]:
-    access = await readable_repository(rt, who, repository)
     repo, ns, role = access.repo, access.namespace, access.role
     since = (now_ms() // DAY_MS - STATS_DAYS + 1) * DAY_MS
 
@@ -314,8 +288,9 @@ async def get_repo(
     operation_id="updateRepo",
     summary="Change a repository's description",
 )
-async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> dict[str, Any]:
-    repo = await writable_repository(rt, who, repository)
+async def update_repo(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, body: RepoUpdate
+) -> dict[str, Any]:
     await rt.db.write(repositories.set_description, repo, body.description, actor(who))
     return {"success": True}
 
@@ -331,6 +306,6 @@ async def delete_repository(rt: Rt, who: User, repository: str) -> Response:
     administer it (the namespace's owner or admins, a superuser); anyone else gets the usual 404."""
     if await repository_service.absent_and_admined(rt, who, repository):
         return Response(status_code=204)
-    repo = await admined_repository(rt, who, repository)
+    repo = (await admined_repository(rt, who, repository)).repo
     await rt.db.write(repositories.delete_repo, repo, actor(who))
     return Response(status_code=204)

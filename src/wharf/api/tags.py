@@ -11,13 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import ReadableRepository, WritableRepository, writable_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import invalid_request, not_found
-from wharf.api.permissions import repository_with_role
-from wharf.auth import permissions
-from wharf.auth.identity import Identity
-from wharf.core import accounts, labels, manifests, repositories, tag_changes, tags
-from wharf.core.errors import ReadOnly
+from wharf.core import accounts, labels, manifests, tag_changes, tags
 from wharf.core.repositories import RepositoryRecord
 from wharf.oci import history
 from wharf.oci import mediatypes as mt
@@ -80,13 +77,6 @@ def _lifetime_view(t: tags.TagLifetime, children: dict[str, list[str]]) -> dict[
     return out
 
 
-async def _writable(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.WRITE)
-    if repo.state != repositories.NORMAL:
-        raise ReadOnly(f"{repository} is not in the NORMAL state and accepts no changes")
-    return repo
-
-
 async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
     namespace = await rt.db.read(accounts.get_by_id, repo.namespace_id)
     assert namespace is not None
@@ -96,6 +86,7 @@ async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
 @router.get("/{repository:path}/tag/", operation_id="listRepoTags", summary="List tags, with their history")
 async def list_repo_tags(
     rt: Rt,
+    target: ReadableRepository,
     who: Caller,
     repository: str,
     specificTag: str | None = None,
@@ -104,7 +95,7 @@ async def list_repo_tags(
     page: int = 1,
     limit: int = 50,
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
     page, limit = min(max(1, page), MAX_PAGE_NUMBER), min(max(1, limit), MAX_PAGE)
     name, like = specificTag, None
     if filter_tag_name:
@@ -138,8 +129,9 @@ async def list_repo_tags(
     summary="Create or move a tag, set its expiration or make it immutable",
     status_code=201,
 )
-async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeTag) -> Response:
-    repo = await _writable(rt, who, repository)
+async def change_tag(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str, body: ChangeTag
+) -> Response:
     tag_changes.check_tag(tag)
     given = body.model_fields_set
     if body.immutable is not None and not rt.settings.FEATURE_IMMUTABLE_TAGS:
@@ -163,8 +155,7 @@ async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeT
     summary="Delete a tag (it stays restorable within the time-machine window)",
     status_code=204,
 )
-async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Response:
-    repo = await _writable(rt, who, repository)
+async def delete_full_tag(rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str) -> Response:
     await rt.db.write(tag_changes.delete, repo, tag, actor(who))
     return Response(status_code=204)
 
@@ -174,8 +165,9 @@ async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Respo
     operation_id="restoreTag",
     summary="Point a tag back at a manifest from its history (time machine)",
 )
-async def restore_tag(rt: Rt, who: User, repository: str, tag: str, body: RestoreTag) -> dict[str, Any]:
-    repo = await _writable(rt, who, repository)
+async def restore_tag(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str, body: RestoreTag
+) -> dict[str, Any]:
     window_ms = await _window_ms(rt, repo)
     await rt.db.write(tag_changes.revert, repo, tag, body.manifest_digest, window_ms, actor(who))
     return {}
@@ -191,7 +183,7 @@ async def remove_tag_from_timemachine(
 ) -> dict[str, Any]:
     if not rt.settings.PERMANENTLY_DELETE_TAGS:
         raise not_found("permanent tag deletion is turned off (PERMANENTLY_DELETE_TAGS)")
-    repo = await _writable(rt, who, repository)
+    repo = await writable_repository(rt, who, repository)
     removed = await rt.db.write(
         tag_changes.forget, repo, tag, body.manifest_digest, body.is_alive, actor(who)
     )
@@ -228,8 +220,10 @@ async def _image_config(rt: Rt, config: Descriptor) -> bytes | None:
 @router.get(
     "/{repository:path}/manifest/{manifestref}", operation_id="getRepoManifest", summary="Get a manifest"
 )
-async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: str) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+async def get_repo_manifest(
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, manifestref: str
+) -> dict[str, Any]:
+    repo = target.repo
     if not is_digest(manifestref):
         raise invalid_request("manifestref must be a digest (sha256:...)")
     record = await rt.db.read(manifests.get, repo.id, manifestref)
@@ -288,9 +282,14 @@ def _label_view(label: labels.LabelRecord) -> dict[str, Any]:
     summary="List a manifest's labels",
 )
 async def list_manifest_labels(
-    rt: Rt, who: Caller, repository: str, manifestref: str, filter: str | None = None
+    rt: Rt,
+    target: ReadableRepository,
+    who: Caller,
+    repository: str,
+    manifestref: str,
+    filter: str | None = None,
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
 
     found = await rt.db.read(tag_changes.labels_of, repo, manifestref, filter)
     return {"labels": [_label_view(label) for label in found]}
@@ -302,9 +301,9 @@ async def list_manifest_labels(
     summary="Get one label of a manifest",
 )
 async def get_manifest_label(
-    rt: Rt, who: Caller, repository: str, manifestref: str, labelid: str
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, manifestref: str, labelid: str
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
 
     return _label_view(await rt.db.read(tag_changes.label_of, repo, manifestref, labelid))
 
@@ -316,9 +315,8 @@ async def get_manifest_label(
     status_code=201,
 )
 async def add_manifest_label(
-    rt: Rt, who: User, repository: str, manifestref: str, body: AddLabel
+    rt: Rt, repo: WritableRepository, who: User, repository: str, manifestref: str, body: AddLabel
 ) -> dict[str, Any]:
-    repo = await _writable(rt, who, repository)
     label = await rt.db.write(
         tag_changes.add_label, repo, manifestref, body.key, body.value, body.media_type, actor(who)
     )
@@ -332,8 +330,7 @@ async def add_manifest_label(
     status_code=204,
 )
 async def delete_manifest_label(
-    rt: Rt, who: User, repository: str, manifestref: str, labelid: str
+    rt: Rt, repo: WritableRepository, who: User, repository: str, manifestref: str, labelid: str
 ) -> Response:
-    repo = await _writable(rt, who, repository)
     await rt.db.write(tag_changes.remove_label, repo, manifestref, labelid, actor(who))
     return Response(status_code=204)

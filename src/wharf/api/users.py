@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import own_account
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions, scopes
@@ -129,10 +130,7 @@ async def delete_current_user(rt: Rt, who: User) -> Response:
 
 
 async def _me(rt: Rt, who: Identity) -> AccountRecord:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
-    assert who.name is not None
-    account = await rt.db.read(accounts.get_by_name, who.name)
+    account = await own_account(rt, who)
     if account is None:
         raise not_found("the signed-in user no longer exists")
     return account
