@@ -11,7 +11,7 @@ from wharf.api import views
 from wharf.api.access import AdminRepository
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import not_found
-from wharf.core import accounts, grants, orgs, teams
+from wharf.core import accounts, grants, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.teams import TeamRecord
@@ -60,16 +60,8 @@ async def list_repo_user_permissions(
     rt: Rt, target: AdminRepository, who: User, repository: str
 ) -> dict[str, Any]:
     repo = target.repo
-
-    def view(db: Any) -> dict[str, Any]:
-        return {
-            "permissions": {
-                a.name: _user_view(a, role, bool(orgs.team_roles(db, repo.namespace_id, a.id)))
-                for a, role in grants.user_roles(db, repo)
-            }
-        }
-
-    return await rt.db.read(view)
+    found = await rt.db.read(grants.user_roles_and_membership, repo)
+    return {"permissions": {a.name: _user_view(a, role, member) for a, role, member in found}}
 
 
 @router.get(
