@@ -8,13 +8,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from wharf.api import views
-from wharf.api.access import AdminRepository
+from wharf.api.access import AdminRepository, org_team
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import not_found
-from wharf.core import accounts, grants, teams
+from wharf.core import accounts, grants
 from wharf.core.accounts import AccountRecord
-from wharf.core.repositories import RepositoryRecord
-from wharf.core.teams import TeamRecord
 
 router = APIRouter(prefix="/repository", tags=["permission"])
 
@@ -42,13 +40,6 @@ async def _account(rt: Rt, username: str) -> AccountRecord:
     if account is None or account.kind == "org":
         raise not_found(f"no user or robot named {username!r}")
     return account
-
-
-async def _team(rt: Rt, repo: RepositoryRecord, teamname: str) -> TeamRecord:
-    team = await rt.db.read(teams.get, repo.namespace_id, teamname)
-    if team is None:
-        raise not_found(f"no team {teamname!r} in {repo.namespace}")
-    return team
 
 
 @router.get(
@@ -134,7 +125,7 @@ async def change_team_permissions(
     rt: Rt, target: AdminRepository, who: User, repository: str, teamname: str, body: Role
 ) -> dict[str, Any]:
     repo = target.repo
-    team = await _team(rt, repo, teamname)
+    team = await org_team(rt, target.namespace, teamname)
     await rt.db.write(grants.set_team_role, repo, team, body.role, actor(who))
     return _team_view(team.name, body.role)
 
@@ -149,7 +140,7 @@ async def delete_team_permissions(
     rt: Rt, target: AdminRepository, who: User, repository: str, teamname: str
 ) -> Response:
     repo = target.repo
-    team = await _team(rt, repo, teamname)
+    team = await org_team(rt, target.namespace, teamname)
     await rt.db.write(grants.delete_team_role, repo, team, actor(who))
     return Response(status_code=204)
 
