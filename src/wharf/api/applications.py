@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminOrg
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import not_found
-from wharf.api.organizations import admined_org
 from wharf.auth import permissions
 from wharf.core import accounts, applications, tokens
 from wharf.core.accounts import AccountRecord
@@ -68,8 +68,7 @@ async def _app(rt: Rt, org: AccountRecord, client_id: str) -> ApplicationRecord:
     operation_id="getOrganizationApplications",
     summary="List an organization's OAuth applications",
 )
-async def get_organization_applications(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_organization_applications(rt: Rt, org: AdminOrg, who: User, orgname: str) -> dict[str, Any]:
     secret = await rt.db.read(permissions.may_see_org_secrets, who, org)
     found = await rt.db.read(applications.list_for_org, org.id)
     return {"applications": [_view(rt, a, secret) for a in found]}
@@ -80,8 +79,9 @@ async def get_organization_applications(rt: Rt, who: User, orgname: str) -> dict
     operation_id="createOrganizationApplication",
     summary="Create an OAuth application",
 )
-async def create_organization_application(rt: Rt, who: User, orgname: str, body: NewApp) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def create_organization_application(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, body: NewApp
+) -> dict[str, Any]:
     app = await rt.db.write(
         applications.create,
         rt.secrets,
@@ -101,8 +101,9 @@ async def create_organization_application(rt: Rt, who: User, orgname: str, body:
     operation_id="getOrganizationApplication",
     summary="Get an OAuth application",
 )
-async def get_organization_application(rt: Rt, who: User, orgname: str, client_id: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_organization_application(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str
+) -> dict[str, Any]:
     secret = await rt.db.read(permissions.may_see_org_secrets, who, org)
     return _view(rt, await _app(rt, org, client_id), secret)
 
@@ -113,9 +114,8 @@ async def get_organization_application(rt: Rt, who: User, orgname: str, client_i
     summary="Change an OAuth application",
 )
 async def update_organization_application(
-    rt: Rt, who: User, orgname: str, client_id: str, body: UpdateApp
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str, body: UpdateApp
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     app = await _app(rt, org, client_id)
     updated = await rt.db.write(
         applications.update_app,
@@ -136,8 +136,9 @@ async def update_organization_application(
     summary="Delete an OAuth application and every token minted for it",
     status_code=204,
 )
-async def delete_organization_application(rt: Rt, who: User, orgname: str, client_id: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def delete_organization_application(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str
+) -> Response:
     await rt.db.write(applications.delete_app, await _app(rt, org, client_id), actor(who))
     return Response(status_code=204)
 
@@ -148,9 +149,8 @@ async def delete_organization_application(rt: Rt, who: User, orgname: str, clien
     summary="Replace an application's client secret; the old one stops working at once",
 )
 async def reset_organization_application_client_secret(
-    rt: Rt, who: User, orgname: str, client_id: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     app = await rt.db.write(applications.reset_secret, rt.secrets, await _app(rt, org, client_id), actor(who))
     return _view(rt, app)
 
@@ -172,9 +172,8 @@ def _token_view(t: tokens.TokenInfo) -> dict[str, Any]:
     summary="List the live tokens minted for an application",
 )
 async def list_organization_application_tokens(
-    rt: Rt, who: User, orgname: str, client_id: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     app = await _app(rt, org, client_id)
     return {"tokens": [_token_view(t) for t in await rt.db.read(tokens.list_for_application, app.id)]}
 
@@ -185,9 +184,8 @@ async def list_organization_application_tokens(
     summary="Mint a token for the application, acting as yourself, without the browser flow",
 )
 async def create_organization_application_token(
-    rt: Rt, who: User, orgname: str, client_id: str, body: NewAppToken
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str, body: NewAppToken
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     app = await _app(rt, org, client_id)
     assert who.account_id is not None
     me = await rt.db.read(accounts.get_by_id, who.account_id)
@@ -212,9 +210,8 @@ async def create_organization_application_token(
     status_code=204,
 )
 async def delete_organization_application_token(
-    rt: Rt, who: User, orgname: str, client_id: str, token_uuid: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str, token_uuid: str
 ) -> Response:
-    org = await admined_org(rt, who, orgname)
     app = await _app(rt, org, client_id)
     if not await rt.db.write(tokens.revoke, app.id, token_uuid, actor(who)):
         raise not_found(f"no token {token_uuid!r} for this application")

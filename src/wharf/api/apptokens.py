@@ -9,12 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import own_user
 from wharf.api.deps import FreshLogin, Rt, User, actor
-from wharf.api.errors import forbidden
-from wharf.auth import scopes
-from wharf.auth.identity import Identity
-from wharf.core import accounts, apptokens
-from wharf.core.accounts import AccountRecord
+from wharf.core import apptokens
 from wharf.core.apptokens import AppTokenRecord
 
 router = APIRouter(prefix="/user/apptoken", tags=["apptoken"])
@@ -40,24 +37,21 @@ def _view(token: AppTokenRecord, secret: str | None = None) -> dict[str, Any]:
     return out
 
 
-async def _me(rt: Rt, who: Identity) -> AccountRecord:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
-    assert who.account_id is not None
-    account = await rt.db.read(accounts.get_by_id, who.account_id)
-    if account is None or account.kind != "user":
-        raise forbidden("only users have app tokens")
-    return account
-
-
 @router.get("", operation_id="listAppTokens", summary="List your app-specific tokens")
 async def list_app_tokens(rt: Rt, who: User) -> dict[str, Any]:
-    return {"tokens": [_view(t) for t in await rt.db.read(apptokens.list_for, await _me(rt, who))]}
+    return {
+        "tokens": [
+            _view(t)
+            for t in await rt.db.read(
+                apptokens.list_for, await own_user(rt, who, "only users have app tokens")
+            )
+        ]
+    }
 
 
 @router.post("", operation_id="createAppToken", summary="Create an app-specific token (shown once)")
 async def create_app_token(rt: Rt, who: User, body: NewToken) -> JSONResponse:
-    me = await _me(rt, who)
+    me = await own_user(rt, who, "only users have app tokens")
     lifetime = body.expiration * 1000 if body.expiration else None
     token, secret = await rt.db.write(apptokens.create, me, body.title, lifetime, actor(who))
     return JSONResponse({"token": _view(token, secret)})  # 200, as Quay answers
@@ -70,7 +64,11 @@ async def create_app_token(rt: Rt, who: User, body: NewToken) -> JSONResponse:
     summary="Get an app-specific token",
 )
 async def get_app_token(rt: Rt, who: User, token_uuid: str) -> dict[str, Any]:
-    return {"token": _view(await rt.db.read(apptokens.get, await _me(rt, who), token_uuid))}
+    return {
+        "token": _view(
+            await rt.db.read(apptokens.get, await own_user(rt, who, "only users have app tokens"), token_uuid)
+        )
+    }
 
 
 @router.delete(
@@ -81,5 +79,7 @@ async def get_app_token(rt: Rt, who: User, token_uuid: str) -> dict[str, Any]:
     status_code=204,
 )
 async def revoke_app_token(rt: Rt, who: User, token_uuid: str) -> Response:
-    await rt.db.write(apptokens.revoke, await _me(rt, who), token_uuid, actor(who))
+    await rt.db.write(
+        apptokens.revoke, await own_user(rt, who, "only users have app tokens"), token_uuid, actor(who)
+    )
     return Response(status_code=204)

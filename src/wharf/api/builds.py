@@ -7,9 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
+from wharf.api.access import ReadableRepository
 from wharf.api.deps import Caller, Rt
-from wharf.api.permissions import repository_with_role
-from wharf.auth import permissions
 
 router = APIRouter(prefix="/repository", tags=["build"])
 
@@ -21,10 +20,10 @@ router = APIRouter(prefix="/repository", tags=["build"])
 )
 async def get_repo_builds(
     rt: Rt,
+    _target: ReadableRepository,
     who: Caller,
     repository: str,
     limit: int = Query(5, ge=0, description="The maximum number of builds to return"),
     since: int | None = Query(None, description="Only builds since this Unix time"),
 ) -> dict[str, Any]:
-    await repository_with_role(rt, who, repository, permissions.READ)
     return {"builds": []}

@@ -12,17 +12,15 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from wharf.api import views
+from wharf.api.access import SuperuserReader, admined_org, admined_repository, require_user_admin
 from wharf.api.deps import FreshLogin, Rt, User
-from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.organizations import admined_org
-from wharf.api.permissions import repository_with_role
-from wharf.api.superuser import require_superuser_reads
-from wharf.auth import permissions, scopes
+from wharf.api.errors import invalid_request, not_found
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, log_exports, logs, shapes
 from wharf.core.log_exports import LogExportRecord
-from wharf.integrations import outbound
 from wharf.runtime import Runtime
+from wharf.services import log_exports as export_service
 
 router = APIRouter(tags=["logs"])
 
@@ -92,13 +90,12 @@ async def _aggregate(
 
 
 async def _repo_scope(rt: Runtime, who: Identity, repository: str) -> logs.Scope:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.ADMIN)
+    repo = (await admined_repository(rt, who, repository)).repo
     return logs.Scope(repository_id=repo.id)
 
 
 async def _user_scope(rt: Runtime, who: Identity, performer: str | None) -> logs.Scope:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
+    require_user_admin(who)
     return logs.Scope(involving_id=who.account_id, performer_id=await _performer(rt, performer))
 
 
@@ -190,12 +187,11 @@ async def get_aggregate_org_logs(
 )
 async def list_all_logs(
     rt: Rt,
-    who: User,
+    who: SuperuserReader,
     starttime: str | None = None,
     endtime: str | None = None,
     next_page: str | None = None,
 ) -> dict[str, Any]:
-    require_superuser_reads(who)
     return await _list(rt, logs.Scope(), starttime, endtime, next_page)
 
 
@@ -206,9 +202,8 @@ async def list_all_logs(
     summary="Counts of all log entries per kind and day",
 )
 async def list_all_aggregate_logs(
-    rt: Rt, who: User, starttime: str | None = None, endtime: str | None = None
+    rt: Rt, who: SuperuserReader, starttime: str | None = None, endtime: str | None = None
 ) -> dict[str, Any]:
-    require_superuser_reads(who)
     return await _aggregate(rt, logs.Scope(), starttime, endtime)
 
 
@@ -224,20 +219,6 @@ def _require_export(rt: Runtime) -> None:
         raise not_found("log export is turned off on this registry (FEATURE_LOG_EXPORT)")
 
 
-async def _check_callbacks(rt: Runtime, body: ExportLogs) -> None:
-    """As Quay: the URL's form, scheme and any internal address literal are checked now; the
-    address its name resolves to, when the link is delivered (each attempt checks again). An
-    e-mail is accepted whether or not a mail server is set: the export then says why it failed."""
-    log_exports.check_callbacks(body.callback_url, body.callback_email)
-    if body.callback_url:
-        try:
-            await outbound.check_url(
-                body.callback_url, rt.settings, rt.settings.WEBHOOK_HOSTNAME_BLACKLIST, resolve=False
-            )
-        except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
-            raise invalid_request(f"Invalid callback URL: {e}") from None
-
-
 async def _export(
     rt: Runtime,
     request: Request,
@@ -248,21 +229,25 @@ async def _export(
     starttime: str | None,
     endtime: str | None,
 ) -> dict[str, Any]:
+    """As Quay: the URL's form, scheme and any internal address literal are checked now; the
+    address its name resolves to, when the link is delivered (each attempt checks again). An
+    e-mail is accepted whether or not a mail server is set: the export then says why it failed."""
     start, end = _range(starttime, endtime)
-    await _check_callbacks(rt, body)
     assert who.account_id is not None
-    export = await rt.db.write(
-        log_exports.create,
-        who.account_id,
-        scope,
-        names[0],
-        names[1],
-        start,
-        end,
-        body.callback_url,
-        body.callback_email,
-        rt.settings.public_origin,
-    )
+    try:
+        export = await export_service.start(
+            rt,
+            who.account_id,
+            scope,
+            names,
+            start,
+            end,
+            body.callback_url,
+            body.callback_email,
+            resolve_url=False,
+        )
+    except export_service.CallbackRefused as e:
+        raise invalid_request(f"Invalid callback URL: {e}") from None
     return {"export_id": export.uuid}
 
 
@@ -281,7 +266,7 @@ async def export_repo_logs(
     endtime: str | None = None,
 ) -> dict[str, Any]:
     _require_export(rt)
-    repo, _role = await repository_with_role(rt, who, repository, permissions.ADMIN)
+    repo = (await admined_repository(rt, who, repository)).repo
     scope = logs.Scope(repository_id=repo.id)
     return await _export(rt, request, who, scope, (repo.namespace, repo.name), body, starttime, endtime)
 

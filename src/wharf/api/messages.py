@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.deps import FreshLogin, Rt, User, actor
-from wharf.api.superuser import require_superuser
+from wharf.api.access import Superuser
+from wharf.api.deps import FreshLogin, Rt, actor
 from wharf.core import global_messages
 from wharf.core.global_messages import Message
 
@@ -41,8 +41,7 @@ async def get_global_messages(rt: Rt) -> dict[str, Any]:
     summary="Show a message to every user (superusers)",
     status_code=201,
 )
-async def create_global_message(rt: Rt, who: User, body: CreateMessage) -> Response:
-    require_superuser(who)
+async def create_global_message(rt: Rt, who: Superuser, body: CreateMessage) -> Response:
     m = body.message
     await rt.db.write(global_messages.create, m.content, m.media_type, m.severity, actor(who))
     return Response(status_code=201)
@@ -55,7 +54,6 @@ async def create_global_message(rt: Rt, who: User, body: CreateMessage) -> Respo
     summary="Remove a message (superusers)",
     status_code=204,
 )
-async def delete_global_message(rt: Rt, who: User, uuid: str) -> Response:
-    require_superuser(who)
+async def delete_global_message(rt: Rt, who: Superuser, uuid: str) -> Response:
     await rt.db.write(global_messages.remove, uuid, actor(who))
     return Response(status_code=204)

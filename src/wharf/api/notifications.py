@@ -12,20 +12,17 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminOrg, AdminRepository, admined_org, own_account
 from wharf.api.deps import Rt, User, actor
-from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.organizations import admined_org
-from wharf.api.permissions import repository_namespace_role
-from wharf.auth import permissions, scopes
+from wharf.api.errors import invalid_request, not_found
 from wharf.auth.identity import Identity
-from wharf.core import accounts, authorized_emails, inbox, notifications
+from wharf.core import authorized_emails, inbox, notifications
 from wharf.core.accounts import AccountRecord
 from wharf.core.notifications import NotificationRecord
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
-from wharf.integrations import address_confirmation, mail
-from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
+from wharf.services import address_confirmation
+from wharf.services import notifications as notification_service
 
 router = APIRouter(tags=["notifications"])
 
@@ -60,10 +57,7 @@ def _view(rt: Runtime, n: NotificationRecord, attempts: list[notifications.Attem
 
 
 async def _views(rt: Runtime, found: list[NotificationRecord]) -> list[dict[str, Any]]:
-    def _load(db: Db) -> list[list[notifications.Attempt]]:
-        return [notifications.attempts(db, n.id, limit=5) for n in found]
-
-    attempts = await rt.db.read(_load)
+    attempts = await rt.db.read(notifications.recent_attempts, found, 5)
     return [_view(rt, n, a) for n, a in zip(found, attempts, strict=True)]
 
 
@@ -71,17 +65,8 @@ async def _one_view(rt: Runtime, n: NotificationRecord) -> dict[str, Any]:
     return (await _views(rt, [n]))[0]
 
 
-async def _admined_repo(
-    rt: Runtime, who: Identity, repository: str
-) -> tuple[RepositoryRecord, AccountRecord]:
-    repo, namespace, _role = await repository_namespace_role(rt, who, repository, permissions.ADMIN)
-    return repo, namespace
-
-
-async def _user_namespace(rt: Runtime, who: Identity) -> AccountRecord:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
-    account = await rt.db.read(accounts.get_by_id, who.account_id) if who.account_id is not None else None
+async def _own_namespace(rt: Runtime, who: Identity) -> AccountRecord:
+    account = await own_account(rt, who)
     if account is None:
         raise not_found("no such user")
     return account
@@ -95,16 +80,8 @@ async def _create(
     body: NotificationCreateRequest,
 ) -> dict[str, Any]:
     try:
-        await methods.validate(rt.settings, body.method, body.config)
-    except methods.InvalidMethodConfig as e:
-        raise invalid_request(str(e)) from None
-    if body.method == "email" and not mail.enabled(rt.settings):
-        raise invalid_request("e-mail is not configured on this registry (MAIL_SERVER); pick another method")
-
-    try:
-        found = await rt.db.write(
-            notifications.set_up,
-            rt.secrets,
+        found = await notification_service.create(
+            rt,
             namespace,
             repo,
             body.event,
@@ -114,7 +91,11 @@ async def _create(
             body.title,
             actor(who),
         )
-    except notifications.EmailNotConfirmed as e:
+    except notification_service.InvalidMethodConfig as e:
+        raise invalid_request(str(e)) from None
+    except notification_service.MailOff as e:
+        raise invalid_request(f"{e}; pick another method") from None
+    except notification_service.EmailNotConfirmed as e:
         raise invalid_request(
             f"{e}: POST /api/v1/repository/{{repository}}/authorizedemail/{{email}} sends it a "
             "confirmation link"
@@ -126,7 +107,7 @@ async def _test(
     rt: Runtime, who: Identity, namespace: AccountRecord, repo: RepositoryRecord | None, uuid: str
 ) -> dict[str, Any]:
     """Queue the event's sample data, with this repository's (or namespace's) own names."""
-    await rt.db.write(notifications.send_test, namespace, repo, uuid, actor(who))
+    await notification_service.send_test(rt, namespace, repo, uuid, actor(who))
     return {}
 
 
@@ -140,9 +121,9 @@ async def _test(
     summary="Create a notification on a repository",
 )
 async def create_repo_notification(
-    rt: Rt, who: User, repository: str, body: NotificationCreateRequest
+    rt: Rt, target: AdminRepository, who: User, repository: str, body: NotificationCreateRequest
 ) -> dict[str, Any]:
-    repo, namespace = await _admined_repo(rt, who, repository)
+    repo, namespace = target.repo, target.namespace
     return await _create(rt, who, namespace, repo, body)
 
 
@@ -151,8 +132,10 @@ async def create_repo_notification(
     operation_id="listRepoNotifications",
     summary="A repository's notifications",
 )
-async def list_repo_notifications(rt: Rt, who: User, repository: str) -> dict[str, Any]:
-    repo, namespace = await _admined_repo(rt, who, repository)
+async def list_repo_notifications(
+    rt: Rt, target: AdminRepository, who: User, repository: str
+) -> dict[str, Any]:
+    repo, namespace = target.repo, target.namespace
     found = await rt.db.read(notifications.list_for, namespace, repo)
     return {"notifications": await _views(rt, found)}
 
@@ -162,8 +145,10 @@ async def list_repo_notifications(rt: Rt, who: User, repository: str) -> dict[st
     operation_id="getRepoNotification",
     summary="One notification of a repository",
 )
-async def get_repo_notification(rt: Rt, who: User, repository: str, uuid: str) -> dict[str, Any]:
-    repo, namespace = await _admined_repo(rt, who, repository)
+async def get_repo_notification(
+    rt: Rt, target: AdminRepository, who: User, repository: str, uuid: str
+) -> dict[str, Any]:
+    repo, namespace = target.repo, target.namespace
     return await _one_view(rt, await rt.db.read(notifications.get_in, namespace, repo, uuid))
 
 
@@ -173,8 +158,10 @@ async def get_repo_notification(rt: Rt, who: User, repository: str, uuid: str) -
     status_code=204,
     summary="Delete a notification",
 )
-async def delete_repo_notification(rt: Rt, who: User, repository: str, uuid: str) -> Response:
-    repo, namespace = await _admined_repo(rt, who, repository)
+async def delete_repo_notification(
+    rt: Rt, target: AdminRepository, who: User, repository: str, uuid: str
+) -> Response:
+    repo, namespace = target.repo, target.namespace
     await rt.db.write(notifications.delete_notification, namespace, repo, uuid, actor(who))
     return Response(status_code=204)
 
@@ -185,8 +172,10 @@ async def delete_repo_notification(rt: Rt, who: User, repository: str, uuid: str
     status_code=204,
     summary="Reset the failure count of a notification, enabling it again",
 )
-async def reset_repo_notification(rt: Rt, who: User, repository: str, uuid: str) -> Response:
-    repo, namespace = await _admined_repo(rt, who, repository)
+async def reset_repo_notification(
+    rt: Rt, target: AdminRepository, who: User, repository: str, uuid: str
+) -> Response:
+    repo, namespace = target.repo, target.namespace
     await rt.db.write(notifications.reset_failures, namespace, repo, uuid, actor(who))
     return Response(status_code=204)
 
@@ -196,8 +185,10 @@ async def reset_repo_notification(rt: Rt, who: User, repository: str, uuid: str)
     operation_id="testRepoNotification",
     summary="Send the notification's sample event",
 )
-async def test_repo_notification(rt: Rt, who: User, repository: str, uuid: str) -> dict[str, Any]:
-    repo, namespace = await _admined_repo(rt, who, repository)
+async def test_repo_notification(
+    rt: Rt, target: AdminRepository, who: User, repository: str, uuid: str
+) -> dict[str, Any]:
+    repo, namespace = target.repo, target.namespace
     return await _test(rt, who, namespace, repo, uuid)
 
 
@@ -214,8 +205,10 @@ def _email_view(found: authorized_emails.EmailAuthorization) -> dict[str, Any]:
     operation_id="checkRepoEmailAuthorized",
     summary="Whether an e-mail address may receive the repository's notifications",
 )
-async def check_repo_email(rt: Rt, who: User, repository: str, email: str) -> dict[str, Any]:
-    repo, _ = await _admined_repo(rt, who, repository)
+async def check_repo_email(
+    rt: Rt, target: AdminRepository, who: User, repository: str, email: str
+) -> dict[str, Any]:
+    repo = target.repo
     found = await rt.db.read(authorized_emails.get, repo, email)
     if found is None:
         raise not_found(f"{email} has not been asked to confirm")
@@ -227,11 +220,13 @@ async def check_repo_email(rt: Rt, who: User, repository: str, email: str) -> di
     operation_id="sendAuthorizeRepoEmail",
     summary="E-mail a confirmation link to an address, so it can receive notifications",
 )
-async def send_authorize_email(rt: Rt, who: User, repository: str, email: str) -> dict[str, Any]:
-    repo, _ = await _admined_repo(rt, who, repository)
+async def send_authorize_email(
+    rt: Rt, target: AdminRepository, who: User, repository: str, email: str
+) -> dict[str, Any]:
+    repo = target.repo
     try:
         found = await address_confirmation.ask(rt, repo, email, who.name, who.origin)
-    except (mail.MailUnavailable, mail.MailFailed) as e:
+    except (address_confirmation.MailUnavailable, address_confirmation.MailFailed) as e:
         raise invalid_request(str(e)) from None
     return _email_view(found)
 
@@ -274,8 +269,7 @@ async def create_org_notification(
     operation_id="getOrgNotification",
     summary="One namespace notification of an organization",
 )
-async def get_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_org_notification(rt: Rt, org: AdminOrg, who: User, orgname: str, uuid: str) -> dict[str, Any]:
     return await _one_view(rt, await rt.db.read(notifications.get_in, org, None, uuid))
 
 
@@ -285,8 +279,7 @@ async def get_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> di
     status_code=204,
     summary="Delete a namespace notification",
 )
-async def delete_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def delete_org_notification(rt: Rt, org: AdminOrg, who: User, orgname: str, uuid: str) -> Response:
     await rt.db.write(notifications.delete_notification, org, None, uuid, actor(who))
     return Response(status_code=204)
 
@@ -297,8 +290,7 @@ async def delete_org_notification(rt: Rt, who: User, orgname: str, uuid: str) ->
     status_code=204,
     summary="Reset the failure count of a namespace notification",
 )
-async def reset_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def reset_org_notification(rt: Rt, org: AdminOrg, who: User, orgname: str, uuid: str) -> Response:
     await rt.db.write(notifications.reset_failures, org, None, uuid, actor(who))
     return Response(status_code=204)
 
@@ -308,8 +300,7 @@ async def reset_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> 
     operation_id="testOrgNotification",
     summary="Send a namespace notification's sample event",
 )
-async def test_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def test_org_notification(rt: Rt, org: AdminOrg, who: User, orgname: str, uuid: str) -> dict[str, Any]:
     return await _test(rt, who, org, None, uuid)
 
 
@@ -319,7 +310,7 @@ async def test_org_notification(rt: Rt, who: User, orgname: str, uuid: str) -> d
     summary="Your namespace's notifications",
 )
 async def list_user_namespace_notifications(rt: Rt, who: User) -> dict[str, Any]:
-    return await _namespace_list(rt, await _user_namespace(rt, who))
+    return await _namespace_list(rt, await _own_namespace(rt, who))
 
 
 @router.post(
@@ -331,7 +322,7 @@ async def list_user_namespace_notifications(rt: Rt, who: User) -> dict[str, Any]
 async def create_user_namespace_notification(
     rt: Rt, who: User, body: NotificationCreateRequest
 ) -> dict[str, Any]:
-    return await _namespace_create(rt, who, await _user_namespace(rt, who), body)
+    return await _namespace_create(rt, who, await _own_namespace(rt, who), body)
 
 
 @router.get(
@@ -340,7 +331,7 @@ async def create_user_namespace_notification(
     summary="One of your namespace notifications",
 )
 async def get_user_namespace_notification(rt: Rt, who: User, uuid: str) -> dict[str, Any]:
-    ns = await _user_namespace(rt, who)
+    ns = await _own_namespace(rt, who)
     return await _one_view(rt, await rt.db.read(notifications.get_in, ns, None, uuid))
 
 
@@ -351,7 +342,7 @@ async def get_user_namespace_notification(rt: Rt, who: User, uuid: str) -> dict[
     summary="Delete one of your namespace notifications",
 )
 async def delete_user_namespace_notification(rt: Rt, who: User, uuid: str) -> Response:
-    ns = await _user_namespace(rt, who)
+    ns = await _own_namespace(rt, who)
     await rt.db.write(notifications.delete_notification, ns, None, uuid, actor(who))
     return Response(status_code=204)
 
@@ -363,7 +354,7 @@ async def delete_user_namespace_notification(rt: Rt, who: User, uuid: str) -> Re
     summary="Reset the failure count of one of your namespace notifications",
 )
 async def reset_user_namespace_notification(rt: Rt, who: User, uuid: str) -> Response:
-    ns = await _user_namespace(rt, who)
+    ns = await _own_namespace(rt, who)
     await rt.db.write(notifications.reset_failures, ns, None, uuid, actor(who))
     return Response(status_code=204)
 
@@ -374,7 +365,7 @@ async def reset_user_namespace_notification(rt: Rt, who: User, uuid: str) -> Res
     summary="Send the sample event of one of your namespace notifications",
 )
 async def test_user_namespace_notification(rt: Rt, who: User, uuid: str) -> dict[str, Any]:
-    return await _test(rt, who, await _user_namespace(rt, who), None, uuid)
+    return await _test(rt, who, await _own_namespace(rt, who), None, uuid)
 
 
 # The in-app inbox ------------------------------------------------------------------------------
@@ -393,7 +384,7 @@ def _inbox_view(item: inbox.InboxItem) -> dict[str, Any]:
 
 @router.get("/user/notifications", operation_id="listUserNotifications", summary="Your in-app notifications")
 async def list_user_notifications(rt: Rt, who: User, page: int = 1, limit: int = 10) -> dict[str, Any]:
-    await _user_namespace(rt, who)
+    await _own_namespace(rt, who)
     if not 1 <= page <= 1_000_000 or not 1 <= limit <= 100:
         raise invalid_request("page is 1 to 1000000; limit is 1 to 100")
     assert who.account_id is not None
@@ -405,7 +396,7 @@ async def list_user_notifications(rt: Rt, who: User, page: int = 1, limit: int =
     "/user/notifications/{uuid}", operation_id="getUserNotification", summary="One in-app notification"
 )
 async def get_user_notification(rt: Rt, who: User, uuid: str) -> dict[str, Any]:
-    await _user_namespace(rt, who)
+    await _own_namespace(rt, who)
     assert who.account_id is not None
     return _inbox_view(await rt.db.read(inbox.get, who.account_id, uuid))
 
@@ -416,6 +407,6 @@ async def get_user_notification(rt: Rt, who: User, uuid: str) -> dict[str, Any]:
     summary="Mark an in-app notification as read (dismissed) or unread",
 )
 async def update_user_notification(rt: Rt, who: User, uuid: str, body: UpdateNotification) -> dict[str, Any]:
-    await _user_namespace(rt, who)
+    await _own_namespace(rt, who)
     assert who.account_id is not None
     return _inbox_view(await rt.db.write(inbox.set_dismissed, who.account_id, uuid, body.dismissed))

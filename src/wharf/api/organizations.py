@@ -8,15 +8,15 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminOrg, org_team, organization, require_user_admin
 from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
-from wharf.api.errors import forbidden, not_found, unauthorized
-from wharf.auth import permissions, scopes
+from wharf.api.errors import forbidden, not_found
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
-from wharf.core.teams import TeamRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -36,48 +36,23 @@ class TeamDescription(BaseModel):
     description: str | None = Field(default=None, max_length=4096)
 
 
-async def _org(rt: Rt, orgname: str) -> AccountRecord:
-    org = await rt.db.read(orgs.get, orgname)
-    if org is None:
-        raise not_found(f"no organization named {orgname!r}")
-    return org
-
-
-async def admined_org(rt: Rt, who: Identity, orgname: str) -> AccountRecord:
-    """The organization, when the caller administers it (org:admin scope and an admin team)."""
-    if who.is_anonymous:
-        raise unauthorized()
-    org = await _org(rt, orgname)
-    if not await rt.db.read(permissions.can_admin_org, who, org):
-        raise forbidden(f"you do not administer organization {orgname}")
-    return org
-
-
-async def _team(rt: Rt, org: AccountRecord, teamname: str) -> TeamRecord:
-    team = await rt.db.read(teams.get, org.id, teamname)
-    if team is None:
-        raise not_found(f"no team {teamname!r} in {org.name}")
-    return team
-
-
-def _team_view(db: Db, team: TeamRecord) -> dict[str, Any]:
-    members, repos = teams.counts(db, team)
+def _team_view(found: account_service.TeamCounts) -> dict[str, Any]:
+    team = found.team
     return {
         "name": team.name,
         "description": team.description,
         "role": team.role,
         "avatar": views.avatar(team.name, None, "team"),
         "can_view": True,
-        "repo_count": repos,
-        "member_count": members,
+        "repo_count": found.repositories,
+        "member_count": found.members,
         "is_synced": False,
     }
 
 
 @router.post("/", operation_id="createOrganization", summary="Create an organization", status_code=201)
 async def create_organization(rt: Rt, who: User, body: NewOrg) -> Response:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
+    require_user_admin(who)
     assert who.account_id is not None
     creator = await rt.db.read(accounts.get_by_id, who.account_id)
     assert creator is not None
@@ -87,33 +62,29 @@ async def create_organization(rt: Rt, who: User, body: NewOrg) -> Response:
 
 @router.get("/{orgname}", operation_id="getOrganization", summary="Get an organization")
 async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
-    org = await _org(rt, orgname)
+    org = await organization(rt, orgname)
 
-    def view(db: Db) -> dict[str, Any]:
-        is_admin = permissions.can_admin_org(db, who, org)
-        is_member = permissions.is_org_member(db, who, org)
-        out: dict[str, Any] = {
-            "name": org.name,
-            "email": org.email if is_admin else None,
-            "avatar": views.avatar(org.name, org.email, "org"),
-            "is_admin": is_admin,
-            "is_member": is_member,
-            "tag_expiration_s": views.tag_expiration_s(rt, org),
-        }
-        if is_admin:
-            out["is_free_account"] = views.FREE_ACCOUNT
-        if is_member:
-            team_list = teams.list_teams(db, org.id)
-            out["teams"] = {t.name: _team_view(db, t) for t in team_list}
-            out["ordered_teams"] = [t.name for t in team_list]
-        return out
-
-    return await rt.db.read(view)
+    found = await account_service.org_overview(rt, who, org)
+    out: dict[str, Any] = {
+        "name": org.name,
+        "email": org.email if found.is_admin else None,
+        "avatar": views.avatar(org.name, org.email, "org"),
+        "is_admin": found.is_admin,
+        "is_member": found.is_member,
+        "tag_expiration_s": views.tag_expiration_s(rt, org),
+    }
+    if found.is_admin:
+        out["is_free_account"] = views.FREE_ACCOUNT
+    if found.teams is not None:
+        out["teams"] = {t.team.name: _team_view(t) for t in found.teams}
+        out["ordered_teams"] = [t.team.name for t in found.teams]
+    return out
 
 
 @router.put("/{orgname}", operation_id="changeOrganizationDetails", summary="Change an organization")
-async def change_organization_details(rt: Rt, who: User, orgname: str, body: UpdateOrg) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def change_organization_details(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, body: UpdateOrg
+) -> dict[str, Any]:
     await apply_org_update(rt, who, org, body)
     return await get_organization(rt, who, orgname)
 
@@ -136,8 +107,7 @@ async def apply_org_update(rt: Runtime, who: Identity, org: AccountRecord, body:
     summary="Delete an organization",
     status_code=204,
 )
-async def delete_admined_organization(rt: Rt, who: User, orgname: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def delete_admined_organization(rt: Rt, org: AdminOrg, who: User, orgname: str) -> Response:
     await rt.db.write(orgs.delete_org, org, actor(who))
     return Response(status_code=204)
 
@@ -145,8 +115,7 @@ async def delete_admined_organization(rt: Rt, who: User, orgname: str) -> Respon
 @router.get(
     "/{orgname}/members", operation_id="getOrganizationMembers", summary="List an organization's members"
 )
-async def get_organization_members(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_organization_members(rt: Rt, org: AdminOrg, who: User, orgname: str) -> dict[str, Any]:
     found = await rt.db.read(orgs.members, org.id)
     return {"members": [_member_view(account, team_names, []) for account, team_names in found]}
 
@@ -166,8 +135,9 @@ def _member_view(account: AccountRecord, team_names: list[str], repos: list[str]
     operation_id="getOrganizationMember",
     summary="Get one member of an organization",
 )
-async def get_organization_member(rt: Rt, who: User, orgname: str, membername: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_organization_member(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, membername: str
+) -> dict[str, Any]:
     found = await rt.db.read(orgs.members, org.id)
     for account, team_names in found:
         if account.name == membername:
@@ -181,8 +151,9 @@ async def get_organization_member(rt: Rt, who: User, orgname: str, membername: s
     summary="Remove a member from every team of the organization and revoke its repository roles there",
     status_code=204,
 )
-async def remove_organization_member(rt: Rt, who: User, orgname: str, membername: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def remove_organization_member(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, membername: str
+) -> Response:
     member = await rt.db.read(accounts.get_by_name, membername)
     if member is None or member.kind == "org":
         raise not_found(f"no user or robot named {membername!r}")
@@ -195,8 +166,7 @@ async def remove_organization_member(rt: Rt, who: User, orgname: str, membername
     operation_id="getOrganizationCollaborators",
     summary="Users with roles on the organization's repositories who are in none of its teams",
 )
-async def get_organization_collaborators(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_organization_collaborators(rt: Rt, org: AdminOrg, who: User, orgname: str) -> dict[str, Any]:
     found = await rt.db.read(orgs.collaborators, org.id)
     return {
         "collaborators": [
@@ -215,15 +185,12 @@ async def get_organization_collaborators(rt: Rt, who: User, orgname: str) -> dic
     "/{orgname}/team/{teamname}", operation_id="updateOrganizationTeam", summary="Create or update a team"
 )
 async def update_organization_team(
-    rt: Rt, who: User, orgname: str, teamname: str, body: TeamDescription
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, body: TeamDescription
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
 
-    def apply(db: Db) -> dict[str, Any]:
-        team = teams.upsert(db, org, teamname, body.role, body.description, actor(who))
-        return _team_view(db, team)
-
-    return await rt.db.write(apply)
+    return _team_view(
+        await account_service.put_team(rt, org, teamname, body.role, body.description, actor(who))
+    )
 
 
 @router.delete(
@@ -232,9 +199,8 @@ async def update_organization_team(
     summary="Delete a team",
     status_code=204,
 )
-async def delete_organization_team(rt: Rt, who: User, orgname: str, teamname: str) -> Response:
-    org = await admined_org(rt, who, orgname)
-    team = await _team(rt, org, teamname)
+async def delete_organization_team(rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str) -> Response:
+    team = await org_team(rt, org, teamname)
     await rt.db.write(teams.delete_team, org, team, actor(who))
     return Response(status_code=204)
 
@@ -244,9 +210,10 @@ async def delete_organization_team(rt: Rt, who: User, orgname: str, teamname: st
     operation_id="getOrganizationTeamMembers",
     summary="List a team's members",
 )
-async def get_organization_team_members(rt: Rt, who: User, orgname: str, teamname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
-    team = await _team(rt, org, teamname)
+async def get_organization_team_members(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str
+) -> dict[str, Any]:
+    team = await org_team(rt, org, teamname)
     members = await rt.db.read(teams.member_names, team)
     return {
         "name": team.name,
@@ -270,10 +237,9 @@ async def get_organization_team_members(rt: Rt, who: User, orgname: str, teamnam
     summary="Add a user or robot to a team",
 )
 async def update_organization_team_member(
-    rt: Rt, who: User, orgname: str, teamname: str, membername: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, membername: str
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
-    team = await _team(rt, org, teamname)
+    team = await org_team(rt, org, teamname)
     member = await rt.db.read(accounts.get_by_name, membername)
     if member is None or member.kind == "org":
         raise not_found(f"no user or robot named {membername!r}")
@@ -294,10 +260,9 @@ async def update_organization_team_member(
     status_code=204,
 )
 async def delete_organization_team_member(
-    rt: Rt, who: User, orgname: str, teamname: str, membername: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, membername: str
 ) -> Response:
-    org = await admined_org(rt, who, orgname)
-    team = await _team(rt, org, teamname)
+    team = await org_team(rt, org, teamname)
     member = await rt.db.read(accounts.get_by_name, membername)
     if member is None:
         raise not_found(f"no user or robot named {membername!r}")
@@ -311,9 +276,9 @@ async def delete_organization_team_member(
     summary="The repository roles granted to a team",
 )
 async def get_organization_team_permissions(rt: Rt, who: User, orgname: str, teamname: str) -> dict[str, Any]:
-    org = await _org(rt, orgname)
+    org = await organization(rt, orgname)
     if not await rt.db.read(permissions.is_org_member, who, org):
         raise forbidden(f"only members of {orgname} may see its teams")
-    team = await _team(rt, org, teamname)
+    team = await org_team(rt, org, teamname)
     held = await rt.db.read(grants.held_by_team, team.id)
     return views.held_roles(held)

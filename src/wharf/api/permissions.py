@@ -8,60 +8,17 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from wharf.api import views
+from wharf.api.access import AdminRepository, org_team
 from wharf.api.deps import Rt, User, actor
-from wharf.api.errors import forbidden, not_found, unauthorized
-from wharf.auth import permissions
-from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, orgs, teams
+from wharf.api.errors import not_found
+from wharf.core import accounts, grants
 from wharf.core.accounts import AccountRecord
-from wharf.core.repositories import RepositoryRecord
-from wharf.core.teams import TeamRecord
-from wharf.oci.names import InvalidNameError, RepositoryName
 
 router = APIRouter(prefix="/repository", tags=["permission"])
 
 
 class Role(BaseModel):
     role: Literal["read", "write", "admin"]
-
-
-async def admined_repository(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
-    """The repository, when the caller holds the admin role on it; unknown and hidden look alike."""
-    repo, _role = await repository_with_role(rt, who, repository, permissions.ADMIN)
-    return repo
-
-
-async def repository_with_role(
-    rt: Rt, who: Identity, repository: str, need: str
-) -> tuple[RepositoryRecord, str]:
-    """The repository and the caller's role on it, when that role is at least `need`.
-
-    A repository the caller cannot read looks like one that does not exist (404), or asks for a
-    login (401) when the caller is anonymous; one it can read but not enough is 403."""
-    repo, _namespace, role = await repository_namespace_role(rt, who, repository, need)
-    return repo, role
-
-
-async def repository_namespace_role(
-    rt: Rt, who: Identity, repository: str, need: str
-) -> tuple[RepositoryRecord, AccountRecord, str]:
-    """repository_with_role, with the repository's namespace account as well."""
-    try:
-        name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
-    except InvalidNameError:
-        raise not_found(f"no repository {repository!r}") from None
-
-    view = await rt.db.read(permissions.view_repository, rt.settings, who, name.namespace, name.name)
-    if view is None:
-        if who.is_anonymous:
-            raise unauthorized()
-        raise not_found(f"no repository {repository!r}")
-    repo, ns, role = view.repo, view.namespace, view.role
-    if permissions.RANK[role] < permissions.RANK[need]:
-        if who.is_anonymous:
-            raise unauthorized()
-        raise forbidden(f"you need the {need} role on {repository}; you have {role}")
-    return repo, ns, role
 
 
 def _user_view(account: AccountRecord, role: str, org_member: bool) -> dict[str, Any]:
@@ -85,30 +42,17 @@ async def _account(rt: Rt, username: str) -> AccountRecord:
     return account
 
 
-async def _team(rt: Rt, repo: RepositoryRecord, teamname: str) -> TeamRecord:
-    team = await rt.db.read(teams.get, repo.namespace_id, teamname)
-    if team is None:
-        raise not_found(f"no team {teamname!r} in {repo.namespace}")
-    return team
-
-
 @router.get(
     "/{repository:path}/permissions/user/",
     operation_id="listRepoUserPermissions",
     summary="List the users and robots with a role on a repository",
 )
-async def list_repo_user_permissions(rt: Rt, who: User, repository: str) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
-
-    def view(db: Any) -> dict[str, Any]:
-        return {
-            "permissions": {
-                a.name: _user_view(a, role, bool(orgs.team_roles(db, repo.namespace_id, a.id)))
-                for a, role in grants.user_roles(db, repo)
-            }
-        }
-
-    return await rt.db.read(view)
+async def list_repo_user_permissions(
+    rt: Rt, target: AdminRepository, who: User, repository: str
+) -> dict[str, Any]:
+    repo = target.repo
+    found = await rt.db.read(grants.user_roles_and_membership, repo)
+    return {"permissions": {a.name: _user_view(a, role, member) for a, role, member in found}}
 
 
 @router.get(
@@ -116,8 +60,10 @@ async def list_repo_user_permissions(rt: Rt, who: User, repository: str) -> dict
     operation_id="getUserPermissions",
     summary="Get a user's role on a repository",
 )
-async def get_user_permissions(rt: Rt, who: User, repository: str, username: str) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+async def get_user_permissions(
+    rt: Rt, target: AdminRepository, who: User, repository: str, username: str
+) -> dict[str, Any]:
+    repo = target.repo
     account = await _account(rt, username)
     for a, role in await rt.db.read(grants.user_roles, repo):
         if a.id == account.id:
@@ -131,9 +77,9 @@ async def get_user_permissions(rt: Rt, who: User, repository: str, username: str
     summary="Give a user or robot a role on a repository",
 )
 async def change_user_permissions(
-    rt: Rt, who: User, repository: str, username: str, body: Role
+    rt: Rt, target: AdminRepository, who: User, repository: str, username: str, body: Role
 ) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+    repo = target.repo
     account = await _account(rt, username)
     await rt.db.write(grants.set_user_role, repo, account, body.role, actor(who))
     return _user_view(account, body.role, False)
@@ -145,8 +91,10 @@ async def change_user_permissions(
     summary="Remove a user's role on a repository",
     status_code=204,
 )
-async def delete_user_permissions(rt: Rt, who: User, repository: str, username: str) -> Response:
-    repo = await admined_repository(rt, who, repository)
+async def delete_user_permissions(
+    rt: Rt, target: AdminRepository, who: User, repository: str, username: str
+) -> Response:
+    repo = target.repo
     account = await _account(rt, username)
     await rt.db.write(grants.delete_user_role, repo, account, actor(who))
     return Response(status_code=204)
@@ -157,8 +105,10 @@ async def delete_user_permissions(rt: Rt, who: User, repository: str, username: 
     operation_id="listRepoTeamPermissions",
     summary="List the teams with a role on a repository",
 )
-async def list_repo_team_permissions(rt: Rt, who: User, repository: str) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+async def list_repo_team_permissions(
+    rt: Rt, target: AdminRepository, who: User, repository: str
+) -> dict[str, Any]:
+    repo = target.repo
     return {
         "permissions": {
             name: _team_view(name, role) for name, role in await rt.db.read(grants.team_roles, repo)
@@ -172,10 +122,10 @@ async def list_repo_team_permissions(rt: Rt, who: User, repository: str) -> dict
     summary="Give a team a role on a repository",
 )
 async def change_team_permissions(
-    rt: Rt, who: User, repository: str, teamname: str, body: Role
+    rt: Rt, target: AdminRepository, who: User, repository: str, teamname: str, body: Role
 ) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
-    team = await _team(rt, repo, teamname)
+    repo = target.repo
+    team = await org_team(rt, target.namespace, teamname)
     await rt.db.write(grants.set_team_role, repo, team, body.role, actor(who))
     return _team_view(team.name, body.role)
 
@@ -186,9 +136,11 @@ async def change_team_permissions(
     summary="Remove a team's role on a repository",
     status_code=204,
 )
-async def delete_team_permissions(rt: Rt, who: User, repository: str, teamname: str) -> Response:
-    repo = await admined_repository(rt, who, repository)
-    team = await _team(rt, repo, teamname)
+async def delete_team_permissions(
+    rt: Rt, target: AdminRepository, who: User, repository: str, teamname: str
+) -> Response:
+    repo = target.repo
+    team = await org_team(rt, target.namespace, teamname)
     await rt.db.write(grants.delete_team_role, repo, team, actor(who))
     return Response(status_code=204)
 
@@ -198,8 +150,10 @@ async def delete_team_permissions(rt: Rt, who: User, repository: str, teamname: 
     operation_id="getUserTransitivePermission",
     summary="A user's roles on a repository, directly and through teams",
 )
-async def get_user_transitive_permission(rt: Rt, who: User, repository: str, username: str) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+async def get_user_transitive_permission(
+    rt: Rt, target: AdminRepository, who: User, repository: str, username: str
+) -> dict[str, Any]:
+    repo = target.repo
     account = await _account(rt, username)
     roles = await rt.db.read(grants.repository_roles, repo.id, account.id)
     return {"permissions": [{"role": r} for r in grants.ROLES if r in roles]}

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from wharf.api import views
+from wharf.api.access import AdminOrg
 from wharf.api.deps import Rt, User, actor
-from wharf.api.organizations import admined_org
 from wharf.core import prototypes
 from wharf.core.prototypes import PrototypeRecord
 
@@ -63,14 +63,14 @@ def _view(p: PrototypeRecord) -> dict[str, Any]:
 
 
 @router.get("", operation_id="getOrganizationPrototypePermissions", summary="List default permissions")
-async def get_prototypes(rt: Rt, who: User, orgname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_prototypes(rt: Rt, org: AdminOrg, who: User, orgname: str) -> dict[str, Any]:
     return {"prototypes": [_view(p) for p in await rt.db.read(prototypes.list_for, org)]}
 
 
 @router.post("", operation_id="createOrganizationPrototypePermission", summary="Add a default permission")
-async def create_prototype(rt: Rt, who: User, orgname: str, body: NewPrototype) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def create_prototype(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, body: NewPrototype
+) -> dict[str, Any]:
     created = await rt.db.write(
         prototypes.create_named,
         org,
@@ -89,9 +89,8 @@ async def create_prototype(rt: Rt, who: User, orgname: str, body: NewPrototype) 
     summary="Change a default permission's role",
 )
 async def update_prototype(
-    rt: Rt, who: User, orgname: str, prototypeid: str, body: PrototypeUpdate
+    rt: Rt, org: AdminOrg, who: User, orgname: str, prototypeid: str, body: PrototypeUpdate
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     return _view(await rt.db.write(prototypes.change_role, org, prototypeid, body.role, actor(who)))
 
 
@@ -101,7 +100,6 @@ async def update_prototype(
     summary="Remove a default permission",
     status_code=204,
 )
-async def delete_prototype(rt: Rt, who: User, orgname: str, prototypeid: str) -> Response:
-    org = await admined_org(rt, who, orgname)
+async def delete_prototype(rt: Rt, org: AdminOrg, who: User, orgname: str, prototypeid: str) -> Response:
     await rt.db.write(prototypes.delete_prototype, org, prototypeid, actor(who))
     return Response(status_code=204)

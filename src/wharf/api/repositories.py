@@ -1,14 +1,11 @@
 """/api/v1/repository: create, list, read, describe, change visibility and state, delete.
 
-`readable_repository` and `writable_repository` resolve `{repository}` with the caller's role for
-the other repository-scoped modules too. This router is registered last: its
-`/repository/{repository:path}` routes would otherwise swallow `/repository/{R}/permissions/...`,
-`/repository/{R}/tag/...` and the like.
+This router is registered last: its `/repository/{repository:path}` routes would otherwise swallow
+`/repository/{R}/permissions/...`, `/repository/{R}/tag/...` and the like.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,19 +13,17 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminRepository, ReadableRepository, WritableRepository, admined_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.permissions import admined_repository, repository_namespace_role
 from wharf.auth import permissions, scopes
-from wharf.auth.identity import Identity
-from wharf.core import accounts, provision, repositories, stars
-from wharf.core.accounts import AccountRecord
+from wharf.core import accounts, repositories
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
-from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositoryRecord, RepositorySummary
-from wharf.db.engine import Db
-from wharf.oci.names import InvalidNameError, RepositoryName, is_valid_repository_name
+from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositorySummary
+from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
+from wharf.services import repositories as repository_service
 
 router = APIRouter(prefix="/repository", tags=["repository"])
 
@@ -60,29 +55,6 @@ class ChangeVisibility(BaseModel):
 
 class ChangeRepoState(BaseModel):
     state: Literal["NORMAL", "READ_ONLY", "MIRROR"]
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    repo: RepositoryRecord
-    namespace: AccountRecord
-    role: str
-
-
-async def readable_repository(rt: Runtime, who: Identity, repository: str) -> Access:
-    """The repository with the caller's role on it. One the caller may not read looks like one that
-    does not exist: 404, or 401 for an anonymous caller (who may see it once logged in)."""
-    return Access(*await repository_namespace_role(rt, who, repository, permissions.READ))
-
-
-async def writable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryRecord:
-    """The repository, when the caller holds write (or admin) on it and its state accepts writes:
-    403 for readers, 503 for a READ_ONLY or MIRROR repository (as Quay answers)."""
-    access = await readable_repository(rt, who, repository)
-    if access.role not in (permissions.WRITE, permissions.ADMIN):
-        raise forbidden(f"you may not write to {repository}")
-    repositories.check_writable(access.repo)
-    return access.repo
 
 
 def page_token(rt: Runtime, last_full_name: str) -> str:
@@ -170,21 +142,16 @@ async def create_repo(rt: Rt, who: User, body: NewRepo) -> dict[str, Any]:
             "components separated by /"
         )
 
-    def create(db: Db) -> RepositoryRecord:
-        repo = provision.create_repository(
-            db,
+    try:
+        await repository_service.create(
+            rt,
             namespace,
             body.repository,
             visibility=body.visibility,
+            description=body.description,
             creator_id=who.account_id,
-            actor=actor(who),
+            by=actor(who),
         )
-        if body.description:
-            repositories.describe_new(db, repo, body.description)
-        return repo
-
-    try:
-        await rt.db.write(create)
     except AlreadyExists:
         raise invalid_request("Repository already exists") from None
     return {"namespace": namespace, "name": body.repository, "kind": "image"}
@@ -217,28 +184,25 @@ async def list_repos(
     # Public repositories count when asked for, and starred ones are listed while still readable.
     include_public = permissions.may_read_public(who, rt.settings) and (public or starred)
 
-    def read(db: Db) -> tuple[list[dict[str, Any]], str | None]:
-        found = repositories.listing(
-            db,
-            visible=visible,
-            include_public=include_public,
-            namespace=namespace or None,
-            starred_by=who.account_id if starred else None,
-            after=after,
-            limit=PAGE_SIZE + 1,
+    found = await repository_service.listing_page(
+        rt,
+        who.account_id,
+        visible=visible,
+        include_public=include_public,
+        namespace=namespace or None,
+        starred_by=who.account_id if starred else None,
+        after=after,
+        page_size=PAGE_SIZE,
+        modified=last_modified,
+        popularity_since_ms=now_ms() - POPULARITY_WINDOW_MS if popularity else None,
+    )
+    items = [
+        summary_view(
+            r, starred=found.starred, modified=found.modified, actions=found.actions, sizes=found.sizes
         )
-        page = found[:PAGE_SIZE]
-        ids = [r.id for r in page]
-        mine = stars.starred_among(db, who.account_id, ids)
-        modified = repositories.last_modified(db, ids) if last_modified else None
-        actions = repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS) if popularity else None
-        sizes = repositories.sizes(db, ids)
-        views_ = [
-            summary_view(r, starred=mine, modified=modified, actions=actions, sizes=sizes) for r in page
-        ]
-        return views_, page[-1].full_name if len(found) > PAGE_SIZE else None
-
-    items, last = await rt.db.read(read)
+        for r in found.repos
+    ]
+    last = found.repos[-1].full_name if found.more else None
     out: dict[str, Any] = {"repositories": items}
     if last is not None:
         out["next_page"] = page_token(rt, last)
@@ -251,9 +215,9 @@ async def list_repos(
     summary="Make a repository public or private",
 )
 async def change_repo_visibility(
-    rt: Rt, who: User, repository: str, body: ChangeVisibility
+    rt: Rt, target: AdminRepository, who: User, repository: str, body: ChangeVisibility
 ) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+    repo = target.repo
     await rt.db.write(repositories.set_visibility, repo, body.visibility, actor(who))
     return {"success": True}
 
@@ -263,8 +227,10 @@ async def change_repo_visibility(
     operation_id="changeRepoState",
     summary="Set a repository NORMAL, READ_ONLY or MIRROR",
 )
-async def change_repo_state(rt: Rt, who: User, repository: str, body: ChangeRepoState) -> dict[str, Any]:
-    repo = await admined_repository(rt, who, repository)
+async def change_repo_state(
+    rt: Rt, target: AdminRepository, who: User, repository: str, body: ChangeRepoState
+) -> dict[str, Any]:
+    repo = target.repo
     await rt.db.write(repositories.set_state, repo, repositories.STATES[body.state], actor(who))
     return {"success": True}
 
@@ -276,24 +242,23 @@ async def change_repo_state(rt: Rt, who: User, repository: str, body: ChangeRepo
 )
 async def get_repo(
     rt: Rt,
+    access: ReadableRepository,
     who: Caller,
     repository: str,
     include_tags: bool = Query(True, alias="includeTags"),
     include_stats: bool = Query(False, alias="includeStats"),
 ) -> dict[str, Any]:
-    access = await readable_repository(rt, who, repository)
     repo, ns, role = access.repo, access.namespace, access.role
     since = (now_ms() // DAY_MS - STATS_DAYS + 1) * DAY_MS
 
-    def read(db: Db) -> tuple[str | None, bool, list[repositories.TagSummary] | None, dict[int, int] | None]:
-        return (
-            repositories.description(db, repo.id),
-            bool(stars.starred_among(db, who.account_id, [repo.id])),
-            repositories.live_tags(db, repo.id, MAX_TAGS) if include_tags else None,
-            repositories.daily_activity(db, repo.id, since) if include_stats else None,
-        )
-
-    description, is_starred, tags, daily = await rt.db.read(read)
+    found = await repository_service.detail(
+        rt,
+        repo,
+        who.account_id,
+        max_tags=MAX_TAGS if include_tags else None,
+        stats_since_ms=since if include_stats else None,
+    )
+    description, is_starred, tags, daily = found.description, found.starred, found.tags, found.daily
     writable = repo.state == repositories.NORMAL and rt.settings.REGISTRY_STATE != "readonly"
     out: dict[str, Any] = {
         "namespace": repo.namespace,
@@ -323,8 +288,9 @@ async def get_repo(
     operation_id="updateRepo",
     summary="Change a repository's description",
 )
-async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> dict[str, Any]:
-    repo = await writable_repository(rt, who, repository)
+async def update_repo(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, body: RepoUpdate
+) -> dict[str, Any]:
     await rt.db.write(repositories.set_description, repo, body.description, actor(who))
     return {"success": True}
 
@@ -338,18 +304,8 @@ async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> d
 async def delete_repository(rt: Rt, who: User, repository: str) -> Response:
     """Deleting a repository that is not there is done (204), as on Quay, for a caller who would
     administer it (the namespace's owner or admins, a superuser); anyone else gets the usual 404."""
-    if await rt.db.read(_absent_and_admined, rt.settings.LIBRARY_NAMESPACE, who, repository):
+    if await repository_service.absent_and_admined(rt, who, repository):
         return Response(status_code=204)
-    repo = await admined_repository(rt, who, repository)
+    repo = (await admined_repository(rt, who, repository)).repo
     await rt.db.write(repositories.delete_repo, repo, actor(who))
     return Response(status_code=204)
-
-
-def _absent_and_admined(db: Db, library: str, who: Identity, repository: str) -> bool:
-    try:
-        name = RepositoryName.parse(repository, library)
-    except InvalidNameError:
-        return False
-    if repositories.get(db, name.namespace, name.name) is not None:
-        return False
-    return permissions.administers_namespace(db, who, accounts.get_by_name(db, name.namespace))

@@ -11,18 +11,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import AdminOrg, admined_org, own_user
 from wharf.api.deps import Rt, User, actor
-from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.api.organizations import admined_org
+from wharf.api.errors import invalid_request, not_found
 from wharf.auth import permissions as auth_permissions
-from wharf.auth import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, robots, teams
+from wharf.core import grants, robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 
 router = APIRouter(tags=["robot"])
 
@@ -45,16 +44,6 @@ def _view(rt: Runtime, robot: RobotRecord, with_token: bool) -> dict[str, Any]:
     return out
 
 
-async def _own_account(rt: Rt, who: Identity) -> AccountRecord:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
-    assert who.account_id is not None
-    account = await rt.db.read(accounts.get_by_id, who.account_id)
-    if account is None or account.kind != "user":
-        raise forbidden("only users own robot accounts here")
-    return account
-
-
 async def _robot(rt: Rt, owner: AccountRecord, shortname: str) -> RobotRecord:
     robot = await rt.db.read(robots.get, owner, shortname)
     if robot is None:
@@ -63,20 +52,14 @@ async def _robot(rt: Rt, owner: AccountRecord, shortname: str) -> RobotRecord:
 
 
 async def _list(rt: Rt, owner: AccountRecord, token: bool, with_permissions: bool) -> dict[str, Any]:
-    def collect(db: Db) -> list[dict[str, Any]]:
-        out = []
-        for robot in robots.list_for(db, owner):
-            view = _view(rt, robot, token)
-            if with_permissions:
-                view["repositories"] = [name for name, _, _ in grants.held_by_account(db, robot.account.id)]
-                view["teams"] = [
-                    {"name": t, "avatar": views.avatar(t, None, "team")}
-                    for t in teams.names_of_member(db, owner.id, robot.account.id)
-                ]
-            out.append(view)
-        return out
-
-    return {"robots": await rt.db.read(collect)}
+    out = []
+    for found in await account_service.robots_of(rt, owner, with_permissions):
+        view = _view(rt, found.robot, token)
+        if found.repositories is not None and found.teams is not None:
+            view["repositories"] = found.repositories
+            view["teams"] = [{"name": t, "avatar": views.avatar(t, None, "team")} for t in found.teams]
+        out.append(view)
+    return {"robots": out}
 
 
 async def _create(
@@ -114,12 +97,16 @@ NewRobot = Body(default=None)
 
 @router.get("/user/robots", operation_id="getUserRobots", summary="List your robot accounts")
 async def get_user_robots(rt: Rt, who: User, token: bool = True, permissions: bool = False) -> dict[str, Any]:
-    return await _list(rt, await _own_account(rt, who), token, permissions)
+    return await _list(rt, await own_user(rt, who, "only users own robot accounts here"), token, permissions)
 
 
 @router.get("/user/robots/{robot_shortname}", operation_id="getUserRobot", summary="Get one of your robots")
 async def get_user_robot(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
-    return _view(rt, await _robot(rt, await _own_account(rt, who), robot_shortname), True)
+    return _view(
+        rt,
+        await _robot(rt, await own_user(rt, who, "only users own robot accounts here"), robot_shortname),
+        True,
+    )
 
 
 @router.put(
@@ -131,7 +118,9 @@ async def get_user_robot(rt: Rt, who: User, robot_shortname: str) -> dict[str, A
 async def create_user_robot(
     rt: Rt, who: User, robot_shortname: str, body: CreateRobot | None = NewRobot
 ) -> Response:
-    return await _create(rt, who, await _own_account(rt, who), robot_shortname, body)
+    return await _create(
+        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname, body
+    )
 
 
 @router.delete(
@@ -141,7 +130,9 @@ async def create_user_robot(
     status_code=204,
 )
 async def delete_user_robot(rt: Rt, who: User, robot_shortname: str) -> Response:
-    return await _delete(rt, who, await _own_account(rt, who), robot_shortname)
+    return await _delete(
+        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
+    )
 
 
 @router.post(
@@ -150,16 +141,17 @@ async def delete_user_robot(rt: Rt, who: User, robot_shortname: str) -> Response
     summary="Replace a robot's token; the old one stops working at once",
 )
 async def regenerate_user_robot_token(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
-    return await _regenerate(rt, who, await _own_account(rt, who), robot_shortname)
+    return await _regenerate(
+        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
+    )
 
 
 @router.get(
     "/organization/{orgname}/robots", operation_id="getOrgRobots", summary="List an organization's robots"
 )
 async def get_org_robots(
-    rt: Rt, who: User, orgname: str, token: bool = True, permissions: bool = False
+    rt: Rt, org: AdminOrg, who: User, orgname: str, token: bool = True, permissions: bool = False
 ) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
     token = token and await rt.db.read(auth_permissions.may_see_org_secrets, who, org)
     return await _list(rt, org, token, permissions)
 
@@ -169,8 +161,9 @@ async def get_org_robots(
     operation_id="getOrgRobot",
     summary="Get an organization's robot",
 )
-async def get_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
-    org = await admined_org(rt, who, orgname)
+async def get_org_robot(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str
+) -> dict[str, Any]:
     with_token = await rt.db.read(auth_permissions.may_see_org_secrets, who, org)
     return _view(rt, await _robot(rt, org, robot_shortname), with_token)
 
@@ -218,7 +211,9 @@ async def _robot_permissions(rt: Rt, owner: AccountRecord, shortname: str) -> di
     summary="The repository roles a robot holds",
 )
 async def get_user_robot_permissions(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
-    return await _robot_permissions(rt, await _own_account(rt, who), robot_shortname)
+    return await _robot_permissions(
+        rt, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
+    )
 
 
 @router.get(
@@ -262,7 +257,9 @@ async def _delete_federation(rt: Rt, who: Identity, owner: AccountRecord, shortn
     summary="The OIDC identities trusted to act as your robot",
 )
 async def get_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> list[dict[str, str]]:
-    return await _federation(rt, await _own_account(rt, who), robot_shortname)
+    return await _federation(
+        rt, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
+    )
 
 
 @router.post(
@@ -273,7 +270,9 @@ async def get_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> 
 async def create_user_robot_federation(
     rt: Rt, who: User, robot_shortname: str, body: list[FederationEntry]
 ) -> list[dict[str, str]]:
-    return await _set_federation(rt, who, await _own_account(rt, who), robot_shortname, body)
+    return await _set_federation(
+        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname, body
+    )
 
 
 @router.delete(
@@ -283,7 +282,9 @@ async def create_user_robot_federation(
     status_code=204,
 )
 async def delete_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> Response:
-    return await _delete_federation(rt, who, await _own_account(rt, who), robot_shortname)
+    return await _delete_federation(
+        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
+    )
 
 
 @router.get(

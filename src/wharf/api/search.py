@@ -12,10 +12,11 @@ from wharf.api.deps import Caller, Rt
 from wharf.api.errors import forbidden
 from wharf.api.repositories import POPULARITY_WINDOW_MS
 from wharf.auth import permissions, scopes
-from wharf.core import find, repositories, stars
+from wharf.core import find
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositorySummary
-from wharf.db.engine import Db
+from wharf.services import repositories as repository_service
+from wharf.services.repositories import Usage
 
 router = APIRouter(prefix="/find", tags=["search"])
 
@@ -26,8 +27,6 @@ MAX_PAGES = 10
 # Quay's relative scores of search results.
 _ENTITY_SCORE = 1
 _REPOSITORY_SCORE = 4
-# last modified (ms), star counts, popularity: by repository id
-Usage = tuple[dict[int, int], dict[int, int], dict[int, int]]
 
 
 def _namespace_view(r: RepositorySummary) -> dict[str, Any]:
@@ -82,28 +81,15 @@ async def conduct_repo_search(
     visible = permissions.visible_repositories(who, rt.settings)
     include_public = permissions.may_read_public(who, rt.settings)
 
-    def read(db: Db) -> tuple[list[RepositorySummary], Usage | None]:
-        found = repositories.search(
-            db,
-            visible=visible,
-            include_public=include_public,
-            query=query.strip(),
-            offset=offset,
-            limit=PAGE_SIZE + 1,
-        )
-        ids = [r.id for r in found[:PAGE_SIZE]]
-        usage = (
-            (
-                repositories.last_modified(db, ids),
-                stars.counts(db, ids),
-                repositories.activity(db, ids, now_ms() - POPULARITY_WINDOW_MS),
-            )
-            if include_usage
-            else None
-        )
-        return found, usage
-
-    found, usage = await rt.db.read(read)
+    found, usage = await repository_service.search_page(
+        rt,
+        visible=visible,
+        include_public=include_public,
+        query=query.strip(),
+        offset=offset,
+        page_size=PAGE_SIZE,
+        popularity_since_ms=now_ms() - POPULARITY_WINDOW_MS if include_usage else None,
+    )
     return {
         "results": [_result_view(r, usage) for r in found[:PAGE_SIZE]],
         "has_additional": len(found) > PAGE_SIZE,
@@ -165,30 +151,25 @@ async def conduct_search(rt: Rt, who: Caller, query: str = Query("", max_length=
     include_public = permissions.may_read_public(who, rt.settings)
     me = who.account_id if not who.is_anonymous else None
 
-    def read(db: Db) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        if me is not None:
-            for team in find.teams(db, me, query, _FIND_ALL_LIMIT):
-                assert team.org is not None
-                results.append(
-                    {
-                        "kind": "team",
-                        "name": team.name,
-                        "organization": _entity_view(who.name, find.Found(team.org, "org", team.org_email)),
-                        "avatar": views.avatar(team.name, None, "team"),
-                        "score": _TEAM_SCORE,
-                        "href": f"/organization/{team.org}/teams/{team.name}",
-                    }
-                )
-            results += [_entity_view(who.name, r) for r in find.robots(db, me, query, _FIND_ALL_LIMIT)]
-        found = repositories.search(
-            db, visible=visible, include_public=include_public, query=query, offset=0, limit=_FIND_ALL_LIMIT
+    found = await repository_service.find_all(
+        rt, me, visible=visible, include_public=include_public, query=query, limit=_FIND_ALL_LIMIT
+    )
+    results: list[dict[str, Any]] = []
+    for team in found.teams:
+        assert team.org is not None
+        results.append(
+            {
+                "kind": "team",
+                "name": team.name,
+                "organization": _entity_view(who.name, find.Found(team.org, "org", team.org_email)),
+                "avatar": views.avatar(team.name, None, "team"),
+                "score": _TEAM_SCORE,
+                "href": f"/organization/{team.org}/teams/{team.name}",
+            }
         )
-        results += [_result_view(r, None) for r in found]
-        results += [_entity_view(who.name, n) for n in find.namespaces(db, query, _FIND_ALL_LIMIT)]
-        return results
-
-    results = await rt.db.read(read)
+    results += [_entity_view(who.name, r) for r in found.robots]
+    results += [_result_view(r, None) for r in found.repositories]
+    results += [_entity_view(who.name, n) for n in found.namespaces]
     for result in results:
         result["score"] = result["score"] * _closeness(result.get("short_name", result["name"]), query)
     return {"results": sorted(results, key=lambda r: r["score"], reverse=True)}

@@ -8,10 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from wharf.api.access import ReadableRepository
 from wharf.api.deps import Caller, Rt
 from wharf.api.errors import not_found
-from wharf.api.permissions import repository_with_role
-from wharf.auth import permissions
 from wharf.core import manifests
 from wharf.oci.digest import is_digest
 
@@ -26,9 +25,14 @@ UNSUPPORTED = "unsupported"
     summary="A manifest's security scan (always `unsupported`: Wharf has no scanner yet)",
 )
 async def get_repo_manifest_security(
-    rt: Rt, who: Caller, repository: str, manifestref: str, vulnerabilities: bool = False
+    rt: Rt,
+    target: ReadableRepository,
+    who: Caller,
+    repository: str,
+    manifestref: str,
+    vulnerabilities: bool = False,
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
     if not is_digest(manifestref):
         raise not_found("manifestref must be a manifest digest (sha256:...)")
     await rt.db.read(manifests.get, repo.id, manifestref)  # 404 for a manifest not in the repository

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from wharf.api.access import readable_repository
 from wharf.api.deps import Rt, caller
 from wharf.api.errors import ApiError, invalid_request, unauthorized
-from wharf.api.permissions import repository_with_role
-from wharf.auth import credentials, permissions
+from wharf.auth import credentials
 from wharf.auth.address import client_address
 from wharf.auth.identity import Identity
 from wharf.core import manifests, squash
@@ -45,7 +45,7 @@ async def squashed_image(
     rt: Rt, request: Request, namespace: str, repository: str, tag: str
 ) -> StreamingResponse:
     who = await _who(rt, request)
-    repo, _ = await repository_with_role(rt, who, f"{namespace}/{repository}", permissions.READ)
+    repo = (await readable_repository(rt, who, f"{namespace}/{repository}")).repo
     record = await rt.db.read(manifests.get, repo.id, tag)
     if record.media_type in mt.INDEXES:
         child = default_platform_child(record.content)

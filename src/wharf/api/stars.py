@@ -7,18 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from wharf.api.access import readable_repository, require_user_admin
 from wharf.api.deps import Rt, User
 from wharf.api.errors import forbidden, not_found
-from wharf.api.repositories import (
-    PAGE_SIZE,
-    page_after,
-    page_token,
-    readable_repository,
-)
-from wharf.auth import permissions, scopes
+from wharf.api.repositories import PAGE_SIZE, page_after, page_token
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import repositories, stars
-from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 
 router = APIRouter(prefix="/user/starred", tags=["user"])
@@ -31,8 +26,7 @@ class NewStarredRepository(BaseModel):
 
 def _me(who: Identity) -> int:
     """Stars belong to users, managed with the user:admin scope (as on Quay)."""
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
+    require_user_admin(who)
     if who.kind == "robot" or who.account_id is None:
         raise forbidden("only users star repositories")
     return who.account_id
@@ -46,18 +40,15 @@ async def list_starred_repos(
     after = page_after(rt, next_page)
     visible = permissions.visible_repositories(who, rt.settings)
 
-    def read(db: Db) -> list[repositories.RepositorySummary]:
-        # Only those still readable: losing access to a private repository hides its star.
-        return repositories.listing(
-            db,
-            visible=visible,
-            include_public=permissions.may_read_public(who, rt.settings),
-            starred_by=me,
-            after=after,
-            limit=PAGE_SIZE + 1,
-        )
-
-    found = await rt.db.read(read)
+    # Only those still readable: losing access to a private repository hides its star.
+    found = await rt.db.read(
+        repositories.listing,
+        visible=visible,
+        include_public=permissions.may_read_public(who, rt.settings),
+        starred_by=me,
+        after=after,
+        limit=PAGE_SIZE + 1,
+    )
     page = found[:PAGE_SIZE]
     out: dict[str, Any] = {
         "repositories": [

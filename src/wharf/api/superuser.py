@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 
 import wharf
 from wharf.api import views
+from wharf.api.access import Superuser, SuperuserReader, organization
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
-from wharf.auth.identity import Identity
 from wharf.core import accounts, apptokens, blobs, clock, orgs
 from wharf.core.accounts import AccountRecord
 
@@ -33,18 +33,6 @@ class UpdateUser(BaseModel):
     enabled: bool | None = None
 
 
-def require_superuser(who: Identity) -> None:
-    """Changes through the superuser panel: superusers only (never a read-only superuser)."""
-    if not permissions.is_superuser(who):
-        raise forbidden("superuser rights (and the super:user scope) are required")
-
-
-def require_superuser_reads(who: Identity) -> None:
-    """Reads of the superuser panel: superusers and global read-only superusers."""
-    if not permissions.may_read_superuser_panel(who):
-        raise forbidden("superuser rights (and the super:user scope) are required")
-
-
 async def _user(rt: Rt, username: str) -> AccountRecord:
     account = await rt.db.read(accounts.get_by_name, username)
     if account is None or account.kind != "user":
@@ -53,8 +41,7 @@ async def _user(rt: Rt, username: str) -> AccountRecord:
 
 
 @router.get("/users/", operation_id="listAllUsers", dependencies=[FreshLogin], summary="List every user")
-async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def list_all_users(rt: Rt, who: SuperuserReader, disabled: bool = True) -> dict[str, Any]:
     users = await rt.db.read(accounts.list_users, include_disabled=disabled)
     return {"users": [views.superuser_user(rt, u) for u in users]}
 
@@ -65,8 +52,7 @@ async def list_all_users(rt: Rt, who: User, disabled: bool = True) -> dict[str, 
     dependencies=[FreshLogin],
     summary="Create a user with a generated password",
 )
-async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dict[str, Any]:
-    require_superuser(who)
+async def create_install_user(rt: Rt, who: Superuser, body: CreateInstallUser) -> dict[str, Any]:
     password = secrets.token_urlsafe(18)
     account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=actor(who))
     return {
@@ -80,8 +66,7 @@ async def create_install_user(rt: Rt, who: User, body: CreateInstallUser) -> dic
 @router.get(
     "/users/{username}", operation_id="getInstallUser", dependencies=[FreshLogin], summary="Get a user"
 )
-async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def get_install_user(rt: Rt, who: SuperuserReader, username: str) -> dict[str, Any]:
     return views.superuser_user(rt, await _user(rt, username))
 
 
@@ -91,8 +76,7 @@ async def get_install_user(rt: Rt, who: User, username: str) -> dict[str, Any]:
     dependencies=[FreshLogin],
     summary="Change a user's e-mail, password or state",
 )
-async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser) -> dict[str, Any]:
-    require_superuser(who)
+async def change_install_user(rt: Rt, who: Superuser, username: str, body: UpdateUser) -> dict[str, Any]:
     account = await _user(rt, username)
     if body.enabled is False and (
         why := permissions.why_superuser_may_not(rt.settings, who, account, "disable")
@@ -116,8 +100,7 @@ async def change_install_user(rt: Rt, who: User, username: str, body: UpdateUser
     summary="Delete a user",
     status_code=204,
 )
-async def delete_install_user(rt: Rt, who: User, username: str) -> Response:
-    require_superuser(who)
+async def delete_install_user(rt: Rt, who: Superuser, username: str) -> Response:
     account = await _user(rt, username)
     if why := permissions.why_superuser_may_not(rt.settings, who, account, "delete"):
         raise forbidden(why)
@@ -134,21 +117,13 @@ def _org_view(rt: Rt, org: AccountRecord) -> dict[str, Any]:
     }
 
 
-async def _organization(rt: Rt, name: str) -> AccountRecord:
-    org = await rt.db.read(orgs.get, name)
-    if org is None:
-        raise not_found(f"no organization named {name!r}")
-    return org
-
-
 @router.get(
     "/organizations/",
     operation_id="listAllOrganizations",
     dependencies=[FreshLogin],
     summary="List every organization",
 )
-async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def list_all_organizations(rt: Rt, who: SuperuserReader) -> dict[str, Any]:
     return {"organizations": [_org_view(rt, o) for o in await rt.db.read(orgs.list_orgs)]}
 
 
@@ -158,9 +133,8 @@ async def list_all_organizations(rt: Rt, who: User) -> dict[str, Any]:
     dependencies=[FreshLogin],
     summary="Change any organization's details",
 )
-async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> dict[str, Any]:
-    require_superuser(who)
-    org = await apply_org_update(rt, who, await _organization(rt, name), body)
+async def change_organization(rt: Rt, who: Superuser, name: str, body: UpdateOrg) -> dict[str, Any]:
+    org = await apply_org_update(rt, who, await organization(rt, name), body)
     return _org_view(rt, org)
 
 
@@ -171,9 +145,8 @@ async def change_organization(rt: Rt, who: User, name: str, body: UpdateOrg) -> 
     summary="Delete any organization",
     status_code=204,
 )
-async def delete_organization(rt: Rt, who: User, name: str) -> Response:
-    require_superuser(who)
-    org = await _organization(rt, name)
+async def delete_organization(rt: Rt, who: Superuser, name: str) -> Response:
+    org = await organization(rt, name)
     await rt.db.write(orgs.delete_org, org, actor(who))
     return Response(status_code=204)
 
@@ -184,8 +157,7 @@ async def delete_organization(rt: Rt, who: User, name: str) -> Response:
     dependencies=[FreshLogin],
     summary="Become an owner of an organization; a user namespace is converted to an organization",
 )
-async def take_ownership(rt: Rt, who: User, namespace: str) -> dict[str, Any]:
-    require_superuser(who)
+async def take_ownership(rt: Rt, who: Superuser, namespace: str) -> dict[str, Any]:
     target = await rt.db.read(accounts.get_by_name, namespace)
     if target is None or target.kind == "robot":
         raise not_found(f"no user or organization named {namespace!r}")
@@ -244,8 +216,7 @@ async def registry_status(rt: Rt) -> dict[str, Any]:
     summary="The running configuration, with every secret replaced by asterisks",
     include_in_schema=False,
 )
-async def dump_config(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def dump_config(rt: Rt, who: SuperuserReader) -> dict[str, Any]:
     config = redact(rt.settings.model_dump(mode="json"))
     # Quay also dumps the process environment; Wharf never does (it holds secrets).
     return {"config": config, "warning": {}, "env": {}, "schema": {}}
@@ -257,8 +228,7 @@ async def dump_config(rt: Rt, who: User) -> dict[str, Any]:
     dependencies=[FreshLogin],
     summary="What changed in this version of Wharf",
 )
-async def get_change_log(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def get_change_log(rt: Rt, who: SuperuserReader) -> dict[str, Any]:
     return {"log": f"# Wharf {wharf.__version__}\n\n{_CHANGELOG}"}
 
 
@@ -271,8 +241,7 @@ _CHANGELOG = "Release notes are published with each release of Wharf; this build
     dependencies=[FreshLogin],
     summary="Bytes of all stored blobs, each counted once",
 )
-async def get_registry_size(rt: Rt, who: User) -> dict[str, Any]:
-    require_superuser_reads(who)
+async def get_registry_size(rt: Rt, who: SuperuserReader) -> dict[str, Any]:
     size = await rt.db.read(blobs.total_size)
     # Wharf sums the blobs table when asked, so there is never a calculation queued or running.
     return {"size_bytes": size, "last_ran": clock.now_ms(), "queued": False, "running": False}
@@ -285,8 +254,7 @@ async def get_registry_size(rt: Rt, who: User) -> dict[str, Any]:
     summary="Recalculate the registry's size (Wharf computes it on every read: nothing to queue)",
     status_code=201,
 )
-async def queue_registry_size_calculation(rt: Rt, who: User) -> Response:
-    require_superuser(who)
+async def queue_registry_size_calculation(rt: Rt, who: Superuser) -> Response:
     return Response(status_code=201)
 
 

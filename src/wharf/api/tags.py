@@ -11,15 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import ReadableRepository, WritableRepository, writable_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import invalid_request, not_found
-from wharf.api.permissions import repository_with_role
-from wharf.auth import permissions
-from wharf.auth.identity import Identity
-from wharf.core import accounts, labels, manifests, repositories, tag_changes, tags
-from wharf.core.errors import ReadOnly
+from wharf.core import accounts, labels, manifests, tag_changes, tags
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
 from wharf.oci import history
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
@@ -81,13 +77,6 @@ def _lifetime_view(t: tags.TagLifetime, children: dict[str, list[str]]) -> dict[
     return out
 
 
-async def _writable(rt: Rt, who: Identity, repository: str) -> RepositoryRecord:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.WRITE)
-    if repo.state != repositories.NORMAL:
-        raise ReadOnly(f"{repository} is not in the NORMAL state and accepts no changes")
-    return repo
-
-
 async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
     namespace = await rt.db.read(accounts.get_by_id, repo.namespace_id)
     assert namespace is not None
@@ -97,6 +86,7 @@ async def _window_ms(rt: Rt, repo: RepositoryRecord) -> int:
 @router.get("/{repository:path}/tag/", operation_id="listRepoTags", summary="List tags, with their history")
 async def list_repo_tags(
     rt: Rt,
+    target: ReadableRepository,
     who: Caller,
     repository: str,
     specificTag: str | None = None,
@@ -105,7 +95,7 @@ async def list_repo_tags(
     page: int = 1,
     limit: int = 50,
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
     page, limit = min(max(1, page), MAX_PAGE_NUMBER), min(max(1, limit), MAX_PAGE)
     name, like = specificTag, None
     if filter_tag_name:
@@ -117,20 +107,15 @@ async def list_repo_tags(
         else:
             raise invalid_request("filter_tag_name is like:<text> or eq:<name>")
 
-    def read(db: Db) -> tuple[list[tags.TagLifetime], dict[str, list[str]]]:
-        found = tags.history(
-            db,
-            repo.id,
-            only_alive=onlyActiveTags,
-            name=name,
-            name_like=like,
-            offset=(page - 1) * limit,
-            limit=limit + 1,
-        )
-        indexes = [t.manifest_digest for t in found[:limit] if t.media_type in mt.INDEXES]
-        return found, manifests.children_of(db, repo.id, indexes)
-
-    found, children = await rt.db.read(read)
+    found, children = await rt.db.read(
+        tag_changes.history_page,
+        repo,
+        only_alive=onlyActiveTags,
+        name=name,
+        name_like=like,
+        offset=(page - 1) * limit,
+        limit=limit,
+    )
     return {
         "tags": [_lifetime_view(t, children) for t in found[:limit]],
         "page": page,
@@ -144,24 +129,23 @@ async def list_repo_tags(
     summary="Create or move a tag, set its expiration or make it immutable",
     status_code=201,
 )
-async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeTag) -> Response:
-    repo = await _writable(rt, who, repository)
+async def change_tag(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str, body: ChangeTag
+) -> Response:
     tag_changes.check_tag(tag)
     given = body.model_fields_set
     if body.immutable is not None and not rt.settings.FEATURE_IMMUTABLE_TAGS:
         raise invalid_request("immutable tags are turned off on this registry (FEATURE_IMMUTABLE_TAGS)")
-    by = actor(who)
-
-    def apply(db: Db) -> None:
-        if body.manifest_digest is not None:
-            tag_changes.point(db, repo, tag, body.manifest_digest, by)
-        if "expiration" in given:
-            expires_ms = body.expiration * 1000 if body.expiration is not None else None
-            tag_changes.set_expiration(db, repo, tag, expires_ms, by)
-        if body.immutable is not None:
-            tag_changes.set_immutable(db, repo, tag, body.immutable, by)
-
-    await rt.db.write(apply)
+    await rt.db.write(
+        tag_changes.change,
+        repo,
+        tag,
+        digest=body.manifest_digest,
+        expiration="expiration" in given,
+        expires_ms=body.expiration * 1000 if body.expiration is not None else None,
+        immutable=body.immutable,
+        actor=actor(who),
+    )
     return JSONResponse("Updated", status_code=201)
 
 
@@ -171,8 +155,7 @@ async def change_tag(rt: Rt, who: User, repository: str, tag: str, body: ChangeT
     summary="Delete a tag (it stays restorable within the time-machine window)",
     status_code=204,
 )
-async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Response:
-    repo = await _writable(rt, who, repository)
+async def delete_full_tag(rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str) -> Response:
     await rt.db.write(tag_changes.delete, repo, tag, actor(who))
     return Response(status_code=204)
 
@@ -182,8 +165,9 @@ async def delete_full_tag(rt: Rt, who: User, repository: str, tag: str) -> Respo
     operation_id="restoreTag",
     summary="Point a tag back at a manifest from its history (time machine)",
 )
-async def restore_tag(rt: Rt, who: User, repository: str, tag: str, body: RestoreTag) -> dict[str, Any]:
-    repo = await _writable(rt, who, repository)
+async def restore_tag(
+    rt: Rt, repo: WritableRepository, who: User, repository: str, tag: str, body: RestoreTag
+) -> dict[str, Any]:
     window_ms = await _window_ms(rt, repo)
     await rt.db.write(tag_changes.revert, repo, tag, body.manifest_digest, window_ms, actor(who))
     return {}
@@ -199,7 +183,7 @@ async def remove_tag_from_timemachine(
 ) -> dict[str, Any]:
     if not rt.settings.PERMANENTLY_DELETE_TAGS:
         raise not_found("permanent tag deletion is turned off (PERMANENTLY_DELETE_TAGS)")
-    repo = await _writable(rt, who, repository)
+    repo = await writable_repository(rt, who, repository)
     removed = await rt.db.write(
         tag_changes.forget, repo, tag, body.manifest_digest, body.is_alive, actor(who)
     )
@@ -236,8 +220,10 @@ async def _image_config(rt: Rt, config: Descriptor) -> bytes | None:
 @router.get(
     "/{repository:path}/manifest/{manifestref}", operation_id="getRepoManifest", summary="Get a manifest"
 )
-async def get_repo_manifest(rt: Rt, who: Caller, repository: str, manifestref: str) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+async def get_repo_manifest(
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, manifestref: str
+) -> dict[str, Any]:
+    repo = target.repo
     if not is_digest(manifestref):
         raise invalid_request("manifestref must be a digest (sha256:...)")
     record = await rt.db.read(manifests.get, repo.id, manifestref)
@@ -296,14 +282,17 @@ def _label_view(label: labels.LabelRecord) -> dict[str, Any]:
     summary="List a manifest's labels",
 )
 async def list_manifest_labels(
-    rt: Rt, who: Caller, repository: str, manifestref: str, filter: str | None = None
+    rt: Rt,
+    target: ReadableRepository,
+    who: Caller,
+    repository: str,
+    manifestref: str,
+    filter: str | None = None,
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
 
-    def read(db: Db) -> list[labels.LabelRecord]:
-        return labels.list_for(db, tag_changes.manifest_id(db, repo, manifestref), filter)
-
-    return {"labels": [_label_view(label) for label in await rt.db.read(read)]}
+    found = await rt.db.read(tag_changes.labels_of, repo, manifestref, filter)
+    return {"labels": [_label_view(label) for label in found]}
 
 
 @router.get(
@@ -312,14 +301,11 @@ async def list_manifest_labels(
     summary="Get one label of a manifest",
 )
 async def get_manifest_label(
-    rt: Rt, who: Caller, repository: str, manifestref: str, labelid: str
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, manifestref: str, labelid: str
 ) -> dict[str, Any]:
-    repo, _ = await repository_with_role(rt, who, repository, permissions.READ)
+    repo = target.repo
 
-    def read(db: Db) -> labels.LabelRecord:
-        return labels.get(db, tag_changes.manifest_id(db, repo, manifestref), labelid)
-
-    return _label_view(await rt.db.read(read))
+    return _label_view(await rt.db.read(tag_changes.label_of, repo, manifestref, labelid))
 
 
 @router.post(
@@ -329,9 +315,8 @@ async def get_manifest_label(
     status_code=201,
 )
 async def add_manifest_label(
-    rt: Rt, who: User, repository: str, manifestref: str, body: AddLabel
+    rt: Rt, repo: WritableRepository, who: User, repository: str, manifestref: str, body: AddLabel
 ) -> dict[str, Any]:
-    repo = await _writable(rt, who, repository)
     label = await rt.db.write(
         tag_changes.add_label, repo, manifestref, body.key, body.value, body.media_type, actor(who)
     )
@@ -345,8 +330,7 @@ async def add_manifest_label(
     status_code=204,
 )
 async def delete_manifest_label(
-    rt: Rt, who: User, repository: str, manifestref: str, labelid: str
+    rt: Rt, repo: WritableRepository, who: User, repository: str, manifestref: str, labelid: str
 ) -> Response:
-    repo = await _writable(rt, who, repository)
     await rt.db.write(tag_changes.remove_label, repo, manifestref, labelid, actor(who))
     return Response(status_code=204)

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
+from wharf.api.access import own_account
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions, scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, durations, orgs, tokens
+from wharf.core import accounts, durations
 from wharf.core.accounts import AccountRecord
-from wharf.db.engine import Db
+from wharf.services import accounts as account_service
 
 router = APIRouter(tags=["user"])
 
@@ -71,14 +72,9 @@ async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
     if not rt.settings.FEATURE_USER_INITIALIZE:
         raise not_found("user initialization is disabled (FEATURE_USER_INITIALIZE)")
 
-    def initialize(db: Db) -> tuple[AccountRecord, str | None]:
-        if accounts.count(db):
-            raise invalid_request("the registry already has users; initialization works only on an empty one")
-        account = accounts.create_user(db, body.username, body.password, body.email, superuser=True)
-        token = tokens.mint(db, account, scopes.ALL) if body.access_token else None
-        return account, token
-
-    account, token = await rt.db.write(initialize)
+    account, token = await account_service.initialize_first_user(
+        rt, body.username, body.password, body.email, scopes.ALL if body.access_token else None
+    )
     out: dict[str, Any] = {"username": account.name, "email": account.email, "encrypted_password": None}
     if token is not None:
         out["access_token"] = token
@@ -103,23 +99,18 @@ async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, 
 
 
 async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
-    def organizations(db: Db) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": org.name,
-                "avatar": views.avatar(org.name, org.email, "org"),
-                "is_org_admin": "admin" in roles,
-                "can_create_repo": bool({"admin", "creator"} & roles),
-                "public": False,
-                "preferred_namespace": False,
-            }
-            for org, roles in orgs.of_member(db, account.id)
-        ]
-
-    def read(db: Db) -> tuple[list[dict[str, Any]], bool]:
-        return organizations(db), accounts.has_password_set(db, account.id)
-
-    orgs_, has_password = await rt.db.read(read)
+    memberships, has_password = await account_service.own_profile(rt, account)
+    orgs_ = [
+        {
+            "name": org.name,
+            "avatar": views.avatar(org.name, org.email, "org"),
+            "is_org_admin": "admin" in roles,
+            "can_create_repo": bool({"admin", "creator"} & roles),
+            "public": False,
+            "preferred_namespace": False,
+        }
+        for org, roles in memberships
+    ]
     return views.own_user(rt, account, orgs_, has_password)
 
 
@@ -139,10 +130,7 @@ async def delete_current_user(rt: Rt, who: User) -> Response:
 
 
 async def _me(rt: Rt, who: Identity) -> AccountRecord:
-    if not who.has_scope(scopes.USER_ADMIN):
-        raise forbidden("the token lacks the user:admin scope")
-    assert who.name is not None
-    account = await rt.db.read(accounts.get_by_name, who.name)
+    account = await own_account(rt, who)
     if account is None:
         raise not_found("the signed-in user no longer exists")
     return account

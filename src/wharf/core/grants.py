@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 
-from wharf.core import accounts, audit, revocation
+from wharf.core import accounts, audit, orgs, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
@@ -210,3 +210,8 @@ def held_by_account(db: Db, account_id: int) -> list[tuple[str, bool, str]]:
 
 def held_by_team(db: Db, team_id: int) -> list[tuple[str, bool, str]]:
     return _repository_roles(db, RepositoryPermission.team_id == team_id)
+
+
+def user_roles_and_membership(db: Db, repo: RepositoryRecord) -> list[tuple[AccountRecord, str, bool]]:
+    """`user_roles`, each with whether the account is in a team of the repository's namespace."""
+    return [(a, role, bool(orgs.team_roles(db, repo.namespace_id, a.id))) for a, role in user_roles(db, repo)]

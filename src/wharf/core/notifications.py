@@ -289,6 +289,11 @@ def reset_failures(
     return result
 
 
+def recent_attempts(db: Db, found: list[NotificationRecord], limit: int = 5) -> list[list[Attempt]]:
+    """The latest attempts of each notification, in the order given."""
+    return [attempts(db, n.id, limit=limit) for n in found]
+
+
 def attempts(db: Db, notification_id: int, limit: int = 10) -> list[Attempt]:
     rows = db.execute(
         select(

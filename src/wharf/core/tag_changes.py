@@ -5,12 +5,13 @@ surfaces log alike."""
 from __future__ import annotations
 
 from wharf.config import Settings
-from wharf.core import audit, durations, labels, manifests, tags
+from wharf.core import audit, durations, labels, manifests, repositories, tags
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+from wharf.oci import mediatypes as mt
 from wharf.oci.digest import is_digest
 from wharf.oci.names import is_valid_tag
 
@@ -40,6 +41,7 @@ def manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted:
 def point(db: Db, repo: RepositoryRecord, tag: str, digest: str, actor: audit.Actor | None) -> None:
     """Create `tag` on the manifest, or move it there."""
     check_tag(tag)
+    repositories.require_normal(db, repo)
     target = manifest_id(db, repo, digest)
     before = db.execute(manifests.alive_tag_digest(repo.id, tag, now_ms())).scalar_one_or_none()
     if tags.point(db, repo.id, tag, target):
@@ -51,6 +53,7 @@ def set_expiration(
     db: Db, repo: RepositoryRecord, tag: str, expires_ms: int | None, actor: audit.Actor | None
 ) -> None:
     check_tag(tag)
+    repositories.require_normal(db, repo)
     tags.set_expiration(db, repo.id, tag, expires_ms)
     seconds = expires_ms // 1000 if expires_ms is not None else None
     audit.record_for(db, "change_tag_expiration", actor, repo, tag=tag, expiration_date=seconds)
@@ -60,6 +63,7 @@ def set_immutable(
     db: Db, repo: RepositoryRecord, tag: str, immutable: bool, actor: audit.Actor | None
 ) -> None:
     check_tag(tag)
+    repositories.require_normal(db, repo)
     tags.set_immutable(db, repo.id, tag, immutable)
     audit.record_for(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
 
@@ -67,6 +71,7 @@ def set_immutable(
 def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
     """End the tag's lifetime; it stays restorable within the time-machine window."""
     check_tag(tag)
+    repositories.require_normal(db, repo)
     try:
         removed = tags.remove(db, repo.id, tag)
     except ManifestNotFound:
@@ -80,6 +85,7 @@ def revert(
 ) -> None:
     """Point the tag back at a manifest it had within the time-machine window."""
     check_tag(tag)
+    repositories.require_normal(db, repo)
     target = manifest_id(db, repo, digest, include_deleted=True)
     manifests.undelete(db, target)
     tags.restore(db, repo.id, tag, target, window_ms)
@@ -91,6 +97,7 @@ def forget(
 ) -> int:
     """Remove the tag's lifetimes on the manifest from the time machine, for good: how many went."""
     check_tag(tag)
+    repositories.require_normal(db, repo)
     target = manifest_id(db, repo, digest, include_deleted=True)
     removed = tags.forget(db, repo.id, tag, target, include_alive=include_alive)
     if removed:
@@ -108,6 +115,7 @@ def add_label(
     actor: audit.Actor | None,
 ) -> labels.LabelRecord:
     """Label the manifest; `quay.expires-after` also schedules the expiry of its live tags."""
+    repositories.require_normal(db, repo)
     target = manifest_id(db, repo, digest)
     label = labels.add(db, target, key, value, media_type)
     lifetime_ms = labels.expires_after_ms({label.key: label.value})
@@ -121,6 +129,55 @@ def add_label(
 def remove_label(
     db: Db, repo: RepositoryRecord, digest: str, label_uuid: str, actor: audit.Actor | None
 ) -> labels.LabelRecord:
+    repositories.require_normal(db, repo)
     label = labels.remove(db, manifest_id(db, repo, digest), label_uuid)
     audit.record_for(db, "manifest_label_delete", actor, repo, label_key=label.key, manifest_digest=digest)
     return label
+
+
+def change(
+    db: Db,
+    repo: RepositoryRecord,
+    tag: str,
+    *,
+    digest: str | None,
+    expiration: bool,
+    expires_ms: int | None,
+    immutable: bool | None,
+    actor: audit.Actor | None,
+) -> None:
+    """Point `tag` at `digest` (when given), set its expiration when `expiration` (`expires_ms`,
+    None to clear it) and its immutability (when given), in this order, in one transaction."""
+    if digest is not None:
+        point(db, repo, tag, digest, actor)
+    if expiration:
+        set_expiration(db, repo, tag, expires_ms, actor)
+    if immutable is not None:
+        set_immutable(db, repo, tag, immutable, actor)
+
+
+def history_page(
+    db: Db,
+    repo: RepositoryRecord,
+    *,
+    only_alive: bool,
+    name: str | None,
+    name_like: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[tags.TagLifetime], dict[str, list[str]]]:
+    """`tags.history` for one page plus one, with the children present of the page's indexes."""
+    found = tags.history(
+        db, repo.id, only_alive=only_alive, name=name, name_like=name_like, offset=offset, limit=limit + 1
+    )
+    indexes = [t.manifest_digest for t in found[:limit] if t.media_type in mt.INDEXES]
+    return found, manifests.children_of(db, repo.id, indexes)
+
+
+def labels_of(db: Db, repo: RepositoryRecord, digest: str, prefix: str | None) -> list[labels.LabelRecord]:
+    """The manifest's labels, those whose key starts with `prefix` when given."""
+    return labels.list_for(db, manifest_id(db, repo, digest), prefix)
+
+
+def label_of(db: Db, repo: RepositoryRecord, digest: str, label_uuid: str) -> labels.LabelRecord:
+    return labels.get(db, manifest_id(db, repo, digest), label_uuid)

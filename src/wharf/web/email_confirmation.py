@@ -6,15 +6,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.core import authorized_emails
 from wharf.runtime import Runtime
+from wharf.services import address_confirmation
 from wharf.web import render
 from wharf.web.errors import WebError
 
 
 async def confirm_email(rt: Runtime, request: Request) -> Response:
     code = request.query_params.get("code", "")
-    found = await rt.db.write(authorized_emails.confirm, code) if code else None
+    found = await address_confirmation.confirm(rt, code)
     if found is None:
         raise WebError(
             404,

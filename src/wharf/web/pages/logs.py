@@ -19,11 +19,12 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.core import log_exports, logs
+from wharf.core import logs
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
-from wharf.integrations import mail, outbound
 from wharf.runtime import Runtime
+from wharf.services import log_exports as export_service
+from wharf.services import notifications as notification_service
 from wharf.web import render
 from wharf.web.charts import SERIES, chart
 from wharf.web.errors import WebError
@@ -189,7 +190,7 @@ async def view(
         older=older,
         base=base,
         export_action=export_action if rt.settings.FEATURE_LOG_EXPORT else None,
-        export_by_email=mail.enabled(rt.settings),
+        export_by_email=notification_service.mail_enabled(rt.settings),
         is_first_page=before is None and after is None,
     )
 
@@ -324,44 +325,34 @@ async def start_export(
     start, end = _range({"start": form.get("start", ""), "end": form.get("end", "")})
     email = form.get("callback_email", "").strip() or None
     url = form.get("callback_url", "").strip() or None
+    assert v.identity.account_id is not None
     try:
-        log_exports.check_callbacks(url, email)
-    except InvalidInput as e:
-        raise WebError(
-            400, "Say where to send the export", f"{str(e).capitalize()}. Enter an e-mail address or a URL."
-        ) from None
-    if email and not mail.enabled(rt.settings):
+        export = await export_service.start(
+            rt,
+            v.identity.account_id,
+            scope,
+            names,
+            _ms(start),
+            _ms(end) + logs.DAY_MS,
+            url,
+            email,
+            refuse_email_without_mail=True,
+        )
+    except export_service.MailOff:
         raise WebError(
             400,
             "This registry sends no e-mail",
             "Give a URL to receive the link instead, or ask the registry's admin to set MAIL_SERVER.",
-        )
-    if url:
-        await _check_url(rt, url)
-    assert v.identity.account_id is not None
-    export = await rt.db.write(
-        log_exports.create,
-        v.identity.account_id,
-        scope,
-        names[0],
-        names[1],
-        _ms(start),
-        _ms(end) + logs.DAY_MS,
-        url,
-        email,
-        rt.settings.public_origin,
-    )
+        ) from None
+    except export_service.CallbackRefused as e:
+        raise WebError(400, "That URL could not be used", f"{e}. Use another address.") from None
+    except InvalidInput as e:
+        raise WebError(
+            400, "Say where to send the export", f"{str(e).capitalize()}. Enter an e-mail address or a URL."
+        ) from None
     where = " and ".join(x for x in (email, url) if x)
     return render.redirect(
         back,
         f"Exporting the logs of {start.isoformat()} to {end.isoformat()} (export {export.uuid}). "
         f"A link to the file goes to {where} when it is ready, usually within minutes.",
     )
-
-
-async def _check_url(rt: Runtime, url: str) -> None:
-    """The checks the API makes on callback_url: delivery would refuse the same addresses."""
-    try:
-        await outbound.check_url(url, rt.settings, rt.settings.WEBHOOK_HOSTNAME_BLACKLIST)
-    except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
-        raise WebError(400, "That URL could not be used", f"{e}. Use another address.") from None

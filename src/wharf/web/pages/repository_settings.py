@@ -30,9 +30,9 @@ from wharf.core import (
 from wharf.core.errors import InvalidInput
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.integrations import address_confirmation, mail
-from wharf.integrations import notification_methods as methods
 from wharf.runtime import Runtime
+from wharf.services import address_confirmation
+from wharf.services import notifications as notification_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
@@ -117,7 +117,7 @@ async def settings_context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
         events=repository_events(),
         methods=[(m, label) for m, label in METHOD_LABELS.items() if m in notifications.METHODS],
         severities=events.SEVERITIES,
-        mail_enabled=mail.enabled(rt.settings),
+        mail_enabled=notification_service.mail_enabled(rt.settings),
         fresh_window_min=FRESH_LOGIN_S // 60,
         disable_after=notifications.DISABLE_AFTER,
     )
@@ -297,7 +297,7 @@ async def _ask_address(
     it the link, and let the admin create the notification once it has been opened."""
     try:
         await address_confirmation.ask(rt, repo, email, by.name, by.origin)
-    except mail.MailFailed as e:
+    except address_confirmation.MailFailed as e:
         raise WebError(
             502, "The confirmation e-mail could not be sent", f"{e}. Try again, or ask the registry's admin."
         ) from None
@@ -317,33 +317,22 @@ async def _notification(
         if event not in dict(repository_events()):
             raise WebError(400, "Pick an event", "Choose which event sends the notification.")
         config = _method_config(form, method)
+        title = form.get("title", "").strip() or None
         try:
-            await methods.validate(rt.settings, method, config)
-        except methods.InvalidMethodConfig as e:
+            await notification_service.create(
+                rt, namespace, repo, event, method, config, _event_config(form, event), title, by
+            )
+        except notification_service.InvalidMethodConfig as e:
             raise WebError(
                 400, "The notification cannot work like this", f"{e}. Correct it and send the form again."
             ) from None
-        if method == "email" and not mail.enabled(rt.settings):
+        except notification_service.MailOff:
             raise WebError(
                 400,
                 "This registry sends no e-mail",
                 "Pick another method, or ask the registry's admin to set MAIL_SERVER.",
-            )
-        title = form.get("title", "").strip() or None
-        try:
-            await rt.db.write(
-                notifications.set_up,
-                rt.secrets,
-                namespace,
-                repo,
-                event,
-                method,
-                config,
-                _event_config(form, event),
-                title,
-                by,
-            )
-        except notifications.EmailNotConfirmed:
+            ) from None
+        except notification_service.EmailNotConfirmed:
             return await _ask_address(rt, repo, config["email"], by, back)
         except InvalidInput as e:
             raise WebError(
@@ -352,7 +341,7 @@ async def _notification(
         return render.redirect(back, f"Added the notification “{title or EVENT_LABELS.get(event, event)}”.")
     uuid = form.get("uuid", "")
     if action == "test":
-        found = await rt.db.write(notifications.send_test, namespace, repo, uuid, by)
+        found = await notification_service.send_test(rt, namespace, repo, uuid, by)
         return render.redirect(
             back,
             f"Sent a test of “{found.title or EVENT_LABELS.get(found.event, found.event)}”; its outcome "

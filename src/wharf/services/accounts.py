@@ -1,0 +1,111 @@
+"""Users, organizations, teams and robots as the API shows and changes them: each function is one
+transaction over several core functions, so a surface composes none itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wharf.auth import permissions
+from wharf.auth.identity import Identity
+from wharf.core import accounts, audit, grants, orgs, robots, teams, tokens
+from wharf.core.accounts import AccountRecord
+from wharf.core.errors import InvalidInput
+from wharf.core.robots import RobotRecord
+from wharf.core.teams import TeamRecord
+from wharf.db.engine import Db
+from wharf.runtime import Runtime
+
+
+async def initialize_first_user(
+    rt: Runtime, username: str, password: str, email: str | None, token_scopes: frozenset[str] | None
+) -> tuple[AccountRecord, str | None]:
+    """The first user of an empty registry, a superuser, with an OAuth token of `token_scopes`
+    when given. Raises InvalidInput when the registry already has users."""
+
+    def apply(db: Db) -> tuple[AccountRecord, str | None]:
+        if accounts.count(db):
+            raise InvalidInput("the registry already has users; initialization works only on an empty one")
+        account = accounts.create_user(db, username, password, email, superuser=True)
+        token = tokens.mint(db, account, token_scopes) if token_scopes is not None else None
+        return account, token
+
+    return await rt.db.write(apply)
+
+
+async def own_profile(
+    rt: Runtime, account: AccountRecord
+) -> tuple[list[tuple[AccountRecord, set[str]]], bool]:
+    """The organizations `account` belongs to with its roles there, and whether it has a password."""
+
+    def read(db: Db) -> tuple[list[tuple[AccountRecord, set[str]]], bool]:
+        return orgs.of_member(db, account.id), accounts.has_password_set(db, account.id)
+
+    return await rt.db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotMemberships:
+    robot: RobotRecord
+    repositories: list[str] | None
+    teams: list[str] | None
+
+
+async def robots_of(rt: Runtime, owner: AccountRecord, with_memberships: bool) -> list[RobotMemberships]:
+    """The robots of `owner`, with the repositories they hold a role on and the teams they are in
+    when asked."""
+
+    def read(db: Db) -> list[RobotMemberships]:
+        out = []
+        for robot in robots.list_for(db, owner):
+            if with_memberships:
+                held = [name for name, _, _ in grants.held_by_account(db, robot.account.id)]
+                out.append(
+                    RobotMemberships(robot, held, teams.names_of_member(db, owner.id, robot.account.id))
+                )
+            else:
+                out.append(RobotMemberships(robot, None, None))
+        return out
+
+    return await rt.db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamCounts:
+    team: TeamRecord
+    members: int
+    repositories: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrgOverview:
+    is_admin: bool
+    is_member: bool
+    teams: list[TeamCounts] | None
+    """Only for members."""
+
+
+async def org_overview(rt: Runtime, who: Identity, org: AccountRecord) -> OrgOverview:
+    """What `who` may know of an organization: whether it administers it or is a member, and
+    (members only) its teams with their counts."""
+
+    def read(db: Db) -> OrgOverview:
+        is_admin = permissions.can_admin_org(db, who, org)
+        is_member = permissions.is_org_member(db, who, org)
+        found = None
+        if is_member:
+            found = [TeamCounts(t, *teams.counts(db, t)) for t in teams.list_teams(db, org.id)]
+        return OrgOverview(is_admin, is_member, found)
+
+    return await rt.db.read(read)
+
+
+async def put_team(
+    rt: Runtime, org: AccountRecord, name: str, role: str, description: str | None, by: audit.Actor
+) -> TeamCounts:
+    """Create or update a team; the team with its counts."""
+
+    def apply(db: Db) -> TeamCounts:
+        team = teams.upsert(db, org, name, role, description, by)
+        return TeamCounts(team, *teams.counts(db, team))
+
+    return await rt.db.write(apply)

@@ -1,0 +1,212 @@
+"""Repositories as the API lists, searches, shows and creates them: each is one transaction that
+gathers what a page of results needs (stars, sizes, activity), so a surface renders without
+composing transactions itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement
+
+from wharf.auth import permissions
+from wharf.auth.identity import Identity
+from wharf.core import accounts, audit, find, provision, repositories, stars
+from wharf.core.repositories import RepositoryRecord, RepositorySummary, TagSummary
+from wharf.db.engine import Db
+from wharf.oci.names import InvalidNameError, RepositoryName
+from wharf.runtime import Runtime
+
+
+async def create(
+    rt: Runtime,
+    namespace: str,
+    name: str,
+    *,
+    visibility: str,
+    description: str | None,
+    creator_id: int | None,
+    by: audit.Actor,
+) -> RepositoryRecord:
+    """A new, empty repository with its description (raises AlreadyExists)."""
+
+    def apply(db: Db) -> RepositoryRecord:
+        repo = provision.create_repository(
+            db, namespace, name, visibility=visibility, creator_id=creator_id, actor=by
+        )
+        if description:
+            repositories.describe_new(db, repo, description)
+        return repo
+
+    return await rt.db.write(apply)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Repositories of one page, with what the caller asked to know about each."""
+
+    repos: list[RepositorySummary]
+    more: bool
+    starred: set[int]
+    modified: dict[int, int] | None
+    actions: dict[int, int] | None
+    sizes: dict[int, int]
+
+
+async def listing_page(
+    rt: Runtime,
+    account_id: int | None,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    namespace: str | None,
+    starred_by: int | None,
+    after: str | None,
+    page_size: int,
+    modified: bool,
+    popularity_since_ms: int | None,
+) -> Page:
+    """A page of `repositories.listing`: which of them `account_id` starred, their sizes, and when
+    asked their last change and their activity since `popularity_since_ms`."""
+
+    def read(db: Db) -> Page:
+        found = repositories.listing(
+            db,
+            visible=visible,
+            include_public=include_public,
+            namespace=namespace,
+            starred_by=starred_by,
+            after=after,
+            limit=page_size + 1,
+        )
+        page = found[:page_size]
+        ids = [r.id for r in page]
+        return Page(
+            page,
+            len(found) > page_size,
+            stars.starred_among(db, account_id, ids),
+            repositories.last_modified(db, ids) if modified else None,
+            repositories.activity(db, ids, popularity_since_ms) if popularity_since_ms is not None else None,
+            repositories.sizes(db, ids),
+        )
+
+    return await rt.db.read(read)
+
+
+Usage = tuple[dict[int, int], dict[int, int], dict[int, int]]
+"""Per repository id: last modified (ms), stars, actions in the popularity window."""
+
+
+async def search_page(
+    rt: Runtime,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    query: str,
+    offset: int,
+    page_size: int,
+    popularity_since_ms: int | None,
+) -> tuple[list[RepositorySummary], Usage | None]:
+    """`repositories.search` for one page plus one (to tell whether more follow), with the usage of
+    the page's repositories when `popularity_since_ms` is given."""
+
+    def read(db: Db) -> tuple[list[RepositorySummary], Usage | None]:
+        found = repositories.search(
+            db,
+            visible=visible,
+            include_public=include_public,
+            query=query,
+            offset=offset,
+            limit=page_size + 1,
+        )
+        ids = [r.id for r in found[:page_size]]
+        usage = (
+            (
+                repositories.last_modified(db, ids),
+                stars.counts(db, ids),
+                repositories.activity(db, ids, popularity_since_ms),
+            )
+            if popularity_since_ms is not None
+            else None
+        )
+        return found, usage
+
+    return await rt.db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundAll:
+    teams: list[find.Found]
+    robots: list[find.Found]
+    repositories: list[RepositorySummary]
+    namespaces: list[find.Found]
+
+
+async def find_all(
+    rt: Runtime,
+    me: int | None,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    query: str,
+    limit: int,
+) -> FoundAll:
+    """Teams and robots of `me` (when signed in), readable repositories and namespaces whose name
+    contains `query`, at most `limit` of each."""
+
+    def read(db: Db) -> FoundAll:
+        return FoundAll(
+            find.teams(db, me, query, limit) if me is not None else [],
+            find.robots(db, me, query, limit) if me is not None else [],
+            repositories.search(
+                db, visible=visible, include_public=include_public, query=query, offset=0, limit=limit
+            ),
+            find.namespaces(db, query, limit),
+        )
+
+    return await rt.db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    description: str | None
+    starred: bool
+    tags: list[TagSummary] | None
+    daily: dict[int, int] | None
+
+
+async def detail(
+    rt: Runtime,
+    repo: RepositoryRecord,
+    account_id: int | None,
+    *,
+    max_tags: int | None,
+    stats_since_ms: int | None,
+) -> Detail:
+    """What the repository's page shows besides its record: description, whether `account_id`
+    starred it, up to `max_tags` live tags and daily activity since `stats_since_ms` (when given)."""
+
+    def read(db: Db) -> Detail:
+        return Detail(
+            repositories.description(db, repo.id),
+            bool(stars.starred_among(db, account_id, [repo.id])),
+            repositories.live_tags(db, repo.id, max_tags) if max_tags is not None else None,
+            repositories.daily_activity(db, repo.id, stats_since_ms) if stats_since_ms is not None else None,
+        )
+
+    return await rt.db.read(read)
+
+
+async def absent_and_admined(rt: Runtime, who: Identity, repository: str) -> bool:
+    """Whether `repository` does not exist and `who` would administer it (its namespace's owner or
+    admins, a superuser): deleting it is then done, as on Quay."""
+
+    def read(db: Db) -> bool:
+        try:
+            name = RepositoryName.parse(repository, rt.settings.LIBRARY_NAMESPACE)
+        except InvalidNameError:
+            return False
+        if repositories.get(db, name.namespace, name.name) is not None:
+            return False
+        return permissions.administers_namespace(db, who, accounts.get_by_name(db, name.namespace))
+
+    return await rt.db.read(read)
