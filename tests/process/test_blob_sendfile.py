@@ -9,7 +9,6 @@ import hashlib
 import http.client
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import psutil
 import pytest
 
 from tests.process.server import WharfServer
+from tests.waiting import wait_until
 
 DEADLINE_S = 60
 SIZE = 24 * 1024 * 1024 + 12345  # more than the socket buffers hold, not a multiple of a chunk
@@ -126,9 +126,7 @@ def test_client_gone_mid_way_leaks_no_descriptor(server: WharfServer, auth: dict
             assert chunk
             got += len(chunk)
         sock.close()
-    deadline = time.monotonic() + DEADLINE_S
-    while _held(server) != held_before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _held(server) == held_before, "the server to let go of the files", DEADLINE_S)
     assert _held(server) == held_before == ([], [])
     # and the server goes on serving
     r = httpx.get(server.url + BLOB, headers={**auth, "Range": "bytes=0-99"}, timeout=DEADLINE_S)
