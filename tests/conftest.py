@@ -33,7 +33,7 @@ __all__ = ["seaweed"]  # the session's SeaweedFS server, a fixture for every tes
 
 def _admin_sql(statement: str) -> None:
     with psycopg.connect(PG_URI, autocommit=True) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server import WHARF, ServerProcess, free_port, wharf_serve
+from tests.server import WHARF as WHARF  # the tests that run `wharf` commands import it from here
+from tests.server import ServerProcess, free_port, wharf_serve
 
 SERVER_KIND = os.environ.get("WHARF_E2E_SERVER", "wharf")
 ADMIN_USER = "admin"
@@ -216,7 +217,7 @@ class Clients:
             )
         except subprocess.TimeoutExpired as e:
             raise AssertionError(
-                f"{' '.join(args)} timed out after {timeout}s:\n{e.stdout}\n{e.stderr}"
+                f"{' '.join(args)} timed out after {timeout}s:\n{e.stdout!r}\n{e.stderr!r}"
             ) from e
         if check and proc.returncode != 0:
             raise AssertionError(

@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -79,7 +80,7 @@ def test_head(server: WharfServer, auth: dict[str, str]) -> None:
 def test_connection_is_reused_after_a_sendfile_response(server: WharfServer, auth: dict[str, str]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_S)
     try:
-        bodies = []
+        bodies: list[bytes] = []
         for headers in ({}, {"Range": "bytes=10-19"}, {}):
             conn.request("GET", BLOB, headers={**auth, **headers})
             if not bodies:
@@ -98,7 +99,7 @@ def test_connection_is_reused_after_a_sendfile_response(server: WharfServer, aut
     assert bodies == [DATA, DATA[10:20], DATA]
 
 
-def _held(server: WharfServer) -> tuple[list[str], list[object]]:
+def _held(server: WharfServer) -> tuple[list[str], list[Any]]:
     """The blob files the server holds open, and its connections from clients (counted thus, not as
     all descriptors: a PostgreSQL pool may open connections meanwhile)."""
     assert server.proc is not None
@@ -178,7 +179,7 @@ def test_pipelined_requests_after_a_sendfile_response(server: WharfServer, auth:
     with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S) as sock:
         sock.sendall(get("0-2999999") + get("5-9") + get(f"{SIZE - 3}-"))
         rest = b""
-        bodies = []
+        bodies: list[bytes] = []
         for _ in range(3):
             head, body, rest = _response(sock, rest)
             assert head.startswith(b"HTTP/1.1 206 ")
