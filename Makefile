@@ -22,4 +22,4 @@ bench:
 	.venv/bin/python -m bench
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -18,6 +18,7 @@ import pytest
 from tests.seaweed import seaweed, unique_prefix
 from wharf.app import WharfApp, build_app
 from wharf.config import Settings, load_settings
+from wharf.core import clock as domain_clock
 from wharf.core.bootstrap import ensure_admin
 from wharf.db.engine import Database
 from wharf.db.migrate import current_revision, head_revision, upgrade
@@ -32,7 +33,7 @@ __all__ = ["seaweed"]  # the session's SeaweedFS server, a fixture for every tes
 
 def _admin_sql(statement: str) -> None:
     with psycopg.connect(PG_URI, autocommit=True) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
 
 
 @contextmanager
@@ -141,3 +142,20 @@ async def client(wharf: WharfApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=wharf, client=("10.1.2.3", 5555))
     async with httpx.AsyncClient(transport=transport, base_url=f"http://{TEST_HOSTNAME}") as c:
         yield c
+
+
+class Clock:
+    """The domain's clock (wharf.core.clock) for one test: `advance(seconds)` makes that much
+    time pass for the code under test at once; it goes back to the machine's clock after."""
+
+    def now_ms(self) -> int:
+        return domain_clock.now_ms()
+
+    def advance(self, seconds: float) -> None:
+        domain_clock.advance(seconds)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    yield Clock()
+    domain_clock.reset()

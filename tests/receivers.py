@@ -152,3 +152,10 @@ def smtp_server() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The text/plain body of an e-mail the SMTP server received."""
+    body = message.get_body(("plain",))
+    assert body is not None, f"no text/plain part in {message}"
+    return str(body.get_content())

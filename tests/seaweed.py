@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 import obstore
 import pytest
 
+from tests.waiting import wait_until
 from wharf.storage.s3 import S3BlobStore, S3Options
 
 ACCESS_KEY = "wharf-test-access"
@@ -124,15 +124,18 @@ class SeaweedS3:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            if self._bucket_ready():
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"SeaweedFS did not become ready: {self.log.read_text()[-3000:]}")
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"weed exited with {proc.returncode}: {self.log.read_text()[-3000:]}")
+            return self._bucket_ready()
+
+        try:
+            wait_until(ready, "SeaweedFS's bucket", timeout_s=timeout, interval_s=0.2)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"SeaweedFS did not become ready: {self.log.read_text()[-3000:]}") from None
 
     def _bucket_ready(self) -> bool:
         # An unsigned request is refused (403) once the gateway runs with its identities; the

@@ -13,11 +13,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.server import WHARF as WHARF  # the tests that run `wharf` commands import it from here
+from tests.server import ServerProcess, free_port, wharf_serve
+
 SERVER_KIND = os.environ.get("WHARF_E2E_SERVER", "wharf")
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "e2e-admin-password"
-WHARF = Path(sys.executable).parent / "wharf"
 
 CLIENT_TOOLS = ("skopeo", "podman", "buildah", "umoci", "runc", "busybox")
 
@@ -48,12 +46,6 @@ def require_tools(*tools: str) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -61,7 +53,7 @@ def sha256_digest(data: bytes) -> str:
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-class Server:
+class Server(ServerProcess):
     """One registry process on a fixed port and data dir; restartable after stop() or kill()."""
 
     def __init__(
@@ -83,9 +75,8 @@ class Server:
         """WHARF_* settings for a wharf server, e.g. {"WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.1"]'}."""
         self.serve_args = list(serve_args)
         """More `wharf serve` options, e.g. ["--no-workers"]."""
-        self.log_path = workdir / f"{kind}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        super().__init__(workdir / f"{kind}.log", kind)
 
     @property
     def host(self) -> str:
@@ -106,26 +97,9 @@ class Server:
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         if self.kind == "wharf":
-            # WHARF_* would be read as settings (WHARF_E2E_SERVER included): pass only ours.
-            env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
-            env["WHARF_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-            if self.db_uri:
-                env["WHARF_DB_URI"] = self.db_uri
-            env.update(self.settings_env)
-            cmd = [
-                str(WHARF),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                "--log-level",
-                "warning",
-                *self.serve_args,
-            ]
-            return cmd, env
+            return wharf_serve(
+                self.port, self.data_dir, ADMIN_PASSWORD, self.db_uri, self.settings_env, self.serve_args
+            )
         # distribution reads REGISTRY_* variables as configuration overrides: never pass any.
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         config = self.workdir / "distribution.yml"
@@ -143,46 +117,11 @@ class Server:
         return ["docker-registry", "serve", str(config)], env
 
     def start(self, timeout: float = 60) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd, env = self._command()
         self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== start #{self.starts}: {' '.join(cmd)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
         ready = "/health" if self.kind == "wharf" else "/v2/"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + ready, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.kind} not ready after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process group, then SIGKILL if it has not exited in time."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group, as a crash or the OOM killer would."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(15)
-        self.proc = None
+        self.launch(cmd, env, self.url + ready, timeout)
 
     def restart(self, crash: bool = False) -> None:
         """Same port, same data dir: stop (or SIGKILL with crash=True), then start again."""
@@ -191,12 +130,6 @@ class Server:
         else:
             self.stop()
         self.start()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return "(no log)"
 
     def auth_headers(self, scope: str) -> dict[str, str]:
         """Authorization for `scope`, obtained the way clients do: from the /v2/ challenge."""
@@ -284,7 +217,7 @@ class Clients:
             )
         except subprocess.TimeoutExpired as e:
             raise AssertionError(
-                f"{' '.join(args)} timed out after {timeout}s:\n{e.stdout}\n{e.stderr}"
+                f"{' '.join(args)} timed out after {timeout}s:\n{e.stdout!r}\n{e.stderr!r}"
             ) from e
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -354,7 +287,7 @@ def admin_api(server: Server) -> httpx.Client:
     )
 
 
-class Worker:
+class Worker(ServerProcess):
     """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines (at
     `log_level`), so that a test can see what it did (`records()`)."""
 
@@ -372,11 +305,9 @@ class Worker:
         self.data_dir = workdir / "data"
         self.db_uri = db_uri
         self.settings_env = settings_env or {}
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir / f"{name}.log", name)
 
     def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(WHARF),
@@ -388,30 +319,11 @@ class Worker:
             "--log-format",
             "json",
         ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                env=wharf_env(self.db_uri, self.settings_env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.launch(cmd, wharf_env(self.db_uri, self.settings_env), None)
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM the process group, then SIGKILL if it has not exited in time."""
-        if self.running:
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(15)
-        self.proc = None
 
     def records(self) -> list[dict[str, Any]]:
         """The JSON log records written so far (other lines, e.g. a traceback, are skipped)."""
@@ -428,9 +340,3 @@ class Worker:
             if isinstance(record, dict):
                 out.append(record)
         return out
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return "(no log)"

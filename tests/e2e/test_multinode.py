@@ -52,6 +52,7 @@ from tests.e2e.harness import (
 )
 from tests.receivers import http_receiver
 from tests.seaweed import SeaweedS3, unique_prefix
+from tests.waiting import wait_until
 from wharf.core import uploads
 from wharf.integrations.notification_methods import verify
 from wharf.oci.digest import Digest
@@ -286,13 +287,9 @@ def blob_gets(node: Server) -> dict[str, float]:
 
 
 def until(check: Callable[[], T | None], what: str, timeout_s: float = 60) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    result = wait_until(check, what, timeout_s, interval_s=0.25)
+    assert result is not None
+    return result
 
 
 def oci_layout_blob(layout: Path, digest: str) -> bytes:

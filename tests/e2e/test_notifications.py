@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, creds_args, require_tools, wharf_cli
 from tests.receivers import http_receiver
+from tests.waiting import wait_until
 from wharf.integrations.notification_methods import verify
 
 require_tools(*CLIENT_TOOLS)
@@ -41,13 +42,7 @@ def _api(server: Server) -> httpx.Client:
 
 
 def _until(check: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(check, what, timeout_s, interval_s=0.5)
 
 
 def test_push_webhook_failures_restart_and_logs(

@@ -96,7 +96,7 @@ def _push_busybox(clients: Clients, server: Server, images: BuiltImages, repo: s
 def _variant(server: Server, qc: QuayClient, repo: str, source_tag: str, arch: str) -> str:
     """A copy of the image at `source_tag` whose configuration says `arch`, uploaded through
     QuayClient; returns its digest (a second platform without building one)."""
-    manifest: dict[str, Any] = qc.get_manifest(f"{REF}/{repo}:{source_tag}", media_type=V2S2)  # type: ignore[assignment]
+    manifest: dict[str, Any] = qc.get_manifest(f"{REF}/{repo}:{source_tag}", media_type=V2S2)
     auth = server.auth_headers(f"repository:{repo}:pull,push")
     config = httpx.get(
         f"{server.url}/v2/{repo}/blobs/{manifest['config']['digest']}", headers=auth, timeout=30
@@ -154,10 +154,10 @@ def test_quay_client_pulls_then_pushes_with_one_token(
     # a repository not created yet: a plain 404 after the token dance, not a refusal
     with pytest.raises(requests.HTTPError) as missing:
         qc.get_repository_tags("admin/pq-client-new")
-    assert missing.value.response.status_code == 404
+    assert missing.value.response is not None and missing.value.response.status_code == 404
     # no type asked for: the client tries the list type first, then schema 2, and keeps what it got
     unasked = qc.get_manifest(f"{REF}/{repo}:v2")
-    assert unasked["mediaType"] == V2S2  # type: ignore[index]
+    assert unasked["mediaType"] == V2S2
     # asking for a type the image is not: the image as stored, which the client refuses by name
     with pytest.raises(quay_client.ManifestTypeError):
         qc.get_manifest(f"{REF}/{repo}:v1", media_type=LIST)
@@ -236,7 +236,7 @@ def test_api_client_and_image_untagger(server: Server, clients: Clients, images:
     # ImageUntagger builds its API client for https://HOST; this server speaks plain HTTP
     untagger._quay_api_client = api
     assert untagger.untag_images() == []
-    assert _client(server).get_repository_tags(repo)["tags"] == ["v1", "v3"]  # type: ignore[index]
+    assert _client(server).get_repository_tags(repo)["tags"] == ["v1", "v3"]
 
     # deleting a tag or a repository that is not there is no error
     assert api.delete_tag(repo, "v2").status_code == 404

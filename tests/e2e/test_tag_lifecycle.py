@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, WHARF, Clients, Server, creds_args, require_tools
+from tests.waiting import wait_until
 
 require_tools(*CLIENT_TOOLS)
 if SERVER_KIND != "wharf":
@@ -126,16 +126,16 @@ def test_move_delete_restore_expire_and_collect(
         "localhost/e2e-short:latest",
         f"{ref}:short",
     )
+
     # The label gives the tag 8 s from the push, however long the push itself took on a busy
     # machine: wait for it to go (generous deadline), then find its image through the history.
-    deadline = time.monotonic() + 300
-    while True:
-        expired = clients.run(
+    def inspect() -> subprocess.CompletedProcess[str]:
+        return clients.run(
             "skopeo", "inspect", "--tls-verify=false", *creds_args(creds), f"{ref}:short", check=False
         )
-        if expired.returncode != 0 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+
+    wait_until(lambda: inspect().returncode != 0, "the tag labelled to expire to go", 300, interval_s=1)
+    expired = inspect()
     assert expired.returncode != 0 and "manifest unknown" in expired.stderr.lower()
     history = api.get(
         f"/repository/{REPO}/tag/", params={"specificTag": "short", "onlyActiveTags": "false"}

@@ -4,7 +4,7 @@ itself (tables, commands, the tab bar: wharf.css), and screenshots to look at.""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, ViewportSize
 
 from tests.e2e.browser import Shots, sign_in
 from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, admin_api
@@ -14,7 +14,7 @@ if SERVER_KIND != "wharf":
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # How far the page is wider than the screen (0 when it fits), and the elements sticking out.
 _OVERFLOW = """() => {

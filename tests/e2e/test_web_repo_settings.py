@@ -4,7 +4,6 @@ the push and the team member's pull (both made by skopeo) in the usage logs."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from playwright.sync_api import Browser, expect
 from tests.e2e.browser import Shots, sign_in
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Clients, Server, admin_api, require_tools
+from tests.waiting import wait_until
 
 require_tools("skopeo")
 if SERVER_KIND != "wharf":
@@ -105,11 +105,15 @@ def test_give_a_team_read_access_and_see_push_and_pull_in_the_logs(
     )
 
     page.get_by_role("link", name="Usage logs").click()
+
     # pulls are written to the log in batches, off the request's path: wait for the batch
-    deadline = time.monotonic() + 30
-    while f"{USER} pulled tag v1 of {REPO}" not in page.content() and time.monotonic() < deadline:
-        time.sleep(1)
+    def logged() -> bool:
+        if f"{USER} pulled tag v1 of {REPO}" in page.content():
+            return True
         page.reload()
+        return False
+
+    wait_until(logged, "the pull in the usage logs", timeout_s=30, interval_s=1)
     entries = page.locator("table.log-entries")
     expect(entries).to_contain_text(f"{USER} pulled tag v1 of {REPO}")
     expect(entries).to_contain_text(f"admin pushed tag v1 of {REPO}")

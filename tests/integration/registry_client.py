@@ -29,7 +29,8 @@ class RegistryClient:
         await self.wharf.rt.db.write(accounts.create_user, name, password, f"{name}@example.com")
 
     async def token(self, *scopes: str, user: str | None = "admin", password: str = ADMIN_PASSWORD) -> str:
-        params = [("service", "registry.test")] + [("scope", s) for s in scopes]
+        params: list[tuple[str, str | int | float | bool | None]] = [("service", "registry.test")]
+        params += [("scope", s) for s in scopes]
         auth = (user, password) if user is not None else None
         r = await self.http.get("/v2/auth", params=params, auth=auth)
         assert r.status_code == 200, r.text

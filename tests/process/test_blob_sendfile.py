@@ -9,15 +9,16 @@ import hashlib
 import http.client
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
 from tests.process.server import WharfServer
+from tests.waiting import wait_until
 
 DEADLINE_S = 60
 SIZE = 24 * 1024 * 1024 + 12345  # more than the socket buffers hold, not a multiple of a chunk
@@ -79,7 +80,7 @@ def test_head(server: WharfServer, auth: dict[str, str]) -> None:
 def test_connection_is_reused_after_a_sendfile_response(server: WharfServer, auth: dict[str, str]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_S)
     try:
-        bodies = []
+        bodies: list[bytes] = []
         for headers in ({}, {"Range": "bytes=10-19"}, {}):
             conn.request("GET", BLOB, headers={**auth, **headers})
             if not bodies:
@@ -98,7 +99,7 @@ def test_connection_is_reused_after_a_sendfile_response(server: WharfServer, aut
     assert bodies == [DATA, DATA[10:20], DATA]
 
 
-def _held(server: WharfServer) -> tuple[list[str], list[object]]:
+def _held(server: WharfServer) -> tuple[list[str], list[Any]]:
     """The blob files the server holds open, and its connections from clients (counted thus, not as
     all descriptors: a PostgreSQL pool may open connections meanwhile)."""
     assert server.proc is not None
@@ -126,9 +127,7 @@ def test_client_gone_mid_way_leaks_no_descriptor(server: WharfServer, auth: dict
             assert chunk
             got += len(chunk)
         sock.close()
-    deadline = time.monotonic() + DEADLINE_S
-    while _held(server) != held_before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _held(server) == held_before, "the server to let go of the files", DEADLINE_S)
     assert _held(server) == held_before == ([], [])
     # and the server goes on serving
     r = httpx.get(server.url + BLOB, headers={**auth, "Range": "bytes=0-99"}, timeout=DEADLINE_S)
@@ -180,7 +179,7 @@ def test_pipelined_requests_after_a_sendfile_response(server: WharfServer, auth:
     with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S) as sock:
         sock.sendall(get("0-2999999") + get("5-9") + get(f"{SIZE - 3}-"))
         rest = b""
-        bodies = []
+        bodies: list[bytes] = []
         for _ in range(3):
             head, body, rest = _response(sock, rest)
             assert head.startswith(b"HTTP/1.1 206 ")

@@ -139,10 +139,10 @@ def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: 
     assert run("admin", "create-user", "opal", *data, stdin="opal-password\n", db_uri=db).returncode == 1
     assert run("admin", "create-user", "nopw", *data, stdin="", db_uri=db).returncode == 2
     # the user logs in to the registry
-    r = httpx.get(
+    login = httpx.get(
         f"{server.url}/v2/auth", params={"scope": "repository:opal/x:push"}, auth=("opal", "opal-password")
     )
-    assert r.status_code == 200
+    assert login.status_code == 200
     token = run("admin", "token", "opal", "--scope", "user:read", *data, db_uri=db).stdout.strip()
     me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["username"] == "opal"

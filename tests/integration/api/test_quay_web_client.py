@@ -16,7 +16,7 @@ from tests.integration.world import PW, World
 from wharf.app import WharfApp, build_app
 from wharf.config import load_settings
 
-QUAY_ENDPOINTS = Path(__file__).resolve().parents[1] / "data" / "quay-api-endpoints.tsv"
+QUAY_ENDPOINTS = Path(__file__).resolve().parents[2] / "data" / "quay-api-endpoints.tsv"
 
 
 async def test_config_is_quays_document(client: httpx.AsyncClient) -> None:
@@ -114,7 +114,7 @@ async def test_error_types_are_described(client: httpx.AsyncClient, world: World
 def test_every_error_type_in_use_is_described() -> None:
     from wharf.api.errors import ERROR_DESCRIPTIONS
 
-    source = Path(__file__).resolve().parents[2] / "src" / "wharf"
+    source = Path(__file__).resolve().parents[3] / "src" / "wharf"
     used = {
         m.group(1)
         for path in source.rglob("*.py")

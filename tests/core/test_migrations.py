@@ -77,13 +77,13 @@ def test_0018_removes_roles_of_robots_from_other_namespaces(
                     ),
                     {"id": id_, "a": account},
                 )
-            for id_, account in (("p-foreign", 3), ("p-own", 4)):
+            for prototype_id, account in (("p-foreign", 3), ("p-own", 4)):
                 conn.execute(
                     text(
                         "INSERT INTO prototypes (id, org_id, delegate_account_id, role)"
                         " VALUES (:id, 1, :a, 'read')"
                     ),
-                    {"id": id_, "a": account},
+                    {"id": prototype_id, "a": account},
                 )
         with caplog.at_level(logging.WARNING, logger="wharf.migrate"):
             upgrade(db)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from tests.integration.web_client import Visitor, forms_of
 from tests.integration.world import PW, World
-from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
+from tests.receivers import HttpReceiver, Mailbox, http_receiver, plain_text, smtp_server
 from wharf.app import WharfApp
 from wharf.config import Settings, load_settings
 from wharf.core import accounts, grants, logs, notifications, repositories
@@ -288,7 +288,7 @@ async def test_an_email_notification_asks_the_address_first(
     assert "sent a link to confirm" in (await owner.get(SETTINGS)).text
     message = mailbox.wait_for(start + 1)[start]
     assert message["To"] == "ops@example.com"
-    link = re.search(r"https?://\S+(/authrepoemail\?code=\S+)", message.get_body(("plain",)).get_content())
+    link = re.search(r"https?://\S+(/authrepoemail\?code=\S+)", plain_text(message))
     assert link is not None
     wrong = await owner.get("/authrepoemail?code=wrong")
     assert wrong.status_code == 404 and "send the confirmation again" in wrong.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -96,7 +97,7 @@ async def _login_from(http: httpx.AsyncClient, address: str, user: str, password
 
 
 @pytest.fixture
-async def behind_proxy(reg: RegistryClient, settings: Settings) -> httpx.AsyncClient:
+async def behind_proxy(reg: RegistryClient, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The same registry, with the test client's address (10.1.2.3) as its trusted proxy."""
     app = build_app(settings.model_copy(update={"TRUSTED_PROXIES": ["10.1.2.0/24"]}), run_workers=False)
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TEST_HOSTNAME
 from tests.integration.world import World
-from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
+from tests.receivers import HttpReceiver, Mailbox, http_receiver, plain_text, smtp_server
 from wharf.config import Settings, load_settings
 from wharf.core import tags
 from wharf.core.clock import now_ms
@@ -271,7 +271,7 @@ async def test_email_needs_a_confirmed_address(world: World, mailbox: Mailbox) -
     }
     message = mailbox.wait_for(start + 1)[start]
     assert message["To"] == "team@example.com"
-    link = re.search(r"http://\S+/authrepoemail\?code=\S+", message.get_body(("plain",)).get_content())
+    link = re.search(r"http://\S+/authrepoemail\?code=\S+", plain_text(message))
     assert link is not None
     assert (await http.get("/authrepoemail?code=wrong")).status_code == 404
     r = await http.get(link.group(0).replace("http://registry.test", ""))
@@ -284,7 +284,7 @@ async def test_email_needs_a_confirmed_address(world: World, mailbox: Mailbox) -
     await drain(world)
     sent = mailbox.wait_for(start + 2)[start + 1]
     assert sent["Subject"] == "Repository acme/app updated" and sent["To"] == "team@example.com"
-    assert "v7" in sent.get_body(("plain",)).get_content()
+    assert "v7" in plain_text(sent)
     # a confirmed address of one repository is not confirmed for another
     r = await create(world, "acme/pub", spec("repo_push", "email", {"email": "team@example.com"}))
     assert r.status_code == 400
