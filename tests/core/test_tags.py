@@ -43,7 +43,7 @@ def _manifest(db: Db, repo: RepositoryRecord, content: str) -> int:
             ],
         }
     ).encode()
-    record, _ = manifests.put(db, repo, str(Digest.of(body)), body, OCI_MANIFEST, None)
+    record = manifests.put(db, repo, str(Digest.of(body)), body, manifests.parse(body, OCI_MANIFEST), None)
     return record.id
 
 
