@@ -13,8 +13,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from wharf.config import Settings
+from wharf.db import revision
 from wharf.db.engine import Database
-from wharf.db.migrate import upgrade
+from wharf.db.migrate import head_revision, upgrade
 from wharf.db.models import Base
 
 
@@ -28,6 +29,18 @@ def test_migrations_match_the_models(settings: Settings) -> None:
     finally:
         db.dispose()
     assert differences == [], "the models and the migrations differ: add a migration (docs/development.md)"
+
+
+def test_the_recorded_head_is_the_newest_migration(settings: Settings) -> None:
+    """/health/ready compares the database with db/revision.HEAD, not with Alembic's scripts."""
+    assert head_revision() == revision.HEAD, "a new migration: set HEAD in src/wharf/db/revision.py"
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db)
+        assert db.run_read(revision.current) == revision.HEAD
+    finally:
+        db.dispose()
 
 
 def test_0018_removes_roles_of_robots_from_other_namespaces(

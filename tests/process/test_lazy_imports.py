@@ -34,7 +34,8 @@ if os.environ.get("WHARF_TEST_MODULES_OUT"):
 """
 
 # Loaded only when used: the first /api/v1 request, the first page, a configured S3 store or
-# mail server, a webhook or OIDC call, a readiness check (Alembic). botocore and smtplib are not
+# mail server, a webhook or OIDC call; Alembic never (`wharf serve` migrates in a child process, and
+# /health/ready compares the schema with db/revision.HEAD). botocore and smtplib are not
 # dependencies at all; listed so that nobody makes them one on the serving path.
 LAZY = (
     "fastapi",
@@ -121,6 +122,8 @@ def _push_and_pull(server: WharfServer) -> None:
         assert c.get("/v2/admin/lazy/tags/list").json()["tags"] == ["v1"]
         assert c.get("/v2/_catalog").status_code == 200
         assert c.get("/metrics").status_code == 200
+        ready = c.get("/health/ready")  # the schema revision is read without Alembic
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
 
 
 def test_a_registry_only_server_never_loads_the_api_the_pages_or_optional_clients(
@@ -134,10 +137,10 @@ def test_a_registry_only_server_never_loads_the_api_the_pages_or_optional_client
     # The first requests to each surface, arriving together, build it once and are answered as
     # always.
     def api(_: int) -> httpx.Response:
-        return httpx.get(f"{server.url}/api/v1/repository/admin/lazy")  # private: Quay's 401
+        return httpx.get(f"{server.url}/api/v1/repository/admin/lazy", timeout=120)  # Quay's 401
 
     def page(_: int) -> httpx.Response:
-        return httpx.get(f"{server.url}/signin")
+        return httpx.get(f"{server.url}/signin", timeout=120)  # built on first use: slow when busy
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(api, range(8)))

@@ -9,7 +9,9 @@ at: a new password, a disabled account or any other revocation moves the generat
 database, so every node forgets at once. Failures are never remembered.
 
 Verifications run on a small pool of their own, so that a burst of logins neither starves the
-threads that move blob bytes nor holds more than a few argon2 buffers (19 MiB each) at once.
+threads that move blob bytes nor holds more than a few argon2 buffers at once. Those buffers are
+kept between verifications (no page faults: see core/argon2_areas.py) and unmapped once
+verifications have stopped for `AREAS_KEPT_S` seconds, so an idle process holds none.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TypeVar
 
 from wharf.core import accounts
 from wharf.core.accounts import AccountRecord
+from wharf.core.argon2_areas import Argon2Areas
 from wharf.db.engine import Database
 
 T = TypeVar("T")
@@ -47,6 +50,35 @@ def _verification_pool() -> ThreadPoolExecutor:
 
 async def _on_pool(fn: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(_verification_pool(), fn, *args)
+
+
+AREAS_KEPT_S = 2.0
+"""How long argon2's memory areas outlive the last verification."""
+
+areas = Argon2Areas()
+_running = 0
+_running_lock = threading.Lock()
+_release: asyncio.TimerHandle | None = None
+
+
+async def _password_matches(stored: str | None, password: str) -> bool:
+    """`accounts.password_matches` on the pool, in kept memory areas."""
+    global _running, _release
+    loop = asyncio.get_running_loop()
+    with _running_lock:
+        _running += 1
+        if _release is not None:
+            _release.cancel()
+            _release = None
+    try:
+        return await loop.run_in_executor(
+            _verification_pool(), accounts.password_matches, stored, password, areas
+        )
+    finally:
+        with _running_lock:
+            _running -= 1
+            if _running == 0:
+                _release = loop.call_later(AREAS_KEPT_S, areas.release)
 
 
 class PasswordLogins:
@@ -112,7 +144,7 @@ class PasswordLogins:
             return account
         usable = account is not None and account.enabled and account.kind == "user"
         self.verifications += 1
-        ok = await _on_pool(accounts.password_matches, stored, password)
+        ok = await _password_matches(stored, password)
         if not ok or account is None or not usable:
             return None
         if not db.read_only and stored is not None and accounts.password_needs_rehash(stored):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy import text
+
 from tests.integration.registry_client import RegistryClient
 from wharf.jobs import queue
 from wharf.observe import JsonFormatter, request_id
@@ -66,6 +68,18 @@ async def test_ready_checks_database_migrations_and_storage(reg: RegistryClient)
     r = await reg.http.get("/health/ready")
     assert r.status_code == 200, r.text
     assert r.json() == {"status": "ready", "checks": {"database": True, "migrations": True, "storage": True}}
+
+
+async def test_not_ready_on_a_schema_behind_the_code_or_without_alembic_version(reg: RegistryClient) -> None:
+    db = reg.wharf.rt.db
+    await db.write(lambda tx: tx.execute(text("UPDATE alembic_version SET version_num = '0019'")))
+    r = await reg.http.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"database": True, "migrations": False, "storage": True}
+    await db.write(lambda tx: tx.execute(text("DROP TABLE alembic_version")))
+    r = await reg.http.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"database": True, "migrations": False, "storage": True}
 
 
 def test_json_log_lines_carry_the_request_id() -> None:

@@ -4,11 +4,15 @@ node, because it is checked against the account's credential generation in the d
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import PW, World
 from wharf.app import build_app
+from wharf.auth import passwords as password_module
 from wharf.auth.passwords import PasswordLogins
 from wharf.core import accounts
 from wharf.core.accounts import AccountRecord
@@ -82,3 +86,26 @@ def test_the_memory_is_bounded() -> None:
     for i in range(10):
         logins._remember(logins._digest(f"u{i}", "pw"), AccountRecord(i, f"u{i}", "user", True, False))
     assert len(logins._verified) == 3
+
+
+async def test_argon2_memory_is_kept_while_logins_come_and_unmapped_after(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cold logins reuse argon2's memory areas (no page faults per login); once they stop, the
+    areas are unmapped, so an idle process holds none."""
+    monkeypatch.setattr(password_module, "AREAS_KEPT_S", 3600)
+    areas = password_module.areas
+    logins = PasswordLogins(0)  # nothing remembered: every login verifies
+    db = world.reg.wharf.rt.db
+    results = await asyncio.gather(*(logins.authenticate(db, "owner", PW) for _ in range(6)))
+    assert all(r is not None for r in results)
+    # at most one area per verification running at once (the pool's threads)
+    assert 1 <= areas.mapped <= password_module._verification_pool()._max_workers
+
+    monkeypatch.setattr(password_module, "AREAS_KEPT_S", 0)
+    assert await logins.authenticate(db, "owner", "wrong") is None
+    assert logins.verifications == 7
+    deadline = time.monotonic() + 60
+    while areas.mapped and time.monotonic() < deadline:  # noqa: ASYNC110  (the release timer)
+        await asyncio.sleep(0.01)
+    assert areas.mapped == 0

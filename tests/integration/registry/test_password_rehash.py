@@ -3,6 +3,7 @@ parameters still verifies, and the next successful login stores one in today's p
 
 from __future__ import annotations
 
+import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
@@ -15,6 +16,8 @@ from wharf.db.models import Account
 PW = "rehash-password"
 # argon2-cffi's defaults, which Wharf used before it took OWASP's baseline.
 OLD = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+# OWASP's first set (m=19 MiB, t=2), which Wharf used until December 2026.
+BASELINE = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def _hash_of(db: Db, name: str) -> str:
@@ -25,12 +28,14 @@ def _set_hash(db: Db, name: str, value: str) -> None:
     db.execute(update(Account).where(Account.name == name).values(password_hash=value))
 
 
-async def test_an_old_hash_is_replaced_on_the_next_login(reg: RegistryClient) -> None:
+@pytest.mark.parametrize("old", [OLD, BASELINE], ids=["64MiB-t3-p4", "19MiB-t2"])
+async def test_an_old_hash_is_replaced_on_the_next_login(reg: RegistryClient, old: PasswordHasher) -> None:
     db = reg.wharf.rt.db
     await reg.create_user("ruth", PW)
     fresh = await db.read(_hash_of, "ruth")
     assert not accounts.password_needs_rehash(fresh)
-    await db.write(_set_hash, "ruth", OLD.hash(PW))
+    assert "$m=7168,t=5,p=1$" in fresh
+    await db.write(_set_hash, "ruth", old.hash(PW))
     assert accounts.password_needs_rehash(await db.read(_hash_of, "ruth"))
 
     assert await PasswordLogins(0).authenticate(db, "ruth", "wrong-password") is None
