@@ -31,7 +31,8 @@ from wharf.config import Settings
 from wharf.core import log_exports, uploads
 from wharf.core.errors import NotFound
 from wharf.db.engine import Db
-from wharf.jobs import queue, runner
+from wharf.core import queue
+from wharf.jobs import runner
 from wharf.lazy import BuiltOnFirstUse
 from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp

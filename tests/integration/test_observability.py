@@ -6,7 +6,7 @@ import json
 import logging
 
 from tests.integration.registry_client import RegistryClient
-from wharf.jobs import queue
+from wharf.core import queue
 from wharf.observe import JsonFormatter, request_id
 
 

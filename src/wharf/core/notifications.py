@@ -23,7 +23,7 @@ from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import Account, Notification, NotificationAttempt, Repository
-from wharf.jobs import queue
+from wharf.core import queue
 
 DISABLE_AFTER = 3
 KEEP_ATTEMPTS = 20

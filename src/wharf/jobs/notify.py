@@ -19,7 +19,7 @@ from wharf.core.notifications import NotificationRecord
 from wharf.db.engine import Db
 from wharf.db.models import Notification, NotifiedTag, Repository, Tag
 from wharf.integrations import notification_methods as methods
-from wharf.jobs import queue
+from wharf.core import queue
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.notifications")
