@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from wharf.auth.passwords import PasswordLogins
-from wharf.auth.secretbox import SecretBox
+from wharf.core.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
 from wharf.core.audit_buffer import AuditBuffer

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from wharf.auth.secretbox import SecretBox
+from wharf.core.secretbox import SecretBox
 from wharf.core import audit, logs
 from wharf.core._staging import published
 from wharf.core.clock import now_ms

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
-from wharf.auth.secretbox import SecretBox
+from wharf.core.secretbox import SecretBox
 from wharf.core import audit, authorized_emails, events, inbox
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 
-from wharf.auth.secretbox import SecretBox
+from wharf.core.secretbox import SecretBox
 from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
