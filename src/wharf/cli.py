@@ -488,7 +488,7 @@ def admin_token(
     config: ConfigFile = None,
 ) -> None:
     """Print a new OAuth access token for /api/v1 (`Authorization: Bearer TOKEN`)."""
-    from wharf.auth import scopes as oauth_scopes
+    from wharf.core import scopes as oauth_scopes
     from wharf.core import accounts, tokens
 
     try:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import PW, World, api_token
-from wharf.auth import scopes
+from wharf.core import scopes
 
 
 async def _granted(reg: RegistryClient, who: str, repo: str) -> list[str] | None:

@@ -19,7 +19,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import PW, World, api_token
 from tests.oidc_issuer import Issuer, running_issuer
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.config import Settings, load_settings
 
 REPOS = ("acme/app", "acme/pub")  # private, public

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.registry_client import RegistryClient
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.core import accounts, tokens
 
 PW = "prototype-pw"

@@ -7,7 +7,7 @@ import jwt
 
 from tests.integration.registry_client import RegistryClient
 from wharf.app import build_app
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.config import Settings
 from wharf.core import accounts, robots, tokens
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.world import PW, World, api_token
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.config import Settings, load_settings
 from wharf.core import accounts
 

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request
-from wharf.auth import client_keys, scopes
+from wharf.auth import client_keys
+from wharf.core import scopes
 from wharf.core import client_keys as core_client_keys
 
 router = APIRouter(prefix="/user", tags=["user"])

@@ -19,7 +19,8 @@ from wharf.api import views
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.permissions import admined_repository, repository_namespace_role
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
+from wharf.core import scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, provision, repositories, stars
 from wharf.core.accounts import AccountRecord

@@ -15,7 +15,7 @@ from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.auth import permissions as auth_permissions
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
 from wharf.core import accounts, grants, robots, teams

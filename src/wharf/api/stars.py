@@ -15,7 +15,8 @@ from wharf.api.repositories import (
     page_token,
     readable_repository,
 )
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
+from wharf.core import scopes
 from wharf.auth.identity import Identity
 from wharf.core import repositories, stars
 from wharf.db.engine import Db

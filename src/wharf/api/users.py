@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from wharf.api import views
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
+from wharf.core import scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, durations, orgs, tokens
 from wharf.core.accounts import AccountRecord

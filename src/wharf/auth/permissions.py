@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, false, or_, select
 
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
 from wharf.core import access, accounts, grants, orgs, repositories

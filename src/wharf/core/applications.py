@@ -12,7 +12,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from wharf.auth import scopes
+from wharf.core import scopes
 from wharf.core.secretbox import SecretBox
 from wharf.core import _secrets, accounts, audit, revocation, tokens
 from wharf.core.accounts import AccountRecord

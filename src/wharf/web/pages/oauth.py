@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import credentials, scopes
+from wharf.auth import credentials
+from wharf.core import scopes
 from wharf.auth.identity import Identity
 from wharf.core import accounts, applications, audit
 from wharf.core.applications import ApplicationRecord

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
+from wharf.core import scopes
 from wharf.core import (
     accounts,
     applications,
