@@ -488,8 +488,8 @@ def admin_token(
     config: ConfigFile = None,
 ) -> None:
     """Print a new OAuth access token for /api/v1 (`Authorization: Bearer TOKEN`)."""
-    from wharf.core import scopes as oauth_scopes
     from wharf.core import accounts, tokens
+    from wharf.core import scopes as oauth_scopes
 
     try:
         granted = oauth_scopes.parse(scope) if scope else oauth_scopes.ALL

@@ -11,9 +11,8 @@ from pydantic import BaseModel, Field
 from wharf.api import views
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, apptokens
+from wharf.core import accounts, apptokens, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.core.apptokens import AppTokenRecord
 

@@ -18,9 +18,8 @@ from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_with_role
 from wharf.api.superuser import require_superuser_reads
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, log_exports, logs, shapes
+from wharf.core import accounts, log_exports, logs, scopes, shapes
 from wharf.core.log_exports import LogExportRecord
 from wharf.integrations import outbound
 from wharf.runtime import Runtime

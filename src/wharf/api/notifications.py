@@ -17,9 +17,8 @@ from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.api.permissions import repository_namespace_role
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, authorized_emails, inbox, notifications
+from wharf.core import accounts, authorized_emails, inbox, notifications, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.core.notifications import NotificationRecord
 from wharf.core.repositories import RepositoryRecord

@@ -11,9 +11,8 @@ from wharf.api import views
 from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, not_found, unauthorized
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, orgs, teams
+from wharf.core import accounts, grants, orgs, scopes, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db

@@ -15,10 +15,9 @@ from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.api.organizations import admined_org
 from wharf.auth import permissions as auth_permissions
-from wharf.core import scopes
 from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, robots, teams
+from wharf.core import accounts, grants, robots, scopes, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
 from wharf.db.engine import Db

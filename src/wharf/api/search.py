@@ -12,8 +12,7 @@ from wharf.api.deps import Caller, Rt
 from wharf.api.errors import forbidden
 from wharf.api.repositories import POPULARITY_WINDOW_MS
 from wharf.auth import permissions
-from wharf.core import scopes
-from wharf.core import find, repositories, stars
+from wharf.core import find, repositories, scopes, stars
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositorySummary
 from wharf.db.engine import Db

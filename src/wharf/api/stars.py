@@ -16,9 +16,8 @@ from wharf.api.repositories import (
     readable_repository,
 )
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import repositories, stars
+from wharf.core import repositories, scopes, stars
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 

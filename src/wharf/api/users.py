@@ -11,9 +11,8 @@ from wharf.api import views
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.auth.identity import Identity
-from wharf.core import accounts, durations, orgs, tokens
+from wharf.core import accounts, durations, orgs, scopes, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.db.engine import Db
 

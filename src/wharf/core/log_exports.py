@@ -18,14 +18,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from wharf.core.secretbox import SecretBox
-from wharf.core import audit, logs
+from wharf.core import audit, logs, queue
 from wharf.core._staging import published
 from wharf.core.clock import now_ms
 from wharf.core.errors import DomainError, InvalidInput, NotFound
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database, Db
 from wharf.db.models import LogExport
-from wharf.core import queue
 from wharf.storage.base import BlobStore
 
 QUEUE = "log_export"

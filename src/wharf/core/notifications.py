@@ -15,15 +15,14 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
-from wharf.core.secretbox import SecretBox
-from wharf.core import audit, authorized_emails, events, inbox
+from wharf.core import audit, authorized_emails, events, inbox, queue
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
 from wharf.db.models import Account, Notification, NotificationAttempt, Repository
-from wharf.core import queue
 
 DISABLE_AFTER = 3
 KEEP_ATTEMPTS = 20

@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import scopes
 from wharf.core import (
     accounts,
     applications,
@@ -24,6 +23,7 @@ from wharf.core import (
     orgs,
     prototypes,
     repositories,
+    scopes,
     teams,
     tokens,
 )
