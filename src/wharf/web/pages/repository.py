@@ -62,7 +62,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
         found = await rt.db.read(read)
         page = RepositoryPage(view, f"{repo.namespace}/{repo.name}", rt.settings.public_host)
-        window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
+        window_s = tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, view.namespace)
         return render.page(
             request,
             f"repository/{tab}.html",
@@ -117,7 +117,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
             await rt.db.write(tag_changes.set_immutable, repo, tag, immutable, by)
             return render.redirect(back, f"Tag {tag} is {'now' if immutable else 'no longer'} immutable.")
         if action == "revert":
-            window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
+            window_s = tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, view.namespace)
             await rt.db.write(tag_changes.revert, repo, tag, digest, window_s * 1000, by)
             return render.redirect(back, f"Tag {tag} points at {digest} again.")
         if action == "forget":
