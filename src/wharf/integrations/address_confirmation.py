@@ -3,15 +3,28 @@ leads to /authrepoemail (web/email_confirmation.py). Used by the API and the set
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from wharf.config import Settings
 from wharf.core import authorized_emails
 from wharf.core.authorized_emails import EmailAuthorization
 from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Database
 from wharf.integrations import mail
-from wharf.runtime import Runtime
+
+
+class _Services(Protocol):
+    """What this uses of the runtime (wharf.runtime.Runtime provides it; integrations sit below it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
 
 
 async def ask(
-    rt: Runtime, repo: RepositoryRecord, email: str, asked_by: str | None, origin: str | None
+    rt: _Services, repo: RepositoryRecord, email: str, asked_by: str | None, origin: str | None
 ) -> EmailAuthorization:
     """Mail `email` a confirmation link pointing at `origin` (scheme://host the asker reached).
     Raises mail.MailUnavailable, mail.MailFailed, or InvalidInput for something not an address."""
