@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from wharf.core import audit, authorized_emails, events, inbox, queue
 from wharf.core.accounts import AccountRecord
@@ -409,11 +409,3 @@ def record_outcome(db: Db, notification_id: int, event: str, ok: bool, detail: s
             )
         )
     return int(failures)
-
-
-def count_for_repository(db: Db, repository_id: int) -> int:
-    return int(
-        db.execute(
-            select(func.count()).select_from(Notification).where(Notification.repository_id == repository_id)
-        ).scalar_one()
-    )
