@@ -147,3 +147,19 @@ def test_every_sentence_renders_without_details() -> None:
     for kind in audit_kinds.KINDS:
         text = audit_kinds.sentence(kind, "alice", {}, str)
         assert text and "{" not in text, kind
+
+
+def test_the_apis_log_endpoints_list_every_kind() -> None:
+    from fastapi.routing import APIRoute
+
+    from wharf.api import logs as api_logs
+
+    listing = {
+        r.operation_id: r.description
+        for r in api_logs.router.routes
+        if isinstance(r, APIRoute)
+        and r.operation_id in ("listRepoLogs", "listUserLogs", "listOrgLogs", "listAllLogs")
+    }
+    assert len(listing) == 4
+    for description in listing.values():
+        assert all(f"`{kind}`" in description for kind in audit_kinds.KINDS)

@@ -19,7 +19,7 @@ from wharf.api.permissions import repository_with_role
 from wharf.api.superuser import require_superuser_reads
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, log_exports, logs, scopes, shapes
+from wharf.core import accounts, audit_kinds, log_exports, logs, scopes, shapes
 from wharf.core.log_exports import LogExportRecord
 from wharf.integrations import outbound
 from wharf.runtime import Runtime
@@ -27,6 +27,8 @@ from wharf.runtime import Runtime
 router = APIRouter(tags=["logs"])
 
 DEFAULT_WINDOW_MS = logs.DAY_MS
+KINDS = audit_kinds.listing()
+"""The description of the endpoints that list entries: every kind they may hold."""
 
 
 def _day_ms(value: str, name: str) -> int:
@@ -108,7 +110,10 @@ async def _org_scope(rt: Runtime, who: Identity, orgname: str, performer: str | 
 
 
 @router.get(
-    "/repository/{repository:path}/logs", operation_id="listRepoLogs", summary="A repository's usage logs"
+    "/repository/{repository:path}/logs",
+    operation_id="listRepoLogs",
+    summary="A repository's usage logs",
+    description=KINDS,
 )
 async def list_repo_logs(
     rt: Rt,
@@ -132,7 +137,12 @@ async def get_aggregate_repo_logs(
     return await _aggregate(rt, await _repo_scope(rt, who, repository), starttime, endtime)
 
 
-@router.get("/user/logs", operation_id="listUserLogs", summary="Your namespace's and your own usage logs")
+@router.get(
+    "/user/logs",
+    operation_id="listUserLogs",
+    summary="Your namespace's and your own usage logs",
+    description=KINDS,
+)
 async def list_user_logs(
     rt: Rt,
     who: User,
@@ -152,7 +162,10 @@ async def get_aggregate_user_logs(
 
 
 @router.get(
-    "/organization/{orgname}/logs", operation_id="listOrgLogs", summary="An organization's usage logs"
+    "/organization/{orgname}/logs",
+    operation_id="listOrgLogs",
+    summary="An organization's usage logs",
+    description=KINDS,
 )
 async def list_org_logs(
     rt: Rt,
@@ -187,6 +200,7 @@ async def get_aggregate_org_logs(
     operation_id="listAllLogs",
     dependencies=[FreshLogin],
     summary="Every usage log entry of the registry",
+    description=KINDS,
 )
 async def list_all_logs(
     rt: Rt,

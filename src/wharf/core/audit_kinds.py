@@ -212,6 +212,12 @@ def sentence(
     return _FORMATTER.vformat(found.sentence, (), _fields(who, metadata, when)).replace("  ", " ")
 
 
+def listing() -> str:
+    """The kinds in a sentence, for the API's description of its log endpoints."""
+    names = ", ".join(f"`{k.name}`" for k in _ALL)
+    return f"Each entry's `kind` is one of: {names} (docs/audit-logs.md says what each records)."
+
+
 def markdown_table() -> str:
     """The kinds as docs/audit-logs.md lists them, grouped by category (a test keeps the two in step)."""
     out: list[str] = []
