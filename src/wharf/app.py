@@ -28,11 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from wharf import health as quay_health
 from wharf import metrics, serving
 from wharf.config import Settings
-from wharf.core import log_exports, uploads
+from wharf.core import log_exports, queue, uploads
 from wharf.core.errors import NotFound
 from wharf.db import revision
 from wharf.db.engine import Db
-from wharf.jobs import queue, runner
+from wharf.jobs import runner
 from wharf.lazy import BuiltOnFirstUse
 from wharf.observe import RequestObserver
 from wharf.registry.app import RegistryApp

@@ -200,35 +200,11 @@ def serve(
     settings = _settings(data_dir, config)
     _check_log_format(log_format)
     configure_logging(log_level, log_format, access=access_log)
-    try:
-        generated = _in_child(_prepare, settings)
-    except DomainError as e:
-        raise CliError(
-            f"cannot create the first superuser: {e}", "set WHARF_ADMIN_PASSWORD to a valid password", 2
-        ) from None
-    if generated:
-        typer.echo(
-            f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
-        )
-    # Server processes rebuild the settings from the environment (see asgi_factory).
-    os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
+    _create_first_superuser(settings)
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    os.environ["WHARF_LISTEN_ADDRESS"] = listen
-    if config is not None:
-        os.environ["WHARF_CONFIG"] = str(config.resolve())
-    if no_workers:
-        os.environ["WHARF_WORKERS_IN_PROCESS"] = "false"
-    os.environ["WHARF_LOG_LEVEL"] = log_level
-    os.environ["WHARF_LOG_FORMAT"] = log_format
-    os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
+    _pass_to_server_processes(settings, listen, config, no_workers, log_level, log_format, access_log)
     processes = workers or os.cpu_count() or 1
-    typer.echo(f"Wharf {__version__} listening on http://{listen}{_interfaces(host)}; {_where(settings)}")
-    if not settings.SERVER_HOSTNAME:
-        public = settings.model_copy(update={"LISTEN_ADDRESS": listen}).public_origin
-        typer.echo(
-            f"SERVER_HOSTNAME is not set: links and the token realm say {public}; "
-            "set it to the name clients use"
-        )
+    _announce(settings, host, listen)
     _exit_0_when_stopped_by_sigterm()
     # Several server processes add up their Prometheus metrics through files in one directory.
     # One process keeps them in memory, unless the operator set PROMETHEUS_MULTIPROC_DIR.
@@ -255,6 +231,51 @@ def serve(
     finally:
         if metrics_dir is not None:
             metrics.remove_multiprocess_dir(metrics_dir)
+
+
+def _create_first_superuser(settings: Settings) -> None:
+    """Migrate, and on the first start create `admin` (printing a generated password once)."""
+    try:
+        generated = _in_child(_prepare, settings)
+    except DomainError as e:
+        raise CliError(
+            f"cannot create the first superuser: {e}", "set WHARF_ADMIN_PASSWORD to a valid password", 2
+        ) from None
+    if generated:
+        typer.echo(
+            f"Created superuser 'admin' with password: {generated}\n(shown once; change it after login)"
+        )
+
+
+def _pass_to_server_processes(
+    settings: Settings,
+    listen: str,
+    config: Path | None,
+    no_workers: bool,
+    log_level: str,
+    log_format: str,
+    access_log: bool,
+) -> None:
+    """Server processes rebuild the settings from the environment (see asgi_factory)."""
+    os.environ["WHARF_DATA_DIR"] = str(settings.DATA_DIR.resolve())
+    os.environ["WHARF_LISTEN_ADDRESS"] = listen
+    if config is not None:
+        os.environ["WHARF_CONFIG"] = str(config.resolve())
+    if no_workers:
+        os.environ["WHARF_WORKERS_IN_PROCESS"] = "false"
+    os.environ["WHARF_LOG_LEVEL"] = log_level
+    os.environ["WHARF_LOG_FORMAT"] = log_format
+    os.environ["WHARF_ACCESS_LOG"] = "1" if access_log else ""
+
+
+def _announce(settings: Settings, host: str, listen: str) -> None:
+    typer.echo(f"Wharf {__version__} listening on http://{listen}{_interfaces(host)}; {_where(settings)}")
+    if not settings.SERVER_HOSTNAME:
+        public = settings.model_copy(update={"LISTEN_ADDRESS": listen}).public_origin
+        typer.echo(
+            f"SERVER_HOSTNAME is not set: links and the token realm say {public}; "
+            "set it to the name clients use"
+        )
 
 
 def _interfaces(host: str) -> str:
@@ -488,8 +509,8 @@ def admin_token(
     config: ConfigFile = None,
 ) -> None:
     """Print a new OAuth access token for /api/v1 (`Authorization: Bearer TOKEN`)."""
-    from wharf.auth import scopes as oauth_scopes
     from wharf.core import accounts, tokens
+    from wharf.core import scopes as oauth_scopes
 
     try:
         granted = oauth_scopes.parse(scope) if scope else oauth_scopes.ALL

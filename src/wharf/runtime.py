@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from wharf.auth.passwords import PasswordLogins
-from wharf.auth.secretbox import SecretBox
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
 from wharf.core.audit_buffer import AuditBuffer
 from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
+from wharf.integrations.oidc import Verifier
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 from wharf.storage.locations import S3Options
@@ -29,9 +30,12 @@ class Runtime:
     """Password verification, with the process's memory of recent successes (auth/passwords.py)."""
     audit_buffer: AuditBuffer = field(init=False)
     """Log entries of pulls and failed requests, written in batches (core/audit_buffer.py)."""
+    oidc: Verifier = field(init=False)
+    """ID tokens of external OpenID Connect issuers (robot federation, integrations/oidc.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)
+        self.oidc = Verifier(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

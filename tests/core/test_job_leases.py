@@ -8,10 +8,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from wharf.app import WharfApp
+from wharf.core import queue
 from wharf.core.clock import now_ms
+from wharf.core.queue import LEASE_MS
 from wharf.db.models import Job
-from wharf.jobs import queue
-from wharf.jobs.queue import LEASE_MS
 
 QUEUE = "lease-test"
 

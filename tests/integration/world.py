@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.integration.registry_client import RegistryClient
-from wharf.auth import scopes
-from wharf.core import accounts, repositories, tokens
+from wharf.core import accounts, repositories, scopes, tokens
 
 PW = "matrix-password"
 USERS = ["owner", "reader", "writer", "maker", "direct", "outsider", "disabled"]

@@ -15,3 +15,11 @@ def test_configuration_table_is_current() -> None:
     from wharf.config import markdown_table as settings_table
 
     assert settings_table() in (DOCS / "configuration.md").read_text(), "regenerate: python -m wharf.config"
+
+
+def test_audit_kinds_table_is_current() -> None:
+    from wharf.core.audit_kinds import markdown_table as kinds_table
+
+    assert kinds_table() in (DOCS / "audit-logs.md").read_text(), (
+        "regenerate: python -m wharf.core.audit_kinds"
+    )

@@ -19,9 +19,9 @@ from fastapi import Depends
 
 from wharf.api.deps import Caller, Rt, User
 from wharf.api.errors import forbidden, not_found, unauthorized
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, orgs, repositories, teams
+from wharf.core import accounts, orgs, repositories, scopes, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.teams import TeamRecord

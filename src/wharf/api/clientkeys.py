@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request
-from wharf.auth import client_keys, scopes
+from wharf.auth import client_keys
 from wharf.core import client_keys as core_client_keys
+from wharf.core import scopes
 
 router = APIRouter(prefix="/user", tags=["user"])
 

@@ -17,7 +17,7 @@ from wharf.api.deps import FreshLogin, Rt, User
 from wharf.api.errors import invalid_request, not_found
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, log_exports, logs, shapes
+from wharf.core import accounts, audit_kinds, log_exports, logs, shapes
 from wharf.core.log_exports import LogExportRecord
 from wharf.runtime import Runtime
 from wharf.services import log_exports as export_service
@@ -25,6 +25,8 @@ from wharf.services import log_exports as export_service
 router = APIRouter(tags=["logs"])
 
 DEFAULT_WINDOW_MS = logs.DAY_MS
+KINDS = audit_kinds.listing()
+"""The description of the endpoints that list entries: every kind they may hold."""
 
 
 def _day_ms(value: str, name: str) -> int:
@@ -105,7 +107,10 @@ async def _org_scope(rt: Runtime, who: Identity, orgname: str, performer: str | 
 
 
 @router.get(
-    "/repository/{repository:path}/logs", operation_id="listRepoLogs", summary="A repository's usage logs"
+    "/repository/{repository:path}/logs",
+    operation_id="listRepoLogs",
+    summary="A repository's usage logs",
+    description=KINDS,
 )
 async def list_repo_logs(
     rt: Rt,
@@ -129,7 +134,12 @@ async def get_aggregate_repo_logs(
     return await _aggregate(rt, await _repo_scope(rt, who, repository), starttime, endtime)
 
 
-@router.get("/user/logs", operation_id="listUserLogs", summary="Your namespace's and your own usage logs")
+@router.get(
+    "/user/logs",
+    operation_id="listUserLogs",
+    summary="Your namespace's and your own usage logs",
+    description=KINDS,
+)
 async def list_user_logs(
     rt: Rt,
     who: User,
@@ -149,7 +159,10 @@ async def get_aggregate_user_logs(
 
 
 @router.get(
-    "/organization/{orgname}/logs", operation_id="listOrgLogs", summary="An organization's usage logs"
+    "/organization/{orgname}/logs",
+    operation_id="listOrgLogs",
+    summary="An organization's usage logs",
+    description=KINDS,
 )
 async def list_org_logs(
     rt: Rt,
@@ -184,6 +197,7 @@ async def get_aggregate_org_logs(
     operation_id="listAllLogs",
     dependencies=[FreshLogin],
     summary="Every usage log entry of the registry",
+    description=KINDS,
 )
 async def list_all_logs(
     rt: Rt,

@@ -16,8 +16,8 @@ from wharf.api import views
 from wharf.api.access import AdminRepository, ReadableRepository, WritableRepository, admined_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.auth import permissions, scopes
-from wharf.core import accounts, repositories
+from wharf.auth import permissions
+from wharf.core import accounts, repositories, scopes
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositorySummary

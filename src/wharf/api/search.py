@@ -11,8 +11,8 @@ from wharf.api import views
 from wharf.api.deps import Caller, Rt
 from wharf.api.errors import forbidden
 from wharf.api.repositories import POPULARITY_WINDOW_MS
-from wharf.auth import permissions, scopes
-from wharf.core import find
+from wharf.auth import permissions
+from wharf.core import find, scopes
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositorySummary
 from wharf.services import repositories as repository_service

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, Response
 
-from wharf.auth import scopes
+from wharf.core import scopes
 
 DOCS_PATH = "/api/v1/docs"
 _UI_ASSETS = {

@@ -11,9 +11,9 @@ from wharf.api import views
 from wharf.api.access import own_account
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
-from wharf.auth import permissions, scopes
+from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, durations
+from wharf.core import accounts, durations, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.services import accounts as account_service
 

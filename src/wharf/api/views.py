@@ -31,7 +31,7 @@ def public_user(rt: Runtime, account: AccountRecord) -> dict[str, Any]:
 
 
 def tag_expiration_s(rt: Runtime, account: AccountRecord) -> int:
-    return tag_changes.time_machine_s(rt.settings, account)
+    return tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, account)
 
 
 def own_user(

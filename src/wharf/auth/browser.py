@@ -14,12 +14,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from wharf.auth import permissions
+from wharf.auth.context import AuthRuntime
 from wharf.auth.identity import Identity
 from wharf.config import Settings
 from wharf.core import accounts, sessions
 from wharf.core.clock import now_ms
 from wharf.core.sessions import SessionRecord
-from wharf.runtime import Runtime
 
 SESSION_COOKIE = "wharf_session"
 PRE_SESSION_COOKIE = "wharf_csrf"
@@ -52,7 +52,7 @@ def pre_session_matches(conn: HTTPConnection, presented: str | None) -> bool:
     )
 
 
-async def current(rt: Runtime, conn: HTTPConnection) -> SessionRecord | None:
+async def current(rt: AuthRuntime, conn: HTTPConnection) -> SessionRecord | None:
     cookie = conn.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -68,7 +68,7 @@ def csrf_matches(session: SessionRecord, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), session.csrf_token.encode())
 
 
-def identity_of(rt: Runtime, session: SessionRecord) -> Identity:
+def identity_of(rt: AuthRuntime, session: SessionRecord) -> Identity:
     account = session.account
     superuser = permissions.is_configured_superuser(rt.settings, account)
     return permissions.with_powers(rt.settings, Identity("user", account.id, account.name, superuser))
@@ -78,7 +78,7 @@ def cookie_secure(settings: Settings) -> bool:
     return settings.SESSION_COOKIE_SECURE or settings.PREFERRED_URL_SCHEME == "https"
 
 
-async def open_session(rt: Runtime, account_id: int, response: Response) -> str:
+async def open_session(rt: AuthRuntime, account_id: int, response: Response) -> str:
     """Start a session after a password login: sets the cookie on `response`, returns the CSRF token."""
     account = await rt.db.read(accounts.get_by_id, account_id)
     assert account is not None
@@ -97,7 +97,7 @@ async def open_session(rt: Runtime, account_id: int, response: Response) -> str:
     return csrf
 
 
-async def close_session(rt: Runtime, session: SessionRecord | None, response: Response) -> None:
+async def close_session(rt: AuthRuntime, session: SessionRecord | None, response: Response) -> None:
     if session is not None:
         await rt.db.write_despite_read_only(sessions.end, session.id)
     response.delete_cookie(

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import hmac
 
+from wharf.auth.context import AuthRuntime
 from wharf.core import accounts, client_keys
 from wharf.core.accounts import AccountRecord
-from wharf.runtime import Runtime
 
 _PREFIX = "wharf-clientkey:"
 
 
-def seal(rt: Runtime, account_id: int, fingerprint: str) -> str:
+def seal(rt: AuthRuntime, account_id: int, fingerprint: str) -> str:
     return rt.secrets.seal(f"{_PREFIX}{account_id}:{fingerprint}")
 
 
-async def account_for(rt: Runtime, username: str, key: str) -> AccountRecord | None:
+async def account_for(rt: AuthRuntime, username: str, key: str) -> AccountRecord | None:
     """The user this key belongs to, when `username` names it and its password is unchanged."""
     if len(key) > 1024:
         return None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar, cast
 
 from wharf.auth import client_keys, permissions
+from wharf.auth.context import AuthRuntime
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import RobotPassword
 from wharf.config import Settings
@@ -24,8 +25,6 @@ from wharf.core import apptokens, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.integrations import oidc
-from wharf.runtime import Runtime
 
 
 class LoginThrottled(Exception):
@@ -49,7 +48,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def robots_allowed(rt: Runtime, name: str) -> bool:
+def robots_allowed(rt: AuthRuntime, name: str) -> bool:
     return _robots_allowed(rt.settings, name)
 
 
@@ -137,7 +136,7 @@ def _identity(
 
 
 async def basic_login(
-    rt: Runtime, username: str, password: str, address: str | None = None, *, audit_success: bool = True
+    rt: AuthRuntime, username: str, password: str, address: str | None = None, *, audit_success: bool = True
 ) -> Identity | None:
     """The identity these credentials prove, or None. Raises LoginThrottled while blocked.
 
@@ -149,7 +148,7 @@ async def basic_login(
 
 
 async def login_and(
-    rt: Runtime,
+    rt: AuthRuntime,
     username: str,
     password: str,
     then: Callable[[Db, Identity], T] | None,
@@ -208,7 +207,7 @@ def _kind(username: str) -> str:
     )
 
 
-async def _check(rt: Runtime, username: str, password: str, found: _Found) -> Identity | None:
+async def _check(rt: AuthRuntime, username: str, password: str, found: _Found) -> Identity | None:
     """The identity the credentials prove: `found.identity` once its secret is checked, or None.
     Robot and app tokens are high-entropy, compared with a hash or a decryption in constant time;
     only passwords, which people choose, cost argon2."""
@@ -240,7 +239,7 @@ async def _check(rt: Runtime, username: str, password: str, found: _Found) -> Id
     return found.identity if proven == found.identity else proven
 
 
-async def _robot_secret_matches(rt: Runtime, robot: robots.RobotRecord, password: str) -> bool:
+async def _robot_secret_matches(rt: AuthRuntime, robot: robots.RobotRecord, password: str) -> bool:
     """A robot logs in with its token, with a token from the federation exchange, or directly with
     an OIDC token of an identity it trusts.
 
@@ -259,14 +258,11 @@ def robot_password(robot: robots.RobotRecord) -> RobotPassword:
     return RobotPassword(robot.account.name, robot.account.id, robot.account.credential_gen)
 
 
-async def federated_identity_matches(rt: Runtime, robot: robots.RobotRecord, oidc_token: str) -> bool:
+async def federated_identity_matches(rt: AuthRuntime, robot: robots.RobotRecord, oidc_token: str) -> bool:
     """Whether an OIDC token verifies and names an (issuer, subject) the robot trusts."""
-    issuer = oidc.unverified_issuer(oidc_token)
+    issuer = rt.oidc.unverified_issuer(oidc_token)
     trusted = await rt.db.read(robots.federation, robot.account.id)
     if issuer is None or issuer not in {i for i, _ in trusted}:
         return False
-    try:
-        claims = await oidc.verify(oidc_token, issuer, rt.settings)
-    except oidc.OIDCError:
-        return False
-    return (issuer, claims.get("sub")) in trusted
+    claims = await rt.oidc.claims(oidc_token, issuer)
+    return claims is not None and (issuer, claims.get("sub")) in trusted

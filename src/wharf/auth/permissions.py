@@ -19,10 +19,9 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, false, or_, select
 
-from wharf.auth import scopes
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import access, accounts, grants, orgs, repositories
+from wharf.core import access, accounts, grants, orgs, repositories, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db

@@ -12,12 +12,11 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from wharf.auth import scopes
-from wharf.auth.secretbox import SecretBox
-from wharf.core import _secrets, accounts, audit, revocation, tokens
+from wharf.core import _secrets, accounts, audit, revocation, scopes, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
 from wharf.db.models import AccessToken, OAuthApplication, OAuthCode
 

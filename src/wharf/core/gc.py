@@ -14,7 +14,6 @@ How it stays safe against concurrent pushes (docs/garbage-collection.md explains
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,6 +193,3 @@ def plan(db: Db, now: int, default_window_ms: int, grace_ms: int, batch: int = 1
         report.bytes_freed += size
         report.removed_digests.append(digest)
     return report
-
-
-ProgressFn = Callable[[str], None]

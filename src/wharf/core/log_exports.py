@@ -18,19 +18,18 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from wharf.auth.secretbox import SecretBox
-from wharf.core import audit, logs
+from wharf.core import audit, logs, queue
 from wharf.core._staging import published
 from wharf.core.clock import now_ms
 from wharf.core.errors import DomainError, InvalidInput, NotFound
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database, Db
 from wharf.db.models import LogExport
-from wharf.jobs import queue
 from wharf.storage.base import BlobStore
 
 QUEUE = "log_export"
 PAGE = 500
-# The queue gives a job five attempts (jobs/queue.enqueue); the failure of the fifth is final.
+# The queue gives a job five attempts (core/queue.enqueue); the failure of the fifth is final.
 MAX_ATTEMPTS = 5
 STORAGE_PREFIX = "exportedlogs"
 LINK_PATH = "/exportedlogs/"

@@ -13,17 +13,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
-from wharf.auth.secretbox import SecretBox
-from wharf.core import audit, authorized_emails, events, inbox
+from wharf.core import audit, authorized_emails, events, inbox, queue
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
 from wharf.db.models import Account, Notification, NotificationAttempt, Repository
-from wharf.jobs import queue
 
 DISABLE_AFTER = 3
 KEEP_ATTEMPTS = 20
@@ -415,11 +414,3 @@ def record_outcome(db: Db, notification_id: int, event: str, ok: bool, detail: s
             )
         )
     return int(failures)
-
-
-def count_for_repository(db: Db, repository_id: int) -> int:
-    return int(
-        db.execute(
-            select(func.count()).select_from(Notification).where(Notification.repository_id == repository_id)
-        ).scalar_one()
-    )

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 
-from wharf.auth.secretbox import SecretBox
 from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
 from wharf.db.models import Account, Robot, RobotFederation
 

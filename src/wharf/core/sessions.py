@@ -76,7 +76,3 @@ def refresh_login(db: Db, session_id: int) -> None:
 
 def end(db: Db, session_id: int) -> None:
     db.execute(delete(WebSession).where(WebSession.id == session_id))
-
-
-def end_all(db: Db, account_id: int) -> None:
-    db.execute(delete(WebSession).where(WebSession.account_id == account_id))

@@ -4,7 +4,6 @@ surfaces log alike."""
 
 from __future__ import annotations
 
-from wharf.config import Settings
 from wharf.core import audit, durations, labels, manifests, repositories, tags
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
@@ -16,11 +15,12 @@ from wharf.oci.digest import is_digest
 from wharf.oci.names import is_valid_tag
 
 
-def time_machine_s(settings: Settings, namespace: AccountRecord) -> int:
-    """How far back a namespace's tags can be reverted (its own setting, or the registry's default)."""
+def time_machine_s(default_expiration: str, namespace: AccountRecord) -> int:
+    """How far back a namespace's tags can be reverted: its own setting, or the registry's default
+    (`DEFAULT_TAG_EXPIRATION`, a duration such as "2w")."""
     if namespace.tag_expiration_s is not None:
         return namespace.tag_expiration_s
-    return durations.parse_seconds(settings.DEFAULT_TAG_EXPIRATION)
+    return durations.parse_seconds(default_expiration)
 
 
 def check_tag(tag: str) -> None:

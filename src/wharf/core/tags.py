@@ -34,8 +34,6 @@ from wharf.db.models import Blob, Manifest, ManifestBlob, Tag
 OPEN = Tag.lifetime_end_ms.is_(None)
 # Alive at the time bound to the `now` parameter; statements using it must pass {"now": now_ms()}.
 ALIVE = and_(OPEN, or_(Tag.expires_ms.is_(None), Tag.expires_ms > bindparam("now")))
-# Kept for callers that only care about the open row (its unique index is on open rows).
-LIVE = OPEN
 
 
 def alive_at(now: int) -> ColumnElement[bool]:
@@ -310,12 +308,3 @@ def history(
             )
         )
     return out
-
-
-def count_alive(db: Db, repository_id: int) -> int:
-    now = now_ms()
-    return int(
-        db.execute(
-            select(func.count()).select_from(Tag).where(Tag.repository_id == repository_id, alive_at(now))
-        ).scalar_one()
-    )

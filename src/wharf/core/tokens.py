@@ -77,10 +77,6 @@ def resolve(db: Db, token: str) -> TokenOwner | None:
     return TokenOwner(account, frozenset(row.scopes.split()))
 
 
-def revoke_all(db: Db, account_id: int) -> None:
-    db.execute(delete(AccessToken).where(AccessToken.account_id == account_id))
-
-
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     uuid: str

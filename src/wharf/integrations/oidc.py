@@ -8,6 +8,7 @@ guard and cached for a few minutes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -91,3 +92,20 @@ def _find(keys: jwt.PyJWKSet, kid: Any) -> jwt.PyJWK | None:
         if kid is None or key.key_id == kid:
             return key
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    """`verify` with this installation's outbound settings: what auth checks a robot's OIDC login
+    with (auth/context.py's OidcVerifier; the runtime holds one)."""
+
+    settings: Settings
+
+    def unverified_issuer(self, token: str) -> str | None:
+        return unverified_issuer(token)
+
+    async def claims(self, token: str, issuer: str) -> dict[str, Any] | None:
+        try:
+            return await verify(token, issuer, self.settings)
+        except OIDCError:
+            return None

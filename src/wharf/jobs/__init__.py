@@ -1,1 +1,1 @@
-"""The durable job queue and the workers that run its jobs."""
+"""The workers that run the durable job queue's jobs (the queue itself: core/queue.py)."""

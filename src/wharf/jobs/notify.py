@@ -13,13 +13,12 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select
 
-from wharf.core import accounts, authorized_emails, events, inbox, notifications, tags
+from wharf.core import accounts, authorized_emails, events, inbox, notifications, queue, tags
 from wharf.core.clock import now_ms
 from wharf.core.notifications import NotificationRecord
 from wharf.db.engine import Db
 from wharf.db.models import Notification, NotifiedTag, Repository, Tag
 from wharf.integrations import notification_methods as methods
-from wharf.jobs import queue
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.notifications")

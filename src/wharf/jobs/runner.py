@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wharf import metrics
-from wharf.core import uploads
+from wharf.core import queue, uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import gc, log_export, notify, orphans, queue
+from wharf.jobs import gc, log_export, notify, orphans
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")

@@ -24,8 +24,8 @@ from tests.conftest import ADMIN_PASSWORD, TEST_HOSTNAME
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import PW, World, api_token
 from tests.oidc_issuer import Issuer, running_issuer
-from wharf.auth import scopes
 from wharf.config import Settings, load_settings
+from wharf.core import scopes
 
 REPOS = ("acme/app", "acme/pub")  # private, public
 PULL, LIST, PUSH, DELETE = "pull", "list", "push", "delete"

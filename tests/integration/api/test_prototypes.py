@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.registry_client import RegistryClient
-from wharf.auth import scopes
-from wharf.core import accounts, tokens
+from wharf.core import accounts, scopes, tokens
 
 PW = "prototype-pw"
 

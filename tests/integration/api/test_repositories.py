@@ -18,8 +18,8 @@ from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World, api_token
 from wharf.app import WharfApp, build_app
-from wharf.auth import scopes
 from wharf.config import ConfigError, Settings, load_settings
+from wharf.core import scopes
 from wharf.db.engine import Database, Db
 from wharf.db.models import Base, LogEntry, Star
 

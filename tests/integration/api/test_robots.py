@@ -7,9 +7,8 @@ import jwt
 
 from tests.integration.registry_client import RegistryClient
 from wharf.app import build_app
-from wharf.auth import scopes
 from wharf.config import Settings
-from wharf.core import accounts, robots, tokens
+from wharf.core import accounts, robots, scopes, tokens
 
 
 async def _api(reg: RegistryClient, user: str) -> dict[str, str]:

@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from tests.integration.world import PW, World, api_token
-from wharf.auth import scopes
 from wharf.config import Settings, load_settings
-from wharf.core import accounts
+from wharf.core import accounts, scopes
 
 SECRETS = ("db-secret-key-0123", "smtp-password-0123", "s3-secret-0123", "s3-access-0123")
 

@@ -9,9 +9,8 @@ import pytest
 
 from tests.integration.registry_client import RegistryClient
 from wharf.app import WharfApp, build_app
-from wharf.auth import scopes
 from wharf.config import Settings, load_settings
-from wharf.core import accounts, tokens
+from wharf.core import accounts, scopes, tokens
 from wharf.db.engine import Database
 from wharf.db.migrate import upgrade
 

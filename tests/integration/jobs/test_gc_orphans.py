@@ -16,11 +16,11 @@ from sqlalchemy import update
 
 from tests.integration.registry_client import RegistryClient, sha256
 from wharf.core import gc as gc_rows
-from wharf.core import log_archive, log_exports, squash
+from wharf.core import log_archive, log_exports, queue, squash
 from wharf.core import orphans as orphan_rows
 from wharf.core.clock import now_ms
 from wharf.db.models import Job
-from wharf.jobs import orphans, queue, runner
+from wharf.jobs import orphans, runner
 from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
 from wharf.storage._s3api import MultipartApi

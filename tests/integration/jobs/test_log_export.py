@@ -23,9 +23,8 @@ from tests.conftest import TEST_HOSTNAME
 from tests.integration.world import World, api_token
 from tests.receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
 from wharf.app import WharfApp, build_app
-from wharf.auth import scopes
 from wharf.config import Settings, load_settings
-from wharf.core import accounts, log_exports, logs
+from wharf.core import accounts, log_exports, logs, scopes
 from wharf.core.clock import now_ms
 from wharf.core.shapes import log_entry
 from wharf.db.models import LogEntry, LogExport

@@ -14,10 +14,10 @@ from sqlalchemy import func, insert, select, update
 
 from wharf.app import WharfApp, build_app
 from wharf.config import Settings, load_settings
-from wharf.core import accounts, log_archive
+from wharf.core import accounts, log_archive, queue
 from wharf.core.clock import now_ms
 from wharf.db.models import LogEntry
-from wharf.jobs import log_export, queue, runner
+from wharf.jobs import log_export, runner
 from wharf.runtime import Runtime
 
 DAY_MS = 86_400_000

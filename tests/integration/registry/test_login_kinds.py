@@ -5,8 +5,7 @@ from __future__ import annotations
 import jwt
 
 from tests.integration.registry_client import RegistryClient
-from wharf.auth import scopes
-from wharf.core import accounts, apptokens, tokens
+from wharf.core import accounts, apptokens, scopes, tokens
 
 PW = "login-kinds-pw"
 

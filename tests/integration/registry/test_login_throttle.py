@@ -15,9 +15,8 @@ from sqlalchemy import delete, select
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.registry_client import RegistryClient
 from wharf.app import build_app
-from wharf.auth import scopes
 from wharf.config import Settings
-from wharf.core import accounts, apptokens, logins, tokens
+from wharf.core import accounts, apptokens, logins, scopes, tokens
 from wharf.db.models import LogEntry, LoginThrottle
 
 

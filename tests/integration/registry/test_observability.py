@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import text
 
 from tests.integration.registry_client import RegistryClient
-from wharf.jobs import queue
+from wharf.core import queue
 from wharf.observe import JsonFormatter, request_id
 
 

@@ -15,8 +15,7 @@ from sqlalchemy import event
 
 from tests.integration.registry_client import RegistryClient, sha256
 from wharf.app import WharfApp, build_app
-from wharf.auth import scopes
-from wharf.core import accounts, repositories, tokens, uploads
+from wharf.core import accounts, repositories, scopes, tokens, uploads
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidRange
 from wharf.db.engine import Db

@@ -43,7 +43,7 @@ async def tab_page(request: Request, ns: NamespacePage, tab: str, found: dict[st
         tab=tab,
         settings=rt.settings,
         choices=expiration_choices(rt.settings.TAG_EXPIRATION_OPTIONS),
-        window_s=tag_changes.time_machine_s(rt.settings, ns.account),
+        window_s=tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, ns.account),
         label_seconds=label_seconds,
         **found,
     )

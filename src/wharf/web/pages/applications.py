@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import scopes
-from wharf.core import accounts, applications, tokens
+from wharf.core import accounts, applications, scopes, tokens
 from wharf.core.applications import ApplicationRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime

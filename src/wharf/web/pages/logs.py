@@ -9,7 +9,6 @@ calls `start_export` with the same scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.core import logs
+from wharf.core import audit_kinds, logs
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
@@ -214,87 +213,15 @@ def _by_series(counts: list[tuple[str, int, int]]) -> dict[str, dict[int, int]]:
 # Entries in words --------------------------------------------------------------------------------
 
 
-def _repo(m: dict[str, Any]) -> str:
-    namespace, name = m.get("namespace"), m.get("repo")
-    if namespace and name:
-        return f"{namespace}/{name}"
-    return str(name or namespace or "a repository")
-
-
-def _tag_part(m: dict[str, Any]) -> str:
-    if m.get("tag"):
-        return f"tag {m['tag']} of"
-    digest = str(m.get("manifest_digest") or "")
-    return f"{digest[:19]} of" if digest else ""
-
-
-def _holder(m: dict[str, Any]) -> str:
-    return f"team {m['team']}" if m.get("team") else str(m.get("username") or "someone")
-
-
-def _expiry(m: dict[str, Any]) -> str:
-    seconds = m.get("expiration_date")
-    if not isinstance(seconds, int):
-        return "to never expire"
-    return f"to expire {render.when(seconds * 1000)}"
-
-
-_Describe = Callable[[str, dict[str, Any]], str]
-_DESCRIPTIONS: dict[str, _Describe] = {
-    "push_repo": lambda who, m: f"{who} pushed {_tag_part(m)} {_repo(m)}".replace("  ", " "),
-    "pull_repo": lambda who, m: f"{who} pulled {_tag_part(m)} {_repo(m)}".replace("  ", " "),
-    "pull_repo_failed": lambda who, m: (
-        f"{who} failed to pull {m.get('reference', '')} from {_repo(m)} ({m.get('error', 'error')})"
-    ),
-    "push_repo_failed": lambda who, m: (
-        f"{who} failed to push {m.get('reference', '')} to {_repo(m)} ({m.get('error', 'error')})"
-    ),
-    "create_repo": lambda who, m: f"{who} created repository {_repo(m)}",
-    "delete_repo": lambda who, m: f"{who} deleted repository {_repo(m)}",
-    "create_tag": lambda who, m: f"{who} created tag {m.get('tag')} on {str(m.get('manifest_digest'))[:19]}",
-    "move_tag": lambda who, m: f"{who} moved tag {m.get('tag')} to {str(m.get('manifest_digest'))[:19]}",
-    "delete_tag": lambda who, m: f"{who} deleted tag {m.get('tag')} of {_repo(m)}",
-    "revert_tag": lambda who, m: f"{who} reverted tag {m.get('tag')} to {str(m.get('manifest_digest'))[:19]}",
-    "permanently_delete_tag": lambda who, m: f"{who} removed tag {m.get('tag')} from the history for good",
-    "change_tag_expiration": lambda who, m: f"{who} set tag {m.get('tag')} {_expiry(m)}",
-    "change_tag_immutability": lambda who, m: (
-        f"{who} made tag {m.get('tag')} {'immutable' if m.get('immutable') else 'mutable'}"
-    ),
-    "set_repo_description": lambda who, m: f"{who} changed the description of {_repo(m)}",
-    "change_repo_visibility": lambda who, m: f"{who} made {_repo(m)} {m.get('visibility')}",
-    "change_repo_state": lambda who, m: f"{who} set the state of {_repo(m)} to {m.get('state_changed')}",
-    "create_repo_permission": lambda who, m: (
-        f"{who} gave {_holder(m)} the {m.get('role')} role on {_repo(m)}"
-    ),
-    "change_repo_permission": lambda who, m: (
-        f"{who} changed the role of {_holder(m)} on {_repo(m)} to {m.get('role')}"
-    ),
-    "delete_repo_permission": lambda who, m: f"{who} removed the role of {_holder(m)} on {_repo(m)}",
-    "add_repo_notification": lambda who, m: (
-        f"{who} added a {m.get('method')} notification on {m.get('event')} to {_repo(m)}"
-    ),
-    "delete_repo_notification": lambda who, m: (
-        f"{who} deleted a {m.get('method')} notification on {m.get('event')} of {_repo(m)}"
-    ),
-    "reset_repo_notification": lambda who, m: (
-        f"{who} re-enabled a {m.get('method')} notification on {m.get('event')} of {_repo(m)}"
-    ),
-    "export_logs_success": lambda who, m: (
-        f"{who}'s export of the usage logs was sent ({m.get('entries')} entries)"
-    ),
-    "export_logs_failure": lambda who, m: f"{who}'s export of the usage logs failed: {m.get('error')}",
-}
-
-
 def describe(kind: str, performer: str | None, metadata: dict[str, Any]) -> str:
-    """The entry as a sentence for the kinds people look for; others as kind and details."""
-    who = performer or "An anonymous user"
-    found = _DESCRIPTIONS.get(kind)
+    """The entry as its kind's sentence (core/audit_kinds.py); an undeclared kind, or details a
+    sentence cannot use, as kind and details."""
+    try:
+        found = audit_kinds.sentence(kind, performer, metadata, render.when)
+    except (KeyError, TypeError, ValueError):
+        found = None
     if found is not None:
-        try:
-            return found(who, metadata)
-        except (KeyError, TypeError, ValueError):
-            pass
+        return found
     details = ", ".join(f"{k}={v}" for k, v in sorted(metadata.items()) if v not in (None, "", [], {}))
     return f"{kind.replace('_', ' ')}: {details}" if details else kind.replace("_", " ")
 

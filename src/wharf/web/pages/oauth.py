@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import credentials, scopes
+from wharf.auth import credentials
 from wharf.auth.identity import Identity
-from wharf.core import accounts, applications, audit
+from wharf.core import accounts, applications, audit, scopes
 from wharf.core.applications import ApplicationRecord
 from wharf.runtime import Runtime
 from wharf.web import access, render

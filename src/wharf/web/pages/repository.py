@@ -65,7 +65,7 @@ async def show(request: Request) -> Response:
 
     found = await rt.db.read(read)
     page = access.repository_page(request, view)
-    window_s = tag_changes.time_machine_s(rt.settings, view.namespace)
+    window_s = tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, view.namespace)
     return render.page(
         request,
         f"repository/{tab}.html",
@@ -139,7 +139,7 @@ async def _immutable(c: _TagChange) -> Response:
 
 
 async def _revert(c: _TagChange) -> Response:
-    window_s = tag_changes.time_machine_s(c.rt.settings, c.view.namespace)
+    window_s = tag_changes.time_machine_s(c.rt.settings.DEFAULT_TAG_EXPIRATION, c.view.namespace)
     await c.rt.db.write(tag_changes.revert, c.view.repo, c.tag, c.digest, window_s * 1000, c.by)
     return render.redirect(c.back, f"Tag {c.tag} points at {c.digest} again.")
 

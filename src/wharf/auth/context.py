@@ -1,0 +1,47 @@
+"""What auth uses of the process's long-lived services, as a protocol.
+
+`wharf.runtime.Runtime` provides all of it; auth sits below the runtime (DESIGN.md) and so names
+only what it reads. The surfaces pass their runtime in unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from wharf.auth.passwords import PasswordLogins
+from wharf.auth.tokens import TokenService
+from wharf.config import Settings
+from wharf.core.secretbox import SecretBox
+from wharf.db.engine import Database
+
+
+class OidcVerifier(Protocol):
+    """ID tokens of external OpenID Connect issuers (integrations/oidc.py's Verifier)."""
+
+    def unverified_issuer(self, token: str) -> str | None:
+        """The `iss` the token claims, read without verification."""
+        ...
+
+    async def claims(self, token: str, issuer: str) -> dict[str, Any] | None:
+        """The token's claims once it verifies against `issuer`, else None."""
+        ...
+
+
+class AuthRuntime(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def tokens(self) -> TokenService: ...
+
+    @property
+    def secrets(self) -> SecretBox: ...
+
+    @property
+    def passwords(self) -> PasswordLogins: ...
+
+    @property
+    def oidc(self) -> OidcVerifier: ...
