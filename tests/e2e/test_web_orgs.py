@@ -27,6 +27,7 @@ def test_create_organization_team_member_and_robot(
     signup = httpx.post(
         f"{server.url}/api/v1/user/",
         json={"username": "dana", "password": "dana-password-1", "email": "dana@example.com"},
+        timeout=60,  # /api/v1 is built on its first request: seconds on a busy machine
     )
     assert signup.status_code == 200, signup.text
 

@@ -144,7 +144,8 @@ def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: 
     )
     assert login.status_code == 200
     token = run("admin", "token", "opal", "--scope", "user:read", *data, db_uri=db).stdout.strip()
-    me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"})
+    # /api/v1 is built on its first request: seconds on a busy machine, hence the timeout
+    me = httpx.get(f"{server.url}/api/v1/user/", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert me.status_code == 200 and me.json()["username"] == "opal"
     assert run("admin", "token", "ghost", *data, db_uri=db).returncode == 1
     r = run("admin", "delete-user", "opal", "--yes", *data, db_uri=db)
