@@ -166,6 +166,17 @@ class Tag(Base):
             sqlite_where=text("lifetime_end_ms IS NULL"),
             postgresql_where=text("lifetime_end_ms IS NULL"),
         ),
+        # Covers tags/list (core/tags.list_names): the live names of a repository with what the
+        # listing filters on, so that a page is read from the index alone.
+        Index(
+            "ix_tags_live_names",
+            "repository_id",
+            "name",
+            "hidden",
+            "expires_ms",
+            sqlite_where=text("lifetime_end_ms IS NULL"),
+            postgresql_where=text("lifetime_end_ms IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
