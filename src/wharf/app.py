@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf import health as quay_health
-from wharf import metrics, serving
+from wharf import memory, metrics, serving
 from wharf.config import Settings
 from wharf.core import log_exports, queue, uploads
 from wharf.core.errors import NotFound
@@ -213,6 +213,7 @@ class WharfApp:
             await send({"type": "lifespan.startup.failed", "message": str(e)})
             return
         await send({"type": "lifespan.startup.complete"})
+        memory.trim()
         message = await receive()
         await stack.aclose()
         metrics.process_exited()

@@ -46,3 +46,18 @@ def tune_malloc() -> bool:
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         done = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and done
     return done
+
+
+def trim() -> bool:
+    """Give the heap's free memory back to the system (glibc's malloc_trim); True if some was.
+    Called once start-up is done: importing and building the application leaves freed blocks that
+    nothing reuses while the server idles (~0.4 MiB)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))

@@ -31,6 +31,26 @@ def test_migrations_match_the_models(settings: Settings) -> None:
     assert differences == [], "the models and the migrations differ: add a migration (docs/development.md)"
 
 
+def test_a_tag_is_unique_only_among_live_tags(settings: Settings) -> None:
+    """uq_tags_live is a partial index on both databases. db/models.py states the predicate for
+    SQLite only (a postgresql_* option would load the PostgreSQL dialect into SQLite servers), and
+    Alembic does not compare predicates: this checks what the migrations built."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db)
+        with db.engine.connect() as conn:
+            if db.dialect == "sqlite":
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'uq_tags_live'"
+            else:
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_tags_live'"
+            definition = conn.execute(text(sql)).scalar_one()
+    finally:
+        db.dispose()
+    assert "UNIQUE" in definition.upper()
+    assert "WHERE" in definition.upper() and "lifetime_end_ms IS NULL" in definition, definition
+
+
 def test_the_recorded_head_is_the_newest_migration(settings: Settings) -> None:
     """/health/ready compares the database with db/revision.HEAD, not with Alembic's scripts."""
     assert head_revision() == revision.HEAD, "a new migration: set HEAD in src/wharf/db/revision.py"

@@ -55,7 +55,11 @@ LAZY = (
     "botocore",
     "boto3",
     "websockets",
+    "watchfiles",  # uvicorn's reloader: Wharf never reloads, and does not install it
 )
+# Loaded only by a server on PostgreSQL: a SQLite server never imports the PostgreSQL dialect
+# (db/models.py states no postgresql_* option; core/_sql.dialect_insert imports it when used).
+LAZY_ON_SQLITE = ("sqlalchemy.dialects.postgresql", "psycopg")
 
 
 @pytest.fixture
@@ -127,12 +131,16 @@ def _push_and_pull(server: WharfServer) -> None:
 
 
 def test_a_registry_only_server_never_loads_the_api_the_pages_or_optional_clients(
-    server: WharfServer,
+    server: WharfServer, db_uri: str | None
 ) -> None:
     _push_and_pull(server)
     loaded = _loaded(server)
     assert "wharf.registry.app" in loaded  # the hook sees the server's modules
     assert sorted(m for m in LAZY if m in loaded) == []
+    if db_uri is None:
+        assert sorted(m for m in LAZY_ON_SQLITE if m in loaded) == []
+    else:
+        assert "sqlalchemy.dialects.postgresql" in loaded
 
     # The first requests to each surface, arriving together, build it once and are answered as
     # always.

@@ -7,17 +7,32 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Insert, Table, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.selectable import GenerativeSelect
 
 from wharf.db.engine import Db
 from wharf.db.models import Base
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
 T = TypeVar("T")
+
+
+def dialect_insert(dialect_name: str, table: Any) -> SqliteInsert | PgInsert:
+    """The dialect's INSERT (with ON CONFLICT). The PostgreSQL dialect is imported only when used:
+    a SQLite server never loads it (~2 MiB; tests/process/test_lazy_imports.py)."""
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert(table)
 
 
 def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[str, Any]) -> None:
@@ -30,8 +45,7 @@ def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[s
 @functools.cache
 def _insert_ignore(dialect_name: str, model: type[Base]) -> Insert:
     table = cast(Table, model.__table__)
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    return cast(Insert, dialect.insert(table).on_conflict_do_nothing())
+    return cast(Insert, dialect_insert(dialect_name, table).on_conflict_do_nothing())
 
 
 def lock(db: Db, *key: object, shared: bool = False) -> None:
@@ -65,8 +79,7 @@ def _upsert_touch(
     dialect_name: str, model: type[Base], keys: tuple[str, ...], columns: tuple[str, ...]
 ) -> Insert:
     # Built once per table: this is on the path of every finished upload (blobs.link).
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    statement = dialect.insert(cast(Table, model.__table__))
+    statement = dialect_insert(dialect_name, cast(Table, model.__table__))
     update = {c: statement.excluded[c] for c in columns}
     return cast(Insert, statement.on_conflict_do_update(index_elements=list(keys), set_=update))
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Insert, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.core import repositories
-from wharf.core._sql import upsert_touch
+from wharf.core._sql import dialect_insert, upsert_touch
 from wharf.core.clock import now_ms
 from wharf.core.errors import BlobNotFound
 from wharf.db.engine import Db
@@ -44,8 +43,7 @@ def get_linked(db: Db, repository_id: int, digest: str) -> BlobRecord | None:
 def _insert_new(dialect_name: str) -> Insert:
     """INSERT that gives the new row, or nothing when the digest is known already: a new blob (the
     usual finished upload) costs one statement, not an insert and a look-up."""
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    statement = dialect.insert(Blob).on_conflict_do_nothing(index_elements=["digest"])
+    statement = dialect_insert(dialect_name, Blob).on_conflict_do_nothing(index_elements=["digest"])
     return cast(Insert, statement.returning(Blob.id, Blob.digest, Blob.size))
 
 

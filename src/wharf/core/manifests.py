@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Insert, Select, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
-from wharf.core._sql import first, insert_ignore, lock
+from wharf.core._sql import dialect_insert, first, insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
     DomainError,
@@ -158,8 +157,9 @@ _EXISTING = select(Manifest.id, Manifest.deleted_ms).where(
 def _insert_new(dialect_name: str) -> Insert:
     """INSERT that gives the new row's id, or nothing when the repository has the digest already:
     a new manifest (the usual push) costs one statement, not a look-up first."""
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    statement = dialect.insert(Manifest).on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+    statement = dialect_insert(dialect_name, Manifest).on_conflict_do_nothing(
+        index_elements=["repository_id", "digest"]
+    )
     return cast(Insert, statement.returning(Manifest.id))
 
 

@@ -17,10 +17,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wharf.core import audit, revocation
-from wharf.core._sql import first, strings
+from wharf.core._sql import dialect_insert, first, strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
@@ -115,8 +114,9 @@ _NAMESPACE = select(Account.id, Account.kind).where(
 @functools.cache
 def _insert_new(dialect_name: str) -> Insert:
     # One statement both checks and inserts: an existing name (a unique constraint) inserts nothing.
-    dialect = sqlite if dialect_name == "sqlite" else postgresql
-    return cast(Insert, dialect.insert(Repository).on_conflict_do_nothing().returning(Repository.id))
+    return cast(
+        Insert, dialect_insert(dialect_name, Repository).on_conflict_do_nothing().returning(Repository.id)
+    )
 
 
 def create_in(
