@@ -179,7 +179,7 @@ class Tag(Base):
             "hidden",
             "expires_ms",
             sqlite_where=text("lifetime_end_ms IS NULL"),
-            postgresql_where=text("lifetime_end_ms IS NULL"),
+            # PostgreSQL's predicate is in migration 0021 (no postgresql_* option here: see above)
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
