@@ -11,6 +11,7 @@ manifest, points the tag, writes the audit entry and queues the notifications.
 from __future__ import annotations
 
 from wharf.core import audit, labels, manifests
+from wharf.core.errors import DomainError
 from wharf.core.manifests import ManifestRecord
 from wharf.core.uploads import Target
 from wharf.db.engine import Database, Db
@@ -32,13 +33,22 @@ async def put_manifest(
     `target` finds (or creates) inside the write's transaction: the surface decides how, with its
     permission checks and its errors. Raises the domain errors of `core.manifests.put`
     (InvalidTag, InvalidDigest, InvalidManifest, ManifestBlobUnknown, ...), a bad reference
-    before a bad body."""
-    manifests.parse_reference(reference)
-    parsed = manifests.parse(body, content_type)
-    config_labels = await config_labels_of(store, parsed)
+    before a bad body, and both only after `target` has found the repository: a caller whose
+    token was revoked hears that, not what was wrong with what it sent."""
+    parsed: ParsedManifest | None = None
+    refused: DomainError | None = None
+    try:
+        manifests.parse_reference(reference)
+        parsed = manifests.parse(body, content_type)
+    except DomainError as e:
+        refused = e
+    config_labels = await config_labels_of(store, parsed) if parsed is not None else {}
 
     def _put(db: Db) -> ManifestRecord:
         repo, _created = target(db)
+        if refused is not None:
+            raise refused
+        assert parsed is not None
         return manifests.put(db, repo, reference, body, parsed, actor, config_labels)
 
     return await database.write(_put)
