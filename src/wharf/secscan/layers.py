@@ -216,9 +216,13 @@ class TarWalker:
         if len(block) < BLOCK:
             raise IndexingError("the layer's tar stream is truncated")
         try:
-            return tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.HeaderError as e:
             raise IndexingError(f"the layer has an invalid tar header ({e})") from e
+        if info.size < 0:
+            # Base-256 size fields can be negative; tarfile lets them through.
+            raise IndexingError(f"the layer has a tar header with a negative size: {info.name[:200]!r}")
+        return info
 
     def __iter__(self) -> Iterator[Entry]:
         path: str | None = None

@@ -162,3 +162,13 @@ def test_big_entries_are_streamed_through_not_held(how: str) -> None:
         tracemalloc.stop()
     assert index.distribution is not None
     assert peak < 2 << 20, f"indexing a 32 MiB layer held {peak} bytes at once"
+
+
+def test_negative_size() -> None:
+    # A base-256 size field (first byte 0xff) that decodes to -1: it must not turn into
+    # "read everything".
+    block = bytearray(raw_header(b"var/lib/dpkg/status"))
+    block[124:136] = b"\xff" * 12
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    assert "negative size" in refused(bytes(block) + b"Package: a\n" * 1000 + bytes(1024))
