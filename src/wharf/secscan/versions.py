@@ -134,7 +134,7 @@ def _bounds(events: Iterable[Mapping[str, Any]]) -> list[_Bound]:
     return bounds
 
 
-def _intervals(scheme: Scheme, events: Iterable[Mapping[str, Any]]) -> list[tuple[_Bound, _Bound | None]]:
+def _intervals(scheme: Scheme, bounds: Iterable[_Bound]) -> list[tuple[_Bound, _Bound | None]]:
     """The range's [introduced, end) pairs, events sorted by version as the OSV spec says
     ("0" before everything). Raises VersionError for an event the scheme cannot read."""
 
@@ -143,7 +143,7 @@ def _intervals(scheme: Scheme, events: Iterable[Mapping[str, Any]]) -> list[tupl
             return (0, None)
         return (1, _Key(parse(scheme, bound.version)))
 
-    ordered = sorted(_bounds(events), key=key)
+    ordered = sorted(bounds, key=key)
     intervals: list[tuple[_Bound, _Bound | None]] = []
     start: _Bound | None = None
     for bound in ordered:
@@ -179,10 +179,17 @@ def in_range(scheme: Scheme, version: str, events: Sequence[Mapping[str, Any]]) 
     """Whether `version` falls in one OSV range's events (ECOSYSTEM or SEMVER).
 
     Raises VersionError when the installed version or an event cannot be read: the caller
-    decides whether such a range is skipped or reported (the matcher logs and skips it).
+    decides whether such a range is skipped or reported (`evaluate` skips it).
     """
+    return _in_range(scheme, version, tuple(_bounds(events)))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _in_range(scheme: Scheme, version: str, bounds: tuple[_Bound, ...]) -> Verdict:
+    # Cached by strings: a re-match asks the same (installed version, range) questions for every
+    # image built on the same base, and a dpkg comparison costs tens of microseconds in univers.
     installed = parse(scheme, version)
-    for start, end in _intervals(scheme, events):
+    for start, end in _intervals(scheme, bounds):
         if _inside(scheme, installed, start, end):
             return Verdict(True, end.version if end is not None and end.kind == "fixed" else None)
     return NOT_AFFECTED
