@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.hostile import FUZZ
+from tests.unit.secscan.samples import APK_INSTALLED, DPKG_STATUS
 from tests.unit.secscan.tarbuild import F, L, compress, tar
-from tests.unit.secscan.test_indexer import APK_INSTALLED, DPKG_STATUS
 from wharf.secscan.errors import IndexingError
 from wharf.secscan.indexer import index_image
 from wharf.secscan.layers import Limits
