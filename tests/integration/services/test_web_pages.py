@@ -1,7 +1,7 @@
-"""The services the web's pages read through (the organization a page names with the visitor's
-standing, the chrome around every page, a manifest's page, a page of usage logs with its chart's
-counts) and the application token that /api/v1 and the web mint alike: called directly, on a real
-database. What the pages make of them is tested in tests/integration/web/."""
+"""The services the web's pages call: the organization a page names with the visitor's standing,
+the chrome around every page, a manifest's page, a page of usage logs with its chart's counts, the
+consent page's approval, and the application token that /api/v1 and the web mint alike. Called
+directly, on a real database; what the pages make of them is tested in tests/integration/web/."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
 from wharf.services import applications as application_service
-from wharf.services import manifest_details, org_roles, page_chrome, usage_logs
+from wharf.services import manifest_details, oauth_consent, org_roles, page_chrome, usage_logs
 from wharf.services import repositories as repository_service
 
 BY = audit.Actor(None, "admin", "127.0.0.1")
@@ -146,3 +146,24 @@ async def test_an_application_token_carries_no_scope_its_minter_lacks(wharf: Wha
             rt, app, narrow, "repo:read repo:write", title="t", lifetime_ms=None, actor=BY
         )
     assert [t.uuid for t in await rt.db.read(tokens.list_for_application, app.id)] == [info.uuid]
+
+
+async def test_an_approval_gives_the_application_a_code_or_a_token_of_the_approver(wharf: WharfApp) -> None:
+    rt = wharf.rt
+    owner, _ = await _user(rt, "approver")
+    org = await rt.db.write(orgs.create, "consent", None, owner, BY)
+    app = await rt.db.write(
+        applications.create, rt.secrets, org, name="web", redirect_uri="https://app.example/cb", actor=BY
+    )
+    granted = frozenset({"repo:read"})
+
+    code = await oauth_consent.issue_code(rt, app, owner.id, granted, "https://app.example/cb")
+    redeemed = await rt.db.write(applications.redeem_code, app, code, "https://app.example/cb")
+    assert redeemed is not None
+    account, scopes_of_code = redeemed
+    assert (account.id, scopes_of_code) == (owner.id, granted)
+
+    token = await oauth_consent.grant_token(rt, app, owner.id, granted, BY)
+    assert token
+    [listed] = await rt.db.read(tokens.list_for_application, app.id)
+    assert (listed.account_name, listed.scopes, listed.title) == ("approver", granted, "web")
