@@ -1,7 +1,8 @@
 """The services the web's pages call: the organization a page names with the visitor's standing,
-the chrome around every page, a manifest's page, a page of usage logs with its chart's counts, the
-consent page's approval, and the application token that /api/v1 and the web mint alike. Called
-directly, on a real database; what the pages make of them is tested in tests/integration/web/."""
+the chrome around every page, a manifest's page, an organization's default permissions, a page of
+usage logs with its chart's counts, the consent page's approval, and the application token that
+/api/v1 and the web mint alike. Called directly, on a real database; what the pages make of them
+is tested in tests/integration/web/."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ from wharf.core import (
     inbox,
     logs,
     orgs,
+    prototypes,
     scopes,
     stars,
     tag_changes,
+    teams,
     tokens,
 )
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
 from wharf.services import applications as application_service
+from wharf.services import default_permissions as default_permission_service
 from wharf.services import manifest_details, oauth_consent, org_roles, page_chrome, usage_logs
 from wharf.services import repositories as repository_service
 
@@ -121,6 +125,28 @@ async def test_a_page_of_logs_comes_with_the_counts_of_its_whole_range(wharf: Wh
     # `after` alone pages back towards newer ones.
     newer, _ = await page(None, last)
     assert [e.id for e in newer] == [every[0].id]
+
+
+async def test_default_permissions_come_with_the_teams_a_new_one_may_name(wharf: WharfApp) -> None:
+    rt = wharf.rt
+    owner, _ = await _user(rt, "prototyper")
+    org = await rt.db.write(orgs.create, "defaults", None, owner, BY)
+    await rt.db.write(teams.upsert, org, "builders", "member", None, BY)
+    made = await rt.db.write(
+        prototypes.create_named,
+        org,
+        "write",
+        delegate_kind="team",
+        delegate_name="builders",
+        activating_name=None,
+        actor=BY,
+    )
+
+    found = await default_permission_service.of_org(rt, org)
+    assert [(p.id, p.role) for p in found.prototypes] == [(made.id, "write")]
+    assert found.prototypes[0].delegate_team is not None
+    assert found.prototypes[0].delegate_team.name == "builders"
+    assert sorted(t.name for t in found.teams) == ["builders", "owners"]
 
 
 async def test_an_application_token_carries_no_scope_its_minter_lacks(wharf: WharfApp) -> None:

@@ -26,10 +26,15 @@ from wharf.web.session import Visitor, read_form, read_form_lists
 TOKEN_SCOPES = [(scope, about.title) for scope, about in scopes.DESCRIPTIONS.items()]
 
 
+async def read_tab(rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
+    """The Applications tab's content."""
+    return {"apps": await rt.db.read(applications.list_for_org, ns.account.id)}
+
+
 def tab(db: Db, ns: NamespacePage) -> dict[str, Any]:
-    """The tab's content, read inside the transaction pages/organization.py opens for the tab it
-    shows: the one use of `Db` left here, which goes (with this module's line in pyproject.toml's
-    import-linter contract) once that page reads its tabs through a service."""
+    """`read_tab` inside the transaction pages/organization.py opens for its tabs today: the one use
+    of `Db` left here. It goes, with this module's line in pyproject.toml's import-linter contract,
+    once that page awaits `read_tab` instead."""
     return {"apps": applications.list_for_org(db, ns.account.id)}
 
 
