@@ -16,6 +16,7 @@ from wharf.core import accounts, applications, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.applications import ApplicationRecord
 from wharf.runtime import Runtime
+from wharf.services import applications as application_service
 
 router = APIRouter(tags=["organization"])
 
@@ -187,15 +188,11 @@ async def create_organization_application_token(
     rt: Rt, org: AdminOrg, who: User, orgname: str, client_id: str, body: NewAppToken
 ) -> dict[str, Any]:
     app = await _app(rt, org, client_id)
-    assert who.account_id is not None
-    me = await rt.db.read(accounts.get_by_id, who.account_id)
-    assert me is not None
-    secret, info = await rt.db.write(
-        applications.mint_token,
+    secret, info = await application_service.mint_token(
+        rt,
         app,
-        me,
+        who,
         body.scope,
-        caller_scopes=who.scopes,
         title=body.name,
         lifetime_ms=body.expiration * 1000 if body.expiration else None,
         actor=actor(who),

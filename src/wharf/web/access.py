@@ -15,12 +15,12 @@ from starlette.requests import Request
 
 from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
-from wharf.core import accounts, logs, orgs, repositories, teams
+from wharf.core import accounts, logs, repositories, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
-from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.runtime import Runtime
+from wharf.services import org_roles
 from wharf.web.errors import WebError
 from wharf.web.session import Visitor, signed_in
 
@@ -124,19 +124,10 @@ class NamespacePage:
 
 async def organization(request: Request, v: Visitor, name: str) -> NamespacePage:
     rt = runtime(request)
-
-    def read(db: Db) -> NamespacePage | None:
-        org = orgs.get(db, name)
-        if org is None:
-            return None
-        is_admin = permissions.can_admin_org(db, v.identity, org)
-        member = permissions.is_org_member(db, v.identity, org)
-        return NamespacePage(org, is_admin, member, rt.settings.public_host)
-
-    found = await rt.db.read(read)
+    found = await org_roles.of(rt, v.identity, name)
     if found is None:
         raise WebError.not_found(f"Organization {name}")
-    return found
+    return NamespacePage(found.org, found.is_admin, found.is_member, rt.settings.public_host)
 
 
 async def user(request: Request, v: Visitor, name: str) -> NamespacePage:

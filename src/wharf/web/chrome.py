@@ -3,31 +3,16 @@ notifications (the bell). Loaded once per page request, before the page's handle
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 
-from wharf.core import global_messages, inbox
-from wharf.core.global_messages import Message
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import page_chrome
+from wharf.services.page_chrome import Chrome
 from wharf.web.session import visitor
-
-
-@dataclass(frozen=True, slots=True)
-class Chrome:
-    messages: list[Message]
-    unread: int
 
 
 async def load(rt: Runtime, request: Request) -> Chrome:
     v = await visitor(rt, request)
-    account_id = v.identity.account_id if v.signed_in else None
-
-    def read(db: Db) -> Chrome:
-        unread = inbox.unread_count(db, account_id) if account_id is not None else 0
-        return Chrome(global_messages.list_all(db), unread)
-
-    chrome = await rt.db.read(read)
+    chrome = await page_chrome.load(rt, v.identity.account_id if v.signed_in else None)
     request.scope["wharf.chrome"] = chrome
     return chrome

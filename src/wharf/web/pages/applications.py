@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.core import accounts, applications, scopes, tokens
+from wharf.core import applications, scopes, tokens
 from wharf.core.applications import ApplicationRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import applications as application_service
 from wharf.web import access, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
@@ -25,7 +26,15 @@ from wharf.web.session import Visitor, read_form, read_form_lists
 TOKEN_SCOPES = [(scope, about.title) for scope, about in scopes.DESCRIPTIONS.items()]
 
 
+async def read_tab(rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
+    """The Applications tab's content."""
+    return {"apps": await rt.db.read(applications.list_for_org, ns.account.id)}
+
+
 def tab(db: Db, ns: NamespacePage) -> dict[str, Any]:
+    """`read_tab` inside the transaction pages/organization.py opens for its tabs today: the one use
+    of `Db` left here. It goes, with this module's line in pyproject.toml's import-linter contract,
+    once that page awaits `read_tab` instead."""
     return {"apps": applications.list_for_org(db, ns.account.id)}
 
 
@@ -124,15 +133,11 @@ async def _mint_token(c: _Change) -> Response:
     title = c.form.get("title", "").strip() or c.app.name
     if len(title) > 255:
         raise WebError(400, "The token's name is too long", "Keep it under 255 characters.")
-    assert c.v.identity.account_id is not None
-    me = await c.rt.db.read(accounts.get_by_id, c.v.identity.account_id)
-    assert me is not None
-    secret, _info = await c.rt.db.write(
-        applications.mint_token,
+    secret, _info = await application_service.mint_token(
+        c.rt,
         c.app,
-        me,
+        c.v.identity,
         " ".join(c.lists.get("scope", [])),
-        caller_scopes=c.v.identity.scopes,
         title=title,
         lifetime_ms=None,
         actor=c.v.actor,

@@ -24,6 +24,7 @@ from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
 from wharf.services import log_exports as export_service
 from wharf.services import notifications as notification_service
+from wharf.services import usage_logs
 from wharf.web import render
 from wharf.web.charts import SERIES, chart
 from wharf.web.errors import WebError
@@ -151,13 +152,9 @@ async def view(
     start_ms, end_ms = _ms(start), _ms(end) + logs.DAY_MS
     scoped = replace(scope, text=text or None)
 
-    def read(db: Any) -> tuple[list[logs.Entry], list[tuple[str, int, int]]]:
-        found = logs.page(
-            db, scoped, start_ms, end_ms, before=before, after=None if before else after, limit=PAGE + 1
-        )
-        return found, logs.aggregate(db, scoped, start_ms, end_ms)
-
-    found, counts = await rt.db.read(read)
+    found, counts = await usage_logs.page_with_counts(
+        rt, scoped, start_ms, end_ms, before=before, after=after, limit=PAGE + 1
+    )
     if after is not None and before is None:
         # Paging towards newer entries: the extra one, if any, lies beyond the newest shown.
         more_newer, entries = len(found) > PAGE, found[-PAGE:]

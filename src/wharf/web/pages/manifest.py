@@ -3,17 +3,15 @@ and its labels (added and removed here by writers)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import labels, manifests, stars, tag_changes
-from wharf.db.engine import Db
+from wharf.core import tag_changes
 from wharf.oci.manifest import ManifestError, parse_manifest
+from wharf.services import manifest_details
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.session import read_form, visitor
@@ -39,20 +37,9 @@ async def show(request: Request) -> Response:
     v = await visitor(rt, request)
     full_name, digest = request.path_params["repository"], request.path_params["digest"]
     view = await access.repository(request, v, full_name)
-    repo = view.repo
-
-    def read(db: Db) -> dict[str, Any]:
-        record = manifests.get(db, repo.id, digest)
-        return {
-            "record": record,
-            "labels": labels.list_for(db, tag_changes.manifest_id(db, repo, digest)),
-            "tags": manifests.alive_tag_names(db, repo.id, record.id),
-            "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
-        }
-
-    found = await rt.db.read(read)
+    found = await manifest_details.of(rt, view.repo, digest, v.identity.account_id)
     try:
-        parsed = parse_manifest(found["record"].content, found["record"].media_type)
+        parsed = parse_manifest(found.record.content, found.record.media_type)
     except ManifestError:
         parsed = None  # stored before a stricter parser; shown raw
     page = access.repository_page(request, view)
@@ -63,8 +50,11 @@ async def show(request: Request) -> Response:
         tab="tags",
         digest=digest,
         parsed=parsed,
-        raw=found["record"].content.decode("utf-8", errors="replace"),
-        **found,
+        raw=found.record.content.decode("utf-8", errors="replace"),
+        record=found.record,
+        labels=found.labels,
+        tags=found.tags,
+        starred=found.starred,
     )
 
 

@@ -20,9 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import credentials
 from wharf.auth.identity import Identity
-from wharf.core import accounts, applications, audit, scopes
+from wharf.core import applications, audit, scopes
 from wharf.core.applications import ApplicationRecord
 from wharf.runtime import Runtime
+from wharf.services import oauth_consent
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.session import client_ip, read_form, read_form_of_script, visitor
@@ -229,13 +230,11 @@ async def _answer(request: Request) -> Response:
     if "cancel" in form:
         return req.error("access_denied", "the user denied the request")
     assert approver.account_id is not None
-    account = await rt.db.read(accounts.get_by_id, approver.account_id)
-    assert account is not None
     if req.response_type == "code":
-        code = await rt.db.write(applications.issue_code, req.app, account, granted, req.redirect_uri)
+        code = await oauth_consent.issue_code(rt, req.app, approver.account_id, granted, req.redirect_uri)
         return req.answer({"code": code})
     actor = audit.Actor(approver.account_id, approver.name, client_ip(rt, request))
-    token = await rt.db.write(applications.grant_token, req.app, account, granted, actor)
+    token = await oauth_consent.grant_token(rt, req.app, approver.account_id, granted, actor)
     return req.answer(
         {
             "access_token": token,
