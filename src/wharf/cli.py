@@ -107,12 +107,16 @@ def _settings(data_dir: Path | None, config: Path | None) -> Settings:
 
 
 def _prepare(settings: Settings) -> str | None:
-    """Migrate the database and create the first superuser; returns a generated admin password."""
+    """Migrate the database, make (or check) the registry signing key and create the first
+    superuser; returns a generated admin password. The server loads the key on its first token, so
+    a key it cannot use is refused here, at start-up, and a new one is on disk once it is up."""
     from wharf.core.bootstrap import ensure_admin
     from wharf.db.engine import Database
     from wharf.db.migrate import upgrade
+    from wharf.runtime import token_service
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    token_service(settings)
     db = Database(settings.db_uri, pool_size=1)
     try:
         upgrade(db)
@@ -235,11 +239,19 @@ def serve(
 
 def _create_first_superuser(settings: Settings) -> None:
     """Migrate, and on the first start create `admin` (printing a generated password once)."""
+    from wharf.auth.tokens import TokenError
+
     try:
         generated = _in_child(_prepare, settings)
     except DomainError as e:
         raise CliError(
             f"cannot create the first superuser: {e}", "set WHARF_ADMIN_PASSWORD to a valid password", 2
+        ) from None
+    except TokenError as e:
+        raise CliError(
+            f"the registry signing key is unusable: {e}",
+            "point REGISTRY_SIGNING_KEY_PATH at an EC P-256 or RSA private key in PEM",
+            2,
         ) from None
     if generated:
         typer.echo(

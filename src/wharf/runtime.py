@@ -44,13 +44,10 @@ class Runtime:
             settings=settings,
             db=Database(settings.db_uri, settings.DB_POOL_SIZE, _read_only_error(settings), InvalidInput),
             store=open_store(settings),
-            tokens=TokenService(
-                settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",
-                issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
-                lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
-                audience=registry_audience(settings),
-                create=settings.REGISTRY_SIGNING_KEY_PATH is None,
-            ),
+            # The key and cryptography are loaded by the first token, not at start-up: ~11 MiB an
+            # idle server does not hold (`wharf serve` checks the key in its start-up child).
+            tokens=token_service(settings, key_on_first_use=True),
+            # Its key file is made now; cryptography is imported by the first seal or open.
             secrets=SecretBox.from_settings(
                 settings.DATABASE_SECRET_KEY, settings.DATA_DIR / "keys" / "database-secret.key"
             ),
@@ -67,6 +64,19 @@ def _read_only_error(settings: Settings) -> Callable[[], Exception] | None:
     if settings.REGISTRY_STATE != "readonly":
         return None
     return lambda: ReadOnlyMode(REGISTRY_READ_ONLY)
+
+
+def token_service(settings: Settings, *, key_on_first_use: bool = False) -> TokenService:
+    """The registry token service of these settings; the key is read (or made) now unless
+    `key_on_first_use`."""
+    return TokenService(
+        settings.REGISTRY_SIGNING_KEY_PATH or settings.DATA_DIR / "keys" / "registry-signing.pem",
+        issuer=settings.INSTANCE_SERVICE_KEY_SERVICE,
+        lifetime_s=settings.REGISTRY_TOKEN_LIFETIME_S,
+        audience=registry_audience(settings),
+        create=settings.REGISTRY_SIGNING_KEY_PATH is None,
+        key_on_first_use=key_on_first_use,
+    )
 
 
 def registry_audience(settings: Settings) -> str:

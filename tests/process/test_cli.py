@@ -127,6 +127,12 @@ def test_bad_config_exits_2_with_the_key(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "REGISTRY_SIGNING_KEY_PATH" in r.stderr and "openssl genpkey" in r.stderr
     assert not missing.exists()
+    # a key the server cannot sign with is refused when it starts, not at its first token
+    missing.parent.mkdir()
+    missing.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    r = run("serve", "--port", str(free_port()), "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    assert "registry signing key is unusable" in _error_and_hint(r)
 
 
 def test_admin_commands_against_a_running_server(server: WharfServer, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A `wharf serve` on the embedded defaults imports only what it uses: the /api/v1 application
 (FastAPI), the web pages (Jinja2, Markdown), the S3 client, SMTP, outbound HTTP and Alembic stay
-out of memory until a request or the configuration needs them.
+out of memory until a request or the configuration needs them, and cryptography and PyJWT until
+the first token.
 
 The server's own `sys.modules` is read through a `sitecustomize` hook that only this test puts on
 the server's PYTHONPATH: on SIGUSR1 it writes the names of the loaded modules to a file."""
@@ -60,6 +61,9 @@ LAZY = (
 # Loaded only by a server on PostgreSQL: a SQLite server never imports the PostgreSQL dialect
 # (db/models.py states no postgresql_* option; core/_sql.dialect_insert imports it when used).
 LAZY_ON_SQLITE = ("sqlalchemy.dialects.postgresql", "psycopg")
+# Loaded by the first token (signed at the first login, verified by the first authenticated
+# request): an idle server does not hold them (~11 MiB, auth/tokens.py).
+UNTIL_THE_FIRST_TOKEN = ("cryptography", "cryptography.hazmat.bindings._rust", "jwt")
 
 
 @pytest.fixture
@@ -133,9 +137,13 @@ def _push_and_pull(server: WharfServer) -> None:
 def test_a_registry_only_server_never_loads_the_api_the_pages_or_optional_clients(
     server: WharfServer, db_uri: str | None
 ) -> None:
-    _push_and_pull(server)
+    idle = _loaded(server)
+    assert "wharf.registry.app" in idle  # the hook sees the server's modules
+    assert sorted(m for m in (*LAZY, *UNTIL_THE_FIRST_TOKEN) if m in idle) == []
+    assert (server.data_dir / "keys" / "registry-signing.pem").is_file()  # made by the start-up child
+    _push_and_pull(server)  # the first login and the first requests with its token
     loaded = _loaded(server)
-    assert "wharf.registry.app" in loaded  # the hook sees the server's modules
+    assert set(UNTIL_THE_FIRST_TOKEN) <= loaded
     assert sorted(m for m in LAZY if m in loaded) == []
     if db_uri is None:
         assert sorted(m for m in LAZY_ON_SQLITE if m in loaded) == []

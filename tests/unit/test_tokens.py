@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -168,3 +169,36 @@ def test_other_key_types_are_refused_with_what_to_use(
     _write_key(tmp_path / "k.pem", key)
     with pytest.raises(TokenError, match="neither an EC P-256 key nor an RSA key"):
         TokenService(tmp_path / "k.pem", "wharf", 60, "reg.test", create=False)
+
+
+def test_a_key_on_first_use_is_read_or_made_by_the_first_token(tmp_path: Path) -> None:
+    """The server's runtime reads (or makes) its key when the first token is signed or verified,
+    with the same results as a key read up front."""
+    path = tmp_path / "keys" / "k.pem"
+    svc = TokenService(path, "wharf", 60, "reg.test", key_on_first_use=True)
+    assert not path.exists()
+    token = svc.issue(ALICE, [{"type": "repository", "name": "alice/a", "actions": ["pull"]}])
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert TokenService(path, "wharf", 60, "reg.test").verify(token).allows("repository", "alice/a", "pull")
+    verifier = TokenService(path, "wharf", 60, "reg.test", key_on_first_use=True)
+    assert verifier.verify(token).identity.name == "alice"
+    assert verifier.key_id == svc.key_id and verifier.algorithm == "ES256"
+    made = TokenService(tmp_path / "made.pem", "wharf", 60, "reg.test", key_on_first_use=True)
+    asyncio.run(made.ready())  # what the token endpoint awaits: the key is made off the event loop
+    assert (tmp_path / "made.pem").is_file()
+
+    # a configured key is checked when the service is made, and never made up later either
+    shared = tmp_path / "shared.pem"
+    with pytest.raises(TokenError, match="does not exist: create it once"):
+        TokenService(shared, "wharf", 60, "reg.test", create=False, key_on_first_use=True)
+    shared.write_bytes(path.read_bytes())
+    node = TokenService(shared, "wharf", 60, "reg.test", create=False, key_on_first_use=True)
+    shared.unlink()
+    with pytest.raises(TokenError, match="does not exist: create it once"):
+        node.issue(ALICE, [])
+    assert not shared.exists()
+
+    _write_key(tmp_path / "p384.pem", ec.generate_private_key(ec.SECP384R1()))
+    wrong = TokenService(tmp_path / "p384.pem", "wharf", 60, "reg.test", key_on_first_use=True)
+    with pytest.raises(TokenError, match="neither an EC P-256 key nor an RSA key"):
+        wrong.issue(ALICE, [])

@@ -3,30 +3,36 @@ the data directory, so tokens survive restarts and every process of a node agree
 
 The key decides the algorithm: an EC P-256 key (what a new installation creates) signs ES256, an
 RSA key (what installations made before December 2026 have) RS256. Clients treat the token as
-opaque; signing ES256 costs ~60 µs against ~1 ms for RSA-2048, which is most of a token request."""
+opaque; signing ES256 costs ~60 µs against ~1 ms for RSA-2048, which is most of a token request.
+
+cryptography and PyJWT (~11 MiB, most of it cryptography's Rust extension with its own OpenSSL) are
+imported when the key is first needed, not with this module. The server's runtime asks for that
+(`key_on_first_use`), so an idle server does not hold them; `wharf serve` makes and checks the key
+in its start-up child instead (cli._prepare). See docs/performance.md."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from typing import TYPE_CHECKING, Any
 
 from wharf.auth.identity import Identity
 from wharf.core import repositories, revocation
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 CLOCK_SKEW_S = 30
 # Every token this service signs names what it is for in its `purpose` claim, and every
@@ -57,11 +63,10 @@ class Grant:
         return action in granted or "*" in granted  # "*" is every action
 
 
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
 def _algorithm(key: object, path: Path) -> str:
     """The JWS algorithm a key signs with: ES256 for EC P-256, RS256 for RSA."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
         return "ES256"
     if isinstance(key, rsa.RSAPrivateKey):
@@ -69,12 +74,29 @@ def _algorithm(key: object, path: Path) -> str:
     raise TokenError(f"{path} holds neither an EC P-256 key nor an RSA key")
 
 
-def _load_or_create_key(path: Path) -> SigningKey:
+def _missing(path: Path) -> TokenError:
+    return TokenError(
+        f"the registry signing key {path} does not exist: create it once "
+        "(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out FILE) and "
+        "give every node the same file"
+    )
+
+
+def _load_or_create_key(path: Path, create: bool) -> SigningKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # not PEM, encrypted, unknown
+            raise TokenError(f"{path} is not a private key in PEM without a password: {e}") from None
         _algorithm(key, path)
         assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
         return key
+    if not create:
+        raise _missing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -90,10 +112,7 @@ def _load_or_create_key(path: Path) -> SigningKey:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    return _load_or_create_key(path)
-
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+    return _load_or_create_key(path, create)
 
 
 def _b64(data: bytes) -> bytes:
@@ -101,11 +120,53 @@ def _b64(data: bytes) -> bytes:
 
 
 def _key_id(key: SigningKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     raw = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
     return ":".join(raw[i : i + 4] for i in range(0, 48, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """The signing key, loaded, with what signing and verifying need of it."""
+
+    public: Any
+    """The public key, for PyJWT's verification."""
+    algorithm: str
+    key_id: str
+    header: bytes
+    """The JWS header of every token signed with the key, base64url-encoded."""
+    sign: Callable[[bytes], bytes]
+    """The JWS signature of a signing input."""
+
+
+def _load(path: Path, create: bool) -> _Key:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = _load_or_create_key(path, create)
+    algorithm = _algorithm(key, path)
+    sign: Callable[[bytes], bytes]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        ec_key, ecdsa = key, ec.ECDSA(hashes.SHA256())
+
+        def sign(data: bytes) -> bytes:
+            r, s = decode_dss_signature(ec_key.sign(data, ecdsa))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWA 3.4: R || S, 32 bytes each
+
+    else:
+        rsa_key, pkcs1, sha256 = key, padding.PKCS1v15(), hashes.SHA256()
+
+        def sign(data: bytes) -> bytes:
+            return rsa_key.sign(data, pkcs1, sha256)
+
+    key_id = _key_id(key)
+    header = _b64(json.dumps({"alg": algorithm, "kid": key_id, "typ": "JWT"}, separators=(",", ":")).encode())
+    return _Key(key.public_key(), algorithm, key_id, header, sign)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,46 +180,77 @@ class RobotPassword:
 
 class TokenService:
     def __init__(
-        self, key_path: Path, issuer: str, lifetime_s: int, audience: str, *, create: bool = True
+        self,
+        key_path: Path,
+        issuer: str,
+        lifetime_s: int,
+        audience: str,
+        *,
+        create: bool = True,
+        key_on_first_use: bool = False,
     ) -> None:
         """`audience`: the fixed `aud` of registry tokens (SERVER_HOSTNAME), never a request's Host.
         `create`: make the key when `key_path` is missing. A configured, shared key is never
-        made up by one node: the others would not accept its tokens."""
+        made up by one node: the others would not accept its tokens.
+        `key_on_first_use`: read (or make) the key, and import cryptography, when the first token is
+        signed or verified rather than now."""
         if not create and not key_path.is_file():
-            raise TokenError(
-                f"the registry signing key {key_path} does not exist: create it once "
-                "(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out FILE) and "
-                "give every node the same file"
-            )
+            raise _missing(key_path)
         if audience == ROBOT_AUDIENCE:
             raise TokenError(f"the registry audience cannot be {ROBOT_AUDIENCE!r}")
-        self._key = _load_or_create_key(key_path)
-        self.algorithm = _algorithm(self._key, key_path)
-        self._public = self._key.public_key()
-        self.key_id = _key_id(self._key)
-        header = {"alg": self.algorithm, "kid": self.key_id, "typ": "JWT"}
-        self._header = _b64(json.dumps(header, separators=(",", ":")).encode())
+        self._key_path = key_path
+        self._create = create
+        self._loaded: _Key | None = None
+        self._jwt_imported = False
         self.issuer = issuer
         self.audience = audience
         self.lifetime_s = lifetime_s
         self._verified: OrderedDict[str, tuple[float, Grant]] = OrderedDict()
+        if not key_on_first_use:
+            self._key()
+
+    def _key(self) -> _Key:
+        """The key, loaded on first use. Two threads may both load it: the same file, so no harm
+        (and two processes making it agree on one, see _load_or_create_key)."""
+        if self._loaded is None:
+            self._loaded = _load(self._key_path, self._create)
+        return self._loaded
+
+    async def ready(self) -> None:
+        """Load the key and import PyJWT now, in a thread, unless done: what the first token
+        request awaits, so that those imports (tens of ms) do not hold the event loop."""
+        if self._loaded is None or not self._jwt_imported:
+            await asyncio.to_thread(self._load_all)
+
+    def _load_all(self) -> None:
+        import jwt  # noqa: F401  (what verify uses; imported here, off the event loop)
+
+        self._key()
+        self._jwt_imported = True
+
+    @property
+    def algorithm(self) -> str:
+        return self._key().algorithm
+
+    @property
+    def key_id(self) -> str:
+        return self._key().key_id
 
     def _sign(self, claims: dict[str, Any]) -> str:
         """The compact JWS of `claims` (RFC 7515), as PyJWT writes it: half of PyJWT's encode was
         its own bookkeeping, around the one signature it makes. Verifying stays PyJWT's."""
-        signing_input = self._header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(self._key.sign(signing_input, _ECDSA_SHA256))
-            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWA 3.4: R || S, 32 bytes each
-        else:
-            signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        return (signing_input + b"." + _b64(signature)).decode()
+        key = self._key()
+        signing_input = key.header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        return (signing_input + b"." + _b64(key.sign(signing_input))).decode()
 
     def _decode(self, token: str, audience: str, purpose: str) -> dict[str, Any]:
+        import jwt
+
+        key = self._key()
         claims = jwt.decode(
             token,
-            self._public,
-            algorithms=[self.algorithm],
+            key.public,
+            algorithms=[key.algorithm],
             audience=audience,
             issuer=self.issuer,
             leeway=CLOCK_SKEW_S,
@@ -221,6 +313,8 @@ class TokenService:
 
     def signed_here(self, token: str) -> bool:
         """Whether the JWT names this service's key (then it is one of ours, not an OIDC token)."""
+        import jwt
+
         try:
             return jwt.get_unverified_header(token).get("kid") == self.key_id
         except jwt.PyJWTError:
@@ -228,6 +322,8 @@ class TokenService:
 
     def verify_robot(self, token: str) -> RobotPassword | None:
         """The robot a token from issue_robot was issued to, or None for anything else."""
+        import jwt
+
         try:
             claims = self._decode(token, ROBOT_AUDIENCE, ROBOT_PURPOSE)
             return RobotPassword(str(claims["sub"]), int(claims["account_id"]), int(claims["gen"]))
@@ -241,6 +337,8 @@ class TokenService:
         now = time.time()
         if cached is not None and now < cached[0] + CLOCK_SKEW_S:
             return cached[1]
+        import jwt
+
         try:
             claims = self._decode(token, self.audience, REGISTRY_PURPOSE)
         except jwt.PyJWTError as e:

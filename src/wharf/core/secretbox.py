@@ -2,6 +2,9 @@
 
 The key is `DATABASE_SECRET_KEY` from the configuration (as in Quay; every node of a cluster must
 share it), or else a key generated once into DATA_DIR/keys/database-secret.key.
+
+cryptography (~9 MiB with its Rust extension and OpenSSL) is imported on the first seal or open, not
+with this module: a server that has not yet needed a secret does not hold it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -10,15 +13,27 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 class SecretBox:
     def __init__(self, key_material: str) -> None:
         # Any string the operator chose becomes a valid Fernet key.
-        key = base64.urlsafe_b64encode(hashlib.sha256(key_material.encode()).digest())
-        self._fernet = Fernet(key)
+        self._key = base64.urlsafe_b64encode(hashlib.sha256(key_material.encode()).digest())
+        self._built: Fernet | None = None
+
+    @property
+    def _fernet(self) -> Fernet:
+        """The Fernet of the key, made on first use (that imports cryptography). Two threads may
+        both make one: the same key, so no harm."""
+        if self._built is None:
+            from cryptography.fernet import Fernet
+
+            self._built = Fernet(self._key)
+        return self._built
 
     @classmethod
     def from_settings(cls, configured: str | None, key_file: Path) -> SecretBox:
@@ -42,7 +57,10 @@ class SecretBox:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, ciphertext: str) -> str | None:
+        fernet = self._fernet
+        from cryptography.fernet import InvalidToken  # loaded by now: a lookup in sys.modules
+
         try:
-            return self._fernet.decrypt(ciphertext.encode()).decode()
+            return fernet.decrypt(ciphertext.encode()).decode()
         except (InvalidToken, ValueError):
             return None

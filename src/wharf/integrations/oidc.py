@@ -3,18 +3,22 @@
 The issuer named in the token is trusted only after the caller matched it against configuration
 (a robot's federation list); its discovery document and JWKS are fetched through the outbound
 guard and cached for a few minutes.
+
+PyJWT (and through it cryptography, ~9 MiB) is imported on the first verification, not with this
+module: most servers never see an OIDC token (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from wharf.config import Settings
 from wharf.integrations import outbound
+
+if TYPE_CHECKING:
+    import jwt
 
 CACHE_S = 300
 CLOCK_SKEW_S = 30
@@ -30,6 +34,8 @@ _jwks_cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
 
 def unverified_issuer(token: str) -> str | None:
     """The `iss` claim, read without verification (to pick the issuer to verify against)."""
+    import jwt
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -39,6 +45,8 @@ def unverified_issuer(token: str) -> str | None:
 
 
 async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.PyJWKSet:
+    import jwt
+
     cached = _jwks_cache.get(issuer)
     if cached is not None and not refresh and cached[0] > time.monotonic():
         return cached[1]
@@ -62,6 +70,8 @@ async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.P
 
 async def verify(token: str, issuer: str, settings: Settings) -> dict[str, Any]:
     """The token's claims, once its signature, issuer and lifetime check out."""
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as e:

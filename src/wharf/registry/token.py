@@ -107,6 +107,9 @@ async def token(rt: Runtime, request: Request) -> JSONResponse:
     parsed = _parse(scopes, service, rt.settings.LIBRARY_NAMESPACE)
     # A scope that is wrong is answered after the credentials, as before they were read together.
     wanted = [s for s in parsed if s is not None] if not isinstance(parsed, RegistryError) else []
+    # The first token of the process loads the key, cryptography and PyJWT (auth/tokens.py): in a
+    # thread, so that the event loop serves meanwhile.
+    await rt.tokens.ready()
     # As Quay: a request without scope is a `docker login`, and only that is audited as a login.
     identity, decisions = await _login(rt, request, wanted, is_login=not scopes)
     if identity.is_anonymous and not scopes:
