@@ -17,6 +17,7 @@ from wharf.core.errors import NotFound
 from wharf.runtime import Runtime
 from wharf.services import repositories as repository_service
 from wharf.services import robots as robot_service
+from wharf.services import superuser as superuser_service
 from wharf.services import teams as team_service
 
 BY = audit.Actor(None, "admin", "127.0.0.1", origin=f"http://{TEST_HOSTNAME}")
@@ -106,3 +107,17 @@ async def test_members_see_their_teams_and_administrators_see_all_with_the_membe
     await robot_service.create(rt, org, "bot", description="", by=BY)
     full = await team_service.detail(rt, org, builders, admin=True, repository_limit=10)
     assert (full.repositories, full.org_robots) == ([], ["acme+bot"])
+
+
+async def test_a_superuser_takes_ownership_of_a_user_namespace(wharf: WharfApp) -> None:
+    rt = wharf.rt
+    admin = await _admin(rt)
+    bob = await rt.db.write(accounts.create_user, "bob", None, None)
+    await superuser_service.take_ownership(rt, bob, admin.id, BY)
+    became = await rt.db.read(orgs.get, "bob")
+    assert became is not None and became.kind == "org"
+    owners = await rt.db.read(teams.get, became.id, orgs.OWNERS)
+    assert owners is not None
+    assert await rt.db.read(teams.member_names, owners) == [("admin", "user")]
+    with pytest.raises(NotFound):
+        await superuser_service.take_ownership(rt, became, 10**9, BY)
