@@ -11,17 +11,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.access import AdminOrg, admined_org, own_user
+from wharf.api.access import AdminOrg, own_user
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import invalid_request, not_found
 from wharf.auth import permissions as auth_permissions
-from wharf.auth.credentials import robots_allowed
 from wharf.auth.identity import Identity
 from wharf.core import grants, robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
+from wharf.services import robots as robot_service
 
 router = APIRouter(tags=["robot"])
 
@@ -65,18 +65,18 @@ async def _list(rt: Rt, owner: AccountRecord, token: bool, with_permissions: boo
 async def _create(
     rt: Rt, who: Identity, owner: AccountRecord, shortname: str, body: CreateRobot | None
 ) -> Response:
-    if not robots_allowed(rt, robots.full_name(owner.name, shortname)):
-        raise invalid_request("robot accounts are disabled on this registry (ROBOTS_DISALLOW)")
     body = body or CreateRobot()
-    robot = await rt.db.write(
-        robots.create,
-        rt.secrets,
-        owner,
-        shortname,
-        description=body.description,
-        metadata=body.unstructured_metadata,
-        actor=actor(who),
-    )
+    try:
+        robot = await robot_service.create(
+            rt,
+            owner,
+            shortname,
+            description=body.description,
+            metadata=body.unstructured_metadata,
+            by=actor(who),
+        )
+    except robot_service.RobotsDisallowed:
+        raise invalid_request("robot accounts are disabled on this registry (ROBOTS_DISALLOW)") from None
     return JSONResponse(_view(rt, robot, True), status_code=201)
 
 
@@ -175,9 +175,9 @@ async def get_org_robot(
     status_code=201,
 )
 async def create_org_robot(
-    rt: Rt, who: User, orgname: str, robot_shortname: str, body: CreateRobot | None = NewRobot
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str, body: CreateRobot | None = NewRobot
 ) -> Response:
-    return await _create(rt, who, await admined_org(rt, who, orgname), robot_shortname, body)
+    return await _create(rt, who, org, robot_shortname, body)
 
 
 @router.delete(
@@ -186,8 +186,8 @@ async def create_org_robot(
     summary="Delete an organization's robot",
     status_code=204,
 )
-async def delete_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str) -> Response:
-    return await _delete(rt, who, await admined_org(rt, who, orgname), robot_shortname)
+async def delete_org_robot(rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str) -> Response:
+    return await _delete(rt, who, org, robot_shortname)
 
 
 @router.post(
@@ -195,8 +195,10 @@ async def delete_org_robot(rt: Rt, who: User, orgname: str, robot_shortname: str
     operation_id="regenerateOrgRobotToken",
     summary="Replace an organization robot's token",
 )
-async def regenerate_org_robot_token(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
-    return await _regenerate(rt, who, await admined_org(rt, who, orgname), robot_shortname)
+async def regenerate_org_robot_token(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str
+) -> dict[str, Any]:
+    return await _regenerate(rt, who, org, robot_shortname)
 
 
 async def _robot_permissions(rt: Rt, owner: AccountRecord, shortname: str) -> dict[str, Any]:
@@ -221,8 +223,10 @@ async def get_user_robot_permissions(rt: Rt, who: User, robot_shortname: str) ->
     operation_id="getOrgRobotPermissions",
     summary="The repository roles an organization's robot holds",
 )
-async def get_org_robot_permissions(rt: Rt, who: User, orgname: str, robot_shortname: str) -> dict[str, Any]:
-    return await _robot_permissions(rt, await admined_org(rt, who, orgname), robot_shortname)
+async def get_org_robot_permissions(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str
+) -> dict[str, Any]:
+    return await _robot_permissions(rt, org, robot_shortname)
 
 
 class FederationEntry(BaseModel):
@@ -293,9 +297,9 @@ async def delete_user_robot_federation(rt: Rt, who: User, robot_shortname: str) 
     summary="The OIDC identities trusted to act as an organization's robot",
 )
 async def get_org_robot_federation(
-    rt: Rt, who: User, orgname: str, robot_shortname: str
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str
 ) -> list[dict[str, str]]:
-    return await _federation(rt, await admined_org(rt, who, orgname), robot_shortname)
+    return await _federation(rt, org, robot_shortname)
 
 
 @router.post(
@@ -304,9 +308,9 @@ async def get_org_robot_federation(
     summary="Set the OIDC identities ({issuer, subject}) trusted to act as an organization's robot",
 )
 async def create_org_robot_federation(
-    rt: Rt, who: User, orgname: str, robot_shortname: str, body: list[FederationEntry]
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str, body: list[FederationEntry]
 ) -> list[dict[str, str]]:
-    return await _set_federation(rt, who, await admined_org(rt, who, orgname), robot_shortname, body)
+    return await _set_federation(rt, who, org, robot_shortname, body)
 
 
 @router.delete(
@@ -315,5 +319,7 @@ async def create_org_robot_federation(
     summary="Trust no OIDC identity for an organization's robot any more",
     status_code=204,
 )
-async def delete_org_robot_federation(rt: Rt, who: User, orgname: str, robot_shortname: str) -> Response:
-    return await _delete_federation(rt, who, await admined_org(rt, who, orgname), robot_shortname)
+async def delete_org_robot_federation(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, robot_shortname: str
+) -> Response:
+    return await _delete_federation(rt, who, org, robot_shortname)

@@ -18,6 +18,7 @@ from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
 from wharf.core import accounts, apptokens, blobs, clock, orgs
 from wharf.core.accounts import AccountRecord
+from wharf.services import superuser as superuser_service
 
 router = APIRouter(prefix="/superuser", tags=["superuser"])
 
@@ -164,9 +165,7 @@ async def take_ownership(rt: Rt, who: Superuser, namespace: str) -> dict[str, An
     if why := permissions.why_superuser_may_not(rt.settings, who, target, "take_ownership"):
         raise forbidden(why)
     assert who.account_id is not None
-    me = await rt.db.read(accounts.get_by_id, who.account_id)
-    assert me is not None
-    await rt.db.write(orgs.take_ownership, target, me, actor(who))
+    await superuser_service.take_ownership(rt, target, who.account_id, actor(who))
     return {"namespace": namespace}
 
 

@@ -79,8 +79,6 @@ def _repos_tab(db: Db, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, 
 _TabReader = Callable[[Db, Runtime, Visitor, NamespacePage], dict[str, Any]]
 _TAB_READERS: dict[str, _TabReader] = {
     "repos": _repos_tab,
-    "teams": lambda db, _rt, v, ns: teams.tab(db, v, ns),
-    "robots": lambda db, _rt, _v, ns: {"robots": robots.listing(db, ns.account)},
     "defaultperms": lambda db, _rt, _v, ns: default_permissions.tab(db, ns),
     "applications": lambda db, _rt, _v, ns: applications.tab(db, ns),
 }
@@ -100,7 +98,12 @@ async def show(request: Request) -> Response:
             raise WebError.forbidden(f"Only members of {ns.name} see its teams.")
         access.require_admin(ns)
     reader = _TAB_READERS.get(tab)
-    found = await rt.db.read(reader, rt, v, ns) if reader is not None else {}
+    if tab == "teams":
+        found = await teams.tab(rt, v, ns)
+    elif tab == "robots":
+        found = {"robots": await robots.listing(rt, ns.account)}
+    else:
+        found = await rt.db.read(reader, rt, v, ns) if reader is not None else {}
     return await _namespace.tab_page(request, ns, tab, found)
 
 

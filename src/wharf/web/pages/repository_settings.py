@@ -24,15 +24,14 @@ from wharf.core import (
     logs,
     notifications,
     repositories,
-    robots,
     teams,
 )
 from wharf.core.errors import InvalidInput
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
 from wharf.services import address_confirmation
 from wharf.services import notifications as notification_service
+from wharf.services import repository_settings as settings_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
@@ -40,6 +39,8 @@ from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, vis
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
 DESCRIPTION_MAX = 256 * 1024
+NOTICE_ATTEMPTS = 3
+"""The deliveries listed under each notification."""
 
 METHOD_LABELS = {
     "webhook": "Webhook POST",
@@ -96,20 +97,16 @@ def repository_events() -> list[tuple[str, str]]:
 
 
 async def settings_context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
-    repo, namespace = view.repo, view.namespace
-
-    def read(db: Db) -> dict[str, Any]:
-        found = notifications.list_for(db, namespace, repo)
-        return {
-            "description": repositories.description(db, repo.id),
-            "user_roles": grants.user_roles(db, repo),
-            "team_roles": grants.team_roles(db, repo),
-            "teams": teams.list_teams(db, namespace.id) if namespace.kind == "org" else [],
-            "robots": [r.account.name for r in robots.list_for(db, namespace)],
-            "notices": [Notice(n, notifications.attempts(db, n.id, limit=3)) for n in found],
-        }
-
-    out = await rt.db.read(read)
+    repo = view.repo
+    found = await settings_service.read(rt, view.namespace, repo, NOTICE_ATTEMPTS)
+    out: dict[str, Any] = {
+        "description": found.description,
+        "user_roles": found.user_roles,
+        "team_roles": found.team_roles,
+        "teams": found.teams,
+        "robots": found.robots,
+        "notices": [Notice(n, attempts) for n, attempts in found.notifications],
+    }
     out.update(
         roles=grants.ROLES,
         states=list(repositories.STATES),

@@ -8,19 +8,17 @@ namespace's administrators (the user themselves) reach them, as with the API.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth.credentials import robots_allowed
-from wharf.core import grants, repositories, robots, teams
+from wharf.core import grants, robots
 from wharf.core.accounts import AccountRecord
-from wharf.core.errors import NotFound
 from wharf.core.robots import RobotRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
+from wharf.services import robots as robot_service
 from wharf.web import access, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
@@ -38,14 +36,10 @@ class ListedRobot:
     teams: list[str]
 
 
-def listing(db: Db, owner: AccountRecord) -> list[ListedRobot]:
+async def listing(rt: Runtime, owner: AccountRecord) -> list[ListedRobot]:
     """The namespace's robots for its Robot accounts tab."""
-    out = []
-    for robot in robots.list_for(db, owner):
-        held = grants.held_by_account(db, robot.account.id)
-        in_teams = teams.names_of_member(db, owner.id, robot.account.id) if owner.kind == "org" else []
-        out.append(ListedRobot(robot, len(held), in_teams))
-    return out
+    found = await account_service.robots_of(rt, owner, with_memberships=True)
+    return [ListedRobot(f.robot, len(f.repositories or []), f.teams or []) for f in found]
 
 
 def login_command(host: str, name: str, token: str) -> str:
@@ -75,21 +69,17 @@ async def create(request: Request) -> Response:
     v = await signed_in(rt, request)
     shortname = form.get("name", "").strip()
     full = robots.full_name(ns.name, shortname)
-    if not robots_allowed(rt, full):
+    try:
+        await robot_service.create(
+            rt, ns.account, shortname, description=form.get("description", "").strip(), by=v.actor
+        )
+    except robot_service.RobotsDisallowed:
         raise WebError(
             403,
             "Robot accounts are turned off",
             "This registry disallows robot accounts (ROBOTS_DISALLOW); its admin can allow this one "
             "with ROBOTS_WHITELIST.",
-        )
-    await rt.db.write(
-        robots.create,
-        rt.secrets,
-        ns.account,
-        shortname,
-        description=form.get("description", "").strip(),
-        actor=v.actor,
-    )
+        ) from None
     return render.redirect(
         f"{_page(ns, shortname)}?credentials=1",
         f"Created robot {full}. Log in with the command below, then give it roles on repositories.",
@@ -100,20 +90,7 @@ async def show(request: Request) -> Response:
     rt = access.runtime(request)
     ns = await _owner(request)
     robot = await _robot(rt, ns, request.path_params["robot"])
-
-    def read(db: Db) -> dict[str, Any]:
-        held = {name: role for name, _public, role in grants.held_by_account(db, robot.account.id)}
-        repos = repositories.listing(
-            db, visible=None, include_public=False, namespace=ns.name, limit=REPOSITORY_LIMIT
-        )
-        return {
-            "held": held,
-            "repositories": repos,
-            "federation": robots.federation(db, robot.account.id),
-            "teams": teams.names_of_member(db, ns.account.id, robot.account.id) if ns.is_org else [],
-        }
-
-    found = await rt.db.read(read)
+    found = await robot_service.detail(rt, ns.account, robot, REPOSITORY_LIMIT)
     token = rt.secrets.open(robot.token_ciphertext) or ""
     return render.page(
         request,
@@ -124,7 +101,10 @@ async def show(request: Request) -> Response:
         login=login_command(ns.registry_host, robot.account.name, token),
         show_credentials=request.query_params.get("credentials") == "1",
         empty_rows=FEDERATION_ROWS,
-        **found,
+        held=found.held,
+        repositories=found.repositories,
+        federation=found.federation,
+        teams=found.teams,
     )
 
 
@@ -160,30 +140,14 @@ async def set_permissions(request: Request) -> Response:
     robot = await _robot(rt, ns, request.path_params["robot"])
     role = (form.get("role") or [""])[-1]
     chosen = [n for n in form.get("repository", []) if n]
-    if role not in (*grants.ROLES, "none"):
+    if role not in (*grants.ROLES, robot_service.NO_ROLE):
         raise WebError(400, "Choose a role", "Pick read, write, admin, or none to remove the role.")
     if not chosen:
         raise WebError(
             400, "No repository was ticked", "Tick the repositories the role applies to, then apply it."
         )
-
-    def apply(db: Db) -> int:
-        held = {n.partition("/")[2] for n, _p, _r in grants.held_by_account(db, robot.account.id)}
-        changed = 0
-        for name in chosen:
-            repo = repositories.get(db, ns.name, name)
-            if repo is None:
-                raise NotFound(f"there is no repository {ns.name}/{name}")
-            if role != "none":
-                grants.set_user_role(db, repo, robot.account, role, v.actor)
-                changed += 1
-            elif name in held:
-                grants.delete_user_role(db, repo, robot.account, v.actor)
-                changed += 1
-        return changed
-
-    changed = await rt.db.write(apply)
-    what = f"the {role} role" if role != "none" else "no role"
+    changed = await robot_service.set_roles(rt, ns.account, robot, chosen, role, v.actor)
+    what = f"the {role} role" if role != robot_service.NO_ROLE else "no role"
     plural = "repository" if changed == 1 else "repositories"
     return render.redirect(
         _page(ns, robot.shortname), f"{robot.account.name} now has {what} on {changed} {plural}."

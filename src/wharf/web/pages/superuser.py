@@ -12,8 +12,8 @@ from starlette.routing import BaseRoute, Route
 from wharf.auth import permissions
 from wharf.core import accounts, global_messages, logs, orgs
 from wharf.core.accounts import AccountRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import superuser as superuser_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
@@ -47,14 +47,11 @@ async def show(request: Request) -> Response:
         )
         return tab_page(request, tab, logs=found)
 
-    def read(db: Db) -> dict[str, Any]:
-        if tab == "users":
-            return {"users": accounts.list_users(db)}
-        if tab == "organizations":
-            return {"organizations": orgs.list_orgs(db)}
-        return {"messages": global_messages.list_all(db)}
-
-    return tab_page(request, tab, created=None, **await rt.db.read(read))
+    if tab == "users":
+        return tab_page(request, tab, created=None, users=await rt.db.read(accounts.list_users))
+    if tab == "organizations":
+        return tab_page(request, tab, created=None, organizations=await rt.db.read(orgs.list_orgs))
+    return tab_page(request, tab, created=None, messages=await rt.db.read(global_messages.list_all))
 
 
 async def _account_named(rt: Runtime, name: str, kind: str) -> AccountRecord:
@@ -107,9 +104,7 @@ async def change_organization(request: Request) -> Response:
         if why := permissions.why_superuser_may_not(rt.settings, v.identity, org, action):
             raise WebError.forbidden(why)
         assert v.identity.account_id is not None
-        me = await rt.db.read(accounts.get_by_id, v.identity.account_id)
-        assert me is not None
-        await rt.db.write(orgs.take_ownership, org, me, v.actor)
+        await superuser_service.take_ownership(rt, org, v.identity.account_id, v.actor)
         return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
     if action == "delete":
         await confirm_fresh_login(rt, request, v, form)

@@ -16,24 +16,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import accounts, grants, orgs, repositories, teams
-from wharf.core import robots as core_robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import teams as team_service
 from wharf.web import access, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.session import Visitor, read_form, signed_in
 
 LIST_LIMIT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class ListedTeam:
-    team: TeamRecord
-    members: int
-    repositories: int
 
 
 def roles_help() -> list[tuple[str, str]]:
@@ -44,25 +36,15 @@ def roles_help() -> list[tuple[str, str]]:
     ]
 
 
-def tab(db: Db, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+async def tab(rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
     """The Teams tab: the visitor's teams (all of them for administrators), and for administrators
     the organization's members and outside collaborators."""
-    org = ns.account
-    listed = teams.list_teams(db, org.id)
-    if not ns.can_admin:
-        assert v.identity.account_id is not None
-        mine = set(teams.names_of_member(db, org.id, v.identity.account_id))
-        listed = [t for t in listed if t.name in mine]
-    out: dict[str, Any] = {
-        "teams": [ListedTeam(t, *teams.counts(db, t)) for t in listed],
-        "roles": roles_help(),
-    }
-    if ns.can_admin:
-        out["members"] = orgs.members(db, org.id)
-        out["collaborators"] = orgs.collaborators(db, org.id)
-        owners = teams.get(db, org.id, orgs.OWNERS)
-        owner_names = [n for n, _ in teams.member_names(db, owners)] if owners else []
-        out["last_owner"] = owner_names[0] if len(owner_names) == 1 else None
+    found = await team_service.overview(rt, ns.account, v.identity.account_id, admin=ns.can_admin)
+    out: dict[str, Any] = {"teams": found.teams, "roles": roles_help()}
+    if found.membership is not None:
+        out["members"] = found.membership.members
+        out["collaborators"] = found.membership.collaborators
+        out["last_owner"] = found.membership.last_owner
     return out
 
 
@@ -86,24 +68,16 @@ async def team_page(request: Request) -> Response:
     v = await signed_in(rt, request)
     ns = await access.organization(request, v, request.path_params["org"])
     team = await access.team(request, ns, request.path_params["team"])
-
-    def read(db: Db) -> dict[str, Any]:
-        members = teams.member_names(db, team)
-        mine = any(n == v.name for n, _ in members)
-        if not ns.can_admin and not mine:
-            raise WebError.forbidden(
-                f"Only members of team {team.name} and administrators of {ns.name} see this team."
-            )
-        out: dict[str, Any] = {"members": members, "held": grants.held_by_team(db, team.id)}
-        if ns.can_admin:
-            out["repositories"] = repositories.listing(
-                db, visible=None, include_public=False, namespace=ns.name, limit=LIST_LIMIT
-            )
-            out["org_robots"] = [r.account.name for r in core_robots.list_for(db, ns.account)]
-        return out
-
-    found = await rt.db.read(read)
-    return render.page(request, "organization/team.html", ns=ns, team=team, roles=roles_help(), **found)
+    found = await team_service.detail(rt, ns.account, team, admin=ns.can_admin, repository_limit=LIST_LIMIT)
+    if not ns.can_admin and not any(n == v.name for n, _ in found.members):
+        raise WebError.forbidden(
+            f"Only members of team {team.name} and administrators of {ns.name} see this team."
+        )
+    out: dict[str, Any] = {"members": found.members, "held": found.held}
+    if ns.can_admin:
+        out["repositories"] = found.repositories
+        out["org_robots"] = found.org_robots
+    return render.page(request, "organization/team.html", ns=ns, team=team, roles=roles_help(), **out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ async def show(request: Request) -> Response:
         if not v.signed_in:
             raise WebError.sign_in(request)
         access.require_admin(ns)
+    if tab == "robots":
+        return await _namespace.tab_page(request, ns, tab, {"robots": await robots.listing(rt, ns.account)})
 
     def read(db: Db) -> dict[str, Any]:
         if tab == "repos":
@@ -46,8 +48,6 @@ async def show(request: Request) -> Response:
                 db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
             )
             return {"repos": found, "can_create": ns.can_admin}
-        if tab == "robots":
-            return {"robots": robots.listing(db, ns.account)}
         if tab == "settings":
             return {"app_tokens": apptokens.list_for(db, ns.account)}
         return {}
