@@ -253,9 +253,10 @@ def listing(
     return [RepositorySummary(*r) for r in rows]
 
 
-def public_listing(db: Db, *, limit: int) -> list[RepositorySummary]:
-    """Public repositories only, in full-name order."""
-    return listing(db, visible=_PUBLIC, include_public=False, limit=limit)
+def _like_contains(text: str) -> str:
+    """A LIKE pattern matching any value that contains `text` (lowercased; `%`, `_` and `\\` literal)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def search(
@@ -309,11 +310,6 @@ _LISTED = (
     Repository.state,
     func.substr(Repository.description, 1, DESCRIPTION_HEAD),
 )
-
-
-def _like_contains(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def browse(
