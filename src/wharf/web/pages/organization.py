@@ -67,7 +67,7 @@ async def _repos_tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePag
     return {"lst": listed, "can_create": can_create}
 
 
-# The other tabs' readers live in their own page modules (one transaction each).
+# The other tabs' readers are those modules' own (one transaction each), moved into services with them.
 async def _teams_tab(_request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
     return await rt.db.read(teams.tab, v, ns)
 
