@@ -253,9 +253,10 @@ def listing(
     return [RepositorySummary(*r) for r in rows]
 
 
-def public_listing(db: Db, *, limit: int) -> list[RepositorySummary]:
-    """Public repositories only, in full-name order."""
-    return listing(db, visible=_PUBLIC, include_public=False, limit=limit)
+def _like_contains(text: str) -> str:
+    """A LIKE pattern matching any value that contains `text` (lowercased; `%`, `_` and `\\` literal)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def search(
@@ -268,16 +269,113 @@ def search(
     limit: int,
 ) -> list[RepositorySummary]:
     """Repositories whose `namespace/name` contains `query` (so the name or the namespace matches)."""
-    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     statement = (
         _SUMMARY.where(
-            _readable(visible, include_public), Repository.full_name.like(f"%{escaped}%", escape="\\")
+            _readable(visible, include_public), Repository.full_name.like(_like_contains(query), escape="\\")
         )
         .order_by(Repository.full_name)
         .offset(offset)
         .limit(limit)
     )
     return [RepositorySummary(*r) for r in db.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A repository as a list row shows it: the description is only its head (a list shows its
+    first line, and a description may be 256 KiB)."""
+
+    id: int
+    full_name: str
+    visibility: str
+    state: int
+    description_head: str | None
+
+    @property
+    def namespace(self) -> str:
+        return self.full_name.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split("/", 1)[1]
+
+
+DESCRIPTION_HEAD = 400
+"""Characters of the description a list row reads."""
+
+_LISTED = (
+    Repository.id,
+    Repository.full_name,
+    Repository.visibility,
+    Repository.state,
+    func.substr(Repository.description, 1, DESCRIPTION_HEAD),
+)
+
+
+def browse(
+    db: Db,
+    *,
+    visible: ColumnElement[bool] | None,
+    include_public: bool,
+    public_only: bool = False,
+    namespace: str | None = None,
+    starred_by: int | None = None,
+    contains: str = "",
+    offset: int,
+    limit: int,
+) -> tuple[list[Listed], int, int]:
+    """One page of the repositories `visible` selects (widened to public ones when
+    `include_public`, narrowed to public ones when `public_only`), optionally of one namespace,
+    starred by one account, and whose name contains `contains`; with the total that match and
+    the offset actually read (an offset past the end reads the last page).
+
+    Across namespaces the order and the filter are on `namespace/name` (the unique full_name
+    index); within one namespace on the name (the unique (namespace_id, name) index), which is
+    the same order."""
+    where = [_readable(visible, include_public)]
+    if public_only:
+        where.append(_PUBLIC)
+    column = Repository.full_name
+    if namespace is not None:
+        where.append(
+            Repository.namespace_id == select(Account.id).where(Account.name == namespace).scalar_subquery()
+        )
+        column = Repository.name
+    if starred_by is not None:
+        where.append(Repository.id.in_(select(Star.repository_id).where(Star.account_id == starred_by)))
+    if contains:
+        where.append(column.like(_like_contains(contains), escape="\\"))
+    total = int(db.execute(select(func.count()).select_from(Repository).where(*where)).scalar_one())
+    if total == 0:
+        return [], 0, 0
+    if offset >= total:
+        offset = (total - 1) // limit * limit
+    # The page's ids first, then their rows: sorting only (id, name) keeps the descriptions' heads
+    # out of the sort (PostgreSQL otherwise sorted 10,000 of them on disk for a deep page).
+    page = select(Repository.id).where(*where).order_by(column).offset(offset).limit(limit).subquery()
+    rows = db.execute(select(*_LISTED).join(page, page.c.id == Repository.id).order_by(column))
+    return [Listed(*r) for r in rows], total, offset
+
+
+_LIVE_TAG_COUNTS = (
+    select(Tag.repository_id, func.count())
+    .where(
+        Tag.repository_id.in_(bindparam("repos", expanding=True)),
+        Tag.lifetime_end_ms.is_(None),
+        Tag.hidden.is_(False),
+        or_(Tag.expires_ms.is_(None), Tag.expires_ms > bindparam("now")),
+    )
+    .group_by(Tag.repository_id)
+)
+
+
+def live_tag_counts(db: Db, repository_ids: list[int]) -> dict[int, int]:
+    """How many alive, visible tags each repository has (read from the live-tag index);
+    repositories without any are absent."""
+    if not repository_ids:
+        return {}
+    rows = db.execute(_LIVE_TAG_COUNTS, {"repos": repository_ids, "now": now_ms()})
+    return {r[0]: r[1] for r in rows}
 
 
 _DESCRIPTION = select(Repository.description).where(Repository.id == bindparam("repo"))

@@ -43,6 +43,17 @@ async def own_profile(
     return await rt.db.read(read)
 
 
+async def create_org(rt: Runtime, creator_id: int, name: str, email: str | None, by: audit.Actor) -> None:
+    """A new organization with `creator_id` in its owners team (raises AlreadyExists, InvalidName)."""
+
+    def apply(db: Db) -> None:
+        creator = accounts.get_by_id(db, creator_id)
+        assert creator is not None
+        orgs.create(db, name, email, creator, by)
+
+    await rt.db.write(apply)
+
+
 @dataclass(frozen=True, slots=True)
 class RobotMemberships:
     robot: RobotRecord

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, find, provision, repositories, stars
+from wharf.core import accounts, audit, find, orgs, provision, repositories, stars
 from wharf.core.repositories import RepositoryRecord, RepositorySummary, TagSummary
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
@@ -88,6 +88,122 @@ async def listing_page(
             repositories.activity(db, ids, popularity_since_ms) if popularity_since_ms is not None else None,
             repositories.sizes(db, ids),
         )
+
+    return await rt.db.read(read)
+
+
+SCOPES = ("mine", "starred", "public", "readable")
+"""What a repository list shows: the repositories the caller may see through its own namespace,
+its teams and grants (and public ones when the registry lists them: FEATURE_PUBLIC_CATALOG); those
+it starred; public ones; everything it may read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of a repository list."""
+
+    repo: repositories.Listed
+    starred: bool
+    stars: int
+    tags: int
+    size: int | None
+    """Bytes of the blobs its manifests reference, each counted once; None without manifests."""
+    modified_ms: int | None
+    """When a tag last started or ended (a push, a retag, a deletion); None without tags."""
+
+
+@dataclass(frozen=True, slots=True)
+class Browsed:
+    """A page of a repository list: its rows, how many repositories match in all, and the
+    1-based number of the page read (a number past the end reads the last page)."""
+
+    rows: list[Row]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row among all that match (1-based; 0 when none)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+
+async def browse(
+    rt: Runtime,
+    who: Identity,
+    *,
+    scope: str = "readable",
+    namespace: str | None = None,
+    contains: str = "",
+    page: int = 1,
+    page_size: int = 50,
+) -> Browsed:
+    """One page, in name order, of the repositories `who` may see in `scope` (one of SCOPES),
+    optionally only in `namespace` and whose name (`namespace/name` across namespaces) contains
+    `contains`; with the stars, live tag counts, sizes and last change of the page's rows. The
+    permission resolver decides what is seen: a repository `who` may not read is never listed nor
+    counted."""
+    visible = permissions.visible_repositories(who, rt.settings)
+    public = permissions.may_read_public(who, rt.settings)
+    me = None if who.is_anonymous else who.account_id
+    include_public = public and scope != "mine"
+    if (scope == "starred" and me is None) or (scope == "public" and not public):
+        visible, include_public = false(), False
+    starred_by = me if scope == "starred" else None
+
+    def read(db: Db) -> Browsed:
+        found, total, offset = repositories.browse(
+            db,
+            visible=visible,
+            include_public=include_public,
+            public_only=scope == "public",
+            namespace=namespace,
+            starred_by=starred_by,
+            contains=contains,
+            offset=(max(1, page) - 1) * page_size,
+            limit=page_size,
+        )
+        ids = [r.id for r in found]
+        mine = stars.starred_among(db, me, ids)
+        star_counts = stars.counts(db, ids)
+        tags = repositories.live_tag_counts(db, ids)
+        sizes = repositories.sizes(db, ids)
+        modified = repositories.last_modified(db, ids)
+        rows = [
+            Row(
+                r,
+                r.id in mine,
+                star_counts.get(r.id, 0),
+                tags.get(r.id, 0),
+                sizes.get(r.id),
+                modified.get(r.id),
+            )
+            for r in found
+        ]
+        return Browsed(rows, total, offset // page_size + 1, page_size)
+
+    return await rt.db.read(read)
+
+
+async def creatable_namespaces(rt: Runtime, who: Identity) -> list[str]:
+    """The caller's own namespace, then the organizations it may create repositories in."""
+
+    def read(db: Db) -> list[str]:
+        names = [who.name] if who.name and not who.is_anonymous else []
+        if who.account_id is None or who.is_anonymous:
+            return names
+        for org, _roles in orgs.of_member(db, who.account_id):
+            if permissions.can_create_in(db, who, org):
+                names.append(org.name)
+        return names
 
     return await rt.db.read(read)
 

@@ -199,15 +199,17 @@ async def test_unknown_page_and_bad_form(browser: Open) -> None:
 async def test_star_a_repository_and_find_it_on_the_home_page(browser: Open, world: World) -> None:
     v = await browser()
     await v.sign_in("reader", PW)
-    assert "<h2>Starred</h2>" not in (await v.get("/")).text
+    none_yet = "You have not starred any repository"
+    assert none_yet in (await v.get("/?show=starred")).text
     r = await v.submit("/repository/acme/pub", "/repository/acme/pub/star")
     assert r.status_code == 303
     page = (await v.get("/repository/acme/pub")).text
     assert "★ Starred" in page and "Starred acme/pub" in page
-    home = (await v.get("/")).text
-    assert "<h2>Starred</h2>" in home and "acme/pub" in home.split("<h2>Starred</h2>", 1)[1]
+    starred = (await v.get("/?show=starred")).text
+    assert "<h1>Starred repositories</h1>" in starred and 'href="/repository/acme/pub"' in starred
+    assert 'href="/repository/acme/app"' not in starred and "1 repository" in starred
     r = await v.submit("/repository/acme/pub", "/repository/acme/pub/star")
-    assert "<h2>Starred</h2>" not in (await v.get("/")).text
+    assert none_yet in (await v.get("/?show=starred")).text
     # a repository the visitor cannot see cannot be starred either
     outsider = await browser()
     await outsider.sign_in("outsider", PW)

@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.core import applications, scopes, tokens
 from wharf.core.applications import ApplicationRecord
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
 from wharf.services import applications as application_service
 from wharf.web import access, render
@@ -29,13 +28,6 @@ TOKEN_SCOPES = [(scope, about.title) for scope, about in scopes.DESCRIPTIONS.ite
 async def read_tab(rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
     """The Applications tab's content."""
     return {"apps": await rt.db.read(applications.list_for_org, ns.account.id)}
-
-
-def tab(db: Db, ns: NamespacePage) -> dict[str, Any]:
-    """`read_tab` inside the transaction pages/organization.py opens for its tabs today: the one use
-    of `Db` left here. It goes, with this module's line in pyproject.toml's import-linter contract,
-    once that page awaits `read_tab` instead."""
-    return {"apps": applications.list_for_org(db, ns.account.id)}
 
 
 async def _app(rt: Runtime, ns: NamespacePage, client_id: str) -> ApplicationRecord:

@@ -9,8 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.core import prototypes, teams
-from wharf.db.engine import Db
+from wharf.core import prototypes
 from wharf.runtime import Runtime
 from wharf.services import default_permissions as default_permission_service
 from wharf.web import access, render
@@ -23,13 +22,6 @@ async def read_tab(rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
     """The Default permissions tab's content."""
     found = await default_permission_service.of_org(rt, ns.account)
     return {"prototypes": found.prototypes, "teams": found.teams}
-
-
-def tab(db: Db, ns: NamespacePage) -> dict[str, Any]:
-    """`read_tab` inside the transaction pages/organization.py opens for its tabs today: the one use
-    of `Db` left here. It goes, with this module's line in pyproject.toml's import-linter contract,
-    once that page awaits `read_tab` instead."""
-    return {"prototypes": prototypes.list_for(db, ns.account), "teams": teams.list_teams(db, ns.account.id)}
 
 
 async def create_prototype(request: Request) -> Response:

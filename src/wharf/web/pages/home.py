@@ -1,94 +1,74 @@
-"""The home page (repositories I can see, starred, public, search) and creating a repository."""
+"""The home page (the repositories I can see, starred, public; search) and creating a repository."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, orgs, provision, repositories, stars
-from wharf.core.accounts import AccountRecord
+from wharf.core import orgs
 from wharf.core.errors import AlreadyExists
-from wharf.core.repositories import RepositorySummary
-from wharf.db.engine import Db
 from wharf.oci.names import is_valid_repository_name
+from wharf.services import repositories as repository_service
 from wharf.web import access, render
-from wharf.web.errors import WebError
-from wharf.web.session import Visitor, read_form, signed_in, visitor
+from wharf.web.pages import _repo_list
+from wharf.web.session import read_form, signed_in, visitor
 
-LIST_LIMIT = 200
 DESCRIPTION_MAX = 256 * 1024
 
+SCOPE_LABELS = {
+    "mine": "Yours",
+    "starred": "Starred",
+    "public": "Public",
+    "readable": "All you can read",
+}
+HEADINGS = {
+    "mine": "Your repositories",
+    "starred": "Starred repositories",
+    "public": "Public repositories",
+    "readable": "Repositories you can read",
+}
 
-@dataclass(frozen=True, slots=True)
-class Listed:
-    repo: RepositorySummary
-    starred: bool
-    modified_ms: int | None
 
-
-def _listed(db: Db, who: Visitor, found: list[RepositorySummary]) -> list[Listed]:
-    ids = [r.id for r in found]
-    mine = stars.starred_among(db, who.identity.account_id, ids)
-    modified = repositories.last_modified(db, ids)
-    return [Listed(r, r.id in mine, modified.get(r.id)) for r in found]
-
-
-def creatable_namespaces(db: Db, who: Visitor) -> list[str]:
-    """The visitor's own namespace, then the organizations they may create repositories in."""
-    names = [who.name] if who.name else []
-    if who.identity.account_id is None:
-        return names
-    for org, _roles in orgs.of_member(db, who.identity.account_id):
-        if permissions.can_create_in(db, who.identity, org):
-            names.append(org.name)
-    return names
+def _scope(request: Request, signed_in: bool) -> str:
+    """The list asked for; by default a signed-in visitor sees theirs, a search (the header's box,
+    `q` without `show`) everything readable, and an anonymous visitor the public repositories."""
+    asked = request.query_params.get("show", "")
+    if asked in SCOPE_LABELS and (signed_in or asked in ("public", "readable")):
+        return asked
+    if not signed_in:
+        return "public"
+    return "readable" if request.query_params.get("q", "").strip() else "mine"
 
 
 async def home(request: Request) -> Response:
     rt = access.runtime(request)
     v = await visitor(rt, request)
-    query = request.query_params.get("q", "").strip()[:255]
-    visible = permissions.visible_repositories(v.identity, rt.settings)
-    public = permissions.may_read_public(v.identity, rt.settings)
-
-    def read(db: Db) -> dict[str, Any]:
-        if query:
-            found = repositories.search(
-                db, visible=visible, include_public=public, query=query, offset=0, limit=LIST_LIMIT
-            )
-            return {"results": _listed(db, v, found)}
-        out: dict[str, Any] = {}
-        if v.signed_in:
-            mine = repositories.listing(db, visible=visible, include_public=False, limit=LIST_LIMIT)
-            starred = repositories.listing(
-                db,
-                visible=visible,
-                include_public=public,
-                starred_by=v.identity.account_id,
-                limit=LIST_LIMIT,
-            )
-            assert v.identity.account_id is not None
-            out["mine"] = _listed(db, v, mine)
-            out["starred"] = _listed(db, v, starred)
-            out["organizations"] = [o for o, _ in orgs.of_member(db, v.identity.account_id)]
-        if public:
-            only_public = repositories.public_listing(db, limit=LIST_LIMIT)
-            out["public"] = _listed(db, v, only_public)
-        return out
-
-    found = await rt.db.read(read)
-    return render.page(request, "home.html", query=query, registry_host=rt.settings.public_host, **found)
+    scope = _scope(request, v.signed_in)
+    listed = await _repo_list.read(request, v, action="/", scope=scope, keep={"show": scope})
+    organizations = (
+        [o for o, _ in await rt.db.read(orgs.of_member, v.identity.account_id)]
+        if v.signed_in and v.identity.account_id is not None
+        else []
+    )
+    return render.page(
+        request,
+        "home.html",
+        lst=listed,
+        scope=scope,
+        scopes=SCOPE_LABELS,
+        heading=HEADINGS[scope],
+        may_read_public=permissions.may_read_public(v.identity, rt.settings),
+        organizations=organizations,
+        registry_host=rt.settings.public_host,
+    )
 
 
 async def new_repository_page(request: Request) -> Response:
     rt = access.runtime(request)
     v = await signed_in(rt, request)
-    namespaces = await rt.db.read(creatable_namespaces, v)
+    namespaces = await repository_service.creatable_namespaces(rt, v.identity)
     chosen = request.query_params.get("namespace") or (namespaces[0] if namespaces else "")
     return render.page(
         request,
@@ -103,7 +83,7 @@ async def create_repository(request: Request) -> Response:
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     form = await read_form(rt, request)
-    namespaces = await rt.db.read(creatable_namespaces, v)
+    namespaces = await repository_service.creatable_namespaces(rt, v.identity)
     namespace, name = form.get("namespace", ""), form.get("name", "").strip()
     visibility = form.get("visibility", "private")
     description = form.get("description", "")
@@ -124,24 +104,17 @@ async def create_repository(request: Request) -> Response:
             "That name is not valid: use lowercase letters, digits and . _ - separators, and / "
             "between components (for example team/app-server)."
         )
-
-    def create(db: Db) -> None:
-        ns: AccountRecord | None = accounts.get_by_name(db, namespace)
-        if not permissions.can_create_in(db, v.identity, ns):
-            raise WebError.forbidden(f"You may not create repositories in {namespace}.")
-        repo = provision.create_repository(
-            db,
+    try:
+        # `namespaces` are those the visitor may create in, read just above (as /api/v1 checks).
+        await repository_service.create(
+            rt,
             namespace,
             name,
             visibility=visibility,
+            description=description or None,
             creator_id=v.identity.account_id,
-            actor=v.actor,
+            by=v.actor,
         )
-        if description:
-            repositories.describe_new(db, repo, description)
-
-    try:
-        await rt.db.write(create)
     except AlreadyExists:
         return again(f"{namespace}/{name} already exists: pick another name.", 409)
     return RedirectResponse(f"/repository/{namespace}/{name}", status_code=303)

@@ -9,7 +9,7 @@ settings form (shared with user namespaces) in pages/user.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,19 +17,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, orgs, repositories
+from wharf.core import orgs
 from wharf.core.errors import AlreadyExists, DomainError
-from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 from wharf.web import access, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
-from wharf.web.pages import _namespace, applications, default_permissions, robots, teams
+from wharf.web.pages import _namespace, _repo_list, applications, default_permissions, robots, teams
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in, visitor
 
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
 ADMIN_TABS = frozenset(TABS) - {"repos", "teams"}
-LIST_LIMIT = 500
 
 
 async def new_page(request: Request) -> Response:
@@ -49,14 +48,9 @@ async def create(request: Request) -> Response:
     if email and ("@" not in email or len(email) > 255):
         return again("That e-mail address does not look right: use one like team@example.com, or none.")
 
-    def write(db: Db) -> None:
-        assert v.identity.account_id is not None
-        creator = accounts.get_by_id(db, v.identity.account_id)
-        assert creator is not None
-        orgs.create(db, name, email or None, creator, v.actor)
-
+    assert v.identity.account_id is not None
     try:
-        await rt.db.write(write)
+        await account_service.create_org(rt, v.identity.account_id, name, email or None, v.actor)
     except AlreadyExists:
         return again(f"The name {name} is taken by a user or an organization: pick another.", 409)
     except DomainError as e:
@@ -67,20 +61,36 @@ async def create(request: Request) -> Response:
     )
 
 
-def _repos_tab(db: Db, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
-    visible = permissions.visible_repositories(v.identity, rt.settings)
-    public = permissions.may_read_public(v.identity, rt.settings)
-    found = repositories.listing(
-        db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
-    )
-    return {"repos": found, "can_create": permissions.can_create_in(db, v.identity, ns.account)}
+async def _repos_tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    listed = await _repo_list.read(request, v, action=ns.base, namespace=ns.name, keep={"tab": "repos"})
+    can_create = await rt.db.read(permissions.can_create_in, v.identity, ns.account)
+    return {"lst": listed, "can_create": can_create}
 
 
-_TabReader = Callable[[Db, Runtime, Visitor, NamespacePage], dict[str, Any]]
+# The other tabs' readers are those pages' own, each one service call.
+async def _teams_tab(_request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await teams.tab(rt, v, ns)
+
+
+async def _robots_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return {"robots": await robots.listing(rt, ns.account)}
+
+
+async def _defaultperms_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await default_permissions.read_tab(rt, ns)
+
+
+async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await applications.read_tab(rt, ns)
+
+
+_TabReader = Callable[[Request, Runtime, Visitor, NamespacePage], Awaitable[dict[str, Any]]]
 _TAB_READERS: dict[str, _TabReader] = {
     "repos": _repos_tab,
-    "defaultperms": lambda db, _rt, _v, ns: default_permissions.tab(db, ns),
-    "applications": lambda db, _rt, _v, ns: applications.tab(db, ns),
+    "teams": _teams_tab,
+    "robots": _robots_tab,
+    "defaultperms": _defaultperms_tab,
+    "applications": _applications_tab,
 }
 
 
@@ -98,12 +108,7 @@ async def show(request: Request) -> Response:
             raise WebError.forbidden(f"Only members of {ns.name} see its teams.")
         access.require_admin(ns)
     reader = _TAB_READERS.get(tab)
-    if tab == "teams":
-        found = await teams.tab(rt, v, ns)
-    elif tab == "robots":
-        found = {"robots": await robots.listing(rt, ns.account)}
-    else:
-        found = await rt.db.read(reader, rt, v, ns) if reader is not None else {}
+    found = await reader(request, rt, v, ns) if reader is not None else {}
     return await _namespace.tab_page(request, ns, tab, found)
 
 

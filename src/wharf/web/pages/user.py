@@ -13,17 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wharf.auth import permissions
-from wharf.core import accounts, apptokens, repositories
-from wharf.db.engine import Db
+from wharf.core import accounts, apptokens
 from wharf.web import access, render
 from wharf.web.errors import WebError
-from wharf.web.pages import _namespace, robots
+from wharf.web.pages import _namespace, _repo_list, robots
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import read_form, signed_in, visitor
 
 TABS = ("repos", "robots", "settings", "logs")
-LIST_LIMIT = 500
 
 
 async def show(request: Request) -> Response:
@@ -40,19 +37,13 @@ async def show(request: Request) -> Response:
     if tab == "robots":
         return await _namespace.tab_page(request, ns, tab, {"robots": await robots.listing(rt, ns.account)})
 
-    def read(db: Db) -> dict[str, Any]:
-        if tab == "repos":
-            visible = permissions.visible_repositories(v.identity, rt.settings)
-            public = permissions.may_read_public(v.identity, rt.settings)
-            found = repositories.listing(
-                db, visible=visible, include_public=public, namespace=ns.name, limit=LIST_LIMIT
-            )
-            return {"repos": found, "can_create": ns.can_admin}
-        if tab == "settings":
-            return {"app_tokens": apptokens.list_for(db, ns.account)}
-        return {}
-
-    return await _namespace.tab_page(request, ns, tab, await rt.db.read(read))
+    found: dict[str, Any] = {}
+    if tab == "repos":
+        listed = await _repo_list.read(request, v, action=ns.base, namespace=ns.name, keep={"tab": "repos"})
+        found = {"lst": listed, "can_create": ns.can_admin}
+    elif tab == "settings":
+        found = {"app_tokens": await rt.db.read(apptokens.list_for, ns.account)}
+    return await _namespace.tab_page(request, ns, tab, found)
 
 
 async def save_settings(request: Request) -> Response:
