@@ -74,6 +74,9 @@ def test_main_pages_have_no_serious_accessibility_violation(browser: Browser, se
         if violations := serious_violations(page):
             found[name] = violations
     sign_in(page, server, "admin", ADMIN_PASSWORD)
+    # a wide screen shows the account links themselves, not the phone's menu
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     for name, path in signed_in.items():
         page.goto(server.url + path)
         page.wait_for_selector("main")
@@ -104,3 +107,36 @@ def test_phone_menu_works_from_the_keyboard(browser: Browser, server: Server) ->
     expect(menu).to_have_attribute("aria-expanded", "false")
     expect(menu).to_be_focused()
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+
+
+_DIALOG = """() => {
+  const main = document.querySelector('main');
+  main.insertAdjacentHTML('beforeend',
+    '<button type="button" data-dialog-open="try-dialog">Open the dialog</button>' +
+    '<dialog id="try-dialog" aria-labelledby="try-title"><h2 id="try-title">A dialog</h2>' +
+    '<label>Name <input name="name"></label>' +
+    '<div class="dialog-actions"><button type="button" data-dialog-close>Cancel</button></div></dialog>');
+}"""
+
+
+def test_dialogs_open_and_close_from_the_keyboard(browser: Browser, server: Server) -> None:
+    """The dialog component (wharf.js): a button with data-dialog-open opens a modal <dialog>
+    with focus inside; Escape and its data-dialog-close button close it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    page.evaluate(_DIALOG)
+    opener = page.get_by_role("button", name="Open the dialog")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="A dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    opener.focus()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
