@@ -140,3 +140,29 @@ def test_dialogs_open_and_close_from_the_keyboard(browser: Browser, server: Serv
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
+
+
+def test_error_page_keeps_the_chrome_and_goes_back_to_the_form(browser: Browser, server: Server) -> None:
+    """A form whose target vanished meanwhile gets the error page, with the header, the banner and
+    a way back to the form that still holds what was typed."""
+    with admin_api(server) as api:
+        assert api.post("/organization/", json={"name": "quay", "email": "q@example.com"}).status_code == 201
+        team = api.put("/organization/quay/team/deployers", json={"role": "member"})
+        assert team.status_code == 200, team.text
+        message = {
+            "message": {"content": "Read-only at noon", "media_type": "text/plain", "severity": "info"}
+        }
+        assert api.post("/messages", json=message).status_code == 201
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.url}/organization/quay/teams/deployers")
+    page.get_by_label("User or robot").fill("somebody")
+    with admin_api(server) as api:
+        assert api.delete("/organization/quay/team/deployers").status_code == 204
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("not found")
+    expect(page.locator("header.top")).to_be_visible()
+    expect(page.get_by_role("note")).to_contain_text("Read-only at noon")
+    page.get_by_role("link", name="Back to the form").click()
+    page.wait_for_url("**/organization/quay/teams/deployers")
+    expect(page.get_by_label("User or robot")).to_have_value("somebody")

@@ -53,6 +53,9 @@ class WayBack:
 
     href: str
     label: str
+    history: bool = False
+    """Going back in the browser's history is better than the link (wharf.js): after a form, the
+    browser shows it again with what was typed."""
 
 
 def way_back(request: Request) -> WayBack | None:
@@ -63,7 +66,9 @@ def way_back(request: Request) -> WayBack | None:
     here = request.url
     if referer.netloc == here.netloc and referer.scheme == here.scheme and referer.path.startswith("/"):
         target = referer.path + (f"?{referer.query}" if referer.query else "")
-        if referer.path != here.path or request.method != "GET":
+        if request.method != "GET":
+            return WayBack(target, "Back to the form", history=True)
+        if referer.path != here.path:
             return WayBack(target, "Back to the previous page")
     parent = _parent(here.path)
     return WayBack(parent, f"Up to {parent}") if parent else None

@@ -49,7 +49,8 @@ async def test_an_error_answering_a_form_keeps_the_banner(admin: Visitor, world:
         headers={"referer": "http://registry.test/"},
     )
     assert r.status_code == 404
-    assert 'class="banner warning"' in r.text and 'href="/"' in r.text
+    assert 'class="banner warning"' in r.text
+    assert '<a href="/" class="button primary" data-back>Back to the form</a>' in r.text
 
 
 async def test_a_server_fault_is_a_page_with_the_header_and_the_banner(wharf: WharfApp, world: World) -> None:

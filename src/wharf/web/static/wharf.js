@@ -15,6 +15,12 @@ document.addEventListener("click", (event) => {
   }
   const digest = event.target.closest(".digest code[data-full]");
   if (digest) toggleDigest(digest);
+  // The error page after a form: back in history shows the form again with what was typed.
+  const back = event.target.closest("a[data-back]");
+  if (back && window.history.length > 1) {
+    event.preventDefault();
+    window.history.back();
+  }
 });
 document.addEventListener("keydown", (event) => {
   const digest = event.target.closest && event.target.closest(".digest code[data-full]");
