@@ -91,10 +91,18 @@ def test_phone_header_tabs_commands_and_digests(browser: Browser, server: Server
     digest = push_tiny_image(server, "harbour/api", "latest")
     page = browser.new_page(viewport=PHONE, is_mobile=True)
     shot = Shots(page, "phone-chrome")
-    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    header = page.locator("header.top")
+
+    # signed out, one row with its Sign in link (no menu for one link)
+    page.goto(f"{server.url}/")
+    expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
+    expect(page.get_by_role("button", name="Menu")).to_have_count(0)
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= 64, box
+    shot("signed-out")
 
     # one row: the brand, the search box and the menu button; Sign out is behind the menu
-    header = page.locator("header.top")
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
     box = header.bounding_box()
     assert box is not None and box["height"] <= 64, box
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
