@@ -118,13 +118,24 @@ _DIALOG = """() => {
     '<div class="dialog-actions"><button type="button" data-dialog-close>Cancel</button></div></dialog>');
 }"""
 
+# Every coloured badge, where axe checks its contrast (no page shows them all at once).
+_BADGES = """() => {
+  const kinds = ['public', 'private', 'info', 'warning', 'error', 'warn', 'role-admin', 'role-write',
+    'role-read', 'sev-critical', 'sev-high', 'sev-medium', 'sev-low', 'sev-negligible', 'sev-unknown'];
+  document.querySelector('main').insertAdjacentHTML('beforeend',
+    '<p>' + kinds.map((k) => `<span class="badge ${k}">${k}</span>`).join(' ') + '</p>');
+}"""
+
 
 def test_dialogs_open_and_close_from_the_keyboard(browser: Browser, server: Server) -> None:
     """The dialog component (wharf.js): a button with data-dialog-open opens a modal <dialog>
-    with focus inside; Escape and its data-dialog-close button close it."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    with focus inside; Escape and its data-dialog-close button close it. And the badges' colours
+    pass axe's contrast check."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True).new_page()
     sign_in(page, server, "admin", ADMIN_PASSWORD)
     page.evaluate(_DIALOG)
+    page.evaluate(_BADGES)
+    assert not serious_violations(page)  # the badges' colours too
     opener = page.get_by_role("button", name="Open the dialog")
     opener.focus()
     page.keyboard.press("Enter")
