@@ -10,6 +10,7 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +29,7 @@ from wharf.core.errors import DomainError
 from wharf.lazy import BuiltOnFirstUse
 from wharf.runtime import Runtime
 from wharf.web import chrome
-from wharf.web.errors import WebError, from_domain
+from wharf.web.errors import WebError, from_domain, way_back
 from wharf.web.headers import SECURITY_HEADERS
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
@@ -103,8 +104,8 @@ def _error_handlers(rt: Runtime) -> ExceptionHandlers:
         assert isinstance(exc, WebError)
         if exc.redirect is not None:
             return RedirectResponse(exc.redirect, status_code=303)
-        await visitor(rt, request)
-        return render.page(request, "error.html", status=exc.status, error=exc)
+        await _page_context(rt, request)
+        return render.page(request, "error.html", status=exc.status, error=exc, back=way_back(request))
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -119,6 +120,35 @@ def _error_handlers(rt: Runtime) -> ExceptionHandlers:
         return await web_error(request, WebError(exc.status_code, "That did not work", str(exc.detail)))
 
     return {WebError: web_error, DomainError: domain_error, HTTPException: http_error}
+
+
+def _server_fault_handler(rt: Runtime) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A fault in a page still answers with a page: the header, the banner and a way back
+    (Starlette logs the exception and raises it on after this answer is sent)."""
+
+    async def server_fault(request: Request, _exc: Exception) -> Response:
+        from wharf.web import render
+
+        with contextlib.suppress(Exception):  # the fault may be the database itself
+            await _page_context(rt, request)
+        try:
+            return render.page(
+                request, "error.html", status=500, error=WebError.server_fault(), back=way_back(request)
+            )
+        except Exception:  # the page itself failed: say so in plain text
+            return PlainTextResponse(
+                "Internal Server Error: the registry could not render this page.", status_code=500
+            )
+
+    return server_fault
+
+
+async def _page_context(rt: Runtime, request: Request) -> None:
+    """The visitor and the page chrome for an error page: a form's answer (POST) has no chrome
+    loaded yet, and the error page keeps the banner."""
+    await visitor(rt, request)
+    if "wharf.chrome" not in request.scope:
+        await chrome.load(rt, request)
 
 
 def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHandlers) -> ASGIApp:
@@ -163,7 +193,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *superuser.ROUTES,
         *oauth.ROUTES,
     ]
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers={**handlers, Exception: _server_fault_handler(rt)})
     app.state.runtime = rt  # the handlers' `access.runtime(request)`
 
     # Service routes (health, metrics, downloads), the e-mail confirmation and static files get no

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 
@@ -35,6 +36,53 @@ class WebError(Exception):
     @classmethod
     def forbidden(cls, advice: str) -> WebError:
         return cls(403, "You may not do this", advice)
+
+    @classmethod
+    def server_fault(cls) -> WebError:
+        return cls(
+            500,
+            "Something went wrong on the registry's side",
+            "The error was logged for the registry's administrators. Try again in a moment; if it keeps "
+            "happening, tell them what you were doing.",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WayBack:
+    """Where the error page's "back" link goes, and what it says."""
+
+    href: str
+    label: str
+    history: bool = False
+    """Going back in the browser's history is better than the link (wharf.js): after a form, the
+    browser shows it again with what was typed."""
+
+
+def way_back(request: Request) -> WayBack | None:
+    """The page the visitor came from, when it was one of ours and not this very address (the
+    browser sends it: the pages' referrer policy is same-origin); else the nearest page above
+    this address (a repository above its manifest, say); None at the top."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    here = request.url
+    if referer.netloc == here.netloc and referer.scheme == here.scheme and referer.path.startswith("/"):
+        target = referer.path + (f"?{referer.query}" if referer.query else "")
+        if request.method != "GET":
+            return WayBack(target, "Back to the form", history=True)
+        if referer.path != here.path:
+            return WayBack(target, "Back to the previous page")
+    parent = _parent(here.path)
+    return WayBack(parent, f"Up to {parent}") if parent else None
+
+
+def _parent(path: str) -> str | None:
+    """The address above `path` that is a page: /repository/ns/name above its manifests, an
+    organization above its teams and robots."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) > 3 and parts[0] == "repository" and "manifest" in parts:
+        return "/" + "/".join(parts[: parts.index("manifest")])
+    if len(parts) > 2 and parts[0] in ("organization", "user"):
+        return "/" + "/".join(parts[:2])
+    return None
 
 
 def from_domain(e: errors.DomainError) -> WebError:

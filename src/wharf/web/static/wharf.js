@@ -1,5 +1,8 @@
 // Comfort only: every page works without this file.
 "use strict";
+
+// Copy buttons (data-copy="text"); a shortened digest (.digest code[data-full]) shows its full
+// value on a click or tap, and the short one again on the next.
 document.addEventListener("click", (event) => {
   const copy = event.target.closest("button[data-copy]");
   if (copy) {
@@ -8,8 +11,31 @@ document.addEventListener("click", (event) => {
       copy.textContent = "Copied";
       setTimeout(() => { copy.textContent = label; }, 1500);
     });
+    return;
+  }
+  const digest = event.target.closest(".digest code[data-full]");
+  if (digest) toggleDigest(digest);
+  // The error page after a form: back in history shows the form again with what was typed.
+  const back = event.target.closest("a[data-back]");
+  if (back && window.history.length > 1) {
+    event.preventDefault();
+    window.history.back();
   }
 });
+document.addEventListener("keydown", (event) => {
+  const digest = event.target.closest && event.target.closest(".digest code[data-full]");
+  if (digest && (event.key === "Enter" || event.key === " ")) {
+    event.preventDefault();
+    toggleDigest(digest);
+  }
+});
+function toggleDigest(code) {
+  const full = code.classList.toggle("full");
+  if (!code.dataset.short) code.dataset.short = code.textContent;
+  code.textContent = full ? code.dataset.full : code.dataset.short;
+  code.setAttribute("aria-expanded", String(full));
+}
+
 // Forms with data-confirm ask before they are sent (deleting, reverting...).
 document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
@@ -17,6 +43,7 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
 // Fields of one choice (data-when="method:webhook slack": the form's `method` is one of these) show
 // only while it is picked; a hidden fieldset is disabled, so its fields are neither checked nor sent.
 // Without this file every field shows, and the server reads only those of the choice.
@@ -35,4 +62,67 @@ document.addEventListener("change", (event) => {
 });
 for (const form of document.querySelectorAll("form")) {
   if (form.querySelector("[data-when]")) showChosen(form);
+}
+
+// The header's menu on a narrow screen: the account links fold behind one button (wharf.css
+// hides them only when the header has `has-menu`, so without this file they simply wrap).
+const header = document.querySelector("header.top");
+const menuButton = header && header.querySelector(".menu-toggle");
+if (menuButton) {
+  header.classList.add("has-menu");
+  menuButton.hidden = false;
+  const setOpen = (open) => {
+    header.classList.toggle("open", open);
+    menuButton.setAttribute("aria-expanded", String(open));
+  };
+  menuButton.addEventListener("click", () => {
+    const open = !header.classList.contains("open");
+    setOpen(open);
+    if (open) {
+      const first = header.querySelector(".account a, .account button");
+      if (first) first.focus();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && header.classList.contains("open")) {
+      setOpen(false);
+      menuButton.focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (header.classList.contains("open") && !header.contains(event.target)) setOpen(false);
+  });
+}
+
+// Dialogs: a button with data-dialog-open="ID" opens <dialog id="ID"> as a modal (the browser
+// keeps focus inside and closes it on Escape); data-dialog-close closes the dialog it is in.
+document.addEventListener("click", (event) => {
+  const opener = event.target.closest("[data-dialog-open]");
+  if (opener) {
+    const dialog = document.getElementById(opener.dataset.dialogOpen);
+    if (dialog && typeof dialog.showModal === "function") {
+      event.preventDefault();
+      dialog.showModal();
+      const first = dialog.querySelector("[autofocus], input, select, textarea, button");
+      if (first) first.focus();
+    }
+    return;
+  }
+  const closer = event.target.closest("[data-dialog-close]");
+  if (closer) {
+    const dialog = closer.closest("dialog");
+    if (dialog) {
+      event.preventDefault();
+      dialog.close();
+    }
+  }
+});
+
+// A tab bar scrolled so that the current tab shows (on a phone it may be far to the right).
+for (const current of document.querySelectorAll(".tabs .current")) {
+  const bar = current.closest(".tabs");
+  if (bar.scrollWidth > bar.clientWidth) {
+    const left = current.getBoundingClientRect().left - bar.getBoundingClientRect().left + bar.scrollLeft;
+    bar.scrollLeft = left - (bar.clientWidth - current.offsetWidth) / 2;
+  }
 }
