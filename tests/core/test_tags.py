@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from tests.conftest import Clock
-from wharf.core import blobs, manifests, repositories, tags
+from tests.conftest import DB_BACKEND, Clock
+from wharf.core import _sql, blobs, manifests, repositories, tags
+from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Database, Db
@@ -161,3 +162,78 @@ def test_forgetting_removes_past_lifetimes_only(
     assert [t.alive for t in _history(db, repo, "v")] == [False]
     with pytest.raises(NotFound):
         db.run_write(tags.restore, repo.id, "v", one, DAY_MS)
+
+
+# Names that share prefixes, with every separator the tag grammar allows and both cases, created in
+# an order that is not theirs: a page comes out in byte order on both databases.
+PREFIXED = ["v1", "v1.0", "v1.0.1", "v10", "v1-rc", "v1_x", "V1", "v1.0-beta", "v2", "_v", "1", "A"]
+
+
+def test_a_page_of_names_is_read_in_byte_order(
+    db: Database, repo: RepositoryRecord, images: tuple[int, int]
+) -> None:
+    """`list_names` reads a page as one string (an aggregate over the ordered page): the same
+    names, in the same order, as reading the page row by row, for every page size and start."""
+    for name in PREFIXED:
+        db.run_write(tags.point, repo.id, name, images[0])
+    db.run_write(tags.point, repo.id, "gone", images[0])
+    db.run_write(tags.remove, repo.id, "gone")
+    every = sorted(PREFIXED)
+
+    def row_by_row(c: Db, after: str | None, limit: int) -> list[str]:
+        params = {"repo": repo.id, "after": after or "", "limit": limit, "now": now_ms()}
+        return _sql.column(c, tags._NAMES, params)
+
+    assert db.run_read(tags.list_names, repo.id, after=None, limit=100) == every
+    for limit in (0, 1, 2, 5, len(every), 1001):
+        for after in (None, "", "v1", "v1.", "V", "v1z", "~", *every):
+            expected = [t for t in every if after is None or t > after][:limit]
+            assert db.run_read(tags.list_names, repo.id, after=after, limit=limit) == expected, (after, limit)
+            assert db.run_read(row_by_row, after, limit) == expected, (after, limit)
+
+
+def test_a_name_with_the_separator_is_still_listed_whole(
+    db: Database, repo: RepositoryRecord, images: tuple[int, int]
+) -> None:
+    """The tag grammar has no comma, but a page never splits a name that holds one: the count of
+    the aggregate tells, and the page is then read row by row."""
+    for name in ("a,b", "c", ",", "d,"):
+        db.run_write(tags.point, repo.id, name, images[0])
+    assert db.run_read(tags.list_names, repo.id, after=None, limit=10) == sorted(["a,b", "c", ",", "d,"])
+    assert db.run_read(tags.list_names, repo.id, after="a,b", limit=1) == ["c"]
+
+
+def test_a_page_of_names_reads_the_covering_index_in_order(db: Database, repo: RepositoryRecord) -> None:
+    """The page is read from `ix_tags_live_names` in its order, with no sort: on SQLite that is
+    what keeps the aggregate's order (it has no ORDER BY inside an aggregate before 3.44); on
+    PostgreSQL the aggregate's own ORDER BY keeps it, and the page is still read in index order."""
+    params = {"repo": repo.id, "after": "", "limit": 1001, "now": 0}
+
+    def plan(c: Db) -> list[str]:
+        if c.dialect.name == "sqlite":
+            statement = tags._NAMES_JOINED_SQLITE.compile(dialect=c.dialect)
+            values = {**statement.params, **params}
+            rows = c.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", tuple(values[p] for p in statement.positiontup or ())
+            )
+            return [row[-1] for row in rows]
+        # An empty table is scanned, whatever its indexes: ask for the plan a large one gets.
+        c.exec_driver_sql("SET enable_seqscan = off")
+        try:
+            statement = tags._NAMES_JOINED.compile(dialect=c.dialect)
+            return [row[0] for row in c.exec_driver_sql(f"EXPLAIN {statement}", params)]
+        finally:
+            c.exec_driver_sql("RESET enable_seqscan")
+
+    steps = db.run_read(plan)
+    if DB_BACKEND == "sqlite":
+        assert any(s.startswith("SEARCH tags USING INDEX ix_tags_live_names") for s in steps), steps
+        assert not [s for s in steps if "TEMP B-TREE" in s or s.startswith("SCAN tags")], steps
+    else:
+        # In name order from a live-tag index: the covering one on a large table (index-only
+        # once VACUUM has set the visibility map); on a table this small the planner may take
+        # `uq_tags_live` (repository_id, name), in the same order.
+        scans = [s.strip() for s in steps if "Index" in s and "Scan using" in s]
+        assert scans and all(("ix_tags_live_names" in s or "uq_tags_live" in s) for s in scans), steps
+        # the only sort is the aggregate's own ORDER BY, over the page (no Sort node under Limit)
+        assert not [s for s in steps if s.strip().startswith("->  Sort")], steps

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharf.auth.identity import Identity
 from wharf.core import repositories, revocation
+from wharf.core.errors import TokenRevoked
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 
@@ -369,6 +370,21 @@ def current_repository(
         return repositories.get(db, namespace, name), True
     repo, generation = repositories.get_as(db, namespace, name, account_id)
     return repo, generation == grant.generation
+
+
+def require_current(db: Db, grant: Grant | None) -> None:
+    """`is_current`, raising TokenRevoked when it is not: for the transaction that acts on what
+    the token grants."""
+    if grant is not None and not is_current(db, grant):
+        raise TokenRevoked()
+
+
+def repository_for(db: Db, grant: Grant | None, namespace: str, name: str) -> RepositoryRecord | None:
+    """`current_repository`, raising TokenRevoked when the token is no longer current."""
+    repo, current = current_repository(db, grant, namespace, name)
+    if not current:
+        raise TokenRevoked()
+    return repo
 
 
 def _grant(claims: dict[str, Any]) -> Grant:

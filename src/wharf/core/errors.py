@@ -35,6 +35,11 @@ class UploadNotFound(NotFound):
     """The upload does not exist or has expired."""
 
 
+class TokenRevoked(DomainError):
+    """The bearer token was revoked by a change since it was issued (core/revocation.py), or it
+    pulls from a repository that was public when it was issued and no longer is."""
+
+
 class InvalidInput(DomainError):
     """The request is malformed."""
 

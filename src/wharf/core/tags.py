@@ -14,18 +14,20 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    aggregate_order_by,
     and_,
     bindparam,
     cast,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
 )
 
-from wharf.core._sql import column, lock
+from wharf.core._sql import column, first, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
@@ -227,11 +229,35 @@ _NAMES = (
     .limit(bindparam("limit"))
 )
 
+# A page of names read as one string and a count, not as a row per name: the driver then builds
+# one object instead of a tuple and a string per name (a 1,000-name page: about 200 µs of CPU
+# instead of 300 on SQLite). The page is still `_NAMES`, read in order from the covering index
+# `ix_tags_live_names`, and the aggregate keeps that order: SQLite feeds an aggregate the rows of
+# its subquery as the subquery yields them (3.40 has no ORDER BY inside an aggregate; a test checks
+# the plan reads the index with no sort and that the order holds), PostgreSQL is told to
+# (`string_agg(... ORDER BY name)`). The tag grammar has no comma; a name that holds one anyway
+# makes more pieces than the count, and the page is then read row by row.
+_SEPARATOR = ","
+_PAGE = _NAMES.subquery("page")
+_NAMES_JOINED_SQLITE = select(func.group_concat(_PAGE.c.name, literal_column("','")), func.count())
+_NAMES_JOINED = select(
+    aggregate_order_by(func.string_agg(_PAGE.c.name, literal_column("','")), _PAGE.c.name), func.count()
+)
+
 
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
     """Up to `limit` alive, visible tag names after `after`, in byte order: one statement on the
     live-tag index (keyset paging, no OFFSET), whatever page of the listing it is."""
     params = {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()}
+    joined = _NAMES_JOINED_SQLITE if db.dialect.name == "sqlite" else _NAMES_JOINED
+    found = first(db, joined, params)
+    assert found is not None  # an aggregate without GROUP BY always answers one row
+    text, count = found
+    if not count:
+        return []
+    names: list[str] = text.split(_SEPARATOR)
+    if len(names) == count:
+        return names
     return column(db, _NAMES, params)
 
 

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from wharf.core.errors import DomainError
+from wharf.auth import tokens
+from wharf.core.errors import DomainError, TokenRevoked
 from wharf.registry import blobs, listing, manifests, token
-from wharf.registry.context import Call, authenticate, challenge
+from wharf.registry.context import Call, authenticate, challenge, revoked
 from wharf.registry.errors import NOT_FOUND, UNAUTHORIZED, UNSUPPORTED, RegistryError, from_domain
 from wharf.runtime import Runtime
 
@@ -69,6 +70,8 @@ class RegistryApp:
             response = await self._dispatch(request)
         except RegistryError as e:
             response = _error_response(e, request.method)
+        except TokenRevoked:
+            response = _error_response(revoked(self.rt, request), request.method)
         except DomainError as e:
             response = _error_response(from_domain(e), request.method)
         response.headers.setdefault(*_API_VERSION)
@@ -105,7 +108,7 @@ class RegistryApp:
         if grant is None:
             raise RegistryError(UNAUTHORIZED, headers={"WWW-Authenticate": challenge(self.rt, request)})
         if grant.identity.account_id is not None:  # a revoked token says so here too
-            await self.rt.db.read(Call(self.rt, request, grant).check_current)
+            await self.rt.db.read(tokens.require_current, grant)
         return Response(b"{}", media_type="application/json")
 
 

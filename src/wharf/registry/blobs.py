@@ -25,8 +25,8 @@ from wharf.registry.errors import (
     RANGE_INVALID,
     SIZE_INVALID,
     RegistryError,
-    from_domain,
 )
+from wharf.services import pulls
 from wharf.storage.base import PathNotFound, blob_path
 
 
@@ -42,7 +42,11 @@ def _digest(value: str | None) -> Digest:
 # The hottest path of a pull, kept in one piece: headers, range, HEAD, redirect, sendfile, stream.
 async def get_blob(call: Call, name: str, reference: str, head: bool) -> Response:  # noqa: C901
     digest = _digest(reference)
-    blob = await _repo.read(call, name, lambda db, repo: blobs.get_linked(db, repo.id, str(digest)))
+    repository = _repo.may_pull(call, name)
+    try:
+        blob = await pulls.blob(call.rt, call.grant, name, repository, str(digest))
+    except DomainError as e:
+        raise call.failed(e) from None
     if blob is None:
         raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
     headers = {
@@ -119,7 +123,7 @@ async def delete_blob(call: Call, name: str, reference: str) -> Response:
     try:
         await call.rt.db.write(blobs.unlink, repo.id, str(digest))
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     return Response(status_code=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})
 
 
@@ -195,7 +199,7 @@ async def start_upload(call: Call, name: str) -> Response:
                 raise
             return _blob_created(name, blob.digest)
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     headers = _upload_headers(name, upload)
     return Response(status_code=202, headers=headers)
 
@@ -252,7 +256,7 @@ async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
     except InvalidRange as e:
         raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     return Response(status_code=202, headers=_upload_headers(name, upload))
 
 
@@ -278,7 +282,7 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
     except InvalidRange as e:
         raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     return _blob_created(name, blob.digest)
 
 

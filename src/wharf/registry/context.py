@@ -1,4 +1,4 @@
-"""Per-request context of the /v2 surface: the caller's grant and the repository addressed."""
+"""Per-request context of the /v2 surface: the caller's grant, its challenges and its errors."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from wharf.auth import tokens
 from wharf.auth.address import client_address
 from wharf.auth.tokens import Grant, TokenError
 from wharf.core import audit
-from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Db
-from wharf.registry.errors import UNAUTHORIZED, RegistryError
+from wharf.core.errors import DomainError, TokenRevoked
+from wharf.registry.errors import UNAUTHORIZED, RegistryError, from_domain
 from wharf.runtime import Runtime, registry_audience
 
 
@@ -29,6 +27,16 @@ def challenge(rt: Runtime, request: Request, scope: str | None = None, error: st
     if error:
         value += f',error="{error}"'
     return value
+
+
+def revoked(rt: Runtime, request: Request) -> RegistryError:
+    """A token that a change since its issue revoked: 401, and the challenge that sends the client
+    for a new one."""
+    return RegistryError(
+        UNAUTHORIZED,
+        "the bearer token was revoked; request a new one",
+        headers={"WWW-Authenticate": challenge(rt, request, error="invalid_token")},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,26 +67,13 @@ class Call:
         ident = self.grant.identity if self.grant else None
         return (ident.account_id if ident else None, self.client_address)
 
-    def check_current(self, db: Db) -> None:
-        """In the transaction the request runs anyway: refuse a token that a change since its issue
-        revoked (its account disabled or deleted, its robot token regenerated, a role or membership
-        changed). Call it in every transaction that acts on what the token grants."""
-        if self.grant is not None and not tokens.is_current(db, self.grant):
-            raise self.revoked()
-
-    def repository(self, db: Db, namespace: str, name: str) -> RepositoryRecord | None:
-        """The repository, read in the same statement as the token's revocation check."""
-        repo, current = tokens.current_repository(db, self.grant, namespace, name)
-        if not current:
-            raise self.revoked()
-        return repo
-
     def revoked(self) -> RegistryError:
-        return RegistryError(
-            UNAUTHORIZED,
-            "the bearer token was revoked; request a new one",
-            headers={"WWW-Authenticate": challenge(self.rt, self.request, error="invalid_token")},
-        )
+        return revoked(self.rt, self.request)
+
+    def failed(self, e: DomainError) -> RegistryError:
+        """The /v2 error for a domain error: `from_domain`, and the 401 with its challenge when
+        the token was revoked (TokenRevoked)."""
+        return self.revoked() if isinstance(e, TokenRevoked) else from_domain(e)
 
     def require(self, kind: str, name: str, *actions: str) -> None:
         """Pass when the token grants any of `actions` on the resource.

@@ -12,17 +12,12 @@ from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wharf.auth import permissions
-from wharf.core import repositories, tags
-from wharf.db.engine import Db
+from wharf.core.errors import DomainError
 from wharf.oci import ranges
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import BAD_PARAMETER, RegistryError
-
-INLINE_PAGE_MAX = 1000
-"""Pages of up to this many names are read inline on SQLite (about a millisecond for 1,000);
-larger ones on the database's thread pool, so that the event loop serves other requests meanwhile."""
+from wharf.services import pulls
 
 
 def request_path(request: Request) -> str:
@@ -65,12 +60,11 @@ def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: i
 async def list_tags(call: Call, name: str) -> Response:
     n = _page_size(call, call.rt.settings.TAG_LIST_PAGE_LIMIT)
     last = _last(call)
-    names = await _repo.read(
-        call,
-        name,
-        lambda db, repo: tags.list_names(db, repo.id, after=last, limit=n + 1),
-        large=n > INLINE_PAGE_MAX,
-    )
+    repository = _repo.may_pull(call, name)
+    try:
+        names = await pulls.tag_names(call.rt, call.grant, name, repository, after=last, limit=n + 1)
+    except DomainError as e:
+        raise call.failed(e) from None
     return _paged(call, {"name": name}, "tags", names, n)
 
 
@@ -82,12 +76,8 @@ async def catalog(call: Call) -> Response:
     assert call.grant is not None
     n = _page_size(call, call.rt.settings.CATALOG_PAGE_LIMIT)
     last = _last(call)
-    visible = permissions.visible_repositories(call.grant.identity, call.rt.settings)
-
-    def _names(db: Db) -> list[str]:
-        call.check_current(db)
-        return repositories.list_names(db, visible=visible, after=last, limit=n + 1)
-
-    read = call.rt.db.read_in_pool if n > INLINE_PAGE_MAX else call.rt.db.read
-    names = await read(_names)
+    try:
+        names = await pulls.catalog_names(call.rt, call.grant, after=last, limit=n + 1)
+    except DomainError as e:
+        raise call.failed(e) from None
     return _paged(call, {}, "repositories", names, n)

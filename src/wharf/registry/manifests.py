@@ -25,9 +25,8 @@ from wharf.registry.errors import (
     SIZE_INVALID,
     TOO_LARGE,
     RegistryError,
-    from_domain,
 )
-from wharf.services import pushes
+from wharf.services import pulls, pushes
 
 
 async def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
@@ -167,7 +166,7 @@ async def _put_manifest(call: Call, name: str, reference: str) -> Response:
             call.rt.db, call.rt.store, target, reference, body, content_type, call.actor
         )
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     headers = {
         "Location": f"/v2/{name}/manifests/{record.digest}",
         "Docker-Content-Digest": record.digest,
@@ -183,7 +182,7 @@ async def delete_manifest(call: Call, name: str, reference: str) -> Response:
     try:
         await call.rt.db.write(manifests.delete, repo, reference, call.actor)
     except DomainError as e:
-        raise from_domain(e) from None
+        raise call.failed(e) from None
     return Response(status_code=202, headers={"Content-Length": "0"})
 
 
@@ -193,9 +192,11 @@ async def referrers(call: Call, name: str, subject: str) -> Response:
     except DigestError as e:
         raise RegistryError(DIGEST_INVALID, str(e)) from None
     artifact_type = call.request.query_params.get("artifactType")
-    found = await _repo.read(
-        call, name, lambda db, repo: manifests.referrers(db, repo.id, str(digest), artifact_type)
-    )
+    repository = _repo.may_pull(call, name)
+    try:
+        found = await pulls.referrers(call.rt, call.grant, name, repository, str(digest), artifact_type)
+    except DomainError as e:
+        raise call.failed(e) from None
     descriptors: list[dict[str, Any]] = []
     for r in found:
         d: dict[str, Any] = {"mediaType": r.media_type, "digest": r.digest, "size": r.size}

@@ -6,17 +6,28 @@ configuration it names is read from the blob store in one request (its labels ar
 `quay.expires-after` among them schedules the tag's expiry), and then one write transaction finds
 the repository (or creates it, for a first push that sends no blob), checks the blobs, stores the
 manifest, points the tag, writes the audit entry and queues the notifications.
+
+The repository a /v2 write goes to is found here too (`writable_repository`, `target`,
+`open_upload`), in the statement that checks the caller's token is still current; the surface has
+already checked the token's scope and the registry's state. They raise TokenRevoked, ReadOnly for a
+READ_ONLY or MIRROR repository and NamespaceNotFound for a first push to a namespace that does not
+exist.
 """
 
 from __future__ import annotations
 
-from wharf.core import audit, labels, manifests
-from wharf.core.errors import DomainError
+from wharf.auth import tokens
+from wharf.auth.tokens import Grant
+from wharf.core import audit, labels, manifests, provision, repositories, uploads
+from wharf.core.errors import AlreadyExists, DomainError, ReadOnly, UploadNotFound
 from wharf.core.manifests import ManifestRecord
-from wharf.core.uploads import Target
+from wharf.core.repositories import RepositoryRecord
+from wharf.core.uploads import Target, UploadState
 from wharf.db.engine import Database, Db
 from wharf.oci import mediatypes as mt
 from wharf.oci.manifest import ParsedManifest
+from wharf.oci.names import RepositoryName
+from wharf.runtime import Runtime
 from wharf.storage.base import BlobStore, StorageError, blob_path
 
 
@@ -71,3 +82,60 @@ async def config_labels_of(store: BlobStore, parsed: ParsedManifest) -> dict[str
     except StorageError:
         return {}
     return labels.from_config(b"".join(chunks))
+
+
+def _writable(raw: str, repo: RepositoryRecord) -> RepositoryRecord:
+    if repo.state != repositories.NORMAL:
+        raise ReadOnly(f"repository {raw} is read-only")
+    return repo
+
+
+def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, actor: audit.Actor) -> Target:
+    """A function that finds the repository `name` (`raw` as the request wrote it) inside the
+    transaction of the write that needs it, or creates it there: a first push to a new repository
+    creates it, its audit entry and its default permissions in the transaction that opens the
+    upload (or stores the manifest), not in transactions of their own."""
+    visibility = "private" if rt.settings.CREATE_PRIVATE_REPO_ON_PUSH else "public"
+    creator = grant.identity.account_id if grant is not None else None
+
+    def resolve(db: Db) -> tuple[RepositoryRecord, bool]:
+        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        if repo is not None:
+            return _writable(raw, repo), False
+        try:
+            created = provision.create_repository(
+                db, name.namespace, name.name, visibility=visibility, creator_id=creator, actor=actor
+            )
+        except AlreadyExists:  # created meanwhile by a concurrent push (PostgreSQL)
+            repo = repositories.get(db, name.namespace, name.name)
+            assert repo is not None
+            return _writable(raw, repo), False
+        return created, True
+
+    return resolve
+
+
+async def writable_repository(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, actor: audit.Actor
+) -> RepositoryRecord:
+    """The repository a write goes to: read, or when it does not exist yet created (`target`)."""
+    repo = await rt.db.read(tokens.repository_for, grant, name.namespace, name.name)
+    if repo is not None:
+        return _writable(raw, repo)
+    created, _ = await rt.db.write(target(rt, grant, raw, name, actor))
+    return created
+
+
+async def open_upload(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, upload_id: str
+) -> UploadState:
+    """The repository and its open upload `upload_id`, in one read (UploadNotFound when either is
+    missing: an upload never creates its repository)."""
+
+    def find(db: Db) -> UploadState:
+        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        if repo is None:
+            raise UploadNotFound("no such upload")
+        return uploads.find(db, _writable(raw, repo).id, upload_id)
+
+    return await rt.db.read(find)

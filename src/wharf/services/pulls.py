@@ -1,0 +1,128 @@
+"""The reads of the /v2 surface: a manifest, a blob's record, referrers, a page of tags or of the
+catalog. Each is one read transaction that finds the repository the caller may pull from, in the
+statement that checks the caller's token is still current, and reads what the request came for.
+
+These are the hottest paths of the registry (every pull is a manifest GET and blob GETs), so each
+does the statements it did when the surface composed them: no statement, transaction or thread
+hop more. The caller (the surface) has already checked the token's scope; what is checked here
+needs the database. Raises RepositoryNotFound, TokenRevoked (the token was revoked since it was
+issued, or it pulls from a repository that was public then and is private now) and the errors of
+the core read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from wharf.auth import permissions, tokens
+from wharf.auth.tokens import Grant
+from wharf.core import blobs, manifests, repositories, tags
+from wharf.core.blobs import BlobRecord
+from wharf.core.errors import DomainError, RepositoryNotFound, TokenRevoked
+from wharf.core.manifests import ManifestRecord, Referrer
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.oci.names import RepositoryName
+from wharf.runtime import Runtime
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+INLINE_PAGE_MAX = 1000
+"""Pages of up to this many names are read inline on SQLite (about a millisecond for 1,000);
+larger ones on the database's thread pool, so that the event loop serves other requests meanwhile."""
+
+
+def pullable(grant: Grant | None, raw: str, repo: RepositoryRecord | None) -> RepositoryRecord:
+    """The repository, when it exists and the token still reaches it. `raw` is the name as the
+    request wrote it (`app`, not `library/app`): what the token names."""
+    if repo is None:
+        raise RepositoryNotFound(f"repository {raw} not found")
+    if not repo.is_public and grant is not None and raw in grant.public_only:
+        raise TokenRevoked()  # it was made private since the token was issued
+    return repo
+
+
+async def _in_repository(
+    rt: Runtime,
+    grant: Grant | None,
+    raw: str,
+    name: RepositoryName,
+    large: bool,
+    fn: Callable[Concatenate[Db, int, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`fn(db, repository id, ...)` on the repository the caller may pull from, in one read
+    transaction; `large` reads (a big listing page) go to the thread pool even on SQLite."""
+
+    def read(db: Db) -> T:
+        repo = pullable(grant, raw, tokens.repository_for(db, grant, name.namespace, name.name))
+        return fn(db, repo.id, *args, **kwargs)
+
+    if large:
+        return await rt.db.read_in_pool(read)
+    return await rt.db.read(read)
+
+
+async def manifest(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, reference: str
+) -> tuple[RepositoryRecord, ManifestRecord]:
+    """The repository and its manifest `reference` (a tag or a digest), in one statement that
+    also reads the caller's credential generation (the revocation check)."""
+    account_id = grant.identity.account_id if grant is not None else None
+
+    def read(db: Db) -> tuple[RepositoryRecord, ManifestRecord]:
+        repo, generation, found = manifests.get_with_repository(
+            db, name.namespace, name.name, reference, account_id
+        )
+        # As `tokens.current_repository`: a token of an account is current while the account's
+        # generation is the one the token carries.
+        if grant is not None and account_id is not None and generation != grant.generation:
+            raise TokenRevoked()
+        repo = pullable(grant, raw, repo)
+        if isinstance(found, DomainError):
+            raise found
+        return repo, found
+
+    return await rt.db.read(read)
+
+
+async def blob(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, digest: str
+) -> BlobRecord | None:
+    """The blob `digest` when the repository holds it."""
+    return await _in_repository(rt, grant, raw, name, False, blobs.get_linked, digest)
+
+
+async def referrers(
+    rt: Runtime,
+    grant: Grant | None,
+    raw: str,
+    name: RepositoryName,
+    subject: str,
+    artifact_type: str | None,
+) -> list[Referrer]:
+    """The manifests whose subject is `subject`, of `artifact_type` when given."""
+    return await _in_repository(rt, grant, raw, name, False, manifests.referrers, subject, artifact_type)
+
+
+async def tag_names(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, *, after: str | None, limit: int
+) -> list[str]:
+    """Up to `limit` live tag names after `after`, in byte order (`tags.list_names`)."""
+    large = limit > INLINE_PAGE_MAX + 1
+    return await _in_repository(rt, grant, raw, name, large, tags.list_names, after=after, limit=limit)
+
+
+async def catalog_names(rt: Runtime, grant: Grant, *, after: str | None, limit: int) -> list[str]:
+    """Up to `limit` full names of the repositories the caller may see, after `after`."""
+    visible = permissions.visible_repositories(grant.identity, rt.settings)
+
+    def read(db: Db) -> list[str]:
+        tokens.require_current(db, grant)
+        return repositories.list_names(db, visible=visible, after=after, limit=limit)
+
+    if limit > INLINE_PAGE_MAX + 1:
+        return await rt.db.read_in_pool(read)
+    return await rt.db.read(read)
