@@ -36,3 +36,8 @@ document.addEventListener("change", (event) => {
 for (const form of document.querySelectorAll("form")) {
   if (form.querySelector("[data-when]")) showChosen(form);
 }
+// A choice that applies at once (the pull client of the Information and Tags tabs): its GET form is
+// sent when it changes. Without this file the form has its own button.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
