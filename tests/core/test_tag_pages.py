@@ -185,11 +185,16 @@ def test_a_page_reads_the_live_tag_indexes(db: Database, repo: RepositoryRecord,
                 out[f"{sort}:{pattern}"] = "\n".join(str(r[-1]) for r in rows)
         return out
 
+    sqlite = db.dialect == "sqlite"
     for key, plan in db.run_write(plans).items():
-        wanted = "ix_tags_live_modified" if key.startswith("modified:") else "ix_tags_live_names"
-        if key.startswith("modified:v"):
+        assert "Seq Scan" not in plan and "SCAN tags" not in plan.replace("SCAN tags USING", ""), (key, plan)
+        if not sqlite:
+            # PostgreSQL picks among the partial live-tag indexes by its statistics: any of them
+            # (uq_tags_live holds repository_id and name too) reads only live tags.
+            assert "uq_tags_live" in plan or "ix_tags_live_" in plan, (key, plan)
+        elif key.startswith("modified:v"):
             # a name filter with a sort by time: either live-tag index serves
             assert "ix_tags_live_" in plan, (key, plan)
         else:
-            assert wanted in plan, (key, plan)
-        assert "TEMP B-TREE FOR ORDER BY" not in plan.upper() or key.startswith("modified:v"), (key, plan)
+            wanted = "ix_tags_live_modified" if key.startswith("modified:") else "ix_tags_live_names"
+            assert wanted in plan and "TEMP B-TREE" not in plan, (key, plan)

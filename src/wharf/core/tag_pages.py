@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
 
 from wharf.core.clock import now_ms
 from wharf.core.tags import MANIFEST_SIZE, alive_at
 from wharf.db.engine import Db
-from wharf.db.models import Manifest, ManifestLabel, Tag
+from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestLabel, Tag
 from wharf.oci import mediatypes as mt
 
 Sort = Literal["name", "modified", "size"]
@@ -125,17 +125,34 @@ def page(
     order = _order(sort, descending)
     # The page's ids from the index alone; only they are joined to their manifests. Not
     # correlated with the outer `tags`: it is a statement of its own.
-    picked = (
-        select(Tag.id)
-        .where(*where)
-        .order_by(*order)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        .correlate(None)
-        .scalar_subquery()
+    ids: Select[Any] = (
+        _ids_by_size(where, descending)
+        if sort == "size" and db.dialect.name != "sqlite"
+        else select(Tag.id).where(*where).order_by(*order)
     )
+    picked = ids.offset((page - 1) * per_page).limit(per_page).correlate(None).scalar_subquery()
     rows = db.execute(_ROWS.where(Tag.id.in_(picked)).order_by(*order)).all()
     return TagPage(_with_details(db, rows), total, page, pages, per_page)
+
+
+def _ids_by_size(where: list[ColumnElement[bool]], descending: bool) -> Select[Any]:
+    """The matching tags' ids by image size on PostgreSQL: one grouped hash join over the matching
+    tags, about twice as fast there as a size subquery per tag for 100,000 tags (SQLite is the
+    other way round: five times slower than its subqueries). An index has no blobs: its sum is
+    NULL and it comes last."""
+    size = func.sum(Blob.size)
+    return (
+        select(Tag.id)
+        .select_from(Tag)
+        .outerjoin(ManifestBlob, ManifestBlob.manifest_id == Tag.manifest_id)
+        .outerjoin(Blob, Blob.id == ManifestBlob.blob_id)
+        .where(*where)
+        .group_by(Tag.id, Tag.name)
+        .order_by(
+            (size.desc() if descending else size.asc()).nulls_last(),
+            Tag.name.desc() if descending else Tag.name.asc(),
+        )
+    )
 
 
 _ROWS = select(
