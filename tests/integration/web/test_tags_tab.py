@@ -49,6 +49,7 @@ async def test_pages_of_fifty_with_the_total_a_pager_and_a_small_page(
     assert "2001 tags" in html and "Page 1 of 41" in html
     assert 'href="?tab=tags&amp;page=2" rel="next"' in html
     assert "/tags/delete" not in html  # no per-row forms: a panel opens on demand
+    assert "TagsQuery" not in html  # the header's search box is not the tab's filter
     assert html.count("<form") == 5  # search and sign out (header), star, filter, pull client
 
     last = (await admin.get(f"{PAGE}?tab=tags&page=41")).text

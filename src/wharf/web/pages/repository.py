@@ -84,7 +84,7 @@ async def _tags_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         description=found.overview.description,
         starred=found.overview.starred,
         listing=found.page if query.valid_filter else None,
-        query=query,
+        tq=query,
         filter_help=tags_query.FILTER_HELP,
         chosen=found.chosen,
         pull=pull,
