@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Row, Select, func, select
 
 from wharf.core.clock import now_ms
-from wharf.core.tags import MANIFEST_SIZE, alive_at
+from wharf.core.tags import MANIFEST_SIZE, alive_at, like_literal
 from wharf.db.engine import Db
 from wharf.db.models import Blob, Manifest, ManifestBlob, ManifestLabel, Tag
 from wharf.oci import mediatypes as mt
@@ -72,8 +72,9 @@ def name_matches(db: Db, pattern: str) -> ColumnElement[bool]:
     if db.dialect.name == "sqlite":
         # GLOB's only other special character is `[`, which no tag name holds: match it literally.
         return Tag.name.op("GLOB")(glob.replace("[", "[[]"))
-    like = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Tag.name.like(like.replace("*", "%").replace("?", "_"), escape="\\")
+    # The API's `like:` filter (tags.history) escapes the same way.
+    like = like_literal(glob).replace("*", "%").replace("?", "_")
+    return Tag.name.like(like, escape="\\")
 
 
 def _where(db: Db, repository_id: int, pattern: str, now: int) -> list[ColumnElement[bool]]:
