@@ -5,10 +5,14 @@ stays small; the Information tab's pull commands for the newest or a chosen tag.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
 from wharf.app import WharfApp
+from wharf.config import Settings, load_settings
 from wharf.core import manifests, repositories, tags
 from wharf.db.engine import Db
 
@@ -31,6 +35,12 @@ async def _many_tags(wharf: WharfApp, reg: RegistryClient) -> str:
 
     await wharf.rt.db.write(tag_all)
     return digest
+
+
+@pytest.fixture
+def settings(data_dir: Path, db_uri: str | None) -> Settings:
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, "FEATURE_IMMUTABLE_TAGS": True}
+    return load_settings(None, overrides, environ={})
 
 
 def _rows(html: str) -> list[str]:
@@ -113,6 +123,14 @@ async def test_the_panel_changes_one_tag_and_returns_to_the_same_page(
     r = await admin.submit(panel.replace("00003", "00004"), f"{PAGE}/tags/point", new_tag="stable")
     assert r.status_code == 303
     assert "stable" in _rows((await admin.get(f"{PAGE}?tab=tags&q=stable")).text)
+    # immutable, then mutable again, from the panel
+    immutable = panel.replace("00003", "00006")
+    r = await admin.submit(immutable, f"{PAGE}/tags/immutable")
+    assert r.status_code == 303 and r.headers["location"] == f"{PAGE}?tab=tags&q=build-0000"
+    html = (await admin.get(immutable)).text
+    assert "is now immutable" in html and "Make mutable" in html and ">immutable</span>" in html
+    r = await admin.submit(immutable, f"{PAGE}/tags/immutable")
+    assert "Make immutable" in (await admin.get(immutable)).text
     # a back address from elsewhere is rebuilt from the fields the tab knows
     form = await admin.form(panel.replace("00003", "00005"), f"{PAGE}/tags/expiration")
     r = await admin.http.post(
