@@ -11,11 +11,12 @@ is a sum over its blobs), so it computes the size of every matching tag; a filte
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select, text
 
 from wharf.core.clock import now_ms
 from wharf.core.tags import MANIFEST_SIZE, alive_at, like_literal
@@ -67,14 +68,38 @@ def name_matches(db: Db, pattern: str) -> ColumnElement[bool]:
     """Tag names matching `pattern`: a glob when it has `*` or `?`, else a prefix. Case-sensitive
     on both databases, as tag names are, and answered from the name index for a literal prefix:
     SQLite's LIKE ignores case and then cannot use a BINARY index, its GLOB does neither; on
-    PostgreSQL, LIKE is case-sensitive and uses the index under the C collation."""
+    PostgreSQL, LIKE is case-sensitive, and the prefix is also said as a range of names when the
+    database sorts them by bytes."""
     glob = pattern if ("*" in pattern or "?" in pattern) else pattern + "*"
     if db.dialect.name == "sqlite":
         # GLOB's only other special character is `[`, which no tag name holds: match it literally.
         return Tag.name.op("GLOB")(glob.replace("[", "[[]"))
     # The API's `like:` filter (tags.history) escapes the same way.
-    like = like_literal(glob).replace("*", "%").replace("?", "_")
-    return Tag.name.like(like, escape="\\")
+    like = Tag.name.like(like_literal(glob).replace("*", "%").replace("?", "_"), escape="\\")
+    prefix = re.split(r"[*?]", glob, maxsplit=1)[0]
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF or not _byte_ordered(db):
+        return like
+    # PostgreSQL turns a LIKE prefix into an index range only under the "C" collation itself
+    # (not C.UTF-8): say the range, which in byte order holds exactly the names with the prefix.
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(Tag.name >= prefix, Tag.name < upper, like)
+
+
+# Tag names' characters, and pairs of them, in byte order; a database sorting them so compares
+# tag names by bytes (C, POSIX, C.UTF-8, ICU's "und-x-icu" does not).
+_PROBE = ["-", ".", "0", "A", "_", "a", "a-", "a.", "a0", "aA", "a_", "aa"]
+_byte_order_of: dict[str, bool] = {}
+
+
+def _byte_ordered(db: Db) -> bool:
+    """Whether the PostgreSQL database sorts tag names by bytes, asked once per database: under a
+    language's collation a range on a prefix would miss names."""
+    key = db.engine.url.render_as_string(hide_password=True)
+    if key not in _byte_order_of:
+        values = ", ".join(f"('{v}')" for v in _PROBE)
+        found = db.execute(text(f"SELECT v FROM (VALUES {values}) AS probe(v) ORDER BY v")).scalars()
+        _byte_order_of[key] = list(found) == sorted(_PROBE)
+    return _byte_order_of[key]
 
 
 def _where(db: Db, repository_id: int, pattern: str, now: int) -> list[ColumnElement[bool]]:
