@@ -51,6 +51,25 @@ def test_a_tag_is_unique_only_among_live_tags(settings: Settings) -> None:
     assert "WHERE" in definition.upper() and "lifetime_end_ms IS NULL" in definition, definition
 
 
+@pytest.mark.parametrize("name", ["ix_tags_live_names", "ix_tags_live_modified"])
+def test_the_live_tag_listing_indexes_are_partial(settings: Settings, name: str) -> None:
+    """The Tags tab's and tags/list's indexes hold live tags only, on both databases (their
+    PostgreSQL predicate is in the migrations only, as uq_tags_live's)."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db)
+        with db.engine.connect() as conn:
+            if db.dialect == "sqlite":
+                sql = "SELECT sql FROM sqlite_master WHERE name = :name"
+            else:
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+            definition = conn.execute(text(sql), {"name": name}).scalar_one()
+    finally:
+        db.dispose()
+    assert "WHERE" in definition.upper() and "lifetime_end_ms IS NULL" in definition, definition
+
+
 def test_the_recorded_head_is_the_newest_migration(settings: Settings) -> None:
     """/health/ready compares the database with db/revision.HEAD, not with Alembic's scripts."""
     assert head_revision() == revision.HEAD, "a new migration: set HEAD in src/wharf/db/revision.py"

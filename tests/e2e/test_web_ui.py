@@ -88,10 +88,11 @@ def test_sign_in_create_push_browse_sign_out(
     # move latest onto v1's manifest from v1's row, then revert it in the history
     page.on("dialog", lambda dialog: dialog.accept())
     v1_row = rows.filter(has_text="v1")
-    v1_row.get_by_text("Change v1").click()
-    v1_row.get_by_label("Add or move a tag to this manifest").fill("latest")
+    v1_row.get_by_role("link", name="Change v1").click()
+    panel = page.locator("#change")
+    panel.get_by_label("Add or move a tag to this manifest").fill("latest")
     shot("repository-tags-move")
-    v1_row.get_by_role("button", name="Set tag").click()
+    panel.get_by_role("button", name="Set tag").click()
     expect(page.get_by_role("status")).to_contain_text("Tag latest now points at")
     assert clients.skopeo_digest(f"{ref}:latest", server.creds) == v1
     shot("repository-tags-moved")

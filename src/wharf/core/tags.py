@@ -261,6 +261,11 @@ def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> 
     return column(db, _NAMES, params)
 
 
+def like_literal(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern with ESCAPE '\\' (tag names hold `_`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass(frozen=True, slots=True)
 class TagLifetime:
     name: str
@@ -309,8 +314,7 @@ def history(
     if name is not None:
         query = query.where(Tag.name == name)
     if name_like:
-        escaped = name_like.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Tag.name.like(f"%{escaped}%", escape="\\"))
+        query = query.where(Tag.name.like(f"%{like_literal(name_like)}%", escape="\\"))
     rows = db.execute(
         query.order_by(Tag.lifetime_start_ms.desc(), Tag.id.desc()).offset(offset).limit(limit)
     ).all()

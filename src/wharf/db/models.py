@@ -181,6 +181,18 @@ class Tag(Base):
             sqlite_where=text("lifetime_end_ms IS NULL"),
             # PostgreSQL's predicate is in migration 0021 (no postgresql_* option here: see above)
         ),
+        # The web's Tags tab sorted by last change (core/tag_pages): a page's tags, and the count,
+        # read from the index alone, `name` making the order total for stable paging.
+        Index(
+            "ix_tags_live_modified",
+            "repository_id",
+            "lifetime_start_ms",
+            "name",
+            "hidden",
+            "expires_ms",
+            sqlite_where=text("lifetime_end_ms IS NULL"),
+            # PostgreSQL's predicate is in migration 0022 (no postgresql_* option here: see above)
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))

@@ -184,7 +184,7 @@ async def test_only_admins_read_the_logs(wharf: WharfApp, reg: RegistryClient) -
     r = await friend.get(LOGS)
     assert r.status_code == 403 and "need the admin role" in r.text
     form = await admin.form(LOGS, f"{PAGE}/logs/export")
-    friend_form = await friend.form(f"{PAGE}?tab=tags", f"{PAGE}/tags/point")
+    friend_form = await friend.form(f"{PAGE}?tab=tags", f"{PAGE}/star")
     r = await friend.http.post(
         f"{PAGE}/logs/export",
         data={

@@ -40,7 +40,9 @@ async def test_move_delete_expire_revert_and_forget(
     tags_tab = f"{PAGE}?tab=tags"
 
     # point `stable` at v1, then move it to v2
-    form = await admin.form(tags_tab, f"{PAGE}/tags/point")
+    # the forms are in the panel a row's "Change…" link opens, one tag at a time
+    assert "/tags/point" not in (await admin.get(tags_tab)).text
+    form = await admin.form(f"{tags_tab}&change=v1", f"{PAGE}/tags/point")
     r = await admin.http.post(f"{PAGE}/tags/point", data={**form.fields, "digest": v1, "new_tag": "stable"})
     assert r.status_code == 303 and r.headers["location"] == tags_tab
     assert "Tag stable now points at" in (await admin.get(tags_tab)).text  # the flash message
@@ -102,12 +104,15 @@ async def test_readers_see_no_forms_and_cannot_post(world: World, wharf: WharfAp
         await reader.sign_in("reader", PW)
         await writer.sign_in("writer", PW)
         page = (await reader.get("/repository/acme/app?tab=tags")).text
-        assert "/tags/delete" not in page
+        assert "/tags/delete" not in page and "change=v1" not in page
+        assert "/tags/delete" not in (await reader.get("/repository/acme/app?tab=tags&change=v1")).text
         home = await reader.form("/", "/signout")
         r = await reader.http.post("/repository/acme/app/tags/delete", data={**home.fields, "tag": "v1"})
         assert r.status_code == 403 and "write role" in r.text
-        assert "/tags/delete" in (await writer.get("/repository/acme/app?tab=tags")).text
-        form = await writer.form("/repository/acme/app?tab=tags", "/repository/acme/app/tags/delete")
+        assert "change=v1" in (await writer.get("/repository/acme/app?tab=tags")).text
+        panel = "/repository/acme/app?tab=tags&change=v1"
+        assert "/tags/delete" in (await writer.get(panel)).text
+        form = await writer.form(panel, "/repository/acme/app/tags/delete")
         r = await writer.http.post("/repository/acme/app/tags/delete", data={**form.fields, "tag": "v1"})
         assert r.status_code == 303
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,25 +13,19 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
-from wharf.core import audit, repositories, stars, tag_changes, tags
+from wharf.core import audit, tag_changes
 from wharf.core.clock import now_ms
-from wharf.core.tags import TagLifetime
-from wharf.db.engine import Db
-from wharf.oci import mediatypes as mt
 from wharf.runtime import Runtime
-from wharf.web import access, render
+from wharf.services import tags as service
+from wharf.web import access, pulls, render
 from wharf.web.errors import WebError
+from wharf.web.pages import _tags_query as tags_query
 from wharf.web.pages import repository_settings
 from wharf.web.session import Visitor, read_form, signed_in, visitor
 
 TABS = ("info", "tags", "history", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
-MAX_TAGS = 500
 HISTORY_PAGE = 100
-
-
-def is_index(t: TagLifetime) -> bool:
-    return t.media_type in mt.INDEXES
 
 
 async def show(request: Request) -> Response:
@@ -45,38 +38,88 @@ async def show(request: Request) -> Response:
         tab = "info"
     if tab in ADMIN_TABS:
         return await _admin_tab(request, v, full_name, tab)
-    repo = view.repo
+    return await _TABS[tab](request, v, view)
+
+
+async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Response:
+    rt = access.runtime(request)
+    tag = request.query_params.get("tag", "").strip()[:128]
+    found = await service.overview(rt, view.repo, v.identity.account_id, tag)
+    pull = pulls.choice(request)
+    response = render.page(
+        request,
+        "repository/info.html",
+        page=access.repository_page(request, view),
+        tab="info",
+        description=found.description,
+        starred=found.starred,
+        pull_tag=found.pull,
+        asked_tag=tag,
+        recent=found.recent,
+        pull=pull,
+    )
+    return pull.keep(response)
+
+
+async def _tags_tab(request: Request, v: Visitor, view: RepositoryView) -> Response:
+    rt = access.runtime(request)
+    query = tags_query.parse(dict(request.query_params))
+    found = await service.tags_tab(
+        rt,
+        view.repo,
+        v.identity.account_id,
+        pattern=query.q if query.valid_filter else "",
+        sort=query.sort,
+        descending=query.descending,
+        page=query.page,
+        per_page=query.per_page,
+        chosen=query.change,
+    )
+    pull = pulls.choice(request)
+    response = render.page(
+        request,
+        "repository/tags.html",
+        page=access.repository_page(request, view),
+        tab="tags",
+        description=found.overview.description,
+        starred=found.overview.starred,
+        listing=found.page if query.valid_filter else None,
+        tq=query,
+        filter_help=tags_query.FILTER_HELP,
+        chosen=found.chosen,
+        pull=pull,
+        settings=rt.settings,
+    )
+    return pull.keep(response)
+
+
+async def _history_tab(request: Request, v: Visitor, view: RepositoryView) -> Response:
+    rt = access.runtime(request)
     page_no = max(1, _int(request.query_params.get("page"), 1))
-
-    def read(db: Db) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "description": repositories.description(db, repo.id),
-            "starred": bool(stars.starred_among(db, v.identity.account_id, [repo.id])),
-        }
-        alive = tags.history(db, repo.id, only_alive=True, limit=MAX_TAGS)
-        out["tags"] = sorted(alive, key=lambda t: t.name)
-        if tab == "history":
-            found = tags.history(
-                db, repo.id, only_alive=False, offset=(page_no - 1) * HISTORY_PAGE, limit=HISTORY_PAGE + 1
-            )
-            out["history"] = found[:HISTORY_PAGE]
-            out["more_history"] = len(found) > HISTORY_PAGE
-        return out
-
-    found = await rt.db.read(read)
-    page = access.repository_page(request, view)
+    found = await service.history_tab(
+        rt, view.repo, v.identity.account_id, offset=(page_no - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
+    )
     window_s = tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, view.namespace)
     return render.page(
         request,
-        f"repository/{tab}.html",
-        page=page,
-        tab=tab,
+        "repository/history.html",
+        page=access.repository_page(request, view),
+        tab="history",
+        description=found.overview.description,
+        starred=found.overview.starred,
+        history=found.history,
+        more_history=found.more,
         page_no=page_no,
-        is_index=is_index,
         revert_after_ms=now_ms() - window_s * 1000,
         settings=rt.settings,
-        **found,
     )
+
+
+_TABS: dict[str, Callable[[Request, Visitor, RepositoryView], Awaitable[Response]]] = {
+    "info": _info_tab,
+    "tags": _tags_tab,
+    "history": _history_tab,
+}
 
 
 async def _admin_tab(request: Request, v: Visitor, full_name: str, tab: str) -> Response:
@@ -112,18 +155,18 @@ class _TagChange:
 
 async def _point(c: _TagChange) -> Response:
     target = c.form.get("new_tag", "").strip()
-    await c.rt.db.write(tag_changes.point, c.view.repo, target, c.digest, c.by)
+    await service.point(c.rt, c.view.repo, target, c.digest, c.by)
     return render.redirect(c.back, f"Tag {target} now points at {c.digest}.")
 
 
 async def _delete(c: _TagChange) -> Response:
-    await c.rt.db.write(tag_changes.delete, c.view.repo, c.tag, c.by)
+    await service.delete(c.rt, c.view.repo, c.tag, c.by)
     return render.redirect(c.back, f"Deleted tag {c.tag}. You can restore it from the tag history.")
 
 
 async def _expiration(c: _TagChange) -> Response:
     expires_ms = _expiry_ms(c.form.get("expires", ""))
-    await c.rt.db.write(tag_changes.set_expiration, c.view.repo, c.tag, expires_ms, c.by)
+    await service.set_expiration(c.rt, c.view.repo, c.tag, expires_ms, c.by)
     text = f"expires {render.when(expires_ms)}" if expires_ms else "no longer expires"
     return render.redirect(c.back, f"Tag {c.tag} {text}.")
 
@@ -134,13 +177,12 @@ async def _immutable(c: _TagChange) -> Response:
             400, "Immutable tags are off", "The registry's admin can turn on FEATURE_IMMUTABLE_TAGS."
         )
     immutable = c.form.get("immutable") == "true"
-    await c.rt.db.write(tag_changes.set_immutable, c.view.repo, c.tag, immutable, c.by)
+    await service.set_immutable(c.rt, c.view.repo, c.tag, immutable, c.by)
     return render.redirect(c.back, f"Tag {c.tag} is {'now' if immutable else 'no longer'} immutable.")
 
 
 async def _revert(c: _TagChange) -> Response:
-    window_s = tag_changes.time_machine_s(c.rt.settings.DEFAULT_TAG_EXPIRATION, c.view.namespace)
-    await c.rt.db.write(tag_changes.revert, c.view.repo, c.tag, c.digest, window_s * 1000, c.by)
+    await service.revert(c.rt, c.view, c.tag, c.digest, c.by)
     return render.redirect(c.back, f"Tag {c.tag} points at {c.digest} again.")
 
 
@@ -151,7 +193,7 @@ async def _forget(c: _TagChange) -> Response:
             "Permanent deletion is off",
             "The registry's admin can turn on PERMANENTLY_DELETE_TAGS.",
         )
-    removed = await c.rt.db.write(tag_changes.forget, c.view.repo, c.tag, c.digest, False, c.by)
+    removed = await service.forget(c.rt, c.view.repo, c.tag, c.digest, c.by)
     if not removed:
         raise WebError(404, "Nothing to delete", f"Tag {c.tag} has no past lifetime on {c.digest}.")
     return render.redirect(c.back, f"Removed {c.tag} on {c.digest} from the tag history for good.")
@@ -175,7 +217,11 @@ async def change_tags(request: Request) -> Response:
     action = request.path_params["action"]
     form = await read_form(rt, request)
     view = await access.repository(request, v, full_name, permissions.WRITE, changing="tags")
-    back = f"/repository/{full_name}?tab={'history' if action in ('revert', 'forget') else 'tags'}"
+    base = f"/repository/{full_name}"
+    if action in ("revert", "forget"):
+        back = f"{base}?tab=history"
+    else:
+        back = tags_query.back_url(base, form.get("back", ""))
     change = _TAG_ACTIONS.get(action)
     if change is None:
         raise WebError.not_found("This action")
@@ -190,12 +236,12 @@ async def star(request: Request) -> Response:
     form = await read_form(rt, request)
     view = await access.repository(request, v, full_name)
     assert v.identity.account_id is not None
-    if form.get("starred") == "true":
-        await rt.db.write(stars.star, v.identity.account_id, view.repo.id)
+    starred = form.get("starred") == "true"
+    await service.star(rt, v.identity.account_id, view.repo, starred)
+    if starred:
         return render.redirect(
             f"/repository/{full_name}", f"Starred {full_name}: it is listed on your home page."
         )
-    await rt.db.write(stars.unstar, v.identity.account_id, view.repo.id)
     return render.redirect(f"/repository/{full_name}", f"Removed the star from {full_name}.")
 
 

@@ -126,3 +126,9 @@ for (const current of document.querySelectorAll(".tabs .current")) {
     bar.scrollLeft = left - (bar.clientWidth - current.offsetWidth) / 2;
   }
 }
+
+// A choice that applies at once (the pull client of the Information and Tags tabs): its GET form is
+// sent when it changes. Without this file the form has its own button.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});

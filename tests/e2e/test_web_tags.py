@@ -1,0 +1,127 @@
+"""The Tags tab with 2,100 tags in a real browser: pages of 50 with the total and a pager, the
+filter (prefix and glob), a sort link, the per-tag panel opened from a row, and the copy button
+putting the chosen client's pull command on the clipboard."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.browser import Shots, sign_in
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server
+from wharf.oci.digest import Digest
+
+if SERVER_KIND != "wharf":
+    pytest.skip("the web UI is Wharf's", allow_module_level=True)
+
+pytestmark = pytest.mark.e2e
+
+REPO = "admin/fleet"
+COUNT = 2100
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _push_tags(server: Server) -> str:
+    """One small image under COUNT tags (`app-00000` ...), over /v2 as clients push; its digest."""
+    headers = server.auth_headers(f"repository:{REPO}:pull,push")
+    config, layer = b'{"architecture":"amd64","os":"linux"}', b"not really a tar"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": str(Digest.of(config)),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": str(Digest.of(layer)),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    with httpx.Client(base_url=f"{server.url}/v2/{REPO}", headers=headers, timeout=60) as http:
+        for blob in (config, layer):
+            r = http.post(
+                f"/blobs/uploads/?digest={Digest.of(blob)}",
+                content=blob,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert r.status_code == 201, r.text
+        for i in range(COUNT):
+            r = http.put(f"/manifests/app-{i:05d}", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+            assert r.status_code == 201, r.text
+    return str(Digest.of(manifest))
+
+
+def test_page_filter_sort_change_and_copy_a_pull_command(browser: Browser, server: Server) -> None:
+    digest = _push_tags(server)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    shot = Shots(page, "tags_tab")
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.url}/repository/{REPO}?tab=tags")
+    rows = page.locator("table.tags tbody tr")
+    expect(rows).to_have_count(50)
+    expect(page.locator(".tag-count")).to_contain_text("2100 tags")
+    expect(page.get_by_text("Page 1 of 42")).to_be_visible()
+    shot("first-page")
+
+    page.get_by_role("link", name=re.compile(r"^Next")).click()
+    expect(page.get_by_text("Page 2 of 42")).to_be_visible()
+    expect(rows.first).to_contain_text("app-00050")
+
+    # a prefix, then a glob; the value stays in the box
+    page.get_by_label("Filter by name").fill("app-0209")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(10)
+    expect(page.locator(".tag-count")).to_contain_text("10 tags matching")
+    expect(page.get_by_label("Filter by name")).to_have_value("app-0209")
+    page.get_by_label("Filter by name").fill("*-0000?")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_contain_text("app-00000")
+    shot("filtered")
+
+    # sort by name, Z to A, within the filter
+    page.locator("table.tags thead").get_by_role("link", name=re.compile(r"^Tag")).click()
+    expect(rows.first).to_contain_text("app-00009")
+    expect(page.get_by_label("Filter by name")).to_have_value("*-0000?")
+
+    # copy the pull command: podman by tag, then docker by digest
+    rows.first.get_by_role("button", name="Copy the pull command of app-00009").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"podman pull {server.host}/{REPO}:app-00009"
+    page.get_by_label("Pull with").select_option("docker")
+    page.wait_for_url(re.compile(r".*client=docker.*"))
+    page.get_by_label("by", exact=True).select_option("digest")
+    page.wait_for_url(re.compile(r".*by=digest.*"))
+    rows.first.get_by_role("button", name="Copy the pull command of app-00009").click()
+    assert page.evaluate("navigator.clipboard.readText()") == f"docker pull {server.host}/{REPO}@{digest}"
+    shot("docker-by-digest")
+
+    # the panel of one tag, opened from its row; deleting returns to the same filtered page
+    page.on("dialog", lambda dialog: dialog.accept())
+    rows.filter(has_text="app-00003").get_by_role("link", name="Change app-00003").click()
+    panel = page.locator("#change")
+    expect(panel).to_contain_text("Change app-00003")
+    shot("panel")
+    panel.get_by_role("button", name="Delete app-00003").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted tag app-00003")
+    expect(rows).to_have_count(9)
+    expect(page.get_by_label("Filter by name")).to_have_value("*-0000?")
+
+    # the Information tab pulls the newest tag, in the client chosen here
+    page.get_by_role("link", name="Information").click()
+    expect(page.get_by_text(f"docker pull {server.host}/{REPO}:app-02099")).to_be_visible()
+    shot("information")
+    context.close()
