@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -202,3 +204,21 @@ def test_a_key_on_first_use_is_read_or_made_by_the_first_token(tmp_path: Path) -
     wrong = TokenService(tmp_path / "p384.pem", "wharf", 60, "reg.test", key_on_first_use=True)
     with pytest.raises(TokenError, match="neither an EC P-256 key nor an RSA key"):
         wrong.issue(ALICE, [])
+
+
+def test_a_key_on_first_use_is_made_once_when_the_first_tokens_arrive_together(tmp_path: Path) -> None:
+    """The first requests of a fresh server reach the key on several threads at once: one key is
+    made, every token verifies with it, and no temporary file is left."""
+    path = tmp_path / "keys" / "k.pem"
+    svc = TokenService(path, "wharf", 60, "reg.test", key_on_first_use=True)
+    start = threading.Barrier(8)
+
+    def first_token() -> str:
+        start.wait()
+        return svc.issue(ALICE, [])
+
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(lambda _: first_token(), range(8)))
+    verifier = TokenService(path, "wharf", 60, "reg.test")
+    assert all(verifier.verify(t).identity.name == "alice" for t in tokens)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["k.pem"]

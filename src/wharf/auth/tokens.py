@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
@@ -102,7 +103,8 @@ def _load_or_create_key(path: Path, create: bool) -> SigningKey:
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    # Unique per process and per thread: two threads of one process may both find no key.
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
@@ -202,6 +204,7 @@ class TokenService:
         self._key_path = key_path
         self._create = create
         self._loaded: _Key | None = None
+        self._loading = threading.Lock()
         self._jwt_imported = False
         self.issuer = issuer
         self.audience = audience
@@ -211,10 +214,12 @@ class TokenService:
             self._key()
 
     def _key(self) -> _Key:
-        """The key, loaded on first use. Two threads may both load it: the same file, so no harm
-        (and two processes making it agree on one, see _load_or_create_key)."""
+        """The key, loaded on first use, once per process (the first requests arrive together, on
+        several threads); two processes making it agree on one, see _load_or_create_key."""
         if self._loaded is None:
-            self._loaded = _load(self._key_path, self._create)
+            with self._loading:
+                if self._loaded is None:
+                    self._loaded = _load(self._key_path, self._create)
         return self._loaded
 
     async def ready(self) -> None:
