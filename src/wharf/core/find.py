@@ -20,7 +20,6 @@ class Found:
     email: str | None
     org: str | None = None
     """A team's organization, or a robot's owner."""
-    org_kind: str | None = None
     org_email: str | None = None
 
 
@@ -41,7 +40,7 @@ def teams(db: Db, account_id: int, query: str, limit: int) -> list[Found]:
         .order_by(org.name, Team.name)
         .limit(limit)
     )
-    return [Found(t, "team", None, o, "org", e) for t, o, e in rows]
+    return [Found(t, "team", None, o, e) for t, o, e in rows]
 
 
 def robots(db: Db, account_id: int, query: str, limit: int) -> list[Found]:
@@ -50,7 +49,7 @@ def robots(db: Db, account_id: int, query: str, limit: int) -> list[Found]:
     admined = select(Team.org_id).where(Team.role == "admin", Team.id.in_(mine))
     owner = aliased(Account)
     rows = db.execute(
-        select(Account.name, owner.name, owner.kind, owner.email)
+        select(Account.name, owner.name, owner.email)
         .join(Robot, Robot.account_id == Account.id)
         .join(owner, owner.id == Robot.owner_id)
         .where(
@@ -60,7 +59,7 @@ def robots(db: Db, account_id: int, query: str, limit: int) -> list[Found]:
         .order_by(Account.name)
         .limit(limit)
     )
-    return [Found(n, "robot", None, o, k, e) for n, o, k, e in rows]
+    return [Found(n, "robot", None, o, e) for n, o, e in rows]
 
 
 def namespaces(db: Db, query: str, limit: int) -> list[Found]:

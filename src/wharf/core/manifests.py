@@ -292,12 +292,11 @@ def get_with_repository(
     names in it) in one statement. The generation is None without an account, or when it is gone
     or disabled. In place of the manifest, the error `get` would raise: the caller decides
     whether the repository's checks come first."""
+    error: DomainError | None = None
     try:
         by_digest, tag = _lookup_reference(reference)
     except DomainError as e:
         by_digest, tag, error = None, None, e
-    else:
-        error = ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
     query = _IN_REPOSITORY_BY_DIGEST if by_digest is not None else _IN_REPOSITORY_BY_TAG
     params = {
         "full_name": f"{namespace}/{name}",
@@ -309,13 +308,19 @@ def get_with_repository(
     row = first(db, query, params)  # the DBAPI cursor's path (core/_sql.py): every pull runs it
     if row is None:
         generation = revocation.generation(db, account_id) if account_id is not None else None
-        return None, generation, error
+        return None, generation, error or _not_here(reference)
     width = _REPOSITORY_WIDTH
     repo = RepositoryRecord(*row[:width])
     generation = None if row[width] is None else int(row[width])
     if row[width + 1] is None:
-        return repo, generation, error
+        return repo, generation, error or _not_here(reference)
     return repo, generation, ManifestRecord(*row[width + 1 :])
+
+
+def _not_here(reference: str) -> ManifestNotFound:
+    # Built only on a miss: an exception object is not free, and every pull that finds its
+    # manifest would otherwise pay for one.
+    return ManifestNotFound(f"manifest {reference[:200]} is not in this repository")
 
 
 def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | None) -> None:
