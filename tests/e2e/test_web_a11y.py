@@ -42,6 +42,7 @@ def _world(server: Server) -> str:
             }
         }
         assert api.post("/messages", json=message).status_code == 201
+        assert api.put("/organization/dock/robots/ci").status_code in (200, 201)
     return push_tiny_image(server, "dock/app", "v1")
 
 
@@ -62,6 +63,7 @@ def test_main_pages_have_no_serious_accessibility_violation(browser: Browser, se
         "organization-teams": "/organization/dock?tab=teams",
         "team": "/organization/dock/teams/builders",
         "robots": "/organization/dock?tab=robots",
+        "robot-credentials": "/organization/dock/robots/ci?credentials=1",
         "account": "/user/admin?tab=settings",
         "notifications": "/notifications",
         "superuser": "/superuser",

@@ -67,12 +67,14 @@ def test_create_organization_team_member_and_robot(
     page.get_by_label("Description (optional)").fill("Deploys from CI")
     page.get_by_role("button", name="Create robot account").click()
     page.wait_for_url(re.compile(r".*/organization/shipyard/robots/deployer\?credentials=1$"))
+    page.locator(".credentials summary", has_text="Podman login").click()
     login = page.locator(".credentials .command code").filter(has_text="podman login")
     expect(login).to_be_visible()
     shot("robot-credentials")
     command = shlex.split(login.inner_text())
-    assert command[:4] == ["podman", "login", "-u", "shipyard+deployer"] and command[-1] == server.host
-    clients.run("podman", "login", "--tls-verify=false", *command[2:])
+    assert command[:5] == ["podman", "login", "--tls-verify=false", "-u", "shipyard+deployer"]
+    assert command[-1] == server.host
+    clients.run(*command)
 
     # the robot is listed on the Robot accounts tab
     page.get_by_role("link", name="shipyard").first.click()

@@ -43,6 +43,7 @@ def test_main_pages_fit_a_phone(browser: Browser, server: Server) -> None:
             },
         )
         assert made.status_code == 201, made.text
+        assert api.put("/organization/shipyard/robots/deployer").status_code in (200, 201)
     digest = push_tiny_image(server, "shipyard/a-service-with-a-rather-long-name", "v1")
 
     page = browser.new_page(viewport=PHONE, is_mobile=True)
@@ -58,6 +59,7 @@ def test_main_pages_fit_a_phone(browser: Browser, server: Server) -> None:
         "logs": f"{repo}?tab=logs",
         "organization-teams": "/organization/shipyard?tab=teams",
         "robots": "/organization/shipyard?tab=robots",
+        "robot-credentials": "/organization/shipyard/robots/deployer?credentials=1",
         "account": "/user/admin?tab=settings",
         "superuser": "/superuser",
     }

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import inbox
-from wharf.web import access, render
+from wharf.web import access, inbox_links, render
 from wharf.web.session import read_form, signed_in
 
 PAGE = 50
@@ -25,7 +25,11 @@ async def show(request: Request) -> Response:
     found = await rt.db.read(
         inbox.list_for, v.identity.account_id, offset=(page_no - 1) * PAGE, limit=PAGE + 1
     )
-    return render.page(request, "inbox.html", items=found[:PAGE], page_no=page_no, more=len(found) > PAGE)
+    items = found[:PAGE]
+    links = {item.uuid: inbox_links.of(item, v.name) for item in items}
+    return render.page(
+        request, "inbox.html", items=items, links=links, page_no=page_no, more=len(found) > PAGE
+    )
 
 
 async def dismiss(request: Request) -> Response:

@@ -1,5 +1,6 @@
-"""/repository/<ns>/<name>/manifest/<digest>: one manifest, its layers or the images of an index,
-and its labels (added and removed here by writers)."""
+"""/repository/<ns>/<name>/manifest/<digest>: one manifest: an image's history and configuration
+(from its config blob) and its layers, or the platforms of an index; and its labels (added and
+removed here by writers)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ async def show(request: Request) -> Response:
         parsed = parse_manifest(found.record.content, found.record.media_type)
     except ManifestError:
         parsed = None  # stored before a stricter parser; shown raw
+    config = await manifest_details.image_config_of(rt, parsed) if parsed is not None else None
     page = access.repository_page(request, view)
     return render.page(
         request,
@@ -50,6 +52,8 @@ async def show(request: Request) -> Response:
         tab="tags",
         digest=digest,
         parsed=parsed,
+        config=config.config if config else None,
+        config_note=config.note if config else None,
         raw=found.record.content.decode("utf-8", errors="replace"),
         record=found.record,
         labels=found.labels,

@@ -15,16 +15,20 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.core import grants, robots
 from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
 from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
 from wharf.services import robots as robot_service
 from wharf.web import access, render
 from wharf.web.access import NamespacePage
+from wharf.web.credentials import FILES, Credentials
 from wharf.web.errors import WebError
 from wharf.web.session import read_form, read_form_lists, signed_in
 
 REPOSITORY_LIMIT = 500
+NO_STORE = {"Cache-Control": "no-store"}
+"""Pages and files with a token: never kept by the browser's or a proxy's cache."""
 FEDERATION_ROWS = 2
 """Empty issuer/subject rows offered below the saved ones."""
 
@@ -42,8 +46,13 @@ async def listing(rt: Runtime, owner: AccountRecord) -> list[ListedRobot]:
     return [ListedRobot(f.robot, len(f.repositories or []), f.teams or []) for f in found]
 
 
-def login_command(host: str, name: str, token: str) -> str:
-    return f"podman login -u '{name}' -p '{token}' {host}"
+def credentials(rt: Runtime, ns: NamespacePage, robot: RobotRecord) -> Credentials:
+    return Credentials(
+        ns.registry_host,
+        robot.account.name,
+        rt.secrets.open(robot.token_ciphertext) or "",
+        insecure=rt.settings.PREFERRED_URL_SCHEME != "https",
+    )
 
 
 async def _owner(request: Request) -> NamespacePage:
@@ -87,24 +96,43 @@ async def create(request: Request) -> Response:
 
 
 async def show(request: Request) -> Response:
+    """The robot's page; its token (and the credentials made of it) only on `?credentials=1`, the
+    reveal: a page left open, a screenshot or a shared screen does not show it by accident."""
     rt = access.runtime(request)
     ns = await _owner(request)
     robot = await _robot(rt, ns, request.path_params["robot"])
     found = await robot_service.detail(rt, ns.account, robot, REPOSITORY_LIMIT)
-    token = rt.secrets.open(robot.token_ciphertext) or ""
+    shown = request.query_params.get("credentials") == "1"
     return render.page(
         request,
         "organization/robot.html",
+        headers=NO_STORE if shown else None,
         ns=ns,
         robot=robot,
-        token=token,
-        login=login_command(ns.registry_host, robot.account.name, token),
-        show_credentials=request.query_params.get("credentials") == "1",
+        creds=credentials(rt, ns, robot) if shown else None,
         empty_rows=FEDERATION_ROWS,
         held=found.held,
         repositories=found.repositories,
         federation=found.federation,
         teams=found.teams,
+    )
+
+
+async def download(request: Request) -> Response:
+    """One of the robot's credential files: the Kubernetes secret, config.json, Mesos' archive."""
+    rt = access.runtime(request)
+    ns = await _owner(request)
+    robot = await _robot(rt, ns, request.path_params["robot"])
+    name = request.path_params["file"]
+    if name not in FILES:
+        raise WebError.not_found("This file")
+    creds = credentials(rt, ns, robot)
+    filename = f"{creds.secret_name.removesuffix('-pull-secret')}-{name}"
+    body = creds.file(name, now_ms() // 1000)
+    return Response(
+        body,
+        media_type=FILES[name],
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -193,6 +221,7 @@ def _routes(kind: str) -> list[BaseRoute]:
     return [
         Route(f"{prefix}/new", create, methods=["POST"]),
         Route(f"{prefix}/{{robot:str}}", show, methods=["GET"]),
+        Route(f"{prefix}/{{robot:str}}/credentials/{{file:str}}", download, methods=["GET"]),
         Route(f"{prefix}/{{robot:str}}/regenerate", regenerate, methods=["POST"]),
         Route(f"{prefix}/{{robot:str}}/delete", delete, methods=["POST"]),
         Route(f"{prefix}/{{robot:str}}/permissions", set_permissions, methods=["POST"]),
