@@ -100,7 +100,7 @@ def test_page_filter_sort_change_and_copy_a_pull_command(browser: Browser, serve
     # copy the pull command: podman by tag, then docker by digest
     rows.first.get_by_role("button", name="Copy the pull command of app-00009").click()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied == f"podman pull {server.host}/{REPO}:app-00009"
+    assert copied == f"podman pull --tls-verify=false {server.host}/{REPO}:app-00009"
     page.get_by_label("Pull with").select_option("docker")
     page.wait_for_url(re.compile(r".*client=docker.*"))
     page.get_by_label("by", exact=True).select_option("digest")

@@ -74,8 +74,9 @@ def test_sign_in_create_push_browse_sign_out(
     v1 = clients.skopeo_digest(f"{ref}:v1", server.creds)
     pushed_latest = clients.skopeo_digest(f"{ref}:latest", server.creds)
     page.reload()
-    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp:latest")).to_be_visible()
-    expect(page.get_by_text(f"podman pull {server.host}/admin/webapp@{pushed_latest}")).to_be_visible()
+    pull = f"podman pull --tls-verify=false {server.host}/admin/webapp"  # plain HTTP: no TLS
+    expect(page.get_by_text(f"{pull}:latest")).to_be_visible()
+    expect(page.get_by_text(f"{pull}@{pushed_latest}")).to_be_visible()
     shot("repository-info")
 
     page.get_by_role("link", name="Tags", exact=True).click()

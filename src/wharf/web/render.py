@@ -82,6 +82,19 @@ def redirect(url: str, flash: str | None = None) -> RedirectResponse:
     return response
 
 
+def plain_http(request: Request) -> bool:
+    """Whether clients reach this registry over plain HTTP (PREFERRED_URL_SCHEME is not https)."""
+    # The error pages render outside the pages' application too, where there is no runtime.
+    runtime = getattr(getattr(request.scope.get("app"), "state", None), "runtime", None)
+    return runtime is None or runtime.settings.PREFERRED_URL_SCHEME != "https"
+
+
+def tls_off(request: Request) -> str:
+    """What podman and buildah commands the pages offer need over plain HTTP: they try TLS first
+    and refuse the registry otherwise (docker decides by its daemon's insecure-registries)."""
+    return " --tls-verify=false" if plain_http(request) else ""
+
+
 def page(
     request: Request,
     template: str,
@@ -95,7 +108,7 @@ def page(
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
     chrome = request.scope.get("wharf.chrome")
     html = _env.get_template(template).render(
-        request=request, visitor=visitor, flash=flash, chrome=chrome, **context
+        request=request, visitor=visitor, flash=flash, chrome=chrome, tls_off=tls_off(request), **context
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
     if flash:

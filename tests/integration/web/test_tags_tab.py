@@ -149,7 +149,8 @@ async def test_pull_commands_in_the_client_chosen_on_both_tabs(
 ) -> None:
     digest = await _many_tags(wharf, reg)
     html = (await admin.get(f"{PAGE}?tab=tags&q=build-00000")).text
-    assert re.search(r'data-copy="podman pull [^"]+/admin/many:build-00000"', html)
+    # plain HTTP here: podman and skopeo are told not to try TLS, docker decides by its daemon
+    assert re.search(r'data-copy="podman pull --tls-verify=false [^"]+/admin/many:build-00000"', html)
     r = await admin.get(f"{PAGE}?tab=tags&q=build-00000&client=docker&by=digest")
     assert re.search(rf'data-copy="docker pull [^"]+/admin/many@{digest}"', r.text)
     assert "wharf_pull" in r.headers["set-cookie"]
@@ -159,6 +160,8 @@ async def test_pull_commands_in_the_client_chosen_on_both_tabs(
     assert re.search(rf"docker pull [^<]+/admin/many@{digest}<", info)
     assert "(the newest tag)" in info
     r = await admin.get(f"{PAGE}?tag=seed&client=skopeo")
-    assert re.search(r"skopeo copy docker://[^ ]+/admin/many:seed oci-archive:many-seed.tar", r.text)
+    assert re.search(
+        r"skopeo copy --src-tls-verify=false docker://[^ ]+/admin/many:seed oci-archive:many-seed.tar", r.text
+    )
     missing = (await admin.get(f"{PAGE}?tag=gone")).text
     assert "There is no tag gone" in missing
