@@ -10,7 +10,7 @@ manifest, points the tag, writes the audit entry and queues the notifications.
 
 from __future__ import annotations
 
-from wharf.core import audit, labels, manifests
+from wharf.core import audit, labels, manifests, secscan
 from wharf.core.errors import DomainError
 from wharf.core.manifests import ManifestRecord
 from wharf.core.uploads import Target
@@ -28,13 +28,17 @@ async def put_manifest(
     body: bytes,
     content_type: str | None,
     actor: audit.Actor | None,
+    *,
+    scan: bool = False,
 ) -> ManifestRecord:
     """Store the manifest `body` under `reference` (a tag or its digest) in the repository
     `target` finds (or creates) inside the write's transaction: the surface decides how, with its
     permission checks and its errors. Raises the domain errors of `core.manifests.put`
     (InvalidTag, InvalidDigest, InvalidManifest, ManifestBlobUnknown, ...), a bad reference
     before a bad body, and both only after `target` has found the repository: a caller whose
-    token was revoked hears that, not what was wrong with what it sent."""
+    token was revoked hears that, not what was wrong with what it sent. With `scan`
+    (FEATURE_SECURITY_SCANNER), the same transaction queues the manifest's indexing: one insert,
+    the push never waits for it."""
     parsed: ParsedManifest | None = None
     refused: DomainError | None = None
     try:
@@ -49,7 +53,10 @@ async def put_manifest(
         if refused is not None:
             raise refused
         assert parsed is not None
-        return manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+        record = manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+        if scan:
+            secscan.enqueue_index(db, record.digest)
+        return record
 
     return await database.write(_put)
 
