@@ -632,6 +632,92 @@ def _size(n: int) -> str:
     return f"{value:.1f} {unit}"
 
 
+secscan_cli = typer.Typer(
+    help="Security scanning: the vulnerability data and the state of the indexes "
+    "(docs/security-scanning.md).",
+    short_help="Vulnerability data and index status.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(secscan_cli, name="secscan")
+
+
+@secscan_cli.command("update", short_help="Import OSV vulnerability data and re-match stored images.")
+def secscan_update(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", metavar="PATH", help="A zip of OSV JSON records (as osv.dev publishes) or a directory."
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Import the OSV records of PATH that changed since the last import (by their `modified`),
+    then re-match the stored indexes they concern, without reading any layer. For air-gapped
+    sites: copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each."""
+    from wharf.services import secscan_update as updater
+
+    db = _database(data_dir, config)
+    try:
+        try:
+            total = updater.count_records(source)
+        except updater.SourceError as e:
+            raise CliError(
+                str(e), "give --from a zip of OSV JSON records or a directory of them", 2
+            ) from None
+        if as_json:
+            result = updater.update(db, source)
+        else:
+            with typer.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+                done = [0]
+
+                def _advance(read: int) -> None:
+                    bar.update(read - done[0])
+                    done[0] = read
+
+                result = updater.update(db, source, _advance)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    typer.echo(
+        f"{result.read} records read: {result.imported} imported, {result.unchanged} unchanged, "
+        f"{result.skipped} skipped; {result.packages_rematched} packages re-matched, "
+        f"{result.matches} matches"
+    )
+
+
+@secscan_cli.command("status", short_help="Show how many images are indexed and how much data there is.")
+def secscan_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Show the indexes by status, the index jobs waiting, and the vulnerability data."""
+    import dataclasses
+
+    from wharf.core import secscan as store
+
+    db = _database(data_dir, config)
+    try:
+        status = db.run_read(store.status)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(status), indent=2))
+        return
+    by_status = ", ".join(f"{n} {s}" for s, n in sorted(status.indexes.items())) or "none"
+    typer.echo(f"indexes: {by_status}; {status.waiting} queued")
+    newest = status.newest_modified or "-"
+    typer.echo(
+        f"vulnerabilities: {status.vulnerabilities} records (newest modified {newest}), "
+        f"{status.matches} matches"
+    )
+
+
 def main() -> None:
     """The `wharf` command. An exception a command lets through becomes two lines on stderr, what
     failed and what to do about it, and exit status 1 (CliError: its own); with `--debug` or

@@ -254,11 +254,6 @@ def _affects(p: PackageRow, affected: dict[str, object]) -> str | None:
     return (verdict.fixed or "") if verdict.affected else None
 
 
-def rematch(db: Db, keys: set[tuple[str, str]]) -> int:
-    """Re-match every stored package named by `keys` (those an import touched)."""
-    return match_packages(db, store.packages_named(db, keys)) if keys else 0
-
-
 def queue_backfill(db: Db, limit: int) -> int:
     """Queue the indexing of up to `limit` live manifests that have no index by this indexer."""
     digests = store.digests_to_index(db, INDEXER_VERSION, limit)

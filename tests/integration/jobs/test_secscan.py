@@ -3,10 +3,13 @@ their indexing, the job queue indexes them from the blob store (issue 16)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+from pathlib import Path
 from typing import Any
 
+from tests.integration.jobs import osv_samples
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import PW, World
 from tests.unit.secscan.samples import DEBIAN_OS_RELEASE, DPKG_OPENSSL, DPKG_STATUS
@@ -14,7 +17,10 @@ from tests.unit.secscan.tarbuild import F, tar
 from wharf.core import secscan as store
 from wharf.jobs import runner
 from wharf.oci import mediatypes as mt
+from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
+from wharf.services import secscan_update as updater
+from wharf.storage.base import blob_path
 
 REPO = "acme/app"
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -134,3 +140,55 @@ async def test_the_backfill_indexes_what_has_no_index(world: World) -> None:
     assert index is not None and index.status == "scanned"
     await runner.HANDLERS["secscan_backfill"](rt, {})  # nothing left to do
     assert (await rt.db.read(store.status)).waiting == 0
+
+
+async def test_osv_data_is_imported_once_and_rematched_without_reading_layers(
+    world: World, tmp_path: Path
+) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    await drain(rt)
+    ids = {p.package.name: p.id for p in await rt.db.read(store.packages_of, digest)}
+
+    data = osv_samples.write_zip(tmp_path / "all.zip", osv_samples.RECORDS)
+    seen: list[int] = []
+    result = await asyncio.to_thread(updater.update, rt.db, data, seen.append)
+    assert (result.read, result.imported, result.unchanged, result.skipped) == (3, 3, 0, 0)
+    assert seen == [3]
+    assert (result.packages_rematched, result.matches) == (2, 2)  # libssl3 and libc6
+
+    report = await rt.db.read(store.report, digest)
+    assert report is not None
+    found = {p: [(v.osv_id, v.fixed_by, v.severity) for v in vs] for p, vs in report.vulnerabilities.items()}
+    assert found == {
+        ids["libssl3"]: [("DEBIAN-CVE-2024-0727", "3.0.13-1~deb12u1", "Medium")],
+        ids["libc6"]: [("DEBIAN-CVE-2024-2961", "2.36-9+deb12u7", "High")],
+    }
+
+    # The same data again: nothing is written or re-matched.
+    again = await asyncio.to_thread(updater.update, rt.db, data)
+    assert (again.imported, again.unchanged, again.packages_rematched) == (0, 3, 0)
+
+    # Debian moves the fix below the installed version: only that record is imported, and the
+    # stored index is re-matched from its packages (its layers are gone from storage meanwhile).
+    for layer in (BASE, OPENSSL):
+        await rt.store.delete(blob_path(Digest.parse(sha256(layer))))
+    moved = {**osv_samples.OPENSSL_PKCS12, "modified": "2025-01-01T00:00:00Z"}
+    moved["affected"] = [
+        {
+            "package": {"name": "openssl", "ecosystem": "Debian:12"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u1"}]}],
+        }
+    ]
+    directory = tmp_path / "osv"
+    directory.mkdir()
+    for record in [moved, osv_samples.OPENSSL_X400, osv_samples.GLIBC_ICONV]:
+        (directory / f"{record['id']}.json").write_text(json.dumps(record))
+    (directory / "broken.json").write_text("{not json")
+    third = await asyncio.to_thread(updater.update, rt.db, directory)
+    assert (third.read, third.imported, third.unchanged, third.skipped) == (4, 1, 2, 1)
+    assert third.packages_rematched == 1
+    report = await rt.db.read(store.report, digest)
+    assert report is not None and list(report.vulnerabilities) == [ids["libc6"]]
+    status = await rt.db.read(store.status)
+    assert (status.vulnerabilities, status.matches, status.newest_modified) == (3, 1, "2025-01-01T00:00:00Z")
