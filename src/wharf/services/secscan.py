@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from typing import Final
+from typing import Any, Final
 
+from wharf.core import manifests
 from wharf.core import secscan as store
 from wharf.core.secscan import MatchRow, PackageRow, StoredPackage
 from wharf.db.engine import Database, Db
@@ -260,3 +262,91 @@ def queue_backfill(db: Db, limit: int) -> int:
     for digest in digests:
         store.enqueue_index(db, digest)
     return len(digests)
+
+
+# Quay's report ------------------------------------------------------------------------------------
+
+_CVE = re.compile(r"CVE-\d{4}-\d{4,7}")
+
+
+async def manifest_security(
+    database: Database, repository_id: int, digest: str, *, enabled: bool
+) -> dict[str, Any]:
+    """getRepoManifestSecurity's answer for a manifest of a repository, in Quay's shape: a status
+    (`queued`, `scanned`, `failed`, `unsupported`) and, once scanned, `data.Layer.Features`.
+    Raises ManifestNotFound when the repository holds no such manifest."""
+    await database.read(manifests.get, repository_id, digest)
+    if not enabled:
+        return {"status": store.UNSUPPORTED, "data": None}
+    found = await database.read(store.report, digest)
+    if found is None:
+        return {"status": store.QUEUED, "data": None}
+    if found.index.status != store.SCANNED:
+        return {"status": found.index.status, "data": None}
+    return {"status": store.SCANNED, "data": security_information(found)}
+
+
+def security_information(report: store.Report) -> dict[str, Any]:
+    """Quay's SecurityInformation (`{"Layer": {...}}`) for a scanned index. Where Quay's Clair v4
+    model leaves a field empty and Clair v2 filled it (VersionFormat, NamespaceName), Wharf fills
+    it; CVEIds come from the record's id and aliases as well as its links."""
+    distribution = report.index.distribution or {}
+    features = []
+    for sp in report.packages:
+        p = sp.package
+        vulns = report.vulnerabilities.get(sp.id, [])
+        features.append(
+            {
+                "Name": p.name,
+                "VersionFormat": p.version_format,
+                "NamespaceName": p.namespace,
+                "AddedBy": p.added_by,
+                "Version": p.version,
+                "BaseScores": [v.score for v in vulns if _cvss3(v) and v.score is not None],
+                "CVEIds": sorted(
+                    {c for v in vulns for c in _CVE.findall(" ".join((v.osv_id, *v.aliases, *v.links)))}
+                ),
+                "Vulnerabilities": [_vulnerability(v, p, distribution) for v in vulns],
+            }
+        )
+    return {
+        "Layer": {
+            "Name": report.index.digest,
+            "ParentName": "",
+            "NamespaceName": "",
+            "IndexedByVersion": report.index.indexer_version,
+            "Features": features,
+        }
+    }
+
+
+def _cvss3(v: store.FoundVulnerability) -> bool:
+    return bool(v.vector and v.vector.startswith("CVSS:3."))
+
+
+def _vulnerability(
+    v: store.FoundVulnerability, p: PackageRow, distribution: dict[str, str]
+) -> dict[str, Any]:
+    os_package = bool(p.namespace)
+    links = list(v.links) or [f"https://osv.dev/vulnerability/{v.osv_id}"]
+    return {
+        "Severity": v.severity,
+        "NamespaceName": v.ecosystem,
+        "Link": " ".join(links),
+        "FixedBy": v.fixed_by,
+        "Description": v.details or v.summary,
+        "Name": v.osv_id,
+        "Metadata": {
+            "UpdatedBy": f"osv/{v.ecosystem}",
+            "RepoName": None,
+            "RepoLink": None,
+            "DistroName": distribution.get("id") if os_package else None,
+            "DistroVersion": distribution.get("version_id") if os_package else None,
+            "NVD": {
+                "CVSSv3": {
+                    "Vectors": v.vector if _cvss3(v) else "",
+                    "Score": v.score if _cvss3(v) else "",
+                }
+            },
+        },
+    }

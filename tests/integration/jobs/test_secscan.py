@@ -9,16 +9,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.jobs import osv_samples
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import PW, World
 from tests.unit.secscan.samples import DEBIAN_OS_RELEASE, DPKG_OPENSSL, DPKG_STATUS
 from tests.unit.secscan.tarbuild import F, tar
+from wharf.config import Settings, load_settings
 from wharf.core import secscan as store
 from wharf.jobs import runner
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
+from wharf.secscan.indexer import INDEXER_VERSION
 from wharf.services import secscan_update as updater
 from wharf.storage.base import blob_path
 
@@ -32,6 +36,14 @@ BASE = gzip.compress(
 )
 # The next layer installs libssl3: dpkg rewrites its status file, the other packages stay.
 OPENSSL = gzip.compress(tar([F("var/lib/dpkg/status", (DPKG_STATUS + DPKG_OPENSSL).encode())]))
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, data_dir: Path, db_uri: str | None, storage_config: dict[str, object]
+) -> Settings:
+    overrides = {"DATA_DIR": data_dir, "DB_URI": db_uri, **storage_config, **getattr(request, "param", {})}
+    return load_settings(None, overrides, environ={})
 
 
 async def drain(rt: Runtime) -> None:
@@ -192,3 +204,109 @@ async def test_osv_data_is_imported_once_and_rematched_without_reading_layers(
     assert report is not None and list(report.vulnerabilities) == [ids["libc6"]]
     status = await rt.db.read(store.status)
     assert (status.vulnerabilities, status.matches, status.newest_modified) == (3, 1, "2025-01-01T00:00:00Z")
+
+
+async def test_the_api_reports_as_quay_does(world: World, tmp_path: Path) -> None:
+    rt = world.reg.wharf.rt
+    http = world.reg.http
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    url = f"/api/v1/repository/{REPO}/manifest/{digest}/security?vulnerabilities=true"
+    assert (await http.get(url, headers=world.api["reader"])).json() == {"status": "queued", "data": None}
+    await drain(rt)
+    await asyncio.to_thread(
+        updater.update, rt.db, osv_samples.write_zip(tmp_path / "all.zip", osv_samples.RECORDS)
+    )
+
+    r = await http.get(url, headers=world.api["reader"])
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["status"] == "scanned"
+    layer = answer["data"]["Layer"]
+    assert {k: layer[k] for k in ("Name", "ParentName", "NamespaceName", "IndexedByVersion")} == {
+        "Name": digest,
+        "ParentName": "",
+        "NamespaceName": "",
+        "IndexedByVersion": INDEXER_VERSION,
+    }
+    features = {f["Name"]: f for f in layer["Features"]}
+    assert sorted(features) == ["base-files", "libblkid1", "libc6", "libssl3"]
+    assert features["base-files"] == {
+        "Name": "base-files",
+        "VersionFormat": "dpkg",
+        "NamespaceName": "debian:12",
+        "AddedBy": sha256(BASE),
+        "Version": "12.4+deb12u5",
+        "BaseScores": [],
+        "CVEIds": [],
+        "Vulnerabilities": [],
+    }
+    ssl = features["libssl3"]
+    assert {k: v for k, v in ssl.items() if k != "Vulnerabilities"} == {
+        "Name": "libssl3",
+        "VersionFormat": "dpkg",
+        "NamespaceName": "debian:12",
+        "AddedBy": sha256(OPENSSL),
+        "Version": "3.0.11-1~deb12u2",
+        "BaseScores": [5.5],
+        "CVEIds": ["CVE-2024-0727"],
+    }
+    assert ssl["Vulnerabilities"] == [
+        {
+            "Severity": "Medium",
+            "NamespaceName": "Debian:12",
+            "Link": "https://security-tracker.debian.org/tracker/CVE-2024-0727",
+            "FixedBy": "3.0.13-1~deb12u1",
+            "Description": osv_samples.OPENSSL_PKCS12["details"],
+            "Name": "DEBIAN-CVE-2024-0727",
+            "Metadata": {
+                "UpdatedBy": "osv/Debian:12",
+                "RepoName": None,
+                "RepoLink": None,
+                "DistroName": "debian",
+                "DistroVersion": "12",
+                "NVD": {"CVSSv3": {"Vectors": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H", "Score": 5.5}},
+            },
+        }
+    ]
+    [iconv] = features["libc6"]["Vulnerabilities"]
+    assert (iconv["Name"], iconv["Severity"], iconv["FixedBy"]) == (
+        "DEBIAN-CVE-2024-2961",
+        "High",
+        "2.36-9+deb12u7",
+    )
+    # vulnerabilities=false answers the same, as Quay's Clair v4 model does.
+    plain = await http.get(url.split("?")[0], headers=world.api["reader"])
+    assert plain.json() == answer
+
+
+async def test_the_api_reports_failed_and_unsupported(world: World) -> None:
+    rt = world.reg.wharf.rt
+    chart = sha256(
+        await push_image(
+            world.reg,
+            REPO,
+            "chart",
+            [gzip.compress(b"a chart")],
+            config_type=HELM_CONFIG,
+            layer_type=HELM_LAYER,
+        )
+    )
+    broken = sha256(await push_image(world.reg, REPO, "broken", [gzip.compress(b"x" * 700)]))
+    await drain(rt)
+    for digest, status in ((chart, "unsupported"), (broken, "failed")):
+        r = await world.reg.http.get(
+            f"/api/v1/repository/{REPO}/manifest/{digest}/security", headers=world.api["owner"]
+        )
+        assert r.json() == {"status": status, "data": None}
+
+
+@pytest.mark.parametrize("settings", [{"FEATURE_SECURITY_SCANNER": False}], indirect=True)
+async def test_with_the_scanner_off_nothing_is_indexed(world: World) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
+    assert (await rt.db.read(store.status)).waiting == 0  # the push queued nothing
+    assert "secscan_backfill" not in runner.periodic(rt)
+    r = await world.reg.http.get(
+        f"/api/v1/repository/{REPO}/manifest/{digest}/security", headers=world.api["owner"]
+    )
+    assert r.json() == {"status": "unsupported", "data": None}
