@@ -645,49 +645,77 @@ app.add_typer(secscan_cli, name="secscan")
 @secscan_cli.command("update", short_help="Import OSV vulnerability data and re-match stored images.")
 def secscan_update(
     source: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--from", metavar="PATH", help="A zip of OSV JSON records (as osv.dev publishes) or a directory."
+            "--from",
+            metavar="PATH",
+            help="A zip of OSV JSON records (as osv.dev publishes) or a directory. "
+            "[default: each local path of SECURITY_SCANNER_VULN_SOURCES]",
         ),
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result per source.")] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Import the OSV records of PATH that changed since the last import (by their `modified`),
-    then re-match the stored indexes they concern, without reading any layer. For air-gapped
-    sites: copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each."""
+    """Import the OSV records that changed since the last import (by their `modified`), then
+    re-match the stored indexes they concern, without reading any layer. For air-gapped sites:
+    copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each."""
     from wharf.services import secscan_update as updater
 
-    db = _database(data_dir, config)
+    settings = _settings(data_dir, config)
+    sources = [source] if source is not None else _vuln_sources(settings.SECURITY_SCANNER_VULN_SOURCES)
+    db = _existing_database(settings)
+    results = []
     try:
-        try:
-            total = updater.count_records(source)
-        except updater.SourceError as e:
-            raise CliError(
-                str(e), "give --from a zip of OSV JSON records or a directory of them", 2
-            ) from None
-        if as_json:
-            result = updater.update(db, source)
-        else:
-            with typer.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-                done = [0]
-
-                def _advance(read: int) -> None:
-                    bar.update(read - done[0])
-                    done[0] = read
-
-                result = updater.update(db, source, _advance)
+        for path in sources:
+            try:
+                total = updater.count_records(path)
+            except updater.SourceError as e:
+                raise CliError(
+                    str(e), "give --from a zip of OSV JSON records or a directory of them", 2
+                ) from None
+            results.append(updater.update(db, path) if as_json else _update_with_bar(db, path, total))
     finally:
         db.dispose()
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
-    typer.echo(
-        f"{result.read} records read: {result.imported} imported, {result.unchanged} unchanged, "
-        f"{result.skipped} skipped; {result.packages_rematched} packages re-matched, "
-        f"{result.matches} matches"
-    )
+    for r in results:
+        typer.echo(
+            f"{r.source}: {r.read} records read: {r.imported} imported, {r.unchanged} unchanged, "
+            f"{r.skipped} skipped; {r.packages_rematched} packages re-matched, {r.matches} matches"
+        )
+
+
+def _vuln_sources(configured: list[str]) -> list[Path]:
+    if not configured:
+        raise CliError(
+            "no OSV data to import",
+            "give --from PATH, or list zips or directories in SECURITY_SCANNER_VULN_SOURCES",
+            2,
+        )
+    remote = [s for s in configured if s.startswith(("http://", "https://"))]
+    if remote:
+        # Downloading through the outbound guard is the scheduled job's, still to come.
+        raise CliError(
+            f"SECURITY_SCANNER_VULN_SOURCES names URLs ({remote[0]}): Wharf does not download them yet",
+            "download the zips yourself and give each with --from",
+            2,
+        )
+    return [Path(s) for s in configured]
+
+
+def _update_with_bar(db: Database, path: Path, total: int) -> Any:
+    from wharf.services import secscan_update as updater
+
+    with typer.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr) as bar:
+        done = [0]
+
+        def _advance(read: int) -> None:
+            bar.update(read - done[0])
+            done[0] = read
+
+        return updater.update(db, path, _advance)
 
 
 @secscan_cli.command("status", short_help="Show how many images are indexed and how much data there is.")

@@ -191,7 +191,7 @@ class Settings(BaseModel):
     SECURITY_SCANNER_INDEXING_INTERVAL: int = Field(30, ge=1)
     """Seconds between looks for manifests not yet indexed by this indexer (Quay's key and default)."""
     SECURITY_SCANNER_VULN_SOURCES: list[str] = Field(default_factory=list)
-    """OSV archives (zip of OSV JSON records) or directories to import; `wharf secscan update` reads them."""
+    """OSV data (zips of OSV JSON records, or directories) `wharf secscan update` imports without --from."""
 
     @field_validator("GC_GRACE_PERIOD_S")
     @classmethod

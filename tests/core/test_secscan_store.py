@@ -107,3 +107,17 @@ def test_the_push_queues_one_job_per_digest(db: Database) -> None:
     db.run_write(twice)
     assert db.run_read(secscan.status).waiting == 1
     assert db.run_read(secscan.get_index, DIGEST) is None  # no row: still queued
+
+
+def test_prune_drops_the_indexes_of_digests_no_repository_holds(db: Database) -> None:
+    db.run_write(secscan.record_index, DIGEST, secscan.SCANNED, 1, packages=[OPENSSL])
+    db.run_write(secscan.store_vulnerability, _vuln("DSA-4", "2024-01-01T00:00:00Z", "openssl"))
+    [package] = db.run_read(secscan.packages_of, DIGEST)
+    [advisory] = db.run_read(lambda c: secscan.advisories_for(c, [("Debian:12", "openssl")]))
+    db.run_write(
+        secscan.replace_matches, [package.id], [MatchRow(package.id, advisory.vulnerability_id, DIGEST)]
+    )
+    assert db.run_write(secscan.prune, 10) == 1  # no manifest row has this digest
+    assert db.run_read(secscan.get_index, DIGEST) is None
+    status = db.run_read(secscan.status)
+    assert (status.indexes, status.matches, status.vulnerabilities) == ({}, 0, 1)

@@ -17,18 +17,20 @@ def test_update_imports_an_osv_zip_once_and_status_shows_it(tmp_path: Path, db_u
 
     first = run("secscan", "update", "--from", str(archive), "--json", *data, db_uri=db_uri)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) | {"source": ""} == {
-        "source": "",
-        "read": 3,
-        "imported": 3,
-        "unchanged": 0,
-        "skipped": 0,
-        "packages_rematched": 0,
-        "matches": 0,
-    }
+    assert json.loads(first.stdout) == [
+        {
+            "source": str(archive),
+            "read": 3,
+            "imported": 3,
+            "unchanged": 0,
+            "skipped": 0,
+            "packages_rematched": 0,
+            "matches": 0,
+        }
+    ]
     again = run("secscan", "update", "--from", str(archive), *data, db_uri=db_uri)
     assert again.returncode == 0, again.stderr
-    assert "3 records read: 0 imported, 3 unchanged, 0 skipped" in again.stdout
+    assert f"{archive}: 3 records read: 0 imported, 3 unchanged, 0 skipped" in again.stdout
     assert "importing" in again.stderr  # the progress bar
 
     status = run("secscan", "status", "--json", *data, db_uri=db_uri)
@@ -51,3 +53,23 @@ def test_update_explains_a_source_it_cannot_read(tmp_path: Path, db_uri: str | N
     r = run("secscan", "update", "--from", str(tmp_path / "notes.txt"), *data, db_uri=db_uri)
     assert "neither a directory nor a zip" in _error_and_hint(r)
     assert r.returncode == 2
+
+
+def test_update_without_from_imports_the_configured_sources(tmp_path: Path, db_uri: str | None) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert run("migrate", *data, db_uri=db_uri).returncode == 0
+    r = run("secscan", "update", *data, db_uri=db_uri)
+    assert "no OSV data to import" in _error_and_hint(r)
+
+    archive = osv_samples.write_zip(tmp_path / "all.zip", osv_samples.RECORDS[:1])
+    config = tmp_path / "config.yaml"
+    config.write_text(f"SECURITY_SCANNER_VULN_SOURCES: ['{archive}']\n")
+    r = run("secscan", "update", "--json", "--config", str(config), *data, db_uri=db_uri)
+    assert r.returncode == 0, r.stderr
+    assert [x["imported"] for x in json.loads(r.stdout)] == [1]
+
+    config.write_text(
+        "SECURITY_SCANNER_VULN_SOURCES: ['https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip']\n"
+    )
+    r = run("secscan", "update", "--config", str(config), *data, db_uri=db_uri)
+    assert "does not download them yet" in _error_and_hint(r)

@@ -217,6 +217,16 @@ def digests_to_index(db: Db, indexer_version: int, limit: int) -> list[str]:
     return [str(d) for d in rows]
 
 
+def prune(db: Db, limit: int) -> int:
+    """Drop up to `limit` indexes of digests no repository holds any more (garbage collection
+    removed their last manifest row), with their packages and matches. Returns how many."""
+    held = select(Manifest.id).where(Manifest.digest == SecscanIndex.digest).exists()
+    gone = [str(d) for d in db.execute(select(SecscanIndex.digest).where(~held).limit(limit)).scalars()]
+    for digest in gone:
+        forget_index(db, digest)
+    return len(gone)
+
+
 def forget_index(db: Db, digest: str) -> bool:
     """Drop an index (and its packages and matches), so that the digest is indexed again."""
     db.execute(delete(SecscanMatch).where(SecscanMatch.manifest_digest == digest))

@@ -257,7 +257,9 @@ def _affects(p: PackageRow, affected: dict[str, object]) -> str | None:
 
 
 def queue_backfill(db: Db, limit: int) -> int:
-    """Queue the indexing of up to `limit` live manifests that have no index by this indexer."""
+    """Queue the indexing of up to `limit` live manifests that have no index by this indexer,
+    and drop up to `limit` indexes of digests no repository holds any more."""
+    store.prune(db, limit)
     digests = store.digests_to_index(db, INDEXER_VERSION, limit)
     for digest in digests:
         store.enqueue_index(db, digest)
