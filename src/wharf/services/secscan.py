@@ -29,7 +29,7 @@ from wharf.secscan.errors import IndexingError
 from wharf.secscan.indexer import INDEXER_VERSION, ImageIndex, Indexer
 from wharf.secscan.packages import Kind
 from wharf.secscan.versions import VersionError, evaluate
-from wharf.storage.base import BlobStore, StorageError, blob_path
+from wharf.storage.base import BlobStore, PathNotFound, StorageError, blob_path
 
 log = logging.getLogger("wharf.secscan")
 
@@ -68,6 +68,14 @@ async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> s
     except IndexingError as e:
         log.info("indexing %s failed: %s", digest, e.reason)
         return await _record(database, digest, store.FAILED, reason=e.reason)
+    except StorageError:
+        raise  # the store is unwell, not the image: the job is retried later
+    except Exception as e:
+        # A bug in a format's parser: recorded as failed, or the job would fail, be retried and
+        # be queued again by the backfill forever.
+        log.exception("indexing %s failed unexpectedly", digest)
+        reason = f"the indexer failed ({type(e).__name__})"
+        return await _record(database, digest, store.FAILED, reason=reason)
     rows = package_rows(index)
     warnings = "; ".join(index.warnings) or None
     await database.write(_store_index, digest, rows, _distribution(index), warnings)
@@ -193,7 +201,8 @@ async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
 
 async def read_layers(blobs: BlobStore, layers: Sequence[Digest]) -> ImageIndex:
     """Index an image's layers (bottom first) straight from the blob store. Raises IndexingError
-    for a layer that is corrupt, hostile, over a limit or missing from storage."""
+    for a layer that is corrupt, hostile, over a limit or missing from storage, StorageError when
+    the store fails otherwise (worth retrying)."""
     loop = asyncio.get_running_loop()
     stop = threading.Event()
 
@@ -203,8 +212,8 @@ async def read_layers(blobs: BlobStore, layers: Sequence[Digest]) -> ImageIndex:
             reader = _BlobReader(loop, blobs.read(blob_path(digest)), stop)
             try:
                 indexer.add_layer(str(digest), reader)
-            except StorageError as e:
-                raise IndexingError(f"layer {digest}: cannot be read from storage ({e})") from e
+            except PathNotFound as e:
+                raise IndexingError(f"layer {digest}: not in storage ({e})") from e
             finally:
                 reader.close()
         return indexer.result()

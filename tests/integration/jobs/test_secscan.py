@@ -310,3 +310,13 @@ async def test_with_the_scanner_off_nothing_is_indexed(world: World) -> None:
         f"/api/v1/repository/{REPO}/manifest/{digest}/security", headers=world.api["owner"]
     )
     assert r.json() == {"status": "unsupported", "data": None}
+
+
+async def test_a_layer_missing_from_storage_fails_the_index_with_its_name(world: World) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    await rt.store.delete(blob_path(Digest.parse(sha256(OPENSSL))))
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.status == "failed"
+    assert index.reason is not None and index.reason.startswith(f"layer {sha256(OPENSSL)}: not in storage")
