@@ -718,6 +718,38 @@ def _update_with_bar(db: Database, path: Path, total: int) -> Any:
         return updater.update(db, path, _advance)
 
 
+@secscan_cli.command("rescan", short_help="Index a repository's images (or one of them) again.")
+def secscan_rescan(
+    target: Annotated[
+        str, typer.Argument(metavar="REPO[@DIGEST]", help="namespace/name, or namespace/name@sha256:...")
+    ],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Drop the indexes of a repository's manifests (or of one) and queue them again: the workers
+    of `wharf serve` or `wharf worker` index them. Until then the API answers `queued`."""
+    from wharf.core import repositories
+    from wharf.core import secscan as store
+
+    name, _, digest = target.partition("@")
+    namespace, _, repo_name = name.partition("/")
+    if not namespace or not repo_name:
+        raise CliError(
+            f"{target!r} is not namespace/name[@digest]", "e.g. acme/app or acme/app@sha256:...", 2
+        )
+    db = _database(data_dir, config)
+    try:
+        repo = db.run_read(repositories.get, namespace, repo_name)
+        if repo is None:
+            raise CliError(f"no repository named {name!r}", "names are case-sensitive")
+        queued = db.run_write(store.rescan, repo.id, digest or None)
+    finally:
+        db.dispose()
+    if digest and not queued:
+        raise CliError(f"{name} holds no manifest {digest}", "give the digest of a manifest it holds")
+    typer.echo(f"queued {len(queued)} manifests of {name} for indexing")
+
+
 @secscan_cli.command("status", short_help="Show how many images are indexed and how much data there is.")
 def secscan_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,

@@ -73,3 +73,12 @@ def test_update_without_from_imports_the_configured_sources(tmp_path: Path, db_u
     )
     r = run("secscan", "update", "--config", str(config), *data, db_uri=db_uri)
     assert "does not download them yet" in _error_and_hint(r)
+
+
+def test_rescan_names_what_it_cannot_find(tmp_path: Path, db_uri: str | None) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert run("migrate", *data, db_uri=db_uri).returncode == 0
+    assert "no repository named 'acme/app'" in _error_and_hint(
+        run("secscan", "rescan", "acme/app", *data, db_uri=db_uri)
+    )
+    assert "is not namespace/name" in _error_and_hint(run("secscan", "rescan", "app", *data, db_uri=db_uri))

@@ -227,6 +227,19 @@ def prune(db: Db, limit: int) -> int:
     return len(gone)
 
 
+def rescan(db: Db, repository_id: int, digest: str | None = None) -> list[str]:
+    """Drop the indexes of a repository's live manifests (or of one of them) and queue them
+    again; returns the digests queued (none when the repository holds no such manifest)."""
+    query = select(Manifest.digest).where(Manifest.repository_id == repository_id, _ALIVE)
+    if digest is not None:
+        query = query.where(Manifest.digest == digest)
+    digests = sorted({str(d) for d in db.execute(query).scalars()})
+    for d in digests:
+        forget_index(db, d)
+        enqueue_index(db, d)
+    return digests
+
+
 def forget_index(db: Db, digest: str) -> bool:
     """Drop an index (and its packages and matches), so that the digest is indexed again."""
     db.execute(delete(SecscanMatch).where(SecscanMatch.manifest_digest == digest))

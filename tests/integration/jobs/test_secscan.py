@@ -17,6 +17,7 @@ from tests.integration.world import PW, World
 from tests.unit.secscan.samples import DEBIAN_OS_RELEASE, DPKG_OPENSSL, DPKG_STATUS
 from tests.unit.secscan.tarbuild import F, tar
 from wharf.config import Settings, load_settings
+from wharf.core import repositories
 from wharf.core import secscan as store
 from wharf.jobs import runner
 from wharf.oci import mediatypes as mt
@@ -320,3 +321,17 @@ async def test_a_layer_missing_from_storage_fails_the_index_with_its_name(world:
     index = await rt.db.read(store.get_index, digest)
     assert index is not None and index.status == "failed"
     assert index.reason is not None and index.reason.startswith(f"layer {sha256(OPENSSL)}: not in storage")
+
+
+async def test_a_rescan_queues_the_repositorys_images_again(world: World) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
+    await drain(rt)
+    repo = await rt.db.read(repositories.get, "acme", "app")
+    assert repo is not None
+    assert await rt.db.write(store.rescan, repo.id, "sha256:" + "0" * 64) == []
+    assert await rt.db.write(store.rescan, repo.id) == [digest]
+    assert await rt.db.read(store.get_index, digest) is None  # queued again
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.status == "scanned"
