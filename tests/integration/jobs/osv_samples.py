@@ -64,6 +64,43 @@ GLIBC_ICONV: dict[str, Any] = {
 
 RECORDS = [OPENSSL_PKCS12, OPENSSL_X400, GLIBC_ICONV]
 
+# Alpine 3.19's openssl, fixed by 3.1.4-r6 (the sample apk database has libcrypto3 3.1.4-r5, built
+# from openssl: affected). Alpine's secdb has no ratings: Unknown, whatever the CVSS says.
+ALPINE_OPENSSL: dict[str, Any] = {
+    "id": "ALPINE-CVE-2024-2511",
+    "modified": "2024-06-07T10:00:00Z",
+    "upstream": ["CVE-2024-2511"],
+    "details": "Some non-default TLS server configurations can cause unbounded memory growth when "
+    "processing TLSv1.3 sessions.",
+    "affected": [
+        {
+            "package": {"name": "openssl", "ecosystem": "Alpine:v3.19"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r6"}]}],
+        }
+    ],
+    "references": [{"type": "ADVISORY", "url": "https://security.alpinelinux.org/vuln/CVE-2024-2511"}],
+}
+
+# GitHub's advisory for requests' Proxy-Authorization leak (CVE-2023-32681), fixed in 2.31.0.
+REQUESTS_PROXY: dict[str, Any] = {
+    "id": "GHSA-j8r2-6x86-q33q",
+    "modified": "2024-06-21T21:33:27Z",
+    "aliases": ["CVE-2023-32681", "PYSEC-2023-74"],
+    "summary": "Unintended leak of Proxy-Authorization header in requests",
+    "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N"}],
+    "affected": [
+        {
+            "package": {"ecosystem": "PyPI", "name": "requests"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}],
+        }
+    ],
+    "references": [
+        {"type": "WEB", "url": "https://github.com/psf/requests/security/advisories/GHSA-j8r2-6x86-q33q"},
+        {"type": "ADVISORY", "url": "https://nvd.nist.gov/vuln/detail/CVE-2023-32681"},
+    ],
+    "database_specific": {"severity": "MODERATE"},
+}
+
 
 def write_zip(path: Path, records: list[dict[str, Any]]) -> Path:
     """A zip as osv.dev publishes one per ecosystem: one `<id>.json` per record."""

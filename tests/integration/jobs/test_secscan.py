@@ -14,7 +14,14 @@ import pytest
 from tests.integration.jobs import osv_samples
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import PW, World
-from tests.unit.secscan.samples import DEBIAN_OS_RELEASE, DPKG_OPENSSL, DPKG_STATUS
+from tests.unit.secscan.samples import (
+    ALPINE_OS_RELEASE,
+    APK_INSTALLED,
+    DEBIAN_OS_RELEASE,
+    DPKG_OPENSSL,
+    DPKG_STATUS,
+    REQUESTS_METADATA,
+)
 from tests.unit.secscan.tarbuild import F, tar
 from wharf.config import Settings, load_settings
 from wharf.core import repositories
@@ -335,3 +342,71 @@ async def test_a_rescan_queues_the_repositorys_images_again(world: World) -> Non
     await drain(rt)
     index = await rt.db.read(store.get_index, digest)
     assert index is not None and index.status == "scanned"
+
+
+async def test_alpine_and_python_packages_are_matched_in_their_ecosystems(
+    world: World, tmp_path: Path
+) -> None:
+    rt = world.reg.wharf.rt
+    layer = gzip.compress(
+        tar(
+            [
+                F("etc/os-release", ALPINE_OS_RELEASE.encode()),
+                F("lib/apk/db/installed", APK_INSTALLED.encode()),
+                F(
+                    "usr/lib/python3.11/site-packages/requests-2.28.1.dist-info/METADATA",
+                    REQUESTS_METADATA.encode(),
+                ),
+            ]
+        )
+    )
+    digest = sha256(await push_image(world.reg, REPO, "alpine", [layer]))
+    await drain(rt)
+    data = osv_samples.write_zip(
+        tmp_path / "all.zip", [osv_samples.ALPINE_OPENSSL, osv_samples.REQUESTS_PROXY]
+    )
+    await asyncio.to_thread(updater.update, rt.db, data)
+
+    r = await world.reg.http.get(
+        f"/api/v1/repository/{REPO}/manifest/{digest}/security?vulnerabilities=true",
+        headers=world.api["reader"],
+    )
+    features = {f["Name"]: f for f in r.json()["data"]["Layer"]["Features"]}
+    assert sorted(features) == ["libcrypto3", "musl", "requests"]
+    assert features["musl"]["Vulnerabilities"] == []
+    crypto = features["libcrypto3"]
+    assert (crypto["VersionFormat"], crypto["NamespaceName"], crypto["CVEIds"], crypto["BaseScores"]) == (
+        "apk",
+        "alpine:3.19.1",
+        ["CVE-2024-2511"],
+        [],
+    )
+    [alpine] = crypto["Vulnerabilities"]
+    assert (alpine["Name"], alpine["Severity"], alpine["FixedBy"], alpine["NamespaceName"]) == (
+        "ALPINE-CVE-2024-2511",
+        "Unknown",
+        "3.1.4-r6",
+        "Alpine:v3.19",
+    )
+    assert (alpine["Metadata"]["DistroName"], alpine["Metadata"]["DistroVersion"]) == ("alpine", "3.19.1")
+    requests = features["requests"]
+    assert (
+        requests["VersionFormat"],
+        requests["NamespaceName"],
+        requests["CVEIds"],
+        requests["BaseScores"],
+    ) == (
+        "python",
+        "",
+        ["CVE-2023-32681"],
+        [6.1],
+    )
+    [ghsa] = requests["Vulnerabilities"]
+    assert (ghsa["Name"], ghsa["Severity"], ghsa["FixedBy"], ghsa["Description"]) == (
+        "GHSA-j8r2-6x86-q33q",
+        "Medium",
+        "2.31.0",
+        osv_samples.REQUESTS_PROXY["summary"],
+    )
+    assert ghsa["Link"] == " ".join(ref["url"] for ref in osv_samples.REQUESTS_PROXY["references"])
+    assert (ghsa["Metadata"]["DistroName"], ghsa["Metadata"]["DistroVersion"]) == (None, None)
