@@ -42,6 +42,8 @@ HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 BASE = gzip.compress(
     tar([F("etc/os-release", DEBIAN_OS_RELEASE.encode()), F("var/lib/dpkg/status", DPKG_STATUS.encode())])
 )
+# Not a tar stream: the indexer refuses it (mtime=0: the same bytes whenever it is built).
+BROKEN = gzip.compress(b"x" * 700, mtime=0)
 # The next layer installs libssl3: dpkg rewrites its status file, the other packages stay.
 OPENSSL = gzip.compress(tar([F("var/lib/dpkg/status", (DPKG_STATUS + DPKG_OPENSSL).encode())]))
 
@@ -129,7 +131,7 @@ async def test_artifacts_lists_and_broken_layers(world: World) -> None:
     )
     image_body = await push_image(world.reg, REPO, "debian", [BASE])
     image = sha256(image_body)
-    broken = sha256(await push_image(world.reg, REPO, "broken", [gzip.compress(b"x" * 700)]))
+    broken = sha256(await push_image(world.reg, REPO, "broken", [BROKEN]))
     child = {"mediaType": mt.OCI_MANIFEST, "digest": image, "size": len(image_body)}
     index_body = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [child]}).encode()
     r = await world.reg.push_manifest(REPO, "multi", index_body, mt.OCI_INDEX)
@@ -145,7 +147,7 @@ async def test_artifacts_lists_and_broken_layers(world: World) -> None:
     }
     chart_index, broken_index = statuses[chart], statuses[broken]
     assert chart_index is not None and HELM_CONFIG in (chart_index.reason or "")
-    assert broken_index is not None and sha256(gzip.compress(b"x" * 700)) in (broken_index.reason or "")
+    assert broken_index is not None and sha256(BROKEN) in (broken_index.reason or "")
 
 
 async def test_the_backfill_indexes_what_has_no_index(world: World) -> None:
@@ -299,7 +301,7 @@ async def test_the_api_reports_failed_and_unsupported(world: World) -> None:
             layer_type=HELM_LAYER,
         )
     )
-    broken = sha256(await push_image(world.reg, REPO, "broken", [gzip.compress(b"x" * 700)]))
+    broken = sha256(await push_image(world.reg, REPO, "broken", [BROKEN]))
     await drain(rt)
     for digest, status in ((chart, "unsupported"), (broken, "failed")):
         r = await world.reg.http.get(
