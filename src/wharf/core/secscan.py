@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_, update
@@ -271,7 +271,7 @@ class VulnerabilityRow:
     links: tuple[str, ...] = ()
     score: float | None = None
     vector: str | None = None
-    affected: tuple[AffectedRow, ...] = field(default=())
+    affected: tuple[AffectedRow, ...] = ()
 
 
 def modified_of(db: Db, osv_ids: Sequence[str]) -> dict[str, str]:

@@ -49,8 +49,8 @@ HANDLERS: dict[str, JobHandler] = {
     "notification_image_expiry": notify.announce_expiring_tags,
     "log_export": log_export.export_logs,
     "log_rotation": log_export.rotate_logs,
-    "secscan_index": secscan.index,
-    "secscan_backfill": secscan.backfill,
+    secscan.INDEX_QUEUE: secscan.index,
+    secscan.BACKFILL_QUEUE: secscan.backfill,
 }
 
 
@@ -67,7 +67,7 @@ def periodic(rt: Runtime) -> dict[str, int]:
     if s.FEATURE_ACTION_LOG_ROTATION:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
     if s.FEATURE_SECURITY_SCANNER:
-        jobs["secscan_backfill"] = s.SECURITY_SCANNER_INDEXING_INTERVAL
+        jobs[secscan.BACKFILL_QUEUE] = s.SECURITY_SCANNER_INDEXING_INTERVAL
     return jobs
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+from wharf.core.secscan import BACKFILL_QUEUE, INDEX_QUEUE
 from wharf.runtime import Runtime
 from wharf.services import secscan
 
 log = logging.getLogger("wharf.secscan")
 
 BACKFILL_BATCH: Final = 1000
+
+__all__ = ["BACKFILL_QUEUE", "INDEX_QUEUE", "backfill", "index"]
 
 
 async def index(rt: Runtime, body: dict[str, Any]) -> None:
