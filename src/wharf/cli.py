@@ -650,7 +650,7 @@ def secscan_update(
             "--from",
             metavar="PATH",
             help="A zip of OSV JSON records (as osv.dev publishes) or a directory. "
-            "[default: each local path of SECURITY_SCANNER_VULN_SOURCES]",
+            "[default: each entry of SECURITY_SCANNER_VULN_SOURCES, URLs downloaded]",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON result per source.")] = False,
@@ -659,50 +659,61 @@ def secscan_update(
 ) -> None:
     """Import the OSV records that changed since the last import (by their `modified`), then
     re-match the stored indexes they concern, without reading any layer. For air-gapped sites:
-    copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each."""
+    copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each with --from."""
     from wharf.services import secscan_update as updater
 
     settings = _settings(data_dir, config)
-    sources = [source] if source is not None else _vuln_sources(settings.SECURITY_SCANNER_VULN_SOURCES)
+    if source is None and not settings.SECURITY_SCANNER_VULN_SOURCES:
+        raise CliError(
+            "no OSV data to import",
+            "give --from PATH, or list URLs, zips or directories in SECURITY_SCANNER_VULN_SOURCES",
+            2,
+        )
     db = _existing_database(settings)
-    results = []
+    results: list[tuple[str, updater.UpdateResult | None]] = []
     try:
-        for path in sources:
+        if source is not None:
             try:
-                total = updater.count_records(path)
+                total = updater.count_records(source)
             except updater.SourceError as e:
                 raise CliError(
                     str(e), "give --from a zip of OSV JSON records or a directory of them", 2
                 ) from None
-            results.append(updater.update(db, path) if as_json else _update_with_bar(db, path, total))
+            results.append(
+                (str(source), updater.update(db, source) if as_json else _update_with_bar(db, source, total))
+            )
+        else:
+            results = asyncio.run(_update_sources(db, settings))
     finally:
         db.dispose()
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
-        return
-    for r in results:
         typer.echo(
-            f"{r.source}: {r.read} records read: {r.imported} imported, {r.unchanged} unchanged, "
+            json.dumps([r.as_dict() if r else {"source": s, "unchanged": True} for s, r in results], indent=2)
+        )
+        return
+    for name, r in results:
+        if r is None:
+            typer.echo(f"{name}: unchanged since the last update")
+            continue
+        typer.echo(
+            f"{name}: {r.read} records read: {r.imported} imported, {r.unchanged} unchanged, "
             f"{r.skipped} skipped; {r.packages_rematched} packages re-matched, {r.matches} matches"
         )
 
 
-def _vuln_sources(configured: list[str]) -> list[Path]:
-    if not configured:
-        raise CliError(
-            "no OSV data to import",
-            "give --from PATH, or list zips or directories in SECURITY_SCANNER_VULN_SOURCES",
-            2,
-        )
-    remote = [s for s in configured if s.startswith(("http://", "https://"))]
-    if remote:
-        # Downloading through the outbound guard is the scheduled job's, still to come.
-        raise CliError(
-            f"SECURITY_SCANNER_VULN_SOURCES names URLs ({remote[0]}): Wharf does not download them yet",
-            "download the zips yourself and give each with --from",
-            2,
-        )
-    return [Path(s) for s in configured]
+async def _update_sources(db: Database, settings: Settings) -> list[tuple[str, Any]]:
+    from wharf.services import secscan_update as updater
+
+    results = []
+    for entry in settings.SECURITY_SCANNER_VULN_SOURCES:
+        try:
+            results.append((entry, await updater.update_source(db, settings, entry)))
+        except updater.SourceFailure as e:
+            raise CliError(
+                f"{entry}: {e}",
+                "check the entry in SECURITY_SCANNER_VULN_SOURCES (the sources before it were imported)",
+            ) from None
+    return results
 
 
 def _update_with_bar(db: Database, path: Path, total: int) -> Any:
@@ -756,7 +767,8 @@ def secscan_status(
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Show the indexes by status, the index jobs waiting, and the vulnerability data."""
+    """Show the indexes by status, the index jobs waiting, the vulnerability data and the last
+    update of each source."""
     import dataclasses
 
     from wharf.core import secscan as store
@@ -764,10 +776,12 @@ def secscan_status(
     db = _database(data_dir, config)
     try:
         status = db.run_read(store.status)
+        sources = db.run_read(store.sources)
     finally:
         db.dispose()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(status), indent=2))
+        answer = dataclasses.asdict(status) | {"sources": [dataclasses.asdict(x) for x in sources]}
+        typer.echo(json.dumps(answer, indent=2))
         return
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(status.indexes.items())) or "none"
     typer.echo(f"indexes: {by_status}; {status.waiting} queued")
@@ -776,6 +790,16 @@ def secscan_status(
         f"vulnerabilities: {status.vulnerabilities} records (newest modified {newest}), "
         f"{status.matches} matches"
     )
+    for x in sources:
+        success = _when(x.last_success_ms) if x.last_success_ms else "never"
+        error = f"; last attempt {_when(x.last_attempt_ms)} failed: {x.last_error}" if x.last_error else ""
+        typer.echo(f"source {x.url}: last success {success} ({x.imported} records imported){error}")
+
+
+def _when(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def main() -> None:

@@ -191,7 +191,9 @@ class Settings(BaseModel):
     SECURITY_SCANNER_INDEXING_INTERVAL: int = Field(30, ge=1)
     """Seconds between looks for manifests not yet indexed by this indexer (Quay's key and default)."""
     SECURITY_SCANNER_VULN_SOURCES: list[str] = Field(default_factory=list)
-    """OSV data (zips of OSV JSON records, or directories) `wharf secscan update` imports without --from."""
+    """OSV data to import: URLs or paths of zips of OSV records (as osv.dev publishes), or directories."""
+    SECURITY_SCANNER_UPDATE_INTERVAL: int = Field(6 * 3600, ge=60)
+    """Seconds between updates from SECURITY_SCANNER_VULN_SOURCES (a URL is fetched only when changed)."""
 
     @field_validator("GC_GRACE_PERIOD_S")
     @classmethod

@@ -41,6 +41,7 @@ def test_update_imports_an_osv_zip_once_and_status_shows_it(tmp_path: Path, db_u
         "vulnerabilities": 3,
         "newest_modified": "2024-09-18T03:25:54Z",
         "matches": 0,
+        "sources": [],
     }
     plain = run("secscan", "status", *data, db_uri=db_uri)
     assert "vulnerabilities: 3 records" in plain.stdout
@@ -68,11 +69,18 @@ def test_update_without_from_imports_the_configured_sources(tmp_path: Path, db_u
     assert r.returncode == 0, r.stderr
     assert [x["imported"] for x in json.loads(r.stdout)] == [1]
 
-    config.write_text(
-        "SECURITY_SCANNER_VULN_SOURCES: ['https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip']\n"
+    status = json.loads(
+        run("secscan", "status", "--json", "--config", str(config), *data, db_uri=db_uri).stdout
     )
+    [source] = status["sources"]
+    assert (source["url"], source["imported"], source["last_error"]) == (str(archive), 1, None)
+
+    # A URL is fetched through the outbound guard, which refuses internal addresses.
+    config.write_text("SECURITY_SCANNER_VULN_SOURCES: ['http://127.0.0.1:9/all.zip']\n")
     r = run("secscan", "update", "--config", str(config), *data, db_uri=db_uri)
-    assert "does not download them yet" in _error_and_hint(r)
+    assert "http://127.0.0.1:9/all.zip" in _error_and_hint(r)
+    plain = run("secscan", "status", "--config", str(config), *data, db_uri=db_uri).stdout
+    assert "source http://127.0.0.1:9/all.zip: last success never (0 records imported); last attempt" in plain
 
 
 def test_rescan_names_what_it_cannot_find(tmp_path: Path, db_uri: str | None) -> None:

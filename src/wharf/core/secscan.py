@@ -26,6 +26,7 @@ from wharf.db.models import (
     SecscanIndex,
     SecscanMatch,
     SecscanPackage,
+    SecscanSource,
     SecscanVulnerability,
 )
 
@@ -392,6 +393,60 @@ def replace_matches(db: Db, package_ids: Sequence[int], matches: Sequence[MatchR
                 for m in matches
             ],
         )
+
+
+# Sources -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_attempt_ms: int
+    last_success_ms: int | None
+    last_error: str | None
+    imported: int
+
+
+def get_source(db: Db, url: str) -> SourceRecord | None:
+    row = db.execute(select(SecscanSource.__table__).where(SecscanSource.url == url)).first()
+    return None if row is None else _source(row)
+
+
+def sources(db: Db) -> list[SourceRecord]:
+    return [_source(r) for r in db.execute(select(SecscanSource.__table__).order_by(SecscanSource.url))]
+
+
+def _source(row: Any) -> SourceRecord:
+    return SourceRecord(
+        row.url,
+        row.etag,
+        row.last_modified,
+        row.last_attempt_ms,
+        row.last_success_ms,
+        row.last_error,
+        row.imported,
+    )
+
+
+def record_source(
+    db: Db,
+    url: str,
+    *,
+    error: str | None = None,
+    imported: int = 0,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> None:
+    """Record an update of a source: a success (error None) keeps the validators the download
+    answered with, for the next conditional request; a failure keeps the earlier ones."""
+    now = now_ms()
+    values: dict[str, Any] = {"last_attempt_ms": now, "last_error": error}
+    if error is None:
+        values |= {"last_success_ms": now, "imported": imported, "etag": etag, "last_modified": last_modified}
+    if db.execute(update(SecscanSource).where(SecscanSource.url == url).values(**values)).rowcount == 0:
+        db.execute(insert(SecscanSource).values(url=url, **{"imported": 0, **values}))
 
 
 # Reading a report --------------------------------------------------------------------------------

@@ -623,3 +623,18 @@ class SecscanMatch(Base):
     )
     manifest_digest: Mapped[str] = mapped_column(String(160), index=True)
     fixed_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class SecscanSource(Base):
+    """A SECURITY_SCANNER_VULN_SOURCES entry's last update: for conditional downloads, and for
+    operators (`wharf secscan status`)."""
+
+    __tablename__ = "secscan_sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(1024), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(255))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    imported: Mapped[int] = mapped_column(BigInteger, default=0)  # records its last success wrote

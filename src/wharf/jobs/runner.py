@@ -51,6 +51,7 @@ HANDLERS: dict[str, JobHandler] = {
     "log_rotation": log_export.rotate_logs,
     secscan.INDEX_QUEUE: secscan.index,
     secscan.BACKFILL_QUEUE: secscan.backfill,
+    secscan.UPDATE_QUEUE: secscan.update_sources,
 }
 
 
@@ -68,6 +69,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
     if s.FEATURE_SECURITY_SCANNER:
         jobs[secscan.BACKFILL_QUEUE] = s.SECURITY_SCANNER_INDEXING_INTERVAL
+        if s.SECURITY_SCANNER_VULN_SOURCES:
+            jobs[secscan.UPDATE_QUEUE] = s.SECURITY_SCANNER_UPDATE_INTERVAL
     return jobs
 
 

@@ -9,16 +9,20 @@ re-matched. Records are read one at a time, each capped, in batches of one trans
 
 from __future__ import annotations
 
+import asyncio
 import json
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from wharf.config import Settings
 from wharf.core import secscan as store
 from wharf.core.secscan import AffectedRow, VulnerabilityRow
 from wharf.db.engine import Database, Db
+from wharf.integrations import outbound
 from wharf.secscan import ecosystems, severity
 from wharf.services.secscan import match_packages
 
@@ -27,6 +31,8 @@ RECORD_BYTES: Final = 16 << 20
 BATCH: Final = 500
 REMATCH_KEYS: Final = 200
 """Package names re-matched per transaction."""
+MAX_DOWNLOAD_BYTES: Final = 4 << 30
+"""An archive larger than this is refused (osv.dev's largest are a few hundred MiB)."""
 
 
 class SourceError(Exception):
@@ -145,11 +151,14 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def update(database: Database, path: Path, progress: Progress | None = None) -> UpdateResult:
+def update(
+    database: Database, path: Path, progress: Progress | None = None, *, source: str | None = None
+) -> UpdateResult:
     """Import the records of `path` that changed, then re-match what they name. Synchronous (the
     CLI's, or a job's through a thread); each batch is its own transaction, so an interrupted
-    import keeps what it wrote, and running it again finishes it."""
-    source = str(path)
+    import keeps what it wrote, and running it again finishes it. `source` names where the
+    records came from (a URL they were downloaded from), `path` by default."""
+    source = source or str(path)
     result = UpdateResult(source)
     touched: set[tuple[str, str]] = set()
     batch: list[dict[str, Any]] = []
@@ -202,3 +211,55 @@ def _import_batch(db: Db, batch: list[dict[str, Any]], source: str) -> tuple[set
 def _rematch(db: Db, keys: set[tuple[str, str]]) -> tuple[int, int]:
     packages = store.packages_named(db, keys)
     return len(packages), match_packages(db, packages)
+
+
+# Configured sources ------------------------------------------------------------------------------
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+SourceFailure = (SourceError, outbound.OutboundFailed, outbound.OutboundRefused, OSError)
+"""What updating one source may fail with: recorded, and the other sources still updated."""
+
+
+async def update_source(
+    database: Database, settings: Settings, source: str, progress: Progress | None = None
+) -> UpdateResult | None:
+    """Update from one SECURITY_SCANNER_VULN_SOURCES entry and record how it went (`wharf secscan
+    status` shows it). A URL is downloaded through the outbound guard, only when it changed
+    since its last success (ETag, Last-Modified), into a temporary file, then imported; a local
+    path is imported. Returns None when the URL had not changed. Raises one of SourceFailure
+    after recording it."""
+    try:
+        if is_url(source):
+            found = await _download_and_import(database, settings, source, progress)
+        else:
+            found = await asyncio.to_thread(update, database, Path(source), progress), None, None
+    except SourceFailure as e:
+        await database.write(store.record_source, source, error=str(e) or type(e).__name__)
+        raise
+    result, etag, last_modified = found
+    imported = result.imported if result is not None else 0
+    await database.write(
+        store.record_source, source, imported=imported, etag=etag, last_modified=last_modified
+    )
+    return result
+
+
+async def _download_and_import(
+    database: Database, settings: Settings, url: str, progress: Progress | None
+) -> tuple[UpdateResult | None, str | None, str | None]:
+    known = await database.read(store.get_source, url)
+    etag = known.etag if known is not None and known.last_success_ms is not None else None
+    last_modified = known.last_modified if known is not None and known.last_success_ms is not None else None
+    with tempfile.TemporaryDirectory(prefix="wharf-osv-") as tmp:
+        path = Path(tmp) / "osv.zip"
+        got = await outbound.download(
+            url, settings, path, max_bytes=MAX_DOWNLOAD_BYTES, etag=etag, last_modified=last_modified
+        )
+        if not got.modified:
+            return None, etag, last_modified
+        result = await asyncio.to_thread(update, database, path, progress, source=url)
+    return result, got.etag, got.last_modified

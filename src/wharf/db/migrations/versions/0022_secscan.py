@@ -1,4 +1,5 @@
-"""secscan: manifest indexes, their packages, the vulnerability store and the matches (issue 16)
+"""secscan: manifest indexes, their packages, the vulnerability store, the matches and the
+state of the vulnerability sources (issue 16)
 
 Revision ID: 0022
 Revises: 0021
@@ -121,9 +122,23 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_secscan_matches_vulnerability_id"), "secscan_matches", ["vulnerability_id"], unique=False
     )
+    op.create_table(
+        "secscan_sources",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=1024), nullable=False),
+        sa.Column("etag", sa.String(length=255), nullable=True),
+        sa.Column("last_modified", sa.String(length=64), nullable=True),
+        sa.Column("last_attempt_ms", sa.BigInteger(), nullable=False),
+        sa.Column("last_success_ms", sa.BigInteger(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("imported", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_secscan_sources")),
+        sa.UniqueConstraint("url", name=op.f("uq_secscan_sources_url")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("secscan_sources")
     op.drop_table("secscan_matches")
     op.drop_table("secscan_affected")
     op.drop_table("secscan_vulnerabilities")
