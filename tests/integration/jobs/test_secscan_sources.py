@@ -19,6 +19,7 @@ from tests.integration.registry_client import sha256
 from tests.integration.world import World
 from wharf.config import Settings, load_settings
 from wharf.core import secscan as store
+from wharf.integrations import outbound
 from wharf.jobs import runner
 
 
@@ -28,6 +29,8 @@ class OsvServer:
 
     port: int
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
+    """path -> where it is moved to (a 302)."""
     asked: list[tuple[str, str | None]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -42,6 +45,12 @@ def osv_server() -> Iterator[OsvServer]:
         def do_GET(self) -> None:
             condition = self.headers.get("If-None-Match")
             state.asked.append((self.path, condition))
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             found = state.files.get(self.path)
             if found is None:
                 self.send_response(404)
@@ -137,3 +146,23 @@ async def test_sources_are_downloaded_when_changed_and_their_state_recorded(
     assert updated is not None and (updated.etag, updated.imported) == ('"v2"', 1)
     report = await rt.db.read(store.report, digest)
     assert report is not None and len(report.vulnerabilities) == 1  # libc6's only
+
+
+async def test_a_download_follows_checked_redirects_and_stops_at_its_cap(
+    world: World, osv_server: OsvServer, tmp_path: Path
+) -> None:
+    settings = world.reg.wharf.rt.settings
+    osv_server.files["/mirror/all.zip"] = ('"m1"', b"z" * 1000)
+    osv_server.redirects["/all.zip"] = "/mirror/all.zip"
+    osv_server.redirects["/elsewhere.zip"] = "http://10.0.0.1/all.zip"  # internal, not allowed
+    dest = tmp_path / "got.zip"
+
+    got = await outbound.download(osv_server.url("/all.zip"), settings, dest, max_bytes=1000)
+    assert (got.modified, got.etag, got.size, dest.read_bytes()) == (True, '"m1"', 1000, b"z" * 1000)
+    again = await outbound.download(osv_server.url("/all.zip"), settings, dest, max_bytes=1000, etag='"m1"')
+    assert not again.modified and osv_server.asked[-1] == ("/mirror/all.zip", '"m1"')
+
+    with pytest.raises(outbound.OutboundFailed, match="larger than 999 bytes"):
+        await outbound.download(osv_server.url("/all.zip"), settings, dest, max_bytes=999)
+    with pytest.raises(outbound.OutboundRefused):
+        await outbound.download(osv_server.url("/elsewhere.zip"), settings, dest, max_bytes=1000)
