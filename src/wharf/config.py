@@ -186,6 +186,14 @@ class Settings(BaseModel):
     """PEM client certificate presented to https:// webhooks, so receivers can verify the sender."""
     WEBHOOK_CLIENT_KEY: Path | None = None
     """Private key of WEBHOOK_CLIENT_CERT (unset: the key is in the certificate file)."""
+    FEATURE_SECURITY_SCANNER: bool = True
+    """Index every pushed image and match it against the vulnerability data (docs/security-scanning.md)."""
+    SECURITY_SCANNER_INDEXING_INTERVAL: int = Field(30, ge=1)
+    """Seconds between looks for manifests not yet indexed by this indexer (Quay's key and default)."""
+    SECURITY_SCANNER_VULN_SOURCES: list[str] = Field(default_factory=list)
+    """OSV data to import: URLs or paths of zips of OSV records (as osv.dev publishes), or directories."""
+    SECURITY_SCANNER_UPDATE_INTERVAL: int = Field(6 * 3600, ge=60)
+    """Seconds between updates from SECURITY_SCANNER_VULN_SOURCES (a URL is fetched only when changed)."""
 
     @field_validator("GC_GRACE_PERIOD_S")
     @classmethod

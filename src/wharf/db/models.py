@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -543,3 +544,109 @@ class GlobalMessage(Base):
     media_type: Mapped[str] = mapped_column(String(32))  # text/plain | text/markdown
     severity: Mapped[str] = mapped_column(String(16))  # info | warning | error
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# Security scanning (issue 16) ---------------------------------------------------------------------
+
+
+class SecscanIndex(Base):
+    """What indexing a manifest digest found out; one per digest, shared by every repository
+    that holds the manifest. No row means the digest is still queued."""
+
+    __tablename__ = "secscan_indexes"
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | scanned | failed | unsupported
+    indexer_version: Mapped[int] = mapped_column(Integer)
+    # Why it failed or is unsupported; a warning (a skipped oversized file) when scanned.
+    reason: Mapped[str | None] = mapped_column(Text)
+    # os-release as found ({"id", "version_id", "version_codename", "pretty_name"}), JSON.
+    distribution_json: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    indexed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SecscanPackage(Base):
+    """One package an index found, with the layer that added it (Quay's AddedBy)."""
+
+    __tablename__ = "secscan_packages"
+    __table_args__ = (Index("ix_secscan_packages_match", "ecosystem", "match_name"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    manifest_digest: Mapped[str] = mapped_column(
+        ForeignKey("secscan_indexes.digest", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    version_format: Mapped[str] = mapped_column(String(16))  # dpkg | apk | python | npm
+    # The OSV ecosystem its advisories are filed under ("Debian:12", "PyPI"); "" when unknown
+    # (an OS package on a distribution the image does not name).
+    ecosystem: Mapped[str] = mapped_column(String(64))
+    # The name advisories use: the source package for a distribution's, normalized for PyPI's.
+    match_name: Mapped[str] = mapped_column(String(255))
+    namespace: Mapped[str] = mapped_column(String(64))  # "debian:12"; "" for language packages
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    source_version: Mapped[str] = mapped_column(String(255), default="")
+    arch: Mapped[str] = mapped_column(String(32), default="")
+    added_by: Mapped[str] = mapped_column(String(160))  # the layer's digest
+    path: Mapped[str] = mapped_column(Text, default="")
+
+
+class SecscanVulnerability(Base):
+    """One OSV record of the vulnerability store."""
+
+    __tablename__ = "secscan_vulnerabilities"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    osv_id: Mapped[str] = mapped_column(String(255), unique=True)
+    aliases_json: Mapped[str] = mapped_column(Text, default="[]")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="")
+    links_json: Mapped[str] = mapped_column(Text, default="[]")
+    severity: Mapped[str] = mapped_column(String(16))  # Quay's level: Unknown ... Critical
+    score: Mapped[float | None] = mapped_column(Float)  # the CVSS base score, when there is one
+    vector: Mapped[str | None] = mapped_column(String(255))
+    # The record's own `modified` (RFC 3339) as written: an import skips records it already has.
+    modified: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))  # the archive or directory it came from
+    imported_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SecscanAffected(Base):
+    """One `affected` entry of a record: the package it names and its ranges, kept as JSON."""
+
+    __tablename__ = "secscan_affected"
+    __table_args__ = (Index("ix_secscan_affected_package", "ecosystem", "package"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    vulnerability_id: Mapped[int] = mapped_column(
+        ForeignKey("secscan_vulnerabilities.id", ondelete="CASCADE"), index=True
+    )
+    ecosystem: Mapped[str] = mapped_column(String(64))
+    package: Mapped[str] = mapped_column(String(255))  # normalized as SecscanPackage.match_name
+    affected_json: Mapped[str] = mapped_column(Text)
+
+
+class SecscanMatch(Base):
+    """A package of an index that a vulnerability affects, and the version that fixes it."""
+
+    __tablename__ = "secscan_matches"
+    package_id: Mapped[int] = mapped_column(
+        ForeignKey("secscan_packages.id", ondelete="CASCADE"), primary_key=True
+    )
+    vulnerability_id: Mapped[int] = mapped_column(
+        ForeignKey("secscan_vulnerabilities.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    manifest_digest: Mapped[str] = mapped_column(String(160), index=True)
+    fixed_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class SecscanSource(Base):
+    """A SECURITY_SCANNER_VULN_SOURCES entry's last update: for conditional downloads, and for
+    operators (`wharf secscan status`)."""
+
+    __tablename__ = "secscan_sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(1024), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(255))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    imported: Mapped[int] = mapped_column(BigInteger, default=0)  # records its last success wrote

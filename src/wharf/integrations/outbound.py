@@ -18,6 +18,7 @@ import socket
 import ssl
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -225,6 +226,64 @@ async def post(
         except httpx.HTTPError as e:
             raise OutboundFailed(f"POST {url} failed: {type(e).__name__}: {e}") from None
     raise OutboundFailed(f"POST {url}: more than {MAX_REDIRECTS} redirects")
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    modified: bool
+    """False when the server answered 304 Not Modified: nothing was written."""
+    etag: str | None = None
+    last_modified: str | None = None
+    size: int = 0
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+async def download(
+    url: str,
+    settings: Settings,
+    dest: Path,
+    *,
+    max_bytes: int,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Download:
+    """GET a checked URL into the file `dest`, streamed (a chunk at a time in memory), asking only
+    for a newer copy than `etag` / `last_modified` when given. Redirects are followed, at most
+    MAX_REDIRECTS, each target checked as the first was. Raises OutboundFailed for another status,
+    a body over `max_bytes`, or a failed connection."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
+    conditions = {"If-None-Match": etag or "", "If-Modified-Since": last_modified or ""}
+    headers = {k: v for k, v in conditions.items() if v}
+    for _ in range(MAX_REDIRECTS + 1):
+        pinned = _pinned(url, await check_url(url, settings))
+        try:
+            async with (
+                httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client,
+                client.stream(
+                    "GET", pinned.url, headers={**headers, **pinned.headers}, extensions=pinned.extensions
+                ) as r,
+            ):
+                if r.status_code in _REDIRECTS and "location" in r.headers:
+                    url = str(httpx.URL(url).join(r.headers["location"]))
+                    continue
+                if r.status_code == 304:
+                    return Download(False, etag, last_modified)
+                if r.status_code != 200:
+                    raise OutboundFailed(f"GET {url} answered {r.status_code}")
+                size = 0
+                with dest.open("wb") as out:
+                    async for chunk in r.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise OutboundFailed(f"GET {url}: the answer is larger than {max_bytes} bytes")
+                        out.write(chunk)
+                return Download(True, r.headers.get("etag"), r.headers.get("last-modified"), size)
+        except httpx.HTTPError as e:
+            raise OutboundFailed(f"GET {url} failed: {type(e).__name__}: {e}") from None
+    raise OutboundFailed(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
 
 def client_certificate(settings: Settings) -> ssl.SSLContext | None:

@@ -18,7 +18,7 @@ from wharf import metrics
 from wharf.core import queue, uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import gc, log_export, notify, orphans
+from wharf.jobs import gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")
@@ -49,6 +49,9 @@ HANDLERS: dict[str, JobHandler] = {
     "notification_image_expiry": notify.announce_expiring_tags,
     "log_export": log_export.export_logs,
     "log_rotation": log_export.rotate_logs,
+    secscan.INDEX_QUEUE: secscan.index,
+    secscan.BACKFILL_QUEUE: secscan.backfill,
+    secscan.UPDATE_QUEUE: secscan.update_sources,
 }
 
 
@@ -64,6 +67,10 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
+    if s.FEATURE_SECURITY_SCANNER:
+        jobs[secscan.BACKFILL_QUEUE] = s.SECURITY_SCANNER_INDEXING_INTERVAL
+        if s.SECURITY_SCANNER_VULN_SOURCES:
+            jobs[secscan.UPDATE_QUEUE] = s.SECURITY_SCANNER_UPDATE_INTERVAL
     return jobs
 
 

@@ -163,7 +163,14 @@ async def _put_manifest(call: Call, name: str, reference: str) -> Response:
     content_type = call.request.headers.get("content-type")
     try:
         record = await pushes.put_manifest(
-            call.rt.db, call.rt.store, target, reference, body, content_type, call.actor
+            call.rt.db,
+            call.rt.store,
+            target,
+            reference,
+            body,
+            content_type,
+            call.actor,
+            scan=call.rt.settings.FEATURE_SECURITY_SCANNER,
         )
     except DomainError as e:
         raise call.failed(e) from None

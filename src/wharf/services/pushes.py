@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant
-from wharf.core import audit, labels, manifests, provision, repositories, uploads
+from wharf.core import audit, labels, manifests, provision, repositories, secscan, uploads
 from wharf.core.errors import AlreadyExists, DomainError, ReadOnly, UploadNotFound
 from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
@@ -39,13 +39,17 @@ async def put_manifest(
     body: bytes,
     content_type: str | None,
     actor: audit.Actor | None,
+    *,
+    scan: bool = False,
 ) -> ManifestRecord:
     """Store the manifest `body` under `reference` (a tag or its digest) in the repository
     `target` finds (or creates) inside the write's transaction: the surface decides how, with its
     permission checks and its errors. Raises the domain errors of `core.manifests.put`
     (InvalidTag, InvalidDigest, InvalidManifest, ManifestBlobUnknown, ...), a bad reference
     before a bad body, and both only after `target` has found the repository: a caller whose
-    token was revoked hears that, not what was wrong with what it sent."""
+    token was revoked hears that, not what was wrong with what it sent. With `scan`
+    (FEATURE_SECURITY_SCANNER), the same transaction queues the manifest's indexing: one insert,
+    the push never waits for it."""
     parsed: ParsedManifest | None = None
     refused: DomainError | None = None
     try:
@@ -60,7 +64,10 @@ async def put_manifest(
         if refused is not None:
             raise refused
         assert parsed is not None
-        return manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+        record = manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+        if scan:
+            secscan.enqueue_index(db, record.digest)
+        return record
 
     return await database.write(_put)
 

@@ -1,5 +1,5 @@
 """Response shapes real Quay clients read: builds and security scans answered as Quay answers them
-when the feature has nothing to show, the user fields Quay has, quota reports, index tags and
+when there is nothing (yet) to show, the user fields Quay has, quota reports, index tags and
 manifest layers filled from the image configuration's history."""
 
 from __future__ import annotations
@@ -41,16 +41,17 @@ async def test_repo_builds_are_an_empty_list(world: World) -> None:
     ).status_code == 404
 
 
-async def test_manifest_security_is_unsupported(world: World) -> None:
+async def test_manifest_security_is_queued_until_indexed(world: World) -> None:
+    # The full report, once indexed, is checked in tests/integration/jobs/test_secscan.py.
     http = world.reg.http
     digest = await _image(world)
     url = f"/api/v1/repository/{REPO}/manifest/{digest}/security"
     for who in ("reader", "owner"):
         r = await http.get(url, headers=world.api[who])
         assert r.status_code == 200, r.text
-        assert r.json() == {"status": "unsupported", "data": None}
+        assert r.json() == {"status": "queued", "data": None}
     r = await http.get(url + "?vulnerabilities=true", headers=world.api["reader"])
-    assert r.json() == {"status": "unsupported", "data": None}
+    assert r.json() == {"status": "queued", "data": None}
     assert (await http.get(url, headers=world.api["outsider"])).status_code == 404
     assert (await http.get(url)).status_code == 401
     missing = f"/api/v1/repository/{REPO}/manifest/sha256:{'0' * 64}/security"
