@@ -57,6 +57,11 @@ LAZY = (
     "boto3",
     "websockets",
     "watchfiles",  # uvicorn's reloader: Wharf never reloads, and does not install it
+    # scanning's libraries, imported by the first indexing or update job (jobs/secscan.py)
+    "wharf.secscan.versions",
+    "univers",
+    "cvss",
+    "zstandard",
 )
 # Loaded only by a server on PostgreSQL: a SQLite server never imports the PostgreSQL dialect
 # (db/models.py states no postgresql_* option; core/_sql.dialect_insert imports it when used).

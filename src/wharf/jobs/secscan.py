@@ -12,8 +12,9 @@ from wharf.core import queue
 from wharf.core import secscan as store
 from wharf.core.secscan import BACKFILL_QUEUE, INDEX_QUEUE
 from wharf.runtime import Runtime
-from wharf.services import secscan, secscan_update
 
+# The services (and through them univers, cvss, zstandard: about 6 MiB) are imported by the first
+# job that runs, not with the runner: an idle server that has indexed nothing does not hold them.
 log = logging.getLogger("wharf.secscan")
 
 BACKFILL_BATCH: Final = 1000
@@ -26,6 +27,8 @@ __all__ = ["BACKFILL_QUEUE", "INDEX_QUEUE", "UPDATE_QUEUE", "backfill", "index",
 async def index(rt: Runtime, body: dict[str, Any]) -> None:
     if not rt.settings.FEATURE_SECURITY_SCANNER:
         return  # queued before the scanner was turned off: dropped, as the backfill requeues it
+    from wharf.services import secscan
+
     digest = str(body["digest"])
     status = await secscan.index_manifest(rt.db, rt.store, digest)
     log.debug("indexed %s: %s", digest, status)
@@ -34,6 +37,8 @@ async def index(rt: Runtime, body: dict[str, Any]) -> None:
 async def backfill(rt: Runtime, _body: dict[str, Any]) -> None:
     if not rt.settings.FEATURE_SECURITY_SCANNER:
         return
+    from wharf.services import secscan
+
     queued = await rt.db.write(secscan.queue_backfill, BACKFILL_BATCH)
     if queued:
         log.info("queued %d manifests for indexing", queued)
@@ -47,6 +52,8 @@ async def update_sources(rt: Runtime, _body: dict[str, Any]) -> None:
     (its error is recorded for `wharf secscan status`)."""
     if not rt.settings.FEATURE_SECURITY_SCANNER:
         return
+    from wharf.services import secscan_update
+
     for source in rt.settings.SECURITY_SCANNER_VULN_SOURCES:
         try:
             result = await secscan_update.update_source(rt.db, rt.settings, source)
