@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from wharf.core.clock import now_ms
+from wharf.web.forms import NOTHING
 from wharf.web.headers import SECURITY_HEADERS as SECURITY_HEADERS
 from wharf.web.markdown import render_markdown
 
@@ -94,8 +95,9 @@ def page(
     visitor = request.scope.get("wharf.visitor")
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
     chrome = request.scope.get("wharf.chrome")
+    entered = request.scope.get("wharf.entered", NOTHING)  # a refused form's (web/forms.py)
     html = _env.get_template(template).render(
-        request=request, visitor=visitor, flash=flash, chrome=chrome, **context
+        request=request, visitor=visitor, flash=flash, chrome=chrome, entered=entered, **context
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
     if flash:

@@ -244,15 +244,15 @@ async def test_notifications_create_test_reset_delete(
 
 async def test_notification_mistakes_are_explained(owner: Visitor, wharf: WharfApp) -> None:
     r = await _post(owner, "notification-create", event="repo_push", method="webhook", url="ftp://x.example")
-    assert r.status_code == 400 and "http:// or https://" in r.text
+    assert r.status_code == 422 and "http:// or https://" in r.text
     r = await _post(
         owner, "notification-create", event="quota_warning", method="webhook", url="https://x.example"
     )
-    assert r.status_code == 400 and "Pick an event" in r.text
+    assert r.status_code == 422 and "Pick the event" in r.text
     r = await _post(
         owner, "notification-create", event="repo_push", method="quay_notification", target_name="nobody-here"
     )
-    assert r.status_code == 400 and "there is no user" in r.text
+    assert r.status_code == 422 and "There is no user" in r.text
     r = await _post(
         owner,
         "notification-create",
@@ -261,7 +261,7 @@ async def test_notification_mistakes_are_explained(owner: Visitor, wharf: WharfA
         target_name="owner",
         days="many",
     )
-    assert r.status_code == 400 and "whole number of days" in r.text
+    assert r.status_code == 422 and "whole number of days" in r.text
     # an in-app notification to a team of the organization works
     r = await _post(
         owner,
@@ -307,7 +307,7 @@ async def test_delete_needs_the_name_and_a_fresh_password(owner: Visitor, wharf:
     page = (await owner.get(SETTINGS)).text
     assert 'name="password"' not in page  # signed in a moment ago
     r = await _post(owner, "delete", confirm="acme/other")
-    assert r.status_code == 400 and "type its full name, acme/app, exactly" in r.text
+    assert r.status_code == 422 and "type acme/app exactly" in r.text
     assert await wharf.rt.db.read(repositories.get, "acme", "app") is not None
 
     # an hour later the form asks for the password again

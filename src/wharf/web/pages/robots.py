@@ -19,7 +19,7 @@ from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
 from wharf.services import robots as robot_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.session import read_form, read_form_lists, signed_in
@@ -70,9 +70,10 @@ async def create(request: Request) -> Response:
     shortname = form.get("name", "").strip()
     full = robots.full_name(ns.name, shortname)
     try:
-        await robot_service.create(
-            rt, ns.account, shortname, description=form.get("description", "").strip(), by=v.actor
-        )
+        with forms.refusing(f"{ns.base}?tab=robots", advice={"name": forms.ROBOT_SYNTAX}):
+            await robot_service.create(
+                rt, ns.account, shortname, description=form.get("description", "").strip(), by=v.actor
+            )
     except robot_service.RobotsDisallowed:
         raise WebError(
             403,

@@ -132,3 +132,12 @@ for (const current of document.querySelectorAll(".tabs .current")) {
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
+
+
+// A refused form shows again with its errors (web/forms.py): the first wrong field takes the focus,
+// in view, so the message next to it is read first.
+const wrong = document.querySelector('[aria-invalid="true"]');
+if (wrong) {
+  wrong.focus();
+  wrong.scrollIntoView({ block: "center" });
+}
