@@ -170,9 +170,10 @@ async def test_permissions_for_users_robots_and_teams(owner: Visitor, wharf: Wha
 
     # mistakes say what went wrong and what to do
     r = await _post(owner, "grant", kind="user", name="nobody-here", role="read")
-    assert r.status_code == 404 and "There is no user or robot named nobody-here" in r.text
+    assert r.status_code == 422 and "There is no user or robot named &#39;nobody-here&#39;" in r.text
+    assert 'value="nobody-here" aria-invalid="true"' in r.text
     r = await _post(owner, "grant", kind="user", name="acme", role="read")
-    assert r.status_code == 404 and "grant it to one of its teams" in r.text
+    assert r.status_code == 422 and "grant it to one of its teams" in r.text
     r = await _post(owner, "grant", kind="team", name="ghosts", role="read")
     assert r.status_code == 404 and "No team ghosts" in r.text
     r = await _post(owner, "grant", kind="user", name="outsider", role="owner")

@@ -272,11 +272,12 @@ async def _permission(
         return render.redirect(back, f"Team {name} no longer has a role on {repo.full_name}.")
     account = await rt.db.read(accounts.get_by_name, name)
     if account is None or account.kind == "org":
-        raise WebError(
-            404,
-            f"There is no user or robot named {name}",
-            "Check the spelling; a robot's name has its namespace first, like acme+deployer. "
-            "To give an organization's members a role, grant it to one of its teams.",
+        raise FormError(
+            f"{back}#permissions",
+            name=f"There is no user or robot named {name!r}. Check the spelling; a robot's name has its "
+            f"namespace first, like {namespace.name}+deployer. To give an organization's members a role, "
+            "grant it to one of its teams.",
+            action=f"/repository/{repo.full_name}/settings/grant-user",
         )
     if action == "grant":
         role = _role(form)
