@@ -205,3 +205,20 @@ async def test_account_settings(wharf: WharfApp, world: World) -> None:
         await v.sign_in("writer", PW)  # the password did not change
     finally:
         await v.close()
+
+
+async def test_repository_settings_keep_what_was_typed(owner: Visitor, wharf: WharfApp) -> None:
+    settings = "/repository/acme/app?tab=settings"
+    action = "/repository/acme/app/settings/"
+    r = await owner.submit(settings, action + "grant", kind="user", name="ghost", role="write")
+    name = refused(r, "name")
+    assert name.value == "ghost" and "no user or robot named" in name.message
+    assert r.text.count('aria-invalid="true"') == 1  # the team form's list is left alone
+
+    long_text = "x" * (256 * 1024 + 1)
+    r = await owner.submit(settings, action + "description", description=long_text)
+    refused(r, "description")
+    assert long_text + "</textarea>" in r.text
+    repo = await wharf.rt.db.read(repositories.get, "acme", "app")
+    assert repo is not None
+    assert await wharf.rt.db.read(repositories.description, repo.id) != long_text

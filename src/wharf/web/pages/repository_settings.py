@@ -189,7 +189,9 @@ async def change(request: Request) -> Response:
     if action == "description":
         text = form.get("description", "")
         if len(text) > DESCRIPTION_MAX:
-            raise WebError(400, "The description is too long", "Keep it under 256 KiB.")
+            raise FormError(
+                f"{back}#description", description="The description is longer than 256 KiB: shorten it."
+            )
         await rt.db.write(repositories.set_description, repo, text, by)
         return render.redirect(back, "Saved the description.")
     if action == "visibility":
@@ -253,7 +255,11 @@ async def _permission(
     repo, namespace = view.repo, view.namespace
     kind, name = form.get("kind", "user"), form.get("name", "").strip()
     if not name:
-        raise WebError(400, "Say who", "Enter the name of a user or robot, or pick a team.")
+        raise FormError(
+            f"{back}#permissions",
+            name="Enter the name of a user or robot, or pick a team.",
+            action=f"/repository/{repo.full_name}/settings/grant-user",  # the team form is a list
+        )
     if kind == "team":
         if namespace.kind != "org":
             raise WebError(
