@@ -42,6 +42,8 @@ def test_an_expiration_in_the_past_is_refused_next_to_the_field(browser: Browser
     expect(message).to_contain_text("Pick a date and time in the future")
     expect(expires).to_have_accessible_description(re.compile("has passed"))
     expect(page.get_by_role("heading", name="Change v1")).to_be_visible()
+    # the address is the tab's, not the form's: a reload or a bookmark opens the tab
+    expect(page).to_have_url(f"{tab}&change=v1")
     shot("expiration-refused")
     assert not serious_violations(page)
 
@@ -57,3 +59,8 @@ def test_an_expiration_in_the_past_is_refused_next_to_the_field(browser: Browser
     expect(page.locator(".field-error")).to_contain_text("not starting with . or -")
     shot("tag-name-refused")
     assert not serious_violations(page)
+
+    # the page's links are the page's own, though it answered a form
+    page.get_by_role("navigation", name="Repository").get_by_role("link", name="Information").click()
+    expect(page).to_have_url(f"{server.url}/repository/admin/errs?tab=info")
+    expect(page.locator(".field-error")).to_have_count(0)

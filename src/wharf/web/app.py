@@ -207,6 +207,12 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     return pages
 
 
+_FORM_PAGE_CSP = (
+    SECURITY_HEADERS["content-security-policy"].replace("base-uri 'none'", "base-uri 'self'").encode()
+)
+"""The page answering a refused form is served at the form's address (a POST's), so it names its
+own address in a <base> element for its relative links (`?tab=info`); the policy lets it."""
+
 _REQUEST_KEYS = ("type", "asgi", "http_version", "scheme", "server", "client", "root_path", "state")
 
 
@@ -227,7 +233,8 @@ class _SamePage(Response):
 
         async def with_status(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
-                message = {**message, "status": self.status_code}
+                headers = [*message.get("headers", []), (b"content-security-policy", _FORM_PAGE_CSP)]
+                message = {**message, "status": self.status_code, "headers": headers}
             await send(message)
 
         await self.app(self.page_scope, no_body, with_status)

@@ -89,6 +89,9 @@ async def test_the_tag_panel_keeps_what_was_typed(
         in bad.message
     )
     assert 'id="change"' in r.text  # the panel is open again
+    # served at the form's address, the page's relative links are resolved against its own
+    assert '<base href="/repository/admin/forms?tab=tags&amp;change=v1">' in r.text
+    assert "base-uri 'self'" in r.headers["content-security-policy"]
 
     r = await admin.submit(page, action + "expiration", expires="2020-01-02T03:04")
     past = refused(r, "expires")
