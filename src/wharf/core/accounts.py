@@ -151,7 +151,7 @@ def change_settings(
     """A namespace's settings page (an organization's or a user's): its e-mail and its time-machine
     window, which must be one of `options` (TAG_EXPIRATION_OPTIONS). Both change or neither does."""
     if email and ("@" not in email or any(c.isspace() for c in email)):
-        raise InvalidInput(f"{email[:100]!r} is not an e-mail address like name@example.com")
+        raise InvalidInput(f"{email[:100]!r} is not an e-mail address like name@example.com", field="email")
     if tag_expiration_s is not None:
         durations.check_option(tag_expiration_s, options)
         account = set_tag_expiration(db, account, tag_expiration_s, actor)
@@ -187,13 +187,14 @@ MIN_PASSWORD = 8
 def check_username(name: str) -> None:
     if not (2 <= len(name) <= 255) or not _NAME.match(name):
         raise InvalidInput(
-            "usernames are 2-255 characters of lowercase letters, digits and . _ - (not at either end)"
+            "usernames are 2-255 characters of lowercase letters, digits and . _ - (not at either end)",
+            field="name",
         )
 
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"passwords must have at least {MIN_PASSWORD} characters")
+        raise InvalidInput(f"passwords must have at least {MIN_PASSWORD} characters", field="password")
 
 
 def create_user(
@@ -209,7 +210,7 @@ def create_user(
     if password is not None:
         check_password(password)
     if get_by_name(db, name) is not None:
-        raise AlreadyExists(f"the name {name!r} is taken")
+        raise AlreadyExists(f"the name {name!r} is taken", field="name")
     generation = new_generation()
     result = db.execute(
         insert(Account).values(

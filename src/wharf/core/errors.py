@@ -6,9 +6,13 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base of every error core raises on purpose; `str(e)` is safe to show a client."""
 
-    def __init__(self, message: str = "", **detail: object) -> None:
+    def __init__(self, message: str = "", *, field: str | None = None, **detail: object) -> None:
         super().__init__(message or self.__doc__ or type(self).__name__)
         self.detail = detail
+        self.field = field
+        """The input the error is about ("name", "tag", "email", "password", "expiration"...),
+        when it is one: the web shows the message next to that field of its form. Not part of
+        any wire format (the API and /v2 answer as before)."""
 
 
 class NotFound(DomainError):

@@ -40,7 +40,7 @@ def resolve_target(db: Db, namespace: AccountRecord, target: Any) -> list[int]:
     if kind == "user":
         account = get_by_name(db, name)
         if account is None or account.kind != "user":
-            raise InvalidInput(f"there is no user {name!r}")
+            raise InvalidInput(f"there is no user {name!r}", field="target")
         return [account.id]
     if namespace.kind != "org":
         raise InvalidInput("only an organization's repositories can notify an organization or a team")
@@ -50,7 +50,7 @@ def resolve_target(db: Db, namespace: AccountRecord, target: Any) -> list[int]:
         return [namespace.id]
     team = teams.get(db, namespace.id, name)
     if team is None:
-        raise InvalidInput(f"organization {namespace.name} has no team {name!r}")
+        raise InvalidInput(f"organization {namespace.name} has no team {name!r}", field="target")
     rows = db.execute(select(TeamMember.account_id).where(TeamMember.team_id == team.id))
     return [r.account_id for r in rows]
 

@@ -34,7 +34,7 @@ def create(
 ) -> AccountRecord:
     accounts.check_username(name)
     if accounts.get_by_name(db, name) is not None:
-        raise AlreadyExists(f"the name {name!r} is taken by a user or an organization")
+        raise AlreadyExists(f"the name {name!r} is taken by a user or an organization", field="name")
     result = db.execute(
         insert(Account).values(
             name=name,

@@ -142,7 +142,7 @@ def create_in(
     }
     repo_id = db.execute(_insert_new(db.dialect.name), row).scalar()
     if repo_id is None:
-        raise AlreadyExists(f"repository {namespace}/{name} exists")
+        raise AlreadyExists(f"repository {namespace}/{name} exists", field="name")
     audit.record(
         db, "create_repo", actor, namespace_id=ns.id, repository_id=repo_id, repo=name, namespace=namespace
     )

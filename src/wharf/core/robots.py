@@ -125,12 +125,14 @@ def create(
     if owner.kind not in ("user", "org"):
         raise InvalidInput("robots belong to a user or an organization")
     if not _SHORT.match(shortname):
-        raise InvalidInput("robot names are 2-255 lowercase letters, digits and _, starting with a letter")
+        raise InvalidInput(
+            "robot names are 2-255 lowercase letters, digits and _, starting with a letter", field="name"
+        )
     if len(description) > 255:
-        raise InvalidInput("the description may be at most 255 characters")
+        raise InvalidInput("the description may be at most 255 characters", field="description")
     name = full_name(owner.name, shortname)
     if accounts.get_by_name(db, name) is not None:
-        raise AlreadyExists(f"Existing robot with name: {name}")  # Quay's words
+        raise AlreadyExists(f"Existing robot with name: {name}", field="name")  # Quay's words
     result = db.execute(
         insert(Account).values(
             name=name,

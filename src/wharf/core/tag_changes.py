@@ -25,7 +25,7 @@ def time_machine_s(default_expiration: str, namespace: AccountRecord) -> int:
 
 def check_tag(tag: str) -> None:
     if not is_valid_tag(tag):
-        raise InvalidTag(f"invalid tag name {tag[:200]!r}")
+        raise InvalidTag(f"invalid tag name {tag[:200]!r}", field="tag")
 
 
 def manifest_id(db: Db, repo: RepositoryRecord, digest: str, *, include_deleted: bool = False) -> int:

@@ -153,7 +153,7 @@ def set_expiration(db: Db, repository_id: int, name: str, expires_ms: int | None
         raise NotFound(f"tag {name!r} does not exist")
     _check_mutable(live, name)
     if expires_ms is not None and expires_ms <= now_ms():
-        raise InvalidInput("the expiration must be in the future")
+        raise InvalidInput("the expiration must be in the future", field="expiration")
     db.execute(update(Tag).where(Tag.id == live.id).values(expires_ms=expires_ms))
     return int(live.manifest_id)
 

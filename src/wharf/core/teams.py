@@ -52,11 +52,15 @@ def upsert(
     db: Db, org: AccountRecord, name: str, role: str, description: str | None, actor: audit.Actor | None
 ) -> TeamRecord:
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if not _NAME.match(name):
-        raise InvalidInput(f"Invalid team name {name}: Namespace must match expression {_NAME_PATTERN}")
+        raise InvalidInput(
+            f"Invalid team name {name}: Namespace must match expression {_NAME_PATTERN}", field="name"
+        )
     if not 2 <= len(name) <= 255:
-        raise InvalidInput(f"Invalid team name {name}: Team must be between 2 and 255 characters in length")
+        raise InvalidInput(
+            f"Invalid team name {name}: Team must be between 2 and 255 characters in length", field="name"
+        )
     existing = get(db, org.id, name)
     if existing is None:
         db.execute(

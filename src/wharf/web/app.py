@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +31,7 @@ from wharf.lazy import BuiltOnFirstUse
 from wharf.runtime import Runtime
 from wharf.web import chrome
 from wharf.web.errors import WebError, from_domain, way_back
+from wharf.web.forms import Entered, FormError, kept
 from wharf.web.headers import SECURITY_HEADERS
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
 
@@ -200,4 +202,65 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     # page chrome.
     plain = [*service_routes, confirm_email]
     skip = ("/static/", *(r.path.split("{")[0] for r in plain if isinstance(r, Route)))
-    return _PageChrome(app, rt, skip)
+    pages = _PageChrome(app, rt, skip)
+    app.add_exception_handler(FormError, _same_page_handler(pages))
+    return pages
+
+
+_FORM_PAGE_CSP = (
+    SECURITY_HEADERS["content-security-policy"].replace("base-uri 'none'", "base-uri 'self'").encode()
+)
+"""The page answering a refused form is served at the form's address (a POST's), so it names its
+own address in a <base> element for its relative links (`?tab=info`); the policy lets it."""
+
+_REQUEST_KEYS = ("type", "asgi", "http_version", "scheme", "server", "client", "root_path", "state")
+
+
+class _SamePage(Response):
+    """The answer to a refused form: the page it came from, as a GET of that page renders it, with
+    the form's errors and typed values in the scope (`render.page` hands them to the templates)
+    and the refusal's status."""
+
+    def __init__(self, app: ASGIApp, scope: Scope, status: int) -> None:
+        self.app = app
+        self.page_scope = scope
+        self.status_code = status
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def no_body() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def with_status(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = [*message.get("headers", []), (b"content-security-policy", _FORM_PAGE_CSP)]
+                message = {**message, "status": self.status_code, "headers": headers}
+            await send(message)
+
+        await self.app(self.page_scope, no_body, with_status)
+
+
+def _same_page_handler(pages: ASGIApp) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def same_page(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FormError)
+        target = urlsplit(exc.page)
+        headers = [
+            (k, v)
+            for k, v in request.scope["headers"]
+            if k.lower() not in (b"content-type", b"content-length")
+        ]
+        scope: dict[str, Any] = {k: request.scope[k] for k in _REQUEST_KEYS if k in request.scope}
+        scope.update(
+            method="GET",
+            path=target.path,
+            raw_path=target.path.encode(),
+            query_string=target.query.encode(),
+            headers=headers,
+        )
+        scope["wharf.visitor"] = request.scope.get("wharf.visitor")
+        scope["wharf.entered"] = Entered(
+            exc.action or request.url.path, kept(request.scope.get("wharf.form", {})), exc.errors
+        )
+        return _SamePage(pages, scope, exc.status)
+
+    return same_page

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from wharf.core.clock import now_ms
+from wharf.web.forms import NOTHING
 from wharf.web.headers import SECURITY_HEADERS as SECURITY_HEADERS
 from wharf.web.markdown import render_markdown
 
@@ -107,8 +108,15 @@ def page(
     visitor = request.scope.get("wharf.visitor")
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
     chrome = request.scope.get("wharf.chrome")
+    entered = request.scope.get("wharf.entered", NOTHING)  # a refused form's (web/forms.py)
     html = _env.get_template(template).render(
-        request=request, visitor=visitor, flash=flash, chrome=chrome, tls_off=tls_off(request), **context
+        request=request,
+        visitor=visitor,
+        flash=flash,
+        chrome=chrome,
+        entered=entered,
+        tls_off=tls_off(request),
+        **context,
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
     if flash:

@@ -93,8 +93,11 @@ async def signed_in(rt: Runtime, request: Request) -> Visitor:
 
 async def read_form(rt: Runtime, request: Request) -> dict[str, str]:
     """The posted form, once its CSRF token is checked. A field given twice keeps its last value;
-    `read_form_lists` keeps them all."""
-    return {k: v[-1] for k, v in (await read_form_lists(rt, request)).items()}
+    `read_form_lists` keeps them all. The form stays in the scope: a refused form shows its page
+    again with what was typed (web/forms.py)."""
+    form = {k: v[-1] for k, v in (await read_form_lists(rt, request)).items()}
+    request.scope["wharf.form"] = form
+    return form
 
 
 async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]:

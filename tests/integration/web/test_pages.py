@@ -149,7 +149,7 @@ async def test_create_repository_and_description_renders_inert(browser: Open, wh
     again = await v.submit("/new/", "/new/", namespace="admin", name="web-made", visibility="private")
     assert again.status_code == 409 and "already exists" in again.text
     bad = await v.submit("/new/", "/new/", namespace="admin", name="Bad Name", visibility="private")
-    assert bad.status_code == 400 and "not valid" in bad.text
+    assert bad.status_code == 422 and "not a valid name" in bad.text
     theirs = await v.submit("/new/", "/new/", namespace="someone-else", name="x", visibility="private")
     assert theirs.status_code == 403
 

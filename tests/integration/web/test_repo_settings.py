@@ -170,9 +170,10 @@ async def test_permissions_for_users_robots_and_teams(owner: Visitor, wharf: Wha
 
     # mistakes say what went wrong and what to do
     r = await _post(owner, "grant", kind="user", name="nobody-here", role="read")
-    assert r.status_code == 404 and "There is no user or robot named nobody-here" in r.text
+    assert r.status_code == 422 and "There is no user or robot named &#39;nobody-here&#39;" in r.text
+    assert 'value="nobody-here" aria-invalid="true"' in r.text
     r = await _post(owner, "grant", kind="user", name="acme", role="read")
-    assert r.status_code == 404 and "grant it to one of its teams" in r.text
+    assert r.status_code == 422 and "grant it to one of its teams" in r.text
     r = await _post(owner, "grant", kind="team", name="ghosts", role="read")
     assert r.status_code == 404 and "No team ghosts" in r.text
     r = await _post(owner, "grant", kind="user", name="outsider", role="owner")
@@ -244,15 +245,15 @@ async def test_notifications_create_test_reset_delete(
 
 async def test_notification_mistakes_are_explained(owner: Visitor, wharf: WharfApp) -> None:
     r = await _post(owner, "notification-create", event="repo_push", method="webhook", url="ftp://x.example")
-    assert r.status_code == 400 and "http:// or https://" in r.text
+    assert r.status_code == 422 and "http:// or https://" in r.text
     r = await _post(
         owner, "notification-create", event="quota_warning", method="webhook", url="https://x.example"
     )
-    assert r.status_code == 400 and "Pick an event" in r.text
+    assert r.status_code == 422 and "Pick the event" in r.text
     r = await _post(
         owner, "notification-create", event="repo_push", method="quay_notification", target_name="nobody-here"
     )
-    assert r.status_code == 400 and "there is no user" in r.text
+    assert r.status_code == 422 and "There is no user" in r.text
     r = await _post(
         owner,
         "notification-create",
@@ -261,7 +262,7 @@ async def test_notification_mistakes_are_explained(owner: Visitor, wharf: WharfA
         target_name="owner",
         days="many",
     )
-    assert r.status_code == 400 and "whole number of days" in r.text
+    assert r.status_code == 422 and "whole number of days" in r.text
     # an in-app notification to a team of the organization works
     r = await _post(
         owner,
@@ -307,7 +308,7 @@ async def test_delete_needs_the_name_and_a_fresh_password(owner: Visitor, wharf:
     page = (await owner.get(SETTINGS)).text
     assert 'name="password"' not in page  # signed in a moment ago
     r = await _post(owner, "delete", confirm="acme/other")
-    assert r.status_code == 400 and "type its full name, acme/app, exactly" in r.text
+    assert r.status_code == 422 and "type acme/app exactly" in r.text
     assert await wharf.rt.db.read(repositories.get, "acme", "app") is not None
 
     # an hour later the form asks for the password again

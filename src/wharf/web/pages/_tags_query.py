@@ -88,6 +88,11 @@ def back_url(base: str, back: str) -> str:
     return base + parse(dict(parse_qsl(back))).url(change="")
 
 
+def panel_url(base: str, back: str, tag: str) -> str:
+    """That page with `tag`'s panel open: where a refused panel form shows its errors."""
+    return base + parse(dict(parse_qsl(back))).url(change=tag[:128])
+
+
 def _int(text: str | None, default: int) -> int:
     try:
         return min(int(text), 10**9) if text else default

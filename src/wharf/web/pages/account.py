@@ -8,8 +8,10 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import browser, credentials
 from wharf.core import accounts, apptokens
-from wharf.web import access, render
+from wharf.core.errors import InvalidInput
+from wharf.web import access, forms, render
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.session import client_ip, read_form
 
 MAX_TOKEN_DAYS = 3650
@@ -19,9 +21,16 @@ async def change_password(request: Request) -> Response:
     rt = access.runtime(request)
     v, account = await access.own_account(request)
     form = await read_form(rt, request)
+    here = f"/user/{account.name}?tab=settings"
     new, again = form.get("new_password", ""), form.get("new_password_again", "")
     if new != again:
-        raise WebError(400, "The new passwords differ", "Type the same new password twice.")
+        raise FormError(
+            here, new_password_again="This is not the new password above: type the same one twice."
+        )
+    try:
+        accounts.check_password(new)
+    except InvalidInput as e:
+        raise FormError(here, new_password=f"{forms.sentence(str(e))} Choose a longer one.") from None
     try:
         proven = await credentials.basic_login(
             rt, account.name, form.get("password", ""), client_ip(rt, request)
@@ -31,7 +40,7 @@ async def change_password(request: Request) -> Response:
             429, "Too many wrong passwords", f"Wait {e.retry_after_s} seconds, then try again."
         ) from None
     if proven is None:
-        raise WebError(403, "Your current password is wrong", "Type the password you signed in with.")
+        raise FormError(here, password="That is not your current password: type the one you sign in with.")
     await rt.db.write(accounts.update_user, account, password=new, actor=v.actor)
     # A new password ends every session of the account, this one too: open a new one here, so
     # that only the other browsers are signed out.
@@ -46,17 +55,20 @@ async def create_token(request: Request) -> Response:
     rt = access.runtime(request)
     v, account = await access.own_account(request)
     form = await read_form(rt, request)
+    here = f"/user/{account.name}?tab=settings"
     days_text = form.get("days", "").strip()
+    lifetime = f"Give the lifetime as a whole number of days from 1 to {MAX_TOKEN_DAYS}, or leave it empty."
     try:
         days = int(days_text) if days_text else None
     except ValueError:
-        raise WebError(
-            400, "Give the lifetime in days", "A whole number of days, or empty for none."
-        ) from None
+        raise FormError(here, days=lifetime) from None
     if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
-        raise WebError(400, "Give the lifetime in days", f"Between 1 and {MAX_TOKEN_DAYS}, or empty.")
+        raise FormError(here, days=lifetime)
     lifetime_ms = days * 86_400_000 if days else None
-    token, secret = await rt.db.write(apptokens.create, account, form.get("title", ""), lifetime_ms, v.actor)
+    title = form.get("title", "")
+    if not 1 <= len(title.strip()) <= 255:
+        raise FormError(here, title="Give the token a title of 1 to 255 characters: where it is used.")
+    token, secret = await rt.db.write(apptokens.create, account, title, lifetime_ms, v.actor)
     # The token exists only in this answer: Wharf keeps a hash.
     return render.page(
         request,

@@ -11,7 +11,9 @@ from wharf.core import orgs
 from wharf.core.errors import AlreadyExists
 from wharf.oci.names import is_valid_repository_name
 from wharf.services import repositories as repository_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
+from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.pages import _repo_list
 from wharf.web.session import read_form, signed_in, visitor
 
@@ -75,7 +77,6 @@ async def new_repository_page(request: Request) -> Response:
         "new_repository.html",
         namespaces=namespaces,
         form={"namespace": chosen, "name": "", "visibility": "private", "description": ""},
-        error=None,
     )
 
 
@@ -87,25 +88,16 @@ async def create_repository(request: Request) -> Response:
     namespace, name = form.get("namespace", ""), form.get("name", "").strip()
     visibility = form.get("visibility", "private")
     description = form.get("description", "")
-
-    def again(message: str, status: int = 400) -> Response:
-        return render.page(
-            request, "new_repository.html", status=status, namespaces=namespaces, form=form, error=message
-        )
-
     if namespace not in namespaces:
-        return again(f"You may not create repositories in {namespace!r}: choose one of the list.", 403)
+        raise WebError.forbidden(f"You may not create repositories in {namespace!r}: choose one of the list.")
     if visibility not in ("public", "private"):
-        return again("Choose public or private.")
+        raise FormError("/new/", visibility="Choose public or private.")
     if len(description) > DESCRIPTION_MAX:
-        return again("The description is longer than 256 KiB.")
+        raise FormError("/new/", description="The description is longer than 256 KiB: shorten it.")
     if not is_valid_repository_name(f"{namespace}/{name}"):
-        return again(
-            "That name is not valid: use lowercase letters, digits and . _ - separators, and / "
-            "between components (for example team/app-server)."
-        )
+        raise FormError("/new/", name=f"{name[:100]!r} is not a valid name. {forms.REPOSITORY_SYNTAX}")
+    # `namespaces` are those the visitor may create in, read just above (as /api/v1 checks).
     try:
-        # `namespaces` are those the visitor may create in, read just above (as /api/v1 checks).
         await repository_service.create(
             rt,
             namespace,
@@ -116,7 +108,9 @@ async def create_repository(request: Request) -> Response:
             by=v.actor,
         )
     except AlreadyExists:
-        return again(f"{namespace}/{name} already exists: pick another name.", 409)
+        raise FormError(
+            "/new/", name=f"{namespace}/{name} already exists: pick another name, or open it.", status=409
+        ) from None
     return RedirectResponse(f"/repository/{namespace}/{name}", status_code=303)
 
 

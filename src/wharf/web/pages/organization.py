@@ -18,12 +18,12 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
 from wharf.core import orgs
-from wharf.core.errors import AlreadyExists, DomainError
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.pages import _namespace, _repo_list, applications, default_permissions, robots, teams
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in, visitor
 
@@ -33,7 +33,7 @@ ADMIN_TABS = frozenset(TABS) - {"repos", "teams"}
 
 async def new_page(request: Request) -> Response:
     await signed_in(access.runtime(request), request)
-    return render.page(request, "organization/new.html", form={"name": "", "email": ""}, error=None)
+    return render.page(request, "organization/new.html")
 
 
 async def create(request: Request) -> Response:
@@ -41,20 +41,15 @@ async def create(request: Request) -> Response:
     v = await signed_in(rt, request)
     form = await read_form(rt, request)
     name, email = form.get("name", "").strip(), form.get("email", "").strip()
-
-    def again(message: str, status: int = 400) -> Response:
-        return render.page(request, "organization/new.html", status=status, form=form, error=message)
-
     if email and ("@" not in email or len(email) > 255):
-        return again("That e-mail address does not look right: use one like team@example.com, or none.")
-
+        raise FormError(
+            "/organizations/new/",
+            email="That e-mail address does not look right: use one like team@example.com, or none.",
+        )
     assert v.identity.account_id is not None
-    try:
+    advice = {"name": f"{forms.ACCOUNT_SYNTAX} Pick a name no user or organization has."}
+    with forms.refusing("/organizations/new/", advice=advice):
         await account_service.create_org(rt, v.identity.account_id, name, email or None, v.actor)
-    except AlreadyExists:
-        return again(f"The name {name} is taken by a user or an organization: pick another.", 409)
-    except DomainError as e:
-        return again(f"That name is not valid: {e}.")
     return render.redirect(
         f"/organization/{name}?tab=teams",
         f"Created organization {name}. You are in its owners team; create teams and robots next.",
@@ -117,10 +112,10 @@ async def delete_org(request: Request) -> Response:
     v, ns = await access.admined_organization(request)
     form = await read_form(rt, request)
     if form.get("confirm", "") != ns.name:
-        raise WebError(
-            400,
-            "The organization was not deleted",
-            f"Type the organization's name ({ns.name}) in the box to confirm.",
+        raise FormError(
+            f"/organization/{ns.name}?tab=settings",
+            confirm=f"That is not the organization's name: type {ns.name} exactly to delete it. "
+            "Nothing was deleted.",
         )
     await confirm_fresh_login(rt, request, v, form)
     await rt.db.write(orgs.delete_org, ns.account, v.actor)

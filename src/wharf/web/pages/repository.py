@@ -15,9 +15,10 @@ from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
 from wharf.core import audit, tag_changes
 from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
 from wharf.services import tags as service
-from wharf.web import access, pulls, render
+from wharf.web import access, forms, pulls, render
 from wharf.web.errors import WebError
 from wharf.web.pages import _tags_query as tags_query
 from wharf.web.pages import repository_settings
@@ -218,14 +219,25 @@ async def change_tags(request: Request) -> Response:
     form = await read_form(rt, request)
     view = await access.repository(request, v, full_name, permissions.WRITE, changing="tags")
     base = f"/repository/{full_name}"
-    if action in ("revert", "forget"):
-        back = f"{base}?tab=history"
-    else:
-        back = tags_query.back_url(base, form.get("back", ""))
     change = _TAG_ACTIONS.get(action)
     if change is None:
         raise WebError.not_found("This action")
-    return await change(_TagChange(rt, view, v.actor, form, back))
+    if action in ("revert", "forget"):  # one-click buttons of the history: nothing typed to keep
+        return await change(_TagChange(rt, view, v.actor, form, f"{base}?tab=history"))
+    back = tags_query.back_url(base, form.get("back", ""))
+    here = tags_query.panel_url(base, form.get("back", ""), form.get("tag", "").strip())
+    # A refusal shows the tab again, the tag's panel open, the message next to the field.
+    with forms.refusing(here, _TAG_FIELDS, _TAG_ADVICE, missing=_TAG_MISSING):
+        return await change(_TagChange(rt, view, v.actor, form, back))
+
+
+_TAG_FIELDS = {"tag": "new_tag", "expiration": "expires"}
+"""Core's fields as the tag panel names them (the one tag field a person types is `new_tag`)."""
+_TAG_ADVICE = {
+    "new_tag": forms.TAG_SYNTAX,
+    "expires": "Pick a date and time in the future, or leave it empty.",
+}
+_TAG_MISSING = "It was deleted or moved meanwhile: the list shows the tags as they are now."
 
 
 async def star(request: Request) -> Response:
@@ -259,14 +271,10 @@ def _expiry_ms(text: str) -> int | None:
     try:
         moment = datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
     except ValueError:
-        raise WebError(
-            400, "That date could not be read", "Pick a date and time, or leave it empty."
-        ) from None
+        raise InvalidInput(f"{text.strip()[:40]!r} is not a date and time", field="expiration") from None
     ms = int(moment.timestamp() * 1000)
     if ms <= now_ms():
-        raise WebError(
-            400, "That moment has passed", "Pick a date and time in the future, or delete the tag."
-        )
+        raise InvalidInput(f"{render.when(ms)} has passed", field="expiration")
     return ms
 
 

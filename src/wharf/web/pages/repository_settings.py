@@ -32,8 +32,9 @@ from wharf.runtime import Runtime
 from wharf.services import address_confirmation
 from wharf.services import notifications as notification_service
 from wharf.services import repository_settings as settings_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
@@ -169,9 +170,7 @@ def _event_config(form: dict[str, str], event: str) -> dict[str, Any]:
         try:
             return {"days": int(form.get("days", "") or "7")}
         except ValueError:
-            raise WebError(
-                400, "Days must be a number", "Enter a whole number of days from 1 to 365."
-            ) from None
+            raise InvalidInput("enter a whole number of days from 1 to 365", field="days") from None
     if event.startswith("build_") and form.get("ref_regex", "").strip():
         return {"ref-regex": form["ref_regex"].strip()}
     return {}
@@ -190,7 +189,9 @@ async def change(request: Request) -> Response:
     if action == "description":
         text = form.get("description", "")
         if len(text) > DESCRIPTION_MAX:
-            raise WebError(400, "The description is too long", "Keep it under 256 KiB.")
+            raise FormError(
+                f"{back}#description", description="The description is longer than 256 KiB: shorten it."
+            )
         await rt.db.write(repositories.set_description, repo, text, by)
         return render.redirect(back, "Saved the description.")
     if action == "visibility":
@@ -214,10 +215,10 @@ async def change(request: Request) -> Response:
         await confirm_fresh_login(rt, request, v, form)
         typed = form.get("confirm", "").strip()
         if typed != full_name:
-            raise WebError(
-                400,
-                "The name does not match",
-                f"To delete the repository, type its full name, {full_name}, exactly.",
+            raise FormError(
+                f"{back}#delete",
+                confirm=f"That is not the repository's full name: type {full_name} exactly to delete it. "
+                "Nothing was deleted.",
             )
         await rt.db.write(repositories.delete_repo, repo, by)
         return render.redirect("/", f"Deleted repository {full_name}.")
@@ -254,7 +255,11 @@ async def _permission(
     repo, namespace = view.repo, view.namespace
     kind, name = form.get("kind", "user"), form.get("name", "").strip()
     if not name:
-        raise WebError(400, "Say who", "Enter the name of a user or robot, or pick a team.")
+        raise FormError(
+            f"{back}#permissions",
+            name="Enter the name of a user or robot, or pick a team.",
+            action=f"/repository/{repo.full_name}/settings/grant-user",  # the team form is a list
+        )
     if kind == "team":
         if namespace.kind != "org":
             raise WebError(
@@ -273,11 +278,12 @@ async def _permission(
         return render.redirect(back, f"Team {name} no longer has a role on {repo.full_name}.")
     account = await rt.db.read(accounts.get_by_name, name)
     if account is None or account.kind == "org":
-        raise WebError(
-            404,
-            f"There is no user or robot named {name}",
-            "Check the spelling; a robot's name has its namespace first, like acme+deployer. "
-            "To give an organization's members a role, grant it to one of its teams.",
+        raise FormError(
+            f"{back}#permissions",
+            name=f"There is no user or robot named {name!r}. Check the spelling; a robot's name has its "
+            f"namespace first, like {namespace.name}+deployer. To give an organization's members a role, "
+            "grant it to one of its teams.",
+            action=f"/repository/{repo.full_name}/settings/grant-user",
         )
     if action == "grant":
         role = _role(form)
@@ -310,32 +316,7 @@ async def _notification(
 ) -> Response:
     repo, namespace = view.repo, view.namespace
     if action == "create":
-        event, method = form.get("event", ""), form.get("method", "")
-        if event not in dict(repository_events()):
-            raise WebError(400, "Pick an event", "Choose which event sends the notification.")
-        config = _method_config(form, method)
-        title = form.get("title", "").strip() or None
-        try:
-            await notification_service.create(
-                rt, namespace, repo, event, method, config, _event_config(form, event), title, by
-            )
-        except notification_service.InvalidMethodConfig as e:
-            raise WebError(
-                400, "The notification cannot work like this", f"{e}. Correct it and send the form again."
-            ) from None
-        except notification_service.MailOff:
-            raise WebError(
-                400,
-                "This registry sends no e-mail",
-                "Pick another method, or ask the registry's admin to set MAIL_SERVER.",
-            ) from None
-        except notification_service.EmailNotConfirmed:
-            return await _ask_address(rt, repo, config["email"], by, back)
-        except InvalidInput as e:
-            raise WebError(
-                400, "The notification cannot work like this", f"{e}. Correct it and send the form again."
-            ) from None
-        return render.redirect(back, f"Added the notification “{title or EVENT_LABELS.get(event, event)}”.")
+        return await _create_notification(rt, view, form, by, back)
     uuid = form.get("uuid", "")
     if action == "test":
         found = await notification_service.send_test(rt, namespace, repo, uuid, by)
@@ -353,3 +334,65 @@ async def _notification(
         await rt.db.write(notifications.delete_notification, namespace, repo, uuid, by)
         return render.redirect(back, "Deleted the notification.")
     raise WebError.not_found("This action")
+
+
+_METHOD_FIELDS = {
+    "webhook": "url",
+    "slack": "url",
+    "email": "email",
+    "quay_notification": "target_name",
+    "flowdock": "flow_api_token",
+    "hipchat": "room_id",
+}
+"""The form's field a method's config error is about."""
+
+
+async def _create_notification(
+    rt: Runtime, view: RepositoryView, form: dict[str, str], by: audit.Actor, back: str
+) -> Response:
+    """A refusal shows the settings tab again, the form open, the message next to the field."""
+    repo, namespace = view.repo, view.namespace
+    here = f"{back}#notifications"
+    event, method = form.get("event", ""), form.get("method", "")
+    if event not in dict(repository_events()):
+        raise FormError(here, event="Pick the event that sends the notification from the list.")
+    if method not in _METHOD_FIELDS:
+        raise FormError(here, method="Pick how the notification is sent from the list.")
+    config = _method_config(form, method)
+    title = form.get("title", "").strip() or None
+    with forms.refusing(here, {"target": "target_name"}):
+        try:
+            await notification_service.create(
+                rt, namespace, repo, event, method, config, _event_config(form, event), title, by
+            )
+        except notification_service.InvalidMethodConfig as e:
+            raise FormError(here, {_METHOD_FIELDS[method]: _config_message(str(e))}) from None
+        except notification_service.MailOff:
+            raise FormError(
+                here,
+                method="This registry sends no e-mail: pick another method, or ask its admin to set "
+                "MAIL_SERVER.",
+            ) from None
+        except notification_service.EmailNotConfirmed:
+            return await _ask_address(rt, repo, config["email"], by, back)
+    return render.redirect(back, f"Added the notification “{title or EVENT_LABELS.get(event, event)}”.")
+
+
+def _config_message(text: str) -> str:
+    """A method's config refusal (integrations/notification_methods.py) as advice to a person."""
+    if "internal address" in text:
+        host = text.removeprefix("refusing to call ").split(": it is", 1)[0]
+        return (
+            f"The registry does not call {host}: it is an internal address, and calling it could reach "
+            "services behind the registry. Use an address reachable from the internet, or ask the "
+            "registry's admin to allow this one in SSRF_ALLOWED_HOSTS."
+        )
+    if "WEBHOOK_HOSTNAME_BLACKLIST" in text:
+        return "The registry's admin blocked this host (WEBHOOK_HOSTNAME_BLACKLIST): use another address."
+    if "http:// or https://" in text:
+        return "Enter a full http:// or https:// address, like https://hooks.example.com/wharf."
+    if "e-mail address" in text:
+        return "Enter an e-mail address like team@example.com."
+    return (
+        forms.sentence(text.replace("config.", "").replace("_", " ")) + " Fill it in and send the form again."
+    )

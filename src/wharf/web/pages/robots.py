@@ -20,7 +20,7 @@ from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
 from wharf.services import robots as robot_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.credentials import FILES, Credentials
 from wharf.web.errors import WebError
@@ -79,9 +79,10 @@ async def create(request: Request) -> Response:
     shortname = form.get("name", "").strip()
     full = robots.full_name(ns.name, shortname)
     try:
-        await robot_service.create(
-            rt, ns.account, shortname, description=form.get("description", "").strip(), by=v.actor
-        )
+        with forms.refusing(f"{ns.base}?tab=robots", advice={"name": forms.ROBOT_SYNTAX}):
+            await robot_service.create(
+                rt, ns.account, shortname, description=form.get("description", "").strip(), by=v.actor
+            )
     except robot_service.RobotsDisallowed:
         raise WebError(
             403,

@@ -20,9 +20,10 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.runtime import Runtime
 from wharf.services import teams as team_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
+from wharf.web.forms import SUMMARY, FormError
 from wharf.web.session import Visitor, read_form, signed_in
 
 LIST_LIMIT = 500
@@ -53,11 +54,13 @@ async def create_team(request: Request) -> Response:
     v, ns = await access.admined_organization(request)
     form = await read_form(rt, request)
     name = form.get("name", "").strip()
+    here = f"/organization/{ns.name}?tab=teams"
     if await rt.db.read(teams.get, ns.account.id, name) is not None:
-        raise WebError(409, "That team exists", f"{ns.name} already has a team {name}: pick another name.")
-    await rt.db.write(
-        teams.upsert, ns.account, name, form.get("role", "member"), form.get("description", ""), v.actor
-    )
+        raise FormError(here, name=f"{ns.name} already has a team {name}: pick another name.", status=409)
+    with forms.refusing(here, advice={"name": forms.TEAM_SYNTAX}):
+        await rt.db.write(
+            teams.upsert, ns.account, name, form.get("role", "member"), form.get("description", ""), v.actor
+        )
     return render.redirect(
         f"/organization/{ns.name}/teams/{name}", f"Created team {name}. Add members and repositories."
     )
@@ -110,17 +113,18 @@ async def _member(c: _Change) -> AccountRecord:
     name = c.form.get("member", "").strip()
     member = await c.rt.db.read(accounts.get_by_name, name)
     if member is None or member.kind == "org":
-        raise WebError(
-            404,
-            f"There is no user or robot {name}",
-            "Check the spelling: users by their username, robots as organization+name.",
+        raise FormError(
+            c.back,
+            member=f"There is no user or robot named {name!r}. Check the spelling: users by their "
+            f"username, robots as {c.ns.name}+name.",
         )
     return member
 
 
 async def _add_member(c: _Change) -> Response:
     member = await _member(c)
-    await c.rt.db.write(teams.add_member, c.ns.account, c.team, member, c.v.actor)
+    with forms.refusing(c.back, {SUMMARY: "member"}):
+        await c.rt.db.write(teams.add_member, c.ns.account, c.team, member, c.v.actor)
     return render.redirect(c.back, f"Added {member.name} to team {c.team.name}.")
 
 

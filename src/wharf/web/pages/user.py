@@ -14,8 +14,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import accounts, apptokens
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.pages import _namespace, _repo_list, robots
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import read_form, signed_in, visitor
@@ -51,22 +52,24 @@ async def save_settings(request: Request) -> Response:
     v = await signed_in(rt, request)
     ns = await access.admined_namespace(request, v)
     form = await read_form(rt, request)
+    here = f"{ns.base}?tab=settings"
     email = form.get("email", "").strip()
     if len(email) > 255:
-        raise WebError(400, "The e-mail address is too long", "Use one of at most 255 characters.")
+        raise FormError(here, email="That address is longer than 255 characters: use a shorter one.")
     window = form.get("tag_expiration_s", "")
     try:
         seconds = int(window) if window else None
     except ValueError:
-        raise WebError(400, "Choose a time-machine window", "Pick one of the listed durations.") from None
-    await rt.db.write(
-        accounts.change_settings,
-        ns.account,
-        email=email,
-        tag_expiration_s=seconds,
-        options=rt.settings.TAG_EXPIRATION_OPTIONS,
-        actor=v.actor,
-    )
+        raise FormError(here, tag_expiration_s="Pick one of the listed durations.") from None
+    with forms.refusing(here, advice={"email": "Fix it, or leave it empty."}):
+        await rt.db.write(
+            accounts.change_settings,
+            ns.account,
+            email=email,
+            tag_expiration_s=seconds,
+            options=rt.settings.TAG_EXPIRATION_OPTIONS,
+            actor=v.actor,
+        )
     return render.redirect(f"{ns.base}?tab=settings", "Saved the settings.")
 
 

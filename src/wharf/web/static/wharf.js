@@ -132,3 +132,16 @@ for (const current of document.querySelectorAll(".tabs .current")) {
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
+
+
+// A refused form shows again with its errors (web/forms.py): the first wrong field takes the focus,
+// in view, so the message next to it is read first.
+// The address bar shows the page's address (base.html's <base>), not the form's: reloading or
+// bookmarking opens the page, and in-page links (#content) stay on it.
+const formPage = document.querySelector("base[href]");
+if (formPage) history.replaceState(null, "", formPage.href + location.hash);
+const wrong = document.querySelector('[aria-invalid="true"]');
+if (wrong) {
+  wrong.focus();
+  wrong.scrollIntoView({ block: "center" });
+}

@@ -1,0 +1,66 @@
+"""A refused form in Chromium: the page comes back with the message next to the field, what was
+typed still in it and the focus on it; axe finds nothing serious in that state."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.browser import Shots, serious_violations, sign_in
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server
+from tests.e2e.tiny_image import push_tiny_image
+
+if SERVER_KIND != "wharf":
+    pytest.skip("the web UI is Wharf's", allow_module_level=True)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_expiration_in_the_past_is_refused_next_to_the_field(browser: Browser, server: Server) -> None:
+    push_tiny_image(server, "admin/errs", "v1")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    shot = Shots(page, "form_errors")
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    tab = f"{server.url}/repository/admin/errs?tab=tags"
+    page.goto(f"{tab}&change=v1#change")
+    expires = page.get_by_label("Expires (UTC; empty: never)")
+    expires.fill("2020-01-02T03:04")
+    with page.expect_response(lambda r: r.url.endswith("/tags/expiration")) as answer:
+        page.get_by_role("button", name="Set expiration").click()
+    assert answer.value.status == 422
+
+    # the same tab, the panel open, the date still there and described by the message
+    expires = page.get_by_label("Expires (UTC; empty: never)")
+    expect(expires).to_have_value("2020-01-02T03:04")
+    expect(expires).to_have_attribute("aria-invalid", "true")
+    expect(expires).to_be_focused()
+    message = page.locator(".field-error")
+    expect(message).to_contain_text("has passed")
+    expect(message).to_contain_text("Pick a date and time in the future")
+    expect(expires).to_have_accessible_description(re.compile("has passed"))
+    expect(page.get_by_role("heading", name="Change v1")).to_be_visible()
+    # the address is the tab's, not the form's: a reload or a bookmark opens the tab
+    expect(page).to_have_url(f"{tab}&change=v1")
+    shot("expiration-refused")
+    assert not serious_violations(page)
+
+    # a bad tag name says what tag names may hold, and keeps what was typed
+    new_tag = page.get_by_label("Add or move a tag to this manifest")
+    # the browser checks the pattern first; the server's answer is what a script-less client sees
+    new_tag.evaluate("el => el.removeAttribute('pattern')")
+    new_tag.fill(".hidden")
+    page.get_by_role("button", name="Set tag").click()
+    new_tag = page.get_by_label("Add or move a tag to this manifest")
+    expect(new_tag).to_have_value(".hidden")
+    expect(new_tag).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field-error")).to_contain_text("not starting with . or -")
+    shot("tag-name-refused")
+    assert not serious_violations(page)
+
+    # the page's links are the page's own, though it answered a form
+    page.get_by_role("navigation", name="Repository").get_by_role("link", name="Information").click()
+    expect(page).to_have_url(f"{server.url}/repository/admin/errs?tab=info")
+    expect(page.locator(".field-error")).to_have_count(0)
