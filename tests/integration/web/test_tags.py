@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from tests.integration.registry_client import RegistryClient
@@ -65,7 +66,10 @@ async def test_move_delete_expire_revert_and_forget(
     r = await admin.http.post(f"{PAGE}/tags/delete", data={**form.fields, "tag": "stable"})
     assert r.status_code == 303 and "stable" not in await _alive(wharf)
     history = f"{PAGE}?tab=history"
-    revert = await admin.form(history, f"{PAGE}/tags/revert")
+    listed = (await admin.get(history)).text
+    assert f"{PAGE}/tags/revert" not in listed  # a row's forms open on demand
+    entry = re.findall(r'href="\?tab=history&amp;open=(\d+)#entry"', listed)[0]
+    revert = await admin.form(f"{history}&open={entry}", f"{PAGE}/tags/revert")
     r = await admin.http.post(f"{PAGE}/tags/revert", data={**revert.fields, "tag": "stable", "digest": v2})
     assert r.status_code == 303 and r.headers["location"] == history
     assert (await _alive(wharf))["stable"] == v2
