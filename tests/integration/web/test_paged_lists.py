@@ -10,7 +10,7 @@ import re
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
 from wharf.app import WharfApp
-from wharf.core import manifests, repositories, tags
+from wharf.core import accounts, manifests, orgs, repositories, robots, tags, teams
 from wharf.db.engine import Db
 
 REPO = "admin/long"
@@ -81,3 +81,70 @@ async def test_the_tag_history_pages_by_fifty_with_a_filter_and_the_total(
         f"{PAGE}/tags/revert", data={**revert.fields, "back": "https://evil.example/?tab=x"}
     )
     assert r.status_code == 303 and r.headers["location"].startswith(f"{PAGE}?tab=history")
+
+
+ORG = "/organization/crowd"
+
+
+async def _crowd(wharf: WharfApp) -> None:
+    """Organization `crowd` (owner: admin) with 120 teams (team-000..), 120 users in team-000
+    (person-000..), and 120 robots (crowd+bot_000..)."""
+
+    def fill(db: Db) -> None:
+        admin = accounts.get_by_name(db, "admin")
+        assert admin is not None
+        org = orgs.create(db, "crowd", None, admin, None)
+        made = [teams.upsert(db, org, f"team-{i:03d}", "member", None, None) for i in range(120)]
+        for i in range(120):
+            user = accounts.create_user(db, f"person-{i:03d}", "pw-long-enough", None)
+            teams.add_member(db, org, made[0], user, None)
+            robots.create(db, wharf.rt.secrets, org, f"bot_{i:03d}", actor=None)
+
+    await wharf.rt.db.write(fill)
+
+
+async def test_members_teams_and_robots_page_by_fifty_with_a_filter(admin: Visitor, wharf: WharfApp) -> None:
+    await _crowd(wharf)
+    members = (await admin.get(f"{ORG}?tab=teams&view=members")).text
+    assert "121 members, 1 to 50 shown" in members and "Page 1 of 3" in members
+    assert "/members/remove" not in members  # a row's form opens on demand
+    last = (await admin.get(f"{ORG}?tab=teams&view=members&page=3")).text
+    assert "person-119" in last and "person-098" not in last and "101 to 121 shown" in last
+    found = (await admin.get(f"{ORG}?tab=teams&view=members&q=son-11")).text
+    assert "10 members matching <code>son-11</code>" in found and "Page 1 of" not in found
+    paged = (await admin.get(f"{ORG}?tab=teams&view=members&q=person")).text
+    assert 'href="/organization/crowd?tab=teams&amp;view=members&amp;q=person&amp;page=2" rel="next"' in paged
+
+    # removing a member from the second page comes back to it
+    opened = f"{ORG}?tab=teams&view=members&q=person&page=2&open=person-060"
+    form = await admin.form(opened, f"{ORG}/members/remove")
+    assert form.fields["member"] == "person-060"
+    r = await admin.http.post(f"{ORG}/members/remove", data=form.fields)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"{ORG}?tab=teams&view=members&q=person&page=2"
+    assert "119 members matching" in (await admin.get(r.headers["location"])).text
+
+    teams_tab = (await admin.get(f"{ORG}?tab=teams")).text
+    assert "121 teams, 1 to 50 shown" in teams_tab and "Page 1 of 3" in teams_tab
+    assert "team-11" in (await admin.get(f"{ORG}?tab=teams&q=team-11")).text
+    assert "No team matches" in (await admin.get(f"{ORG}?tab=teams&q=nothing")).text
+
+    robots_tab = (await admin.get(f"{ORG}?tab=robots&page=2")).text
+    assert "120 robot accounts, 51 to 100 shown" in robots_tab and "crowd+bot_050" in robots_tab
+    one = (await admin.get(f"{ORG}?tab=robots&q=bot_007")).text
+    assert "1 robot account matching" in one and "crowd+bot_007" in one and "crowd+bot_008" not in one
+    assert "No robot account of crowd matches" in (await admin.get(f"{ORG}?tab=robots&q=crowd")).text
+
+
+async def test_a_member_sees_only_their_teams_counted(wharf: WharfApp, admin: Visitor) -> None:
+    await _crowd(wharf)
+    someone = Visitor(wharf)
+    try:
+        await someone.sign_in("person-005", "pw-long-enough")
+        page = (await someone.get(f"{ORG}?tab=teams")).text
+        assert "1 team" in page and "team-000" in page and "team-001" not in page
+        assert (await someone.get(f"{ORG}?tab=teams&view=members")).status_code == 200
+        assert "person-006" not in (await someone.get(f"{ORG}?tab=teams&view=members")).text
+        assert (await someone.get(f"{ORG}?tab=robots")).status_code == 403
+    finally:
+        await someone.close()
