@@ -10,7 +10,7 @@ import re
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
 from wharf.app import WharfApp
-from wharf.core import accounts, manifests, orgs, repositories, robots, tags, teams
+from wharf.core import accounts, inbox, manifests, orgs, repositories, robots, tags, teams
 from wharf.db.engine import Db
 
 REPO = "admin/long"
@@ -148,3 +148,27 @@ async def test_a_member_sees_only_their_teams_counted(wharf: WharfApp, admin: Vi
         assert (await someone.get(f"{ORG}?tab=robots")).status_code == 403
     finally:
         await someone.close()
+
+
+async def test_the_inbox_pages_by_fifty_with_the_total_and_a_new_only_view(
+    admin: Visitor, wharf: WharfApp
+) -> None:
+    def fill(db: Db) -> None:
+        me = accounts.get_by_name(db, "admin")
+        assert me is not None
+        for i in range(120):
+            inbox.add(db, [me.id], "repo_push", {"summary": f"item {i:03d}"})
+        items = inbox.page_for(db, me.id, page=1, per_page=100).rows
+        for item in items[:30]:  # the 30 newest dismissed
+            inbox.set_dismissed(db, me.id, item.uuid, True)
+
+    await wharf.rt.db.write(fill)
+    page = (await admin.get("/notifications")).text
+    assert "120 notifications, 1 to 50 shown" in page and "Page 1 of 3" in page
+    assert "item 119" in page and "item 069" not in page
+    assert 'href="/notifications?page=2" rel="next"' in page
+    last = (await admin.get("/notifications?page=3")).text
+    assert "101 to 120 shown" in last and "item 000" in last
+    new = (await admin.get("/notifications?show=new")).text
+    assert "90 notifications, 1 to 50 shown" in new and "item 119" not in new and "item 089" in new
+    assert 'href="/notifications?show=new&amp;page=2" rel="next"' in new
