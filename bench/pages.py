@@ -113,6 +113,8 @@ def fill(server: Server, data_dir: Path, tag_counts: tuple[int, ...], repository
         *paths,
         f"/repository/admin/tags{tag_counts[-1]}?tab=tags&q=t-0012",
         f"/repository/admin/tags{tag_counts[-1]}?tab=tags&page=1000",
+        f"/repository/admin/tags{tag_counts[-1]}?tab=history&q=t-0012",
+        f"/repository/admin/tags{tag_counts[-1]}?tab=history&page=1000",
         "/organization/big",
         "/organization/big?tab=repos&q=svc-09&page=5",
         "/?show=readable",
