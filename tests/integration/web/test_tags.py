@@ -110,6 +110,13 @@ async def test_readers_see_no_forms_and_cannot_post(world: World, wharf: WharfAp
         page = (await reader.get("/repository/acme/app?tab=tags")).text
         assert "/tags/delete" not in page and "change=v1" not in page
         assert "/tags/delete" not in (await reader.get("/repository/acme/app?tab=tags&change=v1")).text
+        await world.reg.push_image("acme/app", "v1", user="owner", password=PW)  # v1's first lifetime ends
+        history = (await reader.get("/repository/acme/app?tab=history")).text
+        assert "2 entries" in history and "open=" not in history
+        entry = (await writer.get("/repository/acme/app?tab=history")).text
+        assert "open=" in entry
+        opened = re.findall(r'href="(\?tab=history&amp;open=\d+)#entry"', entry)[0].replace("&amp;", "&")
+        assert "/tags/revert" not in (await reader.get(f"/repository/acme/app{opened}")).text
         home = await reader.form("/", "/signout")
         r = await reader.http.post("/repository/acme/app/tags/delete", data={**home.fields, "tag": "v1"})
         assert r.status_code == 403 and "write role" in r.text
