@@ -61,6 +61,7 @@ def test_main_pages_have_no_serious_accessibility_violation(browser: Browser, se
         "repository-settings": f"{repo}?tab=settings",
         "organization": "/organization/dock",
         "organization-teams": "/organization/dock?tab=teams",
+        "organization-members": "/organization/dock?tab=teams&view=members",
         "team": "/organization/dock/teams/builders",
         "robots": "/organization/dock?tab=robots",
         "robot-credentials": "/organization/dock/robots/ci?credentials=1",

@@ -58,6 +58,15 @@ def test_create_organization_team_member_and_robot(
     expect(page.locator("ul.orgs")).to_contain_text("dana")
     shot("team-with-member")
 
+    # the Members view: every member with their teams; Remove opens for one row only
+    page.goto(f"{server.url}/organization/shipyard?tab=teams")
+    page.get_by_role("navigation", name="Teams or members").get_by_role("link", name="Members").click()
+    expect(page.locator("p.list-total")).to_contain_text("2 members")
+    page.get_by_role("link", name="Remove dana from shipyard").click()
+    expect(page.get_by_role("button", name="Remove from shipyard")).to_have_count(1)
+    shot("organization-members")
+    page.goto(f"{server.url}/organization/shipyard/teams/builders")
+
     # a robot account; its page shows the login command, which podman accepts
     page.get_by_role("link", name="shipyard").first.click()
     page.get_by_role("link", name="Robot accounts").click()

@@ -1,6 +1,7 @@
 """The Tags tab with 2,100 tags in a real browser: pages of 50 with the total and a pager, the
 filter (prefix and glob), a sort link, the per-tag panel opened from a row, and the copy button
-putting the chosen client's pull command on the clipboard."""
+putting the chosen client's pull command on the clipboard; then the paged, filtered tag history
+with a revert opened from a row."""
 
 from __future__ import annotations
 
@@ -124,4 +125,25 @@ def test_page_filter_sort_change_and_copy_a_pull_command(browser: Browser, serve
     page.get_by_role("link", name="Information").click()
     expect(page.get_by_text(f"docker pull {server.host}/{REPO}:app-02099")).to_be_visible()
     shot("information")
+
+    # the tag history: 2,101 lifetimes in pages of 50, filtered; app-00003's deleted lifetime is
+    # reverted from its row's panel, back on the same filtered page
+    page.get_by_role("link", name="Tag history").click()
+    entries = page.locator(".timeline li")
+    expect(entries).to_have_count(50)
+    expect(page.locator("p.list-total")).to_contain_text("2100 entries, 1 to 50 shown")
+    page.get_by_role("link", name=re.compile(r"^Next")).click()
+    expect(page.get_by_text("Page 2 of 42")).to_be_visible()
+    page.get_by_label("Filter by tag").fill("app-0000")
+    page.get_by_role("button", name="Filter").click()
+    expect(entries).to_have_count(10)
+    expect(page.locator("p.list-total")).to_contain_text("10 entries matching")
+    ended = entries.filter(has_text="app-00003")
+    ended.get_by_role("link", name="Revert or delete this entry of app-00003").click()
+    shot("history-entry-open")
+    page.get_by_role("button", name="Revert app-00003 to this").click()
+    expect(page.get_by_role("status")).to_contain_text("Tag app-00003 points at")
+    expect(page.get_by_label("Filter by tag")).to_have_value("app-0000")
+    expect(entries).to_have_count(11)
+    shot("history-reverted")
     context.close()

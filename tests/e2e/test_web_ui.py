@@ -102,7 +102,8 @@ def test_sign_in_create_push_browse_sign_out(
     expect(page.locator(".timeline li")).to_have_count(3)
     shot("repository-history")
     ended = page.locator(".timeline li.ended").filter(has_text="latest")
-    ended.get_by_role("button", name="Revert latest to this").click()
+    ended.get_by_role("link", name="Revert or delete this entry of latest").click()
+    page.get_by_role("button", name="Revert latest to this").click()
     expect(page.get_by_role("status")).to_contain_text("points at")
     assert clients.skopeo_digest(f"{ref}:latest", server.creds) == pushed_latest
     shot("repository-history-reverted")

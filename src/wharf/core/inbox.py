@@ -17,6 +17,7 @@ from wharf.core import orgs, teams
 from wharf.core.accounts import AccountRecord, get_by_id, get_by_name
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
+from wharf.core.paging import PER_PAGE, Paged, window
 from wharf.db.engine import Db
 from wharf.db.models import TeamMember, UserNotification
 
@@ -127,3 +128,19 @@ def set_dismissed(db: Db, user_id: int, item_uuid: str, dismissed: bool) -> Inbo
     get(db, user_id, item_uuid)
     db.execute(update(UserNotification).where(UserNotification.uuid == item_uuid).values(dismissed=dismissed))
     return get(db, user_id, item_uuid)
+
+
+def page_for(
+    db: Db, user_id: int, *, new_only: bool = False, page: int = 1, per_page: int = PER_PAGE
+) -> Paged[InboxItem]:
+    """One page of the user's inbox, newest first, with the total: everything, or with `new_only`
+    what they have not dismissed. Read from the `target_id` index, the page's rows only."""
+    where = [UserNotification.target_id.in_(_visible_to(db, user_id))]
+    if new_only:
+        where.append(UserNotification.dismissed.is_(False))
+    total = int(db.execute(select(func.count()).select_from(UserNotification).where(*where)).scalar_one())
+    page, offset = window(total, page, per_page)
+    rows = db.execute(
+        select(*_COLUMNS).where(*where).order_by(UserNotification.id.desc()).offset(offset).limit(per_page)
+    )
+    return Paged([_item(db, user_id, r) for r in rows], total, page, per_page)

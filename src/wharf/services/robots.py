@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharf.auth.credentials import robots_allowed
-from wharf.core import audit, grants, repositories, robots, teams
+from wharf.core import audit, grants, org_pages, repositories, robots, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import NotFound
+from wharf.core.org_pages import RobotRow
+from wharf.core.paging import Paged
 from wharf.core.repositories import RepositorySummary
 from wharf.core.robots import RobotRecord
 from wharf.db.engine import Db
@@ -100,3 +102,8 @@ async def set_roles(
         return changed
 
     return await rt.db.write(apply)
+
+
+async def page_of(rt: Runtime, owner: AccountRecord, *, contains: str = "", page: int = 1) -> Paged[RobotRow]:
+    """One page of the namespace's robots for its Robot accounts tab, filtered by short name."""
+    return await rt.db.read(org_pages.robots_of, owner, contains=contains, page=page)

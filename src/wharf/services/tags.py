@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.auth.permissions import RepositoryView
-from wharf.core import audit, repositories, stars, tag_changes, tag_pages, tags
+from wharf.core import audit, history_pages, repositories, stars, tag_changes, tag_pages
+from wharf.core.history_pages import Entry
+from wharf.core.paging import Paged
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.tag_pages import Sort, TagPage, TagRow
-from wharf.core.tags import TagLifetime
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
 
@@ -83,24 +84,30 @@ async def tags_tab(
 @dataclass(frozen=True, slots=True)
 class HistoryTab:
     overview: Overview
-    history: list[TagLifetime]
-    more: bool
+    history: Paged[Entry]
 
 
 async def history_tab(
-    rt: Runtime, repo: RepositoryRecord, account_id: int | None, *, offset: int, limit: int
+    rt: Runtime,
+    repo: RepositoryRecord,
+    account_id: int | None,
+    *,
+    pattern: str = "",
+    page: int = 1,
+    per_page: int = 50,
 ) -> HistoryTab:
-    """Tag lifetimes newest first, `limit` of them from `offset`, and whether more follow."""
+    """One page of the tag lifetimes matching `pattern` (a name prefix or glob), newest first,
+    with the total."""
 
     def read(db: Db) -> HistoryTab:
-        found = tags.history(db, repo.id, only_alive=False, offset=offset, limit=limit + 1)
+        found = history_pages.page(db, repo.id, pattern=pattern, page=page, per_page=per_page)
         head = Overview(
             repositories.description(db, repo.id),
             bool(stars.starred_among(db, account_id, [repo.id])),
             None,
             [],
         )
-        return HistoryTab(head, found[:limit], len(found) > limit)
+        return HistoryTab(head, found)
 
     return await rt.db.read(read)
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wharf.core import grants, orgs, repositories, robots, teams
+from wharf.core import grants, org_pages, orgs, repositories, robots, teams
 from wharf.core.accounts import AccountRecord
+from wharf.core.org_pages import Member, TeamRow
+from wharf.core.paging import Paged
 from wharf.core.repositories import RepositorySummary
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
@@ -87,6 +89,41 @@ async def detail(
                 db, visible=None, include_public=False, namespace=org.name, limit=repository_limit
             ),
             [r.account.name for r in robots.list_for(db, org)],
+        )
+
+    return await rt.db.read(read)
+
+
+async def teams_page(
+    rt: Runtime, org: AccountRecord, member_id: int | None, *, admin: bool, contains: str = "", page: int = 1
+) -> Paged[TeamRow]:
+    """One page of the organization's teams with their counts, by name: all of them for an
+    administrator (`admin`), otherwise those `member_id` is in."""
+    return await rt.db.read(
+        org_pages.teams_of, org.id, member_id=member_id, only_member=not admin, contains=contains, page=page
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MembersPage:
+    members: Paged[Member]
+    collaborators: list[tuple[AccountRecord, int]]
+    """Users with a role on some repository but in no team, with how many repositories."""
+    last_owner: str | None
+    """The owners team's only member, who may not be removed; None when it has several."""
+
+
+async def members_page(rt: Runtime, org: AccountRecord, *, contains: str = "", page: int = 1) -> MembersPage:
+    """One page of the organization's members (accounts in some team) by name, for its
+    administrators, with the outside collaborators."""
+
+    def read(db: Db) -> MembersPage:
+        owners = teams.get(db, org.id, orgs.OWNERS)
+        owner_names = [n for n, _ in teams.member_names(db, owners)] if owners else []
+        return MembersPage(
+            org_pages.members(db, org.id, contains=contains, page=page),
+            orgs.collaborators(db, org.id),
+            owner_names[0] if len(owner_names) == 1 else None,
         )
 
     return await rt.db.read(read)

@@ -120,6 +120,8 @@ async def test_paging_older_and_newer(admin: Visitor, reg: RegistryClient, wharf
     first = (await admin.get(LOGS)).text
     assert len(_rows(first)) == logs_view.PAGE
     assert "Newer" not in first
+    total = logs_view.PAGE + 12
+    assert re.search(rf"{total} entries from [0-9-]+ to [0-9-]+, newest first, 50 a page", first)
     older = re.search(r'href="([^"]*before=[^"]*)"', first)
     assert older is not None
     second = (await admin.get(older.group(1).replace("&amp;", "&"))).text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from tests.integration.registry_client import RegistryClient
@@ -65,7 +66,10 @@ async def test_move_delete_expire_revert_and_forget(
     r = await admin.http.post(f"{PAGE}/tags/delete", data={**form.fields, "tag": "stable"})
     assert r.status_code == 303 and "stable" not in await _alive(wharf)
     history = f"{PAGE}?tab=history"
-    revert = await admin.form(history, f"{PAGE}/tags/revert")
+    listed = (await admin.get(history)).text
+    assert f"{PAGE}/tags/revert" not in listed  # a row's forms open on demand
+    entry = re.findall(r'href="\?tab=history&amp;open=(\d+)#entry"', listed)[0]
+    revert = await admin.form(f"{history}&open={entry}", f"{PAGE}/tags/revert")
     r = await admin.http.post(f"{PAGE}/tags/revert", data={**revert.fields, "tag": "stable", "digest": v2})
     assert r.status_code == 303 and r.headers["location"] == history
     assert (await _alive(wharf))["stable"] == v2
@@ -106,6 +110,13 @@ async def test_readers_see_no_forms_and_cannot_post(world: World, wharf: WharfAp
         page = (await reader.get("/repository/acme/app?tab=tags")).text
         assert "/tags/delete" not in page and "change=v1" not in page
         assert "/tags/delete" not in (await reader.get("/repository/acme/app?tab=tags&change=v1")).text
+        await world.reg.push_image("acme/app", "v1", user="owner", password=PW)  # v1's first lifetime ends
+        history = (await reader.get("/repository/acme/app?tab=history")).text
+        assert "2 entries" in history and "open=" not in history
+        entry = (await writer.get("/repository/acme/app?tab=history")).text
+        assert "open=" in entry
+        opened = re.findall(r'href="(\?tab=history&amp;open=\d+)#entry"', entry)[0].replace("&amp;", "&")
+        assert "/tags/revert" not in (await reader.get(f"/repository/acme/app{opened}")).text
         home = await reader.form("/", "/signout")
         r = await reader.http.post("/repository/acme/app/tags/delete", data={**home.fields, "tag": "v1"})
         assert r.status_code == 403 and "write role" in r.text

@@ -55,6 +55,10 @@ class TagsQuery:
     def url(self, **changes: Any) -> str:
         return "?" + urlencode(self.params(**changes))
 
+    def link(self, page: int) -> str:
+        """The pager's link to `page` (closing any open panel)."""
+        return self.url(page=page, change="")
+
     def sorted_by(self, sort: str) -> str:
         """The link of a column's heading: that sort (its usual order), or the other order of it."""
         if sort == self.sort:

@@ -9,26 +9,21 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.core import inbox
 from wharf.web import access, inbox_links, render
+from wharf.web.pages import _list_query as list_query
 from wharf.web.session import read_form, signed_in
-
-PAGE = 50
 
 
 async def show(request: Request) -> Response:
+    """The inbox 50 at a time with the total; `show=new` keeps what is not dismissed."""
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     assert v.identity.account_id is not None
-    try:
-        page_no = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page_no = 1
-    found = await rt.db.read(
-        inbox.list_for, v.identity.account_id, offset=(page_no - 1) * PAGE, limit=PAGE + 1
-    )
-    items = found[:PAGE]
-    links = {item.uuid: inbox_links.of(item, v.name) for item in items}
+    new_only = request.query_params.get("show") == "new"
+    lq = list_query.parse("/notifications", request.query_params, {"show": "new"} if new_only else {})
+    found = await rt.db.read(inbox.page_for, v.identity.account_id, new_only=new_only, page=lq.page)
+    links = {item.uuid: inbox_links.of(item, v.name) for item in found.rows}
     return render.page(
-        request, "inbox.html", items=items, links=links, page_no=page_no, more=len(found) > PAGE
+        request, "inbox.html", items=found.rows, links=links, found=found, lq=lq, new_only=new_only
     )
 
 

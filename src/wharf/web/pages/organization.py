@@ -63,12 +63,12 @@ async def _repos_tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePag
 
 
 # The other tabs' readers are those pages' own, each one service call.
-async def _teams_tab(_request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
-    return await teams.tab(rt, v, ns)
+async def _teams_tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await teams.tab(request, rt, v, ns)
 
 
-async def _robots_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
-    return {"robots": await robots.listing(rt, ns.account)}
+async def _robots_tab(request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await robots.listing(request, rt, ns)
 
 
 async def _defaultperms_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:

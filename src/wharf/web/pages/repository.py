@@ -20,13 +20,13 @@ from wharf.runtime import Runtime
 from wharf.services import tags as service
 from wharf.web import access, forms, pulls, render
 from wharf.web.errors import WebError
+from wharf.web.pages import _list_query as list_query
 from wharf.web.pages import _tags_query as tags_query
 from wharf.web.pages import repository_settings
 from wharf.web.session import Visitor, read_form, signed_in, visitor
 
 TABS = ("info", "tags", "history", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
-HISTORY_PAGE = 100
 
 
 async def show(request: Request) -> Response:
@@ -96,9 +96,10 @@ async def _tags_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
 
 async def _history_tab(request: Request, v: Visitor, view: RepositoryView) -> Response:
     rt = access.runtime(request)
-    page_no = max(1, _int(request.query_params.get("page"), 1))
+    query = list_query.parse("", request.query_params, {"tab": "history"})
+    valid = tags_query.FILTER_CHARS.fullmatch(query.q) is not None
     found = await service.history_tab(
-        rt, view.repo, v.identity.account_id, offset=(page_no - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
+        rt, view.repo, v.identity.account_id, pattern=query.q if valid else "", page=query.page
     )
     window_s = tag_changes.time_machine_s(rt.settings.DEFAULT_TAG_EXPIRATION, view.namespace)
     return render.page(
@@ -108,9 +109,9 @@ async def _history_tab(request: Request, v: Visitor, view: RepositoryView) -> Re
         tab="history",
         description=found.overview.description,
         starred=found.overview.starred,
-        history=found.history,
-        more_history=found.more,
-        page_no=page_no,
+        history=found.history if valid else None,
+        lq=query,
+        filter_help=tags_query.FILTER_HELP,
         revert_after_ms=now_ms() - window_s * 1000,
         settings=rt.settings,
     )
@@ -222,8 +223,9 @@ async def change_tags(request: Request) -> Response:
     change = _TAG_ACTIONS.get(action)
     if change is None:
         raise WebError.not_found("This action")
-    if action in ("revert", "forget"):  # one-click buttons of the history: nothing typed to keep
-        return await change(_TagChange(rt, view, v.actor, form, f"{base}?tab=history"))
+    if action in ("revert", "forget"):  # buttons of the history: nothing typed to keep
+        history = base + list_query.back_url("", form.get("back", ""), {"tab": "history"})
+        return await change(_TagChange(rt, view, v.actor, form, history))
     back = tags_query.back_url(base, form.get("back", ""))
     here = tags_query.panel_url(base, form.get("back", ""), form.get("tag", "").strip())
     # A refusal shows the tab again, the tag's panel open, the message next to the field.
@@ -276,10 +278,3 @@ def _expiry_ms(text: str) -> int | None:
     if ms <= now_ms():
         raise InvalidInput(f"{render.when(ms)} has passed", field="expiration")
     return ms
-
-
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text else default
-    except ValueError:
-        return default

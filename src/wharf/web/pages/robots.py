@@ -7,23 +7,22 @@ namespace's administrators (the user themselves) reach them, as with the API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import grants, robots
-from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.robots import RobotRecord
 from wharf.runtime import Runtime
-from wharf.services import accounts as account_service
 from wharf.services import robots as robot_service
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.credentials import FILES, Credentials
 from wharf.web.errors import WebError
+from wharf.web.pages import _list_query as list_query
 from wharf.web.session import read_form, read_form_lists, signed_in
 
 REPOSITORY_LIMIT = 500
@@ -33,17 +32,10 @@ FEDERATION_ROWS = 2
 """Empty issuer/subject rows offered below the saved ones."""
 
 
-@dataclass(frozen=True, slots=True)
-class ListedRobot:
-    robot: RobotRecord
-    repositories: int
-    teams: list[str]
-
-
-async def listing(rt: Runtime, owner: AccountRecord) -> list[ListedRobot]:
-    """The namespace's robots for its Robot accounts tab."""
-    found = await account_service.robots_of(rt, owner, with_memberships=True)
-    return [ListedRobot(f.robot, len(f.repositories or []), f.teams or []) for f in found]
+async def listing(request: Request, rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
+    """The namespace's Robot accounts tab: a page of 50 robots filtered by short name (`q`)."""
+    lq = list_query.parse(ns.base, request.query_params, {"tab": "robots"})
+    return {"robots": await robot_service.page_of(rt, ns.account, contains=lq.q, page=lq.page), "lq": lq}
 
 
 def credentials(rt: Runtime, ns: NamespacePage, robot: RobotRecord) -> Credentials:

@@ -24,9 +24,11 @@ from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.forms import SUMMARY, FormError
+from wharf.web.pages import _list_query as list_query
 from wharf.web.session import Visitor, read_form, signed_in
 
 LIST_LIMIT = 500
+MEMBERS_VIEW = {"tab": "teams", "view": "members"}
 
 
 def roles_help() -> list[tuple[str, str]]:
@@ -37,15 +39,27 @@ def roles_help() -> list[tuple[str, str]]:
     ]
 
 
-async def tab(rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
-    """The Teams tab: the visitor's teams (all of them for administrators), and for administrators
-    the organization's members and outside collaborators."""
-    found = await team_service.overview(rt, ns.account, v.identity.account_id, admin=ns.can_admin)
-    out: dict[str, Any] = {"teams": found.teams, "roles": roles_help()}
-    if found.membership is not None:
-        out["members"] = found.membership.members
-        out["collaborators"] = found.membership.collaborators
-        out["last_owner"] = found.membership.last_owner
+async def tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    """The Teams tab: the visitor's teams (all of them for administrators), or for administrators
+    with `view=members` the organization's members and outside collaborators; each a page of 50
+    with a name filter (`q`, `page`)."""
+    out: dict[str, Any] = {"roles": roles_help()}
+    if ns.can_admin and request.query_params.get("view") == "members":
+        lq = list_query.parse(ns.base, request.query_params, MEMBERS_VIEW)
+        found = await team_service.members_page(rt, ns.account, contains=lq.q, page=lq.page)
+        out.update(
+            view="members",
+            lq=lq,
+            members=found.members,
+            collaborators=found.collaborators,
+            last_owner=found.last_owner,
+        )
+        return out
+    lq = list_query.parse(ns.base, request.query_params, {"tab": "teams"})
+    out["teams"] = await team_service.teams_page(
+        rt, ns.account, v.identity.account_id, admin=ns.can_admin, contains=lq.q, page=lq.page
+    )
+    out.update(view="teams", lq=lq)
     return out
 
 
@@ -187,7 +201,7 @@ async def remove_member(request: Request) -> Response:
         raise WebError.not_found(f"Member {name}")
     await rt.db.write(orgs.remove_member, ns.account, member, v.actor)
     return render.redirect(
-        f"/organization/{ns.name}?tab=teams",
+        list_query.back_url(f"/organization/{ns.name}", form.get("back", ""), MEMBERS_VIEW),
         f"Removed {member.name} from every team of {ns.name} and from its repositories.",
     )
 

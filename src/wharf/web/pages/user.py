@@ -36,7 +36,7 @@ async def show(request: Request) -> Response:
             raise WebError.sign_in(request)
         access.require_admin(ns)
     if tab == "robots":
-        return await _namespace.tab_page(request, ns, tab, {"robots": await robots.listing(rt, ns.account)})
+        return await _namespace.tab_page(request, ns, tab, await robots.listing(request, rt, ns))
 
     found: dict[str, Any] = {}
     if tab == "repos":
