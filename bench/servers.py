@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import bcrypt
 import httpx
@@ -248,6 +248,10 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+NO_SCANNER: Final = {"FEATURE_SECURITY_SCANNER": "false"}
+"""Wharf without vulnerability scanning, for comparisons with a peer that has none."""
 
 
 def start_wharf(
