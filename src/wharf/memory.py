@@ -14,8 +14,8 @@ threshold ends that (and fixing it also keeps the trim threshold where we set it
 It also caps the number of malloc arenas at 2. glibc gives each thread that finds the arenas
 busy one of its own, up to 8 per core, and each arena keeps its freed memory. A burst of logins
 or pulls runs many threads at once (the database's, argon2's, the event loop's), so the peak a
-server reached depended on how many of them happened to allocate at the same moment: on a quiet
-machine, where they did, 64 concurrent logins peaked 20-40 MiB higher than on a busy one. Most
+server reached depended on how many of them happened to allocate at the same moment (the full
+benchmark's 64 concurrent logins peaked anywhere from 181 to 211 MiB on the same code). Most
 allocations happen under the GIL, one thread at a time, so more arenas buy little.
 
 Set before the process starts threads; `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
