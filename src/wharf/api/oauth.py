@@ -16,6 +16,7 @@ from wharf.api.signin import address
 from wharf.auth import credentials
 from wharf.auth.tokens import RobotPassword
 from wharf.core import applications, audit
+from wharf.services import applications as application_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,16 +50,14 @@ async def access_token(rt: Rt, request: Request) -> JSONResponse:
     app = await rt.db.read(applications.get, client_id)
     if app is None or not applications.secret_matches(rt.secrets, app, client_secret):
         return _oauth_error("invalid_client", "unknown client_id or wrong client_secret", 401)
-    redeemed = await rt.db.write(
-        applications.redeem_code, app, form.get("code", ""), form.get("redirect_uri")
+    exchanged = await application_service.exchange_code(
+        rt, app, form.get("code", ""), form.get("redirect_uri"), address(request)
     )
-    if redeemed is None:
+    if exchanged is None:
         return _oauth_error(
             "invalid_grant", "the code is invalid, expired, already used or for another redirect_uri"
         )
-    account, granted = redeemed
-    actor = audit.Actor(account.id, account.name, address(request))
-    token = await rt.db.write(applications.grant_token, app, account, granted, actor)
+    token, granted = exchanged
     return JSONResponse(
         {
             "access_token": token,

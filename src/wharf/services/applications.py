@@ -33,3 +33,22 @@ async def mint_token(
         )
 
     return await rt.db.write(apply)
+
+
+async def exchange_code(
+    rt: Runtime, app: ApplicationRecord, code: str, redirect_uri: str | None, address: str | None
+) -> tuple[str, frozenset[str]] | None:
+    """Trade an authorization code for a token (RFC 6749 4.1.3): the token and its scopes, or None
+    when the code is invalid, expired, spent or for another redirect URI. Spending the code and
+    minting the token commit together, so a failure in between neither loses the code nor leaves
+    a token nobody received; an attempt that finds the code wrong still spends it."""
+
+    def apply(db: Db) -> tuple[str, frozenset[str]] | None:
+        redeemed = applications.redeem_code(db, app, code, redirect_uri)
+        if redeemed is None:
+            return None
+        account, granted = redeemed
+        actor = audit.Actor(account.id, account.name, address)
+        return applications.grant_token(db, app, account, granted, actor), granted
+
+    return await rt.db.write(apply)
