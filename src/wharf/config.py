@@ -90,6 +90,41 @@ class Settings(BaseModel):
     LOGIN_CACHE_TTL_S: int = Field(60, ge=0)
     """A process remembers a verified password this long (no argon2 on the next token request);
     any revocation ends it at once. 0: verify every time."""
+    AUTHENTICATION_TYPE: Literal["Database", "LDAP"] = "Database"
+    """Where users' passwords are checked: Wharf's database, or an LDAP directory (the LDAP_* keys;
+    docs/identity.md). Robots, app tokens and OAuth tokens work the same under either."""
+    LDAP_URI: str = "ldap://localhost"
+    """ldap://host:port or ldaps://host:port of the directory."""
+    LDAP_BASE_DN: list[str] = Field(default_factory=list)
+    """The directory's base, as Quay gives it: RDNs in order, e.g. ["dc=example", "dc=org"]."""
+    LDAP_ADMIN_DN: str | None = None
+    """DN of the service account that searches for users."""
+    LDAP_ADMIN_PASSWD: str | None = None
+    """Its password."""
+    LDAP_USER_RDN: list[str] = Field(default_factory=list)
+    """Where users are, below LDAP_BASE_DN, e.g. ["ou=people"]."""
+    LDAP_UID_ATTR: str = "uid"
+    """The attribute holding the name a user signs in with."""
+    LDAP_EMAIL_ATTR: str = "mail"
+    """The attribute holding a user's e-mail address."""
+    LDAP_MEMBEROF_ATTR: str = "memberOf"
+    """The attribute listing a user's groups (team synchronization)."""
+    LDAP_USER_FILTER: str | None = None
+    """Only entries matching this filter may sign in, e.g. (memberOf=cn=registry,ou=groups,...)."""
+    LDAP_SUPERUSER_FILTER: str | None = None
+    """Entries matching this filter are superusers (checked at each sign-in)."""
+    LDAP_RESTRICTED_USER_FILTER: str | None = None
+    """Entries matching this filter are restricted users (recorded at each sign-in)."""
+    LDAP_START_TLS: bool = False
+    """Upgrade ldap:// connections with StartTLS (Wharf's key; ldaps:// is TLS from the start)."""
+    LDAP_ALLOW_INSECURE_FALLBACK: bool = False
+    """With LDAP_START_TLS, go on without TLS when StartTLS fails (not recommended)."""
+    LDAP_CA_FILE: str | None = None
+    """PEM file of the CA that signed the directory's certificate (Wharf's key); unset: the system's."""
+    LDAP_TIMEOUT: float = Field(10, gt=0)
+    """Seconds an LDAP operation may take."""
+    LDAP_NETWORK_TIMEOUT: float = Field(10, gt=0)
+    """Seconds connecting to the directory may take."""
     REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
     """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"

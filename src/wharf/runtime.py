@@ -13,6 +13,7 @@ from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
+from wharf.integrations.ldap_directory import LdapLogins
 from wharf.integrations.oidc import Verifier
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
@@ -32,10 +33,13 @@ class Runtime:
     """Log entries of pulls and failed requests, written in batches (core/audit_buffer.py)."""
     oidc: Verifier = field(init=False)
     """ID tokens of external OpenID Connect issuers (robot federation, integrations/oidc.py)."""
+    directory: LdapLogins | None = field(init=False)
+    """The LDAP directory users sign in against, when AUTHENTICATION_TYPE is LDAP."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)
         self.oidc = Verifier(self.settings)
+        self.directory = LdapLogins(self.settings) if self.settings.AUTHENTICATION_TYPE == "LDAP" else None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

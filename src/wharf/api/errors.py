@@ -77,6 +77,10 @@ def from_domain(e: domain.DomainError) -> ApiError:
         return invalid_request(str(e))
     if isinstance(e, domain.TagImmutable):
         return ApiError(409, "tag_immutable", str(e))
+    if isinstance(e, domain.NotAllowed):
+        return forbidden(str(e))
+    if isinstance(e, domain.Unavailable):
+        return ApiError(503, "downstream_issue", str(e))
     if isinstance(e, domain.ReadOnly):
         return ApiError(503, "invalid_request", str(e))  # is_readonly: see api/app.py
     return invalid_request(str(e))

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from wharf.auth.passwords import PasswordLogins
 from wharf.auth.tokens import TokenService
 from wharf.config import Settings
+from wharf.core.federated_logins import ExternalUser
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
 
@@ -24,6 +25,16 @@ class OidcVerifier(Protocol):
 
     async def claims(self, token: str, issuer: str) -> dict[str, Any] | None:
         """The token's claims once it verifies against `issuer`, else None."""
+        ...
+
+
+class PasswordDirectory(Protocol):
+    """Where users' passwords are checked when AUTHENTICATION_TYPE is not Database
+    (integrations/ldap_directory.py's LdapLogins)."""
+
+    async def authenticate(self, username: str, password: str) -> ExternalUser | None:
+        """Who `username` is there when `password` is theirs, else None; raises
+        core.errors.Unavailable when the directory cannot answer."""
         ...
 
 
@@ -45,3 +56,6 @@ class AuthRuntime(Protocol):
 
     @property
     def oidc(self) -> OidcVerifier: ...
+
+    @property
+    def directory(self) -> PasswordDirectory | None: ...

@@ -21,7 +21,7 @@ from wharf.auth.context import AuthRuntime
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import RobotPassword
 from wharf.config import Settings
-from wharf.core import apptokens, logins, robots, tokens
+from wharf.core import apptokens, federated_logins, logins, robots, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -86,16 +86,9 @@ def _read(
     then: Callable[[Db, Identity], object] | None,
 ) -> _Found:
     """Everything a login reads, in one transaction (no argon2 in here: see auth/passwords.py)."""
-    identity: Identity | None = None
     if username not in ("$app", "$oauthtoken") and "+" not in username:
-        # A password: the throttle's counters and the account in one statement.
-        wait_ms, failed_before, account, stored = logins.status_and_user(db, subject, address, username)
-        if wait_ms > 0:
-            return _Found(wait_ms, failed_before)
-        if account is not None and account.enabled and account.kind == "user":
-            identity = _identity("user", settings, account)
-        found = _Found(0, failed_before, identity, account, stored)
-        return _then(db, found, then)
+        return _then(db, _read_password(db, settings, username, subject, address), then)
+    identity: Identity | None = None
     wait_ms, failed_before = logins.status(db, subject, address)
     if wait_ms > 0:
         return _Found(wait_ms, failed_before)
@@ -117,6 +110,24 @@ def _read(
             )
         found = _Found(0, failed_before, identity, robot=robot)
     return _then(db, found, then)
+
+
+def _read_password(db: Db, settings: Settings, username: str, subject: str, address: str | None) -> _Found:
+    identity: Identity | None = None
+    if settings.AUTHENTICATION_TYPE == "LDAP":
+        # A directory password: the account is the one linked to that directory name, whatever
+        # it is called here (core/federated_logins.py).
+        wait_ms, failed_before = logins.status(db, subject, address)
+        account = federated_logins.account_for(db, federated_logins.LDAP, username) if wait_ms <= 0 else None
+        stored = None
+    else:
+        # The throttle's counters and the account in one statement.
+        wait_ms, failed_before, account, stored = logins.status_and_user(db, subject, address, username)
+    if wait_ms > 0:
+        return _Found(wait_ms, failed_before)
+    if account is not None and account.enabled and account.kind == "user":
+        identity = _identity("user", settings, account)
+    return _Found(0, failed_before, identity, account, stored)
 
 
 def _then(db: Db, found: _Found, then: Callable[[Db, Identity], object] | None) -> _Found:
@@ -226,6 +237,8 @@ async def _check(rt: AuthRuntime, username: str, password: str, found: _Found) -
         if robots.needs_access_mark(robot, now):
             await rt.db.record(robots.mark_accessed, robot.account.id, now)
         return found.identity
+    if rt.directory is not None:
+        return await _directory_check(rt, username, password, found)
     # A password verified lately; a client key (generateUserClientKey), which opens only with the
     # server's key; only then argon2.
     account = rt.passwords.recall(username, password, found.account)
@@ -235,6 +248,26 @@ async def _check(rt: AuthRuntime, username: str, password: str, found: _Found) -
         account = await rt.passwords.verify(rt.db, username, password, found.account, found.stored_hash)
     if account is None:
         return None
+    proven = _identity("user", rt.settings, account)
+    return found.identity if proven == found.identity else proven
+
+
+async def _directory_check(rt: AuthRuntime, username: str, password: str, found: _Found) -> Identity | None:
+    """A directory user's password: verified lately, or by the directory (which raises
+    core.errors.Unavailable when it cannot answer: the login fails closed). The first success
+    creates the linked account; each one brings its e-mail and superuser right in step."""
+    assert rt.directory is not None
+    account = rt.passwords.recall(username, password, found.account)
+    if account is None:
+        user = await rt.directory.authenticate(username, password)
+        if user is None:
+            return None
+        may_create = rt.settings.FEATURE_USER_CREATION
+        ldap = federated_logins.LDAP
+        account = await rt.db.write(federated_logins.sign_in, ldap, user, may_create=may_create)
+        if not account.enabled:
+            return None
+        rt.passwords.remember(username, password, account)
     proven = _identity("user", rt.settings, account)
     return found.identity if proven == found.identity else proven
 

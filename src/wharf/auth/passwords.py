@@ -153,6 +153,10 @@ class PasswordLogins:
         self._remember(self._digest(username, password), account)
         return account
 
+    def remember(self, username: str, password: str, account: AccountRecord) -> None:
+        """Remember that `password` was verified for `account` elsewhere (a directory)."""
+        self._remember(self._digest(username, password), account)
+
     def recall(self, username: str, password: str, account: AccountRecord | None) -> AccountRecord | None:
         """`account`, when it is an enabled user and this password was verified for it in the last
         `ttl_s` seconds at its current credential generation; else None (then `verify`)."""

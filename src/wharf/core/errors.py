@@ -96,6 +96,14 @@ class Busy(DomainError):
     """The resource is busy (garbage collection is removing it); retry shortly."""
 
 
+class NotAllowed(DomainError):
+    """The registry's configuration does not allow this; an administrator can."""
+
+
+class Unavailable(DomainError):
+    """A service Wharf depends on (the user directory) cannot be reached; retry shortly."""
+
+
 class ReadOnly(DomainError):
     """The repository does not accept writes in its current state."""
 

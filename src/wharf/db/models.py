@@ -409,6 +409,19 @@ class RobotFederation(Base):
     subject: Mapped[str] = mapped_column(String(1024))
 
 
+class FederatedLogin(Base):
+    """A user account's identity in an external system (an LDAP directory's name for it): a login
+    there signs in to this account, whatever the account is called here."""
+
+    __tablename__ = "federated_logins"
+    __table_args__ = (UniqueConstraint("service", "service_ident", name="uq_federated_logins_ident"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(32))
+    service_ident: Mapped[str] = mapped_column(String(255))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class Star(Base):
     """A user's star on a repository; both deletions take the star with them."""
 

@@ -106,6 +106,13 @@ UNSUPPORTED = _register(
     "UNSUPPORTED", "the operation is unsupported", 405, "The method or path is not part of the registry API."
 )
 TOO_MANY_REQUESTS = _register("TOOMANYREQUESTS", "too many requests", 429, "Slow down and retry later.")
+UNAVAILABLE = _register(
+    "UNAVAILABLE",
+    "service unavailable",
+    503,
+    "A service the registry depends on (the user directory) cannot be reached: retry, or tell the "
+    "administrator.",
+)
 RANGE_INVALID = _register(
     "BLOB_UPLOAD_INVALID",
     "requested range not satisfiable",
@@ -173,6 +180,8 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
     (domain.Busy, TOO_MANY_REQUESTS),
+    (domain.Unavailable, UNAVAILABLE),
+    (domain.NotAllowed, DENIED),
     (domain.Conflict, RANGE_INVALID),
     (domain.InvalidInput, BLOB_UPLOAD_INVALID),
 ]

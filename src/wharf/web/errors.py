@@ -99,5 +99,7 @@ _DOMAIN: list[tuple[type[errors.DomainError], int, str]] = [
     (errors.TagImmutable, 409, "The tag is immutable"),
     (errors.ReadOnly, 503, "Read-only"),
     (errors.Busy, 429, "Busy: try again in a moment"),
+    (errors.Unavailable, 503, "Unavailable: try again in a moment"),
+    (errors.NotAllowed, 403, "Not allowed"),
     (errors.Conflict, 409, "That conflicts with something else"),
 ]

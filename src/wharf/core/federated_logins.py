@@ -1,0 +1,111 @@
+"""User accounts linked to an identity elsewhere (an LDAP directory's entry), as Quay's
+FederatedLogin: a sign-in there is a sign-in to the linked account, whatever it is called here.
+
+A directory user's first sign-in creates the account. Its name is the directory's name when that
+is a valid, free namespace name; otherwise the first free variant of it (`jane.doe1`...), as Quay
+does, rather than taking over a local account that happens to have the same name. The account
+has no password of its own: the directory keeps deciding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from wharf.core import accounts, audit, revocation
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.core.errors import NotAllowed
+from wharf.db.engine import Db
+from wharf.db.models import Account, FederatedLogin
+
+LDAP = "ldap"
+
+_INVALID = re.compile(r"[^a-z0-9._-]+")
+
+
+class UserCreationDisabled(NotAllowed):
+    """User creation is disabled (FEATURE_USER_CREATION): ask an administrator for access."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalUser:
+    """What the external system says about a user who just proved who they are."""
+
+    ident: str
+    """Its name for the user (stable: the link's key)."""
+    email: str | None
+    superuser: bool
+
+
+def account_for(db: Db, service: str, ident: str) -> AccountRecord | None:
+    """The account linked to `ident` at `service`, or None."""
+    row = db.execute(
+        select(*accounts.COLUMNS)
+        .join(FederatedLogin, FederatedLogin.account_id == Account.id)
+        .where(FederatedLogin.service == service, FederatedLogin.service_ident == ident)
+    ).first()
+    return accounts.record(row) if row is not None else None
+
+
+def idents_of(db: Db, account_id: int) -> dict[str, str]:
+    """{service: ident} of every link the account has."""
+    rows = db.execute(
+        select(FederatedLogin.service, FederatedLogin.service_ident).where(
+            FederatedLogin.account_id == account_id
+        )
+    ).all()
+    return {r.service: r.service_ident for r in rows}
+
+
+def _candidates(ident: str) -> Iterator[str]:
+    base = _INVALID.sub("_", ident.lower()).strip("._-")[:250]
+    base = re.sub(r"[._-]{2,}", "_", base)
+    if len(base) < 2:
+        base = (base + "user")[:250]
+    yield base
+    for n in range(1, 10_000):
+        yield f"{base}{n}"
+
+
+def sign_in(
+    db: Db, service: str, user: ExternalUser, *, may_create: bool, actor_ip: str | None = None
+) -> AccountRecord:
+    """The account `user` signs in to: the linked one, kept in step with what the external system
+    says (e-mail, superuser), or a new one linked now. Raises UserCreationDisabled when there is
+    none and `may_create` is false."""
+    account = account_for(db, service, user.ident)
+    if account is not None:
+        return _in_step(db, account, user)
+    if not may_create:
+        raise UserCreationDisabled()
+    name = next(n for n in _candidates(user.ident) if accounts.get_by_name(db, n) is None)
+    actor = audit.Actor(None, name, actor_ip)
+    created = accounts.create_user(db, name, None, user.email, superuser=user.superuser, actor=actor)
+    db.execute(
+        insert(FederatedLogin).values(
+            account_id=created.id, service=service, service_ident=user.ident, created_ms=now_ms()
+        )
+    )
+    return created
+
+
+def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecord:
+    changes: dict[str, object] = {}
+    if user.email and user.email != account.email:
+        changes["email"] = user.email
+    if user.superuser != account.is_superuser:
+        changes["is_superuser"] = user.superuser
+    if not changes:
+        return account
+    db.execute(update(Account).where(Account.id == account.id).values(**changes))
+    if "is_superuser" in changes and not user.superuser:
+        # Tokens carry what the account could do when they were issued: a lost superuser right
+        # must end them, as any other lost right does.
+        revocation.revoke(db, [account.id])
+    fresh = accounts.get_by_id(db, account.id)
+    assert fresh is not None
+    return fresh

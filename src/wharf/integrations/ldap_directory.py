@@ -1,0 +1,248 @@
+"""Checking a password against an LDAP directory, as Quay's `AUTHENTICATION_TYPE: LDAP` does.
+
+A login is two steps on two connections: the service account (`LDAP_ADMIN_DN`) searches for the
+one entry whose `LDAP_UID_ATTR` is the username (within `LDAP_USER_RDN` under `LDAP_BASE_DN`,
+narrowed by `LDAP_USER_FILTER`), then a second connection binds as that entry's DN with the
+password. The password is never stored, logged or compared here: the directory decides.
+
+python-ldap wraps OpenLDAP's own client library (the implementation the directories are tested
+against, kept up by the same project); its calls block, so callers run them on a thread. It is an
+optional dependency (`pip install 'wharf[ldap]'`) imported on the first login, because it needs
+libldap to build and most registries never use it.
+
+Failures to reach or use the directory raise `DirectoryUnavailable`: a login then fails closed,
+with that message, instead of falling back to any other check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wharf.config import Settings
+from wharf.core.errors import Unavailable
+from wharf.core.federated_logins import ExternalUser
+
+if TYPE_CHECKING:
+    from ldap.ldapobject import LDAPObject  # type: ignore[import-untyped]
+
+
+class DirectoryUnavailable(Unavailable):
+    """The directory could not be reached or refused the service account; `str(e)` says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryConfig:
+    """Quay's LDAP_* keys, as values (see config.Settings for each one's meaning)."""
+
+    uri: str
+    base_dn: tuple[str, ...]
+    admin_dn: str | None
+    admin_password: str | None
+    user_rdn: tuple[str, ...] = ()
+    uid_attr: str = "uid"
+    email_attr: str = "mail"
+    user_filter: str | None = None
+    superuser_filter: str | None = None
+    restricted_user_filter: str | None = None
+    start_tls: bool = False
+    allow_insecure_fallback: bool = False
+    timeout_s: float = 10.0
+    network_timeout_s: float = 10.0
+    ca_file: str | None = None
+
+    @property
+    def search_base(self) -> str:
+        return ",".join((*self.user_rdn, *self.base_dn))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """A directory entry that may sign in."""
+
+    username: str
+    """The entry's `uid_attr` value, as the directory spells it."""
+    dn: str
+    email: str | None
+    superuser: bool
+    restricted: bool
+
+
+def _ldap() -> Any:
+    try:
+        import ldap  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise DirectoryUnavailable(
+            "AUTHENTICATION_TYPE is LDAP but python-ldap is not installed: pip install 'wharf[ldap]'"
+        ) from None
+    return ldap
+
+
+def escape(value: str) -> str:
+    """`value` as a literal in a search filter (RFC 4515 section 3): a username such as `*` or
+    `x)(uid=*` then matches only an entry with exactly that name."""
+    out = []
+    for ch in value:
+        if ch in "*()\\\x00":
+            out.append(f"\\{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _and(*filters: str | None) -> str:
+    parts = [f if f.startswith("(") else f"({f})" for f in filters if f]
+    return parts[0] if len(parts) == 1 else "(&" + "".join(parts) + ")"
+
+
+class Directory:
+    """One configured directory. Every method blocks: call it on a thread."""
+
+    def __init__(self, config: DirectoryConfig) -> None:
+        self.config = config
+
+    @contextmanager
+    def _connection(self, dn: str | None, password: str | None) -> Iterator[LDAPObject]:
+        """A connection bound as `dn` (the service account when None); unbound on exit. Raises
+        `ldap.INVALID_CREDENTIALS` for a wrong password, DirectoryUnavailable when unreachable."""
+        ldap = _ldap()
+        c = self.config
+        try:
+            conn = ldap.initialize(c.uri, bytes_mode=False)
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"LDAP_URI {c.uri!r} is not usable: {_message(e)}") from None
+        conn.set_option(ldap.OPT_PROTOCOL_VERSION, 3)
+        conn.set_option(ldap.OPT_REFERRALS, 0)
+        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, c.network_timeout_s)
+        conn.set_option(ldap.OPT_TIMEOUT, c.timeout_s)
+        if c.ca_file:
+            conn.set_option(ldap.OPT_X_TLS_CACERTFILE, c.ca_file)
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+        try:
+            if c.start_tls and c.uri.startswith("ldap://"):
+                self._start_tls(conn)
+            conn.simple_bind_s(dn or c.admin_dn or "", password if dn else (c.admin_password or ""))
+            yield conn
+        except ldap.INVALID_CREDENTIALS:
+            if dn is None:
+                raise DirectoryUnavailable(
+                    "the directory refused LDAP_ADMIN_DN's credentials: "
+                    "check LDAP_ADMIN_DN and LDAP_ADMIN_PASSWD"
+                ) from None
+            raise
+        except (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR) as e:
+            raise DirectoryUnavailable(f"the directory at {c.uri} cannot be reached: {_message(e)}") from None
+        finally:
+            with suppress(ldap.LDAPError):
+                conn.unbind_s()
+
+    def _start_tls(self, conn: LDAPObject) -> None:
+        ldap = _ldap()
+        try:
+            conn.start_tls_s()
+        except ldap.LDAPError as e:
+            if not self.config.allow_insecure_fallback:
+                raise DirectoryUnavailable(
+                    f"StartTLS with {self.config.uri} failed ({_message(e)}); fix the directory's "
+                    "certificate or set LDAP_ALLOW_INSECURE_FALLBACK"
+                ) from None
+
+    def _search(self, conn: LDAPObject, flt: str, attrs: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        ldap = _ldap()
+        try:
+            found = conn.search_s(self.config.search_base, ldap.SCOPE_SUBTREE, flt, list(attrs))
+        except ldap.NO_SUCH_OBJECT:
+            return []
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"searching the directory failed: {_message(e)}") from None
+        return [(dn, entry) for dn, entry in found if dn]  # not search continuations
+
+    def lookup(self, username: str) -> DirectoryUser | None:
+        """The entry that may sign in as `username`, or None (absent, ambiguous or filtered out)."""
+        with self._connection(None, None) as conn:
+            return self._user(conn, username)
+
+    def _user(self, conn: LDAPObject, username: str) -> DirectoryUser | None:
+        c = self.config
+        name = f"({c.uid_attr}={escape(username)})"
+        found = self._search(conn, _and(name, c.user_filter), [c.uid_attr, c.email_attr])
+        if len(found) != 1:
+            return None  # two entries with one name: refuse rather than guess
+        dn, entry = found[0]
+        return DirectoryUser(
+            username=_first(entry, c.uid_attr) or username,
+            dn=dn,
+            email=_first(entry, c.email_attr),
+            superuser=bool(c.superuser_filter)
+            and bool(self._search(conn, _and(name, c.superuser_filter), ["1.1"])),
+            restricted=bool(c.restricted_user_filter)
+            and bool(self._search(conn, _and(name, c.restricted_user_filter), ["1.1"])),
+        )
+
+    def authenticate(self, username: str, password: str) -> DirectoryUser | None:
+        """The entry `username` names, when `password` is its password; else None."""
+        if not password or not username:
+            # An empty password is an unauthenticated bind (RFC 4513 5.1.2), which many
+            # directories accept: it proves nothing.
+            return None
+        user = self.lookup(username)
+        if user is None:
+            return None
+        ldap = _ldap()
+        try:
+            with self._connection(user.dn, password):
+                return user
+        except ldap.INVALID_CREDENTIALS:
+            return None
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"the directory failed the login: {_message(e)}") from None
+
+
+def _first(entry: dict[str, Any], attr: str) -> str | None:
+    values = entry.get(attr) or []
+    if not values:
+        return None
+    v = values[0]
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _message(e: Exception) -> str:
+    info = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
+    return str(info.get("desc") or info.get("info") or e)
+
+
+def config_of(settings: Settings) -> DirectoryConfig:
+    """The directory Quay's LDAP_* keys describe."""
+    return DirectoryConfig(
+        uri=settings.LDAP_URI,
+        base_dn=tuple(settings.LDAP_BASE_DN),
+        admin_dn=settings.LDAP_ADMIN_DN,
+        admin_password=settings.LDAP_ADMIN_PASSWD,
+        user_rdn=tuple(settings.LDAP_USER_RDN),
+        uid_attr=settings.LDAP_UID_ATTR,
+        email_attr=settings.LDAP_EMAIL_ATTR,
+        user_filter=settings.LDAP_USER_FILTER,
+        superuser_filter=settings.LDAP_SUPERUSER_FILTER,
+        restricted_user_filter=settings.LDAP_RESTRICTED_USER_FILTER,
+        start_tls=settings.LDAP_START_TLS,
+        allow_insecure_fallback=settings.LDAP_ALLOW_INSECURE_FALLBACK,
+        timeout_s=settings.LDAP_TIMEOUT,
+        network_timeout_s=settings.LDAP_NETWORK_TIMEOUT,
+        ca_file=settings.LDAP_CA_FILE,
+    )
+
+
+class LdapLogins:
+    """The directory as sign-ins ask it (auth/context.PasswordDirectory), off the event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.directory = Directory(config_of(settings))
+
+    async def authenticate(self, username: str, password: str) -> ExternalUser | None:
+        user = await asyncio.to_thread(self.directory.authenticate, username, password)
+        if user is None:
+            return None
+        return ExternalUser(user.username, user.email, user.superuser)

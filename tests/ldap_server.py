@@ -1,0 +1,177 @@
+"""A real OpenLDAP server (Debian's slapd) on a loopback port, for the directory tests.
+
+Each server gets a directory of its own: a slapd.conf, an MDB database filled by slapadd from an
+LDIF of the people and groups below, and a foreground slapd. Users are added and removed through
+the protocol (as the directory's administrator), so a test can change the directory under a
+running Wharf.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.waiting import wait_until
+
+SUFFIX = "dc=example,dc=org"
+ADMIN_DN = f"cn=admin,{SUFFIX}"
+ADMIN_PASSWORD = "directory-admin-pw"
+PEOPLE = f"ou=people,{SUFFIX}"
+GROUPS = f"ou=groups,{SUFFIX}"
+
+_CONF = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile {root}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 104857600
+suffix "{suffix}"
+rootdn "{admin_dn}"
+rootpw {admin_password}
+directory {root}/db
+"""
+
+
+def available() -> bool:
+    if shutil.which("slapd", path="/usr/sbin:/usr/bin") is None:
+        return False
+    try:
+        import ldap  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _person(uid: str, password: str, mail: str | None, cn: str | None = None) -> str:
+    lines = [
+        f"dn: uid={uid},{PEOPLE}",
+        "objectClass: inetOrgPerson",
+        f"uid: {uid}",
+        f"cn: {cn or uid}",
+        f"sn: {uid}",
+        f"userPassword: {password}",
+    ]
+    if mail:
+        lines.append(f"mail: {mail}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class LdapServer:
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    users: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def settings(self, **more: Any) -> dict[str, Any]:
+        """Quay's LDAP_* keys for this directory."""
+        return {
+            "AUTHENTICATION_TYPE": "LDAP",
+            "LDAP_URI": self.uri,
+            "LDAP_BASE_DN": SUFFIX.split(","),
+            "LDAP_ADMIN_DN": ADMIN_DN,
+            "LDAP_ADMIN_PASSWD": ADMIN_PASSWORD,
+            "LDAP_USER_RDN": ["ou=people"],
+            "LDAP_UID_ATTR": "uid",
+            "LDAP_EMAIL_ATTR": "mail",
+            **more,
+        }
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/slapd", "-f", str(self.root / "slapd.conf"), "-h", f"{self.uri}/", "-d", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.root / "slapd.log").open("ab"),
+        )
+        wait_until(self._answers, "slapd answers", timeout_s=30)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def _answers(self) -> bool:
+        import ldap
+
+        conn = ldap.initialize(self.uri)
+        try:
+            conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
+            return True
+        except ldap.SERVER_DOWN:
+            return False
+        finally:
+            conn.unbind_s()
+
+    @contextmanager
+    def admin(self) -> Iterator[Any]:
+        import ldap
+
+        conn = ldap.initialize(self.uri)
+        conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
+        try:
+            yield conn
+        finally:
+            conn.unbind_s()
+
+    def add_user(self, uid: str, password: str, mail: str | None = None) -> None:
+        from ldap import modlist
+
+        attrs = {
+            "objectClass": [b"inetOrgPerson"],
+            "uid": [uid.encode()],
+            "cn": [uid.encode()],
+            "sn": [uid.encode()],
+            "userPassword": [password.encode()],
+        }
+        if mail:
+            attrs["mail"] = [mail.encode()]
+        with self.admin() as conn:
+            conn.add_s(f"uid={uid},{PEOPLE}", modlist.addModlist(attrs))
+        self.users[uid] = password
+
+    def remove_user(self, uid: str) -> None:
+        with self.admin() as conn:
+            conn.delete_s(f"uid={uid},{PEOPLE}")
+        self.users.pop(uid, None)
+
+
+def start_slapd(root: Path, people: dict[str, tuple[str, str | None]]) -> LdapServer:
+    """A directory at SUFFIX with `people` {uid: (password, mail)} under ou=people and an empty
+    ou=groups, listening on a free loopback port."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "db").mkdir()
+    conf = root / "slapd.conf"
+    conf.write_text(_CONF.format(root=root, suffix=SUFFIX, admin_dn=ADMIN_DN, admin_password=ADMIN_PASSWORD))
+    entries = [
+        f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n",
+        f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n",
+        f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n",
+        *(_person(uid, pw, mail) for uid, (pw, mail) in people.items()),
+    ]
+    ldif = root / "data.ldif"
+    ldif.write_text("\n".join(entries))
+    subprocess.run(["/usr/sbin/slapadd", "-f", str(conf), "-l", str(ldif)], check=True, capture_output=True)
+    server = LdapServer(root, _free_port(), users={uid: pw for uid, (pw, _) in people.items()})
+    server.start()
+    return server
