@@ -50,9 +50,9 @@ async def _stats(world: World, path: str, user: str = "reader") -> dict[str, Any
 
 
 async def _counted(world: World, path: str, key: str, n: int) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
+    async def check() -> dict[str, Any]:
         body = await _stats(world, path)
-        return body if body[key] == n else None
+        return body if body[key] == n else {}
 
     return await wait_until_async(check, f"{key} of {path} to reach {n}")
 
