@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import Clock
 from tests.core.test_tags import _manifest
@@ -16,8 +16,8 @@ from wharf.core import pull_stats, repositories, tag_pages, tags
 from wharf.core.audit_buffer import AuditBuffer
 from wharf.core.pull_stats import Counter, PullStats
 from wharf.core.repositories import RepositoryRecord
-from wharf.db.engine import Database
-from wharf.db.models import LogEntry
+from wharf.db.engine import Database, Db
+from wharf.db.models import LogEntry, RepositoryPullStatistics, TagPullStatistics
 
 
 @pytest.fixture
@@ -145,3 +145,29 @@ def test_tags_tab_rows_carry_their_pulls(db: Database, repo: RepositoryRecord, c
     assert db.run_read(pull_stats.tag_report, repo.id, "nope") is None
     assert db.run_read(pull_stats.manifest_report, repo.id, "sha256:x") is None
     assert db.run_read(pull_stats.manifest_report, repo.id, report.manifest_digest) == pull_stats.NEVER
+
+
+def test_the_page_s_counters_are_read_by_their_primary_keys(db: Database, repo: RepositoryRecord) -> None:
+    """A Tags tab page of a repository with many counters joins only its own rows' counters: the
+    lookups read the primary keys, never a scan of the counter tables."""
+    db.run_write(pull_stats.write, _counter(*((repo.id, f"t{i}", f"sha256:{i}", i) for i in range(200))))
+
+    def plans(c: Db) -> list[str]:
+        t, r = TagPullStatistics, RepositoryPullStatistics
+        queries = [
+            select(t.tag_name, t.pull_count).where(t.repository_id == repo.id, t.tag_name.in_(["t1", "t7"])),
+            select(r.repository_id, r.pull_count).where(r.repository_id.in_([repo.id, repo.id + 1])),
+        ]
+        sqlite = c.dialect.name == "sqlite"
+        if not sqlite:
+            c.execute(text("SET LOCAL enable_seqscan = off"))
+        out = []
+        for q in queries:
+            compiled = q.compile(c, compile_kwargs={"literal_binds": True})
+            rows = c.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + str(compiled))).all()
+            out.append("\n".join(str(row[-1]) for row in rows))
+        return out
+
+    for plan in db.run_write(plans):
+        assert "Seq Scan" not in plan and "SCAN " not in plan, plan
+        assert "PRIMARY KEY" in plan or "sqlite_autoindex" in plan or "pk_" in plan, plan
