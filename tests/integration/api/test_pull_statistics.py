@@ -126,3 +126,18 @@ async def test_feature_off_counts_nothing_and_hides_the_endpoints(world: World, 
         f"/api/v1/repository/{REPO}/tag/v1/pull_statistics", headers=world.api["reader"]
     )
     assert r.status_code == 404 and "FEATURE_IMAGE_PULL_STATS" in r.text
+
+
+async def test_concurrent_pulls_across_batches_are_each_counted_once(world: World, flushing: None) -> None:
+    """Pulls arriving together, while the loop writes batches, all land in the counts."""
+    digest, _ = await world.reg.push_image(REPO, "v1")
+    h = await world.reg.headers(REPO, "pull", user="reader", password=PW)
+
+    async def pulls(reference: str, n: int) -> None:
+        for _ in range(n):
+            r = await world.reg.http.get(f"/v2/{REPO}/manifests/{reference}", headers=h)
+            assert r.status_code == 200
+
+    await asyncio.gather(*(pulls("v1", 10) for _ in range(5)), *(pulls(digest, 10) for _ in range(3)))
+    body = await _counted(world, "tag/v1", "manifest_pull_count", 80)
+    assert body["tag_pull_count"] == 50
