@@ -183,6 +183,8 @@ class Settings(BaseModel):
     """Run background jobs inside `wharf serve` (`--no-workers` turns this off)."""
     ACTION_LOG_PULLS: bool = True
     """Record every successful pull (`pull_repo`) in the usage logs; failures are always recorded."""
+    FEATURE_IMAGE_PULL_STATS: bool = True
+    """Count pulls per repository, tag and manifest (pull statistics API, the UI's pull columns)."""
     FEATURE_LOG_EXPORT: bool = True
     """Users and organization admins may export usage logs (exportlogs) to a callback URL or e-mail."""
     LOG_EXPORT_LINK_EXPIRATION_S: int = 3600

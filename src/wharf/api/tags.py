@@ -14,7 +14,7 @@ from wharf.api import views
 from wharf.api.access import ReadableRepository, WritableRepository, writable_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import invalid_request, not_found
-from wharf.core import accounts, labels, manifests, tag_changes, tags
+from wharf.core import accounts, labels, manifests, pull_stats, tag_changes, tags
 from wharf.core.repositories import RepositoryRecord
 from wharf.oci import history
 from wharf.oci import mediatypes as mt
@@ -120,6 +120,55 @@ async def list_repo_tags(
         "tags": [_lifetime_view(t, children) for t in found[:limit]],
         "page": page,
         "has_additional": len(found) > limit,
+    }
+
+
+def _pull_statistics_on(rt: Rt) -> None:
+    if not rt.settings.FEATURE_IMAGE_PULL_STATS:
+        raise not_found("pull statistics are turned off on this registry (FEATURE_IMAGE_PULL_STATS)")
+
+
+@router.get(
+    "/{repository:path}/tag/{tag}/pull_statistics",
+    operation_id="getTagPullStatistics",
+    summary="Pull count and last pull of a tag and of the manifest it points at",
+)
+async def get_tag_pull_statistics(
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, tag: str
+) -> dict[str, Any]:
+    """Counts are written with the usage-log batches: a pull shows here within about a second."""
+    _pull_statistics_on(rt)
+    found = await rt.db.read(pull_stats.tag_report, target.repo.id, tag)
+    if found is None:
+        raise not_found(f"there is no tag {tag[:128]} in this repository")
+    return {
+        "tag_name": found.name,
+        "tag_pull_count": found.tag.count,
+        "last_tag_pull_date": views.date(found.tag.last_ms),
+        "current_manifest_digest": found.manifest_digest,
+        "manifest_pull_count": found.manifest.count,
+        "last_manifest_pull_date": views.date(found.manifest.last_ms),
+    }
+
+
+@router.get(
+    "/{repository:path}/manifest/{manifestref}/pull_statistics",
+    operation_id="getManifestPullStatistics",
+    summary="Pull count and last pull of a manifest, by tag and by digest",
+)
+async def get_manifest_pull_statistics(
+    rt: Rt, target: ReadableRepository, who: Caller, repository: str, manifestref: str
+) -> dict[str, Any]:
+    _pull_statistics_on(rt)
+    if not is_digest(manifestref):
+        raise invalid_request("manifestref must be a digest (sha256:...)")
+    found = await rt.db.read(pull_stats.manifest_report, target.repo.id, manifestref)
+    if found is None:
+        raise not_found(f"manifest {manifestref[:200]} is not in this repository")
+    return {
+        "manifest_digest": manifestref,
+        "manifest_pull_count": found.count,
+        "last_manifest_pull_date": views.date(found.last_ms),
     }
 
 

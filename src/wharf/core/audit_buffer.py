@@ -4,6 +4,11 @@ A change writes its log entry in its own transaction (audit.record). A pull chan
 database write per pull would cost more than the pull itself, so pull entries (and those of
 failed requests, whose transaction rolled back) are buffered in memory and inserted together,
 every second or every 500 entries. A crash loses at most that last second of them.
+
+Pull statistics (core/pull_stats.py) ride on the same batches: `pulled` counts a pull in memory and
+the batch adds the counts to the counter rows in the transaction that inserts its log entries, so
+counting costs a pull one dictionary update and no write of its own. With pull log entries off
+(ACTION_LOG_PULLS) the batches carry the counters alone.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from wharf.core import pull_stats
 from wharf.core.clock import now_ms
 from wharf.db.engine import Database, Db
 from wharf.db.models import Account, Repository
@@ -53,7 +59,13 @@ def _resolve(db: Db, names: set[str]) -> dict[str, tuple[int | None, int | None]
     return found
 
 
-def _write(db: Db, rows: list[Pending]) -> None:
+def _write(db: Db, rows: list[Pending], pulls: pull_stats.Counter) -> None:
+    pull_stats.write(db, pulls)
+    if rows:
+        _insert(db, rows)
+
+
+def _insert(db: Db, rows: list[Pending]) -> None:
     names = {r[7] for r in rows if r[7] and r[1] is None}
     found = _resolve(db, names) if names else {}
     dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -71,6 +83,7 @@ class AuditBuffer:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._rows: list[Pending] = []
+        self._pulls = pull_stats.Counter()
         self._wake = asyncio.Event()
         self.dropped = 0
 
@@ -108,19 +121,42 @@ class AuditBuffer:
         if len(self._rows) >= MAX_PENDING:
             self._wake.set()
 
+    def pulled(self, repository_id: int, tag: str | None, manifest_digest: str) -> None:
+        """Count a pull of `manifest_digest` (by `tag`, or by digest when None) for the pull
+        statistics; written with the next batch."""
+        if self._db.read_only:
+            return
+        pulls = self._pulls
+        key = (repository_id, tag, manifest_digest)
+        if len(pulls) >= MAX_BUFFERED and key not in pulls.counts:
+            self.dropped += 1
+            return
+        pulls.add(key, now_ms())
+        if len(pulls) >= MAX_PENDING:
+            self._wake.set()
+
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        """Entries and distinct pull counters waiting for the next batch."""
+        return len(self._rows) + len(self._pulls)
 
     async def flush(self) -> int:
+        """Write what waits, in one transaction; returns the number of log entries written."""
         rows, self._rows = self._rows, []
-        if not rows:
+        pulls, self._pulls = self._pulls, pull_stats.Counter()
+        if not rows and not pulls:
             return 0
         try:
-            await self._db.write(_write, rows)
+            await self._db.write(_write, rows, pulls)
         except Exception:
-            log.exception("could not write %d log entries; keeping them for the next attempt", len(rows))
+            log.exception(
+                "could not write %d log entries and %d pull counters; keeping them for the next attempt",
+                len(rows),
+                len(pulls),
+            )
             self._rows = rows + self._rows
+            pulls.merge(self._pulls)
+            self._pulls = pulls
             return 0
         return len(rows)
 

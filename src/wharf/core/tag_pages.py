@@ -1,6 +1,6 @@
 """One page of a repository's live tags, as the web UI's Tags tab shows them: filtered by a name
 prefix or glob, sorted by name, last change or size, with the total and what each row needs
-(platforms of an index, labels).
+(platforms of an index, labels, pull statistics).
 
 Counting and paging read the live-tag indexes (`ix_tags_live_names` for names,
 `ix_tags_live_modified` for the last change): the page's tag ids are picked from the index alone,
@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, select, text
 
+from wharf.core import pull_stats
 from wharf.core.clock import now_ms
 from wharf.core.tags import MANIFEST_SIZE, alive_at, like_literal
 from wharf.db.engine import Db
@@ -47,6 +48,9 @@ class TagRow:
     """`os/architecture[/variant]` of each image an index lists."""
     labels: list[tuple[str, str]] = field(default_factory=list)
     more_labels: int = 0
+    pulls: int = 0
+    """Pulls by this tag name (core/pull_stats)."""
+    last_pulled_ms: int | None = None
 
     @property
     def is_index(self) -> bool:
@@ -182,6 +186,7 @@ def _ids_by_size(where: list[ColumnElement[bool]], descending: bool) -> Select[A
 
 
 _ROWS = select(
+    Tag.repository_id,
     Tag.manifest_id,
     Tag.name,
     Manifest.digest,
@@ -202,8 +207,9 @@ def one(db: Db, repository_id: int, name: str) -> TagRow | None:
 
 
 def _with_details(db: Db, rows: Sequence[Row[Any]]) -> list[TagRow]:
-    """The page's rows with their labels and, for indexes, their platforms: two more statements
-    whatever the page's size."""
+    """The page's rows with their labels, pull statistics and, for indexes, their platforms: three
+    more statements whatever the page's size, each reading only the page's rows (the counters by
+    their primary key)."""
     ids = {r.manifest_id for r in rows}
     labels: dict[int, list[tuple[str, str]]] = {}
     if ids:
@@ -214,9 +220,11 @@ def _with_details(db: Db, rows: Sequence[Row[Any]]) -> list[TagRow]:
         ):
             labels.setdefault(manifest_id, []).append((key, value))
     platforms = _platforms(db, {r.manifest_id for r in rows if r.media_type in mt.INDEXES})
+    pulls = pull_stats.of_tags(db, rows[0].repository_id, [r.name for r in rows]) if rows else {}
     out = []
     for r in rows:
         mine = labels.get(r.manifest_id, [])
+        pulled = pulls.get(r.name, pull_stats.NEVER)
         out.append(
             TagRow(
                 r.name,
@@ -229,6 +237,8 @@ def _with_details(db: Db, rows: Sequence[Row[Any]]) -> list[TagRow]:
                 platforms.get(r.manifest_id, []),
                 mine[:MAX_LABELS],
                 max(0, len(mine) - MAX_LABELS),
+                pulled.count,
+                pulled.last_ms,
             )
         )
     return out

@@ -663,3 +663,41 @@ class SecscanSource(Base):
     last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     imported: Mapped[int] = mapped_column(BigInteger, default=0)  # records its last success wrote
+
+
+class RepositoryPullStatistics(Base):
+    """How often a repository's manifests were pulled (GET /v2/.../manifests/...) and when last.
+
+    Like the tag and manifest tables below, written only by the audit buffer's batches
+    (core/pull_stats.py): a pull itself writes nothing."""
+
+    __tablename__ = "repository_pull_statistics"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    pull_count: Mapped[int] = mapped_column(BigInteger)
+    last_pull_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TagPullStatistics(Base):
+    """Pulls by tag name: a deleted and re-pushed tag keeps its count, as on Quay."""
+
+    __tablename__ = "tag_pull_statistics"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pull_count: Mapped[int] = mapped_column(BigInteger)
+    last_pull_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManifestPullStatistics(Base):
+    """Pulls of a manifest, by tag or by digest (the image of an index pulled by tag counts too)."""
+
+    __tablename__ = "manifest_pull_statistics"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    manifest_digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    pull_count: Mapped[int] = mapped_column(BigInteger)
+    last_pull_ms: Mapped[int] = mapped_column(BigInteger)

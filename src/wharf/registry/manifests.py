@@ -65,9 +65,14 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
         if not head:
             await _log_failure(call, "pull_repo_failed", name, reference, e)
         raise
-    if not head and call.rt.settings.ACTION_LOG_PULLS:
-        # Pulls change nothing: their entries are written in batches, off the request's path.
-        tag = None if is_digest(reference) else reference
+    if head:
+        return response
+    # Pulls change nothing: their entries and counters are written in batches, off the request's path.
+    tag = None if is_digest(reference) else reference
+    settings = call.rt.settings
+    if settings.FEATURE_IMAGE_PULL_STATS:
+        call.rt.audit_buffer.pulled(repo.id, tag, digest)
+    if settings.ACTION_LOG_PULLS:
         call.rt.audit_buffer.add(
             "pull_repo",
             *call.performer,

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, false
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, find, orgs, provision, repositories, stars
+from wharf.core import accounts, audit, find, orgs, provision, pull_stats, repositories, stars
 from wharf.core.repositories import RepositoryRecord, RepositorySummary, TagSummary
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
@@ -110,6 +110,8 @@ class Row:
     """Bytes of the blobs its manifests reference, each counted once; None without manifests."""
     modified_ms: int | None
     """When a tag last started or ended (a push, a retag, a deletion); None without tags."""
+    pulls: int = 0
+    """Manifest pulls counted by the pull statistics (core/pull_stats)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ async def browse(
 ) -> Browsed:
     """One page, in name order, of the repositories `who` may see in `scope` (one of SCOPES),
     optionally only in `namespace` and whose name (`namespace/name` across namespaces) contains
-    `contains`; with the stars, live tag counts, sizes and last change of the page's rows. The
+    `contains`; with the stars, live tag counts, sizes, last change and pulls of the page's rows. The
     permission resolver decides what is seen: a repository `who` may not read is never listed nor
     counted."""
     visible = permissions.visible_repositories(who, rt.settings)
@@ -177,6 +179,7 @@ async def browse(
         tags = repositories.live_tag_counts(db, ids)
         sizes = repositories.sizes(db, ids)
         modified = repositories.last_modified(db, ids)
+        pulls = pull_stats.of_repositories(db, ids)
         rows = [
             Row(
                 r,
@@ -185,6 +188,7 @@ async def browse(
                 tags.get(r.id, 0),
                 sizes.get(r.id),
                 modified.get(r.id),
+                pulls.get(r.id, pull_stats.NEVER).count,
             )
             for r in found
         ]

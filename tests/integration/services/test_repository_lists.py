@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import World
 from wharf.auth.identity import ANONYMOUS, Identity
-from wharf.core import accounts, audit, repositories, stars
+from wharf.core import accounts, audit, pull_stats, repositories, stars
 from wharf.runtime import Runtime
 from wharf.services import repositories as repository_service
 
@@ -84,3 +84,16 @@ async def test_pages_number_from_one_and_a_page_past_the_end_reads_the_last(worl
     assert [r.repo.name for r in last.rows] == ["many-5", "many-6", "pub"]
     none = await repository_service.browse(rt, owner, namespace="acme", contains="zzz", page_size=3)
     assert (none.total, none.page, none.pages, none.first, none.last) == (0, 1, 1, 0, 0)
+
+
+async def test_rows_carry_their_pulls(world: World) -> None:
+    """A row's pulls are its repository's pull-statistics counter (zero when never pulled)."""
+    rt = world.reg.wharf.rt
+    app = await rt.db.read(repositories.get, "acme", "app")
+    assert app is not None
+    counter = pull_stats.Counter()
+    for at in (1, 2, 3):
+        counter.add((app.id, "v1", "sha256:a"), at)
+    await rt.db.write(pull_stats.write, counter)
+    found = await repository_service.browse(rt, await _identity(rt, "reader"), namespace="acme")
+    assert [(r.repo.full_name, r.pulls) for r in found.rows] == [("acme/app", 3), ("acme/pub", 0)]

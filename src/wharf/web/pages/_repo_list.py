@@ -46,6 +46,8 @@ class RepoList:
     """The address the filter form submits to (the list's own page)."""
     keep: dict[str, str]
     """Parameters the filter form and the pager keep (the tab, the scope)."""
+    pull_stats: bool = True
+    """Whether rows show their pulls (FEATURE_IMAGE_PULL_STATS)."""
 
     def link(self, page: int) -> str:
         params = {**self.keep, **({"q": self.filter} if self.filter else {}), "page": str(page)}
@@ -77,8 +79,9 @@ async def read(
 ) -> RepoList:
     """The page of the list the address asks for (`q` filters by name, `page` picks the page)."""
     text = request.query_params.get("q", "").strip()[:FILTER_MAX]
+    rt = runtime(request)
     found = await repository_service.browse(
-        runtime(request),
+        rt,
         v.identity,
         scope=scope,
         namespace=namespace,
@@ -86,4 +89,4 @@ async def read(
         page=_page_number(request),
         page_size=PAGE_SIZE,
     )
-    return RepoList(found, text, action, keep or {})
+    return RepoList(found, text, action, keep or {}, rt.settings.FEATURE_IMAGE_PULL_STATS)
