@@ -29,6 +29,7 @@ INFO_BYTES: Final = 1 << 20
 """The most read after the magic: a large program's module list is tens of KiB."""
 _SENTINEL: Final = 16
 _GO_VERSION = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?$")
+_DEVEL: Final = "(devel)"
 STDLIB: Final = "stdlib"
 """The name the Go vulnerability database gives the standard library and toolchain."""
 
@@ -86,7 +87,7 @@ def modules(go_version: str, modinfo: str, path: str) -> list[Package]:
         fields = line.split("\t")
         if fields[0] in ("mod", "dep") and len(fields) >= 3:
             found.append(fields[1:3])
-        elif fields[0] == "=>" and len(fields) >= 3 and found and fields[2]:
+        elif fields[0] == "=>" and len(fields) >= 3 and found and fields[2] not in ("", _DEVEL):
             found[-1] = fields[1:3]
     packages = []
     stdlib = stdlib_version(go_version)
@@ -94,33 +95,39 @@ def modules(go_version: str, modinfo: str, path: str) -> list[Package]:
         packages.append(Package(Kind.GO, STDLIB, stdlib, path=path))
     for name, version in found:
         # "(devel)": the main module built from a checkout, with no version to match.
-        if name and version and version != "(devel)":
+        if name and version and version != _DEVEL:
             packages.append(Package(Kind.GO, name, version, path=path))
     return packages
+
+
+def _read_up_to(read: Callable[[int], bytes], n: int) -> bytes:
+    """`n` bytes, fewer only at the end: a reader may hand out less than asked."""
+    out = bytearray()
+    while len(out) < n and (more := read(n - len(out))):
+        out += more
+    return bytes(out)
 
 
 def scan(read: Callable[[int], bytes], path: str) -> list[Package]:
     """Read an executable to its end (or to its build information) through `read(n)`; its
     modules if it is a Go program, [] for anything else."""
-    if read(len(ELF_MAGIC)) != ELF_MAGIC:
+    if _read_up_to(read, len(ELF_MAGIC)) != ELF_MAGIC:
         return []
-    window = b""
+    window = bytearray()
     start = len(ELF_MAGIC)  # the file offset of window[0]
-    while True:
-        chunk = read(_CHUNK)
-        if not chunk:
-            return []
+    while chunk := read(_CHUNK):
         window += chunk
         pos = window.find(MAGIC)
         while pos >= 0:
             if (start + pos) % 16 == 0:
-                while len(window) - pos < _HEADER + INFO_BYTES and (more := read(_CHUNK)):
-                    window += more
-                decoded = _strings(window[pos : pos + _HEADER + INFO_BYTES])
+                wanted = pos + _HEADER + INFO_BYTES - len(window)
+                window += _read_up_to(read, max(0, wanted))
+                decoded = _strings(bytes(window[pos : pos + _HEADER + INFO_BYTES]))
                 if decoded is not None:
                     return modules(*decoded, path)
             pos = window.find(MAGIC, pos + 1)
         # Keep what could be the beginning of a magic cut by the chunk's end.
         keep = min(len(MAGIC) - 1, len(window))
         start += len(window) - keep
-        window = window[-keep:]
+        del window[: len(window) - keep]
+    return []

@@ -31,6 +31,7 @@ NESTED_BYTES: Final = 64 << 20
 """The most an archive inside the archive may be (uncompressed), read into memory."""
 NESTED_TOTAL: Final = 1 << 30
 """Uncompressed bytes of all nested archives of one archive together."""
+_PIECE: Final = 1 << 20
 _ZIP_ERRORS: Final = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
@@ -72,9 +73,13 @@ def _read(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> byte
     zip declares is not trusted, the read itself is capped."""
     if member.file_size > limit:
         return None
+    data = bytearray()
     with archive.open(member) as f:
-        data = f.read(limit + 1)
-    return data if len(data) <= limit else None
+        # In pieces: zipfile decompresses as much as one read asks for before it cuts the result
+        # to the declared size, so one big read of a lying member would inflate it all first.
+        while len(data) <= limit and (piece := f.read(min(_PIECE, limit + 1 - len(data)))):
+            data += piece
+    return bytes(data) if len(data) <= limit else None
 
 
 def _artifacts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: str) -> Iterator[Package]:
