@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Clock
 from tests.integration.jobs import osv_samples
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import PW, World
@@ -31,6 +32,7 @@ from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
 from wharf.secscan.indexer import INDEXER_VERSION
+from wharf.services import secscan
 from wharf.services import secscan_update as updater
 from wharf.storage.base import blob_path
 
@@ -330,6 +332,79 @@ async def test_a_layer_missing_from_storage_fails_the_index_with_its_name(world:
     index = await rt.db.read(store.get_index, digest)
     assert index is not None and index.status == "failed"
     assert index.reason is not None and index.reason.startswith(f"layer {sha256(OPENSSL)}: not in storage")
+
+
+async def test_a_missing_layer_is_retried_with_a_backoff_until_it_is_there(
+    world: World, clock: Clock
+) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    path = blob_path(Digest.parse(sha256(OPENSSL)))
+    await rt.store.delete(path)
+    await drain(rt)
+    first = await rt.db.read(store.get_index, digest)
+    assert first is not None and first.status == "failed" and first.attempts == 1
+    assert secscan.retry_delay_ms(1) == 60_000
+    assert first.retry_after_ms == first.indexed_ms + 60_000
+    assert (first.reason or "").endswith("(attempt 1; retried later)")
+
+    await runner.HANDLERS["secscan_backfill"](rt, {})  # not due yet: nothing queued
+    assert (await rt.db.read(store.status)).waiting == 0
+    clock.advance(60)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    second = await rt.db.read(store.get_index, digest)
+    assert second is not None and second.attempts == 2 and second.created_ms == first.created_ms
+    assert second.retry_after_ms == second.indexed_ms + 4 * 60_000
+
+    await rt.store.put_bytes(path, OPENSSL)  # the store has it again
+    clock.advance(4 * 60)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    done = await rt.db.read(store.get_index, digest)
+    assert done is not None and done.status == "scanned"
+    assert (done.attempts, done.retry_after_ms) == (0, None)
+
+
+async def test_retries_of_a_passing_failure_are_bounded(world: World, clock: Clock) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    await rt.store.delete(blob_path(Digest.parse(sha256(OPENSSL))))
+    await drain(rt)
+    for _ in range(secscan.RETRIES):
+        clock.advance(24 * 3600)
+        await runner.HANDLERS["secscan_backfill"](rt, {})
+        await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.attempts == secscan.RETRIES + 1
+    assert index.retry_after_ms is None and (index.reason or "").endswith("no retry left)")
+    clock.advance(24 * 3600)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    assert (await rt.db.read(store.status)).waiting == 0
+
+
+async def test_a_broken_layer_is_not_retried(world: World, clock: Clock) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "broken", [BROKEN]))
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.status == "failed"
+    assert (index.attempts, index.retry_after_ms) == (0, None)
+    clock.advance(24 * 3600)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    assert (await rt.db.read(store.status)).waiting == 0
+
+
+async def test_an_index_by_an_older_indexer_is_redone_in_the_background(world: World) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
+    await drain(rt)
+    await rt.db.write(store.record_index, digest, "scanned", INDEXER_VERSION - 1)  # as an old Wharf left it
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.indexer_version == INDEXER_VERSION and index.status == "scanned"
+    assert len(await rt.db.read(store.packages_of, digest)) > 0
 
 
 async def test_a_rescan_queues_the_repositorys_images_again(world: World) -> None:
