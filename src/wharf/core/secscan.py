@@ -127,11 +127,11 @@ def record_index(
     distribution: dict[str, str] | None = None,
     packages: Sequence[PackageRow] = (),
     attempts: int = 0,
-    retry_after_ms: int | None = None,
+    retry_in_ms: int | None = None,
 ) -> list[StoredPackage]:
     """Store what indexing `digest` found, replacing any earlier index of it (and its packages and
     matches). Returns the packages stored, with their ids, for matching. `attempts` and
-    `retry_after_ms` are a passing failure's (see `IndexRecord`)."""
+    `retry_in_ms` (from now) are a passing failure's (see `IndexRecord`)."""
     now = now_ms()
     earlier = db.execute(select(SecscanIndex.created_ms).where(SecscanIndex.digest == digest)).scalar()
     db.execute(delete(SecscanMatch).where(SecscanMatch.manifest_digest == digest))
@@ -147,7 +147,7 @@ def record_index(
             created_ms=earlier if earlier is not None else now,
             indexed_ms=now,
             attempts=attempts,
-            retry_after_ms=retry_after_ms,
+            retry_after_ms=None if retry_in_ms is None else now + retry_in_ms,
         )
     )
     if not packages:

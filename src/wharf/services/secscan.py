@@ -116,7 +116,6 @@ async def _record_passing_failure(
     reason = error.reason if isinstance(error, IndexingError) else f"the blob store failed ({error})"
     reason += f" (attempt {attempts}; " + ("retried later)" if delay is not None else "no retry left)")
     log.warning("indexing %s failed: %s", digest, reason)
-    retry_after = now_ms() + delay if delay is not None else None
     await database.write(
         store.record_index,
         digest,
@@ -124,7 +123,7 @@ async def _record_passing_failure(
         INDEXER_VERSION,
         reason=reason,
         attempts=attempts,
-        retry_after_ms=retry_after,
+        retry_in_ms=delay,
     )
     return store.FAILED
 

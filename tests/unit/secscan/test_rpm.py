@@ -174,6 +174,18 @@ def test_an_sqlite_file_with_a_bad_header_blob(tmp_path: Path) -> None:
     assert "declares 2147483647 tags" in refused("var/lib/rpm/rpmdb.sqlite", data)
 
 
+def test_an_sqlite_file_whose_blobs_are_generated_gigabytes(tmp_path: Path) -> None:
+    data = _sqlite_file(
+        tmp_path,
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB GENERATED ALWAYS AS (zeroblob(1)));"
+        "INSERT INTO Packages (hnum) VALUES (1);"
+        # Made a gigabyte afterwards, by rewriting the schema: SQLite would not insert it.
+        "PRAGMA writable_schema = ON;"
+        "UPDATE sqlite_master SET sql = replace(sql, 'zeroblob(1)', 'zeroblob(1 << 30)');",
+    )
+    assert "too big" in refused("var/lib/rpm/rpmdb.sqlite", data)
+
+
 def test_a_truncated_sqlite_file(dbs: rpmdb.RpmDbs) -> None:
     reason = refused("var/lib/rpm/rpmdb.sqlite", dbs.sqlite[: len(dbs.sqlite) // 3])
     assert "rpmdb.sqlite" in reason

@@ -24,10 +24,13 @@ from wharf.secscan.packages import Package
 DIRECTORIES: Final = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
 SQLITE: Final = "rpmdb.sqlite"
 BERKELEY: Final = "Packages"
-# About a thousand VM steps per row is plenty for `SELECT blob FROM Packages`; the budget stops
-# a crafted file (or an absurd one) long before it costs real time.
+# `SELECT blob FROM Packages` takes tens of virtual-machine steps a row: fifty million stop a
+# crafted file (or an absurd one) long before it costs real time, and no real database.
 _STEPS_PER_CHECK: Final = 10_000
-_MAX_CHECKS: Final = 100_000
+_MAX_CHECKS: Final = 5_000
+# The largest string or blob SQLite may make: a real header is at most a few MiB (a kernel's file
+# list), and a schema may define `blob` as a generated column of any size.
+_VALUE_BYTES: Final = 64 << 20
 _SQLITE_MAGIC: Final = b"SQLite format 3\0"
 
 
@@ -89,6 +92,7 @@ def _sqlite_blobs(file: IO[bytes], path: str) -> Iterator[bytes]:
         raise IndexingError(f"{path} is not a readable SQLite database ({e})") from e
     try:
         db.set_progress_handler(budget, _STEPS_PER_CHECK)
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _VALUE_BYTES)
         db.execute("PRAGMA trusted_schema = OFF")
         kind = db.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
         if kind is None or kind[0] != "table":
