@@ -95,9 +95,12 @@ def _artifacts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: s
 
 def _nested(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: str) -> Iterator[Package]:
     budget = NESTED_TOTAL
+    seen: set[int] = set()
     for member in members:
-        if not wants(member.filename) or member.is_dir() or budget <= 0:
+        # Entries sharing one body (a zip bomb's "many files, one body") are read once.
+        if not wants(member.filename) or member.is_dir() or budget <= 0 or member.header_offset in seen:
             continue
+        seen.add(member.header_offset)
         try:
             data = _read(archive, member, min(NESTED_BYTES, budget))
             if data is None:

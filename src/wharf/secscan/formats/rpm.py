@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import IO, Final
 
@@ -75,7 +76,7 @@ def _connect(file: IO[bytes], path: str) -> sqlite3.Connection:
     name = getattr(file, "name", None)
     if not isinstance(name, str):
         raise IndexingError(f"{path} could not be opened")
-    return sqlite3.connect(f"file:{name}?mode=ro&immutable=1", uri=True)
+    return sqlite3.connect(f"file:{urllib.parse.quote(name)}?mode=ro&immutable=1", uri=True)
 
 
 def _sqlite_blobs(file: IO[bytes], path: str) -> Iterator[bytes]:
