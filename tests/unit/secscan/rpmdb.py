@@ -76,6 +76,8 @@ EXPECTED = {
 class RpmDbs:
     sqlite: bytes
     berkeley: bytes
+    berkeley_checksummed: bytes
+    """With Berkeley DB's page checksums on (6 more bytes in each page's header)."""
     berkeley_s390x: bytes
     """The same database big-endian (as RHEL on s390x writes it) with 512-byte pages, so that
     every header spans a chain of overflow pages."""
@@ -85,7 +87,9 @@ def _run(*args: str | Path) -> str:
     return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True).stdout
 
 
-def _berkeley(blobs: list[tuple[int, bytes]], where: Path, page_size: int, order: str = "1234") -> bytes:
+def _berkeley(
+    blobs: list[tuple[int, bytes]], where: Path, page_size: int, order: str = "1234", checksums: bool = False
+) -> bytes:
     """A hash database of rpm's layout: header number (native order) -> header blob, and the
     counter record 0, loaded by Berkeley DB from its dump format."""
     lines = ["VERSION=3", "format=bytevalue", "type=hash", f"db_pagesize={page_size}"]
@@ -96,8 +100,13 @@ def _berkeley(blobs: list[tuple[int, bytes]], where: Path, page_size: int, order
     lines.append("DATA=END")
     where.mkdir()
     (where / "dump.txt").write_text("\n".join(lines) + "\n")
-    _run("db5.3_load", "-f", where / "dump.txt", where / "Packages")
+    _run(
+        "db5.3_load", *(["-c", "chksum=1"] if checksums else []), "-f", where / "dump.txt", where / "Packages"
+    )
     (where / "dump.txt").unlink()
+    if checksums:
+        # rpm's own read-only backend does not read checksummed pages; Berkeley DB made it.
+        return (where / "Packages").read_bytes()
     listed = _run("rpm", "--dbpath", where, "--define", "_db_backend bdb_ro", "-qa", "--qf", "%{NAME}\\n")
     assert set(listed.split()) == {name for name, _, _ in EXPECTED}, listed
     return (where / "Packages").read_bytes()
@@ -120,5 +129,6 @@ def build(tmp: Path) -> RpmDbs:
     return RpmDbs(
         sqlite=(db / "rpmdb.sqlite").read_bytes(),
         berkeley=_berkeley(blobs, tmp / "bdb4096", 4096),
+        berkeley_checksummed=_berkeley(blobs, tmp / "bdbsum", 4096, checksums=True),
         berkeley_s390x=_berkeley(blobs, tmp / "bdb512", 512, "4321"),
     )

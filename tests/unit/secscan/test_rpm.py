@@ -71,7 +71,7 @@ def test_fedora_keeps_its_database_under_usr_lib_sysimage(dbs: rpmdb.RpmDbs) -> 
     assert ecosystems.namespace_of(Kind.RPM, index.distribution) == "fedora:40"
 
 
-@pytest.mark.parametrize("which", ["berkeley", "berkeley_s390x"])
+@pytest.mark.parametrize("which", ["berkeley", "berkeley_checksummed", "berkeley_s390x"])
 def test_berkeley_db_packages_of_ubi8(dbs: rpmdb.RpmDbs, which: str) -> None:
     data: bytes = getattr(dbs, which)
     index = one_layer(F("etc/os-release", UBI8_OS_RELEASE), F("var/lib/rpm/Packages", data))

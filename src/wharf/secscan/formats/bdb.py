@@ -3,14 +3,16 @@ page by page from a seekable file, without the Berkeley DB library.
 
 The layout, as Berkeley DB's documentation and headers describe it: page 0 is the metadata page
 (magic 0x061561 at offset 12, which also tells the byte order, the page size at 20, the last
-page number at 32, an encryption flag at 24). Every other page starts with a 26-byte header (its
-number at 8, the next page of a chain at 16, the count of entries at 20, the free-space offset at
-22, the page type at 25) followed by the entries' 2-byte offsets. On a hash page, entries are
-key/data pairs; an item's first byte says whether its bytes follow inline (KEYDATA, its length
-up to the previous item or the page's end) or live on a chain of overflow pages (OFFPAGE: first
-page at 4, total length at 8, each overflow page holding its free-space-offset's worth of bytes
-after the header). Buckets are not followed: every hash page is read in turn, which finds the
-same pairs and cannot loop. Duplicate sets, which rpm never writes in `Packages`, are skipped.
+page number at 32, an encryption flag at 24, flags at 26). Every other page starts with a 26-byte
+header (its number at 8, the next page of a chain at 16, the count of entries at 20, the
+free-space offset at 22, the page type at 25); when the flags say pages are checksummed, 6 more
+bytes follow (2 unused, a 4-byte checksum, which is not verified: a wrong one changes nothing
+here). Then come the entries' 2-byte offsets. On a hash page, entries are key/data pairs; an
+item's first byte says whether its bytes follow inline (KEYDATA, its length up to the previous
+item or the page's end) or live on a chain of overflow pages (OFFPAGE: first page at 4, total
+length at 8, each overflow page holding its free-space-offset's worth of bytes after the
+header). Buckets are not followed: every hash page is read in turn, which finds the same pairs
+and cannot loop. Duplicate sets, which rpm never writes in `Packages`, are skipped.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _OVERFLOW: Final = 7
 _KEYDATA: Final = 1
 _OFFPAGE: Final = 3
 _CHECKSUMMED: Final = 0x01  # DBMETA_CHKSUM: pages carry a checksum after their header
-_CHECKSUM_BYTES: Final = 20
+# Then two unused bytes and a 4-byte hash (the 20-byte HMAC is for encrypted files, refused).
+_CHECKSUM_BYTES: Final = 6
 
 
 class _Pages:
