@@ -61,14 +61,15 @@ def _berkeley_blobs(file: IO[bytes], size: int) -> Iterable[bytes]:
 
 def _connect(file: IO[bytes], path: str) -> sqlite3.Connection:
     if isinstance(file, io.BytesIO):
-        data = bytearray(file.getvalue())
+        with file.getbuffer() as view:
+            data = bytearray(view)  # one copy, patched below (SQLite then makes its own)
         if not data.startswith(_SQLITE_MAGIC):
             raise IndexingError(f"{path} is not an SQLite database")
         # rpm leaves its database in WAL mode (bytes 18-19 are 2); an in-memory copy cannot have
         # a WAL, so it is read as a rollback-journal database, which the pages are the same for.
         data[18:20] = b"\x01\x01"
         db = sqlite3.connect(":memory:")
-        db.deserialize(bytes(data))
+        db.deserialize(data)
         return db
     file.seek(0)
     if file.read(16) != _SQLITE_MAGIC:
