@@ -61,6 +61,10 @@ class IndexRecord:
     distribution: dict[str, str] | None
     created_ms: int
     indexed_ms: int
+    attempts: int = 0
+    """Failures for a passing reason in a row (0 once it succeeds or fails for good)."""
+    retry_after_ms: int | None = None
+    """When the backfill queues a failed index again; None when no retry is left or due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ def get_index(db: Db, digest: str) -> IndexRecord | None:
         json.loads(row.distribution_json) if row.distribution_json else None,
         row.created_ms,
         row.indexed_ms,
+        row.attempts,
+        row.retry_after_ms,
     )
 
 
@@ -120,9 +126,12 @@ def record_index(
     reason: str | None = None,
     distribution: dict[str, str] | None = None,
     packages: Sequence[PackageRow] = (),
+    attempts: int = 0,
+    retry_in_ms: int | None = None,
 ) -> list[StoredPackage]:
     """Store what indexing `digest` found, replacing any earlier index of it (and its packages and
-    matches). Returns the packages stored, with their ids, for matching."""
+    matches). Returns the packages stored, with their ids, for matching. `attempts` and
+    `retry_in_ms` (from now) are a passing failure's (see `IndexRecord`)."""
     now = now_ms()
     earlier = db.execute(select(SecscanIndex.created_ms).where(SecscanIndex.digest == digest)).scalar()
     db.execute(delete(SecscanMatch).where(SecscanMatch.manifest_digest == digest))
@@ -137,6 +146,8 @@ def record_index(
             distribution_json=json.dumps(distribution) if distribution else None,
             created_ms=earlier if earlier is not None else now,
             indexed_ms=now,
+            attempts=attempts,
+            retry_after_ms=None if retry_in_ms is None else now + retry_in_ms,
         )
     )
     if not packages:
@@ -206,11 +217,20 @@ def packages_named(db: Db, keys: Iterable[tuple[str, str]]) -> list[StoredPackag
 
 
 def digests_to_index(db: Db, indexer_version: int, limit: int) -> list[str]:
-    """Live manifest digests with no index, or one made by an older indexer: the backfill's work."""
+    """Live manifest digests with no index, one made by an older indexer, or a failed one whose
+    retry is due: the backfill's work."""
+    retry_due = SecscanIndex.retry_after_ms <= now_ms()
     rows = db.execute(
         select(Manifest.digest)
         .outerjoin(SecscanIndex, SecscanIndex.digest == Manifest.digest)
-        .where(_ALIVE, or_(SecscanIndex.digest.is_(None), SecscanIndex.indexer_version < indexer_version))
+        .where(
+            _ALIVE,
+            or_(
+                SecscanIndex.digest.is_(None),
+                SecscanIndex.indexer_version < indexer_version,
+                retry_due,
+            ),
+        )
         .group_by(Manifest.digest)
         .order_by(Manifest.digest)
         .limit(limit)

@@ -576,6 +576,10 @@ class SecscanIndex(Base):
     distribution_json: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     indexed_ms: Mapped[int] = mapped_column(BigInteger)
+    # Failures for a passing reason (the blob store failing, a layer not there yet) in a row;
+    # while retries are left, the backfill queues the digest again once retry_after_ms is past.
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    retry_after_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SecscanPackage(Base):

@@ -1,7 +1,7 @@
 """Security scanning's jobs: indexing one manifest digest (queued by its push, by a manifest
 list's indexing, or by the backfill), the backfill that finds manifests not yet indexed by this
-indexer (existing ones, or all of them after a new indexer version), and the update from the
-vulnerability sources."""
+indexer (existing ones, or all of them after a new indexer version) and failed indexes whose
+retry is due (the blob store failed them), and the update from the vulnerability sources."""
 
 from __future__ import annotations
 

@@ -16,14 +16,15 @@ import posixpath
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import IO, Final
 
 from wharf.secscan.errors import IndexingError
-from wharf.secscan.formats import apk, dpkg, npm, osrelease, python
+from wharf.secscan.formats import apk, dpkg, gobinary, java, npm, osrelease, python, rpm
 from wharf.secscan.layers import Entry, Limits, Readable, TarWalker, clean_path, decompressed
 from wharf.secscan.packages import Distribution, Package
+from wharf.secscan.spool import spooled
 
-INDEXER_VERSION: Final = 1
+INDEXER_VERSION: Final = 2
 """Raised whenever what an index finds changes, so that stored indexes are redone."""
 
 WHITEOUT: Final = ".wh."
@@ -49,6 +50,23 @@ _FORMATS: Final = (
     _Format(apk.wants, apk.parse, _Cap.DATABASE),
     _Format(python.wants, python.parse, _Cap.HEADERS),
     _Format(npm.wants, npm.parse, _Cap.METADATA),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spooled:
+    """A format read whole for random access (`spool.py`)."""
+
+    wants: Callable[[str], bool]
+    parse: Callable[[IO[bytes], int, str], list[Package]]
+    database: bool
+    """A database is refused when too big or corrupt (a padded or broken one must not pass for
+    an image without packages); an archive is skipped with a warning."""
+
+
+_SPOOLED: Final = (
+    _Spooled(rpm.wants, rpm.parse, database=True),
+    _Spooled(java.wants, java.parse, database=False),
 )
 
 
@@ -161,6 +179,45 @@ class Indexer:
                     packages = fmt.parse(data, entry.path)
                     layer.written[entry.path] = _File({p.key: Found(p, layer.digest) for p in packages})
                 return
+        for spooled_format in _SPOOLED:
+            if spooled_format.wants(entry.path):
+                self._written(layer, entry.path, self._spooled(spooled_format, entry, walker))
+                return
+        if entry.mode & 0o111:
+            self._written(layer, entry.path, self._executable(entry, walker))
+
+    def _written(self, layer: _Layer, path: str, packages: list[Package] | None) -> None:
+        if packages is not None:
+            layer.written[path] = _File({p.key: Found(p, layer.digest) for p in packages})
+
+    def _spooled(self, fmt: _Spooled, entry: Entry, walker: TarWalker) -> list[Package] | None:
+        if entry.size > self._limits.spool_bytes:
+            if fmt.database:
+                raise IndexingError(
+                    f"{entry.path} is {entry.size} bytes, over the {self._limits.spool_bytes}-byte limit"
+                )
+            self._warnings.append(f"{entry.path} skipped: {entry.size} bytes, over the limit")
+            return None
+        with spooled(walker.read, entry.size, self._limits.memory_bytes) as file:
+            try:
+                return fmt.parse(file, entry.size, entry.path)
+            except IndexingError as e:
+                if fmt.database:
+                    raise
+                self._warnings.append(f"{entry.path} skipped: {e.reason}")
+                return None
+
+    def _executable(self, entry: Entry, walker: TarWalker) -> list[Package] | None:
+        """A Go program's modules, from its build information; None for anything else."""
+        if entry.size > self._limits.executable_bytes:
+            if walker.read(len(gobinary.ELF_MAGIC)) == gobinary.ELF_MAGIC:
+                self._warnings.append(f"{entry.path} not searched: {entry.size} bytes, over the limit")
+            return None
+        try:
+            return gobinary.scan(walker.read, entry.path) or None
+        except IndexingError as e:
+            self._warnings.append(f"{entry.path} skipped: {e.reason}")
+            return None
 
     def _capped(self, cap: _Cap, entry: Entry, walker: TarWalker) -> bytes | None:
         if cap is _Cap.DATABASE:

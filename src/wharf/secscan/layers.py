@@ -52,6 +52,16 @@ class Limits:
     metadata_bytes: int = 1 << 20
     """A language package's metadata file (package.json, METADATA); a bigger one is skipped
     with a warning."""
+    memory_bytes: int = 32 << 20
+    """A file read whole for random access (an rpm database, a Java archive) up to this size is
+    held in memory; a bigger one is copied to a temporary file, deleted as soon as it is read,
+    so that concurrent jobs indexing big images do not each hold hundreds of MiB."""
+    spool_bytes: int = 1 << 30
+    """The most such a file may be: an rpm database over it is refused (as the dpkg status over
+    `database_bytes` is), a Java archive over it skipped with a warning."""
+    executable_bytes: int = 1 << 30
+    """An executable searched for Go build information (streamed, never held); a bigger one is
+    skipped with a warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,8 @@ class Entry:
     size: int
     """Bytes of data that follow the header (0 for anything but a regular file)."""
     linkname: str
+    mode: int = 0
+    """Permission bits, as the header gives them (executables are told by them)."""
 
     @property
     def is_file(self) -> bool:
@@ -263,7 +275,7 @@ class TarWalker:
         name = clean_path(info.name if path is None else path)
         if not name:
             return None  # the root directory itself
-        return Entry(name, info.type, data, linkname)
+        return Entry(name, info.type, data, linkname, info.mode)
 
 
 def _pax_fields(data: bytes) -> dict[str, str]:

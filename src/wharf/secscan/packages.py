@@ -15,13 +15,29 @@ class Kind(enum.StrEnum):
     APK = "apk"
     PYTHON = "python"
     NPM = "npm"
+    RPM = "rpm"
+    GO = "go"
+    MAVEN = "maven"
 
     @property
     def scheme(self) -> Scheme:
         return _SCHEMES[self]
 
+    @property
+    def is_os(self) -> bool:
+        """A distribution's package (its advisories are per release), not a language's."""
+        return self in (Kind.DPKG, Kind.APK, Kind.RPM)
 
-_SCHEMES = {Kind.DPKG: Scheme.DPKG, Kind.APK: Scheme.APK, Kind.PYTHON: Scheme.PEP440, Kind.NPM: Scheme.SEMVER}
+
+_SCHEMES = {
+    Kind.DPKG: Scheme.DPKG,
+    Kind.APK: Scheme.APK,
+    Kind.RPM: Scheme.RPM,
+    Kind.PYTHON: Scheme.PEP440,
+    Kind.NPM: Scheme.SEMVER,
+    Kind.GO: Scheme.GO,
+    Kind.MAVEN: Scheme.MAVEN,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +46,9 @@ class Package:
     name: str
     version: str
     source_name: str = ""
-    """The source package it was built from (dpkg `Source`, apk `o:` origin): distributions'
-    advisories name source packages, so matching needs it. Empty when it equals `name`."""
+    """The source package it was built from (dpkg `Source`, apk `o:` origin, rpm's source rpm):
+    distributions' advisories name source packages, so matching needs it. Empty when it equals
+    `name`."""
     source_version: str = ""
     """dpkg's `Source: name (version)` when the binary's version differs; empty otherwise."""
     arch: str = ""

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from wharf.core import manifests
 from wharf.core import secscan as store
+from wharf.core.clock import now_ms
 from wharf.core.secscan import MatchRow, PackageRow, StoredPackage
 from wharf.db.engine import Database, Db
 from wharf.oci import mediatypes as mt
@@ -39,13 +40,20 @@ _CHUNK_WAIT_S: Final = 300.0
 """How long the indexer thread waits for one chunk from the store before giving up."""
 
 LIST_REASON: Final = "a manifest list: each of the manifests it lists is indexed on its own"
+RETRIES: Final = 4
+"""Retries of an index that failed for a passing reason, after the first attempt."""
+RETRY_BASE_MS: Final = 60_000
+
+
+class LayerUnavailable(IndexingError):
+    """A layer the blob store does not have (yet): the image is not at fault, it is retried."""
 
 
 async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> str | None:
     """Index one manifest digest unless the current indexer already did; returns its status, or
     None when no repository holds the digest any more (it was deleted since it was queued)."""
     done = await database.read(store.get_index, digest)
-    if done is not None and done.status != store.QUEUED and done.indexer_version >= INDEXER_VERSION:
+    if done is not None and _current(done):
         return done.status
     found = await database.read(store.manifest_content, digest)
     if found is None:
@@ -65,11 +73,12 @@ async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> s
     layers = [d.digest for d in parsed.blobs[1:] if not d.has_urls]
     try:
         index = await read_layers(blobs, layers)
+    except (LayerUnavailable, StorageError) as e:
+        # The store is unwell (or the layer is not there yet), not the image: retried later.
+        return await _record_passing_failure(database, digest, done, e)
     except IndexingError as e:
         log.info("indexing %s failed: %s", digest, e.reason)
         return await _record(database, digest, store.FAILED, reason=e.reason)
-    except StorageError:
-        raise  # the store is unwell, not the image: the job is retried later
     except Exception as e:
         # A bug in a format's parser: recorded as failed, or the job would fail, be retried and
         # be queued again by the backfill forever.
@@ -80,6 +89,43 @@ async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> s
     warnings = "; ".join(index.warnings) or None
     await database.write(_store_index, digest, rows, _distribution(index), warnings)
     return store.SCANNED
+
+
+def _current(done: store.IndexRecord) -> bool:
+    """Whether an index stands: made by this indexer, and not a failure whose retry is due."""
+    if done.status == store.QUEUED or done.indexer_version < INDEXER_VERSION:
+        return False
+    return done.retry_after_ms is None or done.retry_after_ms > now_ms()
+
+
+def retry_delay_ms(attempts: int) -> int | None:
+    """How long after its `attempts`-th failure in a row for a passing reason an index is tried
+    again (1, 4, 16, 64 minutes: long enough for a store to come back, few enough to give up
+    within a day); None once RETRIES are spent, the index then stays failed until a rescan or
+    a new indexer."""
+    if attempts > RETRIES:
+        return None
+    return int(RETRY_BASE_MS * 4 ** (attempts - 1))
+
+
+async def _record_passing_failure(
+    database: Database, digest: str, done: store.IndexRecord | None, error: Exception
+) -> str:
+    attempts = (done.attempts if done is not None and done.status == store.FAILED else 0) + 1
+    delay = retry_delay_ms(attempts)
+    reason = error.reason if isinstance(error, IndexingError) else f"the blob store failed ({error})"
+    reason += f" (attempt {attempts}; " + ("retried later)" if delay is not None else "no retry left)")
+    log.warning("indexing %s failed: %s", digest, reason)
+    await database.write(
+        store.record_index,
+        digest,
+        store.FAILED,
+        INDEXER_VERSION,
+        reason=reason,
+        attempts=attempts,
+        retry_in_ms=delay,
+    )
+    return store.FAILED
 
 
 async def _record(database: Database, digest: str, status: str, *, reason: str) -> str:
@@ -213,7 +259,7 @@ async def read_layers(blobs: BlobStore, layers: Sequence[Digest]) -> ImageIndex:
             try:
                 indexer.add_layer(str(digest), reader)
             except PathNotFound as e:
-                raise IndexingError(f"layer {digest}: not in storage ({e})") from e
+                raise LayerUnavailable(f"layer {digest}: not in storage ({e})") from e
             finally:
                 reader.close()
         return indexer.result()

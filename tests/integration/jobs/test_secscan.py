@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import Clock
 from tests.integration.jobs import osv_samples
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import PW, World
+from tests.unit.secscan import rpmdb
 from tests.unit.secscan.samples import (
     ALPINE_OS_RELEASE,
     APK_INSTALLED,
@@ -31,6 +35,7 @@ from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.runtime import Runtime
 from wharf.secscan.indexer import INDEXER_VERSION
+from wharf.services import secscan
 from wharf.services import secscan_update as updater
 from wharf.storage.base import blob_path
 
@@ -332,6 +337,79 @@ async def test_a_layer_missing_from_storage_fails_the_index_with_its_name(world:
     assert index.reason is not None and index.reason.startswith(f"layer {sha256(OPENSSL)}: not in storage")
 
 
+async def test_a_missing_layer_is_retried_with_a_backoff_until_it_is_there(
+    world: World, clock: Clock
+) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    path = blob_path(Digest.parse(sha256(OPENSSL)))
+    await rt.store.delete(path)
+    await drain(rt)
+    first = await rt.db.read(store.get_index, digest)
+    assert first is not None and first.status == "failed" and first.attempts == 1
+    assert secscan.retry_delay_ms(1) == 60_000
+    assert first.retry_after_ms == first.indexed_ms + 60_000
+    assert (first.reason or "").endswith("(attempt 1; retried later)")
+
+    await runner.HANDLERS["secscan_backfill"](rt, {})  # not due yet: nothing queued
+    assert (await rt.db.read(store.status)).waiting == 0
+    clock.advance(60)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    second = await rt.db.read(store.get_index, digest)
+    assert second is not None and second.attempts == 2 and second.created_ms == first.created_ms
+    assert second.retry_after_ms == second.indexed_ms + 4 * 60_000
+
+    await rt.store.put_bytes(path, OPENSSL)  # the store has it again
+    clock.advance(4 * 60)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    done = await rt.db.read(store.get_index, digest)
+    assert done is not None and done.status == "scanned"
+    assert (done.attempts, done.retry_after_ms) == (0, None)
+
+
+async def test_retries_of_a_passing_failure_are_bounded(world: World, clock: Clock) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE, OPENSSL]))
+    await rt.store.delete(blob_path(Digest.parse(sha256(OPENSSL))))
+    await drain(rt)
+    for _ in range(secscan.RETRIES):
+        clock.advance(24 * 3600)
+        await runner.HANDLERS["secscan_backfill"](rt, {})
+        await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.attempts == secscan.RETRIES + 1
+    assert index.retry_after_ms is None and (index.reason or "").endswith("no retry left)")
+    clock.advance(24 * 3600)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    assert (await rt.db.read(store.status)).waiting == 0
+
+
+async def test_a_broken_layer_is_not_retried(world: World, clock: Clock) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "broken", [BROKEN]))
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.status == "failed"
+    assert (index.attempts, index.retry_after_ms) == (0, None)
+    clock.advance(24 * 3600)
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    assert (await rt.db.read(store.status)).waiting == 0
+
+
+async def test_an_index_by_an_older_indexer_is_redone_in_the_background(world: World) -> None:
+    rt = world.reg.wharf.rt
+    digest = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
+    await drain(rt)
+    await rt.db.write(store.record_index, digest, "scanned", INDEXER_VERSION - 1)  # as an old Wharf left it
+    await runner.HANDLERS["secscan_backfill"](rt, {})
+    await drain(rt)
+    index = await rt.db.read(store.get_index, digest)
+    assert index is not None and index.indexer_version == INDEXER_VERSION and index.status == "scanned"
+    assert len(await rt.db.read(store.packages_of, digest)) > 0
+
+
 async def test_a_rescan_queues_the_repositorys_images_again(world: World) -> None:
     rt = world.reg.wharf.rt
     digest = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
@@ -412,3 +490,118 @@ async def test_alpine_and_python_packages_are_matched_in_their_ecosystems(
     )
     assert ghsa["Link"] == " ".join(ref["url"] for ref in osv_samples.REQUESTS_PROXY["references"])
     assert (ghsa["Metadata"]["DistroName"], ghsa["Metadata"]["DistroVersion"]) == (None, None)
+
+
+# Shaped as Red Hat's OSV records are: one per advisory, `affected` per product stream (a CPE)
+# and binary rpm, EVRs with their epoch. RHSA-2024:2447 updated RHEL 9's openssl to 3.0.7-27.
+RHSA_OPENSSL: dict[str, Any] = {
+    "id": "RHSA-2024:2447",
+    "modified": "2024-05-01T00:00:00Z",
+    "aliases": ["CVE-2023-5678"],
+    "summary": "openssl security and bug fix update",
+    "affected": [
+        {
+            "package": {"ecosystem": f"Red Hat:enterprise_linux:9::{repository}", "name": name},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-27.el9"}]}],
+        }
+        for repository, name in [
+            ("baseos", "openssl-libs"),
+            ("baseos", "openssl"),
+            ("appstream", "openssl-perl"),
+        ]
+    ],
+    "references": [{"type": "ADVISORY", "url": "https://access.redhat.com/errata/RHSA-2024:2447"}],
+}
+# GHSA-jfh8-c2jp-5v3q (Log4Shell), log4j-core's ranges.
+LOG4SHELL: dict[str, Any] = {
+    "id": "GHSA-jfh8-c2jp-5v3q",
+    "modified": "2024-07-24T21:04:02Z",
+    "aliases": ["CVE-2021-44228"],
+    "summary": "Remote code injection in Log4j",
+    "affected": [
+        {
+            "package": {"ecosystem": "Maven", "name": "org.apache.logging.log4j:log4j-core"},
+            "ranges": [
+                {"type": "ECOSYSTEM", "events": [{"introduced": "2.13.0"}, {"fixed": "2.15.0"}]},
+                {"type": "ECOSYSTEM", "events": [{"introduced": "2.0-beta9"}, {"fixed": "2.3.1"}]},
+            ],
+        }
+    ],
+    "database_specific": {"severity": "CRITICAL"},
+}
+
+
+async def test_a_ubi_image_with_a_java_application(
+    world: World, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    rt = world.reg.wharf.rt
+    dbs = rpmdb.build(tmp_path_factory.mktemp("rpm"))
+    ubi = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.3"\n'
+    base = gzip.compress(tar([F("etc/os-release", ubi), F("var/lib/rpm/rpmdb.sqlite", dbs.sqlite)]))
+    log4j = io.BytesIO()
+    with zipfile.ZipFile(log4j, "w") as z:
+        z.writestr(
+            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+            "groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n",
+        )
+    app = gzip.compress(tar([F("opt/app/lib/log4j-core-2.14.1.jar", log4j.getvalue())]))
+    digest = sha256(await push_image(world.reg, REPO, "ubi", [base, app]))
+    await drain(rt)
+    await asyncio.to_thread(
+        updater.update, rt.db, osv_samples.write_zip(tmp_path / "all.zip", [RHSA_OPENSSL, LOG4SHELL])
+    )
+
+    r = await world.reg.http.get(
+        f"/api/v1/repository/{REPO}/manifest/{digest}/security?vulnerabilities=true",
+        headers=world.api["reader"],
+    )
+    features = {f["Name"]: f for f in r.json()["data"]["Layer"]["Features"]}
+    assert set(features) == {name for name, _, _ in rpmdb.EXPECTED} | {"org.apache.logging.log4j:log4j-core"}
+    libs = features["openssl-libs"]
+    assert (libs["VersionFormat"], libs["NamespaceName"], libs["Version"], libs["AddedBy"]) == (
+        "rpm",
+        "rhel:9.3",
+        "1:3.0.7-27.el9",
+        sha256(base),
+    )
+    assert libs["Vulnerabilities"] == []  # 27.el9 is the fixed release itself
+    assert features["tilde"]["Vulnerabilities"] == []
+    java = features["org.apache.logging.log4j:log4j-core"]
+    assert (java["VersionFormat"], java["NamespaceName"], java["AddedBy"]) == ("maven", "", sha256(app))
+    [ghsa] = java["Vulnerabilities"]
+    assert (ghsa["Name"], ghsa["Severity"], ghsa["FixedBy"], ghsa["NamespaceName"]) == (
+        "GHSA-jfh8-c2jp-5v3q",
+        "Critical",
+        "2.15.0",
+        "Maven",
+    )
+
+
+async def test_an_older_rpm_is_matched_by_red_hats_stream(world: World, tmp_path: Path) -> None:
+    rt = world.reg.wharf.rt
+    rows = [
+        store.PackageRow(
+            name="openssl-libs",
+            version="1:3.0.7-24.el9",
+            version_format="rpm",
+            ecosystem="Red Hat:enterprise_linux:9",
+            match_name="openssl-libs",
+            namespace="rhel:9.2",
+            added_by="sha256:" + "1" * 64,
+            source_name="openssl",
+        )
+    ]
+    digest = sha256(await push_image(world.reg, REPO, "ubi-old", [BASE]))
+    await drain(rt)
+    stored = await rt.db.write(store.record_index, digest, "scanned", INDEXER_VERSION, packages=rows)
+    await asyncio.to_thread(
+        updater.update, rt.db, osv_samples.write_zip(tmp_path / "all.zip", [RHSA_OPENSSL])
+    )
+    report = await rt.db.read(store.report, digest)
+    assert report is not None
+    [found] = report.vulnerabilities[stored[0].id]
+    assert (found.osv_id, found.fixed_by, found.ecosystem) == (
+        "RHSA-2024:2447",
+        "1:3.0.7-27.el9",
+        "Red Hat:enterprise_linux:9",
+    )

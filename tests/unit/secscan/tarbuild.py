@@ -17,6 +17,7 @@ class F:
 
     path: str
     data: bytes | str
+    mode: int = 0o644
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def tar(entries: Iterable[F | D | L], fmt: int = tarfile.PAX_FORMAT) -> bytes:
             info = tarfile.TarInfo(e.path)
             if isinstance(e, F):
                 data = e.data.encode() if isinstance(e.data, str) else e.data
-                info.size = len(data)
+                info.size, info.mode = len(data), e.mode
                 t.addfile(info, io.BytesIO(data))
             elif isinstance(e, D):
                 info.type, info.mode = tarfile.DIRTYPE, 0o755

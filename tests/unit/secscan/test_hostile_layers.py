@@ -4,6 +4,8 @@ import gzip
 import io
 import tarfile
 import tracemalloc
+import zipfile
+from collections.abc import Callable
 
 import pytest
 import zstandard
@@ -172,3 +174,84 @@ def test_negative_size() -> None:
     block[148:156] = b" " * 8
     block[148:156] = b"%06o\0 " % sum(block)
     assert "negative size" in refused(bytes(block) + b"Package: a\n" * 1000 + bytes(1024))
+
+
+# The readers of rpm databases, Go binaries and Java archives (issue 16) --------------------------
+
+
+def _peak(run: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_large_executable_is_searched_as_it_streams_by() -> None:
+    # 48 MiB of ELF with nothing to find: searched chunk by chunk, never held.
+    stream = layer([F("usr/bin/big", b"\x7fELF" + bytes(48 << 20), mode=0o755)])
+    index: list[object] = []
+    peak = _peak(lambda: index.append(index_image([("sha256:elf", stream)])))
+    assert peak < 8 << 20, f"searching a 48 MiB executable held {peak} bytes at once"
+
+
+def test_an_executable_bomb_is_stopped_by_the_layer_limit() -> None:
+    data = gzip.compress(tar([F("usr/bin/bomb", b"\x7fELF" + bytes(16 << 20), mode=0o755)]))
+    assert "decompression bomb" in refused(data, Limits(layer_bytes=4 << 20))
+
+
+def test_an_rpm_database_cut_short_by_the_end_of_the_layer() -> None:
+    data = tar([F("var/lib/rpm/Packages", bytes(64 << 10))])
+    assert "truncated" in refused(data[: 32 << 10])
+
+
+def test_an_rpm_database_held_in_a_temporary_file_is_bounded() -> None:
+    # Spooled (over memory_bytes) in pieces: memory stays flat while 24 MiB are copied.
+    stream = layer([F("var/lib/rpm/Packages", bytes(24 << 20))], "plain")
+    limits = Limits(memory_bytes=1 << 20)
+
+    def run() -> None:
+        with pytest.raises(IndexingError, match="not a Berkeley DB hash database"):
+            index_image([("sha256:rpm", stream)], limits)
+
+    assert _peak(run) < 4 << 20
+
+
+def test_rpm_databases_and_archives_behind_links_are_not_followed() -> None:
+    index = index_image(
+        [
+            (
+                "sha256:links",
+                layer(
+                    [
+                        L("var/lib/rpm/rpmdb.sqlite", "/etc/shadow"),
+                        L("var/lib/rpm/Packages", "../../../../proc/self/mem"),
+                        L("opt/app.jar", "/dev/zero"),
+                        L("usr/bin/go-tool", "/usr/bin/../../etc/passwd"),
+                    ]
+                ),
+            )
+        ]
+    )
+    assert (index.packages, index.warnings) == ((), ())
+
+
+def test_a_java_archive_that_is_a_zip_bomb_of_entries() -> None:
+    # Ten thousand entries all pointing at one compressed nested "jar" of 1 MiB (a "many files,
+    # one body" zip, 10 GiB inflated): a body is read once (and a budget of 1 GiB inflated
+    # bounds nested archives in all), and the image is still indexed.
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("lib/a.jar", bytes(1 << 20))
+    raw = body.getvalue()
+    central = raw.index(b"PK\x01\x02")
+    end = raw.index(b"PK\x05\x06")
+    entry, record = raw[central:end], bytearray(raw[end:])
+    count = 10_000
+    record[8:10] = record[10:12] = count.to_bytes(2, "little")
+    record[12:16] = (len(entry) * count).to_bytes(4, "little")
+    bomb = raw[:central] + entry * count + bytes(record)
+    indexer = Indexer()
+    indexer.add_layer("sha256:zip", layer([F("opt/bomb.jar", bomb)]))
+    assert indexer.result().packages == ()
