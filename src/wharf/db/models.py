@@ -650,3 +650,15 @@ class SecscanSource(Base):
     last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     imported: Mapped[int] = mapped_column(BigInteger, default=0)  # records its last success wrote
+
+
+class SecscanAnnounced(Base):
+    """A vulnerability that `vulnerability_found` has announced for a manifest digest: a re-match
+    (new data, a re-index) that finds it again announces nothing."""
+
+    __tablename__ = "secscan_announced"
+    manifest_digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    vulnerability_id: Mapped[int] = mapped_column(
+        ForeignKey("secscan_vulnerabilities.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    announced_ms: Mapped[int] = mapped_column(BigInteger)

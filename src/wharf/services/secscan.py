@@ -17,9 +17,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
-from wharf.core import manifests
+from wharf.core import manifests, secscan_notices
 from wharf.core import secscan as store
 from wharf.core.secscan import MatchRow, PackageRow, StoredPackage
+from wharf.core.secscan_notices import Found
 from wharf.db.engine import Database, Db
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
@@ -41,9 +42,12 @@ _CHUNK_WAIT_S: Final = 300.0
 LIST_REASON: Final = "a manifest list: each of the manifests it lists is indexed on its own"
 
 
-async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> str | None:
+async def index_manifest(
+    database: Database, blobs: BlobStore, digest: str, origin: str | None = None
+) -> str | None:
     """Index one manifest digest unless the current indexer already did; returns its status, or
-    None when no repository holds the digest any more (it was deleted since it was queued)."""
+    None when no repository holds the digest any more (it was deleted since it was queued).
+    `origin` (the registry's public address) is for the links of `vulnerability_found`."""
     done = await database.read(store.get_index, digest)
     if done is not None and done.status != store.QUEUED and done.indexer_version >= INDEXER_VERSION:
         return done.status
@@ -78,7 +82,7 @@ async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> s
         return await _record(database, digest, store.FAILED, reason=reason)
     rows = package_rows(index)
     warnings = "; ".join(index.warnings) or None
-    await database.write(_store_index, digest, rows, _distribution(index), warnings)
+    await database.write(_store_index, digest, rows, _distribution(index), warnings, origin)
     return store.SCANNED
 
 
@@ -95,7 +99,12 @@ def _index_list(db: Db, digest: str, parsed: ParsedManifest) -> str:
 
 
 def _store_index(
-    db: Db, digest: str, rows: list[PackageRow], distribution: dict[str, str] | None, warnings: str | None
+    db: Db,
+    digest: str,
+    rows: list[PackageRow],
+    distribution: dict[str, str] | None,
+    warnings: str | None,
+    origin: str | None,
 ) -> None:
     stored = store.record_index(
         db,
@@ -106,7 +115,7 @@ def _store_index(
         distribution=distribution,
         packages=rows,
     )
-    match_packages(db, stored)
+    match_packages(db, stored, origin)
 
 
 def _distribution(index: ImageIndex) -> dict[str, str] | None:
@@ -228,9 +237,10 @@ async def read_layers(blobs: BlobStore, layers: Sequence[Digest]) -> ImageIndex:
 # Matching ----------------------------------------------------------------------------------------
 
 
-def match_packages(db: Db, packages: Sequence[StoredPackage]) -> int:
-    """Match `packages` against the vulnerability store, replacing their earlier matches.
-    Returns how many matches they now have."""
+def match_packages(db: Db, packages: Sequence[StoredPackage], origin: str | None = None) -> int:
+    """Match `packages` against the vulnerability store, replacing their earlier matches, and
+    fire `vulnerability_found` for what was never announced for its manifest (`origin`: the
+    registry's public address, for the event's links). Returns how many matches they now have."""
     keys = {(p.package.ecosystem, p.package.match_name) for p in packages if p.package.ecosystem}
     advisories = defaultdict(list)
     for a in store.advisories_for(db, keys):
@@ -247,6 +257,9 @@ def match_packages(db: Db, packages: Sequence[StoredPackage]) -> int:
                     sp.id, a.vulnerability_id, sp.manifest_digest, fixed
                 )
     store.replace_matches(db, [p.id for p in packages], list(matches.values()))
+    secscan_notices.announce(
+        db, [Found(m.manifest_digest, m.vulnerability_id, m.fixed_by) for m in matches.values()], origin
+    )
     return len(matches)
 
 
