@@ -31,7 +31,7 @@ def _row(page: str, marker: str) -> str:
     """The table row holding `marker`."""
     for row in re.findall(r"<tr[^>]*>.*?</tr>", page, re.S):
         if marker in row:
-            return row
+            return str(row)
     raise AssertionError(f"no row holds {marker}")
 
 
