@@ -60,7 +60,7 @@ async def test_the_tags_tab_shows_each_images_security(admin: Visitor, world: Wo
     page = (await admin.get(f"/repository/{REPO}?tab=tags")).text
     debian = _row(page, ">debian<")
     assert "1 High" in _text(debian) and "1 Medium" in _text(debian) and "2 fixable" in _text(debian)
-    assert 'aria-label="2 vulnerabilities: 1 High, 1 Medium; 2 fixable"' in debian
+    assert 'title="2 vulnerabilities: 1 High, 1 Medium; 2 fixable"' in debian
     assert f'href="/repository/{REPO}/manifest/{image}/security"' in debian
     assert re.search(r'<rect class="sev-high" x="0.00" y="0" width="50.00"', debian)
     assert ">unsupported<" in _row(page, ">chart<")
