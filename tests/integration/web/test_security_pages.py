@@ -8,6 +8,9 @@ import gzip
 import re
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import TEST_HOSTNAME
 from tests.integration.jobs import osv_samples
 from tests.integration.jobs.test_secscan import (
     BASE,
@@ -21,6 +24,7 @@ from tests.integration.jobs.test_secscan import (
 from tests.integration.registry_client import sha256
 from tests.integration.web_client import Visitor
 from tests.integration.world import World
+from wharf.config import Settings, load_settings
 from wharf.core import secscan as store
 from wharf.services import secscan_update as updater
 
@@ -136,3 +140,29 @@ async def test_the_superuser_sees_the_sources(admin: Visitor, world: World) -> N
     assert "never" in failing and "HTTP 503 from osv.example" in failing
     assert "12" in _text(_row(page, "/srv/osv/Alpine"))
     assert "Vulnerability records" in page
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, data_dir: Path, db_uri: str | None, storage_config: dict[str, object]
+) -> Settings:
+    overrides = {
+        "DATA_DIR": data_dir,
+        "DB_URI": db_uri,
+        "SERVER_HOSTNAME": TEST_HOSTNAME,
+        **storage_config,
+        **getattr(request, "param", {}),
+    }
+    return load_settings(None, overrides, environ={})
+
+
+@pytest.mark.parametrize("settings", [{"FEATURE_SECURITY_SCANNER": False}], indirect=True)
+async def test_with_the_scanner_off_the_column_is_gone(admin: Visitor, world: World) -> None:
+    image = sha256(await push_image(world.reg, REPO, "debian", [BASE]))
+    page = (await admin.get(f"/repository/{REPO}?tab=tags")).text
+    assert "<th>Security</th>" not in page and "queued" not in page
+    manifest = (await admin.get(f"/repository/{REPO}/manifest/{image}")).text
+    assert "/security" not in manifest
+    assert (
+        "Security scanning is off" in (await admin.get(f"/repository/{REPO}/manifest/{image}/security")).text
+    )
