@@ -166,3 +166,16 @@ async def test_with_the_scanner_off_the_column_is_gone(admin: Visitor, world: Wo
     assert (
         "Security scanning is off" in (await admin.get(f"/repository/{REPO}/manifest/{image}/security")).text
     )
+
+
+async def test_the_information_tab_shows_the_pulled_tags_security(
+    admin: Visitor, world: World, tmp_path: Path
+) -> None:
+    rt = world.reg.wharf.rt
+    await push_image(world.reg, REPO, "debian", [BASE, OPENSSL])
+    await drain(rt)
+    await asyncio.to_thread(
+        updater.update, rt.db, osv_samples.write_zip(tmp_path / "all.zip", osv_samples.RECORDS)
+    )
+    page = (await admin.get(f"/repository/{REPO}?tab=info&tag=debian")).text
+    assert "Security:" in page and "1 High" in _text(page) and "2 fixable" in _text(page)

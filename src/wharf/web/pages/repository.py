@@ -47,6 +47,8 @@ async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
     rt = access.runtime(request)
     tag = request.query_params.get("tag", "").strip()[:128]
     found = await service.overview(rt, view.repo, v.identity.account_id, tag)
+    shown = found.pull.manifest_digest if found.pull and not found.pull.is_index else None
+    security = await secscan_views.tag_summaries(rt, [shown] if shown else [])
     pull = pulls.choice(request)
     response = render.page(
         request,
@@ -59,6 +61,7 @@ async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         asked_tag=tag,
         recent=found.recent,
         pull=pull,
+        security=security,
     )
     return pull.keep(response)
 
