@@ -169,6 +169,10 @@ def test_security_column_and_page(browser: Browser, server: Server) -> None:
     assert serious_violations(page) == [], "the packages view"
     shot("security-packages")
 
+    page.goto(f"{server.url}/repository/{REPO}")
+    expect(page.locator(".info-security")).to_contain_text("1 High")
+    assert serious_violations(page) == [], "the information tab"
+
     page.goto(f"{server.url}/superuser?tab=security")
     expect(page.locator("table.sec-sources")).to_contain_text("osv")
     assert serious_violations(page) == [], "the superuser's security tab"
