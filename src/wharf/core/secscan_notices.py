@@ -20,7 +20,7 @@ from typing import Any, Final
 from sqlalchemy import delete, select
 
 from wharf.core import events, notifications, tags
-from wharf.core._sql import insert_ignore
+from wharf.core._sql import dialect_insert
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.db.models import (
@@ -52,13 +52,9 @@ def announce(db: Db, found: Iterable[Found], origin: str | None) -> int:
     for f in found:
         key = (f.manifest_digest, f.vulnerability_id)
         fixable[key] = fixable.get(key, False) or bool(f.fixed_by)
-    new = sorted(set(fixable) - _announced(db, {d for d, _ in fixable}))
+    new = _record(db, sorted(set(fixable) - _announced(db, {d for d, _ in fixable})))
     if not new:
         return 0
-    now = now_ms()
-    rows = [{"manifest_digest": d, "vulnerability_id": v, "announced_ms": now} for d, v in new]
-    for start in range(0, len(rows), _CHUNK):
-        insert_ignore(db, SecscanAnnounced, rows[start : start + _CHUNK])
     by_digest: dict[str, list[int]] = defaultdict(list)
     for d, v in new:
         by_digest[d].append(v)
@@ -93,6 +89,30 @@ def _announced(db: Db, digests: set[str]) -> set[tuple[str, int]]:
         )
         done |= {(str(r.manifest_digest), int(r.vulnerability_id)) for r in rows}
     return done
+
+
+def _record(db: Db, pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Record `pairs` as announced; returns those this transaction recorded. A concurrent match
+    of the same image (an index job and an update at once) may have recorded some meanwhile:
+    ON CONFLICT DO NOTHING with RETURNING leaves them to the transaction that did, so that each
+    pair is announced once even then."""
+    if not pairs:
+        return []
+    now = now_ms()
+    statement = (
+        dialect_insert(db.dialect.name, SecscanAnnounced)
+        .on_conflict_do_nothing()
+        .returning(SecscanAnnounced.manifest_digest, SecscanAnnounced.vulnerability_id)
+    )
+    recorded: list[tuple[str, int]] = []
+    for start in range(0, len(pairs), _CHUNK):
+        rows = [
+            {"manifest_digest": d, "vulnerability_id": v, "announced_ms": now}
+            for d, v in pairs[start : start + _CHUNK]
+        ]
+        got = db.execute(statement, rows)
+        recorded += [(str(r.manifest_digest), int(r.vulnerability_id)) for r in got]
+    return sorted(recorded)
 
 
 @dataclass(slots=True)
