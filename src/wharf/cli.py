@@ -692,7 +692,12 @@ def secscan_update(
                     str(e), "give --from a zip of OSV JSON records or a directory of them", 2
                 ) from None
             results.append(
-                (str(source), updater.update(db, source) if as_json else _update_with_bar(db, source, total))
+                (
+                    str(source),
+                    updater.update(db, source, origin=settings.public_origin)
+                    if as_json
+                    else _update_with_bar(db, source, total, settings.public_origin),
+                )
             )
         else:
             results = asyncio.run(_update_sources(db, settings))
@@ -728,7 +733,7 @@ async def _update_sources(db: Database, settings: Settings) -> list[tuple[str, A
     return results
 
 
-def _update_with_bar(db: Database, path: Path, total: int) -> Any:
+def _update_with_bar(db: Database, path: Path, total: int, origin: str) -> Any:
     from wharf.services import secscan_update as updater
 
     with typer.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr) as bar:
@@ -738,7 +743,7 @@ def _update_with_bar(db: Database, path: Path, total: int) -> Any:
             bar.update(read - done[0])
             done[0] = read
 
-        return updater.update(db, path, _advance)
+        return updater.update(db, path, _advance, origin=origin)
 
 
 @secscan_cli.command("rescan", short_help="Index a repository's images (or one of them) again.")

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_, update
 
-from wharf.core import queue
+from wharf.core import queue, secscan_notices
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.db.models import (
@@ -245,6 +245,7 @@ def prune(db: Db, limit: int) -> int:
     gone = [str(d) for d in db.execute(select(SecscanIndex.digest).where(~held).limit(limit)).scalars()]
     for digest in gone:
         forget_index(db, digest)
+    secscan_notices.forget(db, gone)
     return len(gone)
 
 

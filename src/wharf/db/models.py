@@ -705,3 +705,15 @@ class ManifestPullStatistics(Base):
     manifest_digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     pull_count: Mapped[int] = mapped_column(BigInteger)
     last_pull_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SecscanAnnounced(Base):
+    """A vulnerability that `vulnerability_found` has announced for a manifest digest: a re-match
+    (new data, a re-index) that finds it again announces nothing."""
+
+    __tablename__ = "secscan_announced"
+    manifest_digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    vulnerability_id: Mapped[int] = mapped_column(
+        ForeignKey("secscan_vulnerabilities.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    announced_ms: Mapped[int] = mapped_column(BigInteger)

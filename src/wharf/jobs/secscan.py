@@ -30,7 +30,7 @@ async def index(rt: Runtime, body: dict[str, Any]) -> None:
     from wharf.services import secscan
 
     digest = str(body["digest"])
-    status = await secscan.index_manifest(rt.db, rt.store, digest)
+    status = await secscan.index_manifest(rt.db, rt.store, digest, rt.settings.public_origin)
     log.debug("indexed %s: %s", digest, status)
 
 

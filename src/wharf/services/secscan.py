@@ -17,10 +17,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
-from wharf.core import manifests
+from wharf.core import manifests, secscan_notices
 from wharf.core import secscan as store
 from wharf.core.clock import now_ms
 from wharf.core.secscan import MatchRow, PackageRow, StoredPackage
+from wharf.core.secscan_notices import Found
 from wharf.db.engine import Database, Db
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
@@ -49,9 +50,12 @@ class LayerUnavailable(IndexingError):
     """A layer the blob store does not have (yet): the image is not at fault, it is retried."""
 
 
-async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> str | None:
+async def index_manifest(
+    database: Database, blobs: BlobStore, digest: str, origin: str | None = None
+) -> str | None:
     """Index one manifest digest unless the current indexer already did; returns its status, or
-    None when no repository holds the digest any more (it was deleted since it was queued)."""
+    None when no repository holds the digest any more (it was deleted since it was queued).
+    `origin` (the registry's public address) is for the links of `vulnerability_found`."""
     done = await database.read(store.get_index, digest)
     if done is not None and _current(done):
         return done.status
@@ -87,7 +91,7 @@ async def index_manifest(database: Database, blobs: BlobStore, digest: str) -> s
         return await _record(database, digest, store.FAILED, reason=reason)
     rows = package_rows(index)
     warnings = "; ".join(index.warnings) or None
-    await database.write(_store_index, digest, rows, _distribution(index), warnings)
+    await database.write(_store_index, digest, rows, _distribution(index), warnings, origin)
     return store.SCANNED
 
 
@@ -141,7 +145,12 @@ def _index_list(db: Db, digest: str, parsed: ParsedManifest) -> str:
 
 
 def _store_index(
-    db: Db, digest: str, rows: list[PackageRow], distribution: dict[str, str] | None, warnings: str | None
+    db: Db,
+    digest: str,
+    rows: list[PackageRow],
+    distribution: dict[str, str] | None,
+    warnings: str | None,
+    origin: str | None,
 ) -> None:
     stored = store.record_index(
         db,
@@ -152,7 +161,7 @@ def _store_index(
         distribution=distribution,
         packages=rows,
     )
-    match_packages(db, stored)
+    match_packages(db, stored, origin)
 
 
 def _distribution(index: ImageIndex) -> dict[str, str] | None:
@@ -274,9 +283,10 @@ async def read_layers(blobs: BlobStore, layers: Sequence[Digest]) -> ImageIndex:
 # Matching ----------------------------------------------------------------------------------------
 
 
-def match_packages(db: Db, packages: Sequence[StoredPackage]) -> int:
-    """Match `packages` against the vulnerability store, replacing their earlier matches.
-    Returns how many matches they now have."""
+def match_packages(db: Db, packages: Sequence[StoredPackage], origin: str | None = None) -> int:
+    """Match `packages` against the vulnerability store, replacing their earlier matches, and
+    fire `vulnerability_found` for what was never announced for its manifest (`origin`: the
+    registry's public address, for the event's links). Returns how many matches they now have."""
     keys = {(p.package.ecosystem, p.package.match_name) for p in packages if p.package.ecosystem}
     advisories = defaultdict(list)
     for a in store.advisories_for(db, keys):
@@ -293,6 +303,9 @@ def match_packages(db: Db, packages: Sequence[StoredPackage]) -> int:
                     sp.id, a.vulnerability_id, sp.manifest_digest, fixed
                 )
     store.replace_matches(db, [p.id for p in packages], list(matches.values()))
+    secscan_notices.announce(
+        db, [Found(m.manifest_digest, m.vulnerability_id, m.fixed_by) for m in matches.values()], origin
+    )
     return len(matches)
 
 

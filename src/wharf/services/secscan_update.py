@@ -152,12 +152,19 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
 
 
 def update(
-    database: Database, path: Path, progress: Progress | None = None, *, source: str | None = None
+    database: Database,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    source: str | None = None,
+    origin: str | None = None,
 ) -> UpdateResult:
     """Import the records of `path` that changed, then re-match what they name. Synchronous (the
     CLI's, or a job's through a thread); each batch is its own transaction, so an interrupted
     import keeps what it wrote, and running it again finishes it. `source` names where the
-    records came from (a URL they were downloaded from), `path` by default."""
+    records came from (a URL they were downloaded from), `path` by default; `origin` is the
+    registry's public address, for the links of the `vulnerability_found` events the re-match
+    fires."""
     source = source or str(path)
     result = UpdateResult(source)
     touched: set[tuple[str, str]] = set()
@@ -180,7 +187,7 @@ def update(
     keys = sorted(touched)
     for start in range(0, len(keys), REMATCH_KEYS):
         chunk = set(keys[start : start + REMATCH_KEYS])
-        packages, matches = database.run_write(_rematch, chunk)
+        packages, matches = database.run_write(_rematch, chunk, origin)
         result.packages_rematched += packages
         result.matches += matches
     return result
@@ -208,9 +215,9 @@ def _import_batch(db: Db, batch: list[dict[str, Any]], source: str) -> tuple[set
     return touched, imported
 
 
-def _rematch(db: Db, keys: set[tuple[str, str]]) -> tuple[int, int]:
+def _rematch(db: Db, keys: set[tuple[str, str]], origin: str | None) -> tuple[int, int]:
     packages = store.packages_named(db, keys)
-    return len(packages), match_packages(db, packages)
+    return len(packages), match_packages(db, packages, origin)
 
 
 # Configured sources ------------------------------------------------------------------------------
@@ -236,7 +243,10 @@ async def update_source(
         if is_url(source):
             found = await _download_and_import(database, settings, source, progress)
         else:
-            found = await asyncio.to_thread(update, database, Path(source), progress), None, None
+            local = await asyncio.to_thread(
+                update, database, Path(source), progress, origin=settings.public_origin
+            )
+            found = local, None, None
     except SourceFailure as e:
         await database.write(store.record_source, source, error=str(e) or type(e).__name__)
         raise
@@ -261,5 +271,7 @@ async def _download_and_import(
         )
         if not got.modified:
             return None, etag, last_modified
-        result = await asyncio.to_thread(update, database, path, progress, source=url)
+        result = await asyncio.to_thread(
+            update, database, path, progress, source=url, origin=settings.public_origin
+        )
     return result, got.etag, got.last_modified

@@ -162,6 +162,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         home,
         inbox,
         manifest,
+        manifest_security,
         oauth,
         organization,
         repository,
@@ -182,6 +183,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *account.ROUTES,
         *home.ROUTES,
         # before repository: its /repository/{repository:path} would match a manifest's address
+        *manifest_security.ROUTES,
         *manifest.ROUTES,
         *repository.ROUTES,
         *organization.ROUTES,

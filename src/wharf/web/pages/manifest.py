@@ -59,6 +59,7 @@ async def show(request: Request) -> Response:
         labels=found.labels,
         tags=found.tags,
         starred=found.starred,
+        settings=rt.settings,
     )
 
 

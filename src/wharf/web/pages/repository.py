@@ -17,6 +17,7 @@ from wharf.core import audit, tag_changes
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
 from wharf.runtime import Runtime
+from wharf.services import secscan_views
 from wharf.services import tags as service
 from wharf.web import access, forms, pulls, render
 from wharf.web.errors import WebError
@@ -46,6 +47,8 @@ async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
     rt = access.runtime(request)
     tag = request.query_params.get("tag", "").strip()[:128]
     found = await service.overview(rt, view.repo, v.identity.account_id, tag)
+    shown = found.pull.manifest_digest if found.pull and not found.pull.is_index else None
+    security = await secscan_views.tag_summaries(rt, [shown] if shown else [])
     pull = pulls.choice(request)
     response = render.page(
         request,
@@ -58,6 +61,7 @@ async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         asked_tag=tag,
         recent=found.recent,
         pull=pull,
+        security=security,
     )
     return pull.keep(response)
 
@@ -76,6 +80,10 @@ async def _tags_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         per_page=query.per_page,
         chosen=query.change,
     )
+    listing = found.page if query.valid_filter else None
+    # One statement for the page's rows (an index's images are summed on their own pages).
+    shown = [r.manifest_digest for r in listing.rows if not r.is_index] if listing else []
+    security = await secscan_views.tag_summaries(rt, shown)
     pull = pulls.choice(request)
     response = render.page(
         request,
@@ -84,12 +92,13 @@ async def _tags_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         tab="tags",
         description=found.overview.description,
         starred=found.overview.starred,
-        listing=found.page if query.valid_filter else None,
+        listing=listing,
         tq=query,
         filter_help=tags_query.FILTER_HELP,
         chosen=found.chosen,
         pull=pull,
         settings=rt.settings,
+        security=security,
     )
     return pull.keep(response)
 

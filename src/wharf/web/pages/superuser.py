@@ -1,4 +1,5 @@
-"""/superuser: users, organizations and global messages, for superusers only."""
+"""/superuser: users, organizations, global messages, usage logs and the security scanner's state, for
+superusers only."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from wharf.auth import permissions
 from wharf.core import accounts, global_messages, logs, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
+from wharf.services import secscan_views
 from wharf.services import superuser as superuser_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import confirm_fresh_login, read_form
 
-TABS = ("users", "organizations", "messages", "logs")
+TABS = ("users", "organizations", "messages", "logs", "security")
 
 
 def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
@@ -47,6 +49,8 @@ async def show(request: Request) -> Response:
         )
         return tab_page(request, tab, logs=found)
 
+    if tab == "security":
+        return tab_page(request, tab, scanner=await secscan_views.scanner_state(rt))
     if tab == "users":
         return tab_page(request, tab, created=None, users=await rt.db.read(accounts.list_users))
     if tab == "organizations":
