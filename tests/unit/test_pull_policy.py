@@ -10,7 +10,7 @@ from wharf.secscan.severity import Severity
 
 
 def test_levels_follow_the_severity_scale() -> None:
-    assert policy.LEVELS == tuple(s.value for s in Severity)
+    assert tuple(s.value for s in Severity) == policy.LEVELS
 
 
 def test_levels_at_or_above_worst_first() -> None:

@@ -20,7 +20,9 @@ SUBJECT = SbomSubject("acme/app", "sha256:" + "a" * 64, 1_796_000_000_000, DEBIA
 PACKAGES = [
     SbomPackage("dpkg", "libssl3", "3.0.11-1~deb12u2", LAYER, "amd64", "openssl", "var/lib/dpkg/status"),
     SbomPackage("dpkg", "tzdata", "1:2024a-0+deb12u1", LAYER, "all"),
-    SbomPackage("python", "Jinja2", "3.1.2", LAYER, path="usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info"),
+    SbomPackage(
+        "python", "Jinja2", "3.1.2", LAYER, path="usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info"
+    ),
     SbomPackage("npm", "@babel/core", "7.24.0", LAYER),
     SbomPackage("npm", "lodash", "4.17.20", LAYER),
 ]
@@ -29,7 +31,11 @@ PACKAGES = [
 @pytest.mark.parametrize(
     ("package", "distribution", "expected"),
     [
-        (PACKAGES[0], DEBIAN, "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12&upstream=openssl"),
+        (
+            PACKAGES[0],
+            DEBIAN,
+            "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12&upstream=openssl",
+        ),
         (PACKAGES[1], DEBIAN, "pkg:deb/debian/tzdata@1:2024a-0%2Bdeb12u1?arch=all&distro=debian-12"),
         (PACKAGES[2], DEBIAN, "pkg:pypi/jinja2@3.1.2"),
         (PACKAGES[3], None, "pkg:npm/%40babel/core@7.24.0"),
@@ -75,7 +81,9 @@ def test_the_same_index_gives_the_same_bytes() -> None:
         one = json.dumps(sbom.render(fmt, SUBJECT, PACKAGES))
         assert one == json.dumps(sbom.render(fmt, SUBJECT, PACKAGES))
     later = SbomSubject(SUBJECT.repository, SUBJECT.digest, SUBJECT.indexed_ms + 1, DEBIAN, "0.1.0")
-    assert sbom.cyclonedx(later, PACKAGES)["serialNumber"] != sbom.cyclonedx(SUBJECT, PACKAGES)["serialNumber"]
+    assert (
+        sbom.cyclonedx(later, PACKAGES)["serialNumber"] != sbom.cyclonedx(SUBJECT, PACKAGES)["serialNumber"]
+    )
 
 
 _SPDX_ID = re.compile(r"^SPDXRef-[A-Za-z0-9.-]+$")

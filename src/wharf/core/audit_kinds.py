@@ -52,7 +52,11 @@ _ALL = [
     Kind("create_repo", "{who} created repository {repo}", "repository"),
     Kind("delete_repo", "{who} deleted repository {repo}", "repository"),
     Kind("set_repo_description", "{who} changed the description of {repo}", "repository"),
-    Kind("change_repo_sbom_format", "{who} set the SBOM attached to images of {repo} to {sbom_format}", "repository"),
+    Kind(
+        "change_repo_sbom_format",
+        "{who} set the SBOM attached to images of {repo} to {sbom_format}",
+        "repository",
+    ),
     Kind("change_repo_visibility", "{who} made {repo} {visibility}", "repository"),
     Kind("change_repo_state", "{who} set the state of {repo} to {state_changed}", "repository"),
     # Tags, manifests and labels

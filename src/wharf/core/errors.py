@@ -96,6 +96,10 @@ class Busy(DomainError):
     """The resource is busy (garbage collection is removing it); retry shortly."""
 
 
+class PullRefused(DomainError):
+    """A pull policy refuses this manifest: it has a vulnerability the policy does not allow."""
+
+
 class ReadOnly(DomainError):
     """The repository does not accept writes in its current state."""
 

@@ -105,7 +105,7 @@ class WorstMatch:
 
 
 @functools.lru_cache(maxsize=64)
-def _worst(levels: tuple[str, ...], fixable_only: bool) -> Select[tuple[str, str, str, str, str]]:
+def _worst(levels: tuple[str, ...], fixable_only: bool) -> Select[str, str, str, str, str]:
     """Built once per policy shape (constructing a select costs more than running it): the
     matches of one digest at the given levels, worst first. One search of the matches' digest
     index, then the few rows it finds joined by primary key."""
@@ -154,4 +154,4 @@ def sbom_targets(db: Db, digest: str) -> list[tuple[RepositoryRecord, str]]:
         .where(Manifest.digest == digest, Manifest.deleted_ms.is_(None), _WANTED.is_not(None))
         .order_by(Repository.id)
     )
-    return [(RepositoryRecord(*r[: len(_REPOSITORY_COLUMNS)]), str(r.fmt)) for r in rows]
+    return [(RepositoryRecord(r[0], r[1], r[2], r[3], r[4], r[5]), str(r.fmt)) for r in rows]

@@ -66,7 +66,11 @@ class PolicyError(ValueError):
 
 
 def make(
-    severity: str | None, *, fixable_only: bool = True, exempt_robots: bool = False, exempt_superusers: bool = True
+    severity: str | None,
+    *,
+    fixable_only: bool = True,
+    exempt_robots: bool = False,
+    exempt_superusers: bool = True,
 ) -> PullPolicy:
     if severity is not None and severity not in LEVELS:
         raise PolicyError(f"severity must be one of {', '.join(LEVELS)}, not {severity!r}")

@@ -138,7 +138,10 @@ def cyclonedx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> dict[str
         )
     for i, p in enumerate(packages):
         url = purl(p, dist)
-        properties = [{"name": "wharf:package:kind", "value": p.kind}, {"name": "wharf:layer", "value": p.layer}]
+        properties = [
+            {"name": "wharf:package:kind", "value": p.kind},
+            {"name": "wharf:layer", "value": p.layer},
+        ]
         if p.path:
             properties.append({"name": "wharf:package:path", "value": p.path})
         components.append(
@@ -160,9 +163,7 @@ def cyclonedx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> dict[str
         "metadata": {
             "timestamp": _timestamp(subject.indexed_ms),
             "tools": {
-                "components": [
-                    {"type": "application", "name": "wharf", "version": subject.tool_version}
-                ]
+                "components": [{"type": "application", "name": "wharf", "version": subject.tool_version}]
             },
             "component": {
                 "type": "container",
