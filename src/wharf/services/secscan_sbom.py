@@ -88,8 +88,7 @@ async def manifest_sbom(
 
 def document_base(settings: Settings) -> str:
     """Where SPDX document namespaces start: the registry's own address when it knows it."""
-    host = settings.SERVER_HOSTNAME
-    return f"{settings.PREFERRED_URL_SCHEME}://{host}/spdx" if host else "https://wharf.invalid/spdx"
+    return f"{settings.public_origin}/spdx"
 
 
 def encode(document: dict[str, Any]) -> bytes:
