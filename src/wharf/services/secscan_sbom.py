@@ -18,7 +18,7 @@ from wharf import __version__
 from wharf.config import Settings
 from wharf.core import blobs, manifests, repositories, secscan_settings
 from wharf.core import secscan as store
-from wharf.core.errors import DomainError, ReadOnly, RepositoryNotFound
+from wharf.core.errors import DomainError, ManifestNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.uploads import Target
 from wharf.db.engine import Database, Db
@@ -140,6 +140,14 @@ def _into(repo: RepositoryRecord, stored: list[tuple[str, int]]) -> Target:
     return resolve
 
 
+async def _holds(database: Database, repository_id: int, digest: str) -> bool:
+    try:
+        await database.read(manifests.get, repository_id, digest)
+    except ManifestNotFound:
+        return False
+    return True
+
+
 async def _store_blob(store_: BlobStore, data: bytes) -> tuple[str, int]:
     digest = Digest.of(data)
     path = blob_path(digest)
@@ -151,7 +159,7 @@ async def _store_blob(store_: BlobStore, data: bytes) -> tuple[str, int]:
 async def attach(database: Database, blob_store: BlobStore, digest: str, *, base: str) -> list[str]:
     """Push an SBOM referrer of the scanned `digest` into each repository that asks for one.
     Returns the referrers' digests; a repository that refuses the write (read-only, gone) is
-    skipped and logged. An index already attached yields the same bytes: the push is a no-op."""
+    skipped and logged. An index already attached yields the same bytes, which are not pushed again."""
     targets = await database.read(secscan_settings.sbom_targets, digest)
     if not targets:
         return []
@@ -168,6 +176,8 @@ async def attach(database: Database, blob_store: BlobStore, digest: str, *, base
         stored = [await _store_blob(blob_store, _EMPTY_CONFIG), await _store_blob(blob_store, sbom)]
         body = _artifact(fmt, sbom, subject_type, subject_body, digest)
         reference = str(Digest.of(body))
+        if await _holds(database, repo.id, reference):
+            continue  # attached by an earlier run of this index (the digest pushed elsewhere since)
         try:
             await pushes.put_manifest(
                 database, blob_store, _into(repo, stored), reference, body, mt.OCI_MANIFEST, None

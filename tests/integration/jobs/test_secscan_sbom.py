@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from sqlalchemy import func, select
 
 from tests.integration.jobs.test_secscan import BASE, HELM_CONFIG, HELM_LAYER, OPENSSL, drain, push_image
 from tests.integration.registry_client import sha256
 from tests.integration.world import World
 from wharf.core import secscan as store
 from wharf.core import secscan_settings
+from wharf.db.engine import Db
+from wharf.db.models import LogEntry
 from wharf.oci import mediatypes as mt
 
 CDX = "application/vnd.cyclonedx+json"
@@ -118,7 +121,17 @@ async def test_an_organization_that_asks_gets_a_referrer(world: World) -> None:
     served = await http.get(sbom_url("acme/app", digest), headers=world.api["reader"])
     assert json.loads(blob.content) == served.json()
 
-    # Indexing again (a rescan) gives the same document, so no second referrer.
+    # The same image pushed under another tag: the index is done, the referrer is there already.
+    def pushes(c: Db) -> int:
+        return int(c.execute(select(func.count()).where(LogEntry.kind == "push_repo")).scalar_one())
+
+    before = await world.reg.wharf.rt.db.read(pushes)
+    await push_image(world.reg, "acme/app", "again", [BASE, OPENSSL])
+    await drain(world.reg.wharf.rt)
+    assert len(await referrers(world, "acme/app", digest)) == 1
+    assert await world.reg.wharf.rt.db.read(pushes) == before + 1  # the tag's push, no referrer's
+
+    # Indexing again (a rescan) gives a document of the new index's time: at most one more.
     rt = world.reg.wharf.rt
     await rt.db.write(store.forget_index, digest)
     await rt.db.write(store.enqueue_index, digest)
