@@ -230,3 +230,67 @@ async def test_with_the_scanner_off_no_policy_applies(world: World) -> None:
     await set_policy(world, {"severity": "Unknown", "fixable_only": False})
     digest = sha256(await push_image(world.reg, "acme/app", "v1", [BASE, OPENSSL]))
     assert (await pull(world, "reader", digest)).status_code == 200
+
+
+# What the image holds, worst first: (OSV id, severity, has a fix).
+IN_IMAGE = (
+    ("TEST-GLIBC-UNFIXED", "Critical", False),
+    ("DEBIAN-CVE-2024-2961", "High", True),
+    ("DEBIAN-CVE-2024-0727", "Medium", True),
+)
+LEVELS = ("Unknown", "Negligible", "Low", "Medium", "High", "Critical")
+
+
+def expected(severity: str | None, fixable_only: bool, spared: bool) -> str | None:
+    """The vulnerability a pull is refused for, by the policy's definition; None: it passes."""
+    if severity is None or spared:
+        return None
+    floor = LEVELS.index(severity)
+    return next(
+        (
+            osv
+            for osv, level, fixed in IN_IMAGE
+            if LEVELS.index(level) >= floor and (fixed or not fixable_only)
+        ),
+        None,
+    )
+
+
+async def test_the_whole_table(world: World, scanned: str) -> None:
+    """identity (user, robot, superuser, anonymous) x severity x fixable x exemptions."""
+    tokens = {
+        "reader": await world.reg.token("repository:acme/app:pull", user="reader", password=PW),
+        "robot": await world.reg.token(
+            "repository:acme/app:pull", user="acme+puller", password=await robot_secret(world)
+        ),
+        "superuser": await world.reg.token("repository:acme/app:pull", user="admin", password=ADMIN_PASSWORD),
+        "anonymous": await world.reg.token("repository:acme/pub:pull", user=None),
+    }
+    checked = 0
+    for severity in (*LEVELS, None):
+        for fixable_only in (True, False):
+            for exempt_robots, exempt_superusers in ((False, False), (True, True)):
+                await set_policy(
+                    world,
+                    {
+                        "severity": severity,
+                        "fixable_only": fixable_only,
+                        "exempt_robots": exempt_robots,
+                        "exempt_superusers": exempt_superusers,
+                    },
+                )
+                for who, token in tokens.items():
+                    repo = "acme/pub" if who == "anonymous" else "acme/app"
+                    r = await world.reg.http.get(
+                        f"/v2/{repo}/manifests/{scanned}",
+                        headers={**ACCEPT, "Authorization": f"Bearer {token}"},
+                    )
+                    spared = (who == "robot" and exempt_robots) or (who == "superuser" and exempt_superusers)
+                    want = expected(severity, fixable_only, spared)
+                    case = (who, severity, fixable_only, exempt_robots, exempt_superusers)
+                    if want is None:
+                        assert r.status_code == 200, (case, r.text)
+                    else:
+                        assert f": {want} (" in refused_by(r), (case, r.text)
+                    checked += 1
+    assert checked == 7 * 2 * 2 * 4
