@@ -146,12 +146,19 @@ _WANTED = func.coalesce(Repository.secscan_sbom_format, Account.secscan_sbom_for
 def sbom_targets(db: Db, digest: str) -> list[tuple[RepositoryRecord, str]]:
     """The repositories holding `digest` alive whose settings (or their namespace's) ask for an
     SBOM referrer, with the format each asks for."""
+    # From the repositories that ask (few, and fewer than manifests), each probed for the digest
+    # through the (repository_id, digest) unique index: manifests have no index on digest alone.
+    held = (
+        select(Manifest.id)
+        .where(Manifest.repository_id == Repository.id, Manifest.digest == digest)
+        .where(Manifest.deleted_ms.is_(None))
+        .exists()
+    )
     rows = db.execute(
         select(*_REPOSITORY_COLUMNS, _WANTED.label("fmt"))
-        .select_from(Manifest)
-        .join(Repository, Repository.id == Manifest.repository_id)
+        .select_from(Repository)
         .join(Account, Account.id == Repository.namespace_id)
-        .where(Manifest.digest == digest, Manifest.deleted_ms.is_(None), _WANTED.is_not(None))
+        .where(_WANTED.is_not(None), held)
         .order_by(Repository.id)
     )
     return [(RepositoryRecord(r[0], r[1], r[2], r[3], r[4], r[5]), str(r.fmt)) for r in rows]
