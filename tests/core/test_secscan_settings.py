@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 
+from tests.conftest import DB_BACKEND
 from wharf.core import accounts, audit, manifests, orgs, repositories, secscan, secscan_settings
 from wharf.core.errors import InvalidInput
 from wharf.core.secscan import AffectedRow, MatchRow, PackageRow, VulnerabilityRow
@@ -132,3 +134,14 @@ def test_sbom_targets_take_the_repositorys_format_else_the_namespaces(db: Databa
     found = {(repo.name, fmt) for repo, fmt in db.run_read(secscan_settings.sbom_targets, digest)}
     assert found == {("app", "cyclonedx"), ("pub", "spdx"), ("other", "cyclonedx")}
     assert db.run_read(secscan_settings.repository_sbom_format, 10_000) is None
+
+
+@pytest.mark.skipif(DB_BACKEND != "sqlite", reason="SQLite's planner; PostgreSQL plans by table sizes")
+def test_the_policys_read_is_one_index_search(db: Database) -> None:
+    """What a refused-or-not pull pays when a policy applies: the matches of one digest through
+    their index, the rest by primary key."""
+    statement = secscan_settings._worst(("Critical", "High"), True).params(digest=DIGEST)
+    sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    steps = [str(r[-1]) for r in db.run_read(lambda c: list(c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")))]
+    assert not [s for s in steps if s.startswith(("SCAN", "MATERIALIZE"))], steps
+    assert steps[0].startswith("SEARCH secscan_matches USING INDEX ix_secscan_matches_manifest_digest"), steps
