@@ -231,6 +231,16 @@ class Settings(BaseModel):
     """OSV data to import: URLs or paths of zips of OSV records (as osv.dev publishes), or directories."""
     SECURITY_SCANNER_UPDATE_INTERVAL: int = Field(6 * 3600, ge=60)
     """Seconds between updates from SECURITY_SCANNER_VULN_SOURCES (a URL is fetched only when changed)."""
+    SECURITY_SCANNER_PULL_POLICY_SEVERITY: (
+        Literal["Unknown", "Negligible", "Low", "Medium", "High", "Critical"] | None
+    ) = None
+    """Registry-wide pull policy: refuse /v2 pulls of images with vulnerabilities this severe or worse."""
+    SECURITY_SCANNER_PULL_POLICY_FIXABLE_ONLY: bool = True
+    """The registry's pull policy counts only vulnerabilities that have a fixed version."""
+    SECURITY_SCANNER_PULL_POLICY_EXEMPT_ROBOTS: bool = False
+    """Robot accounts pull whatever the registry's pull policy says."""
+    SECURITY_SCANNER_PULL_POLICY_EXEMPT_SUPERUSERS: bool = True
+    """Superusers pull whatever the registry's pull policy says."""
 
     @field_validator("GC_GRACE_PERIOD_S")
     @classmethod

@@ -62,6 +62,10 @@ LAZY = (
     "univers",
     "cvss",
     "zstandard",
+    # SBOMs: their service and the purl library, imported by the first SBOM request or referrer
+    "wharf.services.secscan_sbom",
+    "wharf.secscan.sbom",
+    "packageurl",
 )
 # Loaded only by a server on PostgreSQL: a SQLite server never imports the PostgreSQL dialect
 # (db/models.py states no postgresql_* option; core/_sql.dialect_insert imports it when used).

@@ -23,6 +23,7 @@ from wharf.api import (
     meta,
     notifications,
     oauth,
+    org_security,
     organizations,
     permissions,
     prototypes,
@@ -148,6 +149,7 @@ def build_api(rt: Runtime) -> FastAPI:
         tags,
         builds,
         secscan,
+        org_security,
         repositories,
     )
     for module in modules:

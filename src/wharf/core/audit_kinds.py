@@ -52,6 +52,11 @@ _ALL = [
     Kind("create_repo", "{who} created repository {repo}", "repository"),
     Kind("delete_repo", "{who} deleted repository {repo}", "repository"),
     Kind("set_repo_description", "{who} changed the description of {repo}", "repository"),
+    Kind(
+        "change_repo_sbom_format",
+        "{who} set the SBOM attached to images of {repo} to {sbom_format}",
+        "repository",
+    ),
     Kind("change_repo_visibility", "{who} made {repo} {visibility}", "repository"),
     Kind("change_repo_state", "{who} set the state of {repo} to {state_changed}", "repository"),
     # Tags, manifests and labels
@@ -126,6 +131,11 @@ _ALL = [
     ),
     # Organizations and teams
     Kind("org_create", "{who} created organization {namespace}", "organization"),
+    Kind(
+        "org_change_security_settings",
+        "{who} set the pull policy of {namespace} to {pull_policy} and its SBOM attachment to {sbom_format}",
+        "organization",
+    ),
     Kind("org_delete", "{who} deleted organization {namespace}", "organization"),
     Kind("org_remove_member", "{who} removed {member} from the organization", "organization"),
     Kind("take_ownership", "{who} took ownership of {namespace}", "organization"),

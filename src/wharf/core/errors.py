@@ -104,6 +104,10 @@ class Unavailable(DomainError):
     """A service Wharf depends on (the user directory) cannot be reached; retry shortly."""
 
 
+class PullRefused(DomainError):
+    """A pull policy refuses this manifest: it has a vulnerability the policy does not allow."""
+
+
 class ReadOnly(DomainError):
     """The repository does not accept writes in its current state."""
 

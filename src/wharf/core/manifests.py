@@ -251,10 +251,11 @@ def _lookup_reference(reference: str) -> tuple[str | None, str | None]:
 
 
 # A manifest GET's whole read in one statement: the repository, the caller's credential generation
-# (core/revocation.py) and the manifest, outer-joined so that a missing manifest still gives the
-# repository. On PostgreSQL every statement is a round trip; this is the only one a GET makes.
+# (core/revocation.py), the namespace's pull policy (a column of the account row it joins anyway)
+# and the manifest, outer-joined so that a missing manifest still gives the repository. On
+# PostgreSQL every statement is a round trip; this is the only one a GET makes.
 _REPOSITORY = (
-    select(*repositories._COLUMNS, revocation.GENERATION_OF_CALLER, *_RECORD)
+    select(*repositories._COLUMNS, revocation.GENERATION_OF_CALLER, Account.secscan_pull_policy, *_RECORD)
     .select_from(Repository)
     .join(Account, Account.id == Repository.namespace_id)
 )
@@ -285,13 +286,26 @@ _IN_REPOSITORY_BY_TAG = (
 _REPOSITORY_WIDTH = len(repositories._COLUMNS)
 
 
+@dataclass(frozen=True, slots=True)
+class PullRead:
+    """What a manifest GET reads in its one statement."""
+
+    repository: RepositoryRecord | None
+    generation: int | None
+    """The credential generation of the caller's account; None without an account, or when it
+    is gone or disabled."""
+    pull_policy: str | None
+    """The namespace's pull policy as stored (JSON text), None when it has none."""
+    manifest: ManifestRecord | DomainError
+    """The manifest, or in its place the error `get` would raise: the caller decides whether the
+    repository's checks come first."""
+
+
 def get_with_repository(
     db: Db, namespace: str, name: str, reference: str, account_id: int | None
-) -> tuple[RepositoryRecord | None, int | None, ManifestRecord | DomainError]:
-    """(the repository, the credential generation of `account_id`, the manifest `reference`
-    names in it) in one statement. The generation is None without an account, or when it is gone
-    or disabled. In place of the manifest, the error `get` would raise: the caller decides
-    whether the repository's checks come first."""
+) -> PullRead:
+    """The repository, the credential generation of `account_id`, the namespace's pull policy and
+    the manifest `reference` names in it, in one statement."""
     error: DomainError | None = None
     try:
         by_digest, tag = _lookup_reference(reference)
@@ -308,13 +322,14 @@ def get_with_repository(
     row = first(db, query, params)  # the DBAPI cursor's path (core/_sql.py): every pull runs it
     if row is None:
         generation = revocation.generation(db, account_id) if account_id is not None else None
-        return None, generation, error or _not_here(reference)
+        return PullRead(None, generation, None, error or _not_here(reference))
     width = _REPOSITORY_WIDTH
     repo = RepositoryRecord(*row[:width])
     generation = None if row[width] is None else int(row[width])
-    if row[width + 1] is None:
-        return repo, generation, error or _not_here(reference)
-    return repo, generation, ManifestRecord(*row[width + 1 :])
+    policy = row[width + 1]
+    if row[width + 2] is None:
+        return PullRead(repo, generation, policy, error or _not_here(reference))
+    return PullRead(repo, generation, policy, ManifestRecord(*row[width + 2 :]))
 
 
 def _not_here(reference: str) -> ManifestNotFound:

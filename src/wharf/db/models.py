@@ -56,6 +56,11 @@ class Account(Base):
     # that must end them (disabling, a new password or robot token, a lost membership or role)
     # bumps it. It starts random, so an id SQLite reuses after a deletion matches no old token.
     credential_gen: Mapped[int] = mapped_column(BigInteger, default=new_generation, server_default="0")
+    secscan_pull_policy: Mapped[str | None] = mapped_column(Text)
+    """The organization's pull policy (secscan/policy.py JSON); NULL: the registry's default.
+    On the account row because the manifest GET reads that row anyway (migration 0029)."""
+    secscan_sbom_format: Mapped[str | None] = mapped_column(String(16))
+    """cyclonedx | spdx: attach that SBOM to every image indexed in the namespace; NULL: none."""
 
 
 class Repository(Base):
@@ -70,6 +75,8 @@ class Repository(Base):
     state: Mapped[int] = mapped_column(Integer, default=0)  # 0 NORMAL, 1 READ_ONLY, 2 MIRROR
     description: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    secscan_sbom_format: Mapped[str | None] = mapped_column(String(16))
+    """cyclonedx | spdx: attach that SBOM to the repository's indexed images (the namespace's when NULL)."""
 
 
 class Blob(Base):

@@ -32,6 +32,13 @@ async def index(rt: Runtime, body: dict[str, Any]) -> None:
     digest = str(body["digest"])
     status = await secscan.index_manifest(rt.db, rt.store, digest, rt.settings.public_origin)
     log.debug("indexed %s: %s", digest, status)
+    if status == store.SCANNED:
+        from wharf.services import secscan_sbom
+
+        base = secscan_sbom.document_base(rt.settings)
+        attached = await secscan_sbom.attach(rt.db, rt.store, digest, base=base)
+        if attached:
+            log.info("attached SBOM referrers of %s: %s", digest, ", ".join(attached))
 
 
 async def backfill(rt: Runtime, _body: dict[str, Any]) -> None:

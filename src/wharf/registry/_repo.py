@@ -29,12 +29,15 @@ def may_pull(call: Call, raw: str) -> RepositoryName:
     return name
 
 
-async def read_manifest(call: Call, raw: str, reference: str) -> tuple[RepositoryRecord, ManifestRecord]:
+async def read_manifest(
+    call: Call, raw: str, reference: str, *, enforce_policy: bool = False
+) -> tuple[RepositoryRecord, ManifestRecord]:
     """The repository the caller may pull from and its manifest `reference`, in one statement (the
-    token's revocation check rides on it too)."""
+    token's revocation check and the namespace's pull policy ride on it too); with
+    `enforce_policy`, the pull policy's check (services/pulls.py)."""
     name = may_pull(call, raw)
     try:
-        return await pulls.manifest(call.rt, call.grant, raw, name, reference)
+        return await pulls.manifest(call.rt, call.grant, raw, name, reference, enforce_policy=enforce_policy)
     except DomainError as e:
         raise call.failed(e) from None
 

@@ -179,6 +179,7 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ReadOnlyMode, READ_ONLY_MODE),
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
+    (domain.PullRefused, DENIED),
     (domain.Busy, TOO_MANY_REQUESTS),
     (domain.Unavailable, UNAVAILABLE),
     (domain.NotAllowed, DENIED),

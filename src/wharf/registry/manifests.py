@@ -90,10 +90,12 @@ async def _get_manifest(
     call: Call, name: str, reference: str, head: bool
 ) -> tuple[Response, RepositoryRecord, str]:
     accept = ", ".join(call.request.headers.getlist("accept"))
-    repo, record = await _repo.read_manifest(call, name, reference)
+    # A GET is refused by a pull policy, a HEAD is not: clients HEAD first to learn the digest,
+    # and a HEAD's refusal has no body, so the client could not show the policy's message.
+    repo, record = await _repo.read_manifest(call, name, reference, enforce_policy=not head)
     # By digest the client names exact bytes; only a tag is open to negotiation.
     if not is_digest(reference) and not accepts(accept, record.media_type):
-        record = await _negotiate(call, name, record, accept)
+        record = await _negotiate(call, name, record, accept, head)
     headers = {
         "Docker-Content-Digest": record.digest,
         "ETag": f'"{record.digest}"',
@@ -106,7 +108,7 @@ async def _get_manifest(
 
 
 async def _negotiate(
-    call: Call, name: str, record: manifests.ManifestRecord, accept: str
+    call: Call, name: str, record: manifests.ManifestRecord, accept: str, head: bool
 ) -> manifests.ManifestRecord:
     """A tag whose manifest the client's Accept does not list, answered as Quay answers it.
 
@@ -121,7 +123,7 @@ async def _negotiate(
     child = default_platform_child(record.content, fallback=False)
     if child is not None:
         try:
-            return (await _repo.read_manifest(call, name, child))[1]
+            return (await _repo.read_manifest(call, name, child, enforce_policy=not head))[1]
         except RegistryError as e:
             if e.code is not MANIFEST_UNKNOWN:
                 raise

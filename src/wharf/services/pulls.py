@@ -15,15 +15,21 @@ from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from wharf.auth import permissions, tokens
+from wharf.auth.identity import ANONYMOUS
 from wharf.auth.tokens import Grant
+from wharf.config import Settings
 from wharf.core import blobs, manifests, repositories, tags
+from wharf.core import secscan_settings as settings_store
 from wharf.core.blobs import BlobRecord
-from wharf.core.errors import DomainError, RepositoryNotFound, TokenRevoked
+from wharf.core.errors import DomainError, PullRefused, RepositoryNotFound, TokenRevoked
 from wharf.core.manifests import ManifestRecord, Referrer
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
+from wharf.secscan import policy
+from wharf.secscan.policy import PullPolicy
+from wharf.services import secscan_settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -66,26 +72,69 @@ async def _in_repository(
 
 
 async def manifest(
-    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, reference: str
+    rt: Runtime,
+    grant: Grant | None,
+    raw: str,
+    name: RepositoryName,
+    reference: str,
+    *,
+    enforce_policy: bool = False,
 ) -> tuple[RepositoryRecord, ManifestRecord]:
     """The repository and its manifest `reference` (a tag or a digest), in one statement that
-    also reads the caller's credential generation (the revocation check)."""
+    also reads the caller's credential generation (the revocation check) and the namespace's pull
+    policy. With `enforce_policy` (a GET, which downloads the manifest), a policy that applies to
+    the caller refuses a manifest with a vulnerability it counts (PullRefused): one more
+    statement, only then."""
     account_id = grant.identity.account_id if grant is not None else None
 
     def read(db: Db) -> tuple[RepositoryRecord, ManifestRecord]:
-        repo, generation, found = manifests.get_with_repository(
-            db, name.namespace, name.name, reference, account_id
-        )
+        found = manifests.get_with_repository(db, name.namespace, name.name, reference, account_id)
         # As `tokens.current_repository`: a token of an account is current while the account's
         # generation is the one the token carries.
-        if grant is not None and account_id is not None and generation != grant.generation:
+        if grant is not None and account_id is not None and found.generation != grant.generation:
             raise TokenRevoked()
-        repo = pullable(grant, raw, repo)
-        if isinstance(found, DomainError):
-            raise found
-        return repo, found
+        repo = pullable(grant, raw, found.repository)
+        record = found.manifest
+        if isinstance(record, DomainError):
+            raise record
+        if enforce_policy:
+            _check_policy(db, rt.settings, grant, repo, found.pull_policy, record.digest)
+        return repo, record
 
     return await rt.db.read(read)
+
+
+def _policy_for(settings: Settings, stored: str | None) -> tuple[PullPolicy, bool] | None:
+    """(the policy that applies, whether it is the namespace's own), or None when none does;
+    decided from values in hand, without a statement."""
+    if not settings.FEATURE_SECURITY_SCANNER:
+        return None
+    if stored is not None:
+        own = policy.from_json(stored)
+        return (own, True) if own.severity is not None else None
+    default = secscan_settings.registry_policy(settings)
+    return None if default is None else (default, False)
+
+
+def _check_policy(
+    db: Db, settings: Settings, grant: Grant | None, repo: RepositoryRecord, stored: str | None, digest: str
+) -> None:
+    """Raise PullRefused when the pull policy that applies counts a vulnerability of `digest`.
+    A manifest not (yet) indexed has no matches, so it passes: the policy never holds up a pull
+    on the scanner's backlog."""
+    applies = _policy_for(settings, stored)
+    if applies is None:
+        return
+    rule, own = applies
+    identity = grant.identity if grant is not None else ANONYMOUS
+    if rule.spares(identity.kind, identity.is_superuser):
+        return
+    worst = settings_store.worst_match(db, digest, rule.levels, rule.fixable_only)
+    if worst is None:
+        return
+    owner = f"the namespace {repo.namespace}" if own else "this registry"
+    finding = policy.Finding(worst.osv_id, worst.severity, worst.package, worst.version, worst.fixed_by)
+    raise PullRefused(policy.refusal(rule, owner, finding))
 
 
 async def blob(

@@ -19,7 +19,9 @@ from starlette.routing import BaseRoute, Route
 from wharf.auth import permissions
 from wharf.core import orgs
 from wharf.runtime import Runtime
+from wharf.secscan import policy
 from wharf.services import accounts as account_service
+from wharf.services import secscan_settings
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
@@ -79,6 +81,10 @@ async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Nam
     return await applications.read_tab(rt, ns)
 
 
+async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return {"security": await secscan_settings.get(rt, ns.account), "levels": policy.LEVELS}
+
+
 _TabReader = Callable[[Request, Runtime, Visitor, NamespacePage], Awaitable[dict[str, Any]]]
 _TAB_READERS: dict[str, _TabReader] = {
     "repos": _repos_tab,
@@ -86,6 +92,7 @@ _TAB_READERS: dict[str, _TabReader] = {
     "robots": _robots_tab,
     "defaultperms": _defaultperms_tab,
     "applications": _applications_tab,
+    "settings": _settings_tab,
 }
 
 
@@ -122,9 +129,37 @@ async def delete_org(request: Request) -> Response:
     return render.redirect("/", f"Deleted organization {ns.name} with its repositories, teams and robots.")
 
 
+_POLICY_MODES = ("default", "off", "on")
+
+
+async def save_security(request: Request) -> Response:
+    """The Security section of the settings tab: the pull policy and the SBOM attachment."""
+    rt = access.runtime(request)
+    v, ns = await access.admined_organization(request)
+    form = await read_form(rt, request)
+    here = f"{ns.base}?tab=settings"
+    mode = form.get("policy", "default")
+    if mode not in _POLICY_MODES:
+        raise FormError(here, policy="Pick one of the listed choices.")
+    sbom = form.get("sbom_format", "") or None
+    rule = None
+    if mode != "default":
+        with forms.refusing(here, advice={"severity": "Pick one of the listed levels."}):
+            rule = secscan_settings.make_policy(
+                form.get("severity") if mode == "on" else None,
+                fixable_only=form.get("fixable_only") == "on",
+                exempt_robots=form.get("exempt_robots") == "on",
+                exempt_superusers=form.get("exempt_superusers") == "on",
+            )
+    with forms.refusing(here, advice={"sbom_format": "Pick one of the listed formats, or none."}):
+        await secscan_settings.update(rt, ns.account, pull_policy=rule, sbom_format=sbom, actor=v.actor)
+    return render.redirect(here, "Saved the security settings.")
+
+
 ROUTES: list[BaseRoute] = [
     Route("/organizations/new/", new_page, methods=["GET"]),
     Route("/organizations/new/", create, methods=["POST"]),
     Route("/organization/{org:str}", show, methods=["GET"]),
     Route("/organization/{org:str}/delete", delete_org, methods=["POST"]),
+    Route("/organization/{org:str}/securitysettings", save_security, methods=["POST"]),
 ]
