@@ -121,3 +121,25 @@ def test_prune_drops_the_indexes_of_digests_no_repository_holds(db: Database) ->
     assert db.run_read(secscan.get_index, DIGEST) is None
     status = db.run_read(secscan.status)
     assert (status.indexes, status.matches, status.vulnerabilities) == ({}, 0, 1)
+
+
+def test_a_manifest_is_found_by_digest_alone_through_an_index(db: Database) -> None:
+    """The index job reads a manifest's body by digest, whatever repository holds it: an index
+    lookup, not a scan of every manifest (once per indexed image)."""
+    from sqlalchemy import select, text
+
+    from wharf.db.models import Manifest
+
+    def plan(c: Db) -> str:
+        q = select(Manifest.media_type, Manifest.content).where(
+            Manifest.digest == "sha256:" + "0" * 64, secscan._ALIVE
+        )
+        compiled = q.compile(c, compile_kwargs={"literal_binds": True})
+        sqlite = c.dialect.name == "sqlite"
+        if not sqlite:
+            c.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = c.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + str(compiled))).all()
+        return "\n".join(str(row[-1]) for row in rows)
+
+    found = db.run_write(plan)
+    assert "ix_manifests_digest" in found, found

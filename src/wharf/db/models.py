@@ -119,6 +119,7 @@ class Manifest(Base):
     __table_args__ = (
         UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
         Index("ix_manifests_subject", "repository_id", "subject_digest"),
+        Index("ix_manifests_digest", "digest"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
