@@ -45,13 +45,31 @@ PACKAGES = [
             "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20.3",
         ),
         (SbomPackage("dpkg", "bash", "5.2", LAYER), None, "pkg:deb/debian/bash@5.2"),
+        (
+            SbomPackage("rpm", "openssl-libs", "1:3.0.7-27.el9", LAYER, "x86_64", "openssl"),
+            {"id": "rhel", "version_id": "9.4"},
+            "pkg:rpm/rhel/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rhel-9.4&epoch=1&upstream=openssl",
+        ),
+        (SbomPackage("rpm", "bash", "5.1.8-9.el9", LAYER), None, "pkg:rpm/bash@5.1.8-9.el9"),
+        (
+            SbomPackage("go", "github.com/sirupsen/logrus", "v1.9.3", LAYER),
+            None,
+            "pkg:golang/github.com/sirupsen/logrus@v1.9.3",
+        ),
+        (SbomPackage("go", "stdlib", "v1.22.5", LAYER), None, "pkg:golang/stdlib@v1.22.5"),
+        (
+            SbomPackage("maven", "org.apache.logging.log4j:log4j-core", "2.14.1", LAYER),
+            None,
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+        ),
     ],
 )
 def test_purls(package: SbomPackage, distribution: dict[str, str] | None, expected: str) -> None:
     made = sbom.purl(package, distribution)
     assert made == expected
     parsed = PackageURL.from_string(made)  # and the purl library reads back what it wrote
-    assert parsed.version == package.version
+    epoch = (parsed.qualifiers or {}).get("epoch")
+    assert (f"{epoch}:{parsed.version}" if epoch else parsed.version) == package.version
 
 
 def test_cyclonedx_is_valid_against_the_official_schema() -> None:

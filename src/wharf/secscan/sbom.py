@@ -83,6 +83,16 @@ def purl(package: SbomPackage, distribution: dict[str, str] | None) -> str:
         default_ns = "debian" if package.kind == "dpkg" else "alpine"
         kind = "deb" if package.kind == "dpkg" else "apk"
         url = PackageURL(kind, dist_id or default_ns, package.name, package.version, qualifiers or None)
+    elif package.kind == "rpm":
+        url = _rpm_purl(package, dist, qualifiers)
+    elif package.kind == "go":
+        # A module path's last element is the purl's name, the rest its namespace; the standard
+        # library is `stdlib`, as the Go vulnerability database names it.
+        namespace, _, name = package.name.rpartition("/")
+        url = PackageURL("golang", namespace or None, name, package.version)
+    elif package.kind == "maven":
+        group, _, artifact = package.name.partition(":")
+        url = PackageURL("maven", group or None, artifact or group, package.version)
     elif package.kind == "python":
         # The purl spec's pypi names are PEP 503-normalized and lowercase.
         url = PackageURL("pypi", None, _PEP503.sub("-", package.name).lower(), package.version)
@@ -92,6 +102,24 @@ def purl(package: SbomPackage, distribution: dict[str, str] | None) -> str:
     else:
         url = PackageURL("generic", None, package.name, package.version, qualifiers or None)
     return str(url.to_string())
+
+
+def _rpm_purl(package: SbomPackage, dist: dict[str, str], qualifiers: dict[str, str]) -> Any:
+    """pkg:rpm: the version is `version-release`, the epoch a qualifier (the purl spec's rpm
+    type); the namespace is the distribution's id."""
+    from packageurl import PackageURL
+
+    epoch, colon, rest = package.version.partition(":")
+    version = package.version
+    if colon and epoch.isdigit():
+        version = rest
+        if epoch != "0":
+            qualifiers["epoch"] = epoch
+    if dist.get("id") and dist.get("version_id"):
+        qualifiers["distro"] = f"{dist['id']}-{dist['version_id']}"
+    if package.source_name and package.source_name != package.name:
+        qualifiers["upstream"] = package.source_name
+    return PackageURL("rpm", dist.get("id") or None, package.name, version, qualifiers or None)
 
 
 def _timestamp(ms: int) -> str:
