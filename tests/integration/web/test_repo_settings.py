@@ -319,9 +319,9 @@ async def test_delete_needs_the_name_and_a_fresh_password(owner: Visitor, wharf:
     page = (await owner.get(SETTINGS)).text
     assert 'name="password"' in page
     r = await _post(owner, "delete", confirm=REPO, password="")
-    assert r.status_code == 403 and "Enter your password again" in r.text
+    assert r.status_code == 422 and "type your password to confirm it is you" in r.text
     r = await _post(owner, "delete", confirm=REPO, password="wrong-password")
-    assert r.status_code == 403 and "That password is wrong" in r.text
+    assert r.status_code == 422 and "That password is wrong" in r.text
     assert await wharf.rt.db.read(repositories.get, "acme", "app") is not None
     r = await _post(owner, "delete", confirm=REPO, password=PW)
     assert r.status_code == 303 and r.headers["location"] == "/"

@@ -212,7 +212,7 @@ async def change(request: Request) -> Response:
     if action.startswith("notification-"):
         return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
     if action == "delete":
-        await confirm_fresh_login(rt, request, v, form)
+        await confirm_fresh_login(rt, request, v, form, f"{back}#delete")
         typed = form.get("confirm", "").strip()
         if typed != full_name:
             raise FormError(
