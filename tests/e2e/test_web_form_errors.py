@@ -64,3 +64,37 @@ def test_an_expiration_in_the_past_is_refused_next_to_the_field(browser: Browser
     page.get_by_role("navigation", name="Repository").get_by_role("link", name="Information").click()
     expect(page).to_have_url(f"{server.url}/repository/admin/errs?tab=info")
     expect(page.locator(".field-error")).to_have_count(0)
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["with-js", "without-js"])
+def test_the_skip_link_of_a_refused_page_moves_the_focus_only(
+    browser: Browser, server: Server, script: bool
+) -> None:
+    """A refused page has a <base> (its relative links are the page's): its skip link must still
+    only move to the content, not load the page again and lose the message and what was typed."""
+    push_tiny_image(server, "admin/skip", "v1")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=script)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the delete form's data-confirm
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    settings = f"{server.url}/repository/admin/skip?tab=settings"
+    page.goto(settings)
+    page.get_by_label("Type admin/skip to confirm").fill("admin/sk")
+    with page.expect_response(lambda r: r.url.endswith("/settings/delete")) as answer:
+        page.get_by_role("button", name="Delete admin/skip").click()
+    assert answer.value.status == 422
+    # with wharf.js the address bar shows the page's address, without it the form's
+    here = settings if script else f"{server.url}/repository/admin/skip/settings/delete"
+    expect(page).to_have_url(here)
+
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    skip = page.get_by_role("link", name="Skip to the content")
+    skip.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{here}#content")
+    assert requests == []  # nothing was loaded: the same document, scrolled to its content
+    confirm = page.get_by_label("Type admin/skip to confirm")
+    expect(confirm).to_have_value("admin/sk")
+    expect(page.locator(".field-error")).to_contain_text("type admin/skip exactly")
+    context.close()
