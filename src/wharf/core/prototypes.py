@@ -152,7 +152,7 @@ def change_role(
     db: Db, org: AccountRecord, prototype_id: str, role: str, actor: audit.Actor | None
 ) -> PrototypeRecord:
     if role not in grants.ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}", field="role")
     get(db, org, prototype_id)
     db.execute(update(Prototype).where(Prototype.id == prototype_id).values(role=role))
     audit.record(db, "modify_prototype_permission", actor, namespace_id=org.id, role=role)

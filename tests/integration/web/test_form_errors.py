@@ -297,6 +297,17 @@ async def test_default_permissions(owner: Visitor, wharf: WharfApp) -> None:
     acme = await wharf.rt.db.read(accounts.get_by_name, "acme")
     assert acme is not None and await wharf.rt.db.read(prototypes.list_for, acme) == []
 
+    # a row's role: the message next to that row's list
+    r = await owner.submit(tab, new, delegate_kind="team", team="readers", role="read")
+    assert r.status_code == 303
+    [made] = await wharf.rt.db.read(prototypes.list_for, acme)
+    role = f"/organization/acme/defaultperms/{made.id}/role"
+    form = await owner.form(tab, role)
+    r = await owner.http.post(role, data={**form.fields, "role": "owner"})
+    assert "Choose read, write or admin" in refused(r, "role").message
+    [kept] = await wharf.rt.db.read(prototypes.list_for, acme)
+    assert kept.role == "read"
+
 
 async def test_robot_roles_and_federation(owner: Visitor, wharf: WharfApp) -> None:
     assert (

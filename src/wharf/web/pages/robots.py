@@ -204,6 +204,14 @@ SUBJECT_ADVICE = (
 )
 
 
+def _wrong_issuer(issuer: str) -> str:
+    if not issuer:
+        return "Each row needs an issuer"
+    if not issuer.startswith(("https://", "http://")):
+        return "That is not an issuer URL"
+    return "That issuer is too long" if len(issuer) > 2048 else ""
+
+
 def _federation_rows(page: str, issuers: list[str], subjects: list[str]) -> list[tuple[str, str]]:
     """The rows typed, without the empty ones; each wrong row's message is next to its field
     (`issuer.<row>`, `subject.<row>`, counted from 0 as the form sends them)."""
@@ -213,11 +221,11 @@ def _federation_rows(page: str, issuers: list[str], subjects: list[str]) -> list
         issuer, subject = issuer.strip(), subject.strip()
         if not issuer and not subject:
             continue
-        if not issuer.startswith(("https://", "http://")) or len(issuer) > 2048:
-            said = "Each row needs an issuer" if not issuer else "That is not an issuer URL"
+        if said := _wrong_issuer(issuer):
             wrong[f"issuer.{row}"] = f"{said}. {ISSUER_ADVICE} Empty the row to drop it."
         if not subject or len(subject) > 1024:
-            wrong[f"subject.{row}"] = f"Each row needs a subject. {SUBJECT_ADVICE} Empty the row to drop it."
+            said = "Each row needs a subject" if not subject else "That subject is too long"
+            wrong[f"subject.{row}"] = f"{said}. {SUBJECT_ADVICE} Empty the row to drop it."
         entries.append((issuer, subject))
     if wrong:
         raise FormError(page, wrong)
