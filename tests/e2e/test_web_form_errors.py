@@ -98,3 +98,54 @@ def test_the_skip_link_of_a_refused_page_moves_the_focus_only(
     expect(confirm).to_have_value("admin/sk")
     expect(page.locator(".field-error")).to_contain_text("type admin/skip exactly")
     context.close()
+
+
+def test_an_application_address_and_a_federation_row_are_refused_in_place(
+    browser: Browser, server: Server
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    shot = Shots(page, "form_errors_org")
+    sign_in(page, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.url}/organizations/new/")
+    page.get_by_label("Organization name").fill("formerrs")
+    page.get_by_role("button", name="Create organization").click()
+    page.wait_for_url(re.compile(r".*/organization/formerrs\?tab=teams$"))
+
+    # an OAuth application's redirect address that is not http(s): said next to it, all kept
+    page.goto(f"{server.url}/organization/formerrs?tab=applications")
+    page.get_by_label("Application name").fill("CI")
+    redirect = page.get_by_label("Redirect/callback address (optional)")
+    redirect.fill("ftp://ci.example/cb")
+    with page.expect_response(lambda r: r.url.endswith("/applications/new")) as answer:
+        page.get_by_role("button", name="Create application").click()
+    assert answer.value.status == 422
+    redirect = page.get_by_label("Redirect/callback address (optional)")
+    expect(redirect).to_have_value("ftp://ci.example/cb")
+    expect(redirect).to_be_focused()
+    expect(redirect).to_have_accessible_description(re.compile("http:// or https://"))
+    expect(page.get_by_label("Application name")).to_have_value("CI")
+    shot("application-refused")
+    assert not serious_violations(page)
+
+    # a robot's federation row without a subject: that row's field, the rows as typed
+    page.goto(f"{server.url}/organization/formerrs?tab=robots")
+    page.get_by_label("Robot name").fill("ci")
+    page.get_by_role("button", name="Create robot account").click()
+    page.wait_for_url(re.compile(r".*/organization/formerrs/robots/ci\?credentials=1$"))
+    page.get_by_label("Issuer URL").nth(1).fill("https://token.actions.githubusercontent.com")
+    with page.expect_response(lambda r: r.url.endswith("/federation")) as answer:
+        page.get_by_role("button", name="Save federation").click()
+    assert answer.value.status == 422
+    expect(page.get_by_label("Issuer URL").nth(1)).to_have_value(
+        "https://token.actions.githubusercontent.com"
+    )
+    subject = page.get_by_label("Subject").nth(1)
+    expect(subject).to_have_attribute("aria-invalid", "true")
+    expect(subject).to_be_focused()
+    expect(subject).to_have_accessible_description(re.compile("Each row needs a subject"))
+    expect(page.get_by_label("Subject").nth(0)).not_to_have_attribute("aria-invalid", "true")
+    shot("federation-refused")
+    assert not serious_violations(page)
+    context.close()
