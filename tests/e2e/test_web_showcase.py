@@ -36,7 +36,8 @@ STARRED = ("api-gateway", "frontend")
 
 def _text(name: str, kilobytes: int) -> str:
     """Layer content that gzip cannot shrink much, so that sizes differ as they would."""
-    out, seed = [], name.encode()
+    out: list[str] = []
+    seed = name.encode()
     while len(out) * 64 < kilobytes * 1024 * 2:
         seed = hashlib.sha256(seed).digest()
         out.append(seed.hex())
