@@ -4,9 +4,10 @@ a plan that reads the repository's rows by index."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from tests.conftest import Clock
+from tests.core import query_plans
 from tests.core.test_tags import _manifest
 from wharf.core import history_pages, repositories, tags
 from wharf.core.repositories import RepositoryRecord
@@ -89,3 +90,21 @@ def test_the_page_reads_the_repository_by_index(db: Database, clock: Clock) -> N
 
     for key, plan in db.run_write(plans).items():
         assert "Seq Scan" not in plan and "SCAN tags" not in plan.replace("SCAN tags USING", ""), (key, plan)
+
+
+def test_the_unfiltered_history_is_read_in_order_from_its_index(db: Database, clock: Clock) -> None:
+    """A repository with 100,000 lifetimes: the newest-first page at any offset and the count come
+    from ix_tags_repository_start (migration 0024), walked in the page's order, with no sort of
+    the repository's rows."""
+    repo, _ = _history(db, clock)
+
+    def plans(c: Db) -> tuple[str, str]:
+        where = history_pages._where(c, repo.id, "")
+        ids = select(Tag.id).where(*where).order_by(Tag.lifetime_start_ms.desc(), Tag.id.desc())
+        count = select(func.count()).select_from(Tag).where(*where)
+        return query_plans.plan(c, ids.limit(50).offset(5000)), query_plans.plan(c, count)
+
+    page_plan, count_plan = db.run_write(plans)
+    assert "ix_tags_repository_start" in page_plan and not query_plans.sorts(page_plan), page_plan
+    if db.dialect == "sqlite":  # PostgreSQL counts by whichever index its statistics prefer
+        assert "COVERING INDEX ix_tags_repository_start" in count_plan, count_plan

@@ -5,8 +5,9 @@ its rows show."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, select
 
+from tests.core import query_plans
 from wharf.core import accounts, orgs, repositories, stars
 from wharf.core.audit import Actor
 from wharf.core.repositories import Listed
@@ -124,3 +125,27 @@ def test_live_tag_counts_of_repositories_without_tags_are_absent(
 ) -> None:
     assert db.run_read(repositories.live_tag_counts, [filled["acme/app-000"]]) == {}
     assert db.run_read(repositories.live_tag_counts, []) == {}
+
+
+def test_the_public_list_is_read_from_its_index(db: Database, filled: dict[str, int]) -> None:
+    """What an anonymous visitor lists (the public repositories, in name order) is counted and
+    paged from ix_repositories_visibility_full_name (migration 0024), not by reading every
+    repository: the public clause is said once, whether it came as `visible` or as the Public scope."""
+    public = Repository.visibility == "public"
+    found, total, _ = _browse(db, visible=public, include_public=True)
+    assert total == 40 and all(r.visibility == "public" for r in found)
+
+    def plans(c: Db) -> list[str]:
+        out = []
+        for where in (repositories._readable(public, True), repositories._readable(None, False) & public):
+            page = select(Repository.id).where(where).order_by(Repository.full_name).offset(20).limit(10)
+            out += [
+                query_plans.plan(c, page),
+                query_plans.plan(c, select(func.count()).select_from(Repository).where(where)),
+            ]
+        return out
+
+    for found_plan in db.run_write(plans):
+        assert "ix_repositories_visibility_full_name" in found_plan and not query_plans.sorts(found_plan), (
+            found_plan
+        )

@@ -98,6 +98,8 @@ def test_give_a_team_read_access_and_see_push_and_pull_in_the_logs(
     shot("settings-new-notification")
     create.get_by_role("button", name="Create notification").click()
     expect(page.get_by_role("status")).to_contain_text("Added the notification")
+    expect(page.locator("#notifications p.list-total")).to_have_text("1 notification")
+    shot("settings-notification-listed")
 
     # now the team's member pulls the image
     clients.run(

@@ -71,14 +71,15 @@ def list_for_org(db: Db, org_id: int) -> list[ApplicationRecord]:
 
 def _check(name: str, redirect_uri: str, application_uri: str) -> None:
     if not name.strip():
-        raise InvalidInput("an application needs a name")
+        raise InvalidInput("an application needs a name", field="name")
     for label, uri in (("redirect_uri", redirect_uri), ("application_uri", application_uri)):
         if uri and not uri.startswith(("http://", "https://")):
-            raise InvalidInput(f"{label} must be an http:// or https:// URL")
+            raise InvalidInput(f"{label} must be an http:// or https:// URL", field=label)
     if redirect_uri and _clean_url(redirect_uri) is None:
         raise InvalidInput(
             "redirect_uri must be an http:// or https:// URL with a plain host name, no user name,"
-            " fragment, backslash, dot segment or encoded slash"
+            " fragment, backslash, dot segment or encoded slash",
+            field="redirect_uri",
         )
 
 
@@ -209,11 +210,11 @@ def mint_token(
     try:
         granted = scopes.parse(scope)
     except scopes.ScopeError as e:
-        raise InvalidInput(str(e)) from None
+        raise InvalidInput(str(e), field="scope") from None
     if not granted:
-        raise InvalidInput("choose at least one scope for the token")
+        raise InvalidInput("choose at least one scope for the token", field="scope")
     if caller_scopes is not None and not granted <= caller_scopes:
-        raise InvalidInput("a token cannot carry scopes that your own token lacks")
+        raise InvalidInput("a token cannot carry scopes that your own token lacks", field="scope")
     token_uuid = str(uuid.uuid4())
     secret_text = tokens.mint(
         db,

@@ -104,9 +104,12 @@ def check_callbacks(callback_url: str | None, callback_email: str | None) -> Non
     if not callback_url and not callback_email:
         raise InvalidInput("give callback_url or callback_email: where to send the link to the export")
     if callback_url is not None and len(callback_url) > 2048:
-        raise InvalidInput("callback_url is longer than 2048 characters")
+        raise InvalidInput("callback_url is longer than 2048 characters", field="callback_url")
     if callback_email is not None and (len(callback_email) > 255 or not _EMAIL.match(callback_email)):
-        raise InvalidInput(f"Invalid callback e-mail: {callback_email[:255]!r} is not an e-mail address")
+        raise InvalidInput(
+            f"Invalid callback e-mail: {callback_email[:255]!r} is not an e-mail address",
+            field="callback_email",
+        )
 
 
 def create(

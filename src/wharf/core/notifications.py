@@ -13,14 +13,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, select, update
 
 from wharf.core import audit, authorized_emails, events, inbox, queue
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
+from wharf.core.paging import PER_PAGE, Paged, window
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.secretbox import SecretBox
+from wharf.core.tags import like_literal
 from wharf.db.engine import Db
 from wharf.db.models import Account, Notification, NotificationAttempt, Repository
 
@@ -250,13 +252,35 @@ def get_in(
     return found
 
 
+def _of(namespace: AccountRecord, repo: RepositoryRecord | None) -> ColumnElement[bool]:
+    """The notifications of `repo`, or the namespace's own when `repo` is None."""
+    if repo is not None:
+        return Notification.repository_id == repo.id
+    return and_(Notification.namespace_id == namespace.id, Notification.repository_id.is_(None))
+
+
 def list_for(db: Db, namespace: AccountRecord, repo: RepositoryRecord | None) -> list[NotificationRecord]:
-    where = (
-        Notification.repository_id == repo.id
-        if repo is not None
-        else and_(Notification.namespace_id == namespace.id, Notification.repository_id.is_(None))
-    )
-    return [_record(r) for r in db.execute(_SELECT.where(where).order_by(Notification.id))]
+    return [_record(r) for r in db.execute(_SELECT.where(_of(namespace, repo)).order_by(Notification.id))]
+
+
+def page_for(
+    db: Db,
+    namespace: AccountRecord,
+    repo: RepositoryRecord | None,
+    *,
+    contains: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Paged[NotificationRecord]:
+    """One page of `list_for`, oldest first, keeping those whose title holds `contains` (any
+    case; `%` and `_` are plain characters): the Settings tab's list of a repository with many."""
+    where = [_of(namespace, repo)]
+    if contains:
+        where.append(func.lower(Notification.title).like(f"%{like_literal(contains.lower())}%", escape="\\"))
+    total = int(db.execute(select(func.count()).select_from(Notification).where(*where)).scalar_one())
+    page, offset = window(total, page, per_page)
+    rows = db.execute(_SELECT.where(*where).order_by(Notification.id).offset(offset).limit(per_page))
+    return Paged([_record(r) for r in rows], total, page, per_page)
 
 
 def delete_notification(

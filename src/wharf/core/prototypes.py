@@ -78,11 +78,11 @@ def create(
     actor: audit.Actor | None,
 ) -> PrototypeRecord:
     if role not in grants.ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}", field="role")
     if (delegate_account is None) == (delegate_team is None):
         raise InvalidInput("the delegate is one user, robot or team")
     if delegate_account is not None and delegate_account.kind == "org":
-        raise InvalidInput("an organization cannot be a delegate")
+        raise InvalidInput("an organization cannot be a delegate", field="user")
     if delegate_account is not None:
         grants.check_robot_namespace(db, delegate_account, org.id, org.name)
     if delegate_team is not None and delegate_team.org_id != org.id:
@@ -126,17 +126,17 @@ def create_named(
     if delegate_kind == "team":
         delegate_team = teams.get(db, org.id, delegate_name)
         if delegate_team is None:
-            raise NotFound(f"no team {delegate_name!r} in {org.name}")
+            raise NotFound(f"no team {delegate_name!r} in {org.name}", field="team")
     elif delegate_kind == "user":
         delegate_account = accounts.get_by_name(db, delegate_name)
         if delegate_account is None:
-            raise NotFound(f"no user or robot named {delegate_name!r}")
+            raise NotFound(f"no user or robot named {delegate_name!r}", field="user")
     else:
         raise InvalidInput("the delegate is a user (or robot) or a team")
     if activating_name is not None:
         activating = accounts.get_by_name(db, activating_name)
         if activating is None:
-            raise NotFound(f"no user named {activating_name!r}")
+            raise NotFound(f"no user named {activating_name!r}", field="activating")
     return create(
         db,
         org,
@@ -152,7 +152,7 @@ def change_role(
     db: Db, org: AccountRecord, prototype_id: str, role: str, actor: audit.Actor | None
 ) -> PrototypeRecord:
     if role not in grants.ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(grants.ROLES)}", field="role")
     get(db, org, prototype_id)
     db.execute(update(Prototype).where(Prototype.id == prototype_id).values(role=role))
     audit.record(db, "modify_prototype_permission", actor, namespace_id=org.id, role=role)

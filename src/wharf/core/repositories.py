@@ -225,7 +225,11 @@ def _readable(visible: ColumnElement[bool] | None, include_public: bool) -> Colu
     """`visible` (None: everything), widened to public repositories when `include_public`."""
     if visible is None:
         return true()
-    return or_(visible, _PUBLIC) if include_public else visible
+    if not include_public or visible.compare(_PUBLIC):
+        # An anonymous visitor sees the public ones already: said once, the clause is a range of
+        # ix_repositories_visibility_full_name (twice, the planners scanned every repository).
+        return visible
+    return or_(visible, _PUBLIC)
 
 
 def listing(

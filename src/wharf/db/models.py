@@ -65,7 +65,12 @@ class Account(Base):
 
 class Repository(Base):
     __tablename__ = "repositories"
-    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_repositories_namespace_name"),)
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_repositories_namespace_name"),
+        # The public repository list (anonymous visitors, the Public scope) in name order: its count
+        # and pages from the public part of this index (migration 0024).
+        Index("ix_repositories_visibility_full_name", "visibility", "full_name"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
@@ -202,6 +207,9 @@ class Tag(Base):
             sqlite_where=text("lifetime_end_ms IS NULL"),
             # PostgreSQL's predicate is in migration 0022 (no postgresql_* option here: see above)
         ),
+        # The Tag history tab (core/history_pages): every lifetime of a repository newest first, a
+        # page at any offset and the count from the index alone, `id` breaking ties (0024).
+        Index("ix_tags_repository_start", "repository_id", "lifetime_start_ms", "id", "hidden"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))

@@ -260,8 +260,13 @@ def _same_page_handler(pages: ASGIApp) -> Callable[[Request, Exception], Awaitab
             headers=headers,
         )
         scope["wharf.visitor"] = request.scope.get("wharf.visitor")
+        posted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         scope["wharf.entered"] = Entered(
-            exc.action or request.url.path, kept(request.scope.get("wharf.form", {})), exc.errors
+            exc.action or request.url.path,
+            kept(request.scope.get("wharf.form", {})),
+            exc.errors,
+            kept(request.scope.get("wharf.form_lists", {})),
+            posted,
         )
         return _SamePage(pages, scope, exc.status)
 

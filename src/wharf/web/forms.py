@@ -15,14 +15,17 @@ field. Only a missing page and a server fault get the error page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from wharf.core import errors
 
 SUMMARY = ""
 """The key of an error about the whole form rather than one field."""
+
+_V = TypeVar("_V")
 
 _SECRET = re.compile(r"password|token|secret", re.IGNORECASE)
 
@@ -49,6 +52,10 @@ class Entered:
     action: str = ""
     values: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
+    lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Every value of each field, for fields sent many times (ticked boxes, rows of a table)."""
+    address: str = ""
+    """Where the page is served: the refused form's own address (a POST's), not the page's."""
 
     def of(self, action: str) -> Entered:
         return self if action == self.action else NOTHING
@@ -57,6 +64,14 @@ class Entered:
         """What was typed into `name`, else `default` (the page's own value)."""
         typed = self.values.get(name)
         return typed if typed is not None else ("" if default is None else str(default))
+
+    def all(self, name: str) -> Sequence[str]:
+        """Every value sent for `name`, in the form's order (empty when none)."""
+        return self.lists.get(name, ())
+
+    def rows(self, *names: str) -> list[tuple[str, ...]]:
+        """The rows of a table of fields as they were sent: the n-th value of each of `names`."""
+        return list(zip(*(self.all(n) for n in names), strict=False))
 
     def error(self, name: str) -> str:
         return self.errors.get(name, "")
@@ -94,7 +109,7 @@ class FormError(Exception):
         self.action = action
 
 
-def kept(form: Mapping[str, str]) -> dict[str, str]:
+def kept(form: Mapping[str, _V]) -> dict[str, _V]:
     """The typed values a page may show again: never a password, a token or a secret."""
     return {k: v for k, v in form.items() if not _SECRET.search(k)}
 

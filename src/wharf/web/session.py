@@ -20,6 +20,7 @@ from wharf.core import audit, sessions
 from wharf.core.sessions import SessionRecord
 from wharf.runtime import Runtime
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 
 PRE_SESSION_COOKIE = browser.PRE_SESSION_COOKIE
 FRESH_LOGIN_S = browser.FRESH_LOGIN_S
@@ -95,9 +96,7 @@ async def read_form(rt: Runtime, request: Request) -> dict[str, str]:
     """The posted form, once its CSRF token is checked. A field given twice keeps its last value;
     `read_form_lists` keeps them all. The form stays in the scope: a refused form shows its page
     again with what was typed (web/forms.py)."""
-    form = {k: v[-1] for k, v in (await read_form_lists(rt, request)).items()}
-    request.scope["wharf.form"] = form
-    return form
+    return {k: v[-1] for k, v in (await read_form_lists(rt, request)).items()}
 
 
 async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]:
@@ -112,6 +111,8 @@ async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]
             "The page was open too long, or the form came from another site. Reload the page and "
             "send the form again.",
         )
+    request.scope["wharf.form"] = {k: v[-1] for k, v in fields.items()}
+    request.scope["wharf.form_lists"] = fields
     return fields
 
 
@@ -142,18 +143,20 @@ async def _parse_form(request: Request) -> dict[str, list[str]]:
     return fields
 
 
-async def confirm_fresh_login(rt: Runtime, request: Request, v: Visitor, form: dict[str, str]) -> None:
+async def confirm_fresh_login(
+    rt: Runtime, request: Request, v: Visitor, form: dict[str, str], page: str
+) -> None:
     """A stale login proves itself again before a dangerous action (the form's `password`); a
-    fresh one need not. The check is a login: wrong passwords are throttled as at sign-in."""
+    fresh one need not. The check is a login: wrong passwords are throttled as at sign-in. A
+    missing or wrong password is said next to the field on `page`, the form's page (web/forms.py)."""
     if not v.needs_password:
         return
     password = form.get("password", "")
     if not password:
-        raise WebError(
-            403,
-            "Enter your password again",
-            f"You signed in more than {FRESH_LOGIN_S // 60} minutes ago: type your password in the "
-            "form to confirm it is you.",
+        raise FormError(
+            page,
+            password=f"You signed in more than {FRESH_LOGIN_S // 60} minutes ago: type your password "
+            "to confirm it is you. Nothing was changed.",
         )
     assert v.name is not None and v.session is not None
     try:
@@ -161,11 +164,14 @@ async def confirm_fresh_login(rt: Runtime, request: Request, v: Visitor, form: d
             rt, v.name, password, client_ip(rt, request), audit_success=False
         )
     except credentials.LoginThrottled as e:
-        raise WebError(
-            429, "Too many wrong passwords", f"Wait {e.retry_after_s} seconds, then try again."
+        raise FormError(
+            page,
+            password=f"Too many wrong passwords: wait {e.retry_after_s} seconds, then try again.",
+            status=429,
         ) from None
     if identity is None or identity.account_id != v.identity.account_id:
-        raise WebError(
-            403, "That password is wrong", "Type the password you sign in with, then send the form again."
+        raise FormError(
+            page,
+            password="That password is wrong: type the one you sign in with. Nothing was changed.",
         )
     await rt.db.write_despite_read_only(sessions.refresh_login, v.session.id)

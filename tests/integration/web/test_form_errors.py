@@ -10,12 +10,27 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.integration.registry_client import RegistryClient
 from tests.integration.web_client import Visitor
 from tests.integration.world import PW, World
 from wharf.app import WharfApp
-from wharf.core import accounts, notifications, orgs, repositories, tags, teams
+from wharf.core import (
+    accounts,
+    applications,
+    notifications,
+    orgs,
+    prototypes,
+    repositories,
+    robots,
+    tags,
+    teams,
+)
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.db.models import WebSession
+from wharf.web.forms import Entered
 
 
 @dataclass
@@ -225,3 +240,136 @@ async def test_repository_settings_keep_what_was_typed(owner: Visitor, wharf: Wh
     repo = await wharf.rt.db.read(repositories.get, "acme", "app")
     assert repo is not None
     assert await wharf.rt.db.read(repositories.description, repo.id) != long_text
+
+
+async def test_oauth_applications(owner: Visitor, wharf: WharfApp) -> None:
+    tab = "/organization/acme?tab=applications"
+    r = await owner.submit(
+        tab,
+        "/organization/acme/applications/new",
+        name="CI",
+        redirect_uri="ftp://ci.example/cb",
+        description="d",
+    )
+    redirect = refused(r, "redirect_uri")
+    assert redirect.value == "ftp://ci.example/cb" and "http:// or https://" in redirect.message
+    assert "https://ci.example.com/oauth/callback" in redirect.message  # what is allowed
+    assert 'value="CI"' in r.text and '<details class="actions card" open>' in r.text
+    acme = await wharf.rt.db.read(accounts.get_by_name, "acme")
+    assert acme is not None and await wharf.rt.db.read(applications.list_for_org, acme.id) == []
+
+    r = await owner.submit(tab, "/organization/acme/applications/new", name=" ", application_uri="https://a")
+    name = refused(r, "name")
+    assert "1 to 255 characters" in name.message
+    long = "https://ci.example/" + "x" * 2048
+    app_page = (await owner.submit(tab, "/organization/acme/applications/new", name="CI")).headers["location"]
+
+    r = await owner.submit(app_page, f"{app_page}/update", name="CI two", application_uri=long)
+    address = refused(r, "application_uri")
+    assert address.value == long and "up to 2048 characters" in address.message
+    assert 'value="CI two"' in r.text  # the other fields as typed, not as saved
+    [saved] = await wharf.rt.db.read(applications.list_for_org, acme.id)
+    assert saved.name == "CI" and saved.application_uri == ""
+
+    r = await owner.submit(app_page, f"{app_page}/token", title="x" * 256)
+    title = refused(r, "title")
+    assert title.value == "x" * 256 and "255 characters" in title.message
+    r = await owner.submit(app_page, f"{app_page}/token", title="deploys")
+    assert r.status_code == 422 and "Choose at least one scope for the token. Tick at least one" in r.text
+    assert 'value="deploys"' in r.text
+
+
+async def test_default_permissions(owner: Visitor, wharf: WharfApp) -> None:
+    tab = "/organization/acme?tab=defaultperms"
+    new = "/organization/acme/defaultperms/new"
+    r = await owner.submit(tab, new, delegate_kind="user", user="ghost", role="write", activating="")
+    user = refused(r, "user")
+    assert user.value == "ghost" and "No user or robot named 'ghost'" in user.message
+    assert "robots as organization+name" in user.message
+    assert 'value="user" checked' in r.text and 'value="write" selected' in r.text
+
+    r = await owner.submit(tab, new, delegate_kind="team", team="readers", role="read", activating="nobody")
+    activating = refused(r, "activating")
+    assert activating.value == "nobody" and "No user named 'nobody'" in activating.message
+
+    r = await owner.submit(tab, new, delegate_kind="user", user="", role="read")
+    assert "Whom should the permission go to?" in refused(r, "user").message
+    acme = await wharf.rt.db.read(accounts.get_by_name, "acme")
+    assert acme is not None and await wharf.rt.db.read(prototypes.list_for, acme) == []
+
+    # a row's role: the message next to that row's list
+    r = await owner.submit(tab, new, delegate_kind="team", team="readers", role="read")
+    assert r.status_code == 303
+    [made] = await wharf.rt.db.read(prototypes.list_for, acme)
+    role = f"/organization/acme/defaultperms/{made.id}/role"
+    form = await owner.form(tab, role)
+    r = await owner.http.post(role, data={**form.fields, "role": "owner"})
+    assert "Choose read, write or admin" in refused(r, "role").message
+    [kept] = await wharf.rt.db.read(prototypes.list_for, acme)
+    assert kept.role == "read"
+
+
+async def test_robot_roles_and_federation(owner: Visitor, wharf: WharfApp) -> None:
+    assert (
+        await owner.submit("/organization/acme?tab=robots", "/organization/acme/robots/new", name="ci")
+    ).status_code == 303
+    page = "/organization/acme/robots/ci"
+    form = await owner.form(page, f"{page}/permissions")
+    r = await owner.http.post(
+        f"{page}/permissions", data={**form.fields, "repository": "app", "role": "owner"}
+    )
+    role = refused(r, "role")
+    assert "Choose read, write, admin, or none" in role.message
+    assert 'value="app" id="repo-1" checked' in r.text  # the ticked box stays ticked
+    r = await owner.http.post(f"{page}/permissions", data={**form.fields, "role": "write"})
+    assert r.status_code == 422 and "No repository was ticked" in r.text and 'role="alert"' in r.text
+    assert 'value="write" selected' in r.text
+
+    form = await owner.form(page, f"{page}/federation")
+    issuer = "https://token.actions.githubusercontent.com"
+    rows = {"issuer": [issuer, "", "token.example"], "subject": ["", "", "repo:acme/app"]}
+    r = await owner.http.post(f"{page}/federation", data={**form.fields, **rows})
+    subject = refused(r, "subject")
+    assert subject.value == "" and "Each row needs a subject" in subject.message
+    issuer_error = _Page()
+    issuer_error.feed(r.text)
+    assert issuer_error.invalid["issuer"]["value"] == "token.example"  # the third row, as typed
+    third = Entered(f"{page}/federation").error_id("issuer.2")
+    assert "That is not an issuer URL" in issuer_error.texts[third]
+    robot = await wharf.rt.db.read(robots.get_by_name, "acme+ci")
+    assert robot is not None and await wharf.rt.db.read(robots.federation, robot.account.id) == []
+
+
+async def test_a_stale_login_is_asked_its_password_on_the_form(owner: Visitor, wharf: WharfApp) -> None:
+    def age(db: Db) -> None:
+        db.execute(update(WebSession).values(login_ms=now_ms() - 3_600_000))
+
+    await wharf.rt.db.write(age)
+    settings = "/organization/acme?tab=settings"
+    r = await owner.submit(settings, "/organization/acme/delete", confirm="acme", password="")
+    missing = refused(r, "password")
+    assert missing.value is None and "type your password to confirm it is you" in missing.message
+    assert 'value="acme"' in r.text  # the confirmation is kept
+    r = await owner.submit(settings, "/organization/acme/delete", confirm="acme", password="wrong-password")
+    wrong = refused(r, "password")
+    assert "That password is wrong" in wrong.message and "wrong-password" not in r.text
+    assert await wharf.rt.db.read(orgs.get, "acme") is not None
+
+    r = await owner.submit(
+        "/repository/acme/app?tab=settings",
+        "/repository/acme/app/settings/delete",
+        confirm="acme/app",
+        password="",
+    )
+    assert "type your password" in refused(r, "password").message
+    assert await wharf.rt.db.read(repositories.get, "acme", "app") is not None
+
+
+async def test_the_skip_link_of_a_refused_page_stays_on_it(owner: Visitor) -> None:
+    """The refused page has a <base> (its links are the page's): the skip link names the address
+    the page is served at, so following it moves the focus and does not load the page again."""
+    r = await owner.submit("/organization/acme?tab=settings", "/organization/acme/delete", confirm="acm")
+    assert r.status_code == 422
+    assert '<a class="skip" href="/organization/acme/delete#content" data-in-page>' in r.text
+    plain = (await owner.get("/organization/acme?tab=settings")).text
+    assert '<a class="skip" href="#content" data-in-page>' in plain

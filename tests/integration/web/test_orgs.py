@@ -190,11 +190,11 @@ async def test_robot_accounts_of_an_organization(signed_in: Open, world: World, 
     r = await _post(v, robot_page, perms, repository=["pub"], role="none")
     assert await _held(wharf, "acme+ci") == {"acme/app": "write"}
     r = await _post(v, robot_page, perms, role="read")
-    assert r.status_code == 400 and "No repository was ticked" in r.text
+    assert r.status_code == 422 and "No repository was ticked" in r.text
     r = await _post(v, robot_page, perms, repository=["nope"], role="read")
     assert r.status_code == 404
     r = await _post(v, robot_page, perms, repository=["app"], role="owner")
-    assert r.status_code == 400
+    assert r.status_code == 422 and "Choose read, write, admin, or none" in r.text
 
     # federation rows
     fed = f"{robot_page}/federation"
@@ -208,9 +208,10 @@ async def test_robot_accounts_of_an_organization(signed_in: Open, world: World, 
     ]
     assert f'value="{issuer}"' in (await v.get(robot_page)).text
     r = await _post(v, robot_page, fed, issuer=[issuer], subject=[""])
-    assert r.status_code == 400 and "incomplete" in r.text
+    assert r.status_code == 422 and "Each row needs a subject" in r.text
+    assert f'value="{issuer}"' in r.text  # the row as typed
     r = await _post(v, robot_page, fed, issuer=["ftp://x"], subject=["s"])
-    assert r.status_code == 400 and "Issuer must be a URL (http:// or https://)" in r.text
+    assert r.status_code == 422 and "That is not an issuer URL" in r.text and 'value="ftp://x"' in r.text
     r = await _post(v, robot_page, fed, issuer=["", ""], subject=["", ""])
     assert r.status_code == 303 and await wharf.rt.db.read(robots.federation, robot.account.id) == []
 
@@ -339,12 +340,13 @@ async def test_default_permissions(signed_in: Open, world: World, wharf: WharfAp
     assert r.status_code == 303
     r = await v.submit(tab, new, delegate_kind="user", user="direct", role="read", activating="maker")
     assert r.status_code == 303
+    # each mistake is said next to its field (tests/integration/web/test_form_errors.py for more)
     r = await v.submit(tab, new, delegate_kind="user", user="ghost", role="read")
-    assert r.status_code == 404 and "no user or robot named" in r.text
+    assert r.status_code == 422 and "No user or robot named" in r.text
     r = await v.submit(tab, new, delegate_kind="user", user="", role="read")
-    assert r.status_code == 400
+    assert r.status_code == 422 and "Whom should the permission go to?" in r.text
     r = await v.submit(tab, new, delegate_kind="team", team="writers", role="owner")
-    assert r.status_code == 400
+    assert r.status_code == 422 and "Choose read, write or admin." in r.text
 
     # a repository the owner creates gets the writers' default; the maker's one gets both
     await v.submit("/new/", "/new/", namespace="acme", name="fresh", visibility="private")
@@ -391,7 +393,7 @@ async def test_oauth_applications_and_tokens(signed_in: Open, world: World, whar
     page = (await v.get(app_page)).text
     assert client_id in page and "&lt;i&gt;CI&lt;/i&gt;" in page and "<i>CI</i>" not in page
     r = await v.submit(tab, "/organization/acme/applications/new", name="x", redirect_uri="javascript:x")
-    assert r.status_code == 400 and "http" in r.text
+    assert r.status_code == 422 and "http" in r.text
 
     # a token with ticked scopes is shown once, and works
     token_action = f"{app_page}/token"
@@ -404,9 +406,9 @@ async def test_oauth_applications_and_tokens(signed_in: Open, world: World, whar
     page = (await v.get(app_page)).text
     assert secret not in page and "deploys" in page and "repo:read, user:read" in page
     r = await _post(v, app_page, token_action, title="none")
-    assert r.status_code == 400 and "at least one scope" in r.text
+    assert r.status_code == 422 and "at least one scope" in r.text
     r = await _post(v, app_page, token_action, scope=["root:all"])
-    assert r.status_code == 400 and "unknown scope" in r.text
+    assert r.status_code == 422 and "Unknown scope" in r.text
 
     (token_uuid,) = re.findall(r'name="token" value="([0-9a-f-]{36})"', page)
     r = await _post(v, app_page, f"{app_page}/revoke", token=token_uuid)

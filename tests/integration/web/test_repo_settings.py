@@ -319,12 +319,49 @@ async def test_delete_needs_the_name_and_a_fresh_password(owner: Visitor, wharf:
     page = (await owner.get(SETTINGS)).text
     assert 'name="password"' in page
     r = await _post(owner, "delete", confirm=REPO, password="")
-    assert r.status_code == 403 and "Enter your password again" in r.text
+    assert r.status_code == 422 and "type your password to confirm it is you" in r.text
     r = await _post(owner, "delete", confirm=REPO, password="wrong-password")
-    assert r.status_code == 403 and "That password is wrong" in r.text
+    assert r.status_code == 422 and "That password is wrong" in r.text
     assert await wharf.rt.db.read(repositories.get, "acme", "app") is not None
     r = await _post(owner, "delete", confirm=REPO, password=PW)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "Deleted repository acme/app." in (await owner.get("/")).text
     assert await wharf.rt.db.read(repositories.get, "acme", "app") is None
     assert (await owner.get(SETTINGS)).status_code == 404
+
+
+async def test_the_notifications_are_paged_and_filtered(owner: Visitor, wharf: WharfApp) -> None:
+    repo = await _repo(wharf)
+    namespace = await wharf.rt.db.read(accounts.get_by_name, "acme")
+    assert namespace is not None
+
+    def fill(db: Db) -> None:
+        for i in range(30):
+            notifications.create(
+                db, wharf.rt.secrets, namespace, repo, "repo_push", "webhook",
+                {"url": "https://hooks.example.com/x"}, {}, f"Hook-{i:02d}", None,
+            )  # fmt: skip
+
+    await wharf.rt.db.write(fill)
+    page = (await owner.get(SETTINGS)).text
+    assert "30 notifications, 1 to 25 shown" in page
+    assert "Hook-24" in page and "Hook-25" not in page
+    assert 'href="?tab=settings&amp;page=2#notifications"' in page  # the pager comes back to the list
+    second = f"{SETTINGS}&page=2"
+    page = (await owner.get(second)).text
+    assert "26 to 30 shown" in page and "Hook-25" in page and "Hook-24" not in page
+
+    filtered = (await owner.get(f"{SETTINGS}&q=hook-1")).text
+    assert "10 notifications matching <code>hook-1</code>" in filtered and "Hook-20" not in filtered
+    nothing = (await owner.get(f"{SETTINGS}&q=nope")).text
+    assert "No notification's title holds “nope”" in nothing
+
+    # a row's action comes back to the row's page
+    [hook] = [
+        n for n in await wharf.rt.db.read(notifications.list_for, namespace, repo) if n.title == "Hook-27"
+    ]
+    form = await owner.form(second, ACTION + "notification-delete")
+    r = await owner.http.post(ACTION + "notification-delete", data={**form.fields, "uuid": hook.uuid})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"{PAGE}?tab=settings&page=2#notifications"
+    assert "29 notifications, 26 to 29 shown" in (await owner.get(second)).text

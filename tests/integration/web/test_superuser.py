@@ -168,11 +168,11 @@ async def test_deleting_with_an_old_login_asks_for_the_password(
     form = await admin.form(page, "/superuser/users/victim/delete")
     assert "password" in form.fields  # the form asks for it
     r = await admin.http.post("/superuser/users/victim/delete", data={**form.fields, "password": ""})
-    assert r.status_code == 403 and "Enter your password again" in r.text
+    assert r.status_code == 422 and "type your password to confirm it is you" in r.text
     r = await admin.http.post(
         "/superuser/users/victim/delete", data={**form.fields, "password": "wrong-password"}
     )
-    assert r.status_code == 403 and "That password is wrong" in r.text
+    assert r.status_code == 422 and "That password is wrong" in r.text
     assert await wharf.rt.db.read(accounts.get_by_name, "victim") is not None
     r = await admin.http.post(
         "/superuser/users/victim/delete", data={**form.fields, "password": ADMIN_PASSWORD}

@@ -5,6 +5,7 @@ only; the consent page that applications send people to is pages/oauth.py."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,10 @@ from wharf.core import applications, scopes, tokens
 from wharf.core.applications import ApplicationRecord
 from wharf.runtime import Runtime
 from wharf.services import applications as application_service
-from wharf.web import access, render
+from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
+from wharf.web.forms import FormError
 from wharf.web.session import Visitor, read_form, read_form_lists
 
 TOKEN_SCOPES = [(scope, about.title) for scope, about in scopes.DESCRIPTIONS.items()]
@@ -37,22 +39,41 @@ async def _app(rt: Runtime, ns: NamespacePage, client_id: str) -> ApplicationRec
     return app
 
 
-def _app_fields(form: dict[str, str]) -> dict[str, Any]:
+URL_ADVICE = "Addresses: http:// or https:// followed by a host name, up to 2048 characters, or nothing."
+REDIRECT_ADVICE = (
+    "The redirect address is where people come back after allowing the application, like "
+    "https://ci.example.com/oauth/callback: a plain host name, no user name or #fragment."
+)
+
+
+def _app_fields(form: dict[str, str], page: str) -> dict[str, Any]:
+    """The application's fields from its form; a mistake is shown next to its field on `page`."""
     fields = {k: form.get(k, "").strip() for k in ("name", "redirect_uri", "application_uri", "description")}
+    wrong: dict[str, str] = {}
     if not fields["name"] or len(fields["name"]) > 255:
-        raise WebError(400, "The application needs a name", "Enter a name of at most 255 characters.")
-    if len(fields["redirect_uri"]) > 2048 or len(fields["application_uri"]) > 2048:
-        raise WebError(400, "An address is too long", "Addresses may be at most 2048 characters.")
+        wrong["name"] = "The application needs a name of 1 to 255 characters."
+    for name in ("application_uri", "redirect_uri"):
+        if len(fields[name]) > 2048:
+            wrong[name] = f"This address has {len(fields[name])} characters. {URL_ADVICE}"
     if len(fields["description"]) > 4096:
-        raise WebError(400, "The description is too long", "Keep it under 4096 characters.")
+        wrong["description"] = "The description is longer than 4096 characters: shorten it."
+    if wrong:
+        raise FormError(page, wrong)
     return fields
+
+
+def _checked(page: str) -> contextlib.AbstractContextManager[None]:
+    """Core's checks of the addresses (applications._check), next to the address they are about."""
+    return forms.refusing(page, advice={"application_uri": URL_ADVICE, "redirect_uri": REDIRECT_ADVICE})
 
 
 async def create_app(request: Request) -> Response:
     rt = access.runtime(request)
     v, ns = await access.admined_organization(request)
-    fields = _app_fields(await read_form(rt, request))
-    app = await rt.db.write(applications.create, rt.secrets, ns.account, **fields, actor=v.actor)
+    here = f"/organization/{ns.name}?tab=applications"
+    fields = _app_fields(await read_form(rt, request), here)
+    with _checked(here):
+        app = await rt.db.write(applications.create, rt.secrets, ns.account, **fields, actor=v.actor)
     return render.redirect(
         f"/organization/{ns.name}/applications/{app.client_id}",
         f"Created application {app.name}. Its client ID and secret are below.",
@@ -103,8 +124,9 @@ class _Change:
 
 
 async def _update(c: _Change) -> Response:
-    fields = _app_fields(c.form)
-    await c.rt.db.write(applications.update_app, c.app, **fields, avatar_email=None, actor=c.v.actor)
+    fields = _app_fields(c.form, c.back)
+    with _checked(c.back):
+        await c.rt.db.write(applications.update_app, c.app, **fields, avatar_email=None, actor=c.v.actor)
     return render.redirect(c.back, f"Saved application {fields['name']}.")
 
 
@@ -124,16 +146,17 @@ async def _delete(c: _Change) -> Response:
 async def _mint_token(c: _Change) -> Response:
     title = c.form.get("title", "").strip() or c.app.name
     if len(title) > 255:
-        raise WebError(400, "The token's name is too long", "Keep it under 255 characters.")
-    secret, _info = await application_service.mint_token(
-        c.rt,
-        c.app,
-        c.v.identity,
-        " ".join(c.lists.get("scope", [])),
-        title=title,
-        lifetime_ms=None,
-        actor=c.v.actor,
-    )
+        raise FormError(c.back, title="The token's name is longer than 255 characters: shorten it.")
+    with forms.refusing(c.back, advice={"scope": "Tick at least one of the scopes below."}):
+        secret, _info = await application_service.mint_token(
+            c.rt,
+            c.app,
+            c.v.identity,
+            " ".join(c.lists.get("scope", [])),
+            title=title,
+            lifetime_ms=None,
+            actor=c.v.actor,
+        )
     # The token exists only in this answer: it is stored hashed, so it is shown, not redirected.
     return await _render_app(c.request, c.ns, c.app, new_token=secret, status=201)
 

@@ -25,9 +25,10 @@ from wharf.runtime import Runtime
 from wharf.services import log_exports as export_service
 from wharf.services import notifications as notification_service
 from wharf.services import usage_logs
-from wharf.web import render
+from wharf.web import forms, render
 from wharf.web.charts import SERIES, chart
 from wharf.web.errors import WebError
+from wharf.web.forms import SUMMARY, FormError
 from wharf.web.session import Visitor
 
 PAGE = 50
@@ -90,30 +91,40 @@ class LogsView:
         return f"{self.base}{'&' if '?' in self.base else '?'}{query}"
 
 
-def _day(text: str | None, name: str) -> date | None:
+def _refusal(title: str, advice: str, page: str | None) -> Exception:
+    """A range that cannot be shown: the error page for the page's own address, the export form's
+    message when the range came with that form (`page`, web/forms.py)."""
+    if page is None:
+        return WebError(400, title, advice)
+    return FormError(page, {SUMMARY: f"{title}: {advice}"})
+
+
+def _day(text: str | None, name: str, page: str | None = None) -> date | None:
     if not text:
         return None
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise WebError(
-            400,
+        raise _refusal(
             f"The {name} date could not be read",
             f"{text[:40]!r} is not a date: pick one with the date picker, or type it as 2026-11-28.",
+            page,
         ) from None
 
 
-def _range(query: dict[str, str]) -> tuple[date, date]:
+def _range(query: dict[str, str], page: str | None = None) -> tuple[date, date]:
     today = datetime.fromtimestamp(now_ms() / 1000, UTC).date()
-    end = _day(query.get("end"), "end") or today
-    start = _day(query.get("start"), "start") or end - timedelta(days=DEFAULT_DAYS - 1)
+    end = _day(query.get("end"), "end", page) or today
+    start = _day(query.get("start"), "start", page) or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise WebError(400, "The range ends before it starts", "Pick a start date on or before the end date.")
+        raise _refusal(
+            "The range ends before it starts", "Pick a start date on or before the end date.", page
+        )
     if (end - start).days + 1 > MAX_DAYS:
-        raise WebError(
-            400,
+        raise _refusal(
             "That range is too long to show",
             f"Show at most {MAX_DAYS} days at a time; to keep a longer range, export it.",
+            page,
         )
     return start, end
 
@@ -246,7 +257,9 @@ async def start_export(
     caller), and say where the link will go."""
     if not rt.settings.FEATURE_LOG_EXPORT:
         raise WebError(404, "Log export is off", "The registry's admin can turn on FEATURE_LOG_EXPORT.")
-    start, end = _range({"start": form.get("start", ""), "end": form.get("end", "")})
+    start, end = _range({"start": form.get("start", ""), "end": form.get("end", "")}, back)
+    # A refused export shows the logs of the range it was asked for, with the message in its form.
+    page = f"{back}&{urlencode({'start': start.isoformat(), 'end': end.isoformat()})}"
     email = form.get("callback_email", "").strip() or None
     url = form.get("callback_url", "").strip() or None
     assert v.identity.account_id is not None
@@ -263,16 +276,28 @@ async def start_export(
             refuse_email_without_mail=True,
         )
     except export_service.MailOff:
-        raise WebError(
-            400,
-            "This registry sends no e-mail",
-            "Give a URL to receive the link instead, or ask the registry's admin to set MAIL_SERVER.",
+        # The form offers no e-mail field then: the message is the form's.
+        raise FormError(
+            page,
+            {
+                SUMMARY: "This registry sends no e-mail: give a URL to receive the link instead, or ask "
+                "the registry's admin to set MAIL_SERVER."
+            },
         ) from None
     except export_service.CallbackRefused as e:
-        raise WebError(400, "That URL could not be used", f"{e}. Use another address.") from None
+        raise FormError(
+            page,
+            callback_url=f"{forms.sentence(str(e))} Use another address: an https:// URL that takes a POST.",
+        ) from None
     except InvalidInput as e:
-        raise WebError(
-            400, "Say where to send the export", f"{str(e).capitalize()}. Enter an e-mail address or a URL."
+        if e.field == "callback_email":
+            raise FormError(
+                page, callback_email=f"{forms.sentence(str(e))} Type it as name@example.com."
+            ) from None
+        if e.field == "callback_url":
+            raise FormError(page, callback_url=f"{forms.sentence(str(e))} Use a shorter address.") from None
+        raise FormError(
+            page, {SUMMARY: "Say where to send the link to the export: an e-mail address, a URL or both."}
         ) from None
     where = " and ".join(x for x in (email, url) if x)
     return render.redirect(

@@ -124,7 +124,7 @@ async def delete_org(request: Request) -> Response:
             confirm=f"That is not the organization's name: type {ns.name} exactly to delete it. "
             "Nothing was deleted.",
         )
-    await confirm_fresh_login(rt, request, v, form)
+    await confirm_fresh_login(rt, request, v, form, f"/organization/{ns.name}?tab=settings")
     await rt.db.write(orgs.delete_org, ns.account, v.actor)
     return render.redirect("/", f"Deleted organization {ns.name} with its repositories, teams and robots.")
 

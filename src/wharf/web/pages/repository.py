@@ -140,7 +140,7 @@ async def _admin_tab(request: Request, v: Visitor, full_name: str, tab: str) -> 
     if tab == "logs":
         found = await repository_settings.logs_context(rt, request, view, page.full_name)
     else:
-        found = await repository_settings.settings_context(rt, view)
+        found = await repository_settings.settings_context(rt, request, view)
         found["needs_password"] = v.needs_password
     return render.page(request, f"repository/{tab}.html", page=page, tab=tab, **found)
 

@@ -27,6 +27,7 @@ from wharf.core import (
     teams,
 )
 from wharf.core.errors import InvalidInput
+from wharf.core.paging import Paged
 from wharf.core.repositories import RepositoryRecord
 from wharf.runtime import Runtime
 from wharf.services import address_confirmation
@@ -35,12 +36,15 @@ from wharf.services import repository_settings as settings_service
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
+from wharf.web.pages import _list_query as list_query
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
 DESCRIPTION_MAX = 256 * 1024
 NOTICE_ATTEMPTS = 3
+NOTICES_PER_PAGE = 25
+NOTICES_VIEW = {"tab": "settings"}
 """The deliveries listed under each notification."""
 
 METHOD_LABELS = {
@@ -97,16 +101,23 @@ def repository_events() -> list[tuple[str, str]]:
     ]
 
 
-async def settings_context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
+async def settings_context(rt: Runtime, request: Request, view: RepositoryView) -> dict[str, Any]:
     repo = view.repo
-    found = await settings_service.read(rt, view.namespace, repo, NOTICE_ATTEMPTS)
+    nq = list_query.parse("", request.query_params, NOTICES_VIEW)
+    found = await settings_service.read(
+        rt, view.namespace, repo, NOTICE_ATTEMPTS, contains=nq.q, page=nq.page, per_page=NOTICES_PER_PAGE
+    )
+    listed = found.notifications
     out: dict[str, Any] = {
         "description": found.description,
         "user_roles": found.user_roles,
         "team_roles": found.team_roles,
         "teams": found.teams,
         "robots": found.robots,
-        "notices": [Notice(n, attempts) for n, attempts in found.notifications],
+        "notices": Paged([Notice(n, a) for n, a in listed.rows], listed.total, listed.page, listed.per_page),
+        "lq": nq,
+        # the pager's links come back to the list, not to the top of the tab
+        "notice_link": lambda n: f"{nq.link(n)}#notifications",
     }
     out.update(
         roles=grants.ROLES,
@@ -212,7 +223,7 @@ async def change(request: Request) -> Response:
     if action.startswith("notification-"):
         return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
     if action == "delete":
-        await confirm_fresh_login(rt, request, v, form)
+        await confirm_fresh_login(rt, request, v, form, f"{back}#delete")
         typed = form.get("confirm", "").strip()
         if typed != full_name:
             raise FormError(
@@ -318,6 +329,9 @@ async def _notification(
     if action == "create":
         return await _create_notification(rt, view, form, by, back)
     uuid = form.get("uuid", "")
+    # a row's action comes back to the row's page of the list
+    row_page = list_query.back_url("", form.get("back", ""), NOTICES_VIEW)
+    back = f"/repository/{repo.full_name}{row_page}#notifications"
     if action == "test":
         found = await notification_service.send_test(rt, namespace, repo, uuid, by)
         return render.redirect(

@@ -22,6 +22,7 @@ from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.credentials import FILES, Credentials
 from wharf.web.errors import WebError
+from wharf.web.forms import SUMMARY, FormError
 from wharf.web.pages import _list_query as list_query
 from wharf.web.session import read_form, read_form_lists, signed_in
 
@@ -161,11 +162,12 @@ async def set_permissions(request: Request) -> Response:
     robot = await _robot(rt, ns, request.path_params["robot"])
     role = (form.get("role") or [""])[-1]
     chosen = [n for n in form.get("repository", []) if n]
+    page = _page(ns, robot.shortname)
     if role not in (*grants.ROLES, robot_service.NO_ROLE):
-        raise WebError(400, "Choose a role", "Pick read, write, admin, or none to remove the role.")
+        raise FormError(page, role="Choose read, write, admin, or none to remove the role.")
     if not chosen:
-        raise WebError(
-            400, "No repository was ticked", "Tick the repositories the role applies to, then apply it."
+        raise FormError(
+            page, {SUMMARY: "No repository was ticked: tick the ones the role applies to, then apply it."}
         )
     changed = await robot_service.set_roles(rt, ns.account, robot, chosen, role, v.actor)
     what = f"the {role} role" if role != robot_service.NO_ROLE else "no role"
@@ -184,20 +186,7 @@ async def set_federation(request: Request) -> Response:
     issuers, subjects = form.get("issuer", []), form.get("subject", [])
     if len(issuers) != len(subjects):
         raise WebError(400, "The form could not be read", "Send the form from the robot's page again.")
-    entries = []
-    for issuer, subject in zip(issuers, subjects, strict=True):
-        issuer, subject = issuer.strip(), subject.strip()
-        if not issuer and not subject:
-            continue
-        if not issuer or not subject:
-            raise WebError(
-                400,
-                "A federation row is incomplete",
-                "Each row needs both the issuer URL (https://...) and the subject; empty a row to drop it.",
-            )
-        if len(issuer) > 2048 or len(subject) > 1024:
-            raise WebError(400, "A federation row is too long", "Issuers are URLs up to 2048 characters.")
-        entries.append((issuer, subject))
+    entries = _federation_rows(_page(ns, robot.shortname), issuers, subjects)
     entries = list(dict.fromkeys(entries))  # a row typed twice is meant once
     if entries:
         await rt.db.write(robots.set_federation, robot, ns.account, entries, v.actor)
@@ -207,6 +196,40 @@ async def set_federation(request: Request) -> Response:
         await rt.db.write(robots.delete_federation, robot, ns.account, v.actor)
         message = f"{robot.account.name} trusts no OIDC identity any more."
     return render.redirect(_page(ns, robot.shortname), message)
+
+
+ISSUER_ADVICE = "An issuer is the https:// URL of an OIDC provider, up to 2048 characters."
+SUBJECT_ADVICE = (
+    "A subject is the token's sub claim, up to 1024 characters, like repo:org/app:ref:refs/heads/main."
+)
+
+
+def _wrong_issuer(issuer: str) -> str:
+    if not issuer:
+        return "Each row needs an issuer"
+    if not issuer.startswith(("https://", "http://")):
+        return "That is not an issuer URL"
+    return "That issuer is too long" if len(issuer) > 2048 else ""
+
+
+def _federation_rows(page: str, issuers: list[str], subjects: list[str]) -> list[tuple[str, str]]:
+    """The rows typed, without the empty ones; each wrong row's message is next to its field
+    (`issuer.<row>`, `subject.<row>`, counted from 0 as the form sends them)."""
+    entries: list[tuple[str, str]] = []
+    wrong: dict[str, str] = {}
+    for row, (issuer, subject) in enumerate(zip(issuers, subjects, strict=True)):
+        issuer, subject = issuer.strip(), subject.strip()
+        if not issuer and not subject:
+            continue
+        if said := _wrong_issuer(issuer):
+            wrong[f"issuer.{row}"] = f"{said}. {ISSUER_ADVICE} Empty the row to drop it."
+        if not subject or len(subject) > 1024:
+            said = "Each row needs a subject" if not subject else "That subject is too long"
+            wrong[f"subject.{row}"] = f"{said}. {SUBJECT_ADVICE} Empty the row to drop it."
+        entries.append((issuer, subject))
+    if wrong:
+        raise FormError(page, wrong)
+    return entries
 
 
 def _routes(kind: str) -> list[BaseRoute]:

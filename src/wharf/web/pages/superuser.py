@@ -92,7 +92,7 @@ async def change_user(request: Request) -> Response:
         await rt.db.write(accounts.update_user, target, password=form.get("password", ""), actor=v.actor)
         return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
     if action == "delete":
-        await confirm_fresh_login(rt, request, v, form)
+        await confirm_fresh_login(rt, request, v, form, "/superuser?tab=users")
         await rt.db.write(accounts.delete_user, target, actor=v.actor)
         return render.redirect("/superuser?tab=users", f"Deleted user {target.name} and their repositories.")
     raise WebError.not_found("This action")
@@ -111,7 +111,7 @@ async def change_organization(request: Request) -> Response:
         await superuser_service.take_ownership(rt, org, v.identity.account_id, v.actor)
         return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
     if action == "delete":
-        await confirm_fresh_login(rt, request, v, form)
+        await confirm_fresh_login(rt, request, v, form, "/superuser?tab=organizations")
         await rt.db.write(orgs.delete_org, org, v.actor)
         return render.redirect("/superuser?tab=organizations", f"Deleted organization {org.name}.")
     raise WebError.not_found("This action")

@@ -138,8 +138,15 @@ document.addEventListener("change", (event) => {
 // in view, so the message next to it is read first.
 // The address bar shows the page's address (base.html's <base>), not the form's: reloading or
 // bookmarking opens the page, and in-page links (#content) stay on it.
+// The skip link names the form's address, the page's URL without this file (base.html); once the
+// address bar shows the page's, it names the page's, so that it still only moves the focus.
 const formPage = document.querySelector("base[href]");
-if (formPage) history.replaceState(null, "", formPage.href + location.hash);
+if (formPage) {
+  history.replaceState(null, "", formPage.href + location.hash);
+  for (const link of document.querySelectorAll("a[data-in-page]")) {
+    link.href = formPage.href + new URL(link.href).hash;
+  }
+}
 const wrong = document.querySelector('[aria-invalid="true"]');
 if (wrong) {
   wrong.focus();
