@@ -68,8 +68,11 @@ def set_immutable(
     audit.record_for(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
 
 
-def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
-    """End the tag's lifetime; it stays restorable within the time-machine window."""
+def delete(
+    db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None, *, kind: str = "delete_tag"
+) -> None:
+    """End the tag's lifetime; it stays restorable within the time-machine window. `kind` is the
+    usage-log entry's (the auto-prune job deletes as `autoprune_tag_delete`)."""
     check_tag(tag)
     repositories.require_normal(db, repo)
     try:
@@ -77,7 +80,7 @@ def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) 
     except ManifestNotFound:
         raise ManifestNotFound(f"no tag {tag!r} in {repo.namespace}/{repo.name}") from None
     digest = db.execute(manifests.digest_of(removed)).scalar_one()
-    audit.record_for(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+    audit.record_for(db, kind, actor, repo, tag=tag, manifest_digest=digest)
 
 
 def revert(

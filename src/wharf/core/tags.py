@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from wharf.core import _freeze
 from wharf.core._sql import column, first, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
@@ -95,6 +96,11 @@ def point(
         _check_mutable(live, name)
     if live is not None:
         db.execute(_END, {"tag_id": live.id, "end": _end_of(live.expires_ms, now)})
+    # An immutability policy freezes the tag as it lands; an immutable tag never expires (nothing
+    # may delete it), so a `quay.expires-after` label does not schedule an end for it.
+    immutable = _freeze.frozen(db, repository_id, name)
+    if immutable:
+        expires_ms = None
     db.execute(
         _INSERT,
         {
@@ -104,7 +110,7 @@ def point(
             "lifetime_start_ms": now,
             "lifetime_end_ms": None,
             "expires_ms": expires_ms,
-            "immutable": False,
+            "immutable": immutable,
             "hidden": False,
             "reversion": reversion,
         },
@@ -159,11 +165,16 @@ def set_expiration(db: Db, repository_id: int, name: str, expires_ms: int | None
 
 
 def set_immutable(db: Db, repository_id: int, name: str, immutable: bool) -> int:
+    """Freeze or thaw the live tag. Freezing drops a scheduled expiry: an immutable tag is never
+    deleted, by expiry no more than by hand or by auto-prune."""
     lock(db, "tag", repository_id, name)
     live = _alive_row(db, repository_id, name)
     if live is None:
         raise NotFound(f"tag {name!r} does not exist")
-    db.execute(update(Tag).where(Tag.id == live.id).values(immutable=immutable))
+    values: dict[str, Any] = {"immutable": immutable}
+    if immutable:
+        values["expires_ms"] = None
+    db.execute(update(Tag).where(Tag.id == live.id).values(**values))
     return int(live.manifest_id)
 
 

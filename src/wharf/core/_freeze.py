@@ -1,0 +1,24 @@
+"""Whether an immutability policy freezes a tag as it is pushed or moved: read by core/tags.py on
+every tag change, so it imports nothing above the tables and the pattern engine (core/tags.py is
+below the modules that manage the policies)."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from wharf.core import tag_patterns
+from wharf.db.engine import Db
+from wharf.db.models import ImmutabilityPolicy, Repository
+
+# One indexed read per tag change: the policies of the repository and of its namespace. A push to
+# a registry without policies reads no row.
+_RULES = (
+    select(ImmutabilityPolicy.tag_pattern, ImmutabilityPolicy.tag_pattern_matches)
+    .join(Repository, Repository.namespace_id == ImmutabilityPolicy.namespace_id)
+    .where(or_(ImmutabilityPolicy.repository_id.is_(None), ImmutabilityPolicy.repository_id == Repository.id))
+)
+
+
+def frozen(db: Db, repository_id: int, name: str) -> bool:
+    rows = db.execute(_RULES.where(Repository.id == repository_id)).all()
+    return any(tag_patterns.matcher(r.tag_pattern, bool(r.tag_pattern_matches))(name) for r in rows)
