@@ -14,8 +14,9 @@ Rules, in this order:
   has none of its own) are each applied to the tags as they are when the run starts; a tag any of
   them selects is deleted.
 
-A pruned tag is deleted as a person deletes one (core/tag_changes.delete), logged as
-`autoprune_tag_delete`: it stays restorable within the namespace's time-machine window.
+A pruned tag is deleted the way a person deletes one (core/tag_changes.prune ends it as
+tag_changes.delete does), logged as `autoprune_tag_delete`: it stays restorable within the
+namespace's time-machine window.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def prune(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> in
         if not _unchanged(db, repo, t, now):
             continue
         try:
-            tag_changes.delete(db, repo, t.name, ACTOR, kind="autoprune_tag_delete")
+            tag_changes.prune(db, repo, t.name, ACTOR)
         except (NotFound, TagImmutable):  # changed under us after the check: leave it
             continue
         deleted += 1

@@ -257,10 +257,6 @@ def _audit(db: Db, kind: str, actor: audit.Actor | None, scope: Scope, **details
         audit.record(db, kind, actor, namespace_id=scope.namespace_id, namespace=scope.namespace, **details)
 
 
-def _prune_kind(verb: str, scope: Scope) -> str:
-    return f"{verb}_{'repository' if scope.repository is not None else 'namespace'}_autoprune_policy"
-
-
 def _refuse_duplicate(existing: list[Any], same: Any, what: str) -> None:
     if len(existing) >= MAX_POLICIES:
         raise InvalidInput(f"at most {MAX_POLICIES} {what} policies per namespace or repository")
@@ -297,7 +293,14 @@ def create_prune(db: Db, scope: Scope, rule: PruneRule, actor: audit.Actor | Non
             "created_ms": now_ms(),
         },
     )
-    _audit(db, _prune_kind("create", scope), actor, scope, policy_uuid=policy_uuid, **_details(rule))
+    _audit(
+        db,
+        "create_repository_autoprune_policy" if scope.repository else "create_namespace_autoprune_policy",
+        actor,
+        scope,
+        policy_uuid=policy_uuid,
+        **_details(rule),
+    )
     return policy_uuid
 
 
@@ -320,13 +323,26 @@ def update_prune(db: Db, scope: Scope, policy_uuid: str, rule: PruneRule, actor:
             tag_pattern_matches=rule.tag_pattern_matches,
         )
     )
-    _audit(db, _prune_kind("update", scope), actor, scope, policy_uuid=policy_uuid, **_details(rule))
+    _audit(
+        db,
+        "update_repository_autoprune_policy" if scope.repository else "update_namespace_autoprune_policy",
+        actor,
+        scope,
+        policy_uuid=policy_uuid,
+        **_details(rule),
+    )
 
 
 def delete_prune(db: Db, scope: Scope, policy_uuid: str, actor: audit.Actor | None) -> None:
     prune_policy(db, scope, policy_uuid)  # NotFound
     db.execute(delete(AutoPrunePolicy).where(AutoPrunePolicy.uuid == policy_uuid))
-    _audit(db, _prune_kind("delete", scope), actor, scope, policy_uuid=policy_uuid)
+    _audit(
+        db,
+        "delete_repository_autoprune_policy" if scope.repository else "delete_namespace_autoprune_policy",
+        actor,
+        scope,
+        policy_uuid=policy_uuid,
+    )
 
 
 def _same_freeze(rule: FreezeRule) -> Any:
