@@ -91,7 +91,8 @@ def point(
     live = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()
     expired = live is not None and live.expires_ms is not None and live.expires_ms <= now
     if live is not None and not expired:
-        if live.manifest_id == manifest_id and expires_ms is None:
+        # Already there: nothing to do (an immutable tag keeps no expiry, so a label's is moot).
+        if live.manifest_id == manifest_id and (expires_ms is None or live.immutable):
             return False
         _check_mutable(live, name)
     if live is not None:
