@@ -98,3 +98,64 @@ async def preview(rt: Runtime, repo: RepositoryRecord) -> Plan:
         autoprune.plan_for, repo, default, rt.settings.FEATURE_AUTO_PRUNE, now_ms()
     )
     return found
+
+
+PREVIEW_REPOSITORIES = 100
+"""Repositories a namespace's preview looks at (the first ones by id); the job visits them all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """A scope's policies as a settings page shows them: its own, those it is also under (a
+    repository's namespace's), the registry default when it applies, and what a run would do now."""
+
+    prune: list[PruneRule]
+    freeze: list[retention_policies.FreezeRule]
+    inherited_prune: list[PruneRule]
+    inherited_freeze: list[retention_policies.FreezeRule]
+    default: PruneRule | None
+    previews: list[tuple[str, Plan]]
+    """(repository name, what a run would do there), for repositories where it would do something."""
+    previewed_all: bool
+    """False when the namespace has more repositories than the preview looked at."""
+
+
+async def policies_of(rt: Runtime, scope: retention_policies.Scope) -> Policies:
+    default = default_rule(rt.settings) if rt.settings.FEATURE_AUTO_PRUNE else None
+    prune_on, now = rt.settings.FEATURE_AUTO_PRUNE, now_ms()
+
+    def read(db: Db) -> Policies:
+        own_prune = retention_policies.prune_policies(db, scope)
+        own_freeze = retention_policies.freeze_policies(db, scope)
+        inherited_prune: list[PruneRule] = []
+        inherited_freeze: list[retention_policies.FreezeRule] = []
+        if scope.repository is not None:
+            namespace = retention_policies.Scope(scope.namespace_id, scope.namespace)
+            inherited_prune = retention_policies.prune_policies(db, namespace)
+            inherited_freeze = retention_policies.freeze_policies(db, namespace)
+            repos = [scope.repository]
+        else:
+            repos = autoprune.targets(db, everywhere=True, namespace_id=scope.namespace_id)
+        applies = (
+            default
+            if default is not None
+            and not retention_policies.namespace_has_prune_policy(db, scope.namespace_id)
+            else None
+        )
+        previews = []
+        for repo in repos[:PREVIEW_REPOSITORIES]:
+            found = autoprune.plan_for(db, repo, applies, prune_on, now)
+            if found.prune or found.freeze:
+                previews.append((repo.name, found))
+        return Policies(
+            own_prune,
+            own_freeze,
+            inherited_prune,
+            inherited_freeze,
+            applies,
+            previews,
+            len(repos) <= PREVIEW_REPOSITORIES,
+        )
+
+    found: Policies = await rt.db.read(read)
+    return found

@@ -24,7 +24,15 @@ from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
-from wharf.web.pages import _namespace, _repo_list, applications, default_permissions, robots, teams
+from wharf.web.pages import (
+    _namespace,
+    _repo_list,
+    applications,
+    default_permissions,
+    retention,
+    robots,
+    teams,
+)
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in, visitor
 
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
@@ -79,6 +87,10 @@ async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Nam
     return await applications.read_tab(rt, ns)
 
 
+async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    return await retention.namespace_context(rt, ns)
+
+
 _TabReader = Callable[[Request, Runtime, Visitor, NamespacePage], Awaitable[dict[str, Any]]]
 _TAB_READERS: dict[str, _TabReader] = {
     "repos": _repos_tab,
@@ -86,6 +98,7 @@ _TAB_READERS: dict[str, _TabReader] = {
     "robots": _robots_tab,
     "defaultperms": _defaultperms_tab,
     "applications": _applications_tab,
+    "settings": _settings_tab,
 }
 
 

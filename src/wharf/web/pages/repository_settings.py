@@ -36,6 +36,7 @@ from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
 from wharf.web.pages import logs as logs_view
+from wharf.web.pages import retention
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
@@ -119,6 +120,7 @@ async def settings_context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
         fresh_window_min=FRESH_LOGIN_S // 60,
         disable_after=notifications.DISABLE_AFTER,
     )
+    out.update(await retention.repository_context(rt, repo))
     return out
 
 
