@@ -62,6 +62,9 @@ def upgrade() -> None:
     for table in ("autoprune_policies", "immutability_policies"):
         for column in ("namespace_id", "repository_id"):
             op.create_index(op.f(f"ix_{table}_{column}"), table, [column], unique=False)
+    # An immutable tag never expires now (freezing clears the expiry): tags frozen by hand before
+    # this revision may still carry one, which would end them behind their immutability.
+    op.execute(sa.text("UPDATE tags SET expires_ms = NULL WHERE immutable AND lifetime_end_ms IS NULL"))
 
 
 def downgrade() -> None:
