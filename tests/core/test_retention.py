@@ -252,3 +252,16 @@ def test_the_registry_default_applies_only_where_the_namespace_has_no_policy(
     assert _alive(db, repo) == ["a", "b"]
     everywhere = db.run_read(autoprune.targets, everywhere=True)
     assert [r.id for r in everywhere] == [repo.id]
+
+
+def test_policies_go_with_their_repository(db: Database, repo: RepositoryRecord) -> None:
+    rule = retention_policies.check_prune("number_of_tags", 3, None, True)
+    db.run_write(retention_policies.create_prune, Scope.of(repo), rule, None)
+    db.run_write(
+        retention_policies.create_freeze, Scope.of(repo), retention_policies.check_freeze("^v", True), None
+    )
+    assert db.run_read(retention_policies.count) == 2
+    db.run_write(repositories.delete_repo, repo, None)
+    assert db.run_read(retention_policies.count) == 0
+    again = db.run_write(repositories.create, "admin", "pruned", visibility="private", actor=None)
+    assert db.run_read(retention_policies.prune_rules_for, again) == []

@@ -68,7 +68,10 @@ def _end_of(expires_ms: int | None, now: int) -> int:
 
 def _check_mutable(row: object, name: str) -> None:
     if row is not None and getattr(row, "immutable", False):
-        raise TagImmutable(f"tag {name!r} is immutable: it cannot be moved, deleted or expired")
+        raise TagImmutable(
+            f"tag {name!r} is immutable: it cannot be moved, deleted or expired; push under another "
+            "tag, or ask an administrator of the repository to make it mutable"
+        )
 
 
 def point(
