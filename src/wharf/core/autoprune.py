@@ -90,22 +90,22 @@ def plan(
     return Plan(select_prunable(prune_rules, seen, now), to_freeze)
 
 
-def _unchanged(db: Db, repo: RepositoryRecord, t: AliveTag, now: int) -> bool:
-    """Whether the tag is still the planned lifetime, alive and mutable (nothing moved it since)."""
-    row = db.execute(
-        select(Tag.lifetime_start_ms, Tag.immutable).where(
-            Tag.repository_id == repo.id, Tag.name == t.name, tags.alive_at(now)
+def _unchanged(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> list[AliveTag]:
+    """The planned tags that are still the planned lifetime, alive and mutable (nothing pushed,
+    moved, froze or deleted them since the plan): one read for the batch."""
+    rows = db.execute(
+        select(Tag.name, Tag.lifetime_start_ms, Tag.immutable).where(
+            Tag.repository_id == repo.id, Tag.name.in_([t.name for t in batch]), tags.alive_at(now)
         )
-    ).first()
-    return row is not None and int(row.lifetime_start_ms) == t.start_ms and not row.immutable
+    )
+    current = {r.name: (int(r.lifetime_start_ms), bool(r.immutable)) for r in rows}
+    return [t for t in batch if current.get(t.name) == (t.start_ms, False)]
 
 
 def prune(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> int:
     """Delete the planned tags that are unchanged since the plan; how many went."""
     deleted = 0
-    for t in batch:
-        if not _unchanged(db, repo, t, now):
-            continue
+    for t in _unchanged(db, repo, batch, now):
         try:
             tag_changes.prune(db, repo, t.name, ACTOR)
         except (NotFound, TagImmutable):  # changed under us after the check: leave it
@@ -117,9 +117,7 @@ def prune(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> in
 def freeze(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> int:
     """Make the planned tags immutable (one usage-log entry for the batch); how many were."""
     frozen: list[str] = []
-    for t in batch:
-        if not _unchanged(db, repo, t, now):
-            continue
+    for t in _unchanged(db, repo, batch, now):
         try:
             tags.set_immutable(db, repo.id, t.name, True)
         except NotFound:
