@@ -102,7 +102,10 @@ def check_prune(
         return PruneRule(policy_uuid, NUMBER_OF_TAGS, count, count, pattern, tag_pattern_matches)
     if not isinstance(value, str):
         raise InvalidInput("creation_date needs a value like 7d (s, m, h, d or w)", field="value")
-    seconds = durations.parse_seconds(value)
+    try:
+        seconds = durations.parse_seconds(value)
+    except InvalidInput as e:
+        raise InvalidInput(str(e), field="value") from None
     if seconds <= 0:
         raise InvalidInput("creation_date needs a duration longer than zero", field="value")
     return PruneRule(policy_uuid, CREATION_DATE, seconds, value.strip(), pattern, tag_pattern_matches)
