@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from wharf.core import tag_patterns
+from wharf.core import audit, tag_patterns
 from wharf.db.engine import Db
-from wharf.db.models import ImmutabilityPolicy, Repository
+from wharf.db.models import Account, ImmutabilityPolicy, Repository
 
 # One indexed read per tag change: the policies of the repository and of its namespace. A push to
 # a registry without policies reads no row.
@@ -22,3 +22,22 @@ _RULES = (
 def frozen(db: Db, repository_id: int, name: str) -> bool:
     rows = db.execute(_RULES.where(Repository.id == repository_id)).all()
     return any(tag_patterns.matcher(r.tag_pattern, bool(r.tag_pattern_matches))(name) for r in rows)
+
+
+def record(db: Db, repository_id: int, name: str) -> None:
+    """The usage-log entry of a tag a policy froze as it landed (read only then: a rare event)."""
+    row = db.execute(
+        select(Repository.namespace_id, Account.name, Repository.name)
+        .join(Account, Account.id == Repository.namespace_id)
+        .where(Repository.id == repository_id)
+    ).one()
+    audit.record(
+        db,
+        "tag_made_immutable_by_policy",
+        None,
+        namespace_id=row[0],
+        repository_id=repository_id,
+        namespace=row[1],
+        repo=row[2],
+        tag=name,
+    )

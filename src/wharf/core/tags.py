@@ -105,6 +105,7 @@ def point(
     immutable = _freeze.frozen(db, repository_id, name)
     if immutable:
         expires_ms = None
+        _freeze.record(db, repository_id, name)
     db.execute(
         _INSERT,
         {

@@ -188,6 +188,10 @@ async def test_the_job_freezes_existing_tags(world: World) -> None:
     assert (found["v1"]["immutable"], found["latest"]["immutable"]) == (True, False)
     logs = await _logs(world)
     assert any(e["kind"] == "tags_made_immutable_by_policy" for e in logs)
+    await reg.push_image(REPO, "v2")  # frozen as it lands, and logged so
+    assert (await _tags(world))["v2"]["immutable"] is True
+    landed = [e["metadata"] for e in await _logs(world) if e["kind"] == "tag_made_immutable_by_policy"]
+    assert [(m["tag"], m["repo"]) for m in landed] == [("v2", "app")]
 
 
 # --- what an immutable tag answers: the table of every change --------------------------------------
