@@ -248,8 +248,25 @@ async def _expire(world: World, tag: str) -> tuple[int, str]:
     return r.status_code, r.text
 
 
+async def _v2_delete_manifest(world: World, tag: str) -> tuple[int, str]:
+    headers = await world.reg.headers(REPO)
+    got = await world.reg.http.get(f"/v2/{REPO}/manifests/{tag}", headers=headers)
+    digest = got.headers["Docker-Content-Digest"]
+    r = await world.reg.http.delete(f"/v2/{REPO}/manifests/{digest}", headers=headers)
+    return r.status_code, r.text
+
+
+async def _expire_by_label(world: World, tag: str) -> tuple[int, str]:
+    """Push an image labelled quay.expires-after to the tag: a move, with an expiry."""
+    body = await _manifest_with_label(world, {"quay.expires-after": "1h"})
+    r = await world.reg.push_manifest(REPO, tag, body)
+    return r.status_code, r.text
+
+
 CHANGES = {
     "push over it (/v2)": _push_over,
+    "push an expiring image over it (/v2)": _expire_by_label,
+    "delete its manifest (/v2)": _v2_delete_manifest,
     "move it": _move,
     "delete it": _api_delete,
     "delete it (/v2)": _v2_delete,
@@ -265,6 +282,8 @@ CHANGES = {
         ("v1.0", "delete it", 409, 204),
         ("v1.0", "delete it (/v2)", 403, 202),
         ("v1.0", "expire it", 409, 201),
+        ("v1.0", "push an expiring image over it (/v2)", 403, 201),
+        ("v1.0", "delete its manifest (/v2)", 403, 202),
     ],
 )
 async def test_an_immutable_tag_refuses_every_change(
