@@ -4,23 +4,26 @@ below the modules that manage the policies)."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from wharf.core import audit, tag_patterns
 from wharf.db.engine import Db
 from wharf.db.models import Account, ImmutabilityPolicy, Repository
 
-# One indexed read per tag change: the policies of the repository and of its namespace. A push to
-# a registry without policies reads no row.
+# Built once: it runs on every push. One indexed read per tag change, the policies of the
+# repository and of its namespace; a push to a registry without policies reads no row.
 _RULES = (
     select(ImmutabilityPolicy.tag_pattern, ImmutabilityPolicy.tag_pattern_matches)
     .join(Repository, Repository.namespace_id == ImmutabilityPolicy.namespace_id)
-    .where(or_(ImmutabilityPolicy.repository_id.is_(None), ImmutabilityPolicy.repository_id == Repository.id))
+    .where(
+        Repository.id == bindparam("repo"),
+        or_(ImmutabilityPolicy.repository_id.is_(None), ImmutabilityPolicy.repository_id == Repository.id),
+    )
 )
 
 
 def frozen(db: Db, repository_id: int, name: str) -> bool:
-    rows = db.execute(_RULES.where(Repository.id == repository_id)).all()
+    rows = db.execute(_RULES, {"repo": repository_id}).all()
     return any(tag_patterns.matcher(r.tag_pattern, bool(r.tag_pattern_matches))(name) for r in rows)
 
 
