@@ -108,6 +108,7 @@ async def test_auto_prune_policy_crud(world: World, base: str) -> None:
         ({"method": "by_size", "value": 5}, "method must be one of"),
         ({"method": "creation_date", "value": "forever"}, "not a duration"),
         ({"method": "number_of_tags", "value": -1}, "whole number"),
+        ({"value": 5}, "method"),
     ],
 )
 async def test_an_invalid_policy_is_refused_with_the_reason(
