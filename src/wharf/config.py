@@ -143,6 +143,14 @@ class Settings(BaseModel):
     """The windows users and organizations may choose from (`tag_expiration_s` must be one of them)."""
     FEATURE_IMMUTABLE_TAGS: bool = False
     """Tags can be made immutable (changeTag `immutable`): then nothing moves, deletes or expires them."""
+    FEATURE_AUTO_PRUNE: bool = False
+    """Auto-prune policies (`*AutoPrunePolicy*`): a job deletes the tags they select."""
+    DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: dict[str, Any] | None = None
+    """`{method, value}` applied to every namespace that has no auto-prune policy of its own."""
+    AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES: int = Field(60, ge=1)
+    """How often the auto-prune job applies the auto-prune and immutability policies."""
+    AUTOPRUNE_BATCH_SIZE: int = Field(200, ge=1, le=10000)
+    """Tags the auto-prune job deletes or freezes in one transaction (short transactions beside pushes)."""
     PERMANENTLY_DELETE_TAGS: bool = True
     """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
     GC_INTERVAL_S: int = 60

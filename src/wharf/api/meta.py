@@ -30,7 +30,6 @@ _FEATURES: dict[str, bool] = {
     "EDIT_QUOTA": False,
     "REPO_MIRROR": False,
     "PROXY_CACHE": False,
-    "AUTO_PRUNE": False,
     "BILLING": False,
     "TEAM_SYNCING": False,
     "SIGNING": False,
@@ -56,6 +55,8 @@ _CLIENT_SETTINGS = (
     "FOOTER_LINKS",
     "ROBOTS_DISALLOW",
     "DEFAULT_UI",
+    "FEATURE_AUTO_PRUNE",
+    "FEATURE_IMMUTABLE_TAGS",
 )
 _CLIENT_DEFAULTS: dict[str, Any] = {
     "AUTHENTICATION_TYPE": "Database",
@@ -66,7 +67,6 @@ _CLIENT_DEFAULTS: dict[str, Any] = {
     "FEATURE_QUOTA_MANAGEMENT": False,
     "FEATURE_EDIT_QUOTA": False,
     "FEATURE_PROXY_CACHE": False,
-    "FEATURE_AUTO_PRUNE": False,
 }
 
 

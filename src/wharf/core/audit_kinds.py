@@ -68,6 +68,44 @@ _ALL = [
     Kind("change_tag_expiration", "{who} set tag {tag} {expiry}", "tag"),
     Kind("change_tag_immutability", "{who} made tag {tag} {immutability}", "tag"),
     Kind("delete_manifest", "{who} deleted manifest {digest} of {repo}", "tag"),
+    Kind("autoprune_tag_delete", "An auto-prune policy deleted tag {tag} of {repo}", "tag"),
+    Kind("tag_made_immutable_by_policy", "An immutability policy made tag {tag} of {repo} immutable", "tag"),
+    Kind(
+        "tags_made_immutable_by_policy", "An immutability policy made {count} tags of {repo} immutable", "tag"
+    ),
+    Kind(
+        "create_namespace_autoprune_policy",
+        "{who} added an auto-prune policy ({method} {value}) to {namespace}",
+        "tag",
+    ),
+    Kind(
+        "update_namespace_autoprune_policy",
+        "{who} changed an auto-prune policy of {namespace} to {method} {value}",
+        "tag",
+    ),
+    Kind("delete_namespace_autoprune_policy", "{who} deleted an auto-prune policy of {namespace}", "tag"),
+    Kind(
+        "create_repository_autoprune_policy",
+        "{who} added an auto-prune policy ({method} {value}) to {repo}",
+        "tag",
+    ),
+    Kind(
+        "update_repository_autoprune_policy",
+        "{who} changed an auto-prune policy of {repo} to {method} {value}",
+        "tag",
+    ),
+    Kind("delete_repository_autoprune_policy", "{who} deleted an auto-prune policy of {repo}", "tag"),
+    Kind(
+        "create_immutability_policy",
+        "{who} added an immutability policy for tags matching {tag_pattern} to {repo}",
+        "tag",
+    ),
+    Kind(
+        "update_immutability_policy",
+        "{who} changed an immutability policy of {repo} to tags matching {tag_pattern}",
+        "tag",
+    ),
+    Kind("delete_immutability_policy", "{who} deleted an immutability policy of {repo}", "tag"),
     Kind("manifest_label_add", "{who} added label {label_key} to {digest} of {repo}", "tag"),
     Kind("manifest_label_delete", "{who} removed label {label_key} from {digest} of {repo}", "tag"),
     Kind(

@@ -68,16 +68,27 @@ def set_immutable(
     audit.record_for(db, "change_tag_immutability", actor, repo, tag=tag, immutable=immutable)
 
 
-def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
-    """End the tag's lifetime; it stays restorable within the time-machine window."""
+def _end(db: Db, repo: RepositoryRecord, tag: str) -> str:
+    """End the tag's live lifetime (the one way both deletions below go); the digest it had."""
     check_tag(tag)
     repositories.require_normal(db, repo)
     try:
         removed = tags.remove(db, repo.id, tag)
     except ManifestNotFound:
         raise ManifestNotFound(f"no tag {tag!r} in {repo.namespace}/{repo.name}") from None
-    digest = db.execute(manifests.digest_of(removed)).scalar_one()
+    return str(db.execute(manifests.digest_of(removed)).scalar_one())
+
+
+def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
+    """End the tag's lifetime; it stays restorable within the time-machine window."""
+    digest = _end(db, repo, tag)
     audit.record_for(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
+
+
+def prune(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
+    """`delete`, as an auto-prune policy does it (its own usage-log kind): restorable alike."""
+    digest = _end(db, repo, tag)
+    audit.record_for(db, "autoprune_tag_delete", actor, repo, tag=tag, manifest_digest=digest)
 
 
 def revert(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from wharf.core import _freeze
 from wharf.core._sql import column, first, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
@@ -67,7 +68,10 @@ def _end_of(expires_ms: int | None, now: int) -> int:
 
 def _check_mutable(row: object, name: str) -> None:
     if row is not None and getattr(row, "immutable", False):
-        raise TagImmutable(f"tag {name!r} is immutable: it cannot be moved, deleted or expired")
+        raise TagImmutable(
+            f"tag {name!r} is immutable: it cannot be moved, deleted or expired; push under another "
+            "tag, or ask an administrator of the repository to make it mutable"
+        )
 
 
 def point(
@@ -90,11 +94,18 @@ def point(
     live = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()
     expired = live is not None and live.expires_ms is not None and live.expires_ms <= now
     if live is not None and not expired:
-        if live.manifest_id == manifest_id and expires_ms is None:
+        # Already there: nothing to do (an immutable tag keeps no expiry, so a label's is moot).
+        if live.manifest_id == manifest_id and (expires_ms is None or live.immutable):
             return False
         _check_mutable(live, name)
     if live is not None:
         db.execute(_END, {"tag_id": live.id, "end": _end_of(live.expires_ms, now)})
+    # An immutability policy freezes the tag as it lands; an immutable tag never expires (nothing
+    # may delete it), so a `quay.expires-after` label does not schedule an end for it.
+    immutable = _freeze.frozen(db, repository_id, name)
+    if immutable:
+        expires_ms = None
+        _freeze.record(db, repository_id, name)
     db.execute(
         _INSERT,
         {
@@ -104,7 +115,7 @@ def point(
             "lifetime_start_ms": now,
             "lifetime_end_ms": None,
             "expires_ms": expires_ms,
-            "immutable": False,
+            "immutable": immutable,
             "hidden": False,
             "reversion": reversion,
         },
@@ -159,11 +170,16 @@ def set_expiration(db: Db, repository_id: int, name: str, expires_ms: int | None
 
 
 def set_immutable(db: Db, repository_id: int, name: str, immutable: bool) -> int:
+    """Freeze or thaw the live tag. Freezing drops a scheduled expiry: an immutable tag is never
+    deleted, by expiry no more than by hand or by auto-prune."""
     lock(db, "tag", repository_id, name)
     live = _alive_row(db, repository_id, name)
     if live is None:
         raise NotFound(f"tag {name!r} does not exist")
-    db.execute(update(Tag).where(Tag.id == live.id).values(immutable=immutable))
+    values: dict[str, Any] = {"immutable": immutable}
+    if immutable:
+        values["expires_ms"] = None
+    db.execute(update(Tag).where(Tag.id == live.id).values(**values))
     return int(live.manifest_id)
 
 

@@ -733,3 +733,40 @@ class SecscanAnnounced(Base):
         ForeignKey("secscan_vulnerabilities.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     announced_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AutoPrunePolicy(Base):
+    """A namespace's (repository_id NULL) or a repository's auto-prune policy: keep the newest
+    `value` tags (method number_of_tags) or delete tags older than `value` (creation_date, a
+    duration such as 7d), of the tags whose name matches `tag_pattern` (or does not, when
+    `tag_pattern_matches` is false; all tags when there is no pattern)."""
+
+    __tablename__ = "autoprune_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(32))
+    tag_pattern: Mapped[str | None] = mapped_column(String(256))
+    tag_pattern_matches: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ImmutabilityPolicy(Base):
+    """A namespace's (repository_id NULL) or a repository's immutability policy: tags whose name
+    matches `tag_pattern` (or does not, when `tag_pattern_matches` is false) become immutable when
+    they are pushed or moved, and the auto-prune job freezes those that exist already."""
+
+    __tablename__ = "immutability_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    tag_pattern: Mapped[str] = mapped_column(String(256))
+    tag_pattern_matches: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

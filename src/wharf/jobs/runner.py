@@ -18,7 +18,7 @@ from wharf import metrics
 from wharf.core import queue, uploads
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
-from wharf.jobs import gc, log_export, notify, orphans, secscan
+from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
 
 log = logging.getLogger("wharf.jobs")
@@ -52,6 +52,7 @@ HANDLERS: dict[str, JobHandler] = {
     secscan.INDEX_QUEUE: secscan.index,
     secscan.BACKFILL_QUEUE: secscan.backfill,
     secscan.UPDATE_QUEUE: secscan.update_sources,
+    autoprune.QUEUE: autoprune.run,
 }
 
 
@@ -63,6 +64,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         "gc": s.GC_INTERVAL_S,
         "notification_image_expiry": s.NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60,
     }
+    if s.FEATURE_AUTO_PRUNE or s.FEATURE_IMMUTABLE_TAGS:
+        jobs[autoprune.QUEUE] = s.AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:

@@ -26,7 +26,15 @@ from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
-from wharf.web.pages import _namespace, _repo_list, applications, default_permissions, robots, teams
+from wharf.web.pages import (
+    _namespace,
+    _repo_list,
+    applications,
+    default_permissions,
+    retention,
+    robots,
+    teams,
+)
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in, visitor
 
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
@@ -82,7 +90,9 @@ async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Nam
 
 
 async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
-    return {"security": await secscan_settings.get(rt, ns.account), "levels": policy.LEVELS}
+    found = await retention.namespace_context(rt, ns)
+    found.update(security=await secscan_settings.get(rt, ns.account), levels=policy.LEVELS)
+    return found
 
 
 _TabReader = Callable[[Request, Runtime, Visitor, NamespacePage], Awaitable[dict[str, Any]]]

@@ -38,6 +38,7 @@ from wharf.web.errors import WebError
 from wharf.web.forms import FormError
 from wharf.web.pages import _list_query as list_query
 from wharf.web.pages import logs as logs_view
+from wharf.web.pages import retention
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
@@ -130,6 +131,7 @@ async def settings_context(rt: Runtime, request: Request, view: RepositoryView) 
         fresh_window_min=FRESH_LOGIN_S // 60,
         disable_after=notifications.DISABLE_AFTER,
     )
+    out.update(await retention.repository_context(rt, repo))
     return out
 
 

@@ -17,7 +17,7 @@ from wharf.core import accounts, apptokens
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
-from wharf.web.pages import _namespace, _repo_list, robots
+from wharf.web.pages import _namespace, _repo_list, retention, robots
 from wharf.web.pages import logs as logs_view
 from wharf.web.session import read_form, signed_in, visitor
 
@@ -44,6 +44,7 @@ async def show(request: Request) -> Response:
         found = {"lst": listed, "can_create": ns.can_admin}
     elif tab == "settings":
         found = {"app_tokens": await rt.db.read(apptokens.list_for, ns.account)}
+        found.update(await retention.namespace_context(rt, ns))
     return await _namespace.tab_page(request, ns, tab, found)
 
 
