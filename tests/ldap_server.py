@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,15 +150,54 @@ class LdapServer:
             conn.add_s(f"uid={uid},{PEOPLE}", modlist.addModlist(attrs))
         self.users[uid] = password
 
+    def set_group(self, cn: str, uids: list[str]) -> None:
+        """Makes group `cn` (a groupOfNames under ou=groups) list exactly `uids`; an empty list
+        removes the group (groupOfNames needs a member)."""
+        import ldap
+        from ldap import modlist
+
+        dn = group_dn(cn)
+        with self.admin() as conn:
+            with suppress(ldap.NO_SUCH_OBJECT):
+                conn.delete_s(dn)
+            if uids:
+                attrs = {
+                    "objectClass": [b"groupOfNames"],
+                    "cn": [cn.encode()],
+                    "member": [f"uid={u},{PEOPLE}".encode() for u in uids],
+                }
+                conn.add_s(dn, modlist.addModlist(attrs))
+
+    def set_member_of(self, uid: str, dns: list[str], attr: str = "seeAlso") -> None:
+        """Gives the user's entry these group DNs in `attr`, as Active Directory's memberOf (any
+        DN-valued attribute the schema allows on a person serves as LDAP_MEMBEROF_ATTR)."""
+        import ldap
+
+        with self.admin() as conn:
+            conn.modify_s(
+                f"uid={uid},{PEOPLE}", [(ldap.MOD_REPLACE, attr, [d.encode() for d in dns] or None)]
+            )
+
     def remove_user(self, uid: str) -> None:
         with self.admin() as conn:
             conn.delete_s(f"uid={uid},{PEOPLE}")
         self.users.pop(uid, None)
 
 
-def start_slapd(root: Path, people: dict[str, tuple[str, str | None]]) -> LdapServer:
-    """A directory at SUFFIX with `people` {uid: (password, mail)} under ou=people and an empty
-    ou=groups, listening on a free loopback port."""
+def group_dn(cn: str) -> str:
+    return f"cn={cn},{GROUPS}"
+
+
+def _group(cn: str, uids: list[str]) -> str:
+    members = "".join(f"member: uid={u},{PEOPLE}\n" for u in uids)
+    return f"dn: {group_dn(cn)}\nobjectClass: groupOfNames\ncn: {cn}\n{members}"
+
+
+def start_slapd(
+    root: Path, people: dict[str, tuple[str, str | None]], groups: dict[str, list[str]] | None = None
+) -> LdapServer:
+    """A directory at SUFFIX with `people` {uid: (password, mail)} under ou=people and `groups`
+    {cn: [uid...]} (groupOfNames) under ou=groups, listening on a free loopback port."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "db").mkdir()
     conf = root / "slapd.conf"
@@ -168,6 +207,7 @@ def start_slapd(root: Path, people: dict[str, tuple[str, str | None]]) -> LdapSe
         f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n",
         f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n",
         *(_person(uid, pw, mail) for uid, (pw, mail) in people.items()),
+        *(_group(cn, uids) for cn, uids in (groups or {}).items()),
     ]
     ldif = root / "data.ldif"
     ldif.write_text("\n".join(entries))

@@ -109,3 +109,26 @@ def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecor
     fresh = accounts.get_by_id(db, account.id)
     assert fresh is not None
     return fresh
+
+
+def link(db: Db, service: str, ident: str, email: str | None) -> AccountRecord:
+    """The account linked to `ident`, made now when there is none: team synchronization brings a
+    group's people in before their first sign-in, as Quay does, whatever FEATURE_USER_CREATION
+    says (an administrator chose the group). Their superuser right waits for that sign-in."""
+    account = account_for(db, service, ident)
+    if account is not None:
+        return account
+    return sign_in(db, service, ExternalUser(ident, email, superuser=False), may_create=True)
+
+
+def linked_page(db: Db, service: str, after_id: int, limit: int) -> list[tuple[int, str, int]]:
+    """(link id, ident, account id) of enabled accounts linked at `service`, in id order after
+    `after_id`: a bounded page for the periodic check that they are still there."""
+    rows = db.execute(
+        select(FederatedLogin.id, FederatedLogin.service_ident, FederatedLogin.account_id)
+        .join(Account, Account.id == FederatedLogin.account_id)
+        .where(FederatedLogin.service == service, FederatedLogin.id > after_id, Account.enabled.is_(True))
+        .order_by(FederatedLogin.id)
+        .limit(limit)
+    ).all()
+    return [(r.id, r.service_ident, r.account_id) for r in rows]

@@ -53,10 +53,32 @@ class DirectoryConfig:
     timeout_s: float = 10.0
     network_timeout_s: float = 10.0
     ca_file: str | None = None
+    memberof_attr: str = "memberOf"
 
     @property
     def search_base(self) -> str:
         return ",".join((*self.user_rdn, *self.base_dn))
+
+    def group_dn(self, group_dn: str) -> str:
+        """A group's full DN. Quay takes `group_dn` relative to LDAP_BASE_DN
+        (`cn=devs,ou=groups`); a DN that already ends with the base is taken as it is."""
+        base = ",".join(self.base_dn)
+        if not base or _dn_key(group_dn).endswith(_dn_key(base)):
+            return group_dn
+        return f"{group_dn},{base}"
+
+
+class GroupNotFound(Exception):
+    """The group DN names no entry, and no user names it either; `str(e)` says which DN."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """A person in a directory group, as team synchronization links them."""
+
+    username: str
+    dn: str
+    email: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +223,110 @@ class Directory:
             raise DirectoryUnavailable(f"the directory failed the login: {_message(e)}") from None
 
 
+class _Groups:
+    """Reading groups, for team synchronization, and looking up many users at once."""
+
+    # Member DNs a group lists are read one entry at a time; at most this many per group, so
+    # that a mistyped DN of a huge group cannot hold the job forever.
+    MAX_MEMBERS = 10_000
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    def members(self, group_dn: str) -> list[GroupMember]:
+        """The people of the group who may sign in (LDAP_USER_FILTER): the entries the group's
+        `member` / `uniqueMember` values name (groupOfNames, groupOfUniqueNames) and the entries
+        whose LDAP_MEMBEROF_ATTR names the group (Active Directory, the memberof overlay), both
+        as Quay reads them. Raises GroupNotFound, DirectoryUnavailable."""
+        d = self.directory
+        c = d.config
+        full = c.group_dn(group_dn)
+        with d._connection(None, None) as conn:
+            listed = self._listed(conn, full)
+            flt = _and(f"({c.memberof_attr}={escape(full)})", c.user_filter)
+            found = {
+                _dn_key(dn): self._member(dn, entry)
+                for dn, entry in d._search(conn, flt, [c.uid_attr, c.email_attr])
+            }
+            if listed is None and not found:
+                raise GroupNotFound(f"the directory has no group {full!r}")
+            for dn in (listed or [])[: self.MAX_MEMBERS]:
+                if _dn_key(dn) in found or not _dn_key(dn).endswith(_dn_key(c.search_base)):
+                    continue
+                member = self._read(conn, dn)
+                if member is not None:
+                    found[_dn_key(dn)] = member
+        return sorted((m for m in found.values() if m is not None), key=lambda m: m.username)
+
+    def _listed(self, conn: LDAPObject, full: str) -> list[str] | None:
+        """The DNs the group entry lists; None when there is no such entry."""
+        ldap = _ldap()
+        try:
+            found = conn.search_s(full, ldap.SCOPE_BASE, "(objectClass=*)", ["member", "uniqueMember"])
+        except ldap.NO_SUCH_OBJECT:
+            return None
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"reading group {full!r} failed: {_message(e)}") from None
+        out: list[str] = []
+        for _, entry in found[:1]:
+            for attr in ("member", "uniqueMember"):
+                for v in _values(entry, attr):
+                    # uniqueMember may carry an optional `#'0101'B` UID suffix (RFC 4519).
+                    out.append(v.split("#", 1)[0] if attr == "uniqueMember" else v)
+        return out
+
+    def _read(self, conn: LDAPObject, dn: str) -> GroupMember | None:
+        ldap = _ldap()
+        c = self.directory.config
+        flt = _and(f"({c.uid_attr}=*)", c.user_filter)
+        try:
+            found = conn.search_s(dn, ldap.SCOPE_BASE, flt, [c.uid_attr, c.email_attr])
+        except ldap.NO_SUCH_OBJECT:
+            return None  # a group may list an entry removed since
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"reading {dn!r} failed: {_message(e)}") from None
+        return self._member(found[0][0], found[0][1]) if found else None
+
+    def _member(self, dn: str, entry: dict[str, Any]) -> GroupMember | None:
+        c = self.directory.config
+        name = _first(entry, c.uid_attr)
+        return GroupMember(name, dn, _first(entry, c.email_attr)) if name else None
+
+    def present(self, usernames: Sequence[str]) -> set[str]:
+        """Those of `usernames` whose entry may still sign in (present, and matching
+        LDAP_USER_FILTER), asked in batches of a few dozen names per search."""
+        d = self.directory
+        c = d.config
+        out: set[str] = set()
+        with d._connection(None, None) as conn:
+            for start in range(0, len(usernames), 50):
+                batch = usernames[start : start + 50]
+                names = "".join(f"({c.uid_attr}={escape(u)})" for u in batch)
+                flt = _and(f"(|{names})", c.user_filter)
+                for _, entry in d._search(conn, flt, [c.uid_attr]):
+                    out.update(_values(entry, c.uid_attr))
+        # Directory names compare without case (the uid attribute's matching rule).
+        wanted = {u.lower(): u for u in usernames}
+        return {wanted[n.lower()] for n in out if n.lower() in wanted}
+
+
+def groups_of(directory: Directory) -> _Groups:
+    return _Groups(directory)
+
+
+def _values(entry: dict[str, Any], attr: str) -> list[str]:
+    # python-ldap gives attribute names as the server spells them.
+    for key, values in entry.items():
+        if key.lower() == attr.lower():
+            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    return []
+
+
+def _dn_key(dn: str) -> str:
+    """A DN compared loosely: case and the spaces after commas do not matter."""
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
 def _first(entry: dict[str, Any], attr: str) -> str | None:
     values = entry.get(attr) or []
     if not values:
@@ -232,6 +358,7 @@ def config_of(settings: Settings) -> DirectoryConfig:
         timeout_s=settings.LDAP_TIMEOUT,
         network_timeout_s=settings.LDAP_NETWORK_TIMEOUT,
         ca_file=settings.LDAP_CA_FILE,
+        memberof_attr=settings.LDAP_MEMBEROF_ATTR,
     )
 
 

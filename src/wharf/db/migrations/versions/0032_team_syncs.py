@@ -1,0 +1,37 @@
+"""team_syncs: teams whose members follow a directory group (issue 19)
+
+Revision ID: 0032
+Revises: 0026
+Create Date: 2026-12-07 12:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0032"
+down_revision: str | None = "0026"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "team_syncs",
+        sa.Column("team_id", sa.Integer(), nullable=False),
+        sa.Column("service", sa.String(length=32), nullable=False),
+        sa.Column("config", sa.Text(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("last_updated_ms", sa.BigInteger(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_error_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["teams.id"], name=op.f("fk_team_syncs_team_id_teams"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("team_id", name=op.f("pk_team_syncs")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("team_syncs")
