@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests import ldap_server
+from tests.integration.web_client import Visitor, forms_of
 from tests.ldap_server import LdapServer
 from wharf.app import WharfApp, build_app
 from wharf.config import load_settings
@@ -182,3 +183,29 @@ async def test_users_gone_from_the_directory_lose_their_sessions_and_tokens(
         assert len(ended) == 1
         assert (await jane.get("/api/v1/user/")).status_code == 401
         assert (await bob.get("/api/v1/user/")).status_code == 200
+
+
+async def test_the_team_page_binds_a_team_and_disables_hand_edits_of_its_users(
+    make_wharf: Any, directory: LdapServer
+) -> None:
+    app = make_wharf()
+    async with _client(app) as http:
+        await _org_with_team(http)
+    browser = Visitor(app)
+    try:
+        await browser.sign_in("jane", "jane-directory-pw")
+        page = "/organization/acme/teams/devs"
+        r = await browser.submit(page, f"{page}/sync", group_dn="cn=nope,ou=groups")
+        assert r.status_code == 422 and "no group" in r.text  # the form's error, inline
+        r = await browser.submit(page, f"{page}/sync", group_dn="cn=devs,ou=groups")
+        assert r.status_code == 303, r.text
+        await directory_sync.sync_stale_teams(app.rt)
+        text = (await browser.get(page)).text
+        assert "follow the directory group" in text and "Last synchronized" in text
+        assert 'title="This team follows a directory group: remove bob from the group instead"' in text
+        assert not [f for f in forms_of(text) if f.action.endswith("/remove-member")]
+        r = await browser.submit(page, f"{page}/unsync")
+        assert r.status_code == 303
+        assert [f for f in forms_of((await browser.get(page)).text) if f.action.endswith("/remove-member")]
+    finally:
+        await browser.close()
