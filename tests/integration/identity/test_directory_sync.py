@@ -209,3 +209,31 @@ async def test_the_team_page_binds_a_team_and_disables_hand_edits_of_its_users(
         assert [f for f in forms_of((await browser.get(page)).text) if f.action.endswith("/remove-member")]
     finally:
         await browser.close()
+
+
+async def test_the_directory_keeps_passwords_and_sign_ups(make_wharf: Any) -> None:
+    app = make_wharf()
+    async with _client(app) as http:
+        r = await http.post("/api/v1/user/", json={"username": "newbie", "password": "a-long-password"})
+        assert r.status_code == 404 and "AUTHENTICATION_TYPE is LDAP" in r.json()["detail"]
+        await _signin(http, "jane", "jane-directory-pw")
+        r = await http.put("/api/v1/user/", json={"password": "another-long-one"})
+        assert r.status_code == 400 and "change yours there" in r.json()["detail"]
+        r = await http.post("/api/v1/superuser/users/", json={"username": "made", "email": "m@example.org"})
+        assert r.status_code == 400 and "come from the directory" in r.json()["detail"]
+        await _signin(http, "bob", "bob-directory-pw")  # makes bob's account
+    async with _client(app) as http:
+        await _signin(http, "jane", "jane-directory-pw")
+        r = await http.put("/api/v1/superuser/users/bob", json={"password": "another-long-one"})
+        assert r.status_code == 400 and "in the directory" in r.json()["detail"]
+        r = await http.put("/api/v1/superuser/users/bob", json={"enabled": False})
+        assert r.status_code == 200, r.text
+    browser = Visitor(app)
+    try:
+        await browser.sign_in("jane", "jane-directory-pw")
+        page = (await browser.get("/user/jane?tab=settings")).text
+        assert "change your password in the directory" in page and "/user/jane/password" not in page
+        page = (await browser.get("/superuser?tab=users")).text
+        assert "Users come from the directory" in page and 'action="/superuser/users"' not in page
+    finally:
+        await browser.close()
