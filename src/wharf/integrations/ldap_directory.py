@@ -17,10 +17,12 @@ with that message, instead of falling back to any other check.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from wharf.config import Settings
 from wharf.core.errors import Unavailable
@@ -28,6 +30,12 @@ from wharf.core.federated_logins import ExternalUser
 
 if TYPE_CHECKING:
     from ldap.ldapobject import LDAPObject  # type: ignore[import-untyped]
+
+
+_TLS_FAILED = (
+    "the directory's certificate is not signed by the CA in LDAP_CA_FILE (or, without it, by one "
+    "the system trusts), or does not name the host in LDAP_URI"
+)
 
 
 class DirectoryUnavailable(Unavailable):
@@ -156,6 +164,8 @@ class Directory:
                 ) from None
             raise
         except (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR) as e:
+            if c.uri.startswith("ldaps://") and self._reachable():
+                raise DirectoryUnavailable(f"TLS with {c.uri} failed: {_TLS_FAILED}") from None
             raise DirectoryUnavailable(f"the directory at {c.uri} cannot be reached: {_message(e)}") from None
         finally:
             with suppress(ldap.LDAPError):
@@ -163,14 +173,38 @@ class Directory:
 
     def _start_tls(self, conn: LDAPObject) -> None:
         ldap = _ldap()
+        uri = self.config.uri
         try:
             conn.start_tls_s()
+        except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT) as e:
+            if not self._reachable():
+                raise DirectoryUnavailable(
+                    f"the directory at {uri} cannot be reached: {_message(e)}"
+                ) from None
+            # The directory agreed to StartTLS and the handshake failed. Never a fallback: the
+            # connection is gone, and a certificate that does not verify may be an impostor's,
+            # who would be handed the password in the clear.
+            raise DirectoryUnavailable(f"StartTLS with {uri} failed: {_TLS_FAILED}") from None
         except ldap.LDAPError as e:
+            # The directory offers no TLS (it refused the StartTLS request).
             if not self.config.allow_insecure_fallback:
                 raise DirectoryUnavailable(
-                    f"StartTLS with {self.config.uri} failed ({_message(e)}); fix the directory's "
-                    "certificate or set LDAP_ALLOW_INSECURE_FALLBACK"
+                    f"StartTLS with {uri} failed ({_message(e)}): the directory offers no TLS; "
+                    "configure TLS there, or set LDAP_ALLOW_INSECURE_FALLBACK to go on in the clear"
                 ) from None
+
+    def _reachable(self) -> bool:
+        """Whether the directory's port takes a TCP connection: told apart from an unreachable
+        directory, a failed TLS handshake is a certificate problem (libldap does not say which)."""
+        parts = urlsplit(self.config.uri)
+        port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+        try:
+            with socket.create_connection(
+                (parts.hostname or "localhost", port), self.config.network_timeout_s
+            ):
+                return True
+        except OSError:
+            return False
 
     def _search(self, conn: LDAPObject, flt: str, attrs: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         ldap = _ldap()
