@@ -15,6 +15,7 @@ from tests.integration.web_client import Visitor, forms_of
 from tests.ldap_server import LdapServer
 from wharf.app import WharfApp, build_app
 from wharf.config import load_settings
+from wharf.jobs import runner
 from wharf.services import directory_sync
 
 pytestmark = pytest.mark.skipif(not ldap_server.available(), reason="needs slapd and python-ldap")
@@ -237,3 +238,12 @@ async def test_the_directory_keeps_passwords_and_sign_ups(make_wharf: Any) -> No
         assert "Users come from the directory" in page and 'action="/superuser/users"' not in page
     finally:
         await browser.close()
+
+
+async def test_the_jobs_recur_only_where_they_have_work(make_wharf: Any, wharf: WharfApp) -> None:
+    on = runner.periodic(make_wharf(LDAP_USER_CHECK_INTERVAL_S=120, TEAM_SYNC_WORKER_FREQUENCY=30).rt)
+    assert on[directory_sync.TEAM_SYNC_QUEUE] == 30 and on[directory_sync.USER_CHECK_QUEUE] == 120
+    off = runner.periodic(make_wharf(FEATURE_TEAM_SYNCING=False, LDAP_USER_CHECK_INTERVAL_S=0).rt)
+    assert directory_sync.TEAM_SYNC_QUEUE not in off and directory_sync.USER_CHECK_QUEUE not in off
+    database = runner.periodic(wharf.rt)  # AUTHENTICATION_TYPE: Database
+    assert directory_sync.TEAM_SYNC_QUEUE not in database and directory_sync.USER_CHECK_QUEUE not in database
