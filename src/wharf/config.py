@@ -114,7 +114,14 @@ class Settings(BaseModel):
     LDAP_SUPERUSER_FILTER: str | None = None
     """Entries matching this filter are superusers (checked at each sign-in)."""
     LDAP_RESTRICTED_USER_FILTER: str | None = None
-    """Entries matching this filter are restricted users (recorded at each sign-in)."""
+    """With FEATURE_RESTRICTED_USERS, entries matching this filter are restricted users (recorded at
+    each sign-in); without a filter, every directory user is."""
+    FEATURE_RESTRICTED_USERS: bool = False
+    """Directory users may be restricted: no organizations or repositories of their own (they work in
+    organizations whose teams give them roles). Applies to AUTHENTICATION_TYPE LDAP, from each
+    user's next sign-in."""
+    RESTRICTED_USERS_WHITELIST: list[str] = Field(default_factory=list)
+    """Directory names never restricted."""
     LDAP_START_TLS: bool = False
     """Upgrade ldap:// connections with StartTLS (Wharf's key; ldaps:// is TLS from the start)."""
     LDAP_ALLOW_INSECURE_FALLBACK: bool = False

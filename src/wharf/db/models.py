@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -436,6 +437,9 @@ class FederatedLogin(Base):
     service: Mapped[str] = mapped_column(String(32))
     service_ident: Mapped[str] = mapped_column(String(255))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A restricted user (FEATURE_RESTRICTED_USERS, LDAP_RESTRICTED_USER_FILTER), as of the last
+    sign-in: no organizations or repositories of their own."""
 
 
 class Star(Base):

@@ -401,9 +401,18 @@ class LdapLogins:
 
     def __init__(self, settings: Settings) -> None:
         self.directory = Directory(config_of(settings))
+        self.settings = settings
 
     async def authenticate(self, username: str, password: str) -> ExternalUser | None:
         user = await asyncio.to_thread(self.directory.authenticate, username, password)
         if user is None:
             return None
-        return ExternalUser(user.username, user.email, user.superuser)
+        return ExternalUser(user.username, user.email, user.superuser, self._restricted(user))
+
+    def _restricted(self, user: DirectoryUser) -> bool:
+        """As Quay: with FEATURE_RESTRICTED_USERS, the entries LDAP_RESTRICTED_USER_FILTER
+        matches, or every entry without one, except RESTRICTED_USERS_WHITELIST's."""
+        s = self.settings
+        if not s.FEATURE_RESTRICTED_USERS or user.username in s.RESTRICTED_USERS_WHITELIST:
+            return False
+        return user.restricted if s.LDAP_RESTRICTED_USER_FILTER else True

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from tests import ldap_server
@@ -247,3 +248,48 @@ async def test_the_jobs_recur_only_where_they_have_work(make_wharf: Any, wharf: 
     assert directory_sync.TEAM_SYNC_QUEUE not in off and directory_sync.USER_CHECK_QUEUE not in off
     database = runner.periodic(wharf.rt)  # AUTHENTICATION_TYPE: Database
     assert directory_sync.TEAM_SYNC_QUEUE not in database and directory_sync.USER_CHECK_QUEUE not in database
+
+
+async def _create_repo(http: httpx.AsyncClient, namespace: str) -> httpx.Response:
+    body = {"namespace": namespace, "repository": "app", "visibility": "private", "description": ""}
+    return await http.post("/api/v1/repository", json=body)
+
+
+async def _pushable(http: httpx.AsyncClient, repository: str, user: str, password: str) -> list[str]:
+    """The actions a registry token for pushing to `repository` grants."""
+    r = await http.get(
+        "/v2/auth", params={"scope": f"repository:{repository}:push,pull"}, auth=(user, password)
+    )
+    assert r.status_code == 200, r.text
+    claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
+    return [a for entry in claims["access"] for a in entry["actions"]]
+
+
+async def test_restricted_users_have_no_namespace_of_their_own(make_wharf: Any) -> None:
+    app = make_wharf(FEATURE_RESTRICTED_USERS=True, LDAP_RESTRICTED_USER_FILTER="(uid=bob)")
+    async with _client(app) as jane:
+        await _org_with_team(jane)  # jane is not restricted: her organization is made
+        assert (await _create_repo(jane, "jane")).status_code == 201
+        assert "push" in await _pushable(jane, "jane/new", "jane", "jane-directory-pw")
+        r = await jane.put("/api/v1/organization/acme/team/makers", json={"role": "creator"})
+        assert r.status_code == 200
+    async with _client(app) as bob:
+        await _signin(bob, "bob", "bob-directory-pw")
+        r = await bob.post("/api/v1/organization/", json={"name": "bobs"})
+        assert r.status_code == 403 and "restricted users cannot create organizations" in r.json()["detail"]
+        assert (await _create_repo(bob, "bob")).status_code == 403
+        r = await bob.get(
+            "/v2/auth", params={"scope": "repository:bob/app:push,pull"}, auth=("bob", "bob-directory-pw")
+        )
+        assert r.status_code == 200, r.text
+        claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
+        assert [a["actions"] for a in claims["access"]] in ([], [[]])  # no push: nothing to create in
+    async with _client(app) as jane:
+        await _signin(jane, "jane", "jane-directory-pw")
+        assert (await jane.put("/api/v1/organization/acme/team/makers/members/bob")).status_code == 200
+    async with _client(app) as bob:
+        await _signin(bob, "bob", "bob-directory-pw")
+        assert (await _create_repo(bob, "acme")).status_code == 201  # where a team lets him
+    async with _client(make_wharf(FEATURE_RESTRICTED_USERS=True, RESTRICTED_USERS_WHITELIST=["bob"])) as bob:
+        await _signin(bob, "bob", "bob-directory-pw")  # the next sign-in brings the change
+        assert (await _create_repo(bob, "bob")).status_code == 201

@@ -1,4 +1,4 @@
-"""team_syncs: teams whose members follow a directory group (issue 19)
+"""team_syncs: teams whose members follow a directory group; federated_logins.restricted (issue 19)
 
 Revision ID: 0032
 Revises: 0026
@@ -31,7 +31,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("team_id", name=op.f("pk_team_syncs")),
     )
+    with op.batch_alter_table("federated_logins", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("restricted", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("federated_logins", schema=None) as batch_op:
+        batch_op.drop_column("restricted")
     op.drop_table("team_syncs")
