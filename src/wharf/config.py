@@ -114,7 +114,14 @@ class Settings(BaseModel):
     LDAP_SUPERUSER_FILTER: str | None = None
     """Entries matching this filter are superusers (checked at each sign-in)."""
     LDAP_RESTRICTED_USER_FILTER: str | None = None
-    """Entries matching this filter are restricted users (recorded at each sign-in)."""
+    """With FEATURE_RESTRICTED_USERS, entries matching this filter are restricted users (recorded at
+    each sign-in); without a filter, every directory user is."""
+    FEATURE_RESTRICTED_USERS: bool = False
+    """Directory users may be restricted: no organizations or repositories of their own (they work in
+    organizations whose teams give them roles). Applies to AUTHENTICATION_TYPE LDAP, from each
+    user's next sign-in."""
+    RESTRICTED_USERS_WHITELIST: list[str] = Field(default_factory=list)
+    """Directory names never restricted."""
     LDAP_START_TLS: bool = False
     """Upgrade ldap:// connections with StartTLS (Wharf's key; ldaps:// is TLS from the start)."""
     LDAP_ALLOW_INSECURE_FALLBACK: bool = False
@@ -125,6 +132,17 @@ class Settings(BaseModel):
     """Seconds an LDAP operation may take."""
     LDAP_NETWORK_TIMEOUT: float = Field(10, gt=0)
     """Seconds connecting to the directory may take."""
+    FEATURE_TEAM_SYNCING: bool = False
+    """Teams may follow a directory group (enableOrganizationTeamSync), with AUTHENTICATION_TYPE LDAP."""
+    FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP: bool = False
+    """Organization admins, not only superusers, may turn a team's synchronization on or off."""
+    TEAM_RESYNC_STALE_TIME: str = Field("30m", pattern=r"^\s*\d{1,9}\s*[smhdw]\s*$")
+    """How old a team's last synchronization may get before the job brings it in step again."""
+    TEAM_SYNC_WORKER_FREQUENCY: int = Field(60, ge=1)
+    """Seconds between runs of the team synchronization job (each syncs the stale teams)."""
+    LDAP_USER_CHECK_INTERVAL_S: int = Field(900, ge=0)
+    """How often linked accounts are looked up in the directory, to end the tokens of those no
+    longer there (removed, or filtered out by LDAP_USER_FILTER); 0: never (Wharf's key)."""
     REGISTRY_AUTH_MAX_SCOPES: int = Field(50, ge=1)
     """Scopes one /v2/auth request may ask for; more answer 400 (each costs a permission lookup)."""
     INSTANCE_SERVICE_KEY_SERVICE: str = "wharf"

@@ -13,10 +13,11 @@ from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, not_found
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, grants, orgs, teams
+from wharf.core import accounts, federated_logins, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
+from wharf.services import directory_sync
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -214,6 +215,7 @@ async def get_organization_team_members(
     team = await org_team(rt, org, teamname)
     members = await rt.db.read(teams.member_names, team)
     return {
+        **await _sync_view(rt, who, org, team),
         "name": team.name,
         "members": [
             {
@@ -227,6 +229,84 @@ async def get_organization_team_members(
         ],
         "can_edit": True,
     }
+
+
+async def _sync_view(
+    rt: Runtime, who: Identity, org: AccountRecord, team: teams.TeamRecord
+) -> dict[str, Any]:
+    """Quay's `can_sync` (who may bind the team to a group, and where groups are) and `synced`
+    (the binding: its service for everyone, its configuration and last synchronization for a
+    superuser; Wharf adds the last error)."""
+    if not directory_sync.syncing_enabled(rt):
+        return {}
+    out: dict[str, Any] = {}
+    if _may_set_up_sync(rt, who):
+        out["can_sync"] = {"service": federated_logins.LDAP, "base_dn": ",".join(rt.settings.LDAP_BASE_DN)}
+    sync = await directory_sync.sync_of(rt, team)
+    if sync is not None:
+        out["synced"] = {"service": sync.service}
+        if who.is_superuser or await rt.db.read(permissions.can_admin_org, who, org):
+            out["synced"].update(
+                config=sync.config,
+                last_updated=views.date(sync.last_updated_ms) if sync.last_updated_ms else None,
+                last_error=sync.last_error,
+                last_error_at=views.date(sync.last_error_ms) if sync.last_error_ms else None,
+            )
+    return out
+
+
+def _may_set_up_sync(rt: Runtime, who: Identity) -> bool:
+    # Quay leaves binding teams to groups to superusers unless FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP.
+    return who.is_superuser or rt.settings.FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP
+
+
+class TeamSyncConfig(BaseModel):
+    group_dn: str = Field(max_length=1024)
+
+
+def _check_sync_setup(rt: Runtime, who: Identity) -> None:
+    if not directory_sync.syncing_enabled(rt):
+        raise not_found(
+            "team synchronization is not enabled (FEATURE_TEAM_SYNCING, AUTHENTICATION_TYPE: LDAP)"
+        )
+    if not _may_set_up_sync(rt, who):
+        raise forbidden(
+            "only superusers may synchronize teams with directory groups "
+            "(FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP lets organization admins)"
+        )
+
+
+@router.post(
+    "/{orgname}/team/{teamname}/syncing",
+    operation_id="enableOrganizationTeamSync",
+    summary="Make a team's users follow a directory group",
+    dependencies=[FreshLogin],
+)
+async def enable_organization_team_sync(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, body: TeamSyncConfig
+) -> dict[str, Any]:
+    _check_sync_setup(rt, who)
+    team = await org_team(rt, org, teamname)
+    await directory_sync.enable(rt, org, team, body.group_dn, actor(who))
+    return {
+        **_team_view(account_service.TeamCounts(team, *await rt.db.read(teams.counts, team))),
+        **await _sync_view(rt, who, org, team),
+    }
+
+
+@router.delete(
+    "/{orgname}/team/{teamname}/syncing",
+    operation_id="disableOrganizationTeamSync",
+    summary="Stop a team's users following a directory group",
+    dependencies=[FreshLogin],
+)
+async def disable_organization_team_sync(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str
+) -> dict[str, Any]:
+    _check_sync_setup(rt, who)
+    team = await org_team(rt, org, teamname)
+    await directory_sync.disable(rt, org, team, actor(who))
+    return _team_view(account_service.TeamCounts(team, *await rt.db.read(teams.counts, team)))
 
 
 @router.put(

@@ -54,6 +54,11 @@ async def list_all_users(rt: Rt, who: SuperuserReader, disabled: bool = True) ->
     summary="Create a user with a generated password",
 )
 async def create_install_user(rt: Rt, who: Superuser, body: CreateInstallUser) -> dict[str, Any]:
+    if rt.settings.AUTHENTICATION_TYPE != "Database":
+        raise invalid_request(
+            f"cannot create a user while AUTHENTICATION_TYPE is {rt.settings.AUTHENTICATION_TYPE}: "
+            "users come from the directory, and their first sign-in makes the account"
+        )
     password = secrets.token_urlsafe(18)
     account = await rt.db.write(accounts.create_user, body.username, password, body.email, actor=actor(who))
     return {
@@ -79,6 +84,14 @@ async def get_install_user(rt: Rt, who: SuperuserReader, username: str) -> dict[
 )
 async def change_install_user(rt: Rt, who: Superuser, username: str, body: UpdateUser) -> dict[str, Any]:
     account = await _user(rt, username)
+    if rt.settings.AUTHENTICATION_TYPE != "Database" and (
+        body.password is not None or body.email is not None
+    ):
+        # As Quay: the directory keeps passwords and e-mail addresses (brought in step at each sign-in).
+        raise invalid_request(
+            f"cannot change a password or e-mail address while AUTHENTICATION_TYPE is "
+            f"{rt.settings.AUTHENTICATION_TYPE}: change it in the directory"
+        )
     if body.enabled is False and (
         why := permissions.why_superuser_may_not(rt.settings, who, account, "disable")
     ):

@@ -57,6 +57,12 @@ class UpdateUser(BaseModel):
 
 @router.post("/user/", operation_id="createNewUser", summary="Sign up")
 async def create_new_user(rt: Rt, body: NewUser) -> dict[str, Any]:
+    if rt.settings.AUTHENTICATION_TYPE != "Database":
+        # As Quay: no sign-up when users come from elsewhere (404); their first sign-in makes the account.
+        raise not_found(
+            f"sign-up is off while AUTHENTICATION_TYPE is {rt.settings.AUTHENTICATION_TYPE}: "
+            "sign in with your directory account, which makes your Wharf account"
+        )
     if not rt.settings.FEATURE_USER_CREATION:
         raise forbidden("sign-up is disabled on this registry (FEATURE_USER_CREATION); ask a superuser")
     await rt.db.write(accounts.create_user, body.username, body.password, body.email)
@@ -89,6 +95,11 @@ async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
 )
 async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, Any]:
     account = await _me(rt, who)
+    if body.password is not None and rt.settings.AUTHENTICATION_TYPE != "Database":
+        raise invalid_request(
+            f"passwords are the directory's while AUTHENTICATION_TYPE is {rt.settings.AUTHENTICATION_TYPE}: "
+            "change yours there"
+        )
     if body.tag_expiration_s is not None:
         durations.check_option(body.tag_expiration_s, rt.settings.TAG_EXPIRATION_OPTIONS)
         account = await rt.db.write(accounts.set_tag_expiration, account, body.tag_expiration_s, actor(who))

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import access, accounts, grants, orgs, repositories, scopes
+from wharf.core import access, accounts, federated_logins, grants, orgs, repositories, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -150,8 +150,11 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
         return False
     if identity.scopes is not None and scopes.REPO_CREATE not in identity.scopes:
         return False
-    if has_full_access(identity) or identity.account_id == namespace.id:
+    if has_full_access(identity):
         return True
+    if identity.account_id == namespace.id:
+        # A restricted user has no repositories of their own (Quay's FEATURE_RESTRICTED_USERS).
+        return not federated_logins.is_restricted(db, namespace.id)
     return namespace.kind == "org" and bool(
         {"admin", "creator"} & access.caller_roles(db, namespace.id, None, identity.account_id)[0]
     )

@@ -182,6 +182,12 @@ _ALL = [
     Kind("org_delete_team", "{who} deleted team {team}", "organization"),
     Kind("org_add_team_member", "{who} added {member} to team {team}", "organization"),
     Kind("org_remove_team_member", "{who} removed {member} from team {team}", "organization"),
+    Kind("enable_team_sync", "{who} bound team {team} to a directory group", "organization"),
+    Kind(
+        "disable_team_sync",
+        "{who} stopped synchronizing team {team} with its directory group",
+        "organization",
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),

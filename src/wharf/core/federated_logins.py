@@ -39,6 +39,8 @@ class ExternalUser:
     """Its name for the user (stable: the link's key)."""
     email: str | None
     superuser: bool
+    restricted: bool = False
+    """A restricted user: no organizations or repositories of their own (FEATURE_RESTRICTED_USERS)."""
 
 
 def account_for(db: Db, service: str, ident: str) -> AccountRecord | None:
@@ -87,13 +89,18 @@ def sign_in(
     created = accounts.create_user(db, name, None, user.email, superuser=user.superuser, actor=actor)
     db.execute(
         insert(FederatedLogin).values(
-            account_id=created.id, service=service, service_ident=user.ident, created_ms=now_ms()
+            account_id=created.id,
+            service=service,
+            service_ident=user.ident,
+            created_ms=now_ms(),
+            restricted=user.restricted,
         )
     )
     return created
 
 
 def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecord:
+    _restrict(db, account.id, user.restricted)
     changes: dict[str, object] = {}
     if user.email and user.email != account.email:
         changes["email"] = user.email
@@ -109,3 +116,47 @@ def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecor
     fresh = accounts.get_by_id(db, account.id)
     assert fresh is not None
     return fresh
+
+
+def link(db: Db, service: str, ident: str, email: str | None) -> AccountRecord:
+    """The account linked to `ident`, made now when there is none: team synchronization brings a
+    group's people in before their first sign-in, as Quay does, whatever FEATURE_USER_CREATION
+    says (an administrator chose the group). Their superuser right waits for that sign-in."""
+    account = account_for(db, service, ident)
+    if account is not None:
+        return account
+    return sign_in(db, service, ExternalUser(ident, email, superuser=False), may_create=True)
+
+
+def linked_page(db: Db, service: str, after_id: int, limit: int) -> list[tuple[int, str, int]]:
+    """(link id, ident, account id) of enabled accounts linked at `service`, in id order after
+    `after_id`: a bounded page for the periodic check that they are still there."""
+    rows = db.execute(
+        select(FederatedLogin.id, FederatedLogin.service_ident, FederatedLogin.account_id)
+        .join(Account, Account.id == FederatedLogin.account_id)
+        .where(FederatedLogin.service == service, FederatedLogin.id > after_id, Account.enabled.is_(True))
+        .order_by(FederatedLogin.id)
+        .limit(limit)
+    ).all()
+    return [(r.id, r.service_ident, r.account_id) for r in rows]
+
+
+def _restrict(db: Db, account_id: int, restricted: bool) -> None:
+    result = db.execute(
+        update(FederatedLogin)
+        .where(FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_not(restricted))
+        .values(restricted=restricted)
+    )
+    if result.rowcount and restricted:
+        # Its tokens may push to its own namespace, which it may no longer create in.
+        revocation.revoke(db, [account_id])
+
+
+def is_restricted(db: Db, account_id: int) -> bool:
+    """Whether the account is a restricted user (as its last sign-in found it)."""
+    row = db.execute(
+        select(FederatedLogin.id).where(
+            FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_(True)
+        )
+    ).first()
+    return row is not None

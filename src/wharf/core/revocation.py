@@ -14,10 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, union, update
+from sqlalchemy import Select, bindparam, delete, select, union, update
 
 from wharf.db.engine import Db
-from wharf.db.models import Account, Repository, RepositoryPermission, Team, TeamMember
+from wharf.db.models import (
+    AccessToken,
+    Account,
+    AppToken,
+    Repository,
+    RepositoryPermission,
+    Team,
+    TeamMember,
+    WebSession,
+)
 
 _GENERATION = select(Account.credential_gen).where(
     Account.id == bindparam("account_id"), Account.enabled.is_(True)
@@ -38,6 +47,18 @@ def revoke(db: Db, account_ids: list[int] | Select[Any]) -> None:
     db.execute(
         update(Account).where(Account.id.in_(account_ids)).values(credential_gen=Account.credential_gen + 1)
     )
+
+
+def end_all(db: Db, account_ids: list[int]) -> None:
+    """End everything these accounts could still sign in with without a password: issued registry
+    tokens (`revoke`), app-specific tokens, OAuth access tokens and web sessions. For an account
+    whose directory entry is gone (jobs/directory_check.py): the directory refuses its password
+    from then on, and nothing else may outlive it."""
+    if not account_ids:
+        return
+    revoke(db, account_ids)
+    for model in (AppToken, AccessToken, WebSession):
+        db.execute(delete(model).where(model.account_id.in_(account_ids)))
 
 
 def team_members(team_ids: list[int] | Select[Any]) -> Select[Any]:

@@ -13,7 +13,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotFound
 from wharf.db.engine import Db
-from wharf.db.models import Account, RepositoryPermission, Team, TeamMember
+from wharf.db.models import Account, RepositoryPermission, Team, TeamMember, TeamSync
 
 ROLES = ("member", "creator", "admin")
 _NAME_PATTERN = r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)$"
@@ -92,9 +92,33 @@ def delete_team(db: Db, org: AccountRecord, team: TeamRecord, actor: audit.Actor
     audit.record(db, "org_delete_team", actor, namespace_id=org.id, team=team.name)
 
 
+SYNCED_TEAM = (
+    "team {team} is synchronized with a directory group: its users come and go with the group "
+    "(robots may still be added and removed by hand)"
+)
+
+
+def is_synced(db: Db, team_id: int) -> bool:
+    """Whether the team's users follow a directory group (core/team_sync.py)."""
+    return db.execute(select(TeamSync.team_id).where(TeamSync.team_id == team_id)).first() is not None
+
+
+def _refuse_if_synced(db: Db, team: TeamRecord, member: AccountRecord, by_sync: bool) -> None:
+    # Quay refuses hand edits of a synced team's users too; the next synchronization would undo them.
+    if not by_sync and member.kind == "user" and is_synced(db, team.id):
+        raise InvalidInput(SYNCED_TEAM.format(team=team.name))
+
+
 def add_member(
-    db: Db, org: AccountRecord, team: TeamRecord, member: AccountRecord, actor: audit.Actor | None
+    db: Db,
+    org: AccountRecord,
+    team: TeamRecord,
+    member: AccountRecord,
+    actor: audit.Actor | None,
+    *,
+    by_sync: bool = False,
 ) -> None:
+    _refuse_if_synced(db, team, member, by_sync)
     if member.kind == "org":
         raise InvalidInput("an organization cannot be a team member")
     if member.kind == "robot" and not member.name.startswith(f"{org.name}+"):
@@ -105,8 +129,15 @@ def add_member(
 
 
 def remove_member(
-    db: Db, org: AccountRecord, team: TeamRecord, member: AccountRecord, actor: audit.Actor | None
+    db: Db,
+    org: AccountRecord,
+    team: TeamRecord,
+    member: AccountRecord,
+    actor: audit.Actor | None,
+    *,
+    by_sync: bool = False,
 ) -> None:
+    _refuse_if_synced(db, team, member, by_sync)
     if team.name == "owners" and len(member_names(db, team)) <= 1:
         raise InvalidInput("an organization needs at least one owner")
     result = db.execute(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -291,6 +292,22 @@ class Team(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class TeamSync(Base):
+    """A team whose user members follow a group of the directory (Quay's TeamSync): a job adds the
+    group's people and removes the others; robots stay managed by hand."""
+
+    __tablename__ = "team_syncs"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    service: Mapped[str] = mapped_column(String(32))
+    config: Mapped[str] = mapped_column(Text)
+    """JSON, as given to enableOrganizationTeamSync ({"group_dn": ...} for LDAP)."""
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    last_updated_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """When the last synchronisation succeeded; None until the first one."""
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class TeamMember(Base):
     __tablename__ = "team_members"
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
@@ -436,6 +453,9 @@ class FederatedLogin(Base):
     service: Mapped[str] = mapped_column(String(32))
     service_ident: Mapped[str] = mapped_column(String(255))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A restricted user (FEATURE_RESTRICTED_USERS, LDAP_RESTRICTED_USER_FILTER), as of the last
+    sign-in: no organizations or repositories of their own."""
 
 
 class Star(Base):

@@ -17,10 +17,12 @@ with that message, instead of falling back to any other check.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from wharf.config import Settings
 from wharf.core.errors import Unavailable
@@ -28,6 +30,12 @@ from wharf.core.federated_logins import ExternalUser
 
 if TYPE_CHECKING:
     from ldap.ldapobject import LDAPObject  # type: ignore[import-untyped]
+
+
+_TLS_FAILED = (
+    "the directory's certificate is not signed by the CA in LDAP_CA_FILE (or, without it, by one "
+    "the system trusts), or does not name the host in LDAP_URI"
+)
 
 
 class DirectoryUnavailable(Unavailable):
@@ -53,10 +61,32 @@ class DirectoryConfig:
     timeout_s: float = 10.0
     network_timeout_s: float = 10.0
     ca_file: str | None = None
+    memberof_attr: str = "memberOf"
 
     @property
     def search_base(self) -> str:
         return ",".join((*self.user_rdn, *self.base_dn))
+
+    def group_dn(self, group_dn: str) -> str:
+        """A group's full DN. Quay takes `group_dn` relative to LDAP_BASE_DN
+        (`cn=devs,ou=groups`); a DN that already ends with the base is taken as it is."""
+        base = ",".join(self.base_dn)
+        if not base or _dn_key(group_dn).endswith(_dn_key(base)):
+            return group_dn
+        return f"{group_dn},{base}"
+
+
+class GroupNotFound(Exception):
+    """The group DN names no entry, and no user names it either; `str(e)` says which DN."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """A person in a directory group, as team synchronization links them."""
+
+    username: str
+    dn: str
+    email: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +164,8 @@ class Directory:
                 ) from None
             raise
         except (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR) as e:
+            if c.uri.startswith("ldaps://") and self._reachable():
+                raise DirectoryUnavailable(f"TLS with {c.uri} failed: {_TLS_FAILED}") from None
             raise DirectoryUnavailable(f"the directory at {c.uri} cannot be reached: {_message(e)}") from None
         finally:
             with suppress(ldap.LDAPError):
@@ -141,14 +173,38 @@ class Directory:
 
     def _start_tls(self, conn: LDAPObject) -> None:
         ldap = _ldap()
+        uri = self.config.uri
         try:
             conn.start_tls_s()
+        except (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT) as e:
+            if not self._reachable():
+                raise DirectoryUnavailable(
+                    f"the directory at {uri} cannot be reached: {_message(e)}"
+                ) from None
+            # The directory agreed to StartTLS and the handshake failed. Never a fallback: the
+            # connection is gone, and a certificate that does not verify may be an impostor's,
+            # who would be handed the password in the clear.
+            raise DirectoryUnavailable(f"StartTLS with {uri} failed: {_TLS_FAILED}") from None
         except ldap.LDAPError as e:
+            # The directory offers no TLS (it refused the StartTLS request).
             if not self.config.allow_insecure_fallback:
                 raise DirectoryUnavailable(
-                    f"StartTLS with {self.config.uri} failed ({_message(e)}); fix the directory's "
-                    "certificate or set LDAP_ALLOW_INSECURE_FALLBACK"
+                    f"StartTLS with {uri} failed ({_message(e)}): the directory offers no TLS; "
+                    "configure TLS there, or set LDAP_ALLOW_INSECURE_FALLBACK to go on in the clear"
                 ) from None
+
+    def _reachable(self) -> bool:
+        """Whether the directory's port takes a TCP connection: told apart from an unreachable
+        directory, a failed TLS handshake is a certificate problem (libldap does not say which)."""
+        parts = urlsplit(self.config.uri)
+        port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+        try:
+            with socket.create_connection(
+                (parts.hostname or "localhost", port), self.config.network_timeout_s
+            ):
+                return True
+        except OSError:
+            return False
 
     def _search(self, conn: LDAPObject, flt: str, attrs: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         ldap = _ldap()
@@ -201,6 +257,110 @@ class Directory:
             raise DirectoryUnavailable(f"the directory failed the login: {_message(e)}") from None
 
 
+class _Groups:
+    """Reading groups, for team synchronization, and looking up many users at once."""
+
+    # Member DNs a group lists are read one entry at a time; at most this many per group, so
+    # that a mistyped DN of a huge group cannot hold the job forever.
+    MAX_MEMBERS = 10_000
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    def members(self, group_dn: str) -> list[GroupMember]:
+        """The people of the group who may sign in (LDAP_USER_FILTER): the entries the group's
+        `member` / `uniqueMember` values name (groupOfNames, groupOfUniqueNames) and the entries
+        whose LDAP_MEMBEROF_ATTR names the group (Active Directory, the memberof overlay), both
+        as Quay reads them. Raises GroupNotFound, DirectoryUnavailable."""
+        d = self.directory
+        c = d.config
+        full = c.group_dn(group_dn)
+        with d._connection(None, None) as conn:
+            listed = self._listed(conn, full)
+            flt = _and(f"({c.memberof_attr}={escape(full)})", c.user_filter)
+            found = {
+                _dn_key(dn): self._member(dn, entry)
+                for dn, entry in d._search(conn, flt, [c.uid_attr, c.email_attr])
+            }
+            if listed is None and not found:
+                raise GroupNotFound(f"the directory has no group {full!r}")
+            for dn in (listed or [])[: self.MAX_MEMBERS]:
+                if _dn_key(dn) in found or not _dn_key(dn).endswith(_dn_key(c.search_base)):
+                    continue
+                member = self._read(conn, dn)
+                if member is not None:
+                    found[_dn_key(dn)] = member
+        return sorted((m for m in found.values() if m is not None), key=lambda m: m.username)
+
+    def _listed(self, conn: LDAPObject, full: str) -> list[str] | None:
+        """The DNs the group entry lists; None when there is no such entry."""
+        ldap = _ldap()
+        try:
+            found = conn.search_s(full, ldap.SCOPE_BASE, "(objectClass=*)", ["member", "uniqueMember"])
+        except ldap.NO_SUCH_OBJECT:
+            return None
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"reading group {full!r} failed: {_message(e)}") from None
+        out: list[str] = []
+        for _, entry in found[:1]:
+            for attr in ("member", "uniqueMember"):
+                for v in _values(entry, attr):
+                    # uniqueMember may carry an optional `#'0101'B` UID suffix (RFC 4519).
+                    out.append(v.split("#", 1)[0] if attr == "uniqueMember" else v)
+        return out
+
+    def _read(self, conn: LDAPObject, dn: str) -> GroupMember | None:
+        ldap = _ldap()
+        c = self.directory.config
+        flt = _and(f"({c.uid_attr}=*)", c.user_filter)
+        try:
+            found = conn.search_s(dn, ldap.SCOPE_BASE, flt, [c.uid_attr, c.email_attr])
+        except ldap.NO_SUCH_OBJECT:
+            return None  # a group may list an entry removed since
+        except ldap.LDAPError as e:
+            raise DirectoryUnavailable(f"reading {dn!r} failed: {_message(e)}") from None
+        return self._member(found[0][0], found[0][1]) if found else None
+
+    def _member(self, dn: str, entry: dict[str, Any]) -> GroupMember | None:
+        c = self.directory.config
+        name = _first(entry, c.uid_attr)
+        return GroupMember(name, dn, _first(entry, c.email_attr)) if name else None
+
+    def present(self, usernames: Sequence[str]) -> set[str]:
+        """Those of `usernames` whose entry may still sign in (present, and matching
+        LDAP_USER_FILTER), asked in batches of a few dozen names per search."""
+        d = self.directory
+        c = d.config
+        out: set[str] = set()
+        with d._connection(None, None) as conn:
+            for start in range(0, len(usernames), 50):
+                batch = usernames[start : start + 50]
+                names = "".join(f"({c.uid_attr}={escape(u)})" for u in batch)
+                flt = _and(f"(|{names})", c.user_filter)
+                for _, entry in d._search(conn, flt, [c.uid_attr]):
+                    out.update(_values(entry, c.uid_attr))
+        # Directory names compare without case (the uid attribute's matching rule).
+        wanted = {u.lower(): u for u in usernames}
+        return {wanted[n.lower()] for n in out if n.lower() in wanted}
+
+
+def groups_of(directory: Directory) -> _Groups:
+    return _Groups(directory)
+
+
+def _values(entry: dict[str, Any], attr: str) -> list[str]:
+    # python-ldap gives attribute names as the server spells them.
+    for key, values in entry.items():
+        if key.lower() == attr.lower():
+            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    return []
+
+
+def _dn_key(dn: str) -> str:
+    """A DN compared loosely: case and the spaces after commas do not matter."""
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
 def _first(entry: dict[str, Any], attr: str) -> str | None:
     values = entry.get(attr) or []
     if not values:
@@ -232,6 +392,7 @@ def config_of(settings: Settings) -> DirectoryConfig:
         timeout_s=settings.LDAP_TIMEOUT,
         network_timeout_s=settings.LDAP_NETWORK_TIMEOUT,
         ca_file=settings.LDAP_CA_FILE,
+        memberof_attr=settings.LDAP_MEMBEROF_ATTR,
     )
 
 
@@ -240,9 +401,18 @@ class LdapLogins:
 
     def __init__(self, settings: Settings) -> None:
         self.directory = Directory(config_of(settings))
+        self.settings = settings
 
     async def authenticate(self, username: str, password: str) -> ExternalUser | None:
         user = await asyncio.to_thread(self.directory.authenticate, username, password)
         if user is None:
             return None
-        return ExternalUser(user.username, user.email, user.superuser)
+        return ExternalUser(user.username, user.email, user.superuser, self._restricted(user))
+
+    def _restricted(self, user: DirectoryUser) -> bool:
+        """As Quay: with FEATURE_RESTRICTED_USERS, the entries LDAP_RESTRICTED_USER_FILTER
+        matches, or every entry without one, except RESTRICTED_USERS_WHITELIST's."""
+        s = self.settings
+        if not s.FEATURE_RESTRICTED_USERS or user.username in s.RESTRICTED_USERS_WHITELIST:
+            return False
+        return user.restricted if s.LDAP_RESTRICTED_USER_FILTER else True

@@ -20,6 +20,7 @@ from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
+from wharf.services import directory_sync
 
 log = logging.getLogger("wharf.jobs")
 
@@ -35,6 +36,14 @@ async def cleanup_uploads(rt: Runtime, _body: dict[str, Any]) -> None:
 
 async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
     await gc.collect_periodically(rt)
+
+
+async def sync_teams(rt: Runtime, _body: dict[str, Any]) -> None:
+    await directory_sync.sync_stale_teams(rt)
+
+
+async def check_directory_users(rt: Runtime, _body: dict[str, Any]) -> None:
+    await directory_sync.check_directory_users(rt)
 
 
 async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
@@ -53,6 +62,8 @@ HANDLERS: dict[str, JobHandler] = {
     secscan.BACKFILL_QUEUE: secscan.backfill,
     secscan.UPDATE_QUEUE: secscan.update_sources,
     autoprune.QUEUE: autoprune.run,
+    directory_sync.TEAM_SYNC_QUEUE: sync_teams,
+    directory_sync.USER_CHECK_QUEUE: check_directory_users,
 }
 
 
@@ -70,6 +81,11 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
+    if s.AUTHENTICATION_TYPE == "LDAP":
+        if s.FEATURE_TEAM_SYNCING:
+            jobs[directory_sync.TEAM_SYNC_QUEUE] = s.TEAM_SYNC_WORKER_FREQUENCY
+        if s.LDAP_USER_CHECK_INTERVAL_S:
+            jobs[directory_sync.USER_CHECK_QUEUE] = s.LDAP_USER_CHECK_INTERVAL_S
     if s.FEATURE_SECURITY_SCANNER:
         jobs[secscan.BACKFILL_QUEUE] = s.SECURITY_SCANNER_INDEXING_INTERVAL
         if s.SECURITY_SCANNER_VULN_SOURCES:

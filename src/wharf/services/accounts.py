@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, grants, orgs, robots, teams, tokens
+from wharf.core import accounts, audit, federated_logins, grants, orgs, robots, teams, tokens
 from wharf.core.accounts import AccountRecord
-from wharf.core.errors import InvalidInput
+from wharf.core.errors import InvalidInput, NotAllowed
 from wharf.core.robots import RobotRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
@@ -49,6 +49,11 @@ async def create_org(rt: Runtime, creator_id: int, name: str, email: str | None,
     def apply(db: Db) -> None:
         creator = accounts.get_by_id(db, creator_id)
         assert creator is not None
+        if federated_logins.is_restricted(db, creator_id):
+            raise NotAllowed(
+                "restricted users cannot create organizations (FEATURE_RESTRICTED_USERS): "
+                "ask an administrator to add you to an organization's team"
+            )
         orgs.create(db, name, email, creator, by)
 
     await rt.db.write(apply)

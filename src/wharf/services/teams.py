@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wharf.core import grants, org_pages, orgs, repositories, robots, teams
+from wharf.core import grants, org_pages, orgs, repositories, robots, team_sync, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.org_pages import Member, TeamRow
 from wharf.core.paging import Paged
 from wharf.core.repositories import RepositorySummary
+from wharf.core.team_sync import SyncRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
@@ -70,6 +71,8 @@ class TeamDetail:
     """The organization's repositories, for an administrator to give the team a role on."""
     org_robots: list[str] | None
     """The organization's robots, for an administrator to add to the team."""
+    sync: SyncRecord | None = None
+    """The directory group the team's users follow, when it is synchronized."""
 
 
 async def detail(
@@ -80,8 +83,9 @@ async def detail(
 
     def read(db: Db) -> TeamDetail:
         members, held = teams.member_names(db, team), grants.held_by_team(db, team.id)
+        sync = team_sync.get(db, team.id)
         if not admin:
-            return TeamDetail(members, held, None, None)
+            return TeamDetail(members, held, None, None, sync)
         return TeamDetail(
             members,
             held,
@@ -89,6 +93,7 @@ async def detail(
                 db, visible=None, include_public=False, namespace=org.name, limit=repository_limit
             ),
             [r.account.name for r in robots.list_for(db, org)],
+            sync,
         )
 
     return await rt.db.read(read)

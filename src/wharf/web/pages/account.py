@@ -22,6 +22,8 @@ async def change_password(request: Request) -> Response:
     v, account = await access.own_account(request)
     form = await read_form(rt, request)
     here = f"/user/{account.name}?tab=settings"
+    if rt.settings.AUTHENTICATION_TYPE != "Database":
+        raise FormError(here, new_password="Your password is the directory's: change it there.")
     new, again = form.get("new_password", ""), form.get("new_password_again", "")
     if new != again:
         raise FormError(

@@ -32,6 +32,7 @@ def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Res
         status=status,
         tab=tab,
         is_configured_superuser=lambda a: permissions.is_configured_superuser(settings, a),
+        directory_users=settings.AUTHENTICATION_TYPE != "Database",
         **found,
     )
 
@@ -69,6 +70,13 @@ async def create_user(request: Request) -> Response:
     rt = access.runtime(request)
     v = await access.superuser(request)
     form = await read_form(rt, request)
+    if rt.settings.AUTHENTICATION_TYPE != "Database":
+        raise WebError(
+            400,
+            "Users come from the directory",
+            "While AUTHENTICATION_TYPE is LDAP, a user's first sign-in makes the account: "
+            "there is none to create here.",
+        )
     name, email = form.get("username", "").strip(), form.get("email", "").strip() or None
     password = secrets.token_urlsafe(18)
     account = await rt.db.write(accounts.create_user, name, password, email, actor=v.actor)
@@ -89,6 +97,10 @@ async def change_user(request: Request) -> Response:
         await rt.db.write(accounts.update_user, target, enabled=action == "enable", actor=v.actor)
         return render.redirect("/superuser?tab=users", f"{target.name} is {action}d.")
     if action == "password":
+        if rt.settings.AUTHENTICATION_TYPE != "Database":
+            raise WebError(
+                400, "Passwords are the directory's", f"Change {target.name}'s password in the directory."
+            )
         await rt.db.write(accounts.update_user, target, password=form.get("password", ""), actor=v.actor)
         return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
     if action == "delete":

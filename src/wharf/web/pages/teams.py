@@ -19,6 +19,7 @@ from wharf.core import accounts, grants, orgs, repositories, teams
 from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.runtime import Runtime
+from wharf.services import directory_sync
 from wharf.services import teams as team_service
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
@@ -90,7 +91,8 @@ async def team_page(request: Request) -> Response:
         raise WebError.forbidden(
             f"Only members of team {team.name} and administrators of {ns.name} see this team."
         )
-    out: dict[str, Any] = {"members": found.members, "held": found.held}
+    out: dict[str, Any] = {"members": found.members, "held": found.held, "sync": found.sync}
+    out["can_sync"] = ns.can_admin and _may_set_up_sync(rt, v)
     if ns.can_admin:
         out["repositories"] = found.repositories
         out["org_robots"] = found.org_robots
@@ -169,7 +171,34 @@ async def _remove_repository(c: _Change) -> Response:
     return render.redirect(c.back, f"Team {c.team.name} no longer has a role on {repo.full_name}.")
 
 
+def _may_set_up_sync(rt: Runtime, v: Visitor) -> bool:
+    """As enableOrganizationTeamSync: superusers, or organization admins when
+    FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP."""
+    return directory_sync.syncing_enabled(rt) and (
+        v.identity.is_superuser or rt.settings.FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP
+    )
+
+
+async def _sync(c: _Change) -> Response:
+    if not _may_set_up_sync(c.rt, c.v):
+        raise WebError.forbidden("Only superusers bind teams to directory groups here.")
+    with forms.refusing(c.back, {SUMMARY: "group_dn"}):
+        await directory_sync.enable(c.rt, c.ns.account, c.team, c.form.get("group_dn", ""), c.v.actor)
+    return render.redirect(
+        c.back, f"Team {c.team.name} now follows its directory group; its users are brought in step shortly."
+    )
+
+
+async def _unsync(c: _Change) -> Response:
+    if not _may_set_up_sync(c.rt, c.v):
+        raise WebError.forbidden("Only superusers unbind teams from directory groups here.")
+    await directory_sync.disable(c.rt, c.ns.account, c.team, c.v.actor)
+    return render.redirect(c.back, f"Team {c.team.name} no longer follows a directory group.")
+
+
 _ACTIONS: dict[str, Callable[[_Change], Awaitable[Response]]] = {
+    "sync": _sync,
+    "unsync": _unsync,
     "role": _set_role,
     "delete": _delete,
     "add-member": _add_member,

@@ -43,7 +43,10 @@ async def show(request: Request) -> Response:
         listed = await _repo_list.read(request, v, action=ns.base, namespace=ns.name, keep={"tab": "repos"})
         found = {"lst": listed, "can_create": ns.can_admin}
     elif tab == "settings":
-        found = {"app_tokens": await rt.db.read(apptokens.list_for, ns.account)}
+        found = {
+            "app_tokens": await rt.db.read(apptokens.list_for, ns.account),
+            "directory_passwords": rt.settings.AUTHENTICATION_TYPE != "Database",
+        }
         found.update(await retention.namespace_context(rt, ns))
     return await _namespace.tab_page(request, ns, tab, found)
 
