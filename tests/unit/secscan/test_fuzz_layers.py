@@ -81,3 +81,11 @@ def test_headers_changed_with_valid_checksums(block_no: int, flips: list[tuple[i
             block[at] = value
     data[block_no * 512 : (block_no + 1) * 512] = _checksummed(block)
     index_or_refuse(bytes(data))
+
+
+def test_a_metadata_header_with_bytes_that_are_not_ascii() -> None:
+    # Found by the test above: the email parser hands such a header back as a Header object.
+    from wharf.secscan.formats import python
+
+    found = python.parse(b"Name: caf\xe9\nVersion: 1.0\n\nbody", "site/cafe-1.0.dist-info/METADATA")
+    assert [(p.name, p.version) for p in found] == [("caf\ufffd", "1.0")]

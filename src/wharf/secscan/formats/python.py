@@ -21,7 +21,8 @@ def parse(data: bytes, path: str) -> list[Package]:
     # The headers end at the first blank line; the description after it may be long and is not
     # needed, which is why the indexer may hand over only the file's beginning.
     headers = BytesHeaderParser().parsebytes(data.split(b"\n\n", 1)[0])
-    name, version = (headers.get("Name") or "").strip(), (headers.get("Version") or "").strip()
+    # A header holding bytes that are not ASCII comes back as an email.header.Header, not a str.
+    name, version = str(headers.get("Name") or "").strip(), str(headers.get("Version") or "").strip()
     if not name or not version:
         return []
     return [Package(Kind.PYTHON, name, version, path=path)]
