@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import accounts, apptokens
+from wharf.services import external_login
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
@@ -43,7 +44,11 @@ async def show(request: Request) -> Response:
         listed = await _repo_list.read(request, v, action=ns.base, namespace=ns.name, keep={"tab": "repos"})
         found = {"lst": listed, "can_create": ns.can_admin}
     elif tab == "settings":
-        found = {"app_tokens": await rt.db.read(apptokens.list_for, ns.account)}
+        found = {
+            "app_tokens": await rt.db.read(apptokens.list_for, ns.account),
+            "linked_logins": await external_login.linked(rt, ns.account.id),
+            "login_providers": external_login.providers(rt),
+        }
     return await _namespace.tab_page(request, ns, tab, found)
 
 
