@@ -47,11 +47,11 @@ class Completed:
 
 def providers(rt: Runtime) -> list[LoginService]:
     """The configured providers, in configuration order (the sign-in page's buttons)."""
-    return list(oidc_login.services(rt.settings).values())
+    return list(rt.login_services.values())
 
 
 def provider(rt: Runtime, service_id: str) -> LoginService | None:
-    return oidc_login.services(rt.settings).get(service_id)
+    return rt.login_services.get(service_id)
 
 
 def callback_url(rt: Runtime, service: LoginService) -> str:
@@ -182,7 +182,7 @@ class LinkedLogin:
 async def linked(rt: Runtime, account_id: int) -> list[LinkedLogin]:
     """The providers the account is linked to (the account page lists them)."""
     idents = await rt.db.read(federated_logins.idents_of, account_id)
-    configured = oidc_login.services(rt.settings)
+    configured = rt.login_services
     return [
         LinkedLogin(service, configured[service].name if service in configured else service, ident)
         for service, ident in sorted(idents.items())
