@@ -146,6 +146,8 @@ async def _sign_in(rt: Runtime, service: LoginService, user: ExternalUser, ip: s
         )
         if not account.enabled:
             raise ExternalLoginFailed("this account is disabled: ask an administrator")
+        actor = audit.Actor(account.id, account.name, ip)
+        audit.record(db, "login_success", actor, namespace_id=account.id, credential=service.id)
         return account.id
 
     try:
