@@ -56,7 +56,15 @@ async def start(request: Request) -> Response:
         )
     except ExternalLoginFailed as e:
         return _failed(request, v, str(e), 400)
-    response = RedirectResponse(begun.auth_url, status_code=303)
+    service = external_login.provider(rt, service_id)
+    assert service is not None
+    response = render.page(
+        request,
+        "external_login_redirect.html",
+        auth_url=begun.auth_url,
+        service_name=service.name,
+        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"},
+    )
     browser.set_external_login_cookie(rt.settings, response, begun.browser, LIFETIME_MS // 1000)
     return response
 
