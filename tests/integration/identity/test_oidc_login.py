@@ -332,6 +332,8 @@ async def test_an_oidc_user_logs_in_to_the_registry_with_an_app_token(
     browser: Visitor, provider_http: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
     assert (await sign_in(browser, provider_http)).status_code == 303
+    page = await browser.get("/user/jane.doe?tab=settings")
+    assert "Your account has no password" in page.text and "/user/jane.doe/password" not in page.text
     r = await browser.submit("/user/jane.doe?tab=settings", "/user/jane.doe/apptokens", title="podman")
     assert r.status_code == 201, r.text
     secret = re.search(r'data-copy="([^"]+)"', r.text)

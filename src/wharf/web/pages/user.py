@@ -48,6 +48,7 @@ async def show(request: Request) -> Response:
             "app_tokens": await rt.db.read(apptokens.list_for, ns.account),
             "linked_logins": await external_login.linked(rt, ns.account.id),
             "login_providers": external_login.providers(rt),
+            "has_password": await rt.db.read(accounts.has_password_set, ns.account.id),
         }
     return await _namespace.tab_page(request, ns, tab, found)
 
