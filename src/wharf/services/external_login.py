@@ -181,6 +181,11 @@ class LinkedLogin:
     ident: str
 
 
+async def idents(rt: Runtime, account_id: int) -> dict[str, str]:
+    """{service: the account's identity there} of every link, LDAP's too."""
+    return await rt.db.read(federated_logins.idents_of, account_id)
+
+
 async def linked(rt: Runtime, account_id: int) -> list[LinkedLogin]:
     """The providers the account is linked to (the account page lists them)."""
     idents = await rt.db.read(federated_logins.idents_of, account_id)

@@ -138,6 +138,8 @@ async def test_first_login_creates_the_linked_account(
     linked = await wharf.rt.db.read(federated_logins.account_for, "keycloak", issuer.user["sub"])
     assert linked is not None and linked.id == account.id
     assert not await wharf.rt.db.read(accounts.has_password_set, account.id)
+    me = (await browser.get("/api/v1/user/")).json()
+    assert me["logins"] == [{"service": "keycloak", "service_identifier": issuer.user["sub"], "metadata": {}}]
     logs = (await browser.get("/api/v1/user/logs")).json()["logs"]
     kinds = {(e["kind"], e["metadata"].get("credential")) for e in logs}
     assert {("account_create", None), ("login_success", "keycloak")} <= kinds
