@@ -69,3 +69,15 @@ def test_a_bad_block_stops_the_start(tmp_path: Path) -> None:
     settings = load_settings(None, {"DATA_DIR": tmp_path, "JWT_LOGIN_CONFIG": BLOCK}, environ={})
     with pytest.raises(LoginConfigError, match="JWT_LOGIN_CONFIG"):
         Runtime.create(settings)
+
+
+def test_google_is_its_openid_connect_issuer_when_the_feature_is_on() -> None:
+    google = {"CLIENT_ID": "1234.apps.googleusercontent.com", "CLIENT_SECRET": "g"}
+    assert providers(GOOGLE_LOGIN_CONFIG=google) == {}
+    found = providers(GOOGLE_LOGIN_CONFIG=google, FEATURE_GOOGLE_LOGIN=True)["google"]
+    assert (found.issuer, found.name, found.client_id) == (
+        "https://accounts.google.com",
+        "Google",
+        google["CLIENT_ID"],
+    )
+    assert found.scopes == ("openid", "email", "profile")

@@ -95,13 +95,27 @@ def _block(key: str, raw: object) -> LoginService:
     )
 
 
+GOOGLE = "https://accounts.google.com"
+
+
 def services(settings: Settings) -> dict[str, LoginService]:
-    """The configured providers by id, in the order of the configuration. GitHub and Google (whose
-    logins are not OpenID Connect in Quay) are not among them yet."""
+    """The configured providers by id, in the order of the configuration. Google's block (Quay's
+    GOOGLE_LOGIN_CONFIG: CLIENT_ID and CLIENT_SECRET, on with FEATURE_GOOGLE_LOGIN) is Google's
+    OpenID Connect issuer; GitHub's (not OpenID Connect) is not supported yet."""
+    extra = settings.model_extra or {}
     found: dict[str, LoginService] = {}
-    for key, raw in (settings.model_extra or {}).items():
-        if not key.endswith(SUFFIX) or key in ("GITHUB_LOGIN_CONFIG", "GOOGLE_LOGIN_CONFIG"):
+    for key, raw in extra.items():
+        if not key.endswith(SUFFIX) or key == "GITHUB_LOGIN_CONFIG":
             continue
+        if key == "GOOGLE_LOGIN_CONFIG":
+            if not extra.get("FEATURE_GOOGLE_LOGIN") or not isinstance(raw, dict):
+                continue
+            raw = {
+                "OIDC_SERVER": GOOGLE,
+                "SERVICE_NAME": "Google",
+                "LOGIN_SCOPES": ["email", "profile"],
+                **raw,
+            }
         service = _block(key, raw)
         found[service.id] = service
     return found

@@ -131,6 +131,9 @@ def _external_user(service: LoginService, claims: dict[str, Any]) -> ExternalUse
     email = claims.get(service.email_claim)
     if service.verified_claim is not None and claims.get(service.verified_claim) is not True:
         email = None  # an address the provider has not verified could be anyone's
+    if not isinstance(name, str) or not name:
+        # Google has no user names: the address's local part is the next best for a new account
+        name = email.split("@")[0] if isinstance(email, str) else None
     return ExternalUser(
         ident=str(claims["sub"]),
         email=email if isinstance(email, str) and "@" in email else None,

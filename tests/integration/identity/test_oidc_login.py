@@ -165,6 +165,14 @@ async def test_a_taken_name_gets_a_variant_and_an_unverified_email_is_not_taken(
     assert account is not None and account.email is None
 
 
+async def test_without_a_user_name_claim_the_email_names_the_account(
+    browser: Visitor, provider_http: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    issuer.user = {"sub": "g-1029384756", "email": "Pat.Lee@example.org", "email_verified": True}
+    assert (await sign_in(browser, provider_http)).status_code == 303
+    assert await signed_in_as(browser) == "pat.lee"
+
+
 @pytest.mark.parametrize(
     ("override", "why"),
     [
