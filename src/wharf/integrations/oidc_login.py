@@ -191,4 +191,9 @@ async def exchange_code(
     id_token = body.get("id_token")
     if not isinstance(id_token, str):
         raise OIDCError(f"the token endpoint of {service.issuer} gave no ID token")
-    return await oidc.verify(id_token, service.issuer, settings, audience=service.client_id, nonce=nonce)
+    claims = await oidc.verify(id_token, service.issuer, settings, audience=service.client_id, nonce=nonce)
+    # A token for several audiences names the one it was issued to (OpenID Connect Core 3.1.3.7).
+    audiences = claims.get("aud")
+    if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != service.client_id:
+        raise OIDCError("the token has several audiences and was not issued to this client (azp)")
+    return claims

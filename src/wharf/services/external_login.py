@@ -126,6 +126,11 @@ async def complete(
     return Completed(pending.account_id, ATTACH, pending.redirect)
 
 
+async def abandon(rt: Runtime, service_id: str, *, state: str, browser: str | None) -> None:
+    """The provider refused the login: its state is used up all the same."""
+    await rt.db.write_despite_read_only(external_login_states.take, state, browser or "", service_id)
+
+
 def _external_user(service: LoginService, claims: dict[str, Any]) -> ExternalUser:
     name = claims.get(service.username_claim)
     email = claims.get(service.email_claim)

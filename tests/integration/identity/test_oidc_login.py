@@ -179,6 +179,7 @@ async def test_without_a_user_name_claim_the_email_names_the_account(
         ({"aud": "another-client"}, "audience"),
         ({"iss": "https://impostor.example"}, "issuer"),
         ({"nonce": "a-nonce-of-another-login"}, "nonce"),
+        ({"aud": ["another-client", "wharf"], "azp": "another-client"}, "azp"),
     ],
 )
 async def test_an_id_token_for_something_else_is_refused(
@@ -233,11 +234,18 @@ async def test_the_pkce_verifier_must_match(
     assert issuer.token_requests and await signed_in_as(browser) is None
 
 
-async def test_an_error_from_the_provider_is_shown_on_the_sign_in_page(browser: Visitor) -> None:
-    await start(browser)
-    r = await browser.get("/oauth2/keycloak/callback?error=access_denied&error_description=You+said+no")
+async def test_an_error_from_the_provider_is_shown_on_the_sign_in_page(
+    browser: Visitor, provider_http: httpx.AsyncClient
+) -> None:
+    callback = await at_provider(provider_http, await start(browser))
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    r = await browser.get(
+        f"/oauth2/keycloak/callback?error=access_denied&error_description=You+said+no&state={state}"
+    )
     assert r.status_code == 403
     assert 'role="alert"' in r.text and "Keycloak did not sign you in: You said no" in r.text
+    # the refused login's state is used up
+    assert (await browser.get(callback)).status_code == 403
     assert (await browser.get("/oauth2/nosuch/callback?code=x&state=y")).status_code == 404
 
 

@@ -78,6 +78,10 @@ async def callback(request: Request) -> Response:
         raise WebError.not_found("login provider")
     if params.get("error"):
         detail = params.get("error_description") or params["error"]
+        if params.get("state"):
+            await external_login.abandon(
+                rt, service.id, state=params["state"], browser=request.cookies.get(BROWSER_COOKIE)
+            )
         return _failed(request, v, f"{service.name} did not sign you in: {detail[:300]}")
     code, state = params.get("code", ""), params.get("state", "")
     if not code or not state:
