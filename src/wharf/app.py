@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Coroutine
 from functools import partial
 from typing import Any
@@ -127,6 +128,8 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 # the OAuth consent page, which people read (web/pages/oauth.py).
 _API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
 _WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
+# Sign-in with an external provider: the browser is sent there and back (web/pages/external_login.py).
+_EXTERNAL_LOGIN_PAGE = re.compile(r"^/oauth2/[a-z0-9_]+/(start|callback)$")
 # Quay serves these beside /api/v1, for its web client.
 _API_PAGES = frozenset({"/csrf_token", "/config"})
 
@@ -187,7 +190,9 @@ class WharfApp:
             await self.registry(scope, receive, send)
             return
         if (
-            path.startswith(_API_PREFIXES) and path not in _WEB_PAGES_UNDER_API_PREFIXES
+            path.startswith(_API_PREFIXES)
+            and path not in _WEB_PAGES_UNDER_API_PREFIXES
+            and not _EXTERNAL_LOGIN_PAGE.match(path)
         ) or path in _API_PAGES:
             await self.api(scope, receive, send)
             return

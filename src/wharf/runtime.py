@@ -13,8 +13,10 @@ from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
+from wharf.integrations import oidc_login
 from wharf.integrations.ldap_directory import LdapLogins
 from wharf.integrations.oidc import Verifier
+from wharf.integrations.oidc_login import LoginService
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 from wharf.storage.locations import S3Options
@@ -35,11 +37,14 @@ class Runtime:
     """ID tokens of external OpenID Connect issuers (robot federation, integrations/oidc.py)."""
     directory: LdapLogins | None = field(init=False)
     """The LDAP directory users sign in against, when AUTHENTICATION_TYPE is LDAP."""
+    login_services: dict[str, LoginService] = field(init=False)
+    """OpenID Connect login providers (*_LOGIN_CONFIG), read at start: a bad block stops it."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)
         self.oidc = Verifier(self.settings)
         self.directory = LdapLogins(self.settings) if self.settings.AUTHENTICATION_TYPE == "LDAP" else None
+        self.login_services = oidc_login.services(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -16,6 +16,7 @@ from wharf.auth.identity import Identity
 from wharf.core import accounts, durations, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.services import accounts as account_service
+from wharf.services import external_login
 
 router = APIRouter(tags=["user"])
 
@@ -122,7 +123,13 @@ async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
         }
         for org, roles in memberships
     ]
-    return views.own_user(rt, account, orgs_, has_password)
+    view = views.own_user(rt, account, orgs_, has_password)
+    # As Quay lists the account's FederatedLogins (LDAP, OIDC providers).
+    view["logins"] = [
+        {"service": service, "service_identifier": ident, "metadata": {}}
+        for service, ident in sorted((await external_login.idents(rt, account.id)).items())
+    ]
+    return view
 
 
 @router.delete(

@@ -103,3 +103,21 @@ async def close_session(rt: AuthRuntime, session: SessionRecord | None, response
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(rt.settings)
     )
+
+
+EXTERNAL_LOGIN_COOKIE = "wharf_external_login"
+"""Binds a login under way at an external provider to the browser that started it
+(core/external_login_states.py); only /oauth2/ reads it."""
+
+
+def set_external_login_cookie(settings: Settings, response: Response, value: str, max_age_s: int) -> None:
+    # Lax: the provider's redirect back is a top-level GET, which carries it.
+    response.set_cookie(
+        EXTERNAL_LOGIN_COOKIE,
+        value,
+        max_age=max_age_s,
+        path="/oauth2/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(settings),
+    )

@@ -193,6 +193,8 @@ _ALL = [
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),
     Kind("user_delete", "{who} deleted user {username}", "account"),
     Kind("user_generate_client_key", "{who} generated a client key", "account"),
+    Kind("user_attach_external_login", "{who} linked the account to {service}", "account"),
+    Kind("user_detach_external_login", "{who} removed the account's link to {service}", "account"),
     # Logins
     Kind("login_success", "{who} logged in with a {credential} credential", "login"),
     Kind("login_failure", "A login as {username} failed ({credential} credential)", "login"),

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
@@ -38,9 +38,12 @@ class ExternalUser:
     ident: str
     """Its name for the user (stable: the link's key)."""
     email: str | None
-    superuser: bool
+    superuser: bool | None
+    """None: the external system does not decide (an OIDC provider); the account keeps its own."""
     restricted: bool = False
     """A restricted user: no organizations or repositories of their own (FEATURE_RESTRICTED_USERS)."""
+    name: str | None = None
+    """The name a new account would like (an OIDC preferred-username claim); `ident` otherwise."""
 
 
 def account_for(db: Db, service: str, ident: str) -> AccountRecord | None:
@@ -84,9 +87,9 @@ def sign_in(
         return _in_step(db, account, user)
     if not may_create:
         raise UserCreationDisabled()
-    name = next(n for n in _candidates(user.ident) if accounts.get_by_name(db, n) is None)
+    name = next(n for n in _candidates(user.name or user.ident) if accounts.get_by_name(db, n) is None)
     actor = audit.Actor(None, name, actor_ip)
-    created = accounts.create_user(db, name, None, user.email, superuser=user.superuser, actor=actor)
+    created = accounts.create_user(db, name, None, user.email, superuser=bool(user.superuser), actor=actor)
     db.execute(
         insert(FederatedLogin).values(
             account_id=created.id,
@@ -104,7 +107,7 @@ def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecor
     changes: dict[str, object] = {}
     if user.email and user.email != account.email:
         changes["email"] = user.email
-    if user.superuser != account.is_superuser:
+    if user.superuser is not None and user.superuser != account.is_superuser:
         changes["is_superuser"] = user.superuser
     if not changes:
         return account
@@ -160,3 +163,34 @@ def is_restricted(db: Db, account_id: int) -> bool:
         )
     ).first()
     return row is not None
+
+
+class AlreadyLinked(NotAllowed):
+    """The external identity is linked to another account, or the account to another identity there."""
+
+
+def attach(db: Db, service: str, ident: str, account_id: int) -> None:
+    """Link an existing account to `ident` at `service` (a signed-in user attaching a provider).
+    An identity signs in to one account only, and an account has one identity per service."""
+    owner = account_for(db, service, ident)
+    if owner is not None:
+        if owner.id == account_id:
+            return
+        raise AlreadyLinked(f"this {service} identity is already linked to another account")
+    if service in idents_of(db, account_id):
+        raise AlreadyLinked(f"the account is already linked to another {service} identity")
+    db.execute(
+        insert(FederatedLogin).values(
+            account_id=account_id, service=service, service_ident=ident, created_ms=now_ms()
+        )
+    )
+
+
+def detach(db: Db, service: str, account_id: int) -> bool:
+    """Remove the account's link to `service`; False when it had none."""
+    result = db.execute(
+        delete(FederatedLogin).where(
+            FederatedLogin.account_id == account_id, FederatedLogin.service == service
+        )
+    )
+    return bool(result.rowcount)

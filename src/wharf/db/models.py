@@ -458,6 +458,23 @@ class FederatedLogin(Base):
     sign-in: no organizations or repositories of their own."""
 
 
+class ExternalLoginState(Base):
+    """A login under way at an OpenID Connect provider: what the callback checks (state, the
+    browser that started it, nonce, PKCE verifier). Single use, short-lived."""
+
+    __tablename__ = "external_login_states"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(32))
+    intent: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    verifier: Mapped[str] = mapped_column(String(128))
+    redirect: Mapped[str] = mapped_column(String(2048))
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class Star(Base):
     """A user's star on a repository; both deletions take the star with them."""
 

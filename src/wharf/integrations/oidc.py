@@ -10,6 +10,7 @@ module: most servers never see an OIDC token (docs/performance.md).
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,24 @@ def unverified_issuer(token: str) -> str | None:
     return iss if isinstance(iss, str) else None
 
 
+_discovery_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+async def discovery(issuer: str, settings: Settings, refresh: bool = False) -> dict[str, Any]:
+    """The issuer's discovery document (its endpoints), once it names the issuer itself; cached."""
+    cached = _discovery_cache.get(issuer)
+    if cached is not None and not refresh and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        document = await outbound.get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", settings)
+    except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
+        raise OIDCError(str(e)) from None
+    if not isinstance(document, dict) or document.get("issuer") != issuer:
+        raise OIDCError(f"the discovery document of {issuer} names another issuer")
+    _discovery_cache[issuer] = (time.monotonic() + CACHE_S, document)
+    return document
+
+
 async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.PyJWKSet:
     import jwt
 
@@ -51,12 +70,8 @@ async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.P
     if cached is not None and not refresh and cached[0] > time.monotonic():
         return cached[1]
     try:
-        discovery = await outbound.get_json(
-            issuer.rstrip("/") + "/.well-known/openid-configuration", settings
-        )
-        if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
-            raise OIDCError(f"the discovery document of {issuer} names another issuer")
-        jwks_uri = discovery.get("jwks_uri")
+        document = await discovery(issuer, settings, refresh)
+        jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise OIDCError(f"the discovery document of {issuer} has no jwks_uri")
         keys = jwt.PyJWKSet.from_dict(await outbound.get_json(jwks_uri, settings))
@@ -68,8 +83,12 @@ async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.P
     return keys
 
 
-async def verify(token: str, issuer: str, settings: Settings) -> dict[str, Any]:
-    """The token's claims, once its signature, issuer and lifetime check out."""
+async def verify(
+    token: str, issuer: str, settings: Settings, *, audience: str | None = None, nonce: str | None = None
+) -> dict[str, Any]:
+    """The token's claims, once its signature, issuer and lifetime check out, and, when given, its
+    audience (`aud` names this client) and `nonce` (the one the login sent: a token minted for
+    another login cannot be slipped in)."""
     import jwt
 
     try:
@@ -90,10 +109,13 @@ async def verify(token: str, issuer: str, settings: Settings) -> dict[str, Any]:
             algorithms=_ALGORITHMS,
             issuer=issuer,
             leeway=CLOCK_SKEW_S,
-            options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+            audience=audience,
+            options={"require": ["exp", "iss", "sub"], "verify_aud": audience is not None},
         )
     except jwt.PyJWTError as e:
         raise OIDCError(f"the token does not verify: {e}") from None
+    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+        raise OIDCError("the token's nonce is not the one this login sent")
     return claims
 
 

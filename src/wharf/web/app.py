@@ -159,6 +159,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         account,
         applications,
         default_permissions,
+        external_login,
         home,
         inbox,
         manifest,
@@ -181,6 +182,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         confirm_email,
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         *signin.ROUTES,
+        *external_login.ROUTES,
         *account.ROUTES,
         *home.ROUTES,
         # before repository: its /repository/{repository:path} would match a manifest's address

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import browser, credentials
+from wharf.services import external_login
 from wharf.web import access, render
 from wharf.web.session import client_ip, read_form, visitor
 
@@ -24,7 +25,14 @@ async def signin_page(request: Request) -> Response:
     target = local_path(request.query_params.get("redirect_url"))
     if v.signed_in:
         return RedirectResponse(target, status_code=303)
-    return render.page(request, "signin.html", redirect_url=target, username="", error=None)
+    return render.page(
+        request,
+        "signin.html",
+        redirect_url=target,
+        username="",
+        error=None,
+        providers=external_login.providers(rt),
+    )
 
 
 async def signin(request: Request) -> Response:
@@ -35,7 +43,13 @@ async def signin(request: Request) -> Response:
 
     def refuse(message: str, status: int) -> Response:
         return render.page(
-            request, "signin.html", status=status, redirect_url=target, username=username, error=message
+            request,
+            "signin.html",
+            status=status,
+            redirect_url=target,
+            username=username,
+            error=message,
+            providers=external_login.providers(rt),
         )
 
     if not username or not password:

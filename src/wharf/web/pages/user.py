@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.core import accounts, apptokens
+from wharf.services import external_login
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
@@ -46,6 +47,9 @@ async def show(request: Request) -> Response:
         found = {
             "app_tokens": await rt.db.read(apptokens.list_for, ns.account),
             "directory_passwords": rt.settings.AUTHENTICATION_TYPE != "Database",
+            "linked_logins": await external_login.linked(rt, ns.account.id),
+            "login_providers": external_login.providers(rt),
+            "has_password": await rt.db.read(accounts.has_password_set, ns.account.id),
         }
         found.update(await retention.namespace_context(rt, ns))
     return await _namespace.tab_page(request, ns, tab, found)
