@@ -108,6 +108,12 @@ class Settings(BaseModel):
     """The windows users and organizations may choose from (`tag_expiration_s` must be one of them)."""
     FEATURE_IMMUTABLE_TAGS: bool = False
     """Tags can be made immutable (changeTag `immutable`): then nothing moves, deletes or expires them."""
+    FEATURE_QUOTA_MANAGEMENT: bool = False
+    """Storage quotas: Warning and Reject limits are enforced, their API is on (sizes are kept always)."""
+    FEATURE_EDIT_QUOTA: bool = True
+    """With FEATURE_QUOTA_MANAGEMENT, superusers may create, change and delete quotas."""
+    DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: int = Field(0, ge=0)
+    """Reject limit in bytes of namespaces that have no quota of their own; 0: none."""
     PERMANENTLY_DELETE_TAGS: bool = True
     """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
     GC_INTERVAL_S: int = 60

@@ -26,6 +26,7 @@ from wharf.api import (
     organizations,
     permissions,
     prototypes,
+    quotas,
     repositories,
     robots,
     search,
@@ -133,6 +134,7 @@ def build_api(rt: Runtime) -> FastAPI:
     modules = (
         applications,
         users,
+        quotas,
         superuser,
         organizations,
         permissions,

@@ -18,7 +18,7 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core import audit, revocation
+from wharf.core import audit, quotas, revocation
 from wharf.core._sql import dialect_insert, first, strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
@@ -183,6 +183,7 @@ def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> No
         repo=repo.name,
     )
     revocation.revoke_repository(db, repo.id)
+    quotas.release_repository(db, repo.id, repo.namespace_id)
     db.execute(delete(Repository).where(Repository.id == repo.id))
 
 
