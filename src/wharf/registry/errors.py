@@ -172,9 +172,8 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ReadOnlyMode, READ_ONLY_MODE),
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
-    (domain.QuotaExceeded, DENIED)(  # the message says which namespace, how full, what to do,
-        domain.Busy, TOO_MANY_REQUESTS
-    ),
+    (domain.QuotaExceeded, DENIED),  # the message says which namespace, how full, what to do
+    (domain.Busy, TOO_MANY_REQUESTS),
     (domain.Conflict, RANGE_INVALID),
     (domain.InvalidInput, BLOB_UPLOAD_INVALID),
 ]
