@@ -255,7 +255,7 @@ def test_parallel_pushes_never_pass_the_reject_limit_by_more_than_one_manifest(
 ) -> None:
     layer_size = 1000
     _quota(db, repo.namespace_id, 5 * layer_size, (quotas.REJECT, 100))
-    parallel = Database(str(db.engine.url), pool_size=8)
+    parallel = Database(db.engine.url.render_as_string(hide_password=False), pool_size=8)
 
     def one(i: int) -> bool:
         try:
