@@ -56,7 +56,9 @@ def push(
     body = _body(config, layers)
     reference = tag or str(Digest.of(body))
     parsed = manifests.parse(body, OCI_MANIFEST)
-    return database.run_write(lambda db: manifests.put(db, repo, reference, body, parsed, None, None, quota)).digest
+    return database.run_write(
+        lambda db: manifests.put(db, repo, reference, body, parsed, None, None, quota)
+    ).digest
 
 
 def repo_size(database: Database, repo: RepositoryRecord) -> int:
@@ -106,7 +108,9 @@ def test_a_blob_counts_once_in_a_repository_and_once_in_its_namespace(
     assert drift(db) == []
 
 
-def test_deleting_by_digest_releases_and_pushing_again_counts_again(db: Database, repo: RepositoryRecord) -> None:
+def test_deleting_by_digest_releases_and_pushing_again_counts_again(
+    db: Database, repo: RepositoryRecord
+) -> None:
     digest = push(db, repo, [b"x" * 500], "v1")
     db.run_write(manifests.delete, repo, digest, None)
     assert repo_size(db, repo) == 0
@@ -195,7 +199,9 @@ def test_verify_reports_drift_and_fix_corrects_it(db: Database, repo: Repository
     push(db, repo, [b"q" * 300], "v1")
     db.run_write(lambda c: c.execute(update(QuotaRepositorySize).values(size_bytes=5)))
     found = drift(db)
-    assert [(d.kind, d.name, d.stored_bytes, d.actual_bytes) for d in found] == [("repository", "admin/app", 5, 302)]
+    assert [(d.kind, d.name, d.stored_bytes, d.actual_bytes) for d in found] == [
+        ("repository", "admin/app", 5, 302)
+    ]
     db.run_write(quota_verify.check_namespace, repo.namespace_id, "admin", fix=True)
     assert drift(db) == []
     push(db, repo, [b"q" * 300, b"r"], "v2")
@@ -205,7 +211,10 @@ def test_verify_reports_drift_and_fix_corrects_it(db: Database, repo: Repository
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_accounting_equals_a_full_recomputation_after_any_sequence(db: Database, seed: int) -> None:
     rng = random.Random(seed)
-    repos = [db.run_write(repositories.create, "admin", f"r{i}", visibility="private", actor=None) for i in range(3)]
+    repos = [
+        db.run_write(repositories.create, "admin", f"r{i}", visibility="private", actor=None)
+        for i in range(3)
+    ]
     pool = [bytes([65 + i]) * rng.randint(1, 5000) for i in range(8)]
     pushed: dict[int, list[str]] = {r.id: [] for r in repos}
     for _step in range(40):

@@ -17,6 +17,7 @@ from wharf.core import accounts, grants, orgs, teams
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
+from wharf.services import quotas as quota_service
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -76,6 +77,17 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
     if found.teams is not None:
         out["teams"] = {t.team.name: _team_view(t) for t in found.teams}
         out["ordered_teams"] = [t.team.name for t in found.teams]
+    if rt.settings.FEATURE_QUOTA_MANAGEMENT and (
+        found.is_member or permissions.may_read_superuser_panel(who)
+    ):
+        report = await quota_service.namespace_report(rt, org.id)
+        out["quota_report"] = {
+            "quota_bytes": report.quota_bytes,
+            "configured_quota": report.configured_quota,
+            # Quay's backfill state: Wharf's sizes are complete from the migration on.
+            "running_backfill": "complete",
+            "backfill_status": "complete",
+        }
     return out
 
 

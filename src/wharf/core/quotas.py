@@ -513,9 +513,7 @@ def create(
     if quota_of(db, namespace_id) is not None:
         raise AlreadyExists(f"Organization quota for '{namespace}' already exists")
     db.execute(
-        insert(NamespaceQuota).values(
-            namespace_id=namespace_id, limit_bytes=limit_bytes, created_ms=now_ms()
-        )
+        insert(NamespaceQuota).values(namespace_id=namespace_id, limit_bytes=limit_bytes, created_ms=now_ms())
     )
     audit.record(
         db, "org_create_quota", actor, namespace_id=namespace_id, namespace=namespace, limit_bytes=limit_bytes
@@ -597,9 +595,7 @@ def create_limit(
     _check_percent(percent)
     _refuse_duplicate(quota, kind, percent)
     new_id = db.execute(
-        insert(QuotaLimit)
-        .values(quota_id=quota.id, type=kind, percent=percent)
-        .returning(QuotaLimit.id)
+        insert(QuotaLimit).values(quota_id=quota.id, type=kind, percent=percent).returning(QuotaLimit.id)
     ).scalar_one()
     audit.record(
         db,

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, false
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, find, orgs, provision, repositories, stars
+from wharf.core import accounts, audit, find, orgs, provision, quotas, repositories, stars
 from wharf.core.repositories import RepositoryRecord, RepositorySummary, TagSummary
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
@@ -86,7 +86,7 @@ async def listing_page(
             stars.starred_among(db, account_id, ids),
             repositories.last_modified(db, ids) if modified else None,
             repositories.activity(db, ids, popularity_since_ms) if popularity_since_ms is not None else None,
-            repositories.sizes(db, ids),
+            quotas.repository_sizes(db, ids),
         )
 
     return await rt.db.read(read)
@@ -175,7 +175,7 @@ async def browse(
         mine = stars.starred_among(db, me, ids)
         star_counts = stars.counts(db, ids)
         tags = repositories.live_tag_counts(db, ids)
-        sizes = repositories.sizes(db, ids)
+        sizes = quotas.repository_sizes(db, ids)  # stored by the accounting: no join over the manifests
         modified = repositories.last_modified(db, ids)
         rows = [
             Row(

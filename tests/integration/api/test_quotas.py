@@ -1,0 +1,138 @@
+"""Quay's quota API and what a quota does to pushes: superusers set quotas and limits, members
+read them, a push over a Reject limit is refused in the OCI format while pulls still work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.world import World
+from wharf.config import Settings, load_settings
+
+
+@pytest.fixture
+def settings(data_dir: Path, db_uri: str | None) -> Settings:
+    overrides: dict[str, Any] = {"DATA_DIR": data_dir, "DB_URI": db_uri, "FEATURE_QUOTA_MANAGEMENT": True}
+    return load_settings(None, overrides, environ={})
+
+
+async def test_superusers_set_quotas_and_members_read_them(world: World) -> None:
+    http, api = world.reg.http, world.api
+    path = "/api/v1/organization/acme/quota"
+    assert (await http.post(path, json={"limit_bytes": 10_000}, headers=api["owner"])).status_code == 403
+    r = await http.post(path, json={"limit": "10 KiB"}, headers=api["admin"])
+    assert (r.status_code, r.json()) == (201, "Created")
+    assert (await http.post(path, json={"limit_bytes": 5}, headers=api["admin"])).status_code == 400
+    r = await http.get(path, headers=api["reader"])
+    [quota] = r.json()
+    assert quota == {
+        "id": quota["id"],
+        "limit_bytes": 10240,
+        "limit": "10.0 KiB",
+        "default_config": False,
+        "limits": [],
+        "default_config_exists": False,
+    }
+    assert (await http.get(path, headers=api["outsider"])).status_code == 403
+    limits = f"{path}/{quota['id']}/limit"
+    r = await http.post(limits, json={"type": "Reject", "threshold_percent": 80}, headers=api["admin"])
+    assert r.status_code == 201
+    r = await http.post(limits, json={"type": "Reject", "threshold_percent": 90}, headers=api["admin"])
+    assert r.status_code == 400  # one Reject limit per quota
+    r = await http.post(limits, json={"type": "Sometimes", "threshold_percent": 90}, headers=api["admin"])
+    assert r.status_code == 400
+    [limit] = (await http.get(limits, headers=api["reader"])).json()
+    assert limit == {"id": limit["id"], "type": "Reject", "limit_percent": 80}
+    r = await http.put(f"{limits}/{limit['id']}", json={"threshold_percent": 100}, headers=api["admin"])
+    assert r.json()["limits"] == [{"id": limit["id"], "type": "Reject", "limit_percent": 100}]
+    r = await http.put(f"{path}/{quota['id']}", json={"limit_bytes": 20_000}, headers=api["admin"])
+    assert r.json()["limit_bytes"] == 20_000
+    r = await http.get("/api/v1/organization/acme", headers=api["reader"])
+    assert r.json()["quota_report"]["configured_quota"] == 20_000
+    assert (await http.delete(f"{limits}/{limit['id']}", headers=api["owner"])).status_code == 403
+    assert (await http.delete(f"{limits}/{limit['id']}", headers=api["admin"])).status_code == 204
+    assert (await http.delete(f"{path}/{quota['id']}", headers=api["admin"])).status_code == 204
+    assert (await http.get(path, headers=api["reader"])).json() == []
+
+
+async def test_a_push_over_the_reject_limit_is_refused_and_pulls_still_work(world: World) -> None:
+    http, api, reg = world.reg.http, world.api, world.reg
+    digest, _ = await reg.push_image("acme/app", "v1")
+    size = (await http.get("/api/v1/repository/acme/app", headers=api["admin"])).json()["quota_report"]
+    assert size["quota_bytes"] > 2048
+    r = await http.post(
+        "/api/v1/superuser/organization/acme/quota", json={"limit_bytes": 1000}, headers=api["admin"]
+    )
+    assert r.status_code == 201
+    [quota] = (await http.get("/api/v1/organization/acme/quota", headers=api["admin"])).json()
+    r = await http.post(
+        f"/api/v1/organization/acme/quota/{quota['id']}/limit",
+        json={"type": "Reject", "threshold_percent": 100},
+        headers=api["admin"],
+    )
+    assert r.status_code == 201
+    with pytest.raises(AssertionError):
+        await reg.push_image("acme/app", "v2")
+    r = await reg.push_manifest(
+        "acme/app",
+        "v3",
+        _image_of(
+            await reg.http.get(f"/v2/acme/app/manifests/{digest}", headers=await reg.headers("acme/app"))
+        ),
+    )
+    assert r.status_code == 201  # adds no bytes: accepted
+    pulled = await http.get(f"/v2/acme/app/manifests/{digest}", headers=await reg.headers("acme/app"))
+    assert pulled.status_code == 200
+    r = await http.get("/api/v1/repository?namespace=acme", headers=api["admin"])
+    assert all("quota_report" in repo for repo in r.json()["repositories"])
+
+
+def _image_of(response: Any) -> bytes:
+    assert response.status_code == 200
+    return bytes(response.content)
+
+
+async def test_the_refusal_speaks_oci(world: World) -> None:
+    http, api, reg = world.reg.http, world.api, world.reg
+    await reg.push_image("acme/app", "v1")
+    await http.post(
+        "/api/v1/superuser/organization/acme/quota", json={"limit_bytes": 100}, headers=api["admin"]
+    )
+    [quota] = (await http.get("/api/v1/organization/acme/quota", headers=api["admin"])).json()
+    await http.post(
+        f"/api/v1/organization/acme/quota/{quota['id']}/limit",
+        json={"type": "Reject", "threshold_percent": 100},
+        headers=api["admin"],
+    )
+    config = b'{"architecture":"amd64","os":"linux","n":1}'
+    layer = b"new bytes" * 10
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": await reg.push_blob("acme/app", config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": await reg.push_blob("acme/app", layer),
+                "size": len(layer),
+            }
+        ],
+    }
+    r = await reg.push_manifest("acme/app", "v2", manifest)
+    assert r.status_code == 403
+    [error] = r.json()["errors"]
+    assert error["code"] == "DENIED"
+    assert error["message"].startswith("quota exceeded for namespace acme: ")
+    assert error["message"].endswith(" of 100 B; delete tags or ask an administrator")
+
+
+async def test_users_read_their_own_quota(world: World, settings: Settings) -> None:
+    assert settings.FEATURE_QUOTA_MANAGEMENT
+    r = await world.reg.http.get("/api/v1/user/quota", headers=world.api["owner"])
+    assert (r.status_code, r.json()) == (200, [])
