@@ -8,13 +8,19 @@ from typing import Any
 
 import pytest
 
-from tests.integration.world import World
+from tests.integration.world import PW, World, api_token
 from wharf.config import Settings, load_settings
 
 
 @pytest.fixture
-def settings(data_dir: Path, db_uri: str | None) -> Settings:
-    overrides: dict[str, Any] = {"DATA_DIR": data_dir, "DB_URI": db_uri, "FEATURE_QUOTA_MANAGEMENT": True}
+def settings(request: pytest.FixtureRequest, data_dir: Path, db_uri: str | None) -> Settings:
+    overrides: dict[str, Any] = {
+        "DATA_DIR": data_dir,
+        "DB_URI": db_uri,
+        "FEATURE_QUOTA_MANAGEMENT": True,
+        "GLOBAL_READONLY_SUPER_USERS": ["auditor"],
+        **getattr(request, "param", {}),
+    }
     return load_settings(None, overrides, environ={})
 
 
@@ -136,3 +142,50 @@ async def test_users_read_their_own_quota(world: World, settings: Settings) -> N
     assert settings.FEATURE_QUOTA_MANAGEMENT
     r = await world.reg.http.get("/api/v1/user/quota", headers=world.api["owner"])
     assert (r.status_code, r.json()) == (200, [])
+
+
+# Who may do what (Quay's rules): superusers set quotas, members and superusers read an
+# organization's, read-only superusers read and change nothing, a user reads their own.
+ACCESS = {
+    # list org quota, create it, change it, delete a limit, superuser list, superuser create
+    "admin": (200, 201, 200, 204, 200, 201),
+    "auditor": (200, 403, 403, 403, 200, 403),
+    "owner": (200, 403, 403, 403, 403, 403),
+    "reader": (200, 403, 403, 403, 403, 403),
+    "outsider": (403, 403, 403, 403, 403, 403),
+    "anonymous": (401, 401, 401, 401, 401, 401),
+}
+
+
+@pytest.mark.parametrize("who", list(ACCESS))
+async def test_who_may_do_what(world: World, who: str) -> None:
+    http, api = world.reg.http, world.api
+    if who == "auditor":
+        await world.reg.create_user("auditor", PW)
+        api["auditor"] = await api_token(world.reg, "auditor")
+    await http.post("/api/v1/organization/acme/quota", json={"limit_bytes": 1000}, headers=api["admin"])
+    [quota] = (await http.get("/api/v1/organization/acme/quota", headers=api["admin"])).json()
+    base = f"/api/v1/organization/acme/quota/{quota['id']}"
+    await http.post(f"{base}/limit", json={"type": "Warning", "threshold_percent": 50}, headers=api["admin"])
+    [limit] = (await http.get(f"{base}/limit", headers=api["admin"])).json()
+    await http.post("/api/v1/organization/", json={"name": "spare"}, headers=api["owner"])
+    headers = api.get(who, {})
+    statuses = (
+        (await http.get("/api/v1/organization/acme/quota", headers=headers)).status_code,
+        (
+            await http.post("/api/v1/organization/spare/quota", json={"limit_bytes": 5}, headers=headers)
+        ).status_code,
+        (await http.put(base, json={"limit_bytes": 2000}, headers=headers)).status_code,
+        (await http.delete(f"{base}/limit/{limit['id']}", headers=headers)).status_code,
+        (await http.get("/api/v1/superuser/users/owner/quota", headers=headers)).status_code,
+        (
+            await http.post("/api/v1/superuser/users/owner/quota", json={"limit_bytes": 5}, headers=headers)
+        ).status_code,
+    )
+    assert statuses == ACCESS[who]
+
+
+@pytest.mark.parametrize("settings", [{"FEATURE_QUOTA_MANAGEMENT": False}], indirect=True)
+async def test_the_api_is_off_without_the_feature(world: World) -> None:
+    r = await world.reg.http.get("/api/v1/organization/acme/quota", headers=world.api["admin"])
+    assert r.status_code == 404
