@@ -79,6 +79,7 @@ def summary_view(
     modified: dict[int, int] | None = None,
     actions: dict[int, int] | None = None,
     sizes: dict[int, int] | None = None,
+    configured: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "namespace": r.namespace,
@@ -95,9 +96,11 @@ def summary_view(
     if actions is not None:
         out["popularity"] = float(actions.get(r.id, 0))
     if sizes is not None:
-        # Quay's shape; the size is the stored one (services/quotas.py). configured_quota is on
-        # getRepo and getOrganization.
-        out["quota_report"] = {"quota_bytes": sizes.get(r.id, 0), "configured_quota": None}
+        # Quay's shape; the size is the stored one (core/quotas.py), the quota the namespace's.
+        out["quota_report"] = {
+            "quota_bytes": sizes.get(r.id, 0),
+            "configured_quota": (configured or {}).get(r.namespace),
+        }
     return out
 
 
@@ -200,7 +203,12 @@ async def list_repos(
     )
     items = [
         summary_view(
-            r, starred=found.starred, modified=found.modified, actions=found.actions, sizes=found.sizes
+            r,
+            starred=found.starred,
+            modified=found.modified,
+            actions=found.actions,
+            sizes=found.sizes,
+            configured=found.configured,
         )
         for r in found.repos
     ]

@@ -439,6 +439,20 @@ def configured(db: Db, namespace_id: int, default_reject_bytes: int) -> int | No
     return default_reject_bytes or None
 
 
+def configured_by_name(db: Db, namespaces: list[str], default_reject_bytes: int) -> dict[str, int | None]:
+    """`configured` of each namespace named (one read for a page of repositories)."""
+    if not namespaces:
+        return {}
+    rows = db.execute(
+        select(Account.name, NamespaceQuota.limit_bytes)
+        .join(NamespaceQuota, NamespaceQuota.namespace_id == Account.id)
+        .where(Account.name.in_(set(namespaces)))
+    )
+    found: dict[str, int | None] = {name: default_reject_bytes or None for name in namespaces}
+    found.update({r[0]: int(r[1]) for r in rows})
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     namespace: str

@@ -50,6 +50,8 @@ class Page:
     modified: dict[int, int] | None
     actions: dict[int, int] | None
     sizes: dict[int, int]
+    configured: dict[str, int | None]
+    """Each namespace's quota (Quay's configured_quota), by name."""
 
 
 async def listing_page(
@@ -87,6 +89,9 @@ async def listing_page(
             repositories.last_modified(db, ids) if modified else None,
             repositories.activity(db, ids, popularity_since_ms) if popularity_since_ms is not None else None,
             quotas.repository_sizes(db, ids),
+            quotas.configured_by_name(
+                db, [r.namespace for r in page], rt.settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES
+            ),
         )
 
     return await rt.db.read(read)

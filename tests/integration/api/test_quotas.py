@@ -92,7 +92,9 @@ async def test_a_push_over_the_reject_limit_is_refused_and_pulls_still_work(worl
     pulled = await http.get(f"/v2/acme/app/manifests/{digest}", headers=await reg.headers("acme/app"))
     assert pulled.status_code == 200
     r = await http.get("/api/v1/repository?namespace=acme", headers=api["admin"])
-    assert all("quota_report" in repo for repo in r.json()["repositories"])
+    reports = {repo["name"]: repo["quota_report"] for repo in r.json()["repositories"]}
+    assert reports["app"]["configured_quota"] == 1000
+    assert reports["app"]["quota_bytes"] == size["quota_bytes"]
 
 
 def _image_of(response: Any) -> bytes:
