@@ -7,7 +7,6 @@ off (404) without FEATURE_QUOTA_MANAGEMENT; changes also need FEATURE_EDIT_QUOTA
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
@@ -48,24 +47,13 @@ class UpdateLimit(BaseModel):
     threshold_percent: int | None = None
 
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
-
-
 def _limit_bytes(body: NewQuota) -> int:
     """`limit_bytes`, or `limit` as people write it ("10 GiB", "500 MB")."""
     if body.limit_bytes is not None:
         return body.limit_bytes
     if body.limit is None:
         raise invalid_request("limit_bytes (a number of bytes) or limit (such as '10 GiB') is required")
-    found = _SIZE.match(body.limit)
-    if found is None:
-        raise invalid_request(f"limit {body.limit!r} is not a size such as '10 GiB' or '500 MB'")
-    number, prefix, binary, _b = found.groups()
-    scale = _UNITS[prefix.lower()]
-    if binary and prefix:
-        scale = 1024 ** ("kmgt".index(prefix.lower()) + 1)
-    return int(float(number) * scale)
+    return quotas.parse_size(body.limit)
 
 
 def _limit_text(n: int) -> str:

@@ -25,6 +25,7 @@ same everywhere: the repository's GC lock, its blob counts (in blob order), the 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -96,6 +97,20 @@ def human(n: int) -> str:
         return f"{n} B"
     text = f"{value:.1f}".removesuffix(".0")
     return f"{text} {unit}"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """A size as people write it: "10 GiB", "500 MB", "1.5TiB", "1024" (bytes); InvalidInput else.
+    KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024 (as Quay's bitmath reads them)."""
+    found = _SIZE.match(text)
+    if found is None:
+        raise InvalidInput(f"{text[:64]!r} is not a size such as '10 GiB' or '500 MB'", field="limit")
+    number, prefix, binary = found.groups()
+    power = "kmgtp".index(prefix.lower()) + 1 if prefix else 0
+    return int(float(number) * ((1024 if binary else 1000) ** power))
 
 
 # --- accounting -----------------------------------------------------------------------------------

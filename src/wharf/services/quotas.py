@@ -113,3 +113,59 @@ async def repository_report(rt: Runtime, repository_id: int, namespace_id: int) 
 
 async def usage(rt: Runtime, *, limit: int = 100, offset: int = 0) -> list[Usage]:
     return await rt.db.read(quotas.usage_by_namespace, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceQuotaView:
+    """A namespace's quota as its settings page shows it."""
+
+    size_bytes: int
+    quota: QuotaRecord | None
+    configured: int | None
+    """The quota's bytes, or the system default's; None without either."""
+
+    @property
+    def percent(self) -> float | None:
+        return round(self.size_bytes * 100 / self.configured, 1) if self.configured else None
+
+
+async def namespace_view(rt: Runtime, namespace_id: int) -> NamespaceQuotaView:
+    def read(db: Db) -> NamespaceQuotaView:
+        return NamespaceQuotaView(
+            quotas.namespace_size(db, namespace_id),
+            quotas.quota_of(db, namespace_id),
+            quotas.configured(db, namespace_id, rt.settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES),
+        )
+
+    return await rt.db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """The superuser panel's Quotas tab: namespaces by usage, and the registry's total."""
+
+    namespaces: list[Usage]
+    registry_bytes: int
+
+
+async def panel(rt: Runtime, *, limit: int = 100, offset: int = 0) -> Panel:
+    def read(db: Db) -> Panel:
+        return Panel(quotas.usage_by_namespace(db, limit=limit, offset=offset), quotas.registry_size(db))
+
+    return await rt.db.read(read)
+
+
+async def set_limit_bytes(
+    rt: Runtime, namespace_id: int, namespace: str, text: str, actor: audit.Actor
+) -> None:
+    """Create the namespace's quota, or change it, to `text` ("10 GiB"): the web's one form."""
+    limit_bytes = quotas.parse_size(text)
+
+    def apply(db: Db) -> None:
+        found = quotas.quota_of(db, namespace_id)
+        if found is None:
+            quotas.create(db, namespace_id, namespace, limit_bytes, actor, enforcement(rt.settings))
+        else:
+            quotas.change(db, namespace_id, namespace, found.id, limit_bytes, actor, enforcement(rt.settings))
+
+    await rt.db.write(apply)

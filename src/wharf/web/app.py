@@ -164,6 +164,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         manifest,
         oauth,
         organization,
+        quotas,
         repository,
         repository_settings,
         robots,
@@ -193,6 +194,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *repository_settings.ROUTES,
         *inbox.ROUTES,
         *superuser.ROUTES,
+        *quotas.ROUTES,
         *oauth.ROUTES,
     ]
     app = Starlette(routes=routes, exception_handlers={**handlers, Exception: _server_fault_handler(rt)})
