@@ -16,7 +16,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import ManifestNotFound, QuotaExceeded
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Database, Db
-from wharf.db.models import QuotaNamespaceSize, QuotaRepositorySize
+from wharf.db.models import QuotaNamespaceSize, QuotaRepositorySize, UserNotification
 from wharf.oci.digest import Digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -178,12 +178,34 @@ def test_over_a_reject_limit_pushes_that_add_bytes_are_refused(db: Database, rep
     assert drift(db) == []
 
 
-def test_notifications_rearm_when_the_size_falls_back(db: Database, repo: RepositoryRecord) -> None:
-    _quota(db, repo.namespace_id, 1000, (quotas.WARNING, 50))
+def _bells(db: Database, namespace_id: int) -> list[str]:
+    """The in-app notifications about the namespace's quota, oldest first."""
+    return db.run_read(
+        lambda c: [
+            str(k)
+            for k in c.execute(
+                select(UserNotification.kind)
+                .where(UserNotification.target_id == namespace_id)
+                .order_by(UserNotification.id)
+            ).scalars()
+        ]
+    )
+
+
+def test_notifications_fire_once_per_crossing_and_rearm_when_the_size_falls_back(
+    db: Database, repo: RepositoryRecord
+) -> None:
+    _quota(db, repo.namespace_id, 1000, (quotas.WARNING, 50), (quotas.REJECT, 90))
     digest = push(db, repo, [b"a" * 600], "v1", ON)
     assert _notified(db, repo.namespace_id) == 50
+    push(db, repo, [b"b" * 100], "v2", ON)  # still between the limits: nothing new
+    assert _bells(db, repo.namespace_id) == ["quota_warning"]
+    push(db, repo, [b"c" * 200], "v3", ON)
+    assert _bells(db, repo.namespace_id) == ["quota_warning", "quota_error"]
     db.run_write(manifests.delete, repo, digest, None)
-    assert _notified(db, repo.namespace_id) is None
+    assert _notified(db, repo.namespace_id) is None  # 306 of 1000: under both
+    push(db, repo, [b"d" * 300], "v4", ON)
+    assert _bells(db, repo.namespace_id) == ["quota_warning", "quota_error", "quota_warning"]
 
 
 def test_the_system_default_rejects_namespaces_without_a_quota(db: Database, repo: RepositoryRecord) -> None:

@@ -397,9 +397,11 @@ def _notify(
         limit_bytes_formatted=human(state.limit_bytes),
     )
     # Imported here: core.notifications imports core.repositories, whose delete_repo calls this module.
-    from wharf.core import notifications
+    from wharf.core import inbox, notifications
 
     notifications.fire(db, event, data, actor, namespace_id=namespace_id)
+    # And the bell, as Quay tells the namespace: a user, or an organization's admins (core/inbox.py).
+    inbox.add(db, [namespace_id], event, data)
 
 
 def reevaluate(db: Db, namespace_id: int, enforcement: Enforcement, actor: audit.Actor | None) -> None:

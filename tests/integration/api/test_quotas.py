@@ -3,6 +3,7 @@ read them, a push over a Reject limit is refused in the OCI format while pulls s
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,49 @@ async def test_who_may_do_what(world: World, who: str) -> None:
 async def test_the_api_is_off_without_the_feature(world: World) -> None:
     r = await world.reg.http.get("/api/v1/organization/acme/quota", headers=world.api["admin"])
     assert r.status_code == 404
+
+
+async def test_parallel_pushes_near_the_reject_limit(world: World) -> None:
+    """Twelve pushes of 2 KiB each at once against a 10 KiB Reject limit: the namespace ends at
+    most one manifest's new bytes over it, and every push past that is refused with DENIED."""
+    http, api, reg = world.reg.http, world.api, world.reg
+    await http.post(
+        "/api/v1/superuser/organization/acme/quota", json={"limit_bytes": 10_240}, headers=api["admin"]
+    )
+    [quota] = (await http.get("/api/v1/organization/acme/quota", headers=api["admin"])).json()
+    await http.post(
+        f"/api/v1/organization/acme/quota/{quota['id']}/limit",
+        json={"type": "Reject", "threshold_percent": 100},
+        headers=api["admin"],
+    )
+    manifests = []
+    for i in range(12):
+        config, layer = f'{{"n":{i:02d}}}'.encode(), bytes([i]) * 2048
+        manifests.append(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": await reg.push_blob("acme/app", config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": await reg.push_blob("acme/app", layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        )
+    answers = await asyncio.gather(
+        *(reg.push_manifest("acme/app", f"p{i}", m) for i, m in enumerate(manifests))
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {201, 403}
+    assert all(r.json()["errors"][0]["code"] == "DENIED" for r in answers if r.status_code == 403)
+    r = await http.get("/api/v1/organization/acme", headers=api["admin"])
+    used = r.json()["quota_report"]["quota_bytes"]
+    assert 10_240 < used <= 10_240 + 2048 + len('{"n":00}')
+    assert statuses.count(201) == 5  # four images of 2,056 B leave it under the limit, the fifth crosses
