@@ -199,9 +199,8 @@ def test_0025_backfills_the_sizes_of_what_is_stored(settings: Settings) -> None:
                 )
         upgrade(db)
         with db.engine.connect() as conn:
-            repos = dict(
-                conn.execute(text("SELECT repository_id, size_bytes FROM quota_repository_sizes")).all()
-            )
+            rows = conn.execute(text("SELECT repository_id, size_bytes FROM quota_repository_sizes")).all()
+            repos = {int(r[0]): int(r[1]) for r in rows}
             namespace = conn.execute(text("SELECT size_bytes FROM quota_namespace_sizes")).scalar_one()
             refs = conn.execute(
                 text("SELECT repository_id, blob_id, refs FROM quota_repository_blobs ORDER BY 1, 2")
