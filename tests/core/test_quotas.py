@@ -306,3 +306,33 @@ def test_parallel_pushes_never_pass_the_reject_limit_by_more_than_one_manifest(
     assert size > 5 * layer_size  # the push that crossed was accepted, the rest refused
     assert not all(accepted)
     assert drift(db) == []
+
+
+def test_an_index_counts_its_children_once(db: Database, repo: RepositoryRecord) -> None:
+    children = [push(db, repo, [bytes([65 + i]) * 400], config=f'{{"p":{i}}}'.encode()) for i in range(2)]
+    before = repo_size(db, repo)
+    assert before == 2 * (400 + len('{"p":0}'))
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": d,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": a},
+                }
+                for d, a in zip(children, ("amd64", "arm64"), strict=True)
+            ],
+        }
+    ).encode()
+    parsed = manifests.parse(index, "application/vnd.oci.image.index.v1+json")
+    db.run_write(lambda c: manifests.put(c, repo, "multi", index, parsed, None))
+    assert repo_size(db, repo) == before  # the index adds no blob; its children count once
+    collect(db)
+    assert repo_size(db, repo) == before  # the tagged index keeps its children
+    db.run_write(tags.remove, repo.id, "multi")
+    collect(db)
+    assert repo_size(db, repo) == 0
+    assert drift(db) == []
