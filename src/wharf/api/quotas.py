@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.access import organization, own_user
+from wharf.api.access import own_user
 from wharf.api.deps import FreshLogin, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
@@ -94,14 +94,25 @@ async def _quota_list(rt: Runtime, namespace: AccountRecord) -> list[dict[str, A
     return []
 
 
+async def _any_namespace(rt: Runtime, name: str) -> AccountRecord:
+    """The namespace the /organization/{orgname}/quota paths name: as on Quay, a user's too (a
+    superuser sets a user's limits there; Quay has no other path for them)."""
+    found = await rt.db.read(accounts.get_by_name, name)
+    if found is None or found.kind not in ("user", "org"):
+        raise not_found(f"no organization named {name!r}")
+    return found
+
+
 async def _readable_org(rt: Runtime, who: Identity, orgname: str) -> AccountRecord:
-    """The organization, when the caller is a member of it or reads the superuser panel."""
-    org = await organization(rt, orgname)
-    if permissions.may_read_superuser_panel(who):
-        return org
-    if who.is_anonymous or not await rt.db.read(permissions.is_org_member, who, org):
+    """The namespace, when the caller is a member of it (or is it) or reads the superuser panel."""
+    namespace = await _any_namespace(rt, orgname)
+    if permissions.may_read_superuser_panel(who) or (who.account_id == namespace.id and who.account_id):
+        return namespace
+    if namespace.kind != "org" or who.is_anonymous:
         raise forbidden(f"you are not a member of organization {orgname}")
-    return org
+    if not await rt.db.read(permissions.is_org_member, who, namespace):
+        raise forbidden(f"you are not a member of organization {orgname}")
+    return namespace
 
 
 def _may_edit(rt: Runtime, who: Identity) -> None:
@@ -129,7 +140,7 @@ async def list_organization_quota(rt: Rt, who: User, orgname: str) -> list[dict[
 )
 async def create_organization_quota(rt: Rt, who: User, orgname: str, body: NewQuota) -> str:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     await quota_service.create(rt, org.id, org.name, _limit_bytes(body), actor(who))
     return "Created"
 
@@ -153,7 +164,7 @@ async def change_organization_quota(
     rt: Rt, who: User, orgname: str, quota_id: int, body: NewQuota
 ) -> dict[str, Any]:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     return quota_view(
         await quota_service.change(rt, org.id, org.name, quota_id, _limit_bytes(body), actor(who))
     )
@@ -167,7 +178,7 @@ async def change_organization_quota(
 )
 async def delete_organization_quota(rt: Rt, who: User, orgname: str, quota_id: int) -> Response:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     await quota_service.delete(rt, org.id, org.name, quota_id, actor(who))
     return Response(status_code=204)
 
@@ -194,7 +205,7 @@ async def create_organization_quota_limit(
     rt: Rt, who: User, orgname: str, quota_id: int, body: NewLimit
 ) -> str:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     await quota_service.create_limit(
         rt, org.id, org.name, quota_id, body.type, body.threshold_percent, actor(who)
     )
@@ -222,7 +233,7 @@ async def change_organization_quota_limit(
     rt: Rt, who: User, orgname: str, quota_id: int, limit_id: int, body: UpdateLimit
 ) -> dict[str, Any]:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     quota = await quota_service.change_limit(
         rt, org.id, org.name, quota_id, limit_id, body.type, body.threshold_percent, actor(who)
     )
@@ -239,7 +250,7 @@ async def delete_organization_quota_limit(
     rt: Rt, who: User, orgname: str, quota_id: int, limit_id: int
 ) -> Response:
     _may_edit(rt, who)
-    org = await organization(rt, orgname)
+    org = await _any_namespace(rt, orgname)
     await quota_service.delete_limit(rt, org.id, org.name, quota_id, limit_id, actor(who))
     return Response(status_code=204)
 

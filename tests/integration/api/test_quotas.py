@@ -238,3 +238,33 @@ async def test_parallel_pushes_near_the_reject_limit(world: World) -> None:
     used = r.json()["quota_report"]["quota_bytes"]
     assert 10_240 < used <= 10_240 + 2048 + len('{"n":00}')
     assert statuses.count(201) == 5  # four images of 2,056 B leave it under the limit, the fifth crosses
+
+
+async def test_a_users_quota_and_limits(world: World) -> None:
+    """Superusers set a user's quota on the superuser path and its limits on the organization path
+    (Quay has no other); the user reads them on /user/quota, others may not."""
+    http, api = world.reg.http, world.api
+    r = await http.post(
+        "/api/v1/superuser/users/reader/quota", json={"limit_bytes": 4096}, headers=api["admin"]
+    )
+    assert r.status_code == 201
+    [quota] = (await http.get("/api/v1/user/quota", headers=api["reader"])).json()
+    r = await http.post(
+        f"/api/v1/organization/reader/quota/{quota['id']}/limit",
+        json={"type": "Warning", "threshold_percent": 70},
+        headers=api["admin"],
+    )
+    assert r.status_code == 201
+    [limit] = (await http.get(f"/api/v1/user/quota/{quota['id']}/limit", headers=api["reader"])).json()
+    assert limit["type"] == "Warning"
+    r = await http.get(f"/api/v1/user/quota/{quota['id']}/limit/{limit['id']}", headers=api["reader"])
+    assert r.json() == limit
+    assert (await http.get("/api/v1/organization/reader/quota", headers=api["outsider"])).status_code == 403
+    assert (await http.get("/api/v1/user/quota", headers=api["outsider"])).json() == []
+    r = await http.put(
+        f"/api/v1/superuser/users/reader/quota/{quota['id']}", json={"limit": "8 KiB"}, headers=api["admin"]
+    )
+    assert r.json()["limit_bytes"] == 8192
+    r = await http.delete(f"/api/v1/superuser/users/reader/quota/{quota['id']}", headers=api["admin"])
+    assert r.status_code == 204
+    assert (await http.get(f"/api/v1/user/quota/{quota['id']}", headers=api["reader"])).status_code == 404
