@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from wharf.api import quotas as quota_api
 from wharf.api import views
 from wharf.api.access import AdminOrg, org_team, organization, require_user_admin
 from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
@@ -77,10 +78,10 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
     if found.teams is not None:
         out["teams"] = {t.team.name: _team_view(t) for t in found.teams}
         out["ordered_teams"] = [t.team.name for t in found.teams]
-    if rt.settings.FEATURE_QUOTA_MANAGEMENT and (
-        found.is_member or permissions.may_read_superuser_panel(who)
-    ):
+    quota_on = rt.settings.FEATURE_QUOTA_MANAGEMENT and rt.settings.FEATURE_EDIT_QUOTA
+    if quota_on and (found.is_member or permissions.may_read_superuser_panel(who)):
         report = await quota_service.namespace_report(rt, org.id)
+        out["quotas"] = await quota_api.quota_list(rt, org)
         out["quota_report"] = {
             "quota_bytes": report.quota_bytes,
             "configured_quota": report.configured_quota,

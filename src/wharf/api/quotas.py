@@ -82,7 +82,7 @@ def quota_view(quota: QuotaRecord, *, default_config: bool = False) -> dict[str,
     }
 
 
-async def _quota_list(rt: Runtime, namespace: AccountRecord) -> list[dict[str, Any]]:
+async def quota_list(rt: Runtime, namespace: AccountRecord) -> list[dict[str, Any]]:
     found = await quota_service.quota_of(rt, namespace.id)
     if found is not None:
         return [quota_view(found)]
@@ -129,7 +129,7 @@ def _may_edit(rt: Runtime, who: Identity) -> None:
     "/organization/{orgname}/quota", operation_id="listOrganizationQuota", summary="An organization's quota"
 )
 async def list_organization_quota(rt: Rt, who: User, orgname: str) -> list[dict[str, Any]]:
-    return await _quota_list(rt, await _readable_org(rt, who, orgname))
+    return await quota_list(rt, await _readable_org(rt, who, orgname))
 
 
 @router.post(
@@ -264,7 +264,7 @@ async def _me(rt: Runtime, who: Identity) -> AccountRecord:
 
 @router.get("/user/quota", operation_id="listUserQuota", summary="Your namespace's quota")
 async def list_user_quota(rt: Rt, who: User) -> list[dict[str, Any]]:
-    return await _quota_list(rt, await _me(rt, who))
+    return await quota_list(rt, await _me(rt, who))
 
 
 @router.get("/user/quota/{quota_id}", operation_id="getUserQuota", summary="Your namespace's quota")
@@ -312,7 +312,7 @@ def _superuser_routes(segment: str, kind: str, word: str) -> None:
     async def list_quota(rt: Rt, who: User, namespace: str) -> list[dict[str, Any]]:
         if not permissions.may_read_superuser_panel(who):
             raise forbidden("superuser rights (and the super:user scope) are required")
-        return await _quota_list(rt, await _namespace(rt, kind, namespace))
+        return await quota_list(rt, await _namespace(rt, kind, namespace))
 
     @router.post(
         f"/superuser/{segment}/{{namespace}}/quota",

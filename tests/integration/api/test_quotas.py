@@ -58,6 +58,7 @@ async def test_superusers_set_quotas_and_members_read_them(world: World) -> None
     assert r.json()["limit_bytes"] == 20_000
     r = await http.get("/api/v1/organization/acme", headers=api["reader"])
     assert r.json()["quota_report"]["configured_quota"] == 20_000
+    assert [q["limit_bytes"] for q in r.json()["quotas"]] == [20_000]
     assert (await http.delete(f"{limits}/{limit['id']}", headers=api["owner"])).status_code == 403
     assert (await http.delete(f"{limits}/{limit['id']}", headers=api["admin"])).status_code == 204
     assert (await http.delete(f"{path}/{quota['id']}", headers=api["admin"])).status_code == 204
