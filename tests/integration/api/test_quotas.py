@@ -146,6 +146,8 @@ async def test_users_read_their_own_quota(world: World, settings: Settings) -> N
     assert settings.FEATURE_QUOTA_MANAGEMENT
     r = await world.reg.http.get("/api/v1/user/quota", headers=world.api["owner"])
     assert (r.status_code, r.json()) == (200, [])
+    shown = (await world.reg.http.get("/config")).json()
+    assert shown["features"]["QUOTA_MANAGEMENT"] and shown["config"]["FEATURE_QUOTA_MANAGEMENT"]
 
 
 # Who may do what (Quay's rules): superusers set quotas, members and superusers read an
