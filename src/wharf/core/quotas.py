@@ -303,6 +303,11 @@ def _change_namespace(
 
 def _rearm(db: Db, namespace_id: int, size: int, notified: int, enforcement: Enforcement | None) -> None:
     state = _state(db, namespace_id, enforcement or OFF)
+    if state.limit_bytes is None:
+        # No quota of its own: the notification came from the system default, which a release
+        # does not know (it runs without the settings). Leave the state as it is: at worst a later
+        # crossing of the default goes unannounced, but none is ever announced twice.
+        return
     crossed = state.crossed(size)
     if crossed is None or crossed[0] < notified:
         db.execute(
