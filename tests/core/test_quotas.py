@@ -172,6 +172,8 @@ def test_over_a_reject_limit_pushes_that_add_bytes_are_refused(db: Database, rep
         "quota exceeded for namespace admin: 11.7 KiB of 9.8 KiB; delete tags or ask an administrator"
     )
     assert ns_size(db, repo.namespace_id) == 12_002
+    assert db.run_read(quotas.overage, repo.namespace_id, ON) == 2_002
+    assert db.run_read(quotas.overage, repo.namespace_id, quotas.OFF) == 0
     push(db, repo, [b"a" * 6000], "again", ON)  # adds no bytes: accepted
     pulled = db.run_read(manifests.get, repo.id, "v2")
     assert pulled.digest

@@ -409,6 +409,15 @@ def _notify(
     inbox.add(db, [namespace_id], event, data)
 
 
+def overage(db: Db, namespace_id: int, enforcement: Enforcement) -> int:
+    """Bytes the namespace holds above its Reject limit (0 when under, or without one): what a
+    proxy-cache organization must evict, least recently pulled first, to take pushes again."""
+    if not enforcement.enabled:
+        return 0
+    reject = _state(db, namespace_id, enforcement).reject_bytes
+    return 0 if reject is None else max(0, namespace_size(db, namespace_id) - reject)
+
+
 def reevaluate(db: Db, namespace_id: int, enforcement: Enforcement, actor: audit.Actor | None) -> None:
     """After a quota or limit changed: notify (once) if the namespace is now over a new limit."""
     if not enforcement.enabled:
