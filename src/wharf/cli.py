@@ -633,6 +633,55 @@ def admin_gc(
         )
 
 
+quota_cli = typer.Typer(
+    help="Storage quotas: check the stored sizes of repositories and namespaces "
+    "(docs/quotas-and-retention.md).",
+    short_help="Check and correct the stored repository and namespace sizes.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+admin.add_typer(quota_cli, name="quota")
+
+
+@quota_cli.command("verify", short_help="Recompute every size and report (or --fix) what differs.")
+def quota_verify(
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Rewrite the sizes that differ from the recomputation.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Recompute the size of every repository and namespace from its manifests and compare it
+    with the stored one. Exit status: 0 when nothing differs (or --fix corrected it), 1 when
+    something differs and --fix was not given. Safe while the registry serves: each namespace
+    is checked in one transaction, and --fix holds the locks pushes and GC take."""
+    from wharf.core import quota_verify as verify
+
+    db = _database(data_dir, config)
+    try:
+        found: list[dict[str, Any]] = []
+        for namespace_id, name in db.run_read(verify.namespace_ids):
+            drifts = db.run_write(verify.check_namespace, namespace_id, name, fix=fix)
+            found += [d.as_dict() for d in drifts]
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps({"fixed": fix, "differences": found}, indent=2))
+    else:
+        for d in found:
+            refs = " (reference counts differ)" if d["references_differ"] else ""
+            typer.echo(
+                f"{d['kind']} {d['name']}: stored {d['stored_bytes']} B, actual {d['actual_bytes']} B{refs}"
+            )
+        if not found:
+            typer.echo("every stored size equals its recomputation")
+        elif fix:
+            typer.echo(f"corrected {len(found)}")
+    if found and not fix:
+        raise typer.Exit(1)
+
+
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n} B"

@@ -169,6 +169,12 @@ class Settings(BaseModel):
     """How often the auto-prune job applies the auto-prune and immutability policies."""
     AUTOPRUNE_BATCH_SIZE: int = Field(200, ge=1, le=10000)
     """Tags the auto-prune job deletes or freezes in one transaction (short transactions beside pushes)."""
+    FEATURE_QUOTA_MANAGEMENT: bool = False
+    """Storage quotas: Warning and Reject limits are enforced, their API is on (sizes are kept always)."""
+    FEATURE_EDIT_QUOTA: bool = True
+    """With FEATURE_QUOTA_MANAGEMENT, superusers may create, change and delete quotas."""
+    DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: int = Field(0, ge=0)
+    """Reject limit in bytes of namespaces that have no quota of their own; 0: none."""
     PERMANENTLY_DELETE_TAGS: bool = True
     """Allow removeTagFromTimemachine: past tag lifetimes can be dropped before the window ends."""
     GC_INTERVAL_S: int = 60
@@ -416,7 +422,9 @@ def markdown_table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         shown = "unset" if default is None else f"`{default}`"
-        rows.append(f"| `{name}` | {shown} | {field.description or ''} |")
+        # A docstring may wrap: a table row must not.
+        meaning = " ".join((field.description or "").split())
+        rows.append(f"| `{name}` | {shown} | {meaning} |")
     return "\n".join(rows)
 
 

@@ -154,3 +154,59 @@ def test_0018_removes_roles_of_robots_from_other_namespaces(
         ("delete_prototype_permission", 1, None),
     ]
     assert json.loads(entries[0].metadata_json)["username"] == "eve+spy"
+
+
+def test_0034_backfills_the_sizes_of_what_is_stored(settings: Settings) -> None:
+    """Each blob once per repository and once per namespace, over manifests not deleted."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db, "0023")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (id, name, kind, enabled, is_superuser, created_ms)"
+                    " VALUES (1, 'org', 'org', true, false, 0)"
+                )
+            )
+            for id_, name in ((1, "a"), (2, "b")):
+                conn.execute(
+                    text(
+                        "INSERT INTO repositories"
+                        " (id, namespace_id, name, full_name, visibility, state, created_ms)"
+                        " VALUES (:id, 1, :name, :full, 'private', 0, 0)"
+                    ),
+                    {"id": id_, "name": name, "full": f"org/{name}"},
+                )
+            for id_, size in ((1, 100), (2, 20), (3, 3)):
+                conn.execute(
+                    text("INSERT INTO blobs (id, digest, size, created_ms) VALUES (:id, :d, :s, 0)"),
+                    {"id": id_, "d": f"sha256:{id_:064x}", "s": size},
+                )
+            # repository a: two manifests sharing blob 1; b: blob 1, and a deleted manifest of blob 3
+            for id_, repo, deleted in ((1, 1, None), (2, 1, None), (3, 2, None), (4, 2, 5)):
+                conn.execute(
+                    text(
+                        "INSERT INTO manifests (id, repository_id, digest, media_type, content, size,"
+                        " created_ms, deleted_ms) VALUES (:id, :r, :d, 'm', :c, 1, 0, :deleted)"
+                    ),
+                    {"id": id_, "r": repo, "d": f"sha256:{id_:064x}", "c": b"{}", "deleted": deleted},
+                )
+            for manifest, blob in ((1, 1), (2, 1), (2, 2), (3, 1), (4, 3)):
+                conn.execute(
+                    text("INSERT INTO manifest_blobs (manifest_id, blob_id) VALUES (:m, :b)"),
+                    {"m": manifest, "b": blob},
+                )
+        upgrade(db)
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT repository_id, size_bytes FROM quota_repository_sizes")).all()
+            repos = {int(r[0]): int(r[1]) for r in rows}
+            namespace = conn.execute(text("SELECT size_bytes FROM quota_namespace_sizes")).scalar_one()
+            refs = conn.execute(
+                text("SELECT repository_id, blob_id, refs FROM quota_repository_blobs ORDER BY 1, 2")
+            ).all()
+    finally:
+        db.dispose()
+    assert repos == {1: 120, 2: 100}
+    assert namespace == 120
+    assert [tuple(r) for r in refs] == [(1, 1, 2), (1, 2, 1), (2, 1, 1)]

@@ -215,3 +215,14 @@ def test_admin_gc_sweeps_orphans_on_request(tmp_path: Path, db_uri: str | None) 
     assert swept.returncode == 0, swept.stderr
     assert "1 orphan uploads" in swept.stdout
     assert not stray.exists()
+
+
+def test_admin_quota_verify(tmp_path: Path, db_uri: str | None) -> None:
+    data = str(tmp_path / "data")
+    assert run("migrate", "--data-dir", data, db_uri=db_uri).returncode == 0
+    r = run("admin", "quota", "verify", "--data-dir", data, "--json", db_uri=db_uri)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"fixed": False, "differences": []}
+    r = run("admin", "quota", "verify", "--data-dir", data, db_uri=db_uri)
+    assert r.stdout == "every stored size equals its recomputation\n"
+    assert "--fix" in run("admin", "quota", "verify", "--help").stdout

@@ -28,6 +28,7 @@ from wharf.api import (
     organizations,
     permissions,
     prototypes,
+    quotas,
     repositories,
     retention,
     robots,
@@ -136,6 +137,7 @@ def build_api(rt: Runtime) -> FastAPI:
     modules = (
         applications,
         users,
+        quotas,
         superuser,
         organizations,
         permissions,

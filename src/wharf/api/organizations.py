@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from wharf.api import quotas as quota_api
 from wharf.api import views
 from wharf.api.access import AdminOrg, org_team, organization, require_user_admin
 from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
@@ -18,6 +19,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
 from wharf.services import directory_sync
+from wharf.services import quotas as quota_service
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -77,6 +79,17 @@ async def get_organization(rt: Rt, who: Caller, orgname: str) -> dict[str, Any]:
     if found.teams is not None:
         out["teams"] = {t.team.name: _team_view(t) for t in found.teams}
         out["ordered_teams"] = [t.team.name for t in found.teams]
+    quota_on = rt.settings.FEATURE_QUOTA_MANAGEMENT and rt.settings.FEATURE_EDIT_QUOTA
+    if quota_on and (found.is_member or permissions.may_read_superuser_panel(who)):
+        report = await quota_service.namespace_report(rt, org.id)
+        out["quotas"] = await quota_api.quota_list(rt, org)
+        out["quota_report"] = {
+            "quota_bytes": report.quota_bytes,
+            "configured_quota": report.configured_quota,
+            # Quay's backfill state: Wharf's sizes are complete from the migration on.
+            "running_backfill": "complete",
+            "backfill_status": "complete",
+        }
     return out
 
 

@@ -23,6 +23,7 @@ from wharf.core.errors import AlreadyExists
 from wharf.core.repositories import DAY_MS, STATE_NAMES, RepositorySummary
 from wharf.oci.names import is_valid_repository_name
 from wharf.runtime import Runtime
+from wharf.services import quotas as quota_service
 from wharf.services import repositories as repository_service
 
 router = APIRouter(prefix="/repository", tags=["repository"])
@@ -78,6 +79,7 @@ def summary_view(
     modified: dict[int, int] | None = None,
     actions: dict[int, int] | None = None,
     sizes: dict[int, int] | None = None,
+    configured: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "namespace": r.namespace,
@@ -94,8 +96,11 @@ def summary_view(
     if actions is not None:
         out["popularity"] = float(actions.get(r.id, 0))
     if sizes is not None:
-        # Quay's shape with quota management on; Wharf enforces no quota, so none is configured.
-        out["quota_report"] = {"quota_bytes": sizes.get(r.id, 0), "configured_quota": None}
+        # Quay's shape; the size is the stored one (core/quotas.py), the quota the namespace's.
+        out["quota_report"] = {
+            "quota_bytes": sizes.get(r.id, 0),
+            "configured_quota": (configured or {}).get(r.namespace),
+        }
     return out
 
 
@@ -198,7 +203,12 @@ async def list_repos(
     )
     items = [
         summary_view(
-            r, starred=found.starred, modified=found.modified, actions=found.actions, sizes=found.sizes
+            r,
+            starred=found.starred,
+            modified=found.modified,
+            actions=found.actions,
+            sizes=found.sizes,
+            configured=found.configured,
         )
         for r in found.repos
     ]
@@ -280,6 +290,9 @@ async def get_repo(
         out["tags"] = {t.name: _tag_view(t) for t in tags}
     if daily is not None:
         out["stats"] = _stats(daily)
+    if rt.settings.FEATURE_QUOTA_MANAGEMENT:
+        report = await quota_service.repository_report(rt, repo.id, repo.namespace_id)
+        out["quota_report"] = {"quota_bytes": report.quota_bytes, "configured_quota": report.configured_quota}
     return out
 
 

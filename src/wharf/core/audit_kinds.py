@@ -188,6 +188,24 @@ _ALL = [
         "{who} stopped synchronizing team {team} with its directory group",
         "organization",
     ),
+    Kind("org_create_quota", "{who} set the quota of {namespace} to {limit_bytes} bytes", "organization"),
+    Kind("org_change_quota", "{who} changed the quota of {namespace} to {limit_bytes} bytes", "organization"),
+    Kind("org_delete_quota", "{who} removed the quota of {namespace}", "organization"),
+    Kind(
+        "org_create_quota_limit",
+        "{who} added a {type} limit at {threshold_percent} % to the quota of {namespace}",
+        "organization",
+    ),
+    Kind(
+        "org_change_quota_limit",
+        "{who} changed a limit of the quota of {namespace} to {type} at {threshold_percent} %",
+        "organization",
+    ),
+    Kind(
+        "org_delete_quota_limit",
+        "{who} removed the {type} limit at {threshold_percent} % from the quota of {namespace}",
+        "organization",
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),

@@ -92,6 +92,10 @@ class TagImmutable(DomainError):
     """The tag is immutable: it cannot be moved, deleted or expired."""
 
 
+class QuotaExceeded(DomainError):
+    """The namespace is over its Reject limit: pushes that add bytes are refused."""
+
+
 class Busy(DomainError):
     """The resource is busy (garbage collection is removing it); retry shortly."""
 

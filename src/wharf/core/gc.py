@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, and_, cast, delete, exists, func, insert, select
 
+from wharf.core import quotas
 from wharf.core._sql import lock
 from wharf.core.orphans import OrphanReport
 from wharf.core.tags import end_expired
@@ -125,6 +126,7 @@ def sweep_repository(db: Db, repository_id: int, now: int, grace_ms: int) -> tup
             pending.extend(referrers.get(m, ()))
         garbage = [m for m in ids if m not in reachable]
         if garbage:
+            quotas.release_manifests(db, repository_id, garbage)  # in this transaction: never drifts
             # Parents before children: an index's child rows reference the manifests below it.
             db.execute(delete(ManifestChild).where(ManifestChild.manifest_id.in_(garbage)))
             db.execute(delete(Manifest).where(Manifest.id.in_(garbage)))

@@ -10,7 +10,7 @@ from typing import cast
 from sqlalchemy import Insert, Select, and_, bindparam, select, update
 from sqlalchemy.orm import aliased
 
-from wharf.core import audit, events, labels, notifications, repositories, revocation, tags
+from wharf.core import audit, events, labels, notifications, quotas, repositories, revocation, tags
 from wharf.core._sql import dialect_insert, first, insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
@@ -87,11 +87,14 @@ def put(
     parsed: ParsedManifest,
     actor: audit.Actor | None,
     config_labels: dict[str, str] | None = None,
+    quota: quotas.Enforcement = quotas.OFF,
 ) -> ManifestRecord:
     """Store a manifest (and point a tag at it). `parsed` is `body` as `parse` gives it (the
     caller parsed it once, to find its configuration); `config_labels` are the labels of that
     configuration, which the caller read from storage: they are recorded, and
-    `quay.expires-after` among them schedules the tag's expiry."""
+    `quay.expires-after` among them schedules the tag's expiry. A manifest new to the repository
+    (or back after a deletion) is counted in the sizes; over a Reject limit of `quota`, when it
+    adds bytes to the namespace, QuotaExceeded."""
     by_digest, tag = parse_reference(reference)
     digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
     if by_digest is not None and digest != by_digest:
@@ -101,10 +104,12 @@ def put(
     # manifest's references once committed, and never removes a link this push just checked.
     # Taken once for the whole push (tags.point is told it is held).
     lock(db, "repository-gc", repo.id, shared=True)
-    blob_ids = _required_blobs(db, repo.id, parsed)
+    blobs = _required_blobs(db, repo.id, parsed)
     child_ids = _required_children(db, repo.id, parsed)
-    manifest_id = _upsert(db, repo.id, str(digest), body, parsed)
-    insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blob_ids])
+    manifest_id, counted_before = _upsert(db, repo.id, str(digest), body, parsed)
+    insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blobs])
+    if not counted_before:
+        quotas.add_blobs(db, repo.id, repo.namespace_id, blobs, quota, refuse=True, actor=actor)
     insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     if config_labels:
         labels.record_from_manifest(db, manifest_id, config_labels)
@@ -136,7 +141,7 @@ def put(
 
 
 _LINKED_BLOBS = (
-    select(Blob.id, Blob.digest)
+    select(Blob.id, Blob.digest, Blob.size)
     .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
     .where(
         RepositoryBlob.repository_id == bindparam("repo"),
@@ -163,16 +168,17 @@ def _insert_new(dialect_name: str) -> Insert:
     return cast(Insert, statement.returning(Manifest.id))
 
 
-def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> dict[int, int]:
+    """{blob id: size} of the blobs the manifest references, all linked to the repository."""
     wanted = {str(d.digest) for d in parsed.required_blobs}
     if not wanted:
-        return []
-    rows = db.execute(_LINKED_BLOBS, {"repo": repository_id, "digests": list(wanted)})
-    found = {r.digest: r.id for r in rows}
+        return {}
+    rows = db.execute(_LINKED_BLOBS, {"repo": repository_id, "digests": list(wanted)}).all()
+    found = {r.digest for r in rows}
     for d in parsed.required_blobs:
         if str(d.digest) not in found:
             raise ManifestBlobUnknown(f"blob {d.digest} is not in this repository", digest=str(d.digest))
-    return list(found.values())
+    return {r.id: r.size for r in rows}
 
 
 def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
@@ -187,7 +193,9 @@ def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> li
     return list(found.values())
 
 
-def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> int:
+def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: ParsedManifest) -> tuple[int, bool]:
+    """(the manifest's id, whether the sizes counted it already): False for a new manifest and
+    for one that comes back after a deletion by digest."""
     new_id = db.execute(
         _insert_new(db.dialect.name),
         {
@@ -205,11 +213,20 @@ def _upsert(db: Db, repository_id: int, digest: str, body: bytes, parsed: Parsed
         },
     ).scalar()
     if new_id is not None:
-        return int(new_id)
+        return int(new_id), False
     row = db.execute(_EXISTING, {"repo": repository_id, "digest": digest}).one()
-    if row.deleted_ms is not None:
-        db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=None))
-    return int(row.id)
+    return int(row.id), not (row.deleted_ms is not None and _undelete(db, row.id))
+
+
+def _undelete(db: Db, manifest_id: int) -> bool:
+    """Bring a deleted manifest back; False when it was not deleted (a concurrent push did it:
+    on PostgreSQL the condition is checked again on the locked row, so it is counted once)."""
+    result = db.execute(
+        update(Manifest)
+        .where(Manifest.id == manifest_id, Manifest.deleted_ms.is_not(None))
+        .values(deleted_ms=None)
+    )
+    return bool(result.rowcount)
 
 
 _RECORD = (Manifest.id, Manifest.digest, Manifest.media_type, Manifest.content, Manifest.subject_digest)
@@ -363,7 +380,14 @@ def delete(db: Db, repo: RepositoryRecord, reference: str, actor: audit.Actor | 
     if row is None:
         raise ManifestNotFound(f"manifest {by_digest} is not in this repository")
     removed = tags.remove_all_for(db, repo.id, row.id)
-    db.execute(update(Manifest).where(Manifest.id == row.id).values(deleted_ms=now_ms()))
+    # Released before it is marked (the hook counts alive manifests), and only by the deletion that
+    # marks it: two concurrent deletions of one digest release it once.
+    quotas.release_manifests(db, repo.id, [row.id])
+    marked = db.execute(
+        update(Manifest).where(Manifest.id == row.id, _ALIVE).values(deleted_ms=now_ms())
+    ).rowcount
+    if not marked:
+        raise ManifestNotFound(f"manifest {by_digest} is not in this repository")
     audit.record_for(
         db,
         "delete_manifest",
@@ -421,8 +445,10 @@ def alive_tag_names(db: Db, repository_id: int, manifest_id: int) -> list[str]:
 
 
 def undelete(db: Db, manifest_id: int) -> None:
-    """A manifest deleted by digest comes back when a tag is restored onto it (until GC removed it)."""
-    db.execute(update(Manifest).where(Manifest.id == manifest_id).values(deleted_ms=None))
+    """A manifest deleted by digest comes back when a tag is restored onto it (until GC removed it),
+    and into the sizes with it."""
+    if _undelete(db, manifest_id):
+        quotas.add_stored_manifest(db, manifest_id)
 
 
 def children_of(db: Db, repository_id: int, digests: list[str]) -> dict[str, list[str]]:

@@ -18,13 +18,13 @@ from sqlalchemy import (
     update,
 )
 
-from wharf.core import audit, revocation
+from wharf.core import audit, quotas, revocation
 from wharf.core._sql import dialect_insert, first, strings
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
 from wharf.db.engine import Db
-from wharf.db.models import Account, Blob, LogEntry, Manifest, ManifestBlob, Repository, Star, Tag
+from wharf.db.models import Account, LogEntry, Manifest, Repository, Star, Tag
 
 NORMAL, READ_ONLY, MIRROR = 0, 1, 2
 STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR"}
@@ -183,6 +183,7 @@ def delete_repo(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> No
         repo=repo.name,
     )
     revocation.revoke_repository(db, repo.id)
+    quotas.release_repository(db, repo.id, repo.namespace_id)
     db.execute(delete(Repository).where(Repository.id == repo.id))
 
 
@@ -450,27 +451,6 @@ def activity(db: Db, repository_ids: list[int], since_ms: int) -> dict[int, int]
         return {}
     rows = db.execute(_ACTIVITY, {"repos": repository_ids, "since": since_ms})
     return {r[0]: r[1] for r in rows if r[0] is not None}
-
-
-_STORED_BLOBS = (
-    select(Manifest.repository_id, Blob.id, Blob.size)
-    .join(ManifestBlob, ManifestBlob.manifest_id == Manifest.id)
-    .join(Blob, Blob.id == ManifestBlob.blob_id)
-    .where(Manifest.repository_id.in_(bindparam("repos", expanding=True)), Manifest.deleted_ms.is_(None))
-    .distinct()
-    .subquery()
-)
-_SIZES = select(_STORED_BLOBS.c.repository_id, func.sum(_STORED_BLOBS.c.size)).group_by(
-    _STORED_BLOBS.c.repository_id
-)
-
-
-def sizes(db: Db, repository_ids: list[int]) -> dict[int, int]:
-    """Bytes each repository's manifests reference, every blob counted once (Quay's repository
-    size); repositories without manifests are absent."""
-    if not repository_ids:
-        return {}
-    return {r[0]: int(r[1] or 0) for r in db.execute(_SIZES, {"repos": repository_ids})}
 
 
 DAY_MS = 86_400_000

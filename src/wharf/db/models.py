@@ -807,3 +807,71 @@ class ImmutabilityPolicy(Base):
     tag_pattern: Mapped[str] = mapped_column(String(256))
     tag_pattern_matches: Mapped[bool] = mapped_column(Boolean, default=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# Storage quotas (issue 17) ------------------------------------------------------------------------
+
+
+class NamespaceQuota(Base):
+    """A namespace's storage quota (Quay's UserOrganizationQuota): one per namespace."""
+
+    __tablename__ = "namespace_quotas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    limit_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaLimit(Base):
+    """A threshold of a quota: `Warning` notifies, `Reject` refuses pushes that add bytes."""
+
+    __tablename__ = "quota_limits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quota_id: Mapped[int] = mapped_column(ForeignKey("namespace_quotas.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # Warning | Reject
+    percent: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaRepositoryBlob(Base):
+    """How many counted manifests of a repository reference a blob (core/quotas.py): the blob is
+    in the repository's size while `refs` > 0. `size` is the blob's, kept so that releasing a
+    blob needs no join."""
+
+    __tablename__ = "quota_repository_blobs"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    blob_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaNamespaceBlob(Base):
+    """How many repositories of a namespace hold a blob in their size: the blob is in the
+    namespace's size while `refs` > 0."""
+
+    __tablename__ = "quota_namespace_blobs"
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaRepositorySize(Base):
+    """A repository's size: every blob its counted manifests reference, once."""
+
+    __tablename__ = "quota_repository_sizes"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaNamespaceSize(Base):
+    """A namespace's size: every blob its repositories hold, once; and the highest limit
+    threshold (percent) a notification was already sent for, so that each crossing fires once."""
+
+    __tablename__ = "quota_namespace_sizes"
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    notified_percent: Mapped[int | None] = mapped_column(Integer)

@@ -180,6 +180,7 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.ReadOnly, DENIED),
     (domain.TagImmutable, DENIED),
     (domain.PullRefused, DENIED),
+    (domain.QuotaExceeded, DENIED),  # the message says which namespace, how full, what to do
     (domain.Busy, TOO_MANY_REQUESTS),
     (domain.Unavailable, UNAVAILABLE),
     (domain.NotAllowed, DENIED),

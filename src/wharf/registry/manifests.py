@@ -26,7 +26,7 @@ from wharf.registry.errors import (
     TOO_LARGE,
     RegistryError,
 )
-from wharf.services import pulls, pushes
+from wharf.services import pulls, pushes, quotas
 
 
 async def _log_failure(call: Call, kind: str, name: str, reference: str, error: RegistryError) -> None:
@@ -178,6 +178,7 @@ async def _put_manifest(call: Call, name: str, reference: str) -> Response:
             content_type,
             call.actor,
             scan=call.rt.settings.FEATURE_SECURITY_SCANNER,
+            quota=quotas.enforcement(call.rt.settings),
         )
     except DomainError as e:
         raise call.failed(e) from None

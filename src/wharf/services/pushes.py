@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant
-from wharf.core import audit, labels, manifests, provision, repositories, secscan, uploads
+from wharf.core import audit, labels, manifests, provision, quotas, repositories, secscan, uploads
 from wharf.core.errors import AlreadyExists, DomainError, ReadOnly, UploadNotFound
 from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
@@ -41,6 +41,7 @@ async def put_manifest(
     actor: audit.Actor | None,
     *,
     scan: bool = False,
+    quota: quotas.Enforcement = quotas.OFF,
 ) -> ManifestRecord:
     """Store the manifest `body` under `reference` (a tag or its digest) in the repository
     `target` finds (or creates) inside the write's transaction: the surface decides how, with its
@@ -49,7 +50,9 @@ async def put_manifest(
     before a bad body, and both only after `target` has found the repository: a caller whose
     token was revoked hears that, not what was wrong with what it sent. With `scan`
     (FEATURE_SECURITY_SCANNER), the same transaction queues the manifest's indexing: one insert,
-    the push never waits for it."""
+    the push never waits for it. `quota` (`services.quotas.enforcement`): over the namespace's
+    Reject limit a manifest that adds bytes is refused (QuotaExceeded), in the same transaction
+    that counts it."""
     parsed: ParsedManifest | None = None
     refused: DomainError | None = None
     try:
@@ -64,7 +67,7 @@ async def put_manifest(
         if refused is not None:
             raise refused
         assert parsed is not None
-        record = manifests.put(db, repo, reference, body, parsed, actor, config_labels)
+        record = manifests.put(db, repo, reference, body, parsed, actor, config_labels, quota)
         if scan:
             secscan.enqueue_index(db, record.digest)
         return record

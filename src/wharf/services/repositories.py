@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, false
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, find, orgs, provision, pull_stats, repositories, stars
+from wharf.core import accounts, audit, find, orgs, provision, pull_stats, quotas, repositories, stars
 from wharf.core.repositories import RepositoryRecord, RepositorySummary, TagSummary
 from wharf.db.engine import Db
 from wharf.oci.names import InvalidNameError, RepositoryName
@@ -50,6 +50,8 @@ class Page:
     modified: dict[int, int] | None
     actions: dict[int, int] | None
     sizes: dict[int, int]
+    configured: dict[str, int | None]
+    """Each namespace's quota (Quay's configured_quota), by name."""
 
 
 async def listing_page(
@@ -86,7 +88,10 @@ async def listing_page(
             stars.starred_among(db, account_id, ids),
             repositories.last_modified(db, ids) if modified else None,
             repositories.activity(db, ids, popularity_since_ms) if popularity_since_ms is not None else None,
-            repositories.sizes(db, ids),
+            quotas.repository_sizes(db, ids),
+            quotas.configured_by_name(
+                db, [r.namespace for r in page], rt.settings.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES
+            ),
         )
 
     return await rt.db.read(read)
@@ -177,7 +182,7 @@ async def browse(
         mine = stars.starred_among(db, me, ids)
         star_counts = stars.counts(db, ids)
         tags = repositories.live_tag_counts(db, ids)
-        sizes = repositories.sizes(db, ids)
+        sizes = quotas.repository_sizes(db, ids)  # stored by the accounting: no join over the manifests
         modified = repositories.last_modified(db, ids)
         pulls = pull_stats.of_repositories(db, ids)
         rows = [

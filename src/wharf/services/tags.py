@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.auth.permissions import RepositoryView
-from wharf.core import audit, history_pages, repositories, stars, tag_changes, tag_pages
+from wharf.core import audit, history_pages, quotas, repositories, stars, tag_changes, tag_pages
 from wharf.core.history_pages import Entry
 from wharf.core.paging import Paged
 from wharf.core.repositories import RepositoryRecord
@@ -28,6 +28,8 @@ class Overview:
     pull: TagRow | None
     """The tag whose pull commands the Information tab shows: the one asked for, else the newest."""
     recent: list[TagRow]
+    size_bytes: int = 0
+    """The repository's stored size (core/quotas.py): one indexed read, no sum over its images."""
 
 
 async def overview(rt: Runtime, repo: RepositoryRecord, account_id: int | None, tag: str = "") -> Overview:
@@ -39,6 +41,7 @@ async def overview(rt: Runtime, repo: RepositoryRecord, account_id: int | None, 
             bool(stars.starred_among(db, account_id, [repo.id])),
             chosen or (recent[0] if recent else None),
             recent,
+            quotas.repository_sizes(db, [repo.id]).get(repo.id, 0),
         )
 
     return await rt.db.read(read)

@@ -166,6 +166,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         manifest_security,
         oauth,
         organization,
+        quotas,
         repository,
         repository_settings,
         retention,
@@ -199,6 +200,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *retention.ROUTES,
         *inbox.ROUTES,
         *superuser.ROUTES,
+        *quotas.ROUTES,
         *oauth.ROUTES,
     ]
     app = Starlette(routes=routes, exception_handlers={**handlers, Exception: _server_fault_handler(rt)})

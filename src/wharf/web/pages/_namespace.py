@@ -12,6 +12,7 @@ from wharf.core import durations, tag_changes
 from wharf.web import render
 from wharf.web.access import NamespacePage, runtime
 from wharf.web.pages import logs as logs_view
+from wharf.web.pages import quotas as quota_pages
 
 
 def expiration_choices(options: list[str]) -> list[tuple[int, str]]:
@@ -36,6 +37,8 @@ async def tab_page(request: Request, ns: NamespacePage, tab: str, found: dict[st
         found["logs"] = await logs_view.view(
             rt, request, ns.log_scope, base=f"{ns.base}?tab=logs", export_action=f"{ns.base}/logs/export"
         )
+    if tab == "settings":
+        found.update(await quota_pages.settings_section(rt, request, ns))
     return render.page(
         request,
         f"organization/{tab}.html",

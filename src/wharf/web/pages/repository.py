@@ -60,6 +60,7 @@ async def _info_tab(request: Request, v: Visitor, view: RepositoryView) -> Respo
         pull_tag=found.pull,
         asked_tag=tag,
         recent=found.recent,
+        size_bytes=found.size_bytes,
         pull=pull,
         security=security,
     )

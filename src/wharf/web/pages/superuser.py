@@ -19,9 +19,10 @@ from wharf.services import superuser as superuser_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
 from wharf.web.pages import logs as logs_view
+from wharf.web.pages import quotas as quota_pages
 from wharf.web.session import confirm_fresh_login, read_form
 
-TABS = ("users", "organizations", "messages", "logs", "security")
+TABS = ("users", "organizations", "quotas", "messages", "logs", "security")
 
 
 def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
@@ -54,6 +55,8 @@ async def show(request: Request) -> Response:
         return tab_page(request, tab, scanner=await secscan_views.scanner_state(rt))
     if tab == "users":
         return tab_page(request, tab, created=None, users=await rt.db.read(accounts.list_users))
+    if tab == "quotas":
+        return tab_page(request, tab, **await quota_pages.panel(rt))
     if tab == "organizations":
         return tab_page(request, tab, created=None, organizations=await rt.db.read(orgs.list_orgs))
     return tab_page(request, tab, created=None, messages=await rt.db.read(global_messages.list_all))
