@@ -32,6 +32,8 @@ class Runtime:
     """Log entries of pulls and failed requests, written in batches (core/audit_buffer.py)."""
     oidc: Verifier = field(init=False)
     """ID tokens of external OpenID Connect issuers (robot federation, integrations/oidc.py)."""
+    proxy_caches: dict[str, tuple[float, object]] = field(init=False, default_factory=dict)
+    """Which namespaces are proxy-cache organizations, as read lately (services/proxy_cache.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)

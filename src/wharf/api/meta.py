@@ -56,6 +56,7 @@ _CLIENT_SETTINGS = (
     "FOOTER_LINKS",
     "ROBOTS_DISALLOW",
     "DEFAULT_UI",
+    "FEATURE_PROXY_CACHE",
 )
 _CLIENT_DEFAULTS: dict[str, Any] = {
     "AUTHENTICATION_TYPE": "Database",

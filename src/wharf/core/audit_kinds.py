@@ -134,6 +134,16 @@ _ALL = [
     Kind("org_delete_team", "{who} deleted team {team}", "organization"),
     Kind("org_add_team_member", "{who} added {member} to team {team}", "organization"),
     Kind("org_remove_team_member", "{who} removed {member} from team {team}", "organization"),
+    Kind(
+        "create_proxy_cache_config",
+        "{who} made {namespace} a proxy cache of {upstream_registry}",
+        "organization",
+    ),
+    Kind(
+        "delete_proxy_cache_config",
+        "{who} removed the proxy cache configuration of {namespace}",
+        "organization",
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),

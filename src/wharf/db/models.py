@@ -650,3 +650,27 @@ class SecscanSource(Base):
     last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     imported: Mapped[int] = mapped_column(BigInteger, default=0)  # records its last success wrote
+
+
+class ProxyCacheConfig(Base):
+    """An organization that caches an upstream registry (Quay's ProxyCacheConfig): pulls from it
+    fetch from the upstream what is missing or stale; pushes to it are refused."""
+
+    __tablename__ = "proxy_cache_configs"
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    upstream_registry: Mapped[str] = mapped_column(String(512))  # host[:port][/namespace prefix]
+    # Sealed with the secret box (core/secretbox.py): they are sent again on every upstream login.
+    username_sealed: Mapped[str | None] = mapped_column(Text)
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    expiration_s: Mapped[int] = mapped_column(Integer)
+    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProxyCachePendingBlob(Base):
+    """A blob a pulled-through manifest names that is not stored yet: the manifest is kept without
+    its link to the blob, which is made when the blob is first pulled through."""
+
+    __tablename__ = "proxy_cache_pending_blobs"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
