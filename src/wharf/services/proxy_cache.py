@@ -25,7 +25,7 @@ from typing import Any
 
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant
-from wharf.core import accounts, audit, manifests, provision, proxy_cache, repositories
+from wharf.core import accounts, audit, clock, manifests, provision, proxy_cache, repositories
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import (
     BlobNotFound,
@@ -228,7 +228,7 @@ async def _rearm(
     if is_digest(reference) or cached.expires_ms is None:
         return
     window_ms = config.expiration_s * 1000
-    left_ms = cached.expires_ms - int(time.time() * 1000)
+    left_ms = cached.expires_ms - clock.now_ms()
     if left_ms < window_ms * (1 - _REARM_FRACTION):
         await rt.db.write(proxy_cache.keep, repo.id, reference, cached.manifest.id, config.expiration_s)
 
