@@ -102,8 +102,8 @@ def check_registry(upstream_registry: str) -> str:
         )
     if not value or len(value) > 512 or not _REGISTRY.match(value):
         raise InvalidInput(
-            f"upstream_registry {upstream_registry[:100]!r} is not a registry: write host[:port] with an optional "
-            "namespace, as in quay.io or registry.example.com:5000/library",
+            f"upstream_registry {upstream_registry[:100]!r} is not a registry: write host[:port] "
+            "with an optional namespace, as in quay.io or registry.example.com:5000/library",
             field="upstream_registry",
         )
     host, _, rest = value.partition("/")

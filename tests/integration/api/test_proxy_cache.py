@@ -52,7 +52,11 @@ async def test_an_admin_makes_the_organization_a_proxy_cache_and_members_read_it
     for user in ("owner", "reader"):
         r = await http.get(URL, headers=world.api[user])
         assert r.status_code == 200
-        assert r.json() == {"upstream_registry": "quay.io/projectquay", "expiration_s": 7200, "insecure": False}
+        assert r.json() == {
+            "upstream_registry": "quay.io/projectquay",
+            "expiration_s": 7200,
+            "insecure": False,
+        }
 
     # The credentials are stored sealed, and open again with the secret box.
     rt = world.reg.wharf.rt
@@ -81,7 +85,9 @@ async def test_only_admins_change_it_and_only_members_read_it(world: World) -> N
     for user in ("reader", "writer", "outsider"):
         assert (await http.post(URL, json=body, headers=world.api[user])).status_code == 403
         assert (await http.delete(URL, headers=world.api[user])).status_code == 403
-        r = await http.post("/api/v1/organization/acme/validateproxycache", json=body, headers=world.api[user])
+        r = await http.post(
+            "/api/v1/organization/acme/validateproxycache", json=body, headers=world.api[user]
+        )
         assert r.status_code == 403
     assert (await http.get(URL, headers=world.api["outsider"])).status_code == 403
     assert (await http.get(URL)).status_code == 401
@@ -120,7 +126,9 @@ async def test_validation_logs_in_to_the_upstream(world: World, locked_upstream:
     r = await http.post(url, json={**good, "upstream_registry_password": "wrong"}, headers=owner)
     assert r.status_code == 400
     assert "Failed login" in r.json()["detail"]
-    r = await http.post(url, json={"upstream_registry": locked_upstream.host, "insecure": True}, headers=owner)
+    r = await http.post(
+        url, json={"upstream_registry": locked_upstream.host, "insecure": True}, headers=owner
+    )
     assert r.status_code == 202
     assert r.json() == "Anonymous"
     r = await http.post(url, json={"upstream_registry": "169.254.169.254", "insecure": True}, headers=owner)
@@ -131,7 +139,9 @@ async def test_validation_logs_in_to_the_upstream(world: World, locked_upstream:
 async def test_it_is_not_found_without_the_feature(settings: Settings, wharf: WharfApp, world: World) -> None:
     off = build_app(settings.model_copy(update={"FEATURE_PROXY_CACHE": False}), run_workers=False)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=off), base_url="http://registry.test") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=off), base_url="http://registry.test"
+        ) as c:
             r = await c.get(URL, headers=world.api["owner"])
             assert r.status_code == 404
             r = await c.post(URL, json={"upstream_registry": "quay.io"}, headers=world.api["owner"])
