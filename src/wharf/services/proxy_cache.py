@@ -347,24 +347,31 @@ async def _store_while_sending(
 ) -> AsyncIterator[bytes]:
     """Send the blob on and write it to a staging object; only a whole, matching blob is moved to
     its place and recorded. A mismatch, an upstream failure or a client that leaves stores
-    nothing (the client then sees the body cut off: the headers were already sent)."""
+    nothing (the client then sees the body cut off: the headers were already sent).
+
+    The last chunk goes to the client only after the blob is recorded: a client that has all the
+    bytes closes the connection, and the server then cancels what is left of this generator."""
     staging = f"uploads/proxy-{uuid.uuid4()}"
     writer = await rt.store.writer(staging)
     stored = False
     size = 0
     try:
-        if first:
-            await writer.write(first)
-            size += len(first)
-            yield first
+        held = first
         async for chunk in chunks:
-            await writer.write(chunk)
-            size += len(chunk)
-            yield chunk
+            if held:
+                await writer.write(held)
+                size += len(held)
+                yield held
+            held = chunk
+        if held:
+            await writer.write(held)
+            size += len(held)
         await writer.close()
         await rt.store.move(staging, blob_path(digest))
         await rt.db.write(proxy_cache.link_fetched_blob, repo.id, str(digest), size)
         stored = True
+        if held:
+            yield held
     except UpstreamError as e:
         log.warning("proxy cache: blob %s of %s/%s not stored: %s", digest, repo.namespace, repo.name, e)
         raise
