@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.conftest import Clock
 from wharf.core import accounts, blobs, manifests, orgs, provision, proxy_cache, tags
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, ManifestNotFound
@@ -138,3 +139,18 @@ def test_an_expired_tag_is_still_known_as_stale_and_keep_makes_it_fresh(db: Data
     assert cached is not None and not cached.fresh and cached.manifest.digest == record.digest
     db.run_write(proxy_cache.keep, repo.id, "v1", record.id, 600)
     assert db.run_read(manifests.get, repo.id, "v1").digest == record.digest
+
+
+def test_one_holder_fetches_a_blob_at_a_time(db: Database, clock: Clock) -> None:
+    digest = str(Digest.of(b"layer"))
+    first = db.run_write(proxy_cache.claim_fetch, digest, "a" * 32, 30_000)
+    assert first == proxy_cache.Claim(None, True)
+    assert db.run_write(proxy_cache.claim_fetch, digest, "b" * 32, 30_000) == proxy_cache.Claim(None, False)
+    db.run_write(proxy_cache.renew_fetch, digest, "a" * 32, 30_000)
+    clock.advance(31)  # the holder died: its lease runs out and another takes over
+    assert db.run_write(proxy_cache.claim_fetch, digest, "b" * 32, 30_000) == proxy_cache.Claim(None, True)
+    db.run_write(proxy_cache.release_fetch, digest, "a" * 32)  # not the holder any more: no effect
+    assert db.run_write(proxy_cache.claim_fetch, digest, "c" * 32, 30_000).mine is False
+    db.run_write(blobs.register, digest, 5)
+    db.run_write(proxy_cache.release_fetch, digest, "b" * 32)
+    assert db.run_write(proxy_cache.claim_fetch, digest, "c" * 32, 30_000) == proxy_cache.Claim(5, False)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from wharf.core import audit, blobs, manifests, tags
-from wharf.core._sql import insert_ignore, lock
+from wharf.core._sql import dialect_insert, insert_ignore, lock
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NotFound
@@ -30,6 +30,7 @@ from wharf.db.models import (
     Manifest,
     ManifestBlob,
     ProxyCacheConfig,
+    ProxyCacheFetch,
     ProxyCachePendingBlob,
     Tag,
 )
@@ -282,3 +283,51 @@ def link_fetched_blob(db: Db, repository_id: int, digest: str, size: int) -> blo
             )
         )
     return record
+
+
+# -- one fetch of a blob at a time --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to "may I fetch this blob?": `stored` (its size) when it is in Wharf now,
+    else `mine` when this caller holds the fetch's lease, else someone else fetches it."""
+
+    stored: int | None
+    mine: bool
+
+
+_STORED_SIZE = select(Blob.size).where(Blob.digest == bindparam("digest"))
+
+
+def claim_fetch(db: Db, digest: str, holder: str, lease_ms: int) -> Claim:
+    """Take the lease of fetching `digest` unless the blob is stored already or another holder's
+    lease is still running (an expired one, of a request or node that died, is taken over)."""
+    size = db.execute(_STORED_SIZE, {"digest": digest}).scalar()
+    if size is not None:
+        return Claim(int(size), False)
+    now = now_ms()
+    db.execute(
+        delete(ProxyCacheFetch).where(ProxyCacheFetch.digest == digest, ProxyCacheFetch.until_ms <= now)
+    )
+    taken = db.execute(
+        dialect_insert(db.dialect.name, ProxyCacheFetch)
+        .values(digest=digest, holder=holder, until_ms=now + lease_ms)
+        .on_conflict_do_nothing(index_elements=["digest"])
+        .returning(ProxyCacheFetch.holder)
+    ).first()
+    return Claim(None, taken is not None)
+
+
+def renew_fetch(db: Db, digest: str, holder: str, lease_ms: int) -> None:
+    db.execute(
+        update(ProxyCacheFetch)
+        .where(ProxyCacheFetch.digest == digest, ProxyCacheFetch.holder == holder)
+        .values(until_ms=now_ms() + lease_ms)
+    )
+
+
+def release_fetch(db: Db, digest: str, holder: str) -> None:
+    db.execute(
+        delete(ProxyCacheFetch).where(ProxyCacheFetch.digest == digest, ProxyCacheFetch.holder == holder)
+    )

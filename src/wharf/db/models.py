@@ -674,3 +674,14 @@ class ProxyCachePendingBlob(Base):
     __tablename__ = "proxy_cache_pending_blobs"
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
+
+
+class ProxyCacheFetch(Base):
+    """A blob being fetched from an upstream, by one request on one node (`holder`) until
+    `until_ms` (renewed while it streams): concurrent pulls of the same blob wait for it and then
+    read it from storage, instead of fetching it again."""
+
+    __tablename__ = "proxy_cache_fetches"
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))
+    until_ms: Mapped[int] = mapped_column(BigInteger)

@@ -3,7 +3,9 @@ distribution on loopback), and the configuration's /api/v1 operations."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +16,10 @@ import httpx
 import pytest
 
 from tests.conftest import Clock
-from tests.distribution import Distribution, require_distribution
+from tests.distribution import Distribution, require_distribution, sha256
 from tests.integration.registry_client import RegistryClient
 from tests.integration.world import api_token
+from tests.waiting import wait_until_async
 from wharf.config import Settings
 from wharf.core import blobs, repositories
 from wharf.oci import mediatypes as mt
@@ -286,3 +289,106 @@ async def test_an_internal_upstream_is_refused_unless_allowed(
     r = await _pull(reg, "guarded/app", "v1")
     assert r.status_code == 403
     assert "SSRF_ALLOWED_HOSTS" in r.json()["errors"][0]["message"]
+
+
+class _SlowUpstream(BaseHTTPRequestHandler):
+    """An upstream with one image whose layer is held back until the test releases it, counting
+    the layer's GETs."""
+
+    image: dict[str, Any] = {}
+    release = threading.Event()
+    layer_gets: list[str] = []
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for k, v in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        image = type(self).image
+        if self.path == "/v2/":
+            self._send(200, b"{}", {})
+        elif self.path == "/v2/app/manifests/v1":
+            body = image["manifest"]
+            self._send(200, body, {"Content-Type": mt.OCI_MANIFEST, "Docker-Content-Digest": image["digest"]})
+        elif self.path.startswith("/v2/app/blobs/") and self.path.rsplit("/", 1)[1] in image["blobs"]:
+            digest = self.path.rsplit("/", 1)[1]
+            if digest == image["layer"]:
+                type(self).layer_gets.append(digest)
+                type(self).release.wait(30)
+            self._send(200, image["blobs"][digest], {})
+        else:
+            self._send(404, b"{}", {})
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_upstream() -> Iterator[tuple[str, type[_SlowUpstream]]]:
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = os.urandom(300_000)
+    digests = [sha256(config), sha256(layer)]
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": digests[0], "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": digests[1],
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    handler = type(
+        "Handler",
+        (_SlowUpstream,),
+        {
+            "image": {
+                "manifest": manifest,
+                "digest": sha256(manifest),
+                "layer": digests[1],
+                "blobs": {digests[0]: config, digests[1]: layer},
+            },
+            "release": threading.Event(),
+            "layer_gets": [],
+        },
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}", handler
+    handler.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+async def test_concurrent_pulls_of_one_missing_blob_fetch_it_once(
+    reg: RegistryClient, slow_upstream: tuple[str, type[_SlowUpstream]]
+) -> None:
+    host, upstream = slow_upstream
+    await _cache_org(reg, "coalesce", host)
+    assert (await _pull(reg, "coalesce/app", "v1")).status_code == 200
+    layer = upstream.image["layer"]
+    await reg.headers("coalesce/app", "pull")  # one token for all, fetched before the race
+
+    pulls = [asyncio.create_task(_blob(reg, "coalesce/app", layer)) for _ in range(5)]
+    await wait_until_async(lambda: _true(bool(upstream.layer_gets)), "the first pull to reach the upstream")
+    upstream.release.set()
+    answers = await asyncio.gather(*pulls)
+
+    assert [a.status_code for a in answers] == [200] * 5
+    assert all(a.content == upstream.image["blobs"][layer] for a in answers)
+    assert upstream.layer_gets == [layer]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -1,5 +1,5 @@
-"""proxy cache: an organization's upstream registry, and the blobs a pulled-through manifest names
-that are not stored yet (issue 18)
+"""proxy cache: an organization's upstream registry, the blobs a pulled-through manifest names
+that are not stored yet, and the leases of blob fetches in progress (issue 18)
 
 Revision ID: 0031
 Revises: 0023
@@ -50,9 +50,17 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_proxy_cache_pending_blobs_digest"), "proxy_cache_pending_blobs", ["digest"], unique=False
     )
+    op.create_table(
+        "proxy_cache_fetches",
+        sa.Column("digest", sa.String(length=160), nullable=False),
+        sa.Column("holder", sa.String(length=32), nullable=False),
+        sa.Column("until_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("digest", name=op.f("pk_proxy_cache_fetches")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("proxy_cache_fetches")
     op.drop_index(op.f("ix_proxy_cache_pending_blobs_digest"), table_name="proxy_cache_pending_blobs")
     op.drop_table("proxy_cache_pending_blobs")
     op.drop_table("proxy_cache_configs")
