@@ -348,20 +348,18 @@ def slow_upstream() -> Iterator[tuple[str, type[_SlowUpstream]]]:
             ],
         }
     ).encode()
-    handler = type(
-        "Handler",
-        (_SlowUpstream,),
-        {
-            "image": {
-                "manifest": manifest,
-                "digest": sha256(manifest),
-                "layer": digests[1],
-                "blobs": {digests[0]: config, digests[1]: layer},
-            },
-            "release": threading.Event(),
-            "layer_gets": [],
-        },
-    )
+
+    class Handler(_SlowUpstream):
+        image = {
+            "manifest": manifest,
+            "digest": sha256(manifest),
+            "layer": digests[1],
+            "blobs": {digests[0]: config, digests[1]: layer},
+        }
+        release = threading.Event()
+        layer_gets: list[str] = []
+
+    handler = Handler
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
