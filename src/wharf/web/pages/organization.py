@@ -20,6 +20,7 @@ from wharf.auth import permissions
 from wharf.core import orgs
 from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
+from wharf.services import proxy_cache
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
@@ -79,6 +80,12 @@ async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Nam
     return await applications.read_tab(rt, ns)
 
 
+async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
+    if not rt.settings.FEATURE_PROXY_CACHE:
+        return {}
+    return {"proxy_cache_on": True, "proxy_cache": await proxy_cache.get(rt, ns.account)}
+
+
 _TabReader = Callable[[Request, Runtime, Visitor, NamespacePage], Awaitable[dict[str, Any]]]
 _TAB_READERS: dict[str, _TabReader] = {
     "repos": _repos_tab,
@@ -86,6 +93,7 @@ _TAB_READERS: dict[str, _TabReader] = {
     "robots": _robots_tab,
     "defaultperms": _defaultperms_tab,
     "applications": _applications_tab,
+    "settings": _settings_tab,
 }
 
 
