@@ -4,6 +4,7 @@ distribution on loopback), and the configuration's /api/v1 operations."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import threading
@@ -390,3 +391,119 @@ async def test_concurrent_pulls_of_one_missing_blob_fetch_it_once(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class _Storage(BaseHTTPRequestHandler):
+    """Blob storage on another host name: serves any path, recording the Authorization it got."""
+
+    content = b""
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.content)))
+        self.end_headers()
+        self.wfile.write(self.content)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """A registry behind Basic auth that answers its first manifest GET 503 (Retry-After: 0) and
+    sends blobs to storage elsewhere with a redirect."""
+
+    image: dict[str, Any] = {}
+    storage = ""
+    manifest_gets: list[int] = []
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in {**(headers or {}), "Content-Length": str(len(body))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:pass").decode():
+            self._reply(401, b"{}", {"WWW-Authenticate": 'Basic realm="flaky"'})
+        elif self.path == "/v2/app/manifests/v1":
+            cls.manifest_gets.append(1)
+            if len(cls.manifest_gets) == 1:
+                self._reply(503, b"{}", {"Retry-After": "0"})
+                return
+            image = cls.image
+            self._reply(200, image["manifest"], {"Content-Type": mt.OCI_MANIFEST})
+        elif self.path.startswith("/v2/app/blobs/"):
+            self._reply(
+                307, headers={"Location": f"http://{cls.storage}/bucket/{self.path.rsplit('/', 1)[1]}"}
+            )
+        else:
+            self._reply(404, b"{}")
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
+async def test_a_503_is_retried_and_credentials_do_not_follow_a_redirect_to_storage(
+    reg: RegistryClient, settings: Settings
+) -> None:
+    layer = os.urandom(5000)
+    config = b"{}"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+
+    class Storage(_Storage):
+        content = layer
+        seen: list[str | None] = []
+
+    storage, storage_port = _serve(Storage)
+
+    class Flaky(_Flaky):
+        image = {"manifest": manifest}
+        manifest_gets: list[int] = []
+
+    Flaky.storage = f"localhost:{storage_port}"  # another host name than the registry's
+    registry, registry_port = _serve(Flaky)
+    reg.wharf.rt.settings = settings.model_copy(update={"SSRF_ALLOWED_HOSTS": ["127.0.0.1", "localhost"]})
+    try:
+        await _cache_org(
+            reg,
+            "flaky",
+            f"127.0.0.1:{registry_port}",
+            upstream_registry_username="user",
+            upstream_registry_password="pass",
+        )
+        r = await _pull(reg, "flaky/app", "v1")
+        assert r.status_code == 200, r.text
+        assert len(Flaky.manifest_gets) == 2  # the 503, then the manifest
+        r = await _blob(reg, "flaky/app", sha256(layer))
+        assert r.status_code == 200 and r.content == layer
+        assert Storage.seen == [None]  # the storage host never saw the registry's credentials
+    finally:
+        for server in (registry, storage):
+            server.shutdown()
+            server.server_close()
