@@ -507,3 +507,19 @@ async def test_a_503_is_retried_and_credentials_do_not_follow_a_redirect_to_stor
         for server in (registry, storage):
             server.shutdown()
             server.server_close()
+
+
+async def test_tags_of_a_proxy_cache_change_only_by_pulls(
+    reg: RegistryClient, upstream: Distribution
+) -> None:
+    digest, _, _ = upstream.push_image("app", "v1")
+    admin = await _cache_org(reg, "followers", upstream.host)
+    assert (await _pull(reg, "followers/app", "v1")).status_code == 200
+    r = await reg.http.delete("/api/v1/repository/followers/app/tag/v1", headers=admin)
+    assert r.status_code == 503, r.text
+    assert "proxy-cache" in r.json()["detail"]
+    r = await reg.http.delete(
+        f"/v2/followers/app/manifests/{digest}", headers=await reg.headers("followers/app")
+    )
+    assert r.status_code == 403
+    assert (await _pull(reg, "followers/app", "v1")).headers["Docker-Content-Digest"] == digest
