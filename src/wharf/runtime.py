@@ -34,6 +34,8 @@ class Runtime:
     """ID tokens of external OpenID Connect issuers (robot federation, integrations/oidc.py)."""
     proxy_caches: dict[str, tuple[float, object]] = field(init=False, default_factory=dict)
     """Which namespaces are proxy-cache organizations, as read lately (services/proxy_cache.py)."""
+    upstream_tokens: dict[tuple[str, ...], tuple[str, float]] = field(init=False, default_factory=dict)
+    """Tokens of upstream registries until they expire (integrations/upstream.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)

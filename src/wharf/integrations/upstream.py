@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -127,16 +129,28 @@ def _retry_after(value: str | None, attempt: int) -> float:
     return max(0.0, min(delay, MAX_RETRY_AFTER_S))
 
 
+TokenCache = dict[tuple[str, ...], tuple[str, float]]
+"""(registry, login, scope) -> (token, until when, in time.monotonic())."""
+_TOKEN_CACHE_MAX = 10_000
+DEFAULT_TOKEN_LIFETIME_S = 60
+"""A token service that does not say `expires_in` means 60 seconds (the distribution spec)."""
+
+
 @dataclass(slots=True)
 class RegistryClient:
     """Use as `async with RegistryClient(settings, upstream) as client:`; one connection pool and
-    one token per repository scope for the client's life."""
+    one token per repository scope for the client's life. With `shared_tokens` (a dict the
+    process keeps), tokens outlive the client until they expire: the next pull of the repository
+    goes straight to the registry instead of being challenged and fetching a token again."""
 
     settings: Settings
     upstream: Upstream
     timeout_s: float = 30.0
+    shared_tokens: TokenCache | None = None
     _client: httpx.AsyncClient | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
+    _fresh: set[str] = field(default_factory=set)
+    """Scopes whose token this client fetched (a shared one may have expired early: refetched)."""
     _basic: bool = False
 
     async def __aenter__(self) -> RegistryClient:
@@ -289,8 +303,16 @@ class RegistryClient:
             return response
         raise UpstreamError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
 
+    def _token_key(self, scope: str) -> tuple[str, ...]:
+        password = hashlib.sha256((self.upstream.password or "").encode()).hexdigest()[:16]
+        return (self.upstream.base_url, self.upstream.username or "", password, scope)
+
     def _authorization(self, scope: str | None) -> str | None:
         token = self._tokens.get(scope or "")
+        if token is None and self.shared_tokens is not None:
+            hit = self.shared_tokens.get(self._token_key(scope or ""))
+            if hit is not None and hit[1] > time.monotonic():
+                token = self._tokens[scope or ""] = hit[0]
         if token is not None:
             return f"Bearer {token}"
         if self._basic:
@@ -309,12 +331,20 @@ class RegistryClient:
                 return False
             self._basic = True
             return True
-        if scheme != "bearer" or "realm" not in params or (scope or "") in self._tokens:
+        if scheme != "bearer" or "realm" not in params or (scope or "") in self._fresh:
             return False
-        self._tokens[scope or ""] = await self._token(params, scope)
+        token, lifetime_s = await self._token(params, scope)
+        self._tokens[scope or ""] = token
+        self._fresh.add(scope or "")
+        if self.shared_tokens is not None:
+            if len(self.shared_tokens) >= _TOKEN_CACHE_MAX:
+                self.shared_tokens.clear()
+            # renewed a little before it runs out, as Quay does, to spare the 401 round trip
+            self.shared_tokens[self._token_key(scope or "")] = (token, time.monotonic() + lifetime_s - 10)
         return True
 
-    async def _token(self, params: dict[str, str], scope: str | None) -> str:
+    async def _token(self, params: dict[str, str], scope: str | None) -> tuple[str, float]:
+        """A token for `scope` and how many seconds it lasts (at most an hour)."""
         import httpx
 
         query: dict[str, str] = {}
@@ -337,11 +367,14 @@ class RegistryClient:
         try:
             answer: Any = json.loads(body)
             token = answer.get("token") or answer.get("access_token")
+            lifetime = answer.get("expires_in", DEFAULT_TOKEN_LIFETIME_S)
         except (ValueError, AttributeError):
-            token = None
+            token, lifetime = None, 0
         if not isinstance(token, str) or not token:
             raise UpstreamError("the upstream's token service answered no token")
-        return token
+        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
+            lifetime = DEFAULT_TOKEN_LIFETIME_S
+        return token, float(min(max(lifetime, 0), 3600))
 
     @staticmethod
     def _expect_ok(response: httpx.Response, what: str) -> None:

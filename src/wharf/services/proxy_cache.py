@@ -138,7 +138,9 @@ async def validate(rt: Runtime, new: NewConfig) -> str:
 
 
 def _client(rt: Runtime, upstream: Upstream) -> RegistryClient:
-    return RegistryClient(rt.settings, upstream, rt.settings.PROXY_CACHE_UPSTREAM_TIMEOUT_S)
+    return RegistryClient(
+        rt.settings, upstream, rt.settings.PROXY_CACHE_UPSTREAM_TIMEOUT_S, shared_tokens=rt.upstream_tokens
+    )
 
 
 def _upstream(rt: Runtime, config: ProxyCacheRecord) -> Upstream:

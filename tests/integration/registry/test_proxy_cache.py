@@ -523,3 +523,74 @@ async def test_tags_of_a_proxy_cache_change_only_by_pulls(
     )
     assert r.status_code == 403
     assert (await _pull(reg, "followers/app", "v1")).headers["Docker-Content-Digest"] == digest
+
+
+class _Bearer(BaseHTTPRequestHandler):
+    """A registry with a token service, counting the tokens it hands out."""
+
+    image: dict[str, Any] = {}
+    tokens: list[str] = []
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in {**(headers or {}), "Content-Length": str(len(body))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        host = self.headers["Host"]
+        if self.path.startswith("/token?"):
+            assert "scope=repository%3Aapp%3Apull" in self.path or "scope=repository:app:pull" in self.path
+            cls.tokens.append(self.path)
+            self._reply(200, json.dumps({"token": "good-token", "expires_in": 300}).encode())
+        elif self.headers.get("Authorization") != "Bearer good-token":
+            challenge = f'Bearer realm="http://{host}/token",service="fake"'
+            self._reply(401, b"{}", {"WWW-Authenticate": challenge})
+        elif self.path == "/v2/app/manifests/v1":
+            self._reply(200, cls.image["manifest"], {"Content-Type": mt.OCI_MANIFEST})
+        elif self.path.startswith("/v2/app/blobs/") and self.path.rsplit("/", 1)[1] in cls.image["blobs"]:
+            self._reply(200, cls.image["blobs"][self.path.rsplit("/", 1)[1]])
+        else:
+            self._reply(404, b"{}")
+
+    do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_a_token_serves_every_request_of_its_repository_until_it_expires(reg: RegistryClient) -> None:
+    layer, config = os.urandom(3000), b'{"os": "linux"}'
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+
+    class Bearer(_Bearer):
+        image = {"manifest": manifest, "blobs": {sha256(layer): layer, sha256(config): config}}
+        tokens: list[str] = []
+
+    server, port = _serve(Bearer)
+    try:
+        await _cache_org(reg, "tokens", f"127.0.0.1:{port}")
+        assert (await _pull(reg, "tokens/app", "v1")).status_code == 200
+        for content in (config, layer):
+            r = await _blob(reg, "tokens/app", sha256(content))
+            assert r.status_code == 200 and r.content == content
+        assert len(Bearer.tokens) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
