@@ -274,15 +274,17 @@ class RegistryClient:
         raise AssertionError("unreachable")
 
     async def _follow(
-        self, method: str, url: str, scope: str | None, headers: dict[str, str]
+        self, method: str, url: str, scope: str | None, headers: dict[str, str], *, authorize: bool = True
     ) -> httpx.Response:
+        """`authorize`: send the registry's credentials for `scope` (never to the token service,
+        which gets the login itself)."""
         import httpx
 
         assert self._client is not None, "use the client in `async with`"
         for _ in range(MAX_REDIRECTS + 1):
             sent = dict(headers)
             own_host = httpx.URL(url).host == httpx.URL(self.upstream.base_url).host
-            authorization = self._authorization(scope)
+            authorization = self._authorization(scope) if authorize else None
             if own_host and authorization is not None:
                 sent["Authorization"] = authorization  # never to storage on another host
             try:
@@ -354,7 +356,7 @@ class RegistryClient:
             query["scope"] = f"repository:{scope}:pull"
         realm = str(httpx.URL(params["realm"]).copy_merge_params(query))
         headers = {"Authorization": self._basic_header()} if self.upstream.username is not None else {}
-        response = await self._follow("GET", realm, None, headers)
+        response = await self._follow("GET", realm, None, headers, authorize=False)
         try:
             if response.status_code in (401, 403):
                 raise UpstreamError("the upstream refused the credentials", response.status_code)

@@ -542,10 +542,16 @@ class _Bearer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         cls = type(self)
         host = self.headers["Host"]
-        if self.path.startswith("/token?"):
-            assert "scope=repository%3Aapp%3Apull" in self.path or "scope=repository:app:pull" in self.path
+        if self.path.startswith("/token"):
+            if self.headers.get("Authorization", "").startswith("Bearer"):
+                self._reply(401, b"{}")  # a token service takes a login, not a token
+                return
+            scoped = "scope=repository%3Aapp%3Apull" in self.path
             cls.tokens.append(self.path)
-            self._reply(200, json.dumps({"token": "good-token", "expires_in": 300}).encode())
+            token = "good-token" if scoped else "ping-token"
+            self._reply(200, json.dumps({"token": token, "expires_in": 300}).encode())
+        elif self.path == "/v2/" and self.headers.get("Authorization") == "Bearer ping-token":
+            self._reply(200, b"{}")
         elif self.headers.get("Authorization") != "Bearer good-token":
             challenge = f'Bearer realm="http://{host}/token",service="fake"'
             self._reply(401, b"{}", {"WWW-Authenticate": challenge})
@@ -585,12 +591,15 @@ async def test_a_token_serves_every_request_of_its_repository_until_it_expires(r
 
     server, port = _serve(Bearer)
     try:
-        await _cache_org(reg, "tokens", f"127.0.0.1:{port}")
+        admin = await _cache_org(reg, "tokens", f"127.0.0.1:{port}")
+        body = {"upstream_registry": f"127.0.0.1:{port}", "insecure": True}
+        r = await reg.http.post("/api/v1/organization/tokens/validateproxycache", json=body, headers=admin)
+        assert r.status_code == 202 and r.json() == "Valid"
         assert (await _pull(reg, "tokens/app", "v1")).status_code == 200
         for content in (config, layer):
             r = await _blob(reg, "tokens/app", sha256(content))
             assert r.status_code == 200 and r.content == content
-        assert len(Bearer.tokens) == 1
+        assert len(Bearer.tokens) == 2  # one for the validation, one for the repository
     finally:
         server.shutdown()
         server.server_close()
