@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.config import Settings
 from wharf.integrations.outbound import OutboundFailed, _pinned, check_url
 from wharf.oci import mediatypes as mt
-from wharf.oci.digest import Digest, DigestError
+from wharf.oci.digest import Digest
 
 if TYPE_CHECKING:
     import httpx
@@ -405,11 +405,3 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
     except httpx.HTTPError as e:
         raise UpstreamError(f"reading the upstream's answer failed: {e}") from None
     return bytes(body)
-
-
-def parse_digest(value: str) -> Digest:
-    """A digest from a request, or UpstreamError (never sent upstream unchecked)."""
-    try:
-        return Digest.parse(value)
-    except DigestError as e:
-        raise UpstreamError(str(e)) from None
