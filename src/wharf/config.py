@@ -67,6 +67,10 @@ class Settings(BaseModel):
     """How long a presigned blob download URL works, in seconds."""
     SUPER_USERS: list[str] = Field(default_factory=list)
     """Usernames with the superuser panel (the first `admin` is a superuser too)."""
+    FEATURE_PROXY_CACHE: bool = False
+    """Organizations may be proxy caches of an upstream registry (/api/v1/organization/{org}/proxycache)."""
+    PROXY_CACHE_UPSTREAM_TIMEOUT_S: float = Field(30.0, gt=0, le=600)
+    """How long a proxy-cache pull waits for the upstream registry to connect or send the next bytes."""
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
     """Superusers hold every right everywhere; false: the superuser panel only (Quay's default)."""
     GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)

@@ -39,6 +39,10 @@ class Runtime:
     """The LDAP directory users sign in against, when AUTHENTICATION_TYPE is LDAP."""
     login_services: dict[str, LoginService] = field(init=False)
     """OpenID Connect login providers (*_LOGIN_CONFIG), read at start: a bad block stops it."""
+    proxy_caches: dict[str, tuple[float, object]] = field(init=False, default_factory=dict)
+    """Which namespaces are proxy-cache organizations, as read lately (services/proxy_cache.py)."""
+    upstream_tokens: dict[tuple[str, ...], tuple[str, float]] = field(init=False, default_factory=dict)
+    """Tokens of upstream registries until they expire (integrations/upstream.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import access, accounts, federated_logins, grants, orgs, repositories, scopes
+from wharf.core import access, accounts, federated_logins, grants, orgs, proxy_cache, repositories, scopes
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -214,6 +214,8 @@ def repository_access(
     if repo is None:
         # Pushing to a missing repository creates it, so push needs the right to create here.
         actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()
+        if PULL not in actions and _pulls_through(db, settings, identity, ns):
+            actions = {PULL}  # a pull through a proxy cache creates the repository
         return RepositoryAccess(frozenset(actions), None)
     assert ns is not None
     granted = _granted_role(db, identity, ns, repo)
@@ -221,7 +223,22 @@ def repository_access(
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
         actions -= {PUSH, ALL}
+    if PULL not in actions and _pulls_through(db, settings, identity, ns):
+        actions.add(PULL)
     return RepositoryAccess(frozenset(actions), repo, public_only=granted is None and role is not None)
+
+
+def _pulls_through(db: Db, settings: Settings, identity: Identity, ns: AccountRecord | None) -> bool:
+    """A member of a proxy-cache organization may pull from any of its repositories, existing or
+    not yet (Quay's rule): the cache serves the organization, not one repository's grantees. Asked
+    only of callers who may not pull otherwise."""
+    if not settings.FEATURE_PROXY_CACHE or ns is None or ns.kind != "org" or identity.account_id is None:
+        return False
+    if identity.is_anonymous or _capped(identity, READ) is None:
+        return False
+    if proxy_cache.get(db, ns.id) is None:
+        return False
+    return bool(access.caller_roles(db, ns.id, None, identity.account_id)[0])
 
 
 @dataclass(frozen=True, slots=True)

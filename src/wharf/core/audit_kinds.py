@@ -206,6 +206,16 @@ _ALL = [
         "{who} removed the {type} limit at {threshold_percent} % from the quota of {namespace}",
         "organization",
     ),
+    Kind(
+        "create_proxy_cache_config",
+        "{who} made {namespace} a proxy cache of {upstream_registry}",
+        "organization",
+    ),
+    Kind(
+        "delete_proxy_cache_config",
+        "{who} removed the proxy cache configuration of {namespace}",
+        "organization",
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),

@@ -118,3 +118,16 @@ class ReadOnly(DomainError):
 
 class ReadOnlyMode(ReadOnly):
     """REGISTRY_STATE is `readonly`: the database refuses every write (db/engine.py)."""
+
+
+class UpstreamFailed(DomainError):
+    """The upstream registry of a proxy-cache organization could not give what was asked (it is
+    down, refused the credentials or answered an error) and nothing is cached to serve instead."""
+
+
+class UpstreamMismatch(UpstreamFailed):
+    """The upstream registry sent content that does not match its digest: nothing was stored."""
+
+
+class UpstreamRefused(DomainError):
+    """The upstream registry is at an address Wharf may not call (SSRF_ALLOWED_HOSTS)."""

@@ -140,6 +140,18 @@ def put(
     return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject)
 
 
+def store_pulled(db: Db, repo: RepositoryRecord, body: bytes, parsed: ParsedManifest) -> ManifestRecord:
+    """Store a manifest a proxy cache pulled from its upstream (core/proxy_cache.py), whose blobs
+    may not be stored yet: only its children must be (an index's images are pulled first). The
+    caller holds the repository's shared GC lock and links the blobs it has."""
+    digest = str(Digest.of(body))
+    child_ids = _required_children(db, repo.id, parsed)
+    manifest_id = _upsert(db, repo.id, digest, body, parsed)
+    insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
+    subject = str(parsed.subject.digest) if parsed.subject else None
+    return ManifestRecord(manifest_id, digest, parsed.media_type, body, subject)
+
+
 _LINKED_BLOBS = (
     select(Blob.id, Blob.digest, Blob.size)
     .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Insert,
     bindparam,
     delete,
+    exists,
     func,
     or_,
     select,
@@ -24,7 +25,15 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, NamespaceNotFound, ReadOnly, RepositoryNotFound
 from wharf.core.tags import MANIFEST_SIZE
 from wharf.db.engine import Db
-from wharf.db.models import Account, LogEntry, Manifest, Repository, Star, Tag
+from wharf.db.models import (
+    Account,
+    LogEntry,
+    Manifest,
+    ProxyCacheConfig,
+    Repository,
+    Star,
+    Tag,
+)
 
 NORMAL, READ_ONLY, MIRROR = 0, 1, 2
 STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR"}
@@ -469,7 +478,12 @@ def daily_activity(db: Db, repository_id: int, since_ms: int) -> dict[int, int]:
 
 # --- changing a repository's settings ----------------------------------------------------------------
 
-_STATE = select(Repository.state).where(Repository.id == bindparam("repo"))
+# The state, and whether the namespace is a proxy cache (its repositories follow the upstream:
+# only pulls change them, services/proxy_cache.py), in one statement.
+_STATE = select(
+    Repository.state,
+    exists().where(ProxyCacheConfig.org_id == Repository.namespace_id).label("proxied"),
+).where(Repository.id == bindparam("repo"))
 
 
 def check_writable(repo: RepositoryRecord) -> None:
@@ -484,10 +498,15 @@ def check_writable(repo: RepositoryRecord) -> None:
 
 def require_normal(db: Db, repo: RepositoryRecord) -> None:
     """`check_writable` with the state read now, in the writing transaction."""
-    state = db.execute(_STATE, {"repo": repo.id}).scalar()
-    if state is None:
+    row = db.execute(_STATE, {"repo": repo.id}).first()
+    if row is None:
         raise RepositoryNotFound(f"repository {repo.full_name} not found")
-    check_writable(replace(repo, state=state))
+    check_writable(replace(repo, state=row.state))
+    if row.proxied:
+        raise ReadOnly(
+            f"repository {repo.full_name} is in a proxy-cache organization: its tags follow the "
+            "upstream registry and change only by pulls"
+        )
 
 
 _SET_DESCRIPTION = (

@@ -875,3 +875,38 @@ class QuotaNamespaceSize(Base):
     namespace_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     notified_percent: Mapped[int | None] = mapped_column(Integer)
+
+
+class ProxyCacheConfig(Base):
+    """An organization that caches an upstream registry (Quay's ProxyCacheConfig): pulls from it
+    fetch from the upstream what is missing or stale; pushes to it are refused."""
+
+    __tablename__ = "proxy_cache_configs"
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    upstream_registry: Mapped[str] = mapped_column(String(512))  # host[:port][/namespace prefix]
+    # Sealed with the secret box (core/secretbox.py): they are sent again on every upstream login.
+    username_sealed: Mapped[str | None] = mapped_column(Text)
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    expiration_s: Mapped[int] = mapped_column(Integer)
+    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProxyCachePendingBlob(Base):
+    """A blob a pulled-through manifest names that is not stored yet: the manifest is kept without
+    its link to the blob, which is made when the blob is first pulled through."""
+
+    __tablename__ = "proxy_cache_pending_blobs"
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
+
+
+class ProxyCacheFetch(Base):
+    """A blob being fetched from an upstream, by one request on one node (`holder`) until
+    `until_ms` (renewed while it streams): concurrent pulls of the same blob wait for it and then
+    read it from storage, instead of fetching it again."""
+
+    __tablename__ = "proxy_cache_fetches"
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(32))
+    until_ms: Mapped[int] = mapped_column(BigInteger)

@@ -12,7 +12,7 @@ from wharf.core.repositories import RepositoryRecord
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.registry.context import Call
 from wharf.registry.errors import DENIED, NAME_INVALID, READ_ONLY_MODE, RegistryError
-from wharf.services import pulls, pushes
+from wharf.services import proxy_cache, pulls, pushes
 
 
 def parse_name(call: Call, raw: str) -> RepositoryName:
@@ -37,6 +37,9 @@ async def read_manifest(
     `enforce_policy`, the pull policy's check (services/pulls.py)."""
     name = may_pull(call, raw)
     try:
+        proxy = await proxy_cache.config_for(call.rt, name.namespace)
+        if proxy is not None:
+            return await proxy_cache.manifest(call.rt, proxy, call.grant, name, reference, call.actor)
         return await pulls.manifest(call.rt, call.grant, raw, name, reference, enforce_policy=enforce_policy)
     except DomainError as e:
         raise call.failed(e) from None
@@ -48,6 +51,13 @@ async def _may_write(call: Call, raw: str, actions: tuple[str, ...]) -> Reposito
     if call.rt.settings.REGISTRY_STATE == "readonly":
         raise RegistryError(READ_ONLY_MODE, repositories.REGISTRY_READ_ONLY)
     name = parse_name(call, raw)
+    proxy = await proxy_cache.config_for(call.rt, name.namespace)
+    if proxy is not None:
+        raise RegistryError(
+            DENIED,
+            f"{name.namespace} is a proxy cache of {proxy.upstream_registry}: its repositories are "
+            "filled by pulls, pushes are refused; push to another organization",
+        )
     try:
         call.require("repository", raw, *(actions or (permissions.PUSH,)))
     except RegistryError:

@@ -16,6 +16,7 @@ from wharf.core.errors import DomainError, InvalidRange
 from wharf.http_ext import SENDFILE
 from wharf.oci import ranges
 from wharf.oci.digest import Digest, DigestError
+from wharf.oci.names import RepositoryName
 from wharf.registry import _repo
 from wharf.registry.context import Call
 from wharf.registry.errors import (
@@ -26,7 +27,7 @@ from wharf.registry.errors import (
     SIZE_INVALID,
     RegistryError,
 )
-from wharf.services import pulls
+from wharf.services import proxy_cache, pulls
 from wharf.storage.base import PathNotFound, blob_path
 
 
@@ -48,7 +49,7 @@ async def get_blob(call: Call, name: str, reference: str, head: bool) -> Respons
     except DomainError as e:
         raise call.failed(e) from None
     if blob is None:
-        raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
+        return await _pull_through(call, name, repository, digest, head)
     headers = {
         "Docker-Content-Digest": blob.digest,
         "Accept-Ranges": "bytes",
@@ -96,6 +97,28 @@ async def get_blob(call: Call, name: str, reference: str, head: bool) -> Respons
 
     return StreamingResponse(
         body(), status_code=status, headers=headers, media_type="application/octet-stream"
+    )
+
+
+async def _pull_through(
+    call: Call, name: str, repository: RepositoryName, digest: Digest, head: bool
+) -> Response:
+    """A blob this repository lacks: from the upstream when its namespace is a proxy cache (the
+    normal path pays nothing: this runs only for a missing blob)."""
+    proxy = await proxy_cache.config_for(call.rt, repository.namespace)
+    if proxy is None:
+        raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
+    try:
+        pulled = await proxy_cache.blob(call.rt, proxy, call.grant, repository, digest, head=head)
+    except DomainError as e:
+        raise call.failed(e) from None
+    headers = {"Docker-Content-Digest": str(digest)}
+    if pulled.size is not None:
+        headers["Content-Length"] = str(pulled.size)
+    if pulled.chunks is None:
+        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    return StreamingResponse(
+        pulled.chunks, status_code=200, headers=headers, media_type="application/octet-stream"
     )
 
 

@@ -136,6 +136,18 @@ CHILD_UNKNOWN = _register(
 BAD_PARAMETER = _register(
     "UNSUPPORTED", "invalid request parameter", 400, "A query parameter is malformed; the message names it."
 )
+UPSTREAM_UNAVAILABLE = _register(
+    "UNAVAILABLE",
+    "the upstream registry is unavailable",
+    502,
+    "A proxy-cache organization could not fetch from its upstream registry and holds no copy to serve.",
+)
+UPSTREAM_DIGEST = _register(
+    "DIGEST_INVALID",
+    "the upstream registry sent content that does not match its digest",
+    502,
+    "A proxy-cache organization refused (and did not store) what its upstream registry sent.",
+)
 NOT_FOUND = _register("UNSUPPORTED", "no such endpoint", 404, "The path is not part of the registry API.")
 
 
@@ -186,6 +198,9 @@ _DOMAIN: list[tuple[type[domain.DomainError], ErrorCode]] = [
     (domain.NotAllowed, DENIED),
     (domain.Conflict, RANGE_INVALID),
     (domain.InvalidInput, BLOB_UPLOAD_INVALID),
+    (domain.UpstreamMismatch, UPSTREAM_DIGEST),
+    (domain.UpstreamFailed, UPSTREAM_UNAVAILABLE),
+    (domain.UpstreamRefused, DENIED),
 ]
 
 

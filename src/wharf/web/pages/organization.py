@@ -21,7 +21,7 @@ from wharf.core import orgs
 from wharf.runtime import Runtime
 from wharf.secscan import policy
 from wharf.services import accounts as account_service
-from wharf.services import secscan_settings
+from wharf.services import proxy_cache, secscan_settings
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
@@ -92,6 +92,8 @@ async def _applications_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Nam
 async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: NamespacePage) -> dict[str, Any]:
     found = await retention.namespace_context(rt, ns)
     found.update(security=await secscan_settings.get(rt, ns.account), levels=policy.LEVELS)
+    if rt.settings.FEATURE_PROXY_CACHE:
+        found.update(proxy_cache_on=True, proxy_cache=await proxy_cache.get(rt, ns.account))
     return found
 
 

@@ -1,0 +1,407 @@
+"""A client of another OCI registry (the upstream of a proxy-cache organization, later of mirrors).
+
+Every request goes through the outbound guard (`outbound.check_url`) to an address the check saw,
+and so does every redirect: an upstream cannot send Wharf to an internal service unless the
+operator allows it (SSRF_ALLOWED_HOSTS). Authentication follows the registry's challenge:
+anonymous first, then Basic or a Bearer token from the token service the `WWW-Authenticate`
+header names, scoped to the one repository. Credentials are only ever sent to the registry's own
+host: a redirect to blob storage elsewhere (a presigned URL) goes without them. 429 and 5xx are
+retried a few times with backoff, honouring a short Retry-After. Blobs are read as a stream whose
+digest is checked as the bytes pass; the last chunk is only handed out once it matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from wharf.config import Settings
+from wharf.integrations.outbound import OutboundFailed, _pinned, check_url
+from wharf.oci import mediatypes as mt
+from wharf.oci.digest import Digest
+
+if TYPE_CHECKING:
+    import httpx
+
+MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
+"""Every manifest type Wharf stores: a client gets what the upstream has, never a conversion."""
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_REDIRECTS = 3
+RETRIES = 3
+MAX_RETRY_AFTER_S = 10.0
+"""A longer Retry-After is not waited for: the pull fails (or serves the cache) instead."""
+_RETRIED = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, refused the credentials or answered with an error.
+    `status` is the HTTP status when there was an answer (None for a connection failure)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def unavailable(self) -> bool:
+        """The upstream is down rather than saying no: unreachable, 429 or 5xx."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+class UpstreamDigestMismatch(UpstreamError):
+    """The bytes the upstream sent are not those of the digest they were asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where an upstream is and how to log in: `registry` is `host[:port]` with an optional
+    namespace prefix (`quay.io/projectquay`), as a proxy-cache organization names it."""
+
+    registry: str
+    username: str | None = None
+    password: str | None = None
+    insecure: bool = False
+    """Plain HTTP and no certificate check (a registry on a private network)."""
+
+    @property
+    def host(self) -> str:
+        return self.registry.split("/", 1)[0].lower()
+
+    @property
+    def prefix(self) -> str:
+        parts = self.registry.split("/", 1)
+        return parts[1].strip("/") if len(parts) > 1 else ""
+
+    @property
+    def base_url(self) -> str:
+        host = "registry-1.docker.io" if self.host in DOCKER_HUB else self.host
+        return f"{'http' if self.insecure else 'https'}://{host}"
+
+    def repository(self, name: str) -> str:
+        """The upstream repository of `name` (the part after the organization): under the prefix,
+        and on Docker Hub a one-component name is an official image (`library/`)."""
+        full = f"{self.prefix}/{name}" if self.prefix else name
+        if self.host in DOCKER_HUB and "/" not in full:
+            full = f"library/{full}"
+        return full
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamManifest:
+    digest: str
+    media_type: str
+    content: bytes
+    """Empty for a HEAD."""
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    """Seconds to wait before retry number `attempt`: the server's Retry-After when it gave one,
+    else 0.5, 1, 2 s; never more than MAX_RETRY_AFTER_S."""
+    delay: float = 0.5 * (1 << attempt)
+    if value:
+        try:
+            delay = float(value)
+        except ValueError:
+            try:
+                from datetime import UTC, datetime
+
+                delay = float((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                pass
+    return max(0.0, min(delay, MAX_RETRY_AFTER_S))
+
+
+TokenCache = dict[tuple[str, ...], tuple[str, float]]
+"""(registry, login, scope) -> (token, until when, in time.monotonic())."""
+_TOKEN_CACHE_MAX = 10_000
+DEFAULT_TOKEN_LIFETIME_S = 60
+"""A token service that does not say `expires_in` means 60 seconds (the distribution spec)."""
+
+
+@dataclass(slots=True)
+class RegistryClient:
+    """Use as `async with RegistryClient(settings, upstream) as client:`; one connection pool and
+    one token per repository scope for the client's life. With `shared_tokens` (a dict the
+    process keeps), tokens outlive the client until they expire: the next pull of the repository
+    goes straight to the registry instead of being challenged and fetching a token again."""
+
+    settings: Settings
+    upstream: Upstream
+    timeout_s: float = 30.0
+    shared_tokens: TokenCache | None = None
+    _client: httpx.AsyncClient | None = None
+    _tokens: dict[str, str] = field(default_factory=dict)
+    _fresh: set[str] = field(default_factory=set)
+    """Scopes whose token this client fetched (a shared one may have expired early: refetched)."""
+    _basic: bool = False
+
+    async def __aenter__(self) -> RegistryClient:
+        import httpx  # here, not at the top: most processes never call out (~5 MiB)
+
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout_s, follow_redirects=False, verify=not self.upstream.insecure
+        )
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- the registry's API ------------------------------------------------------------------
+
+    async def ping(self) -> str:
+        """Check the registry and the credentials: "Valid" when logged in (or open), "Anonymous"
+        when it wants a login and there are no credentials. Raises UpstreamError otherwise."""
+        response = await self._send("GET", f"{self.upstream.base_url}/v2/", scope=None)
+        await response.aclose()
+        if response.status_code == 200:
+            return "Valid"
+        if response.status_code == 401 and self.upstream.username is None:
+            return "Anonymous"
+        raise UpstreamError(f"the upstream answered {response.status_code} to /v2/", response.status_code)
+
+    async def manifest(self, name: str, reference: str, *, head: bool = False) -> UpstreamManifest:
+        """The manifest `reference` of repository `name` (as under the organization). A HEAD gives
+        only the digest and type (it costs nothing against Docker Hub's pull limit)."""
+        repo = self.upstream.repository(name)
+        url = f"{self.upstream.base_url}/v2/{repo}/manifests/{reference}"
+        response = await self._send(
+            "HEAD" if head else "GET", url, scope=repo, headers={"Accept": MANIFEST_ACCEPT}
+        )
+        try:
+            self._expect_ok(response, f"manifest {reference} of {repo}")
+            content = b"" if head else await _read_limited(response, MAX_MANIFEST_BYTES)
+        finally:
+            await response.aclose()
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if content:
+            algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
+            digest = str(Digest.of(content, algorithm))
+            if ":" in reference and digest != reference:
+                raise UpstreamDigestMismatch(f"the upstream sent manifest {digest} for {reference}")
+        else:
+            digest = response.headers.get("docker-content-digest", "")
+            if not digest:
+                raise UpstreamError(f"the upstream gave no digest for manifest {reference} of {repo}")
+        return UpstreamManifest(digest, media_type, content)
+
+    async def blob(self, name: str, digest: Digest) -> tuple[int | None, AsyncIterator[bytes]]:
+        """The blob's size (when the upstream said) and its bytes as they arrive, the digest checked
+        as they pass: the last chunk is held back until the whole matched, so whoever stores or
+        forwards what it gets has the full blob only when it is the right one (else the iterator
+        raises UpstreamDigestMismatch). The request is sent now: a missing blob raises here."""
+        repo = self.upstream.repository(name)
+        url = f"{self.upstream.base_url}/v2/{repo}/blobs/{digest}"
+        response = await self._send("GET", url, scope=repo)
+        try:
+            self._expect_ok(response, f"blob {digest} of {repo}")
+        except UpstreamError:
+            await response.aclose()
+            raise
+        declared = response.headers.get("content-length")
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        return size, self._verified(response, digest)
+
+    async def blob_size(self, name: str, digest: Digest) -> int | None:
+        """HEAD of the blob: its size when the upstream has it (and says), else UpstreamError."""
+        repo = self.upstream.repository(name)
+        response = await self._send("HEAD", f"{self.upstream.base_url}/v2/{repo}/blobs/{digest}", scope=repo)
+        await response.aclose()
+        self._expect_ok(response, f"blob {digest} of {repo}")
+        declared = response.headers.get("content-length")
+        return int(declared) if declared is not None and declared.isdigit() else None
+
+    @staticmethod
+    async def _verified(response: httpx.Response, digest: Digest) -> AsyncIterator[bytes]:
+        try:
+            hasher = digest.hasher()
+            held: bytes | None = None
+            async for chunk in response.aiter_bytes():
+                if not chunk:
+                    continue
+                hasher.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+            if f"{digest.algorithm}:{hasher.hexdigest()}" != str(digest):
+                raise UpstreamDigestMismatch(f"the upstream's blob {digest} does not match its digest")
+            if held is not None:
+                yield held
+        except _http_errors() as e:
+            raise UpstreamError(f"reading blob {digest} from the upstream failed: {e}") from None
+        finally:
+            await response.aclose()
+
+    # -- one request: guard, auth, redirects, retries ---------------------------------------
+
+    async def _send(
+        self, method: str, url: str, *, scope: str | None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """The answer to `method url` after logging in, redirects and retries, body unread."""
+        for attempt in range(RETRIES + 1):
+            response = await self._follow(method, url, scope, headers or {})
+            if response.status_code == 401 and await self._login(response, scope):
+                await response.aclose()
+                response = await self._follow(method, url, scope, headers or {})
+            if response.status_code not in _RETRIED or attempt == RETRIES:
+                return response
+            delay = _retry_after(response.headers.get("retry-after"), attempt)
+            await response.aclose()
+            if delay >= MAX_RETRY_AFTER_S:
+                return response
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _follow(
+        self, method: str, url: str, scope: str | None, headers: dict[str, str], *, authorize: bool = True
+    ) -> httpx.Response:
+        """`authorize`: send the registry's credentials for `scope` (never to the token service,
+        which gets the login itself)."""
+        import httpx
+
+        assert self._client is not None, "use the client in `async with`"
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = dict(headers)
+            own_host = httpx.URL(url).host == httpx.URL(self.upstream.base_url).host
+            authorization = self._authorization(scope) if authorize else None
+            if own_host and authorization is not None:
+                sent["Authorization"] = authorization  # never to storage on another host
+            try:
+                pinned = _pinned(url, await check_url(url, self.settings))
+            except OutboundFailed as e:  # DNS: the upstream is unreachable, not refused
+                raise UpstreamError(str(e)) from None
+            try:
+                request = self._client.build_request(
+                    method, pinned.url, headers={**sent, **pinned.headers}, extensions=pinned.extensions
+                )
+                response = await self._client.send(request, stream=True)
+            except httpx.HTTPError as e:
+                raise UpstreamError(f"{method} {url} failed: {type(e).__name__}: {e}") from None
+            if response.status_code in _REDIRECTS and "location" in response.headers:
+                await response.aclose()
+                url = str(httpx.URL(url).join(response.headers["location"]))
+                continue
+            return response
+        raise UpstreamError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _token_key(self, scope: str) -> tuple[str, ...]:
+        password = hashlib.sha256((self.upstream.password or "").encode()).hexdigest()[:16]
+        return (self.upstream.base_url, self.upstream.username or "", password, scope)
+
+    def _authorization(self, scope: str | None) -> str | None:
+        token = self._tokens.get(scope or "")
+        if token is None and self.shared_tokens is not None:
+            hit = self.shared_tokens.get(self._token_key(scope or ""))
+            if hit is not None and hit[1] > time.monotonic():
+                token = self._tokens[scope or ""] = hit[0]
+        if token is not None:
+            return f"Bearer {token}"
+        if self._basic:
+            return self._basic_header()
+        return None
+
+    def _basic_header(self) -> str:
+        pair = f"{self.upstream.username or ''}:{self.upstream.password or ''}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    async def _login(self, response: httpx.Response, scope: str | None) -> bool:
+        """Answer a 401's challenge; True when there is something new to try with."""
+        scheme, params = _challenge(response.headers.get("www-authenticate", ""))
+        if scheme == "basic":
+            if self.upstream.username is None or self._basic:
+                return False
+            self._basic = True
+            return True
+        if scheme != "bearer" or "realm" not in params or (scope or "") in self._fresh:
+            return False
+        token, lifetime_s = await self._token(params, scope)
+        self._tokens[scope or ""] = token
+        self._fresh.add(scope or "")
+        if self.shared_tokens is not None:
+            if len(self.shared_tokens) >= _TOKEN_CACHE_MAX:
+                self.shared_tokens.clear()
+            # renewed a little before it runs out, as Quay does, to spare the 401 round trip
+            self.shared_tokens[self._token_key(scope or "")] = (token, time.monotonic() + lifetime_s - 10)
+        return True
+
+    async def _token(self, params: dict[str, str], scope: str | None) -> tuple[str, float]:
+        """A token for `scope` and how many seconds it lasts (at most an hour)."""
+        import httpx
+
+        query: dict[str, str] = {}
+        if "service" in params:
+            query["service"] = params["service"]
+        if scope is not None:
+            query["scope"] = f"repository:{scope}:pull"
+        realm = str(httpx.URL(params["realm"]).copy_merge_params(query))
+        headers = {"Authorization": self._basic_header()} if self.upstream.username is not None else {}
+        response = await self._follow("GET", realm, None, headers, authorize=False)
+        try:
+            if response.status_code in (401, 403):
+                raise UpstreamError("the upstream refused the credentials", response.status_code)
+            self._expect_ok(response, "a token")
+            body = await _read_limited(response, 1024 * 1024)
+        finally:
+            await response.aclose()
+        import json
+
+        try:
+            answer: Any = json.loads(body)
+            token = answer.get("token") or answer.get("access_token")
+            lifetime = answer.get("expires_in", DEFAULT_TOKEN_LIFETIME_S)
+        except (ValueError, AttributeError):
+            token, lifetime = None, 0
+        if not isinstance(token, str) or not token:
+            raise UpstreamError("the upstream's token service answered no token")
+        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
+            lifetime = DEFAULT_TOKEN_LIFETIME_S
+        return token, float(min(max(lifetime, 0), 3600))
+
+    @staticmethod
+    def _expect_ok(response: httpx.Response, what: str) -> None:
+        if response.status_code == 200:
+            return
+        if response.status_code == 404:
+            raise UpstreamError(f"the upstream has no {what}", 404)
+        raise UpstreamError(f"the upstream answered {response.status_code} for {what}", response.status_code)
+
+
+def _http_errors() -> tuple[type[Exception], ...]:
+    import httpx
+
+    return (httpx.HTTPError,)
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    import httpx
+
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise UpstreamError(f"the upstream's answer is larger than {limit} bytes")
+    except httpx.HTTPError as e:
+        raise UpstreamError(f"reading the upstream's answer failed: {e}") from None
+    return bytes(body)
