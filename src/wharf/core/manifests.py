@@ -146,7 +146,9 @@ def store_pulled(db: Db, repo: RepositoryRecord, body: bytes, parsed: ParsedMani
     caller holds the repository's shared GC lock and links the blobs it has."""
     digest = str(Digest.of(body))
     child_ids = _required_children(db, repo.id, parsed)
-    manifest_id = _upsert(db, repo.id, digest, body, parsed)
+    # Not counted in the namespace's size: a proxy cache's content is evicted by its quota rather
+    # than refused (issue 18, to come), and its blobs arrive after the manifest.
+    manifest_id, _counted = _upsert(db, repo.id, digest, body, parsed)
     insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     subject = str(parsed.subject.digest) if parsed.subject else None
     return ManifestRecord(manifest_id, digest, parsed.media_type, body, subject)
