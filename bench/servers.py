@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -255,9 +255,14 @@ NO_SCANNER: Final = {"FEATURE_SECURITY_SCANNER": "false"}
 
 
 def start_wharf(
-    root: Path, workers: int | None, name: str = "wharf", settings: dict[str, str] | None = None
+    root: Path,
+    workers: int | None,
+    name: str = "wharf",
+    settings: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Server:
-    """Start Wharf on its defaults, with `settings` (`KEY: value`) passed as WHARF_KEY variables."""
+    """Start Wharf on its defaults, with `settings` (`KEY: value`) passed as WHARF_KEY variables
+    and `extra_args` added to `wharf serve`'s."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
     env["WHARF_ADMIN_PASSWORD"] = PASSWORD
@@ -275,6 +280,7 @@ def start_wharf(
         "--log-level",
         "warning",
         *(["--workers", str(workers)] if workers is not None else []),
+        *extra_args,
     ]
     proc = subprocess.Popen(
         cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
