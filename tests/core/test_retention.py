@@ -4,13 +4,15 @@ that a batch deletes through the time machine and never touches an immutable tag
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import Clock
 from tests.core.test_tags import _manifest
-from wharf.core import autoprune, repositories, retention_policies, tag_patterns, tags
-from wharf.core.errors import AlreadyExists, InvalidInput, NotFound
+from wharf.core import autoprune, manifests, repositories, retention_policies, tag_changes, tag_patterns, tags
+from wharf.core.errors import AlreadyExists, InvalidInput, NotFound, ReadOnly
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.retention_policies import Scope
 from wharf.db.engine import Database, Db
@@ -199,6 +201,32 @@ def test_a_pruned_tag_is_logged_and_can_be_restored(
     assert f'"tag":"{gone}"' in entry
     db.run_write(tags.restore, repo.id, gone, image, DAY_S * 1000)
     assert _alive(db, repo) == ["a", "b"]
+
+
+def test_a_batch_checks_the_repository_once_and_logs_every_tag_with_its_digest(
+    db: Database, repo: RepositoryRecord, image: int
+) -> None:
+    other = db.run_write(_manifest, repo, "two")
+    _tag(db, repo, image, "a", "b")
+    _tag(db, repo, other, "c", "frozen")
+    db.run_write(tags.set_immutable, repo.id, "frozen", True)
+    names = ["a", "gone", "c", "frozen", "b"]
+    assert db.run_write(tag_changes.prune_all, repo, names, None) == ["a", "c", "b"]
+    assert _alive(db, repo) == ["frozen"]
+
+    def entries(c: Db) -> dict[str, str]:
+        rows = c.execute(select(LogEntry.metadata_json).where(LogEntry.kind == "autoprune_tag_delete"))
+        found = [json.loads(r) for r in rows.scalars()]
+        return {e["tag"]: e["manifest_digest"] for e in found}
+
+    digests = db.run_read(manifests.digests_of, [image, other])
+    assert db.run_read(entries) == {"a": digests[image], "b": digests[image], "c": digests[other]}
+    # A repository made read-only meanwhile refuses the whole batch.
+    _tag(db, repo, image, "d")
+    db.run_write(repositories.set_state, repo, repositories.READ_ONLY, None)
+    with pytest.raises(ReadOnly):
+        db.run_write(tag_changes.prune_all, repo, ["d"], None)
+    assert _alive(db, repo) == ["d", "frozen"]
 
 
 def test_a_tag_moved_since_the_plan_is_left_alone(

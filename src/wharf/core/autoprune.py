@@ -14,7 +14,7 @@ Rules, in this order:
   has none of its own) are each applied to the tags as they are when the run starts; a tag any of
   them selects is deleted.
 
-A pruned tag is deleted the way a person deletes one (core/tag_changes.prune ends it as
+A pruned tag is deleted the way a person deletes one (core/tag_changes.prune_all ends it as
 tag_changes.delete does), logged as `autoprune_tag_delete`: it stays restorable within the
 namespace's time-machine window.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 
 from wharf.core import audit, repositories, retention_policies, tag_changes, tag_patterns, tags
-from wharf.core.errors import NotFound, TagImmutable
+from wharf.core.errors import NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.retention_policies import CREATION_DATE, FreezeRule, PruneRule, freezes
 from wharf.db.engine import Db
@@ -104,14 +104,8 @@ def _unchanged(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) 
 
 def prune(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> int:
     """Delete the planned tags that are unchanged since the plan; how many went."""
-    deleted = 0
-    for t in _unchanged(db, repo, batch, now):
-        try:
-            tag_changes.prune(db, repo, t.name, ACTOR)
-        except (NotFound, TagImmutable):  # changed under us after the check: leave it
-            continue
-        deleted += 1
-    return deleted
+    names = [t.name for t in _unchanged(db, repo, batch, now)]
+    return len(tag_changes.prune_all(db, repo, names, ACTOR)) if names else 0
 
 
 def freeze(db: Db, repo: RepositoryRecord, batch: list[AliveTag], now: int) -> int:

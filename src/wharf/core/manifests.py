@@ -440,6 +440,14 @@ def digest_of(manifest_id: int) -> Select[str]:
     return select(Manifest.digest).where(Manifest.id == manifest_id)
 
 
+def digests_of(db: Db, manifest_ids: list[int]) -> dict[int, str]:
+    """{manifest id: digest} of the manifests, in one query."""
+    if not manifest_ids:
+        return {}
+    rows = db.execute(select(Manifest.id, Manifest.digest).where(Manifest.id.in_(manifest_ids)))
+    return {int(r.id): str(r.digest) for r in rows}
+
+
 def alive_tag_digest(repository_id: int, tag: str, now: int) -> Select[str]:
     """The digest the tag points at now, if it is alive."""
     return (

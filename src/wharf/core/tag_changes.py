@@ -7,7 +7,7 @@ from __future__ import annotations
 from wharf.core import audit, durations, labels, manifests, repositories, tags
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
-from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound
+from wharf.core.errors import InvalidDigest, InvalidTag, ManifestNotFound, NotFound, TagImmutable
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.oci import mediatypes as mt
@@ -85,10 +85,24 @@ def delete(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) 
     audit.record_for(db, "delete_tag", actor, repo, tag=tag, manifest_digest=digest)
 
 
-def prune(db: Db, repo: RepositoryRecord, tag: str, actor: audit.Actor | None) -> None:
-    """`delete`, as an auto-prune policy does it (its own usage-log kind): restorable alike."""
-    digest = _end(db, repo, tag)
-    audit.record_for(db, "autoprune_tag_delete", actor, repo, tag=tag, manifest_digest=digest)
+def prune_all(db: Db, repo: RepositoryRecord, names: list[str], actor: audit.Actor | None) -> list[str]:
+    """`delete` for a batch of tags, as an auto-prune policy does it (its own usage-log kind):
+    restorable alike. In one transaction, the repository's state is read once and the
+    manifests' digests in one query, not once a tag (at 100,000 tags those two reads were
+    about a third of the time). A tag that is gone or immutable by now is left alone; returns
+    the tags deleted, each with its own usage-log entry."""
+    repositories.require_normal(db, repo)
+    ended: list[tuple[str, int]] = []
+    for tag in names:
+        check_tag(tag)
+        try:
+            ended.append((tag, tags.remove(db, repo.id, tag)))
+        except (NotFound, TagImmutable):  # changed since the caller looked: not ours to delete
+            continue
+    digests = manifests.digests_of(db, sorted({manifest for _, manifest in ended}))
+    for tag, manifest in ended:
+        audit.record_for(db, "autoprune_tag_delete", actor, repo, tag=tag, manifest_digest=digests[manifest])
+    return [tag for tag, _ in ended]
 
 
 def revert(
