@@ -8,7 +8,8 @@ through core, then the tags are bulk INSERTed as tag rows on it (pushing 100,000
 measure pushes, not pruning), a millisecond apart. The repository gets the policy `number_of_tags`
 --keep and an immutability policy on every hundredth tag; then the autoprune run
 (services/retention.apply) is timed: the plan (one read of every alive tag), and the deletions in
-batches of --batch, each one a tag_changes.prune (usage-log entry, time machine) as the job does.
+batches of --batch, each one a tag_changes.prune_all (a usage-log entry a tag, time machine) as
+the job does.
 Prints the figures; nothing asserts. Not part of `make bench`.
 """
 
