@@ -125,7 +125,7 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 
 # Served by the API application: /api/v1 and the auth flows that Quay keeps beside it, except
 # the OAuth consent page, which people read (web/pages/oauth.py).
-_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/")
+_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/", "/userfiles/")
 _WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
 # Quay serves these beside /api/v1, for its web client.
 _API_PAGES = frozenset({"/csrf_token", "/config"})

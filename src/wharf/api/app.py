@@ -158,6 +158,7 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(squash.router)
     api.include_router(meta.router)
     api.include_router(discovery.router)
+    api.include_router(builds.uploads)
     api.add_middleware(RegistryReadOnly, rt=rt)
     paths = _Paths(
         [f"/api/v1{r.path}" for m in modules for r in m.router.routes if isinstance(r, Route)]
