@@ -134,6 +134,7 @@ def build_api(rt: Runtime) -> FastAPI:
         applications,
         users,
         superuser,
+        builds,  # before logs: its /build/{id}/logs is not the repository's /logs
         organizations,
         permissions,
         robots,
@@ -146,7 +147,6 @@ def build_api(rt: Runtime) -> FastAPI:
         messages,
         notifications,
         tags,
-        builds,
         secscan,
         repositories,
     )

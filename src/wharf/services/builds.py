@@ -105,10 +105,9 @@ def _clean(path: str, what: str) -> str:
     """A path inside the build context, without `..`: '' for its root."""
     if "\x00" in path or len(path) > 1024:
         raise InvalidInput(f"{what} is not a usable path", field=what)
-    normal = posixpath.normpath("/" + path.strip())
-    if ".." in normal.split("/"):
+    if ".." in path.replace("\\", "/").split("/"):
         raise InvalidInput(f"{what} may not leave the build context", field=what)
-    return normal.lstrip("/")
+    return posixpath.normpath("/" + path.strip()).lstrip("/")
 
 
 def dockerfile_and_context(body: BuildInput) -> tuple[str, str, str]:
