@@ -81,7 +81,7 @@ def test_a_request_is_recorded_queued_logged_and_announced(
     jobs = _jobs(db)
     assert (builds.QUEUE, {"build_id": build.id, "origin": "https://wharf.example.com"}) in jobs
     assert _events(db) == ["build_queued"]
-    queued = [b for q, b in jobs if q == notifications.QUEUE][0]["event_data"]
+    queued = next(b for q, b in jobs if q == notifications.QUEUE)["event_data"]
     assert queued["build_id"] == build.uuid
     assert queued["docker_tags"] == ["latest", "v1"]
     assert queued["is_manual"] is True

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import io
 import tarfile
-
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -48,7 +48,7 @@ async def _drop(http: httpx.AsyncClient, headers: dict[str, str], data: bytes = 
     return str(body["file_id"])
 
 
-async def _request(world: World, user: str, repo: str = "acme/app", **body: object) -> httpx.Response:
+async def _request(world: World, user: str, repo: str = "acme/app", **body: Any) -> httpx.Response:
     return await world.reg.http.post(f"/api/v1/repository/{repo}/build/", json=body, headers=world.api[user])
 
 
@@ -126,7 +126,7 @@ async def test_archive_url_and_dockerfile_path(world: World) -> None:
     ],
 )
 async def test_bad_requests_are_refused_in_quays_format(
-    world: World, body: dict[str, object], message: str
+    world: World, body: dict[str, Any], message: str
 ) -> None:
     r = await _request(world, "owner", **body)
     assert r.status_code == 400, r.text
