@@ -106,7 +106,9 @@ def test_zip_archives(tmp_path: Path) -> None:
         ([(_link("fifo", "", tarfile.FIFOTYPE), b"")], "special file"),
     ],
 )
-def test_escapes_are_refused(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]], message: str | None) -> None:
+def test_escapes_are_refused(
+    tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]], message: str | None
+) -> None:
     source = _tar(tmp_path / "in", members)
     outside = tmp_path / "outside"
     if message is None:
@@ -121,7 +123,9 @@ def test_escapes_are_refused(tmp_path: Path, members: list[tuple[tarfile.TarInfo
 def test_writing_through_a_link_that_leaves_is_refused(tmp_path: Path) -> None:
     (tmp_path / "victim").mkdir()
     # `up` -> `.` and `esc` -> `up/..` pass the name check one by one; writing esc/x must not land outside
-    source = _tar(tmp_path / "in", [(_link("up", "."), b""), (_link("esc", "up/.."), b""), (_file("esc/x"), b"x")])
+    source = _tar(
+        tmp_path / "in", [(_link("up", "."), b""), (_link("esc", "up/.."), b""), (_file("esc/x"), b"x")]
+    )
     with pytest.raises(UnpackRefused, match="through a link"):
         _unpack(tmp_path, source)
     assert not (tmp_path / "x").exists()
@@ -131,7 +135,7 @@ def test_zip_links_and_escapes_are_refused(tmp_path: Path) -> None:
     source = tmp_path / "in"
     with zipfile.ZipFile(source, "w") as z:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
     with pytest.raises(UnpackRefused, match="may not hold links"):
         _unpack(tmp_path, source)

@@ -100,6 +100,7 @@ class _Run:
         self.work = work
         self.origin = origin
         self.pending: list[LogLine] = []
+        self.flushing = asyncio.Lock()
         self.proc: asyncio.subprocess.Process | None = None
         self.stopped: BuildStopped | None = None
         self.deadline = time.monotonic() + rt.settings.BUILD_TIMEOUT
@@ -111,9 +112,11 @@ class _Run:
     # --- the log ---------------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        if self.pending:
-            lines, self.pending = self.pending, []
-            await self.rt.db.write(builds.append_logs, self.build.id, lines)
+        # One flush at a time: each numbers its lines after the last written, in order.
+        async with self.flushing:
+            if self.pending:
+                lines, self.pending = self.pending, []
+                await self.rt.db.write(builds.append_logs, self.build.id, lines)
 
     async def line(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         for secret in self.secrets:
@@ -135,13 +138,22 @@ class _Run:
             raise self.stopped
 
     async def watch(self) -> None:
-        """Stop the build on its deadline or when its cancellation is asked."""
+        """Stop the build on its deadline or when its cancellation is asked; meanwhile, write
+        what the running command printed, so that the log follows a long step."""
         while self.stopped is None:
             await asyncio.sleep(_WATCH_S)
+            try:
+                await self.flush()
+                cancelled = await self.rt.db.read(builds.cancel_requested, self.build.id)
+            except Exception:
+                log.warning(
+                    "build %s: could not write its log or read its state", self.build.uuid, exc_info=True
+                )
+                cancelled = False
             if time.monotonic() > self.deadline:
                 timeout = self.rt.settings.BUILD_TIMEOUT
                 self.stopped = BuildStopped(builds.ERROR, f"The build took longer than {timeout} seconds")
-            elif await self.rt.db.read(builds.cancel_requested, self.build.id):
+            elif cancelled:
                 self.stopped = BuildStopped(builds.CANCELLED, "The build was cancelled")
         self.kill()
 
