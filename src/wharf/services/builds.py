@@ -227,6 +227,11 @@ async def logs(rt: Runtime, build: BuildRecord, start: int) -> dict[str, Any]:
     return {"start": start, "total": total, "logs": entries}
 
 
+async def read_log(rt: Runtime, build: BuildRecord, start: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """(the log's length, its entries from `start` on)."""
+    return await rt.db.read(builds.read_logs, build.id, start)
+
+
 async def cancel(rt: Runtime, who: Identity, repo: RepositoryRecord, build_uuid: str) -> BuildRecord:
     found = await get(rt, repo, build_uuid)
     return await rt.db.write(builds.cancel, found, repo, _actor(who))
