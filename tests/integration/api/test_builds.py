@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_HOSTNAME, Clock
-from tests.integration.world import World
+from tests.integration.world import PW, World
 from wharf.auth.identity import Identity
 from wharf.config import Settings, load_settings
-from wharf.core import builds, queue, repositories, user_files
+from wharf.core import accounts, builds, queue, repositories, user_files
 from wharf.core.clock import now_ms
+from wharf.oci.names import RepositoryName
 from wharf.services import builds as build_service
 
 DOCKERFILE = b"FROM scratch\nCOPY hello /hello\n"
@@ -254,3 +255,57 @@ async def test_builds_can_be_turned_off(world: World) -> None:
         await build_service.request_build(off, owner, repo, wanted)
     with pytest.raises(build_service.BuildsDisabled):
         await build_service.filedrop(off, owner, "text/plain")
+
+
+async def _account_id(world: World, name: str) -> int:
+    account = await world.reg.wharf.rt.db.read(accounts.get_by_name, name)
+    assert account is not None
+    return account.id
+
+
+async def test_pull_robots_need_admin_over_their_namespace(world: World) -> None:
+    http = world.reg.http
+    r = await http.put("/api/v1/organization/acme/robots/puller", json={}, headers=world.api["owner"])
+    assert r.status_code == 201, r.text
+    url = "https://example.com/a.tar"
+    r = await _request(world, "owner", archive_url=url, pull_robot="acme+puller")
+    assert r.status_code == 201, r.text
+    assert r.json()["pull_robot"] == {"name": "acme+puller", "kind": "user", "is_robot": True}
+    r = await _request(world, "writer", archive_url=url, pull_robot="acme+puller")
+    assert r.status_code == 403, r.text
+    r = await _request(world, "owner", archive_url=url, pull_robot="acme+nobody")
+    assert r.status_code == 404, r.text
+
+
+async def test_a_builds_registry_token_is_scoped_to_what_it_builds(world: World) -> None:
+    """Push and pull on the target as the requester may; pull on base images as the pull robot
+    (or the requester) may; nothing on what neither may read."""
+    rt = world.reg.wharf.rt
+    http = world.reg.http
+    await world.reg.push_blob("owner/private-base", b"base", user="owner", password=PW)
+    writer = await build_service.identity_of(rt, await _account_id(world, "writer"))
+    assert writer is not None
+    target = RepositoryName("acme", "app")
+    sources = [RepositoryName("acme", "pub"), RepositoryName("owner", "private-base")]
+    grant = rt.tokens.verify(await build_service.registry_token(rt, writer, target, writer, sources))
+    assert grant.access == {
+        ("repository", "acme/app"): frozenset({"pull", "push"}),
+        ("repository", "acme/pub"): frozenset({"pull"}),
+    }
+    assert grant.identity.name == "writer"
+    # a pull robot reads for the base images: given read on the private base, it may pull it
+    r = await http.put("/api/v1/user/robots/basepull", json={}, headers=world.api["owner"])
+    assert r.status_code == 201, r.text
+    r = await http.put(
+        "/api/v1/repository/owner/private-base/permissions/user/owner+basepull",
+        json={"role": "read"},
+        headers=world.api["owner"],
+    )
+    assert r.status_code == 200, r.text
+    robot = await build_service.identity_of(rt, await _account_id(world, "owner+basepull"))
+    assert robot is not None and robot.kind == "robot"
+    grant = rt.tokens.verify(await build_service.registry_token(rt, writer, target, robot, sources))
+    assert grant.access[("repository", "owner/private-base")] == frozenset({"pull"})
+    assert ("repository", "acme/pub") in grant.access
+    # a disabled requester gets no token at all
+    assert await build_service.identity_of(rt, await _account_id(world, "disabled")) is None
