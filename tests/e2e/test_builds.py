@@ -15,9 +15,21 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, expect
 
+from tests.e2e.browser import Shots, serious_violations, sign_in
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import SERVER_KIND, Clients, Server, Worker, admin_api, require_tools, wharf_env
+from tests.e2e.harness import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    SERVER_KIND,
+    Clients,
+    Server,
+    Worker,
+    admin_api,
+    require_tools,
+    wharf_env,
+)
 from tests.server import WHARF
 from tests.waiting import wait_until
 
@@ -258,3 +270,31 @@ def test_builder_help_and_refusals(tmp_path: Path) -> None:
         timeout=60,
     )
     assert off.returncode == 1 and "FEATURE_BUILD_SUPPORT is off" in off.stderr
+
+
+def test_the_build_page_follows_the_log_in_a_browser(
+    server: Server, builder: Worker, api: httpx.Client, base: str, browser: Browser
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo sleeping-now && sleep 600\n".encode())
+    build = _build(api, "admin/followed", file_id=file_id)
+    # bypass_csp: only for axe, which the test injects (the page's own script is /static/wharf.js)
+    page = browser.new_context(bypass_csp=True).new_page()
+    sign_in(page, server, ADMIN_USER, ADMIN_PASSWORD)
+    page.goto(f"{server.url}/repository/admin/followed/build/{build['id']}")
+    shot = Shots(page, "build_page")
+    log = page.locator("ol.build-log")
+    # the page was rendered before the build ran: what follows comes from the polls
+    expect(log).to_contain_text("sleeping-now", timeout=300_000)
+    expect(page.locator("[data-build-phase]")).to_have_text("building")
+    shot("running")
+    assert serious_violations(page) == []
+    assert api.delete(f"/repository/admin/followed/build/{build['id']}").status_code == 201
+    expect(page.locator("[data-build-following]")).to_have_text(
+        "The build has finished: cancelled.", timeout=120_000
+    )
+    expect(log.locator("li.log-error")).to_have_text("The build was cancelled")
+    shot("cancelled")
+    page.goto(f"{server.url}/repository/admin/followed?tab=builds")
+    expect(page.locator("table.builds")).to_contain_text("cancelled")
+    assert serious_violations(page) == []
+    shot("builds_tab")

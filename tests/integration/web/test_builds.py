@@ -24,7 +24,9 @@ async def test_the_builds_tab_and_a_build_page(admin: Visitor, reg: RegistryClie
     first = await _build(wharf, "aaaaaaa")
     running = await _build(wharf, "bbbbbbb")
     await wharf.rt.db.write(builds.start, first.id, None)
-    await wharf.rt.db.write(builds.append_logs, first.id, [("command", "buildah bud <x>", None)])
+    await wharf.rt.db.write(
+        builds.append_logs, first.id, [("command", "buildah bud <x>", None), ("", "STEP 1/2", None)]
+    )
     await wharf.rt.db.write(builds.finish, first.id, builds.ERROR, error="buildah bud exited with status 1")
 
     html = (await admin.get("/repository/admin/app?tab=builds")).text
@@ -34,7 +36,8 @@ async def test_the_builds_tab_and_a_build_page(admin: Visitor, reg: RegistryClie
 
     page = (await admin.get(f"/repository/admin/app/build/{first.uuid}")).text
     assert "buildah bud &lt;x&gt;" in page  # escaped
-    assert 'class="log-command"' in page and 'class="log-error"' not in page
+    assert 'class="log-command"' in page and '<li class="log-output">STEP 1/2</li>' in page
+    assert 'class="log-phase">error<' in page
     assert "data-build-log" not in page  # finished: nothing to follow
     page = (await admin.get(f"/repository/admin/app/build/{running.uuid}")).text
     assert f'data-build-log="/api/v1/repository/admin/app/build/{running.uuid}" data-start="1"' in page
