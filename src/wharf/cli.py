@@ -426,6 +426,80 @@ def worker(
         sys.exit(130)
 
 
+@app.command(short_help="Run Dockerfile builds with buildah until stopped.")
+def builder(
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run the Dockerfile builds users request (requestRepoBuild), at most BUILDER_CONCURRENCY at
+    once, each with buildah in a working directory of its own under BUILDER_STORAGE_DIR. It needs
+    buildah and skopeo on PATH, the database of the server, and the server's /v2 at
+    BUILDER_REGISTRY (or the public origin). SIGTERM or SIGINT stops it like `wharf worker`: the
+    running builds get WORKER_SHUTDOWN_GRACE_S seconds, then they are killed and left to run out
+    their lease (the next claim marks them internalerror)."""
+    from wharf.jobs.builder import BUILDER_HANDLERS, builder_root, missing_tools, registry_origin
+    from wharf.jobs.runner import run_until_stopped
+    from wharf.runtime import Runtime
+
+    tune_malloc()
+    settings = _settings(data_dir, config)
+    _check_log_format(log_format)
+    missing = missing_tools()
+    if missing:
+        raise CliError(
+            f"{' and '.join(missing)} not found on PATH",
+            "install buildah and skopeo (apt-get install buildah skopeo)",
+        )
+    if not settings.FEATURE_BUILD_SUPPORT:
+        raise CliError("FEATURE_BUILD_SUPPORT is off", "set FEATURE_BUILD_SUPPORT: true to run builds")
+    _existing_database(settings, migrate=False).dispose()
+    configure_logging(log_level, log_format)
+    log = logging.getLogger("wharf.builder")
+    grace_s = settings.WORKER_SHUTDOWN_GRACE_S
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+
+        def _on_signal(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stop.is_set():
+                log.warning("received %s again: exiting now", name)
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            log.info(
+                "received %s: claiming no more builds; the running ones have %d s to finish", name, grace_s
+            )
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _on_signal, signum)
+        rt = Runtime.create(settings)
+        log.info(
+            "builder started: %d at once, pushing to %s, working in %s",
+            settings.BUILDER_CONCURRENCY,
+            registry_origin(rt),
+            builder_root(rt),
+        )
+        try:
+            finished = await run_until_stopped(
+                rt, stop, grace_s, handlers=BUILDER_HANDLERS, concurrency=settings.BUILDER_CONCURRENCY
+            )
+        finally:
+            await rt.close()
+        if finished:
+            log.info("builder stopped")
+        else:
+            log.warning("builder stopped: running builds outlived WORKER_SHUTDOWN_GRACE_S and were killed")
+
+    try:
+        asyncio.run(_run())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 admin = typer.Typer(
     help="Manage an installation: accounts, tokens, garbage collection. Give the same --data-dir and "
     "--config as `wharf serve` (or run in the directory it runs in).",

@@ -277,6 +277,28 @@ class Settings(BaseModel):
     """Robot accounts pull whatever the registry's pull policy says."""
     SECURITY_SCANNER_PULL_POLICY_EXEMPT_SUPERUSERS: bool = True
     """Superusers pull whatever the registry's pull policy says."""
+    FEATURE_BUILD_SUPPORT: bool = True
+    """Users with write access may request Dockerfile builds, run by `wharf builder` (docs/builds.md)."""
+    FEATURE_READER_BUILD_LOGS: bool = False
+    """Users with only read access may read build logs (otherwise write access is needed)."""
+    BUILD_LOGS_RETENTION: str = "30d"
+    """How long the log of a finished build is kept (a duration: 12h, 30d)."""
+    BUILD_TIMEOUT: int = Field(3600, ge=1)
+    """Seconds a build may run before its builder stops it with an error."""
+    BUILDER_CONCURRENCY: int = Field(1, ge=1)
+    """Builds one `wharf builder` process runs at once."""
+    BUILDER_STORAGE_DIR: Path | None = None
+    """Image storage (vfs) and working directories of `wharf builder`; unset, DATA_DIR/builder."""
+    BUILDER_REGISTRY: str | None = None
+    """scheme://host[:port] of this Wharf's /v2 as a builder reaches it; unset, the public origin."""
+    USERFILES_MAX_SIZE: int = Field(100 * 1024 * 1024, ge=1)
+    """Largest Dockerfile or build archive a user may upload (getFiledropUrl), in bytes."""
+    USERFILES_EXPIRATION_S: int = Field(24 * 3600, ge=60)
+    """How long an uploaded build file is kept (and an unused upload URL works)."""
+    BUILD_ARCHIVE_MAX_BYTES: int = Field(1024 * 1024 * 1024, ge=1)
+    """Most bytes a build archive may unpack to; a larger one fails the build."""
+    BUILD_ARCHIVE_MAX_ENTRIES: int = Field(20000, ge=1)
+    """Most files and directories a build archive may hold."""
 
     @field_validator("GC_GRACE_PERIOD_S")
     @classmethod

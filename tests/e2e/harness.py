@@ -288,8 +288,8 @@ def admin_api(server: Server) -> httpx.Client:
 
 
 class Worker(ServerProcess):
-    """A `wharf worker` process: runs the jobs queued in its database. It logs JSON lines (at
-    `log_level`), so that a test can see what it did (`records()`)."""
+    """A `wharf worker` process (or `wharf builder`, with `command`): runs the jobs queued in its
+    database. It logs JSON lines (at `log_level`), so that a test can see what it did (`records()`)."""
 
     def __init__(
         self,
@@ -298,8 +298,10 @@ class Worker(ServerProcess):
         settings_env: dict[str, str] | None = None,
         name: str = "worker",
         log_level: str = "info",
+        command: str = "worker",
     ) -> None:
         self.workdir = workdir
+        self.command = command
         self.log_level = log_level
         self.name = name
         self.data_dir = workdir / "data"
@@ -311,7 +313,7 @@ class Worker(ServerProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(WHARF),
-            "worker",
+            self.command,
             "--data-dir",
             str(self.data_dir),
             "--log-level",

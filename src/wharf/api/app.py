@@ -140,6 +140,7 @@ def build_api(rt: Runtime) -> FastAPI:
         users,
         quotas,
         superuser,
+        builds,  # before logs: its /build/{id}/logs is not the repository's /logs
         organizations,
         proxy_cache,
         permissions,
@@ -155,7 +156,6 @@ def build_api(rt: Runtime) -> FastAPI:
         notifications,
         tags,
         retention,
-        builds,
         secscan,
         org_security,
         repositories,
@@ -168,6 +168,7 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(squash.router)
     api.include_router(meta.router)
     api.include_router(discovery.router)
+    api.include_router(builds.uploads)
     api.add_middleware(RegistryReadOnly, rt=rt)
     paths = _Paths(
         [f"/api/v1{r.path}" for m in modules for r in m.router.routes if isinstance(r, Route)]

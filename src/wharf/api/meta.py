@@ -24,7 +24,6 @@ _FEATURES: dict[str, bool] = {
     "LIBRARY_SUPPORT": True,
     "PARTIAL_USER_AUTOCOMPLETE": True,
     "USER_METADATA": False,
-    "BUILD_SUPPORT": False,
     "SECURITY_SCANNER": False,
     "QUOTA_MANAGEMENT": False,
     "EDIT_QUOTA": False,

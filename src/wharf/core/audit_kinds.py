@@ -59,6 +59,8 @@ _ALL = [
     ),
     Kind("change_repo_visibility", "{who} made {repo} {visibility}", "repository"),
     Kind("change_repo_state", "{who} set the state of {repo} to {state_changed}", "repository"),
+    Kind("build_dockerfile", "{who} requested a build of {repo} ({docker_tags})", "repository"),
+    Kind("cancel_build", "{who} cancelled build {build_uuid} of {repo}", "repository"),
     # Tags, manifests and labels
     Kind("create_tag", "{who} created tag {tag} on {digest}", "tag"),
     Kind("move_tag", "{who} moved tag {tag} to {digest}", "tag"),

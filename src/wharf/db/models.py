@@ -910,3 +910,63 @@ class ProxyCacheFetch(Base):
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     holder: Mapped[str] = mapped_column(String(32))
     until_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserFile(Base):
+    """A file a user dropped for a build (getFiledropUrl): reserved first, then uploaded by a PUT
+    to /userfiles/<id> into the blob store under `userfiles/`. Only its owner may upload it, and
+    an unused drop expires."""
+
+    __tablename__ = "user_files"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    mime_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    uploaded_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Build(Base):
+    """A Dockerfile build of a repository (Quay's RepositoryBuild): what to build, from what, and
+    how far it got. Its log is in build_log_entries."""
+
+    __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_repository_created", "repository_id", "created_ms"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(255))
+    docker_tags_json: Mapped[str] = mapped_column(Text, default="[]")
+    dockerfile_path: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text)
+    subdirectory: Mapped[str] = mapped_column(Text)
+    archive_url: Mapped[str | None] = mapped_column(Text)
+    # The user file (UserFile.id) holding the Dockerfile or archive, when one was uploaded.
+    resource_key: Mapped[str | None] = mapped_column(String(36), index=True)
+    pull_robot_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    manual_user_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    manual_user: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Times a builder claimed the build (a second claim means the first builder died).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger)
+    completed_ms: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    manifest_digest: Mapped[str | None] = mapped_column(String(160))
+
+
+class BuildLogEntry(Base):
+    """One line of a build's log, in order (`sequence` from 0), as Quay's build logs hold them:
+    a message, its type (phase | command | error | empty for output) and data."""
+
+    __tablename__ = "build_log_entries"
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    data_json: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from wharf import metrics
@@ -20,6 +20,7 @@ from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
+from wharf.services import builds as build_service
 from wharf.services import directory_sync
 
 log = logging.getLogger("wharf.jobs")
@@ -50,6 +51,13 @@ async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
     await orphans.sweep(rt, progress=None)  # INFO when it removed something, else DEBUG
 
 
+async def clean_up_builds(rt: Runtime, _body: dict[str, Any]) -> None:
+    logs = await build_service.prune_logs(rt)
+    files = await build_service.forget_expired_files(rt)
+    if logs or files:
+        log.info("removed %d build log entries and %d expired build files", logs, files)
+
+
 HANDLERS: dict[str, JobHandler] = {
     "upload_cleanup": cleanup_uploads,
     "gc": collect_garbage,
@@ -64,7 +72,10 @@ HANDLERS: dict[str, JobHandler] = {
     autoprune.QUEUE: autoprune.run,
     directory_sync.TEAM_SYNC_QUEUE: sync_teams,
     directory_sync.USER_CHECK_QUEUE: check_directory_users,
+    "build_cleanup": clean_up_builds,
 }
+"""The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
+claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
 
 
 def periodic(rt: Runtime) -> dict[str, int]:
@@ -77,6 +88,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
     }
     if s.FEATURE_AUTO_PRUNE or s.FEATURE_IMMUTABLE_TAGS:
         jobs[autoprune.QUEUE] = s.AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60
+    if s.FEATURE_BUILD_SUPPORT:
+        jobs["build_cleanup"] = 3600
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
@@ -101,10 +114,12 @@ async def schedule_periodic(rt: Runtime) -> None:
     await rt.db.write(_schedule)
 
 
-async def run_once(rt: Runtime, stop: asyncio.Event | None = None) -> bool:
-    """Claim and run one job; False when none was ready, or when `stop` was set while claiming
-    (the job is then handed back unrun)."""
-    job = await queue.claim(rt.db, list(HANDLERS))
+async def run_once(
+    rt: Runtime, stop: asyncio.Event | None = None, handlers: Mapping[str, JobHandler] = HANDLERS
+) -> bool:
+    """Claim and run one job of `handlers`' queues; False when none was ready, or when `stop` was
+    set while claiming (the job is then handed back unrun)."""
+    job = await queue.claim(rt.db, list(handlers))
     if job is None:
         return False
     if stop is not None and stop.is_set():
@@ -114,7 +129,7 @@ async def run_once(rt: Runtime, stop: asyncio.Event | None = None) -> bool:
     renewer = asyncio.create_task(_keep_leased(rt, job), name=f"wharf-job-lease-{job.id}")
     outcome = "interrupted"  # stays so when the job is cancelled (a stopping worker or server)
     try:
-        await HANDLERS[job.queue](rt, job.body)
+        await handlers[job.queue](rt, job.body)
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.queue)
         outcome = "failed"
@@ -168,9 +183,15 @@ async def _keep_leased(rt: Runtime, job: queue.ClaimedJob) -> None:
             log.warning("could not renew the lease of job %s (%s)", job.id, job.queue, exc_info=True)
 
 
-async def run_forever(rt: Runtime, poll_interval_s: float = 2.0, stop: asyncio.Event | None = None) -> None:
+async def run_forever(
+    rt: Runtime,
+    poll_interval_s: float = 2.0,
+    stop: asyncio.Event | None = None,
+    handlers: Mapping[str, JobHandler] = HANDLERS,
+) -> None:
     """Run jobs as they come due until cancelled, or until `stop` is set: then no further job
-    is claimed, and this returns as soon as the job running (if any) has finished."""
+    is claimed, and this returns as soon as the job running (if any) has finished. The periodic
+    jobs are scheduled by the runners of the default `handlers` only."""
     stop = stop or asyncio.Event()
     if rt.db.read_only:
         # Every job writes (GC, cleanup, notifications): none runs while REGISTRY_STATE is readonly.
@@ -179,8 +200,9 @@ async def run_forever(rt: Runtime, poll_interval_s: float = 2.0, stop: asyncio.E
         return
     while not stop.is_set():
         try:
-            await schedule_periodic(rt)
-            while not stop.is_set() and await run_once(rt, stop):
+            if handlers is HANDLERS:
+                await schedule_periodic(rt)
+            while not stop.is_set() and await run_once(rt, stop, handlers):
                 pass
         except asyncio.CancelledError:
             raise
@@ -191,12 +213,22 @@ async def run_forever(rt: Runtime, poll_interval_s: float = 2.0, stop: asyncio.E
 
 
 async def run_until_stopped(
-    rt: Runtime, stop: asyncio.Event, grace_s: float, poll_interval_s: float = 2.0
+    rt: Runtime,
+    stop: asyncio.Event,
+    grace_s: float,
+    poll_interval_s: float = 2.0,
+    handlers: Mapping[str, JobHandler] = HANDLERS,
+    concurrency: int = 1,
 ) -> bool:
-    """`run_forever` for a `wharf worker`: once `stop` is set, the job running gets `grace_s`
-    seconds to finish; past that it is cancelled, which releases it for another worker.
+    """`run_forever` for a `wharf worker` (or `wharf builder`, with its `handlers` and
+    `concurrency` runners): once `stop` is set, the jobs running get `grace_s` seconds to finish;
+    past that they are cancelled, which releases them for another worker.
     True when the worker stopped without cancelling anything."""
-    jobs = asyncio.create_task(run_forever(rt, poll_interval_s, stop), name="wharf-jobs")
+
+    async def _runners() -> None:
+        await asyncio.gather(*(run_forever(rt, poll_interval_s, stop, handlers) for _ in range(concurrency)))
+
+    jobs = asyncio.create_task(_runners(), name="wharf-jobs")
     stopping = asyncio.create_task(stop.wait(), name="wharf-jobs-stop")
     try:
         await asyncio.wait({jobs, stopping}, return_when=asyncio.FIRST_COMPLETED)

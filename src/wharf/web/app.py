@@ -158,6 +158,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     from wharf.web.pages import (
         account,
         applications,
+        builds,
         default_permissions,
         external_login,
         home,
@@ -190,6 +191,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         # before repository: its /repository/{repository:path} would match a manifest's address
         *manifest_security.ROUTES,
         *manifest.ROUTES,
+        *builds.ROUTES,  # before repository, for the same reason
         *repository.ROUTES,
         *organization.ROUTES,
         *proxy_cache.ROUTES,

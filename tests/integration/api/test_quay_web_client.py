@@ -28,7 +28,9 @@ async def test_config_is_quays_document(client: httpx.AsyncClient) -> None:
     assert doc["config"]["SERVER_HOSTNAME"] == "registry.test"
     assert doc["config"]["AUTHENTICATION_TYPE"] == "Database"
     assert doc["config"]["PREFERRED_URL_SCHEME"] == "http"
-    assert doc["features"]["SUPER_USERS"] is True and doc["features"]["BUILD_SUPPORT"] is False
+    assert (
+        doc["features"]["SUPER_USERS"] is True and doc["features"]["BUILD_SUPPORT"] is True
+    )  # FEATURE_BUILD_SUPPORT
     assert doc["features"]["USER_CREATION"] is True  # Wharf's own FEATURE_* settings
     assert doc["registry_state"] == "normal"
 

@@ -23,10 +23,11 @@ from wharf.web import access, forms, pulls, render
 from wharf.web.errors import WebError
 from wharf.web.pages import _list_query as list_query
 from wharf.web.pages import _tags_query as tags_query
+from wharf.web.pages import builds as builds_page
 from wharf.web.pages import repository_settings
 from wharf.web.session import Visitor, read_form, signed_in, visitor
 
-TABS = ("info", "tags", "history", "logs", "settings")
+TABS = ("info", "tags", "history", "builds", "logs", "settings")
 ADMIN_TABS = ("logs", "settings")
 
 
@@ -131,6 +132,7 @@ _TABS: dict[str, Callable[[Request, Visitor, RepositoryView], Awaitable[Response
     "info": _info_tab,
     "tags": _tags_tab,
     "history": _history_tab,
+    "builds": builds_page.builds_tab,
 }
 
 

@@ -152,3 +152,39 @@ if (wrong) {
   wrong.focus();
   wrong.scrollIntoView({ block: "center" });
 }
+
+// A running build's page follows its log: each poll asks getRepoBuildLogs for the entries from
+// `start` on (only the new ones), and the status for the phase, until the build has finished.
+const buildLog = document.querySelector("[data-build-log]");
+if (buildLog) {
+  const base = buildLog.dataset.buildLog;
+  const terminal = new Set(["complete", "error", "internalerror", "cancelled", "expired"]);
+  let start = Number(buildLog.dataset.start || 0);
+  const poll = async () => {
+    try {
+      const logs = await (await fetch(`${base}/logs?start=${start}`, { credentials: "same-origin" })).json();
+      for (const entry of logs.logs || []) {
+        const item = document.createElement("li");
+        item.className = `log-${entry.type || "output"}`;
+        item.textContent = entry.message;
+        buildLog.appendChild(item);
+      }
+      start = logs.start + (logs.logs || []).length;
+      const status = await (await fetch(`${base}/status`, { credentials: "same-origin" })).json();
+      const phase = document.querySelector("[data-build-phase]");
+      if (phase && status.phase) {
+        phase.textContent = status.phase;
+        phase.className = `build-phase phase-${status.phase}`;
+      }
+      if (terminal.has(status.phase)) {
+        const following = document.querySelector("[data-build-following]");
+        if (following) following.textContent = `The build has finished: ${status.phase}.`;
+        return;
+      }
+    } catch (_error) {
+      // a failed poll is tried again
+    }
+    setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}

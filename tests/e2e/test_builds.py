@@ -1,0 +1,300 @@
+"""Real builds: a `wharf serve` and a `wharf builder` on the same database and storage, buildah
+building, skopeo pulling base images from Wharf and pushing the result back to it. A Dockerfile
+upload FROM an image pushed to Wharf first; a multi-stage Dockerfile in an archive's
+subdirectory; a failing build and its log; a cancelled build; a build past BUILD_TIMEOUT; an
+archive that tries to leave its context."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.browser import Shots, serious_violations, sign_in
+from tests.e2e.conftest import BuiltImages
+from tests.e2e.harness import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    SERVER_KIND,
+    Clients,
+    Server,
+    Worker,
+    admin_api,
+    require_tools,
+    wharf_env,
+)
+from tests.server import WHARF
+from tests.waiting import wait_until
+
+require_tools("buildah", "skopeo")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(SERVER_KIND != "wharf", reason="builds are Wharf's, not distribution's"),
+]
+
+TERMINAL = {"complete", "error", "internalerror", "cancelled", "expired"}
+
+
+@pytest.fixture
+def builder_settings() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def builder(server: Server, builder_settings: dict[str, str]) -> Iterator[Worker]:
+    """A `wharf builder` on the server's data dir (its SQLite database and blob store, or the
+    same PostgreSQL), pushing to the server's /v2."""
+    env = {"WHARF_BUILDER_REGISTRY": server.url, **builder_settings}
+    proc = Worker(server.workdir, server.db_uri, env, name="builder", command="builder")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        print(f"--- builder log ---\n{proc.log_tail()}")
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    with admin_api(server) as client:
+        yield client
+
+
+@pytest.fixture
+def base(server: Server, clients: Clients, images: BuiltImages) -> str:
+    """busybox, pushed to the server as admin/base:latest: the builds' FROM."""
+    ref = f"{server.host}/admin/base:latest"
+    clients.run(
+        "skopeo",
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        str(server.creds),
+        images.busybox_oci,
+        f"docker://{ref}",
+    )
+    return ref
+
+
+def _upload(api: httpx.Client, data: bytes) -> str:
+    r = api.post("/filedrop/", json={"mimeType": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    drop = r.json()
+    r = httpx.put(
+        drop["url"], content=data, headers={"Authorization": api.headers["Authorization"]}, timeout=30
+    )
+    assert r.status_code == 204, r.text
+    return str(drop["file_id"])
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _build(api: httpx.Client, repo: str, **body: Any) -> dict[str, Any]:
+    """Request a build of `repo`, created first if need be (Quay builds existing repositories)."""
+    namespace, name = repo.split("/")
+    if api.get(f"/repository/{repo}").status_code == 404:
+        created = {"namespace": namespace, "repository": name, "visibility": "private", "description": ""}
+        assert api.post("/repository", json=created).status_code == 201
+    r = api.post(f"/repository/{repo}/build/", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _status(api: httpx.Client, repo: str, build_id: str) -> dict[str, Any]:
+    r = api.get(f"/repository/{repo}/build/{build_id}/status")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _finished(api: httpx.Client, repo: str, build_id: str, timeout_s: float = 300) -> dict[str, Any]:
+    wait_until(
+        lambda: _status(api, repo, build_id)["phase"] in TERMINAL,
+        f"build {build_id} to finish",
+        timeout_s=timeout_s,
+    )
+    return _status(api, repo, build_id)
+
+
+def _log(api: httpx.Client, repo: str, build_id: str) -> list[dict[str, Any]]:
+    """The whole log, read as Quay's UI does: from `start`, until no more comes."""
+    entries: list[dict[str, Any]] = []
+    while True:
+        r = api.get(f"/repository/{repo}/build/{build_id}/logs", params={"start": len(entries)})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["start"] == len(entries)
+        entries += body["logs"]
+        if len(entries) >= body["total"]:
+            return entries
+
+
+def _messages(log: list[dict[str, Any]]) -> str:
+    return "\n".join(e["message"] for e in log)
+
+
+def test_a_dockerfile_upload_builds_from_wharf_and_pushes_every_tag(
+    server: Server, builder: Worker, api: httpx.Client, base: str, clients: Clients
+) -> None:
+    dockerfile = f"FROM {base}\nRUN echo built-by-wharf > /built.txt\n".encode()
+    file_id = _upload(api, dockerfile)
+    build = _build(api, "admin/built", file_id=file_id, docker_tags=["v1", "latest"])
+    done = _finished(api, "admin/built", build["id"])
+    log = _log(api, "admin/built", build["id"])
+    assert done["phase"] == "complete", _messages(log)
+    phases = [e["message"] for e in log if e.get("type") == "phase"]
+    assert phases == ["waiting", "build-scheduled", "unpacking", "pulling", "building", "pushing", "complete"]
+    commands = [e["message"] for e in log if e.get("type") == "command"]
+    assert any(c.startswith("buildah bud --isolation chroot") for c in commands), commands
+    assert any(c.startswith("skopeo copy docker://") for c in commands), commands
+    assert "registry-token" not in _messages(log) or "***" in _messages(log)
+    # both tags point at the pushed manifest, which the build records
+    for tag in ("v1", "latest"):
+        digest = clients.skopeo_digest(f"docker://{server.host}/admin/built:{tag}", server.creds)
+        assert digest == done["manifest_digest"]
+    # the built image holds what RUN wrote
+    out = clients.root / "unpacked"
+    clients.run(
+        "skopeo",
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        str(server.creds),
+        f"docker://{server.host}/admin/built:v1",
+        f"oci:{out}:v1",
+    )
+    assert (out / "index.json").is_file()
+    # the push went through the normal path: the usage log has it, as the requester
+    kinds = [e["kind"] for e in api.get("/repository/admin/built/logs").json()["logs"]]
+    assert "build_dockerfile" in kinds and "push_repo" in kinds
+    # the working directory is gone
+    work = server.data_dir / "builder" / "work"
+    assert not any(work.iterdir())
+
+
+def test_a_multi_stage_build_from_an_archive_subdirectory(
+    server: Server, builder: Worker, api: httpx.Client, base: str, clients: Clients
+) -> None:
+    dockerfile = (
+        f"FROM {base} AS stage\n"
+        "RUN echo from-the-first-stage > /stage.txt\n"
+        f"FROM {base}\n"
+        "COPY --from=stage /stage.txt /stage.txt\n"
+        "COPY extra.txt /extra.txt\n"
+    ).encode()
+    archive = _tar(
+        {"ignored/Dockerfile": b"FROM scratch\n", "app/Dockerfile": dockerfile, "app/extra.txt": b"extra\n"}
+    )
+    build = _build(api, "admin/multi", file_id=_upload(api, archive), subdirectory="app")
+    done = _finished(api, "admin/multi", build["id"])
+    assert done["phase"] == "complete", _messages(_log(api, "admin/multi", build["id"]))
+    config = clients.skopeo_inspect(f"docker://{server.host}/admin/multi:latest", server.creds)
+    assert len(config["Layers"]) == 2  # busybox, then the build's own (buildah bud without --layers)
+
+
+def test_a_failing_build_and_a_refused_archive_say_why(
+    server: Server, builder: Worker, api: httpx.Client, base: str
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo about-to-fail && false\n".encode())
+    build = _build(api, "admin/failing", file_id=file_id)
+    done = _finished(api, "admin/failing", build["id"])
+    assert done["phase"] == "error"
+    assert "buildah bud exited with status" in done["error"]
+    log = _log(api, "admin/failing", build["id"])
+    assert "about-to-fail" in _messages(log)
+    assert log[-2]["type"] == "error" and log[-1] == {
+        "message": "error",
+        "type": "phase",
+        "data": log[-1]["data"],
+    }
+
+    escape = _tar({"Dockerfile": b"FROM scratch\n", "../../escape": b"x"})
+    build = _build(api, "admin/failing", file_id=_upload(api, escape))
+    done = _finished(api, "admin/failing", build["id"])
+    assert done["phase"] == "error" and "leaves the build context" in done["error"]
+    assert not (server.workdir.parent / "escape").exists()
+
+
+def test_a_running_build_is_cancelled(server: Server, builder: Worker, api: httpx.Client, base: str) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo sleeping && sleep 600\n".encode())
+    build = _build(api, "admin/slow", file_id=file_id)
+    wait_until(
+        lambda: "sleeping" in _messages(_log(api, "admin/slow", build["id"])),
+        "the build to run",
+        timeout_s=300,
+    )
+    r = api.delete(f"/repository/admin/slow/build/{build['id']}")
+    assert r.status_code == 201, r.text
+    done = _finished(api, "admin/slow", build["id"], timeout_s=120)
+    assert done["phase"] == "cancelled"
+    assert api.get("/repository/admin/slow/tag/").json()["tags"] == []
+
+
+@pytest.mark.parametrize("builder_settings", [{"WHARF_BUILD_TIMEOUT": "20"}])
+def test_a_build_past_its_timeout_is_stopped(
+    server: Server, builder: Worker, api: httpx.Client, base: str
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN sleep 600\n".encode())
+    build = _build(api, "admin/forever", file_id=file_id)
+    done = _finished(api, "admin/forever", build["id"])
+    assert done["phase"] == "error"
+    assert done["error"] == "The build took longer than 20 seconds"
+
+
+def test_builder_help_and_refusals(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [str(WHARF), "builder", "--help"], capture_output=True, text=True, env=wharf_env(), timeout=60
+    )
+    assert out.returncode == 0 and "BUILDER_CONCURRENCY" in out.stdout
+    env = wharf_env(settings_env={"WHARF_FEATURE_BUILD_SUPPORT": "false"})
+    off = subprocess.run(
+        [str(WHARF), "builder", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert off.returncode == 1 and "FEATURE_BUILD_SUPPORT is off" in off.stderr
+
+
+def test_the_build_page_follows_the_log_in_a_browser(
+    server: Server, builder: Worker, api: httpx.Client, base: str, browser: Browser
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo sleeping-now && sleep 600\n".encode())
+    build = _build(api, "admin/followed", file_id=file_id)
+    # bypass_csp: only for axe, which the test injects (the page's own script is /static/wharf.js)
+    page = browser.new_context(bypass_csp=True).new_page()
+    sign_in(page, server, ADMIN_USER, ADMIN_PASSWORD)
+    page.goto(f"{server.url}/repository/admin/followed/build/{build['id']}")
+    shot = Shots(page, "build_page")
+    log = page.locator("ol.build-log")
+    # the page was rendered before the build ran: what follows comes from the polls
+    expect(log).to_contain_text("sleeping-now", timeout=300_000)
+    expect(page.locator("[data-build-phase]")).to_have_text("building")
+    shot("running")
+    assert serious_violations(page) == []
+    assert api.delete(f"/repository/admin/followed/build/{build['id']}").status_code == 201
+    expect(page.locator("[data-build-following]")).to_have_text(
+        "The build has finished: cancelled.", timeout=120_000
+    )
+    expect(log.locator("li.log-error")).to_have_text("The build was cancelled")
+    shot("cancelled")
+    page.goto(f"{server.url}/repository/admin/followed?tab=builds")
+    expect(page.locator("table.builds")).to_contain_text("cancelled")
+    assert serious_violations(page) == []
+    shot("builds_tab")
