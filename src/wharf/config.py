@@ -203,6 +203,9 @@ class Settings(BaseModel):
     """Age after which usage-log entries are archived (with FEATURE_ACTION_LOG_ROTATION)."""
     ACTION_LOG_ROTATION_INTERVAL_S: int = 3600
     """How often the log rotation job runs."""
+    FEATURE_REQUIRE_TEAM_INVITE: bool = True
+    """Adding a user from outside an organization to one of its teams invites them (in the app and
+    by e-mail) to accept or decline, instead of adding them (Quay's default). Needs FEATURE_MAILING."""
     FEATURE_MAILING: bool = True
     """Send e-mail (notifications, log export links, address confirmations) when MAIL_SERVER is set."""
     MAIL_SERVER: str | None = None

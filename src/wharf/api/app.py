@@ -37,6 +37,7 @@ from wharf.api import (
     stars,
     superuser,
     tags,
+    team_invites,
     users,
 )
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
@@ -137,6 +138,7 @@ def build_api(rt: Runtime) -> FastAPI:
         users,
         superuser,
         organizations,
+        team_invites,
         permissions,
         robots,
         apptokens,

@@ -182,6 +182,18 @@ _ALL = [
     Kind("org_delete_team", "{who} deleted team {team}", "organization"),
     Kind("org_add_team_member", "{who} added {member} to team {team}", "organization"),
     Kind("org_remove_team_member", "{who} removed {member} from team {team}", "organization"),
+    Kind("org_invite_team_member", "{who} invited {member} to team {team}", "organization"),
+    Kind(
+        "org_delete_team_member_invite",
+        "{who} withdrew the invitation of {member} to team {team}",
+        "organization",
+    ),
+    Kind(
+        "org_team_member_invite_accepted", "{member} accepted the invitation to team {team}", "organization"
+    ),
+    Kind(
+        "org_team_member_invite_declined", "{member} declined the invitation to team {team}", "organization"
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),

@@ -299,6 +299,22 @@ class TeamMember(Base):
     )
 
 
+class TeamInvite(Base):
+    """A pending invitation to join a team: of an existing user, or of an e-mail address that may
+    have no account yet. Only a hash of the code the invitee is sent is kept; accepting or
+    declining deletes the row, so a code works once (migration 0035)."""
+
+    __tablename__ = "team_invites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    inviter_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class RepositoryPermission(Base):
     """A role (read, write, admin) on one repository, for a user or robot XOR a team."""
 

@@ -1,0 +1,50 @@
+"""team invitations: pending invitations of users and e-mail addresses to teams (issue 19)
+
+Revision ID: 0035
+Revises: 0031
+Create Date: 2026-12-07 12:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0035"
+down_revision: str | None = "0031"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "team_invites",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("email", sa.String(length=255), nullable=True),
+        sa.Column("inviter_id", sa.Integer(), nullable=True),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["teams.id"], name=op.f("fk_team_invites_team_id_teams"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["accounts.id"], name=op.f("fk_team_invites_user_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["inviter_id"],
+            ["accounts.id"],
+            name=op.f("fk_team_invites_inviter_id_accounts"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_team_invites")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_team_invites_code_hash")),
+    )
+    op.create_index(op.f("ix_team_invites_team_id"), "team_invites", ["team_id"])
+    op.create_index(op.f("ix_team_invites_user_id"), "team_invites", ["user_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("team_invites")
