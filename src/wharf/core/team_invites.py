@@ -248,6 +248,11 @@ def _find(
     return Invitation(row.id, row.org, row.team, inviter, row.user_id, row.email, row.team_id, row.org_id)
 
 
+def find(db: Db, user: AccountRecord, code: str) -> Invitation:
+    """The invitation `code` opens, for `user` to answer (NotFound, NotAllowed as `accept`)."""
+    return _find(db, user, code=code)
+
+
 def _forget_notifications(db: Db, user_id: int, org: str, team: str) -> None:
     """The user's inbox items about an invitation to this team go with the invitation."""
     rows = db.execute(

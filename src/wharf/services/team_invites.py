@@ -33,6 +33,11 @@ def _requires_invite(rt: Runtime) -> bool:
     return rt.settings.FEATURE_MAILING and rt.settings.FEATURE_REQUIRE_TEAM_INVITE
 
 
+def can_mail(rt: Runtime) -> bool:
+    """Whether this registry sends e-mail, so that an address can be invited."""
+    return mail.enabled(rt.settings)
+
+
 async def _mail(rt: Runtime, sent: Sent, to: str, origin: str | None) -> None:
     if not mail.enabled(rt.settings):
         return

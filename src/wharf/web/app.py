@@ -171,6 +171,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         robots,
         signin,
         superuser,
+        team_invites,
         teams,
         user,
     )
@@ -189,6 +190,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *repository.ROUTES,
         *organization.ROUTES,
         *teams.ROUTES,
+        *team_invites.ROUTES,
         *default_permissions.ROUTES,
         *applications.ROUTES,
         *robots.ROUTES,
