@@ -42,6 +42,9 @@ class Account(Base):
     """A user, an organization or a robot; every user and organization is a namespace."""
 
     __tablename__ = "accounts"
+    # The entity search's prefix match (core/entities.py); text_pattern_ops on PostgreSQL, set by
+    # migration 0035 (no postgresql_* option here: see Tag's indexes).
+    __table_args__ = (Index("ix_accounts_name_pattern", "name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # user | org | robot

@@ -1,4 +1,5 @@
-"""team invitations: pending invitations of users and e-mail addresses to teams (issue 19)
+"""team invitations: pending invitations of users and e-mail addresses to teams; a pattern-ops
+index of account names for the entity search's prefix match (issue 19)
 
 Revision ID: 0035
 Revises: 0031
@@ -44,7 +45,14 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_team_invites_team_id"), "team_invites", ["team_id"])
     op.create_index(op.f("ix_team_invites_user_id"), "team_invites", ["user_id"])
+    # The entity search's prefix match of account names. PostgreSQL's LIKE 'prefix%' uses a plain
+    # index only under the C collation: text_pattern_ops serves it under any. (SQLite's GLOB uses
+    # the unique index; this one is a copy there, kept so that the models are one schema.)
+    op.create_index(
+        "ix_accounts_name_pattern", "accounts", ["name"], postgresql_ops={"name": "text_pattern_ops"}
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_accounts_name_pattern", table_name="accounts")
     op.drop_table("team_invites")
