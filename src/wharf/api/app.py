@@ -28,6 +28,7 @@ from wharf.api import (
     organizations,
     permissions,
     prototypes,
+    recovery,
     repositories,
     retention,
     robots,
@@ -137,6 +138,7 @@ def build_api(rt: Runtime) -> FastAPI:
     modules = (
         applications,
         users,
+        recovery,
         superuser,
         organizations,
         team_invites,

@@ -318,6 +318,18 @@ class TeamInvite(Base):
     expires_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class RecoveryToken(Base):
+    """A password-reset link sent by e-mail (requestRecoveryEmail): only a hash of its code is kept;
+    it works once and for a short while (migration 0035)."""
+
+    __tablename__ = "recovery_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class RepositoryPermission(Base):
     """A role (read, write, admin) on one repository, for a user or robot XOR a team."""
 

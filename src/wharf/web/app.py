@@ -165,6 +165,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         manifest_security,
         oauth,
         organization,
+        recovery,
         repository,
         repository_settings,
         retention,
@@ -182,6 +183,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         confirm_email,
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         *signin.ROUTES,
+        *recovery.ROUTES,
         *account.ROUTES,
         *home.ROUTES,
         # before repository: its /repository/{repository:path} would match a manifest's address
