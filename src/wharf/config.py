@@ -204,8 +204,7 @@ class Settings(BaseModel):
     ACTION_LOG_ROTATION_INTERVAL_S: int = 3600
     """How often the log rotation job runs."""
     FEATURE_REQUIRE_TEAM_INVITE: bool = True
-    """Adding a user from outside an organization to one of its teams invites them (in the app and
-    by e-mail) to accept or decline, instead of adding them (Quay's default). Needs FEATURE_MAILING."""
+    """Adding an outside user to a team invites them to accept or decline (needs FEATURE_MAILING)."""
     FEATURE_MAILING: bool = True
     """Send e-mail (notifications, log export links, address confirmations) when MAIL_SERVER is set."""
     MAIL_SERVER: str | None = None
