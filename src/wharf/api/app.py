@@ -15,6 +15,7 @@ from wharf import __version__
 from wharf.api import (
     applications,
     apptokens,
+    authorizations,
     builds,
     clientkeys,
     discovery,
@@ -138,6 +139,7 @@ def build_api(rt: Runtime) -> FastAPI:
     modules = (
         applications,
         users,
+        authorizations,
         recovery,
         superuser,
         organizations,
