@@ -198,6 +198,9 @@ _ALL = [
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),
     Kind("user_delete", "{who} deleted user {username}", "account"),
+    Kind(
+        "account_convert", "{who} converted user {namespace} into an organization owned by {admin}", "account"
+    ),
     Kind("user_generate_client_key", "{who} generated a client key", "account"),
     # Logins
     Kind("login_success", "{who} logged in with a {credential} credential", "login"),
