@@ -19,7 +19,7 @@ router = APIRouter(prefix="/teaminvite", tags=["team"])
 )
 async def accept_organization_team_invite(rt: Rt, who: User, code: str) -> dict[str, Any]:
     me = await own_user(rt, who, "only a user can accept an invitation")
-    found = await invite_service.accept(rt, me, actor(who), code=code)
+    found = await invite_service.accept(rt, me, actor(who), code)
     return {"org": found.org, "team": found.team}
 
 
@@ -31,5 +31,5 @@ async def accept_organization_team_invite(rt: Rt, who: User, code: str) -> dict[
 )
 async def decline_organization_team_invite(rt: Rt, who: User, code: str) -> Response:
     me = await own_user(rt, who, "only a user can decline an invitation")
-    await invite_service.decline(rt, me, actor(who), code=code)
+    await invite_service.decline(rt, me, actor(who), code)
     return Response(status_code=204)

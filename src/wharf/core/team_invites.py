@@ -229,28 +229,22 @@ _INVITATION = (
 )
 
 
-def _find(
-    db: Db, user: AccountRecord, *, code: str | None = None, invite_id: int | None = None
-) -> Invitation:
-    """The invitation `user` may answer, by its code or (from their inbox) by its id. An unknown,
-    expired or answered code is NotFound; someone else's invitation is NotAllowed: a code meant
-    for one user is no use to whoever else reads it."""
-    where = TeamInvite.code_hash == _secrets.digest(code) if code is not None else TeamInvite.id == invite_id
-    row = db.execute(_INVITATION.where(where)).first()
+def _find(db: Db, user: AccountRecord, code: str) -> Invitation:
+    """The invitation `user` may answer with `code`. An unknown, expired or answered code is
+    NotFound; someone else's invitation is NotAllowed: a code meant for one user is no use to
+    whoever else reads it."""
+    row = db.execute(_INVITATION.where(TeamInvite.code_hash == _secrets.digest(code))).first()
     if row is None or row.expires_ms <= now_ms():
         raise NotFound("this invitation does not exist, was answered already, or has expired")
     if row.user_id is not None and row.user_id != user.id:
         raise NotAllowed("this invitation is addressed to another user")
-    if code is None and row.user_id is None:
-        # An e-mail invitation is answered only with the code from the message.
-        raise NotAllowed("this invitation is addressed to an e-mail address: open the link it was sent")
     inviter = db.execute(select(Account.name).where(Account.id == row.inviter_id)).scalar()
     return Invitation(row.id, row.org, row.team, inviter, row.user_id, row.email, row.team_id, row.org_id)
 
 
 def find(db: Db, user: AccountRecord, code: str) -> Invitation:
     """The invitation `code` opens, for `user` to answer (NotFound, NotAllowed as `accept`)."""
-    return _find(db, user, code=code)
+    return _find(db, user, code)
 
 
 def _forget_notifications(db: Db, user_id: int, org: str, team: str) -> None:
@@ -273,14 +267,12 @@ def accept(
     db: Db,
     user: AccountRecord,
     actor: audit.Actor | None,
-    *,
-    code: str | None = None,
-    invite_id: int | None = None,
+    code: str,
 ) -> Invitation:
     """`user` joins the team the invitation is for; the invitation is used up."""
     if user.kind != "user":
         raise InvalidInput("only a user can accept an invitation")
-    found = _find(db, user, code=code, invite_id=invite_id)
+    found = _find(db, user, code)
     db.execute(delete(TeamInvite).where(TeamInvite.id == found.id))
     insert_ignore(db, TeamMember, {"team_id": found.team_id, "account_id": user.id})
     _forget_notifications(db, user.id, found.org, found.team)
@@ -300,12 +292,10 @@ def decline(
     db: Db,
     user: AccountRecord,
     actor: audit.Actor | None,
-    *,
-    code: str | None = None,
-    invite_id: int | None = None,
+    code: str,
 ) -> Invitation:
     """`user` turns the invitation down; it is used up."""
-    found = _find(db, user, code=code, invite_id=invite_id)
+    found = _find(db, user, code)
     db.execute(delete(TeamInvite).where(TeamInvite.id == found.id))
     _forget_notifications(db, user.id, found.org, found.team)
     audit.record(

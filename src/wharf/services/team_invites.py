@@ -106,19 +106,15 @@ async def accept(
     rt: Runtime,
     user: AccountRecord,
     actor: audit.Actor,
-    *,
-    code: str | None = None,
-    invite_id: int | None = None,
+    code: str,
 ) -> Invitation:
-    return await rt.db.write(team_invites.accept, user, actor, code=code, invite_id=invite_id)
+    return await rt.db.write(team_invites.accept, user, actor, code)
 
 
 async def decline(
     rt: Runtime,
     user: AccountRecord,
     actor: audit.Actor,
-    *,
-    code: str | None = None,
-    invite_id: int | None = None,
+    code: str,
 ) -> Invitation:
-    return await rt.db.write(team_invites.decline, user, actor, code=code, invite_id=invite_id)
+    return await rt.db.write(team_invites.decline, user, actor, code)

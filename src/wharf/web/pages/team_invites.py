@@ -61,9 +61,9 @@ async def answer(request: Request) -> Response:
     accepting = request.path_params["answer"] == "accept"
     try:
         if accepting:
-            found = await invite_service.accept(rt, me, v.actor, code=code)
+            found = await invite_service.accept(rt, me, v.actor, code)
         else:
-            found = await invite_service.decline(rt, me, v.actor, code=code)
+            found = await invite_service.decline(rt, me, v.actor, code)
     except (NotFound, NotAllowed) as e:
         raise _refused(e) from None
     if accepting:
