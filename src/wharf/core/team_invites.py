@@ -137,7 +137,14 @@ def add_or_invite(
         NOTIFICATION_KIND,
         # Quay's metadata, code included (its web client accepts with it). Here that exposes
         # nothing: a user's invitation can only be answered by that user, whoever has the code.
-        {"code": sent.code, "inviter": sent.invitation.inviter, "org": org.name, "team": team.name},
+        {
+            "code": sent.code,
+            "inviter": sent.invitation.inviter,
+            "org": org.name,
+            "team": team.name,
+            "summary": f"{sent.invitation.inviter or 'An administrator'} invites you to join team "
+            f"{team.name} of {org.name}",
+        },
     )
     audit.record(
         db,
