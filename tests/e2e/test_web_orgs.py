@@ -52,6 +52,9 @@ def test_create_organization_team_member_and_robot(
     page.get_by_role("button", name="Create team").click()
     page.wait_for_url(re.compile(r".*/organization/shipyard/teams/builders$"))
     expect(page.get_by_text("Team builders has no members yet")).to_be_visible()
+    # the name field offers users by prefix (getMatchingEntities), besides the organization's robots
+    page.get_by_label("User or robot").fill("da")
+    expect(page.locator('#org-robots option[value="dana"]')).to_have_count(1)
     page.get_by_label("User or robot").fill("dana")
     page.get_by_role("button", name="Add member").click()
     # dana is in no team of shipyard: invited (FEATURE_REQUIRE_TEAM_INVITE), joins by accepting
