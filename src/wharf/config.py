@@ -231,6 +231,8 @@ class Settings(BaseModel):
     """Age after which usage-log entries are archived (with FEATURE_ACTION_LOG_ROTATION)."""
     ACTION_LOG_ROTATION_INTERVAL_S: int = 3600
     """How often the log rotation job runs."""
+    FEATURE_REQUIRE_TEAM_INVITE: bool = True
+    """Adding an outside user to a team invites them to accept or decline (needs FEATURE_MAILING)."""
     FEATURE_MAILING: bool = True
     """Send e-mail (notifications, log export links, address confirmations) when MAIL_SERVER is set."""
     MAIL_SERVER: str | None = None

@@ -52,9 +52,26 @@ def test_create_organization_team_member_and_robot(
     page.get_by_role("button", name="Create team").click()
     page.wait_for_url(re.compile(r".*/organization/shipyard/teams/builders$"))
     expect(page.get_by_text("Team builders has no members yet")).to_be_visible()
+    # the name field offers users by prefix (getMatchingEntities), besides the organization's robots
+    page.get_by_label("User or robot").fill("da")
+    expect(page.locator('#org-robots option[value="dana"]')).to_have_count(1)
     page.get_by_label("User or robot").fill("dana")
     page.get_by_role("button", name="Add member").click()
-    expect(page.get_by_role("status")).to_contain_text("Added dana to team builders")
+    # dana is in no team of shipyard: invited (FEATURE_REQUIRE_TEAM_INVITE), joins by accepting
+    expect(page.get_by_role("status")).to_contain_text("Invited dana to team builders")
+    expect(page.locator("ul.team-invites")).to_contain_text("dana")
+    shot("team-invitation")
+    with browser.new_context(viewport={"width": 1280, "height": 860}) as dana_browser:
+        dana = dana_browser.new_page()
+        sign_in(dana, server, "dana", "dana-password-1")
+        dana.goto(f"{server.url}/notifications")
+        expect(dana.locator("ul.inbox")).to_contain_text(
+            "admin invites you to join team builders of shipyard"
+        )
+        dana.get_by_role("button", name="Accept").click()
+        dana.wait_for_url(re.compile(r".*/organization/shipyard/teams/builders$"))
+        expect(dana.get_by_role("status")).to_contain_text("You joined team builders of shipyard")
+    page.reload()
     expect(page.locator("ul.orgs")).to_contain_text("dana")
     shot("team-with-member")
 

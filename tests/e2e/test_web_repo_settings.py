@@ -20,6 +20,14 @@ if SERVER_KIND != "wharf":
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def server_settings() -> dict[str, str]:
+    # The admin puts a fresh user straight into a team: invitations (Quay's default) are tested
+    # in tests/integration/*/test_team_invites.py.
+    return {"WHARF_FEATURE_REQUIRE_TEAM_INVITE": "false"}
+
+
 ORG, TEAM, USER = "shipyard", "viewers", "viewer"
 REPO = f"{ORG}/app"
 

@@ -26,6 +26,16 @@ async def api_token(reg: RegistryClient, user: str, granted: frozenset[str] = sc
     }
 
 
+async def accept_invitations(reg: RegistryClient, user: str, headers: dict[str, str]) -> None:
+    """Accept every team invitation in `user`'s inbox, with the code its notification carries."""
+    r = await reg.http.get("/api/v1/user/notifications", headers=headers)
+    assert r.status_code == 200, r.text
+    for item in r.json()["notifications"]:
+        if item["kind"] == "org_team_invite":
+            accepted = await reg.http.put(f"/api/v1/teaminvite/{item['metadata']['code']}", headers=headers)
+            assert accepted.status_code == 200, accepted.text
+
+
 async def build_world(reg: RegistryClient) -> World:
     for user in USERS:
         await reg.create_user(user, PW)
@@ -48,6 +58,8 @@ async def build_world(reg: RegistryClient) -> World:
     ):
         r = await http.put(f"/api/v1/organization/acme/team/{team}/members/{member}", headers=api["owner"])
         assert r.status_code == 200, r.text
+        if r.json()["invited"]:  # FEATURE_REQUIRE_TEAM_INVITE (Quay's default): the user accepts
+            await accept_invitations(reg, member, api[member])
     # the owner pushes two repositories; one becomes public
     for repo in ("acme/app", "acme/pub"):
         await reg.push_blob(repo, b"layer", user="owner", password=PW)

@@ -21,6 +21,8 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "not_found": "The resource does not exist, or the caller may not see it.",
     "downstream_issue": "A service this registry depends on failed while answering.",
     "external_service_timeout": "A service this registry depends on did not answer in time. Try again.",
+    "too_many_requests": "The caller asked too often in a short while: wait (Retry-After says how long) "
+    "and try again.",
     "tag_immutable": "The tag is immutable: it cannot be moved, deleted or expired until that is turned off.",
 }
 """Every `error_type` an /api/v1 error body can carry, served at /api/v1/error/{error_type}."""

@@ -11,7 +11,7 @@ from wharf.api import quotas as quota_api
 from wharf.api import views
 from wharf.api.access import AdminOrg, org_team, organization, require_user_admin
 from wharf.api.deps import Caller, FreshLogin, Rt, User, actor
-from wharf.api.errors import forbidden, not_found
+from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, federated_logins, grants, orgs, teams
@@ -20,6 +20,7 @@ from wharf.runtime import Runtime
 from wharf.services import accounts as account_service
 from wharf.services import directory_sync
 from wharf.services import quotas as quota_service
+from wharf.services import team_invites as invite_service
 
 router = APIRouter(prefix="/organization", tags=["organization"])
 
@@ -223,24 +224,40 @@ async def delete_organization_team(rt: Rt, org: AdminOrg, who: User, orgname: st
     summary="List a team's members",
 )
 async def get_organization_team_members(
-    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str
+    rt: Rt,
+    org: AdminOrg,
+    who: User,
+    orgname: str,
+    teamname: str,
+    includePending: bool = False,
 ) -> dict[str, Any]:
     team = await org_team(rt, org, teamname)
     members = await rt.db.read(teams.member_names, team)
+    listed = [_team_member_view(n, kind == "robot", None, invited=False) for n, kind in members]
+    if includePending:
+        listed += [_invite_view(p) for p in await invite_service.pending(rt, team)]
+    return {**await _sync_view(rt, who, org, team), "name": team.name, "members": listed, "can_edit": True}
+
+
+def _team_member_view(name: str, is_robot: bool, email: str | None, *, invited: bool) -> dict[str, Any]:
     return {
-        **await _sync_view(rt, who, org, team),
-        "name": team.name,
-        "members": [
-            {
-                "name": n,
-                "kind": "user",
-                "is_robot": kind == "robot",
-                "avatar": views.avatar(n, None),
-                "invited": False,
-            }
-            for n, kind in members
-        ],
-        "can_edit": True,
+        "name": name,
+        "kind": "user",
+        "is_robot": is_robot,
+        "avatar": views.avatar(name, email),
+        "invited": invited,
+    }
+
+
+def _invite_view(p: invite_service.Pending) -> dict[str, Any]:
+    """Quay's invite_view: a user's invitation shows as the user; an address's as kind `invite`."""
+    if p.user is not None:
+        return _team_member_view(p.user, False, None, invited=True)
+    return {
+        "email": p.email,
+        "kind": "invite",
+        "avatar": views.avatar(p.email or "", p.email),
+        "invited": True,
     }
 
 
@@ -334,14 +351,8 @@ async def update_organization_team_member(
     member = await rt.db.read(accounts.get_by_name, membername)
     if member is None or member.kind == "org":
         raise not_found(f"no user or robot named {membername!r}")
-    await rt.db.write(teams.add_member, org, team, member, actor(who))
-    return {
-        "name": member.name,
-        "kind": "user",
-        "is_robot": member.kind == "robot",
-        "avatar": views.avatar(member.name, member.email),
-        "invited": False,
-    }
+    invited = await invite_service.add_or_invite(rt, org, team, member, actor(who))
+    return _team_member_view(member.name, member.kind == "robot", member.email, invited=invited)
 
 
 @router.delete(
@@ -357,7 +368,40 @@ async def delete_organization_team_member(
     member = await rt.db.read(accounts.get_by_name, membername)
     if member is None:
         raise not_found(f"no user or robot named {membername!r}")
-    await rt.db.write(teams.remove_member, org, team, member, actor(who))
+    # As on Quay: an invitation of the user, if there is one, is withdrawn instead.
+    if not await invite_service.cancel(rt, org, team, actor(who), user=member):
+        await rt.db.write(teams.remove_member, org, team, member, actor(who))
+    return Response(status_code=204)
+
+
+@router.put(
+    "/{orgname}/team/{teamname}/invite/{email}",
+    operation_id="inviteTeamMemberEmail",
+    summary="Invite an e-mail address to a team",
+)
+async def invite_team_member_email(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, email: str
+) -> dict[str, Any]:
+    team = await org_team(rt, org, teamname)
+    try:
+        stored = await invite_service.invite_email(rt, org, team, email, actor(who))
+    except invite_service.MailUnavailable as e:
+        raise invalid_request(str(e)) from None
+    return {"email": stored, "kind": "invite", "avatar": views.avatar(stored, stored), "invited": True}
+
+
+@router.delete(
+    "/{orgname}/team/{teamname}/invite/{email}",
+    operation_id="deleteTeamMemberEmailInvite",
+    summary="Withdraw the invitation of an e-mail address to a team",
+    status_code=204,
+)
+async def delete_team_member_email_invite(
+    rt: Rt, org: AdminOrg, who: User, orgname: str, teamname: str, email: str
+) -> Response:
+    team = await org_team(rt, org, teamname)
+    if not await invite_service.cancel(rt, org, team, actor(who), email=email):
+        raise not_found(f"no invitation of {email} to team {teamname}")
     return Response(status_code=204)
 
 

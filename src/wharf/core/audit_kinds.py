@@ -218,10 +218,25 @@ _ALL = [
         "{who} removed the proxy cache configuration of {namespace}",
         "organization",
     ),
+    Kind("org_invite_team_member", "{who} invited {member} to team {team}", "organization"),
+    Kind(
+        "org_delete_team_member_invite",
+        "{who} withdrew the invitation of {member} to team {team}",
+        "organization",
+    ),
+    Kind(
+        "org_team_member_invite_accepted", "{member} accepted the invitation to team {team}", "organization"
+    ),
+    Kind(
+        "org_team_member_invite_declined", "{member} declined the invitation to team {team}", "organization"
+    ),
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),
     Kind("user_delete", "{who} deleted user {username}", "account"),
+    Kind(
+        "account_convert", "{who} converted user {namespace} into an organization owned by {admin}", "account"
+    ),
     Kind("user_generate_client_key", "{who} generated a client key", "account"),
     Kind("user_attach_external_login", "{who} linked the account to {service}", "account"),
     Kind("user_detach_external_login", "{who} removed the account's link to {service}", "account"),

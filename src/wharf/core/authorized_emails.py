@@ -24,7 +24,7 @@ class EmailAuthorization:
     confirmed: bool
 
 
-def _check(email: str) -> str:
+def check_address(email: str) -> str:
     email = email.strip()
     local, at, domain = email.partition("@")
     if not at or not local or "." not in domain or len(email) > 255 or any(c in email for c in " \r\n<>,;"):
@@ -52,7 +52,7 @@ def is_confirmed(db: Db, repository_id: int, email: str) -> bool:
 
 def request(db: Db, repo: RepositoryRecord, email: str) -> str:
     """Start (or restart) confirming an address; returns the code the confirmation link carries."""
-    email = _check(email)
+    email = check_address(email)
     code = secrets.token_urlsafe(24)
     upsert_touch(
         db,

@@ -43,6 +43,9 @@ class Account(Base):
     """A user, an organization or a robot; every user and organization is a namespace."""
 
     __tablename__ = "accounts"
+    # The entity search's prefix match (core/entities.py); text_pattern_ops on PostgreSQL, set by
+    # migration 0035 (no postgresql_* option here: see Tag's indexes).
+    __table_args__ = (Index("ix_accounts_name_pattern", "name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # user | org | robot
@@ -314,6 +317,34 @@ class TeamMember(Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class TeamInvite(Base):
+    """A pending invitation to join a team: of an existing user, or of an e-mail address that may
+    have no account yet. Only a hash of the code the invitee is sent is kept; accepting or
+    declining deletes the row, so a code works once (migration 0035)."""
+
+    __tablename__ = "team_invites"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    inviter_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecoveryToken(Base):
+    """A password-reset link sent by e-mail (requestRecoveryEmail): only a hash of its code is kept;
+    it works once and for a short while (migration 0035)."""
+
+    __tablename__ = "recovery_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class RepositoryPermission(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.registry_client import RegistryClient
+from tests.integration.world import accept_invitations, api_token
 from wharf.core import accounts, scopes, tokens
 
 PW = "prototype-pw"
@@ -21,7 +22,9 @@ async def test_default_permissions_apply_on_push(reg: RegistryClient) -> None:
     http = reg.http
     assert (await http.post("/api/v1/organization/", json={"name": "shop"}, headers=boss)).status_code == 201
     await http.put("/api/v1/organization/shop/team/devs", json={"role": "creator"}, headers=boss)
-    await http.put("/api/v1/organization/shop/team/devs/members/dev", headers=boss)
+    invited = await http.put("/api/v1/organization/shop/team/devs/members/dev", headers=boss)
+    assert invited.json()["invited"]  # dev is in no team of shop yet: dev accepts
+    await accept_invitations(reg, "dev", await api_token(reg, "dev"))
     await http.put("/api/v1/organization/shop/team/readers", json={"role": "member"}, headers=boss)
     everyone = await http.post(
         "/api/v1/organization/shop/prototypes",

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.integration.registry_client import RegistryClient, sha256
+from tests.integration.world import accept_invitations, api_token
 from wharf.app import WharfApp, build_app
 from wharf.core import accounts, repositories, scopes, tokens, uploads
 from wharf.core.clock import now_ms
@@ -444,7 +445,9 @@ async def test_first_push_by_an_org_creator_gets_default_permissions_and_entries
     http = reg.http
     assert (await http.post("/api/v1/organization/", json={"name": "shop"}, headers=boss)).status_code == 201
     await http.put("/api/v1/organization/shop/team/devs", json={"role": "creator"}, headers=boss)
-    await http.put("/api/v1/organization/shop/team/devs/members/dev", headers=boss)
+    invited = await http.put("/api/v1/organization/shop/team/devs/members/dev", headers=boss)
+    assert invited.json()["invited"]  # dev is in no team of shop yet: dev accepts
+    await accept_invitations(reg, "dev", await api_token(reg, "dev"))
     r = await http.post(
         "/api/v1/organization/shop/prototypes",
         json={"role": "read", "delegate": {"kind": "user", "name": "auditor"}},

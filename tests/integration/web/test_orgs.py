@@ -81,7 +81,14 @@ async def test_create_an_organization_a_team_and_members(
     team = "/organization/web-org/teams/devs"
     r = await v.submit(team, f"{team}/add-member", member="maker")
     assert r.status_code == 303
-    assert "Added maker to team devs" in (await v.get(team)).text
+    # maker is in no team of web-org: invited (FEATURE_REQUIRE_TEAM_INVITE), joins by accepting
+    page = (await v.get(team)).text
+    assert "Invited maker to team devs" in page and "Cancel invitation" in page
+    invitee = await signed_in("maker")
+    r = await invitee.submit("/notifications", "/teaminvite/accept")
+    assert r.status_code == 303 and r.headers["location"] == team
+    assert "You joined team devs of web-org" in (await invitee.get(team)).text
+    assert "Cancel invitation" not in (await v.get(team)).text
     r = await v.submit(team, f"{team}/add-member", member="nobody-here")
     assert r.status_code == 422 and "no user or robot named &#39;nobody-here&#39;" in r.text
     # another namespace's robot cannot join (it would act with this organization's roles)

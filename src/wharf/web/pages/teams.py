@@ -20,6 +20,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.teams import TeamRecord
 from wharf.runtime import Runtime
 from wharf.services import directory_sync
+from wharf.services import team_invites as invite_service
 from wharf.services import teams as team_service
 from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
@@ -96,6 +97,8 @@ async def team_page(request: Request) -> Response:
     if ns.can_admin:
         out["repositories"] = found.repositories
         out["org_robots"] = found.org_robots
+        out["invites"] = await invite_service.pending(rt, team)
+        out["can_invite_email"] = invite_service.can_mail(rt)
     return render.page(request, "organization/team.html", ns=ns, team=team, roles=roles_help(), **out)
 
 
@@ -140,8 +143,29 @@ async def _member(c: _Change) -> AccountRecord:
 async def _add_member(c: _Change) -> Response:
     member = await _member(c)
     with forms.refusing(c.back, {SUMMARY: "member"}):
-        await c.rt.db.write(teams.add_member, c.ns.account, c.team, member, c.v.actor)
+        invited = await invite_service.add_or_invite(c.rt, c.ns.account, c.team, member, c.v.actor)
+    if invited:
+        return render.redirect(
+            c.back, f"Invited {member.name} to team {c.team.name}: they join once they accept."
+        )
     return render.redirect(c.back, f"Added {member.name} to team {c.team.name}.")
+
+
+async def _invite_email(c: _Change) -> Response:
+    email = c.form.get("email", "").strip()
+    with forms.refusing(c.back, {SUMMARY: "email"}):
+        try:
+            await invite_service.invite_email(c.rt, c.ns.account, c.team, email, c.v.actor)
+        except invite_service.MailUnavailable as e:
+            raise FormError(c.back, email=str(e)) from None
+    return render.redirect(c.back, f"Invited {email} to team {c.team.name}: the invitation is on its way.")
+
+
+async def _cancel_invite(c: _Change) -> Response:
+    email = c.form.get("email", "").strip()
+    user = await _member(c) if not email else None
+    await invite_service.cancel(c.rt, c.ns.account, c.team, c.v.actor, user=user, email=email or None)
+    return render.redirect(c.back, f"Withdrew the invitation of {user.name if user else email}.")
 
 
 async def _remove_member(c: _Change) -> Response:
@@ -203,6 +227,8 @@ _ACTIONS: dict[str, Callable[[_Change], Awaitable[Response]]] = {
     "delete": _delete,
     "add-member": _add_member,
     "remove-member": _remove_member,
+    "invite-email": _invite_email,
+    "cancel-invite": _cancel_invite,
     "set-repository": _set_repository,
     "remove-repository": _remove_repository,
 }

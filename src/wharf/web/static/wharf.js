@@ -188,3 +188,33 @@ if (buildLog) {
   };
   setTimeout(poll, 2000);
 }
+
+// Team invitations and entity search (issue 19): a name field with data-entities="<namespace>"
+// offers, in its datalist, the users and robots whose names start with what is typed
+// (getMatchingEntities). The list's own options (the namespace's robots) stay; typing the full
+// name works as before.
+document.querySelectorAll("input[data-entities][list]").forEach((input) => {
+  const list = document.getElementById(input.getAttribute("list"));
+  if (!list) return;
+  let timer = 0;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const prefix = input.value.trim();
+    if (!prefix) return;
+    timer = setTimeout(() => {
+      const url = `/api/v1/entities/${encodeURIComponent(prefix)}?namespace=${encodeURIComponent(input.dataset.entities)}`;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : { results: [] }))
+        .then((found) => {
+          const known = new Set(Array.from(list.options, (option) => option.value));
+          for (const entity of found.results || []) {
+            if (entity.kind !== "user" || known.has(entity.name)) continue;
+            const option = document.createElement("option");
+            option.value = entity.name;
+            list.appendChild(option);
+          }
+        })
+        .catch(() => {});
+    }, 200);
+  });
+});
