@@ -23,7 +23,7 @@ from wharf.core.accounts import AccountRecord
 from wharf.core.authorized_emails import check_address
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
-from wharf.core.teams import TeamRecord, add_member
+from wharf.core.teams import TeamRecord, add_member, refuse_if_synced
 from wharf.db.engine import Db
 from wharf.db.models import Account, Team, TeamInvite, TeamMember, UserNotification
 
@@ -122,6 +122,7 @@ def add_or_invite(
 ) -> Sent | None:
     """Add `member` to the team, or invite them (returns the invitation) when `require_invite`
     and they are a user from outside the organization."""
+    refuse_if_synced(db, team, member)
     if (
         not require_invite
         or member.kind != "user"
@@ -160,6 +161,7 @@ def add_or_invite(
 
 def invite_email(db: Db, org: AccountRecord, team: TeamRecord, email: str, actor: audit.Actor | None) -> Sent:
     """Invite an e-mail address (which may belong to no account) to the team."""
+    refuse_if_synced(db, team, None)
     email = check_address(email)
     sent = _create(db, org, team, actor, None, email)
     audit.record(

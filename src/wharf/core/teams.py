@@ -103,10 +103,16 @@ def is_synced(db: Db, team_id: int) -> bool:
     return db.execute(select(TeamSync.team_id).where(TeamSync.team_id == team_id)).first() is not None
 
 
-def _refuse_if_synced(db: Db, team: TeamRecord, member: AccountRecord, by_sync: bool) -> None:
+def _refuse_if_synced(db: Db, team: TeamRecord, member: AccountRecord | None, by_sync: bool) -> None:
     # Quay refuses hand edits of a synced team's users too; the next synchronization would undo them.
-    if not by_sync and member.kind == "user" and is_synced(db, team.id):
+    if not by_sync and (member is None or member.kind == "user") and is_synced(db, team.id):
         raise InvalidInput(SYNCED_TEAM.format(team=team.name))
+
+
+def refuse_if_synced(db: Db, team: TeamRecord, member: AccountRecord | None) -> None:
+    """Refuse a hand-made change of a synced team's users (`member` None: an e-mail invitation,
+    which can only bring in a user)."""
+    _refuse_if_synced(db, team, member, by_sync=False)
 
 
 def add_member(

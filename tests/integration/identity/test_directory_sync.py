@@ -266,7 +266,12 @@ async def _pushable(http: httpx.AsyncClient, repository: str, user: str, passwor
 
 
 async def test_restricted_users_have_no_namespace_of_their_own(make_wharf: Any) -> None:
-    app = make_wharf(FEATURE_RESTRICTED_USERS=True, LDAP_RESTRICTED_USER_FILTER="(uid=bob)")
+    # bob joins acme's team at once rather than by an invitation (issue 19's team invitations)
+    app = make_wharf(
+        FEATURE_RESTRICTED_USERS=True,
+        LDAP_RESTRICTED_USER_FILTER="(uid=bob)",
+        FEATURE_REQUIRE_TEAM_INVITE=False,
+    )
     async with _client(app) as jane:
         await _org_with_team(jane)  # jane is not restricted: her organization is made
         assert (await _create_repo(jane, "jane")).status_code == 201
