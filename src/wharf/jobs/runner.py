@@ -20,7 +20,7 @@ from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
-from wharf.services import directory_sync
+from wharf.services import directory_sync, mirroring
 
 log = logging.getLogger("wharf.jobs")
 
@@ -64,6 +64,8 @@ HANDLERS: dict[str, JobHandler] = {
     autoprune.QUEUE: autoprune.run,
     directory_sync.TEAM_SYNC_QUEUE: sync_teams,
     directory_sync.USER_CHECK_QUEUE: check_directory_users,
+    mirroring.QUEUE: mirroring.run,
+    mirroring.SCHEDULE_QUEUE: mirroring.schedule,
 }
 
 
@@ -77,6 +79,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
     }
     if s.FEATURE_AUTO_PRUNE or s.FEATURE_IMMUTABLE_TAGS:
         jobs[autoprune.QUEUE] = s.AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60
+    if s.FEATURE_REPO_MIRROR:
+        jobs[mirroring.SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
