@@ -146,6 +146,17 @@ def require(db: Db, repository_id: int) -> MirrorRecord:
     return found
 
 
+_ROBOT = select(RepoMirrorConfig.robot_id).where(RepoMirrorConfig.repository_id == bindparam("repo"))
+
+
+def is_robot_of(db: Db, repository_id: int, account_id: int | None) -> bool:
+    """Whether `account_id` is the robot of the repository's mirror: the one account that may
+    push to a repository in state MIRROR."""
+    if account_id is None:
+        return False
+    return db.execute(_ROBOT, {"repo": repository_id}).scalar() == account_id
+
+
 # -- checking what a client sends ---------------------------------------------------------------
 
 

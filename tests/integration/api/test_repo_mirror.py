@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.distribution import Distribution, require_distribution
+from tests.distribution import Distribution, require_distribution, sha256
 from tests.integration.world import PW, World
 from wharf.config import Settings
 from wharf.core import manifests, mirrors, repositories
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+from wharf.jobs import runner
 from wharf.services import mirroring
 
 URL = "/api/v1/repository/acme/app/mirror"
@@ -110,8 +111,6 @@ async def test_a_sync_copies_the_matching_tags_and_then_only_what_changed(
 
     # the blobs are in Wharf: pulled through /v2 with the owner's token
     headers = await world.reg.headers("acme/app", "pull", user="owner", password=PW)
-    from tests.distribution import sha256
-
     r = await http.get(f"/v2/acme/app/blobs/{sha256(contents[1])}", headers=headers)
     assert r.status_code == 200 and r.content == contents[1]
 
@@ -135,14 +134,54 @@ async def test_a_sync_copies_the_matching_tags_and_then_only_what_changed(
     assert "repo_mirror_sync_started" in kinds and "repo_mirror_sync_success" in kinds
 
 
-async def test_nobody_pushes_to_a_mirror(world: World, upstream: Distribution) -> None:
-    robot = await _robot(world)
-    r = await world.reg.http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+async def test_only_the_mirror_robot_pushes_to_a_mirror(world: World, upstream: Distribution) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    r = await http.put("/api/v1/organization/acme/robots/mirror", json={}, headers=owner)
+    assert r.status_code in (200, 201), r.text
+    robot, robot_token = r.json()["name"], r.json()["token"]
+    r = await http.put(
+        f"/api/v1/repository/acme/app/permissions/user/{robot}", json={"role": "write"}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(URL, json=_body(upstream, robot), headers=owner)
     assert r.status_code == 201, r.text
+
     token = await world.reg.token("repository:acme/app:pull,push", user="owner", password=PW)
-    r = await world.reg.http.post("/v2/acme/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    r = await http.post("/v2/acme/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403
     assert r.json()["errors"][0]["code"] == "DENIED"
+
+    token = await world.reg.token("repository:acme/app:pull,push", user=robot, password=robot_token)
+    data = b"pushed by the mirror robot"
+    r = await http.post(
+        "/v2/acme/app/blobs/uploads/",
+        params={"digest": sha256(data)},
+        content=data,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_the_queued_job_runs_the_sync_and_a_cancel_stops_it(
+    world: World, upstream: Distribution
+) -> None:
+    digest, _, _ = upstream.push_image("proj/app", "v1")
+    rt = world.reg.wharf.rt
+    robot = await _robot(world)
+    r = await world.reg.http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+    assert r.status_code == 201
+    repo = await _repo(world)
+    # creating the configuration queued the first sync; the runner runs it
+    while await runner.run_once(rt):
+        pass
+    assert await rt.db.read(_digest_of(repo.id, "v1")) == digest
+    assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_SUCCESS
+
+    # a sync sees a cancel at its next tag
+    assert await rt.db.write(mirrors.begin, repo.id) is not None
+    assert await rt.db.write(mirrors.progress, repo.id, 0, 2)
+    assert await rt.db.write(mirrors.sync_cancel, repo, None)
+    assert not await rt.db.write(mirrors.progress, repo.id, 1, 2)
 
 
 async def test_sync_now_and_cancel(world: World, upstream: Distribution) -> None:
