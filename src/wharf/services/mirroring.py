@@ -30,6 +30,7 @@ from wharf.integrations.upstream import RegistryClient, Upstream, UpstreamError,
 from wharf.oci.digest import Digest
 from wharf.oci.manifest import ParsedManifest
 from wharf.runtime import Runtime
+from wharf.services import quotas as quota_service
 from wharf.storage.base import blob_path
 
 log = logging.getLogger(__name__)
@@ -241,11 +242,12 @@ async def _copy_tag(
         await _copy_blobs(rt, client, config, repo, child_parsed)
     await _copy_blobs(rt, client, config, repo, parsed)
     actor = _robot_actor(config)
+    quota = quota_service.enforcement(rt.settings)  # over a Reject limit the sync fails, saying so
 
     def _store(db: Db) -> None:
         for got, child_parsed in children:
-            manifests.put(db, repo, got.digest, got.content, child_parsed, actor)
-        manifests.put(db, repo, tag, top.content, parsed, actor)
+            manifests.put(db, repo, got.digest, got.content, child_parsed, actor, quota=quota)
+        manifests.put(db, repo, tag, top.content, parsed, actor, quota=quota)
 
     await rt.db.write(_store)
     return True
