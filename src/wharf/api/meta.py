@@ -129,7 +129,7 @@ async def get_error_description(request: Request, error_type: str) -> dict[str, 
     summary="What this registry supports (sparse manifest lists, mirroring architectures)",
 )
 async def get_registry_capabilities() -> dict[str, Any]:
-    # Wharf stores an index only with all its children (no sparse manifest lists) and does not mirror.
+    # Wharf stores an index only with all its children (no sparse manifest lists); mirrors copy it whole.
     return {
         "sparse_manifests": {
             "supported": False,
