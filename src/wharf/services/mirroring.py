@@ -90,6 +90,10 @@ async def get(rt: Runtime, repo: RepositoryRecord) -> MirrorRecord:
     return await rt.db.read(mirrors.require, repo.id)
 
 
+async def find(rt: Runtime, repo: RepositoryRecord) -> MirrorRecord | None:
+    return await rt.db.read(mirrors.get, repo.id)
+
+
 def describe(rt: Runtime, record: MirrorRecord) -> dict[str, Any]:
     return mirrors.describe(record, rt.secrets)
 
