@@ -175,7 +175,11 @@ async def test_the_queued_job_runs_the_sync_and_a_cancel_stops_it(
     while await runner.run_once(rt):
         pass
     assert await rt.db.read(_digest_of(repo.id, "v1")) == digest
-    assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_SUCCESS
+    done = await rt.db.read(mirrors.require, repo.id)
+    assert done.sync_status == mirrors.SYNC_SUCCESS
+    # the next one is due an interval later, when the periodic job queues it
+    assert repo.id not in await rt.db.read(mirrors.due, now_ms())
+    assert repo.id in await rt.db.read(mirrors.due, done.sync_start_ms)
 
     # a sync sees a cancel at its next tag
     assert await rt.db.write(mirrors.begin, repo.id) is not None
