@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from wharf.core import audit, repositories
+from wharf.core import audit, manifests, repositories, tags
 from wharf.core._sql import lock
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
-from wharf.core.errors import AlreadyExists, InvalidInput, NotFound
+from wharf.core.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
@@ -424,6 +424,31 @@ def finish(db: Db, repository_id: int, status: str, error: str | None) -> Mirror
         sync_expiration_ms=None,
     )
     return require(db, repository_id)
+
+
+def delete_vanished(
+    db: Db, repo: RepositoryRecord, config: MirrorRecord, upstream: set[str], actor: audit.Actor | None
+) -> list[str]:
+    """End the tags the rule selects that the upstream no longer has (REPO_MIRROR_DELETE_VANISHED_TAGS);
+    tags the rule does not select (the robot's own pushes) and immutable ones stay. Restorable
+    within the time-machine window, as any deletion."""
+    gone: list[str] = []
+    after: str | None = None
+    while True:
+        names = tags.list_names(db, repo.id, after=after, limit=500)
+        if not names:
+            return gone
+        for name in config.wanted(names):
+            if name in upstream:
+                continue
+            try:
+                manifest_id = tags.remove(db, repo.id, name)
+            except DomainError:  # immutable, or ended meanwhile
+                continue
+            digest = db.execute(manifests.digest_of(manifest_id)).scalar()
+            audit.record_for(db, "delete_tag", actor, repo, tag=name, manifest_digest=digest)
+            gone.append(name)
+        after = names[-1]
 
 
 def describe(record: MirrorRecord, box: SecretBox) -> dict[str, Any]:

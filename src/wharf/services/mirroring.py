@@ -165,6 +165,9 @@ async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
                     skipped.append(tag)
                 if not await rt.db.write(mirrors.progress, repository_id, done, len(names)):
                     raise _Cancelled
+            if rt.settings.REPO_MIRROR_DELETE_VANISHED_TAGS:
+                actor = _robot_actor(config)
+                await rt.db.write(mirrors.delete_vanished, repo, config, set(names), actor)
     except _Cancelled:
         outcome = Outcome(mirrors.CANCEL, copied, skipped, "cancelled")
     except (UpstreamError, OutboundRefused, DomainError) as e:

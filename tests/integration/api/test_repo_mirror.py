@@ -289,3 +289,34 @@ async def test_bad_credentials_fail_the_sync_with_a_clear_status(
     outcome = await mirroring.sync(rt, repo.id)
     assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
     assert outcome.copied == ["v1"]
+
+
+async def test_tags_that_vanish_upstream_are_deleted_only_when_configured(
+    world: World, upstream: Distribution
+) -> None:
+    upstream.push_image("proj/app", "v1")
+    v2, _, _ = upstream.push_image("proj/app", "v2")
+    rt = world.reg.wharf.rt
+    robot = await _robot(world)
+    assert (
+        await world.reg.http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+    ).status_code == 201
+    repo = await _repo(world)
+    first = await mirroring.sync(rt, repo.id)
+    assert first is not None and first.copied == ["v1", "v2"]
+    upstream.delete_manifest("proj/app", v2)
+
+    kept = await mirroring.sync(rt, repo.id)
+    assert kept is not None and kept.status == mirrors.SYNC_SUCCESS
+    assert await rt.db.read(_digest_of(repo.id, "v2")) == v2
+
+    configured = rt.settings
+    rt.settings = configured.model_copy(update={"REPO_MIRROR_DELETE_VANISHED_TAGS": True})
+    try:
+        pruned = await mirroring.sync(rt, repo.id)
+    finally:
+        rt.settings = configured
+    assert pruned is not None and pruned.status == mirrors.SYNC_SUCCESS
+    assert await rt.db.read(_digest_of(repo.id, "v2")) is None
+    assert await rt.db.read(_digest_of(repo.id, "v1")) is not None
+    assert "delete_tag" in await _kinds(world)
