@@ -359,10 +359,15 @@ def sync_cancel(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> bo
 
 # -- the sync's own writes --------------------------------------------------------------------------
 
-_DUE = select(RepoMirrorConfig.repository_id).where(
-    RepoMirrorConfig.is_enabled.is_(True),
-    RepoMirrorConfig.sync_start_ms <= bindparam("now"),
-    RepoMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+_DUE = (
+    select(RepoMirrorConfig.repository_id)
+    .join(Repository, Repository.id == RepoMirrorConfig.repository_id)
+    .where(
+        Repository.state == repositories.MIRROR,  # one set back to NORMAL keeps its config, idle
+        RepoMirrorConfig.is_enabled.is_(True),
+        RepoMirrorConfig.sync_start_ms <= bindparam("now"),
+        RepoMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+    )
 )
 
 
