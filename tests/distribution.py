@@ -105,6 +105,11 @@ class Distribution(ServerProcess):
         assert r.status_code == 201, r.text
         return sha256(body)
 
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        """Delete a manifest (and so its tags) from the registry, as a tag vanishing upstream."""
+        r = httpx.delete(f"{self.url}/v2/{repo}/manifests/{digest}", auth=self.auth, timeout=30)
+        assert r.status_code == 202, r.text
+
     def push_image(
         self, repo: str, tag: str | None, *, arch: str = "amd64", layer_size: int = 2048
     ) -> tuple[str, dict[str, Any], list[bytes]]:

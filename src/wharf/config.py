@@ -71,6 +71,12 @@ class Settings(BaseModel):
     """Organizations may be proxy caches of an upstream registry (/api/v1/organization/{org}/proxycache)."""
     PROXY_CACHE_UPSTREAM_TIMEOUT_S: float = Field(30.0, gt=0, le=600)
     """How long a proxy-cache pull waits for the upstream registry to connect or send the next bytes."""
+    FEATURE_REPO_MIRROR: bool = False
+    """Repositories may mirror tags of a repository in another registry (/api/v1/repository/{R}/mirror)."""
+    REPO_MIRROR_INTERVAL: int = Field(30, ge=1, le=86400)
+    """Seconds between two looks for mirrors whose sync is due."""
+    REPO_MIRROR_DELETE_VANISHED_TAGS: bool = False
+    """A mirror's sync deletes its tags that the rule selects and the upstream no longer has."""
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
     """Superusers hold every right everywhere; false: the superuser panel only (Quay's default)."""
     GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)

@@ -59,13 +59,13 @@ _CLIENT_SETTINGS = (
     "FEATURE_QUOTA_MANAGEMENT",
     "FEATURE_EDIT_QUOTA",
     "FEATURE_PROXY_CACHE",
+    "FEATURE_REPO_MIRROR",
 )
 _CLIENT_DEFAULTS: dict[str, Any] = {
     "AUTHENTICATION_TYPE": "Database",
     "REGISTRY_TITLE": "Wharf",
     "REGISTRY_TITLE_SHORT": "Wharf",
     "SETUP_COMPLETE": True,
-    "FEATURE_REPO_MIRROR": False,
     "FEATURE_QUOTA_MANAGEMENT": False,
     "FEATURE_EDIT_QUOTA": False,
     "FEATURE_PROXY_CACHE": False,
@@ -128,7 +128,7 @@ async def get_error_description(request: Request, error_type: str) -> dict[str, 
     summary="What this registry supports (sparse manifest lists, mirroring architectures)",
 )
 async def get_registry_capabilities() -> dict[str, Any]:
-    # Wharf stores an index only with all its children (no sparse manifest lists) and does not mirror.
+    # Wharf stores an index only with all its children (no sparse manifest lists); mirrors copy it whole.
     return {
         "sparse_manifests": {
             "supported": False,

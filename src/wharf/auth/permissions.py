@@ -21,7 +21,17 @@ from sqlalchemy import ColumnElement, false, or_, select
 
 from wharf.auth.identity import Identity
 from wharf.config import Settings
-from wharf.core import access, accounts, federated_logins, grants, orgs, proxy_cache, repositories, scopes
+from wharf.core import (
+    access,
+    accounts,
+    federated_logins,
+    grants,
+    mirrors,
+    orgs,
+    proxy_cache,
+    repositories,
+    scopes,
+)
 from wharf.core.accounts import AccountRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -222,7 +232,11 @@ def repository_access(
     role = _with_public(settings, identity, repo, granted)
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
-        actions -= {PUSH, ALL}
+        # A mirror's robot keeps push (Quay's rule: it alone writes to a MIRROR repository).
+        mirror_robot = repo.state == repositories.MIRROR and mirrors.is_robot_of(
+            db, repo.id, identity.account_id
+        )
+        actions -= {ALL} if mirror_robot else {PUSH, ALL}
     if PULL not in actions and _pulls_through(db, settings, identity, ns):
         actions.add(PULL)
     return RepositoryAccess(frozenset(actions), repo, public_only=granted is None and role is not None)

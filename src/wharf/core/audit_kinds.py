@@ -59,6 +59,13 @@ _ALL = [
     ),
     Kind("change_repo_visibility", "{who} made {repo} {visibility}", "repository"),
     Kind("change_repo_state", "{who} set the state of {repo} to {state_changed}", "repository"),
+    Kind("repo_mirror_enabled", "{who} turned on mirroring into {repo}", "repository"),
+    Kind("repo_mirror_disabled", "{who} stopped mirroring into {repo}", "repository"),
+    Kind("repo_mirror_config_changed", "{who} changed {changed} of the mirror {repo}", "repository"),
+    Kind("repo_mirror_sync_now_requested", "{who} asked for a sync of the mirror {repo} now", "repository"),
+    Kind("repo_mirror_sync_started", "{who} started syncing {repo}: {message}", "repository"),
+    Kind("repo_mirror_sync_success", "{who} synced {repo}: {message}", "repository"),
+    Kind("repo_mirror_sync_failed", "{who} could not sync {repo}: {message}", "repository"),
     Kind("build_dockerfile", "{who} requested a build of {repo} ({docker_tags})", "repository"),
     Kind("cancel_build", "{who} cancelled build {build_uuid} of {repo}", "repository"),
     # Tags, manifests and labels

@@ -94,6 +94,16 @@ def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     return RepositoryRecord(*row) if row else None
 
 
+def get_by_id(db: Db, repository_id: int) -> RepositoryRecord | None:
+    statement = (
+        select(*_COLUMNS)
+        .join(Account, Account.id == Repository.namespace_id)
+        .where(Repository.id == repository_id)
+    )
+    row = db.execute(statement).first()
+    return RepositoryRecord(*row) if row else None
+
+
 def get_as(db: Db, namespace: str, name: str, account_id: int) -> tuple[RepositoryRecord | None, int | None]:
     """The repository and the caller's credential generation (core/revocation.py), in one statement
     when the repository exists."""

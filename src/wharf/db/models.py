@@ -923,6 +923,35 @@ class ProxyCacheConfig(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class RepoMirrorConfig(Base):
+    """A repository that mirrors tags of a repository in another registry (Quay's
+    RepoMirrorConfig); the sync's state and progress live here too."""
+
+    __tablename__ = "repo_mirror_configs"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    external_reference: Mapped[str] = mapped_column(String(1024))  # host[:port]/path/of/repository
+    # Sealed with the secret box (core/secretbox.py): sent again on every sync.
+    username_sealed: Mapped[str | None] = mapped_column(Text)
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    robot_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    sync_interval: Mapped[int] = mapped_column(Integer)
+    sync_start_ms: Mapped[int] = mapped_column(BigInteger)  # when the next sync is due
+    sync_expiration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    sync_status: Mapped[str] = mapped_column(String(16))
+    sync_retries_remaining: Mapped[int] = mapped_column(Integer)
+    root_rule: Mapped[str] = mapped_column(Text)  # JSON {rule_kind, rule_value}
+    external_registry_config: Mapped[str] = mapped_column(Text)  # JSON {verify_tls, proxy, ...}
+    skopeo_timeout_interval: Mapped[int] = mapped_column(Integer)
+    architecture_filter: Mapped[str] = mapped_column(Text)  # JSON list
+    tags_done: Mapped[int] = mapped_column(Integer, default=0)
+    tags_total: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class ProxyCachePendingBlob(Base):
     """A blob a pulled-through manifest names that is not stored yet: the manifest is kept without
     its link to the blob, which is made when the blob is first pulled through."""

@@ -104,6 +104,7 @@ class UpstreamManifest:
     """Empty for a HEAD."""
 
 
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -205,6 +206,34 @@ class RegistryClient:
             if not digest:
                 raise UpstreamError(f"the upstream gave no digest for manifest {reference} of {repo}")
         return UpstreamManifest(digest, media_type, content)
+
+    async def tags(self, name: str, *, limit: int = 100_000) -> list[str]:
+        """The tags of repository `name`, following the registry's pages (its `Link` header);
+        at most `limit` of them (a mirror of a repository with more fails rather than hangs)."""
+        import json
+
+        import httpx
+
+        repo = self.upstream.repository(name)
+        url: str | None = f"{self.upstream.base_url}/v2/{repo}/tags/list?n=1000"
+        found: list[str] = []
+        while url is not None:
+            response = await self._send("GET", url, scope=repo)
+            try:
+                self._expect_ok(response, f"tag list of {repo}")
+                body = await _read_limited(response, MAX_MANIFEST_BYTES)
+            finally:
+                await response.aclose()
+            try:
+                page = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise UpstreamError(f"the upstream's tag list of {repo} is not JSON") from None
+            found.extend(t for t in page if isinstance(t, str))
+            if len(found) > limit:
+                raise UpstreamError(f"{repo} has more than {limit} tags")
+            following = _LINK_NEXT.search(response.headers.get("link", ""))
+            url = str(httpx.URL(url).join(following.group(1))) if following else None
+        return found
 
     async def blob(self, name: str, digest: Digest) -> tuple[int | None, AsyncIterator[bytes]]:
         """The blob's size (when the upstream said) and its bytes as they arrive, the digest checked

@@ -21,7 +21,7 @@ from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
-from wharf.services import directory_sync
+from wharf.services import directory_sync, mirroring
 
 log = logging.getLogger("wharf.jobs")
 
@@ -73,6 +73,8 @@ HANDLERS: dict[str, JobHandler] = {
     directory_sync.TEAM_SYNC_QUEUE: sync_teams,
     directory_sync.USER_CHECK_QUEUE: check_directory_users,
     "build_cleanup": clean_up_builds,
+    mirroring.QUEUE: mirroring.run,
+    mirroring.SCHEDULE_QUEUE: mirroring.schedule,
 }
 """The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
 claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
@@ -90,6 +92,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs[autoprune.QUEUE] = s.AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60
     if s.FEATURE_BUILD_SUPPORT:
         jobs["build_cleanup"] = 3600
+    if s.FEATURE_REPO_MIRROR:
+        jobs[mirroring.SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant
-from wharf.core import audit, labels, manifests, provision, quotas, repositories, secscan, uploads
+from wharf.core import audit, labels, manifests, mirrors, provision, quotas, repositories, secscan, uploads
 from wharf.core.errors import AlreadyExists, DomainError, ReadOnly, UploadNotFound
 from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
@@ -94,10 +94,15 @@ async def config_labels_of(store: BlobStore, parsed: ParsedManifest) -> dict[str
     return labels.from_config(b"".join(chunks))
 
 
-def _writable(raw: str, repo: RepositoryRecord) -> RepositoryRecord:
-    if repo.state != repositories.NORMAL:
-        raise ReadOnly(f"repository {raw} is read-only")
-    return repo
+def _writable(db: Db, raw: str, repo: RepositoryRecord, grant: Grant | None) -> RepositoryRecord:
+    """The repository, unless its state refuses writes: READ_ONLY always, MIRROR to everyone but
+    the mirror's robot (Quay's rule; the sync itself writes through core, not /v2)."""
+    if repo.state == repositories.NORMAL:
+        return repo
+    robot = grant.identity.account_id if grant is not None else None
+    if repo.state == repositories.MIRROR and mirrors.is_robot_of(db, repo.id, robot):
+        return repo
+    raise ReadOnly(f"repository {raw} is read-only")
 
 
 def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, actor: audit.Actor) -> Target:
@@ -111,7 +116,7 @@ def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, act
     def resolve(db: Db) -> tuple[RepositoryRecord, bool]:
         repo = tokens.repository_for(db, grant, name.namespace, name.name)
         if repo is not None:
-            return _writable(raw, repo), False
+            return _writable(db, raw, repo, grant), False
         try:
             created = provision.create_repository(
                 db, name.namespace, name.name, visibility=visibility, creator_id=creator, actor=actor
@@ -119,7 +124,7 @@ def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, act
         except AlreadyExists:  # created meanwhile by a concurrent push (PostgreSQL)
             repo = repositories.get(db, name.namespace, name.name)
             assert repo is not None
-            return _writable(raw, repo), False
+            return _writable(db, raw, repo, grant), False
         return created, True
 
     return resolve
@@ -129,9 +134,14 @@ async def writable_repository(
     rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, actor: audit.Actor
 ) -> RepositoryRecord:
     """The repository a write goes to: read, or when it does not exist yet created (`target`)."""
-    repo = await rt.db.read(tokens.repository_for, grant, name.namespace, name.name)
+
+    def existing(db: Db) -> RepositoryRecord | None:
+        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        return _writable(db, raw, repo, grant) if repo is not None else None
+
+    repo = await rt.db.read(existing)
     if repo is not None:
-        return _writable(raw, repo)
+        return repo
     created, _ = await rt.db.write(target(rt, grant, raw, name, actor))
     return created
 
@@ -146,6 +156,6 @@ async def open_upload(
         repo = tokens.repository_for(db, grant, name.namespace, name.name)
         if repo is None:
             raise UploadNotFound("no such upload")
-        return uploads.find(db, _writable(raw, repo).id, upload_id)
+        return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
 
     return await rt.db.read(find)

@@ -38,7 +38,7 @@ from wharf.web.errors import WebError
 from wharf.web.forms import FormError
 from wharf.web.pages import _list_query as list_query
 from wharf.web.pages import logs as logs_view
-from wharf.web.pages import retention
+from wharf.web.pages import repository_mirror, retention
 from wharf.web.session import FRESH_LOGIN_S, confirm_fresh_login, read_form, visitor
 
 """Deleting a repository asks for the password again when it was entered longer ago than this."""
@@ -132,6 +132,7 @@ async def settings_context(rt: Runtime, request: Request, view: RepositoryView) 
         disable_after=notifications.DISABLE_AFTER,
     )
     out.update(await retention.repository_context(rt, repo))
+    out.update(await repository_mirror.context(rt, view))
     return out
 
 
@@ -222,6 +223,8 @@ async def change(request: Request) -> Response:
         return render.redirect(back, f"{full_name} is now in state {state}.")
     if action in ("grant", "revoke"):
         return await _permission(rt, view, form, action, by, back)
+    if action in repository_mirror.ACTIONS:
+        return await repository_mirror.change(rt, view, form, action, by, back)
     if action.startswith("notification-"):
         return await _notification(rt, view, form, action.removeprefix("notification-"), by, back)
     if action == "delete":

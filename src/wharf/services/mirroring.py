@@ -1,0 +1,315 @@
+"""Repository mirroring: the configuration, and the sync that copies upstream tags into Wharf.
+
+A sync is a job on the queue (`QUEUE`, one per repository at a time by its dedupe key). It lists
+the upstream repository's tags, keeps those the rule's globs match, and copies each: a tag whose
+upstream digest is the one Wharf's tag points at already is skipped (one HEAD); otherwise the
+manifest (an index with all its images) and every blob are copied. A blob Wharf holds already,
+in any repository, is linked rather than downloaded; the others stream into storage with their
+digest checked as the bytes pass, and are recorded only once they matched. Tags are written as
+the mirror's robot (`push_repo` entries name it). Between two tags the sync looks whether it
+was cancelled. The outcome is logged and notified as `repo_mirror_sync_started`, `_success`,
+`_failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from wharf.core import audit, blobs, events, manifests, mirrors, notifications, queue, repositories
+from wharf.core.clock import now_ms
+from wharf.core.errors import DomainError, UpstreamRefused
+from wharf.core.mirrors import MirrorRecord
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.db.models import Blob
+from wharf.integrations.outbound import OutboundRefused, check_url
+from wharf.integrations.upstream import RegistryClient, Upstream, UpstreamError, UpstreamManifest
+from wharf.oci.digest import Digest
+from wharf.oci.manifest import ParsedManifest
+from wharf.runtime import Runtime
+from wharf.services import quotas as quota_service
+from wharf.storage.base import blob_path
+
+log = logging.getLogger(__name__)
+
+QUEUE = "repo_mirror_sync"
+SCHEDULE_QUEUE = "repo_mirror_schedule"
+
+
+def _dedupe(repository_id: int) -> str:
+    return f"repo-mirror:{repository_id}"
+
+
+# -- the configuration ------------------------------------------------------------------------------
+
+
+async def _check_outbound(rt: Runtime, settings: mirrors.Settings, current: MirrorRecord | None) -> None:
+    """Refuse an upstream at an internal address unless SSRF_ALLOWED_HOSTS allows it (checked when
+    stored, and again by every request of the sync)."""
+    if settings.external_reference is None:
+        return
+    reference = mirrors.check_reference(settings.external_reference)
+    config = settings.external_registry_config
+    if config is None and current is not None:
+        config = current.external_registry_config
+    insecure = not bool((config or {}).get("verify_tls", True))
+    url = f"{'http' if insecure else 'https'}://{reference.split('/', 1)[0]}/v2/"
+    try:
+        await check_url(url, rt.settings)
+    except OutboundRefused as e:
+        raise UpstreamRefused(f"external_reference: {e}") from None
+    except Exception as e:  # an unresolvable name is refused by the sync, with a clear status
+        log.debug("mirror upstream %s not checked now: %s", url, e)
+
+
+async def create(
+    rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
+) -> MirrorRecord:
+    await _check_outbound(rt, settings, None)
+
+    def _create(db: Db) -> MirrorRecord:
+        record = mirrors.create(db, rt.secrets, repo, settings, actor)
+        queue.enqueue(db, QUEUE, {"repository_id": repo.id}, dedupe_key=_dedupe(repo.id))
+        return record
+
+    return await rt.db.write(_create)
+
+
+async def change(
+    rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
+) -> MirrorRecord:
+    current = await rt.db.read(mirrors.require, repo.id)
+    await _check_outbound(rt, settings, current)
+    return await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)
+
+
+async def get(rt: Runtime, repo: RepositoryRecord) -> MirrorRecord:
+    return await rt.db.read(mirrors.require, repo.id)
+
+
+async def find(rt: Runtime, repo: RepositoryRecord) -> MirrorRecord | None:
+    return await rt.db.read(mirrors.get, repo.id)
+
+
+def describe(rt: Runtime, record: MirrorRecord) -> dict[str, Any]:
+    return mirrors.describe(record, rt.secrets)
+
+
+async def sync_now(rt: Runtime, repo: RepositoryRecord, actor: audit.Actor | None) -> bool:
+    def _now(db: Db) -> bool:
+        if not mirrors.sync_now(db, repo, actor):
+            return False
+        queue.enqueue(db, QUEUE, {"repository_id": repo.id}, dedupe_key=_dedupe(repo.id))
+        return True
+
+    return await rt.db.write(_now)
+
+
+async def sync_cancel(rt: Runtime, repo: RepositoryRecord, actor: audit.Actor | None) -> bool:
+    return await rt.db.write(mirrors.sync_cancel, repo, actor)
+
+
+# -- the jobs -----------------------------------------------------------------------------------------
+
+
+async def schedule(rt: Runtime, _body: dict[str, Any]) -> None:
+    """Queue a sync for every mirror that is due (the periodic job, every REPO_MIRROR_INTERVAL)."""
+
+    def _schedule(db: Db) -> int:
+        found = mirrors.due(db, now_ms())
+        for repository_id in found:
+            queue.enqueue(db, QUEUE, {"repository_id": repository_id}, dedupe_key=_dedupe(repository_id))
+        return len(found)
+
+    queued = await rt.db.write(_schedule)
+    if queued:
+        log.info("queued %d repository mirror syncs", queued)
+
+
+async def run(rt: Runtime, body: dict[str, Any]) -> None:
+    """The job: sync one repository's mirror."""
+    await sync(rt, int(body["repository_id"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    copied: list[str]
+    skipped: list[str]
+    error: str | None = None
+
+
+class _Cancelled(Exception):
+    pass
+
+
+async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
+    """One sync of the repository's mirror; None when there was nothing to run."""
+    started = await rt.db.write(_begin, repository_id)
+    if started is None:
+        return None
+    config, repo = started
+    copied: list[str] = []
+    skipped: list[str] = []
+    try:
+        async with _client(rt, config) as client:
+            names = config.wanted(await client.tags(config.path))
+            await rt.db.write(mirrors.progress, repository_id, 0, len(names))
+            for done, tag in enumerate(names, start=1):
+                if await _copy_tag(rt, client, config, repo, tag):
+                    copied.append(tag)
+                else:
+                    skipped.append(tag)
+                if not await rt.db.write(mirrors.progress, repository_id, done, len(names)):
+                    raise _Cancelled
+            if rt.settings.REPO_MIRROR_DELETE_VANISHED_TAGS:
+                actor = _robot_actor(config)
+                await rt.db.write(mirrors.delete_vanished, repo, config, set(names), actor)
+    except _Cancelled:
+        outcome = Outcome(mirrors.CANCEL, copied, skipped, "cancelled")
+    except (UpstreamError, OutboundRefused, DomainError) as e:
+        outcome = Outcome(mirrors.SYNC_FAILED, copied, skipped, _message(config, e))
+    except Exception as e:  # a bug or storage failure: the mirror must not stay SYNCING
+        log.exception("repository mirror %s/%s failed", repo.namespace, repo.name)
+        outcome = Outcome(mirrors.SYNC_FAILED, copied, skipped, f"internal error: {type(e).__name__}")
+    else:
+        outcome = Outcome(mirrors.SYNC_SUCCESS, copied, skipped)
+    await rt.db.write(_end, config, repo, outcome)
+    return outcome
+
+
+def _message(config: MirrorRecord, e: Exception) -> str:
+    if isinstance(e, UpstreamError) and e.status in (401, 403):
+        return f"{config.external_reference}: the upstream registry refused the credentials ({e})"
+    return f"{config.external_reference}: {e}"
+
+
+def _client(rt: Runtime, config: MirrorRecord) -> RegistryClient:
+    username, password = config.credentials(rt.secrets)
+    upstream = Upstream(config.host, username, password, insecure=not config.verify_tls)
+    return RegistryClient(rt.settings, upstream, float(config.skopeo_timeout_interval))
+
+
+def _robot_actor(config: MirrorRecord) -> audit.Actor:
+    if config.robot_id is None:
+        return audit.Actor(None, "repo-mirror", kind="system")
+    return audit.Actor(config.robot_id, config.robot_username, kind="robot")
+
+
+def _event(db: Db, kind: str, repo: RepositoryRecord, config: MirrorRecord, message: str) -> None:
+    audit.record_for(db, kind, _robot_actor(config), repo, message=message)
+    data = events.repository_data(None, repo.namespace, repo.name, message=message)
+    notifications.fire(db, kind, data, _robot_actor(config), repository_id=repo.id)
+
+
+def _begin(db: Db, repository_id: int) -> tuple[MirrorRecord, RepositoryRecord] | None:
+    config = mirrors.begin(db, repository_id)
+    if config is None:
+        return None
+    repo = repositories.get_by_id(db, repository_id)
+    if repo is None:
+        return None
+    _event(db, "repo_mirror_sync_started", repo, config, f"syncing from {config.external_reference}")
+    return config, repo
+
+
+def _end(db: Db, config: MirrorRecord, repo: RepositoryRecord, outcome: Outcome) -> None:
+    mirrors.finish(db, config.repository_id, outcome.status, outcome.error)
+    if outcome.status == mirrors.SYNC_SUCCESS:
+        message = f"{len(outcome.copied)} tags copied, {len(outcome.skipped)} already up to date"
+        _event(db, "repo_mirror_sync_success", repo, config, message)
+    elif outcome.status == mirrors.SYNC_FAILED:
+        _event(db, "repo_mirror_sync_failed", repo, config, outcome.error or "failed")
+
+
+# -- copying one tag ----------------------------------------------------------------------------------
+
+
+def _tag_digest(db: Db, repository_id: int, tag: str) -> str | None:
+    return db.execute(manifests.alive_tag_digest(repository_id, tag, now_ms())).scalar()
+
+
+async def _copy_tag(
+    rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, tag: str
+) -> bool:
+    """Copy one tag; False when Wharf's tag is at the upstream's digest already."""
+    head = await client.manifest(config.path, tag, head=True)
+    if head.digest and head.digest == await rt.db.read(_tag_digest, repo.id, tag):
+        return False
+    top = await client.manifest(config.path, tag)
+    parsed = _parse(top)
+    children: list[tuple[UpstreamManifest, ParsedManifest]] = []
+    for child in parsed.children:
+        got = await client.manifest(config.path, str(child.digest))
+        children.append((got, _parse(got)))
+    for _got, child_parsed in children:
+        await _copy_blobs(rt, client, config, repo, child_parsed)
+    await _copy_blobs(rt, client, config, repo, parsed)
+    actor = _robot_actor(config)
+    quota = quota_service.enforcement(rt.settings)  # over a Reject limit the sync fails, saying so
+
+    def _store(db: Db) -> None:
+        for got, child_parsed in children:
+            manifests.put(db, repo, got.digest, got.content, child_parsed, actor, quota=quota)
+        manifests.put(db, repo, tag, top.content, parsed, actor, quota=quota)
+
+    await rt.db.write(_store)
+    return True
+
+
+def _parse(got: UpstreamManifest) -> ParsedManifest:
+    return manifests.parse(got.content, got.media_type or None)
+
+
+def _link_known(db: Db, repository_id: int, digests: list[str]) -> set[str]:
+    """Link the blobs Wharf holds (in any repository) into this one; the digests it holds."""
+    from sqlalchemy import select
+
+    rows = db.execute(select(Blob.id, Blob.digest).where(Blob.digest.in_(digests))).all()
+    for row in rows:
+        blobs.link(db, repository_id, row.id)
+    return {row.digest for row in rows}
+
+
+async def _copy_blobs(
+    rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, parsed: ParsedManifest
+) -> None:
+    wanted = sorted({str(d.digest) for d in parsed.required_blobs})
+    if not wanted:
+        return
+    held = await rt.db.write(_link_known, repo.id, wanted)
+    for digest in wanted:
+        if digest not in held:
+            await _download(rt, client, config, repo, Digest.parse(digest))
+
+
+async def _download(
+    rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, digest: Digest
+) -> None:
+    """Stream one blob into a staging object; moved into place and recorded only once the whole
+    matched its digest (the client checks it as the bytes pass)."""
+    staging = f"uploads/mirror-{uuid.uuid4()}"
+    writer = await rt.store.writer(staging)
+    stored = False
+    size = 0
+    try:
+        _declared, chunks = await client.blob(config.path, digest)
+        async for chunk in chunks:
+            await writer.write(chunk)
+            size += len(chunk)
+        await writer.close()
+        await rt.store.move(staging, blob_path(digest))
+        stored = True
+    finally:
+        if not stored:
+            await writer.cancel()
+            await rt.store.delete(staging)
+
+    def _record(db: Db) -> None:
+        record = blobs.register(db, str(digest), size)
+        blobs.link(db, repo.id, record.id)
+
+    await rt.db.write(_record)

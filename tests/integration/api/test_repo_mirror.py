@@ -1,0 +1,322 @@
+"""Repository mirroring: Quay's /api/v1/repository/{R}/mirror operations, and syncs from a real
+upstream registry (CNCF distribution on loopback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.distribution import Distribution, require_distribution, sha256
+from tests.integration.world import PW, World
+from wharf.config import Settings
+from wharf.core import manifests, mirrors, repositories
+from wharf.core.clock import now_ms
+from wharf.core.repositories import RepositoryRecord
+from wharf.db.engine import Db
+from wharf.jobs import runner
+from wharf.services import mirroring
+
+URL = "/api/v1/repository/acme/app/mirror"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"FEATURE_REPO_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Distribution]:
+    require_distribution()
+    server = Distribution(tmp_path / "upstream")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def locked_upstream(tmp_path: Path) -> Iterator[Distribution]:
+    require_distribution()
+    server = Distribution(tmp_path / "locked", user="mirror", password="upstream-secret")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _robot(world: World) -> str:
+    r = await world.reg.http.put(
+        "/api/v1/organization/acme/robots/mirror", json={}, headers=world.api["owner"]
+    )
+    assert r.status_code in (200, 201), r.text
+    return "acme+mirror"
+
+
+def _body(upstream: Distribution, robot: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "external_reference": f"{upstream.host}/proj/app",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+        "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]},
+        "robot_username": robot,
+        "external_registry_config": {"verify_tls": False},
+        "skopeo_timeout_interval": 60,
+        **extra,
+    }
+
+
+async def _repo(world: World) -> RepositoryRecord:
+    repo = await world.reg.wharf.rt.db.read(repositories.get, "acme", "app")
+    assert repo is not None
+    return repo
+
+
+def _digest_of(repo_id: int, tag: str) -> Any:
+    def read(db: Db) -> str | None:
+        return db.execute(manifests.alive_tag_digest(repo_id, tag, now_ms())).scalar()
+
+    return read
+
+
+async def _kinds(world: World) -> list[str]:
+    r = await world.reg.http.get("/api/v1/repository/acme/app/logs", headers=world.api["owner"])
+    return [e["kind"] for e in r.json()["logs"]]
+
+
+async def test_a_sync_copies_the_matching_tags_and_then_only_what_changed(
+    world: World, upstream: Distribution
+) -> None:
+    v1, _, contents = upstream.push_image("proj/app", "v1")
+    v2, _, _ = upstream.push_image("proj/app", "v2")
+    upstream.push_image("proj/app", "latest")
+    upstream.push_image("proj/app", "dev")
+    multi, _children = upstream.push_index("proj/app", "multi")
+    http, rt = world.reg.http, world.reg.wharf.rt
+    robot = await _robot(world)
+
+    r = await http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+    assert r.status_code == 201, r.text
+    repo = await _repo(world)
+    assert repo.state == repositories.MIRROR
+
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+    assert outcome.copied == ["multi", "v1", "v2"]
+    assert await rt.db.read(_digest_of(repo.id, "v1")) == v1
+    assert await rt.db.read(_digest_of(repo.id, "v2")) == v2
+    assert await rt.db.read(_digest_of(repo.id, "multi")) == multi
+    assert await rt.db.read(_digest_of(repo.id, "latest")) is None
+    assert await rt.db.read(_digest_of(repo.id, "dev")) is None
+
+    # the blobs are in Wharf: pulled through /v2 with the owner's token
+    headers = await world.reg.headers("acme/app", "pull", user="owner", password=PW)
+    r = await http.get(f"/v2/acme/app/blobs/{sha256(contents[1])}", headers=headers)
+    assert r.status_code == 200 and r.content == contents[1]
+
+    r = await http.get(URL, headers=world.api["owner"])
+    state = r.json()
+    assert state["sync_status"] == "SYNC_SUCCESS"
+    assert (state["tags_done"], state["tags_total"]) == (3, 3)
+    assert state["robot_username"] == robot
+    assert state["root_rule"] == {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]}
+    assert state["external_reference"] == f"{upstream.host}/proj/app"
+
+    # a second sync finds everything present; a moved tag is copied again
+    again = await mirroring.sync(rt, repo.id)
+    assert again is not None and again.copied == [] and again.skipped == ["multi", "v1", "v2"]
+    moved, _, _ = upstream.push_image("proj/app", "v1")
+    third = await mirroring.sync(rt, repo.id)
+    assert third is not None and third.copied == ["v1"]
+    assert await rt.db.read(_digest_of(repo.id, "v1")) == moved
+
+    kinds = await _kinds(world)
+    assert "repo_mirror_sync_started" in kinds and "repo_mirror_sync_success" in kinds
+
+
+async def test_only_the_mirror_robot_pushes_to_a_mirror(world: World, upstream: Distribution) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    r = await http.put("/api/v1/organization/acme/robots/mirror", json={}, headers=owner)
+    assert r.status_code in (200, 201), r.text
+    robot, robot_token = r.json()["name"], r.json()["token"]
+    r = await http.put(
+        f"/api/v1/repository/acme/app/permissions/user/{robot}", json={"role": "write"}, headers=owner
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(URL, json=_body(upstream, robot), headers=owner)
+    assert r.status_code == 201, r.text
+
+    token = await world.reg.token("repository:acme/app:pull,push", user="owner", password=PW)
+    r = await http.post("/v2/acme/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["code"] == "DENIED"
+
+    token = await world.reg.token("repository:acme/app:pull,push", user=robot, password=robot_token)
+    data = b"pushed by the mirror robot"
+    r = await http.post(
+        "/v2/acme/app/blobs/uploads/",
+        params={"digest": sha256(data)},
+        content=data,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_the_queued_job_runs_the_sync_and_a_cancel_stops_it(
+    world: World, upstream: Distribution
+) -> None:
+    digest, _, _ = upstream.push_image("proj/app", "v1")
+    rt = world.reg.wharf.rt
+    robot = await _robot(world)
+    r = await world.reg.http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+    assert r.status_code == 201
+    repo = await _repo(world)
+    # creating the configuration queued the first sync; the runner runs it
+    while await runner.run_once(rt):
+        pass
+    assert await rt.db.read(_digest_of(repo.id, "v1")) == digest
+    done = await rt.db.read(mirrors.require, repo.id)
+    assert done.sync_status == mirrors.SYNC_SUCCESS
+    # the next one is due an interval later, when the periodic job queues it
+    assert repo.id not in await rt.db.read(mirrors.due, now_ms())
+    assert repo.id in await rt.db.read(mirrors.due, done.sync_start_ms)
+
+    # a sync sees a cancel at its next tag
+    assert await rt.db.write(mirrors.begin, repo.id) is not None
+    assert await rt.db.write(mirrors.progress, repo.id, 0, 2)
+    assert await rt.db.write(mirrors.sync_cancel, repo, None)
+    assert not await rt.db.write(mirrors.progress, repo.id, 1, 2)
+
+
+async def test_sync_now_and_cancel(world: World, upstream: Distribution) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 201
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 400
+
+    r = await http.post(f"{URL}/sync-now", headers=owner)
+    assert r.status_code == 204, r.text
+    assert (await http.get(URL, headers=owner)).json()["sync_status"] == "SYNC_NOW"
+    assert (await http.post(f"{URL}/sync-cancel", headers=owner)).status_code == 204
+    assert (await http.get(URL, headers=owner)).json()["sync_status"] == "CANCEL"
+    assert (await http.post(f"{URL}/sync-cancel", headers=owner)).status_code == 404
+
+    r = await http.put(URL, json={"is_enabled": False, "sync_interval": 60}, headers=owner)
+    assert r.status_code == 201, r.text
+    state = (await http.get(URL, headers=owner)).json()
+    assert state["is_enabled"] is False and state["sync_interval"] == 60
+    assert "repo_mirror_disabled" in await _kinds(world)
+
+
+async def test_only_repository_admins_reach_the_mirror(world: World, upstream: Distribution) -> None:
+    http = world.reg.http
+    robot = await _robot(world)
+    body = _body(upstream, robot)
+    # readers and writers are told no; an outsider does not learn the private repository exists
+    refused = {"reader": 403, "writer": 403, "outsider": 404}
+    for user, status in refused.items():
+        assert (await http.post(URL, json=body, headers=world.api[user])).status_code == status
+    assert (await http.post(URL, json=body, headers=world.api["direct"])).status_code == 201
+    for user, status in refused.items():
+        headers = world.api[user]
+        assert (await http.get(URL, headers=headers)).status_code == status
+        assert (await http.put(URL, json={"is_enabled": False}, headers=headers)).status_code == status
+        assert (await http.post(f"{URL}/sync-now", headers=headers)).status_code == status
+    assert (await http.get(URL)).status_code in (401, 404)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("external_reference", "https://quay.io/a/b"),
+        ("external_reference", "quay.io"),
+        ("root_rule", {"rule_kind": "regex", "rule_value": ["x"]}),
+        ("root_rule", {"rule_kind": "tag_glob_csv", "rule_value": []}),
+        ("robot_username", "someoneelse+robot"),
+        ("sync_start_date", "yesterday"),
+    ],
+)
+async def test_a_bad_configuration_is_refused(
+    world: World, upstream: Distribution, field: str, value: object
+) -> None:
+    robot = await _robot(world)
+    r = await world.reg.http.post(
+        URL, json=_body(upstream, robot, **{field: value}), headers=world.api["owner"]
+    )
+    assert r.status_code == 400, r.text
+    assert field in r.json()["detail"]
+
+
+async def test_an_internal_upstream_is_refused_unless_allowed(world: World) -> None:
+    robot = await _robot(world)
+    body = {
+        "external_reference": "169.254.169.254/latest/meta",
+        "sync_interval": 60,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+        "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["*"]},
+        "robot_username": robot,
+        "external_registry_config": {"verify_tls": False},
+    }
+    r = await world.reg.http.post(URL, json=body, headers=world.api["owner"])
+    assert r.status_code == 400, r.text
+    assert "SSRF_ALLOWED_HOSTS" in r.json()["detail"]
+
+
+async def test_bad_credentials_fail_the_sync_with_a_clear_status(
+    world: World, locked_upstream: Distribution
+) -> None:
+    locked_upstream.push_image("proj/app", "v1")
+    robot = await _robot(world)
+    body = _body(
+        locked_upstream, robot, external_registry_username="mirror", external_registry_password="wrong"
+    )
+    assert (await world.reg.http.post(URL, json=body, headers=world.api["owner"])).status_code == 201
+    rt = world.reg.wharf.rt
+    repo = await _repo(world)
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_FAILED
+    state = (await world.reg.http.get(URL, headers=world.api["owner"])).json()
+    assert state["sync_status"] == "SYNC_FAILED"
+    assert "refused the credentials" in state["last_error"]
+    assert state["external_registry_username"] == "mirror"
+    assert "repo_mirror_sync_failed" in await _kinds(world)
+
+    # with the right password the next sync succeeds
+    r = await world.reg.http.put(
+        URL, json={"external_registry_password": "upstream-secret"}, headers=world.api["owner"]
+    )
+    assert r.status_code == 201
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+    assert outcome.copied == ["v1"]
+
+
+async def test_tags_that_vanish_upstream_are_deleted_only_when_configured(
+    world: World, upstream: Distribution
+) -> None:
+    upstream.push_image("proj/app", "v1")
+    v2, _, _ = upstream.push_image("proj/app", "v2")
+    rt = world.reg.wharf.rt
+    robot = await _robot(world)
+    assert (
+        await world.reg.http.post(URL, json=_body(upstream, robot), headers=world.api["owner"])
+    ).status_code == 201
+    repo = await _repo(world)
+    first = await mirroring.sync(rt, repo.id)
+    assert first is not None and first.copied == ["v1", "v2"]
+    upstream.delete_manifest("proj/app", v2)
+
+    kept = await mirroring.sync(rt, repo.id)
+    assert kept is not None and kept.status == mirrors.SYNC_SUCCESS
+    assert await rt.db.read(_digest_of(repo.id, "v2")) == v2
+
+    configured = rt.settings
+    rt.settings = configured.model_copy(update={"REPO_MIRROR_DELETE_VANISHED_TAGS": True})
+    try:
+        pruned = await mirroring.sync(rt, repo.id)
+    finally:
+        rt.settings = configured
+    assert pruned is not None and pruned.status == mirrors.SYNC_SUCCESS
+    assert await rt.db.read(_digest_of(repo.id, "v2")) is None
+    assert await rt.db.read(_digest_of(repo.id, "v1")) is not None
+    assert "delete_tag" in await _kinds(world)

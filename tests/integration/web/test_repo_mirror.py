@@ -1,0 +1,73 @@
+"""The Mirroring section of a repository's settings: start mirroring, refusals, sync now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from tests.distribution import Distribution, require_distribution
+from tests.integration.web.test_form_errors import refused
+from tests.integration.web_client import Visitor
+from wharf.app import WharfApp
+from wharf.config import Settings
+from wharf.core import mirrors, provision, repositories
+from wharf.services import mirroring
+
+PAGE = "/repository/admin/mirrored?tab=settings"
+BASE = "/repository/admin/mirrored/settings/"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"FEATURE_REPO_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Distribution]:
+    require_distribution()
+    server = Distribution(tmp_path / "upstream")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _flash(r: httpx.Response) -> str:
+    return unquote(r.cookies.get("wharf_flash") or "")
+
+
+async def test_an_admin_starts_mirroring_and_syncs_now(
+    admin: Visitor, wharf: WharfApp, upstream: Distribution
+) -> None:
+    rt = wharf.rt
+    await rt.db.write(
+        provision.create_repository, "admin", "mirrored", visibility="private", creator_id=None, actor=None
+    )
+    upstream.push_image("proj/app", "v1")
+    page = await admin.get(PAGE)
+    assert "Mirroring" in page.text
+
+    r = await admin.submit(PAGE, BASE + "mirror", external_reference="https://example.com/a", tags="v*")
+    assert "external_reference" in refused(r, "external_reference").message
+
+    r = await admin.submit(PAGE, BASE + "mirror", external_reference="169.254.169.254/a/b", tags="v*")
+    assert "SSRF_ALLOWED_HOSTS" in refused(r, "external_reference").message
+
+    r = await admin.submit(
+        PAGE, BASE + "mirror", external_reference=f"{upstream.host}/proj/app", tags="v*", verify_tls=""
+    )
+    assert r.status_code == 303, r.text
+    assert "mirror" in _flash(r)
+    repo = await rt.db.read(repositories.get, "admin", "mirrored")
+    assert repo is not None and repo.state == repositories.MIRROR
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.copied == ["v1"], outcome
+
+    page = await admin.get(PAGE)
+    assert "SYNC_SUCCESS" in page.text and "1 of 1 tags" in page.text
+    r = await admin.submit(PAGE, BASE + "mirror-sync-now")
+    assert r.status_code == 303
+    assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_NOW
