@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
 from tests.integration.registry_client import RegistryClient
-from tests.integration.world import api_token
+from tests.integration.world import accept_invitations, api_token
 from tests.waiting import wait_until_async
 from wharf.config import Settings
 from wharf.core import blobs, repositories
@@ -231,6 +231,8 @@ async def test_members_pull_and_other_users_do_not(reg: RegistryClient, upstream
     assert r.status_code == 200, r.text
     r = await reg.http.put("/api/v1/organization/members/team/pullers/members/member", headers=admin)
     assert r.status_code == 200, r.text
+    if r.json()["invited"]:  # FEATURE_REQUIRE_TEAM_INVITE (Quay's default): the user accepts
+        await accept_invitations(reg, "member", await api_token(reg, "member"))
 
     r = await _pull(reg, "members/app", "v1", user="member", password="member-password")
     assert r.status_code == 200, r.text
