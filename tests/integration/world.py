@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.integration.registry_client import RegistryClient
-from wharf.core import accounts, repositories, scopes, tokens
+from wharf.core import accounts, repositories, scopes, teams, tokens
+from wharf.db.engine import Db
 
 PW = "matrix-password"
 USERS = ["owner", "reader", "writer", "maker", "direct", "outsider", "disabled"]
@@ -50,16 +51,23 @@ async def build_world(reg: RegistryClient) -> World:
             f"/api/v1/organization/acme/team/{team}", json={"role": role}, headers=api["owner"]
         )
         assert r.status_code == 200, r.text
-    for team, member in (
-        ("readers", "reader"),
-        ("writers", "writer"),
-        ("makers", "maker"),
-        ("readers", "disabled"),
-    ):
-        r = await http.put(f"/api/v1/organization/acme/team/{team}/members/{member}", headers=api["owner"])
-        assert r.status_code == 200, r.text
-        if r.json()["invited"]:  # FEATURE_REQUIRE_TEAM_INVITE (Quay's default): the user accepts
-            await accept_invitations(reg, member, api[member])
+    # Members are put in their teams directly: with FEATURE_REQUIRE_TEAM_INVITE (Quay's default)
+    # the API would invite them, and accepting costs every test that uses the world several
+    # requests. Adding and inviting are tested in test_org_admin.py and test_team_invites.py.
+    def join(db: Db) -> None:
+        org = accounts.get_by_name(db, "acme")
+        assert org is not None
+        for team_name, member_name in (
+            ("readers", "reader"),
+            ("writers", "writer"),
+            ("makers", "maker"),
+            ("readers", "disabled"),
+        ):
+            team, member = teams.get(db, org.id, team_name), accounts.get_by_name(db, member_name)
+            assert team is not None and member is not None
+            teams.add_member(db, org, team, member, None)
+
+    await reg.wharf.rt.db.write(join)
     # the owner pushes two repositories; one becomes public
     for repo in ("acme/app", "acme/pub"):
         await reg.push_blob(repo, b"layer", user="owner", password=PW)
