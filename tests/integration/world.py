@@ -51,6 +51,7 @@ async def build_world(reg: RegistryClient) -> World:
             f"/api/v1/organization/acme/team/{team}", json={"role": role}, headers=api["owner"]
         )
         assert r.status_code == 200, r.text
+
     # Members are put in their teams directly: with FEATURE_REQUIRE_TEAM_INVITE (Quay's default)
     # the API would invite them, and accepting costs every test that uses the world several
     # requests. Adding and inviting are tested in test_org_admin.py and test_team_invites.py.
