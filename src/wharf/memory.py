@@ -13,10 +13,10 @@ threshold ends that (and fixing it also keeps the trim threshold where we set it
 
 It also caps the number of malloc arenas at 2. glibc gives each thread that finds the arenas
 busy one of its own, up to 8 per core, and each arena keeps its freed memory. A burst of logins
-or pulls runs many threads at once (the database's, argon2's, the event loop's), so the peak a
-server reached depended on how many of them happened to allocate at the same moment (the full
-benchmark's 64 concurrent logins peaked anywhere from 181 to 211 MiB on the same code). Most
-allocations happen under the GIL, one thread at a time, so more arenas buy little.
+or pulls runs many threads at once (the database's, argon2's, the event loop's): a server that
+had served such a burst settled at ~150 MiB with glibc's default and ~138 MiB with two arenas
+(docs/deploy.md). Most allocations happen under the GIL, one thread at a time, so more arenas buy
+little.
 
 Set before the process starts threads; `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
 `MALLOC_ARENA_MAX` in the environment win, as glibc documents. See docs/deploy.md, "Memory".
