@@ -30,7 +30,14 @@ class OIDCError(Exception):
     """The token is malformed, expired, not signed by its issuer, or the issuer cannot be reached."""
 
 
-_jwks_cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+# Keyed by issuer and the outbound allow-list it was fetched under: a document fetched while an
+# internal host was allowed must not answer a runtime whose guard would refuse that host.
+_CacheKey = tuple[str, tuple[str, ...]]
+_jwks_cache: dict[_CacheKey, tuple[float, jwt.PyJWKSet]] = {}
+
+
+def _key(issuer: str, settings: Settings) -> _CacheKey:
+    return issuer, tuple(settings.SSRF_ALLOWED_HOSTS)
 
 
 def unverified_issuer(token: str) -> str | None:
@@ -45,12 +52,12 @@ def unverified_issuer(token: str) -> str | None:
     return iss if isinstance(iss, str) else None
 
 
-_discovery_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_discovery_cache: dict[_CacheKey, tuple[float, dict[str, Any]]] = {}
 
 
 async def discovery(issuer: str, settings: Settings, refresh: bool = False) -> dict[str, Any]:
     """The issuer's discovery document (its endpoints), once it names the issuer itself; cached."""
-    cached = _discovery_cache.get(issuer)
+    cached = _discovery_cache.get(_key(issuer, settings))
     if cached is not None and not refresh and cached[0] > time.monotonic():
         return cached[1]
     try:
@@ -59,14 +66,14 @@ async def discovery(issuer: str, settings: Settings, refresh: bool = False) -> d
         raise OIDCError(str(e)) from None
     if not isinstance(document, dict) or document.get("issuer") != issuer:
         raise OIDCError(f"the discovery document of {issuer} names another issuer")
-    _discovery_cache[issuer] = (time.monotonic() + CACHE_S, document)
+    _discovery_cache[_key(issuer, settings)] = (time.monotonic() + CACHE_S, document)
     return document
 
 
 async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.PyJWKSet:
     import jwt
 
-    cached = _jwks_cache.get(issuer)
+    cached = _jwks_cache.get(_key(issuer, settings))
     if cached is not None and not refresh and cached[0] > time.monotonic():
         return cached[1]
     try:
@@ -79,7 +86,7 @@ async def _keys(issuer: str, settings: Settings, refresh: bool = False) -> jwt.P
         raise OIDCError(str(e)) from None
     except jwt.PyJWTError as e:
         raise OIDCError(f"the JWKS of {issuer} is unusable: {e}") from None
-    _jwks_cache[issuer] = (time.monotonic() + CACHE_S, keys)
+    _jwks_cache[_key(issuer, settings)] = (time.monotonic() + CACHE_S, keys)
     return keys
 
 

@@ -107,6 +107,14 @@ async def test_the_provider_is_called_through_the_outbound_guard(make_rt: Any, i
             rt, "keycloak", intent="login", account_id=None, redirect="/", browser=None
         )
     assert issuer.requests == []
+    # nor through a discovery document cached while the address was allowed
+    await external_login.begin(
+        make_rt(), "keycloak", intent="login", account_id=None, redirect="/", browser=None
+    )
+    with pytest.raises(ExternalLoginFailed, match="internal address"):
+        await external_login.begin(
+            rt, "keycloak", intent="login", account_id=None, redirect="/", browser=None
+        )
 
 
 async def test_a_provider_that_cannot_be_reached(make_rt: Any) -> None:
