@@ -61,6 +61,14 @@ ConfigFile = Annotated[
 ]
 
 LogLevel = Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")]
+MetricsAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="Serve Prometheus metrics (job run times, GC) at http://HOST:PORT/metrics. [default: off]",
+    ),
+]
 LogFormat = Annotated[
     str,
     typer.Option(metavar="FORMAT", help="text, or json: one JSON object per line, with the request id."),
@@ -359,12 +367,28 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     typer.echo(f"database is up to date ({_where(settings)})")
 
 
+def _serve_metrics(address: str | None, log: logging.Logger) -> None:
+    if address is None:
+        return
+    from wharf import metrics
+
+    try:
+        server = metrics.serve_in_background(address)
+    except (ValueError, OSError) as e:
+        raise CliError(
+            f"cannot serve metrics at {address}: {e}", "give a free HOST:PORT, e.g. 127.0.0.1:9102"
+        ) from None
+    host, port = server.server_address[:2]
+    log.info("metrics at http://%s:%d/metrics", host, port)
+
+
 @app.command(short_help="Run background jobs (GC, notifications...) until stopped.")
 def worker(
     data_dir: DataDir = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
+    metrics_address: MetricsAddress = None,
 ) -> None:
     """Run background jobs (garbage collection, cleanup, notifications...) until stopped. SIGTERM or
     SIGINT stops it gracefully: no further job is claimed, the running one gets
@@ -379,6 +403,7 @@ def worker(
     _existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.worker")
+    _serve_metrics(metrics_address, log)
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
     if not settings.SERVER_HOSTNAME:
         log.warning(
@@ -432,6 +457,7 @@ def builder(
     config: ConfigFile = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
+    metrics_address: MetricsAddress = None,
 ) -> None:
     """Run the Dockerfile builds users request (requestRepoBuild), at most BUILDER_CONCURRENCY at
     once, each with buildah in a working directory of its own under BUILDER_STORAGE_DIR. It needs
@@ -457,6 +483,7 @@ def builder(
     _existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.builder")
+    _serve_metrics(metrics_address, log)
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
 
     async def _run() -> None:

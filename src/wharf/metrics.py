@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -117,3 +119,33 @@ def exposition(queue_depth: Mapping[str, int] | None = None, open_uploads: int |
     uploads = Gauge("wharf_open_uploads", "Blob uploads started and not yet finished", registry=cluster)
     uploads.set(open_uploads)
     return out + generate_latest(cluster)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/metrics":
+            self.send_error(404, "only /metrics is served here")
+            return
+        body = exposition()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # a scrape every few seconds is not worth a log line
+
+
+def serve_in_background(address: str) -> ThreadingHTTPServer:
+    """`HOST:PORT` serving this process's counters at /metrics from a daemon thread: `wharf worker`
+    and `wharf builder` have no HTTP server of their own. Port 0 takes a free one (see
+    `server_address`). The cluster gauges are left to `wharf serve`, which reads them from the
+    database at each scrape."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), _MetricsHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

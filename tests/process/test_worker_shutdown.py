@@ -1,14 +1,16 @@
-"""`wharf worker` stops gracefully on SIGTERM: it claims no further job, lets the running one finish
-within WORKER_SHUTDOWN_GRACE_S and exits 0; past the grace the job is cancelled and its lease given
-back, so another worker runs it at once instead of after the lease runs out.
+"""`wharf worker` as a process. It stops gracefully on SIGTERM: it claims no further job, lets the
+running one finish within WORKER_SHUTDOWN_GRACE_S and exits 0; past the grace the job is cancelled
+and its lease given back, so another worker runs it at once instead of after the lease runs out.
 
 The running job is a real one, a webhook delivery, held in flight for as long as a test needs by a
-real local HTTP receiver that does not answer until it is told to: no timing guesses."""
+real local HTTP receiver that does not answer until it is told to: no timing guesses. It serves its
+job metrics with --metrics-address."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -105,7 +108,7 @@ def _queued(rt: Runtime) -> list[Any]:
 def start_worker(rt: Runtime) -> Iterator[Callable[[int], tuple[subprocess.Popen[bytes], Path]]]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(grace_s: int) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(grace_s: int, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
         env["WHARF_SSRF_ALLOWED_HOSTS"] = '["127.0.0.1"]'
         env["WHARF_NOTIFICATION_SEND_TIMEOUT"] = str(WAIT_S * 2)  # the receiver holds; no timeout
@@ -113,7 +116,7 @@ def start_worker(rt: Runtime) -> Iterator[Callable[[int], tuple[subprocess.Popen
         if rt.settings.DB_URI:
             env["WHARF_DB_URI"] = rt.settings.DB_URI
         log = rt.settings.DATA_DIR.parent / "worker.log"
-        cmd = [str(WHARF), "worker", "--data-dir", str(rt.settings.DATA_DIR), "--log-level", "info"]
+        cmd = [str(WHARF), "worker", "--data-dir", str(rt.settings.DATA_DIR), "--log-level", "info", *args]
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -204,3 +207,28 @@ def test_a_second_sigterm_exits_at_once(
     assert proc.wait(WAIT_S) == 128 + signal.SIGTERM, log.read_text()[-3000:]
     assert not receiver.release.is_set()
     assert "received SIGTERM again: exiting now" in log.read_text()
+
+
+def test_the_worker_serves_its_job_metrics(rt: Runtime, start_worker: Callable[..., Any]) -> None:
+    with http_receiver() as http:
+        hook = _webhook(rt, http.url)
+        _deliveries(rt, hook, 1)
+        proc, log = start_worker(5, "--metrics-address", "127.0.0.1:0")
+        wait_until(lambda: http.requests, "the worker to deliver the webhook", timeout_s=WAIT_S)
+    found = re.search(r"metrics at (http://\S+/metrics)", log.read_text())
+    assert found, log.read_text()[-2000:]
+    counted = 'wharf_job_duration_seconds_count{outcome="done",queue="notification"} 1.0'
+    wait_until(lambda: counted in httpx.get(found[1], timeout=WAIT_S).text, "the job to be counted")
+    assert httpx.get(found[1].replace("/metrics", "/"), timeout=WAIT_S).status_code == 404
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(WAIT_S) == 0
+
+
+def test_a_bad_metrics_address_is_refused(rt: Runtime) -> None:
+    cmd = [str(WHARF), "worker", "--data-dir", str(rt.settings.DATA_DIR), "--metrics-address", "9102"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    if rt.settings.DB_URI:
+        env["WHARF_DB_URI"] = rt.settings.DB_URI
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert done.returncode == 1
+    assert "cannot serve metrics at 9102" in done.stderr and "hint: give a free HOST:PORT" in done.stderr
