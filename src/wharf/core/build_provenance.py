@@ -70,6 +70,8 @@ class BuildFacts:
     started_ms: int | None
     finished_ms: int
     base_images: Sequence[BaseImage] = ()
+    input_digest: str | None = None
+    """The digest of the build's input (the uploaded file or the fetched archive)."""
     trigger: dict[str, Any] | None = None
     """The build trigger (service, ref, commit) when a trigger started the build."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +87,17 @@ def _resource(base: BaseImage) -> dict[str, Any]:
         algorithm, _, hexa = base.digest.partition(":")
         out["digest"] = {algorithm: hexa}
     return out
+
+
+def _dependencies(facts: BuildFacts) -> list[dict[str, Any]]:
+    found = [_resource(b) for b in facts.base_images]
+    if facts.input_digest:
+        algorithm, _, hexa = facts.input_digest.partition(":")
+        source: dict[str, Any] = {"name": "build-input", "digest": {algorithm: hexa}}
+        if isinstance(facts.source.get("archive_url"), str):
+            source["uri"] = facts.source["archive_url"]
+        found.append(source)
+    return found
 
 
 def statement(facts: BuildFacts) -> dict[str, Any]:
@@ -111,7 +124,7 @@ def statement(facts: BuildFacts) -> dict[str, Any]:
                 "buildType": BUILD_TYPE,
                 "externalParameters": external,
                 "internalParameters": {"isolation": "chroot", **facts.extra},
-                "resolvedDependencies": [_resource(b) for b in facts.base_images],
+                "resolvedDependencies": _dependencies(facts),
             },
             "runDetails": {
                 "builder": {"id": facts.builder_id, "version": {"wharf": facts.wharf_version}},
