@@ -95,7 +95,13 @@ async def attach(
         prov.BUILD_ANNOTATION: facts.build_uuid,
     }
     body = prov.referrer(
-        prov.BUNDLE_MEDIA_TYPE, layer, subject.media_type, len(subject.content), facts.digest, annotations
+        prov.BUNDLE_MEDIA_TYPE,
+        layer,
+        subject.media_type,
+        len(subject.content),
+        facts.digest,
+        annotations,
+        {"org.opencontainers.image.title": PROVENANCE_TITLE},  # the file name `oras pull` writes
     )
     provenance = await _push(database, store, settings, repo, layer, body)
     return Attached(sbom_digest, provenance)
