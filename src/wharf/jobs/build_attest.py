@@ -36,7 +36,7 @@ def _file_digest(path: Path) -> str | None:
     return f"sha256:{h.hexdigest()}"
 
 
-async def _base_images(rt: Runtime, images: list[tuple[str, RepositoryName | None]]) -> list[prov.BaseImage]:
+async def resolve_base_images(rt: Runtime, images: list[tuple[str, RepositoryName | None]]) -> list[prov.BaseImage]:
     """The base images, with the digest the tag named in this Wharf when the build pulled it
     (looked up again now: a tag moved during the build would show its new digest)."""
     found = []
@@ -91,7 +91,7 @@ async def attest(
         repo = await rt.db.read(repositories.get, build.namespace, build.repository)
         if repo is None:
             return [(builds.OUTPUT_LOG, "no SBOM or provenance attached: the repository is gone", None)]
-        bases = await _base_images(rt, images)
+        bases = await resolve_base_images(rt, images)
         made = facts(rt, build, digest, bases, _file_digest(work / "input"))
         attached = await build_attestations.attach(rt.db, rt.store, rt.settings, rt.secrets, repo, made)
     except Exception as e:

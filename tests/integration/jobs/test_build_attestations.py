@@ -18,7 +18,9 @@ from tests.integration.world import World
 from tests.process.test_cli import run
 from wharf.core import build_provenance as prov
 from wharf.core import repositories
+from wharf.jobs import build_attest
 from wharf.oci import mediatypes as mt
+from wharf.oci.names import RepositoryName
 from wharf.services import build_attestations
 
 CDX = "application/vnd.cyclonedx+json"
@@ -156,3 +158,22 @@ async def test_the_cli_verifies_a_provenance_and_refuses_a_forged_one(
     assert r.returncode == 1 and "no provenance is attached" in r.stderr
     r = run("builds", "verify", "acme/app:nope", *args)
     assert r.returncode == 2 and "holds no image" in r.stderr
+
+
+async def test_base_images_of_this_wharf_are_named_by_the_digest_of_their_tag(
+    world: World,
+) -> None:
+    rt = world.reg.wharf.rt
+    pushed = sha256(await push_image(world.reg, "acme/app", "base", [BASE]))
+    images = [
+        ("localhost/acme/app:base", RepositoryName("acme", "app")),
+        ("localhost/acme/app", RepositoryName("acme", "app")),  # latest: there is none
+        (f"localhost/acme/app@{pushed}", RepositoryName("acme", "app")),
+        ("docker.io/library/alpine:3", None),  # pulled by buildah from elsewhere
+    ]
+    assert await build_attest.resolve_base_images(rt, images) == [
+        prov.BaseImage("localhost/acme/app:base", pushed),
+        prov.BaseImage("localhost/acme/app", None),
+        prov.BaseImage(f"localhost/acme/app@{pushed}", pushed),
+        prov.BaseImage("docker.io/library/alpine:3", None),
+    ]
