@@ -36,7 +36,9 @@ def _file_digest(path: Path) -> str | None:
     return f"sha256:{h.hexdigest()}"
 
 
-async def resolve_base_images(rt: Runtime, images: list[tuple[str, RepositoryName | None]]) -> list[prov.BaseImage]:
+async def resolve_base_images(
+    rt: Runtime, images: list[tuple[str, RepositoryName | None]]
+) -> list[prov.BaseImage]:
     """The base images, with the digest the tag named in this Wharf when the build pulled it
     (looked up again now: a tag moved during the build would show its new digest)."""
     found = []
