@@ -158,6 +158,10 @@ async def test_the_cli_verifies_a_provenance_and_refuses_a_forged_one(
     assert r.returncode == 1 and "no provenance is attached" in r.stderr
     r = run("builds", "verify", "acme/app:nope", *args)
     assert r.returncode == 2 and "holds no image" in r.stderr
+    r = run("builds", "verify", "app", *args)
+    assert r.returncode == 2 and "not namespace/name" in r.stderr
+    r = run("builds", "verify", "acme/app:v1", "--key", str(tmp_path / "missing.pub"), *args)
+    assert r.returncode == 2 and "cannot read" in r.stderr
 
 
 async def test_base_images_of_this_wharf_are_named_by_the_digest_of_their_tag(
