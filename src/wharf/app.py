@@ -112,6 +112,14 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
         }
         return StreamingResponse(rt.store.read(path), media_type="application/json", headers=headers)
 
+    async def build_signing_key(_request: Request) -> Response:
+        """The public key that verifies the provenance of built images (docs/builds.md); made on
+        the first request if no build made it yet, so what is published is what will sign."""
+        from wharf.services import build_attestations  # cryptography: not for every process
+
+        pem = await asyncio.to_thread(build_attestations.public_key, rt.settings, rt.secrets)
+        return Response(pem, media_type="application/x-pem-file", headers={"Cache-Control": "no-cache"})
+
     return [
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/health/ready", ready, methods=["GET", "HEAD"]),
@@ -121,6 +129,7 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
         ),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/exportedlogs/{token}", exported_logs, methods=["GET"]),
+        Route("/build-signing-key.pub", build_signing_key, methods=["GET"]),
     ]
 
 

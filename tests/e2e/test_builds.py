@@ -7,6 +7,7 @@ archive that tries to leave its context."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from tests.e2e.harness import (
     Worker,
     admin_api,
     require_tools,
+    wharf_cli,
     wharf_env,
 )
 from tests.server import WHARF
@@ -182,9 +184,48 @@ def test_a_dockerfile_upload_builds_from_wharf_and_pushes_every_tag(
     # the push went through the normal path: the usage log has it, as the requester
     kinds = [e["kind"] for e in api.get("/repository/admin/built/logs").json()["logs"]]
     assert "build_dockerfile" in kinds and "push_repo" in kinds
+    # beyond Quay: an SBOM and a signed SLSA provenance are referrers of the pushed image, the
+    # provenance verifies with the published key and names the base image by its digest
+    _check_attestations(
+        server, done["manifest_digest"], clients.skopeo_digest(f"docker://{base}", server.creds)
+    )
     # the working directory is gone
     work = server.data_dir / "builder" / "work"
     assert not any(work.iterdir())
+
+
+def _check_attestations(server: Server, digest: str, base_digest: str) -> None:
+    headers = server.auth_headers("repository:admin/built:pull")
+    r = httpx.get(f"{server.url}/v2/admin/built/referrers/{digest}", headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    kinds = sorted(m["artifactType"] for m in r.json()["manifests"])
+    assert kinds == ["application/vnd.cyclonedx+json", "application/vnd.dev.sigstore.bundle.v0.3+json"]
+    key = httpx.get(f"{server.url}/build-signing-key.pub", timeout=30)
+    assert key.status_code == 200 and "BEGIN PUBLIC KEY" in key.text
+    (server.workdir / "build.pub").write_text(key.text)
+    verified = json.loads(
+        wharf_cli(
+            "builds",
+            "verify",
+            f"admin/built@{digest}",
+            "--key",
+            str(server.workdir / "build.pub"),
+            "--json",
+            "--data-dir",
+            str(server.data_dir),
+            db_uri=server.db_uri,
+        )
+    )
+    assert verified["verified"] is True
+    definition = verified["statement"]["predicate"]["buildDefinition"]
+    assert definition["externalParameters"]["tags"] == ["v1", "latest"]
+    bases = [d for d in definition["resolvedDependencies"] if d.get("uri", "").startswith("docker://")]
+    assert bases == [
+        {
+            "uri": f"docker://{server.host}/admin/base:latest",
+            "digest": {"sha256": base_digest.removeprefix("sha256:")},
+        }
+    ]
 
 
 def test_a_multi_stage_build_from_an_archive_subdirectory(

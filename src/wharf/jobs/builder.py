@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from wharf.core import builds, user_files
 from wharf.core.builds import BuildRecord, LogLine
 from wharf.integrations import outbound
-from wharf.jobs import build_context
+from wharf.jobs import build_attest, build_context
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
@@ -347,6 +347,11 @@ async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
         await run.pull(dockerfile)
         local = await run.build_image(dockerfile, context)
         digest = await run.push(local)
+        # Beyond Quay: the SBOM and the signed provenance, as referrers of what was pushed.
+        text = await asyncio.to_thread(dockerfile.read_text, errors="replace")
+        images = [(image, local_repository(image, run.host)) for image in base_images(text)]
+        for kind, message, data in await build_attest.attest(rt, build, digest, images, work):
+            await run.line(kind, message, data)
     except BuildStopped as e:
         phase, error = e.phase, e.message
     except asyncio.CancelledError:
