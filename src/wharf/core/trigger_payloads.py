@@ -49,7 +49,9 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _commit(value: Any) -> str:
     sha = _str(value)
-    if sha is None or _ZERO.match(sha):
+    if sha is None:
+        raise InvalidPayload("the push names no commit")
+    if _ZERO.match(sha):
         raise SkipRequest("the push deleted its ref: nothing to build")
     if not _SHA.match(sha):
         raise InvalidPayload("the commit is not a git SHA")
