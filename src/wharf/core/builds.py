@@ -236,6 +236,13 @@ def event_data(build: BuildRecord, origin: str | None, **extra: Any) -> dict[str
     )
 
 
+def _requester(request: BuildRequest, actor: audit.Actor | None) -> str | None:
+    """Who asked for the build: no one for a trigger's push (a person for its manual start)."""
+    if actor is None or (request.trigger_id is not None and actor.account_id is None):
+        return None
+    return actor.name
+
+
 def create(db: Db, repo: RepositoryRecord, request: BuildRequest, actor: audit.Actor | None) -> BuildRecord:
     """Record a build, queue it for the builders, log `build_dockerfile` and fire `build_queued`."""
     repositories.require_normal(db, repo)
@@ -259,7 +266,7 @@ def create(db: Db, repo: RepositoryRecord, request: BuildRequest, actor: audit.A
             manual_user_id=request.acting_user_id
             if request.trigger_id
             else (actor.account_id if actor else None),
-            manual_user=actor.name if actor and actor.account_id is not None else None,
+            manual_user=_requester(request, actor),
             cancel_requested=False,
             attempts=0,
             created_ms=now,
