@@ -36,12 +36,13 @@ def test_custom_git_payload_is_quays_metadata() -> None:
     assert meta["commit"] == SHA and meta["ref"] == "refs/heads/main" and meta["git_url"] == URL
     assert meta["default_branch"] == "main"
     assert meta["commit_info"]["author"] == {"username": "ann"}
-    for bad in (
+    bads: list[Any] = [
         {"ref": "refs/heads/main"},
         {"commit": "nothex!", "ref": "refs/heads/x"},
         {"commit": SHA},
         [],
-    ):
+    ]
+    for bad in bads:
         with pytest.raises(tp.InvalidPayload):
             tp.custom_git(bad, URL)
     with pytest.raises(tp.SkipRequest):

@@ -14,10 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-
-from tests.integration.world import World
 from sqlalchemy import select
 
+from tests.integration.world import World
 from wharf.core import accounts, builds, notifications, repositories
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
