@@ -3,12 +3,16 @@ and the tag templates of the seed documents; git remotes a build may clone."""
 
 from __future__ import annotations
 
+import ipaddress
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wharf.core import trigger_payloads as tp
 from wharf.integrations import git_remote
+from wharf.jobs import build_source
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 URL = "git@git.example.com:team/app.git"
@@ -140,3 +144,30 @@ def test_git_remotes() -> None:
     for bad in ("file:///etc", "/srv/repo", "git://h/o/r", "ext::sh -c x", "-uupload-pack=x:y", "https://h/"):
         with pytest.raises(git_remote.BadRemote):
             git_remote.parse(bad)
+
+
+def test_git_runs_pinned_with_the_deploy_key(tmp_path: Path) -> None:
+    """Without an sshd on the test machines, the SSH clone is checked as far as what git is given:
+    the key (owner-only), a fresh known_hosts, the address the guard saw; https pinned the same."""
+    ip = ipaddress.ip_address("203.0.113.5")
+    ssh = git_remote.parse("ssh://git@git.example.com:2222/team/app.git")
+    env = build_source.git_env(tmp_path, ssh, [ip], "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n")
+    key = tmp_path / "ssh" / "id"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    command = env["GIT_SSH_COMMAND"]
+    assert f"-i {key}" in command and "HostName=203.0.113.5" in command and "BatchMode=yes" in command
+    assert env["GIT_ALLOW_PROTOCOL"] == "ssh" and env["GIT_TERMINAL_PROMPT"] == "0"
+    assert build_source.git_config(ssh, [ip])[-1] == "core.symlinks=true"
+    https = git_remote.parse("https://git.example.com/team/app.git")
+    assert "http.curloptResolve=git.example.com:443:203.0.113.5" in build_source.git_config(https, [ip])
+    assert "GIT_SSH_COMMAND" not in build_source.git_env(tmp_path, https, [ip], None)
+
+
+def test_a_checkout_may_not_link_out_nor_be_too_big(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    build_source.check_tree(tmp_path, 1000, 10)
+    with pytest.raises(build_source.SourceRefused):
+        build_source.check_tree(tmp_path, 5, 10)
+    (tmp_path / "out").symlink_to("/etc")
+    with pytest.raises(build_source.SourceRefused, match="leaves the repository"):
+        build_source.check_tree(tmp_path, 1000, 10)
