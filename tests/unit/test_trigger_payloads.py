@@ -141,7 +141,15 @@ def test_git_remotes() -> None:
     assert git_remote.parse("git@github.com:o/r.git").transport == "ssh"
     assert git_remote.parse("ssh://git@h.example:2222/o/r").check_url == "https://h.example:2222/"
     assert git_remote.parse("https://h.example/o/r.git").check_url == "https://h.example/"
-    for bad in ("file:///etc", "/srv/repo", "git://h/o/r", "ext::sh -c x", "-uupload-pack=x:y", "https://h/"):
+    for bad in (
+        "file:///etc",
+        "/srv/repo",
+        "git://h/o/r",
+        "ext::sh -c x",
+        "-uupload-pack=x:y",
+        "https://h/",
+        "https://u:secret@h/o/r.git",
+    ):
         with pytest.raises(git_remote.BadRemote):
             git_remote.parse(bad)
 

@@ -55,6 +55,9 @@ def parse(url: str) -> Remote:
             raise BadRemote("not a git URL") from None
         if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or not parts.path.strip("/"):
             raise BadRemote("a git URL must be https://, http:// or ssh:// with a host and a path")
+        if parts.password is not None:
+            # It would be shown to every writer in the builds' trigger_metadata and logs.
+            raise BadRemote("a git URL may not hold a password: give the trigger's deploy key read access")
         return Remote(url, parts.scheme, parts.hostname, port)
     m = _SCP.match(url)
     if m is None or "::" in url:
