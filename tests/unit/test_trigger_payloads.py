@@ -44,6 +44,8 @@ def test_custom_git_payload_is_quays_metadata() -> None:
         {"ref": "refs/heads/main"},
         {"commit": "nothex!", "ref": "refs/heads/x"},
         {"commit": SHA},
+        {"commit": SHA, "ref": "refs/heads/main:refs/heads/x"},
+        {"commit": SHA, "ref": "refs/heads/../x"},
         [],
     ]
     for bad in bads:
@@ -149,6 +151,8 @@ def test_git_remotes() -> None:
         "-uupload-pack=x:y",
         "https://h/",
         "https://u:secret@h/o/r.git",
+        "ssh://h;reboot/o/r",
+        "u@h$(x):o/r",
     ):
         with pytest.raises(git_remote.BadRemote):
             git_remote.parse(bad)

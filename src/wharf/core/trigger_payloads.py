@@ -58,9 +58,13 @@ def _commit(value: Any) -> str:
     return sha
 
 
+# What git allows in a ref name (git check-ref-format), less what a refspec would read.
+_REF = re.compile(r"^refs/[^\x00-\x20\x7f~^:?*\[\\]+$")
+
+
 def _ref(value: Any) -> str:
     ref = _str(value)
-    if ref is None or not ref.startswith("refs/") or len(ref) > 1024:
+    if ref is None or not _REF.match(ref) or ".." in ref or len(ref) > 1024:
         raise InvalidPayload("the push names no ref (refs/heads/... or refs/tags/...)")
     return ref
 

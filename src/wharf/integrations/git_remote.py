@@ -19,6 +19,10 @@ _SCP = re.compile(
 )
 
 
+# A host name or an IP address: nothing a shell would read (ssh's options name it).
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+)$")
+
+
 class BadRemote(ValueError):
     """Not a git remote a build may clone."""
 
@@ -58,11 +62,16 @@ def parse(url: str) -> Remote:
         if parts.password is not None:
             # It would be shown to every writer in the builds' trigger_metadata and logs.
             raise BadRemote("a git URL may not hold a password: give the trigger's deploy key read access")
+        if not _HOST.match(parts.hostname):
+            raise BadRemote("the git URL's host is not a host name or address")
         return Remote(url, parts.scheme, parts.hostname, port)
     m = _SCP.match(url)
     if m is None or "::" in url:
         raise BadRemote("a git URL must be https://, http://, ssh:// or user@host:path")
-    return Remote(url, "ssh", m.group("host").strip("[]"), None)
+    host = m.group("host").strip("[]")
+    if not _HOST.match(host):
+        raise BadRemote("the git URL's host is not a host name or address")
+    return Remote(url, "ssh", host, None)
 
 
 async def check(

@@ -16,6 +16,7 @@ BUILD_ARCHIVE_MAX_ENTRIES, no link leading out of it. `.git` is removed: the con
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,7 +71,8 @@ def git_env(work: Path, remote: Remote, addresses: list[Any], key: str | None) -
             options += ["-i", str(identity)]
         if addresses:
             options += ["-o", f"HostName={addresses[0]}", "-o", f"HostKeyAlias={remote.host}"]
-        env["GIT_SSH_COMMAND"] = "ssh " + " ".join(options)
+        # git hands this to a shell: every part quoted.
+        env["GIT_SSH_COMMAND"] = "ssh " + " ".join(shlex.quote(o) for o in options)
     return env
 
 
