@@ -4,12 +4,17 @@ announced with the trigger), is toggled and deleted (its builds stay), each logg
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from wharf.core import accounts, audit, build_triggers, builds, repositories, trigger_payloads
+from sqlalchemy import select
+
+from wharf.core import accounts, audit, build_triggers, builds, notifications, repositories, trigger_payloads
 from wharf.core.build_triggers import Activation
 from wharf.core.repositories import RepositoryRecord
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database, Db
+from wharf.db.models import Job
 
 ACTOR = audit.Actor(None, "admin", origin="https://wharf.example.com")
 SHA = "89abcdef0123456789abcdef0123456789abcdef"
@@ -23,6 +28,45 @@ def _repo(db: Database) -> tuple[RepositoryRecord, int]:
         return repo, admin.id
 
     return db.run_write(make)
+
+
+def _queued_for(db: Database) -> list[str]:
+    """The refs of the builds whose build_queued notification was queued for delivery."""
+
+    def read(c: Db) -> list[str]:
+        rows = c.execute(select(Job.body).where(Job.queue == notifications.QUEUE)).scalars()
+        return [json.loads(b)["event_data"]["trigger_metadata"]["ref"] for b in rows]
+
+    return db.run_read(read)
+
+
+def test_build_notifications_filter_on_the_pushed_ref(db: Database) -> None:
+    repo, admin_id = _repo(db)
+
+    def set_up(c: Db) -> None:
+        namespace = accounts.get_by_name(c, "admin")
+        assert namespace is not None
+        notifications.set_up(
+            c,
+            SecretBox("x"),
+            namespace,
+            repo,
+            "build_queued",
+            "webhook",
+            {"url": "http://x"},
+            {"ref-regex": "refs/heads/main"},
+            None,
+            None,
+        )
+
+    db.run_write(set_up)
+    trigger = db.run_write(build_triggers.create, repo, "github", admin_id)
+    how = Activation({"build_source": "https://git.example.com/app.git"}, None, "t", "k", "ssh-ed25519 A")
+    trigger = db.run_write(build_triggers.activate, trigger, repo, how, ACTOR)
+    for ref in ("refs/heads/main", "refs/heads/dev"):
+        metadata = trigger_payloads.custom_git({"commit": SHA, "ref": ref}, "https://git.example.com/app.git")
+        db.run_write(build_triggers.start_build, trigger, repo, metadata, None)
+    assert _queued_for(db) == ["refs/heads/main"]
 
 
 def test_a_trigger_from_creation_to_its_builds(db: Database, audit_kinds: Callable[[], list[str]]) -> None:
