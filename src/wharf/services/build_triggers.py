@@ -12,6 +12,7 @@ header), so one URL takes any of the four.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -345,6 +346,12 @@ def metadata_of(trigger: TriggerRecord, headers: Mapping[str, str], body: bytes)
     return trigger_payloads.custom_git(payload, git_url)
 
 
+def _wanted_metadata(trigger: TriggerRecord, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    metadata = metadata_of(trigger, headers, body)
+    trigger_payloads.check_wanted(metadata, trigger.config)
+    return metadata
+
+
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
     build: BuildRecord | None
@@ -366,8 +373,8 @@ async def receive_push(
     if not trigger.enabled:
         raise InvalidInput("Build trigger is disabled")
     try:
-        metadata = metadata_of(trigger, headers, body)
-        trigger_payloads.check_wanted(metadata, trigger.config)
+        # Off the event loop: the body is parsed, and the admin's branchtag_regex run, in a thread.
+        metadata = await asyncio.to_thread(_wanted_metadata, trigger, headers, body)
     except SkipRequest as e:
         return PushOutcome(None, str(e))
     except InvalidPayload as e:
