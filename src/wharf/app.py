@@ -135,7 +135,7 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 
 # Served by the API application: /api/v1 and the auth flows that Quay keeps beside it, except
 # the OAuth consent page, which people read (web/pages/oauth.py).
-_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/", "/userfiles/")
+_API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/", "/userfiles/", "/webhooks/")
 _WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
 # Sign-in with an external provider: the browser is sent there and back (web/pages/external_login.py).
 _EXTERNAL_LOGIN_PAGE = re.compile(r"^/oauth2/[a-z0-9_]+/(start|callback)$")

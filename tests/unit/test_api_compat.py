@@ -22,6 +22,7 @@ WHARF_ONLY = {
     "updateRepoSecuritySettings": ("PUT", "/api/v1/repository/{}/securitysettings"),
     "getOrganizationSecuritySettings": ("GET", "/api/v1/organization/{}/securitysettings"),
     "updateOrganizationSecuritySettings": ("PUT", "/api/v1/organization/{}/securitysettings"),
+    "createBuildTrigger": ("POST", "/api/v1/repository/{}/trigger/"),
 }
 
 

@@ -46,6 +46,7 @@ from wharf.api import (
     superuser,
     tags,
     team_invites,
+    triggers,
     users,
 )
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
@@ -150,6 +151,7 @@ def build_api(rt: Runtime) -> FastAPI:
         recovery,
         superuser,
         builds,  # before logs: its /build/{id}/logs is not the repository's /logs
+        triggers,
         organizations,
         proxy_cache,
         team_invites,
@@ -181,6 +183,7 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(meta.router)
     api.include_router(discovery.router)
     api.include_router(builds.uploads)
+    api.include_router(triggers.webhooks)
     api.add_middleware(RegistryReadOnly, rt=rt)
     paths = _Paths(
         [f"/api/v1{r.path}" for m in modules for r in m.router.routes if isinstance(r, Route)]

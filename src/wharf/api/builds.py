@@ -56,8 +56,8 @@ def build_view(build: BuildRecord, can_write: bool, can_read_archive: bool) -> d
         "tags": build.docker_tags,
         "manual_user": build.manual_user,
         "is_writer": can_write,
-        "trigger": None,
-        "trigger_metadata": None,
+        "trigger": _trigger_view(build, can_write),
+        "trigger_metadata": build.trigger_metadata if can_write else None,
         "resource_key": build.resource_key,
         "pull_robot": _user_view(build.pull_robot) if build.pull_robot else None,
         "repository": {"namespace": build.namespace, "name": build.repository},
@@ -67,6 +67,24 @@ def build_view(build: BuildRecord, can_write: bool, can_read_archive: bool) -> d
     if can_read_archive and build.archive_url:
         view["archive_url"] = build.archive_url
     return view
+
+
+def _trigger_view(build: BuildRecord, can_read: bool) -> dict[str, Any] | None:
+    """The trigger that started the build, as Quay's build view shows it (for_build)."""
+    if build.trigger_uuid is None:
+        return None
+    source = (build.trigger_metadata or {}).get("git_url")
+    return {
+        "id": build.trigger_uuid,
+        "service": build.trigger_service,
+        "is_active": True,
+        "build_source": source if can_read else None,
+        "repository_url": None,
+        "config": {},
+        "can_invoke": False,
+        "enabled": True,
+        "disabled_reason": None,
+    }
 
 
 def _writer(role: str) -> bool:

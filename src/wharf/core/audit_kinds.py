@@ -68,6 +68,18 @@ _ALL = [
     Kind("repo_mirror_sync_failed", "{who} could not sync {repo}: {message}", "repository"),
     Kind("build_dockerfile", "{who} requested a build of {repo} ({docker_tags})", "repository"),
     Kind("cancel_build", "{who} cancelled build {build_uuid} of {repo}", "repository"),
+    Kind("setup_repo_trigger", "{who} set up a {service} build trigger on {repo}", "repository"),
+    Kind("delete_repo_trigger", "{who} deleted the {service} build trigger of {repo}", "repository"),
+    Kind(
+        "toggle_repo_trigger",
+        "{who} set the {service} build trigger of {repo} enabled={enabled}",
+        "repository",
+    ),
+    Kind(
+        "start_build_trigger",
+        "{who} started build {build_uuid} of {repo} from its {service} trigger",
+        "repository",
+    ),
     # Tags, manifests and labels
     Kind("create_tag", "{who} created tag {tag} on {digest}", "tag"),
     Kind("move_tag", "{who} moved tag {tag} to {digest}", "tag"),

@@ -21,7 +21,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import Conflict
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Account, Build, BuildLogEntry, Repository
+from wharf.db.models import Account, Build, BuildLogEntry, BuildTrigger, Repository
 
 QUEUE = "dockerfile_build"
 """The builders' queue: `wharf builder` claims it, the server's workers and `wharf worker` do not."""
@@ -94,6 +94,9 @@ class BuildRecord:
     started_ms: int | None
     completed_ms: int | None
     manifest_digest: str | None
+    trigger_uuid: str | None = None
+    trigger_service: str | None = None
+    trigger_metadata: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -116,6 +119,10 @@ class BuildRequest:
     archive_url: str | None = None
     resource_key: str | None = None
     pull_robot_id: int | None = None
+    # A build a trigger started: its id and Quay's trigger_metadata (commit, ref, git_url...).
+    trigger_id: int | None = None
+    trigger_metadata: dict[str, Any] | None = None
+    acting_user_id: int | None = None
 
 
 _ROBOT = Account.__table__.alias("pull_robot")
@@ -143,12 +150,16 @@ _COLUMNS = (
     Build.started_ms,
     Build.completed_ms,
     Build.manifest_digest,
+    BuildTrigger.uuid.label("trigger_uuid"),
+    BuildTrigger.service.label("trigger_service"),
+    Build.trigger_metadata_json,
 )
 _SELECT = (
     select(*_COLUMNS)
     .join(Repository, Repository.id == Build.repository_id)
     .join(Account, Account.id == Repository.namespace_id)
     .outerjoin(_ROBOT, _ROBOT.c.id == Build.pull_robot_id)
+    .outerjoin(BuildTrigger, BuildTrigger.id == Build.trigger_id)
 )
 
 
@@ -156,6 +167,8 @@ def _record(row: Any) -> BuildRecord:
     values = dict(row._mapping)
     values["docker_tags"] = json.loads(values.pop("docker_tags_json") or "[]")
     values["cancel_requested"] = bool(values["cancel_requested"])
+    metadata = values.pop("trigger_metadata_json")
+    values["trigger_metadata"] = json.loads(metadata) if metadata else None
     return BuildRecord(**values)
 
 
@@ -184,6 +197,13 @@ def list_for(db: Db, repository_id: int, limit: int, since_ms: int | None = None
     return [_record(r) for r in rows]
 
 
+def list_for_trigger(db: Db, trigger_id: int, limit: int) -> list[BuildRecord]:
+    """The builds a trigger started, newest first."""
+    query = _SELECT.where(Build.trigger_id == trigger_id)
+    rows = db.execute(query.order_by(Build.created_ms.desc(), Build.id.desc()).limit(limit))
+    return [_record(r) for r in rows]
+
+
 def acting_accounts(db: Db, build_id: int) -> tuple[int | None, int | None]:
     """(the requester's account id, the pull robot's) of a build."""
     row = db.execute(select(Build.manual_user_id, Build.pull_robot_id).where(Build.id == build_id)).first()
@@ -207,13 +227,20 @@ def event_data(build: BuildRecord, origin: str | None, **extra: Any) -> dict[str
         build_id=build.uuid,
         build_name=build.display_name,
         docker_tags=build.docker_tags,
-        trigger_kind=None,
-        trigger_id=None,
-        trigger_metadata=None,
-        is_manual=True,
+        trigger_kind=build.trigger_service,
+        trigger_id=build.trigger_uuid,
+        trigger_metadata=build.trigger_metadata,
+        is_manual=build.trigger_uuid is None,
         manual_user=build.manual_user,
         **extra,
     )
+
+
+def _requester(request: BuildRequest, actor: audit.Actor | None) -> str | None:
+    """Who asked for the build: no one for a trigger's push (a person for its manual start)."""
+    if actor is None or (request.trigger_id is not None and actor.account_id is None):
+        return None
+    return actor.name
 
 
 def create(db: Db, repo: RepositoryRecord, request: BuildRequest, actor: audit.Actor | None) -> BuildRecord:
@@ -235,11 +262,16 @@ def create(db: Db, repo: RepositoryRecord, request: BuildRequest, actor: audit.A
             archive_url=request.archive_url,
             resource_key=request.resource_key,
             pull_robot_id=request.pull_robot_id,
-            manual_user_id=actor.account_id if actor else None,
-            manual_user=actor.name if actor else None,
+            # A trigger's build pushes as the user who set the trigger up, whoever started it.
+            manual_user_id=request.acting_user_id
+            if request.trigger_id
+            else (actor.account_id if actor else None),
+            manual_user=_requester(request, actor),
             cancel_requested=False,
             attempts=0,
             created_ms=now,
+            trigger_id=request.trigger_id,
+            trigger_metadata_json=json.dumps(request.trigger_metadata) if request.trigger_metadata else None,
         )
         .returning(Build.id)
     ).scalar_one()
@@ -256,7 +288,9 @@ def create(db: Db, repo: RepositoryRecord, request: BuildRequest, actor: audit.A
         docker_tags=request.docker_tags,
         archive_url=request.archive_url,
         resource_key=request.resource_key,
-        is_manual=True,
+        is_manual=build.trigger_uuid is None,
+        trigger_id=build.trigger_uuid,
+        service=build.trigger_service,
     )
     origin = actor.origin if actor else None
     notifications.fire(db, "build_queued", event_data(build, origin), actor, repository_id=repo.id)

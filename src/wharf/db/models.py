@@ -988,6 +988,28 @@ class UserFile(Base):
     uploaded_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class BuildTrigger(Base):
+    """A build trigger of a repository (Quay's RepositoryBuildTrigger): a git push to its webhook
+    URL queues a build. Its webhook token and the private half of its deploy key are sealed with
+    the secret box (core/secretbox.py): both are shown or used again."""
+
+    __tablename__ = "build_triggers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), index=True)
+    # custom-git | github | gitlab | bitbucket
+    service: Mapped[str] = mapped_column(String(32))
+    connected_user_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    disabled_reason: Mapped[str | None] = mapped_column(String(64))
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    token_sealed: Mapped[str | None] = mapped_column(Text)
+    private_key_sealed: Mapped[str | None] = mapped_column(Text)
+    public_key: Mapped[str | None] = mapped_column(Text)
+    pull_robot_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class Build(Base):
     """A Dockerfile build of a repository (Quay's RepositoryBuild): what to build, from what, and
     how far it got. Its log is in build_log_entries."""
@@ -1017,6 +1039,12 @@ class Build(Base):
     started_ms: Mapped[int | None] = mapped_column(BigInteger)
     completed_ms: Mapped[int | None] = mapped_column(BigInteger, index=True)
     manifest_digest: Mapped[str | None] = mapped_column(String(160))
+    # The trigger that started the build, and what it said about the commit (Quay's
+    # trigger_metadata: commit, ref, default_branch, git_url, commit_info).
+    trigger_id: Mapped[int | None] = mapped_column(
+        ForeignKey("build_triggers.id", ondelete="SET NULL"), index=True
+    )
+    trigger_metadata_json: Mapped[str | None] = mapped_column(Text)
 
 
 class BuildLogEntry(Base):

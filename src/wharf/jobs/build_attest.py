@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from wharf import __version__
@@ -78,7 +79,19 @@ def facts(
         finished_ms=now_ms(),
         base_images=tuple(bases),
         input_digest=input_digest,
+        trigger=_trigger(build),
     )
+
+
+def _trigger(build: BuildRecord) -> dict[str, Any] | None:
+    """What a trigger's build was built from: the service, the pushed ref and the commit."""
+    meta = build.trigger_metadata
+    if build.trigger_uuid is None or meta is None:
+        return None
+    keep = ("ref", "commit", "git_url", "default_branch")
+    return {"uuid": build.trigger_uuid, "service": build.trigger_service} | {
+        k: meta[k] for k in keep if k in meta
+    }
 
 
 async def attest(

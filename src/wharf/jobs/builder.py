@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 from wharf.core import builds, user_files
 from wharf.core.builds import BuildRecord, LogLine
 from wharf.integrations import outbound
-from wharf.jobs import build_attest, build_context
+from wharf.jobs import build_attest, build_context, build_source
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
+from wharf.services import build_triggers as trigger_service
 from wharf.services import builds as build_service
 
 log = logging.getLogger("wharf.builder")
@@ -192,14 +193,14 @@ class _Run:
             registries += f'\n[[registry]]\nlocation = "{self.host}"\ninsecure = true\n'
         (self.work / "registries.conf").write_text(registries)
 
-    async def run(self, *args: str, shown: str | None = None) -> None:
+    async def run(self, *args: str, shown: str | None = None, env: dict[str, str] | None = None) -> None:
         """Run a command, its output into the log; BuildStopped(error) when it fails."""
         self.check()
         await self.line(builds.COMMAND_LOG, shown or " ".join(args))
         await self.flush()
         self.proc = await asyncio.create_subprocess_exec(
             *args,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             cwd=self.work,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -249,8 +250,25 @@ class _Run:
             raise BuildStopped(builds.ERROR, f"Could not fetch the archive: {e}") from None
         return source
 
+    async def clone(self) -> tuple[Path, Path]:
+        """A trigger's build: the commit, cloned with the trigger's deploy key."""
+        assert self.build.trigger_metadata is not None
+        root = self.work / "context"
+        s = self.rt.settings
+        key = await trigger_service.deploy_key_of(self.rt, self.build)
+        try:
+            await build_source.fetch(self.run, s, self.work, root, self.build.trigger_metadata, key)
+            await asyncio.to_thread(
+                build_source.check_tree, root, s.BUILD_ARCHIVE_MAX_BYTES, s.BUILD_ARCHIVE_MAX_ENTRIES
+            )
+            return build_context.dockerfile_in(root, self.build.dockerfile_path, self.build.context)
+        except (build_source.SourceRefused, build_context.UnpackRefused) as e:
+            raise BuildStopped(builds.ERROR, str(e)) from None
+
     async def unpack(self) -> tuple[Path, Path]:
         await self.phase(builds.UNPACKING)
+        if self.build.trigger_metadata and self.build.trigger_metadata.get("git_url"):
+            return await self.clone()
         source = await self.fetch_input()
         root = self.work / "context"
         root.mkdir()

@@ -150,6 +150,12 @@ def _pull_robot(db: Db, who: Identity, name: str) -> int:
     return robot.account.id
 
 
+def pull_robot_id(db: Db, who: Identity, name: str) -> int:
+    """The pull robot's account id, when the caller administers its namespace (build triggers
+    take one too)."""
+    return _pull_robot(db, who, name)
+
+
 def _resource(db: Db, who: Identity, repo: RepositoryRecord, file_id: str) -> UserFileRecord:
     found = user_files.get(db, file_id)
     if found is None or not found.uploaded:

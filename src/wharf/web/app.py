@@ -158,6 +158,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
     from wharf.web.pages import (
         account,
         applications,
+        build_triggers,
         builds,
         default_permissions,
         external_login,
@@ -195,6 +196,7 @@ def _pages(rt: Runtime, service_routes: list[BaseRoute], handlers: ExceptionHand
         *manifest_security.ROUTES,
         *manifest.ROUTES,
         *builds.ROUTES,  # before repository, for the same reason
+        *build_triggers.ROUTES,  # before repository, for the same reason
         *repository.ROUTES,
         *organization.ROUTES,
         *proxy_cache.ROUTES,

@@ -1,0 +1,151 @@
+"""/repository/<ns>/<name>/triggers: a repository's build triggers and the form that sets up a
+custom git one; /repository/<ns>/<name>/trigger/<uuid>: one trigger, with the deploy key and
+the webhook URL to copy to the git server, its recent builds, enable/disable and delete.
+Repository admins only, as the API's trigger routes. The work is services/build_triggers.py's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from wharf.auth import permissions
+from wharf.auth.permissions import RepositoryView
+from wharf.core.errors import NotAllowed, NotFound
+from wharf.services import build_triggers as trigger_service
+from wharf.web import access, forms, render
+from wharf.web.errors import WebError
+from wharf.web.forms import SUMMARY, FormError
+from wharf.web.session import Visitor, read_form, signed_in
+
+NO_STORE = {"Cache-Control": "no-store"}
+"""The trigger's page shows its webhook token: never kept by a cache."""
+RECENT = 10
+
+
+async def _admined(request: Request) -> tuple[Visitor, RepositoryView]:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    full_name = request.path_params["repository"].rstrip("/")
+    return v, await access.repository(request, v, full_name, permissions.ADMIN)
+
+
+def _base(view: RepositoryView) -> str:
+    return f"/repository/{view.repo.full_name}"
+
+
+async def listing(request: Request) -> Response:
+    rt = access.runtime(request)
+    _, view = await _admined(request)
+    found = await trigger_service.list_triggers(rt, view.repo)
+    return render.page(
+        request,
+        "repository/triggers.html",
+        page=access.repository_page(request, view),
+        tab="builds",
+        triggers=found,
+    )
+
+
+def _config(form: dict[str, str]) -> dict[str, Any]:
+    templates = [t.strip() for t in form.get("tag_templates", "").split(",") if t.strip()]
+    config: dict[str, Any] = {
+        "build_source": form.get("build_source", "").strip(),
+        "dockerfile_path": form.get("dockerfile_path", "").strip() or "/Dockerfile",
+        "tag_templates": templates,
+        "default_tag_from_ref": form.get("default_tag_from_ref") == "on",
+        "latest_for_default_branch": form.get("latest_for_default_branch") == "on",
+    }
+    for name in ("context", "branchtag_regex", "default_branch"):
+        if form.get(name, "").strip():
+            config[name] = form[name].strip()
+    return config
+
+
+async def create(request: Request) -> Response:
+    """Create and activate a custom git trigger in one step (the API's two)."""
+    rt = access.runtime(request)
+    form = await read_form(rt, request)
+    v, view = await _admined(request)
+    page = f"{_base(view)}/triggers"
+    robot = form.get("pull_robot", "").strip() or None
+    config = _config(form)
+    with forms.refusing(page):
+        # The configuration is checked before the trigger exists: a refused form leaves none.
+        trigger_service.clean_config(config)
+        trigger = await trigger_service.create(rt, v.identity, view.repo, "custom-git")
+        try:
+            trigger = await trigger_service.activate(rt, v.identity, view.repo, trigger.uuid, config, robot)
+        except (NotAllowed, NotFound) as e:
+            await trigger_service.delete(rt, v.identity, view.repo, trigger.uuid)
+            raise FormError(page, {"pull_robot": forms.sentence(str(e))}) from None
+        except BaseException:
+            await trigger_service.delete(rt, v.identity, view.repo, trigger.uuid)
+            raise
+    return render.redirect(
+        f"{_base(view)}/trigger/{trigger.uuid}",
+        "The trigger is set up. Give its key read access to the repository and point the push "
+        "webhook at its URL.",
+    )
+
+
+async def show(request: Request) -> Response:
+    rt = access.runtime(request)
+    _, view = await _admined(request)
+    uuid = request.path_params["trigger_uuid"]
+    try:
+        trigger = await trigger_service.get(rt, view.repo, uuid)
+    except NotFound:
+        raise WebError.not_found("This build trigger") from None
+    recent = await trigger_service.recent_builds(rt, view.repo, uuid, RECENT)
+    return render.page(
+        request,
+        "repository/trigger.html",
+        headers=NO_STORE,
+        page=access.repository_page(request, view),
+        tab="builds",
+        trigger=trigger,
+        credentials=trigger_service.credentials(rt, trigger),
+        builds=recent,
+    )
+
+
+async def toggle(request: Request) -> Response:
+    rt = access.runtime(request)
+    form = await read_form(rt, request)
+    v, view = await _admined(request)
+    uuid = request.path_params["trigger_uuid"]
+    page = f"{_base(view)}/trigger/{uuid}"
+    enabled = form.get("enabled") == "true"
+    try:
+        await trigger_service.toggle(rt, v.identity, view.repo, uuid, enabled)
+    except NotFound:
+        raise WebError.not_found("This build trigger") from None
+    except trigger_service.TriggerInactive as e:
+        raise FormError(page, {SUMMARY: forms.sentence(str(e))}) from None
+    return render.redirect(
+        page, "The trigger is enabled." if enabled else "The trigger is disabled: pushes build nothing."
+    )
+
+
+async def delete(request: Request) -> Response:
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v, view = await _admined(request)
+    try:
+        await trigger_service.delete(rt, v.identity, view.repo, request.path_params["trigger_uuid"])
+    except NotFound:
+        raise WebError.not_found("This build trigger") from None
+    return render.redirect(f"{_base(view)}/triggers", "Deleted the trigger; its builds stay in the history.")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/repository/{repository:path}/triggers", listing, methods=["GET"]),
+    Route("/repository/{repository:path}/triggers/new", create, methods=["POST"]),
+    Route("/repository/{repository:path}/trigger/{trigger_uuid}", show, methods=["GET"]),
+    Route("/repository/{repository:path}/trigger/{trigger_uuid}/toggle", toggle, methods=["POST"]),
+    Route("/repository/{repository:path}/trigger/{trigger_uuid}/delete", delete, methods=["POST"]),
+]

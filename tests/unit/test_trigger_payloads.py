@@ -1,0 +1,185 @@
+"""Push payloads of each service become Quay's trigger_metadata; the ref filter, `[skip build]`
+and the tag templates of the seed documents; git remotes a build may clone."""
+
+from __future__ import annotations
+
+import ipaddress
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wharf.core import trigger_payloads as tp
+from wharf.integrations import git_remote
+from wharf.jobs import build_source
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+URL = "git@git.example.com:team/app.git"
+
+
+def _meta(ref: str = "refs/heads/main", message: str = "fix it", **extra: Any) -> dict[str, Any]:
+    body = {
+        "commit": SHA,
+        "ref": ref,
+        "default_branch": "main",
+        "commit_info": {
+            "url": "https://git.example.com/c/1",
+            "message": message,
+            "date": "2026-12-07T12:00:00Z",
+            "author": {"username": "ann"},
+            "committer": {"username": "bob"},
+        },
+        **extra,
+    }
+    return tp.custom_git(body, URL)
+
+
+def test_custom_git_payload_is_quays_metadata() -> None:
+    meta = _meta()
+    assert meta["commit"] == SHA and meta["ref"] == "refs/heads/main" and meta["git_url"] == URL
+    assert meta["default_branch"] == "main"
+    assert meta["commit_info"]["author"] == {"username": "ann"}
+    bads: list[Any] = [
+        {"ref": "refs/heads/main"},
+        {"commit": "nothex!", "ref": "refs/heads/x"},
+        {"commit": SHA},
+        {"commit": SHA, "ref": "refs/heads/main:refs/heads/x"},
+        {"commit": SHA, "ref": "refs/heads/../x"},
+        [],
+    ]
+    for bad in bads:
+        with pytest.raises(tp.InvalidPayload):
+            tp.custom_git(bad, URL)
+    with pytest.raises(tp.SkipRequest):
+        tp.custom_git({"commit": "0" * 40, "ref": "refs/heads/gone"}, URL)
+
+
+def test_github_gitlab_bitbucket_pushes() -> None:
+    github = {
+        "ref": "refs/tags/v1.2",
+        "after": SHA,
+        "repository": {"default_branch": "main"},
+        "head_commit": {
+            "id": SHA,
+            "message": "release",
+            "timestamp": "t",
+            "url": "u",
+            "author": {"username": "ann"},
+        },
+    }
+    meta = tp.github(github, "push", URL)
+    assert (meta["commit"], meta["ref"], meta["default_branch"]) == (SHA, "refs/tags/v1.2", "main")
+    assert meta["commit_info"]["message"] == "release" and meta["commit_info"]["author"]["username"] == "ann"
+    with pytest.raises(tp.SkipRequest):
+        tp.github({"zen": "hi"}, "ping", URL)
+    with pytest.raises(tp.SkipRequest):
+        tp.github({**github, "deleted": True}, "push", URL)
+
+    gitlab = {
+        "ref": "refs/heads/main",
+        "checkout_sha": SHA,
+        "user_username": "ann",
+        "project": {"default_branch": "main"},
+        "commits": [{"id": SHA, "message": "gl", "timestamp": "t", "url": "u", "author": {"name": "Ann"}}],
+    }
+    meta = tp.gitlab(gitlab, "Push Hook", URL)
+    assert meta["commit_info"]["message"] == "gl" and meta["commit_info"]["author"]["username"] == "ann"
+
+    bitbucket = {
+        "push": {
+            "changes": [
+                {
+                    "new": {
+                        "type": "branch",
+                        "name": "dev",
+                        "target": {"hash": SHA, "message": "bb", "date": "t", "author": {"raw": "Ann <a@x>"}},
+                    }
+                }
+            ]
+        }
+    }
+    meta = tp.bitbucket(bitbucket, "repo:push", URL, "main")
+    assert (meta["ref"], meta["default_branch"], meta["commit_info"]["message"]) == (
+        "refs/heads/dev",
+        "main",
+        "bb",
+    )
+    with pytest.raises(tp.SkipRequest):
+        tp.bitbucket({"push": {"changes": [{"new": None}]}}, "repo:push", URL, None)
+
+
+def test_skip_marks_and_ref_filter() -> None:
+    for message in ("wip [skip build]", "[build skip] docs"):
+        with pytest.raises(tp.SkipRequest):
+            tp.check_wanted(_meta(message=message), {})
+    tp.check_wanted(_meta(), {"branchtag_regex": "heads/(main|release-.*)"})
+    tp.check_wanted(_meta("refs/tags/v1"), {"branchtag_regex": "tags/v.*"})
+    with pytest.raises(tp.SkipRequest):
+        tp.check_wanted(_meta("refs/heads/feature"), {"branchtag_regex": "heads/main"})
+
+
+def test_tags_from_ref_default_branch_and_templates() -> None:
+    assert tp.tags_for(_meta(), {}) == ["main", "latest"]
+    assert tp.tags_for(_meta("refs/heads/feature/x"), {}) == ["feature_x"]
+    assert tp.tags_for(_meta("refs/tags/v1.0"), {}) == ["v1.0"]
+    config = {
+        "default_tag_from_ref": False,
+        "latest_for_default_branch": False,
+        "tag_templates": [
+            "${commit_info.short_sha}",
+            "${parsed_ref.branch}-${commit_info.author.username}",
+            "${parsed_ref.tag}",  # no tag on a branch push: no tag from it
+            "${committer.properties.username}",
+        ],
+    }
+    assert tp.tags_for(_meta(), config) == [SHA[:7], "main-ann", "bob"]
+    assert tp.tags_for(_meta(), {"default_tag_from_ref": False, "latest_for_default_branch": False}) == [
+        SHA[:7]
+    ]
+
+
+def test_git_remotes() -> None:
+    assert git_remote.parse("git@github.com:o/r.git").transport == "ssh"
+    assert git_remote.parse("ssh://git@h.example:2222/o/r").check_url == "https://h.example:2222/"
+    assert git_remote.parse("https://h.example/o/r.git").check_url == "https://h.example/"
+    for bad in (
+        "file:///etc",
+        "/srv/repo",
+        "git://h/o/r",
+        "ext::sh -c x",
+        "-uupload-pack=x:y",
+        "https://h/",
+        "https://u:secret@h/o/r.git",
+        "ssh://h;reboot/o/r",
+        "u@h$(x):o/r",
+    ):
+        with pytest.raises(git_remote.BadRemote):
+            git_remote.parse(bad)
+
+
+def test_git_runs_pinned_with_the_deploy_key(tmp_path: Path) -> None:
+    """Without an sshd on the test machines, the SSH clone is checked as far as what git is given:
+    the key (owner-only), a fresh known_hosts, the address the guard saw; https pinned the same."""
+    ip = ipaddress.ip_address("203.0.113.5")
+    ssh = git_remote.parse("ssh://git@git.example.com:2222/team/app.git")
+    env = build_source.git_env(tmp_path, ssh, [ip], "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n")
+    key = tmp_path / "ssh" / "id"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    command = env["GIT_SSH_COMMAND"]
+    assert f"-i {key}" in command and "HostName=203.0.113.5" in command and "BatchMode=yes" in command
+    assert env["GIT_ALLOW_PROTOCOL"] == "ssh" and env["GIT_TERMINAL_PROMPT"] == "0"
+    assert build_source.git_config(ssh, [ip])[-1] == "core.symlinks=true"
+    https = git_remote.parse("https://git.example.com/team/app.git")
+    assert "http.curloptResolve=git.example.com:443:203.0.113.5" in build_source.git_config(https, [ip])
+    assert "GIT_SSH_COMMAND" not in build_source.git_env(tmp_path, https, [ip], None)
+
+
+def test_a_checkout_may_not_link_out_nor_be_too_big(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    build_source.check_tree(tmp_path, 1000, 10)
+    with pytest.raises(build_source.SourceRefused):
+        build_source.check_tree(tmp_path, 5, 10)
+    (tmp_path / "out").symlink_to("/etc")
+    with pytest.raises(build_source.SourceRefused, match="leaves the repository"):
+        build_source.check_tree(tmp_path, 1000, 10)
