@@ -1,0 +1,29 @@
+"""repository mirroring: bytes copied by the running sync, and when the last sync succeeded (for
+getRepositoryMirrorHealth's stale mirrors) (issue 18)
+
+Revision ID: 0039
+Revises: 0038
+Create Date: 2026-12-07 15:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0039"
+down_revision: str | None = "0038"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("repo_mirror_configs") as batch:
+        batch.add_column(sa.Column("bytes_done", sa.BigInteger(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("last_success_ms", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("repo_mirror_configs") as batch:
+        batch.drop_column("last_success_ms")
+        batch.drop_column("bytes_done")
