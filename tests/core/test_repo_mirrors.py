@@ -91,8 +91,19 @@ def test_a_sync_whose_worker_died_is_due_again_once_it_stops_moving(
     health = db.run_read(mirror_health.health, mirror_health.Query(), QUEUE, clock.now_ms())
     assert any("worker stopped" in i["message"] for i in health["issues"])
     assert health["repositories"]["syncing"] == 1 and health["tags_pending"] == 3
+    first = db.run_read(mirrors.require, repo.id).sync_token
     resumed = db.run_write(mirrors.begin, repo.id)
     assert resumed is not None and resumed.sync_status == mirrors.SYNCING
+    assert resumed.sync_token is not None and resumed.sync_token != first
+
+    # the first worker only stalled: when it wakes, its writes are refused and change nothing
+    assert not db.run_write(mirrors.progress, repo.id, 4, 4, 9999, first)
+    assert db.run_write(mirrors.finish, repo.id, mirrors.SYNC_FAILED, "late", first) is None
+    now = db.run_read(mirrors.require, repo.id)
+    assert (now.sync_status, now.tags_done, now.bytes_done) == (mirrors.SYNCING, 0, 0)
+    assert db.run_write(mirrors.progress, repo.id, 4, 4, 100, resumed.sync_token)
+    ended = db.run_write(mirrors.finish, repo.id, mirrors.SYNC_SUCCESS, None, resumed.sync_token)
+    assert ended is not None and ended.sync_status == mirrors.SYNC_SUCCESS and ended.sync_token is None
 
 
 def test_health_counts_and_names_the_mirrors_that_need_a_look(db: Database, clock: Clock) -> None:

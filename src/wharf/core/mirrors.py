@@ -8,7 +8,9 @@ sets CANCEL, which a running sync sees between two tags and stops at.
 A running sync keeps `sync_expiration_ms` ahead of the clock as it progresses (each tag, each
 blob). A sync whose worker died stops moving it: once it lapses the mirror is due again, and the
 next sync (the queue hands the dead worker's job to another once its lease runs out) resumes it,
-skipping the tags already at the upstream's digest.
+skipping the tags already at the upstream's digest. Each sync gets a token from `begin`: one that
+only stalled and wakes after another took over finds its token replaced, stops at its next
+progress, and its end is not recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +83,7 @@ class MirrorRecord:
     last_error: str | None
     bytes_done: int = 0
     last_success_ms: int | None = None
+    sync_token: str | None = None
 
     @property
     def host(self) -> str:
@@ -130,6 +134,7 @@ _COLUMNS = (
     RepoMirrorConfig.last_error,
     RepoMirrorConfig.bytes_done,
     RepoMirrorConfig.last_success_ms,
+    RepoMirrorConfig.sync_token,
 )
 _GET = (
     select(*_COLUMNS)
@@ -431,13 +436,27 @@ def begin(db: Db, repository_id: int) -> MirrorRecord | None:
         bytes_done=0,
         last_error=None,
         sync_expiration_ms=now + current.skopeo_timeout_interval * 1000,
+        sync_token=secrets.token_hex(16),
     )
     return require(db, repository_id)
 
 
-def progress(db: Db, repository_id: int, done: int, total: int, bytes_done: int = 0) -> bool:
+def _holds(db: Db, repository_id: int, token: str | None) -> bool:
+    """Whether the sync of `token` is still the mirror's (None: whichever runs)."""
+    if token is None:
+        return True
+    held = select(RepoMirrorConfig.sync_token).where(RepoMirrorConfig.repository_id == repository_id)
+    return db.execute(held).scalar() == token
+
+
+def progress(
+    db: Db, repository_id: int, done: int, total: int, bytes_done: int = 0, token: str | None = None
+) -> bool:
     """Record tags done of total and bytes copied, and push the expiration on (the running
-    sync's sign of life); False when the sync was cancelled meanwhile."""
+    sync's sign of life); False when the sync was cancelled meanwhile, or taken over by another
+    (then nothing is written)."""
+    if not _holds(db, repository_id, token):
+        return False
     timeout = select(RepoMirrorConfig.skopeo_timeout_interval).where(
         RepoMirrorConfig.repository_id == repository_id
     )
@@ -456,11 +475,14 @@ def progress(db: Db, repository_id: int, done: int, total: int, bytes_done: int 
     return status == SYNCING
 
 
-def finish(db: Db, repository_id: int, status: str, error: str | None) -> MirrorRecord | None:
+def finish(
+    db: Db, repository_id: int, status: str, error: str | None, token: str | None = None
+) -> MirrorRecord | None:
     """The sync ended: the next one is due an interval later (a failure is retried sooner, at
-    the next look, while retries remain)."""
+    the next look, while retries remain). None, writing nothing, when another sync took this
+    one's place."""
     current = get(db, repository_id)
-    if current is None:
+    if current is None or not _holds(db, repository_id, token):
         return None
     now = now_ms()
     retries = current.sync_retries_remaining
@@ -477,6 +499,7 @@ def finish(db: Db, repository_id: int, status: str, error: str | None) -> Mirror
         sync_retries_remaining=retries,
         sync_start_ms=next_ms,
         sync_expiration_ms=None,
+        sync_token=None,
         **values,
     )
     return require(db, repository_id)

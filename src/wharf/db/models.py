@@ -952,6 +952,7 @@ class RepoMirrorConfig(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     bytes_done: Mapped[int] = mapped_column(BigInteger, server_default="0")  # by the running sync
     last_success_ms: Mapped[int | None] = mapped_column(BigInteger)  # for mirror health: stale mirrors
+    sync_token: Mapped[str | None] = mapped_column(String(32))  # the running sync's (core/mirrors.py)
 
 
 class ProxyCachePendingBlob(Base):

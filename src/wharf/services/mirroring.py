@@ -187,13 +187,15 @@ class _Progress:
     """The running sync's counters, written to the mirror as they move."""
 
     repository_id: int
+    token: str | None
     total: int = 0
     done: int = 0
     bytes_done: int = 0
 
     async def save(self, rt: Runtime) -> bool:
-        """False when the sync was cancelled meanwhile."""
-        return await rt.db.write(mirrors.progress, self.repository_id, self.done, self.total, self.bytes_done)
+        """False when the sync was cancelled meanwhile, or taken over by another worker."""
+        counts = (self.done, self.total, self.bytes_done)
+        return await rt.db.write(mirrors.progress, self.repository_id, *counts, self.token)
 
 
 async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
@@ -204,7 +206,7 @@ async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
     config, repo = started
     done: dict[str, list[str]] = {COPIED: [], SKIPPED: [], FILTERED: []}
     copied, skipped = done[COPIED], done[SKIPPED]
-    progress = _Progress(repository_id)
+    progress = _Progress(repository_id, config.sync_token)
     try:
         async with _client(rt, config) as client:
             names = config.wanted(await client.tags(config.path))
@@ -267,7 +269,8 @@ def _begin(db: Db, repository_id: int) -> tuple[MirrorRecord, RepositoryRecord] 
 
 
 def _end(db: Db, config: MirrorRecord, repo: RepositoryRecord, outcome: Outcome) -> None:
-    mirrors.finish(db, config.repository_id, outcome.status, outcome.error)
+    if mirrors.finish(db, config.repository_id, outcome.status, outcome.error, config.sync_token) is None:
+        return  # another worker resumed this sync (this one stalled past its lease): its end counts
     if outcome.status == mirrors.SYNC_SUCCESS:
         message = f"{len(outcome.copied)} tags copied, {len(outcome.skipped)} already up to date"
         if outcome.filtered:

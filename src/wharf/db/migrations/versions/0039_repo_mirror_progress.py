@@ -1,5 +1,6 @@
-"""repository mirroring: bytes copied by the running sync, and when the last sync succeeded (for
-getRepositoryMirrorHealth's stale mirrors) (issue 18)
+"""repository mirroring: bytes copied by the running sync, when the last sync succeeded (for
+getRepositoryMirrorHealth's stale mirrors), and the running sync's token (a sync resumed by
+another worker makes the first one's writes no-ops) (issue 18)
 
 Revision ID: 0039
 Revises: 0038
@@ -21,9 +22,11 @@ def upgrade() -> None:
     with op.batch_alter_table("repo_mirror_configs") as batch:
         batch.add_column(sa.Column("bytes_done", sa.BigInteger(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("last_success_ms", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("sync_token", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("repo_mirror_configs") as batch:
+        batch.drop_column("sync_token")
         batch.drop_column("last_success_ms")
         batch.drop_column("bytes_done")
