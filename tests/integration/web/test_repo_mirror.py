@@ -79,3 +79,7 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     r = await admin.submit(PAGE, BASE + "mirror-sync-now")
     assert r.status_code == 303
     assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_NOW
+
+    # the superuser panel's Mirroring tab: the registry's counts, no repository named
+    panel = (await admin.get("/superuser?tab=mirroring")).text
+    assert "Healthy" in panel and "1 enabled mirror," in panel and "admin/mirrored" not in panel
