@@ -346,7 +346,16 @@ async def _architecture_kept(client: RegistryClient, config: MirrorRecord, parse
     if descriptor is None or descriptor.size > CONFIG_LIMIT:
         return True
     _size, chunks = await client.blob(config.path, descriptor.digest)
-    body = b"".join([chunk async for chunk in chunks])
+    body = b""
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > CONFIG_LIMIT:  # longer than it declared: not read into memory whole
+                return True
+    finally:
+        close = getattr(chunks, "aclose", None)  # the response, when the loop stopped early
+        if close is not None:
+            await close()
     try:
         architecture = json.loads(body).get("architecture")
     except (ValueError, AttributeError):
