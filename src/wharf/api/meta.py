@@ -11,6 +11,7 @@ from wharf import __version__
 from wharf.api.deps import Rt
 from wharf.api.errors import ERROR_DESCRIPTIONS, not_found
 from wharf.config import Settings
+from wharf.core import mirrors
 
 router = APIRouter(tags=["meta"])
 
@@ -128,12 +129,13 @@ async def get_error_description(request: Request, error_type: str) -> dict[str, 
     summary="What this registry supports (sparse manifest lists, mirroring architectures)",
 )
 async def get_registry_capabilities() -> dict[str, Any]:
-    # Wharf stores an index only with all its children (no sparse manifest lists); mirrors copy it whole.
+    # A push stores an index only with all its children: only a repository mirror filtered by
+    # architecture stores a sparse one (services/mirroring.py), on these architectures.
     return {
         "sparse_manifests": {
             "supported": False,
             "required_architectures": [],
             "optional_architectures_allowed": False,
         },
-        "mirror_architectures": [],
+        "mirror_architectures": sorted(mirrors.VALID_ARCHITECTURES),
     }

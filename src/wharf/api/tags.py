@@ -54,7 +54,7 @@ def _seconds(ms: int | None) -> int | None:
     return ms // 1000 if ms is not None else None
 
 
-def _lifetime_view(t: tags.TagLifetime, children: dict[str, list[str]]) -> dict[str, Any]:
+def _lifetime_view(t: tags.TagLifetime, children: dict[str, dict[str, bool]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": t.name,
         "reversion": t.reversion,
@@ -69,11 +69,13 @@ def _lifetime_view(t: tags.TagLifetime, children: dict[str, list[str]]) -> dict[
         out["end_ts"] = _seconds(t.end_ms)
         out["expiration"] = views.date(t.end_ms)
     if out["is_manifest_list"]:
-        present = children.get(t.manifest_digest, [])
-        out["is_sparse"] = False  # an index is stored only with every child it lists
-        out["child_manifest_count"] = len(present)
-        out["present_child_count"] = len(present)
-        out["child_manifests_presence"] = dict.fromkeys(present, True)
+        listed = children.get(t.manifest_digest, {})
+        present = sum(1 for held in listed.values() if held)
+        # Sparse: a mirror filtered by architecture stores the index without the other images.
+        out["is_sparse"] = present < len(listed)
+        out["child_manifest_count"] = len(listed)
+        out["present_child_count"] = present
+        out["child_manifests_presence"] = listed
     return out
 
 

@@ -88,13 +88,17 @@ def put(
     actor: audit.Actor | None,
     config_labels: dict[str, str] | None = None,
     quota: quotas.Enforcement = quotas.OFF,
+    *,
+    sparse: bool = False,
 ) -> ManifestRecord:
     """Store a manifest (and point a tag at it). `parsed` is `body` as `parse` gives it (the
     caller parsed it once, to find its configuration); `config_labels` are the labels of that
     configuration, which the caller read from storage: they are recorded, and
     `quay.expires-after` among them schedules the tag's expiry. A manifest new to the repository
     (or back after a deletion) is counted in the sizes; over a Reject limit of `quota`, when it
-    adds bytes to the namespace, QuotaExceeded."""
+    adds bytes to the namespace, QuotaExceeded. `sparse` accepts an index some of whose children
+    are absent (a mirror filtered by architecture, Quay's sparse index): only the repository
+    mirror's sync passes it, a push through /v2 never does."""
     by_digest, tag = parse_reference(reference)
     digest = Digest.of(body, by_digest.algorithm if by_digest else "sha256")
     if by_digest is not None and digest != by_digest:
@@ -105,7 +109,7 @@ def put(
     # Taken once for the whole push (tags.point is told it is held).
     lock(db, "repository-gc", repo.id, shared=True)
     blobs = _required_blobs(db, repo.id, parsed)
-    child_ids = _required_children(db, repo.id, parsed)
+    child_ids = _required_children(db, repo.id, parsed, sparse=sparse)
     manifest_id, counted_before = _upsert(db, repo.id, str(digest), body, parsed)
     insert_ignore(db, ManifestBlob, [{"manifest_id": manifest_id, "blob_id": b} for b in blobs])
     if not counted_before:
@@ -195,12 +199,18 @@ def _required_blobs(db: Db, repository_id: int, parsed: ParsedManifest) -> dict[
     return {r.id: r.size for r in rows}
 
 
-def _required_children(db: Db, repository_id: int, parsed: ParsedManifest) -> list[int]:
+def _required_children(
+    db: Db, repository_id: int, parsed: ParsedManifest, *, sparse: bool = False
+) -> list[int]:
+    """The ids of the index's children, all stored in the repository (or, `sparse`, those that
+    are: the others are simply not linked, and pulling them answers MANIFEST_UNKNOWN)."""
     wanted = {str(d.digest) for d in parsed.children}
     if not wanted:
         return []
     rows = db.execute(_LIVE_MANIFESTS, {"repo": repository_id, "digests": list(wanted)})
     found = {r.digest: r.id for r in rows}
+    if sparse:
+        return list(found.values())
     for d in parsed.children:
         if str(d.digest) not in found:
             raise ManifestChildUnknown(f"manifest {d.digest} is not in this repository", digest=str(d.digest))
@@ -473,20 +483,37 @@ def undelete(db: Db, manifest_id: int) -> None:
         quotas.add_stored_manifest(db, manifest_id)
 
 
-def children_of(db: Db, repository_id: int, digests: list[str]) -> dict[str, list[str]]:
-    """The digests of the manifests each index among `digests` lists (all of them stored: an index
-    is accepted only with its children, so no index here is sparse)."""
+def children_of(db: Db, repository_id: int, digests: list[str]) -> dict[str, dict[str, bool]]:
+    """For each index among `digests`, the children it lists, each with whether the repository
+    holds it: all of them, but for a sparse index (a mirror filtered by architecture)."""
     if not digests:
         return {}
-    parent, child = aliased(Manifest), aliased(Manifest)
-    rows = db.execute(
-        select(parent.digest, child.digest)
-        .join(ManifestChild, ManifestChild.manifest_id == parent.id)
+    parents = db.execute(
+        select(Manifest.id, Manifest.digest, Manifest.content).where(
+            Manifest.repository_id == repository_id, Manifest.digest.in_(set(digests))
+        )
+    ).all()
+    child = aliased(Manifest)
+    present_rows = db.execute(
+        select(ManifestChild.manifest_id, child.digest)
         .join(child, child.id == ManifestChild.child_id)
-        .where(parent.repository_id == repository_id, parent.digest.in_(set(digests)))
-        .order_by(child.digest)
+        .where(ManifestChild.manifest_id.in_([p.id for p in parents]))
     )
-    found: dict[str, list[str]] = {}
-    for parent_digest, child_digest in rows:
-        found.setdefault(parent_digest, []).append(child_digest)
+    present: dict[int, set[str]] = {}
+    for manifest_id, child_digest in present_rows:
+        present.setdefault(manifest_id, set()).add(child_digest)
+    found: dict[str, dict[str, bool]] = {}
+    for parent in parents:
+        listed = _listed_children(parent.content)
+        held = present.get(parent.id, set())
+        found[parent.digest] = {d: d in held for d in sorted(set(listed) | held)}
     return found
+
+
+def _listed_children(content: bytes) -> list[str]:
+    """The digests an index lists (it was validated when stored)."""
+    try:
+        entries = json.loads(content).get("manifests") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(e["digest"]) for e in entries if isinstance(e, dict) and "digest" in e]

@@ -4,6 +4,13 @@ A mirrored repository is in state MIRROR: nobody pushes to it, the sync (service
 writes its tags as the mirror's robot. The sync's state machine, as Quay's:
 NEVER_RUN → SYNCING → SYNC_SUCCESS | SYNC_FAILED; `syncNow` sets SYNC_NOW (due at once), `syncCancel`
 sets CANCEL, which a running sync sees between two tags and stops at.
+
+A running sync keeps `sync_expiration_ms` ahead of the clock as it progresses (each tag, each
+blob). A sync whose worker died stops moving it: once it lapses the mirror is due again, and the
+next sync (the queue hands the dead worker's job to another once its lease runs out) resumes it,
+skipping the tags already at the upstream's digest. Each sync gets a token from `begin`: one that
+only stalled and wakes after another took over finds its token replaced, stops at its next
+progress, and its end is not recorded.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from wharf.core import audit, manifests, repositories, tags
 from wharf.core._sql import lock
@@ -35,6 +43,8 @@ NEVER_RUN, SYNC_NOW, SYNCING, SYNC_SUCCESS, SYNC_FAILED, CANCEL = (
     "SYNC_FAILED",
     "CANCEL",
 )
+VALID_ARCHITECTURES = ("amd64", "arm64", "ppc64le", "s390x")
+"""The architectures a mirror may filter on (Quay's list)."""
 MAX_RETRIES = 3
 """A failed sync is retried at the next look this many times before waiting a whole interval."""
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -71,6 +81,9 @@ class MirrorRecord:
     tags_done: int
     tags_total: int
     last_error: str | None
+    bytes_done: int = 0
+    last_success_ms: int | None = None
+    sync_token: str | None = None
 
     @property
     def host(self) -> str:
@@ -119,6 +132,9 @@ _COLUMNS = (
     RepoMirrorConfig.tags_done,
     RepoMirrorConfig.tags_total,
     RepoMirrorConfig.last_error,
+    RepoMirrorConfig.bytes_done,
+    RepoMirrorConfig.last_success_ms,
+    RepoMirrorConfig.sync_token,
 )
 _GET = (
     select(*_COLUMNS)
@@ -189,6 +205,18 @@ def check_rule(root_rule: dict[str, Any]) -> dict[str, Any]:
             'root_rule.rule_value is a list of tag globs, as in ["latest", "v1.*"]', field="root_rule"
         )
     return {"rule_kind": kind, "rule_value": [v.strip() for v in value]}
+
+
+def check_architectures(values: list[str]) -> list[str]:
+    """The architecture filter: a few of VALID_ARCHITECTURES, each once (empty: every one)."""
+    unknown = [v for v in values if v not in VALID_ARCHITECTURES]
+    if unknown:
+        raise InvalidInput(
+            f"architecture_filter: unknown architecture {unknown[0][:40]!r} "
+            f"(one of {', '.join(VALID_ARCHITECTURES)})",
+            field="architecture_filter",
+        )
+    return sorted(set(values))
 
 
 def parse_date(text: str) -> int:
@@ -276,7 +304,7 @@ def create(
             "skopeo_timeout_interval": check_interval(
                 new.skopeo_timeout_interval or 300, "skopeo_timeout_interval"
             ),
-            "architecture_filter": json.dumps(new.architecture_filter or []),
+            "architecture_filter": json.dumps(check_architectures(new.architecture_filter or [])),
             "tags_done": 0,
             "tags_total": 0,
             "last_error": None,
@@ -310,7 +338,7 @@ def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Setting
     if new.external_registry_config is not None:
         values["external_registry_config"] = json.dumps(new.external_registry_config)
     if new.architecture_filter is not None:
-        values["architecture_filter"] = json.dumps(new.architecture_filter)
+        values["architecture_filter"] = json.dumps(check_architectures(new.architecture_filter))
     plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms}
     values.update({k: v for k, v in plain.items() if v is not None})
     return values
@@ -338,10 +366,15 @@ def _set(db: Db, repository_id: int, **values: Any) -> int:
     return int(db.execute(statement.values(**values)).rowcount)
 
 
+def is_running(record: MirrorRecord, now: int) -> bool:
+    """SYNCING, and its worker moved it lately: one that stopped moving it died (or stalled)."""
+    return record.sync_status == SYNCING and (record.sync_expiration_ms or 0) >= now
+
+
 def sync_now(db: Db, repo: RepositoryRecord, actor: audit.Actor | None) -> bool:
     """Due at once; False while a sync runs (Quay answers 404 then)."""
     current = require(db, repo.id)
-    if current.sync_status == SYNCING:
+    if is_running(current, now_ms()):
         return False
     _set(db, repo.id, sync_status=SYNC_NOW, sync_start_ms=now_ms(), sync_retries_remaining=MAX_RETRIES)
     audit.record_for(db, "repo_mirror_sync_now_requested", actor, repo)
@@ -366,7 +399,14 @@ _DUE = (
         Repository.state == repositories.MIRROR,  # one set back to NORMAL keeps its config, idle
         RepoMirrorConfig.is_enabled.is_(True),
         RepoMirrorConfig.sync_start_ms <= bindparam("now"),
-        RepoMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+        or_(
+            RepoMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+            # a sync whose worker died: it stopped moving its expiration
+            and_(
+                RepoMirrorConfig.sync_status == SYNCING,
+                RepoMirrorConfig.sync_expiration_ms < bindparam("now"),
+            ),
+        ),
     )
 )
 
@@ -378,7 +418,8 @@ def due(db: Db, now: int) -> list[int]:
 
 def begin(db: Db, repository_id: int) -> MirrorRecord | None:
     """Mark the sync as running; None when there is nothing to run (gone, disabled, or the
-    repository left state MIRROR)."""
+    repository left state MIRROR). A mirror found SYNCING is one whose worker died (the queue
+    gives a job to one worker at a time): this sync resumes it."""
     current = get(db, repository_id)
     if current is None or not current.is_enabled:
         return None
@@ -392,26 +433,56 @@ def begin(db: Db, repository_id: int) -> MirrorRecord | None:
         sync_status=SYNCING,
         tags_done=0,
         tags_total=0,
+        bytes_done=0,
         last_error=None,
         sync_expiration_ms=now + current.skopeo_timeout_interval * 1000,
+        sync_token=secrets.token_hex(16),
     )
     return require(db, repository_id)
 
 
-def progress(db: Db, repository_id: int, done: int, total: int) -> bool:
-    """Record tags done of total; False when the sync was cancelled meanwhile."""
-    _set(db, repository_id, tags_done=done, tags_total=total)
+def _holds(db: Db, repository_id: int, token: str | None) -> bool:
+    """Whether the sync of `token` is still the mirror's (None: whichever runs)."""
+    if token is None:
+        return True
+    held = select(RepoMirrorConfig.sync_token).where(RepoMirrorConfig.repository_id == repository_id)
+    return db.execute(held).scalar() == token
+
+
+def progress(
+    db: Db, repository_id: int, done: int, total: int, bytes_done: int = 0, token: str | None = None
+) -> bool:
+    """Record tags done of total and bytes copied, and push the expiration on (the running
+    sync's sign of life); False when the sync was cancelled meanwhile, or taken over by another
+    (then nothing is written)."""
+    if not _holds(db, repository_id, token):
+        return False
+    timeout = select(RepoMirrorConfig.skopeo_timeout_interval).where(
+        RepoMirrorConfig.repository_id == repository_id
+    )
+    seconds = db.execute(timeout).scalar() or 0
+    _set(
+        db,
+        repository_id,
+        tags_done=done,
+        tags_total=total,
+        bytes_done=bytes_done,
+        sync_expiration_ms=now_ms() + seconds * 1000,
+    )
     status = db.execute(
         select(RepoMirrorConfig.sync_status).where(RepoMirrorConfig.repository_id == repository_id)
     ).scalar()
     return status == SYNCING
 
 
-def finish(db: Db, repository_id: int, status: str, error: str | None) -> MirrorRecord | None:
+def finish(
+    db: Db, repository_id: int, status: str, error: str | None, token: str | None = None
+) -> MirrorRecord | None:
     """The sync ended: the next one is due an interval later (a failure is retried sooner, at
-    the next look, while retries remain)."""
+    the next look, while retries remain). None, writing nothing, when another sync took this
+    one's place."""
     current = get(db, repository_id)
-    if current is None:
+    if current is None or not _holds(db, repository_id, token):
         return None
     now = now_ms()
     retries = current.sync_retries_remaining
@@ -419,6 +490,7 @@ def finish(db: Db, repository_id: int, status: str, error: str | None) -> Mirror
         retries, next_ms = retries - 1, now
     else:
         retries, next_ms = MAX_RETRIES, now + current.sync_interval * 1000
+    values: dict[str, Any] = {"last_success_ms": now} if status == SYNC_SUCCESS else {}
     _set(
         db,
         repository_id,
@@ -427,6 +499,8 @@ def finish(db: Db, repository_id: int, status: str, error: str | None) -> Mirror
         sync_retries_remaining=retries,
         sync_start_ms=next_ms,
         sync_expiration_ms=None,
+        sync_token=None,
+        **values,
     )
     return require(db, repository_id)
 
@@ -475,5 +549,7 @@ def describe(record: MirrorRecord, box: SecretBox) -> dict[str, Any]:
         "architecture_filter": record.architecture_filter,
         "tags_done": record.tags_done,
         "tags_total": record.tags_total,
+        "bytes_done": record.bytes_done,
+        "last_sync_date": format_date(record.last_success_ms),
         "last_error": record.last_error,
     }

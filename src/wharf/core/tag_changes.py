@@ -190,8 +190,9 @@ def history_page(
     name_like: str | None,
     offset: int,
     limit: int,
-) -> tuple[list[tags.TagLifetime], dict[str, list[str]]]:
-    """`tags.history` for one page plus one, with the children present of the page's indexes."""
+) -> tuple[list[tags.TagLifetime], dict[str, dict[str, bool]]]:
+    """`tags.history` for one page plus one, with the children of the page's indexes (and
+    whether each is present: a mirror's index may be sparse)."""
     found = tags.history(
         db, repo.id, only_alive=only_alive, name=name, name_like=name_like, offset=offset, limit=limit + 1
     )

@@ -950,6 +950,9 @@ class RepoMirrorConfig(Base):
     tags_total: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, server_default="0")  # by the running sync
+    last_success_ms: Mapped[int | None] = mapped_column(BigInteger)  # for mirror health: stale mirrors
+    sync_token: Mapped[str | None] = mapped_column(String(32))  # the running sync's (core/mirrors.py)
 
 
 class ProxyCachePendingBlob(Base):

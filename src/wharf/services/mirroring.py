@@ -9,16 +9,36 @@ digest checked as the bytes pass, and are recorded only once they matched. Tags 
 the mirror's robot (`push_repo` entries name it). Between two tags the sync looks whether it
 was cancelled. The outcome is logged and notified as `repo_mirror_sync_started`, `_success`,
 `_failed`.
+
+With an `architecture_filter`, an index is stored whole (its bytes, hence its digest, are the
+upstream's) but only the images of the listed architectures are copied: a sparse index, which
+core accepts from this sync alone. As Quay, an index with none of them fails the sync, and a
+single image of another architecture is left out (the sync still succeeds).
+
+Progress (tags and bytes done) is written after every tag and every blob; it also moves the
+mirror's expiration on, which is how a sync whose worker died is told from a running one
+(core/mirrors.py). A resumed sync skips what is there already, tag by tag and blob by blob.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from wharf.core import audit, blobs, events, manifests, mirrors, notifications, queue, repositories
+from wharf.core import (
+    audit,
+    blobs,
+    events,
+    manifests,
+    mirror_health,
+    mirrors,
+    notifications,
+    queue,
+    repositories,
+)
 from wharf.core.clock import now_ms
 from wharf.core.errors import DomainError, UpstreamRefused
 from wharf.core.mirrors import MirrorRecord
@@ -28,7 +48,7 @@ from wharf.db.models import Blob
 from wharf.integrations.outbound import OutboundRefused, check_url
 from wharf.integrations.upstream import RegistryClient, Upstream, UpstreamError, UpstreamManifest
 from wharf.oci.digest import Digest
-from wharf.oci.manifest import ParsedManifest
+from wharf.oci.manifest import Descriptor, ParsedManifest
 from wharf.runtime import Runtime
 from wharf.services import quotas as quota_service
 from wharf.storage.base import blob_path
@@ -112,6 +132,11 @@ async def sync_cancel(rt: Runtime, repo: RepositoryRecord, actor: audit.Actor | 
     return await rt.db.write(mirrors.sync_cancel, repo, actor)
 
 
+async def health(rt: Runtime, query: mirror_health.Query) -> dict[str, Any]:
+    """getRepositoryMirrorHealth's document (the caller's right to see it is checked already)."""
+    return await rt.db.read(mirror_health.health, query, QUEUE, now_ms())
+
+
 # -- the jobs -----------------------------------------------------------------------------------------
 
 
@@ -140,10 +165,37 @@ class Outcome:
     copied: list[str]
     skipped: list[str]
     error: str | None = None
+    filtered: list[str] = field(default_factory=list)
+    """Single images of an architecture the filter leaves out (not copied, as Quay)."""
 
 
 class _Cancelled(Exception):
     pass
+
+
+class NoArchitecture(DomainError):
+    """An index lists none of the architectures the mirror's filter keeps."""
+
+
+COPIED, SKIPPED, FILTERED = "copied", "skipped", "filtered"
+CONFIG_LIMIT = 1 << 20
+"""The most of an image's configuration read to learn its architecture."""
+
+
+@dataclass(slots=True)
+class _Progress:
+    """The running sync's counters, written to the mirror as they move."""
+
+    repository_id: int
+    token: str | None
+    total: int = 0
+    done: int = 0
+    bytes_done: int = 0
+
+    async def save(self, rt: Runtime) -> bool:
+        """False when the sync was cancelled meanwhile, or taken over by another worker."""
+        counts = (self.done, self.total, self.bytes_done)
+        return await rt.db.write(mirrors.progress, self.repository_id, *counts, self.token)
 
 
 async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
@@ -152,18 +204,18 @@ async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
     if started is None:
         return None
     config, repo = started
-    copied: list[str] = []
-    skipped: list[str] = []
+    done: dict[str, list[str]] = {COPIED: [], SKIPPED: [], FILTERED: []}
+    copied, skipped = done[COPIED], done[SKIPPED]
+    progress = _Progress(repository_id, config.sync_token)
     try:
         async with _client(rt, config) as client:
             names = config.wanted(await client.tags(config.path))
-            await rt.db.write(mirrors.progress, repository_id, 0, len(names))
-            for done, tag in enumerate(names, start=1):
-                if await _copy_tag(rt, client, config, repo, tag):
-                    copied.append(tag)
-                else:
-                    skipped.append(tag)
-                if not await rt.db.write(mirrors.progress, repository_id, done, len(names)):
+            progress.total = len(names)
+            await progress.save(rt)
+            for tag in names:
+                done[await _copy_tag(rt, client, config, repo, tag, progress)].append(tag)
+                progress.done += 1
+                if not await progress.save(rt):
                     raise _Cancelled
             if rt.settings.REPO_MIRROR_DELETE_VANISHED_TAGS:
                 actor = _robot_actor(config)
@@ -176,7 +228,7 @@ async def sync(rt: Runtime, repository_id: int) -> Outcome | None:
         log.exception("repository mirror %s/%s failed", repo.namespace, repo.name)
         outcome = Outcome(mirrors.SYNC_FAILED, copied, skipped, f"internal error: {type(e).__name__}")
     else:
-        outcome = Outcome(mirrors.SYNC_SUCCESS, copied, skipped)
+        outcome = Outcome(mirrors.SYNC_SUCCESS, copied, skipped, filtered=done[FILTERED])
     await rt.db.write(_end, config, repo, outcome)
     return outcome
 
@@ -217,9 +269,12 @@ def _begin(db: Db, repository_id: int) -> tuple[MirrorRecord, RepositoryRecord] 
 
 
 def _end(db: Db, config: MirrorRecord, repo: RepositoryRecord, outcome: Outcome) -> None:
-    mirrors.finish(db, config.repository_id, outcome.status, outcome.error)
+    if mirrors.finish(db, config.repository_id, outcome.status, outcome.error, config.sync_token) is None:
+        return  # another worker resumed this sync (this one stalled past its lease): its end counts
     if outcome.status == mirrors.SYNC_SUCCESS:
         message = f"{len(outcome.copied)} tags copied, {len(outcome.skipped)} already up to date"
+        if outcome.filtered:
+            message += f", {len(outcome.filtered)} of another architecture left out"
         _event(db, "repo_mirror_sync_success", repo, config, message)
     elif outcome.status == mirrors.SYNC_FAILED:
         _event(db, "repo_mirror_sync_failed", repo, config, outcome.error or "failed")
@@ -233,31 +288,79 @@ def _tag_digest(db: Db, repository_id: int, tag: str) -> str | None:
 
 
 async def _copy_tag(
-    rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, tag: str
-) -> bool:
-    """Copy one tag; False when Wharf's tag is at the upstream's digest already."""
+    rt: Runtime,
+    client: RegistryClient,
+    config: MirrorRecord,
+    repo: RepositoryRecord,
+    tag: str,
+    progress: _Progress,
+) -> str:
+    """Copy one tag: COPIED; SKIPPED when Wharf's tag is at the upstream's digest already;
+    FILTERED for a single image of an architecture the filter leaves out."""
     head = await client.manifest(config.path, tag, head=True)
     if head.digest and head.digest == await rt.db.read(_tag_digest, repo.id, tag):
-        return False
+        return SKIPPED
     top = await client.manifest(config.path, tag)
     parsed = _parse(top)
+    arches = config.architecture_filter
+    if arches and not parsed.children and not await _architecture_kept(client, config, parsed):
+        return FILTERED
     children: list[tuple[UpstreamManifest, ParsedManifest]] = []
-    for child in parsed.children:
+    for child in _kept_children(config, tag, parsed):
         got = await client.manifest(config.path, str(child.digest))
         children.append((got, _parse(got)))
     for _got, child_parsed in children:
-        await _copy_blobs(rt, client, config, repo, child_parsed)
-    await _copy_blobs(rt, client, config, repo, parsed)
+        await _copy_blobs(rt, client, config, repo, child_parsed, progress)
+    await _copy_blobs(rt, client, config, repo, parsed, progress)
     actor = _robot_actor(config)
     quota = quota_service.enforcement(rt.settings)  # over a Reject limit the sync fails, saying so
+    sparse = bool(arches) and len(children) < len(parsed.children)
 
     def _store(db: Db) -> None:
         for got, child_parsed in children:
             manifests.put(db, repo, got.digest, got.content, child_parsed, actor, quota=quota)
-        manifests.put(db, repo, tag, top.content, parsed, actor, quota=quota)
+        manifests.put(db, repo, tag, top.content, parsed, actor, quota=quota, sparse=sparse)
 
     await rt.db.write(_store)
-    return True
+    return COPIED
+
+
+def _kept_children(config: MirrorRecord, tag: str, parsed: ParsedManifest) -> list[Descriptor]:
+    """The images of an index the sync copies: all, or those of the filter's architectures."""
+    arches = config.architecture_filter
+    if not arches or not parsed.children:
+        return list(parsed.children)
+    kept = [c for c in parsed.children if (c.platform or {}).get("architecture") in arches]
+    if not kept:
+        listed = sorted({str((c.platform or {}).get("architecture")) for c in parsed.children})
+        raise NoArchitecture(
+            f"{tag}: no image for the architectures {', '.join(arches)} (the index has {', '.join(listed)})"
+        )
+    return kept
+
+
+async def _architecture_kept(client: RegistryClient, config: MirrorRecord, parsed: ParsedManifest) -> bool:
+    """Whether a single image is of an architecture the filter keeps: its configuration says
+    (an artifact without one, or without an architecture, is kept)."""
+    descriptor = parsed.blobs[0] if parsed.config_media_type and parsed.blobs else None
+    if descriptor is None or descriptor.size > CONFIG_LIMIT:
+        return True
+    _size, chunks = await client.blob(config.path, descriptor.digest)
+    body = b""
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > CONFIG_LIMIT:  # longer than it declared: not read into memory whole
+                return True
+    finally:
+        close = getattr(chunks, "aclose", None)  # the response, when the loop stopped early
+        if close is not None:
+            await close()
+    try:
+        architecture = json.loads(body).get("architecture")
+    except (ValueError, AttributeError):
+        return True
+    return not isinstance(architecture, str) or architecture in config.architecture_filter
 
 
 def _parse(got: UpstreamManifest) -> ParsedManifest:
@@ -275,7 +378,12 @@ def _link_known(db: Db, repository_id: int, digests: list[str]) -> set[str]:
 
 
 async def _copy_blobs(
-    rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, parsed: ParsedManifest
+    rt: Runtime,
+    client: RegistryClient,
+    config: MirrorRecord,
+    repo: RepositoryRecord,
+    parsed: ParsedManifest,
+    progress: _Progress,
 ) -> None:
     wanted = sorted({str(d.digest) for d in parsed.required_blobs})
     if not wanted:
@@ -283,12 +391,13 @@ async def _copy_blobs(
     held = await rt.db.write(_link_known, repo.id, wanted)
     for digest in wanted:
         if digest not in held:
-            await _download(rt, client, config, repo, Digest.parse(digest))
+            progress.bytes_done += await _download(rt, client, config, repo, Digest.parse(digest))
+            await progress.save(rt)
 
 
 async def _download(
     rt: Runtime, client: RegistryClient, config: MirrorRecord, repo: RepositoryRecord, digest: Digest
-) -> None:
+) -> int:
     """Stream one blob into a staging object; moved into place and recorded only once the whole
     matched its digest (the client checks it as the bytes pass)."""
     staging = f"uploads/mirror-{uuid.uuid4()}"
@@ -313,3 +422,4 @@ async def _download(
         blobs.link(db, repo.id, record.id)
 
     await rt.db.write(_record)
+    return size

@@ -134,7 +134,7 @@ async def test_registry_capabilities(client: httpx.AsyncClient) -> None:
         "required_architectures": [],
         "optional_architectures_allowed": False,
     }
-    assert r.json()["mirror_architectures"] == []
+    assert r.json()["mirror_architectures"] == ["amd64", "arm64", "ppc64le", "s390x"]
 
 
 @pytest.mark.parametrize("kind", ["instance", "endtoend", "warning"])

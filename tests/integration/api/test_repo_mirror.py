@@ -3,19 +3,23 @@ upstream registry (CNCF distribution on loopback)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
-from tests.integration.world import PW, World
+from tests.integration.world import PW, World, api_token
 from wharf.config import Settings
-from wharf.core import manifests, mirrors, repositories
+from wharf.core import manifests, mirrors, queue, repositories
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
+from wharf.db.models import LogEntry
 from wharf.jobs import runner
 from wharf.services import mirroring
 
@@ -24,7 +28,13 @@ URL = "/api/v1/repository/acme/app/mirror"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"FEATURE_REPO_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+    return settings.model_copy(
+        update={
+            "FEATURE_REPO_MIRROR": True,
+            "SSRF_ALLOWED_HOSTS": ["127.0.0.1"],
+            "GLOBAL_READONLY_SUPER_USERS": ["auditor"],
+        }
+    )
 
 
 @pytest.fixture
@@ -320,3 +330,133 @@ async def test_tags_that_vanish_upstream_are_deleted_only_when_configured(
     assert await rt.db.read(_digest_of(repo.id, "v2")) is None
     assert await rt.db.read(_digest_of(repo.id, "v1")) is not None
     assert "delete_tag" in await _kinds(world)
+
+
+async def test_an_architecture_filter_mirrors_a_sparse_index(world: World, upstream: Distribution) -> None:
+    multi, children = upstream.push_index("proj/app", "multi", ("amd64", "arm64", "s390x"))
+    upstream.push_image("proj/app", "v1", arch="arm64")
+    v2, _, _ = upstream.push_image("proj/app", "v2", arch="amd64")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    bad = _body(upstream, robot, architecture_filter=["amd64", "m68k"])
+    assert (await http.post(URL, json=bad, headers=owner)).status_code == 400
+    body = _body(upstream, robot, architecture_filter=["amd64", "s390x"])
+    assert (await http.post(URL, json=body, headers=owner)).status_code == 201
+    repo = await _repo(world)
+
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+    # the arm64 image is left out, as Quay does; the index keeps the upstream's bytes and digest
+    assert (outcome.copied, outcome.filtered) == (["multi", "v2"], ["v1"])
+    assert await rt.db.read(_digest_of(repo.id, "multi")) == multi
+    assert await rt.db.read(_digest_of(repo.id, "v2")) == v2
+    headers = await world.reg.headers("acme/app", "pull", user="owner", password=PW)
+    accept = {**headers, "Accept": "application/vnd.oci.image.index.v1+json"}
+    r = await http.get("/v2/acme/app/manifests/multi", headers=accept)
+    assert r.status_code == 200 and sha256(r.content) == multi
+    amd64, arm64, s390x = children
+    statuses = [
+        (await http.get(f"/v2/acme/app/manifests/{d}", headers=headers)).status_code for d in children
+    ]
+    assert statuses == [200, 404, 200]
+
+    r = await http.get("/api/v1/repository/acme/app/tag/?specificTag=multi", headers=owner)
+    tag = r.json()["tags"][0]
+    assert tag["is_sparse"] is True
+    assert (tag["child_manifest_count"], tag["present_child_count"]) == (3, 2)
+    assert tag["child_manifests_presence"] == {amd64: True, arm64: False, s390x: True}
+
+    # an index with none of the architectures fails the sync, saying why
+    upstream.push_index("proj/app", "v3", ("arm64",))
+    failed = await mirroring.sync(rt, repo.id)
+    assert failed is not None and failed.status == mirrors.SYNC_FAILED
+    assert "v3: no image for the architectures amd64, s390x" in (failed.error or "")
+    assert failed.skipped == ["multi", "v2"]
+
+
+async def test_a_sync_whose_worker_died_is_resumed_by_another_worker(
+    world: World, upstream: Distribution, clock: Clock
+) -> None:
+    v1, _, _ = upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 201
+    repo = await _repo(world)
+    while await runner.run_once(rt):
+        pass
+    v2, _, _ = upstream.push_image("proj/app", "v2")
+    v3, _, _ = upstream.push_image("proj/app", "v3")
+    assert (await http.post(f"{URL}/sync-now", headers=owner)).status_code == 204
+
+    # a worker claims the sync, copies its first tag and dies (killed: nothing runs its finally)
+    assert await rt.db.write(queue.claim_at, [mirroring.QUEUE], clock.now_ms()) is not None
+    assert await rt.db.write(mirrors.begin, repo.id) is not None
+    assert await rt.db.write(mirrors.progress, repo.id, 1, 3, 4096)
+    state = (await http.get(URL, headers=owner)).json()
+    assert state["sync_status"] == "SYNCING"
+    assert (state["tags_done"], state["tags_total"], state["bytes_done"]) == (1, 3, 4096)
+    assert (await http.post(f"{URL}/sync-now", headers=owner)).status_code == 404
+    while await runner.run_once(rt):  # other workers leave it alone while its lease holds
+        pass
+    assert (await rt.db.read(mirrors.require, repo.id)).tags_done == 1
+
+    # the lease lapses: another worker claims the job and resumes, skipping what is there
+    clock.advance(queue.LEASE_MS / 1000 + 1)
+    while await runner.run_once(rt):
+        pass
+    done = await rt.db.read(mirrors.require, repo.id)
+    assert done.sync_status == mirrors.SYNC_SUCCESS, done.last_error
+    assert (done.tags_done, done.tags_total) == (3, 3) and done.bytes_done > 0
+    for tag, digest in (("v1", v1), ("v2", v2), ("v3", v3)):
+        assert await rt.db.read(_digest_of(repo.id, tag)) == digest
+    assert "2 tags copied, 1 already up to date" in await rt.db.read(_success_messages, repo.id)
+
+
+def _success_messages(db: Db, repository_id: int) -> list[str]:
+    # read from the table: the logs API's window ends at the machine's clock, which the test passed
+    rows = db.execute(
+        select(LogEntry.metadata_json).where(
+            LogEntry.repository_id == repository_id, LogEntry.kind == "repo_mirror_sync_success"
+        )
+    )
+    return [str(json.loads(r)["message"]) for r in rows.scalars()]
+
+
+HEALTH = "/api/v1/repository/mirror/health"
+
+
+async def test_mirror_health_for_members_and_superusers(world: World, upstream: Distribution) -> None:
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 201
+    repo = await _repo(world)
+    await mirroring.sync(rt, repo.id)
+    await world.reg.create_user("auditor", PW)
+    auditor = await api_token(world.reg, "auditor")
+
+    r = await http.get(f"{HEALTH}?namespace=acme&detailed=true", headers=world.api["reader"])
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-cache, no-store, must-revalidate"
+    health = r.json()
+    assert health["healthy"] is True and health["tags_pending"] == 0
+    assert health["repositories"]["total"] == 1 and health["repositories"]["completed"] == 1
+    assert health["repositories"]["details"][0]["repository"] == "app"
+    assert (await http.get(f"{HEALTH}?namespace=acme", headers=world.api["outsider"])).status_code == 403
+    assert (await http.get(f"{HEALTH}?namespace=nobody", headers=owner)).status_code == 404
+    # every namespace's: for superusers with full access and global read-only superusers
+    assert (await http.get(HEALTH, headers=owner)).status_code == 403
+    assert (await http.get(HEALTH, headers=auditor)).status_code == 200
+    # the superuser panel's summary names no repository
+    assert (await http.get("/api/v1/superuser/mirror/health", headers=owner)).status_code == 403
+    r = await http.get("/api/v1/superuser/mirror/health", headers=world.api["admin"])
+    assert r.status_code == 200 and r.json()["issues"] == [] and "details" not in r.json()["repositories"]
+
+    # a read-only superuser reads a mirror's configuration, and changes nothing
+    assert (await http.get(URL, headers=auditor)).status_code == 200
+    assert (await http.put(URL, json={"is_enabled": False}, headers=auditor)).status_code == 403
+
+    # failing mirrors make it unhealthy: 503, as Quay
+    await rt.db.write(mirrors.finish, repo.id, mirrors.SYNC_FAILED, "upstream said 500")
+    r = await http.get(f"{HEALTH}?namespace=acme", headers=owner)
+    assert r.status_code == 503 and r.json()["issues"][0]["severity"] == "critical"

@@ -57,7 +57,12 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     assert "SSRF_ALLOWED_HOSTS" in refused(r, "external_reference").message
 
     r = await admin.submit(
-        PAGE, BASE + "mirror", external_reference=f"{upstream.host}/proj/app", tags="v*", verify_tls=""
+        PAGE,
+        BASE + "mirror",
+        external_reference=f"{upstream.host}/proj/app",
+        tags="v*",
+        verify_tls="",
+        arch_amd64="on",
     )
     assert r.status_code == 303, r.text
     assert "mirror" in _flash(r)
@@ -68,6 +73,13 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
 
     page = await admin.get(PAGE)
     assert "SYNC_SUCCESS" in page.text and "1 of 1 tags" in page.text
+    # the bytes copied, and the architecture filter (the upstream image is amd64)
+    assert (await rt.db.read(mirrors.require, repo.id)).architecture_filter == ["amd64"]
+    assert "KiB copied" in page.text and "Only the images for amd64" in page.text
     r = await admin.submit(PAGE, BASE + "mirror-sync-now")
     assert r.status_code == 303
     assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_NOW
+
+    # the superuser panel's Mirroring tab: the registry's counts, no repository named
+    panel = (await admin.get("/superuser?tab=mirroring")).text
+    assert "Healthy" in panel and "1 enabled mirror," in panel and "admin/mirrored" not in panel

@@ -22,7 +22,11 @@ async def context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
     if not rt.settings.FEATURE_REPO_MIRROR:
         return {"mirror_on": False, "mirror": None}
     found = await mirroring.find(rt, view.repo)
-    return {"mirror_on": True, "mirror": mirroring.describe(rt, found) if found is not None else None}
+    return {
+        "mirror_on": True,
+        "mirror": mirroring.describe(rt, found) if found is not None else None,
+        "mirror_architectures": mirrors.VALID_ARCHITECTURES,
+    }
 
 
 def _number(form: dict[str, str], name: str, default: int, page: str) -> int:
@@ -47,6 +51,7 @@ def _settings(form: dict[str, str], page: str, *, new: bool) -> mirrors.Settings
         sync_interval=_number(form, "sync_interval", 86400, page),
         root_rule={"rule_kind": "tag_glob_csv", "rule_value": globs},
         external_registry_config={"verify_tls": form.get("verify_tls") == "on"},
+        architecture_filter=[a for a in mirrors.VALID_ARCHITECTURES if form.get(f"arch_{a}") == "on"],
     )
 
 

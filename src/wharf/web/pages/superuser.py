@@ -1,5 +1,5 @@
-"""/superuser: users, organizations, global messages, usage logs and the security scanner's state, for
-superusers only."""
+"""/superuser: users, organizations, global messages, usage logs, the security scanner's state and
+repository mirroring's health, for superusers only."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import accounts, global_messages, logs, orgs
+from wharf.core import accounts, global_messages, logs, mirror_health, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
-from wharf.services import secscan_views
+from wharf.services import mirroring, secscan_views
 from wharf.services import superuser as superuser_service
 from wharf.web import access, render
 from wharf.web.errors import WebError
@@ -22,7 +22,7 @@ from wharf.web.pages import logs as logs_view
 from wharf.web.pages import quotas as quota_pages
 from wharf.web.session import confirm_fresh_login, read_form
 
-TABS = ("users", "organizations", "quotas", "messages", "logs", "security")
+TABS = ("users", "organizations", "quotas", "messages", "logs", "security", "mirroring")
 
 
 def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Response:
@@ -34,6 +34,7 @@ def tab_page(request: Request, tab: str, status: int = 200, **found: Any) -> Res
         tab=tab,
         is_configured_superuser=lambda a: permissions.is_configured_superuser(settings, a),
         directory_users=settings.AUTHENTICATION_TYPE != "Database",
+        mirror_on=settings.FEATURE_REPO_MIRROR,
         **found,
     )
 
@@ -53,6 +54,11 @@ async def show(request: Request) -> Response:
 
     if tab == "security":
         return tab_page(request, tab, scanner=await secscan_views.scanner_state(rt))
+    if tab == "mirroring":
+        # getSuperUserRepositoryMirrorHealth's summary: counts, no repository named (as Quay's)
+        on = rt.settings.FEATURE_REPO_MIRROR
+        query = mirror_health.Query(name_repositories=False)
+        return tab_page(request, tab, health=await mirroring.health(rt, query) if on else None)
     if tab == "users":
         return tab_page(request, tab, created=None, users=await rt.db.read(accounts.list_users))
     if tab == "quotas":
