@@ -186,12 +186,17 @@ class WharfApp:
             self._route, rt.settings.HTTP_BODY_IDLE_TIMEOUT_S, _body_timeout_answer
         )
         self._observed = RequestObserver(bounded)
+        self.quiet_trim = memory.QuietTrim()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
             return
-        await self._observed(scope, receive, send)
+        self.quiet_trim.started()
+        try:
+            await self._observed(scope, receive, send)
+        finally:
+            self.quiet_trim.finished()
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -213,6 +218,8 @@ class WharfApp:
             # Unwound in reverse: the workers and the log buffer stop before the database closes.
             stack.push_async_callback(self.rt.close)
             await stack.enter_async_context(_background(self.rt.audit_buffer.run(), "wharf-audit-buffer"))
+            # What a burst of requests freed goes back to the system once the server is quiet.
+            await stack.enter_async_context(_background(self.quiet_trim.run(), "wharf-quiet-trim"))
             if self.run_workers:
                 await stack.enter_async_context(runner.in_background(self.rt))
             yield

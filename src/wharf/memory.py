@@ -24,10 +24,13 @@ Set before the process starts threads; `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_TH
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import os
 import sys
+import time
+from collections.abc import Callable
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -73,3 +76,57 @@ def trim() -> bool:
     malloc_trim.argtypes = [ctypes.c_size_t]
     malloc_trim.restype = ctypes.c_int
     return bool(malloc_trim(0))
+
+
+class QuietTrim:
+    """Gives the heap back once the process has been quiet for `quiet_s` after serving requests.
+
+    Memory freed in the middle of the heap stays resident: glibc returns only the top of the heap
+    on its own. A burst of concurrent uploads (64 clients pushing 10 MiB blobs, each holding a few
+    body chunks of up to MMAP_THRESHOLD) left ~70 MiB of such free memory in a server that idles at
+    ~80 MiB; it was still there when the next burst came, so every peak stood on it
+    (docs/performance.md). malloc_trim(0) returns those free pages too (MADV_DONTNEED).
+
+    It runs only after quiet_s without any request starting or ending, once per quiet spell, so a
+    busy server never pays for it, and in a thread: the trim walks the heap under the allocator's
+    locks and gives the pages back one range at a time (~15 ms for 80 MiB of free heap, ~300 ms for
+    1.5 GiB), during which the event loop keeps serving (ctypes releases the GIL)."""
+
+    def __init__(self, quiet_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet_s = quiet_s
+        self._clock = clock
+        self.active = 0
+        self._last = clock()
+        self._served = False
+        self.trims = 0
+        """Trims done (for tests)."""
+
+    def started(self) -> None:
+        self.active += 1
+        self._served = True
+        self._last = self._clock()
+
+    def finished(self) -> None:
+        self.active -= 1
+        self._last = self._clock()
+
+    def due(self) -> bool:
+        """Whether to trim now: requests were served since the last trim and none has started or
+        ended for quiet_s."""
+        return self._served and self.active == 0 and self._clock() - self._last >= self.quiet_s
+
+    def take(self) -> bool:
+        """Whether to trim now (`due`); a True starts a new quiet spell, so that one trim is done
+        per spell."""
+        if not self.due():
+            return False
+        self._served = False
+        self.trims += 1
+        return True
+
+    async def run(self) -> None:
+        """Check every quiet_s / 2 until cancelled."""
+        while True:
+            await asyncio.sleep(self.quiet_s / 2)
+            if self.take():
+                await asyncio.to_thread(trim)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from wharf.auth.passwords import PasswordLogins
 from wharf.auth.tokens import TokenService
@@ -14,12 +15,14 @@ from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
 from wharf.integrations import oidc_login
-from wharf.integrations.ldap_directory import LdapLogins
 from wharf.integrations.oidc import Verifier
 from wharf.integrations.oidc_login import LoginService
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 from wharf.storage.locations import S3Options
+
+if TYPE_CHECKING:
+    from wharf.integrations.ldap_directory import LdapLogins
 
 
 @dataclass(slots=True)
@@ -47,7 +50,12 @@ class Runtime:
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)
         self.oidc = Verifier(self.settings)
-        self.directory = LdapLogins(self.settings) if self.settings.AUTHENTICATION_TYPE == "LDAP" else None
+        self.directory = None
+        if self.settings.AUTHENTICATION_TYPE == "LDAP":
+            # Imported only then: a registry of its own users never loads the LDAP client.
+            from wharf.integrations.ldap_directory import LdapLogins
+
+            self.directory = LdapLogins(self.settings)
         self.login_services = oidc_login.services(self.settings)
 
     @classmethod

@@ -66,6 +66,18 @@ LAZY = (
     "wharf.services.secscan_sbom",
     "wharf.secscan.sbom",
     "packageurl",
+    # Tag-name patterns' RE2 engine (~2.4 MiB), compiled by the first policy a tag change meets
+    # (core/tag_patterns.py): a push to a namespace without policies reads no pattern.
+    "re2",
+    # The jobs and clients of features a registry may not use, imported by their first job or by
+    # the configuration that turns them on (jobs/runner.py, runtime.py).
+    "wharf.integrations.ldap_directory",
+    "wharf.services.directory_sync",
+    "wharf.services.mirroring",
+    "wharf.services.builds",
+    "wharf.core.builds",
+    "wharf.services.retention",
+    "wharf.core.retention_policies",
 )
 # Loaded only by a server on PostgreSQL: a SQLite server never imports the PostgreSQL dialect
 # (db/models.py states no postgresql_* option; core/_sql.dialect_insert imports it when used).

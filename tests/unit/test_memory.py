@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests.waiting import wait_until_async
+from wharf.memory import QuietTrim
 
 # Threads that call malloc through ctypes (which releases the GIL) at the same time, so glibc
 # gives them arenas of their own unless capped; then glibc's own statistics list the arenas.
@@ -56,3 +60,48 @@ def test_malloc_arena_max_in_the_environment_wins() -> None:
     done, arenas = _arenas({**env, "MALLOC_ARENA_MAX": "1"})
     assert done == "True"
     assert arenas == 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_heap_is_trimmed_once_per_quiet_spell_after_requests() -> None:
+    clock = _Clock()
+    quiet = QuietTrim(quiet_s=2.0, clock=clock)
+    clock.now += 10
+    assert not quiet.take()  # nothing served since start-up: nothing to give back
+    quiet.started()
+    clock.now += 5
+    assert not quiet.take()  # a request still running, however long
+    quiet.finished()
+    clock.now += 1.9
+    assert not quiet.take()  # not quiet long enough
+    clock.now += 0.1
+    assert quiet.take()
+    clock.now += 10
+    assert not quiet.take()  # once per spell
+    quiet.started()
+    quiet.finished()
+    clock.now += 2
+    assert quiet.take() and quiet.trims == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tuning")
+async def test_the_trimming_task_trims_in_a_thread_when_due() -> None:
+    quiet = QuietTrim(quiet_s=0.02)
+    quiet.started()
+    quiet.finished()
+    task = asyncio.create_task(quiet.run())
+
+    async def trimmed() -> bool:
+        return quiet.trims == 1
+
+    try:
+        await wait_until_async(trimmed, "a trim")
+    finally:
+        task.cancel()

@@ -4,14 +4,28 @@ below the modules that manage the policies)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import ColumnElement, bindparam, exists, or_, select
 
 from wharf.core import audit, tag_patterns
 from wharf.db.engine import Db
 from wharf.db.models import Account, ImmutabilityPolicy, Repository
 
-# Built once: it runs on every push. One indexed read per tag change, the policies of the
-# repository and of its namespace; a push to a registry without policies reads no row.
+# Whether the repository (the `Repository` row of the enclosing statement) or its namespace has any
+# policy. core/tags.py reads it in the statement that finds the tag's open row, so that a tag change
+# in a namespace without policies (nearly every push) costs no statement of its own; the rules
+# themselves (`frozen`) are read only when there are some.
+ANY_POLICY: ColumnElement[bool] = (
+    exists()
+    .where(
+        ImmutabilityPolicy.namespace_id == Repository.namespace_id,
+        or_(ImmutabilityPolicy.repository_id.is_(None), ImmutabilityPolicy.repository_id == Repository.id),
+    )
+    .correlate(Repository)
+    .label("any_policy")
+)
+
+# Built once: it runs on every tag change where `ANY_POLICY` found some. The policies of the
+# repository and of its namespace.
 _RULES = (
     select(ImmutabilityPolicy.tag_pattern, ImmutabilityPolicy.tag_pattern_matches)
     .join(Repository, Repository.namespace_id == ImmutabilityPolicy.namespace_id)

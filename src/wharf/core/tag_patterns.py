@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-
-import re2
+from typing import TYPE_CHECKING
 
 from wharf.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import re2
+
+# google-re2 (~2.4 MiB resident with its C++ library) is imported by the first pattern compiled:
+# every push reads whether a policy may freeze its tag (core/_freeze.py), but a registry without
+# policies never compiles one, and a server that has not met one does not hold the library
+# (tests/process/test_lazy_imports.py).
 
 MAX_LENGTH = 256
 """Longest pattern accepted (the column's width): long enough for any alternation of release names."""
@@ -24,6 +31,8 @@ Matcher = Callable[[str], bool]
 
 
 def _options() -> re2.Options:
+    import re2
+
     options = re2.Options()
     options.max_mem = _MAX_MEMORY
     options.log_errors = False
@@ -38,6 +47,8 @@ def compile_pattern(pattern: str) -> re2._Regexp:
         raise InvalidInput("tagPattern must not be empty", field="tagPattern")
     if len(pattern) > MAX_LENGTH:
         raise InvalidInput(f"tagPattern is longer than {MAX_LENGTH} characters", field="tagPattern")
+    import re2
+
     try:
         return re2.compile(pattern, _options())
     except re2.error as e:

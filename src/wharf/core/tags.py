@@ -32,7 +32,7 @@ from wharf.core._sql import column, first, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, ManifestNotFound, NotFound, TagImmutable
 from wharf.db.engine import Db
-from wharf.db.models import Blob, Manifest, ManifestBlob, Tag
+from wharf.db.models import Blob, Manifest, ManifestBlob, Repository, Tag
 
 OPEN = Tag.lifetime_end_ms.is_(None)
 # Alive at the time bound to the `now` parameter; statements using it must pass {"now": now_ms()}.
@@ -56,6 +56,15 @@ MANIFEST_SIZE = (
 
 _OPEN_TAG = select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable).where(
     Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), OPEN
+)
+# What `point` reads before it moves a tag, in one statement: the open row (its columns NULL when
+# there is none) and whether an immutability policy may freeze the tag (core/_freeze.py). Read from
+# the repository's row, which always exists, so that a new tag still gives one row.
+_POINTING = (
+    select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable, _freeze.ANY_POLICY)
+    .select_from(Repository)
+    .outerjoin(Tag, and_(Tag.repository_id == Repository.id, Tag.name == bindparam("name"), OPEN))
+    .where(Repository.id == bindparam("repo"))
 )
 _END = update(Tag).where(Tag.id == bindparam("tag_id")).values(lifetime_end_ms=bindparam("end"))
 _INSERT = insert(Tag)
@@ -91,7 +100,8 @@ def point(
         lock(db, "repository-gc", repository_id, shared=True)
     lock(db, "tag", repository_id, name)
     now = now_ms()
-    live = db.execute(_OPEN_TAG, {"repo": repository_id, "name": name}).first()
+    pointing = db.execute(_POINTING, {"repo": repository_id, "name": name}).one()
+    live = pointing if pointing.id is not None else None
     expired = live is not None and live.expires_ms is not None and live.expires_ms <= now
     if live is not None and not expired:
         # Already there: nothing to do (an immutable tag keeps no expiry, so a label's is moot).
@@ -102,7 +112,7 @@ def point(
         db.execute(_END, {"tag_id": live.id, "end": _end_of(live.expires_ms, now)})
     # An immutability policy freezes the tag as it lands; an immutable tag never expires (nothing
     # may delete it), so a `quay.expires-after` label does not schedule an end for it.
-    immutable = _freeze.frozen(db, repository_id, name)
+    immutable = bool(pointing.any_policy) and _freeze.frozen(db, repository_id, name)
     if immutable:
         expires_ms = None
         _freeze.record(db, repository_id, name)

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.runtime import Runtime
-from wharf.services import retention
 
 QUEUE = "autoprune"
 
 
 async def run(rt: Runtime, body: dict[str, Any]) -> None:
+    # Imported by the first run: a server whose registry has no policy never loads the policies'
+    # modules (tests/process/test_lazy_imports.py).
+    from wharf.services import retention
+
     namespace_id, repository_id = body.get("namespace_id"), body.get("repository_id")
     await retention.apply(
         rt,

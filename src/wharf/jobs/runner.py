@@ -20,8 +20,6 @@ from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
-from wharf.services import builds as build_service
-from wharf.services import directory_sync, mirroring
 
 log = logging.getLogger("wharf.jobs")
 
@@ -39,12 +37,39 @@ async def collect_garbage(rt: Runtime, _body: dict[str, Any]) -> None:
     await gc.collect_periodically(rt)
 
 
+# The jobs of features a registry may never use (an LDAP directory, mirrors, builds) import their
+# services when one first runs: an idle `wharf serve` does not hold them, nor the outbound clients
+# they bring (integrations/ldap_directory.py, integrations/upstream.py; tests/process/
+# test_lazy_imports.py). Their queue names are therefore spelled here; tests/unit/test_job_queues.py
+# checks them against the services'.
+TEAM_SYNC_QUEUE = "team_sync"
+USER_CHECK_QUEUE = "directory_user_check"
+MIRROR_QUEUE = "repo_mirror_sync"
+MIRROR_SCHEDULE_QUEUE = "repo_mirror_schedule"
+
+
 async def sync_teams(rt: Runtime, _body: dict[str, Any]) -> None:
+    from wharf.services import directory_sync
+
     await directory_sync.sync_stale_teams(rt)
 
 
 async def check_directory_users(rt: Runtime, _body: dict[str, Any]) -> None:
+    from wharf.services import directory_sync
+
     await directory_sync.check_directory_users(rt)
+
+
+async def sync_mirror(rt: Runtime, body: dict[str, Any]) -> None:
+    from wharf.services import mirroring
+
+    await mirroring.run(rt, body)
+
+
+async def schedule_mirrors(rt: Runtime, body: dict[str, Any]) -> None:
+    from wharf.services import mirroring
+
+    await mirroring.schedule(rt, body)
 
 
 async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
@@ -52,6 +77,8 @@ async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
 
 
 async def clean_up_builds(rt: Runtime, _body: dict[str, Any]) -> None:
+    from wharf.services import builds as build_service
+
     logs = await build_service.prune_logs(rt)
     files = await build_service.forget_expired_files(rt)
     if logs or files:
@@ -70,11 +97,11 @@ HANDLERS: dict[str, JobHandler] = {
     secscan.BACKFILL_QUEUE: secscan.backfill,
     secscan.UPDATE_QUEUE: secscan.update_sources,
     autoprune.QUEUE: autoprune.run,
-    directory_sync.TEAM_SYNC_QUEUE: sync_teams,
-    directory_sync.USER_CHECK_QUEUE: check_directory_users,
+    TEAM_SYNC_QUEUE: sync_teams,
+    USER_CHECK_QUEUE: check_directory_users,
     "build_cleanup": clean_up_builds,
-    mirroring.QUEUE: mirroring.run,
-    mirroring.SCHEDULE_QUEUE: mirroring.schedule,
+    MIRROR_QUEUE: sync_mirror,
+    MIRROR_SCHEDULE_QUEUE: schedule_mirrors,
 }
 """The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
 claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
@@ -93,16 +120,16 @@ def periodic(rt: Runtime) -> dict[str, int]:
     if s.FEATURE_BUILD_SUPPORT:
         jobs["build_cleanup"] = 3600
     if s.FEATURE_REPO_MIRROR:
-        jobs[mirroring.SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
+        jobs[MIRROR_SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
         jobs["log_rotation"] = s.ACTION_LOG_ROTATION_INTERVAL_S
     if s.AUTHENTICATION_TYPE == "LDAP":
         if s.FEATURE_TEAM_SYNCING:
-            jobs[directory_sync.TEAM_SYNC_QUEUE] = s.TEAM_SYNC_WORKER_FREQUENCY
+            jobs[TEAM_SYNC_QUEUE] = s.TEAM_SYNC_WORKER_FREQUENCY
         if s.LDAP_USER_CHECK_INTERVAL_S:
-            jobs[directory_sync.USER_CHECK_QUEUE] = s.LDAP_USER_CHECK_INTERVAL_S
+            jobs[USER_CHECK_QUEUE] = s.LDAP_USER_CHECK_INTERVAL_S
     if s.FEATURE_SECURITY_SCANNER:
         jobs[secscan.BACKFILL_QUEUE] = s.SECURITY_SCANNER_INDEXING_INTERVAL
         if s.SECURITY_SCANNER_VULN_SOURCES:

@@ -1,0 +1,75 @@
+"""The statements a manifest PUT runs, pinned: a PUT is one write transaction, and on SQLite the
+writers of a process queue behind each other, so every statement added to it lowers the push rate
+of the whole registry (docs/performance.md). A feature that needs more on this path says so here.
+
+Counted on SQLite's own trace (every statement the driver runs, those the DBAPI path of core/_sql.py
+sends included); PostgreSQL adds its advisory locks, so the pin is for SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import DB_BACKEND
+from tests.integration.registry_client import RegistryClient
+from wharf.app import WharfApp
+
+pytestmark = pytest.mark.skipif(DB_BACKEND != "sqlite", reason="SQLite's trace counts the statements")
+
+
+@contextmanager
+def statements(wharf: WharfApp) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def trace(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_conn.set_trace_callback(seen.append)
+
+    event.listen(wharf.rt.db.engine, "checkout", trace)
+    try:
+        yield seen
+    finally:
+        event.remove(wharf.rt.db.engine, "checkout", trace)
+
+
+def _verbs(seen: list[str]) -> list[str]:
+    return [" ".join(s.split()[:3]) for s in seen]
+
+
+async def test_a_manifest_put_runs_one_transaction_of_pinned_statements(
+    client: httpx.AsyncClient, wharf: WharfApp
+) -> None:
+    reg = RegistryClient(client, wharf)
+    _, manifest = await reg.push_image("admin/counted", "first", layers=1)
+    await reg.headers("admin/counted")  # the token, fetched before counting
+
+    # A new manifest of blobs the repository has, under a new tag: what `bench` PUTs.
+    body = json.dumps({**manifest, "annotations": {"n": "1"}}).encode()
+    with statements(wharf) as seen:
+        assert (await reg.push_manifest("admin/counted", "second", body)).status_code == 201
+    assert _verbs(seen) == [
+        "BEGIN IMMEDIATE",
+        "SELECT repositories.id, repositories.namespace_id,",  # the repository and the token's check
+        "SELECT blobs.id, blobs.digest,",  # the blobs it references are linked
+        "INSERT INTO manifests",
+        "INSERT INTO manifest_blobs",  # one per blob (executemany)
+        "INSERT INTO manifest_blobs",
+        "INSERT INTO quota_repository_blobs",  # the sizes: one more reference to each blob
+        "SELECT tags.id, tags.manifest_id,",  # the open tag, and whether a policy may freeze it
+        "INSERT INTO tags",
+        "INSERT INTO log_entries",
+        "SELECT notifications.uuid, notifications.event_config_json",
+        "INSERT INTO jobs",  # the scanner's indexing
+        "COMMIT",
+    ]
+
+    # The same manifest under another tag: no new manifest, no new references.
+    with statements(wharf) as seen:
+        assert (await reg.push_manifest("admin/counted", "third", body)).status_code == 201
+    assert len(seen) == 13, _verbs(seen)
+    assert not any(s.startswith(("INSERT INTO quota", "SELECT immutability_policies")) for s in seen)
