@@ -298,3 +298,38 @@ def test_the_build_page_follows_the_log_in_a_browser(
     expect(page.locator("table.builds")).to_contain_text("cancelled")
     assert serious_violations(page) == []
     shot("builds_tab")
+
+
+def test_start_build_from_the_builds_tab_in_a_browser(
+    server: Server, builder: Worker, api: httpx.Client, base: str, browser: Browser, tmp_path: Path
+) -> None:
+    created = {"namespace": "admin", "repository": "webbuilt", "visibility": "private", "description": ""}
+    assert api.post("/repository", json=created).status_code == 201
+    archive = tmp_path / "context.tar.gz"
+    archive.write_bytes(
+        _tar({"app/Dockerfile": f"FROM {base}\nCOPY hello.txt /\n".encode(), "app/hello.txt": b"hi"})
+    )
+    page = browser.new_context(bypass_csp=True).new_page()
+    sign_in(page, server, ADMIN_USER, ADMIN_PASSWORD)
+    page.goto(f"{server.url}/repository/admin/webbuilt?tab=builds")
+    form = page.locator("details.start-build form")
+    # a wrong tag is refused next to its field, with what was typed kept
+    form.get_by_label("Dockerfile or archive").set_input_files(str(archive))
+    form.get_by_label("Tags").fill("v1 -bad")
+    form.get_by_role("button", name="Start build").click()
+    expect(page.locator(".field-error")).to_contain_text("is not a valid tag")
+    expect(page.get_by_label("Tags")).to_have_value("v1 -bad")
+    assert serious_violations(page) == []
+    form = page.locator("details.start-build form")
+    form.get_by_label("Dockerfile or archive").set_input_files(str(archive))
+    form.get_by_label("Tags").fill("v1 v2")
+    form.get_by_label("Dockerfile path").fill("app/Dockerfile")
+    form.get_by_role("button", name="Start build").click()
+    expect(page.locator("[data-build-phase]")).to_be_visible()
+    builds = api.get("/repository/admin/webbuilt/build/").json()["builds"]
+    assert [b["tags"] for b in builds] == [["v1", "v2"]]
+    assert page.url == f"{server.url}/repository/admin/webbuilt/build/{builds[0]['id']}"
+    assert _finished(api, "admin/webbuilt", builds[0]["id"])["phase"] == "complete"
+    page.reload()
+    expect(page.locator("[data-build-phase]")).to_have_text("complete")
+    Shots(page, "start_build")("complete")
