@@ -40,7 +40,12 @@ pytestmark = [
     pytest.mark.skipif(SERVER_KIND != "wharf", reason="builds are Wharf's, not distribution's"),
 ]
 
-TERMINAL = {"complete", "error", "internalerror", "cancelled", "expired"}
+TERMINAL = {
+    "complete",
+    "error",
+    "cancelled",
+    "expired",
+}  # internalerror: a builder died, another runs it again
 
 
 @pytest.fixture
@@ -333,3 +338,45 @@ def test_start_build_from_the_builds_tab_in_a_browser(
     page.reload()
     expect(page.locator("[data-build-phase]")).to_have_text("complete")
     Shots(page, "start_build")("complete")
+
+
+_SHORT_LEASE = {"WHARF_BUILDER_LEASE_S": "3", "WHARF_BUILD_MAX_ATTEMPTS": "2"}
+
+
+@pytest.mark.parametrize("server_settings", [_SHORT_LEASE])
+@pytest.mark.parametrize("builder_settings", [_SHORT_LEASE])
+def test_a_build_whose_builder_is_killed_runs_again_then_expires(
+    server: Server, builder: Worker, api: httpx.Client, base: str
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo running-now && sleep 30\n".encode())
+    build = _build(api, "admin/orphan", file_id=file_id)
+
+    def _running(times: int) -> bool:
+        # the RUN step's output line (its STEP line names it too)
+        return [e["message"] for e in _log(api, "admin/orphan", build["id"])].count("running-now") >= times
+
+    wait_until(lambda: _running(1), "the first run to reach its RUN step", timeout_s=300)
+    builder.kill()  # SIGKILL: nothing of the builder finishes the build
+    # the server notices the lapsed lease: internalerror, to run again (not `building` for ever)
+    wait_until(
+        lambda: _status(api, "admin/orphan", build["id"])["phase"] == "internalerror",
+        "the build to be marked internalerror",
+        timeout_s=60,
+    )
+    env = {"WHARF_BUILDER_REGISTRY": server.url, **_SHORT_LEASE}
+    second = Worker(server.workdir, server.db_uri, env, name="builder2", command="builder")
+    second.start()
+    try:
+        wait_until(lambda: _running(2), "the second run to reach its RUN step", timeout_s=300)
+        second.kill()
+    finally:
+        second.stop()
+        print(f"--- second builder log ---\n{second.log_tail()}")
+    done = _finished(api, "admin/orphan", build["id"], timeout_s=60)
+    assert done["phase"] == "expired"  # its last run: Quay's word for an internalerror for good
+    log = _log(api, "admin/orphan", build["id"])
+    phases = [e["message"] for e in log if e.get("type") == "phase"]
+    assert phases.count("build-scheduled") == 2 and phases[-1] == "internalerror", phases
+    errors = [e["message"] for e in log if e.get("type") == "error"]
+    assert any("(attempt 1 of 2): it will run again" in e for e in errors), errors
+    assert any(e.endswith("(attempt 2 of 2)") for e in errors), errors

@@ -46,7 +46,7 @@ def build_view(build: BuildRecord, can_write: bool, can_read_archive: bool) -> d
     """Quay's build_status_view."""
     view: dict[str, Any] = {
         "id": build.uuid,
-        "phase": build.phase,
+        "phase": build.shown_phase,
         "started": date(build.started_ms or build.created_ms),
         "display_name": build.display_name,
         "status": {},

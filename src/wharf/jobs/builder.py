@@ -128,8 +128,8 @@ class _Run:
     async def phase(self, phase: str) -> None:
         self.check()
         await self.flush()
-        if not await self.rt.db.write(builds.set_phase, self.build.id, phase):
-            raise BuildStopped(builds.CANCELLED, "the build was finished elsewhere")
+        if not await self.rt.db.write(builds.set_phase, self.build.id, phase, self.build.attempts):
+            raise BuildStopped(builds.CANCELLED, "the build was finished elsewhere (or run again)")
 
     # --- stopping --------------------------------------------------------------------------------
 
@@ -332,7 +332,7 @@ class _Run:
 async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
     """The job of the builders' queue: claim the build, run it, finish it in its terminal phase."""
     origin = body.get("origin")
-    build = await rt.db.write(builds.start, int(body["build_id"]), origin)
+    build = await rt.db.write(builds.start, int(body["build_id"]), origin, rt.settings.BUILD_MAX_ATTEMPTS)
     if build is None:
         return
     root = builder_root(rt) / "work"
@@ -365,7 +365,15 @@ async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
     if error:
         await run.line(builds.ERROR_LOG, error)
     await run.flush()
-    await rt.db.write(builds.finish, build.id, phase, error=error, manifest_digest=digest, origin=origin)
+    await rt.db.write(
+        builds.finish,
+        build.id,
+        phase,
+        error=error,
+        manifest_digest=digest,
+        origin=origin,
+        attempt=build.attempts,  # not a later run's, if this one lost its lease
+    )
     log.info("build %s of %s finished: %s", build.uuid, build.full_name, phase)
 
 

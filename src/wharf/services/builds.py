@@ -246,6 +246,12 @@ async def prune_logs(rt: Runtime) -> int:
     return await rt.db.write(builds.prune_logs, now_ms() - keep_ms)
 
 
+async def sweep_interrupted(rt: Runtime) -> list[str]:
+    """Mark internalerror the running builds whose builder died (their job's lease ran out):
+    they run again on the next builder while BUILD_MAX_ATTEMPTS allows. Their uuids."""
+    return await rt.db.write(builds.sweep_interrupted, now_ms(), rt.settings.BUILD_MAX_ATTEMPTS)
+
+
 async def forget_expired_files(rt: Runtime) -> int:
     """Remove uploaded build files past USERFILES_EXPIRATION_S, their bytes first."""
     expired = await rt.db.read(user_files.expired, now_ms())
