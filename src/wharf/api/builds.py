@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from wharf.api.access import AdminRepository, ReadableRepository, SuperuserReader, WritableRepository
 from wharf.api.deps import Caller, FreshLogin, Rt, User
-from wharf.api.errors import forbidden, unauthorized
+from wharf.api.errors import forbidden, invalid_request, unauthorized
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core.builds import BuildRecord
@@ -231,3 +231,21 @@ async def get_repo_build_status_superuser(rt: Rt, who: SuperuserReader, build_uu
 )
 async def get_repo_build_superuser(rt: Rt, who: SuperuserReader, build_uuid: str) -> dict[str, Any]:
     return build_view(await build_service.get_any(rt, build_uuid), True, True)
+
+
+@router.get(
+    "/superuser/{build_uuid}/logs/archive",
+    operation_id="getRepoBuildLogsArchiveSuperUser",
+    dependencies=[FreshLogin],
+    summary="Any build's whole log in one answer (superusers)",
+)
+async def get_repo_build_logs_archive_superuser(
+    rt: Rt, who: SuperuserReader, build_uuid: str
+) -> dict[str, Any]:
+    """Quay serves the log archived to object storage once the build finished; Wharf keeps logs in
+    the database until BUILD_LOGS_RETENTION, so this is the whole log, in the archive's shape."""
+    build = await build_service.get_any(rt, build_uuid)
+    answer = await build_service.logs(rt, build, 0)
+    if not answer["total"]:
+        raise invalid_request("Archived logs not available")
+    return answer
