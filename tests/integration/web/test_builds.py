@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests.integration.registry_client import RegistryClient
-from tests.integration.web_client import Visitor
+from tests.integration.web_client import Visitor, forms_of
 from tests.integration.world import PW
 from wharf.app import WharfApp
 from wharf.core import audit, builds, repositories, user_files
@@ -64,6 +64,16 @@ async def test_readers_see_the_build_but_not_its_log(
         assert (
             "ccccccc" in page.text and "needs write access" in page.text and "data-build-log" not in page.text
         )
+        # no Start build for readers, and a forged one is refused before anything is stored
+        tab = (await reader.get("/repository/admin/app?tab=builds")).text
+        assert "Start build" not in tab
+        token = next(f.fields["_csrf_token"] for f in forms_of(tab) if "_csrf_token" in f.fields)
+        r = await reader.http.post(
+            "/repository/admin/app/build/",
+            data={"_csrf_token": token},
+            files={"file": ("Dockerfile", b"FROM scratch\n")},
+        )
+        assert r.status_code == 403 and "needs the write role" in r.text
     finally:
         await reader.close()
 

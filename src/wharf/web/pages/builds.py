@@ -99,6 +99,8 @@ async def start_build(request: Request) -> Response:
     v = await visitor(rt, request)
     if not v.signed_in:
         raise WebError.sign_in(request)
+    if not rt.settings.FEATURE_BUILD_SUPPORT:  # the tab shows no form then: say it on a page
+        raise WebError(403, "Builds are off", "This registry does not build images (FEATURE_BUILD_SUPPORT).")
     full_name = request.path_params["repository"].rstrip("/")
     fields, files = await read_upload_form(rt, request, rt.settings.USERFILES_MAX_SIZE + _FORM_SLACK)
     view = await access.repository(request, v, full_name, permissions.WRITE, changing="builds")
