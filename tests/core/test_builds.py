@@ -220,6 +220,16 @@ def test_the_sweep_marks_a_build_whose_lease_ran_out(db: Database) -> None:
     assert cancelled.phase == builds.CANCELLED and cancelled.terminal
 
 
+def test_a_cancelled_build_whose_builder_died_is_not_run_again(db: Database) -> None:
+    repo = _repo(db)
+    build = _create(db, repo)
+    db.run_write(builds.start, build.id, None)
+    db.run_write(builds.cancel, build, repo, ACTOR)  # asked of a builder that dies before it reads it
+    assert db.run_write(builds.start, build.id, None) is None
+    found = db.run_read(builds.get, build.uuid)
+    assert found is not None and found.phase == builds.CANCELLED and found.terminal
+
+
 def test_the_sweep_fails_a_build_at_its_last_attempt(db: Database) -> None:
     build = _create(db, _repo(db))
     db.run_write(builds.start, build.id, None)

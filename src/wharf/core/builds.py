@@ -312,7 +312,7 @@ def start(db: Db, build_id: int, origin: str | None, max_attempts: int = MAX_ATT
     db.execute(
         update(Build)
         .where(Build.id == build_id)
-        .values(attempts=Build.attempts + 1, started_ms=now, error=None, cancel_requested=False)
+        .values(attempts=Build.attempts + 1, started_ms=now, error=None)
     )
     set_phase(db, build_id, SCHEDULED)
     started = get_by_id(db, build_id)
@@ -332,6 +332,10 @@ def interrupted(db: Db, build: BuildRecord, max_attempts: int, origin: str | Non
         f"(attempt {build.attempts} of {max_attempts})"
     )
     now = now_ms()
+    if build.cancel_requested:  # its builder died before it could honour the cancellation
+        append_logs(db, build.id, [(ERROR_LOG, note, {})])
+        finish(db, build.id, CANCELLED, error="The build was cancelled", origin=origin)
+        return
     if build.attempts < max_attempts and _has_job(db, build.id):
         moved = db.execute(
             update(Build)
