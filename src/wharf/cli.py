@@ -439,7 +439,13 @@ def builder(
     BUILDER_REGISTRY (or the public origin). SIGTERM or SIGINT stops it like `wharf worker`: the
     running builds get WORKER_SHUTDOWN_GRACE_S seconds, then they are killed and left to run out
     their lease (the next claim marks them internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
-    from wharf.jobs.builder import BUILDER_HANDLERS, builder_root, missing_tools, registry_origin
+    from wharf.jobs.builder import (
+        BUILDER_HANDLERS,
+        builder_root,
+        missing_tools,
+        registry_origin,
+        remove_leftovers,
+    )
     from wharf.jobs.runner import run_until_stopped
     from wharf.runtime import Runtime
 
@@ -484,6 +490,8 @@ def builder(
             builder_root(rt),
         )
         try:
+            if leftovers := await remove_leftovers(rt):
+                log.info("removed %d working directories of builds a killed builder left", leftovers)
             finished = await run_until_stopped(
                 rt,
                 stop,

@@ -380,3 +380,12 @@ def test_a_build_whose_builder_is_killed_runs_again_then_expires(
     errors = [e["message"] for e in log if e.get("type") == "error"]
     assert any("(attempt 1 of 2): it will run again" in e for e in errors), errors
     assert any(e.endswith("(attempt 2 of 2)") for e in errors), errors
+    # the killed runs left their working directories; the next builder to start removes them
+    work = server.data_dir / "builder" / "work"
+    assert len(list(work.iterdir())) == 2
+    third = Worker(server.workdir, server.db_uri, env, name="builder3", command="builder")
+    third.start()
+    try:
+        wait_until(lambda: not any(work.iterdir()), "the leftovers to be removed", timeout_s=60)
+    finally:
+        third.stop()

@@ -377,6 +377,28 @@ async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
     log.info("build %s of %s finished: %s", build.uuid, build.full_name, phase)
 
 
+_UUID_IN_NAME = re.compile(r"^build-([0-9a-f-]{36})-")
+
+
+async def remove_leftovers(rt: Runtime) -> int:
+    """Remove the working directories that builders killed mid-build left behind (SIGKILL gives
+    them no time to clean up), once their build has finished for good: one whose build will run
+    again may be in use by another builder sharing BUILDER_STORAGE_DIR. How many went."""
+    root = builder_root(rt) / "work"
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for work in root.iterdir():
+        found = _UUID_IN_NAME.match(work.name)
+        if found is None:
+            continue
+        build = await rt.db.read(builds.get, found.group(1))
+        if build is None or build.terminal:
+            await asyncio.to_thread(_remove, work)
+            removed += 1
+    return removed
+
+
 def _remove(work: Path) -> None:
     def _writable_then_retry(func: Any, path: str, _exc: Any) -> None:
         # vfs layers keep read-only directories: open them up and try again.
