@@ -324,6 +324,8 @@ def test_start_build_from_the_builds_tab_in_a_browser(
     form.get_by_role("button", name="Start build").click()
     expect(page.locator(".field-error")).to_contain_text("is not a valid tag")
     expect(page.get_by_label("Tags")).to_have_value("v1 -bad")
+    shot = Shots(page, "start_build")
+    shot("refused")
     assert serious_violations(page) == []
     form = page.locator("details.start-build form")
     form.get_by_label("Dockerfile or archive").set_input_files(str(archive))
@@ -337,7 +339,7 @@ def test_start_build_from_the_builds_tab_in_a_browser(
     assert _finished(api, "admin/webbuilt", builds[0]["id"])["phase"] == "complete"
     page.reload()
     expect(page.locator("[data-build-phase]")).to_have_text("complete")
-    Shots(page, "start_build")("complete")
+    shot("complete")
 
 
 _SHORT_LEASE = {"WHARF_BUILDER_LEASE_S": "3", "WHARF_BUILD_MAX_ATTEMPTS": "2"}

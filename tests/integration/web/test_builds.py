@@ -111,6 +111,7 @@ async def test_start_build_refuses_with_the_error_next_to_the_field(
     assert r.status_code == 422
     assert 'id="error-repository-admin-app-build-docker-tags"' in r.text and "is not a valid tag" in r.text
     assert 'value="-bad"' in r.text  # what was typed is kept
+    assert "Choose the file again" in r.text  # not the file: no browser keeps it
     r = await _start(admin, b"FROM scratch\n", dockerfile_path="../etc/Dockerfile")
     assert r.status_code == 422 and "may not leave the build context" in r.text
     r = await _start(admin, b"FROM scratch\n", pull_robot="admin+nobody")
