@@ -293,6 +293,13 @@ class Settings(BaseModel):
     """How long the log of a finished build is kept (a duration: 12h, 30d)."""
     BUILD_TIMEOUT: int = Field(3600, ge=1)
     """Seconds a build may run before its builder stops it with an error."""
+    BUILD_MAX_ATTEMPTS: int = Field(3, ge=1)
+    """Runs of a build whose builder dies under it (killed, cut off past BUILDER_LEASE_S): each
+    death marks it internalerror and the next builder runs it again, until this many; 1 never
+    retries. Quay tries each build three times."""
+    BUILDER_LEASE_S: int = Field(60, ge=3)
+    """A running build's lease, renewed by its builder every third of it: a builder that dies
+    leaves its build internalerror (then retried, BUILD_MAX_ATTEMPTS) once the lease runs out."""
     BUILDER_CONCURRENCY: int = Field(1, ge=1)
     """Builds one `wharf builder` process runs at once."""
     BUILDER_STORAGE_DIR: Path | None = None

@@ -167,14 +167,76 @@ def test_cancel_waiting_at_once_running_by_request(
     assert _events(db).count("build_cancelled") == 2
 
 
-def test_a_second_claim_finds_the_first_builder_died(db: Database) -> None:
+def test_a_build_whose_builder_died_runs_again_then_fails(db: Database) -> None:
     build = _create(db, _repo(db))
-    assert db.run_write(builds.start, build.id, None) is not None
-    assert db.run_write(builds.start, build.id, None) is None  # the lease ran out, claimed again
+    first = db.run_write(builds.start, build.id, None)
+    assert first is not None and first.attempts == 1
+    # the lease ran out and the job was claimed again: the first run is marked, a second starts
+    second = db.run_write(builds.start, build.id, None)
+    assert second is not None and second.attempts == 2 and second.phase == builds.SCHEDULED
+    assert not second.terminal and second.error is None
+    _, entries = db.run_read(builds.read_logs, build.id, 0)
+    phases = [e["message"] for e in entries if e.get("type") == "phase"]
+    assert phases == [builds.WAITING, builds.SCHEDULED, builds.INTERNAL_ERROR, builds.SCHEDULED]
+    errors = [e["message"] for e in entries if e.get("type") == "error"]
+    assert errors == [
+        "The builder running this build stopped before it finished (attempt 1 of 3): it will run again"
+    ]
+    # the first builder, back from a stall, moves nothing of the second run
+    assert not db.run_write(builds.set_phase, build.id, builds.PUSHING, first.attempts)
+    assert not db.run_write(builds.finish, build.id, builds.COMPLETE, attempt=first.attempts)
+    assert db.run_write(builds.start, build.id, None) is not None  # the third and last
+    assert db.run_write(builds.start, build.id, None) is None
     found = db.run_read(builds.get, build.uuid)
-    assert found is not None and found.phase == builds.INTERNAL_ERROR
+    assert found is not None and found.phase == builds.INTERNAL_ERROR and found.terminal
+    assert found.shown_phase == builds.EXPIRED  # as Quay shows a build with no run left
     assert found.error == "The builder running this build stopped"
-    assert _events(db)[-1] == "build_failure"
+    assert _events(db).count("build_start") == 3 and _events(db)[-1] == "build_failure"
+
+
+def test_one_attempt_fails_at_the_first_death(db: Database) -> None:
+    build = _create(db, _repo(db))
+    assert db.run_write(builds.start, build.id, None, 1) is not None
+    assert db.run_write(builds.start, build.id, None, 1) is None
+    found = db.run_read(builds.get, build.uuid)
+    assert found is not None and found.phase == builds.INTERNAL_ERROR and found.terminal
+    assert found.shown_phase == builds.EXPIRED  # as Quay shows a build with no run left
+
+
+def test_the_sweep_marks_a_build_whose_lease_ran_out(db: Database) -> None:
+    repo = _repo(db)
+    build = _create(db, repo)
+    claimed_at = 10**15
+    job = db.run_write(queue.claim_at, [builds.QUEUE], claimed_at, 60_000)
+    assert job is not None and job.body["build_id"] == build.id
+    db.run_write(builds.start, build.id, None)
+    assert db.run_write(builds.sweep_interrupted, claimed_at + 60_000, 3) == []  # still leased
+    assert db.run_write(builds.sweep_interrupted, claimed_at + 60_001, 3) == [build.uuid]
+    found = db.run_read(builds.get, build.uuid)
+    assert found is not None and found.phase == builds.INTERNAL_ERROR and not found.terminal
+    assert db.run_write(builds.sweep_interrupted, claimed_at + 60_001, 3) == []  # marked once
+    # waiting for its next run, nothing runs it: a cancel finishes it at once
+    cancelled = db.run_write(builds.cancel, found, repo, ACTOR)
+    assert cancelled.phase == builds.CANCELLED and cancelled.terminal
+
+
+def test_a_cancelled_build_whose_builder_died_is_not_run_again(db: Database) -> None:
+    repo = _repo(db)
+    build = _create(db, repo)
+    db.run_write(builds.start, build.id, None)
+    db.run_write(builds.cancel, build, repo, ACTOR)  # asked of a builder that dies before it reads it
+    assert db.run_write(builds.start, build.id, None) is None
+    found = db.run_read(builds.get, build.uuid)
+    assert found is not None and found.phase == builds.CANCELLED and found.terminal
+
+
+def test_the_sweep_fails_a_build_at_its_last_attempt(db: Database) -> None:
+    build = _create(db, _repo(db))
+    db.run_write(builds.start, build.id, None)
+    assert db.run_write(builds.sweep_interrupted, 10**15, 1) == [build.uuid]  # no lease: none held
+    found = db.run_read(builds.get, build.uuid)
+    assert found is not None and found.phase == builds.INTERNAL_ERROR and found.terminal
+    assert found.shown_phase == builds.EXPIRED  # as Quay shows a build with no run left
 
 
 def test_old_logs_are_pruned(db: Database) -> None:

@@ -42,7 +42,12 @@ pytestmark = [
     pytest.mark.skipif(SERVER_KIND != "wharf", reason="builds are Wharf's, not distribution's"),
 ]
 
-TERMINAL = {"complete", "error", "internalerror", "cancelled", "expired"}
+TERMINAL = {
+    "complete",
+    "error",
+    "cancelled",
+    "expired",
+}  # internalerror: a builder died, another runs it again
 
 
 @pytest.fixture
@@ -339,3 +344,91 @@ def test_the_build_page_follows_the_log_in_a_browser(
     expect(page.locator("table.builds")).to_contain_text("cancelled")
     assert serious_violations(page) == []
     shot("builds_tab")
+
+
+def test_start_build_from_the_builds_tab_in_a_browser(
+    server: Server, builder: Worker, api: httpx.Client, base: str, browser: Browser, tmp_path: Path
+) -> None:
+    created = {"namespace": "admin", "repository": "webbuilt", "visibility": "private", "description": ""}
+    assert api.post("/repository", json=created).status_code == 201
+    archive = tmp_path / "context.tar.gz"
+    archive.write_bytes(
+        _tar({"app/Dockerfile": f"FROM {base}\nCOPY hello.txt /\n".encode(), "app/hello.txt": b"hi"})
+    )
+    page = browser.new_context(bypass_csp=True).new_page()
+    sign_in(page, server, ADMIN_USER, ADMIN_PASSWORD)
+    page.goto(f"{server.url}/repository/admin/webbuilt?tab=builds")
+    form = page.locator("details.start-build form")
+    # a wrong tag is refused next to its field, with what was typed kept
+    form.get_by_label("Dockerfile or archive").set_input_files(str(archive))
+    form.get_by_label("Tags").fill("v1 -bad")
+    form.get_by_role("button", name="Start build").click()
+    expect(page.locator(".field-error")).to_contain_text("is not a valid tag")
+    expect(page.get_by_label("Tags")).to_have_value("v1 -bad")
+    shot = Shots(page, "start_build")
+    shot("refused")
+    assert serious_violations(page) == []
+    form = page.locator("details.start-build form")
+    form.get_by_label("Dockerfile or archive").set_input_files(str(archive))
+    form.get_by_label("Tags").fill("v1 v2")
+    form.get_by_label("Dockerfile path").fill("app/Dockerfile")
+    form.get_by_role("button", name="Start build").click()
+    expect(page.locator("[data-build-phase]")).to_be_visible()
+    builds = api.get("/repository/admin/webbuilt/build/").json()["builds"]
+    assert [b["tags"] for b in builds] == [["v1", "v2"]]
+    assert page.url == f"{server.url}/repository/admin/webbuilt/build/{builds[0]['id']}"
+    assert _finished(api, "admin/webbuilt", builds[0]["id"])["phase"] == "complete"
+    page.reload()
+    expect(page.locator("[data-build-phase]")).to_have_text("complete")
+    shot("complete")
+
+
+_SHORT_LEASE = {"WHARF_BUILDER_LEASE_S": "3", "WHARF_BUILD_MAX_ATTEMPTS": "2"}
+
+
+@pytest.mark.parametrize("server_settings", [_SHORT_LEASE])
+@pytest.mark.parametrize("builder_settings", [_SHORT_LEASE])
+def test_a_build_whose_builder_is_killed_runs_again_then_expires(
+    server: Server, builder: Worker, api: httpx.Client, base: str
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo running-now && sleep 30\n".encode())
+    build = _build(api, "admin/orphan", file_id=file_id)
+
+    def _running(times: int) -> bool:
+        # the RUN step's output line (its STEP line names it too)
+        return [e["message"] for e in _log(api, "admin/orphan", build["id"])].count("running-now") >= times
+
+    wait_until(lambda: _running(1), "the first run to reach its RUN step", timeout_s=300)
+    builder.kill()  # SIGKILL: nothing of the builder finishes the build
+    # the server notices the lapsed lease: internalerror, to run again (not `building` for ever)
+    wait_until(
+        lambda: _status(api, "admin/orphan", build["id"])["phase"] == "internalerror",
+        "the build to be marked internalerror",
+        timeout_s=60,
+    )
+    env = {"WHARF_BUILDER_REGISTRY": server.url, **_SHORT_LEASE}
+    second = Worker(server.workdir, server.db_uri, env, name="builder2", command="builder")
+    second.start()
+    try:
+        wait_until(lambda: _running(2), "the second run to reach its RUN step", timeout_s=300)
+        second.kill()
+    finally:
+        second.stop()
+        print(f"--- second builder log ---\n{second.log_tail()}")
+    done = _finished(api, "admin/orphan", build["id"], timeout_s=60)
+    assert done["phase"] == "expired"  # its last run: Quay's word for an internalerror for good
+    log = _log(api, "admin/orphan", build["id"])
+    phases = [e["message"] for e in log if e.get("type") == "phase"]
+    assert phases.count("build-scheduled") == 2 and phases[-1] == "internalerror", phases
+    errors = [e["message"] for e in log if e.get("type") == "error"]
+    assert any("(attempt 1 of 2): it will run again" in e for e in errors), errors
+    assert any(e.endswith("(attempt 2 of 2)") for e in errors), errors
+    # the killed runs left their working directories; the next builder to start removes them
+    work = server.data_dir / "builder" / "work"
+    assert len(list(work.iterdir())) == 2
+    third = Worker(server.workdir, server.db_uri, env, name="builder3", command="builder")
+    third.start()
+    try:
+        wait_until(lambda: not any(work.iterdir()), "the leftovers to be removed", timeout_s=60)
+    finally:
+        third.stop()

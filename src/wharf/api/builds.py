@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from wharf.api.access import AdminRepository, ReadableRepository, SuperuserReader, WritableRepository
 from wharf.api.deps import Caller, FreshLogin, Rt, User
-from wharf.api.errors import forbidden, unauthorized
+from wharf.api.errors import forbidden, invalid_request, unauthorized
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core.builds import BuildRecord
@@ -46,7 +46,7 @@ def build_view(build: BuildRecord, can_write: bool, can_read_archive: bool) -> d
     """Quay's build_status_view."""
     view: dict[str, Any] = {
         "id": build.uuid,
-        "phase": build.phase,
+        "phase": build.shown_phase,
         "started": date(build.started_ms or build.created_ms),
         "display_name": build.display_name,
         "status": {},
@@ -249,3 +249,21 @@ async def get_repo_build_status_superuser(rt: Rt, who: SuperuserReader, build_uu
 )
 async def get_repo_build_superuser(rt: Rt, who: SuperuserReader, build_uuid: str) -> dict[str, Any]:
     return build_view(await build_service.get_any(rt, build_uuid), True, True)
+
+
+@router.get(
+    "/superuser/{build_uuid}/logs/archive",
+    operation_id="getRepoBuildLogsArchiveSuperUser",
+    dependencies=[FreshLogin],
+    summary="Any build's whole log in one answer (superusers)",
+)
+async def get_repo_build_logs_archive_superuser(
+    rt: Rt, who: SuperuserReader, build_uuid: str
+) -> dict[str, Any]:
+    """Quay serves the log archived to object storage once the build finished; Wharf keeps logs in
+    the database until BUILD_LOGS_RETENTION, so this is the whole log, in the archive's shape."""
+    build = await build_service.get_any(rt, build_uuid)
+    answer = await build_service.logs(rt, build, 0)
+    if not answer["total"]:
+        raise invalid_request("Archived logs not available")
+    return answer

@@ -122,8 +122,14 @@ def builder(
     buildah and skopeo on PATH, the database of the server, and the server's /v2 at
     BUILDER_REGISTRY (or the public origin). SIGTERM or SIGINT stops it like `wharf worker`: the
     running builds get WORKER_SHUTDOWN_GRACE_S seconds, then they are killed and left to run out
-    their lease (the next claim marks them internalerror)."""
-    from wharf.jobs.builder import BUILDER_HANDLERS, builder_root, missing_tools, registry_origin
+    their lease (the next claim marks them internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
+    from wharf.jobs.builder import (
+        BUILDER_HANDLERS,
+        builder_root,
+        missing_tools,
+        registry_origin,
+        remove_leftovers,
+    )
     from wharf.jobs.runner import run_until_stopped
     from wharf.runtime import Runtime
 
@@ -169,8 +175,15 @@ def builder(
             builder_root(rt),
         )
         try:
+            if leftovers := await remove_leftovers(rt):
+                log.info("removed %d working directories of builds a killed builder left", leftovers)
             finished = await run_until_stopped(
-                rt, stop, grace_s, handlers=BUILDER_HANDLERS, concurrency=settings.BUILDER_CONCURRENCY
+                rt,
+                stop,
+                grace_s,
+                handlers=BUILDER_HANDLERS,
+                concurrency=settings.BUILDER_CONCURRENCY,
+                lease_ms=settings.BUILDER_LEASE_S * 1000,
             )
         finally:
             await rt.close()

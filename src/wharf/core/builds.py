@@ -14,14 +14,14 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, select, update
 
 from wharf.core import audit, events, notifications, queue, repositories
 from wharf.core.clock import now_ms
 from wharf.core.errors import Conflict
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Account, Build, BuildLogEntry, BuildTrigger, Repository
+from wharf.db.models import Account, Build, BuildLogEntry, BuildTrigger, Job, Repository
 
 QUEUE = "dockerfile_build"
 """The builders' queue: `wharf builder` claims it, the server's workers and `wharf worker` do not."""
@@ -53,6 +53,10 @@ PHASES = (
 )
 TERMINAL = frozenset({COMPLETE, ERROR, INTERNAL_ERROR, CANCELLED, EXPIRED})
 RUNNING = frozenset({SCHEDULED, UNPACKING, PULLING, BUILDING, PUSHING})
+
+MAX_ATTEMPTS = 3
+"""Runs of a build whose builders keep dying, by default (BUILD_MAX_ATTEMPTS): Quay queues each
+build with three tries."""
 
 # Log entry types, as Quay's build logs name them; a plain output line has none.
 PHASE_LOG = "phase"
@@ -100,7 +104,15 @@ class BuildRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in TERMINAL
+        """Finished for good. An `internalerror` build whose builder died and that waits for its
+        next attempt is not: only `finish` sets `completed_ms`."""
+        return self.completed_ms is not None
+
+    @property
+    def shown_phase(self) -> str:
+        """The phase as Quay shows it: an `internalerror` with no run left is `expired` (one still
+        to run again stays `internalerror`)."""
+        return EXPIRED if self.phase == INTERNAL_ERROR and self.terminal else self.phase
 
     @property
     def full_name(self) -> str:
@@ -301,12 +313,12 @@ def cancel(db: Db, build: BuildRecord, repo: RepositoryRecord, actor: audit.Acto
     """Cancel a build: one still waiting is cancelled at once; one running is asked to stop (its
     builder kills it and finishes it `cancelled`). Conflict when it has already finished."""
     repositories.require_normal(db, repo)
-    phase = db.execute(select(Build.phase).where(Build.id == build.id)).scalar()
-    if phase is None or phase in TERMINAL:
+    row = db.execute(select(Build.phase, Build.completed_ms).where(Build.id == build.id)).first()
+    if row is None or row.completed_ms is not None:
         raise Conflict("Build is currently running or has finished")
     db.execute(update(Build).where(Build.id == build.id).values(cancel_requested=True))
     audit.record_for(db, "cancel_build", actor, repo, build_uuid=build.uuid)
-    if phase == WAITING:
+    if row.phase in (WAITING, INTERNAL_ERROR):  # no builder runs it: a waiting one, or one to retry
         finish(db, build.id, CANCELLED, origin=actor.origin if actor else None)
     found = get_by_id(db, build.id)
     assert found is not None
@@ -317,21 +329,25 @@ def cancel_requested(db: Db, build_id: int) -> bool:
     return bool(db.execute(select(Build.cancel_requested).where(Build.id == build_id)).scalar())
 
 
-def start(db: Db, build_id: int, origin: str | None) -> BuildRecord | None:
+def start(db: Db, build_id: int, origin: str | None, max_attempts: int = MAX_ATTEMPTS) -> BuildRecord | None:
     """A builder claims the build. None when there is nothing to run: it was cancelled while it
-    waited, or it already finished; or a builder already claimed it and died (its job's lease ran
-    out), which finishes the build `internalerror` rather than running it again half-pushed."""
+    waited, or it already finished. A build another builder claimed and died running (its job's
+    lease ran out) is marked `internalerror` first (`interrupted`), then run again from the start
+    while it has attempts left, finished `internalerror` after its last."""
     build = get_by_id(db, build_id)
     if build is None or build.terminal:
         return None
-    if build.attempts > 0:
-        append_logs(
-            db, build_id, [(ERROR_LOG, "The builder running this build stopped before it finished", {})]
-        )
-        finish(db, build_id, INTERNAL_ERROR, error="The builder running this build stopped", origin=origin)
-        return None
+    if build.phase in RUNNING:
+        interrupted(db, build, max_attempts, origin)
+        build = get_by_id(db, build_id)
+        if build is None or build.terminal:
+            return None
     now = now_ms()
-    db.execute(update(Build).where(Build.id == build_id).values(attempts=Build.attempts + 1, started_ms=now))
+    db.execute(
+        update(Build)
+        .where(Build.id == build_id)
+        .values(attempts=Build.attempts + 1, started_ms=now, error=None)
+    )
     set_phase(db, build_id, SCHEDULED)
     started = get_by_id(db, build_id)
     assert started is not None
@@ -341,11 +357,80 @@ def start(db: Db, build_id: int, origin: str | None) -> BuildRecord | None:
     return started
 
 
-def set_phase(db: Db, build_id: int, phase: str) -> bool:
-    """Move a running build to `phase` and log it; False (and nothing changes) once it finished."""
-    moved = db.execute(
-        update(Build).where(Build.id == build_id, Build.phase.not_in(TERMINAL)).values(phase=phase)
-    ).rowcount
+def interrupted(db: Db, build: BuildRecord, max_attempts: int, origin: str | None) -> None:
+    """The builder running `build` stopped before finishing it (killed, or cut off from the
+    database past its lease): `internalerror`, to be run again by the next builder that claims
+    its job while attempts remain, for good after the last (as Quay treats a dead executor)."""
+    note = (
+        "The builder running this build stopped before it finished "
+        f"(attempt {build.attempts} of {max_attempts})"
+    )
+    now = now_ms()
+    if build.cancel_requested:  # its builder died before it could honour the cancellation
+        append_logs(db, build.id, [(ERROR_LOG, note, {})])
+        finish(db, build.id, CANCELLED, error="The build was cancelled", origin=origin)
+        return
+    if build.attempts < max_attempts and _has_job(db, build.id):
+        moved = db.execute(
+            update(Build)
+            .where(Build.id == build.id, Build.completed_ms.is_(None), Build.phase.in_(RUNNING))
+            .values(phase=INTERNAL_ERROR, error="The builder running this build stopped; it will run again")
+        ).rowcount
+        if moved:
+            lines: list[LogLine] = [
+                (ERROR_LOG, f"{note}: it will run again", {}),
+                (PHASE_LOG, INTERNAL_ERROR, {"datetime": now}),
+            ]
+            append_logs(db, build.id, lines)
+        return
+    append_logs(db, build.id, [(ERROR_LOG, note, {})])
+    finish(db, build.id, INTERNAL_ERROR, error="The builder running this build stopped", origin=origin)
+
+
+def _jobs(db: Db) -> list[tuple[int, int | None]]:
+    """(build id, lease end) of every job of the builders' queue."""
+    rows = db.execute(select(Job.body, Job.lease_until_ms).where(Job.queue == QUEUE)).all()
+    return [(int(json.loads(r.body).get("build_id", 0)), r.lease_until_ms) for r in rows]
+
+
+def _has_job(db: Db, build_id: int) -> bool:
+    return any(found == build_id for found, _ in _jobs(db))
+
+
+def sweep_interrupted(db: Db, now: int, max_attempts: int) -> list[str]:
+    """Mark the builds whose builder died (`interrupted`): running, and their job's lease ran
+    out (or their job is gone). Builders renew a running build's lease while it runs, so a lapsed
+    one means nobody is running it. Returns their uuids."""
+    running = (
+        db.execute(select(Build.id).where(Build.phase.in_(RUNNING), Build.completed_ms.is_(None)))
+        .scalars()
+        .all()
+    )
+    if not running:
+        return []
+    held = {build_id for build_id, until in _jobs(db) if until is not None and until >= now}
+    swept = []
+    for build_id in running:
+        if build_id in held:
+            continue
+        build = get_by_id(db, build_id)
+        if build is not None:
+            interrupted(db, build, max_attempts, None)
+            swept.append(build.uuid)
+    return swept
+
+
+def _current(build_id: int, attempt: int | None) -> ColumnElement[bool]:
+    """The build while it is not finished, and (given `attempt`) while that run is its latest: a
+    builder that lost its lease and came back must not move the run that replaced it."""
+    where = and_(Build.id == build_id, Build.completed_ms.is_(None))
+    return where if attempt is None else and_(where, Build.attempts == attempt)
+
+
+def set_phase(db: Db, build_id: int, phase: str, attempt: int | None = None) -> bool:
+    """Move a running build to `phase` and log it; False (and nothing changes) once it finished,
+    or once `attempt` is no longer its latest run."""
+    moved = db.execute(update(Build).where(_current(build_id, attempt)).values(phase=phase)).rowcount
     if moved:
         append_logs(db, build_id, [(PHASE_LOG, phase, {"datetime": now_ms()})])
     return bool(moved)
@@ -359,14 +444,16 @@ def finish(
     error: str | None = None,
     manifest_digest: str | None = None,
     origin: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
-    """Finish a build in a terminal phase and fire its notification; False if it had finished."""
+    """Finish a build in a terminal phase and fire its notification; False if it had finished
+    (or `attempt` is no longer its latest run)."""
     if phase not in TERMINAL:
         raise ValueError(f"{phase} is not a terminal phase")
     now = now_ms()
     done = db.execute(
         update(Build)
-        .where(Build.id == build_id, Build.phase.not_in(TERMINAL))
+        .where(_current(build_id, attempt))
         .values(phase=phase, error=error, manifest_digest=manifest_digest, completed_ms=now)
     ).rowcount
     if not done:

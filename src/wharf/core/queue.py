@@ -33,6 +33,8 @@ class ClaimedJob:
     retries_remaining: int
     token: str
     """This claim's owner token: the job's row carries it while this claim holds the lease."""
+    lease_ms: int = LEASE_MS
+    """How long each lease (the claim's, then each renewal) lasts."""
 
 
 def enqueue(
@@ -59,11 +61,11 @@ def enqueue(
     )
 
 
-async def claim(database: Database, queues: list[str]) -> ClaimedJob | None:
-    return await database.write(claim_at, queues, now_ms())
+async def claim(database: Database, queues: list[str], lease_ms: int = LEASE_MS) -> ClaimedJob | None:
+    return await database.write(claim_at, queues, now_ms(), lease_ms)
 
 
-def claim_at(db: Db, queues: list[str], now: int) -> ClaimedJob | None:
+def claim_at(db: Db, queues: list[str], now: int, lease_ms: int = LEASE_MS) -> ClaimedJob | None:
     """Claim the next job ready at `now` (ms since the epoch) whose lease, if any, has run out."""
     ready = (
         select(Job.id, Job.queue, Job.body, Job.retries_remaining)
@@ -81,8 +83,8 @@ def claim_at(db: Db, queues: list[str], now: int) -> ClaimedJob | None:
     if row is None:
         return None
     token = secrets.token_hex(16)
-    db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + LEASE_MS, lease_token=token))
-    return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining, token)
+    db.execute(update(Job).where(Job.id == row.id).values(lease_until_ms=now + lease_ms, lease_token=token))
+    return ClaimedJob(row.id, row.queue, json.loads(row.body), row.retries_remaining, token, lease_ms)
 
 
 def _held(job: ClaimedJob) -> ColumnElement[bool]:
@@ -92,13 +94,13 @@ def _held(job: ClaimedJob) -> ColumnElement[bool]:
 
 
 async def extend_lease(database: Database, job: ClaimedJob) -> bool:
-    """Lease a running job for another LEASE_MS, so that no other worker claims it meanwhile.
-    False when the claim was lost (the lease ran out and another worker claimed the job)."""
+    """Lease a running job again for its claim's lease, so that no other worker claims it
+    meanwhile. False when the claim was lost (the lease ran out and another worker claimed the job)."""
     return await database.write(extend_at, job, now_ms())
 
 
 def extend_at(db: Db, job: ClaimedJob, now: int) -> bool:
-    return db.execute(update(Job).where(_held(job)).values(lease_until_ms=now + LEASE_MS)).rowcount == 1
+    return db.execute(update(Job).where(_held(job)).values(lease_until_ms=now + job.lease_ms)).rowcount == 1
 
 
 async def release(database: Database, job: ClaimedJob) -> bool:

@@ -129,8 +129,8 @@ class _Run:
     async def phase(self, phase: str) -> None:
         self.check()
         await self.flush()
-        if not await self.rt.db.write(builds.set_phase, self.build.id, phase):
-            raise BuildStopped(builds.CANCELLED, "the build was finished elsewhere")
+        if not await self.rt.db.write(builds.set_phase, self.build.id, phase, self.build.attempts):
+            raise BuildStopped(builds.CANCELLED, "the build was finished elsewhere (or run again)")
 
     # --- stopping --------------------------------------------------------------------------------
 
@@ -350,7 +350,7 @@ class _Run:
 async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
     """The job of the builders' queue: claim the build, run it, finish it in its terminal phase."""
     origin = body.get("origin")
-    build = await rt.db.write(builds.start, int(body["build_id"]), origin)
+    build = await rt.db.write(builds.start, int(body["build_id"]), origin, rt.settings.BUILD_MAX_ATTEMPTS)
     if build is None:
         return
     root = builder_root(rt) / "work"
@@ -388,8 +388,38 @@ async def run_build(rt: Runtime, body: dict[str, Any]) -> None:
     if error:
         await run.line(builds.ERROR_LOG, error)
     await run.flush()
-    await rt.db.write(builds.finish, build.id, phase, error=error, manifest_digest=digest, origin=origin)
+    await rt.db.write(
+        builds.finish,
+        build.id,
+        phase,
+        error=error,
+        manifest_digest=digest,
+        origin=origin,
+        attempt=build.attempts,  # not a later run's, if this one lost its lease
+    )
     log.info("build %s of %s finished: %s", build.uuid, build.full_name, phase)
+
+
+_UUID_IN_NAME = re.compile(r"^build-([0-9a-f-]{36})-")
+
+
+async def remove_leftovers(rt: Runtime) -> int:
+    """Remove the working directories that builders killed mid-build left behind (SIGKILL gives
+    them no time to clean up), once their build has finished for good: one whose build will run
+    again may be in use by another builder sharing BUILDER_STORAGE_DIR. How many went."""
+    root = builder_root(rt) / "work"
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for work in root.iterdir():
+        found = _UUID_IN_NAME.match(work.name)
+        if found is None:
+            continue
+        build = await rt.db.read(builds.get, found.group(1))
+        if build is None or build.terminal:
+            await asyncio.to_thread(_remove, work)
+            removed += 1
+    return removed
 
 
 def _remove(work: Path) -> None:

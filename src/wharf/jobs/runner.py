@@ -85,6 +85,14 @@ async def clean_up_builds(rt: Runtime, _body: dict[str, Any]) -> None:
         log.info("removed %d build log entries and %d expired build files", logs, files)
 
 
+async def sweep_builds(rt: Runtime, _body: dict[str, Any]) -> None:
+    from wharf.services import builds as build_service
+
+    swept = await build_service.sweep_interrupted(rt)
+    if swept:
+        log.warning("builds whose builder stopped before finishing them: %s", ", ".join(swept))
+
+
 HANDLERS: dict[str, JobHandler] = {
     "upload_cleanup": cleanup_uploads,
     "gc": collect_garbage,
@@ -102,6 +110,7 @@ HANDLERS: dict[str, JobHandler] = {
     "build_cleanup": clean_up_builds,
     MIRROR_QUEUE: sync_mirror,
     MIRROR_SCHEDULE_QUEUE: schedule_mirrors,
+    "build_sweep": sweep_builds,
 }
 """The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
 claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
@@ -119,6 +128,7 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs[autoprune.QUEUE] = s.AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES * 60
     if s.FEATURE_BUILD_SUPPORT:
         jobs["build_cleanup"] = 3600
+        jobs["build_sweep"] = s.BUILDER_LEASE_S
     if s.FEATURE_REPO_MIRROR:
         jobs[MIRROR_SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
@@ -146,11 +156,14 @@ async def schedule_periodic(rt: Runtime) -> None:
 
 
 async def run_once(
-    rt: Runtime, stop: asyncio.Event | None = None, handlers: Mapping[str, JobHandler] = HANDLERS
+    rt: Runtime,
+    stop: asyncio.Event | None = None,
+    handlers: Mapping[str, JobHandler] = HANDLERS,
+    lease_ms: int = queue.LEASE_MS,
 ) -> bool:
     """Claim and run one job of `handlers`' queues; False when none was ready, or when `stop` was
     set while claiming (the job is then handed back unrun)."""
-    job = await queue.claim(rt.db, list(handlers))
+    job = await queue.claim(rt.db, list(handlers), lease_ms)
     if job is None:
         return False
     if stop is not None and stop.is_set():
@@ -199,13 +212,14 @@ async def _release(rt: Runtime, job: queue.ClaimedJob) -> None:
 
 
 # A job outliving its lease would be claimed again by another worker and run twice at once
-# (a collection or an orphan sweep of a large store can take longer than LEASE_MS).
+# (a collection or an orphan sweep of a large store can take longer than LEASE_MS): renewed
+# every third of it.
 LEASE_RENEW_S = queue.LEASE_MS / 1000 / 3
 
 
 async def _keep_leased(rt: Runtime, job: queue.ClaimedJob) -> None:
     while True:
-        await asyncio.sleep(LEASE_RENEW_S)
+        await asyncio.sleep(job.lease_ms / 1000 / 3)
         try:
             if not await queue.extend_lease(rt.db, job):
                 log.warning("job %s (%s) lost its lease to another worker", job.id, job.queue)
@@ -219,6 +233,7 @@ async def run_forever(
     poll_interval_s: float = 2.0,
     stop: asyncio.Event | None = None,
     handlers: Mapping[str, JobHandler] = HANDLERS,
+    lease_ms: int = queue.LEASE_MS,
 ) -> None:
     """Run jobs as they come due until cancelled, or until `stop` is set: then no further job
     is claimed, and this returns as soon as the job running (if any) has finished. The periodic
@@ -233,7 +248,7 @@ async def run_forever(
         try:
             if handlers is HANDLERS:
                 await schedule_periodic(rt)
-            while not stop.is_set() and await run_once(rt, stop, handlers):
+            while not stop.is_set() and await run_once(rt, stop, handlers, lease_ms):
                 pass
         except asyncio.CancelledError:
             raise
@@ -250,6 +265,7 @@ async def run_until_stopped(
     poll_interval_s: float = 2.0,
     handlers: Mapping[str, JobHandler] = HANDLERS,
     concurrency: int = 1,
+    lease_ms: int = queue.LEASE_MS,
 ) -> bool:
     """`run_forever` for a `wharf worker` (or `wharf builder`, with its `handlers` and
     `concurrency` runners): once `stop` is set, the jobs running get `grace_s` seconds to finish;
@@ -257,7 +273,9 @@ async def run_until_stopped(
     True when the worker stopped without cancelling anything."""
 
     async def _runners() -> None:
-        await asyncio.gather(*(run_forever(rt, poll_interval_s, stop, handlers) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(run_forever(rt, poll_interval_s, stop, handlers, lease_ms) for _ in range(concurrency))
+        )
 
     jobs = asyncio.create_task(_runners(), name="wharf-jobs")
     stopping = asyncio.create_task(stop.wait(), name="wharf-jobs-stop")

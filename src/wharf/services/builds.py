@@ -85,7 +85,7 @@ async def receive_file(
     try:
         async for chunk in body:
             if writer.size + len(chunk) > limit:
-                raise FileTooLarge(f"a build file may be at most {limit} bytes")
+                raise FileTooLarge(f"a build file may be at most {limit} bytes", field="file_id")
             digest.update(chunk)
             await writer.write(chunk)
     except BaseException:
@@ -129,7 +129,8 @@ def dockerfile_and_context(body: BuildInput) -> tuple[str, str, str]:
     return posixpath.join(context, "Dockerfile"), context, context
 
 
-def _tags(wanted: list[str] | None) -> list[str]:
+def tags_of(wanted: list[str] | None) -> list[str]:
+    """The tags a build pushes: those asked for (checked), else `latest`."""
     tags = wanted if wanted else ["latest"]
     if len(tags) != len(set(tags)) or len(tags) > 50:
         raise InvalidInput("docker_tags must be distinct (at most 50)", field="docker_tags")
@@ -146,7 +147,9 @@ def _pull_robot(db: Db, who: Identity, name: str) -> int:
         raise NotFound(f"no robot {name}", field="pull_robot")
     owner = accounts.get_by_name(db, robot.owner)
     if not permissions.administers_namespace(db, who, owner):
-        raise NotAllowed(f"you may not use the robot {name}: you do not administer {robot.owner}")
+        raise NotAllowed(
+            f"you may not use the robot {name}: you do not administer {robot.owner}", field="pull_robot"
+        )
     return robot.account.id
 
 
@@ -178,7 +181,7 @@ async def request_build(rt: Runtime, who: Identity, repo: RepositoryRecord, body
         except outbound.OutboundRefused as e:
             raise InvalidInput(f"Invalid Archive URL: {e}", field="archive_url") from None
     dockerfile, context, subdir = dockerfile_and_context(body)
-    tags = _tags(body.docker_tags)
+    tags = tags_of(body.docker_tags)
 
     def _create(db: Db) -> BuildRecord:
         robot_id = _pull_robot(db, who, body.pull_robot) if body.pull_robot else None
@@ -247,6 +250,12 @@ async def prune_logs(rt: Runtime) -> int:
     """Delete the logs of builds finished longer than BUILD_LOGS_RETENTION ago."""
     keep_ms = durations.parse_seconds(rt.settings.BUILD_LOGS_RETENTION) * 1000
     return await rt.db.write(builds.prune_logs, now_ms() - keep_ms)
+
+
+async def sweep_interrupted(rt: Runtime) -> list[str]:
+    """Mark internalerror the running builds whose builder died (their job's lease ran out):
+    they run again on the next builder while BUILD_MAX_ATTEMPTS allows. Their uuids."""
+    return await rt.db.write(builds.sweep_interrupted, now_ms(), rt.settings.BUILD_MAX_ATTEMPTS)
 
 
 async def forget_expired_files(rt: Runtime) -> int:

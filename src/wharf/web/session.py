@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from wharf.auth import address, browser, credentials
@@ -102,7 +103,13 @@ async def read_form(rt: Runtime, request: Request) -> dict[str, str]:
 async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]:
     v = await visitor(rt, request)
     fields = await _parse_form(request)
-    presented = (fields.pop("_csrf_token", None) or [""])[-1]
+    _check_csrf(v, request, (fields.pop("_csrf_token", None) or [""])[-1])
+    request.scope["wharf.form"] = {k: v[-1] for k, v in fields.items()}
+    request.scope["wharf.form_lists"] = fields
+    return fields
+
+
+def _check_csrf(v: Visitor, request: Request, presented: str) -> None:
     expected = v.csrf_token if v.signed_in else request.cookies.get(PRE_SESSION_COOKIE, "")
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise WebError(
@@ -111,9 +118,36 @@ async def read_form_lists(rt: Runtime, request: Request) -> dict[str, list[str]]
             "The page was open too long, or the form came from another site. Reload the page and "
             "send the form again.",
         )
-    request.scope["wharf.form"] = {k: v[-1] for k, v in fields.items()}
-    request.scope["wharf.form_lists"] = fields
-    return fields
+
+
+async def read_upload_form(
+    rt: Runtime, request: Request, max_bytes: int
+) -> tuple[dict[str, str], dict[str, UploadFile]]:
+    """A multipart form with files (a build's Dockerfile or archive), once its CSRF token is
+    checked: its text fields (the last value of each) and its files by field name. Starlette
+    spools the files to disk; `max_bytes` bounds the whole body when the browser says its length
+    (the services check the file's own limit again as they store it)."""
+    v = await visitor(rt, request)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "multipart/form-data":
+        raise WebError(415, "Unexpected form encoding", "Send the form from the page itself.")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise WebError(413, "The file is too large", f"Upload at most {max_bytes} bytes.")
+    try:
+        form = await request.form(max_files=2, max_fields=50, max_part_size=MAX_FORM_BYTES)
+    except Exception:  # Starlette's MultiPartException and malformed bodies alike
+        raise WebError(400, "The form could not be read", "Send the form from the page again.") from None
+    fields: dict[str, str] = {}
+    files: dict[str, UploadFile] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[key] = value
+        else:
+            fields[key] = value
+    _check_csrf(v, request, fields.pop("_csrf_token", ""))
+    request.scope["wharf.form"] = fields
+    request.scope["wharf.form_lists"] = {k: [x] for k, x in fields.items()}
+    return fields, files
 
 
 async def read_form_of_script(request: Request) -> dict[str, str]:

@@ -194,6 +194,10 @@ async def test_superuser_views(world: World) -> None:
         ).status_code == 403
     r = await http.get(f"/api/v1/superuser/{build['id']}/logs", headers=world.api["admin"])
     assert r.status_code == 200 and r.json()["total"] == 1
+    archive = f"/api/v1/superuser/{build['id']}/logs/archive"
+    r = await http.get(archive, headers=world.api["admin"])
+    assert r.status_code == 200 and r.json()["start"] == 0 and len(r.json()["logs"]) == r.json()["total"] == 1
+    assert (await http.get(archive, headers=world.api["owner"])).status_code == 403
     missing = "/api/v1/superuser/00000000-0000-0000-0000-000000000000/build"
     assert (await http.get(missing, headers=world.api["admin"])).status_code == 404
 

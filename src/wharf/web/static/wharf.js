@@ -155,10 +155,12 @@ if (wrong) {
 
 // A running build's page follows its log: each poll asks getRepoBuildLogs for the entries from
 // `start` on (only the new ones), and the status for the phase, until the build has finished.
+// `internalerror` is not the end: its builder died and another runs it again (`expired` once no
+// run is left, as Quay says).
 const buildLog = document.querySelector("[data-build-log]");
 if (buildLog) {
   const base = buildLog.dataset.buildLog;
-  const terminal = new Set(["complete", "error", "internalerror", "cancelled", "expired"]);
+  const terminal = new Set(["complete", "error", "cancelled", "expired"]);
   let start = Number(buildLog.dataset.start || 0);
   const poll = async () => {
     try {
