@@ -35,3 +35,21 @@ def test_each_sign_in_brings_the_restriction_in_step(db: Database) -> None:
     assert gen == (first_gen or 0) + 1  # its tokens could push to its own namespace: ended
     _, restricted, gen_after, may_create = sign_in(False)
     assert not restricted and may_create and gen_after == gen
+
+
+def test_each_source_keeps_its_own_restriction(db: Database) -> None:
+    """An OIDC sign-in (never restricted) to an account the directory restricts leaves it restricted."""
+
+    def write(c: Db) -> tuple[bool, bool]:
+        account = federated_logins.sign_in(
+            c, LDAP, ExternalUser("carol", None, False, restricted=True), may_create=True
+        )
+        federated_logins.attach(c, "keycloak", "sub-of-carol", account.id)
+        federated_logins.sign_in(c, "keycloak", ExternalUser("sub-of-carol", None, None), may_create=False)
+        after_oidc = federated_logins.is_restricted(c, account.id)
+        federated_logins.sign_in(c, LDAP, ExternalUser("carol", None, False), may_create=False)
+        return after_oidc, federated_logins.is_restricted(c, account.id)
+
+    after_oidc, after_directory = db.run_write(write)
+    assert after_oidc  # the provider has no say about the restriction
+    assert not after_directory  # the directory lifted it

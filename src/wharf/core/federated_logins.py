@@ -84,7 +84,7 @@ def sign_in(
     none and `may_create` is false."""
     account = account_for(db, service, user.ident)
     if account is not None:
-        return _in_step(db, account, user)
+        return _in_step(db, account, service, user)
     if not may_create:
         raise UserCreationDisabled()
     name = next(n for n in _candidates(user.name or user.ident) if accounts.get_by_name(db, n) is None)
@@ -102,8 +102,8 @@ def sign_in(
     return created
 
 
-def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecord:
-    _restrict(db, account.id, user.restricted)
+def _in_step(db: Db, account: AccountRecord, service: str, user: ExternalUser) -> AccountRecord:
+    _restrict(db, account.id, service, user.restricted)
     changes: dict[str, object] = {}
     if user.email and user.email != account.email:
         changes["email"] = user.email
@@ -144,10 +144,16 @@ def linked_page(db: Db, service: str, after_id: int, limit: int) -> list[tuple[i
     return [(r.id, r.service_ident, r.account_id) for r in rows]
 
 
-def _restrict(db: Db, account_id: int, restricted: bool) -> None:
+def _restrict(db: Db, account_id: int, service: str, restricted: bool) -> None:
+    # Only the link signed in with: each source keeps its own word (an OIDC provider, which never
+    # restricts, must not clear the restriction the directory put on the same account).
     result = db.execute(
         update(FederatedLogin)
-        .where(FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_not(restricted))
+        .where(
+            FederatedLogin.account_id == account_id,
+            FederatedLogin.service == service,
+            FederatedLogin.restricted.is_not(restricted),
+        )
         .values(restricted=restricted)
     )
     if result.rowcount and restricted:
@@ -156,7 +162,8 @@ def _restrict(db: Db, account_id: int, restricted: bool) -> None:
 
 
 def is_restricted(db: Db, account_id: int) -> bool:
-    """Whether the account is a restricted user (as its last sign-in found it)."""
+    """Whether the account is a restricted user: any of its sources says so (as the last sign-in
+    through that source found it)."""
     row = db.execute(
         select(FederatedLogin.id).where(
             FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_(True)
