@@ -245,3 +245,18 @@ async def detach(rt: Runtime, account_id: int, service_id: str, actor: audit.Act
         return True
 
     return await rt.db.write(apply)
+
+
+async def name_to_confirm(rt: Runtime, account_id: int) -> bool:
+    """Whether the user is to confirm or change the name Wharf chose for their new account
+    (FEATURE_USERNAME_CONFIRMATION; Quay's confirm_username prompt)."""
+    if not rt.settings.FEATURE_USERNAME_CONFIRMATION:
+        return False
+    return await rt.db.read(federated_logins.name_unconfirmed, account_id)
+
+
+async def confirm_username(
+    rt: Runtime, account_id: int, name: str | None, actor: audit.Actor
+) -> accounts.AccountRecord:
+    """Keep (`name` None or the same) or change the name of a new external account, once."""
+    return await rt.db.write(federated_logins.confirm_username, account_id, name, actor)

@@ -111,10 +111,30 @@ async def test_a_taken_name_gets_a_variant_and_no_unverified_email(
     await reg.create_user("octocat", "pw-" + "x" * 8)
     github.user = {"id": 9001, "login": "octocat"}
     github.emails = [{"email": "maybe@example.org", "primary": False, "verified": False}]
-    assert (await sign_in(browser)).status_code == 303
+    r = await sign_in(browser)
+    assert r.status_code == 303
     assert await signed_in_as(browser) == "octocat1"
     account = await wharf.rt.db.read(accounts.get_by_name, "octocat1")
     assert account is not None and account.email is None
+
+    # Quay's confirm-username step: the chosen name is shown, to keep or change, before going on
+    assert r.headers["location"] == "/updateuser?redirect_url=%2Frepository%2F"
+    assert (await browser.get("/api/v1/user/")).json()["prompts"] == ["confirm_username"]
+    page = await browser.get(r.headers["location"])
+    assert "Confirm your username" in page.text and 'value="octocat1"' in page.text
+    refused = await browser.submit(r.headers["location"], "/updateuser", username="octocat")
+    assert refused.status_code == 409 and "is taken" in refused.text
+    done = await browser.submit(r.headers["location"], "/updateuser", username="octo-gh")
+    assert done.status_code == 303 and done.headers["location"] == "/repository/"
+    assert await signed_in_as(browser) == "octo-gh"
+    assert (await browser.get("/api/v1/user/")).json()["prompts"] == []
+    assert (await browser.get("/updateuser")).status_code == 303  # answered: nothing to confirm
+
+    # the next sign-in goes straight on
+    assert (await browser.submit("/", "/signout")).status_code == 303
+    again = await sign_in(browser)
+    assert again.headers["location"] == "/repository/"
+    assert await signed_in_as(browser) == "octo-gh"
 
 
 @pytest.mark.parametrize(
