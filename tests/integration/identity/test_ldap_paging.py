@@ -23,7 +23,7 @@ NAMES = ["ann", "ben", "cid", "dot", "eve"]
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
     root: Path = tmp_path_factory.mktemp("paging") / "slapd"
-    people = {n: (f"{n}-pw", f"{n}@example.org") for n in NAMES}
+    people: dict[str, tuple[str, str | None]] = {n: (f"{n}-pw", f"{n}@example.org") for n in NAMES}
     server = ldap_server.start_slapd(root, people, size_limit=2)
     for n in NAMES:
         server.set_member_of(n, [ldap_server.group_dn("big")])
