@@ -277,6 +277,13 @@ class LdapServer:
                 f"uid={uid},{PEOPLE}", [(ldap.MOD_REPLACE, attr, [d.encode() for d in dns] or None)]
             )
 
+    def set_password(self, uid: str, password: str) -> None:
+        import ldap
+
+        with self.admin() as conn:
+            conn.modify_s(f"uid={uid},{PEOPLE}", [(ldap.MOD_REPLACE, "userPassword", [password.encode()])])
+        self.users[uid] = password
+
     def remove_user(self, uid: str) -> None:
         with self.admin() as conn:
             conn.delete_s(f"uid={uid},{PEOPLE}")
