@@ -141,6 +141,7 @@ async def directory_client_key(
     user = await rt.directory.authenticate(ident, password)
     if user is None or user.ident != ident:
         return None
+
     def note(db: Db) -> None:
         audit.record(db, "user_generate_client_key", by, namespace_id=account.id)
 
