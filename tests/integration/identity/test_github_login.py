@@ -165,3 +165,24 @@ async def test_a_code_github_refuses_signs_nobody_in(browser: Visitor, github: G
     assert r.status_code == 403
     assert "bad_verification_code" in r.text
     assert await signed_in_as(browser) is None
+
+
+async def test_a_local_account_attaches_github(
+    wharf: WharfApp, reg: RegistryClient, browser: Visitor, github: GitHub
+) -> None:
+    await reg.create_user("bob", "pw-" + "x" * 8)
+    await browser.sign_in("bob", "pw-" + "x" * 8)
+    settings_page = "/user/bob?tab=settings"
+    assert "Attach GitHub Enterprise" in (await browser.get(settings_page)).text
+    r = await browser.submit(settings_page, "/oauth2/github/start", intent="attach")
+    async with httpx.AsyncClient(follow_redirects=False) as at_github:
+        back = urlsplit((await at_github.get(auth_url_of(r))).headers["location"])
+    r = await browser.get(f"{back.path}?{back.query}")
+    assert r.status_code == 303 and r.headers["location"] == settings_page
+    bob = await wharf.rt.db.read(federated_logins.account_for, "github", "583231")
+    assert bob is not None and bob.name == "bob"
+    # signing in with GitHub now reaches bob, with no name to confirm (bob chose his)
+    assert (await browser.submit("/", "/signout")).status_code == 303
+    r = await sign_in(browser)
+    assert r.headers["location"] == "/repository/"
+    assert await signed_in_as(browser) == "bob"
