@@ -277,6 +277,13 @@ class LdapServer:
                 f"uid={uid},{PEOPLE}", [(ldap.MOD_REPLACE, attr, [d.encode() for d in dns] or None)]
             )
 
+    def set_password(self, uid: str, password: str) -> None:
+        import ldap
+
+        with self.admin() as conn:
+            conn.modify_s(f"uid={uid},{PEOPLE}", [(ldap.MOD_REPLACE, "userPassword", [password.encode()])])
+        self.users[uid] = password
+
     def remove_user(self, uid: str) -> None:
         with self.admin() as conn:
             conn.delete_s(f"uid={uid},{PEOPLE}")
@@ -298,9 +305,13 @@ def start_slapd(
     groups: dict[str, list[str]] | None = None,
     *,
     tls: bool = False,
+    size_limit: int | None = None,
 ) -> LdapServer:
     """A directory at SUFFIX with `people` {uid: (password, mail)} under ou=people and `groups`
-    {cn: [uid...]} (groupOfNames) under ou=groups, listening on a free loopback port."""
+    {cn: [uid...]} (groupOfNames) under ou=groups, listening on a free loopback port. With
+    `size_limit`, a search by anyone but the rootdn (which no limit binds) answers at most that many
+    entries, or pages of at most that many (simple paged results, RFC 2696) without a total limit:
+    Active Directory's MaxPageSize."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "db").mkdir()
     conf = root / "slapd.conf"
@@ -309,6 +320,9 @@ def start_slapd(
         # With a certificate (a CA made here), StartTLS on ldap:// and TLS from the start on ldaps://.
         _server_cert(root)
         text = _TLS_CONF.format(root=root) + text
+    if size_limit is not None:
+        n = size_limit
+        text += f"limits users size.soft={n} size.hard={n} size.pr={n} size.prtotal=unlimited\n"
     conf.write_text(text)
     entries = [
         f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n",

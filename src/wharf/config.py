@@ -85,6 +85,9 @@ class Settings(BaseModel):
     """Namespace of single-component repository names (`busybox` is `library/busybox`)."""
     FEATURE_USER_CREATION: bool = True
     """Anyone may sign up (POST /api/v1/user/); superusers can always create users."""
+    FEATURE_USERNAME_CONFIRMATION: bool = True
+    """A user whose first external sign-in (LDAP, OIDC, GitHub) made an account under another name
+    than theirs there (invalid or taken here) is asked to confirm or change it (Quay's key)."""
     FEATURE_USER_INITIALIZE: bool = False
     """Do not create `admin` on first start; the first POST /api/v1/user/initialize creates a superuser."""
     FEATURE_ANONYMOUS_ACCESS: bool = True

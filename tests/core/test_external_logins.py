@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Clock
-from wharf.core import accounts, external_login_states, federated_logins
+from wharf.core import accounts, audit, external_login_states, federated_logins, repositories
+from wharf.core.errors import AlreadyExists, InvalidInput
 from wharf.core.external_login_states import ATTACH, LOGIN, PendingLogin
-from wharf.core.federated_logins import AlreadyLinked, ExternalUser
-from wharf.db.engine import Database
+from wharf.core.federated_logins import AlreadyLinked, ExternalUser, NameConfirmed
+from wharf.db.engine import Database, Db
 
 PENDING = PendingLogin("keycloak", LOGIN, None, "the-nonce", "the-verifier", "/repository/")
 
@@ -66,3 +67,36 @@ def test_a_provider_that_does_not_decide_superusers_leaves_them_alone(db: Databa
         federated_logins.sign_in, "keycloak", ExternalUser("sub-root", None, None), may_create=True
     )
     assert again.id == root.id and again.is_superuser
+
+
+def test_a_name_of_wharfs_choosing_is_confirmed_or_changed_once(db: Database) -> None:
+    def sign_in(ident: str) -> tuple[int, str, bool]:
+        def write(c: Db) -> tuple[int, str, bool]:
+            a = federated_logins.sign_in(c, "ldap", ExternalUser(ident, None, False), may_create=True)
+            return a.id, a.name, federated_logins.name_unconfirmed(c, a.id)
+
+        return db.run_write(write)
+
+    assert sign_in("Pat.Lee")[1:] == ("pat.lee", False)  # only the case changed: nothing to ask
+    account_id, name, pending = sign_in("Jane Doe@corp")
+    assert (name, pending) == ("jane_doe_corp", True)
+    actor = audit.Actor(account_id, name, None)
+    confirm = federated_logins.confirm_username
+    with pytest.raises(InvalidInput):
+        db.run_write(confirm, account_id, "Not Valid", actor)
+    with pytest.raises(AlreadyExists):
+        db.run_write(confirm, account_id, "pat.lee", actor)
+    renamed = db.run_write(confirm, account_id, "jane.doe", actor)
+    assert renamed.name == "jane.doe" and renamed.id == account_id
+    assert not db.run_read(federated_logins.name_unconfirmed, account_id)
+    with pytest.raises(NameConfirmed):
+        db.run_write(confirm, account_id, "jane.d", actor)
+    assert sign_in("Jane Doe@corp")[1:] == ("jane.doe", False)  # the link follows the rename
+
+    # a namespace that already holds a repository keeps its name (it may only be confirmed)
+    other_id, other, _ = sign_in("bob smith")
+    db.run_write(repositories.create, other, "app", visibility="private", actor=None)
+    with pytest.raises(NameConfirmed, match="holds repositories"):
+        db.run_write(confirm, other_id, "bob", actor)
+    assert db.run_write(confirm, other_id, other, actor).name == other
+    assert not db.run_read(federated_logins.name_unconfirmed, other_id)

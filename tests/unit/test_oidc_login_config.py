@@ -27,7 +27,7 @@ def test_each_login_config_is_a_provider_named_by_its_prefix() -> None:
             "VERIFIED_EMAIL_CLAIM_NAME": "mail",
             "PREFERRED_GROUP_CLAIM_NAME": "groups",
         },
-        GITHUB_LOGIN_CONFIG={"CLIENT_ID": "x", "CLIENT_SECRET": "y"},  # Quay's OAuth login: not OIDC
+        GITHUB_LOGIN_CONFIG={"CLIENT_ID": "x", "CLIENT_SECRET": "y"},  # off: no FEATURE_GITHUB_LOGIN
     )
     assert list(found) == ["keycloak", "dex"]
     keycloak, dex = found["keycloak"], found["dex"]
@@ -81,3 +81,33 @@ def test_google_is_its_openid_connect_issuer_when_the_feature_is_on() -> None:
         google["CLIENT_ID"],
     )
     assert found.scopes == ("openid", "email", "profile")
+
+
+def test_github_is_an_oauth_login_with_quays_endpoints() -> None:
+    block = {"CLIENT_ID": "Iv1.x", "CLIENT_SECRET": "y"}
+    github = providers(FEATURE_GITHUB_LOGIN=True, GITHUB_LOGIN_CONFIG=block)["github"]
+    assert (github.kind, github.name, github.issuer) == ("github", "GitHub", "https://github.com")
+    assert github.api == "https://api.github.com/"
+    assert github.scopes == ("user:email",) and github.allowed_orgs is None
+
+    enterprise = providers(
+        FEATURE_GITHUB_LOGIN=True,
+        GITHUB_LOGIN_CONFIG={
+            **block,
+            "GITHUB_ENDPOINT": "https://ghe.example.org/",
+            "ORG_RESTRICT": True,
+            "ALLOWED_ORGANIZATIONS": ["Platform", "SRE"],
+        },
+    )["github"]
+    assert (enterprise.name, enterprise.api) == ("GitHub Enterprise", "https://ghe.example.org/api/v3/")
+    assert enterprise.scopes == ("user:email", "read:org")
+    assert enterprise.allowed_orgs == frozenset({"platform", "sre"})
+    # ORG_RESTRICT without a list restricts nothing, as in Quay
+    loose = providers(FEATURE_GITHUB_LOGIN=True, GITHUB_LOGIN_CONFIG={**block, "ORG_RESTRICT": True})
+    assert loose["github"].allowed_orgs is None
+    with pytest.raises(LoginConfigError, match="CLIENT_SECRET"):
+        providers(FEATURE_GITHUB_LOGIN=True, GITHUB_LOGIN_CONFIG={"CLIENT_ID": "x"})
+    with pytest.raises(LoginConfigError, match="https"):
+        providers(
+            FEATURE_GITHUB_LOGIN=True, GITHUB_LOGIN_CONFIG={**block, "GITHUB_ENDPOINT": "http://g.example"}
+        )

@@ -96,11 +96,19 @@ def client_config(settings: Settings, host: str) -> dict[str, Any]:
 @router.get("/config", include_in_schema=False, summary="The web client's configuration (nothing secret)")
 async def config(rt: Rt, request: Request) -> dict[str, Any]:
     settings = rt.settings
+    services = rt.login_services
     return {
         "config": client_config(settings, request.headers.get("host") or "localhost"),
-        "features": features(settings),
+        "features": {
+            **features(settings),
+            "GITHUB_LOGIN": "github" in services,
+            "GOOGLE_LOGIN": "google" in services,
+        },
         "oauth": {},
-        "external_login": [],
+        # Quay's list of sign-in providers: nothing secret (no client secret) leaves the server
+        "external_login": [
+            {"id": s.id, "title": s.name, "config": {"CLIENT_ID": s.client_id}} for s in services.values()
+        ],
         "registry_state": settings.REGISTRY_STATE,
         "account_recovery_mode": False,
         "version_number": f"Wharf {__version__}",

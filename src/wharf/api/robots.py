@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from wharf.api import views
 from wharf.api.access import AdminOrg, own_user
 from wharf.api.deps import Rt, User, actor
-from wharf.api.errors import invalid_request, not_found
+from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions as auth_permissions
 from wharf.auth.identity import Identity
 from wharf.core import grants, robots
@@ -95,6 +95,15 @@ async def _delete(rt: Rt, who: Identity, owner: AccountRecord, shortname: str) -
 NewRobot = Body(default=None)
 
 
+async def _unrestricted_owner(rt: Rt, who: Identity) -> AccountRecord:
+    """The caller's own account, for changing its robots: refused to restricted users, as Quay
+    does (a robot of theirs would be a way around the restriction)."""
+    owner = await own_user(rt, who, "only users own robot accounts here")
+    if await rt.db.read(auth_permissions.is_restricted, who):
+        raise forbidden("restricted users cannot have robot accounts of their own (FEATURE_RESTRICTED_USERS)")
+    return owner
+
+
 @router.get("/user/robots", operation_id="getUserRobots", summary="List your robot accounts")
 async def get_user_robots(rt: Rt, who: User, token: bool = True, permissions: bool = False) -> dict[str, Any]:
     return await _list(rt, await own_user(rt, who, "only users own robot accounts here"), token, permissions)
@@ -118,9 +127,7 @@ async def get_user_robot(rt: Rt, who: User, robot_shortname: str) -> dict[str, A
 async def create_user_robot(
     rt: Rt, who: User, robot_shortname: str, body: CreateRobot | None = NewRobot
 ) -> Response:
-    return await _create(
-        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname, body
-    )
+    return await _create(rt, who, await _unrestricted_owner(rt, who), robot_shortname, body)
 
 
 @router.delete(
@@ -130,9 +137,7 @@ async def create_user_robot(
     status_code=204,
 )
 async def delete_user_robot(rt: Rt, who: User, robot_shortname: str) -> Response:
-    return await _delete(
-        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
-    )
+    return await _delete(rt, who, await _unrestricted_owner(rt, who), robot_shortname)
 
 
 @router.post(
@@ -141,9 +146,7 @@ async def delete_user_robot(rt: Rt, who: User, robot_shortname: str) -> Response
     summary="Replace a robot's token; the old one stops working at once",
 )
 async def regenerate_user_robot_token(rt: Rt, who: User, robot_shortname: str) -> dict[str, Any]:
-    return await _regenerate(
-        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
-    )
+    return await _regenerate(rt, who, await _unrestricted_owner(rt, who), robot_shortname)
 
 
 @router.get(
@@ -274,9 +277,7 @@ async def get_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> 
 async def create_user_robot_federation(
     rt: Rt, who: User, robot_shortname: str, body: list[FederationEntry]
 ) -> list[dict[str, str]]:
-    return await _set_federation(
-        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname, body
-    )
+    return await _set_federation(rt, who, await _unrestricted_owner(rt, who), robot_shortname, body)
 
 
 @router.delete(
@@ -286,9 +287,7 @@ async def create_user_robot_federation(
     status_code=204,
 )
 async def delete_user_robot_federation(rt: Rt, who: User, robot_shortname: str) -> Response:
-    return await _delete_federation(
-        rt, who, await own_user(rt, who, "only users own robot accounts here"), robot_shortname
-    )
+    return await _delete_federation(rt, who, await _unrestricted_owner(rt, who), robot_shortname)
 
 
 @router.get(

@@ -54,6 +54,9 @@ class UpdateUser(BaseModel):
     password: str | None = Field(default=None, max_length=1024)
     email: str | None = Field(default=None, max_length=255)
     tag_expiration_s: int | None = Field(default=None, ge=0)
+    username: str | None = Field(default=None, max_length=255)
+    """Quay's confirm_username prompt: keep (the same name) or change the name Wharf chose at the
+    first external sign-in. Only then: accounts are not renamed otherwise."""
 
 
 @router.post("/user/", operation_id="createNewUser", summary="Sign up")
@@ -96,6 +99,10 @@ async def initialize_user(rt: Rt, body: InitializeUser) -> dict[str, Any]:
 )
 async def change_user_details(rt: Rt, who: User, body: UpdateUser) -> dict[str, Any]:
     account = await _me(rt, who)
+    if body.username is not None and (
+        body.username != account.name or await external_login.name_to_confirm(rt, account.id)
+    ):
+        account = await external_login.confirm_username(rt, account.id, body.username, actor(who))
     if body.password is not None and rt.settings.AUTHENTICATION_TYPE != "Database":
         raise invalid_request(
             f"passwords are the directory's while AUTHENTICATION_TYPE is {rt.settings.AUTHENTICATION_TYPE}: "
@@ -124,6 +131,8 @@ async def _own_view(rt: Rt, account: AccountRecord) -> dict[str, Any]:
         for org, roles in memberships
     ]
     view = views.own_user(rt, account, orgs_, has_password)
+    if await external_login.name_to_confirm(rt, account.id):
+        view["prompts"] = ["confirm_username"]
     # As Quay lists the account's FederatedLogins (LDAP, OIDC providers).
     view["logins"] = [
         {"service": service, "service_identifier": ident, "metadata": {}}

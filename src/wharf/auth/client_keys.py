@@ -1,7 +1,12 @@
 """Client keys: `POST /api/v1/user/clientkey` answers a key that logs the user in where their
 password would (docker login), as on Quay. The key is sealed with the server's secret key, names
 the account, and holds a fingerprint of the password hash, never the password: changing the
-password ends every key."""
+password ends every key.
+
+A directory user has no password here to take a fingerprint of: their key is Quay's "encrypted
+password", the directory password sealed with the server's key. The server keeps nothing; each
+use opens it and asks the directory, so a password changed or a user removed there ends it, and
+an unreachable directory refuses it as it refuses the password."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from wharf.core import accounts, client_keys
 from wharf.core.accounts import AccountRecord
 
 _PREFIX = "wharf-clientkey:"
+_DIRECTORY_PREFIX = "wharf-clientkey-ldap:"
 
 
 def seal(rt: AuthRuntime, account_id: int, fingerprint: str) -> str:
@@ -35,3 +41,21 @@ async def account_for(rt: AuthRuntime, username: str, key: str) -> AccountRecord
     if current is None or not hmac.compare_digest(current, fingerprint):
         return None
     return account
+
+
+def seal_directory(rt: AuthRuntime, account_id: int, password: str) -> str:
+    return rt.secrets.seal(f"{_DIRECTORY_PREFIX}{account_id}:{password}")
+
+
+def directory_password(rt: AuthRuntime, key: str) -> tuple[int, str] | None:
+    """(the account id, the directory password) a directory user's key holds; None for anything
+    else (a password, another kind of key)."""
+    if len(key) > 4096:
+        return None
+    opened = rt.secrets.open(key)
+    if opened is None or not opened.startswith(_DIRECTORY_PREFIX):
+        return None
+    account_id, _, password = opened.removeprefix(_DIRECTORY_PREFIX).partition(":")
+    if not account_id.isascii() or not account_id.isdigit() or not password:
+        return None
+    return int(account_id), password

@@ -257,6 +257,9 @@ async def _directory_check(rt: AuthRuntime, username: str, password: str, found:
     core.errors.Unavailable when it cannot answer: the login fails closed). The first success
     creates the linked account; each one brings its e-mail and superuser right in step."""
     assert rt.directory is not None
+    keyed = client_keys.directory_password(rt, password)
+    if keyed is not None:
+        password = keyed[1]  # a client key: the directory decides on the password it holds
     account = rt.passwords.recall(username, password, found.account)
     if account is None:
         user = await rt.directory.authenticate(username, password)
@@ -268,6 +271,8 @@ async def _directory_check(rt: AuthRuntime, username: str, password: str, found:
         if not account.enabled:
             return None
         rt.passwords.remember(username, password, account)
+    if keyed is not None and keyed[0] != account.id:
+        return None  # a key of another account (the directory entry was linked anew since)
     proven = _identity("user", rt.settings, account)
     return found.identity if proven == found.identity else proven
 

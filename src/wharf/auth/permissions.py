@@ -133,8 +133,12 @@ def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: Re
     """The caller's role on the repository from ownership, teams and grants (public or not)."""
     roles: set[str] = set()
     if identity.account_id is not None and not identity.is_anonymous:
-        if has_full_access(identity) or identity.account_id == namespace.id:
+        if has_full_access(identity):
             roles.add(ADMIN)
+        elif identity.account_id == namespace.id:
+            # A restricted user's own namespace is read-only to them, as in Quay: no pushes, tags,
+            # labels or builds there (what it holds came before the restriction).
+            roles.add(READ if federated_logins.is_restricted(db, namespace.id) else ADMIN)
         else:
             org = namespace.id if namespace.kind == "org" else None
             team_roles, repository_roles = access.caller_roles(db, org, repo.id, identity.account_id)
@@ -164,10 +168,18 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
         return True
     if identity.account_id == namespace.id:
         # A restricted user has no repositories of their own (Quay's FEATURE_RESTRICTED_USERS).
-        return not federated_logins.is_restricted(db, namespace.id)
+        return not is_restricted(db, identity)
     return namespace.kind == "org" and bool(
         {"admin", "creator"} & access.caller_roles(db, namespace.id, None, identity.account_id)[0]
     )
+
+
+def is_restricted(db: Db, identity: Identity) -> bool:
+    """A restricted user (FEATURE_RESTRICTED_USERS, as their last sign-in found it), whom Quay
+    refuses organizations, robots and any write in their own namespace. A superuser never is."""
+    if identity.kind != "user" or identity.account_id is None or has_full_access(identity):
+        return False
+    return federated_logins.is_restricted(db, identity.account_id)
 
 
 def administers_namespace(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:

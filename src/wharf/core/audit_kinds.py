@@ -252,6 +252,7 @@ _ALL = [
     # Users
     Kind("account_create", "{who} created user {username}", "account"),
     Kind("user_change", "{who} changed {changed} of user {username}", "account"),
+    Kind("user_change_name", "{who} renamed user {old_username} to {username}", "account"),
     Kind("user_delete", "{who} deleted user {username}", "account"),
     Kind(
         "account_convert", "{who} converted user {namespace} into an organization owned by {admin}", "account"

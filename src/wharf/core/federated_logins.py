@@ -18,9 +18,9 @@ from sqlalchemy import delete, insert, select, update
 from wharf.core import accounts, audit, revocation
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
-from wharf.core.errors import NotAllowed
+from wharf.core.errors import AlreadyExists, NotAllowed, NotFound
 from wharf.db.engine import Db
-from wharf.db.models import Account, FederatedLogin
+from wharf.db.models import Account, FederatedLogin, Repository
 
 LDAP = "ldap"
 
@@ -84,10 +84,11 @@ def sign_in(
     none and `may_create` is false."""
     account = account_for(db, service, user.ident)
     if account is not None:
-        return _in_step(db, account, user)
+        return _in_step(db, account, service, user)
     if not may_create:
         raise UserCreationDisabled()
-    name = next(n for n in _candidates(user.name or user.ident) if accounts.get_by_name(db, n) is None)
+    wanted = user.name or user.ident
+    name = next(n for n in _candidates(wanted) if accounts.get_by_name(db, n) is None)
     actor = audit.Actor(None, name, actor_ip)
     created = accounts.create_user(db, name, None, user.email, superuser=bool(user.superuser), actor=actor)
     db.execute(
@@ -97,13 +98,15 @@ def sign_in(
             service_ident=user.ident,
             created_ms=now_ms(),
             restricted=user.restricted,
+            # Not the name the user is known by elsewhere (Jane.Doe is jane.doe without asking)
+            confirm_username=name != wanted.lower(),
         )
     )
     return created
 
 
-def _in_step(db: Db, account: AccountRecord, user: ExternalUser) -> AccountRecord:
-    _restrict(db, account.id, user.restricted)
+def _in_step(db: Db, account: AccountRecord, service: str, user: ExternalUser) -> AccountRecord:
+    _restrict(db, account.id, service, user.restricted)
     changes: dict[str, object] = {}
     if user.email and user.email != account.email:
         changes["email"] = user.email
@@ -144,10 +147,16 @@ def linked_page(db: Db, service: str, after_id: int, limit: int) -> list[tuple[i
     return [(r.id, r.service_ident, r.account_id) for r in rows]
 
 
-def _restrict(db: Db, account_id: int, restricted: bool) -> None:
+def _restrict(db: Db, account_id: int, service: str, restricted: bool) -> None:
+    # Only the link signed in with: each source keeps its own word (an OIDC provider, which never
+    # restricts, must not clear the restriction the directory put on the same account).
     result = db.execute(
         update(FederatedLogin)
-        .where(FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_not(restricted))
+        .where(
+            FederatedLogin.account_id == account_id,
+            FederatedLogin.service == service,
+            FederatedLogin.restricted.is_not(restricted),
+        )
         .values(restricted=restricted)
     )
     if result.rowcount and restricted:
@@ -156,7 +165,8 @@ def _restrict(db: Db, account_id: int, restricted: bool) -> None:
 
 
 def is_restricted(db: Db, account_id: int) -> bool:
-    """Whether the account is a restricted user (as its last sign-in found it)."""
+    """Whether the account is a restricted user: any of its sources says so (as the last sign-in
+    through that source found it)."""
     row = db.execute(
         select(FederatedLogin.id).where(
             FederatedLogin.account_id == account_id, FederatedLogin.restricted.is_(True)
@@ -194,3 +204,55 @@ def detach(db: Db, service: str, account_id: int) -> bool:
         )
     )
     return bool(result.rowcount)
+
+
+def name_unconfirmed(db: Db, account_id: int) -> bool:
+    """Whether the account was made at a first external sign-in under a name of Wharf's choosing
+    (the external one was not a valid or free namespace name), which its owner has not confirmed
+    or changed yet (Quay's confirm_username prompt)."""
+    row = db.execute(
+        select(FederatedLogin.id).where(
+            FederatedLogin.account_id == account_id, FederatedLogin.confirm_username.is_(True)
+        )
+    ).first()
+    return row is not None
+
+
+class NameConfirmed(NotAllowed):
+    """The account's name is no longer to be confirmed: Wharf does not rename accounts otherwise."""
+
+
+def confirm_username(db: Db, account_id: int, name: str | None, actor: audit.Actor) -> AccountRecord:
+    """Keep the name Wharf chose for a new external account (`name` None or the same) or change it,
+    once. A rename is refused once the namespace holds repositories or robots: their names (and
+    pulls, and robots' tokens) carry the namespace's."""
+    account = accounts.get_by_id(db, account_id)
+    if account is None:
+        raise NotFound("no such user")
+    if not name_unconfirmed(db, account_id):
+        raise NameConfirmed(f"the name {account.name!r} is confirmed already: it can no longer change")
+    if name is not None and name != account.name:
+        accounts.check_username(name)
+        if accounts.get_by_name(db, name) is not None:
+            raise AlreadyExists(f"the name {name!r} is taken", field="name")
+        owns = (
+            db.execute(
+                select(Account.id).where(Account.kind == "robot", Account.name.startswith(account.name + "+"))
+            ).first()
+            or db.execute(select(Repository.id).where(Repository.namespace_id == account_id)).first()
+        )
+        if owns is not None:
+            raise NameConfirmed(
+                f"{account.name} already holds repositories or robots, whose names carry it: keep it"
+            )
+        db.execute(update(Account).where(Account.id == account_id).values(name=name))
+        revocation.revoke(db, [account_id])  # registry tokens name the account
+        audit.record(
+            db, "user_change_name", actor, namespace_id=account_id, username=name, old_username=account.name
+        )
+    db.execute(
+        update(FederatedLogin).where(FederatedLogin.account_id == account_id).values(confirm_username=False)
+    )
+    fresh = accounts.get_by_id(db, account_id)
+    assert fresh is not None
+    return fresh

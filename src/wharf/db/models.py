@@ -487,6 +487,9 @@ class FederatedLogin(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """A restricted user (FEATURE_RESTRICTED_USERS, LDAP_RESTRICTED_USER_FILTER), as of the last
     sign-in: no organizations or repositories of their own."""
+    confirm_username: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The account this link made got another name than the external one (invalid or taken here):
+    its owner is asked to confirm or change it (Quay's confirm_username prompt) until they do."""
 
 
 class ExternalLoginState(Base):

@@ -206,15 +206,36 @@ class Directory:
         except OSError:
             return False
 
+    PAGE_SIZE = 1000
+    """Entries per page of a search (the simple paged results control, RFC 2696, as Quay asks):
+    a group's members come in pages, so that a group larger than the directory's size limit
+    (Active Directory's MaxPageSize, 1000) is read whole."""
+
     def _search(self, conn: LDAPObject, flt: str, attrs: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         ldap = _ldap()
+        from ldap.controls import SimplePagedResultsControl  # type: ignore[import-untyped]
+
+        # Not critical: a directory without paging answers the plain search.
+        page = SimplePagedResultsControl(criticality=False, size=self.PAGE_SIZE, cookie="")
+        out: list[tuple[str, dict[str, Any]]] = []
         try:
-            found = conn.search_s(self.config.search_base, ldap.SCOPE_SUBTREE, flt, list(attrs))
+            while True:
+                msgid = conn.search_ext(
+                    self.config.search_base, ldap.SCOPE_SUBTREE, flt, list(attrs), serverctrls=[page]
+                )
+                _, found, _, controls = conn.result3(msgid)
+                out.extend((dn, entry) for dn, entry in found if dn)  # not search continuations
+                cookie = next(
+                    (c.cookie for c in controls if c.controlType == SimplePagedResultsControl.controlType),
+                    None,
+                )
+                if not cookie:
+                    return out
+                page.cookie = cookie
         except ldap.NO_SUCH_OBJECT:
             return []
         except ldap.LDAPError as e:
             raise DirectoryUnavailable(f"searching the directory failed: {_message(e)}") from None
-        return [(dn, entry) for dn, entry in found if dn]  # not search continuations
 
     def lookup(self, username: str) -> DirectoryUser | None:
         """The entry that may sign in as `username`, or None (absent, ambiguous or filtered out)."""

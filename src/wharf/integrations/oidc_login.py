@@ -55,6 +55,12 @@ class LoginService:
     """OIDC_ENDPOINT_CUSTOM_PARAMS["authorization_endpoint"]: added to the authorization URL."""
     debugging: bool
     """DEBUGGING (Quay): lets the provider be reached over plain http (tests, a lab)."""
+    kind: str = "oidc"
+    """OIDC, or GITHUB: GitHub's OAuth 2 login, which is not OpenID Connect (integrations/github_login.py)."""
+    api: str = ""
+    """GitHub's API_ENDPOINT, with a trailing slash (the user, e-mails and organizations come from it)."""
+    allowed_orgs: frozenset[str] | None = None
+    """GitHub's ALLOWED_ORGANIZATIONS in lower case when ORG_RESTRICT is on; None: anyone may sign in."""
 
 
 def _block(key: str, raw: object) -> LoginService:
@@ -96,16 +102,68 @@ def _block(key: str, raw: object) -> LoginService:
 
 
 GOOGLE = "https://accounts.google.com"
+OIDC = "oidc"
+GITHUB = "github"
+
+
+def _github(raw: object) -> LoginService:
+    """Quay's GITHUB_LOGIN_CONFIG: GITHUB_ENDPOINT (github.com, or a GitHub Enterprise server),
+    API_ENDPOINT (its /api/v3/ unless given), CLIENT_ID, CLIENT_SECRET, ORG_RESTRICT and
+    ALLOWED_ORGANIZATIONS. The provider's id is `github`, as in Quay."""
+    if not isinstance(raw, dict):
+        raise LoginConfigError("GITHUB_LOGIN_CONFIG must be a mapping of CLIENT_ID, CLIENT_SECRET...")
+    missing = [k for k in ("CLIENT_ID", "CLIENT_SECRET") if not raw.get(k)]
+    if missing:
+        raise LoginConfigError(f"GITHUB_LOGIN_CONFIG needs {', '.join(missing)}")
+    endpoint = str(raw.get("GITHUB_ENDPOINT") or "https://github.com").rstrip("/")
+    # github.com's API has its own host; an Enterprise server's is under /api/v3/ (Quay's default)
+    default_api = "https://api.github.com" if endpoint == "https://github.com" else endpoint + "/api/v3"
+    api = str(raw.get("API_ENDPOINT") or default_api).rstrip("/") + "/"
+    debugging = bool(raw.get("DEBUGGING", False))
+    for key, url in (("GITHUB_ENDPOINT", endpoint), ("API_ENDPOINT", api)):
+        scheme = urlsplit(url).scheme
+        if scheme != "https" and not (scheme == "http" and debugging):
+            raise LoginConfigError(
+                f"GITHUB_LOGIN_CONFIG: {key} must be an https:// URL (http only with DEBUGGING: true)"
+            )
+    allowed = raw.get("ALLOWED_ORGANIZATIONS")
+    restrict = bool(raw.get("ORG_RESTRICT")) and allowed is not None
+    if restrict and (not isinstance(allowed, list) or not all(isinstance(o, str) for o in allowed)):
+        raise LoginConfigError("GITHUB_LOGIN_CONFIG: ALLOWED_ORGANIZATIONS must be a list of names")
+    orgs = frozenset(str(o).lower() for o in allowed) if restrict and isinstance(allowed, list) else None
+    enterprise = ".github.com" not in api  # as github_login.is_enterprise
+    return LoginService(
+        id=GITHUB,
+        name=str(raw.get("SERVICE_NAME") or ("GitHub Enterprise" if enterprise else "GitHub")),
+        issuer=endpoint,
+        client_id=str(raw["CLIENT_ID"]),
+        client_secret=str(raw["CLIENT_SECRET"]),
+        scopes=("user:email", "read:org") if raw.get("ORG_RESTRICT") else ("user:email",),
+        username_claim="login",
+        email_claim="email",
+        verified_claim=None,
+        group_claim=None,
+        extra_params={},
+        debugging=debugging,
+        kind=GITHUB,
+        api=api,
+        allowed_orgs=orgs,
+    )
 
 
 def services(settings: Settings) -> dict[str, LoginService]:
     """The configured providers by id, in the order of the configuration. Google's block (Quay's
     GOOGLE_LOGIN_CONFIG: CLIENT_ID and CLIENT_SECRET, on with FEATURE_GOOGLE_LOGIN) is Google's
-    OpenID Connect issuer; GitHub's (not OpenID Connect) is not supported yet."""
+    OpenID Connect issuer; GitHub's (GITHUB_LOGIN_CONFIG, on with FEATURE_GITHUB_LOGIN) is OAuth 2
+    with GitHub's API (integrations/github_login.py)."""
     extra = settings.model_extra or {}
     found: dict[str, LoginService] = {}
     for key, raw in extra.items():
-        if not key.endswith(SUFFIX) or key == "GITHUB_LOGIN_CONFIG":
+        if not key.endswith(SUFFIX):
+            continue
+        if key == "GITHUB_LOGIN_CONFIG":
+            if extra.get("FEATURE_GITHUB_LOGIN"):
+                found[GITHUB] = _github(raw)
             continue
         if key == "GOOGLE_LOGIN_CONFIG":
             if not extra.get("FEATURE_GOOGLE_LOGIN") or not isinstance(raw, dict):

@@ -152,12 +152,12 @@ def _pinned(url: str, addresses: list[IPAddress]) -> _Pinned:
     return _Pinned(str(target), {"Host": original.netloc.decode("ascii")}, extensions)
 
 
-async def get_json(url: str, settings: Settings) -> Any:
-    """GET a JSON document of at most 1 MiB from a checked URL."""
+async def get_json(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> Any:
+    """GET a JSON document of at most 1 MiB from a checked URL (`headers`: an API's credentials)."""
     import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
 
     pinned = _pinned(url, await check_url(url, settings))
-    headers = {"Accept": "application/json", **pinned.headers}
+    headers = {"Accept": "application/json", **(headers or {}), **pinned.headers}
     try:
         async with (
             httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client,

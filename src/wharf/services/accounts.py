@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wharf.auth import permissions
+from wharf.auth import client_keys, permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, audit, federated_logins, grants, orgs, robots, teams, tokens
 from wharf.core.accounts import AccountRecord
@@ -125,3 +125,25 @@ async def put_team(
         return TeamCounts(team, *teams.counts(db, team))
 
     return await rt.db.write(apply)
+
+
+async def directory_client_key(
+    rt: Runtime, account: AccountRecord, password: str, by: audit.Actor
+) -> str | None:
+    """A directory user's client key (generateUserClientKey): their directory password, once the
+    directory accepts it for the entry the account is linked to, sealed with the server's key (as
+    Quay's encrypted password); None when the directory refuses it. The key logs in with the
+    directory name. Raises Unavailable when the directory cannot answer."""
+    assert rt.directory is not None
+    ident = (await rt.db.read(federated_logins.idents_of, account.id)).get(federated_logins.LDAP)
+    if ident is None:
+        raise NotAllowed("this account is not linked to the directory: it has no directory password")
+    user = await rt.directory.authenticate(ident, password)
+    if user is None or user.ident != ident:
+        return None
+
+    def note(db: Db) -> None:
+        audit.record(db, "user_generate_client_key", by, namespace_id=account.id)
+
+    await rt.db.write(note)
+    return client_keys.seal_directory(rt, account.id, password)

@@ -1,10 +1,11 @@
-"""Signing in with an OpenID Connect provider, and linking one to an account (issue 19).
+"""Signing in with an OpenID Connect provider or GitHub, and linking one to an account (issue 19).
 
 `begin` remembers the login (state, nonce, PKCE verifier, the browser that started it) and gives
 the provider's authorization URL; the provider sends the browser back to /oauth2/{id}/callback,
-where `complete` takes the remembered login (once), trades the code for an ID token, verifies it,
-and signs in to the linked account (made on the first login, as Quay does) or links the provider
-to the account that started an `attach`. The surfaces open the web session and redirect.
+where `complete` takes the remembered login (once), trades the code for an ID token and verifies
+it (GitHub: for an access token, then asks its API; integrations/github_login.py), and signs in
+to the linked account (made on the first login, as Quay does) or links the provider to the
+account that started an `attach`. The surfaces open the web session and redirect.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from wharf.core.errors import NotAllowed
 from wharf.core.external_login_states import ATTACH, LOGIN, PendingLogin
 from wharf.core.federated_logins import ExternalUser
 from wharf.db.engine import Db
-from wharf.integrations import oidc_login
+from wharf.integrations import github_login, oidc_login
+from wharf.integrations.github_login import GitHubLoginError
 from wharf.integrations.oidc import OIDCError
 from wharf.integrations.oidc_login import LoginService
 from wharf.runtime import Runtime
@@ -78,14 +80,17 @@ async def begin(
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     pending = PendingLogin(service.id, intent, account_id, nonce, verifier, redirect)
     try:
-        url = await oidc_login.authorization_url(
-            service,
-            rt.settings,
-            redirect_uri=callback_url(rt, service),
-            state=state,
-            nonce=nonce,
-            verifier=verifier,
-        )
+        if service.kind == oidc_login.GITHUB:
+            url = github_login.authorization_url(service, redirect_uri=callback_url(rt, service), state=state)
+        else:
+            url = await oidc_login.authorization_url(
+                service,
+                rt.settings,
+                redirect_uri=callback_url(rt, service),
+                state=state,
+                nonce=nonce,
+                verifier=verifier,
+            )
     except OIDCError as e:
         raise ExternalLoginFailed(f"{service.name} cannot be reached: {e}") from None
     await rt.db.write_despite_read_only(external_login_states.start, state, browser, pending)
@@ -106,24 +111,37 @@ async def complete(
         raise ExternalLoginFailed(
             f"this sign-in with {service.name} has expired or was not started in this browser: start again"
         )
-    try:
-        claims = await oidc_login.exchange_code(
-            service,
-            rt.settings,
-            code=code,
-            redirect_uri=callback_url(rt, service),
-            verifier=pending.verifier,
-            nonce=pending.nonce,
-        )
-    except OIDCError as e:
-        raise ExternalLoginFailed(f"{service.name} did not confirm who you are: {e}") from None
-    user = _external_user(service, claims)
+    user = await _who(rt, service, code, pending)
     if pending.intent == LOGIN:
         account = await _sign_in(rt, service, user, ip)
         return Completed(account, LOGIN, pending.redirect)
     assert pending.account_id is not None
     await _attach(rt, service, user.ident, pending.account_id, ip)
     return Completed(pending.account_id, ATTACH, pending.redirect)
+
+
+async def _who(rt: Runtime, service: LoginService, code: str, pending: PendingLogin) -> ExternalUser:
+    """Who the provider says signed in, for the code it sent back."""
+    redirect_uri = callback_url(rt, service)
+    if service.kind == oidc_login.GITHUB:
+        try:
+            found = await github_login.user(service, rt.settings, code=code, redirect_uri=redirect_uri)
+        except GitHubLoginError as e:
+            raise ExternalLoginFailed(f"{service.name} did not sign you in: {e}") from None
+        # The numeric id is the link's key: a GitHub login can be renamed, and taken by someone else.
+        return ExternalUser(ident=found.id, email=found.email, superuser=None, name=found.login)
+    try:
+        claims = await oidc_login.exchange_code(
+            service,
+            rt.settings,
+            code=code,
+            redirect_uri=redirect_uri,
+            verifier=pending.verifier,
+            nonce=pending.nonce,
+        )
+    except OIDCError as e:
+        raise ExternalLoginFailed(f"{service.name} did not confirm who you are: {e}") from None
+    return _external_user(service, claims)
 
 
 async def abandon(rt: Runtime, service_id: str, *, state: str, browser: str | None) -> None:
@@ -227,3 +245,18 @@ async def detach(rt: Runtime, account_id: int, service_id: str, actor: audit.Act
         return True
 
     return await rt.db.write(apply)
+
+
+async def name_to_confirm(rt: Runtime, account_id: int) -> bool:
+    """Whether the user is to confirm or change the name Wharf chose for their new account
+    (FEATURE_USERNAME_CONFIRMATION; Quay's confirm_username prompt)."""
+    if not rt.settings.FEATURE_USERNAME_CONFIRMATION:
+        return False
+    return await rt.db.read(federated_logins.name_unconfirmed, account_id)
+
+
+async def confirm_username(
+    rt: Runtime, account_id: int, name: str | None, actor: audit.Actor
+) -> accounts.AccountRecord:
+    """Keep (`name` None or the same) or change the name of a new external account, once."""
+    return await rt.db.write(federated_logins.confirm_username, account_id, name, actor)

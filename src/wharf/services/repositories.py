@@ -209,6 +209,8 @@ async def creatable_namespaces(rt: Runtime, who: Identity) -> list[str]:
         names = [who.name] if who.name and not who.is_anonymous else []
         if who.account_id is None or who.is_anonymous:
             return names
+        if permissions.is_restricted(db, who):
+            names = []  # a restricted user creates nothing in their own namespace
         for org, _roles in orgs.of_member(db, who.account_id):
             if permissions.can_create_in(db, who, org):
                 names.append(org.name)

@@ -289,6 +289,8 @@ async def test_restricted_users_have_no_namespace_of_their_own(make_wharf: Any) 
         assert r.status_code == 200, r.text
         claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
         assert [a["actions"] for a in claims["access"]] in ([], [[]])  # no push: nothing to create in
+        r = await bob.put("/api/v1/user/robots/builder")  # no robot of his own either (Quay's noRestricted)
+        assert r.status_code == 403 and "restricted users cannot have robot accounts" in r.json()["detail"]
     async with _client(app) as jane:
         await _signin(jane, "jane", "jane-directory-pw")
         assert (await jane.put("/api/v1/organization/acme/team/makers/members/bob")).status_code == 200

@@ -114,6 +114,26 @@ async def test_a_directory_name_that_is_no_namespace_name_gets_a_valid_one(
     assert jwt.decode(r.json()["token"], options={"verify_signature": False})["sub"] == "mixed.case"
 
 
+async def test_a_client_key_holds_the_directory_password_sealed(
+    ldap_http: httpx.AsyncClient, directory: LdapServer
+) -> None:
+    """generateUserClientKey for a directory user (Quay's encrypted password): it logs in with the
+    directory name until the directory password changes."""
+    assert (await _signin(ldap_http, "Mixed.Case", "mixed-directory-pw")).status_code == 200
+    r = await ldap_http.post("/api/v1/user/clientkey", json={"password": "wrong"})
+    assert r.status_code == 400, r.text
+    r = await ldap_http.post("/api/v1/user/clientkey", json={"password": "mixed-directory-pw"})
+    assert r.status_code == 200, r.text
+    key = r.json()["key"]
+    assert "mixed-directory-pw" not in key
+    r = await _token(ldap_http, "Mixed.Case", key)
+    assert r.status_code == 200, r.text
+    assert jwt.decode(r.json()["token"], options={"verify_signature": False})["sub"] == "mixed.case"
+    assert (await _token(ldap_http, "jane", key)).status_code == 401  # another entry's name
+    directory.set_password("Mixed.Case", "a-new-directory-pw")
+    assert (await _token(ldap_http, "Mixed.Case", key)).status_code == 401
+
+
 async def test_a_local_account_of_the_same_name_is_not_taken_over(make_wharf: Any, wharf: WharfApp) -> None:
     async with _client(wharf) as local:  # the database login, before the switch to LDAP
         r = await local.post(

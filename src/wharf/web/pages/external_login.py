@@ -14,7 +14,7 @@ from wharf.services import external_login
 from wharf.services.external_login import BROWSER_COOKIE, ExternalLoginFailed, LastWayIn
 from wharf.web import access, render
 from wharf.web.errors import WebError
-from wharf.web.pages.signin import local_path
+from wharf.web.pages.signin import after_sign_in, local_path
 from wharf.web.session import Visitor, client_ip, read_form, visitor
 
 
@@ -97,7 +97,10 @@ async def callback(request: Request) -> Response:
         )
     except ExternalLoginFailed as e:
         return _failed(request, v, str(e))
-    response = RedirectResponse(local_path(done.redirect), status_code=303)
+    target = local_path(done.redirect)
+    if done.intent == LOGIN:
+        target = await after_sign_in(request, done.account_id, target)
+    response = RedirectResponse(target, status_code=303)
     if done.intent == LOGIN:
         # A new session, even over one already open: the provider decided who this browser is.
         await browser.close_session(rt, v.session, response)

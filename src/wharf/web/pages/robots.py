@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from wharf.auth import permissions
 from wharf.core import grants, robots
 from wharf.core.clock import now_ms
 from wharf.core.robots import RobotRecord
@@ -48,9 +49,14 @@ def credentials(rt: Runtime, ns: NamespacePage, robot: RobotRecord) -> Credentia
     )
 
 
-async def _owner(request: Request) -> NamespacePage:
-    v = await signed_in(access.runtime(request), request)
-    return await access.admined_namespace(request, v)
+async def _owner(request: Request, *, changing: bool = False) -> NamespacePage:
+    rt = access.runtime(request)
+    v = await signed_in(rt, request)
+    ns = await access.admined_namespace(request, v)
+    if changing and ns.account.kind == "user" and await rt.db.read(permissions.is_restricted, v.identity):
+        # As the API (and Quay): a robot of their own would be a way around the restriction.
+        raise WebError.forbidden("Restricted users cannot have robot accounts of their own.")
+    return ns
 
 
 async def _robot(rt: Runtime, ns: NamespacePage, shortname: str) -> RobotRecord:
@@ -66,7 +72,7 @@ def _page(ns: NamespacePage, shortname: str) -> str:
 
 async def create(request: Request) -> Response:
     rt = access.runtime(request)
-    ns = await _owner(request)
+    ns = await _owner(request, changing=True)
     form = await read_form(rt, request)
     v = await signed_in(rt, request)
     shortname = form.get("name", "").strip()
@@ -132,7 +138,7 @@ async def download(request: Request) -> Response:
 
 async def regenerate(request: Request) -> Response:
     rt = access.runtime(request)
-    ns = await _owner(request)
+    ns = await _owner(request, changing=True)
     await read_form(rt, request)
     v = await signed_in(rt, request)
     robot = await _robot(rt, ns, request.path_params["robot"])
@@ -145,7 +151,7 @@ async def regenerate(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     rt = access.runtime(request)
-    ns = await _owner(request)
+    ns = await _owner(request, changing=True)
     await read_form(rt, request)
     v = await signed_in(rt, request)
     robot = await _robot(rt, ns, request.path_params["robot"])
@@ -156,7 +162,7 @@ async def delete(request: Request) -> Response:
 async def set_permissions(request: Request) -> Response:
     """Bulk assignment: one role (or none) on every repository ticked."""
     rt = access.runtime(request)
-    ns = await _owner(request)
+    ns = await _owner(request, changing=True)
     form = await read_form_lists(rt, request)
     v = await signed_in(rt, request)
     robot = await _robot(rt, ns, request.path_params["robot"])
@@ -179,7 +185,7 @@ async def set_permissions(request: Request) -> Response:
 
 async def set_federation(request: Request) -> Response:
     rt = access.runtime(request)
-    ns = await _owner(request)
+    ns = await _owner(request, changing=True)
     form = await read_form_lists(rt, request)
     v = await signed_in(rt, request)
     robot = await _robot(rt, ns, request.path_params["robot"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -17,6 +19,17 @@ def local_path(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+CONFIRM_USERNAME = "/updateuser"
+"""Quay's confirm-username page (web/pages/confirm_username.py)."""
+
+
+async def after_sign_in(request: Request, account_id: int, target: str) -> str:
+    """Where a sign-in goes: to confirm the account's name first while it awaits its owner's word."""
+    if await external_login.name_to_confirm(access.runtime(request), account_id):
+        return f"{CONFIRM_USERNAME}?redirect_url={quote(local_path(target), safe='')}"
+    return local_path(target)
 
 
 async def signin_page(request: Request) -> Response:
@@ -60,7 +73,7 @@ async def signin(request: Request) -> Response:
         return refuse(f"Too many failed attempts. Wait {e.retry_after_s} seconds, then try again.", 429)
     if identity is None or identity.kind != "user" or identity.account_id is None:
         return refuse("The username or password is wrong.", 403)
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(await after_sign_in(request, identity.account_id, target), status_code=303)
     await browser.open_session(rt, identity.account_id, response)
     return response
 
