@@ -28,6 +28,7 @@ from wharf.api import (
     mirror,
     notifications,
     oauth,
+    org_mirror,
     org_security,
     organizations,
     permissions,
@@ -152,6 +153,7 @@ def build_api(rt: Runtime) -> FastAPI:
         builds,  # before logs: its /build/{id}/logs is not the repository's /logs
         organizations,
         proxy_cache,
+        org_mirror,
         team_invites,
         mirror,
         permissions,

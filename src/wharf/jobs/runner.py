@@ -21,7 +21,7 @@ from wharf.db.engine import Db
 from wharf.jobs import autoprune, gc, log_export, notify, orphans, secscan
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
-from wharf.services import directory_sync, mirroring
+from wharf.services import directory_sync, mirroring, org_mirroring
 
 log = logging.getLogger("wharf.jobs")
 
@@ -75,6 +75,8 @@ HANDLERS: dict[str, JobHandler] = {
     "build_cleanup": clean_up_builds,
     mirroring.QUEUE: mirroring.run,
     mirroring.SCHEDULE_QUEUE: mirroring.schedule,
+    org_mirroring.QUEUE: org_mirroring.run,
+    org_mirroring.SCHEDULE_QUEUE: org_mirroring.schedule,
 }
 """The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
 claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
@@ -94,6 +96,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs["build_cleanup"] = 3600
     if s.FEATURE_REPO_MIRROR:
         jobs[mirroring.SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
+    if s.FEATURE_ORG_MIRROR:
+        jobs[org_mirroring.SCHEDULE_QUEUE] = s.ORG_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:
