@@ -204,4 +204,4 @@ async def test_the_feature_is_off_by_default(world: World, settings: Settings) -
     world.reg.wharf.rt.settings = settings.model_copy(update={"FEATURE_ORG_MIRROR": False})
     r = await world.reg.http.get(URL, headers=world.api["owner"])
     assert r.status_code == 404
-    assert Settings().FEATURE_ORG_MIRROR is False
+    assert Settings.model_fields["FEATURE_ORG_MIRROR"].default is False
