@@ -1,22 +1,28 @@
-"""Organization mirroring: Quay's /api/v1/organization/{org}/mirror operations, and a discovery
-from a Harbor project (tests/harbor.py in front of a real registry) whose repositories are then
-synced by the repository-mirror machinery."""
+"""Organization mirroring: Quay's /api/v1/organization/{org}/mirror operations, and discoveries
+from a Harbor project (tests/harbor.py in front of a real registry) and from a Quay namespace (a
+second, real `wharf serve`), whose repositories are then synced by the repository-mirror
+machinery."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.distribution import Distribution, require_distribution
+from tests.distribution import Distribution, require_distribution, sha256
 from tests.harbor import Harbor
 from tests.integration.world import World
+from tests.process.server import WharfServer
 from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirrors, repositories
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
+from wharf.oci import mediatypes as mt
 from wharf.services import mirroring, org_mirroring
 
 URL = "/api/v1/organization/acme/mirror"
@@ -205,3 +211,81 @@ async def test_the_feature_is_off_by_default(world: World, settings: Settings) -
     r = await world.reg.http.get(URL, headers=world.api["owner"])
     assert r.status_code == 404
     assert Settings.model_fields["FEATURE_ORG_MIRROR"].default is False
+
+
+def _push(server: WharfServer, repo: str, tag: str) -> str:
+    """An image pushed into the upstream Wharf over /v2; its manifest digest."""
+    token = server.token(f"repository:{repo}:push,pull")
+    auth = {"Authorization": f"Bearer {token}"}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}).encode()
+    layer = os.urandom(1024)
+    for blob in (config, layer):
+        r = httpx.post(
+            f"{server.url}/v2/{repo}/blobs/uploads/",
+            params={"digest": sha256(blob)},
+            content=blob,
+            headers=auth,
+        )
+        assert r.status_code == 201, r.text
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": sha256(layer),
+                "size": 1024,
+            }
+        ],
+    }
+    body = json.dumps(manifest).encode()
+    r = httpx.put(
+        f"{server.url}/v2/{repo}/manifests/{tag}",
+        content=body,
+        headers={**auth, "Content-Type": mt.OCI_MANIFEST},
+    )
+    assert r.status_code == 201, r.text
+    return sha256(body)
+
+
+@pytest.fixture
+def upstream_wharf(tmp_path: Path) -> Iterator[WharfServer]:
+    server = WharfServer(tmp_path / "upstream-wharf" / "data", "upstream-password")
+    server.data_dir.mkdir(parents=True)
+    server.start(settings={"CREATE_PRIVATE_REPO_ON_PUSH": "false"})
+    yield server
+    server.stop()
+
+
+async def test_a_quay_namespace_of_a_second_wharf_is_mirrored(
+    world: World, upstream_wharf: WharfServer
+) -> None:
+    web = _push(upstream_wharf, "admin/web", "v1")
+    _push(upstream_wharf, "admin/api", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    body = {
+        "external_registry_type": "quay",
+        "external_registry_url": upstream_wharf.url,
+        "external_namespace": "admin",
+        "robot_username": robot,
+        "visibility": "public",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+        "repository_filters": ["web"],
+    }
+    r = await http.post(URL, json=body, headers=owner)
+    assert r.status_code == 201, r.text
+    r = await http.post(f"{URL}/verify", headers=owner)
+    assert r.json()["success"] is True, r.text
+
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    outcome = await org_mirroring.sync(rt, org.id)
+    assert outcome is not None and (outcome.mirrored, outcome.skipped) == (["web"], ["api"]), outcome
+    repo = await rt.db.read(repositories.get, "acme", "web")
+    assert repo is not None and repo.visibility == "public"
+    synced = await mirroring.sync(rt, repo.id)
+    assert synced is not None and synced.status == mirrors.SYNC_SUCCESS, synced
+    assert await rt.db.read(_tag_digest(repo.id, "v1")) == web
