@@ -16,7 +16,7 @@ import pytest
 
 from tests.distribution import Distribution, require_distribution, sha256
 from tests.harbor import Harbor
-from tests.integration.world import World
+from tests.integration.world import PW, World
 from tests.process.server import WharfServer
 from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirrors, repositories
@@ -289,3 +289,29 @@ async def test_a_quay_namespace_of_a_second_wharf_is_mirrored(
     synced = await mirroring.sync(rt, repo.id)
     assert synced is not None and synced.status == mirrors.SYNC_SUCCESS, synced
     assert await rt.db.read(_tag_digest(repo.id, "v1")) == web
+
+
+async def test_only_the_org_mirror_robot_pushes_to_its_repositories(world: World) -> None:
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    r = await http.put("/api/v1/organization/acme/robots/orgmirror", json={}, headers=owner)
+    robot = r.json()["name"]
+    body = {
+        "external_registry_type": "quay",
+        "external_registry_url": "https://quay.example.com",
+        "external_namespace": "upstream",
+        "robot_username": robot,
+        "visibility": "private",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+    }
+    assert (await http.post(URL, json=body, headers=owner)).status_code == 201
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    config = await rt.db.read(org_mirrors.require, org.id)
+    repo = await rt.db.write(org_mirrors.adopt, rt.secrets, org, config, "tool")
+    assert repo is not None
+    token = await world.reg.token("repository:acme/tool:pull,push", user="owner", password=PW)
+    r = await http.post("/v2/acme/tool/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+    r = await http.put("/api/v1/repository/acme/tool", json={"description": "x"}, headers=owner)
+    assert r.status_code == 503, r.text
