@@ -22,6 +22,7 @@ from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirrors, repositories
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
+from wharf.jobs import runner
 from wharf.oci import mediatypes as mt
 from wharf.services import mirroring, org_mirroring
 
@@ -207,7 +208,10 @@ async def test_what_a_configuration_must_be(world: World) -> None:
 
 
 async def test_the_feature_is_off_by_default(world: World, settings: Settings) -> None:
-    world.reg.wharf.rt.settings = settings.model_copy(update={"FEATURE_ORG_MIRROR": False})
+    rt = world.reg.wharf.rt
+    assert runner.periodic(rt)[org_mirroring.SCHEDULE_QUEUE] == settings.ORG_MIRROR_INTERVAL
+    rt.settings = settings.model_copy(update={"FEATURE_ORG_MIRROR": False})
+    assert org_mirroring.SCHEDULE_QUEUE not in runner.periodic(rt)
     r = await world.reg.http.get(URL, headers=world.api["owner"])
     assert r.status_code == 404
     assert Settings.model_fields["FEATURE_ORG_MIRROR"].default is False
