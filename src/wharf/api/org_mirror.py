@@ -58,6 +58,21 @@ class OrgMirrorConfigBody(BaseModel):
         )
 
 
+# Quay's OrgMirrorRepoStatus names for a repository mirror's sync_status.
+_QUAY_STATUS = {mirrors.SYNC_SUCCESS: "SUCCESS", mirrors.SYNC_FAILED: "FAIL"}
+
+
+def _quay_status(d: org_mirrors.Discovered) -> str:
+    """Quay's per-repository status: SKIP for one the filters leave out, FAIL for one that could
+    not be created, else its repository mirror's sync status."""
+    if d.status == org_mirrors.SKIP:
+        return "SKIP"
+    if d.status == org_mirrors.FAILED:
+        return "FAIL"
+    status = d.sync_status or mirrors.NEVER_RUN
+    return _QUAY_STATUS.get(status, status)
+
+
 def _require_feature(rt: Runtime) -> None:
     if not rt.settings.FEATURE_ORG_MIRROR:
         raise not_found("organization mirroring is turned off on this registry (FEATURE_ORG_MIRROR)")
@@ -84,12 +99,13 @@ async def list_org_mirror_repositories(
     return {
         "repositories": [
             {
-                "repository_name": d.name,
-                "status": d.status,
+                "name": d.name,
+                "sync_status": _quay_status(d),
+                "discovery_status": d.status,
                 "status_message": d.status_message,
-                "sync_status": d.sync_status,
-                "mirrored": d.repository_id is not None,
+                "quay_repository": f"{org.name}/{d.name}" if d.repository_id is not None else None,
                 "discovery_date": mirrors.format_date(d.discovered_ms),
+                "last_sync_date": None,
             }
             for d in found
         ],

@@ -121,12 +121,14 @@ async def test_a_harbor_project_is_discovered_created_and_synced(world: World, h
     r = await http.get(f"{URL}/repositories", headers=owner)
     listing = r.json()
     assert listing["total"] == 4
-    by_name = {item["repository_name"]: item for item in listing["repositories"]}
-    assert by_name["web"]["status"] == "CREATED" and by_name["web"]["sync_status"] == "SYNC_SUCCESS"
-    assert by_name["test-tool"]["status"] == "SKIP"
-    assert by_name["app"]["status"] == "FAILED" and "exists" in by_name["app"]["status_message"]
+    by_name = {item["name"]: item for item in listing["repositories"]}
+    assert by_name["web"]["discovery_status"] == "CREATED" and by_name["web"]["sync_status"] == "SUCCESS"
+    assert by_name["web"]["quay_repository"] == "acme/web"
+    assert by_name["api"]["sync_status"] == "SYNC_NOW"
+    assert by_name["test-tool"]["sync_status"] == "SKIP" and by_name["test-tool"]["quay_repository"] is None
+    assert by_name["app"]["sync_status"] == "FAIL" and "exists" in by_name["app"]["status_message"]
     r = await http.get(f"{URL}/repositories", params={"status": "skip"}, headers=owner)
-    assert [i["repository_name"] for i in r.json()["repositories"]] == ["test-tool"]
+    assert [i["name"] for i in r.json()["repositories"]] == ["test-tool"]
     r = await http.get(URL, headers=owner)
     assert r.json()["sync_status"] == "SYNC_SUCCESS"
     assert r.json()["repo_sync_status_counts"] == {"CREATED": 2, "SKIP": 1, "FAILED": 1}
