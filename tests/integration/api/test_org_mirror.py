@@ -286,14 +286,15 @@ async def test_a_quay_namespace_of_a_second_wharf_is_mirrored(
     r = await http.post(f"{URL}/verify", headers=owner)
     assert r.json()["success"] is True, r.text
 
-    org = await rt.db.read(accounts.get_by_name, "acme")
-    assert org is not None
-    outcome = await org_mirroring.sync(rt, org.id)
-    assert outcome is not None and (outcome.mirrored, outcome.skipped) == (["web"], ["api"]), outcome
+    # sync-now queues the discovery; the runner runs it, then the repository syncs it queued
+    assert (await http.post(f"{URL}/sync-now", headers=owner)).status_code == 204
+    while await runner.run_once(rt):
+        pass
+    r = await http.get(f"{URL}/repositories", headers=owner)
+    found = [(i["name"], i["sync_status"]) for i in r.json()["repositories"]]
+    assert found == [("api", "SKIP"), ("web", "SUCCESS")]
     repo = await rt.db.read(repositories.get, "acme", "web")
     assert repo is not None and repo.visibility == "public"
-    synced = await mirroring.sync(rt, repo.id)
-    assert synced is not None and synced.status == mirrors.SYNC_SUCCESS, synced
     assert await rt.db.read(_tag_digest(repo.id, "v1")) == web
 
 
