@@ -95,6 +95,8 @@ def test_the_sync_states(db: Database) -> None:
     running = db.run_write(org_mirrors.begin, org.id, 60)
     assert running is not None and running.sync_status == org_mirrors.SYNCING
     assert db.run_read(org_mirrors.due, now_ms()) == []
+    # a worker that died leaves it SYNCING: due again once the discovery's time is up
+    assert db.run_read(org_mirrors.due, now_ms() + 61_000) == [org.id]
     assert db.run_write(org_mirrors.sync_now, org, None) is False  # running already
     assert db.run_read(org_mirrors.is_running, org.id)
 

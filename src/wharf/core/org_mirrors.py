@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from wharf.core import audit, mirrors, repositories
 from wharf.core._sql import lock
@@ -412,8 +412,14 @@ def cancel(db: Db, org: AccountRecord, actor: audit.Actor | None) -> bool:
 
 _DUE = select(OrgMirrorConfig.org_id).where(
     OrgMirrorConfig.is_enabled.is_(True),
-    OrgMirrorConfig.sync_start_ms <= bindparam("now"),
-    OrgMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+    or_(
+        and_(
+            OrgMirrorConfig.sync_start_ms <= bindparam("now"),
+            OrgMirrorConfig.sync_status.in_([NEVER_RUN, SYNC_NOW, SYNC_SUCCESS, SYNC_FAILED, CANCEL]),
+        ),
+        # a discovery whose worker died (it stays SYNCING) is run again once its time is up
+        and_(OrgMirrorConfig.sync_status == SYNCING, OrgMirrorConfig.sync_expiration_ms < bindparam("now")),
+    ),
 )
 
 
