@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wharf.core import accounts, mirrors, org_mirrors, orgs, repositories, robots
+from wharf.core import accounts, mirrors, org_mirror_repos, org_mirrors, orgs, repositories, robots
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput
@@ -55,7 +55,7 @@ def test_one_configuration_per_organization_with_its_own_robot(db: Database) -> 
 def test_a_discovered_repository_becomes_an_org_mirror_repository(db: Database) -> None:
     org = _org(db, "mirrored")
     config = db.run_write(org_mirrors.create, BOX, org, _settings(org), None)
-    repo = db.run_write(org_mirrors.adopt, BOX, org, config, "web")
+    repo = db.run_write(org_mirror_repos.adopt, BOX, org, config, "web")
     assert repo is not None and repo.state == repositories.ORG_MIRROR and repo.visibility == "private"
     mirror = db.run_read(mirrors.require, repo.id)
     assert mirror.external_reference == "harbor.example.com/proj/web"
@@ -65,27 +65,27 @@ def test_a_discovered_repository_becomes_an_org_mirror_repository(db: Database) 
     assert repo.id in db.run_read(mirrors.due, now_ms())
     assert db.run_write(mirrors.begin, repo.id) is not None
 
-    again = db.run_write(org_mirrors.adopt, BOX, org, config, "web")
+    again = db.run_write(org_mirror_repos.adopt, BOX, org, config, "web")
     assert again is not None and again.id == repo.id
     # a repository the mirror did not create is not taken over
     db.run_write(repositories.create, "mirrored", "own", visibility="public", actor=None)
-    assert db.run_write(org_mirrors.adopt, BOX, org, config, "own") is None
-    db.run_write(org_mirrors.skip, org.id, "test-web")
-    listed, total = db.run_read(org_mirrors.list_repositories, org.id, status=None, offset=0, limit=10)
+    assert db.run_write(org_mirror_repos.adopt, BOX, org, config, "own") is None
+    db.run_write(org_mirror_repos.skip, org.id, "test-web")
+    listed, total = db.run_read(org_mirror_repos.list_repositories, org.id, status=None, offset=0, limit=10)
     assert total == 3
     assert [(d.name, d.status) for d in listed] == [
         ("own", "FAILED"),
         ("test-web", "SKIP"),
         ("web", "CREATED"),
     ]
-    assert db.run_read(org_mirrors.status_counts, org.id) == {"CREATED": 1, "FAILED": 1, "SKIP": 1}
+    assert db.run_read(org_mirror_repos.status_counts, org.id) == {"CREATED": 1, "FAILED": 1, "SKIP": 1}
 
     kept = db.run_write(org_mirrors.delete_config, org, None)
     assert [r.name for r in kept] == ["web"]
     back = db.run_read(repositories.get, "mirrored", "web")
     assert back is not None and back.state == repositories.NORMAL
     assert db.run_read(org_mirrors.get, org.id) is None
-    assert db.run_read(org_mirrors.list_repositories, org.id, status=None, offset=0, limit=10)[1] == 0
+    assert db.run_read(org_mirror_repos.list_repositories, org.id, status=None, offset=0, limit=10)[1] == 0
 
 
 def test_the_sync_states(db: Database) -> None:

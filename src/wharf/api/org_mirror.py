@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from wharf.api.access import AdminOrg
 from wharf.api.deps import Rt, User, actor
 from wharf.api.errors import invalid_request, not_found
-from wharf.core import mirrors, org_mirrors
+from wharf.core import mirrors, org_mirror_repos, org_mirrors
 from wharf.runtime import Runtime
 from wharf.services import org_mirroring
 
@@ -62,12 +62,12 @@ class OrgMirrorConfigBody(BaseModel):
 _QUAY_STATUS = {mirrors.SYNC_SUCCESS: "SUCCESS", mirrors.SYNC_FAILED: "FAIL"}
 
 
-def _quay_status(d: org_mirrors.Discovered) -> str:
+def _quay_status(d: org_mirror_repos.Discovered) -> str:
     """Quay's per-repository status: SKIP for one the filters leave out, FAIL for one that could
     not be created, else its repository mirror's sync status."""
-    if d.status == org_mirrors.SKIP:
+    if d.status == org_mirror_repos.SKIP:
         return "SKIP"
-    if d.status == org_mirrors.FAILED:
+    if d.status == org_mirror_repos.FAILED:
         return "FAIL"
     status = d.sync_status or mirrors.NEVER_RUN
     return _QUAY_STATUS.get(status, status)
@@ -93,7 +93,11 @@ async def list_org_mirror_repositories(
 ) -> dict[str, Any]:
     _require_feature(rt)
     wanted = status.upper() if status else None
-    if wanted is not None and wanted not in (org_mirrors.CREATED, org_mirrors.SKIP, org_mirrors.FAILED):
+    if wanted is not None and wanted not in (
+        org_mirror_repos.CREATED,
+        org_mirror_repos.SKIP,
+        org_mirror_repos.FAILED,
+    ):
         raise invalid_request(f"Invalid status filter {status!r}: one of CREATED, SKIP, FAILED")
     found, total = await org_mirroring.repositories(rt, org, status=wanted, page=page, limit=limit)
     return {

@@ -5,7 +5,7 @@ A discovery is a job on the queue (`QUEUE`, one per organization at a time by it
 queued by the periodic `SCHEDULE_QUEUE` job (every ORG_MIRROR_INTERVAL) when the configuration is
 due, or at once by syncOrgMirrorNow. It lists the upstream namespace
 (integrations/org_registries.py), notes the names the filters leave out, creates the others in
-the organization (core/org_mirrors.py `adopt`: state ORG_MIRROR, a repository mirror of every tag
+the organization (core/org_mirror_repos.py `adopt`: state ORG_MIRROR, a repository mirror of every tag
 written by the organization mirror's robot) and asks each one's repository mirror to sync now:
 the copying is services/mirroring.py's, one job per repository, spread over the workers. Between
 two repositories the discovery looks whether it was cancelled.
@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from wharf.core import audit, mirrors, org_mirrors, queue
+from wharf.core import audit, mirrors, org_mirror_repos, org_mirrors, queue
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import DomainError, UpstreamRefused
@@ -125,7 +125,7 @@ async def find(rt: Runtime, org: AccountRecord) -> OrgMirrorRecord | None:
 
 
 async def describe(rt: Runtime, record: OrgMirrorRecord) -> dict[str, Any]:
-    counts = await rt.db.read(org_mirrors.status_counts, record.org_id)
+    counts = await rt.db.read(org_mirror_repos.status_counts, record.org_id)
     return org_mirrors.describe(record, rt.secrets, counts)
 
 
@@ -181,10 +181,10 @@ async def verify_connection(rt: Runtime, org: AccountRecord) -> tuple[bool, str]
 
 async def repositories(
     rt: Runtime, org: AccountRecord, *, status: str | None, page: int, limit: int
-) -> tuple[list[org_mirrors.Discovered], int]:
+) -> tuple[list[org_mirror_repos.Discovered], int]:
     await get(rt, org)
     return await rt.db.read(
-        org_mirrors.list_repositories, org.id, status=status, offset=(page - 1) * limit, limit=limit
+        org_mirror_repos.list_repositories, org.id, status=status, offset=(page - 1) * limit, limit=limit
     )
 
 
@@ -243,7 +243,7 @@ async def sync(rt: Runtime, org_id: int) -> Outcome | None:
             if not await rt.db.read(org_mirrors.is_running, org_id):
                 raise _Cancelled
             if not config.selects(name):
-                await rt.db.write(org_mirrors.skip, org_id, name)
+                await rt.db.write(org_mirror_repos.skip, org_id, name)
                 skipped.append(name)
             elif await _mirror(rt, org, config, name):
                 mirrored.append(name)
@@ -279,7 +279,7 @@ def _begin(db: Db, org_id: int, max_duration_s: int) -> tuple[OrgMirrorRecord, A
 async def _mirror(rt: Runtime, org: AccountRecord, config: OrgMirrorRecord, name: str) -> bool:
     """Create (when new) the repository `name` and ask its repository mirror to sync now; False
     when it cannot be mirrored (the reason is noted in the repository list)."""
-    repo = await rt.db.write(org_mirrors.adopt, rt.secrets, org, config, name)
+    repo = await rt.db.write(org_mirror_repos.adopt, rt.secrets, org, config, name)
     if repo is None:
         return False
     await mirroring.sync_now(rt, repo, org_mirrors.robot_actor(config))  # False: syncing already

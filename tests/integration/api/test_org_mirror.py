@@ -19,7 +19,7 @@ from tests.harbor import Harbor
 from tests.integration.world import PW, World
 from tests.process.server import WharfServer
 from wharf.config import Settings
-from wharf.core import accounts, manifests, mirrors, org_mirrors, repositories
+from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, repositories
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
 from wharf.jobs import runner
@@ -315,7 +315,7 @@ async def test_only_the_org_mirror_robot_pushes_to_its_repositories(world: World
     org = await rt.db.read(accounts.get_by_name, "acme")
     assert org is not None
     config = await rt.db.read(org_mirrors.require, org.id)
-    repo = await rt.db.write(org_mirrors.adopt, rt.secrets, org, config, "tool")
+    repo = await rt.db.write(org_mirror_repos.adopt, rt.secrets, org, config, "tool")
     assert repo is not None
     token = await world.reg.token("repository:acme/tool:pull,push", user="owner", password=PW)
     r = await http.post("/v2/acme/tool/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
