@@ -77,6 +77,12 @@ class Settings(BaseModel):
     """Seconds between two looks for mirrors whose sync is due."""
     REPO_MIRROR_DELETE_VANISHED_TAGS: bool = False
     """A mirror's sync deletes its tags that the rule selects and the upstream no longer has."""
+    FEATURE_ORG_MIRROR: bool = False
+    """Organizations may mirror a whole namespace of another registry (/api/v1/organization/{org}/mirror)."""
+    ORG_MIRROR_INTERVAL: int = Field(30, ge=1, le=86400)
+    """Seconds between two looks for organization mirrors whose discovery is due."""
+    ORG_MIRROR_MAX_DISCOVERY_DURATION: int = Field(1800, ge=10, le=86400)
+    """Seconds a discovery may list the upstream namespace before it fails."""
     FEATURE_SUPERUSERS_FULL_ACCESS: bool = True
     """Superusers hold every right everywhere; false: the superuser panel only (Quay's default)."""
     GLOBAL_READONLY_SUPER_USERS: list[str] = Field(default_factory=list)

@@ -29,6 +29,7 @@ _FEATURES: dict[str, bool] = {
     "QUOTA_MANAGEMENT": False,
     "EDIT_QUOTA": False,
     "REPO_MIRROR": False,
+    "ORG_MIRROR": False,
     "PROXY_CACHE": False,
     "BILLING": False,
     "TEAM_SYNCING": False,
@@ -61,6 +62,7 @@ _CLIENT_SETTINGS = (
     "FEATURE_EDIT_QUOTA",
     "FEATURE_PROXY_CACHE",
     "FEATURE_REPO_MIRROR",
+    "FEATURE_ORG_MIRROR",
 )
 _CLIENT_DEFAULTS: dict[str, Any] = {
     "AUTHENTICATION_TYPE": "Database",

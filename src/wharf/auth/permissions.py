@@ -245,7 +245,7 @@ def repository_access(
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:
         # A mirror's robot keeps push (Quay's rule: it alone writes to a MIRROR repository).
-        mirror_robot = repo.state == repositories.MIRROR and mirrors.is_robot_of(
+        mirror_robot = repo.state in repositories.MIRRORED and mirrors.is_robot_of(
             db, repo.id, identity.account_id
         )
         actions -= {ALL} if mirror_robot else {PUSH, ALL}

@@ -66,6 +66,34 @@ _ALL = [
     Kind("repo_mirror_sync_started", "{who} started syncing {repo}: {message}", "repository"),
     Kind("repo_mirror_sync_success", "{who} synced {repo}: {message}", "repository"),
     Kind("repo_mirror_sync_failed", "{who} could not sync {repo}: {message}", "repository"),
+    Kind(
+        "org_mirror_enabled",
+        "{who} turned on mirroring {external_namespace} into {namespace}",
+        "organization",
+    ),
+    Kind("org_mirror_disabled", "{who} stopped mirroring into {namespace}", "organization"),
+    Kind("org_mirror_config_changed", "{who} changed {changed} of the mirror of {namespace}", "organization"),
+    Kind(
+        "org_mirror_config_deleted", "{who} removed the mirror configuration of {namespace}", "organization"
+    ),
+    Kind(
+        "org_mirror_sync_now_requested",
+        "{who} asked for a sync of the mirror of {namespace} now",
+        "organization",
+    ),
+    Kind(
+        "org_mirror_sync_cancelled", "{who} cancelled the sync of the mirror of {namespace}", "organization"
+    ),
+    Kind(
+        "org_mirror_sync_started",
+        "{who} started discovering repositories for {namespace}: {message}",
+        "organization",
+    ),
+    Kind("org_mirror_sync_success", "{who} synced the mirror of {namespace}: {message}", "organization"),
+    Kind(
+        "org_mirror_sync_failed", "{who} could not sync the mirror of {namespace}: {message}", "organization"
+    ),
+    Kind("org_mirror_repo_created", "{who} created {repo} as a mirror of {external_reference}", "repository"),
     Kind("build_dockerfile", "{who} requested a build of {repo} ({docker_tags})", "repository"),
     Kind("cancel_build", "{who} cancelled build {build_uuid} of {repo}", "repository"),
     Kind("setup_repo_trigger", "{who} set up a {service} build trigger on {repo}", "repository"),

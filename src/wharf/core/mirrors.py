@@ -311,7 +311,7 @@ def create(
             "created_ms": now_ms(),
         },
     )
-    if repo.state != repositories.MIRROR:
+    if repo.state not in repositories.MIRRORED:
         repositories.set_state(db, repo, repositories.MIRROR, actor)
     audit.record_for(db, "repo_mirror_enabled", actor, repo, external_reference=reference)
     return require(db, repo.id)
@@ -396,7 +396,7 @@ _DUE = (
     select(RepoMirrorConfig.repository_id)
     .join(Repository, Repository.id == RepoMirrorConfig.repository_id)
     .where(
-        Repository.state == repositories.MIRROR,  # one set back to NORMAL keeps its config, idle
+        Repository.state.in_(repositories.MIRRORED),  # one set back to NORMAL keeps its config, idle
         RepoMirrorConfig.is_enabled.is_(True),
         RepoMirrorConfig.sync_start_ms <= bindparam("now"),
         or_(
@@ -424,7 +424,7 @@ def begin(db: Db, repository_id: int) -> MirrorRecord | None:
     if current is None or not current.is_enabled:
         return None
     state = db.execute(select(Repository.state).where(Repository.id == repository_id)).scalar()
-    if state != repositories.MIRROR:
+    if state not in repositories.MIRRORED:
         return None
     now = now_ms()
     _set(

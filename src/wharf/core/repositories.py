@@ -35,8 +35,11 @@ from wharf.db.models import (
     Tag,
 )
 
-NORMAL, READ_ONLY, MIRROR = 0, 1, 2
-STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR"}
+NORMAL, READ_ONLY, MIRROR, ORG_MIRROR = 0, 1, 2, 4  # Quay's numbers (3 is MARKED_FOR_DELETION)
+STATE_NAMES = {NORMAL: "NORMAL", READ_ONLY: "READ_ONLY", MIRROR: "MIRROR", ORG_MIRROR: "ORG_MIRROR"}
+MIRRORED = (MIRROR, ORG_MIRROR)
+"""States whose repository only its mirror's robot writes to (ORG_MIRROR: created by an
+organization mirror, core/org_mirrors.py, each with a repository mirror of its own)."""
 STATES = {name: state for state, name in STATE_NAMES.items()}
 
 REGISTRY_READ_ONLY = (

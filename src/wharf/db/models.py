@@ -958,6 +958,52 @@ class RepoMirrorConfig(Base):
     sync_token: Mapped[str | None] = mapped_column(String(32))  # the running sync's (core/mirrors.py)
 
 
+class OrgMirrorConfig(Base):
+    """An organization that mirrors every repository of a namespace in another registry (Quay's
+    OrgMirrorConfig): discovery lists the upstream namespace, each repository found is created in
+    the organization with a repository mirror of its own (RepoMirrorConfig) that copies its tags."""
+
+    __tablename__ = "org_mirror_configs"
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    external_registry_type: Mapped[str] = mapped_column(String(16))  # harbor | quay
+    external_registry_url: Mapped[str] = mapped_column(String(1024))  # https://host[:port]
+    external_namespace: Mapped[str] = mapped_column(String(255))
+    # Sealed with the secret box (core/secretbox.py), as a repository mirror's.
+    username_sealed: Mapped[str | None] = mapped_column(Text)
+    password_sealed: Mapped[str | None] = mapped_column(Text)
+    robot_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    visibility: Mapped[str] = mapped_column(String(16))  # of the repositories it creates
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    sync_interval: Mapped[int] = mapped_column(Integer)
+    sync_start_ms: Mapped[int] = mapped_column(BigInteger)  # when the next discovery is due
+    sync_expiration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    sync_status: Mapped[str] = mapped_column(String(16))
+    sync_retries_remaining: Mapped[int] = mapped_column(Integer)
+    external_registry_config: Mapped[str] = mapped_column(Text)  # JSON {verify_tls, proxy}
+    repository_filters: Mapped[str] = mapped_column(Text)  # JSON list of globs, "!glob" excludes
+    architecture_filter: Mapped[str] = mapped_column(Text)  # JSON list
+    skopeo_timeout: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrgMirrorRepository(Base):
+    """A repository an organization mirror discovered upstream; `repository_id` is the one it
+    created in the organization (its sync state is that repository's mirror's)."""
+
+    __tablename__ = "org_mirror_repositories"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_org_mirror_repositories_org_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("org_mirror_configs.org_id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))  # the name upstream (and in the organization)
+    repository_id: Mapped[int | None] = mapped_column(ForeignKey("repositories.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))  # CREATED | SKIP (filtered out) | FAILED
+    status_message: Mapped[str | None] = mapped_column(Text)
+    discovered_ms: Mapped[int] = mapped_column(BigInteger)
+
+
 class ProxyCachePendingBlob(Base):
     """A blob a pulled-through manifest names that is not stored yet: the manifest is kept without
     its link to the blob, which is made when the blob is first pulled through."""

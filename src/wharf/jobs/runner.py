@@ -46,6 +46,8 @@ TEAM_SYNC_QUEUE = "team_sync"
 USER_CHECK_QUEUE = "directory_user_check"
 MIRROR_QUEUE = "repo_mirror_sync"
 MIRROR_SCHEDULE_QUEUE = "repo_mirror_schedule"
+ORG_MIRROR_QUEUE = "org_mirror_sync"
+ORG_MIRROR_SCHEDULE_QUEUE = "org_mirror_schedule"
 
 
 async def sync_teams(rt: Runtime, _body: dict[str, Any]) -> None:
@@ -70,6 +72,18 @@ async def schedule_mirrors(rt: Runtime, body: dict[str, Any]) -> None:
     from wharf.services import mirroring
 
     await mirroring.schedule(rt, body)
+
+
+async def sync_org_mirror(rt: Runtime, body: dict[str, Any]) -> None:
+    from wharf.services import org_mirroring
+
+    await org_mirroring.run(rt, body)
+
+
+async def schedule_org_mirrors(rt: Runtime, body: dict[str, Any]) -> None:
+    from wharf.services import org_mirroring
+
+    await org_mirroring.schedule(rt, body)
 
 
 async def sweep_orphans(rt: Runtime, _body: dict[str, Any]) -> None:
@@ -111,6 +125,8 @@ HANDLERS: dict[str, JobHandler] = {
     MIRROR_QUEUE: sync_mirror,
     MIRROR_SCHEDULE_QUEUE: schedule_mirrors,
     "build_sweep": sweep_builds,
+    ORG_MIRROR_QUEUE: sync_org_mirror,
+    ORG_MIRROR_SCHEDULE_QUEUE: schedule_org_mirrors,
 }
 """The jobs of `wharf serve` and `wharf worker`. Builds are not among them: only `wharf builder`
 claims those (jobs/builder.py, BUILDER_HANDLERS), where buildah is installed."""
@@ -131,6 +147,8 @@ def periodic(rt: Runtime) -> dict[str, int]:
         jobs["build_sweep"] = s.BUILDER_LEASE_S
     if s.FEATURE_REPO_MIRROR:
         jobs[MIRROR_SCHEDULE_QUEUE] = s.REPO_MIRROR_INTERVAL
+    if s.FEATURE_ORG_MIRROR:
+        jobs[ORG_MIRROR_SCHEDULE_QUEUE] = s.ORG_MIRROR_INTERVAL
     if s.GC_ORPHAN_INTERVAL_S:
         jobs["gc_orphans"] = s.GC_ORPHAN_INTERVAL_S
     if s.FEATURE_ACTION_LOG_ROTATION:

@@ -100,7 +100,7 @@ def _writable(db: Db, raw: str, repo: RepositoryRecord, grant: Grant | None) -> 
     if repo.state == repositories.NORMAL:
         return repo
     robot = grant.identity.account_id if grant is not None else None
-    if repo.state == repositories.MIRROR and mirrors.is_robot_of(db, repo.id, robot):
+    if repo.state in repositories.MIRRORED and mirrors.is_robot_of(db, repo.id, robot):
         return repo
     raise ReadOnly(f"repository {raw} is read-only")
 

@@ -31,6 +31,7 @@ from wharf.web.pages import (
     _repo_list,
     applications,
     default_permissions,
+    org_mirror,
     retention,
     robots,
     teams,
@@ -94,6 +95,7 @@ async def _settings_tab(_request: Request, rt: Runtime, _v: Visitor, ns: Namespa
     found.update(security=await secscan_settings.get(rt, ns.account), levels=policy.LEVELS)
     if rt.settings.FEATURE_PROXY_CACHE:
         found.update(proxy_cache_on=True, proxy_cache=await proxy_cache.get(rt, ns.account))
+    found.update(await org_mirror.context(rt, ns))
     return found
 
 

@@ -122,7 +122,7 @@ async def settings_context(rt: Runtime, request: Request, view: RepositoryView) 
     }
     out.update(
         roles=grants.ROLES,
-        states=list(repositories.STATES),
+        states=[s for s in repositories.STATES if s != "ORG_MIRROR"],  # set by org mirroring only
         state_name=repositories.STATE_NAMES.get(repo.state, str(repo.state)),
         events=repository_events(),
         methods=[(m, label) for m, label in METHOD_LABELS.items() if m in notifications.METHODS],

@@ -1,0 +1,144 @@
+"""The repositories an organization mirror discovered upstream (Quay's OrgMirrorRepository): the
+ones it created in the organization (`adopt`: state ORG_MIRROR, with a repository mirror of every
+tag), the ones its filters leave out, and the ones it could not create, with why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from wharf.core import audit, mirrors, repositories
+from wharf.core.accounts import AccountRecord
+from wharf.core.clock import now_ms
+from wharf.core.errors import InvalidInput
+from wharf.core.org_mirrors import OrgMirrorRecord, robot_actor
+from wharf.core.repositories import RepositoryRecord
+from wharf.core.secretbox import SecretBox
+from wharf.db.engine import Db
+from wharf.db.models import OrgMirrorRepository, RepoMirrorConfig
+
+CREATED, SKIP, FAILED = "CREATED", "SKIP", "FAILED"
+"""A discovered repository: created (and mirrored), left out by the filters, or not created."""
+STATUSES = (CREATED, SKIP, FAILED)
+
+
+_ENTRY = select(OrgMirrorRepository.id, OrgMirrorRepository.repository_id).where(
+    OrgMirrorRepository.org_id == bindparam("org"), OrgMirrorRepository.name == bindparam("name")
+)
+
+
+def _note(
+    db: Db, org_id: int, name: str, status: str, repository_id: int | None, message: str | None
+) -> None:
+    row = db.execute(_ENTRY, {"org": org_id, "name": name}).first()
+    values = {"status": status, "status_message": message, "discovered_ms": now_ms()}
+    if repository_id is not None:
+        values["repository_id"] = repository_id
+    if row is None:
+        db.execute(
+            insert(OrgMirrorRepository), {"org_id": org_id, "name": name, "repository_id": None, **values}
+        )
+    else:
+        db.execute(update(OrgMirrorRepository).where(OrgMirrorRepository.id == row.id).values(**values))
+
+
+def skip(db: Db, org_id: int, name: str) -> None:
+    _note(db, org_id, name, SKIP, None, "left out by repository_filters")
+
+
+def adopt(
+    db: Db, box: SecretBox, org: AccountRecord, config: OrgMirrorRecord, name: str
+) -> RepositoryRecord | None:
+    """The repository `name` in the organization, mirroring the upstream one: created (state
+    ORG_MIRROR, with a repository mirror of every tag) when new. None when it cannot be (a
+    repository of that name that this mirror did not create is left alone, as is a name that is
+    not valid here); the reason is noted in the repository list."""
+    row = db.execute(_ENTRY, {"org": org.id, "name": name}).first()
+    if row is not None and row.repository_id is not None:
+        repo = repositories.get_by_id(db, int(row.repository_id))
+        if repo is not None and repo.state == repositories.ORG_MIRROR:
+            _note(db, org.id, name, CREATED, repo.id, None)
+            return repo
+    if repositories.get(db, org.name, name) is not None:
+        _note(
+            db,
+            org.id,
+            name,
+            FAILED,
+            None,
+            f"{org.name}/{name} exists and is not mirrored by this organization",
+        )
+        return None
+    try:
+        reference = mirrors.check_reference(config.reference(name))
+    except InvalidInput as e:
+        _note(db, org.id, name, FAILED, None, str(e))
+        return None
+    robot = robot_actor(config)
+    repo = repositories.create(db, org.name, name, visibility=config.visibility, actor=robot)
+    repositories.set_state(db, repo, repositories.ORG_MIRROR, robot)
+    repo = repositories.get_by_id(db, repo.id) or repo
+    username, password = config.credentials(box)
+    settings = mirrors.Settings(
+        external_reference=reference,
+        username=username,
+        password=password,
+        robot_username=config.robot_username,
+        is_enabled=True,
+        sync_interval=config.sync_interval,
+        root_rule={"rule_kind": "tag_glob_csv", "rule_value": ["*"]},
+        external_registry_config={**config.external_registry_config, "verify_tls": config.verify_tls},
+        skopeo_timeout_interval=config.skopeo_timeout,
+        architecture_filter=config.architecture_filter,
+    )
+    mirrors.create(db, box, repo, settings, robot)
+    audit.record_for(db, "org_mirror_repo_created", robot, repo, external_reference=reference)
+    _note(db, org.id, name, CREATED, repo.id, None)
+    return repo
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    name: str
+    status: str
+    status_message: str | None
+    repository_id: int | None
+    sync_status: str | None
+    """The repository mirror's (None when no repository was created)."""
+    discovered_ms: int | None
+
+
+def list_repositories(
+    db: Db, org_id: int, *, status: str | None, offset: int, limit: int
+) -> tuple[list[Discovered], int]:
+    """A page of the discovered repositories by name, and how many there are in all."""
+    where = [OrgMirrorRepository.org_id == org_id]
+    if status is not None:
+        where.append(OrgMirrorRepository.status == status)
+    total = int(db.execute(select(func.count()).select_from(OrgMirrorRepository).where(*where)).scalar() or 0)
+    rows = db.execute(
+        select(
+            OrgMirrorRepository.name,
+            OrgMirrorRepository.status,
+            OrgMirrorRepository.status_message,
+            OrgMirrorRepository.repository_id,
+            RepoMirrorConfig.sync_status,
+            OrgMirrorRepository.discovered_ms,
+        )
+        .outerjoin(RepoMirrorConfig, RepoMirrorConfig.repository_id == OrgMirrorRepository.repository_id)
+        .where(*where)
+        .order_by(OrgMirrorRepository.name)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [Discovered(*row) for row in rows], total
+
+
+def status_counts(db: Db, org_id: int) -> dict[str, int]:
+    rows = db.execute(
+        select(OrgMirrorRepository.status, func.count())
+        .where(OrgMirrorRepository.org_id == org_id)
+        .group_by(OrgMirrorRepository.status)
+    ).all()
+    return {str(status): int(n) for status, n in rows}

@@ -1,0 +1,324 @@
+"""Organization mirroring: Quay's /api/v1/organization/{org}/mirror operations, and discoveries
+from a Harbor project (tests/harbor.py in front of a real registry) and from a Quay namespace (a
+second, real `wharf serve`), whose repositories are then synced by the repository-mirror
+machinery."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.distribution import Distribution, require_distribution, sha256
+from tests.harbor import Harbor
+from tests.integration.world import PW, World
+from tests.process.server import WharfServer
+from wharf.config import Settings
+from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, repositories
+from wharf.core.clock import now_ms
+from wharf.db.engine import Db
+from wharf.jobs import runner
+from wharf.oci import mediatypes as mt
+from wharf.services import mirroring, org_mirroring
+
+URL = "/api/v1/organization/acme/mirror"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"FEATURE_ORG_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+
+
+@pytest.fixture
+def harbor(tmp_path: Path) -> Iterator[Harbor]:
+    require_distribution()
+    registry = Distribution(tmp_path / "upstream")
+    registry.start()
+    server = Harbor(registry, "proj", "harbor-user", "harbor-secret")
+    server.start()
+    yield server
+    server.stop()
+    registry.stop()
+
+
+async def _robot(world: World) -> str:
+    r = await world.reg.http.put(
+        "/api/v1/organization/acme/robots/orgmirror", json={}, headers=world.api["owner"]
+    )
+    assert r.status_code in (200, 201), r.text
+    return "acme+orgmirror"
+
+
+def _body(harbor: Harbor, robot: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "external_registry_type": "harbor",
+        "external_registry_url": harbor.url,
+        "external_namespace": "proj",
+        "robot_username": robot,
+        "visibility": "private",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+        "external_registry_username": "harbor-user",
+        "external_registry_password": "harbor-secret",
+        "repository_filters": ["!test-*"],
+        "skopeo_timeout": 60,
+        **extra,
+    }
+
+
+def _tag_digest(repo_id: int, tag: str) -> Any:
+    def read(db: Db) -> str | None:
+        return db.execute(manifests.alive_tag_digest(repo_id, tag, now_ms())).scalar()
+
+    return read
+
+
+async def test_a_harbor_project_is_discovered_created_and_synced(world: World, harbor: Harbor) -> None:
+    web, _, _ = harbor.registry.push_image("proj/web", "v1")
+    harbor.registry.push_image("proj/api", "v1")
+    harbor.registry.push_image("proj/test-tool", "v1")
+    harbor.registry.push_image("proj/app", "v1")  # acme/app exists: not taken over
+    harbor.registry.push_image("other/web", "v1")  # another project
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+
+    r = await http.post(URL, json=_body(harbor, robot), headers=owner)
+    assert r.status_code == 201, r.text
+    r = await http.get(URL, headers=owner)
+    config = r.json()
+    assert config["sync_status"] == "NEVER_RUN"
+    assert config["external_registry_username"] == "harbor-user"
+    assert config["has_external_registry_password"] is True
+    assert "harbor-secret" not in r.text
+    assert config["robot_username"] == robot
+
+    r = await http.post(f"{URL}/verify", headers=owner)
+    assert r.json()["success"] is True, r.text
+
+    r = await http.post(f"{URL}/sync-now", headers=owner)
+    assert r.status_code == 204, r.text
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    outcome = await org_mirroring.sync(rt, org.id)
+    assert outcome is not None and outcome.status == org_mirrors.SYNC_SUCCESS, outcome
+    assert (outcome.mirrored, outcome.skipped, outcome.failed) == (["api", "web"], ["test-tool"], ["app"])
+
+    repo = await rt.db.read(repositories.get, "acme", "web")
+    assert repo is not None and repo.state == repositories.ORG_MIRROR and repo.visibility == "private"
+    mirror = await rt.db.read(mirrors.get, repo.id)
+    assert mirror is not None and mirror.sync_status == mirrors.SYNC_NOW and mirror.robot_username == robot
+    synced = await mirroring.sync(rt, repo.id)
+    assert synced is not None and synced.status == mirrors.SYNC_SUCCESS, synced
+    assert await rt.db.read(_tag_digest(repo.id, "v1")) == web
+    app = await rt.db.read(repositories.get, "acme", "app")
+    assert app is not None and app.state == repositories.NORMAL
+
+    r = await http.get(f"{URL}/repositories", headers=owner)
+    listing = r.json()
+    assert listing["total"] == 4
+    by_name = {item["name"]: item for item in listing["repositories"]}
+    assert by_name["web"]["discovery_status"] == "CREATED" and by_name["web"]["sync_status"] == "SUCCESS"
+    assert by_name["web"]["quay_repository"] == "acme/web"
+    assert by_name["api"]["sync_status"] == "SYNC_NOW"
+    assert by_name["test-tool"]["sync_status"] == "SKIP" and by_name["test-tool"]["quay_repository"] is None
+    assert by_name["app"]["sync_status"] == "FAIL" and "exists" in by_name["app"]["status_message"]
+    r = await http.get(f"{URL}/repositories", params={"status": "skip"}, headers=owner)
+    assert [i["name"] for i in r.json()["repositories"]] == ["test-tool"]
+    r = await http.get(URL, headers=owner)
+    assert r.json()["sync_status"] == "SYNC_SUCCESS"
+    assert r.json()["repo_sync_status_counts"] == {"CREATED": 2, "SKIP": 1, "FAILED": 1}
+
+    # a second discovery creates nothing new and asks the repositories to sync again
+    again = await org_mirroring.sync(rt, org.id)
+    assert again is not None and again.mirrored == ["api", "web"]
+
+    r = await http.get("/api/v1/organization/acme/logs", headers=owner)
+    kinds = {e["kind"] for e in r.json()["logs"]}
+    assert {"org_mirror_enabled", "org_mirror_sync_now_requested", "org_mirror_sync_success"} <= kinds
+    assert "org_mirror_repo_created" in kinds
+
+    # the credentials reach the repositories' mirrors when they change
+    r = await http.put(URL, json={"external_registry_password": "rotated"}, headers=owner)
+    assert r.status_code == 200, r.text
+    mirror = await rt.db.read(mirrors.get, repo.id)
+    assert mirror is not None and mirror.credentials(rt.secrets) == ("harbor-user", "rotated")
+
+    r = await http.post(f"{URL}/sync-cancel", headers=owner)
+    assert r.status_code == 204
+    assert (await http.post(f"{URL}/sync-cancel", headers=owner)).status_code == 400
+
+    r = await http.delete(URL, headers=owner)
+    assert r.status_code == 204
+    repo = await rt.db.read(repositories.get, "acme", "web")
+    assert repo is not None and repo.state == repositories.NORMAL
+    assert (await http.get(URL, headers=owner)).status_code == 404
+
+
+async def test_wrong_credentials_fail_the_discovery_and_the_check(world: World, harbor: Harbor) -> None:
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    r = await http.post(URL, json=_body(harbor, robot, external_registry_password="wrong"), headers=owner)
+    assert r.status_code == 201, r.text
+    r = await http.post(f"{URL}/verify", headers=owner)
+    assert r.json()["success"] is False and "credentials" in r.json()["message"]
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    outcome = await org_mirroring.sync(rt, org.id)
+    assert outcome is not None and outcome.status == org_mirrors.SYNC_FAILED
+    r = await http.get(URL, headers=owner)
+    assert r.json()["sync_status"] == "SYNC_FAILED" and "credentials" in r.json()["last_error"]
+
+
+async def test_what_a_configuration_must_be(world: World) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    good = {
+        "external_registry_type": "quay",
+        "external_registry_url": "https://quay.example.com",
+        "external_namespace": "projectquay",
+        "robot_username": robot,
+        "visibility": "public",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+    }
+    for bad in (
+        {"robot_username": "someone+else"},
+        {"sync_interval": 10},
+        {"external_registry_url": "quay.example.com/path"},
+        {"external_registry_url": "http://10.1.2.3"},  # an internal address: SSRF guard
+        {"external_namespace": "Bad Name"},
+        {"skopeo_timeout": 5},
+        {"external_registry_type": "dockerhub"},
+    ):
+        r = await http.post(URL, json={**good, **bad}, headers=owner)
+        assert r.status_code == 400, (bad, r.text)
+    r = await http.post(URL, json={k: v for k, v in good.items() if k != "visibility"}, headers=owner)
+    assert r.status_code == 400
+    # only an organization's admins
+    r = await http.post(URL, json=good, headers=world.api["maker"])
+    assert r.status_code == 403
+    r = await http.post(URL, json=good, headers=owner)
+    assert r.status_code == 201, r.text
+    assert (await http.post(URL, json=good, headers=owner)).status_code == 400  # exists already
+    r = await http.put(URL, json={"external_registry_type": "harbor"}, headers=owner)
+    assert r.status_code == 400
+
+
+async def test_the_feature_is_off_by_default(world: World, settings: Settings) -> None:
+    rt = world.reg.wharf.rt
+    assert runner.periodic(rt)[org_mirroring.SCHEDULE_QUEUE] == settings.ORG_MIRROR_INTERVAL
+    rt.settings = settings.model_copy(update={"FEATURE_ORG_MIRROR": False})
+    assert org_mirroring.SCHEDULE_QUEUE not in runner.periodic(rt)
+    r = await world.reg.http.get(URL, headers=world.api["owner"])
+    assert r.status_code == 404
+    assert Settings.model_fields["FEATURE_ORG_MIRROR"].default is False
+
+
+def _push(server: WharfServer, repo: str, tag: str) -> str:
+    """An image pushed into the upstream Wharf over /v2; its manifest digest."""
+    token = server.token(f"repository:{repo}:push,pull")
+    auth = {"Authorization": f"Bearer {token}"}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}).encode()
+    layer = os.urandom(1024)
+    for blob in (config, layer):
+        r = httpx.post(
+            f"{server.url}/v2/{repo}/blobs/uploads/",
+            params={"digest": sha256(blob)},
+            content=blob,
+            headers=auth,
+        )
+        assert r.status_code == 201, r.text
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": sha256(layer),
+                "size": 1024,
+            }
+        ],
+    }
+    body = json.dumps(manifest).encode()
+    r = httpx.put(
+        f"{server.url}/v2/{repo}/manifests/{tag}",
+        content=body,
+        headers={**auth, "Content-Type": mt.OCI_MANIFEST},
+    )
+    assert r.status_code == 201, r.text
+    return sha256(body)
+
+
+@pytest.fixture
+def upstream_wharf(tmp_path: Path) -> Iterator[WharfServer]:
+    server = WharfServer(tmp_path / "upstream-wharf" / "data", "upstream-password")
+    server.data_dir.mkdir(parents=True)
+    server.start(settings={"CREATE_PRIVATE_REPO_ON_PUSH": "false"})
+    yield server
+    server.stop()
+
+
+async def test_a_quay_namespace_of_a_second_wharf_is_mirrored(
+    world: World, upstream_wharf: WharfServer
+) -> None:
+    web = _push(upstream_wharf, "admin/web", "v1")
+    _push(upstream_wharf, "admin/api", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    body = {
+        "external_registry_type": "quay",
+        "external_registry_url": upstream_wharf.url,
+        "external_namespace": "admin",
+        "robot_username": robot,
+        "visibility": "public",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+        "repository_filters": ["web"],
+    }
+    r = await http.post(URL, json=body, headers=owner)
+    assert r.status_code == 201, r.text
+    r = await http.post(f"{URL}/verify", headers=owner)
+    assert r.json()["success"] is True, r.text
+
+    # sync-now queues the discovery; the runner runs it, then the repository syncs it queued
+    assert (await http.post(f"{URL}/sync-now", headers=owner)).status_code == 204
+    while await runner.run_once(rt):
+        pass
+    r = await http.get(f"{URL}/repositories", headers=owner)
+    found = [(i["name"], i["sync_status"]) for i in r.json()["repositories"]]
+    assert found == [("api", "SKIP"), ("web", "SUCCESS")]
+    repo = await rt.db.read(repositories.get, "acme", "web")
+    assert repo is not None and repo.visibility == "public"
+    assert await rt.db.read(_tag_digest(repo.id, "v1")) == web
+
+
+async def test_only_the_org_mirror_robot_pushes_to_its_repositories(world: World) -> None:
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    r = await http.put("/api/v1/organization/acme/robots/orgmirror", json={}, headers=owner)
+    robot = r.json()["name"]
+    body = {
+        "external_registry_type": "quay",
+        "external_registry_url": "https://quay.example.com",
+        "external_namespace": "upstream",
+        "robot_username": robot,
+        "visibility": "private",
+        "sync_interval": 3600,
+        "sync_start_date": "2026-01-01T00:00:00Z",
+    }
+    assert (await http.post(URL, json=body, headers=owner)).status_code == 201
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    config = await rt.db.read(org_mirrors.require, org.id)
+    repo = await rt.db.write(org_mirror_repos.adopt, rt.secrets, org, config, "tool")
+    assert repo is not None
+    token = await world.reg.token("repository:acme/tool:pull,push", user="owner", password=PW)
+    r = await http.post("/v2/acme/tool/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+    r = await http.put("/api/v1/repository/acme/tool", json={"description": "x"}, headers=owner)
+    assert r.status_code == 503, r.text
