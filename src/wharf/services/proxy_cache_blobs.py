@@ -80,7 +80,13 @@ async def blob(
     holder = uuid.uuid4().hex
     size = await _wait_for_turn(rt, str(digest), holder)
     if size is not None:
-        await rt.db.write(proxy_cache.link_fetched_blob, repo.id, str(digest), size)
+        await rt.db.write(
+            proxy_cache.link_fetched_blob,
+            repo.id,
+            str(digest),
+            size,
+            scan=rt.settings.FEATURE_SECURITY_SCANNER,
+        )
         return PulledBlob(size, rt.store.read(blob_path(digest)))
     try:
         return await _fetch_blob(rt, config, repo, name, digest, holder)
@@ -173,7 +179,13 @@ async def _store_while_sending(
             size += len(held)
         await writer.close()
         await rt.store.move(staging, blob_path(digest))
-        await rt.db.write(proxy_cache.link_fetched_blob, repo.id, str(digest), size)
+        await rt.db.write(
+            proxy_cache.link_fetched_blob,
+            repo.id,
+            str(digest),
+            size,
+            scan=rt.settings.FEATURE_SECURITY_SCANNER,
+        )
         stored = True
         await rt.db.write(proxy_cache.release_fetch, str(digest), holder)
         if held:

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 
 from wharf.auth import tokens
 from wharf.auth.tokens import Grant
-from wharf.core import accounts, audit, clock, manifests, provision, proxy_cache, repositories
-from wharf.core.errors import DomainError, ManifestNotFound, RepositoryNotFound, UpstreamFailed
+from wharf.core import (
+    accounts,
+    audit,
+    clock,
+    manifests,
+    provision,
+    proxy_cache,
+    proxy_cache_eviction,
+    repositories,
+)
+from wharf.core.errors import DomainError, ManifestNotFound, QuotaExceeded, RepositoryNotFound, UpstreamFailed
 from wharf.core.manifests import ManifestRecord
 from wharf.core.proxy_cache import CachedTag, ProxyCacheRecord
 from wharf.core.repositories import RepositoryRecord
@@ -27,6 +36,7 @@ from wharf.oci.digest import is_digest
 from wharf.oci.manifest import ParsedManifest
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
+from wharf.services import quotas
 from wharf.services.proxy_cache import domain_error, upstream_client, upstream_of
 
 log = logging.getLogger(__name__)
@@ -128,15 +138,55 @@ async def _fetch(
         got = await client.manifest(name.name, str(child.digest))
         children.append((got, _parse(got)))
     tag = None if is_digest(reference) else reference
+    await _make_room(rt, config, name, tag, [(top, parsed), *children])
+    scan = rt.settings.FEATURE_SECURITY_SCANNER
 
     def store(db: Db) -> tuple[RepositoryRecord, ManifestRecord]:
         repo = _repository(db, name, actor)
         for got, child_parsed in children:
-            proxy_cache.store_manifest(db, repo, None, got.content, child_parsed, config.expiration_s)
-        record = proxy_cache.store_manifest(db, repo, tag, top.content, parsed, config.expiration_s)
+            proxy_cache.store_manifest(
+                db, repo, None, got.content, child_parsed, config.expiration_s, scan=scan
+            )
+        record = proxy_cache.store_manifest(
+            db, repo, tag, top.content, parsed, config.expiration_s, scan=scan
+        )
         return repo, record
 
     return await rt.db.write(store)
+
+
+_MAX_EVICTIONS = 1000
+"""Tags one pull may evict (each in its own transaction) before it gives up: a bound on the work a
+single pull does, far above what an image needs in practice."""
+
+
+async def _make_room(
+    rt: Runtime,
+    config: ProxyCacheRecord,
+    name: RepositoryName,
+    tag: str | None,
+    fetched: list[tuple[UpstreamManifest, ParsedManifest]],
+) -> None:
+    """Under a Reject quota, evict the organization's least recently pulled tags until the image
+    fits (core/proxy_cache_eviction.py); QuotaExceeded when it cannot."""
+    enforcement = quotas.enforcement(rt.settings)
+    if not enforcement.enabled:
+        return
+    sizes = {str(d.digest): d.size for _, p in fetched for d in p.required_blobs}
+    repo = await rt.db.read(repositories.get, name.namespace, name.name)
+    pull = proxy_cache_eviction.Pull(
+        config.org_id,
+        sizes,
+        repo.id if repo is not None else None,
+        tag,
+        frozenset(str(got.digest) for got, _ in fetched),
+        config.expiration_s,
+    )
+    for _ in range(_MAX_EVICTIONS):
+        if await rt.db.write(proxy_cache_eviction.make_room, pull, enforcement):
+            return
+        log.info("proxy cache %s: evicted a tag to make room for %s", name.namespace, name.name)
+    raise QuotaExceeded(f"quota exceeded: {name.namespace} could not make room for {name.name}")
 
 
 def _parse(got: UpstreamManifest) -> ParsedManifest:
