@@ -27,7 +27,7 @@ from wharf.oci.digest import Digest
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
 from wharf.services.proxy_cache import domain_error, upstream_client, upstream_of
-from wharf.storage.base import blob_path
+from wharf.storage.base import FileWriter, blob_path
 
 log = logging.getLogger(__name__)
 
@@ -139,63 +139,139 @@ async def _fetch_blob(
                 "proxy cache %s: the upstream sent blob %s with other content", name.namespace, digest
             )
         raise domain_error(e, f"blob {digest}") from None
-    return PulledBlob(size, _store_while_sending(rt, client, repo, digest, holder, first, chunks))
+    relay = _Relay()
+    fetch = _Fetch(rt, client, repo, digest, holder)
+    task = asyncio.create_task(fetch.run(first, chunks, relay), name=f"proxy-cache-fetch {digest}")
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return PulledBlob(size, _relayed(relay))
 
 
-async def _store_while_sending(
-    rt: Runtime,
-    client: RegistryClient,
-    repo: RepositoryRecord,
-    digest: Digest,
-    holder: str,
-    first: bytes,
-    chunks: AsyncIterator[bytes],
-) -> AsyncIterator[bytes]:
-    """Send the blob on and write it to a staging object; only a whole, matching blob is moved to
-    its place and recorded. A mismatch, an upstream failure or a client that leaves stores
-    nothing (the client then sees the body cut off: the headers were already sent). The fetch's
-    lease is renewed as the bytes pass and given up at the end.
+_RELAY_CHUNKS = 16
+"""How many chunks the fetch may run ahead of its client (about a MiB): while the client stays,
+its pace is the fetch's."""
+_running: set[asyncio.Task[None]] = set()
+"""The fetches under way in this process (a task is only weakly held by the event loop)."""
 
-    The last chunk goes to the client only after the blob is recorded: a client that has all the
-    bytes closes the connection, and the server then cancels what is left of this generator."""
-    staging = f"uploads/proxy-{uuid.uuid4()}"
-    writer = await rt.store.writer(staging)
-    stored = False
-    size = 0
-    renew_at = time.monotonic() + FETCH_LEASE_S / 3
+
+class _Relay:
+    """The bytes from the fetch to the client that asked for them. The fetch is a task of its own,
+    so that a client that leaves (the server then cancels the request's generator) does not stop
+    it: the blob is finished into storage, for the next pull and for the pulls that wait for it."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_RELAY_CHUNKS)
+        self.gone = False
+
+    async def put(self, item: bytes | BaseException | None) -> None:
+        if not self.gone:
+            await self.queue.put(item)
+
+    def end(self, error: BaseException) -> None:
+        """Tell the client the fetch stopped, without waiting (a cancelled fetch cannot wait)."""
+        if self.gone:
+            return
+        if self.queue.full():
+            self.queue.get_nowait()  # the body is cut off anyway
+        self.queue.put_nowait(error)
+
+    def leave(self) -> None:
+        """The client is gone: nothing more is queued for it, and a fetch waiting for room in the
+        queue goes on. No await here: this runs in a request the server is cancelling."""
+        self.gone = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+async def _relayed(relay: _Relay) -> AsyncIterator[bytes]:
+    """What the client's response sends: the fetch's chunks as they come; an upstream failure or
+    a mismatch ends the body early (the headers were already sent)."""
     try:
+        while True:
+            item = await relay.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        relay.leave()
+
+
+@dataclass(slots=True)
+class _Fetch:
+    """One blob from the upstream into storage, holding the fetch's lease."""
+
+    rt: Runtime
+    client: RegistryClient
+    repo: RepositoryRecord
+    digest: Digest
+    holder: str
+
+    async def run(self, first: bytes, chunks: AsyncIterator[bytes], relay: _Relay) -> None:
+        """Write the blob to a staging object while passing it on; only a whole, matching blob is
+        moved to its place and recorded. A mismatch or an upstream failure stores nothing. The
+        lease is renewed as the bytes pass and given up at the end, whatever happened.
+
+        The last chunk goes to the client only after the blob is recorded: a client that has all
+        the bytes closes the connection, and the blob must be recorded by then."""
+        rt, digest = self.rt, self.digest
+        staging = f"uploads/proxy-{uuid.uuid4()}"
+        stored = False
+        try:
+            writer = await rt.store.writer(staging)
+            try:
+                held = await self._write(writer, first, chunks, relay)
+                await writer.close()
+            except BaseException:
+                await writer.cancel()
+                raise
+            await rt.store.move(staging, blob_path(digest))
+            scan = rt.settings.FEATURE_SECURITY_SCANNER
+            await rt.db.write(proxy_cache.link_fetched_blob, self.repo.id, str(digest), held[1], scan=scan)
+            stored = True
+            await rt.db.write(proxy_cache.release_fetch, str(digest), self.holder)
+            if held[0]:
+                await relay.put(held[0])
+            await relay.put(None)
+        except Exception as e:
+            repo = self.repo
+            log.warning("proxy cache: blob %s of %s/%s not stored: %s", digest, repo.namespace, repo.name, e)
+            relay.end(e)
+        except BaseException as e:  # cancelled: the process is stopping
+            relay.end(e)
+            raise
+        finally:
+            if not stored:
+                await self._abandon(staging)
+            await self.client.__aexit__(None, None, None)
+
+    async def _write(
+        self, writer: FileWriter, first: bytes, chunks: AsyncIterator[bytes], relay: _Relay
+    ) -> tuple[bytes, int]:
+        """Write every chunk, passing all but the last on; returns (the last chunk, the size)."""
+        size = 0
+        renew_at = time.monotonic() + FETCH_LEASE_S / 3
         held = first
         async for chunk in chunks:
             if held:
                 await writer.write(held)
                 size += len(held)
-                yield held
+                await relay.put(held)
             held = chunk
             if time.monotonic() > renew_at:
-                await rt.db.write(proxy_cache.renew_fetch, str(digest), holder, int(FETCH_LEASE_S * 1000))
+                lease_ms = int(FETCH_LEASE_S * 1000)
+                await self.rt.db.write(proxy_cache.renew_fetch, str(self.digest), self.holder, lease_ms)
                 renew_at = time.monotonic() + FETCH_LEASE_S / 3
         if held:
             await writer.write(held)
             size += len(held)
-        await writer.close()
-        await rt.store.move(staging, blob_path(digest))
-        await rt.db.write(
-            proxy_cache.link_fetched_blob,
-            repo.id,
-            str(digest),
-            size,
-            scan=rt.settings.FEATURE_SECURITY_SCANNER,
-        )
-        stored = True
-        await rt.db.write(proxy_cache.release_fetch, str(digest), holder)
-        if held:
-            yield held
-    except UpstreamError as e:
-        log.warning("proxy cache: blob %s of %s/%s not stored: %s", digest, repo.namespace, repo.name, e)
-        raise
-    finally:
-        if not stored:
-            await writer.cancel()
-            await rt.store.delete(staging)
-            await rt.db.write(proxy_cache.release_fetch, str(digest), holder)
-        await client.__aexit__(None, None, None)
+        return held, size
+
+    async def _abandon(self, staging: str) -> None:
+        """Nothing half-written stays, and the lease goes so that the next pull fetches again."""
+        try:
+            await self.rt.store.delete(staging)
+        except Exception:
+            log.warning("proxy cache: the staging object %s could not be deleted", staging, exc_info=True)
+        await self.rt.db.write(proxy_cache.release_fetch, str(self.digest), self.holder)

@@ -8,13 +8,14 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
@@ -23,7 +24,11 @@ from tests.integration.world import accept_invitations, api_token
 from tests.waiting import wait_until_async
 from wharf.config import Settings
 from wharf.core import blobs, repositories
+from wharf.db.models import ProxyCacheFetch
 from wharf.oci import mediatypes as mt
+from wharf.oci.digest import Digest
+from wharf.oci.names import RepositoryName
+from wharf.services import proxy_cache, proxy_cache_blobs
 
 ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
 
@@ -389,6 +394,38 @@ async def test_concurrent_pulls_of_one_missing_blob_fetch_it_once(
     assert [a.status_code for a in answers] == [200] * 5
     assert all(a.content == upstream.image["blobs"][layer] for a in answers)
     assert upstream.layer_gets == [layer]
+
+
+async def test_a_client_that_leaves_in_the_middle_of_a_blob_does_not_stop_its_caching(
+    reg: RegistryClient, slow_upstream: tuple[str, type[_SlowUpstream]]
+) -> None:
+    host, upstream = slow_upstream
+    await _cache_org(reg, "leaver", host)
+    assert (await _pull(reg, "leaver/app", "v1")).status_code == 200
+    layer = upstream.image["layer"]
+    rt = reg.wharf.rt
+    config = await proxy_cache.config_for(rt, "leaver")
+    assert config is not None
+    upstream.release.set()
+    # At the service, where the server's cancellation of the response reaches it.
+    pulled = await proxy_cache_blobs.blob(
+        rt, config, None, RepositoryName("leaver", "app"), Digest.parse(layer), head=False
+    )
+    assert isinstance(pulled.chunks, AsyncGenerator)
+    assert await anext(pulled.chunks)
+    await pulled.chunks.aclose()  # the client is gone
+
+    repo = await rt.db.read(repositories.get, "leaver", "app")
+    assert repo is not None
+
+    async def cached() -> bool:
+        return await rt.db.read(blobs.get_linked, repo.id, layer) is not None
+
+    await wait_until_async(cached, "the blob to be finished into storage")
+    assert not await rt.db.read(lambda db: db.execute(select(ProxyCacheFetch.digest)).first())  # lease gone
+    r = await _blob(reg, "leaver/app", layer)
+    assert r.status_code == 200 and r.content == upstream.image["blobs"][layer]
+    assert upstream.layer_gets == [layer]  # fetched once
 
 
 async def _true(value: bool) -> bool:
