@@ -24,6 +24,7 @@ from tests.integration.world import accept_invitations, api_token
 from tests.waiting import wait_until_async
 from wharf.config import Settings
 from wharf.core import blobs, repositories
+from wharf.core import proxy_cache as proxy_cache_core
 from wharf.db.models import ProxyCacheFetch
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
@@ -35,7 +36,13 @@ ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.D
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"FEATURE_PROXY_CACHE": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+    return settings.model_copy(
+        update={
+            "FEATURE_PROXY_CACHE": True,
+            "SSRF_ALLOWED_HOSTS": ["127.0.0.1"],
+            "FEATURE_QUOTA_MANAGEMENT": True,
+        }
+    )
 
 
 @pytest.fixture
@@ -180,6 +187,47 @@ async def test_a_corrupt_upstream_blob_is_refused_and_nothing_is_stored(
     assert await reg.wharf.rt.db.read(blobs.get_linked, repo.id, layer) is None
     hex_ = layer.split(":")[1]
     assert await reg.wharf.rt.store.stat(f"sha256/{hex_[:2]}/{hex_}") is None
+
+
+async def test_a_full_proxy_cache_evicts_its_least_recently_pulled_image_instead_of_refusing(
+    reg: RegistryClient, upstream: Distribution, clock: Clock
+) -> None:
+    admin = await _cache_org(reg, "fullcache", upstream.host)
+    r = await reg.http.post(
+        "/api/v1/organization/fullcache/quota", json={"limit_bytes": 10_000}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    [quota] = (await reg.http.get("/api/v1/organization/fullcache/quota", headers=admin)).json()
+    r = await reg.http.post(
+        f"/api/v1/organization/fullcache/quota/{quota['id']}/limit",
+        json={"type": "Reject", "threshold_percent": 100},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    for name in ("a", "b", "c"):  # about 4 KiB each: two fit
+        upstream.push_image(f"lib/{name}", "1")
+
+    async def pull_whole(name: str) -> None:
+        r = await _pull(reg, f"fullcache/lib/{name}", "1")
+        assert r.status_code == 200, r.text
+        manifest = json.loads(r.content)
+        for descriptor in [manifest["config"], *manifest["layers"]]:
+            assert (await _blob(reg, f"fullcache/lib/{name}", descriptor["digest"])).status_code == 200
+
+    async def cached(name: str) -> bool:
+        repo = await reg.wharf.rt.db.read(repositories.get, "fullcache", f"lib/{name}")
+        assert repo is not None
+        return await reg.wharf.rt.db.read(proxy_cache_core.cached_tag, repo.id, "1") is not None
+
+    await pull_whole("a")
+    clock.advance(60)
+    await pull_whole("b")
+    clock.advance(60)
+    await pull_whole("c")  # no room for it: "a" goes
+    assert [await cached(n) for n in ("a", "b", "c")] == [False, True, True]
+    clock.advance(60)
+    await pull_whole("a")  # pulled again from the upstream: now "b" is the least recently pulled
+    assert [await cached(n) for n in ("a", "b", "c")] == [True, False, True]
 
 
 async def test_a_blob_no_cached_manifest_names_is_not_fetched(
