@@ -189,6 +189,38 @@ async def test_a_corrupt_upstream_blob_is_refused_and_nothing_is_stored(
     assert await reg.wharf.rt.store.stat(f"sha256/{hex_[:2]}/{hex_}") is None
 
 
+async def test_a_fetch_that_fails_after_its_client_left_stores_nothing_and_the_next_pull_refetches(
+    reg: RegistryClient, upstream: Distribution
+) -> None:
+    _, manifest, contents = upstream.push_image("app", "v1", layer_size=300_000)
+    await _cache_org(reg, "leftbroken", upstream.host)
+    assert (await _pull(reg, "leftbroken/app", "v1")).status_code == 200
+    layer = manifest["layers"][0]["digest"]
+    path = upstream.blob_file(layer)
+    path.write_bytes(b"x" * path.stat().st_size)  # found out only at the end of the bytes
+    rt = reg.wharf.rt
+    config = await proxy_cache.config_for(rt, "leftbroken")
+    assert config is not None
+    pulled = await proxy_cache_blobs.blob(
+        rt, config, None, RepositoryName("leftbroken", "app"), Digest.parse(layer), head=False
+    )
+    assert isinstance(pulled.chunks, AsyncGenerator)
+    assert await anext(pulled.chunks)
+    await pulled.chunks.aclose()  # the client is gone; the fetch goes on and fails
+
+    async def lease_gone() -> bool:
+        return not await rt.db.read(lambda db: db.execute(select(ProxyCacheFetch.digest)).first())
+
+    await wait_until_async(lease_gone, "the failed fetch to give its lease up")
+    repo = await rt.db.read(repositories.get, "leftbroken", "app")
+    assert repo is not None
+    assert await rt.db.read(blobs.get_linked, repo.id, layer) is None
+    assert [p async for p in rt.store.list("uploads") if "proxy-" in p] == []  # nothing half-written
+    path.write_bytes(contents[1])  # the upstream is repaired: the next pull fetches again
+    r = await _blob(reg, "leftbroken/app", layer)
+    assert r.status_code == 200 and r.content == contents[1]
+
+
 async def test_a_full_proxy_cache_evicts_its_least_recently_pulled_image_instead_of_refusing(
     reg: RegistryClient, upstream: Distribution, clock: Clock
 ) -> None:
