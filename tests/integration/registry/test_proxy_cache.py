@@ -23,9 +23,11 @@ from tests.integration.registry_client import RegistryClient
 from tests.integration.world import accept_invitations, api_token
 from tests.waiting import wait_until_async
 from wharf.config import Settings
-from wharf.core import blobs, repositories
+from wharf.core import blobs, repositories, secscan
 from wharf.core import proxy_cache as proxy_cache_core
-from wharf.db.models import ProxyCacheFetch
+from wharf.core.secscan import INDEX_QUEUE
+from wharf.db.engine import Db
+from wharf.db.models import Job, ProxyCacheFetch
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.oci.names import RepositoryName
@@ -103,6 +105,8 @@ async def test_a_first_pull_fetches_the_image_and_later_pulls_are_served_from_th
         assert r.content == content
         stored = await reg.wharf.rt.db.read(blobs.get_linked, repo.id, descriptor["digest"])
         assert stored is not None and stored.size == len(content)
+    # all its blobs are in Wharf now: indexed for security scanning like a pushed image
+    assert await _index_queued_or_done(reg, digest)
 
     # With the upstream gone, everything is served from the cache (still fresh).
     upstream.stop()
@@ -113,6 +117,14 @@ async def test_a_first_pull_fetches_the_image_and_later_pulls_are_served_from_th
     for descriptor, content in zip(descriptors, contents, strict=True):
         r = await _blob(reg, "cacheorg/library/alpine", descriptor["digest"])
         assert r.status_code == 200 and r.content == content
+
+
+async def _index_queued_or_done(reg: RegistryClient, digest: str) -> bool:
+    def read(db: Db) -> bool:
+        queued = db.execute(select(Job.id).where(Job.dedupe_key == f"{INDEX_QUEUE}:{digest}")).first()
+        return queued is not None or secscan.get_index(db, digest) is not None
+
+    return await reg.wharf.rt.db.read(read)
 
 
 async def test_a_multi_arch_image_is_pulled_through_with_its_images(
