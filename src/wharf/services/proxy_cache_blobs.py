@@ -31,8 +31,6 @@ from wharf.storage.base import FileWriter, blob_path
 
 log = logging.getLogger(__name__)
 
-# -- blobs ------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True, slots=True)
 class PulledBlob:

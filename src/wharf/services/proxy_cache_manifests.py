@@ -47,9 +47,6 @@ last time: "expires `expiration_s` after the last pull", give or take a tenth, a
 tenth of the window rather than a write per pull."""
 
 
-# -- manifests --------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class _Local:
     repo: RepositoryRecord | None
