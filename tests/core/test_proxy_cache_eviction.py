@@ -17,7 +17,7 @@ from wharf.core.proxy_cache_eviction import Pull
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.secscan import INDEX_QUEUE
 from wharf.db.engine import Database
-from wharf.db.models import Job
+from wharf.db.models import Job, LogEntry
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 from wharf.oci.manifest import ParsedManifest
@@ -99,6 +99,12 @@ def test_pulled_through_images_count_and_the_least_recently_pulled_tag_makes_roo
     with pytest.raises(ManifestNotFound):
         db.run_read(manifests.get, repo.id, old)  # deleted, to be reclaimed by garbage collection
     assert db.run_read(manifests.get, repo.id, "recent").digest == recent
+    logged = db.run_read(
+        lambda c: c.execute(
+            select(LogEntry.metadata_json).where(LogEntry.kind == "proxy_cache_evict_tag")
+        ).all()
+    )
+    assert [json.loads(r.metadata_json)["tag"] for r in logged] == ["old"]
 
     # a pull re-arms its tag: "recent" is now older than a tag pulled since
     clock.advance(60)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
-from wharf.core import quotas, tags
+from wharf.core import audit, quotas, repositories, tags
 from wharf.core._sql import lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import QuotaExceeded
@@ -111,11 +111,12 @@ class Victim:
     repository_id: int
     name: str
     manifest_id: int
+    digest: str
 
 
-def _candidates(db: Db, namespace_id: int) -> list[tuple[Victim, int | None, str]]:
+def _candidates(db: Db, namespace_id: int) -> list[tuple[Victim, int | None]]:
     """Open tags of the namespace, least recently pulled first (a pull re-arms `expires_ms`), with
-    their expiry and manifest digest."""
+    their expiry."""
     rows = db.execute(
         select(Tag.id, Tag.repository_id, Tag.name, Tag.manifest_id, Tag.expires_ms, Manifest.digest)
         .join(Repository, Repository.id == Tag.repository_id)
@@ -129,15 +130,15 @@ def _candidates(db: Db, namespace_id: int) -> list[tuple[Victim, int | None, str
         .order_by(Tag.expires_ms, Tag.id)
         .limit(_CANDIDATES_PER_LOOK)
     ).all()
-    return [(Victim(r.id, r.repository_id, r.name, r.manifest_id), r.expires_ms, r.digest) for r in rows]
+    return [(Victim(r.id, r.repository_id, r.name, r.manifest_id, r.digest), r.expires_ms) for r in rows]
 
 
 def _victim(db: Db, pull: Pull) -> Victim | None:
     now = now_ms()
     leased, waiting = _busy(db, pull.namespace_id, now)
-    for victim, expires_ms, digest in _candidates(db, pull.namespace_id):
+    for victim, expires_ms in _candidates(db, pull.namespace_id):
         if victim.repository_id == pull.repository_id and (
-            victim.name == pull.tag or digest in pull.manifest_digests
+            victim.name == pull.tag or victim.digest in pull.manifest_digests
         ):
             continue
         family = {victim.manifest_id, *_children(db, victim.manifest_id)}
@@ -181,6 +182,11 @@ def _evict(db: Db, namespace_id: int, victim: Victim) -> None:
     if not ended:
         return  # another pull evicted it meanwhile: the caller looks again
     tags.forget(db, victim.repository_id, victim.name, victim.manifest_id, include_alive=False)
+    repo = repositories.get_by_id(db, victim.repository_id)
+    if repo is not None:
+        audit.record_for(
+            db, "proxy_cache_evict_tag", None, repo, tag=victim.name, manifest_digest=victim.digest
+        )
     if not _unused(db, victim.manifest_id):
         return  # another tag still points at the image: only this tag goes
     # The index first: its images are unused only once it is deleted.
