@@ -118,6 +118,7 @@ _ALL = [
     Kind("change_tag_immutability", "{who} made tag {tag} {immutability}", "tag"),
     Kind("delete_manifest", "{who} deleted manifest {digest} of {repo}", "tag"),
     Kind("autoprune_tag_delete", "An auto-prune policy deleted tag {tag} of {repo}", "tag"),
+    Kind("proxy_cache_evict_tag", "The proxy cache's quota evicted tag {tag} of {repo}", "tag"),
     Kind("tag_made_immutable_by_policy", "An immutability policy made tag {tag} of {repo} immutable", "tag"),
     Kind(
         "tags_made_immutable_by_policy", "An immutability policy made {count} tags of {repo} immutable", "tag"

@@ -144,18 +144,20 @@ def put(
     return ManifestRecord(manifest_id, str(digest), parsed.media_type, body, subject)
 
 
-def store_pulled(db: Db, repo: RepositoryRecord, body: bytes, parsed: ParsedManifest) -> ManifestRecord:
+def store_pulled(
+    db: Db, repo: RepositoryRecord, body: bytes, parsed: ParsedManifest
+) -> tuple[ManifestRecord, bool]:
     """Store a manifest a proxy cache pulled from its upstream (core/proxy_cache.py), whose blobs
     may not be stored yet: only its children must be (an index's images are pulled first). The
-    caller holds the repository's shared GC lock and links the blobs it has."""
+    caller holds the repository's shared GC lock, links the blobs it has and counts them in the
+    sizes: the second value says whether the sizes counted this manifest already. Never refused
+    by a quota: a proxy cache makes room by evicting (core/proxy_cache_eviction.py)."""
     digest = str(Digest.of(body))
     child_ids = _required_children(db, repo.id, parsed)
-    # Not counted in the namespace's size: a proxy cache's content is evicted by its quota rather
-    # than refused (issue 18, to come), and its blobs arrive after the manifest.
-    manifest_id, _counted = _upsert(db, repo.id, digest, body, parsed)
+    manifest_id, counted = _upsert(db, repo.id, digest, body, parsed)
     insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     subject = str(parsed.subject.digest) if parsed.subject else None
-    return ManifestRecord(manifest_id, digest, parsed.media_type, body, subject)
+    return ManifestRecord(manifest_id, digest, parsed.media_type, body, subject), counted
 
 
 _LINKED_BLOBS = (

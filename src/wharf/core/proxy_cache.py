@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from wharf.core import audit, blobs, manifests, tags
+from wharf.core import audit, blobs, manifests, quotas, secscan, tags
 from wharf.core._sql import dialect_insert, insert_ignore, lock
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
@@ -29,9 +29,11 @@ from wharf.db.models import (
     Blob,
     Manifest,
     ManifestBlob,
+    ManifestChild,
     ProxyCacheConfig,
     ProxyCacheFetch,
     ProxyCachePendingBlob,
+    Repository,
     Tag,
 )
 from wharf.oci.manifest import ParsedManifest
@@ -228,7 +230,10 @@ def keep(db: Db, repository_id: int, name: str, manifest_id: int, expiration_s: 
     tags.point(db, repository_id, name, manifest_id, expires_ms=now_ms() + expiration_s * 1000)
 
 
-_KNOWN_BLOBS = select(Blob.id, Blob.digest).where(Blob.digest.in_(bindparam("digests", expanding=True)))
+_KNOWN_BLOBS = select(Blob.id, Blob.digest, Blob.size).where(
+    Blob.digest.in_(bindparam("digests", expanding=True))
+)
+_LINKED_TO_MANIFEST = select(ManifestBlob.blob_id).where(ManifestBlob.manifest_id == bindparam("manifest"))
 
 
 def store_manifest(
@@ -238,26 +243,41 @@ def store_manifest(
     body: bytes,
     parsed: ParsedManifest,
     expiration_s: int,
+    *,
+    scan: bool = False,
 ) -> ManifestRecord:
     """Store a manifest the upstream sent (its digest already checked), and point `tag` at it.
     Blobs Wharf holds are linked now; the others are pending until pulled through. An index's
-    children must be stored first."""
+    children must be stored first. With `scan`, the manifest is queued for indexing when it has
+    all its blobs already (else when the last arrives: `link_fetched_blob`)."""
     lock(db, "repository-gc", repo.id, shared=True)
-    record = manifests.store_pulled(db, repo, body, parsed)
+    record, counted = manifests.store_pulled(db, repo, body, parsed)
     wanted = sorted({str(d.digest) for d in parsed.required_blobs})
-    known = {r.digest: r.id for r in db.execute(_KNOWN_BLOBS, {"digests": wanted})} if wanted else {}
-    for blob_id in known.values():
+    known = (
+        {r.digest: (r.id, r.size) for r in db.execute(_KNOWN_BLOBS, {"digests": wanted})} if wanted else {}
+    )
+    linked = set(db.execute(_LINKED_TO_MANIFEST, {"manifest": record.id}).scalars())
+    new_links = {blob_id: size for blob_id, size in known.values() if blob_id not in linked}
+    for blob_id in new_links:
         blobs.link(db, repo.id, blob_id)
-    insert_ignore(db, ManifestBlob, [{"manifest_id": record.id, "blob_id": b} for b in known.values()])
+    insert_ignore(db, ManifestBlob, [{"manifest_id": record.id, "blob_id": b} for b in new_links])
+    # In the sizes like a push (never refused: the pull made room first); a manifest that comes
+    # back after an eviction is counted whole again.
+    if counted:
+        quotas.add_blobs(db, repo.id, repo.namespace_id, new_links)
+    else:
+        quotas.add_stored_manifest(db, record.id)
     pending = [{"manifest_id": record.id, "digest": d} for d in wanted if d not in known]
     insert_ignore(db, ProxyCachePendingBlob, pending)
+    if scan and not pending:
+        _enqueue_complete(db, [record.id])
     if tag is not None:
         tags.point(db, repo.id, tag, record.id, expires_ms=now_ms() + expiration_s * 1000, gc_locked=True)
     return record
 
 
 _PENDING_IN_REPOSITORY = (
-    select(ProxyCachePendingBlob.manifest_id)
+    select(ProxyCachePendingBlob.manifest_id, Manifest.deleted_ms)
     .join(Manifest, Manifest.id == ProxyCachePendingBlob.manifest_id)
     .where(Manifest.repository_id == bindparam("repo"), ProxyCachePendingBlob.digest == bindparam("digest"))
 )
@@ -269,20 +289,75 @@ def is_named(db: Db, repository_id: int, digest: str) -> bool:
     return db.execute(_PENDING_IN_REPOSITORY, {"repo": repository_id, "digest": digest}).first() is not None
 
 
-def link_fetched_blob(db: Db, repository_id: int, digest: str, size: int) -> blobs.BlobRecord:
+def link_fetched_blob(
+    db: Db, repository_id: int, digest: str, size: int, *, scan: bool = False
+) -> blobs.BlobRecord:
     """The blob is now in storage, verified: record it, link it into the repository and to the
-    manifests there that waited for it."""
+    manifests there that waited for it. With `scan` (FEATURE_SECURITY_SCANNER), a manifest that
+    has all its blobs now is queued for indexing, like a pushed one."""
     record = blobs.register(db, digest, size)
     blobs.link(db, repository_id, record.id)
-    waiting = list(db.execute(_PENDING_IN_REPOSITORY, {"repo": repository_id, "digest": digest}).scalars())
-    insert_ignore(db, ManifestBlob, [{"manifest_id": m, "blob_id": record.id} for m in waiting])
-    if waiting:
+    # Taken by deleting: of two requests that stored the blob at once, each manifest is linked
+    # and counted by one only.
+    taken = list(
         db.execute(
-            delete(ProxyCachePendingBlob).where(
-                ProxyCachePendingBlob.digest == digest, ProxyCachePendingBlob.manifest_id.in_(waiting)
+            delete(ProxyCachePendingBlob)
+            .where(
+                ProxyCachePendingBlob.digest == digest,
+                ProxyCachePendingBlob.manifest_id.in_(
+                    select(Manifest.id).where(Manifest.repository_id == repository_id)
+                ),
             )
-        )
+            .returning(ProxyCachePendingBlob.manifest_id)
+        ).scalars()
+    )
+    if not taken:
+        return record
+    insert_ignore(db, ManifestBlob, [{"manifest_id": m, "blob_id": record.id} for m in taken])
+    alive = list(
+        db.execute(select(Manifest.id).where(Manifest.id.in_(taken), Manifest.deleted_ms.is_(None))).scalars()
+    )
+    if alive:
+        namespace_id = db.execute(
+            select(Repository.namespace_id).where(Repository.id == repository_id)
+        ).scalar_one()
+        # One more manifest referencing the blob for each that waited (an evicted one is not
+        # counted: it counts again, whole, if a pull brings it back).
+        for _ in alive:
+            quotas.add_blobs(db, repository_id, namespace_id, {record.id: record.size})
+    if scan:
+        _enqueue_complete(db, alive)
     return record
+
+
+_STILL_PENDING = select(ProxyCachePendingBlob.manifest_id).where(
+    ProxyCachePendingBlob.manifest_id.in_(bindparam("ids", expanding=True))
+)
+_PARENTS = select(ManifestChild.manifest_id).where(
+    ManifestChild.child_id.in_(bindparam("ids", expanding=True))
+)
+_CHILDREN = select(ManifestChild.child_id).where(ManifestChild.manifest_id == bindparam("parent"))
+
+
+def _enqueue_complete(db: Db, manifest_ids: list[int]) -> None:
+    """Queue the indexing of those of the manifests that wait for no blob any more, and of the
+    indexes listing them whose images all have their blobs now (the scanner reads the layers from
+    storage: a pulled-through image is indexed once it is all there)."""
+    if not manifest_ids:
+        return
+    waiting = set(db.execute(_STILL_PENDING, {"ids": manifest_ids}).scalars())
+    complete = [m for m in manifest_ids if m not in waiting and _images_complete(db, m)]
+    if not complete:
+        return
+    parents = sorted(set(db.execute(_PARENTS, {"ids": complete}).scalars()))
+    ready = complete + [p for p in parents if _images_complete(db, p)]
+    for digest in manifests.digests_of(db, ready).values():
+        secscan.enqueue_index(db, digest)
+
+
+def _images_complete(db: Db, parent_id: int) -> bool:
+    children = list(db.execute(_CHILDREN, {"parent": parent_id}).scalars())
+    return not children or db.execute(_STILL_PENDING, {"ids": children}).first() is None
 
 
 # -- one fetch of a blob at a time --------------------------------------------------------------

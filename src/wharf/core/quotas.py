@@ -441,6 +441,18 @@ def reevaluate(db: Db, namespace_id: int, enforcement: Enforcement, actor: audit
 # --- reading ---------------------------------------------------------------------------------------
 
 
+def reject_capacity(db: Db, namespace_id: int, enforcement: Enforcement) -> int | None:
+    """The most bytes the namespace may hold without being over its Reject limit (its quota's, or
+    the system default); None when there is none or quotas are not enforced."""
+    if not enforcement.enabled:
+        return None
+    state = _state(db, namespace_id, enforcement)
+    reject = state.reject_bytes
+    if reject is None:
+        return None
+    return reject - 1 if state.system_default else reject  # as `_over` reads each
+
+
 def namespace_size(db: Db, namespace_id: int) -> int:
     size = db.execute(
         select(QuotaNamespaceSize.size_bytes).where(QuotaNamespaceSize.namespace_id == namespace_id)

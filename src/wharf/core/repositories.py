@@ -492,7 +492,7 @@ def daily_activity(db: Db, repository_id: int, since_ms: int) -> dict[int, int]:
 # --- changing a repository's settings ----------------------------------------------------------------
 
 # The state, and whether the namespace is a proxy cache (its repositories follow the upstream:
-# only pulls change them, services/proxy_cache.py), in one statement.
+# only pulls change them, services/proxy_cache_manifests.py), in one statement.
 _STATE = select(
     Repository.state,
     exists().where(ProxyCacheConfig.org_id == Repository.namespace_id).label("proxied"),

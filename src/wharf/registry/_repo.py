@@ -12,7 +12,7 @@ from wharf.core.repositories import RepositoryRecord
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.registry.context import Call
 from wharf.registry.errors import DENIED, NAME_INVALID, READ_ONLY_MODE, RegistryError
-from wharf.services import proxy_cache, pulls, pushes
+from wharf.services import proxy_cache, proxy_cache_manifests, pulls, pushes
 
 
 def parse_name(call: Call, raw: str) -> RepositoryName:
@@ -39,7 +39,9 @@ async def read_manifest(
     try:
         proxy = await proxy_cache.config_for(call.rt, name.namespace)
         if proxy is not None:
-            return await proxy_cache.manifest(call.rt, proxy, call.grant, name, reference, call.actor)
+            return await proxy_cache_manifests.manifest(
+                call.rt, proxy, call.grant, name, reference, call.actor
+            )
         return await pulls.manifest(call.rt, call.grant, raw, name, reference, enforce_policy=enforce_policy)
     except DomainError as e:
         raise call.failed(e) from None

@@ -27,7 +27,7 @@ from wharf.registry.errors import (
     SIZE_INVALID,
     RegistryError,
 )
-from wharf.services import proxy_cache, pulls
+from wharf.services import proxy_cache, proxy_cache_blobs, pulls
 from wharf.storage.base import PathNotFound, blob_path
 
 
@@ -109,7 +109,7 @@ async def _pull_through(
     if proxy is None:
         raise RegistryError(BLOB_UNKNOWN, f"blob {digest} is not in {name}")
     try:
-        pulled = await proxy_cache.blob(call.rt, proxy, call.grant, repository, digest, head=head)
+        pulled = await proxy_cache_blobs.blob(call.rt, proxy, call.grant, repository, digest, head=head)
     except DomainError as e:
         raise call.failed(e) from None
     headers = {"Docker-Content-Digest": str(digest)}

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from wharf.auth import client_keys, permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, federated_logins, grants, orgs, robots, teams, tokens
+from wharf.core import accounts, audit, federated_logins, grants, orgs, proxy_cache, robots, teams, tokens
 from wharf.core.accounts import AccountRecord
 from wharf.core.errors import InvalidInput, NotAllowed
 from wharf.core.robots import RobotRecord
 from wharf.core.teams import TeamRecord
 from wharf.db.engine import Db
 from wharf.runtime import Runtime
+from wharf.services.proxy_cache import NewConfig
 
 
 async def initialize_first_user(
@@ -43,8 +44,18 @@ async def own_profile(
     return await rt.db.read(read)
 
 
-async def create_org(rt: Runtime, creator_id: int, name: str, email: str | None, by: audit.Actor) -> None:
-    """A new organization with `creator_id` in its owners team (raises AlreadyExists, InvalidName)."""
+async def create_org(
+    rt: Runtime,
+    creator_id: int,
+    name: str,
+    email: str | None,
+    by: audit.Actor,
+    *,
+    proxy: NewConfig | None = None,
+) -> None:
+    """A new organization with `creator_id` in its owners team (raises AlreadyExists, InvalidName),
+    made a proxy cache of `proxy` in the same transaction when given (the web's creation form:
+    a wrong upstream leaves no organization behind)."""
 
     def apply(db: Db) -> None:
         creator = accounts.get_by_id(db, creator_id)
@@ -54,9 +65,22 @@ async def create_org(rt: Runtime, creator_id: int, name: str, email: str | None,
                 "restricted users cannot create organizations (FEATURE_RESTRICTED_USERS): "
                 "ask an administrator to add you to an organization's team"
             )
-        orgs.create(db, name, email, creator, by)
+        org = orgs.create(db, name, email, creator, by)
+        if proxy is not None:
+            proxy_cache.create(
+                db,
+                rt.secrets,
+                org,
+                proxy.upstream_registry,
+                username=proxy.username or None,
+                password=proxy.password or None,
+                expiration_s=proxy.expiration_s,
+                insecure=proxy.insecure,
+                actor=by,
+            )
 
     await rt.db.write(apply)
+    rt.proxy_caches.pop(name, None)
 
 
 @dataclass(frozen=True, slots=True)

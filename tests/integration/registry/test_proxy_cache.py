@@ -8,13 +8,14 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
@@ -22,15 +23,28 @@ from tests.integration.registry_client import RegistryClient
 from tests.integration.world import accept_invitations, api_token
 from tests.waiting import wait_until_async
 from wharf.config import Settings
-from wharf.core import blobs, repositories
+from wharf.core import blobs, repositories, secscan
+from wharf.core import proxy_cache as proxy_cache_core
+from wharf.core.secscan import INDEX_QUEUE
+from wharf.db.engine import Db
+from wharf.db.models import Job, ProxyCacheFetch
 from wharf.oci import mediatypes as mt
+from wharf.oci.digest import Digest
+from wharf.oci.names import RepositoryName
+from wharf.services import proxy_cache, proxy_cache_blobs
 
 ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"FEATURE_PROXY_CACHE": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+    return settings.model_copy(
+        update={
+            "FEATURE_PROXY_CACHE": True,
+            "SSRF_ALLOWED_HOSTS": ["127.0.0.1"],
+            "FEATURE_QUOTA_MANAGEMENT": True,
+        }
+    )
 
 
 @pytest.fixture
@@ -91,6 +105,8 @@ async def test_a_first_pull_fetches_the_image_and_later_pulls_are_served_from_th
         assert r.content == content
         stored = await reg.wharf.rt.db.read(blobs.get_linked, repo.id, descriptor["digest"])
         assert stored is not None and stored.size == len(content)
+    # all its blobs are in Wharf now: indexed for security scanning like a pushed image
+    assert await _index_queued_or_done(reg, digest)
 
     # With the upstream gone, everything is served from the cache (still fresh).
     upstream.stop()
@@ -101,6 +117,14 @@ async def test_a_first_pull_fetches_the_image_and_later_pulls_are_served_from_th
     for descriptor, content in zip(descriptors, contents, strict=True):
         r = await _blob(reg, "cacheorg/library/alpine", descriptor["digest"])
         assert r.status_code == 200 and r.content == content
+
+
+async def _index_queued_or_done(reg: RegistryClient, digest: str) -> bool:
+    def read(db: Db) -> bool:
+        queued = db.execute(select(Job.id).where(Job.dedupe_key == f"{INDEX_QUEUE}:{digest}")).first()
+        return queued is not None or secscan.get_index(db, digest) is not None
+
+    return await reg.wharf.rt.db.read(read)
 
 
 async def test_a_multi_arch_image_is_pulled_through_with_its_images(
@@ -175,6 +199,79 @@ async def test_a_corrupt_upstream_blob_is_refused_and_nothing_is_stored(
     assert await reg.wharf.rt.db.read(blobs.get_linked, repo.id, layer) is None
     hex_ = layer.split(":")[1]
     assert await reg.wharf.rt.store.stat(f"sha256/{hex_[:2]}/{hex_}") is None
+
+
+async def test_a_fetch_that_fails_after_its_client_left_stores_nothing_and_the_next_pull_refetches(
+    reg: RegistryClient, upstream: Distribution
+) -> None:
+    _, manifest, contents = upstream.push_image("app", "v1", layer_size=300_000)
+    await _cache_org(reg, "leftbroken", upstream.host)
+    assert (await _pull(reg, "leftbroken/app", "v1")).status_code == 200
+    layer = manifest["layers"][0]["digest"]
+    path = upstream.blob_file(layer)
+    path.write_bytes(b"x" * path.stat().st_size)  # found out only at the end of the bytes
+    rt = reg.wharf.rt
+    config = await proxy_cache.config_for(rt, "leftbroken")
+    assert config is not None
+    pulled = await proxy_cache_blobs.blob(
+        rt, config, None, RepositoryName("leftbroken", "app"), Digest.parse(layer), head=False
+    )
+    assert isinstance(pulled.chunks, AsyncGenerator)
+    assert await anext(pulled.chunks)
+    await pulled.chunks.aclose()  # the client is gone; the fetch goes on and fails
+
+    async def lease_gone() -> bool:
+        return not await rt.db.read(lambda db: db.execute(select(ProxyCacheFetch.digest)).first())
+
+    await wait_until_async(lease_gone, "the failed fetch to give its lease up")
+    repo = await rt.db.read(repositories.get, "leftbroken", "app")
+    assert repo is not None
+    assert await rt.db.read(blobs.get_linked, repo.id, layer) is None
+    assert [p async for p in rt.store.list("uploads") if "proxy-" in p] == []  # nothing half-written
+    path.write_bytes(contents[1])  # the upstream is repaired: the next pull fetches again
+    r = await _blob(reg, "leftbroken/app", layer)
+    assert r.status_code == 200 and r.content == contents[1]
+
+
+async def test_a_full_proxy_cache_evicts_its_least_recently_pulled_image_instead_of_refusing(
+    reg: RegistryClient, upstream: Distribution, clock: Clock
+) -> None:
+    admin = await _cache_org(reg, "fullcache", upstream.host)
+    r = await reg.http.post(
+        "/api/v1/organization/fullcache/quota", json={"limit_bytes": 10_000}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    [quota] = (await reg.http.get("/api/v1/organization/fullcache/quota", headers=admin)).json()
+    r = await reg.http.post(
+        f"/api/v1/organization/fullcache/quota/{quota['id']}/limit",
+        json={"type": "Reject", "threshold_percent": 100},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    for name in ("a", "b", "c"):  # about 4 KiB each: two fit
+        upstream.push_image(f"lib/{name}", "1")
+
+    async def pull_whole(name: str) -> None:
+        r = await _pull(reg, f"fullcache/lib/{name}", "1")
+        assert r.status_code == 200, r.text
+        manifest = json.loads(r.content)
+        for descriptor in [manifest["config"], *manifest["layers"]]:
+            assert (await _blob(reg, f"fullcache/lib/{name}", descriptor["digest"])).status_code == 200
+
+    async def cached(name: str) -> bool:
+        repo = await reg.wharf.rt.db.read(repositories.get, "fullcache", f"lib/{name}")
+        assert repo is not None
+        return await reg.wharf.rt.db.read(proxy_cache_core.cached_tag, repo.id, "1") is not None
+
+    await pull_whole("a")
+    clock.advance(60)
+    await pull_whole("b")
+    clock.advance(60)
+    await pull_whole("c")  # no room for it: "a" goes
+    assert [await cached(n) for n in ("a", "b", "c")] == [False, True, True]
+    clock.advance(60)
+    await pull_whole("a")  # pulled again from the upstream: now "b" is the least recently pulled
+    assert [await cached(n) for n in ("a", "b", "c")] == [True, False, True]
 
 
 async def test_a_blob_no_cached_manifest_names_is_not_fetched(
@@ -389,6 +486,38 @@ async def test_concurrent_pulls_of_one_missing_blob_fetch_it_once(
     assert [a.status_code for a in answers] == [200] * 5
     assert all(a.content == upstream.image["blobs"][layer] for a in answers)
     assert upstream.layer_gets == [layer]
+
+
+async def test_a_client_that_leaves_in_the_middle_of_a_blob_does_not_stop_its_caching(
+    reg: RegistryClient, slow_upstream: tuple[str, type[_SlowUpstream]]
+) -> None:
+    host, upstream = slow_upstream
+    await _cache_org(reg, "leaver", host)
+    assert (await _pull(reg, "leaver/app", "v1")).status_code == 200
+    layer = upstream.image["layer"]
+    rt = reg.wharf.rt
+    config = await proxy_cache.config_for(rt, "leaver")
+    assert config is not None
+    upstream.release.set()
+    # At the service, where the server's cancellation of the response reaches it.
+    pulled = await proxy_cache_blobs.blob(
+        rt, config, None, RepositoryName("leaver", "app"), Digest.parse(layer), head=False
+    )
+    assert isinstance(pulled.chunks, AsyncGenerator)
+    assert await anext(pulled.chunks)
+    await pulled.chunks.aclose()  # the client is gone
+
+    repo = await rt.db.read(repositories.get, "leaver", "app")
+    assert repo is not None
+
+    async def cached() -> bool:
+        return await rt.db.read(blobs.get_linked, repo.id, layer) is not None
+
+    await wait_until_async(cached, "the blob to be finished into storage")
+    assert not await rt.db.read(lambda db: db.execute(select(ProxyCacheFetch.digest)).first())  # lease gone
+    r = await _blob(reg, "leaver/app", layer)
+    assert r.status_code == 200 and r.content == upstream.image["blobs"][layer]
+    assert upstream.layer_gets == [layer]  # fetched once
 
 
 async def _true(value: bool) -> bool:

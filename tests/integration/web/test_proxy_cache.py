@@ -75,3 +75,33 @@ async def test_an_admin_validates_saves_and_removes_a_proxy_cache(
     assert r.status_code == 303
     assert await rt.db.read(proxy_cache.for_namespace, "webcache") is None
     assert 'name="upstream_registry"' in (await admin.get(PAGE)).text
+
+
+async def test_an_organization_is_created_as_a_proxy_cache_after_validating_its_upstream(
+    admin: Visitor, wharf: WharfApp, upstream: Distribution
+) -> None:
+    new = "/organizations/new/"
+    page = await admin.get(new)
+    assert "Proxy cache (optional)" in page.text and 'value="validate"' in page.text
+
+    form = await admin.form(new, new)
+    data = {**form.fields, "action": "validate", "upstream_registry": upstream.host, "insecure": "on"}
+    r = await admin.http.post(new, data=data)
+    assert r.status_code == 200, r.text
+    assert "logged in" in r.text and "Nothing was saved yet" in r.text
+    assert f'value="{upstream.host}"' in r.text  # the form comes back as it was typed
+    assert await wharf.rt.db.read(proxy_cache.for_namespace, "madecache") is None
+
+    # a wrong upstream refuses the whole form: no organization is left behind
+    r = await admin.submit(new, new, name="madecache", proxy_cache="on", upstream_registry="http://x")
+    assert "http://" in refused(r, "upstream_registry").message
+    assert 'name="name"' in r.text and "madecache" in r.text
+
+    r = await admin.submit(
+        new, new, name="madecache", proxy_cache="on", upstream_registry=upstream.host, insecure="on"
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/organization/madecache?tab=settings"
+    found = await wharf.rt.db.read(proxy_cache.for_namespace, "madecache")
+    assert found is not None and found.upstream_registry == upstream.host and found.insecure
+    assert "is a proxy cache of" in (await admin.get("/organization/madecache?tab=settings")).text

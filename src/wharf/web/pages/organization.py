@@ -36,31 +36,60 @@ from wharf.web.pages import (
     robots,
     teams,
 )
+from wharf.web.pages import proxy_cache as proxy_cache_page
 from wharf.web.session import Visitor, confirm_fresh_login, read_form, signed_in, visitor
 
 TABS = ("repos", "teams", "robots", "defaultperms", "applications", "settings", "logs")
 ADMIN_TABS = frozenset(TABS) - {"repos", "teams"}
 
 
-async def new_page(request: Request) -> Response:
-    await signed_in(access.runtime(request), request)
-    return render.page(request, "organization/new.html")
+NEW_PAGE = "/organizations/new/"
+
+
+async def new_page(request: Request, validated: str | None = None) -> Response:
+    rt = access.runtime(request)
+    await signed_in(rt, request)
+    return render.page(
+        request,
+        "organization/new.html",
+        proxy_cache_on=rt.settings.FEATURE_PROXY_CACHE,
+        validated=validated,
+    )
 
 
 async def create(request: Request) -> Response:
+    """Create the organization, a proxy cache when that box is ticked; or (the Validate button)
+    check the proxy cache's upstream and show the form again as it was typed."""
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     form = await read_form(rt, request)
+    typed = dict(form)
+    as_proxy = rt.settings.FEATURE_PROXY_CACHE and (
+        form.get("proxy_cache") == "on" or form.get("action") == "validate"
+    )
+    proxy = proxy_cache_page.entered(typed, NEW_PAGE) if as_proxy else None
+    if proxy is not None and form.get("action") == "validate":
+        said = await proxy_cache_page.validated(rt, typed, NEW_PAGE)
+        request.scope["wharf.entered"] = forms.Entered(NEW_PAGE, forms.kept(typed))
+        return await new_page(request, validated=said)
     name, email = form.get("name", "").strip(), form.get("email", "").strip()
     if email and ("@" not in email or len(email) > 255):
         raise FormError(
-            "/organizations/new/",
-            email="That e-mail address does not look right: use one like team@example.com, or none.",
+            NEW_PAGE, email="That e-mail address does not look right: use one like team@example.com, or none."
         )
     assert v.identity.account_id is not None
-    advice = {"name": f"{forms.ACCOUNT_SYNTAX} Pick a name no user or organization has."}
-    with forms.refusing("/organizations/new/", advice=advice):
-        await account_service.create_org(rt, v.identity.account_id, name, email or None, v.actor)
+    advice = {
+        "name": f"{forms.ACCOUNT_SYNTAX} Pick a name no user or organization has.",
+        **proxy_cache_page.ADVICE,
+    }
+    with forms.refusing(NEW_PAGE, advice=advice):
+        await account_service.create_org(rt, v.identity.account_id, name, email or None, v.actor, proxy=proxy)
+    if proxy is not None:
+        return render.redirect(
+            f"/organization/{name}?tab=settings",
+            f"Created organization {name}, a proxy cache of {proxy.upstream_registry}: pull its images as "
+            f"{name}/NAME:TAG.",
+        )
     return render.redirect(
         f"/organization/{name}?tab=teams",
         f"Created organization {name}. You are in its owners team; create teams and robots next.",
@@ -171,8 +200,8 @@ async def save_security(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/organizations/new/", new_page, methods=["GET"]),
-    Route("/organizations/new/", create, methods=["POST"]),
+    Route(NEW_PAGE, new_page, methods=["GET"]),
+    Route(NEW_PAGE, create, methods=["POST"]),
     Route("/organization/{org:str}", show, methods=["GET"]),
     Route("/organization/{org:str}/delete", delete_org, methods=["POST"]),
     Route("/organization/{org:str}/securitysettings", save_security, methods=["POST"]),

@@ -18,13 +18,14 @@ from wharf.web.errors import WebError
 from wharf.web.forms import FormError
 from wharf.web.session import Visitor, read_form
 
-_ADVICE = {
+ADVICE = {
     "upstream_registry": "Write the registry's host, with a namespace if you like: quay.io or "
     "quay.io/projectquay.",
 }
 
 
-def _entered(form: dict[str, str], page: str) -> proxy_cache.NewConfig:
+def entered(form: dict[str, str], page: str) -> proxy_cache.NewConfig:
+    """The configuration typed into a proxy-cache form (here, and on the organization creation page)."""
     raw = form.get("expiration_s", "").strip() or "86400"
     if not raw.isdigit() or len(raw) > 10:
         raise FormError(page, expiration_s="Write the seconds as a whole number, such as 86400 for a day.")
@@ -38,21 +39,26 @@ def _entered(form: dict[str, str], page: str) -> proxy_cache.NewConfig:
 
 
 async def _save(rt: Runtime, v: Visitor, ns: NamespacePage, form: dict[str, str], page: str) -> Response:
-    new = _entered(form, page)
-    with forms.refusing(page, advice=_ADVICE):
+    new = entered(form, page)
+    with forms.refusing(page, advice=ADVICE):
         await proxy_cache.create(rt, ns.account, new, v.actor)
     return render.redirect(page, f"{ns.name} is now a proxy cache of {new.upstream_registry}.")
 
 
-async def _validate(rt: Runtime, _v: Visitor, ns: NamespacePage, form: dict[str, str], page: str) -> Response:
-    new = _entered(form, page)
-    with forms.refusing(page, advice=_ADVICE):
+async def validated(rt: Runtime, form: dict[str, str], page: str) -> str:
+    """Check the typed configuration with its upstream: what to tell the visitor, or FormError."""
+    new = entered(form, page)
+    with forms.refusing(page, advice=ADVICE):
         try:
             outcome = await proxy_cache.validate(rt, new)
         except (UpstreamFailed, UpstreamRefused) as e:
             raise FormError(page, upstream_registry=forms.sentence(str(e))) from None
     said = "logged in" if outcome == "Valid" else "answers, and wants a login to pull (none was given)"
-    return render.redirect(page, f"The upstream {new.upstream_registry} {said}. Nothing was saved yet.")
+    return f"The upstream {new.upstream_registry} {said}. Nothing was saved yet."
+
+
+async def _validate(rt: Runtime, _v: Visitor, ns: NamespacePage, form: dict[str, str], page: str) -> Response:
+    return render.redirect(page, await validated(rt, form, page))
 
 
 async def _remove(rt: Runtime, v: Visitor, ns: NamespacePage, _form: dict[str, str], page: str) -> Response:

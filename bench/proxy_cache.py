@@ -1,0 +1,212 @@
+"""Proxy-cache organizations (issue 18): what a pull through the cache costs.
+
+    python -m bench.proxy_cache [--quick] [--runs N] [--layer-mib N] [--markdown FILE]
+
+Starts CNCF distribution behind the bench's token server (bench/servers.py), as the upstream, and
+a `wharf serve` on its embedded defaults (SQLite, one process) with FEATURE_PROXY_CACHE on,
+FEATURE_SECURITY_SCANNER off and 127.0.0.1 allowed as an upstream. The organization `cache` is a
+proxy cache of distribution, with the token server's user as its login.
+
+Set-up, untimed: per run, a new image (a config and 3 random layers of --layer-mib MiB) pushed to
+distribution as `bench/img-RUN`, and an image of the same size pushed to Wharf as `admin/plain-RUN`.
+
+In each of --runs runs, one client pulls an image as docker does (a new token from the registry's
+realm, the manifest, then the layers one after the other, read to the end and dropped):
+
+1. **direct**: `bench/img-RUN` from distribution;
+2. **cold**: `cache/bench/img-RUN` from Wharf, which fetches the manifest and every layer from
+   distribution while it sends them (its own token dance with distribution's token server included);
+3. **warm**: the same again, now from Wharf's cache (the tag is fresh: no upstream request);
+4. **plain**: `admin/plain-RUN`, an image pushed to Wharf.
+
+Two rows: cold against direct, warm against plain; each the median (and range) over the runs of
+the pull's time and MiB/s, and the ratio paired run by run (above 1.0: the proxy pull was faster).
+Prints a Markdown table; nothing asserts. Not part of `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from bench.scenarios import OCI_MANIFEST, MiB, Session
+from bench.servers import PASSWORD, Server, start_distribution, start_wharf
+
+ORG: Final = "cache"
+LAYERS: Final = 3
+ACCEPT: Final = ", ".join(
+    [
+        OCI_MANIFEST,
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def make_cache_org(wharf: Server, upstream: Server) -> None:
+    """The organization and its proxy-cache configuration, through Quay's API as admin."""
+    with httpx.Client(base_url=wharf.url, timeout=60) as c:
+        csrf = c.get("/csrf_token").json()["csrf_token"]
+        r = c.post(
+            "/api/v1/signin",
+            json={"username": "admin", "password": PASSWORD},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 200, r.text
+        csrf = r.headers.get("X-Next-CSRF-Token", csrf)
+        headers = {"X-CSRF-Token": csrf}
+        r = c.post("/api/v1/organization/", json={"name": ORG}, headers=headers)
+        assert r.status_code == 201, r.text
+        config = {
+            "upstream_registry": upstream.host,
+            "upstream_registry_username": upstream.username,
+            "upstream_registry_password": upstream.password,
+            "insecure": True,
+        }
+        r = c.post(f"/api/v1/organization/{ORG}/proxycache", json=config, headers=headers)
+        assert r.status_code == 201, r.text
+
+
+def push_image(s: Session, repo: str, layer_bytes: int) -> None:
+    s.put_manifest(repo, "v1", s.image(repo, [os.urandom(layer_bytes) for _ in range(LAYERS)]))
+
+
+def pull_image(s: Session, repo: str) -> tuple[float, int]:
+    """Pull `repo:v1` as docker does, one layer after another; (seconds, bytes received)."""
+    t = time.perf_counter()
+    headers = s.bearer(f"repository:{repo}:pull")
+    r = s.http.get(f"/v2/{repo}/manifests/v1", headers={**headers, "Accept": ACCEPT})
+    assert r.status_code == 200, r.text
+    manifest = r.json()
+    received = 0
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        with s.http.stream("GET", f"/v2/{repo}/blobs/{descriptor['digest']}", headers=headers) as blob:
+            assert blob.status_code == 200, blob.read()
+            for chunk in blob.iter_bytes(MiB):
+                received += len(chunk)
+        assert received > 0
+    return time.perf_counter() - t, received
+
+
+KINDS: Final = {
+    "direct": "direct pull from the upstream (distribution)",
+    "cold": "cold pull through the proxy cache",
+    "warm": "warm pull through the proxy cache",
+    "plain": "plain Wharf pull (a pushed image)",
+}
+
+
+def runs_on(wharf: Server, upstream: Server, runs: int) -> dict[str, list[tuple[float, int]]]:
+    w, u = Session(wharf), Session(upstream)
+    figures: dict[str, list[tuple[float, int]]] = {k: [] for k in KINDS}
+    for run in range(runs):
+        figures["direct"].append(pull_image(u, f"bench/img-{run}"))
+        figures["cold"].append(pull_image(w, f"{ORG}/bench/img-{run}"))
+        figures["warm"].append(pull_image(w, f"{ORG}/bench/img-{run}"))
+        figures["plain"].append(pull_image(w, f"admin/plain-{run}"))
+        done = ", ".join(f"{k} {figures[k][-1][0] * 1000:.0f} ms" for k in KINDS)
+        print(f"  run {run + 1}: {done}", flush=True)
+    return figures
+
+
+def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
+
+
+def render(header: str, figures: dict[str, list[tuple[float, int]]], layer_mib: int) -> str:
+    runs = len(figures["direct"])
+    lines = [
+        header,
+        "",
+        f"One client pulls an image of a config and {LAYERS} layers of {layer_mib} MiB, a token "
+        f"fetched first; {runs} runs (median, range)",
+        "",
+        "| pull | time | MiB/s | against | its time | its MiB/s | ratio (time) |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for kind, baseline in (("cold", "direct"), ("warm", "plain")):
+        ours, theirs = figures[kind], figures[baseline]
+        ratios = [b[0] / a[0] for a, b in zip(ours, theirs, strict=True)]
+        lines.append(
+            f"| {KINDS[kind]} | {_spread([f[0] for f in ours], _ms)} "
+            f"| {_spread([f[1] / MiB / f[0] for f in ours], _one)} | {KINDS[baseline]} "
+            f"| {_spread([f[0] for f in theirs], _ms)} "
+            f"| {_spread([f[1] / MiB / f[0] for f in theirs], _one)} "
+            f"| {_spread(ratios, lambda v: f'{v:.2f}')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _one(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.proxy_cache",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--quick", action="store_true", help="2 MiB layers, 3 runs")
+    ap.add_argument("--runs", type=int, default=None, help="runs (default 5; 3 with --quick)")
+    ap.add_argument("--layer-mib", type=int, default=None, help="MiB per layer (default 16; 2 with --quick)")
+    ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = ap.parse_args()
+    runs = args.runs or (3 if args.quick else 5)
+    layer_mib = args.layer_mib or (2 if args.quick else 16)
+    root = Path(tempfile.mkdtemp(prefix="wharf-proxy-cache-"))
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    servers: list[Server] = []
+    try:
+        upstream = start_distribution(root)
+        servers.append(upstream)
+        wharf = start_wharf(
+            root,
+            None,
+            "wharf",
+            {
+                "FEATURE_PROXY_CACHE": "true",
+                "FEATURE_SECURITY_SCANNER": "false",
+                "SSRF_ALLOWED_HOSTS": '["127.0.0.1"]',
+            },
+        )
+        servers.append(wharf)
+        make_cache_org(wharf, upstream)
+        u, w = Session(upstream), Session(wharf)
+        for run in range(runs):
+            push_image(u, f"bench/img-{run}", layer_mib * MiB)
+            push_image(w, f"admin/plain-{run}", layer_mib * MiB)
+        print(f"set up in {time.perf_counter() - started:.0f} s; pulling...", flush=True)
+        figures = runs_on(wharf, upstream, runs)
+    finally:
+        for server in servers:
+            server.stop()
+        subprocess.Popen(["rm", "-rf", str(root)], start_new_session=True)
+    load_after = os.getloadavg()
+    header = (
+        f"{os.cpu_count()} cores, load average {load_before[0]:.1f} at the start "
+        f"and {load_after[0]:.1f} at the end; "
+        f"the run took {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}."
+    )
+    table = render(header, figures, layer_mib)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
