@@ -133,14 +133,16 @@ class Settings(BaseModel):
     LDAP_SUPERUSER_FILTER: str | None = None
     """Entries matching this filter are superusers (checked at each sign-in)."""
     LDAP_RESTRICTED_USER_FILTER: str | None = None
-    """With FEATURE_RESTRICTED_USERS, entries matching this filter are restricted users (recorded at
-    each sign-in); without a filter, every directory user is."""
+    """With FEATURE_RESTRICTED_USERS and no RESTRICTED_USERS_WHITELIST, entries matching this filter
+    are restricted users (recorded at each sign-in); without a filter, every directory user is."""
     FEATURE_RESTRICTED_USERS: bool = False
-    """Directory users may be restricted: no organizations or repositories of their own (they work in
-    organizations whose teams give them roles). Applies to AUTHENTICATION_TYPE LDAP, from each
-    user's next sign-in."""
+    """Users are restricted: no organizations, robots or repositories of their own, their own
+    namespace read-only (they work in organizations whose teams give them roles). Superusers never
+    are. With AUTHENTICATION_TYPE Database every user not in RESTRICTED_USERS_WHITELIST is; with
+    LDAP, see LDAP_RESTRICTED_USER_FILTER."""
     RESTRICTED_USERS_WHITELIST: list[str] = Field(default_factory=list)
-    """Directory names never restricted."""
+    """Usernames never restricted. When it is set, every other user is restricted, whatever
+    LDAP_RESTRICTED_USER_FILTER says (Quay's rule)."""
     LDAP_START_TLS: bool = False
     """Upgrade ldap:// connections with StartTLS (Wharf's key; ldaps:// is TLS from the start)."""
     LDAP_ALLOW_INSECURE_FALLBACK: bool = False

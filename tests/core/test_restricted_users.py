@@ -1,5 +1,7 @@
-"""Restricted directory users (core/federated_logins.py): the flag each sign-in brings in step, the
-tokens it ends, and what it forbids (auth/permissions: the resolver every surface asks)."""
+"""Restricted users (FEATURE_RESTRICTED_USERS): the flag each directory sign-in brings in step
+(core/federated_logins.py), the tokens it ends, Quay's rule that combines it with
+RESTRICTED_USERS_WHITELIST and AUTHENTICATION_TYPE, and what it forbids (auth/permissions: the
+resolver every surface asks)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from wharf.core.federated_logins import ExternalUser
 from wharf.db.engine import Database, Db
 
 LDAP = federated_logins.LDAP
+LDAP_SETTINGS = load_settings(
+    None, {"AUTHENTICATION_TYPE": "LDAP", "FEATURE_RESTRICTED_USERS": True}, environ={}
+)
 
 
 def test_each_sign_in_brings_the_restriction_in_step(db: Database) -> None:
@@ -28,7 +33,7 @@ def test_each_sign_in_brings_the_restriction_in_step(db: Database) -> None:
                 account.id,
                 federated_logins.is_restricted(c, account.id),
                 revocation.generation(c, account.id),
-                permissions.can_create_in(c, who, account),
+                permissions.can_create_in(c, LDAP_SETTINGS, who, account),
             )
 
         return db.run_write(write)
@@ -110,15 +115,15 @@ def _decide(c: Db, settings: Settings, who: Identity, what: str, where: str) -> 
         assert namespace is not None and repo is not None
         return permissions.repository_role(c, settings, who, namespace, repo)
     if what == "create":
-        return permissions.can_create_in(c, who, accounts.get_by_name(c, where))
-    return permissions.is_restricted(c, who)
+        return permissions.can_create_in(c, settings, who, accounts.get_by_name(c, where))
+    return permissions.is_restricted(c, settings, who)
 
 
 @pytest.mark.parametrize("restricted", [False, True])
 def test_the_permission_resolver_refuses_restricted_users_every_write_of_their_own(
     db: Database, world: dict[str, Any], restricted: bool
 ) -> None:
-    settings = load_settings(None, {"FEATURE_RESTRICTED_USERS": True}, environ={})
+    settings = LDAP_SETTINGS
 
     def decide(c: Db) -> list[object]:
         rita = federated_logins.sign_in(
@@ -137,6 +142,53 @@ def test_the_permission_resolver_refuses_restricted_users_every_write_of_their_o
     def as_superuser(c: Db) -> bool:
         rita = world["rita"]
         who = Identity("user", rita.id, rita.name, True, generation=rita.credential_gen)
-        return permissions.is_restricted(c, permissions.with_powers(settings, who))
+        return permissions.is_restricted(c, settings, who)
 
     assert not db.run_read(as_superuser)
+
+
+# Quay's rule (util/config/superusermanager.py and data/users FederatedUserManager), for a database
+# user ("db"), a directory user the filter matched ("ldap-r") and one it did not ("ldap-u").
+POLICY_TABLE = [
+    # (settings, db, ldap-r, ldap-u)
+    ({}, False, False, False),  # the feature off: nobody
+    ({"FEATURE_RESTRICTED_USERS": True}, True, True, True),  # Database: every user not whitelisted
+    ({"FEATURE_RESTRICTED_USERS": True, "RESTRICTED_USERS_WHITELIST": ["dan", "lou"]}, False, True, False),
+    # LDAP: the directory's word (a local account is not in the directory's filter)
+    ({"FEATURE_RESTRICTED_USERS": True, "AUTHENTICATION_TYPE": "LDAP"}, False, True, False),
+    # with a whitelist, every other user is restricted, whatever the directory says
+    (
+        {
+            "FEATURE_RESTRICTED_USERS": True,
+            "AUTHENTICATION_TYPE": "LDAP",
+            "RESTRICTED_USERS_WHITELIST": ["lou"],
+        },
+        True,
+        True,
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "dan", "rae", "lou"), POLICY_TABLE)
+def test_who_is_restricted_follows_quays_rule(
+    db: Database, values: dict[str, Any], dan: bool, rae: bool, lou: bool
+) -> None:
+    settings = load_settings(None, values, environ={})
+
+    def decide(c: Db) -> list[bool]:
+        found = []
+        for name, restricted in (("dan", None), ("rae", True), ("lou", False)):
+            if restricted is None:
+                account = accounts.get_by_name(c, name) or accounts.create_user(c, name, "pw-of-dan", None)
+            else:
+                user = ExternalUser(name, None, False, restricted)
+                account = federated_logins.sign_in(c, LDAP, user, may_create=True)
+            who = Identity("user", account.id, account.name, generation=account.credential_gen)
+            found.append(permissions.is_restricted(c, settings, who))
+        boss = accounts.create_user(c, "boss", None, None, superuser=True)
+        # a superuser never is, with or without FEATURE_SUPERUSERS_FULL_ACCESS
+        assert not permissions.is_restricted(c, settings, Identity("user", boss.id, boss.name, True))
+        return found
+
+    assert db.run_write(decide) == [dan, rae, lou]

@@ -58,7 +58,7 @@ def _team_view(found: account_service.TeamCounts) -> dict[str, Any]:
 async def create_organization(rt: Rt, who: User, body: NewOrg) -> Response:
     require_user_admin(who)
     assert who.account_id is not None
-    await account_service.create_org(rt, who.account_id, body.name, body.email, actor(who))
+    await account_service.create_org(rt, who, body.name, body.email, actor(who))
     return Response(content=b'"Created"', status_code=201, media_type="application/json")
 
 

@@ -139,7 +139,7 @@ async def create_repo(rt: Rt, who: User, body: NewRepo) -> dict[str, Any]:
     ns = await rt.db.read(accounts.get_by_name, namespace)
     if ns is None or ns.kind == "robot":
         raise not_found(f"no namespace {namespace!r}")
-    if not await rt.db.read(permissions.can_create_in, who, ns):
+    if not await rt.db.read(permissions.can_create_in, rt.settings, who, ns):
         raise forbidden(f"you may not create repositories in {namespace}")
     if not is_valid_repository_name(f"{namespace}/{body.repository}"):
         raise invalid_request(

@@ -99,7 +99,7 @@ async def _unrestricted_owner(rt: Rt, who: Identity) -> AccountRecord:
     """The caller's own account, for changing its robots: refused to restricted users, as Quay
     does (a robot of theirs would be a way around the restriction)."""
     owner = await own_user(rt, who, "only users own robot accounts here")
-    if await rt.db.read(auth_permissions.is_restricted, who):
+    if await rt.db.read(auth_permissions.is_restricted, rt.settings, who):
         raise forbidden("restricted users cannot have robot accounts of their own (FEATURE_RESTRICTED_USERS)")
     return owner
 

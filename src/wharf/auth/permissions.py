@@ -118,7 +118,7 @@ def repository_role(
 ) -> str | None:
     """The caller's role on an existing repository: read, write, admin or None."""
     identity = with_powers(settings, identity)
-    return _with_public(settings, identity, repo, _granted_role(db, identity, namespace, repo))
+    return _with_public(settings, identity, repo, _granted_role(db, settings, identity, namespace, repo))
 
 
 def _with_public(
@@ -129,7 +129,9 @@ def _with_public(
     return role
 
 
-def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord) -> str | None:
+def _granted_role(
+    db: Db, settings: Settings, identity: Identity, namespace: AccountRecord, repo: RepositoryRecord
+) -> str | None:
     """The caller's role on the repository from ownership, teams and grants (public or not)."""
     roles: set[str] = set()
     if identity.account_id is not None and not identity.is_anonymous:
@@ -138,7 +140,7 @@ def _granted_role(db: Db, identity: Identity, namespace: AccountRecord, repo: Re
         elif identity.account_id == namespace.id:
             # A restricted user's own namespace is read-only to them, as in Quay: no pushes, tags,
             # labels or builds there (what it holds came before the restriction).
-            roles.add(READ if federated_logins.is_restricted(db, namespace.id) else ADMIN)
+            roles.add(READ if is_restricted(db, settings, identity) else ADMIN)
         else:
             org = namespace.id if namespace.kind == "org" else None
             team_roles, repository_roles = access.caller_roles(db, org, repo.id, identity.account_id)
@@ -156,7 +158,7 @@ def may_read_public(identity: Identity, settings: Settings) -> bool:
     return settings.FEATURE_ANONYMOUS_ACCESS or not identity.is_anonymous
 
 
-def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:
+def can_create_in(db: Db, settings: Settings, identity: Identity, namespace: AccountRecord | None) -> bool:
     """Whether the caller may create repositories in this namespace (pushing creates them)."""
     if identity.is_anonymous or identity.account_id is None or namespace is None:
         return False
@@ -168,18 +170,38 @@ def can_create_in(db: Db, identity: Identity, namespace: AccountRecord | None) -
         return True
     if identity.account_id == namespace.id:
         # A restricted user has no repositories of their own (Quay's FEATURE_RESTRICTED_USERS).
-        return not is_restricted(db, identity)
+        return not is_restricted(db, settings, identity)
     return namespace.kind == "org" and bool(
         {"admin", "creator"} & access.caller_roles(db, namespace.id, None, identity.account_id)[0]
     )
 
 
-def is_restricted(db: Db, identity: Identity) -> bool:
-    """A restricted user (FEATURE_RESTRICTED_USERS, as their last sign-in found it), whom Quay
-    refuses organizations, robots and any write in their own namespace. A superuser never is."""
-    if identity.kind != "user" or identity.account_id is None or has_full_access(identity):
+def is_restricted(db: Db, settings: Settings, identity: Identity) -> bool:
+    """A restricted user (FEATURE_RESTRICTED_USERS), whom Quay refuses organizations, robots and
+    any write in their own namespace. A superuser never is (Quay exempts SUPER_USERS in each of
+    those checks, with or without FEATURE_SUPERUSERS_FULL_ACCESS)."""
+    identity = with_powers(settings, identity)
+    # A user signed in or using one of their tokens (OAuth, app-specific); a robot is not its
+    # owner (Quay compares the signed-in name with the namespace's).
+    if identity.kind in ("anonymous", "robot") or identity.account_id is None or identity.name is None:
         return False
-    return federated_logins.is_restricted(db, identity.account_id)
+    if identity.is_superuser and identity.has_scope(scopes.SUPER_USER):
+        return False
+    return account_is_restricted(db, settings, identity.account_id, identity.name)
+
+
+def account_is_restricted(db: Db, settings: Settings, account_id: int, name: str) -> bool:
+    """Quay's rule for an account (superusers aside): with FEATURE_RESTRICTED_USERS, a name in
+    RESTRICTED_USERS_WHITELIST never is; with a whitelist, every other name is, whatever the
+    directory says (Quay: "either source can restrict"); without one, every database user is
+    and a directory user is when LDAP_RESTRICTED_USER_FILTER matched them (or there is no
+    filter) at their last sign-in. Decided at each request from the settings, so changing the
+    whitelist or the feature takes effect at once for database users."""
+    if not settings.FEATURE_RESTRICTED_USERS or name in settings.RESTRICTED_USERS_WHITELIST:
+        return False
+    if settings.RESTRICTED_USERS_WHITELIST or settings.AUTHENTICATION_TYPE == "Database":
+        return True
+    return federated_logins.is_restricted(db, account_id)
 
 
 def administers_namespace(db: Db, identity: Identity, namespace: AccountRecord | None) -> bool:
@@ -235,12 +257,12 @@ def repository_access(
     ns, repo = access.namespace_and_repository(db, namespace, name)
     if repo is None:
         # Pushing to a missing repository creates it, so push needs the right to create here.
-        actions = {PULL, PUSH, ALL} if can_create_in(db, identity, ns) else set()
+        actions = {PULL, PUSH, ALL} if can_create_in(db, settings, identity, ns) else set()
         if PULL not in actions and _pulls_through(db, settings, identity, ns):
             actions = {PULL}  # a pull through a proxy cache creates the repository
         return RepositoryAccess(frozenset(actions), None)
     assert ns is not None
-    granted = _granted_role(db, identity, ns, repo)
+    granted = _granted_role(db, settings, identity, ns, repo)
     role = _with_public(settings, identity, repo, granted)
     actions = set(_ACTIONS[role]) if role else set()
     if repo.state != repositories.NORMAL:

@@ -46,26 +46,29 @@ async def own_profile(
 
 async def create_org(
     rt: Runtime,
-    creator_id: int,
+    creator: Identity,
     name: str,
     email: str | None,
     by: audit.Actor,
     *,
     proxy: NewConfig | None = None,
 ) -> None:
-    """A new organization with `creator_id` in its owners team (raises AlreadyExists, InvalidName),
+    """A new organization with `creator` in its owners team (raises AlreadyExists, InvalidName),
     made a proxy cache of `proxy` in the same transaction when given (the web's creation form:
     a wrong upstream leaves no organization behind)."""
 
+    creator_id = creator.account_id
+    assert creator_id is not None
+
     def apply(db: Db) -> None:
-        creator = accounts.get_by_id(db, creator_id)
-        assert creator is not None
-        if federated_logins.is_restricted(db, creator_id):
+        owner = accounts.get_by_id(db, creator_id)
+        assert owner is not None
+        if permissions.is_restricted(db, rt.settings, creator):
             raise NotAllowed(
                 "restricted users cannot create organizations (FEATURE_RESTRICTED_USERS): "
                 "ask an administrator to add you to an organization's team"
             )
-        org = orgs.create(db, name, email, creator, by)
+        org = orgs.create(db, name, email, owner, by)
         if proxy is not None:
             proxy_cache.create(
                 db,

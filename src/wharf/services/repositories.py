@@ -209,10 +209,10 @@ async def creatable_namespaces(rt: Runtime, who: Identity) -> list[str]:
         names = [who.name] if who.name and not who.is_anonymous else []
         if who.account_id is None or who.is_anonymous:
             return names
-        if permissions.is_restricted(db, who):
+        if permissions.is_restricted(db, rt.settings, who):
             names = []  # a restricted user creates nothing in their own namespace
         for org, _roles in orgs.of_member(db, who.account_id):
-            if permissions.can_create_in(db, who, org):
+            if permissions.can_create_in(db, rt.settings, who, org):
                 names.append(org.name)
         return names
 

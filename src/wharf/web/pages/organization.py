@@ -83,7 +83,7 @@ async def create(request: Request) -> Response:
         **proxy_cache_page.ADVICE,
     }
     with forms.refusing(NEW_PAGE, advice=advice):
-        await account_service.create_org(rt, v.identity.account_id, name, email or None, v.actor, proxy=proxy)
+        await account_service.create_org(rt, v.identity, name, email or None, v.actor, proxy=proxy)
     if proxy is not None:
         return render.redirect(
             f"/organization/{name}?tab=settings",
@@ -98,7 +98,7 @@ async def create(request: Request) -> Response:
 
 async def _repos_tab(request: Request, rt: Runtime, v: Visitor, ns: NamespacePage) -> dict[str, Any]:
     listed = await _repo_list.read(request, v, action=ns.base, namespace=ns.name, keep={"tab": "repos"})
-    can_create = await rt.db.read(permissions.can_create_in, v.identity, ns.account)
+    can_create = await rt.db.read(permissions.can_create_in, rt.settings, v.identity, ns.account)
     return {"lst": listed, "can_create": can_create}
 
 

@@ -53,7 +53,11 @@ async def _owner(request: Request, *, changing: bool = False) -> NamespacePage:
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     ns = await access.admined_namespace(request, v)
-    if changing and ns.account.kind == "user" and await rt.db.read(permissions.is_restricted, v.identity):
+    if (
+        changing
+        and ns.account.kind == "user"
+        and await rt.db.read(permissions.is_restricted, rt.settings, v.identity)
+    ):
         # As the API (and Quay): a robot of their own would be a way around the restriction.
         raise WebError.forbidden("Restricted users cannot have robot accounts of their own.")
     return ns
