@@ -34,6 +34,7 @@ from wharf.web.errors import WebError, from_domain, way_back
 from wharf.web.forms import Entered, FormError, kept
 from wharf.web.headers import SECURITY_HEADERS
 from wharf.web.session import PRE_SESSION_COOKIE, visitor
+from wharf.web.signin_paths import CONFIRM_USERNAME, confirm_username_address
 
 _STATIC = Path(__file__).parent / "static"
 
@@ -41,7 +42,9 @@ _SECURITY_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items
 
 
 class _PageChrome:
-    """Loads the banner messages and the bell (web/chrome.py) before a page is rendered."""
+    """Loads the banner messages and the bell (web/chrome.py) before a page is rendered, and sends
+    a visitor whose username awaits confirmation to /updateuser instead, as Quay's web client does
+    on every page while the account has the confirm_username prompt."""
 
     def __init__(self, app: ASGIApp, rt: Runtime, skip: tuple[str, ...]) -> None:
         self.app = app
@@ -52,8 +55,19 @@ class _PageChrome:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path: str = scope["path"]
             if not path.startswith(self.skip):
-                await chrome.load(self.rt, Request(scope))
+                request = Request(scope)
+                loaded = await chrome.load(self.rt, request)
+                if loaded.name_to_confirm and not path.startswith(_UNGATED):
+                    target = path + (f"?{request.url.query}" if request.url.query else "")
+                    gate = RedirectResponse(confirm_username_address(target), status_code=303)
+                    await gate(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+
+_UNGATED = (CONFIRM_USERNAME, "/signout", "/oauth2/")
+"""Pages a visitor who has not confirmed their username yet still reaches: the confirmation itself,
+signing out, and the external sign-in callbacks (which send them to it)."""
 
 
 class _PageHeaders:

@@ -109,7 +109,7 @@ async def sign_in(
 
 
 async def signed_in_as(browser: Visitor) -> str | None:
-    page = await browser.get("/")
+    page = await browser.get("/", follow_redirects=True)  # or the confirm-username page it waits for
     found = re.search(r'<span class="who" title="Signed in">([^<]+)</span>', page.text)
     return found.group(1) if found else None
 

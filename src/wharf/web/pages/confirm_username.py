@@ -15,9 +15,9 @@ from wharf.core.federated_logins import NameConfirmed
 from wharf.services import external_login
 from wharf.web import access, forms, render
 from wharf.web.forms import FormError
-from wharf.web.pages.signin import CONFIRM_USERNAME as PATH
-from wharf.web.pages.signin import local_path
 from wharf.web.session import read_form, signed_in
+from wharf.web.signin_paths import CONFIRM_USERNAME as PATH
+from wharf.web.signin_paths import local_path
 
 
 async def page(request: Request) -> Response:

@@ -14,8 +14,9 @@ from wharf.services import external_login
 from wharf.services.external_login import BROWSER_COOKIE, ExternalLoginFailed, LastWayIn
 from wharf.web import access, render
 from wharf.web.errors import WebError
-from wharf.web.pages.signin import after_sign_in, local_path
+from wharf.web.pages.signin import after_sign_in
 from wharf.web.session import Visitor, client_ip, read_form, visitor
+from wharf.web.signin_paths import local_path
 
 
 def _failed(request: Request, v: Visitor, message: str, status: int = 403) -> Response:

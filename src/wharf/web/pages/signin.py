@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -12,23 +10,13 @@ from wharf.auth import browser, credentials
 from wharf.services import external_login
 from wharf.web import access, render
 from wharf.web.session import client_ip, read_form, visitor
-
-
-def local_path(target: str | None) -> str:
-    """Where to go after signing in: only a path on this site (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-CONFIRM_USERNAME = "/updateuser"
-"""Quay's confirm-username page (web/pages/confirm_username.py)."""
+from wharf.web.signin_paths import confirm_username_address, local_path
 
 
 async def after_sign_in(request: Request, account_id: int, target: str) -> str:
     """Where a sign-in goes: to confirm the account's name first while it awaits its owner's word."""
     if await external_login.name_to_confirm(access.runtime(request), account_id):
-        return f"{CONFIRM_USERNAME}?redirect_url={quote(local_path(target), safe='')}"
+        return confirm_username_address(target)
     return local_path(target)
 
 
