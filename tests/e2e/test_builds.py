@@ -32,6 +32,7 @@ from tests.e2e.harness import (
     wharf_cli,
     wharf_env,
 )
+from tests.receivers import http_receiver
 from tests.server import WHARF
 from tests.waiting import wait_until
 
@@ -300,6 +301,36 @@ def test_a_build_past_its_timeout_is_stopped(
     done = _finished(api, "admin/forever", build["id"])
     assert done["phase"] == "error"
     assert done["error"] == "The build took longer than 20 seconds"
+
+
+@pytest.mark.parametrize(
+    "builder_settings", [{}, {"WHARF_BUILD_NETWORK": "host"}], ids=["network-none", "network-host"]
+)
+def test_a_build_reaches_the_host_only_when_the_admin_allows_it(
+    server: Server, builder: Worker, api: httpx.Client, base: str, builder_settings: dict[str, str]
+) -> None:
+    """Security (issue 20): a RUN step connecting to a service on the builder's host, by default
+    in vain (the build has only a loopback of its own); with BUILD_NETWORK host, it gets there."""
+    allowed = builder_settings.get("WHARF_BUILD_NETWORK") == "host"
+    with http_receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        request = "printf 'GET /from-the-build HTTP/1.0\\r\\n\\r\\n'"
+        dockerfile = (
+            f"FROM {base}\nRUN {request} | nc -w 10 127.0.0.1 {port} && echo && echo reached-the-host\n"
+        )
+        build = _build(api, "admin/network", file_id=_upload(api, dockerfile.encode()))
+        done = _finished(api, "admin/network", build["id"])
+        log = _messages(_log(api, "admin/network", build["id"]))
+        if allowed:
+            assert done["phase"] == "complete", log
+            assert [r.path for r in receiver.requests] == ["/from-the-build"]
+            assert "reached-the-host" in log.splitlines() and "no network" not in log
+        else:
+            assert done["phase"] == "error", log
+            assert "RUN steps have no network (BUILD_NETWORK: none)" in log
+            # its own loopback is up, with nobody listening on it
+            assert "Connection refused" in log and "reached-the-host" not in log.splitlines()
+            assert receiver.requests == []
 
 
 def test_builder_help_and_refusals(tmp_path: Path) -> None:

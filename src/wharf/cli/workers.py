@@ -127,6 +127,7 @@ def builder(
         BUILDER_HANDLERS,
         builder_root,
         missing_tools,
+        network_isolation_problem,
         registry_origin,
         remove_leftovers,
     )
@@ -144,6 +145,13 @@ def builder(
         )
     if not settings.FEATURE_BUILD_SUPPORT:
         raise CliError("FEATURE_BUILD_SUPPORT is off", "set FEATURE_BUILD_SUPPORT: true to run builds")
+    problem = network_isolation_problem() if settings.BUILD_NETWORK == "none" else None
+    if problem:
+        # Fail here, not in every build: builds without network are the default promise.
+        raise CliError(
+            f"builds cannot run without network (BUILD_NETWORK: none): {problem}",
+            "run the builder as root, or set BUILD_NETWORK: host to give builds the host's network",
+        )
     existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.builder")
@@ -169,10 +177,11 @@ def builder(
             loop.add_signal_handler(signum, _on_signal, signum)
         rt = Runtime.create(settings)
         log.info(
-            "builder started: %d at once, pushing to %s, working in %s",
+            "builder started: %d at once, pushing to %s, working in %s, build network %s",
             settings.BUILDER_CONCURRENCY,
             registry_origin(rt),
             builder_root(rt),
+            settings.BUILD_NETWORK,
         )
         try:
             if leftovers := await remove_leftovers(rt):
