@@ -125,6 +125,7 @@ def builder(
     their lease (the next claim marks them internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
     from wharf.jobs.builder import (
         BUILDER_HANDLERS,
+        CLAIM_POLL_S,
         builder_root,
         missing_tools,
         network_isolation_problem,
@@ -190,6 +191,7 @@ def builder(
                 rt,
                 stop,
                 grace_s,
+                poll_interval_s=CLAIM_POLL_S,
                 handlers=BUILDER_HANDLERS,
                 concurrency=settings.BUILDER_CONCURRENCY,
                 lease_ms=settings.BUILDER_LEASE_S * 1000,
