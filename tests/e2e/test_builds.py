@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -347,6 +348,22 @@ def test_builder_help_and_refusals(tmp_path: Path) -> None:
         timeout=60,
     )
     assert off.returncode == 1 and "FEATURE_BUILD_SUPPORT is off" in off.stderr
+    # builds without network are promised by default: a builder that cannot make a network
+    # namespace (here: no unshare on PATH) does not start, rather than build on the host's network
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("buildah", "skopeo"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tools / tool).symlink_to(found)
+    no_unshare = subprocess.run(
+        [str(WHARF), "builder", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**wharf_env(), "PATH": str(tools)},
+        timeout=60,
+    )
+    assert no_unshare.returncode == 1 and "BUILD_NETWORK: none" in no_unshare.stderr, no_unshare.stderr
 
 
 def test_the_build_page_follows_the_log_in_a_browser(
