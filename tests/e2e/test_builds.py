@@ -277,6 +277,12 @@ def test_a_failing_build_and_a_refused_archive_say_why(
     assert done["phase"] == "error" and "leaves the build context" in done["error"]
     assert not (server.workdir.parent / "escape").exists()
 
+    # another registry's base image on an internal address: refused before skopeo goes there
+    metadata = _upload(api, b"FROM 169.254.169.254/latest/meta-data:1\n")
+    build = _build(api, "admin/failing", file_id=metadata)
+    done = _finished(api, "admin/failing", build["id"])
+    assert done["phase"] == "error" and "Cannot pull 169.254.169.254/" in done["error"], done["error"]
+
 
 def test_a_running_build_is_cancelled(server: Server, builder: Worker, api: httpx.Client, base: str) -> None:
     file_id = _upload(api, f"FROM {base}\nRUN echo sleeping && sleep 600\n".encode())

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from wharf.jobs.builder import isolated, network_isolation_problem
+from wharf.jobs.builder import isolated, network_isolation_problem, registry_host
 
 _CONNECT = (
     "import socket, sys\n"
@@ -46,3 +46,19 @@ def test_none_reaches_no_listener_of_the_host_but_has_its_own_loopback() -> None
         assert _connect_from("host", port) == "connected"
         # refused, not unreachable: the loopback is up, only nobody of the host's is on it
         assert _connect_from("none", port) == "ConnectionRefusedError"
+
+
+@pytest.mark.parametrize(
+    ("image", "host"),
+    [
+        ("alpine", "registry-1.docker.io"),
+        ("library/alpine:3", "registry-1.docker.io"),
+        ("quay.io/team/app@sha256:" + "a" * 64, "quay.io"),
+        ("169.254.169.254/latest/meta-data", "169.254.169.254"),
+        ("localhost/app", "localhost"),
+        ("10.0.0.5:5000/app:1", "10.0.0.5:5000"),
+    ],
+)
+def test_the_registry_a_base_image_is_pulled_from(image: str, host: str) -> None:
+    """What the outbound guard checks before skopeo pulls another registry's base image."""
+    assert registry_host(image) == host

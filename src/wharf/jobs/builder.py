@@ -94,6 +94,15 @@ def local_repository(image: str, host: str) -> RepositoryName | None:
         return None
 
 
+def registry_host(image: str) -> str:
+    """The registry (host[:port]) an image reference names, as Docker reads it: the first part
+    when it looks like a host (a dot, a port, `localhost`), else Docker Hub's."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "registry-1.docker.io"
+
+
 class _Run:
     """One build's run: its log buffer, the command running, the stop watcher."""
 
@@ -320,9 +329,18 @@ class _Run:
                 continue
             else:
                 # Another registry's image, anonymously: skopeo pulls it, outside the build's
-                # network namespace, so that buildah needs no network (BUILD_NETWORK none).
+                # network namespace, so that buildah needs no network (BUILD_NETWORK none); a
+                # registry on an internal address only if SSRF_ALLOWED_HOSTS allows it.
+                await self.check_registry(image)
                 args = ("skopeo", "copy")
             await self.run(*args, f"docker://{image}", f"containers-storage:{image}", shown=shown)
+
+    async def check_registry(self, image: str) -> None:
+        host = registry_host(image)
+        try:
+            await outbound.check_url(f"https://{host}/", self.rt.settings)
+        except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
+            raise BuildStopped(builds.ERROR, f"Cannot pull {image}: {e}") from None
 
     async def build_image(self, dockerfile: Path, context: Path) -> str:
         await self.phase(builds.BUILDING)
