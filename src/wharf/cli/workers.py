@@ -120,9 +120,11 @@ def builder(
     """Run the Dockerfile builds users request (requestRepoBuild), at most BUILDER_CONCURRENCY at
     once, each with buildah in a working directory of its own under BUILDER_STORAGE_DIR. It needs
     buildah and skopeo on PATH, the database of the server, and the server's /v2 at
-    BUILDER_REGISTRY (or the public origin). SIGTERM or SIGINT stops it like `wharf worker`: the
-    running builds get WORKER_SHUTDOWN_GRACE_S seconds, then they are killed and left to run out
-    their lease (the next claim marks them internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
+    BUILDER_REGISTRY (or the public origin). Builds have no network (BUILD_NETWORK none, the
+    default: `unshare --net`, so the builder runs as root) unless BUILD_NETWORK is host. SIGTERM
+    or SIGINT stops it like `wharf worker`: the running builds get WORKER_SHUTDOWN_GRACE_S
+    seconds, then they are killed and left to run out their lease (the next claim marks them
+    internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
     from wharf.jobs.builder import (
         BUILDER_HANDLERS,
         CLAIM_POLL_S,
