@@ -13,7 +13,7 @@ FROM scratch has no shell). Then, --runs times in turn:
 1. **Wharf**: the context uploaded as a tar (getFiledropUrl, PUT), requestRepoBuild, and the
    build followed to `complete`. From the build's record and the timestamps of its phase log
    entries: *queue to start* (requested to claimed by the builder: the builder's poll of the queue,
-   every 2 s, is most of it), *build* (claimed to the `pushing` phase: unpacking the upload, the
+   every 0.5 s, is most of it), *build* (claimed to the `pushing` phase: unpacking the upload, the
    build's own storage and configuration, `buildah bud`), and *push* (`pushing` to `complete`:
    skopeo copying the image to Wharf's /v2 with a token of the build).
 2. **bare buildah**: `buildah bud --isolation chroot --pull=false` of the same Dockerfile and

@@ -317,6 +317,10 @@ class Settings(BaseModel):
     """Image storage (vfs) and working directories of `wharf builder`; unset, DATA_DIR/builder."""
     BUILDER_REGISTRY: str | None = None
     """scheme://host[:port] of this Wharf's /v2 as a builder reaches it; unset, the public origin."""
+    BUILD_NETWORK: Literal["none", "host"] = "none"
+    """What a build's RUN steps reach: `none`, only a loopback of their own (buildah runs in a
+    network namespace of its own; skopeo, outside it, moves the images in and out); `host`, the
+    builder machine's network, as any process on it."""
     USERFILES_MAX_SIZE: int = Field(100 * 1024 * 1024, ge=1)
     """Largest Dockerfile or build archive a user may upload (getFiledropUrl), in bytes."""
     USERFILES_EXPIRATION_S: int = Field(24 * 3600, ge=60)

@@ -3,12 +3,14 @@ the test as CGI on a loopback port), a custom-git trigger pointing at it, the pu
 post-receive hook would send, and a `wharf builder` cloning the commit, building its
 subdirectory's Dockerfile and pushing the tags the trigger's templates make.
 
-Over SSH: this machine has no sshd (`which sshd`), so the deploy-key clone is not exercised end
-to end here (docs/builds.md says so)."""
+The same over SSH: a real `sshd` on a loopback port (tests/ssh_server.py) to which the test adds
+the deploy key the trigger shows, as a user would on their git server (skipped without
+openssh-server)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import threading
@@ -22,6 +24,7 @@ import pytest
 
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import SERVER_KIND, Clients, Server, Worker, admin_api, require_tools
+from tests.ssh_server import SshServer, ssh_server
 from tests.waiting import wait_until
 
 require_tools("buildah", "skopeo", "git")
@@ -136,13 +139,38 @@ def _status(api: httpx.Client, repo: str, build_id: str) -> dict[str, object]:
     return dict(r.json())
 
 
+@pytest.mark.parametrize("transport", ["http", "ssh"])
 def test_a_push_webhook_builds_the_commit_from_git(
     server: Server,
     builder: Worker,
-    git_server: tuple[str, Path],
     clients: Clients,
     images: BuiltImages,
     tmp_path: Path,
+    transport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Over http from `git http-backend`; over ssh from a real sshd (tests/ssh_server.py) that
+    knows the trigger's deploy key once the test gives it the public key the trigger shows."""
+    with contextlib.ExitStack() as stack:
+        if transport == "ssh":
+            sshd: SshServer | None = stack.enter_context(ssh_server(tmp_path / "sshd"))
+            root = tmp_path / "git"
+            root.mkdir()
+        else:
+            sshd = None
+            url, root = request.getfixturevalue("git_server")
+        source = sshd.url(root / "app.git") if sshd else f"{url}/app.git"
+        _build_from_a_push(server, clients, images, tmp_path, root, source, sshd)
+
+
+def _build_from_a_push(
+    server: Server,
+    clients: Clients,
+    images: BuiltImages,
+    tmp_path: Path,
+    root: Path,
+    source: str,
+    sshd: SshServer | None,
 ) -> None:
     base = f"{server.host}/admin/base:latest"
     clients.run(
@@ -154,7 +182,6 @@ def test_a_push_webhook_builds_the_commit_from_git(
         images.busybox_oci,
         f"docker://{base}",
     )
-    url, root = git_server
     work = tmp_path / "checkout"
     work.mkdir()
     _git("init", "-q", "-b", "main", cwd=work)
@@ -171,13 +198,15 @@ def test_a_push_webhook_builds_the_commit_from_git(
         assert api.post("/repository", json=created).status_code == 201
         trigger = api.post("/repository/admin/fromgit/trigger/", json={"service": "custom-git"}).json()
         config = {
-            "build_source": f"{url}/app.git",
+            "build_source": source,
             "dockerfile_path": "/app/Dockerfile",
             "tag_templates": ["${commit_info.short_sha}"],
         }
         r = api.post(f"/repository/admin/fromgit/trigger/{trigger['id']}/activate", json={"config": config})
         assert r.status_code == 200, r.text
         creds = {c["name"]: c["value"] for c in r.json()["config"]["credentials"]}
+        if sshd is not None:
+            sshd.authorize(creds["SSH Public Key"])
         hook = urlsplit(creds["Webhook Endpoint URL"])
         auth = base64.b64encode(f"{hook.username}:{hook.password}".encode()).decode()
         payload = {
@@ -203,6 +232,7 @@ def test_a_push_webhook_builds_the_commit_from_git(
         messages = "\n".join(e["message"] for e in log)
         assert done["phase"] == "complete", messages
         assert f"git checkout {commit}" in messages
+        assert f"git fetch {source} refs/heads/main" in messages
         for tag in ("main", "latest", commit[:7]):
             digest = clients.skopeo_digest(f"docker://{server.host}/admin/fromgit:{tag}", server.creds)
             assert digest == done["manifest_digest"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.e2e.harness import (
     wharf_cli,
     wharf_env,
 )
+from tests.receivers import http_receiver
 from tests.server import WHARF
 from tests.waiting import wait_until
 
@@ -275,6 +277,12 @@ def test_a_failing_build_and_a_refused_archive_say_why(
     assert done["phase"] == "error" and "leaves the build context" in done["error"]
     assert not (server.workdir.parent / "escape").exists()
 
+    # another registry's base image on an internal address: refused before skopeo goes there
+    metadata = _upload(api, b"FROM 169.254.169.254/latest/meta-data:1\n")
+    build = _build(api, "admin/failing", file_id=metadata)
+    done = _finished(api, "admin/failing", build["id"])
+    assert done["phase"] == "error" and "Cannot pull 169.254.169.254/" in done["error"], done["error"]
+
 
 def test_a_running_build_is_cancelled(server: Server, builder: Worker, api: httpx.Client, base: str) -> None:
     file_id = _upload(api, f"FROM {base}\nRUN echo sleeping && sleep 600\n".encode())
@@ -302,6 +310,36 @@ def test_a_build_past_its_timeout_is_stopped(
     assert done["error"] == "The build took longer than 20 seconds"
 
 
+@pytest.mark.parametrize(
+    "builder_settings", [{}, {"WHARF_BUILD_NETWORK": "host"}], ids=["network-none", "network-host"]
+)
+def test_a_build_reaches_the_host_only_when_the_admin_allows_it(
+    server: Server, builder: Worker, api: httpx.Client, base: str, builder_settings: dict[str, str]
+) -> None:
+    """Security (issue 20): a RUN step connecting to a service on the builder's host, by default
+    in vain (the build has only a loopback of its own); with BUILD_NETWORK host, it gets there."""
+    allowed = builder_settings.get("WHARF_BUILD_NETWORK") == "host"
+    with http_receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        request = "printf 'GET /from-the-build HTTP/1.0\\r\\n\\r\\n'"
+        dockerfile = (
+            f"FROM {base}\nRUN {request} | nc -w 10 127.0.0.1 {port} && echo && echo reached-the-host\n"
+        )
+        build = _build(api, "admin/network", file_id=_upload(api, dockerfile.encode()))
+        done = _finished(api, "admin/network", build["id"])
+        log = _messages(_log(api, "admin/network", build["id"]))
+        if allowed:
+            assert done["phase"] == "complete", log
+            assert [r.path for r in receiver.requests] == ["/from-the-build"]
+            assert "reached-the-host" in log.splitlines() and "no network" not in log
+        else:
+            assert done["phase"] == "error", log
+            assert "RUN steps have no network (BUILD_NETWORK: none)" in log
+            # its own loopback is up, with nobody listening on it
+            assert "Connection refused" in log and "reached-the-host" not in log.splitlines()
+            assert receiver.requests == []
+
+
 def test_builder_help_and_refusals(tmp_path: Path) -> None:
     out = subprocess.run(
         [str(WHARF), "builder", "--help"], capture_output=True, text=True, env=wharf_env(), timeout=60
@@ -316,6 +354,22 @@ def test_builder_help_and_refusals(tmp_path: Path) -> None:
         timeout=60,
     )
     assert off.returncode == 1 and "FEATURE_BUILD_SUPPORT is off" in off.stderr
+    # builds without network are promised by default: a builder that cannot make a network
+    # namespace (here: no unshare on PATH) does not start, rather than build on the host's network
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("buildah", "skopeo"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tools / tool).symlink_to(found)
+    no_unshare = subprocess.run(
+        [str(WHARF), "builder", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**wharf_env(), "PATH": str(tools)},
+        timeout=60,
+    )
+    assert no_unshare.returncode == 1 and "BUILD_NETWORK: none" in no_unshare.stderr, no_unshare.stderr
 
 
 def test_the_build_page_follows_the_log_in_a_browser(

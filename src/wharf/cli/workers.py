@@ -120,13 +120,17 @@ def builder(
     """Run the Dockerfile builds users request (requestRepoBuild), at most BUILDER_CONCURRENCY at
     once, each with buildah in a working directory of its own under BUILDER_STORAGE_DIR. It needs
     buildah and skopeo on PATH, the database of the server, and the server's /v2 at
-    BUILDER_REGISTRY (or the public origin). SIGTERM or SIGINT stops it like `wharf worker`: the
-    running builds get WORKER_SHUTDOWN_GRACE_S seconds, then they are killed and left to run out
-    their lease (the next claim marks them internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
+    BUILDER_REGISTRY (or the public origin). Builds have no network (BUILD_NETWORK none, the
+    default: `unshare --net`, so the builder runs as root) unless BUILD_NETWORK is host. SIGTERM
+    or SIGINT stops it like `wharf worker`: the running builds get WORKER_SHUTDOWN_GRACE_S
+    seconds, then they are killed and left to run out their lease (the next claim marks them
+    internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
     from wharf.jobs.builder import (
         BUILDER_HANDLERS,
+        CLAIM_POLL_S,
         builder_root,
         missing_tools,
+        network_isolation_problem,
         registry_origin,
         remove_leftovers,
     )
@@ -144,6 +148,13 @@ def builder(
         )
     if not settings.FEATURE_BUILD_SUPPORT:
         raise CliError("FEATURE_BUILD_SUPPORT is off", "set FEATURE_BUILD_SUPPORT: true to run builds")
+    problem = network_isolation_problem() if settings.BUILD_NETWORK == "none" else None
+    if problem:
+        # Fail here, not in every build: builds without network are the default promise.
+        raise CliError(
+            f"builds cannot run without network (BUILD_NETWORK: none): {problem}",
+            "run the builder as root, or set BUILD_NETWORK: host to give builds the host's network",
+        )
     existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.builder")
@@ -169,10 +180,11 @@ def builder(
             loop.add_signal_handler(signum, _on_signal, signum)
         rt = Runtime.create(settings)
         log.info(
-            "builder started: %d at once, pushing to %s, working in %s",
+            "builder started: %d at once, pushing to %s, working in %s, build network %s",
             settings.BUILDER_CONCURRENCY,
             registry_origin(rt),
             builder_root(rt),
+            settings.BUILD_NETWORK,
         )
         try:
             if leftovers := await remove_leftovers(rt):
@@ -181,6 +193,7 @@ def builder(
                 rt,
                 stop,
                 grace_s,
+                poll_interval_s=CLAIM_POLL_S,
                 handlers=BUILDER_HANDLERS,
                 concurrency=settings.BUILDER_CONCURRENCY,
                 lease_ms=settings.BUILDER_LEASE_S * 1000,

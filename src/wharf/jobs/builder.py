@@ -19,8 +19,10 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +92,15 @@ def local_repository(image: str, host: str) -> RepositoryName | None:
         return RepositoryName.parse(path)
     except ValueError:
         return None
+
+
+def registry_host(image: str) -> str:
+    """The registry (host[:port]) an image reference names, as Docker reads it: the first part
+    when it looks like a host (a dot, a port, `localhost`), else Docker Hub's."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "registry-1.docker.io"
 
 
 class _Run:
@@ -222,7 +233,8 @@ class _Run:
         await self.flush()
         self.check()
         if code != 0:
-            raise BuildStopped(builds.ERROR, f"{args[0]} {args[1]} exited with status {code}")
+            name = " ".join((shown or " ".join(args)).split()[:2])
+            raise BuildStopped(builds.ERROR, f"{name} exited with status {code}")
 
     # --- the steps -------------------------------------------------------------------------------
 
@@ -308,28 +320,36 @@ class _Run:
         token = await self.token(wanted) if wanted else ""
         tls = f"--src-tls-verify={'false' if self.insecure else 'true'}"
         for image, repo in local:
-            if repo is None:
-                await self.line(builds.OUTPUT_LOG, f"{image} is not in this registry: buildah pulls it")
-                continue
-            args = ("skopeo", "copy", tls, "--src-registry-token", token)
             shown = f"skopeo copy docker://{image} containers-storage:{image}"
+            if repo is not None:
+                args: tuple[str, ...] = ("skopeo", "copy", tls, "--src-registry-token", token)
+            elif "$" in image:
+                # FROM $ARG: only buildah knows the value (and, without network, cannot pull it).
+                await self.line(builds.OUTPUT_LOG, f"{image} names a build argument: buildah resolves it")
+                continue
+            else:
+                # Another registry's image, anonymously: skopeo pulls it, outside the build's
+                # network namespace, so that buildah needs no network (BUILD_NETWORK none); a
+                # registry on an internal address only if SSRF_ALLOWED_HOSTS allows it.
+                await self.check_registry(image)
+                args = ("skopeo", "copy")
             await self.run(*args, f"docker://{image}", f"containers-storage:{image}", shown=shown)
+
+    async def check_registry(self, image: str) -> None:
+        host = registry_host(image)
+        try:
+            await outbound.check_url(f"https://{host}/", self.rt.settings)
+        except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
+            raise BuildStopped(builds.ERROR, f"Cannot pull {image}: {e}") from None
 
     async def build_image(self, dockerfile: Path, context: Path) -> str:
         await self.phase(builds.BUILDING)
         local = f"localhost/wharf-build/{self.build.uuid}:latest"
-        await self.run(
-            "buildah",
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull=false",
-            "-f",
-            str(dockerfile),
-            "-t",
-            local,
-            str(context),
-        )
+        bud = ("buildah", "bud", "--isolation", "chroot", "--pull=false", "-f", str(dockerfile), "-t", local)
+        network = self.rt.settings.BUILD_NETWORK
+        if network == "none":
+            await self.line(builds.OUTPUT_LOG, "RUN steps have no network (BUILD_NETWORK: none)")
+        await self.run(*isolated(network, *bud, str(context)), shown=" ".join((*bud, str(context))))
         return local
 
     async def push(self, local: str) -> str:
@@ -437,7 +457,44 @@ def _remove(work: Path) -> None:
 BUILDER_HANDLERS = {builds.QUEUE: run_build}
 """What `wharf builder` claims: builds only (and `wharf serve` / `wharf worker` never claim them)."""
 
+CLAIM_POLL_S = 0.5
+"""How often an idle builder looks for a build to claim. With the workers' 2 s, that wait was
+Wharf's largest fixed cost of a build (1 s on average, against tens of milliseconds for its
+own steps); a claim that finds nothing is one short indexed query, so builders look 4 times as
+often."""
+
+
+def isolated(network: str, *command: str) -> tuple[str, ...]:
+    """`command` as it runs for BUILD_NETWORK `network`. With `none`, in a network namespace of
+    its own (`unshare --net`: buildah's `--network none` is refused with `--isolation chroot`),
+    whose loopback is brought up so that a RUN step may still talk to itself; it holds no other
+    interface, so neither the builder's host, its internal networks nor the internet answer."""
+    if network != "none":
+        return command
+    ip = shutil.which("ip")
+    if ip is None:  # loopback stays down: still no network, only less for the build itself
+        return ("unshare", "--net", "--", *command)
+    # the command's own words are sh's arguments, never parsed by it
+    script = f'{shlex.quote(ip)} link set lo up && exec "$@"'
+    return ("unshare", "--net", "--", "sh", "-c", script, "wharf-build", *command)
+
 
 def missing_tools() -> list[str]:
     """The programs a builder needs that are not on PATH."""
     return [tool for tool in ("buildah", "skopeo") if shutil.which(tool) is None]
+
+
+def network_isolation_problem() -> str | None:
+    """Why builds cannot get a network namespace of their own here (BUILD_NETWORK none needs
+    `unshare --net`, that is root or CAP_SYS_ADMIN), or None when they can."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not on PATH"
+    try:
+        done = subprocess.run(
+            ["unshare", "--net", "--", "true"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unshare --net failed: {e}"
+    if done.returncode != 0:
+        return f"unshare --net failed: {done.stderr.strip() or done.returncode}"
+    return None
