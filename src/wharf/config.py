@@ -136,10 +136,11 @@ class Settings(BaseModel):
     """With FEATURE_RESTRICTED_USERS and no RESTRICTED_USERS_WHITELIST, entries matching this filter
     are restricted users (recorded at each sign-in); without a filter, every directory user is."""
     FEATURE_RESTRICTED_USERS: bool = False
-    """Users are restricted: no organizations, robots or repositories of their own, their own
-    namespace read-only (they work in organizations whose teams give them roles). Superusers never
-    are. With AUTHENTICATION_TYPE Database every user not in RESTRICTED_USERS_WHITELIST is; with
-    LDAP, see LDAP_RESTRICTED_USER_FILTER."""
+    """Users are restricted: no organizations, robots or new repositories of their own, the content
+    of their own namespace frozen though they still administer what it holds (they work in
+    organizations whose teams give them roles). Superusers never are. With AUTHENTICATION_TYPE
+    Database every user not in RESTRICTED_USERS_WHITELIST is; with LDAP, see
+    LDAP_RESTRICTED_USER_FILTER."""
     RESTRICTED_USERS_WHITELIST: list[str] = Field(default_factory=list)
     """Usernames never restricted. When it is set, every other user is restricted, whatever
     LDAP_RESTRICTED_USER_FILTER says (Quay's rule)."""

@@ -66,9 +66,10 @@ def test_each_source_keeps_its_own_restriction(db: Database) -> None:
 
 
 # What a restricted user may do, next to the same user unrestricted, as Quay decides it
-# (FEATURE_RESTRICTED_USERS): their own namespace is read-only (no new repository, no push, tag,
-# label or build on one made before), no organization of their own and no robot; in organizations
-# their teams and grants decide as for anyone.
+# (FEATURE_RESTRICTED_USERS): no new repository in their own namespace, and the content of one made
+# before is frozen (no push, tag, label, build or trigger) though they still administer it (delete
+# it, change its visibility, permissions, notifications); no organization of their own and no
+# robot; in organizations their teams and grants decide as for anyone.
 RESOLVER_TABLE = [
     # (what, where, unrestricted, restricted)
     ("actions", "own/old", {"pull", "push", "*"}, {"pull"}),
@@ -76,8 +77,10 @@ RESOLVER_TABLE = [
     ("actions", "acme/app", {"pull", "push"}, {"pull", "push"}),  # a team's write role
     ("actions", "acme/new", {"pull", "push", "*"}, {"pull", "push", "*"}),  # the creator team
     ("actions", "other/app", set(), set()),
-    ("role", "own/old", "admin", "read"),
+    ("role", "own/old", "admin", "admin"),
     ("role", "acme/app", "write", "write"),
+    ("frozen", "own/old", False, True),
+    ("frozen", "acme/app", False, False),
     ("create", "own", True, False),
     ("create", "acme", True, True),
     ("restricted", "", False, True),  # organizations and robots of their own are refused on it
@@ -109,10 +112,12 @@ def _decide(c: Db, settings: Settings, who: Identity, what: str, where: str) -> 
     if what == "actions":
         ns, name = where.split("/")
         return set(permissions.repository_access(c, settings, who, ns, name).actions)
-    if what == "role":
+    if what in ("role", "frozen"):
         ns, name = where.split("/")
         namespace, repo = access.namespace_and_repository(c, ns, name)
         assert namespace is not None and repo is not None
+        if what == "frozen":
+            return permissions.content_frozen(c, settings, who, namespace)
         return permissions.repository_role(c, settings, who, namespace, repo)
     if what == "create":
         return permissions.can_create_in(c, settings, who, accounts.get_by_name(c, where))
@@ -120,7 +125,7 @@ def _decide(c: Db, settings: Settings, who: Identity, what: str, where: str) -> 
 
 
 @pytest.mark.parametrize("restricted", [False, True])
-def test_the_permission_resolver_refuses_restricted_users_every_write_of_their_own(
+def test_the_permission_resolver_freezes_what_a_restricted_user_owns(
     db: Database, world: dict[str, Any], restricted: bool
 ) -> None:
     settings = LDAP_SETTINGS

@@ -38,6 +38,12 @@ class RepositoryAccess:
     repo: RepositoryRecord
     namespace: AccountRecord
     role: str
+    frozen: bool = False
+    """A restricted user's own namespace: its content may not change (`permissions.content_frozen`)."""
+
+
+FROZEN = "Operation not allowed on restricted user owned namespace"
+"""Quay's answer (403) to a restricted user changing the content of their own namespace."""
 
 
 async def resolve_repository(rt: Runtime, who: Identity, repository: str, need: str) -> RepositoryAccess:
@@ -55,7 +61,7 @@ async def resolve_repository(rt: Runtime, who: Identity, repository: str, need: 
         if who.is_anonymous:
             raise unauthorized()
         raise forbidden(f"you need the {need} role on {repository}; you have {view.role}")
-    return RepositoryAccess(view.repo, view.namespace, view.role)
+    return RepositoryAccess(view.repo, view.namespace, view.role, view.frozen)
 
 
 async def readable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryAccess:
@@ -67,10 +73,22 @@ async def admined_repository(rt: Runtime, who: Identity, repository: str) -> Rep
 
 
 async def writable_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryRecord:
-    """The repository, when the caller holds write (or admin) on it and its state accepts writes."""
+    """The repository, when the caller holds write (or admin) on it, may change its content, and
+    its state accepts writes."""
     access = await resolve_repository(rt, who, repository, permissions.WRITE)
+    if access.frozen:
+        raise forbidden(FROZEN)
     repositories.check_writable(access.repo)
     return access.repo
+
+
+async def content_admined_repository(rt: Runtime, who: Identity, repository: str) -> RepositoryAccess:
+    """The repository with the admin role, for what changes its content (build triggers,
+    cancelling builds): refused in a restricted user's own namespace, as Quay does."""
+    access = await resolve_repository(rt, who, repository, permissions.ADMIN)
+    if access.frozen:
+        raise forbidden(FROZEN)
+    return access
 
 
 async def _readable(rt: Rt, who: Caller, repository: str) -> RepositoryAccess:
@@ -85,12 +103,18 @@ async def _writable(rt: Rt, who: User, repository: str) -> RepositoryRecord:
     return await writable_repository(rt, who, repository)
 
 
+async def _content_admined(rt: Rt, who: User, repository: str) -> RepositoryAccess:
+    return await content_admined_repository(rt, who, repository)
+
+
 ReadableRepository = Annotated[RepositoryAccess, Depends(_readable)]
 """`{repository}` with at least the read role (anyone may call)."""
 AdminRepository = Annotated[RepositoryAccess, Depends(_admined)]
 """`{repository}` with the admin role."""
 WritableRepository = Annotated[RepositoryRecord, Depends(_writable)]
 """`{repository}` with the write role, in a state that accepts writes."""
+ContentAdminRepository = Annotated[RepositoryAccess, Depends(_content_admined)]
+"""`{repository}` with the admin role, where the caller may change its content (not frozen)."""
 
 
 # --- organizations and teams -----------------------------------------------------------------------

@@ -11,7 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.access import AdminRepository, ReadableRepository, SuperuserReader, WritableRepository
+from wharf.api.access import (
+    ContentAdminRepository,
+    ReadableRepository,
+    SuperuserReader,
+    WritableRepository,
+)
 from wharf.api.deps import Caller, FreshLogin, Rt, User
 from wharf.api.errors import forbidden, invalid_request, unauthorized
 from wharf.auth import permissions
@@ -193,7 +198,7 @@ async def get_repo_build(
     summary="Cancel a build: at once while it waits, by stopping its builder while it runs",
 )
 async def cancel_repo_build(
-    rt: Rt, who: User, target: AdminRepository, repository: str, build_uuid: str
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, build_uuid: str
 ) -> str:
     await build_service.cancel(rt, who, target.repo, build_uuid)
     return "Okay"

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from wharf.api import views
-from wharf.api.access import AdminRepository, ReadableRepository, WritableRepository, admined_repository
+from wharf.api.access import AdminRepository, ReadableRepository, admined_repository, resolve_repository
 from wharf.api.deps import Caller, Rt, User, actor
 from wharf.api.errors import forbidden, invalid_request, not_found
 from wharf.auth import permissions
@@ -269,7 +269,11 @@ async def get_repo(
         stats_since_ms=since if include_stats else None,
     )
     description, is_starred, tags, daily = found.description, found.starred, found.tags, found.daily
-    writable = repo.state == repositories.NORMAL and rt.settings.REGISTRY_STATE != "readonly"
+    # A restricted user's own repository says can_write false, though Quay says true and then
+    # refuses each change: a client should not offer pushes, tags or labels it cannot do.
+    writable = (
+        repo.state == repositories.NORMAL and rt.settings.REGISTRY_STATE != "readonly" and not access.frozen
+    )
     out: dict[str, Any] = {
         "namespace": repo.namespace,
         "name": repo.name,
@@ -301,10 +305,12 @@ async def get_repo(
     operation_id="updateRepo",
     summary="Change a repository's description",
 )
-async def update_repo(
-    rt: Rt, repo: WritableRepository, who: User, repository: str, body: RepoUpdate
-) -> dict[str, Any]:
-    await rt.db.write(repositories.set_description, repo, body.description, actor(who))
+async def update_repo(rt: Rt, who: User, repository: str, body: RepoUpdate) -> dict[str, Any]:
+    # The description is not the repository's content: a restricted user may change it in their
+    # own namespace, as on Quay (so not `WritableRepository`, which refuses them).
+    target = await resolve_repository(rt, who, repository, permissions.WRITE)
+    repositories.check_writable(target.repo)
+    await rt.db.write(repositories.set_description, target.repo, body.description, actor(who))
     return {"success": True}
 
 

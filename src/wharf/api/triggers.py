@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.access import AdminRepository
+from wharf.api.access import ContentAdminRepository
 from wharf.api.builds import build_view
 from wharf.api.deps import Rt, User
 from wharf.api.errors import invalid_request, not_found
@@ -80,7 +80,7 @@ def trigger_view(rt: Runtime, trigger: TriggerRecord) -> dict[str, Any]:
     operation_id="listBuildTriggers",
     summary="A repository's build triggers",
 )
-async def list_build_triggers(rt: Rt, target: AdminRepository, repository: str) -> dict[str, Any]:
+async def list_build_triggers(rt: Rt, target: ContentAdminRepository, repository: str) -> dict[str, Any]:
     found = await trigger_service.list_triggers(rt, target.repo)
     return {"triggers": [trigger_view(rt, t) for t in found]}
 
@@ -92,21 +92,21 @@ async def list_build_triggers(rt: Rt, target: AdminRepository, repository: str) 
     summary="Create an inactive build trigger (Wharf: Quay does this in its web flows)",
 )
 async def create_build_trigger(
-    rt: Rt, who: User, target: AdminRepository, repository: str, body: CreateTrigger
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, body: CreateTrigger
 ) -> dict[str, Any]:
     return trigger_view(rt, await trigger_service.create(rt, who, target.repo, body.service))
 
 
 @router.get(_TRIGGER, operation_id="getBuildTrigger", summary="A build trigger")
 async def get_build_trigger(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str
 ) -> dict[str, Any]:
     return trigger_view(rt, await trigger_service.get(rt, target.repo, trigger_uuid))
 
 
 @router.put(_TRIGGER, operation_id="updateBuildTrigger", summary="Enable or disable a build trigger")
 async def update_build_trigger(
-    rt: Rt, who: User, target: AdminRepository, repository: str, trigger_uuid: str, body: UpdateTrigger
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: UpdateTrigger
 ) -> dict[str, Any]:
     found = await trigger_service.toggle(rt, who, target.repo, trigger_uuid, body.enabled)
     return trigger_view(rt, found)
@@ -114,7 +114,7 @@ async def update_build_trigger(
 
 @router.delete(_TRIGGER, operation_id="deleteBuildTrigger", status_code=204, summary="Delete a build trigger")
 async def delete_build_trigger(
-    rt: Rt, who: User, target: AdminRepository, repository: str, trigger_uuid: str
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str
 ) -> Response:
     await trigger_service.delete(rt, who, target.repo, trigger_uuid)
     return Response(status_code=204)
@@ -122,7 +122,12 @@ async def delete_build_trigger(
 
 @router.post(f"{_TRIGGER}/activate", operation_id="activateBuildTrigger", summary="Activate a build trigger")
 async def activate_build_trigger(
-    rt: Rt, who: User, target: AdminRepository, repository: str, trigger_uuid: str, body: ActivateTrigger
+    rt: Rt,
+    who: User,
+    target: ContentAdminRepository,
+    repository: str,
+    trigger_uuid: str,
+    body: ActivateTrigger,
 ) -> dict[str, Any]:
     found = await trigger_service.activate(rt, who, target.repo, trigger_uuid, body.config, body.pull_robot)
     return trigger_view(rt, found)
@@ -132,7 +137,7 @@ async def activate_build_trigger(
     f"{_TRIGGER}/analyze", operation_id="analyzeBuildTrigger", summary="Check a trigger's configuration"
 )
 async def analyze_build_trigger(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str, body: AnalyzeTrigger
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: AnalyzeTrigger
 ) -> dict[str, Any]:
     return trigger_service.analyze(await trigger_service.get(rt, target.repo, trigger_uuid), body.config)
 
@@ -146,7 +151,7 @@ async def analyze_build_trigger(
 async def manually_start_build_trigger(
     rt: Rt,
     who: User,
-    target: AdminRepository,
+    target: ContentAdminRepository,
     repository: str,
     trigger_uuid: str,
     body: RunParameters,
@@ -165,7 +170,7 @@ async def manually_start_build_trigger(
 )
 async def list_trigger_recent_builds(
     rt: Rt,
-    target: AdminRepository,
+    target: ContentAdminRepository,
     repository: str,
     trigger_uuid: str,
     limit: int = Query(5, ge=0, le=100, description="The maximum number of builds to return"),
@@ -184,7 +189,7 @@ async def list_trigger_recent_builds(
     summary="Values of a run field",
 )
 async def list_trigger_field_values(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str, field_name: str
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, field_name: str
 ) -> dict[str, Any]:
     await trigger_service.get(rt, target.repo, trigger_uuid)
     raise not_found(f"no values are known for {field_name[:40]}")
@@ -194,7 +199,7 @@ async def list_trigger_field_values(
     f"{_TRIGGER}/sources", operation_id="listTriggerBuildSources", summary="Build sources in a namespace"
 )
 async def list_trigger_build_sources(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str, body: SourcesRequest
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: SourcesRequest
 ) -> dict[str, Any]:
     await trigger_service.get(rt, target.repo, trigger_uuid)
     return {"sources": []}
@@ -206,7 +211,7 @@ async def list_trigger_build_sources(
     summary="Namespaces of build sources",
 )
 async def list_trigger_build_source_namespaces(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str
 ) -> dict[str, Any]:
     await trigger_service.get(rt, target.repo, trigger_uuid)
     return {"namespaces": []}
@@ -214,7 +219,7 @@ async def list_trigger_build_source_namespaces(
 
 @router.post(f"{_TRIGGER}/subdir", operation_id="listBuildTriggerSubdirs", summary="Buildable directories")
 async def list_build_trigger_subdirs(
-    rt: Rt, target: AdminRepository, repository: str, trigger_uuid: str, body: dict[str, Any]
+    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     await trigger_service.get(rt, target.repo, trigger_uuid)
     return {"status": "success", "dockerfile_paths": [], "contextMap": {}}

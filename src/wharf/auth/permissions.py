@@ -138,9 +138,9 @@ def _granted_role(
         if has_full_access(identity):
             roles.add(ADMIN)
         elif identity.account_id == namespace.id:
-            # A restricted user's own namespace is read-only to them, as in Quay: no pushes, tags,
-            # labels or builds there (what it holds came before the restriction).
-            roles.add(READ if is_restricted(db, settings, identity) else ADMIN)
+            # A restricted user still administers what their namespace holds (delete, visibility,
+            # permissions, notifications), as in Quay; only its content is frozen (`content_frozen`).
+            roles.add(ADMIN)
         else:
             org = namespace.id if namespace.kind == "org" else None
             team_roles, repository_roles = access.caller_roles(db, org, repo.id, identity.account_id)
@@ -151,6 +151,14 @@ def _granted_role(
                 # Reads see what an admin sees; anything else is refused as for a reader.
                 roles.add(ADMIN if identity.reading else READ)
     return _capped(identity, grants.strongest(roles))
+
+
+def content_frozen(db: Db, settings: Settings, identity: Identity, namespace: AccountRecord) -> bool:
+    """The caller may not change what repositories of `namespace` hold: a restricted user in their
+    own namespace (what it holds came before the restriction). Quay refuses them pushes, manifest
+    deletes, tag and label changes, builds and build triggers there, but lets them administer the
+    repositories (delete them, change visibility, permissions, notifications, description)."""
+    return identity.account_id == namespace.id and is_restricted(db, settings, identity)
 
 
 def may_read_public(identity: Identity, settings: Settings) -> bool:
@@ -265,6 +273,8 @@ def repository_access(
     granted = _granted_role(db, settings, identity, ns, repo)
     role = _with_public(settings, identity, repo, granted)
     actions = set(_ACTIONS[role]) if role else set()
+    if content_frozen(db, settings, identity, ns):
+        actions &= {PULL}
     if repo.state != repositories.NORMAL:
         # A mirror's robot keeps push (Quay's rule: it alone writes to a MIRROR repository).
         mirror_robot = repo.state in repositories.MIRRORED and mirrors.is_robot_of(
@@ -296,6 +306,8 @@ class RepositoryView:
     repo: RepositoryRecord
     namespace: AccountRecord
     role: str
+    frozen: bool = False
+    """The caller may not change the repository's content whatever its role (`content_frozen`)."""
 
 
 def view_repository(
@@ -308,7 +320,9 @@ def view_repository(
     if repo is None or ns is None:
         return None
     role = repository_role(db, settings, identity, ns, repo)
-    return RepositoryView(repo, ns, role) if role is not None else None
+    if role is None:
+        return None
+    return RepositoryView(repo, ns, role, content_frozen(db, settings, identity, ns))
 
 
 RANK = {READ: 0, WRITE: 1, ADMIN: 2}

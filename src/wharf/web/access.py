@@ -44,7 +44,10 @@ class RepositoryPage:
 
     @property
     def can_write(self) -> bool:
-        return permissions.RANK[self.view.role] >= permissions.RANK[permissions.WRITE]
+        """May change the repository's content (tags, labels, builds)."""
+        return (
+            not self.view.frozen and permissions.RANK[self.view.role] >= permissions.RANK[permissions.WRITE]
+        )
 
     @property
     def can_admin(self) -> bool:
@@ -73,6 +76,7 @@ async def repository(
             raise WebError.forbidden(
                 f"Changing {changing} needs the write role on {full_name}; you have {view.role}."
             )
+        refuse_frozen(view, changing)
         repositories.check_writable(view.repo)
     elif role == permissions.ADMIN and view.role != permissions.ADMIN:
         raise WebError.forbidden(
@@ -80,6 +84,15 @@ async def repository(
             f"{view.role}. Ask an admin of the repository (or of its organization) to grant it."
         )
     return view
+
+
+def refuse_frozen(view: RepositoryView, changing: str) -> None:
+    """A restricted user administers what their own namespace holds but may not change its
+    content (`permissions.content_frozen`), as on Quay."""
+    if view.frozen:
+        raise WebError.forbidden(
+            f"Changing {changing} is not allowed in your own namespace: you are a restricted user."
+        )
 
 
 def repository_page(request: Request, view: RepositoryView) -> RepositoryPage:

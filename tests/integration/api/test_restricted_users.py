@@ -58,6 +58,27 @@ async def test_a_user_not_whitelisted_writes_nothing_of_their_own(reg: RegistryC
     assert r.status_code == 403
 
 
+async def test_a_restricted_user_still_administers_what_their_namespace_holds(reg: RegistryClient) -> None:
+    """As on Quay: its content is frozen (tags, triggers), but visibility, description and the
+    repository itself are still theirs to change."""
+    await reg.create_user("rob", PW)
+    await reg.wharf.rt.db.write(repositories.create, "rob", "old", visibility="private", actor=None)
+    h = await api_token(reg, "rob")
+    r = await reg.http.put(
+        "/api/v1/repository/rob/old/tag/v1", json={"manifest_digest": "sha256:" + "0" * 64}, headers=h
+    )
+    assert r.status_code == 403 and "restricted user owned namespace" in r.json()["detail"]
+    assert (await reg.http.get("/api/v1/repository/rob/old/trigger/", headers=h)).status_code == 403
+    r = await reg.http.post(
+        "/api/v1/repository/rob/old/changevisibility", json={"visibility": "public"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    r = await reg.http.put("/api/v1/repository/rob/old", json={"description": "kept"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (await reg.http.delete("/api/v1/repository/rob/old", headers=h)).status_code == 204
+    assert (await reg.http.get("/api/v1/repository/rob/old", headers=h)).status_code == 404
+
+
 async def test_whitelisted_users_and_superusers_are_not_restricted(reg: RegistryClient) -> None:
     await reg.create_user("wendy", PW)
     assert (await _create_repo(reg, "wendy", "app")).status_code == 201

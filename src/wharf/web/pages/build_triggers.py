@@ -30,7 +30,9 @@ async def _admined(request: Request) -> tuple[Visitor, RepositoryView]:
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     full_name = request.path_params["repository"].rstrip("/")
-    return v, await access.repository(request, v, full_name, permissions.ADMIN)
+    view = await access.repository(request, v, full_name, permissions.ADMIN)
+    access.refuse_frozen(view, "build triggers")
+    return v, view
 
 
 def _base(view: RepositoryView) -> str:
