@@ -24,6 +24,8 @@ class Harbor:
         self.registry, self.project = registry, project
         self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.api_calls: list[str] = []
+        self.deleted: set[str] = set()
+        """Repositories (`project/name`) the project no longer lists, as if deleted in Harbor."""
         harbor = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,7 +68,7 @@ class Harbor:
             query = parse_qs(parts.query)
             page, size = int(query.get("page", ["1"])[0]), int(query.get("page_size", ["10"])[0])
             catalog = httpx.get(f"{self.registry.url}/v2/_catalog", timeout=10).json()["repositories"]
-            names = sorted(n for n in catalog if n.startswith(f"{self.project}/"))
+            names = sorted(n for n in catalog if n.startswith(f"{self.project}/") and n not in self.deleted)
             chunk = names[(page - 1) * size : page * size]
             self._json(request, 200, [{"name": n, "artifact_count": 1} for n in chunk])
         else:

@@ -70,7 +70,7 @@ def test_a_discovered_repository_becomes_an_org_mirror_repository(db: Database) 
     # a repository the mirror did not create is not taken over
     db.run_write(repositories.create, "mirrored", "own", visibility="public", actor=None)
     assert db.run_write(org_mirror_repos.adopt, BOX, org, config, "own") is None
-    db.run_write(org_mirror_repos.skip, org.id, "test-web")
+    db.run_write(org_mirror_repos.skip, BOX, config, "test-web")
     listed, total = db.run_read(org_mirror_repos.list_repositories, org.id, status=None, offset=0, limit=10)
     assert total == 3
     assert [(d.name, d.status) for d in listed] == [
@@ -79,6 +79,18 @@ def test_a_discovered_repository_becomes_an_org_mirror_repository(db: Database) 
         ("web", "CREATED"),
     ]
     assert db.run_read(org_mirror_repos.status_counts, org.id) == {"CREATED": 1, "FAILED": 1, "SKIP": 1}
+
+    # the upstream no longer lists "web": set aside (its mirror disabled), until it comes back
+    assert db.run_write(org_mirror_repos.set_aside_vanished, BOX, config, {"own", "test-web"}) == ["web"]
+    assert not db.run_read(mirrors.require, repo.id).is_enabled
+    listed, _ = db.run_read(org_mirror_repos.list_repositories, org.id, status="SKIP", offset=0, limit=10)
+    assert [(d.name, d.status_message, d.repository_id) for d in listed] == [
+        ("test-web", org_mirror_repos.FILTERED, None),
+        ("web", org_mirror_repos.VANISHED, repo.id),
+    ]
+    assert db.run_write(org_mirror_repos.set_aside_vanished, BOX, config, {"own"}) == []  # once
+    assert db.run_write(org_mirror_repos.adopt, BOX, org, config, "web") is not None
+    assert db.run_read(mirrors.require, repo.id).is_enabled
 
     kept = db.run_write(org_mirrors.delete_config, org, None)
     assert [r.name for r in kept] == ["web"]

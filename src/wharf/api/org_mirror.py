@@ -109,7 +109,7 @@ async def list_org_mirror_repositories(
                 "status_message": d.status_message,
                 "quay_repository": f"{org.name}/{d.name}" if d.repository_id is not None else None,
                 "discovery_date": mirrors.format_date(d.discovered_ms),
-                "last_sync_date": None,
+                "last_sync_date": mirrors.format_date(d.last_sync_ms),
             }
             for d in found
         ],

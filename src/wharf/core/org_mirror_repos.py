@@ -1,6 +1,7 @@
 """The repositories an organization mirror discovered upstream (Quay's OrgMirrorRepository): the
 ones it created in the organization (`adopt`: state ORG_MIRROR, with a repository mirror of every
-tag), the ones its filters leave out, and the ones it could not create, with why."""
+tag), the ones its filters leave out or the upstream no longer has (`skip`, `set_aside_vanished`:
+kept, their mirror disabled), and the ones it could not create, with why."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ CREATED, SKIP, FAILED = "CREATED", "SKIP", "FAILED"
 STATUSES = (CREATED, SKIP, FAILED)
 
 
-_ENTRY = select(OrgMirrorRepository.id, OrgMirrorRepository.repository_id).where(
+_ENTRY = select(OrgMirrorRepository.id, OrgMirrorRepository.repository_id, OrgMirrorRepository.status).where(
     OrgMirrorRepository.org_id == bindparam("org"), OrgMirrorRepository.name == bindparam("name")
 )
 
@@ -43,8 +44,41 @@ def _note(
         db.execute(update(OrgMirrorRepository).where(OrgMirrorRepository.id == row.id).values(**values))
 
 
-def skip(db: Db, org_id: int, name: str) -> None:
-    _note(db, org_id, name, SKIP, None, "left out by repository_filters")
+FILTERED = "left out by repository_filters"
+VANISHED = "Repository no longer in source registry"
+"""Quay's status message for a repository the upstream no longer lists."""
+
+
+def skip(db: Db, box: SecretBox, config: OrgMirrorRecord, name: str) -> None:
+    """The filters leave `name` out: noted, and a repository created for it before stops syncing."""
+    _set_aside(db, box, config, name, FILTERED)
+
+
+def set_aside_vanished(db: Db, box: SecretBox, config: OrgMirrorRecord, upstream: set[str]) -> list[str]:
+    """The names the upstream no longer lists, marked SKIP (as Quay's worker does): a repository
+    created for one stays with its tags, but its mirror is disabled, so nothing syncs from a
+    repository that is gone; it is taken up again if the name comes back (`adopt`). The caller
+    does not call this for an empty listing (a failing upstream must not set everything aside)."""
+    rows = db.execute(
+        select(OrgMirrorRepository.name).where(
+            OrgMirrorRepository.org_id == config.org_id, OrgMirrorRepository.status != SKIP
+        )
+    ).scalars()
+    gone = sorted(name for name in rows if name not in upstream)
+    for name in gone:
+        _set_aside(db, box, config, name, VANISHED)
+    return gone
+
+
+def _set_aside(db: Db, box: SecretBox, config: OrgMirrorRecord, name: str, message: str) -> None:
+    row = db.execute(_ENTRY, {"org": config.org_id, "name": name}).first()
+    _note(db, config.org_id, name, SKIP, None, message)
+    if row is None or row.repository_id is None:
+        return
+    repo = repositories.get_by_id(db, int(row.repository_id))
+    mirror = mirrors.get(db, repo.id) if repo is not None else None
+    if repo is not None and mirror is not None and mirror.is_enabled:
+        mirrors.change(db, box, repo, mirrors.Settings(is_enabled=False), robot_actor(config))
 
 
 def adopt(
@@ -58,6 +92,8 @@ def adopt(
     if row is not None and row.repository_id is not None:
         repo = repositories.get_by_id(db, int(row.repository_id))
         if repo is not None and repo.state == repositories.ORG_MIRROR:
+            if row.status == SKIP:  # set aside before (vanished or filtered): it syncs again
+                _enable(db, box, config, repo)
             _note(db, org.id, name, CREATED, repo.id, None)
             return repo
     if repositories.get(db, org.name, name) is not None:
@@ -98,6 +134,12 @@ def adopt(
     return repo
 
 
+def _enable(db: Db, box: SecretBox, config: OrgMirrorRecord, repo: RepositoryRecord) -> None:
+    mirror = mirrors.get(db, repo.id)
+    if mirror is not None and not mirror.is_enabled:
+        mirrors.change(db, box, repo, mirrors.Settings(is_enabled=True), robot_actor(config))
+
+
 @dataclass(frozen=True, slots=True)
 class Discovered:
     name: str
@@ -107,6 +149,8 @@ class Discovered:
     sync_status: str | None
     """The repository mirror's (None when no repository was created)."""
     discovered_ms: int | None
+    last_sync_ms: int | None
+    """When the repository mirror last synced successfully (its `last_sync_date`)."""
 
 
 def list_repositories(
@@ -125,6 +169,7 @@ def list_repositories(
             OrgMirrorRepository.repository_id,
             RepoMirrorConfig.sync_status,
             OrgMirrorRepository.discovered_ms,
+            RepoMirrorConfig.last_success_ms,
         )
         .outerjoin(RepoMirrorConfig, RepoMirrorConfig.repository_id == OrgMirrorRepository.repository_id)
         .where(*where)

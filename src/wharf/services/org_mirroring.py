@@ -4,7 +4,9 @@ upstream namespace into a repository mirror in the organization.
 A discovery is a job on the queue (`QUEUE`, one per organization at a time by its dedupe key),
 queued by the periodic `SCHEDULE_QUEUE` job (every ORG_MIRROR_INTERVAL) when the configuration is
 due, or at once by syncOrgMirrorNow. It lists the upstream namespace
-(integrations/org_registries.py), notes the names the filters leave out, creates the others in
+(integrations/org_registries.py), sets aside the names it no longer lists (Quay's SKIP "no longer
+in source registry": the repository stays, its mirror disabled until the name comes back), notes
+the names the filters leave out, creates the others in
 the organization (core/org_mirror_repos.py `adopt`: state ORG_MIRROR, a repository mirror of every tag
 written by the organization mirror's robot) and asks each one's repository mirror to sync now:
 the copying is services/mirroring.py's, one job per repository, spread over the workers. Between
@@ -14,7 +16,7 @@ two repositories the discovery looks whether it was cancelled.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.core import audit, mirrors, org_mirror_repos, org_mirrors, queue
@@ -217,6 +219,8 @@ class Outcome:
     skipped: list[str]
     failed: list[str]
     error: str | None = None
+    vanished: list[str] = field(default_factory=list)
+    """Names the upstream no longer lists (their repositories stay, their mirrors disabled)."""
 
 
 class _Cancelled(Exception):
@@ -232,6 +236,7 @@ async def sync(rt: Runtime, org_id: int) -> Outcome | None:
     mirrored: list[str] = []
     skipped: list[str] = []
     failed: list[str] = []
+    vanished: list[str] = []
     try:
         names = await list_repositories(
             rt.settings,
@@ -239,27 +244,34 @@ async def sync(rt: Runtime, org_id: int) -> Outcome | None:
             timeout_s=float(config.skopeo_timeout),
             deadline_s=float(rt.settings.ORG_MIRROR_MAX_DISCOVERY_DURATION),
         )
+        if names:  # an empty listing may be an upstream fault: nothing is set aside for it
+            vanished = await rt.db.write(org_mirror_repos.set_aside_vanished, rt.secrets, config, set(names))
         for name in names:
             if not await rt.db.read(org_mirrors.is_running, org_id):
                 raise _Cancelled
             if not config.selects(name):
-                await rt.db.write(org_mirror_repos.skip, org_id, name)
+                await rt.db.write(org_mirror_repos.skip, rt.secrets, config, name)
                 skipped.append(name)
             elif await _mirror(rt, org, config, name):
                 mirrored.append(name)
             else:
                 failed.append(name)
     except _Cancelled:
-        outcome = Outcome(org_mirrors.CANCEL, mirrored, skipped, failed, "cancelled")
+        outcome = Outcome(org_mirrors.CANCEL, mirrored, skipped, failed, "cancelled", vanished=vanished)
     except (DiscoveryError, DomainError) as e:
-        outcome = Outcome(org_mirrors.SYNC_FAILED, mirrored, skipped, failed, str(e))
+        outcome = Outcome(org_mirrors.SYNC_FAILED, mirrored, skipped, failed, str(e), vanished=vanished)
     except Exception as e:  # a bug or a database failure: the mirror must not stay SYNCING
         log.exception("organization mirror of %s failed", org.name)
         outcome = Outcome(
-            org_mirrors.SYNC_FAILED, mirrored, skipped, failed, f"internal error: {type(e).__name__}"
+            org_mirrors.SYNC_FAILED,
+            mirrored,
+            skipped,
+            failed,
+            f"internal error: {type(e).__name__}",
+            vanished,
         )
     else:
-        outcome = Outcome(org_mirrors.SYNC_SUCCESS, mirrored, skipped, failed)
+        outcome = Outcome(org_mirrors.SYNC_SUCCESS, mirrored, skipped, failed, vanished=vanished)
     await rt.db.write(_end, config, org, outcome)
     return outcome
 
@@ -291,7 +303,7 @@ def _end(db: Db, config: OrgMirrorRecord, org: AccountRecord, outcome: Outcome) 
     if outcome.status == org_mirrors.SYNC_SUCCESS:
         message = (
             f"{len(outcome.mirrored)} repositories mirrored, {len(outcome.skipped)} left out by the "
-            f"filters, {len(outcome.failed)} not mirrored"
+            f"filters, {len(outcome.failed)} not mirrored, {len(outcome.vanished)} no longer upstream"
         )
         _event(db, "org_mirror_sync_success", org, config, message)
     elif outcome.status == org_mirrors.SYNC_FAILED:

@@ -124,7 +124,8 @@ async def test_a_harbor_project_is_discovered_created_and_synced(world: World, h
     by_name = {item["name"]: item for item in listing["repositories"]}
     assert by_name["web"]["discovery_status"] == "CREATED" and by_name["web"]["sync_status"] == "SUCCESS"
     assert by_name["web"]["quay_repository"] == "acme/web"
-    assert by_name["api"]["sync_status"] == "SYNC_NOW"
+    assert by_name["web"]["last_sync_date"] is not None  # its repository mirror's last success
+    assert by_name["api"]["sync_status"] == "SYNC_NOW" and by_name["api"]["last_sync_date"] is None
     assert by_name["test-tool"]["sync_status"] == "SKIP" and by_name["test-tool"]["quay_repository"] is None
     assert by_name["app"]["sync_status"] == "FAIL" and "exists" in by_name["app"]["status_message"]
     r = await http.get(f"{URL}/repositories", params={"status": "skip"}, headers=owner)
@@ -136,6 +137,25 @@ async def test_a_harbor_project_is_discovered_created_and_synced(world: World, h
     # a second discovery creates nothing new and asks the repositories to sync again
     again = await org_mirroring.sync(rt, org.id)
     assert again is not None and again.mirrored == ["api", "web"]
+
+    # a repository deleted upstream is set aside as Quay does: kept with its tags, no more syncs
+    harbor.deleted.add("proj/api")
+    gone = await org_mirroring.sync(rt, org.id)
+    assert gone is not None and (gone.mirrored, gone.vanished) == (["web"], ["api"])
+    api = await rt.db.read(repositories.get, "acme", "api")
+    assert api is not None and api.state == repositories.ORG_MIRROR
+    api_mirror = await rt.db.read(mirrors.get, api.id)
+    assert api_mirror is not None and not api_mirror.is_enabled
+    r = await http.get(f"{URL}/repositories", params={"status": "skip"}, headers=owner)
+    assert [(i["name"], i["status_message"], i["quay_repository"]) for i in r.json()["repositories"]] == [
+        ("api", "Repository no longer in source registry", "acme/api"),
+        ("test-tool", "left out by repository_filters", None),
+    ]
+    harbor.deleted.clear()  # back upstream: mirrored again
+    back = await org_mirroring.sync(rt, org.id)
+    assert back is not None and back.mirrored == ["api", "web"] and back.vanished == []
+    api_mirror = await rt.db.read(mirrors.get, api.id)
+    assert api_mirror is not None and api_mirror.is_enabled
 
     r = await http.get("/api/v1/organization/acme/logs", headers=owner)
     kinds = {e["kind"] for e in r.json()["logs"]}
