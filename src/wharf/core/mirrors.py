@@ -294,7 +294,10 @@ def create(
             "password_sealed": box.seal(new.password) if new.password else None,
             "robot_id": robot.id if robot else None,
             "is_enabled": True if new.is_enabled is None else new.is_enabled,
-            "sync_interval": check_interval(new.sync_interval or 86400, "sync_interval"),
+            # 0 is refused, not taken for "unset"
+            "sync_interval": check_interval(
+                86400 if new.sync_interval is None else new.sync_interval, "sync_interval"
+            ),
             "sync_start_ms": new.sync_start_ms if new.sync_start_ms is not None else now_ms(),
             "sync_expiration_ms": None,
             "sync_status": NEVER_RUN,
@@ -302,7 +305,8 @@ def create(
             "root_rule": json.dumps(rule),
             "external_registry_config": json.dumps(new.external_registry_config or {}),
             "skopeo_timeout_interval": check_interval(
-                new.skopeo_timeout_interval or 300, "skopeo_timeout_interval"
+                300 if new.skopeo_timeout_interval is None else new.skopeo_timeout_interval,
+                "skopeo_timeout_interval",
             ),
             "architecture_filter": json.dumps(check_architectures(new.architecture_filter or [])),
             "tags_done": 0,

@@ -56,13 +56,14 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     r = await admin.submit(PAGE, BASE + "mirror", external_reference="169.254.169.254/a/b", tags="v*")
     assert "SSRF_ALLOWED_HOSTS" in refused(r, "external_reference").message
 
+    good = {"external_reference": f"{upstream.host}/proj/app", "tags": "v*"}
+    r = await admin.submit(PAGE, BASE + "mirror", **good, skopeo_timeout_interval="soon")
+    assert "whole number" in refused(r, "skopeo_timeout_interval").message
+    r = await admin.submit(PAGE, BASE + "mirror", **good, skopeo_timeout_interval="0")
+    assert "at least 1" in refused(r, "skopeo_timeout_interval").message
+
     r = await admin.submit(
-        PAGE,
-        BASE + "mirror",
-        external_reference=f"{upstream.host}/proj/app",
-        tags="v*",
-        verify_tls="",
-        arch_amd64="on",
+        PAGE, BASE + "mirror", **good, verify_tls="", arch_amd64="on", skopeo_timeout_interval="120"
     )
     assert r.status_code == 303, r.text
     assert "mirror" in _flash(r)
@@ -74,7 +75,8 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     page = await admin.get(PAGE)
     assert "SYNC_SUCCESS" in page.text and "1 of 1 tags" in page.text
     # the bytes copied, and the architecture filter (the upstream image is amd64)
-    assert (await rt.db.read(mirrors.require, repo.id)).architecture_filter == ["amd64"]
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.architecture_filter == ["amd64"] and mirror.skopeo_timeout_interval == 120
     assert "KiB copied" in page.text and "Only the images for amd64" in page.text
     r = await admin.submit(PAGE, BASE + "mirror-sync-now")
     assert r.status_code == 303

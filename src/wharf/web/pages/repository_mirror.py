@@ -49,6 +49,8 @@ def _settings(form: dict[str, str], page: str, *, new: bool) -> mirrors.Settings
         robot_username=form.get("robot_username", "").strip() or None,
         is_enabled=form.get("is_enabled") == "on",
         sync_interval=_number(form, "sync_interval", 86400, page),
+        # how long the copier waits for the upstream to connect or send the next bytes
+        skopeo_timeout_interval=_number(form, "skopeo_timeout_interval", 300, page),
         root_rule={"rule_kind": "tag_glob_csv", "rule_value": globs},
         external_registry_config={"verify_tls": form.get("verify_tls") == "on"},
         architecture_filter=[a for a in mirrors.VALID_ARCHITECTURES if form.get(f"arch_{a}") == "on"],
