@@ -31,8 +31,9 @@ HISTORY = 50
 
 
 def _reads_logs(request: Request, view: RepositoryView) -> bool:
-    page = access.repository_page(request, view)
-    return page.can_write or access.runtime(request).settings.FEATURE_READER_BUILD_LOGS
+    # the write role, frozen or not (a restricted user reads the logs of their own builds)
+    writer = permissions.RANK[view.role] >= permissions.RANK[permissions.WRITE]
+    return writer or access.runtime(request).settings.FEATURE_READER_BUILD_LOGS
 
 
 async def builds_tab(request: Request, v: Visitor, view: RepositoryView) -> Response:
