@@ -14,7 +14,7 @@ from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
-from wharf.integrations import oidc_login
+from wharf.integrations import oidc_login, upstream
 from wharf.integrations.oidc import Verifier
 from wharf.integrations.oidc_login import LoginService
 from wharf.integrations.upstream import ClientPool
@@ -60,6 +60,8 @@ class Runtime:
 
             self.directory = LdapLogins(self.settings)
         self.login_services = oidc_login.services(self.settings)
+        if self.settings.FEATURE_PROXY_CACHE:
+            upstream.preload()
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
