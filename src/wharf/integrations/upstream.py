@@ -148,6 +148,17 @@ def preload() -> None:
 
 
 _POOL_MAX = 64
+_KEPT_CONNECTIONS = 32
+"""Idle connections a client keeps per host. Open ones are not limited: a blob's fetch holds its
+connection at its client's pace, and a limit would make the next pulls wait for a slow one."""
+
+
+def _limits() -> httpx.Limits:
+    import httpx
+
+    return httpx.Limits(max_connections=None, max_keepalive_connections=_KEPT_CONNECTIONS)
+
+
 """Upstream clients a process keeps (configurations times hosts); the least recently used one
 goes when another is needed."""
 
@@ -190,7 +201,9 @@ class ClientPool:
             while len(self._clients) >= self._max:
                 self._retire(self._clients.pop(next(iter(self._clients))))
             verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
-            found = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, verify=verify)
+            found = httpx.AsyncClient(
+                timeout=timeout_s, follow_redirects=False, verify=verify, limits=_limits()
+            )
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
 
