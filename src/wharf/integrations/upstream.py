@@ -314,7 +314,7 @@ class RegistryClient:
             self._expect_ok(response, f"manifest {reference} of {repo}")
             content = b"" if head else await _read_limited(response, MAX_MANIFEST_BYTES)
         finally:
-            await response.aclose()
+            await _done_with(response)
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if content:
             algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
@@ -376,7 +376,7 @@ class RegistryClient:
         """HEAD of the blob: its size when the upstream has it (and says), else UpstreamError."""
         repo = self.upstream.repository(name)
         response = await self._send("HEAD", f"{self.upstream.base_url}/v2/{repo}/blobs/{digest}", scope=repo)
-        await response.aclose()
+        await _done_with(response)
         self._expect_ok(response, f"blob {digest} of {repo}")
         declared = response.headers.get("content-length")
         return int(declared) if declared is not None and declared.isdigit() else None
@@ -571,7 +571,9 @@ async def _done_with(response: httpx.Response) -> None:
 
     try:
         declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) <= _DRAIN_MAX:
+        short = declared is not None and declared.isdigit() and int(declared) <= _DRAIN_MAX
+        unread = not response.is_stream_consumed and not response.is_closed
+        if unread and (short or response.request.method == "HEAD"):  # a HEAD's answer has no body
             await response.aread()
     except httpx.HTTPError:
         pass  # the connection is closed: nothing else is lost
