@@ -1,6 +1,6 @@
 """Proxy-cache organizations (issue 18): what a pull through the cache costs.
 
-    python -m bench.proxy_cache [--quick] [--runs N] [--layer-mib N] [--markdown FILE]
+    python -m bench.proxy_cache [--quick] [--runs N] [--layer-mib N] [--tls] [--markdown FILE]
 
 Starts CNCF distribution behind the bench's token server (bench/servers.py), as the upstream, and
 a `wharf serve` on its embedded defaults (SQLite, one process) with FEATURE_PROXY_CACHE on,
@@ -9,6 +9,8 @@ proxy cache of distribution, with the token server's user as its login.
 
 Set-up, untimed: per run, a new image (a config and 3 random layers of --layer-mib MiB) pushed to
 distribution as `bench/img-RUN`, and an image of the same size pushed to Wharf as `admin/plain-RUN`.
+With --tls, distribution answers on HTTPS (a self-signed certificate for 127.0.0.1, which Wharf
+trusts through SSL_CERT_FILE), and the organization's upstream is not `insecure`.
 
 In each of --runs runs, one client pulls an image as docker does (a new token from the registry's
 realm, the manifest, then the layers one after the other, read to the end and dropped):
@@ -70,7 +72,7 @@ def make_cache_org(wharf: Server, upstream: Server) -> None:
             "upstream_registry": upstream.host,
             "upstream_registry_username": upstream.username,
             "upstream_registry_password": upstream.password,
-            "insecure": True,
+            "insecure": upstream.ca is None,
         }
         r = c.post(f"/api/v1/organization/{ORG}/proxycache", json=config, headers=headers)
         assert r.status_code == 201, r.text
@@ -163,6 +165,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 MiB layers, 3 runs")
     ap.add_argument("--runs", type=int, default=None, help="runs (default 5; 3 with --quick)")
     ap.add_argument("--layer-mib", type=int, default=None, help="MiB per layer (default 16; 2 with --quick)")
+    ap.add_argument(
+        "--tls",
+        action="store_true",
+        help="distribution on HTTPS (a self-signed certificate Wharf trusts through SSL_CERT_FILE)",
+    )
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
@@ -172,8 +179,10 @@ def main() -> None:
     started = time.perf_counter()
     servers: list[Server] = []
     try:
-        upstream = start_distribution(root)
+        upstream = start_distribution(root, tls=args.tls)
         servers.append(upstream)
+        if upstream.ca is not None:
+            os.environ["SSL_CERT_FILE"] = str(upstream.ca)  # for Wharf, started next
         wharf = start_wharf(
             root,
             None,
@@ -200,7 +209,8 @@ def main() -> None:
     header = (
         f"{os.cpu_count()} cores, load average {load_before[0]:.1f} at the start "
         f"and {load_after[0]:.1f} at the end; "
-        f"the run took {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}."
+        f"the run took {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}"
+        f"{'; distribution on HTTPS (--tls)' if args.tls else ''}."
     )
     table = render(header, figures, layer_mib)
     print(table)

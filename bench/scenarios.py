@@ -36,7 +36,8 @@ class Session:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, timeout=300)
+        verify = str(server.ca) if server.ca else True
+        self.http = httpx.Client(base_url=server.url, timeout=300, verify=verify)
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._challenge: dict[str, str] | None = None
 

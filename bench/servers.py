@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import os
 import shutil
 import signal
@@ -59,6 +60,8 @@ class Server:
     # The peak of rss() since the last reset_window(), sampled with peak_rss.
     window_peak: int = 0
     kind: str = "wharf"  # or "distribution"
+    ca: Path | None = None
+    """The certificate a server on HTTPS answers with (self-signed); None: plain HTTP."""
 
     @contextlib.contextmanager
     def metered(self) -> Iterator[None]:
@@ -73,7 +76,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def host(self) -> str:
@@ -207,6 +210,37 @@ def _signing_key(root: Path, name: str) -> tuple[Path, Path]:
     return key_file, cert_file
 
 
+LOOPBACK: Final = "127.0.0.1"
+
+
+def _tls_certificate(root: Path, name: str) -> Path:
+    """A self-signed certificate for 127.0.0.1 (its key next to it, .key): trust it with
+    SSL_CERT_FILE."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = root / f"{name}-tls.crt"
+    cert_file.with_suffix(".key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_file
+
+
 def start_token_server(root: Path, name: str, cost: int = BCRYPT_COST) -> tuple[TokenAuth, dict[str, Any]]:
     """Start the token server; returns it and distribution's `auth` configuration section."""
     key_file, cert_file = _signing_key(root, name)
@@ -237,13 +271,13 @@ def start_token_server(root: Path, name: str, cost: int = BCRYPT_COST) -> tuple[
     return auth, section
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, ca: Path | None = None) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=str(ca) if ca else True)
             return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -295,10 +329,12 @@ def start_distribution(
     storage: dict[str, Any] | None = None,
     token_auth: bool = True,
     bcrypt_cost: int = BCRYPT_COST,
+    tls: bool = False,
 ) -> Server:
     """Start distribution with `storage` as its configuration's storage section (default: the
     filesystem under `root`, deletes enabled), behind bench/token_server.py unless `token_auth`
-    is false (then without authentication). The token server's CPU counts as a backend's."""
+    is false (then without authentication), on HTTPS with a self-signed certificate for 127.0.0.1
+    if `tls`. The token server's CPU counts as a backend's."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("CNCF distribution is not installed: apt-get install docker-registry")
@@ -306,10 +342,14 @@ def start_distribution(
     config = root / f"{name}.yml"
     if storage is None:
         storage = {"filesystem": {"rootdirectory": str(root / name)}, "delete": {"enabled": True}}
+    ca = _tls_certificate(root, name) if tls else None
+    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}"}
+    if ca is not None:
+        http["tls"] = {"certificate": str(ca), "key": str(ca.with_suffix(".key"))}
     settings = {
         "version": 0.1,
         "storage": storage,
-        "http": {"addr": f"127.0.0.1:{port}"},
+        "http": http,
         # No access log: Wharf, at --log-level warning, writes none either.
         "log": {"level": "error", "accesslog": {"disabled": True}},
     }
@@ -330,7 +370,7 @@ def start_distribution(
         start_new_session=True,
     )
     try:
-        _wait(f"http://127.0.0.1:{port}/v2/", proc, log)
+        _wait(f"{'https' if ca else 'http'}://127.0.0.1:{port}/v2/", proc, log, ca)
     except BaseException:
         if auth is not None:
             auth.stop()
@@ -343,6 +383,7 @@ def start_distribution(
         namespace="bench",
         username="bench",
         kind="distribution",
+        ca=ca,
     )
     if auth is not None:
         server.token_auth = auth

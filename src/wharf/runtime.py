@@ -14,9 +14,10 @@ from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
-from wharf.integrations import oidc_login
+from wharf.integrations import oidc_login, upstream
 from wharf.integrations.oidc import Verifier
 from wharf.integrations.oidc_login import LoginService
+from wharf.integrations.upstream import ClientPool
 from wharf.storage.base import BlobStore
 from wharf.storage.filesystem import FilesystemStore
 from wharf.storage.locations import S3Options
@@ -46,6 +47,8 @@ class Runtime:
     """Which namespaces are proxy-cache organizations, as read lately (services/proxy_cache.py)."""
     upstream_tokens: dict[tuple[str, ...], tuple[str, float]] = field(init=False, default_factory=dict)
     """Tokens of upstream registries until they expire (integrations/upstream.py)."""
+    upstream_clients: ClientPool = field(init=False, default_factory=ClientPool)
+    """HTTP clients of upstream registries, their connections kept (integrations/upstream.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)
@@ -57,6 +60,8 @@ class Runtime:
 
             self.directory = LdapLogins(self.settings)
         self.login_services = oidc_login.services(self.settings)
+        if self.settings.FEATURE_PROXY_CACHE:
+            upstream.preload()
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -77,6 +82,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.audit_buffer.flush()
+        await self.upstream_clients.aclose()
         self.db.dispose()
 
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from wharf.integrations.upstream import MAX_RETRY_AFTER_S, Upstream, _challenge, _retry_after
+from wharf.integrations.upstream import MAX_RETRY_AFTER_S, ClientPool, Upstream, _challenge, _retry_after
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,21 @@ def test_retries_back_off_and_honour_a_short_retry_after() -> None:
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=4), usegmt=True)
     assert 0.0 < _retry_after(soon, 0) <= 4.0
     assert _retry_after("not a date", 1) == 1.0
+
+
+async def test_the_pool_keeps_one_client_per_configuration_and_host() -> None:
+    pool = ClientPool(max_clients=3)
+    mirror = Upstream("registry.local:5000", "user", "secret")
+    client = pool.client(mirror, 30.0, "registry.local")
+    assert pool.client(mirror, 30.0, "registry.local") is client
+    # another host (a redirect to storage) and a changed configuration get clients of their own
+    assert pool.client(mirror, 30.0, "storage.local") is not client
+    assert (
+        pool.client(Upstream("registry.local:5000", "user", "changed"), 30.0, "registry.local") is not client
+    )
+    # a fourth client retires the least recently used one: closed later, not under its requests
+    pool.client(Upstream("other.local"), 30.0, "other.local")
+    assert pool.client(mirror, 30.0, "registry.local") is not client
+    assert not client.is_closed
+    await pool.aclose()
+    assert client.is_closed

@@ -29,6 +29,8 @@ from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
@@ -137,37 +139,155 @@ DEFAULT_TOKEN_LIFETIME_S = 60
 """A token service that does not say `expires_in` means 60 seconds (the distribution spec)."""
 
 
+def preload() -> None:
+    """Import the HTTP client now (0.1-0.25 s here): a process serving a proxy cache would
+    otherwise pay it in its first cold pull, with the client waiting."""
+    import importlib
+
+    importlib.import_module("httpx")
+
+
+_POOL_MAX = 64
+_KEPT_CONNECTIONS = 32
+"""Idle connections a client keeps per host. Open ones are not limited: a blob's fetch holds its
+connection at its client's pace, and a limit would make the next pulls wait for a slow one."""
+
+
+def _limits() -> httpx.Limits:
+    import httpx
+
+    return httpx.Limits(max_connections=None, max_keepalive_connections=_KEPT_CONNECTIONS)
+
+
+"""Upstream clients a process keeps (configurations times hosts); the least recently used one
+goes when another is needed."""
+
+
+class ClientPool:
+    """The process's HTTP clients for upstream registries, kept across pulls so that a cold pull
+    does not pay a new client, SSL context and connection (a TLS handshake) for every manifest and
+    blob it fetches. One client per upstream configuration and host: a changed configuration (other
+    credentials, `insecure`) gets a client of its own, and a connection only ever carries requests
+    for the host name it was opened for. Requests go to the address the outbound guard saw, so
+    connections are pooled by address: two names on one address share no connection (no request
+    reaches a name over a TLS session whose certificate was checked for another name). The
+    verifying SSL context (the CA bundle, read once) is shared by all clients.
+
+    Connections belong to the event loop that opened them: on another loop the pool starts again."""
+
+    def __init__(self, max_clients: int = _POOL_MAX) -> None:
+        self._max = max_clients
+        self._clients: dict[tuple[Upstream, float, str], httpx.AsyncClient] = {}
+        self._retired: list[tuple[float, httpx.AsyncClient]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._verifying: ssl.SSLContext | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.challenges: dict[str, dict[str, str]] = {}
+        """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
+
+    def client(self, upstream: Upstream, timeout_s: float, host: str) -> httpx.AsyncClient:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # their connections died with their loop
+            self._clients.clear()
+            self._retired.clear()
+            self._loop = loop
+        self._close_retired(time.monotonic() - _RETIRED_GRACE_S)
+        key = (upstream, timeout_s, host)
+        found = self._clients.pop(key, None)
+        if found is None:
+            while len(self._clients) >= self._max:
+                self._retire(self._clients.pop(next(iter(self._clients))))
+            verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
+            found = httpx.AsyncClient(
+                timeout=timeout_s, follow_redirects=False, verify=verify, limits=_limits()
+            )
+        self._clients[key] = found  # last: the dict's order is least recently used first
+        return found
+
+    def forget(self, upstream: Upstream) -> None:
+        """The clients of a configuration that went away (a changed one has clients of its own)."""
+        for key in [k for k in self._clients if k[0] == upstream]:
+            self._retire(self._clients.pop(key))
+
+    async def aclose(self) -> None:
+        clients = [*self._clients.values(), *(c for _, c in self._retired)]
+        self._clients.clear()
+        self._retired.clear()
+        for client in clients:
+            await client.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _verifying_context(self) -> ssl.SSLContext:
+        if self._verifying is None:
+            import httpx
+
+            self._verifying = httpx.create_ssl_context()
+        return self._verifying
+
+    def _retire(self, client: httpx.AsyncClient) -> None:
+        """Closed a while later, not now: a request may still be streaming a blob through it."""
+        self._retired.append((time.monotonic(), client))
+
+    def _close_retired(self, before: float) -> None:
+        while self._retired and self._retired[0][0] < before:
+            task = asyncio.get_running_loop().create_task(self._retired.pop(0)[1].aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+
+_RETIRED_GRACE_S = 600.0
+"""How long a retired client stays open for the requests still using it (a blob's stream)."""
+
+
 @dataclass(slots=True)
 class RegistryClient:
     """Use as `async with RegistryClient(settings, upstream) as client:`; one connection pool and
     one token per repository scope for the client's life. With `shared_tokens` (a dict the
     process keeps), tokens outlive the client until they expire: the next pull of the repository
-    goes straight to the registry instead of being challenged and fetching a token again."""
+    goes straight to the registry instead of being challenged and fetching a token again. With a
+    `pool` (the process's), connections outlive it too."""
 
     settings: Settings
     upstream: Upstream
     timeout_s: float = 30.0
     shared_tokens: TokenCache | None = None
+    pool: ClientPool | None = None
     _client: httpx.AsyncClient | None = None
+    """Its own client, without a pool."""
+    _entered: bool = False
     _tokens: dict[str, str] = field(default_factory=dict)
     _fresh: set[str] = field(default_factory=set)
     """Scopes whose token this client fetched (a shared one may have expired early: refetched)."""
     _basic: bool = False
 
     async def __aenter__(self) -> RegistryClient:
-        import httpx  # here, not at the top: most processes never call out (~5 MiB)
+        self._entered = True
+        if self.pool is None:
+            import httpx  # here, not at the top: most processes never call out (~5 MiB)
 
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout_s, follow_redirects=False, verify=not self.upstream.insecure
-        )
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout_s, follow_redirects=False, verify=not self.upstream.insecure
+            )
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._entered = False
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _http(self, host: str) -> httpx.AsyncClient:
+        assert self._entered, "use the client in `async with`"
+        if self.pool is not None:
+            return self.pool.client(self.upstream, self.timeout_s, host)
+        assert self._client is not None
+        return self._client
 
     # -- the registry's API ------------------------------------------------------------------
 
@@ -175,7 +295,7 @@ class RegistryClient:
         """Check the registry and the credentials: "Valid" when logged in (or open), "Anonymous"
         when it wants a login and there are no credentials. Raises UpstreamError otherwise."""
         response = await self._send("GET", f"{self.upstream.base_url}/v2/", scope=None)
-        await response.aclose()
+        await _done_with(response)
         if response.status_code == 200:
             return "Valid"
         if response.status_code == 401 and self.upstream.username is None:
@@ -194,7 +314,7 @@ class RegistryClient:
             self._expect_ok(response, f"manifest {reference} of {repo}")
             content = b"" if head else await _read_limited(response, MAX_MANIFEST_BYTES)
         finally:
-            await response.aclose()
+            await _done_with(response)
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if content:
             algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
@@ -246,7 +366,7 @@ class RegistryClient:
         try:
             self._expect_ok(response, f"blob {digest} of {repo}")
         except UpstreamError:
-            await response.aclose()
+            await _done_with(response)
             raise
         declared = response.headers.get("content-length")
         size = int(declared) if declared is not None and declared.isdigit() else None
@@ -256,7 +376,7 @@ class RegistryClient:
         """HEAD of the blob: its size when the upstream has it (and says), else UpstreamError."""
         repo = self.upstream.repository(name)
         response = await self._send("HEAD", f"{self.upstream.base_url}/v2/{repo}/blobs/{digest}", scope=repo)
-        await response.aclose()
+        await _done_with(response)
         self._expect_ok(response, f"blob {digest} of {repo}")
         declared = response.headers.get("content-length")
         return int(declared) if declared is not None and declared.isdigit() else None
@@ -288,15 +408,17 @@ class RegistryClient:
         self, method: str, url: str, *, scope: str | None, headers: dict[str, str] | None = None
     ) -> httpx.Response:
         """The answer to `method url` after logging in, redirects and retries, body unread."""
+        await self._token_ahead(scope)
         for attempt in range(RETRIES + 1):
             response = await self._follow(method, url, scope, headers or {})
-            if response.status_code == 401 and await self._login(response, scope):
-                await response.aclose()
-                response = await self._follow(method, url, scope, headers or {})
+            if response.status_code == 401:
+                await _done_with(response)  # first: its connection then fetches the token
+                if await self._login(response, scope):
+                    response = await self._follow(method, url, scope, headers or {})
             if response.status_code not in _RETRIED or attempt == RETRIES:
                 return response
             delay = _retry_after(response.headers.get("retry-after"), attempt)
-            await response.aclose()
+            await _done_with(response)
             if delay >= MAX_RETRY_AFTER_S:
                 return response
             await asyncio.sleep(delay)
@@ -309,10 +431,10 @@ class RegistryClient:
         which gets the login itself)."""
         import httpx
 
-        assert self._client is not None, "use the client in `async with`"
         for _ in range(MAX_REDIRECTS + 1):
             sent = dict(headers)
-            own_host = httpx.URL(url).host == httpx.URL(self.upstream.base_url).host
+            host = httpx.URL(url).host
+            own_host = host == httpx.URL(self.upstream.base_url).host
             authorization = self._authorization(scope) if authorize else None
             if own_host and authorization is not None:
                 sent["Authorization"] = authorization  # never to storage on another host
@@ -321,14 +443,15 @@ class RegistryClient:
             except OutboundFailed as e:  # DNS: the upstream is unreachable, not refused
                 raise UpstreamError(str(e)) from None
             try:
-                request = self._client.build_request(
+                http = self._http(host)
+                request = http.build_request(
                     method, pinned.url, headers={**sent, **pinned.headers}, extensions=pinned.extensions
                 )
-                response = await self._client.send(request, stream=True)
+                response = await http.send(request, stream=True)
             except httpx.HTTPError as e:
                 raise UpstreamError(f"{method} {url} failed: {type(e).__name__}: {e}") from None
             if response.status_code in _REDIRECTS and "location" in response.headers:
-                await response.aclose()
+                await _done_with(response)
                 url = str(httpx.URL(url).join(response.headers["location"]))
                 continue
             return response
@@ -364,6 +487,29 @@ class RegistryClient:
             return True
         if scheme != "bearer" or "realm" not in params or (scope or "") in self._fresh:
             return False
+        if self.pool is not None:
+            if len(self.pool.challenges) >= _TOKEN_CACHE_MAX:
+                self.pool.challenges.clear()
+            self.pool.challenges[self.upstream.base_url] = params
+        await self._new_token(params, scope)
+        return True
+
+    async def _token_ahead(self, scope: str | None) -> None:
+        """A repository without a token yet, of a registry that named its token service before:
+        the token straight from there, sparing the round trip whose 401 would send Wharf there
+        (a cold pull of an image pulls a new repository). Whatever goes wrong leaves it to the
+        challenge."""
+        if scope is None or self.pool is None or scope in self._fresh:
+            return
+        challenge = self.pool.challenges.get(self.upstream.base_url)
+        if challenge is None or self._authorization(scope) is not None:
+            return
+        try:
+            await self._new_token(challenge, scope)
+        except UpstreamError:
+            self.pool.challenges.pop(self.upstream.base_url, None)
+
+    async def _new_token(self, params: dict[str, str], scope: str | None) -> None:
         token, lifetime_s = await self._token(params, scope)
         self._tokens[scope or ""] = token
         self._fresh.add(scope or "")
@@ -372,7 +518,6 @@ class RegistryClient:
                 self.shared_tokens.clear()
             # renewed a little before it runs out, as Quay does, to spare the 401 round trip
             self.shared_tokens[self._token_key(scope or "")] = (token, time.monotonic() + lifetime_s - 10)
-        return True
 
     async def _token(self, params: dict[str, str], scope: str | None) -> tuple[str, float]:
         """A token for `scope` and how many seconds it lasts (at most an hour)."""
@@ -414,6 +559,26 @@ class RegistryClient:
         if response.status_code == 404:
             raise UpstreamError(f"the upstream has no {what}", 404)
         raise UpstreamError(f"the upstream answered {response.status_code} for {what}", response.status_code)
+
+
+_DRAIN_MAX = 64 * 1024
+
+
+async def _done_with(response: httpx.Response) -> None:
+    """Close an answer whose body is not wanted, reading a short one first: a connection goes
+    back to the pool only once its last answer was read to the end (else it is closed)."""
+    import httpx
+
+    try:
+        declared = response.headers.get("content-length")
+        short = declared is not None and declared.isdigit() and int(declared) <= _DRAIN_MAX
+        unread = not response.is_stream_consumed and not response.is_closed
+        if unread and (short or response.request.method == "HEAD"):  # a HEAD's answer has no body
+            await response.aread()
+    except httpx.HTTPError:
+        pass  # the connection is closed: nothing else is lost
+    finally:
+        await response.aclose()
 
 
 def _http_errors() -> tuple[type[Exception], ...]:

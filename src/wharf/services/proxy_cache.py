@@ -91,8 +91,11 @@ async def create(
 
 
 async def delete(rt: Runtime, org: AccountRecord, actor: audit.Actor | None) -> None:
+    old = await rt.db.read(proxy_cache.get, org.id)
     await rt.db.write(proxy_cache.delete_config, org, actor)
     rt.proxy_caches.pop(org.name, None)
+    if old is not None:
+        rt.upstream_clients.forget(upstream_of(rt, old))
 
 
 async def get(rt: Runtime, org: AccountRecord) -> ProxyCacheRecord | None:
@@ -105,8 +108,11 @@ async def validate(rt: Runtime, new: NewConfig) -> str:
     registry cannot be reached, or refused the credentials) or UpstreamRefused."""
     registry = proxy_cache.check_registry(new.upstream_registry)
     upstream = Upstream(registry, new.username or None, new.password or None, new.insecure)
+    # A client of its own: a configuration being tried out takes no place in the process's pool.
     try:
-        async with upstream_client(rt, upstream) as client:
+        async with RegistryClient(
+            rt.settings, upstream, rt.settings.PROXY_CACHE_UPSTREAM_TIMEOUT_S
+        ) as client:
             return await client.ping()
     except OutboundRefused as e:
         raise UpstreamRefused(str(e)) from None
@@ -116,7 +122,11 @@ async def validate(rt: Runtime, new: NewConfig) -> str:
 
 def upstream_client(rt: Runtime, upstream: Upstream) -> RegistryClient:
     return RegistryClient(
-        rt.settings, upstream, rt.settings.PROXY_CACHE_UPSTREAM_TIMEOUT_S, shared_tokens=rt.upstream_tokens
+        rt.settings,
+        upstream,
+        rt.settings.PROXY_CACHE_UPSTREAM_TIMEOUT_S,
+        shared_tokens=rt.upstream_tokens,
+        pool=rt.upstream_clients,
     )
 
 

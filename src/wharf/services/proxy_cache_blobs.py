@@ -145,8 +145,10 @@ async def _fetch_blob(
     return PulledBlob(size, _relayed(relay))
 
 
-_RELAY_CHUNKS = 16
-"""How many chunks the fetch may run ahead of its client (about a MiB): while the client stays,
+_RELAY_PIECE = 256 * 1024
+"""Bytes the client gets at a time (after the first chunk)."""
+_RELAY_PIECES = 4
+"""How many pieces the fetch may run ahead of its client (about a MiB): while the client stays,
 its pace is the fetch's."""
 _running: set[asyncio.Task[None]] = set()
 """The fetches under way in this process (a task is only weakly held by the event loop)."""
@@ -158,7 +160,7 @@ class _Relay:
     it: the blob is finished into storage, for the next pull and for the pulls that wait for it."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_RELAY_CHUNKS)
+        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_RELAY_PIECES)
         self.gone = False
 
     async def put(self, item: bytes | BaseException | None) -> None:
@@ -181,6 +183,31 @@ class _Relay:
             self.queue.get_nowait()
 
 
+class _Piece:
+    """Chunks on their way to the relay, joined until they make _RELAY_PIECE bytes."""
+
+    def __init__(self, relay: _Relay, *, first_alone: bool) -> None:
+        self.relay = relay
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.first_alone = first_alone
+        """The first chunk goes on at once (the client's first byte does not wait)."""
+
+    async def add(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.size += len(chunk)
+        if self.first_alone or self.size >= _RELAY_PIECE:
+            self.first_alone = False
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.parts:
+            joined = b"".join(self.parts) if len(self.parts) > 1 else self.parts[0]
+            self.parts.clear()
+            self.size = 0
+            await self.relay.put(joined)
+
+
 async def _relayed(relay: _Relay) -> AsyncIterator[bytes]:
     """What the client's response sends: the fetch's chunks as they come; an upstream failure or
     a mismatch ends the body early (the headers were already sent)."""
@@ -194,6 +221,13 @@ async def _relayed(relay: _Relay) -> AsyncIterator[bytes]:
             yield item
     finally:
         relay.leave()
+
+
+def _record(db: Db, repository_id: int, digest: Digest, size: int, holder: str, scan: bool) -> None:
+    """The blob is stored: recorded, and its fetch's lease given up, in one transaction (one commit
+    fewer while the client waits for the blob's last chunk)."""
+    proxy_cache.link_fetched_blob(db, repository_id, str(digest), size, scan=scan)
+    proxy_cache.release_fetch(db, str(digest), holder)
 
 
 @dataclass(slots=True)
@@ -226,9 +260,8 @@ class _Fetch:
                 raise
             await rt.store.move(staging, blob_path(digest))
             scan = rt.settings.FEATURE_SECURITY_SCANNER
-            await rt.db.write(proxy_cache.link_fetched_blob, self.repo.id, str(digest), held[1], scan=scan)
+            await rt.db.write(_record, self.repo.id, digest, held[1], self.holder, scan)
             stored = True
-            await rt.db.write(proxy_cache.release_fetch, str(digest), self.holder)
             if held[0]:
                 await relay.put(held[0])
             await relay.put(None)
@@ -247,20 +280,29 @@ class _Fetch:
     async def _write(
         self, writer: FileWriter, first: bytes, chunks: AsyncIterator[bytes], relay: _Relay
     ) -> tuple[bytes, int]:
-        """Write every chunk, passing all but the last on; returns (the last chunk, the size)."""
+        """Write every chunk, passing all but the last on; returns (the last chunk, the size).
+        After the first chunk, the client gets them in pieces of _RELAY_PIECE: the upstream's
+        reads are small (64 KiB), and each piece sent costs the server the same work whatever
+        its size."""
         size = 0
         renew_at = time.monotonic() + FETCH_LEASE_S / 3
         held = first
-        async for chunk in chunks:
-            if held:
-                await writer.write(held)
-                size += len(held)
-                await relay.put(held)
-            held = chunk
-            if time.monotonic() > renew_at:
-                lease_ms = int(FETCH_LEASE_S * 1000)
-                await self.rt.db.write(proxy_cache.renew_fetch, str(self.digest), self.holder, lease_ms)
-                renew_at = time.monotonic() + FETCH_LEASE_S / 3
+        piece = _Piece(relay, first_alone=True)
+        try:
+            async for chunk in chunks:
+                if held:
+                    await writer.write(held)
+                    size += len(held)
+                    await piece.add(held)
+                held = chunk
+                if time.monotonic() > renew_at:
+                    lease_ms = int(FETCH_LEASE_S * 1000)
+                    await self.rt.db.write(proxy_cache.renew_fetch, str(self.digest), self.holder, lease_ms)
+                    renew_at = time.monotonic() + FETCH_LEASE_S / 3
+        except Exception:
+            await piece.flush()  # what came before a failure reaches the client, as it came
+            raise
+        await piece.flush()
         if held:
             await writer.write(held)
             size += len(held)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -657,10 +658,18 @@ async def test_tags_of_a_proxy_cache_change_only_by_pulls(
 
 
 class _Bearer(BaseHTTPRequestHandler):
-    """A registry with a token service, counting the tokens it hands out."""
+    """A registry with a token service, serving its image as any repository and counting the
+    tokens it hands out, the 401s it answers and the connections it is sent requests over."""
 
+    protocol_version = "HTTP/1.1"  # connections stay open
     image: dict[str, Any] = {}
     tokens: list[str] = []
+    challenged: list[str] = []
+    connections: list[int] = []
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections.append(self.client_address[1])
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -677,19 +686,22 @@ class _Bearer(BaseHTTPRequestHandler):
             if self.headers.get("Authorization", "").startswith("Bearer"):
                 self._reply(401, b"{}")  # a token service takes a login, not a token
                 return
-            scoped = "scope=repository%3Aapp%3Apull" in self.path
+            scope = re.search(r"scope=repository%3A([^%&]+)%3Apull", self.path)
             cls.tokens.append(self.path)
-            token = "good-token" if scoped else "ping-token"
+            token = f"token-{scope.group(1)}" if scope else "ping-token"
             self._reply(200, json.dumps({"token": token, "expires_in": 300}).encode())
-        elif self.path == "/v2/" and self.headers.get("Authorization") == "Bearer ping-token":
+            return
+        repository = re.match(r"/v2/([^/]+)/(manifests|blobs)/(.+)$", self.path)
+        if self.path == "/v2/" and self.headers.get("Authorization") == "Bearer ping-token":
             self._reply(200, b"{}")
-        elif self.headers.get("Authorization") != "Bearer good-token":
+        elif repository is None or self.headers.get("Authorization") != f"Bearer token-{repository[1]}":
+            cls.challenged.append(self.path)
             challenge = f'Bearer realm="http://{host}/token",service="fake"'
             self._reply(401, b"{}", {"WWW-Authenticate": challenge})
-        elif self.path == "/v2/app/manifests/v1":
+        elif repository[2] == "manifests" and repository[3] == "v1":
             self._reply(200, cls.image["manifest"], {"Content-Type": mt.OCI_MANIFEST})
-        elif self.path.startswith("/v2/app/blobs/") and self.path.rsplit("/", 1)[1] in cls.image["blobs"]:
-            self._reply(200, cls.image["blobs"][self.path.rsplit("/", 1)[1]])
+        elif repository[2] == "blobs" and repository[3] in cls.image["blobs"]:
+            self._reply(200, cls.image["blobs"][repository[3]])
         else:
             self._reply(404, b"{}")
 
@@ -700,6 +712,8 @@ class _Bearer(BaseHTTPRequestHandler):
 
 
 async def test_a_token_serves_every_request_of_its_repository_until_it_expires(reg: RegistryClient) -> None:
+    """...and the connection serves every request to the upstream; the token of a repository
+    pulled for the first time is fetched without being challenged first."""
     layer, config = os.urandom(3000), b'{"os": "linux"}'
     manifest = json.dumps(
         {
@@ -719,6 +733,8 @@ async def test_a_token_serves_every_request_of_its_repository_until_it_expires(r
     class Bearer(_Bearer):
         image = {"manifest": manifest, "blobs": {sha256(layer): layer, sha256(config): config}}
         tokens: list[str] = []
+        challenged: list[str] = []
+        connections: list[int] = []
 
     server, port = _serve(Bearer)
     try:
@@ -726,11 +742,17 @@ async def test_a_token_serves_every_request_of_its_repository_until_it_expires(r
         body = {"upstream_registry": f"127.0.0.1:{port}", "insecure": True}
         r = await reg.http.post("/api/v1/organization/tokens/validateproxycache", json=body, headers=admin)
         assert r.status_code == 202 and r.json() == "Valid"
-        assert (await _pull(reg, "tokens/app", "v1")).status_code == 200
-        for content in (config, layer):
-            r = await _blob(reg, "tokens/app", sha256(content))
-            assert r.status_code == 200 and r.content == content
-        assert len(Bearer.tokens) == 2  # one for the validation, one for the repository
+        validation = len(Bearer.connections)
+        for repository in ("app", "other"):
+            assert (await _pull(reg, f"tokens/{repository}", "v1")).status_code == 200
+            for content in (config, layer):
+                r = await _blob(reg, f"tokens/{repository}", sha256(content))
+                assert r.status_code == 200 and r.content == content
+        # one for the validation, one per repository
+        assert len(Bearer.tokens) == 3
+        # the validation's /v2/ and the first manifest: the next repository's token comes first
+        assert Bearer.challenged == ["/v2/", "/v2/app/manifests/v1"]
+        assert len(Bearer.connections) == validation + 1  # the pulls' connection stays open
     finally:
         server.shutdown()
         server.server_close()
