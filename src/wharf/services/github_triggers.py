@@ -128,7 +128,7 @@ async def _own(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid:
     trigger = await rt.db.read(build_triggers.get_in, repo.id, trigger_uuid)
     if trigger is None:
         raise NotFound(f"no build trigger {trigger_uuid} in {repo.full_name}")
-    if trigger.connected_user_id != who.account_id:
+    if is_github(trigger) and trigger.connected_user_id != who.account_id:
         raise NotAllowed("only the user who connected this trigger to GitHub may read GitHub through it")
     return trigger
 

@@ -3,7 +3,7 @@ FEATURE_GITHUB_BUILD), against a real local GitHub (tests/github_server.py) thro
 guard: connect from the web UI (GitHub's redirects followed by hand), the wizard's helpers through
 /api/v1 (namespaces, sources, subdir, fields), activation adding the deploy key and the push
 webhook at GitHub, a push GitHub delivers to that webhook queuing a build, a manual start by
-branch, and deletion removing the key and the webhook."""
+branch, and deletion removing the key and the webhook; and the web wizard's repository choice."""
 
 from __future__ import annotations
 
@@ -199,3 +199,22 @@ async def test_refusals_leave_nothing_at_github(world: World, owner_browser: Vis
     assert r.status_code == 403
     r = await http.get(TRIGGERS, headers=owner)
     assert len(r.json()["triggers"]) == 1
+
+
+async def test_the_trigger_page_activates_a_connected_trigger(
+    world: World, owner_browser: Visitor, github: GitHub
+) -> None:
+    """The web wizard: the connected trigger's page offers the user's GitHub repositories."""
+    uuid = await connect(owner_browser)
+    page = f"/repository/{REPO}/trigger/{uuid}"
+    r = await owner_browser.get(page)
+    assert r.status_code == 200, r.text
+    assert "<option>octocat/app</option>" in r.text and "<option>Octo-Org/lib</option>" in r.text
+    r = await owner_browser.submit(page, f"{page}/activate", build_source="Octo-Org/lib")
+    assert r.status_code == 303 and r.headers["location"] == page, r.text
+    assert len(github.keys["Octo-Org/lib"]) == 1 and len(github.hooks["Octo-Org/lib"]) == 1
+    r = await owner_browser.get(page)
+    assert "enabled" in r.text and "Choose the GitHub repository" not in r.text
+    r = await owner_browser.submit(page, f"{page}/delete")
+    assert r.status_code == 303
+    assert github.keys["Octo-Org/lib"] == {} and github.hooks["Octo-Org/lib"] == {}
