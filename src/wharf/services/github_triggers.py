@@ -346,9 +346,11 @@ async def install(
 
 
 async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
-    """Remove the trigger's deploy key and webhook from the GitHub repository."""
+    """Remove the trigger's deploy key and webhook from the GitHub repository. With the OAuth
+    application no longer configured there is no way to: the trigger goes anyway (a key and a
+    webhook then stay at GitHub for someone to remove by hand), rather than never."""
     source = trigger.config.get("build_source")
-    if not is_github(trigger) or not isinstance(source, str):
+    if not is_github(trigger) or not isinstance(source, str) or not enabled(rt):
         return
     gh = client(rt, trigger)
     try:

@@ -157,6 +157,8 @@ async def test_connect_browse_activate_push_and_delete(
     assert key["key"] == creds["SSH Public Key"] and key["read_only"] is True
     assert hook["config"]["url"] == creds["Webhook Endpoint URL"] and hook["events"] == ["push"]
 
+    analyzed = await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=owner)
+    assert analyzed.json()["status"] == "notimplemented", analyzed.text
     r = await http.post(f"{TRIGGERS}{uuid}/fields/branch_name", headers=owner)
     assert r.json() == {"values": ["main", "dev"]}
     r = await http.post(f"{TRIGGERS}{uuid}/fields/refs", headers=owner)
