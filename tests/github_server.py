@@ -1,12 +1,16 @@
 """A real, minimal GitHub (Enterprise) for login tests, served over HTTP by a thread: the OAuth 2
 web flow (/login/oauth/authorize approves `user` at once and sends the browser back with a
 single-use code; /login/oauth/access_token trades it, with the client secret, for an access
-token) and the three API calls a login needs under /api/v3/: user, user/emails and user/orgs,
-answered only for a token it handed out."""
+token) and, under /api/v3/ and only for a token it handed out, the API calls a login needs (user,
+user/emails, user/orgs) and those a build trigger makes: a user's and an organization's
+repositories, a repository, its branches, tags and git tree, and adding and removing its deploy
+keys and webhooks (kept in `keys` and `hooks`, every call recorded in `calls`)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -32,6 +36,76 @@ class GitHub:
         self.tokens: set[str] = set()
         self.requests: list[str] = []
         self.scopes: list[str] = []
+        self.calls: list[tuple[str, str]] = []
+        """(method, path) of every API call."""
+        self.repos: dict[str, dict[str, Any]] = {}
+        self.branches: dict[str, dict[str, str]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.trees: dict[str, list[str]] = {}
+        """A commit's file paths."""
+        self.keys: dict[str, dict[int, dict[str, Any]]] = {}
+        self.hooks: dict[str, dict[int, dict[str, Any]]] = {}
+        self._ids = itertools.count(1001)
+
+    def add_repo(
+        self, full_name: str, branches: dict[str, str], files: list[str], tags: dict[str, str] | None = None
+    ) -> None:
+        """A repository whose first branch is the default one; every commit has `files`."""
+        owner, name = full_name.split("/")
+        self.repos[full_name] = {
+            "id": next(self._ids),
+            "name": name,
+            "full_name": full_name,
+            "owner": {"login": owner},
+            "private": True,
+            "description": f"The {name} project",
+            "default_branch": next(iter(branches)),
+            "ssh_url": f"git@127.0.0.1:{full_name}.git",
+            "html_url": f"{self.url}/{full_name}",
+            "pushed_at": "2026-12-01T10:00:00Z",
+        }
+        self.branches[full_name] = dict(branches)
+        self.tags[full_name] = dict(tags or {})
+        for sha in [*branches.values(), *(tags or {}).values()]:
+            self.trees[sha] = list(files)
+        self.keys[full_name] = {}
+        self.hooks[full_name] = {}
+
+    def _owned_by(self, owner: str) -> list[dict[str, Any]]:
+        return [r for r in self.repos.values() if r["owner"]["login"].lower() == owner.lower()]
+
+    def repo_answer(self, full_name: str, rest: str) -> Any:
+        if full_name not in self.repos:
+            return None
+        if rest == "":
+            return self.repos[full_name]
+        if rest == "branches":
+            return [{"name": b, "commit": {"sha": sha}} for b, sha in self.branches[full_name].items()]
+        if rest.startswith("branches/"):
+            sha = self.branches[full_name].get(rest.removeprefix("branches/"))
+            return {"name": rest.removeprefix("branches/"), "commit": {"sha": sha}} if sha else None
+        if rest == "tags":
+            return [{"name": t, "commit": {"sha": sha}} for t, sha in self.tags[full_name].items()]
+        if rest.startswith("git/trees/"):
+            paths = self.trees.get(rest.removeprefix("git/trees/"))
+            return None if paths is None else {"tree": [{"path": p, "type": "blob"} for p in paths]}
+        return None
+
+    def create(self, full_name: str, kind: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if full_name not in self.repos or kind not in ("keys", "hooks"):
+            return 404, {"message": "Not Found"}
+        store = self.keys if kind == "keys" else self.hooks
+        if kind == "keys" and any(k["key"] == body.get("key") for k in store[full_name].values()):
+            return 422, {"message": "Validation Failed", "errors": [{"message": "key is already in use"}]}
+        ident = next(self._ids)
+        store[full_name][ident] = body
+        return 201, {"id": ident, **body}
+
+    def remove(self, full_name: str, kind: str, ident: int) -> int:
+        store = self.keys if kind == "keys" else self.hooks
+        if store.get(full_name, {}).pop(ident, None) is None:
+            return 404
+        return 204
 
     def authorize(self, query: dict[str, str]) -> str:
         redirect_uri = query.get("redirect_uri", "")
@@ -60,6 +134,12 @@ class GitHub:
             return self.emails
         if path == "user/orgs":
             return [{"login": name, "id": n + 1} for n, name in enumerate(self.orgs)]
+        if path == "user/repos":
+            return self._owned_by(str(self.user["login"]))
+        if m := re.fullmatch(r"orgs/([^/]+)/repos", path):
+            return self._owned_by(m[1]) if m[1] in self.orgs else None
+        if m := re.fullmatch(r"repos/([^/]+/[^/]+)/?(.*)", path):
+            return self.repo_answer(m[1], m[2])
         return None
 
 
@@ -82,18 +162,45 @@ def running_github() -> Iterator[GitHub]:
             if not parts.path.startswith("/api/v3/"):
                 self._json(404, {"message": "Not Found"})
                 return
-            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            if token not in github.tokens:
-                self._json(401, {"message": "Bad credentials"})
+            if not self._authorized():
                 return
+            github.calls.append(("GET", parts.path))
             body = github.api_answer(parts.path.removeprefix("/api/v3/"))
             self._json(
                 200 if body is not None else 404, body if body is not None else {"message": "Not Found"}
             )
 
+        def _authorized(self) -> bool:
+            assert github is not None
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token not in github.tokens:
+                self._json(401, {"message": "Bad credentials"})
+                return False
+            return True
+
+        def do_DELETE(self) -> None:
+            assert github is not None
+            path = urlsplit(self.path).path
+            m = re.fullmatch(r"/api/v3/repos/([^/]+/[^/]+)/(keys|hooks)/(\d+)", path)
+            if not self._authorized():
+                return
+            github.calls.append(("DELETE", path))
+            status = github.remove(m[1], m[2], int(m[3])) if m else 404
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def do_POST(self) -> None:
             assert github is not None
             github.requests.append(self.path)
+            m = re.fullmatch(r"/api/v3/repos/([^/]+/[^/]+)/(keys|hooks)", self.path)
+            if m and self._authorized():
+                github.calls.append(("POST", self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                self._json(*github.create(m[1], m[2], json.loads(self.rfile.read(length))))
+                return
+            if m:
+                return
             if self.path != "/login/oauth/access_token" or "json" not in self.headers.get("Accept", ""):
                 self._json(404, {"message": "Not Found"})
                 return

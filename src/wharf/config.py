@@ -299,6 +299,14 @@ class Settings(BaseModel):
     """Superusers pull whatever the registry's pull policy says."""
     FEATURE_BUILD_SUPPORT: bool = True
     """Users with write access may request Dockerfile builds, run by `wharf builder` (docs/builds.md)."""
+    FEATURE_GITHUB_BUILD: bool = False
+    """Build triggers connected to GitHub (or a GitHub Enterprise server) through an OAuth
+    application (GITHUB_TRIGGER_CONFIG): Wharf lists the user's repositories and installs the
+    deploy key and push webhook itself (docs/builds.md)."""
+    GITHUB_TRIGGER_CONFIG: dict[str, Any] | None = None
+    """The OAuth application of GitHub build triggers: GITHUB_ENDPOINT (https://github.com or a
+    GitHub Enterprise server), API_ENDPOINT (its API, by default api.github.com or
+    GITHUB_ENDPOINT/api/v3/), CLIENT_ID, CLIENT_SECRET; DEBUGGING: true allows plain http."""
     FEATURE_READER_BUILD_LOGS: bool = False
     """Users with only read access may read build logs (otherwise write access is needed)."""
     BUILD_LOGS_RETENTION: str = "30d"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from wharf.config import load_settings
-from wharf.integrations import oidc_login
+from wharf.integrations import github_repos, oidc_login
 from wharf.integrations.oidc_login import LoginConfigError
 from wharf.runtime import Runtime
 
@@ -111,3 +111,19 @@ def test_github_is_an_oauth_login_with_quays_endpoints() -> None:
         providers(
             FEATURE_GITHUB_LOGIN=True, GITHUB_LOGIN_CONFIG={**block, "GITHUB_ENDPOINT": "http://g.example"}
         )
+
+
+def test_github_trigger_application_only_with_its_feature(tmp_path: Path) -> None:
+    block = {"GITHUB_ENDPOINT": "https://ghe.example.com/", "CLIENT_ID": "id", "CLIENT_SECRET": "s"}
+    off = load_settings(None, {"GITHUB_TRIGGER_CONFIG": block}, environ={})
+    assert github_repos.application(off) is None
+    on = load_settings(None, {"GITHUB_TRIGGER_CONFIG": block, "FEATURE_GITHUB_BUILD": True}, environ={})
+    app = github_repos.application(on)
+    assert (
+        app is not None
+        and app.api == "https://ghe.example.com/api/v3/"
+        and app.issuer == "https://ghe.example.com"
+    )
+    bad = {"DATA_DIR": tmp_path, "FEATURE_GITHUB_BUILD": True, "GITHUB_TRIGGER_CONFIG": {"CLIENT_ID": "id"}}
+    with pytest.raises(LoginConfigError, match="GITHUB_TRIGGER_CONFIG needs CLIENT_SECRET"):
+        Runtime.create(load_settings(None, bad, environ={}))

@@ -20,6 +20,7 @@ from wharf.auth.address import client_address
 from wharf.core.build_triggers import TriggerRecord
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
+from wharf.services import github_triggers
 
 router = APIRouter(tags=["trigger"])
 
@@ -54,6 +55,13 @@ class SourcesRequest(BaseModel):
     namespace: str | None = Field(None, max_length=255)
 
 
+def _repository_url(rt: Runtime, trigger: TriggerRecord) -> str | None:
+    source = trigger.config.get("build_source")
+    if not github_triggers.is_github(trigger) or not source or not github_triggers.enabled(rt):
+        return None
+    return github_triggers.repository_url(rt, str(source))
+
+
 def trigger_view(rt: Runtime, trigger: TriggerRecord) -> dict[str, Any]:
     """Quay's trigger_view for an admin: the configuration holds the deploy key and the webhook
     URL to copy (`credentials`, as Quay's custom trigger has them)."""
@@ -66,7 +74,7 @@ def trigger_view(rt: Runtime, trigger: TriggerRecord) -> dict[str, Any]:
         "service": trigger.service,
         "is_active": trigger.is_active,
         "build_source": trigger.config.get("build_source"),
-        "repository_url": None,
+        "repository_url": _repository_url(rt, trigger),
         "config": config,
         "can_invoke": True,
         "enabled": trigger.enabled,
@@ -179,8 +187,9 @@ async def list_trigger_recent_builds(
     return {"builds": [build_view(b, True, True) for b in found]}
 
 
-# The wizard's helpers. A custom git server has no API to list its repositories, branches or
-# directories, and Wharf asks no other service: they answer empty, or not found for fields.
+# The wizard's helpers. A GitHub trigger connected through Wharf's OAuth application answers
+# from GitHub (as the user who connected it); a custom git server has no API to list its
+# repositories, branches or directories: they answer empty, or not found for fields.
 
 
 @router.post(
@@ -189,20 +198,29 @@ async def list_trigger_recent_builds(
     summary="Values of a run field",
 )
 async def list_trigger_field_values(
-    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, field_name: str
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str, field_name: str
 ) -> dict[str, Any]:
-    await trigger_service.get(rt, target.repo, trigger_uuid)
-    raise not_found(f"no values are known for {field_name[:40]}")
+    values = await github_triggers.field_values(rt, who, target.repo, trigger_uuid, field_name)
+    if values is None:
+        raise not_found(f"no values are known for {field_name[:40]}")
+    return {"values": values}
 
 
 @router.post(
     f"{_TRIGGER}/sources", operation_id="listTriggerBuildSources", summary="Build sources in a namespace"
 )
 async def list_trigger_build_sources(
-    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: SourcesRequest
+    rt: Rt,
+    who: User,
+    target: ContentAdminRepository,
+    repository: str,
+    trigger_uuid: str,
+    body: SourcesRequest,
 ) -> dict[str, Any]:
-    await trigger_service.get(rt, target.repo, trigger_uuid)
-    return {"sources": []}
+    if not body.namespace:
+        raise invalid_request("namespace is required")
+    found = await github_triggers.sources(rt, who, target.repo, trigger_uuid, body.namespace)
+    return {"sources": found}
 
 
 @router.get(
@@ -211,18 +229,21 @@ async def list_trigger_build_sources(
     summary="Namespaces of build sources",
 )
 async def list_trigger_build_source_namespaces(
-    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str
+    rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str
 ) -> dict[str, Any]:
-    await trigger_service.get(rt, target.repo, trigger_uuid)
-    return {"namespaces": []}
+    return {"namespaces": await github_triggers.namespaces(rt, who, target.repo, trigger_uuid)}
 
 
 @router.post(f"{_TRIGGER}/subdir", operation_id="listBuildTriggerSubdirs", summary="Buildable directories")
 async def list_build_trigger_subdirs(
-    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: dict[str, Any]
+    rt: Rt,
+    who: User,
+    target: ContentAdminRepository,
+    repository: str,
+    trigger_uuid: str,
+    body: dict[str, Any],
 ) -> dict[str, Any]:
-    await trigger_service.get(rt, target.repo, trigger_uuid)
-    return {"status": "success", "dockerfile_paths": [], "contextMap": {}}
+    return await github_triggers.subdirs(rt, who, target.repo, trigger_uuid, body)
 
 
 # --- the push webhook (outside /api/v1, as in Quay) ----------------------------------------------

@@ -45,6 +45,7 @@ class TriggerRecord:
     pull_robot: str | None
     token_sealed: str | None
     private_key_sealed: str | None
+    auth_token_sealed: str | None
     created_ms: int
 
     @property
@@ -69,6 +70,7 @@ _SELECT = (
         _ROBOT.c.name.label("pull_robot"),
         BuildTrigger.token_sealed,
         BuildTrigger.private_key_sealed,
+        BuildTrigger.auth_token_sealed,
         BuildTrigger.created_ms,
     )
     .outerjoin(_USER, _USER.c.id == BuildTrigger.connected_user_id)
@@ -99,8 +101,11 @@ def list_for(db: Db, repository_id: int) -> list[TriggerRecord]:
     return [_record(r) for r in rows]
 
 
-def create(db: Db, repo: RepositoryRecord, service: str, user_id: int | None) -> TriggerRecord:
-    """A new, inactive trigger of `repo` for `service`, connected to the user setting it up."""
+def create(
+    db: Db, repo: RepositoryRecord, service: str, user_id: int | None, auth_token_sealed: str | None = None
+) -> TriggerRecord:
+    """A new, inactive trigger of `repo` for `service`, connected to the user setting it up (a
+    GitHub one with the OAuth token the user gave Wharf, sealed by the caller)."""
     if service not in trigger_payloads.SERVICES:
         raise InvalidInput(f"unknown trigger service {service[:40]!r}", field="service")
     repositories.require_normal(db, repo)
@@ -113,6 +118,7 @@ def create(db: Db, repo: RepositoryRecord, service: str, user_id: int | None) ->
             connected_user_id=user_id,
             enabled=True,
             config_json="{}",
+            auth_token_sealed=auth_token_sealed,
             created_ms=now_ms(),
         )
     )

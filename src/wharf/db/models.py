@@ -1058,6 +1058,8 @@ class BuildTrigger(Base):
     token_sealed: Mapped[str | None] = mapped_column(Text)
     private_key_sealed: Mapped[str | None] = mapped_column(Text)
     public_key: Mapped[str | None] = mapped_column(Text)
+    # A GitHub trigger's OAuth token (sealed): its repositories, deploy key and webhook are reached with it.
+    auth_token_sealed: Mapped[str | None] = mapped_column(Text)
     pull_robot_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -42,7 +42,11 @@ def authorization_url(service: LoginService, *, redirect_uri: str, state: str) -
     return f"{service.issuer}/login/oauth/authorize?{urlencode(params)}"
 
 
-async def _access_token(service: LoginService, settings: Settings, code: str, redirect_uri: str) -> str:
+def api_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"}
+
+
+async def access_token(service: LoginService, settings: Settings, code: str, redirect_uri: str) -> str:
     form = urlencode(
         {
             "client_id": service.client_id,
@@ -77,7 +81,7 @@ async def _api(service: LoginService, settings: Settings, token: str, path: str)
         return await outbound.get_json(
             service.api + path,
             settings,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+            headers=api_headers(token),
         )
     except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
         raise GitHubLoginError(str(e)) from None
@@ -103,7 +107,7 @@ def chosen_email(service: LoginService, emails: object) -> str | None:
 
 async def user(service: LoginService, settings: Settings, *, code: str, redirect_uri: str) -> GitHubUser:
     """Who signed in at GitHub with `code`, once they pass ORG_RESTRICT."""
-    token = await _access_token(service, settings, code, redirect_uri)
+    token = await access_token(service, settings, code, redirect_uri)
     me = await _api(service, settings, token, "user")
     if not isinstance(me, dict) or not isinstance(me.get("id"), int) or not isinstance(me.get("login"), str):
         raise GitHubLoginError(f"{service.name} did not say who you are")

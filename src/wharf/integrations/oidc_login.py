@@ -106,30 +106,29 @@ OIDC = "oidc"
 GITHUB = "github"
 
 
-def _github(raw: object) -> LoginService:
+def github_service(raw: object, key: str = "GITHUB_LOGIN_CONFIG") -> LoginService:
     """Quay's GITHUB_LOGIN_CONFIG: GITHUB_ENDPOINT (github.com, or a GitHub Enterprise server),
     API_ENDPOINT (its /api/v3/ unless given), CLIENT_ID, CLIENT_SECRET, ORG_RESTRICT and
-    ALLOWED_ORGANIZATIONS. The provider's id is `github`, as in Quay."""
+    ALLOWED_ORGANIZATIONS. The provider's id is `github`, as in Quay. GITHUB_TRIGGER_CONFIG (`key`)
+    has the same shape, for build triggers."""
     if not isinstance(raw, dict):
-        raise LoginConfigError("GITHUB_LOGIN_CONFIG must be a mapping of CLIENT_ID, CLIENT_SECRET...")
+        raise LoginConfigError(f"{key} must be a mapping of CLIENT_ID, CLIENT_SECRET...")
     missing = [k for k in ("CLIENT_ID", "CLIENT_SECRET") if not raw.get(k)]
     if missing:
-        raise LoginConfigError(f"GITHUB_LOGIN_CONFIG needs {', '.join(missing)}")
+        raise LoginConfigError(f"{key} needs {', '.join(missing)}")
     endpoint = str(raw.get("GITHUB_ENDPOINT") or "https://github.com").rstrip("/")
     # github.com's API has its own host; an Enterprise server's is under /api/v3/ (Quay's default)
     default_api = "https://api.github.com" if endpoint == "https://github.com" else endpoint + "/api/v3"
     api = str(raw.get("API_ENDPOINT") or default_api).rstrip("/") + "/"
     debugging = bool(raw.get("DEBUGGING", False))
-    for key, url in (("GITHUB_ENDPOINT", endpoint), ("API_ENDPOINT", api)):
+    for name, url in (("GITHUB_ENDPOINT", endpoint), ("API_ENDPOINT", api)):
         scheme = urlsplit(url).scheme
         if scheme != "https" and not (scheme == "http" and debugging):
-            raise LoginConfigError(
-                f"GITHUB_LOGIN_CONFIG: {key} must be an https:// URL (http only with DEBUGGING: true)"
-            )
+            raise LoginConfigError(f"{key}: {name} must be an https:// URL (http only with DEBUGGING: true)")
     allowed = raw.get("ALLOWED_ORGANIZATIONS")
     restrict = bool(raw.get("ORG_RESTRICT")) and allowed is not None
     if restrict and (not isinstance(allowed, list) or not all(isinstance(o, str) for o in allowed)):
-        raise LoginConfigError("GITHUB_LOGIN_CONFIG: ALLOWED_ORGANIZATIONS must be a list of names")
+        raise LoginConfigError(f"{key}: ALLOWED_ORGANIZATIONS must be a list of names")
     orgs = frozenset(str(o).lower() for o in allowed) if restrict and isinstance(allowed, list) else None
     enterprise = ".github.com" not in api  # as github_login.is_enterprise
     return LoginService(
@@ -163,7 +162,7 @@ def services(settings: Settings) -> dict[str, LoginService]:
             continue
         if key == "GITHUB_LOGIN_CONFIG":
             if extra.get("FEATURE_GITHUB_LOGIN"):
-                found[GITHUB] = _github(raw)
+                found[GITHUB] = github_service(raw)
             continue
         if key == "GOOGLE_LOGIN_CONFIG":
             if not extra.get("FEATURE_GOOGLE_LOGIN") or not isinstance(raw, dict):

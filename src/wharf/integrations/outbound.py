@@ -228,6 +228,21 @@ async def post(
     raise OutboundFailed(f"POST {url}: more than {MAX_REDIRECTS} redirects")
 
 
+async def delete(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> int:
+    """DELETE a checked URL (an API's resource); its status, the answer's body unread."""
+    import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
+
+    pinned = _pinned(url, await check_url(url, settings))
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client:
+            r = await client.delete(
+                pinned.url, headers={**(headers or {}), **pinned.headers}, extensions=pinned.extensions
+            )
+            return r.status_code
+    except httpx.HTTPError as e:
+        raise OutboundFailed(f"DELETE {url} failed: {type(e).__name__}: {e}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Download:
     modified: bool

@@ -1,13 +1,14 @@
 """Build triggers as /api/v1 and the push webhooks use them.
 
-Wharf needs no OAuth application at GitHub, GitLab or Bitbucket: every trigger works as Quay's
-custom-git one does. Activating it generates an SSH deploy key (the public half shown, for the
-git server; the private half sealed with the secret box) and a webhook token; the git server
-POSTs its push events to /webhooks/push/trigger/<uuid>, proving itself with the token: as the
-URL's basic-auth password (`$token:<token>@`, Quay's shape), or the way its service signs
-(GitHub's and Bitbucket's `X-Hub-Signature-256`/`X-Hub-Signature` HMAC-SHA256 of the body with the
-token as secret, GitLab's `X-Gitlab-Token`). The payload is read by the sender's kind (its event
-header), so one URL takes any of the four.
+Every trigger can work as Quay's custom-git one does: activating it generates an SSH deploy key
+(the public half shown, for the git server; the private half sealed with the secret box) and a
+webhook token; the git server POSTs its push events to /webhooks/push/trigger/<uuid>, proving
+itself with the token: as the URL's basic-auth password (`$token:<token>@`, Quay's shape), or the
+way its service signs (GitHub's and Bitbucket's `X-Hub-Signature-256`/`X-Hub-Signature`
+HMAC-SHA256 of the body with the token as secret, GitLab's `X-Gitlab-Token`). The payload is read
+by the sender's kind (its event header), so one URL takes any of the four. A GitHub trigger
+connected through Wharf's OAuth application (GITHUB_TRIGGER_CONFIG) has Wharf install and remove
+the key and the webhook itself (services/github_triggers.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -37,6 +39,7 @@ from wharf.db.engine import Db
 from wharf.integrations import git_remote, outbound
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
+from wharf.services import github_triggers
 
 WEBHOOK_PATH = "/webhooks/push/trigger/{uuid}"
 MAX_PAYLOAD = 4 * 1024 * 1024
@@ -135,22 +138,30 @@ def _tagging(config: Mapping[str, Any], clean: dict[str, Any]) -> None:
     clean["latest_for_default_branch"] = bool(config.get("latest_for_default_branch", True))
 
 
-def clean_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The configuration a trigger keeps, checked: `build_source` (the git URL), the Dockerfile's
-    path and the context (Quay's `dockerfile_path`, `context`), tagging and the ref filter."""
+def _source(config: Mapping[str, Any], service: str) -> str:
     source = config.get("build_source")
+    if service == trigger_payloads.GITHUB:
+        return github_triggers.check_source(source)
     if not isinstance(source, str):
         raise InvalidInput("build_source (the git repository's URL) is required", field="build_source")
     try:
         git_remote.parse(source)
     except git_remote.BadRemote as e:
         raise InvalidInput(f"build_source: {e}", field="build_source") from None
+    return source.strip()
+
+
+def clean_config(config: Mapping[str, Any], service: str = trigger_payloads.CUSTOM_GIT) -> dict[str, Any]:
+    """The configuration a trigger keeps, checked: `build_source` (the git URL; a connected GitHub
+    trigger's `owner/name`), the Dockerfile's path and the context (Quay's `dockerfile_path`,
+    `context`), tagging and the ref filter."""
+    source = _source(config, service)
     dockerfile = _path(config.get("dockerfile_path") or "/Dockerfile", "dockerfile_path")
     if not dockerfile:
         raise InvalidInput("dockerfile_path names no file", field="dockerfile_path")
     context = _path(config["context"], "context") if "context" in config else posixpath.dirname(dockerfile)
     clean: dict[str, Any] = {
-        "build_source": source.strip(),
+        "build_source": source,
         "dockerfile_path": dockerfile,
         "context": context,
         "subdir": posixpath.dirname(dockerfile),
@@ -188,12 +199,15 @@ async def activate(
     trigger = await get(rt, repo, trigger_uuid)
     if trigger.is_active:
         raise TriggerInactive("Trigger config is not sufficient for activation.")
-    clean = clean_config(config)
+    connected = github_triggers.is_github(trigger)
+    if connected and trigger.connected_user_id != who.account_id:
+        raise NotAllowed("only the user who connected this trigger to GitHub may activate it")
+    clean = clean_config(config, trigger.service if connected else trigger_payloads.CUSTOM_GIT)
+    if connected:
+        clean = await github_triggers.describe(rt, trigger, clean)
     try:
-        await outbound.check_url(
-            git_remote.parse(clean["build_source"]).check_url, rt.settings, resolve=False
-        )
-    except outbound.OutboundRefused as e:
+        await outbound.check_url(git_remote.parse(git_url_of(clean)).check_url, rt.settings, resolve=False)
+    except (outbound.OutboundRefused, git_remote.BadRemote) as e:
         raise InvalidInput(f"build_source: {e}", field="build_source") from None
     private, public = deploy_key()
     token = secrets.token_urlsafe(32)
@@ -207,7 +221,22 @@ async def activate(
         how = Activation(clean, robot_id, rt.secrets.seal(token), rt.secrets.seal(private), public)
         return build_triggers.activate(db, trigger, repo, how, _actor(who))
 
-    return await rt.db.write(_activate)
+    if not connected:
+        return await rt.db.write(_activate)
+    # The robot is checked before GitHub is changed: a refused one leaves nothing installed there.
+    if pull_robot:
+        await rt.db.read(build_service.pull_robot_id, who, pull_robot)
+    clean = await github_triggers.install(rt, trigger, clean, public, webhook_url(rt, trigger, token), token)
+    try:
+        return await rt.db.write(_activate)
+    except BaseException:
+        await github_triggers.uninstall(rt, dataclasses.replace(trigger, config=clean))
+        raise
+
+
+def git_url_of(config: Mapping[str, Any]) -> str:
+    """What a build clones: a connected GitHub trigger's SSH URL, else its build_source."""
+    return str(config.get("git_url") or config["build_source"])
 
 
 async def toggle(
@@ -221,6 +250,9 @@ async def toggle(
 
 async def delete(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str) -> None:
     trigger = await get(rt, repo, trigger_uuid)
+    if trigger.is_active:
+        # Quay removes the key and the webhook first, and keeps the trigger if GitHub refuses.
+        await github_triggers.uninstall(rt, trigger)
     await rt.db.write(build_triggers.delete_trigger, trigger, repo, _actor(who))
 
 
@@ -235,8 +267,9 @@ def analyze(trigger: TriggerRecord, config: Mapping[str, Any]) -> dict[str, Any]
     """Quay's analyzeBuildTrigger answer. Wharf does not read the Dockerfile before a build (that
     would mean cloning), so a valid configuration is `notimplemented`, as Quay answers for custom
     git; an invalid one says what is wrong."""
+    service = trigger.service if github_triggers.is_github(trigger) else trigger_payloads.CUSTOM_GIT
     try:
-        clean_config(config)
+        clean_config(config, service)
     except InvalidInput as e:
         return {"status": "error", "message": str(e)}
     return {"status": "notimplemented"}
@@ -254,18 +287,23 @@ class RunParameters:
     refs: Mapping[str, Any] | None = None
 
 
+def _ref_asked(trigger: TriggerRecord, run: RunParameters) -> tuple[str, str]:
+    """(branch or tag, its name) of a manual run: refs, else branch_name, else the default branch."""
+    if run.refs and run.refs.get("kind") in ("branch", "tag") and isinstance(run.refs.get("name"), str):
+        return str(run.refs["kind"]), str(run.refs["name"])
+    if run.branch_name:
+        return "branch", run.branch_name
+    return "branch", str(trigger.config.get("default_branch") or "main")
+
+
 def _manual_metadata(trigger: TriggerRecord, run: RunParameters) -> dict[str, Any]:
     if not run.commit_sha:
         raise InvalidInput("commit_sha is required: Wharf builds a commit it is told", field="commit_sha")
-    if run.refs and run.refs.get("kind") in ("branch", "tag") and isinstance(run.refs.get("name"), str):
-        ref = f"refs/{'heads' if run.refs['kind'] == 'branch' else 'tags'}/{run.refs['name']}"
-    elif run.branch_name:
-        ref = f"refs/heads/{run.branch_name}"
-    else:
-        ref = f"refs/heads/{trigger.config.get('default_branch') or 'main'}"
+    kind, name = _ref_asked(trigger, run)
+    ref = f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
     body = {"commit": run.commit_sha, "ref": ref, "default_branch": trigger.config.get("default_branch")}
     try:
-        return trigger_payloads.custom_git(body, str(trigger.config["build_source"]))
+        return trigger_payloads.custom_git(body, git_url_of(trigger.config))
     except (InvalidPayload, SkipRequest) as e:
         raise InvalidInput(str(e), field="commit_sha") from None
 
@@ -281,6 +319,10 @@ async def manual_start(
         raise InvalidInput("Trigger is not enabled.")
     if not trigger.is_active:
         raise TriggerInactive("Trigger is not active.")
+    if not run.commit_sha and github_triggers.is_github(trigger):
+        # GitHub knows what the branch or tag points at (Quay asks it the same way).
+        kind, name = _ref_asked(trigger, run)
+        run = dataclasses.replace(run, commit_sha=await github_triggers.ref_sha(rt, trigger, kind, name))
     metadata = _manual_metadata(trigger, run)
     return await rt.db.write(build_triggers.start_build, trigger, repo, metadata, _actor(who))
 
@@ -334,7 +376,7 @@ def metadata_of(trigger: TriggerRecord, headers: Mapping[str, str], body: bytes)
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidPayload("the body is not JSON") from None
-    git_url = str(trigger.config["build_source"])
+    git_url = git_url_of(trigger.config)
     kind = sender(headers)
     if kind == trigger_payloads.GITHUB:
         return trigger_payloads.github(payload, headers.get("x-github-event"), git_url)

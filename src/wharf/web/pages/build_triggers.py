@@ -14,8 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
 from wharf.auth.permissions import RepositoryView
-from wharf.core.errors import NotAllowed, NotFound
+from wharf.core.build_triggers import TriggerRecord
+from wharf.core.errors import InvalidInput, NotAllowed, NotFound
+from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
+from wharf.services import github_triggers
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import SUMMARY, FormError
@@ -49,6 +52,7 @@ async def listing(request: Request) -> Response:
         page=access.repository_page(request, view),
         tab="builds",
         triggers=found,
+        github=github_triggers.enabled(rt),
     )
 
 
@@ -96,13 +100,14 @@ async def create(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     rt = access.runtime(request)
-    _, view = await _admined(request)
+    v, view = await _admined(request)
     uuid = request.path_params["trigger_uuid"]
     try:
         trigger = await trigger_service.get(rt, view.repo, uuid)
     except NotFound:
         raise WebError.not_found("This build trigger") from None
     recent = await trigger_service.recent_builds(rt, view.repo, uuid, RECENT)
+    sources, problem = await _github_sources(rt, v, view, trigger)
     return render.page(
         request,
         "repository/trigger.html",
@@ -112,6 +117,8 @@ async def show(request: Request) -> Response:
         trigger=trigger,
         credentials=trigger_service.credentials(rt, trigger),
         builds=recent,
+        github_sources=sources,
+        github_problem=problem,
     )
 
 
@@ -144,10 +151,86 @@ async def delete(request: Request) -> Response:
     return render.redirect(f"{_base(view)}/triggers", "Deleted the trigger; its builds stay in the history.")
 
 
+async def _github_sources(
+    rt: Runtime, v: Visitor, view: RepositoryView, trigger: TriggerRecord
+) -> tuple[list[str], str | None]:
+    """The GitHub repositories an inactive connected trigger may build, for the connected user;
+    with what went wrong asking GitHub, if something did."""
+    if trigger.is_active or not github_triggers.is_github(trigger):
+        return [], None
+    try:
+        found: list[str] = []
+        for namespace in await github_triggers.namespaces(rt, v.identity, view.repo, trigger.uuid):
+            repos = await github_triggers.sources(rt, v.identity, view.repo, trigger.uuid, namespace["id"])
+            found += [str(r["full_name"]) for r in repos]
+    except (NotAllowed, NotFound, InvalidInput) as e:
+        return [], forms.sentence(str(e))
+    return found, None
+
+
+async def connect_github(request: Request) -> Response:
+    """Send the browser to GitHub to let Wharf into the user's repositories."""
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v, view = await _admined(request)
+    try:
+        url = github_triggers.connect_url(rt, v.identity, view.repo)
+    except github_triggers.GitHubTriggersOff:
+        raise WebError.not_found("GitHub build triggers") from None
+    # A page that navigates, not a redirect of the POST: the CSP's form-action is 'self'.
+    return render.page(
+        request,
+        "repository/trigger_connect.html",
+        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"},
+        auth_url=url,
+    )
+
+
+async def github_callback(request: Request) -> Response:
+    """GitHub sends the browser back here (Quay's path): the new trigger, inactive, is shown
+    for its repository to be chosen."""
+    rt = access.runtime(request)
+    v, view = await _admined(request)
+    params = request.query_params
+    if params.get("error"):
+        detail = params.get("error_description") or params["error"]
+        raise WebError(403, "GitHub was not connected", forms.sentence(detail[:300]))
+    try:
+        trigger = await github_triggers.connect(
+            rt, v.identity, view.repo, params.get("code", ""), params.get("state", "")
+        )
+    except github_triggers.GitHubTriggersOff:
+        raise WebError.not_found("GitHub build triggers") from None
+    except (NotAllowed, InvalidInput) as e:
+        raise WebError(403, "GitHub was not connected", forms.sentence(str(e))) from None
+    return render.redirect(
+        f"{_base(view)}/trigger/{trigger.uuid}", "Connected to GitHub: choose the repository to build."
+    )
+
+
+async def activate_github(request: Request) -> Response:
+    """Activate a connected GitHub trigger: Wharf adds the deploy key and webhook at GitHub."""
+    rt = access.runtime(request)
+    form = await read_form(rt, request)
+    v, view = await _admined(request)
+    uuid = request.path_params["trigger_uuid"]
+    page = f"{_base(view)}/trigger/{uuid}"
+    robot = form.get("pull_robot", "").strip() or None
+    with forms.refusing(page):
+        try:
+            await trigger_service.activate(rt, v.identity, view.repo, uuid, _config(form), robot)
+        except (NotAllowed, NotFound) as e:
+            raise FormError(page, {SUMMARY: forms.sentence(str(e))}) from None
+    return render.redirect(page, "The trigger is active: GitHub now sends its pushes here.")
+
+
 ROUTES: list[BaseRoute] = [
     Route("/repository/{repository:path}/triggers", listing, methods=["GET"]),
     Route("/repository/{repository:path}/triggers/new", create, methods=["POST"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}", show, methods=["GET"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/toggle", toggle, methods=["POST"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/delete", delete, methods=["POST"]),
+    Route("/repository/{repository:path}/triggers/github", connect_github, methods=["POST"]),
+    Route("/repository/{repository:path}/trigger/{trigger_uuid}/activate", activate_github, methods=["POST"]),
+    Route("/oauth2/github/callback/trigger/{repository:path}", github_callback, methods=["GET"]),
 ]
