@@ -170,9 +170,9 @@ def _body_timeout_answer(scope: Scope, timeout_s: float) -> tuple[str, bytes]:
 
 
 def _api(rt: Runtime) -> ASGIApp:
-    from wharf.api.app import build_api  # FastAPI and every /api/v1 model: ~15 MiB
+    from wharf.api.app import for_runtime  # FastAPI and every /api/v1 model: ~15 MiB
 
-    return build_api(rt)
+    return for_runtime(rt)
 
 
 class WharfApp:

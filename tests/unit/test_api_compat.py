@@ -8,9 +8,7 @@ import csv
 import re
 from pathlib import Path
 
-from wharf.api.app import build_api
-from wharf.config import load_settings
-from wharf.runtime import Runtime
+from wharf.api.app import shared_api
 
 QUAY_ENDPOINTS = Path(__file__).resolve().parents[1] / "data" / "quay-api-endpoints.tsv"
 # Quay serves these outside its @resource classes, so the table does not list them.
@@ -35,8 +33,7 @@ def test_operations_match_quay(tmp_path: Path) -> None:
         quay = {
             row["nickname"]: (row["method"], _shape(row["path"])) for row in csv.DictReader(f, delimiter="\t")
         }
-    rt = Runtime.create(load_settings(None, {"DATA_DIR": tmp_path}, environ={}))
-    doc = build_api(rt).openapi()
+    doc = shared_api().openapi()
     ours = {
         op["operationId"]: (method.upper(), _shape(path))
         for path, operations in doc["paths"].items()

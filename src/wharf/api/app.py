@@ -1,7 +1,10 @@
-"""build_api(rt): the /api/v1 FastAPI application, with Quay's error shape on every error."""
+"""for_runtime(rt): the /api/v1 FastAPI application, with Quay's error shape on every error.
+
+The application itself is built once per process and shared (see api/scope.py)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from fastapi import FastAPI, Request
@@ -51,6 +54,7 @@ from wharf.api import (
     users,
 )
 from wharf.api.errors import ApiError, from_domain, invalid_request, response
+from wharf.api.scope import ForRuntime, runtime_of
 from wharf.core.errors import DomainError, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.runtime import Runtime
@@ -65,14 +69,13 @@ class RegistryReadOnly:
     """While REGISTRY_STATE is `readonly`, every /api/v1 request that would change something is
     answered 503 before it is routed (Quay's `check_readonly`), whoever sends it."""
 
-    def __init__(self, app: ASGIApp, rt: Runtime) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.rt = rt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and self.rt.settings.REGISTRY_STATE == "readonly"
+            and _runtime(scope).settings.REGISTRY_STATE == "readonly"
             and scope["method"] not in _SAFE_METHODS
             and scope["path"].startswith("/api/")
             and scope["path"].rstrip("/") not in _READONLY_ALLOWED
@@ -131,7 +134,18 @@ class _Paths:
         )
 
 
-def build_api(rt: Runtime) -> FastAPI:
+def _runtime(scope: Scope) -> Runtime:
+    rt = runtime_of(Request(scope))
+    assert rt is not None, "the /api/v1 application is reached through for_runtime()"
+    return rt
+
+
+def for_runtime(rt: Runtime) -> ASGIApp:
+    return ForRuntime(shared_api(), rt)
+
+
+@functools.cache
+def shared_api() -> FastAPI:
     api = FastAPI(
         title="Wharf API",
         version=__version__,
@@ -140,7 +154,6 @@ def build_api(rt: Runtime) -> FastAPI:
         docs_url=None,  # discovery.py serves /api/v1/docs, with Swagger UI's files from here, not a CDN
         redoc_url=None,
     )
-    api.state.runtime = rt
     # repositories comes after every other /repository/{R}/... router (permissions, tags...): its
     # catch-all /repository/{repository:path} routes must match last. Keep it the last one.
     modules = (
@@ -186,7 +199,7 @@ def build_api(rt: Runtime) -> FastAPI:
     api.include_router(discovery.router)
     api.include_router(builds.uploads)
     api.include_router(triggers.webhooks)
-    api.add_middleware(RegistryReadOnly, rt=rt)
+    api.add_middleware(RegistryReadOnly)
     paths = _Paths(
         [f"/api/v1{r.path}" for m in modules for r in m.router.routes if isinstance(r, Route)]
         + [r.path for m in (signin, oauth, squash) for r in m.router.routes if isinstance(r, Route)]

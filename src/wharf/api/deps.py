@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from wharf.api.errors import ApiError, forbidden, unauthorized
+from wharf.api.scope import runtime_of
 from wharf.auth import browser, permissions
 from wharf.auth.address import client_address
 from wharf.auth.identity import ANONYMOUS, Identity
@@ -21,7 +22,8 @@ from wharf.runtime import Runtime
 
 
 def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
+    rt = runtime_of(request)
+    assert rt is not None, "the /api/v1 application is reached through api.app.for_runtime()"
     return rt
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from wharf.api.scope import runtime_of
 from wharf.core import errors as domain
 
 ERROR_DESCRIPTIONS: dict[str, str] = {
@@ -42,7 +43,7 @@ class ApiError(Exception):
 
     def body(self, request: Request) -> dict[str, Any]:
         # links come from settings, never from the Host header (see Settings.public_host)
-        runtime = getattr(request.app.state, "runtime", None)
+        runtime = runtime_of(request)
         origin = runtime.settings.public_origin if runtime is not None else ""
         return {
             "type": f"{origin}/api/v1/error/{self.error_type}",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from wharf.api.deps import CSRF_HEADER, Rt, csrf_ok, session_of
+from wharf.api.deps import CSRF_HEADER, Rt, csrf_ok, runtime, session_of
 from wharf.api.errors import forbidden, unauthorized
 from wharf.auth import browser, credentials
 from wharf.auth.address import client_address
@@ -28,7 +28,7 @@ class VerifyUser(BaseModel):
 
 
 def address(request: Request) -> str | None:
-    rt: Runtime = request.app.state.runtime
+    rt = runtime(request)
     return client_address(request, rt.settings.TRUSTED_PROXIES)
 
 
