@@ -33,7 +33,7 @@ from wharf.auth import permissions
 from wharf.auth.identity import Identity
 from wharf.core import accounts, repositories, robots, trigger_payloads
 from wharf.core.build_triggers import TriggerRecord
-from wharf.core.errors import InvalidInput
+from wharf.core.errors import InvalidInput, NotAllowed
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.integrations import git_files, git_remote, outbound
@@ -127,6 +127,8 @@ async def analyze_config(
         clean = trigger_service.clean_config(config, service)
     except InvalidInput as e:
         return await judge.view(None, None, ERROR, str(e))
+    if github and trigger is not None and _browses_others(who, trigger, clean):
+        raise NotAllowed("only the user who connected this trigger to GitHub may read GitHub through it")
     try:
         if github:
             assert trigger is not None
@@ -149,6 +151,14 @@ async def analyze_config(
     if not found:
         return await judge.view(None, None, WARNING, "No FROM line found in the Dockerfile")
     return await judge.base(dockerfile.base_images(contents), registry_hosts(rt))
+
+
+def _browses_others(who: Identity, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bool:
+    """Whether another admin than the one who connected the GitHub trigger asks about another
+    repository than the trigger's: refused, as the wizard's helpers refuse browsing GitHub with
+    the connected user's token (the trigger's own repository may be checked by any admin)."""
+    other_user = who.account_id != trigger.connected_user_id
+    return other_user and clean["build_source"] != trigger.config.get("build_source")
 
 
 def _administers(db: Db, who: Identity, namespace: str) -> bool:

@@ -162,6 +162,12 @@ async def test_connect_browse_activate_push_and_delete(
     analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=owner)).json()
     assert (analyzed["status"], analyzed["namespace"], analyzed["name"]) == ("requiresrobot", "acme", "app")
     assert ("GET", "/api/v3/repos/octocat/app/contents/sub/web.Dockerfile") in github.calls
+    # Another admin may check the trigger's repository, not another through the owner's token.
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=world.api["admin"])
+    assert r.json()["status"] == "requiresrobot", r.text
+    other = {"config": {**body["config"], "build_source": "Octo-Org/lib"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
+    assert r.status_code == 403, r.text
     missing = {"config": {**body["config"], "dockerfile_path": "/nope/Dockerfile"}}
     analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json=missing, headers=owner)).json()
     assert analyzed["status"] == "warning", analyzed
