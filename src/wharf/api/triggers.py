@@ -142,7 +142,9 @@ async def activate_build_trigger(
 
 
 @router.post(
-    f"{_TRIGGER}/analyze", operation_id="analyzeBuildTrigger", summary="Check a trigger's configuration"
+    f"{_TRIGGER}/analyze",
+    operation_id="analyzeBuildTrigger",
+    summary="What a trigger's Dockerfile builds on, and whether it needs a pull robot",
 )
 async def analyze_build_trigger(
     rt: Rt,
