@@ -8,6 +8,7 @@ keys and webhooks (kept in `keys` and `hooks`, every call recorded in `calls`)."
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -43,6 +44,8 @@ class GitHub:
         self.tags: dict[str, dict[str, str]] = {}
         self.trees: dict[str, list[str]] = {}
         """A commit's file paths."""
+        self.files: dict[str, dict[str, bytes]] = {}
+        """The contents of a repository's files (on its default branch), by path."""
         self.keys: dict[str, dict[int, dict[str, Any]]] = {}
         self.hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
@@ -86,10 +89,20 @@ class GitHub:
             return {"name": rest.removeprefix("branches/"), "commit": {"sha": sha}} if sha else None
         if rest == "tags":
             return [{"name": t, "commit": {"sha": sha}} for t, sha in self.tags[full_name].items()]
+        if rest.startswith("contents/"):
+            return self.contents_answer(full_name, rest.removeprefix("contents/"))
         if rest.startswith("git/trees/"):
             paths = self.trees.get(rest.removeprefix("git/trees/"))
             return None if paths is None else {"tree": [{"path": p, "type": "blob"} for p in paths]}
         return None
+
+    def contents_answer(self, full_name: str, path: str) -> Any:
+        files = self.files.get(full_name, {})
+        if path in files:
+            content = base64.encodebytes(files[path]).decode()  # GitHub wraps it in lines too
+            return {"type": "file", "path": path, "encoding": "base64", "content": content}
+        inside = [p for p in files if p.startswith(path.rstrip("/") + "/")]
+        return [{"type": "file", "path": p} for p in inside] or None
 
     def create(self, full_name: str, kind: str, body: dict[str, Any]) -> tuple[int, Any]:
         if full_name not in self.repos or kind not in ("keys", "hooks"):

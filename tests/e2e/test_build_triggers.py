@@ -13,9 +13,7 @@ import base64
 import contextlib
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +22,7 @@ import pytest
 
 from tests.e2e.conftest import BuiltImages
 from tests.e2e.harness import SERVER_KIND, Clients, Server, Worker, admin_api, require_tools
+from tests.git_http_server import running_git_http
 from tests.ssh_server import SshServer, ssh_server
 from tests.waiting import wait_until
 
@@ -57,68 +56,13 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     return out.stdout.strip()
 
 
-def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
-    class GitHttpBackend(BaseHTTPRequestHandler):
-        """git http-backend as CGI: the smart HTTP protocol, read-only."""
-
-        def _cgi(self) -> None:
-            path, _, query = self.path.partition("?")
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            env = {
-                "PATH": os.environ["PATH"],
-                "GIT_PROJECT_ROOT": str(root),
-                "GIT_HTTP_EXPORT_ALL": "1",
-                "GIT_CONFIG_GLOBAL": os.devnull,
-                "REQUEST_METHOD": self.command,
-                "PATH_INFO": path,
-                "QUERY_STRING": query,
-                "CONTENT_TYPE": self.headers.get("Content-Type") or "",
-                "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_ADDR": "127.0.0.1",
-            }
-            if self.headers.get("Git-Protocol"):
-                env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-            out = subprocess.run(
-                ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60
-            )
-            head, _, payload = out.stdout.partition(b"\r\n\r\n")
-            status, headers = 200, []
-            for line in head.decode().split("\r\n"):
-                name, _, value = line.partition(":")
-                if name.lower() == "status":
-                    status = int(value.strip().split()[0])
-                elif name:
-                    headers.append((name, value.strip()))
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = _cgi
-        do_POST = _cgi
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return GitHttpBackend
-
-
 @pytest.fixture
 def git_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(the base URL of an HTTP git server, the directory of its bare repositories)."""
     root = tmp_path / "git"
     root.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(root))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with running_git_http(root) as url:
+        yield url, root
 
 
 @pytest.fixture

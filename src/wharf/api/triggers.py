@@ -20,7 +20,7 @@ from wharf.auth.address import client_address
 from wharf.core.build_triggers import TriggerRecord
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
-from wharf.services import github_triggers
+from wharf.services import github_triggers, trigger_analysis
 
 router = APIRouter(tags=["trigger"])
 
@@ -142,12 +142,20 @@ async def activate_build_trigger(
 
 
 @router.post(
-    f"{_TRIGGER}/analyze", operation_id="analyzeBuildTrigger", summary="Check a trigger's configuration"
+    f"{_TRIGGER}/analyze",
+    operation_id="analyzeBuildTrigger",
+    summary="What a trigger's Dockerfile builds on, and whether it needs a pull robot",
 )
 async def analyze_build_trigger(
-    rt: Rt, target: ContentAdminRepository, repository: str, trigger_uuid: str, body: AnalyzeTrigger
+    rt: Rt,
+    who: User,
+    target: ContentAdminRepository,
+    repository: str,
+    trigger_uuid: str,
+    body: AnalyzeTrigger,
 ) -> dict[str, Any]:
-    return trigger_service.analyze(await trigger_service.get(rt, target.repo, trigger_uuid), body.config)
+    """What the Dockerfile builds on, read from the source (services/trigger_analysis.py)."""
+    return await trigger_analysis.analyze(rt, who, target.repo, trigger_uuid, body.config)
 
 
 @router.post(

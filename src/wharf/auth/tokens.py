@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,8 @@ class Grant:
     """The account's credential generation at issue; the token is good while it is still current."""
     public_only: frozenset[str] = frozenset()
     """Repository names the token may pull from only while they are public."""
+    build: dict[str, Any] | None = None
+    """A build's token: the build (and trigger) it pushes for, as its usage log entries name them."""
 
     def allows(self, kind: str, name: str, action: str) -> bool:
         granted = self.access.get((kind, name), frozenset())
@@ -267,10 +269,15 @@ class TokenService:
         return claims
 
     def issue(
-        self, identity: Identity, access: list[dict[str, Any]], public_only: Collection[str] = ()
+        self,
+        identity: Identity,
+        access: list[dict[str, Any]],
+        public_only: Collection[str] = (),
+        build: Mapping[str, Any] | None = None,
     ) -> str:
         """A registry token: `access` for `identity`, bound to its credential generation.
-        `public_only`: names of the repositories it may pull from only while they are public."""
+        `public_only`: names of the repositories it may pull from only while they are public;
+        `build`: the build it is for (what its usage log entries say)."""
         if identity.account_id is not None and identity.generation is None:
             raise TokenError("an account's token must carry its credential generation")
         now = int(time.time())
@@ -295,6 +302,7 @@ class TokenService:
                 "gen": identity.generation,
                 # The OAuth/app token's scopes still cap what this token may list (the catalog).
                 **({"scopes": sorted(identity.scopes)} if identity.scopes is not None else {}),
+                **({"build": dict(build)} if build else {}),
             },
         }
         return self._sign(claims)
@@ -408,9 +416,11 @@ def _grant(claims: dict[str, Any]) -> Grant:
             key = (str(entry.get("type")), str(entry.get("name")))
             access[key] = access.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or []))
     public_only = claims.get("public_only") or []
+    build = ctx.get("build")
     return Grant(
         identity,
         access,
         gen if isinstance(gen, int) else None,
         frozenset(map(str, public_only)) if isinstance(public_only, list) else frozenset(),
+        dict(build) if isinstance(build, dict) else None,
     )

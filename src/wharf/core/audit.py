@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,9 @@ class Actor:
     kind: str = "user"
     origin: str | None = None
     """scheme://host the caller reached: links in the events this change fires point there."""
+    details: Mapping[str, Any] | None = None
+    """What every entry of this actor's carries besides its own details: a build's pushes name
+    the build (and its trigger) this way."""
 
 
 _INSERT = insert(LogEntry)
@@ -46,7 +50,11 @@ def record(
             "repository_id": repository_id,
             "ip": actor.ip if actor else None,
             "created_ms": now_ms(),
-            "metadata_json": json.dumps(metadata, separators=(",", ":"), default=str),
+            "metadata_json": json.dumps(
+                {**actor.details, **metadata} if actor and actor.details else metadata,
+                separators=(",", ":"),
+                default=str,
+            ),
         },
     )
 

@@ -349,6 +349,17 @@ def _fields(who: str, m: dict[str, Any], when: Callable[[int], str]) -> _Details
     return details
 
 
+BUILD_TOKEN = "Repository Build Token"
+"""The `token` a trigger build's entries name (Quay's name for the token its builds push with)."""
+
+
+def _unnamed(metadata: dict[str, Any]) -> str:
+    """Who did it when no account did: a trigger's build, else an anonymous user."""
+    if metadata.get("token") == BUILD_TOKEN and metadata.get("build_uuid"):
+        return f"Build {str(metadata['build_uuid'])[:8]} of a build trigger"
+    return "An anonymous user"
+
+
 def sentence(
     kind: str, performer: str | None, metadata: dict[str, Any], when: Callable[[int], str]
 ) -> str | None:
@@ -357,7 +368,7 @@ def sentence(
     found = KINDS.get(kind)
     if found is None:
         return None
-    who = performer or "An anonymous user"
+    who = performer or _unnamed(metadata)
     # An empty field (a push by digest has no tag) leaves two spaces.
     return _FORMATTER.vformat(found.sentence, (), _fields(who, metadata, when)).replace("  ", " ")
 

@@ -110,9 +110,11 @@ class BuildRecord:
 
     @property
     def shown_phase(self) -> str:
-        """The phase as Quay shows it: an `internalerror` with no run left is `expired` (one still
-        to run again stays `internalerror`)."""
-        return EXPIRED if self.phase == INTERNAL_ERROR and self.terminal else self.phase
+        """The phase as the API and the pages show it. A build abandoned by dying builders with
+        no run left is stored `expired` (Quay's word for an internal error with no retry left);
+        one whose builder itself failed stays `internalerror`, with its message in `error`.
+        Builds finished before that distinction was kept show `internalerror` too."""
+        return self.phase
 
     @property
     def full_name(self) -> str:
@@ -360,7 +362,8 @@ def start(db: Db, build_id: int, origin: str | None, max_attempts: int = MAX_ATT
 def interrupted(db: Db, build: BuildRecord, max_attempts: int, origin: str | None) -> None:
     """The builder running `build` stopped before finishing it (killed, or cut off from the
     database past its lease): `internalerror`, to be run again by the next builder that claims
-    its job while attempts remain, for good after the last (as Quay treats a dead executor)."""
+    its job while attempts remain; `expired` after the last (as Quay shows a dead executor's
+    build with no retry left)."""
     note = (
         "The builder running this build stopped before it finished "
         f"(attempt {build.attempts} of {max_attempts})"
@@ -384,7 +387,9 @@ def interrupted(db: Db, build: BuildRecord, max_attempts: int, origin: str | Non
             append_logs(db, build.id, lines)
         return
     append_logs(db, build.id, [(ERROR_LOG, note, {})])
-    finish(db, build.id, INTERNAL_ERROR, error="The builder running this build stopped", origin=origin)
+    # No run left: `expired`, as Quay shows an internal error whose queue item has no retry left.
+    # A builder that fails a build itself finishes it `internalerror` (jobs/builder.py).
+    finish(db, build.id, EXPIRED, error="The builder running this build stopped", origin=origin)
 
 
 def _jobs(db: Db) -> list[tuple[int, int | None]]:

@@ -1,12 +1,14 @@
 """GitHub's repository API as a build trigger uses it (Quay's GITHUB_TRIGGER_CONFIG, on with
 FEATURE_GITHUB_BUILD): the OAuth application's authorization URL and code exchange, the user's
-namespaces and repositories, a repository's branches, tags and tree, and its deploy keys and
-webhooks. Every call carries the token the user gave when connecting the trigger, and goes
+namespaces and repositories, a repository's branches, tags, tree and files, and its deploy keys
+and webhooks. Every call carries the token the user gave when connecting the trigger, and goes
 through the outbound guard. Lists are GitHub's first page of 100: enough for a wizard's choices.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +140,25 @@ class GitHubRepos:
         return [
             str(e["path"]) for e in entries if isinstance(e, dict) and e.get("type") == "blob" and "path" in e
         ]
+
+    async def file(self, full_name: str, path: str) -> bytes | None:
+        """A file of the default branch (the contents API); None when there is none there, or the
+        path is a directory."""
+        try:
+            found = await self._get(f"{_repo_path(full_name)}/contents/{quote(path.lstrip('/'))}")
+        except GitHubNotFound:
+            return None
+        if not isinstance(found, dict) or found.get("type") != "file":
+            return None
+        content = found.get("content")
+        if not isinstance(content, str):
+            return None
+        if found.get("encoding") != "base64":
+            return content.encode()
+        try:
+            return base64.b64decode(content)
+        except (binascii.Error, ValueError):
+            raise GitHubError(f"{self.app.name} sent {path} in a form Wharf cannot read") from None
 
     async def _create(self, path: str, body: dict[str, Any], what: str) -> int:
         try:

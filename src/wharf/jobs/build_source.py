@@ -16,14 +16,14 @@ BUILD_ARCHIVE_MAX_ENTRIES, no link leading out of it. `.git` is removed: the con
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
 from wharf.config import Settings
 from wharf.integrations import git_remote, outbound
-from wharf.integrations.git_remote import Remote
+from wharf.integrations.git_files import git_config as git_config
+from wharf.integrations.git_files import git_env as git_env
 
 
 class SourceRefused(Exception):
@@ -34,63 +34,6 @@ class Runner(Protocol):
     async def __call__(
         self, *args: str, shown: str | None = None, env: dict[str, str] | None = None
     ) -> None: ...
-
-
-def git_env(work: Path, remote: Remote, addresses: list[Any], key: str | None) -> dict[str, str]:
-    """The environment git runs in for this clone (the key written to the build's directory)."""
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_ALLOW_PROTOCOL": remote.transport,
-        "GIT_ASKPASS": "/bin/false",
-        "SSH_ASKPASS": "/bin/false",
-    }
-    if remote.is_ssh:
-        ssh_dir = work / "ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        known = ssh_dir / "known_hosts"
-        known.touch(mode=0o600)
-        options = [
-            "-F",
-            os.devnull,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "IdentitiesOnly=yes",
-        ]
-        if key:
-            identity = ssh_dir / "id"
-            fd = os.open(identity, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(key if key.endswith("\n") else key + "\n")
-            options += ["-i", str(identity)]
-        if addresses:
-            options += ["-o", f"HostName={addresses[0]}", "-o", f"HostKeyAlias={remote.host}"]
-        # git hands this to a shell: every part quoted.
-        env["GIT_SSH_COMMAND"] = "ssh " + " ".join(shlex.quote(o) for o in options)
-    return env
-
-
-def git_config(remote: Remote, addresses: list[Any]) -> list[str]:
-    """`-c` options for every git command of the clone."""
-    options = [
-        "-c",
-        "protocol.file.allow=never",
-        "-c",
-        "http.followRedirects=false",
-        "-c",
-        "core.symlinks=true",
-    ]
-    if addresses and not remote.is_ssh:
-        port = remote.port or (80 if remote.transport == "http" else 443)
-        address = f"[{addresses[0]}]" if ":" in str(addresses[0]) else str(addresses[0])
-        options += ["-c", f"http.curloptResolve={remote.host}:{port}:{address}"]
-    return options
 
 
 async def fetch(

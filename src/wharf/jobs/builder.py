@@ -307,7 +307,7 @@ class _Run:
             raise BuildStopped(builds.ERROR, "The user who requested the build can no longer push")
         puller = await build_service.identity_of(rt, robot_id) if robot_id else pusher
         target = RepositoryName(build.namespace, build.repository)
-        token = await build_service.registry_token(rt, pusher, target, puller or pusher, sources)
+        token = await build_service.registry_token(rt, pusher, target, puller or pusher, sources, build)
         self.secrets.append(token)
         return token
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
@@ -49,13 +50,28 @@ class Call:
     def actor(self) -> audit.Actor:
         ident = self.grant.identity if self.grant else None
         account_id, ip = self.performer
+        build = self.grant.build if self.grant else None
         return audit.Actor(
             account_id=account_id,
-            name=ident.name if ident else None,
+            name=ident.name if ident and account_id is not None else None,
             ip=ip,
-            kind=ident.kind if ident else "anonymous",
+            kind="trigger" if self._for_trigger else ident.kind if ident else "anonymous",
             origin=self.rt.settings.public_origin,
+            details=build,
         )
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What a buffered entry carries of the caller besides its performer (a build's token:
+        the build)."""
+        return dict(self.grant.build) if self.grant and self.grant.build else {}
+
+    @property
+    def _for_trigger(self) -> bool:
+        """A trigger build's token: it acts with the rights of the admin who set the trigger up,
+        but for the trigger, so no account is named as the performer (Quay's builds push with a
+        build token, its entries naming no user)."""
+        return bool(self.grant and self.grant.build and self.grant.build.get("trigger_id"))
 
     @property
     def client_address(self) -> str | None:
@@ -65,7 +81,9 @@ class Call:
     def performer(self) -> tuple[int | None, str | None]:
         """(account id, client IP) for a buffered log entry: what `actor` holds, without its cost."""
         ident = self.grant.identity if self.grant else None
-        return (ident.account_id if ident else None, self.client_address)
+        if ident is None or self._for_trigger:
+            return (None, self.client_address)
+        return (ident.account_id, self.client_address)
 
     def revoked(self) -> RegistryError:
         return revoked(self.rt, self.request)

@@ -55,6 +55,7 @@ async def _log_failure(call: Call, kind: str, name: str, reference: str, error: 
         repo=full.name,
         reference=reference[:200],
         error=error.code.code,
+        **call.details,
     )
 
 
@@ -82,6 +83,7 @@ async def get_manifest(call: Call, name: str, reference: str, head: bool) -> Res
             repo=repo.name,
             tag=tag,
             manifest_digest=digest,
+            **call.details,
         )
     return response
 

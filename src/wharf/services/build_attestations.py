@@ -83,7 +83,15 @@ async def attach(
     domain errors of a push (the repository gone or read-only, a quota exceeded)."""
     subject = await database.read(manifests.get, repo.id, facts.digest)
     facts = _with_base_digests(facts, subject.content)
-    sbom_digest = await _attach_sbom(database, store, settings, repo, subject, facts)
+    # A build run again (BUILD_MAX_ATTEMPTS) after its builder died past the push finds what its
+    # earlier run attached: it keeps those rather than attaching a second pair (the provenance's
+    # times differ from run to run, so its bytes, and its digest, would too).
+    earlier = await database.read(_attached_by, repo.id, facts.digest, facts.build_uuid)
+    if prov.BUNDLE_MEDIA_TYPE in earlier:
+        return Attached(earlier.get(Format.CYCLONEDX.media_type), earlier[prov.BUNDLE_MEDIA_TYPE])
+    sbom_digest = earlier.get(Format.CYCLONEDX.media_type)
+    if sbom_digest is None:
+        sbom_digest = await _attach_sbom(database, store, settings, repo, subject, facts)
     key = signing_key(settings, box)
     payload = json.dumps(prov.statement(facts), separators=(",", ":")).encode()
     dsse = prov.envelope(payload, key.sign(prov.INTOTO_PAYLOAD_TYPE, payload), key.keyid)
@@ -105,6 +113,15 @@ async def attach(
     )
     provenance = await _push(database, store, settings, repo, layer, body)
     return Attached(sbom_digest, provenance)
+
+
+def _attached_by(db: Db, repository_id: int, digest: str, build_uuid: str) -> dict[str, str]:
+    """{artifact type: referrer digest} of what the build `build_uuid` attached to `digest`."""
+    return {
+        ref.artifact_type: ref.digest
+        for ref in manifests.referrers(db, repository_id, digest, None)
+        if ref.artifact_type and (ref.annotations or {}).get(prov.BUILD_ANNOTATION) == build_uuid
+    }
 
 
 def _with_base_digests(facts: prov.BuildFacts, content: bytes) -> prov.BuildFacts:

@@ -263,18 +263,6 @@ async def recent_builds(
     return await rt.db.read(builds.list_for_trigger, trigger.id, limit)
 
 
-def analyze(trigger: TriggerRecord, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Quay's analyzeBuildTrigger answer. Wharf does not read the Dockerfile before a build (that
-    would mean cloning), so a valid configuration is `notimplemented`, as Quay answers for custom
-    git; an invalid one says what is wrong."""
-    service = trigger.service if github_triggers.is_github(trigger) else trigger_payloads.CUSTOM_GIT
-    try:
-        clean_config(config, service)
-    except InvalidInput as e:
-        return {"status": "error", "message": str(e)}
-    return {"status": "notimplemented"}
-
-
 # --- starting builds ----------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from wharf.auth import permissions
 from wharf.auth.identity import Identity
-from wharf.core import accounts, audit, builds, durations, robots, user_files
+from wharf.core import accounts, audit, audit_kinds, builds, durations, robots, user_files
 from wharf.core.builds import BuildRecord, BuildRequest
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
@@ -290,6 +290,7 @@ async def registry_token(
     target: RepositoryName | None,
     puller: Identity,
     sources: list[RepositoryName],
+    build: BuildRecord | None = None,
 ) -> str:
     """A registry token for one build: push and pull on `target` as the requester may, pull on the
     base images' repositories as the pull robot (or the requester) may. It lives as long as the
@@ -303,4 +304,18 @@ async def registry_token(
     for name, decision in pulls.items():
         if permissions.PULL in decision.actions and name not in pushes:
             access.append({"type": "repository", "name": str(name), "actions": [permissions.PULL]})
-    return rt.tokens.issue(pusher, access)
+    return rt.tokens.issue(pusher, access, build=build_claim(build) if build else None)
+
+
+def build_claim(build: BuildRecord) -> dict[str, Any]:
+    """What a build's token says of it, and so what the usage log entries of its pushes and
+    pulls carry: the build, and for a trigger's build the trigger and the build token's name
+    (such entries name no performer: the trigger acted, not the admin whose rights it uses)."""
+    claim: dict[str, Any] = {"build_uuid": build.uuid}
+    if build.trigger_uuid is not None:
+        claim |= {
+            "trigger_id": build.trigger_uuid,
+            "trigger_kind": build.trigger_service,
+            "token": audit_kinds.BUILD_TOKEN,
+        }
+    return claim

@@ -16,11 +16,15 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import select
 
+from tests.integration.registry_client import sha256
 from tests.integration.world import World
-from wharf.core import accounts, builds, notifications, repositories
+from wharf.core import accounts, audit_kinds, builds, notifications, repositories
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
 from wharf.db.models import Job
+from wharf.oci import mediatypes as mt
+from wharf.oci.names import RepositoryName
+from wharf.services import builds as build_service
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REPO = "acme/app"
@@ -264,3 +268,52 @@ async def test_activation_checks_its_configuration(world: World) -> None:
     )
     assert r.status_code in (403, 404)
     assert (await http.put(f"{TRIGGERS}{uuid}", json={"enabled": False}, headers=owner)).status_code == 400
+
+
+async def test_a_trigger_builds_pushes_are_logged_for_the_trigger_not_its_admin(world: World) -> None:
+    """The builder pushes with the admin's rights, but the usage log names the build and its
+    trigger with no performer (Quay's builds push with a build token: no user)."""
+    http, owner = world.reg.http, world.api["owner"]
+    rt = world.reg.wharf.rt
+    uuid, _, _ = await _activated(world)
+    r = await http.post(f"{TRIGGERS}{uuid}/start", json={"commit_sha": SHA}, headers=owner)
+    assert r.status_code == 201, r.text
+    build = await rt.db.read(builds.get, r.json()["id"])
+    admin = await rt.db.read(accounts.get_by_name, "owner")
+    assert build is not None and admin is not None
+    pusher = await build_service.identity_of(rt, admin.id)
+    assert pusher is not None
+    target = RepositoryName("acme", "app")
+    token = await build_service.registry_token(rt, pusher, target, pusher, [], build)
+    headers = {"Authorization": f"Bearer {token}"}
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    digest = sha256(config)
+    r = await http.post(
+        "/v2/acme/app/blobs/uploads/", params={"digest": digest}, content=config, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": digest,
+            "size": len(config),
+        },
+        "layers": [],
+    }
+    r = await http.put(
+        "/v2/acme/app/manifests/built",
+        content=json.dumps(manifest).encode(),
+        headers={**headers, "Content-Type": mt.OCI_MANIFEST},
+    )
+    assert r.status_code == 201, r.text
+
+    logs = (await http.get("/api/v1/repository/acme/app/logs", headers=owner)).json()["logs"]
+    pushed = next(e for e in logs if e["kind"] == "push_repo" and e["metadata"].get("tag") == "built")
+    assert "performer" not in pushed or pushed["performer"] is None
+    assert pushed["metadata"]["build_uuid"] == build.uuid
+    assert pushed["metadata"]["trigger_id"] == uuid and pushed["metadata"]["trigger_kind"] == "custom-git"
+    assert pushed["metadata"]["token"] == audit_kinds.BUILD_TOKEN
+    sentence = audit_kinds.sentence("push_repo", None, pushed["metadata"], str)
+    assert sentence == f"Build {build.uuid[:8]} of a build trigger pushed tag built of acme/app"

@@ -313,3 +313,17 @@ async def test_a_builds_registry_token_is_scoped_to_what_it_builds(world: World)
     assert ("repository", "acme/pub") in grant.access
     # a disabled requester gets no token at all
     assert await build_service.identity_of(rt, await _account_id(world, "disabled")) is None
+
+
+async def test_a_build_its_builder_failed_shows_internalerror_with_its_message(world: World) -> None:
+    http, writer = world.reg.http, world.api["writer"]
+    build = (await _request(world, "writer", file_id=await _drop(http, writer))).json()
+    rt = world.reg.wharf.rt
+    record = await rt.db.read(builds.get, build["id"])
+    assert record is not None
+    await rt.db.write(builds.start, record.id, None)
+    # what jobs/builder.py does when its own code fails mid-build
+    failed = "The builder failed: KeyError"
+    await rt.db.write(builds.finish, record.id, builds.INTERNAL_ERROR, error=failed, attempt=1)
+    r = await http.get(f"/api/v1/repository/acme/app/build/{build['id']}/status", headers=writer)
+    assert (r.json()["phase"], r.json()["error"]) == ("internalerror", failed)  # not `expired`

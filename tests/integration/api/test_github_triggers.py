@@ -52,6 +52,7 @@ def settings(
         {"v1": V1},
     )
     github.add_repo("Octo-Org/lib", {"trunk": "4" * 40}, ["Dockerfile"])
+    github.files["octocat/app"] = {"sub/web.Dockerfile": f"FROM {TEST_HOSTNAME}/acme/app:base\n".encode()}
     overrides = {
         "DATA_DIR": data_dir,
         "DB_URI": db_uri,
@@ -157,8 +158,19 @@ async def test_connect_browse_activate_push_and_delete(
     assert key["key"] == creds["SSH Public Key"] and key["read_only"] is True
     assert hook["config"]["url"] == creds["Webhook Endpoint URL"] and hook["events"] == ["push"]
 
-    analyzed = await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=owner)
-    assert analyzed.json()["status"] == "notimplemented", analyzed.text
+    # The analyzer reads the Dockerfile through GitHub's contents API: its base is private here.
+    analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=owner)).json()
+    assert (analyzed["status"], analyzed["namespace"], analyzed["name"]) == ("requiresrobot", "acme", "app")
+    assert ("GET", "/api/v3/repos/octocat/app/contents/sub/web.Dockerfile") in github.calls
+    # Another admin may check the trigger's repository, not another through the owner's token.
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=body, headers=world.api["admin"])
+    assert r.json()["status"] == "requiresrobot", r.text
+    other = {"config": {**body["config"], "build_source": "Octo-Org/lib"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
+    assert r.status_code == 403, r.text
+    missing = {"config": {**body["config"], "dockerfile_path": "/nope/Dockerfile"}}
+    analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json=missing, headers=owner)).json()
+    assert analyzed["status"] == "warning", analyzed
     r = await http.post(f"{TRIGGERS}{uuid}/fields/branch_name", headers=owner)
     assert r.json() == {"values": ["main", "dev"]}
     r = await http.post(f"{TRIGGERS}{uuid}/fields/refs", headers=owner)

@@ -1,5 +1,6 @@
 """/repository/<ns>/<name>/triggers: a repository's build triggers and the form that sets up a
-custom git one; /repository/<ns>/<name>/trigger/<uuid>: one trigger, with the deploy key and
+custom git one (with "Check the Dockerfile": the trigger analyzer's answer, and a pull robot
+proposed for a private base); /repository/<ns>/<name>/trigger/<uuid>: one trigger, with the deploy key and
 the webhook URL to copy to the git server, its recent builds, enable/disable and delete.
 Repository admins only, as the API's trigger routes. The work is services/build_triggers.py's.
 """
@@ -18,7 +19,7 @@ from wharf.core.build_triggers import TriggerRecord
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
-from wharf.services import github_triggers
+from wharf.services import github_triggers, trigger_analysis
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import SUMMARY, FormError
@@ -45,6 +46,12 @@ def _base(view: RepositoryView) -> str:
 async def listing(request: Request) -> Response:
     rt = access.runtime(request)
     _, view = await _admined(request)
+    return await _listing(request, rt, view, None)
+
+
+async def _listing(
+    request: Request, rt: Runtime, view: RepositoryView, analysis: dict[str, Any] | None
+) -> Response:
     found = await trigger_service.list_triggers(rt, view.repo)
     return render.page(
         request,
@@ -53,7 +60,31 @@ async def listing(request: Request) -> Response:
         tab="builds",
         triggers=found,
         github=github_triggers.enabled(rt),
+        analysis=analysis,
     )
+
+
+def suggested_robot(analysis: dict[str, Any]) -> str | None:
+    """The robot to propose for a private base: the first that can read it already."""
+    if analysis.get("status") != trigger_analysis.REQUIRES_ROBOT:
+        return None
+    return next((str(r["name"]) for r in analysis.get("robots") or [] if r.get("can_read")), None)
+
+
+async def analyze(request: Request) -> Response:
+    """ "Check the Dockerfile" on the set-up form: the analyzer's answer shown above the form,
+    what was typed kept, and a robot that can read a private base proposed when none was typed."""
+    rt = access.runtime(request)
+    form = await read_form(rt, request)
+    v, view = await _admined(request)
+    result = await trigger_analysis.analyze_config(rt, v.identity, view.repo, None, _config(form))
+    values = forms.kept(form)
+    robot = suggested_robot(result)
+    if robot and not values.get("pull_robot", "").strip():
+        values["pull_robot"] = robot
+    action = f"{_base(view)}/triggers/new"
+    request.scope["wharf.entered"] = forms.Entered(action, values, address=request.url.path)
+    return await _listing(request, rt, view, result)
 
 
 def _config(form: dict[str, str]) -> dict[str, Any]:
@@ -227,6 +258,7 @@ async def activate_github(request: Request) -> Response:
 ROUTES: list[BaseRoute] = [
     Route("/repository/{repository:path}/triggers", listing, methods=["GET"]),
     Route("/repository/{repository:path}/triggers/new", create, methods=["POST"]),
+    Route("/repository/{repository:path}/triggers/analyze", analyze, methods=["POST"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}", show, methods=["GET"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/toggle", toggle, methods=["POST"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/delete", delete, methods=["POST"]),
