@@ -233,6 +233,27 @@ def format_date(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime(DATE_FORMAT) if ms is not None else None
 
 
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 300, 43200
+"""The bounds of `skopeo_timeout_interval` a client may set (Quay's API refuses under 5 minutes, its
+UI over 12 hours). An organization mirror's repositories take the organization's `skopeo_timeout`
+(30 to 3600 s, Quay's bounds for it): core stores those as they are."""
+
+
+def check_timeout(seconds: int) -> int:
+    """A client's `skopeo_timeout_interval`, with Quay's messages."""
+    if seconds < TIMEOUT_MIN_S:
+        raise InvalidInput(
+            f"Skopeo timeout interval cannot be less than {TIMEOUT_MIN_S} seconds",
+            field="skopeo_timeout_interval",
+        )
+    if seconds > TIMEOUT_MAX_S:
+        raise InvalidInput(
+            f"Skopeo timeout interval cannot be more than {TIMEOUT_MAX_S} seconds",
+            field="skopeo_timeout_interval",
+        )
+    return seconds
+
+
 def check_interval(seconds: int, what: str) -> int:
     if seconds < 1 or seconds > 10 * 365 * 86400:
         raise InvalidInput(f"{what} is a number of seconds, at least 1", field=what)

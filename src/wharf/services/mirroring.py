@@ -85,9 +85,17 @@ async def _check_outbound(rt: Runtime, settings: mirrors.Settings, current: Mirr
         log.debug("mirror upstream %s not checked now: %s", url, e)
 
 
+def _check_client_values(settings: mirrors.Settings) -> None:
+    """What a client (API, web) may set beyond what core checks for every caller: the timeout's
+    bounds are Quay's for its users; an organization mirror's repositories take its own."""
+    if settings.skopeo_timeout_interval is not None:
+        mirrors.check_timeout(settings.skopeo_timeout_interval)
+
+
 async def create(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    _check_client_values(settings)
     await _check_outbound(rt, settings, None)
 
     def _create(db: Db) -> MirrorRecord:
@@ -101,6 +109,7 @@ async def create(
 async def change(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
     await _check_outbound(rt, settings, current)
     return await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)

@@ -71,7 +71,7 @@ def _body(upstream: Distribution, robot: str, **extra: Any) -> dict[str, Any]:
         "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]},
         "robot_username": robot,
         "external_registry_config": {"verify_tls": False},
-        "skopeo_timeout_interval": 60,
+        "skopeo_timeout_interval": 300,
         **extra,
     }
 
@@ -255,6 +255,19 @@ async def test_a_bad_configuration_is_refused(
     )
     assert r.status_code == 400, r.text
     assert field in r.json()["detail"]
+
+
+async def test_the_timeout_has_quays_bounds(world: World, upstream: Distribution) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    for seconds, word in ((299, "less than 300"), (43201, "more than 43200")):
+        r = await http.post(URL, json=_body(upstream, robot, skopeo_timeout_interval=seconds), headers=owner)
+        assert r.status_code == 400 and word in r.json()["detail"], r.text
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 201
+    r = await http.put(URL, json={"skopeo_timeout_interval": 120}, headers=owner)
+    assert r.status_code == 400 and "Skopeo timeout interval" in r.json()["detail"], r.text
+    r = await http.put(URL, json={"skopeo_timeout_interval": 43200}, headers=owner)
+    assert r.status_code == 201, r.text
 
 
 async def test_an_internal_upstream_is_refused_unless_allowed(world: World) -> None:
