@@ -101,6 +101,10 @@ class MirrorRecord:
     def verify_tls(self) -> bool:
         return bool(self.external_registry_config.get("verify_tls", True))
 
+    @property
+    def proxies(self) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+        return proxies(self.external_registry_config)
+
     def credentials(self, box: SecretBox) -> tuple[str | None, str | None]:
         username = box.open(self.username_sealed) if self.username_sealed else None
         password = box.open(self.password_sealed) if self.password_sealed else None
@@ -205,6 +209,59 @@ def check_rule(root_rule: dict[str, Any]) -> dict[str, Any]:
             'root_rule.rule_value is a list of tag globs, as in ["latest", "v1.*"]', field="root_rule"
         )
     return {"rule_kind": kind, "rule_value": [v.strip() for v in value]}
+
+
+_PROXY_FIELDS = ("http_proxy", "https_proxy", "no_proxy")
+_PROXY_URL = re.compile(
+    r"^(?:http://)?(?:[^@/\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?$"
+)
+
+
+def proxy_url(value: str) -> str:
+    """A proxy as Quay's field holds it (`http://proxy:3128`, or `proxy:3128` as curl reads it),
+    as a URL to call: `http://` added. Only plain-HTTP proxies (CONNECT carries TLS to the registry)."""
+    value = value.strip()
+    return value if value.startswith("http://") else f"http://{value}"
+
+
+def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
+    """`external_registry_config`: `verify_tls`, `unsigned_images` (booleans) and `proxy`
+    (`http_proxy`, `https_proxy`: a proxy's `http://host:port`; `no_proxy`: comma-separated hosts,
+    as the NO_PROXY variable). Stored as given (Quay shows it back as it was sent)."""
+    for name in ("verify_tls", "unsigned_images"):
+        if name in config and not isinstance(config[name], bool):
+            raise InvalidInput(f"external_registry_config.{name} is true or false", field=name)
+    proxy = config.get("proxy")
+    if proxy is None:
+        return config
+    if not isinstance(proxy, dict) or any(k not in _PROXY_FIELDS for k in proxy):
+        raise InvalidInput(
+            "external_registry_config.proxy has http_proxy, https_proxy and no_proxy", field="proxy"
+        )
+    for name in _PROXY_FIELDS:
+        value = proxy.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > 2048:
+            raise InvalidInput(f"external_registry_config.proxy.{name} is a string", field=name)
+        if name != "no_proxy" and not _PROXY_URL.match(value.strip()):
+            raise InvalidInput(
+                f"external_registry_config.proxy.{name} {value[:100]!r} is not a proxy: write "
+                "http://host:port (an HTTP proxy; https:// registries are reached through its CONNECT)",
+                field=name,
+            )
+    return config
+
+
+def proxies(config: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+    """The configuration's proxies as URLs to call (http, https, no_proxy entries); None when it
+    names no proxy (the process's environment applies then)."""
+    proxy = config.get("proxy") or {}
+    http, https = (proxy.get(n) or None for n in ("http_proxy", "https_proxy"))
+    if http is None and https is None:
+        return None
+    no_proxy = tuple(e.strip() for e in str(proxy.get("no_proxy") or "").split(",") if e.strip())
+    return (proxy_url(http) if http else None, proxy_url(https) if https else None, no_proxy)
 
 
 def check_architectures(values: list[str]) -> list[str]:
@@ -324,7 +381,7 @@ def create(
             "sync_status": NEVER_RUN,
             "sync_retries_remaining": MAX_RETRIES,
             "root_rule": json.dumps(rule),
-            "external_registry_config": json.dumps(new.external_registry_config or {}),
+            "external_registry_config": json.dumps(check_registry_config(new.external_registry_config or {})),
             "skopeo_timeout_interval": check_interval(
                 300 if new.skopeo_timeout_interval is None else new.skopeo_timeout_interval,
                 "skopeo_timeout_interval",
@@ -361,7 +418,7 @@ def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Setting
         if number is not None:
             values[name] = check_interval(number, name)
     if new.external_registry_config is not None:
-        values["external_registry_config"] = json.dumps(new.external_registry_config)
+        values["external_registry_config"] = json.dumps(check_registry_config(new.external_registry_config))
     if new.architecture_filter is not None:
         values["architecture_filter"] = json.dumps(check_architectures(new.architecture_filter))
     plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms}
