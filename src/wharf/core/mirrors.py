@@ -84,6 +84,8 @@ class MirrorRecord:
     bytes_done: int = 0
     last_success_ms: int | None = None
     sync_token: str | None = None
+    org_mirror: bool = False
+    """Made by the organization's mirror, and not reconfigured by a user since."""
 
     @property
     def host(self) -> str:
@@ -139,6 +141,7 @@ _COLUMNS = (
     RepoMirrorConfig.bytes_done,
     RepoMirrorConfig.last_success_ms,
     RepoMirrorConfig.sync_token,
+    RepoMirrorConfig.org_mirror,
 )
 _GET = (
     select(*_COLUMNS)
@@ -350,6 +353,8 @@ class Settings:
     external_registry_config: dict[str, Any] | None = None
     skopeo_timeout_interval: int | None = None
     architecture_filter: list[str] | None = field(default=None)
+    org_mirror: bool | None = None
+    """Whether the organization's mirror made (or took over) it; a user's change clears it."""
 
 
 def create(
@@ -391,6 +396,7 @@ def create(
             "tags_total": 0,
             "last_error": None,
             "created_ms": now_ms(),
+            "org_mirror": bool(new.org_mirror),
         },
     )
     if repo.state not in repositories.MIRRORED:
@@ -421,7 +427,7 @@ def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Setting
         values["external_registry_config"] = json.dumps(check_registry_config(new.external_registry_config))
     if new.architecture_filter is not None:
         values["architecture_filter"] = json.dumps(check_architectures(new.architecture_filter))
-    plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms}
+    plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms, "org_mirror": new.org_mirror}
     values.update({k: v for k, v in plain.items() if v is not None})
     return values
 
@@ -436,7 +442,7 @@ def change(
     if new.is_enabled is not None and new.is_enabled != current.is_enabled:
         kind = "repo_mirror_enabled" if new.is_enabled else "repo_mirror_disabled"
         audit.record_for(db, kind, actor, repo)
-    changed = sorted(k for k in values if not k.endswith("_sealed")) + (
+    changed = sorted(k for k in values if not k.endswith("_sealed") and k != "org_mirror") + (
         ["external_registry_password"] if new.password is not None else []
     )
     audit.record_for(db, "repo_mirror_config_changed", actor, repo, changed=changed)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wharf.core import (
@@ -104,17 +104,19 @@ async def check_upstream_url(rt: Runtime, url: str, what: str) -> None:
         log.debug("mirror upstream %s not checked now: %s", url, e)
 
 
-def _check_client_values(settings: mirrors.Settings) -> None:
+def _check_client_values(settings: mirrors.Settings) -> mirrors.Settings:
     """What a client (API, web) may set beyond what core checks for every caller: the timeout's
-    bounds are Quay's for its users; an organization mirror's repositories take its own."""
+    bounds are Quay's for its users; an organization mirror's repositories take its own. A mirror
+    a user configured is theirs: no later organization mirror takes it over."""
     if settings.skopeo_timeout_interval is not None:
         mirrors.check_timeout(settings.skopeo_timeout_interval)
+    return replace(settings, org_mirror=False)
 
 
 async def create(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
-    _check_client_values(settings)
+    settings = _check_client_values(settings)
     await _check_outbound(rt, settings, None)
 
     def _create(db: Db) -> MirrorRecord:
@@ -128,7 +130,7 @@ async def create(
 async def change(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
-    _check_client_values(settings)
+    settings = _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
     await _check_outbound(rt, settings, current)
     changed = await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)
@@ -270,11 +272,16 @@ def _message(config: MirrorRecord, e: Exception) -> str:
     return f"{config.external_reference}: {e}"
 
 
+def proxies_of(external_registry_config: dict[str, Any]) -> Proxies | None:
+    """A configuration's `proxy` as the clients take it (None: it names none)."""
+    found = mirrors.proxies(external_registry_config)
+    return Proxies(found[0], found[1], found[2]) if found is not None else None
+
+
 def upstream_of(rt: Runtime, config: MirrorRecord) -> Upstream:
     """The mirror's upstream as the client sees it: credentials, TLS and proxies."""
     username, password = config.credentials(rt.secrets)
-    found = config.proxies
-    proxies = Proxies(found[0], found[1], found[2]) if found is not None else None
+    proxies = proxies_of(config.external_registry_config)
     return Upstream(config.host, username, password, insecure=not config.verify_tls, proxies=proxies)
 
 
