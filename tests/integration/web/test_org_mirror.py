@@ -26,7 +26,9 @@ ACTION = "/organization/webmirror/mirror"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"FEATURE_ORG_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+    return settings.model_copy(
+        update={"FEATURE_ORG_MIRROR": True, "FEATURE_REPO_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]}
+    )
 
 
 @pytest.fixture
@@ -94,6 +96,11 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
 
     page = await admin.get(PAGE)
     assert "SYNC_SUCCESS" in page.text and 'href="/repository/webmirror/web"' in page.text
+
+    # the repository's own Mirroring section sends to the organization's, offering no form
+    page = await admin.get("/repository/webmirror/web?tab=settings")
+    assert 'href="/organization/webmirror?tab=settings#org-mirroring"' in page.text, page.text
+    assert "Mirrors <code>127.0.0.1:" in page.text and 'name="external_reference"' not in page.text
 
     r = await _post(admin, "sync-now")
     assert r.status_code == 303 and "queued" in _flash(r)
