@@ -8,6 +8,10 @@ header names, scoped to the one repository. Credentials are only ever sent to th
 host: a redirect to blob storage elsewhere (a presigned URL) goes without them. 429 and 5xx are
 retried a few times with backoff, honouring a short Retry-After. Blobs are read as a stream whose
 digest is checked as the bytes pass; the last chunk is only handed out once it matched.
+
+A mirror's requests may go through forward proxies (`Proxies`, Quay's `external_registry_config.proxy`):
+the guard then checks both the upstream's name and the proxy's address, and the request names the
+host for the proxy to connect to (`RegistryClient._checked`).
 """
 
 from __future__ import annotations
@@ -227,7 +231,8 @@ class ClientPool:
     credentials, `insecure`) gets a client of its own, and a connection only ever carries requests
     for the host name it was opened for. Requests go to the address the outbound guard saw, so
     connections are pooled by address: two names on one address share no connection (no request
-    reaches a name over a TLS session whose certificate was checked for another name). The
+    reaches a name over a TLS session whose certificate was checked for another name). A client
+    whose requests go through a forward proxy is one of its own (keyed by the proxy too). The
     verifying SSL context (the CA bundle, read once) is shared by all clients.
 
     Connections belong to the event loop that opened them: on another loop the pool starts again."""
