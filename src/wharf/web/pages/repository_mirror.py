@@ -79,8 +79,8 @@ async def change(
     if action == "mirror-sync-cancel":
         done = await mirroring.sync_cancel(rt, repo, by)
         return render.redirect(back, "The sync is cancelled." if done else "No sync was running.")
-    if repo.state == repositories.ORG_MIRROR:
-        raise FormError(page, {forms.SUMMARY: MANAGED_BY_ORG})
+    if repo.state == repositories.ORG_MIRROR:  # the page has no form for it: said, nothing saved
+        return render.redirect(back, MANAGED_BY_ORG)
     exists = await mirroring.find(rt, repo) is not None
     settings = _settings(form, page, new=not exists)
     with forms.refusing(page, {"root_rule": "tags"}):
