@@ -269,6 +269,10 @@ class ClientPool:
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
 
+    def holds(self, upstream: Upstream) -> bool:
+        """Whether the pool has a client of this configuration now."""
+        return any(key[0] == upstream for key in self._clients)
+
     def forget(self, upstream: Upstream) -> None:
         """The clients of a configuration that went away (a changed one has clients of its own)."""
         for key in [k for k in self._clients if k[0] == upstream]:

@@ -134,6 +134,10 @@ async def test_a_sync_copies_the_matching_tags_and_then_only_what_changed(
     assert state["root_rule"] == {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]}
     assert state["external_reference"] == f"{upstream.host}/proj/app"
 
+    # the sync used the process's pooled clients (the next one reuses its connections)
+    config = await rt.db.read(mirrors.require, repo.id)
+    assert rt.upstream_clients.holds(mirroring.upstream_of(rt, config))
+
     # a second sync finds everything present; a moved tag is copied again
     again = await mirroring.sync(rt, repo.id)
     assert again is not None and again.copied == [] and again.skipped == ["multi", "v1", "v2"]
