@@ -230,7 +230,8 @@ class Settings(BaseModel):
     ROBOT_FEDERATION_TOKEN_LIFETIME_S: int = 3600
     """Lifetime of the robot token /oauth2/federation/robot/token hands out for an OIDC token."""
     SSRF_ALLOWED_HOSTS: list[str] = Field(default_factory=list)
-    """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach."""
+    """Internal hosts or CIDRs (`10.0.0.0/8`, `127.0.0.1`, `idp.internal`) outbound calls may reach
+    (a mirror's forward proxy at an internal address too)."""
     REGISTRY_STATE: Literal["normal", "readonly"] = "normal"
     """`readonly` for maintenance: pulls, reads and logins work and write nothing (docs/deploy.md)."""
     WORKERS_IN_PROCESS: bool = True

@@ -131,3 +131,25 @@ def test_the_sync_states(db: Database) -> None:
     assert db.run_write(org_mirrors.begin, org.id, 60) is None
     with pytest.raises(InvalidInput):
         db.run_write(org_mirrors.change, BOX, org, org_mirrors.Settings(external_registry_type="quay"), None)
+
+
+def test_a_new_configuration_takes_back_only_what_an_organization_mirror_made(db: Database) -> None:
+    org = _org(db, "mirrored")
+    config = db.run_write(org_mirrors.create, BOX, org, _settings(org), None)
+    made = db.run_write(org_mirror_repos.adopt, BOX, org, config, "web")
+    mine = db.run_write(org_mirror_repos.adopt, BOX, org, config, "mine")
+    assert made is not None and mine is not None and db.run_read(mirrors.require, made.id).org_mirror
+    db.run_write(org_mirrors.delete_config, org, None)
+    # a user reconfigured one mirror since: it is theirs now
+    db.run_write(mirrors.change, BOX, mine, mirrors.Settings(sync_interval=60, org_mirror=False), None)
+
+    moved = _settings(org, external_registry_url="https://other.example.com", password="")
+    config = db.run_write(org_mirrors.create, BOX, org, moved, None)
+    taken = db.run_write(org_mirror_repos.adopt, BOX, org, config, "web")
+    assert taken is not None and taken.id == made.id and taken.state == repositories.ORG_MIRROR
+    mirror = db.run_read(mirrors.require, made.id)
+    assert mirror.external_reference == "other.example.com/proj/web" and mirror.org_mirror
+    assert mirror.credentials(BOX) == ("reader", None)
+    assert db.run_write(org_mirror_repos.adopt, BOX, org, config, "mine") is None
+    left = db.run_read(repositories.get, "mirrored", "mine")
+    assert left is not None and left.state == repositories.NORMAL

@@ -6,6 +6,7 @@ import pytest
 
 from wharf.core import mirrors
 from wharf.core.errors import InvalidInput
+from wharf.integrations.upstream import Proxies
 
 
 def _record(globs: list[str]) -> mirrors.MirrorRecord:
@@ -48,3 +49,44 @@ def test_a_rule_is_a_list_of_globs_or_a_csv() -> None:
 def test_dates_are_quays_format() -> None:
     ms = mirrors.parse_date("2026-12-07T13:00:00Z")
     assert mirrors.format_date(ms) == "2026-12-07T13:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("url", "no_proxy", "proxied"),
+    [
+        ("https://quay.io/v2/", (), True),
+        ("https://quay.io/v2/", ("*",), False),
+        ("https://quay.io/v2/", ("quay.io",), False),
+        ("https://cdn.quay.io/blob", (".quay.io",), False),
+        ("https://cdn.quay.io/blob", ("quay.io",), False),
+        ("https://notquay.io/v2/", ("quay.io",), True),
+        ("https://quay.io/v2/", ("quay.io:5000",), True),
+        ("https://quay.io:5000/v2/", ("quay.io:5000",), False),
+        ("http://10.1.2.3:5000/v2/", ("10.0.0.0/8",), False),
+        ("http://10.1.2.3:5000/v2/", ("10.1.2.3",), False),
+        ("http://11.1.2.3/v2/", ("10.0.0.0/8",), True),
+        ("http://[fd00::1]/v2/", ("fd00::/8",), False),
+    ],
+)
+def test_no_proxy_reads_as_curl_and_go_read_it(url: str, no_proxy: tuple[str, ...], proxied: bool) -> None:
+    proxies = Proxies(http="http://proxy:3128", https="http://proxy:3128", no_proxy=no_proxy)
+    assert (proxies.choose(url) is not None) is proxied
+
+
+def test_each_scheme_has_its_proxy() -> None:
+    assert Proxies(http="http://p:1").choose("https://quay.io/") is None
+    assert Proxies(https="http://p:2").choose("https://quay.io/") == "http://p:2"
+
+
+def test_the_proxy_fields_are_checked_and_read_as_urls() -> None:
+    config = {
+        "verify_tls": True,
+        "proxy": {"http_proxy": "proxy:3128", "https_proxy": None, "no_proxy": "a, b"},
+    }
+    assert mirrors.check_registry_config(config) is config
+    assert mirrors.proxies(config) == ("http://proxy:3128", None, ("a", "b"))
+    assert mirrors.proxies({"verify_tls": False}) is None
+    assert mirrors.proxies({"proxy": {"http_proxy": "", "no_proxy": "x"}}) is None
+    for bad in ({"verify_tls": "no"}, {"proxy": "http://p"}, {"proxy": {"https_proxy": "https://p:1"}}):
+        with pytest.raises(InvalidInput):
+            mirrors.check_registry_config(bad)

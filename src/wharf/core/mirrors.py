@@ -84,6 +84,8 @@ class MirrorRecord:
     bytes_done: int = 0
     last_success_ms: int | None = None
     sync_token: str | None = None
+    org_mirror: bool = False
+    """Made by the organization's mirror, and not reconfigured by a user since."""
 
     @property
     def host(self) -> str:
@@ -100,6 +102,10 @@ class MirrorRecord:
     @property
     def verify_tls(self) -> bool:
         return bool(self.external_registry_config.get("verify_tls", True))
+
+    @property
+    def proxies(self) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+        return proxies(self.external_registry_config)
 
     def credentials(self, box: SecretBox) -> tuple[str | None, str | None]:
         username = box.open(self.username_sealed) if self.username_sealed else None
@@ -135,6 +141,7 @@ _COLUMNS = (
     RepoMirrorConfig.bytes_done,
     RepoMirrorConfig.last_success_ms,
     RepoMirrorConfig.sync_token,
+    RepoMirrorConfig.org_mirror,
 )
 _GET = (
     select(*_COLUMNS)
@@ -207,6 +214,59 @@ def check_rule(root_rule: dict[str, Any]) -> dict[str, Any]:
     return {"rule_kind": kind, "rule_value": [v.strip() for v in value]}
 
 
+_PROXY_FIELDS = ("http_proxy", "https_proxy", "no_proxy")
+_PROXY_URL = re.compile(
+    r"^(?:http://)?(?:[^@/\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?$"
+)
+
+
+def proxy_url(value: str) -> str:
+    """A proxy as Quay's field holds it (`http://proxy:3128`, or `proxy:3128` as curl reads it),
+    as a URL to call: `http://` added. Only plain-HTTP proxies (CONNECT carries TLS to the registry)."""
+    value = value.strip()
+    return value if value.startswith("http://") else f"http://{value}"
+
+
+def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
+    """`external_registry_config`: `verify_tls`, `unsigned_images` (booleans) and `proxy`
+    (`http_proxy`, `https_proxy`: a proxy's `http://host:port`; `no_proxy`: comma-separated hosts,
+    as the NO_PROXY variable). Stored as given (Quay shows it back as it was sent)."""
+    for name in ("verify_tls", "unsigned_images"):
+        if name in config and not isinstance(config[name], bool):
+            raise InvalidInput(f"external_registry_config.{name} is true or false", field=name)
+    proxy = config.get("proxy")
+    if proxy is None:
+        return config
+    if not isinstance(proxy, dict) or any(k not in _PROXY_FIELDS for k in proxy):
+        raise InvalidInput(
+            "external_registry_config.proxy has http_proxy, https_proxy and no_proxy", field="proxy"
+        )
+    for name in _PROXY_FIELDS:
+        value = proxy.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > 2048:
+            raise InvalidInput(f"external_registry_config.proxy.{name} is a string", field=name)
+        if name != "no_proxy" and not _PROXY_URL.match(value.strip()):
+            raise InvalidInput(
+                f"external_registry_config.proxy.{name} {value[:100]!r} is not a proxy: write "
+                "http://host:port (an HTTP proxy; https:// registries are reached through its CONNECT)",
+                field=name,
+            )
+    return config
+
+
+def proxies(config: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+    """The configuration's proxies as URLs to call (http, https, no_proxy entries); None when it
+    names no proxy (the process's environment applies then)."""
+    proxy = config.get("proxy") or {}
+    http, https = (proxy.get(n) or None for n in ("http_proxy", "https_proxy"))
+    if http is None and https is None:
+        return None
+    no_proxy = tuple(e.strip() for e in str(proxy.get("no_proxy") or "").split(",") if e.strip())
+    return (proxy_url(http) if http else None, proxy_url(https) if https else None, no_proxy)
+
+
 def check_architectures(values: list[str]) -> list[str]:
     """The architecture filter: a few of VALID_ARCHITECTURES, each once (empty: every one)."""
     unknown = [v for v in values if v not in VALID_ARCHITECTURES]
@@ -231,6 +291,27 @@ def parse_date(text: str) -> int:
 
 def format_date(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime(DATE_FORMAT) if ms is not None else None
+
+
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 300, 43200
+"""The bounds of `skopeo_timeout_interval` a client may set (Quay's API refuses under 5 minutes, its
+UI over 12 hours). An organization mirror's repositories take the organization's `skopeo_timeout`
+(30 to 3600 s, Quay's bounds for it): core stores those as they are."""
+
+
+def check_timeout(seconds: int) -> int:
+    """A client's `skopeo_timeout_interval`, with Quay's messages."""
+    if seconds < TIMEOUT_MIN_S:
+        raise InvalidInput(
+            f"Skopeo timeout interval cannot be less than {TIMEOUT_MIN_S} seconds",
+            field="skopeo_timeout_interval",
+        )
+    if seconds > TIMEOUT_MAX_S:
+        raise InvalidInput(
+            f"Skopeo timeout interval cannot be more than {TIMEOUT_MAX_S} seconds",
+            field="skopeo_timeout_interval",
+        )
+    return seconds
 
 
 def check_interval(seconds: int, what: str) -> int:
@@ -272,6 +353,8 @@ class Settings:
     external_registry_config: dict[str, Any] | None = None
     skopeo_timeout_interval: int | None = None
     architecture_filter: list[str] | None = field(default=None)
+    org_mirror: bool | None = None
+    """Whether the organization's mirror made (or took over) it; a user's change clears it."""
 
 
 def create(
@@ -303,7 +386,7 @@ def create(
             "sync_status": NEVER_RUN,
             "sync_retries_remaining": MAX_RETRIES,
             "root_rule": json.dumps(rule),
-            "external_registry_config": json.dumps(new.external_registry_config or {}),
+            "external_registry_config": json.dumps(check_registry_config(new.external_registry_config or {})),
             "skopeo_timeout_interval": check_interval(
                 300 if new.skopeo_timeout_interval is None else new.skopeo_timeout_interval,
                 "skopeo_timeout_interval",
@@ -313,6 +396,7 @@ def create(
             "tags_total": 0,
             "last_error": None,
             "created_ms": now_ms(),
+            "org_mirror": bool(new.org_mirror),
         },
     )
     if repo.state not in repositories.MIRRORED:
@@ -340,10 +424,10 @@ def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Setting
         if number is not None:
             values[name] = check_interval(number, name)
     if new.external_registry_config is not None:
-        values["external_registry_config"] = json.dumps(new.external_registry_config)
+        values["external_registry_config"] = json.dumps(check_registry_config(new.external_registry_config))
     if new.architecture_filter is not None:
         values["architecture_filter"] = json.dumps(check_architectures(new.architecture_filter))
-    plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms}
+    plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms, "org_mirror": new.org_mirror}
     values.update({k: v for k, v in plain.items() if v is not None})
     return values
 
@@ -358,7 +442,7 @@ def change(
     if new.is_enabled is not None and new.is_enabled != current.is_enabled:
         kind = "repo_mirror_enabled" if new.is_enabled else "repo_mirror_disabled"
         audit.record_for(db, kind, actor, repo)
-    changed = sorted(k for k in values if not k.endswith("_sealed")) + (
+    changed = sorted(k for k in values if not k.endswith("_sealed") and k != "org_mirror") + (
         ["external_registry_password"] if new.password is not None else []
     )
     audit.record_for(db, "repo_mirror_config_changed", actor, repo, changed=changed)

@@ -96,7 +96,12 @@ def adopt(
                 _enable(db, box, config, repo)
             _note(db, org.id, name, CREATED, repo.id, None)
             return repo
-    if repositories.get(db, org.name, name) is not None:
+    existing = repositories.get(db, org.name, name)
+    if existing is not None:
+        # one this configuration links already but that is NORMAL now was let go by its admin
+        unlinked = row is None or row.repository_id is None
+        if unlinked and _taken_over(db, box, config, existing):
+            return repositories.get_by_id(db, existing.id) or existing
         _note(
             db,
             org.id,
@@ -115,11 +120,19 @@ def adopt(
     repo = repositories.create(db, org.name, name, visibility=config.visibility, actor=robot)
     repositories.set_state(db, repo, repositories.ORG_MIRROR, robot)
     repo = repositories.get_by_id(db, repo.id) or repo
+    mirrors.create(db, box, repo, _mirror_settings(box, config, reference), robot)
+    audit.record_for(db, "org_mirror_repo_created", robot, repo, external_reference=reference)
+    _note(db, org.id, name, CREATED, repo.id, None)
+    return repo
+
+
+def _mirror_settings(box: SecretBox, config: OrgMirrorRecord, reference: str) -> mirrors.Settings:
+    """A repository mirror of every tag, as the organization mirror configures it."""
     username, password = config.credentials(box)
-    settings = mirrors.Settings(
+    return mirrors.Settings(
         external_reference=reference,
-        username=username,
-        password=password,
+        username=username or "",
+        password=password or "",
         robot_username=config.robot_username,
         is_enabled=True,
         sync_interval=config.sync_interval,
@@ -127,11 +140,36 @@ def adopt(
         external_registry_config={**config.external_registry_config, "verify_tls": config.verify_tls},
         skopeo_timeout_interval=config.skopeo_timeout,
         architecture_filter=config.architecture_filter,
+        org_mirror=True,
     )
-    mirrors.create(db, box, repo, settings, robot)
-    audit.record_for(db, "org_mirror_repo_created", robot, repo, external_reference=reference)
-    _note(db, org.id, name, CREATED, repo.id, None)
-    return repo
+
+
+TAKEN_OVER = "taken over from an earlier organization mirror"
+
+
+def _taken_over(db: Db, box: SecretBox, config: OrgMirrorRecord, repo: RepositoryRecord) -> bool:
+    """Take over a repository an earlier organization mirror of this organization made (its
+    configuration was deleted, or the repository was set aside): back in state ORG_MIRROR, its
+    repository mirror set to this configuration's upstream and settings. Only one still NORMAL
+    whose mirror no user reconfigured since: a repository a user made, or made their own, is
+    never written by the organization mirror (Quay links any repository of the name)."""
+    mirror = mirrors.get(db, repo.id)
+    if (
+        mirror is None
+        or not mirror.org_mirror
+        or repo.state not in (repositories.NORMAL, repositories.ORG_MIRROR)
+    ):
+        return False
+    try:
+        reference = mirrors.check_reference(config.reference(repo.name))
+    except InvalidInput:
+        return False
+    robot = robot_actor(config)
+    if repo.state != repositories.ORG_MIRROR:
+        repositories.set_state(db, repo, repositories.ORG_MIRROR, robot)
+    mirrors.change(db, box, repo, _mirror_settings(box, config, reference), robot)
+    _note(db, config.org_id, repo.name, CREATED, repo.id, TAKEN_OVER)
+    return True
 
 
 def _enable(db: Db, box: SecretBox, config: OrgMirrorRecord, repo: RepositoryRecord) -> None:

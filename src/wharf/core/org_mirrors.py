@@ -274,7 +274,11 @@ def _values(db: Db, box: SecretBox, org: AccountRecord, new: Settings) -> dict[s
         ("skopeo_timeout", new.skopeo_timeout, check_timeout),
         ("repository_filters", new.repository_filters, lambda v: json.dumps(check_filters(v))),
         ("architecture_filter", new.architecture_filter, json.dumps),
-        ("external_registry_config", new.external_registry_config, json.dumps),
+        (
+            "external_registry_config",
+            new.external_registry_config,
+            lambda v: json.dumps(mirrors.check_registry_config(v)),
+        ),
     ]
     for name, given, check in checks:
         if given is not None:

@@ -956,6 +956,8 @@ class RepoMirrorConfig(Base):
     bytes_done: Mapped[int] = mapped_column(BigInteger, server_default="0")  # by the running sync
     last_success_ms: Mapped[int | None] = mapped_column(BigInteger)  # for mirror health: stale mirrors
     sync_token: Mapped[str | None] = mapped_column(String(32))  # the running sync's (core/mirrors.py)
+    # made by the organization's mirror (core/org_mirror_repos.py): a new one may take it over
+    org_mirror: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OrgMirrorConfig(Base):

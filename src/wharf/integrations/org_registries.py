@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from wharf.config import Settings
 from wharf.integrations.outbound import OutboundFailed, OutboundRefused, check_url
+from wharf.integrations.upstream import Proxies
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000
@@ -36,6 +37,8 @@ class Source:
     username: str | None = None
     password: str | None = None
     verify_tls: bool = True
+    proxies: Proxies | None = None
+    """The configuration's proxies (`external_registry_config.proxy`); None: the environment's."""
 
 
 def _headers(source: Source) -> dict[str, str]:
@@ -57,13 +60,20 @@ async def _get(
     import httpx  # here, not at the top: most processes never call out (~5 MiB)
 
     url = f"{source.url}{path}" + (f"?{urlencode(params)}" if params else "")
+    proxy = source.proxies.choose(url) if source.proxies is not None else None
     try:
         await check_url(url, settings)
+        if proxy is not None:  # the proxy's address passes the guard too
+            await check_url(proxy, settings)
     except (OutboundRefused, OutboundFailed) as e:
         raise DiscoveryError(str(e)) from None
     try:
         async with httpx.AsyncClient(
-            timeout=timeout_s, follow_redirects=False, verify=source.verify_tls
+            timeout=timeout_s,
+            follow_redirects=False,
+            verify=source.verify_tls,
+            proxy=proxy,
+            trust_env=source.proxies is None,
         ) as client:
             response = await client.get(url, headers=_headers(source))
     except httpx.HTTPError as e:

@@ -8,6 +8,10 @@ header names, scoped to the one repository. Credentials are only ever sent to th
 host: a redirect to blob storage elsewhere (a presigned URL) goes without them. 429 and 5xx are
 retried a few times with backoff, honouring a short Retry-After. Blobs are read as a stream whose
 digest is checked as the bytes pass; the last chunk is only handed out once it matched.
+
+A mirror's requests may go through forward proxies (`Proxies`, Quay's `external_registry_config.proxy`):
+the guard then checks both the upstream's name and the proxy's address, and the request names the
+host for the proxy to connect to (`RegistryClient._checked`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import re
 import time
 from collections.abc import AsyncIterator
@@ -22,9 +27,10 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from wharf.config import Settings
-from wharf.integrations.outbound import OutboundFailed, _pinned, check_url
+from wharf.integrations.outbound import OutboundFailed, _Pinned, _pinned, check_url
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 
@@ -65,6 +71,59 @@ class UpstreamDigestMismatch(UpstreamError):
 
 
 @dataclass(frozen=True, slots=True)
+class Proxies:
+    """The forward proxies a mirror's requests go through (Quay's `external_registry_config.proxy`,
+    which its worker hands to skopeo as HTTP_PROXY, HTTPS_PROXY and NO_PROXY). `http` and `https`
+    are `http://host:port` URLs (core/mirrors.py checks them); `no_proxy` the hosts reached directly,
+    as curl and Go read NO_PROXY: `*` for every host, a name that also covers its subdomains
+    (`example.com`, `.example.com`), an address, a network (`10.0.0.0/8`), each with an optional
+    `:port`."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: tuple[str, ...] = ()
+
+    def choose(self, url: str) -> str | None:
+        """The proxy a request to `url` goes through; None: straight to the host."""
+        parts = urlsplit(url)
+        proxy = self.https if parts.scheme == "https" else self.http
+        if proxy is None or not parts.hostname:
+            return None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if any(_bypasses(entry, parts.hostname.lower(), port) for entry in self.no_proxy):
+            return None
+        return proxy
+
+
+def _bypasses(entry: str, host: str, port: int) -> bool:
+    """Whether one NO_PROXY entry names `host:port`."""
+    entry = entry.strip().lower()
+    if entry == "*":
+        return True
+    try:  # an address or a network, IPv6 ones written bare or in brackets
+        network = ipaddress.ip_network(entry.strip("[]"), strict=False)
+    except ValueError:
+        network = None
+    if network is None:
+        name, _, wanted = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if wanted and not wanted.isdigit():
+            return False
+        if wanted and int(wanted) != port:
+            return False
+        name = name.lstrip(".")
+        if not name:
+            return False
+        try:
+            network = ipaddress.ip_network(name.strip("[]"), strict=False)
+        except ValueError:
+            return host == name or host.endswith("." + name)
+    try:
+        return ipaddress.ip_address(host.strip("[]")) in network
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
 class Upstream:
     """Where an upstream is and how to log in: `registry` is `host[:port]` with an optional
     namespace prefix (`quay.io/projectquay`), as a proxy-cache organization names it."""
@@ -74,6 +133,8 @@ class Upstream:
     password: str | None = None
     insecure: bool = False
     """Plain HTTP and no certificate check (a registry on a private network)."""
+    proxies: Proxies | None = None
+    """Forward proxies to go through (a mirror's); None: straight to the registry."""
 
     @property
     def host(self) -> str:
@@ -170,14 +231,15 @@ class ClientPool:
     credentials, `insecure`) gets a client of its own, and a connection only ever carries requests
     for the host name it was opened for. Requests go to the address the outbound guard saw, so
     connections are pooled by address: two names on one address share no connection (no request
-    reaches a name over a TLS session whose certificate was checked for another name). The
+    reaches a name over a TLS session whose certificate was checked for another name). A client
+    whose requests go through a forward proxy is one of its own (keyed by the proxy too). The
     verifying SSL context (the CA bundle, read once) is shared by all clients.
 
     Connections belong to the event loop that opened them: on another loop the pool starts again."""
 
     def __init__(self, max_clients: int = _POOL_MAX) -> None:
         self._max = max_clients
-        self._clients: dict[tuple[Upstream, float, str], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[Upstream, float, str, str | None], httpx.AsyncClient] = {}
         self._retired: list[tuple[float, httpx.AsyncClient]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._verifying: ssl.SSLContext | None = None
@@ -185,8 +247,10 @@ class ClientPool:
         self.challenges: dict[str, dict[str, str]] = {}
         """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
 
-    def client(self, upstream: Upstream, timeout_s: float, host: str) -> httpx.AsyncClient:
-        import httpx
+    def client(
+        self, upstream: Upstream, timeout_s: float, host: str, proxy: str | None = None
+    ) -> httpx.AsyncClient:
+        """`proxy`: the forward proxy the client's requests go through (a client per proxy)."""
 
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
@@ -195,17 +259,19 @@ class ClientPool:
             self._retired.clear()
             self._loop = loop
         self._close_retired(time.monotonic() - _RETIRED_GRACE_S)
-        key = (upstream, timeout_s, host)
+        key = (upstream, timeout_s, host, proxy)
         found = self._clients.pop(key, None)
         if found is None:
             while len(self._clients) >= self._max:
                 self._retire(self._clients.pop(next(iter(self._clients))))
             verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
-            found = httpx.AsyncClient(
-                timeout=timeout_s, follow_redirects=False, verify=verify, limits=_limits()
-            )
+            found = _new_client(upstream, timeout_s, verify, proxy, _limits())
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
+
+    def holds(self, upstream: Upstream) -> bool:
+        """Whether the pool has a client of this configuration now."""
+        return any(key[0] == upstream for key in self._clients)
 
     def forget(self, upstream: Upstream) -> None:
         """The clients of a configuration that went away (a changed one has clients of its own)."""
@@ -239,6 +305,29 @@ class ClientPool:
             task.add_done_callback(self._closing.discard)
 
 
+def _new_client(
+    upstream: Upstream,
+    timeout_s: float,
+    verify: ssl.SSLContext | bool,
+    proxy: str | None,
+    limits: httpx.Limits | None = None,
+) -> httpx.AsyncClient:
+    import httpx  # here, not at the top: most processes never call out (~5 MiB)
+
+    # A configuration with proxies decides alone (NO_PROXY included); one without leaves the
+    # process's environment (HTTPS_PROXY...) in force, as before proxies could be configured.
+    return httpx.AsyncClient(
+        timeout=timeout_s,
+        follow_redirects=False,
+        verify=verify,
+        proxy=proxy,
+        trust_env=upstream.proxies is None,
+        limits=limits
+        if limits is not None
+        else httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
 _RETIRED_GRACE_S = 600.0
 """How long a retired client stays open for the requests still using it (a blob's stream)."""
 
@@ -256,8 +345,8 @@ class RegistryClient:
     timeout_s: float = 30.0
     shared_tokens: TokenCache | None = None
     pool: ClientPool | None = None
-    _client: httpx.AsyncClient | None = None
-    """Its own client, without a pool."""
+    _own: dict[str | None, httpx.AsyncClient] = field(default_factory=dict)
+    """Its own clients (one per proxy, None: direct), without a pool."""
     _entered: bool = False
     _tokens: dict[str, str] = field(default_factory=dict)
     _fresh: set[str] = field(default_factory=set)
@@ -266,28 +355,25 @@ class RegistryClient:
 
     async def __aenter__(self) -> RegistryClient:
         self._entered = True
-        if self.pool is None:
-            import httpx  # here, not at the top: most processes never call out (~5 MiB)
-
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout_s, follow_redirects=False, verify=not self.upstream.insecure
-            )
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._entered = False
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        own, self._own = list(self._own.values()), {}
+        for client in own:
+            await client.aclose()
 
-    def _http(self, host: str) -> httpx.AsyncClient:
+    def _http(self, host: str, proxy: str | None) -> httpx.AsyncClient:
         assert self._entered, "use the client in `async with`"
         if self.pool is not None:
-            return self.pool.client(self.upstream, self.timeout_s, host)
-        assert self._client is not None
-        return self._client
+            return self.pool.client(self.upstream, self.timeout_s, host, proxy)
+        found = self._own.get(proxy)
+        if found is None:
+            found = _new_client(self.upstream, self.timeout_s, not self.upstream.insecure, proxy)
+            self._own[proxy] = found
+        return found
 
     # -- the registry's API ------------------------------------------------------------------
 
@@ -438,12 +524,10 @@ class RegistryClient:
             authorization = self._authorization(scope) if authorize else None
             if own_host and authorization is not None:
                 sent["Authorization"] = authorization  # never to storage on another host
+            proxy = self.upstream.proxies.choose(url) if self.upstream.proxies is not None else None
+            pinned = await self._checked(url, proxy)
             try:
-                pinned = _pinned(url, await check_url(url, self.settings))
-            except OutboundFailed as e:  # DNS: the upstream is unreachable, not refused
-                raise UpstreamError(str(e)) from None
-            try:
-                http = self._http(host)
+                http = self._http(host, proxy)
                 request = http.build_request(
                     method, pinned.url, headers={**sent, **pinned.headers}, extensions=pinned.extensions
                 )
@@ -456,6 +540,22 @@ class RegistryClient:
                 continue
             return response
         raise UpstreamError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+
+    async def _checked(self, url: str, proxy: str | None) -> _Pinned:
+        """The outbound guard on `url` (and on the proxy it goes through): where to send it.
+        Straight to the host, the request goes to an address the check saw. Through a proxy, it
+        names the host and the proxy connects (a CONNECT tunnel's TLS must see the name: httpx
+        verifies the certificate against the tunnel's target); the name was checked to resolve
+        to public or allowed addresses just before. The proxy's own address passes the same
+        guard: an internal one only when SSRF_ALLOWED_HOSTS allows it."""
+        try:
+            addresses = await check_url(url, self.settings)
+            if proxy is None:
+                return _pinned(url, addresses)
+            await check_url(proxy, self.settings)
+        except OutboundFailed as e:  # DNS: the upstream (or proxy) is unreachable, not refused
+            raise UpstreamError(str(e)) from None
+        return _pinned(url, [])
 
     def _token_key(self, scope: str) -> tuple[str, ...]:
         password = hashlib.sha256((self.upstream.password or "").encode()).hexdigest()[:16]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wharf.core import (
@@ -46,7 +46,13 @@ from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import Blob
 from wharf.integrations.outbound import OutboundRefused, check_url
-from wharf.integrations.upstream import RegistryClient, Upstream, UpstreamError, UpstreamManifest
+from wharf.integrations.upstream import (
+    Proxies,
+    RegistryClient,
+    Upstream,
+    UpstreamError,
+    UpstreamManifest,
+)
 from wharf.oci.digest import Digest
 from wharf.oci.manifest import Descriptor, ParsedManifest
 from wharf.runtime import Runtime
@@ -67,27 +73,50 @@ def _dedupe(repository_id: int) -> str:
 
 
 async def _check_outbound(rt: Runtime, settings: mirrors.Settings, current: MirrorRecord | None) -> None:
-    """Refuse an upstream at an internal address unless SSRF_ALLOWED_HOSTS allows it (checked when
-    stored, and again by every request of the sync)."""
-    if settings.external_reference is None:
-        return
-    reference = mirrors.check_reference(settings.external_reference)
+    """Refuse an upstream, or a proxy, at an internal address unless SSRF_ALLOWED_HOSTS allows it
+    (checked when stored, and again by every request of the sync)."""
     config = settings.external_registry_config
     if config is None and current is not None:
         config = current.external_registry_config
+    reference = settings.external_reference
+    if reference is None and current is not None and settings.external_registry_config is not None:
+        reference = current.external_reference  # a new proxy: checked against the stored upstream
+    if reference is None:
+        return
+    reference = mirrors.check_reference(reference)
     insecure = not bool((config or {}).get("verify_tls", True))
-    url = f"{'http' if insecure else 'https'}://{reference.split('/', 1)[0]}/v2/"
+    await check_upstream_url(
+        rt, f"{'http' if insecure else 'https'}://{reference.split('/', 1)[0]}/v2/", "external_reference"
+    )
+    found = mirrors.proxies(mirrors.check_registry_config(config or {}))
+    for name, proxy in zip(("http_proxy", "https_proxy"), found or (), strict=False):
+        if proxy is not None:
+            await check_upstream_url(rt, str(proxy), f"external_registry_config.proxy.{name}")
+
+
+async def check_upstream_url(rt: Runtime, url: str, what: str) -> None:
+    """The outbound guard when a configuration is stored: an internal address is refused (400)."""
     try:
         await check_url(url, rt.settings)
     except OutboundRefused as e:
-        raise UpstreamRefused(f"external_reference: {e}") from None
+        raise UpstreamRefused(f"{what}: {e}") from None
     except Exception as e:  # an unresolvable name is refused by the sync, with a clear status
         log.debug("mirror upstream %s not checked now: %s", url, e)
+
+
+def _check_client_values(settings: mirrors.Settings) -> mirrors.Settings:
+    """What a client (API, web) may set beyond what core checks for every caller: the timeout's
+    bounds are Quay's for its users; an organization mirror's repositories take its own. A mirror
+    a user configured is theirs: no later organization mirror takes it over."""
+    if settings.skopeo_timeout_interval is not None:
+        mirrors.check_timeout(settings.skopeo_timeout_interval)
+    return replace(settings, org_mirror=False)
 
 
 async def create(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    settings = _check_client_values(settings)
     await _check_outbound(rt, settings, None)
 
     def _create(db: Db) -> MirrorRecord:
@@ -101,9 +130,13 @@ async def create(
 async def change(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    settings = _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
     await _check_outbound(rt, settings, current)
-    return await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)
+    changed = await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)
+    if upstream_of(rt, changed) != upstream_of(rt, current):
+        rt.upstream_clients.forget(upstream_of(rt, current))  # its connections are not wanted again
+    return changed
 
 
 async def get(rt: Runtime, repo: RepositoryRecord) -> MirrorRecord:
@@ -239,10 +272,29 @@ def _message(config: MirrorRecord, e: Exception) -> str:
     return f"{config.external_reference}: {e}"
 
 
-def _client(rt: Runtime, config: MirrorRecord) -> RegistryClient:
+def proxies_of(external_registry_config: dict[str, Any]) -> Proxies | None:
+    """A configuration's `proxy` as the clients take it (None: it names none)."""
+    found = mirrors.proxies(external_registry_config)
+    return Proxies(found[0], found[1], found[2]) if found is not None else None
+
+
+def upstream_of(rt: Runtime, config: MirrorRecord) -> Upstream:
+    """The mirror's upstream as the client sees it: credentials, TLS and proxies."""
     username, password = config.credentials(rt.secrets)
-    upstream = Upstream(config.host, username, password, insecure=not config.verify_tls)
-    return RegistryClient(rt.settings, upstream, float(config.skopeo_timeout_interval))
+    proxies = proxies_of(config.external_registry_config)
+    return Upstream(config.host, username, password, insecure=not config.verify_tls, proxies=proxies)
+
+
+def _client(rt: Runtime, config: MirrorRecord) -> RegistryClient:
+    """A client on the process's pool (as the proxy cache's): the next sync of the mirror, or of
+    another one of the same registry and login, reuses its connections and its tokens."""
+    return RegistryClient(
+        rt.settings,
+        upstream_of(rt, config),
+        float(config.skopeo_timeout_interval),
+        shared_tokens=rt.upstream_tokens,
+        pool=rt.upstream_clients,
+    )
 
 
 def _robot_actor(config: MirrorRecord) -> audit.Actor:

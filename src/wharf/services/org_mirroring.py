@@ -16,7 +16,7 @@ two repositories the discovery looks whether it was cancelled.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wharf.core import audit, mirrors, org_mirror_repos, org_mirrors, queue
@@ -50,6 +50,11 @@ def _enqueue(db: Db, org_id: int) -> None:
 async def _check_outbound(rt: Runtime, settings: org_mirrors.Settings) -> None:
     """Refuse an upstream at an internal address unless SSRF_ALLOWED_HOSTS allows it (checked when
     stored, and again by every request of a discovery and of the repositories' syncs)."""
+    if settings.external_registry_config is not None:  # its proxies pass the guard too
+        found = mirrors.proxies(mirrors.check_registry_config(settings.external_registry_config))
+        for name, proxy in zip(("http_proxy", "https_proxy"), found or (), strict=False):
+            if proxy is not None:
+                await mirroring.check_upstream_url(rt, str(proxy), f"external_registry_config.proxy.{name}")
     if settings.external_registry_url is None:
         return
     url = org_mirrors.check_url(settings.external_registry_url)
@@ -83,8 +88,18 @@ async def change(
 
 async def _propagate(rt: Runtime, record: OrgMirrorRecord, settings: org_mirrors.Settings) -> None:
     """What the repositories' own mirrors repeat of the organization's (credentials, TLS,
-    architectures, timeout, robot) follows a change of it."""
-    if all(
+    proxies, architectures, timeout, robot, and where upstream they are) follows a change of it.
+    A new registry URL, namespace or type points every repository it made at the repository of
+    the same name there: the next discovery sets aside those the new upstream does not list."""
+    moved = any(
+        v is not None
+        for v in (
+            settings.external_registry_url,
+            settings.external_namespace,
+            settings.external_registry_type,
+        )
+    )
+    if not moved and all(
         v is None
         for v in (
             settings.username,
@@ -102,7 +117,7 @@ async def _propagate(rt: Runtime, record: OrgMirrorRecord, settings: org_mirrors
         robot_username=settings.robot_username,
         external_registry_config=(
             {**record.external_registry_config, "verify_tls": record.verify_tls}
-            if settings.external_registry_config is not None
+            if settings.external_registry_config is not None or moved  # an http:// URL: no TLS
             else None
         ),
         skopeo_timeout_interval=settings.skopeo_timeout,
@@ -112,8 +127,12 @@ async def _propagate(rt: Runtime, record: OrgMirrorRecord, settings: org_mirrors
 
     def _apply(db: Db) -> None:
         for repo in org_mirrors.linked(db, record.org_id):
-            if mirrors.get(db, repo.id) is not None:
-                mirrors.change(db, rt.secrets, repo, change, robot)
+            if mirrors.get(db, repo.id) is None:
+                continue
+            own = change
+            if moved:
+                own = replace(change, external_reference=mirrors.check_reference(record.reference(repo.name)))
+            mirrors.change(db, rt.secrets, repo, own, robot)
 
     await rt.db.write(_apply)
 
@@ -173,6 +192,7 @@ def _source(rt: Runtime, record: OrgMirrorRecord) -> Source:
         username,
         password,
         verify_tls=record.verify_tls,
+        proxies=mirroring.proxies_of(record.external_registry_config),
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.distribution import Distribution, require_distribution, sha256
 from tests.harbor import Harbor
+from tests.http_proxy import HttpProxy
 from tests.integration.world import PW, World
 from tests.process.server import WharfServer
 from wharf.config import Settings
@@ -177,6 +178,53 @@ async def test_a_harbor_project_is_discovered_created_and_synced(world: World, h
     repo = await rt.db.read(repositories.get, "acme", "web")
     assert repo is not None and repo.state == repositories.NORMAL
     assert (await http.get(URL, headers=owner)).status_code == 404
+
+
+async def test_a_new_configuration_takes_over_what_an_earlier_one_made(world: World, harbor: Harbor) -> None:
+    harbor.registry.push_image("proj/web", "v1")
+    harbor.registry.push_image("proj/app", "v1")  # acme/app is the owner's own: never taken
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    assert (await http.post(URL, json=_body(harbor, robot), headers=owner)).status_code == 201
+    first = await org_mirroring.sync(rt, org.id)
+    assert first is not None and (first.mirrored, first.failed) == (["web"], ["app"])
+    assert (await http.delete(URL, headers=owner)).status_code == 204
+    web = await rt.db.read(repositories.get, "acme", "web")
+    assert web is not None and web.state == repositories.NORMAL
+
+    # created again, with another timeout: web is the mirror's again, app still the owner's
+    again = _body(harbor, robot, skopeo_timeout=90)
+    assert (await http.post(URL, json=again, headers=owner)).status_code == 201
+    outcome = await org_mirroring.sync(rt, org.id)
+    assert outcome is not None and (outcome.mirrored, outcome.failed) == (["web"], ["app"]), outcome
+    web = await rt.db.read(repositories.get, "acme", "web")
+    assert web is not None and web.state == repositories.ORG_MIRROR
+    mirror = await rt.db.read(mirrors.require, web.id)
+    assert mirror.org_mirror and mirror.is_enabled and mirror.sync_status == mirrors.SYNC_NOW
+    assert mirror.skopeo_timeout_interval == 90
+    r = await http.get(f"{URL}/repositories", headers=owner)
+    by_name = {item["name"]: item for item in r.json()["repositories"]}
+    assert by_name["web"]["discovery_status"] == "CREATED"
+    assert by_name["web"]["status_message"] == org_mirror_repos.TAKEN_OVER
+    assert by_name["app"]["discovery_status"] == "FAILED"
+
+    # another registry URL moves the repositories' mirrors there (and its scheme sets their TLS)
+    with HttpProxy() as proxy:
+        moved = {
+            "external_registry_url": harbor.url.replace("127.0.0.1", "localhost"),
+            "external_registry_config": {"verify_tls": True, "proxy": {"http_proxy": proxy.url}},
+        }
+        r = await http.put(URL, json=moved, headers=owner)
+        assert r.status_code == 200, r.text
+        mirror = await rt.db.read(mirrors.require, web.id)
+        port = harbor.url.rsplit(":", 1)[1]
+        assert mirror.external_reference == f"localhost:{port}/proj/web"
+        assert not mirror.verify_tls and mirror.proxies == (proxy.url, None, ())
+        # the discovery goes through the proxy too
+        assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
+        assert proxy.count(f"GET localhost:{port}") == 1
 
 
 async def test_wrong_credentials_fail_the_discovery_and_the_check(world: World, harbor: Harbor) -> None:

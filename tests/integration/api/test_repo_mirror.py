@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
+from tests.http_proxy import HttpProxy
 from tests.integration.world import PW, World, api_token
 from wharf.config import Settings
 from wharf.core import manifests, mirrors, queue, repositories
@@ -20,6 +21,7 @@ from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.db.models import LogEntry
+from wharf.integrations.upstream import Proxies, RegistryClient, Upstream, UpstreamError
 from wharf.jobs import runner
 from wharf.services import mirroring
 
@@ -71,7 +73,7 @@ def _body(upstream: Distribution, robot: str, **extra: Any) -> dict[str, Any]:
         "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]},
         "robot_username": robot,
         "external_registry_config": {"verify_tls": False},
-        "skopeo_timeout_interval": 60,
+        "skopeo_timeout_interval": 300,
         **extra,
     }
 
@@ -131,6 +133,10 @@ async def test_a_sync_copies_the_matching_tags_and_then_only_what_changed(
     assert state["robot_username"] == robot
     assert state["root_rule"] == {"rule_kind": "tag_glob_csv", "rule_value": ["v*", "multi"]}
     assert state["external_reference"] == f"{upstream.host}/proj/app"
+
+    # the sync used the process's pooled clients (the next one reuses its connections)
+    config = await rt.db.read(mirrors.require, repo.id)
+    assert rt.upstream_clients.holds(mirroring.upstream_of(rt, config))
 
     # a second sync finds everything present; a moved tag is copied again
     again = await mirroring.sync(rt, repo.id)
@@ -255,6 +261,87 @@ async def test_a_bad_configuration_is_refused(
     )
     assert r.status_code == 400, r.text
     assert field in r.json()["detail"]
+
+
+async def test_the_timeout_has_quays_bounds(world: World, upstream: Distribution) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    for seconds, word in ((299, "less than 300"), (43201, "more than 43200")):
+        r = await http.post(URL, json=_body(upstream, robot, skopeo_timeout_interval=seconds), headers=owner)
+        assert r.status_code == 400 and word in r.json()["detail"], r.text
+    assert (await http.post(URL, json=_body(upstream, robot), headers=owner)).status_code == 201
+    r = await http.put(URL, json={"skopeo_timeout_interval": 120}, headers=owner)
+    assert r.status_code == 400 and "Skopeo timeout interval" in r.json()["detail"], r.text
+    r = await http.put(URL, json={"skopeo_timeout_interval": 43200}, headers=owner)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_sync_goes_through_the_configured_proxy_unless_no_proxy_names_the_host(
+    world: World, upstream: Distribution
+) -> None:
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with HttpProxy() as proxy:
+        through: dict[str, str | None] = {"http_proxy": proxy.url, "https_proxy": None, "no_proxy": None}
+        via = {"verify_tls": False, "proxy": through}
+        r = await http.post(URL, json=_body(upstream, robot, external_registry_config=via), headers=owner)
+        assert r.status_code == 201, r.text
+        repo = await _repo(world)
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v1"], outcome
+        # the tag list, the HEAD, the manifest and the blobs all went through it
+        assert proxy.count(f"GET {upstream.host}") >= 4 and proxy.count(f"HEAD {upstream.host}") == 1
+        assert (await http.get(URL, headers=owner)).json()["external_registry_config"] == via
+
+        # no_proxy names the upstream's address: straight there
+        direct = {**via, "proxy": {**through, "no_proxy": "example.com, 127.0.0.1"}}
+        r = await http.put(URL, json={"external_registry_config": direct}, headers=owner)
+        assert r.status_code == 201, r.text
+        upstream.push_image("proj/app", "v2")
+        before = proxy.count()
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v2"], outcome
+        assert proxy.count() == before
+
+    # the proxy gone, a sync through it fails (nothing reaches the upstream another way)
+    r = await http.put(URL, json={"external_registry_config": via}, headers=owner)
+    upstream.push_image("proj/app", "v3")
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
+
+
+@pytest.mark.parametrize(
+    ("proxy", "word"),
+    [
+        ({"http_proxy": "http://10.0.0.1:3128"}, "SSRF_ALLOWED_HOSTS"),
+        ({"https_proxy": "http://169.254.169.254"}, "SSRF_ALLOWED_HOSTS"),
+        ({"http_proxy": "socks5://proxy.example.com:1080"}, "not a proxy"),
+        ({"ftp_proxy": "http://proxy.example.com"}, "http_proxy, https_proxy and no_proxy"),
+    ],
+)
+async def test_a_proxy_at_an_internal_address_or_of_another_kind_is_refused(
+    world: World, upstream: Distribution, proxy: dict[str, str], word: str
+) -> None:
+    robot = await _robot(world)
+    config = {"verify_tls": False, "proxy": proxy}
+    r = await world.reg.http.post(
+        URL, json=_body(upstream, robot, external_registry_config=config), headers=world.api["owner"]
+    )
+    assert r.status_code == 400 and word in r.json()["detail"], r.text
+
+
+async def test_an_https_upstream_is_reached_through_the_proxys_connect(
+    settings: Settings, upstream: Distribution
+) -> None:
+    """CONNECT carries the TLS to the registry: here the tunnel reaches a plain-HTTP server, so the
+    handshake fails, but the proxy saw the tunnel to the registry's host."""
+    with HttpProxy() as proxy:
+        target = Upstream(upstream.host, proxies=Proxies(https=proxy.url))
+        async with RegistryClient(settings, target, timeout_s=5) as client:
+            with pytest.raises(UpstreamError):
+                await client.ping()
+        assert proxy.count(f"CONNECT {upstream.host}") >= 1
 
 
 async def test_an_internal_upstream_is_refused_unless_allowed(world: World) -> None:

@@ -16,7 +16,7 @@ from tests.integration.web.test_form_errors import refused
 from tests.integration.web_client import Visitor
 from wharf.app import WharfApp
 from wharf.config import Settings
-from wharf.core import accounts, repositories, robots
+from wharf.core import accounts, mirrors, repositories, robots
 from wharf.db.engine import Db
 from wharf.services import org_mirroring
 
@@ -26,7 +26,9 @@ ACTION = "/organization/webmirror/mirror"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"FEATURE_ORG_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]})
+    return settings.model_copy(
+        update={"FEATURE_ORG_MIRROR": True, "FEATURE_REPO_MIRROR": True, "SSRF_ALLOWED_HOSTS": ["127.0.0.1"]}
+    )
 
 
 @pytest.fixture
@@ -94,6 +96,18 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
 
     page = await admin.get(PAGE)
     assert "SYNC_SUCCESS" in page.text and 'href="/repository/webmirror/web"' in page.text
+
+    # the repository's own Mirroring section sends to the organization's, offering no form
+    page = await admin.get("/repository/webmirror/web?tab=settings")
+    assert 'href="/organization/webmirror?tab=settings#org-mirroring"' in page.text, page.text
+    assert "Mirrors <code>127.0.0.1:" in page.text and 'name="external_reference"' not in page.text
+    settings_page = "/repository/webmirror/web?tab=settings"
+    base = "/repository/webmirror/web/settings/"
+    form = await admin.form(settings_page, base + "mirror-sync-now")
+    r = await admin.http.post(base + "mirror", data={**form.fields, "external_reference": "quay.io/a/b"})
+    assert r.status_code == 303 and "managed by the organization" in _flash(r), r.text
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.external_reference.endswith("/proj/web")
 
     r = await _post(admin, "sync-now")
     assert r.status_code == 303 and "queued" in _flash(r)

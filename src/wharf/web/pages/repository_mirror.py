@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from wharf.auth.permissions import RepositoryView
-from wharf.core import audit, mirrors
+from wharf.core import audit, mirrors, repositories
 from wharf.core.errors import UpstreamRefused
 from wharf.runtime import Runtime
 from wharf.services import mirroring
@@ -16,16 +16,25 @@ from wharf.web import forms, render
 from wharf.web.forms import FormError
 
 ACTIONS = ("mirror", "mirror-sync-now", "mirror-sync-cancel")
+MANAGED_BY_ORG = (
+    "This repository's mirror is managed by the organization's mirror: change it in the "
+    "organization's settings."
+)
 
 
 async def context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
     if not rt.settings.FEATURE_REPO_MIRROR:
         return {"mirror_on": False, "mirror": None}
     found = await mirroring.find(rt, view.repo)
+    by_org = view.repo.state == repositories.ORG_MIRROR
     return {
         "mirror_on": True,
         "mirror": mirroring.describe(rt, found) if found is not None else None,
         "mirror_architectures": mirrors.VALID_ARCHITECTURES,
+        # its mirror is the organization mirror's: configured there, not here
+        "mirror_by_org": f"/organization/{view.namespace.name}?tab=settings#org-mirroring"
+        if by_org
+        else None,
     }
 
 
@@ -70,6 +79,8 @@ async def change(
     if action == "mirror-sync-cancel":
         done = await mirroring.sync_cancel(rt, repo, by)
         return render.redirect(back, "The sync is cancelled." if done else "No sync was running.")
+    if repo.state == repositories.ORG_MIRROR:  # the page has no form for it: said, nothing saved
+        return render.redirect(back, MANAGED_BY_ORG)
     exists = await mirroring.find(rt, repo) is not None
     settings = _settings(form, page, new=not exists)
     with forms.refusing(page, {"root_rule": "tags"}):
