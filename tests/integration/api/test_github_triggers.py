@@ -45,6 +45,8 @@ def settings(
 ) -> Settings:
     github.user = {"id": 583231, "login": "octocat", "name": "The Octocat"}
     github.orgs = ["Octo-Org"]
+    github.page_size = 100
+    github.repos.clear()
     github.add_repo(
         "octocat/app",
         {"main": MAIN, "dev": DEV},
@@ -220,3 +222,23 @@ async def test_the_trigger_page_activates_a_connected_trigger(
     r = await owner_browser.submit(page, f"{page}/delete")
     assert r.status_code == 303
     assert github.keys["Octo-Org/lib"] == {} and github.hooks["Octo-Org/lib"] == {}
+
+
+async def test_lists_follow_githubs_pages(world: World, owner_browser: Visitor, github: GitHub) -> None:
+    """GitHub pages its lists: repositories and branches beyond the first page are offered too."""
+    http, owner = world.reg.http, world.api["owner"]
+    github.add_repo("octocat/tool", {"main": "5" * 40}, ["Dockerfile"])
+    uuid = await connect(owner_browser)
+    github.page_size = 1
+    r = await http.post(f"{TRIGGERS}{uuid}/sources", json={"namespace": "octocat"}, headers=owner)
+    assert sorted(s["full_name"] for s in r.json()["sources"]) == ["octocat/app", "octocat/tool"]
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    r = await http.post(f"{TRIGGERS}{uuid}/fields/refs", headers=owner)
+    assert r.json()["values"] == [
+        {"kind": "branch", "name": "main"},
+        {"kind": "branch", "name": "dev"},
+        {"kind": "tag", "name": "v1"},
+    ]
+    assert ("GET", "/api/v3/repos/octocat/app/branches") in github.calls
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
