@@ -131,13 +131,23 @@ def is_gitlab(trigger: TriggerRecord) -> bool:
     return trigger.service == trigger_payloads.GITLAB and trigger.auth_token_sealed is not None
 
 
-async def client(rt: Runtime, trigger: TriggerRecord) -> GitLabRepos:
-    """GitLab's API with the trigger's token, renewed first (and kept) when it has run out."""
+def _grant(rt: Runtime, trigger: TriggerRecord) -> Grant:
     opened = rt.secrets.open(trigger.auth_token_sealed) if trigger.auth_token_sealed else None
     grant = Grant.loads(opened) if opened else None
     if trigger.service != trigger_payloads.GITLAB or grant is None:
         raise InvalidInput("this trigger is not connected to GitLab")
+    return grant
+
+
+async def client(rt: Runtime, trigger: TriggerRecord) -> GitLabRepos:
+    """GitLab's API with the trigger's token, renewed first (and kept) when it has run out."""
+    grant = _grant(rt, trigger)
     app = application(rt)
+    if grant.expired(now_ms()):
+        # The record may be older than a renewal made since (activation asks twice): a spent
+        # refresh token would be refused, so the stored grant is read again first.
+        fresh = await rt.db.read(build_triggers.get, trigger.uuid)
+        grant = _grant(rt, fresh) if fresh is not None else grant
     if grant.expired(now_ms()):
         try:
             grant = await gitlab_repos.refresh(
@@ -346,12 +356,17 @@ async def install(
 
 
 async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
-    """Remove the trigger's deploy key and webhook from the GitLab project (with the OAuth
-    application no longer configured the trigger goes anyway, as a GitHub one does)."""
+    """Remove the trigger's deploy key and webhook from the GitLab project. With the OAuth
+    application no longer configured, or a grant GitLab no longer renews (the user revoked it),
+    there is no way to: the trigger goes anyway, as in Quay, rather than never (the key and the
+    webhook then stay at GitLab for someone to remove by hand)."""
     source = trigger.config.get("build_source")
     if not is_gitlab(trigger) or not isinstance(source, str) or not enabled(rt):
         return
-    gl = await client(rt, trigger)
+    try:
+        gl = await client(rt, trigger)
+    except GitLabRefused:
+        return
     try:
         if isinstance(trigger.config.get("hook_id"), int):
             await gl.remove_hook(source, trigger.config["hook_id"])

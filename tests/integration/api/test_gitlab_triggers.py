@@ -200,14 +200,18 @@ async def test_an_expired_token_is_renewed_and_kept(
     gitlab.token_lifetime = 0
     uuid = await connect(owner_browser)
     first = set(gitlab.refresh_tokens)
-    for _ in range(2):
-        r = await http.get(f"{TRIGGERS}{uuid}/namespaces", headers=owner)
-        assert r.status_code == 200, r.text
+    body = {"config": {"build_source": "tanuki/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    r = await http.get(f"{TRIGGERS}{uuid}/namespaces", headers=owner)
+    assert r.status_code == 200, r.text
     assert gitlab.refresh_tokens and not gitlab.refresh_tokens & first
-    # A grant GitLab no longer honours is an error that says so, not a crash.
+    # A grant GitLab no longer honours is an error that says so, not a crash; the trigger can
+    # still be deleted (its key and hook, if any, stay at GitLab).
     gitlab.refresh_tokens.clear()
     r = await http.get(f"{TRIGGERS}{uuid}/namespaces", headers=owner)
     assert r.status_code == 400 and "did not give a token" in r.text
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
+    assert len(gitlab.keys["tanuki/app"]) == 1 and len(gitlab.hooks["tanuki/app"]) == 1
 
 
 async def test_refusals_leave_nothing_at_gitlab(world: World, owner_browser: Visitor, gitlab: GitLab) -> None:
