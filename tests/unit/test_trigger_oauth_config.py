@@ -8,7 +8,8 @@ import pytest
 
 from wharf.config import load_settings
 from wharf.integrations import gitlab_repos, outbound
-from wharf.integrations.gitlab_repos import GitLabConfigError, Grant
+from wharf.integrations.gitlab_repos import GitLabConfigError
+from wharf.integrations.oauth_grant import Grant
 
 
 def gitlab(**block: Any) -> gitlab_repos.GitLabApp | None:

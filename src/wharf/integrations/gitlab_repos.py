@@ -18,14 +18,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from wharf.config import Settings
 from wharf.integrations import outbound
+from wharf.integrations.oauth_grant import Grant
 
 KEY = "GITLAB_TRIGGER_CONFIG"
 SCOPES = ("api",)
 """`api` to read private projects and add deploy keys and webhooks to them (`read_api` cannot)."""
 PAGE = "per_page=100"
 MAX_PAGES = 10
-REFRESH_MARGIN_MS = 60_000
-"""A token this close to its end is refreshed first: a call is not started with one about to die."""
 
 
 class GitLabError(Exception):
@@ -82,37 +81,6 @@ def authorization_url(app: GitLabApp, *, redirect_uri: str, state: str) -> str:
     return f"{app.endpoint}/oauth/authorize?{urlencode(params)}"
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What GitLab's token endpoint gives: the access token, the refresh token, and when the
-    access token ends (ms since the epoch; None when GitLab did not say)."""
-
-    access_token: str
-    refresh_token: str | None
-    expires_ms: int | None
-
-    def dumps(self) -> str:
-        return json.dumps({"a": self.access_token, "r": self.refresh_token, "e": self.expires_ms})
-
-    @classmethod
-    def loads(cls, text: str) -> Grant | None:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(value, dict) or not isinstance(value.get("a"), str):
-            return None
-        refresh, expires = value.get("r"), value.get("e")
-        return cls(
-            value["a"],
-            refresh if isinstance(refresh, str) else None,
-            expires if isinstance(expires, int) else None,
-        )
-
-    def expired(self, now_ms: int) -> bool:
-        return self.expires_ms is not None and self.expires_ms - REFRESH_MARGIN_MS <= now_ms
-
-
 async def _token(app: GitLabApp, settings: Settings, form: dict[str, str], now_ms: int) -> Grant:
     body = urlencode({"client_id": app.client_id, "client_secret": app.client_secret, **form}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
@@ -127,12 +95,7 @@ async def _token(app: GitLabApp, settings: Settings, form: dict[str, str], now_m
     if answer.status != 200 or not isinstance(found, dict) or not isinstance(found.get("access_token"), str):
         detail = found.get("error_description") or found.get("error") if isinstance(found, dict) else None
         raise GitLabError(f"{app.name} did not give a token: {detail or answer.status}")
-    refresh, lifetime = found.get("refresh_token"), found.get("expires_in")
-    return Grant(
-        found["access_token"],
-        refresh if isinstance(refresh, str) else None,
-        now_ms + lifetime * 1000 if isinstance(lifetime, int) else None,
-    )
+    return Grant.of(found, now_ms)
 
 
 async def exchange_code(

@@ -29,7 +29,8 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.integrations import gitlab_repos
-from wharf.integrations.gitlab_repos import GitLabApp, GitLabError, GitLabNotFound, GitLabRepos, Grant
+from wharf.integrations.gitlab_repos import GitLabApp, GitLabError, GitLabNotFound, GitLabRepos
+from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
 from wharf.services.github_triggers import STATE_LIFETIME_MS, contexts_of, is_dockerfile, matching_branches
 
