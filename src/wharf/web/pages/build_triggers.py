@@ -6,19 +6,21 @@ Repository admins only, as the API's trigger routes. The work is services/build_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
+from wharf.auth.identity import Identity
 from wharf.auth.permissions import RepositoryView
 from wharf.core.build_triggers import TriggerRecord
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
+from wharf.core.repositories import RepositoryRecord
 from wharf.runtime import Runtime
+from wharf.services import bitbucket_triggers, connected_triggers, github_triggers, gitlab_triggers
 from wharf.services import build_triggers as trigger_service
-from wharf.services import connected_triggers, github_triggers, gitlab_triggers
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import SUMMARY, FormError
@@ -192,6 +194,18 @@ async def connect_gitlab(request: Request) -> Response:
     return _leave_for(request, url, "GitLab")
 
 
+async def connect_bitbucket(request: Request) -> Response:
+    """Send the browser to Bitbucket to let Wharf into the user's repositories."""
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v, view = await _admined(request)
+    try:
+        url = bitbucket_triggers.connect_url(rt, v.identity, view.repo)
+    except bitbucket_triggers.BitbucketTriggersOff:
+        raise WebError.not_found("Bitbucket build triggers") from None
+    return _leave_for(request, url, "Bitbucket")
+
+
 def _leave_for(request: Request, url: str, service_name: str) -> Response:
     # A page that navigates, not a redirect of the POST: the CSP's form-action is 'self'.
     return render.page(
@@ -225,29 +239,47 @@ async def github_callback(request: Request) -> Response:
     )
 
 
-async def gitlab_callback(request: Request) -> Response:
-    """GitLab sends the browser back here (Quay's path); the state names the repository."""
+class _Connecting(Protocol):
+    """A service whose callback path cannot name the repository: its state does."""
+
+    def state_repository(self, rt: Runtime, state: str) -> str: ...
+    async def connect(
+        self, rt: Runtime, who: Identity, repo: RepositoryRecord, code: str, state: str
+    ) -> TriggerRecord: ...
+
+
+async def _come_back(request: Request, service: _Connecting, name: str) -> Response:
+    """The service sends the browser back here (Quay's path); the state names the repository."""
     rt = access.runtime(request)
     params = request.query_params
     if params.get("error"):
         detail = params.get("error_description") or params["error"]
-        raise WebError(403, "GitLab was not connected", forms.sentence(detail[:300]))
+        raise WebError(403, f"{name} was not connected", forms.sentence(detail[:300]))
     try:
-        full_name = gitlab_triggers.state_repository(rt, params.get("state", ""))
+        full_name = service.state_repository(rt, params.get("state", ""))
     except NotAllowed as e:
-        raise WebError(403, "GitLab was not connected", forms.sentence(str(e))) from None
+        raise WebError(403, f"{name} was not connected", forms.sentence(str(e))) from None
     v, view = await _admined(request, full_name)
     try:
-        trigger = await gitlab_triggers.connect(
+        trigger = await service.connect(
             rt, v.identity, view.repo, params.get("code", ""), params.get("state", "")
         )
-    except gitlab_triggers.GitLabTriggersOff:
-        raise WebError.not_found("GitLab build triggers") from None
+    except NotFound:
+        # The service's triggers were turned off meanwhile.
+        raise WebError.not_found(f"{name} build triggers") from None
     except (NotAllowed, InvalidInput) as e:
-        raise WebError(403, "GitLab was not connected", forms.sentence(str(e))) from None
+        raise WebError(403, f"{name} was not connected", forms.sentence(str(e))) from None
     return render.redirect(
-        f"{_base(view)}/trigger/{trigger.uuid}", "Connected to GitLab: choose the project to build."
+        f"{_base(view)}/trigger/{trigger.uuid}", f"Connected to {name}: choose the repository to build."
     )
+
+
+async def gitlab_callback(request: Request) -> Response:
+    return await _come_back(request, gitlab_triggers, "GitLab")
+
+
+async def bitbucket_callback(request: Request) -> Response:
+    return await _come_back(request, bitbucket_triggers, "Bitbucket")
 
 
 async def activate_connected(request: Request) -> Response:
@@ -278,5 +310,7 @@ ROUTES: list[BaseRoute] = [
         "/repository/{repository:path}/trigger/{trigger_uuid}/activate", activate_connected, methods=["POST"]
     ),
     Route("/oauth2/github/callback/trigger/{repository:path}", github_callback, methods=["GET"]),
+    Route("/repository/{repository:path}/triggers/bitbucket", connect_bitbucket, methods=["POST"]),
     Route(gitlab_triggers.CALLBACK_PATH, gitlab_callback, methods=["GET"]),
+    Route(bitbucket_triggers.CALLBACK_PATH, bitbucket_callback, methods=["GET"]),
 ]
