@@ -1,4 +1,5 @@
-"""Reading GITLAB_TRIGGER_CONFIG, and the Link pagination GitHub's and GitLab's lists use."""
+"""Reading GITLAB_TRIGGER_CONFIG and BITBUCKET_TRIGGER_CONFIG, and the Link pagination GitHub's
+and GitLab's lists use."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 import pytest
 
 from wharf.config import load_settings
-from wharf.integrations import gitlab_repos, outbound
+from wharf.integrations import bitbucket_repos, gitlab_repos, outbound
+from wharf.integrations.bitbucket_repos import BitbucketConfigError
 from wharf.integrations.gitlab_repos import GitLabConfigError
 from wharf.integrations.oauth_grant import Grant
 
@@ -47,3 +49,20 @@ def test_next_links_are_followed_only_on_the_apis_origin() -> None:
     assert outbound.same_origin("https://API.example.org/other", base) == "https://API.example.org/other"
     assert outbound.same_origin("https://evil.example.org/x", base) is None
     assert outbound.same_origin("http://api.example.org/x", base) is None
+
+
+def bitbucket(**block: Any) -> bitbucket_repos.BitbucketApp | None:
+    settings = load_settings(
+        None, {"FEATURE_BITBUCKET_BUILD": True, "BITBUCKET_TRIGGER_CONFIG": block}, environ={}
+    )
+    return bitbucket_repos.application(settings)
+
+
+def test_bitbucket_trigger_config_keeps_quays_consumer_keys() -> None:
+    app = bitbucket(CONSUMER_KEY="k", CONSUMER_SECRET="s")
+    assert app is not None and (app.client_id, app.client_secret) == ("k", "s")
+    assert (app.endpoint, app.api) == ("https://bitbucket.org", "https://api.bitbucket.org/2.0/")
+    with pytest.raises(BitbucketConfigError, match="CONSUMER_SECRET"):
+        bitbucket(CONSUMER_KEY="k")
+    with pytest.raises(BitbucketConfigError, match="API_ENDPOINT"):
+        bitbucket(CONSUMER_KEY="k", CONSUMER_SECRET="s", API_ENDPOINT="http://10.0.0.1/2.0")
