@@ -208,12 +208,18 @@ async def test_refusals_leave_nothing_at_github(world: World, owner_browser: Vis
 async def test_the_trigger_page_activates_a_connected_trigger(
     world: World, owner_browser: Visitor, github: GitHub
 ) -> None:
-    """The web wizard: the connected trigger's page offers the user's GitHub repositories."""
+    """The web wizard: the connected trigger's page offers the user's GitHub repositories, from
+    every page of GitHub's lists."""
+    github.add_repo("octocat/tool", {"main": "5" * 40}, ["Dockerfile"])
     uuid = await connect(owner_browser)
+    github.page_size = 1
+    before = len(github.calls)
     page = f"/repository/{REPO}/trigger/{uuid}"
     r = await owner_browser.get(page)
     assert r.status_code == 200, r.text
-    assert "<option>octocat/app</option>" in r.text and "<option>Octo-Org/lib</option>" in r.text
+    for name in ("octocat/app", "octocat/tool", "Octo-Org/lib"):
+        assert f"<option>{name}</option>" in r.text
+    assert [p for _, p in github.calls[before:] if p == "/api/v3/user/repos"] == ["/api/v3/user/repos"] * 2
     r = await owner_browser.submit(page, f"{page}/activate", build_source="Octo-Org/lib")
     assert r.status_code == 303 and r.headers["location"] == page, r.text
     assert len(github.keys["Octo-Org/lib"]) == 1 and len(github.hooks["Octo-Org/lib"]) == 1
@@ -222,23 +228,3 @@ async def test_the_trigger_page_activates_a_connected_trigger(
     r = await owner_browser.submit(page, f"{page}/delete")
     assert r.status_code == 303
     assert github.keys["Octo-Org/lib"] == {} and github.hooks["Octo-Org/lib"] == {}
-
-
-async def test_lists_follow_githubs_pages(world: World, owner_browser: Visitor, github: GitHub) -> None:
-    """GitHub pages its lists: repositories and branches beyond the first page are offered too."""
-    http, owner = world.reg.http, world.api["owner"]
-    github.add_repo("octocat/tool", {"main": "5" * 40}, ["Dockerfile"])
-    uuid = await connect(owner_browser)
-    github.page_size = 1
-    r = await http.post(f"{TRIGGERS}{uuid}/sources", json={"namespace": "octocat"}, headers=owner)
-    assert sorted(s["full_name"] for s in r.json()["sources"]) == ["octocat/app", "octocat/tool"]
-    body = {"config": {"build_source": "octocat/app"}}
-    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
-    r = await http.post(f"{TRIGGERS}{uuid}/fields/refs", headers=owner)
-    assert r.json()["values"] == [
-        {"kind": "branch", "name": "main"},
-        {"kind": "branch", "name": "dev"},
-        {"kind": "tag", "name": "v1"},
-    ]
-    assert ("GET", "/api/v3/repos/octocat/app/branches") in github.calls
-    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204

@@ -214,8 +214,13 @@ async def test_an_expired_token_is_renewed_and_kept(
     assert len(gitlab.keys["tanuki/app"]) == 1 and len(gitlab.hooks["tanuki/app"]) == 1
 
 
-async def test_refusals_leave_nothing_at_gitlab(world: World, owner_browser: Visitor, gitlab: GitLab) -> None:
+async def test_refusals_and_the_wizard_across_pages(
+    world: World, owner_browser: Visitor, gitlab: GitLab
+) -> None:
+    """Refusals leave nothing at GitLab; the web wizard lists the user's projects across
+    namespaces and GitLab's pages, and activating one there installs the key and the hook."""
     http, owner = world.reg.http, world.api["owner"]
+    gitlab.add_project("Tanuki-Group/tool", {"main": "5" * 40}, ["Dockerfile"])
     uuid = await connect(owner_browser)
     body: dict[str, Any] = {"config": {"build_source": "tanuki/missing"}}
     r = await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)
@@ -228,14 +233,6 @@ async def test_refusals_leave_nothing_at_gitlab(world: World, owner_browser: Vis
     assert r.status_code == 403
     assert len((await http.get(TRIGGERS, headers=owner)).json()["triggers"]) == 1
 
-
-async def test_the_wizard_offers_every_page_of_projects(
-    world: World, owner_browser: Visitor, gitlab: GitLab
-) -> None:
-    """The web wizard lists the user's projects across namespaces and GitLab's pages, and
-    activating one there installs the key and the hook."""
-    gitlab.add_project("Tanuki-Group/tool", {"main": "5" * 40}, ["Dockerfile"])
-    uuid = await connect(owner_browser)
     gitlab.page_size = 1
     page = f"/repository/{REPO}/trigger/{uuid}"
     r = await owner_browser.get(page)
