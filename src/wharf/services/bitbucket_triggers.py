@@ -13,11 +13,9 @@ kept. Only the user who connected a trigger may browse Bitbucket with its token.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from wharf.auth.identity import Identity
@@ -30,7 +28,8 @@ from wharf.integrations import bitbucket_repos
 from wharf.integrations.bitbucket_repos import BitbucketApp, BitbucketError, BitbucketNotFound, BitbucketRepos
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services.github_triggers import STATE_LIFETIME_MS, contexts_of, is_dockerfile, matching_branches
+from wharf.services import trigger_oauth
+from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
 
 CALLBACK_PATH = "/oauth2/bitbucket/callback/trigger"
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
@@ -65,33 +64,12 @@ def repository_url(rt: Runtime, full_name: str) -> str:
 
 
 def connect_url(rt: Runtime, who: Identity, repo: RepositoryRecord) -> str:
-    state = rt.secrets.seal(
-        json.dumps(
-            {"s": "bitbucket", "a": who.account_id, "r": repo.full_name, "e": now_ms() + STATE_LIFETIME_MS}
-        )
-    )
+    state = trigger_oauth.seal_state(rt, trigger_payloads.BITBUCKET, who, repo)
     return bitbucket_repos.authorization_url(application(rt), state=state)
 
 
-def _state(rt: Runtime, state: str) -> dict[str, Any]:
-    opened = rt.secrets.open(state) if state else None
-    try:
-        value = json.loads(opened) if opened else None
-    except ValueError:
-        value = None
-    if (
-        not isinstance(value, dict)
-        or value.get("s") != "bitbucket"
-        or not isinstance(value.get("r"), str)
-        or not isinstance(value.get("e"), int)
-        or value["e"] < now_ms()
-    ):
-        raise NotAllowed("this Bitbucket authorization was not started here, or is too old: start again")
-    return value
-
-
 def state_repository(rt: Runtime, state: str) -> str:
-    return str(_state(rt, state)["r"])
+    return trigger_oauth.state_repository(rt, trigger_payloads.BITBUCKET, "Bitbucket", state)
 
 
 async def connect(rt: Runtime, who: Identity, repo: RepositoryRecord, code: str, state: str) -> TriggerRecord:
@@ -99,9 +77,7 @@ async def connect(rt: Runtime, who: Identity, repo: RepositoryRecord, code: str,
     if not rt.settings.FEATURE_BUILD_SUPPORT:
         raise BitbucketTriggersOff("builds are disabled on this registry (FEATURE_BUILD_SUPPORT)")
     app = application(rt)
-    value = _state(rt, state)
-    if value.get("a") != who.account_id or value["r"] != repo.full_name:
-        raise NotAllowed("this Bitbucket authorization was not started here, or is too old: start again")
+    trigger_oauth.check_state(rt, trigger_payloads.BITBUCKET, "Bitbucket", state, who, repo)
     try:
         grant = await bitbucket_repos.exchange_code(app, rt.settings, code=code, now_ms=now_ms())
     except BitbucketError as e:
@@ -117,28 +93,17 @@ def is_bitbucket(trigger: TriggerRecord) -> bool:
     return trigger.service == trigger_payloads.BITBUCKET and trigger.auth_token_sealed is not None
 
 
-def _grant(rt: Runtime, trigger: TriggerRecord) -> Grant:
-    opened = rt.secrets.open(trigger.auth_token_sealed) if trigger.auth_token_sealed else None
-    grant = Grant.loads(opened) if opened else None
-    if trigger.service != trigger_payloads.BITBUCKET or grant is None:
-        raise InvalidInput("this trigger is not connected to Bitbucket")
-    return grant
-
-
 async def client(rt: Runtime, trigger: TriggerRecord) -> BitbucketRepos:
     """Bitbucket's API with the trigger's token, renewed first (and kept) when it has run out."""
-    grant = _grant(rt, trigger)
     app = application(rt)
-    if grant.expired(now_ms()):
-        # The record may be older than a renewal made since: read the stored grant again.
-        fresh = await rt.db.read(build_triggers.get, trigger.uuid)
-        grant = _grant(rt, fresh) if fresh is not None else grant
-    if grant.expired(now_ms()):
+
+    async def renew(grant: Grant) -> Grant:
         try:
-            grant = await bitbucket_repos.refresh(app, rt.settings, grant, now_ms=now_ms())
+            return await bitbucket_repos.refresh(app, rt.settings, grant, now_ms=now_ms())
         except BitbucketError as e:
             raise BitbucketRefused(str(e)) from None
-        await rt.db.write(build_triggers.renew_auth_token, trigger, rt.secrets.seal(grant.dumps()))
+
+    grant = await trigger_oauth.live_grant(rt, trigger, trigger_payloads.BITBUCKET, "Bitbucket", renew)
     return BitbucketRepos(app, rt.settings, grant.access_token)
 
 
@@ -187,21 +152,12 @@ async def namespaces(
     ]
 
 
-def _updated(value: Any) -> int:
-    if not isinstance(value, str):
-        return 0
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
-
-
 def _source_view(found: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": found.get("slug") or found.get("name"),
         "full_name": found.get("full_name"),
         "description": found.get("description") or "",
-        "last_updated": _updated(found.get("updated_on")),
+        "last_updated": trigger_oauth.timestamp(found.get("updated_on")),
         "url": _href(found, "html"),
         # Bitbucket's list does not say; as Quay, offer it and let Bitbucket refuse the key or hook.
         "has_admin_permissions": True,

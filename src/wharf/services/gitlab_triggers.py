@@ -15,11 +15,9 @@ Only the user who connected a trigger may browse GitLab with its token.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from wharf.auth.identity import Identity
@@ -32,7 +30,8 @@ from wharf.integrations import gitlab_repos
 from wharf.integrations.gitlab_repos import GitLabApp, GitLabError, GitLabNotFound, GitLabRepos
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services.github_triggers import STATE_LIFETIME_MS, contexts_of, is_dockerfile, matching_branches
+from wharf.services import trigger_oauth
+from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
 
 CALLBACK_PATH = "/oauth2/gitlab/callback/trigger"
 # A project's path with its namespace, which may hold subgroups: `group/sub/project`.
@@ -74,36 +73,14 @@ def callback_url(rt: Runtime) -> str:
 
 
 def connect_url(rt: Runtime, who: Identity, repo: RepositoryRecord) -> str:
-    """Where the browser goes to let Wharf into the user's GitLab account. The state names the
-    user and the repository, sealed and short-lived."""
-    state = rt.secrets.seal(
-        json.dumps(
-            {"s": "gitlab", "a": who.account_id, "r": repo.full_name, "e": now_ms() + STATE_LIFETIME_MS}
-        )
-    )
+    """Where the browser goes to let Wharf into the user's GitLab account."""
+    state = trigger_oauth.seal_state(rt, trigger_payloads.GITLAB, who, repo)
     return gitlab_repos.authorization_url(application(rt), redirect_uri=callback_url(rt), state=state)
-
-
-def _state(rt: Runtime, state: str) -> dict[str, Any]:
-    opened = rt.secrets.open(state) if state else None
-    try:
-        value = json.loads(opened) if opened else None
-    except ValueError:
-        value = None
-    if (
-        not isinstance(value, dict)
-        or value.get("s") != "gitlab"
-        or not isinstance(value.get("r"), str)
-        or not isinstance(value.get("e"), int)
-        or value["e"] < now_ms()
-    ):
-        raise NotAllowed("this GitLab authorization was not started here, or is too old: start again")
-    return value
 
 
 def state_repository(rt: Runtime, state: str) -> str:
     """The repository a callback's state was made for (the callback's path does not say)."""
-    return str(_state(rt, state)["r"])
+    return trigger_oauth.state_repository(rt, trigger_payloads.GITLAB, "GitLab", state)
 
 
 async def connect(rt: Runtime, who: Identity, repo: RepositoryRecord, code: str, state: str) -> TriggerRecord:
@@ -112,9 +89,7 @@ async def connect(rt: Runtime, who: Identity, repo: RepositoryRecord, code: str,
     if not rt.settings.FEATURE_BUILD_SUPPORT:
         raise GitLabTriggersOff("builds are disabled on this registry (FEATURE_BUILD_SUPPORT)")
     app = application(rt)
-    value = _state(rt, state)
-    if value.get("a") != who.account_id or value["r"] != repo.full_name:
-        raise NotAllowed("this GitLab authorization was not started here, or is too old: start again")
+    trigger_oauth.check_state(rt, trigger_payloads.GITLAB, "GitLab", state, who, repo)
     try:
         grant = await gitlab_repos.exchange_code(
             app, rt.settings, code=code, redirect_uri=callback_url(rt), now_ms=now_ms()
@@ -132,31 +107,19 @@ def is_gitlab(trigger: TriggerRecord) -> bool:
     return trigger.service == trigger_payloads.GITLAB and trigger.auth_token_sealed is not None
 
 
-def _grant(rt: Runtime, trigger: TriggerRecord) -> Grant:
-    opened = rt.secrets.open(trigger.auth_token_sealed) if trigger.auth_token_sealed else None
-    grant = Grant.loads(opened) if opened else None
-    if trigger.service != trigger_payloads.GITLAB or grant is None:
-        raise InvalidInput("this trigger is not connected to GitLab")
-    return grant
-
-
 async def client(rt: Runtime, trigger: TriggerRecord) -> GitLabRepos:
     """GitLab's API with the trigger's token, renewed first (and kept) when it has run out."""
-    grant = _grant(rt, trigger)
     app = application(rt)
-    if grant.expired(now_ms()):
-        # The record may be older than a renewal made since (activation asks twice): a spent
-        # refresh token would be refused, so the stored grant is read again first.
-        fresh = await rt.db.read(build_triggers.get, trigger.uuid)
-        grant = _grant(rt, fresh) if fresh is not None else grant
-    if grant.expired(now_ms()):
+
+    async def renew(grant: Grant) -> Grant:
         try:
-            grant = await gitlab_repos.refresh(
+            return await gitlab_repos.refresh(
                 app, rt.settings, grant, redirect_uri=callback_url(rt), now_ms=now_ms()
             )
         except GitLabError as e:
             raise GitLabRefused(str(e)) from None
-        await rt.db.write(build_triggers.renew_auth_token, trigger, rt.secrets.seal(grant.dumps()))
+
+    grant = await trigger_oauth.live_grant(rt, trigger, trigger_payloads.GITLAB, "GitLab", renew)
     return GitLabRepos(app, rt.settings, grant.access_token)
 
 
@@ -195,15 +158,6 @@ async def namespaces(
     ]
 
 
-def _updated(value: Any) -> int:
-    if not isinstance(value, str):
-        return 0
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
-
-
 def _level(permissions: Mapping[str, Any], kind: str) -> int:
     found = permissions.get(kind)
     level = found.get("access_level") if isinstance(found, dict) else None
@@ -222,7 +176,7 @@ def _source_view(found: Mapping[str, Any]) -> dict[str, Any]:
         "name": found.get("path"),
         "full_name": found.get("path_with_namespace"),
         "description": found.get("description") or "",
-        "last_updated": _updated(found.get("last_activity_at")),
+        "last_updated": trigger_oauth.timestamp(found.get("last_activity_at")),
         "url": found.get("web_url"),
         "has_admin_permissions": admin,
         "private": found.get("visibility") == "private",
