@@ -37,6 +37,11 @@ class BitbucketConfigError(BitbucketError):
     """BITBUCKET_TRIGGER_CONFIG is not usable: the message says what is wrong."""
 
 
+class BitbucketGrantRefused(BitbucketError):
+    """Bitbucket's token endpoint answered that it will not give a token for this code or grant
+    (revoked, spent or unknown): unlike an unreachable Bitbucket, asking again will not help."""
+
+
 class BitbucketNotFound(BitbucketError):
     """Bitbucket has no such repository, branch, key or hook (or hides it from this token)."""
 
@@ -98,7 +103,7 @@ async def _token(app: BitbucketApp, settings: Settings, form: dict[str, str], no
         found = None
     if answer.status != 200 or not isinstance(found, dict) or not isinstance(found.get("access_token"), str):
         detail = found.get("error_description") or found.get("error") if isinstance(found, dict) else None
-        raise BitbucketError(f"{app.name} did not give a token: {detail or answer.status}")
+        raise BitbucketGrantRefused(f"{app.name} did not give a token: {detail or answer.status}")
     return Grant.of(found, now_ms)
 
 
@@ -108,7 +113,7 @@ async def exchange_code(app: BitbucketApp, settings: Settings, *, code: str, now
 
 async def refresh(app: BitbucketApp, settings: Settings, grant: Grant, *, now_ms: int) -> Grant:
     if grant.refresh_token is None:
-        raise BitbucketError(
+        raise BitbucketGrantRefused(
             f"the {app.name} token has expired and cannot be renewed: connect the trigger again"
         )
     return await _token(

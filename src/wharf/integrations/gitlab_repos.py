@@ -35,6 +35,11 @@ class GitLabConfigError(GitLabError):
     """GITLAB_TRIGGER_CONFIG is not usable: the message says what is wrong."""
 
 
+class GitLabGrantRefused(GitLabError):
+    """GitLab's token endpoint answered that it will not give a token for this code or grant
+    (revoked, spent or unknown): unlike an unreachable GitLab, asking again will not help."""
+
+
 class GitLabNotFound(GitLabError):
     """GitLab has no such project, branch, key or hook (or hides it from this token)."""
 
@@ -94,7 +99,7 @@ async def _token(app: GitLabApp, settings: Settings, form: dict[str, str], now_m
         found = None
     if answer.status != 200 or not isinstance(found, dict) or not isinstance(found.get("access_token"), str):
         detail = found.get("error_description") or found.get("error") if isinstance(found, dict) else None
-        raise GitLabError(f"{app.name} did not give a token: {detail or answer.status}")
+        raise GitLabGrantRefused(f"{app.name} did not give a token: {detail or answer.status}")
     return Grant.of(found, now_ms)
 
 
@@ -111,7 +116,7 @@ async def refresh(
 ) -> Grant:
     """A new grant for an expired one (GitLab answers a new refresh token too: the old one is spent)."""
     if grant.refresh_token is None:
-        raise GitLabError(
+        raise GitLabGrantRefused(
             f"the {app.name} token has expired and cannot be renewed: connect the trigger again"
         )
     form = {"refresh_token": grant.refresh_token, "grant_type": "refresh_token", "redirect_uri": redirect_uri}

@@ -25,7 +25,13 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.integrations import bitbucket_repos
-from wharf.integrations.bitbucket_repos import BitbucketApp, BitbucketError, BitbucketNotFound, BitbucketRepos
+from wharf.integrations.bitbucket_repos import (
+    BitbucketApp,
+    BitbucketError,
+    BitbucketGrantRefused,
+    BitbucketNotFound,
+    BitbucketRepos,
+)
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
 from wharf.services import trigger_oauth
@@ -100,6 +106,8 @@ async def client(rt: Runtime, trigger: TriggerRecord) -> BitbucketRepos:
     async def renew(grant: Grant) -> Grant:
         try:
             return await bitbucket_repos.refresh(app, rt.settings, grant, now_ms=now_ms())
+        except BitbucketGrantRefused as e:
+            raise trigger_oauth.Disconnected(str(e)) from None
         except BitbucketError as e:
             raise BitbucketRefused(str(e)) from None
 
@@ -311,7 +319,7 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         bb = await client(rt, trigger)
-    except BitbucketRefused:
+    except trigger_oauth.Disconnected:
         return
     try:
         if isinstance(trigger.config.get("webhook_id"), str):

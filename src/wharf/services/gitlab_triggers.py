@@ -27,7 +27,13 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.integrations import gitlab_repos
-from wharf.integrations.gitlab_repos import GitLabApp, GitLabError, GitLabNotFound, GitLabRepos
+from wharf.integrations.gitlab_repos import (
+    GitLabApp,
+    GitLabError,
+    GitLabGrantRefused,
+    GitLabNotFound,
+    GitLabRepos,
+)
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
 from wharf.services import trigger_oauth
@@ -116,6 +122,8 @@ async def client(rt: Runtime, trigger: TriggerRecord) -> GitLabRepos:
             return await gitlab_repos.refresh(
                 app, rt.settings, grant, redirect_uri=callback_url(rt), now_ms=now_ms()
             )
+        except GitLabGrantRefused as e:
+            raise trigger_oauth.Disconnected(str(e)) from None
         except GitLabError as e:
             raise GitLabRefused(str(e)) from None
 
@@ -312,7 +320,7 @@ async def install(
 
 async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     """Remove the trigger's deploy key and webhook from the GitLab project. With the OAuth
-    application no longer configured, or a grant GitLab no longer renews (the user revoked it),
+    application no longer configured, or a grant GitLab refuses to renew (the user revoked it),
     there is no way to: the trigger goes anyway, as in Quay, rather than never (the key and the
     webhook then stay at GitLab for someone to remove by hand)."""
     source = trigger.config.get("build_source")
@@ -320,7 +328,7 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         gl = await client(rt, trigger)
-    except GitLabRefused:
+    except trigger_oauth.Disconnected:
         return
     try:
         if isinstance(trigger.config.get("hook_id"), int):

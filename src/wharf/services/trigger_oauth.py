@@ -21,6 +21,11 @@ from wharf.runtime import Runtime
 from wharf.services.github_triggers import STATE_LIFETIME_MS
 
 
+class Disconnected(InvalidInput):
+    """The service no longer honours the trigger's grant (the user revoked Wharf's access, or the
+    application was replaced): the trigger must be connected again."""
+
+
 def seal_state(rt: Runtime, service: str, who: Identity, repo: RepositoryRecord) -> str:
     """The state of an authorization: the service, the user and the repository, sealed and
     short-lived, so a code brought back by anyone else, or for another repository, is refused."""
