@@ -88,8 +88,18 @@ async def live_grant(
         fresh = await rt.db.read(build_triggers.get, trigger.uuid)
         grant = grant_of(rt, fresh, service, name) if fresh is not None else grant
     if grant.expired(now_ms()):
-        grant = await renew(grant)
-        await rt.db.write(build_triggers.renew_auth_token, trigger, rt.secrets.seal(grant.dumps()))
+        try:
+            renewed = await renew(grant)
+        except Disconnected:
+            # Another request may have spent the same refresh token a moment ago: its grant is
+            # then stored, and good.
+            again = await rt.db.read(build_triggers.get, trigger.uuid)
+            stored = grant_of(rt, again, service, name) if again is not None else grant
+            if stored.refresh_token == grant.refresh_token or stored.expired(now_ms()):
+                raise
+            return stored
+        await rt.db.write(build_triggers.renew_auth_token, trigger, rt.secrets.seal(renewed.dumps()))
+        return renewed
     return grant
 
 
