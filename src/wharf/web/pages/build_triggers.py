@@ -2,6 +2,8 @@
 custom git one; /repository/<ns>/<name>/trigger/<uuid>: one trigger, with the deploy key and
 the webhook URL to copy to the git server, its recent builds, enable/disable and delete.
 Repository admins only, as the API's trigger routes. The work is services/build_triggers.py's.
+Connecting a trigger to GitHub, GitLab or Bitbucket sends the browser to the service and back
+(/oauth2/<service>/callback/trigger...), then the trigger's page offers the user's repositories.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ RECENT = 10
 
 
 async def _admined(request: Request, full_name: str | None = None) -> tuple[Visitor, RepositoryView]:
-    """The visitor and the repository they administer: the path's, or `full_name` (GitLab's
-    callback, whose path cannot name it)."""
+    """The visitor and the repository they administer: the path's, or `full_name` (GitLab's and
+    Bitbucket's callbacks, whose path cannot name it)."""
     rt = access.runtime(request)
     v = await signed_in(rt, request)
     full_name = full_name or request.path_params["repository"].rstrip("/")
