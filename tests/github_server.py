@@ -4,7 +4,8 @@ single-use code; /login/oauth/access_token trades it, with the client secret, fo
 token) and, under /api/v3/ and only for a token it handed out, the API calls a login needs (user,
 user/emails, user/orgs) and those a build trigger makes: a user's and an organization's
 repositories, a repository, its branches, tags and git tree, and adding and removing its deploy
-keys and webhooks (kept in `keys` and `hooks`, every call recorded in `calls`)."""
+keys and webhooks (kept in `keys` and `hooks`, every call recorded in `calls`). Lists come in pages
+of `page_size` (at most the caller's `per_page`) linked by `Link: rel="next"`, as GitHub's do."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class GitHub:
         self.keys: dict[str, dict[int, dict[str, Any]]] = {}
         self.hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
+        self.page_size = 100
 
     def add_repo(
         self, full_name: str, branches: dict[str, str], files: list[str], tags: dict[str, str] | None = None
@@ -179,9 +181,23 @@ def running_github() -> Iterator[GitHub]:
                 return
             github.calls.append(("GET", parts.path))
             body = github.api_answer(parts.path.removeprefix("/api/v3/"))
-            self._json(
-                200 if body is not None else 404, body if body is not None else {"message": "Not Found"}
-            )
+            if body is None:
+                self._json(404, {"message": "Not Found"})
+            elif isinstance(body, list):
+                self._page(body, parse_qs(parts.query))
+            else:
+                self._json(200, body)
+
+        def _page(self, found: list[Any], query: dict[str, list[str]]) -> None:
+            assert github is not None
+            size = min(github.page_size, int(query.get("per_page", ["30"])[-1]))
+            page = int(query.get("page", ["1"])[-1])
+            links = {}
+            if page * size < len(found):
+                query = {**query, "page": [str(page + 1)]}
+                next_url = f"{github.url}{urlsplit(self.path).path}?{urlencode(query, doseq=True)}"
+                links["Link"] = f'<{next_url}>; rel="next"'
+            self._json(200, found[(page - 1) * size : page * size], links)
 
         def _authorized(self) -> bool:
             assert github is not None
@@ -221,10 +237,12 @@ def running_github() -> Iterator[GitHub]:
             form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             self._json(200, github.exchange(form))
 
-        def _json(self, status: int, body: Any) -> None:
+        def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

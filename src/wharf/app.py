@@ -138,8 +138,11 @@ def _service_routes(rt: Runtime) -> list[BaseRoute]:
 _API_PREFIXES = ("/api/", "/oauth/", "/oauth2/", "/c1/", "/userfiles/", "/webhooks/")
 _WEB_PAGES_UNDER_API_PREFIXES = frozenset({"/oauth/authorize", "/oauth/authorizeapp"})
 # Sign-in with an external provider: the browser is sent there and back (web/pages/external_login.py).
-# GitHub's return to a build trigger being connected is a page too (web/pages/build_triggers.py).
-_EXTERNAL_LOGIN_PAGE = re.compile(r"^/oauth2/([a-z0-9_]+/(start|callback)|github/callback/trigger/.+)$")
+# GitHub's, GitLab's and Bitbucket's return to a build trigger being connected is a page too
+# (web/pages/build_triggers.py).
+_EXTERNAL_LOGIN_PAGE = re.compile(
+    r"^/oauth2/([a-z0-9_]+/(start|callback)|github/callback/trigger/.+|(gitlab|bitbucket)/callback/trigger)$"
+)
 # Quay serves these beside /api/v1, for its web client.
 _API_PAGES = frozenset({"/csrf_token", "/config"})
 

@@ -308,6 +308,21 @@ class Settings(BaseModel):
     """The OAuth application of GitHub build triggers: GITHUB_ENDPOINT (https://github.com or a
     GitHub Enterprise server), API_ENDPOINT (its API, by default api.github.com or
     GITHUB_ENDPOINT/api/v3/), CLIENT_ID, CLIENT_SECRET; DEBUGGING: true allows plain http."""
+    FEATURE_GITLAB_BUILD: bool = False
+    """Build triggers connected to a GitLab server through an OAuth application
+    (GITLAB_TRIGGER_CONFIG): Wharf lists the user's projects and installs the deploy key and push
+    webhook itself (docs/builds.md)."""
+    GITLAB_TRIGGER_CONFIG: dict[str, Any] | None = None
+    """The OAuth application of GitLab build triggers: GITLAB_ENDPOINT (https://gitlab.com or
+    your server), CLIENT_ID, CLIENT_SECRET; DEBUGGING: true allows plain http."""
+    FEATURE_BITBUCKET_BUILD: bool = False
+    """Build triggers connected to Bitbucket Cloud through an OAuth consumer
+    (BITBUCKET_TRIGGER_CONFIG): Wharf lists the user's repositories and installs the deploy key
+    and push webhook itself (docs/builds.md)."""
+    BITBUCKET_TRIGGER_CONFIG: dict[str, Any] | None = None
+    """The OAuth consumer of Bitbucket build triggers: CONSUMER_KEY, CONSUMER_SECRET;
+    BITBUCKET_ENDPOINT (https://bitbucket.org) and API_ENDPOINT (https://api.bitbucket.org/2.0)
+    when elsewhere; DEBUGGING: true allows plain http."""
     FEATURE_READER_BUILD_LOGS: bool = False
     """Users with only read access may read build logs (otherwise write access is needed)."""
     BUILD_LOGS_RETENTION: str = "30d"

@@ -14,7 +14,7 @@ from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
-from wharf.integrations import github_repos, oidc_login, upstream
+from wharf.integrations import bitbucket_repos, github_repos, gitlab_repos, oidc_login, upstream
 from wharf.integrations.oidc import Verifier
 from wharf.integrations.oidc_login import LoginService
 from wharf.integrations.upstream import ClientPool
@@ -62,8 +62,10 @@ class Runtime:
         self.login_services = oidc_login.services(self.settings)
         if self.settings.FEATURE_PROXY_CACHE:
             upstream.preload()
-        # A bad GITHUB_TRIGGER_CONFIG stops the start, as a bad login block does.
+        # A bad GITHUB_, GITLAB_ or BITBUCKET_TRIGGER_CONFIG stops the start, as a bad login block does.
         github_repos.application(self.settings)
+        gitlab_repos.application(self.settings)
+        bitbucket_repos.application(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

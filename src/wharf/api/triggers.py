@@ -20,7 +20,7 @@ from wharf.auth.address import client_address
 from wharf.core.build_triggers import TriggerRecord
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
-from wharf.services import github_triggers, trigger_analysis
+from wharf.services import connected_triggers, trigger_analysis
 
 router = APIRouter(tags=["trigger"])
 
@@ -55,13 +55,6 @@ class SourcesRequest(BaseModel):
     namespace: str | None = Field(None, max_length=255)
 
 
-def _repository_url(rt: Runtime, trigger: TriggerRecord) -> str | None:
-    source = trigger.config.get("build_source")
-    if not github_triggers.is_github(trigger) or not source or not github_triggers.enabled(rt):
-        return None
-    return github_triggers.repository_url(rt, str(source))
-
-
 def trigger_view(rt: Runtime, trigger: TriggerRecord) -> dict[str, Any]:
     """Quay's trigger_view for an admin: the configuration holds the deploy key and the webhook
     URL to copy (`credentials`, as Quay's custom trigger has them)."""
@@ -74,7 +67,7 @@ def trigger_view(rt: Runtime, trigger: TriggerRecord) -> dict[str, Any]:
         "service": trigger.service,
         "is_active": trigger.is_active,
         "build_source": trigger.config.get("build_source"),
-        "repository_url": _repository_url(rt, trigger),
+        "repository_url": connected_triggers.repository_url(rt, trigger),
         "config": config,
         "can_invoke": True,
         "enabled": trigger.enabled,
@@ -195,8 +188,8 @@ async def list_trigger_recent_builds(
     return {"builds": [build_view(b, True, True) for b in found]}
 
 
-# The wizard's helpers. A GitHub trigger connected through Wharf's OAuth application answers
-# from GitHub (as the user who connected it); a custom git server has no API to list its
+# The wizard's helpers. A GitHub or GitLab trigger connected through Wharf's OAuth application
+# answers from its service (as the user who connected it); a custom git server has no API to list its
 # repositories, branches or directories: they answer empty, or not found for fields.
 
 
@@ -208,7 +201,7 @@ async def list_trigger_recent_builds(
 async def list_trigger_field_values(
     rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str, field_name: str
 ) -> dict[str, Any]:
-    values = await github_triggers.field_values(rt, who, target.repo, trigger_uuid, field_name)
+    values = await connected_triggers.field_values(rt, who, target.repo, trigger_uuid, field_name)
     if values is None:
         raise not_found(f"no values are known for {field_name[:40]}")
     return {"values": values}
@@ -227,7 +220,7 @@ async def list_trigger_build_sources(
 ) -> dict[str, Any]:
     if not body.namespace:
         raise invalid_request("namespace is required")
-    found = await github_triggers.sources(rt, who, target.repo, trigger_uuid, body.namespace)
+    found = await connected_triggers.sources(rt, who, target.repo, trigger_uuid, body.namespace)
     return {"sources": found}
 
 
@@ -239,7 +232,7 @@ async def list_trigger_build_sources(
 async def list_trigger_build_source_namespaces(
     rt: Rt, who: User, target: ContentAdminRepository, repository: str, trigger_uuid: str
 ) -> dict[str, Any]:
-    return {"namespaces": await github_triggers.namespaces(rt, who, target.repo, trigger_uuid)}
+    return {"namespaces": await connected_triggers.namespaces(rt, who, target.repo, trigger_uuid)}
 
 
 @router.post(f"{_TRIGGER}/subdir", operation_id="listBuildTriggerSubdirs", summary="Buildable directories")
@@ -251,7 +244,7 @@ async def list_build_trigger_subdirs(
     trigger_uuid: str,
     body: dict[str, Any],
 ) -> dict[str, Any]:
-    return await github_triggers.subdirs(rt, who, target.repo, trigger_uuid, body)
+    return await connected_triggers.subdirs(rt, who, target.repo, trigger_uuid, body)
 
 
 # --- the push webhook (outside /api/v1, as in Quay) ----------------------------------------------

@@ -105,7 +105,7 @@ def create(
     db: Db, repo: RepositoryRecord, service: str, user_id: int | None, auth_token_sealed: str | None = None
 ) -> TriggerRecord:
     """A new, inactive trigger of `repo` for `service`, connected to the user setting it up (a
-    GitHub one with the OAuth token the user gave Wharf, sealed by the caller)."""
+    GitHub or GitLab one with the OAuth token the user gave Wharf, sealed by the caller)."""
     if service not in trigger_payloads.SERVICES:
         raise InvalidInput(f"unknown trigger service {service[:40]!r}", field="service")
     repositories.require_normal(db, repo)
@@ -167,6 +167,14 @@ def activate(
         config=how.config,
     )
     return found
+
+
+def renew_auth_token(db: Db, trigger: TriggerRecord, auth_token_sealed: str) -> None:
+    """Keep the service's renewed OAuth token (sealed by the caller). Not audited: nobody changed
+    the trigger, the service only gave a fresh token for the same grant."""
+    db.execute(
+        update(BuildTrigger).where(BuildTrigger.id == trigger.id).values(auth_token_sealed=auth_token_sealed)
+    )
 
 
 def toggle(

@@ -2,7 +2,8 @@
 FEATURE_GITHUB_BUILD): the OAuth application's authorization URL and code exchange, the user's
 namespaces and repositories, a repository's branches, tags, tree and files, and its deploy keys
 and webhooks. Every call carries the token the user gave when connecting the trigger, and goes
-through the outbound guard. Lists are GitHub's first page of 100: enough for a wizard's choices.
+through the outbound guard. Lists follow GitHub's `Link: rel="next"` pages of 100, at most
+MAX_PAGES of them (and only on the API's own origin: the token goes with every page).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ SCOPES = ("repo", "user:email", "read:org")
 """`repo` to read private repositories and add keys and hooks to them; `read:org` for the
 organizations a user is a member of (Quay asks the same)."""
 PAGE = "per_page=100"
+MAX_PAGES = 10
+"""At most 1,000 repositories, branches or tags: a wizard's choices, not an export."""
 
 
 class GitHubError(Exception):
@@ -77,19 +80,28 @@ class GitHubRepos:
     token: str
 
     async def _get(self, path: str) -> Any:
-        url = self.app.api + path
+        return (await self._page(self.app.api + path, path)).body
+
+    async def _list(self, path: str) -> list[dict[str, Any]]:
+        url: str | None = self.app.api + path + ("&" if "?" in path else "?") + PAGE
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            page = await self._page(url, path)
+            found += [e for e in page.body if isinstance(e, dict)] if isinstance(page.body, list) else []
+            url = outbound.same_origin(page.next_url, self.app.api)
+        return found
+
+    async def _page(self, url: str, path: str) -> outbound.Page:
         try:
-            return await outbound.get_json(url, self.settings, headers=github_login.api_headers(self.token))
+            return await outbound.get_page(url, self.settings, headers=github_login.api_headers(self.token))
         except outbound.OutboundRefused as e:
             raise GitHubError(str(e)) from None
         except outbound.OutboundFailed as e:
             if "answered 404" in str(e):
                 raise GitHubNotFound(f"{self.app.name} has no {path.split('?')[0]}") from None
             raise GitHubError(str(e)) from None
-
-    async def _list(self, path: str) -> list[dict[str, Any]]:
-        found = await self._get(path + ("&" if "?" in path else "?") + PAGE)
-        return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
     async def user(self) -> dict[str, Any]:
         me = await self._get("user")

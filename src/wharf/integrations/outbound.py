@@ -154,6 +154,38 @@ def _pinned(url: str, addresses: list[IPAddress]) -> _Pinned:
 
 async def get_json(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> Any:
     """GET a JSON document of at most 1 MiB from a checked URL (`headers`: an API's credentials)."""
+    return (await get_page(url, settings, headers=headers)).body
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A JSON answer, and the URL of the next page when the answer says one (`Link: rel="next"`)."""
+
+    body: Any
+    next_url: str | None
+
+
+def next_link(link: str | None) -> str | None:
+    """The `rel="next"` target of a Link header (RFC 8288), as GitHub and GitLab paginate."""
+    for part in (link or "").split(","):
+        target, _, params = part.strip().partition(";")
+        rels = {p.strip().lower() for p in params.split(";")}
+        if target.startswith("<") and target.endswith(">") and ('rel="next"' in rels or "rel=next" in rels):
+            return target[1:-1]
+    return None
+
+
+def same_origin(url: str | None, base: str) -> str | None:
+    """`url` if it has `base`'s scheme, host and port, else None: an API's next page is followed
+    only on the API itself, since the caller's token goes with it."""
+    if url is None:
+        return None
+    a, b = urlsplit(url), urlsplit(base)
+    return url if (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower()) else None
+
+
+async def get_page(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> Page:
+    """GET one page of a JSON list: the document (at most 1 MiB) and its next page's URL."""
     import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
 
     pinned = _pinned(url, await check_url(url, settings))
@@ -165,6 +197,7 @@ async def get_json(url: str, settings: Settings, *, headers: dict[str, str] | No
         ):
             if r.status_code != 200:
                 raise OutboundFailed(f"GET {url} answered {r.status_code}")
+            link = r.headers.get("link")
             body = bytearray()
             async for chunk in r.aiter_bytes():
                 body += chunk
@@ -173,7 +206,7 @@ async def get_json(url: str, settings: Settings, *, headers: dict[str, str] | No
     except httpx.HTTPError as e:
         raise OutboundFailed(f"GET {url} failed: {e}") from None
     try:
-        return json.loads(body)
+        return Page(json.loads(body), next_link(link))
     except ValueError:
         raise OutboundFailed(f"GET {url} did not answer JSON") from None
 

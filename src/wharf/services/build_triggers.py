@@ -6,9 +6,9 @@ webhook token; the git server POSTs its push events to /webhooks/push/trigger/<u
 itself with the token: as the URL's basic-auth password (`$token:<token>@`, Quay's shape), or the
 way its service signs (GitHub's and Bitbucket's `X-Hub-Signature-256`/`X-Hub-Signature`
 HMAC-SHA256 of the body with the token as secret, GitLab's `X-Gitlab-Token`). The payload is read
-by the sender's kind (its event header), so one URL takes any of the four. A GitHub trigger
-connected through Wharf's OAuth application (GITHUB_TRIGGER_CONFIG) has Wharf install and remove
-the key and the webhook itself (services/github_triggers.py).
+by the sender's kind (its event header), so one URL takes any of the four. A GitHub or GitLab
+trigger connected through Wharf's OAuth application (GITHUB_TRIGGER_CONFIG, GITLAB_TRIGGER_CONFIG)
+has Wharf install and remove the key and the webhook itself (services/connected_triggers.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from wharf.db.engine import Db
 from wharf.integrations import git_remote, outbound
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
-from wharf.services import github_triggers
+from wharf.services import connected_triggers
 
 WEBHOOK_PATH = "/webhooks/push/trigger/{uuid}"
 MAX_PAYLOAD = 4 * 1024 * 1024
@@ -140,8 +140,8 @@ def _tagging(config: Mapping[str, Any], clean: dict[str, Any]) -> None:
 
 def _source(config: Mapping[str, Any], service: str) -> str:
     source = config.get("build_source")
-    if service == trigger_payloads.GITHUB:
-        return github_triggers.check_source(source)
+    if service in connected_triggers.NAMES:
+        return connected_triggers.check_source(service, source)
     if not isinstance(source, str):
         raise InvalidInput("build_source (the git repository's URL) is required", field="build_source")
     try:
@@ -153,8 +153,8 @@ def _source(config: Mapping[str, Any], service: str) -> str:
 
 def clean_config(config: Mapping[str, Any], service: str = trigger_payloads.CUSTOM_GIT) -> dict[str, Any]:
     """The configuration a trigger keeps, checked: `build_source` (the git URL; a connected GitHub
-    trigger's `owner/name`), the Dockerfile's path and the context (Quay's `dockerfile_path`,
-    `context`), tagging and the ref filter."""
+    trigger's `owner/name`, a GitLab one's `namespace/project`), the Dockerfile's path and the
+    context (Quay's `dockerfile_path`, `context`), tagging and the ref filter."""
     source = _source(config, service)
     dockerfile = _path(config.get("dockerfile_path") or "/Dockerfile", "dockerfile_path")
     if not dockerfile:
@@ -199,12 +199,13 @@ async def activate(
     trigger = await get(rt, repo, trigger_uuid)
     if trigger.is_active:
         raise TriggerInactive("Trigger config is not sufficient for activation.")
-    connected = github_triggers.is_github(trigger)
+    connected = connected_triggers.is_connected(trigger)
     if connected and trigger.connected_user_id != who.account_id:
-        raise NotAllowed("only the user who connected this trigger to GitHub may activate it")
+        name = connected_triggers.NAMES[trigger.service]
+        raise NotAllowed(f"only the user who connected this trigger to {name} may activate it")
     clean = clean_config(config, trigger.service if connected else trigger_payloads.CUSTOM_GIT)
     if connected:
-        clean = await github_triggers.describe(rt, trigger, clean)
+        clean = await connected_triggers.describe(rt, trigger, clean)
     try:
         await outbound.check_url(git_remote.parse(git_url_of(clean)).check_url, rt.settings, resolve=False)
     except (outbound.OutboundRefused, git_remote.BadRemote) as e:
@@ -223,19 +224,21 @@ async def activate(
 
     if not connected:
         return await rt.db.write(_activate)
-    # The robot is checked before GitHub is changed: a refused one leaves nothing installed there.
+    # The robot is checked before the service is changed: a refused one leaves nothing installed there.
     if pull_robot:
         await rt.db.read(build_service.pull_robot_id, who, pull_robot)
-    clean = await github_triggers.install(rt, trigger, clean, public, webhook_url(rt, trigger, token), token)
+    clean = await connected_triggers.install(
+        rt, trigger, clean, public, webhook_url(rt, trigger, token), token
+    )
     try:
         return await rt.db.write(_activate)
     except BaseException:
-        await github_triggers.uninstall(rt, dataclasses.replace(trigger, config=clean))
+        await connected_triggers.uninstall(rt, dataclasses.replace(trigger, config=clean))
         raise
 
 
 def git_url_of(config: Mapping[str, Any]) -> str:
-    """What a build clones: a connected GitHub trigger's SSH URL, else its build_source."""
+    """What a build clones: a connected trigger's SSH URL, else its build_source."""
     return str(config.get("git_url") or config["build_source"])
 
 
@@ -251,8 +254,8 @@ async def toggle(
 async def delete(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str) -> None:
     trigger = await get(rt, repo, trigger_uuid)
     if trigger.is_active:
-        # Quay removes the key and the webhook first, and keeps the trigger if GitHub refuses.
-        await github_triggers.uninstall(rt, trigger)
+        # Quay removes the key and the webhook first, and keeps the trigger if the service refuses.
+        await connected_triggers.uninstall(rt, trigger)
     await rt.db.write(build_triggers.delete_trigger, trigger, repo, _actor(who))
 
 
@@ -307,10 +310,10 @@ async def manual_start(
         raise InvalidInput("Trigger is not enabled.")
     if not trigger.is_active:
         raise TriggerInactive("Trigger is not active.")
-    if not run.commit_sha and github_triggers.is_github(trigger):
-        # GitHub knows what the branch or tag points at (Quay asks it the same way).
+    if not run.commit_sha and connected_triggers.is_connected(trigger):
+        # The service knows what the branch or tag points at (Quay asks it the same way).
         kind, name = _ref_asked(trigger, run)
-        run = dataclasses.replace(run, commit_sha=await github_triggers.ref_sha(rt, trigger, kind, name))
+        run = dataclasses.replace(run, commit_sha=await connected_triggers.ref_sha(rt, trigger, kind, name))
     metadata = _manual_metadata(trigger, run)
     return await rt.db.write(build_triggers.start_build, trigger, repo, metadata, _actor(who))
 

@@ -260,7 +260,7 @@ def contexts_of(dockerfile: str) -> list[str]:
     return ["/"] + ["/" + "/".join(parts[: n + 1]) for n in range(len(parts))]
 
 
-def _matching(branches: list[str], config: Mapping[str, Any]) -> list[str]:
+def matching_branches(branches: list[str], config: Mapping[str, Any]) -> list[str]:
     regex = config.get("branchtag_regex")
     if not isinstance(regex, str) or not regex:
         return branches
@@ -282,7 +282,7 @@ async def subdirs(
         return empty
     gh = client(rt, trigger)
     try:
-        branches = _matching(await _branches(gh, source), config)
+        branches = matching_branches(await _branches(gh, source), config)
         if not branches:
             return empty
         paths = await gh.tree_paths(source, await gh.ref_sha(source, "branch", branches[0]))

@@ -42,7 +42,7 @@ from wharf.oci import dockerfile
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
-from wharf.services import github_triggers
+from wharf.services import connected_triggers, github_triggers
 
 WARNING, ERROR, PUBLIC_BASE, REQUIRES_ROBOT = "warning", "error", "publicbase", "requiresrobot"
 NOT_FOUND_ON_BRANCH = (
@@ -110,6 +110,16 @@ async def analyze(
     return await analyze_config(rt, who, repo, trigger, config)
 
 
+def _not_read_yet(trigger: TriggerRecord, config: Mapping[str, Any]) -> dict[str, Any]:
+    """GitLab and Bitbucket triggers: their file APIs are not read yet, so a valid configuration
+    is `notimplemented` (Quay's answer when it cannot read the Dockerfile)."""
+    try:
+        trigger_service.clean_config(config, trigger.service)
+    except InvalidInput as e:
+        return {"status": ERROR, "message": str(e)}
+    return {"status": "notimplemented"}
+
+
 async def analyze_config(
     rt: Runtime,
     who: Identity,
@@ -120,6 +130,8 @@ async def analyze_config(
     """The analysis of `config` for a trigger of `repo`; with no trigger yet (the web form that
     sets up a custom git one in one step), a custom git source read without a deploy key."""
     github = trigger is not None and github_triggers.is_github(trigger)
+    if trigger is not None and not github and connected_triggers.is_connected(trigger):
+        return _not_read_yet(trigger, config)
     service = trigger_payloads.GITHUB if github else trigger_payloads.CUSTOM_GIT
     is_admin = await rt.db.read(_administers, who, repo.namespace)
     judge = _Judge(rt, who, repo.namespace, is_admin)

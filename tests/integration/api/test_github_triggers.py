@@ -45,6 +45,8 @@ def settings(
 ) -> Settings:
     github.user = {"id": 583231, "login": "octocat", "name": "The Octocat"}
     github.orgs = ["Octo-Org"]
+    github.page_size = 100
+    github.repos.clear()
     github.add_repo(
         "octocat/app",
         {"main": MAIN, "dev": DEV},
@@ -218,12 +220,18 @@ async def test_refusals_leave_nothing_at_github(world: World, owner_browser: Vis
 async def test_the_trigger_page_activates_a_connected_trigger(
     world: World, owner_browser: Visitor, github: GitHub
 ) -> None:
-    """The web wizard: the connected trigger's page offers the user's GitHub repositories."""
+    """The web wizard: the connected trigger's page offers the user's GitHub repositories, from
+    every page of GitHub's lists."""
+    github.add_repo("octocat/tool", {"main": "5" * 40}, ["Dockerfile"])
     uuid = await connect(owner_browser)
+    github.page_size = 1
+    before = len(github.calls)
     page = f"/repository/{REPO}/trigger/{uuid}"
     r = await owner_browser.get(page)
     assert r.status_code == 200, r.text
-    assert "<option>octocat/app</option>" in r.text and "<option>Octo-Org/lib</option>" in r.text
+    for name in ("octocat/app", "octocat/tool", "Octo-Org/lib"):
+        assert f"<option>{name}</option>" in r.text
+    assert [p for _, p in github.calls[before:] if p == "/api/v3/user/repos"] == ["/api/v3/user/repos"] * 2
     r = await owner_browser.submit(page, f"{page}/activate", build_source="Octo-Org/lib")
     assert r.status_code == 303 and r.headers["location"] == page, r.text
     assert len(github.keys["Octo-Org/lib"]) == 1 and len(github.hooks["Octo-Org/lib"]) == 1

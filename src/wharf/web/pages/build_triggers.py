@@ -3,23 +3,33 @@ custom git one (with "Check the Dockerfile": the trigger analyzer's answer, and 
 proposed for a private base); /repository/<ns>/<name>/trigger/<uuid>: one trigger, with the deploy key and
 the webhook URL to copy to the git server, its recent builds, enable/disable and delete.
 Repository admins only, as the API's trigger routes. The work is services/build_triggers.py's.
+Connecting a trigger to GitHub, GitLab or Bitbucket sends the browser to the service and back
+(/oauth2/<service>/callback/trigger...), then the trigger's page offers the user's repositories.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
+from wharf.auth.identity import Identity
 from wharf.auth.permissions import RepositoryView
 from wharf.core.build_triggers import TriggerRecord
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
+from wharf.core.repositories import RepositoryRecord
 from wharf.runtime import Runtime
+from wharf.services import (
+    bitbucket_triggers,
+    connected_triggers,
+    github_triggers,
+    gitlab_triggers,
+    trigger_analysis,
+)
 from wharf.services import build_triggers as trigger_service
-from wharf.services import github_triggers, trigger_analysis
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
 from wharf.web.forms import SUMMARY, FormError
@@ -30,10 +40,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 RECENT = 10
 
 
-async def _admined(request: Request) -> tuple[Visitor, RepositoryView]:
+async def _admined(request: Request, full_name: str | None = None) -> tuple[Visitor, RepositoryView]:
+    """The visitor and the repository they administer: the path's, or `full_name` (GitLab's and
+    Bitbucket's callbacks, whose path cannot name it)."""
     rt = access.runtime(request)
     v = await signed_in(rt, request)
-    full_name = request.path_params["repository"].rstrip("/")
+    full_name = full_name or request.path_params["repository"].rstrip("/")
     view = await access.repository(request, v, full_name, permissions.ADMIN)
     access.refuse_frozen(view, "build triggers")
     return v, view
@@ -59,7 +71,7 @@ async def _listing(
         page=access.repository_page(request, view),
         tab="builds",
         triggers=found,
-        github=github_triggers.enabled(rt),
+        connectable=[(s, connected_triggers.NAMES[s]) for s in connected_triggers.enabled(rt)],
         analysis=analysis,
     )
 
@@ -138,7 +150,7 @@ async def show(request: Request) -> Response:
     except NotFound:
         raise WebError.not_found("This build trigger") from None
     recent = await trigger_service.recent_builds(rt, view.repo, uuid, RECENT)
-    sources, problem = await _github_sources(rt, v, view, trigger)
+    sources, problem = await _connected_sources(rt, v, view, trigger)
     return render.page(
         request,
         "repository/trigger.html",
@@ -148,8 +160,10 @@ async def show(request: Request) -> Response:
         trigger=trigger,
         credentials=trigger_service.credentials(rt, trigger),
         builds=recent,
-        github_sources=sources,
-        github_problem=problem,
+        connected=connected_triggers.is_connected(trigger),
+        service_name=connected_triggers.NAMES.get(trigger.service, trigger.service),
+        sources=sources,
+        sources_problem=problem,
     )
 
 
@@ -182,21 +196,17 @@ async def delete(request: Request) -> Response:
     return render.redirect(f"{_base(view)}/triggers", "Deleted the trigger; its builds stay in the history.")
 
 
-async def _github_sources(
+async def _connected_sources(
     rt: Runtime, v: Visitor, view: RepositoryView, trigger: TriggerRecord
 ) -> tuple[list[str], str | None]:
-    """The GitHub repositories an inactive connected trigger may build, for the connected user;
-    with what went wrong asking GitHub, if something did."""
-    if trigger.is_active or not github_triggers.is_github(trigger):
+    """The repositories an inactive connected trigger may build, for the connected user; with
+    what went wrong asking the service, if something did."""
+    if trigger.is_active or not connected_triggers.is_connected(trigger):
         return [], None
     try:
-        found: list[str] = []
-        for namespace in await github_triggers.namespaces(rt, v.identity, view.repo, trigger.uuid):
-            repos = await github_triggers.sources(rt, v.identity, view.repo, trigger.uuid, namespace["id"])
-            found += [str(r["full_name"]) for r in repos]
+        return await connected_triggers.source_names(rt, v.identity, view.repo, trigger.uuid), None
     except (NotAllowed, NotFound, InvalidInput) as e:
         return [], forms.sentence(str(e))
-    return found, None
 
 
 async def connect_github(request: Request) -> Response:
@@ -208,12 +218,41 @@ async def connect_github(request: Request) -> Response:
         url = github_triggers.connect_url(rt, v.identity, view.repo)
     except github_triggers.GitHubTriggersOff:
         raise WebError.not_found("GitHub build triggers") from None
+    return _leave_for(request, url, "GitHub")
+
+
+async def connect_gitlab(request: Request) -> Response:
+    """Send the browser to GitLab to let Wharf into the user's projects."""
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v, view = await _admined(request)
+    try:
+        url = gitlab_triggers.connect_url(rt, v.identity, view.repo)
+    except gitlab_triggers.GitLabTriggersOff:
+        raise WebError.not_found("GitLab build triggers") from None
+    return _leave_for(request, url, "GitLab")
+
+
+async def connect_bitbucket(request: Request) -> Response:
+    """Send the browser to Bitbucket to let Wharf into the user's repositories."""
+    rt = access.runtime(request)
+    await read_form(rt, request)
+    v, view = await _admined(request)
+    try:
+        url = bitbucket_triggers.connect_url(rt, v.identity, view.repo)
+    except bitbucket_triggers.BitbucketTriggersOff:
+        raise WebError.not_found("Bitbucket build triggers") from None
+    return _leave_for(request, url, "Bitbucket")
+
+
+def _leave_for(request: Request, url: str, service_name: str) -> Response:
     # A page that navigates, not a redirect of the POST: the CSP's form-action is 'self'.
     return render.page(
         request,
         "repository/trigger_connect.html",
         headers={"cache-control": "no-store", "referrer-policy": "no-referrer"},
         auth_url=url,
+        service_name=service_name,
     )
 
 
@@ -239,8 +278,51 @@ async def github_callback(request: Request) -> Response:
     )
 
 
-async def activate_github(request: Request) -> Response:
-    """Activate a connected GitHub trigger: Wharf adds the deploy key and webhook at GitHub."""
+class _Connecting(Protocol):
+    """A service whose callback path cannot name the repository: its state does."""
+
+    def state_repository(self, rt: Runtime, state: str) -> str: ...
+    async def connect(
+        self, rt: Runtime, who: Identity, repo: RepositoryRecord, code: str, state: str
+    ) -> TriggerRecord: ...
+
+
+async def _come_back(request: Request, service: _Connecting, name: str) -> Response:
+    """The service sends the browser back here (Quay's path); the state names the repository."""
+    rt = access.runtime(request)
+    params = request.query_params
+    if params.get("error"):
+        detail = params.get("error_description") or params["error"]
+        raise WebError(403, f"{name} was not connected", forms.sentence(detail[:300]))
+    try:
+        full_name = service.state_repository(rt, params.get("state", ""))
+    except NotAllowed as e:
+        raise WebError(403, f"{name} was not connected", forms.sentence(str(e))) from None
+    v, view = await _admined(request, full_name)
+    try:
+        trigger = await service.connect(
+            rt, v.identity, view.repo, params.get("code", ""), params.get("state", "")
+        )
+    except NotFound:
+        # The service's triggers were turned off meanwhile.
+        raise WebError.not_found(f"{name} build triggers") from None
+    except (NotAllowed, InvalidInput) as e:
+        raise WebError(403, f"{name} was not connected", forms.sentence(str(e))) from None
+    return render.redirect(
+        f"{_base(view)}/trigger/{trigger.uuid}", f"Connected to {name}: choose the repository to build."
+    )
+
+
+async def gitlab_callback(request: Request) -> Response:
+    return await _come_back(request, gitlab_triggers, "GitLab")
+
+
+async def bitbucket_callback(request: Request) -> Response:
+    return await _come_back(request, bitbucket_triggers, "Bitbucket")
+
+
+async def activate_connected(request: Request) -> Response:
+    """Activate a connected trigger: Wharf adds the deploy key and webhook at the service."""
     rt = access.runtime(request)
     form = await read_form(rt, request)
     v, view = await _admined(request)
@@ -252,7 +334,7 @@ async def activate_github(request: Request) -> Response:
             await trigger_service.activate(rt, v.identity, view.repo, uuid, _config(form), robot)
         except (NotAllowed, NotFound) as e:
             raise FormError(page, {SUMMARY: forms.sentence(str(e))}) from None
-    return render.redirect(page, "The trigger is active: GitHub now sends its pushes here.")
+    return render.redirect(page, "The trigger is active: its pushes now come here.")
 
 
 ROUTES: list[BaseRoute] = [
@@ -263,6 +345,12 @@ ROUTES: list[BaseRoute] = [
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/toggle", toggle, methods=["POST"]),
     Route("/repository/{repository:path}/trigger/{trigger_uuid}/delete", delete, methods=["POST"]),
     Route("/repository/{repository:path}/triggers/github", connect_github, methods=["POST"]),
-    Route("/repository/{repository:path}/trigger/{trigger_uuid}/activate", activate_github, methods=["POST"]),
+    Route("/repository/{repository:path}/triggers/gitlab", connect_gitlab, methods=["POST"]),
+    Route(
+        "/repository/{repository:path}/trigger/{trigger_uuid}/activate", activate_connected, methods=["POST"]
+    ),
     Route("/oauth2/github/callback/trigger/{repository:path}", github_callback, methods=["GET"]),
+    Route("/repository/{repository:path}/triggers/bitbucket", connect_bitbucket, methods=["POST"]),
+    Route(gitlab_triggers.CALLBACK_PATH, gitlab_callback, methods=["GET"]),
+    Route(bitbucket_triggers.CALLBACK_PATH, bitbucket_callback, methods=["GET"]),
 ]
