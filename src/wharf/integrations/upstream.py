@@ -181,6 +181,7 @@ class ClientPool:
         self._retired: list[tuple[float, httpx.AsyncClient]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._verifying: ssl.SSLContext | None = None
+        self._insecure: ssl.SSLContext | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.challenges: dict[str, dict[str, str]] = {}
         """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
@@ -200,9 +201,13 @@ class ClientPool:
         if found is None:
             while len(self._clients) >= self._max:
                 self._retire(self._clients.pop(next(iter(self._clients))))
-            verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
+            from wharf.integrations.upstream_transport import WideTransport
+
+            context = self._insecure_context() if upstream.insecure else self._verifying_context()
             found = httpx.AsyncClient(
-                timeout=timeout_s, follow_redirects=False, verify=verify, limits=_limits()
+                timeout=timeout_s,
+                follow_redirects=False,
+                transport=WideTransport(context, _limits()),
             )
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
@@ -227,6 +232,13 @@ class ClientPool:
 
             self._verifying = httpx.create_ssl_context()
         return self._verifying
+
+    def _insecure_context(self) -> ssl.SSLContext:
+        if self._insecure is None:
+            import httpx
+
+            self._insecure = httpx.create_ssl_context(verify=False)
+        return self._insecure
 
     def _retire(self, client: httpx.AsyncClient) -> None:
         """Closed a while later, not now: a request may still be streaming a blob through it."""
