@@ -145,8 +145,9 @@ async def _fetch_blob(
     return PulledBlob(size, _relayed(relay))
 
 
-_RELAY_PIECE = 256 * 1024
-"""Bytes the client gets at a time (after the first chunk)."""
+_RELAY_PIECE = 128 * 1024
+"""The least the client gets at a time (after the first chunk): smaller chunks are joined until
+they make this much, a larger one goes as it is (joining two would copy both)."""
 _RELAY_PIECES = 4
 """How many pieces the fetch may run ahead of its client (about a MiB): while the client stays,
 its pace is the fetch's."""
@@ -184,7 +185,8 @@ class _Relay:
 
 
 class _Piece:
-    """Chunks on their way to the relay, joined until they make _RELAY_PIECE bytes."""
+    """Chunks on their way to the relay, joined until they make _RELAY_PIECE bytes (a chunk of
+    that size or more goes alone: the upstream's reads are that large on plain HTTP)."""
 
     def __init__(self, relay: _Relay, *, first_alone: bool) -> None:
         self.relay = relay
@@ -281,9 +283,9 @@ class _Fetch:
         self, writer: FileWriter, first: bytes, chunks: AsyncIterator[bytes], relay: _Relay
     ) -> tuple[bytes, int]:
         """Write every chunk, passing all but the last on; returns (the last chunk, the size).
-        After the first chunk, the client gets them in pieces of _RELAY_PIECE: the upstream's
-        reads are small (64 KiB), and each piece sent costs the server the same work whatever
-        its size."""
+        After the first chunk, the client gets them in pieces of at least _RELAY_PIECE: the
+        upstream's reads can be small (16 KiB records on TLS), and each piece sent costs the
+        server the same work whatever its size."""
         size = 0
         renew_at = time.monotonic() + FETCH_LEASE_S / 3
         held = first
