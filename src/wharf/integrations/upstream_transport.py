@@ -6,7 +6,8 @@ check, storage and the client's response in 64 KiB chunks, and most of what a co
 process in CPU is that per-chunk work, not the bytes (docs/performance.md, "Proxy-cache cold
 pulls"). Here the stream hands out what the socket has, up to READ_BYTES: on plain HTTP that is
 what the event loop read at once (about 256 KB with uvloop), so a blob moves in a quarter of the
-chunks, and the event loop's chunk is no longer split (a copy of the rest at every split).
+chunks, and the event loop's chunk is no longer split (a copy of the rest at every split). On TLS
+nothing changes: a read gives one TLS record, 16 KiB at most.
 
 Built on httpcore's public API (a connection pool with a network backend of ours) rather than by
 changing httpcore's class attribute, which would change every HTTP client of the process. This
@@ -46,7 +47,9 @@ class _WideStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
     ) -> httpcore.AsyncNetworkStream:
-        return _WideStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        # Not widened: a read of TLS gives one record (16 KiB at most) whatever is asked for, and
+        # asking for more only makes Python allocate (and give back) that much for every record.
+        return await self._inner.start_tls(ssl_context, server_hostname, timeout)
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self._inner.get_extra_info(info)
