@@ -23,7 +23,10 @@ realm, the manifest, then the layers one after the other, read to the end and dr
 
 Two rows: cold against direct, warm against plain; each the median (and range) over the runs of
 the pull's time and MiB/s, and the ratio paired run by run (above 1.0: the proxy pull was faster).
-Prints a Markdown table; nothing asserts. Not part of `make bench`.
+Then the CPU each kind of pull cost Wharf's process and distribution with its token server (from
+the scheduler's nanosecond counts of their threads; the first run, which pays imports, left out):
+on a busy machine the robust figure. Prints Markdown tables; nothing asserts. Not part of
+`make bench`.
 """
 
 from __future__ import annotations
