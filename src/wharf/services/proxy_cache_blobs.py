@@ -149,7 +149,7 @@ _RELAY_PIECE = 128 * 1024
 """The least the client gets at a time (after the first chunk): smaller chunks are joined until
 they make this much, a larger one goes as it is (joining two would copy both)."""
 _RELAY_PIECES = 4
-"""How many pieces the fetch may run ahead of its client (about a MiB): while the client stays,
+"""How many pieces the fetch may run ahead of its client (half a MiB to a MiB): while the client stays,
 its pace is the fetch's."""
 _running: set[asyncio.Task[None]] = set()
 """The fetches under way in this process (a task is only weakly held by the event loop)."""
