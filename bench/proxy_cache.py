@@ -23,18 +23,23 @@ realm, the manifest, then the layers one after the other, read to the end and dr
 
 Two rows: cold against direct, warm against plain; each the median (and range) over the runs of
 the pull's time and MiB/s, and the ratio paired run by run (above 1.0: the proxy pull was faster).
-Prints a Markdown table; nothing asserts. Not part of `make bench`.
+Then the CPU each kind of pull cost Wharf's process and distribution with its token server (from
+the scheduler's nanosecond counts of their threads; the first run, which pays imports, left out):
+on a busy machine the robust figure. Prints Markdown tables; nothing asserts. Not part of
+`make bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -107,15 +112,56 @@ KINDS: Final = {
 }
 
 
-def runs_on(wharf: Server, upstream: Server, runs: int) -> dict[str, list[tuple[float, int]]]:
+Pull = tuple[float, int, float, float]
+"""(seconds, bytes received, Wharf's CPU seconds, the upstream's CPU seconds incl. its token server)."""
+
+
+def _cpu(server: Server) -> float:
+    """CPU seconds of the server's processes (and its backends, the token server): from the
+    scheduler's nanosecond counts of every live thread (/proc/PID/task/TID/schedstat) where
+    there are some, since the 10 ms ticks psutil reads are as large as a small pull's figures."""
+    pids = [server.proc.pid]
+    if server.token_auth is not None:
+        pids.append(server.token_auth.proc.pid)
+    try:
+        return sum(_schedstat_s(pid) for pid in pids)
+    except OSError:
+        return server.cpu_seconds() + sum(m() for m in server.backends.values())
+
+
+def _schedstat_s(pid: int) -> float:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def _metered(wharf: Server, upstream: Server, pull: Callable[[], tuple[float, int]]) -> Pull:
+    """The pull, with what each server's processes spent on it (psutil's CPU times: the figure
+    that holds on a busy machine, where the wall clock mostly measures the other processes)."""
+    w0, u0 = _cpu(wharf), _cpu(upstream)
+    seconds, received = pull()
+    return seconds, received, _cpu(wharf) - w0, _cpu(upstream) - u0
+
+
+def runs_on(wharf: Server, upstream: Server, runs: int) -> dict[str, list[Pull]]:
     w, u = Session(wharf), Session(upstream)
-    figures: dict[str, list[tuple[float, int]]] = {k: [] for k in KINDS}
+    figures: dict[str, list[Pull]] = {k: [] for k in KINDS}
+    repos = {
+        "direct": (u, "bench/img-{}"),
+        "cold": (w, f"{ORG}/bench/img-{{}}"),
+        "warm": (w, f"{ORG}/bench/img-{{}}"),
+        "plain": (w, "admin/plain-{}"),
+    }
     for run in range(runs):
-        figures["direct"].append(pull_image(u, f"bench/img-{run}"))
-        figures["cold"].append(pull_image(w, f"{ORG}/bench/img-{run}"))
-        figures["warm"].append(pull_image(w, f"{ORG}/bench/img-{run}"))
-        figures["plain"].append(pull_image(w, f"admin/plain-{run}"))
-        done = ", ".join(f"{k} {figures[k][-1][0] * 1000:.0f} ms" for k in KINDS)
+        for kind, (session, repo) in repos.items():
+            figures[kind].append(_metered(wharf, upstream, partial(pull_image, session, repo.format(run))))
+        done = ", ".join(
+            f"{k} {figures[k][-1][0] * 1000:.0f} ms (CPU wharf {figures[k][-1][2] * 1000:.0f} ms, "
+            f"upstream {figures[k][-1][3] * 1000:.0f} ms)"
+            for k in KINDS
+        )
         print(f"  run {run + 1}: {done}", flush=True)
     return figures
 
@@ -124,7 +170,7 @@ def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
     return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
 
 
-def render(header: str, figures: dict[str, list[tuple[float, int]]], layer_mib: int) -> str:
+def render(header: str, figures: dict[str, list[Pull]], layer_mib: int) -> str:
     runs = len(figures["direct"])
     lines = [
         header,
@@ -144,6 +190,20 @@ def render(header: str, figures: dict[str, list[tuple[float, int]]], layer_mib: 
             f"| {_spread([f[0] for f in theirs], _ms)} "
             f"| {_spread([f[1] / MiB / f[0] for f in theirs], _one)} "
             f"| {_spread(ratios, lambda v: f'{v:.2f}')} |"
+        )
+    lines += [
+        "",
+        "CPU per pull (median, range; the first run, which pays imports and warm-up, left out when "
+        "there are more than two): Wharf's process, and distribution with its token server",
+        "",
+        "| pull | Wharf CPU | upstream CPU | both |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind in KINDS:
+        kept = figures[kind][1:] if runs > 2 else figures[kind]
+        lines.append(
+            f"| {KINDS[kind]} | {_spread([f[2] for f in kept], _ms)} "
+            f"| {_spread([f[3] for f in kept], _ms)} | {_spread([f[2] + f[3] for f in kept], _ms)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -243,6 +243,7 @@ class ClientPool:
         self._retired: list[tuple[float, httpx.AsyncClient]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._verifying: ssl.SSLContext | None = None
+        self._insecure: ssl.SSLContext | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.challenges: dict[str, dict[str, str]] = {}
         """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
@@ -264,8 +265,18 @@ class ClientPool:
         if found is None:
             while len(self._clients) >= self._max:
                 self._retire(self._clients.pop(next(iter(self._clients))))
-            verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
-            found = _new_client(upstream, timeout_s, verify, proxy, _limits())
+            if proxy is None and (upstream.proxies is not None or not _environment_proxies()):
+                from wharf.integrations.upstream_transport import WideTransport
+
+                context = self._insecure_context() if upstream.insecure else self._verifying_context()
+                found = httpx.AsyncClient(
+                    timeout=timeout_s,
+                    follow_redirects=False,
+                    transport=WideTransport(context, _limits()),
+                )
+            else:  # through a proxy: httpx's own transport, which speaks to proxies
+                verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
+                found = _new_client(upstream, timeout_s, verify, proxy, _limits())
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
 
@@ -294,6 +305,13 @@ class ClientPool:
             self._verifying = httpx.create_ssl_context()
         return self._verifying
 
+    def _insecure_context(self) -> ssl.SSLContext:
+        if self._insecure is None:
+            import httpx
+
+            self._insecure = httpx.create_ssl_context(verify=False)
+        return self._insecure
+
     def _retire(self, client: httpx.AsyncClient) -> None:
         """Closed a while later, not now: a request may still be streaming a blob through it."""
         self._retired.append((time.monotonic(), client))
@@ -303,6 +321,14 @@ class ClientPool:
             task = asyncio.get_running_loop().create_task(self._retired.pop(0)[1].aclose())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+
+
+def _environment_proxies() -> bool:
+    """Whether the process's environment names proxies (HTTPS_PROXY...), which a configuration
+    without proxies of its own leaves in force."""
+    import urllib.request
+
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
 
 
 def _new_client(

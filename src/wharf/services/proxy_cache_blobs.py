@@ -145,10 +145,11 @@ async def _fetch_blob(
     return PulledBlob(size, _relayed(relay))
 
 
-_RELAY_PIECE = 256 * 1024
-"""Bytes the client gets at a time (after the first chunk)."""
+_RELAY_PIECE = 128 * 1024
+"""The least the client gets at a time (after the first chunk): smaller chunks are joined until
+they make this much, a larger one goes as it is (joining two would copy both)."""
 _RELAY_PIECES = 4
-"""How many pieces the fetch may run ahead of its client (about a MiB): while the client stays,
+"""How many pieces the fetch may run ahead of its client (half a MiB to a MiB): while the client stays,
 its pace is the fetch's."""
 _running: set[asyncio.Task[None]] = set()
 """The fetches under way in this process (a task is only weakly held by the event loop)."""
@@ -184,12 +185,16 @@ class _Relay:
 
 
 class _Piece:
-    """Chunks on their way to the relay, joined until they make _RELAY_PIECE bytes."""
+    """Chunks on their way to storage and the relay, joined until they make _RELAY_PIECE bytes (a
+    chunk of that size or more goes alone: the upstream's reads are that large on plain HTTP).
+    Storage gets the same pieces as the client: one write per piece, not per TLS record."""
 
-    def __init__(self, relay: _Relay, *, first_alone: bool) -> None:
+    def __init__(self, writer: FileWriter, relay: _Relay, *, first_alone: bool) -> None:
+        self.writer = writer
         self.relay = relay
         self.parts: list[bytes] = []
         self.size = 0
+        self.written = 0
         self.first_alone = first_alone
         """The first chunk goes on at once (the client's first byte does not wait)."""
 
@@ -201,11 +206,23 @@ class _Piece:
             await self.flush()
 
     async def flush(self) -> None:
-        if self.parts:
-            joined = b"".join(self.parts) if len(self.parts) > 1 else self.parts[0]
-            self.parts.clear()
-            self.size = 0
+        joined = self._take()
+        if joined:
+            await self.writer.write(joined)
+            self.written += len(joined)
             await self.relay.put(joined)
+
+    async def give_up(self) -> None:
+        """What came before a failure reaches the client, as it came (storage will not keep it)."""
+        joined = self._take()
+        if joined:
+            await self.relay.put(joined)
+
+    def _take(self) -> bytes:
+        joined = b"".join(self.parts) if len(self.parts) > 1 else (self.parts[0] if self.parts else b"")
+        self.parts.clear()
+        self.size = 0
+        return joined
 
 
 async def _relayed(relay: _Relay) -> AsyncIterator[bytes]:
@@ -281,18 +298,15 @@ class _Fetch:
         self, writer: FileWriter, first: bytes, chunks: AsyncIterator[bytes], relay: _Relay
     ) -> tuple[bytes, int]:
         """Write every chunk, passing all but the last on; returns (the last chunk, the size).
-        After the first chunk, the client gets them in pieces of _RELAY_PIECE: the upstream's
-        reads are small (64 KiB), and each piece sent costs the server the same work whatever
-        its size."""
-        size = 0
+        After the first chunk, storage and the client get them in pieces of at least
+        _RELAY_PIECE: the upstream's reads can be small (16 KiB records on TLS), and each piece
+        written and sent costs the server the same work whatever its size."""
         renew_at = time.monotonic() + FETCH_LEASE_S / 3
         held = first
-        piece = _Piece(relay, first_alone=True)
+        piece = _Piece(writer, relay, first_alone=True)
         try:
             async for chunk in chunks:
                 if held:
-                    await writer.write(held)
-                    size += len(held)
                     await piece.add(held)
                 held = chunk
                 if time.monotonic() > renew_at:
@@ -300,13 +314,12 @@ class _Fetch:
                     await self.rt.db.write(proxy_cache.renew_fetch, str(self.digest), self.holder, lease_ms)
                     renew_at = time.monotonic() + FETCH_LEASE_S / 3
         except Exception:
-            await piece.flush()  # what came before a failure reaches the client, as it came
+            await piece.give_up()
             raise
         await piece.flush()
         if held:
             await writer.write(held)
-            size += len(held)
-        return held, size
+        return held, piece.written + len(held)
 
     async def _abandon(self, staging: str) -> None:
         """Nothing half-written stays, and the lease goes so that the next pull fetches again."""

@@ -17,6 +17,8 @@ from wharf.storage.base import PathNotFound, StorageError, StoredObject, check_p
 
 READ_CHUNK = 1024 * 1024
 THREAD_WRITE_MIN = 256 * 1024
+SYNC_AHEAD = 4 * 1024 * 1024
+"""A writer puts its bytes on disk in the background every this many bytes (see _FsWriter)."""
 _STAGING = ".staging"
 # ioctl(2) FICLONE: make the destination share the source's blocks, copy-on-write.
 _FICLONE = 0x40049409
@@ -28,6 +30,8 @@ class _FsWriter:
         self._path = path
         self._size = size
         self._closed = False
+        self._unsynced = 0
+        self._syncing: asyncio.Future[None] | None = None
 
     @property
     def size(self) -> int:
@@ -41,16 +45,40 @@ class _FsWriter:
         else:
             self._write_all(data)
         self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_AHEAD and (self._syncing is None or self._syncing.done()):
+            self._sync_ahead()
+
+    def _sync_ahead(self) -> None:
+        """Put what was written so far on disk in a worker thread while the writes go on: the
+        fsync that publishes the object (`move`, `commit`) then waits for the last few MiB only,
+        not for the whole object (a client waits for that fsync, a pull-through's client for its
+        blob's last chunk)."""
+        if self._syncing is not None:
+            self._syncing.result()  # done: its error, if any, is the writer's
+        self._unsynced = 0
+        self._syncing = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._fd)
+
+    async def _synced_ahead(self) -> None:
+        """The sync under way has ended (the descriptor is not closed under it)."""
+        if self._syncing is not None:
+            syncing, self._syncing = self._syncing, None
+            await syncing
 
     def _write_all(self, data: bytes) -> None:
         _write_all(self._fd, data)
 
     async def close(self) -> None:
         if not self._closed:
-            self._closed = True
-            os.close(self._fd)
+            try:
+                await self._synced_ahead()
+            finally:
+                self._closed = True
+                os.close(self._fd)
 
     async def cancel(self) -> None:
+        with contextlib.suppress(OSError):
+            await self._synced_ahead()
         await self.close()
         self._path.unlink(missing_ok=True)
 

@@ -205,7 +205,8 @@ async def test_a_corrupt_upstream_blob_is_refused_and_nothing_is_stored(
 async def test_a_fetch_that_fails_after_its_client_left_stores_nothing_and_the_next_pull_refetches(
     reg: RegistryClient, upstream: Distribution
 ) -> None:
-    _, manifest, contents = upstream.push_image("app", "v1", layer_size=300_000)
+    # several of the upstream client's reads (up to 1 MiB each): the client gets some before it leaves
+    _, manifest, contents = upstream.push_image("app", "v1", layer_size=3_000_000)
     await _cache_org(reg, "leftbroken", upstream.host)
     assert (await _pull(reg, "leftbroken/app", "v1")).status_code == 200
     layer = manifest["layers"][0]["digest"]
