@@ -266,6 +266,8 @@ class ClientPool:
             while len(self._clients) >= self._max:
                 self._retire(self._clients.pop(next(iter(self._clients))))
             if proxy is None and (upstream.proxies is not None or not _environment_proxies()):
+                import httpx  # here, not at the top: most processes never call out (~5 MiB)
+
                 from wharf.integrations.upstream_transport import WideTransport
 
                 context = self._insecure_context() if upstream.insecure else self._verifying_context()
