@@ -114,12 +114,18 @@ def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, act
     creator = grant.identity.account_id if grant is not None else None
 
     def resolve(db: Db) -> tuple[RepositoryRecord, bool]:
-        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        repo, namespace = tokens.repository_or_namespace(db, grant, name.namespace, name.name)
         if repo is not None:
             return _writable(db, raw, repo, grant), False
         try:
             created = provision.create_repository(
-                db, name.namespace, name.name, visibility=visibility, creator_id=creator, actor=actor
+                db,
+                name.namespace,
+                name.name,
+                visibility=visibility,
+                creator_id=creator,
+                actor=actor,
+                known=namespace,
             )
         except AlreadyExists:  # created meanwhile by a concurrent push (PostgreSQL)
             repo = repositories.get(db, name.namespace, name.name)
