@@ -384,6 +384,13 @@ def _current(
     return repo, generation == grant.generation, ns
 
 
+def require_generation(grant: Grant, generation: int | None) -> None:
+    """Raise TokenRevoked unless `generation` (the account's, read by the request's transaction,
+    None when it is gone or disabled) is the one the token carries."""
+    if generation != grant.generation:
+        raise TokenRevoked()
+
+
 def repository_or_namespace(
     db: Db, grant: Grant | None, namespace: str, name: str
 ) -> tuple[RepositoryRecord | None, repositories.NamespaceKey | None]:

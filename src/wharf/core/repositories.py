@@ -92,6 +92,11 @@ _GET_AS = (
 )
 
 
+GET_AS = _GET_AS
+"""The repository by `full_name` and, last, the caller's generation (bind `account_id`): for a
+statement that reads more with them (core/uploads.py `find_as`)."""
+
+
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     row = first(db, _GET, {"full_name": f"{namespace}/{name}"})  # every /v2 request: core/_sql.py
     return RepositoryRecord(*row) if row else None

@@ -159,9 +159,19 @@ async def open_upload(
     missing: an upload never creates its repository)."""
 
     def find(db: Db) -> UploadState:
-        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        account_id = grant.identity.account_id if grant is not None else None
+        if grant is None or account_id is None:
+            repo = tokens.repository_for(db, grant, name.namespace, name.name)
+            if repo is None:
+                raise UploadNotFound("no such upload")
+            return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
+        repo, generation, upload = uploads.find_as(db, name.namespace, name.name, account_id, upload_id)
+        tokens.require_generation(grant, generation)
         if repo is None:
             raise UploadNotFound("no such upload")
-        return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
+        _writable(db, raw, repo, grant)
+        if upload is None:
+            raise UploadNotFound("no such upload")
+        return upload
 
     return await rt.db.read(find)
