@@ -131,8 +131,13 @@ _OPEN_IN_NAMESPACE = select(func.count()).select_from(
     select(Upload.id)
     .join(Repository, Repository.id == Upload.repository_id)
     .where(Repository.namespace_id == bindparam("u_ns"))
-    .limit(bindparam("u_max"))
+    .limit(bindparam("u_ns_max"))
     .subquery()
+)
+# Both counts in one statement, for an existing repository (every upload of a push but a first one's).
+_OPEN_IN_BOTH = select(
+    _OPEN_IN_REPOSITORY.scalar_subquery().label("in_repository"),
+    _OPEN_IN_NAMESPACE.scalar_subquery().label("in_namespace"),
 )
 
 
@@ -150,15 +155,23 @@ def _check_limits(
     """Refuse a new upload when its repository or namespace has as many open as allowed. Under
     concurrent starts on PostgreSQL a few more may slip through: the limit bounds, it does not count.
     A repository created in this transaction has none open: only its namespace is counted."""
-    params = {"u_repo": repository_id, "u_max": limits.per_repository}
-    if not new_repository and db.execute(_OPEN_IN_REPOSITORY, params).scalar_one() >= limits.per_repository:
+    params = {
+        "u_repo": repository_id,
+        "u_max": limits.per_repository,
+        "u_ns": namespace_id,
+        "u_ns_max": limits.per_namespace,
+    }
+    if new_repository:
+        in_repository, in_namespace = 0, db.execute(_OPEN_IN_NAMESPACE, params).scalar_one()
+    else:
+        in_repository, in_namespace = db.execute(_OPEN_IN_BOTH, params).one()
+    if in_repository >= limits.per_repository:
         raise Busy(
             f"too many open uploads in this repository (at most {limits.per_repository}): finish or "
             "cancel some (DELETE the upload), or wait until they expire",
             limit=limits.per_repository,
         )
-    params = {"u_ns": namespace_id, "u_max": limits.per_namespace}
-    if db.execute(_OPEN_IN_NAMESPACE, params).scalar_one() >= limits.per_namespace:
+    if in_namespace >= limits.per_namespace:
         raise Busy(
             f"too many open uploads in this namespace (at most {limits.per_namespace}): finish or "
             "cancel some (DELETE the upload), or wait until they expire",
