@@ -378,11 +378,36 @@ def current_repository(
 ) -> tuple[RepositoryRecord | None, bool]:
     """(the repository, whether the token is still current), read together: the generation check
     rides on the repository lookup every /v2 request makes anyway."""
+    repo, current, _ = _current(db, grant, namespace, name)
+    return repo, current
+
+
+def _current(
+    db: Db, grant: Grant | None, namespace: str, name: str
+) -> tuple[RepositoryRecord | None, bool, repositories.NamespaceKey | None]:
     account_id = grant.identity.account_id if grant is not None else None
     if grant is None or account_id is None:
-        return repositories.get(db, namespace, name), True
-    repo, generation = repositories.get_as(db, namespace, name, account_id)
-    return repo, generation == grant.generation
+        return repositories.get(db, namespace, name), True, None
+    repo, generation, ns = repositories.get_as(db, namespace, name, account_id)
+    return repo, generation == grant.generation, ns
+
+
+def require_generation(grant: Grant, generation: int | None) -> None:
+    """Raise TokenRevoked unless `generation` (the account's, read by the request's transaction,
+    None when it is gone or disabled) is the one the token carries."""
+    if generation != grant.generation:
+        raise TokenRevoked()
+
+
+def repository_or_namespace(
+    db: Db, grant: Grant | None, namespace: str, name: str
+) -> tuple[RepositoryRecord | None, repositories.NamespaceKey | None]:
+    """`repository_for`, and when the repository does not exist the namespace a first push
+    creates it in, as far as the same lookup read it (None: `repositories.create_in` reads it)."""
+    repo, current, ns = _current(db, grant, namespace, name)
+    if not current:
+        raise TokenRevoked()
+    return repo, ns
 
 
 def require_current(db: Db, grant: Grant | None) -> None:

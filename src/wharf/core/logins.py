@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import ScalarSelect, bindparam, delete, literal_column, select, update
 
 from wharf.core import accounts, audit
-from wharf.core._sql import insert_ignore
+from wharf.core._sql import first, insert_ignore
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
@@ -99,11 +99,13 @@ def status_and_user(
 ) -> tuple[int, bool, AccountRecord | None, str | None]:
     """`status`, and the account named `username` with its password hash (what
     `accounts.login_candidate` reads), in one statement."""
-    row = db.execute(_STATUS_AND_USER, {**_params(subject, address), "name": username}).one()
+    # Every password login and token request: on the DBAPI cursor (core/_sql.py).
+    row = first(db, _STATUS_AND_USER, {**_params(subject, address), "name": username})
+    assert row is not None  # the one-row subquery always answers
     wait_ms, failed_before = _verdict(*row[:3])
     if row[3] is None:
         return wait_ms, failed_before, None, None
-    return wait_ms, failed_before, accounts.record(row, 3), row.password_hash
+    return wait_ms, failed_before, accounts.record(row, 3), row[-1]
 
 
 def record_failure(db: Db, subject: str, address: str | None, kind: str, username: str | None = None) -> None:

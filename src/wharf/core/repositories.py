@@ -92,6 +92,11 @@ _GET_AS = (
 )
 
 
+GET_AS = _GET_AS
+"""The repository by `full_name` and, last, the caller's generation (bind `account_id`): for a
+statement that reads more with them (core/uploads.py `find_as`)."""
+
+
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     row = first(db, _GET, {"full_name": f"{namespace}/{name}"})  # every /v2 request: core/_sql.py
     return RepositoryRecord(*row) if row else None
@@ -107,14 +112,34 @@ def get_by_id(db: Db, repository_id: int) -> RepositoryRecord | None:
     return RepositoryRecord(*row) if row else None
 
 
-def get_as(db: Db, namespace: str, name: str, account_id: int) -> tuple[RepositoryRecord | None, int | None]:
-    """The repository and the caller's credential generation (core/revocation.py), in one statement
-    when the repository exists."""
+@dataclass(frozen=True, slots=True)
+class NamespaceKey:
+    """What creating a repository needs of its namespace: read with the failed lookup (`get_as`),
+    so that a first push does not read it again."""
+
+    id: int
+    kind: str
+
+
+_NAMESPACE_AS = select(Account.id, Account.kind, revocation.GENERATION_OF_CALLER).where(
+    Account.name == bindparam("namespace"), Account.kind != "robot"
+)
+
+
+def get_as(
+    db: Db, namespace: str, name: str, account_id: int
+) -> tuple[RepositoryRecord | None, int | None, NamespaceKey | None]:
+    """The repository and the caller's credential generation (core/revocation.py), in one
+    statement; when the repository does not exist, the generation and the namespace a first push
+    creates it in (None when there is no such namespace), in one more."""
     row = first(db, _GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id})
-    if row is None:
-        return None, revocation.generation(db, account_id)
-    generation = row[-1]
-    return RepositoryRecord(*row[:-1]), None if generation is None else int(generation)
+    if row is not None:
+        generation = row[-1]
+        return RepositoryRecord(*row[:-1]), None if generation is None else int(generation), None
+    ns = first(db, _NAMESPACE_AS, {"namespace": namespace, "account_id": account_id})
+    if ns is None:
+        return None, revocation.generation(db, account_id), None
+    return None, None if ns[2] is None else int(ns[2]), NamespaceKey(ns[0], ns[1])
 
 
 def create(
@@ -148,10 +173,11 @@ def create_in(
     *,
     visibility: str,
     actor: audit.Actor | None,
+    known: NamespaceKey | None = None,
 ) -> tuple[RepositoryRecord, str]:
     """A new repository and its `create_repo` entry, with the kind of its namespace (user or org),
-    in three statements."""
-    ns = db.execute(_NAMESPACE, {"namespace": namespace}).first()
+    in three statements, or two when the namespace is `known` (read by `get_as`)."""
+    ns = known or db.execute(_NAMESPACE, {"namespace": namespace}).first()
     if ns is None:
         raise NamespaceNotFound(f"namespace {namespace!r} does not exist")
     row = {

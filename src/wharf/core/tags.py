@@ -271,7 +271,21 @@ _NAMES_JOINED = select(
 )
 
 
-def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class NamePage:
+    """A page of tag names: as the database joined them (`joined`, names separated by commas)
+    when that string splits back into exactly the names, else one by one (`rows`). The tag list
+    can then be written straight from the joined string (registry/listing.py)."""
+
+    joined: str | None
+    rows: list[str]
+    count: int
+
+    def names(self) -> list[str]:
+        return self.joined.split(_SEPARATOR) if self.joined is not None else self.rows
+
+
+def page_of_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> NamePage:
     """Up to `limit` alive, visible tag names after `after`, in byte order: one statement on the
     live-tag index (keyset paging, no OFFSET), whatever page of the listing it is."""
     params = {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()}
@@ -280,11 +294,16 @@ def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> 
     assert found is not None  # an aggregate without GROUP BY always answers one row
     text, count = found
     if not count:
-        return []
-    names: list[str] = text.split(_SEPARATOR)
-    if len(names) == count:
-        return names
-    return column(db, _NAMES, params)
+        return NamePage(None, [], 0)
+    if text.count(_SEPARATOR) == count - 1:
+        return NamePage(text, [], count)
+    rows = column(db, _NAMES, params)
+    return NamePage(None, rows, len(rows))
+
+
+def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:
+    """`page_of_names` as a list."""
+    return page_of_names(db, repository_id, after=after, limit=limit).names()
 
 
 def like_literal(text: str) -> str:

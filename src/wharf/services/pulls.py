@@ -160,8 +160,15 @@ async def tag_names(
     rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, *, after: str | None, limit: int
 ) -> list[str]:
     """Up to `limit` live tag names after `after`, in byte order (`tags.list_names`)."""
+    return (await tag_page(rt, grant, raw, name, after=after, limit=limit)).names()
+
+
+async def tag_page(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, *, after: str | None, limit: int
+) -> tags.NamePage:
+    """`tag_names` as the database joined them (`tags.page_of_names`), for the /v2 tag list."""
     large = limit > INLINE_PAGE_MAX + 1
-    return await _in_repository(rt, grant, raw, name, large, tags.list_names, after=after, limit=limit)
+    return await _in_repository(rt, grant, raw, name, large, tags.page_of_names, after=after, limit=limit)
 
 
 async def catalog_names(rt: Runtime, grant: Grant, *, after: str | None, limit: int) -> list[str]:

@@ -114,12 +114,18 @@ def target(rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, act
     creator = grant.identity.account_id if grant is not None else None
 
     def resolve(db: Db) -> tuple[RepositoryRecord, bool]:
-        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        repo, namespace = tokens.repository_or_namespace(db, grant, name.namespace, name.name)
         if repo is not None:
             return _writable(db, raw, repo, grant), False
         try:
             created = provision.create_repository(
-                db, name.namespace, name.name, visibility=visibility, creator_id=creator, actor=actor
+                db,
+                name.namespace,
+                name.name,
+                visibility=visibility,
+                creator_id=creator,
+                actor=actor,
+                known=namespace,
             )
         except AlreadyExists:  # created meanwhile by a concurrent push (PostgreSQL)
             repo = repositories.get(db, name.namespace, name.name)
@@ -153,9 +159,19 @@ async def open_upload(
     missing: an upload never creates its repository)."""
 
     def find(db: Db) -> UploadState:
-        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        account_id = grant.identity.account_id if grant is not None else None
+        if grant is None or account_id is None:
+            repo = tokens.repository_for(db, grant, name.namespace, name.name)
+            if repo is None:
+                raise UploadNotFound("no such upload")
+            return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
+        repo, generation, upload = uploads.find_as(db, name.namespace, name.name, account_id, upload_id)
+        tokens.require_generation(grant, generation)
         if repo is None:
             raise UploadNotFound("no such upload")
-        return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
+        _writable(db, raw, repo, grant)
+        if upload is None:
+            raise UploadNotFound("no such upload")
+        return upload
 
     return await rt.db.read(find)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import httpx
+from sqlalchemy import select
 
 from tests.integration.registry_client import RegistryClient
 from wharf.app import WharfApp, build_app
+from wharf.core import repositories, tags
+from wharf.db.engine import Db
+from wharf.db.models import Manifest
 
 REPO = "admin/listing"
 
@@ -220,3 +224,26 @@ async def test_catalog_body_is_unchanged_byte_for_byte(reg: RegistryClient) -> N
         r = await reg.http.get(url, headers={"Authorization": f"Bearer {token}"})
         assert r.content == json.dumps(expected, separators=(",", ":")).encode(), url
         assert "Link" not in r.headers
+
+
+async def test_tag_names_outside_the_grammar_are_listed_whole(reg: RegistryClient, wharf: WharfApp) -> None:
+    """The body is written from the joined page only when every name is of the tag grammar; a name
+    that JSON escapes or that holds the separator (core writes what a mirror or an import gave it)
+    is listed through the encoder, whole."""
+    await _tag_many(reg, ["plain"])
+    odd = ['q"uote', "x,y", "back\\slash", "plain"]
+
+    def tag_odd(db: Db) -> None:
+        repo = repositories.get(db, "admin", "listing")
+        assert repo is not None
+        manifest_id = db.execute(select(Manifest.id).where(Manifest.repository_id == repo.id)).scalar_one()
+        for name in odd[:-1]:
+            tags.point(db, repo.id, name, manifest_id)
+
+    await wharf.rt.db.write(tag_odd)
+    h = await reg.headers(REPO)
+    r = await reg.http.get(f"/v2/{REPO}/tags/list", headers=h)
+    assert r.json() == {"name": REPO, "tags": sorted(odd)}
+    r = await reg.http.get(f"/v2/{REPO}/tags/list", params={"n": 2}, headers=h)
+    assert r.json()["tags"] == sorted(odd)[:2]
+    assert r.headers["Link"].startswith(f"</v2/{REPO}/tags/list?n=2&last=")
