@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, creds_args, require_tools, wharf_cli
+from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, admin_api, creds_args, require_tools
 from tests.receivers import http_receiver
 from tests.waiting import wait_until
 from wharf.integrations.notification_methods import verify
@@ -31,14 +31,6 @@ SETTINGS = {"WHARF_SSRF_ALLOWED_HOSTS": '["127.0.0.1"]', "WHARF_NOTIFICATION_RET
 @pytest.fixture
 def server_settings() -> dict[str, str]:
     return dict(SETTINGS)
-
-
-def _api(server: Server) -> httpx.Client:
-    data_dir = str(server.data_dir)
-    token = wharf_cli("admin", "token", "admin", "--data-dir", data_dir, db_uri=server.db_uri).strip()
-    return httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
 
 
 def _until(check: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
@@ -68,7 +60,7 @@ def test_push_webhook_failures_restart_and_logs(
         )
 
     push("first")  # creates the repository
-    api = _api(server)
+    api = admin_api(server)
     with http_receiver() as ok_receiver, http_receiver() as failing:
         failing.statuses = [500] * 10
         made = {}

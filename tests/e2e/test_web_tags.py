@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import Shots, sign_in
-from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server
+from tests.e2e.harness import ADMIN_PASSWORD, SERVER_KIND, Server, server_database
 from wharf.core import clock as domain_clock
 from wharf.core import manifests, repositories, tags
-from wharf.db.engine import Database, Db
+from wharf.db.engine import Db
 from wharf.oci.digest import Digest
 
 if SERVER_KIND != "wharf":
@@ -75,7 +75,7 @@ def _push_tags(server: Server) -> str:
             domain_clock.advance(0.001)  # one tag a millisecond, the last one now
             tags.point(db, repo.id, f"app-{i:05d}", manifest_id)
 
-    database = Database(server.db_uri or f"sqlite+aiosqlite:///{server.data_dir / 'wharf.db'}", pool_size=1)
+    database = server_database(server)
     domain_clock.advance(-(COUNT + 1) / 1000)
     try:
         database.run_write(tag_all)
