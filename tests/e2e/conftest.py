@@ -186,8 +186,10 @@ def client_env(clients: Clients) -> dict[str, str]:
     return clients.env
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium for the web UI tests (tests/e2e/browser.py)."""
+    """Headless Chromium for the web UI tests (tests/e2e/browser.py), one per module: a launch
+    costs seconds, and each test opens pages in contexts of its own (cookies, storage, dialogs
+    and permissions are a context's), so tests do not share what they change."""
     with chromium() as b:
         yield b

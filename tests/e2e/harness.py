@@ -23,6 +23,9 @@ import pytest
 
 from tests.server import WHARF as WHARF  # the tests that run `wharf` commands import it from here
 from tests.server import ServerProcess, free_port, wharf_serve
+from wharf.core import accounts, tokens
+from wharf.core import scopes as oauth_scopes
+from wharf.db.engine import Database
 
 SERVER_KIND = os.environ.get("WHARF_E2E_SERVER", "wharf")
 ADMIN_USER = "admin"
@@ -277,11 +280,27 @@ def wharf_cli(
     return proc.stdout
 
 
+def server_database(server: Server) -> Database:
+    """The server's database opened by the test process (its SQLite file, or its PostgreSQL), to
+    set up what would cost a test many requests or a `wharf` process; `dispose()` it after."""
+    return Database(server.db_uri or f"sqlite+aiosqlite:///{server.data_dir / 'wharf.db'}", pool_size=1)
+
+
+def admin_token(server: Server) -> str:
+    """A new OAuth token of the server's admin, with every scope: what `wharf admin token admin`
+    prints (tests/process/test_cli.py runs that), minted here without a process's start-up."""
+    db = server_database(server)
+    try:
+        admin = db.run_read(accounts.get_by_name, ADMIN_USER)
+        assert admin is not None, "the server has no admin yet"
+        return db.run_write(tokens.mint, admin, oauth_scopes.ALL)
+    finally:
+        db.dispose()
+
+
 def admin_api(server: Server) -> httpx.Client:
-    """/api/v1 of a Wharf server as its admin, with a token from `wharf admin token`."""
-    token = wharf_cli(
-        "admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri
-    ).strip()
+    """/api/v1 of a Wharf server as its admin, with a token of every scope."""
+    token = admin_token(server)
     return httpx.Client(
         base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )

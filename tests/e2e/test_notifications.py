@@ -5,15 +5,15 @@ made after it, and the push and the pull show up in the repository's usage logs.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, creds_args, require_tools, wharf_cli
+from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, admin_api, creds_args, require_tools
 from tests.receivers import http_receiver
 from tests.waiting import wait_until
 from wharf.integrations.notification_methods import verify
@@ -33,16 +33,18 @@ def server_settings() -> dict[str, str]:
     return dict(SETTINGS)
 
 
-def _api(server: Server) -> httpx.Client:
-    data_dir = str(server.data_dir)
-    token = wharf_cli("admin", "token", "admin", "--data-dir", data_dir, db_uri=server.db_uri).strip()
-    return httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
 def _until(check: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
-    return wait_until(check, what, timeout_s, interval_s=0.5)
+    return wait_until(check, what, timeout_s, interval_s=0.1)
+
+
+def _queued(server: Server, queue: str) -> float:
+    """Jobs of `queue` waiting or running, as the server's /metrics counts them (the database's)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "wharf_queue_depth" and sample.labels.get("queue") == queue:
+                return sample.value
+    return 0
 
 
 def test_push_webhook_failures_restart_and_logs(
@@ -58,7 +60,7 @@ def test_push_webhook_failures_restart_and_logs(
         )
 
     push("first")  # creates the repository
-    api = _api(server)
+    api = admin_api(server)
     with http_receiver() as ok_receiver, http_receiver() as failing:
         failing.statuses = [500] * 10
         made = {}
@@ -95,7 +97,8 @@ def test_push_webhook_failures_restart_and_logs(
         server.settings_env = {**SETTINGS, "WHARF_WORKERS_IN_PROCESS": "false"}
         server.restart()
         push("v3")
-        time.sleep(3)  # what a worker would have needed to deliver it, had one run
+        # the push queued its delivery (in its own transaction) and no worker takes it: it waits
+        _until(lambda: _queued(server, "notification") == 1, "the v3 delivery in the queue")
         assert len(ok_receiver.requests) == 2
         server.settings_env = dict(SETTINGS)
         server.restart(crash=True)

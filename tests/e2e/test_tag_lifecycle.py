@@ -116,7 +116,7 @@ def test_move_delete_restore_expire_and_collect(
     buildah.run("buildah", "pull", "-q", images.busybox_oci)
     base = buildah.run("buildah", "images", "-q").stdout.split()[0]
     ctr = buildah.run("buildah", "from", base).stdout.strip()
-    buildah.run("buildah", "config", "--label", "quay.expires-after=8s", ctr)
+    buildah.run("buildah", "config", "--label", "quay.expires-after=3s", ctr)
     buildah.run("buildah", "commit", "--format", "oci", ctr, "localhost/e2e-short:latest")
     buildah.run(
         "buildah",
@@ -127,14 +127,15 @@ def test_move_delete_restore_expire_and_collect(
         f"{ref}:short",
     )
 
-    # The label gives the tag 8 s from the push, however long the push itself took on a busy
-    # machine: wait for it to go (generous deadline), then find its image through the history.
+    # The label gives the tag 3 s from its manifest's PUT, the push's last request, however long
+    # the push itself took on a busy machine: wait for it to go (generous deadline), then find its
+    # image through the history.
     def inspect() -> subprocess.CompletedProcess[str]:
         return clients.run(
             "skopeo", "inspect", "--tls-verify=false", *creds_args(creds), f"{ref}:short", check=False
         )
 
-    wait_until(lambda: inspect().returncode != 0, "the tag labelled to expire to go", 300, interval_s=1)
+    wait_until(lambda: inspect().returncode != 0, "the tag labelled to expire to go", 300, interval_s=0.2)
     expired = inspect()
     assert expired.returncode != 0 and "manifest unknown" in expired.stderr.lower()
     history = api.get(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from wharf.core import audit_kinds
 from wharf.web.pages import logs as web_logs
 
@@ -58,58 +60,80 @@ def _strings(node: ast.expr) -> set[str]:
     return set()
 
 
-def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+class _Function:
+    """A function of src/ with what the scan reads of it, walked once: walking every function's
+    tree on each round of the writer search cost most of the test's time."""
+
+    def __init__(self, module: str, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.module, self.name = module, fn.name
+        self.params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+        nodes = list(ast.walk(fn))
+        self.calls = [n for n in nodes if isinstance(n, ast.Call)]
+        self.kind_assignments = [
+            n
+            for n in nodes
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "kind" for t in n.targets)
+        ]
+
+
+def _functions(module: str, tree: ast.AST) -> list[_Function]:
+    return [
+        _Function(module, n) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
 
 
 def _written() -> tuple[dict[str, list[str]], list[str]]:
     """(kind -> where it is written, call sites whose kind could not be told)."""
-    trees = {str(p.relative_to(SRC)): ast.parse(p.read_text()) for p in sorted(SRC.rglob("*.py"))}
+    functions = [
+        fn
+        for p in sorted(SRC.rglob("*.py"))
+        for fn in _functions(str(p.relative_to(SRC)), ast.parse(p.read_text()))
+    ]
     writers = dict(_SEEDS)
     while True:  # functions that pass their `kind` parameter on to a writer are writers too
         found: dict[tuple[str | None, str], int] = {}
-        for module, tree in trees.items():
-            for fn in _functions(tree):
-                params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
-                if "kind" not in params or (module, fn.name) in writers:
-                    continue
-                for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
-                    arg = _kind_arg(call, module, writers)
-                    if isinstance(arg, ast.Name) and arg.id == "kind":
-                        offset = 1 if params[0] in ("self", "cls") else 0
-                        found[(module, fn.name)] = params.index("kind") - offset
+        for fn in functions:
+            if "kind" not in fn.params or (fn.module, fn.name) in writers:
+                continue
+            for call in fn.calls:
+                arg = _kind_arg(call, fn.module, writers)
+                if isinstance(arg, ast.Name) and arg.id == "kind":
+                    offset = 1 if fn.params[0] in ("self", "cls") else 0
+                    found[(fn.module, fn.name)] = fn.params.index("kind") - offset
         if not found:
             break
         writers.update(found)
     kinds: dict[str, list[str]] = {}
     unknown: list[str] = []
-    for module, tree in trees.items():
-        for fn in _functions(tree):
-            local = set().union(
-                *(
-                    _strings(n.value)
-                    for n in ast.walk(fn)
-                    if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "kind" for t in n.targets)
-                )
-            )
-            is_writer = (module, fn.name) in writers
-            for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
-                arg = _kind_arg(call, module, writers)
-                if arg is None:
-                    continue
-                where = f"{module}:{call.lineno}"
-                literal = _strings(arg)
-                if isinstance(arg, ast.Name) and arg.id == "kind" and (local or is_writer):
-                    literal = local
-                elif not literal:
-                    unknown.append(f"{where}: {ast.unparse(call)[:100]}")
-                for kind in literal:
-                    kinds.setdefault(kind, []).append(where)
+    for fn in functions:
+        local = set().union(*(_strings(n.value) for n in fn.kind_assignments))
+        is_writer = (fn.module, fn.name) in writers
+        for call in fn.calls:
+            arg = _kind_arg(call, fn.module, writers)
+            if arg is None:
+                continue
+            where = f"{fn.module}:{call.lineno}"
+            literal = _strings(arg)
+            if isinstance(arg, ast.Name) and arg.id == "kind" and (local or is_writer):
+                literal = local
+            elif not literal:
+                unknown.append(f"{where}: {ast.unparse(call)[:100]}")
+            for kind in literal:
+                kinds.setdefault(kind, []).append(where)
     return kinds, unknown
 
 
-def test_every_kind_written_is_declared_and_every_declared_kind_is_written() -> None:
-    kinds, unknown = _written()
+Scan = tuple[dict[str, list[str]], list[str]]
+
+
+@pytest.fixture(scope="module")
+def scan() -> Scan:
+    """The source read once for the module's tests: parsing all of src/ takes seconds."""
+    return _written()
+
+
+def test_every_kind_written_is_declared_and_every_declared_kind_is_written(scan: Scan) -> None:
+    kinds, unknown = scan
     assert not unknown, f"kinds the test cannot read; pass a literal or a local `kind`: {unknown}"
     undeclared = {k: w for k, w in kinds.items() if k not in audit_kinds.KINDS}
     assert not undeclared, f"declare these in core/audit_kinds.py: {undeclared}"
@@ -117,8 +141,8 @@ def test_every_kind_written_is_declared_and_every_declared_kind_is_written() -> 
     assert not unused, f"declared but never written: {sorted(unused)}"
 
 
-def test_the_scan_sees_the_kinds_written_through_wrappers() -> None:
-    kinds, _ = _written()
+def test_the_scan_sees_the_kinds_written_through_wrappers(scan: Scan) -> None:
+    kinds, _ = scan
     # a conditional local (core/tag_changes.py), a helper's parameter (core/notifications.py), a
     # helper's parameter into the audit buffer (registry/manifests.py), the audit buffer itself
     for kind in ("move_tag", "reset_namespace_notification", "pull_repo_failed", "pull_repo"):

@@ -88,7 +88,8 @@ ORG = "/organization/crowd"
 
 async def _crowd(wharf: WharfApp) -> None:
     """Organization `crowd` (owner: admin) with 120 teams (team-000..), 120 users in team-000
-    (person-000..), and 120 robots (crowd+bot_000..)."""
+    (person-000..; only person-005 has a password: each argon2 hash costs tens of milliseconds),
+    and 120 robots (crowd+bot_000..)."""
 
     def fill(db: Db) -> None:
         admin = accounts.get_by_name(db, "admin")
@@ -96,7 +97,7 @@ async def _crowd(wharf: WharfApp) -> None:
         org = orgs.create(db, "crowd", None, admin, None)
         made = [teams.upsert(db, org, f"team-{i:03d}", "member", None, None) for i in range(120)]
         for i in range(120):
-            user = accounts.create_user(db, f"person-{i:03d}", "pw-long-enough", None)
+            user = accounts.create_user(db, f"person-{i:03d}", "pw-long-enough" if i == 5 else None, None)
             teams.add_member(db, org, made[0], user, None)
             robots.create(db, wharf.rt.secrets, org, f"bot_{i:03d}", actor=None)
 

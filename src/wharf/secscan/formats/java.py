@@ -61,10 +61,10 @@ def _properties(data: bytes) -> dict[str, str]:
     return fields
 
 
-def _members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+def _members(archive: zipfile.ZipFile, limit: int) -> list[zipfile.ZipInfo]:
     members = archive.infolist()
-    if len(members) > MAX_MEMBERS:
-        raise IndexingError(f"the archive lists {len(members)} entries (limit {MAX_MEMBERS})")
+    if len(members) > limit:
+        raise IndexingError(f"the archive lists {len(members)} entries (limit {limit})")
     return members
 
 
@@ -93,7 +93,9 @@ def _artifacts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: s
             yield Package(Kind.MAVEN, f"{group}:{artifact}", version, path=path)
 
 
-def _nested(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: str) -> Iterator[Package]:
+def _nested(
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: str, max_members: int
+) -> Iterator[Package]:
     budget = NESTED_TOTAL
     seen: set[int] = set()
     for member in members:
@@ -108,19 +110,20 @@ def _nested(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], path: str)
             budget -= len(data)
             inner = zipfile.ZipFile(io.BytesIO(data))
             # "outer.jar!/inner.jar", as Java names a nested archive's entries.
-            yield from _artifacts(inner, _members(inner), f"{path}!/{member.filename}")
+            yield from _artifacts(inner, _members(inner, max_members), f"{path}!/{member.filename}")
         except (*_ZIP_ERRORS, IndexingError):
             continue  # a broken archive inside an archive: the outer one's findings stand
 
 
-def parse(file: IO[bytes], size: int, path: str) -> list[Package]:
+def parse(file: IO[bytes], size: int, path: str, max_members: int = MAX_MEMBERS) -> list[Package]:
     """The artifacts an archive (and the archives directly inside it) declare. Raises
-    IndexingError when it is not a readable zip."""
+    IndexingError when it is not a readable zip, or lists more than `max_members` entries (a
+    parameter so that a test need not build an archive of the real limit's size)."""
     try:
         archive = zipfile.ZipFile(file)
-        members = _members(archive)
+        members = _members(archive, max_members)
         found = list(_artifacts(archive, members, path))
-        found += _nested(archive, members, path)
+        found += _nested(archive, members, path, max_members)
     except _ZIP_ERRORS as e:
         raise IndexingError(f"not a readable zip archive ({type(e).__name__}: {e})") from e
     return list({p.key: p for p in found}.values())
