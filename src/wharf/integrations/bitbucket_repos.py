@@ -218,6 +218,23 @@ class BitbucketRepos:
         found = await self._list(f"{_repo(full_name)}/src/{quote(sha, safe='')}/?max_depth={TREE_DEPTH}")
         return [str(e["path"]) for e in found if e.get("type") == "commit_file" and "path" in e]
 
+    async def file(self, full_name: str, path: str, sha: str, max_bytes: int) -> bytes | None:
+        """A file of the commit (`src` answers a file's raw bytes), at most `max_bytes` of it;
+        None when the commit has no such file."""
+        if not path.strip("/"):
+            return None
+        where = f"{_repo(full_name)}/src/{quote(sha, safe='')}/{quote(path.lstrip('/'))}"
+        try:
+            return await outbound.get_bytes(
+                self.app.api + where, self.settings, max_bytes=max_bytes, headers=self._headers()
+            )
+        except outbound.OutboundRefused as e:
+            raise BitbucketError(str(e)) from None
+        except outbound.OutboundFailed as e:
+            if "answered 404" in str(e):
+                return None
+            raise BitbucketError(str(e)) from None
+
     async def _create(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
         try:
             answer = await outbound.post(

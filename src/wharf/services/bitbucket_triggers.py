@@ -24,7 +24,7 @@ from wharf.core.build_triggers import TriggerRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
-from wharf.integrations import bitbucket_repos
+from wharf.integrations import bitbucket_repos, git_files
 from wharf.integrations.bitbucket_repos import (
     BitbucketApp,
     BitbucketError,
@@ -248,6 +248,22 @@ async def subdirs(
         "dockerfile_paths": dockerfiles,
         "contextMap": {d: contexts_of(d) for d in dockerfiles},
     }
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile on the main branch (analyzeBuildTrigger; Quay reads
+    `master` whatever the main branch is), None when it is not there."""
+    bb, source = await client(rt, trigger), clean["build_source"]
+    try:
+        main = (await _branches(bb, source))[:1]
+        if not main:
+            return None
+        sha = await bb.ref_sha(source, "branch", main[0])
+        return await bb.file(source, clean["dockerfile_path"], sha, git_files.MAX_FILE)
+    except BitbucketNotFound:
+        return None
+    except BitbucketError as e:
+        raise BitbucketRefused(str(e)) from None
 
 
 # --- activation and removal (called by services/build_triggers.py) -----------------------------

@@ -298,6 +298,15 @@ async def subdirs(
     }
 
 
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile on the default branch (analyzeBuildTrigger), None when it
+    is not there."""
+    try:
+        return await client(rt, trigger).file(clean["build_source"], clean["dockerfile_path"])
+    except GitHubError as e:
+        raise GitHubRefused(str(e)) from None
+
+
 # --- activation and removal (called by services/build_triggers.py) -----------------------------
 
 

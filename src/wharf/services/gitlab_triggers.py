@@ -26,7 +26,7 @@ from wharf.core.build_triggers import TriggerRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
-from wharf.integrations import gitlab_repos
+from wharf.integrations import git_files, gitlab_repos
 from wharf.integrations.gitlab_repos import (
     GitLabApp,
     GitLabError,
@@ -269,6 +269,22 @@ async def subdirs(
         "dockerfile_paths": dockerfiles,
         "contextMap": {d: contexts_of(d) for d in dockerfiles},
     }
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile (analyzeBuildTrigger) as Quay reads it: on the default
+    branch when the configuration builds it, else on the first branch it builds; None when it is
+    not there, or no branch is built."""
+    gl, source = await client(rt, trigger), clean["build_source"]
+    try:
+        branches = matching_branches(await _branches(gl, source), clean)
+        if not branches:
+            return None
+        return await gl.file(source, clean["dockerfile_path"], branches[0], git_files.MAX_FILE)
+    except GitLabNotFound:
+        return None
+    except GitLabError as e:
+        raise GitLabRefused(str(e)) from None
 
 
 # --- activation and removal (called by services/build_triggers.py) -----------------------------
