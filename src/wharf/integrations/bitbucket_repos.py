@@ -42,6 +42,11 @@ class BitbucketGrantRefused(BitbucketError):
     (revoked, spent or unknown): unlike an unreachable Bitbucket, asking again will not help."""
 
 
+class BitbucketTokenRefused(BitbucketError):
+    """Bitbucket answered 401 to the trigger's token: the user revoked Wharf's access (or the
+    application was replaced), so nothing can be done at the repository with it any more."""
+
+
 class BitbucketNotFound(BitbucketError):
     """Bitbucket has no such repository, branch, key or hook (or hides it from this token)."""
 
@@ -280,6 +285,10 @@ class BitbucketRepos:
             status = await outbound.delete(self.app.api + path, self.settings, headers=self._headers())
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise BitbucketError(f"Unable to remove {what}: {e}") from None
+        if status == 401:
+            raise BitbucketTokenRefused(
+                f"Unable to remove {what}: {self.app.name} no longer honours the token"
+            )
         # 404: someone removed it at Bitbucket already, which is what was wanted.
         if status not in (200, 204, 404):
             raise BitbucketError(f"Unable to remove {what}: {self.app.name} answered {status}")

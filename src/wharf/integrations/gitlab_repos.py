@@ -40,6 +40,11 @@ class GitLabGrantRefused(GitLabError):
     (revoked, spent or unknown): unlike an unreachable GitLab, asking again will not help."""
 
 
+class GitLabTokenRefused(GitLabError):
+    """GitLab answered 401 to the trigger's token: the user revoked Wharf's access (or the
+    application was replaced), so nothing can be done at the repository with it any more."""
+
+
 class GitLabNotFound(GitLabError):
     """GitLab has no such project, branch, key or hook (or hides it from this token)."""
 
@@ -284,6 +289,8 @@ class GitLabRepos:
             status = await outbound.delete(self.app.api + path, self.settings, headers=self._headers())
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise GitLabError(f"Unable to remove {what}: {e}") from None
+        if status == 401:
+            raise GitLabTokenRefused(f"Unable to remove {what}: {self.app.name} no longer honours the token")
         # 404: someone removed it at GitLab already, which is what was wanted.
         if status not in (200, 204, 404):
             raise GitLabError(f"Unable to remove {what}: {self.app.name} answered {status}")

@@ -31,13 +31,15 @@ from wharf.integrations.bitbucket_repos import (
     BitbucketGrantRefused,
     BitbucketNotFound,
     BitbucketRepos,
+    BitbucketTokenRefused,
 )
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services import trigger_oauth
+from wharf.services import trigger_common, trigger_oauth
 from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
 
 CALLBACK_PATH = "/oauth2/bitbucket/callback/trigger"
+NAME = "Bitbucket"
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -335,13 +337,16 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         bb = await client(rt, trigger)
-    except trigger_oauth.Disconnected:
+    except trigger_oauth.Disconnected as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
         return
     try:
         if isinstance(trigger.config.get("webhook_id"), str):
             await bb.remove_hook(source, trigger.config["webhook_id"])
         if isinstance(trigger.config.get("deploy_key_id"), int):
             await bb.remove_deploy_key(source, trigger.config["deploy_key_id"])
+    except BitbucketTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except BitbucketError as e:
         raise BitbucketRefused(str(e)) from None
 

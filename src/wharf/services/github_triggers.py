@@ -29,11 +29,13 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.integrations import github_repos
-from wharf.integrations.github_repos import GitHubError, GitHubNotFound, GitHubRepos
+from wharf.integrations.github_repos import GitHubError, GitHubNotFound, GitHubRepos, GitHubTokenRefused
 from wharf.integrations.oidc_login import LoginService
 from wharf.runtime import Runtime
+from wharf.services import trigger_common
 
 CALLBACK_PATH = "/oauth2/github/callback/trigger/{repository}"
+NAME = "GitHub"
 STATE_LIFETIME_MS = 10 * 60 * 1000
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
@@ -356,8 +358,9 @@ async def install(
 
 async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     """Remove the trigger's deploy key and webhook from the GitHub repository. With the OAuth
-    application no longer configured there is no way to: the trigger goes anyway (a key and a
-    webhook then stay at GitHub for someone to remove by hand), rather than never."""
+    application no longer configured, or a token GitHub refuses (the user revoked it), there is
+    no way to: the trigger goes anyway, as GitLab's and Bitbucket's do, rather than never (a key
+    and a webhook then stay at GitHub for someone to remove by hand: the log says so)."""
     source = trigger.config.get("build_source")
     if not is_github(trigger) or not isinstance(source, str) or not enabled(rt):
         return
@@ -367,6 +370,8 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
             await gh.remove_deploy_key(source, trigger.config["deploy_key_id"])
         if isinstance(trigger.config.get("hook_id"), int):
             await gh.remove_hook(source, trigger.config["hook_id"])
+    except GitHubTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except GitHubError as e:
         raise GitHubRefused(str(e)) from None
 

@@ -33,13 +33,15 @@ from wharf.integrations.gitlab_repos import (
     GitLabGrantRefused,
     GitLabNotFound,
     GitLabRepos,
+    GitLabTokenRefused,
 )
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services import trigger_oauth
+from wharf.services import trigger_common, trigger_oauth
 from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
 
 CALLBACK_PATH = "/oauth2/gitlab/callback/trigger"
+NAME = "GitLab"
 # A project's path with its namespace, which may hold subgroups: `group/sub/project`.
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}(/[A-Za-z0-9_.-]{1,255}){1,20}$")
 _MAINTAINER = 40
@@ -344,13 +346,16 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         gl = await client(rt, trigger)
-    except trigger_oauth.Disconnected:
+    except trigger_oauth.Disconnected as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
         return
     try:
         if isinstance(trigger.config.get("hook_id"), int):
             await gl.remove_hook(source, trigger.config["hook_id"])
         if isinstance(trigger.config.get("key_id"), int):
             await gl.remove_deploy_key(source, trigger.config["key_id"])
+    except GitLabTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except GitLabError as e:
         raise GitLabRefused(str(e)) from None
 
