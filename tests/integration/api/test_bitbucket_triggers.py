@@ -168,6 +168,13 @@ async def test_refusals_leave_nothing_at_bitbucket(
     r = await owner_browser.get("/oauth2/bitbucket/callback/trigger?code=x&state=forged")
     assert r.status_code == 403
     assert len((await http.get(TRIGGERS, headers=owner)).json()["triggers"]) == 1
+    # An access token Bitbucket stopped honouring before it expired (revoked): the trigger is
+    # deleted anyway, its key and hook left at Bitbucket (the log says to remove them by hand).
+    body = {"config": {"build_source": "bucky/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    bitbucket.tokens.clear()
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
+    assert len(bitbucket.keys["bucky/app"]) == 1 and len(bitbucket.hooks["bucky/app"]) == 1
 
 
 async def test_the_analyzer_reads_the_dockerfile_through_bitbucket(
