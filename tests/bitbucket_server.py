@@ -4,7 +4,8 @@ registered `callback_url` with a single-use code; /site/oauth2/access_token trad
 refresh token, with the consumer's key and secret as basic auth, for an access token that expires
 after `token_lifetime` seconds) and, under /2.0/ and only for a live token, the calls a build
 trigger makes: the user, their workspaces, a workspace's repositories, a repository, its branches,
-tags and files, and adding and removing its deploy keys and webhooks (kept in `keys` and `hooks`,
+tags and files (listed, or one's raw bytes: `contents` holds a repository's, `b""` for one
+not given), and adding and removing its deploy keys and webhooks (kept in `keys` and `hooks`,
 every call recorded in `calls`). Lists are paged in the body (`values`, `next`) by `page_size`.
 """
 
@@ -42,13 +43,14 @@ class Bitbucket:
         self.branches: dict[str, dict[str, str]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.files: dict[str, list[str]] = {}
+        self.contents: dict[str, dict[str, bytes]] = {}
         self.keys: dict[str, dict[int, dict[str, Any]]] = {}
         self.hooks: dict[str, dict[str, dict[str, Any]]] = {}
         self.page_size = 100
         self._ids = itertools.count(301)
 
     def reset(self) -> None:
-        for store in (self.repos, self.branches, self.tags, self.files, self.keys, self.hooks):
+        for store in (self.repos, self.branches, self.tags, self.files, self.contents, self.keys, self.hooks):
             store.clear()
         self.tokens.clear()
         self.refresh_tokens.clear()
@@ -97,6 +99,11 @@ class Bitbucket:
                 sha = refs.get(unquote(m[2]))
                 return {"name": unquote(m[2]), "target": {"hash": sha}} if sha else None
             return [{"name": name, "target": {"hash": sha}} for name, sha in refs.items()]
+        if m := re.fullmatch(r"src/([0-9a-f]+)/(.+)", rest):
+            path = unquote(m[2])
+            if path not in self.files.get(m[1], []):
+                return None
+            return self.contents.get(full_name, {}).get(path, b"")
         if m := re.fullmatch(r"src/([0-9a-f]+)/", rest):
             paths = self.files.get(m[1])
             if paths is None:
@@ -209,6 +216,8 @@ def running_bitbucket() -> Iterator[Bitbucket]:
             body = bitbucket.api_answer(path)
             if body is None:
                 self._json(404, {"type": "error", "error": {"message": "Not found"}})
+            elif isinstance(body, bytes):
+                self._raw(body)
             elif isinstance(body, list):
                 self._page(body, parse_qs(parts.query))
             else:
@@ -255,6 +264,13 @@ def running_bitbucket() -> Iterator[Bitbucket]:
                 self._json(404, {"type": "error", "error": {"message": "Not found"}})
                 return
             self._json(*bitbucket.create(unquote(m[1]), m[2], json.loads(data)))
+
+        def _raw(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def _json(self, status: int, body: Any) -> None:
             data = json.dumps(body).encode()

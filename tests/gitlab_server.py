@@ -41,13 +41,22 @@ class GitLab:
         self.branches: dict[str, dict[str, str]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.trees: dict[str, list[str]] = {}
+        self.contents: dict[str, dict[str, bytes]] = {}
         self.keys: dict[str, dict[int, dict[str, Any]]] = {}
         self.hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self.page_size = 100
         self._ids = itertools.count(501)
 
     def reset(self) -> None:
-        for store in (self.projects, self.branches, self.tags, self.trees, self.keys, self.hooks):
+        for store in (
+            self.projects,
+            self.branches,
+            self.tags,
+            self.trees,
+            self.contents,
+            self.keys,
+            self.hooks,
+        ):
             store.clear()
         self.tokens.clear()
         self.refresh_tokens.clear()
@@ -104,6 +113,13 @@ class GitLab:
                 sha = refs.get(unquote(m[2]))
                 return {"name": unquote(m[2]), "commit": {"id": sha}} if sha else None
             return [{"name": name, "commit": {"id": sha}} for name, sha in refs.items()]
+        if m := re.fullmatch(r"repository/files/([^/]+)/raw", rest):
+            ref = query.get("ref", "")
+            sha = self.branches[full_name].get(ref) or self.tags[full_name].get(ref)
+            path = unquote(m[1])
+            if path not in self.trees.get(sha or "", []):
+                return None
+            return self.contents.get(full_name, {}).get(path, b"")
         if rest == "repository/tree":
             ref = query.get("ref", "")
             sha = self.branches[full_name].get(ref) or self.tags[full_name].get(ref)
@@ -221,6 +237,8 @@ def running_gitlab() -> Iterator[GitLab]:
             body = gitlab.api_answer(*found)
             if body is None:
                 self._json(404, {"message": "404 Not Found"})
+            elif isinstance(body, bytes):
+                self._raw(body)
             elif isinstance(body, list):
                 self._page(body, parse_qs(parts.query))
             else:
@@ -263,6 +281,13 @@ def running_gitlab() -> Iterator[GitLab]:
                 self._json(404, {"message": "404 Not Found"})
                 return
             self._json(*gitlab.create(unquote(m[1]), m[2], json.loads(data)))
+
+        def _raw(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()

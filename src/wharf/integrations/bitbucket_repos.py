@@ -42,6 +42,11 @@ class BitbucketGrantRefused(BitbucketError):
     (revoked, spent or unknown): unlike an unreachable Bitbucket, asking again will not help."""
 
 
+class BitbucketTokenRefused(BitbucketError):
+    """Bitbucket answered 401 to the trigger's token: the user revoked Wharf's access (or the
+    application was replaced), so nothing can be done at the repository with it any more."""
+
+
 class BitbucketNotFound(BitbucketError):
     """Bitbucket has no such repository, branch, key or hook (or hides it from this token)."""
 
@@ -218,6 +223,23 @@ class BitbucketRepos:
         found = await self._list(f"{_repo(full_name)}/src/{quote(sha, safe='')}/?max_depth={TREE_DEPTH}")
         return [str(e["path"]) for e in found if e.get("type") == "commit_file" and "path" in e]
 
+    async def file(self, full_name: str, path: str, sha: str, max_bytes: int) -> bytes | None:
+        """A file of the commit (`src` answers a file's raw bytes), at most `max_bytes` of it;
+        None when the commit has no such file."""
+        if not path.strip("/"):
+            return None
+        where = f"{_repo(full_name)}/src/{quote(sha, safe='')}/{quote(path.lstrip('/'))}"
+        try:
+            return await outbound.get_bytes(
+                self.app.api + where, self.settings, max_bytes=max_bytes, headers=self._headers()
+            )
+        except outbound.OutboundRefused as e:
+            raise BitbucketError(str(e)) from None
+        except outbound.OutboundFailed as e:
+            if "answered 404" in str(e):
+                return None
+            raise BitbucketError(str(e)) from None
+
     async def _create(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
         try:
             answer = await outbound.post(
@@ -263,6 +285,10 @@ class BitbucketRepos:
             status = await outbound.delete(self.app.api + path, self.settings, headers=self._headers())
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise BitbucketError(f"Unable to remove {what}: {e}") from None
+        if status == 401:
+            raise BitbucketTokenRefused(
+                f"Unable to remove {what}: {self.app.name} no longer honours the token"
+            )
         # 404: someone removed it at Bitbucket already, which is what was wanted.
         if status not in (200, 204, 404):
             raise BitbucketError(f"Unable to remove {what}: {self.app.name} answered {status}")

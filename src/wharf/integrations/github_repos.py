@@ -32,6 +32,11 @@ class GitHubError(Exception):
     """GitHub refused or failed a call: the message says which and why."""
 
 
+class GitHubTokenRefused(GitHubError):
+    """GitHub answered 401 to the trigger's token: the user revoked Wharf's access (or the
+    application was replaced), so nothing can be done at the repository with it any more."""
+
+
 class GitHubNotFound(GitHubError):
     """GitHub has no such repository, branch, key or hook (or hides it from this token)."""
 
@@ -213,6 +218,8 @@ class GitHubRepos:
             )
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise GitHubError(f"Unable to remove {what}: {e}") from None
+        if status == 401:
+            raise GitHubTokenRefused(f"Unable to remove {what}: {self.app.name} no longer honours the token")
         # 404: someone removed it at GitHub already, which is what was wanted.
         if status not in (204, 404):
             raise GitHubError(f"Unable to remove {what}: {self.app.name} answered {status}")

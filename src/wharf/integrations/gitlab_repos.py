@@ -1,7 +1,7 @@
 """GitLab's v4 API as a build trigger uses it (Quay's GITLAB_TRIGGER_CONFIG, on with
 FEATURE_GITLAB_BUILD): the OAuth application's authorization URL, the code exchange and the
-refresh of an expired token, the user's namespaces and projects, a project's branches, tags and
-tree, and its deploy keys and webhooks. Every call carries the token the user gave when
+refresh of an expired token, the user's namespaces and projects, a project's branches, tags,
+tree and files, and its deploy keys and webhooks. Every call carries the token the user gave when
 connecting the trigger, and goes through the outbound guard. Lists follow GitLab's
 `Link: rel="next"` pages of 100, at most MAX_PAGES of them, and only on the API's own origin.
 
@@ -38,6 +38,11 @@ class GitLabConfigError(GitLabError):
 class GitLabGrantRefused(GitLabError):
     """GitLab's token endpoint answered that it will not give a token for this code or grant
     (revoked, spent or unknown): unlike an unreachable GitLab, asking again will not help."""
+
+
+class GitLabTokenRefused(GitLabError):
+    """GitLab answered 401 to the trigger's token: the user revoked Wharf's access (or the
+    application was replaced), so nothing can be done at the repository with it any more."""
 
 
 class GitLabNotFound(GitLabError):
@@ -233,6 +238,20 @@ class GitLabRepos:
         )
         return [str(e["path"]) for e in found if e.get("type") == "blob" and "path" in e]
 
+    async def file(self, full_name: str, path: str, ref: str, max_bytes: int) -> bytes | None:
+        """A file of the ref (the repository files API's raw form), at most `max_bytes` of it;
+        None when the ref has no such file."""
+        where = f"{_project(full_name)}/repository/files/{quote(path.lstrip('/'), safe='')}/raw"
+        url = f"{self.app.api}{where}?ref={quote(ref, safe='')}"
+        try:
+            return await outbound.get_bytes(url, self.settings, max_bytes=max_bytes, headers=self._headers())
+        except outbound.OutboundRefused as e:
+            raise GitLabError(str(e)) from None
+        except outbound.OutboundFailed as e:
+            if "answered 404" in str(e):
+                return None
+            raise GitLabError(str(e)) from None
+
     async def _create(self, path: str, body: dict[str, Any], what: str) -> int:
         try:
             answer = await outbound.post(
@@ -270,6 +289,8 @@ class GitLabRepos:
             status = await outbound.delete(self.app.api + path, self.settings, headers=self._headers())
         except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
             raise GitLabError(f"Unable to remove {what}: {e}") from None
+        if status == 401:
+            raise GitLabTokenRefused(f"Unable to remove {what}: {self.app.name} no longer honours the token")
         # 404: someone removed it at GitLab already, which is what was wanted.
         if status not in (200, 204, 404):
             raise GitLabError(f"Unable to remove {what}: {self.app.name} answered {status}")

@@ -184,31 +184,48 @@ def same_origin(url: str | None, base: str) -> str | None:
     return url if (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower()) else None
 
 
-async def get_page(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> Page:
-    """GET one page of a JSON list: the document (at most 1 MiB) and its next page's URL."""
+async def _get(
+    url: str, settings: Settings, headers: dict[str, str], max_bytes: int
+) -> tuple[bytes, str | None]:
+    """GET a checked URL, no redirect followed: the body (at most `max_bytes`) and its Link header."""
     import httpx  # here, not at the top: most processes never call out, and httpx is ~5 MiB
 
     pinned = _pinned(url, await check_url(url, settings))
-    headers = {"Accept": "application/json", **(headers or {}), **pinned.headers}
     try:
         async with (
             httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client,
-            client.stream("GET", pinned.url, headers=headers, extensions=pinned.extensions) as r,
+            client.stream(
+                "GET", pinned.url, headers={**headers, **pinned.headers}, extensions=pinned.extensions
+            ) as r,
         ):
             if r.status_code != 200:
                 raise OutboundFailed(f"GET {url} answered {r.status_code}")
-            link = r.headers.get("link")
             body = bytearray()
             async for chunk in r.aiter_bytes():
                 body += chunk
-                if len(body) > MAX_BODY:
-                    raise OutboundFailed(f"GET {url}: the answer is larger than {MAX_BODY} bytes")
+                if len(body) > max_bytes:
+                    raise OutboundFailed(f"GET {url}: the answer is larger than {max_bytes} bytes")
+            return bytes(body), r.headers.get("link")
     except httpx.HTTPError as e:
         raise OutboundFailed(f"GET {url} failed: {e}") from None
+
+
+async def get_page(url: str, settings: Settings, *, headers: dict[str, str] | None = None) -> Page:
+    """GET one page of a JSON list: the document (at most 1 MiB) and its next page's URL."""
+    body, link = await _get(url, settings, {"Accept": "application/json", **(headers or {})}, MAX_BODY)
     try:
         return Page(json.loads(body), next_link(link))
     except ValueError:
         raise OutboundFailed(f"GET {url} did not answer JSON") from None
+
+
+async def get_bytes(
+    url: str, settings: Settings, *, max_bytes: int, headers: dict[str, str] | None = None
+) -> bytes:
+    """GET a file's raw bytes (an API's `raw` endpoint: `headers` carry its credentials), at most
+    `max_bytes` of them. No redirect is followed, since the credentials would go with it."""
+    body, _ = await _get(url, settings, headers or {}, max_bytes)
+    return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ kept. Only the user who connected a trigger may browse Bitbucket with its token.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,22 +21,23 @@ from wharf.auth.identity import Identity
 from wharf.core import build_triggers, trigger_payloads
 from wharf.core.build_triggers import TriggerRecord
 from wharf.core.clock import now_ms
-from wharf.core.errors import InvalidInput, NotAllowed, NotFound
+from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
-from wharf.integrations import bitbucket_repos
+from wharf.integrations import bitbucket_repos, git_files
 from wharf.integrations.bitbucket_repos import (
     BitbucketApp,
     BitbucketError,
     BitbucketGrantRefused,
     BitbucketNotFound,
     BitbucketRepos,
+    BitbucketTokenRefused,
 )
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services import trigger_oauth
-from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
+from wharf.services import trigger_common, trigger_oauth
 
 CALLBACK_PATH = "/oauth2/bitbucket/callback/trigger"
+NAME = "Bitbucket"
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -116,14 +116,7 @@ async def client(rt: Runtime, trigger: TriggerRecord) -> BitbucketRepos:
 
 
 async def _own(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str) -> TriggerRecord:
-    trigger = await rt.db.read(build_triggers.get_in, repo.id, trigger_uuid)
-    if trigger is None:
-        raise NotFound(f"no build trigger {trigger_uuid} in {repo.full_name}")
-    if is_bitbucket(trigger) and trigger.connected_user_id != who.account_id:
-        raise NotAllowed(
-            "only the user who connected this trigger to Bitbucket may read Bitbucket through it"
-        )
-    return trigger
+    return await trigger_common.own(rt, who, repo, trigger_uuid, trigger_payloads.BITBUCKET, NAME)
 
 
 def _href(found: Mapping[str, Any], name: str) -> str | None:
@@ -195,9 +188,7 @@ async def _branches(bb: BitbucketRepos, full_name: str) -> list[str]:
     main = (await bb.repository(full_name)).get("mainbranch")
     default = main.get("name") if isinstance(main, dict) else None
     branches = await bb.branches(full_name)
-    if isinstance(default, str) and default:
-        branches = [default, *(b for b in branches if b != default)]
-    return branches
+    return trigger_common.default_first(default, branches)
 
 
 async def field_values(
@@ -206,7 +197,7 @@ async def field_values(
     """Values of a manual run's field (Quay's listTriggerFieldValues): branch_name, tag_name, refs."""
     trigger = await _own(rt, who, repo, trigger_uuid)
     source = trigger.config.get("build_source")
-    if field not in ("branch_name", "tag_name", "refs") or not is_bitbucket(trigger):
+    if field not in trigger_common.REF_FIELDS or not is_bitbucket(trigger):
         return None
     if not isinstance(source, str):
         return []
@@ -216,11 +207,7 @@ async def field_values(
         tags = await bb.tags(source) if field in ("tag_name", "refs") else []
     except BitbucketError as e:
         raise BitbucketRefused(str(e)) from None
-    if field == "branch_name":
-        return branches
-    if field == "tag_name":
-        return tags
-    return [{"kind": "branch", "name": b} for b in branches] + [{"kind": "tag", "name": t} for t in tags]
+    return trigger_common.field_values(field, branches, tags)
 
 
 async def subdirs(
@@ -228,13 +215,13 @@ async def subdirs(
 ) -> dict[str, Any]:
     """The Dockerfiles of the first branch the configuration builds (Quay's listBuildTriggerSubdirs)."""
     trigger = await _own(rt, who, repo, trigger_uuid)
-    empty: dict[str, Any] = {"status": "success", "dockerfile_paths": [], "contextMap": {}}
+    empty = trigger_common.subdirs_found([])
     source = config.get("build_source") or trigger.config.get("build_source")
     if not is_bitbucket(trigger) or not isinstance(source, str) or not _FULL_NAME.match(source):
         return empty
     bb = await client(rt, trigger)
     try:
-        branches = matching_branches(await _branches(bb, source), config)
+        branches = trigger_common.matching_branches(await _branches(bb, source), config)
         if not branches:
             return empty
         paths = await bb.file_paths(source, await bb.ref_sha(source, "branch", branches[0]))
@@ -242,12 +229,23 @@ async def subdirs(
         return empty
     except BitbucketError as e:
         return {"status": "error", "message": str(e)}
-    dockerfiles = ["/" + p for p in paths if is_dockerfile(posixpath.basename(p))]
-    return {
-        "status": "success",
-        "dockerfile_paths": dockerfiles,
-        "contextMap": {d: contexts_of(d) for d in dockerfiles},
-    }
+    return trigger_common.subdirs_found(paths)
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile on the main branch (analyzeBuildTrigger; Quay reads
+    `master` whatever the main branch is), None when it is not there."""
+    bb, source = await client(rt, trigger), clean["build_source"]
+    try:
+        main = (await _branches(bb, source))[:1]
+        if not main:
+            return None
+        sha = await bb.ref_sha(source, "branch", main[0])
+        return await bb.file(source, clean["dockerfile_path"], sha, git_files.MAX_FILE)
+    except BitbucketNotFound:
+        return None
+    except BitbucketError as e:
+        raise BitbucketRefused(str(e)) from None
 
 
 # --- activation and removal (called by services/build_triggers.py) -----------------------------
@@ -319,13 +317,16 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         bb = await client(rt, trigger)
-    except trigger_oauth.Disconnected:
+    except trigger_oauth.Disconnected as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
         return
     try:
         if isinstance(trigger.config.get("webhook_id"), str):
             await bb.remove_hook(source, trigger.config["webhook_id"])
         if isinstance(trigger.config.get("deploy_key_id"), int):
             await bb.remove_deploy_key(source, trigger.config["deploy_key_id"])
+    except BitbucketTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except BitbucketError as e:
         raise BitbucketRefused(str(e)) from None
 

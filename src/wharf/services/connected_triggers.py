@@ -37,6 +37,9 @@ class ConnectedService(Protocol):
         token: str,
     ) -> dict[str, Any]: ...
     async def uninstall(self, rt: Runtime, trigger: TriggerRecord) -> None: ...
+    async def dockerfile(
+        self, rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]
+    ) -> bytes | None: ...
     async def ref_sha(self, rt: Runtime, trigger: TriggerRecord, kind: str, name: str) -> str: ...
     async def namespaces(
         self, rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str
@@ -114,6 +117,11 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     module = _module(trigger)
     if module is not None:
         await module.uninstall(rt, trigger)
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile read through the service's API (analyzeBuildTrigger)."""
+    return await _connected(trigger).dockerfile(rt, trigger, clean)
 
 
 async def ref_sha(rt: Runtime, trigger: TriggerRecord, kind: str, name: str) -> str:

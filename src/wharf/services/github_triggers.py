@@ -16,7 +16,6 @@ repository would otherwise see that user's private repositories (Quay checks the
 from __future__ import annotations
 
 import json
-import posixpath
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -29,11 +28,13 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.integrations import github_repos
-from wharf.integrations.github_repos import GitHubError, GitHubNotFound, GitHubRepos
+from wharf.integrations.github_repos import GitHubError, GitHubNotFound, GitHubRepos, GitHubTokenRefused
 from wharf.integrations.oidc_login import LoginService
 from wharf.runtime import Runtime
+from wharf.services import trigger_common
 
 CALLBACK_PATH = "/oauth2/github/callback/trigger/{repository}"
+NAME = "GitHub"
 STATE_LIFETIME_MS = 10 * 60 * 1000
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
@@ -125,12 +126,7 @@ def client(rt: Runtime, trigger: TriggerRecord) -> GitHubRepos:
 
 
 async def _own(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str) -> TriggerRecord:
-    trigger = await rt.db.read(build_triggers.get_in, repo.id, trigger_uuid)
-    if trigger is None:
-        raise NotFound(f"no build trigger {trigger_uuid} in {repo.full_name}")
-    if is_github(trigger) and trigger.connected_user_id != who.account_id:
-        raise NotAllowed("only the user who connected this trigger to GitHub may read GitHub through it")
-    return trigger
+    return await trigger_common.own(rt, who, repo, trigger_uuid, trigger_payloads.GITHUB, NAME)
 
 
 def is_github(trigger: TriggerRecord) -> bool:
@@ -220,9 +216,7 @@ async def _branches(gh: GitHubRepos, full_name: str) -> list[str]:
     """The branches, the default one first (as Quay lists them)."""
     default = (await gh.repo(full_name)).get("default_branch")
     branches = await gh.branches(full_name)
-    if isinstance(default, str) and default:
-        branches = [default, *(b for b in branches if b != default)]
-    return branches
+    return trigger_common.default_first(default, branches)
 
 
 async def field_values(
@@ -232,7 +226,7 @@ async def field_values(
     refs; None for a field without values."""
     trigger = await _own(rt, who, repo, trigger_uuid)
     source = trigger.config.get("build_source")
-    if field not in ("branch_name", "tag_name", "refs") or not is_github(trigger):
+    if field not in trigger_common.REF_FIELDS or not is_github(trigger):
         return None
     if not isinstance(source, str):
         return []
@@ -242,33 +236,7 @@ async def field_values(
         tags = await gh.tags(source) if field in ("tag_name", "refs") else []
     except GitHubError as e:
         raise GitHubRefused(str(e)) from None
-    if field == "branch_name":
-        return branches
-    if field == "tag_name":
-        return tags
-    return [{"kind": "branch", "name": b} for b in branches] + [{"kind": "tag", "name": t} for t in tags]
-
-
-def is_dockerfile(name: str) -> bool:
-    """`Dockerfile` or `<name>.Dockerfile`, Quay's convention."""
-    return name == "Dockerfile" or name.endswith(".Dockerfile")
-
-
-def contexts_of(dockerfile: str) -> list[str]:
-    """The directories a Dockerfile may be built in: its own and every one above it."""
-    parts = [p for p in posixpath.dirname(dockerfile).split("/") if p and p != "."]
-    return ["/"] + ["/" + "/".join(parts[: n + 1]) for n in range(len(parts))]
-
-
-def matching_branches(branches: list[str], config: Mapping[str, Any]) -> list[str]:
-    regex = config.get("branchtag_regex")
-    if not isinstance(regex, str) or not regex:
-        return branches
-    try:
-        pattern = re.compile(regex)
-    except re.error:
-        return []
-    return [b for b in branches if pattern.match(f"heads/{b}")]
+    return trigger_common.field_values(field, branches, tags)
 
 
 async def subdirs(
@@ -276,13 +244,13 @@ async def subdirs(
 ) -> dict[str, Any]:
     """The Dockerfiles of the first branch the configuration builds (Quay's listBuildTriggerSubdirs)."""
     trigger = await _own(rt, who, repo, trigger_uuid)
-    empty: dict[str, Any] = {"status": "success", "dockerfile_paths": [], "contextMap": {}}
+    empty = trigger_common.subdirs_found([])
     source = config.get("build_source") or trigger.config.get("build_source")
     if not is_github(trigger) or not isinstance(source, str) or not _FULL_NAME.match(source):
         return empty
     gh = client(rt, trigger)
     try:
-        branches = matching_branches(await _branches(gh, source), config)
+        branches = trigger_common.matching_branches(await _branches(gh, source), config)
         if not branches:
             return empty
         paths = await gh.tree_paths(source, await gh.ref_sha(source, "branch", branches[0]))
@@ -290,12 +258,16 @@ async def subdirs(
         return empty
     except GitHubError as e:
         return {"status": "error", "message": str(e)}
-    dockerfiles = ["/" + p for p in paths if is_dockerfile(posixpath.basename(p))]
-    return {
-        "status": "success",
-        "dockerfile_paths": dockerfiles,
-        "contextMap": {d: contexts_of(d) for d in dockerfiles},
-    }
+    return trigger_common.subdirs_found(paths)
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile on the default branch (analyzeBuildTrigger), None when it
+    is not there."""
+    try:
+        return await client(rt, trigger).file(clean["build_source"], clean["dockerfile_path"])
+    except GitHubError as e:
+        raise GitHubRefused(str(e)) from None
 
 
 # --- activation and removal (called by services/build_triggers.py) -----------------------------
@@ -347,8 +319,9 @@ async def install(
 
 async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     """Remove the trigger's deploy key and webhook from the GitHub repository. With the OAuth
-    application no longer configured there is no way to: the trigger goes anyway (a key and a
-    webhook then stay at GitHub for someone to remove by hand), rather than never."""
+    application no longer configured, or a token GitHub refuses (the user revoked it), there is
+    no way to: the trigger goes anyway, as GitLab's and Bitbucket's do, rather than never (a key
+    and a webhook then stay at GitHub for someone to remove by hand: the log says so)."""
     source = trigger.config.get("build_source")
     if not is_github(trigger) or not isinstance(source, str) or not enabled(rt):
         return
@@ -358,6 +331,8 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
             await gh.remove_deploy_key(source, trigger.config["deploy_key_id"])
         if isinstance(trigger.config.get("hook_id"), int):
             await gh.remove_hook(source, trigger.config["hook_id"])
+    except GitHubTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except GitHubError as e:
         raise GitHubRefused(str(e)) from None
 

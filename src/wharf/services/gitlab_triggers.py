@@ -15,7 +15,6 @@ Only the user who connected a trigger may browse GitLab with its token.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,22 +23,23 @@ from wharf.auth.identity import Identity
 from wharf.core import build_triggers, trigger_payloads
 from wharf.core.build_triggers import TriggerRecord
 from wharf.core.clock import now_ms
-from wharf.core.errors import InvalidInput, NotAllowed, NotFound
+from wharf.core.errors import InvalidInput, NotFound
 from wharf.core.repositories import RepositoryRecord
-from wharf.integrations import gitlab_repos
+from wharf.integrations import git_files, gitlab_repos
 from wharf.integrations.gitlab_repos import (
     GitLabApp,
     GitLabError,
     GitLabGrantRefused,
     GitLabNotFound,
     GitLabRepos,
+    GitLabTokenRefused,
 )
 from wharf.integrations.oauth_grant import Grant
 from wharf.runtime import Runtime
-from wharf.services import trigger_oauth
-from wharf.services.github_triggers import contexts_of, is_dockerfile, matching_branches
+from wharf.services import trigger_common, trigger_oauth
 
 CALLBACK_PATH = "/oauth2/gitlab/callback/trigger"
+NAME = "GitLab"
 # A project's path with its namespace, which may hold subgroups: `group/sub/project`.
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}(/[A-Za-z0-9_.-]{1,255}){1,20}$")
 _MAINTAINER = 40
@@ -132,12 +132,7 @@ async def client(rt: Runtime, trigger: TriggerRecord) -> GitLabRepos:
 
 
 async def _own(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uuid: str) -> TriggerRecord:
-    trigger = await rt.db.read(build_triggers.get_in, repo.id, trigger_uuid)
-    if trigger is None:
-        raise NotFound(f"no build trigger {trigger_uuid} in {repo.full_name}")
-    if is_gitlab(trigger) and trigger.connected_user_id != who.account_id:
-        raise NotAllowed("only the user who connected this trigger to GitLab may read GitLab through it")
-    return trigger
+    return await trigger_common.own(rt, who, repo, trigger_uuid, trigger_payloads.GITLAB, NAME)
 
 
 async def namespaces(
@@ -216,9 +211,7 @@ async def _branches(gl: GitLabRepos, full_name: str) -> list[str]:
     """The branches, the default one first."""
     default = (await gl.project(full_name)).get("default_branch")
     branches = await gl.branches(full_name)
-    if isinstance(default, str) and default:
-        branches = [default, *(b for b in branches if b != default)]
-    return branches
+    return trigger_common.default_first(default, branches)
 
 
 async def field_values(
@@ -227,7 +220,7 @@ async def field_values(
     """Values of a manual run's field (Quay's listTriggerFieldValues): branch_name, tag_name, refs."""
     trigger = await _own(rt, who, repo, trigger_uuid)
     source = trigger.config.get("build_source")
-    if field not in ("branch_name", "tag_name", "refs") or not is_gitlab(trigger):
+    if field not in trigger_common.REF_FIELDS or not is_gitlab(trigger):
         return None
     if not isinstance(source, str):
         return []
@@ -237,11 +230,7 @@ async def field_values(
         tags = await gl.tags(source) if field in ("tag_name", "refs") else []
     except GitLabError as e:
         raise GitLabRefused(str(e)) from None
-    if field == "branch_name":
-        return branches
-    if field == "tag_name":
-        return tags
-    return [{"kind": "branch", "name": b} for b in branches] + [{"kind": "tag", "name": t} for t in tags]
+    return trigger_common.field_values(field, branches, tags)
 
 
 async def subdirs(
@@ -249,13 +238,13 @@ async def subdirs(
 ) -> dict[str, Any]:
     """The Dockerfiles of the first branch the configuration builds (Quay's listBuildTriggerSubdirs)."""
     trigger = await _own(rt, who, repo, trigger_uuid)
-    empty: dict[str, Any] = {"status": "success", "dockerfile_paths": [], "contextMap": {}}
+    empty = trigger_common.subdirs_found([])
     source = config.get("build_source") or trigger.config.get("build_source")
     if not is_gitlab(trigger) or not isinstance(source, str) or not _FULL_NAME.match(source):
         return empty
     gl = await client(rt, trigger)
     try:
-        branches = matching_branches(await _branches(gl, source), config)
+        branches = trigger_common.matching_branches(await _branches(gl, source), config)
         if not branches:
             return empty
         paths = await gl.tree_paths(source, branches[0])
@@ -263,12 +252,23 @@ async def subdirs(
         return empty
     except GitLabError as e:
         return {"status": "error", "message": str(e)}
-    dockerfiles = ["/" + p for p in paths if is_dockerfile(posixpath.basename(p))]
-    return {
-        "status": "success",
-        "dockerfile_paths": dockerfiles,
-        "contextMap": {d: contexts_of(d) for d in dockerfiles},
-    }
+    return trigger_common.subdirs_found(paths)
+
+
+async def dockerfile(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+    """The configuration's Dockerfile (analyzeBuildTrigger) as Quay reads it: on the default
+    branch when the configuration builds it, else on the first branch it builds; None when it is
+    not there, or no branch is built."""
+    gl, source = await client(rt, trigger), clean["build_source"]
+    try:
+        branches = trigger_common.matching_branches(await _branches(gl, source), clean)
+        if not branches:
+            return None
+        return await gl.file(source, clean["dockerfile_path"], branches[0], git_files.MAX_FILE)
+    except GitLabNotFound:
+        return None
+    except GitLabError as e:
+        raise GitLabRefused(str(e)) from None
 
 
 # --- activation and removal (called by services/build_triggers.py) -----------------------------
@@ -328,13 +328,16 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
         return
     try:
         gl = await client(rt, trigger)
-    except trigger_oauth.Disconnected:
+    except trigger_oauth.Disconnected as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
         return
     try:
         if isinstance(trigger.config.get("hook_id"), int):
             await gl.remove_hook(source, trigger.config["hook_id"])
         if isinstance(trigger.config.get("key_id"), int):
             await gl.remove_deploy_key(source, trigger.config["key_id"])
+    except GitLabTokenRefused as e:
+        trigger_common.left_behind(trigger, NAME, source, e)
     except GitLabError as e:
         raise GitLabRefused(str(e)) from None
 

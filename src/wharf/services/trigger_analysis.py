@@ -1,19 +1,23 @@
 """analyzeBuildTrigger: what a trigger's Dockerfile builds on, and whether its builds need a pull
 robot, answered as Quay's trigger analyzer answers (endpoints/api/trigger_analyzer.py there).
 
-The Dockerfile is read from the source: a connected GitHub trigger's through GitHub's contents
-API (the default branch, as Quay reads it), a custom git trigger's by a shallow fetch of its
-default branch (`default_branch`, else the remote's HEAD) with the trigger's deploy key once it
-has one (Quay answers `notimplemented` there). Its base image (oci/dockerfile.py: the last
-stage's, through stage names and global ARG defaults, `scratch` skipped, then the earlier
-stages') is looked up when it names a repository of this registry. The statuses:
+The Dockerfile is read from the source: a connected trigger's through its service's API with
+the connected user's token (GitHub's contents API on the default branch, GitLab's repository
+files on the default branch when the configuration builds it, else the first branch it builds,
+Bitbucket's `src` on the main branch: as Quay reads them, except that Quay reads Bitbucket's
+`master` whatever the main branch is), at most git_files.MAX_FILE bytes; a custom git trigger's
+by a shallow fetch of its default branch (`default_branch`, else the remote's HEAD) with the
+trigger's deploy key once it has one (Quay answers `notimplemented` there). Its base image
+(oci/dockerfile.py: the last stage's, through stage names and global ARG defaults, `scratch`
+skipped, then the earlier stages') is looked up when it names a repository of this registry.
+The statuses:
 
 - `warning`: the Dockerfile is not on the branch, has no FROM, names a base Wharf cannot tell
   (a build argument without a default), or the git server could not be read;
 - `error`: the configuration is invalid, the Dockerfile cannot be parsed or lies outside the
-  context, GitHub refused, or the base repository is not found (or not readable: a private one
-  of another namespace is "not found", as in Quay, since the trigger's robots cannot be granted
-  there);
+  context, the service (GitHub, GitLab, Bitbucket) refused, or the base repository is not
+  found (or not readable: a private one of another namespace is "not found", as in Quay, since
+  the trigger's robots cannot be granted there);
 - `publicbase`: the base is elsewhere or public here: no robot is needed;
 - `requiresrobot`: the base is a private repository of the trigger's namespace.
 
@@ -37,12 +41,11 @@ from wharf.core.errors import InvalidInput, NotAllowed
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
 from wharf.integrations import git_files, git_remote, outbound
-from wharf.integrations.github_repos import GitHubError
 from wharf.oci import dockerfile
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
 from wharf.services import build_triggers as trigger_service
-from wharf.services import connected_triggers, github_triggers
+from wharf.services import connected_triggers
 
 WARNING, ERROR, PUBLIC_BASE, REQUIRES_ROBOT = "warning", "error", "publicbase", "requiresrobot"
 NOT_FOUND_ON_BRANCH = (
@@ -61,10 +64,11 @@ def is_parent(context: str, dockerfile_path: str) -> bool:
     return subdir.startswith(context)
 
 
-async def _from_github(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
+async def _from_service(rt: Runtime, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bytes | None:
     try:
-        return await github_triggers.client(rt, trigger).file(clean["build_source"], clean["dockerfile_path"])
-    except GitHubError as e:
+        return await connected_triggers.dockerfile(rt, trigger, clean)
+    except InvalidInput as e:
+        # The service refused or failed, or no longer honours the trigger's grant.
         raise _Unreadable(f"Could not analyze the repository: {e}") from None
 
 
@@ -110,16 +114,6 @@ async def analyze(
     return await analyze_config(rt, who, repo, trigger, config)
 
 
-def _not_read_yet(trigger: TriggerRecord, config: Mapping[str, Any]) -> dict[str, Any]:
-    """GitLab and Bitbucket triggers: their file APIs are not read yet, so a valid configuration
-    is `notimplemented` (Quay's answer when it cannot read the Dockerfile)."""
-    try:
-        trigger_service.clean_config(config, trigger.service)
-    except InvalidInput as e:
-        return {"status": ERROR, "message": str(e)}
-    return {"status": "notimplemented"}
-
-
 async def analyze_config(
     rt: Runtime,
     who: Identity,
@@ -129,26 +123,24 @@ async def analyze_config(
 ) -> dict[str, Any]:
     """The analysis of `config` for a trigger of `repo`; with no trigger yet (the web form that
     sets up a custom git one in one step), a custom git source read without a deploy key."""
-    github = trigger is not None and github_triggers.is_github(trigger)
-    if trigger is not None and not github and connected_triggers.is_connected(trigger):
-        return _not_read_yet(trigger, config)
-    service = trigger_payloads.GITHUB if github else trigger_payloads.CUSTOM_GIT
+    connected = trigger if trigger is not None and connected_triggers.is_connected(trigger) else None
+    service = connected.service if connected is not None else trigger_payloads.CUSTOM_GIT
     is_admin = await rt.db.read(_administers, who, repo.namespace)
     judge = _Judge(rt, who, repo.namespace, is_admin)
     try:
         clean = trigger_service.clean_config(config, service)
     except InvalidInput as e:
         return await judge.view(None, None, ERROR, str(e))
-    if github and trigger is not None and _browses_others(who, trigger, clean):
-        raise NotAllowed("only the user who connected this trigger to GitHub may read GitHub through it")
+    if connected is not None and _browses_others(who, connected, clean):
+        name = connected_triggers.NAMES[connected.service]
+        raise NotAllowed(f"only the user who connected this trigger to {name} may read {name} through it")
     try:
-        if github:
-            assert trigger is not None
-            contents = await _from_github(rt, trigger, clean)
+        if connected is not None:
+            contents = await _from_service(rt, connected, clean)
         else:
             contents = await _from_git(rt, trigger, clean)
     except _Unreadable as e:
-        return await judge.view(None, None, WARNING if not github else ERROR, str(e))
+        return await judge.view(None, None, WARNING if connected is None else ERROR, str(e))
     if contents is None:
         return await judge.view(None, None, WARNING, NOT_FOUND_ON_BRANCH)
     try:
@@ -166,9 +158,9 @@ async def analyze_config(
 
 
 def _browses_others(who: Identity, trigger: TriggerRecord, clean: Mapping[str, Any]) -> bool:
-    """Whether another admin than the one who connected the GitHub trigger asks about another
-    repository than the trigger's: refused, as the wizard's helpers refuse browsing GitHub with
-    the connected user's token (the trigger's own repository may be checked by any admin)."""
+    """Whether another admin than the one who connected the trigger asks about another
+    repository than the trigger's: refused, as the wizard's helpers refuse browsing the service
+    with the connected user's token (the trigger's own repository may be checked by any admin)."""
     other_user = who.account_id != trigger.connected_user_id
     return other_user and clean["build_source"] != trigger.config.get("build_source")
 

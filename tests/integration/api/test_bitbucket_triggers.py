@@ -168,3 +168,36 @@ async def test_refusals_leave_nothing_at_bitbucket(
     r = await owner_browser.get("/oauth2/bitbucket/callback/trigger?code=x&state=forged")
     assert r.status_code == 403
     assert len((await http.get(TRIGGERS, headers=owner)).json()["triggers"]) == 1
+    # An access token Bitbucket stopped honouring before it expired (revoked): the trigger is
+    # deleted anyway, its key and hook left at Bitbucket (the log says to remove them by hand).
+    body = {"config": {"build_source": "bucky/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    bitbucket.tokens.clear()
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
+    assert len(bitbucket.keys["bucky/app"]) == 1 and len(bitbucket.hooks["bucky/app"]) == 1
+
+
+async def test_the_analyzer_reads_the_dockerfile_through_bitbucket(
+    world: World, owner_browser: Visitor, bitbucket: Bitbucket
+) -> None:
+    """analyzeBuildTrigger reads the Dockerfile from the main branch's commit with Bitbucket's
+    `src`; only the connecting user may check another repository."""
+    http, owner = world.reg.http, world.api["owner"]
+    bitbucket.contents["bucky/app"] = {
+        "Dockerfile": b"FROM alpine:3\n",
+        "sub/web.Dockerfile": f"FROM {TEST_HOSTNAME}/acme/app:base\n".encode(),
+    }
+    uuid = await connect(owner_browser)
+    config = {"build_source": "bucky/app", "dockerfile_path": "/sub/web.Dockerfile"}
+    analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json={"config": config}, headers=owner)).json()
+    assert (analyzed["status"], analyzed["namespace"], analyzed["name"]) == ("requiresrobot", "acme", "app")
+    assert ("GET", f"/2.0/repositories/bucky/app/src/{MAIN}/sub/web.Dockerfile") in bitbucket.calls
+    public = {"config": {**config, "dockerfile_path": "/Dockerfile"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=public, headers=owner)
+    assert r.json()["status"] == "publicbase", r.text
+    missing = {"config": {**config, "dockerfile_path": "/nope/Dockerfile"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=missing, headers=owner)
+    assert r.json()["status"] == "warning" and "not found" in r.json()["message"], r.text
+    other = {"config": {**config, "build_source": "team-ws/lib"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
+    assert r.status_code == 403, r.text

@@ -197,7 +197,9 @@ async def test_connect_browse_activate_push_and_delete(
     assert (await deliver(http, hook, _push_payload())).status_code == 404
 
 
-async def test_refusals_leave_nothing_at_github(world: World, owner_browser: Visitor, github: GitHub) -> None:
+async def test_refusals_leave_nothing_at_github(
+    world: World, owner_browser: Visitor, github: GitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     http, owner = world.reg.http, world.api["owner"]
     uuid = await connect(owner_browser)
     body: dict[str, Any] = {"config": {"build_source": "octocat/missing"}}
@@ -215,6 +217,15 @@ async def test_refusals_leave_nothing_at_github(world: World, owner_browser: Vis
     assert r.status_code == 403
     r = await http.get(TRIGGERS, headers=owner)
     assert len(r.json()["triggers"]) == 1
+
+    # A token the user revoked at GitHub cannot remove the key and hook: the trigger goes anyway,
+    # as GitLab's and Bitbucket's, and the log says what to remove by hand.
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    github.tokens.clear()
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
+    assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
+    assert "remove its deploy key and webhook from octocat/app by hand" in caplog.text
 
 
 async def test_the_trigger_page_activates_a_connected_trigger(

@@ -246,3 +246,36 @@ async def test_refusals_and_the_wizard_across_pages(
     r = await owner_browser.submit(page, f"{page}/delete")
     assert r.status_code == 303
     assert gitlab.keys["Tanuki-Group/tool"] == {} and gitlab.hooks["Tanuki-Group/tool"] == {}
+
+
+async def test_the_analyzer_reads_the_dockerfile_through_gitlab(
+    world: World, owner_browser: Visitor, gitlab: GitLab
+) -> None:
+    """analyzeBuildTrigger reads the Dockerfile with GitLab's files API on the default branch,
+    renewing the expired token first, at most 1 MiB of it; only the connecting user may check
+    another project."""
+    http, owner = world.reg.http, world.api["owner"]
+    gitlab.token_lifetime = 0
+    gitlab.contents["tanuki/app"] = {
+        "Dockerfile": b"FROM alpine:3\n",
+        "sub/web.Dockerfile": f"FROM {TEST_HOSTNAME}/acme/app:base\n".encode(),
+        "README.md": b"#" * (1024 * 1024 + 1),
+    }
+    uuid = await connect(owner_browser)
+    config = {"build_source": "tanuki/app", "dockerfile_path": "/sub/web.Dockerfile"}
+    analyzed = (await http.post(f"{TRIGGERS}{uuid}/analyze", json={"config": config}, headers=owner)).json()
+    assert (analyzed["status"], analyzed["namespace"], analyzed["name"]) == ("requiresrobot", "acme", "app")
+    assert ("GET", "/api/v4/projects/tanuki%2Fapp/repository/files/sub%2Fweb.Dockerfile/raw") in gitlab.calls
+    public = {"config": {**config, "dockerfile_path": "/Dockerfile"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=public, headers=owner)
+    assert r.json()["status"] == "publicbase", r.text
+    missing = {"config": {**config, "dockerfile_path": "/nope/Dockerfile"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=missing, headers=owner)
+    assert r.json()["status"] == "warning" and "not found" in r.json()["message"], r.text
+    # A file over the cap (1 MiB) is not read whole.
+    big = {"config": {**config, "dockerfile_path": "/README.md"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=big, headers=owner)
+    assert r.json()["status"] == "error" and "larger than" in r.json()["message"], r.text
+    other = {"config": {**config, "build_source": "Tanuki-Group/lib"}}
+    r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
+    assert r.status_code == 403, r.text
