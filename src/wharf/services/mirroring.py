@@ -98,8 +98,8 @@ async def check_upstream_url(rt: Runtime, url: str, what: str) -> None:
     """The outbound guard when a configuration is stored: an internal address is refused (400)."""
     try:
         await check_url(url, rt.settings)
-    except OutboundRefused as e:
-        raise UpstreamRefused(f"{what}: {e}") from None
+    except OutboundRefused as e:  # `field`: the web shows it next to the input (a proxy's or the URL's)
+        raise UpstreamRefused(f"{what}: {e}", field=what.rsplit(".", 1)[-1]) from None
     except Exception as e:  # an unresolvable name is refused by the sync, with a clear status
         log.debug("mirror upstream %s not checked now: %s", url, e)
 
