@@ -4,7 +4,10 @@ Quay organization through Quay's API (`GET /api/v1/repository?namespace=`, paged
 (`GET /api/v2.0/projects/{project}/repositories`, paged by `page`/`page_size`).
 
 Every request goes through the outbound guard (an internal address is refused unless
-SSRF_ALLOWED_HOSTS lists it) and redirects are not followed: a registry's API has no reason to
+SSRF_ALLOWED_HOSTS lists it) by the repository mirrors' own path (`upstream.checked_target`): a
+direct connection goes to the address the guard checked, so a name that resolves to another one
+afterwards (DNS rebinding) is not followed; through a proxy both the name and the proxy are
+checked. Redirects are not followed: a registry's API has no reason to
 send one, and following it would take the credentials elsewhere.
 """
 
@@ -17,8 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from wharf.config import Settings
-from wharf.integrations.outbound import OutboundFailed, OutboundRefused, check_url
-from wharf.integrations.upstream import Proxies
+from wharf.integrations.outbound import OutboundRefused
+from wharf.integrations.upstream import Proxies, UpstreamError, checked_target
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000
@@ -62,10 +65,9 @@ async def _get(
     url = f"{source.url}{path}" + (f"?{urlencode(params)}" if params else "")
     proxy = source.proxies.choose(url) if source.proxies is not None else None
     try:
-        await check_url(url, settings)
-        if proxy is not None:  # the proxy's address passes the guard too
-            await check_url(proxy, settings)
-    except (OutboundRefused, OutboundFailed) as e:
+        # the guard's own answer is where the request goes (not a second DNS lookup by httpx)
+        pinned = await checked_target(settings, url, proxy)
+    except (OutboundRefused, UpstreamError) as e:
         raise DiscoveryError(str(e)) from None
     try:
         async with httpx.AsyncClient(
@@ -75,7 +77,13 @@ async def _get(
             proxy=proxy,
             trust_env=source.proxies is None,
         ) as client:
-            response = await client.get(url, headers=_headers(source))
+            request = client.build_request(
+                "GET",
+                pinned.url,
+                headers={**_headers(source), **pinned.headers},
+                extensions=pinned.extensions,
+            )
+            response = await client.send(request)
     except httpx.HTTPError as e:
         raise DiscoveryError(f"GET {url} failed: {e}") from None
     if response.status_code in (401, 403):

@@ -11,7 +11,7 @@ digest is checked as the bytes pass; the last chunk is only handed out once it m
 
 A mirror's requests may go through forward proxies (`Proxies`, Quay's `external_registry_config.proxy`):
 the guard then checks both the upstream's name and the proxy's address, and the request names the
-host for the proxy to connect to (`RegistryClient._checked`).
+host for the proxy to connect to (`checked_target`).
 """
 
 from __future__ import annotations
@@ -553,7 +553,7 @@ class RegistryClient:
             if own_host and authorization is not None:
                 sent["Authorization"] = authorization  # never to storage on another host
             proxy = self.upstream.proxies.choose(url) if self.upstream.proxies is not None else None
-            pinned = await self._checked(url, proxy)
+            pinned = await checked_target(self.settings, url, proxy)
             try:
                 http = self._http(host, proxy)
                 request = http.build_request(
@@ -568,22 +568,6 @@ class RegistryClient:
                 continue
             return response
         raise UpstreamError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
-
-    async def _checked(self, url: str, proxy: str | None) -> _Pinned:
-        """The outbound guard on `url` (and on the proxy it goes through): where to send it.
-        Straight to the host, the request goes to an address the check saw. Through a proxy, it
-        names the host and the proxy connects (a CONNECT tunnel's TLS must see the name: httpx
-        verifies the certificate against the tunnel's target); the name was checked to resolve
-        to public or allowed addresses just before. The proxy's own address passes the same
-        guard: an internal one only when SSRF_ALLOWED_HOSTS allows it."""
-        try:
-            addresses = await check_url(url, self.settings)
-            if proxy is None:
-                return _pinned(url, addresses)
-            await check_url(proxy, self.settings)
-        except OutboundFailed as e:  # DNS: the upstream (or proxy) is unreachable, not refused
-            raise UpstreamError(str(e)) from None
-        return _pinned(url, [])
 
     def _token_key(self, scope: str) -> tuple[str, ...]:
         password = hashlib.sha256((self.upstream.password or "").encode()).hexdigest()[:16]
@@ -687,6 +671,29 @@ class RegistryClient:
         if response.status_code == 404:
             raise UpstreamError(f"the upstream has no {what}", 404)
         raise UpstreamError(f"the upstream answered {response.status_code} for {what}", response.status_code)
+
+
+async def checked_target(settings: Settings, url: str, proxy: str | None) -> _Pinned:
+    """The outbound guard on `url` (and on the proxy it goes through): where to send it. Every
+    caller of another registry goes through here (the mirrors' and proxy caches' client below,
+    organization mirroring's listings in org_registries.py), so that none connects anywhere the
+    guard did not see.
+
+    Straight to the host, the request goes to an address the check saw (a name that resolves
+    again to another address, DNS rebinding, is not asked again). Through a proxy, it names the
+    host and the proxy connects (a CONNECT tunnel's TLS must see the name: httpx verifies the
+    certificate against the tunnel's target); the name was checked to resolve to public or
+    allowed addresses just before. The proxy's own address passes the same guard: an internal one
+    only when SSRF_ALLOWED_HOSTS allows it. OutboundRefused propagates; a name that does not
+    resolve is an UpstreamError (the upstream is unreachable, not refused)."""
+    try:
+        addresses = await check_url(url, settings)
+        if proxy is None:
+            return _pinned(url, addresses)
+        await check_url(proxy, settings)
+    except OutboundFailed as e:
+        raise UpstreamError(str(e)) from None
+    return _pinned(url, [])
 
 
 _DRAIN_MAX = 64 * 1024

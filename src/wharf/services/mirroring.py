@@ -40,7 +40,7 @@ from wharf.core import (
     repositories,
 )
 from wharf.core.clock import now_ms
-from wharf.core.errors import DomainError, UpstreamRefused
+from wharf.core.errors import DomainError, InvalidInput, UpstreamRefused
 from wharf.core.mirrors import MirrorRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -98,10 +98,27 @@ async def check_upstream_url(rt: Runtime, url: str, what: str) -> None:
     """The outbound guard when a configuration is stored: an internal address is refused (400)."""
     try:
         await check_url(url, rt.settings)
-    except OutboundRefused as e:
-        raise UpstreamRefused(f"{what}: {e}") from None
+    except OutboundRefused as e:  # `field`: the web shows it next to the input (a proxy's or the URL's)
+        raise UpstreamRefused(f"{what}: {e}", field=what.rsplit(".", 1)[-1]) from None
     except Exception as e:  # an unresolvable name is refused by the sync, with a clear status
         log.debug("mirror upstream %s not checked now: %s", url, e)
+
+
+MANAGED_BY_ORG = (
+    "This repository's mirror is managed by the organization's mirror: change it in the "
+    "organization's mirror configuration"
+)
+
+
+def _not_managed_by_org(db: Db, repo: RepositoryRecord) -> None:
+    """A client (API, web) may not configure the mirror of a repository an organization mirror
+    manages (state ORG_MIRROR): the organization's configuration would overwrite it at its next
+    change, and the user's change would clear the mark by which a later organization mirror takes
+    the repository back. Read in the writing transaction: the state may have changed since the
+    request loaded the repository."""
+    current = repositories.get_by_id(db, repo.id)
+    if (current or repo).state == repositories.ORG_MIRROR:
+        raise InvalidInput(MANAGED_BY_ORG)
 
 
 def _check_client_values(settings: mirrors.Settings) -> mirrors.Settings:
@@ -116,10 +133,13 @@ def _check_client_values(settings: mirrors.Settings) -> mirrors.Settings:
 async def create(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    if repo.state == repositories.ORG_MIRROR:  # before the outbound check asks DNS anything
+        raise InvalidInput(MANAGED_BY_ORG)
     settings = _check_client_values(settings)
     await _check_outbound(rt, settings, None)
 
     def _create(db: Db) -> MirrorRecord:
+        _not_managed_by_org(db, repo)
         record = mirrors.create(db, rt.secrets, repo, settings, actor)
         queue.enqueue(db, QUEUE, {"repository_id": repo.id}, dedupe_key=_dedupe(repo.id))
         return record
@@ -130,10 +150,17 @@ async def create(
 async def change(
     rt: Runtime, repo: RepositoryRecord, settings: mirrors.Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
+    if repo.state == repositories.ORG_MIRROR:  # before the outbound check asks DNS anything
+        raise InvalidInput(MANAGED_BY_ORG)
     settings = _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
     await _check_outbound(rt, settings, current)
-    changed = await rt.db.write(mirrors.change, rt.secrets, repo, settings, actor)
+
+    def _change(db: Db) -> MirrorRecord:
+        _not_managed_by_org(db, repo)
+        return mirrors.change(db, rt.secrets, repo, settings, actor)
+
+    changed = await rt.db.write(_change)
     if upstream_of(rt, changed) != upstream_of(rt, current):
         rt.upstream_clients.forget(upstream_of(rt, current))  # its connections are not wanted again
     return changed

@@ -16,7 +16,7 @@ from tests.distribution import Distribution, require_distribution, sha256
 from tests.http_proxy import HttpProxy
 from tests.integration.world import PW, World, api_token
 from wharf.config import Settings
-from wharf.core import manifests, mirrors, queue, repositories
+from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, queue, repositories
 from wharf.core.clock import now_ms
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
@@ -176,6 +176,45 @@ async def test_only_the_mirror_robot_pushes_to_a_mirror(world: World, upstream: 
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 201, r.text
+
+
+async def test_a_repository_an_org_mirror_manages_refuses_a_configuration(world: World) -> None:
+    """Its mirror is the organization mirror's: changeRepoMirrorConfig is refused (Quay's 400)
+    and the mark by which a later organization mirror takes it back stays."""
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    org = await rt.db.read(accounts.get_by_name, "acme")
+    assert org is not None
+    config = org_mirrors.Settings(
+        external_registry_type="quay",
+        external_registry_url="https://quay.example.com",
+        external_namespace="upstream",
+        robot_username=robot,
+        visibility="private",
+        sync_interval=3600,
+        sync_start_ms=0,
+    )
+    record = await rt.db.write(org_mirrors.create, rt.secrets, org, config, None)
+    repo = await rt.db.write(org_mirror_repos.adopt, rt.secrets, org, record, "tool")
+    assert repo is not None and repo.state == repositories.ORG_MIRROR
+    url = "/api/v1/repository/acme/tool/mirror"
+    r = await http.put(url, json={"sync_interval": 60, "is_enabled": False}, headers=owner)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_type"] == "invalid_request"
+    assert "managed by the organization's mirror" in r.json()["error_message"]
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.org_mirror and mirror.is_enabled and mirror.sync_interval == 3600
+    r = await http.post(
+        url,
+        json={
+            "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["*"]},
+            "external_reference": "quay.example.com/a/b",
+        },
+        headers=owner,
+    )
+    assert r.status_code == 400 and "managed by" in r.json()["error_message"]
+    # reading it and syncing it now stay open to the repository's admins
+    assert (await http.get(url, headers=owner)).status_code == 200
 
 
 async def test_the_queued_job_runs_the_sync_and_a_cancel_stops_it(

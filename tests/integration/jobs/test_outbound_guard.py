@@ -11,7 +11,7 @@ from tests.integration.world import World
 from tests.oidc_issuer import running_issuer
 from tests.receivers import http_receiver
 from wharf.config import load_settings
-from wharf.integrations import outbound
+from wharf.integrations import org_registries, outbound
 
 
 @pytest.mark.parametrize(
@@ -81,4 +81,55 @@ async def test_a_name_that_rebinds_after_the_check_is_not_followed(monkeypatch: 
         assert answer.status == 200
         [request] = checked.wait_for(1)
         assert request.headers["host"] == f"{name}:{port}" and request.path == "/hook"
+        assert internal.requests == []
+
+
+def _dns(monkeypatch: pytest.MonkeyPatch, name: str, port: int, answers: list[str]) -> None:
+    """`name` resolves to each of `answers` in turn, then to the last one forever."""
+    real = socket.getaddrinfo
+    left = iter(answers)
+
+    def fake(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == name:
+            ip = next(left, answers[-1])
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+async def test_an_org_mirror_upstream_resolving_to_an_internal_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Organization mirroring's listings go through the guard as the repository mirrors' do: a
+    name that resolves to an internal address is refused before anything is sent."""
+    with http_receiver() as internal:
+        port = int(internal.url.rsplit(":", 1)[1])
+        name = "harbor.wharf-test.invalid"
+        _dns(monkeypatch, name, port, ["127.0.0.1"])
+        source = org_registries.Source("harbor", f"http://{name}:{port}", "proj")
+        ok, message = await org_registries.verify(load_settings(None, {}, environ={}), source, timeout_s=5)
+        assert not ok and "SSRF_ALLOWED_HOSTS" in message
+        with pytest.raises(org_registries.DiscoveryError, match="SSRF_ALLOWED_HOSTS"):
+            await org_registries.list_repositories(
+                load_settings(None, {}, environ={}), source, timeout_s=5, deadline_s=10
+            )
+        assert internal.requests == []
+
+
+async def test_an_org_mirror_listing_goes_to_the_address_the_guard_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name resolves to an allowed address for the check and to an internal
+    one afterwards; the listing is sent to the checked address, with the name in Host."""
+    with http_receiver() as checked, http_receiver(host="127.0.0.2") as internal:
+        port = int(checked.url.rsplit(":", 1)[1])
+        name = "rebind-harbor.wharf-test.invalid"
+        _dns(monkeypatch, name, port, ["127.0.0.1", "127.0.0.2"])
+        settings = load_settings(None, {"SSRF_ALLOWED_HOSTS": ["127.0.0.1/32"]}, environ={})
+        source = org_registries.Source("harbor", f"http://{name}:{port}", "proj", "reader", "secret")
+        ok, message = await org_registries.verify(settings, source, timeout_s=5)
+        assert not ok and "JSON" in message  # the receiver answers "ok": it was reached
+        [request] = checked.wait_for(1)
+        assert request.headers["host"] == f"{name}:{port}" and request.path == "/api/v2.0/projects/proj"
         assert internal.requests == []

@@ -82,6 +82,11 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
     r = await _post(admin, "save", **{**fields, "robot_username": "webmirror+nobody"})
     assert "robot" in refused(r, "robot_username").message
 
+    r = await _post(admin, "save", **fields, https_proxy="ftp://proxy.example.com")
+    assert "not a proxy" in refused(r, "https_proxy").message
+    r = await _post(admin, "save", **fields, http_proxy="http://10.1.2.3:3128")
+    assert "SSRF_ALLOWED_HOSTS" in refused(r, "http_proxy").message
+
     r = await _post(admin, "save", **fields)
     assert r.status_code == 303, r.text
     r = await _post(admin, "verify")
@@ -108,6 +113,14 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
     assert r.status_code == 303 and "managed by the organization" in _flash(r), r.text
     mirror = await rt.db.read(mirrors.require, repo.id)
     assert mirror.external_reference.endswith("/proj/web")
+
+    # a proxy reaches the repositories' mirrors and is shown
+    r = await _post(admin, "save", **fields, https_proxy="http://93.184.216.34:3128", no_proxy="127.0.0.1")
+    assert r.status_code == 303, r.text
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.proxies == (None, "http://93.184.216.34:3128", ("127.0.0.1",))
+    page = await admin.get(PAGE)
+    assert "http://93.184.216.34:3128 for https:// upstreams, except to 127.0.0.1" in page.text
 
     r = await _post(admin, "sync-now")
     assert r.status_code == 303 and "queued" in _flash(r)

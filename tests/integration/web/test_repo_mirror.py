@@ -82,6 +82,24 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     assert r.status_code == 303
     assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_NOW
 
+    # proxies: refused as the API refuses them, next to their field; shown once saved
+    r = await admin.submit(PAGE, BASE + "mirror", https_proxy="socks5://proxy.example.com:1080")
+    assert "not a proxy" in refused(r, "https_proxy").message
+    r = await admin.submit(PAGE, BASE + "mirror", http_proxy="http://10.1.2.3:3128")
+    assert "SSRF_ALLOWED_HOSTS" in refused(r, "http_proxy").message
+    proxy = "http://user:secret@93.184.216.34:3128"
+    r = await admin.submit(PAGE, BASE + "mirror", http_proxy=proxy, no_proxy="registry.internal")
+    assert r.status_code == 303, r.text
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.external_registry_config["proxy"] == {"http_proxy": proxy, "no_proxy": "registry.internal"}
+    assert mirror.external_registry_config["verify_tls"] is False  # the box stayed unticked
+    page = await admin.get(PAGE)
+    assert "http://user:***@93.184.216.34:3128 for http:// upstreams" in page.text
+    assert "except to registry.internal" in page.text and f'value="{proxy}"' in page.text
+    r = await admin.submit(PAGE, BASE + "mirror", http_proxy="", no_proxy="")
+    assert r.status_code == 303, r.text
+    assert "proxy" not in (await rt.db.read(mirrors.require, repo.id)).external_registry_config
+
     # the superuser panel's Mirroring tab: the registry's counts, no repository named
     panel = (await admin.get("/superuser?tab=mirroring")).text
     assert "Healthy" in panel and "1 enabled mirror," in panel and "admin/mirrored" not in panel

@@ -20,6 +20,7 @@ from wharf.web import access, forms, render
 from wharf.web.access import NamespacePage
 from wharf.web.errors import WebError
 from wharf.web.forms import FormError
+from wharf.web.pages import mirror_proxy
 from wharf.web.session import Visitor, read_form
 
 LISTED = 100
@@ -36,6 +37,7 @@ async def context(rt: Runtime, ns: NamespacePage) -> dict[str, Any]:
     return {
         "org_mirror_on": True,
         "org_mirror": await org_mirroring.describe(rt, found),
+        "org_mirror_proxy": mirror_proxy.summary(found.external_registry_config),
         "org_mirror_repos": repos,
         "org_mirror_total": total,
     }
@@ -50,7 +52,10 @@ def _number(form: dict[str, str], name: str, default: int, page: str) -> int:
     return int(text)
 
 
-def _settings(form: dict[str, str], page: str, *, new: bool) -> org_mirrors.Settings:
+def _settings(
+    form: dict[str, str], page: str, current: org_mirrors.OrgMirrorRecord | None
+) -> org_mirrors.Settings:
+    new = current is None
     filters = [f.strip() for f in form.get("repository_filters", "").split(",") if f.strip()]
     architectures = [a.strip() for a in form.get("architecture_filter", "").split(",") if a.strip()]
     return org_mirrors.Settings(
@@ -64,7 +69,9 @@ def _settings(form: dict[str, str], page: str, *, new: bool) -> org_mirrors.Sett
         is_enabled=form.get("is_enabled") == "on",
         username=form.get("username", "").strip() or (None if new else ""),
         password=form.get("password") or None,  # an empty field keeps the stored one
-        external_registry_config={"verify_tls": form.get("verify_tls") == "on"},
+        external_registry_config=mirror_proxy.registry_config(
+            form, current.external_registry_config if current is not None else None
+        ),
         repository_filters=filters,
         architecture_filter=architectures,
         skopeo_timeout=_number(form, "skopeo_timeout", 300, page),
@@ -72,16 +79,17 @@ def _settings(form: dict[str, str], page: str, *, new: bool) -> org_mirrors.Sett
 
 
 async def _save(rt: Runtime, v: Visitor, ns: NamespacePage, form: dict[str, str], page: str) -> Response:
-    exists = await org_mirroring.find(rt, ns.account) is not None
-    settings = _settings(form, page, new=not exists)
+    current = await org_mirroring.find(rt, ns.account)
+    exists = current is not None
+    settings = _settings(form, page, current)
     with forms.refusing(page):
         try:
             if exists:
                 await org_mirroring.change(rt, ns.account, settings, v.actor)
             else:
                 await org_mirroring.create(rt, ns.account, settings, v.actor)
-        except UpstreamRefused as e:
-            raise FormError(page, {"external_registry_url": forms.sentence(str(e))}) from None
+        except UpstreamRefused as e:  # the registry's address, or a proxy's
+            raise FormError(page, {e.field or "external_registry_url": forms.sentence(str(e))}) from None
     said = (
         "Saved the organization mirror." if exists else f"{ns.name} now mirrors; the first sync is due now."
     )

@@ -14,6 +14,7 @@ from wharf.runtime import Runtime
 from wharf.services import mirroring
 from wharf.web import forms, render
 from wharf.web.forms import FormError
+from wharf.web.pages import mirror_proxy
 
 ACTIONS = ("mirror", "mirror-sync-now", "mirror-sync-cancel")
 MANAGED_BY_ORG = (
@@ -30,6 +31,7 @@ async def context(rt: Runtime, view: RepositoryView) -> dict[str, Any]:
     return {
         "mirror_on": True,
         "mirror": mirroring.describe(rt, found) if found is not None else None,
+        "mirror_proxy": mirror_proxy.summary(found.external_registry_config) if found is not None else None,
         "mirror_architectures": mirrors.VALID_ARCHITECTURES,
         # its mirror is the organization mirror's: configured there, not here
         "mirror_by_org": f"/organization/{view.namespace.name}?tab=settings#org-mirroring"
@@ -48,7 +50,8 @@ def _number(form: dict[str, str], name: str, default: int, page: str) -> int:
         raise FormError(page, {name: "Enter a whole number of seconds."}) from None
 
 
-def _settings(form: dict[str, str], page: str, *, new: bool) -> mirrors.Settings:
+def _settings(form: dict[str, str], page: str, current: mirrors.MirrorRecord | None) -> mirrors.Settings:
+    new = current is None
     globs = [g.strip() for g in form.get("tags", "").split(",") if g.strip()]
     return mirrors.Settings(
         external_reference=form.get("external_reference", "").strip(),
@@ -61,7 +64,9 @@ def _settings(form: dict[str, str], page: str, *, new: bool) -> mirrors.Settings
         # how long the copier waits for the upstream to connect or send the next bytes
         skopeo_timeout_interval=_number(form, "skopeo_timeout_interval", 300, page),
         root_rule={"rule_kind": "tag_glob_csv", "rule_value": globs},
-        external_registry_config={"verify_tls": form.get("verify_tls") == "on"},
+        external_registry_config=mirror_proxy.registry_config(
+            form, current.external_registry_config if current is not None else None
+        ),
         architecture_filter=[a for a in mirrors.VALID_ARCHITECTURES if form.get(f"arch_{a}") == "on"],
     )
 
@@ -81,16 +86,17 @@ async def change(
         return render.redirect(back, "The sync is cancelled." if done else "No sync was running.")
     if repo.state == repositories.ORG_MIRROR:  # the page has no form for it: said, nothing saved
         return render.redirect(back, MANAGED_BY_ORG)
-    exists = await mirroring.find(rt, repo) is not None
-    settings = _settings(form, page, new=not exists)
+    current = await mirroring.find(rt, repo)
+    exists = current is not None
+    settings = _settings(form, page, current)
     with forms.refusing(page, {"root_rule": "tags"}):
         try:
             if exists:
                 await mirroring.change(rt, repo, settings, by)
             else:
                 await mirroring.create(rt, repo, settings, by)
-        except UpstreamRefused as e:
-            raise FormError(page, {"external_reference": forms.sentence(str(e))}) from None
+        except UpstreamRefused as e:  # the upstream's address, or a proxy's
+            raise FormError(page, {e.field or "external_reference": forms.sentence(str(e))}) from None
     return render.redirect(
         back, "Saved the mirror." if exists else "The repository is now a mirror; a sync is queued."
     )
