@@ -121,5 +121,6 @@ async def test_a_first_push_stays_within_a_ceiling_of_statements(
     # the repository and the upload in two statements, and each later POST counted the open uploads
     # of the repository and of the namespace in two.
     transactions = sum(1 for s in seen if s.startswith("BEGIN"))
+    print("\n".join(_verbs(seen)))
     assert len(seen) <= 53, _verbs(seen)
     assert transactions <= 7, _verbs(seen)
