@@ -8,7 +8,8 @@ the repository (or creates it, for a first push that sends no blob), checks the 
 manifest, points the tag, writes the audit entry and queues the notifications.
 
 The repository a /v2 write goes to is found here too (`writable_repository`, `target`,
-`open_upload`), in the statement that checks the caller's token is still current; the surface has
+`open_upload`, and `claim_upload`, which claims the upload in the same write transaction), in the
+statement that checks the caller's token is still current; the surface has
 already checked the token's scope and the registry's state. They raise TokenRevoked, ReadOnly for a
 READ_ONLY or MIRROR repository and NamespaceNotFound for a first push to a namespace that does not
 exist.
