@@ -7,9 +7,10 @@ once from storage. The blob becomes visible only after its digest is verified, b
 to its content address; the database row that lets a repository serve it is written after that.
 No database transaction is held open while a body streams in.
 
-Finishing is on every push's path, so it costs two write transactions: one claims the upload, one
-publishes the blob and removes the upload (a last chunk sent with the finishing PUT is written
-between them, under the same claim). Hot statements are built once, with bind parameters.
+Finishing is on every push's path, so it costs two write transactions: one finds and claims the
+upload (`claim`, in the transaction of the caller that looks the upload up), one publishes the blob
+and removes the upload (a last chunk sent with the finishing PUT is written between them, under the
+same claim). Hot statements are built once, with bind parameters.
 """
 
 from __future__ import annotations
@@ -202,8 +203,32 @@ async def start(
     """Open an upload, in one write transaction with whatever `target` does (looking the repository
     up, creating it on a first push); with `limits`, only while its repository and namespace have
     fewer open uploads than they allow (else Busy)."""
+    return await _open(database, store, target, limits, None)
+
+
+async def start_held(
+    database: Database,
+    store: BlobStore,
+    target: RepositoryRecord | Target,
+    limits: UploadLimits | None = None,
+) -> Claim:
+    """`start`, the upload claimed for this request as it is opened (a POST that carries the whole
+    blob finishes it at once: no transaction of its own for the claim). Pass the claim to `finish`
+    at once, as for `claim`."""
+    token = secrets.token_hex(16)
+    return Claim(await _open(database, store, target, limits, token), token)
+
+
+async def _open(
+    database: Database,
+    store: BlobStore,
+    target: RepositoryRecord | Target,
+    limits: UploadLimits | None,
+    token: str | None,
+) -> UploadState:
     upload_id = str(uuid.uuid4())
     now = now_ms()
+    until = None if token is None else now + WRITER_LEASE_MS
 
     def _insert(db: Db) -> int:
         repo, created = (target, False) if isinstance(target, RepositoryRecord) else target(db)
@@ -213,7 +238,15 @@ async def start(
         # collection removes.
         db.execute(
             _INSERT,
-            {"id": upload_id, "repository_id": repo.id, "offset": 0, "created_ms": now, "updated_ms": now},
+            {
+                "id": upload_id,
+                "repository_id": repo.id,
+                "offset": 0,
+                "created_ms": now,
+                "updated_ms": now,
+                "writer_token": token,
+                "writer_until_ms": until,
+            },
         )
         return repo.id
 
@@ -272,15 +305,18 @@ def find(db: Db, repository_id: int, upload_id: str) -> UploadState:
 async def append(
     database: Database,
     store: BlobStore,
-    upload: UploadState,
+    held: UploadState | Claim,
     body: AsyncIterator[bytes],
     *,
     start: int | None = None,
     length: int | None = None,
 ) -> UploadState:
-    """Append a chunk. `start` is where the client says it begins; `length` how long it says it is."""
-    _check_start(upload, start)
-    async with _sole_writer(database, upload) as lease:
+    """Append a chunk. `start` is where the client says it begins; `length` how long it says it is.
+    A Claim (its `start` checked by `claim`) is released here, whatever happens."""
+    upload = _unclaimed(held)
+    if not isinstance(held, Claim):
+        _check_start(upload, start)
+    async with _sole_writer(database, held) as lease:
         grown, hasher = await _receive(database, store, upload, lease, body, length)
         if grown.offset != upload.offset:
             if not await database.write(_advance, upload, grown.offset, lease.token):
@@ -355,13 +391,47 @@ class _Lease:
     """False once a transaction that released it (_advance) or removed the upload (_publish) committed."""
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An upload this request holds already: claimed (`claim`) in the transaction that found it."""
+
+    upload: UploadState
+    token: str
+
+
+def claim(db: Db, upload: UploadState, start: int | None = None) -> Claim:
+    """Hold `upload` for this request, inside the caller's transaction (the one that read the
+    upload: a PATCH or PUT then takes one transaction less). `start` is checked first, as `append`
+    and `finish` do. Raises InvalidRange, or Busy while another request writes to the upload.
+
+    From the commit on, the claim is the caller's to give back: pass it to `append` or `finish` at
+    once, which release it whatever happens (a claim that is lost, say to a cancelled task, runs
+    out after WRITER_LEASE_MS)."""
+    _check_start(upload, start)
+    token = secrets.token_hex(16)
+    if not _claim_writer(db, upload, token, now_ms()):
+        raise _busy(upload)
+    return Claim(upload, token)
+
+
+def _busy(upload: UploadState) -> Busy:
+    return Busy("another request is writing to this upload; retry when it has finished", offset=upload.offset)
+
+
+def _unclaimed(upload: UploadState | Claim) -> UploadState:
+    return upload.upload if isinstance(upload, Claim) else upload
+
+
 @contextlib.asynccontextmanager
-async def _sole_writer(database: Database, upload: UploadState) -> AsyncIterator[_Lease]:
-    lease = _Lease(secrets.token_hex(16))
-    if not await database.write(_claim_writer, upload, lease.token, now_ms()):
-        raise Busy(
-            "another request is writing to this upload; retry when it has finished", offset=upload.offset
-        )
+async def _sole_writer(database: Database, held: UploadState | Claim) -> AsyncIterator[_Lease]:
+    """The upload held by this request for the block, released after it (unless `_advance` or
+    `_publish` did); a Claim is held already, an UploadState is claimed here first."""
+    if isinstance(held, Claim):
+        upload, lease = held.upload, _Lease(held.token)
+    else:
+        upload, lease = held, _Lease(secrets.token_hex(16))
+        if not await database.write(_claim_writer, upload, lease.token, now_ms()):
+            raise _busy(upload)
 
     async def renew() -> None:
         while True:
@@ -489,7 +559,7 @@ async def _rehash(store: BlobStore, upload_id: str, length: int, algorithm: str)
 async def finish(
     database: Database,
     store: BlobStore,
-    upload: UploadState,
+    held: UploadState | Claim,
     digest: Digest,
     body: AsyncIterator[bytes] | None = None,
     *,
@@ -499,10 +569,13 @@ async def finish(
     """Verify the upload against `digest` and publish it as a blob of the upload's repository.
 
     A `body` is a last chunk (with `start` and `length` as for `append`), written under the same
-    claim as the publication: its offset is never committed on its own.
+    claim as the publication: its offset is never committed on its own. A Claim (its `start`
+    checked by `claim`) is released here, whatever happens.
     """
-    _check_start(upload, start)
-    async with _sole_writer(database, upload) as lease:
+    upload = _unclaimed(held)
+    if not isinstance(held, Claim):
+        _check_start(upload, start)
+    async with _sole_writer(database, held) as lease:
         if body is None:
             # Bytes a dead request left past the committed offset must not become part of the blob.
             if await store.stat(upload_path(upload.id)) != upload.offset:

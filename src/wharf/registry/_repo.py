@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from wharf.auth import permissions
 from wharf.core import repositories, uploads
-from wharf.core.errors import DomainError
+from wharf.core.errors import DomainError, InvalidRange
 from wharf.core.manifests import ManifestRecord
 from wharf.core.repositories import RepositoryRecord
 from wharf.oci.names import InvalidNameError, RepositoryName
 from wharf.registry.context import Call
-from wharf.registry.errors import DENIED, NAME_INVALID, READ_ONLY_MODE, RegistryError
+from wharf.registry.errors import DENIED, NAME_INVALID, RANGE_INVALID, READ_ONLY_MODE, RegistryError
 from wharf.services import proxy_cache, proxy_cache_manifests, pulls, pushes
 
 
@@ -99,6 +99,31 @@ async def for_upload(call: Call, raw: str, upload_id: str) -> uploads.UploadStat
         return await pushes.open_upload(call.rt, call.grant, raw, name, upload_id)
     except DomainError as e:
         raise call.failed(e) from None
+
+
+async def claim_upload(call: Call, raw: str, upload_id: str, start: int | None) -> uploads.Claim:
+    """`for_upload` and the claim of the upload for this request (`pushes.claim_upload`), in one
+    write transaction: the caller passes the claim to `uploads.append` or `uploads.finish`."""
+    name = await _may_write(call, raw, ())
+    try:
+        return await pushes.claim_upload(call.rt, call.grant, raw, name, upload_id, start)
+    except DomainError as e:
+        raise upload_failed(call, upload_id, e) from None
+
+
+def range_headers(upload_id: str, offset: int) -> dict[str, str]:
+    """What a RANGE_INVALID about an upload tells the client: where the upload stands."""
+    return {"Range": f"0-{max(offset - 1, 0)}", "Docker-Upload-UUID": upload_id}
+
+
+def upload_failed(call: Call, upload_id: str, e: DomainError) -> RegistryError:
+    """The /v2 error for what claiming, appending to or finishing an upload refused: a chunk
+    that does not start where the upload ends is told the upload's offset."""
+    if isinstance(e, InvalidRange):
+        offset = e.detail.get("offset")
+        offset = offset if isinstance(offset, int) else 0
+        return RegistryError(RANGE_INVALID, str(e), headers=range_headers(upload_id, offset))
+    return call.failed(e)
 
 
 async def for_first_write(call: Call, raw: str) -> uploads.Target:

@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from wharf.auth import permissions
 from wharf.core import blobs, uploads
-from wharf.core.errors import DomainError, InvalidRange
+from wharf.core.errors import DomainError
 from wharf.http_ext import SENDFILE
 from wharf.oci import ranges
 from wharf.oci.digest import Digest, DigestError
@@ -205,22 +205,26 @@ async def start_upload(call: Call, name: str) -> Response:
         limits = uploads.UploadLimits(
             rt.settings.UPLOADS_MAX_PER_REPOSITORY, rt.settings.UPLOADS_MAX_PER_ACCOUNT
         )
-        upload = await uploads.start(rt.db, rt.store, repo, limits)
         if "digest" in params:
+            # A whole blob in the POST: its upload is opened claimed, and `finish` releases it.
             digest = _digest(params.get("digest"))
+            length = _declared_length(call.request)
+            claim = await uploads.start_held(rt.db, rt.store, repo, limits)
+            upload = claim.upload
             try:
                 blob = await uploads.finish(
                     rt.db,
                     rt.store,
-                    upload,
+                    claim,
                     digest,
                     _body(call.request),
-                    length=_declared_length(call.request),
+                    length=length,
                 )
             except BaseException:
                 await _cancel_quietly(call, upload)
                 raise
             return _blob_created(name, blob.digest)
+        upload = await uploads.start(rt.db, rt.store, repo, limits)
     except DomainError as e:
         raise call.failed(e) from None
     headers = _upload_headers(name, upload)
@@ -248,8 +252,9 @@ async def _mount(call: Call, repo: uploads.Target, source: str, digest: Digest) 
     )
 
 
-def _chunk_bounds(call: Call, upload: uploads.UploadState) -> tuple[int | None, int | None]:
-    """(start, length) the client declares for this chunk through Content-Range / Content-Length."""
+def _chunk_bounds(call: Call) -> tuple[int | None, int | None]:
+    """(start, length) the client declares for this chunk through Content-Range / Content-Length.
+    Read before the upload is claimed: a RANGE_INVALID here gets its Range headers in `_refused`."""
     declared = _declared_length(call.request)
     raw = call.request.headers.get("content-range")
     if raw is None:
@@ -257,55 +262,65 @@ def _chunk_bounds(call: Call, upload: uploads.UploadState) -> tuple[int | None, 
     try:
         start, length = ranges.parse_content_range(raw)
     except ranges.RangeError as e:
-        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
+        raise RegistryError(RANGE_INVALID, str(e)) from None
     if declared is not None and declared != length:
-        raise RegistryError(
-            RANGE_INVALID, "Content-Length differs from Content-Range", headers=_range_headers(upload)
-        )
+        raise RegistryError(RANGE_INVALID, "Content-Length differs from Content-Range")
     return start, length
 
 
-def _range_headers(upload: uploads.UploadState) -> dict[str, str]:
-    return {"Range": f"0-{max(upload.offset - 1, 0)}", "Docker-Upload-UUID": upload.id}
+async def _refused(call: Call, name: str, upload_id: str, e: RegistryError) -> RegistryError:
+    """A PATCH or PUT whose request itself is wrong (its digest, length or range): the upload is
+    looked up first, in a read that claims nothing, so that what was wrong with the upload (or
+    the token) is said before what was wrong with the request, and a bad range is answered with
+    the upload's offset. Only refused requests pay for this read."""
+    upload = await _repo.for_upload(call, name, upload_id)
+    if e.code is RANGE_INVALID:
+        e.headers = {**e.headers, **_repo.range_headers(upload.id, upload.offset)}
+    return e
 
 
 async def patch_upload(call: Call, name: str, upload_id: str) -> Response:
-    upload = await _repo.for_upload(call, name, upload_id)
-    start, length = _chunk_bounds(call, upload)
+    try:
+        start, length = _chunk_bounds(call)
+    except RegistryError as e:
+        raise await _refused(call, name, upload_id, e) from None
+    # One write transaction finds the upload and claims it; `append` releases the claim.
+    claim = await _repo.claim_upload(call, name, upload_id, start)
     try:
         upload = await uploads.append(
-            call.rt.db, call.rt.store, upload, _body(call.request), start=start, length=length
+            call.rt.db, call.rt.store, claim, _body(call.request), start=start, length=length
         )
-    except InvalidRange as e:
-        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
-        raise call.failed(e) from None
+        raise _repo.upload_failed(call, upload_id, e) from None
     return Response(status_code=202, headers=_upload_headers(name, upload))
 
 
 async def put_upload(call: Call, name: str, upload_id: str) -> Response:
-    upload = await _repo.for_upload(call, name, upload_id)
-    digest = _digest(call.request.query_params.get("digest"))
-    has_body = (_declared_length(call.request) or 0) > 0 or "chunked" in call.request.headers.get(
-        "transfer-encoding", ""
-    )
-    # A last chunk is written under the same claim as the publication (uploads.finish), so the
-    # finishing PUT commits once instead of committing the chunk first.
-    start, length = _chunk_bounds(call, upload) if has_body else (None, None)
+    try:
+        digest = _digest(call.request.query_params.get("digest"))
+        has_body = (_declared_length(call.request) or 0) > 0 or "chunked" in call.request.headers.get(
+            "transfer-encoding", ""
+        )
+        # A last chunk is written under the same claim as the publication (uploads.finish), so the
+        # finishing PUT commits once instead of committing the chunk first.
+        start, length = _chunk_bounds(call) if has_body else (None, None)
+    except RegistryError as e:
+        raise await _refused(call, name, upload_id, e) from None
+    # Everything that can be refused without the upload was refused above, before the claim:
+    # from here on `finish` holds it, and releases it on every path (client gone, bad digest).
+    claim = await _repo.claim_upload(call, name, upload_id, start)
     try:
         blob = await uploads.finish(
             call.rt.db,
             call.rt.store,
-            upload,
+            claim,
             digest,
             _body(call.request) if has_body else None,
             start=start,
             length=length,
         )
-    except InvalidRange as e:
-        raise RegistryError(RANGE_INVALID, str(e), headers=_range_headers(upload)) from None
     except DomainError as e:
-        raise call.failed(e) from None
+        raise _repo.upload_failed(call, upload_id, e) from None
     return _blob_created(name, blob.digest)
 
 

@@ -8,7 +8,8 @@ the repository (or creates it, for a first push that sends no blob), checks the 
 manifest, points the tag, writes the audit entry and queues the notifications.
 
 The repository a /v2 write goes to is found here too (`writable_repository`, `target`,
-`open_upload`), in the statement that checks the caller's token is still current; the surface has
+`open_upload`, and `claim_upload`, which claims the upload in the same write transaction), in the
+statement that checks the caller's token is still current; the surface has
 already checked the token's scope and the registry's state. They raise TokenRevoked, ReadOnly for a
 READ_ONLY or MIRROR repository and NamespaceNotFound for a first push to a namespace that does not
 exist.
@@ -152,26 +153,40 @@ async def writable_repository(
     return created
 
 
+def _find_upload(db: Db, grant: Grant | None, raw: str, name: RepositoryName, upload_id: str) -> UploadState:
+    """The repository and its open upload `upload_id` (UploadNotFound when either is missing: an
+    upload never creates its repository), with the token's check, in one statement."""
+    account_id = grant.identity.account_id if grant is not None else None
+    if grant is None or account_id is None:
+        repo = tokens.repository_for(db, grant, name.namespace, name.name)
+        if repo is None:
+            raise UploadNotFound("no such upload")
+        return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
+    repo, generation, upload = uploads.find_as(db, name.namespace, name.name, account_id, upload_id)
+    tokens.require_generation(grant, generation)
+    if repo is None:
+        raise UploadNotFound("no such upload")
+    _writable(db, raw, repo, grant)
+    if upload is None:
+        raise UploadNotFound("no such upload")
+    return upload
+
+
 async def open_upload(
     rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, upload_id: str
 ) -> UploadState:
-    """The repository and its open upload `upload_id`, in one read (UploadNotFound when either is
-    missing: an upload never creates its repository)."""
+    """The repository and its open upload `upload_id`, in one read (`_find_upload`)."""
+    return await rt.db.read(_find_upload, grant, raw, name, upload_id)
 
-    def find(db: Db) -> UploadState:
-        account_id = grant.identity.account_id if grant is not None else None
-        if grant is None or account_id is None:
-            repo = tokens.repository_for(db, grant, name.namespace, name.name)
-            if repo is None:
-                raise UploadNotFound("no such upload")
-            return uploads.find(db, _writable(db, raw, repo, grant).id, upload_id)
-        repo, generation, upload = uploads.find_as(db, name.namespace, name.name, account_id, upload_id)
-        tokens.require_generation(grant, generation)
-        if repo is None:
-            raise UploadNotFound("no such upload")
-        _writable(db, raw, repo, grant)
-        if upload is None:
-            raise UploadNotFound("no such upload")
-        return upload
 
-    return await rt.db.read(find)
+async def claim_upload(
+    rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, upload_id: str, start: int | None
+) -> uploads.Claim:
+    """`open_upload` and the claim a PATCH or PUT writes under (`uploads.claim`, checking the
+    chunk's `start`), in one write transaction instead of a read and a write. The caller hands the
+    claim to `uploads.append` or `uploads.finish` at once: they release it on every path."""
+
+    def find_and_claim(db: Db) -> uploads.Claim:
+        return uploads.claim(db, _find_upload(db, grant, raw, name, upload_id), start)
+
+    return await rt.db.write(find_and_claim)

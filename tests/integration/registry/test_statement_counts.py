@@ -90,6 +90,12 @@ async def test_a_first_push_stays_within_a_ceiling_of_statements(
     await reg.push_image("admin/warm", "v1", layers=1)  # the process's first token and push
     headers = await reg.headers("admin/fresh")
     blobs = [(sha256(data), data) for data in (b'{"architecture": "amd64", "os": "linux"}', b"layer")]
+    checkouts: list[object] = []  # one per transaction, reads (which send no BEGIN) included
+
+    def checkout(*_: object) -> None:
+        checkouts.append(None)
+
+    event.listen(wharf.rt.db.engine, "checkout", checkout)
     with statements(wharf) as seen:
         for i, (digest, data) in enumerate(blobs):
             assert (await client.head(f"/v2/admin/fresh/blobs/{digest}", headers=headers)).status_code == 404
@@ -107,8 +113,23 @@ async def test_a_first_push_stays_within_a_ceiling_of_statements(
                     "INSERT INTO uploads",
                     "COMMIT",
                 ]
+            before, taken = len(seen), len(checkouts)
             r = await client.put(f"{r.headers['location']}?digest={digest}", content=data, headers=headers)
             assert r.status_code == 201, r.text
+            # No read before the claim: the write that claims the upload finds it.
+            assert len(checkouts) - taken == 2
+            assert _verbs(seen[before:]) == [
+                "BEGIN IMMEDIATE",
+                "SELECT repositories.id, repositories.namespace_id,",  # the token's check, the upload
+                "UPDATE uploads SET",  # claimed
+                "COMMIT",
+                "BEGIN IMMEDIATE",
+                "SELECT blob_deletions.digest FROM",
+                "DELETE FROM uploads",
+                "INSERT INTO blobs",
+                "INSERT INTO repository_blobs",
+                "COMMIT",
+            ]
         manifest = {
             "schemaVersion": 2,
             "mediaType": mt.OCI_MANIFEST,
@@ -116,10 +137,13 @@ async def test_a_first_push_stays_within_a_ceiling_of_statements(
             "layers": [{"mediaType": LAYER, "digest": blobs[1][0], "size": len(blobs[1][1])}],
         }
         assert (await reg.push_manifest("admin/fresh", "latest", manifest)).status_code == 201
+    event.remove(wharf.rt.db.engine, "checkout", checkout)
     # A ceiling: what a change to this path adds or saves shows here (the scanner's job included).
-    # 57 before session 12: the creating POST read the namespace again, and each upload PUT read
-    # the repository and the upload in two statements, and each later POST counted the open uploads
-    # of the repository and of the namespace in two.
-    transactions = sum(1 for s in seen if s.startswith("BEGIN"))
+    # 57 statements before session 12: the creating POST read the namespace again, and each upload
+    # PUT read the repository and the upload in two statements, and each later POST counted the
+    # open uploads of the repository and of the namespace in two. 11 transactions before the
+    # upload PUT claimed its upload in the write that finds it (it read it in a transaction first).
+    writes = sum(1 for s in seen if s.startswith("BEGIN"))
     assert len(seen) <= 53, _verbs(seen)
-    assert transactions <= 7, _verbs(seen)
+    assert writes <= 7, _verbs(seen)
+    assert len(checkouts) <= 9, _verbs(seen)  # the two HEADs' reads and the seven writes

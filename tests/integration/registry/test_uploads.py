@@ -13,6 +13,7 @@ import jwt
 import pytest
 from sqlalchemy import event
 
+from tests.conftest import TEST_HOSTNAME
 from tests.integration.registry_client import RegistryClient, sha256
 from tests.integration.world import accept_invitations, api_token
 from wharf.app import WharfApp, build_app
@@ -169,6 +170,87 @@ async def test_put_without_digest(reg: RegistryClient) -> None:
     r = await reg.http.put(location, headers=await reg.headers(REPO))
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "DIGEST_INVALID"
+
+
+async def _put_and_leave(wharf: WharfApp, location: str, digest: str, headers: dict[str, str]) -> None:
+    """A finishing PUT whose client goes away after the first byte of a longer body."""
+    messages: list[dict[str, object]] = [{"type": "http.request", "body": b"d", "more_body": True}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    raw = {**headers, "Host": TEST_HOSTNAME, "Content-Range": "3-5", "Content-Length": "3"}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": location,
+        "raw_path": location.encode(),
+        "query_string": f"digest={digest}".encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in raw.items()],
+        "client": ("10.1.2.3", 5555),
+        "server": (TEST_HOSTNAME, 80),
+    }
+    await wharf(scope, receive, send)  # type: ignore[arg-type]
+
+
+async def test_a_refused_finish_gives_its_upload_back(reg: RegistryClient) -> None:
+    """A PUT finds and claims its upload in one transaction: whatever refuses it from then on (a
+    chunk that starts elsewhere, a body shorter than its range, a client gone half-way, a bad
+    digest) leaves the upload free for the next request, not held until the claim runs out."""
+    location = await _start(reg)
+    h = await reg.headers(REPO)
+    assert await _patch(reg, location, b"abc", 0) == 202
+    digest = sha256(b"abcdef")
+
+    elsewhere = {**h, "Content-Range": "5-7"}
+    r = await reg.http.put(location, params={"digest": digest}, content=b"def", headers=elsewhere)
+    assert r.status_code == 416, r.text
+    assert (r.headers["Range"], r.headers["Docker-Upload-UUID"]) == ("0-2", location.rsplit("/", 1)[1])
+
+    async def short() -> AsyncIterator[bytes]:
+        yield b"d"
+
+    r = await reg.http.put(
+        location, params={"digest": digest}, content=short(), headers={**h, "Content-Range": "3-5"}
+    )
+    assert r.json()["errors"][0]["code"] == "SIZE_INVALID", r.text
+
+    await _put_and_leave(reg.wharf, location, digest, h)
+    assert (await reg.http.get(location, headers=h)).headers["Range"] == "0-2"
+
+    r = await reg.http.put(
+        location, params={"digest": digest}, content=b"def", headers={**h, "Content-Range": "3-5"}
+    )
+    assert r.status_code == 201, r.text
+    assert (await reg.http.get(f"/v2/{REPO}/blobs/{digest}", headers=h)).content == b"abcdef"
+
+
+async def test_a_refused_request_is_told_about_its_upload_first(reg: RegistryClient) -> None:
+    """What is wrong with a PATCH or PUT itself (digest, length, range) is found before the upload
+    is claimed, but said only after what is wrong with the upload, as when the upload was read
+    first; and a bad range still tells the upload's offset."""
+    location = await _start(reg)
+    h = await reg.headers(REPO)
+    assert await _patch(reg, location, b"abc", 0) == 202
+    gone = f"/v2/{REPO}/blobs/uploads/0b6c1f4e-0000-4000-8000-000000000000"
+    for url in (location, gone):
+        r = await reg.http.put(url, params={"digest": "sha256:nope"}, headers=h)
+        assert r.json()["errors"][0]["code"] == (
+            "DIGEST_INVALID" if url == location else "BLOB_UPLOAD_UNKNOWN"
+        )
+    r = await reg.http.patch(location, content=b"x", headers={**h, "Content-Range": "junk"})
+    assert (r.status_code, r.headers["Range"]) == (416, "0-2")
+    r = await reg.http.patch(gone, content=b"x", headers={**h, "Content-Range": "junk"})
+    assert r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert await _patch(reg, location, b"def", 3) == 202  # nothing was left claimed
 
 
 async def test_cancel_upload(reg: RegistryClient) -> None:

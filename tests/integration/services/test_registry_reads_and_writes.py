@@ -5,7 +5,8 @@ revoked token) is tested in tests/integration/registry/."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,8 +15,16 @@ from tests.conftest import TEST_HOSTNAME
 from wharf.app import WharfApp
 from wharf.auth.identity import Identity
 from wharf.auth.tokens import Grant
-from wharf.core import accounts, audit, repositories, revocation
-from wharf.core.errors import ManifestNotFound, ReadOnly, RepositoryNotFound, TokenRevoked, UploadNotFound
+from wharf.core import accounts, audit, repositories, revocation, uploads
+from wharf.core.errors import (
+    Busy,
+    InvalidRange,
+    ManifestNotFound,
+    ReadOnly,
+    RepositoryNotFound,
+    TokenRevoked,
+    UploadNotFound,
+)
 from wharf.oci.names import RepositoryName
 from wharf.runtime import Runtime
 from wharf.services import pulls, pushes
@@ -85,6 +94,8 @@ async def test_a_revoked_token_reads_and_writes_nothing(wharf: WharfApp) -> None
         with pytest.raises(TokenRevoked):
             await pushes.open_upload(rt, stale, raw, name, "a0a0a0a0-0000-4000-8000-000000000000")
         with pytest.raises(TokenRevoked):
+            await pushes.claim_upload(rt, stale, raw, name, "a0a0a0a0-0000-4000-8000-000000000000", None)
+        with pytest.raises(TokenRevoked):
             await rt.db.write(pushes.target(rt, stale, raw, name, BY))
     with pytest.raises(TokenRevoked):
         await pulls.catalog_names(rt, stale, after=None, limit=11)
@@ -114,5 +125,32 @@ async def test_a_read_only_repository_takes_no_write(wharf: WharfApp) -> None:
     with pytest.raises(ReadOnly, match=message):
         await pushes.open_upload(rt, grant, RAW, NAME, "a0a0a0a0-0000-4000-8000-000000000000")
     with pytest.raises(ReadOnly, match=message):
+        await pushes.claim_upload(rt, grant, RAW, NAME, "a0a0a0a0-0000-4000-8000-000000000000", None)
+    with pytest.raises(ReadOnly, match=message):
         await rt.db.write(pushes.target(rt, grant, RAW, NAME, BY))
     assert await pulls.tag_names(rt, grant, RAW, NAME, after=None, limit=11) == []  # reads go on
+
+
+async def test_claiming_an_upload_finds_it_and_holds_it_in_one_write(wharf: WharfApp) -> None:
+    """`claim_upload` tells an unknown upload, a chunk that starts elsewhere (nothing claimed)
+    and an upload another request holds apart, all in the write that claims it."""
+    rt = wharf.rt
+    grant = await _admin_grant(rt)
+    target = pushes.target(rt, grant, RAW, NAME, BY)
+    upload = await uploads.start(rt.db, rt.store, target)
+    with pytest.raises(UploadNotFound):
+        await pushes.claim_upload(rt, grant, RAW, NAME, "a0a0a0a0-0000-4000-8000-000000000000", None)
+    with pytest.raises(InvalidRange):
+        await pushes.claim_upload(rt, grant, RAW, NAME, upload.id, 5)
+    claim = await pushes.claim_upload(rt, grant, RAW, NAME, upload.id, 0)
+    assert claim.upload == upload
+    with pytest.raises(Busy):
+        await pushes.claim_upload(rt, grant, RAW, NAME, upload.id, None)
+    assert await uploads.append(rt.db, rt.store, claim, _chunks(b"abc")) == dataclasses.replace(
+        upload, offset=3
+    )
+    await pushes.claim_upload(rt, grant, RAW, NAME, upload.id, 3)  # `append` gave it back
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
