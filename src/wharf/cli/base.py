@@ -4,6 +4,11 @@
 A command that fails prints `error: ...` and `hint: ...` on stderr and exits non-zero; `main` turns
 any exception a command lets through into those two lines (`--debug` or WHARF_DEBUG=1: the
 traceback instead).
+
+This module and the command modules import at their top only what `wharf --help` needs: the
+settings (pydantic), SQLAlchemy, asyncio and the logging and metrics set-up are imported by the
+commands that use them, so that help, and commands that need little, start in a fraction of the
+time (tests/process/test_lazy_imports.py holds it).
 """
 
 from __future__ import annotations
@@ -14,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from wharf import __version__
-from wharf.config import ConfigError, Settings, load_settings
 from wharf.core.errors import DomainError
 
 if TYPE_CHECKING:
+    from wharf.config import Settings
     from wharf.db.engine import Database
 
 
@@ -91,6 +95,9 @@ def check_log_format(log_format: str) -> None:
 
 
 def settings_from(data_dir: Path | None, config: Path | None) -> Settings:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from wharf.config import ConfigError, load_settings
     from wharf.db.engine import normalize_uri
 
     overrides = {"DATA_DIR": data_dir} if data_dir is not None else {}
@@ -205,6 +212,8 @@ _DEBUG_HINT = "run with --debug (wharf --debug COMMAND ...) for the traceback"
 
 def _explain(e: Exception) -> tuple[str, str, int]:
     """One line that says what failed, one that says what to do, and the exit status."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     if isinstance(e, CliError):
         return e.message, e.hint or _DEBUG_HINT, e.code
     if _is_connection_error(e):
@@ -234,6 +243,8 @@ def _is_connection_error(e: Exception) -> bool:
 def _first_line(e: BaseException) -> str:
     """The driver's message, without SQLAlchemy's wrapper, statement and "Background on this
     error" link: the first line, and a second when it is the driver's own hint."""
+    from sqlalchemy.exc import DBAPIError
+
     cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
     lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__
