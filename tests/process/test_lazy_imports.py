@@ -128,6 +128,21 @@ def test_the_settings_are_built_without_reading_their_source() -> None:
     assert [f for f in loaded if f.endswith("config.py")] == []
 
 
+def test_a_command_on_an_up_to_date_database_does_not_load_alembic(tmp_path: Path) -> None:
+    """Commands on an installation's database migrate it first (cli/base.existing_database), with
+    Alembic only when it is behind."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    wharf = str(Path(sys.executable).parent / "wharf")
+    subprocess.run([wharf, "migrate", "--data-dir", str(data)], env=env, check=True, capture_output=True)
+    argv = ["wharf", "admin", "token", "nobody", "--data-dir", str(data)]
+    # exits 1 ("no user named 'nobody'") once it has opened and checked the database
+    run = f"import sys; sys.argv = {argv!r}\nfrom wharf.cli import main\ntry: main()\nexcept SystemExit: pass"
+    loaded = _modules_after(run)
+    assert "wharf.db.engine" in loaded
+    assert sorted(m for m in ("alembic", "mako", "wharf.db.migrate") if m in loaded) == []
+
+
 @pytest.fixture
 def server(tmp_path: Path, db_uri: str | None) -> Iterator[WharfServer]:
     hook = tmp_path / "hook"
