@@ -18,6 +18,11 @@ from pydantic_core import PydanticCustomError
 
 from wharf.storage import locations
 
+# Pydantic looks for plugins in the entry points of every installed distribution when it builds its
+# first model: ~10 ms of CPU in every process, for plugins Wharf does not use. An operator who wants
+# one (a tracing plugin, say) sets PYDANTIC_DISABLE_PLUGINS themselves (to "" for all of them).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which key and why."""
@@ -30,7 +35,10 @@ _ALIASES = {"GARBAGE_COLLECTION_FREQUENCY": "GC_INTERVAL_S"}
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
+    # Each key's docstring is its documentation (docs/configuration.md, `markdown_table`). It is read
+    # from this file's source only there: pydantic's use_attribute_docstrings would read and parse
+    # the source in every process that imports this module (every `wharf` command, every server).
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     DATA_DIR: Path = Path("./data")
     """Directory for the SQLite database, local blobs and the token signing key."""
@@ -497,14 +505,36 @@ def load_settings(
         raise ConfigError(f"invalid configuration: {problems}") from None
 
 
+def key_docstrings() -> dict[str, str]:
+    """Each settings key's docstring (the string literal after its line in `Settings`), read from
+    this module's source: documentation only, so the import never pays for it."""
+    import ast
+    from itertools import pairwise
+
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings").body
+    docs: dict[str, str] = {}
+    for stmt, after in pairwise(body):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[stmt.target.id] = after.value.value
+    return docs
+
+
 def markdown_table() -> str:
     """The settings as they appear in docs/configuration.md (a test keeps the two in step)."""
     rows = ["| key | default | meaning |", "|---|---|---|"]
+    docs = key_docstrings()
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         shown = "unset" if default is None else f"`{default}`"
         # A docstring may wrap: a table row must not.
-        meaning = " ".join((field.description or "").split())
+        meaning = " ".join(docs.get(name, "").split())
         rows.append(f"| `{name}` | {shown} | {meaning} |")
     return "\n".join(rows)
 

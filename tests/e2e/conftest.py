@@ -2,7 +2,8 @@
 
 Images are built once per session, offline, from the static busybox binary, and exported as OCI
 layouts (and a dir: copy) that tests push with skopeo. Each test gets its own server (own port and
-data dir, restartable) so that tests stay independent.
+data dir, restartable) so that tests stay independent. Chromium is shared per module (`browser`):
+a launch costs seconds, and each test opens its pages in browser contexts of its own.
 """
 
 from __future__ import annotations

@@ -286,16 +286,21 @@ def server_database(server: Server) -> Database:
     return Database(server.db_uri or f"sqlite+aiosqlite:///{server.data_dir / 'wharf.db'}", pool_size=1)
 
 
-def admin_token(server: Server) -> str:
-    """A new OAuth token of the server's admin, with every scope: what `wharf admin token admin`
+def user_token(server: Server, name: str) -> str:
+    """A new OAuth token of a user of the server, with every scope: what `wharf admin token NAME`
     prints (tests/process/test_cli.py runs that), minted here without a process's start-up."""
     db = server_database(server)
     try:
-        admin = db.run_read(accounts.get_by_name, ADMIN_USER)
-        assert admin is not None, "the server has no admin yet"
-        return db.run_write(tokens.mint, admin, oauth_scopes.ALL)
+        user = db.run_read(accounts.get_by_name, name)
+        assert user is not None and user.kind == "user", f"the server has no user {name!r} yet"
+        return db.run_write(tokens.mint, user, oauth_scopes.ALL)
     finally:
         db.dispose()
+
+
+def admin_token(server: Server) -> str:
+    """A new OAuth token of the server's admin, with every scope."""
+    return user_token(server, ADMIN_USER)
 
 
 def admin_api(server: Server) -> httpx.Client:

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, expect
 from tests import ldap_server
 from tests.conftest import fresh_database
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, require_tools, wharf_cli
+from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, require_tools, user_token
 from tests.waiting import wait_until
 
 require_tools(*CLIENT_TOOLS)
@@ -150,9 +150,7 @@ def test_a_user_removed_from_the_directory_loses_logins_tokens_and_sessions(site
     r = session.post("/api/v1/user/apptoken", json={"title": "e2e laptop"})
     assert r.status_code == 200, r.text
     app_token = r.json()["token"]["token_code"]
-    oauth = wharf_cli(
-        "admin", "token", "dave", "--data-dir", str(server.data_dir), db_uri=server.db_uri
-    ).strip()
+    oauth = user_token(server, "dave")
 
     def v2(headers: dict[str, str]) -> int:
         return httpx.get(f"{server.url}/v2/dave/app/tags/list", headers=headers, timeout=30).status_code

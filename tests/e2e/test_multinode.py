@@ -46,10 +46,10 @@ from tests.e2e.harness import (
     Clients,
     Server,
     Worker,
+    admin_api,
     creds_args,
     require_tools,
     sha256_digest,
-    wharf_cli,
 )
 from tests.receivers import http_receiver
 from tests.seaweed import SeaweedS3, unique_prefix
@@ -435,10 +435,7 @@ def test_a_push_is_delivered_once_with_two_workers(cluster: Cluster) -> None:
     repo = "admin/multinode-notify"
     image = make_image(64 * 1024)
     push_image(a, repo, "base", image, a.auth_headers(f"repository:{repo}:pull,push"))
-    token = wharf_cli(
-        "admin", "token", ADMIN_USER, "--data-dir", str(a.data_dir), db_uri=cluster.db_uri
-    ).strip()
-    api = httpx.Client(base_url=f"{b.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    api = admin_api(b)  # the token in the cluster's one database, used through B
     tags = ["n1", "n2", "n3"]
 
     with api, http_receiver() as receiver:

@@ -3,11 +3,10 @@ OCI error's message names the namespace, how full it is and what to do; pulls st
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import BuiltImages
-from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, creds_args, require_tools, wharf_cli
+from tests.e2e.harness import CLIENT_TOOLS, SERVER_KIND, Clients, Server, admin_api, creds_args, require_tools
 
 require_tools(*CLIENT_TOOLS)
 if SERVER_KIND != "wharf":
@@ -22,10 +21,7 @@ def server_settings() -> dict[str, str]:
 
 
 def test_a_client_sees_the_quota_refusal(server: Server, clients: Clients, images: BuiltImages) -> None:
-    token = wharf_cli("admin", "token", "admin", "--data-dir", str(server.data_dir), db_uri=server.db_uri)
-    api = httpx.Client(
-        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {token.strip()}"}, timeout=30
-    )
+    api = admin_api(server)
     assert api.post("/superuser/users/admin/quota", json={"limit": "1 KiB"}).status_code == 201
     [quota] = api.get("/user/quota").json()
     # a user's limits are set on Quay's organization path, as Quay does

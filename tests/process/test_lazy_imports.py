@@ -4,7 +4,10 @@ out of memory until a request or the configuration needs them, and cryptography 
 the first token.
 
 The server's own `sys.modules` is read through a `sitecustomize` hook that only this test puts on
-the server's PYTHONPATH: on SIGUSR1 it writes the names of the loaded modules to a file."""
+the server's PYTHONPATH: on SIGUSR1 it writes the names of the loaded modules to a file.
+
+Every `wharf` process starts by importing the command line, and the test suite starts hundreds: it
+imports only what `wharf --help` needs, and the settings module reads no source code."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,6 +90,57 @@ LAZY_ON_SQLITE = ("sqlalchemy.dialects.postgresql", "psycopg")
 # Loaded by the first token (signed at the first login, verified by the first authenticated
 # request): an idle server does not hold them (~11 MiB, auth/tokens.py).
 UNTIL_THE_FIRST_TOKEN = ("cryptography", "cryptography.hazmat.bindings._rust", "jwt")
+
+# Not imported by `import wharf.cli` (what `wharf --help` runs): each command imports the settings
+# (pydantic), SQLAlchemy, asyncio, the logging and metrics set-up when it runs (cli/base.py).
+NOT_FOR_HELP = (
+    "wharf.config",
+    "pydantic",
+    "yaml",
+    "sqlalchemy",
+    "asyncio",
+    "prometheus_client",
+    "wharf.observe",
+    "wharf.memory",
+)
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running code, and the source files it read."""
+    dump = "import linecache, sys; print('\\n'.join([*sys.modules, *linecache.cache]))"
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{dump}"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return set(out.split("\n"))
+
+
+def test_the_command_line_imports_only_what_help_needs() -> None:
+    loaded = _modules_after("import wharf.cli")
+    assert "wharf.cli.admin" in loaded
+    assert sorted(m for m in NOT_FOR_HELP if m in loaded) == []
+
+
+def test_the_settings_are_built_without_reading_their_source() -> None:
+    """Their docstrings are documentation (config.markdown_table reads them): pydantic's
+    use_attribute_docstrings would read and parse config.py in every process."""
+    loaded = _modules_after("import wharf.config")
+    assert "wharf.config" in loaded
+    assert [f for f in loaded if f.endswith("config.py")] == []
+
+
+def test_a_command_on_an_up_to_date_database_does_not_load_alembic(tmp_path: Path) -> None:
+    """Commands on an installation's database migrate it first (cli/base.existing_database), with
+    Alembic only when it is behind."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    wharf = str(Path(sys.executable).parent / "wharf")
+    subprocess.run([wharf, "migrate", "--data-dir", str(data)], env=env, check=True, capture_output=True)
+    argv = ["wharf", "admin", "token", "nobody", "--data-dir", str(data)]
+    # exits 1 ("no user named 'nobody'") once it has opened and checked the database
+    run = f"import sys; sys.argv = {argv!r}\nfrom wharf.cli import main\ntry: main()\nexcept SystemExit: pass"
+    loaded = _modules_after(run)
+    assert "wharf.db.engine" in loaded
+    assert sorted(m for m in ("alembic", "mako", "wharf.db.migrate") if m in loaded) == []
 
 
 @pytest.fixture

@@ -17,6 +17,13 @@ def test_configuration_table_is_current() -> None:
     assert settings_table() in (DOCS / "configuration.md").read_text(), "regenerate: python -m wharf.config"
 
 
+def test_every_settings_key_has_a_docstring() -> None:
+    from wharf.config import Settings, key_docstrings
+
+    docs = key_docstrings()
+    assert [name for name in Settings.model_fields if not docs.get(name, "").strip()] == []
+
+
 def test_audit_kinds_table_is_current() -> None:
     from wharf.core.audit_kinds import markdown_table as kinds_table
 

@@ -3,7 +3,6 @@ of an existing installation."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -149,6 +148,8 @@ def admin_gc(
     config: ConfigFile = None,
 ) -> None:
     """Collect garbage now: expired tags, unreachable manifests, unreferenced blobs."""
+    import asyncio
+
     from wharf.jobs import gc
     from wharf.runtime import Runtime
 

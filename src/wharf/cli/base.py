@@ -4,6 +4,11 @@
 A command that fails prints `error: ...` and `hint: ...` on stderr and exits non-zero; `main` turns
 any exception a command lets through into those two lines (`--debug` or WHARF_DEBUG=1: the
 traceback instead).
+
+This module and the command modules import at their top only what `wharf --help` needs: the
+settings (pydantic), SQLAlchemy, asyncio and the logging and metrics set-up are imported by the
+commands that use them, so that help, and commands that need little, start in a fraction of the
+time (tests/process/test_lazy_imports.py holds it).
 """
 
 from __future__ import annotations
@@ -14,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from wharf import __version__
-from wharf.config import ConfigError, Settings, load_settings
 from wharf.core.errors import DomainError
 
 if TYPE_CHECKING:
+    from wharf.config import Settings
     from wharf.db.engine import Database
 
 
@@ -91,6 +95,9 @@ def check_log_format(log_format: str) -> None:
 
 
 def settings_from(data_dir: Path | None, config: Path | None) -> Settings:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from wharf.config import ConfigError, load_settings
     from wharf.db.engine import normalize_uri
 
     overrides = {"DATA_DIR": data_dir} if data_dir is not None else {}
@@ -155,7 +162,7 @@ def existing_database(settings: Settings, *, migrate: bool = True) -> Database:
     (`migrate`). Never a new one: in the wrong directory that would be an empty registry that has
     none of the users asked about."""
     from wharf.db.engine import Database
-    from wharf.db.migrate import current_revision, upgrade
+    from wharf.db.revision import HEAD
 
     looked_where = (
         "pass the --data-dir and --config that `wharf serve` uses, or run where it runs; "
@@ -169,19 +176,34 @@ def existing_database(settings: Settings, *, migrate: bool = True) -> Database:
             )
     db = Database(settings.db_uri, pool_size=1)
     try:
-        with db.engine.connect() as conn:
-            revision = current_revision(conn)
+        revision = _schema_revision(db)
         if revision is None:
             database = (
                 safe_uri(settings.DB_URI) if settings.DB_URI else settings.DATA_DIR.resolve() / "wharf.db"
             )
             raise CliError(f"the database {database} has no Wharf tables", looked_where)
-        if migrate:
+        if migrate and revision != HEAD:
+            from wharf.db.migrate import upgrade
+
             upgrade(db)
     except BaseException:
         db.dispose()
         raise
     return db
+
+
+def _schema_revision(db: Database) -> str | None:
+    """The revision the database is at; None when it has no Wharf tables. Read without Alembic:
+    only a database behind this code's migrations needs it, and importing it (with the migration
+    scripts' Mako) costs every command a few tenths of a second of CPU."""
+    from sqlalchemy import inspect
+
+    from wharf.db import revision
+
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+    return db.run_read(revision.current)
 
 
 def main() -> None:
@@ -205,6 +227,8 @@ _DEBUG_HINT = "run with --debug (wharf --debug COMMAND ...) for the traceback"
 
 def _explain(e: Exception) -> tuple[str, str, int]:
     """One line that says what failed, one that says what to do, and the exit status."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     if isinstance(e, CliError):
         return e.message, e.hint or _DEBUG_HINT, e.code
     if _is_connection_error(e):
@@ -234,6 +258,8 @@ def _is_connection_error(e: Exception) -> bool:
 def _first_line(e: BaseException) -> str:
     """The driver's message, without SQLAlchemy's wrapper, statement and "Background on this
     error" link: the first line, and a second when it is the driver's own hint."""
+    from sqlalchemy.exc import DBAPIError
+
     cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
     lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__

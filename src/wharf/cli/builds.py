@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wharf.cli.base import CliError, ConfigFile, DataDir, app, existing_database, settings_from
-from wharf.config import Settings
+
+if TYPE_CHECKING:
+    from wharf.config import Settings
 
 builds_cli = typer.Typer(
     help="Dockerfile builds: the key that signs what Wharf built, and checking it (docs/builds.md).",
@@ -54,6 +55,8 @@ def builds_verify(
     """Check the provenance referrer of a built image: its DSSE signature with the key, and that
     its statement is about this image. Exit status 0 when it verifies, 1 when there is none or it
     does not verify (tampered, another key), 2 when the image or the key cannot be found."""
+    import asyncio
+
     from wharf.core import build_provenance as prov
     from wharf.core import repositories
     from wharf.core.errors import ManifestNotFound

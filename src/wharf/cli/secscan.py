@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -19,9 +18,9 @@ from wharf.cli.base import (
     existing_database,
     settings_from,
 )
-from wharf.config import Settings
 
 if TYPE_CHECKING:
+    from wharf.config import Settings
     from wharf.db.engine import Database
 
 secscan_cli = typer.Typer(
@@ -54,6 +53,8 @@ def secscan_update(
     """Import the OSV records that changed since the last import (by their `modified`), then
     re-match the stored indexes they concern, without reading any layer. For air-gapped sites:
     copy osv.dev's per-ecosystem zips (e.g. Debian/all.zip) and import each with --from."""
+    import asyncio
+
     from wharf.services import secscan_update as updater
 
     settings = settings_from(data_dir, config)

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -24,10 +24,10 @@ from wharf.cli.base import (
     safe_uri,
     settings_from,
 )
-from wharf.config import Settings, load_settings
 from wharf.core.errors import DomainError
-from wharf.memory import tune_malloc
-from wharf.observe import configure_logging
+
+if TYPE_CHECKING:
+    from wharf.config import Settings
 
 
 def _prepare(settings: Settings) -> str | None:
@@ -102,6 +102,8 @@ def serve(
     import uvicorn
 
     from wharf import metrics
+    from wharf.memory import tune_malloc
+    from wharf.observe import configure_logging
     from wharf.serving import HttpToolsProtocol
 
     tune_malloc()
@@ -224,6 +226,9 @@ def asgi_factory() -> object:
     """Builds the app inside each server process from what `serve` put in the environment."""
     from wharf import serving
     from wharf.app import build_app
+    from wharf.config import load_settings
+    from wharf.memory import tune_malloc
+    from wharf.observe import configure_logging
 
     # Each server process configures its logging again: processes are spawned, not forked.
     tune_malloc()

@@ -3,11 +3,11 @@ Dockerfile builds, until a signal stops them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from wharf.cli.base import (
     CliError,
@@ -21,8 +21,9 @@ from wharf.cli.base import (
     existing_database,
     settings_from,
 )
-from wharf.memory import tune_malloc
-from wharf.observe import configure_logging
+
+if TYPE_CHECKING:
+    from wharf.config import Settings
 
 
 def _serve_metrics(address: str | None, log: logging.Logger) -> None:
@@ -52,7 +53,11 @@ def worker(
     SIGINT stops it gracefully: no further job is claimed, the running one gets
     WORKER_SHUTDOWN_GRACE_S seconds to finish (then it is cancelled and released for another
     worker), and the worker exits 0. A second signal exits at once."""
+    import asyncio
+
     from wharf.jobs.runner import run_until_stopped
+    from wharf.memory import tune_malloc
+    from wharf.observe import configure_logging
     from wharf.runtime import Runtime
 
     tune_malloc()
@@ -125,36 +130,24 @@ def builder(
     or SIGINT stops it like `wharf worker`: the running builds get WORKER_SHUTDOWN_GRACE_S
     seconds, then they are killed and left to run out their lease (the next claim marks them
     internalerror and runs them again, BUILD_MAX_ATTEMPTS)."""
+    import asyncio
+
     from wharf.jobs.builder import (
         BUILDER_HANDLERS,
         CLAIM_POLL_S,
         builder_root,
-        missing_tools,
-        network_isolation_problem,
         registry_origin,
         remove_leftovers,
     )
     from wharf.jobs.runner import run_until_stopped
+    from wharf.memory import tune_malloc
+    from wharf.observe import configure_logging
     from wharf.runtime import Runtime
 
     tune_malloc()
     settings = settings_from(data_dir, config)
     check_log_format(log_format)
-    missing = missing_tools()
-    if missing:
-        raise CliError(
-            f"{' and '.join(missing)} not found on PATH",
-            "install buildah and skopeo (apt-get install buildah skopeo)",
-        )
-    if not settings.FEATURE_BUILD_SUPPORT:
-        raise CliError("FEATURE_BUILD_SUPPORT is off", "set FEATURE_BUILD_SUPPORT: true to run builds")
-    problem = network_isolation_problem() if settings.BUILD_NETWORK == "none" else None
-    if problem:
-        # Fail here, not in every build: builds without network are the default promise.
-        raise CliError(
-            f"builds cannot run without network (BUILD_NETWORK: none): {problem}",
-            "run the builder as root, or set BUILD_NETWORK: host to give builds the host's network",
-        )
+    _check_builds_can_run(settings)
     existing_database(settings, migrate=False).dispose()
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.builder")
@@ -209,3 +202,24 @@ def builder(
         asyncio.run(_run())
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _check_builds_can_run(settings: Settings) -> None:
+    """Refuse to start a builder that could run no build: fail here, not in every build."""
+    from wharf.jobs.builder import missing_tools, network_isolation_problem
+
+    missing = missing_tools()
+    if missing:
+        raise CliError(
+            f"{' and '.join(missing)} not found on PATH",
+            "install buildah and skopeo (apt-get install buildah skopeo)",
+        )
+    if not settings.FEATURE_BUILD_SUPPORT:
+        raise CliError("FEATURE_BUILD_SUPPORT is off", "set FEATURE_BUILD_SUPPORT: true to run builds")
+    problem = network_isolation_problem() if settings.BUILD_NETWORK == "none" else None
+    if problem:
+        # Builds without network are the default promise.
+        raise CliError(
+            f"builds cannot run without network (BUILD_NETWORK: none): {problem}",
+            "run the builder as root, or set BUILD_NETWORK: host to give builds the host's network",
+        )
