@@ -222,6 +222,11 @@ def test_what_main_says_when_a_command_cannot_start(
     code, error = refusal(wharf(capsys, monkeypatch, "admin", "token", "admin", "--data-dir", str(nowhere)))
     assert (code, error) == (1, f"no Wharf database in {nowhere} (looked for {nowhere}/wharf.db)")
     assert not nowhere.exists()  # not a new, empty registry in the wrong place
+    # `wharf migrate` makes the installation; then the commands read it
+    r = wharf(capsys, monkeypatch, "migrate", "--data-dir", str(nowhere))
+    assert (r.code, r.out) == (0, f"database is up to date (data directory {nowhere})\n"), r.err
+    r = wharf(capsys, monkeypatch, "admin", "quota", "verify", "--data-dir", str(nowhere))
+    assert (r.code, r.out) == (0, "every stored size equals its recomputation\n"), r.err
 
     config = tmp_path / "config.yaml"
     for text, expected in (
