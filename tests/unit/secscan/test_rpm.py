@@ -3,9 +3,12 @@ Berkeley DB themselves (`rpmdb.py`), read from layers; and the same files damage
 
 from __future__ import annotations
 
+import gc
 import io
 import sqlite3
 import struct
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,6 +175,28 @@ def test_an_sqlite_file_with_a_bad_header_blob(tmp_path: Path) -> None:
         "INSERT INTO Packages VALUES (1, x'7fffffff00000010');",
     )
     assert "declares 2147483647 tags" in refused("var/lib/rpm/rpmdb.sqlite", data)
+
+
+def test_a_refused_database_is_closed_by_the_thread_that_read_it(tmp_path: Path) -> None:
+    # Scans read layers in worker threads; a reader left open would be closed by whichever thread
+    # collects it, which sqlite3 refuses with an error that surfaces nowhere useful.
+    data = _sqlite_file(
+        tmp_path,
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
+        "INSERT INTO Packages VALUES (1, x'7fffffff00000010');",
+    )
+    reasons: list[str] = []
+    reader = threading.Thread(target=lambda: reasons.append(refused("var/lib/rpm/rpmdb.sqlite", data)))
+    reader.start()
+    reader.join()
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert reasons and "declares 2147483647 tags" in reasons[0]
+    assert unraisable == []
 
 
 def test_an_sqlite_file_whose_blobs_are_generated_gigabytes(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ database files).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator
 from typing import IO, Final
 
 from wharf.secscan.errors import IndexingError
@@ -43,16 +44,21 @@ def wants(path: str) -> bool:
 def parse(file: IO[bytes], size: int, path: str) -> list[Package]:
     """The packages of a database file of `size` bytes. Raises IndexingError when it is corrupt
     or not the format its name says."""
-    blobs = _sqlite_blobs(file, path) if path.endswith(SQLITE) else _berkeley_blobs(file, size)
     packages = []
-    for blob in blobs:
-        found = rpmheader.package(blob, path)
-        if found is not None:
-            packages.append(found)
+    # Closed here, in this thread, even when a header is refused half-way: left to the garbage
+    # collector, the SQLite reader would close its connection from whichever thread collects it,
+    # which sqlite3 refuses (an error nobody can catch).
+    with contextlib.closing(
+        _sqlite_blobs(file, path) if path.endswith(SQLITE) else _berkeley_blobs(file, size)
+    ) as blobs:
+        for blob in blobs:
+            found = rpmheader.package(blob, path)
+            if found is not None:
+                packages.append(found)
     return packages
 
 
-def _berkeley_blobs(file: IO[bytes], size: int) -> Iterable[bytes]:
+def _berkeley_blobs(file: IO[bytes], size: int) -> Generator[bytes, None, None]:
     for key, value in bdb.values(file, size, rpmheader.MAX_DATA):
         # Record 0 is rpm's counter of header numbers (four bytes), not a header.
         if key.strip(b"\0"):
@@ -80,7 +86,7 @@ def _connect(file: IO[bytes], path: str) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{urllib.parse.quote(name)}?mode=ro&immutable=1", uri=True)
 
 
-def _sqlite_blobs(file: IO[bytes], path: str) -> Iterator[bytes]:
+def _sqlite_blobs(file: IO[bytes], path: str) -> Generator[bytes, None, None]:
     steps = 0
 
     def budget() -> int:
