@@ -162,11 +162,14 @@ class SeaweedS3:
         }
         return S3Options(**(values | more))
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after `grace_s`; 0: SIGKILL at once (weed mini often takes the
+        whole 20 s to stop, which a server whose data is thrown away need not wait for)."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            if grace_s > 0:
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -199,7 +202,7 @@ def seaweed() -> Iterator[SeaweedS3]:
         server = SeaweedS3(binary)
         server.start()
     yield server
-    server.stop()
+    server.stop(grace_s=0)  # its directory is removed next: nothing to keep
 
 
 def unique_prefix() -> str:
