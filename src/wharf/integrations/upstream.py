@@ -132,7 +132,11 @@ class Upstream:
     username: str | None = None
     password: str | None = None
     insecure: bool = False
-    """Plain HTTP and no certificate check (a registry on a private network)."""
+    """Plain HTTP only (Quay's proxy-cache `insecure`: its client then calls `http://`)."""
+    skip_tls_verify: bool = False
+    """HTTPS without a certificate check, and plain HTTP for a registry that does not speak TLS
+    (Quay's mirror `verify_tls: false`, which its worker hands to skopeo as
+    `--src-tls-verify=false`: docker's rule for an "insecure registry")."""
     proxies: Proxies | None = None
     """Forward proxies to go through (a mirror's); None: straight to the registry."""
 
@@ -270,14 +274,17 @@ class ClientPool:
 
                 from wharf.integrations.upstream_transport import WideTransport
 
-                context = self._insecure_context() if upstream.insecure else self._verifying_context()
+                unverified = upstream.insecure or upstream.skip_tls_verify
+                context = self._insecure_context() if unverified else self._verifying_context()
                 found = httpx.AsyncClient(
                     timeout=timeout_s,
                     follow_redirects=False,
                     transport=WideTransport(context, _limits()),
                 )
             else:  # through a proxy: httpx's own transport, which speaks to proxies
-                verify: ssl.SSLContext | bool = False if upstream.insecure else self._verifying_context()
+                verify: ssl.SSLContext | bool = (
+                    False if upstream.insecure or upstream.skip_tls_verify else self._verifying_context()
+                )
                 found = _new_client(upstream, timeout_s, verify, proxy, _limits())
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
@@ -380,6 +387,8 @@ class RegistryClient:
     _fresh: set[str] = field(default_factory=set)
     """Scopes whose token this client fetched (a shared one may have expired early: refetched)."""
     _basic: bool = False
+    _plain: bool = False
+    """The registry (`skip_tls_verify`) did not speak TLS: its own URLs are called over HTTP."""
 
     async def __aenter__(self) -> RegistryClient:
         self._entered = True
@@ -399,7 +408,8 @@ class RegistryClient:
             return self.pool.client(self.upstream, self.timeout_s, host, proxy)
         found = self._own.get(proxy)
         if found is None:
-            found = _new_client(self.upstream, self.timeout_s, not self.upstream.insecure, proxy)
+            verify = not (self.upstream.insecure or self.upstream.skip_tls_verify)
+            found = _new_client(self.upstream, self.timeout_s, verify, proxy)
             self._own[proxy] = found
         return found
 
@@ -552,22 +562,54 @@ class RegistryClient:
             authorization = self._authorization(scope) if authorize else None
             if own_host and authorization is not None:
                 sent["Authorization"] = authorization  # never to storage on another host
-            proxy = self.upstream.proxies.choose(url) if self.upstream.proxies is not None else None
-            pinned = await checked_target(self.settings, url, proxy)
-            try:
-                http = self._http(host, proxy)
-                request = http.build_request(
-                    method, pinned.url, headers={**sent, **pinned.headers}, extensions=pinned.extensions
-                )
-                response = await http.send(request, stream=True)
-            except httpx.HTTPError as e:
-                raise UpstreamError(f"{method} {url} failed: {type(e).__name__}: {e}") from None
+            if own_host and self._plain:
+                url = _plain_url(url)
+            url, response = await self._attempt(method, url, sent, fall_back=own_host)
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 await _done_with(response)
                 url = str(httpx.URL(url).join(response.headers["location"]))
                 continue
             return response
         raise UpstreamError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+
+    async def _attempt(
+        self, method: str, url: str, headers: dict[str, str], *, fall_back: bool
+    ) -> tuple[str, httpx.Response]:
+        """One request and the URL it went to: with `skip_tls_verify`, an https:// URL of the
+        registry's own host that cannot be connected to (no TLS there: a plain-HTTP server answers
+        the handshake with garbage; or nothing listens on 443) is called again over plain HTTP, as
+        docker and skopeo do for an insecure registry. Each attempt passes the outbound guard."""
+        import httpx
+
+        try:
+            return url, await self._request(method, url, headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+            if not (fall_back and self.upstream.skip_tls_verify and url.startswith("https://")):
+                raise UpstreamError(_failure(method, url, e)) from None
+            first = e
+        except httpx.HTTPError as e:
+            raise UpstreamError(_failure(method, url, e)) from None
+        plain = _plain_url(url)
+        try:
+            response = await self._request(method, plain, headers)
+        except httpx.HTTPError as e:
+            raise UpstreamError(
+                f"{_failure(method, url, first)}; over plain HTTP: {type(e).__name__}: {e}"
+            ) from None
+        self._plain = True
+        return plain, response
+
+    async def _request(self, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+        """`method url`, no redirect followed, to the address the outbound guard checked."""
+        import httpx
+
+        proxy = self.upstream.proxies.choose(url) if self.upstream.proxies is not None else None
+        pinned = await checked_target(self.settings, url, proxy)
+        http = self._http(httpx.URL(url).host, proxy)
+        request = http.build_request(
+            method, pinned.url, headers={**headers, **pinned.headers}, extensions=pinned.extensions
+        )
+        return await http.send(request, stream=True)
 
     def _token_key(self, scope: str) -> tuple[str, ...]:
         password = hashlib.sha256((self.upstream.password or "").encode()).hexdigest()[:16]
@@ -694,6 +736,25 @@ async def checked_target(settings: Settings, url: str, proxy: str | None) -> _Pi
     except OutboundFailed as e:
         raise UpstreamError(str(e)) from None
     return _pinned(url, [])
+
+
+def _plain_url(url: str) -> str:
+    """The same URL over plain HTTP (the port stays: a registry on :5000 stays on :5000)."""
+    return "http://" + url.removeprefix("https://") if url.startswith("https://") else url
+
+
+def _failure(method: str, url: str, error: Exception) -> str:
+    """What failed, saying so plainly when it was the certificate check (the usual cause: a
+    self-signed or private CA's certificate, which `verify_tls: false` accepts)."""
+    import ssl
+
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        reason = cause.verify_message or str(cause)
+        return f"{method} {url} failed: the upstream's TLS certificate is not trusted ({reason})"
+    return f"{method} {url} failed: {type(error).__name__}: {error}"
 
 
 _DRAIN_MAX = 64 * 1024

@@ -84,10 +84,8 @@ async def _check_outbound(rt: Runtime, settings: mirrors.Settings, current: Mirr
     if reference is None:
         return
     reference = mirrors.check_reference(reference)
-    insecure = not bool((config or {}).get("verify_tls", True))
-    await check_upstream_url(
-        rt, f"{'http' if insecure else 'https'}://{reference.split('/', 1)[0]}/v2/", "external_reference"
-    )
+    # the scheme changes nothing here (`verify_tls: false` tries https first, then http)
+    await check_upstream_url(rt, f"https://{reference.split('/', 1)[0]}/v2/", "external_reference")
     found = mirrors.proxies(mirrors.check_registry_config(config or {}))
     for name, proxy in zip(("http_proxy", "https_proxy"), found or (), strict=False):
         if proxy is not None:
@@ -309,7 +307,9 @@ def upstream_of(rt: Runtime, config: MirrorRecord) -> Upstream:
     """The mirror's upstream as the client sees it: credentials, TLS and proxies."""
     username, password = config.credentials(rt.secrets)
     proxies = proxies_of(config.external_registry_config)
-    return Upstream(config.host, username, password, insecure=not config.verify_tls, proxies=proxies)
+    # verify_tls false is skopeo's --src-tls-verify=false (Quay's worker): no certificate check,
+    # and plain HTTP for a registry without TLS
+    return Upstream(config.host, username, password, skip_tls_verify=not config.verify_tls, proxies=proxies)
 
 
 def _client(rt: Runtime, config: MirrorRecord) -> RegistryClient:

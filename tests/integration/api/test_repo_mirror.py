@@ -57,6 +57,16 @@ def locked_upstream(tmp_path: Path) -> Iterator[Distribution]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def tls_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
+    """The module's one registry over HTTPS, with a self-signed certificate (no CA trusts it)."""
+    require_distribution()
+    server = Distribution(tmp_path_factory.mktemp("tls-upstream"), tls=True)
+    server.start()
+    yield server
+    server.stop()
+
+
 async def _robot(world: World) -> str:
     r = await world.reg.http.put(
         "/api/v1/organization/acme/robots/mirror", json={}, headers=world.api["owner"]
@@ -381,6 +391,46 @@ async def test_an_https_upstream_is_reached_through_the_proxys_connect(
             with pytest.raises(UpstreamError):
                 await client.ping()
         assert proxy.count(f"CONNECT {upstream.host}") >= 1
+
+
+async def test_verify_tls_false_mirrors_a_self_signed_https_upstream_which_true_refuses(
+    world: World, tls_upstream: Distribution
+) -> None:
+    v1, _, _ = tls_upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    verified = _body(tls_upstream, robot, external_registry_config={"verify_tls": True})
+    assert (await http.post(URL, json=verified, headers=owner)).status_code == 201
+    repo = await _repo(world)
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
+    error = (await http.get(URL, headers=owner)).json()["last_error"]
+    assert "TLS certificate is not trusted" in error and "self-signed" in error, error
+    r = await http.get("/api/v1/repository/acme/app/logs", headers=owner)
+    failed = [e for e in r.json()["logs"] if e["kind"] == "repo_mirror_sync_failed"]
+    assert failed and "TLS certificate is not trusted" in failed[0]["metadata"]["message"], failed
+
+    # skopeo's --src-tls-verify=false: HTTPS still (the registry speaks nothing else), unchecked
+    r = await http.put(URL, json={"external_registry_config": {"verify_tls": False}}, headers=owner)
+    assert r.status_code == 201, r.text
+    outcome = await mirroring.sync(rt, repo.id)
+    assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+    assert outcome.copied == ["v1"] and await rt.db.read(_digest_of(repo.id, "v1")) == v1
+
+
+async def test_verify_tls_false_falls_back_to_plain_http_for_a_registry_without_tls(
+    settings: Settings, upstream: Distribution
+) -> None:
+    """Every other sync of this module mirrors a plain-HTTP registry with verify_tls false; here
+    the client alone: HTTPS first, then plain HTTP. Without skip_tls_verify there is no fallback."""
+    upstream.push_image("proj/app", "v1")
+    target = Upstream(upstream.host, skip_tls_verify=True)
+    async with RegistryClient(settings, target, timeout_s=5) as client:
+        assert await client.ping() == "Valid"
+        assert await client.tags("proj/app") == ["v1"]
+    async with RegistryClient(settings, Upstream(upstream.host), timeout_s=5) as client:
+        with pytest.raises(UpstreamError):
+            await client.ping()
 
 
 async def test_an_internal_upstream_is_refused_unless_allowed(world: World) -> None:
