@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
+from sqlalchemy import text
 
-from tests.conftest import Clock
+from tests.conftest import DB_BACKEND, Clock
+from tests.waiting import wait_until
 from wharf.core import accounts, blobs, manifests, orgs, provision, proxy_cache, tags
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, InvalidInput, ManifestNotFound
 from wharf.core.secretbox import SecretBox
-from wharf.db.engine import Database
+from wharf.db.engine import Database, Db
 from wharf.oci import mediatypes as mt
 from wharf.oci.digest import Digest
 
@@ -153,4 +156,44 @@ def test_one_holder_fetches_a_blob_at_a_time(db: Database, clock: Clock) -> None
     assert db.run_write(proxy_cache.claim_fetch, digest, "c" * 32, 30_000).mine is False
     db.run_write(blobs.register, digest, 5)
     db.run_write(proxy_cache.release_fetch, digest, "b" * 32)
+    assert db.run_write(proxy_cache.claim_fetch, digest, "c" * 32, 30_000) == proxy_cache.Claim(5, False)
+
+
+@pytest.mark.skipif(DB_BACKEND != "postgresql", reason="SQLite runs one write at a time: nothing interleaves")
+def test_a_blob_stored_while_its_lease_is_claimed_is_not_fetched_again(db: Database) -> None:
+    """The holder stores the blob and gives up its lease in one transaction; a claim that read
+    "not stored" before that commit and takes the free lease after it must see the blob."""
+    digest = str(Digest.of(b"raced layer"))
+    assert db.run_write(proxy_cache.claim_fetch, digest, "a" * 32, 30_000).mine
+    stored, commit = threading.Event(), threading.Event()
+
+    def store_and_hold(d: Db) -> None:
+        blobs.register(d, digest, 5)
+        proxy_cache.release_fetch(d, digest, "a" * 32)
+        stored.set()
+        commit.wait(30)  # until the other claim waits for this transaction's lease row
+
+    holder = threading.Thread(target=db.run_write, args=(store_and_hold,))
+    holder.start()
+    stored.wait(30)
+    claims: list[proxy_cache.Claim] = []
+    claimer = threading.Thread(
+        target=lambda: claims.append(db.run_write(proxy_cache.claim_fetch, digest, "b" * 32, 30_000))
+    )
+    claimer.start()
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    watcher = Database(db.uri, pool_size=1)  # the test's own pool is taken by the two transactions
+    try:
+        wait_until(
+            lambda: watcher.run_read(lambda d: d.execute(waiting).scalar()) or None, "the claim to wait"
+        )
+    finally:
+        watcher.engine.dispose()
+    commit.set()
+    holder.join()
+    claimer.join()
+    assert claims == [proxy_cache.Claim(5, False)]
     assert db.run_write(proxy_cache.claim_fetch, digest, "c" * 32, 30_000) == proxy_cache.Claim(5, False)

@@ -391,7 +391,16 @@ def claim_fetch(db: Db, digest: str, holder: str, lease_ms: int) -> Claim:
         .on_conflict_do_nothing(index_elements=["digest"])
         .returning(ProxyCacheFetch.holder)
     ).first()
-    return Claim(None, taken is not None)
+    if taken is None:
+        return Claim(None, False)
+    # On PostgreSQL each statement sees what was committed when it began: the holder before us may
+    # have stored the blob and given up its lease between the first read and the insert. Now that
+    # nobody else can store it, look again, or the upstream is asked for the blob a second time.
+    size = db.execute(_STORED_SIZE, {"digest": digest}).scalar()
+    if size is not None:
+        release_fetch(db, digest, holder)
+        return Claim(int(size), False)
+    return Claim(None, True)
 
 
 def renew_fetch(db: Db, digest: str, holder: str, lease_ms: int) -> None:
