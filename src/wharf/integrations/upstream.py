@@ -22,7 +22,7 @@ import hashlib
 import ipaddress
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -218,6 +218,10 @@ _KEPT_CONNECTIONS = 32
 connection at its client's pace, and a limit would make the next pulls wait for a slow one."""
 
 
+_OPENED_MAX = 1024
+"""Stored configurations whose opened credentials a process keeps (a proxy cache's, a mirror's)."""
+
+
 def _limits() -> httpx.Limits:
     import httpx
 
@@ -251,6 +255,19 @@ class ClientPool:
         self._closing: set[asyncio.Task[None]] = set()
         self.challenges: dict[str, dict[str, str]] = {}
         """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
+        self._opened: dict[Hashable, Upstream] = {}
+
+    def upstream(self, stored: Hashable, open_stored: Callable[[], Upstream]) -> Upstream:
+        """The Upstream of a stored configuration, `open_stored()` (which decrypts its credentials)
+        only the first time: every manifest and blob of a pull asks for it. `stored` is the
+        configuration as read, sealed credentials included: a new or changed configuration is
+        sealed anew, so it is another key and never finds an old one's credentials."""
+        found = self._opened.get(stored)
+        if found is None:
+            if len(self._opened) >= _OPENED_MAX:
+                self._opened.clear()
+            found = self._opened[stored] = open_stored()
+        return found
 
     def client(
         self, upstream: Upstream, timeout_s: float, host: str, proxy: str | None = None
@@ -297,6 +314,8 @@ class ClientPool:
         """The clients of a configuration that went away (a changed one has clients of its own)."""
         for key in [k for k in self._clients if k[0] == upstream]:
             self._retire(self._clients.pop(key))
+        for stored in [k for k, v in self._opened.items() if v == upstream]:
+            del self._opened[stored]
 
     async def aclose(self) -> None:
         clients = [*self._clients.values(), *(c for _, c in self._retired)]
