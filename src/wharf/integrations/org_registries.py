@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from wharf.config import Settings
 from wharf.integrations.outbound import OutboundRefused
-from wharf.integrations.upstream import Proxies, UpstreamError, checked_target
+from wharf.integrations.upstream import Proxies, UpstreamError, checked_target, http_proxy
 
 if TYPE_CHECKING:
     import httpx
@@ -79,7 +79,7 @@ async def _get(
             timeout=timeout_s,
             follow_redirects=False,
             verify=source.verify_tls,
-            proxy=proxy,
+            proxy=http_proxy(proxy, None) if proxy is not None else None,
             trust_env=source.proxies is None,
         ) as client:
             request = client.build_request(
