@@ -421,12 +421,12 @@ async def test_a_sync_goes_through_a_tls_proxy_that_wants_a_login_whose_password
         assert mirror.external_registry_config["proxy"]["http_proxy"] == secret
 
         # an https:// upstream through the same proxy's CONNECT
-        tls_upstream.push_image("proj/app", "v1")
+        tls_upstream.push_image("tunneled/app", "v1")
         config = {"verify_tls": False, "proxy": {"https_proxy": secret}}
-        body = _body(tls_upstream, robot, external_registry_config=config)
+        reference = f"{tls_upstream.host}/tunneled/app"
         r = await http.put(
             URL,
-            json={"external_reference": body["external_reference"], "external_registry_config": config},
+            json={"external_reference": reference, "external_registry_config": config},
             headers=owner,
         )
         assert r.status_code == 201, r.text
@@ -439,7 +439,7 @@ async def test_a_sync_goes_through_a_tls_proxy_that_wants_a_login_whose_password
         assert (
             await http.put(URL, json={"external_registry_config": wrong}, headers=owner)
         ).status_code == 201
-        tls_upstream.push_image("proj/app", "v2")
+        tls_upstream.push_image("tunneled/app", "v2")
         outcome = await mirroring.sync(rt, repo.id)
         assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
         assert proxy.count("407 CONNECT") >= 1
@@ -492,9 +492,9 @@ async def test_a_sync_goes_through_a_socks5_proxy(
         assert shown == {"http_proxy": f"socks5h://sock:********@127.0.0.1:{proxy.port}"}
 
     with SocksProxy() as proxy:
-        tls_upstream.push_image("proj/app", "v1")
+        tls_upstream.push_image("socksed/app", "v1")
         config = {"verify_tls": False, "proxy": {"https_proxy": proxy.url}}
-        reference = _body(tls_upstream, robot)["external_reference"]
+        reference = f"{tls_upstream.host}/socksed/app"
         body = {"external_reference": reference, "external_registry_config": config}
         assert (await http.put(URL, json=body, headers=owner)).status_code == 201
         outcome = await mirroring.sync(rt, repo.id)
