@@ -21,6 +21,7 @@ from tests.harbor import Harbor
 from tests.http_proxy import HttpProxy
 from tests.integration.world import PW, World
 from tests.process.server import WharfServer
+from tests.socks_proxy import SocksProxy
 from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, repositories
 from wharf.core.clock import now_ms
@@ -458,3 +459,23 @@ async def test_a_listing_larger_than_the_cap_is_read_no_further(world: World) ->
         assert "larger than 8 MiB" in error, error
         # what the server wrote before the client hung up: the cap and what the sockets buffer
         assert endless.sent < 4 * org_registries.MAX_BODY, endless.sent
+
+
+async def test_the_discovery_goes_through_a_socks5_proxy_with_a_login(world: World, harbor: Harbor) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    with SocksProxy(login=("sock", "s0cks-pw")) as proxy:
+        proxied = f"socks5h://sock:s0cks-pw@127.0.0.1:{proxy.port}"
+        config = {"verify_tls": True, "proxy": {"http_proxy": proxied}}
+        r = await http.post(URL, json=_body(harbor, robot, external_registry_config=config), headers=owner)
+        assert r.status_code == 201, r.text
+        assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
+        port = harbor.url.rsplit(":", 1)[1]
+        assert proxy.count(f"CONNECT 127.0.0.1:{port}") == 1
+        shown = (await http.get(URL, headers=owner)).json()["external_registry_config"]["proxy"]
+        assert shown == {"http_proxy": f"socks5h://sock:********@127.0.0.1:{proxy.port}"}
+        # sent back as shown, the configuration keeps the password: the proxy still lets it in
+        r = await http.put(URL, json={"external_registry_config": {**config, "proxy": shown}}, headers=owner)
+        assert r.status_code == 200, r.text
+        assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
+        assert proxy.count("refused") == 0
