@@ -1,7 +1,9 @@
 """A forward HTTP proxy on loopback for the mirrors' proxy tests: plain requests in absolute form
 (`GET http://host:port/path`) are forwarded, `CONNECT host:port` opens a tunnel. It counts what it
 was asked, so a test can tell that traffic went through it (or did not). It runs on a loop of its
-own in a thread: the code under test may block its own loop.
+own in a thread: the code under test may block its own loop. With `tls` (a server context, see
+`tls_for_loopback`) clients speak TLS to it (an `https://` proxy); with `login` it wants Basic
+`Proxy-Authorization` and answers 407 without it.
 
 Each forwarded request gets a connection of its own to the origin, closed after the answer
 (`Connection: close` both ways), which keeps the proxy a few lines long."""
@@ -9,12 +11,22 @@ Each forwarded request gets a connection of its own to the origin, closed after 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import datetime
+import ipaddress
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 _HEAD_LIMIT = 64 * 1024
 _HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "proxy-authorization"})
@@ -27,7 +39,11 @@ class HttpProxy:
 
     host: str = "127.0.0.1"
     port: int = 0
+    tls: ssl.SSLContext | None = None
+    login: tuple[str, str] | None = None
     requests: Counter[str] = field(default_factory=Counter)
+    proxy_authorizations: list[str] = field(default_factory=list)
+    """Every Proxy-Authorization header received (a test checks what the client sent)."""
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
@@ -35,7 +51,7 @@ class HttpProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def count(self, prefix: str = "") -> int:
         with self._lock:
@@ -48,7 +64,9 @@ class HttpProxy:
         def run() -> None:
             assert self._loop is not None
             asyncio.set_event_loop(self._loop)
-            self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, self.host, 0))
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._serve, self.host, 0, ssl=self.tls)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             started.set()
             self._loop.run_forever()
@@ -86,6 +104,12 @@ class HttpProxy:
                 return
             line, *header_lines = head.decode("latin-1").split("\r\n")
             method, target, version = line.split(" ", 2)
+            if not self._admitted(header_lines):
+                self._note(f"407 {method}")
+                writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n")
+                writer.write(b'Proxy-Authenticate: Basic realm="proxy"\r\nContent-Length: 0\r\n\r\n')
+                await writer.drain()
+                return
             if method == "CONNECT":
                 await self._tunnel(target, reader, writer)
             else:
@@ -95,6 +119,19 @@ class HttpProxy:
         finally:
             with contextlib.suppress(ConnectionError):
                 writer.close()
+
+    def _admitted(self, header_lines: list[str]) -> bool:
+        given = [
+            value.strip()
+            for name, _, value in (h.partition(":") for h in header_lines)
+            if name.strip().lower() == "proxy-authorization"
+        ]
+        with self._lock:
+            self.proxy_authorizations.extend(given)
+        if self.login is None:
+            return True
+        expected = "Basic " + base64.b64encode(":".join(self.login).encode()).decode()
+        return expected in given
 
     async def _tunnel(self, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._note(f"CONNECT {target}")
@@ -162,3 +199,40 @@ async def _pipe_both(
         upward.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await upward
+
+
+def tls_for_loopback(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A test CA (its certificate written to `directory`, for SSL_CERT_FILE: Wharf trusts it as
+    an operator's system would) and a server context with a certificate it signed for 127.0.0.1."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def signed(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Proxy test CA")]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=key is issuer_key, path_length=None), critical=True)
+        )
+        if key is not issuer_key:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_file, server_file = directory / "proxy-ca.pem", directory / "proxy-server.pem"
+    ca_file.write_bytes(signed("Proxy test CA", ca_key, ca_key).public_bytes(serialization.Encoding.PEM))
+    server_file.write_bytes(
+        signed("127.0.0.1", key, ca_key).public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server_file)
+    return ca_file, context

@@ -87,6 +87,31 @@ def test_the_proxy_fields_are_checked_and_read_as_urls() -> None:
     assert mirrors.proxies(config) == ("http://proxy:3128", None, ("a", "b"))
     assert mirrors.proxies({"verify_tls": False}) is None
     assert mirrors.proxies({"proxy": {"http_proxy": "", "no_proxy": "x"}}) is None
-    for bad in ({"verify_tls": "no"}, {"proxy": "http://p"}, {"proxy": {"https_proxy": "https://p:1"}}):
+    for bad in (
+        {"verify_tls": "no"},
+        {"proxy": "http://p"},
+        {"proxy": {"https_proxy": "ftp://p:1"}},
+        {"proxy": {"https_proxy": "socks4://p:1080"}},
+        {"proxy": {"http_proxy": "http://user:********@p:1"}},  # a hidden password with none stored
+    ):
         with pytest.raises(InvalidInput):
             mirrors.check_registry_config(bad)
+    # TLS to the proxy and SOCKS5 too, the scheme read as Go reads it (in any case)
+    for scheme in ("https", "socks5", "SOCKS5H"):
+        config = {"proxy": {"https_proxy": f"{scheme}://u:p@proxy:1080"}}
+        assert mirrors.check_registry_config(config) is config
+        assert mirrors.proxies(config) == (None, f"{scheme.lower()}://u:p@proxy:1080", ())
+
+
+def test_a_proxys_password_is_shown_hidden_and_kept_when_sent_back_so() -> None:
+    stored = {"verify_tls": True, "proxy": {"http_proxy": "http://u:s3cret@proxy:3128", "no_proxy": "a"}}
+    shown = mirrors.shown_registry_config(stored)
+    hidden = {"http_proxy": "http://u:********@proxy:3128", "no_proxy": "a"}
+    assert shown == {"verify_tls": True, "proxy": hidden}
+    assert mirrors.keep_proxy_passwords(shown, stored) == stored
+    # another proxy, or another user, is not given the stored password
+    for other in ("http://u:********@other:3128", "http://v:********@proxy:3128"):
+        sent = {"proxy": {"http_proxy": other}}
+        assert mirrors.keep_proxy_passwords(sent, stored) == sent
+    assert mirrors.shown_proxy("socks5://proxy:1080") == "socks5://proxy:1080"
+    assert mirrors.shown_proxy("proxy:3128") == "proxy:3128"

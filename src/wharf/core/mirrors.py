@@ -215,22 +215,77 @@ def check_rule(root_rule: dict[str, Any]) -> dict[str, Any]:
 
 
 _PROXY_FIELDS = ("http_proxy", "https_proxy", "no_proxy")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+"""What skopeo (Go) takes in HTTP(S)_PROXY and httpx speaks: an HTTP proxy, one reached over TLS,
+and SOCKS5 (`socks5`: Wharf resolves the upstream's name; `socks5h`: the proxy does)."""
 _PROXY_URL = re.compile(
-    r"^(?:http://)?(?:[^@/\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?$"
+    r"^(?:(?:https?|socks5h?)://)?(?:[^@/\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?$",
+    re.IGNORECASE,
 )
+HIDDEN = "********"
+"""What a proxy URL's password is shown as; sent back unchanged, it keeps the stored one."""
 
 
 def proxy_url(value: str) -> str:
-    """A proxy as Quay's field holds it (`http://proxy:3128`, or `proxy:3128` as curl reads it),
-    as a URL to call: `http://` added. Only plain-HTTP proxies (CONNECT carries TLS to the registry)."""
+    """A proxy as Quay's field holds it (`http://proxy:3128`, `socks5://proxy:1080`, or
+    `proxy:3128`, which curl and Go read as an HTTP proxy), as a URL to call: the scheme written
+    in lower case, `http://` when there is none."""
     value = value.strip()
-    return value if value.startswith("http://") else f"http://{value}"
+    scheme, sep, rest = value.partition("://")
+    return f"{scheme.lower()}://{rest}" if sep else f"http://{value}"
+
+
+def _split_auth(url: str) -> tuple[str, str | None, str]:
+    """(`scheme://`, `user:password` or None, the rest) of a proxy URL."""
+    scheme, sep, rest = url.partition("://")
+    head = f"{scheme}{sep}" if sep else ""
+    if not sep:
+        rest = url
+    auth, at, after = rest.rpartition("@")
+    return (head, auth, after) if at else (head, None, rest)
+
+
+def shown_proxy(url: str) -> str:
+    """A proxy URL with its password hidden (the user stays: it says which account is used)."""
+    head, auth, rest = _split_auth(url)
+    if auth is None or ":" not in auth:
+        return url
+    return f"{head}{auth.split(':', 1)[0]}:{HIDDEN}@{rest}"
+
+
+def shown_registry_config(config: dict[str, Any]) -> dict[str, Any]:
+    """`external_registry_config` as the API and the web show it: as stored, but for the
+    passwords in its proxy URLs (Quay shows them in clear; here they are written once)."""
+    proxy = config.get("proxy")
+    if not isinstance(proxy, dict):
+        return config
+    hidden = {k: shown_proxy(v) if k != "no_proxy" and isinstance(v, str) else v for k, v in proxy.items()}
+    return {**config, "proxy": hidden}
+
+
+def keep_proxy_passwords(new: dict[str, Any] | None, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A configuration sent back as it was shown keeps its proxies' passwords: a proxy URL whose
+    password is HIDDEN takes the stored one when the stored URL of that field is the same but for
+    it (same scheme, user, host and port). Any other hidden password is refused by the check."""
+    if new is None or not isinstance(new.get("proxy"), dict) or stored is None:
+        return new
+    found = stored.get("proxy")
+    before: dict[str, Any] = found if isinstance(found, dict) else {}
+    proxy = dict(new["proxy"])
+    for name in ("http_proxy", "https_proxy"):
+        value, old = proxy.get(name), before.get(name)
+        if not isinstance(value, str) or not isinstance(old, str) or f":{HIDDEN}@" not in value:
+            continue
+        if shown_proxy(proxy_url(old)) == proxy_url(value):
+            proxy[name] = old
+    return {**new, "proxy": proxy}
 
 
 def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
     """`external_registry_config`: `verify_tls`, `unsigned_images` (booleans) and `proxy`
-    (`http_proxy`, `https_proxy`: a proxy's `http://host:port`; `no_proxy`: comma-separated hosts,
-    as the NO_PROXY variable). Stored as given (Quay shows it back as it was sent)."""
+    (`http_proxy`, `https_proxy`: a proxy's `scheme://[user:password@]host:port`, the scheme one
+    of PROXY_SCHEMES; `no_proxy`: comma-separated hosts, as the NO_PROXY variable). Stored as
+    given; shown back with the proxies' passwords hidden (`shown_registry_config`)."""
     for name in ("verify_tls", "unsigned_images"):
         if name in config and not isinstance(config[name], bool):
             raise InvalidInput(f"external_registry_config.{name} is true or false", field=name)
@@ -247,10 +302,19 @@ def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, str) or len(value) > 2048:
             raise InvalidInput(f"external_registry_config.proxy.{name} is a string", field=name)
-        if name != "no_proxy" and not _PROXY_URL.match(value.strip()):
+        if name == "no_proxy":
+            continue
+        if not _PROXY_URL.match(value.strip()):
             raise InvalidInput(
-                f"external_registry_config.proxy.{name} {value[:100]!r} is not a proxy: write "
-                "http://host:port (an HTTP proxy; https:// registries are reached through its CONNECT)",
+                f"external_registry_config.proxy.{name} {shown_proxy(value)[:100]!r} is not a proxy: "
+                "write http://host:port (an HTTP proxy; https:// registries are reached through its "
+                "CONNECT), https://host:port (TLS to the proxy) or socks5://host:port",
+                field=name,
+            )
+        if f":{HIDDEN}@" in value:
+            raise InvalidInput(
+                f"external_registry_config.proxy.{name}: write the proxy's password ({HIDDEN} is how "
+                "a stored one is shown, and this proxy has none stored)",
                 field=name,
             )
     return config
@@ -625,7 +689,7 @@ def describe(record: MirrorRecord, box: SecretBox) -> dict[str, Any]:
         "mirror_type": "PULL",
         "external_reference": record.external_reference,
         "external_registry_username": record.credentials(box)[0],
-        "external_registry_config": record.external_registry_config,
+        "external_registry_config": shown_registry_config(record.external_registry_config),
         "sync_interval": record.sync_interval,
         "sync_start_date": format_date(record.sync_start_ms),
         "sync_expiration_date": format_date(record.sync_expiration_ms),

@@ -487,7 +487,7 @@ def describe(record: OrgMirrorRecord, box: SecretBox, counts: dict[str, int]) ->
         "external_namespace": record.external_namespace,
         "external_registry_username": record.credentials(box)[0],
         "has_external_registry_password": record.password_sealed is not None,
-        "external_registry_config": record.external_registry_config,
+        "external_registry_config": mirrors.shown_registry_config(record.external_registry_config),
         "repository_filters": record.repository_filters,
         "architecture_filter": record.architecture_filter,
         "robot_username": record.robot_username,

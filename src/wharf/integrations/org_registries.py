@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from wharf.config import Settings
 from wharf.integrations.outbound import OutboundRefused
-from wharf.integrations.upstream import Proxies, UpstreamError, checked_target
+from wharf.integrations.upstream import Proxies, UpstreamError, checked_target, http_proxy
+
+if TYPE_CHECKING:
+    import httpx
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000
 MAX_BODY = 8 * 1024 * 1024
+_CAP = "8 MiB"
 
 
 class DiscoveryError(Exception):
@@ -74,7 +79,7 @@ async def _get(
             timeout=timeout_s,
             follow_redirects=False,
             verify=source.verify_tls,
-            proxy=proxy,
+            proxy=http_proxy(proxy, None) if proxy is not None else None,
             trust_env=source.proxies is None,
         ) as client:
             request = client.build_request(
@@ -83,21 +88,41 @@ async def _get(
                 headers={**_headers(source), **pinned.headers},
                 extensions=pinned.extensions,
             )
-            response = await client.send(request)
+            response = await client.send(request, stream=True)
+            try:
+                _expect_ok(source, url, response.status_code)
+                body = await _read_capped(response, url)
+            finally:
+                await response.aclose()
     except httpx.HTTPError as e:
         raise DiscoveryError(f"GET {url} failed: {e}") from None
-    if response.status_code in (401, 403):
-        raise DiscoveryError(f"{source.url} refused the credentials ({response.status_code})")
-    if response.status_code == 404:
-        raise DiscoveryError(f"namespace {source.namespace!r} not found on {source.url}")
-    if response.status_code != 200:
-        raise DiscoveryError(f"GET {url} answered {response.status_code}")
-    if len(response.content) > MAX_BODY:
-        raise DiscoveryError(f"GET {url}: the answer is too large")
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
         raise DiscoveryError(f"GET {url} did not answer JSON") from None
+
+
+def _expect_ok(source: Source, url: str, status: int) -> None:
+    if status in (401, 403):
+        raise DiscoveryError(f"{source.url} refused the credentials ({status})")
+    if status == 404:
+        raise DiscoveryError(f"namespace {source.namespace!r} not found on {source.url}")
+    if status != 200:
+        raise DiscoveryError(f"GET {url} answered {status}")
+
+
+async def _read_capped(response: httpx.Response, url: str) -> bytes:
+    """The body, read as it arrives and given up at MAX_BODY: a registry answering an endless
+    or huge listing costs the worker at most that much memory, not the whole answer."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise DiscoveryError(f"GET {url}: the answer ({int(declared)} bytes) is larger than {_CAP}")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise DiscoveryError(f"GET {url}: the answer is larger than {_CAP}; reading stopped there")
+    return bytes(body)
 
 
 async def _quay(settings: Settings, source: Source, timeout_s: float) -> list[str]:

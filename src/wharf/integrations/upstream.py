@@ -22,7 +22,7 @@ import hashlib
 import ipaddress
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -74,7 +74,8 @@ class UpstreamDigestMismatch(UpstreamError):
 class Proxies:
     """The forward proxies a mirror's requests go through (Quay's `external_registry_config.proxy`,
     which its worker hands to skopeo as HTTP_PROXY, HTTPS_PROXY and NO_PROXY). `http` and `https`
-    are `http://host:port` URLs (core/mirrors.py checks them); `no_proxy` the hosts reached directly,
+    are proxy URLs, `http://`, `https://` (TLS to the proxy), `socks5://` or `socks5h://`, with an
+    optional `user:password@` (core/mirrors.py checks them); `no_proxy` the hosts reached directly,
     as curl and Go read NO_PROXY: `*` for every host, a name that also covers its subdomains
     (`example.com`, `.example.com`), an address, a network (`10.0.0.0/8`), each with an optional
     `:port`."""
@@ -218,6 +219,10 @@ _KEPT_CONNECTIONS = 32
 connection at its client's pace, and a limit would make the next pulls wait for a slow one."""
 
 
+_OPENED_MAX = 1024
+"""Stored configurations whose opened credentials a process keeps (a proxy cache's, a mirror's)."""
+
+
 def _limits() -> httpx.Limits:
     import httpx
 
@@ -251,6 +256,19 @@ class ClientPool:
         self._closing: set[asyncio.Task[None]] = set()
         self.challenges: dict[str, dict[str, str]] = {}
         """A registry's (base URL's) last Bearer challenge: where its tokens come from."""
+        self._opened: dict[Hashable, Upstream] = {}
+
+    def upstream(self, stored: Hashable, open_stored: Callable[[], Upstream]) -> Upstream:
+        """The Upstream of a stored configuration, `open_stored()` (which decrypts its credentials)
+        only the first time: every manifest and blob of a pull asks for it. `stored` is the
+        configuration as read, sealed credentials included: a new or changed configuration is
+        sealed anew, so it is another key and never finds an old one's credentials."""
+        found = self._opened.get(stored)
+        if found is None:
+            if len(self._opened) >= _OPENED_MAX:
+                self._opened.clear()
+            found = self._opened[stored] = open_stored()
+        return found
 
     def client(
         self, upstream: Upstream, timeout_s: float, host: str, proxy: str | None = None
@@ -285,7 +303,7 @@ class ClientPool:
                 verify: ssl.SSLContext | bool = (
                     False if upstream.insecure or upstream.skip_tls_verify else self._verifying_context()
                 )
-                found = _new_client(upstream, timeout_s, verify, proxy, _limits())
+                found = _new_client(upstream, timeout_s, verify, proxy, self._verifying_context(), _limits())
         self._clients[key] = found  # last: the dict's order is least recently used first
         return found
 
@@ -297,6 +315,8 @@ class ClientPool:
         """The clients of a configuration that went away (a changed one has clients of its own)."""
         for key in [k for k in self._clients if k[0] == upstream]:
             self._retire(self._clients.pop(key))
+        for stored in [k for k, v in self._opened.items() if v == upstream]:
+            del self._opened[stored]
 
     async def aclose(self) -> None:
         clients = [*self._clients.values(), *(c for _, c in self._retired)]
@@ -345,6 +365,7 @@ def _new_client(
     timeout_s: float,
     verify: ssl.SSLContext | bool,
     proxy: str | None,
+    proxy_context: ssl.SSLContext | None,
     limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
     import httpx  # here, not at the top: most processes never call out (~5 MiB)
@@ -355,12 +376,34 @@ def _new_client(
         timeout=timeout_s,
         follow_redirects=False,
         verify=verify,
-        proxy=proxy,
+        proxy=http_proxy(proxy, proxy_context) if proxy is not None else None,
         trust_env=upstream.proxies is None,
         limits=limits
         if limits is not None
         else httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
+
+
+def http_proxy(proxy: str, context: ssl.SSLContext | None) -> httpx.Proxy:
+    """httpx's view of a proxy URL: its credentials as the proxy's login (never in a URL that is
+    logged or shown), and an `https://` proxy's certificate verified with `context` (the trust the
+    upstreams get: the system's CAs, SSL_CERT_FILE) whatever the upstream's own TLS setting, which
+    is about the registry, not the proxy."""
+    import httpx
+
+    if not proxy.startswith("https://"):
+        return httpx.Proxy(proxy)
+    return httpx.Proxy(proxy, ssl_context=context or httpx.create_ssl_context())
+
+
+def guard_url(proxy: str) -> str:
+    """The URL the outbound guard checks for a proxy: its host and port, over http (the guard
+    knows http and https only), without the credentials, which no error message may carry."""
+    parts = urlsplit(proxy)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"http://{host}{port}/"
 
 
 _RETIRED_GRACE_S = 600.0
@@ -409,7 +452,7 @@ class RegistryClient:
         found = self._own.get(proxy)
         if found is None:
             verify = not (self.upstream.insecure or self.upstream.skip_tls_verify)
-            found = _new_client(self.upstream, self.timeout_s, verify, proxy)
+            found = _new_client(self.upstream, self.timeout_s, verify, proxy, None)
             self._own[proxy] = found
         return found
 
@@ -725,17 +768,19 @@ async def checked_target(settings: Settings, url: str, proxy: str | None) -> _Pi
     again to another address, DNS rebinding, is not asked again). Through a proxy, it names the
     host and the proxy connects (a CONNECT tunnel's TLS must see the name: httpx verifies the
     certificate against the tunnel's target); the name was checked to resolve to public or
-    allowed addresses just before. The proxy's own address passes the same guard: an internal one
+    allowed addresses just before. A `socks5://` proxy is given the address the guard checked
+    (the client resolves, as the scheme says; TLS still sees the name), a `socks5h://` one the
+    name (the proxy resolves). The proxy's own address passes the same guard: an internal one
     only when SSRF_ALLOWED_HOSTS allows it. OutboundRefused propagates; a name that does not
     resolve is an UpstreamError (the upstream is unreachable, not refused)."""
     try:
         addresses = await check_url(url, settings)
         if proxy is None:
             return _pinned(url, addresses)
-        await check_url(proxy, settings)
+        await check_url(guard_url(proxy), settings)
     except OutboundFailed as e:
         raise UpstreamError(str(e)) from None
-    return _pinned(url, [])
+    return _pinned(url, addresses if proxy.startswith("socks5://") else [])
 
 
 def _plain_url(url: str) -> str:

@@ -52,6 +52,7 @@ from wharf.integrations.upstream import (
     Upstream,
     UpstreamError,
     UpstreamManifest,
+    guard_url,
 )
 from wharf.oci.digest import Digest
 from wharf.oci.manifest import Descriptor, ParsedManifest
@@ -89,7 +90,7 @@ async def _check_outbound(rt: Runtime, settings: mirrors.Settings, current: Mirr
     found = mirrors.proxies(mirrors.check_registry_config(config or {}))
     for name, proxy in zip(("http_proxy", "https_proxy"), found or (), strict=False):
         if proxy is not None:
-            await check_upstream_url(rt, str(proxy), f"external_registry_config.proxy.{name}")
+            await check_upstream_url(rt, guard_url(str(proxy)), f"external_registry_config.proxy.{name}")
 
 
 async def check_upstream_url(rt: Runtime, url: str, what: str) -> None:
@@ -152,6 +153,9 @@ async def change(
         raise InvalidInput(MANAGED_BY_ORG)
     settings = _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
+    # a configuration sent back as shown (a proxy's password hidden) keeps the stored password
+    kept = mirrors.keep_proxy_passwords(settings.external_registry_config, current.external_registry_config)
+    settings = replace(settings, external_registry_config=kept)
     await _check_outbound(rt, settings, current)
 
     def _change(db: Db) -> MirrorRecord:

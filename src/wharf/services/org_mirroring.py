@@ -27,6 +27,7 @@ from wharf.core.org_mirrors import OrgMirrorRecord
 from wharf.db.engine import Db
 from wharf.integrations.org_registries import DiscoveryError, Source, list_repositories, verify
 from wharf.integrations.outbound import OutboundRefused, check_url
+from wharf.integrations.upstream import guard_url
 from wharf.runtime import Runtime
 from wharf.services import mirroring
 
@@ -54,7 +55,9 @@ async def _check_outbound(rt: Runtime, settings: org_mirrors.Settings) -> None:
         found = mirrors.proxies(mirrors.check_registry_config(settings.external_registry_config))
         for name, proxy in zip(("http_proxy", "https_proxy"), found or (), strict=False):
             if proxy is not None:
-                await mirroring.check_upstream_url(rt, str(proxy), f"external_registry_config.proxy.{name}")
+                await mirroring.check_upstream_url(
+                    rt, guard_url(str(proxy)), f"external_registry_config.proxy.{name}"
+                )
     if settings.external_registry_url is None:
         return
     url = org_mirrors.check_url(settings.external_registry_url)
@@ -80,6 +83,10 @@ async def create(
 async def change(
     rt: Runtime, org: AccountRecord, settings: org_mirrors.Settings, actor: audit.Actor | None
 ) -> OrgMirrorRecord:
+    current = await rt.db.read(org_mirrors.require, org.id)
+    # a configuration sent back as shown (a proxy's password hidden) keeps the stored password
+    kept = mirrors.keep_proxy_passwords(settings.external_registry_config, current.external_registry_config)
+    settings = replace(settings, external_registry_config=kept)
     await _check_outbound(rt, settings)
     record = await rt.db.write(org_mirrors.change, rt.secrets, org, settings, actor)
     await _propagate(rt, record, settings)

@@ -131,8 +131,14 @@ def upstream_client(rt: Runtime, upstream: Upstream) -> RegistryClient:
 
 
 def upstream_of(rt: Runtime, config: ProxyCacheRecord) -> Upstream:
-    username, password = config.credentials(rt.secrets)
-    return Upstream(config.upstream_registry, username, password, config.insecure)
+    """The configuration's upstream, its credentials decrypted once per process and configuration
+    (kept with the pool's clients) rather than for every manifest and blob a pull fetches."""
+
+    def opened() -> Upstream:
+        username, password = config.credentials(rt.secrets)
+        return Upstream(config.upstream_registry, username, password, config.insecure)
+
+    return rt.upstream_clients.upstream(config, opened)
 
 
 def domain_error(e: UpstreamError | OutboundRefused, what: str) -> DomainError:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,12 @@ from tests.harbor import Harbor
 from tests.http_proxy import HttpProxy
 from tests.integration.world import PW, World
 from tests.process.server import WharfServer
+from tests.socks_proxy import SocksProxy
 from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, repositories
 from wharf.core.clock import now_ms
 from wharf.db.engine import Db
+from wharf.integrations import org_registries
 from wharf.jobs import runner
 from wharf.oci import mediatypes as mt
 from wharf.services import mirroring, org_mirroring
@@ -55,7 +59,7 @@ async def _robot(world: World) -> str:
     return "acme+orgmirror"
 
 
-def _body(harbor: Harbor, robot: str, **extra: Any) -> dict[str, Any]:
+def _body(harbor: Harbor | _EndlessHarbor, robot: str, **extra: Any) -> dict[str, Any]:
     return {
         "external_registry_type": "harbor",
         "external_registry_url": harbor.url,
@@ -390,3 +394,88 @@ async def test_only_the_org_mirror_robot_pushes_to_its_repositories(world: World
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
     r = await http.put("/api/v1/repository/acme/tool", json={"description": "x"}, headers=owner)
     assert r.status_code == 503, r.text
+
+
+class _EndlessHarbor:
+    """A registry whose repository listing never ends: a chunked JSON array that goes on until the
+    client hangs up (or 256 MiB, where a client that reads it all has clearly not stopped)."""
+
+    GIVE_UP = 256 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.sent = 0
+        endless = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                entry = b'{"name": "proj/' + b"a" * 200 + b'"},'
+                chunk = b"[" + entry * 300
+                try:
+                    while endless.sent < endless.GIVE_UP:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        endless.sent += len(chunk)
+                        chunk = entry * 300
+                except OSError:  # the client stopped reading and closed
+                    pass
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _EndlessHarbor:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_listing_larger_than_the_cap_is_read_no_further(world: World) -> None:
+    """The discovery reads the upstream's answer as it comes and stops at 8 MiB, with a clear
+    error, rather than holding the whole answer first."""
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with _EndlessHarbor() as endless:
+        assert (await http.post(URL, json=_body(endless, robot), headers=owner)).status_code == 201
+        org = await rt.db.read(accounts.get_by_name, "acme")
+        assert org is not None
+        outcome = await org_mirroring.sync(rt, org.id)
+        assert outcome is not None and outcome.status == org_mirrors.SYNC_FAILED, outcome
+        error = (await http.get(URL, headers=owner)).json()["last_error"]
+        assert "larger than 8 MiB" in error, error
+        # what the server wrote before the client hung up: the cap and what the sockets buffer
+        assert endless.sent < 4 * org_registries.MAX_BODY, endless.sent
+
+
+async def test_the_discovery_goes_through_a_socks5_proxy_with_a_login(world: World, harbor: Harbor) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    robot = await _robot(world)
+    with SocksProxy(login=("sock", "s0cks-pw")) as proxy:
+        proxied = f"socks5h://sock:s0cks-pw@127.0.0.1:{proxy.port}"
+        config = {"verify_tls": True, "proxy": {"http_proxy": proxied}}
+        r = await http.post(URL, json=_body(harbor, robot, external_registry_config=config), headers=owner)
+        assert r.status_code == 201, r.text
+        assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
+        port = harbor.url.rsplit(":", 1)[1]
+        assert proxy.count(f"CONNECT 127.0.0.1:{port}") == 1
+        shown = (await http.get(URL, headers=owner)).json()["external_registry_config"]["proxy"]
+        assert shown == {"http_proxy": f"socks5h://sock:********@127.0.0.1:{proxy.port}"}
+        # sent back as shown, the configuration keeps the password: the proxy still lets it in
+        r = await http.put(URL, json={"external_registry_config": {**config, "proxy": shown}}, headers=owner)
+        assert r.status_code == 200, r.text
+        assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
+        assert proxy.count("refused") == 0

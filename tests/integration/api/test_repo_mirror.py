@@ -4,6 +4,7 @@ upstream registry (CNCF distribution on loopback)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ from sqlalchemy import select
 
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
-from tests.http_proxy import HttpProxy
+from tests.http_proxy import HttpProxy, tls_for_loopback
 from tests.integration.world import PW, World, api_token
+from tests.socks_proxy import SocksProxy
 from wharf.config import Settings
 from wharf.core import accounts, manifests, mirrors, org_mirror_repos, org_mirrors, queue, repositories
 from wharf.core.clock import now_ms
@@ -365,7 +367,8 @@ async def test_a_sync_goes_through_the_configured_proxy_unless_no_proxy_names_th
     [
         ({"http_proxy": "http://10.0.0.1:3128"}, "SSRF_ALLOWED_HOSTS"),
         ({"https_proxy": "http://169.254.169.254"}, "SSRF_ALLOWED_HOSTS"),
-        ({"http_proxy": "socks5://proxy.example.com:1080"}, "not a proxy"),
+        ({"http_proxy": "socks4://proxy.example.com:1080"}, "not a proxy"),
+        ({"https_proxy": "socks5h://user:pw@10.0.0.1:1080"}, "SSRF_ALLOWED_HOSTS"),
         ({"ftp_proxy": "http://proxy.example.com"}, "http_proxy, https_proxy and no_proxy"),
     ],
 )
@@ -378,6 +381,125 @@ async def test_a_proxy_at_an_internal_address_or_of_another_kind_is_refused(
         URL, json=_body(upstream, robot, external_registry_config=config), headers=world.api["owner"]
     )
     assert r.status_code == 400 and word in r.json()["detail"], r.text
+
+
+async def test_a_sync_goes_through_a_tls_proxy_that_wants_a_login_whose_password_is_never_shown(
+    world: World,
+    upstream: Distribution,
+    tls_upstream: Distribution,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An `https://` proxy: TLS to the proxy (its certificate checked against the CAs Wharf
+    trusts), Basic Proxy-Authorization from the URL's credentials; to an `https://` upstream
+    through its CONNECT, TLS in TLS."""
+    caplog.set_level(logging.DEBUG)
+    ca, context = tls_for_loopback(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with HttpProxy(tls=context, login=("puller", "pr0xy-pw")) as proxy:
+        secret = f"https://puller:pr0xy-pw@127.0.0.1:{proxy.port}"
+        config = {"verify_tls": False, "proxy": {"http_proxy": secret}}
+        r = await http.post(URL, json=_body(upstream, robot, external_registry_config=config), headers=owner)
+        assert r.status_code == 201, r.text
+        repo = await _repo(world)
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v1"], outcome
+        assert proxy.count(f"GET {upstream.host}") >= 4 and proxy.count("407") == 0
+
+        # the API shows the proxy with its password hidden; the configuration sent back as shown
+        # keeps it
+        shown = (await http.get(URL, headers=owner)).json()["external_registry_config"]
+        hidden = f"https://puller:********@127.0.0.1:{proxy.port}"
+        assert shown == {"verify_tls": False, "proxy": {"http_proxy": hidden}}, shown
+        r = await http.put(URL, json={"external_registry_config": shown}, headers=owner)
+        assert r.status_code == 201, r.text
+        mirror = await rt.db.read(mirrors.require, repo.id)
+        assert mirror.external_registry_config["proxy"]["http_proxy"] == secret
+
+        # an https:// upstream through the same proxy's CONNECT
+        tls_upstream.push_image("tunneled/app", "v1")
+        config = {"verify_tls": False, "proxy": {"https_proxy": secret}}
+        reference = f"{tls_upstream.host}/tunneled/app"
+        r = await http.put(
+            URL,
+            json={"external_reference": reference, "external_registry_config": config},
+            headers=owner,
+        )
+        assert r.status_code == 201, r.text
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+        assert proxy.count(f"CONNECT {tls_upstream.host}") >= 1
+
+        # a wrong password: the proxy refuses, the sync fails, saying so without the password
+        wrong = {"verify_tls": False, "proxy": {"https_proxy": secret.replace("pr0xy-pw", "nope-pw")}}
+        assert (
+            await http.put(URL, json={"external_registry_config": wrong}, headers=owner)
+        ).status_code == 201
+        tls_upstream.push_image("tunneled/app", "v2")
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
+        assert proxy.count("407 CONNECT") >= 1
+        error = (await http.get(URL, headers=owner)).json()["last_error"]
+        assert "407" in error and "nope-pw" not in error, error
+
+    assert "pr0xy-pw" not in caplog.text and "nope-pw" not in caplog.text
+    logs = (await http.get("/api/v1/repository/acme/app/logs", headers=owner)).text
+    assert "pr0xy-pw" not in logs and "nope-pw" not in logs
+
+
+async def test_an_untrusted_tls_proxy_is_refused(
+    world: World, upstream: Distribution, tmp_path: Path
+) -> None:
+    """The proxy's certificate is checked whatever the upstream's verify_tls (which is about the
+    registry): here no CA Wharf trusts signed it."""
+    _ca, context = tls_for_loopback(tmp_path)
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with HttpProxy(tls=context) as proxy:
+        config = {"verify_tls": False, "proxy": {"http_proxy": proxy.url}}
+        r = await http.post(URL, json=_body(upstream, robot, external_registry_config=config), headers=owner)
+        assert r.status_code == 201, r.text
+        outcome = await mirroring.sync(rt, (await _repo(world)).id)
+        assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
+        assert proxy.count("GET") == 0
+    error = (await http.get(URL, headers=owner)).json()["last_error"]
+    assert "certificate" in error.lower(), error
+
+
+async def test_a_sync_goes_through_a_socks5_proxy(
+    world: World, upstream: Distribution, tls_upstream: Distribution
+) -> None:
+    """`socks5h://` with a login for a plain-HTTP upstream; `socks5://` (the address Wharf
+    checked is what the proxy is asked for) for an HTTPS one, TLS end to end."""
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with SocksProxy(login=("sock", "s0cks-pw")) as proxy:
+        proxied = f"socks5h://sock:s0cks-pw@127.0.0.1:{proxy.port}"
+        config = {"verify_tls": False, "proxy": {"http_proxy": proxied}}
+        r = await http.post(URL, json=_body(upstream, robot, external_registry_config=config), headers=owner)
+        assert r.status_code == 201, r.text
+        repo = await _repo(world)
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v1"], outcome
+        assert proxy.count(f"CONNECT {upstream.host}") >= 1 and proxy.count("refused") == 0
+        shown = (await http.get(URL, headers=owner)).json()["external_registry_config"]["proxy"]
+        assert shown == {"http_proxy": f"socks5h://sock:********@127.0.0.1:{proxy.port}"}
+
+    with SocksProxy() as proxy:
+        tls_upstream.push_image("socksed/app", "v1")
+        config = {"verify_tls": False, "proxy": {"https_proxy": proxy.url}}
+        reference = f"{tls_upstream.host}/socksed/app"
+        body = {"external_reference": reference, "external_registry_config": config}
+        assert (await http.put(URL, json=body, headers=owner)).status_code == 201
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
+        assert proxy.count(f"CONNECT {tls_upstream.host}") >= 1
 
 
 async def test_an_https_upstream_is_reached_through_the_proxys_connect(

@@ -310,6 +310,23 @@ async def test_credentials_log_in_to_the_upstream(reg: RegistryClient, locked_up
     assert r.status_code == 200, r.text
     assert r.headers["Docker-Content-Digest"] == digest
 
+    # the process keeps the credentials it decrypted with the configuration's clients: a new
+    # configuration is logged in with its own, at once
+    admin = await api_token(reg, "admin")
+    locked_upstream.push_image("private/app", "v2")
+    for password, status in (("wrong", 502), ("upstream-secret", 200)):
+        r = await reg.http.delete("/api/v1/organization/locked/proxycache", headers=admin)
+        assert r.status_code == 201, r.text
+        body = {
+            "upstream_registry": locked_upstream.host,
+            "insecure": True,
+            "upstream_registry_username": "mirror",
+            "upstream_registry_password": password,
+        }
+        r = await reg.http.post("/api/v1/organization/locked/proxycache", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        assert (await _pull(reg, "locked/private/app", "v2")).status_code == status
+
 
 async def test_a_namespace_prefix_maps_names_under_it(reg: RegistryClient, upstream: Distribution) -> None:
     digest, _, _ = upstream.push_image("projectquay/quay", "3.9")

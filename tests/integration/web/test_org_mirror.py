@@ -106,6 +106,7 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
     page = await admin.get("/repository/webmirror/web?tab=settings")
     assert 'href="/organization/webmirror?tab=settings#org-mirroring"' in page.text, page.text
     assert "Mirrors <code>127.0.0.1:" in page.text and 'name="external_reference"' not in page.text
+    assert 'name="https_proxy"' not in page.text and 'name="robot_username"' not in page.text
     settings_page = "/repository/webmirror/web?tab=settings"
     base = "/repository/webmirror/web/settings/"
     form = await admin.form(settings_page, base + "mirror-sync-now")

@@ -83,7 +83,7 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     assert (await rt.db.read(mirrors.require, repo.id)).sync_status == mirrors.SYNC_NOW
 
     # proxies: refused as the API refuses them, next to their field; shown once saved
-    r = await admin.submit(PAGE, BASE + "mirror", https_proxy="socks5://proxy.example.com:1080")
+    r = await admin.submit(PAGE, BASE + "mirror", https_proxy="ftp://proxy.example.com:21")
     assert "not a proxy" in refused(r, "https_proxy").message
     r = await admin.submit(PAGE, BASE + "mirror", http_proxy="http://10.1.2.3:3128")
     assert "SSRF_ALLOWED_HOSTS" in refused(r, "http_proxy").message
@@ -94,8 +94,15 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     assert mirror.external_registry_config["proxy"] == {"http_proxy": proxy, "no_proxy": "registry.internal"}
     assert mirror.external_registry_config["verify_tls"] is False  # the box stayed unticked
     page = await admin.get(PAGE)
-    assert "http://user:***@93.184.216.34:3128 for http:// upstreams" in page.text
-    assert "except to registry.internal" in page.text and f'value="{proxy}"' in page.text
+    # the proxy's password is in neither the description nor the form; the form saved as shown
+    # keeps it
+    shown = "http://user:********@93.184.216.34:3128"
+    assert f"{shown} for http:// upstreams" in page.text and f'value="{shown}"' in page.text
+    assert "except to registry.internal" in page.text and "secret" not in page.text
+    r = await admin.submit(PAGE, BASE + "mirror", no_proxy="registry.internal, 10.0.0.0/8")
+    assert r.status_code == 303, r.text
+    mirror = await rt.db.read(mirrors.require, repo.id)
+    assert mirror.external_registry_config["proxy"]["http_proxy"] == proxy
     r = await admin.submit(PAGE, BASE + "mirror", http_proxy="", no_proxy="")
     assert r.status_code == 303, r.text
     assert "proxy" not in (await rt.db.read(mirrors.require, repo.id)).external_registry_config

@@ -7,7 +7,8 @@ outbound guard, for the web as for /api/v1."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+
+from wharf.core import mirrors
 
 FIELDS = ("http_proxy", "https_proxy", "no_proxy")
 
@@ -24,25 +25,13 @@ def registry_config(form: dict[str, str], current: dict[str, Any] | None) -> dic
     return config
 
 
-def _shown(url: str) -> str:
-    """A proxy's URL without its password (the form has it; the read view need not)."""
-    try:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def summary(config: dict[str, Any] | None) -> str | None:
     """How the mirror's requests reach the upstream, in a sentence; None without a proxy."""
     proxy = (config or {}).get("proxy")
     if not isinstance(proxy, dict):
         return None
     said = [
-        f"{_shown(str(proxy[name]))} for {scheme} upstreams"
+        f"{mirrors.shown_proxy(str(proxy[name]))} for {scheme} upstreams"
         for scheme, name in (("https://", "https_proxy"), ("http://", "http_proxy"))
         if proxy.get(name)
     ]
