@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from wharf.core import trigger_payloads as tp
+from wharf.core.errors import InvalidInput
 from wharf.integrations import git_remote
 from wharf.jobs import build_source
+from wharf.services import trigger_common
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 URL = "git@git.example.com:team/app.git"
@@ -117,6 +119,59 @@ def test_skip_marks_and_ref_filter() -> None:
     tp.check_wanted(_meta("refs/tags/v1"), {"branchtag_regex": "tags/v.*"})
     with pytest.raises(tp.SkipRequest):
         tp.check_wanted(_meta("refs/heads/feature"), {"branchtag_regex": "heads/main"})
+
+
+def test_the_ref_filter_must_span_the_whole_ref_as_in_quay() -> None:
+    for regex, ref in (
+        ("heads/main", "refs/heads/main-old"),  # a prefix is not enough
+        ("tags/v", "refs/tags/v1"),
+        ("main", "refs/heads/main"),  # nor a part
+        # Quay's quirk: a match from the start must reach the end; `heads/a` matches first
+        ("heads/a|heads/ab", "refs/heads/ab"),
+    ):
+        with pytest.raises(tp.SkipRequest, match="does not match"):
+            tp.check_wanted(_meta(ref), {"branchtag_regex": regex})
+    tp.check_wanted(_meta("refs/heads/ab"), {"branchtag_regex": "heads/ab|heads/a"})
+    tp.check_wanted(_meta("refs/heads/release/1.2"), {"branchtag_regex": "heads/release/.*"})
+    assert trigger_common.matching_branches(
+        ["main", "main-old", "release-1", "dev"], {"branchtag_regex": "heads/(main|release-.*)"}
+    ) == ["main", "release-1"]
+    assert trigger_common.matching_branches(["main"], {}) == ["main"]
+
+
+def test_the_ref_filter_runs_in_linear_time_with_re2() -> None:
+    # Python's `re` backtracks through 2**30 ways of splitting the a's before giving up on this
+    # one (minutes); RE2 answers in one pass over the ref.
+    ref = "refs/heads/" + "a" * 30
+    with pytest.raises(tp.SkipRequest, match="does not match"):
+        tp.check_wanted(_meta(ref), {"branchtag_regex": "heads/(a+)+b"})
+    assert trigger_common.matching_branches(["a" * 30], {"branchtag_regex": "heads/(a|a)*b"}) == []
+
+
+@pytest.mark.parametrize(
+    ("regex", "why"),
+    [
+        (r"heads/(main)\1", "invalid escape sequence"),  # a backreference
+        ("heads/(?!wip).*", "invalid perl operator: (?!"),  # lookahead
+        ("(?<=heads/)main", "invalid perl operator: (?<="),  # lookbehind
+        ("heads/(main", "missing )"),
+    ],
+)
+def test_a_ref_filter_re2_cannot_run_is_refused_saying_why(regex: str, why: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        tp.branchtag_pattern(regex)
+    assert refused.value.field == "branchtag_regex"
+    assert why in str(refused.value) and "no backreferences, no lookahead or lookbehind" in str(refused.value)
+    # one saved before Wharf used RE2 builds nothing (rather than every ref) until it is fixed
+    with pytest.raises(tp.SkipRequest, match="update the trigger's configuration"):
+        tp.check_wanted(_meta(), {"branchtag_regex": regex})
+    assert trigger_common.matching_branches(["main"], {"branchtag_regex": regex}) == []
+
+
+def test_a_ref_filter_is_at_most_255_characters() -> None:
+    with pytest.raises(InvalidInput, match="at most 255 characters"):
+        tp.branchtag_pattern("a" * 256)
+    tp.branchtag_pattern("a" * 255)
 
 
 def test_tags_from_ref_default_branch_and_templates() -> None:

@@ -259,6 +259,10 @@ async def test_activation_checks_its_configuration(world: World) -> None:
     ):
         r = await http.post(f"{TRIGGERS}{uuid}/activate", json={"config": config}, headers=owner)
         assert r.status_code == 400, (config, r.text)
+    # matched with RE2, which has no lookaround: refused, saying so
+    config = {"build_source": "git@h:o/r.git", "branchtag_regex": "heads/(?!wip).*"}
+    r = await http.post(f"{TRIGGERS}{uuid}/activate", json={"config": config}, headers=owner)
+    assert r.status_code == 400 and "no lookahead or lookbehind" in r.json()["detail"], r.text
     r = await http.post(TRIGGERS, json={"service": "svn"}, headers=owner)
     assert r.status_code == 400
     r = await http.post(
