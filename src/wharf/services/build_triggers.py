@@ -38,7 +38,7 @@ from wharf.db.engine import Db
 from wharf.integrations import git_remote, outbound
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
-from wharf.services import connected_triggers
+from wharf.services import connected_triggers, trigger_common
 
 WEBHOOK_PATH = "/webhooks/push/trigger/{uuid}"
 MAX_PAYLOAD = 4 * 1024 * 1024
@@ -251,6 +251,22 @@ async def delete(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uui
         # Quay removes the key and the webhook first, and keeps the trigger if the service refuses.
         await connected_triggers.uninstall(rt, trigger)
     await rt.db.write(build_triggers.delete_trigger, trigger, repo, _actor(who))
+
+
+async def uninstall_all(rt: Runtime, repo: RepositoryRecord) -> None:
+    """Remove what the repository's connected triggers installed at their service (deploy keys,
+    webhooks), as `delete` does one trigger's, before the repository goes with its triggers. Best
+    effort: the repository is deleted whatever the service answers, so a refusal (or any other
+    failure) is logged, naming what to remove by hand, and the next trigger is tried."""
+    for trigger in await rt.db.read(build_triggers.list_for, repo.id):
+        if not (trigger.is_active and connected_triggers.is_connected(trigger)):
+            continue
+        try:
+            await connected_triggers.uninstall(rt, trigger)
+        except Exception as e:  # not only the services' refusals: nothing here may keep the repository
+            service = connected_triggers.NAMES[trigger.service]
+            source = str(trigger.config.get("build_source"))
+            trigger_common.left_behind(trigger, service, source, e)
 
 
 async def recent_builds(
