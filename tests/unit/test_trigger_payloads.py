@@ -12,7 +12,7 @@ import pytest
 
 from wharf.core import trigger_payloads as tp
 from wharf.core.errors import InvalidInput
-from wharf.integrations import git_remote
+from wharf.integrations import git_files, git_remote
 from wharf.jobs import build_source
 from wharf.services import trigger_common
 
@@ -228,6 +228,42 @@ def test_git_runs_pinned_with_the_deploy_key(tmp_path: Path) -> None:
     https = git_remote.parse("https://git.example.com/team/app.git")
     assert "http.curloptResolve=git.example.com:443:203.0.113.5" in build_source.git_config(https, [ip])
     assert "GIT_SSH_COMMAND" not in build_source.git_env(tmp_path, https, [ip], None)
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3A3QP8fpcMhN18yqYybDObBw/ErBrilrFeJ36dtERo"
+
+
+def test_pinned_host_keys_are_read_from_what_ssh_keyscan_prints() -> None:
+    text = f"""# git.example.com:22 SSH-2.0-OpenSSH_9.2
+git.example.com {ED25519}
+[git.example.com]:2222 {ED25519} a comment
+
+|1|hashed+host=|salt= {ED25519}
+{ED25519}
+"""
+    assert git_files.host_keys(text) == [ED25519] * 4
+    assert git_files.host_keys("") == []
+    for bad, why in (
+        (f"@cert-authority *.example.com {ED25519}", "markers"),
+        ("git.example.com ssh-dss AAAAB3NzaC1kc3M=", "holds no SSH host key"),
+        ("git.example.com ssh-ed25519", "holds no SSH host key"),
+        ("git.example.com ssh-ed25519 not*base64", "not base64"),
+        (f"git.example.com ssh-rsa {ED25519.split()[1]}", "not an ssh-rsa key"),
+        ("\n".join([ED25519] * 21), "at most 20"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            git_files.host_keys(bad)
+
+
+def test_git_over_ssh_accepts_only_the_pinned_host_keys(tmp_path: Path) -> None:
+    ip = ipaddress.ip_address("203.0.113.5")
+    ssh = git_remote.parse("ssh://git@git.example.com:2222/team/app.git")
+    command = build_source.git_env(tmp_path, ssh, [ip], None, [ED25519])["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=yes" in command and "HostKeyAlias=git.example.com" in command
+    assert (tmp_path / "ssh" / "known_hosts").read_text() == f"git.example.com {ED25519}\n"
+    command = build_source.git_env(tmp_path, ssh, [ip], None)["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=accept-new" in command
+    assert (tmp_path / "ssh" / "known_hosts").read_text() == ""
 
 
 def test_a_checkout_may_not_link_out_nor_be_too_big(tmp_path: Path) -> None:

@@ -267,9 +267,9 @@ class _Run:
         assert self.build.trigger_metadata is not None
         root = self.work / "context"
         s = self.rt.settings
-        key = await trigger_service.deploy_key_of(self.rt, self.build)
+        key, pinned = await trigger_service.ssh_access_of(self.rt, self.build)
         try:
-            await build_source.fetch(self.run, s, self.work, root, self.build.trigger_metadata, key)
+            await build_source.fetch(self.run, s, self.work, root, self.build.trigger_metadata, key, pinned)
             await asyncio.to_thread(
                 build_source.check_tree, root, s.BUILD_ARCHIVE_MAX_BYTES, s.BUILD_ARCHIVE_MAX_ENTRIES
             )

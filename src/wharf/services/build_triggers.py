@@ -35,7 +35,7 @@ from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.trigger_payloads import InvalidPayload, SkipRequest
 from wharf.db.engine import Db
-from wharf.integrations import git_remote, outbound
+from wharf.integrations import git_files, git_remote, outbound
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
 from wharf.services import connected_triggers, trigger_common
@@ -164,7 +164,25 @@ def clean_config(config: Mapping[str, Any], service: str = trigger_payloads.CUST
     if isinstance(default_branch, str) and default_branch:
         clean["default_branch"] = default_branch[:255]
     _tagging(config, clean)
+    _known_hosts(config, clean)
     return clean
+
+
+def _known_hosts(config: Mapping[str, Any], clean: dict[str, Any]) -> None:
+    """Beyond Quay: the git server's SSH host keys, pinned (kept as `<type> <base64>` lines)."""
+    text = config.get("known_hosts")
+    if isinstance(text, list):  # what a trigger's own config holds, sent back as it was read
+        text = "\n".join(str(line) for line in text)
+    if text is None or text == "":
+        return
+    if not isinstance(text, str) or len(text) > 64 * 1024:
+        raise InvalidInput("known_hosts must be text of at most 64 KiB", field="known_hosts")
+    try:
+        keys = git_files.host_keys(text)
+    except ValueError as e:
+        raise InvalidInput(f"known_hosts: {e}", field="known_hosts") from None
+    if keys:
+        clean["known_hosts"] = keys
 
 
 def deploy_key() -> tuple[str, str]:
@@ -437,11 +455,19 @@ async def receive_push(
 # --- what a builder needs ------------------------------------------------------------------------
 
 
-async def deploy_key_of(rt: Runtime, build: BuildRecord) -> str | None:
-    """The private deploy key of the trigger that started the build, opened."""
+async def ssh_access_of(rt: Runtime, build: BuildRecord) -> tuple[str | None, list[str]]:
+    """What the build's clone over SSH needs of the trigger that started it, as it is now: its
+    private deploy key, opened, and the host keys it pins (none: trusted on first use)."""
     if build.trigger_uuid is None:
-        return None
+        return None, []
     trigger = await rt.db.read(build_triggers.get, build.trigger_uuid)
-    if trigger is None or trigger.private_key_sealed is None:
-        return None
-    return rt.secrets.open(trigger.private_key_sealed)
+    if trigger is None:
+        return None, []
+    key = rt.secrets.open(trigger.private_key_sealed) if trigger.private_key_sealed else None
+    return key, pinned_host_keys(trigger.config)
+
+
+def pinned_host_keys(config: Mapping[str, Any]) -> list[str]:
+    """The host keys a (checked) configuration pins for its git server."""
+    keys = config.get("known_hosts")
+    return [str(k) for k in keys] if isinstance(keys, list) else []
