@@ -276,7 +276,16 @@ async def uninstall_all(rt: Runtime, repo: RepositoryRecord) -> None:
     webhooks), as `delete` does one trigger's, before the repository goes with its triggers. Best
     effort: the repository is deleted whatever the service answers, so a refusal (or any other
     failure) is logged, naming what to remove by hand, and the next trigger is tried."""
-    for trigger in await rt.db.read(build_triggers.list_for, repo.id):
+    await _uninstall(rt, await rt.db.read(build_triggers.list_for, repo.id))
+
+
+async def uninstall_all_in_namespace(rt: Runtime, namespace_id: int) -> None:
+    """`uninstall_all` for every repository of a user or organization about to be deleted."""
+    await _uninstall(rt, await rt.db.read(build_triggers.list_in_namespace, namespace_id))
+
+
+async def _uninstall(rt: Runtime, triggers: list[TriggerRecord]) -> None:
+    for trigger in triggers:
         if not (trigger.is_active and connected_triggers.is_connected(trigger)):
             continue
         try:

@@ -290,3 +290,17 @@ async def test_a_repository_is_deleted_even_when_github_refuses_to_remove_its_tr
     assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
     assert f"build trigger {uuid} deleted without reaching GitHub" in caplog.text
     assert "remove its deploy key and webhook from octocat/app by hand" in caplog.text
+
+
+async def test_deleting_the_organization_removes_its_repositories_triggers_at_github(
+    world: World, owner_browser: Visitor, github: GitHub
+) -> None:
+    """Its repositories go with it, and their triggers as a repository's deletion takes them
+    (a user's deletion the same way: services/accounts.delete_user)."""
+    http, owner = world.reg.http, world.api["owner"]
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
+    assert (await http.delete("/api/v1/organization/acme", headers=owner)).status_code == 204
+    assert github.keys["octocat/app"] == {} and github.hooks["octocat/app"] == {}
