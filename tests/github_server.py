@@ -51,6 +51,8 @@ class GitHub:
         self.hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
         self.page_size = 100
+        self.failing_deletes = False
+        """Answer every DELETE 502, as GitHub does when it is having a bad day."""
 
     def add_repo(
         self, full_name: str, branches: dict[str, str], files: list[str], tags: dict[str, str] | None = None
@@ -214,7 +216,12 @@ def running_github() -> Iterator[GitHub]:
             if not self._authorized():
                 return
             github.calls.append(("DELETE", path))
-            status = github.remove(m[1], m[2], int(m[3])) if m else 404
+            if m is None:
+                status = 404
+            elif github.failing_deletes:
+                status = 502
+            else:
+                status = github.remove(m[1], m[2], int(m[3]))
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

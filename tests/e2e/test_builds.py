@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -488,3 +489,42 @@ def test_a_build_whose_builder_is_killed_runs_again_then_expires(
         wait_until(lambda: not any(work.iterdir()), "the leftovers to be removed", timeout_s=60)
     finally:
         third.stop()
+
+
+def _processes_of(work: Path, uuid: str) -> list[str]:
+    """The processes of a build: named by its uuid (buildah's `-t`), or working, or chrooted, in
+    its working directory (a RUN step's). Each as `pid command`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            places = [os.readlink(proc / "cwd"), os.readlink(proc / "root")]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if uuid in command or any(Path(place).is_relative_to(work) for place in places):
+            found.append(f"{proc.name} {command}")
+    return found
+
+
+def test_a_killed_builder_takes_its_build_step_with_it(
+    server: Server, builder: Worker, api: httpx.Client, base: str
+) -> None:
+    file_id = _upload(api, f"FROM {base}\nRUN echo tethered-now && sleep 600\n".encode())
+    build = _build(api, "admin/tethered", file_id=file_id)
+    wait_until(
+        lambda: "tethered-now" in _messages(_log(api, "admin/tethered", build["id"])).splitlines(),
+        "the build to reach its RUN step",
+        timeout_s=300,
+    )
+    work = server.data_dir / "builder" / "work"
+    running = _processes_of(work, build["id"])
+    # buildah and the RUN step's sleep, chrooted into the image
+    assert any("buildah bud" in p for p in running) and any("sleep 600" in p for p in running), running
+    builder.kill()  # SIGKILL of the builder's process group, which buildah's is not
+    wait_until(
+        lambda: not _processes_of(work, build["id"]),
+        "the build's processes to die with the builder",
+        timeout_s=60,
+    )

@@ -71,8 +71,9 @@ LAZY = (
     "wharf.services.secscan_sbom",
     "wharf.secscan.sbom",
     "packageurl",
-    # Tag-name patterns' RE2 engine (~2.4 MiB), compiled by the first policy a tag change meets
-    # (core/tag_patterns.py): a push to a namespace without policies reads no pattern.
+    # The RE2 engine (~2.4 MiB) of saved patterns, compiled by the first policy a tag change meets
+    # or trigger a push reaches (core/saved_regex.py): a push to a namespace without policies
+    # reads no pattern.
     "re2",
     # The jobs and clients of features a registry may not use, imported by their first job or by
     # the configuration that turns them on (jobs/runner.py, runtime.py).

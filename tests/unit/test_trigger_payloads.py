@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from wharf.core import trigger_payloads as tp
-from wharf.integrations import git_remote
+from wharf.core.errors import InvalidInput
+from wharf.integrations import git_files, git_remote
 from wharf.jobs import build_source
+from wharf.services import trigger_common
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 URL = "git@git.example.com:team/app.git"
@@ -119,6 +121,59 @@ def test_skip_marks_and_ref_filter() -> None:
         tp.check_wanted(_meta("refs/heads/feature"), {"branchtag_regex": "heads/main"})
 
 
+def test_the_ref_filter_must_span_the_whole_ref_as_in_quay() -> None:
+    for regex, ref in (
+        ("heads/main", "refs/heads/main-old"),  # a prefix is not enough
+        ("tags/v", "refs/tags/v1"),
+        ("main", "refs/heads/main"),  # nor a part
+        # Quay's quirk: a match from the start must reach the end; `heads/a` matches first
+        ("heads/a|heads/ab", "refs/heads/ab"),
+    ):
+        with pytest.raises(tp.SkipRequest, match="does not match"):
+            tp.check_wanted(_meta(ref), {"branchtag_regex": regex})
+    tp.check_wanted(_meta("refs/heads/ab"), {"branchtag_regex": "heads/ab|heads/a"})
+    tp.check_wanted(_meta("refs/heads/release/1.2"), {"branchtag_regex": "heads/release/.*"})
+    assert trigger_common.matching_branches(
+        ["main", "main-old", "release-1", "dev"], {"branchtag_regex": "heads/(main|release-.*)"}
+    ) == ["main", "release-1"]
+    assert trigger_common.matching_branches(["main"], {}) == ["main"]
+
+
+def test_the_ref_filter_runs_in_linear_time_with_re2() -> None:
+    # Python's `re` backtracks through 2**30 ways of splitting the a's before giving up on this
+    # one (minutes); RE2 answers in one pass over the ref.
+    ref = "refs/heads/" + "a" * 30
+    with pytest.raises(tp.SkipRequest, match="does not match"):
+        tp.check_wanted(_meta(ref), {"branchtag_regex": "heads/(a+)+b"})
+    assert trigger_common.matching_branches(["a" * 30], {"branchtag_regex": "heads/(a|a)*b"}) == []
+
+
+@pytest.mark.parametrize(
+    ("regex", "why"),
+    [
+        (r"heads/(main)\1", "invalid escape sequence"),  # a backreference
+        ("heads/(?!wip).*", "invalid perl operator: (?!"),  # lookahead
+        ("(?<=heads/)main", "invalid perl operator: (?<="),  # lookbehind
+        ("heads/(main", "missing )"),
+    ],
+)
+def test_a_ref_filter_re2_cannot_run_is_refused_saying_why(regex: str, why: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        tp.branchtag_pattern(regex)
+    assert refused.value.field == "branchtag_regex"
+    assert why in str(refused.value) and "no backreferences, no lookahead or lookbehind" in str(refused.value)
+    # one saved before Wharf used RE2 builds nothing (rather than every ref) until it is fixed
+    with pytest.raises(tp.SkipRequest, match="update the trigger's configuration"):
+        tp.check_wanted(_meta(), {"branchtag_regex": regex})
+    assert trigger_common.matching_branches(["main"], {"branchtag_regex": regex}) == []
+
+
+def test_a_ref_filter_is_at_most_255_characters() -> None:
+    with pytest.raises(InvalidInput, match="at most 255 characters"):
+        tp.branchtag_pattern("a" * 256)
+    tp.branchtag_pattern("a" * 255)
+
+
 def test_tags_from_ref_default_branch_and_templates() -> None:
     assert tp.tags_for(_meta(), {}) == ["main", "latest"]
     assert tp.tags_for(_meta("refs/heads/feature/x"), {}) == ["feature_x"]
@@ -173,6 +228,42 @@ def test_git_runs_pinned_with_the_deploy_key(tmp_path: Path) -> None:
     https = git_remote.parse("https://git.example.com/team/app.git")
     assert "http.curloptResolve=git.example.com:443:203.0.113.5" in build_source.git_config(https, [ip])
     assert "GIT_SSH_COMMAND" not in build_source.git_env(tmp_path, https, [ip], None)
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3A3QP8fpcMhN18yqYybDObBw/ErBrilrFeJ36dtERo"
+
+
+def test_pinned_host_keys_are_read_from_what_ssh_keyscan_prints() -> None:
+    text = f"""# git.example.com:22 SSH-2.0-OpenSSH_9.2
+git.example.com {ED25519}
+[git.example.com]:2222 {ED25519} a comment
+
+|1|hashed+host=|salt= {ED25519}
+{ED25519}
+"""
+    assert git_files.host_keys(text) == [ED25519] * 4
+    assert git_files.host_keys("") == []
+    for bad, why in (
+        (f"@cert-authority *.example.com {ED25519}", "markers"),
+        ("git.example.com ssh-dss AAAAB3NzaC1kc3M=", "holds no SSH host key"),
+        ("git.example.com ssh-ed25519", "holds no SSH host key"),
+        ("git.example.com ssh-ed25519 not*base64", "not base64"),
+        (f"git.example.com ssh-rsa {ED25519.split()[1]}", "not an ssh-rsa key"),
+        ("\n".join([ED25519] * 21), "at most 20"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            git_files.host_keys(bad)
+
+
+def test_git_over_ssh_accepts_only_the_pinned_host_keys(tmp_path: Path) -> None:
+    ip = ipaddress.ip_address("203.0.113.5")
+    ssh = git_remote.parse("ssh://git@git.example.com:2222/team/app.git")
+    command = build_source.git_env(tmp_path, ssh, [ip], None, [ED25519])["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=yes" in command and "HostKeyAlias=git.example.com" in command
+    assert (tmp_path / "ssh" / "known_hosts").read_text() == f"git.example.com {ED25519}\n"
+    command = build_source.git_env(tmp_path, ssh, [ip], None)["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=accept-new" in command
+    assert (tmp_path / "ssh" / "known_hosts").read_text() == ""
 
 
 def test_a_checkout_may_not_link_out_nor_be_too_big(tmp_path: Path) -> None:

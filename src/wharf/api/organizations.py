@@ -121,7 +121,7 @@ async def apply_org_update(rt: Runtime, who: Identity, org: AccountRecord, body:
     status_code=204,
 )
 async def delete_admined_organization(rt: Rt, org: AdminOrg, who: User, orgname: str) -> Response:
-    await rt.db.write(orgs.delete_org, org, actor(who))
+    await account_service.delete_org(rt, org, actor(who))
     return Response(status_code=204)
 
 

@@ -326,5 +326,5 @@ async def delete_repository(rt: Rt, who: User, repository: str) -> Response:
     if await repository_service.absent_and_admined(rt, who, repository):
         return Response(status_code=204)
     repo = (await admined_repository(rt, who, repository)).repo
-    await rt.db.write(repositories.delete_repo, repo, actor(who))
+    await repository_service.delete(rt, repo, actor(who))
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from wharf.api.organizations import UpdateOrg, apply_org_update
 from wharf.auth import permissions
 from wharf.core import accounts, apptokens, blobs, clock, orgs
 from wharf.core.accounts import AccountRecord
+from wharf.services import accounts as account_service
 from wharf.services import superuser as superuser_service
 
 router = APIRouter(prefix="/superuser", tags=["superuser"])
@@ -118,7 +119,7 @@ async def delete_install_user(rt: Rt, who: Superuser, username: str) -> Response
     account = await _user(rt, username)
     if why := permissions.why_superuser_may_not(rt.settings, who, account, "delete"):
         raise forbidden(why)
-    await rt.db.write(accounts.delete_user, account, actor=actor(who))
+    await account_service.delete_user(rt, account, actor(who))
     return Response(status_code=204)
 
 
@@ -161,7 +162,7 @@ async def change_organization(rt: Rt, who: Superuser, name: str, body: UpdateOrg
 )
 async def delete_organization(rt: Rt, who: Superuser, name: str) -> Response:
     org = await organization(rt, name)
-    await rt.db.write(orgs.delete_org, org, actor(who))
+    await account_service.delete_org(rt, org, actor(who))
     return Response(status_code=204)
 
 

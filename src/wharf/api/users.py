@@ -152,7 +152,7 @@ async def delete_current_user(rt: Rt, who: User) -> Response:
     account = await _me(rt, who)
     if views.is_superuser(rt, account):
         raise invalid_request("superusers cannot delete themselves; another superuser can")
-    await rt.db.write(accounts.delete_user, account, actor=actor(who))
+    await account_service.delete_user(rt, account, actor(who))
     return Response(status_code=204)
 
 

@@ -104,19 +104,30 @@ def admin_delete_user(
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Delete a user, their namespace and its repositories."""
+    """Delete a user, their namespace and its repositories (whose build triggers first remove
+    their deploy keys and webhooks from GitHub, GitLab or Bitbucket)."""
+    import asyncio
+
     from wharf.core import accounts
+    from wharf.runtime import Runtime
+    from wharf.services import accounts as account_service
 
     if not yes and not typer.confirm(f"Delete user {name} and all their repositories?"):
         raise typer.Exit(1)
-    db = database(data_dir, config)
-    try:
-        account = db.run_read(accounts.get_by_name, name)
-        if account is None or account.kind != "user":
-            raise _no_user(name)
-        db.run_write(accounts.delete_user, account)
-    finally:
-        db.dispose()
+    settings = settings_from(data_dir, config)
+    existing_database(settings).dispose()  # migrations first
+
+    async def _run() -> None:
+        rt = Runtime.create(settings)
+        try:
+            account = await rt.db.read(accounts.get_by_name, name)
+            if account is None or account.kind != "user":
+                raise _no_user(name)
+            await account_service.delete_user(rt, account, None)
+        finally:
+            await rt.close()
+
+    asyncio.run(_run())
     typer.echo(f"deleted user {name}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -152,6 +153,10 @@ def builder(
     configure_logging(log_level, log_format)
     log = logging.getLogger("wharf.builder")
     _serve_metrics(metrics_address, log)
+    if shutil.which("setpriv") is None:
+        log.warning(
+            "setpriv (util-linux) is not on PATH: a build's buildah outlives this builder if it is killed"
+        )
     grace_s = settings.WORKER_SHUTDOWN_GRACE_S
 
     async def _run() -> None:

@@ -23,7 +23,7 @@ from wharf.core.clock import now_ms
 from wharf.core.errors import InvalidInput
 from wharf.core.repositories import RepositoryRecord
 from wharf.db.engine import Db
-from wharf.db.models import Account, BuildTrigger
+from wharf.db.models import Account, BuildTrigger, Repository
 
 _USER = Account.__table__.alias("connected_user")
 _ROBOT = Account.__table__.alias("pull_robot")
@@ -98,6 +98,13 @@ def get_in(db: Db, repository_id: int, trigger_uuid: str) -> TriggerRecord | Non
 
 def list_for(db: Db, repository_id: int) -> list[TriggerRecord]:
     rows = db.execute(_SELECT.where(BuildTrigger.repository_id == repository_id).order_by(BuildTrigger.id))
+    return [_record(r) for r in rows]
+
+
+def list_in_namespace(db: Db, namespace_id: int) -> list[TriggerRecord]:
+    """The triggers of every repository of the namespace."""
+    mine = select(Repository.id).where(Repository.namespace_id == namespace_id)
+    rows = db.execute(_SELECT.where(BuildTrigger.repository_id.in_(mine)).order_by(BuildTrigger.id))
     return [_record(r) for r in rows]
 
 

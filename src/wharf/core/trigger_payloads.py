@@ -15,9 +15,14 @@ Pure functions: nothing here reads the database or the network.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from wharf.core.errors import InvalidInput
+from wharf.core.saved_regex import RegexRefused, compile_regex
 from wharf.oci.names import is_valid_tag
+
+if TYPE_CHECKING:
+    import re2
 
 CUSTOM_GIT = "custom-git"
 GITHUB = "github"
@@ -219,15 +224,50 @@ def parsed_ref(ref: str) -> dict[str, str]:
 
 def check_wanted(metadata: dict[str, Any], config: dict[str, Any]) -> None:
     """SkipRequest when the commit asks not to be built, or its ref is not one the trigger's
-    `branchtag_regex` builds (matched against `heads/<branch>` or `tags/<tag>`, as in Quay)."""
+    `branchtag_regex` builds (`heads/<branch>` or `tags/<tag>`, see ref_matches)."""
     message = str(_dict(metadata.get("commit_info")).get("message") or "")
     if any(mark in message for mark in _SKIP_MARKS):
         raise SkipRequest("the commit message asks to skip the build")
     regex = config.get("branchtag_regex")
     if regex:
         short = str(metadata["ref"]).split("/", 1)[-1]
-        if not re.match(str(regex), short):
+        try:
+            pattern = branchtag_pattern(str(regex))
+        except InvalidInput as e:
+            # saved before Wharf matched with RE2, which refuses it: build nothing rather than
+            # every ref, until an admin fixes the pattern
+            raise SkipRequest(f"{e}; update the trigger's configuration") from None
+        if not ref_matches(pattern, short):
             raise SkipRequest(f"{short} does not match the trigger's branchtag_regex")
+
+
+BRANCHTAG_MAX_LENGTH = 255
+
+
+def branchtag_pattern(regex: str) -> re2._Regexp:
+    """A trigger's `branchtag_regex`, compiled with RE2 (core/saved_regex.py: no admin's pattern
+    can pin a thread); InvalidInput saying why RE2 refuses it."""
+    if len(regex) > BRANCHTAG_MAX_LENGTH:
+        raise InvalidInput(
+            f"branchtag_regex must be a string of at most {BRANCHTAG_MAX_LENGTH} characters",
+            field="branchtag_regex",
+        )
+    try:
+        return compile_regex(regex)
+    except RegexRefused as e:
+        raise InvalidInput(
+            f"branchtag_regex is not a regular expression Wharf can match: {e.reason} "
+            "(RE2's syntax: no backreferences, no lookahead or lookbehind)",
+            field="branchtag_regex",
+        ) from None
+
+
+def ref_matches(pattern: re2._Regexp, short: str) -> bool:
+    """Whether `pattern` builds the ref `short` (`heads/<branch>`, `tags/<tag>`), as Quay decides:
+    a match from the start that spans the whole ref. Not quite a full match: of alternatives, the
+    first that matches counts (`heads/a|heads/ab` does not build `heads/ab`)."""
+    found = pattern.match(short)
+    return found is not None and found.end() == len(short)
 
 
 _TEMPLATE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")

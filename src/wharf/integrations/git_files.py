@@ -6,16 +6,20 @@ The remote goes through the outbound guard first (integrations/git_remote.py), a
 to an address the guard saw: over SSH by `HostName=<address>`, over HTTP(S) by
 `http.curloptResolve`. git runs with no system or user configuration, no prompt, only the
 remote's own protocol allowed, and redirects refused. Over SSH it presents the trigger's deploy
-key (when it has one) and accepts the server's host key on first sight.
+key (when it has one) and checks the server's host key against the trigger's pinned keys
+(`known_hosts`), or, without any, accepts it on first sight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import os
 import shlex
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +36,54 @@ class GitFailed(Exception):
     """git could not read the remote (the message says why, without secrets)."""
 
 
-def git_env(work: Path, remote: Remote, addresses: list[Any], key: str | None) -> dict[str, str]:
-    """The environment git runs in for this clone (the key written to the build's directory)."""
+HOST_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+MAX_HOST_KEYS = 20
+
+
+def host_keys(text: str) -> list[str]:
+    """The SSH host keys (`<type> <base64>`) in `text`: lines as `ssh-keyscan` prints them, or as
+    a known_hosts file holds them, or just `<type> <base64>`. The host names of a line are not
+    read: the keys are pinned for the one server a trigger clones from. ValueError saying which
+    line is not one."""
+    found: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0].startswith("@"):
+            raise ValueError(f"line {number}: markers such as {words[0]} are not supported")
+        at = next((i for i, w in enumerate(words[:2]) if w in HOST_KEY_TYPES), None)
+        if at is None or at + 1 >= len(words):
+            raise ValueError(f"line {number} holds no SSH host key ({', '.join(sorted(HOST_KEY_TYPES))})")
+        kind, blob = words[at], words[at + 1]
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except binascii.Error:
+            raise ValueError(f"line {number}: the {kind} key is not base64") from None
+        # the key's own encoding starts with its type, as a length-prefixed string
+        if raw[4 : 4 + len(kind)] != kind.encode() or int.from_bytes(raw[:4], "big") != len(kind):
+            raise ValueError(f"line {number}: this is not an {kind} key")
+        found.append(f"{kind} {blob}")
+    if len(found) > MAX_HOST_KEYS:
+        raise ValueError(f"at most {MAX_HOST_KEYS} host keys")
+    return found
+
+
+def git_env(
+    work: Path, remote: Remote, addresses: list[Any], key: str | None, pinned: Sequence[str] = ()
+) -> dict[str, str]:
+    """The environment git runs in for this clone (the key written to the build's directory).
+    `pinned`: the server's host keys (host_keys), the only ones ssh then accepts."""
     env = {
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -47,15 +97,19 @@ def git_env(work: Path, remote: Remote, addresses: list[Any], key: str | None) -
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         known = ssh_dir / "known_hosts"
         known.touch(mode=0o600)
+        # ssh looks the key up under HostKeyAlias, the URL's host, whatever the port
+        known.write_text("".join(f"{remote.host} {k}\n" for k in pinned))
         options = [
             "-F",
             os.devnull,
             "-o",
             "BatchMode=yes",
             "-o",
-            "StrictHostKeyChecking=accept-new",
+            f"StrictHostKeyChecking={'yes' if pinned else 'accept-new'}",
             "-o",
             f"UserKnownHostsFile={known}",
+            "-o",
+            "HostKeyAlias=" + remote.host,
             "-o",
             "IdentitiesOnly=yes",
         ]
@@ -66,7 +120,7 @@ def git_env(work: Path, remote: Remote, addresses: list[Any], key: str | None) -
                 f.write(key if key.endswith("\n") else key + "\n")
             options += ["-i", str(identity)]
         if addresses:
-            options += ["-o", f"HostName={addresses[0]}", "-o", f"HostKeyAlias={remote.host}"]
+            options += ["-o", f"HostName={addresses[0]}"]
         # git hands this to a shell: every part quoted.
         env["GIT_SSH_COMMAND"] = "ssh " + " ".join(shlex.quote(o) for o in options)
     return env
@@ -116,14 +170,20 @@ def _reason(err: bytes) -> str:
 
 
 async def _read(
-    settings: Settings, url: str, ref: str | None, path: str, key: str | None, work: Path
+    settings: Settings,
+    url: str,
+    ref: str | None,
+    path: str,
+    key: str | None,
+    pinned: Sequence[str],
+    work: Path,
 ) -> bytes | None:
     remote, addresses = await git_remote.check(url, settings)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),
         "LC_ALL": "C",
-        **git_env(work, remote, addresses, key),
+        **git_env(work, remote, addresses, key, pinned),
     }
     config = git_config(remote, addresses)
     root = str(work / "repo.git")
@@ -150,7 +210,7 @@ async def _read(
 
 
 async def read_file(
-    settings: Settings, url: str, ref: str | None, path: str, key: str | None
+    settings: Settings, url: str, ref: str | None, path: str, key: str | None, pinned: Sequence[str] = ()
 ) -> bytes | None:
     """The file at `path` of the branch `ref` (None: the remote's default branch) of the git
     remote `url`, fetched shallowly into a directory removed afterwards; None when the branch has
@@ -158,4 +218,4 @@ async def read_file(
     guard), GitFailed (git could not read it), TimeoutError."""
     with tempfile.TemporaryDirectory(prefix="wharf-git-") as tmp:
         async with asyncio.timeout(READ_TIMEOUT_S):
-            return await _read(settings, url, ref, path, key, Path(tmp))
+            return await _read(settings, url, ref, path, key, pinned, Path(tmp))

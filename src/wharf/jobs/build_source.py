@@ -6,8 +6,9 @@ to an address the guard saw: over SSH by `HostName=<address>`, over HTTP(S) by
 internal one for the clone. git runs with no system or user configuration, no prompt, only the
 remote's own protocol allowed (no `file://`, no `ext::`, so no submodule or alternate reaches the
 builder's disk), and redirects refused. Over SSH it presents the trigger's deploy key and
-accepts the server's host key on first sight (the build's known_hosts is new every time; the
-git server is the one the trigger's admin named).
+accepts only the host keys the trigger pins (its `known_hosts`), or, when it pins none, the
+server's host key on first sight (the build's known_hosts is new every time; the git server is
+the one the trigger's admin named).
 
 The checkout is then held to what an uploaded archive is: at most BUILD_ARCHIVE_MAX_BYTES and
 BUILD_ARCHIVE_MAX_ENTRIES, no link leading out of it. `.git` is removed: the context is the tree.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,8 +45,10 @@ async def fetch(
     root: Path,
     metadata: dict[str, Any],
     key: str | None,
+    pinned: Sequence[str] = (),
 ) -> None:
-    """Clone the commit `metadata` names into the (empty) directory `root`."""
+    """Clone the commit `metadata` names into the (empty) directory `root`, over SSH with the
+    deploy `key`, accepting only the `pinned` host keys when there are any."""
     url, commit, ref = (
         str(metadata.get("git_url") or ""),
         str(metadata.get("commit") or ""),
@@ -56,7 +60,7 @@ async def fetch(
         raise SourceRefused(f"Cannot clone {url!r}: {e}") from None
     except (outbound.OutboundRefused, outbound.OutboundFailed) as e:
         raise SourceRefused(f"Cannot clone {url!r}: {e}") from None
-    env = git_env(work, remote, addresses, key)
+    env = git_env(work, remote, addresses, key, pinned)
     config = git_config(remote, addresses)
     await run("git", *config, "init", "-q", str(root), shown=f"git init {root.name}", env=env)
     wanted = str(ref) if isinstance(ref, str) and ref.startswith("refs/") else commit

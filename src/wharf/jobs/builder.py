@@ -210,7 +210,7 @@ class _Run:
         await self.line(builds.COMMAND_LOG, shown or " ".join(args))
         await self.flush()
         self.proc = await asyncio.create_subprocess_exec(
-            *args,
+            *tethered(*args),
             env={**self.env(), **(env or {})},
             cwd=self.work,
             stdin=asyncio.subprocess.DEVNULL,
@@ -267,9 +267,9 @@ class _Run:
         assert self.build.trigger_metadata is not None
         root = self.work / "context"
         s = self.rt.settings
-        key = await trigger_service.deploy_key_of(self.rt, self.build)
+        key, pinned = await trigger_service.ssh_access_of(self.rt, self.build)
         try:
-            await build_source.fetch(self.run, s, self.work, root, self.build.trigger_metadata, key)
+            await build_source.fetch(self.run, s, self.work, root, self.build.trigger_metadata, key, pinned)
             await asyncio.to_thread(
                 build_source.check_tree, root, s.BUILD_ARCHIVE_MAX_BYTES, s.BUILD_ARCHIVE_MAX_ENTRIES
             )
@@ -477,6 +477,25 @@ def isolated(network: str, *command: str) -> tuple[str, ...]:
     # the command's own words are sh's arguments, never parsed by it
     script = f'{shlex.quote(ip)} link set lo up && exec "$@"'
     return ("unshare", "--net", "--", "sh", "-c", script, "wharf-build", *command)
+
+
+# Run by `setpriv --pdeathsig TERM`, so the kernel sends it SIGTERM when the builder dies,
+# SIGKILL included: it then kills its whole process group (the command and its children, in a
+# group of their own that a kill of the builder's group does not reach). It checks that its parent
+# is still the builder ($1), else it was orphaned before the death signal was set.
+_TETHER = 'trap "kill -KILL 0" TERM; [ "$PPID" = "$1" ] || exit 137; shift; "$@" & wait $!'
+
+
+def tethered(*command: str) -> tuple[str, ...]:
+    """`command` as the builder runs it: killed (with its process group) when the builder dies.
+    PR_SET_PDEATHSIG fires when the thread that forked exits: the event loop's, which is the
+    builder's main thread. Without setpriv (util-linux) the command runs as it is, and outlives a
+    killed builder until it ends (the builder warns at start)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return command
+    builder = str(os.getpid())
+    return (setpriv, "--pdeathsig", "TERM", "--", "sh", "-c", _TETHER, "wharf-step", builder, *command)
 
 
 def missing_tools() -> list[str]:

@@ -33,6 +33,25 @@ async def initialize_first_user(
     return await rt.db.write(apply)
 
 
+async def delete_user(rt: Runtime, account: AccountRecord, actor: audit.Actor | None) -> None:
+    """Delete a user with their namespace and its repositories; their repositories' build
+    triggers first remove their deploy keys and webhooks from GitHub, GitLab or Bitbucket, as
+    deleting a repository does (services/repositories.delete)."""
+    from wharf.services import build_triggers  # the builds' modules load with their first use
+
+    await build_triggers.uninstall_all_in_namespace(rt, account.id)
+    await rt.db.write(accounts.delete_user, account, actor)
+
+
+async def delete_org(rt: Runtime, org: AccountRecord, actor: audit.Actor | None) -> None:
+    """Delete an organization with its repositories, teams and robots; its repositories' build
+    triggers first, as for delete_user."""
+    from wharf.services import build_triggers
+
+    await build_triggers.uninstall_all_in_namespace(rt, org.id)
+    await rt.db.write(orgs.delete_org, org, actor)
+
+
 async def own_profile(
     rt: Runtime, account: AccountRecord
 ) -> tuple[list[tuple[AccountRecord, set[str]]], bool]:

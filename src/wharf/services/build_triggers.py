@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import posixpath
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +35,10 @@ from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.trigger_payloads import InvalidPayload, SkipRequest
 from wharf.db.engine import Db
-from wharf.integrations import git_remote, outbound
+from wharf.integrations import git_files, git_remote, outbound
 from wharf.runtime import Runtime
 from wharf.services import builds as build_service
-from wharf.services import connected_triggers
+from wharf.services import connected_triggers, trigger_common
 
 WEBHOOK_PATH = "/webhooks/push/trigger/{uuid}"
 MAX_PAYLOAD = 4 * 1024 * 1024
@@ -117,14 +116,9 @@ def _path(value: Any, what: str) -> str:
 def _tagging(config: Mapping[str, Any], clean: dict[str, Any]) -> None:
     regex = config.get("branchtag_regex")
     if regex:
-        if not isinstance(regex, str) or len(regex) > 255:
-            raise InvalidInput("branchtag_regex must be a string of at most 255", field="branchtag_regex")
-        try:
-            re.compile(regex)
-        except re.error as e:
-            raise InvalidInput(
-                f"branchtag_regex is not a regular expression: {e}", field="branchtag_regex"
-            ) from None
+        if not isinstance(regex, str):
+            raise InvalidInput("branchtag_regex must be a string", field="branchtag_regex")
+        trigger_payloads.branchtag_pattern(regex)
         clean["branchtag_regex"] = regex
     templates = config.get("tag_templates") or []
     if (
@@ -170,7 +164,25 @@ def clean_config(config: Mapping[str, Any], service: str = trigger_payloads.CUST
     if isinstance(default_branch, str) and default_branch:
         clean["default_branch"] = default_branch[:255]
     _tagging(config, clean)
+    _known_hosts(config, clean)
     return clean
+
+
+def _known_hosts(config: Mapping[str, Any], clean: dict[str, Any]) -> None:
+    """Beyond Quay: the git server's SSH host keys, pinned (kept as `<type> <base64>` lines)."""
+    text = config.get("known_hosts")
+    if isinstance(text, list):  # what a trigger's own config holds, sent back as it was read
+        text = "\n".join(str(line) for line in text)
+    if text is None or text == "":
+        return
+    if not isinstance(text, str) or len(text) > 64 * 1024:
+        raise InvalidInput("known_hosts must be text of at most 64 KiB", field="known_hosts")
+    try:
+        keys = git_files.host_keys(text)
+    except ValueError as e:
+        raise InvalidInput(f"known_hosts: {e}", field="known_hosts") from None
+    if keys:
+        clean["known_hosts"] = keys
 
 
 def deploy_key() -> tuple[str, str]:
@@ -257,6 +269,31 @@ async def delete(rt: Runtime, who: Identity, repo: RepositoryRecord, trigger_uui
         # Quay removes the key and the webhook first, and keeps the trigger if the service refuses.
         await connected_triggers.uninstall(rt, trigger)
     await rt.db.write(build_triggers.delete_trigger, trigger, repo, _actor(who))
+
+
+async def uninstall_all(rt: Runtime, repo: RepositoryRecord) -> None:
+    """Remove what the repository's connected triggers installed at their service (deploy keys,
+    webhooks), as `delete` does one trigger's, before the repository goes with its triggers. Best
+    effort: the repository is deleted whatever the service answers, so a refusal (or any other
+    failure) is logged, naming what to remove by hand, and the next trigger is tried."""
+    await _uninstall(rt, await rt.db.read(build_triggers.list_for, repo.id))
+
+
+async def uninstall_all_in_namespace(rt: Runtime, namespace_id: int) -> None:
+    """`uninstall_all` for every repository of a user or organization about to be deleted."""
+    await _uninstall(rt, await rt.db.read(build_triggers.list_in_namespace, namespace_id))
+
+
+async def _uninstall(rt: Runtime, triggers: list[TriggerRecord]) -> None:
+    for trigger in triggers:
+        if not (trigger.is_active and connected_triggers.is_connected(trigger)):
+            continue
+        try:
+            await connected_triggers.uninstall(rt, trigger)
+        except Exception as e:  # not only the services' refusals: nothing here may keep the repository
+            service = connected_triggers.NAMES[trigger.service]
+            source = str(trigger.config.get("build_source"))
+            trigger_common.left_behind(trigger, service, source, e)
 
 
 async def recent_builds(
@@ -406,7 +443,7 @@ async def receive_push(
     if not trigger.enabled:
         raise InvalidInput("Build trigger is disabled")
     try:
-        # Off the event loop: the body is parsed, and the admin's branchtag_regex run, in a thread.
+        # Off the event loop: the body is parsed (and the branchtag_regex matched) in a thread.
         metadata = await asyncio.to_thread(_wanted_metadata, trigger, headers, body)
     except SkipRequest as e:
         return PushOutcome(None, str(e))
@@ -427,11 +464,19 @@ async def receive_push(
 # --- what a builder needs ------------------------------------------------------------------------
 
 
-async def deploy_key_of(rt: Runtime, build: BuildRecord) -> str | None:
-    """The private deploy key of the trigger that started the build, opened."""
+async def ssh_access_of(rt: Runtime, build: BuildRecord) -> tuple[str | None, list[str]]:
+    """What the build's clone over SSH needs of the trigger that started it, as it is now: its
+    private deploy key, opened, and the host keys it pins (none: trusted on first use)."""
     if build.trigger_uuid is None:
-        return None
+        return None, []
     trigger = await rt.db.read(build_triggers.get, build.trigger_uuid)
-    if trigger is None or trigger.private_key_sealed is None:
-        return None
-    return rt.secrets.open(trigger.private_key_sealed)
+    if trigger is None:
+        return None, []
+    key = rt.secrets.open(trigger.private_key_sealed) if trigger.private_key_sealed else None
+    return key, pinned_host_keys(trigger.config)
+
+
+def pinned_host_keys(config: Mapping[str, Any]) -> list[str]:
+    """The host keys a (checked) configuration pins for its git server."""
+    keys = config.get("known_hosts")
+    return [str(k) for k in keys] if isinstance(keys, list) else []

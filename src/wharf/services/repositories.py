@@ -323,6 +323,18 @@ async def detail(
     return await rt.db.read(read)
 
 
+async def delete(rt: Runtime, repo: RepositoryRecord, actor: audit.Actor | None) -> None:
+    """Delete the repository (deleteRepository, the settings page's Delete). Its build triggers
+    go with it; first, those connected to GitHub, GitLab or Bitbucket have their deploy key and
+    webhook removed there, as deleting each would (a service that refuses does not keep the
+    repository: the log names what is left to remove by hand)."""
+    # Imported here: the builds' modules stay out of a server until it meets a build or trigger.
+    from wharf.services import build_triggers
+
+    await build_triggers.uninstall_all(rt, repo)
+    await rt.db.write(repositories.delete_repo, repo, actor)
+
+
 async def absent_and_admined(rt: Runtime, who: Identity, repository: str) -> bool:
     """Whether `repository` does not exist and `who` would administer it (its namespace's owner or
     admins, a superuser): deleting it is then done, as on Quay."""

@@ -79,7 +79,12 @@ async def _from_git(rt: Runtime, trigger: TriggerRecord | None, clean: Mapping[s
     url = trigger_service.git_url_of(clean)
     try:
         return await git_files.read_file(
-            rt.settings, url, clean.get("default_branch"), clean["dockerfile_path"], key
+            rt.settings,
+            url,
+            clean.get("default_branch"),
+            clean["dockerfile_path"],
+            key,
+            trigger_service.pinned_host_keys(clean),
         )
     except (git_remote.BadRemote, outbound.OutboundRefused, outbound.OutboundFailed) as e:
         raise _Unreadable(f"Could not analyze the repository: {e}") from None

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import posixpath
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from wharf.auth.identity import Identity
-from wharf.core import build_triggers
+from wharf.core import build_triggers, trigger_payloads
 from wharf.core.build_triggers import TriggerRecord
-from wharf.core.errors import NotAllowed, NotFound
+from wharf.core.errors import InvalidInput, NotAllowed, NotFound
 from wharf.core.repositories import RepositoryRecord
 from wharf.runtime import Runtime
 
@@ -72,10 +71,10 @@ def matching_branches(branches: list[str], config: Mapping[str, Any]) -> list[st
     if not isinstance(regex, str) or not regex:
         return branches
     try:
-        pattern = re.compile(regex)
-    except re.error:
+        pattern = trigger_payloads.branchtag_pattern(regex)
+    except InvalidInput:
         return []
-    return [b for b in branches if pattern.match(f"heads/{b}")]
+    return [b for b in branches if trigger_payloads.ref_matches(pattern, f"heads/{b}")]
 
 
 def subdirs_found(paths: list[str]) -> dict[str, Any]:

@@ -201,3 +201,16 @@ async def test_the_analyzer_reads_the_dockerfile_through_bitbucket(
     other = {"config": {**config, "build_source": "team-ws/lib"}}
     r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
     assert r.status_code == 403, r.text
+
+
+async def test_deleting_the_repository_removes_its_triggers_key_and_webhook_at_bitbucket(
+    world: World, owner_browser: Visitor, bitbucket: Bitbucket
+) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "bucky/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    assert len(bitbucket.keys["bucky/app"]) == 1 and len(bitbucket.hooks["bucky/app"]) == 1
+    assert (await http.delete(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 204
+    assert bitbucket.keys["bucky/app"] == {} and bitbucket.hooks["bucky/app"] == {}
+    assert (await http.get(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 404

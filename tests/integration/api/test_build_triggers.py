@@ -24,11 +24,15 @@ from wharf.db.engine import Db
 from wharf.db.models import Job
 from wharf.oci import mediatypes as mt
 from wharf.oci.names import RepositoryName
+from wharf.services import build_triggers as trigger_service
 from wharf.services import builds as build_service
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REPO = "acme/app"
 TRIGGERS = f"/api/v1/repository/{REPO}/trigger/"
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3A3QP8fpcMhN18yqYybDObBw/ErBrilrFeJ36dtERo"
 
 
 async def _activated(world: World, **config: Any) -> tuple[str, str, dict[str, Any]]:
@@ -259,6 +263,18 @@ async def test_activation_checks_its_configuration(world: World) -> None:
     ):
         r = await http.post(f"{TRIGGERS}{uuid}/activate", json={"config": config}, headers=owner)
         assert r.status_code == 400, (config, r.text)
+    config = {"build_source": "git@h:o/r.git", "known_hosts": "h ssh-ed25519 AAAA"}
+    r = await http.post(f"{TRIGGERS}{uuid}/activate", json={"config": config}, headers=owner)
+    assert r.status_code == 400 and "known_hosts: line 1: this is not an ssh-ed25519 key" in r.text
+    # the keys are kept as `<type> <base64>`, and are taken back in that form
+    known_hosts: list[str | list[str]] = [f"# h:22 SSH-2.0-OpenSSH_9.2\nh {HOST_KEY}\n", [HOST_KEY]]
+    for pinned in known_hosts:
+        kept = trigger_service.clean_config({"build_source": "git@h:o/r.git", "known_hosts": pinned})
+        assert kept["known_hosts"] == [HOST_KEY]
+    # matched with RE2, which has no lookaround: refused, saying so
+    config = {"build_source": "git@h:o/r.git", "branchtag_regex": "heads/(?!wip).*"}
+    r = await http.post(f"{TRIGGERS}{uuid}/activate", json={"config": config}, headers=owner)
+    assert r.status_code == 400 and "no lookahead or lookbehind" in r.json()["detail"], r.text
     r = await http.post(TRIGGERS, json={"service": "svn"}, headers=owner)
     assert r.status_code == 400
     r = await http.post(

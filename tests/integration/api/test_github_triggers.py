@@ -46,6 +46,7 @@ def settings(
     github.user = {"id": 583231, "login": "octocat", "name": "The Octocat"}
     github.orgs = ["Octo-Org"]
     github.page_size = 100
+    github.failing_deletes = False
     github.repos.clear()
     github.add_repo(
         "octocat/app",
@@ -251,3 +252,55 @@ async def test_the_trigger_page_activates_a_connected_trigger(
     r = await owner_browser.submit(page, f"{page}/delete")
     assert r.status_code == 303
     assert github.keys["Octo-Org/lib"] == {} and github.hooks["Octo-Org/lib"] == {}
+
+
+async def test_deleting_the_repository_removes_its_triggers_keys_and_webhooks_at_github(
+    world: World, owner_browser: Visitor, github: GitHub
+) -> None:
+    """As deleting each trigger would; an inactive trigger installed nothing, so is not asked."""
+    http, owner = world.reg.http, world.api["owner"]
+    for source in ("octocat/app", "Octo-Org/lib"):
+        uuid = await connect(owner_browser)
+        body = {"config": {"build_source": source}}
+        assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+        assert len(github.keys[source]) == 1 and len(github.hooks[source]) == 1
+    await connect(owner_browser)
+    before = len(github.calls)
+    assert (await http.delete(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 204
+    assert (await http.get(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 404
+    assert all(github.keys[s] == {} and github.hooks[s] == {} for s in ("octocat/app", "Octo-Org/lib"))
+    assert [method for method, _ in github.calls[before:]] == ["DELETE"] * 4
+
+
+async def test_a_repository_is_deleted_even_when_github_refuses_to_remove_its_trigger(
+    world: World, owner_browser: Visitor, github: GitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting a trigger alone is refused then (it stays, the error says why); deleting its
+    repository is not: the log says what is left at GitHub to remove by hand."""
+    http, owner = world.reg.http, world.api["owner"]
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    github.failing_deletes = True
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 400
+    settings = f"/repository/{REPO}?tab=settings"
+    r = await owner_browser.submit(settings, f"/repository/{REPO}/settings/delete", confirm=REPO)
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    assert (await http.get(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 404
+    assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
+    assert f"build trigger {uuid} deleted without reaching GitHub" in caplog.text
+    assert "remove its deploy key and webhook from octocat/app by hand" in caplog.text
+
+
+async def test_deleting_the_organization_removes_its_repositories_triggers_at_github(
+    world: World, owner_browser: Visitor, github: GitHub
+) -> None:
+    """Its repositories go with it, and their triggers as a repository's deletion takes them
+    (a user's deletion the same way: services/accounts.delete_user)."""
+    http, owner = world.reg.http, world.api["owner"]
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
+    assert (await http.delete("/api/v1/organization/acme", headers=owner)).status_code == 204
+    assert github.keys["octocat/app"] == {} and github.hooks["octocat/app"] == {}

@@ -279,3 +279,17 @@ async def test_the_analyzer_reads_the_dockerfile_through_gitlab(
     other = {"config": {**config, "build_source": "Tanuki-Group/lib"}}
     r = await http.post(f"{TRIGGERS}{uuid}/analyze", json=other, headers=world.api["admin"])
     assert r.status_code == 403, r.text
+
+
+async def test_deleting_the_repository_removes_its_triggers_key_and_webhook_at_gitlab(
+    world: World, owner_browser: Visitor, gitlab: GitLab
+) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    gitlab.token_lifetime = 0  # the deletion renews the grant first
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "tanuki/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    assert len(gitlab.keys["tanuki/app"]) == 1 and len(gitlab.hooks["tanuki/app"]) == 1
+    assert (await http.delete(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 204
+    assert gitlab.keys["tanuki/app"] == {} and gitlab.hooks["tanuki/app"] == {}
+    assert (await http.get(f"/api/v1/repository/{REPO}", headers=owner)).status_code == 404

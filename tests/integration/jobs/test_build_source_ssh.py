@@ -14,6 +14,7 @@ import pytest
 
 from tests.ssh_server import ssh_server
 from wharf.config import Settings, load_settings
+from wharf.integrations import git_files
 from wharf.jobs import build_source
 from wharf.services.build_triggers import deploy_key
 
@@ -95,3 +96,32 @@ async def test_a_trigger_clones_over_ssh_with_its_deploy_key(
         with pytest.raises(_Failed, match="Permission denied"):
             await build_source.fetch(_run, loopback_settings, other_work, other_root, metadata, stranger)
         assert not (other_root / "hello.txt").exists()
+
+
+async def test_a_trigger_that_pins_the_host_key_clones_only_from_that_server(
+    tmp_path: Path, loopback_settings: Settings
+) -> None:
+    bare, commit = _repository(tmp_path)
+    private, public = deploy_key()
+    other_key = " ".join(deploy_key()[1].split()[:2])  # an ed25519 key the server does not hold
+    with ssh_server(tmp_path / "sshd") as server:
+        server.authorize(public)
+        metadata = {"git_url": server.url(bare), "commit": commit, "ref": "refs/heads/main"}
+        # as `ssh-keyscan -p <port> 127.0.0.1` prints it: the port in the host is not in the way
+        pinned = git_files.host_keys(f"[127.0.0.1]:{server.port} {server.host_key}\n")
+        work, root = tmp_path / "build", tmp_path / "build" / "context"
+        work.mkdir()
+        await build_source.fetch(_run, loopback_settings, work, root, metadata, private, pinned)
+        assert (root / "hello.txt").read_text() == "over ssh\n"
+        assert (work / "ssh" / "known_hosts").read_text() == f"127.0.0.1 {server.host_key}\n"
+
+        # a server whose key is not the one pinned (a man in the middle, a moved server) gets
+        # no connection: nothing is fetched, and its key is not taken
+        other_work, other_root = tmp_path / "other", tmp_path / "other" / "context"
+        other_work.mkdir()
+        with pytest.raises(_Failed, match="Host key verification failed"):
+            await build_source.fetch(
+                _run, loopback_settings, other_work, other_root, metadata, private, [other_key]
+            )
+        assert not (other_root / "hello.txt").exists()
+        assert (other_work / "ssh" / "known_hosts").read_text() == f"127.0.0.1 {other_key}\n"

@@ -13,6 +13,7 @@ from wharf.app import WharfApp
 from wharf.core import build_triggers, repositories
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3A3QP8fpcMhN18yqYybDObBw/ErBrilrFeJ36dtERo"
 
 
 async def test_set_up_see_and_remove_a_trigger(admin: Visitor, reg: RegistryClient, wharf: WharfApp) -> None:
@@ -24,6 +25,11 @@ async def test_set_up_see_and_remove_a_trigger(admin: Visitor, reg: RegistryClie
     r = await admin.submit(page, action, build_source="file:///etc/passwd", dockerfile_path="/app/Dockerfile")
     assert r.status_code == 422
     assert "file:///etc/passwd" in r.text and 'aria-invalid="true"' in r.text
+    r = await admin.submit(
+        page, action, build_source="git@git.example.com:team/app.git", known_hosts="git.example.com ssh-rsa x"
+    )
+    assert r.status_code == 422 and "known_hosts: line 1: the ssh-rsa key is not base64" in r.text
+    assert "git.example.com ssh-rsa x</textarea>" in r.text
     repo = await wharf.rt.db.read(repositories.get, "admin", "app")
     assert repo is not None
     assert await wharf.rt.db.read(build_triggers.list_for, repo.id) == []
@@ -33,13 +39,16 @@ async def test_set_up_see_and_remove_a_trigger(admin: Visitor, reg: RegistryClie
         action,
         build_source="git@git.example.com:team/app.git",
         tag_templates="${commit_info.short_sha}",
+        known_hosts=f"git.example.com {KEY}",
     )
     assert r.status_code == 303, r.text
     trigger_page = r.headers["location"]
     html = (await admin.get(trigger_page)).text
     assert "ssh-ed25519 " in html and "/webhooks/push/trigger/" in html
+    assert "SSH host keys pinned</dt><dd><code>ssh-ed25519</code>" in html
     (trigger,) = await wharf.rt.db.read(build_triggers.list_for, repo.id)
     assert trigger.config["tag_templates"] == ["${commit_info.short_sha}"]
+    assert trigger.config["known_hosts"] == [KEY]
 
     # A push the git server sends with the URL shown builds; the trigger's page lists it.
     start = html.index("https://$token:") if "https://$token:" in html else html.index("http://$token:")

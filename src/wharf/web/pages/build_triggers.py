@@ -108,7 +108,7 @@ def _config(form: dict[str, str]) -> dict[str, Any]:
         "default_tag_from_ref": form.get("default_tag_from_ref") == "on",
         "latest_for_default_branch": form.get("latest_for_default_branch") == "on",
     }
-    for name in ("context", "branchtag_regex", "default_branch"):
+    for name in ("context", "branchtag_regex", "default_branch", "known_hosts"):
         if form.get(name, "").strip():
             config[name] = form[name].strip()
     return config

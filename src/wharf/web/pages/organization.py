@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wharf.auth import permissions
-from wharf.core import orgs
 from wharf.runtime import Runtime
 from wharf.secscan import policy
 from wharf.services import accounts as account_service
@@ -168,7 +167,7 @@ async def delete_org(request: Request) -> Response:
             "Nothing was deleted.",
         )
     await confirm_fresh_login(rt, request, v, form, f"/organization/{ns.name}?tab=settings")
-    await rt.db.write(orgs.delete_org, ns.account, v.actor)
+    await account_service.delete_org(rt, ns.account, v.actor)
     return render.redirect("/", f"Deleted organization {ns.name} with its repositories, teams and robots.")
 
 

@@ -32,6 +32,7 @@ from wharf.core.repositories import RepositoryRecord
 from wharf.runtime import Runtime
 from wharf.services import address_confirmation
 from wharf.services import notifications as notification_service
+from wharf.services import repositories as repository_service
 from wharf.services import repository_settings as settings_service
 from wharf.web import access, forms, render
 from wharf.web.errors import WebError
@@ -236,7 +237,7 @@ async def change(request: Request) -> Response:
                 confirm=f"That is not the repository's full name: type {full_name} exactly to delete it. "
                 "Nothing was deleted.",
             )
-        await rt.db.write(repositories.delete_repo, repo, by)
+        await repository_service.delete(rt, repo, by)
         return render.redirect("/", f"Deleted repository {full_name}.")
     raise WebError.not_found("This action")
 

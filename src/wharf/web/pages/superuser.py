@@ -14,6 +14,7 @@ from wharf.auth import permissions
 from wharf.core import accounts, global_messages, logs, mirror_health, orgs
 from wharf.core.accounts import AccountRecord
 from wharf.runtime import Runtime
+from wharf.services import accounts as account_service
 from wharf.services import mirroring, secscan_views
 from wharf.services import superuser as superuser_service
 from wharf.web import access, render
@@ -114,7 +115,7 @@ async def change_user(request: Request) -> Response:
         return render.redirect("/superuser?tab=users", f"{target.name} has a new password.")
     if action == "delete":
         await confirm_fresh_login(rt, request, v, form, "/superuser?tab=users")
-        await rt.db.write(accounts.delete_user, target, actor=v.actor)
+        await account_service.delete_user(rt, target, v.actor)
         return render.redirect("/superuser?tab=users", f"Deleted user {target.name} and their repositories.")
     raise WebError.not_found("This action")
 
@@ -133,7 +134,7 @@ async def change_organization(request: Request) -> Response:
         return render.redirect("/superuser?tab=organizations", f"You are now an owner of {org.name}.")
     if action == "delete":
         await confirm_fresh_login(rt, request, v, form, "/superuser?tab=organizations")
-        await rt.db.write(orgs.delete_org, org, v.actor)
+        await account_service.delete_org(rt, org, v.actor)
         return render.redirect("/superuser?tab=organizations", f"Deleted organization {org.name}.")
     raise WebError.not_found("This action")
 
