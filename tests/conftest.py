@@ -5,11 +5,13 @@ WHARF_TEST_STORAGE=s3) and a real Wharf application with its data directory."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -29,6 +31,32 @@ DB_BACKEND = os.environ.get("WHARF_TEST_DB", "sqlite")
 PG_URI = os.environ.get("WHARF_TEST_PG", "postgresql://postgres:wharf-test@127.0.0.1:5432/postgres")
 STORAGE_BACKEND = os.environ.get("WHARF_TEST_STORAGE", "filesystem")
 __all__ = ["seaweed"]  # the session's SeaweedFS server, a fixture for every test tree
+
+# scripts/test installs every tool the tests use and sets this: a test that would skip for lack
+# of one (a package missing from scripts/install-system-deps) then fails instead of silently
+# leaving its feature untested in CI.
+ALL_TOOLS_INSTALLED = os.environ.get("WHARF_TEST_ALL_TOOLS") == "1"
+_MISSING_TOOL = re.compile(r"not installed|install-system-deps|apt-get install|needs slapd|needs the Go")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_when_a_tool_is_missing(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield  # a module that skips itself (allow_module_level) is skipped here
+    _fail_when_a_tool_is_missing(outcome.get_result())
+
+
+def _fail_when_a_tool_is_missing(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if ALL_TOOLS_INSTALLED and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if _MISSING_TOOL.search(reason):
+            report.outcome = "failed"
+            report.longrepr = f"WHARF_TEST_ALL_TOOLS=1 but a tool is missing: {reason}"
 
 
 def _admin_sql(statement: str) -> None:
