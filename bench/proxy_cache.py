@@ -1,6 +1,7 @@
 """Proxy-cache organizations (issue 18): what a pull through the cache costs.
 
     python -m bench.proxy_cache [--quick] [--runs N] [--layer-mib N] [--tls] [--markdown FILE]
+                                [--link-mbit N --link-rtt-ms M]
 
 Starts CNCF distribution behind the bench's token server (bench/servers.py), as the upstream, and
 a `wharf serve` on its embedded defaults (SQLite, one process) with FEATURE_PROXY_CACHE on,
@@ -11,6 +12,14 @@ Set-up, untimed: per run, a new image (a config and 3 random layers of --layer-m
 distribution as `bench/img-RUN`, and an image of the same size pushed to Wharf as `admin/plain-RUN`.
 With --tls, distribution answers on HTTPS (a self-signed certificate for 127.0.0.1, which Wharf
 trusts through SSL_CERT_FILE), and the organization's upstream is not `insecure`.
+
+With --link-mbit and --link-rtt-ms, the upstream is remote, as Docker Hub or quay.io are: an
+emulated WAN link (bench/link.py, a relay of its own process: that bandwidth each way, shared by
+all connections, and that round trip) stands between distribution with its token server and
+everyone who calls them, the direct client and Wharf alike. The organization's upstream is the
+relay's port, and distribution's token realm names the relay's other port, so that Wharf's token
+requests cross the link too. The client's requests to Wharf stay on loopback (a registry near
+its clients); the set-up's pushes to distribution too.
 
 In each of --runs runs, one client pulls an image as docker does (a new token from the registry's
 realm, the manifest, then the layers one after the other, read to the end and dropped):
@@ -39,14 +48,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Final
 
 import httpx
 
+from bench.link import LinkProcess, start_link
 from bench.scenarios import OCI_MANIFEST, MiB, Session
-from bench.servers import PASSWORD, Server, start_distribution, start_wharf
+from bench.servers import PASSWORD, Server, free_port, start_distribution, start_wharf
 
 ORG: Final = "cache"
 LAYERS: Final = 3
@@ -145,8 +156,9 @@ def _metered(wharf: Server, upstream: Server, pull: Callable[[], tuple[float, in
     return seconds, received, _cpu(wharf) - w0, _cpu(upstream) - u0
 
 
-def runs_on(wharf: Server, upstream: Server, runs: int) -> dict[str, list[Pull]]:
-    w, u = Session(wharf), Session(upstream)
+def runs_on(wharf: Server, upstream: Server, runs: int, far: Server | None = None) -> dict[str, list[Pull]]:
+    """`far`: the upstream as the direct client reaches it (through the link), when not `upstream`."""
+    w, u = Session(wharf), Session(far or upstream)
     figures: dict[str, list[Pull]] = {k: [] for k in KINDS}
     repos = {
         "direct": (u, "bench/img-{}"),
@@ -231,16 +243,33 @@ def main() -> None:
         help="distribution on HTTPS (a self-signed certificate Wharf trusts through SSL_CERT_FILE)",
     )
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--link-mbit", type=float, help="the upstream behind a link of this bandwidth each way")
+    ap.add_argument("--link-rtt-ms", type=float, help="... and this round trip (both or neither)")
     args = ap.parse_args()
+    if (args.link_mbit is None) != (args.link_rtt_ms is None):
+        ap.error("--link-mbit and --link-rtt-ms go together")
     runs = args.runs or (3 if args.quick else 5)
     layer_mib = args.layer_mib or (2 if args.quick else 16)
     root = Path(tempfile.mkdtemp(prefix="wharf-proxy-cache-"))
     load_before = os.getloadavg()
     started = time.perf_counter()
     servers: list[Server] = []
+    link: LinkProcess | None = None
     try:
-        upstream = start_distribution(root, tls=args.tls)
+        realm_port = free_port() if args.link_mbit is not None else None
+        upstream = start_distribution(root, tls=args.tls, token_realm_port=realm_port)
         servers.append(upstream)
+        far = upstream
+        if realm_port is not None:
+            assert upstream.token_auth is not None
+            front = free_port()
+            link = start_link(
+                root / "link.log",
+                args.link_mbit,
+                args.link_rtt_ms,
+                {front: upstream.port, realm_port: upstream.token_auth.port},
+            )
+            far = replace(upstream, port=front)  # not stopped: `upstream` is
         if upstream.ca is not None:
             os.environ["SSL_CERT_FILE"] = str(upstream.ca)  # for Wharf, started next
         wharf = start_wharf(
@@ -254,23 +283,26 @@ def main() -> None:
             },
         )
         servers.append(wharf)
-        make_cache_org(wharf, upstream)
+        make_cache_org(wharf, far)
         u, w = Session(upstream), Session(wharf)
         for run in range(runs):
             push_image(u, f"bench/img-{run}", layer_mib * MiB)
             push_image(w, f"admin/plain-{run}", layer_mib * MiB)
         print(f"set up in {time.perf_counter() - started:.0f} s; pulling...", flush=True)
-        figures = runs_on(wharf, upstream, runs)
+        figures = runs_on(wharf, upstream, runs, far)
     finally:
         for server in servers:
             server.stop()
+        if link is not None:
+            link.stop()
         subprocess.Popen(["rm", "-rf", str(root)], start_new_session=True)
     load_after = os.getloadavg()
     header = (
         f"{os.cpu_count()} cores, load average {load_before[0]:.1f} at the start "
         f"and {load_after[0]:.1f} at the end; "
         f"the run took {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}"
-        f"{'; distribution on HTTPS (--tls)' if args.tls else ''}."
+        f"{'; distribution on HTTPS (--tls)' if args.tls else ''}"
+        f"{f'; the upstream behind an emulated link ({link.describe()})' if link else '; all on loopback'}."
     )
     table = render(header, figures, layer_mib)
     print(table)
