@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import httpx
 
@@ -98,21 +98,40 @@ def push_image(s: Session, repo: str, layer_bytes: int) -> None:
     s.put_manifest(repo, "v1", s.image(repo, [os.urandom(layer_bytes) for _ in range(LAYERS)]))
 
 
-def pull_image(s: Session, repo: str) -> tuple[float, int]:
-    """Pull `repo:v1` as docker does, one layer after another; (seconds, bytes received)."""
+PHASES: Final = {
+    "token": "the token",
+    "manifest": "the manifest",
+    "headers": "each blob's answer (request to headers)",
+    "body": "each blob's body, but its last chunk",
+    "last": "each blob's last chunk (the gap before it)",
+}
+"""Where a pull's time goes, as the client sees it (the blobs' figures summed over the blobs)."""
+
+
+def pull_image(s: Session, repo: str) -> tuple[float, int, dict[str, float]]:
+    """Pull `repo:v1` as docker does, one layer after another; (seconds, bytes received, PHASES)."""
     t = time.perf_counter()
+    phases = dict.fromkeys(PHASES, 0.0)
     headers = s.bearer(f"repository:{repo}:pull")
+    phases["token"] = (mark := time.perf_counter()) - t
     r = s.http.get(f"/v2/{repo}/manifests/v1", headers={**headers, "Accept": ACCEPT})
     assert r.status_code == 200, r.text
     manifest = r.json()
+    phases["manifest"] = time.perf_counter() - mark
     received = 0
     for descriptor in [manifest["config"], *manifest["layers"]]:
+        start = time.perf_counter()
         with s.http.stream("GET", f"/v2/{repo}/blobs/{descriptor['digest']}", headers=headers) as blob:
             assert blob.status_code == 200, blob.read()
-            for chunk in blob.iter_bytes(MiB):
+            answered = previous = last = time.perf_counter()
+            for chunk in blob.iter_raw():
                 received += len(chunk)
+                previous, last = last, time.perf_counter()
+        phases["headers"] += answered - start
+        phases["body"] += previous - answered
+        phases["last"] += last - previous
         assert received > 0
-    return time.perf_counter() - t, received
+    return time.perf_counter() - t, received, phases
 
 
 KINDS: Final = {
@@ -123,8 +142,13 @@ KINDS: Final = {
 }
 
 
-Pull = tuple[float, int, float, float]
-"""(seconds, bytes received, Wharf's CPU seconds, the upstream's CPU seconds incl. its token server)."""
+class Pull(NamedTuple):
+    seconds: float
+    received: int
+    wharf_cpu: float
+    upstream_cpu: float
+    """distribution's and its token server's."""
+    phases: dict[str, float]
 
 
 def _cpu(server: Server) -> float:
@@ -148,12 +172,14 @@ def _schedstat_s(pid: int) -> float:
     return total / 1e9
 
 
-def _metered(wharf: Server, upstream: Server, pull: Callable[[], tuple[float, int]]) -> Pull:
+def _metered(
+    wharf: Server, upstream: Server, pull: Callable[[], tuple[float, int, dict[str, float]]]
+) -> Pull:
     """The pull, with what each server's processes spent on it (psutil's CPU times: the figure
     that holds on a busy machine, where the wall clock mostly measures the other processes)."""
     w0, u0 = _cpu(wharf), _cpu(upstream)
-    seconds, received = pull()
-    return seconds, received, _cpu(wharf) - w0, _cpu(upstream) - u0
+    seconds, received, phases = pull()
+    return Pull(seconds, received, _cpu(wharf) - w0, _cpu(upstream) - u0, phases)
 
 
 def runs_on(wharf: Server, upstream: Server, runs: int, far: Server | None = None) -> dict[str, list[Pull]]:
@@ -217,6 +243,17 @@ def render(header: str, figures: dict[str, list[Pull]], layer_mib: int) -> str:
             f"| {KINDS[kind]} | {_spread([f[2] for f in kept], _ms)} "
             f"| {_spread([f[3] for f in kept], _ms)} | {_spread([f[2] + f[3] for f in kept], _ms)} |"
         )
+    lines += [
+        "",
+        "Where the time goes, as the client sees it (median; the blobs' figures summed over the "
+        f"{LAYERS + 1} blobs)",
+        "",
+        "| pull | " + " | ".join(PHASES.values()) + " |",
+        "|---|" + "---:|" * len(PHASES),
+    ]
+    for kind in KINDS:
+        medians = [statistics.median(f.phases[p] for f in figures[kind]) for p in PHASES]
+        lines.append(f"| {KINDS[kind]} | " + " | ".join(_ms(m) for m in medians) + " |")
     return "\n".join(lines) + "\n"
 
 
