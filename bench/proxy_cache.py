@@ -48,6 +48,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -108,8 +109,25 @@ PHASES: Final = {
 """Where a pull's time goes, as the client sees it (the blobs' figures summed over the blobs)."""
 
 
-def pull_image(s: Session, repo: str) -> tuple[float, int, dict[str, float]]:
-    """Pull `repo:v1` as docker does, one layer after another; (seconds, bytes received, PHASES)."""
+def _pull_blob(
+    s: Session, repo: str, digest: str, headers: dict[str, str]
+) -> tuple[int, float, float, float]:
+    """(bytes, seconds to the answer's headers, to the chunk before the last, to the last)."""
+    start = time.perf_counter()
+    with s.http.stream("GET", f"/v2/{repo}/blobs/{digest}", headers=headers) as blob:
+        assert blob.status_code == 200, blob.read()
+        answered = previous = last = time.perf_counter()
+        received = 0
+        for chunk in blob.iter_raw():
+            received += len(chunk)
+            previous, last = last, time.perf_counter()
+    assert received > 0
+    return received, answered - start, previous - answered, last - previous
+
+
+def pull_image(s: Session, repo: str, parallel: int = 1) -> tuple[float, int, dict[str, float]]:
+    """Pull `repo:v1` as docker does: a token, the manifest, then the blobs, `parallel` at a time
+    (docker: 3; 1: one after another); (seconds, bytes received, PHASES)."""
     t = time.perf_counter()
     phases = dict.fromkeys(PHASES, 0.0)
     headers = s.bearer(f"repository:{repo}:pull")
@@ -118,20 +136,13 @@ def pull_image(s: Session, repo: str) -> tuple[float, int, dict[str, float]]:
     assert r.status_code == 200, r.text
     manifest = r.json()
     phases["manifest"] = time.perf_counter() - mark
-    received = 0
-    for descriptor in [manifest["config"], *manifest["layers"]]:
-        start = time.perf_counter()
-        with s.http.stream("GET", f"/v2/{repo}/blobs/{descriptor['digest']}", headers=headers) as blob:
-            assert blob.status_code == 200, blob.read()
-            answered = previous = last = time.perf_counter()
-            for chunk in blob.iter_raw():
-                received += len(chunk)
-                previous, last = last, time.perf_counter()
-        phases["headers"] += answered - start
-        phases["body"] += previous - answered
-        phases["last"] += last - previous
-        assert received > 0
-    return time.perf_counter() - t, received, phases
+    digests = [d["digest"] for d in [manifest["config"], *manifest["layers"]]]
+    with ThreadPoolExecutor(parallel) as pool:
+        blobs = list(pool.map(lambda digest: _pull_blob(s, repo, digest, headers), digests))
+    for _, *times in blobs:
+        for phase, seconds in zip(("headers", "body", "last"), times, strict=True):
+            phases[phase] += seconds
+    return time.perf_counter() - t, sum(b[0] for b in blobs), phases
 
 
 KINDS: Final = {
@@ -182,7 +193,9 @@ def _metered(
     return Pull(seconds, received, _cpu(wharf) - w0, _cpu(upstream) - u0, phases)
 
 
-def runs_on(wharf: Server, upstream: Server, runs: int, far: Server | None = None) -> dict[str, list[Pull]]:
+def runs_on(
+    wharf: Server, upstream: Server, runs: int, far: Server | None = None, parallel: int = 1
+) -> dict[str, list[Pull]]:
     """`far`: the upstream as the direct client reaches it (through the link), when not `upstream`."""
     w, u = Session(wharf), Session(far or upstream)
     figures: dict[str, list[Pull]] = {k: [] for k in KINDS}
@@ -194,7 +207,8 @@ def runs_on(wharf: Server, upstream: Server, runs: int, far: Server | None = Non
     }
     for run in range(runs):
         for kind, (session, repo) in repos.items():
-            figures[kind].append(_metered(wharf, upstream, partial(pull_image, session, repo.format(run))))
+            pull = partial(pull_image, session, repo.format(run), parallel)
+            figures[kind].append(_metered(wharf, upstream, pull))
         done = ", ".join(
             f"{k} {figures[k][-1][0] * 1000:.0f} ms (CPU wharf {figures[k][-1][2] * 1000:.0f} ms, "
             f"upstream {figures[k][-1][3] * 1000:.0f} ms)"
@@ -208,13 +222,14 @@ def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
     return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
 
 
-def render(header: str, figures: dict[str, list[Pull]], layer_mib: int) -> str:
+def render(header: str, figures: dict[str, list[Pull]], layer_mib: int, parallel: int = 1) -> str:
     runs = len(figures["direct"])
+    how = "one after another" if parallel == 1 else f"{parallel} at a time"
     lines = [
         header,
         "",
         f"One client pulls an image of a config and {LAYERS} layers of {layer_mib} MiB, a token "
-        f"fetched first; {runs} runs (median, range)",
+        f"fetched first, the blobs {how}; {runs} runs (median, range)",
         "",
         "| pull | time | MiB/s | against | its time | its MiB/s | ratio (time) |",
         "|---|---:|---:|---|---:|---:|---:|",
@@ -246,7 +261,7 @@ def render(header: str, figures: dict[str, list[Pull]], layer_mib: int) -> str:
     lines += [
         "",
         "Where the time goes, as the client sees it (median; the blobs' figures summed over the "
-        f"{LAYERS + 1} blobs)",
+        f"{LAYERS + 1} blobs{', which overlap' if parallel > 1 else ''})",
         "",
         "| pull | " + " | ".join(PHASES.values()) + " |",
         "|---|" + "---:|" * len(PHASES),
@@ -265,6 +280,28 @@ def _one(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _start_upstream(
+    root: Path,
+    tls: bool,
+    link_mbit: float | None,
+    link_rtt_ms: float | None,
+    running: list[Server | LinkProcess],
+) -> tuple[Server, Server, LinkProcess | None]:
+    """distribution with its token server, and the link in front of both when there is one (added
+    to `running` as they start); (distribution, distribution as its clients reach it, the link)."""
+    realm_port = free_port() if link_mbit is not None else None
+    upstream = start_distribution(root, tls=tls, token_realm_port=realm_port)
+    running.append(upstream)
+    if link_mbit is None or link_rtt_ms is None or realm_port is None:
+        return upstream, upstream, None
+    assert upstream.token_auth is not None
+    front = free_port()
+    ports = {front: upstream.port, realm_port: upstream.token_auth.port}
+    link = start_link(root / "link.log", link_mbit, link_rtt_ms, ports)
+    running.append(link)
+    return upstream, replace(upstream, port=front), link  # the copy is not stopped: `upstream` is
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         prog="python -m bench.proxy_cache",
@@ -280,6 +317,7 @@ def main() -> None:
         help="distribution on HTTPS (a self-signed certificate Wharf trusts through SSL_CERT_FILE)",
     )
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--parallel", type=int, default=1, help="blobs pulled at once (docker: 3; default 1)")
     ap.add_argument("--link-mbit", type=float, help="the upstream behind a link of this bandwidth each way")
     ap.add_argument("--link-rtt-ms", type=float, help="... and this round trip (both or neither)")
     args = ap.parse_args()
@@ -290,23 +328,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="wharf-proxy-cache-"))
     load_before = os.getloadavg()
     started = time.perf_counter()
-    servers: list[Server] = []
+    running: list[Server | LinkProcess] = []
     link: LinkProcess | None = None
     try:
-        realm_port = free_port() if args.link_mbit is not None else None
-        upstream = start_distribution(root, tls=args.tls, token_realm_port=realm_port)
-        servers.append(upstream)
-        far = upstream
-        if realm_port is not None:
-            assert upstream.token_auth is not None
-            front = free_port()
-            link = start_link(
-                root / "link.log",
-                args.link_mbit,
-                args.link_rtt_ms,
-                {front: upstream.port, realm_port: upstream.token_auth.port},
-            )
-            far = replace(upstream, port=front)  # not stopped: `upstream` is
+        upstream, far, link = _start_upstream(root, args.tls, args.link_mbit, args.link_rtt_ms, running)
         if upstream.ca is not None:
             os.environ["SSL_CERT_FILE"] = str(upstream.ca)  # for Wharf, started next
         wharf = start_wharf(
@@ -319,19 +344,17 @@ def main() -> None:
                 "SSRF_ALLOWED_HOSTS": '["127.0.0.1"]',
             },
         )
-        servers.append(wharf)
+        running.append(wharf)
         make_cache_org(wharf, far)
         u, w = Session(upstream), Session(wharf)
         for run in range(runs):
             push_image(u, f"bench/img-{run}", layer_mib * MiB)
             push_image(w, f"admin/plain-{run}", layer_mib * MiB)
         print(f"set up in {time.perf_counter() - started:.0f} s; pulling...", flush=True)
-        figures = runs_on(wharf, upstream, runs, far)
+        figures = runs_on(wharf, upstream, runs, far, args.parallel)
     finally:
-        for server in servers:
-            server.stop()
-        if link is not None:
-            link.stop()
+        for each in running:
+            each.stop()
         subprocess.Popen(["rm", "-rf", str(root)], start_new_session=True)
     load_after = os.getloadavg()
     header = (
@@ -341,7 +364,7 @@ def main() -> None:
         f"{'; distribution on HTTPS (--tls)' if args.tls else ''}"
         f"{f'; the upstream behind an emulated link ({link.describe()})' if link else '; all on loopback'}."
     )
-    table = render(header, figures, layer_mib)
+    table = render(header, figures, layer_mib, args.parallel)
     print(table)
     if args.markdown:
         args.markdown.write_text(table)
