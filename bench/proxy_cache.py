@@ -1,7 +1,7 @@
 """Proxy-cache organizations (issue 18): what a pull through the cache costs.
 
     python -m bench.proxy_cache [--quick] [--runs N] [--layer-mib N] [--tls] [--markdown FILE]
-                                [--link-mbit N --link-rtt-ms M]
+                                [--parallel N] [--link-mbit N --link-rtt-ms M]
 
 Starts CNCF distribution behind the bench's token server (bench/servers.py), as the upstream, and
 a `wharf serve` on its embedded defaults (SQLite, one process) with FEATURE_PROXY_CACHE on,
@@ -22,7 +22,8 @@ requests cross the link too. The client's requests to Wharf stay on loopback (a 
 its clients); the set-up's pushes to distribution too.
 
 In each of --runs runs, one client pulls an image as docker does (a new token from the registry's
-realm, the manifest, then the layers one after the other, read to the end and dropped):
+realm, the manifest, then the blobs, one after the other or --parallel at a time, read to the end
+and dropped):
 
 1. **direct**: `bench/img-RUN` from distribution;
 2. **cold**: `cache/bench/img-RUN` from Wharf, which fetches the manifest and every layer from
@@ -34,8 +35,9 @@ Two rows: cold against direct, warm against plain; each the median (and range) o
 the pull's time and MiB/s, and the ratio paired run by run (above 1.0: the proxy pull was faster).
 Then the CPU each kind of pull cost Wharf's process and distribution with its token server (from
 the scheduler's nanosecond counts of their threads; the first run, which pays imports, left out):
-on a busy machine the robust figure. Prints Markdown tables; nothing asserts. Not part of
-`make bench`.
+on a busy machine the robust figure. Last, where each kind of pull's time went as the client saw
+it (PHASES: on a link, the cold pull's extra time is waits, not bytes). Prints Markdown tables;
+nothing asserts. Not part of `make bench`.
 """
 
 from __future__ import annotations
