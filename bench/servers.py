@@ -149,6 +149,8 @@ class TokenAuth:
     service: str
     users_file: Path
     cost: int
+    port: int
+    """Where the token server listens (the realm may name another port: a relay in front of it)."""
 
     def add_users(self, users: dict[str, str]) -> None:
         """Give the token server these `user: password` pairs, bcrypt-hashed at `cost`. Users with
@@ -241,8 +243,11 @@ def _tls_certificate(root: Path, name: str) -> Path:
     return cert_file
 
 
-def start_token_server(root: Path, name: str, cost: int = BCRYPT_COST) -> tuple[TokenAuth, dict[str, Any]]:
-    """Start the token server; returns it and distribution's `auth` configuration section."""
+def start_token_server(
+    root: Path, name: str, cost: int = BCRYPT_COST, realm_port: int | None = None
+) -> tuple[TokenAuth, dict[str, Any]]:
+    """Start the token server; returns it and distribution's `auth` configuration section. The realm
+    names `realm_port` when given (a relay in front of the token server), else its own port."""
     key_file, cert_file = _signing_key(root, name)
     users = root / f"{name}-users.htpasswd"
     users.write_text("")
@@ -263,8 +268,8 @@ def start_token_server(root: Path, name: str, cost: int = BCRYPT_COST) -> tuple[
         start_new_session=True,
     )
     _wait(f"http://127.0.0.1:{port}/healthz", proc, log)
-    realm = f"http://127.0.0.1:{port}/token"
-    auth = TokenAuth(proc, realm, service, users, cost)
+    realm = f"http://127.0.0.1:{realm_port or port}/token"
+    auth = TokenAuth(proc, realm, service, users, cost, port)
     section = {
         "token": {"realm": realm, "service": service, "issuer": issuer, "rootcertbundle": str(cert_file)}
     }
@@ -330,11 +335,14 @@ def start_distribution(
     token_auth: bool = True,
     bcrypt_cost: int = BCRYPT_COST,
     tls: bool = False,
+    token_realm_port: int | None = None,
 ) -> Server:
     """Start distribution with `storage` as its configuration's storage section (default: the
     filesystem under `root`, deletes enabled), behind bench/token_server.py unless `token_auth`
     is false (then without authentication), on HTTPS with a self-signed certificate for 127.0.0.1
-    if `tls`. The token server's CPU counts as a backend's."""
+    if `tls`. The token server's CPU counts as a backend's. `token_realm_port`: the port the
+    token realm names instead of the token server's own (a relay in front of it, bench/link.py,
+    started once `token_auth.port` is known)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise SystemExit("CNCF distribution is not installed: apt-get install docker-registry")
@@ -355,7 +363,7 @@ def start_distribution(
     }
     auth = None
     if token_auth:
-        auth, settings["auth"] = start_token_server(root, name, bcrypt_cost)
+        auth, settings["auth"] = start_token_server(root, name, bcrypt_cost, token_realm_port)
         auth.add_users({"bench": PASSWORD})
     config.write_text(yaml.safe_dump(settings))
     # distribution reads REGISTRY_* variables as configuration overrides: give it none. Its S3
