@@ -313,7 +313,10 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     """Remove the trigger's deploy key and webhook from the Bitbucket repository (without the
     consumer, or with a grant Bitbucket no longer renews, the trigger goes anyway, as in Quay)."""
     source = trigger.config.get("build_source")
-    if not is_bitbucket(trigger) or not isinstance(source, str) or not enabled(rt):
+    if not is_bitbucket(trigger) or not isinstance(source, str):
+        return
+    if not enabled(rt):
+        trigger_common.left_without_application(trigger, NAME, source)
         return
     try:
         bb = await client(rt, trigger)

@@ -323,7 +323,10 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     no way to: the trigger goes anyway, as GitLab's and Bitbucket's do, rather than never (a key
     and a webhook then stay at GitHub for someone to remove by hand: the log says so)."""
     source = trigger.config.get("build_source")
-    if not is_github(trigger) or not isinstance(source, str) or not enabled(rt):
+    if not is_github(trigger) or not isinstance(source, str):
+        return
+    if not enabled(rt):
+        trigger_common.left_without_application(trigger, NAME, source)
         return
     gh = client(rt, trigger)
     try:

@@ -324,7 +324,10 @@ async def uninstall(rt: Runtime, trigger: TriggerRecord) -> None:
     there is no way to: the trigger goes anyway, as in Quay, rather than never (the key and the
     webhook then stay at GitLab for someone to remove by hand)."""
     source = trigger.config.get("build_source")
-    if not is_gitlab(trigger) or not isinstance(source, str) or not enabled(rt):
+    if not is_gitlab(trigger) or not isinstance(source, str):
+        return
+    if not enabled(rt):
+        trigger_common.left_without_application(trigger, NAME, source)
         return
     try:
         gl = await client(rt, trigger)

@@ -99,3 +99,15 @@ def left_behind(trigger: TriggerRecord, service: str, source: str, why: object) 
         why,
         source,
     )
+
+
+_INSTALLED_KEYS = ("deploy_key_id", "key_id", "hook_id", "webhook_id")
+"""Where the services' triggers keep what activation installed (GitHub, GitLab, Bitbucket)."""
+
+
+def left_without_application(trigger: TriggerRecord, service: str, source: str) -> None:
+    """The trigger goes while its service's OAuth application is not configured: what
+    activation installed stays at the service, and the log says so (an inactive trigger installed
+    nothing and says nothing)."""
+    if any(key in trigger.config for key in _INSTALLED_KEYS):
+        left_behind(trigger, service, source, "its OAuth application is not configured here")

@@ -304,3 +304,17 @@ async def test_deleting_the_organization_removes_its_repositories_triggers_at_gi
     assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
     assert (await http.delete("/api/v1/organization/acme", headers=owner)).status_code == 204
     assert github.keys["octocat/app"] == {} and github.hooks["octocat/app"] == {}
+
+
+async def test_a_trigger_deleted_with_github_builds_off_says_what_stays_at_github(
+    world: World, owner_browser: Visitor, github: GitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    http, owner = world.reg.http, world.api["owner"]
+    uuid = await connect(owner_browser)
+    body = {"config": {"build_source": "octocat/app"}}
+    assert (await http.post(f"{TRIGGERS}{uuid}/activate", json=body, headers=owner)).status_code == 200
+    rt = world.reg.wharf.rt
+    rt.settings = rt.settings.model_copy(update={"FEATURE_GITHUB_BUILD": False})
+    assert (await http.delete(f"{TRIGGERS}{uuid}", headers=owner)).status_code == 204
+    assert len(github.keys["octocat/app"]) == 1 and len(github.hooks["octocat/app"]) == 1
+    assert "(its OAuth application is not configured here): remove its deploy key" in caplog.text
