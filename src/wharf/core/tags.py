@@ -8,7 +8,7 @@ tag can be restored to any manifest it pointed at; after it, garbage collection 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -277,7 +277,7 @@ _NAMES_JOINED = select(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NamePage:
     """A page of tag names: as the database joined them (`joined`, names separated by commas)
     when that string splits back into exactly the names, else one by one (`rows`). The tag list
@@ -289,6 +289,11 @@ class NamePage:
     rows: list[str]
     count: int
     expires_ms: int | None = None
+    written: tuple[int, bytes, str | None] | None = field(default=None, compare=False, repr=False)
+    """How the /v2 tag list wrote the page for a page size n: (n, the names as the inside of a JSON
+    array, or b"" when they need the JSON encoder; the last name listed when more follow). Set by
+    registry/listing.py and kept with the page, so that a page served again from memory
+    (core/tag_list_cache.py) is not quoted again."""
 
     def names(self) -> list[str]:
         return self.joined.split(_SEPARATOR) if self.joined is not None else self.rows

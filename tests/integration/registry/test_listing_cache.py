@@ -114,3 +114,22 @@ async def test_a_kept_page_is_not_served_to_a_token_revoked_since(
     r = await reg.http.get(f"/v2/{REPO}/tags/list", headers=h)
     assert r.status_code == 401
     assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+async def test_a_kept_page_is_written_byte_for_byte_as_read(reg: RegistryClient, wharf: WharfApp) -> None:
+    _, manifest = await reg.push_image(REPO, "v1.0")
+    await _tag(reg, manifest, "v1.1", "latest", "v2_rc-1")
+    h = await reg.headers(REPO)
+    every = sorted(["v1.0", "v1.1", "latest", "v2_rc-1"])
+    for params, names, link in (
+        ({"n": "3"}, every[:3], f'</v2/{REPO}/tags/list?n=3&last={every[2]}>; rel="next"'),
+        ({"n": "3", "last": every[2]}, every[3:], None),
+        ({}, every, None),
+    ):
+        hits = wharf.rt.tag_lists.hits
+        first = await reg.http.get(f"/v2/{REPO}/tags/list", params=params, headers=h)
+        again = await reg.http.get(f"/v2/{REPO}/tags/list", params=params, headers=h)
+        assert wharf.rt.tag_lists.hits == hits + 1
+        expected = json.dumps({"name": REPO, "tags": names}, separators=(",", ":")).encode()
+        assert first.content == again.content == expected, params
+        assert first.headers.get("Link") == again.headers.get("Link") == link
