@@ -35,6 +35,11 @@ _SQLITE = [
     f" BEGIN {_BUMP.format(row='OLD')}; END",
 ]
 
+# On PostgreSQL the bump locks the repository's row until the transaction ends, so two pushes to
+# one repository wait for each other there: run at COMMIT (a deferred constraint trigger), it
+# holds the lock for the commit only, not for the statements of the push that follow the tag's.
+_AT_COMMIT = "DEFERRABLE INITIALLY DEFERRED"
+
 _POSTGRESQL = [
     "CREATE FUNCTION wharf_tags_version() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
     " IF TG_OP = 'DELETE' THEN"
@@ -42,12 +47,12 @@ _POSTGRESQL = [
     " END IF;"
     f" {_BUMP.format(row='NEW')}; RETURN NEW;"
     " END $$",
-    "CREATE TRIGGER tags_version_insert AFTER INSERT ON tags"
+    f"CREATE CONSTRAINT TRIGGER tags_version_insert AFTER INSERT ON tags {_AT_COMMIT}"
     " FOR EACH ROW EXECUTE FUNCTION wharf_tags_version()",
-    "CREATE TRIGGER tags_version_update AFTER UPDATE ON tags"
+    f"CREATE CONSTRAINT TRIGGER tags_version_update AFTER UPDATE ON tags {_AT_COMMIT}"
     " FOR EACH ROW WHEN (OLD.lifetime_end_ms IS NULL OR NEW.lifetime_end_ms IS NULL)"
     " EXECUTE FUNCTION wharf_tags_version()",
-    "CREATE TRIGGER tags_version_delete AFTER DELETE ON tags"
+    f"CREATE CONSTRAINT TRIGGER tags_version_delete AFTER DELETE ON tags {_AT_COMMIT}"
     " FOR EACH ROW WHEN (OLD.lifetime_end_ms IS NULL) EXECUTE FUNCTION wharf_tags_version()",
 ]
 
