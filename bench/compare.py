@@ -226,6 +226,21 @@ class Comparison:
 
     def _setup(self, x: sc.Session) -> None:
         """What the steps to run (`steps`, --only) read, and nothing else."""
+        p = self.p
+        self._setup_blobs(x)
+        if p.wants("manifest GET"):
+            self.gets[x.server.name] = sc.manifest_get_targets(x)
+        self._setup_images(x)
+        for count in p.tag_counts:
+            if p.wants(f"walk {count} tags"):
+                _say(f"set-up: {x.server.name}: {count:,} tags...")
+                _populate_tags(x, x.repo(f"tags{count}"), count)
+        if x.server.needs_auth and p.wants("logins"):
+            _say(f"set-up: {x.server.name}: {1 + p.runs * p.users_per_run()} users...")
+            self._create_users(x)
+
+    def _setup_blobs(self, x: sc.Session) -> None:
+        """The files the blob pushes send and the blobs the blob pulls read."""
         s = x.server
         p = self.p
         for size in [p.blob] + ([1024 * MB] if p.big else []):
@@ -242,8 +257,10 @@ class Comparison:
             _curl_put(x, x.repo("blobs"), path, digest)
             self.pull_blobs[(s.name, size)] = digest
             path.unlink()
-        if p.wants("manifest GET"):
-            self.gets[s.name] = sc.manifest_get_targets(x)
+
+    def _setup_images(self, x: sc.Session) -> None:
+        """The images that 32 clients pull and that the mixed workloads pull."""
+        p = self.p
         if p.wants("32 clients pull an image"):
             repo = x.repo("pull3")
             x.put_manifest(repo, "v1", x.image(repo, [os.urandom(p.layer) for _ in range(3)]))
@@ -254,14 +271,6 @@ class Comparison:
                 repo = x.repo(f"mixed{size // MB}m-pull{k}")
                 layers = dl.fresh_layers(size, os.urandom(size))
                 x.put_manifest(repo, "latest", x.image(repo, layers))
-        for count in p.tag_counts:
-            if not p.wants(f"walk {count} tags"):
-                continue
-            _say(f"set-up: {s.name}: {count:,} tags...")
-            _populate_tags(x, x.repo(f"tags{count}"), count)
-        if x.server.needs_auth and p.wants("logins"):
-            _say(f"set-up: {s.name}: {1 + p.runs * p.users_per_run()} users...")
-            self._create_users(x)
 
     def _create_users(self, x: sc.Session) -> None:
         """The logins scenario's users: one for repeated logins, and a fresh one for each first login."""

@@ -296,7 +296,8 @@ class NamePage:
     (core/tag_list_cache.py) is not quoted again."""
 
     def names(self) -> list[str]:
-        return self.joined.split(_SEPARATOR) if self.joined is not None else self.rows
+        """A new list each time: a page may be kept and served again (core/tag_list_cache.py)."""
+        return self.joined.split(_SEPARATOR) if self.joined is not None else list(self.rows)
 
 
 def page_of_names(
