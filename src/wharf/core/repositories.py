@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -213,6 +214,10 @@ def create_in(
         "visibility": visibility,
         "state": NORMAL,
         "created_ms": now_ms(),
+        # Where the count of its tag changes starts (core/tag_list_cache.py): at random, since a
+        # new repository may get the id of one deleted (SQLite reuses the highest rowid) whose
+        # pages a process still keeps, and must not find them under the same count.
+        "tags_version": secrets.randbits(52),
     }
     repo_id = db.execute(_insert_new(db.dialect.name), row).scalar()
     if repo_id is None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Clock
+from tests.conftest import DB_BACKEND, Clock
 from tests.integration.registry_client import RegistryClient
 from wharf.app import WharfApp, build_app
 from wharf.core import accounts, repositories, revocation, tags
@@ -133,3 +133,19 @@ async def test_a_kept_page_is_written_byte_for_byte_as_read(reg: RegistryClient,
         expected = json.dumps({"name": REPO, "tags": names}, separators=(",", ":")).encode()
         assert first.content == again.content == expected, params
         assert first.headers.get("Link") == again.headers.get("Link") == link
+
+
+async def test_a_repository_that_gets_the_id_of_a_deleted_one_does_not_get_its_pages(
+    reg: RegistryClient, wharf: WharfApp
+) -> None:
+    await reg.push_image(REPO, "old")
+    assert await _listed(reg) == ["old"]
+    gone = await wharf.rt.db.read(repositories.get, "admin", "kept")
+    assert gone is not None
+    await wharf.rt.db.write(repositories.delete_repo, gone, None)
+    await reg.push_image(REPO, "new")
+    again = await wharf.rt.db.read(repositories.get, "admin", "kept")
+    assert again is not None
+    if DB_BACKEND == "sqlite":
+        assert again.id == gone.id  # SQLite hands the highest rowid out again
+    assert await _listed(reg) == ["new"]
