@@ -1,6 +1,6 @@
 """Run Wharf and CNCF distribution side by side on loopback and print both figures and their ratio.
 
-    python -m bench [--quick] [--big] [--runs N] [--no-auth] [--bcrypt-cost N] [--markdown FILE]
+    python -m bench [--quick] [--big] [--runs N] [--no-auth] [--bcrypt-cost N] [--only TEXT] [--markdown FILE]
     python -m bench --audit-overhead [--rounds N] [--quick] [--markdown FILE]
     python -m bench --scale [--quick] [--big] [--load-seconds S] [--pg-uri URI] [--markdown FILE]
     python -m bench --load [--quick] [--load-seconds S] [--markdown FILE]
@@ -42,6 +42,13 @@ def main() -> None:  # noqa: PLR0915 (one statement per command-line option and 
     )
     ap.add_argument(
         "--no-auth", action="store_true", help="distribution without authentication (the old comparison)"
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the scenarios whose step label holds TEXT (repeatable), with only their set-up:"
+        " 'walk 10000 tags', 'walk', 'manifest PUT', 'logins, same'... (the labels are printed as they run)",
     )
     ap.add_argument(
         "--bcrypt-cost",

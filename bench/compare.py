@@ -64,6 +64,10 @@ class Params:
     blob: int = 64 * MB
     pulls: tuple[tuple[int, int], ...] = ((32 * MB, 3), (256 * MB, 1))  # (size, GETs per run)
     big: bool = False
+    only: tuple[str, ...] = ()  # run only the scenarios whose label holds one of these (--only)
+
+    def wants(self, label: str) -> bool:
+        return not self.only or any(o in label for o in self.only)
 
     @staticmethod
     def of(args: argparse.Namespace) -> Params:
@@ -80,6 +84,7 @@ class Params:
                 login_seconds=1.5,
                 distinct=((1, 8), (8, 16), (32, 32)),
                 big=args.big,
+                only=tuple(args.only or ()),
             )
         return Params(
             runs=runs,
@@ -92,6 +97,7 @@ class Params:
             login_seconds=3,
             distinct=((1, 32), (8, 64), (32, 128)),
             big=args.big,
+            only=tuple(args.only or ()),
         )
 
     def users_per_run(self) -> int:
@@ -219,32 +225,52 @@ class Comparison:
                 self._setup(x)
 
     def _setup(self, x: sc.Session) -> None:
+        """What the steps to run (`steps`, --only) read, and nothing else."""
+        p = self.p
+        self._setup_blobs(x)
+        if p.wants("manifest GET"):
+            self.gets[x.server.name] = sc.manifest_get_targets(x)
+        self._setup_images(x)
+        for count in p.tag_counts:
+            if p.wants(f"walk {count} tags"):
+                _say(f"set-up: {x.server.name}: {count:,} tags...")
+                _populate_tags(x, x.repo(f"tags{count}"), count)
+        if x.server.needs_auth and p.wants("logins"):
+            _say(f"set-up: {x.server.name}: {1 + p.runs * p.users_per_run()} users...")
+            self._create_users(x)
+
+    def _setup_blobs(self, x: sc.Session) -> None:
+        """The files the blob pushes send and the blobs the blob pulls read."""
         s = x.server
         p = self.p
         for size in [p.blob] + ([1024 * MB] if p.big else []):
             for kind in ("mono", "chunked"):
+                if not p.wants(f"{'monolithic' if kind == 'mono' else 'chunked'} push {_size(size)}"):
+                    continue
                 path = self.root / f"{s.name}-{kind}-{size}.bin"
                 sc.random_file(path, size)
                 self.files[(s.name, f"{kind}{size}")] = path
         for size, _ in self._pull_sizes():
+            if not p.wants(f"pull {_size(size)}"):
+                continue
             path, digest = sc.random_file(self.root / f"{s.name}-pull-{size}.bin", size)
             _curl_put(x, x.repo("blobs"), path, digest)
             self.pull_blobs[(s.name, size)] = digest
             path.unlink()
-        self.gets[s.name] = sc.manifest_get_targets(x)
-        repo = x.repo("pull3")
-        x.put_manifest(repo, "v1", x.image(repo, [os.urandom(p.layer) for _ in range(3)]))
+
+    def _setup_images(self, x: sc.Session) -> None:
+        """The images that 32 clients pull and that the mixed workloads pull."""
+        p = self.p
+        if p.wants("32 clients pull an image"):
+            repo = x.repo("pull3")
+            x.put_manifest(repo, "v1", x.image(repo, [os.urandom(p.layer) for _ in range(3)]))
         for size in p.mixed_sizes:
+            if not p.wants(f"mixed {_size(size)}"):
+                continue
             for k in range(4):
                 repo = x.repo(f"mixed{size // MB}m-pull{k}")
                 layers = dl.fresh_layers(size, os.urandom(size))
                 x.put_manifest(repo, "latest", x.image(repo, layers))
-        for count in p.tag_counts:
-            _say(f"set-up: {s.name}: {count:,} tags...")
-            _populate_tags(x, x.repo(f"tags{count}"), count)
-        if x.server.needs_auth:
-            _say(f"set-up: {s.name}: {1 + p.runs * p.users_per_run()} users...")
-            self._create_users(x)
 
     def _create_users(self, x: sc.Session) -> None:
         """The logins scenario's users: one for repeated logins, and a fresh one for each first login."""
@@ -285,7 +311,7 @@ class Comparison:
             out.append((f"logins, distinct, {clients}", self._login_distinct, args))
             first += n
         out.append((f"logins, {p.burst} at once", self._login_burst, {"first": first}))
-        return out
+        return [step for step in out if p.wants(step[0])]
 
     def run(self) -> None:
         steps = self.steps()
@@ -686,6 +712,8 @@ def render(c: Comparison, header: list[str]) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in c.rows.values():
+        if c.p.only and all(math.isnan(v) for values in r.figures.values() for v in values):
+            continue  # a scenario --only left out
         better = "" if r.higher_is_better else " (lower is better)"
         d, w = _cell(r.figures.get(dist, [])), _cell(r.figures.get(wharf, []))
         lines.append(f"| {r.name} | {r.unit}{better} | {d} | {w} | {_ratio_cell(r.ratios(wharf, dist))} |")

@@ -13,6 +13,7 @@ from wharf.core.audit_buffer import AuditBuffer
 from wharf.core.errors import InvalidInput, ReadOnlyMode
 from wharf.core.repositories import REGISTRY_READ_ONLY
 from wharf.core.secretbox import SecretBox
+from wharf.core.tag_list_cache import TagListCache
 from wharf.db.engine import Database
 from wharf.integrations import bitbucket_repos, github_repos, gitlab_repos, oidc_login, upstream
 from wharf.integrations.oidc import Verifier
@@ -49,6 +50,9 @@ class Runtime:
     """Tokens of upstream registries until they expire (integrations/upstream.py)."""
     upstream_clients: ClientPool = field(init=False, default_factory=ClientPool)
     """HTTP clients of upstream registries, their connections kept (integrations/upstream.py)."""
+    tag_lists: TagListCache = field(init=False, default_factory=TagListCache)
+    """Pages of tags/list read lately, served while the repository's tags stay as they were
+    (core/tag_list_cache.py)."""
 
     def __post_init__(self) -> None:
         self.audit_buffer = AuditBuffer(self.db)

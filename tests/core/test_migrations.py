@@ -70,6 +70,25 @@ def test_the_live_tag_listing_indexes_are_partial(settings: Settings, name: str)
     assert "WHERE" in definition.upper() and "lifetime_end_ms IS NULL" in definition, definition
 
 
+def test_the_tags_version_triggers_exist_at_head(settings: Settings) -> None:
+    """repositories.tags_version is kept by triggers (migration 0045), which Alembic does not
+    compare, and which SQLite drops with their table: a migration that rebuilds `tags` in batch
+    mode and forgets to create them again fails here, not as stale tag lists."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_uri, pool_size=1)
+    try:
+        upgrade(db)
+        with db.engine.connect() as conn:
+            if db.dialect == "sqlite":
+                sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tags'"
+            else:
+                sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'tags'::regclass AND NOT tgisinternal"
+            names = set(conn.execute(text(sql)).scalars())
+    finally:
+        db.dispose()
+    assert names == {"tags_version_insert", "tags_version_update", "tags_version_delete"}
+
+
 def test_the_recorded_head_is_the_newest_migration(settings: Settings) -> None:
     """/health/ready compares the database with db/revision.HEAD, not with Alembic's scripts."""
     assert head_revision() == revision.HEAD, "a new migration: set HEAD in src/wharf/db/revision.py"

@@ -4,7 +4,9 @@ moved, never waited for."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -237,3 +239,45 @@ def test_a_page_of_names_reads_the_covering_index_in_order(db: Database, repo: R
         assert scans and all(("ix_tags_live_names" in s or "uq_tags_live" in s) for s in scans), steps
         # the only sort is the aggregate's own ORDER BY, over the page (no Sort node under Limit)
         assert not [s for s in steps if s.strip().startswith("->  Sort")], steps
+
+
+def _version(db: Database, repo: RepositoryRecord) -> int:
+    found = db.run_read(repositories.get_listed, "admin", repo.name, None)
+    assert found is not None
+    return found[1]
+
+
+def test_every_change_of_a_live_tag_moves_the_repository_tags_version(
+    db: Database, repo: RepositoryRecord, images: tuple[int, int], clock: Clock
+) -> None:
+    """What a kept page of tags/list is checked against (core/tag_list_cache.py): the database
+    moves it in the transaction of each change (migration 0045's triggers), whichever function
+    makes it; removing lifetimes that had already ended does not."""
+    one, two = images
+    changes: list[Callable[[], object]] = [
+        lambda: db.run_write(tags.point, repo.id, "v1", one),  # a new tag
+        lambda: db.run_write(tags.point, repo.id, "v1", two),  # moved
+        lambda: db.run_write(tags.set_expiration, repo.id, "v1", now_ms() + DAY_MS),
+        lambda: db.run_write(tags.set_expiration, repo.id, "v1", None),
+        lambda: db.run_write(tags.set_immutable, repo.id, "v1", True),
+        lambda: db.run_write(tags.set_immutable, repo.id, "v1", False),
+        lambda: db.run_write(tags.remove, repo.id, "v1"),
+        lambda: db.run_write(tags.restore, repo.id, "v1", two, DAY_MS),
+        lambda: db.run_write(tags.forget, repo.id, "v1", two, include_alive=True),
+        lambda: db.run_write(tags.point, repo.id, "v2", one),
+        lambda: db.run_write(tags.remove_all_for, repo.id, one),
+    ]
+    seen = [_version(db, repo)]
+    for change in changes:
+        change()
+        seen.append(_version(db, repo))
+    assert all(after > before for before, after in itertools.pairwise(seen)), seen
+    # Only ended lifetimes left: the time machine forgetting them changes no listing.
+    db.run_write(tags.point, repo.id, "v3", one)
+    db.run_write(tags.remove, repo.id, "v3")
+    before = _version(db, repo)
+    assert db.run_write(tags.forget, repo.id, "v3", one, include_alive=False) == 1
+    assert _version(db, repo) == before
+    other = db.run_write(repositories.create, "admin", "other", visibility="private", actor=None)
+    db.run_write(tags.point, repo.id, "v4", one)
+    assert _version(db, other) == 0  # a repository's own tags only

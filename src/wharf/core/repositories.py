@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -112,6 +113,32 @@ def get_by_id(db: Db, repository_id: int) -> RepositoryRecord | None:
     return RepositoryRecord(*row) if row else None
 
 
+# The tag list's lookup: the repository with its `tags_version` (core/tag_list_cache.py) and,
+# for an account's token, the caller's generation.
+_GET_LISTED = (
+    select(*_COLUMNS, Repository.tags_version)
+    .join(Account, Account.id == Repository.namespace_id)
+    .where(Repository.full_name == bindparam("full_name"))
+)
+_GET_LISTED_AS = _GET_LISTED.add_columns(revocation.GENERATION_OF_CALLER)
+
+
+def get_listed(
+    db: Db, namespace: str, name: str, account_id: int | None
+) -> tuple[RepositoryRecord, int, int | None] | None:
+    """The repository, its `tags_version` and (for `account_id`, else None) the caller's credential
+    generation, in one statement; None when there is no such repository."""
+    params = {"full_name": f"{namespace}/{name}", "account_id": account_id}
+    if account_id is None:
+        row = first(db, _GET_LISTED, params)
+        return None if row is None else (RepositoryRecord(*row[:-1]), int(row[-1]), None)
+    row = first(db, _GET_LISTED_AS, params)
+    if row is None:
+        return None
+    generation = row[-1]
+    return RepositoryRecord(*row[:-2]), int(row[-2]), None if generation is None else int(generation)
+
+
 @dataclass(frozen=True, slots=True)
 class NamespaceKey:
     """What creating a repository needs of its namespace: read with the failed lookup (`get_as`),
@@ -187,6 +214,10 @@ def create_in(
         "visibility": visibility,
         "state": NORMAL,
         "created_ms": now_ms(),
+        # Where the count of its tag changes starts (core/tag_list_cache.py): at random, since a
+        # new repository may get the id of one deleted (SQLite reuses the highest rowid) whose
+        # pages a process still keeps, and must not find them under the same count.
+        "tags_version": secrets.randbits(52),
     }
     repo_id = db.execute(_insert_new(db.dialect.name), row).scalar()
     if repo_id is None:

@@ -8,7 +8,7 @@ tag can be restored to any manifest it pointed at; after it, garbage collection 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -262,43 +262,66 @@ _NAMES = (
 # its subquery as the subquery yields them (3.40 has no ORDER BY inside an aggregate; a test checks
 # the plan reads the index with no sort and that the order holds), PostgreSQL is told to
 # (`string_agg(... ORDER BY name)`). The tag grammar has no comma; a name that holds one anyway
-# makes more pieces than the count, and the page is then read row by row.
+# makes more pieces than the count, and the page is then read row by row. The earliest expiry
+# among the page's names, from the same index, says until when the page stays as it is read
+# (core/tag_list_cache.py).
 _SEPARATOR = ","
-_PAGE = _NAMES.subquery("page")
-_NAMES_JOINED_SQLITE = select(func.group_concat(_PAGE.c.name, literal_column("','")), func.count())
+_PAGE = _NAMES.add_columns(Tag.expires_ms).subquery("page")
+_NAMES_JOINED_SQLITE = select(
+    func.group_concat(_PAGE.c.name, literal_column("','")), func.count(), func.min(_PAGE.c.expires_ms)
+)
 _NAMES_JOINED = select(
-    aggregate_order_by(func.string_agg(_PAGE.c.name, literal_column("','")), _PAGE.c.name), func.count()
+    aggregate_order_by(func.string_agg(_PAGE.c.name, literal_column("','")), _PAGE.c.name),
+    func.count(),
+    func.min(_PAGE.c.expires_ms),
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NamePage:
     """A page of tag names: as the database joined them (`joined`, names separated by commas)
     when that string splits back into exactly the names, else one by one (`rows`). The tag list
-    can then be written straight from the joined string (registry/listing.py)."""
+    can then be written straight from the joined string (registry/listing.py). `expires_ms`: the
+    earliest scheduled expiry among the names (None: none of them has one); until then, and while
+    no tag of the repository changes, the page stays as it was read."""
 
     joined: str | None
     rows: list[str]
     count: int
+    expires_ms: int | None = None
+    written: tuple[int, bytes, str | None] | None = field(default=None, compare=False, repr=False)
+    """How the /v2 tag list wrote the page for a page size n: (n, the names as the inside of a JSON
+    array, or b"" when they need the JSON encoder; the last name listed when more follow). Set by
+    registry/listing.py and kept with the page, so that a page served again from memory
+    (core/tag_list_cache.py) is not quoted again."""
 
     def names(self) -> list[str]:
-        return self.joined.split(_SEPARATOR) if self.joined is not None else self.rows
+        """A new list each time: a page may be kept and served again (core/tag_list_cache.py)."""
+        return self.joined.split(_SEPARATOR) if self.joined is not None else list(self.rows)
 
 
-def page_of_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> NamePage:
-    """Up to `limit` alive, visible tag names after `after`, in byte order: one statement on the
-    live-tag index (keyset paging, no OFFSET), whatever page of the listing it is."""
-    params = {"repo": repository_id, "after": after or "", "limit": limit, "now": now_ms()}
+def page_of_names(
+    db: Db, repository_id: int, *, after: str | None, limit: int, now: int | None = None
+) -> NamePage:
+    """Up to `limit` names of tags alive at `now` (default: now) and visible, after `after`, in
+    byte order: one statement on the live-tag index (keyset paging, no OFFSET), whatever page of
+    the listing it is."""
+    params = {
+        "repo": repository_id,
+        "after": after or "",
+        "limit": limit,
+        "now": now_ms() if now is None else now,
+    }
     joined = _NAMES_JOINED_SQLITE if db.dialect.name == "sqlite" else _NAMES_JOINED
     found = first(db, joined, params)
     assert found is not None  # an aggregate without GROUP BY always answers one row
-    text, count = found
+    text, count, expires_ms = found
     if not count:
         return NamePage(None, [], 0)
     if text.count(_SEPARATOR) == count - 1:
-        return NamePage(text, [], count)
+        return NamePage(text, [], count, expires_ms)
     rows = column(db, _NAMES, params)
-    return NamePage(None, rows, len(rows))
+    return NamePage(None, rows, len(rows), expires_ms)
 
 
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:

@@ -86,6 +86,9 @@ class Repository(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     secscan_sbom_format: Mapped[str | None] = mapped_column(String(16))
     """cyclonedx | spdx: attach that SBOM to the repository's indexed images (the namespace's when NULL)."""
+    tags_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Bumped by the database (triggers of migration 0045) whenever a live tag of the repository
+    changes: what a kept page of tags/list is checked against (core/tag_list_cache.py)."""
 
 
 class Blob(Base):

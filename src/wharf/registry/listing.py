@@ -6,7 +6,8 @@ encodes about four times faster than with the standard library, to the same byte
 further: the names come as the one string the database joined them into, and when every name is
 of the tag grammar (nothing JSON escapes) the body is that string with quotes put around the
 names, without splitting it into a list and encoding the list (about 50 µs instead of 300 for
-1,000 names); the bytes are the same."""
+1,000 names); the bytes are the same. What was written is kept with the page (`NamePage.written`),
+so that a page served again from memory (core/tag_list_cache.py) costs ~1 µs to write, not ~15."""
 
 from __future__ import annotations
 
@@ -63,24 +64,45 @@ def _paged(call: Call, body: dict[str, object], key: str, items: list[str], n: i
 
 
 def _link(call: Call, n: int, last: str) -> str:
-    params = {"n": n, "last": last} if "n" in call.request.query_params else {"last": last}
-    return f'<{request_path(call.request)}?{urlencode(params)}>; rel="next"'
+    given = "n" in call.request.query_params
+    if _UNQUOTED.fullmatch(last):  # what urlencode would leave as it is: no need to call it
+        query = f"n={n}&last={last}" if given else f"last={last}"
+    else:
+        query = urlencode({"n": n, "last": last} if given else {"last": last})
+    return f'<{request_path(call.request)}?{query}>; rel="next"'
 
 
+# Names that urlencode writes as they are.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.-]*")
 # Names whose JSON string is the name between quotes (the tag grammar's characters), joined by commas.
 _PLAIN_JOINED = re.compile(r"[A-Za-z0-9_.,-]+")
+
+
+def _written(joined: str, count: int, n: int) -> tuple[int, bytes, str | None]:
+    """`NamePage.written`: the first n names of `joined` quoted for a JSON array, and the last of
+    them when more follow (b"" when a name needs the JSON encoder)."""
+    if _PLAIN_JOINED.fullmatch(joined) is None:
+        return n, b"", None
+    last = None
+    if count > n:
+        joined = joined[: joined.rindex(",")]
+        last = joined[joined.rfind(",") + 1 :]
+    return n, b'"' + joined.replace(",", '","').encode() + b'"', last
 
 
 def _tag_page(call: Call, name: str, page: NamePage, n: int) -> Response:
     """`page` holds up to n+1 names, the extra one only saying that a next page exists."""
     joined = page.joined
-    if joined is None or n == 0 or _PLAIN_JOINED.fullmatch(joined) is None:
+    if joined is None or n == 0:
         return _paged(call, {"name": name}, "tags", page.names(), n)
-    headers = {}
-    if page.count > n:
-        joined = joined[: joined.rindex(",")]
-        headers["Link"] = _link(call, n, joined[joined.rfind(",") + 1 :])
-    body = b"".join((b'{"name":', to_json(name), b',"tags":["', joined.replace(",", '","').encode(), b'"]}'))
+    written = page.written
+    if written is None or written[0] != n:
+        written = page.written = _written(joined, page.count, n)
+    _, names, last = written
+    if not names:
+        return _paged(call, {"name": name}, "tags", page.names(), n)
+    headers = {"Link": _link(call, n, last)} if last is not None else {}
+    body = b"".join((b'{"name":', to_json(name), b',"tags":[', names, b"]}"))
     return Response(body, headers=headers, media_type="application/json")
 
 

@@ -166,9 +166,18 @@ async def tag_names(
 async def tag_page(
     rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, *, after: str | None, limit: int
 ) -> tags.NamePage:
-    """`tag_names` as the database joined them (`tags.page_of_names`), for the /v2 tag list."""
-    large = limit > INLINE_PAGE_MAX + 1
-    return await _in_repository(rt, grant, raw, name, large, tags.page_of_names, after=after, limit=limit)
+    """`tag_names` as the database joined them (`tags.page_of_names`), for the /v2 tag list: the
+    page this process kept, while the repository's tags are as they were when it was read
+    (core/tag_list_cache.py)."""
+
+    def read(db: Db) -> tags.NamePage:
+        repo, version = tokens.listed_repository_for(db, grant, name.namespace, name.name)
+        repo = pullable(grant, raw, repo)
+        return rt.tag_lists.page(db, repo.id, version, after=after, limit=limit)
+
+    if limit > INLINE_PAGE_MAX + 1:
+        return await rt.db.read_in_pool(read)
+    return await rt.db.read(read)
 
 
 async def catalog_names(rt: Runtime, grant: Grant, *, after: str | None, limit: int) -> list[str]:
