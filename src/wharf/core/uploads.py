@@ -553,7 +553,7 @@ def _publish(
         return None
     if token is None:
         # Refused as the claim would have refused it: nearly always another request holds it.
-        if db.execute(_TAKE_UNHELD, {"u_id": upload.id, "u_now": now_ms()}).rowcount != 1:
+        if not _drop_unheld(db, upload):
             raise _busy(upload)
     # The same test _advance makes: only the request holding the upload may finish it.
     elif db.execute(_TAKE, {"u_id": upload.id, "u_offset": upload.offset, "u_token": token}).rowcount != 1:
@@ -662,7 +662,7 @@ async def publish_whole(
     removes the upload only if it is still empty and held by nobody (`_TAKE_UNHELD`): a request
     that claimed or grew it meanwhile wins, and this one is refused (Busy) as by the claim.
     One write transaction instead of two. A digest that does not match removes the upload, as
-    `finish` does."""
+    `finish` does, unless another request holds it."""
     hasher = new_hasher(digest.algorithm)
     if len(data) <= HASH_INLINE_MAX:
         hasher.update(data)
@@ -670,7 +670,11 @@ async def publish_whole(
         await asyncio.to_thread(hasher.update, data)
     actual = hasher.hexdigest()
     if actual != digest.encoded:
-        await cancel(database, store, upload)
+        # Removed as `finish` removes it, unless another request holds it meanwhile: this one
+        # never did, and must not pull the upload from under the one that does.
+        if await database.write(_drop_unheld, upload):
+            _hashers.drop(upload.id)
+            await store.delete(upload_path(upload.id))
         raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
     # As in _finish: the bytes are in place before the row that publishes them, every time, and
     # once more if a deletion of the same digest removed them before the row was committed.
@@ -689,6 +693,10 @@ async def publish_whole(
     _hashers.drop(upload.id)
     await store.delete(upload_path(upload.id))
     return blob
+
+
+def _drop_unheld(db: Db, upload: UploadState) -> bool:
+    return db.execute(_TAKE_UNHELD, {"u_id": upload.id, "u_now": now_ms()}).rowcount == 1
 
 
 async def _copy_verified(

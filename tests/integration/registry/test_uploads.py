@@ -616,6 +616,9 @@ async def test_a_whole_blob_put_loses_to_a_request_that_holds_the_upload(reg: Re
     whole = await reg.http.put(location, params={"digest": sha256(b"B" * 10)}, content=b"B" * 10, headers=h)
     assert whole.status_code == 429, whole.text
     assert "another request is writing" in whole.json()["errors"][0]["message"]
+    # A wrong digest is said, but the upload another request holds is not removed for it.
+    wrong = await reg.http.put(location, params={"digest": sha256(b"other")}, content=b"B" * 10, headers=h)
+    assert wrong.json()["errors"][0]["code"] == "DIGEST_INVALID", wrong.text
     finish.set()
     assert (await patch).status_code == 202
     assert (await reg.http.head(f"/v2/{REPO}/blobs/{sha256(b'B' * 10)}", headers=h)).status_code == 404
