@@ -36,7 +36,8 @@ def dialect_insert(dialect_name: str, table: Any) -> SqliteInsert | PgInsert:
 
 
 def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Insert rows, silently skipping those that would violate a unique constraint."""
+    """Insert rows, silently skipping those that would violate a unique constraint: one statement
+    for all of them (a manifest's blob links are one INSERT, not one per blob)."""
     if not rows:
         return
     db.execute(_insert_ignore(db.dialect.name, model), rows if isinstance(rows, list) else [rows])
@@ -45,7 +46,10 @@ def insert_ignore(db: Db, model: type[Base], rows: list[dict[str, Any]] | dict[s
 @functools.cache
 def _insert_ignore(dialect_name: str, model: type[Base]) -> Insert:
     table = cast(Table, model.__table__)
-    return cast(Insert, dialect_insert(dialect_name, table).on_conflict_do_nothing())
+    statement = dialect_insert(dialect_name, table).on_conflict_do_nothing()
+    # With RETURNING, SQLAlchemy sends the rows of an executemany as one multi-row VALUES
+    # ("insertmanyvalues"); without it, the driver runs the statement once per row.
+    return cast(Insert, statement.returning(*table.primary_key.columns))
 
 
 def lock(db: Db, *key: object, shared: bool = False) -> None:

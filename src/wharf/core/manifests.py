@@ -117,10 +117,13 @@ def put(
     insert_ignore(db, ManifestChild, [{"manifest_id": manifest_id, "child_id": c} for c in child_ids])
     if config_labels:
         labels.record_from_manifest(db, manifest_id, config_labels)
+    armed = False
     if tag is not None:
         lifetime_ms = labels.expires_after_ms(config_labels or {})
         expires_ms = now_ms() + lifetime_ms if lifetime_ms else None
-        tags.point(db, repo.id, tag, manifest_id, expires_ms=expires_ms, gc_locked=True)
+        _, armed = tags.point_reading(
+            db, repo.id, tag, manifest_id, notifications.ARMED_FOR_PUSH, expires_ms=expires_ms, gc_locked=True
+        )
     audit.record_for(
         db,
         "push_repo",
@@ -129,7 +132,7 @@ def put(
         tag=tag,
         manifest_digest=str(digest),
     )
-    if tag is not None:
+    if armed:
         notifications.fire(
             db,
             "repo_push",

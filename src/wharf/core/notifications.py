@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, select, update
 
 from wharf.core import audit, authorized_emails, events, inbox, queue
 from wharf.core.accounts import AccountRecord
@@ -339,6 +339,19 @@ _ARMED = select(Notification.uuid, Notification.event_config_json).where(
     Notification.event == bindparam("event"),
     Notification.number_of_failures < DISABLE_AFTER,
 )
+ARMED_FOR_PUSH: ColumnElement[bool] = (
+    exists()
+    .where(
+        Notification.repository_id == Repository.id,
+        Notification.event == "repo_push",
+        Notification.number_of_failures < DISABLE_AFTER,
+    )
+    .correlate(Repository)
+    .label("armed_for_push")
+)
+"""Whether the repository (the `Repository` row of the enclosing statement) has a `repo_push`
+notification that `fire` would look at: a push reads it with its tag (`tags.point_reading`), and
+nearly every repository has none, so the push then asks nothing more here."""
 _ARMED_NAMESPACE = select(Notification.uuid, Notification.event_config_json).where(
     Notification.namespace_id == bindparam("namespace"),
     Notification.repository_id.is_(None),

@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    and_,
     bindparam,
     delete,
     exists,
@@ -148,25 +149,35 @@ class NamespaceKey:
     kind: str
 
 
-_NAMESPACE_AS = select(Account.id, Account.kind, revocation.GENERATION_OF_CALLER).where(
-    Account.name == bindparam("namespace"), Account.kind != "robot"
+# `get_as` in one statement whether or not the repository exists: the namespace's row, and the
+# repository outer-joined to it (its columns NULL when there is none). A first push's HEAD and the
+# POST that creates the repository learn the namespace it goes to from the same read that missed.
+_IN_NAMESPACE_AS = (
+    select(Account.id, Account.kind, revocation.GENERATION_OF_CALLER, *_COLUMNS)
+    .select_from(Account)
+    .outerjoin(
+        Repository,
+        and_(Repository.namespace_id == Account.id, Repository.full_name == bindparam("full_name")),
+    )
+    .where(Account.name == bindparam("namespace"), Account.kind != "robot")
 )
 
 
 def get_as(
     db: Db, namespace: str, name: str, account_id: int
 ) -> tuple[RepositoryRecord | None, int | None, NamespaceKey | None]:
-    """The repository and the caller's credential generation (core/revocation.py), in one
-    statement; when the repository does not exist, the generation and the namespace a first push
-    creates it in (None when there is no such namespace), in one more."""
-    row = first(db, _GET_AS, {"full_name": f"{namespace}/{name}", "account_id": account_id})
-    if row is not None:
-        generation = row[-1]
-        return RepositoryRecord(*row[:-1]), None if generation is None else int(generation), None
-    ns = first(db, _NAMESPACE_AS, {"namespace": namespace, "account_id": account_id})
-    if ns is None:
+    """The repository and the caller's credential generation (core/revocation.py); when the
+    repository does not exist, the namespace a first push creates it in (None when there is no
+    such namespace). One statement, and one more only when the namespace does not exist."""
+    params = {"namespace": namespace, "full_name": f"{namespace}/{name}", "account_id": account_id}
+    row = first(db, _IN_NAMESPACE_AS, params)
+    if row is None:
         return None, revocation.generation(db, account_id), None
-    return None, None if ns[2] is None else int(ns[2]), NamespaceKey(ns[0], ns[1])
+    namespace_id, kind, generation, *columns = row
+    caller = None if generation is None else int(generation)
+    if columns[0] is None:
+        return None, caller, NamespaceKey(namespace_id, kind)
+    return RepositoryRecord(*columns), caller, None
 
 
 def create(

@@ -8,6 +8,7 @@ tag can be restored to any manifest it pointed at; after it, garbage collection 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql import Select
 
 from wharf.core import _freeze
 from wharf.core._sql import column, first, lock
@@ -57,15 +59,24 @@ MANIFEST_SIZE = (
 _OPEN_TAG = select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable).where(
     Tag.repository_id == bindparam("repo"), Tag.name == bindparam("name"), OPEN
 )
+
+
 # What `point` reads before it moves a tag, in one statement: the open row (its columns NULL when
 # there is none) and whether an immutability policy may freeze the tag (core/_freeze.py). Read from
-# the repository's row, which always exists, so that a new tag still gives one row.
-_POINTING = (
-    select(Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable, _freeze.ANY_POLICY)
-    .select_from(Repository)
-    .outerjoin(Tag, and_(Tag.repository_id == Repository.id, Tag.name == bindparam("name"), OPEN))
-    .where(Repository.id == bindparam("repo"))
-)
+# the repository's row, which always exists, so that a new tag still gives one row; a caller may
+# read one more column of that row with it (`point_reading`).
+def _pointing(extra: ColumnElement[Any] | None) -> Select[Any]:
+    columns = (Tag.id, Tag.manifest_id, Tag.expires_ms, Tag.immutable, _freeze.ANY_POLICY)
+    return (
+        select(*columns, *([extra] if extra is not None else []))
+        .select_from(Repository)
+        .outerjoin(Tag, and_(Tag.repository_id == Repository.id, Tag.name == bindparam("name"), OPEN))
+        .where(Repository.id == bindparam("repo"))
+    )
+
+
+_POINTING = _pointing(None)
+_pointing_with = functools.cache(_pointing)  # built once per extra column (module constants)
 _END = update(Tag).where(Tag.id == bindparam("tag_id")).values(lifetime_end_ms=bindparam("end"))
 _INSERT = insert(Tag)
 
@@ -77,10 +88,14 @@ def _end_of(expires_ms: int | None, now: int) -> int:
 
 def _check_mutable(row: object, name: str) -> None:
     if row is not None and getattr(row, "immutable", False):
-        raise TagImmutable(
-            f"tag {name!r} is immutable: it cannot be moved, deleted or expired; push under another "
-            "tag, or ask an administrator of the repository to make it mutable"
-        )
+        _refuse_immutable(name)
+
+
+def _refuse_immutable(name: str) -> None:
+    raise TagImmutable(
+        f"tag {name!r} is immutable: it cannot be moved, deleted or expired; push under another "
+        "tag, or ask an administrator of the repository to make it mutable"
+    )
 
 
 def point(
@@ -96,23 +111,54 @@ def point(
     """Point tag `name` at a manifest; False when it already pointed there (alive, same expiry).
     `gc_locked`: the transaction holds the repository's shared GC lock already (a manifest push
     takes it first), so it is not asked for twice."""
+    changed, _ = point_reading(
+        db,
+        repository_id,
+        name,
+        manifest_id,
+        None,
+        expires_ms=expires_ms,
+        reversion=reversion,
+        gc_locked=gc_locked,
+    )
+    return changed
+
+
+def point_reading(
+    db: Db,
+    repository_id: int,
+    name: str,
+    manifest_id: int,
+    extra: ColumnElement[Any] | None,
+    *,
+    expires_ms: int | None = None,
+    reversion: bool = False,
+    gc_locked: bool = False,
+) -> tuple[bool, Any]:
+    """`point`, and the value of `extra` (a column correlated to the repository's row, a module
+    constant) read by the statement that finds the tag: what a manifest push would otherwise
+    ask the repository in a statement of its own (whether it has notifications to fire)."""
     if not gc_locked:  # the manifest must survive until commit
         lock(db, "repository-gc", repository_id, shared=True)
     lock(db, "tag", repository_id, name)
     now = now_ms()
-    pointing = db.execute(_POINTING, {"repo": repository_id, "name": name}).one()
-    live = pointing if pointing.id is not None else None
-    expired = live is not None and live.expires_ms is not None and live.expires_ms <= now
-    if live is not None and not expired:
+    statement = _POINTING if extra is None else _pointing_with(extra)
+    found = first(db, statement, {"repo": repository_id, "name": name})  # every push: core/_sql.py
+    assert found is not None, "the repository of a tag being pointed exists in this transaction"
+    tag_id, live_manifest, live_expires, live_immutable, any_policy, *rest = found
+    extra_value = rest[0] if rest else None
+    expired = tag_id is not None and live_expires is not None and live_expires <= now
+    if tag_id is not None and not expired:
         # Already there: nothing to do (an immutable tag keeps no expiry, so a label's is moot).
-        if live.manifest_id == manifest_id and (expires_ms is None or live.immutable):
-            return False
-        _check_mutable(live, name)
-    if live is not None:
-        db.execute(_END, {"tag_id": live.id, "end": _end_of(live.expires_ms, now)})
+        if live_manifest == manifest_id and (expires_ms is None or live_immutable):
+            return False, extra_value
+        if live_immutable:
+            _refuse_immutable(name)
+    if tag_id is not None:
+        db.execute(_END, {"tag_id": tag_id, "end": _end_of(live_expires, now)})
     # An immutability policy freezes the tag as it lands; an immutable tag never expires (nothing
     # may delete it), so a `quay.expires-after` label does not schedule an end for it.
-    immutable = bool(pointing.any_policy) and _freeze.frozen(db, repository_id, name)
+    immutable = bool(any_policy) and _freeze.frozen(db, repository_id, name)
     if immutable:
         expires_ms = None
         _freeze.record(db, repository_id, name)
@@ -130,7 +176,7 @@ def point(
             "reversion": reversion,
         },
     )
-    return True
+    return True, extra_value
 
 
 def _alive_row(db: Db, repository_id: int, name: str) -> Any:

@@ -10,7 +10,8 @@ No database transaction is held open while a body streams in.
 Finishing is on every push's path, so it costs two write transactions: one finds and claims the
 upload (`claim`, in the transaction of the caller that looks the upload up), one publishes the blob
 and removes the upload (a last chunk sent with the finishing PUT is written between them, under the
-same claim). Hot statements are built once, with bind parameters.
+same claim). A small blob sent whole to an empty upload costs a read and one write
+(`publish_whole`). Hot statements are built once, with bind parameters.
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ _TAKE = delete(Upload).where(
     Upload.id == bindparam("u_id"),
     Upload.offset == bindparam("u_offset"),
     Upload.writer_token == bindparam("u_token"),
+)
+# `publish_whole`'s take: the upload still empty and nobody's (a lapsed claim is nobody's, as
+# for `_CLAIM`).
+_TAKE_UNHELD = delete(Upload).where(
+    Upload.id == bindparam("u_id"),
+    Upload.offset == 0,
+    or_(Upload.writer_until_ms.is_(None), Upload.writer_until_ms < bindparam("u_now")),
 )
 _DELETE = delete(Upload).where(Upload.id == bindparam("u_id"))
 
@@ -533,16 +541,22 @@ def _advance(db: Db, upload: UploadState, new_offset: int, token: str) -> bool:
     return db.execute(_ADVANCE, params).rowcount == 1
 
 
-def _publish(db: Db, upload: UploadState, token: str, digest: str, size: int) -> blobs.BlobRecord | None:
+def _publish(
+    db: Db, upload: UploadState, token: str | None, digest: str, size: int
+) -> blobs.BlobRecord | None:
     """Register and link the blob and remove the upload; None while garbage collection is deleting
     the same digest. `size` is more than the upload's committed offset when the last chunk came
-    with the finishing request: this commits that chunk too."""
+    with the finishing request: this commits that chunk too. Without a `token` (`publish_whole`),
+    the upload must still be empty and held by nobody."""
     lock(db, "blob", digest)
     if db.execute(_BEING_DELETED, {"digest": digest}).first() is not None:
         return None
+    if token is None:
+        # Refused as the claim would have refused it: nearly always another request holds it.
+        if not _drop_unheld(db, upload):
+            raise _busy(upload)
     # The same test _advance makes: only the request holding the upload may finish it.
-    taken = db.execute(_TAKE, {"u_id": upload.id, "u_offset": upload.offset, "u_token": token})
-    if taken.rowcount != 1:
+    elif db.execute(_TAKE, {"u_id": upload.id, "u_offset": upload.offset, "u_token": token}).rowcount != 1:
         raise InvalidRange("the upload was changed by another request", offset=upload.offset)
     blob = blobs.register(db, digest, size)
     blobs.link(db, upload.repository_id, blob.id)
@@ -629,6 +643,60 @@ async def _finish(
         await _copy_verified(store, upload, source, target, complete.offset)
     await store.delete(source)
     return blob
+
+
+WHOLE_MAX = BATCH
+"""The largest blob a PUT may bring whole to an empty upload and have published by
+`publish_whole`, held in memory meanwhile: no more than a streamed body holds at a time."""
+
+
+async def publish_whole(
+    database: Database, store: BlobStore, upload: UploadState, digest: Digest, data: bytes
+) -> blobs.BlobRecord:
+    """Publish `data`, the whole blob (at most WHOLE_MAX bytes), which the request finishing the
+    empty `upload` brought (POST, then PUT with the body: the bench's and several clients' push of
+    a small blob), without claiming the upload first.
+
+    The claim keeps a second writer off the upload's file; these bytes never go there. They are
+    verified in memory and written to the blob's address, and the transaction that publishes them
+    removes the upload only if it is still empty and held by nobody (`_TAKE_UNHELD`): a request
+    that claimed or grew it meanwhile wins, and this one is refused (Busy) as by the claim.
+    One write transaction instead of two. A digest that does not match removes the upload, as
+    `finish` does, unless another request holds it."""
+    hasher = new_hasher(digest.algorithm)
+    if len(data) <= HASH_INLINE_MAX:
+        hasher.update(data)
+    else:
+        await asyncio.to_thread(hasher.update, data)
+    actual = hasher.hexdigest()
+    if actual != digest.encoded:
+        # Removed as `finish` removes it, unless another request holds it meanwhile: this one
+        # never did, and must not pull the upload from under the one that does.
+        if await database.write(_drop_unheld, upload):
+            _hashers.drop(upload.id)
+            await store.delete(upload_path(upload.id))
+        raise InvalidDigest(f"content digest {digest.algorithm}:{actual} does not match {digest}")
+    # As in _finish: the bytes are in place before the row that publishes them, every time, and
+    # once more if a deletion of the same digest removed them before the row was committed.
+    target = blob_path(digest)
+    deadline = time.monotonic() + PUBLISH_WAIT_S
+    while True:
+        await store.put_bytes(target, data)
+        blob = await database.write(_publish, upload, None, str(digest), len(data))
+        if blob is not None:
+            break
+        if time.monotonic() > deadline:
+            raise Busy(f"blob {digest} is being garbage-collected; retry the upload")
+        await asyncio.sleep(0.05)
+    if await store.stat(target) is None:
+        await store.put_bytes(target, data)
+    _hashers.drop(upload.id)
+    await store.delete(upload_path(upload.id))
+    return blob
+
+
+def _drop_unheld(db: Db, upload: UploadState) -> bool:
+    return db.execute(_TAKE_UNHELD, {"u_id": upload.id, "u_now": now_ms()}).rowcount == 1
 
 
 async def _copy_verified(

@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from wharf.auth import permissions
 from wharf.core import blobs, uploads
-from wharf.core.errors import DomainError
+from wharf.core.errors import DomainError, InvalidSize
 from wharf.http_ext import SENDFILE
 from wharf.oci import ranges
 from wharf.oci.digest import Digest, DigestError
@@ -306,6 +306,10 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
         start, length = _chunk_bounds(call) if has_body else (None, None)
     except RegistryError as e:
         raise await _refused(call, name, upload_id, e) from None
+    if has_body and not start and length is not None and length <= uploads.WHOLE_MAX:
+        whole = await _put_whole(call, name, upload_id, digest, length)
+        if whole is not None:
+            return _blob_created(name, whole.digest)
     # Everything that can be refused without the upload was refused above, before the claim:
     # from here on `finish` holds it, and releases it on every path (client gone, bad digest).
     claim = await _repo.claim_upload(call, name, upload_id, start)
@@ -322,6 +326,31 @@ async def put_upload(call: Call, name: str, upload_id: str) -> Response:
     except DomainError as e:
         raise _repo.upload_failed(call, upload_id, e) from None
     return _blob_created(name, blob.digest)
+
+
+async def _put_whole(
+    call: Call, name: str, upload_id: str, digest: Digest, length: int
+) -> blobs.BlobRecord | None:
+    """A small blob sent whole to an empty upload, published without a claim
+    (`uploads.publish_whole`): the upload is read (its errors, and the token's, come first, as
+    from the claim), the body read into memory. None, the body still unread, when the upload is
+    not empty: the claim's path finishes it."""
+    upload = await _repo.for_upload(call, name, upload_id)
+    if upload.offset != 0:
+        return None
+    parts: list[bytes] = []
+    received = 0
+    async for chunk in _body(call.request):
+        received += len(chunk)
+        if received > length:
+            break
+        parts.append(chunk)
+    try:
+        if received != length:
+            raise InvalidSize(f"chunk has {received} bytes but its range or length says {length}", offset=0)
+        return await uploads.publish_whole(call.rt.db, call.rt.store, upload, digest, b"".join(parts))
+    except DomainError as e:
+        raise _repo.upload_failed(call, upload_id, e) from None
 
 
 async def get_upload(call: Call, name: str, upload_id: str) -> Response:

@@ -570,3 +570,79 @@ async def test_a_refused_first_upload_creates_no_repository(wharf: WharfApp) -> 
             assert [e["repo"] for e in entries] == ["one"]
     finally:
         await app.rt.close()
+
+
+async def test_a_small_blob_put_whole_is_published_without_a_claim(reg: RegistryClient) -> None:
+    """POST, then PUT with the whole body (at most uploads.WHOLE_MAX bytes): the upload is read,
+    not claimed, and one write publishes the blob and removes the upload. A digest that does not
+    match removes the upload, as on the claim's path; with Content-Range from 0 too."""
+    h = await reg.headers(REPO)
+    data = os.urandom(uploads.WHOLE_MAX)
+    location = await _start(reg)
+    r = await reg.http.put(location, params={"digest": sha256(data)}, content=data, headers=h)
+    assert r.status_code == 201, r.text
+    assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers=h)).content == data
+    assert (await reg.http.get(location, headers=h)).status_code == 404
+    assert await reg.wharf.rt.store.stat(upload_path(location.rsplit("/", 1)[1])) is None
+
+    location = await _start(reg)
+    ranged = {**h, "Content-Range": "0-4"}
+    r = await reg.http.put(location, params={"digest": sha256(b"12345")}, content=b"12345", headers=ranged)
+    assert r.status_code == 201, r.text
+
+    location = await _start(reg)
+    r = await reg.http.put(location, params={"digest": sha256(b"other")}, content=b"bytes", headers=h)
+    assert r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+    assert (await reg.http.get(location, headers=h)).status_code == 404
+    assert (await reg.http.head(f"/v2/{REPO}/blobs/{sha256(b'bytes')}", headers=h)).status_code == 404
+
+
+async def test_a_whole_blob_put_loses_to_a_request_that_holds_the_upload(reg: RegistryClient) -> None:
+    """Without a claim of its own, the PUT publishes only an upload that is still empty and held
+    by nobody: while a PATCH writes to it, the PUT is refused as the claim refuses it, and what
+    it sent is not published; the upload then goes on as if the PUT had never come."""
+    location = await _start(reg)
+    h = {**await reg.headers(REPO), "Content-Type": "application/octet-stream"}
+    half_sent, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"A" * 1000
+        half_sent.set()
+        await finish.wait()
+        yield b"A" * 1000
+
+    patch = asyncio.create_task(reg.http.patch(location, content=slow_body(), headers=h))
+    await half_sent.wait()
+    whole = await reg.http.put(location, params={"digest": sha256(b"B" * 10)}, content=b"B" * 10, headers=h)
+    assert whole.status_code == 429, whole.text
+    assert "another request is writing" in whole.json()["errors"][0]["message"]
+    # A wrong digest is said, but the upload another request holds is not removed for it.
+    wrong = await reg.http.put(location, params={"digest": sha256(b"other")}, content=b"B" * 10, headers=h)
+    assert wrong.json()["errors"][0]["code"] == "DIGEST_INVALID", wrong.text
+    finish.set()
+    assert (await patch).status_code == 202
+    assert (await reg.http.head(f"/v2/{REPO}/blobs/{sha256(b'B' * 10)}", headers=h)).status_code == 404
+    # The upload has bytes now: a PUT with a last chunk goes the claim's way.
+    r = await reg.http.put(location, params={"digest": sha256(b"A" * 2000 + b"C")}, content=b"C", headers=h)
+    assert r.status_code == 201, r.text
+    blob = await reg.http.get(f"/v2/{REPO}/blobs/{sha256(b'A' * 2000 + b'C')}", headers=h)
+    assert blob.content == b"A" * 2000 + b"C"
+
+
+async def test_a_blob_larger_than_whole_max_is_streamed_under_a_claim(reg: RegistryClient) -> None:
+    h = await reg.headers(REPO)
+    data = os.urandom(uploads.WHOLE_MAX + 1)
+    location = await _start(reg)
+    writes: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        writes.append(statement)
+
+    event.listen(reg.wharf.rt.db.engine, "before_cursor_execute", seen)
+    try:
+        r = await reg.http.put(location, params={"digest": sha256(data)}, content=data, headers=h)
+    finally:
+        event.remove(reg.wharf.rt.db.engine, "before_cursor_execute", seen)
+    assert r.status_code == 201, r.text
+    assert any(s.startswith("UPDATE uploads SET writer_token") for s in writes)  # the claim
+    assert (await reg.http.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers=h)).content == data
