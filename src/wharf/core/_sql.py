@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Insert, Table, text
-from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.selectable import GenerativeSelect
 
+from wharf.db import statements
 from wharf.db.engine import Db
 from wharf.db.models import Base
 
@@ -97,109 +93,7 @@ def strings(result: CursorResult[Any]) -> list[str]:
         result.close()
 
 
-# --- Hot statements on the DBAPI cursor ---------------------------------------------------------
-#
-# `Connection.execute` of a prebuilt `select()` still walks the whole statement to compute its
-# cache key, builds an execution context and Row objects: measured on the manifest GET's join,
-# 430 µs of CPU against 210 µs for the same statement on psycopg's cursor, on SQLite about the
-# same overhead against a statement that itself takes tens of microseconds. The few statements on
-# the hottest paths (a manifest GET, a token's access check, a tag page) therefore run here:
-# compiled once per dialect, executed on the driver's cursor, rows returned as tuples. psycopg
-# prepares a statement on the server after it has run a few times on a connection
-# (`prepare_threshold`), as it does under SQLAlchemy.
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    sql: str
-    defaults: dict[str, Any]
-    """Every parameter the statement takes, with its own values (literals) or None."""
-    positions: tuple[str, ...] | None
-    """For a positional paramstyle (SQLite's qmark), the parameters' order."""
-    processors: tuple[Callable[[Any], Any] | None, ...] | None
-    """Result conversions SQLAlchemy would apply (SQLite's 0/1 to bool), None when there is none."""
-
-
-_compiled: dict[tuple[int, str], tuple[object, _Compiled]] = {}
-_compiled_lock = threading.Lock()
-
-
-def _compile(statement: GenerativeSelect, dialect: Dialect) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    for bind in compiled.binds.values():
-        # Hot statements take plain values: no type conversion on the way in, no expanding IN.
-        if bind.expanding or bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
-            raise ValueError(f"{bind.key!r} needs SQLAlchemy's parameter processing: use db.execute")
-    processors = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
-    )
-    positions = tuple(compiled.positiontup) if compiled.positiontup else None
-    return _Compiled(
-        compiled.string,
-        dict(compiled.params),
-        positions,
-        processors if any(p is not None for p in processors) else None,
-    )
-
-
-def _prepared(statement: GenerativeSelect, dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    hit = _compiled.get(key)
-    if hit is None or hit[0] is not statement:
-        with _compiled_lock:
-            hit = (statement, _compile(statement, dialect))  # the statement kept: its id stays its own
-            _compiled[key] = hit
-    return hit[1]
-
-
-def _execute(db: Db, statement: GenerativeSelect, params: Mapping[str, Any], fetch: Callable[[Any], T]) -> T:
-    c = _prepared(statement, db.dialect)
-    values = {**c.defaults, **params}  # as SQLAlchemy, a parameter the statement lacks is ignored
-    args: Sequence[Any] | Mapping[str, Any] = (
-        values if c.positions is None else [values[name] for name in c.positions]
-    )
-    cursor = None
-    try:
-        cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(c.sql, args)
-        result = fetch(cursor)
-    except Exception as e:
-        if not isinstance(e, db.dialect.loaded_dbapi.Error):
-            raise
-        # As SQLAlchemy does for its own statements: the DBAPI error wrapped (DataError,
-        # IntegrityError...), and a connection found dead invalidated so that the caller may retry.
-        db._handle_dbapi_exception(e, c.sql, args, cursor, None)
-    finally:
-        if cursor is not None:
-            cursor.close()
-    return result
-
-
-def _convert(c: _Compiled, row: Sequence[Any]) -> tuple[Any, ...]:
-    if c.processors is None:
-        return tuple(row)
-    return tuple(v if p is None or v is None else p(v) for p, v in zip(c.processors, row, strict=True))
-
-
-def first(db: Db, statement: GenerativeSelect, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The first row of a hot statement (see above), as a tuple, or None."""
-    row = _execute(db, statement, params, lambda cursor: cursor.fetchone())
-    return None if row is None else _convert(_prepared(statement, db.dialect), row)
-
-
-def rows(db: Db, statement: GenerativeSelect, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Every row of a hot statement, as tuples."""
-    found = _execute(db, statement, params, lambda cursor: cursor.fetchall())
-    c = _prepared(statement, db.dialect)
-    return [tuple(r) for r in found] if c.processors is None else [_convert(c, r) for r in found]
-
-
-def column(db: Db, statement: GenerativeSelect, params: Mapping[str, Any]) -> list[Any]:
-    """The first column of every row of a hot statement: a listing page of plain names."""
-    found = _execute(db, statement, params, lambda cursor: cursor.fetchall())
-    c = _prepared(statement, db.dialect)
-    convert = c.processors[0] if c.processors is not None else None
-    if convert is None:
-        return [r[0] for r in found]
-    return [None if r[0] is None else convert(r[0]) for r in found]
+# The hot statements' DBAPI path (db/statements.py), for core's reads inside a transaction.
+first = statements.first
+rows = statements.rows
+column = statements.column
