@@ -52,7 +52,12 @@ class Settings(BaseModel):
     DB_URI: str | None = None
     """Database URL (postgresql://user:pw@host/db); unset, SQLite at DATA_DIR/wharf.db."""
     DB_POOL_SIZE: int = 10
-    """Database connections kept open per server process."""
+    """Database connections kept open per server process (up to twice as many under load)."""
+    DB_HOT_POOL_SIZE: int = Field(4, ge=1)
+    """PostgreSQL only: connections per server process for the hottest reads (manifest and blob
+    lookups), which run on the event loop; on top of DB_POOL_SIZE's. A process can hold up to
+    2 x DB_POOL_SIZE + DB_HOT_POOL_SIZE connections: size PostgreSQL's `max_connections` for
+    every process of every node."""
     HTTP_HEADER_TIMEOUT_S: float = Field(30, gt=0)
     """A request's headers must arrive within this many seconds of the connection (or the last response)."""
     HTTP_MAX_HEADER_BYTES: int = Field(64 * 1024, ge=4096)

@@ -76,7 +76,13 @@ class Runtime:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            db=Database(settings.db_uri, settings.DB_POOL_SIZE, _read_only_error(settings), InvalidInput),
+            db=Database(
+                settings.db_uri,
+                settings.DB_POOL_SIZE,
+                _read_only_error(settings),
+                InvalidInput,
+                hot_pool_size=settings.DB_HOT_POOL_SIZE,
+            ),
             store=open_store(settings),
             # The key and cryptography are loaded by the first token, not at start-up: ~11 MiB an
             # idle server does not hold (`wharf serve` checks the key in its start-up child).

@@ -4,6 +4,7 @@ is replaced instead of failing the next request."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import psycopg
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    func,
     literal,
     select,
     text,
@@ -161,3 +163,97 @@ def test_a_value_a_hot_statement_cannot_take_is_bad_input(settings: Settings) ->
         assert database.run_read(lambda c: _sql.first(c, _BY_NAME, {"name": "x"})) is None
     finally:
         database.dispose()
+
+
+# --- `first_row`: a hot statement on its own (on PostgreSQL, on the event loop's connections) ----
+
+_SLEEP = select(func.pg_sleep(bindparam("seconds")))
+
+
+def _connections(db: Database) -> int:
+    """The server processes serving `db`'s database."""
+    with psycopg.connect(PG_URI, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (db.engine.url.database,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_first_row_reads_what_a_transaction_reads(db: Database) -> None:
+    db.run_write(lambda c: _META.create_all(c))
+    db.run_write(
+        lambda c: c.execute(_RECORDS.insert(), [{"id": 1, "name": "b", "flag": True, "data": b"\x00"}])
+    )
+    for name in ("b", "zzz"):
+        expected = db.run_read(lambda c, n=name: _sql.first(c, _BY_NAME, {"name": n}))  # type: ignore[misc]
+        assert await db.first_row(_BY_NAME, {"name": name}) == expected
+    row = await db.first_row(_BY_NAME, {"name": "b"})
+    assert row is not None and type(row[2]) is bool
+
+
+async def test_first_row_turns_a_value_the_server_cannot_take_into_bad_input(settings: Settings) -> None:
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_uri, pool_size=1, value_error=ValueError, hot_pool_size=1)
+    try:
+        database.run_write(lambda c: _META.create_all(c))
+        with pytest.raises(ValueError, match="cannot be stored"):
+            await database.first_row(_BY_NAME, {"name": "lone \ud800 surrogate"})
+        assert await database.first_row(_BY_NAME, {"name": "x"}) is None  # the connection is still good
+    finally:
+        database.dispose()
+
+
+@pytest.mark.skipif(DB_BACKEND != "postgresql", reason="SQLite reads inline, without a pool of its own")
+async def test_first_row_replaces_connections_the_server_closed(db: Database) -> None:
+    db.run_write(lambda c: c.execute(text("INSERT INTO things (n) VALUES (1)")))
+    assert await db.first_row(_THINGS, {"above": 0}) == (1,)
+    assert _end_connections(db) >= 1
+    assert await db.first_row(_THINGS, {"above": 0}) == (1,)
+
+
+@pytest.mark.skipif(DB_BACKEND != "postgresql", reason="SQLite reads inline, without a pool of its own")
+async def test_first_row_shares_a_few_connections_among_many_requests(settings: Settings) -> None:
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_uri, pool_size=1, hot_pool_size=3)
+    try:
+        database.run_write(lambda c: c.execute(text("CREATE TABLE things (n INTEGER)")))
+        database.run_write(lambda c: c.execute(text("INSERT INTO things (n) VALUES (7)")))
+        base = _connections(database)  # the synchronous pool's
+        sleeps = [asyncio.create_task(database.first_row(_SLEEP, {"seconds": 0.2})) for _ in range(6)]
+        reads = [asyncio.create_task(database.first_row(_THINGS, {"above": 0})) for _ in range(40)]
+        await asyncio.sleep(0.05)
+        assert _connections(database) == base + 3
+        assert await asyncio.gather(*reads) == [(7,)] * 40
+        await asyncio.gather(*sleeps)
+        assert _connections(database) == base + 3
+    finally:
+        database.dispose()
+    assert _connections(database) == 0
+
+
+@pytest.mark.skipif(DB_BACKEND != "postgresql", reason="SQLite reads inline, without a pool of its own")
+async def test_a_read_cancelled_midway_leaves_no_connection_behind_busy(settings: Settings) -> None:
+    """A request cancelled while its statement runs (the server shutting down): the statement is
+    cancelled on the server, and the next reads find a connection that answers them."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_uri, pool_size=1, hot_pool_size=1)
+    try:
+        database.run_write(lambda c: c.execute(text("CREATE TABLE things (n INTEGER)")))
+        slow = asyncio.create_task(database.first_row(_SLEEP, {"seconds": 30}))
+        waiting = asyncio.create_task(database.first_row(_THINGS, {"above": 0}))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert await waiting is None
+        assert await database.first_row(_THINGS, {"above": -1}) is None
+    finally:
+        database.dispose()
+
+
+@pytest.mark.skipif(DB_BACKEND != "postgresql", reason="SQLite reads inline, without a pool of its own")
+def test_each_event_loop_has_its_own_connections(db: Database) -> None:
+    db.run_write(lambda c: c.execute(text("INSERT INTO things (n) VALUES (3)")))
+    for _ in range(2):  # a second loop cannot use the first one's connections
+        assert asyncio.run(db.first_row(_THINGS, {"above": 0})) == (3,)

@@ -242,9 +242,10 @@ def test_a_page_of_names_reads_the_covering_index_in_order(db: Database, repo: R
 
 
 def _version(db: Database, repo: RepositoryRecord) -> int:
-    found = db.run_read(repositories.get_listed, "admin", repo.name, None)
-    assert found is not None
-    return found[1]
+    statement, params = repositories.listed_lookup("admin", repo.name, None)
+    found = repositories.looked_up(db.run_read(_sql.first, statement, params))
+    assert found.repository == repo
+    return int(found.rest[0])
 
 
 def test_every_change_of_a_live_tag_moves_the_repository_tags_version(

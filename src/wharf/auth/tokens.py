@@ -425,23 +425,6 @@ def repository_for(db: Db, grant: Grant | None, namespace: str, name: str) -> Re
     return repo
 
 
-def listed_repository_for(
-    db: Db, grant: Grant | None, namespace: str, name: str
-) -> tuple[RepositoryRecord | None, int]:
-    """`repository_for` and the repository's `tags_version` (0 when there is none), in the one
-    statement of the lookup."""
-    account_id = grant.identity.account_id if grant is not None else None
-    found = repositories.get_listed(db, namespace, name, account_id)
-    if found is None:
-        if grant is not None and account_id is not None:
-            require_generation(grant, revocation.generation(db, account_id))
-        return None, 0
-    repo, version, generation = found
-    if grant is not None and account_id is not None:
-        require_generation(grant, generation)
-    return repo, version
-
-
 def _grant(claims: dict[str, Any]) -> Grant:
     ctx = claims.get("context") or {}
     gen = ctx.get("gen")

@@ -6,14 +6,14 @@ import functools
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Insert, bindparam, delete, func, select
+from sqlalchemy import Insert, and_, bindparam, delete, func, select
 
 from wharf.core import repositories
 from wharf.core._sql import dialect_insert, upsert_touch
 from wharf.core.clock import now_ms
 from wharf.core.errors import BlobNotFound
 from wharf.db.engine import Db
-from wharf.db.models import Blob, RepositoryBlob
+from wharf.db.models import Blob, Repository, RepositoryBlob
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,32 @@ _GET_LINKED = (
     .join(RepositoryBlob, RepositoryBlob.blob_id == Blob.id)
     .where(RepositoryBlob.repository_id == bindparam("repo"), Blob.digest == bindparam("digest"))
 )
+
+
+# A blob GET's or HEAD's whole read in one statement, as a manifest GET's (core/manifests.py): the
+# repository, the caller's credential generation, and the blob when the repository holds it. The
+# link's column says whether it is linked here.
+_IN_REPOSITORY = (
+    repositories.lookup_statement(RepositoryBlob.blob_id, Blob.digest, Blob.size)
+    .outerjoin(Blob, Blob.digest == bindparam("digest"))
+    .outerjoin(
+        RepositoryBlob,
+        and_(RepositoryBlob.repository_id == Repository.id, RepositoryBlob.blob_id == Blob.id),
+    )
+)
+
+
+def linked_lookup(namespace: str, name: str, digest: str, account_id: int | None) -> repositories.LookupQuery:
+    """The statement and parameters that read the repository, the credential generation of
+    `account_id` and the blob `digest` when the repository holds it; its row reads with
+    `linked_in`."""
+    return _IN_REPOSITORY, repositories.lookup_params(namespace, name, account_id, digest=digest)
+
+
+def linked_in(found: repositories.Lookup) -> BlobRecord | None:
+    """The blob in a `linked_lookup` row, when the repository holds it."""
+    blob_id, digest, size = found.rest
+    return None if blob_id is None else BlobRecord(int(blob_id), digest, int(size))
 
 
 # On the path of every finished upload: built once.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Insert, Select, and_, bindparam, select, update
 from sqlalchemy.orm import aliased
 
-from wharf.core import audit, events, labels, notifications, quotas, repositories, revocation, tags
+from wharf.core import audit, events, labels, notifications, quotas, repositories, tags
 from wharf.core._sql import dialect_insert, first, insert_ignore, lock
 from wharf.core.clock import now_ms
 from wharf.core.errors import (
@@ -296,40 +296,32 @@ def _lookup_reference(reference: str) -> tuple[str | None, str | None]:
     return (str(by_digest) if by_digest else None), tag
 
 
-# A manifest GET's whole read in one statement: the repository, the caller's credential generation
-# (core/revocation.py), the namespace's pull policy (a column of the account row it joins anyway)
-# and the manifest, outer-joined so that a missing manifest still gives the repository. On
-# PostgreSQL every statement is a round trip; this is the only one a GET makes.
-_REPOSITORY = (
-    select(*repositories._COLUMNS, revocation.GENERATION_OF_CALLER, Account.secscan_pull_policy, *_RECORD)
-    .select_from(Repository)
-    .join(Account, Account.id == Repository.namespace_id)
-)
+# A manifest GET's whole read in one statement: the repository and the caller's credential
+# generation (`repositories.lookup_statement`: one row even when the repository is missing), the
+# namespace's pull policy (a column of the account row it joins anyway) and the manifest,
+# outer-joined so that a missing manifest still gives the repository. On PostgreSQL every
+# statement is a round trip; this is the only one a GET makes.
+_REPOSITORY = repositories.lookup_statement(Account.secscan_pull_policy, *_RECORD)
 _IN_REPOSITORY_BY_DIGEST = _REPOSITORY.outerjoin(
     Manifest,
     and_(Manifest.repository_id == Repository.id, Manifest.digest == bindparam("ref"), _ALIVE),
-).where(Repository.full_name == bindparam("full_name"))
+)
 # Two chained outer joins, not one outer join of (tags JOIN manifests): SQLite materializes such a
 # nested join for every alive tag of every repository (through the index on expires_ms) before
 # matching the repository, so a GET by tag cost grew with the registry's tag count (2 ms against
 # 0.9 by digest with 2,000 tags elsewhere). Chained, each side is one index search.
-_IN_REPOSITORY_BY_TAG = (
-    _REPOSITORY.outerjoin(
-        Tag,
-        and_(
-            Tag.repository_id == Repository.id,
-            Tag.name == bindparam("ref"),
-            tags.ALIVE,
-            Tag.hidden.is_(False),
-        ),
-    )
-    .outerjoin(
-        Manifest,
-        and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Repository.id, _ALIVE),
-    )
-    .where(Repository.full_name == bindparam("full_name"))
+_IN_REPOSITORY_BY_TAG = _REPOSITORY.outerjoin(
+    Tag,
+    and_(
+        Tag.repository_id == Repository.id,
+        Tag.name == bindparam("ref"),
+        tags.ALIVE,
+        Tag.hidden.is_(False),
+    ),
+).outerjoin(
+    Manifest,
+    and_(Manifest.id == Tag.manifest_id, Manifest.repository_id == Repository.id, _ALIVE),
 )
-_REPOSITORY_WIDTH = len(repositories._COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,35 +339,49 @@ class PullRead:
     repository's checks come first."""
 
 
-def get_with_repository(
-    db: Db, namespace: str, name: str, reference: str, account_id: int | None
-) -> PullRead:
-    """The repository, the credential generation of `account_id`, the namespace's pull policy and
-    the manifest `reference` names in it, in one statement."""
+@dataclass(frozen=True, slots=True)
+class PullQuery:
+    """A manifest GET's statement with its parameters, and how to read its row: built without a
+    connection, so that the surface's service can run it on its own (`Database.first_row`)."""
+
+    statement: Select[Any]
+    params: dict[str, Any]
+    reference: str
+    error: DomainError | None
+    """What a reference that is neither a tag nor a digest raises, once the repository's checks
+    have passed."""
+
+    def read(self, row: tuple[Any, ...] | None) -> PullRead:
+        """What the statement's row says."""
+        found = repositories.looked_up(row)
+        policy, *record = found.rest
+        if found.repository is None or record[0] is None:
+            return PullRead(
+                found.repository, found.generation, policy, self.error or _not_here(self.reference)
+            )
+        return PullRead(found.repository, found.generation, policy, ManifestRecord(*record))
+
+
+def pull_query(namespace: str, name: str, reference: str, account_id: int | None) -> PullQuery:
+    """The one statement that reads the repository, the credential generation of `account_id`,
+    the namespace's pull policy and the manifest `reference` names in it."""
     error: DomainError | None = None
     try:
         by_digest, tag = _lookup_reference(reference)
     except DomainError as e:
         by_digest, tag, error = None, None, e
-    query = _IN_REPOSITORY_BY_DIGEST if by_digest is not None else _IN_REPOSITORY_BY_TAG
-    params = {
-        "full_name": f"{namespace}/{name}",
-        "account_id": account_id,
-        # A reference that is neither a tag nor a digest matches nothing: no tag has its form.
-        "ref": by_digest or tag or "",
-        "now": now_ms(),
-    }
-    row = first(db, query, params)  # the DBAPI cursor's path (core/_sql.py): every pull runs it
-    if row is None:
-        generation = revocation.generation(db, account_id) if account_id is not None else None
-        return PullRead(None, generation, None, error or _not_here(reference))
-    width = _REPOSITORY_WIDTH
-    repo = RepositoryRecord(*row[:width])
-    generation = None if row[width] is None else int(row[width])
-    policy = row[width + 1]
-    if row[width + 2] is None:
-        return PullRead(repo, generation, policy, error or _not_here(reference))
-    return PullRead(repo, generation, policy, ManifestRecord(*row[width + 2 :]))
+    # A reference that is neither a tag nor a digest matches nothing: no tag has its form.
+    params = repositories.lookup_params(namespace, name, account_id, ref=by_digest or tag or "", now=now_ms())
+    statement = _IN_REPOSITORY_BY_DIGEST if by_digest is not None else _IN_REPOSITORY_BY_TAG
+    return PullQuery(statement, params, reference, error)
+
+
+def get_with_repository(
+    db: Db, namespace: str, name: str, reference: str, account_id: int | None
+) -> PullRead:
+    """`pull_query`'s read in a transaction."""
+    query = pull_query(namespace, name, reference, account_id)
+    return query.read(first(db, query.statement, query.params))
 
 
 def _not_here(reference: str) -> ManifestNotFound:

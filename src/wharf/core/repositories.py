@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    Select,
     and_,
     bindparam,
     delete,
     exists,
     func,
+    literal_column,
     or_,
     select,
     true,
@@ -99,6 +101,65 @@ GET_AS = _GET_AS
 statement that reads more with them (core/uploads.py `find_as`)."""
 
 
+# The /v2 reads (a manifest, a blob, a tag page) are each one statement that starts from this:
+# one row whether or not the repository exists (outer joins from a one-row source), so that a
+# missing repository still tells its caller's generation ("revoked" or "not found") without a
+# second statement, which matters for a push that looks up each of its blobs before the
+# repository exists. Each join is one index search.
+_ONE_ROW = select(literal_column("1").label("one")).subquery("one_row")
+
+
+def lookup_statement(*columns: Any) -> Select[Any]:
+    """A hot statement (bind `full_name` and `account_id`) of the repository's columns, the caller's
+    generation and then `columns`, in one row; outer-join to it what `columns` read."""
+    return (
+        select(*_COLUMNS, revocation.GENERATION_OF_CALLER, *columns)
+        .select_from(_ONE_ROW)
+        .outerjoin(Repository, Repository.full_name == bindparam("full_name"))
+        .outerjoin(Account, Account.id == Repository.namespace_id)
+    )
+
+
+LookupQuery = tuple[Select[Any], dict[str, Any]]
+"""A `lookup_statement` and its parameters, for `Database.first_row`."""
+
+
+def lookup_params(namespace: str, name: str, account_id: int | None, **more: Any) -> dict[str, Any]:
+    return {"full_name": f"{namespace}/{name}", "account_id": account_id, **more}
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a `lookup_statement` row says: the repository (None when there is none), the caller's
+    credential generation (None without an account, or when it is gone or disabled) and the
+    statement's own columns."""
+
+    repository: RepositoryRecord | None
+    generation: int | None
+    rest: tuple[Any, ...]
+
+
+_LOOKUP_WIDTH = len(_COLUMNS)
+
+
+def looked_up(row: tuple[Any, ...] | None) -> Lookup:
+    if row is None:
+        raise AssertionError("a lookup statement gives one row")
+    width = _LOOKUP_WIDTH
+    repo = None if row[0] is None else RepositoryRecord(*row[:width])
+    generation = None if row[width] is None else int(row[width])
+    return Lookup(repo, generation, row[width + 1 :])
+
+
+_TAG_LIST_LOOKUP = lookup_statement(Repository.tags_version)
+"""The tag list's lookup, with the repository's `tags_version` (core/tag_list_cache.py)."""
+
+
+def listed_lookup(namespace: str, name: str, account_id: int | None) -> LookupQuery:
+    """The tag list's statement and parameters; its row reads with `looked_up`, the version last."""
+    return _TAG_LIST_LOOKUP, lookup_params(namespace, name, account_id)
+
+
 def get(db: Db, namespace: str, name: str) -> RepositoryRecord | None:
     row = first(db, _GET, {"full_name": f"{namespace}/{name}"})  # every /v2 request: core/_sql.py
     return RepositoryRecord(*row) if row else None
@@ -112,32 +173,6 @@ def get_by_id(db: Db, repository_id: int) -> RepositoryRecord | None:
     )
     row = db.execute(statement).first()
     return RepositoryRecord(*row) if row else None
-
-
-# The tag list's lookup: the repository with its `tags_version` (core/tag_list_cache.py) and,
-# for an account's token, the caller's generation.
-_GET_LISTED = (
-    select(*_COLUMNS, Repository.tags_version)
-    .join(Account, Account.id == Repository.namespace_id)
-    .where(Repository.full_name == bindparam("full_name"))
-)
-_GET_LISTED_AS = _GET_LISTED.add_columns(revocation.GENERATION_OF_CALLER)
-
-
-def get_listed(
-    db: Db, namespace: str, name: str, account_id: int | None
-) -> tuple[RepositoryRecord, int, int | None] | None:
-    """The repository, its `tags_version` and (for `account_id`, else None) the caller's credential
-    generation, in one statement; None when there is no such repository."""
-    params = {"full_name": f"{namespace}/{name}", "account_id": account_id}
-    if account_id is None:
-        row = first(db, _GET_LISTED, params)
-        return None if row is None else (RepositoryRecord(*row[:-1]), int(row[-1]), None)
-    row = first(db, _GET_LISTED_AS, params)
-    if row is None:
-        return None
-    generation = row[-1]
-    return RepositoryRecord(*row[:-2]), int(row[-2]), None if generation is None else int(generation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,16 @@ GENERATION_OF_CALLER = _GENERATION.scalar_subquery().label("caller_generation")
 statement of its own."""
 
 
+GENERATION = _GENERATION
+"""The statement of `generation`, for a service to run on its own (`Database.first_row`); its row
+reads with `generation_in`."""
+
+
+def generation_in(row: tuple[Any, ...] | None) -> int | None:
+    """The generation in `GENERATION`'s row (None: no row, the account is gone or disabled)."""
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def generation(db: Db, account_id: int) -> int | None:
     """The account's credential generation; None when it is gone or disabled."""
     value = db.execute(_GENERATION, {"account_id": account_id}).scalar()

@@ -66,10 +66,8 @@ class TagListCache:
         self.hits = 0
         """Pages served from memory (for tests)."""
 
-    def page(self, db: Db, repository_id: int, version: int, *, after: str | None, limit: int) -> NamePage:
-        """`tags.page_of_names`, from memory when the page kept for these arguments was read under
-        `version` (the repository's `tags_version`, read before in the same transaction) and none
-        of its names has expired since."""
+    def kept(self, repository_id: int, version: int, *, after: str | None, limit: int) -> NamePage | None:
+        """The page `page` would serve from memory, or None: then `read` it."""
         now = now_ms()
         key = (repository_id, after or "", limit)
         with self._lock:
@@ -78,9 +76,16 @@ class TagListCache:
                 self._pages.move_to_end(key)
                 self.hits += 1
                 return kept.page
+        return None
+
+    def read(self, db: Db, repository_id: int, version: int, *, after: str | None, limit: int) -> NamePage:
+        """The page read from the database, and kept under `version`."""
+        now = now_ms()
         page = tags.page_of_names(db, repository_id, after=after, limit=limit, now=now)
         until = _NEVER if page.expires_ms is None else page.expires_ms
-        self._keep(key, _Kept(version, now, until, page, _chars(key[1], page)))
+        self._keep(
+            (repository_id, after or "", limit), _Kept(version, now, until, page, _chars(after or "", page))
+        )
         return page
 
     def _keep(self, key: tuple[int, str, int], kept: _Kept) -> None:

@@ -20,6 +20,11 @@ Reads must therefore not take transaction-scoped locks (`core._sql.lock`); none 
 are not pinged when taken from the pool (one more round trip per transaction): a transaction that
 finds its connection dead (the server restarted, an idle connection was cut) runs again on a fresh
 one, unless it was a write whose COMMIT had been sent, whose outcome is then unknown.
+
+The hottest reads are single statements (a manifest GET, a blob's lookup): `first_row` runs one
+on its own. On SQLite that is inline, as every read; on PostgreSQL it runs on a psycopg async
+connection of the event loop (hot_reads.py), which spares the thread hop and the pool checkout
+that cost more than the statement itself.
 """
 
 from __future__ import annotations
@@ -30,11 +35,17 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.sql.selectable import GenerativeSelect
+
+from wharf.db import statements
+
+if TYPE_CHECKING:
+    from wharf.db.hot_reads import HotReads
 
 Db = Connection
 P = ParamSpec("P")
@@ -93,6 +104,7 @@ class Database:
         pool_size: int = 10,
         read_only_error: Callable[[], Exception] | None = None,
         value_error: Callable[[str], Exception] | None = None,
+        hot_pool_size: int = 4,
     ) -> None:
         self.uri = normalize_uri(uri)
         self.read_only_error = read_only_error
@@ -117,6 +129,13 @@ class Database:
                 isolation_level="AUTOCOMMIT",
             )
         _issue_begin(self.engine)
+        self._hot: HotReads | None = None
+        if not self.is_sqlite:
+            # Imported here: a SQLite server never loads psycopg.
+            from wharf.db.hot_reads import HotReads
+
+            cargs, ckwargs = self.engine.dialect.create_connect_args(self.engine.url)
+            self._hot = HotReads(cargs, ckwargs, hot_pool_size, value_error)
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="wharf-db")
         # SQLite has one writer. Writers of this process queue here, in order, instead of inside
         # SQLite's busy handler, which sleeps up to 100 ms between attempts.
@@ -191,6 +210,16 @@ class Database:
         call = functools.partial(self.run_read, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    async def first_row(self, statement: GenerativeSelect, params: dict[str, Any]) -> statements.Row | None:
+        """The first row of the hot statement `statement` (db/statements.py), read on its own,
+        outside any transaction: inline on SQLite, on the event loop's async connections on
+        PostgreSQL."""
+        if self._hot is None:
+            return self.run_read(statements.first, statement, params)
+        compiled = statements.prepared(statement, self.engine.dialect)
+        row = await self._hot.first(compiled.sql, compiled.arguments(params))
+        return None if row is None else compiled.convert(row)
+
     async def read_in_pool(self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`read` on the thread pool on SQLite too: for reads long enough (a large listing page)
         that running them inline would hold up every other request of the process."""
@@ -217,5 +246,7 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def dispose(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         self._executor.shutdown(wait=True)
         self.engine.dispose()

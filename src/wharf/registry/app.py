@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from wharf.auth import tokens
 from wharf.core.errors import DomainError, TokenRevoked
 from wharf.registry import blobs, listing, manifests, token
 from wharf.registry.context import Call, authenticate, challenge, revoked
 from wharf.registry.errors import NOT_FOUND, UNAUTHORIZED, UNSUPPORTED, RegistryError, from_domain
 from wharf.runtime import Runtime
+from wharf.services import pulls
 
 log = logging.getLogger("wharf.registry")
 
@@ -107,8 +107,7 @@ class RegistryApp:
         grant = authenticate(self.rt, request)
         if grant is None:
             raise RegistryError(UNAUTHORIZED, headers={"WWW-Authenticate": challenge(self.rt, request)})
-        if grant.identity.account_id is not None:  # a revoked token says so here too
-            await self.rt.db.read(tokens.require_current, grant)
+        await pulls.require_current(self.rt, grant)  # a revoked token says so here too
         return Response(b"{}", media_type="application/json")
 
 

@@ -18,7 +18,7 @@ from wharf.auth import permissions, tokens
 from wharf.auth.identity import ANONYMOUS
 from wharf.auth.tokens import Grant
 from wharf.config import Settings
-from wharf.core import blobs, manifests, repositories, tags
+from wharf.core import blobs, manifests, repositories, revocation, tags
 from wharf.core import secscan_settings as settings_store
 from wharf.core.blobs import BlobRecord
 from wharf.core.errors import DomainError, PullRefused, RepositoryNotFound, TokenRevoked
@@ -47,6 +47,22 @@ def pullable(grant: Grant | None, raw: str, repo: RepositoryRecord | None) -> Re
     if not repo.is_public and grant is not None and raw in grant.public_only:
         raise TokenRevoked()  # it was made private since the token was issued
     return repo
+
+
+async def require_current(rt: Runtime, grant: Grant) -> None:
+    """Raise TokenRevoked when something revoked the token since it was issued: `GET /v2/`'s
+    check, one statement on its own."""
+    account_id = grant.identity.account_id
+    if account_id is not None:
+        row = await rt.db.first_row(revocation.GENERATION, {"account_id": account_id})
+        tokens.require_generation(grant, revocation.generation_in(row))
+
+
+def _require_current(grant: Grant | None, account_id: int | None, generation: int | None) -> None:
+    """As `tokens.current_repository`: a token of an account is current while the account's
+    generation (read by the request's statement) is the one the token carries."""
+    if grant is not None and account_id is not None and generation != grant.generation:
+        raise TokenRevoked()
 
 
 async def _in_repository(
@@ -82,26 +98,23 @@ async def manifest(
 ) -> tuple[RepositoryRecord, ManifestRecord]:
     """The repository and its manifest `reference` (a tag or a digest), in one statement that
     also reads the caller's credential generation (the revocation check) and the namespace's pull
-    policy. With `enforce_policy` (a GET, which downloads the manifest), a policy that applies to
+    policy; that statement runs on its own (`Database.first_row`: on PostgreSQL, on the event
+    loop). With `enforce_policy` (a GET, which downloads the manifest), a policy that applies to
     the caller refuses a manifest with a vulnerability it counts (PullRefused): one more
     statement, only then."""
     account_id = grant.identity.account_id if grant is not None else None
-
-    def read(db: Db) -> tuple[RepositoryRecord, ManifestRecord]:
-        found = manifests.get_with_repository(db, name.namespace, name.name, reference, account_id)
-        # As `tokens.current_repository`: a token of an account is current while the account's
-        # generation is the one the token carries.
-        if grant is not None and account_id is not None and found.generation != grant.generation:
-            raise TokenRevoked()
-        repo = pullable(grant, raw, found.repository)
-        record = found.manifest
-        if isinstance(record, DomainError):
-            raise record
-        if enforce_policy:
-            _check_policy(db, rt.settings, grant, repo, found.pull_policy, record.digest)
-        return repo, record
-
-    return await rt.db.read(read)
+    query = manifests.pull_query(name.namespace, name.name, reference, account_id)
+    found = query.read(await rt.db.first_row(query.statement, query.params))
+    _require_current(grant, account_id, found.generation)
+    repo = pullable(grant, raw, found.repository)
+    record = found.manifest
+    if isinstance(record, DomainError):
+        raise record
+    if enforce_policy:
+        applies = _policy_for(rt.settings, found.pull_policy)
+        if applies is not None:
+            await rt.db.read(_check_policy, applies, grant, repo, record.digest)
+    return repo, record
 
 
 def _policy_for(settings: Settings, stored: str | None) -> tuple[PullPolicy, bool] | None:
@@ -117,14 +130,11 @@ def _policy_for(settings: Settings, stored: str | None) -> tuple[PullPolicy, boo
 
 
 def _check_policy(
-    db: Db, settings: Settings, grant: Grant | None, repo: RepositoryRecord, stored: str | None, digest: str
+    db: Db, applies: tuple[PullPolicy, bool], grant: Grant | None, repo: RepositoryRecord, digest: str
 ) -> None:
-    """Raise PullRefused when the pull policy that applies counts a vulnerability of `digest`.
-    A manifest not (yet) indexed has no matches, so it passes: the policy never holds up a pull
-    on the scanner's backlog."""
-    applies = _policy_for(settings, stored)
-    if applies is None:
-        return
+    """Raise PullRefused when `applies`, the pull policy that applies (`_policy_for`), counts a
+    vulnerability of `digest`. A manifest not (yet) indexed has no matches, so it passes: the
+    policy never holds up a pull on the scanner's backlog."""
     rule, own = applies
     identity = grant.identity if grant is not None else ANONYMOUS
     if rule.spares(identity.kind, identity.is_superuser):
@@ -140,8 +150,18 @@ def _check_policy(
 async def blob(
     rt: Runtime, grant: Grant | None, raw: str, name: RepositoryName, digest: str
 ) -> BlobRecord | None:
-    """The blob `digest` when the repository holds it."""
-    return await _in_repository(rt, grant, raw, name, False, blobs.get_linked, digest)
+    """The blob `digest` when the repository holds it: one statement with the revocation check,
+    run on its own as a manifest GET's."""
+    account_id = grant.identity.account_id if grant is not None else None
+    found = await _looked_up(rt, blobs.linked_lookup(name.namespace, name.name, digest, account_id))
+    _require_current(grant, account_id, found.generation)
+    pullable(grant, raw, found.repository)
+    return blobs.linked_in(found)
+
+
+async def _looked_up(rt: Runtime, query: repositories.LookupQuery) -> repositories.Lookup:
+    """A `repositories.lookup_statement` run on its own."""
+    return repositories.looked_up(await rt.db.first_row(*query))
 
 
 async def referrers(
@@ -168,16 +188,18 @@ async def tag_page(
 ) -> tags.NamePage:
     """`tag_names` as the database joined them (`tags.page_of_names`), for the /v2 tag list: the
     page this process kept, while the repository's tags are as they were when it was read
-    (core/tag_list_cache.py)."""
-
-    def read(db: Db) -> tags.NamePage:
-        repo, version = tokens.listed_repository_for(db, grant, name.namespace, name.name)
-        repo = pullable(grant, raw, repo)
-        return rt.tag_lists.page(db, repo.id, version, after=after, limit=limit)
-
-    if limit > INLINE_PAGE_MAX + 1:
-        return await rt.db.read_in_pool(read)
-    return await rt.db.read(read)
+    (core/tag_list_cache.py). The lookup runs on its own as a manifest GET's; the page is read
+    after it only when none is kept."""
+    account_id = grant.identity.account_id if grant is not None else None
+    found = await _looked_up(rt, repositories.listed_lookup(name.namespace, name.name, account_id))
+    _require_current(grant, account_id, found.generation)
+    repo = pullable(grant, raw, found.repository)
+    version = int(found.rest[0])
+    page = rt.tag_lists.kept(repo.id, version, after=after, limit=limit)
+    if page is not None:
+        return page
+    read = rt.db.read_in_pool if limit > INLINE_PAGE_MAX + 1 else rt.db.read
+    return await read(rt.tag_lists.read, repo.id, version, after=after, limit=limit)
 
 
 async def catalog_names(rt: Runtime, grant: Grant, *, after: str | None, limit: int) -> list[str]:

@@ -506,7 +506,10 @@ async def test_get_by_tag_searches_only_the_repositorys_tag(reg: RegistryClient,
         return [row[-1] for row in rows]
 
     steps = await wharf.rt.db.read(plan)
-    assert not [s for s in steps if s.startswith(("SCAN", "MATERIALIZE", "MULTI-INDEX"))], steps
+    # The one-row source every /v2 lookup starts from (`repositories.lookup_statement`) is the only scan.
+    one_row = ("SCAN CONSTANT ROW", "SCAN one_row")
+    scans = [s for s in steps if s.startswith(("SCAN", "MATERIALIZE", "MULTI-INDEX")) and s not in one_row]
+    assert not scans, steps
     assert any(s.startswith("SEARCH tags USING INDEX") for s in steps), steps
 
 

@@ -181,3 +181,32 @@ async def test_a_first_push_stays_within_a_ceiling_of_statements(
     assert len(seen) <= 43, _verbs(seen)
     assert writes <= 5, _verbs(seen)
     assert len(checkouts) <= 9, _verbs(seen)  # the reads of the two HEADs and PUTs, five writes
+
+
+async def test_each_request_of_a_pull_is_one_statement(client: httpx.AsyncClient, wharf: WharfApp) -> None:
+    """A pull's requests each read in one statement that also checks the token is still current:
+    the ping, the manifest, each blob (HEAD and GET), and a tag page kept by the process. On
+    PostgreSQL each is then one round trip, run on the event loop (db/hot_reads.py)."""
+    reg = RegistryClient(client, wharf)
+    digest, manifest = await reg.push_image("admin/pulled", "v1", layers=1)
+    headers = {**await reg.headers("admin/pulled", "pull"), "Accept": mt.OCI_MANIFEST}
+    layer = manifest["layers"][0]["digest"]
+    assert (await client.get("/v2/admin/pulled/tags/list", headers=headers)).status_code == 200  # kept
+    requests = [
+        ("GET", "/v2/"),
+        ("GET", "/v2/admin/pulled/manifests/v1"),
+        ("HEAD", f"/v2/admin/pulled/manifests/{digest}"),
+        ("HEAD", f"/v2/admin/pulled/blobs/{layer}"),
+        ("GET", f"/v2/admin/pulled/blobs/{layer}"),
+        ("GET", "/v2/admin/pulled/tags/list"),
+    ]
+    for method, path in requests:
+        with statements(wharf) as seen:
+            r = await client.request(method, path, headers=headers)
+        assert r.status_code == 200, (path, r.status_code)
+        assert len(seen) == 1, (method, path, _verbs(seen))
+    # A first push's lookup of a blob in a repository that does not exist yet: still one.
+    headers = await reg.headers("admin/nothing-here")
+    with statements(wharf) as seen:
+        r = await client.head(f"/v2/admin/nothing-here/blobs/{layer}", headers=headers)
+    assert r.status_code == 404 and len(seen) == 1, _verbs(seen)
