@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from wharf.core import mirrors
+from wharf.core import mirrors, proxy_passwords
 from wharf.core.errors import InvalidInput
+from wharf.core.secretbox import SecretBox
 from wharf.integrations.upstream import Proxies
+
+BOX = SecretBox("test")
 
 
 def _record(globs: list[str]) -> mirrors.MirrorRecord:
@@ -92,7 +97,6 @@ def test_the_proxy_fields_are_checked_and_read_as_urls() -> None:
         {"proxy": "http://p"},
         {"proxy": {"https_proxy": "ftp://p:1"}},
         {"proxy": {"https_proxy": "socks4://p:1080"}},
-        {"proxy": {"http_proxy": "http://user:********@p:1"}},  # a hidden password with none stored
     ):
         with pytest.raises(InvalidInput):
             mirrors.check_registry_config(bad)
@@ -103,15 +107,41 @@ def test_the_proxy_fields_are_checked_and_read_as_urls() -> None:
         assert mirrors.proxies(config) == (None, f"{scheme.lower()}://u:p@proxy:1080", ())
 
 
-def test_a_proxys_password_is_shown_hidden_and_kept_when_sent_back_so() -> None:
-    stored = {"verify_tls": True, "proxy": {"http_proxy": "http://u:s3cret@proxy:3128", "no_proxy": "a"}}
-    shown = mirrors.shown_registry_config(stored)
+def test_a_proxys_password_is_sealed_shown_hidden_and_kept_when_sent_back_so() -> None:
+    sent = {"verify_tls": True, "proxy": {"http_proxy": "http://u:s3cret@proxy:3128", "no_proxy": "a"}}
     hidden = {"http_proxy": "http://u:********@proxy:3128", "no_proxy": "a"}
-    assert shown == {"verify_tls": True, "proxy": hidden}
-    assert mirrors.keep_proxy_passwords(shown, stored) == stored
-    # another proxy, or another user, is not given the stored password
-    for other in ("http://u:********@other:3128", "http://v:********@proxy:3128"):
-        sent = {"proxy": {"http_proxy": other}}
-        assert mirrors.keep_proxy_passwords(sent, stored) == sent
-    assert mirrors.shown_proxy("socks5://proxy:1080") == "socks5://proxy:1080"
-    assert mirrors.shown_proxy("proxy:3128") == "proxy:3128"
+    stored, sealed = proxy_passwords.seal(BOX, sent, None)
+    # stored as shown: the password only in the sealed column, which the box opens
+    assert stored == {"verify_tls": True, "proxy": hidden} == mirrors.shown_registry_config(stored)
+    assert sealed is not None and "s3cret" not in sealed
+    assert proxy_passwords.opened(BOX, stored, sealed) == sent
+    assert mirrors.shown_registry_config(sent) == stored  # a row from before, shown the same
+    # sent back as shown, it keeps the token (no password is opened to write it)
+    assert proxy_passwords.seal(BOX, stored, proxy_passwords.Stored(stored, sealed)) == (stored, sealed)
+    # a row from before: the clear password it kept is sealed now
+    again, resealed = proxy_passwords.seal(BOX, stored, proxy_passwords.Stored(sent, None))
+    assert again == stored and proxy_passwords.opened(BOX, again, resealed) == sent
+    # another proxy, another user or another field is not given the stored password, nor is a
+    # hidden one with none stored
+    for field, other in (
+        ("http_proxy", "http://u:********@other:3128"),
+        ("http_proxy", "http://v:********@proxy:3128"),
+        ("https_proxy", "http://u:********@proxy:3128"),
+    ):
+        for before in (proxy_passwords.Stored(stored, sealed), None):
+            with pytest.raises(InvalidInput, match="write the proxy's password"):
+                proxy_passwords.seal(BOX, {"proxy": {field: other}}, before)
+    # a token sent by a client is a password like any other: sealed again, never opened as one
+    forged = {"proxy": {"http_proxy": f"http://u:{json.loads(sealed)['http_proxy']}@evil:3128"}}
+    kept, column = proxy_passwords.seal(BOX, forged, proxy_passwords.Stored(stored, sealed))
+    assert proxy_passwords.opened(BOX, kept, column) == forged
+    assert proxy_passwords.shown_proxy("socks5://proxy:1080") == "socks5://proxy:1080"
+    assert proxy_passwords.shown_proxy("proxy:3128") == "proxy:3128"
+    assert proxy_passwords.seal(BOX, {"proxy": {"http_proxy": "proxy:3128"}}, None)[1] is None
+
+
+def test_a_password_sealed_with_another_key_fails_clearly() -> None:
+    stored, sealed = proxy_passwords.seal(BOX, {"proxy": {"https_proxy": "socks5h://u:pw@p:1080"}}, None)
+    with pytest.raises(proxy_passwords.Unopened, match="https_proxy") as e:
+        proxy_passwords.opened(SecretBox("another key"), stored, sealed)
+    assert "pw@" not in str(e.value)

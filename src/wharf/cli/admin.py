@@ -204,6 +204,66 @@ def admin_gc(
         )
 
 
+@admin.command(
+    "seal-proxy-passwords", short_help="Seal the mirror proxy passwords an older Wharf stored in clear."
+)
+def admin_seal_proxy_passwords(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the configurations that hold one in clear.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Seal, with the installation's secret key, the passwords of the proxy URLs
+    (external_registry_config.proxy) of repository and organization mirrors that were stored
+    before Wharf sealed them (they are sealed anyway at their configuration's next change). Safe
+    while the registry serves. Exit status: 0 when none is left in clear (sealed now, or none
+    found), 1 when --dry-run found some, 2 when the key is not the one that sealed the stored
+    secrets."""
+    from wharf.core import proxy_passwords
+    from wharf.core.secretbox import SecretBox
+
+    settings = settings_from(data_dir, config)
+    key_file = settings.DATA_DIR / "keys" / "database-secret.key"
+    if not settings.DATABASE_SECRET_KEY and not key_file.is_file():
+        # from_settings would make a new key, and the server could not open what it sealed
+        raise CliError(
+            f"no secret key: DATABASE_SECRET_KEY is not set and {key_file} does not exist",
+            "give the --config and --data-dir of `wharf serve`: passwords are sealed with its key",
+            2,
+        )
+    box = SecretBox.from_settings(settings.DATABASE_SECRET_KEY, key_file)
+    db = existing_database(settings)
+    try:
+        if db.run_read(proxy_passwords.opens_with, box) is False:
+            raise CliError(
+                "this key does not open the secrets stored already (mirror credentials)",
+                "give the --config and --data-dir of `wharf serve`, whose DATABASE_SECRET_KEY sealed them",
+                2,
+            )
+        found = db.run_read(proxy_passwords.in_clear_stored)
+        sealed = [f for f in found if not dry_run and db.run_write(proxy_passwords.seal_stored, box, f)]
+    finally:
+        db.dispose()
+    if as_json:
+        report = {"dry_run": dry_run, "in_clear": [f.as_dict() for f in found], "sealed": len(sealed)}
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for f in found:
+            fields = ", ".join(f.fields)
+            if dry_run:
+                typer.echo(f"{f.kind} {f.name}: {fields} in clear")
+            elif f in sealed:
+                typer.echo(f"{f.kind} {f.name}: sealed {fields}")
+            else:
+                typer.echo(f"{f.kind} {f.name}: changed meanwhile (that change sealed {fields})")
+        if not found:
+            typer.echo("every mirror proxy password is sealed")
+    if found and dry_run:
+        raise typer.Exit(1)
+
+
 quota_cli = typer.Typer(
     help="Storage quotas: check the stored sizes of repositories and namespaces "
     "(docs/quotas-and-retention.md).",

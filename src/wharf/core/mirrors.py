@@ -25,11 +25,12 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from wharf.core import audit, manifests, repositories, tags
+from wharf.core import audit, manifests, proxy_passwords, repositories, tags
 from wharf.core._sql import lock
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
 from wharf.core.errors import AlreadyExists, DomainError, InvalidInput, NotFound
+from wharf.core.proxy_passwords import proxy_url, shown_proxy
 from wharf.core.repositories import RepositoryRecord
 from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Db
@@ -86,6 +87,8 @@ class MirrorRecord:
     sync_token: str | None = None
     org_mirror: bool = False
     """Made by the organization's mirror, and not reconfigured by a user since."""
+    proxy_passwords_sealed: str | None = None
+    """The proxies' passwords, sealed (core/proxy_passwords.py)."""
 
     @property
     def host(self) -> str:
@@ -104,8 +107,12 @@ class MirrorRecord:
         return bool(self.external_registry_config.get("verify_tls", True))
 
     @property
-    def proxies(self) -> tuple[str | None, str | None, tuple[str, ...]] | None:
-        return proxies(self.external_registry_config)
+    def stored_proxies(self) -> proxy_passwords.Stored:
+        return proxy_passwords.Stored(self.external_registry_config, self.proxy_passwords_sealed)
+
+    def outbound_config(self, box: SecretBox) -> dict[str, Any]:
+        """`external_registry_config` with the proxies' passwords opened (outbound calls only)."""
+        return proxy_passwords.opened(box, self.external_registry_config, self.proxy_passwords_sealed)
 
     def credentials(self, box: SecretBox) -> tuple[str | None, str | None]:
         username = box.open(self.username_sealed) if self.username_sealed else None
@@ -142,6 +149,7 @@ _COLUMNS = (
     RepoMirrorConfig.last_success_ms,
     RepoMirrorConfig.sync_token,
     RepoMirrorConfig.org_mirror,
+    RepoMirrorConfig.proxy_passwords_sealed,
 )
 _GET = (
     select(*_COLUMNS)
@@ -222,40 +230,12 @@ _PROXY_URL = re.compile(
     r"^(?:(?:https?|socks5h?)://)?(?:[^@/\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?$",
     re.IGNORECASE,
 )
-HIDDEN = "********"
-"""What a proxy URL's password is shown as; sent back unchanged, it keeps the stored one."""
-
-
-def proxy_url(value: str) -> str:
-    """A proxy as Quay's field holds it (`http://proxy:3128`, `socks5://proxy:1080`, or
-    `proxy:3128`, which curl and Go read as an HTTP proxy), as a URL to call: the scheme written
-    in lower case, `http://` when there is none."""
-    value = value.strip()
-    scheme, sep, rest = value.partition("://")
-    return f"{scheme.lower()}://{rest}" if sep else f"http://{value}"
-
-
-def _split_auth(url: str) -> tuple[str, str | None, str]:
-    """(`scheme://`, `user:password` or None, the rest) of a proxy URL."""
-    scheme, sep, rest = url.partition("://")
-    head = f"{scheme}{sep}" if sep else ""
-    if not sep:
-        rest = url
-    auth, at, after = rest.rpartition("@")
-    return (head, auth, after) if at else (head, None, rest)
-
-
-def shown_proxy(url: str) -> str:
-    """A proxy URL with its password hidden (the user stays: it says which account is used)."""
-    head, auth, rest = _split_auth(url)
-    if auth is None or ":" not in auth:
-        return url
-    return f"{head}{auth.split(':', 1)[0]}:{HIDDEN}@{rest}"
 
 
 def shown_registry_config(config: dict[str, Any]) -> dict[str, Any]:
     """`external_registry_config` as the API and the web show it: as stored, but for the
-    passwords in its proxy URLs (Quay shows them in clear; here they are written once)."""
+    passwords in its proxy URLs (Quay shows them in clear; here they are written once). A stored
+    URL holds HIDDEN already (core/proxy_passwords.py); one of a row from before, its password."""
     proxy = config.get("proxy")
     if not isinstance(proxy, dict):
         return config
@@ -263,29 +243,13 @@ def shown_registry_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "proxy": hidden}
 
 
-def keep_proxy_passwords(new: dict[str, Any] | None, stored: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A configuration sent back as it was shown keeps its proxies' passwords: a proxy URL whose
-    password is HIDDEN takes the stored one when the stored URL of that field is the same but for
-    it (same scheme, user, host and port). Any other hidden password is refused by the check."""
-    if new is None or not isinstance(new.get("proxy"), dict) or stored is None:
-        return new
-    found = stored.get("proxy")
-    before: dict[str, Any] = found if isinstance(found, dict) else {}
-    proxy = dict(new["proxy"])
-    for name in ("http_proxy", "https_proxy"):
-        value, old = proxy.get(name), before.get(name)
-        if not isinstance(value, str) or not isinstance(old, str) or f":{HIDDEN}@" not in value:
-            continue
-        if shown_proxy(proxy_url(old)) == proxy_url(value):
-            proxy[name] = old
-    return {**new, "proxy": proxy}
-
-
 def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
     """`external_registry_config`: `verify_tls`, `unsigned_images` (booleans) and `proxy`
     (`http_proxy`, `https_proxy`: a proxy's `scheme://[user:password@]host:port`, the scheme one
     of PROXY_SCHEMES; `no_proxy`: comma-separated hosts, as the NO_PROXY variable). Stored as
-    given; shown back with the proxies' passwords hidden (`shown_registry_config`)."""
+    given but for the proxies' passwords, which are sealed (core/proxy_passwords.py `seal`, which
+    also decides whether a HIDDEN one keeps a stored password); shown back with them hidden
+    (`shown_registry_config`)."""
     for name in ("verify_tls", "unsigned_images"):
         if name in config and not isinstance(config[name], bool):
             raise InvalidInput(f"external_registry_config.{name} is true or false", field=name)
@@ -311,18 +275,13 @@ def check_registry_config(config: dict[str, Any]) -> dict[str, Any]:
                 "CONNECT), https://host:port (TLS to the proxy) or socks5://host:port",
                 field=name,
             )
-        if f":{HIDDEN}@" in value:
-            raise InvalidInput(
-                f"external_registry_config.proxy.{name}: write the proxy's password ({HIDDEN} is how "
-                "a stored one is shown, and this proxy has none stored)",
-                field=name,
-            )
     return config
 
 
 def proxies(config: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]] | None:
-    """The configuration's proxies as URLs to call (http, https, no_proxy entries); None when it
-    names no proxy (the process's environment applies then)."""
+    """The configuration's proxies as URLs (http, https, no_proxy entries), their passwords as
+    the configuration holds them (HIDDEN when stored: `proxy_passwords.opened` gives the ones to
+    call); None when it names no proxy (the process's environment applies then)."""
     proxy = config.get("proxy") or {}
     http, https = (proxy.get(n) or None for n in ("http_proxy", "https_proxy"))
     if http is None and https is None:
@@ -419,6 +378,9 @@ class Settings:
     architecture_filter: list[str] | None = field(default=None)
     org_mirror: bool | None = None
     """Whether the organization's mirror made (or took over) it; a user's change clears it."""
+    proxies_from: proxy_passwords.Stored | None = None
+    """Where a proxy password given as HIDDEN is taken from: the organization mirror's stored
+    configuration, for the repositories it manages. None: this mirror's own (a client's change)."""
 
 
 def create(
@@ -428,6 +390,7 @@ def create(
     assert new.external_reference is not None and new.root_rule is not None
     reference = check_reference(new.external_reference)
     rule = check_rule(new.root_rule)
+    config = check_registry_config(new.external_registry_config or {})
     robot = robot_of(db, repo, new.robot_username)
     lock(db, "repo-mirror", repo.id)
     if get(db, repo.id) is not None:
@@ -450,7 +413,7 @@ def create(
             "sync_status": NEVER_RUN,
             "sync_retries_remaining": MAX_RETRIES,
             "root_rule": json.dumps(rule),
-            "external_registry_config": json.dumps(check_registry_config(new.external_registry_config or {})),
+            **proxy_passwords.columns(box, config, new.proxies_from),
             "skopeo_timeout_interval": check_interval(
                 300 if new.skopeo_timeout_interval is None else new.skopeo_timeout_interval,
                 "skopeo_timeout_interval",
@@ -469,7 +432,9 @@ def create(
     return require(db, repo.id)
 
 
-def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Settings) -> dict[str, Any]:
+def _changed_values(
+    db: Db, box: SecretBox, repo: RepositoryRecord, new: Settings, current: MirrorRecord
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if new.external_reference is not None:
         values["external_reference"] = check_reference(new.external_reference)
@@ -488,7 +453,13 @@ def _changed_values(db: Db, box: SecretBox, repo: RepositoryRecord, new: Setting
         if number is not None:
             values[name] = check_interval(number, name)
     if new.external_registry_config is not None:
-        values["external_registry_config"] = json.dumps(check_registry_config(new.external_registry_config))
+        values.update(
+            proxy_passwords.columns(
+                box,
+                check_registry_config(new.external_registry_config),
+                new.proxies_from or current.stored_proxies,
+            )
+        )
     if new.architecture_filter is not None:
         values["architecture_filter"] = json.dumps(check_architectures(new.architecture_filter))
     plain = {"is_enabled": new.is_enabled, "sync_start_ms": new.sync_start_ms, "org_mirror": new.org_mirror}
@@ -500,15 +471,21 @@ def change(
     db: Db, box: SecretBox, repo: RepositoryRecord, new: Settings, actor: audit.Actor | None
 ) -> MirrorRecord:
     current = require(db, repo.id)
-    values = _changed_values(db, box, repo, new)
+    values = _changed_values(db, box, repo, new, current)
+    changed = sorted(k for k in values if not k.endswith("_sealed") and k != "org_mirror") + (
+        ["external_registry_password"] if new.password is not None else []
+    )
+    if "external_registry_config" not in values and proxy_passwords.in_clear(
+        current.external_registry_config
+    ):
+        # a row from before proxy passwords were sealed: sealed at its next write, which is no
+        # change of the configuration (the audit entry's `changed` does not name it)
+        values.update(proxy_passwords.columns(box, current.external_registry_config, current.stored_proxies))
     if values:
         db.execute(update(RepoMirrorConfig).where(RepoMirrorConfig.repository_id == repo.id).values(**values))
     if new.is_enabled is not None and new.is_enabled != current.is_enabled:
         kind = "repo_mirror_enabled" if new.is_enabled else "repo_mirror_disabled"
         audit.record_for(db, kind, actor, repo)
-    changed = sorted(k for k in values if not k.endswith("_sealed") and k != "org_mirror") + (
-        ["external_registry_password"] if new.password is not None else []
-    )
     audit.record_for(db, "repo_mirror_config_changed", actor, repo, changed=changed)
     return require(db, repo.id)
 

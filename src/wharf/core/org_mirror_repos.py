@@ -138,6 +138,7 @@ def _mirror_settings(box: SecretBox, config: OrgMirrorRecord, reference: str) ->
         sync_interval=config.sync_interval,
         root_rule={"rule_kind": "tag_glob_csv", "rule_value": ["*"]},
         external_registry_config={**config.external_registry_config, "verify_tls": config.verify_tls},
+        proxies_from=config.stored_proxies,  # the proxies' passwords are the organization mirror's
         skopeo_timeout_interval=config.skopeo_timeout,
         architecture_filter=config.architecture_filter,
         org_mirror=True,

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 
-from wharf.core import audit, mirrors, repositories
+from wharf.core import audit, mirrors, proxy_passwords, repositories
 from wharf.core._sql import lock
 from wharf.core.accounts import AccountRecord
 from wharf.core.clock import now_ms
@@ -67,6 +67,8 @@ class OrgMirrorRecord:
     skopeo_timeout: int
     last_error: str | None
     created_ms: int
+    proxy_passwords_sealed: str | None = None
+    """The proxies' passwords, sealed (core/proxy_passwords.py)."""
 
     @property
     def host(self) -> str:
@@ -78,6 +80,14 @@ class OrgMirrorRecord:
         return self.external_registry_url.startswith("https://") and bool(
             self.external_registry_config.get("verify_tls", True)
         )
+
+    @property
+    def stored_proxies(self) -> proxy_passwords.Stored:
+        return proxy_passwords.Stored(self.external_registry_config, self.proxy_passwords_sealed)
+
+    def outbound_config(self, box: SecretBox) -> dict[str, Any]:
+        """`external_registry_config` with the proxies' passwords opened (outbound calls only)."""
+        return proxy_passwords.opened(box, self.external_registry_config, self.proxy_passwords_sealed)
 
     def credentials(self, box: SecretBox) -> tuple[str | None, str | None]:
         username = box.open(self.username_sealed) if self.username_sealed else None
@@ -123,6 +133,7 @@ _COLUMNS = (
     OrgMirrorConfig.skopeo_timeout,
     OrgMirrorConfig.last_error,
     OrgMirrorConfig.created_ms,
+    OrgMirrorConfig.proxy_passwords_sealed,
 )
 _GET = (
     select(*_COLUMNS)
@@ -262,7 +273,9 @@ REQUIRED = (
 )
 
 
-def _values(db: Db, box: SecretBox, org: AccountRecord, new: Settings) -> dict[str, Any]:
+def _values(
+    db: Db, box: SecretBox, org: AccountRecord, new: Settings, current: OrgMirrorRecord | None
+) -> dict[str, Any]:
     """The columns a create or change sets, checked."""
     values: dict[str, Any] = {}
     checks: list[tuple[str, Any, Any]] = [
@@ -274,15 +287,15 @@ def _values(db: Db, box: SecretBox, org: AccountRecord, new: Settings) -> dict[s
         ("skopeo_timeout", new.skopeo_timeout, check_timeout),
         ("repository_filters", new.repository_filters, lambda v: json.dumps(check_filters(v))),
         ("architecture_filter", new.architecture_filter, json.dumps),
-        (
-            "external_registry_config",
-            new.external_registry_config,
-            lambda v: json.dumps(mirrors.check_registry_config(v)),
-        ),
     ]
     for name, given, check in checks:
         if given is not None:
             values[name] = check(given)
+    if new.external_registry_config is not None:
+        stored = current.stored_proxies if current is not None else None
+        values.update(
+            proxy_passwords.columns(box, mirrors.check_registry_config(new.external_registry_config), stored)
+        )
     if new.robot_username is not None:
         values["robot_id"] = robot_of(db, org, new.robot_username).id
     for name, secret in (("username_sealed", new.username), ("password_sealed", new.password)):
@@ -299,7 +312,7 @@ def create(
     missing = [name for name in REQUIRED if getattr(new, name) is None]
     if missing:
         raise InvalidInput(f"missing: {', '.join(missing)}")
-    values = _values(db, box, org, new)
+    values = _values(db, box, org, new, None)
     lock(db, "org-mirror", org.id)
     if get(db, org.id) is not None:
         raise AlreadyExists("Organization mirror configuration already exists")
@@ -308,6 +321,7 @@ def create(
         "password_sealed": None,
         "is_enabled": True,
         "external_registry_config": "{}",
+        "proxy_passwords_sealed": None,
         "repository_filters": "[]",
         "architecture_filter": "[]",
         "skopeo_timeout": 300,
@@ -341,15 +355,21 @@ def change(
     ):
         # Quay's UpdateOrgMirrorConfig has no type: another kind of registry is another mirror.
         raise InvalidInput("external_registry_type cannot change", field="external_registry_type")
-    values = _values(db, box, org, new)
+    values = _values(db, box, org, new, current)
+    changed = sorted(k for k in values if not k.endswith("_sealed")) + (
+        ["external_registry_password"] if new.password is not None else []
+    )
+    if "external_registry_config" not in values and proxy_passwords.in_clear(
+        current.external_registry_config
+    ):
+        # a row from before proxy passwords were sealed: sealed at its next write, which is no
+        # change of the configuration (the audit entry's `changed` does not name it)
+        values.update(proxy_passwords.columns(box, current.external_registry_config, current.stored_proxies))
     if values:
         db.execute(update(OrgMirrorConfig).where(OrgMirrorConfig.org_id == org.id).values(**values))
     if new.is_enabled is not None and new.is_enabled != current.is_enabled:
         kind = "org_mirror_enabled" if new.is_enabled else "org_mirror_disabled"
         audit.record(db, kind, actor, namespace_id=org.id, namespace=org.name)
-    changed = sorted(k for k in values if not k.endswith("_sealed")) + (
-        ["external_registry_password"] if new.password is not None else []
-    )
     audit.record(
         db, "org_mirror_config_changed", actor, namespace_id=org.id, namespace=org.name, changed=changed
     )

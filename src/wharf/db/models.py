@@ -961,6 +961,9 @@ class RepoMirrorConfig(Base):
     sync_token: Mapped[str | None] = mapped_column(String(32))  # the running sync's (core/mirrors.py)
     # made by the organization's mirror (core/org_mirror_repos.py): a new one may take it over
     org_mirror: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The passwords of the proxy URLs in external_registry_config (stored there as ********), each
+    # sealed with the secret box: JSON {"http_proxy": token, ...} (core/proxy_passwords.py).
+    proxy_passwords_sealed: Mapped[str | None] = mapped_column(Text)
 
 
 class OrgMirrorConfig(Base):
@@ -990,6 +993,7 @@ class OrgMirrorConfig(Base):
     skopeo_timeout: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    proxy_passwords_sealed: Mapped[str | None] = mapped_column(Text)  # as a repository mirror's
 
 
 class OrgMirrorRepository(Base):

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from wharf.db.engine import Db
 
-HEAD = "0045"
+HEAD = "0046"
 """The newest migration in db/migrations/versions (Alembic's head)."""
 
 _CURRENT = text("SELECT version_num FROM alembic_version")

@@ -36,6 +36,7 @@ from wharf.core import (
     mirror_health,
     mirrors,
     notifications,
+    proxy_passwords,
     queue,
     repositories,
 )
@@ -153,9 +154,7 @@ async def change(
         raise InvalidInput(MANAGED_BY_ORG)
     settings = _check_client_values(settings)
     current = await rt.db.read(mirrors.require, repo.id)
-    # a configuration sent back as shown (a proxy's password hidden) keeps the stored password
-    kept = mirrors.keep_proxy_passwords(settings.external_registry_config, current.external_registry_config)
-    settings = replace(settings, external_registry_config=kept)
+    # a proxy's password sent back as shown (hidden) keeps the stored one: core decides
     await _check_outbound(rt, settings, current)
 
     def _change(db: Db) -> MirrorRecord:
@@ -163,8 +162,11 @@ async def change(
         return mirrors.change(db, rt.secrets, repo, settings, actor)
 
     changed = await rt.db.write(_change)
-    if upstream_of(rt, changed) != upstream_of(rt, current):
-        rt.upstream_clients.forget(upstream_of(rt, current))  # its connections are not wanted again
+    try:
+        if upstream_of(rt, changed) != upstream_of(rt, current):
+            rt.upstream_clients.forget(upstream_of(rt, current))  # its connections are not wanted again
+    except proxy_passwords.Unopened:  # sealed with another key: its sync fails, saying so
+        pass
     return changed
 
 
@@ -302,18 +304,35 @@ def _message(config: MirrorRecord, e: Exception) -> str:
 
 
 def proxies_of(external_registry_config: dict[str, Any]) -> Proxies | None:
-    """A configuration's `proxy` as the clients take it (None: it names none)."""
+    """A configuration's `proxy` as the clients take it (None: it names none), from the
+    configuration with its passwords opened (`outbound_config`)."""
     found = mirrors.proxies(external_registry_config)
     return Proxies(found[0], found[1], found[2]) if found is not None else None
 
 
 def upstream_of(rt: Runtime, config: MirrorRecord) -> Upstream:
-    """The mirror's upstream as the client sees it: credentials, TLS and proxies."""
-    username, password = config.credentials(rt.secrets)
-    proxies = proxies_of(config.external_registry_config)
-    # verify_tls false is skopeo's --src-tls-verify=false (Quay's worker): no certificate check,
-    # and plain HTTP for a registry without TLS
-    return Upstream(config.host, username, password, skip_tls_verify=not config.verify_tls, proxies=proxies)
+    """The mirror's upstream as the client sees it: credentials, TLS and proxies, their secrets
+    opened once per process and configuration (kept with the pool's clients), as the proxy
+    cache's. The key is the configuration as stored, secrets sealed: a changed one is another."""
+
+    def opened() -> Upstream:
+        username, password = config.credentials(rt.secrets)
+        proxies = proxies_of(config.outbound_config(rt.secrets))
+        # verify_tls false is skopeo's --src-tls-verify=false (Quay's worker): no certificate
+        # check, and plain HTTP for a registry without TLS
+        return Upstream(
+            config.host, username, password, skip_tls_verify=not config.verify_tls, proxies=proxies
+        )
+
+    stored = (
+        "repo-mirror",
+        config.host,
+        config.username_sealed,
+        config.password_sealed,
+        json.dumps(config.external_registry_config, sort_keys=True),
+        config.proxy_passwords_sealed,
+    )
+    return rt.upstream_clients.upstream(stored, opened)
 
 
 def _client(rt: Runtime, config: MirrorRecord) -> RegistryClient:

@@ -15,6 +15,7 @@ two repositories the discovery looks whether it was cancelled.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +28,7 @@ from wharf.core.org_mirrors import OrgMirrorRecord
 from wharf.db.engine import Db
 from wharf.integrations.org_registries import DiscoveryError, Source, list_repositories, verify
 from wharf.integrations.outbound import OutboundRefused, check_url
-from wharf.integrations.upstream import guard_url
+from wharf.integrations.upstream import Upstream, guard_url
 from wharf.runtime import Runtime
 from wharf.services import mirroring
 
@@ -83,10 +84,8 @@ async def create(
 async def change(
     rt: Runtime, org: AccountRecord, settings: org_mirrors.Settings, actor: audit.Actor | None
 ) -> OrgMirrorRecord:
-    current = await rt.db.read(org_mirrors.require, org.id)
-    # a configuration sent back as shown (a proxy's password hidden) keeps the stored password
-    kept = mirrors.keep_proxy_passwords(settings.external_registry_config, current.external_registry_config)
-    settings = replace(settings, external_registry_config=kept)
+    await rt.db.read(org_mirrors.require, org.id)  # none: 404 before the outbound check asks DNS
+    # a proxy's password sent back as shown (hidden) keeps the stored one: core decides
     await _check_outbound(rt, settings)
     record = await rt.db.write(org_mirrors.change, rt.secrets, org, settings, actor)
     await _propagate(rt, record, settings)
@@ -127,6 +126,7 @@ async def _propagate(rt: Runtime, record: OrgMirrorRecord, settings: org_mirrors
             if settings.external_registry_config is not None or moved  # an http:// URL: no TLS
             else None
         ),
+        proxies_from=record.stored_proxies,  # the proxies' passwords are the organization mirror's
         skopeo_timeout_interval=settings.skopeo_timeout,
         architecture_filter=settings.architecture_filter,
     )
@@ -191,15 +191,31 @@ async def cancel(rt: Runtime, org: AccountRecord, actor: audit.Actor | None) -> 
 
 
 def _source(rt: Runtime, record: OrgMirrorRecord) -> Source:
-    username, password = record.credentials(rt.secrets)
+    """The upstream namespace as the discovery calls it, its credentials and proxies' passwords
+    opened once per process and configuration (kept by the pool, as a repository mirror's)."""
+
+    def opened() -> Upstream:
+        username, password = record.credentials(rt.secrets)
+        proxies = mirroring.proxies_of(record.outbound_config(rt.secrets))
+        return Upstream(record.host, username, password, proxies=proxies)
+
+    stored = (
+        "org-mirror",
+        record.external_registry_url,
+        record.username_sealed,
+        record.password_sealed,
+        json.dumps(record.external_registry_config, sort_keys=True),
+        record.proxy_passwords_sealed,
+    )
+    secrets = rt.upstream_clients.upstream(stored, opened)
     return Source(
         record.external_registry_type,
         record.external_registry_url,
         record.external_namespace,
-        username,
-        password,
+        secrets.username,
+        secrets.password,
         verify_tls=record.verify_tls,
-        proxies=mirroring.proxies_of(record.external_registry_config),
+        proxies=secrets.proxies,
     )
 
 

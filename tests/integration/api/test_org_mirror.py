@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.distribution import Distribution, require_distribution, sha256
 from tests.harbor import Harbor
@@ -225,7 +226,11 @@ async def test_a_new_configuration_takes_over_what_an_earlier_one_made(world: Wo
         mirror = await rt.db.read(mirrors.require, web.id)
         port = harbor.url.rsplit(":", 1)[1]
         assert mirror.external_reference == f"localhost:{port}/proj/web"
-        assert not mirror.verify_tls and mirror.proxies == (proxy.url, None, ())
+        assert not mirror.verify_tls and mirrors.proxies(mirror.external_registry_config) == (
+            proxy.url,
+            None,
+            (),
+        )
         # the discovery goes through the proxy too
         assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
         assert proxy.count(f"GET localhost:{port}") == 1
@@ -461,8 +466,18 @@ async def test_a_listing_larger_than_the_cap_is_read_no_further(world: World) ->
         assert endless.sent < 4 * org_registries.MAX_BODY, endless.sent
 
 
+def _raw_rows(db: Db) -> str:
+    """Every mirror row's stored configuration and sealed proxy passwords, read with SQL."""
+    rows = [
+        *db.execute(text("SELECT external_registry_config, proxy_passwords_sealed FROM org_mirror_configs")),
+        *db.execute(text("SELECT external_registry_config, proxy_passwords_sealed FROM repo_mirror_configs")),
+    ]
+    return repr(rows)
+
+
 async def test_the_discovery_goes_through_a_socks5_proxy_with_a_login(world: World, harbor: Harbor) -> None:
-    http, owner = world.reg.http, world.api["owner"]
+    harbor.registry.push_image("proj/web", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
     robot = await _robot(world)
     with SocksProxy(login=("sock", "s0cks-pw")) as proxy:
         proxied = f"socks5h://sock:s0cks-pw@127.0.0.1:{proxy.port}"
@@ -479,3 +494,26 @@ async def test_the_discovery_goes_through_a_socks5_proxy_with_a_login(world: Wor
         assert r.status_code == 200, r.text
         assert (await http.post(f"{URL}/verify", headers=owner)).json()["success"] is True
         assert proxy.count("refused") == 0
+
+        # the repositories it makes take its sealed password, and sync through the proxy
+        org = await rt.db.read(accounts.get_by_name, "acme")
+        assert org is not None
+        outcome = await org_mirroring.sync(rt, org.id)
+        assert outcome is not None and outcome.mirrored == ["web"], outcome
+        web = await rt.db.read(repositories.get, "acme", "web")
+        assert web is not None
+        mirror = await rt.db.read(mirrors.require, web.id)
+        assert mirror.external_registry_config["proxy"] == shown
+        assert mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"] == proxied
+        synced = await mirroring.sync(rt, web.id)
+        assert synced is not None and synced.copied == ["v1"], synced
+        assert proxy.count("refused") == 0
+        # a new password reaches them too (the proxy refuses it)
+        changed = {**config, "proxy": {"http_proxy": proxied.replace("s0cks-pw", "new-pw")}}
+        r = await http.put(URL, json={"external_registry_config": changed}, headers=owner)
+        assert r.status_code == 200, r.text
+        mirror = await rt.db.read(mirrors.require, web.id)
+        assert "new-pw@" in mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"]
+        # in the database, no password of either in clear
+        rows = await rt.db.read(_raw_rows)
+        assert "s0cks-pw" not in rows and "new-pw" not in rows and rows.count("********") == 2, rows

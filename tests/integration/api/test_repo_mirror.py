@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import Clock
 from tests.distribution import Distribution, require_distribution, sha256
@@ -101,6 +101,18 @@ def _digest_of(repo_id: int, tag: str) -> Any:
         return db.execute(manifests.alive_tag_digest(repo_id, tag, now_ms())).scalar()
 
     return read
+
+
+def _raw_row(db: Db, repository_id: int) -> tuple[str, str | None]:
+    """The stored configuration and sealed proxy passwords, read with SQL (no core function)."""
+    row = db.execute(
+        text(
+            "SELECT external_registry_config, proxy_passwords_sealed FROM repo_mirror_configs"
+            " WHERE repository_id = :id"
+        ),
+        {"id": repository_id},
+    ).one()
+    return str(row[0]), row[1]
 
 
 async def _kinds(world: World) -> list[str]:
@@ -418,7 +430,10 @@ async def test_a_sync_goes_through_a_tls_proxy_that_wants_a_login_whose_password
         r = await http.put(URL, json={"external_registry_config": shown}, headers=owner)
         assert r.status_code == 201, r.text
         mirror = await rt.db.read(mirrors.require, repo.id)
-        assert mirror.external_registry_config["proxy"]["http_proxy"] == secret
+        assert mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"] == secret
+        # the database holds it sealed only: the stored URL is the shown one
+        row = await rt.db.read(_raw_row, repo.id)
+        assert "pr0xy-pw" not in str(row) and hidden in row[0] and row[1] is not None, row
 
         # an https:// upstream through the same proxy's CONNECT
         tls_upstream.push_image("tunneled/app", "v1")
@@ -500,6 +515,76 @@ async def test_a_sync_goes_through_a_socks5_proxy(
         outcome = await mirroring.sync(rt, repo.id)
         assert outcome is not None and outcome.status == mirrors.SYNC_SUCCESS, outcome
         assert proxy.count(f"CONNECT {tls_upstream.host}") >= 1
+
+
+def _write_as_before(repository_id: int, config: dict[str, Any]) -> Any:
+    """A configuration as a Wharf before migration 0046 stored it: the proxy's password in clear."""
+
+    def write(db: Db) -> None:
+        db.execute(
+            text(
+                "UPDATE repo_mirror_configs SET external_registry_config = :config,"
+                " proxy_passwords_sealed = NULL WHERE repository_id = :id"
+            ),
+            {"config": json.dumps(config), "id": repository_id},
+        )
+
+    return write
+
+
+async def test_a_proxy_password_stored_in_clear_before_keeps_working_until_a_write_seals_it(
+    world: World, upstream: Distribution
+) -> None:
+    upstream.push_image("proj/app", "v1")
+    http, rt, owner = world.reg.http, world.reg.wharf.rt, world.api["owner"]
+    robot = await _robot(world)
+    with HttpProxy(login=("puller", "old-pw")) as proxy:
+        clear = f"http://puller:old-pw@127.0.0.1:{proxy.port}"
+        hidden = f"http://puller:********@127.0.0.1:{proxy.port}"
+        r = await http.post(URL, json=_body(upstream, robot), headers=owner)
+        assert r.status_code == 201, r.text
+        repo = await _repo(world)
+        await rt.db.write(_write_as_before(repo.id, {"verify_tls": False, "proxy": {"http_proxy": clear}}))
+
+        # the sync logs in to the proxy with it; the API shows it hidden
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v1"], outcome
+        assert proxy.count(f"GET {upstream.host}") >= 4 and proxy.count("407") == 0
+        shown = (await http.get(URL, headers=owner)).json()["external_registry_config"]
+        assert shown == {"verify_tls": False, "proxy": {"http_proxy": hidden}}, shown
+
+        # any write of the configuration seals it, one that does not touch the proxy too
+        r = await http.put(URL, json={"sync_interval": 7200}, headers=owner)
+        assert r.status_code == 201, r.text
+        stored, sealed = await rt.db.read(_raw_row, repo.id)
+        assert "old-pw" not in stored + str(sealed) and hidden in stored, stored
+        kinds = await _kinds(world)
+        assert kinds.count("repo_mirror_config_changed") == 1
+        upstream.push_image("proj/app", "v2")
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.copied == ["v2"], outcome
+        assert proxy.count("407") == 0
+
+        # sent back as shown, an older row's password is kept (and sealed)
+        await rt.db.write(_write_as_before(repo.id, {"verify_tls": False, "proxy": {"http_proxy": clear}}))
+        r = await http.put(URL, json={"external_registry_config": shown}, headers=owner)
+        assert r.status_code == 201, r.text
+        stored, sealed = await rt.db.read(_raw_row, repo.id)
+        assert "old-pw" not in stored + str(sealed) and sealed is not None
+        mirror = await rt.db.read(mirrors.require, repo.id)
+        assert mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"] == clear
+
+        # a new password replaces it; one hidden for another proxy is refused
+        moved = {"verify_tls": False, "proxy": {"http_proxy": hidden.replace("127.0.0.1", "localhost")}}
+        r = await http.put(URL, json={"external_registry_config": moved}, headers=owner)
+        assert r.status_code == 400 and "write the proxy's password" in r.json()["detail"], r.text
+        new = {"verify_tls": False, "proxy": {"http_proxy": clear.replace("old-pw", "new-pw")}}
+        r = await http.put(URL, json={"external_registry_config": new}, headers=owner)
+        assert r.status_code == 201, r.text
+        upstream.push_image("proj/app", "v3")
+        outcome = await mirroring.sync(rt, repo.id)
+        assert outcome is not None and outcome.status == mirrors.SYNC_FAILED, outcome
+        assert proxy.count("407") >= 1
 
 
 async def test_an_https_upstream_is_reached_through_the_proxys_connect(

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import text as sql
 
 from tests.conftest import DB_BACKEND, fresh_database
 from tests.integration.jobs import osv_samples
 from wharf.cli import main
-from wharf.core import repositories
+from wharf.core import mirrors, repositories
+from wharf.core.secretbox import SecretBox
 from wharf.db.engine import Database
 
 T = TypeVar("T")
@@ -140,6 +142,48 @@ def test_gc_and_quota_verify_report_in_text_and_json(installation: Installation)
     assert (r.code, r.out) == (0, "every stored size equals its recomputation\n")
     r = installation.run("admin", "quota", "verify", "--fix", "--json")
     assert json.loads(r.out) == {"fixed": True, "differences": []}
+
+
+def test_seal_proxy_passwords_seals_what_an_older_wharf_stored_in_clear(
+    installation: Installation, tmp_path: Path
+) -> None:
+    key_file = installation.data_dir / "keys" / "database-secret.key"
+    code, error = refusal(installation.run("admin", "seal-proxy-passwords"))
+    assert code == 2 and error.startswith("no secret key") and not key_file.exists()
+    box = SecretBox.from_settings(None, key_file)  # the key `wharf serve` made
+    repo = installation.write(repositories.create, "admin", "app", visibility="private", actor=None)
+    settings = mirrors.Settings(
+        external_reference="registry.example.com/proj/app",
+        root_rule={"rule_kind": "tag_glob_csv", "rule_value": ["*"]},
+        password="upstream-pw",
+    )
+    installation.write(mirrors.create, box, repo, settings, None)
+    clear = "http://puller:pr0xy-pw@proxy.example.com:3128"
+    before = json.dumps({"verify_tls": True, "proxy": {"http_proxy": clear}})
+    statement = sql("UPDATE repo_mirror_configs SET external_registry_config = :c")
+    installation.write(lambda db: db.execute(statement, {"c": before}))
+
+    r = installation.run("admin", "seal-proxy-passwords", "--dry-run")
+    assert (r.code, r.out) == (1, "repository mirror admin/app: http_proxy in clear\n"), r.err
+    r = installation.run("admin", "seal-proxy-passwords", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {
+        "dry_run": False,
+        "in_clear": [{"kind": "repository mirror", "name": "admin/app", "fields": ["http_proxy"]}],
+        "sealed": 1,
+    }
+    r = installation.run("admin", "seal-proxy-passwords")
+    assert (r.code, r.out) == (0, "every mirror proxy password is sealed\n"), r.err
+    stored = installation.write(lambda db: str(db.execute(sql("SELECT * FROM repo_mirror_configs")).all()))
+    assert "pr0xy-pw" not in stored and "puller:********@" in stored
+    mirror = installation.write(mirrors.require, repo.id)
+    assert mirror.outbound_config(box)["proxy"]["http_proxy"] == clear
+
+    # another key than the server's is refused before it seals anything with it
+    config = tmp_path / "other-key.yaml"
+    config.write_text("DATABASE_SECRET_KEY: not-the-servers\n")
+    code, error = refusal(installation.run("admin", "seal-proxy-passwords", "--config", str(config)))
+    assert code == 2 and "does not open" in error
 
 
 def test_secscan_update_rescan_and_status(installation: Installation, tmp_path: Path) -> None:

@@ -119,7 +119,11 @@ async def test_an_admin_mirrors_a_harbor_project(admin: Visitor, wharf: WharfApp
     r = await _post(admin, "save", **fields, https_proxy="http://93.184.216.34:3128", no_proxy="127.0.0.1")
     assert r.status_code == 303, r.text
     mirror = await rt.db.read(mirrors.require, repo.id)
-    assert mirror.proxies == (None, "http://93.184.216.34:3128", ("127.0.0.1",))
+    assert mirrors.proxies(mirror.external_registry_config) == (
+        None,
+        "http://93.184.216.34:3128",
+        ("127.0.0.1",),
+    )
     page = await admin.get(PAGE)
     assert "http://93.184.216.34:3128 for https:// upstreams, except to 127.0.0.1" in page.text
 

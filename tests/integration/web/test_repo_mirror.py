@@ -91,18 +91,20 @@ async def test_an_admin_starts_mirroring_and_syncs_now(
     r = await admin.submit(PAGE, BASE + "mirror", http_proxy=proxy, no_proxy="registry.internal")
     assert r.status_code == 303, r.text
     mirror = await rt.db.read(mirrors.require, repo.id)
-    assert mirror.external_registry_config["proxy"] == {"http_proxy": proxy, "no_proxy": "registry.internal"}
+    # stored as shown, the password sealed
+    shown = "http://user:********@93.184.216.34:3128"
+    assert mirror.external_registry_config["proxy"] == {"http_proxy": shown, "no_proxy": "registry.internal"}
+    assert mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"] == proxy
     assert mirror.external_registry_config["verify_tls"] is False  # the box stayed unticked
     page = await admin.get(PAGE)
     # the proxy's password is in neither the description nor the form; the form saved as shown
     # keeps it
-    shown = "http://user:********@93.184.216.34:3128"
     assert f"{shown} for http:// upstreams" in page.text and f'value="{shown}"' in page.text
     assert "except to registry.internal" in page.text and "secret" not in page.text
     r = await admin.submit(PAGE, BASE + "mirror", no_proxy="registry.internal, 10.0.0.0/8")
     assert r.status_code == 303, r.text
     mirror = await rt.db.read(mirrors.require, repo.id)
-    assert mirror.external_registry_config["proxy"]["http_proxy"] == proxy
+    assert mirror.outbound_config(rt.secrets)["proxy"]["http_proxy"] == proxy
     r = await admin.submit(PAGE, BASE + "mirror", http_proxy="", no_proxy="")
     assert r.status_code == 303, r.text
     assert "proxy" not in (await rt.db.read(mirrors.require, repo.id)).external_registry_config

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wharf.core import mirrors
+from wharf.core import proxy_passwords
 
 FIELDS = ("http_proxy", "https_proxy", "no_proxy")
 
@@ -31,7 +31,7 @@ def summary(config: dict[str, Any] | None) -> str | None:
     if not isinstance(proxy, dict):
         return None
     said = [
-        f"{mirrors.shown_proxy(str(proxy[name]))} for {scheme} upstreams"
+        f"{proxy_passwords.shown_proxy(str(proxy[name]))} for {scheme} upstreams"
         for scheme, name in (("https://", "https_proxy"), ("http://", "http_proxy"))
         if proxy.get(name)
     ]
