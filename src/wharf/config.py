@@ -227,7 +227,8 @@ class Settings(BaseModel):
     TAG_LIST_PAGE_LIMIT: int = 10000
     """Largest page tags/list returns, whatever `n` asks for."""
     DATABASE_SECRET_KEY: str | None = None
-    """Encrypts database-kept secrets (robot tokens); nodes must share it. Unset: a key in DATA_DIR/keys."""
+    """Encrypts database-kept secrets (robot tokens, mirror credentials and proxy passwords, ...);
+    nodes must share it. Unset: a key in DATA_DIR/keys."""
     REGISTRY_SIGNING_KEY_PATH: Path | None = None
     """EC P-256 or RSA key (PEM) signing registry tokens, on every node. Unset: one in DATA_DIR/keys."""
     ROBOTS_DISALLOW: bool = False
