@@ -26,10 +26,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from wharf.core import tags
 from wharf.core.clock import now_ms
 from wharf.core.tags import NamePage
-from wharf.db.engine import Db
 
 MAX_PAGES = 512
 MAX_CHARS = 4 * 1024 * 1024
@@ -54,8 +52,8 @@ def _chars(after: str, page: NamePage) -> int:
 
 
 class TagListCache:
-    """Pages by (repository id, `last`, limit). Used from the event loop and the database's
-    threads (PostgreSQL reads, large SQLite pages), hence the lock."""
+    """Pages by (repository id, `last`, limit). Used from the event loops of the process (and
+    their threads), hence the lock."""
 
     def __init__(self, max_pages: int = MAX_PAGES, max_chars: int = MAX_CHARS) -> None:
         self.max_pages = max_pages
@@ -67,7 +65,8 @@ class TagListCache:
         """Pages served from memory (for tests)."""
 
     def kept(self, repository_id: int, version: int, *, after: str | None, limit: int) -> NamePage | None:
-        """The page `page` would serve from memory, or None: then `read` it."""
+        """The page kept for these arguments while it still holds under `version` (the repository's
+        `tags_version`, read before), or None: then read it and `keep` it."""
         now = now_ms()
         key = (repository_id, after or "", limit)
         with self._lock:
@@ -78,15 +77,13 @@ class TagListCache:
                 return kept.page
         return None
 
-    def read(self, db: Db, repository_id: int, version: int, *, after: str | None, limit: int) -> NamePage:
-        """The page read from the database, and kept under `version`."""
-        now = now_ms()
-        page = tags.page_of_names(db, repository_id, after=after, limit=limit, now=now)
+    def keep(
+        self, repository_id: int, version: int, *, after: str | None, limit: int, page: NamePage, read_ms: int
+    ) -> None:
+        """Keep `page`, read at `read_ms` for these arguments, under `version` (read before it)."""
         until = _NEVER if page.expires_ms is None else page.expires_ms
-        self._keep(
-            (repository_id, after or "", limit), _Kept(version, now, until, page, _chars(after or "", page))
-        )
-        return page
+        after = after or ""
+        self._keep((repository_id, after, limit), _Kept(version, read_ms, until, page, _chars(after, page)))
 
     def _keep(self, key: tuple[int, str, int], kept: _Kept) -> None:
         if kept.chars > self.max_chars // 4:

@@ -346,28 +346,46 @@ class NamePage:
         return self.joined.split(_SEPARATOR) if self.joined is not None else list(self.rows)
 
 
-def page_of_names(
-    db: Db, repository_id: int, *, after: str | None, limit: int, now: int | None = None
-) -> NamePage:
-    """Up to `limit` names of tags alive at `now` (default: now) and visible, after `after`, in
-    byte order: one statement on the live-tag index (keyset paging, no OFFSET), whatever page of
-    the listing it is."""
+def page_query(
+    dialect_name: str, repository_id: int, *, after: str | None, limit: int, now: int | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The one statement of `page_of_names` and its parameters, for a service to run on its own
+    (`Database.first_row`); its row reads with `page_in`."""
     params = {
         "repo": repository_id,
         "after": after or "",
         "limit": limit,
         "now": now_ms() if now is None else now,
     }
-    joined = _NAMES_JOINED_SQLITE if db.dialect.name == "sqlite" else _NAMES_JOINED
-    found = first(db, joined, params)
-    assert found is not None  # an aggregate without GROUP BY always answers one row
-    text, count, expires_ms = found
+    return (_NAMES_JOINED_SQLITE if dialect_name == "sqlite" else _NAMES_JOINED), params
+
+
+def page_in(row: tuple[Any, ...] | None) -> NamePage | None:
+    """The page in `page_query`'s row, or None when the joined names do not split back into the
+    names (one holds the separator): then `page_of_names` reads them one by one."""
+    assert row is not None  # an aggregate without GROUP BY always answers one row
+    text, count, expires_ms = row
     if not count:
         return NamePage(None, [], 0)
     if text.count(_SEPARATOR) == count - 1:
         return NamePage(text, [], count, expires_ms)
+    return None
+
+
+def page_of_names(
+    db: Db, repository_id: int, *, after: str | None, limit: int, now: int | None = None
+) -> NamePage:
+    """Up to `limit` names of tags alive at `now` (default: now) and visible, after `after`, in
+    byte order: one statement on the live-tag index (keyset paging, no OFFSET), whatever page of
+    the listing it is."""
+    statement, params = page_query(db.dialect.name, repository_id, after=after, limit=limit, now=now)
+    found = first(db, statement, params)
+    page = page_in(found)
+    if page is not None:
+        return page
+    assert found is not None
     rows = column(db, _NAMES, params)
-    return NamePage(None, rows, len(rows), expires_ms)
+    return NamePage(None, rows, len(rows), found[2])
 
 
 def list_names(db: Db, repository_id: int, *, after: str | None, limit: int) -> list[str]:

@@ -21,6 +21,7 @@ from wharf.config import Settings
 from wharf.core import blobs, manifests, repositories, revocation, tags
 from wharf.core import secscan_settings as settings_store
 from wharf.core.blobs import BlobRecord
+from wharf.core.clock import now_ms
 from wharf.core.errors import DomainError, PullRefused, RepositoryNotFound, TokenRevoked
 from wharf.core.manifests import ManifestRecord, Referrer
 from wharf.core.repositories import RepositoryRecord
@@ -188,8 +189,8 @@ async def tag_page(
 ) -> tags.NamePage:
     """`tag_names` as the database joined them (`tags.page_of_names`), for the /v2 tag list: the
     page this process kept, while the repository's tags are as they were when it was read
-    (core/tag_list_cache.py). The lookup runs on its own as a manifest GET's; the page is read
-    after it only when none is kept."""
+    (core/tag_list_cache.py). The lookup runs on its own as a manifest GET's, and so does the
+    page's read when none is kept (on the thread pool for a large page, as before)."""
     account_id = grant.identity.account_id if grant is not None else None
     found = await _looked_up(rt, repositories.listed_lookup(name.namespace, name.name, account_id))
     _require_current(grant, account_id, found.generation)
@@ -198,8 +199,16 @@ async def tag_page(
     page = rt.tag_lists.kept(repo.id, version, after=after, limit=limit)
     if page is not None:
         return page
-    read = rt.db.read_in_pool if limit > INLINE_PAGE_MAX + 1 else rt.db.read
-    return await read(rt.tag_lists.read, repo.id, version, after=after, limit=limit)
+    now = now_ms()
+    if limit > INLINE_PAGE_MAX + 1:
+        page = await rt.db.read_in_pool(tags.page_of_names, repo.id, after=after, limit=limit, now=now)
+    else:  # one statement on its own, as the lookup, unless a name holds the separator
+        statement, params = tags.page_query(rt.db.dialect, repo.id, after=after, limit=limit, now=now)
+        page = tags.page_in(await rt.db.first_row(statement, params))
+        if page is None:
+            page = await rt.db.read(tags.page_of_names, repo.id, after=after, limit=limit, now=now)
+    rt.tag_lists.keep(repo.id, version, after=after, limit=limit, page=page, read_ms=now)
+    return page
 
 
 async def catalog_names(rt: Runtime, grant: Grant, *, after: str | None, limit: int) -> list[str]:
