@@ -235,7 +235,8 @@ class Comparison:
             if p.wants(f"walk {count} tags"):
                 _say(f"set-up: {x.server.name}: {count:,} tags...")
                 _populate_tags(x, x.repo(f"tags{count}"), count)
-        if x.server.needs_auth and p.wants("logins"):
+        # Any login step wanted (`--only "at once"` names none of the others) needs the users.
+        if x.server.needs_auth and any(label.startswith("logins") for label, _, _ in self.steps()):
             _say(f"set-up: {x.server.name}: {1 + p.runs * p.users_per_run()} users...")
             self._create_users(x)
 
