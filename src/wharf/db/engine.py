@@ -167,8 +167,7 @@ class Database:
         except (DataError, UnicodeEncodeError) as e:
             if self.value_error is None:
                 raise
-            problem = "text holds a NUL character or a lone surrogate, or a number is out of range"
-            raise self.value_error(f"a value cannot be stored: {problem}") from e
+            raise self.value_error(statements.BAD_VALUE) from e
 
     @property
     def read_only(self) -> bool:

@@ -26,6 +26,8 @@ from typing import Any
 
 import psycopg
 
+from wharf.db import statements
+
 Row = tuple[Any, ...]
 RECONNECT_ATTEMPTS = 2
 
@@ -155,8 +157,7 @@ class HotReads:
             except (psycopg.DataError, UnicodeEncodeError) as e:
                 if self._value_error is None:
                     raise
-                problem = "text holds a NUL character or a lone surrogate, or a number is out of range"
-                raise self._value_error(f"a value cannot be stored: {problem}") from e
+                raise self._value_error(statements.BAD_VALUE) from e
             except psycopg.OperationalError:
                 # A connection the server closed (a restart, an idle timeout) fails its next
                 # statement; a read has no effects, so it runs again on a fresh one.

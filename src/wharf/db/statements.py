@@ -25,6 +25,11 @@ from sqlalchemy.sql.selectable import GenerativeSelect
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
+BAD_VALUE = (
+    "a value cannot be stored: text holds a NUL character or a lone surrogate, or a number is out of range"
+)
+"""What `Database`'s `value_error` is given for a value the database cannot take."""
+
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
