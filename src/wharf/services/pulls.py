@@ -71,20 +71,17 @@ async def _in_repository(
     grant: Grant | None,
     raw: str,
     name: RepositoryName,
-    large: bool,
     fn: Callable[Concatenate[Db, int, P], T],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
     """`fn(db, repository id, ...)` on the repository the caller may pull from, in one read
-    transaction; `large` reads (a big listing page) go to the thread pool even on SQLite."""
+    transaction (the reads that are more than one statement)."""
 
     def read(db: Db) -> T:
         repo = pullable(grant, raw, tokens.repository_for(db, grant, name.namespace, name.name))
         return fn(db, repo.id, *args, **kwargs)
 
-    if large:
-        return await rt.db.read_in_pool(read)
     return await rt.db.read(read)
 
 
@@ -174,7 +171,7 @@ async def referrers(
     artifact_type: str | None,
 ) -> list[Referrer]:
     """The manifests whose subject is `subject`, of `artifact_type` when given."""
-    return await _in_repository(rt, grant, raw, name, False, manifests.referrers, subject, artifact_type)
+    return await _in_repository(rt, grant, raw, name, manifests.referrers, subject, artifact_type)
 
 
 async def tag_names(
